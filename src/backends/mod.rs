@@ -1,0 +1,23 @@
+//! One module per target kind, and the registry that maps a kind to its backend.
+
+pub mod local;
+
+use crate::engine::Backend;
+use crate::error::UsageError;
+use crate::manifest::Kind;
+
+/// The backend for `kind`, or a plain statement that it is not built yet.
+pub fn for_kind(kind: Kind) -> Result<Box<dyn Backend>, UsageError> {
+    match kind {
+        Kind::Local => Ok(Box::new(local::LocalBackend)),
+        other => Err(UsageError::new(format!(
+            "the `{other}` target is not supported yet by aideploy {}",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .hint(format!("targets that deploy today: {}; the manifest may already declare `{other}` for later", supported().join(", ")))),
+    }
+}
+
+pub fn supported() -> Vec<&'static str> {
+    Kind::ALL.iter().filter(|k| matches!(k, Kind::Local)).map(|k| k.as_str()).collect()
+}

@@ -1,0 +1,4 @@
+//! Building what a target runs: the app's source set, its Python environment.
+
+pub mod python;
+pub mod source;

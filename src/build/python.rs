@@ -1,0 +1,251 @@
+//! The app's Python environment for this machine: a virtualenv with its requirements,
+//! cached by a hash of (interpreter, requirements), so an unchanged rebuild is a hash
+//! check. Installs with uv when it is on PATH, else with the interpreter's pip.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::engine::Reporter;
+use crate::envvars;
+use crate::error::Hinted;
+use crate::manifest::{Manifest, Runtime};
+use crate::util::{cache_dir, tail, FileLock};
+
+#[derive(Debug, Clone)]
+pub struct Interpreter {
+    pub path: PathBuf,
+    /// `3.11`
+    pub version: String,
+}
+
+/// Finds the interpreter for `runtime`: `$AIDEPLOY_PYTHON`, `python3.X`, then `python3`.
+pub fn find_interpreter(runtime: &Runtime) -> Result<Interpreter> {
+    let wanted = runtime.version();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os(envvars::AIDEPLOY_PYTHON) {
+        candidates.push(PathBuf::from(p));
+    } else {
+        for name in [format!("python{wanted}"), "python3".to_string()] {
+            if let Some(p) = which(&name) {
+                candidates.push(p);
+            }
+        }
+    }
+    for path in candidates {
+        let out = Command::new(&path)
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+            .output();
+        if let Ok(out) = out {
+            if out.status.success() {
+                let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                return Ok(Interpreter { path, version });
+            }
+        }
+    }
+    Err(Hinted::new(
+        format!("no Python interpreter found for {runtime}"),
+        format!("install python{wanted} (or python3), or point {} at one", envvars::AIDEPLOY_PYTHON),
+    )
+    .into())
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable_file(p))
+}
+
+fn is_executable_file(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// The requirement lines to install, and where they came from.
+#[derive(Debug, Clone)]
+pub struct Requirements {
+    pub source: Option<PathBuf>,
+    pub lines: Vec<String>,
+}
+
+/// `[app] requirements`, else `requirements.txt`, else `pyproject.toml`'s
+/// `[project] dependencies`. An `asgi` app gets uvicorn when the list lacks it.
+pub fn requirements(manifest: &Manifest, dir: &Path) -> Result<Requirements> {
+    let app = manifest.app();
+    let explicit = app.requirements.as_ref().map(|r| dir.join(r.get()));
+    let default_txt = dir.join("requirements.txt");
+    let pyproject = dir.join("pyproject.toml");
+    let (source, mut lines) = if let Some(p) = explicit.or_else(|| default_txt.is_file().then_some(default_txt)) {
+        let text = fs_err::read_to_string(&p)?;
+        let lines = text
+            .lines()
+            .map(|l| l.split(" #").next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        (Some(p), lines)
+    } else if pyproject.is_file() {
+        let text = fs_err::read_to_string(&pyproject)?;
+        let doc: toml::Table = toml::from_str(&text)
+            .map_err(|e| Hinted::new(format!("cannot read pyproject.toml: {}", e.message()), "fix its TOML syntax"))?;
+        let deps = doc
+            .get("project")
+            .and_then(|p| p.get("dependencies"))
+            .and_then(|d| d.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        (Some(pyproject), deps)
+    } else {
+        (None, Vec::new())
+    };
+    if app.asgi.is_some() && !lines.iter().any(|l| requirement_name(l) == "uvicorn") {
+        lines.push("uvicorn".into());
+    }
+    Ok(Requirements { source, lines })
+}
+
+/// The normalized project name of a requirement line (`Uvicorn[standard]>=0.30` -> `uvicorn`).
+pub fn requirement_name(line: &str) -> String {
+    line.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect::<String>()
+        .to_ascii_lowercase()
+        .replace(['_', '.'], "-")
+}
+
+#[derive(Debug, Clone)]
+pub struct PythonEnv {
+    pub dir: PathBuf,
+    pub key: String,
+    pub python: PathBuf,
+    pub interpreter: Interpreter,
+}
+
+impl PythonEnv {
+    pub fn bin_dir(&self) -> PathBuf {
+        self.dir.join("bin")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Installer {
+    Uv,
+    Pip,
+}
+
+const COMPLETE: &str = ".aideploy-complete";
+
+/// Finds or builds the environment for these requirements.
+pub fn ensure_env(interp: &Interpreter, reqs: &Requirements, r: &dyn Reporter) -> Result<PythonEnv> {
+    let installer = if which("uv").is_some() { Installer::Uv } else { Installer::Pip };
+    let mut h = Sha256::new();
+    h.update(b"aideploy-venv-v1\n");
+    h.update(interp.path.to_string_lossy().as_bytes());
+    h.update(b"\n");
+    h.update(interp.version.as_bytes());
+    h.update(b"\n");
+    for l in &reqs.lines {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    let key = hex::encode(h.finalize())[..16].to_string();
+    let root = cache_dir()?.join("venvs");
+    fs_err::create_dir_all(&root)?;
+    let dir = root.join(&key);
+    let env = PythonEnv { python: dir.join("bin").join("python"), dir: dir.clone(), key: key.clone(), interpreter: interp.clone() };
+    if dir.join(COMPLETE).is_file() {
+        r.detail(&format!("Python environment {key} is cached"));
+        return Ok(env);
+    }
+    let _lock = FileLock::acquire(&root.join(format!("{key}.lock")))?;
+    if dir.join(COMPLETE).is_file() {
+        return Ok(env);
+    }
+    if dir.exists() {
+        fs_err::remove_dir_all(&dir)?;
+    }
+    let n = reqs.lines.len();
+    r.progress(&format!("creating a Python {} environment with {}", interp.version, if installer == Installer::Uv { "uv" } else { "pip" }));
+    let result = create(installer, interp, &dir, reqs, r);
+    if let Err(e) = result {
+        let _ = fs_err::remove_dir_all(&dir);
+        return Err(e);
+    }
+    fs_err::write(dir.join(COMPLETE), reqs.lines.join("\n"))?;
+    r.detail(&format!("installed {n} requirements into {}", dir.display()));
+    Ok(env)
+}
+
+fn create(installer: Installer, interp: &Interpreter, dir: &Path, reqs: &Requirements, r: &dyn Reporter) -> Result<()> {
+    let py = dir.join("bin").join("python");
+    let mut venv = match installer {
+        Installer::Uv => {
+            let mut c = Command::new("uv");
+            c.arg("venv").arg("--quiet").arg("--python").arg(&interp.path).arg(dir);
+            c
+        }
+        Installer::Pip => {
+            let mut c = Command::new(&interp.path);
+            c.args(["-m", "venv"]).arg(dir);
+            c
+        }
+    };
+    run(&mut venv, "creating the virtualenv")?;
+    if reqs.lines.is_empty() {
+        return Ok(());
+    }
+    let list = dir.join("aideploy-requirements.txt");
+    fs_err::write(&list, reqs.lines.join("\n") + "\n")?;
+    r.progress(&format!("installing {} requirements", reqs.lines.len()));
+    let mut install = match installer {
+        Installer::Uv => {
+            let mut c = Command::new("uv");
+            c.args(["pip", "install", "--quiet", "--python"]).arg(&py).arg("-r").arg(&list);
+            c
+        }
+        Installer::Pip => {
+            let mut c = Command::new(&py);
+            c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&list);
+            c
+        }
+    };
+    if let Some(src) = reqs.source.as_ref().and_then(|s| s.parent()) {
+        install.current_dir(src);
+    }
+    run(&mut install, "installing the requirements")
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let out = cmd.output().with_context(|| format!("{what}: cannot run {shown}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let text = if stderr.trim().is_empty() { stdout } else { stderr };
+    Err(Hinted::new(
+        format!("{what} failed:\n{}", tail(&text, 15)),
+        format!("check the requirements; aideploy ran: {shown}"),
+    )
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::requirement_name;
+
+    #[test]
+    fn names() {
+        assert_eq!(requirement_name("Uvicorn[standard]>=0.30"), "uvicorn");
+        assert_eq!(requirement_name("typing_extensions==4"), "typing-extensions");
+    }
+}

@@ -1,0 +1,152 @@
+//! Every command-line definition, in one place.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use clap_complete::Shell;
+
+use crate::envvars;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aideploy",
+    version,
+    about = "Deploy an AI app (FastAPI/ASGI, any HTTP server, a model) from one manifest, aideploy.toml",
+    after_help = "Examples:
+  aideploy up --target local             # run the app on this machine, no cloud account
+  aideploy plan --target local           # show what a deploy would change
+  aideploy deploy --target local --yes   # CI: never prompts
+  aideploy status --json                 # machine-readable state
+
+Exit codes: 0 ok, 1 failed, 2 usage or manifest error, 3 deployed but unhealthy
+(the previous version keeps serving), 130 interrupted.",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]
+    #[arg(short = 'C', long = "manifest", global = true, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// Stage (environment) to act on; resource names carry it
+    #[arg(long, global = true, env = envvars::AIDEPLOY_STAGE, default_value = "dev", value_name = "NAME")]
+    pub stage: String,
+    /// Print the result as one JSON object on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print less on stderr (-q: warnings and errors only)
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// Print more on stderr (-v, -vv)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// No spinners or progress bars
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// Apply without asking (needed when stdin is not a terminal or CI is set)
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write an aideploy.toml for the app in this folder
+    #[command(after_help = "Examples:
+  aideploy init                          # asks for the name and target at a terminal
+  aideploy init --target local --yes     # no questions: detected defaults")]
+    Init(InitArgs),
+    /// Write aideploy.toml if there is none, then deploy
+    #[command(after_help = "Examples:
+  aideploy up --target local             # from a fresh folder to a running app
+  aideploy up --target local --set port=9000")]
+    Up(DeployArgs),
+    /// Build, plan, apply and health-check a deploy
+    #[command(after_help = "Examples:
+  aideploy deploy --target local
+  aideploy deploy --target local --yes --json   # CI
+  aideploy deploy --target local --stage prod --set health_timeout=120")]
+    Deploy(DeployArgs),
+    /// Show what a deploy would change, changing nothing
+    #[command(after_help = "Examples:
+  aideploy plan --target local
+  aideploy plan --target local --json")]
+    Plan(TargetArgs),
+    /// Build the target's artifact without deploying it
+    #[command(after_help = "Examples:
+  aideploy build --target local          # prepare the Python environment and source snapshot
+  aideploy build --target local --json")]
+    Build(TargetArgs),
+    /// Show what is deployed: URL, version, health
+    #[command(after_help = "Examples:
+  aideploy status --target local
+  aideploy status --target local --json")]
+    Status(TargetArgs),
+    /// Remove everything a deploy of this app and stage created
+    #[command(after_help = "Examples:
+  aideploy destroy --target local
+  aideploy destroy --target local --stage pr-42 --yes")]
+    Destroy(TargetArgs),
+    /// Check the manifest and report every problem
+    #[command(after_help = "Examples:
+  aideploy validate
+  aideploy validate -C services/rag/aideploy.toml --json")]
+    Validate,
+    /// Print the manifest's JSON Schema (for editors)
+    #[command(after_help = "Examples:
+  aideploy schema > aideploy.schema.json")]
+    Schema,
+    /// Print a shell completion script
+    #[command(after_help = "Examples:
+  aideploy completions bash > ~/.local/share/bash-completion/completions/aideploy
+  aideploy completions zsh > ~/.zfunc/_aideploy
+  aideploy completions fish > ~/.config/fish/completions/aideploy.fish")]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Serves a local deployment's stable port (started by the local target)
+    #[command(name = "__local-proxy", hide = true)]
+    LocalProxy {
+        #[arg(long)]
+        listen: String,
+        #[arg(long)]
+        upstream_file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)
+    #[arg(short, long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Override one target setting for this run (repeatable), checked like the file
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// The target to write a section for (asked at a terminal when absent)
+    #[arg(short, long, value_name = "KIND")]
+    pub target: Option<String>,
+    /// The app's name [default: the folder's name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Overwrite an existing aideploy.toml
+    #[arg(long)]
+    pub force: bool,
+}

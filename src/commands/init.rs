@@ -1,0 +1,273 @@
+//! `aideploy init`: detect the app in this folder and write a commented manifest.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::cli::{GlobalArgs, InitArgs};
+use crate::error::UsageError;
+use crate::manifest::{self, slugify, Kind};
+use crate::ui::Ui;
+
+const TEMPLATE: &str = include_str!("../../templates/aideploy.toml");
+
+/// What was found in the folder.
+#[derive(Debug, Default, PartialEq)]
+pub struct Detected {
+    pub name: String,
+    /// `module:attr` of a FastAPI/Starlette app object.
+    pub asgi: Option<String>,
+    /// A script to run when there is no ASGI app.
+    pub script: Option<String>,
+    pub requirements: Option<String>,
+    pub port: Option<u16>,
+    pub health: Option<String>,
+    pub runtime: Option<String>,
+}
+
+pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<()> {
+    let path = manifest::locate(g.manifest.as_deref());
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    if path.exists() && !args.force {
+        return Err(UsageError::new(format!("{} already exists", path.display()))
+            .hint("edit it, or pass --force to overwrite it")
+            .into());
+    }
+    let found = detect(&dir)?;
+    if found.asgi.is_none() && found.script.is_none() {
+        return Err(UsageError::new(format!("found no FastAPI/ASGI app or server script in {}", dir.display()))
+            .hint("run init in the app's folder; it looks for `app = FastAPI()` and for main.py, app.py or server.py")
+            .into());
+    }
+    let ask = ui.interactive && !ui.yes;
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None if ask => ui.ask("App name", &found.name, "--name")?,
+        None => found.name.clone(),
+    };
+    if let Err(e) = name.parse::<manifest::AppName>() {
+        let (msg, help) = e.split_once(manifest::values::HELP_SEP).unwrap_or((&e, ""));
+        return Err(UsageError::new(msg.to_string()).hint(format!("{help}; pass --name")).into());
+    }
+    let kind = match &args.target {
+        Some(t) => Kind::parse(t).ok_or_else(|| {
+            let mut e = UsageError::new(format!("`{t}` is not a target kind"));
+            e = match manifest::did_you_mean(t, Kind::ALL.iter().map(|k| k.as_str())) {
+                Some(k) => e.hint(format!("did you mean `--target {k}`?")),
+                None => e.hint(format!("one of: {}", Kind::ALL.map(|k| k.as_str()).join(", "))),
+            };
+            e
+        })?,
+        None if ask => {
+            let items: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            Kind::ALL[ui.select("Target", &items, 0, "--target KIND")?]
+        }
+        None => {
+            return Err(UsageError::new("which target? there is no terminal to ask at")
+                .hint(format!("pass --target KIND (one of: {})", Kind::ALL.map(|k| k.as_str()).join(", ")))
+                .into())
+        }
+    };
+    let text = render(&found, &name, kind);
+    manifest::parse(&text, "aideploy.toml").map_err(|e| anyhow::anyhow!("init wrote an invalid manifest ({e}); please report this"))?;
+    fs_err::write(&path, &text)?;
+    ui.info(&format!(
+        "Wrote {} for {} ({}), target {}.",
+        path.display(),
+        name,
+        found.asgi.as_deref().map(|a| format!("ASGI app {a}")).unwrap_or_else(|| format!("command python {}", found.script.as_deref().unwrap_or(""))),
+        kind
+    ));
+    if found.health.is_none() {
+        ui.warn("no health route found: add one answering GET /health (or change `health` in [app]); deploys wait for it");
+    }
+    Ok(())
+}
+
+pub fn render(found: &Detected, name: &str, kind: Kind) -> String {
+    let entry = match (&found.asgi, &found.script) {
+        (Some(a), _) => format!("asgi = \"{a}\"         # the ASGI app object, served by uvicorn"),
+        (None, Some(s)) => format!("command = \"python {s}\"   # must listen on $PORT"),
+        (None, None) => unreachable!("checked by the caller"),
+    };
+    let requirements = match found.requirements.as_deref() {
+        Some("requirements.txt") | None => "# requirements = \"requirements.txt\"   # default; else pyproject.toml's dependencies".to_string(),
+        Some(r) => format!("requirements = \"{r}\""),
+    };
+    TEMPLATE
+        .replace("{{name}}", name)
+        .replace("{{runtime}}", found.runtime.as_deref().unwrap_or("python3.11"))
+        .replace("{{entry}}", &entry)
+        .replace("{{requirements}}", &requirements)
+        .replace("{{port}}", &found.port.unwrap_or(8000).to_string())
+        .replace("{{health}}", found.health.as_deref().unwrap_or("/health"))
+        .replace("{{target}}", &target_section(kind))
+}
+
+fn target_section(kind: Kind) -> String {
+    let body = match kind {
+        Kind::Local => "# port = 8000                   # local port to serve on (default: [app] port)",
+        Kind::Lambda => "region = \"us-east-1\"\nmemory = 1024\ntimeout = 30",
+        Kind::Cloudrun => "# project = \"my-gcp-project\"\nregion = \"us-central1\"\nmemory = \"1Gi\"",
+        Kind::Appservice => "region = \"westeurope\"\nsku = \"B1\"",
+        Kind::Ec2 => "region = \"us-east-1\"\ninstance_type = \"g4dn.xlarge\"\nallow_cidrs = [\"0.0.0.0/0\"]",
+        Kind::Sagemaker => "region = \"us-east-1\"\ninstance_type = \"ml.g5.xlarge\"",
+        Kind::Railway => "# project = \"my-project\"",
+        Kind::Render => "region = \"oregon\"\nplan = \"starter\"",
+    };
+    format!("[targets.{kind}]\n{body}\n")
+}
+
+/// Looks at the folder: Python files (two levels deep) for an app object and health
+/// route, requirements files, a Dockerfile's port, `.python-version`.
+pub fn detect(dir: &Path) -> Result<Detected> {
+    let abs = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut d = Detected {
+        name: abs.file_name().map(|n| slugify(&n.to_string_lossy())).filter(|s| !s.is_empty()).unwrap_or_else(|| "my-app".into()),
+        ..Detected::default()
+    };
+    if dir.join("requirements.txt").is_file() {
+        d.requirements = Some("requirements.txt".into());
+    } else if dir.join("pyproject.toml").is_file() {
+        d.requirements = Some("pyproject.toml".into());
+    }
+    let mut py_files = Vec::new();
+    collect_py(dir, dir, 0, &mut py_files);
+    py_files.sort_by_key(|(rel, _)| (rank(rel), rel.clone()));
+    for (rel, text) in &py_files {
+        if d.asgi.is_none() {
+            if let Some(var) = find_app_object(text) {
+                d.asgi = Some(format!("{}:{var}", module_of(rel)));
+            }
+        }
+        if d.health.is_none() {
+            d.health = find_health_route(text);
+        }
+    }
+    if d.asgi.is_none() {
+        d.script = ["main.py", "app.py", "server.py"].iter().find(|f| dir.join(f).is_file()).map(|f| f.to_string());
+    }
+    if let Ok(text) = fs_err::read_to_string(dir.join("Dockerfile")) {
+        d.port = text.lines().find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("EXPOSE ").or_else(|| l.strip_prefix("expose ")).and_then(|p| p.split_whitespace().next()?.split('/').next()?.parse().ok())
+        });
+    }
+    if let Ok(v) = fs_err::read_to_string(dir.join(".python-version")) {
+        let v = v.trim();
+        let short: String = v.split('.').take(2).collect::<Vec<_>>().join(".");
+        let candidate = format!("python{short}");
+        if candidate.parse::<manifest::Runtime>().is_ok() {
+            d.runtime = Some(candidate);
+        }
+    }
+    Ok(d)
+}
+
+fn rank(rel: &str) -> u8 {
+    match rel.rsplit('/').next().unwrap_or(rel) {
+        "main.py" => 0,
+        "app.py" => 1,
+        "server.py" | "api.py" => 2,
+        _ => 3,
+    }
+}
+
+fn collect_py(root: &Path, dir: &Path, depth: u32, out: &mut Vec<(String, String)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if p.is_dir() {
+            let skip = name.starts_with('.') || ["venv", "env", "node_modules", "__pycache__", "tests", "site-packages"].contains(&name.as_str());
+            if depth < 2 && !skip {
+                collect_py(root, &p, depth + 1, out);
+            }
+        } else if name.ends_with(".py") {
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+                out.push((rel, text));
+            }
+        }
+    }
+}
+
+fn module_of(rel: &str) -> String {
+    let m = rel.trim_end_matches(".py").replace('/', ".");
+    m.strip_suffix(".__init__").map(str::to_string).unwrap_or(m)
+}
+
+/// `app = FastAPI(...)` (also `fastapi.FastAPI(`, `Starlette(`, annotated assignments).
+fn find_app_object(text: &str) -> Option<String> {
+    for line in text.lines() {
+        if line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        let Some((lhs, rhs)) = line.split_once('=') else { continue };
+        let rhs = rhs.trim_start();
+        let ctor = rhs.strip_prefix("fastapi.").or_else(|| rhs.strip_prefix("starlette.applications.")).unwrap_or(rhs);
+        if !(ctor.starts_with("FastAPI(") || ctor.starts_with("Starlette(")) {
+            continue;
+        }
+        let var = lhs.split(':').next().unwrap_or("").trim();
+        if !var.is_empty() && var.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()) && !var.starts_with(|c: char| c.is_ascii_digit()) {
+            return Some(var.to_string());
+        }
+    }
+    None
+}
+
+fn find_health_route(text: &str) -> Option<String> {
+    const ROUTES: &[&str] = &["/health", "/healthz", "/health/live", "/livez", "/ping"];
+    for line in text.lines() {
+        let l = line.trim();
+        if !(l.starts_with('@') && (l.contains(".get(") || l.contains(".api_route("))) {
+            continue;
+        }
+        for q in ['"', '\''] {
+            if let Some(path) = l.split(q).nth(1) {
+                if ROUTES.contains(&path) {
+                    return Some(path.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_fastapi_app_and_health() {
+        let t = tempfile::tempdir().unwrap();
+        let app_dir = t.path().join("My_Service");
+        fs_err::create_dir_all(app_dir.join("app")).unwrap();
+        fs_err::write(app_dir.join("app/main.py"), "from fastapi import FastAPI\napp: FastAPI = FastAPI(title='x')\n\n@app.get('/healthz')\ndef h():\n    return {}\n").unwrap();
+        fs_err::write(app_dir.join("requirements.txt"), "fastapi\n").unwrap();
+        fs_err::write(app_dir.join("Dockerfile"), "FROM python\nEXPOSE 8080/tcp\n").unwrap();
+        fs_err::write(app_dir.join(".python-version"), "3.12.1\n").unwrap();
+        let d = detect(&app_dir).unwrap();
+        assert_eq!(d.name, "my-service");
+        assert_eq!(d.asgi.as_deref(), Some("app.main:app"));
+        assert_eq!(d.health.as_deref(), Some("/healthz"));
+        assert_eq!(d.port, Some(8080));
+        assert_eq!(d.runtime.as_deref(), Some("python3.12"));
+        assert_eq!(d.requirements.as_deref(), Some("requirements.txt"));
+        for kind in Kind::ALL {
+            let text = render(&d, "my-service", kind);
+            manifest::parse(&text, "x").unwrap_or_else(|e| panic!("{kind}: {e:?}"));
+        }
+    }
+
+    #[test]
+    fn falls_back_to_a_script() {
+        let t = tempfile::tempdir().unwrap();
+        fs_err::write(t.path().join("server.py"), "import http.server\n").unwrap();
+        let d = detect(t.path()).unwrap();
+        assert_eq!(d.asgi, None);
+        assert_eq!(d.script.as_deref(), Some("server.py"));
+        assert_eq!(module_of("pkg/__init__.py"), "pkg");
+    }
+}

@@ -1,0 +1,65 @@
+//! One file per command. Each `run` returns the exit code for a finished command, or an
+//! error that `main` prints and maps to its exit code.
+
+pub mod build;
+pub mod completions;
+pub mod deploy;
+pub mod destroy;
+pub mod init;
+pub mod plan;
+pub mod schema;
+pub mod status;
+pub mod validate;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::backends;
+use crate::cli::{Cli, Command, GlobalArgs, TargetArgs};
+use crate::engine::{Backend, Cx};
+use crate::manifest::{self, Stage};
+use crate::secrets::Secrets;
+use crate::ui::Ui;
+
+pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Init(args) => init::run(&args, g, ui).map(|_| 0),
+        Command::Up(args) => deploy::up(&args, g, ui).await,
+        Command::Deploy(args) => deploy::run(&args.target, g, ui).await,
+        Command::Plan(args) => plan::run(&args, g, ui).await,
+        Command::Build(args) => build::run(&args, g, ui).await,
+        Command::Status(args) => status::run(&args, g, ui).await,
+        Command::Destroy(args) => destroy::run(&args, g, ui).await,
+        Command::Validate => validate::run(g, ui),
+        Command::Schema => schema::run(ui),
+        Command::Completions { shell } => completions::run(shell),
+        Command::LocalProxy { listen, upstream_file } => {
+            backends::local::proxy::serve(&listen, &upstream_file).await?;
+            Ok(0)
+        }
+    }
+}
+
+pub fn parse_stage(g: &GlobalArgs) -> Result<Stage> {
+    g.stage.parse::<Stage>().map_err(|e| {
+        let (msg, help) = e.split_once(manifest::values::HELP_SEP).unwrap_or((&e, ""));
+        crate::error::UsageError::new(format!("--stage: {msg}")).hint(help.to_string()).into()
+    })
+}
+
+pub fn load_manifest(g: &GlobalArgs) -> Result<manifest::Loaded> {
+    let path = manifest::locate(g.manifest.as_deref());
+    Ok(manifest::load(&path)?)
+}
+
+/// Loads the manifest, picks the target, resolves secrets when the command needs them.
+pub fn context(args: &TargetArgs, g: &GlobalArgs, ui: &Ui, with_secrets: bool) -> Result<(Cx, Box<dyn Backend>)> {
+    let stage = parse_stage(g)?;
+    let loaded = load_manifest(g)?;
+    let target = loaded.manifest.target(args.target.as_deref(), &args.set)?;
+    let backend = backends::for_kind(target.kind)?;
+    let secrets = if with_secrets { Secrets::resolve(&loaded, ui)? } else { Secrets::default() };
+    Ok((Cx { loaded: Arc::new(loaded), target, stage, secrets }, backend))
+}

@@ -1,0 +1,36 @@
+use anyhow::Result;
+use serde_json::json;
+
+use super::context;
+use crate::cli::{GlobalArgs, TargetArgs};
+use crate::engine;
+use crate::ui::Ui;
+
+pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+    let (cx, backend) = context(args, g, ui, false)?;
+    let report = engine::status(&cx, backend.as_ref()).await?;
+    if ui.json {
+        ui.result_json(&json!(report));
+        return Ok(report.exit_code());
+    }
+    if !report.deployed {
+        ui.result(&format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name));
+        return Ok(0);
+    }
+    let mut lines = vec![format!("{} ({}) on {}", cx.app_name(), cx.stage, cx.target.name)];
+    let mut row = |k: &str, v: String| lines.push(format!("  {k:<9} {v}"));
+    if let Some(url) = &report.url {
+        row("url", url.clone());
+    }
+    if let Some(h) = report.health {
+        row("health", h.to_string());
+    }
+    if let Some(d) = &report.digest {
+        row("digest", d.clone());
+    }
+    for (k, v) in &report.details {
+        row(k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+    }
+    ui.result(&lines.join("\n"));
+    Ok(report.exit_code())
+}

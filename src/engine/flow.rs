@@ -1,0 +1,203 @@
+//! The flows behind `deploy`, `plan`, `build`, `status` and `destroy`.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{Action, Artifact, Backend, Cx, Health, Op, Plan, Reporter};
+use crate::error::exit;
+use crate::ui::Ui;
+
+#[derive(Debug, Serialize)]
+pub struct DeployReport {
+    pub target: String,
+    pub kind: String,
+    pub stage: String,
+    pub url: Option<String>,
+    pub changed: bool,
+    pub artifact: Artifact,
+    pub actions: Vec<Action>,
+    pub health: Health,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl DeployReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.health == Health::Failed {
+            exit::UNHEALTHY
+        } else {
+            exit::OK
+        }
+    }
+}
+
+fn header(cx: &Cx) -> String {
+    format!(
+        "{} {} (stage {}) on {}",
+        console::style("aideploy").bold().for_stderr(),
+        cx.app_name(),
+        cx.stage,
+        if cx.target.name == cx.target.kind.as_str() {
+            cx.target.name.clone()
+        } else {
+            format!("{} ({})", cx.target.name, cx.target.kind)
+        }
+    )
+}
+
+/// The deploy: build, read, plan, confirm, apply, report. `Ok` carries the report even
+/// when health failed; its exit code says so.
+pub async fn deploy(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<DeployReport> {
+    let started = Instant::now();
+    ui.info(&header(cx));
+    let r = ui.reporter();
+    let artifact = backend.build(cx, &r).await?;
+    r.step("reading what is deployed");
+    let now = backend.current(cx).await?;
+    r.done();
+    let plan = backend.plan(cx, now.as_ref(), &artifact);
+    for w in &plan.warnings {
+        r.warn(w);
+    }
+    ui.info(&plan.render());
+
+    let mut report = DeployReport {
+        target: cx.target.name.clone(),
+        kind: cx.target.kind.to_string(),
+        stage: cx.stage.to_string(),
+        url: now.as_ref().and_then(|d| d.url.clone()),
+        changed: false,
+        artifact: artifact.clone(),
+        actions: plan.actions.clone(),
+        health: now.as_ref().map(|d| d.health).unwrap_or(Health::Skipped),
+        duration_ms: 0,
+        failure: None,
+    };
+    if plan.has_changes() {
+        if backend.needs_confirmation(&plan) && !ui.confirm("Apply these changes?")? {
+            anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was changed", "run again and answer yes, or pass --yes"));
+        }
+        let outcome = backend.apply(cx, &plan, now.as_ref(), &artifact, &r).await?;
+        r.done();
+        report.changed = outcome.actions.iter().any(|a| a.op != Op::Noop);
+        report.url = outcome.url;
+        report.health = outcome.health;
+        report.actions = outcome.actions;
+        report.failure = outcome.failure;
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanReport {
+    pub target: String,
+    pub kind: String,
+    pub stage: String,
+    pub actions: Vec<Action>,
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub rendered: String,
+}
+
+pub async fn plan(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<PlanReport> {
+    ui.info(&header(cx));
+    let r = ui.reporter();
+    let artifact = backend.build(cx, &r).await?;
+    r.step("reading what is deployed");
+    let now = backend.current(cx).await?;
+    r.done();
+    let plan = backend.plan(cx, now.as_ref(), &artifact);
+    Ok(PlanReport {
+        target: cx.target.name.clone(),
+        kind: cx.target.kind.to_string(),
+        stage: cx.stage.to_string(),
+        rendered: plan.render(),
+        warnings: plan.warnings,
+        actions: plan.actions,
+    })
+}
+
+pub async fn build(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<Artifact> {
+    ui.info(&header(cx));
+    let r = ui.reporter();
+    let artifact = backend.build(cx, &r).await?;
+    r.done();
+    Ok(artifact)
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub target: String,
+    pub kind: String,
+    pub stage: String,
+    pub deployed: bool,
+    pub url: Option<String>,
+    pub health: Option<Health>,
+    pub digest: Option<String>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StatusReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.health == Some(Health::Failed) {
+            exit::UNHEALTHY
+        } else {
+            exit::OK
+        }
+    }
+}
+
+pub async fn status(cx: &Cx, backend: &dyn Backend) -> Result<StatusReport> {
+    let now = backend.current(cx).await?;
+    Ok(StatusReport {
+        target: cx.target.name.clone(),
+        kind: cx.target.kind.to_string(),
+        stage: cx.stage.to_string(),
+        deployed: now.is_some(),
+        url: now.as_ref().and_then(|d| d.url.clone()),
+        health: now.as_ref().map(|d| d.health),
+        digest: now.as_ref().map(|d| d.digest.clone()),
+        details: now.map(|d| d.details).unwrap_or_default(),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct DestroyReport {
+    pub target: String,
+    pub kind: String,
+    pub stage: String,
+    pub actions: Vec<Action>,
+    pub duration_ms: u64,
+}
+
+pub async fn destroy(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<DestroyReport> {
+    let started = Instant::now();
+    ui.info(&header(cx));
+    let r = ui.reporter();
+    r.step("reading what is deployed");
+    let now = backend.current(cx).await?;
+    r.done();
+    let mut report = DestroyReport {
+        target: cx.target.name.clone(),
+        kind: cx.target.kind.to_string(),
+        stage: cx.stage.to_string(),
+        actions: Vec::new(),
+        duration_ms: 0,
+    };
+    if let Some(now) = now {
+        let plan: Plan = backend.plan_destroy(cx, &now);
+        ui.info(&plan.render());
+        if plan.has_changes() && !ui.confirm("Destroy these resources?")? {
+            anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was removed", "run again and answer yes, or pass --yes"));
+        }
+        let outcome = backend.destroy(cx, &now, &r).await?;
+        r.done();
+        report.actions = outcome.actions;
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}

@@ -1,0 +1,155 @@
+//! The engine's vocabulary: artifacts, plans, actions, outcomes. Serializable, so
+//! `--json` is the same data a person sees.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+    Noop,
+}
+
+impl Op {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Create => "+",
+            Op::Update => "~",
+            Op::Delete => "-",
+            Op::Noop => "=",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub op: Op,
+    /// The kind of resource, e.g. `process`, `function`, `service`.
+    pub resource: String,
+    /// Its name or id.
+    pub id: String,
+    /// Why, for people: "source changed", "not running".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Action {
+    pub fn new(op: Op, resource: &str, id: impl Into<String>) -> Self {
+        Action { op, resource: resource.into(), id: id.into(), reason: None }
+    }
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// Platform limits the manifest runs into; shown before anything is created.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.actions.iter().any(|a| a.op != Op::Noop)
+    }
+
+    fn count(&self, op: Op) -> usize {
+        self.actions.iter().filter(|a| a.op == op).count()
+    }
+
+    /// Terraform-style lines: `  + process  rag-dev  (new)`.
+    pub fn render(&self) -> String {
+        let width = self.actions.iter().map(|a| a.resource.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for a in &self.actions {
+            let sym = match a.op {
+                Op::Create => console::style(a.op.symbol()).green(),
+                Op::Update => console::style(a.op.symbol()).yellow(),
+                Op::Delete => console::style(a.op.symbol()).red(),
+                Op::Noop => console::style(a.op.symbol()).dim(),
+            };
+            out.push_str(&format!("  {sym} {:width$}  {}", a.resource, a.id));
+            if let Some(r) = &a.reason {
+                out.push_str(&format!("  ({r})"));
+            }
+            out.push('\n');
+        }
+        if self.has_changes() {
+            out.push_str(&format!(
+                "Plan: {} to create, {} to update, {} to delete.",
+                self.count(Op::Create),
+                self.count(Op::Update),
+                self.count(Op::Delete)
+            ));
+        } else {
+            out.push_str("No changes: what is deployed matches the manifest and the code.");
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Health::Passed => "passed",
+            Health::Failed => "failed",
+            Health::Skipped => "skipped",
+        })
+    }
+}
+
+/// What a deploy runs: a zip, an image, or (local) a source snapshot with its
+/// Python environment. `payload` is the backend's own typed data.
+#[derive(Clone, Serialize)]
+pub struct Artifact {
+    pub kind: String,
+    pub digest: String,
+    pub bytes: u64,
+    pub uploaded_bytes: u64,
+    #[serde(skip)]
+    pub payload: Arc<dyn Any + Send + Sync>,
+}
+
+impl fmt::Debug for Artifact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Artifact").field("kind", &self.kind).field("digest", &self.digest).finish()
+    }
+}
+
+/// What is deployed now, as read from the target.
+#[derive(Clone)]
+pub struct Deployed {
+    pub digest: String,
+    pub url: Option<String>,
+    pub health: Health,
+    /// Shown by `status`: pid, version, revision...
+    pub details: serde_json::Map<String, serde_json::Value>,
+    pub state: Arc<dyn Any + Send + Sync>,
+}
+
+/// What `apply` or `destroy` did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub url: Option<String>,
+    pub health: Health,
+    pub actions: Vec<Action>,
+    /// Why health failed (the app's last log lines, a platform's reason).
+    pub failure: Option<String>,
+}

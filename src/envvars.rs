@@ -1,0 +1,18 @@
+//! Every environment variable aideploy reads, by name.
+
+/// Default for `--stage`.
+pub const AIDEPLOY_STAGE: &str = "AIDEPLOY_STAGE";
+/// Where built environments and other caches live (default: the user's cache dir).
+pub const AIDEPLOY_CACHE_DIR: &str = "AIDEPLOY_CACHE_DIR";
+/// Where the local target keeps its processes' state and logs (default: the user's
+/// state dir).
+pub const AIDEPLOY_STATE_DIR: &str = "AIDEPLOY_STATE_DIR";
+/// The Python interpreter to build local environments with (default: `python3.X` for
+/// the manifest's runtime, then `python3`).
+pub const AIDEPLOY_PYTHON: &str = "AIDEPLOY_PYTHON";
+/// Set by CI systems: never prompt.
+pub const CI: &str = "CI";
+/// Disable colours.
+pub const NO_COLOR: &str = "NO_COLOR";
+/// Log filter for -v output (tracing's syntax).
+pub const AIDEPLOY_LOG: &str = "AIDEPLOY_LOG";

@@ -1,0 +1,15 @@
+//! aideploy: deploy an AI app from one manifest. The binary's `main` parses arguments
+//! and maps errors to exit codes; everything else lives here.
+
+pub mod backends;
+pub mod build;
+pub mod cli;
+pub mod commands;
+pub mod engine;
+pub mod envvars;
+pub mod error;
+pub mod manifest;
+pub mod report;
+pub mod secrets;
+pub mod ui;
+pub mod util;

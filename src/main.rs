@@ -1,0 +1,47 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use aideploy::cli::Cli;
+use aideploy::error::Interrupted;
+use aideploy::{commands, envvars, report, ui::Ui};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.global.verbose {
+        0 => "off",
+        1 => "aideploy=info",
+        _ => "aideploy=debug",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env(envvars::AIDEPLOY_LOG).unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+    let ui = Ui::new(&cli.global);
+    let json = cli.global.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = commands::run(cli, &ui) => r,
+            _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+        }
+    });
+    // Work interrupted mid-way runs its clean-up guards here, as the futures drop.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            report::print(&err, json);
+            ExitCode::from(report::exit_code(&err))
+        }
+    }
+}

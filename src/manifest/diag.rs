@@ -1,0 +1,236 @@
+//! Manifest diagnostics: every error points at a span of the file (or of a `--set`
+//! argument) and says how to fix it.
+
+use std::fmt;
+use std::ops::Range;
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
+
+use super::values::HELP_SEP;
+
+#[derive(Debug)]
+pub struct ManifestError {
+    pub source_name: String,
+    pub source_text: String,
+    pub span: Range<usize>,
+    pub message: String,
+    pub label: String,
+    pub help: Option<String>,
+    pub code: &'static str,
+    src: NamedSource<String>,
+}
+
+impl ManifestError {
+    pub fn new(
+        source_name: &str,
+        source_text: &str,
+        span: Range<usize>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        let len = source_text.len();
+        let span = span.start.min(len)..span.end.min(len).max(span.start.min(len));
+        ManifestError {
+            source_name: source_name.to_string(),
+            source_text: source_text.to_string(),
+            span,
+            message: message.into(),
+            label: "here".into(),
+            help: None,
+            code,
+            src: NamedSource::new(source_name, source_text.to_string()),
+        }
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Builds a diagnostic from the TOML parser's error: syntax errors, serde errors
+    /// (unknown keys and variants get a "did you mean"), and our newtypes' own messages,
+    /// which carry their help after `HELP_SEP`.
+    pub fn from_toml(err: &toml::de::Error, source_name: &str, source_text: &str) -> Self {
+        let span = err.span().unwrap_or(0..0);
+        let raw = err.message().trim().to_string();
+        if let Some((message, help)) = raw.split_once(HELP_SEP) {
+            return ManifestError::new(source_name, source_text, span, "aideploy::manifest::invalid_value", message)
+                .label("invalid value")
+                .help(help);
+        }
+        if let Some((what, rest)) = parse_unknown(&raw) {
+            let expected = parse_names(rest);
+            let (noun, code) = match what.1 {
+                Unknown::Field => ("key", "aideploy::manifest::unknown_key"),
+                Unknown::Variant => ("value", "aideploy::manifest::unknown_value"),
+            };
+            let mut e = ManifestError::new(
+                source_name,
+                source_text,
+                span,
+                code,
+                format!("unknown {noun} `{}`", what.0),
+            )
+            .label(format!("unknown {noun}"));
+            let help = match did_you_mean(what.0, expected.iter().map(String::as_str)) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None if expected.is_empty() => format!("this table takes no key `{}`", what.0),
+                None => format!("expected one of: {}", expected.join(", ")),
+            };
+            e = e.help(help);
+            return e;
+        }
+        if let Some(field) = raw.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+            return ManifestError::new(
+                source_name,
+                source_text,
+                span,
+                "aideploy::manifest::missing_key",
+                format!("missing key `{field}`"),
+            )
+            .label(format!("`{field}` is required in this table"))
+            .help(missing_help(field));
+        }
+        if raw.starts_with("invalid type") {
+            return ManifestError::new(source_name, source_text, span, "aideploy::manifest::wrong_type", raw.clone())
+                .label("wrong type")
+                .help(type_help(&raw));
+        }
+        let code = if raw.starts_with("duplicate key") {
+            "aideploy::manifest::duplicate_key"
+        } else if raw.starts_with("invalid value") {
+            "aideploy::manifest::invalid_value"
+        } else {
+            "aideploy::manifest::syntax"
+        };
+        let help = if code == "aideploy::manifest::syntax" {
+            "aideploy.toml is TOML: strings are quoted (\"...\"), tables start with [name]"
+        } else if code == "aideploy::manifest::duplicate_key" {
+            "each key may appear once in a table; remove one of them"
+        } else {
+            "see `aideploy schema` for the allowed values"
+        };
+        ManifestError::new(source_name, source_text, span, code, raw.clone()).label("here").help(help)
+    }
+}
+
+fn missing_help(field: &str) -> String {
+    match field {
+        "version" => "add `version = 1` at the top of the file".into(),
+        "app" => "add an [app] table with at least `name` and `asgi` or `command`".into(),
+        "name" => "add `name = \"my-app\"` to [app]".into(),
+        other => format!("add `{other} = ...`; see `aideploy schema`"),
+    }
+}
+
+fn type_help(raw: &str) -> String {
+    if raw.contains("expected a string") || raw.contains("expected a borrowed string") {
+        "put the value in quotes: KEY = \"value\"".into()
+    } else if raw.contains("integer") || raw.contains("u32") || raw.contains("u16") || raw.contains("i64") {
+        "write a number without quotes: KEY = 30".into()
+    } else if raw.contains("a boolean") {
+        "write true or false without quotes".into()
+    } else {
+        "see `aideploy schema` for the expected type".into()
+    }
+}
+
+enum Unknown {
+    Field,
+    Variant,
+}
+
+fn parse_unknown(raw: &str) -> Option<((&str, Unknown), &str)> {
+    let (rest, kind) = if let Some(r) = raw.strip_prefix("unknown field `") {
+        (r, Unknown::Field)
+    } else if let Some(r) = raw.strip_prefix("unknown variant `") {
+        (r, Unknown::Variant)
+    } else {
+        return None;
+    };
+    let (name, rest) = rest.split_once('`')?;
+    Some(((name, kind), rest))
+}
+
+fn parse_names(rest: &str) -> Vec<String> {
+    rest.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+/// The closest candidate to `input`, when it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(input, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+impl Diagnostic for ManifestError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.src)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            Some(self.label.clone()),
+            self.span.clone(),
+        ))))
+    }
+}
+
+/// All the problems found in one manifest; rendered one after the other.
+#[derive(Debug)]
+pub struct ManifestErrors(pub Vec<ManifestError>);
+
+impl fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            many => write!(f, "{} problems in the manifest", many.len()),
+        }
+    }
+}
+
+impl std::error::Error for ManifestErrors {}
+
+impl From<ManifestError> for ManifestErrors {
+    fn from(e: ManifestError) -> Self {
+        ManifestErrors(vec![e])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("nme", ["name", "runtime", "port"]), Some("name"));
+        assert_eq!(did_you_mean("lamda", ["lambda", "local"]), Some("lambda"));
+        assert_eq!(did_you_mean("zzz", ["name", "port"]), None);
+    }
+
+    #[test]
+    fn expected_names_are_parsed() {
+        assert_eq!(parse_names(", expected one of `a`, `b`"), vec!["a", "b"]);
+    }
+}

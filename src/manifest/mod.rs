@@ -1,0 +1,309 @@
+//! `aideploy.toml`: serde types, validating newtypes, and checks whose errors point at
+//! the offending span.
+
+mod diag;
+mod secret_like;
+mod spanned;
+mod target;
+pub mod values;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+pub use diag::{did_you_mean, ManifestError, ManifestErrors};
+pub use spanned::Sp;
+pub use target::{Target, TargetSettings};
+pub use values::*;
+
+pub const FILE_NAME: &str = "aideploy.toml";
+
+/// The whole manifest, `aideploy.toml`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "aideploy.toml", description = "The aideploy manifest: one app, many targets.")]
+pub struct Manifest {
+    /// Manifest format version. Always `1`.
+    pub version: Sp<u32>,
+    /// What the app is and how it starts.
+    pub app: Sp<App>,
+    /// How artifacts are built.
+    #[serde(default)]
+    pub build: Build,
+    /// Plain environment variables for the app. Secret values go in `[secrets]`.
+    #[serde(default)]
+    pub env: BTreeMap<Sp<String>, Sp<EnvValue>>,
+    /// Secrets by name. Values come from the local environment or `.env` at deploy
+    /// time and go to the target's secret store; only references reach the config.
+    #[serde(default)]
+    pub secrets: BTreeMap<Sp<String>, Sp<SecretSpec>>,
+    /// Deployment targets. `[targets.NAME]`; `kind` is implied when NAME is a kind.
+    #[serde(default)]
+    pub targets: BTreeMap<Sp<TargetName>, Sp<TargetSettings>>,
+}
+
+/// `[app]`: what the app is and how it starts.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// The app's name; part of every resource name.
+    pub name: AppName,
+    /// Python runtime, e.g. `python3.11`.
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// The ASGI app object (`module:attribute`), served by uvicorn.
+    pub asgi: Option<Sp<AsgiRef>>,
+    /// Or: a command that starts an HTTP server listening on `$PORT`.
+    pub command: Option<Sp<String>>,
+    /// The requirements file, relative to the manifest. Default: `requirements.txt`
+    /// when it exists, else the `[project] dependencies` of `pyproject.toml`.
+    pub requirements: Option<Sp<String>>,
+    /// The port the app listens on inside its container or process (`$PORT`).
+    #[serde(default)]
+    pub port: Port,
+    /// The path that answers 2xx once the app is ready.
+    #[serde(default)]
+    pub health: HealthPath,
+}
+
+/// `[build]`: how artifacts are built.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    /// Gitignore-style patterns of files left out of every artifact (in addition to
+    /// `.gitignore`, `.git/`, `.env`, virtualenvs and `__pycache__`).
+    #[serde(default)]
+    pub exclude: Vec<Sp<String>>,
+}
+
+/// One secret. `NAME = {}` reads `$NAME`; `env` names another variable to read.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    /// The local variable (or `.env` key) holding the value. Default: the secret's name.
+    pub env: Option<Sp<String>>,
+    /// When true, a missing value is not an error: the app runs without the variable.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// A manifest read from disk, with what is needed to point at its lines.
+#[derive(Debug)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    pub display_name: String,
+    pub text: String,
+    pub manifest: Manifest,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("no {FILE_NAME} in {0}")]
+    NotFound(String),
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] ManifestErrors),
+}
+
+impl LoadError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LoadError::NotFound(_) => Some(
+                "run `aideploy init` to write one, or point at it with -C/--manifest PATH".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Finds the manifest: `-C PATH` may name the file or its folder; default `./aideploy.toml`.
+pub fn locate(arg: Option<&Path>) -> PathBuf {
+    match arg {
+        Some(p) if p.is_dir() => p.join(FILE_NAME),
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::from(FILE_NAME),
+    }
+}
+
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    let text = match fs_err::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            return Err(LoadError::NotFound(dir.display().to_string()));
+        }
+        Err(e) => return Err(LoadError::Read { path: path.display().to_string(), source: e }),
+    };
+    let display_name = path.display().to_string();
+    let manifest = parse(&text, &display_name)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let dir = dir.canonicalize().unwrap_or(dir);
+    check_files(&manifest, &dir, &display_name, &text)?;
+    Ok(Loaded { path: path.to_path_buf(), dir, display_name, text, manifest })
+}
+
+/// Parses and checks everything that needs no file system.
+pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
+    let name_src = name;
+    let manifest: Manifest =
+        toml::from_str(text).map_err(|e| ManifestError::from_toml(&e, name, text))?;
+    let mut errors = Vec::new();
+    let err = |span: std::ops::Range<usize>, code, msg: String| ManifestError::new(name, text, span, code, msg);
+
+    if *manifest.version.get() != 1 {
+        errors.push(
+            err(manifest.version.span.clone(), "aideploy::manifest::version", format!("unsupported manifest version {}", manifest.version.get()))
+                .label("this aideploy reads version 1")
+                .help("set `version = 1`, or upgrade aideploy if this file was written for a newer one"),
+        );
+    }
+
+    let app = manifest.app.get();
+    match (&app.asgi, &app.command) {
+        (None, None) => errors.push(
+            err(manifest.app.span.clone(), "aideploy::manifest::no_entrypoint", "[app] says neither how to serve the app".into())
+                .label("needs `asgi` or `command`")
+                .help("add `asgi = \"app.main:app\"` for a FastAPI/ASGI app, or `command = \"python server.py\"` for a server that listens on $PORT"),
+        ),
+        (Some(_), Some(c)) => errors.push(
+            err(c.span.clone(), "aideploy::manifest::two_entrypoints", "[app] has both `asgi` and `command`".into())
+                .label("remove one of them")
+                .help("`asgi` runs the app object under uvicorn; `command` runs your own server; keep the one you mean"),
+        ),
+        (None, Some(c)) if c.get().trim().is_empty() => errors.push(
+            err(c.span.clone(), "aideploy::manifest::invalid_value", "`command` is empty".into())
+                .label("empty command")
+                .help("give the command that starts your server, e.g. `python server.py`"),
+        ),
+        _ => {}
+    }
+
+    for pattern in &manifest.build.exclude {
+        if let Err(e) = globset::Glob::new(pattern.get()) {
+            errors.push(
+                err(pattern.span.clone(), "aideploy::manifest::invalid_value", format!("`{}` is not a valid pattern", pattern.get()))
+                    .label(e.kind().to_string())
+                    .help("patterns are gitignore-style, e.g. `tests/` or `*.ipynb`"),
+            );
+        }
+    }
+
+    for (key, value) in &manifest.env {
+        if let Err(msg) = check_env_name(key.get()) {
+            errors.push(err(key.span.clone(), "aideploy::manifest::env_name", msg).label("invalid name").help(
+                "environment variable names are letters, digits and `_`, not starting with a digit",
+            ));
+        } else if is_reserved(key.get()) {
+            errors.push(
+                err(key.span.clone(), "aideploy::manifest::env_reserved", format!("`{}` is set by aideploy", key.get()))
+                    .label("reserved")
+                    .help("PORT comes from `[app] port`; remove it from [env]"),
+            );
+        }
+        if let Some(what) = secret_like::detect(key.get(), &value.get().0) {
+            errors.push(
+                err(value.span.clone(), "aideploy::manifest::secret_in_env", format!("`{}` in [env] looks like a secret ({what})", key.get()))
+                    .label("plaintext secret")
+                    .help(format!(
+                        "move it to [secrets] as `{0} = {{}}` and put the value in your environment or .env; [env] values end up in plain config",
+                        key.get()
+                    )),
+            );
+        }
+    }
+
+    for (key, spec) in &manifest.secrets {
+        if let Err(msg) = check_env_name(key.get()) {
+            errors.push(err(key.span.clone(), "aideploy::manifest::env_name", msg).label("invalid name").help(
+                "secret names are environment variable names: letters, digits and `_`",
+            ));
+        }
+        if let Some((env_key, _)) = manifest.env.iter().find(|(k, _)| k.get() == key.get()) {
+            errors.push(
+                err(env_key.span.clone(), "aideploy::manifest::env_and_secret", format!("`{}` is in both [env] and [secrets]", key.get()))
+                    .label("also a secret")
+                    .help("keep it in [secrets] only"),
+            );
+        }
+        if let Some(from) = &spec.get().env {
+            if let Err(msg) = check_env_name(from.get()) {
+                errors.push(err(from.span.clone(), "aideploy::manifest::env_name", msg).label("invalid name").help(
+                    "`env` names the local variable holding the value, e.g. `env = \"MY_KEY\"`",
+                ));
+            }
+        }
+    }
+
+    for (name, settings) in &manifest.targets {
+        errors.extend(target::check_declared(name, settings, name_of_source(name_src), text));
+    }
+
+    if errors.is_empty() {
+        Ok(manifest)
+    } else {
+        Err(ManifestErrors(errors))
+    }
+}
+
+fn name_of_source(s: &str) -> &str {
+    s
+}
+
+fn check_files(m: &Manifest, dir: &Path, name: &str, text: &str) -> Result<(), ManifestErrors> {
+    if let Some(req) = &m.app.get().requirements {
+        if !dir.join(req.get()).is_file() {
+            return Err(ManifestError::new(name, text, req.span.clone(), "aideploy::manifest::missing_file", format!("`{}` does not exist", req.get()))
+                .label("no such file next to the manifest")
+                .help("the path is relative to the folder holding aideploy.toml")
+                .into());
+        }
+    }
+    Ok(())
+}
+
+fn check_env_name(s: &str) -> Result<(), String> {
+    let mut chars = s.chars();
+    let ok = matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is not a valid environment variable name"))
+    }
+}
+
+fn is_reserved(key: &str) -> bool {
+    key == "PORT" || key.starts_with("AIDEPLOY_")
+}
+
+impl Manifest {
+    pub fn app(&self) -> &App {
+        self.app.get()
+    }
+
+    /// Declared target names, in file order of their names.
+    pub fn target_names(&self) -> Vec<String> {
+        self.targets.keys().map(|k| k.get().to_string()).collect()
+    }
+
+    pub fn env_pairs(&self) -> Vec<(String, String)> {
+        self.env.iter().map(|(k, v)| (k.get().clone(), v.get().0.clone())).collect()
+    }
+}
+
+/// The manifest's JSON Schema, for editors.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Manifest)).expect("schema serializes")
+}

@@ -1,0 +1,309 @@
+//! `[targets.NAME]`: one table type for the settings of every kind, each setting
+//! listed once with the kinds it applies to, so that a setting given to the wrong kind
+//! is an error pointing at its line, and `--set KEY=VALUE` is checked by the same code.
+
+use std::ops::Range;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::diag::{did_you_mean, ManifestError};
+use super::values::*;
+use super::{Manifest, ManifestErrors, Sp};
+use crate::error::UsageError;
+
+macro_rules! target_settings {
+    ($( $(#[doc = $doc:literal])* $field:ident : $ty:ty => [$($kind:ident),*] ),* $(,)?) => {
+        /// Settings of one target. Which keys a target accepts depends on its kind.
+        #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct TargetSettings {
+            $( $(#[doc = $doc])* pub $field: Option<Sp<$ty>>, )*
+        }
+
+        impl TargetSettings {
+            /// The keys that are set, with their spans.
+            fn present(&self) -> Vec<(&'static str, Range<usize>)> {
+                let mut out = Vec::new();
+                $( if let Some(v) = &self.$field { out.push((stringify!($field), v.span.clone())); } )*
+                out
+            }
+
+            /// Settings from `over` replace those of `self`.
+            fn merge(&mut self, over: TargetSettings) {
+                $( if over.$field.is_some() { self.$field = over.$field; } )*
+            }
+
+            /// The kinds a key applies to; empty for an unknown key.
+            pub fn kinds_of(key: &str) -> &'static [Kind] {
+                match key {
+                    $( stringify!($field) => &[$(Kind::$kind),*], )*
+                    _ => &[],
+                }
+            }
+
+            pub const KEYS: &'static [&'static str] = &[$(stringify!($field)),*];
+        }
+    };
+}
+
+target_settings! {
+    /// The target's kind. Implied when the table's name is a kind (`[targets.lambda]`).
+    kind: Kind => [Lambda, Cloudrun, Appservice, Ec2, Sagemaker, Railway, Render, Local],
+    /// Seconds to wait for the health path to answer 2xx after a deploy (default 60).
+    health_timeout: Seconds => [Lambda, Cloudrun, Appservice, Ec2, Sagemaker, Railway, Render, Local],
+    /// Local port to serve on (local; default: `[app] port`).
+    port: Port => [Local],
+    /// Cloud region (e.g. `us-east-1`, `europe-west1`, `westeurope`, `oregon`).
+    region: Region => [Lambda, Ec2, Sagemaker, Cloudrun, Appservice, Render],
+    /// Memory in MiB, or a string with a unit (`"2Gi"`).
+    memory: Memory => [Lambda, Cloudrun],
+    /// Request timeout in seconds.
+    timeout: Seconds => [Lambda, Cloudrun],
+    /// CPU architecture (`x86_64` or `arm64`).
+    arch: Arch => [Lambda],
+    /// Throttling, `{ rps = 10, burst = 20 }`.
+    rate_limit: RateLimit => [Lambda],
+    /// CORS for the HTTP API.
+    cors: Cors => [Lambda],
+    /// Instance type (e.g. `g4dn.xlarge`, `ml.g5.xlarge`).
+    instance_type: String => [Ec2, Sagemaker],
+    /// Number of endpoint instances.
+    instance_count: u32 => [Sagemaker],
+    /// Networks allowed to reach the app port.
+    allow_cidrs: Vec<Cidr> => [Ec2],
+    /// Networks allowed SSH access (none unless given).
+    ssh_cidrs: Vec<Cidr> => [Ec2],
+    /// Root volume size in GB.
+    volume_gb: u32 => [Ec2],
+    /// AMI id overriding the Deep Learning AMI lookup.
+    ami: String => [Ec2],
+    /// An open model to serve, by its Hugging Face id.
+    model: String => [Ec2],
+    /// The model server for `model`.
+    server: ModelServer => [Ec2],
+    /// Serverless inference instead of instances.
+    serverless: Serverless => [Sagemaker],
+    /// Local folder holding the model (and `code/inference.py`).
+    model_dir: String => [Sagemaker],
+    /// A container image to serve instead of the Hugging Face inference container.
+    image: String => [Sagemaker],
+    /// Cloud project (GCP project id, or Railway project).
+    project: String => [Cloudrun, Railway],
+    /// vCPUs per instance.
+    cpu: f64 => [Cloudrun],
+    /// Minimum instances kept warm.
+    min_instances: u32 => [Cloudrun],
+    /// Maximum instances.
+    max_instances: u32 => [Cloudrun],
+    /// Concurrent requests per instance.
+    concurrency: u32 => [Cloudrun],
+    /// GPU type (e.g. `nvidia-l4`).
+    gpu: String => [Cloudrun],
+    /// Runtime service account.
+    service_account: String => [Cloudrun],
+    /// Whether anyone on the internet may call the service.
+    public: bool => [Cloudrun],
+    /// Azure subscription id.
+    subscription: String => [Appservice],
+    /// Azure resource group.
+    resource_group: String => [Appservice],
+    /// App Service plan SKU (e.g. `B1`, `S1`, `P1v3`).
+    sku: String => [Appservice],
+    /// Render workspace (owner) id.
+    owner: String => [Render],
+    /// Render instance plan (e.g. `starter`).
+    plan: String => [Render],
+}
+
+/// A target chosen for one run: its settings from the file, with `--set` applied.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub kind: Kind,
+    pub settings: TargetSettings,
+    /// False when the name is a kind with no section in the file (its defaults).
+    pub declared: bool,
+}
+
+fn kinds_list() -> String {
+    Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn check_settings(kind: Kind, settings: &TargetSettings, source: &str, text: &str) -> Vec<ManifestError> {
+    let mut errors = Vec::new();
+    for (key, span) in settings.present() {
+        let kinds = TargetSettings::kinds_of(key);
+        if !kinds.contains(&kind) {
+            let where_ = kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+            errors.push(
+                ManifestError::new(source, text, span, "aideploy::manifest::setting_kind", format!("`{key}` is not a setting of a `{kind}` target"))
+                    .label(format!("not used by {kind}"))
+                    .help(format!("`{key}` applies to: {where_}; remove it here")),
+            );
+        }
+    }
+    let err = |span: Range<usize>, msg: String, help: &str| {
+        ManifestError::new(source, text, span, "aideploy::manifest::out_of_range", msg).label("out of range").help(help.to_string())
+    };
+    if kind == Kind::Lambda {
+        if let Some(m) = &settings.memory {
+            if !(128..=10_240).contains(&m.get().mib) {
+                errors.push(err(m.span.clone(), format!("Lambda memory {} MiB is out of range", m.get().mib), "Lambda takes 128 to 10240 MiB"));
+            }
+        }
+        if let Some(t) = &settings.timeout {
+            if t.get().0 > 900 {
+                errors.push(err(t.span.clone(), format!("Lambda timeout {} s is out of range", t.get().0), "Lambda functions run at most 900 seconds"));
+            }
+        }
+    }
+    if let Some(t) = &settings.health_timeout {
+        if t.get().0 > 3600 {
+            errors.push(err(t.span.clone(), format!("health_timeout {} s is too long", t.get().0), "give at most 3600 seconds"));
+        }
+    }
+    errors
+}
+
+/// Checks one `[targets.NAME]` table of the file.
+pub(super) fn check_declared(name: &Sp<TargetName>, settings: &Sp<TargetSettings>, source: &str, text: &str) -> Vec<ManifestError> {
+    let kind = match (&settings.get().kind, Kind::parse(name.get().as_str())) {
+        (Some(k), _) => *k.get(),
+        (None, Some(k)) => k,
+        (None, None) => {
+            let mut e = ManifestError::new(source, text, name.span.clone(), "aideploy::manifest::no_kind", format!("target `{}` does not say its kind", name.get()))
+                .label("needs `kind`");
+            e = match did_you_mean(name.get().as_str(), Kind::ALL.iter().map(|k| k.as_str())) {
+                Some(k) => e.help(format!("did you mean `[targets.{k}]`? Otherwise add `kind = \"...\"`, one of: {}", kinds_list())),
+                None => e.help(format!("add `kind = \"...\"` to this table, one of: {}", kinds_list())),
+            };
+            return vec![e];
+        }
+    };
+    check_settings(kind, settings.get(), source, text)
+}
+
+impl Manifest {
+    /// Picks the target for this run: `--target NAME` names a `[targets.NAME]` table or a
+    /// kind (its defaults); with no flag, the only target in the file.
+    pub fn target(&self, name: Option<&str>, sets: &[String]) -> Result<Target, anyhow::Error> {
+        let names = self.target_names();
+        let (name, kind, mut settings, declared) = match name {
+            Some(n) => match self.targets.iter().find(|(k, _)| k.get().as_str() == n) {
+                Some((_, s)) => {
+                    let s = s.get().clone();
+                    let kind = s.kind.as_ref().map(|k| *k.get()).or_else(|| Kind::parse(n)).expect("checked at load");
+                    (n.to_string(), kind, s, true)
+                }
+                None => match Kind::parse(n) {
+                    Some(kind) => (n.to_string(), kind, TargetSettings::default(), false),
+                    None => {
+                        let candidates: Vec<&str> = names.iter().map(String::as_str).chain(Kind::ALL.iter().map(|k| k.as_str())).collect();
+                        let mut e = UsageError::new(format!("no target `{n}` in the manifest, and it is not a kind"));
+                        e = match did_you_mean(n, candidates) {
+                            Some(best) => e.hint(format!("did you mean `--target {best}`?")),
+                            None if names.is_empty() => e.hint(format!("pass a kind: {}", kinds_list())),
+                            None => e.hint(format!("targets in the manifest: {}; kinds: {}", names.join(", "), kinds_list())),
+                        };
+                        return Err(e.into());
+                    }
+                },
+            },
+            None => match names.as_slice() {
+                [only] => {
+                    let s = self.targets.values().next().expect("one").get().clone();
+                    let kind = s.kind.as_ref().map(|k| *k.get()).or_else(|| Kind::parse(only)).expect("checked at load");
+                    (only.clone(), kind, s, true)
+                }
+                [] => {
+                    return Err(UsageError::new("no target given and the manifest declares none")
+                        .hint(format!("pass --target KIND, one of: {}", kinds_list()))
+                        .into())
+                }
+                many => {
+                    return Err(UsageError::new("which target? the manifest declares several")
+                        .hint(format!("pass --target NAME, one of: {}", many.join(", ")))
+                        .into())
+                }
+            },
+        };
+        let mut errors = Vec::new();
+        for set in sets {
+            match parse_set(set) {
+                Ok((snippet, over)) => {
+                    if let Some(k) = &over.kind {
+                        errors.push(
+                            ManifestError::new("--set", &snippet, k.span.clone(), "aideploy::manifest::set_kind", "`kind` cannot be changed with --set")
+                                .label("fixed by the target")
+                                .help("pick another target with --target instead"),
+                        );
+                        continue;
+                    }
+                    errors.extend(check_settings(kind, &over, "--set", &snippet));
+                    settings.merge(over);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ManifestErrors(errors).into());
+        }
+        Ok(Target { name, kind, settings, declared })
+    }
+}
+
+/// `KEY=VALUE` as a one-line TOML table; a VALUE that is not TOML is taken as a string
+/// (`--set region=us-east-1`).
+fn parse_set(arg: &str) -> Result<(String, TargetSettings), ManifestError> {
+    let Some((key, value)) = arg.split_once('=') else {
+        return Err(ManifestError::new("--set", arg, 0..arg.len(), "aideploy::cli::set", format!("`{arg}` is not KEY=VALUE"))
+            .label("expected KEY=VALUE")
+            .help("e.g. --set memory=2048 or --set region=us-east-1"));
+    };
+    let key = key.trim();
+    let value = value.trim();
+    let as_is = format!("{key} = {value}");
+    let first = toml::from_str::<TargetSettings>(&as_is);
+    match first {
+        Ok(s) => Ok((as_is, s)),
+        Err(e) => {
+            let quoted = format!("{key} = {}", toml::Value::String(value.to_string()));
+            let looks_bare = toml::from_str::<toml::Table>(&as_is).is_err();
+            if looks_bare {
+                if let Ok(s) = toml::from_str::<TargetSettings>(&quoted) {
+                    return Ok((quoted, s));
+                }
+                if let Err(e2) = toml::from_str::<TargetSettings>(&quoted) {
+                    return Err(ManifestError::from_toml(&e2, "--set", &quoted));
+                }
+            }
+            Err(ManifestError::from_toml(&e, "--set", &as_is))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_takes_bare_strings_and_numbers() {
+        let (_, s) = parse_set("region=us-east-1").unwrap();
+        assert_eq!(s.region.unwrap().get().as_str(), "us-east-1");
+        let (_, s) = parse_set("memory=2048").unwrap();
+        assert_eq!(s.memory.unwrap().get().mib, 2048);
+        let (_, s) = parse_set("port = 9000").unwrap();
+        assert_eq!(s.port.unwrap().get().0, 9000);
+        assert!(parse_set("memry=1").unwrap_err().help.unwrap().contains("memory"));
+        assert!(parse_set("port=70000").is_err());
+        assert!(parse_set("nokey").is_err());
+    }
+
+    #[test]
+    fn every_key_has_kinds() {
+        for key in TargetSettings::KEYS {
+            assert!(!TargetSettings::kinds_of(key).is_empty(), "{key}");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Turning an error into what a person (or `--json` reader) sees, and its exit code.
+
+use std::io::IsTerminal;
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use serde_json::json;
+
+use crate::error::{exit, Hinted, Interrupted, UsageError};
+use crate::manifest::{LoadError, ManifestErrors};
+
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<Interrupted>().is_some() {
+        exit::INTERRUPTED
+    } else if err.downcast_ref::<UsageError>().is_some()
+        || err.downcast_ref::<ManifestErrors>().is_some()
+        || err.downcast_ref::<LoadError>().is_some_and(|e| !matches!(e, LoadError::Read { .. }))
+    {
+        exit::USAGE
+    } else {
+        exit::FAILED
+    }
+}
+
+fn manifest_errors(err: &anyhow::Error) -> Option<&ManifestErrors> {
+    err.downcast_ref::<ManifestErrors>().or_else(|| match err.downcast_ref::<LoadError>() {
+        Some(LoadError::Invalid(e)) => Some(e),
+        _ => None,
+    })
+}
+
+fn hint_of(err: &anyhow::Error) -> Option<String> {
+    if let Some(e) = err.downcast_ref::<UsageError>() {
+        return e.hint.clone();
+    }
+    if let Some(e) = err.downcast_ref::<Hinted>() {
+        return Some(e.hint.clone());
+    }
+    err.downcast_ref::<LoadError>().and_then(LoadError::hint)
+}
+
+/// Prints `err` on stderr (and as JSON on stdout with `--json`).
+pub fn print(err: &anyhow::Error, json_mode: bool) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os(crate::envvars::NO_COLOR).is_none();
+    if let Some(list) = manifest_errors(err) {
+        let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+        let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+        for e in &list.0 {
+            let mut out = String::new();
+            let _ = handler.render_report(&mut out, e);
+            eprintln!("{out}");
+        }
+        if json_mode {
+            let errors: Vec<_> = list
+                .0
+                .iter()
+                .map(|e| {
+                    let (line, col) = line_col(&e.source_text, e.span.start);
+                    json!({"code": e.code, "message": e.message, "help": e.help, "file": e.source_name, "line": line, "column": col})
+                })
+                .collect();
+            crate::ui::print_stdout(&serde_json::to_string_pretty(&json!({ "error": { "code": "manifest", "errors": errors } })).expect("json"));
+        }
+        return;
+    }
+    let red = |s: &str| if color { console::style(s).red().bold().force_styling(true).to_string() } else { s.to_string() };
+    let mut text = format!("{} {err}", red("error:"));
+    for cause in err.chain().skip(1) {
+        text.push_str(&format!("\n  caused by: {cause}"));
+    }
+    let hint = hint_of(err);
+    if let Some(h) = &hint {
+        text.push_str(&format!("\n  help: {h}"));
+    }
+    eprintln!("{text}");
+    if json_mode {
+        let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+        crate::ui::print_stdout(
+            &serde_json::to_string_pretty(&json!({ "error": { "message": err.to_string(), "causes": causes, "help": hint, "exit_code": exit_code(err) } }))
+                .expect("json"),
+        );
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}

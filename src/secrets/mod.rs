@@ -1,0 +1,127 @@
+//! Where secret values come from (the local environment, `.env`, a prompt) and how they
+//! are kept out of output: values live only in `SecretValue`, whose Debug is redacted.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::Result;
+use sha2::{Digest, Sha256};
+
+use crate::error::UsageError;
+use crate::manifest::Loaded;
+use crate::ui::Ui;
+
+#[derive(Clone)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// Name -> value, for the secrets that have one.
+    pub values: BTreeMap<String, SecretValue>,
+    /// Optional secrets with no value this time.
+    pub absent: Vec<String>,
+}
+
+impl Secrets {
+    /// Resolves every `[secrets]` entry: `$VAR` (the secret's `env`, else its name),
+    /// then `.env` next to the manifest, then a hidden prompt at a terminal.
+    pub fn resolve(loaded: &Loaded, ui: &Ui) -> Result<Secrets> {
+        let m = &loaded.manifest;
+        if m.secrets.is_empty() {
+            return Ok(Secrets::default());
+        }
+        let dotenv_path = loaded.dir.join(".env");
+        let mut dotenv = BTreeMap::new();
+        if dotenv_path.is_file() {
+            for item in dotenvy::from_path_iter(&dotenv_path)
+                .map_err(|e| UsageError::new(format!("cannot read {}: {e}", dotenv_path.display())))?
+            {
+                let (k, v) = item.map_err(|e| {
+                    UsageError::new(format!("{} is not a valid .env file: {e}", dotenv_path.display()))
+                        .hint("each line is KEY=value; quote values with spaces")
+                })?;
+                dotenv.insert(k, v);
+            }
+        }
+        let mut out = Secrets::default();
+        for (name, spec) in &m.secrets {
+            let name = name.get().clone();
+            let spec = spec.get();
+            let var = spec.env.as_ref().map(|e| e.get().clone()).unwrap_or_else(|| name.clone());
+            let value = std::env::var(&var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| dotenv.get(&var).cloned().filter(|v| !v.is_empty()));
+            let value = match value {
+                Some(v) => Some(v),
+                None if spec.optional => None,
+                None => ui.ask_secret(&format!("Value for secret {name} (not echoed)"))?.filter(|v| !v.is_empty()),
+            };
+            match value {
+                Some(v) => {
+                    out.values.insert(name, SecretValue(v));
+                }
+                None if spec.optional => out.absent.push(name),
+                None => {
+                    return Err(UsageError::new(format!("secret `{name}` has no value"))
+                        .hint(format!(
+                            "set ${var}, add `{var}=...` to {}, or mark it `{name} = {{ optional = true }}` in [secrets]",
+                            dotenv_path.display()
+                        ))
+                        .into())
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A salted digest of the values, to notice a change without storing them.
+    pub fn digest(&self, salt: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(salt.as_bytes());
+        for (k, v) in &self.values {
+            h.update(k.as_bytes());
+            h.update([0]);
+            h.update(v.0.as_bytes());
+            h.update([0]);
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Replaces every secret value in `text` with `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for v in self.values.values() {
+            if v.0.len() >= 4 {
+                out = out.replace(&v.0, "***");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_and_hides_from_debug() {
+        let mut s = Secrets::default();
+        s.values.insert("K".into(), SecretValue("sk-verysecret".into()));
+        assert_eq!(s.redact("key=sk-verysecret!"), "key=***!");
+        assert!(!format!("{s:?}").contains("verysecret"));
+        assert_ne!(s.digest("a"), s.digest("b"));
+    }
+}
