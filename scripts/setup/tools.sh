@@ -1,0 +1,28 @@
+# Sourced by scripts/test: system packages and Python tools the tests use.
+# Idempotent: installs only what is missing.
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3 python3-venv python3-pip)
+command -v curl >/dev/null || need_apt+=(curl)
+if ! command -v cargo >/dev/null; then
+  echo "scripts/test: cargo is required (install Rust with rustup)" >&2
+  exit 1
+fi
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  need_apt+=(python3-venv)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> apt-get install ${need_apt[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# Python tools (uv) in their own virtualenv, put first on PATH for the tests.
+tools="$AIDEPLOY_TEST_HOME/tools"
+if [ ! -x "$tools/bin/uv" ]; then
+  echo "==> installing test tools into $tools" >&2
+  python3 -m venv "$tools"
+  "$tools/bin/python" -m pip install --quiet --disable-pip-version-check uv
+fi
+export PATH="$tools/bin:$PATH"
