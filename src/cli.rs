@@ -112,14 +112,6 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
-    /// Serves a local deployment's stable port (started by the local target)
-    #[command(name = "__local-proxy", hide = true)]
-    LocalProxy {
-        #[arg(long)]
-        listen: String,
-        #[arg(long)]
-        upstream_file: PathBuf,
-    },
 }
 
 #[derive(Debug, Args, Clone)]

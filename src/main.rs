@@ -7,6 +7,12 @@ use aideploy::error::Interrupted;
 use aideploy::{commands, envvars, report, ui::Ui};
 
 fn main() -> ExitCode {
+    // The local target's proxy runs as `aideploy __local-proxy LISTEN UPSTREAM_FILE`: an
+    // internal entry point, kept out of clap so it is in no help or completion.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == aideploy::backends::local::PROXY_ARG) {
+        return local_proxy(&args[2..]);
+    }
     let cli = Cli::parse();
     let filter = match cli.global.verbose {
         0 => "off",
@@ -42,6 +48,24 @@ fn main() -> ExitCode {
         Err(err) => {
             report::print(&err, json);
             ExitCode::from(report::exit_code(&err))
+        }
+    }
+}
+
+fn local_proxy(args: &[std::ffi::OsString]) -> ExitCode {
+    let [listen, upstream] = args else {
+        eprintln!("usage: aideploy {} LISTEN UPSTREAM_FILE", aideploy::backends::local::PROXY_ARG);
+        return ExitCode::from(2);
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let result = runtime.map_err(anyhow::Error::from).and_then(|rt| {
+        rt.block_on(aideploy::backends::local::proxy::serve(&listen.to_string_lossy(), std::path::Path::new(upstream)))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

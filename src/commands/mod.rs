@@ -35,10 +35,6 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         Command::Validate => validate::run(g, ui),
         Command::Schema => schema::run(ui),
         Command::Completions { shell } => completions::run(shell),
-        Command::LocalProxy { listen, upstream_file } => {
-            backends::local::proxy::serve(&listen, &upstream_file).await?;
-            Ok(0)
-        }
     }
 }
 

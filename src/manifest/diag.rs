@@ -28,6 +28,7 @@ impl ManifestError {
         code: &'static str,
         message: impl Into<String>,
     ) -> Self {
+        let source_text = &super::secret_like::mask_in_source(source_text);
         let len = source_text.len();
         let span = span.start.min(len)..span.end.min(len).max(span.start.min(len));
         ManifestError {
@@ -57,7 +58,16 @@ impl ManifestError {
     /// which carry their help after `HELP_SEP`.
     pub fn from_toml(err: &toml::de::Error, source_name: &str, source_text: &str) -> Self {
         let span = err.span().unwrap_or(0..0);
-        let raw = err.message().trim().to_string();
+        let mut raw = err.message().trim().to_string();
+        for int in ["i64", "u16", "u32", "u64", "u8"] {
+            raw = raw.replace(&format!("expected {int}"), "expected an integer");
+        }
+        raw = raw.replace("expected f64", "expected a number");
+        if raw == "duplicate key" {
+            if let Some(key) = source_text.get(span.clone()).filter(|k| !k.is_empty()) {
+                raw = format!("duplicate key `{key}`");
+            }
+        }
         if let Some((message, help)) = raw.split_once(HELP_SEP) {
             return ManifestError::new(source_name, source_text, span, "aideploy::manifest::invalid_value", message)
                 .label("invalid value")

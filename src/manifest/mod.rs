@@ -250,6 +250,7 @@ pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
         errors.extend(target::check_declared(name, settings, name_of_source(name_src), text));
     }
 
+    errors.sort_by_key(|e| e.span.start);
     if errors.is_empty() {
         Ok(manifest)
     } else {

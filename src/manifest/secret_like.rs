@@ -51,6 +51,35 @@ pub fn detect(key: &str, value: &str) -> Option<&'static str> {
     None
 }
 
+/// The manifest's text with every secret-looking `KEY = "value"` masked (all but the
+/// first four characters), same length, so diagnostics can quote the file around an
+/// error without printing a credential again.
+pub fn mask_in_source(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        out.push_str(&mask_line(line));
+    }
+    out
+}
+
+fn mask_line(line: &str) -> String {
+    let Some((key, rest)) = line.split_once('=') else { return line.to_string() };
+    let key = key.trim();
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return line.to_string();
+    }
+    let Some(open) = rest.find(['"', '\'']) else { return line.to_string() };
+    let quote = rest.as_bytes()[open] as char;
+    let Some(len) = rest[open + 1..].find(quote) else { return line.to_string() };
+    let value = &rest[open + 1..open + 1 + len];
+    if detect(key, value).is_none() {
+        return line.to_string();
+    }
+    let start = line.len() - rest.len() + open + 1;
+    let masked: String = value.chars().enumerate().map(|(i, c)| if i < 4 || !c.is_ascii() { c } else { '*' }).collect();
+    format!("{}{}{}", &line[..start], masked, &line[start + value.len()..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::detect;
@@ -62,6 +91,16 @@ mod tests {
         assert!(detect("DATABASE_URL", "postgres://user:pw@db/x").is_some());
         assert!(detect("OPENAI_API_KEY", "whatever").is_some());
         assert!(detect("GITHUB_TOKEN", "x").is_some());
+    }
+
+    #[test]
+    fn masks_secrets_in_source_keeping_length() {
+        let text = "[env]\nLOG = \"info\"\nKEY = \"sk-proj-abcdefghijklmnopqrstuvwxyz\"\n";
+        let masked = super::mask_in_source(text);
+        assert_eq!(masked.len(), text.len());
+        assert!(masked.contains("LOG = \"info\""));
+        assert!(masked.contains("\"sk-p****"));
+        assert!(!masked.contains("abcdefgh"));
     }
 
     #[test]

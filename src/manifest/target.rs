@@ -139,7 +139,7 @@ fn check_settings(kind: Kind, settings: &TargetSettings, source: &str, text: &st
             errors.push(
                 ManifestError::new(source, text, span, "aideploy::manifest::setting_kind", format!("`{key}` is not a setting of a `{kind}` target"))
                     .label(format!("not used by {kind}"))
-                    .help(format!("`{key}` applies to: {where_}; remove it here")),
+                    .help(format!("`{key}` applies to: {where_}")),
             );
         }
     }

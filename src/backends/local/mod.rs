@@ -31,6 +31,9 @@ use process::Proc;
 
 pub struct LocalBackend;
 
+/// The hidden first argument that runs the proxy (see `main.rs`).
+pub const PROXY_ARG: &str = "__local-proxy";
+
 /// Variables of the caller's environment the app still sees; everything else it gets
 /// comes from the manifest, as on a cloud.
 const PASS_THROUGH: &[&str] = &[
@@ -508,10 +511,8 @@ async fn start_proxy(dir: &Path, port: u16, upstream: &Path) -> Result<Proc> {
     let err = log.try_clone()?;
     let exe = std::env::current_exe().context("cannot find the aideploy executable to start the proxy")?;
     let mut child = Command::new(exe)
-        .arg("__local-proxy")
-        .arg("--listen")
+        .arg(PROXY_ARG)
         .arg(format!("127.0.0.1:{port}"))
-        .arg("--upstream-file")
         .arg(upstream)
         .current_dir("/")
         .stdin(Stdio::null())

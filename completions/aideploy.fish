@@ -1,0 +1,162 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_aideploy_global_optspecs
+    string join \n C/manifest= stage= json q/quiet v/verbose no-progress y/yes h/help V/version
+end
+
+function __fish_aideploy_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_aideploy_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_aideploy_using_subcommand
+    set -l cmd (__fish_aideploy_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c aideploy -n "__fish_aideploy_needs_command" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_needs_command" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_needs_command" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_needs_command" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_needs_command" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_needs_command" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_needs_command" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_needs_command" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_needs_command" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "init" -d 'Write an aideploy.toml for the app in this folder'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "up" -d 'Write aideploy.toml if there is none, then deploy'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "deploy" -d 'Build, plan, apply and health-check a deploy'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "plan" -d 'Show what a deploy would change, changing nothing'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "build" -d 'Build the target\'s artifact without deploying it'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "status" -d 'Show what is deployed: URL, version, health'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "validate" -d 'Check the manifest and report every problem'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s t -l target -d 'The target to write a section for (asked at a terminal when absent)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l name -d 'The app\'s name [default: the folder\'s name]' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l force -d 'Overwrite an existing aideploy.toml'
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "init" -d 'Write an aideploy.toml for the app in this folder'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "up" -d 'Write aideploy.toml if there is none, then deploy'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "deploy" -d 'Build, plan, apply and health-check a deploy'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "plan" -d 'Show what a deploy would change, changing nothing'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "build" -d 'Build the target\'s artifact without deploying it'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "status" -d 'Show what is deployed: URL, version, health'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "validate" -d 'Check the manifest and report every problem'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,107 @@
+//! The command line as a person and a script see it: help texts, errors with their exit
+//! codes, JSON shapes. Snapshots live in tests/snapshots/.
+
+mod common;
+
+use common::{aideploy, transcript};
+
+fn run(args: &[&str]) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let out = aideploy(home.path()).args(args).output().unwrap();
+    let text = transcript(&out);
+    text.replace(&home.path().display().to_string(), "[HOME]")
+}
+
+#[test]
+fn help_texts() {
+    insta::assert_snapshot!("help", run(&["--help"]));
+    for cmd in ["init", "up", "deploy", "plan", "build", "status", "destroy", "validate", "schema", "completions"] {
+        let text = run(&[cmd, "--help"]);
+        assert!(text.contains("Examples:"), "`{cmd} --help` has no example");
+        insta::assert_snapshot!(format!("help_{cmd}"), text);
+    }
+}
+
+#[test]
+fn commands_not_built_yet_are_absent() {
+    let text = run(&["--help"]);
+    for absent in ["logs", "rollback", "secrets", "cost", "__local-proxy"] {
+        assert!(!text.contains(&format!("\n  {absent} ")), "`{absent}` is listed but not built");
+    }
+}
+
+#[test]
+fn no_manifest_names_init() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aideploy(home.path()).current_dir(home.path()).arg("validate").output().unwrap();
+    insta::assert_snapshot!(transcript(&out));
+}
+
+#[test]
+fn unknown_target_suggests_the_closest() {
+    insta::assert_snapshot!(run(&["plan", "-C", "examples/fastapi-rag", "--target", "locl"]));
+}
+
+#[test]
+fn several_targets_need_a_choice() {
+    insta::assert_snapshot!(run(&["plan", "-C", "examples/fastapi-rag"]));
+}
+
+#[test]
+fn cloud_kinds_say_plainly_they_are_not_supported_yet() {
+    insta::assert_snapshot!(run(&["deploy", "-C", "examples/fastapi-rag", "--target", "lambda", "--yes"]));
+}
+
+#[test]
+fn set_is_checked_like_the_file() {
+    insta::assert_snapshot!("set_unknown_key", run(&["plan", "-C", "examples/fastapi-rag", "-t", "local", "--set", "prot=9000"]));
+    insta::assert_snapshot!("set_bad_value", run(&["plan", "-C", "examples/fastapi-rag", "-t", "local", "--set", "port=0"]));
+    insta::assert_snapshot!("set_wrong_kind", run(&["plan", "-C", "examples/fastapi-rag", "-t", "local", "--set", "memory=2048"]));
+    insta::assert_snapshot!("set_not_key_value", run(&["plan", "-C", "examples/fastapi-rag", "-t", "local", "--set", "port"]));
+}
+
+#[test]
+fn bad_stage_is_a_usage_error() {
+    insta::assert_snapshot!(run(&["status", "-C", "examples/fastapi-rag", "-t", "local", "--stage", "Prod!"]));
+}
+
+#[test]
+fn clap_usage_errors_exit_2() {
+    let text = run(&["deploy", "--frobnicate"]);
+    assert!(text.starts_with("exit: 2\n"), "{text}");
+}
+
+#[test]
+fn validate_json() {
+    insta::assert_snapshot!(run(&["validate", "--json", "-C", "examples/fastapi-rag"]));
+}
+
+#[test]
+fn status_of_nothing_deployed() {
+    insta::assert_snapshot!("status_not_deployed", run(&["status", "-C", "examples/fastapi-rag", "-t", "local"]));
+    let json = run(&["status", "--json", "-C", "examples/fastapi-rag", "-t", "local"]);
+    insta::assert_snapshot!("status_not_deployed_json", json);
+}
+
+#[test]
+fn destroy_of_nothing_deployed() {
+    insta::assert_snapshot!(run(&["destroy", "-C", "examples/fastapi-rag", "-t", "local"]));
+}
+
+#[test]
+fn schema_is_json_schema_for_the_manifest() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aideploy(home.path()).arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["title"], "aideploy.toml");
+    assert!(v["$schema"].as_str().unwrap().contains("json-schema.org"));
+    for key in ["version", "app", "build", "env", "secrets", "targets"] {
+        assert!(v["properties"].get(key).is_some(), "schema lacks `{key}`");
+    }
+    assert_eq!(v["additionalProperties"], false);
+    let s = serde_json::to_string(&v).unwrap();
+    for setting in ["health_timeout", "instance_type", "rate_limit", "min_instances"] {
+        assert!(s.contains(setting), "schema lacks target setting `{setting}`");
+    }
+}

@@ -1,0 +1,114 @@
+//! Shared helpers for the integration tests: an `aideploy` command isolated from the
+//! user's caches, state and terminal, and output normalisation for snapshots.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `aideploy` with no terminal, no colour, CI set, and its own state and cache dirs.
+pub fn aideploy(home: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("aideploy").expect("binary");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("CI", "true")
+        .env("NO_COLOR", "1")
+        .env("AIDEPLOY_STATE_DIR", home.join("state"))
+        .env("AIDEPLOY_CACHE_DIR", home.join("cache"))
+        .current_dir(root());
+    cmd
+}
+
+/// Exit code, stdout and stderr in one text, for snapshots.
+pub fn transcript(out: &Output) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code().map(|c| c.to_string()).unwrap_or_else(|| "signal".into()),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The wheelhouse that scripts/test downloads, for installing offline.
+pub fn wheelhouse() -> PathBuf {
+    match std::env::var_os("AIDEPLOY_TEST_WHEELHOUSE") {
+        Some(p) => PathBuf::from(p),
+        None => panic!(
+            "AIDEPLOY_TEST_WHEELHOUSE is not set: run the tests with `scripts/test` (it downloads the wheels these tests install offline)"
+        ),
+    }
+}
+
+/// Makes pip and uv install only from the wheelhouse.
+pub fn offline(cmd: &mut assert_cmd::Command) {
+    let wh = wheelhouse();
+    cmd.env("PIP_NO_INDEX", "1")
+        .env("PIP_FIND_LINKS", &wh)
+        .env("UV_OFFLINE", "1")
+        .env("UV_FIND_LINKS", &wh)
+        .env("UV_CACHE_DIR", std::env::temp_dir().join("aideploy-test-uv-cache"));
+}
+
+/// Copies a directory tree (for running examples from a scratch location).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walk(from) {
+        let rel = entry.strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(&entry, &dest).unwrap();
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == "__pycache__") {
+            continue;
+        }
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A plain HTTP/1.1 request over a real socket; returns (status, body).
+pub fn http(method: &str, url: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw)?;
+    let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+pub fn pid_alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next().unwrap_or("");
+    !stat.is_empty() && state != "Z" && state != "X"
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

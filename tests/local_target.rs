@@ -1,0 +1,313 @@
+//! The local target end to end, with real processes, real HTTP and a real Python:
+//! deploy -> GET /health and POST /query -> unchanged redeploy is a noop -> a code
+//! change replaces the process -> a broken change keeps the old one serving (exit 3)
+//! -> destroy leaves no process behind. Requirements install offline from the
+//! wheelhouse that scripts/test downloads.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{aideploy, free_port, http, offline, pid_alive};
+use serde_json::Value;
+
+struct App {
+    home: tempfile::TempDir,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl App {
+    fn new(example: &str) -> App {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("app");
+        common::copy_tree(&common::root().join("examples").join(example), &dir);
+        App { home, dir, port: free_port() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = aideploy(self.home.path());
+        offline(&mut cmd);
+        cmd.current_dir(&self.dir).args(args);
+        cmd
+    }
+
+    /// Runs with --json and the test's port; returns (exit code, JSON, stderr).
+    fn json(&self, args: &[&str]) -> (i32, Value, String) {
+        let port = format!("port={}", self.port);
+        let mut all = args.to_vec();
+        all.extend(["--json", "--target", "local", "--set", &port]);
+        let out = self.cmd(&all).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&out.stdout))
+        });
+        (out.status.code().unwrap(), v, stderr)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn pid(&self) -> u32 {
+        let (_, v, _) = self.json(&["status"]);
+        v["details"]["pid"].as_u64().expect("pid") as u32
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.dir.join(rel), text).unwrap();
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // Whatever happened, leave no process running.
+        let _ = self.cmd(&["destroy", "--yes", "--target", "local", "--set", &format!("port={}", self.port)]).output();
+    }
+}
+
+fn ops(v: &Value) -> Vec<String> {
+    v["actions"].as_array().unwrap().iter().map(|a| format!("{} {}", a["op"].as_str().unwrap(), a["resource"].as_str().unwrap())).collect()
+}
+
+#[test]
+fn deploy_redeploy_replace_keep_old_on_failure_destroy() {
+    let app = App::new("fastapi-rag");
+
+    // First deploy.
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["url"], app.url(""));
+    assert_eq!(v["health"], "passed");
+    assert_eq!(v["changed"], true);
+    assert_eq!(v["kind"], "local");
+    assert_eq!(v["stage"], "dev");
+    assert_eq!(v["artifact"]["kind"], "source");
+    assert!(v["artifact"]["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(v["duration_ms"].as_u64().is_some());
+    assert_eq!(ops(&v), vec!["create process", "create proxy"]);
+
+    // The app answers through the stable URL.
+    let (status, body) = http("GET", &app.url("/health"), None).unwrap();
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, body) = http("POST", &app.url("/query"), Some(r#"{"question":"what happens when a deploy fails its health check?"}"#)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["mode"], "retrieval");
+    assert_eq!(answer["sources"][0]["id"], "health-gates");
+
+    // status reports it.
+    let (code, s, _) = app.json(&["status"]);
+    assert_eq!(code, 0);
+    assert_eq!(s["deployed"], true);
+    assert_eq!(s["health"], "passed");
+    assert_eq!(s["url"], app.url(""));
+    assert_eq!(s["details"]["running"], true);
+    let first_pid = s["details"]["pid"].as_u64().unwrap() as u32;
+    assert!(pid_alive(first_pid));
+
+    // Unchanged redeploy: a noop, same process.
+    let (code, v, _) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["changed"], false);
+    assert_eq!(ops(&v), vec!["noop process", "noop proxy"]);
+    assert_eq!(app.pid(), first_pid);
+
+    // plan changes nothing and says so.
+    app.write("app/docs.py", &std::fs::read_to_string(app.dir.join("app/docs.py")).unwrap().replace(
+        "DOCUMENTS = [",
+        "DOCUMENTS = [\n    {\"id\": \"zebra\", \"title\": \"Zebras\", \"text\": \"Zebras are striped horses of Africa.\"},",
+    ));
+    let (code, p, _) = app.json(&["plan"]);
+    assert_eq!(code, 0);
+    assert_eq!(p["actions"][0]["op"], "update");
+    assert_eq!(p["actions"][0]["reason"], "code changed");
+    assert_eq!(app.pid(), first_pid, "plan must not touch the running process");
+
+    // A code change replaces the process; the URL stays.
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["changed"], true);
+    assert_eq!(ops(&v), vec!["update process", "noop proxy"]);
+    assert_eq!(v["url"], app.url(""));
+    let second_pid = app.pid();
+    assert_ne!(second_pid, first_pid);
+    assert!(!pid_alive(first_pid), "the old process must be stopped");
+    let (status, body) = http("POST", &app.url("/query"), Some(r#"{"question":"zebras"}"#)).unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("striped horses"), "{body}");
+
+    // A broken change: the new version crashes; the old one keeps serving; exit 3.
+    app.write("app/main.py", &format!("{}\nraise RuntimeError('boom: broken on purpose')\n", std::fs::read_to_string(app.dir.join("app/main.py")).unwrap()));
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    assert_eq!(v["health"], "failed");
+    let failure = v["failure"].as_str().unwrap();
+    assert!(failure.contains("boom: broken on purpose"), "the crash's log lines are shown: {failure}");
+    assert!(failure.contains("previous version keeps serving"), "{failure}");
+    assert_eq!(app.pid(), second_pid);
+    assert!(pid_alive(second_pid));
+    let (status, body) = http("POST", &app.url("/query"), Some(r#"{"question":"zebras"}"#)).unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("striped horses"));
+
+    // destroy: nothing left running, nothing listening, no state.
+    let state = app.home.path().join("state/local/fastapi-rag-dev");
+    assert!(state.join("state.json").is_file());
+    let proxy_pid = read_proxy_pid(&state);
+    let (code, d, _) = app.json(&["destroy", "--yes"]);
+    assert_eq!(code, 0);
+    assert_eq!(ops(&d), vec!["delete process", "delete proxy", "delete files"]);
+    assert!(!pid_alive(second_pid));
+    assert!(!pid_alive(proxy_pid));
+    assert!(http("GET", &app.url("/health"), None).is_err(), "nothing may listen on the port");
+    assert!(!state.exists());
+    let (_, s, _) = app.json(&["status"]);
+    assert_eq!(s["deployed"], false);
+}
+
+fn read_proxy_pid(state: &Path) -> u32 {
+    let v: Value = serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
+    v["proxy"]["pid"].as_u64().unwrap() as u32
+}
+
+#[test]
+fn secrets_reach_the_process_but_not_the_output() {
+    let app = App::new("fastapi-rag");
+    let secret = "sk-test-0123456789abcdefghijklmnop";
+    let port = format!("port={}", app.port);
+    let out = app
+        .cmd(&["deploy", "--yes", "--target", "local", "--set", &port, "-v"])
+        .env("OPENAI_API_KEY", secret)
+        .output()
+        .unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains(secret), "the secret value was printed");
+    let (status, body) = http("GET", &app.url("/health/ready"), None).unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""llm":true"#), "{body}");
+    let state = std::fs::read_to_string(app.home.path().join("state/local/fastapi-rag-dev/state.json")).unwrap();
+    assert!(!state.contains(secret), "the secret value is in the state file");
+
+    // A changed secret value is a configuration change: the process is replaced.
+    let (code, v, _) = {
+        let out = app.cmd(&["plan", "--json", "--target", "local", "--set", &port]).output().unwrap();
+        (out.status.code().unwrap(), serde_json::from_slice::<Value>(&out.stdout).unwrap(), ())
+    };
+    assert_eq!(code, 0);
+    assert_eq!(v["actions"][0]["reason"], "configuration changed");
+}
+
+#[test]
+fn destroy_needs_yes_without_a_terminal() {
+    let app = App::new("fastapi-rag");
+    let (code, _, _) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0);
+    let port = format!("port={}", app.port);
+    let out = app.cmd(&["destroy", "--target", "local", "--set", &port]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pass --yes"), "{stderr}");
+    let (status, _) = http("GET", &app.url("/health"), None).unwrap();
+    assert_eq!(status, 200, "a refused destroy must leave the app running");
+}
+
+#[test]
+fn a_port_taken_by_another_program_is_a_clear_error() {
+    let app = App::new("fastapi-rag");
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", app.port)).unwrap();
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 1, "{v}");
+    assert!(stderr.contains(&format!("port {} is in use by another program", app.port)), "{stderr}");
+    assert!(stderr.contains("--set port="), "{stderr}");
+    let state = app.home.path().join("state/local/fastapi-rag-dev/state.json");
+    assert!(!state.exists(), "a failed first deploy leaves no state");
+}
+
+#[test]
+fn a_command_app_that_never_gets_healthy_times_out_with_exit_3() {
+    let app = App::new("fastapi-rag");
+    std::fs::write(
+        app.dir.join("aideploy.toml"),
+        "version = 1\n[app]\nname = \"plain\"\ncommand = \"python server.py\"\nhealth = \"/health\"\n[targets.local]\nhealth_timeout = 3\n",
+    )
+    .unwrap();
+    std::fs::write(app.dir.join("requirements.txt"), "").unwrap();
+    std::fs::write(
+        app.dir.join("server.py"),
+        "import http.server, os\n\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        ok = os.path.exists('healthy')\n        self.send_response(200 if ok else 503)\n        self.end_headers()\n        self.wfile.write(b'ok' if ok else b'starting')\n\nprint('listening on', os.environ['PORT'], flush=True)\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+    )
+    .unwrap();
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    let failure = v["failure"].as_str().unwrap();
+    assert!(failure.contains("did not answer 2xx within 3s (last: HTTP 503)"), "{failure}");
+    assert!(failure.contains("nothing is serving"), "{failure}");
+    assert!(failure.contains("listening on"), "the log tail is shown: {failure}");
+    assert!(http("GET", &app.url("/health"), None).is_err());
+
+    // Once the app is fixed, the same command deploys it.
+    std::fs::write(app.dir.join("healthy"), "").unwrap();
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap(), (200, "ok".into()));
+}
+
+#[test]
+fn up_writes_a_manifest_then_deploys() {
+    let app = App::new("fastapi-rag");
+    std::fs::remove_file(app.dir.join("aideploy.toml")).unwrap();
+    let port = format!("port={}", app.port);
+    let out = app.cmd(&["up", "--target", "local", "--yes", "--set", &port]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), app.url(""));
+    let written = std::fs::read_to_string(app.dir.join("aideploy.toml")).unwrap();
+    assert!(written.contains("asgi = \"app.main:app\""), "{written}");
+    assert!(written.contains("health = \"/health\""), "{written}");
+    assert!(written.contains("[targets.local]"), "{written}");
+    let (status, _) = http("GET", &app.url("/health"), None).unwrap();
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn ctrl_c_during_a_deploy_exits_130_and_leaves_no_process() {
+    let app = App::new("fastapi-rag");
+    std::fs::write(
+        app.dir.join("aideploy.toml"),
+        "version = 1\n[app]\nname = \"slow\"\ncommand = \"python slow.py\"\n[targets.local]\nhealth_timeout = 60\n",
+    )
+    .unwrap();
+    std::fs::write(app.dir.join("requirements.txt"), "").unwrap();
+    let marker = app.home.path().join("slow.pid");
+    std::fs::write(
+        app.dir.join("slow.py"),
+        format!("import os, time\nopen({:?}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n", marker.display().to_string()),
+    )
+    .unwrap();
+    let port = format!("port={}", app.port);
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", app.home.path())
+        .env("CI", "1")
+        .env("AIDEPLOY_STATE_DIR", app.home.path().join("state"))
+        .env("AIDEPLOY_CACHE_DIR", app.home.path().join("cache"))
+        .current_dir(&app.dir)
+        .args(["deploy", "--yes", "--target", "local", "--set", &port]);
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(std::time::Instant::now() < deadline, "the app never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let app_pid: u32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    assert!(pid_alive(app_pid));
+    // SAFETY: sending SIGINT to the child we spawned, as Ctrl-C would.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(!pid_alive(app_pid), "the half-started version must be stopped");
+    assert!(!app.home.path().join("state/local/slow-dev/state.json").exists());
+}
