@@ -311,3 +311,19 @@ fn ctrl_c_during_a_deploy_exits_130_and_leaves_no_process() {
     assert!(!pid_alive(app_pid), "the half-started version must be stopped");
     assert!(!app.home.path().join("state/local/slow-dev/state.json").exists());
 }
+
+#[test]
+fn a_requirement_that_cannot_be_installed_is_a_clear_error_and_caches_nothing() {
+    let app = App::new("fastapi-rag");
+    std::fs::write(app.dir.join("requirements.txt"), "fastapi\nno-such-package-aideploy-test==1.0\n").unwrap();
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 1, "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("installing the requirements failed"), "{message}");
+    assert!(message.contains("no-such-package-aideploy-test"), "the package is named: {message}");
+    assert!(stderr.contains("help: check the requirements"), "{stderr}");
+    let venvs = app.home.path().join("cache/venvs");
+    let left: Vec<_> = std::fs::read_dir(&venvs).unwrap().flatten().filter(|e| e.path().is_dir()).collect();
+    assert!(left.is_empty(), "a failed install must not stay in the cache: {left:?}");
+    assert!(!app.home.path().join("state/local/fastapi-rag-dev/state.json").exists());
+}

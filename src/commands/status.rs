@@ -18,7 +18,7 @@ pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         return Ok(0);
     }
     let mut lines = vec![format!("{} ({}) on {}", cx.app_name(), cx.stage, cx.target.name)];
-    let mut row = |k: &str, v: String| lines.push(format!("  {k:<9} {v}"));
+    let mut row = |k: &str, v: String| lines.push(format!("  {k:<12} {v}"));
     if let Some(url) = &report.url {
         row("url", url.clone());
     }

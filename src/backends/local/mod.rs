@@ -201,7 +201,7 @@ impl Backend for LocalBackend {
         details.insert("app_port".into(), json!(state.app_port));
         details.insert("port".into(), json!(state.front_port));
         details.insert("log".into(), json!(state.log));
-        details.insert("deployed_at".into(), json!(state.deployed_at));
+        details.insert("deployed_at".into(), json!(crate::util::iso8601(state.deployed_at)));
         Ok(Some(Deployed {
             digest: deployment_digest(&state),
             url: Some(url(state.front_port)),
