@@ -327,3 +327,31 @@ fn a_requirement_that_cannot_be_installed_is_a_clear_error_and_caches_nothing() 
     assert!(left.is_empty(), "a failed install must not stay in the cache: {left:?}");
     assert!(!app.home.path().join("state/local/fastapi-rag-dev/state.json").exists());
 }
+
+#[test]
+fn a_src_layout_pyproject_app_is_detected_and_served() {
+    let app = App::new("fastapi-rag");
+    for f in ["aideploy.toml", "requirements.txt"] {
+        std::fs::remove_file(app.dir.join(f)).unwrap();
+    }
+    std::fs::remove_dir_all(app.dir.join("app")).unwrap();
+    let pkg = app.dir.join("src/notes_api");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(app.dir.join("pyproject.toml"), "[project]\nname = \"notes-api\"\nversion = \"0.1.0\"\ndependencies = [\"fastapi>=0.100\"]\n").unwrap();
+    std::fs::write(pkg.join("__init__.py"), "").unwrap();
+    std::fs::write(pkg.join("store.py"), "NOTES = {'1': 'first note'}\n").unwrap();
+    std::fs::write(
+        pkg.join("api.py"),
+        "from fastapi import FastAPI\nfrom notes_api.store import NOTES\n\nservice = FastAPI()\n\n@service.get('/healthz')\ndef healthz():\n    return {'ok': True}\n\n@service.get('/notes/{key}')\ndef note(key: str):\n    return {'note': NOTES[key]}\n",
+    )
+    .unwrap();
+    let out = app.cmd(&["init", "--target", "local", "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest = std::fs::read_to_string(app.dir.join("aideploy.toml")).unwrap();
+    assert!(manifest.contains("asgi = \"notes_api.api:service\""), "{manifest}");
+    assert!(manifest.contains("health = \"/healthz\""), "{manifest}");
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let (status, body) = http("GET", &app.url("/notes/1"), None).unwrap();
+    assert_eq!((status, body.as_str()), (200, r#"{"note":"first note"}"#));
+}

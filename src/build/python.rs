@@ -69,11 +69,72 @@ fn is_executable_file(p: &Path) -> bool {
     }
 }
 
-/// The requirement lines to install, and where they came from.
+/// What to install, and where it came from.
 #[derive(Debug, Clone)]
 pub struct Requirements {
+    /// The requirements file or pyproject.toml the list came from.
     pub source: Option<PathBuf>,
+    /// Every requirement line (comments dropped), including `extra`.
     pub lines: Vec<String>,
+    /// Lines aideploy adds (uvicorn for an `asgi` app that lacks it).
+    pub extra: Vec<String>,
+    /// Digest of the lines and of every file they include (`-r`, `-c`), for caching.
+    pub fingerprint: String,
+}
+
+impl Requirements {
+    /// Installer arguments: `-r FILE` for a requirements file (so its own `-r`/`-c`
+    /// includes resolve next to it), else a list written into `scratch`; then `extra`.
+    pub fn install_args(&self, scratch: &Path) -> Result<Vec<std::ffi::OsString>> {
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
+        match &self.source {
+            Some(file) if !is_pyproject(file) => {
+                args.push("-r".into());
+                args.push(file.clone().into_os_string());
+                args.extend(self.extra.iter().map(Into::into));
+            }
+            _ => {
+                let list = scratch.join("aideploy-requirements.txt");
+                fs_err::write(&list, self.lines.join("\n") + "\n")?;
+                args.push("-r".into());
+                args.push(list.into_os_string());
+            }
+        }
+        Ok(args)
+    }
+}
+
+fn is_pyproject(p: &Path) -> bool {
+    p.file_name().is_some_and(|n| n == "pyproject.toml")
+}
+
+fn requirement_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split(" #").next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Hashes a requirements file and, recursively, the files it includes.
+fn hash_requirements(file: &Path, h: &mut Sha256, depth: u32) -> Result<()> {
+    let text = fs_err::read_to_string(file)?;
+    h.update(text.as_bytes());
+    if depth > 8 {
+        return Ok(());
+    }
+    for line in requirement_lines(&text) {
+        let include = ["-r ", "--requirement ", "-c ", "--constraint ", "--requirement=", "--constraint="]
+            .iter()
+            .find_map(|p| line.strip_prefix(p));
+        if let Some(rel) = include {
+            let path = file.parent().unwrap_or(Path::new(".")).join(rel.trim());
+            if path.is_file() {
+                hash_requirements(&path, h, depth + 1)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `[app] requirements`, else `requirements.txt`, else `pyproject.toml`'s
@@ -83,33 +144,37 @@ pub fn requirements(manifest: &Manifest, dir: &Path) -> Result<Requirements> {
     let explicit = app.requirements.as_ref().map(|r| dir.join(r.get()));
     let default_txt = dir.join("requirements.txt");
     let pyproject = dir.join("pyproject.toml");
-    let (source, mut lines) = if let Some(p) = explicit.or_else(|| default_txt.is_file().then_some(default_txt)) {
-        let text = fs_err::read_to_string(&p)?;
-        let lines = text
-            .lines()
-            .map(|l| l.split(" #").next().unwrap_or("").trim())
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_string)
-            .collect();
-        (Some(p), lines)
-    } else if pyproject.is_file() {
-        let text = fs_err::read_to_string(&pyproject)?;
-        let doc: toml::Table = toml::from_str(&text)
-            .map_err(|e| Hinted::new(format!("cannot read pyproject.toml: {}", e.message()), "fix its TOML syntax"))?;
-        let deps = doc
-            .get("project")
-            .and_then(|p| p.get("dependencies"))
-            .and_then(|d| d.as_array())
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
-        (Some(pyproject), deps)
-    } else {
-        (None, Vec::new())
+    let source = explicit
+        .or_else(|| default_txt.is_file().then_some(default_txt))
+        .or_else(|| pyproject.is_file().then_some(pyproject));
+    let mut h = Sha256::new();
+    let mut lines = match &source {
+        Some(p) if is_pyproject(p) => {
+            let text = fs_err::read_to_string(p)?;
+            let doc: toml::Table = toml::from_str(&text)
+                .map_err(|e| Hinted::new(format!("cannot read pyproject.toml: {}", e.message()), "fix its TOML syntax"))?;
+            doc.get("project")
+                .and_then(|p| p.get("dependencies"))
+                .and_then(|d| d.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default()
+        }
+        Some(p) => {
+            hash_requirements(p, &mut h, 0)?;
+            requirement_lines(&fs_err::read_to_string(p)?)
+        }
+        None => Vec::new(),
     };
+    let mut extra = Vec::new();
     if app.asgi.is_some() && !lines.iter().any(|l| requirement_name(l) == "uvicorn") {
+        extra.push("uvicorn".to_string());
         lines.push("uvicorn".into());
     }
-    Ok(Requirements { source, lines })
+    for l in &lines {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    Ok(Requirements { source, lines, extra, fingerprint: hex::encode(h.finalize()) })
 }
 
 /// The normalized project name of a requirement line (`Uvicorn[standard]>=0.30` -> `uvicorn`).
@@ -152,10 +217,7 @@ pub fn ensure_env(interp: &Interpreter, reqs: &Requirements, r: &dyn Reporter) -
     h.update(b"\n");
     h.update(interp.version.as_bytes());
     h.update(b"\n");
-    for l in &reqs.lines {
-        h.update(l.as_bytes());
-        h.update(b"\n");
-    }
+    h.update(reqs.fingerprint.as_bytes());
     let key = hex::encode(h.finalize())[..16].to_string();
     let root = cache_dir()?.join("venvs");
     fs_err::create_dir_all(&root)?;
@@ -202,18 +264,17 @@ fn create(installer: Installer, interp: &Interpreter, dir: &Path, reqs: &Require
     if reqs.lines.is_empty() {
         return Ok(());
     }
-    let list = dir.join("aideploy-requirements.txt");
-    fs_err::write(&list, reqs.lines.join("\n") + "\n")?;
+    let args = reqs.install_args(dir)?;
     r.progress(&format!("installing {} requirements", reqs.lines.len()));
     let mut install = match installer {
         Installer::Uv => {
             let mut c = Command::new("uv");
-            c.args(["pip", "install", "--quiet", "--python"]).arg(&py).arg("-r").arg(&list);
+            c.args(["pip", "install", "--quiet", "--python"]).arg(&py).args(&args);
             c
         }
         Installer::Pip => {
             let mut c = Command::new(&py);
-            c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&list);
+            c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(&args);
             c
         }
     };
@@ -242,6 +303,25 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::requirement_name;
+    use super::*;
+
+    #[test]
+    fn includes_change_the_fingerprint() {
+        let t = tempfile::tempdir().unwrap();
+        fs_err::write(t.path().join("requirements.txt"), "-r base.txt\nfastapi\n").unwrap();
+        fs_err::write(t.path().join("base.txt"), "numpy==1\n").unwrap();
+        let text = "version = 1\n[app]\nname = \"a\"\nasgi = \"m:app\"\n";
+        let m = crate::manifest::parse(text, "x").unwrap();
+        let a = super::requirements(&m, t.path()).unwrap();
+        assert_eq!(a.extra, vec!["uvicorn"]);
+        fs_err::write(t.path().join("base.txt"), "numpy==2\n").unwrap();
+        let b = super::requirements(&m, t.path()).unwrap();
+        assert_ne!(a.fingerprint, b.fingerprint);
+        let args = b.install_args(t.path()).unwrap();
+        assert_eq!(args[0], "-r");
+        assert!(args[1].to_string_lossy().ends_with("requirements.txt"));
+        assert_eq!(args[2], "uvicorn");
+    }
 
     #[test]
     fn names() {

@@ -192,7 +192,10 @@ fn collect_py(root: &Path, dir: &Path, depth: u32, out: &mut Vec<(String, String
     }
 }
 
+/// The import path of a file: `app/main.py` -> `app.main`; in a src layout
+/// (`src/pkg/main.py`) the `src` folder is on the path, so -> `pkg.main`.
 fn module_of(rel: &str) -> String {
+    let rel = rel.strip_prefix("src/").unwrap_or(rel);
     let m = rel.trim_end_matches(".py").replace('/', ".");
     m.strip_suffix(".__init__").map(str::to_string).unwrap_or(m)
 }
@@ -269,5 +272,6 @@ mod tests {
         assert_eq!(d.asgi, None);
         assert_eq!(d.script.as_deref(), Some("server.py"));
         assert_eq!(module_of("pkg/__init__.py"), "pkg");
+        assert_eq!(module_of("src/pkg/api.py"), "pkg.api");
     }
 }

@@ -477,6 +477,11 @@ fn spawn_app(cx: &Cx, env: &PythonEnv, release: &Path, port: u16, log: &Path) ->
     paths.extend(std::env::split_paths(&path));
     cmd.env("PATH", std::env::join_paths(paths)?);
     cmd.env("VIRTUAL_ENV", &env.dir);
+    // A src-layout project (`src/pkg/...`, no `src/__init__.py`) imports as `pkg`.
+    let src = release.join("src");
+    if src.is_dir() && !src.join("__init__.py").exists() {
+        cmd.env("PYTHONPATH", &src);
+    }
     cmd.env("PYTHONUNBUFFERED", "1");
     cmd.env("PORT", port.to_string());
     for (k, v) in cx.loaded.manifest.env_pairs() {
