@@ -4,6 +4,7 @@
 pub mod backends;
 pub mod build;
 pub mod cli;
+pub mod cloud;
 pub mod commands;
 pub mod engine;
 pub mod envvars;

@@ -20,9 +20,9 @@ fi
 
 # Python tools (uv) in their own virtualenv, put first on PATH for the tests.
 tools="$AIDEPLOY_TEST_HOME/tools"
-if [ ! -x "$tools/bin/uv" ]; then
-  echo "==> installing test tools into $tools" >&2
-  python3 -m venv "$tools"
-  "$tools/bin/python" -m pip install --quiet --disable-pip-version-check uv
+if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/moto_server" ]; then
+  echo "==> installing test tools (uv, moto) into $tools" >&2
+  [ -x "$tools/bin/python" ] || python3 -m venv "$tools"
+  "$tools/bin/python" -m pip install --quiet --disable-pip-version-check uv 'moto[server]' boto3
 fi
 export PATH="$tools/bin:$PATH"
