@@ -74,3 +74,65 @@ fn make_executable(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+#[tokio::test]
+async fn artifact_registry_login_uses_an_adc_access_token() {
+    // ADC from an authorized_user file whose token_uri is a loopback token endpoint:
+    // google-cloud-auth exchanges the refresh token there, as it would with Google's.
+    let (port, seen) = common::fake_http(|req| {
+        if req.method == "POST" && req.path == "/token" && req.body.contains(r#""grant_type":"refresh_token""#) && req.body.contains(r#""refresh_token":"rt-1""#) {
+            (200, r#"{"access_token":"ya29.test-token","expires_in":3600,"token_type":"Bearer"}"#.into())
+        } else {
+            (400, r#"{"error":"invalid_grant"}"#.into())
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let adc = dir.path().join("adc.json");
+    std::fs::write(
+        &adc,
+        format!(r#"{{"type":"authorized_user","client_id":"cid","client_secret":"cs","refresh_token":"rt-1","token_uri":"http://127.0.0.1:{port}/token"}}"#),
+    )
+    .unwrap();
+    // SAFETY: the only test in this binary that reads these variables.
+    unsafe { std::env::set_var("GOOGLE_APPLICATION_CREDENTIALS", &adc) };
+    let token = aideploy::cloud::gcp::access_token().await.unwrap();
+    assert_eq!(token, "ya29.test-token");
+    let login = aideploy::cloud::gcp::registry_login(token);
+    assert_eq!(login.username, "oauth2accesstoken");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn acr_login_exchanges_the_aad_token() {
+    use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+
+    #[derive(Debug)]
+    struct Fixed;
+    #[async_trait::async_trait]
+    impl TokenCredential for Fixed {
+        async fn get_token(&self, scopes: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+            assert_eq!(scopes, [aideploy::cloud::azure::ARM_SCOPE]);
+            Ok(AccessToken::new("aad-token-1".to_string(), azure_core::time::OffsetDateTime::now_utc() + azure_core::time::Duration::hours(1)))
+        }
+    }
+    // ACR's exchange endpoint: form fields in, a refresh token out.
+    let (port, seen) = common::fake_http(|req| {
+        let ok = req.path == "/oauth2/exchange"
+            && req.body.contains("grant_type=access_token")
+            && req.body.contains("access_token=aad-token-1")
+            && req.body.contains("tenant=t-1");
+        if ok {
+            (200, r#"{"refresh_token":"acr-refresh-1"}"#.into())
+        } else {
+            (400, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.into())
+        }
+    });
+    let registry = format!("127.0.0.1:{port}");
+    let login = aideploy::cloud::azure::acr_login(&registry, &Fixed, Some("t-1")).await.unwrap();
+    assert_eq!(login.username, aideploy::cloud::azure::ACR_USER);
+    assert_eq!(login.password, "acr-refresh-1");
+    assert!(seen.lock().unwrap()[0].body.contains(&format!("service=127.0.0.1%3A{port}")));
+
+    let refused = aideploy::cloud::azure::acr_login(&registry, &Fixed, Some("other-tenant")).await.unwrap_err();
+    assert!(refused.to_string().contains("HTTP 400"), "{refused}");
+}

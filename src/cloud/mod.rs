@@ -2,6 +2,8 @@
 //! cloud's image registry wants.
 
 pub mod aws;
+pub mod azure;
+pub mod gcp;
 pub mod docker_config;
 
 use std::fmt;
