@@ -24,6 +24,9 @@ impl fmt::Debug for Login {
 /// `127.0.0.0/8`, `localhost` and `::1`, with or without a port: hosts that are spoken
 /// to over plain HTTP and never sent real credentials.
 pub fn is_loopback_host(host_port: &str) -> bool {
+    if let Ok(ip) = host_port.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
     let host = if let Some(rest) = host_port.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {

@@ -76,6 +76,15 @@ pub struct Build {
     /// `.gitignore`, `.git/`, `.env`, virtualenvs and `__pycache__`).
     #[serde(default)]
     pub exclude: Vec<Sp<String>>,
+    /// `zip` or `image`. Lambda picks by size when absent; container targets use `image`.
+    pub package: Option<Sp<Package>>,
+    /// The base image for OCI images (default `python:<version>-slim`).
+    pub base_image: Option<Sp<ImageName>>,
+    /// The repository images are pushed to when the target does not imply one
+    /// (e.g. `ghcr.io/acme/rag`); `AIDEPLOY_REGISTRY` overrides it.
+    pub registry: Option<Sp<Repository>>,
+    /// The image platform, `linux/amd64` (default) or `linux/arm64`.
+    pub platform: Option<Sp<Platform>>,
 }
 
 /// One secret. `NAME = {}` reads `$NAME`; `env` names another variable to read.

@@ -400,6 +400,73 @@ pub enum Package {
     Image,
 }
 
+/// An image platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Platform {
+    #[serde(rename = "linux/amd64")]
+    LinuxAmd64,
+    #[serde(rename = "linux/arm64")]
+    LinuxArm64,
+}
+
+impl Platform {
+    pub fn arch(self) -> Arch {
+        match self {
+            Platform::LinuxAmd64 => Arch::X86_64,
+            Platform::LinuxArm64 => Arch::Arm64,
+        }
+    }
+}
+
+fn check_repository(s: &str, allow_tag: bool) -> Result<(), String> {
+    let (without_digest, digest) = match s.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (s, None),
+    };
+    // The tag follows the last `:` after the last `/` (an earlier `:` is a port).
+    let last = without_digest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let (name, tag) = match without_digest[last..].find(':') {
+        Some(j) => (&without_digest[..last + j], Some(&without_digest[last + j + 1..])),
+        None => (without_digest, None),
+    };
+    let parts: Vec<&str> = name.split('/').collect();
+    let has_registry = parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost" || parts[0].starts_with('['));
+    let name_ok = parts.iter().enumerate().all(|(i, part)| {
+        !part.is_empty()
+            && if i == 0 && has_registry {
+                part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+            } else {
+                part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+            }
+    });
+    let tag_ok = tag.is_none_or(|t| !t.is_empty() && t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
+    let digest_ok = digest.is_none_or(|d| d.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit())));
+    if allow_tag && name_ok && tag_ok && digest_ok {
+        Ok(())
+    } else if allow_tag {
+        Err(with_help(format!("`{s}` is not an image name"), "write it as [registry/]repository[:tag][@sha256:digest], e.g. `python:3.11-slim`"))
+    } else if name_ok && tag.is_none() && digest.is_none() && has_registry {
+        Ok(())
+    } else {
+        Err(with_help(
+            format!("`{s}` is not a repository to push to"),
+            "write it as registry/repository, lowercase, without a tag, e.g. `ghcr.io/acme/rag` or `127.0.0.1:5000/rag`",
+        ))
+    }
+}
+
+checked_string!(
+    /// An image name: `[registry/]repository[:tag][@sha256:digest]`.
+    ImageName,
+    |s| check_repository(s, true)
+);
+
+checked_string!(
+    /// A repository to push to: `registry/repository` (no tag).
+    Repository,
+    |s| check_repository(s, false)
+);
+
 /// The model server for an `ec2` target serving an open model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -508,6 +575,14 @@ mod tests {
             assert!(bad.parse::<AsgiRef>().is_err(), "{bad}");
         }
         assert!("10.0.0.0/8".parse::<Cidr>().is_ok());
+        assert!("python:3.11-slim".parse::<ImageName>().is_ok());
+        assert!("127.0.0.1:5000/base/python:3.11".parse::<ImageName>().is_ok());
+        assert!(format!("ghcr.io/a/b@sha256:{}", "a".repeat(64)).parse::<ImageName>().is_ok());
+        assert!("Python:3".parse::<ImageName>().is_err());
+        assert!("ghcr.io/acme/rag".parse::<Repository>().is_ok());
+        assert!("localhost:5000/rag".parse::<Repository>().is_ok());
+        assert!("rag".parse::<Repository>().is_err());
+        assert!("ghcr.io/acme/rag:latest".parse::<Repository>().is_err());
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
     }
 }
