@@ -39,6 +39,7 @@ complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "deploy" -d 'Build
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "plan" -d 'Show what a deploy would change, changing nothing'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "build" -d 'Build the target\'s artifact without deploying it'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "status" -d 'Show what is deployed: URL, version, health'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "logs" -d 'Print the deployed app\'s log'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "validate" -d 'Check the manifest and report every problem'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
@@ -111,6 +112,19 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l no-progress
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s n -l lines -d 'How many of the last lines to print first' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s f -l follow -d 'Keep printing what the app writes, until Ctrl-C'
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
@@ -149,14 +163,15 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l no-pro
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "init" -d 'Write an aideploy.toml for the app in this folder'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "up" -d 'Write aideploy.toml if there is none, then deploy'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "deploy" -d 'Build, plan, apply and health-check a deploy'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "plan" -d 'Show what a deploy would change, changing nothing'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "build" -d 'Build the target\'s artifact without deploying it'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "status" -d 'Show what is deployed: URL, version, health'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "validate" -d 'Check the manifest and report every problem'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status destroy validate schema completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "init" -d 'Write an aideploy.toml for the app in this folder'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "up" -d 'Write aideploy.toml if there is none, then deploy'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "deploy" -d 'Build, plan, apply and health-check a deploy'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "plan" -d 'Show what a deploy would change, changing nothing'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "build" -d 'Build the target\'s artifact without deploying it'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "status" -d 'Show what is deployed: URL, version, health'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "logs" -d 'Print the deployed app\'s log'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "validate" -d 'Check the manifest and report every problem'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status logs destroy validate schema completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -88,6 +88,12 @@ pub enum Command {
   aideploy status --target local
   aideploy status --target local --json")]
     Status(TargetArgs),
+    /// Print the deployed app's log
+    #[command(after_help = "Examples:
+  aideploy logs --target local            # the last 100 lines
+  aideploy logs --target local -f         # and follow, until Ctrl-C
+  aideploy logs --target local -n 20")]
+    Logs(LogsArgs),
     /// Remove everything a deploy of this app and stage created
     #[command(after_help = "Examples:
   aideploy destroy --target local
@@ -122,6 +128,18 @@ pub struct TargetArgs {
     /// Override one target setting for this run (repeatable), checked like the file
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Keep printing what the app writes, until Ctrl-C
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many of the last lines to print first
+    #[arg(short = 'n', long, default_value_t = 100, value_name = "N")]
+    pub lines: usize,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -355,3 +355,40 @@ fn a_src_layout_pyproject_app_is_detected_and_served() {
     let (status, body) = http("GET", &app.url("/notes/1"), None).unwrap();
     assert_eq!((status, body.as_str()), (200, r#"{"note":"first note"}"#));
 }
+
+#[test]
+fn logs_print_and_follow_the_serving_version() {
+    use std::io::BufRead;
+    let app = App::new("fastapi-rag");
+    let (code, _, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{stderr}");
+    let port = format!("port={}", app.port);
+    let out = app.cmd(&["logs", "--target", "local", "--set", &port, "-n", "50"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Application startup complete"), "{text}");
+
+    // Follow: a request made afterwards shows up as uvicorn's access line.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", app.home.path())
+        .env("AIDEPLOY_STATE_DIR", app.home.path().join("state"))
+        .env("AIDEPLOY_CACHE_DIR", app.home.path().join("cache"))
+        .current_dir(&app.dir)
+        .args(["logs", "-f", "-n", "0", "--target", "local", "--set", &port])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    http("GET", &app.url("/health/ready?probe=follow-test"), None).unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let found = lines.by_ref().take(20).map_while(Result::ok).any(|l| l.contains("/health/ready?probe=follow-test"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(found, "the follow output never showed the request");
+
+    let none = app.cmd(&["logs", "--target", "local", "--stage", "other", "--set", &port]).output().unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("is not deployed"));
+}

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod deploy;
 pub mod destroy;
 pub mod init;
+pub mod logs;
 pub mod plan;
 pub mod schema;
 pub mod status;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         Command::Plan(args) => plan::run(&args, g, ui).await,
         Command::Build(args) => build::run(&args, g, ui).await,
         Command::Status(args) => status::run(&args, g, ui).await,
+        Command::Logs(args) => logs::run(&args, g, ui).await,
         Command::Destroy(args) => destroy::run(&args, g, ui).await,
         Command::Validate => validate::run(g, ui),
         Command::Schema => schema::run(ui),

@@ -76,6 +76,12 @@ pub trait Backend: Send + Sync {
         artifact: &Artifact,
         r: &dyn Reporter,
     ) -> anyhow::Result<Outcome>;
+    /// Writes the deployed version's log: the last `lines` lines, then, with `follow`,
+    /// what it writes next, until interrupted.
+    async fn logs(&self, cx: &Cx, now: &Deployed, lines: usize, follow: bool, out: &(dyn for<'a> Fn(&'a str) + Send + Sync)) -> anyhow::Result<()> {
+        let _ = (cx, now, lines, follow, out);
+        Err(crate::error::UsageError::new(format!("`logs` is not supported for `{}` targets yet", self.kind())).into())
+    }
     /// What `destroy` would remove.
     fn plan_destroy(&self, cx: &Cx, now: &Deployed) -> Plan;
     async fn destroy(&self, cx: &Cx, now: &Deployed, r: &dyn Reporter) -> anyhow::Result<Outcome>;

@@ -38,6 +38,10 @@ impl Secrets {
     /// Resolves every `[secrets]` entry: `$VAR` (the secret's `env`, else its name),
     /// then `.env` next to the manifest, then a hidden prompt at a terminal.
     pub fn resolve(loaded: &Loaded, ui: &Ui) -> Result<Secrets> {
+        Secrets::resolve_with(loaded, ui, false)
+    }
+
+    fn resolve_with(loaded: &Loaded, ui: &Ui, all_optional: bool) -> Result<Secrets> {
         let m = &loaded.manifest;
         if m.secrets.is_empty() {
             return Ok(Secrets::default());
@@ -59,6 +63,7 @@ impl Secrets {
         for (name, spec) in &m.secrets {
             let name = name.get().clone();
             let spec = spec.get();
+            let optional = spec.optional || all_optional;
             let var = spec.env.as_ref().map(|e| e.get().clone()).unwrap_or_else(|| name.clone());
             let value = std::env::var(&var)
                 .ok()
@@ -66,14 +71,14 @@ impl Secrets {
                 .or_else(|| dotenv.get(&var).cloned().filter(|v| !v.is_empty()));
             let value = match value {
                 Some(v) => Some(v),
-                None if spec.optional => None,
+                None if optional => None,
                 None => ui.ask_secret(&format!("Value for secret {name} (not echoed)"))?.filter(|v| !v.is_empty()),
             };
             match value {
                 Some(v) => {
                     out.values.insert(name, SecretValue(v));
                 }
-                None if spec.optional => out.absent.push(name),
+                None if optional => out.absent.push(name),
                 None => {
                     return Err(UsageError::new(format!("secret `{name}` has no value"))
                         .hint(format!(
@@ -85,6 +90,12 @@ impl Secrets {
             }
         }
         Ok(out)
+    }
+
+    /// The values that can be had without asking: environment and `.env` only.
+    pub fn available(loaded: &Loaded) -> Secrets {
+        let nobody = Ui { json: false, quiet: 1, verbose: 0, progress: false, interactive: false, yes: false };
+        Secrets::resolve_with(loaded, &nobody, true).unwrap_or_default()
     }
 
     /// A salted digest of the values, to notice a change without storing them.

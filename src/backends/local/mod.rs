@@ -377,6 +377,51 @@ impl Backend for LocalBackend {
         Ok(Outcome { url: Some(front_url), health, actions: plan.actions.clone(), failure })
     }
 
+    async fn logs(&self, cx: &Cx, now: &Deployed, lines: usize, follow: bool, out: &(dyn for<'a> Fn(&'a str) + Send + Sync)) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let n = now.state.downcast_ref::<Now>().expect("local state");
+        let mut log = n.state.log.clone();
+        let (first, mut offset) = last_lines(&log, lines)?;
+        for line in &first {
+            out(line);
+        }
+        if !follow {
+            return Ok(());
+        }
+        let dir = deployment_dir(cx)?;
+        let mut pending = String::new();
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            // A deploy in the meantime starts a new log: follow the serving version.
+            if let Ok(Some(state)) = read_state(&dir) {
+                if state.log != log {
+                    log = state.log;
+                    offset = 0;
+                    pending.clear();
+                }
+            } else {
+                return Ok(());
+            }
+            let Ok(mut f) = fs_err::File::open(&log) else { continue };
+            let len = f.metadata()?.len();
+            if len < offset {
+                offset = 0;
+            }
+            if len == offset {
+                continue;
+            }
+            f.seek(SeekFrom::Start(offset))?;
+            let mut chunk = Vec::new();
+            f.by_ref().take(len - offset).read_to_end(&mut chunk)?;
+            offset = len;
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(i) = pending.find('\n') {
+                let line: String = pending.drain(..=i).collect();
+                out(line.trim_end_matches('\n'));
+            }
+        }
+    }
+
     fn plan_destroy(&self, cx: &Cx, now: &Deployed) -> Plan {
         let n = now.state.downcast_ref::<Now>().expect("local state");
         let mut plan = Plan::default();
@@ -565,4 +610,27 @@ fn prune(dir: &Path, state: &State) {
             }
         }
     }
+}
+
+/// The last `n` lines of a file, reading only its end.
+fn last_lines(path: &Path, n: usize) -> Result<(Vec<String>, u64)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = fs_err::File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut start = len;
+    let mut buf = Vec::new();
+    // Read backwards in 64 KiB steps until enough newlines are seen.
+    while start > 0 && buf.iter().filter(|b| **b == b'\n').count() <= n {
+        let step = start.min(64 * 1024);
+        start -= step;
+        f.seek(SeekFrom::Start(start))?;
+        let mut chunk = vec![0; step as usize];
+        f.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&buf);
+        buf = chunk;
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let skip = lines.len().saturating_sub(n);
+    Ok((lines.into_iter().skip(skip).collect(), len))
 }
