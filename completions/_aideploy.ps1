@@ -42,6 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('plan', 'plan', [CompletionResultType]::ParameterValue, 'Show what a deploy would change, changing nothing')
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Build the target''s artifact without deploying it')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show what is deployed: URL, version, health')
+            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put the previous version back, health-gated like a deploy')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the deployed app''s log')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove everything a deploy of this app and stage created')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the manifest and report every problem')
@@ -177,6 +178,27 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'aideploy;rollback' {
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one target setting for this run (repeatable), checked like the file')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'aideploy;logs' {
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
             [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
@@ -284,6 +306,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('plan', 'plan', [CompletionResultType]::ParameterValue, 'Show what a deploy would change, changing nothing')
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Build the target''s artifact without deploying it')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show what is deployed: URL, version, health')
+            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put the previous version back, health-gated like a deploy')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the deployed app''s log')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove everything a deploy of this app and stage created')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the manifest and report every problem')
@@ -308,6 +331,9 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             break
         }
         'aideploy;help;status' {
+            break
+        }
+        'aideploy;help;rollback' {
             break
         }
         'aideploy;help;logs' {

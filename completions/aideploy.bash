@@ -40,6 +40,9 @@ _aideploy() {
             aideploy,plan)
                 cmd="aideploy__subcmd__plan"
                 ;;
+            aideploy,rollback)
+                cmd="aideploy__subcmd__rollback"
+                ;;
             aideploy,schema)
                 cmd="aideploy__subcmd__schema"
                 ;;
@@ -76,6 +79,9 @@ _aideploy() {
             aideploy__subcmd__help,plan)
                 cmd="aideploy__subcmd__help__subcmd__plan"
                 ;;
+            aideploy__subcmd__help,rollback)
+                cmd="aideploy__subcmd__help__subcmd__rollback"
+                ;;
             aideploy__subcmd__help,schema)
                 cmd="aideploy__subcmd__help__subcmd__schema"
                 ;;
@@ -95,7 +101,7 @@ _aideploy() {
 
     case "${cmd}" in
         aideploy)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --help --version init up deploy plan build status logs destroy validate schema completions help"
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --help --version init up deploy plan build status rollback logs destroy validate schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -261,7 +267,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__help)
-            opts="init up deploy plan build status logs destroy validate schema completions help"
+            opts="init up deploy plan build status rollback logs destroy validate schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -373,6 +379,20 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__help__subcmd__plan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__rollback)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -527,6 +547,44 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__plan)
+            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__rollback)
             opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -88,6 +88,11 @@ pub enum Command {
   aideploy status --target local
   aideploy status --target local --json")]
     Status(TargetArgs),
+    /// Put the previous version back, health-gated like a deploy
+    #[command(after_help = "Examples:
+  aideploy rollback --target local
+  aideploy rollback --target local --json")]
+    Rollback(TargetArgs),
     /// Print the deployed app's log
     #[command(after_help = "Examples:
   aideploy logs --target local            # the last 100 lines

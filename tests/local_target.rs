@@ -392,3 +392,46 @@ fn logs_print_and_follow_the_serving_version() {
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("is not deployed"));
 }
+
+#[test]
+fn rollback_puts_the_previous_version_back_and_forth() {
+    let app = App::new("fastapi-rag");
+    let (code, v, stderr) = app.json(&["rollback"]);
+    assert_eq!(code, 2, "nothing deployed yet: {v} {stderr}");
+
+    let (code, _, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, first, _) = app.json(&["status"]);
+    let (code, v, stderr) = app.json(&["rollback"]);
+    assert_eq!(code, 2, "{v}");
+    assert!(stderr.contains("no previous version"), "{stderr}");
+
+    app.write("app/retrieval.py", &std::fs::read_to_string(app.dir.join("app/retrieval.py")).unwrap().replace("k: int = 3", "k: int = 1"));
+    app.write("app/docs.py", &std::fs::read_to_string(app.dir.join("app/docs.py")).unwrap().replace("Health-gated deploys", "Gated deploys v2"));
+    let (code, _, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, second, _) = app.json(&["status"]);
+    assert_ne!(first["digest"], second["digest"]);
+    assert_eq!(second["details"]["previous"], first["digest"]);
+    let title = || {
+        let (_, body) = http("POST", &app.url("/query"), Some(r#"{"question":"health check fails","top_k":1}"#)).unwrap();
+        serde_json::from_str::<Value>(&body).unwrap()["sources"][0]["title"].as_str().unwrap().to_string()
+    };
+    assert_eq!(title(), "Gated deploys v2");
+
+    let (code, r, stderr) = app.json(&["rollback"]);
+    assert_eq!(code, 0, "{r}\n{stderr}");
+    assert_eq!(r["health"], "passed");
+    assert_eq!(r["digest"], first["digest"]);
+    assert_eq!(r["url"], app.url(""));
+    assert_eq!(title(), "Health-gated deploys");
+    let (_, after, _) = app.json(&["status"]);
+    assert_eq!(after["digest"], first["digest"]);
+    assert!(!pid_alive(second["details"]["pid"].as_u64().unwrap() as u32), "the rolled-back-from process is stopped");
+
+    // And forward again: rollback toggles between the two.
+    let (code, r, _) = app.json(&["rollback"]);
+    assert_eq!(code, 0);
+    assert_eq!(r["digest"], second["digest"]);
+    assert_eq!(title(), "Gated deploys v2");
+}

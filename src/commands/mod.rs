@@ -8,6 +8,7 @@ pub mod destroy;
 pub mod init;
 pub mod logs;
 pub mod plan;
+pub mod rollback;
 pub mod schema;
 pub mod status;
 pub mod validate;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         Command::Plan(args) => plan::run(&args, g, ui).await,
         Command::Build(args) => build::run(&args, g, ui).await,
         Command::Status(args) => status::run(&args, g, ui).await,
+        Command::Rollback(args) => rollback::run(&args, g, ui).await,
         Command::Logs(args) => logs::run(&args, g, ui).await,
         Command::Destroy(args) => destroy::run(&args, g, ui).await,
         Command::Validate => validate::run(g, ui),

@@ -201,3 +201,64 @@ pub async fn destroy(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<DestroyR
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
+
+#[derive(Debug, Serialize)]
+pub struct RollbackReport {
+    pub target: String,
+    pub kind: String,
+    pub stage: String,
+    pub url: Option<String>,
+    pub digest: Option<String>,
+    pub actions: Vec<Action>,
+    pub health: Health,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl RollbackReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.health == Health::Failed {
+            exit::UNHEALTHY
+        } else {
+            exit::OK
+        }
+    }
+}
+
+/// Puts the previous version back: plan, confirm, apply (health-gated by the backend).
+pub async fn rollback(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<RollbackReport> {
+    let started = Instant::now();
+    ui.info(&header(cx));
+    let r = ui.reporter();
+    r.step("reading what is deployed");
+    let now = backend.current(cx).await?;
+    r.done();
+    let Some(now) = now else {
+        return Err(crate::error::UsageError::new(format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name))
+            .hint("there is nothing to roll back")
+            .into());
+    };
+    let plan = backend.plan_rollback(cx, &now)?;
+    ui.info(&plan.render());
+    if backend.needs_confirmation(&plan) && !ui.confirm("Roll back?")? {
+        anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was changed", "run again and answer yes, or pass --yes"));
+    }
+    let outcome = backend.rollback(cx, &plan, &now, &r).await?;
+    r.done();
+    let digest = match outcome.health {
+        Health::Failed => Some(now.digest.clone()),
+        _ => backend.current(cx).await?.map(|d| d.digest),
+    };
+    Ok(RollbackReport {
+        target: cx.target.name.clone(),
+        kind: cx.target.kind.to_string(),
+        stage: cx.stage.to_string(),
+        url: outcome.url,
+        digest,
+        actions: outcome.actions,
+        health: outcome.health,
+        duration_ms: started.elapsed().as_millis() as u64,
+        failure: outcome.failure,
+    })
+}

@@ -5,7 +5,7 @@ mod flow;
 pub mod health;
 mod types;
 
-pub use flow::{build, deploy, destroy, plan, status};
+pub use flow::{build, deploy, destroy, plan, rollback, status};
 pub use types::*;
 
 use std::path::PathBuf;
@@ -76,6 +76,16 @@ pub trait Backend: Send + Sync {
         artifact: &Artifact,
         r: &dyn Reporter,
     ) -> anyhow::Result<Outcome>;
+    /// What `rollback` would do; an error when there is nothing to go back to.
+    fn plan_rollback(&self, cx: &Cx, now: &Deployed) -> anyhow::Result<Plan> {
+        let _ = (cx, now);
+        Err(crate::error::UsageError::new(format!("`rollback` is not supported for `{}` targets yet", self.kind())).into())
+    }
+    /// Puts the previous version back, health-gated like a deploy.
+    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &Deployed, r: &dyn Reporter) -> anyhow::Result<Outcome> {
+        let _ = (cx, plan, now, r);
+        Err(crate::error::UsageError::new(format!("`rollback` is not supported for `{}` targets yet", self.kind())).into())
+    }
     /// Writes the deployed version's log: the last `lines` lines, then, with `follow`,
     /// what it writes next, until interrupted.
     async fn logs(&self, cx: &Cx, now: &Deployed, lines: usize, follow: bool, out: &(dyn for<'a> Fn(&'a str) + Send + Sync)) -> anyhow::Result<()> {

@@ -1,0 +1,36 @@
+use anyhow::Result;
+use serde_json::json;
+
+use super::context;
+use crate::cli::{GlobalArgs, TargetArgs};
+use crate::engine::{self, Health};
+use crate::ui::Ui;
+
+pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+    let (cx, backend) = context(args, g, ui, true)?;
+    let report = engine::rollback(&cx, backend.as_ref(), ui).await?;
+    if ui.json {
+        ui.result_json(&json!(report));
+        return Ok(report.exit_code());
+    }
+    if report.health == Health::Failed {
+        eprintln!(
+            "{} the previous version of {} is unhealthy: {}",
+            console::style("error:").red().bold().for_stderr(),
+            cx.app_name(),
+            report.failure.as_deref().unwrap_or("health check failed")
+        );
+    } else {
+        ui.info(&format!(
+            "{} Rolled back in {:.1}s to {}, health {}",
+            console::style("✓").green().for_stderr(),
+            report.duration_ms as f64 / 1000.0,
+            report.digest.as_deref().unwrap_or("the previous version"),
+            report.health
+        ));
+    }
+    if let Some(url) = &report.url {
+        ui.result(url);
+    }
+    Ok(report.exit_code())
+}
