@@ -28,8 +28,10 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
-use crate::build::pydeps::DepsDir;
-use crate::build::source::SourceSet;
+use crate::build::pydeps::{install_for_target, Arch, DepsDir, TargetPlatform};
+use crate::build::source::{self, SourceSet};
+use crate::build::python;
+use crate::manifest::Loaded;
 use crate::engine::Reporter;
 use crate::error::Hinted;
 use crate::util::{cache_dir, write_atomic, FileLock};
@@ -83,6 +85,18 @@ pub struct LambdaZip {
     /// Found in the cache: nothing was built.
     #[serde(skip)]
     pub cached: bool,
+}
+
+/// The whole Lambda artifact for a loaded manifest: its requirements installed for
+/// `arch` and the manifest's Python (cached), its source set, the adapter; zipped (cached).
+pub fn lambda_zip_for(loaded: &Loaded, arch: Arch, r: &dyn Reporter) -> Result<LambdaZip> {
+    let manifest = &loaded.manifest;
+    let platform = TargetPlatform::new(arch, manifest.app().runtime.version());
+    let reqs = python::requirements(manifest, &loaded.dir)?;
+    let deps = if reqs.lines.is_empty() { None } else { Some(install_for_target(&reqs, &platform, r)?) };
+    let excludes: Vec<String> = manifest.build.exclude.iter().map(|e| e.get().clone()).collect();
+    let sources = source::collect(&loaded.dir, &excludes)?;
+    build_lambda_zip(&sources, deps.as_ref(), r)
 }
 
 /// Builds (or finds in the cache) the zip for `source` + `deps` + the adapter.
@@ -139,7 +153,7 @@ fn build_in(root: &Path, source: &SourceSet, deps: Option<&DepsDir>, limits: &Li
             return Err(e);
         }
     };
-    let sha256 = hex::encode(crate::build::source::hash_file(&tmp)?);
+    let sha256 = hex::encode(source::hash_file(&tmp)?);
     let bytes = fs_err::metadata(&tmp)?.len();
     fs_err::rename(&tmp, &out)?;
     let zip = LambdaZip { path: out, sha256, bytes, unzipped_bytes: unzipped, entries, needs_s3: bytes > limits.max_direct_upload, cached: false };
@@ -460,7 +474,6 @@ pub fn list_entries(path: &Path) -> Result<Vec<(String, u64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::source;
 
     struct Quiet;
     impl Reporter for Quiet {
