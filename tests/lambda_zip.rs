@@ -292,7 +292,7 @@ json.dump(out, sys.stdout)
         );
 
         // Two separate caches: the deps are installed, normalized and compressed twice.
-        let _s = setup(&work.path().join("cache-a"));
+        let s = setup(&work.path().join("cache-a"));
         let za = load_zip(&a);
         assert!(!za.cached);
         std::env::set_var("AIDEPLOY_CACHE_DIR", work.path().join("cache-b"));
@@ -330,7 +330,32 @@ json.dump(out, sys.stdout)
             || n.ends_with("uv_cache.json")
             || n.contains("__pycache__")));
 
-        // Unchanged: a cache hit. One file changed: a new zip that differs.
+        // An independent reader (Python's zipfile) sees valid CRCs, one timestamp, fixed
+    // modes made on Unix, no extra fields and no directory entries.
+    let check = Command::new(&s.runtime_python)
+        .args([
+            "-c",
+            r#"
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None, "bad CRC"
+for i in z.infolist():
+    assert i.date_time == (1980, 1, 1, 0, 0, 0), (i.filename, i.date_time)
+    assert i.extra == b"", (i.filename, i.extra)
+    assert i.create_system == 3, (i.filename, i.create_system)
+    assert (i.external_attr >> 16) in (0o100644, 0o100755), (i.filename, oct(i.external_attr >> 16))
+    assert not i.is_dir(), i.filename
+    assert i.compress_type == zipfile.ZIP_DEFLATED, i.filename
+print(len(z.infolist()))
+"#,
+        ])
+        .arg(&za.path)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), za.entries.to_string());
+
+    // Unchanged: a cache hit. One file changed: a new zip that differs.
         let again = load_zip(&b);
         assert!(again.cached);
         assert_eq!(again.sha256, zb.sha256);
