@@ -9,6 +9,25 @@ if [ ! -f "$stamp" ]; then
   # For this machine's Python: the local target's environments.
   python3 -m pip download --quiet --disable-pip-version-check -d "$wheelhouse" \
     -r examples/fastapi-rag/requirements.txt uvicorn
+  # For the Lambda target (linux x86_64, CPython 3.11), whatever this machine is: the
+  # zip tests and the zip benchmark (scripts/bench/zip.sh) install from these.
+  python3 -m pip download --quiet --disable-pip-version-check -d "$wheelhouse" \
+    --platform manylinux2014_x86_64 --implementation cp --python-version 3.11 \
+    --only-binary=:all: \
+    -r examples/fastapi-rag/requirements.txt uvicorn numpy openai mangum
+  # A real "no wheel for this platform" case: docopt 0.6.2 is published as an sdist only.
+  python3 -m pip download --quiet --disable-pip-version-check -d "$wheelhouse" \
+    --no-binary=:all: --no-deps docopt==0.6.2
   touch "$stamp"
 fi
 export AIDEPLOY_TEST_WHEELHOUSE="$wheelhouse"
+
+# The Lambda zip tests: a stand-in for the AWS Lambda Python runtime (a bare CPython
+# plus boto3, which that runtime ships). moto comes from tools.sh.
+lambda_runtime="$AIDEPLOY_TEST_HOME/lambda-runtime"
+if [ ! -x "$lambda_runtime/bin/python" ] || ! "$lambda_runtime/bin/python" -c 'import boto3' 2>/dev/null; then
+  echo "==> creating the Lambda runtime stand-in $lambda_runtime" >&2
+  python3 -m venv "$lambda_runtime"
+  "$lambda_runtime/bin/python" -m pip install --quiet --disable-pip-version-check boto3
+fi
+export AIDEPLOY_TEST_LAMBDA_PYTHON="$lambda_runtime/bin/python"

@@ -83,6 +83,28 @@ pub struct Requirements {
 }
 
 impl Requirements {
+    /// A plain list, as if from a file without includes.
+    pub fn from_lines(lines: Vec<String>) -> Requirements {
+        let mut h = Sha256::new();
+        for l in &lines {
+            h.update(l.as_bytes());
+            h.update(b"\n");
+        }
+        Requirements { source: None, lines, extra: Vec::new(), fingerprint: hex::encode(h.finalize()) }
+    }
+
+    /// A requirements file; its includes are part of the fingerprint.
+    pub fn from_file(path: &Path) -> Result<Requirements> {
+        let mut h = Sha256::new();
+        hash_requirements(path, &mut h, 0)?;
+        let lines = requirement_lines(&fs_err::read_to_string(path)?);
+        for l in &lines {
+            h.update(l.as_bytes());
+            h.update(b"\n");
+        }
+        Ok(Requirements { source: Some(path.to_path_buf()), lines, extra: Vec::new(), fingerprint: hex::encode(h.finalize()) })
+    }
+
     /// Installer arguments: `-r FILE` for a requirements file (so its own `-r`/`-c`
     /// includes resolve next to it), else a list written into `scratch`; then `extra`.
     pub fn install_args(&self, scratch: &Path) -> Result<Vec<std::ffi::OsString>> {
@@ -303,7 +325,6 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::requirement_name;
-    use super::*;
 
     #[test]
     fn includes_change_the_fingerprint() {

@@ -1,0 +1,523 @@
+//! Python dependencies for the *target* platform (Linux x86_64 or arm64, a CPython
+//! version), whatever this machine is: wheels only, installed into a flat `--target`
+//! directory that an artifact ships as its site-packages.
+//!
+//! Installs with uv (`uv pip install --target --python-platform --python-version
+//! --only-binary :all:`) when it is on PATH, else with pip (`--platform --implementation
+//! cp --python-version --only-binary=:all:`). Results are cached under
+//! `cache_dir()/deps/<key>`, the key a hash of (requirement lines and the files they
+//! include, platform, Python version, installer): a warm rebuild runs neither uv nor pip.
+//! Which index or wheel folder is used is left to uv's and pip's own settings
+//! (`UV_*`/`PIP_*` variables, config files), so this code stays index-agnostic.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::build::python::{which, Requirements};
+use crate::engine::Reporter;
+use crate::envvars;
+use crate::error::{Hinted, UsageError};
+use crate::util::{cache_dir, tail, write_atomic, FileLock};
+
+/// The CPU architecture an artifact runs on (always Linux: every target runs Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Arch {
+    #[default]
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    /// uv's `--python-platform` value. manylinux2014 (glibc 2.17) runs on every Lambda
+    /// Python runtime and on Debian-based images.
+    pub fn uv_platform(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-manylinux2014",
+            Arch::Arm64 => "aarch64-manylinux2014",
+        }
+    }
+
+    /// pip's `--platform` value.
+    pub fn pip_platform(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "manylinux2014_x86_64",
+            Arch::Arm64 => "manylinux2014_aarch64",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        })
+    }
+}
+
+impl FromStr for Arch {
+    type Err = UsageError;
+
+    /// Accepts `x86_64`, `amd64`, `arm64`, `aarch64`, with or without a `linux/` prefix.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().trim_start_matches("linux/") {
+            "x86_64" | "amd64" | "x86-64" => Ok(Arch::X86_64),
+            "arm64" | "aarch64" | "arm64/v8" => Ok(Arch::Arm64),
+            other => Err(UsageError::new(format!("unknown architecture `{other}`"))
+                .hint("use `x86_64` (also `amd64`, the default) or `arm64` (also `aarch64`)")),
+        }
+    }
+}
+
+/// What the dependencies are installed for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetPlatform {
+    pub arch: Arch,
+    /// CPython `major.minor`, e.g. `3.11`.
+    pub python: String,
+}
+
+impl TargetPlatform {
+    pub fn new(arch: Arch, python: impl Into<String>) -> Self {
+        TargetPlatform { arch, python: python.into() }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let ok = self
+            .python
+            .split_once('.')
+            .is_some_and(|(a, b)| a == "3" && !b.is_empty() && b.chars().all(|c| c.is_ascii_digit()));
+        if !ok {
+            return Err(UsageError::new(format!("Python version `{}` is not of the form 3.N", self.python))
+                .hint("set `runtime = \"python3.11\"` (or another 3.N) in [app]")
+                .into());
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for TargetPlatform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "linux {} (manylinux2014), CPython {}", self.arch, self.python)
+    }
+}
+
+/// An installed, import-ready dependency set: `dir` goes on the target's `sys.path`.
+/// It holds packages only: console scripts (`bin/`, whose shebangs name this machine's
+/// interpreter) and installer bookkeeping that varies per machine are removed.
+#[derive(Debug, Clone)]
+pub struct DepsDir {
+    pub dir: PathBuf,
+    /// The cache key: a hash of what was installed and for what.
+    pub key: String,
+    /// True when found in the cache (no installer ran).
+    pub cached: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installer {
+    Uv,
+    Pip,
+}
+
+impl Installer {
+    fn name(self) -> &'static str {
+        match self {
+            Installer::Uv => "uv",
+            Installer::Pip => "pip",
+        }
+    }
+}
+
+const COMPLETE: &str = "complete.json";
+const KEY_VERSION: &str = "aideploy-deps-v1";
+
+/// The cache key of `reqs` for `platform` when installed by `installer`.
+fn cache_key(reqs: &Requirements, platform: &TargetPlatform, installer: Installer) -> Result<String> {
+    let mut h = Sha256::new();
+    for part in [KEY_VERSION, platform.arch.uv_platform(), &platform.python, installer.name()] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    // The lines and every file they include (`-r`, `-c`), as python::requirements hashed them.
+    h.update(reqs.fingerprint.as_bytes());
+    Ok(hex::encode(h.finalize())[..24].to_string())
+}
+
+fn preferred_installer() -> Option<Installer> {
+    if which("uv").is_some() {
+        Some(Installer::Uv)
+    } else if pip_python().is_some() {
+        Some(Installer::Pip)
+    } else {
+        None
+    }
+}
+
+/// The interpreter whose pip does the fallback install: `$AIDEPLOY_PYTHON`, else
+/// `python3` on PATH. Any version will do: pip resolves for `--python-version`.
+fn pip_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(envvars::AIDEPLOY_PYTHON).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    which("python3")
+}
+
+/// Installs `reqs` for `platform`, or finds them in the cache.
+pub fn install_for_target(reqs: &Requirements, platform: &TargetPlatform, r: &dyn Reporter) -> Result<DepsDir> {
+    platform.validate()?;
+    let root = cache_dir()?.join("deps");
+    fs_err::create_dir_all(&root)?;
+    let preferred = preferred_installer();
+    // A result from either installer is valid; look for the one we would use first.
+    let order = match preferred {
+        Some(Installer::Pip) => [Installer::Pip, Installer::Uv],
+        _ => [Installer::Uv, Installer::Pip],
+    };
+    for installer in order {
+        let key = cache_key(reqs, platform, installer)?;
+        if root.join(&key).join(COMPLETE).is_file() {
+            r.detail(&format!("dependencies for {platform} are cached ({key})"));
+            return Ok(DepsDir { dir: root.join(&key).join("site"), key, cached: true });
+        }
+    }
+    let Some(installer) = preferred else {
+        return Err(Hinted::new(
+            "cannot install the Python dependencies: neither uv nor python3 (with pip) is on PATH",
+            format!("install uv (`pip install uv`, or see its docs), or point {} at a Python with pip", envvars::AIDEPLOY_PYTHON),
+        )
+        .into());
+    };
+    let key = cache_key(reqs, platform, installer)?;
+    let final_dir = root.join(&key);
+    let _lock = FileLock::acquire(&root.join(format!("{key}.lock")))?;
+    if final_dir.join(COMPLETE).is_file() {
+        return Ok(DepsDir { dir: final_dir.join("site"), key, cached: true });
+    }
+    let tmp = root.join(format!("{key}.partial"));
+    if tmp.exists() {
+        fs_err::remove_dir_all(&tmp)?;
+    }
+    if final_dir.exists() {
+        fs_err::remove_dir_all(&final_dir)?;
+    }
+    fs_err::create_dir_all(tmp.join("site"))?;
+    r.progress(&format!("installing {} requirements for {platform} with {}", reqs.lines.len(), installer.name()));
+    let started = std::time::Instant::now();
+    let result = install(installer, reqs, platform, &tmp).and_then(|()| normalize(&tmp.join("site")));
+    if let Err(e) = result {
+        let _ = fs_err::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let record = serde_json::json!({
+        "installer": installer.name(),
+        "platform": platform.arch.uv_platform(),
+        "python": platform.python,
+        "requirements": reqs.lines,
+    });
+    fs_err::write(tmp.join(COMPLETE), serde_json::to_vec_pretty(&record)?)?;
+    fs_err::rename(&tmp, &final_dir)?;
+    r.detail(&format!(
+        "installed {} requirements for {platform} in {:.1}s into {}",
+        reqs.lines.len(),
+        started.elapsed().as_secs_f64(),
+        final_dir.display()
+    ));
+    Ok(DepsDir { dir: final_dir.join("site"), key, cached: false })
+}
+
+fn install(installer: Installer, reqs: &Requirements, platform: &TargetPlatform, work: &Path) -> Result<()> {
+    let site = work.join("site");
+    if reqs.lines.is_empty() {
+        return Ok(());
+    }
+    let args = reqs.install_args(work)?;
+    let mut cmd = match installer {
+        Installer::Uv => {
+            let mut c = Command::new("uv");
+            c.args(["pip", "install", "--target"])
+                .arg(&site)
+                .args(["--python-platform", platform.arch.uv_platform()])
+                .args(["--python-version", &platform.python])
+                .args(["--only-binary", ":all:"])
+                .args(&args);
+            c
+        }
+        Installer::Pip => {
+            let py = pip_python().context("python3 disappeared from PATH")?;
+            let mut c = Command::new(py);
+            c.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-compile", "--target"])
+                .arg(&site)
+                .args(["--platform", platform.arch.pip_platform()])
+                .args(["--implementation", "cp", "--python-version", &platform.python])
+                .arg("--only-binary=:all:")
+                .args(&args);
+            c
+        }
+    };
+    if let Some(dir) = reqs.source.as_ref().and_then(|s| s.parent()).filter(|d| d.is_dir()) {
+        cmd.current_dir(dir);
+    }
+    let shown = format!("{cmd:?}").replace('"', "");
+    let out = cmd.output().with_context(|| format!("cannot run {shown}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    Err(explain_failure(installer, &text, platform, &shown).into())
+}
+
+/// What uv or pip said went wrong, when it is one of the failures we can name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallProblem {
+    /// The package exists but publishes no wheel usable on the target.
+    NoWheel { package: String, version: Option<String>, available_on: Option<String> },
+    /// No such package in the index or wheel folders.
+    NotFound { package: String },
+    /// pip's message, which does not tell these two apart.
+    NoMatchingDistribution { requirement: String },
+}
+
+/// Reads uv's or pip's error output.
+pub fn diagnose(output: &str) -> Option<InstallProblem> {
+    // uv: "Because docopt==0.6.2 has no usable wheels and ..."
+    //     "Because all versions of docopt have no usable wheels and ..."
+    //     "Because numpy==2.2.6 has no wheels with a matching platform tag (e.g., ...)"
+    //     "hint: Wheels are available for `numpy` (v2.2.6) on the following platforms: ..."
+    //     "Because nosuchpkg was not found in the package registry and ..."
+    for line in output.lines() {
+        let line = line.trim();
+        let Some(pos) = line.find("Because ") else { continue };
+        let rest = &line[pos + "Because ".len()..];
+        for marker in [" has no usable wheels", " have no usable wheels", " has no wheels with a matching platform tag"] {
+            if let Some(end) = rest.find(marker) {
+                let subject = rest[..end].trim_start_matches("all versions of ").trim();
+                let (package, version) = split_pin(subject);
+                let available_on = output.lines().find_map(|l| {
+                    let l = l.trim();
+                    l.strip_prefix("hint: Wheels are available for")
+                        .and_then(|_| l.split_once("on the following platforms:"))
+                        .map(|(_, p)| p.trim().trim_end_matches('.').to_string())
+                });
+                return Some(InstallProblem::NoWheel { package, version, available_on });
+            }
+        }
+        for marker in [" was not found in the package registry", " was not found in the provided package locations", " was not found in the cache"] {
+            if let Some(end) = rest.find(marker) {
+                return Some(InstallProblem::NotFound { package: split_pin(rest[..end].trim()).0 });
+            }
+        }
+    }
+    // pip: "ERROR: No matching distribution found for docopt==0.6.2"
+    for line in output.lines() {
+        if let Some(rest) = line.trim().strip_prefix("ERROR: No matching distribution found for ") {
+            return Some(InstallProblem::NoMatchingDistribution { requirement: rest.trim().to_string() });
+        }
+    }
+    None
+}
+
+/// `docopt==0.6.2` -> (`docopt`, Some(`0.6.2`)); `numpy>=2` -> (`numpy`, None).
+fn split_pin(subject: &str) -> (String, Option<String>) {
+    match subject.split_once("==") {
+        Some((name, version)) => (name.trim().to_string(), Some(version.trim().to_string())),
+        None => {
+            let name: String =
+                subject.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '[' | ']')).collect();
+            (name, None)
+        }
+    }
+}
+
+fn explain_failure(installer: Installer, output: &str, platform: &TargetPlatform, shown: &str) -> Hinted {
+    let own_wheel = "or build a wheel for it yourself and put it in a folder that uv/pip search \
+                     (UV_FIND_LINKS / PIP_FIND_LINKS)";
+    match diagnose(output) {
+        Some(InstallProblem::NoWheel { package, version, available_on }) => {
+            let what = match &version {
+                Some(v) => format!("{package} {v}"),
+                None => package.clone(),
+            };
+            let mut message = format!("no wheel of {what} for {platform}: the target cannot build from source");
+            if let Some(p) = available_on {
+                message.push_str(&format!(" (wheels exist for: {p})"));
+            }
+            Hinted::new(
+                format!("{message}\n{}", tail(output, 6)),
+                format!(
+                    "pin a version of `{package}` that publishes a wheel for {platform} in the requirements, \
+                     replace it with a package that does, {own_wheel}"
+                ),
+            )
+        }
+        Some(InstallProblem::NotFound { package }) => Hinted::new(
+            format!("the Python package `{package}` was not found by {}\n{}", installer.name(), tail(output, 6)),
+            "check its spelling in the requirements, and that uv/pip can reach your package index",
+        ),
+        Some(InstallProblem::NoMatchingDistribution { requirement }) => Hinted::new(
+            format!(
+                "no wheel of `{requirement}` for {platform} (or no such package) was found by pip\n{}",
+                tail(output, 6)
+            ),
+            format!(
+                "pin a version of `{}` that publishes a wheel for {platform}, check the name, {own_wheel}",
+                split_pin(&requirement).0
+            ),
+        ),
+        None => Hinted::new(
+            format!("installing the Python dependencies for {platform} failed:\n{}", tail(output, 15)),
+            format!("check the requirements; aideploy ran: {shown}"),
+        ),
+    }
+}
+
+/// Makes an installed `--target` folder the same on every machine: drops console
+/// scripts (`bin/`, whose shebangs name this machine's interpreter), per-machine
+/// installer files (uv's `uv_cache.json` with its timestamp, `.lock`), and their lines
+/// in each `RECORD`.
+fn normalize(site: &Path) -> Result<()> {
+    for name in ["bin", ".lock"] {
+        let p = site.join(name);
+        if p.is_dir() {
+            fs_err::remove_dir_all(&p)?;
+        } else if p.exists() {
+            fs_err::remove_file(&p)?;
+        }
+    }
+    for entry in fs_err::read_dir(site)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".dist-info") || !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let info = entry.path();
+        let cache_json = info.join("uv_cache.json");
+        if cache_json.exists() {
+            fs_err::remove_file(&cache_json)?;
+        }
+        let record = info.join("RECORD");
+        if let Ok(text) = fs_err::read_to_string(&record) {
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    let path = l.split(',').next().unwrap_or("");
+                    !(path.starts_with("bin/") || path.starts_with("../") || path.ends_with("uv_cache.json"))
+                })
+                .collect();
+            let new = kept.join("\n") + "\n";
+            if new != text {
+                // A new file, not an edit in place: uv may have hard-linked this one
+                // from its own cache.
+                write_atomic(&record, new.as_bytes())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arch_parses_common_spellings_and_rejects_others() {
+        assert_eq!("amd64".parse::<Arch>().unwrap(), Arch::X86_64);
+        assert_eq!("linux/arm64".parse::<Arch>().unwrap(), Arch::Arm64);
+        assert_eq!("aarch64".parse::<Arch>().unwrap(), Arch::Arm64);
+        let e = "sparc".parse::<Arch>().unwrap_err();
+        assert!(e.hint.unwrap().contains("arm64"));
+    }
+
+    #[test]
+    fn bad_python_version_is_a_usage_error() {
+        let e = TargetPlatform::new(Arch::X86_64, "3").validate().unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        TargetPlatform::new(Arch::X86_64, "3.12").validate().unwrap();
+    }
+
+    #[test]
+    fn key_depends_on_every_input() {
+        let reqs = Requirements::from_lines(vec!["fastapi".into()]);
+        let x = TargetPlatform::new(Arch::X86_64, "3.11");
+        let k = cache_key(&reqs, &x, Installer::Uv).unwrap();
+        assert_eq!(k, cache_key(&reqs, &x, Installer::Uv).unwrap());
+        assert_ne!(k, cache_key(&reqs, &x, Installer::Pip).unwrap());
+        assert_ne!(k, cache_key(&reqs, &TargetPlatform::new(Arch::Arm64, "3.11"), Installer::Uv).unwrap());
+        assert_ne!(k, cache_key(&reqs, &TargetPlatform::new(Arch::X86_64, "3.12"), Installer::Uv).unwrap());
+        let other = Requirements::from_lines(vec!["fastapi==0.110".into()]);
+        assert_ne!(k, cache_key(&other, &x, Installer::Uv).unwrap());
+    }
+
+    #[test]
+    fn key_follows_included_requirement_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("requirements.txt"), "-r base.txt\n").unwrap();
+        fs_err::write(dir.path().join("base.txt"), "numpy==1\n").unwrap();
+        let file = dir.path().join("requirements.txt");
+        let x = TargetPlatform::new(Arch::X86_64, "3.11");
+        let k1 = cache_key(&Requirements::from_file(&file).unwrap(), &x, Installer::Uv).unwrap();
+        fs_err::write(dir.path().join("base.txt"), "numpy==2\n").unwrap();
+        assert_ne!(k1, cache_key(&Requirements::from_file(&file).unwrap(), &x, Installer::Uv).unwrap());
+    }
+
+    #[test]
+    fn diagnoses_uv_and_pip_messages() {
+        let uv_pinned = "error: No solution found when resolving dependencies\n  cause: Because docopt==0.6.2 has no usable wheels and you require docopt==0.6.2, we can conclude that your requirements are unsatisfiable.\n\nhint: Wheels are required for `docopt` because building from source is disabled";
+        assert_eq!(
+            diagnose(uv_pinned),
+            Some(InstallProblem::NoWheel { package: "docopt".into(), version: Some("0.6.2".into()), available_on: None })
+        );
+        let uv_any = "  cause: Because all versions of docopt have no usable wheels and you require docopt, we can conclude";
+        assert_eq!(diagnose(uv_any), Some(InstallProblem::NoWheel { package: "docopt".into(), version: None, available_on: None }));
+        let uv_arch = "  cause: Because numpy==2.2.6 has no wheels with a matching platform tag (e.g., `manylinux_2_17_aarch64`) and only numpy==2.2.6 is available, we can conclude\n\nhint: Wheels are available for `numpy` (v2.2.6) on the following platforms: `manylinux_2_17_x86_64`, `manylinux2014_x86_64`";
+        assert_eq!(
+            diagnose(uv_arch),
+            Some(InstallProblem::NoWheel {
+                package: "numpy".into(),
+                version: Some("2.2.6".into()),
+                available_on: Some("`manylinux_2_17_x86_64`, `manylinux2014_x86_64`".into())
+            })
+        );
+        let uv_missing = "  cause: Because nosuchpkg-xyz was not found in the package registry and you require nosuchpkg-xyz, we";
+        assert_eq!(diagnose(uv_missing), Some(InstallProblem::NotFound { package: "nosuchpkg-xyz".into() }));
+        let pip = "ERROR: Could not find a version that satisfies the requirement docopt==0.6.2 (from versions: none)\nERROR: No matching distribution found for docopt==0.6.2\n";
+        assert_eq!(diagnose(pip), Some(InstallProblem::NoMatchingDistribution { requirement: "docopt==0.6.2".into() }));
+        assert_eq!(diagnose("something else broke"), None);
+    }
+
+    #[test]
+    fn no_wheel_error_names_package_version_platform_and_fix() {
+        let out = "  cause: Because docopt==0.6.2 has no usable wheels and you require docopt==0.6.2, we can";
+        let e = explain_failure(Installer::Uv, out, &TargetPlatform::new(Arch::X86_64, "3.11"), "uv ...");
+        assert!(e.message.contains("docopt 0.6.2"), "{}", e.message);
+        assert!(e.message.contains("linux x86_64 (manylinux2014), CPython 3.11"), "{}", e.message);
+        assert!(e.hint.contains("pin a version of `docopt`"), "{}", e.hint);
+    }
+
+    #[test]
+    fn normalize_drops_scripts_and_machine_specific_files() {
+        let d = tempfile::tempdir().unwrap();
+        let site = d.path();
+        fs_err::create_dir_all(site.join("bin")).unwrap();
+        fs_err::write(site.join("bin/fastapi"), "#!/home/me/python\n").unwrap();
+        fs_err::create_dir_all(site.join("fastapi-1.dist-info")).unwrap();
+        fs_err::write(site.join("fastapi-1.dist-info/uv_cache.json"), "{\"timestamp\":1}").unwrap();
+        fs_err::write(
+            site.join("fastapi-1.dist-info/RECORD"),
+            "fastapi/__init__.py,sha256=x,1\nbin/fastapi,sha256=y,2\nfastapi-1.dist-info/uv_cache.json,,\n",
+        )
+        .unwrap();
+        normalize(site).unwrap();
+        assert!(!site.join("bin").exists());
+        assert!(!site.join("fastapi-1.dist-info/uv_cache.json").exists());
+        assert_eq!(
+            fs_err::read_to_string(site.join("fastapi-1.dist-info/RECORD")).unwrap(),
+            "fastapi/__init__.py,sha256=x,1\n"
+        );
+    }
+}

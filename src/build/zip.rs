@@ -1,0 +1,583 @@
+//! The Lambda deployment zip: the app's source set, its dependencies for the target
+//! platform, and aideploy's adapter + secrets shim (handler [`HANDLER`]), all at the
+//! root of the archive.
+//!
+//! Reproducible: every entry has the same timestamp (1980-01-01 00:00, the zip epoch),
+//! mode 0644 (0755 when executable), no extra fields, and the entries are sorted by
+//! name, so the same inputs give the same sha256 on any machine and checkout path.
+//! (No directory entries are written: Lambda, Python and unzip need none.)
+//!
+//! Fast: the dependencies are deflated once per dependency set into a cached deps-only
+//! zip (in parallel chunks); a build copies those entries raw, already compressed, and
+//! deflates only the app's files. An unchanged build is a hash check: the finished zip
+//! is cached by the hash of everything that goes into it.
+//!
+//! The zip crate writes the format (maintained, and its `raw_copy_file` copies a
+//! compressed entry between archives without inflating it, which the reuse above needs);
+//! its deflate backend is compiled in (flate2 + zlib-rs), so the compressed bytes do not
+//! depend on a zlib found on the machine.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
+
+use crate::build::pydeps::{install_for_target, Arch, DepsDir, TargetPlatform};
+use crate::build::source::{self, SourceSet};
+use crate::build::python;
+use crate::manifest::Loaded;
+use crate::engine::Reporter;
+use crate::error::Hinted;
+use crate::util::{cache_dir, write_atomic, FileLock};
+
+/// The handler to configure on the function.
+pub const HANDLER: &str = "aideploy_lambda.handler";
+/// The function's environment variable naming the ASGI app (`module:attribute`).
+pub const ASGI_ENV: &str = "AIDEPLOY_ASGI";
+/// The function's environment variable holding `{"NAME": "<secret ARN>", ...}`.
+pub const SECRET_ARNS_ENV: &str = "AIDEPLOY_SECRET_ARNS";
+
+/// aideploy's own files at the root of every Lambda zip.
+pub const ADAPTER_FILES: &[(&str, &str)] = &[
+    ("aideploy_lambda.py", include_str!("lambda/aideploy_lambda.py")),
+    ("aideploy_secrets.py", include_str!("lambda/aideploy_secrets.py")),
+];
+
+/// Bumped whenever the bytes this module writes for the same inputs change.
+const FORMAT: &str = "aideploy-lambda-zip-v1";
+const MIB: u64 = 1024 * 1024;
+
+/// Lambda's size limits for a deployment package.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Above this the zip must be uploaded through S3 (`UpdateFunctionCode` takes 50 MB
+    /// inline).
+    pub max_direct_upload: u64,
+    /// Above this Lambda refuses the package, however it is uploaded (250 MB unzipped).
+    pub max_unzipped: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_direct_upload: 50 * MIB, max_unzipped: 250 * MIB }
+    }
+}
+
+/// A built zip.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LambdaZip {
+    pub path: PathBuf,
+    /// Hex sha256 of the zip file.
+    pub sha256: String,
+    /// Size of the zip file.
+    pub bytes: u64,
+    /// Sum of the entries' uncompressed sizes.
+    pub unzipped_bytes: u64,
+    pub entries: usize,
+    /// Over the direct-upload limit: upload through S3.
+    pub needs_s3: bool,
+    /// Found in the cache: nothing was built.
+    #[serde(skip)]
+    pub cached: bool,
+}
+
+/// The whole Lambda artifact for a loaded manifest: its requirements installed for
+/// `arch` and the manifest's Python (cached), its source set, the adapter; zipped (cached).
+pub fn lambda_zip_for(loaded: &Loaded, arch: Arch, r: &dyn Reporter) -> Result<LambdaZip> {
+    let manifest = &loaded.manifest;
+    let platform = TargetPlatform::new(arch, manifest.app().runtime.version());
+    let reqs = python::requirements(manifest, &loaded.dir)?;
+    let deps = if reqs.lines.is_empty() { None } else { Some(install_for_target(&reqs, &platform, r)?) };
+    let excludes: Vec<String> = manifest.build.exclude.iter().map(|e| e.get().clone()).collect();
+    let sources = source::collect(&loaded.dir, &excludes)?;
+    build_lambda_zip(&sources, deps.as_ref(), r)
+}
+
+/// Builds (or finds in the cache) the zip for `source` + `deps` + the adapter.
+pub fn build_lambda_zip(source: &SourceSet, deps: Option<&DepsDir>, r: &dyn Reporter) -> Result<LambdaZip> {
+    build_lambda_zip_with(source, deps, &Limits::default(), r)
+}
+
+pub fn build_lambda_zip_with(
+    source: &SourceSet,
+    deps: Option<&DepsDir>,
+    limits: &Limits,
+    r: &dyn Reporter,
+) -> Result<LambdaZip> {
+    build_in(&cache_dir()?.join("zip"), source, deps, limits, r)
+}
+
+/// The build, with its cache folder given.
+fn build_in(root: &Path, source: &SourceSet, deps: Option<&DepsDir>, limits: &Limits, r: &dyn Reporter) -> Result<LambdaZip> {
+    fs_err::create_dir_all(root)?;
+    let key = final_key(source, deps);
+    let out = root.join(format!("lambda-{key}.zip"));
+    let meta_path = root.join(format!("lambda-{key}.json"));
+    if let Some(hit) = cached_zip(&out, &meta_path, limits) {
+        r.detail(&format!("Lambda zip {} is cached", &hit.sha256[..12]));
+        return Ok(hit);
+    }
+
+    // Sizes first: an oversized package fails before anything is compressed.
+    let dep_files = match deps {
+        Some(d) => list_files(&d.dir)?,
+        None => Vec::new(),
+    };
+    let adapter_bytes: u64 = ADAPTER_FILES.iter().map(|(_, t)| t.len() as u64).sum();
+    let unzipped = source.bytes() + adapter_bytes + dep_files.iter().map(|f| f.size).sum::<u64>();
+    if unzipped > limits.max_unzipped {
+        return Err(too_big(unzipped, limits, &dep_files, source.bytes()).into());
+    }
+
+    let deps_zip = match deps {
+        Some(d) => Some(ensure_deps_zip(root, d, &dep_files, r)?),
+        None => None,
+    };
+    let _lock = FileLock::acquire(&root.join(format!("lambda-{key}.lock")))?;
+    if let Some(hit) = cached_zip(&out, &meta_path, limits) {
+        return Ok(hit);
+    }
+    r.progress("writing the Lambda zip");
+    let tmp = out.with_extension(format!("zip.tmp-{}", std::process::id()));
+    let written = write_final(&tmp, source, deps_zip.as_deref());
+    let entries = match written {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = fs_err::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let sha256 = hex::encode(source::hash_file(&tmp)?);
+    let bytes = fs_err::metadata(&tmp)?.len();
+    fs_err::rename(&tmp, &out)?;
+    let zip = LambdaZip { path: out, sha256, bytes, unzipped_bytes: unzipped, entries, needs_s3: bytes > limits.max_direct_upload, cached: false };
+    write_atomic(&meta_path, &serde_json::to_vec(&zip)?)?;
+    if zip.needs_s3 {
+        r.detail(&format!(
+            "the zip is {:.1} MiB, over Lambda's {} MiB direct upload: it goes through S3",
+            zip.bytes as f64 / MIB as f64,
+            limits.max_direct_upload / MIB
+        ));
+    }
+    prune(root, 8);
+    Ok(zip)
+}
+
+/// Everything that decides the zip's bytes.
+fn final_key(source: &SourceSet, deps: Option<&DepsDir>) -> String {
+    let mut h = Sha256::new();
+    h.update(FORMAT.as_bytes());
+    for (name, text) in ADAPTER_FILES {
+        h.update(name.as_bytes());
+        h.update(Sha256::digest(text.as_bytes()));
+    }
+    h.update(deps.map(|d| d.key.as_str()).unwrap_or("no-deps").as_bytes());
+    h.update(source.digest().as_bytes());
+    hex::encode(h.finalize())[..32].to_string()
+}
+
+fn cached_zip(out: &Path, meta: &Path, limits: &Limits) -> Option<LambdaZip> {
+    let text = fs_err::read(meta).ok()?;
+    let mut zip: LambdaZip = serde_json::from_slice(&text).ok()?;
+    // The zip file is still there and whole (its size matches what was recorded).
+    if fs_err::metadata(out).ok()?.len() != zip.bytes {
+        return None;
+    }
+    zip.path = out.to_path_buf();
+    zip.needs_s3 = zip.bytes > limits.max_direct_upload;
+    zip.cached = true;
+    Some(zip)
+}
+
+/// Keeps the `keep` most recently built zips (and their deps zips' inputs untouched).
+fn prune(root: &Path, keep: usize) {
+    let Ok(read) = fs_err::read_dir(root) else { return };
+    let mut zips: Vec<(std::time::SystemTime, PathBuf)> = read
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("lambda-") && name.ends_with(".zip")
+        })
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .collect();
+    zips.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, p) in zips.into_iter().skip(keep) {
+        let _ = fs_err::remove_file(p.with_extension("json"));
+        let _ = fs_err::remove_file(&p);
+    }
+}
+
+/// One file of the deps folder.
+#[derive(Debug, Clone)]
+struct DepFile {
+    rel: String,
+    abs: PathBuf,
+    size: u64,
+    executable: bool,
+}
+
+/// Every regular file under `dir`, sorted by its `/`-separated relative path; bytecode
+/// caches are left out (the installers write none; a stray one would be host-specific).
+fn list_files(dir: &Path) -> Result<Vec<DepFile>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((abs, rel)) = stack.pop() {
+        for entry in fs_err::read_dir(&abs)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let path = entry.path();
+            // Follows symlinks: a wheel has none, a hand-made folder might.
+            let meta = fs_err::metadata(&path)?;
+            if meta.is_dir() {
+                if name != "__pycache__" {
+                    stack.push((path, child_rel));
+                }
+            } else if meta.is_file() && !name.ends_with(".pyc") {
+                out.push(DepFile { rel: child_rel, abs: path, size: meta.len(), executable: is_executable(&meta) });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(out)
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &std::fs::Metadata) -> bool {
+    false
+}
+
+fn options(executable: bool) -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .last_modified_time(DateTime::default())
+        .unix_permissions(if executable { 0o755 } else { 0o644 })
+        .large_file(false)
+}
+
+/// The deps-only zip for `deps`, built once per dependency set.
+fn ensure_deps_zip(root: &Path, deps: &DepsDir, files: &[DepFile], r: &dyn Reporter) -> Result<PathBuf> {
+    let path = root.join(format!("deps-{}-{FORMAT}.zip", deps.key));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let _lock = FileLock::acquire(&root.join(format!("deps-{}.lock", deps.key)))?;
+    if path.is_file() {
+        return Ok(path);
+    }
+    r.progress(&format!("compressing {} dependency files", files.len()));
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    let tmp = path.with_extension(format!("zip.tmp-{}", std::process::id()));
+    let result = write_deps_zip(&tmp, files, threads);
+    if let Err(e) = result {
+        let _ = fs_err::remove_file(&tmp);
+        return Err(e);
+    }
+    fs_err::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Deflates `files` in `threads` contiguous chunks at once, each into its own zip, then
+/// joins the chunks' entries raw, in order. The bytes do not depend on `threads`.
+fn write_deps_zip(dest: &Path, files: &[DepFile], threads: usize) -> Result<()> {
+    let chunks = split_by_size(files, threads.max(1));
+    let parts: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                s.spawn(move || -> Result<Vec<u8>> {
+                    let mut w = ZipWriter::new(Cursor::new(Vec::new()));
+                    for f in *chunk {
+                        w.start_file(f.rel.as_str(), options(f.executable))?;
+                        let mut file = BufReader::new(
+                            File::open(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?,
+                        );
+                        std::io::copy(&mut file, &mut w)?;
+                    }
+                    Ok(w.finish()?.into_inner())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a compression thread panicked")))).collect()
+    });
+    let mut out = ZipWriter::new(BufWriter::new(File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?));
+    for part in parts {
+        let mut archive = ZipArchive::new(Cursor::new(part?))?;
+        for i in 0..archive.len() {
+            out.raw_copy_file(archive.by_index_raw(i)?)?;
+        }
+    }
+    out.finish()?.flush()?;
+    Ok(())
+}
+
+/// Contiguous chunks of roughly equal byte size.
+fn split_by_size(files: &[DepFile], n: usize) -> Vec<&[DepFile]> {
+    let total: u64 = files.iter().map(|f| f.size.max(1)).sum();
+    let target = total / n as u64 + 1;
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut acc = 0u64;
+    for (i, f) in files.iter().enumerate() {
+        acc += f.size.max(1);
+        if acc >= target && chunks.len() + 1 < n {
+            chunks.push(&files[start..=i]);
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < files.len() {
+        chunks.push(&files[start..]);
+    }
+    chunks
+}
+
+enum Item<'a> {
+    Adapter(&'a str),
+    App(&'a crate::build::source::SourceFile),
+    Dep(usize),
+}
+
+/// Writes the final zip: all entries sorted by name; deps copied raw from `deps_zip`.
+fn write_final(dest: &Path, source: &SourceSet, deps_zip: Option<&Path>) -> Result<usize> {
+    let mut deps = match deps_zip {
+        Some(p) => Some(ZipArchive::new(BufReader::new(
+            File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+        ))?),
+        None => None,
+    };
+    let mut items: Vec<(String, Item)> = Vec::new();
+    for (name, text) in ADAPTER_FILES {
+        items.push((name.to_string(), Item::Adapter(text)));
+    }
+    for f in &source.files {
+        items.push((f.rel.clone(), Item::App(f)));
+    }
+    if let Some(archive) = &deps {
+        for i in 0..archive.len() {
+            let name = archive.name_for_index(i).context("a deps zip entry has no name")?;
+            items.push((name.to_string(), Item::Dep(i)));
+        }
+    }
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    for pair in items.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            return Err(collision(&pair[0].0, &pair[0].1, &pair[1].1).into());
+        }
+    }
+    let mut out = ZipWriter::new(BufWriter::new(File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?));
+    for (name, item) in &items {
+        match item {
+            Item::Adapter(text) => {
+                out.start_file(name.as_str(), options(false))?;
+                out.write_all(text.as_bytes())?;
+            }
+            Item::App(f) => {
+                out.start_file(name.as_str(), options(f.executable))?;
+                let mut file =
+                    BufReader::new(File::open(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?);
+                std::io::copy(&mut file, &mut out)?;
+            }
+            Item::Dep(i) => {
+                let archive = deps.as_mut().expect("Dep items come from the deps archive");
+                out.raw_copy_file(archive.by_index_raw(*i)?)?;
+            }
+        }
+    }
+    let mut w = out.finish()?;
+    w.flush()?;
+    w.into_inner().map_err(|e| e.into_error())?.sync_all().ok();
+    Ok(items.len())
+}
+
+fn collision(name: &str, a: &Item, b: &Item) -> Hinted {
+    let what = |i: &Item| match i {
+        Item::Adapter(_) => "aideploy's Lambda adapter",
+        Item::App(_) => "the app's files",
+        Item::Dep(_) => "the dependencies",
+    };
+    Hinted::new(
+        format!("`{name}` is in both {} and {}: the zip can hold only one", what(a), what(b)),
+        "rename or move the app's file, or leave it out with `[build] exclude`",
+    )
+}
+
+/// The > 250 MB error, with the ten largest packages.
+fn too_big(unzipped: u64, limits: &Limits, deps: &[DepFile], app_bytes: u64) -> Hinted {
+    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    for f in deps {
+        *sizes.entry(package_of(&f.rel)).or_default() += f.size;
+    }
+    let mut ranked: Vec<(String, u64)> = sizes.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut message = format!(
+        "the Lambda package would be {} unzipped, over Lambda's limit of {} ({} bytes) for a zip\nlargest packages:",
+        mib(unzipped),
+        mib(limits.max_unzipped),
+        limits.max_unzipped
+    );
+    let width = ranked.iter().take(10).map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, size) in ranked.iter().take(10) {
+        message.push_str(&format!("\n  {name:<width$}  {:>10}", mib(*size)));
+    }
+    message.push_str(&format!("\nthe app's own files: {}", mib(app_bytes)));
+    Hinted::new(
+        message,
+        "set `package = \"image\"` under [build] to deploy this app as a container image (up to 10 GB), \
+         or drop dependencies it does not need",
+    )
+}
+
+/// The package a deps path belongs to: its top-level folder or module, with
+/// `numpy.libs` and `numpy-2.2.6.dist-info` counted as `numpy`.
+fn package_of(rel: &str) -> String {
+    let top = rel.split('/').next().unwrap_or(rel);
+    let top = top.strip_suffix(".libs").unwrap_or(top);
+    let top = if top.ends_with(".dist-info") || top.ends_with(".data") {
+        top.split('-').next().unwrap_or(top)
+    } else {
+        top
+    };
+    let top = if rel.contains('/') { top } else { top.strip_suffix(".py").unwrap_or(top) };
+    top.to_ascii_lowercase().replace('-', "_")
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / MIB as f64)
+}
+
+/// Reads a zip's entries (name, uncompressed size); for tests and `aideploy build`.
+pub fn list_entries(path: &Path) -> Result<Vec<(String, u64)>> {
+    let mut archive = ZipArchive::new(BufReader::new(File::open(path)?))?;
+    let mut out = Vec::with_capacity(archive.len());
+    for i in 0..archive.len() {
+        let f = archive.by_index_raw(i)?;
+        out.push((f.name().to_string(), f.size()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn step(&self, _: &str) {}
+        fn progress(&self, _: &str) {}
+        fn warn(&self, _: &str) {}
+        fn detail(&self, _: &str) {}
+        fn done(&self) {}
+    }
+
+    fn write(root: &Path, rel: &str, data: &[u8]) {
+        let p = root.join(rel);
+        fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+        fs_err::write(p, data).unwrap();
+    }
+
+    fn dep_files(n: usize) -> (tempfile::TempDir, Vec<DepFile>) {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..n {
+            write(d.path(), &format!("pkg{}/m{i}.py", i % 3), format!("x = {i}\n").repeat(50 + i).as_bytes());
+        }
+        let files = list_files(d.path()).unwrap();
+        (d, files)
+    }
+
+    #[test]
+    fn deps_zip_bytes_do_not_depend_on_thread_count() {
+        let (_d, files) = dep_files(40);
+        let out = tempfile::tempdir().unwrap();
+        let mut digests = Vec::new();
+        for threads in [1, 2, 5] {
+            let p = out.path().join(format!("{threads}.zip"));
+            write_deps_zip(&p, &files, threads).unwrap();
+            digests.push(source::hash_file(&p).unwrap());
+        }
+        assert_eq!(digests[0], digests[1]);
+        assert_eq!(digests[0], digests[2]);
+    }
+
+    #[test]
+    fn split_covers_every_file_once_in_order() {
+        let (_d, files) = dep_files(17);
+        for n in 1..6 {
+            let chunks = split_by_size(&files, n);
+            assert!(chunks.len() <= n);
+            let joined: Vec<&str> = chunks.iter().flat_map(|c| c.iter().map(|f| f.rel.as_str())).collect();
+            let all: Vec<&str> = files.iter().map(|f| f.rel.as_str()).collect();
+            assert_eq!(joined, all);
+        }
+    }
+
+    #[test]
+    fn package_names_fold_libs_and_dist_info() {
+        assert_eq!(package_of("numpy.libs/libx.so"), "numpy");
+        assert_eq!(package_of("numpy-2.2.6.dist-info/RECORD"), "numpy");
+        assert_eq!(package_of("pydantic_core/_core.so"), "pydantic_core");
+        assert_eq!(package_of("typing_extensions.py"), "typing_extensions");
+    }
+
+    #[test]
+    fn entries_are_sorted_with_fixed_time_and_modes() {
+        let cache = tempfile::tempdir().unwrap();
+        let app = tempfile::tempdir().unwrap();
+        write(app.path(), "app/main.py", b"app = 1\n");
+        write(app.path(), "run.sh", b"#!/bin/sh\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(app.path().join("run.sh"), std::fs::Permissions::from_mode(0o775)).unwrap();
+        }
+        let set = source::collect(app.path(), &[]).unwrap();
+        let zip = build_in(cache.path(), &set, None, &Limits::default(), &Quiet).unwrap();
+        let mut archive = ZipArchive::new(File::open(&zip.path).unwrap()).unwrap();
+        let names: Vec<String> = (0..archive.len()).map(|i| archive.name_for_index(i).unwrap().to_string()).collect();
+        assert_eq!(names, ["aideploy_lambda.py", "aideploy_secrets.py", "app/main.py", "run.sh"]);
+        for i in 0..archive.len() {
+            let f = archive.by_index_raw(i).unwrap();
+            assert_eq!(f.last_modified(), Some(DateTime::default()));
+            assert!(f.extra_data().is_none_or(|d| d.is_empty()), "{} has extra data", f.name());
+            let want = if f.name() == "run.sh" { 0o100755 } else { 0o100644 };
+            assert_eq!(f.unix_mode(), Some(want), "{}", f.name());
+        }
+        // Unchanged inputs: the cached zip, not a new build.
+        let again = build_in(cache.path(), &set, None, &Limits::default(), &Quiet).unwrap();
+        assert!(again.cached);
+        assert_eq!(again.sha256, zip.sha256);
+    }
+
+    #[test]
+    fn oversized_package_lists_the_largest_packages() {
+        let deps = tempfile::tempdir().unwrap();
+        write(deps.path(), "small/__init__.py", &[b'x'; 100]);
+        for (name, size) in [("torch", 9000u64), ("numpy", 3000), ("scipy", 5000)] {
+            let p = deps.path().join(name).join("blob.so");
+            fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+            File::create(&p).unwrap().set_len(size).unwrap();
+        }
+        let files = list_files(deps.path()).unwrap();
+        let e = too_big(17_200, &Limits { max_direct_upload: 10, max_unzipped: 10_000 }, &files, 100);
+        let lines: Vec<&str> = e.message.lines().collect();
+        assert!(lines[0].contains("over Lambda's limit"), "{}", e.message);
+        assert!(lines[2].trim_start().starts_with("torch"), "{}", e.message);
+        assert!(lines[3].trim_start().starts_with("scipy"), "{}", e.message);
+        assert!(lines[4].trim_start().starts_with("numpy"), "{}", e.message);
+        assert!(e.hint.contains("package = \"image\""));
+    }
+}

@@ -1,0 +1,794 @@
+//! The Lambda zip against real peers: uv/pip installing wheels for linux x86_64 /
+//! CPython 3.11 from the test wheelhouse (offline), a real Python running the unpacked
+//! zip's handler with API Gateway HTTP API payload 2.0 events, and moto's server as
+//! Secrets Manager. Run with `scripts/test lambda_zip`, which prepares all of these.
+
+//! The tests sit in a `lambda_zip` module so that `scripts/test lambda_zip` selects them.
+
+mod lambda_zip {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Mutex, MutexGuard};
+    use std::time::{Duration, Instant, SystemTime};
+
+    use aideploy::build::pydeps::{install_for_target, Arch, TargetPlatform};
+    use aideploy::build::python::{self, Requirements};
+    use aideploy::build::source;
+    use aideploy::build::zip::{
+        build_lambda_zip, build_lambda_zip_with, lambda_zip_for, LambdaZip, Limits,
+    };
+    use aideploy::engine::Reporter;
+    use aideploy::error::Hinted;
+    use aideploy::manifest;
+    use serde_json::{json, Value};
+
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn step(&self, _: &str) {}
+        fn progress(&self, _: &str) {}
+        fn warn(&self, _: &str) {}
+        fn detail(&self, _: &str) {}
+        fn done(&self) {}
+    }
+
+    /// These tests change process-wide environment variables (cache dir, PATH): one at a time.
+    static ENV: Mutex<()> = Mutex::new(());
+
+    struct Setup {
+        _guard: MutexGuard<'static, ()>,
+        wheelhouse: PathBuf,
+        runtime_python: PathBuf,
+        path: std::ffi::OsString,
+    }
+
+    /// Points uv and pip at the wheelhouse only (no index: no test reaches the internet) and
+    /// gives this test its own aideploy cache.
+    fn setup(cache: &Path) -> Setup {
+        let guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(wheelhouse) = std::env::var_os("AIDEPLOY_TEST_WHEELHOUSE").map(PathBuf::from)
+        else {
+            panic!("AIDEPLOY_TEST_WHEELHOUSE is not set: run these tests with `scripts/test lambda_zip`, which downloads the wheels they install offline");
+        };
+        let Some(runtime_python) =
+            std::env::var_os("AIDEPLOY_TEST_LAMBDA_PYTHON").map(PathBuf::from)
+        else {
+            panic!("AIDEPLOY_TEST_LAMBDA_PYTHON is not set: run these tests with `scripts/test lambda_zip`");
+        };
+        assert!(
+            python::which("uv").is_some(),
+            "uv is not on PATH: run these tests with `scripts/test lambda_zip`"
+        );
+        // uv has no "no index" variable; offline mode with a cache of its own that only
+        // ever saw the wheelhouse is the same thing.
+        std::env::set_var("UV_OFFLINE", "1");
+        std::env::set_var("UV_FIND_LINKS", &wheelhouse);
+        std::env::set_var(
+            "UV_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("uv-cache-offline"),
+        );
+        std::env::set_var("PIP_NO_INDEX", "1");
+        std::env::set_var("PIP_FIND_LINKS", &wheelhouse);
+        std::env::set_var("AIDEPLOY_CACHE_DIR", cache);
+        std::env::remove_var("AIDEPLOY_PYTHON");
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        Setup {
+            _guard: guard,
+            wheelhouse,
+            runtime_python,
+            path,
+        }
+    }
+
+    impl Drop for Setup {
+        fn drop(&mut self) {
+            std::env::set_var("PATH", &self.path);
+            std::env::remove_var("AIDEPLOY_PYTHON");
+        }
+    }
+
+    fn example() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fastapi-rag")
+    }
+
+    fn x86() -> TargetPlatform {
+        TargetPlatform::new(Arch::X86_64, "3.11")
+    }
+
+    fn copy_tree(from: &Path, to: &Path) {
+        fs_err::create_dir_all(to).unwrap();
+        for entry in fs_err::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            if name == "__pycache__" {
+                continue;
+            }
+            let (src, dst) = (entry.path(), to.join(&name));
+            if entry.file_type().unwrap().is_dir() {
+                copy_tree(&src, &dst);
+            } else {
+                fs_err::copy(&src, &dst).unwrap();
+            }
+        }
+    }
+
+    fn touch_all(dir: &Path, when: SystemTime) {
+        for entry in fs_err::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let p = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                touch_all(&p, when);
+            } else {
+                std::fs::File::options()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_modified(when)
+                    .unwrap();
+            }
+        }
+    }
+
+    fn load_zip(app: &Path) -> LambdaZip {
+        let loaded = manifest::load(&app.join("aideploy.toml")).unwrap();
+        lambda_zip_for(&loaded, Arch::X86_64, &Quiet).unwrap()
+    }
+
+    /// Unpacks with Python's zipfile (as Lambda unpacks the archive to /var/task).
+    fn unpack(zip: &Path, dest: &Path, python: &Path) {
+        let out = Command::new(python)
+            .args([
+                "-c",
+                "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
+            ])
+            .arg(zip)
+            .arg(dest)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "unzip failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Imports the handler module once (one cold start) in a Python that has only boto3
+    /// besides the standard library, with the task root first on sys.path as Lambda has it,
+    /// and feeds it each event. Prints the responses and where fastapi was imported from.
+    const DRIVER: &str = r#"
+import json, sys, time
+task_root = sys.argv[1]
+sys.path.insert(0, task_root)
+events = json.load(sys.stdin)
+import aideploy_lambda
+out = {"responses": [aideploy_lambda.handler(e, None) for e in events]}
+fastapi = sys.modules.get("fastapi")
+out["fastapi_from"] = getattr(fastapi, "__file__", None)
+json.dump(out, sys.stdout)
+"#;
+
+    fn invoke(
+        python: &Path,
+        task_root: &Path,
+        env: &[(&str, String)],
+        events: &[Value],
+    ) -> Result<Value, String> {
+        let mut cmd = Command::new(python);
+        cmd.arg("-c")
+            .arg(DRIVER)
+            .arg(task_root)
+            .current_dir(task_root);
+        cmd.env_remove("PYTHONPATH")
+            .env("AIDEPLOY_ASGI", "app.main:app");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(serde_json::to_string(events).unwrap().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "driver output is not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        }))
+    }
+
+    /// A real API Gateway HTTP API payload 2.0 event, as the service sends it.
+    fn event(method: &str, path: &str, query: &str, body: Option<&str>, base64: bool) -> Value {
+        let mut headers = json!({
+            "accept": "application/json",
+            "host": "abc123.execute-api.us-east-1.amazonaws.com",
+            "user-agent": "curl/8.5.0",
+            "x-forwarded-for": "203.0.113.7",
+            "x-forwarded-port": "443",
+            "x-forwarded-proto": "https",
+        });
+        if body.is_some() {
+            headers["content-type"] = json!("application/json");
+        }
+        let body = body.map(|b| {
+            if base64 {
+                b64(b.as_bytes())
+            } else {
+                b.to_string()
+            }
+        });
+        json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": query,
+            "cookies": ["session=s1", "theme=dark"],
+            "headers": headers,
+            "queryStringParameters": null,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "abc123",
+                "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+                "domainPrefix": "abc123",
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "curl/8.5.0"},
+                "requestId": "JKJaXmPLvHcESHA=",
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "10/Mar/2024:13:40:52 +0000",
+                "timeEpoch": 1710078052000u64
+            },
+            "body": body,
+            "isBase64Encoded": base64
+        })
+    }
+
+    fn b64(data: &[u8]) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for c in data.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for i in 0..4 {
+                if i <= c.len() {
+                    s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    s.push('=');
+                }
+            }
+        }
+        s
+    }
+
+    fn body_json(resp: &Value) -> Value {
+        assert_eq!(resp["isBase64Encoded"], json!(false), "{resp}");
+        serde_json::from_str(resp["body"].as_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn zip_is_reproducible_across_checkout_paths_mtimes_and_caches() {
+        let work = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            work.path().join("checkout-one/app"),
+            work.path().join("elsewhere/another-name"),
+        );
+        copy_tree(&example(), &a);
+        copy_tree(&example(), &b);
+        touch_all(&a, SystemTime::now());
+        touch_all(
+            &b,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000),
+        );
+
+        // Two separate caches: the deps are installed, normalized and compressed twice.
+        let s = setup(&work.path().join("cache-a"));
+        let za = load_zip(&a);
+        assert!(!za.cached);
+        std::env::set_var("AIDEPLOY_CACHE_DIR", work.path().join("cache-b"));
+        let zb = load_zip(&b);
+        assert!(!zb.cached);
+        assert_ne!(za.path, zb.path);
+        assert_eq!(za.sha256, zb.sha256, "same inputs must give the same zip");
+        assert_eq!(hex::encode(source::hash_file(&zb.path).unwrap()), zb.sha256);
+
+        // Entries are sorted, the deps are there for the target, the adapter is at the root.
+        let names: Vec<String> = aideploy::build::zip::list_entries(&za.path)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        for want in [
+            "aideploy_lambda.py",
+            "aideploy_secrets.py",
+            "app/main.py",
+            "fastapi/__init__.py",
+            "aideploy.toml",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} missing");
+        }
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("pydantic_core/") && n.ends_with("x86_64-linux-gnu.so")),
+            "no x86_64 pydantic_core"
+        );
+        assert!(!names.iter().any(|n| n.starts_with("bin/")
+            || n.ends_with("uv_cache.json")
+            || n.contains("__pycache__")));
+
+        // An independent reader (Python's zipfile) sees valid CRCs, one timestamp, fixed
+    // modes made on Unix, no extra fields and no directory entries.
+    let check = Command::new(&s.runtime_python)
+        .args([
+            "-c",
+            r#"
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None, "bad CRC"
+for i in z.infolist():
+    assert i.date_time == (1980, 1, 1, 0, 0, 0), (i.filename, i.date_time)
+    assert i.extra == b"", (i.filename, i.extra)
+    assert i.create_system == 3, (i.filename, i.create_system)
+    assert (i.external_attr >> 16) in (0o100644, 0o100755), (i.filename, oct(i.external_attr >> 16))
+    assert not i.is_dir(), i.filename
+    assert i.compress_type == zipfile.ZIP_DEFLATED, i.filename
+print(len(z.infolist()))
+"#,
+        ])
+        .arg(&za.path)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), za.entries.to_string());
+
+    // Unchanged: a cache hit. One file changed: a new zip that differs.
+        let again = load_zip(&b);
+        assert!(again.cached);
+        assert_eq!(again.sha256, zb.sha256);
+        fs_err::write(
+            b.join("app/docs.py"),
+            fs_err::read_to_string(b.join("app/docs.py")).unwrap() + "\n# changed\n",
+        )
+        .unwrap();
+        let changed = load_zip(&b);
+        assert!(!changed.cached);
+        assert_ne!(changed.sha256, zb.sha256);
+    }
+
+    #[test]
+    fn handler_serves_the_fastapi_app_from_the_unpacked_zip() {
+        let work = tempfile::tempdir().unwrap();
+        let s = setup(&work.path().join("cache"));
+        let zip = load_zip(&example());
+        assert!(!zip.needs_s3);
+        let task = work.path().join("task");
+        unpack(&zip.path, &task, &s.runtime_python);
+
+        let events = [
+            event("GET", "/health", "", None, false),
+            event(
+                "POST",
+                "/query",
+                "",
+                Some(
+                    r#"{"question": "What happens when a new version fails its health path?", "top_k": 1}"#,
+                ),
+                false,
+            ),
+            event(
+                "POST",
+                "/query",
+                "verbose=1&x=a%20b",
+                Some(r#"{"question": "secrets in the function configuration"}"#),
+                true,
+            ),
+            event("POST", "/query", "", Some(r#"{"question": ""}"#), false),
+            event("GET", "/nowhere", "", None, false),
+        ];
+        let out = invoke(&s.runtime_python, &task, &[], &events).unwrap();
+        let r = out["responses"].as_array().unwrap();
+
+        assert_eq!(r[0]["statusCode"], 200);
+        assert_eq!(r[0]["headers"]["content-type"], "application/json");
+        assert_eq!(body_json(&r[0]), json!({"status": "ok"}));
+
+        assert_eq!(r[1]["statusCode"], 200, "{}", r[1]);
+        let answer = body_json(&r[1]);
+        assert_eq!(answer["mode"], "retrieval");
+        assert_eq!(answer["sources"][0]["id"], "health-gates");
+        assert_eq!(answer["sources"].as_array().unwrap().len(), 1);
+        assert!(answer["answer"]
+            .as_str()
+            .unwrap()
+            .contains("previous version keeps serving"));
+
+        // A base64-encoded body (as API Gateway sends binary or some clients' bodies).
+        assert_eq!(r[2]["statusCode"], 200, "{}", r[2]);
+        assert_eq!(body_json(&r[2])["sources"][0]["id"], "secrets");
+
+        // FastAPI's own validation and routing answers.
+        assert_eq!(r[3]["statusCode"], 422);
+        assert_eq!(
+            body_json(&r[3])["detail"][0]["loc"],
+            json!(["body", "question"])
+        );
+        assert_eq!(r[4]["statusCode"], 404);
+
+        // The deps came from the zip: this Python has nothing but the standard library and boto3.
+        let from = out["fastapi_from"].as_str().unwrap();
+        assert!(
+            Path::new(from).starts_with(&task),
+            "fastapi imported from {from}"
+        );
+    }
+
+    /// A tiny app that shows what the adapter hands it: the secret from the environment,
+    /// lifespan state, cookies, the query string, and a Set-Cookie going back.
+    const PROBE_APP: &str = r#"
+import os
+from contextlib import asynccontextmanager
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+SEEN_AT_IMPORT = os.environ.get("OPENAI_API_KEY")
+
+@asynccontextmanager
+async def lifespan(app):
+    yield {"started": "yes"}
+
+app = FastAPI(lifespan=lifespan)
+
+@app.get("/probe")
+def probe(request: Request):
+    resp = JSONResponse({
+        "secret_at_import": SEEN_AT_IMPORT,
+        "secret_now": os.environ.get("OPENAI_API_KEY"),
+        "lifespan": request.state.started,
+        "cookies": dict(request.cookies),
+        "query": str(request.query_params),
+        "client": request.client.host,
+        "url": str(request.url),
+    })
+    resp.set_cookie("a", "1")
+    resp.set_cookie("b", "2")
+    return resp
+
+@app.get("/bytes")
+def raw():
+    return Response(content=bytes(range(256)), media_type="application/octet-stream")
+"#;
+
+    struct Moto(Child);
+    impl Drop for Moto {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn start_moto() -> (Moto, String) {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let moto = python::which("moto_server")
+            .expect("moto_server is not on PATH: run these tests with `scripts/test lambda_zip`");
+        let child = Command::new(moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let guard = Moto(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (guard, format!("http://127.0.0.1:{port}"))
+    }
+
+    #[test]
+    fn secrets_shim_reads_secrets_manager_at_cold_start() {
+        let work = tempfile::tempdir().unwrap();
+        let s = setup(&work.path().join("cache"));
+        let (_moto, endpoint) = start_moto();
+        let aws_env = vec![
+            ("AWS_ENDPOINT_URL", endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_DEFAULT_REGION", "us-east-1".to_string()),
+        ];
+        let value = "sk-test-4f1c9a-not-a-real-key";
+        let create = Command::new(&s.runtime_python)
+        .args(["-c", "import boto3, sys; print(boto3.client('secretsmanager').create_secret(Name='fastapi-rag/dev/OPENAI_API_KEY', SecretString=sys.argv[1])['ARN'])", value])
+        .envs(aws_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+        assert!(
+            create.status.success(),
+            "{}",
+            String::from_utf8_lossy(&create.stderr)
+        );
+        let arn = String::from_utf8(create.stdout).unwrap().trim().to_string();
+        assert!(
+            arn.starts_with("arn:aws:secretsmanager:us-east-1:"),
+            "{arn}"
+        );
+
+        let app = work.path().join("probe");
+        fs_err::create_dir_all(app.join("app")).unwrap();
+        fs_err::write(app.join("app/__init__.py"), "").unwrap();
+        fs_err::write(app.join("app/main.py"), PROBE_APP).unwrap();
+        let reqs = python::requirements(
+            &manifest::load(&example().join("aideploy.toml"))
+                .unwrap()
+                .manifest,
+            &example(),
+        )
+        .unwrap();
+        let deps = install_for_target(&reqs, &x86(), &Quiet).unwrap();
+        let zip =
+            build_lambda_zip(&source::collect(&app, &[]).unwrap(), Some(&deps), &Quiet).unwrap();
+        let task = work.path().join("task");
+        unpack(&zip.path, &task, &s.runtime_python);
+        let zip_bytes = fs_err::read(&zip.path).unwrap();
+        assert!(
+            !zip_bytes
+                .windows(value.len())
+                .any(|w| w == value.as_bytes()),
+            "the secret value is in the zip"
+        );
+
+        let mut env = aws_env.clone();
+        env.push((
+            "AIDEPLOY_SECRET_ARNS",
+            json!({ "OPENAI_API_KEY": arn }).to_string(),
+        ));
+        let out = invoke(
+            &s.runtime_python,
+            &task,
+            &env,
+            &[
+                event("GET", "/probe", "q=1&q=2", None, false),
+                event("GET", "/bytes", "", None, false),
+            ],
+        )
+        .unwrap();
+        let r = &out["responses"][0];
+        assert_eq!(r["statusCode"], 200, "{r}");
+        let seen = body_json(r);
+        assert_eq!(seen["secret_at_import"], value);
+        assert_eq!(seen["secret_now"], value);
+        assert_eq!(seen["lifespan"], "yes");
+        assert_eq!(seen["cookies"], json!({"session": "s1", "theme": "dark"}));
+        assert_eq!(seen["query"], "q=1&q=2");
+        assert_eq!(seen["client"], "203.0.113.7");
+        assert_eq!(
+            seen["url"],
+            "https://abc123.execute-api.us-east-1.amazonaws.com/probe?q=1&q=2"
+        );
+        let cookies: Vec<&str> = r["cookies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert_eq!(cookies.len(), 2);
+        assert!(
+            cookies[0].starts_with("a=1") && cookies[1].starts_with("b=2"),
+            "{cookies:?}"
+        );
+        let bin = &out["responses"][1];
+        assert_eq!(bin["isBase64Encoded"], true);
+        assert_eq!(bin["body"], b64(&(0..=255u8).collect::<Vec<_>>()));
+
+        // A secret that does not exist: the cold start fails and says which and why.
+        env.pop();
+        env.push((
+            "AIDEPLOY_SECRET_ARNS",
+            json!({ "OPENAI_API_KEY": format!("{arn}-gone") }).to_string(),
+        ));
+        let err = invoke(
+            &s.runtime_python,
+            &task,
+            &env,
+            &[event("GET", "/probe", "", None, false)],
+        )
+        .unwrap_err();
+        assert!(err.contains("cannot read secret OPENAI_API_KEY"), "{err}");
+        assert!(err.contains("secretsmanager:GetSecretValue"), "{err}");
+    }
+
+    #[test]
+    fn warm_deps_run_no_installer() {
+        let work = tempfile::tempdir().unwrap();
+        let _s = setup(&work.path().join("cache"));
+        let reqs = Requirements::from_lines(vec!["fastapi>=0.110".into(), "uvicorn".into()]);
+        let cold = install_for_target(&reqs, &x86(), &Quiet).unwrap();
+        assert!(!cold.cached);
+        assert!(cold.dir.join("fastapi/__init__.py").is_file());
+        assert!(cold.dir.join("uvicorn/__init__.py").is_file());
+        assert!(!cold.dir.join("bin").exists());
+
+        // Neither uv nor any Python on PATH now: only the cache can answer.
+        let empty = work.path().join("empty-bin");
+        fs_err::create_dir_all(&empty).unwrap();
+        std::env::set_var("PATH", &empty);
+        std::env::set_var("AIDEPLOY_PYTHON", empty.join("no-python"));
+        let warm = install_for_target(&reqs, &x86(), &Quiet).unwrap();
+        assert!(warm.cached);
+        assert_eq!(warm.dir, cold.dir);
+        assert_eq!(warm.key, cold.key);
+        // Proof that an install would have failed here: a new requirement set cannot install.
+        let other = Requirements::from_lines(vec!["fastapi>=0.110".into()]);
+        let err = install_for_target(&other, &x86(), &Quiet).unwrap_err();
+        assert!(err.to_string().contains("cannot run"), "{err:#}");
+    }
+
+    fn hinted(err: anyhow::Error) -> Hinted {
+        match err.downcast::<Hinted>() {
+            Ok(h) => h,
+            Err(e) => panic!("expected an error with a hint, got: {e:#}"),
+        }
+    }
+
+    #[test]
+    fn no_wheel_for_the_target_names_package_version_platform_and_fix() {
+        let work = tempfile::tempdir().unwrap();
+        let s = setup(&work.path().join("cache"));
+
+        // docopt 0.6.2 is published as an sdist only (the wheelhouse holds that sdist).
+        let sdist_only = Requirements::from_lines(vec!["fastapi>=0.110".into(), "docopt==0.6.2".into()]);
+        let e = hinted(install_for_target(&sdist_only, &x86(), &Quiet).unwrap_err());
+        assert!(
+            e.message.starts_with(
+                "no wheel of docopt 0.6.2 for linux x86_64 (manylinux2014), CPython 3.11"
+            ),
+            "{}",
+            e.message
+        );
+        assert!(e.hint.contains("pin a version of `docopt`"), "{}", e.hint);
+
+        // numpy has wheels, but only for x86_64 in the wheelhouse: none for arm64.
+        let numpy = Requirements::from_lines(vec!["numpy".into()]);
+        let e = hinted(
+            install_for_target(&numpy, &TargetPlatform::new(Arch::Arm64, "3.11"), &Quiet)
+                .unwrap_err(),
+        );
+        assert!(e.message.starts_with("no wheel of numpy"), "{}", e.message);
+        assert!(e.message.contains("linux arm64"), "{}", e.message);
+        assert!(
+            e.message.contains("manylinux2014_x86_64"),
+            "wheels available elsewhere are named: {}",
+            e.message
+        );
+
+        // A name that exists nowhere is a different error.
+        let missing = Requirements::from_lines(vec!["no-such-package-aideploy".into()]);
+        let e = hinted(install_for_target(&missing, &x86(), &Quiet).unwrap_err());
+        assert!(
+            e.message
+                .contains("`no-such-package-aideploy` was not found"),
+            "{}",
+            e.message
+        );
+
+        // The pip fallback (no uv on PATH) says the same about docopt, and installs fine.
+        let bin = work.path().join("pip-only-bin");
+        fs_err::create_dir_all(&bin).unwrap();
+        let py3 = python::which("python3").unwrap();
+        std::os::unix::fs::symlink(&py3, bin.join("python3")).unwrap();
+        std::env::set_var("PATH", &bin);
+        let e = hinted(install_for_target(&sdist_only, &x86(), &Quiet).unwrap_err());
+        assert!(
+            e.message.contains("docopt==0.6.2") && e.message.contains("linux x86_64"),
+            "{}",
+            e.message
+        );
+        assert!(e.hint.contains("pin a version of `docopt`"), "{}", e.hint);
+        let ok = Requirements::from_lines(vec!["pydantic>=2.6".into()]);
+        let deps = install_for_target(&ok, &x86(), &Quiet).unwrap();
+        assert!(deps.dir.join("pydantic_core").is_dir());
+        assert!(!deps.dir.join("bin").exists());
+        let _ = s.wheelhouse;
+    }
+
+    #[test]
+    fn size_rules_s3_flag_and_250_mb_error() {
+        let work = tempfile::tempdir().unwrap();
+        let _s = setup(&work.path().join("cache"));
+        let app = work.path().join("app");
+        fs_err::create_dir_all(&app).unwrap();
+        fs_err::write(app.join("main.py"), "app = None\n").unwrap();
+        let sources = source::collect(&app, &[]).unwrap();
+
+        // > 250 MB unzipped: refused before anything is compressed (the big files are
+        // sparse and never read), with the largest packages named.
+        let deps_dir = work.path().join("site");
+        for (pkg, mb) in [
+            ("torch", 180u64),
+            ("nvidia_cublas", 60),
+            ("numpy", 25),
+            ("tiny", 0),
+        ] {
+            fs_err::create_dir_all(deps_dir.join(pkg)).unwrap();
+            let f = std::fs::File::create(deps_dir.join(pkg).join("lib.so")).unwrap();
+            f.set_len(mb * 1024 * 1024 + 1).unwrap();
+        }
+        let deps = aideploy::build::pydeps::DepsDir {
+            dir: deps_dir.clone(),
+            key: "sparse-test".into(),
+            cached: true,
+        };
+        let started = Instant::now();
+        let e = hinted(build_lambda_zip(&sources, Some(&deps), &Quiet).unwrap_err());
+        assert!(
+            e.message.contains("over Lambda's limit of 250.0 MiB"),
+            "{}",
+            e.message
+        );
+        let lines: Vec<&str> = e.message.lines().collect();
+        assert!(
+            lines[2].trim_start().starts_with("torch") && lines[2].contains("180.0 MiB"),
+            "{}",
+            e.message
+        );
+        assert!(
+            lines[3].trim_start().starts_with("nvidia_cublas"),
+            "{}",
+            e.message
+        );
+        assert!(e.hint.contains("package = \"image\""));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the size check must not compress first"
+        );
+
+        // Over the direct-upload limit: a flag (upload through S3), not an error.
+        fs_err::remove_dir_all(&deps_dir).unwrap();
+        fs_err::create_dir_all(deps_dir.join("blob")).unwrap();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        fs_err::write(deps_dir.join("blob/data.bin"), &noise).unwrap();
+        let deps = aideploy::build::pydeps::DepsDir {
+            dir: deps_dir,
+            key: "noise-test".into(),
+            cached: true,
+        };
+        let small = Limits {
+            max_direct_upload: 200_000,
+            ..Limits::default()
+        };
+        let z = build_lambda_zip_with(&sources, Some(&deps), &small, &Quiet).unwrap();
+        assert!(z.bytes > 200_000 && z.needs_s3, "{z:?}");
+        let z = build_lambda_zip(&sources, Some(&deps), &Quiet).unwrap();
+        assert!(!z.needs_s3 && z.cached);
+    }
+}
