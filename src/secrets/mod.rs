@@ -1,6 +1,8 @@
 //! Where secret values come from (the local environment, `.env`, a prompt) and how they
 //! are kept out of output: values live only in `SecretValue`, whose Debug is redacted.
 
+pub mod aws;
+
 use std::collections::BTreeMap;
 use std::fmt;
 

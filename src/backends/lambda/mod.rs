@@ -1,0 +1,1237 @@
+//! The `lambda` target: the app's zip as an AWS Lambda function behind an API Gateway
+//! HTTP API.
+//!
+//! Resources, all named from `{app}-{stage}` (plus `-{target}` for a target whose name is
+//! not `lambda`) and tagged `aideploy:app`, `aideploy:stage`, `aideploy:target` (the
+//! function also `aideploy:digest`), so a fresh clone finds them:
+//!
+//! - secrets `aideploy/{app}/{stage}/{NAME}` in Secrets Manager (see `secrets::aws`);
+//! - an execution role `aideploy-{function}` whose one inline policy allows CloudWatch
+//!   Logs on the function's own log group and `secretsmanager:GetSecretValue` on exactly
+//!   this app's secret ARNs;
+//! - the function (handler `aideploy_lambda.handler`), a published version per code or
+//!   configuration change, and the alias `live`, moved only after the new version
+//!   answered its health path (invoked directly with an HTTP API v2 event);
+//! - an HTTP API: `$default` route -> AWS_PROXY integration (payload 2.0) on the alias,
+//!   stage `$default` with auto-deploy and throttling, and a `lambda:InvokeFunction`
+//!   permission on the alias scoped to this API's ARN.
+//!
+//! `current` only reads; `plan` is pure; `apply` is get -> create-or-update in
+//! dependency order, so a re-run after any failure converges.
+
+mod aws;
+mod invoke;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use async_trait::async_trait;
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use base64::Engine;
+use serde_json::json;
+
+pub use aws::{is_read, Clients};
+use crate::build::zip::{lambda_zip_for, LambdaZip, ASGI_ENV, HANDLER, SECRET_ARNS_ENV};
+use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
+use crate::error::{Hinted, UsageError};
+use crate::manifest::values::Arch as ManifestArch;
+use crate::manifest::Kind;
+use crate::secrets::aws::{self as store, Stored};
+
+pub struct LambdaBackend;
+
+pub const TAG_APP: &str = "aideploy:app";
+pub const TAG_STAGE: &str = "aideploy:stage";
+pub const TAG_TARGET: &str = "aideploy:target";
+pub const TAG_DIGEST: &str = "aideploy:digest";
+pub const ALIAS: &str = "live";
+const POLICY_NAME: &str = "aideploy";
+const PERMISSION_SID: &str = "aideploy-http-api";
+const DEFAULT_MEMORY: u32 = 512;
+const DEFAULT_TIMEOUT: u32 = 30;
+const DEFAULT_HEALTH_TIMEOUT: u32 = 60;
+/// API Gateway HTTP APIs end every request at 30 s.
+const API_GATEWAY_LIMIT: u32 = 30;
+
+/// The function's name: `{app}-{stage}`, with the target's name when it is not `lambda`.
+pub fn function_name(cx: &Cx) -> String {
+    if cx.target.name == Kind::Lambda.as_str() {
+        cx.resource_base()
+    } else {
+        format!("{}-{}", cx.resource_base(), cx.target.name)
+    }
+}
+
+fn role_name(cx: &Cx) -> String {
+    let mut n = format!("aideploy-{}", function_name(cx));
+    n.truncate(64);
+    n
+}
+
+fn tags(cx: &Cx) -> Vec<(&'static str, String)> {
+    vec![(TAG_APP, cx.app_name().to_string()), (TAG_STAGE, cx.stage.to_string()), (TAG_TARGET, cx.target.name.clone())]
+}
+
+fn ours(cx: &Cx, found: Option<&HashMap<String, String>>) -> bool {
+    found.is_some_and(|t| tags(cx).iter().all(|(k, v)| t.get(*k) == Some(v)))
+}
+
+fn arch(cx: &Cx) -> crate::build::pydeps::Arch {
+    match cx.target.settings.arch.as_ref().map(|a| *a.get()) {
+        Some(ManifestArch::Arm64) => crate::build::pydeps::Arch::Arm64,
+        _ => crate::build::pydeps::Arch::X86_64,
+    }
+}
+
+fn lambda_arch(cx: &Cx) -> aws_sdk_lambda::types::Architecture {
+    match arch(cx) {
+        crate::build::pydeps::Arch::Arm64 => aws_sdk_lambda::types::Architecture::Arm64,
+        crate::build::pydeps::Arch::X86_64 => aws_sdk_lambda::types::Architecture::X8664,
+    }
+}
+
+fn url(api_id: &str, region: &str) -> String {
+    format!("https://{api_id}.execute-api.{region}.amazonaws.com")
+}
+
+fn hex_of_b64(b64: &str) -> String {
+    base64::engine::general_purpose::STANDARD.decode(b64).map(hex::encode).unwrap_or_else(|_| b64.to_string())
+}
+
+fn b64_of_hex(h: &str) -> String {
+    hex::decode(h).map(|b| base64::engine::general_purpose::STANDARD.encode(b)).unwrap_or_default()
+}
+
+/// The account id in an ARN (`arn:aws:iam::123456789012:role/x`).
+fn account_of(arn: &str) -> Option<String> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_string)
+}
+
+fn failed(what: &str, e: impl std::error::Error, hint: &str) -> anyhow::Error {
+    Hinted::new(format!("{what} failed: {}", aws::describe(&e)), hint).into()
+}
+
+const PERMS_HINT: &str = "check that the credentials may manage Lambda, API Gateway, IAM roles and Secrets Manager in this region";
+
+/// The part of a function's configuration aideploy sets.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct FnConf {
+    runtime: String,
+    handler: String,
+    role: String,
+    memory: i32,
+    timeout: i32,
+    arch: String,
+    env: BTreeMap<String, String>,
+}
+
+impl FnConf {
+    fn of(c: &aws_sdk_lambda::types::FunctionConfiguration) -> FnConf {
+        FnConf {
+            runtime: c.runtime().map(|r| r.as_str().to_string()).unwrap_or_default(),
+            handler: c.handler().unwrap_or_default().to_string(),
+            role: c.role().unwrap_or_default().to_string(),
+            memory: c.memory_size().unwrap_or(128),
+            timeout: c.timeout().unwrap_or(3),
+            arch: c.architectures().first().map(|a| a.as_str().to_string()).unwrap_or_else(|| "x86_64".into()),
+            env: c.environment().and_then(|e| e.variables()).map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default(),
+        }
+    }
+
+    /// What differs, for people (names only: values may be long).
+    fn diff(&self, want: &FnConf) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        if self.runtime != want.runtime {
+            d.push("runtime");
+        }
+        if self.handler != want.handler {
+            d.push("handler");
+        }
+        if self.role != want.role {
+            d.push("role");
+        }
+        if self.memory != want.memory {
+            d.push("memory");
+        }
+        if self.timeout != want.timeout {
+            d.push("timeout");
+        }
+        if self.env != want.env {
+            d.push("env");
+        }
+        d
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Version {
+    number: u64,
+    sha: String,
+    conf: FnConf,
+}
+
+#[derive(Debug, Clone)]
+struct FnNow {
+    arn: String,
+    sha: String,
+    conf: FnConf,
+    tags: HashMap<String, String>,
+    last_modified: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Throttle {
+    rps: f64,
+    burst: i32,
+}
+
+#[derive(Debug, Clone)]
+struct ApiNow {
+    id: String,
+    cors: Option<CorsConf>,
+    /// (id, uri, payload format version)
+    integration: Option<(String, String, String)>,
+    /// (id, target)
+    route: Option<(String, String)>,
+    /// (auto deploy, throttling)
+    stage: Option<(bool, Option<Throttle>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct CorsConf {
+    origins: Vec<String>,
+    methods: Vec<String>,
+    headers: Vec<String>,
+    max_age: Option<i32>,
+}
+
+/// Everything `current` read.
+struct Now {
+    clients: Clients,
+    role: Option<(String, Option<serde_json::Value>)>,
+    function: Option<FnNow>,
+    versions: Vec<Version>,
+    alias: Option<u64>,
+    api: Option<ApiNow>,
+    /// The permission's source ARN, when the statement exists.
+    permission: Option<String>,
+    secrets: BTreeMap<String, Stored>,
+    /// For each secret with a value now: whether the stored one equals it.
+    secret_same: BTreeMap<String, bool>,
+}
+
+impl Now {
+    fn account(&self) -> Option<String> {
+        self.role.as_ref().and_then(|(arn, _)| account_of(arn)).or_else(|| self.function.as_ref().and_then(|f| account_of(&f.arn)))
+    }
+    fn version(&self, n: u64) -> Option<&Version> {
+        self.versions.iter().find(|v| v.number == n)
+    }
+}
+
+fn now_of(d: &Deployed) -> &Now {
+    d.state.downcast_ref::<Now>().expect("lambda state")
+}
+
+/// The role's trust policy: Lambda may assume it.
+fn trust_policy() -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    })
+    .to_string()
+}
+
+/// The role's only permissions: its own log group, and this app's secrets.
+fn role_policy(region: &str, account: &str, function: &str, secret_arns: &BTreeMap<String, String>) -> serde_json::Value {
+    let group = format!("arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}");
+    let mut statements = vec![json!({
+        "Sid": "OwnLogGroup",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [group.clone(), format!("{group}:*")]
+    })];
+    if !secret_arns.is_empty() {
+        statements.push(json!({
+            "Sid": "OwnSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": secret_arns.values().collect::<Vec<_>>()
+        }));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// IAM returns policy documents URL-encoded.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The secret ARNs the function gets: every `[secrets]` name stored now or about to be.
+/// `None` for an ARN not known before apply (a secret still to create).
+fn secret_arns(cx: &Cx, stored: &BTreeMap<String, Stored>) -> BTreeMap<String, Option<String>> {
+    cx.loaded
+        .manifest
+        .secrets
+        .keys()
+        .map(|k| k.get().clone())
+        .filter_map(|name| match stored.get(&name) {
+            Some(s) => Some((name, Some(s.arn.clone()))),
+            None if cx.secrets.values.contains_key(&name) => Some((name, None)),
+            None => None,
+        })
+        .collect()
+}
+
+fn desired_conf(cx: &Cx, role_arn: &str, arns: &BTreeMap<String, String>) -> FnConf {
+    let s = &cx.target.settings;
+    let mut env: BTreeMap<String, String> = cx.loaded.manifest.env_pairs().into_iter().collect();
+    if let Some(asgi) = &cx.loaded.manifest.app().asgi {
+        env.insert(ASGI_ENV.into(), asgi.get().to_string());
+    }
+    if !arns.is_empty() {
+        env.insert(SECRET_ARNS_ENV.into(), serde_json::to_string(arns).expect("json"));
+    }
+    FnConf {
+        runtime: cx.loaded.manifest.app().runtime.to_string(),
+        handler: HANDLER.into(),
+        role: role_arn.into(),
+        memory: s.memory.as_ref().map(|m| m.get().mib).unwrap_or(DEFAULT_MEMORY) as i32,
+        timeout: s.timeout.as_ref().map(|t| t.get().0).unwrap_or(DEFAULT_TIMEOUT) as i32,
+        arch: lambda_arch(cx).as_str().to_string(),
+        env,
+    }
+}
+
+fn desired_cors(cx: &Cx) -> Option<CorsConf> {
+    cx.target.settings.cors.as_ref().map(|c| {
+        let c = c.get();
+        CorsConf { origins: c.allow_origins.clone(), methods: c.allow_methods.clone(), headers: c.allow_headers.clone(), max_age: c.max_age.map(|m| m as i32) }
+    })
+}
+
+fn desired_throttle(cx: &Cx) -> Option<Throttle> {
+    cx.target.settings.rate_limit.as_ref().map(|r| Throttle { rps: f64::from(r.get().rps), burst: r.get().burst as i32 })
+}
+
+fn health_timeout(cx: &Cx) -> Duration {
+    Duration::from_secs(u64::from(cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT)))
+}
+
+/// The desired secret ARNs, when every one is known (no secret to create).
+fn known_arns(arns: &BTreeMap<String, Option<String>>) -> Option<BTreeMap<String, String>> {
+    arns.iter().map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect()
+}
+
+fn zip_of(artifact: &Artifact) -> &LambdaZip {
+    artifact.payload.downcast_ref::<LambdaZip>().expect("lambda artifact")
+}
+
+/// The published version that already is what we want: same code and configuration.
+fn matching_version<'a>(now: &'a Now, sha: &str, want: Option<&FnConf>) -> Option<&'a Version> {
+    let want = want?;
+    now.versions.iter().filter(|v| v.sha == sha && &v.conf == want).max_by_key(|v| v.number)
+}
+
+#[async_trait]
+impl Backend for LambdaBackend {
+    fn kind(&self) -> Kind {
+        Kind::Lambda
+    }
+
+    async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Artifact> {
+        if cx.loaded.manifest.app().asgi.is_none() {
+            return Err(UsageError::new("the lambda target runs ASGI apps, and this app gives a `command`")
+                .hint("set `asgi = \"module:app\"` in [app], or deploy the command to a container target (cloudrun, ec2)")
+                .into());
+        }
+        r.step("building the Lambda zip");
+        let loaded = cx.loaded.clone();
+        let arch = arch(cx);
+        let zip = tokio::task::block_in_place(|| lambda_zip_for(&loaded, arch, r))?;
+        r.detail(&format!("{} ({} bytes, {} entries)", zip.path.display(), zip.bytes, zip.entries));
+        r.done();
+        Ok(Artifact { kind: "zip".into(), digest: format!("sha256:{}", zip.sha256), bytes: zip.bytes, uploaded_bytes: 0, payload: Arc::new(zip) })
+    }
+
+    async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
+        let c = Clients::for_target(cx).await?;
+        let now = read(cx, c).await?;
+        if now.function.is_none() && now.role.is_none() && now.api.is_none() && !now.secrets.values().any(|s| s.target.as_deref() == Some(&cx.target.name)) {
+            return Ok(None);
+        }
+        let live = now.alias.and_then(|n| now.version(n));
+        let digest = live.map(|v| v.sha.clone()).or_else(|| now.function.as_ref().map(|f| f.sha.clone())).map(|s| format!("sha256:{s}")).unwrap_or_default();
+        let url = now.api.as_ref().map(|a| url(&a.id, &now.clients.region));
+        let health = match (&url, live) {
+            (Some(u), Some(_)) if !now.clients.emulated => {
+                if crate::engine::health::probe(&format!("{u}{}", cx.loaded.manifest.app().health)).await {
+                    Health::Passed
+                } else {
+                    Health::Failed
+                }
+            }
+            _ => Health::Skipped,
+        };
+        let mut details = serde_json::Map::new();
+        details.insert("region".into(), json!(now.clients.region));
+        details.insert("function".into(), json!(now.function.as_ref().map(|_| function_name(cx))));
+        details.insert("version".into(), json!(now.alias));
+        let previous = now.alias.and_then(|a| now.versions.iter().filter(|v| v.number < a).map(|v| v.number).max());
+        details.insert("previous".into(), json!(previous));
+        details.insert("api".into(), json!(now.api.as_ref().map(|a| a.id.clone())));
+        details.insert("last_modified".into(), json!(now.function.as_ref().map(|f| f.last_modified.clone())));
+        details.insert("secrets".into(), json!(now.secrets.keys().collect::<Vec<_>>()));
+        Ok(Some(Deployed { digest, url, health, details, state: Arc::new(now) }))
+    }
+
+    fn plan(&self, cx: &Cx, now: Option<&Deployed>, artifact: &Artifact) -> Plan {
+        let zip = zip_of(artifact);
+        let fname = function_name(cx);
+        let mut plan = Plan::default();
+        let timeout = cx.target.settings.timeout.as_ref().map(|t| t.get().0).unwrap_or(DEFAULT_TIMEOUT);
+        if timeout > API_GATEWAY_LIMIT {
+            plan.warnings.push(format!(
+                "timeout = {timeout} s, but API Gateway HTTP APIs end every request at {API_GATEWAY_LIMIT} s: longer requests (streaming LLM answers) will fail there; deploy to cloudrun or ec2 for long requests"
+            ));
+        }
+        if zip.needs_s3 {
+            plan.warnings.push(format!("the zip is {} MB, over the 50 MB direct upload limit: it goes through S3", zip.bytes / (1024 * 1024)));
+        }
+        let now = now.map(now_of);
+        let empty = BTreeMap::new();
+        let stored = now.map(|n| &n.secrets).unwrap_or(&empty);
+        for name in cx.secrets.values.keys() {
+            let id = store::secret_name(cx.app_name(), &cx.stage.to_string(), name);
+            let op = match (stored.get(name), now.and_then(|n| n.secret_same.get(name))) {
+                (None, _) => Action::new(Op::Create, "secret", id),
+                (Some(_), Some(true)) => Action::new(Op::Noop, "secret", id),
+                (Some(_), _) => Action::new(Op::Update, "secret", id).because("value changed"),
+            };
+            plan.actions.push(op);
+        }
+        let arns = secret_arns(cx, stored);
+        let known = known_arns(&arns);
+        let Some(n) = now.filter(|n| n.function.is_some() || n.role.is_some() || n.api.is_some()) else {
+            plan.actions.push(Action::new(Op::Create, "role", role_name(cx)));
+            plan.actions.push(Action::new(Op::Create, "function", &fname).because(format!("{} zip", cx.loaded.manifest.app().runtime)));
+            plan.actions.push(Action::new(Op::Create, "version", &fname));
+            plan.actions.push(Action::new(Op::Create, "alias", format!("{fname}:{ALIAS}")));
+            for (res, id) in api_resources(&fname) {
+                plan.actions.push(Action::new(Op::Create, res, id));
+            }
+            return plan;
+        };
+
+        // Role.
+        let region = &n.clients.region;
+        let account = n.account().unwrap_or_default();
+        let want_policy = known.as_ref().map(|k| role_policy(region, &account, &fname, k));
+        plan.actions.push(match &n.role {
+            None => Action::new(Op::Create, "role", role_name(cx)),
+            Some((_, have)) if have.is_some() && have.as_ref() == want_policy.as_ref() => Action::new(Op::Noop, "role", role_name(cx)),
+            Some(_) => Action::new(Op::Update, "role", role_name(cx)).because("permissions changed"),
+        });
+
+        // Function code and configuration.
+        let want_conf = match (&n.role, &known) {
+            (Some((arn, _)), Some(k)) => Some(desired_conf(cx, arn, k)),
+            _ => None,
+        };
+        let code_same = n.function.as_ref().is_some_and(|f| f.sha == zip.sha256 && want_conf.as_ref().is_none_or(|w| w.arch == f.conf.arch));
+        match &n.function {
+            None => plan.actions.push(Action::new(Op::Create, "function", &fname)),
+            Some(f) => {
+                plan.actions.push(if code_same { Action::new(Op::Noop, "function", &fname) } else { Action::new(Op::Update, "function", &fname).because("code changed") });
+                let conf_op = match &want_conf {
+                    Some(w) if *w == f.conf => Action::new(Op::Noop, "function-config", &fname),
+                    Some(w) => Action::new(Op::Update, "function-config", &fname).because(f.conf.diff(w).join(", ")),
+                    None => Action::new(Op::Update, "function-config", &fname).because("role or secrets changed"),
+                };
+                plan.actions.push(conf_op);
+            }
+        }
+
+        // Version and alias.
+        let ready = matching_version(n, &zip.sha256, want_conf.as_ref()).map(|v| v.number);
+        plan.actions.push(match ready {
+            Some(v) => Action::new(Op::Noop, "version", format!("{fname}:{v}")),
+            None => Action::new(Op::Create, "version", &fname),
+        });
+        let alias_id = format!("{fname}:{ALIAS}");
+        plan.actions.push(match (n.alias, ready) {
+            (None, _) => Action::new(Op::Create, "alias", &alias_id),
+            (Some(a), Some(v)) if a == v => Action::new(Op::Noop, "alias", &alias_id),
+            (Some(a), Some(v)) => Action::new(Op::Update, "alias", &alias_id).because(format!("version {a} -> {v}")),
+            (Some(a), None) => Action::new(Op::Update, "alias", &alias_id).because(format!("version {a} -> new")),
+        });
+
+        // HTTP API.
+        let alias_arn = n.function.as_ref().map(|f| format!("{}:{ALIAS}", f.arn));
+        match &n.api {
+            None => {
+                for (res, id) in api_resources(&fname) {
+                    plan.actions.push(Action::new(Op::Create, res, id));
+                }
+            }
+            Some(api) => {
+                let id = api.id.clone();
+                plan.actions.push(if api.cors == desired_cors(cx) { Action::new(Op::Noop, "http-api", &id) } else { Action::new(Op::Update, "http-api", &id).because("cors changed") });
+                plan.actions.push(match &api.integration {
+                    None => Action::new(Op::Create, "integration", &id),
+                    Some((_, uri, payload)) if Some(uri) == alias_arn.as_ref() && payload == "2.0" => Action::new(Op::Noop, "integration", &id),
+                    Some(_) => Action::new(Op::Update, "integration", &id).because("target changed"),
+                });
+                plan.actions.push(match &api.route {
+                    None => Action::new(Op::Create, "route", "$default"),
+                    Some((_, target)) if api.integration.as_ref().is_some_and(|(i, _, _)| *target == format!("integrations/{i}")) => Action::new(Op::Noop, "route", "$default"),
+                    Some(_) => Action::new(Op::Update, "route", "$default").because("target changed"),
+                });
+                plan.actions.push(match &api.stage {
+                    None => Action::new(Op::Create, "stage", "$default"),
+                    Some((true, t)) if *t == desired_throttle(cx) => Action::new(Op::Noop, "stage", "$default"),
+                    Some(_) => Action::new(Op::Update, "stage", "$default").because("throttling changed"),
+                });
+                let want_source = format!("arn:aws:execute-api:{region}:{account}:{id}/*/*");
+                plan.actions.push(match &n.permission {
+                    None => Action::new(Op::Create, "permission", format!("{alias_id} <- {id}")),
+                    Some(s) if *s == want_source => Action::new(Op::Noop, "permission", format!("{alias_id} <- {id}")),
+                    Some(_) => Action::new(Op::Update, "permission", format!("{alias_id} <- {id}")).because("source changed"),
+                });
+            }
+        }
+        plan
+    }
+
+    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&Deployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
+        let now = now.map(now_of);
+        let c = match now {
+            Some(n) => n.clients.clone(),
+            None => Clients::for_target(cx).await?,
+        };
+        let op = |res: &str| plan.actions.iter().find(|a| a.resource == res).map(|a| a.op).unwrap_or(Op::Noop);
+        let zip = zip_of(artifact);
+        let fname = function_name(cx);
+        let app = cx.app_name().to_string();
+        let stage = cx.stage.to_string();
+
+        // 1. Secrets: values to Secrets Manager; only ARNs go further.
+        let empty = BTreeMap::new();
+        let stored = now.map(|n| &n.secrets).unwrap_or(&empty);
+        let mut arns: BTreeMap<String, String> = secret_arns(cx, stored).into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+        for a in plan.actions.iter().filter(|a| a.resource == "secret" && a.op != Op::Noop) {
+            let name = a.id.rsplit('/').next().unwrap_or_default().to_string();
+            let Some(value) = cx.secrets.values.get(&name) else { continue };
+            r.step(&format!("storing secret {name}"));
+            let arn = store::put(&c.secrets, &app, &stage, &cx.target.name, &name, value, stored.get(&name)).await?;
+            arns.insert(name, arn);
+        }
+
+        // 2. The execution role.
+        let rname = role_name(cx);
+        let role_arn = match now.and_then(|n| n.role.as_ref()) {
+            Some((arn, _)) => arn.clone(),
+            None => {
+                r.step(&format!("creating role {rname}"));
+                create_role(cx, &c, &rname).await?
+            }
+        };
+        let account = account_of(&role_arn).unwrap_or_default();
+        if op("role") != Op::Noop {
+            let policy = role_policy(&c.region, &account, &fname, &arns).to_string();
+            c.iam
+                .put_role_policy()
+                .role_name(&rname)
+                .policy_name(POLICY_NAME)
+                .policy_document(policy)
+                .send()
+                .await
+                .map_err(|e| failed("IAM PutRolePolicy", e, PERMS_HINT))?;
+        }
+
+        // 3. The function: configuration, then code.
+        let want = desired_conf(cx, &role_arn, &arns);
+        let function_arn = match now.and_then(|n| n.function.as_ref()) {
+            None => {
+                r.step(&format!("creating function {fname}"));
+                let bytes = read_zip(zip)?;
+                let arn = create_function(cx, &c, &fname, &want, bytes, &zip.sha256, r).await?;
+                wait_updated(&c, &fname, r).await?;
+                arn
+            }
+            Some(f) => {
+                if f.conf != want {
+                    r.step("updating the function's configuration");
+                    update_config(&c, &fname, &want).await?;
+                    wait_updated(&c, &fname, r).await?;
+                }
+                if op("function") != Op::Noop {
+                    r.step("uploading the new code");
+                    let bytes = read_zip(zip)?;
+                    c.lambda
+                        .update_function_code()
+                        .function_name(&fname)
+                        .zip_file(aws_sdk_lambda::primitives::Blob::new(bytes))
+                        .architectures(lambda_arch(cx))
+                        .send()
+                        .await
+                        .map_err(|e| failed("Lambda UpdateFunctionCode", e, PERMS_HINT))?;
+                    wait_updated(&c, &fname, r).await?;
+                    c.lambda
+                        .tag_resource()
+                        .resource(&f.arn)
+                        .tags(TAG_DIGEST, format!("sha256:{}", zip.sha256))
+                        .send()
+                        .await
+                        .map_err(|e| failed("Lambda TagResource", e, PERMS_HINT))?;
+                }
+                f.arn.clone()
+            }
+        };
+        let alias_arn = format!("{function_arn}:{ALIAS}");
+
+        // 4. A version of exactly this code and configuration.
+        let ready = now.and_then(|n| matching_version(n, &zip.sha256, Some(&want))).map(|v| v.number);
+        let version = match ready {
+            Some(v) => v,
+            None => {
+                r.step("publishing a version");
+                let out = c
+                    .lambda
+                    .publish_version()
+                    .function_name(&fname)
+                    .code_sha256(b64_of_hex(&zip.sha256))
+                    .description(format!("aideploy sha256:{}", &zip.sha256[..12.min(zip.sha256.len())]))
+                    .send()
+                    .await
+                    .map_err(|e| failed("Lambda PublishVersion", e, "re-run the deploy: it picks up where it stopped"))?;
+                out.version().and_then(|v| v.parse().ok()).ok_or_else(|| Hinted::new("Lambda PublishVersion returned no version number", "re-run the deploy"))?
+            }
+        };
+
+        // 5. Health, then the alias.
+        let alias_now = now.and_then(|n| n.alias);
+        let mut health = Health::Skipped;
+        if alias_now != Some(version) {
+            match gate(cx, &c, &fname, version, r).await? {
+                Ok(h) => health = h,
+                Err(why) => {
+                    let kept = if alias_now.is_some() { "the previous version keeps serving" } else { "nothing is serving" };
+                    let url = now.and_then(|n| n.api.as_ref()).map(|a| url(&a.id, &c.region));
+                    return Ok(Outcome { url, health: Health::Failed, actions: plan.actions.clone(), failure: Some(format!("version {version}: {why}\n({kept})")) });
+                }
+            }
+            r.step(&format!("moving alias {ALIAS} to version {version}"));
+            set_alias(&c, &fname, version, alias_now.is_some()).await?;
+        }
+
+        // 6. The HTTP API in front of the alias.
+        let api_id = ensure_api(cx, &c, now.and_then(|n| n.api.as_ref()), &fname, &alias_arn, r).await?;
+        let source = format!("arn:aws:execute-api:{}:{account}:{api_id}/*/*", c.region);
+        if now.and_then(|n| n.permission.as_ref()) != Some(&source) {
+            if now.and_then(|n| n.permission.as_ref()).is_some() {
+                let _ = c.lambda.remove_permission().function_name(&fname).qualifier(ALIAS).statement_id(PERMISSION_SID).send().await;
+            }
+            let added = c
+                .lambda
+                .add_permission()
+                .function_name(&fname)
+                .qualifier(ALIAS)
+                .statement_id(PERMISSION_SID)
+                .action("lambda:InvokeFunction")
+                .principal("apigateway.amazonaws.com")
+                .source_arn(&source)
+                .send()
+                .await;
+            if let Err(e) = added {
+                if !e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) {
+                    return Err(failed("Lambda AddPermission", e, PERMS_HINT));
+                }
+            }
+        }
+        r.done();
+        Ok(Outcome { url: Some(url(&api_id, &c.region)), health, actions: plan.actions.clone(), failure: None })
+    }
+
+    fn plan_rollback(&self, cx: &Cx, now: &Deployed) -> Result<Plan> {
+        let n = now_of(now);
+        let (live, prev) = previous(cx, n)?;
+        let mut plan = Plan::default();
+        plan.actions.push(Action::new(Op::Update, "alias", format!("{}:{ALIAS}", function_name(cx))).because(format!("version {live} -> {prev}")));
+        Ok(plan)
+    }
+
+    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+        let n = now_of(now);
+        let (_, prev) = previous(cx, n)?;
+        let fname = function_name(cx);
+        let health = match gate(cx, &n.clients, &fname, prev, r).await? {
+            Ok(h) => h,
+            Err(why) => {
+                return Ok(Outcome { url: now.url.clone(), health: Health::Failed, actions: plan.actions.clone(), failure: Some(format!("version {prev}: {why}\n(the current version keeps serving)")) })
+            }
+        };
+        r.step(&format!("moving alias {ALIAS} to version {prev}"));
+        set_alias(&n.clients, &fname, prev, true).await?;
+        r.done();
+        Ok(Outcome { url: now.url.clone(), health, actions: plan.actions.clone(), failure: None })
+    }
+
+    fn plan_destroy(&self, cx: &Cx, now: &Deployed) -> Plan {
+        let n = now_of(now);
+        let fname = function_name(cx);
+        let mut plan = Plan::default();
+        if let Some(api) = &n.api {
+            plan.actions.push(Action::new(Op::Delete, "http-api", &api.id).because("with its routes, integration and stage"));
+        }
+        if n.function.is_some() {
+            plan.actions.push(Action::new(Op::Delete, "function", &fname).because(format!("{} versions and alias {ALIAS}", n.versions.len())));
+        }
+        if n.role.is_some() {
+            plan.actions.push(Action::new(Op::Delete, "role", role_name(cx)).because("and its policy"));
+        }
+        for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
+            plan.actions.push(Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name)).because("recoverable for 7 days"));
+        }
+        plan
+    }
+
+    async fn destroy(&self, cx: &Cx, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+        let n = now_of(now);
+        let c = &n.clients;
+        let fname = function_name(cx);
+        if let Some(api) = &n.api {
+            r.step(&format!("deleting HTTP API {}", api.id));
+            match c.apigw.delete_api().api_id(&api.id).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => {}
+                Err(e) => return Err(failed("API Gateway DeleteApi", e, PERMS_HINT)),
+            }
+        }
+        if n.function.is_some() {
+            r.step(&format!("deleting function {fname}"));
+            match c.lambda.delete_function().function_name(&fname).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+                Err(e) => return Err(failed("Lambda DeleteFunction", e, PERMS_HINT)),
+            }
+        }
+        if n.role.is_some() {
+            let rname = role_name(cx);
+            r.step(&format!("deleting role {rname}"));
+            let policies = c.iam.list_role_policies().role_name(&rname).send().await.map_err(|e| failed("IAM ListRolePolicies", e, PERMS_HINT))?;
+            for p in policies.policy_names() {
+                c.iam.delete_role_policy().role_name(&rname).policy_name(p).send().await.map_err(|e| failed("IAM DeleteRolePolicy", e, PERMS_HINT))?;
+            }
+            match c.iam.delete_role().role_name(&rname).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
+                Err(e) => return Err(failed("IAM DeleteRole", e, PERMS_HINT)),
+            }
+        }
+        for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
+            r.step(&format!("deleting secret {}", s.name));
+            store::delete(&c.secrets, &s.arn).await?;
+        }
+        r.done();
+        Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None })
+    }
+}
+
+fn api_resources(fname: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("http-api", fname.to_string()),
+        ("integration", fname.to_string()),
+        ("route", "$default".into()),
+        ("stage", "$default".into()),
+        ("permission", format!("{fname}:{ALIAS}")),
+    ]
+}
+
+/// The live version and the one before it.
+fn previous(cx: &Cx, n: &Now) -> Result<(u64, u64)> {
+    let none = || {
+        UsageError::new(format!("{} ({}) has no previous version to roll back to", cx.app_name(), cx.stage))
+            .hint("rollback moves alias `live` to the version published before the live one; deploy a change first")
+    };
+    let live = n.alias.ok_or_else(none)?;
+    let prev = n.versions.iter().filter(|v| v.number < live).map(|v| v.number).max().ok_or_else(none)?;
+    Ok((live, prev))
+}
+
+fn read_zip(zip: &LambdaZip) -> Result<Vec<u8>> {
+    if zip.needs_s3 {
+        return Err(Hinted::new(
+            format!("the zip is {} MB, over Lambda's 50 MB direct upload, and this aideploy cannot upload through S3 yet", zip.bytes / (1024 * 1024)),
+            "trim the requirements (or move large files out with [build] exclude) to get under 50 MB zipped",
+        )
+        .into());
+    }
+    Ok(fs_err::read(&zip.path)?)
+}
+
+/// Health-gates `version`: invokes it with an HTTP API v2 event for the health path.
+/// An emulator (moto) cannot run code: reported as skipped.
+async fn gate(cx: &Cx, c: &Clients, fname: &str, version: u64, r: &dyn Reporter) -> Result<std::result::Result<Health, String>> {
+    if c.emulated {
+        r.warn("health: skipped (AWS_ENDPOINT_URL is a loopback emulator, which cannot invoke a Lambda function); the alias moves unchecked");
+        return Ok(Ok(Health::Skipped));
+    }
+    r.step(&format!("checking version {version} answers {}", cx.loaded.manifest.app().health));
+    Ok(invoke::health(c, fname, version, &cx.loaded.manifest.app().health.to_string(), health_timeout(cx)).await.map(|()| Health::Passed))
+}
+
+async fn set_alias(c: &Clients, fname: &str, version: u64, exists: bool) -> Result<()> {
+    let v = version.to_string();
+    if exists {
+        c.lambda.update_alias().function_name(fname).name(ALIAS).function_version(&v).send().await.map_err(|e| failed("Lambda UpdateAlias", e, PERMS_HINT))?;
+        return Ok(());
+    }
+    match c.lambda.create_alias().function_name(fname).name(ALIAS).function_version(&v).description("served by the HTTP API; moved by aideploy").send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {
+            c.lambda.update_alias().function_name(fname).name(ALIAS).function_version(&v).send().await.map_err(|e| failed("Lambda UpdateAlias", e, PERMS_HINT))?;
+            Ok(())
+        }
+        Err(e) => Err(failed("Lambda CreateAlias", e, PERMS_HINT)),
+    }
+}
+
+async fn create_role(cx: &Cx, c: &Clients, rname: &str) -> Result<String> {
+    let mut req = c.iam.create_role().role_name(rname).assume_role_policy_document(trust_policy()).description(format!("aideploy: execution role of Lambda function {}", function_name(cx)));
+    for (k, v) in tags(cx) {
+        req = req.tags(aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"));
+    }
+    match req.send().await {
+        Ok(out) => Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_already_exists_exception()) => {
+            let got = c.iam.get_role().role_name(rname).send().await.map_err(|e| failed("IAM GetRole", e, PERMS_HINT))?;
+            Ok(got.role().map(|r| r.arn().to_string()).unwrap_or_default())
+        }
+        Err(e) => Err(failed("IAM CreateRole", e, PERMS_HINT)),
+    }
+}
+
+/// CreateFunction, retrying while IAM has not yet propagated the new role to Lambda
+/// ("The role defined for the function cannot be assumed by Lambda").
+async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, zip: Vec<u8>, sha: &str, r: &dyn Reporter) -> Result<String> {
+    let blob = aws_sdk_lambda::primitives::Blob::new(zip);
+    let mut delay = Duration::from_millis(500);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut req = c
+            .lambda
+            .create_function()
+            .function_name(fname)
+            .runtime(aws_sdk_lambda::types::Runtime::from(want.runtime.as_str()))
+            .handler(&want.handler)
+            .role(&want.role)
+            .memory_size(want.memory)
+            .timeout(want.timeout)
+            .architectures(lambda_arch(cx))
+            .environment(aws_sdk_lambda::types::Environment::builder().set_variables(Some(want.env.clone().into_iter().collect())).build())
+            .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(blob.clone()).build())
+            .description(format!("{} ({}), deployed by aideploy", cx.app_name(), cx.stage))
+            .publish(false)
+            .tags(TAG_DIGEST, format!("sha256:{sha}"));
+        for (k, v) in tags(cx) {
+            req = req.tags(k, v);
+        }
+        match req.send().await {
+            Ok(out) => return Ok(out.function_arn().unwrap_or_default().to_string()),
+            Err(e) => {
+                let msg = e.as_service_error().and_then(|s| s.message()).unwrap_or_default().to_string();
+                let propagating = e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception()) && msg.contains("cannot be assumed");
+                if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) {
+                    // Created by an interrupted run: converge by updating instead.
+                    let got = c.lambda.get_function().function_name(fname).send().await.map_err(|e| failed("Lambda GetFunction", e, PERMS_HINT))?;
+                    update_config(c, fname, want).await?;
+                    wait_updated(c, fname, r).await?;
+                    c.lambda
+                        .update_function_code()
+                        .function_name(fname)
+                        .zip_file(blob.clone())
+                        .architectures(lambda_arch(cx))
+                        .send()
+                        .await
+                        .map_err(|e| failed("Lambda UpdateFunctionCode", e, PERMS_HINT))?;
+                    return Ok(got.configuration().and_then(|c| c.function_arn()).unwrap_or_default().to_string());
+                }
+                if propagating && std::time::Instant::now() < deadline {
+                    r.progress("waiting for the new role to reach Lambda");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(8));
+                    continue;
+                }
+                return Err(failed("Lambda CreateFunction", e, "re-run the deploy; if the role cannot be assumed, wait a minute for IAM to propagate"));
+            }
+        }
+    }
+}
+
+async fn update_config(c: &Clients, fname: &str, want: &FnConf) -> Result<()> {
+    c.lambda
+        .update_function_configuration()
+        .function_name(fname)
+        .runtime(aws_sdk_lambda::types::Runtime::from(want.runtime.as_str()))
+        .handler(&want.handler)
+        .role(&want.role)
+        .memory_size(want.memory)
+        .timeout(want.timeout)
+        .environment(aws_sdk_lambda::types::Environment::builder().set_variables(Some(want.env.clone().into_iter().collect())).build())
+        .send()
+        .await
+        .map_err(|e| failed("Lambda UpdateFunctionConfiguration", e, PERMS_HINT))?;
+    Ok(())
+}
+
+/// Waits until the function is Active and its last update Successful.
+async fn wait_updated(c: &Clients, fname: &str, r: &dyn Reporter) -> Result<()> {
+    use aws_sdk_lambda::types::{LastUpdateStatus, State};
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let conf = c.lambda.get_function_configuration().function_name(fname).send().await.map_err(|e| failed("Lambda GetFunctionConfiguration", e, PERMS_HINT))?;
+        let state = conf.state().cloned();
+        let update = conf.last_update_status().cloned();
+        if matches!(state, Some(State::Failed)) || matches!(update, Some(LastUpdateStatus::Failed)) {
+            let why = conf.last_update_status_reason().or(conf.state_reason()).unwrap_or("no reason given");
+            return Err(Hinted::new(format!("Lambda could not update {fname}: {why}"), "fix the cause above and deploy again").into());
+        }
+        let active = state.is_none() || matches!(state, Some(State::Active) | Some(State::Inactive));
+        let done = update.is_none() || matches!(update, Some(LastUpdateStatus::Successful));
+        if active && done {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err(Hinted::new(format!("{fname} is still updating after 10 minutes"), "deploy again later; it resumes").into());
+        }
+        r.progress(&format!("waiting for Lambda to finish updating ({}s)", started.elapsed().as_secs()));
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Creates or updates the HTTP API, its integration on the alias, the `$default` route
+/// and stage. Returns the API id.
+async fn ensure_api(cx: &Cx, c: &Clients, api: Option<&ApiNow>, fname: &str, alias_arn: &str, r: &dyn Reporter) -> Result<String> {
+    use aws_sdk_apigatewayv2::types::{Cors, IntegrationType, ProtocolType, RouteSettings};
+    let gw = &c.apigw;
+    let cors = desired_cors(cx).map(|c| {
+        Cors::builder()
+            .set_allow_origins(Some(c.origins))
+            .set_allow_methods((!c.methods.is_empty()).then_some(c.methods))
+            .set_allow_headers((!c.headers.is_empty()).then_some(c.headers))
+            .set_max_age(c.max_age)
+            .build()
+    });
+    let id = match api {
+        Some(a) => {
+            if a.cors != desired_cors(cx) {
+                r.step("updating the HTTP API's CORS");
+                match &cors {
+                    Some(cors) => {
+                        gw.update_api().api_id(&a.id).cors_configuration(cors.clone()).send().await.map_err(|e| failed("API Gateway UpdateApi", e, PERMS_HINT))?;
+                    }
+                    None => {
+                        gw.delete_cors_configuration().api_id(&a.id).send().await.map_err(|e| failed("API Gateway DeleteCorsConfiguration", e, PERMS_HINT))?;
+                    }
+                }
+            }
+            a.id.clone()
+        }
+        None => {
+            r.step("creating the HTTP API");
+            let mut req = gw.create_api().name(fname).protocol_type(ProtocolType::Http).description(format!("{} ({}), deployed by aideploy", cx.app_name(), cx.stage)).set_cors_configuration(cors);
+            for (k, v) in tags(cx) {
+                req = req.tags(k, v);
+            }
+            let out = req.send().await.map_err(|e| failed("API Gateway CreateApi", e, PERMS_HINT))?;
+            out.api_id().unwrap_or_default().to_string()
+        }
+    };
+    let integration = match api.and_then(|a| a.integration.as_ref()) {
+        Some((iid, uri, payload)) => {
+            if uri != alias_arn || payload != "2.0" {
+                gw.update_integration()
+                    .api_id(&id)
+                    .integration_id(iid)
+                    .integration_uri(alias_arn)
+                    .payload_format_version("2.0")
+                    .send()
+                    .await
+                    .map_err(|e| failed("API Gateway UpdateIntegration", e, PERMS_HINT))?;
+            }
+            iid.clone()
+        }
+        None => {
+            let out = gw
+                .create_integration()
+                .api_id(&id)
+                .integration_type(IntegrationType::AwsProxy)
+                .integration_uri(alias_arn)
+                .payload_format_version("2.0")
+                .send()
+                .await
+                .map_err(|e| failed("API Gateway CreateIntegration", e, PERMS_HINT))?;
+            out.integration_id().unwrap_or_default().to_string()
+        }
+    };
+    let target = format!("integrations/{integration}");
+    match api.and_then(|a| a.route.as_ref()) {
+        Some((rid, t)) if *t == target => {
+            let _ = rid;
+        }
+        Some((rid, _)) => {
+            gw.update_route().api_id(&id).route_id(rid).target(&target).send().await.map_err(|e| failed("API Gateway UpdateRoute", e, PERMS_HINT))?;
+        }
+        None => {
+            gw.create_route().api_id(&id).route_key("$default").target(&target).send().await.map_err(|e| failed("API Gateway CreateRoute", e, PERMS_HINT))?;
+        }
+    }
+    let throttle = desired_throttle(cx);
+    let settings = RouteSettings::builder().set_throttling_rate_limit(throttle.as_ref().map(|t| t.rps)).set_throttling_burst_limit(throttle.as_ref().map(|t| t.burst)).build();
+    match api.and_then(|a| a.stage.as_ref()) {
+        Some((true, t)) if *t == throttle => {}
+        Some(_) => {
+            gw.update_stage()
+                .api_id(&id)
+                .stage_name("$default")
+                .auto_deploy(true)
+                .default_route_settings(settings)
+                .send()
+                .await
+                .map_err(|e| failed("API Gateway UpdateStage", e, PERMS_HINT))?;
+        }
+        None => {
+            let mut req = gw.create_stage().api_id(&id).stage_name("$default").auto_deploy(true).default_route_settings(settings);
+            for (k, v) in tags(cx) {
+                req = req.tags(k, v);
+            }
+            req.send().await.map_err(|e| failed("API Gateway CreateStage", e, PERMS_HINT))?;
+        }
+    }
+    Ok(id)
+}
+
+/// Reads everything this target may have created: by deterministic names, checked by
+/// tags. Independent reads go out together.
+async fn read(cx: &Cx, c: Clients) -> Result<Now> {
+    let fname = function_name(cx);
+    let rname = role_name(cx);
+    let app = cx.app_name().to_string();
+    let stage = cx.stage.to_string();
+    let (function, versions, alias, role, api, secrets) = tokio::join!(
+        read_function(&c, &fname),
+        read_versions(&c, &fname),
+        async {
+            match c.lambda.get_alias().function_name(&fname).name(ALIAS).send().await {
+                Ok(a) => Ok(a.function_version().and_then(|v| v.parse::<u64>().ok())),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+                Err(e) => Err(failed("Lambda GetAlias", e, PERMS_HINT)),
+            }
+        },
+        read_role(&c, &rname),
+        find_api(cx, &c, &fname),
+        store::list(&c.secrets, &app, &stage),
+    );
+    let function = function?;
+    if let Some(f) = &function {
+        if !ours(cx, Some(&f.tags)) {
+            return Err(Hinted::new(
+                format!("a Lambda function named {fname} exists but was not created by aideploy for this app, stage and target"),
+                "delete or rename it, or deploy with another --stage",
+            )
+            .into());
+        }
+    }
+    let versions = versions?;
+    let alias = alias?;
+    let role = role?;
+    let api_id = api?;
+    let secrets = secrets?;
+    let (api, permission) = tokio::join!(
+        async {
+            match &api_id {
+                Some((id, cors)) => read_api(&c, id, cors.clone()).await.map(Some),
+                None => Ok(None),
+            }
+        },
+        read_permission(&c, &fname, alias.is_some()),
+    );
+    let mut secret_same = BTreeMap::new();
+    for (name, value) in &cx.secrets.values {
+        if let Some(s) = secrets.get(name) {
+            secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
+        }
+    }
+    Ok(Now { clients: c, role, function, versions, alias, api: api?, permission: permission?, secrets, secret_same })
+}
+
+async fn read_function(c: &Clients, fname: &str) -> Result<Option<FnNow>> {
+    match c.lambda.get_function().function_name(fname).send().await {
+        Ok(out) => {
+            let Some(conf) = out.configuration() else { return Ok(None) };
+            Ok(Some(FnNow {
+                arn: conf.function_arn().unwrap_or_default().to_string(),
+                sha: hex_of_b64(conf.code_sha256().unwrap_or_default()),
+                conf: FnConf::of(conf),
+                tags: out.tags().cloned().unwrap_or_default(),
+                last_modified: conf.last_modified().unwrap_or_default().to_string(),
+            }))
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+        Err(e) => Err(failed("Lambda GetFunction", e, PERMS_HINT)),
+    }
+}
+
+async fn read_versions(c: &Clients, fname: &str) -> Result<Vec<Version>> {
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = match c.lambda.list_versions_by_function().function_name(fname).set_marker(marker).send().await {
+            Ok(p) => p,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(out),
+            Err(e) => return Err(failed("Lambda ListVersionsByFunction", e, PERMS_HINT)),
+        };
+        for v in page.versions() {
+            if let Some(n) = v.version().and_then(|s| s.parse::<u64>().ok()) {
+                out.push(Version { number: n, sha: hex_of_b64(v.code_sha256().unwrap_or_default()), conf: FnConf::of(v) });
+            }
+        }
+        marker = page.next_marker().map(str::to_string);
+        if marker.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+async fn read_role(c: &Clients, rname: &str) -> Result<Option<(String, Option<serde_json::Value>)>> {
+    let role = match c.iam.get_role().role_name(rname).send().await {
+        Ok(out) => out.role().map(|r| r.arn().to_string()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(failed("IAM GetRole", e, PERMS_HINT)),
+    };
+    let Some(arn) = role else { return Ok(None) };
+    let policy = match c.iam.get_role_policy().role_name(rname).policy_name(POLICY_NAME).send().await {
+        Ok(out) => {
+            let doc = out.policy_document();
+            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&percent_decode(doc)).ok())
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(failed("IAM GetRolePolicy", e, PERMS_HINT)),
+    };
+    Ok(Some((arn, policy)))
+}
+
+/// The HTTP API named like the function and tagged for this app, stage and target.
+async fn find_api(cx: &Cx, c: &Clients, fname: &str) -> Result<Option<(String, Option<CorsConf>)>> {
+    let mut token = None;
+    loop {
+        let page = c.apigw.get_apis().set_next_token(token).send().await.map_err(|e| failed("API Gateway GetApis", e, PERMS_HINT))?;
+        for a in page.items() {
+            if a.name() == Some(fname) && ours(cx, a.tags()) {
+                let cors = a.cors_configuration().map(|c| CorsConf {
+                    origins: c.allow_origins().to_vec(),
+                    methods: c.allow_methods().to_vec(),
+                    headers: c.allow_headers().to_vec(),
+                    max_age: c.max_age(),
+                });
+                return Ok(Some((a.api_id().unwrap_or_default().to_string(), cors)));
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
+async fn read_api(c: &Clients, id: &str, cors: Option<CorsConf>) -> Result<ApiNow> {
+    let gw = &c.apigw;
+    let (integrations, routes, stage) = tokio::join!(gw.get_integrations().api_id(id).send(), gw.get_routes().api_id(id).send(), gw.get_stage().api_id(id).stage_name("$default").send());
+    let integrations = integrations.map_err(|e| failed("API Gateway GetIntegrations", e, PERMS_HINT))?;
+    let integration = integrations.items().iter().find(|i| i.integration_type().is_some_and(|t| t.as_str() == "AWS_PROXY")).map(|i| {
+        (
+            i.integration_id().unwrap_or_default().to_string(),
+            i.integration_uri().unwrap_or_default().to_string(),
+            i.payload_format_version().unwrap_or_default().to_string(),
+        )
+    });
+    let routes = routes.map_err(|e| failed("API Gateway GetRoutes", e, PERMS_HINT))?;
+    let route = routes
+        .items()
+        .iter()
+        .find(|r| r.route_key() == Some("$default"))
+        .map(|r| (r.route_id().unwrap_or_default().to_string(), r.target().unwrap_or_default().to_string()));
+    let stage = match stage {
+        Ok(s) => Some((
+            s.auto_deploy().unwrap_or(false),
+            s.default_route_settings().and_then(|r| match (r.throttling_rate_limit(), r.throttling_burst_limit()) {
+                (Some(rps), Some(burst)) => Some(Throttle { rps, burst }),
+                _ => None,
+            }),
+        )),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => None,
+        Err(e) => return Err(failed("API Gateway GetStage", e, PERMS_HINT)),
+    };
+    Ok(ApiNow { id: id.to_string(), cors, integration, route, stage })
+}
+
+/// The source ARN of our permission statement on the alias, if it exists.
+async fn read_permission(c: &Clients, fname: &str, alias_exists: bool) -> Result<Option<String>> {
+    if !alias_exists {
+        return Ok(None);
+    }
+    let policy = match c.lambda.get_policy().function_name(fname).qualifier(ALIAS).send().await {
+        Ok(out) => out.policy().unwrap_or_default().to_string(),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+        Err(e) => return Err(failed("Lambda GetPolicy", e, PERMS_HINT)),
+    };
+    let doc: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
+    let statements = doc.get("Statement").and_then(|s| s.as_array()).cloned().unwrap_or_default();
+    Ok(statements.iter().find(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(PERMISSION_SID)).and_then(|s| {
+        s.pointer("/Condition/ArnLike/AWS:SourceArn").and_then(|v| v.as_str()).map(str::to_string)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha_round_trips_between_hex_and_lambdas_base64() {
+        let hex = "d9819b67f5bd33f6bd38e1a50b6a08aa2401ea6b52d0ed8a5e54849f1da2ae76";
+        assert_eq!(hex_of_b64(&b64_of_hex(hex)), hex);
+        assert_eq!(b64_of_hex(hex), "2YGbZ/W9M/a9OOGlC2oIqiQB6mtS0O2KXlSEnx2irnY=");
+    }
+
+    #[test]
+    fn policies_decode_and_scope() {
+        assert_eq!(percent_decode("%7B%22a%22%3A1%7D"), "{\"a\":1}");
+        let mut arns = BTreeMap::new();
+        let p = role_policy("us-east-1", "123", "app-dev", &arns);
+        assert_eq!(p["Statement"].as_array().unwrap().len(), 1);
+        arns.insert("K".into(), "arn:aws:secretsmanager:us-east-1:123:secret:aideploy/app/dev/K-abc".into());
+        let p = role_policy("us-east-1", "123", "app-dev", &arns);
+        assert_eq!(p["Statement"][1]["Resource"], json!(["arn:aws:secretsmanager:us-east-1:123:secret:aideploy/app/dev/K-abc"]));
+        assert_eq!(p["Statement"][0]["Resource"][0], "arn:aws:logs:us-east-1:123:log-group:/aws/lambda/app-dev");
+        assert_eq!(account_of("arn:aws:iam::123456789012:role/x").as_deref(), Some("123456789012"));
+    }
+}

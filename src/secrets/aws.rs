@@ -1,0 +1,140 @@
+//! Secrets on AWS: each `[secrets]` value is a Secrets Manager secret named
+//! `aideploy/{app}/{stage}/{NAME}`, tagged with the app, stage and target. A new version
+//! is written only when the value changed (compared in memory, never printed); what the
+//! function gets is the secret's ARN.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
+use aws_sdk_secretsmanager::Client;
+
+use super::SecretValue;
+use crate::error::Hinted;
+
+pub const TAG_APP: &str = "aideploy:app";
+pub const TAG_STAGE: &str = "aideploy:stage";
+pub const TAG_TARGET: &str = "aideploy:target";
+
+/// A secret as Secrets Manager lists it: no value.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The manifest's name (`OPENAI_API_KEY`).
+    pub name: String,
+    pub arn: String,
+    /// Seconds since the epoch.
+    pub last_changed: Option<i64>,
+    pub target: Option<String>,
+}
+
+pub fn prefix(app: &str, stage: &str) -> String {
+    format!("aideploy/{app}/{stage}/")
+}
+
+pub fn secret_name(app: &str, stage: &str, name: &str) -> String {
+    format!("{}{name}", prefix(app, stage))
+}
+
+fn failed(what: &str, e: impl std::error::Error) -> anyhow::Error {
+    Hinted::new(
+        format!("Secrets Manager {what} failed: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e)),
+        "check the credentials may use secretsmanager:* on aideploy/* secrets in this region",
+    )
+    .into()
+}
+
+/// Every secret of this app and stage, by name.
+pub async fn list(client: &Client, app: &str, stage: &str) -> Result<BTreeMap<String, Stored>> {
+    let prefix = prefix(app, stage);
+    let mut out = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_secrets()
+            .filters(Filter::builder().key(FilterNameStringType::Name).values(&prefix).build())
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| failed("ListSecrets", e))?;
+        for s in page.secret_list() {
+            let (Some(full), Some(arn)) = (s.name(), s.arn()) else { continue };
+            // The name filter matches prefixes of words too: keep exact children only.
+            let Some(name) = full.strip_prefix(&prefix).filter(|n| !n.contains('/')) else { continue };
+            let tag = |k: &str| s.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_string);
+            out.insert(
+                name.to_string(),
+                Stored {
+                    name: name.to_string(),
+                    arn: arn.to_string(),
+                    last_changed: s.last_changed_date().or(s.created_date()).map(|d| d.secs()),
+                    target: tag(TAG_TARGET),
+                },
+            );
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Whether the stored current value equals `value`.
+pub async fn same_value(client: &Client, arn: &str, value: &SecretValue) -> Result<bool> {
+    let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| failed("GetSecretValue", e))?;
+    Ok(out.secret_string() == Some(value.expose()))
+}
+
+/// Writes `value` as the secret's current version, creating the secret (or restoring
+/// one scheduled for deletion by an earlier destroy) when needed. Returns its ARN.
+pub async fn put(client: &Client, app: &str, stage: &str, target: &str, name: &str, value: &SecretValue, existing: Option<&Stored>) -> Result<String> {
+    if let Some(s) = existing {
+        client.put_secret_value().secret_id(&s.arn).secret_string(value.expose()).send().await.map_err(|e| failed("PutSecretValue", e))?;
+        return Ok(s.arn.clone());
+    }
+    let id = secret_name(app, stage, name);
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    let created = client
+        .create_secret()
+        .name(&id)
+        .secret_string(value.expose())
+        .description(format!("aideploy secret {name} of {app} ({stage})"))
+        .tags(tag(TAG_APP, app))
+        .tags(tag(TAG_STAGE, stage))
+        .tags(tag(TAG_TARGET, target))
+        .send()
+        .await;
+    match created {
+        Ok(out) => Ok(out.arn().unwrap_or_default().to_string()),
+        Err(e) => {
+            // Exists but not listed: scheduled for deletion by a destroy. Bring it back.
+            let exists = e.as_service_error().is_some_and(|s| s.is_resource_exists_exception() || s.is_invalid_request_exception());
+            if !exists {
+                return Err(failed("CreateSecret", e));
+            }
+            let described = client.describe_secret().secret_id(&id).send().await.map_err(|e| failed("DescribeSecret", e))?;
+            if described.deleted_date().is_some() {
+                client.restore_secret().secret_id(&id).send().await.map_err(|e| failed("RestoreSecret", e))?;
+            }
+            let out = client.put_secret_value().secret_id(&id).secret_string(value.expose()).send().await.map_err(|e| failed("PutSecretValue", e))?;
+            client
+                .tag_resource()
+                .secret_id(&id)
+                .tags(tag(TAG_APP, app))
+                .tags(tag(TAG_STAGE, stage))
+                .tags(tag(TAG_TARGET, target))
+                .send()
+                .await
+                .map_err(|e| failed("TagResource", e))?;
+            Ok(out.arn().or(described.arn()).unwrap_or_default().to_string())
+        }
+    }
+}
+
+/// Schedules the secret's deletion (recoverable for 7 days; a later `put` restores it).
+pub async fn delete(client: &Client, arn: &str) -> Result<()> {
+    match client.delete_secret().secret_id(arn).recovery_window_in_days(7).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+        Err(e) => Err(failed("DeleteSecret", e)),
+    }
+}
