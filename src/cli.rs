@@ -104,6 +104,13 @@ pub enum Command {
   aideploy destroy --target local
   aideploy destroy --target local --stage pr-42 --yes")]
     Destroy(TargetArgs),
+    /// Store, list or remove the app's secrets in the target's secret store
+    #[command(after_help = "Examples:
+  aideploy secrets set OPENAI_API_KEY --target lambda            # hidden prompt, or $OPENAI_API_KEY
+  printf %s \"$KEY\" | aideploy secrets set OPENAI_API_KEY --stdin -t lambda --yes
+  aideploy secrets list --target lambda --json
+  aideploy secrets rm OPENAI_API_KEY --target lambda --yes")]
+    Secrets(SecretsArgs),
     /// Check the manifest and report every problem
     #[command(after_help = "Examples:
   aideploy validate
@@ -164,4 +171,44 @@ pub struct InitArgs {
     /// Overwrite an existing aideploy.toml
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SecretsArgs {
+    #[command(subcommand)]
+    pub command: SecretsCommand,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum SecretsCommand {
+    /// Store a secret's value: from --stdin, the local environment or .env, or a hidden prompt
+    #[command(after_help = "Examples:
+  aideploy secrets set OPENAI_API_KEY --target lambda
+  printf %s \"$KEY\" | aideploy secrets set OPENAI_API_KEY --stdin --target lambda")]
+    Set {
+        /// The secret's name, as in [secrets]
+        name: String,
+        /// Read the value from stdin (one trailing newline is dropped)
+        #[arg(long)]
+        stdin: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// List the secrets: names and when they last changed, never values
+    #[command(after_help = "Examples:
+  aideploy secrets list --target lambda
+  aideploy secrets list --target lambda --json")]
+    List {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Remove a stored secret (recoverable for 7 days on AWS)
+    #[command(after_help = "Examples:
+  aideploy secrets rm OPENAI_API_KEY --target lambda --yes")]
+    Rm {
+        /// The secret's name
+        name: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
 }

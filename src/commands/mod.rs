@@ -10,6 +10,7 @@ pub mod logs;
 pub mod plan;
 pub mod rollback;
 pub mod schema;
+pub mod secrets;
 pub mod status;
 pub mod validate;
 
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         Command::Rollback(args) => rollback::run(&args, g, ui).await,
         Command::Logs(args) => logs::run(&args, g, ui).await,
         Command::Destroy(args) => destroy::run(&args, g, ui).await,
+        Command::Secrets(args) => secrets::run(&args, g, ui).await,
         Command::Validate => validate::run(g, ui),
         Command::Schema => schema::run(ui),
         Command::Completions { shell } => completions::run(shell),

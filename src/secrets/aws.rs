@@ -16,6 +16,13 @@ pub const TAG_APP: &str = "aideploy:app";
 pub const TAG_STAGE: &str = "aideploy:stage";
 pub const TAG_TARGET: &str = "aideploy:target";
 
+impl SecretValue {
+    /// A value given on purpose (`aideploy secrets set`), not resolved from `[secrets]`.
+    pub fn new(value: String) -> SecretValue {
+        SecretValue(value)
+    }
+}
+
 /// A secret as Secrets Manager lists it: no value.
 #[derive(Debug, Clone)]
 pub struct Stored {
