@@ -1,0 +1,394 @@
+//! The `lambda` target end to end against moto's server (started by `scripts/test`,
+//! reached through `AWS_ENDPOINT_URL`): deploy, an unchanged redeploy, a code change,
+//! rollback and destroy, each checked by reading what exists in moto afterwards with
+//! boto3 (not by the calls aideploy made). moto cannot invoke a Lambda function here,
+//! so health is `skipped` and the output says so.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::aideploy;
+use serde_json::Value;
+
+const REGION: &str = "us-east-1";
+const SECRET: &str = "sk-test-0123456789-very-secret";
+
+fn moto() -> String {
+    std::env::var("AIDEPLOY_TEST_MOTO").unwrap_or_else(|_| panic!("AIDEPLOY_TEST_MOTO is not set: run these tests with `scripts/test --test lambda_target` (it starts moto)"))
+}
+
+/// A unique app name per test and run (moto's state is shared by the whole run).
+fn app_name(test: &str) -> String {
+    format!("{test}-{}", std::process::id())
+}
+
+fn write_app(dir: &Path, name: &str, extra: &str) {
+    std::fs::write(
+        dir.join("aideploy.toml"),
+        format!(
+            r#"version = 1
+
+[app]
+name = "{name}"
+runtime = "python3.11"
+asgi = "main:app"
+health = "/health"
+
+[env]
+GREETING = "hello"
+
+[secrets]
+API_KEY = {{}}
+
+[targets.lambda]
+region = "{REGION}"
+memory = 256
+timeout = 20
+rate_limit = {{ rps = 10, burst = 20 }}
+cors = {{ allow_origins = ["https://example.com"] }}
+{extra}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("main.py"),
+        "async def app(scope, receive, send):\n    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n    await send({'type': 'http.response.body', 'body': b'ok'})\n",
+    )
+    .unwrap();
+}
+
+fn cmd(home: &Path, project: &Path) -> assert_cmd::Command {
+    let mut c = aideploy(home);
+    c.current_dir(project)
+        .env("AWS_ENDPOINT_URL", moto())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env("API_KEY", SECRET);
+    common::offline(&mut c);
+    c
+}
+
+fn run(home: &Path, project: &Path, args: &[&str]) -> Output {
+    cmd(home, project).args(args).output().unwrap()
+}
+
+fn ok_json(out: &Output) -> Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\nstderr:\n{stderr}", out.status.code());
+    assert!(!stderr.contains(SECRET) && !String::from_utf8_lossy(&out.stdout).contains(SECRET), "a secret value was printed");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Everything in moto's account, read with boto3, as JSON.
+const STATE_PY: &str = r#"
+import boto3, json, sys, urllib.parse
+kw = dict(endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id="testing", aws_secret_access_key="testing")
+lam, gw, iam, sm = (boto3.client(s, **kw) for s in ("lambda", "apigatewayv2", "iam", "secretsmanager"))
+out = {"functions": {}, "roles": {}, "apis": [], "secrets": []}
+# Other tests change moto at the same time: a resource gone mid-read is skipped.
+def each(items, read):
+    for i in items:
+        try:
+            read(i)
+        except Exception as e:
+            if "NotFound" not in type(e).__name__ and "NoSuchEntity" not in type(e).__name__:
+                raise
+def function(f):
+    name = f["FunctionName"]
+    g = lam.get_function(FunctionName=name)
+    fn = {"config": g["Configuration"], "tags": g.get("Tags", {}),
+          "versions": [{"version": v["Version"], "sha": v["CodeSha256"], "last_modified": v["LastModified"]} for v in lam.list_versions_by_function(FunctionName=name)["Versions"]],
+          "aliases": {a["Name"]: a["FunctionVersion"] for a in lam.list_aliases(FunctionName=name)["Aliases"]}}
+    try:
+        fn["policy"] = json.loads(lam.get_policy(FunctionName=name, Qualifier="live")["Policy"])
+    except Exception:
+        fn["policy"] = None
+    out["functions"][name] = fn
+each(lam.list_functions()["Functions"], function)
+def role(r):
+    n = r["RoleName"]
+    pols = {}
+    for p in iam.list_role_policies(RoleName=n)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=n, PolicyName=p)["PolicyDocument"]
+        pols[p] = json.loads(urllib.parse.unquote(doc)) if isinstance(doc, str) else doc
+    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=n)["Tags"]}
+    out["roles"][n] = {"arn": r["Arn"], "policies": pols, "tags": tags}
+each(iam.list_roles()["Roles"], role)
+def api(a):
+    i = a["ApiId"]
+    out["apis"].append({"id": i, "name": a["Name"], "tags": a.get("Tags", {}), "cors": a.get("CorsConfiguration"),
+        "integrations": gw.get_integrations(ApiId=i)["Items"], "routes": gw.get_routes(ApiId=i)["Items"],
+        "stages": gw.get_stages(ApiId=i)["Items"]})
+each(gw.get_apis()["Items"], api)
+for s in sm.list_secrets()["SecretList"]:
+    out["secrets"].append({"name": s["Name"], "arn": s["ARN"], "tags": {t["Key"]: t["Value"] for t in s.get("Tags", [])}})
+print(json.dumps(out, default=str))
+"#;
+
+fn state() -> Value {
+    let out = std::process::Command::new("python3").args(["-c", STATE_PY, &moto(), REGION]).output().unwrap();
+    assert!(out.status.success(), "boto3 state dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn boto(script: &str) {
+    let full = format!(
+        "import boto3, io, json, sys, zipfile\nkw = dict(endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id='testing', aws_secret_access_key='testing')\n{script}"
+    );
+    let out = std::process::Command::new("python3").args(["-c", &full, &moto(), REGION]).output().unwrap();
+    assert!(out.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A function and role made by someone else, which destroy must leave alone.
+fn create_foreign_function(name: &str) {
+    boto(&format!(
+        r#"iam = boto3.client("iam", **kw); lam = boto3.client("lambda", **kw)
+trust = json.dumps({{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Principal": {{"Service": "lambda.amazonaws.com"}}, "Action": "sts:AssumeRole"}}]}})
+role = iam.create_role(RoleName="{name}-role", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+b = io.BytesIO(); z = zipfile.ZipFile(b, "w"); z.writestr("h.py", "def h(e, c): return 1"); z.close()
+lam.create_function(FunctionName="{name}", Runtime="python3.11", Role=role, Handler="h.h", Code={{"ZipFile": b.getvalue()}}, Tags={{"owner": "someone-else"}})
+"#
+    ));
+}
+
+fn tagged<'a>(tags: &'a Value, app: &str) -> bool {
+    tags.get("aideploy:app").and_then(Value::as_str) == Some(app) && tags.get("aideploy:stage").and_then(Value::as_str) == Some("dev") && tags.get("aideploy:target").and_then(Value::as_str) == Some("lambda")
+}
+
+fn ours<'a>(s: &'a Value, app: &str) -> (Option<&'a Value>, Option<&'a Value>, Option<&'a Value>, Vec<&'a Value>) {
+    let f = s["functions"].get(format!("{app}-dev"));
+    let r = s["roles"].get(format!("aideploy-{app}-dev"));
+    let a = s["apis"].as_array().unwrap().iter().find(|a| a["name"] == format!("{app}-dev"));
+    let secrets = s["secrets"].as_array().unwrap().iter().filter(|x| x["name"].as_str().unwrap().starts_with(&format!("aideploy/{app}/"))).collect();
+    (f, r, a, secrets)
+}
+
+fn live_version(f: &Value) -> u64 {
+    f["aliases"]["live"].as_str().unwrap().parse().unwrap()
+}
+
+fn newest_version(f: &Value) -> u64 {
+    f["versions"].as_array().unwrap().iter().filter_map(|v| v["version"].as_str().unwrap().parse::<u64>().ok()).max().unwrap()
+}
+
+#[test]
+fn deploy_noop_change_rollback_destroy() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lam");
+    write_app(p, &app, "");
+    let foreign = format!("{app}-not-ours");
+    create_foreign_function(&foreign);
+
+    // First deploy: the output contract, health skipped on moto and said so.
+    let out = run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]);
+    let report = ok_json(&out);
+    assert_eq!(report["kind"], "lambda");
+    assert_eq!(report["target"], "lambda");
+    assert_eq!(report["stage"], "dev");
+    assert_eq!(report["changed"], true);
+    assert_eq!(report["health"], "skipped");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("health: skipped"), "the output does not say health was skipped");
+    assert_eq!(report["artifact"]["kind"], "zip");
+    assert!(report["artifact"]["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(report["artifact"]["bytes"].as_u64().unwrap() > 0);
+    assert!(report["duration_ms"].is_u64());
+    for a in report["actions"].as_array().unwrap() {
+        assert_eq!(a["op"], "create", "{a}");
+        assert!(a["resource"].is_string() && a["id"].is_string());
+    }
+    let url = report["url"].as_str().unwrap().to_string();
+
+    // What exists in moto now.
+    let s = state();
+    let (f, role, api, secrets) = ours(&s, &app);
+    let f = f.expect("function");
+    let role = role.expect("role");
+    let api = api.expect("HTTP API");
+    assert_eq!(url, format!("https://{}.execute-api.{REGION}.amazonaws.com", api["id"].as_str().unwrap()));
+    assert!(!s.to_string().contains(SECRET), "a secret value is in a function, role or API");
+
+    // The secret: stored under its name, tagged; the function holds its ARN only.
+    assert_eq!(secrets.len(), 1);
+    let secret_arn = secrets[0]["arn"].as_str().unwrap();
+    assert_eq!(secrets[0]["name"], format!("aideploy/{app}/dev/API_KEY"));
+    assert!(tagged(&secrets[0]["tags"], &app));
+    let env = &f["config"]["Environment"]["Variables"];
+    assert_eq!(env["AIDEPLOY_ASGI"], "main:app");
+    assert_eq!(env["GREETING"], "hello");
+    let arns: Value = serde_json::from_str(env["AIDEPLOY_SECRET_ARNS"].as_str().unwrap()).unwrap();
+    assert_eq!(arns, serde_json::json!({"API_KEY": secret_arn}));
+    assert_eq!(f["config"]["Handler"], "aideploy_lambda.handler");
+    assert_eq!(f["config"]["Runtime"], "python3.11");
+    assert_eq!(f["config"]["MemorySize"], 256);
+    assert_eq!(f["config"]["Timeout"], 20);
+    assert_eq!(f["config"]["Role"], role["arn"]);
+    assert!(tagged(&f["tags"], &app));
+    assert_eq!(f["tags"]["aideploy:digest"], report["artifact"]["digest"]);
+
+    // The role may write its own log group and read exactly this app's secret.
+    assert!(tagged(&role["tags"], &app));
+    let policies = role["policies"].as_object().unwrap();
+    assert_eq!(policies.len(), 1);
+    let statements = policies.values().next().unwrap()["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2);
+    let logs = statements.iter().find(|st| st["Sid"] == "OwnLogGroup").unwrap();
+    let group = format!("arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/{app}-dev");
+    assert_eq!(logs["Resource"], serde_json::json!([group.clone(), format!("{group}:*")]));
+    let sec = statements.iter().find(|st| st["Sid"] == "OwnSecrets").unwrap();
+    assert_eq!(sec["Action"], "secretsmanager:GetSecretValue");
+    assert_eq!(sec["Resource"], serde_json::json!([secret_arn]));
+
+    // Alias live on the newest version; the route goes to the alias' integration.
+    assert_eq!(live_version(f), newest_version(f));
+    let alias_arn = format!("{}:live", f["config"]["FunctionArn"].as_str().unwrap());
+    let integration = &api["integrations"][0];
+    assert_eq!(api["integrations"].as_array().unwrap().len(), 1);
+    assert_eq!(integration["IntegrationType"], "AWS_PROXY");
+    assert_eq!(integration["IntegrationUri"], alias_arn.as_str());
+    assert_eq!(integration["PayloadFormatVersion"], "2.0");
+    let route = &api["routes"][0];
+    assert_eq!(route["RouteKey"], "$default");
+    assert_eq!(route["Target"], format!("integrations/{}", integration["IntegrationId"].as_str().unwrap()));
+    let stage = &api["stages"][0];
+    assert_eq!(stage["StageName"], "$default");
+    assert_eq!(stage["AutoDeploy"], true);
+    assert_eq!(stage["DefaultRouteSettings"]["ThrottlingRateLimit"], 10.0);
+    assert_eq!(stage["DefaultRouteSettings"]["ThrottlingBurstLimit"], 20);
+    assert!(tagged(&api["tags"], &app));
+    assert!(tagged(&stage["Tags"], &app));
+    assert_eq!(api["cors"]["AllowOrigins"], serde_json::json!(["https://example.com"]));
+    // Invoke permission on the alias, only from this API.
+    let st = &f["policy"]["Statement"][0];
+    assert_eq!(st["Principal"]["Service"], "apigateway.amazonaws.com");
+    assert_eq!(st["Action"], "lambda:InvokeFunction");
+    assert_eq!(st["Condition"]["ArnLike"]["AWS:SourceArn"], format!("arn:aws:execute-api:{REGION}:123456789012:{}/*/*", api["id"].as_str().unwrap()));
+
+    // Unchanged: a noop, no write call, nothing new in moto.
+    let out = run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json", "-vv"]);
+    let again = ok_json(&out);
+    assert_eq!(again["changed"], false);
+    assert!(again["actions"].as_array().unwrap().iter().all(|a| a["op"] == "noop"), "{again}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("(read)") && !log.contains("(write)"), "an unchanged deploy made a write call:\n{log}");
+    let s2 = state();
+    let f2 = ours(&s2, &app).0.unwrap();
+    assert_eq!(f2["versions"], f["versions"]);
+    assert_eq!(f2["config"]["LastModified"], f["config"]["LastModified"]);
+
+    // Plan from a fresh machine (no local state at all) sees the same.
+    let fresh = tempfile::tempdir().unwrap();
+    let planned = ok_json(&run(fresh.path(), p, &["plan", "--target", "lambda", "--json"]));
+    assert!(planned["actions"].as_array().unwrap().iter().all(|a| a["op"] == "noop"), "{planned}");
+
+    // A code change: a new version, the alias moves to it.
+    std::fs::write(p.join("extra.py"), "VALUE = 2\n").unwrap();
+    let changed = ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(changed["changed"], true);
+    assert_ne!(changed["artifact"]["digest"], report["artifact"]["digest"]);
+    let s3 = state();
+    let f3 = ours(&s3, &app).0.unwrap();
+    let first = live_version(f);
+    assert_eq!(live_version(f3), newest_version(f3));
+    assert!(live_version(f3) > first);
+    assert_eq!(f3["tags"]["aideploy:digest"], changed["artifact"]["digest"]);
+
+    // Rollback: the alias goes back to the first version.
+    let back = ok_json(&run(home.path(), p, &["rollback", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(back["health"], "skipped");
+    assert_eq!(back["digest"], report["artifact"]["digest"]);
+    let s4 = state();
+    assert_eq!(live_version(ours(&s4, &app).0.unwrap()), first);
+
+    // Destroy: nothing of this app left; someone else's function untouched.
+    let gone = ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
+    assert!(gone["actions"].as_array().unwrap().iter().all(|a| a["op"] == "delete"));
+    let s5 = state();
+    let (f5, r5, a5, sec5) = ours(&s5, &app);
+    assert!(f5.is_none() && r5.is_none() && a5.is_none() && sec5.is_empty(), "left behind: {f5:?} {r5:?} {a5:?} {sec5:?}");
+    let tagged_left = s5.to_string().matches(&format!("\"aideploy:app\":\"{app}\"")).count();
+    assert_eq!(tagged_left, 0);
+    assert!(s5["functions"].get(&foreign).is_some(), "destroy removed a function it did not create");
+    assert!(s5["roles"].get(format!("{foreign}-role")).is_some());
+
+    // And a second destroy has nothing to do.
+    let none = ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(none["actions"], serde_json::json!([]));
+}
+
+#[test]
+fn plan_warns_about_api_gateways_30_seconds() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    write_app(project.path(), &app_name("lamwarn"), "");
+    let planned = ok_json(&run(home.path(), project.path(), &["plan", "--target", "lambda", "--set", "timeout=120", "--json"]));
+    let warnings = planned["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("30 s") && w.as_str().unwrap().contains("cloudrun")), "{planned}");
+    assert!(planned["actions"].as_array().unwrap().iter().all(|a| a["op"] == "create"));
+}
+
+#[test]
+fn a_function_aideploy_did_not_create_is_not_taken_over() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let app = app_name("lamtaken");
+    write_app(project.path(), &app, "");
+    create_foreign_function(&format!("{app}-dev"));
+    let out = run(home.path(), project.path(), &["deploy", "--target", "lambda", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not created by aideploy") && stderr.contains("--stage"), "{stderr}");
+    let s = state();
+    assert_eq!(s["functions"][format!("{app}-dev")]["tags"]["owner"], "someone-else");
+    assert!(s["roles"].get(format!("aideploy-{app}-dev")).is_none(), "a role was created before the conflict was found");
+}
+
+#[test]
+fn secrets_set_list_rm() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lamsec");
+    write_app(p, &app, "");
+
+    let set = |value: &str| {
+        let out = cmd(home.path(), p).env_remove("API_KEY").args(["secrets", "set", "API_KEY", "--stdin", "--target", "lambda", "--json"]).write_stdin(format!("{value}\n")).output().unwrap();
+        ok_json(&out)
+    };
+    assert_eq!(set(SECRET)["op"], "created");
+    assert_eq!(set(SECRET)["op"], "unchanged");
+    assert_eq!(set("another-secret-value")["op"], "updated");
+
+    let listed = ok_json(&run(home.path(), p, &["secrets", "list", "--target", "lambda", "--json"]));
+    let rows = listed["secrets"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["name"], "API_KEY");
+    assert_eq!(rows[0]["stored"], true);
+    assert!(rows[0]["last_changed"].as_str().unwrap().ends_with('Z'));
+    let text = run(home.path(), p, &["secrets", "list", "--target", "lambda"]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("API_KEY") && !stdout.contains("another-secret-value"), "{stdout}");
+
+    // The stored value is the last one set, newline dropped.
+    let s = state();
+    let arn = s["secrets"].as_array().unwrap().iter().find(|x| x["name"] == format!("aideploy/{app}/dev/API_KEY")).unwrap()["arn"].as_str().unwrap().to_string();
+    boto(&format!("v = boto3.client('secretsmanager', **kw).get_secret_value(SecretId='{arn}')['SecretString']\nassert v == 'another-secret-value', v"));
+
+    // Undeclared names and missing values are errors that name the fix.
+    let out = run(home.path(), p, &["secrets", "set", "NOT_DECLARED", "--target", "lambda"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[secrets]"));
+    let out = cmd(home.path(), p).env_remove("API_KEY").args(["secrets", "set", "API_KEY", "--target", "lambda"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--stdin"));
+
+    // rm asks (refused without --yes when nobody can answer), then removes.
+    assert_eq!(run(home.path(), p, &["secrets", "rm", "API_KEY", "--target", "lambda"]).status.code(), Some(2));
+    ok_json(&run(home.path(), p, &["secrets", "rm", "API_KEY", "--target", "lambda", "--yes", "--json"]));
+    let listed = ok_json(&run(home.path(), p, &["secrets", "list", "--target", "lambda", "--json"]));
+    assert_eq!(listed["secrets"][0]["stored"], false);
+}
