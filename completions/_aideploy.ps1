@@ -45,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put the previous version back, health-gated like a deploy')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the deployed app''s log')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove everything a deploy of this app and stage created')
+            [CompletionResult]::new('secrets', 'secrets', [CompletionResultType]::ParameterValue, 'Store, list or remove the app''s secrets in the target''s secret store')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the manifest and report every problem')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the manifest''s JSON Schema (for editors)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -245,6 +246,111 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'aideploy;secrets' {
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Store a secret''s value: from --stdin, the local environment or .env, or a hidden prompt')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the secrets: names and when they last changed, never values')
+            [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove a stored secret (recoverable for 7 days on AWS)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'aideploy;secrets;set' {
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one target setting for this run (repeatable), checked like the file')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'Read the value from stdin (one trailing newline is dropped)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'aideploy;secrets;list' {
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one target setting for this run (repeatable), checked like the file')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'aideploy;secrets;rm' {
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one target setting for this run (repeatable), checked like the file')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'aideploy;secrets;help' {
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Store a secret''s value: from --stdin, the local environment or .env, or a hidden prompt')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the secrets: names and when they last changed, never values')
+            [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove a stored secret (recoverable for 7 days on AWS)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'aideploy;secrets;help;set' {
+            break
+        }
+        'aideploy;secrets;help;list' {
+            break
+        }
+        'aideploy;secrets;help;rm' {
+            break
+        }
+        'aideploy;secrets;help;help' {
+            break
+        }
         'aideploy;validate' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
@@ -309,6 +415,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put the previous version back, health-gated like a deploy')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the deployed app''s log')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove everything a deploy of this app and stage created')
+            [CompletionResult]::new('secrets', 'secrets', [CompletionResultType]::ParameterValue, 'Store, list or remove the app''s secrets in the target''s secret store')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the manifest and report every problem')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the manifest''s JSON Schema (for editors)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -340,6 +447,21 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             break
         }
         'aideploy;help;destroy' {
+            break
+        }
+        'aideploy;help;secrets' {
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Store a secret''s value: from --stdin, the local environment or .env, or a hidden prompt')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the secrets: names and when they last changed, never values')
+            [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove a stored secret (recoverable for 7 days on AWS)')
+            break
+        }
+        'aideploy;help;secrets;set' {
+            break
+        }
+        'aideploy;help;secrets;list' {
+            break
+        }
+        'aideploy;help;secrets;rm' {
             break
         }
         'aideploy;help;validate' {

@@ -46,6 +46,9 @@ _aideploy() {
             aideploy,schema)
                 cmd="aideploy__subcmd__schema"
                 ;;
+            aideploy,secrets)
+                cmd="aideploy__subcmd__secrets"
+                ;;
             aideploy,status)
                 cmd="aideploy__subcmd__status"
                 ;;
@@ -85,6 +88,9 @@ _aideploy() {
             aideploy__subcmd__help,schema)
                 cmd="aideploy__subcmd__help__subcmd__schema"
                 ;;
+            aideploy__subcmd__help,secrets)
+                cmd="aideploy__subcmd__help__subcmd__secrets"
+                ;;
             aideploy__subcmd__help,status)
                 cmd="aideploy__subcmd__help__subcmd__status"
                 ;;
@@ -94,6 +100,39 @@ _aideploy() {
             aideploy__subcmd__help,validate)
                 cmd="aideploy__subcmd__help__subcmd__validate"
                 ;;
+            aideploy__subcmd__help__subcmd__secrets,list)
+                cmd="aideploy__subcmd__help__subcmd__secrets__subcmd__list"
+                ;;
+            aideploy__subcmd__help__subcmd__secrets,rm)
+                cmd="aideploy__subcmd__help__subcmd__secrets__subcmd__rm"
+                ;;
+            aideploy__subcmd__help__subcmd__secrets,set)
+                cmd="aideploy__subcmd__help__subcmd__secrets__subcmd__set"
+                ;;
+            aideploy__subcmd__secrets,help)
+                cmd="aideploy__subcmd__secrets__subcmd__help"
+                ;;
+            aideploy__subcmd__secrets,list)
+                cmd="aideploy__subcmd__secrets__subcmd__list"
+                ;;
+            aideploy__subcmd__secrets,rm)
+                cmd="aideploy__subcmd__secrets__subcmd__rm"
+                ;;
+            aideploy__subcmd__secrets,set)
+                cmd="aideploy__subcmd__secrets__subcmd__set"
+                ;;
+            aideploy__subcmd__secrets__subcmd__help,help)
+                cmd="aideploy__subcmd__secrets__subcmd__help__subcmd__help"
+                ;;
+            aideploy__subcmd__secrets__subcmd__help,list)
+                cmd="aideploy__subcmd__secrets__subcmd__help__subcmd__list"
+                ;;
+            aideploy__subcmd__secrets__subcmd__help,rm)
+                cmd="aideploy__subcmd__secrets__subcmd__help__subcmd__rm"
+                ;;
+            aideploy__subcmd__secrets__subcmd__help,set)
+                cmd="aideploy__subcmd__secrets__subcmd__help__subcmd__set"
+                ;;
             *)
                 ;;
         esac
@@ -101,7 +140,7 @@ _aideploy() {
 
     case "${cmd}" in
         aideploy)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --help --version init up deploy plan build status rollback logs destroy validate schema completions help"
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --help --version init up deploy plan build status rollback logs destroy secrets validate schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -267,7 +306,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__help)
-            opts="init up deploy plan build status rollback logs destroy validate schema completions help"
+            opts="init up deploy plan build status rollback logs destroy secrets validate schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -409,6 +448,62 @@ _aideploy() {
         aideploy__subcmd__help__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__secrets)
+            opts="set list rm"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__secrets__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__secrets__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__secrets__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -629,6 +724,216 @@ _aideploy() {
                 return 0
             fi
             case "${prev}" in
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets)
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --help --version set list rm help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets__subcmd__help)
+            opts="set list rm help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets__subcmd__help__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets__subcmd__list)
+            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets__subcmd__rm)
+            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets__subcmd__set)
+            opts="-t -C -q -v -y -h -V --stdin --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --manifest)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

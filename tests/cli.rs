@@ -15,7 +15,7 @@ fn run(args: &[&str]) -> String {
 #[test]
 fn help_texts() {
     insta::assert_snapshot!("help", run(&["--help"]));
-    for cmd in ["init", "up", "deploy", "plan", "build", "status", "rollback", "logs", "destroy", "validate", "schema", "completions"] {
+    for cmd in ["init", "up", "deploy", "plan", "build", "status", "rollback", "logs", "destroy", "secrets", "validate", "schema", "completions"] {
         let text = run(&[cmd, "--help"]);
         assert!(text.contains("Examples:"), "`{cmd} --help` has no example");
         insta::assert_snapshot!(format!("help_{cmd}"), text);
@@ -25,7 +25,7 @@ fn help_texts() {
 #[test]
 fn commands_not_built_yet_are_absent() {
     let text = run(&["--help"]);
-    for absent in ["secrets", "cost", "__local-proxy"] {
+    for absent in ["cost", "__local-proxy"] {
         assert!(!text.contains(&format!("\n  {absent} ")), "`{absent}` is listed but not built");
     }
 }
@@ -49,7 +49,7 @@ fn several_targets_need_a_choice() {
 
 #[test]
 fn cloud_kinds_say_plainly_they_are_not_supported_yet() {
-    insta::assert_snapshot!(run(&["deploy", "-C", "examples/fastapi-rag", "--target", "lambda", "--yes"]));
+    insta::assert_snapshot!(run(&["deploy", "-C", "examples/fastapi-rag", "--target", "cloudrun", "--yes"]));
 }
 
 #[test]
