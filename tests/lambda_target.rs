@@ -285,20 +285,39 @@ fn deploy_noop_change_rollback_destroy() {
     let planned = ok_json(&run(fresh.path(), p, &["plan", "--target", "lambda", "--json"]));
     assert!(planned["actions"].as_array().unwrap().iter().all(|a| a["op"] == "noop"), "{planned}");
 
+    // A new secret value: stored as a new secret version (same ARN, same policy), and a
+    // new function version, so no warm instance keeps the old value.
+    let rotated = "sk-rotated-value-42";
+    let out = cmd(home.path(), p).env("API_KEY", rotated).args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap();
+    let rot = ok_json(&out);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(rotated));
+    let ops: Vec<(String, String)> = rot["actions"].as_array().unwrap().iter().filter(|a| a["op"] != "noop").map(|a| (a["resource"].as_str().unwrap().into(), a["op"].as_str().unwrap().into())).collect();
+    let want: Vec<(String, String)> = [("secret", "update"), ("function-config", "update"), ("version", "create"), ("alias", "update")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(ops, want);
+    let sr = state();
+    assert!(!sr.to_string().contains(rotated));
+    let fr = ours(&sr, &app).0.unwrap();
+    let env_r = &fr["config"]["Environment"]["Variables"];
+    assert_eq!(env_r["AIDEPLOY_SECRET_ARNS"], env["AIDEPLOY_SECRET_ARNS"]);
+    assert_ne!(env_r["AIDEPLOY_SECRETS_REV"], env["AIDEPLOY_SECRETS_REV"]);
+    assert_eq!(live_version(fr), newest_version(fr));
+    assert!(live_version(fr) > live_version(f));
+    boto(&format!("v = boto3.client('secretsmanager', **kw).get_secret_value(SecretId='{secret_arn}')['SecretString']\nassert v == '{rotated}', 'not rotated'"));
+
     // A code change: a new version, the alias moves to it.
     std::fs::write(p.join("extra.py"), "VALUE = 2\n").unwrap();
-    let changed = ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    let changed = ok_json(&cmd(home.path(), p).env("API_KEY", rotated).args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap());
     assert_eq!(changed["changed"], true);
     assert_ne!(changed["artifact"]["digest"], report["artifact"]["digest"]);
     let s3 = state();
     let f3 = ours(&s3, &app).0.unwrap();
-    let first = live_version(f);
+    let first = live_version(fr);
     assert_eq!(live_version(f3), newest_version(f3));
     assert!(live_version(f3) > first);
     assert_eq!(f3["tags"]["aideploy:digest"], changed["artifact"]["digest"]);
 
-    // Rollback: the alias goes back to the first version.
-    let back = ok_json(&run(home.path(), p, &["rollback", "--target", "lambda", "--yes", "--json"]));
+    // Rollback: the alias goes back to the version before.
+    let back = ok_json(&cmd(home.path(), p).env("API_KEY", rotated).args(["rollback", "--target", "lambda", "--yes", "--json"]).output().unwrap());
     assert_eq!(back["health"], "skipped");
     assert_eq!(back["digest"], report["artifact"]["digest"]);
     let s4 = state();

@@ -94,15 +94,15 @@ async fn set(name: &str, stdin: bool, args: &TargetArgs, g: &GlobalArgs, ui: &Ui
     };
     let arn = match (op, existing) {
         ("unchanged", Some(s)) => s.arn.clone(),
-        _ => store::put(&c.secrets, &app, &stage, &cx.target.name, name, &value, existing).await?,
+        _ => store::put(&c.secrets, &app, &stage, &cx.target.name, name, &value, existing).await?.arn,
     };
     let secret = store::secret_name(&app, &stage, name);
     if ui.json {
         ui.result_json(&json!({"name": name, "secret": secret, "arn": arn, "op": op}));
     } else {
         ui.result(&format!("{name}: {op} ({secret})"));
-        if op == "updated" {
-            ui.info("Running instances read secrets at cold start: new instances get the new value.");
+        if op != "unchanged" {
+            ui.info(&format!("The app reads it from the next `aideploy deploy --target {}` on (a new version, so no instance keeps the old value).", cx.target.name));
         }
     }
     Ok(0)

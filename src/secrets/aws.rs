@@ -32,6 +32,15 @@ pub struct Stored {
     /// Seconds since the epoch.
     pub last_changed: Option<i64>,
     pub target: Option<String>,
+    /// The id of the current (`AWSCURRENT`) version: changes with every new value.
+    pub version: Option<String>,
+}
+
+/// What a write left behind: the secret's ARN and its new current version.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub arn: String,
+    pub version: Option<String>,
 }
 
 pub fn prefix(app: &str, stage: &str) -> String {
@@ -75,6 +84,9 @@ pub async fn list(client: &Client, app: &str, stage: &str) -> Result<BTreeMap<St
                     arn: arn.to_string(),
                     last_changed: s.last_changed_date().or(s.created_date()).map(|d| d.secs()),
                     target: tag(TAG_TARGET),
+                    version: s
+                        .secret_versions_to_stages()
+                        .and_then(|m| m.iter().find(|(_, stages)| stages.iter().any(|st| st == "AWSCURRENT")).map(|(v, _)| v.clone())),
                 },
             );
         }
@@ -92,11 +104,11 @@ pub async fn same_value(client: &Client, arn: &str, value: &SecretValue) -> Resu
 }
 
 /// Writes `value` as the secret's current version, creating the secret (or restoring
-/// one scheduled for deletion by an earlier destroy) when needed. Returns its ARN.
-pub async fn put(client: &Client, app: &str, stage: &str, target: &str, name: &str, value: &SecretValue, existing: Option<&Stored>) -> Result<String> {
+/// one scheduled for deletion by an earlier destroy) when needed.
+pub async fn put(client: &Client, app: &str, stage: &str, target: &str, name: &str, value: &SecretValue, existing: Option<&Stored>) -> Result<Written> {
     if let Some(s) = existing {
-        client.put_secret_value().secret_id(&s.arn).secret_string(value.expose()).send().await.map_err(|e| failed("PutSecretValue", e))?;
-        return Ok(s.arn.clone());
+        let out = client.put_secret_value().secret_id(&s.arn).secret_string(value.expose()).send().await.map_err(|e| failed("PutSecretValue", e))?;
+        return Ok(Written { arn: s.arn.clone(), version: out.version_id().map(str::to_string) });
     }
     let id = secret_name(app, stage, name);
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
@@ -111,7 +123,7 @@ pub async fn put(client: &Client, app: &str, stage: &str, target: &str, name: &s
         .send()
         .await;
     match created {
-        Ok(out) => Ok(out.arn().unwrap_or_default().to_string()),
+        Ok(out) => Ok(Written { arn: out.arn().unwrap_or_default().to_string(), version: out.version_id().map(str::to_string) }),
         Err(e) => {
             // Exists but not listed: scheduled for deletion by a destroy. Bring it back.
             let exists = e.as_service_error().is_some_and(|s| s.is_resource_exists_exception() || s.is_invalid_request_exception());
@@ -132,7 +144,7 @@ pub async fn put(client: &Client, app: &str, stage: &str, target: &str, name: &s
                 .send()
                 .await
                 .map_err(|e| failed("TagResource", e))?;
-            Ok(out.arn().or(described.arn()).unwrap_or_default().to_string())
+            Ok(Written { arn: out.arn().or(described.arn()).unwrap_or_default().to_string(), version: out.version_id().map(str::to_string) })
         }
     }
 }

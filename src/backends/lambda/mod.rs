@@ -34,6 +34,7 @@ use serde_json::json;
 
 pub use aws::{is_read, Clients};
 use crate::build::zip::{lambda_zip_for, LambdaZip, ASGI_ENV, HANDLER, SECRET_ARNS_ENV};
+use sha2::{Digest, Sha256};
 use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::Arch as ManifestArch;
@@ -48,6 +49,10 @@ pub const TAG_TARGET: &str = "aideploy:target";
 pub const TAG_DIGEST: &str = "aideploy:digest";
 pub const ALIAS: &str = "live";
 const POLICY_NAME: &str = "aideploy";
+/// The function's environment variable naming the secrets' current versions (a digest
+/// of version ids, not of values): a new secret value changes it, so the function gets
+/// a new version and no warm instance keeps serving the old value.
+pub const SECRETS_REV_ENV: &str = "AIDEPLOY_SECRETS_REV";
 const PERMISSION_SID: &str = "aideploy-http-api";
 const DEFAULT_MEMORY: u32 = 512;
 const DEFAULT_TIMEOUT: u32 = 30;
@@ -283,30 +288,48 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The secret ARNs the function gets: every `[secrets]` name stored now or about to be.
-/// `None` for an ARN not known before apply (a secret still to create).
-fn secret_arns(cx: &Cx, stored: &BTreeMap<String, Stored>) -> BTreeMap<String, Option<String>> {
+/// A secret as the function refers to it: ARN and current version id.
+#[derive(Debug, Clone, PartialEq)]
+struct SecretRef {
+    arn: String,
+    version: String,
+}
+
+/// The secrets the function gets: every `[secrets]` name stored now or about to be.
+/// `None` for one not known before apply (a secret to create or to give a new value).
+fn secret_refs(cx: &Cx, stored: &BTreeMap<String, Stored>, changing: &[String]) -> BTreeMap<String, Option<SecretRef>> {
     cx.loaded
         .manifest
         .secrets
         .keys()
         .map(|k| k.get().clone())
         .filter_map(|name| match stored.get(&name) {
-            Some(s) => Some((name, Some(s.arn.clone()))),
+            Some(_) if changing.contains(&name) => Some((name, None)),
+            Some(s) => Some((name, Some(SecretRef { arn: s.arn.clone(), version: s.version.clone().unwrap_or_default() }))),
             None if cx.secrets.values.contains_key(&name) => Some((name, None)),
             None => None,
         })
         .collect()
 }
 
-fn desired_conf(cx: &Cx, role_arn: &str, arns: &BTreeMap<String, String>) -> FnConf {
+fn arns_of(refs: &BTreeMap<String, SecretRef>) -> BTreeMap<String, String> {
+    refs.iter().map(|(k, r)| (k.clone(), r.arn.clone())).collect()
+}
+
+fn desired_conf(cx: &Cx, role_arn: &str, refs: &BTreeMap<String, SecretRef>) -> FnConf {
+    let arns = arns_of(refs);
     let s = &cx.target.settings;
     let mut env: BTreeMap<String, String> = cx.loaded.manifest.env_pairs().into_iter().collect();
     if let Some(asgi) = &cx.loaded.manifest.app().asgi {
         env.insert(ASGI_ENV.into(), asgi.get().to_string());
     }
     if !arns.is_empty() {
-        env.insert(SECRET_ARNS_ENV.into(), serde_json::to_string(arns).expect("json"));
+        env.insert(SECRET_ARNS_ENV.into(), serde_json::to_string(&arns).expect("json"));
+        let mut h = Sha256::new();
+        for (name, r) in refs {
+            h.update(format!("{name}={}\n", r.version).as_bytes());
+        }
+        env.insert(SECRETS_REV_ENV.into(), hex::encode(h.finalize())[..16].to_string());
     }
     FnConf {
         runtime: cx.loaded.manifest.app().runtime.to_string(),
@@ -334,9 +357,9 @@ fn health_timeout(cx: &Cx) -> Duration {
     Duration::from_secs(u64::from(cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT)))
 }
 
-/// The desired secret ARNs, when every one is known (no secret to create).
-fn known_arns(arns: &BTreeMap<String, Option<String>>) -> Option<BTreeMap<String, String>> {
-    arns.iter().map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect()
+/// The desired secret references, when every one is known (no secret to write).
+fn known_refs(refs: &BTreeMap<String, Option<SecretRef>>) -> Option<BTreeMap<String, SecretRef>> {
+    refs.iter().map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect()
 }
 
 fn zip_of(artifact: &Artifact) -> &LambdaZip {
@@ -426,8 +449,10 @@ impl Backend for LambdaBackend {
             };
             plan.actions.push(op);
         }
-        let arns = secret_arns(cx, stored);
-        let known = known_arns(&arns);
+        let changing: Vec<String> =
+            plan.actions.iter().filter(|a| a.resource == "secret" && a.op != Op::Noop).map(|a| a.id.rsplit('/').next().unwrap_or_default().to_string()).collect();
+        let refs = secret_refs(cx, stored, &changing);
+        let known = known_refs(&refs);
         let Some(n) = now.filter(|n| n.function.is_some() || n.role.is_some() || n.api.is_some()) else {
             plan.actions.push(Action::new(Op::Create, "role", role_name(cx)));
             plan.actions.push(Action::new(Op::Create, "function", &fname).because(format!("{} zip", cx.loaded.manifest.app().runtime)));
@@ -442,7 +467,9 @@ impl Backend for LambdaBackend {
         // Role.
         let region = &n.clients.region;
         let account = n.account().unwrap_or_default();
-        let want_policy = known.as_ref().map(|k| role_policy(region, &account, &fname, k));
+        // The policy names ARNs only: a new value of an existing secret does not change it.
+        let arns_known: Option<BTreeMap<String, String>> = secret_refs(cx, stored, &[]).into_iter().map(|(k, v)| v.map(|v| (k, v.arn))).collect();
+        let want_policy = arns_known.as_ref().map(|k| role_policy(region, &account, &fname, k));
         plan.actions.push(match &n.role {
             None => Action::new(Op::Create, "role", role_name(cx)),
             Some((_, have)) if have.is_some() && have.as_ref() == want_policy.as_ref() => Action::new(Op::Noop, "role", role_name(cx)),
@@ -534,14 +561,15 @@ impl Backend for LambdaBackend {
         // 1. Secrets: values to Secrets Manager; only ARNs go further.
         let empty = BTreeMap::new();
         let stored = now.map(|n| &n.secrets).unwrap_or(&empty);
-        let mut arns: BTreeMap<String, String> = secret_arns(cx, stored).into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+        let mut refs: BTreeMap<String, SecretRef> = secret_refs(cx, stored, &[]).into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
         for a in plan.actions.iter().filter(|a| a.resource == "secret" && a.op != Op::Noop) {
             let name = a.id.rsplit('/').next().unwrap_or_default().to_string();
             let Some(value) = cx.secrets.values.get(&name) else { continue };
             r.step(&format!("storing secret {name}"));
-            let arn = store::put(&c.secrets, &app, &stage, &cx.target.name, &name, value, stored.get(&name)).await?;
-            arns.insert(name, arn);
+            let w = store::put(&c.secrets, &app, &stage, &cx.target.name, &name, value, stored.get(&name)).await?;
+            refs.insert(name, SecretRef { arn: w.arn, version: w.version.unwrap_or_default() });
         }
+        let arns = arns_of(&refs);
 
         // 2. The execution role.
         let rname = role_name(cx);
@@ -566,7 +594,7 @@ impl Backend for LambdaBackend {
         }
 
         // 3. The function: configuration, then code.
-        let want = desired_conf(cx, &role_arn, &arns);
+        let want = desired_conf(cx, &role_arn, &refs);
         let function_arn = match now.and_then(|n| n.function.as_ref()) {
             None => {
                 r.step(&format!("creating function {fname}"));
