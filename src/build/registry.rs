@@ -643,16 +643,34 @@ impl Client {
     /// rest (chunked when large, `parallel` at a time), then puts the manifest unless
     /// the tag already names it.
     pub async fn push(&self, image: &BuiltImage, target: &Reference, r: &dyn Reporter) -> Result<PushReport> {
+        self.push_with(image, target, &PushOptions::default(), r).await
+    }
+
+    /// `push`, also trying to mount our own blobs from `opts.mount_from` (e.g. the
+    /// repository of another stage on the same registry) before uploading them.
+    pub async fn push_with(
+        &self,
+        image: &BuiltImage,
+        target: &Reference,
+        opts: &PushOptions,
+        r: &dyn Reporter,
+    ) -> Result<PushReport> {
         if let Some(d) = &target.digest {
             if *d != image.digest {
                 bail!("cannot push image {} to {target}: the reference pins another digest", image.digest);
             }
         }
         let target = Reference { digest: None, ..target.clone() };
+        let sibling = opts
+            .mount_from
+            .iter()
+            .find(|m| m.registry == target.registry && m.repository != target.repository)
+            .map(|m| m.in_repository(&m.repository));
         let mounts: Vec<String> = image
             .layers
             .iter()
             .filter_map(|l| l.from.as_ref())
+            .chain(sibling.as_ref())
             .filter(|f| f.registry == target.registry)
             .map(|f| f.repository.clone())
             .collect();
@@ -665,13 +683,13 @@ impl Client {
             digest: image.config.digest.clone(),
             size: image.config.size,
             path: image.config.path.clone(),
-            from: None,
+            from: sibling.clone(),
         };
         for job in std::iter::once(config_job).chain(image.layers.iter().map(|l| PushJob {
             digest: l.digest.clone(),
             size: l.size,
             path: l.path.clone(),
-            from: l.from.clone(),
+            from: l.from.clone().or_else(|| sibling.clone()),
         })) {
             if seen.insert(job.digest.clone()) {
                 jobs.push(job);
@@ -839,6 +857,14 @@ impl Client {
             s => check_status(repo, s, "check a blob").map(|_| false),
         }
     }
+}
+
+/// Extra choices for `Client::push_with`.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// Repositories of the same registry that may hold our blobs already: each blob
+    /// missing from the target is mounted from the first of them before any upload.
+    pub mount_from: Vec<Reference>,
 }
 
 #[derive(Debug, Clone)]

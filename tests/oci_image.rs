@@ -1,0 +1,337 @@
+//! OCI images against real peers: the Distribution registry on loopback, skopeo, and the
+//! machine's Docker engine. `scripts/test oci` sets them up; run without it, these
+//! tests fail with a message saying so (they never pass silently).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use aideploy::build::oci::blobs::BlobStore;
+use aideploy::build::oci::{build_image, BuiltImage, Entrypoint, ImageSpec, LayerRole};
+use aideploy::build::registry::{Anonymous, BlobOutcome, Client, Options, PushOptions, Reference};
+use aideploy::build::source;
+use aideploy::engine::Reporter;
+
+struct Quiet;
+impl Reporter for Quiet {
+    fn step(&self, _: &str) {}
+    fn progress(&self, _: &str) {}
+    fn warn(&self, _: &str) {}
+    fn detail(&self, _: &str) {}
+    fn done(&self) {}
+}
+
+fn env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!("{name} is not set: run these tests through `scripts/test oci`, which starts the loopback registry and builds the base image"),
+    }
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fastapi-rag")
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Copies a directory tree (`cp -a`), then sets every mtime to `stamp` (touch -d).
+fn copy_and_touch(from: &Path, to: &Path, stamp: &str) {
+    run(Command::new("cp").arg("-a").arg(from).arg(to));
+    run(Command::new("find").arg(to).args(["-exec", "touch", "-h", "-d", stamp, "{}", "+"]));
+}
+
+/// fastapi, uvicorn, pydantic for linux/amd64 CPython 3.11, installed `--target`-style
+/// from the offline wheelhouse; once per test process.
+fn deps_dir() -> &'static Path {
+    static DEPS: OnceLock<PathBuf> = OnceLock::new();
+    DEPS.get_or_init(|| {
+        let wheelhouse = env("AIDEPLOY_TEST_WHEELHOUSE");
+        let dir = PathBuf::from(env("AIDEPLOY_TEST_HOME")).join("oci-test-deps");
+        let _ = std::fs::remove_dir_all(&dir);
+        let req = example().join("requirements.txt");
+        let uv = Command::new("uv").arg("--version").output().is_ok_and(|o| o.status.success());
+        let mut cmd;
+        if uv {
+            cmd = Command::new("uv");
+            cmd.args(["pip", "install", "--quiet", "--no-index", "--find-links", &wheelhouse])
+                .args(["--python-platform", "x86_64-manylinux2014", "--python-version", "3.11", "--target"])
+                .arg(&dir)
+                .arg("-r")
+                .arg(&req)
+                .arg("uvicorn");
+        } else {
+            cmd = Command::new("python3");
+            cmd.args(["-m", "pip", "install", "--quiet", "--no-compile", "--no-index", "--find-links", &wheelhouse])
+                .args(["--platform", "manylinux2014_x86_64", "--only-binary=:all:", "--python-version", "3.11"])
+                .args(["--implementation", "cp", "--target"])
+                .arg(&dir)
+                .arg("-r")
+                .arg(&req)
+                .arg("uvicorn");
+        }
+        run(&mut cmd);
+        dir
+    })
+}
+
+fn client(store: &Path) -> Client {
+    Client::new(Arc::new(Anonymous), BlobStore::new(store), Options::default()).unwrap()
+}
+
+fn spec_for(app_dir: &Path, deps: &Path) -> ImageSpec {
+    let base = Reference::parse(&env("AIDEPLOY_TEST_BASE_IMAGE")).unwrap();
+    let source = source::collect(app_dir, &["tests/".into(), "*.ipynb".into()]).unwrap();
+    let mut spec = ImageSpec::new(base, source, Entrypoint::Asgi("app.main:app".into()), 8000);
+    spec.deps = Some(deps.to_path_buf());
+    spec.manifest_digest = Some(aideploy::build::oci::manifest_digest(&app_dir.join("aideploy.toml")).unwrap());
+    spec.env.push(("LOG_LEVEL".into(), "info".into()));
+    spec
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("it/{prefix}-{}-{nanos}", std::process::id())
+}
+
+fn target(repo: &str, tag: &str) -> Reference {
+    Reference::parse(&format!("{}/{repo}:{tag}", env("AIDEPLOY_TEST_REGISTRY"))).unwrap()
+}
+
+fn digests(img: &BuiltImage) -> Vec<String> {
+    let mut d: Vec<String> = img.layers.iter().map(|l| l.digest.clone()).collect();
+    d.push(img.config.digest.clone());
+    d.push(img.digest.clone());
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_reproducible_across_paths_and_mtimes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let deps = deps_dir();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("checkout-two/elsewhere");
+    std::fs::create_dir_all(b.parent().unwrap()).unwrap();
+    copy_and_touch(&example(), &a, "2001-02-03 04:05:06");
+    copy_and_touch(&example(), &b, "2024-12-31 23:59:59");
+    copy_and_touch(deps, &tmp.path().join("deps-a"), "2002-01-01");
+    copy_and_touch(deps, &b.parent().unwrap().join("deps-b"), "2023-06-01");
+
+    // Separate blob stores: nothing is shared through the layer cache.
+    let one = build_image(&spec_for(&a, &tmp.path().join("deps-a")), &client(&tmp.path().join("store-a")), &Quiet)
+        .await
+        .unwrap();
+    let two = build_image(&spec_for(&b, &b.parent().unwrap().join("deps-b")), &client(&tmp.path().join("store-b")), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(digests(&one), digests(&two));
+    assert_eq!(one.layers.iter().filter(|l| l.role != LayerRole::Base).filter(|l| l.cached).count(), 0);
+    // Blob bytes on disk are what the digests say.
+    for l in one.layers.iter().filter(|l| l.role != LayerRole::Base) {
+        let bytes = std::fs::read(&l.path).unwrap();
+        assert_eq!(aideploy::build::oci::blobs::sha256_digest(&bytes), l.digest);
+        assert_eq!(bytes.len() as u64, l.size);
+    }
+
+    // A rebuild of an unchanged tree reuses every layer from the cache.
+    let again = build_image(&spec_for(&a, &tmp.path().join("deps-a")), &client(&tmp.path().join("store-a")), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(digests(&again), digests(&one));
+    assert!(again.layers.iter().all(|l| l.cached));
+}
+
+/// Removes the container when the test ends, passing or not.
+struct Container(String);
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_push_inspect_and_run_in_docker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = client(&tmp.path().join("store"));
+    let img = build_image(&spec_for(&example(), deps_dir()), &c, &Quiet).await.unwrap();
+    let repo = unique("run");
+    let dest = target(&repo, "v1");
+    let report = c.push(&img, &dest, &Quiet).await.unwrap();
+    let registry = env("AIDEPLOY_TEST_REGISTRY");
+    assert_eq!(report.reference, format!("{registry}/{repo}@{}", img.digest));
+
+    // What the registry holds, as skopeo sees it.
+    let docker_ref = format!("docker://{registry}/{repo}:v1");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&run(Command::new("skopeo").args(["inspect", "--tls-verify=false", &docker_ref]))).unwrap();
+    assert_eq!(inspect["Digest"], img.digest.as_str());
+    let layers: Vec<&str> = inspect["Layers"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let want: Vec<&str> = img.layers.iter().map(|l| l.digest.as_str()).collect();
+    assert_eq!(layers, want);
+    assert_eq!(inspect["Architecture"], "amd64");
+    assert_eq!(inspect["Labels"]["dev.aideploy.version"], env!("CARGO_PKG_VERSION"));
+    assert!(inspect["Labels"]["dev.aideploy.manifest-digest"].as_str().unwrap().starts_with("sha256:"));
+    let config: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo").args([
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        &docker_ref,
+    ])))
+    .unwrap();
+    let cfg = &config["config"];
+    assert_eq!(cfg["User"], "10001:10001");
+    assert_eq!(cfg["WorkingDir"], "/app");
+    assert_eq!(
+        cfg["Entrypoint"],
+        serde_json::json!(["python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"])
+    );
+    assert!(cfg["Cmd"].is_null());
+    assert!(cfg["ExposedPorts"]["8000/tcp"].is_object());
+    let env_list: Vec<&str> = cfg["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for want in ["PORT=8000", "PYTHONUNBUFFERED=1", "PYTHONPATH=/opt/aideploy/deps", "LANG=C.UTF-8", "LOG_LEVEL=info"] {
+        assert!(env_list.contains(&want), "{want} not in {env_list:?}");
+    }
+    assert!(env_list.iter().any(|e| e.starts_with("PATH=/opt/aideploy/deps/bin:")), "{env_list:?}");
+    let history = config["history"].as_array().unwrap();
+    assert!(history.iter().any(|h| h["created_by"].as_str().unwrap_or("").contains("app source")));
+
+    // Run it: the image's own entrypoint, env, user and workdir.
+    let image = format!("{registry}/{repo}:v1");
+    run(Command::new("docker").args(["pull", "-q", &image]));
+    let port = free_port();
+    let id = run(Command::new("docker").args(["run", "-d", "-p", &format!("127.0.0.1:{port}:8000"), &image]));
+    let container = Container(id.trim().to_string());
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let health = loop {
+        if let Ok(resp) = http.get(format!("{base}/health")).send().await {
+            break resp;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let logs = Command::new("docker").args(["logs", &container.0]).output().unwrap();
+            panic!(
+                "the container never answered /health:\n{}{}",
+                String::from_utf8_lossy(&logs.stdout),
+                String::from_utf8_lossy(&logs.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"status": "ok"}));
+    let answer: serde_json::Value = http
+        .post(format!("{base}/query"))
+        .json(&serde_json::json!({"question": "How are deploys gated on health?"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["mode"], "retrieval");
+    assert_eq!(answer["sources"][0]["id"], "health-gates");
+    // The server runs as the image's non-root user, in its workdir.
+    let who = run(Command::new("docker").args([
+        "exec",
+        &container.0,
+        "python3",
+        "-c",
+        "import os; print(os.getuid(), os.getgid(), os.getcwd())",
+    ]));
+    assert_eq!(who.trim(), "10001 10001 /app");
+    let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_incremental_push_moves_only_the_app_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    copy_and_touch(&example(), &app, "2020-01-01");
+    let c = client(&tmp.path().join("store"));
+    let repo = unique("incr");
+    let dest = target(&repo, "latest");
+
+    let v1 = build_image(&spec_for(&app, deps_dir()), &c, &Quiet).await.unwrap();
+    let first = c.push(&v1, &dest, &Quiet).await.unwrap();
+    // The base layers were mounted from base/python; everything else was sent.
+    let ours: u64 = v1.layers.iter().filter(|l| l.role != LayerRole::Base).map(|l| l.size).sum();
+    assert_eq!(first.uploaded_bytes, ours + v1.config.size + v1.manifest_bytes.len() as u64);
+    assert!(first.blobs.iter().any(|b| b.outcome == BlobOutcome::Mounted));
+
+    // Nothing changed: nothing sent, not even the manifest.
+    let same = build_image(&spec_for(&app, deps_dir()), &c, &Quiet).await.unwrap();
+    assert_eq!(same.digest, v1.digest);
+    let again = c.push(&same, &dest, &Quiet).await.unwrap();
+    assert_eq!(again.uploaded_bytes, 0);
+    assert!(!again.manifest_uploaded);
+    assert!(again.blobs.iter().all(|b| b.outcome == BlobOutcome::Present));
+
+    // One file changed: only the app layer, the config and the manifest move.
+    let main = app.join("app/main.py");
+    let text = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, text.replace("version=\"1.0.0\"", "version=\"1.0.1\"")).unwrap();
+    let v2 = build_image(&spec_for(&app, deps_dir()), &c, &Quiet).await.unwrap();
+    assert_ne!(v2.digest, v1.digest);
+    let changed: Vec<LayerRole> =
+        v2.layers.iter().zip(&v1.layers).filter(|(a, b)| a.digest != b.digest).map(|(a, _)| a.role).collect();
+    assert_eq!(changed, vec![LayerRole::App]);
+    let pushed = c.push(&v2, &dest, &Quiet).await.unwrap();
+    let app_layer = v2.layer(LayerRole::App).unwrap();
+    assert_eq!(pushed.uploaded_bytes, app_layer.size + v2.config.size + v2.manifest_bytes.len() as u64);
+    assert!(pushed.uploaded_bytes * 100 < v2.bytes(), "{} of {}", pushed.uploaded_bytes, v2.bytes());
+
+    // The registry's tag now names v2, and it holds every blob of it.
+    let pulled = c.pull(&dest, &v2.platform).await.unwrap();
+    assert_eq!(pulled.manifest_digest, v2.digest);
+    assert_eq!(pulled.layers().len(), v2.layers.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_cross_repo_mount_and_chunked_upload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    // Small chunks, so the deps layer goes up in many PATCH requests.
+    let opts = Options { chunk_size: 1024 * 1024, ..Options::default() };
+    let c = Client::new(Arc::new(Anonymous), BlobStore::new(&store), opts).unwrap();
+    let img = build_image(&spec_for(&example(), deps_dir()), &c, &Quiet).await.unwrap();
+    let deps = img.layer(LayerRole::Deps).unwrap();
+    assert!(deps.size > 2 * 1024 * 1024, "the deps layer ({} bytes) should need several chunks", deps.size);
+
+    let first = target(&unique("mount-a"), "v1");
+    let report = c.push(&img, &first, &Quiet).await.unwrap();
+    let base_bytes: u64 = img.layers.iter().filter(|l| l.role == LayerRole::Base).map(|l| l.size).sum();
+    assert_eq!(report.uploaded_bytes, img.bytes() - base_bytes);
+
+    // A second repository on the same registry: every blob is mounted from the first.
+    let second = target(&unique("mount-b"), "v1");
+    let opts = PushOptions { mount_from: vec![first.clone()] };
+    let report = c.push_with(&img, &second, &opts, &Quiet).await.unwrap();
+    assert_eq!(report.uploaded_bytes, img.manifest_bytes.len() as u64);
+    assert!(report.blobs.iter().all(|b| b.outcome == BlobOutcome::Mounted), "{:?}", report.blobs);
+    for l in &img.layers {
+        assert!(c.has_blob(&second, &l.digest).await.unwrap(), "{} not in {second}", l.digest);
+    }
+
+    // What the chunked upload stored is byte for byte the layer: pull it back.
+    let fresh = Client::new(Arc::new(Anonymous), BlobStore::new(tmp.path().join("fresh")), Options::default()).unwrap();
+    let pulled = fresh.pull(&second, &img.platform).await.unwrap();
+    assert_eq!(pulled.manifest_digest, img.digest);
+    let back = std::fs::read(pulled.blob_path(&deps.digest).unwrap()).unwrap();
+    assert_eq!(back, std::fs::read(&deps.path).unwrap());
+}
