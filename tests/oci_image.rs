@@ -335,3 +335,93 @@ async fn oci_cross_repo_mount_and_chunked_upload() {
     let back = std::fs::read(pulled.blob_path(&deps.digest).unwrap()).unwrap();
     assert_eq!(back, std::fs::read(&deps.path).unwrap());
 }
+
+/// A Distribution registry of the test's own that asks for a login (htpasswd, Basic).
+struct AuthRegistry {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// user `aideploy`, password `test-password` (bcrypt, cost 4: a test-only login).
+const HTPASSWD: &str = "aideploy:$2b$04$de17A8sHpsy3qP1iFhnOFOFWmOIBtThD8nHQScGcEibNMw8z.FMvO\n";
+
+fn start_auth_registry() -> AuthRegistry {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(dir.path().join("htpasswd"), HTPASSWD).unwrap();
+    let config = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: aideploy-test\n    path: {}\n",
+        dir.path().join("storage").display(),
+        dir.path().join("htpasswd").display()
+    );
+    std::fs::write(dir.path().join("config.yml"), config).unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.path().join("config.yml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start docker-registry ({e}): run these tests through `scripts/test oci`"));
+    let addr = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the auth registry did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    AuthRegistry { child, addr, _dir: dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_push_to_a_registry_that_needs_a_login() {
+    let reg = start_auth_registry();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    // Built on the shared registry's base image; pushed to another registry, so the
+    // base layers cannot be mounted: they are fetched from the base's registry first.
+    let anon = client(&store);
+    let img = build_image(&spec_for(&example(), deps_dir()), &anon, &Quiet).await.unwrap();
+    let dest = Reference::parse(&format!("{}/secured/app:v1", reg.addr)).unwrap();
+
+    let err = anon.push(&img, &dest, &Quiet).await.unwrap_err();
+    let hinted = err.downcast_ref::<aideploy::error::Hinted>().expect("a hinted error");
+    assert!(hinted.message.contains("denied access"), "{}", hinted.message);
+    assert!(hinted.hint.contains("log in"), "{}", hinted.hint);
+
+    let login = |password: &str| {
+        let mut creds = std::collections::HashMap::new();
+        creds.insert(
+            reg.addr.clone(),
+            aideploy::build::registry::Credentials { username: "aideploy".into(), password: password.into() },
+        );
+        Client::new(Arc::new(aideploy::build::registry::StaticCredentials(creds)), BlobStore::new(&store), Options::default())
+            .unwrap()
+    };
+    assert!(login("wrong").push(&img, &dest, &Quiet).await.is_err());
+
+    let authed = login("test-password");
+    let report = authed.push(&img, &dest, &Quiet).await.unwrap();
+    assert_eq!(report.uploaded_bytes, img.bytes(), "every blob, base layers included, goes to a new registry");
+    // The registry holds it: pull it back into an empty store with the same login.
+    let fresh = {
+        let mut creds = std::collections::HashMap::new();
+        creds.insert(
+            reg.addr.clone(),
+            aideploy::build::registry::Credentials { username: "aideploy".into(), password: "test-password".into() },
+        );
+        Client::new(Arc::new(aideploy::build::registry::StaticCredentials(creds)), BlobStore::new(tmp.path().join("fresh")), Options::default())
+            .unwrap()
+    };
+    let pulled = fresh.pull(&dest, &img.platform).await.unwrap();
+    assert_eq!(pulled.manifest_digest, img.digest);
+    for l in pulled.layers() {
+        assert!(pulled.blob_path(l.digest().as_ref()).unwrap().is_file());
+    }
+}
