@@ -425,3 +425,189 @@ async fn oci_push_to_a_registry_that_needs_a_login() {
         assert!(pulled.blob_path(l.digest().as_ref()).unwrap().is_file());
     }
 }
+
+/// A token-auth front for the shared registry, per the distribution token spec: every
+/// /v2/ request needs `Authorization: Bearer <token>` whose grant covers the repository
+/// and action (pull for GET/HEAD, push otherwise), else 401 with a Bearer challenge
+/// naming the realm and scope. `/token` grants what the scope asks for to the test
+/// login (Basic), and pull only to anonymous callers. Allowed requests go through to
+/// the real registry, which holds the state the test checks.
+mod gate {
+    use std::collections::HashMap;
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::{Bytes, Incoming};
+    use hyper::{Request, Response, StatusCode};
+
+    pub const LOGIN: &str = "YWlkZXBsb3k6dGVzdC1wYXNzd29yZA=="; // aideploy:test-password
+
+    struct Gate {
+        addr: String,
+        upstream: String,
+        grants: Mutex<HashMap<String, Vec<(String, String)>>>,
+        http: reqwest::Client,
+    }
+
+    pub async fn start(upstream: &str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let gate = Arc::new(Gate {
+            addr: addr.clone(),
+            upstream: upstream.to_string(),
+            grants: Mutex::new(HashMap::new()),
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        });
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let gate = gate.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let gate = gate.clone();
+                        async move { Ok::<_, Infallible>(gate.handle(req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn reply(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+        let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+        *r.status_mut() = status;
+        r
+    }
+
+    impl Gate {
+        async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+            let path = req.uri().path().to_string();
+            let query = req.uri().query().unwrap_or("").to_string();
+            let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+            if path == "/token" {
+                let authed = match auth.as_deref() {
+                    None => false,
+                    Some(h) if h == format!("Basic {LOGIN}") => true,
+                    Some(_) => return reply(StatusCode::UNAUTHORIZED, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#),
+                };
+                let mut granted = Vec::new();
+                for (k, v) in reqwest::Url::parse(&format!("http://gate/?{query}")).unwrap().query_pairs() {
+                    if k != "scope" {
+                        continue;
+                    }
+                    for scope in v.split(' ') {
+                        let parts: Vec<&str> = scope.split(':').collect();
+                        if let ["repository", repo, actions] = parts.as_slice() {
+                            for a in actions.split(',') {
+                                if authed || a == "pull" {
+                                    granted.push((repo.to_string(), a.to_string()));
+                                }
+                            }
+                        }
+                    }
+                }
+                let mut grants = self.grants.lock().unwrap();
+                let token = format!("token-{}", grants.len());
+                grants.insert(token.clone(), granted);
+                return reply(StatusCode::OK, &format!(r#"{{"token":"{token}","expires_in":300}}"#));
+            }
+            let Some(rest) = path.strip_prefix("/v2/") else { return reply(StatusCode::NOT_FOUND, "") };
+            let repo = ["/blobs/", "/manifests/", "/tags/"]
+                .iter()
+                .find_map(|m| rest.find(m).map(|i| rest[..i].to_string()))
+                .unwrap_or_default();
+            let action = if req.method() == "GET" || req.method() == "HEAD" { "pull" } else { "push" };
+            let allowed = auth
+                .as_deref()
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .and_then(|t| self.grants.lock().unwrap().get(t).cloned())
+                .is_some_and(|g| repo.is_empty() || g.iter().any(|(r, a)| *r == repo && a == action));
+            if !allowed {
+                let wanted = if action == "pull" { "pull" } else { "pull,push" };
+                let mut r = reply(StatusCode::UNAUTHORIZED, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#);
+                let challenge = format!(
+                    r#"Bearer realm="http://{}/token",service="gate",scope="repository:{repo}:{wanted}""#,
+                    self.addr
+                );
+                r.headers_mut().insert("www-authenticate", challenge.parse().unwrap());
+                return r;
+            }
+            // Through to the real registry.
+            let url = if query.is_empty() {
+                format!("http://{}{path}", self.upstream)
+            } else {
+                format!("http://{}{path}?{query}", self.upstream)
+            };
+            let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap();
+            let mut fwd = self.http.request(method, url);
+            for (k, v) in req.headers() {
+                if !matches!(k.as_str(), "host" | "authorization" | "content-length") {
+                    fwd = fwd.header(k.as_str(), v.as_bytes());
+                }
+            }
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            let resp = fwd.body(body.to_vec()).send().await.unwrap();
+            let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+            let headers = resp.headers().clone();
+            let bytes = resp.bytes().await.unwrap();
+            let mut r = reply(status, "");
+            *r.body_mut() = Full::new(Bytes::from(bytes.to_vec()));
+            for (k, v) in &headers {
+                if matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection") {
+                    continue;
+                }
+                let v = if k.as_str() == "location" {
+                    v.to_str().unwrap().replace(&self.upstream, &self.addr).parse().unwrap()
+                } else {
+                    hyper::header::HeaderValue::from_bytes(v.as_bytes()).unwrap()
+                };
+                r.headers_mut().append(hyper::header::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(), v);
+            }
+            r
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_bearer_token_auth_anonymous_pull_and_login_push() {
+    let upstream = env("AIDEPLOY_TEST_REGISTRY");
+    let gate = gate::start(&upstream).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let anon = client(&store);
+
+    // Anonymous token: pulling the base image through the gate works.
+    let base_path = env("AIDEPLOY_TEST_BASE_IMAGE");
+    let base_path = base_path.strip_prefix(&format!("{upstream}/")).unwrap();
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.base = Reference::parse(&format!("{gate}/{base_path}")).unwrap();
+    let img = build_image(&spec, &anon, &Quiet).await.unwrap();
+
+    // An anonymous token cannot push: the error names the fix.
+    let repo = unique("gated");
+    let dest = Reference::parse(&format!("{gate}/{repo}:v1")).unwrap();
+    let err = anon.push(&img, &dest, &Quiet).await.unwrap_err();
+    let hinted = err.downcast_ref::<aideploy::error::Hinted>().expect("a hinted error");
+    assert!(hinted.message.contains("denied access"), "{}", hinted.message);
+
+    // With the login, the token grants push (and pull on the base repository, so its
+    // layers are mounted, not sent).
+    let mut creds = std::collections::HashMap::new();
+    creds.insert(gate.clone(), aideploy::build::registry::Credentials { username: "aideploy".into(), password: "test-password".into() });
+    let authed = Client::new(Arc::new(aideploy::build::registry::StaticCredentials(creds)), BlobStore::new(&store), Options::default()).unwrap();
+    let report = authed.push(&img, &dest, &Quiet).await.unwrap();
+    let base_bytes: u64 = img.layers.iter().filter(|l| l.role == LayerRole::Base).map(|l| l.size).sum();
+    assert_eq!(report.uploaded_bytes, img.bytes() - base_bytes);
+
+    // The real registry behind the gate holds the image under that tag.
+    let inspect: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{upstream}/{repo}:v1"),
+    ])))
+    .unwrap();
+    assert_eq!(inspect["Digest"], img.digest.as_str());
+}
