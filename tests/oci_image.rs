@@ -611,3 +611,79 @@ async fn oci_bearer_token_auth_anonymous_pull_and_login_push() {
     .unwrap();
     assert_eq!(inspect["Digest"], img.digest.as_str());
 }
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_pull_docker_schema2_and_select_from_an_index() {
+    let registry = env("AIDEPLOY_TEST_REGISTRY");
+    let base = env("AIDEPLOY_TEST_BASE_IMAGE");
+    let repo = unique("multi");
+    // The base image twice in one repository: as OCI, and converted by skopeo to Docker
+    // schema 2 (other manifest bytes, Docker media types).
+    for (tag, format) in [("oci", "oci"), ("docker", "v2s2")] {
+        run(Command::new("skopeo").args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--format",
+            format,
+            &format!("docker://{base}"),
+            &format!("docker://{registry}/{repo}:{tag}"),
+        ]));
+    }
+    let raw = |tag: &str| {
+        run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{registry}/{repo}:{tag}")]))
+    };
+    let (oci, docker) = (raw("oci"), raw("docker"));
+    assert!(docker.contains("application/vnd.docker.distribution.manifest.v2+json"));
+    // An index: amd64 -> the OCI manifest, arm64 -> the Docker one.
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256(oci.as_bytes()), "size": oci.len(),
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": sha256(docker.as_bytes()), "size": docker.len(),
+             "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+        ]
+    });
+    let put = reqwest::Client::new()
+        .put(format!("http://{registry}/v2/{repo}/manifests/multi"))
+        .header("content-type", "application/vnd.oci.image.index.v1+json")
+        .body(serde_json::to_vec(&index).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201, "{}", put.text().await.unwrap());
+
+    let tmp = tempfile::tempdir().unwrap();
+    let c = client(&tmp.path().join("store"));
+    let multi = Reference::parse(&format!("{registry}/{repo}:multi")).unwrap();
+    let amd = c.pull(&multi, &aideploy::build::oci::Platform::amd64()).await.unwrap();
+    assert_eq!(amd.manifest_digest, sha256(oci.as_bytes()));
+    assert_eq!(amd.manifest_media_type, "application/vnd.oci.image.manifest.v1+json");
+    let arm = c.pull(&multi, &aideploy::build::oci::Platform::arm64()).await.unwrap();
+    assert_eq!(arm.manifest_digest, sha256(docker.as_bytes()));
+    assert_eq!(arm.manifest_media_type, "application/vnd.docker.distribution.manifest.v2+json");
+    for l in arm.layers() {
+        let bytes = std::fs::read(arm.blob_path(l.digest().as_ref()).unwrap()).unwrap();
+        assert_eq!(sha256(&bytes), l.digest().to_string());
+    }
+    // No such platform: a clear error listing what there is.
+    let s390 = aideploy::build::oci::Platform { os: "linux".into(), architecture: "s390x".into(), variant: None };
+    let err = c.pull(&multi, &s390).await.unwrap_err().to_string();
+    assert!(err.contains("linux/amd64, linux/arm64"), "{err}");
+
+    // Building on the Docker-schema-2 base: its layers are listed with OCI media types.
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.base = Reference::parse(&format!("{registry}/{repo}:docker")).unwrap();
+    let img = build_image(&spec, &c, &Quiet).await.unwrap();
+    assert!(img.layers.iter().all(|l| l.media_type == "application/vnd.oci.image.layer.v1.tar+gzip"));
+    let pushed = c.push(&img, &target(&repo, "app"), &Quiet).await.unwrap();
+    assert!(pushed.blobs.iter().filter(|b| b.digest == img.layers[0].digest).all(|b| b.outcome == BlobOutcome::Present));
+}
