@@ -1062,6 +1062,47 @@ mod tests {
         assert_eq!(parse_challenge(r#"Bearer realm="unterminated"#), None);
     }
 
+    /// Mutations of valid inputs (a small xorshift fuzzer, no extra crates): the parsers
+    /// of untrusted registry answers and user references return errors, never panic.
+    #[test]
+    fn fuzzed_inputs_do_not_panic() {
+        let seeds: [&[u8]; 5] = [
+            br#"Bearer realm="https://auth.example/token",service="r",scope="repository:a:pull""#,
+            b"127.0.0.1:5000/base/python:3.11@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":1,"platform":{"os":"linux","architecture":"amd64"}}]}"#,
+            br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":2},"layers":[]}"#,
+            b"[::1]:5000/x",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let mut input = seeds[round % seeds.len()].to_vec();
+            for _ in 0..(next() % 6) {
+                let i = (next() as usize) % (input.len() + 1);
+                match next() % 3 {
+                    0 if i < input.len() => input[i] = next() as u8,
+                    1 => input.insert(i, b"\"{}[]:@/,= \xff"[(next() % 12) as usize]),
+                    _ if i < input.len() => {
+                        input.remove(i);
+                    }
+                    _ => {}
+                }
+            }
+            let text = String::from_utf8_lossy(&input);
+            let _ = parse_challenge(&text);
+            let _ = Reference::parse(&text);
+            let _ = media_type_of(&input);
+            let _ = is_index("", &input);
+            let _ = serde_json::from_slice::<ImageManifest>(&input);
+            let _ = serde_json::from_slice::<ImageIndex>(&input);
+        }
+    }
+
     #[test]
     fn garbage_documents_do_not_panic() {
         for junk in [&b""[..], b"{", b"[]", b"{\"mediaType\":5}", b"\xff\xfe"] {
