@@ -82,7 +82,8 @@ impl Reference {
     /// A registry on this machine's loopback: spoken to over plain HTTP.
     pub fn is_loopback(&self) -> bool {
         let host = host_of(&self.registry);
-        host == "localhost" || host == "[::1]" || host.starts_with("127.")
+        let ip = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost") || ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
     /// `http(s)://host[:port]`, where the API lives.
@@ -1038,8 +1039,11 @@ mod tests {
         let r = Reference::parse("ghcr.io/acme/app:1.0").unwrap();
         assert!(!r.is_loopback());
         assert_eq!(r.base_url(), "https://ghcr.io");
-        // 127.example.com is not loopback.
-        assert!(!Reference::parse("127.example.com/x").unwrap().is_loopback() || host_of("127.example.com").starts_with("127."));
+        // Look-alikes are not loopback: they get HTTPS.
+        for remote in ["127.example.com/x", "localhost.example.com/x", "10.0.0.1:5000/x", "[2001:db8::1]:443/x"] {
+            assert!(!Reference::parse(remote).unwrap().is_loopback(), "{remote}");
+        }
+        assert!(Reference::parse("127.1.2.3:80/x").unwrap().is_loopback());
         for bad in ["", "UPPER/case", "a//b", "x@sha256:zz", "ghcr.io/a:-bad", "ghcr.io/"] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
