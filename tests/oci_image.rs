@@ -687,3 +687,85 @@ async fn oci_pull_docker_schema2_and_select_from_an_index() {
     let pushed = c.push(&img, &target(&repo, "app"), &Quiet).await.unwrap();
     assert!(pushed.blobs.iter().filter(|b| b.digest == img.layers[0].digest).all(|b| b.outcome == BlobOutcome::Present));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_model_layer_and_command_entrypoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("model");
+    std::fs::create_dir_all(model.join("tokenizer")).unwrap();
+    std::fs::write(model.join("weights.safetensors"), vec![3u8; 200_000]).unwrap();
+    std::fs::write(model.join("tokenizer/vocab.json"), "{}").unwrap();
+    let c = client(&tmp.path().join("store"));
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.model = Some(model.clone());
+    spec.entrypoint = Entrypoint::Command("python3 -m http.server $PORT".into());
+    spec.port = 9000;
+    let img = build_image(&spec, &c, &Quiet).await.unwrap();
+    let roles: Vec<LayerRole> = img.layers.iter().map(|l| l.role).filter(|r| *r != LayerRole::Base).collect();
+    assert_eq!(roles, vec![LayerRole::Deps, LayerRole::Model, LayerRole::App]);
+
+    // The model layer holds the weights under /opt/aideploy/model, readable by anyone.
+    let layer = img.layer(LayerRole::Model).unwrap();
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(&layer.path).unwrap());
+    let mut entries = Vec::new();
+    for e in tar::Archive::new(gz).entries().unwrap() {
+        let e = e.unwrap();
+        entries.push((e.path().unwrap().to_string_lossy().into_owned(), e.header().mode().unwrap(), e.header().size().unwrap()));
+    }
+    assert_eq!(
+        entries,
+        vec![
+            ("opt/".to_string(), 0o755, 0),
+            ("opt/aideploy/".into(), 0o755, 0),
+            ("opt/aideploy/model/".into(), 0o755, 0),
+            ("opt/aideploy/model/tokenizer/".into(), 0o755, 0),
+            ("opt/aideploy/model/tokenizer/vocab.json".into(), 0o644, 2),
+            ("opt/aideploy/model/weights.safetensors".into(), 0o644, 200_000),
+        ]
+    );
+    let cfg = img.image_config.config().as_ref().unwrap();
+    assert_eq!(
+        cfg.entrypoint().as_ref().unwrap(),
+        &vec!["sh".to_string(), "-c".into(), "python3 -m http.server $PORT".into()]
+    );
+    let env = cfg.env().as_ref().unwrap();
+    assert!(env.contains(&"AIDEPLOY_MODEL_DIR=/opt/aideploy/model".to_string()));
+    assert!(env.contains(&"PORT=9000".to_string()));
+    assert_eq!(cfg.exposed_ports().as_ref().unwrap(), &vec!["9000/tcp".to_string()]);
+
+    // Only the model changed: only the model layer moves.
+    std::fs::write(model.join("tokenizer/vocab.json"), "{\"a\": 1}").unwrap();
+    let again = build_image(&spec, &c, &Quiet).await.unwrap();
+    let changed: Vec<LayerRole> =
+        again.layers.iter().zip(&img.layers).filter(|(a, b)| a.digest != b.digest).map(|(a, _)| a.role).collect();
+    assert_eq!(changed, vec![LayerRole::Model]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_bad_input_gives_errors_that_name_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = client(&tmp.path().join("store"));
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.user = "0:0".into();
+    let err = build_image(&spec, &c, &Quiet).await.unwrap_err();
+    let usage = err.downcast_ref::<aideploy::error::UsageError>().expect("a usage error");
+    assert!(usage.hint.as_deref().unwrap_or("").contains("10001:10001"), "{err:#}");
+
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.entrypoint = Entrypoint::Asgi("app.main".into());
+    assert!(build_image(&spec, &c, &Quiet).await.unwrap_err().to_string().contains("module:attribute"));
+
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.base = Reference::parse(&format!("{}/no/such-image:1", env("AIDEPLOY_TEST_REGISTRY"))).unwrap();
+    let err = build_image(&spec, &c, &Quiet).await.unwrap_err();
+    assert!(format!("{err:#}").contains("was not found"), "{err:#}");
+
+    // A registry that is not there: a connection error, named, after the retries.
+    let port = free_port();
+    let quick = Options { retries: 1, backoff: Duration::from_millis(10), ..Options::default() };
+    let c = Client::new(Arc::new(Anonymous), BlobStore::new(tmp.path().join("s2")), quick).unwrap();
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.base = Reference::parse(&format!("127.0.0.1:{port}/base/python:3.11")).unwrap();
+    let err = build_image(&spec, &c, &Quiet).await.unwrap_err();
+    assert!(format!("{err:#}").contains("cannot reach registry"), "{err:#}");
+}

@@ -55,7 +55,7 @@ ENTRYPOINT ["python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--
 CF
 
 blobs="$oci_registry_dir/storage/docker/registry/v2/blobs"
-stored() { if [ -d "$blobs" ]; then du -sb "$blobs" | cut -f1; else echo 0; fi; }
+stored() { if [ -d "$blobs" ]; then find "$blobs" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; else echo 0; fi; }
 now() { date +%s.%N; }
 results="$work/results.tsv"
 
@@ -107,14 +107,14 @@ def med(tool, sc, col):
 image = med("aideploy", "cold", 5)
 print(f"image bytes (aideploy, compressed, base included): {int(image):,}")
 print()
-print("| scenario | aideploy s | aideploy uploaded (reported) | aideploy registry growth | buildah s | buildah registry growth | time ratio |")
+print("| scenario | aideploy s | aideploy uploaded (reported) | aideploy registry blob growth | buildah s | buildah registry blob growth | time ratio |")
 print("|---|---|---|---|---|---|---|")
 for sc in ["cold", "unchanged", "changed"]:
     ot, ou, og = med("aideploy", sc, 2), med("aideploy", sc, 3), med("aideploy", sc, 4)
     bt, bg = med("buildah", sc, 2), med("buildah", sc, 4)
     print(f"| {sc} | {ot:.2f} | {int(ou):,} ({100 * ou / image:.3f}% of image) | {int(og):,} | {bt:.2f} | {int(bg):,} | {bt / ot:.1f}x |")
 print()
-print("raw runs (tool, scenario, seconds, uploaded, registry growth, image bytes):")
+print("raw runs (tool, scenario, seconds, uploaded, registry blob growth, image bytes):")
 for r in rows:
     print("  " + "  ".join(r))
 PY
