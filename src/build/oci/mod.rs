@@ -318,7 +318,7 @@ pub async fn build_image(spec: &ImageSpec, client: &Client, r: &dyn Reporter) ->
     for (d, diff_id) in base.layers().iter().zip(base.config.rootfs().diff_ids()) {
         layers.push(BuiltLayer {
             role: LayerRole::Base,
-            media_type: oci_layer_media_type(&d.media_type().to_string()),
+            media_type: oci_layer_media_type(d.media_type().as_ref()),
             digest: d.digest().to_string(),
             diff_id: diff_id.clone(),
             size: d.size(),
