@@ -164,6 +164,38 @@ impl ImageSpec {
     }
 }
 
+impl ImageSpec {
+    /// The spec for the app of a loaded manifest: entrypoint and port from `[app]`,
+    /// `base` (default `python:<runtime version>-slim`), the manifest's digest, the git
+    /// revision of its folder and SOURCE_DATE_EPOCH. `[env]` is not baked in: targets
+    /// set it at deploy time, with the secrets.
+    pub fn for_app(
+        loaded: &crate::manifest::Loaded,
+        source: SourceSet,
+        deps: Option<PathBuf>,
+        base: Option<&str>,
+        platform: Platform,
+    ) -> Result<ImageSpec> {
+        let app = loaded.manifest.app();
+        let entrypoint = match (&app.asgi, &app.command) {
+            (Some(asgi), _) => Entrypoint::Asgi(asgi.value.to_string()),
+            (None, Some(cmd)) => Entrypoint::Command(cmd.value.clone()),
+            (None, None) => bail!("[app] needs `asgi` or `command` to build an image"),
+        };
+        let base = match base {
+            Some(b) => b.to_string(),
+            None => default_base_image(app.runtime.version()),
+        };
+        let mut spec = ImageSpec::new(Reference::parse(&base)?, source, entrypoint, app.port.0);
+        spec.platform = platform;
+        spec.deps = deps;
+        spec.manifest_digest = Some(sha256_digest(loaded.text.as_bytes()));
+        spec.revision = git_revision(&loaded.dir);
+        spec.epoch = source_date_epoch()?;
+        Ok(spec)
+    }
+}
+
 /// The default base image for a Python version (`3.11` -> `python:3.11-slim`).
 pub fn default_base_image(python_version: &str) -> String {
     format!("python:{python_version}-slim")
@@ -509,6 +541,12 @@ pub fn rfc3339(secs: u64) -> String {
 /// The image config: the base image's, with our layers, env, entrypoint, user, ports,
 /// workdir, labels and history. Canonical JSON (sorted keys), so the digest depends
 /// only on the content.
+///
+/// Built as JSON values from the base config's own JSON rather than through oci-spec's
+/// builders: oci-spec keeps labels in a `HashMap`, whose serialization order varies run
+/// to run (the digest would too), and a round trip through its types would drop fields
+/// of the base config it does not model. The result is parsed back into oci-spec's
+/// `ImageConfiguration` as a check.
 fn image_config(spec: &ImageSpec, base: &PulledImage, layers: &[BuiltLayer]) -> Result<Vec<u8>> {
     let mut cfg: Value = serde_json::from_slice(&base.config_bytes).context("the base image config is not JSON")?;
     let obj = cfg.as_object_mut().ok_or_else(|| anyhow!("the base image config is not a JSON object"))?;
@@ -679,6 +717,20 @@ mod tests {
     fn canonical_json_sorts_keys() {
         let v = json!({"b": 1, "a": {"d": [1, {"z": 0, "y": "x"}], "c": null}});
         assert_eq!(String::from_utf8(canonical_json(&v)).unwrap(), r#"{"a":{"c":null,"d":[1,{"y":"x","z":0}]},"b":1}"#);
+    }
+
+    #[test]
+    fn spec_for_the_example_app() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fastapi-rag");
+        let loaded = crate::manifest::load(&dir.join("aideploy.toml")).unwrap();
+        let source = crate::build::source::collect(&dir, &[]).unwrap();
+        let spec = ImageSpec::for_app(&loaded, source, None, None, Platform::arm64()).unwrap();
+        assert_eq!(spec.entrypoint, Entrypoint::Asgi("app.main:app".into()));
+        assert_eq!(spec.port, 8000);
+        assert_eq!(spec.base.to_string(), "docker.io/library/python:3.11-slim");
+        assert_eq!(spec.platform.to_string(), "linux/arm64");
+        assert_eq!(spec.manifest_digest, Some(manifest_digest(&dir.join("aideploy.toml")).unwrap()));
+        assert_eq!(spec.user, DEFAULT_USER);
     }
 
     #[test]
