@@ -444,16 +444,21 @@ mod gate {
     pub const LOGIN: &str = "YWlkZXBsb3k6dGVzdC1wYXNzd29yZA=="; // aideploy:test-password
 
     struct Gate {
+        /// Every Nth /v2/ request (0: none) answers 503 without reaching the registry.
+        fail_every: usize,
+        count: std::sync::atomic::AtomicUsize,
         addr: String,
         upstream: String,
         grants: Mutex<HashMap<String, Vec<(String, String)>>>,
         http: reqwest::Client,
     }
 
-    pub async fn start(upstream: &str) -> String {
+    pub async fn start(upstream: &str, fail_every: usize) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let gate = Arc::new(Gate {
+            fail_every,
+            count: Default::default(),
             addr: addr.clone(),
             upstream: upstream.to_string(),
             grants: Mutex::new(HashMap::new()),
@@ -515,6 +520,10 @@ mod gate {
                 return reply(StatusCode::OK, &format!(r#"{{"token":"{token}","expires_in":300}}"#));
             }
             let Some(rest) = path.strip_prefix("/v2/") else { return reply(StatusCode::NOT_FOUND, "") };
+            let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if self.fail_every > 0 && n % self.fail_every == 0 {
+                return reply(StatusCode::SERVICE_UNAVAILABLE, r#"{"errors":[{"code":"UNAVAILABLE"}]}"#);
+            }
             let repo = ["/blobs/", "/manifests/", "/tags/"]
                 .iter()
                 .find_map(|m| rest.find(m).map(|i| rest[..i].to_string()))
@@ -574,7 +583,7 @@ mod gate {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oci_bearer_token_auth_anonymous_pull_and_login_push() {
     let upstream = env("AIDEPLOY_TEST_REGISTRY");
-    let gate = gate::start(&upstream).await;
+    let gate = gate::start(&upstream, 0).await;
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     let anon = client(&store);
@@ -768,4 +777,45 @@ async fn oci_bad_input_gives_errors_that_name_the_fix() {
     spec.base = Reference::parse(&format!("127.0.0.1:{port}/base/python:3.11")).unwrap();
     let err = build_image(&spec, &c, &Quiet).await.unwrap_err();
     assert!(format!("{err:#}").contains("cannot reach registry"), "{err:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_push_and_pull_survive_server_errors() {
+    let upstream = env("AIDEPLOY_TEST_REGISTRY");
+    let tmp = tempfile::tempdir().unwrap();
+    let base_path = env("AIDEPLOY_TEST_BASE_IMAGE");
+    let base_path = base_path.strip_prefix(&format!("{upstream}/")).unwrap().to_string();
+    let login = |gate: &str, store: &Path, retries: u32| {
+        let mut creds = std::collections::HashMap::new();
+        creds.insert(gate.to_string(), aideploy::build::registry::Credentials { username: "aideploy".into(), password: "test-password".into() });
+        let opts = Options { retries, backoff: Duration::from_millis(5), chunk_size: 1024 * 1024, ..Options::default() };
+        Client::new(Arc::new(aideploy::build::registry::StaticCredentials(creds)), BlobStore::new(store), opts).unwrap()
+    };
+
+    // Every third registry request fails with 503: retried with backoff, the push lands.
+    let flaky = gate::start(&upstream, 3).await;
+    let c = login(&flaky, &tmp.path().join("store"), 4);
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.base = Reference::parse(&format!("{flaky}/{base_path}")).unwrap();
+    let img = build_image(&spec, &c, &Quiet).await.unwrap();
+    let repo = unique("flaky");
+    let report = c.push(&img, &Reference::parse(&format!("{flaky}/{repo}:v1")).unwrap(), &Quiet).await.unwrap();
+    assert_eq!(report.digest, img.digest);
+    let inspect: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{upstream}/{repo}:v1"),
+    ])))
+    .unwrap();
+    assert_eq!(inspect["Digest"], img.digest.as_str());
+    // And a pull through it into an empty store verifies every blob.
+    let fresh = login(&flaky, &tmp.path().join("fresh"), 4);
+    let pulled = fresh.pull(&Reference::parse(&format!("{flaky}/{repo}:v1")).unwrap(), &img.platform).await.unwrap();
+    assert_eq!(pulled.manifest_digest, img.digest);
+
+    // A registry that only fails: an error after the retries, not a hang or a panic.
+    let down = gate::start(&upstream, 1).await;
+    let c = login(&down, &tmp.path().join("store"), 2);
+    let err = c.push(&img, &Reference::parse(&format!("{down}/{repo}:v2")).unwrap(), &Quiet).await.unwrap_err();
+    assert!(format!("{err:#}").contains("503"), "{err:#}");
 }
