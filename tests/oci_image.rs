@@ -150,14 +150,6 @@ async fn oci_reproducible_across_paths_and_mtimes() {
     assert!(again.layers.iter().all(|l| l.cached));
 }
 
-/// Removes the container when the test ends, passing or not.
-struct Container(String);
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
-    }
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -209,25 +201,16 @@ async fn oci_push_inspect_and_run_in_docker() {
     assert!(history.iter().any(|h| h["created_by"].as_str().unwrap_or("").contains("app source")));
 
     // Run it: the image's own entrypoint, env, user and workdir.
-    let image = format!("{registry}/{repo}:v1");
-    run(Command::new("docker").args(["pull", "-q", &image]));
-    let port = free_port();
-    let id = run(Command::new("docker").args(["run", "-d", "-p", &format!("127.0.0.1:{port}:8000"), &image]));
-    let container = Container(id.trim().to_string());
+    let app = Running::start(&registry, &repo, "v1");
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("http://127.0.0.1:{}", app.port);
     let started = Instant::now();
     let health = loop {
         if let Ok(resp) = http.get(format!("{base}/health")).send().await {
             break resp;
         }
         if started.elapsed() > Duration::from_secs(60) {
-            let logs = Command::new("docker").args(["logs", &container.0]).output().unwrap();
-            panic!(
-                "the container never answered /health:\n{}{}",
-                String::from_utf8_lossy(&logs.stdout),
-                String::from_utf8_lossy(&logs.stderr)
-            );
+            panic!("the app never answered /health ({}):\n{}", app.how(), app.logs());
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
@@ -247,15 +230,139 @@ async fn oci_push_inspect_and_run_in_docker() {
     assert_eq!(answer["mode"], "retrieval");
     assert_eq!(answer["sources"][0]["id"], "health-gates");
     // The server runs as the image's non-root user, in its workdir.
-    let who = run(Command::new("docker").args([
-        "exec",
-        &container.0,
-        "python3",
-        "-c",
-        "import os; print(os.getuid(), os.getgid(), os.getcwd())",
-    ]));
-    assert_eq!(who.trim(), "10001 10001 /app");
-    let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
+    assert_eq!(app.server_identity(), "10001 10001 /app", "{}", app.how());
+}
+
+/// The pushed image, running: in the machine's Docker engine (pulled from the loopback
+/// registry, else `docker load`ed from an archive skopeo writes), or, where no engine
+/// runs (or AIDEPLOY_TEST_NO_DOCKER=1), unpacked by umoci and started under chroot with
+/// the process umoci derives from the image config (args, env, cwd, uid:gid).
+struct Running {
+    port: u16,
+    mode: Mode,
+}
+
+enum Mode {
+    Docker { id: String, image: String, loaded: bool },
+    Chroot { child: std::process::Child, rootfs: PathBuf, log: PathBuf, _dir: tempfile::TempDir },
+}
+
+impl Running {
+    fn start(registry: &str, repo: &str, tag: &str) -> Running {
+        let port = free_port();
+        let image = format!("{registry}/{repo}:{tag}");
+        let engine = std::env::var("AIDEPLOY_TEST_NO_DOCKER").map_or(true, |v| v.is_empty())
+            && Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+        if engine {
+            let mut loaded = false;
+            // AIDEPLOY_TEST_DOCKER_LOAD=1 takes the archive route even where a pull works.
+            let force_load = std::env::var("AIDEPLOY_TEST_DOCKER_LOAD").is_ok_and(|v| !v.is_empty());
+            if force_load || !Command::new("docker").args(["pull", "-q", &image]).output().is_ok_and(|o| o.status.success()) {
+                let dir = tempfile::tempdir().unwrap();
+                let archive = dir.path().join("image.tar");
+                run(Command::new("skopeo").args([
+                    "copy",
+                    "--quiet",
+                    "--src-tls-verify=false",
+                    &format!("docker://{image}"),
+                    &format!("docker-archive:{}:{image}", archive.display()),
+                ]));
+                run(Command::new("docker").arg("load").arg("-q").arg("-i").arg(&archive));
+                loaded = true;
+            }
+            let id = run(Command::new("docker").args(["run", "-d", "-p", &format!("127.0.0.1:{port}:8000"), &image]));
+            return Running { port, mode: Mode::Docker { id: id.trim().to_string(), image, loaded } };
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let layout = format!("{}/layout:{tag}", dir.path().display());
+        run(Command::new("skopeo").args(["copy", "--quiet", "--src-tls-verify=false", &format!("docker://{image}"), &format!("oci:{layout}")]));
+        let bundle = dir.path().join("bundle");
+        run(Command::new("umoci").args(["unpack", "--image", &layout]).arg(&bundle));
+        let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+        let process = &spec["process"];
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+        };
+        // The one liberty taken: the app's port, so it cannot collide on the host network.
+        let mut args = strings(&process["args"]);
+        if let Some(i) = args.iter().position(|a| a == "--port") {
+            args[i + 1] = port.to_string();
+        }
+        let (uid, gid) = (process["user"]["uid"].as_u64().unwrap(), process["user"]["gid"].as_u64().unwrap());
+        let rootfs = bundle.join("rootfs");
+        let log = dir.path().join("app.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new("chroot")
+            .arg(format!("--userspec={uid}:{gid}"))
+            .arg(&rootfs)
+            .args(["/usr/bin/env", "-i"])
+            .args(strings(&process["env"]))
+            .args(["/bin/sh", "-c", "cd \"$0\" && exec \"$@\""])
+            .arg(process["cwd"].as_str().unwrap())
+            .args(&args)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Running { port, mode: Mode::Chroot { child, rootfs, log, _dir: dir } }
+    }
+
+    fn how(&self) -> &'static str {
+        match &self.mode {
+            Mode::Docker { loaded: false, .. } => "docker, pulled from the registry",
+            Mode::Docker { loaded: true, .. } => "docker, loaded from a skopeo archive",
+            Mode::Chroot { .. } => "umoci unpack + chroot",
+        }
+    }
+
+    fn logs(&self) -> String {
+        match &self.mode {
+            Mode::Docker { id, .. } => {
+                let o = Command::new("docker").args(["logs", id]).output().unwrap();
+                format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+            }
+            Mode::Chroot { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
+        }
+    }
+
+    /// `uid gid cwd` of the server process.
+    fn server_identity(&self) -> String {
+        match &self.mode {
+            Mode::Docker { id, .. } => run(Command::new("docker").args([
+                "exec",
+                id,
+                "python3",
+                "-c",
+                "import os; print(os.getuid(), os.getgid(), os.getcwd())",
+            ]))
+            .trim()
+            .to_string(),
+            Mode::Chroot { child, rootfs, .. } => {
+                let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+                let field = |name: &str| {
+                    status.lines().find_map(|l| l.strip_prefix(name)).unwrap().split_whitespace().next().unwrap().to_string()
+                };
+                let cwd = std::fs::read_link(format!("/proc/{}/cwd", child.id())).unwrap();
+                let inside = cwd.strip_prefix(rootfs.canonicalize().unwrap()).unwrap();
+                format!("{} {} /{}", field("Uid:"), field("Gid:"), inside.display())
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        match &mut self.mode {
+            Mode::Docker { id, image, .. } => {
+                let _ = Command::new("docker").args(["rm", "-f", id]).output();
+                let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+            }
+            Mode::Chroot { child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -447,7 +447,7 @@ impl Client {
                 Some(c) => Auth::Basic(c),
                 None => return Err(denied(reg, "it asks for a login and no credentials were found")),
             },
-            Some(Challenge::Bearer { realm, service, .. }) => {
+            Some(Challenge::Bearer { realm, service, scope: asked }) => {
                 let realm = Url::parse(&realm).map_err(|_| anyhow!("registry {} sent a bad token realm `{realm}`", reg.registry))?;
                 if realm.scheme() != "https" && !(realm.scheme() == "http" && reg.is_loopback()) {
                     bail!("registry {} asks for a token from {realm}, which is not HTTPS; refusing", reg.registry);
@@ -459,6 +459,10 @@ impl Client {
                         q.append_pair("service", s);
                     }
                     for s in &scope.0 {
+                        q.append_pair("scope", s);
+                    }
+                    // A scope the registry asks for that we did not think of.
+                    for s in asked.iter().flat_map(|a| a.split(' ')).filter(|s| !s.is_empty() && !scope.0.iter().any(|o| o == s)) {
                         q.append_pair("scope", s);
                     }
                 }
