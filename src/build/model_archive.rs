@@ -20,7 +20,7 @@ use crate::error::Hinted;
 
 /// gzip level of model archives: weights barely compress, so favour speed. Fixed, so
 /// the digest is reproducible.
-pub const LEVEL: u32 = 1;
+pub const LEVEL: u8 = 1;
 
 #[derive(Debug, Clone)]
 pub struct ModelArchiveSpec {
@@ -56,7 +56,7 @@ pub fn build_model_archive(spec: &ModelArchiveSpec, out: &Path) -> Result<ModelA
     fs_err::create_dir_all(dir)?;
     let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
     let file = BufWriter::with_capacity(256 * 1024, tmp);
-    let gz = gzip(HashWriter::new(file), LEVEL);
+    let gz = gzip(HashWriter::new(file), LEVEL)?;
     let mut tar = TarStream::new(gz, spec.epoch);
     for e in &entries {
         tar.append(e)?;

@@ -14,10 +14,10 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use flate2::{Compression, GzBuilder};
 use sha2::{Digest as _, Sha256};
 
 use super::blobs::{BlobStore, BlobWriter};
+use super::gzip::GzWriter;
 
 /// What one tar entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,9 +157,9 @@ impl<W: Write> TarStream<W> {
     }
 }
 
-/// The gzip encoder every artifact uses: fixed header, fixed level.
-pub(crate) fn gzip<W: Write>(out: W, level: u32) -> flate2::write::GzEncoder<W> {
-    GzBuilder::new().mtime(0).operating_system(255).write(out, Compression::new(level))
+/// The gzip encoder every artifact uses: fixed header, fixed level (see `gzip`).
+pub(crate) fn gzip<W: Write>(out: W, level: u8) -> io::Result<GzWriter<W>> {
+    GzWriter::new(out, level)
 }
 
 /// Sorts `entries` by path and adds every missing parent directory, so any listing
@@ -189,12 +189,12 @@ pub fn normalize(entries: Vec<Entry>) -> Result<Vec<Entry>> {
 }
 
 /// Writes `entries` as a gzip-compressed layer into `store`.
-pub fn write_layer(store: &BlobStore, entries: Vec<Entry>, level: u32, epoch: u64) -> Result<LayerBlob> {
+pub fn write_layer(store: &BlobStore, entries: Vec<Entry>, level: u8, epoch: u64) -> Result<LayerBlob> {
     let entries = normalize(entries)?;
     let blob: BlobWriter = store.writer()?;
     let file = BufWriter::with_capacity(256 * 1024, blob);
     let compressed = HashWriter::new(file);
-    let gz = gzip(compressed, level);
+    let gz = gzip(compressed, level)?;
     let mut tar = TarStream::new(HashWriter::new(gz), epoch);
     for e in &entries {
         tar.append(e)?;

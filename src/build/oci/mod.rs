@@ -6,6 +6,7 @@
 //! unchanged deps dir is not tarred again and a code change moves only the app layer.
 
 pub mod blobs;
+pub mod gzip;
 pub mod layer;
 
 use std::collections::BTreeMap;
@@ -35,10 +36,10 @@ pub const APP_DIR: &str = "/app";
 /// The image's user: numeric, so no /etc/passwd entry is needed.
 pub const DEFAULT_USER: &str = "10001:10001";
 /// gzip levels: code and packages compress well; weights barely do, so go fast.
-const LEVEL_CODE: u32 = 6;
-const LEVEL_MODEL: u32 = 1;
+const LEVEL_CODE: u8 = 6;
+const LEVEL_MODEL: u8 = 1;
 /// Bump when the layer format changes, to invalidate the layer cache.
-const LAYER_FORMAT: &str = "aideploy-layer-v1";
+const LAYER_FORMAT: &str = "aideploy-layer-v2";
 
 /// `linux/amd64`, `linux/arm64[/v8]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -480,7 +481,7 @@ fn dir_layer(
     dir: &Path,
     dest: &str,
     content_key: Option<String>,
-    level: u32,
+    level: u8,
     epoch: u64,
 ) -> Result<BuiltLayer> {
     if !dir.is_dir() {
