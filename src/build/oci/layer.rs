@@ -327,6 +327,27 @@ mod tests {
         assert_eq!(seen, want);
     }
 
+    /// The bytes of a layer are part of aideploy's contract (a digest computed on one
+    /// machine must match on any other). If this digest changes, a dependency or the
+    /// format changed: bump LAYER_FORMAT in oci/mod.rs and update the golden value.
+    #[test]
+    fn golden_layer_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path().join("blobs"));
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        fs_err::write(&a, "print('hello')\n".repeat(100)).unwrap();
+        fs_err::write(&b, "#!/bin/sh\nexec true\n").unwrap();
+        let entries = vec![
+            file("app/main.py", &a),
+            Entry { path: "app/run.sh".into(), kind: EntryKind::File { src: b.clone(), size: 20, executable: true } },
+            Entry { path: "app/link".into(), kind: EntryKind::Symlink { target: "main.py".into() } },
+        ];
+        let layer = write_layer(&store, entries, 6, 0).unwrap();
+        assert_eq!(layer.diff_id, "sha256:3f4452786c6d318c8710870722732874e9b938aeb4edf6aa1b6b119c5dd40c3f");
+        assert_eq!(layer.digest, "sha256:b26d47c297fcffbf9cf68f1e59eb25284c4cec366d892f6994446920604121c3");
+    }
+
     #[test]
     fn rejects_bad_paths_and_duplicates() {
         let d = |p: &str| Entry { path: p.into(), kind: EntryKind::Dir };
