@@ -16,3 +16,6 @@ pub const CI: &str = "CI";
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Log filter for -v output (tracing's syntax).
 pub const AIDEPLOY_LOG: &str = "AIDEPLOY_LOG";
+/// Seconds since the epoch stamped on built artifacts (file mtimes, image `created`),
+/// per reproducible-builds.org; default 0.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
