@@ -176,7 +176,7 @@ impl fmt::Display for Reference {
 /// A user name and secret for a registry's Basic auth or token endpoint. ECR
 /// (`AWS` + GetAuthorizationToken), Artifact Registry (`oauth2accesstoken` + an access
 /// token) and ACR (a refresh token exchanged from an AAD token) all reduce to this.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
