@@ -16,9 +16,7 @@ mod lambda_zip {
     use aideploy::build::pydeps::{install_for_target, Arch, TargetPlatform};
     use aideploy::build::python::{self, Requirements};
     use aideploy::build::source;
-    use aideploy::build::zip::{
-        build_lambda_zip, build_lambda_zip_with, lambda_zip_for, LambdaZip, Limits,
-    };
+    use aideploy::build::zip::{build_lambda_zip, build_lambda_zip_with, lambda_zip_for, LambdaZip, Limits};
     use aideploy::engine::Reporter;
     use aideploy::error::Hinted;
     use aideploy::manifest;
@@ -47,13 +45,10 @@ mod lambda_zip {
     /// gives this test its own aideploy cache.
     fn setup(cache: &Path) -> Setup {
         let guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(wheelhouse) = std::env::var_os("AIDEPLOY_TEST_WHEELHOUSE").map(PathBuf::from)
-        else {
+        let Some(wheelhouse) = std::env::var_os("AIDEPLOY_TEST_WHEELHOUSE").map(PathBuf::from) else {
             panic!("AIDEPLOY_TEST_WHEELHOUSE is not set: run these tests with `scripts/test lambda_zip`, which downloads the wheels they install offline");
         };
-        let Some(runtime_python) =
-            std::env::var_os("AIDEPLOY_TEST_LAMBDA_PYTHON").map(PathBuf::from)
-        else {
+        let Some(runtime_python) = std::env::var_os("AIDEPLOY_TEST_LAMBDA_PYTHON").map(PathBuf::from) else {
             panic!("AIDEPLOY_TEST_LAMBDA_PYTHON is not set: run these tests with `scripts/test lambda_zip`");
         };
         assert!(
@@ -162,25 +157,21 @@ task_root = sys.argv[1]
 sys.path.insert(0, task_root)
 events = json.load(sys.stdin)
 import aideploy_lambda
-out = {"responses": [aideploy_lambda.handler(e, None) for e in events]}
+def call(e):
+    try:
+        return aideploy_lambda.handler(e, None)
+    except Exception as x:
+        return {"error": f"{type(x).__name__}: {x}"}
+out = {"responses": [call(e) for e in events]}
 fastapi = sys.modules.get("fastapi")
 out["fastapi_from"] = getattr(fastapi, "__file__", None)
 json.dump(out, sys.stdout)
 "#;
 
-    fn invoke(
-        python: &Path,
-        task_root: &Path,
-        env: &[(&str, String)],
-        events: &[Value],
-    ) -> Result<Value, String> {
+    fn invoke(python: &Path, task_root: &Path, env: &[(&str, String)], events: &[Value]) -> Result<Value, String> {
         let mut cmd = Command::new(python);
-        cmd.arg("-c")
-            .arg(DRIVER)
-            .arg(task_root)
-            .current_dir(task_root);
-        cmd.env_remove("PYTHONPATH")
-            .env("AIDEPLOY_ASGI", "app.main:app");
+        cmd.arg("-c").arg(DRIVER).arg(task_root).current_dir(task_root);
+        cmd.env_remove("PYTHONPATH").env("AIDEPLOY_ASGI", "app.main:app");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -221,13 +212,7 @@ json.dump(out, sys.stdout)
         if body.is_some() {
             headers["content-type"] = json!("application/json");
         }
-        let body = body.map(|b| {
-            if base64 {
-                b64(b.as_bytes())
-            } else {
-                b.to_string()
-            }
-        });
+        let body = body.map(|b| if base64 { b64(b.as_bytes()) } else { b.to_string() });
         json!({
             "version": "2.0",
             "routeKey": "$default",
@@ -286,10 +271,7 @@ json.dump(out, sys.stdout)
         copy_tree(&example(), &a);
         copy_tree(&example(), &b);
         touch_all(&a, SystemTime::now());
-        touch_all(
-            &b,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000),
-        );
+        touch_all(&b, SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000));
 
         // Two separate caches: the deps are installed, normalized and compressed twice.
         let s = setup(&work.path().join("cache-a"));
@@ -326,16 +308,16 @@ json.dump(out, sys.stdout)
                 .any(|n| n.starts_with("pydantic_core/") && n.ends_with("x86_64-linux-gnu.so")),
             "no x86_64 pydantic_core"
         );
-        assert!(!names.iter().any(|n| n.starts_with("bin/")
-            || n.ends_with("uv_cache.json")
-            || n.contains("__pycache__")));
+        assert!(!names
+            .iter()
+            .any(|n| n.starts_with("bin/") || n.ends_with("uv_cache.json") || n.contains("__pycache__")));
 
         // An independent reader (Python's zipfile) sees valid CRCs, one timestamp, fixed
-    // modes made on Unix, no extra fields and no directory entries.
-    let check = Command::new(&s.runtime_python)
-        .args([
-            "-c",
-            r#"
+        // modes made on Unix, no extra fields and no directory entries.
+        let check = Command::new(&s.runtime_python)
+            .args([
+                "-c",
+                r#"
 import sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
 assert z.testzip() is None, "bad CRC"
@@ -348,14 +330,14 @@ for i in z.infolist():
     assert i.compress_type == zipfile.ZIP_DEFLATED, i.filename
 print(len(z.infolist()))
 "#,
-        ])
-        .arg(&za.path)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), za.entries.to_string());
+            ])
+            .arg(&za.path)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+        assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), za.entries.to_string());
 
-    // Unchanged: a cache hit. One file changed: a new zip that differs.
+        // Unchanged: a cache hit. One file changed: a new zip that differs.
         let again = load_zip(&b);
         assert!(again.cached);
         assert_eq!(again.sha256, zb.sha256);
@@ -384,9 +366,7 @@ print(len(z.infolist()))
                 "POST",
                 "/query",
                 "",
-                Some(
-                    r#"{"question": "What happens when a new version fails its health path?", "top_k": 1}"#,
-                ),
+                Some(r#"{"question": "What happens when a new version fails its health path?", "top_k": 1}"#),
                 false,
             ),
             event(
@@ -422,18 +402,12 @@ print(len(z.infolist()))
 
         // FastAPI's own validation and routing answers.
         assert_eq!(r[3]["statusCode"], 422);
-        assert_eq!(
-            body_json(&r[3])["detail"][0]["loc"],
-            json!(["body", "question"])
-        );
+        assert_eq!(body_json(&r[3])["detail"][0]["loc"], json!(["body", "question"]));
         assert_eq!(r[4]["statusCode"], 404);
 
         // The deps came from the zip: this Python has nothing but the standard library and boto3.
         let from = out["fastapi_from"].as_str().unwrap();
-        assert!(
-            Path::new(from).starts_with(&task),
-            "fastapi imported from {from}"
-        );
+        assert!(Path::new(from).starts_with(&task), "fastapi imported from {from}");
     }
 
     /// A tiny app that shows what the adapter hands it: the secret from the environment,
@@ -481,11 +455,7 @@ def raw():
     }
 
     fn start_moto() -> (Moto, String) {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let moto = python::which("moto_server")
             .expect("moto_server is not on PATH: run these tests with `scripts/test lambda_zip`");
         let child = Command::new(moto)
@@ -497,10 +467,7 @@ def raw():
         let guard = Moto(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
+            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
         (guard, format!("http://127.0.0.1:{port}"))
@@ -524,46 +491,31 @@ def raw():
         .envs(aws_env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .unwrap();
-        assert!(
-            create.status.success(),
-            "{}",
-            String::from_utf8_lossy(&create.stderr)
-        );
+        assert!(create.status.success(), "{}", String::from_utf8_lossy(&create.stderr));
         let arn = String::from_utf8(create.stdout).unwrap().trim().to_string();
-        assert!(
-            arn.starts_with("arn:aws:secretsmanager:us-east-1:"),
-            "{arn}"
-        );
+        assert!(arn.starts_with("arn:aws:secretsmanager:us-east-1:"), "{arn}");
 
         let app = work.path().join("probe");
         fs_err::create_dir_all(app.join("app")).unwrap();
         fs_err::write(app.join("app/__init__.py"), "").unwrap();
         fs_err::write(app.join("app/main.py"), PROBE_APP).unwrap();
         let reqs = python::requirements(
-            &manifest::load(&example().join("aideploy.toml"))
-                .unwrap()
-                .manifest,
+            &manifest::load(&example().join("aideploy.toml")).unwrap().manifest,
             &example(),
         )
         .unwrap();
         let deps = install_for_target(&reqs, &x86(), &Quiet).unwrap();
-        let zip =
-            build_lambda_zip(&source::collect(&app, &[]).unwrap(), Some(&deps), &Quiet).unwrap();
+        let zip = build_lambda_zip(&source::collect(&app, &[]).unwrap(), Some(&deps), &Quiet).unwrap();
         let task = work.path().join("task");
         unpack(&zip.path, &task, &s.runtime_python);
         let zip_bytes = fs_err::read(&zip.path).unwrap();
         assert!(
-            !zip_bytes
-                .windows(value.len())
-                .any(|w| w == value.as_bytes()),
+            !zip_bytes.windows(value.len()).any(|w| w == value.as_bytes()),
             "the secret value is in the zip"
         );
 
         let mut env = aws_env.clone();
-        env.push((
-            "AIDEPLOY_SECRET_ARNS",
-            json!({ "OPENAI_API_KEY": arn }).to_string(),
-        ));
+        env.push(("AIDEPLOY_SECRET_ARNS", json!({ "OPENAI_API_KEY": arn }).to_string()));
         let out = invoke(
             &s.runtime_python,
             &task,
@@ -619,6 +571,63 @@ def raw():
         assert!(err.contains("secretsmanager:GetSecretValue"), "{err}");
     }
 
+    /// A bare ASGI app: no framework, no lifespan support, a streamed body.
+    const PLAIN_APP: &str = r#"
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        raise RuntimeError("this app has no lifespan support")
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"x-a", b"1"), (b"x-a", b"2")]
+    await send({"type": "http.response.start", "status": 201, "headers": headers})
+    await send({"type": "http.response.body", "body": b"path=" + scope["path"].encode() + b" raw=" + scope["raw_path"], "more_body": True})
+    await send({"type": "http.response.body", "body": b" body=" + body})
+"#;
+
+    #[test]
+    fn adapter_runs_a_plain_asgi_app_without_deps_or_lifespan() {
+        let work = tempfile::tempdir().unwrap();
+        let s = setup(&work.path().join("cache"));
+        let app = work.path().join("plain");
+        fs_err::create_dir_all(&app).unwrap();
+        fs_err::write(app.join("main.py"), PLAIN_APP).unwrap();
+        let zip = build_lambda_zip(&source::collect(&app, &[]).unwrap(), None, &Quiet).unwrap();
+        assert_eq!(zip.entries, 3);
+        let task = work.path().join("task");
+        unpack(&zip.path, &task, &s.runtime_python);
+
+        // A named stage: its prefix is not part of the app's path.
+        let mut staged = event("POST", "/prod/items/a%20b", "", Some("hello"), false);
+        staged["requestContext"]["stage"] = json!("prod");
+        // A REST API (payload 1.0) event is not ours to guess at.
+        let v1 = json!({"httpMethod": "GET", "path": "/", "headers": {}, "body": null});
+        let out = invoke(
+            &s.runtime_python,
+            &task,
+            &[("AIDEPLOY_ASGI", "main:app".into())],
+            &[staged, v1],
+        )
+        .unwrap();
+        let r = &out["responses"][0];
+        assert_eq!(r["statusCode"], 201, "{r}");
+        assert_eq!(r["body"], "path=/items/a b raw=/items/a%20b body=hello");
+        assert_eq!(r["headers"]["x-a"], "1, 2");
+        assert_eq!(r["isBase64Encoded"], false);
+        let e = out["responses"][1]["error"].as_str().unwrap();
+        assert!(e.contains("API Gateway HTTP API payload 2.0"), "{e}");
+
+        // A wrong AIDEPLOY_ASGI fails the cold start with the variable named.
+        let err = invoke(&s.runtime_python, &task, &[("AIDEPLOY_ASGI", "main:nope".into())], &[]).unwrap_err();
+        assert!(
+            err.contains("AIDEPLOY_ASGI='main:nope': module 'main' has no attribute 'nope'"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn warm_deps_run_no_installer() {
         let work = tempfile::tempdir().unwrap();
@@ -670,9 +679,8 @@ def raw():
         };
         let e = hinted(install_for_target(&sdist_only, &x86(), &Quiet).unwrap_err());
         assert!(
-            e.message.starts_with(
-                "no wheel of docopt 0.6.2 for linux x86_64 (manylinux2014), CPython 3.11"
-            ),
+            e.message
+                .starts_with("no wheel of docopt 0.6.2 for linux x86_64 (manylinux2014), CPython 3.11"),
             "{}",
             e.message
         );
@@ -683,10 +691,7 @@ def raw():
             source: None,
             lines: vec!["numpy".into()],
         };
-        let e = hinted(
-            install_for_target(&numpy, &TargetPlatform::new(Arch::Arm64, "3.11"), &Quiet)
-                .unwrap_err(),
-        );
+        let e = hinted(install_for_target(&numpy, &TargetPlatform::new(Arch::Arm64, "3.11"), &Quiet).unwrap_err());
         assert!(e.message.starts_with("no wheel of numpy"), "{}", e.message);
         assert!(e.message.contains("linux arm64"), "{}", e.message);
         assert!(
@@ -702,8 +707,7 @@ def raw():
         };
         let e = hinted(install_for_target(&missing, &x86(), &Quiet).unwrap_err());
         assert!(
-            e.message
-                .contains("`no-such-package-aideploy` was not found"),
+            e.message.contains("`no-such-package-aideploy` was not found"),
             "{}",
             e.message
         );
@@ -743,12 +747,7 @@ def raw():
         // > 250 MB unzipped: refused before anything is compressed (the big files are
         // sparse and never read), with the largest packages named.
         let deps_dir = work.path().join("site");
-        for (pkg, mb) in [
-            ("torch", 180u64),
-            ("nvidia_cublas", 60),
-            ("numpy", 25),
-            ("tiny", 0),
-        ] {
+        for (pkg, mb) in [("torch", 180u64), ("nvidia_cublas", 60), ("numpy", 25), ("tiny", 0)] {
             fs_err::create_dir_all(deps_dir.join(pkg)).unwrap();
             let f = std::fs::File::create(deps_dir.join(pkg).join("lib.so")).unwrap();
             f.set_len(mb * 1024 * 1024 + 1).unwrap();
@@ -760,22 +759,14 @@ def raw():
         };
         let started = Instant::now();
         let e = hinted(build_lambda_zip(&sources, Some(&deps), &Quiet).unwrap_err());
-        assert!(
-            e.message.contains("over Lambda's limit of 250.0 MiB"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("over Lambda's limit of 250.0 MiB"), "{}", e.message);
         let lines: Vec<&str> = e.message.lines().collect();
         assert!(
             lines[2].trim_start().starts_with("torch") && lines[2].contains("180.0 MiB"),
             "{}",
             e.message
         );
-        assert!(
-            lines[3].trim_start().starts_with("nvidia_cublas"),
-            "{}",
-            e.message
-        );
+        assert!(lines[3].trim_start().starts_with("nvidia_cublas"), "{}", e.message);
         assert!(e.hint.contains("package = \"image\""));
         assert!(
             started.elapsed() < Duration::from_secs(20),
