@@ -216,7 +216,7 @@ fn prune(root: &Path, keep: usize) {
         })
         .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
         .collect();
-    zips.sort_by(|a, b| b.0.cmp(&a.0));
+    zips.sort_by_key(|z| std::cmp::Reverse(z.0));
     for (_, p) in zips.into_iter().skip(keep) {
         let _ = fs_err::remove_file(p.with_extension("json"));
         let _ = fs_err::remove_file(&p);
