@@ -328,14 +328,15 @@ for i in z.infolist():
     assert (i.external_attr >> 16) in (0o100644, 0o100755), (i.filename, oct(i.external_attr >> 16))
     assert not i.is_dir(), i.filename
     assert i.compress_type == zipfile.ZIP_DEFLATED, i.filename
-print(len(z.infolist()))
+import base64, hashlib
+print(len(z.infolist()), base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb").read()).digest()).decode())
 "#,
             ])
             .arg(&za.path)
             .output()
             .unwrap();
         assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-        assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), za.entries.to_string());
+        assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), format!("{} {}", za.entries, za.code_sha256()));
 
         // Unchanged: a cache hit. One file changed: a new zip that differs.
         let again = load_zip(&b);

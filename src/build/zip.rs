@@ -32,7 +32,7 @@ use crate::build::pydeps::{install_for_target, Arch, DepsDir, TargetPlatform};
 use crate::build::source::{self, SourceSet};
 use crate::build::python;
 use crate::manifest::Loaded;
-use crate::engine::Reporter;
+use crate::engine::{Artifact, Reporter};
 use crate::error::Hinted;
 use crate::util::{cache_dir, write_atomic, FileLock};
 
@@ -91,6 +91,44 @@ pub struct LambdaZip {
     /// Found in the cache: nothing was built.
     #[serde(skip)]
     pub cached: bool,
+}
+
+impl LambdaZip {
+    /// `sha256:<hex>`, the artifact digest in `--json` output.
+    pub fn digest(&self) -> String {
+        format!("sha256:{}", self.sha256)
+    }
+
+    /// The zip's sha256 as Lambda reports it (`CodeSha256` in GetFunction: base64), so a
+    /// backend can tell an unchanged function without uploading anything.
+    pub fn code_sha256(&self) -> String {
+        let raw = hex::decode(&self.sha256).unwrap_or_default();
+        base64(&raw)
+    }
+
+    /// As the engine's artifact: kind `zip`, this `LambdaZip` as the payload.
+    pub fn into_artifact(self) -> Artifact {
+        Artifact {
+            kind: "zip".into(),
+            digest: self.digest(),
+            bytes: self.bytes,
+            uploaded_bytes: 0,
+            payload: std::sync::Arc::new(self),
+        }
+    }
+}
+
+/// Standard base64 with padding (RFC 4648).
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            s.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    s
 }
 
 /// The whole Lambda artifact for a loaded manifest: its requirements installed for
@@ -543,6 +581,26 @@ mod tests {
             let all: Vec<&str> = files.iter().map(|f| f.rel.as_str()).collect();
             assert_eq!(joined, all);
         }
+    }
+
+    #[test]
+    fn code_sha256_is_base64_as_lambda_reports_it() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        // sha256 of the empty input, as `openssl dgst -sha256 -binary | base64` prints it.
+        let z = LambdaZip {
+            path: PathBuf::new(),
+            sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+            bytes: 0,
+            unzipped_bytes: 0,
+            entries: 0,
+            needs_s3: false,
+            cached: false,
+        };
+        assert_eq!(z.code_sha256(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(z.clone().into_artifact().digest, format!("sha256:{}", z.sha256));
     }
 
     #[test]
