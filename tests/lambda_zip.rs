@@ -16,7 +16,9 @@ mod lambda_zip {
     use aideploy::build::pydeps::{install_for_target, Arch, TargetPlatform};
     use aideploy::build::python::{self, Requirements};
     use aideploy::build::source;
-    use aideploy::build::zip::{build_lambda_zip, build_lambda_zip_with, lambda_zip_for, LambdaZip, Limits};
+    use aideploy::build::zip::{
+        build_lambda_zip, build_lambda_zip_with, http_event, lambda_zip_for, LambdaZip, Limits,
+    };
     use aideploy::engine::Reporter;
     use aideploy::error::Hinted;
     use aideploy::manifest;
@@ -379,6 +381,9 @@ print(len(z.infolist()), base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb")
             ),
             event("POST", "/query", "", Some(r#"{"question": ""}"#), false),
             event("GET", "/nowhere", "", None, false),
+            // What a deploy sends to a new version's health path before it takes traffic.
+            http_event("GET", "/health/ready?probe=1", None),
+            http_event("POST", "/query", Some(br#"{"question": "What is the local target?", "top_k": 1}"#)),
         ];
         let out = invoke(&s.runtime_python, &task, &[], &events).unwrap();
         let r = out["responses"].as_array().unwrap();
@@ -405,6 +410,10 @@ print(len(z.infolist()), base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb")
         assert_eq!(r[3]["statusCode"], 422);
         assert_eq!(body_json(&r[3])["detail"][0]["loc"], json!(["body", "question"]));
         assert_eq!(r[4]["statusCode"], 404);
+        assert_eq!(r[5]["statusCode"], 200, "{}", r[5]);
+        assert_eq!(body_json(&r[5]), json!({"status": "ready", "documents": 5, "llm": false}));
+        assert_eq!(r[6]["statusCode"], 200, "{}", r[6]);
+        assert_eq!(body_json(&r[6])["sources"][0]["id"], "local-target");
 
         // The deps came from the zip: this Python has nothing but the standard library and boto3.
         let from = out["fastapi_from"].as_str().unwrap();

@@ -118,6 +118,33 @@ impl LambdaZip {
     }
 }
 
+/// A synthetic API Gateway HTTP API payload 2.0 event, for invoking a new function
+/// version directly (e.g. its health path) before any route or alias points at it.
+/// `target` is a path with an optional query (`/health`, `/items?id=3`).
+pub fn http_event(method: &str, target: &str, body: Option<&[u8]>) -> serde_json::Value {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+    let mut headers = serde_json::json!({"host": "lambda.invoke", "user-agent": "aideploy", "x-forwarded-proto": "https"});
+    if body.is_some() {
+        headers["content-type"] = serde_json::json!("application/json");
+    }
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "domainName": "lambda.invoke",
+            "http": {"method": method.to_ascii_uppercase(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "aideploy"},
+            "routeKey": "$default",
+            "stage": "$default"
+        },
+        "body": body.map(base64),
+        "isBase64Encoded": body.is_some()
+    })
+}
+
 /// Standard base64 with padding (RFC 4648).
 fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
