@@ -638,6 +638,36 @@ async def app(scope, receive, send):
         );
     }
 
+    /// The ELF machine of a shared library: 62 is x86-64, 183 is AArch64.
+    fn elf_machine(path: &Path) -> u16 {
+        let bytes = fs_err::read(path).unwrap();
+        assert_eq!(&bytes[..4], b"\x7fELF", "{} is not ELF", path.display());
+        u16::from_le_bytes([bytes[18], bytes[19]])
+    }
+
+    fn native_module(dir: &Path) -> PathBuf {
+        fs_err::read_dir(dir.join("pydantic_core"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "so"))
+            .expect("pydantic_core has its native module")
+    }
+
+    #[test]
+    fn deps_are_for_the_target_arch_whatever_the_host() {
+        let work = tempfile::tempdir().unwrap();
+        let _s = setup(&work.path().join("cache"));
+        let reqs = Requirements { source: None, lines: vec!["pydantic>=2.6".into()] };
+        let arm = install_for_target(&reqs, &TargetPlatform::new(Arch::Arm64, "3.11"), &Quiet).unwrap();
+        let x86 = install_for_target(&reqs, &x86(), &Quiet).unwrap();
+        assert_ne!(arm.key, x86.key);
+        let (arm_so, x86_so) = (native_module(&arm.dir), native_module(&x86.dir));
+        assert!(arm_so.to_string_lossy().ends_with("cpython-311-aarch64-linux-gnu.so"), "{}", arm_so.display());
+        assert!(x86_so.to_string_lossy().ends_with("cpython-311-x86_64-linux-gnu.so"), "{}", x86_so.display());
+        assert_eq!(elf_machine(&arm_so), 183);
+        assert_eq!(elf_machine(&x86_so), 62);
+    }
+
     #[test]
     fn warm_deps_run_no_installer() {
         let work = tempfile::tempdir().unwrap();
