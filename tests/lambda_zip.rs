@@ -669,6 +669,56 @@ async def app(scope, receive, send):
     }
 
     #[test]
+    fn uv_lock_is_installed_for_the_target_and_cached() {
+        let work = tempfile::tempdir().unwrap();
+        let s = setup(&work.path().join("cache"));
+        let project = work.path().join("locked");
+        fs_err::create_dir_all(project.join("app")).unwrap();
+        fs_err::write(project.join("app/__init__.py"), "").unwrap();
+        fs_err::write(
+            project.join("app/main.py"),
+            "from fastapi import FastAPI\napp = FastAPI()\n\n@app.get('/health')\ndef health():\n    return {'locked': True}\n",
+        )
+        .unwrap();
+        fs_err::write(
+            project.join("aideploy.toml"),
+            "version = 1\n\n[app]\nname = \"locked\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nhealth = \"/health\"\n",
+        )
+        .unwrap();
+        fs_err::write(
+            project.join("pyproject.toml"),
+            "[project]\nname = \"locked\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"fastapi>=0.110\"]\n",
+        )
+        .unwrap();
+        let lock = Command::new("uv").arg("lock").current_dir(&project).output().unwrap();
+        assert!(lock.status.success(), "uv lock: {}", String::from_utf8_lossy(&lock.stderr));
+
+        let zip = load_zip(&project);
+        let names: Vec<String> =
+            aideploy::build::zip::list_entries(&zip.path).unwrap().into_iter().map(|e| e.0).collect();
+        assert!(names.iter().any(|n| n == "fastapi/__init__.py"));
+        assert!(names.iter().any(|n| n == "uv.lock"), "the app's files ship as they are");
+        assert!(!names.iter().any(|n| n.starts_with("locked-")), "the project itself is not a dependency");
+        let task = work.path().join("task");
+        unpack(&zip.path, &task, &s.runtime_python);
+        let out = invoke(&s.runtime_python, &task, &[], &[http_event("GET", "/health", None)]).unwrap();
+        assert_eq!(body_json(&out["responses"][0]), json!({"locked": true}));
+
+        // Warm: no uv on PATH, and the same zip. A changed lock is a new dependency set.
+        let empty = work.path().join("empty-bin");
+        fs_err::create_dir_all(&empty).unwrap();
+        std::env::set_var("PATH", &empty);
+        let again = load_zip(&project);
+        assert!(again.cached);
+        assert_eq!(again.sha256, zip.sha256);
+        let text = fs_err::read_to_string(project.join("uv.lock")).unwrap();
+        fs_err::write(project.join("uv.lock"), format!("{text}\n")).unwrap();
+        let loaded = manifest::load(&project.join("aideploy.toml")).unwrap();
+        let e = hinted(lambda_zip_for(&loaded, Arch::X86_64, &Quiet).unwrap_err());
+        assert!(e.message.contains("needs uv"), "{}", e.message);
+    }
+
+    #[test]
     fn warm_deps_run_no_installer() {
         let work = tempfile::tempdir().unwrap();
         let _s = setup(&work.path().join("cache"));

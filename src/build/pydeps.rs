@@ -216,10 +216,92 @@ pub fn install_for_target(reqs: &Requirements, platform: &TargetPlatform, r: &dy
         .into());
     };
     let key = cache_key(reqs, platform, installer)?;
-    let final_dir = root.join(&key);
+    r.progress(&format!("installing {} requirements for {platform} with {}", reqs.lines.len(), installer.name()));
+    install_into_cache(&root, &key, platform, installer, r, |work| {
+        install(installer, reqs, platform, work)?;
+        Ok(reqs.lines.clone())
+    })
+}
+
+/// True when `project` is a uv project with a lock file.
+pub fn has_uv_lock(project: &Path) -> bool {
+    project.join("uv.lock").is_file()
+}
+
+/// Installs a uv project's locked dependencies for `platform`, or finds them in the
+/// cache: `uv.lock` as `uv export --frozen` lists them (no dev dependencies, not the
+/// project itself, whose code ships as source), then `uv pip install --target` as for
+/// requirements. Keyed by the bytes of `uv.lock` and `pyproject.toml`, so a warm rebuild
+/// runs no uv at all. A lock needs uv: pip cannot read it.
+pub fn install_locked_for_target(project: &Path, platform: &TargetPlatform, r: &dyn Reporter) -> Result<DepsDir> {
+    platform.validate()?;
+    let lock = project.join("uv.lock");
+    let lock_bytes = fs_err::read(&lock)?;
+    let mut h = Sha256::new();
+    for part in ["aideploy-deps-lock-v1", platform.arch.uv_platform(), &platform.python, Installer::Uv.name()] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    h.update(Sha256::digest(&lock_bytes));
+    h.update(Sha256::digest(fs_err::read(project.join("pyproject.toml")).unwrap_or_default()));
+    let key = hex::encode(h.finalize())[..24].to_string();
+    let root = cache_dir()?.join("deps");
+    fs_err::create_dir_all(&root)?;
+    if root.join(&key).join(COMPLETE).is_file() {
+        r.detail(&format!("locked dependencies for {platform} are cached ({key})"));
+        return Ok(DepsDir { dir: root.join(&key).join("site"), key, cached: true });
+    }
+    if which("uv").is_none() {
+        return Err(Hinted::new(
+            format!("{} needs uv to install, and uv is not on PATH", lock.display()),
+            "install uv (`pip install uv`), or export the lock with `uv export --no-hashes -o requirements.txt` and set `requirements = \"requirements.txt\"` in [app]",
+        )
+        .into());
+    }
+    r.progress(&format!("installing the locked dependencies for {platform} with uv"));
+    install_into_cache(&root, &key, platform, Installer::Uv, r, |work| {
+        let exported = work.join("exported.txt");
+        let mut cmd = Command::new("uv");
+        cmd.args(["export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--format", "requirements-txt"])
+            .arg("--output-file")
+            .arg(&exported)
+            .current_dir(project);
+        let shown = format!("{cmd:?}").replace('"', "");
+        let out = cmd.output().with_context(|| format!("cannot run {shown}"))?;
+        if !out.status.success() {
+            return Err(Hinted::new(
+                format!("cannot read {}:\n{}", lock.display(), tail(&String::from_utf8_lossy(&out.stderr), 10)),
+                "run `uv lock` in the project to bring the lock up to date",
+            )
+            .into());
+        }
+        let lines: Vec<String> = fs_err::read_to_string(&exported)?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        let reqs = Requirements { source: Some(lock.clone()), lines };
+        install(Installer::Uv, &reqs, platform, work)?;
+        Ok(reqs.lines)
+    })
+}
+
+/// Runs `fill` on a fresh work folder (`site/` inside is the target), normalizes the
+/// result and moves it into the cache as `root/key`, under a lock; a failure leaves
+/// nothing behind.
+fn install_into_cache(
+    root: &Path,
+    key: &str,
+    platform: &TargetPlatform,
+    installer: Installer,
+    r: &dyn Reporter,
+    fill: impl FnOnce(&Path) -> Result<Vec<String>>,
+) -> Result<DepsDir> {
+    let final_dir = root.join(key);
     let _lock = FileLock::acquire(&root.join(format!("{key}.lock")))?;
     if final_dir.join(COMPLETE).is_file() {
-        return Ok(DepsDir { dir: final_dir.join("site"), key, cached: true });
+        return Ok(DepsDir { dir: final_dir.join("site"), key: key.to_string(), cached: true });
     }
     let tmp = root.join(format!("{key}.partial"));
     if tmp.exists() {
@@ -229,28 +311,30 @@ pub fn install_for_target(reqs: &Requirements, platform: &TargetPlatform, r: &dy
         fs_err::remove_dir_all(&final_dir)?;
     }
     fs_err::create_dir_all(tmp.join("site"))?;
-    r.progress(&format!("installing {} requirements for {platform} with {}", reqs.lines.len(), installer.name()));
     let started = std::time::Instant::now();
-    let result = install(installer, reqs, platform, &tmp).and_then(|()| normalize(&tmp.join("site")));
-    if let Err(e) = result {
-        let _ = fs_err::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    let result = fill(&tmp).and_then(|lines| normalize(&tmp.join("site")).map(|()| lines));
+    let lines = match result {
+        Ok(lines) => lines,
+        Err(e) => {
+            let _ = fs_err::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
     let record = serde_json::json!({
         "installer": installer.name(),
         "platform": platform.arch.uv_platform(),
         "python": platform.python,
-        "requirements": reqs.lines,
+        "requirements": lines,
     });
     fs_err::write(tmp.join(COMPLETE), serde_json::to_vec_pretty(&record)?)?;
     fs_err::rename(&tmp, &final_dir)?;
     r.detail(&format!(
         "installed {} requirements for {platform} in {:.1}s into {}",
-        reqs.lines.len(),
+        lines.len(),
         started.elapsed().as_secs_f64(),
         final_dir.display()
     ));
-    Ok(DepsDir { dir: final_dir.join("site"), key, cached: false })
+    Ok(DepsDir { dir: final_dir.join("site"), key: key.to_string(), cached: false })
 }
 
 fn install(installer: Installer, reqs: &Requirements, platform: &TargetPlatform, work: &Path) -> Result<()> {

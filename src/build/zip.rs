@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
-use crate::build::pydeps::{install_for_target, Arch, DepsDir, TargetPlatform};
+use crate::build::pydeps::{has_uv_lock, install_for_target, install_locked_for_target, Arch, DepsDir, TargetPlatform};
 use crate::build::source::{self, SourceSet};
 use crate::build::python;
 use crate::manifest::Loaded;
@@ -163,8 +163,18 @@ fn base64(data: &[u8]) -> String {
 pub fn lambda_zip_for(loaded: &Loaded, arch: Arch, r: &dyn Reporter) -> Result<LambdaZip> {
     let manifest = &loaded.manifest;
     let platform = TargetPlatform::new(arch, manifest.app().runtime.version());
-    let reqs = python::requirements(manifest, &loaded.dir)?;
-    let deps = if reqs.lines.is_empty() { None } else { Some(install_for_target(&reqs, &platform, r)?) };
+    // `[app] requirements` when given, else a uv project's lock, else requirements.txt
+    // or pyproject.toml's dependencies.
+    let deps = if manifest.app().requirements.is_none() && has_uv_lock(&loaded.dir) {
+        Some(install_locked_for_target(&loaded.dir, &platform, r)?)
+    } else {
+        let reqs = python::requirements(manifest, &loaded.dir)?;
+        if reqs.lines.is_empty() {
+            None
+        } else {
+            Some(install_for_target(&reqs, &platform, r)?)
+        }
+    };
     let excludes: Vec<String> = manifest.build.exclude.iter().map(|e| e.get().clone()).collect();
     let sources = source::collect(&loaded.dir, &excludes)?;
     build_lambda_zip(&sources, deps.as_ref(), r)
