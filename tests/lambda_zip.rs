@@ -53,29 +53,18 @@ mod lambda_zip {
         let Some(runtime_python) = std::env::var_os("AIDEPLOY_TEST_LAMBDA_PYTHON").map(PathBuf::from) else {
             panic!("AIDEPLOY_TEST_LAMBDA_PYTHON is not set: run these tests with `scripts/test lambda_zip`");
         };
-        assert!(
-            python::which("uv").is_some(),
-            "uv is not on PATH: run these tests with `scripts/test lambda_zip`"
-        );
+        assert!(python::which("uv").is_some(), "uv is not on PATH: run these tests with `scripts/test lambda_zip`");
         // uv has no "no index" variable; offline mode with a cache of its own that only
         // ever saw the wheelhouse is the same thing.
         std::env::set_var("UV_OFFLINE", "1");
         std::env::set_var("UV_FIND_LINKS", &wheelhouse);
-        std::env::set_var(
-            "UV_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("uv-cache-offline"),
-        );
+        std::env::set_var("UV_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("uv-cache-offline"));
         std::env::set_var("PIP_NO_INDEX", "1");
         std::env::set_var("PIP_FIND_LINKS", &wheelhouse);
         std::env::set_var("AIDEPLOY_CACHE_DIR", cache);
         std::env::remove_var("AIDEPLOY_PYTHON");
         let path = std::env::var_os("PATH").unwrap_or_default();
-        Setup {
-            _guard: guard,
-            wheelhouse,
-            runtime_python,
-            path,
-        }
+        Setup { _guard: guard, wheelhouse, runtime_python, path }
     }
 
     impl Drop for Setup {
@@ -117,12 +106,7 @@ mod lambda_zip {
             if entry.file_type().unwrap().is_dir() {
                 touch_all(&p, when);
             } else {
-                std::fs::File::options()
-                    .write(true)
-                    .open(&p)
-                    .unwrap()
-                    .set_modified(when)
-                    .unwrap();
+                std::fs::File::options().write(true).open(&p).unwrap().set_modified(when).unwrap();
             }
         }
     }
@@ -135,19 +119,12 @@ mod lambda_zip {
     /// Unpacks with Python's zipfile (as Lambda unpacks the archive to /var/task).
     fn unpack(zip: &Path, dest: &Path, python: &Path) {
         let out = Command::new(python)
-            .args([
-                "-c",
-                "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
-            ])
+            .args(["-c", "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])"])
             .arg(zip)
             .arg(dest)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "unzip failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "unzip failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Imports the handler module once (one cold start) in a Python that has only boto3
@@ -177,28 +154,14 @@ json.dump(out, sys.stdout)
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(serde_json::to_string(events).unwrap().as_bytes())
-            .unwrap();
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(serde_json::to_string(events).unwrap().as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
-        Ok(serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "driver output is not JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        }))
+        Ok(serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("driver output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))))
     }
 
     /// A real API Gateway HTTP API payload 2.0 event, as the service sends it.
@@ -266,10 +229,7 @@ json.dump(out, sys.stdout)
     #[test]
     fn zip_is_reproducible_across_checkout_paths_mtimes_and_caches() {
         let work = tempfile::tempdir().unwrap();
-        let (a, b) = (
-            work.path().join("checkout-one/app"),
-            work.path().join("elsewhere/another-name"),
-        );
+        let (a, b) = (work.path().join("checkout-one/app"), work.path().join("elsewhere/another-name"));
         copy_tree(&example(), &a);
         copy_tree(&example(), &b);
         touch_all(&a, SystemTime::now());
@@ -287,27 +247,17 @@ json.dump(out, sys.stdout)
         assert_eq!(hex::encode(source::hash_file(&zb.path).unwrap()), zb.sha256);
 
         // Entries are sorted, the deps are there for the target, the adapter is at the root.
-        let names: Vec<String> = aideploy::build::zip::list_entries(&za.path)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.0)
-            .collect();
+        let names: Vec<String> =
+            aideploy::build::zip::list_entries(&za.path).unwrap().into_iter().map(|e| e.0).collect();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
-        for want in [
-            "aideploy_lambda.py",
-            "aideploy_secrets.py",
-            "app/main.py",
-            "fastapi/__init__.py",
-            "aideploy.toml",
-        ] {
+        for want in ["aideploy_lambda.py", "aideploy_secrets.py", "app/main.py", "fastapi/__init__.py", "aideploy.toml"]
+        {
             assert!(names.iter().any(|n| n == want), "{want} missing");
         }
         assert!(
-            names
-                .iter()
-                .any(|n| n.starts_with("pydantic_core/") && n.ends_with("x86_64-linux-gnu.so")),
+            names.iter().any(|n| n.starts_with("pydantic_core/") && n.ends_with("x86_64-linux-gnu.so")),
             "no x86_64 pydantic_core"
         );
         assert!(!names
@@ -344,11 +294,8 @@ print(len(z.infolist()), base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb")
         let again = load_zip(&b);
         assert!(again.cached);
         assert_eq!(again.sha256, zb.sha256);
-        fs_err::write(
-            b.join("app/docs.py"),
-            fs_err::read_to_string(b.join("app/docs.py")).unwrap() + "\n# changed\n",
-        )
-        .unwrap();
+        fs_err::write(b.join("app/docs.py"), fs_err::read_to_string(b.join("app/docs.py")).unwrap() + "\n# changed\n")
+            .unwrap();
         let changed = load_zip(&b);
         assert!(!changed.cached);
         assert_ne!(changed.sha256, zb.sha256);
@@ -397,10 +344,7 @@ print(len(z.infolist()), base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb")
         assert_eq!(answer["mode"], "retrieval");
         assert_eq!(answer["sources"][0]["id"], "health-gates");
         assert_eq!(answer["sources"].as_array().unwrap().len(), 1);
-        assert!(answer["answer"]
-            .as_str()
-            .unwrap()
-            .contains("previous version keeps serving"));
+        assert!(answer["answer"].as_str().unwrap().contains("previous version keeps serving"));
 
         // A base64-encoded body (as API Gateway sends binary or some clients' bodies).
         assert_eq!(r[2]["statusCode"], 200, "{}", r[2]);
@@ -509,20 +453,15 @@ def raw():
         fs_err::create_dir_all(app.join("app")).unwrap();
         fs_err::write(app.join("app/__init__.py"), "").unwrap();
         fs_err::write(app.join("app/main.py"), PROBE_APP).unwrap();
-        let reqs = python::requirements(
-            &manifest::load(&example().join("aideploy.toml")).unwrap().manifest,
-            &example(),
-        )
-        .unwrap();
+        let reqs =
+            python::requirements(&manifest::load(&example().join("aideploy.toml")).unwrap().manifest, &example())
+                .unwrap();
         let deps = install_for_target(&reqs, &x86(), &Quiet).unwrap();
         let zip = build_lambda_zip(&source::collect(&app, &[]).unwrap(), Some(&deps), &Quiet).unwrap();
         let task = work.path().join("task");
         unpack(&zip.path, &task, &s.runtime_python);
         let zip_bytes = fs_err::read(&zip.path).unwrap();
-        assert!(
-            !zip_bytes.windows(value.len()).any(|w| w == value.as_bytes()),
-            "the secret value is in the zip"
-        );
+        assert!(!zip_bytes.windows(value.len()).any(|w| w == value.as_bytes()), "the secret value is in the zip");
 
         let mut env = aws_env.clone();
         env.push(("AIDEPLOY_SECRET_ARNS", json!({ "OPENAI_API_KEY": arn }).to_string()));
@@ -530,10 +469,7 @@ def raw():
             &s.runtime_python,
             &task,
             &env,
-            &[
-                event("GET", "/probe", "q=1&q=2", None, false),
-                event("GET", "/bytes", "", None, false),
-            ],
+            &[event("GET", "/probe", "q=1&q=2", None, false), event("GET", "/bytes", "", None, false)],
         )
         .unwrap();
         let r = &out["responses"][0];
@@ -545,38 +481,18 @@ def raw():
         assert_eq!(seen["cookies"], json!({"session": "s1", "theme": "dark"}));
         assert_eq!(seen["query"], "q=1&q=2");
         assert_eq!(seen["client"], "203.0.113.7");
-        assert_eq!(
-            seen["url"],
-            "https://abc123.execute-api.us-east-1.amazonaws.com/probe?q=1&q=2"
-        );
-        let cookies: Vec<&str> = r["cookies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap())
-            .collect();
+        assert_eq!(seen["url"], "https://abc123.execute-api.us-east-1.amazonaws.com/probe?q=1&q=2");
+        let cookies: Vec<&str> = r["cookies"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
         assert_eq!(cookies.len(), 2);
-        assert!(
-            cookies[0].starts_with("a=1") && cookies[1].starts_with("b=2"),
-            "{cookies:?}"
-        );
+        assert!(cookies[0].starts_with("a=1") && cookies[1].starts_with("b=2"), "{cookies:?}");
         let bin = &out["responses"][1];
         assert_eq!(bin["isBase64Encoded"], true);
         assert_eq!(bin["body"], b64(&(0..=255u8).collect::<Vec<_>>()));
 
         // A secret that does not exist: the cold start fails and says which and why.
         env.pop();
-        env.push((
-            "AIDEPLOY_SECRET_ARNS",
-            json!({ "OPENAI_API_KEY": format!("{arn}-gone") }).to_string(),
-        ));
-        let err = invoke(
-            &s.runtime_python,
-            &task,
-            &env,
-            &[event("GET", "/probe", "", None, false)],
-        )
-        .unwrap_err();
+        env.push(("AIDEPLOY_SECRET_ARNS", json!({ "OPENAI_API_KEY": format!("{arn}-gone") }).to_string()));
+        let err = invoke(&s.runtime_python, &task, &env, &[event("GET", "/probe", "", None, false)]).unwrap_err();
         assert!(err.contains("cannot read secret OPENAI_API_KEY"), "{err}");
         assert!(err.contains("secretsmanager:GetSecretValue"), "{err}");
     }
@@ -615,13 +531,7 @@ async def app(scope, receive, send):
         staged["requestContext"]["stage"] = json!("prod");
         // A REST API (payload 1.0) event is not ours to guess at.
         let v1 = json!({"httpMethod": "GET", "path": "/", "headers": {}, "body": null});
-        let out = invoke(
-            &s.runtime_python,
-            &task,
-            &[("AIDEPLOY_ASGI", "main:app".into())],
-            &[staged, v1],
-        )
-        .unwrap();
+        let out = invoke(&s.runtime_python, &task, &[("AIDEPLOY_ASGI", "main:app".into())], &[staged, v1]).unwrap();
         let r = &out["responses"][0];
         assert_eq!(r["statusCode"], 201, "{r}");
         assert_eq!(r["body"], "path=/items/a b raw=/items/a%20b body=hello");
@@ -632,10 +542,7 @@ async def app(scope, receive, send):
 
         // A wrong AIDEPLOY_ASGI fails the cold start with the variable named.
         let err = invoke(&s.runtime_python, &task, &[("AIDEPLOY_ASGI", "main:nope".into())], &[]).unwrap_err();
-        assert!(
-            err.contains("AIDEPLOY_ASGI='main:nope': module 'main' has no attribute 'nope'"),
-            "{err}"
-        );
+        assert!(err.contains("AIDEPLOY_ASGI='main:nope': module 'main' has no attribute 'nope'"), "{err}");
     }
 
     /// The ELF machine of a shared library: 62 is x86-64, 183 is AArch64.
@@ -722,10 +629,7 @@ async def app(scope, receive, send):
     fn warm_deps_run_no_installer() {
         let work = tempfile::tempdir().unwrap();
         let _s = setup(&work.path().join("cache"));
-        let reqs = Requirements {
-            source: None,
-            lines: vec!["fastapi>=0.110".into(), "uvicorn".into()],
-        };
+        let reqs = Requirements { source: None, lines: vec!["fastapi>=0.110".into(), "uvicorn".into()] };
         let cold = install_for_target(&reqs, &x86(), &Quiet).unwrap();
         assert!(!cold.cached);
         assert!(cold.dir.join("fastapi/__init__.py").is_file());
@@ -742,10 +646,7 @@ async def app(scope, receive, send):
         assert_eq!(warm.dir, cold.dir);
         assert_eq!(warm.key, cold.key);
         // Proof that an install would have failed here: a new requirement set cannot install.
-        let other = Requirements {
-            source: None,
-            lines: vec!["fastapi>=0.110".into()],
-        };
+        let other = Requirements { source: None, lines: vec!["fastapi>=0.110".into()] };
         let err = install_for_target(&other, &x86(), &Quiet).unwrap_err();
         assert!(err.to_string().contains("cannot run"), "{err:#}");
     }
@@ -763,44 +664,26 @@ async def app(scope, receive, send):
         let s = setup(&work.path().join("cache"));
 
         // docopt 0.6.2 is published as an sdist only (the wheelhouse holds that sdist).
-        let sdist_only = Requirements {
-            source: None,
-            lines: vec!["fastapi>=0.110".into(), "docopt==0.6.2".into()],
-        };
+        let sdist_only = Requirements { source: None, lines: vec!["fastapi>=0.110".into(), "docopt==0.6.2".into()] };
         let e = hinted(install_for_target(&sdist_only, &x86(), &Quiet).unwrap_err());
         assert!(
-            e.message
-                .starts_with("no wheel of docopt 0.6.2 for linux x86_64 (manylinux2014), CPython 3.11"),
+            e.message.starts_with("no wheel of docopt 0.6.2 for linux x86_64 (manylinux2014), CPython 3.11"),
             "{}",
             e.message
         );
         assert!(e.hint.contains("pin a version of `docopt`"), "{}", e.hint);
 
         // numpy has wheels, but only for x86_64 in the wheelhouse: none for arm64.
-        let numpy = Requirements {
-            source: None,
-            lines: vec!["numpy".into()],
-        };
+        let numpy = Requirements { source: None, lines: vec!["numpy".into()] };
         let e = hinted(install_for_target(&numpy, &TargetPlatform::new(Arch::Arm64, "3.11"), &Quiet).unwrap_err());
         assert!(e.message.starts_with("no wheel of numpy"), "{}", e.message);
         assert!(e.message.contains("linux arm64"), "{}", e.message);
-        assert!(
-            e.message.contains("manylinux2014_x86_64"),
-            "wheels available elsewhere are named: {}",
-            e.message
-        );
+        assert!(e.message.contains("manylinux2014_x86_64"), "wheels available elsewhere are named: {}", e.message);
 
         // A name that exists nowhere is a different error.
-        let missing = Requirements {
-            source: None,
-            lines: vec!["no-such-package-aideploy".into()],
-        };
+        let missing = Requirements { source: None, lines: vec!["no-such-package-aideploy".into()] };
         let e = hinted(install_for_target(&missing, &x86(), &Quiet).unwrap_err());
-        assert!(
-            e.message.contains("`no-such-package-aideploy` was not found"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("`no-such-package-aideploy` was not found"), "{}", e.message);
 
         // The pip fallback (no uv on PATH) says the same about docopt, and installs fine.
         let bin = work.path().join("pip-only-bin");
@@ -809,16 +692,9 @@ async def app(scope, receive, send):
         std::os::unix::fs::symlink(&py3, bin.join("python3")).unwrap();
         std::env::set_var("PATH", &bin);
         let e = hinted(install_for_target(&sdist_only, &x86(), &Quiet).unwrap_err());
-        assert!(
-            e.message.contains("docopt==0.6.2") && e.message.contains("linux x86_64"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("docopt==0.6.2") && e.message.contains("linux x86_64"), "{}", e.message);
         assert!(e.hint.contains("pin a version of `docopt`"), "{}", e.hint);
-        let ok = Requirements {
-            source: None,
-            lines: vec!["pydantic>=2.6".into()],
-        };
+        let ok = Requirements { source: None, lines: vec!["pydantic>=2.6".into()] };
         let deps = install_for_target(&ok, &x86(), &Quiet).unwrap();
         assert!(deps.dir.join("pydantic_core").is_dir());
         assert!(!deps.dir.join("bin").exists());
@@ -842,26 +718,15 @@ async def app(scope, receive, send):
             let f = std::fs::File::create(deps_dir.join(pkg).join("lib.so")).unwrap();
             f.set_len(mb * 1024 * 1024 + 1).unwrap();
         }
-        let deps = aideploy::build::pydeps::DepsDir {
-            dir: deps_dir.clone(),
-            key: "sparse-test".into(),
-            cached: true,
-        };
+        let deps = aideploy::build::pydeps::DepsDir { dir: deps_dir.clone(), key: "sparse-test".into(), cached: true };
         let started = Instant::now();
         let e = hinted(build_lambda_zip(&sources, Some(&deps), &Quiet).unwrap_err());
         assert!(e.message.contains("over Lambda's limit of 250.0 MiB"), "{}", e.message);
         let lines: Vec<&str> = e.message.lines().collect();
-        assert!(
-            lines[2].trim_start().starts_with("torch") && lines[2].contains("180.0 MiB"),
-            "{}",
-            e.message
-        );
+        assert!(lines[2].trim_start().starts_with("torch") && lines[2].contains("180.0 MiB"), "{}", e.message);
         assert!(lines[3].trim_start().starts_with("nvidia_cublas"), "{}", e.message);
         assert!(e.hint.contains("package = \"image\""));
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the size check must not compress first"
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "the size check must not compress first");
 
         // Over the direct-upload limit: a flag (upload through S3), not an error.
         fs_err::remove_dir_all(&deps_dir).unwrap();
@@ -876,15 +741,8 @@ async def app(scope, receive, send):
             })
             .collect();
         fs_err::write(deps_dir.join("blob/data.bin"), &noise).unwrap();
-        let deps = aideploy::build::pydeps::DepsDir {
-            dir: deps_dir,
-            key: "noise-test".into(),
-            cached: true,
-        };
-        let small = Limits {
-            max_direct_upload: 200_000,
-            ..Limits::default()
-        };
+        let deps = aideploy::build::pydeps::DepsDir { dir: deps_dir, key: "noise-test".into(), cached: true };
+        let small = Limits { max_direct_upload: 200_000, ..Limits::default() };
         let z = build_lambda_zip_with(&sources, Some(&deps), &small, &Quiet).unwrap();
         assert!(z.bytes > 200_000 && z.needs_s3, "{z:?}");
         let z = build_lambda_zip(&sources, Some(&deps), &Quiet).unwrap();

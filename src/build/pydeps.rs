@@ -7,6 +7,12 @@
 //! cp --python-version --only-binary=:all:`). Results are cached under
 //! `cache_dir()/deps/<key>`, the key a hash of (requirement lines and the files they
 //! include, platform, Python version, installer): a warm rebuild runs neither uv nor pip.
+//! A uv project's `uv.lock` is installed the same way ([`install_locked_for_target`]),
+//! keyed by the lock's bytes.
+//!
+//! Not hashed: the contents of local paths named in requirements (`./wheels/x.whl`,
+//! `-e .`); an unpinned requirement stays cached at the version first resolved until
+//! the requirements change (pin versions, or use a lock, to move deliberately).
 //! Which index or wheel folder is used is left to uv's and pip's own settings
 //! (`UV_*`/`PIP_*` variables, config files), so this code stays index-agnostic.
 
@@ -211,7 +217,10 @@ pub fn install_for_target(reqs: &Requirements, platform: &TargetPlatform, r: &dy
     let Some(installer) = preferred else {
         return Err(Hinted::new(
             "cannot install the Python dependencies: neither uv nor python3 (with pip) is on PATH",
-            format!("install uv (`pip install uv`, or see its docs), or point {} at a Python with pip", envvars::AIDEPLOY_PYTHON),
+            format!(
+                "install uv (`pip install uv`, or see its docs), or point {} at a Python with pip",
+                envvars::AIDEPLOY_PYTHON
+            ),
         )
         .into());
     };
@@ -262,10 +271,18 @@ pub fn install_locked_for_target(project: &Path, platform: &TargetPlatform, r: &
     install_into_cache(&root, &key, platform, Installer::Uv, r, |work| {
         let exported = work.join("exported.txt");
         let mut cmd = Command::new("uv");
-        cmd.args(["export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--format", "requirements-txt"])
-            .arg("--output-file")
-            .arg(&exported)
-            .current_dir(project);
+        cmd.args([
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-project",
+            "--no-hashes",
+            "--format",
+            "requirements-txt",
+        ])
+        .arg("--output-file")
+        .arg(&exported)
+        .current_dir(project);
         let shown = format!("{cmd:?}").replace('"', "");
         let out = cmd.output().with_context(|| format!("cannot run {shown}"))?;
         if !out.status.success() {
@@ -403,7 +420,8 @@ pub fn diagnose(output: &str) -> Option<InstallProblem> {
         let line = line.trim();
         let Some(pos) = line.find("Because ") else { continue };
         let rest = &line[pos + "Because ".len()..];
-        for marker in [" has no usable wheels", " have no usable wheels", " has no wheels with a matching platform tag"] {
+        for marker in [" has no usable wheels", " have no usable wheels", " has no wheels with a matching platform tag"]
+        {
             if let Some(end) = rest.find(marker) {
                 let subject = rest[..end].trim_start_matches("all versions of ").trim();
                 let (package, version) = split_pin(subject);
@@ -416,7 +434,11 @@ pub fn diagnose(output: &str) -> Option<InstallProblem> {
                 return Some(InstallProblem::NoWheel { package, version, available_on });
             }
         }
-        for marker in [" was not found in the package registry", " was not found in the provided package locations", " was not found in the cache"] {
+        for marker in [
+            " was not found in the package registry",
+            " was not found in the provided package locations",
+            " was not found in the cache",
+        ] {
             if let Some(end) = rest.find(marker) {
                 return Some(InstallProblem::NotFound { package: split_pin(rest[..end].trim()).0 });
             }
@@ -436,8 +458,10 @@ fn split_pin(subject: &str) -> (String, Option<String>) {
     match subject.split_once("==") {
         Some((name, version)) => (name.trim().to_string(), Some(version.trim().to_string())),
         None => {
-            let name: String =
-                subject.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '[' | ']')).collect();
+            let name: String = subject
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '[' | ']'))
+                .collect();
             (name, None)
         }
     }
@@ -567,7 +591,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs_err::write(dir.path().join("requirements.txt"), "-r base.txt\n").unwrap();
         fs_err::write(dir.path().join("base.txt"), "numpy==1\n").unwrap();
-        let reqs = Requirements { source: Some(dir.path().join("requirements.txt")), lines: vec!["-r base.txt".into()] };
+        let reqs =
+            Requirements { source: Some(dir.path().join("requirements.txt")), lines: vec!["-r base.txt".into()] };
         let x = TargetPlatform::new(Arch::X86_64, "3.11");
         let k1 = cache_key(&reqs, &x, Installer::Uv).unwrap();
         fs_err::write(dir.path().join("base.txt"), "numpy==2\n").unwrap();
@@ -579,10 +604,18 @@ mod tests {
         let uv_pinned = "error: No solution found when resolving dependencies\n  cause: Because docopt==0.6.2 has no usable wheels and you require docopt==0.6.2, we can conclude that your requirements are unsatisfiable.\n\nhint: Wheels are required for `docopt` because building from source is disabled";
         assert_eq!(
             diagnose(uv_pinned),
-            Some(InstallProblem::NoWheel { package: "docopt".into(), version: Some("0.6.2".into()), available_on: None })
+            Some(InstallProblem::NoWheel {
+                package: "docopt".into(),
+                version: Some("0.6.2".into()),
+                available_on: None
+            })
         );
-        let uv_any = "  cause: Because all versions of docopt have no usable wheels and you require docopt, we can conclude";
-        assert_eq!(diagnose(uv_any), Some(InstallProblem::NoWheel { package: "docopt".into(), version: None, available_on: None }));
+        let uv_any =
+            "  cause: Because all versions of docopt have no usable wheels and you require docopt, we can conclude";
+        assert_eq!(
+            diagnose(uv_any),
+            Some(InstallProblem::NoWheel { package: "docopt".into(), version: None, available_on: None })
+        );
         let uv_arch = "  cause: Because numpy==2.2.6 has no wheels with a matching platform tag (e.g., `manylinux_2_17_aarch64`) and only numpy==2.2.6 is available, we can conclude\n\nhint: Wheels are available for `numpy` (v2.2.6) on the following platforms: `manylinux_2_17_x86_64`, `manylinux2014_x86_64`";
         assert_eq!(
             diagnose(uv_arch),
@@ -592,7 +625,8 @@ mod tests {
                 available_on: Some("`manylinux_2_17_x86_64`, `manylinux2014_x86_64`".into())
             })
         );
-        let uv_missing = "  cause: Because nosuchpkg-xyz was not found in the package registry and you require nosuchpkg-xyz, we";
+        let uv_missing =
+            "  cause: Because nosuchpkg-xyz was not found in the package registry and you require nosuchpkg-xyz, we";
         assert_eq!(diagnose(uv_missing), Some(InstallProblem::NotFound { package: "nosuchpkg-xyz".into() }));
         let pip = "ERROR: Could not find a version that satisfies the requirement docopt==0.6.2 (from versions: none)\nERROR: No matching distribution found for docopt==0.6.2\n";
         assert_eq!(diagnose(pip), Some(InstallProblem::NoMatchingDistribution { requirement: "docopt==0.6.2".into() }));

@@ -29,11 +29,11 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use crate::build::pydeps::{has_uv_lock, install_for_target, install_locked_for_target, Arch, DepsDir, TargetPlatform};
-use crate::build::source::{self, SourceSet};
 use crate::build::python;
-use crate::manifest::Loaded;
+use crate::build::source::{self, SourceSet};
 use crate::engine::{Artifact, Reporter};
 use crate::error::Hinted;
+use crate::manifest::Loaded;
 use crate::util::{cache_dir, write_atomic, FileLock};
 
 /// The handler to configure on the function.
@@ -124,7 +124,8 @@ impl LambdaZip {
 pub fn http_event(method: &str, target: &str, body: Option<&[u8]>) -> serde_json::Value {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
-    let mut headers = serde_json::json!({"host": "lambda.invoke", "user-agent": "aideploy", "x-forwarded-proto": "https"});
+    let mut headers =
+        serde_json::json!({"host": "lambda.invoke", "user-agent": "aideploy", "x-forwarded-proto": "https"});
     if body.is_some() {
         headers["content-type"] = serde_json::json!("application/json");
     }
@@ -150,7 +151,8 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             s.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
         }
@@ -195,7 +197,13 @@ pub fn build_lambda_zip_with(
 }
 
 /// The build, with its cache folder given.
-fn build_in(root: &Path, source: &SourceSet, deps: Option<&DepsDir>, limits: &Limits, r: &dyn Reporter) -> Result<LambdaZip> {
+fn build_in(
+    root: &Path,
+    source: &SourceSet,
+    deps: Option<&DepsDir>,
+    limits: &Limits,
+    r: &dyn Reporter,
+) -> Result<LambdaZip> {
     fs_err::create_dir_all(root)?;
     let key = final_key(source, deps);
     let out = root.join(format!("lambda-{key}.zip"));
@@ -240,7 +248,15 @@ fn build_in(root: &Path, source: &SourceSet, deps: Option<&DepsDir>, limits: &Li
     let sha256 = hex::encode(source::hash_file(&tmp)?);
     let bytes = fs_err::metadata(&tmp)?.len();
     fs_err::rename(&tmp, &out)?;
-    let zip = LambdaZip { path: out, sha256, bytes, unzipped_bytes: unzipped, entries, needs_s3: bytes > limits.max_direct_upload, cached: false };
+    let zip = LambdaZip {
+        path: out,
+        sha256,
+        bytes,
+        unzipped_bytes: unzipped,
+        entries,
+        needs_s3: bytes > limits.max_direct_upload,
+        cached: false,
+    };
     write_atomic(&meta_path, &serde_json::to_vec(&zip)?)?;
     if zip.needs_s3 {
         r.detail(&format!(
@@ -403,9 +419,14 @@ fn write_deps_zip(dest: &Path, files: &[DepFile], threads: usize) -> Result<()> 
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a compression thread panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a compression thread panicked"))))
+            .collect()
     });
-    let mut out = ZipWriter::new(BufWriter::new(File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?));
+    let mut out = ZipWriter::new(BufWriter::new(
+        File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?,
+    ));
     for part in parts {
         let mut archive = ZipArchive::new(Cursor::new(part?))?;
         for i in 0..archive.len() {
@@ -540,11 +561,8 @@ fn too_big(unzipped: u64, limits: &Limits, deps: &[(String, u64)], app_bytes: u6
 fn package_of(rel: &str) -> String {
     let top = rel.split('/').next().unwrap_or(rel);
     let top = top.strip_suffix(".libs").unwrap_or(top);
-    let top = if top.ends_with(".dist-info") || top.ends_with(".data") {
-        top.split('-').next().unwrap_or(top)
-    } else {
-        top
-    };
+    let top =
+        if top.ends_with(".dist-info") || top.ends_with(".data") { top.split('-').next().unwrap_or(top) } else { top };
     let top = if rel.contains('/') { top } else { top.strip_suffix(".py").unwrap_or(top) };
     top.to_ascii_lowercase().replace('-', "_")
 }
@@ -555,9 +573,8 @@ fn mib(bytes: u64) -> String {
 
 /// Reads a zip's entries (name, uncompressed size); for tests and `aideploy build`.
 pub fn list_entries(path: &Path) -> Result<Vec<(String, u64)>> {
-    let mut archive = ZipArchive::new(BufReader::new(
-        File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-    ))?;
+    let mut archive =
+        ZipArchive::new(BufReader::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?))?;
     let mut out = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {
         let f = archive.by_index_raw(i)?;
