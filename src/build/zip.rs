@@ -310,6 +310,7 @@ fn prune(root: &Path, keep: usize) {
     zips.sort_by_key(|z| std::cmp::Reverse(z.0));
     for (_, p) in zips.into_iter().skip(keep) {
         let _ = fs_err::remove_file(p.with_extension("json"));
+        let _ = fs_err::remove_file(p.with_extension("lock"));
         let _ = fs_err::remove_file(&p);
     }
 }
@@ -692,6 +693,26 @@ mod tests {
         let again = build_in(cache.path(), &set, None, &Limits::default(), &Quiet).unwrap();
         assert!(again.cached);
         assert_eq!(again.sha256, zip.sha256);
+    }
+
+    #[test]
+    fn a_name_in_two_places_is_an_error_naming_both() {
+        let cache = tempfile::tempdir().unwrap();
+        let app = tempfile::tempdir().unwrap();
+        write(app.path(), "aideploy_lambda.py", b"# mine\n");
+        let set = source::collect(app.path(), &[]).unwrap();
+        let e = build_in(cache.path(), &set, None, &Limits::default(), &Quiet).unwrap_err();
+        let e = e.downcast::<Hinted>().unwrap();
+        assert!(e.message.contains("`aideploy_lambda.py` is in both"), "{}", e.message);
+        assert!(e.hint.contains("exclude"), "{}", e.hint);
+        assert_eq!(
+            fs_err::read_dir(cache.path())
+                .unwrap()
+                .filter(|e| { e.as_ref().unwrap().file_name().to_string_lossy().contains(".tmp-") })
+                .count(),
+            0,
+            "no partial zip is left behind"
+        );
     }
 
     #[test]
