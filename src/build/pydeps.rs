@@ -126,7 +126,7 @@ pub struct DepsDir {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Installer {
+enum Installer {
     Uv,
     Pip,
 }
