@@ -15,6 +15,11 @@ if [ ! -f "$stamp" ]; then
     --platform manylinux2014_x86_64 --implementation cp --python-version 3.11 \
     --only-binary=:all: \
     -r examples/fastapi-rag/requirements.txt uvicorn numpy openai mangum
+  # arm64 (Graviton) for the same: pydantic only (compiled, pydantic_core). numpy stays
+  # x86_64-only here: the tests' "no wheel for arm64" case.
+  python3 -m pip download --quiet --disable-pip-version-check -d "$wheelhouse" \
+    --platform manylinux2014_aarch64 --implementation cp --python-version 3.11 \
+    --only-binary=:all: 'pydantic>=2.6'
   # A real "no wheel for this platform" case: docopt 0.6.2 is published as an sdist only.
   python3 -m pip download --quiet --disable-pip-version-check -d "$wheelhouse" \
     --no-binary=:all: --no-deps docopt==0.6.2

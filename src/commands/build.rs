@@ -1,8 +1,6 @@
 //! `aideploy build`: the artifact a target runs (or, with no target, the app's
 //! default), without deploying it.
 
-use std::sync::Arc;
-
 use anyhow::Result;
 use serde_json::json;
 
@@ -112,7 +110,5 @@ fn build_zip(loaded: &Loaded, target: Option<&Target>, r: &dyn Reporter) -> Resu
             human_bytes(built.bytes)
         ));
     }
-    let mut artifact = Artifact::plain("zip", format!("sha256:{}", built.sha256), built.bytes, Arc::new(built.clone()));
-    artifact.path = Some(built.path.clone());
-    Ok(artifact)
+    Ok(built.into_artifact())
 }
