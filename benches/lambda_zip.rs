@@ -18,7 +18,11 @@ impl Reporter for Quiet {
     fn step(&self, _: &str) {}
     fn progress(&self, _: &str) {}
     fn warn(&self, _: &str) {}
-    fn detail(&self, _: &str) {}
+    fn detail(&self, m: &str) {
+        if std::env::var_os("BENCH_VERBOSE").is_some() {
+            eprintln!("  {m}");
+        }
+    }
     fn done(&self) {}
 }
 

@@ -80,9 +80,11 @@ pub enum Command {
     Plan(TargetArgs),
     /// Build the target's artifact without deploying it
     #[command(after_help = "Examples:
-  aideploy build --target local          # prepare the Python environment and source snapshot
-  aideploy build --target local --json")]
-    Build(TargetArgs),
+  aideploy build --target lambda                 # the Lambda zip (deps for linux x86_64)
+  aideploy build --package image --push          # OCI image to [build] registry / $AIDEPLOY_REGISTRY
+  aideploy build --target local                  # the local Python environment and source set
+  aideploy build --package zip --json")]
+    Build(BuildArgs),
     /// Show what is deployed: URL, version, health
     #[command(after_help = "Examples:
   aideploy status --target local
@@ -140,6 +142,19 @@ pub struct TargetArgs {
     /// Override one target setting for this run (repeatable), checked like the file
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// zip or image [default: the target's (lambda: zip, local: its environment, others:
+    /// image), else `[build] package`, else image]
+    #[arg(long, value_parser = ["zip", "image"], value_name = "KIND")]
+    pub package: Option<String>,
+    /// Push the image to `[build] registry` (or $AIDEPLOY_REGISTRY)
+    #[arg(long)]
+    pub push: bool,
 }
 
 #[derive(Debug, Args, Clone)]

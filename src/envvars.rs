@@ -16,3 +16,12 @@ pub const CI: &str = "CI";
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Log filter for -v output (tracing's syntax).
 pub const AIDEPLOY_LOG: &str = "AIDEPLOY_LOG";
+/// Seconds since the epoch stamped on built artifacts (file mtimes, image `created`),
+/// per reproducible-builds.org; default 0.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+/// The repository images are pushed to (overrides `[build] registry` and the
+/// registry a target implies).
+pub const AIDEPLOY_REGISTRY: &str = "AIDEPLOY_REGISTRY";
+/// A login for the push registry, when it is not in the Docker configuration.
+pub const AIDEPLOY_REGISTRY_USERNAME: &str = "AIDEPLOY_REGISTRY_USERNAME";
+pub const AIDEPLOY_REGISTRY_PASSWORD: &str = "AIDEPLOY_REGISTRY_PASSWORD";

@@ -5,7 +5,8 @@ mod common;
 
 use std::path::Path;
 
-use aideploy::cloud::{aws, docker_config::DockerConfig, Login};
+use aideploy::build::registry::Credentials;
+use aideploy::cloud::{aws, docker_config::DockerConfig};
 
 fn moto() -> String {
     std::env::var("AIDEPLOY_TEST_MOTO").expect("AIDEPLOY_TEST_MOTO is not set: run the tests with `scripts/test` (it starts moto)")
@@ -66,7 +67,7 @@ fn credential_helper_protocol() {
     // matters (they spawn no programs by name).
     unsafe { std::env::set_var("PATH", path) };
     let config = DockerConfig::load(&config_path).unwrap();
-    assert_eq!(config.login_for("ghcr.io").unwrap(), Some(Login { username: "bot".into(), password: "tok-123".into() }));
+    assert_eq!(config.login_for("ghcr.io").unwrap(), Some(Credentials { username: "bot".into(), password: "tok-123".into() }));
     assert_eq!(config.login_for("quay.io").unwrap(), None);
 }
 

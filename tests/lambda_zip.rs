@@ -17,7 +17,7 @@ mod lambda_zip {
     use aideploy::build::python::{self, Requirements};
     use aideploy::build::source;
     use aideploy::build::zip::{
-        build_lambda_zip, build_lambda_zip_with, lambda_zip_for, LambdaZip, Limits,
+        build_lambda_zip, build_lambda_zip_with, http_event, lambda_zip_for, LambdaZip, Limits,
     };
     use aideploy::engine::Reporter;
     use aideploy::error::Hinted;
@@ -47,38 +47,24 @@ mod lambda_zip {
     /// gives this test its own aideploy cache.
     fn setup(cache: &Path) -> Setup {
         let guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(wheelhouse) = std::env::var_os("AIDEPLOY_TEST_WHEELHOUSE").map(PathBuf::from)
-        else {
+        let Some(wheelhouse) = std::env::var_os("AIDEPLOY_TEST_WHEELHOUSE").map(PathBuf::from) else {
             panic!("AIDEPLOY_TEST_WHEELHOUSE is not set: run these tests with `scripts/test lambda_zip`, which downloads the wheels they install offline");
         };
-        let Some(runtime_python) =
-            std::env::var_os("AIDEPLOY_TEST_LAMBDA_PYTHON").map(PathBuf::from)
-        else {
+        let Some(runtime_python) = std::env::var_os("AIDEPLOY_TEST_LAMBDA_PYTHON").map(PathBuf::from) else {
             panic!("AIDEPLOY_TEST_LAMBDA_PYTHON is not set: run these tests with `scripts/test lambda_zip`");
         };
-        assert!(
-            python::which("uv").is_some(),
-            "uv is not on PATH: run these tests with `scripts/test lambda_zip`"
-        );
+        assert!(python::which("uv").is_some(), "uv is not on PATH: run these tests with `scripts/test lambda_zip`");
         // uv has no "no index" variable; offline mode with a cache of its own that only
         // ever saw the wheelhouse is the same thing.
         std::env::set_var("UV_OFFLINE", "1");
         std::env::set_var("UV_FIND_LINKS", &wheelhouse);
-        std::env::set_var(
-            "UV_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("uv-cache-offline"),
-        );
+        std::env::set_var("UV_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("uv-cache-offline"));
         std::env::set_var("PIP_NO_INDEX", "1");
         std::env::set_var("PIP_FIND_LINKS", &wheelhouse);
         std::env::set_var("AIDEPLOY_CACHE_DIR", cache);
         std::env::remove_var("AIDEPLOY_PYTHON");
         let path = std::env::var_os("PATH").unwrap_or_default();
-        Setup {
-            _guard: guard,
-            wheelhouse,
-            runtime_python,
-            path,
-        }
+        Setup { _guard: guard, wheelhouse, runtime_python, path }
     }
 
     impl Drop for Setup {
@@ -120,12 +106,7 @@ mod lambda_zip {
             if entry.file_type().unwrap().is_dir() {
                 touch_all(&p, when);
             } else {
-                std::fs::File::options()
-                    .write(true)
-                    .open(&p)
-                    .unwrap()
-                    .set_modified(when)
-                    .unwrap();
+                std::fs::File::options().write(true).open(&p).unwrap().set_modified(when).unwrap();
             }
         }
     }
@@ -138,19 +119,12 @@ mod lambda_zip {
     /// Unpacks with Python's zipfile (as Lambda unpacks the archive to /var/task).
     fn unpack(zip: &Path, dest: &Path, python: &Path) {
         let out = Command::new(python)
-            .args([
-                "-c",
-                "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
-            ])
+            .args(["-c", "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])"])
             .arg(zip)
             .arg(dest)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "unzip failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "unzip failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Imports the handler module once (one cold start) in a Python that has only boto3
@@ -162,50 +136,32 @@ task_root = sys.argv[1]
 sys.path.insert(0, task_root)
 events = json.load(sys.stdin)
 import aideploy_lambda
-out = {"responses": [aideploy_lambda.handler(e, None) for e in events]}
+def call(e):
+    try:
+        return aideploy_lambda.handler(e, None)
+    except Exception as x:
+        return {"error": f"{type(x).__name__}: {x}"}
+out = {"responses": [call(e) for e in events]}
 fastapi = sys.modules.get("fastapi")
 out["fastapi_from"] = getattr(fastapi, "__file__", None)
 json.dump(out, sys.stdout)
 "#;
 
-    fn invoke(
-        python: &Path,
-        task_root: &Path,
-        env: &[(&str, String)],
-        events: &[Value],
-    ) -> Result<Value, String> {
+    fn invoke(python: &Path, task_root: &Path, env: &[(&str, String)], events: &[Value]) -> Result<Value, String> {
         let mut cmd = Command::new(python);
-        cmd.arg("-c")
-            .arg(DRIVER)
-            .arg(task_root)
-            .current_dir(task_root);
-        cmd.env_remove("PYTHONPATH")
-            .env("AIDEPLOY_ASGI", "app.main:app");
+        cmd.arg("-c").arg(DRIVER).arg(task_root).current_dir(task_root);
+        cmd.env_remove("PYTHONPATH").env("AIDEPLOY_ASGI", "app.main:app");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(serde_json::to_string(events).unwrap().as_bytes())
-            .unwrap();
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(serde_json::to_string(events).unwrap().as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
-        Ok(serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "driver output is not JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        }))
+        Ok(serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("driver output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))))
     }
 
     /// A real API Gateway HTTP API payload 2.0 event, as the service sends it.
@@ -221,13 +177,7 @@ json.dump(out, sys.stdout)
         if body.is_some() {
             headers["content-type"] = json!("application/json");
         }
-        let body = body.map(|b| {
-            if base64 {
-                b64(b.as_bytes())
-            } else {
-                b.to_string()
-            }
-        });
+        let body = body.map(|b| if base64 { b64(b.as_bytes()) } else { b.to_string() });
         json!({
             "version": "2.0",
             "routeKey": "$default",
@@ -279,17 +229,11 @@ json.dump(out, sys.stdout)
     #[test]
     fn zip_is_reproducible_across_checkout_paths_mtimes_and_caches() {
         let work = tempfile::tempdir().unwrap();
-        let (a, b) = (
-            work.path().join("checkout-one/app"),
-            work.path().join("elsewhere/another-name"),
-        );
+        let (a, b) = (work.path().join("checkout-one/app"), work.path().join("elsewhere/another-name"));
         copy_tree(&example(), &a);
         copy_tree(&example(), &b);
         touch_all(&a, SystemTime::now());
-        touch_all(
-            &b,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000),
-        );
+        touch_all(&b, SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000));
 
         // Two separate caches: the deps are installed, normalized and compressed twice.
         let s = setup(&work.path().join("cache-a"));
@@ -303,39 +247,29 @@ json.dump(out, sys.stdout)
         assert_eq!(hex::encode(source::hash_file(&zb.path).unwrap()), zb.sha256);
 
         // Entries are sorted, the deps are there for the target, the adapter is at the root.
-        let names: Vec<String> = aideploy::build::zip::list_entries(&za.path)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.0)
-            .collect();
+        let names: Vec<String> =
+            aideploy::build::zip::list_entries(&za.path).unwrap().into_iter().map(|e| e.0).collect();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
-        for want in [
-            "aideploy_lambda.py",
-            "aideploy_secrets.py",
-            "app/main.py",
-            "fastapi/__init__.py",
-            "aideploy.toml",
-        ] {
+        for want in ["aideploy_lambda.py", "aideploy_secrets.py", "app/main.py", "fastapi/__init__.py", "aideploy.toml"]
+        {
             assert!(names.iter().any(|n| n == want), "{want} missing");
         }
         assert!(
-            names
-                .iter()
-                .any(|n| n.starts_with("pydantic_core/") && n.ends_with("x86_64-linux-gnu.so")),
+            names.iter().any(|n| n.starts_with("pydantic_core/") && n.ends_with("x86_64-linux-gnu.so")),
             "no x86_64 pydantic_core"
         );
-        assert!(!names.iter().any(|n| n.starts_with("bin/")
-            || n.ends_with("uv_cache.json")
-            || n.contains("__pycache__")));
+        assert!(!names
+            .iter()
+            .any(|n| n.starts_with("bin/") || n.ends_with("uv_cache.json") || n.contains("__pycache__")));
 
         // An independent reader (Python's zipfile) sees valid CRCs, one timestamp, fixed
-    // modes made on Unix, no extra fields and no directory entries.
-    let check = Command::new(&s.runtime_python)
-        .args([
-            "-c",
-            r#"
+        // modes made on Unix, no extra fields and no directory entries.
+        let check = Command::new(&s.runtime_python)
+            .args([
+                "-c",
+                r#"
 import sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
 assert z.testzip() is None, "bad CRC"
@@ -346,24 +280,22 @@ for i in z.infolist():
     assert (i.external_attr >> 16) in (0o100644, 0o100755), (i.filename, oct(i.external_attr >> 16))
     assert not i.is_dir(), i.filename
     assert i.compress_type == zipfile.ZIP_DEFLATED, i.filename
-print(len(z.infolist()))
+import base64, hashlib
+print(len(z.infolist()), base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb").read()).digest()).decode())
 "#,
-        ])
-        .arg(&za.path)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), za.entries.to_string());
+            ])
+            .arg(&za.path)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+        assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), format!("{} {}", za.entries, za.code_sha256()));
 
-    // Unchanged: a cache hit. One file changed: a new zip that differs.
+        // Unchanged: a cache hit. One file changed: a new zip that differs.
         let again = load_zip(&b);
         assert!(again.cached);
         assert_eq!(again.sha256, zb.sha256);
-        fs_err::write(
-            b.join("app/docs.py"),
-            fs_err::read_to_string(b.join("app/docs.py")).unwrap() + "\n# changed\n",
-        )
-        .unwrap();
+        fs_err::write(b.join("app/docs.py"), fs_err::read_to_string(b.join("app/docs.py")).unwrap() + "\n# changed\n")
+            .unwrap();
         let changed = load_zip(&b);
         assert!(!changed.cached);
         assert_ne!(changed.sha256, zb.sha256);
@@ -384,9 +316,7 @@ print(len(z.infolist()))
                 "POST",
                 "/query",
                 "",
-                Some(
-                    r#"{"question": "What happens when a new version fails its health path?", "top_k": 1}"#,
-                ),
+                Some(r#"{"question": "What happens when a new version fails its health path?", "top_k": 1}"#),
                 false,
             ),
             event(
@@ -398,6 +328,9 @@ print(len(z.infolist()))
             ),
             event("POST", "/query", "", Some(r#"{"question": ""}"#), false),
             event("GET", "/nowhere", "", None, false),
+            // What a deploy sends to a new version's health path before it takes traffic.
+            http_event("GET", "/health/ready?probe=1", None),
+            http_event("POST", "/query", Some(br#"{"question": "What is the local target?", "top_k": 1}"#)),
         ];
         let out = invoke(&s.runtime_python, &task, &[], &events).unwrap();
         let r = out["responses"].as_array().unwrap();
@@ -411,10 +344,7 @@ print(len(z.infolist()))
         assert_eq!(answer["mode"], "retrieval");
         assert_eq!(answer["sources"][0]["id"], "health-gates");
         assert_eq!(answer["sources"].as_array().unwrap().len(), 1);
-        assert!(answer["answer"]
-            .as_str()
-            .unwrap()
-            .contains("previous version keeps serving"));
+        assert!(answer["answer"].as_str().unwrap().contains("previous version keeps serving"));
 
         // A base64-encoded body (as API Gateway sends binary or some clients' bodies).
         assert_eq!(r[2]["statusCode"], 200, "{}", r[2]);
@@ -422,18 +352,16 @@ print(len(z.infolist()))
 
         // FastAPI's own validation and routing answers.
         assert_eq!(r[3]["statusCode"], 422);
-        assert_eq!(
-            body_json(&r[3])["detail"][0]["loc"],
-            json!(["body", "question"])
-        );
+        assert_eq!(body_json(&r[3])["detail"][0]["loc"], json!(["body", "question"]));
         assert_eq!(r[4]["statusCode"], 404);
+        assert_eq!(r[5]["statusCode"], 200, "{}", r[5]);
+        assert_eq!(body_json(&r[5]), json!({"status": "ready", "documents": 5, "llm": false}));
+        assert_eq!(r[6]["statusCode"], 200, "{}", r[6]);
+        assert_eq!(body_json(&r[6])["sources"][0]["id"], "local-target");
 
         // The deps came from the zip: this Python has nothing but the standard library and boto3.
         let from = out["fastapi_from"].as_str().unwrap();
-        assert!(
-            Path::new(from).starts_with(&task),
-            "fastapi imported from {from}"
-        );
+        assert!(Path::new(from).starts_with(&task), "fastapi imported from {from}");
     }
 
     /// A tiny app that shows what the adapter hands it: the secret from the environment,
@@ -481,11 +409,7 @@ def raw():
     }
 
     fn start_moto() -> (Moto, String) {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let moto = python::which("moto_server")
             .expect("moto_server is not on PATH: run these tests with `scripts/test lambda_zip`");
         let child = Command::new(moto)
@@ -497,10 +421,7 @@ def raw():
         let guard = Moto(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
+            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
         (guard, format!("http://127.0.0.1:{port}"))
@@ -524,54 +445,31 @@ def raw():
         .envs(aws_env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .unwrap();
-        assert!(
-            create.status.success(),
-            "{}",
-            String::from_utf8_lossy(&create.stderr)
-        );
+        assert!(create.status.success(), "{}", String::from_utf8_lossy(&create.stderr));
         let arn = String::from_utf8(create.stdout).unwrap().trim().to_string();
-        assert!(
-            arn.starts_with("arn:aws:secretsmanager:us-east-1:"),
-            "{arn}"
-        );
+        assert!(arn.starts_with("arn:aws:secretsmanager:us-east-1:"), "{arn}");
 
         let app = work.path().join("probe");
         fs_err::create_dir_all(app.join("app")).unwrap();
         fs_err::write(app.join("app/__init__.py"), "").unwrap();
         fs_err::write(app.join("app/main.py"), PROBE_APP).unwrap();
-        let reqs = python::requirements(
-            &manifest::load(&example().join("aideploy.toml"))
-                .unwrap()
-                .manifest,
-            &example(),
-        )
-        .unwrap();
+        let reqs =
+            python::requirements(&manifest::load(&example().join("aideploy.toml")).unwrap().manifest, &example())
+                .unwrap();
         let deps = install_for_target(&reqs, &x86(), &Quiet).unwrap();
-        let zip =
-            build_lambda_zip(&source::collect(&app, &[]).unwrap(), Some(&deps), &Quiet).unwrap();
+        let zip = build_lambda_zip(&source::collect(&app, &[]).unwrap(), Some(&deps), &Quiet).unwrap();
         let task = work.path().join("task");
         unpack(&zip.path, &task, &s.runtime_python);
         let zip_bytes = fs_err::read(&zip.path).unwrap();
-        assert!(
-            !zip_bytes
-                .windows(value.len())
-                .any(|w| w == value.as_bytes()),
-            "the secret value is in the zip"
-        );
+        assert!(!zip_bytes.windows(value.len()).any(|w| w == value.as_bytes()), "the secret value is in the zip");
 
         let mut env = aws_env.clone();
-        env.push((
-            "AIDEPLOY_SECRET_ARNS",
-            json!({ "OPENAI_API_KEY": arn }).to_string(),
-        ));
+        env.push(("AIDEPLOY_SECRET_ARNS", json!({ "OPENAI_API_KEY": arn }).to_string()));
         let out = invoke(
             &s.runtime_python,
             &task,
             &env,
-            &[
-                event("GET", "/probe", "q=1&q=2", None, false),
-                event("GET", "/bytes", "", None, false),
-            ],
+            &[event("GET", "/probe", "q=1&q=2", None, false), event("GET", "/bytes", "", None, false)],
         )
         .unwrap();
         let r = &out["responses"][0];
@@ -583,40 +481,148 @@ def raw():
         assert_eq!(seen["cookies"], json!({"session": "s1", "theme": "dark"}));
         assert_eq!(seen["query"], "q=1&q=2");
         assert_eq!(seen["client"], "203.0.113.7");
-        assert_eq!(
-            seen["url"],
-            "https://abc123.execute-api.us-east-1.amazonaws.com/probe?q=1&q=2"
-        );
-        let cookies: Vec<&str> = r["cookies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap())
-            .collect();
+        assert_eq!(seen["url"], "https://abc123.execute-api.us-east-1.amazonaws.com/probe?q=1&q=2");
+        let cookies: Vec<&str> = r["cookies"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
         assert_eq!(cookies.len(), 2);
-        assert!(
-            cookies[0].starts_with("a=1") && cookies[1].starts_with("b=2"),
-            "{cookies:?}"
-        );
+        assert!(cookies[0].starts_with("a=1") && cookies[1].starts_with("b=2"), "{cookies:?}");
         let bin = &out["responses"][1];
         assert_eq!(bin["isBase64Encoded"], true);
         assert_eq!(bin["body"], b64(&(0..=255u8).collect::<Vec<_>>()));
 
         // A secret that does not exist: the cold start fails and says which and why.
         env.pop();
-        env.push((
-            "AIDEPLOY_SECRET_ARNS",
-            json!({ "OPENAI_API_KEY": format!("{arn}-gone") }).to_string(),
-        ));
-        let err = invoke(
-            &s.runtime_python,
-            &task,
-            &env,
-            &[event("GET", "/probe", "", None, false)],
-        )
-        .unwrap_err();
+        env.push(("AIDEPLOY_SECRET_ARNS", json!({ "OPENAI_API_KEY": format!("{arn}-gone") }).to_string()));
+        let err = invoke(&s.runtime_python, &task, &env, &[event("GET", "/probe", "", None, false)]).unwrap_err();
         assert!(err.contains("cannot read secret OPENAI_API_KEY"), "{err}");
         assert!(err.contains("secretsmanager:GetSecretValue"), "{err}");
+    }
+
+    /// A bare ASGI app: no framework, no lifespan support, a streamed body.
+    const PLAIN_APP: &str = r#"
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        raise RuntimeError("this app has no lifespan support")
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"x-a", b"1"), (b"x-a", b"2")]
+    await send({"type": "http.response.start", "status": 201, "headers": headers})
+    await send({"type": "http.response.body", "body": b"path=" + scope["path"].encode() + b" raw=" + scope["raw_path"], "more_body": True})
+    await send({"type": "http.response.body", "body": b" body=" + body})
+"#;
+
+    #[test]
+    fn adapter_runs_a_plain_asgi_app_without_deps_or_lifespan() {
+        let work = tempfile::tempdir().unwrap();
+        let s = setup(&work.path().join("cache"));
+        let app = work.path().join("plain");
+        fs_err::create_dir_all(&app).unwrap();
+        fs_err::write(app.join("main.py"), PLAIN_APP).unwrap();
+        let zip = build_lambda_zip(&source::collect(&app, &[]).unwrap(), None, &Quiet).unwrap();
+        assert_eq!(zip.entries, 3);
+        let task = work.path().join("task");
+        unpack(&zip.path, &task, &s.runtime_python);
+
+        // A named stage: its prefix is not part of the app's path.
+        let mut staged = event("POST", "/prod/items/a%20b", "", Some("hello"), false);
+        staged["requestContext"]["stage"] = json!("prod");
+        // A REST API (payload 1.0) event is not ours to guess at.
+        let v1 = json!({"httpMethod": "GET", "path": "/", "headers": {}, "body": null});
+        let out = invoke(&s.runtime_python, &task, &[("AIDEPLOY_ASGI", "main:app".into())], &[staged, v1]).unwrap();
+        let r = &out["responses"][0];
+        assert_eq!(r["statusCode"], 201, "{r}");
+        assert_eq!(r["body"], "path=/items/a b raw=/items/a%20b body=hello");
+        assert_eq!(r["headers"]["x-a"], "1, 2");
+        assert_eq!(r["isBase64Encoded"], false);
+        let e = out["responses"][1]["error"].as_str().unwrap();
+        assert!(e.contains("API Gateway HTTP API payload 2.0"), "{e}");
+
+        // A wrong AIDEPLOY_ASGI fails the cold start with the variable named.
+        let err = invoke(&s.runtime_python, &task, &[("AIDEPLOY_ASGI", "main:nope".into())], &[]).unwrap_err();
+        assert!(err.contains("AIDEPLOY_ASGI='main:nope': module 'main' has no attribute 'nope'"), "{err}");
+    }
+
+    /// The ELF machine of a shared library: 62 is x86-64, 183 is AArch64.
+    fn elf_machine(path: &Path) -> u16 {
+        let bytes = fs_err::read(path).unwrap();
+        assert_eq!(&bytes[..4], b"\x7fELF", "{} is not ELF", path.display());
+        u16::from_le_bytes([bytes[18], bytes[19]])
+    }
+
+    fn native_module(dir: &Path) -> PathBuf {
+        fs_err::read_dir(dir.join("pydantic_core"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "so"))
+            .expect("pydantic_core has its native module")
+    }
+
+    #[test]
+    fn deps_are_for_the_target_arch_whatever_the_host() {
+        let work = tempfile::tempdir().unwrap();
+        let _s = setup(&work.path().join("cache"));
+        let reqs = Requirements::from_lines(vec!["pydantic>=2.6".into()]);
+        let arm = install_for_target(&reqs, &TargetPlatform::new(Arch::Arm64, "3.11"), &Quiet).unwrap();
+        let x86 = install_for_target(&reqs, &x86(), &Quiet).unwrap();
+        assert_ne!(arm.key, x86.key);
+        let (arm_so, x86_so) = (native_module(&arm.dir), native_module(&x86.dir));
+        assert!(arm_so.to_string_lossy().ends_with("cpython-311-aarch64-linux-gnu.so"), "{}", arm_so.display());
+        assert!(x86_so.to_string_lossy().ends_with("cpython-311-x86_64-linux-gnu.so"), "{}", x86_so.display());
+        assert_eq!(elf_machine(&arm_so), 183);
+        assert_eq!(elf_machine(&x86_so), 62);
+    }
+
+    #[test]
+    fn uv_lock_is_installed_for_the_target_and_cached() {
+        let work = tempfile::tempdir().unwrap();
+        let s = setup(&work.path().join("cache"));
+        let project = work.path().join("locked");
+        fs_err::create_dir_all(project.join("app")).unwrap();
+        fs_err::write(project.join("app/__init__.py"), "").unwrap();
+        fs_err::write(
+            project.join("app/main.py"),
+            "from fastapi import FastAPI\napp = FastAPI()\n\n@app.get('/health')\ndef health():\n    return {'locked': True}\n",
+        )
+        .unwrap();
+        fs_err::write(
+            project.join("aideploy.toml"),
+            "version = 1\n\n[app]\nname = \"locked\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nhealth = \"/health\"\n",
+        )
+        .unwrap();
+        fs_err::write(
+            project.join("pyproject.toml"),
+            "[project]\nname = \"locked\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"fastapi>=0.110\"]\n",
+        )
+        .unwrap();
+        let lock = Command::new("uv").arg("lock").current_dir(&project).output().unwrap();
+        assert!(lock.status.success(), "uv lock: {}", String::from_utf8_lossy(&lock.stderr));
+
+        let zip = load_zip(&project);
+        let names: Vec<String> =
+            aideploy::build::zip::list_entries(&zip.path).unwrap().into_iter().map(|e| e.0).collect();
+        assert!(names.iter().any(|n| n == "fastapi/__init__.py"));
+        assert!(names.iter().any(|n| n == "uv.lock"), "the app's files ship as they are");
+        assert!(!names.iter().any(|n| n.starts_with("locked-")), "the project itself is not a dependency");
+        let task = work.path().join("task");
+        unpack(&zip.path, &task, &s.runtime_python);
+        let out = invoke(&s.runtime_python, &task, &[], &[http_event("GET", "/health", None)]).unwrap();
+        assert_eq!(body_json(&out["responses"][0]), json!({"locked": true}));
+
+        // Warm: no uv on PATH, and the same zip. A changed lock is a new dependency set.
+        let empty = work.path().join("empty-bin");
+        fs_err::create_dir_all(&empty).unwrap();
+        std::env::set_var("PATH", &empty);
+        let again = load_zip(&project);
+        assert!(again.cached);
+        assert_eq!(again.sha256, zip.sha256);
+        let text = fs_err::read_to_string(project.join("uv.lock")).unwrap();
+        fs_err::write(project.join("uv.lock"), format!("{text}\n")).unwrap();
+        let loaded = manifest::load(&project.join("aideploy.toml")).unwrap();
+        let e = hinted(lambda_zip_for(&loaded, Arch::X86_64, &Quiet).unwrap_err());
+        assert!(e.message.contains("needs uv"), "{}", e.message);
     }
 
     #[test]
@@ -661,9 +667,7 @@ def raw():
         let sdist_only = Requirements::from_lines(vec!["fastapi>=0.110".into(), "docopt==0.6.2".into()]);
         let e = hinted(install_for_target(&sdist_only, &x86(), &Quiet).unwrap_err());
         assert!(
-            e.message.starts_with(
-                "no wheel of docopt 0.6.2 for linux x86_64 (manylinux2014), CPython 3.11"
-            ),
+            e.message.starts_with("no wheel of docopt 0.6.2 for linux x86_64 (manylinux2014), CPython 3.11"),
             "{}",
             e.message
         );
@@ -671,27 +675,15 @@ def raw():
 
         // numpy has wheels, but only for x86_64 in the wheelhouse: none for arm64.
         let numpy = Requirements::from_lines(vec!["numpy".into()]);
-        let e = hinted(
-            install_for_target(&numpy, &TargetPlatform::new(Arch::Arm64, "3.11"), &Quiet)
-                .unwrap_err(),
-        );
+        let e = hinted(install_for_target(&numpy, &TargetPlatform::new(Arch::Arm64, "3.11"), &Quiet).unwrap_err());
         assert!(e.message.starts_with("no wheel of numpy"), "{}", e.message);
         assert!(e.message.contains("linux arm64"), "{}", e.message);
-        assert!(
-            e.message.contains("manylinux2014_x86_64"),
-            "wheels available elsewhere are named: {}",
-            e.message
-        );
+        assert!(e.message.contains("manylinux2014_x86_64"), "wheels available elsewhere are named: {}", e.message);
 
         // A name that exists nowhere is a different error.
         let missing = Requirements::from_lines(vec!["no-such-package-aideploy".into()]);
         let e = hinted(install_for_target(&missing, &x86(), &Quiet).unwrap_err());
-        assert!(
-            e.message
-                .contains("`no-such-package-aideploy` was not found"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("`no-such-package-aideploy` was not found"), "{}", e.message);
 
         // The pip fallback (no uv on PATH) says the same about docopt, and installs fine.
         let bin = work.path().join("pip-only-bin");
@@ -700,11 +692,7 @@ def raw():
         std::os::unix::fs::symlink(&py3, bin.join("python3")).unwrap();
         std::env::set_var("PATH", &bin);
         let e = hinted(install_for_target(&sdist_only, &x86(), &Quiet).unwrap_err());
-        assert!(
-            e.message.contains("docopt==0.6.2") && e.message.contains("linux x86_64"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("docopt==0.6.2") && e.message.contains("linux x86_64"), "{}", e.message);
         assert!(e.hint.contains("pin a version of `docopt`"), "{}", e.hint);
         let ok = Requirements::from_lines(vec!["pydantic>=2.6".into()]);
         let deps = install_for_target(&ok, &x86(), &Quiet).unwrap();
@@ -725,44 +713,20 @@ def raw():
         // > 250 MB unzipped: refused before anything is compressed (the big files are
         // sparse and never read), with the largest packages named.
         let deps_dir = work.path().join("site");
-        for (pkg, mb) in [
-            ("torch", 180u64),
-            ("nvidia_cublas", 60),
-            ("numpy", 25),
-            ("tiny", 0),
-        ] {
+        for (pkg, mb) in [("torch", 180u64), ("nvidia_cublas", 60), ("numpy", 25), ("tiny", 0)] {
             fs_err::create_dir_all(deps_dir.join(pkg)).unwrap();
             let f = std::fs::File::create(deps_dir.join(pkg).join("lib.so")).unwrap();
             f.set_len(mb * 1024 * 1024 + 1).unwrap();
         }
-        let deps = aideploy::build::pydeps::DepsDir {
-            dir: deps_dir.clone(),
-            key: "sparse-test".into(),
-            cached: true,
-        };
+        let deps = aideploy::build::pydeps::DepsDir { dir: deps_dir.clone(), key: "sparse-test".into(), cached: true };
         let started = Instant::now();
         let e = hinted(build_lambda_zip(&sources, Some(&deps), &Quiet).unwrap_err());
-        assert!(
-            e.message.contains("over Lambda's limit of 250.0 MiB"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("over Lambda's limit of 250.0 MiB"), "{}", e.message);
         let lines: Vec<&str> = e.message.lines().collect();
-        assert!(
-            lines[2].trim_start().starts_with("torch") && lines[2].contains("180.0 MiB"),
-            "{}",
-            e.message
-        );
-        assert!(
-            lines[3].trim_start().starts_with("nvidia_cublas"),
-            "{}",
-            e.message
-        );
+        assert!(lines[2].trim_start().starts_with("torch") && lines[2].contains("180.0 MiB"), "{}", e.message);
+        assert!(lines[3].trim_start().starts_with("nvidia_cublas"), "{}", e.message);
         assert!(e.hint.contains("package = \"image\""));
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the size check must not compress first"
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "the size check must not compress first");
 
         // Over the direct-upload limit: a flag (upload through S3), not an error.
         fs_err::remove_dir_all(&deps_dir).unwrap();
@@ -777,15 +741,8 @@ def raw():
             })
             .collect();
         fs_err::write(deps_dir.join("blob/data.bin"), &noise).unwrap();
-        let deps = aideploy::build::pydeps::DepsDir {
-            dir: deps_dir,
-            key: "noise-test".into(),
-            cached: true,
-        };
-        let small = Limits {
-            max_direct_upload: 200_000,
-            ..Limits::default()
-        };
+        let deps = aideploy::build::pydeps::DepsDir { dir: deps_dir, key: "noise-test".into(), cached: true };
+        let small = Limits { max_direct_upload: 200_000, ..Limits::default() };
         let z = build_lambda_zip_with(&sources, Some(&deps), &small, &Quiet).unwrap();
         assert!(z.bytes > 200_000 && z.needs_s3, "{z:?}");
         let z = build_lambda_zip(&sources, Some(&deps), &Quiet).unwrap();

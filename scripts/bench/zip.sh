@@ -33,12 +33,8 @@ find "$app" -name __pycache__ -prune -exec rm -rf {} +
 printf 'fastapi>=0.110\nuvicorn>=0.29\npydantic>=2.6\nnumpy\nopenai\nmangum\n' > "$app/requirements.txt"
 
 cargo bench --quiet --bench lambda_zip --no-run 2>/dev/null || cargo bench --bench lambda_zip --no-run
-echo "==> aideploy ($runs runs)" >&2
-ours=$(cargo bench --quiet --bench lambda_zip -- "$app" "$work" "$runs" 2>/dev/null | tail -1)
-echo "$ours" >&2
 
 now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # One baseline run: install the deps into a folder, zip it, add the app's files.
 baseline() {
@@ -55,37 +51,41 @@ baseline() {
   (cd "$app" && zip -q -r "$zipfile" app)
 }
 
-declare -A times
-for installer in pip uv; do
-  echo "==> baseline: $installer install --target + zip -r ($runs runs)" >&2
-  ts=()
-  for _ in $(seq "$runs"); do
-    t0=$(now); baseline "$installer"; t1=$(now)
-    ts+=("$(echo "$t1 - $t0" | bc -l)")
-  done
-  times[$installer]=$(printf '%s\n' "${ts[@]}" | median)
-  echo "   median ${times[$installer]} s; zip $(stat -c %s "$work/pkg-$installer.zip") bytes" >&2
+# Interleaved, so that every contender sees the same load on this shared machine.
+results="$work/results.jsonl"
+: > "$results"
+echo "==> $runs rounds of: aideploy cold/warm/one-file, pip + zip -r, uv + zip -r (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+for i in $(seq "$runs"); do
+  ours=$(cargo bench --quiet --bench lambda_zip -- "$app" "$work" 1 2>/dev/null | tail -1)
+  t0=$(now); baseline pip; t1=$(now); baseline uv; t2=$(now)
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["pip_s"]=float(sys.argv[2]); d["uv_s"]=float(sys.argv[3]); d["pip_zip_bytes"]=int(sys.argv[4]); d["uv_zip_bytes"]=int(sys.argv[5]); print(json.dumps(d))' \
+    "$ours" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$t2 - $t1" | bc -l)" \
+    "$(stat -c %s "$work/pkg-pip.zip")" "$(stat -c %s "$work/pkg-uv.zip")" | tee -a "$results" >&2
 done
+echo "==> done (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 
-python3 - "$ours" "${times[pip]}" "${times[uv]}" "$(stat -c %s "$work/pkg-pip.zip")" "$runs" <<'PY'
-import json, sys
-ours = json.loads(sys.argv[1]); pip = float(sys.argv[2]); uv = float(sys.argv[3]); pip_zip = int(sys.argv[4]); runs = sys.argv[5]
-cold, warm, edit = ours["cold_s"], ours["warm_s"], ours["one_file_change_s"]
-rows = [
+python3 - "$results" "$runs" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+med = lambda k: statistics.median(r[k] for r in rows)
+cold, warm, edit, pip, uv = med("cold_s"), med("warm_s"), med("one_file_change_s"), med("pip_s"), med("uv_s")
+last = rows[-1]
+print(f"| build (median of {sys.argv[2]} interleaved rounds) | seconds |")
+print("| --- | ---: |")
+for name, t in [
     ("aideploy, cold (empty aideploy cache)", cold),
     ("aideploy, warm (nothing changed)", warm),
     ("aideploy, one file changed", edit),
     ("pip install --target --platform + zip -r (AWS docs)", pip),
     ("uv pip install --target --python-platform + zip -r", uv),
-]
-print(f"| build (median of {runs}) | seconds |")
-print("| --- | ---: |")
-for name, t in rows:
+]:
     print(f"| {name} | {t:.3f} |")
 print()
-print(f"zip: aideploy {ours['zip_bytes']/1e6:.1f} MB ({ours['entries']} entries, {ours['unzipped_bytes']/1e6:.1f} MB unzipped); pip + zip -r {pip_zip/1e6:.1f} MB")
+print(f"Zip sizes: aideploy {last['zip_bytes']/1e6:.1f} MB ({last['entries']} entries, "
+      f"{last['unzipped_bytes']/1e6:.1f} MB unzipped); pip + zip -r {last['pip_zip_bytes']/1e6:.1f} MB "
+      f"(pip also compiles .pyc files); uv + zip -r {last['uv_zip_bytes']/1e6:.1f} MB.")
 print()
-print(f"- cold vs pip + zip: {pip/cold:.1f}x faster; vs uv + zip: {uv/cold:.1f}x")
-print(f"- warm vs pip + zip: {pip/warm:.0f}x faster; vs uv + zip: {uv/warm:.0f}x")
-print(f"- one file changed vs pip + zip: {pip/edit:.0f}x faster; vs uv + zip: {uv/edit:.0f}x")
+print(f"- cold: {pip/cold:.1f}x faster than pip + zip, {uv/cold:.1f}x faster than uv + zip")
+print(f"- warm: {pip/warm:,.0f}x faster than pip + zip, {uv/warm:,.0f}x faster than uv + zip")
+print(f"- one file changed: {pip/edit:.0f}x faster than pip + zip, {uv/edit:.0f}x faster than uv + zip")
 PY

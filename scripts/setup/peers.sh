@@ -2,10 +2,15 @@
 # where they are. `stop_peers` (run on exit) stops them.
 
 peer_pids=()
+# Temporary directories of the peers (registry storage, ...), removed by stop_peers.
+peer_tmpdirs=()
 
 stop_peers() {
   for pid in "${peer_pids[@]:-}"; do
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  for dir in "${peer_tmpdirs[@]:-}"; do
+    [ -n "$dir" ] && rm -rf "$dir"
   done
 }
 

@@ -15,6 +15,11 @@ if [ ! -f "$stamp" ]; then
     --platform manylinux2014_x86_64 --implementation cp --python-version 3.11 \
     --only-binary=:all: \
     -r examples/fastapi-rag/requirements.txt uvicorn numpy openai mangum
+  # arm64 (Graviton) for the same: pydantic only (compiled, pydantic_core). numpy stays
+  # x86_64-only here: the tests' "no wheel for arm64" case.
+  python3 -m pip download --quiet --disable-pip-version-check -d "$wheelhouse" \
+    --platform manylinux2014_aarch64 --implementation cp --python-version 3.11 \
+    --only-binary=:all: 'pydantic>=2.6'
   # A real "no wheel for this platform" case: docopt 0.6.2 is published as an sdist only.
   python3 -m pip download --quiet --disable-pip-version-check -d "$wheelhouse" \
     --no-binary=:all: --no-deps docopt==0.6.2
@@ -31,3 +36,17 @@ if [ ! -x "$lambda_runtime/bin/python" ] || ! "$lambda_runtime/bin/python" -c 'i
   "$lambda_runtime/bin/python" -m pip install --quiet --disable-pip-version-check boto3
 fi
 export AIDEPLOY_TEST_LAMBDA_PYTHON="$lambda_runtime/bin/python"
+
+# --- OCI image tests (scripts/setup/oci.sh's tests/oci_image.rs) -----------------------
+# The image's platform, not this machine's: linux x86_64, CPython 3.11, binary wheels
+# only, into the same wheelhouse. Its own stamp, so editing the block above does not
+# re-run it and vice versa.
+oci_wheel_args=(--platform manylinux2014_x86_64 --only-binary=:all: --python-version 3.11 --implementation cp)
+oci_wheel_stamp="$wheelhouse/.complete-oci-$(echo "${oci_wheel_args[*]}" | cat - examples/fastapi-rag/requirements.txt | sha256sum | cut -c1-16)"
+if [ ! -f "$oci_wheel_stamp" ]; then
+  echo "==> downloading linux/amd64 cp311 wheels for the image tests into $wheelhouse" >&2
+  mkdir -p "$wheelhouse"
+  python3 -m pip download --quiet --disable-pip-version-check -d "$wheelhouse" "${oci_wheel_args[@]}" \
+    -r examples/fastapi-rag/requirements.txt uvicorn
+  touch "$oci_wheel_stamp"
+fi

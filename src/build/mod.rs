@@ -1,7 +1,11 @@
 //! Building what a target runs: the app's source set, its Python environment, the
-//! target's dependencies and the Lambda zip.
+//! target's dependencies, the Lambda zip, OCI images (layers, registry client) and model
+//! archives.
 
+pub mod model_archive;
+pub mod oci;
 pub mod pydeps;
 pub mod python;
+pub mod registry;
 pub mod source;
 pub mod zip;

@@ -7,6 +7,12 @@
 //! cp --python-version --only-binary=:all:`). Results are cached under
 //! `cache_dir()/deps/<key>`, the key a hash of (requirement lines and the files they
 //! include, platform, Python version, installer): a warm rebuild runs neither uv nor pip.
+//! A uv project's `uv.lock` is installed the same way ([`install_locked_for_target`]),
+//! keyed by the lock's bytes.
+//!
+//! Not hashed: the contents of local paths named in requirements (`./wheels/x.whl`,
+//! `-e .`); an unpinned requirement stays cached at the version first resolved until
+//! the requirements change (pin versions, or use a lock, to move deliberately).
 //! Which index or wheel folder is used is left to uv's and pip's own settings
 //! (`UV_*`/`PIP_*` variables, config files), so this code stays index-agnostic.
 
@@ -120,7 +126,7 @@ pub struct DepsDir {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Installer {
+enum Installer {
     Uv,
     Pip,
 }
@@ -189,15 +195,102 @@ pub fn install_for_target(reqs: &Requirements, platform: &TargetPlatform, r: &dy
     let Some(installer) = preferred else {
         return Err(Hinted::new(
             "cannot install the Python dependencies: neither uv nor python3 (with pip) is on PATH",
-            format!("install uv (`pip install uv`, or see its docs), or point {} at a Python with pip", envvars::AIDEPLOY_PYTHON),
+            format!(
+                "install uv (`pip install uv`, or see its docs), or point {} at a Python with pip",
+                envvars::AIDEPLOY_PYTHON
+            ),
         )
         .into());
     };
     let key = cache_key(reqs, platform, installer)?;
-    let final_dir = root.join(&key);
+    r.progress(&format!("installing {} requirements for {platform} with {}", reqs.lines.len(), installer.name()));
+    install_into_cache(&root, &key, platform, installer, r, |work| {
+        install(installer, reqs, platform, work)?;
+        Ok(reqs.lines.clone())
+    })
+}
+
+/// True when `project` is a uv project with a lock file.
+pub fn has_uv_lock(project: &Path) -> bool {
+    project.join("uv.lock").is_file()
+}
+
+/// Installs a uv project's locked dependencies for `platform`, or finds them in the
+/// cache: `uv.lock` as `uv export --frozen` lists them (no dev dependencies, not the
+/// project itself, whose code ships as source), then `uv pip install --target` as for
+/// requirements. Keyed by the bytes of `uv.lock` and `pyproject.toml`, so a warm rebuild
+/// runs no uv at all. A lock needs uv: pip cannot read it.
+pub fn install_locked_for_target(project: &Path, platform: &TargetPlatform, r: &dyn Reporter) -> Result<DepsDir> {
+    platform.validate()?;
+    let lock = project.join("uv.lock");
+    let lock_bytes = fs_err::read(&lock)?;
+    let mut h = Sha256::new();
+    for part in ["aideploy-deps-lock-v1", platform.arch.uv_platform(), &platform.python, Installer::Uv.name()] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    h.update(Sha256::digest(&lock_bytes));
+    h.update(Sha256::digest(fs_err::read(project.join("pyproject.toml")).unwrap_or_default()));
+    let key = hex::encode(h.finalize())[..24].to_string();
+    let root = cache_dir()?.join("deps");
+    fs_err::create_dir_all(&root)?;
+    if root.join(&key).join(COMPLETE).is_file() {
+        r.detail(&format!("locked dependencies for {platform} are cached ({key})"));
+        return Ok(DepsDir { dir: root.join(&key).join("site"), key, cached: true });
+    }
+    if which("uv").is_none() {
+        return Err(Hinted::new(
+            format!("{} needs uv to install, and uv is not on PATH", lock.display()),
+            "install uv (`pip install uv`), or export the lock with `uv export --no-hashes -o requirements.txt` and set `requirements = \"requirements.txt\"` in [app]",
+        )
+        .into());
+    }
+    r.progress(&format!("installing the locked dependencies for {platform} with uv"));
+    install_into_cache(&root, &key, platform, Installer::Uv, r, |work| {
+        let exported = work.join("exported.txt");
+        let mut cmd = Command::new("uv");
+        cmd.args([
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-project",
+            "--no-hashes",
+            "--format",
+            "requirements-txt",
+        ])
+        .arg("--output-file")
+        .arg(&exported)
+        .current_dir(project);
+        let shown = format!("{cmd:?}").replace('"', "");
+        let out = cmd.output().with_context(|| format!("cannot run {shown}"))?;
+        if !out.status.success() {
+            return Err(Hinted::new(
+                format!("cannot read {}:\n{}", lock.display(), tail(&String::from_utf8_lossy(&out.stderr), 10)),
+                "run `uv lock` in the project to bring the lock up to date",
+            )
+            .into());
+        }
+        let reqs = Requirements::from_file(&exported)?;
+        install(Installer::Uv, &reqs, platform, work)?;
+        Ok(reqs.lines)
+    })
+}
+
+/// Runs `fill` on a fresh work folder (`site/` inside is the target), normalizes the
+/// result and moves it into the cache as `root/key`, under a lock; a failure leaves
+/// nothing behind.
+fn install_into_cache(
+    root: &Path,
+    key: &str,
+    platform: &TargetPlatform,
+    installer: Installer,
+    r: &dyn Reporter,
+    fill: impl FnOnce(&Path) -> Result<Vec<String>>,
+) -> Result<DepsDir> {
+    let final_dir = root.join(key);
     let _lock = FileLock::acquire(&root.join(format!("{key}.lock")))?;
     if final_dir.join(COMPLETE).is_file() {
-        return Ok(DepsDir { dir: final_dir.join("site"), key, cached: true });
+        return Ok(DepsDir { dir: final_dir.join("site"), key: key.to_string(), cached: true });
     }
     let tmp = root.join(format!("{key}.partial"));
     if tmp.exists() {
@@ -207,28 +300,30 @@ pub fn install_for_target(reqs: &Requirements, platform: &TargetPlatform, r: &dy
         fs_err::remove_dir_all(&final_dir)?;
     }
     fs_err::create_dir_all(tmp.join("site"))?;
-    r.progress(&format!("installing {} requirements for {platform} with {}", reqs.lines.len(), installer.name()));
     let started = std::time::Instant::now();
-    let result = install(installer, reqs, platform, &tmp).and_then(|()| normalize(&tmp.join("site")));
-    if let Err(e) = result {
-        let _ = fs_err::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    let result = fill(&tmp).and_then(|lines| normalize(&tmp.join("site")).map(|()| lines));
+    let lines = match result {
+        Ok(lines) => lines,
+        Err(e) => {
+            let _ = fs_err::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
     let record = serde_json::json!({
         "installer": installer.name(),
         "platform": platform.arch.uv_platform(),
         "python": platform.python,
-        "requirements": reqs.lines,
+        "requirements": lines,
     });
     fs_err::write(tmp.join(COMPLETE), serde_json::to_vec_pretty(&record)?)?;
     fs_err::rename(&tmp, &final_dir)?;
     r.detail(&format!(
         "installed {} requirements for {platform} in {:.1}s into {}",
-        reqs.lines.len(),
+        lines.len(),
         started.elapsed().as_secs_f64(),
         final_dir.display()
     ));
-    Ok(DepsDir { dir: final_dir.join("site"), key, cached: false })
+    Ok(DepsDir { dir: final_dir.join("site"), key: key.to_string(), cached: false })
 }
 
 fn install(installer: Installer, reqs: &Requirements, platform: &TargetPlatform, work: &Path) -> Result<()> {
@@ -294,7 +389,8 @@ pub fn diagnose(output: &str) -> Option<InstallProblem> {
         let line = line.trim();
         let Some(pos) = line.find("Because ") else { continue };
         let rest = &line[pos + "Because ".len()..];
-        for marker in [" has no usable wheels", " have no usable wheels", " has no wheels with a matching platform tag"] {
+        for marker in [" has no usable wheels", " have no usable wheels", " has no wheels with a matching platform tag"]
+        {
             if let Some(end) = rest.find(marker) {
                 let subject = rest[..end].trim_start_matches("all versions of ").trim();
                 let (package, version) = split_pin(subject);
@@ -307,7 +403,11 @@ pub fn diagnose(output: &str) -> Option<InstallProblem> {
                 return Some(InstallProblem::NoWheel { package, version, available_on });
             }
         }
-        for marker in [" was not found in the package registry", " was not found in the provided package locations", " was not found in the cache"] {
+        for marker in [
+            " was not found in the package registry",
+            " was not found in the provided package locations",
+            " was not found in the cache",
+        ] {
             if let Some(end) = rest.find(marker) {
                 return Some(InstallProblem::NotFound { package: split_pin(rest[..end].trim()).0 });
             }
@@ -327,8 +427,10 @@ fn split_pin(subject: &str) -> (String, Option<String>) {
     match subject.split_once("==") {
         Some((name, version)) => (name.trim().to_string(), Some(version.trim().to_string())),
         None => {
-            let name: String =
-                subject.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '[' | ']')).collect();
+            let name: String = subject
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '[' | ']'))
+                .collect();
             (name, None)
         }
     }
@@ -470,10 +572,18 @@ mod tests {
         let uv_pinned = "error: No solution found when resolving dependencies\n  cause: Because docopt==0.6.2 has no usable wheels and you require docopt==0.6.2, we can conclude that your requirements are unsatisfiable.\n\nhint: Wheels are required for `docopt` because building from source is disabled";
         assert_eq!(
             diagnose(uv_pinned),
-            Some(InstallProblem::NoWheel { package: "docopt".into(), version: Some("0.6.2".into()), available_on: None })
+            Some(InstallProblem::NoWheel {
+                package: "docopt".into(),
+                version: Some("0.6.2".into()),
+                available_on: None
+            })
         );
-        let uv_any = "  cause: Because all versions of docopt have no usable wheels and you require docopt, we can conclude";
-        assert_eq!(diagnose(uv_any), Some(InstallProblem::NoWheel { package: "docopt".into(), version: None, available_on: None }));
+        let uv_any =
+            "  cause: Because all versions of docopt have no usable wheels and you require docopt, we can conclude";
+        assert_eq!(
+            diagnose(uv_any),
+            Some(InstallProblem::NoWheel { package: "docopt".into(), version: None, available_on: None })
+        );
         let uv_arch = "  cause: Because numpy==2.2.6 has no wheels with a matching platform tag (e.g., `manylinux_2_17_aarch64`) and only numpy==2.2.6 is available, we can conclude\n\nhint: Wheels are available for `numpy` (v2.2.6) on the following platforms: `manylinux_2_17_x86_64`, `manylinux2014_x86_64`";
         assert_eq!(
             diagnose(uv_arch),
@@ -483,7 +593,8 @@ mod tests {
                 available_on: Some("`manylinux_2_17_x86_64`, `manylinux2014_x86_64`".into())
             })
         );
-        let uv_missing = "  cause: Because nosuchpkg-xyz was not found in the package registry and you require nosuchpkg-xyz, we";
+        let uv_missing =
+            "  cause: Because nosuchpkg-xyz was not found in the package registry and you require nosuchpkg-xyz, we";
         assert_eq!(diagnose(uv_missing), Some(InstallProblem::NotFound { package: "nosuchpkg-xyz".into() }));
         let pip = "ERROR: Could not find a version that satisfies the requirement docopt==0.6.2 (from versions: none)\nERROR: No matching distribution found for docopt==0.6.2\n";
         assert_eq!(diagnose(pip), Some(InstallProblem::NoMatchingDistribution { requirement: "docopt==0.6.2".into() }));

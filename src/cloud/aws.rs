@@ -7,7 +7,7 @@ use aws_config::BehaviorVersion;
 use aws_config::SdkConfig;
 use base64::Engine;
 
-use super::Login;
+use crate::build::registry::Credentials;
 use crate::error::Hinted;
 
 /// Loads the shared configuration; checks there is a region and that credentials
@@ -47,7 +47,7 @@ fn no_credentials(why: &str) -> anyhow::Error {
 }
 
 /// The registry host and login for the account's ECR, from GetAuthorizationToken.
-pub async fn ecr_login(config: &SdkConfig) -> Result<(String, Login)> {
+pub async fn ecr_login(config: &SdkConfig) -> Result<(String, Credentials)> {
     let client = aws_sdk_ecr::Client::new(config);
     let out = client.get_authorization_token().send().await.map_err(|e| {
         Hinted::new(
@@ -70,5 +70,5 @@ pub async fn ecr_login(config: &SdkConfig) -> Result<(String, Login)> {
         .ok_or_else(|| Hinted::new("ECR's authorization token is not user:password", "retry"))?;
     let endpoint = data.proxy_endpoint().unwrap_or_default();
     let host = endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
-    Ok((host, Login { username: username.to_string(), password: password.to_string() }))
+    Ok((host, Credentials { username: username.to_string(), password: password.to_string() }))
 }

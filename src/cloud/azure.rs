@@ -7,7 +7,8 @@ use anyhow::Result;
 use azure_core::credentials::TokenCredential;
 use serde::Deserialize;
 
-use super::{is_loopback_host, Login};
+use super::is_loopback_host;
+use crate::build::registry::Credentials;
 use crate::error::Hinted;
 
 /// The scope of the Azure AD token ACR's exchange accepts (an ARM token).
@@ -38,7 +39,7 @@ struct Exchanged {
 
 /// Exchanges an Azure AD token for an ACR refresh token (`POST /oauth2/exchange`), the
 /// password of ACR's fixed user. Loopback registries (tests) are spoken to over HTTP.
-pub async fn acr_login(registry: &str, credential: &dyn TokenCredential, tenant: Option<&str>) -> Result<Login> {
+pub async fn acr_login(registry: &str, credential: &dyn TokenCredential, tenant: Option<&str>) -> Result<Credentials> {
     let token = credential
         .get_token(&[ARM_SCOPE], None)
         .await
@@ -71,7 +72,7 @@ pub async fn acr_login(registry: &str, credential: &dyn TokenCredential, tenant:
         .json()
         .await
         .map_err(|e| Hinted::new(format!("{registry} answered the ACR token exchange with something unexpected: {e}"), "retry"))?;
-    Ok(Login { username: ACR_USER.into(), password: ex.refresh_token })
+    Ok(Credentials { username: ACR_USER.into(), password: ex.refresh_token })
 }
 
 pub fn is_acr(host: &str) -> bool {

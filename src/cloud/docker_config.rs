@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use serde::Deserialize;
 
-use super::Login;
+use crate::build::registry::Credentials;
 use crate::error::Hinted;
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,7 +65,7 @@ impl DockerConfig {
     }
 
     /// The login stored for `registry` (`host[:port]`), if any.
-    pub fn login_for(&self, registry: &str) -> Result<Option<Login>> {
+    pub fn login_for(&self, registry: &str) -> Result<Option<Credentials>> {
         let keys = candidate_keys(registry);
         if let Some(helper) = keys.iter().find_map(|k| self.cred_helpers.get(k)) {
             return run_helper(helper, registry);
@@ -92,18 +92,18 @@ fn candidate_keys(registry: &str) -> Vec<String> {
     keys
 }
 
-fn decode(entry: &AuthEntry) -> Result<Option<Login>> {
+fn decode(entry: &AuthEntry) -> Result<Option<Credentials>> {
     if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
-        return Ok(Some(Login { username: u.clone(), password: p.clone() }));
+        return Ok(Some(Credentials { username: u.clone(), password: p.clone() }));
     }
     let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) else { return Ok(None) };
     let raw = base64::engine::general_purpose::STANDARD.decode(auth.trim()).context("`auth` is not base64")?;
     let text = String::from_utf8(raw).context("`auth` is not UTF-8")?;
     let (u, p) = text.split_once(':').context("`auth` is not user:password")?;
-    Ok(Some(Login { username: u.to_string(), password: p.to_string() }))
+    Ok(Some(Credentials { username: u.to_string(), password: p.to_string() }))
 }
 
-fn run_helper(name: &str, registry: &str) -> Result<Option<Login>> {
+fn run_helper(name: &str, registry: &str) -> Result<Option<Credentials>> {
     let program = format!("docker-credential-{name}");
     let mut child = match Command::new(&program).arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
         Ok(c) => c,
@@ -132,7 +132,7 @@ fn run_helper(name: &str, registry: &str) -> Result<Option<Login>> {
         .into());
     }
     let answer: HelperAnswer = serde_json::from_slice(&out.stdout).with_context(|| format!("{program} answered something that is not its JSON"))?;
-    Ok(Some(Login { username: answer.username, password: answer.secret }))
+    Ok(Some(Credentials { username: answer.username, password: answer.secret }))
 }
 
 #[cfg(test)]
@@ -146,7 +146,7 @@ mod tests {
     #[test]
     fn inline_auths_by_host_or_url() {
         let c = config(r#"{"auths":{"https://ghcr.io":{"auth":"dXNlcjpzM2NyZXQ="},"index.docker.io":{"username":"u","password":"p"}}}"#);
-        assert_eq!(c.login_for("ghcr.io").unwrap(), Some(Login { username: "user".into(), password: "s3cret".into() }));
+        assert_eq!(c.login_for("ghcr.io").unwrap(), Some(Credentials { username: "user".into(), password: "s3cret".into() }));
         assert_eq!(c.login_for("docker.io").unwrap().unwrap().username, "u");
         assert_eq!(c.login_for("quay.io").unwrap(), None);
     }

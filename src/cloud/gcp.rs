@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::Login;
+use crate::build::registry::Credentials;
 use crate::error::Hinted;
 
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -25,8 +25,8 @@ pub async fn access_token() -> Result<String> {
 
 /// Artifact Registry (`*-docker.pkg.dev`) and Container Registry take an access token
 /// as the password of the fixed user `oauth2accesstoken`.
-pub fn registry_login(access_token: String) -> Login {
-    Login { username: "oauth2accesstoken".into(), password: access_token }
+pub fn registry_login(access_token: String) -> Credentials {
+    Credentials { username: "oauth2accesstoken".into(), password: access_token }
 }
 
 /// Whether a registry host is Google's.

@@ -5,21 +5,8 @@ pub mod aws;
 pub mod azure;
 pub mod gcp;
 pub mod docker_config;
+pub mod registry_logins;
 
-use std::fmt;
-
-/// A user name and secret for a registry (Basic auth, or the token endpoint's).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Login {
-    pub username: String,
-    pub password: String,
-}
-
-impl fmt::Debug for Login {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Login").field("username", &self.username).field("password", &"<redacted>").finish()
-    }
-}
 
 /// `127.0.0.0/8`, `localhost` and `::1`, with or without a port: hosts that are spoken
 /// to over plain HTTP and never sent real credentials.

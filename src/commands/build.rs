@@ -1,18 +1,114 @@
+//! `aideploy build`: the artifact a target runs (or, with no target, the app's
+//! default), without deploying it.
+
 use anyhow::Result;
 use serde_json::json;
 
-use super::context;
-use crate::cli::{GlobalArgs, TargetArgs};
-use crate::engine;
+use super::{context, load_manifest, parse_stage};
+use crate::build::pydeps::Arch;
+use crate::build::zip;
+use crate::cli::{BuildArgs, GlobalArgs};
+use crate::engine::{self, Artifact, Reporter};
+use crate::error::UsageError;
+use crate::manifest::{self, Kind, Loaded, Package, Target};
 use crate::ui::Ui;
 
-pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
-    let (cx, backend) = context(args, g, ui, false)?;
-    let artifact = engine::build(&cx, backend.as_ref(), ui).await?;
+pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+    let stage = parse_stage(g)?;
+    let loaded = load_manifest(g)?;
+    let target = match &args.target.target {
+        Some(name) => Some(loaded.manifest.target(Some(name), &args.target.set)?),
+        None if !args.target.set.is_empty() => {
+            return Err(UsageError::new("--set changes a target's settings; name the target").hint("pass --target NAME").into())
+        }
+        None => None,
+    };
+    let package = match args.package.as_deref() {
+        Some("zip") => Some(Package::Zip),
+        Some(_) => Some(Package::Image),
+        None => loaded.manifest.build.package.as_ref().map(|p| *p.get()),
+    };
+    // The local target's own artifact: its environment and source set.
+    if package.is_none() && target.as_ref().is_some_and(|t| t.kind == Kind::Local) {
+        if args.push {
+            return Err(UsageError::new("the local target builds nothing to push").hint("pass --package image to build and push an image").into());
+        }
+        let (cx, backend) = context(&args.target, g, ui, false)?;
+        let artifact = engine::build(&cx, backend.as_ref(), ui).await?;
+        return print(ui, &artifact);
+    }
+    let package = package.unwrap_or(match target.as_ref().map(|t| t.kind) {
+        Some(Kind::Lambda) => Package::Zip,
+        _ => Package::Image,
+    });
+    let r = ui.reporter();
+    let artifact = match package {
+        Package::Zip => {
+            if args.push {
+                return Err(UsageError::new("--push applies to images")
+                    .hint("a zip is uploaded by the lambda target's deploy; pass --package image to push an image")
+                    .into());
+            }
+            build_zip(&loaded, target.as_ref(), &r)?
+        }
+        Package::Image => super::image::build(&loaded, &stage, target.as_ref(), args.push, &r).await?,
+    };
+    r.done();
+    print(ui, &artifact)
+}
+
+fn print(ui: &Ui, artifact: &Artifact) -> Result<u8> {
     if ui.json {
         ui.result_json(&json!({ "artifact": artifact }));
-    } else {
-        ui.result(&format!("{}  {}  {} bytes", artifact.kind, artifact.digest, artifact.bytes));
+        return Ok(0);
     }
+    let mut lines = vec![format!("{}  {}  {}", artifact.kind, artifact.digest, human_bytes(artifact.bytes))];
+    for l in &artifact.layers {
+        lines.push(format!("  layer {:<5} {}  {}", l.role, l.digest, human_bytes(l.bytes)));
+    }
+    if let Some(p) = &artifact.path {
+        lines.push(format!("  file      {}", p.display()));
+    }
+    if let Some(reference) = &artifact.reference {
+        lines.push(format!("  pushed    {reference} ({} uploaded)", human_bytes(artifact.uploaded_bytes)));
+    }
+    ui.result(&lines.join("\n"));
     Ok(0)
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// The platform an artifact is built for: the target's `arch`, else `[build] platform`.
+pub fn arch_for(loaded: &Loaded, target: Option<&Target>) -> Arch {
+    let from_target = target.and_then(|t| t.settings.arch.as_ref()).map(|a| *a.get());
+    let from_build = loaded.manifest.build.platform.as_ref().map(|p| p.get().arch());
+    match from_target.or(from_build) {
+        Some(manifest::Arch::Arm64) => Arch::Arm64,
+        _ => Arch::X86_64,
+    }
+}
+
+fn build_zip(loaded: &Loaded, target: Option<&Target>, r: &dyn Reporter) -> Result<Artifact> {
+    r.step("building the Lambda zip");
+    let built = tokio::task::block_in_place(|| zip::lambda_zip_for(loaded, arch_for(loaded, target), r))?;
+    if built.needs_s3 {
+        r.warn(&format!(
+            "the zip is {} (over Lambda's 50 MB direct upload): the lambda target uploads it through S3",
+            human_bytes(built.bytes)
+        ));
+    }
+    Ok(built.into_artifact())
 }

@@ -5,6 +5,7 @@ pub mod build;
 pub mod completions;
 pub mod deploy;
 pub mod destroy;
+pub mod image;
 pub mod init;
 pub mod logs;
 pub mod plan;

@@ -123,8 +123,33 @@ pub struct Artifact {
     pub digest: String,
     pub bytes: u64,
     pub uploaded_bytes: u64,
+    /// Where it was pushed: `registry/repository@sha256:...` (images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// An image's layers, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<Layer>,
+    /// The built file, when there is one (zips).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<std::path::PathBuf>,
     #[serde(skip)]
     pub payload: Arc<dyn Any + Send + Sync>,
+}
+
+/// One layer of an image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layer {
+    /// What it holds: `base`, `deps`, `app`, `model`.
+    pub role: String,
+    pub digest: String,
+    pub bytes: u64,
+}
+
+impl Artifact {
+    /// An artifact with no registry or layer details.
+    pub fn plain(kind: &str, digest: String, bytes: u64, payload: Arc<dyn Any + Send + Sync>) -> Artifact {
+        Artifact { kind: kind.into(), digest, bytes, uploaded_bytes: 0, reference: None, layers: Vec::new(), path: None, payload }
+    }
 }
 
 impl fmt::Debug for Artifact {

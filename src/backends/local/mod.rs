@@ -177,7 +177,7 @@ impl Backend for LocalBackend {
         h.update(sources.digest().as_bytes());
         let digest = format!("sha256:{}", hex::encode(h.finalize()));
         let bytes = sources.bytes();
-        Ok(Artifact { kind: "source".into(), digest, bytes, uploaded_bytes: 0, payload: Arc::new(Built { env, sources }) })
+        Ok(Artifact::plain("source", digest, bytes, Arc::new(Built { env, sources })))
     }
 
     async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {

@@ -137,7 +137,10 @@ def _scope(event, context):
         headers = [h for h in headers if h[0] != b"cookie"]
         headers.append((b"cookie", "; ".join(cookies).encode("latin-1")))
     host = (event.get("headers") or {}).get("host") or ctx.get("domainName") or "localhost"
-    port = int((event.get("headers") or {}).get("x-forwarded-port") or 443)
+    try:
+        port = int((event.get("headers") or {}).get("x-forwarded-port") or 443)
+    except ValueError:
+        port = 443
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
