@@ -4,37 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use super::Clients;
-
-/// An HTTP API v2 event for `GET path`.
-pub fn health_event(path: &str) -> serde_json::Value {
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"host": "aideploy-health.invalid", "user-agent": "aideploy-health", "accept": "*/*"},
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": "aideploy-health",
-            "domainName": "aideploy-health.invalid",
-            "domainPrefix": "aideploy-health",
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "aideploy-health"},
-            "requestId": "aideploy-health",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Jan/1980:00:00:00 +0000",
-            "timeEpoch": 315532800000u64
-        },
-        "isBase64Encoded": false
-    })
-}
 
 /// Ok when `version` answered 2xx within `timeout`; otherwise why not.
 pub async fn health(c: &Clients, fname: &str, version: u64, path: &str, timeout: Duration) -> Result<(), String> {
-    let payload = health_event(path).to_string();
+    let payload = crate::build::zip::http_event("GET", path, None).to_string();
     let deadline = Instant::now() + timeout;
     let mut last;
     loop {

@@ -390,7 +390,7 @@ impl Backend for LambdaBackend {
         let zip = tokio::task::block_in_place(|| lambda_zip_for(&loaded, arch, r))?;
         r.detail(&format!("{} ({} bytes, {} entries)", zip.path.display(), zip.bytes, zip.entries));
         r.done();
-        Ok(Artifact { kind: "zip".into(), digest: format!("sha256:{}", zip.sha256), bytes: zip.bytes, uploaded_bytes: 0, payload: Arc::new(zip) })
+        Ok(zip.into_artifact())
     }
 
     async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
