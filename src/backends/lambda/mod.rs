@@ -384,6 +384,12 @@ impl Backend for LambdaBackend {
                 .hint("set `asgi = \"module:app\"` in [app], or deploy the command to a container target (cloudrun, ec2)")
                 .into());
         }
+        let fname = function_name(cx);
+        if fname.len() > 64 {
+            return Err(UsageError::new(format!("the function name `{fname}` is {} characters; Lambda allows 64", fname.len()))
+                .hint("use a shorter app name, --stage or target name")
+                .into());
+        }
         r.step("building the Lambda zip");
         let loaded = cx.loaded.clone();
         let arch = arch(cx);
