@@ -140,6 +140,57 @@ cli() { # cli SCENARIO APP ZIP CALLS
   printf 'aws-cli\t%s\t%s\t%s\t%s\n' "$1" "$(elapsed "$t0" "$t1")" "$4" "" >>"$results"
 }
 
+# The same calls again from one Python process with boto3 (no process per call).
+cat >"$work/boto_deploy.py" <<'PY'
+import json, sys, boto3
+scenario, app, zip_path = sys.argv[1], sys.argv[2], sys.argv[3]
+fn, role = f"{app}-dev", f"aideploy-{app}-dev"
+lam, gw, iam, sm = (boto3.client(s) for s in ("lambda", "apigatewayv2", "iam", "secretsmanager"))
+def reads():
+    lam.get_function(FunctionName=fn); lam.list_versions_by_function(FunctionName=fn)
+    lam.get_alias(FunctionName=fn, Name="live"); iam.get_role(RoleName=role)
+    iam.get_role_policy(RoleName=role, PolicyName="aideploy")
+    api = [a for a in gw.get_apis()["Items"] if a["Name"] == fn][0]["ApiId"]
+    gw.get_integrations(ApiId=api); gw.get_routes(ApiId=api); gw.get_stage(ApiId=api, StageName="$default")
+    lam.get_policy(FunctionName=fn, Qualifier="live")
+    sm.list_secrets(Filters=[{"Key": "name", "Values": [f"aideploy/{app}/dev/"]}])
+    sm.get_secret_value(SecretId=f"aideploy/{app}/dev/API_KEY")
+code = open(zip_path, "rb").read() if zip_path else b""
+if scenario == "first":
+    tags = {"aideploy:app": app, "aideploy:stage": "dev", "aideploy:target": "lambda"}
+    secret = sm.create_secret(Name=f"aideploy/{app}/dev/API_KEY", SecretString="sk-bench", Tags=[{"Key": k, "Value": v} for k, v in tags.items()])["ARN"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust), Tags=[{"Key": k, "Value": v} for k, v in tags.items()])["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="aideploy", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": [secret]}]}))
+    f = lam.create_function(FunctionName=fn, Runtime="python3.11", Handler="aideploy_lambda.handler", Role=arn, Code={"ZipFile": code}, MemorySize=256, Timeout=20,
+        Environment={"Variables": {"GREETING": "hello", "AIDEPLOY_ASGI": "main:app", "AIDEPLOY_SECRET_ARNS": json.dumps({"API_KEY": secret})}}, Tags=tags)
+    lam.get_function_configuration(FunctionName=fn)
+    v = lam.publish_version(FunctionName=fn)["Version"]
+    lam.create_alias(FunctionName=fn, Name="live", FunctionVersion=v)
+    api = gw.create_api(Name=fn, ProtocolType="HTTP", Tags=tags)["ApiId"]
+    i = gw.create_integration(ApiId=api, IntegrationType="AWS_PROXY", IntegrationUri=f["FunctionArn"] + ":live", PayloadFormatVersion="2.0")["IntegrationId"]
+    gw.create_route(ApiId=api, RouteKey="$default", Target=f"integrations/{i}")
+    gw.create_stage(ApiId=api, StageName="$default", AutoDeploy=True, DefaultRouteSettings={"ThrottlingRateLimit": 10.0, "ThrottlingBurstLimit": 20}, Tags=tags)
+    lam.add_permission(FunctionName=fn, Qualifier="live", StatementId="aideploy-http-api", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com", SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api}/*/*")
+elif scenario == "unchanged":
+    reads()
+else:
+    reads()
+    f = lam.update_function_code(FunctionName=fn, ZipFile=code)
+    lam.get_function_configuration(FunctionName=fn)
+    lam.tag_resource(Resource=f["FunctionArn"], Tags={"aideploy:digest": "x"})
+    v = lam.publish_version(FunctionName=fn)["Version"]
+    lam.update_alias(FunctionName=fn, Name="live", FunctionVersion=v)
+PY
+
+boto() { # boto SCENARIO APP ZIP CALLS
+  local t0 t1
+  t0=$(now)
+  python3 "$work/boto_deploy.py" "$1" "$2" "$3"
+  t1=$(now)
+  printf 'boto3\t%s\t%s\t%s\t%s\n' "$1" "$(elapsed "$t0" "$t1")" "$4" "" >>"$results"
+}
+
 newest_zip() { find "$AIDEPLOY_CACHE_DIR" -name '*.zip' -path '*zip*' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2; }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -157,6 +208,11 @@ for i in $(seq 1 "$runs"); do
   cli first "$c" "$zip1" 12
   cli unchanged "$c" "" 12
   cli changed "$c" "$zip1" 18
+
+  b="bench-boto-$i"
+  boto first "$b" "$zip1" 12
+  boto unchanged "$b" "" 12
+  boto changed "$b" "$zip1" 17
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
@@ -165,12 +221,12 @@ import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 print("| contender | scenario | median s | min s | API calls (reads + writes) |")
 print("| --- | --- | ---: | ---: | --- |")
-for who in ("aideploy", "aws-cli"):
+for who in ("aideploy", "aws-cli", "boto3"):
     for sc in ("first", "unchanged", "changed"):
         rs = [r for r in rows if r[0] == who and r[1] == sc]
         if not rs:
             continue
         t = [float(r[2]) for r in rs]
-        calls = f"{rs[0][3]} + {rs[0][4]}" if who == "aideploy" else f"{rs[0][3]} (one process each)"
+        calls = {"aideploy": f"{rs[0][3]} + {rs[0][4]}", "aws-cli": f"{rs[0][3]} (one process each)", "boto3": f"{rs[0][3]} (one process)"}[who]
         print(f"| {who} | {sc} | {statistics.median(t):.3f} | {min(t):.3f} | {calls} |")
 EOF
