@@ -411,3 +411,50 @@ fn secrets_set_list_rm() {
     let listed = ok_json(&run(home.path(), p, &["secrets", "list", "--target", "lambda", "--json"]));
     assert_eq!(listed["secrets"][0]["stored"], false);
 }
+
+#[test]
+fn zips_over_50_mb_go_through_s3_and_destroy_removes_them() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lambig");
+    write_app(p, &app, "");
+    // 52 MB that deflate cannot shrink (xorshift noise).
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut noise = Vec::with_capacity(52 << 20);
+    while noise.len() < 52 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(p.join("weights.bin"), &noise).unwrap();
+    drop(noise);
+
+    let report = ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert!(report["artifact"]["bytes"].as_u64().unwrap() > 50 << 20);
+    let prefix = format!("lambda/{app}/dev/lambda/");
+    let key = format!("{prefix}{}.zip", report["artifact"]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+    boto(&format!(
+        r#"s3 = boto3.client("s3", **kw); lam = boto3.client("lambda", **kw)
+b = "aideploy-artifacts-123456789012-{REGION}"
+keys = [o["Key"] for o in s3.list_objects_v2(Bucket=b, Prefix="{prefix}").get("Contents", [])]
+assert keys == ["{key}"], keys
+tags = {{t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=b, Key="{key}")["TagSet"]}}
+assert tags.get("aideploy:app") == "{app}" and tags.get("aideploy:target") == "lambda", tags
+pab = s3.get_public_access_block(Bucket=b)["PublicAccessBlockConfiguration"]
+assert all(pab.values()), pab
+assert lam.get_function(FunctionName="{app}-dev")["Configuration"]["CodeSize"] > 50 << 20
+"#
+    ));
+    let again = ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(again["changed"], false);
+
+    ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
+    boto(&format!(
+        r#"s3 = boto3.client("s3", **kw)
+left = s3.list_objects_v2(Bucket="aideploy-artifacts-123456789012-{REGION}", Prefix="{prefix}").get("Contents", [])
+assert left == [], left
+"#
+    ));
+}

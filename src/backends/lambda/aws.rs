@@ -60,6 +60,7 @@ pub struct Clients {
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub iam: aws_sdk_iam::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub s3: aws_sdk_s3::Client,
     pub calls: Arc<Calls>,
     /// The endpoint is a loopback emulator (moto): Lambda cannot run code there.
     pub emulated: bool,
@@ -69,14 +70,17 @@ impl Clients {
     pub fn new(config: &SdkConfig) -> Clients {
         let calls = Arc::new(Calls::default());
         let log = CallLog(calls.clone());
+        let emulated = endpoint_is_loopback();
         Clients {
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             lambda: aws_sdk_lambda::Client::from_conf(aws_sdk_lambda::config::Builder::from(config).interceptor(log.clone()).build()),
             apigw: aws_sdk_apigatewayv2::Client::from_conf(aws_sdk_apigatewayv2::config::Builder::from(config).interceptor(log.clone()).build()),
             iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(config).interceptor(log.clone()).build()),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(config).interceptor(log).build()),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(config).interceptor(log.clone()).build()),
+            // An emulator on loopback has no per-bucket host names.
+            s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(emulated).interceptor(log).build()),
             calls,
-            emulated: endpoint_is_loopback(),
+            emulated,
         }
     }
 

@@ -21,6 +21,7 @@
 
 mod aws;
 mod invoke;
+mod upload;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -604,8 +605,8 @@ impl Backend for LambdaBackend {
         let function_arn = match now.and_then(|n| n.function.as_ref()) {
             None => {
                 r.step(&format!("creating function {fname}"));
-                let bytes = read_zip(zip)?;
-                let arn = create_function(cx, &c, &fname, &want, bytes, &zip.sha256, r).await?;
+                let code = upload::code(cx, &c, &account, zip, r).await?;
+                let arn = create_function(cx, &c, &fname, &want, code, &zip.sha256, r).await?;
                 wait_updated(&c, &fname, r).await?;
                 arn
             }
@@ -617,15 +618,8 @@ impl Backend for LambdaBackend {
                 }
                 if op("function") != Op::Noop {
                     r.step("uploading the new code");
-                    let bytes = read_zip(zip)?;
-                    c.lambda
-                        .update_function_code()
-                        .function_name(&fname)
-                        .zip_file(aws_sdk_lambda::primitives::Blob::new(bytes))
-                        .architectures(lambda_arch(cx))
-                        .send()
-                        .await
-                        .map_err(|e| failed("Lambda UpdateFunctionCode", e, PERMS_HINT))?;
+                    let code = upload::code(cx, &c, &account, zip, r).await?;
+                    update_code(cx, &c, &fname, &code).await?;
                     wait_updated(&c, &fname, r).await?;
                     c.lambda
                         .tag_resource()
@@ -750,6 +744,15 @@ impl Backend for LambdaBackend {
         let n = now_of(now);
         let c = &n.clients;
         let fname = function_name(cx);
+        // Uploads first: once the role and function are gone, nothing finds them.
+        let mut actions = self.plan_destroy(cx, now).actions;
+        if let Some(account) = n.account() {
+            let deleted = upload::delete_uploads(cx, c, &account).await?;
+            if deleted > 0 {
+                let where_ = format!("s3://{}/{}", upload::bucket_name(&account, &c.region), upload::prefix(cx));
+                actions.push(Action::new(Op::Delete, "zip-uploads", where_).because(format!("{deleted} zips")));
+            }
+        }
         if let Some(api) = &n.api {
             r.step(&format!("deleting HTTP API {}", api.id));
             match c.apigw.delete_api().api_id(&api.id).send().await {
@@ -784,7 +787,7 @@ impl Backend for LambdaBackend {
             store::delete(&c.secrets, &s.arn).await?;
         }
         r.done();
-        Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None })
+        Ok(Outcome { url: None, health: Health::Skipped, actions, failure: None })
     }
 }
 
@@ -809,15 +812,23 @@ fn previous(cx: &Cx, n: &Now) -> Result<(u64, u64)> {
     Ok((live, prev))
 }
 
-fn read_zip(zip: &LambdaZip) -> Result<Vec<u8>> {
-    if zip.needs_s3 {
-        return Err(Hinted::new(
-            format!("the zip is {} MB, over Lambda's 50 MB direct upload, and this aideploy cannot upload through S3 yet", zip.bytes / (1024 * 1024)),
-            "trim the requirements (or move large files out with [build] exclude) to get under 50 MB zipped",
-        )
-        .into());
+fn function_code(code: &upload::Code) -> aws_sdk_lambda::types::FunctionCode {
+    let b = aws_sdk_lambda::types::FunctionCode::builder();
+    match code {
+        upload::Code::Inline(blob) => b.zip_file(blob.clone()),
+        upload::Code::S3 { bucket, key } => b.s3_bucket(bucket).s3_key(key),
     }
-    Ok(fs_err::read(&zip.path)?)
+    .build()
+}
+
+async fn update_code(cx: &Cx, c: &Clients, fname: &str, code: &upload::Code) -> Result<()> {
+    let req = c.lambda.update_function_code().function_name(fname).architectures(lambda_arch(cx));
+    let req = match code {
+        upload::Code::Inline(blob) => req.zip_file(blob.clone()),
+        upload::Code::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
+    };
+    req.send().await.map_err(|e| failed("Lambda UpdateFunctionCode", e, PERMS_HINT))?;
+    Ok(())
 }
 
 /// Health-gates `version`: invokes it with an HTTP API v2 event for the health path.
@@ -864,8 +875,7 @@ async fn create_role(cx: &Cx, c: &Clients, rname: &str) -> Result<String> {
 
 /// CreateFunction, retrying while IAM has not yet propagated the new role to Lambda
 /// ("The role defined for the function cannot be assumed by Lambda").
-async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, zip: Vec<u8>, sha: &str, r: &dyn Reporter) -> Result<String> {
-    let blob = aws_sdk_lambda::primitives::Blob::new(zip);
+async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, code: upload::Code, sha: &str, r: &dyn Reporter) -> Result<String> {
     let mut delay = Duration::from_millis(500);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -880,7 +890,7 @@ async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, zip: 
             .timeout(want.timeout)
             .architectures(lambda_arch(cx))
             .environment(aws_sdk_lambda::types::Environment::builder().set_variables(Some(want.env.clone().into_iter().collect())).build())
-            .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(blob.clone()).build())
+            .code(function_code(&code))
             .description(format!("{} ({}), deployed by aideploy", cx.app_name(), cx.stage))
             .publish(false)
             .tags(TAG_DIGEST, format!("sha256:{sha}"));
@@ -897,14 +907,7 @@ async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, zip: 
                     let got = c.lambda.get_function().function_name(fname).send().await.map_err(|e| failed("Lambda GetFunction", e, PERMS_HINT))?;
                     update_config(c, fname, want).await?;
                     wait_updated(c, fname, r).await?;
-                    c.lambda
-                        .update_function_code()
-                        .function_name(fname)
-                        .zip_file(blob.clone())
-                        .architectures(lambda_arch(cx))
-                        .send()
-                        .await
-                        .map_err(|e| failed("Lambda UpdateFunctionCode", e, PERMS_HINT))?;
+                    update_code(cx, c, fname, &code).await?;
                     return Ok(got.configuration().and_then(|c| c.function_arn()).unwrap_or_default().to_string());
                 }
                 if propagating && std::time::Instant::now() < deadline {
