@@ -166,7 +166,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__build)
-            opts="-t -C -q -v -y -h -V --target --set --package --push --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --package --push --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -181,6 +181,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -234,7 +242,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__deploy)
-            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +257,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -272,7 +288,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__destroy)
-            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -287,6 +303,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -600,7 +624,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__logs)
-            opts="-t -f -n -C -q -v -y -h -V --target --set --follow --lines --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -f -n -C -q -v -y -h -V --target --set --region --profile --follow --lines --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -615,6 +639,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -646,7 +678,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__plan)
-            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -661,6 +693,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -684,7 +724,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__rollback)
-            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -699,6 +739,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -844,7 +892,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__secrets__subcmd__list)
-            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -859,6 +907,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -882,7 +938,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__secrets__subcmd__rm)
-            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -897,6 +953,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -920,7 +984,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__secrets__subcmd__set)
-            opts="-t -C -q -v -y -h -V --stdin --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --stdin --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -935,6 +999,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -958,7 +1030,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__status)
-            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -973,6 +1045,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -996,7 +1076,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__up)
-            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1011,6 +1091,14 @@ _aideploy() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

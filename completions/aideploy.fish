@@ -61,6 +61,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s h -l help -d 
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l json -d 'Print the result as one JSON object on stdout'
@@ -72,6 +74,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s h -l help -d 'P
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l json -d 'Print the result as one JSON object on stdout'
@@ -83,6 +87,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s h -l help -
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l json -d 'Print the result as one JSON object on stdout'
@@ -94,6 +100,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s h -l help -d 
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l package -d 'zip or image [default: the target\'s (lambda: zip, local: its environment, others: image), else `[build] package`, else image]' -r -f -a "zip\t''
 image\t''"
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
@@ -108,6 +116,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s h -l help -d
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l json -d 'Print the result as one JSON object on stdout'
@@ -119,6 +129,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s h -l help -
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l json -d 'Print the result as one JSON object on stdout'
@@ -130,6 +142,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s h -l help
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s n -l lines -d 'How many of the last lines to print first' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
@@ -143,6 +157,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s h -l help -d 
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l json -d 'Print the result as one JSON object on stdout'
@@ -167,6 +183,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fis
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l stdin -d 'Read the value from stdin (one trailing newline is dropped)'
@@ -179,6 +197,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l json -d 'Print the result as one JSON object on stdout'
@@ -190,6 +210,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l json -d 'Print the result as one JSON object on stdout'

@@ -142,6 +142,13 @@ pub struct TargetArgs {
     /// Override one target setting for this run (repeatable), checked like the file
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Cloud region for this run (the same as --set region=REGION)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else
+    /// the default chain]
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

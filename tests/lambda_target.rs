@@ -160,7 +160,7 @@ fn tagged<'a>(tags: &'a Value, app: &str) -> bool {
 
 fn ours<'a>(s: &'a Value, app: &str) -> (Option<&'a Value>, Option<&'a Value>, Option<&'a Value>, Vec<&'a Value>) {
     let f = s["functions"].get(format!("{app}-dev"));
-    let r = s["roles"].get(format!("aideploy-{app}-dev"));
+    let r = s["roles"].get(format!("aideploy-{app}-dev-{REGION}"));
     let a = s["apis"].as_array().unwrap().iter().find(|a| a["name"] == format!("{app}-dev"));
     let secrets = s["secrets"].as_array().unwrap().iter().filter(|x| x["name"].as_str().unwrap().starts_with(&format!("aideploy/{app}/"))).collect();
     (f, r, a, secrets)
@@ -363,7 +363,7 @@ fn a_function_aideploy_did_not_create_is_not_taken_over() {
     assert!(stderr.contains("not created by aideploy") && stderr.contains("--stage"), "{stderr}");
     let s = state();
     assert_eq!(s["functions"][format!("{app}-dev")]["tags"]["owner"], "someone-else");
-    assert!(s["roles"].get(format!("aideploy-{app}-dev")).is_none(), "a role was created before the conflict was found");
+    assert!(s["roles"].get(format!("aideploy-{app}-dev-{REGION}")).is_none(), "a role was created before the conflict was found");
 }
 
 #[test]
@@ -457,4 +457,30 @@ left = s3.list_objects_v2(Bucket="aideploy-artifacts-123456789012-{REGION}", Pre
 assert left == [], left
 "#
     ));
+}
+
+#[test]
+fn region_and_profile_flags() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lamflags");
+    write_app(p, &app, "");
+    // --region wins over the manifest's region, as --set region= would.
+    let report = ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--region", "eu-west-1", "--yes", "--json"]));
+    assert!(report["url"].as_str().unwrap().ends_with(".execute-api.eu-west-1.amazonaws.com"), "{report}");
+    let status = ok_json(&run(home.path(), p, &["status", "--target", "lambda", "--region", "eu-west-1", "--json"]));
+    assert_eq!(status["details"]["region"], "eu-west-1");
+    let elsewhere = ok_json(&run(home.path(), p, &["status", "--target", "lambda", "--json"]));
+    assert_eq!(elsewhere["deployed"], false);
+    ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--region", "eu-west-1", "--yes", "--json"]));
+
+    // A profile that does not exist is an error that names the fix, not a panic.
+    let out = cmd(home.path(), p).env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").args(["status", "--target", "lambda", "--profile", "no-such-profile"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no AWS credentials") && stderr.contains("AWS_PROFILE"), "{stderr}");
+    // And it means nothing to a target that is not on AWS.
+    let out = run(home.path(), p, &["status", "--target", "local", "--profile", "x"]);
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -10,6 +10,18 @@ use base64::Engine;
 use crate::build::registry::Credentials;
 use crate::error::Hinted;
 
+static PROFILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The profile given on the command line (`--profile`), for every AWS client of this run.
+pub fn use_profile(name: &str) {
+    let _ = PROFILE.set(name.to_string());
+}
+
+/// `--profile` when given; otherwise aws-config's own choice (`AWS_PROFILE`, `default`).
+pub fn chosen_profile() -> Option<&'static str> {
+    PROFILE.get().map(String::as_str)
+}
+
 /// Loads the shared configuration; checks there is a region and that credentials
 /// resolve, so a missing login fails here with the fix rather than deep in a call.
 pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<SdkConfig> {

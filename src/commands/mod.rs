@@ -61,7 +61,19 @@ pub fn load_manifest(g: &GlobalArgs) -> Result<manifest::Loaded> {
 pub fn context(args: &TargetArgs, g: &GlobalArgs, ui: &Ui, with_secrets: bool) -> Result<(Cx, Box<dyn Backend>)> {
     let stage = parse_stage(g)?;
     let loaded = load_manifest(g)?;
-    let target = loaded.manifest.target(args.target.as_deref(), &args.set)?;
+    let mut sets = args.set.clone();
+    if let Some(region) = &args.region {
+        sets.push(format!("region={region}"));
+    }
+    let target = loaded.manifest.target(args.target.as_deref(), &sets)?;
+    if let Some(profile) = &args.profile {
+        if !matches!(target.kind, manifest::Kind::Lambda | manifest::Kind::Ec2 | manifest::Kind::Sagemaker) {
+            return Err(crate::error::UsageError::new(format!("--profile names an AWS profile, and `{}` is not an AWS target", target.name))
+                .hint("drop --profile, or pick a lambda, ec2 or sagemaker target")
+                .into());
+        }
+        crate::cloud::aws::use_profile(profile);
+    }
     let backend = backends::for_kind(target.kind)?;
     let secrets = if with_secrets { Secrets::resolve(&loaded, ui)? } else { Secrets::default() };
     Ok((Cx { loaded: Arc::new(loaded), target, stage, secrets }, backend))

@@ -87,7 +87,7 @@ impl Clients {
     /// Clients for the target's region (`region` setting, else the AWS chain's).
     pub async fn for_target(cx: &Cx) -> Result<Clients> {
         let region = cx.target.settings.region.as_ref().map(|r| r.get().as_str().to_string());
-        let config = crate::cloud::aws::load(region.as_deref(), None).await?;
+        let config = crate::cloud::aws::load(region.as_deref(), crate::cloud::aws::chosen_profile()).await?;
         Ok(Clients::new(&config))
     }
 }

@@ -6,7 +6,7 @@
 //! function also `aideploy:digest`), so a fresh clone finds them:
 //!
 //! - secrets `aideploy/{app}/{stage}/{NAME}` in Secrets Manager (see `secrets::aws`);
-//! - an execution role `aideploy-{function}` whose one inline policy allows CloudWatch
+//! - an execution role `aideploy-{function}-{region}` whose one inline policy allows CloudWatch
 //!   Logs on the function's own log group and `secretsmanager:GetSecretValue` on exactly
 //!   this app's secret ARNs;
 //! - the function (handler `aideploy_lambda.handler`), a published version per code or
@@ -70,10 +70,24 @@ pub fn function_name(cx: &Cx) -> String {
     }
 }
 
-fn role_name(cx: &Cx) -> String {
-    let mut n = format!("aideploy-{}", function_name(cx));
+/// IAM is global and the role's permissions are regional (its log group, its secrets):
+/// one role per region, `aideploy-{function}-{region}`.
+fn role_name(cx: &Cx, region: &str) -> String {
+    let mut n = format!("aideploy-{}-{region}", function_name(cx));
     n.truncate(64);
     n
+}
+
+/// The region a plan with nothing deployed will use, for display.
+fn planned_region(cx: &Cx) -> String {
+    cx.target
+        .settings
+        .region
+        .as_ref()
+        .map(|r| r.get().as_str().to_string())
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "REGION".into())
 }
 
 fn tags(cx: &Cx) -> Vec<(&'static str, String)> {
@@ -461,7 +475,7 @@ impl Backend for LambdaBackend {
         let refs = secret_refs(cx, stored, &changing);
         let known = known_refs(&refs);
         let Some(n) = now.filter(|n| n.function.is_some() || n.role.is_some() || n.api.is_some()) else {
-            plan.actions.push(Action::new(Op::Create, "role", role_name(cx)));
+            plan.actions.push(Action::new(Op::Create, "role", role_name(cx, &planned_region(cx))));
             plan.actions.push(Action::new(Op::Create, "function", &fname).because(format!("{} zip", cx.loaded.manifest.app().runtime)));
             plan.actions.push(Action::new(Op::Create, "version", &fname));
             plan.actions.push(Action::new(Op::Create, "alias", format!("{fname}:{ALIAS}")));
@@ -478,9 +492,9 @@ impl Backend for LambdaBackend {
         let arns_known: Option<BTreeMap<String, String>> = secret_refs(cx, stored, &[]).into_iter().map(|(k, v)| v.map(|v| (k, v.arn))).collect();
         let want_policy = arns_known.as_ref().map(|k| role_policy(region, &account, &fname, k));
         plan.actions.push(match &n.role {
-            None => Action::new(Op::Create, "role", role_name(cx)),
-            Some((_, have)) if have.is_some() && have.as_ref() == want_policy.as_ref() => Action::new(Op::Noop, "role", role_name(cx)),
-            Some(_) => Action::new(Op::Update, "role", role_name(cx)).because("permissions changed"),
+            None => Action::new(Op::Create, "role", role_name(cx, region)),
+            Some((_, have)) if have.is_some() && have.as_ref() == want_policy.as_ref() => Action::new(Op::Noop, "role", role_name(cx, region)),
+            Some(_) => Action::new(Op::Update, "role", role_name(cx, region)).because("permissions changed"),
         });
 
         // Function code and configuration.
@@ -579,7 +593,7 @@ impl Backend for LambdaBackend {
         let arns = arns_of(&refs);
 
         // 2. The execution role.
-        let rname = role_name(cx);
+        let rname = role_name(cx, &c.region);
         let role_arn = match now.and_then(|n| n.role.as_ref()) {
             Some((arn, _)) => arn.clone(),
             None => {
@@ -732,7 +746,7 @@ impl Backend for LambdaBackend {
             plan.actions.push(Action::new(Op::Delete, "function", &fname).because(format!("{} versions and alias {ALIAS}", n.versions.len())));
         }
         if n.role.is_some() {
-            plan.actions.push(Action::new(Op::Delete, "role", role_name(cx)).because("and its policy"));
+            plan.actions.push(Action::new(Op::Delete, "role", role_name(cx, &n.clients.region)).because("and its policy"));
         }
         for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
             plan.actions.push(Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name)).because("recoverable for 7 days"));
@@ -770,7 +784,7 @@ impl Backend for LambdaBackend {
             }
         }
         if n.role.is_some() {
-            let rname = role_name(cx);
+            let rname = role_name(cx, &c.region);
             r.step(&format!("deleting role {rname}"));
             let policies = c.iam.list_role_policies().role_name(&rname).send().await.map_err(|e| failed("IAM ListRolePolicies", e, PERMS_HINT))?;
             for p in policies.policy_names() {
@@ -1071,7 +1085,7 @@ async fn ensure_api(cx: &Cx, c: &Clients, api: Option<&ApiNow>, fname: &str, ali
 /// tags. Independent reads go out together.
 async fn read(cx: &Cx, c: Clients) -> Result<Now> {
     let fname = function_name(cx);
-    let rname = role_name(cx);
+    let rname = role_name(cx, &c.region);
     let app = cx.app_name().to_string();
     let stage = cx.stage.to_string();
     let (function, versions, alias, role, api, secrets) = tokio::join!(
