@@ -56,6 +56,8 @@ const POLICY_NAME: &str = "aideploy";
 pub const SECRETS_REV_ENV: &str = "AIDEPLOY_SECRETS_REV";
 const PERMISSION_SID: &str = "aideploy-http-api";
 const DEFAULT_MEMORY: u32 = 512;
+/// Published versions kept for `rollback` (older ones are deleted after a deploy).
+const KEEP_VERSIONS: usize = 5;
 const DEFAULT_TIMEOUT: u32 = 30;
 const DEFAULT_HEALTH_TIMEOUT: u32 = 60;
 /// API Gateway HTTP APIs end every request at 30 s.
@@ -681,6 +683,9 @@ impl Backend for LambdaBackend {
             }
             r.step(&format!("moving alias {ALIAS} to version {version}"));
             set_alias(&c, &fname, version, alias_now.is_some()).await?;
+            let mut numbers: Vec<u64> = now.map(|n| n.versions.iter().map(|v| v.number).collect()).unwrap_or_default();
+            numbers.push(version);
+            prune_versions(&c, &fname, numbers, version, r).await;
         }
 
         // 6. The HTTP API in front of the alias.
@@ -854,6 +859,30 @@ async fn gate(cx: &Cx, c: &Clients, fname: &str, version: u64, r: &dyn Reporter)
     }
     r.step(&format!("checking version {version} answers {}", cx.loaded.manifest.app().health));
     Ok(invoke::health(c, fname, version, &cx.loaded.manifest.app().health.to_string(), health_timeout(cx)).await.map(|()| Health::Passed))
+}
+
+/// The versions to delete after a deploy: all but the newest [`KEEP_VERSIONS`], never
+/// the live one.
+fn versions_to_prune(mut numbers: Vec<u64>, live: u64) -> Vec<u64> {
+    numbers.sort_unstable();
+    numbers.dedup();
+    let excess = numbers.len().saturating_sub(KEEP_VERSIONS);
+    numbers.into_iter().take(excess).filter(|v| *v != live).collect()
+}
+
+/// Deletes old versions so code storage does not grow with every deploy. Best effort: a
+/// failure only leaves more. Not on an emulator: moto numbers a new version by counting
+/// the existing ones, so after a delete it hands out a number twice (real Lambda never
+/// reuses one).
+async fn prune_versions(c: &Clients, fname: &str, numbers: Vec<u64>, live: u64, r: &dyn Reporter) {
+    if c.emulated {
+        return;
+    }
+    for v in versions_to_prune(numbers, live) {
+        if let Err(e) = c.lambda.delete_function().function_name(fname).qualifier(v.to_string()).send().await {
+            r.detail(&format!("could not delete old version {v}: {}", aws::describe(&e)));
+        }
+    }
 }
 
 async fn set_alias(c: &Clients, fname: &str, version: u64, exists: bool) -> Result<()> {
@@ -1271,6 +1300,14 @@ mod tests {
         let hex = "d9819b67f5bd33f6bd38e1a50b6a08aa2401ea6b52d0ed8a5e54849f1da2ae76";
         assert_eq!(hex_of_b64(&b64_of_hex(hex)), hex);
         assert_eq!(b64_of_hex(hex), "2YGbZ/W9M/a9OOGlC2oIqiQB6mtS0O2KXlSEnx2irnY=");
+    }
+
+    #[test]
+    fn prunes_all_but_the_newest_five_never_the_live_one() {
+        assert_eq!(versions_to_prune(vec![1, 2, 3], 3), Vec::<u64>::new());
+        assert_eq!(versions_to_prune(vec![7, 1, 2, 3, 4, 5, 6], 7), vec![1, 2]);
+        // After a rollback to 1, a deploy of 8: 1 is live and stays.
+        assert_eq!(versions_to_prune(vec![1, 2, 3, 4, 5, 6, 7, 8], 1), vec![2, 3]);
     }
 
     #[test]
