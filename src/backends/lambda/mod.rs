@@ -440,10 +440,12 @@ impl Backend for LambdaBackend {
         details.insert("function".into(), json!(now.function.as_ref().map(|_| function_name(cx))));
         details.insert("version".into(), json!(now.alias));
         let previous = now.alias.and_then(|a| now.versions.iter().filter(|v| v.number < a).map(|v| v.number).max());
-        details.insert("previous".into(), json!(previous));
+        if let Some(p) = previous {
+            details.insert("previous".into(), json!(p));
+        }
         details.insert("api".into(), json!(now.api.as_ref().map(|a| a.id.clone())));
         details.insert("last_modified".into(), json!(now.function.as_ref().map(|f| f.last_modified.clone())));
-        details.insert("secrets".into(), json!(now.secrets.keys().collect::<Vec<_>>()));
+        details.insert("secrets".into(), json!(now.secrets.keys().cloned().collect::<Vec<_>>().join(", ")));
         Ok(Some(Deployed { digest, url, health, details, state: Arc::new(now) }))
     }
 
