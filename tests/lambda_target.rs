@@ -405,11 +405,27 @@ fn secrets_set_list_rm() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--stdin"));
 
+    // A deploy with no local value uses the stored one; the function gets its ARN.
+    let deployed = ok_json(&cmd(home.path(), p).env_remove("API_KEY").args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap());
+    assert_eq!(deployed["changed"], true);
+    let s = state();
+    let env = &ours(&s, &app).0.unwrap()["config"]["Environment"]["Variables"];
+    assert_eq!(serde_json::from_str::<Value>(env["AIDEPLOY_SECRET_ARNS"].as_str().unwrap()).unwrap(), serde_json::json!({"API_KEY": arn}));
+    ok_json(&cmd(home.path(), p).env_remove("API_KEY").args(["destroy", "--target", "lambda", "--yes", "--json"]).output().unwrap());
+    set("another-secret-value");
+
     // rm asks (refused without --yes when nobody can answer), then removes.
     assert_eq!(run(home.path(), p, &["secrets", "rm", "API_KEY", "--target", "lambda"]).status.code(), Some(2));
     ok_json(&run(home.path(), p, &["secrets", "rm", "API_KEY", "--target", "lambda", "--yes", "--json"]));
     let listed = ok_json(&run(home.path(), p, &["secrets", "list", "--target", "lambda", "--json"]));
     assert_eq!(listed["secrets"][0]["stored"], false);
+
+    // Neither here nor stored: an error naming both ways to give it, before any change.
+    let out = cmd(home.path(), p).env_remove("API_KEY").args(["deploy", "--target", "lambda", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("$API_KEY") && stderr.contains("aideploy secrets set API_KEY"), "{stderr}");
+    assert!(ours(&state(), &app).0.is_none());
 }
 
 #[test]

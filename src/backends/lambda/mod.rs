@@ -1157,6 +1157,19 @@ async fn read(cx: &Cx, c: Clients) -> Result<Now> {
         },
         read_permission(&c, &fname, alias.is_some()),
     );
+    for (name, spec) in &cx.loaded.manifest.secrets {
+        let (name, spec) = (name.get(), spec.get());
+        // `absent`: looked for (deploy, plan) and not found locally.
+        if !spec.optional && cx.secrets.absent.contains(name) && !secrets.contains_key(name) {
+            let var = spec.env.as_ref().map(|e| e.get().clone()).unwrap_or_else(|| name.clone());
+            return Err(UsageError::new(format!("secret `{name}` has no value here and none is stored in Secrets Manager"))
+                .hint(format!(
+                    "set ${var} (or `{var}=...` in .env) for this deploy, or store it once: aideploy secrets set {name} --target {}",
+                    cx.target.name
+                ))
+                .into());
+        }
+    }
     let mut secret_same = BTreeMap::new();
     for (name, value) in &cx.secrets.values {
         if let Some(s) = secrets.get(name) {
