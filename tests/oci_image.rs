@@ -795,6 +795,14 @@ async fn oci_pull_docker_schema2_and_select_from_an_index() {
     let err = c.pull(&multi, &s390).await.unwrap_err().to_string();
     assert!(err.contains("linux/amd64, linux/arm64"), "{err}");
 
+    // arm64 on request picks the index's arm64 entry; its config here says amd64 (the
+    // test setup has only an amd64 Debian), which the build refuses to mislabel.
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.base = multi.clone();
+    spec.platform = aideploy::build::oci::Platform::arm64();
+    let err = build_image(&spec, &c, &Quiet).await.unwrap_err().to_string();
+    assert!(err.contains("is amd64, not linux/arm64"), "{err}");
+
     // Building on the Docker-schema-2 base: its layers are listed with OCI media types.
     let mut spec = spec_for(&example(), deps_dir());
     spec.base = Reference::parse(&format!("{registry}/{repo}:docker")).unwrap();
