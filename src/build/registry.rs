@@ -941,14 +941,18 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 }
 
 fn media_type_of(bytes: &[u8]) -> Option<String> {
+    // `mediaType` is optional in OCI documents: without it, the shape tells.
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(rename = "mediaType")]
         media_type: Option<String>,
         manifests: Option<serde_json::Value>,
+        config: Option<serde_json::Value>,
     }
     let p: Probe = serde_json::from_slice(bytes).ok()?;
-    p.media_type.or_else(|| p.manifests.map(|_| MEDIA_OCI_INDEX.to_string()))
+    p.media_type
+        .or_else(|| p.manifests.map(|_| MEDIA_OCI_INDEX.to_string()))
+        .or_else(|| p.config.map(|_| MEDIA_OCI_MANIFEST.to_string()))
 }
 
 fn is_index(media_type: &str, bytes: &[u8]) -> bool {
@@ -1109,6 +1113,14 @@ mod tests {
             let _ = serde_json::from_slice::<ImageManifest>(&input);
             let _ = serde_json::from_slice::<ImageIndex>(&input);
         }
+    }
+
+    #[test]
+    fn media_type_from_the_document_shape() {
+        assert_eq!(media_type_of(br#"{"schemaVersion":2,"config":{},"layers":[]}"#).as_deref(), Some(MEDIA_OCI_MANIFEST));
+        assert_eq!(media_type_of(br#"{"schemaVersion":2,"manifests":[]}"#).as_deref(), Some(MEDIA_OCI_INDEX));
+        assert_eq!(media_type_of(br#"{"mediaType":"x","config":{}}"#).as_deref(), Some("x"));
+        assert_eq!(media_type_of(br#"{"schemaVersion":1}"#), None);
     }
 
     #[test]
