@@ -934,3 +934,57 @@ async fn oci_push_and_pull_survive_server_errors() {
     let err = c.push(&img, &Reference::parse(&format!("{down}/{repo}:v2")).unwrap(), &Quiet).await.unwrap_err();
     assert!(format!("{err:#}").contains("503"), "{err:#}");
 }
+
+/// The image as a `docker load` archive (no registry between the build and the engine):
+/// loads, and runs with its own entrypoint, env, user and workdir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_docker_archive_loads_and_runs() {
+    if !Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success()) {
+        panic!("no Docker engine answers `docker info`: start it (scripts/test expects the machine's engine)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // A fresh store: the base layers are not local and are fetched for the archive.
+    let c = client(&tmp.path().join("store"));
+    let img = build_image(&spec_for(&example(), deps_dir()), &c, &Quiet).await.unwrap();
+    let tag = format!("aideploy-test/archive:{}", std::process::id());
+    let archive = tmp.path().join("image.tar");
+    let bytes = aideploy::build::oci::export::write_docker_archive(&img, &c, &tag, &archive).await.unwrap();
+    assert_eq!(bytes, std::fs::metadata(&archive).unwrap().len());
+    let loaded = run(Command::new("docker").arg("load").arg("-i").arg(&archive));
+    assert!(loaded.contains(&tag), "{loaded}");
+    // The engine computed the same config digest (its image id) from our bytes.
+    let id = run(Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", &tag]));
+    assert_eq!(id.trim(), img.config.digest);
+
+    struct Cleanup(String, String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+            let _ = Command::new("docker").args(["rmi", "-f", &self.1]).output();
+        }
+    }
+    let port = free_port();
+    let cid = run(Command::new("docker").args(["run", "-d", "-p", &format!("127.0.0.1:{port}:8000"), &tag]));
+    let _cleanup = Cleanup(cid.trim().to_string(), tag.clone());
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let health = loop {
+        if let Ok(resp) = http.get(format!("http://127.0.0.1:{port}/health")).send().await {
+            break resp;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let logs = Command::new("docker").args(["logs", cid.trim()]).output().unwrap();
+            panic!("no answer on /health: {}", String::from_utf8_lossy(&logs.stderr));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(health.status(), 200);
+    let who = run(Command::new("docker").args([
+        "exec",
+        cid.trim(),
+        "python3",
+        "-c",
+        "import os; print(os.getuid(), os.getcwd(), os.environ['PYTHONPATH'])",
+    ]));
+    assert_eq!(who.trim(), "10001 /app /opt/aideploy/deps");
+}

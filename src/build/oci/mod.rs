@@ -6,6 +6,7 @@
 //! unchanged deps dir is not tarred again and a code change moves only the app layer.
 
 pub mod blobs;
+pub mod export;
 pub mod gzip;
 pub mod layer;
 
