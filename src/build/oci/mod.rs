@@ -442,7 +442,11 @@ impl LayerCache {
         let c: CachedLayer = serde_json::from_slice(&text).ok()?;
         let path = store.path(&c.digest).ok()?;
         let len = fs_err::metadata(&path).ok()?.len();
-        (len == c.size).then_some(LayerBlob { digest: c.digest, diff_id: c.diff_id, size: c.size, path })
+        if len != c.size {
+            return None;
+        }
+        store.touch(&c.digest);
+        Some(LayerBlob { digest: c.digest, diff_id: c.diff_id, size: c.size, path })
     }
 
     fn put(&self, key: &str, l: &LayerBlob) -> Result<()> {
