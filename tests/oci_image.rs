@@ -125,6 +125,12 @@ async fn oci_reproducible_across_paths_and_mtimes() {
     copy_and_touch(&example(), &b, "2024-12-31 23:59:59");
     copy_and_touch(deps, &tmp.path().join("deps-a"), "2002-01-01");
     copy_and_touch(deps, &b.parent().unwrap().join("deps-b"), "2023-06-01");
+    // Another machine's installer writes its own interpreter into console scripts.
+    let script = b.parent().unwrap().join("deps-b/bin/uvicorn");
+    let text = std::fs::read_to_string(&script).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    assert!(first.starts_with("#!") && first.contains("python"), "{first}");
+    std::fs::write(&script, format!("#!/opt/elsewhere/bin/python3.11\n{rest}")).unwrap();
 
     // Separate blob stores: nothing is shared through the layer cache.
     let one = build_image(&spec_for(&a, &tmp.path().join("deps-a")), &client(&tmp.path().join("store-a")), &Quiet)
@@ -987,4 +993,7 @@ async fn oci_docker_archive_loads_and_runs() {
         "import os; print(os.getuid(), os.getcwd(), os.environ['PYTHONPATH'])",
     ]));
     assert_eq!(who.trim(), "10001 /app /opt/aideploy/deps");
+    // Console scripts of the deps run in the image (their shebangs were made portable).
+    let version = run(Command::new("docker").args(["exec", cid.trim(), "uvicorn", "--version"]));
+    assert!(version.contains("Running uvicorn"), "{version}");
 }

@@ -24,6 +24,8 @@ use super::gzip::GzWriter;
 pub enum EntryKind {
     Dir,
     File { src: PathBuf, size: u64, executable: bool },
+    /// Content given in memory (small files rewritten on the way, e.g. script shebangs).
+    Bytes { data: Vec<u8>, executable: bool },
     Symlink { target: String },
 }
 
@@ -144,6 +146,11 @@ impl<W: Write> TarStream<W> {
                     .append_data(&mut h, &entry.path, reader)
                     .with_context(|| format!("cannot add {} to the archive", src.display()))?;
             }
+            EntryKind::Bytes { data, executable } => {
+                let mode = if *executable { 0o755 } else { 0o644 };
+                let mut h = self.header(tar::EntryType::Regular, mode, data.len() as u64);
+                self.builder.append_data(&mut h, &entry.path, &data[..])?;
+            }
             EntryKind::Symlink { target } => {
                 let mut h = self.header(tar::EntryType::Symlink, 0o777, 0);
                 self.builder.append_link(&mut h, &entry.path, target)?;
@@ -256,6 +263,47 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<Entry>, fp: &mut Sh
     Ok(())
 }
 
+/// Console scripts that pip and uv install with `--target` start with the build
+/// machine's interpreter (`#!/root/.pyenv/versions/3.11.7/bin/python`): wrong inside
+/// the image, and different on every machine. Rewrites such a first line to
+/// `#!/usr/bin/env python3`; returns `None` when `content` is not such a script.
+pub fn portable_python_script(content: &[u8]) -> Option<Vec<u8>> {
+    let first_end = content.iter().position(|&b| b == b'\n').unwrap_or(content.len());
+    let first = &content[..first_end];
+    if !first.starts_with(b"#!") || first.windows(6).all(|w| w != b"python") {
+        return None;
+    }
+    const PORTABLE: &[u8] = b"#!/usr/bin/env python3";
+    if first == PORTABLE {
+        return None;
+    }
+    let mut out = PORTABLE.to_vec();
+    out.extend_from_slice(&content[first_end..]);
+    Some(out)
+}
+
+/// Applies `portable_python_script` to the files directly under `bin_dir` (an image
+/// path such as `opt/aideploy/deps/bin`), reading only small files into memory.
+pub fn rewrite_scripts(entries: &mut [Entry], bin_dir: &str) -> Result<()> {
+    let prefix = format!("{}/", bin_dir.trim_matches('/'));
+    for e in entries.iter_mut() {
+        let Some(name) = e.path.strip_prefix(&prefix) else { continue };
+        if name.contains('/') {
+            continue;
+        }
+        if let EntryKind::File { src, size, executable } = &e.kind {
+            if *size > 1024 * 1024 {
+                continue;
+            }
+            let content = fs_err::read(src)?;
+            if let Some(data) = portable_python_script(&content) {
+                e.kind = EntryKind::Bytes { data, executable: *executable };
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn fingerprint(meta: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
@@ -346,6 +394,16 @@ mod tests {
         let layer = write_layer(&store, entries, 6, 0).unwrap();
         assert_eq!(layer.diff_id, "sha256:3f4452786c6d318c8710870722732874e9b938aeb4edf6aa1b6b119c5dd40c3f");
         assert_eq!(layer.digest, "sha256:b26d47c297fcffbf9cf68f1e59eb25284c4cec366d892f6994446920604121c3");
+    }
+
+    #[test]
+    fn rewrites_host_python_shebangs_only() {
+        let script = b"#!/root/.pyenv/versions/3.11.7/bin/python\nimport sys\n";
+        assert_eq!(portable_python_script(script).unwrap(), b"#!/usr/bin/env python3\nimport sys\n");
+        assert_eq!(portable_python_script(b"#!/bin/sh\necho\n"), None);
+        assert_eq!(portable_python_script(b"#!/usr/bin/env python3\nx\n"), None);
+        assert_eq!(portable_python_script(b"\x7fELF python"), None);
+        assert_eq!(portable_python_script(b""), None);
     }
 
     #[test]
