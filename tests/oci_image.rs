@@ -50,36 +50,33 @@ fn copy_and_touch(from: &Path, to: &Path, stamp: &str) {
     run(Command::new("find").arg(to).args(["-exec", "touch", "-h", "-d", stamp, "{}", "+"]));
 }
 
-/// fastapi, uvicorn, pydantic for linux/amd64 CPython 3.11, installed `--target`-style
-/// from the offline wheelhouse; once per test process.
+/// Installs fastapi, uvicorn, pydantic for linux/amd64 CPython 3.11, `--target`-style,
+/// into `dir` from the offline wheelhouse (uv when on PATH, else pip).
+fn install_deps(dir: &Path) {
+    let wheelhouse = env("AIDEPLOY_TEST_WHEELHOUSE");
+    let req = example().join("requirements.txt");
+    let uv = Command::new("uv").arg("--version").output().is_ok_and(|o| o.status.success());
+    let mut cmd;
+    if uv {
+        cmd = Command::new("uv");
+        cmd.args(["pip", "install", "--quiet", "--no-index", "--find-links", &wheelhouse])
+            .args(["--python-platform", "x86_64-manylinux2014", "--python-version", "3.11", "--target"]);
+    } else {
+        cmd = Command::new("python3");
+        cmd.args(["-m", "pip", "install", "--quiet", "--no-compile", "--no-index", "--find-links", &wheelhouse])
+            .args(["--platform", "manylinux2014_x86_64", "--only-binary=:all:", "--python-version", "3.11"])
+            .args(["--implementation", "cp", "--target"]);
+    }
+    run(cmd.arg(dir).arg("-r").arg(&req).arg("uvicorn"));
+}
+
+/// The deps, installed once per test process.
 fn deps_dir() -> &'static Path {
     static DEPS: OnceLock<PathBuf> = OnceLock::new();
     DEPS.get_or_init(|| {
-        let wheelhouse = env("AIDEPLOY_TEST_WHEELHOUSE");
         let dir = PathBuf::from(env("AIDEPLOY_TEST_HOME")).join("oci-test-deps");
         let _ = std::fs::remove_dir_all(&dir);
-        let req = example().join("requirements.txt");
-        let uv = Command::new("uv").arg("--version").output().is_ok_and(|o| o.status.success());
-        let mut cmd;
-        if uv {
-            cmd = Command::new("uv");
-            cmd.args(["pip", "install", "--quiet", "--no-index", "--find-links", &wheelhouse])
-                .args(["--python-platform", "x86_64-manylinux2014", "--python-version", "3.11", "--target"])
-                .arg(&dir)
-                .arg("-r")
-                .arg(&req)
-                .arg("uvicorn");
-        } else {
-            cmd = Command::new("python3");
-            cmd.args(["-m", "pip", "install", "--quiet", "--no-compile", "--no-index", "--find-links", &wheelhouse])
-                .args(["--platform", "manylinux2014_x86_64", "--only-binary=:all:", "--python-version", "3.11"])
-                .args(["--implementation", "cp", "--target"])
-                .arg(&dir)
-                .arg("-r")
-                .arg(&req)
-                .arg("uvicorn");
-        }
-        run(&mut cmd);
+        install_deps(&dir);
         dir
     })
 }
@@ -124,7 +121,8 @@ async fn oci_reproducible_across_paths_and_mtimes() {
     copy_and_touch(&example(), &a, "2001-02-03 04:05:06");
     copy_and_touch(&example(), &b, "2024-12-31 23:59:59");
     copy_and_touch(deps, &tmp.path().join("deps-a"), "2002-01-01");
-    copy_and_touch(deps, &b.parent().unwrap().join("deps-b"), "2023-06-01");
+    // A second, separate install (its own install-time metadata) in another path.
+    install_deps(&b.parent().unwrap().join("deps-b"));
     // Another machine's installer writes its own interpreter into console scripts.
     let script = b.parent().unwrap().join("deps-b/bin/uvicorn");
     let text = std::fs::read_to_string(&script).unwrap();

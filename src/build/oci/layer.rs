@@ -282,12 +282,22 @@ pub fn portable_python_script(content: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Applies `portable_python_script` to the files directly under `bin_dir` (an image
-/// path such as `opt/aideploy/deps/bin`), reading only small files into memory.
-pub fn rewrite_scripts(entries: &mut [Entry], bin_dir: &str) -> Result<()> {
-    let prefix = format!("{}/", bin_dir.trim_matches('/'));
+/// Makes a `--target` package directory (at image path `root`, e.g.
+/// `opt/aideploy/deps`) portable and installer-independent:
+/// - console scripts in `bin/` get `#!/usr/bin/env python3` (`portable_python_script`),
+///   and the `*.dist-info/RECORD` lines naming them get the new sha256 and size, so the
+///   metadata stays true;
+/// - uv's `*.dist-info/uv_cache.json` (an install timestamp, unused at run time) is
+///   left out.
+///
+/// Only small files (scripts, RECORDs) are read into memory.
+pub fn make_deps_portable(entries: &mut Vec<Entry>, root: &str) -> Result<()> {
+    use base64::Engine;
+    let root = root.trim_matches('/');
+    let bin = format!("{root}/bin/");
+    let mut rewritten: BTreeMap<String, (String, usize)> = BTreeMap::new();
     for e in entries.iter_mut() {
-        let Some(name) = e.path.strip_prefix(&prefix) else { continue };
+        let Some(name) = e.path.strip_prefix(&bin) else { continue };
         if name.contains('/') {
             continue;
         }
@@ -297,8 +307,52 @@ pub fn rewrite_scripts(entries: &mut [Entry], bin_dir: &str) -> Result<()> {
             }
             let content = fs_err::read(src)?;
             if let Some(data) = portable_python_script(&content) {
+                let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(&data));
+                rewritten.insert(format!("bin/{name}"), (hash, data.len()));
                 e.kind = EntryKind::Bytes { data, executable: *executable };
             }
+        }
+    }
+    let is_dist_info_file = |path: &str, file: &str| {
+        path.strip_prefix(root)
+            .and_then(|p| p.strip_prefix('/'))
+            .and_then(|p| p.split_once('/'))
+            .is_some_and(|(dir, f)| dir.ends_with(".dist-info") && f == file)
+    };
+    entries.retain(|e| !is_dist_info_file(&e.path, "uv_cache.json"));
+    if rewritten.is_empty() {
+        return Ok(());
+    }
+    for e in entries.iter_mut() {
+        if !is_dist_info_file(&e.path, "RECORD") {
+            continue;
+        }
+        let EntryKind::File { src, size, executable } = &e.kind else { continue };
+        if *size > 16 * 1024 * 1024 {
+            continue;
+        }
+        let text = fs_err::read(src)?;
+        let Ok(text) = String::from_utf8(text) else { continue };
+        let mut changed = false;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let path = line.split(',').next().unwrap_or("");
+                match rewritten.get(path) {
+                    Some((hash, len)) => {
+                        changed = true;
+                        format!("{path},sha256={hash},{len}")
+                    }
+                    None => line.to_string(),
+                }
+            })
+            .collect();
+        if changed {
+            let mut data = lines.join("\n").into_bytes();
+            if text.ends_with('\n') {
+                data.push(b'\n');
+            }
+            e.kind = EntryKind::Bytes { data, executable: *executable };
         }
     }
     Ok(())
@@ -404,6 +458,33 @@ mod tests {
         assert_eq!(portable_python_script(b"#!/usr/bin/env python3\nx\n"), None);
         assert_eq!(portable_python_script(b"\x7fELF python"), None);
         assert_eq!(portable_python_script(b""), None);
+    }
+
+    #[test]
+    fn deps_metadata_follows_rewritten_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("uvicorn");
+        let record = dir.path().join("RECORD");
+        let cache = dir.path().join("uv_cache.json");
+        fs_err::write(&script, "#!/home/me/.venv/bin/python\nimport sys\n").unwrap();
+        fs_err::write(&record, "uvicorn/__init__.py,sha256=abc,10\nbin/uvicorn,sha256=old,40\n").unwrap();
+        fs_err::write(&cache, "{\"timestamp\":1}").unwrap();
+        let mut entries = vec![
+            file("opt/deps/bin/uvicorn", &script),
+            file("opt/deps/uvicorn-1.0.dist-info/RECORD", &record),
+            file("opt/deps/uvicorn-1.0.dist-info/uv_cache.json", &cache),
+        ];
+        make_deps_portable(&mut entries, "/opt/deps").unwrap();
+        assert_eq!(entries.len(), 2, "uv_cache.json is left out");
+        let EntryKind::Bytes { data, .. } = &entries[0].kind else { panic!("script not rewritten") };
+        assert_eq!(data, b"#!/usr/bin/env python3\nimport sys\n");
+        let EntryKind::Bytes { data: rec, .. } = &entries[1].kind else { panic!("RECORD not rewritten") };
+        use base64::Engine;
+        let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(data));
+        assert_eq!(
+            String::from_utf8(rec.clone()).unwrap(),
+            format!("uvicorn/__init__.py,sha256=abc,10\nbin/uvicorn,sha256={hash},{}\n", data.len())
+        );
     }
 
     #[test]
