@@ -287,8 +287,8 @@ pub fn portable_python_script(content: &[u8]) -> Option<Vec<u8>> {
 /// - console scripts in `bin/` get `#!/usr/bin/env python3` (`portable_python_script`),
 ///   and the `*.dist-info/RECORD` lines naming them get the new sha256 and size, so the
 ///   metadata stays true;
-/// - uv's `*.dist-info/uv_cache.json` (an install timestamp, unused at run time) is
-///   left out.
+/// - uv's `*.dist-info/uv_cache.json` (the mtime of the wheel file uv installed from:
+///   different on every machine, unused at run time) is left out.
 ///
 /// Only small files (scripts, RECORDs) are read into memory.
 pub fn make_deps_portable(entries: &mut Vec<Entry>, root: &str) -> Result<()> {
