@@ -6,6 +6,7 @@
 //! unchanged deps dir is not tarred again and a code change moves only the app layer.
 
 pub mod blobs;
+pub mod export;
 pub mod gzip;
 pub mod layer;
 
@@ -39,7 +40,7 @@ pub const DEFAULT_USER: &str = "10001:10001";
 const LEVEL_CODE: u8 = 6;
 const LEVEL_MODEL: u8 = 1;
 /// Bump when the layer format changes, to invalidate the layer cache.
-const LAYER_FORMAT: &str = "aideploy-layer-v2";
+const LAYER_FORMAT: &str = "aideploy-layer-v4";
 
 /// `linux/amd64`, `linux/arm64[/v8]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -441,7 +442,11 @@ impl LayerCache {
         let c: CachedLayer = serde_json::from_slice(&text).ok()?;
         let path = store.path(&c.digest).ok()?;
         let len = fs_err::metadata(&path).ok()?.len();
-        (len == c.size).then_some(LayerBlob { digest: c.digest, diff_id: c.diff_id, size: c.size, path })
+        if len != c.size {
+            return None;
+        }
+        store.touch(&c.digest);
+        Some(LayerBlob { digest: c.digest, diff_id: c.diff_id, size: c.size, path })
     }
 
     fn put(&self, key: &str, l: &LayerBlob) -> Result<()> {
@@ -499,6 +504,9 @@ fn dir_layer(
     }
     let mut all = vec![Entry { path: dest.trim_start_matches('/').into(), kind: EntryKind::Dir }];
     all.extend(entries);
+    if role == LayerRole::Deps {
+        layer::make_deps_portable(&mut all, dest)?;
+    }
     let blob = layer::write_layer(store, all, level, epoch)?;
     cache.put(&key, &blob)?;
     Ok(built(role, blob, false))
