@@ -127,7 +127,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__build)
-            opts="-t -C -q -v -y -h -V --target --set --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --package --push --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -143,6 +143,10 @@ _aideploy() {
                     ;;
                 --set)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --package)
+                    COMPREPLY=($(compgen -W "zip image" -- "${cur}"))
                     return 0
                     ;;
                 --manifest)

@@ -93,8 +93,11 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s h -l help -d 
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l package -d 'zip or image [default: the target\'s (lambda: zip, local: its environment, others: image), else `[build] package`, else image]' -r -f -a "zip\t''
+image\t''"
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l push -d 'Push the image to `[build] registry` (or $AIDEPLOY_REGISTRY)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s v -l verbose -d 'Print more on stderr (-v, -vv)'

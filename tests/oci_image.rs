@@ -206,7 +206,9 @@ async fn oci_push_inspect_and_run_in_docker() {
 
     // Run it: the image's own entrypoint, env, user and workdir.
     let app = Running::start(&registry, &repo, "v1");
-    let http = reqwest::Client::new();
+    // Fresh connections and a timeout per request: a connection the port forwarder
+    // accepted before the app listened must fail and be retried, not hang the test.
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).pool_max_idle_per_host(0).build().unwrap();
     let base = format!("http://127.0.0.1:{}", app.port);
     let started = Instant::now();
     let health = loop {
