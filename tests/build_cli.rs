@@ -106,3 +106,15 @@ fn build_and_push_an_image_incrementally() {
     assert!(uploaded >= app_layer, "{uploaded} < {app_layer}");
     assert!(uploaded < total / 100, "a one-file change uploaded {uploaded} of {total} bytes");
 }
+
+#[test]
+fn a_requirement_without_a_wheel_for_the_target_is_a_clear_error() {
+    let p = Project::new();
+    let reqs = p.dir.join("requirements.txt");
+    std::fs::write(&reqs, format!("{}docopt==0.6.2\n", std::fs::read_to_string(&reqs).unwrap())).unwrap();
+    let (code, v, stderr) = p.run(&["build", "--target", "lambda"], None);
+    assert_eq!(code, 1, "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("docopt 0.6.2") && message.contains("x86_64"), "{message}\n{stderr}");
+    assert!(stderr.contains("help:"), "{stderr}");
+}

@@ -82,9 +82,7 @@ impl Reference {
 
     /// A registry on this machine's loopback: spoken to over plain HTTP.
     pub fn is_loopback(&self) -> bool {
-        let host = host_of(&self.registry);
-        let ip = host.trim_start_matches('[').trim_end_matches(']');
-        host.eq_ignore_ascii_case("localhost") || ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        crate::cloud::is_loopback_host(&self.registry)
     }
 
     /// `http(s)://host[:port]`, where the API lives.
@@ -95,15 +93,6 @@ impl Reference {
     }
 }
 
-fn host_of(registry: &str) -> &str {
-    if registry.starts_with('[') {
-        return match registry.find(']') {
-            Some(i) => &registry[..=i],
-            None => registry,
-        };
-    }
-    registry.split(':').next().unwrap_or(registry)
-}
 
 impl FromStr for Reference {
     type Err = anyhow::Error;
