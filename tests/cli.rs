@@ -105,3 +105,40 @@ fn schema_is_json_schema_for_the_manifest() {
         assert!(s.contains(setting), "schema lacks target setting `{setting}`");
     }
 }
+
+#[test]
+fn init_asks_for_name_and_target_at_a_terminal() {
+    // `script` gives aideploy a real pseudo-terminal; the keys are typed into it.
+    let home = tempfile::tempdir().unwrap();
+    let app = home.path().join("My App");
+    common::copy_tree(&common::root().join("examples/fastapi-rag/app"), &app.join("app"));
+    std::fs::copy(common::root().join("examples/fastapi-rag/requirements.txt"), app.join("requirements.txt")).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("aideploy");
+    let keys = "sleep 1; printf 'chat-bot\\r'; sleep 1; printf '\\033[B\\r'; sleep 1";
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("({keys}) | timeout 30 script -qec '{} init' /dev/null", bin.display()))
+        .current_dir(&app)
+        .env_remove("CI")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("App name"), "{screen}");
+    let manifest = std::fs::read_to_string(app.join("aideploy.toml")).unwrap();
+    assert!(manifest.contains("name = \"chat-bot\""), "{manifest}");
+    assert!(manifest.contains("[targets.lambda]"), "the second choice was picked: {manifest}");
+    assert!(manifest.contains("asgi = \"app.main:app\""), "{manifest}");
+}
+
+#[test]
+fn init_without_a_terminal_needs_target() {
+    let home = tempfile::tempdir().unwrap();
+    common::copy_tree(&common::root().join("examples/fastapi-rag/app"), &home.path().join("app"));
+    let out = aideploy(home.path()).current_dir(home.path()).arg("init").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pass --target"), "{stderr}");
+    assert!(!home.path().join("aideploy.toml").exists());
+}

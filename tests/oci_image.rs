@@ -50,36 +50,33 @@ fn copy_and_touch(from: &Path, to: &Path, stamp: &str) {
     run(Command::new("find").arg(to).args(["-exec", "touch", "-h", "-d", stamp, "{}", "+"]));
 }
 
-/// fastapi, uvicorn, pydantic for linux/amd64 CPython 3.11, installed `--target`-style
-/// from the offline wheelhouse; once per test process.
+/// Installs fastapi, uvicorn, pydantic for linux/amd64 CPython 3.11, `--target`-style,
+/// into `dir` from the offline wheelhouse (uv when on PATH, else pip).
+fn install_deps(dir: &Path) {
+    let wheelhouse = env("AIDEPLOY_TEST_WHEELHOUSE");
+    let req = example().join("requirements.txt");
+    let uv = Command::new("uv").arg("--version").output().is_ok_and(|o| o.status.success());
+    let mut cmd;
+    if uv {
+        cmd = Command::new("uv");
+        cmd.args(["pip", "install", "--quiet", "--no-index", "--find-links", &wheelhouse])
+            .args(["--python-platform", "x86_64-manylinux2014", "--python-version", "3.11", "--target"]);
+    } else {
+        cmd = Command::new("python3");
+        cmd.args(["-m", "pip", "install", "--quiet", "--no-compile", "--no-index", "--find-links", &wheelhouse])
+            .args(["--platform", "manylinux2014_x86_64", "--only-binary=:all:", "--python-version", "3.11"])
+            .args(["--implementation", "cp", "--target"]);
+    }
+    run(cmd.arg(dir).arg("-r").arg(&req).arg("uvicorn"));
+}
+
+/// The deps, installed once per test process.
 fn deps_dir() -> &'static Path {
     static DEPS: OnceLock<PathBuf> = OnceLock::new();
     DEPS.get_or_init(|| {
-        let wheelhouse = env("AIDEPLOY_TEST_WHEELHOUSE");
         let dir = PathBuf::from(env("AIDEPLOY_TEST_HOME")).join("oci-test-deps");
         let _ = std::fs::remove_dir_all(&dir);
-        let req = example().join("requirements.txt");
-        let uv = Command::new("uv").arg("--version").output().is_ok_and(|o| o.status.success());
-        let mut cmd;
-        if uv {
-            cmd = Command::new("uv");
-            cmd.args(["pip", "install", "--quiet", "--no-index", "--find-links", &wheelhouse])
-                .args(["--python-platform", "x86_64-manylinux2014", "--python-version", "3.11", "--target"])
-                .arg(&dir)
-                .arg("-r")
-                .arg(&req)
-                .arg("uvicorn");
-        } else {
-            cmd = Command::new("python3");
-            cmd.args(["-m", "pip", "install", "--quiet", "--no-compile", "--no-index", "--find-links", &wheelhouse])
-                .args(["--platform", "manylinux2014_x86_64", "--only-binary=:all:", "--python-version", "3.11"])
-                .args(["--implementation", "cp", "--target"])
-                .arg(&dir)
-                .arg("-r")
-                .arg(&req)
-                .arg("uvicorn");
-        }
-        run(&mut cmd);
+        install_deps(&dir);
         dir
     })
 }
@@ -124,7 +121,14 @@ async fn oci_reproducible_across_paths_and_mtimes() {
     copy_and_touch(&example(), &a, "2001-02-03 04:05:06");
     copy_and_touch(&example(), &b, "2024-12-31 23:59:59");
     copy_and_touch(deps, &tmp.path().join("deps-a"), "2002-01-01");
-    copy_and_touch(deps, &b.parent().unwrap().join("deps-b"), "2023-06-01");
+    // A second, separate install (its own install-time metadata) in another path.
+    install_deps(&b.parent().unwrap().join("deps-b"));
+    // Another machine's installer writes its own interpreter into console scripts.
+    let script = b.parent().unwrap().join("deps-b/bin/uvicorn");
+    let text = std::fs::read_to_string(&script).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    assert!(first.starts_with("#!") && first.contains("python"), "{first}");
+    std::fs::write(&script, format!("#!/opt/elsewhere/bin/python3.11\n{rest}")).unwrap();
 
     // Separate blob stores: nothing is shared through the layer cache.
     let one = build_image(&spec_for(&a, &tmp.path().join("deps-a")), &client(&tmp.path().join("store-a")), &Quiet)
@@ -202,7 +206,9 @@ async fn oci_push_inspect_and_run_in_docker() {
 
     // Run it: the image's own entrypoint, env, user and workdir.
     let app = Running::start(&registry, &repo, "v1");
-    let http = reqwest::Client::new();
+    // Fresh connections and a timeout per request: a connection the port forwarder
+    // accepted before the app listened must fail and be retried, not hang the test.
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).pool_max_idle_per_host(0).build().unwrap();
     let base = format!("http://127.0.0.1:{}", app.port);
     let started = Instant::now();
     let health = loop {
@@ -795,6 +801,14 @@ async fn oci_pull_docker_schema2_and_select_from_an_index() {
     let err = c.pull(&multi, &s390).await.unwrap_err().to_string();
     assert!(err.contains("linux/amd64, linux/arm64"), "{err}");
 
+    // arm64 on request picks the index's arm64 entry; its config here says amd64 (the
+    // test setup has only an amd64 Debian), which the build refuses to mislabel.
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.base = multi.clone();
+    spec.platform = aideploy::build::oci::Platform::arm64();
+    let err = build_image(&spec, &c, &Quiet).await.unwrap_err().to_string();
+    assert!(err.contains("is amd64, not linux/arm64"), "{err}");
+
     // Building on the Docker-schema-2 base: its layers are listed with OCI media types.
     let mut spec = spec_for(&example(), deps_dir());
     spec.base = Reference::parse(&format!("{registry}/{repo}:docker")).unwrap();
@@ -925,4 +939,61 @@ async fn oci_push_and_pull_survive_server_errors() {
     let c = login(&down, &tmp.path().join("store"), 2);
     let err = c.push(&img, &Reference::parse(&format!("{down}/{repo}:v2")).unwrap(), &Quiet).await.unwrap_err();
     assert!(format!("{err:#}").contains("503"), "{err:#}");
+}
+
+/// The image as a `docker load` archive (no registry between the build and the engine):
+/// loads, and runs with its own entrypoint, env, user and workdir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_docker_archive_loads_and_runs() {
+    if !Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success()) {
+        panic!("no Docker engine answers `docker info`: start it (scripts/test expects the machine's engine)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // A fresh store: the base layers are not local and are fetched for the archive.
+    let c = client(&tmp.path().join("store"));
+    let img = build_image(&spec_for(&example(), deps_dir()), &c, &Quiet).await.unwrap();
+    let tag = format!("aideploy-test/archive:{}", std::process::id());
+    let archive = tmp.path().join("image.tar");
+    let bytes = aideploy::build::oci::export::write_docker_archive(&img, &c, &tag, &archive).await.unwrap();
+    assert_eq!(bytes, std::fs::metadata(&archive).unwrap().len());
+    let loaded = run(Command::new("docker").arg("load").arg("-i").arg(&archive));
+    assert!(loaded.contains(&tag), "{loaded}");
+    // The engine computed the same config digest (its image id) from our bytes.
+    let id = run(Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", &tag]));
+    assert_eq!(id.trim(), img.config.digest);
+
+    struct Cleanup(String, String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+            let _ = Command::new("docker").args(["rmi", "-f", &self.1]).output();
+        }
+    }
+    let port = free_port();
+    let cid = run(Command::new("docker").args(["run", "-d", "-p", &format!("127.0.0.1:{port}:8000"), &tag]));
+    let _cleanup = Cleanup(cid.trim().to_string(), tag.clone());
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let health = loop {
+        if let Ok(resp) = http.get(format!("http://127.0.0.1:{port}/health")).send().await {
+            break resp;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let logs = Command::new("docker").args(["logs", cid.trim()]).output().unwrap();
+            panic!("no answer on /health: {}", String::from_utf8_lossy(&logs.stderr));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(health.status(), 200);
+    let who = run(Command::new("docker").args([
+        "exec",
+        cid.trim(),
+        "python3",
+        "-c",
+        "import os; print(os.getuid(), os.getcwd(), os.environ['PYTHONPATH'])",
+    ]));
+    assert_eq!(who.trim(), "10001 /app /opt/aideploy/deps");
+    // Console scripts of the deps run in the image (their shebangs were made portable).
+    let version = run(Command::new("docker").args(["exec", cid.trim(), "uvicorn", "--version"]));
+    assert!(version.contains("Running uvicorn"), "{version}");
 }

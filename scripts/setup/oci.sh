@@ -60,6 +60,12 @@ oci_base_stamp="$oci_base/.complete-v1"
 if [ ! -f "$oci_base_stamp" ]; then
   mirror="$(oci_debian_mirror)"
   if [ -z "$mirror" ]; then
+    # No package lists yet (a fresh or cleaned machine): fetch them, then ask again.
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    mirror="$(oci_debian_mirror)"
+  fi
+  if [ -z "$mirror" ]; then
     echo "scripts/test: no Debian bookworm mirror in apt's sources; run apt-get update" >&2
     exit 1
   fi

@@ -16,6 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,9 +82,7 @@ impl Reference {
 
     /// A registry on this machine's loopback: spoken to over plain HTTP.
     pub fn is_loopback(&self) -> bool {
-        let host = host_of(&self.registry);
-        let ip = host.trim_start_matches('[').trim_end_matches(']');
-        host.eq_ignore_ascii_case("localhost") || ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        crate::cloud::is_loopback_host(&self.registry)
     }
 
     /// `http(s)://host[:port]`, where the API lives.
@@ -94,15 +93,6 @@ impl Reference {
     }
 }
 
-fn host_of(registry: &str) -> &str {
-    if registry.starts_with('[') {
-        return match registry.find(']') {
-            Some(i) => &registry[..=i],
-            None => registry,
-        };
-    }
-    registry.split(':').next().unwrap_or(registry)
-}
 
 impl FromStr for Reference {
     type Err = anyhow::Error;
@@ -701,14 +691,30 @@ impl Client {
             }
         }
         r.progress(&format!("pushing {} blobs to {}", jobs.len(), target.name()));
+        let total: u64 = jobs.iter().map(|j| j.size).sum();
+        let sent = Arc::new(AtomicU64::new(0));
         let this = self.clone();
-        let (t2, s2) = (target.clone(), scope.clone());
-        let results = run_bounded(self.inner.opts.parallel, jobs, move |job| {
+        let (t2, s2, c2) = (target.clone(), scope.clone(), sent.clone());
+        let transfers = run_bounded(self.inner.opts.parallel, jobs, move |job| {
             let this = this.clone();
-            let (target, scope) = (t2.clone(), s2.clone());
-            async move { this.push_blob(&target, &scope, &job).await }
-        })
-        .await?;
+            let (target, scope, sent) = (t2.clone(), s2.clone(), c2.clone());
+            async move { this.push_blob(&target, &scope, &job, &sent).await }
+        });
+        tokio::pin!(transfers);
+        // Progress for long pushes (a model layer), from this task: the reporter is ours.
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.tick().await;
+        let results = loop {
+            tokio::select! {
+                done = &mut transfers => break done?,
+                _ = tick.tick() => r.progress(&format!(
+                    "pushing to {}: {} of at most {} sent",
+                    target.name(),
+                    human_bytes(sent.load(Ordering::Relaxed)),
+                    human_bytes(total)
+                )),
+            }
+        };
         let mut uploaded_bytes: u64 = results.iter().map(|(_, sent)| *sent).sum();
         let blobs: Vec<BlobPush> = results.into_iter().map(|(b, _)| b).collect();
         for b in &blobs {
@@ -741,7 +747,7 @@ impl Client {
     }
 
     /// One blob: returns its outcome and the bytes sent.
-    async fn push_blob(&self, target: &Reference, scope: &Scope, job: &PushJob) -> Result<(BlobPush, u64)> {
+    async fn push_blob(&self, target: &Reference, scope: &Scope, job: &PushJob, sent: &AtomicU64) -> Result<(BlobPush, u64)> {
         let base = target.base_url();
         let head_url = format!("{base}/v2/{}/blobs/{}", target.repository, job.digest);
         let done = |outcome| BlobPush { digest: job.digest.clone(), size: job.size, outcome };
@@ -754,7 +760,7 @@ impl Client {
         }
         let mut attempt = 0;
         loop {
-            match self.upload_once(target, scope, job).await {
+            match self.upload_once(target, scope, job, sent).await {
                 Ok(r) => return Ok(r),
                 Err(e) if attempt < self.inner.opts.retries && e.downcast_ref::<Hinted>().is_none() => {
                     attempt += 1;
@@ -766,7 +772,7 @@ impl Client {
         }
     }
 
-    async fn upload_once(&self, target: &Reference, scope: &Scope, job: &PushJob) -> Result<(BlobPush, u64)> {
+    async fn upload_once(&self, target: &Reference, scope: &Scope, job: &PushJob, progress: &AtomicU64) -> Result<(BlobPush, u64)> {
         let base = target.base_url();
         let done = |outcome| BlobPush { digest: job.digest.clone(), size: job.size, outcome };
         // Cross-repository mount: the registry links the blob without any bytes sent.
@@ -818,6 +824,7 @@ impl Client {
                     })
                     .await?;
                 sent += n;
+                progress.fetch_add(n, Ordering::Relaxed);
                 if resp.status() != StatusCode::ACCEPTED {
                     check_status(target, resp.status(), "upload a chunk")?;
                     return Err(garbage(target, &format!("it answered {} to a chunk", resp.status())));
@@ -847,6 +854,7 @@ impl Client {
                 })
                 .await?;
             sent += job.size;
+            progress.fetch_add(job.size, Ordering::Relaxed);
             check_status(target, resp.status(), "upload a blob")?;
         }
         Ok((done(BlobOutcome::Uploaded), sent))
@@ -927,6 +935,15 @@ where
     results.into_iter().map(|r| r.ok_or_else(|| anyhow!("a transfer did not finish"))).collect()
 }
 
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
 fn basic_header(c: &Credentials) -> String {
     use base64::Engine;
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password)))
@@ -941,14 +958,18 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 }
 
 fn media_type_of(bytes: &[u8]) -> Option<String> {
+    // `mediaType` is optional in OCI documents: without it, the shape tells.
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(rename = "mediaType")]
         media_type: Option<String>,
         manifests: Option<serde_json::Value>,
+        config: Option<serde_json::Value>,
     }
     let p: Probe = serde_json::from_slice(bytes).ok()?;
-    p.media_type.or_else(|| p.manifests.map(|_| MEDIA_OCI_INDEX.to_string()))
+    p.media_type
+        .or_else(|| p.manifests.map(|_| MEDIA_OCI_INDEX.to_string()))
+        .or_else(|| p.config.map(|_| MEDIA_OCI_MANIFEST.to_string()))
 }
 
 fn is_index(media_type: &str, bytes: &[u8]) -> bool {
@@ -1109,6 +1130,14 @@ mod tests {
             let _ = serde_json::from_slice::<ImageManifest>(&input);
             let _ = serde_json::from_slice::<ImageIndex>(&input);
         }
+    }
+
+    #[test]
+    fn media_type_from_the_document_shape() {
+        assert_eq!(media_type_of(br#"{"schemaVersion":2,"config":{},"layers":[]}"#).as_deref(), Some(MEDIA_OCI_MANIFEST));
+        assert_eq!(media_type_of(br#"{"schemaVersion":2,"manifests":[]}"#).as_deref(), Some(MEDIA_OCI_INDEX));
+        assert_eq!(media_type_of(br#"{"mediaType":"x","config":{}}"#).as_deref(), Some("x"));
+        assert_eq!(media_type_of(br#"{"schemaVersion":1}"#), None);
     }
 
     #[test]

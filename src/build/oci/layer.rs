@@ -24,6 +24,8 @@ use super::gzip::GzWriter;
 pub enum EntryKind {
     Dir,
     File { src: PathBuf, size: u64, executable: bool },
+    /// Content given in memory (small files rewritten on the way, e.g. script shebangs).
+    Bytes { data: Vec<u8>, executable: bool },
     Symlink { target: String },
 }
 
@@ -144,6 +146,11 @@ impl<W: Write> TarStream<W> {
                     .append_data(&mut h, &entry.path, reader)
                     .with_context(|| format!("cannot add {} to the archive", src.display()))?;
             }
+            EntryKind::Bytes { data, executable } => {
+                let mode = if *executable { 0o755 } else { 0o644 };
+                let mut h = self.header(tar::EntryType::Regular, mode, data.len() as u64);
+                self.builder.append_data(&mut h, &entry.path, &data[..])?;
+            }
             EntryKind::Symlink { target } => {
                 let mut h = self.header(tar::EntryType::Symlink, 0o777, 0);
                 self.builder.append_link(&mut h, &entry.path, target)?;
@@ -256,6 +263,101 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<Entry>, fp: &mut Sh
     Ok(())
 }
 
+/// Console scripts that pip and uv install with `--target` start with the build
+/// machine's interpreter (`#!/root/.pyenv/versions/3.11.7/bin/python`): wrong inside
+/// the image, and different on every machine. Rewrites such a first line to
+/// `#!/usr/bin/env python3`; returns `None` when `content` is not such a script.
+pub fn portable_python_script(content: &[u8]) -> Option<Vec<u8>> {
+    let first_end = content.iter().position(|&b| b == b'\n').unwrap_or(content.len());
+    let first = &content[..first_end];
+    if !first.starts_with(b"#!") || first.windows(6).all(|w| w != b"python") {
+        return None;
+    }
+    const PORTABLE: &[u8] = b"#!/usr/bin/env python3";
+    if first == PORTABLE {
+        return None;
+    }
+    let mut out = PORTABLE.to_vec();
+    out.extend_from_slice(&content[first_end..]);
+    Some(out)
+}
+
+/// Makes a `--target` package directory (at image path `root`, e.g.
+/// `opt/aideploy/deps`) portable and installer-independent:
+/// - console scripts in `bin/` get `#!/usr/bin/env python3` (`portable_python_script`),
+///   and the `*.dist-info/RECORD` lines naming them get the new sha256 and size, so the
+///   metadata stays true;
+/// - uv's `*.dist-info/uv_cache.json` (the mtime of the wheel file uv installed from:
+///   different on every machine, unused at run time) is left out.
+///
+/// Only small files (scripts, RECORDs) are read into memory.
+pub fn make_deps_portable(entries: &mut Vec<Entry>, root: &str) -> Result<()> {
+    use base64::Engine;
+    let root = root.trim_matches('/');
+    let bin = format!("{root}/bin/");
+    let mut rewritten: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    for e in entries.iter_mut() {
+        let Some(name) = e.path.strip_prefix(&bin) else { continue };
+        if name.contains('/') {
+            continue;
+        }
+        if let EntryKind::File { src, size, executable } = &e.kind {
+            if *size > 1024 * 1024 {
+                continue;
+            }
+            let content = fs_err::read(src)?;
+            if let Some(data) = portable_python_script(&content) {
+                let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(&data));
+                rewritten.insert(format!("bin/{name}"), (hash, data.len()));
+                e.kind = EntryKind::Bytes { data, executable: *executable };
+            }
+        }
+    }
+    let is_dist_info_file = |path: &str, file: &str| {
+        path.strip_prefix(root)
+            .and_then(|p| p.strip_prefix('/'))
+            .and_then(|p| p.split_once('/'))
+            .is_some_and(|(dir, f)| dir.ends_with(".dist-info") && f == file)
+    };
+    entries.retain(|e| !is_dist_info_file(&e.path, "uv_cache.json"));
+    if rewritten.is_empty() {
+        return Ok(());
+    }
+    for e in entries.iter_mut() {
+        if !is_dist_info_file(&e.path, "RECORD") {
+            continue;
+        }
+        let EntryKind::File { src, size, executable } = &e.kind else { continue };
+        if *size > 16 * 1024 * 1024 {
+            continue;
+        }
+        let text = fs_err::read(src)?;
+        let Ok(text) = String::from_utf8(text) else { continue };
+        let mut changed = false;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let path = line.split(',').next().unwrap_or("");
+                match rewritten.get(path) {
+                    Some((hash, len)) => {
+                        changed = true;
+                        format!("{path},sha256={hash},{len}")
+                    }
+                    None => line.to_string(),
+                }
+            })
+            .collect();
+        if changed {
+            let mut data = lines.join("\n").into_bytes();
+            if text.ends_with('\n') {
+                data.push(b'\n');
+            }
+            e.kind = EntryKind::Bytes { data, executable: *executable };
+        }
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn fingerprint(meta: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
@@ -346,6 +448,43 @@ mod tests {
         let layer = write_layer(&store, entries, 6, 0).unwrap();
         assert_eq!(layer.diff_id, "sha256:3f4452786c6d318c8710870722732874e9b938aeb4edf6aa1b6b119c5dd40c3f");
         assert_eq!(layer.digest, "sha256:b26d47c297fcffbf9cf68f1e59eb25284c4cec366d892f6994446920604121c3");
+    }
+
+    #[test]
+    fn rewrites_host_python_shebangs_only() {
+        let script = b"#!/root/.pyenv/versions/3.11.7/bin/python\nimport sys\n";
+        assert_eq!(portable_python_script(script).unwrap(), b"#!/usr/bin/env python3\nimport sys\n");
+        assert_eq!(portable_python_script(b"#!/bin/sh\necho\n"), None);
+        assert_eq!(portable_python_script(b"#!/usr/bin/env python3\nx\n"), None);
+        assert_eq!(portable_python_script(b"\x7fELF python"), None);
+        assert_eq!(portable_python_script(b""), None);
+    }
+
+    #[test]
+    fn deps_metadata_follows_rewritten_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("uvicorn");
+        let record = dir.path().join("RECORD");
+        let cache = dir.path().join("uv_cache.json");
+        fs_err::write(&script, "#!/home/me/.venv/bin/python\nimport sys\n").unwrap();
+        fs_err::write(&record, "uvicorn/__init__.py,sha256=abc,10\nbin/uvicorn,sha256=old,40\n").unwrap();
+        fs_err::write(&cache, "{\"timestamp\":1}").unwrap();
+        let mut entries = vec![
+            file("opt/deps/bin/uvicorn", &script),
+            file("opt/deps/uvicorn-1.0.dist-info/RECORD", &record),
+            file("opt/deps/uvicorn-1.0.dist-info/uv_cache.json", &cache),
+        ];
+        make_deps_portable(&mut entries, "/opt/deps").unwrap();
+        assert_eq!(entries.len(), 2, "uv_cache.json is left out");
+        let EntryKind::Bytes { data, .. } = &entries[0].kind else { panic!("script not rewritten") };
+        assert_eq!(data, b"#!/usr/bin/env python3\nimport sys\n");
+        let EntryKind::Bytes { data: rec, .. } = &entries[1].kind else { panic!("RECORD not rewritten") };
+        use base64::Engine;
+        let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(data));
+        assert_eq!(
+            String::from_utf8(rec.clone()).unwrap(),
+            format!("uvicorn/__init__.py,sha256=abc,10\nbin/uvicorn,sha256={hash},{}\n", data.len())
+        );
     }
 
     #[test]

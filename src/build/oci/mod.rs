@@ -6,6 +6,7 @@
 //! unchanged deps dir is not tarred again and a code change moves only the app layer.
 
 pub mod blobs;
+pub mod export;
 pub mod gzip;
 pub mod layer;
 
@@ -39,7 +40,7 @@ pub const DEFAULT_USER: &str = "10001:10001";
 const LEVEL_CODE: u8 = 6;
 const LEVEL_MODEL: u8 = 1;
 /// Bump when the layer format changes, to invalidate the layer cache.
-const LAYER_FORMAT: &str = "aideploy-layer-v2";
+const LAYER_FORMAT: &str = "aideploy-layer-v4";
 
 /// `linux/amd64`, `linux/arm64[/v8]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -441,7 +442,11 @@ impl LayerCache {
         let c: CachedLayer = serde_json::from_slice(&text).ok()?;
         let path = store.path(&c.digest).ok()?;
         let len = fs_err::metadata(&path).ok()?.len();
-        (len == c.size).then_some(LayerBlob { digest: c.digest, diff_id: c.diff_id, size: c.size, path })
+        if len != c.size {
+            return None;
+        }
+        store.touch(&c.digest);
+        Some(LayerBlob { digest: c.digest, diff_id: c.diff_id, size: c.size, path })
     }
 
     fn put(&self, key: &str, l: &LayerBlob) -> Result<()> {
@@ -499,6 +504,9 @@ fn dir_layer(
     }
     let mut all = vec![Entry { path: dest.trim_start_matches('/').into(), kind: EntryKind::Dir }];
     all.extend(entries);
+    if role == LayerRole::Deps {
+        layer::make_deps_portable(&mut all, dest)?;
+    }
     let blob = layer::write_layer(store, all, level, epoch)?;
     cache.put(&key, &blob)?;
     Ok(built(role, blob, false))
@@ -522,22 +530,6 @@ fn app_layer(store: &BlobStore, cache: &LayerCache, source: &SourceSet, epoch: u
     Ok(built(LayerRole::App, blob, false))
 }
 
-/// RFC 3339 UTC for a Unix time (no leap seconds, as in the OCI spec's examples).
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
 
 /// The image config: the base image's, with our layers, env, entrypoint, user, ports,
 /// workdir, labels and history. Canonical JSON (sorted keys), so the digest depends
@@ -551,7 +543,7 @@ pub fn rfc3339(secs: u64) -> String {
 fn image_config(spec: &ImageSpec, base: &PulledImage, layers: &[BuiltLayer]) -> Result<Vec<u8>> {
     let mut cfg: Value = serde_json::from_slice(&base.config_bytes).context("the base image config is not JSON")?;
     let obj = cfg.as_object_mut().ok_or_else(|| anyhow!("the base image config is not a JSON object"))?;
-    let created = rfc3339(spec.epoch);
+    let created = crate::util::iso8601(spec.epoch);
     obj.insert("created".into(), json!(created));
     obj.remove("container_config");
     obj.remove("container");
@@ -707,12 +699,6 @@ pub fn canonical_json(v: &Value) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn rfc3339_formats_known_times() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 
     #[test]
     fn canonical_json_sorts_keys() {
