@@ -183,6 +183,9 @@ impl FnConf {
         if self.env != want.env {
             d.push("env");
         }
+        if self.arch != want.arch {
+            d.push("arch");
+        }
         d
     }
 }
