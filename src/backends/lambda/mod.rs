@@ -19,8 +19,10 @@
 //! `current` only reads; `plan` is pure; `apply` is get -> create-or-update in
 //! dependency order, so a re-run after any failure converges.
 
+mod api;
 mod aws;
 mod invoke;
+mod read;
 mod upload;
 
 use std::collections::{BTreeMap, HashMap};
@@ -421,7 +423,7 @@ impl Backend for LambdaBackend {
 
     async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
         let c = Clients::for_target(cx).await?;
-        let now = read(cx, c).await?;
+        let now = read::read(cx, c).await?;
         if now.function.is_none() && now.role.is_none() && now.api.is_none() && !now.secrets.values().any(|s| s.target.as_deref() == Some(&cx.target.name)) {
             return Ok(None);
         }
@@ -694,7 +696,7 @@ impl Backend for LambdaBackend {
         }
 
         // 6. The HTTP API in front of the alias.
-        let api_id = ensure_api(cx, &c, now.and_then(|n| n.api.as_ref()), &fname, &alias_arn, r).await?;
+        let api_id = api::ensure_api(cx, &c, now.and_then(|n| n.api.as_ref()), &fname, &alias_arn, r).await?;
         let source = format!("arn:aws:execute-api:{}:{account}:{api_id}/*/*", c.region);
         if now.and_then(|n| n.permission.as_ref()) != Some(&source) {
             if now.and_then(|n| n.permission.as_ref()).is_some() {
@@ -1011,302 +1013,6 @@ async fn wait_updated(c: &Clients, fname: &str, r: &dyn Reporter) -> Result<()> 
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
-}
-
-/// Creates or updates the HTTP API, its integration on the alias, the `$default` route
-/// and stage. Returns the API id.
-async fn ensure_api(cx: &Cx, c: &Clients, api: Option<&ApiNow>, fname: &str, alias_arn: &str, r: &dyn Reporter) -> Result<String> {
-    use aws_sdk_apigatewayv2::types::{Cors, IntegrationType, ProtocolType, RouteSettings};
-    let gw = &c.apigw;
-    let cors = desired_cors(cx).map(|c| {
-        Cors::builder()
-            .set_allow_origins(Some(c.origins))
-            .set_allow_methods((!c.methods.is_empty()).then_some(c.methods))
-            .set_allow_headers((!c.headers.is_empty()).then_some(c.headers))
-            .set_max_age(c.max_age)
-            .build()
-    });
-    let id = match api {
-        Some(a) => {
-            if a.cors != desired_cors(cx) {
-                r.step("updating the HTTP API's CORS");
-                match &cors {
-                    Some(cors) => {
-                        gw.update_api().api_id(&a.id).cors_configuration(cors.clone()).send().await.map_err(|e| failed("API Gateway UpdateApi", e, PERMS_HINT))?;
-                    }
-                    None => {
-                        gw.delete_cors_configuration().api_id(&a.id).send().await.map_err(|e| failed("API Gateway DeleteCorsConfiguration", e, PERMS_HINT))?;
-                    }
-                }
-            }
-            a.id.clone()
-        }
-        None => {
-            r.step("creating the HTTP API");
-            let mut req = gw.create_api().name(fname).protocol_type(ProtocolType::Http).description(format!("{} ({}), deployed by aideploy", cx.app_name(), cx.stage)).set_cors_configuration(cors);
-            for (k, v) in tags(cx) {
-                req = req.tags(k, v);
-            }
-            let out = req.send().await.map_err(|e| failed("API Gateway CreateApi", e, PERMS_HINT))?;
-            out.api_id().unwrap_or_default().to_string()
-        }
-    };
-    let integration = match api.and_then(|a| a.integration.as_ref()) {
-        Some((iid, uri, payload)) => {
-            if uri != alias_arn || payload != "2.0" {
-                gw.update_integration()
-                    .api_id(&id)
-                    .integration_id(iid)
-                    .integration_uri(alias_arn)
-                    .payload_format_version("2.0")
-                    .send()
-                    .await
-                    .map_err(|e| failed("API Gateway UpdateIntegration", e, PERMS_HINT))?;
-            }
-            iid.clone()
-        }
-        None => {
-            let out = gw
-                .create_integration()
-                .api_id(&id)
-                .integration_type(IntegrationType::AwsProxy)
-                .integration_uri(alias_arn)
-                .payload_format_version("2.0")
-                .send()
-                .await
-                .map_err(|e| failed("API Gateway CreateIntegration", e, PERMS_HINT))?;
-            out.integration_id().unwrap_or_default().to_string()
-        }
-    };
-    let target = format!("integrations/{integration}");
-    match api.and_then(|a| a.route.as_ref()) {
-        Some((rid, t)) if *t == target => {
-            let _ = rid;
-        }
-        Some((rid, _)) => {
-            gw.update_route().api_id(&id).route_id(rid).target(&target).send().await.map_err(|e| failed("API Gateway UpdateRoute", e, PERMS_HINT))?;
-        }
-        None => {
-            gw.create_route().api_id(&id).route_key("$default").target(&target).send().await.map_err(|e| failed("API Gateway CreateRoute", e, PERMS_HINT))?;
-        }
-    }
-    let throttle = desired_throttle(cx);
-    let settings = RouteSettings::builder().set_throttling_rate_limit(throttle.as_ref().map(|t| t.rps)).set_throttling_burst_limit(throttle.as_ref().map(|t| t.burst)).build();
-    match api.and_then(|a| a.stage.as_ref()) {
-        Some((true, t)) if *t == throttle => {}
-        Some(_) => {
-            gw.update_stage()
-                .api_id(&id)
-                .stage_name("$default")
-                .auto_deploy(true)
-                .default_route_settings(settings)
-                .send()
-                .await
-                .map_err(|e| failed("API Gateway UpdateStage", e, PERMS_HINT))?;
-        }
-        None => {
-            let mut req = gw.create_stage().api_id(&id).stage_name("$default").auto_deploy(true).default_route_settings(settings);
-            for (k, v) in tags(cx) {
-                req = req.tags(k, v);
-            }
-            req.send().await.map_err(|e| failed("API Gateway CreateStage", e, PERMS_HINT))?;
-        }
-    }
-    Ok(id)
-}
-
-/// Reads everything this target may have created: by deterministic names, checked by
-/// tags. Independent reads go out together.
-async fn read(cx: &Cx, c: Clients) -> Result<Now> {
-    let fname = function_name(cx);
-    let rname = role_name(cx, &c.region);
-    let app = cx.app_name().to_string();
-    let stage = cx.stage.to_string();
-    let (function, versions, alias, role, api, secrets) = tokio::join!(
-        read_function(&c, &fname),
-        read_versions(&c, &fname),
-        async {
-            match c.lambda.get_alias().function_name(&fname).name(ALIAS).send().await {
-                Ok(a) => Ok(a.function_version().and_then(|v| v.parse::<u64>().ok())),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
-                Err(e) => Err(failed("Lambda GetAlias", e, PERMS_HINT)),
-            }
-        },
-        read_role(&c, &rname),
-        find_api(cx, &c, &fname),
-        store::list(&c.secrets, &app, &stage),
-    );
-    let function = function?;
-    if let Some(f) = &function {
-        if !ours(cx, Some(&f.tags)) {
-            return Err(Hinted::new(
-                format!("a Lambda function named {fname} exists but was not created by aideploy for this app, stage and target"),
-                "delete or rename it, or deploy with another --stage",
-            )
-            .into());
-        }
-    }
-    let versions = versions?;
-    let alias = alias?;
-    let role = role?;
-    let api_id = api?;
-    let secrets = secrets?;
-    let (api, permission) = tokio::join!(
-        async {
-            match &api_id {
-                Some((id, cors)) => read_api(&c, id, cors.clone()).await.map(Some),
-                None => Ok(None),
-            }
-        },
-        read_permission(&c, &fname, alias.is_some()),
-    );
-    for (name, spec) in &cx.loaded.manifest.secrets {
-        let (name, spec) = (name.get(), spec.get());
-        // `absent`: looked for (deploy, plan) and not found locally.
-        if !spec.optional && cx.secrets.absent.contains(name) && !secrets.contains_key(name) {
-            let var = spec.env.as_ref().map(|e| e.get().clone()).unwrap_or_else(|| name.clone());
-            return Err(UsageError::new(format!("secret `{name}` has no value here and none is stored in Secrets Manager"))
-                .hint(format!(
-                    "set ${var} (or `{var}=...` in .env) for this deploy, or store it once: aideploy secrets set {name} --target {}",
-                    cx.target.name
-                ))
-                .into());
-        }
-    }
-    let mut secret_same = BTreeMap::new();
-    for (name, value) in &cx.secrets.values {
-        if let Some(s) = secrets.get(name) {
-            secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
-        }
-    }
-    Ok(Now { clients: c, role, function, versions, alias, api: api?, permission: permission?, secrets, secret_same })
-}
-
-async fn read_function(c: &Clients, fname: &str) -> Result<Option<FnNow>> {
-    match c.lambda.get_function().function_name(fname).send().await {
-        Ok(out) => {
-            let Some(conf) = out.configuration() else { return Ok(None) };
-            Ok(Some(FnNow {
-                arn: conf.function_arn().unwrap_or_default().to_string(),
-                sha: hex_of_b64(conf.code_sha256().unwrap_or_default()),
-                conf: FnConf::of(conf),
-                tags: out.tags().cloned().unwrap_or_default(),
-                last_modified: conf.last_modified().unwrap_or_default().to_string(),
-            }))
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
-        Err(e) => Err(failed("Lambda GetFunction", e, PERMS_HINT)),
-    }
-}
-
-async fn read_versions(c: &Clients, fname: &str) -> Result<Vec<Version>> {
-    let mut out = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = match c.lambda.list_versions_by_function().function_name(fname).set_marker(marker).send().await {
-            Ok(p) => p,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(out),
-            Err(e) => return Err(failed("Lambda ListVersionsByFunction", e, PERMS_HINT)),
-        };
-        for v in page.versions() {
-            if let Some(n) = v.version().and_then(|s| s.parse::<u64>().ok()) {
-                out.push(Version { number: n, sha: hex_of_b64(v.code_sha256().unwrap_or_default()), conf: FnConf::of(v) });
-            }
-        }
-        marker = page.next_marker().map(str::to_string);
-        if marker.is_none() {
-            return Ok(out);
-        }
-    }
-}
-
-async fn read_role(c: &Clients, rname: &str) -> Result<Option<(String, Option<serde_json::Value>)>> {
-    let role = match c.iam.get_role().role_name(rname).send().await {
-        Ok(out) => out.role().map(|r| r.arn().to_string()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("IAM GetRole", e, PERMS_HINT)),
-    };
-    let Some(arn) = role else { return Ok(None) };
-    let policy = match c.iam.get_role_policy().role_name(rname).policy_name(POLICY_NAME).send().await {
-        Ok(out) => {
-            let doc = out.policy_document();
-            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&percent_decode(doc)).ok())
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("IAM GetRolePolicy", e, PERMS_HINT)),
-    };
-    Ok(Some((arn, policy)))
-}
-
-/// The HTTP API named like the function and tagged for this app, stage and target.
-async fn find_api(cx: &Cx, c: &Clients, fname: &str) -> Result<Option<(String, Option<CorsConf>)>> {
-    let mut token = None;
-    loop {
-        let page = c.apigw.get_apis().set_next_token(token).send().await.map_err(|e| failed("API Gateway GetApis", e, PERMS_HINT))?;
-        for a in page.items() {
-            if a.name() == Some(fname) && ours(cx, a.tags()) {
-                let cors = a.cors_configuration().map(|c| CorsConf {
-                    origins: c.allow_origins().to_vec(),
-                    methods: c.allow_methods().to_vec(),
-                    headers: c.allow_headers().to_vec(),
-                    max_age: c.max_age(),
-                });
-                return Ok(Some((a.api_id().unwrap_or_default().to_string(), cors)));
-            }
-        }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            return Ok(None);
-        }
-    }
-}
-
-async fn read_api(c: &Clients, id: &str, cors: Option<CorsConf>) -> Result<ApiNow> {
-    let gw = &c.apigw;
-    let (integrations, routes, stage) = tokio::join!(gw.get_integrations().api_id(id).send(), gw.get_routes().api_id(id).send(), gw.get_stage().api_id(id).stage_name("$default").send());
-    let integrations = integrations.map_err(|e| failed("API Gateway GetIntegrations", e, PERMS_HINT))?;
-    let integration = integrations.items().iter().find(|i| i.integration_type().is_some_and(|t| t.as_str() == "AWS_PROXY")).map(|i| {
-        (
-            i.integration_id().unwrap_or_default().to_string(),
-            i.integration_uri().unwrap_or_default().to_string(),
-            i.payload_format_version().unwrap_or_default().to_string(),
-        )
-    });
-    let routes = routes.map_err(|e| failed("API Gateway GetRoutes", e, PERMS_HINT))?;
-    let route = routes
-        .items()
-        .iter()
-        .find(|r| r.route_key() == Some("$default"))
-        .map(|r| (r.route_id().unwrap_or_default().to_string(), r.target().unwrap_or_default().to_string()));
-    let stage = match stage {
-        Ok(s) => Some((
-            s.auto_deploy().unwrap_or(false),
-            s.default_route_settings().and_then(|r| match (r.throttling_rate_limit(), r.throttling_burst_limit()) {
-                (Some(rps), Some(burst)) => Some(Throttle { rps, burst }),
-                _ => None,
-            }),
-        )),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => None,
-        Err(e) => return Err(failed("API Gateway GetStage", e, PERMS_HINT)),
-    };
-    Ok(ApiNow { id: id.to_string(), cors, integration, route, stage })
-}
-
-/// The source ARN of our permission statement on the alias, if it exists.
-async fn read_permission(c: &Clients, fname: &str, alias_exists: bool) -> Result<Option<String>> {
-    if !alias_exists {
-        return Ok(None);
-    }
-    let policy = match c.lambda.get_policy().function_name(fname).qualifier(ALIAS).send().await {
-        Ok(out) => out.policy().unwrap_or_default().to_string(),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
-        Err(e) => return Err(failed("Lambda GetPolicy", e, PERMS_HINT)),
-    };
-    let doc: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
-    let statements = doc.get("Statement").and_then(|s| s.as_array()).cloned().unwrap_or_default();
-    Ok(statements.iter().find(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(PERMISSION_SID)).and_then(|s| {
-        s.pointer("/Condition/ArnLike/AWS:SourceArn").and_then(|v| v.as_str()).map(str::to_string)
-    }))
 }
 
 #[cfg(test)]

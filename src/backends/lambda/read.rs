@@ -1,0 +1,202 @@
+//! `current`'s reads: everything this target may have created, found by deterministic
+//! names and checked by tags. Independent reads go out together.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+use super::*;
+
+/// Reads everything this target may have created: by deterministic names, checked by
+/// tags. Independent reads go out together.
+pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
+    let fname = function_name(cx);
+    let rname = role_name(cx, &c.region);
+    let app = cx.app_name().to_string();
+    let stage = cx.stage.to_string();
+    let (function, versions, alias, role, api, secrets) = tokio::join!(
+        read_function(&c, &fname),
+        read_versions(&c, &fname),
+        async {
+            match c.lambda.get_alias().function_name(&fname).name(ALIAS).send().await {
+                Ok(a) => Ok(a.function_version().and_then(|v| v.parse::<u64>().ok())),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+                Err(e) => Err(failed("Lambda GetAlias", e, PERMS_HINT)),
+            }
+        },
+        read_role(&c, &rname),
+        find_api(cx, &c, &fname),
+        store::list(&c.secrets, &app, &stage),
+    );
+    let function = function?;
+    if let Some(f) = &function {
+        if !ours(cx, Some(&f.tags)) {
+            return Err(Hinted::new(
+                format!("a Lambda function named {fname} exists but was not created by aideploy for this app, stage and target"),
+                "delete or rename it, or deploy with another --stage",
+            )
+            .into());
+        }
+    }
+    let versions = versions?;
+    let alias = alias?;
+    let role = role?;
+    let api_id = api?;
+    let secrets = secrets?;
+    let (api, permission) = tokio::join!(
+        async {
+            match &api_id {
+                Some((id, cors)) => read_api(&c, id, cors.clone()).await.map(Some),
+                None => Ok(None),
+            }
+        },
+        read_permission(&c, &fname, alias.is_some()),
+    );
+    for (name, spec) in &cx.loaded.manifest.secrets {
+        let (name, spec) = (name.get(), spec.get());
+        // `absent`: looked for (deploy, plan) and not found locally.
+        if !spec.optional && cx.secrets.absent.contains(name) && !secrets.contains_key(name) {
+            let var = spec.env.as_ref().map(|e| e.get().clone()).unwrap_or_else(|| name.clone());
+            return Err(UsageError::new(format!("secret `{name}` has no value here and none is stored in Secrets Manager"))
+                .hint(format!(
+                    "set ${var} (or `{var}=...` in .env) for this deploy, or store it once: aideploy secrets set {name} --target {}",
+                    cx.target.name
+                ))
+                .into());
+        }
+    }
+    let mut secret_same = BTreeMap::new();
+    for (name, value) in &cx.secrets.values {
+        if let Some(s) = secrets.get(name) {
+            secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
+        }
+    }
+    Ok(Now { clients: c, role, function, versions, alias, api: api?, permission: permission?, secrets, secret_same })
+}
+
+async fn read_function(c: &Clients, fname: &str) -> Result<Option<FnNow>> {
+    match c.lambda.get_function().function_name(fname).send().await {
+        Ok(out) => {
+            let Some(conf) = out.configuration() else { return Ok(None) };
+            Ok(Some(FnNow {
+                arn: conf.function_arn().unwrap_or_default().to_string(),
+                sha: hex_of_b64(conf.code_sha256().unwrap_or_default()),
+                conf: FnConf::of(conf),
+                tags: out.tags().cloned().unwrap_or_default(),
+                last_modified: conf.last_modified().unwrap_or_default().to_string(),
+            }))
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+        Err(e) => Err(failed("Lambda GetFunction", e, PERMS_HINT)),
+    }
+}
+
+async fn read_versions(c: &Clients, fname: &str) -> Result<Vec<Version>> {
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = match c.lambda.list_versions_by_function().function_name(fname).set_marker(marker).send().await {
+            Ok(p) => p,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(out),
+            Err(e) => return Err(failed("Lambda ListVersionsByFunction", e, PERMS_HINT)),
+        };
+        for v in page.versions() {
+            if let Some(n) = v.version().and_then(|s| s.parse::<u64>().ok()) {
+                out.push(Version { number: n, sha: hex_of_b64(v.code_sha256().unwrap_or_default()), conf: FnConf::of(v) });
+            }
+        }
+        marker = page.next_marker().map(str::to_string);
+        if marker.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+async fn read_role(c: &Clients, rname: &str) -> Result<Option<(String, Option<serde_json::Value>)>> {
+    let role = match c.iam.get_role().role_name(rname).send().await {
+        Ok(out) => out.role().map(|r| r.arn().to_string()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(failed("IAM GetRole", e, PERMS_HINT)),
+    };
+    let Some(arn) = role else { return Ok(None) };
+    let policy = match c.iam.get_role_policy().role_name(rname).policy_name(POLICY_NAME).send().await {
+        Ok(out) => {
+            let doc = out.policy_document();
+            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&percent_decode(doc)).ok())
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(failed("IAM GetRolePolicy", e, PERMS_HINT)),
+    };
+    Ok(Some((arn, policy)))
+}
+
+/// The HTTP API named like the function and tagged for this app, stage and target.
+async fn find_api(cx: &Cx, c: &Clients, fname: &str) -> Result<Option<(String, Option<CorsConf>)>> {
+    let mut token = None;
+    loop {
+        let page = c.apigw.get_apis().set_next_token(token).send().await.map_err(|e| failed("API Gateway GetApis", e, PERMS_HINT))?;
+        for a in page.items() {
+            if a.name() == Some(fname) && ours(cx, a.tags()) {
+                let cors = a.cors_configuration().map(|c| CorsConf {
+                    origins: c.allow_origins().to_vec(),
+                    methods: c.allow_methods().to_vec(),
+                    headers: c.allow_headers().to_vec(),
+                    max_age: c.max_age(),
+                });
+                return Ok(Some((a.api_id().unwrap_or_default().to_string(), cors)));
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
+async fn read_api(c: &Clients, id: &str, cors: Option<CorsConf>) -> Result<ApiNow> {
+    let gw = &c.apigw;
+    let (integrations, routes, stage) = tokio::join!(gw.get_integrations().api_id(id).send(), gw.get_routes().api_id(id).send(), gw.get_stage().api_id(id).stage_name("$default").send());
+    let integrations = integrations.map_err(|e| failed("API Gateway GetIntegrations", e, PERMS_HINT))?;
+    let integration = integrations.items().iter().find(|i| i.integration_type().is_some_and(|t| t.as_str() == "AWS_PROXY")).map(|i| {
+        (
+            i.integration_id().unwrap_or_default().to_string(),
+            i.integration_uri().unwrap_or_default().to_string(),
+            i.payload_format_version().unwrap_or_default().to_string(),
+        )
+    });
+    let routes = routes.map_err(|e| failed("API Gateway GetRoutes", e, PERMS_HINT))?;
+    let route = routes
+        .items()
+        .iter()
+        .find(|r| r.route_key() == Some("$default"))
+        .map(|r| (r.route_id().unwrap_or_default().to_string(), r.target().unwrap_or_default().to_string()));
+    let stage = match stage {
+        Ok(s) => Some((
+            s.auto_deploy().unwrap_or(false),
+            s.default_route_settings().and_then(|r| match (r.throttling_rate_limit(), r.throttling_burst_limit()) {
+                (Some(rps), Some(burst)) => Some(Throttle { rps, burst }),
+                _ => None,
+            }),
+        )),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => None,
+        Err(e) => return Err(failed("API Gateway GetStage", e, PERMS_HINT)),
+    };
+    Ok(ApiNow { id: id.to_string(), cors, integration, route, stage })
+}
+
+/// The source ARN of our permission statement on the alias, if it exists.
+async fn read_permission(c: &Clients, fname: &str, alias_exists: bool) -> Result<Option<String>> {
+    if !alias_exists {
+        return Ok(None);
+    }
+    let policy = match c.lambda.get_policy().function_name(fname).qualifier(ALIAS).send().await {
+        Ok(out) => out.policy().unwrap_or_default().to_string(),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+        Err(e) => return Err(failed("Lambda GetPolicy", e, PERMS_HINT)),
+    };
+    let doc: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
+    let statements = doc.get("Statement").and_then(|s| s.as_array()).cloned().unwrap_or_default();
+    Ok(statements.iter().find(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(PERMISSION_SID)).and_then(|s| {
+        s.pointer("/Condition/ArnLike/AWS:SourceArn").and_then(|v| v.as_str()).map(str::to_string)
+    }))
+}
