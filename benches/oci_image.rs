@@ -10,16 +10,8 @@ use aideploy::build::oci::blobs::BlobStore;
 use aideploy::build::oci::{build_image, Entrypoint, ImageSpec, LayerRole};
 use aideploy::build::registry::{Anonymous, Client, Options, Reference};
 use aideploy::build::source;
-use aideploy::engine::Reporter;
 
-struct Quiet;
-impl Reporter for Quiet {
-    fn step(&self, _: &str) {}
-    fn progress(&self, _: &str) {}
-    fn warn(&self, _: &str) {}
-    fn detail(&self, _: &str) {}
-    fn done(&self) {}
-}
+use aideploy::engine::Silent as Quiet;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -19,19 +19,11 @@ mod lambda_zip {
     use aideploy::build::zip::{
         build_lambda_zip, build_lambda_zip_with, http_event, lambda_zip_for, LambdaZip, Limits,
     };
-    use aideploy::engine::Reporter;
     use aideploy::error::Hinted;
     use aideploy::manifest;
     use serde_json::{json, Value};
 
-    struct Quiet;
-    impl Reporter for Quiet {
-        fn step(&self, _: &str) {}
-        fn progress(&self, _: &str) {}
-        fn warn(&self, _: &str) {}
-        fn detail(&self, _: &str) {}
-        fn done(&self) {}
-    }
+    use aideploy::engine::Silent as Quiet;
 
     /// These tests change process-wide environment variables (cache dir, PATH): one at a time.
     static ENV: Mutex<()> = Mutex::new(());

@@ -11,16 +11,8 @@ use aideploy::build::oci::blobs::BlobStore;
 use aideploy::build::oci::{build_image, BuiltImage, Entrypoint, ImageSpec, LayerRole};
 use aideploy::build::registry::{Anonymous, BlobOutcome, Client, Options, PushOptions, Reference};
 use aideploy::build::source;
-use aideploy::engine::Reporter;
 
-struct Quiet;
-impl Reporter for Quiet {
-    fn step(&self, _: &str) {}
-    fn progress(&self, _: &str) {}
-    fn warn(&self, _: &str) {}
-    fn detail(&self, _: &str) {}
-    fn done(&self) {}
-}
+use aideploy::engine::Silent as Quiet;
 
 fn env(name: &str) -> String {
     match std::env::var(name) {

@@ -93,14 +93,15 @@ pub fn collect(root: &Path, exclude: &[String]) -> Result<SourceSet> {
     Ok(SourceSet { root: root.to_path_buf(), files })
 }
 
+/// Whether any execute bit is set (never, off Unix).
 #[cfg(unix)]
-fn is_executable(meta: &std::fs::Metadata) -> bool {
+pub fn is_executable(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
     meta.permissions().mode() & 0o111 != 0
 }
 
 #[cfg(not(unix))]
-fn is_executable(_meta: &std::fs::Metadata) -> bool {
+pub fn is_executable(_meta: &std::fs::Metadata) -> bool {
     false
 }
 

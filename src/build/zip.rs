@@ -338,7 +338,7 @@ fn list_files(dir: &Path) -> Result<Vec<DepFile>> {
                     stack.push((path, child_rel));
                 }
             } else if meta.is_file() && !name.ends_with(".pyc") {
-                out.push(DepFile { rel: child_rel, abs: path, size: meta.len(), executable: is_executable(&meta) });
+                out.push(DepFile { rel: child_rel, abs: path, size: meta.len(), executable: crate::build::source::is_executable(&meta) });
             }
         }
     }
@@ -346,16 +346,6 @@ fn list_files(dir: &Path) -> Result<Vec<DepFile>> {
     Ok(out)
 }
 
-#[cfg(unix)]
-fn is_executable(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &std::fs::Metadata) -> bool {
-    false
-}
 
 fn options(executable: bool) -> SimpleFileOptions {
     SimpleFileOptions::default()
@@ -584,14 +574,7 @@ pub fn list_entries(path: &Path) -> Result<Vec<(String, u64)>> {
 mod tests {
     use super::*;
 
-    struct Quiet;
-    impl Reporter for Quiet {
-        fn step(&self, _: &str) {}
-        fn progress(&self, _: &str) {}
-        fn warn(&self, _: &str) {}
-        fn detail(&self, _: &str) {}
-        fn done(&self) {}
-    }
+    use crate::engine::Silent as Quiet;
 
     fn write(root: &Path, rel: &str, data: &[u8]) {
         let p = root.join(rel);

@@ -29,6 +29,17 @@ pub trait Reporter: Send + Sync {
     fn done(&self);
 }
 
+/// A reporter that shows nothing (library callers, tests, benchmarks).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn step(&self, _: &str) {}
+    fn progress(&self, _: &str) {}
+    fn warn(&self, _: &str) {}
+    fn detail(&self, _: &str) {}
+    fn done(&self) {}
+}
+
 /// Everything a backend needs to know about this run.
 pub struct Cx {
     pub loaded: Arc<Loaded>,

@@ -255,7 +255,7 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<Entry>, fp: &mut Sh
         } else if ft.is_file() {
             out.push(Entry {
                 path: img,
-                kind: EntryKind::File { src: path, size: meta.len(), executable: is_executable(&meta) },
+                kind: EntryKind::File { src: path, size: meta.len(), executable: crate::build::source::is_executable(&meta) },
             });
         }
         // Sockets, fifos and devices have no place in a layer: skipped.
@@ -369,16 +369,6 @@ fn fingerprint(meta: &std::fs::Metadata) -> String {
     format!("{}:{:?}", meta.len(), meta.modified().ok())
 }
 
-#[cfg(unix)]
-fn is_executable(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &std::fs::Metadata) -> bool {
-    false
-}
 
 #[cfg(test)]
 mod tests {
