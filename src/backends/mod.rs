@@ -1,6 +1,7 @@
 //! One module per target kind, and the registry that maps a kind to its backend.
 
 pub mod local;
+pub mod render;
 
 use crate::engine::Backend;
 use crate::error::UsageError;
@@ -10,6 +11,7 @@ use crate::manifest::Kind;
 pub fn for_kind(kind: Kind) -> Result<Box<dyn Backend>, UsageError> {
     match kind {
         Kind::Local => Ok(Box::new(local::LocalBackend)),
+        Kind::Render => Ok(Box::new(render::RenderBackend)),
         other => Err(UsageError::new(format!(
             "the `{other}` target is not supported yet by aideploy {}",
             env!("CARGO_PKG_VERSION")
@@ -19,5 +21,5 @@ pub fn for_kind(kind: Kind) -> Result<Box<dyn Backend>, UsageError> {
 }
 
 pub fn supported() -> Vec<&'static str> {
-    Kind::ALL.iter().filter(|k| matches!(k, Kind::Local)).map(|k| k.as_str()).collect()
+    Kind::ALL.iter().filter(|k| matches!(k, Kind::Local | Kind::Render)).map(|k| k.as_str()).collect()
 }
