@@ -31,6 +31,8 @@ pub struct RenderBackend;
 const DEFAULT_HEALTH_TIMEOUT: u32 = 600;
 const DEFAULT_PLAN: &str = "starter";
 const DEFAULT_REGION: &str = "oregon";
+/// The regions Render's API accepts for a new web service.
+const RENDER_REGIONS: &[&str] = &["frankfurt", "oregon", "ohio", "singapore", "virginia"];
 
 /// What `build` hands to `plan` and `apply`: the pushed image and the login the
 /// platform needs to pull it, if the registry wants one.
@@ -264,6 +266,9 @@ impl Backend for RenderBackend {
         let base = cx.resource_base();
         let mut plan = Plan::default();
         let n = now.map(now_of);
+        if n.is_none() && !RENDER_REGIONS.contains(&region(cx).as_str()) {
+            plan.warnings.push(format!("Render has no region `{}`: it takes one of {}", region(cx), RENDER_REGIONS.join(", ")));
+        }
         if built.login.is_some() && n.is_none_or(|n| n.credential.is_none()) {
             plan.actions.push(Action::new(Op::Create, "registry-credential", credential_name(cx)).because("private registry"));
         }
@@ -333,7 +338,8 @@ impl Backend for RenderBackend {
                         "/registrycredentials",
                         &json!({"registry": registry_kind(&host), "name": credential_name(cx), "username": login.username, "authToken": login.password, "ownerId": owner}),
                     )
-                    .await?;
+                    .await
+                    .map_err(|e| redacted(cx, built, e))?;
                 credential = c["id"].as_str().map(str::to_string);
                 r.done();
             }
@@ -364,9 +370,11 @@ impl Backend for RenderBackend {
                     "envVars": env_vars,
                     "serviceDetails": {"runtime": "image", "healthCheckPath": health_path, "plan": plan_name(cx), "region": region(cx)},
                 });
-                let created = api.post("/services", &body).await?;
+                let created = api.post("/services", &body).await.map_err(|e| redacted(cx, built, e))?;
                 r.done();
-                let id = created["service"]["id"].as_str().unwrap_or_default().to_string();
+                let Some(id) = created["service"]["id"].as_str().filter(|i| !i.is_empty()).map(str::to_string) else {
+                    anyhow::bail!("Render created web service {base} but answered without its id; run the deploy again to pick it up by name");
+                };
                 let url = created["service"]["serviceDetails"]["url"].as_str().map(str::to_string);
                 let deploy = match created["deployId"].as_str() {
                     Some(d) => d.to_string(),
@@ -398,7 +406,10 @@ impl Backend for RenderBackend {
                         match a.op {
                             Op::Delete => api.delete(&format!("/services/{id}/env-vars/{}", q(&a.id))).await?,
                             _ => {
-                                api.put(&format!("/services/{id}/env-vars/{}", q(&a.id)), &json!({"value": want[&a.id]})).await?;
+                                let value = want.get(&a.id).cloned().unwrap_or_default();
+                                api.put(&format!("/services/{id}/env-vars/{}", q(&a.id)), &json!({"value": value}))
+                                    .await
+                                    .map_err(|e| redacted(cx, built, e))?;
                             }
                         }
                     }
@@ -479,6 +490,21 @@ impl Backend for RenderBackend {
     }
 }
 
+/// An API error with every secret value and the registry password taken out: an API
+/// may quote the body it rejected.
+fn redacted(cx: &Cx, built: &Built, e: anyhow::Error) -> anyhow::Error {
+    let original = format!("{e:#}");
+    let mut text = cx.secrets.redact(&original);
+    if let Some(login) = built.login.as_ref().filter(|l| l.password.len() >= 4) {
+        text = text.replace(&login.password, "***");
+    }
+    if text == original {
+        e
+    } else {
+        anyhow::anyhow!(text)
+    }
+}
+
 /// The deploy a rollback returns to: the newest one before the live deploy that went
 /// live itself (now `deactivated`) and runs another image.
 fn previous_deploy(n: &Now) -> Option<&Value> {
@@ -486,4 +512,43 @@ fn previous_deploy(n: &Now) -> Option<&Value> {
     let live_digest = deploy_digest(live);
     let at = n.deploys.iter().position(|d| d["id"] == live["id"])?;
     n.deploys[at + 1..].iter().find(|d| d["status"] == "deactivated" && deploy_digest(d) != live_digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deploy(id: &str, digest: &str, status: &str) -> Value {
+        json!({"id": id, "image": {"ref": format!("ghcr.io/a/b@{digest}")}, "status": status})
+    }
+
+    #[test]
+    fn rollback_target_is_the_last_deploy_that_went_live_before_the_live_one() {
+        let now = Now {
+            owner: "tea-1".into(),
+            service: json!({"id": "srv-1"}),
+            env: BTreeMap::new(),
+            deploys: vec![
+                deploy("dep-4", "sha256:cc", "update_failed"),
+                deploy("dep-3", "sha256:bb", "live"),
+                deploy("dep-2", "sha256:bb", "deactivated"),
+                deploy("dep-1", "sha256:aa", "deactivated"),
+            ],
+            credential: None,
+        };
+        assert_eq!(previous_deploy(&now).unwrap()["id"], "dep-1");
+        assert_eq!(deploy_digest(now.live().unwrap()).as_deref(), Some("sha256:bb"));
+        let none = Now { deploys: vec![deploy("dep-1", "sha256:aa", "live")], ..now };
+        assert!(previous_deploy(&none).is_none());
+        // A bad answer (no image at all) is no digest, not a panic.
+        assert_eq!(deploy_digest(&json!({"id": "x"})), None);
+    }
+
+    #[test]
+    fn registry_kinds() {
+        assert_eq!(registry_kind("ghcr.io"), "GITHUB");
+        assert_eq!(registry_kind("us-docker.pkg.dev"), "GOOGLE_ARTIFACT");
+        assert_eq!(registry_kind("123456789012.dkr.ecr.eu-west-1.amazonaws.com"), "AWS_ECR");
+        assert_eq!(registry_kind("docker.io"), "DOCKER");
+    }
 }
