@@ -25,3 +25,13 @@ pub const AIDEPLOY_REGISTRY: &str = "AIDEPLOY_REGISTRY";
 /// A login for the push registry, when it is not in the Docker configuration.
 pub const AIDEPLOY_REGISTRY_USERNAME: &str = "AIDEPLOY_REGISTRY_USERNAME";
 pub const AIDEPLOY_REGISTRY_PASSWORD: &str = "AIDEPLOY_REGISTRY_PASSWORD";
+/// Render API key (bearer).
+pub const RENDER_API_KEY: &str = "RENDER_API_KEY";
+/// Render API base URL including `/v1` (default `https://api.render.com/v1`).
+pub const AIDEPLOY_RENDER_ENDPOINT: &str = "AIDEPLOY_RENDER_ENDPOINT";
+/// Railway account or team token (sent as a bearer token).
+pub const RAILWAY_API_TOKEN: &str = "RAILWAY_API_TOKEN";
+/// Railway project token (sent in the `Project-Access-Token` header).
+pub const RAILWAY_TOKEN: &str = "RAILWAY_TOKEN";
+/// Railway GraphQL endpoint, full URL (default `https://backboard.railway.com/graphql/v2`).
+pub const AIDEPLOY_RAILWAY_ENDPOINT: &str = "AIDEPLOY_RAILWAY_ENDPOINT";

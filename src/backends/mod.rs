@@ -2,6 +2,7 @@
 
 pub mod lambda;
 pub mod local;
+pub mod render;
 
 use crate::engine::Backend;
 use crate::error::UsageError;
@@ -12,6 +13,7 @@ pub fn for_kind(kind: Kind) -> Result<Box<dyn Backend>, UsageError> {
     match kind {
         Kind::Local => Ok(Box::new(local::LocalBackend)),
         Kind::Lambda => Ok(Box::new(lambda::LambdaBackend)),
+        Kind::Render => Ok(Box::new(render::RenderBackend)),
         other => Err(UsageError::new(format!(
             "the `{other}` target is not supported yet by aideploy {}",
             env!("CARGO_PKG_VERSION")
@@ -21,5 +23,5 @@ pub fn for_kind(kind: Kind) -> Result<Box<dyn Backend>, UsageError> {
 }
 
 pub fn supported() -> Vec<&'static str> {
-    Kind::ALL.iter().filter(|k| matches!(k, Kind::Local | Kind::Lambda)).map(|k| k.as_str()).collect()
+    Kind::ALL.iter().filter(|k| matches!(k, Kind::Local | Kind::Lambda | Kind::Render)).map(|k| k.as_str()).collect()
 }

@@ -1,0 +1,501 @@
+//! A fake of Render's REST API v1 (the part aideploy uses), written from Render's
+//! OpenAPI document: the same paths, verbs and status codes, list items wrapped as
+//! `{"<kind>": {...}, "cursor"}`, errors as `{"id", "message"}`. Request bodies are
+//! checked against the document's schemas (unknown or missing required fields, wrong
+//! types and enum values are a 400). Deploys move `created -> build_in_progress ->
+//! update_in_progress -> live` over several polls; a deploy of an image digest in
+//! `bad` ends `update_failed` and the live deploy stays live.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use crate::common;
+
+#[derive(Debug, Clone)]
+pub struct Deploy {
+    pub id: String,
+    pub image_ref: String,
+    pub status: String,
+    pub trigger: String,
+    polls: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub image_path: String,
+    pub credential: Option<String>,
+    pub health_path: String,
+    pub plan: String,
+    pub region: String,
+    pub env: BTreeMap<String, String>,
+    pub deploys: Vec<Deploy>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub id: String,
+    pub name: String,
+    pub registry: String,
+    pub username: String,
+    pub token: String,
+    pub owner: String,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub owners: Vec<(String, String)>,
+    pub services: Vec<Service>,
+    pub credentials: Vec<Credential>,
+    /// Image digests whose deploys fail.
+    pub bad: BTreeSet<String>,
+    /// Accepted POST/PUT/PATCH/DELETE requests.
+    pub mutations: usize,
+    /// Rejected requests, with the reason (a test fails on any).
+    pub rejected: Vec<String>,
+    next: u64,
+}
+
+impl State {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}-{:020}", self.next)
+    }
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+    /// Adds a service aideploy did not create (it must be left alone).
+    pub fn add_foreign_service(&mut self, name: &str) {
+        let id = self.id("srv");
+        let owner = self.owners[0].0.clone();
+        self.services.push(Service {
+            id,
+            name: name.into(),
+            owner,
+            image_path: "docker.io/library/nginx@sha256:0000".into(),
+            credential: None,
+            health_path: "/".into(),
+            plan: "starter".into(),
+            region: "oregon".into(),
+            env: BTreeMap::new(),
+            deploys: Vec::new(),
+        });
+    }
+}
+
+pub struct FakeRender {
+    pub base: String,
+    pub state: Arc<Mutex<State>>,
+}
+
+fn error(status: u16, message: impl Into<String>) -> (u16, String) {
+    (status, json!({"id": format!("{status}"), "message": message.into()}).to_string())
+}
+
+// --- schema checks, a subset of JSON Schema as the OpenAPI document uses it
+
+fn check(v: &Value, schema: &Value, at: &str) -> Result<(), String> {
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
+        let ok = options.iter().filter(|o| check(v, o, at).is_ok()).count();
+        return if ok == 1 { Ok(()) } else { Err(format!("{at}: does not match exactly one of the allowed shapes")) };
+    }
+    match schema["type"].as_str() {
+        Some("object") => {
+            let obj = v.as_object().ok_or(format!("{at}: expected an object"))?;
+            let props = schema["properties"].as_object().cloned().unwrap_or_default();
+            for k in obj.keys() {
+                if !props.contains_key(k) {
+                    return Err(format!("{at}: unknown field `{k}`"));
+                }
+            }
+            for r in schema["required"].as_array().into_iter().flatten() {
+                let r = r.as_str().unwrap();
+                if !obj.contains_key(r) {
+                    return Err(format!("{at}: missing required field `{r}`"));
+                }
+            }
+            for (k, sub) in obj {
+                check(sub, &props[k], &format!("{at}.{k}"))?;
+            }
+        }
+        Some("array") => {
+            let items = v.as_array().ok_or(format!("{at}: expected an array"))?;
+            for (i, item) in items.iter().enumerate() {
+                check(item, &schema["items"], &format!("{at}[{i}]"))?;
+            }
+        }
+        Some("string") => {
+            let s = v.as_str().ok_or(format!("{at}: expected a string"))?;
+            if let Some(allowed) = schema["enum"].as_array() {
+                if !allowed.iter().any(|a| a == s) {
+                    return Err(format!("{at}: `{s}` is not one of {allowed:?}"));
+                }
+            }
+        }
+        Some("boolean") if !v.is_boolean() => return Err(format!("{at}: expected a boolean")),
+        Some("integer") if !v.is_i64() => return Err(format!("{at}: expected an integer")),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn env_var_input() -> Value {
+    json!({"type": "object", "oneOf": [
+        {"type": "object", "required": ["key", "value"], "properties": {"key": {"type": "string"}, "value": {"type": "string"}}},
+        {"type": "object", "required": ["key", "generateValue"], "properties": {"key": {"type": "string"}, "generateValue": {"type": "boolean"}}}
+    ]})
+}
+
+fn plans() -> Value {
+    json!({"type": "string", "enum": ["starter", "standard", "pro", "pro_plus", "pro_max", "pro_ultra"]})
+}
+
+fn image_schema() -> Value {
+    json!({"type": "object", "required": ["imagePath", "ownerId"], "properties": {"ownerId": {"type": "string"}, "registryCredentialId": {"type": "string"}, "imagePath": {"type": "string"}}})
+}
+
+fn runtimes() -> Value {
+    json!({"type": "string", "enum": ["docker", "elixir", "go", "node", "python", "ruby", "rust", "image"]})
+}
+
+/// POST /services, for `web_service` (serviceDetails: webServiceDetailsPOST).
+fn create_service_schema() -> Value {
+    json!({"type": "object", "required": ["type", "name", "ownerId"], "properties": {
+        "type": {"type": "string", "enum": ["static_site", "web_service", "private_service", "background_worker", "cron_job"]},
+        "name": {"type": "string"}, "ownerId": {"type": "string"}, "repo": {"type": "string"},
+        "autoDeploy": {"type": "string", "enum": ["yes", "no"]}, "branch": {"type": "string"},
+        "image": image_schema(), "rootDir": {"type": "string"},
+        "envVars": {"type": "array", "items": env_var_input()},
+        "secretFiles": {"type": "array", "items": {"type": "object", "required": ["name", "content"], "properties": {"name": {"type": "string"}, "content": {"type": "string"}}}},
+        "environmentId": {"type": "string"},
+        "serviceDetails": {"type": "object", "required": ["runtime"], "properties": {
+            "runtime": runtimes(), "env": runtimes(), "healthCheckPath": {"type": "string"},
+            "numInstances": {"type": "integer"}, "plan": plans(), "preDeployCommand": {"type": "string"},
+            "region": {"type": "string", "enum": ["frankfurt", "oregon", "ohio", "singapore", "virginia"]},
+            "maxShutdownDelaySeconds": {"type": "integer"}, "renderSubdomainPolicy": {"type": "string", "enum": ["enabled", "disabled"]},
+            "envSpecificDetails": {"type": "object", "properties": {"dockerCommand": {"type": "string"}, "dockerContext": {"type": "string"}, "dockerfilePath": {"type": "string"}, "registryCredentialId": {"type": "string"}}}
+        }}
+    }})
+}
+
+/// PATCH /services/{id} (serviceDetails: webServiceDetailsPATCH).
+fn patch_service_schema() -> Value {
+    json!({"type": "object", "properties": {
+        "autoDeploy": {"type": "string", "enum": ["yes", "no"]}, "repo": {"type": "string"}, "branch": {"type": "string"},
+        "image": image_schema(), "name": {"type": "string"}, "rootDir": {"type": "string"},
+        "serviceDetails": {"type": "object", "properties": {
+            "healthCheckPath": {"type": "string"}, "plan": plans(), "preDeployCommand": {"type": "string"}, "runtime": runtimes(),
+            "maxShutdownDelaySeconds": {"type": "integer"}, "renderSubdomainPolicy": {"type": "string", "enum": ["enabled", "disabled"]},
+            "envSpecificDetails": {"type": "object", "properties": {"dockerCommand": {"type": "string"}, "dockerContext": {"type": "string"}, "dockerfilePath": {"type": "string"}, "registryCredentialId": {"type": "string"}}}
+        }}
+    }})
+}
+
+fn create_deploy_schema() -> Value {
+    json!({"type": "object", "properties": {"clearCache": {"type": "string", "enum": ["clear", "do_not_clear"]}, "commitId": {"type": "string"}, "imageUrl": {"type": "string"}}})
+}
+
+fn rollback_schema() -> Value {
+    json!({"type": "object", "required": ["deployId"], "properties": {"deployId": {"type": "string"}}})
+}
+
+fn env_var_value_schema() -> Value {
+    json!({"type": "object", "oneOf": [
+        {"type": "object", "required": ["value"], "properties": {"value": {"type": "string"}}},
+        {"type": "object", "required": ["generateValue"], "properties": {"generateValue": {"type": "boolean"}}}
+    ]})
+}
+
+fn credential_schema() -> Value {
+    json!({"type": "object", "required": ["name", "registry", "username", "authToken", "ownerId"], "properties": {
+        "registry": {"type": "string", "enum": ["GITHUB", "GITLAB", "DOCKER", "GOOGLE_ARTIFACT", "AWS_ECR"]},
+        "name": {"type": "string"}, "username": {"type": "string"}, "authToken": {"type": "string"}, "ownerId": {"type": "string"}
+    }})
+}
+
+// --- answers
+
+const TIME: &str = "2026-11-22T04:00:00Z";
+
+fn service_json(s: &Service, creds: &[Credential]) -> Value {
+    let mut v = json!({
+        "id": s.id, "name": s.name, "ownerId": s.owner, "type": "web_service", "createdAt": TIME, "updatedAt": TIME,
+        "dashboardUrl": format!("https://dashboard.render.com/web/{}", s.id), "suspended": "not_suspended", "suspenders": [],
+        "autoDeploy": "no", "notifyOnFail": "default", "slug": s.name, "rootDir": "", "imagePath": s.image_path,
+        "serviceDetails": {
+            "env": "image", "runtime": "image", "envSpecificDetails": {}, "plan": s.plan, "region": s.region, "numInstances": 1,
+            "buildPlan": "starter", "healthCheckPath": s.health_path, "openPorts": [], "url": format!("https://{}.onrender.com", s.name)
+        }
+    });
+    if let Some(c) = s.credential.as_ref().and_then(|id| creds.iter().find(|c| &c.id == id)) {
+        v["registryCredential"] = json!({"id": c.id, "name": c.name});
+    }
+    v
+}
+
+fn deploy_json(d: &Deploy) -> Value {
+    let sha = d.image_ref.split_once('@').map(|(_, s)| s).unwrap_or("");
+    json!({"id": d.id, "image": {"ref": d.image_ref, "sha": sha}, "status": d.status, "trigger": d.trigger, "createdAt": TIME, "updatedAt": TIME})
+}
+
+fn digest_of(r: &str) -> String {
+    r.split_once('@').map(|(_, s)| s.to_string()).unwrap_or_default()
+}
+
+fn query(path: &str) -> (String, BTreeMap<String, String>) {
+    let (p, q) = path.split_once('?').unwrap_or((path, ""));
+    let params = q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.replace("%2F", "/").replace("%40", "@").replace("%3A", ":"))).collect();
+    (p.to_string(), params)
+}
+
+/// One poll of a deploy: it moves one status further.
+fn advance(s: &mut Service, at: usize, bad: &BTreeSet<String>) {
+    let d = &mut s.deploys[at];
+    d.polls += 1;
+    let next = match d.status.as_str() {
+        "created" => "build_in_progress",
+        "build_in_progress" => "update_in_progress",
+        "update_in_progress" if bad.contains(&digest_of(&d.image_ref)) => "update_failed",
+        "update_in_progress" => "live",
+        other => other,
+    }
+    .to_string();
+    let id = d.id.clone();
+    d.status = next.clone();
+    if next == "live" {
+        for other in s.deploys.iter_mut().filter(|o| o.id != id && o.status == "live") {
+            other.status = "deactivated".into();
+        }
+        let image = s.deploys.iter().find(|o| o.id == id).unwrap().image_ref.clone();
+        s.image_path = image;
+    }
+}
+
+fn new_deploy(st: &mut State, image_ref: String, trigger: &str) -> Deploy {
+    Deploy { id: st.id("dep"), image_ref, status: "created".into(), trigger: trigger.into(), polls: 0 }
+}
+
+fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, String) {
+    let Some(rest) = full_path.strip_prefix("/v1") else { return error(404, "not found") };
+    let (path, params) = query(rest);
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let parsed: Value = if body.is_empty() { Value::Null } else {
+        match serde_json::from_str(body) { Ok(v) => v, Err(e) => return error(400, format!("invalid JSON: {e}")) }
+    };
+    let validate = |schema: Value| check(&parsed, &schema, "body");
+    let creds = st.credentials.clone();
+    let svc_idx = |st: &State, id: &str| st.services.iter().position(|s| s.id == id);
+    macro_rules! valid {
+        ($schema:expr) => {
+            if let Err(e) = validate($schema) {
+                return error(400, e);
+            }
+        };
+    }
+    match (method, parts.as_slice()) {
+        ("GET", ["owners"]) => (200, Value::Array(st.owners.iter().map(|(id, name)| json!({"owner": {"id": id, "name": name, "email": "team@example.com", "type": "team"}, "cursor": id})).collect()).to_string()),
+        ("GET", ["services"]) => {
+            let list: Vec<Value> = st
+                .services
+                .iter()
+                .filter(|s| params.get("name").is_none_or(|n| n.split(',').any(|n| n == s.name)))
+                .filter(|s| params.get("ownerId").is_none_or(|o| o.split(',').any(|o| o == s.owner)))
+                .map(|s| json!({"service": service_json(s, &creds), "cursor": s.id}))
+                .collect();
+            (200, Value::Array(list).to_string())
+        }
+        ("POST", ["services"]) => {
+            valid!(create_service_schema());
+            let name = parsed["name"].as_str().unwrap().to_string();
+            let owner = parsed["ownerId"].as_str().unwrap().to_string();
+            if !st.owners.iter().any(|(o, _)| *o == owner) {
+                return error(404, format!("owner {owner} not found"));
+            }
+            if st.services.iter().any(|s| s.name == name && s.owner == owner) {
+                return error(409, format!("a service named {name} already exists"));
+            }
+            let details = &parsed["serviceDetails"];
+            let image = parsed["image"]["imagePath"].as_str().unwrap_or_default().to_string();
+            let id = st.id("srv");
+            let mut s = Service {
+                id,
+                name,
+                owner,
+                image_path: image.clone(),
+                credential: parsed["image"]["registryCredentialId"].as_str().map(str::to_string),
+                health_path: details["healthCheckPath"].as_str().unwrap_or("").into(),
+                plan: details["plan"].as_str().unwrap_or("starter").into(),
+                region: details["region"].as_str().unwrap_or("oregon").into(),
+                env: parsed["envVars"].as_array().into_iter().flatten().map(|e| (e["key"].as_str().unwrap().to_string(), e["value"].as_str().unwrap_or("").to_string())).collect(),
+                deploys: Vec::new(),
+            };
+            let d = new_deploy(st, image, "api");
+            let deploy_id = d.id.clone();
+            s.deploys.insert(0, d);
+            let out = json!({"service": service_json(&s, &creds), "deployId": deploy_id});
+            st.services.push(s);
+            st.mutations += 1;
+            (201, out.to_string())
+        }
+        ("GET", ["services", id]) => match svc_idx(st, id) {
+            Some(i) => (200, service_json(&st.services[i], &creds).to_string()),
+            None => error(404, "service not found"),
+        },
+        ("PATCH", ["services", id]) => {
+            valid!(patch_service_schema());
+            let Some(i) = svc_idx(st, id) else { return error(404, "service not found") };
+            let s = &mut st.services[i];
+            if let Some(p) = parsed["serviceDetails"]["healthCheckPath"].as_str() {
+                s.health_path = p.into();
+            }
+            if let Some(p) = parsed["serviceDetails"]["plan"].as_str() {
+                s.plan = p.into();
+            }
+            if let Some(c) = parsed["image"]["registryCredentialId"].as_str() {
+                s.credential = Some(c.into());
+            }
+            st.mutations += 1;
+            (200, service_json(&st.services[i], &creds).to_string())
+        }
+        ("DELETE", ["services", id]) => {
+            let Some(i) = svc_idx(st, id) else { return error(404, "service not found") };
+            st.services.remove(i);
+            st.mutations += 1;
+            (204, String::new())
+        }
+        ("GET", ["services", id, "env-vars"]) => match svc_idx(st, id) {
+            Some(i) => (200, Value::Array(st.services[i].env.iter().map(|(k, v)| json!({"envVar": {"key": k, "value": v}, "cursor": k})).collect()).to_string()),
+            None => error(404, "service not found"),
+        },
+        ("PUT", ["services", id, "env-vars", key]) => {
+            valid!(env_var_value_schema());
+            let Some(i) = svc_idx(st, id) else { return error(404, "service not found") };
+            let value = parsed["value"].as_str().unwrap_or_default().to_string();
+            st.services[i].env.insert(key.to_string(), value.clone());
+            st.mutations += 1;
+            (200, json!({"key": key, "value": value}).to_string())
+        }
+        ("DELETE", ["services", id, "env-vars", key]) => {
+            let Some(i) = svc_idx(st, id) else { return error(404, "service not found") };
+            if st.services[i].env.remove(*key).is_none() {
+                return error(404, "env var not found");
+            }
+            st.mutations += 1;
+            (204, String::new())
+        }
+        ("GET", ["services", id, "deploys"]) => match svc_idx(st, id) {
+            Some(i) => (200, Value::Array(st.services[i].deploys.iter().map(|d| json!({"deploy": deploy_json(d), "cursor": d.id})).collect()).to_string()),
+            None => error(404, "service not found"),
+        },
+        ("POST", ["services", id, "deploys"]) => {
+            valid!(create_deploy_schema());
+            let Some(i) = svc_idx(st, id) else { return error(404, "service not found") };
+            let image = parsed["imageUrl"].as_str().map(str::to_string).unwrap_or_else(|| st.services[i].image_path.clone());
+            let d = new_deploy(st, image, "api");
+            let out = deploy_json(&d);
+            st.services[i].deploys.insert(0, d);
+            st.mutations += 1;
+            (201, out.to_string())
+        }
+        ("GET", ["services", id, "deploys", dep]) => {
+            let Some(i) = svc_idx(st, id) else { return error(404, "service not found") };
+            let Some(at) = st.services[i].deploys.iter().position(|d| d.id == *dep) else { return error(404, "deploy not found") };
+            let bad = st.bad.clone();
+            advance(&mut st.services[i], at, &bad);
+            (200, deploy_json(&st.services[i].deploys[at]).to_string())
+        }
+        ("POST", ["services", id, "rollback"]) => {
+            valid!(rollback_schema());
+            let Some(i) = svc_idx(st, id) else { return error(404, "service not found") };
+            let target = parsed["deployId"].as_str().unwrap();
+            let Some(old) = st.services[i].deploys.iter().find(|d| d.id == target).cloned() else { return error(404, "deploy not found") };
+            if old.status != "deactivated" && old.status != "live" {
+                return error(400, format!("deploy {target} never went live"));
+            }
+            let d = new_deploy(st, old.image_ref, "rollback");
+            let out = deploy_json(&d);
+            st.services[i].deploys.insert(0, d);
+            st.mutations += 1;
+            (201, out.to_string())
+        }
+        ("GET", ["registrycredentials"]) => {
+            let list: Vec<Value> = st
+                .credentials
+                .iter()
+                .filter(|c| params.get("name").is_none_or(|n| n.split(',').any(|n| n == c.name)))
+                .filter(|c| params.get("ownerId").is_none_or(|o| o.split(',').any(|o| o == c.owner)))
+                .map(|c| json!({"id": c.id, "name": c.name, "registry": c.registry, "username": c.username, "updatedAt": TIME}))
+                .collect();
+            (200, Value::Array(list).to_string())
+        }
+        ("POST", ["registrycredentials"]) => {
+            valid!(credential_schema());
+            let c = Credential {
+                id: st.id("rgc"),
+                name: parsed["name"].as_str().unwrap().into(),
+                registry: parsed["registry"].as_str().unwrap().into(),
+                username: parsed["username"].as_str().unwrap().into(),
+                token: parsed["authToken"].as_str().unwrap().into(),
+                owner: parsed["ownerId"].as_str().unwrap().into(),
+            };
+            let out = json!({"id": c.id, "name": c.name, "registry": c.registry, "username": c.username, "updatedAt": TIME});
+            st.credentials.push(c);
+            st.mutations += 1;
+            (200, out.to_string())
+        }
+        ("DELETE", ["registrycredentials", id]) => {
+            let Some(i) = st.credentials.iter().position(|c| c.id == *id) else { return error(404, "registry credential not found") };
+            st.credentials.remove(i);
+            st.mutations += 1;
+            (204, String::new())
+        }
+        _ => error(404, format!("no route {method} {path}")),
+    }
+}
+
+impl FakeRender {
+    /// Serves on a loopback port; one workspace, `tea-fake`.
+    pub fn start() -> FakeRender {
+        let state = Arc::new(Mutex::new(State { owners: vec![("tea-fake".into(), "Fake team".into())], ..State::default() }));
+        let s = state.clone();
+        let (port, _log) = common::fake_http(move |req| {
+            let mut st = s.lock().unwrap();
+            let auth = req.headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str()).unwrap_or("");
+            if !auth.starts_with("Bearer ") || auth.len() <= "Bearer ".len() {
+                return error(401, "unauthorized");
+            }
+            let (status, body) = answer(&mut st, &req.method, &req.path, &req.body);
+            if status == 400 {
+                st.rejected.push(format!("{} {}: {body}", req.method, req.path));
+            }
+            (status, body)
+        });
+        FakeRender { base: format!("http://127.0.0.1:{port}/v1"), state }
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    #[test]
+    fn rejects_unknown_and_missing_fields() {
+        let mut st = State { owners: vec![("tea-1".into(), "t".into())], ..State::default() };
+        let (code, body) = answer(&mut st, "POST", "/v1/services", r#"{"type":"web_service","name":"x","ownerId":"tea-1","imagePath":"a"}"#);
+        assert_eq!(code, 400);
+        assert!(body.contains("unknown field `imagePath`"), "{body}");
+        let (code, body) = answer(&mut st, "POST", "/v1/services", r#"{"type":"web_service","name":"x"}"#);
+        assert_eq!(code, 400);
+        assert!(body.contains("missing required field `ownerId`"), "{body}");
+        let (code, _) = answer(&mut st, "POST", "/v1/services", r#"{"type":"web_service","name":"x","ownerId":"tea-1","serviceDetails":{"runtime":"image","plan":"huge"}}"#);
+        assert_eq!(code, 400);
+        let (code, _) = answer(&mut st, "POST", "/v1/services", r#"{"type":"web_service","name":"x","ownerId":"tea-1","serviceDetails":{"runtime":"image"}}"#);
+        assert_eq!(code, 201);
+        assert_eq!(st.mutations, 1);
+    }
+}

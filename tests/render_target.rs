@@ -1,0 +1,188 @@
+//! The `render` target end to end through the binary, against the in-repo fake of
+//! Render's REST API (tests/fakes/render.rs) and the loopback Distribution registry
+//! that scripts/test starts: deploy, unchanged redeploy, code change, a failing deploy,
+//! rollback, status and destroy, asserting on the fake's state after each step.
+
+mod common;
+#[path = "fakes/render.rs"]
+mod fake;
+
+use serde_json::Value;
+
+const SECRET: &str = "sk-render-test-secret-value";
+const REGISTRY_PASSWORD: &str = "registry-pass-never-printed";
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)"))
+}
+
+struct Project {
+    home: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    endpoint: String,
+    repo: String,
+}
+
+impl Project {
+    fn new(endpoint: &str) -> Project {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("rag");
+        common::copy_tree(&common::root().join("examples/fastapi-rag"), &dir);
+        let manifest = std::fs::read_to_string(dir.join("aideploy.toml"))
+            .unwrap()
+            .replace("[build]\n", &format!("[build]\nbase_image = \"{}\"\n", env("AIDEPLOY_TEST_BASE_IMAGE")))
+            + "\n[targets.render]\nregion = \"frankfurt\"\nhealth_timeout = 30\n";
+        std::fs::write(dir.join("aideploy.toml"), manifest).unwrap();
+        let repo = format!("{}/render-test/rag", env("AIDEPLOY_TEST_REGISTRY"));
+        Project { home, dir, endpoint: endpoint.into(), repo }
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, Value, String) {
+        let mut cmd = common::aideploy(self.home.path());
+        common::offline(&mut cmd);
+        cmd.env("AIDEPLOY_REGISTRY", &self.repo)
+            .env("AIDEPLOY_REGISTRY_USERNAME", "deployer")
+            .env("AIDEPLOY_REGISTRY_PASSWORD", REGISTRY_PASSWORD)
+            .env("AIDEPLOY_RENDER_ENDPOINT", &self.endpoint)
+            .env("OPENAI_API_KEY", SECRET);
+        let out = cmd.current_dir(&self.dir).args(args).args(["--target", "render", "--json", "--yes"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        for secret in [SECRET, REGISTRY_PASSWORD] {
+            assert!(!stdout.contains(secret) && !stderr.contains(secret), "a secret value in the output of {args:?}:\n{stdout}\n{stderr}");
+        }
+        let v = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap(), v, stderr)
+    }
+
+    fn edit(&self, from: &str, to: &str) {
+        let docs = self.dir.join("app/docs.py");
+        let text = std::fs::read_to_string(&docs).unwrap();
+        assert!(text.contains(from));
+        std::fs::write(&docs, text.replacen(from, to, 1)).unwrap();
+    }
+}
+
+#[test]
+fn render_deploy_redeploy_fail_rollback_destroy() {
+    let fake = fake::FakeRender::start();
+    fake.state.lock().unwrap().add_foreign_service("someone-elses-api");
+    let p = Project::new(&fake.base);
+    let name = "fastapi-rag-dev";
+
+    // First deploy: a web service running the image by digest.
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed", "{v}");
+    assert_eq!(v["url"], format!("https://{name}.onrender.com"));
+    let first = v["artifact"]["digest"].as_str().unwrap().to_string();
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        let s = st.service(name).expect("service created");
+        assert_eq!(s.image_path, format!("{}@{first}", p.repo));
+        assert_eq!(s.health_path, "/health");
+        assert_eq!(s.region, "frankfurt");
+        assert_eq!(s.env.get("LOG_LEVEL").map(String::as_str), Some("info"));
+        assert_eq!(s.env.get("OPENAI_MODEL").map(String::as_str), Some("gpt-4o-mini"));
+        assert_eq!(s.env.get("OPENAI_API_KEY").map(String::as_str), Some(SECRET));
+        assert_eq!(s.deploys[0].status, "live");
+        // The private registry's login went to Render as a registry credential.
+        let c = st.credentials.iter().find(|c| c.name == format!("aideploy-{name}")).expect("credential");
+        assert_eq!((c.username.as_str(), c.token.as_str()), ("deployer", REGISTRY_PASSWORD));
+        assert_eq!(s.credential.as_deref(), Some(c.id.as_str()));
+    }
+
+    // Unchanged: no mutating call at all.
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(v["changed"], false, "{v}");
+    assert_eq!(fake.state.lock().unwrap().mutations, before);
+
+    // A code change and a changed variable: a new deploy, only that variable written.
+    p.edit("Secrets", "Secret values");
+    let manifest = p.dir.join("aideploy.toml");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\"")).unwrap();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let second = v["artifact"]["digest"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    let vars: Vec<&str> = v["actions"].as_array().unwrap().iter().filter(|a| a["resource"] == "variable").map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(vars, ["LOG_LEVEL"], "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        let s = st.service(name).unwrap();
+        assert_eq!(s.image_path, format!("{}@{second}", p.repo));
+        assert_eq!(s.env["LOG_LEVEL"], "debug");
+        assert_eq!(s.deploys[0].status, "live");
+        assert_eq!(s.deploys[1].status, "deactivated");
+    }
+
+    // A deploy that fails on Render: exit 3, the previous deploy keeps serving.
+    p.edit("Secret values", "Secret things");
+    let (code, built, stderr) = p.run(&["build", "--package", "image"]);
+    assert_eq!(code, 0, "{stderr}");
+    let third = built["artifact"]["digest"].as_str().unwrap().to_string();
+    fake.state.lock().unwrap().bad.insert(third.clone());
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    assert_eq!(v["health"], "failed");
+    assert!(v["failure"].as_str().unwrap().contains("update_failed"), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        let s = st.service(name).unwrap();
+        assert_eq!(s.deploys[0].status, "update_failed");
+        let live: Vec<_> = s.deploys.iter().filter(|d| d.status == "live").collect();
+        assert_eq!(live.len(), 1);
+        assert!(live[0].image_ref.ends_with(&second));
+    }
+    let (code, v, _) = p.run(&["status"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["digest"], second.as_str());
+    assert_eq!(v["url"], format!("https://{name}.onrender.com"));
+
+    // Rollback: Render's own rollback to the deploy before the live one.
+    let (code, v, stderr) = p.run(&["rollback"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["digest"], first.as_str(), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        let s = st.service(name).unwrap();
+        assert_eq!(s.deploys[0].trigger, "rollback");
+        assert_eq!(s.deploys[0].status, "live");
+        assert!(s.deploys[0].image_ref.ends_with(&first));
+    }
+
+    // Destroy: the service and the credential aideploy made, nothing else.
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.service(name).is_none());
+        assert!(st.credentials.is_empty());
+        assert!(st.service("someone-elses-api").is_some());
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+    let (code, v, _) = p.run(&["status"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["deployed"], false);
+}
+
+#[test]
+fn render_needs_a_registry_and_a_key() {
+    let fake = fake::FakeRender::start();
+    let p = Project::new(&fake.base);
+    let mut cmd = common::aideploy(p.home.path());
+    let out = cmd.current_dir(&p.dir).env("AIDEPLOY_RENDER_ENDPOINT", &p.endpoint).args(["plan", "--target", "render"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("[build]") && stderr.contains("AIDEPLOY_REGISTRY"), "{stderr}");
+
+    let mut cmd = common::aideploy(p.home.path());
+    let out = cmd.current_dir(&p.dir).env("AIDEPLOY_REGISTRY", &p.repo).args(["plan", "--target", "render"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("RENDER_API_KEY"), "{stderr}");
+    assert_eq!(fake.state.lock().unwrap().mutations, 0);
+}
