@@ -549,9 +549,12 @@ mod gate {
     pub const LOGIN: &str = "YWlkZXBsb3k6dGVzdC1wYXNzd29yZA=="; // aideploy:test-password
 
     struct Gate {
-        /// Every Nth /v2/ request (0: none) answers 503 without reaching the registry.
+        /// 0: no failures. 1: every /v2/ request answers 503. N > 1: the first try of every
+        /// Nth distinct request (method + path) answers 503 and its retry goes through,
+        /// so a retrying client always lands, however the parallel uploads interleave.
         fail_every: usize,
         count: std::sync::atomic::AtomicUsize,
+        failed_once: Mutex<std::collections::HashSet<String>>,
         addr: String,
         upstream: String,
         grants: Mutex<HashMap<String, Vec<(String, String)>>>,
@@ -564,6 +567,7 @@ mod gate {
         let gate = Arc::new(Gate {
             fail_every,
             count: Default::default(),
+            failed_once: Mutex::new(std::collections::HashSet::new()),
             addr: addr.clone(),
             upstream: upstream.to_string(),
             grants: Mutex::new(HashMap::new()),
@@ -625,8 +629,19 @@ mod gate {
                 return reply(StatusCode::OK, &format!(r#"{{"token":"{token}","expires_in":300}}"#));
             }
             let Some(rest) = path.strip_prefix("/v2/") else { return reply(StatusCode::NOT_FOUND, "") };
-            let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            if self.fail_every > 0 && n % self.fail_every == 0 {
+            let key = format!("{} {}", req.method(), req.uri());
+            let fail = match self.fail_every {
+                0 => false,
+                1 => true,
+                every => {
+                    let mut seen = self.failed_once.lock().unwrap();
+                    !seen.contains(&key) && {
+                        let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        n % every == 0 && seen.insert(key)
+                    }
+                }
+            };
+            if fail {
                 return reply(StatusCode::SERVICE_UNAVAILABLE, r#"{"errors":[{"code":"UNAVAILABLE"}]}"#);
             }
             let repo = ["/blobs/", "/manifests/", "/tags/"]
@@ -905,7 +920,7 @@ async fn oci_push_and_pull_survive_server_errors() {
         Client::new(Arc::new(aideploy::build::registry::StaticCredentials(creds)), BlobStore::new(store), opts).unwrap()
     };
 
-    // Every third registry request fails with 503: retried with backoff, the push lands.
+    // Every third distinct registry request fails once with 503: retried with backoff, the push lands.
     let flaky = gate::start(&upstream, 3).await;
     let c = login(&flaky, &tmp.path().join("store"), 4);
     let mut spec = spec_for(&example(), deps_dir());
