@@ -108,24 +108,53 @@ fn schema_is_json_schema_for_the_manifest() {
 
 #[test]
 fn init_asks_for_name_and_target_at_a_terminal() {
-    // `script` gives aideploy a real pseudo-terminal; the keys are typed into it.
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    // `script` gives aideploy a real pseudo-terminal; keys are typed once each prompt shows.
     let home = tempfile::tempdir().unwrap();
     let app = home.path().join("My App");
     common::copy_tree(&common::root().join("examples/fastapi-rag/app"), &app.join("app"));
     std::fs::copy(common::root().join("examples/fastapi-rag/requirements.txt"), app.join("requirements.txt")).unwrap();
     let bin = assert_cmd::cargo::cargo_bin("aideploy");
-    let keys = "sleep 1; printf 'chat-bot\\r'; sleep 1; printf '\\033[B\\r'; sleep 1";
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!("({keys}) | timeout 30 script -qec '{} init' /dev/null", bin.display()))
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{} init", bin.display()), "/dev/null"])
         .current_dir(&app)
         .env_remove("CI")
         .env("HOME", home.path())
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    let screen = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{screen}");
-    assert!(screen.contains("App name"), "{screen}");
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut out = child.stdout.take().unwrap();
+    let sink = screen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_for = |text: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !screen.lock().unwrap().contains(text) {
+            assert!(std::time::Instant::now() < deadline, "no `{text}` on the screen:\n{}", screen.lock().unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let mut keys = child.stdin.take().unwrap();
+    wait_for("App name");
+    keys.write_all(b"chat-bot\r").unwrap();
+    wait_for("render");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    keys.write_all(b"\x1b[B\r").unwrap();
+    wait_for("Wrote");
+    drop(keys);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(status.success(), "{}", screen.lock().unwrap());
     let manifest = std::fs::read_to_string(app.join("aideploy.toml")).unwrap();
     assert!(manifest.contains("name = \"chat-bot\""), "{manifest}");
     assert!(manifest.contains("[targets.lambda]"), "the second choice was picked: {manifest}");
