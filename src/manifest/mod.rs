@@ -165,7 +165,6 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 
 /// Parses and checks everything that needs no file system.
 pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
-    let name_src = name;
     let manifest: Manifest =
         toml::from_str(text).map_err(|e| ManifestError::from_toml(&e, name, text))?;
     let mut errors = Vec::new();
@@ -255,8 +254,8 @@ pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
         }
     }
 
-    for (name, settings) in &manifest.targets {
-        errors.extend(target::check_declared(name, settings, name_of_source(name_src), text));
+    for (target_name, settings) in &manifest.targets {
+        errors.extend(target::check_declared(target_name, settings, name, text));
     }
 
     errors.sort_by_key(|e| e.span.start);
@@ -265,10 +264,6 @@ pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
     } else {
         Err(ManifestErrors(errors))
     }
-}
-
-fn name_of_source(s: &str) -> &str {
-    s
 }
 
 fn check_files(m: &Manifest, dir: &Path, name: &str, text: &str) -> Result<(), ManifestErrors> {
