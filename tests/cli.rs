@@ -72,6 +72,23 @@ fn clap_usage_errors_exit_2() {
 }
 
 #[test]
+fn clap_usage_errors_with_json_print_one_json_object() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["status", "--json", "--target", "local", "--target", "lambda"][..],
+        &["deploy", "--json", "--frobnicate"],
+        &["--json", "nosuchcommand"],
+    ] {
+        let out = aideploy(home.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {out:?}"));
+        assert_eq!(v["error"]["exit_code"], 2, "{args:?}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("argument") || v["error"]["message"].as_str().unwrap().contains("subcommand"), "{v}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
 fn validate_json() {
     insta::assert_snapshot!(run(&["validate", "--json", "-C", "examples/fastapi-rag"]));
 }
