@@ -497,3 +497,20 @@ fn two_deploys_at_once_the_second_plans_again_from_the_firsts_result() {
     assert_eq!(ops(&v), ["noop process", "noop proxy"], "{v}");
     assert_eq!(http("GET", &app.url("/"), None).unwrap(), (200, "ok".into()));
 }
+
+#[test]
+fn a_damaged_cached_environment_is_rebuilt() {
+    let app = App::new("fastapi-rag");
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    // The cache loses the environment's interpreter (a cleaned cache, a removed base Python).
+    let venvs = app.home.path().join("cache/venvs");
+    for e in std::fs::read_dir(&venvs).unwrap().flatten().filter(|e| e.path().is_dir()) {
+        std::fs::remove_file(e.path().join("bin/python")).unwrap();
+    }
+    app.write("app/extra.py", "X = 1\n");
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(ops(&v), ["update process", "noop proxy"], "{v}");
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap().0, 200);
+}
