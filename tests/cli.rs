@@ -89,6 +89,22 @@ fn clap_usage_errors_with_json_print_one_json_object() {
 }
 
 #[test]
+fn init_json_prints_what_it_wrote() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("svc");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("main.py"), "from fastapi import FastAPI\napp = FastAPI()\n\n@app.get(\"/healthz\")\ndef h():\n    return {}\n").unwrap();
+    let out = aideploy(home.path()).current_dir(&dir).args(["init", "--target", "local", "--yes", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(v["app"], "svc");
+    assert_eq!(v["target"], "local");
+    assert_eq!(v["entry"], "ASGI app main:app");
+    assert_eq!(v["health"], "/healthz");
+    assert_eq!(v["manifest"], "aideploy.toml");
+}
+
+#[test]
 fn validate_json() {
     insta::assert_snapshot!(run(&["validate", "--json", "-C", "examples/fastapi-rag"]));
 }

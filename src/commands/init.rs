@@ -29,7 +29,17 @@ pub struct Detected {
     pub runtime: Option<String>,
 }
 
-pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<()> {
+/// What `init` wrote: the `--json` result.
+#[derive(Debug, serde::Serialize)]
+pub struct Written {
+    pub manifest: PathBuf,
+    pub app: String,
+    pub target: String,
+    pub entry: String,
+    pub health: String,
+}
+
+pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
     let path = manifest::locate(g.manifest.as_deref());
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     if path.exists() && !args.force {
@@ -75,21 +85,16 @@ pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<()> {
     let text = render(&found, &name, kind);
     manifest::parse(&text, "aideploy.toml").map_err(|e| anyhow::anyhow!("init wrote an invalid manifest ({e}); please report this"))?;
     fs_err::write(&path, &text)?;
-    ui.info(&format!(
-        "Wrote {} for {} ({}), target {}.",
-        path.display(),
-        name,
-        match (&found.asgi, &found.wsgi) {
-            (Some(a), _) => format!("ASGI app {a}"),
-            (None, Some(w)) => format!("WSGI app {w}"),
-            (None, None) => format!("command python {}", found.script.as_deref().unwrap_or("")),
-        },
-        kind
-    ));
+    let entry = match (&found.asgi, &found.wsgi) {
+        (Some(a), _) => format!("ASGI app {a}"),
+        (None, Some(w)) => format!("WSGI app {w}"),
+        (None, None) => format!("command python {}", found.script.as_deref().unwrap_or("")),
+    };
+    ui.info(&format!("Wrote {} for {} ({}), target {}.", path.display(), name, entry, kind));
     if found.health.is_none() {
         ui.warn("no health route found: add one answering GET /health (or change `health` in [app]); deploys wait for it");
     }
-    Ok(())
+    Ok(Written { manifest: path, app: name, target: kind.to_string(), entry, health: found.health.unwrap_or_else(|| "/health".into()) })
 }
 
 pub fn render(found: &Detected, name: &str, kind: Kind) -> String {
