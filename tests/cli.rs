@@ -105,6 +105,24 @@ fn init_json_prints_what_it_wrote() {
 }
 
 #[test]
+fn a_closed_stdout_is_not_an_error() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["completions", "bash"][..], &["schema"], &["--help"]] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"))
+            .env("HOME", home.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
 fn validate_json() {
     insta::assert_snapshot!(run(&["validate", "--json", "-C", "examples/fastapi-rag"]));
 }
