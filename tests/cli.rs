@@ -123,6 +123,18 @@ fn a_closed_stdout_is_not_an_error() {
 }
 
 #[test]
+fn a_manifest_that_is_not_utf8_is_a_manifest_error() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("aideploy.toml");
+    std::fs::write(&path, b"version = 1\n[app]\nname = \"caf\xe9\"\n").unwrap();
+    let out = aideploy(home.path()).args(["validate", "--json", "-C"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().ends_with("is not UTF-8 text"), "{v}");
+    assert!(v["error"]["help"].as_str().unwrap().contains("save it as UTF-8"), "{v}");
+}
+
+#[test]
 fn validate_json() {
     insta::assert_snapshot!(run(&["validate", "--json", "-C", "examples/fastapi-rag"]));
 }
