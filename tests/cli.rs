@@ -135,6 +135,18 @@ fn a_manifest_that_is_not_utf8_is_a_manifest_error() {
 }
 
 #[test]
+fn a_command_app_has_no_lambda_zip() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("aideploy.toml"), "version = 1\n[app]\nname = \"plain\"\ncommand = \"python server.py\"\n").unwrap();
+    std::fs::write(home.path().join("server.py"), "").unwrap();
+    let out = aideploy(home.path()).current_dir(home.path()).args(["build", "--package", "zip", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["message"], "plain starts with `command`, and a Lambda zip runs only an ASGI app", "{v}");
+    assert!(v["error"]["help"].as_str().unwrap().contains("--package image"), "{v}");
+}
+
+#[test]
 fn validate_json() {
     insta::assert_snapshot!(run(&["validate", "--json", "-C", "examples/fastapi-rag"]));
 }
