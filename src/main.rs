@@ -13,7 +13,10 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == aideploy::backends::local::PROXY_ARG) {
         return local_proxy(&args[2..]);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err, &args),
+    };
     let filter = match cli.global.verbose {
         0 => "off",
         1 => "aideploy=info",
@@ -50,6 +53,28 @@ fn main() -> ExitCode {
             ExitCode::from(report::exit_code(&err))
         }
     }
+}
+
+/// clap's own errors (an unknown flag, a repeated option) keep clap's text on stderr; with
+/// `--json` stdout still gets its one JSON object, as every other error does.
+fn usage_error(err: clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
+    use clap::error::ErrorKind;
+    let is_output = matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    let json = !is_output && args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
+    if json {
+        let message = err.kind().as_str().map_or_else(|| err.to_string(), str::to_string);
+        let detail = err.render().to_string();
+        let detail = detail.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+        let body = serde_json::json!({ "error": {
+            "message": if detail.is_empty() { message } else { detail },
+            "causes": [],
+            "help": "run `aideploy --help` (or `aideploy COMMAND --help`) for the accepted arguments",
+            "exit_code": aideploy::error::exit::USAGE,
+        } });
+        aideploy::ui::print_stdout(&serde_json::to_string_pretty(&body).expect("json"));
+    }
+    let _ = err.print();
+    ExitCode::from(if is_output { 0 } else { aideploy::error::exit::USAGE })
 }
 
 fn local_proxy(args: &[std::ffi::OsString]) -> ExitCode {

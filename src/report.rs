@@ -28,7 +28,7 @@ fn manifest_errors(err: &anyhow::Error) -> Option<&ManifestErrors> {
     })
 }
 
-fn hint_of(err: &anyhow::Error) -> Option<String> {
+pub fn hint_of(err: &anyhow::Error) -> Option<String> {
     if let Some(e) = err.downcast_ref::<UsageError>() {
         return e.hint.clone();
     }

@@ -118,3 +118,19 @@ fn a_requirement_without_a_wheel_for_the_target_is_a_clear_error() {
     assert!(message.contains("docopt 0.6.2") && message.contains("x86_64"), "{message}\n{stderr}");
     assert!(stderr.contains("help:"), "{stderr}");
 }
+
+#[test]
+fn an_unreachable_base_image_fails_fast_naming_base_image() {
+    let p = Project::new();
+    let manifest = std::fs::read_to_string(p.dir.join("aideploy.toml")).unwrap();
+    let base = env("AIDEPLOY_TEST_BASE_IMAGE");
+    // Port 1 on loopback: nothing listens, as no registry answers without a network.
+    std::fs::write(p.dir.join("aideploy.toml"), manifest.replace(&base, "127.0.0.1:1/python:3.11-slim")).unwrap();
+    let started = std::time::Instant::now();
+    let (code, v, stderr) = p.run(&["build", "--package", "image"], None);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert_eq!(v["error"]["message"], "cannot read base image 127.0.0.1:1/python:3.11-slim", "{v}");
+    assert!(v["error"]["help"].as_str().unwrap().starts_with("set `base_image` in [build]"), "{v}");
+    assert!(v["error"]["causes"][0].as_str().unwrap().contains("cannot reach registry 127.0.0.1:1"), "{v}");
+}

@@ -72,6 +72,81 @@ fn clap_usage_errors_exit_2() {
 }
 
 #[test]
+fn clap_usage_errors_with_json_print_one_json_object() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["status", "--json", "--target", "local", "--target", "lambda"][..],
+        &["deploy", "--json", "--frobnicate"],
+        &["--json", "nosuchcommand"],
+    ] {
+        let out = aideploy(home.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {out:?}"));
+        assert_eq!(v["error"]["exit_code"], 2, "{args:?}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("argument") || v["error"]["message"].as_str().unwrap().contains("subcommand"), "{v}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn init_json_prints_what_it_wrote() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("svc");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("main.py"), "from fastapi import FastAPI\napp = FastAPI()\n\n@app.get(\"/healthz\")\ndef h():\n    return {}\n").unwrap();
+    let out = aideploy(home.path()).current_dir(&dir).args(["init", "--target", "local", "--yes", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(v["app"], "svc");
+    assert_eq!(v["target"], "local");
+    assert_eq!(v["entry"], "ASGI app main:app");
+    assert_eq!(v["health"], "/healthz");
+    assert_eq!(v["manifest"], "aideploy.toml");
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["completions", "bash"][..], &["schema"], &["--help"]] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"))
+            .env("HOME", home.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn a_manifest_that_is_not_utf8_is_a_manifest_error() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("aideploy.toml");
+    std::fs::write(&path, b"version = 1\n[app]\nname = \"caf\xe9\"\n").unwrap();
+    let out = aideploy(home.path()).args(["validate", "--json", "-C"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().ends_with("is not UTF-8 text"), "{v}");
+    assert!(v["error"]["help"].as_str().unwrap().contains("save it as UTF-8"), "{v}");
+}
+
+#[test]
+fn a_command_app_has_no_lambda_zip() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("aideploy.toml"), "version = 1\n[app]\nname = \"plain\"\ncommand = \"python server.py\"\n").unwrap();
+    std::fs::write(home.path().join("server.py"), "").unwrap();
+    let out = aideploy(home.path()).current_dir(home.path()).args(["build", "--package", "zip", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["message"], "plain starts with `command`, and a Lambda zip runs only an ASGI app", "{v}");
+    assert!(v["error"]["help"].as_str().unwrap().contains("--package image"), "{v}");
+}
+
+#[test]
 fn validate_json() {
     insta::assert_snapshot!(run(&["validate", "--json", "-C", "examples/fastapi-rag"]));
 }

@@ -435,3 +435,82 @@ fn rollback_puts_the_previous_version_back_and_forth() {
     assert_eq!(r["digest"], second["digest"]);
     assert_eq!(title(), "Gated deploys v2");
 }
+
+#[test]
+fn two_deploys_at_once_the_second_plans_again_from_the_firsts_result() {
+    let app = App::new("fastapi-rag");
+    std::fs::write(
+        app.dir.join("aideploy.toml"),
+        "version = 1\n[app]\nname = \"twice\"\ncommand = \"python gated.py\"\n[targets.local]\nhealth_timeout = 60\n",
+    )
+    .unwrap();
+    std::fs::write(app.dir.join("requirements.txt"), "").unwrap();
+    let (started, go) = (app.home.path().join("started"), app.home.path().join("go"));
+    std::fs::write(
+        app.dir.join("gated.py"),
+        format!(
+            "import http.server, os, time\nopen({:?}, 'a').write('x')\nwhile not os.path.exists({:?}):\n    time.sleep(0.1)\n\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200)\n        self.end_headers()\n        self.wfile.write(b'ok')\n\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+            started.display().to_string(),
+            go.display().to_string()
+        ),
+    )
+    .unwrap();
+    let port = format!("port={}", app.port);
+    let spawn = |name: &str| {
+        let err = std::fs::File::create(app.home.path().join(format!("{name}.stderr"))).unwrap();
+        let out = std::fs::File::create(app.home.path().join(format!("{name}.stdout"))).unwrap();
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", app.home.path())
+            .env("CI", "1")
+            .env("AIDEPLOY_STATE_DIR", app.home.path().join("state"))
+            .env("AIDEPLOY_CACHE_DIR", app.home.path().join("cache"))
+            .current_dir(&app.dir)
+            .args(["deploy", "--yes", "--json", "--target", "local", "--set", &port])
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap()
+    };
+    let wait_for = |what: &dyn Fn() -> bool, why: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !what() {
+            assert!(std::time::Instant::now() < deadline, "{why}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    // The first deploy holds the deployment while its version starts...
+    let mut first = spawn("first");
+    wait_for(&|| started.exists(), "the first version never started");
+    // ...and the second plans from "nothing deployed" meanwhile, then waits for the lock.
+    let mut second = spawn("second");
+    let second_err = app.home.path().join("second.stderr");
+    wait_for(&|| std::fs::read_to_string(&second_err).unwrap().contains("Plan:"), "the second deploy never planned");
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    let code = second.wait().unwrap().code();
+    let stderr = std::fs::read_to_string(&second_err).unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("planning again"), "{stderr}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(app.home.path().join("second.stdout")).unwrap()).unwrap();
+    assert_eq!(ops(&v), ["noop process", "noop proxy"], "{v}");
+    assert_eq!(http("GET", &app.url("/"), None).unwrap(), (200, "ok".into()));
+}
+
+#[test]
+fn a_damaged_cached_environment_is_rebuilt() {
+    let app = App::new("fastapi-rag");
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    // The cache loses the environment's interpreter (a cleaned cache, a removed base Python).
+    let venvs = app.home.path().join("cache/venvs");
+    for e in std::fs::read_dir(&venvs).unwrap().flatten().filter(|e| e.path().is_dir()) {
+        std::fs::remove_file(e.path().join("bin/python")).unwrap();
+    }
+    app.write("app/extra.py", "X = 1\n");
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(ops(&v), ["update process", "noop proxy"], "{v}");
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap().0, 200);
+}

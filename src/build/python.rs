@@ -245,12 +245,15 @@ pub fn ensure_env(interp: &Interpreter, reqs: &Requirements, r: &dyn Reporter) -
     fs_err::create_dir_all(&root)?;
     let dir = root.join(&key);
     let env = PythonEnv { python: dir.join("bin").join("python"), dir: dir.clone(), key: key.clone(), interpreter: interp.clone() };
-    if dir.join(COMPLETE).is_file() {
+    // A cached environment counts only while its interpreter is there: a damaged cache
+    // or a removed base Python (its symlink dangles) is rebuilt, not reported forever.
+    let usable = || dir.join(COMPLETE).is_file() && env.python.exists();
+    if usable() {
         r.detail(&format!("Python environment {key} is cached"));
         return Ok(env);
     }
     let _lock = FileLock::acquire(&root.join(format!("{key}.lock")))?;
-    if dir.join(COMPLETE).is_file() {
+    if usable() {
         return Ok(env);
     }
     if dir.exists() {

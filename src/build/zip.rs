@@ -160,6 +160,15 @@ fn base64(data: &[u8]) -> String {
 /// `arch` and the manifest's Python (cached), its source set, the adapter; zipped (cached).
 pub fn lambda_zip_for(loaded: &Loaded, arch: Arch, r: &dyn Reporter) -> Result<LambdaZip> {
     let manifest = &loaded.manifest;
+    // The zip's handler is an ASGI adapter: a server started by `command` cannot run in it.
+    if manifest.app().asgi.is_none() {
+        return Err(crate::error::UsageError::new(format!(
+            "{} starts with `command`, and a Lambda zip runs only an ASGI app",
+            manifest.app().name
+        ))
+        .hint("build an image instead (--package image), or name the ASGI app in [app]: asgi = \"module:app\"")
+        .into());
+    }
     let platform = TargetPlatform::new(arch, manifest.app().runtime.version());
     // `[app] requirements` when given, else a uv project's lock, else requirements.txt
     // or pyproject.toml's dependencies.

@@ -19,13 +19,27 @@ pub struct Detected {
     pub asgi: Option<String>,
     /// A script to run when there is no ASGI app.
     pub script: Option<String>,
+    /// A WSGI app (Flask) as `module:attribute`, served by gunicorn or `flask run`.
+    pub wsgi: Option<String>,
+    /// Whether the requirements name gunicorn.
+    pub gunicorn: bool,
     pub requirements: Option<String>,
     pub port: Option<u16>,
     pub health: Option<String>,
     pub runtime: Option<String>,
 }
 
-pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<()> {
+/// What `init` wrote: the `--json` result.
+#[derive(Debug, serde::Serialize)]
+pub struct Written {
+    pub manifest: PathBuf,
+    pub app: String,
+    pub target: String,
+    pub entry: String,
+    pub health: String,
+}
+
+pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
     let path = manifest::locate(g.manifest.as_deref());
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     if path.exists() && !args.force {
@@ -34,7 +48,7 @@ pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<()> {
             .into());
     }
     let found = detect(&dir)?;
-    if found.asgi.is_none() && found.script.is_none() {
+    if found.asgi.is_none() && found.wsgi.is_none() && found.script.is_none() {
         return Err(UsageError::new(format!("found no FastAPI/ASGI app or server script in {}", dir.display()))
             .hint("run init in the app's folder; it looks for `app = FastAPI()` and for main.py, app.py or server.py")
             .into());
@@ -71,24 +85,27 @@ pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<()> {
     let text = render(&found, &name, kind);
     manifest::parse(&text, "aideploy.toml").map_err(|e| anyhow::anyhow!("init wrote an invalid manifest ({e}); please report this"))?;
     fs_err::write(&path, &text)?;
-    ui.info(&format!(
-        "Wrote {} for {} ({}), target {}.",
-        path.display(),
-        name,
-        found.asgi.as_deref().map(|a| format!("ASGI app {a}")).unwrap_or_else(|| format!("command python {}", found.script.as_deref().unwrap_or(""))),
-        kind
-    ));
+    let entry = match (&found.asgi, &found.wsgi) {
+        (Some(a), _) => format!("ASGI app {a}"),
+        (None, Some(w)) => format!("WSGI app {w}"),
+        (None, None) => format!("command python {}", found.script.as_deref().unwrap_or("")),
+    };
+    ui.info(&format!("Wrote {} for {} ({}), target {}.", path.display(), name, entry, kind));
     if found.health.is_none() {
         ui.warn("no health route found: add one answering GET /health (or change `health` in [app]); deploys wait for it");
     }
-    Ok(())
+    Ok(Written { manifest: path, app: name, target: kind.to_string(), entry, health: found.health.unwrap_or_else(|| "/health".into()) })
 }
 
 pub fn render(found: &Detected, name: &str, kind: Kind) -> String {
-    let entry = match (&found.asgi, &found.script) {
-        (Some(a), _) => format!("asgi = \"{a}\"         # the ASGI app object, served by uvicorn"),
-        (None, Some(s)) => format!("command = \"python {s}\"   # must listen on $PORT"),
-        (None, None) => unreachable!("checked by the caller"),
+    let entry = match (&found.asgi, &found.wsgi, &found.script) {
+        (Some(a), _, _) => format!("asgi = \"{a}\"         # the ASGI app object, served by uvicorn"),
+        (None, Some(w), _) if found.gunicorn => format!("command = \"gunicorn --bind 0.0.0.0:$PORT {w}\"   # the WSGI app, served by gunicorn"),
+        (None, Some(w), _) => format!(
+            "command = \"flask --app {w} run --host 0.0.0.0 --port $PORT\"   # Flask's dev server; add gunicorn to the requirements for production"
+        ),
+        (None, None, Some(s)) => format!("command = \"python {s}\"   # must listen on $PORT"),
+        (None, None, None) => unreachable!("checked by the caller"),
     };
     let requirements = match found.requirements.as_deref() {
         Some("requirements.txt") | None => "# requirements = \"requirements.txt\"   # default; else pyproject.toml's dependencies".to_string(),
@@ -134,17 +151,33 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     let mut py_files = Vec::new();
     collect_py(dir, dir, 0, &mut py_files);
     py_files.sort_by_key(|(rel, _)| (rank(rel), rel.clone()));
+    let mut serves_root = false;
     for (rel, text) in &py_files {
         if d.asgi.is_none() {
             if let Some(var) = find_app_object(text) {
                 d.asgi = Some(format!("{}:{var}", module_of(rel)));
             }
         }
+        if d.wsgi.is_none() {
+            if let Some(var) = find_assignment(text, &["Flask("]) {
+                d.wsgi = Some(format!("{}:{var}", module_of(rel)));
+            }
+        }
         if d.health.is_none() {
             d.health = find_health_route(text);
         }
+        serves_root |= has_root_route(text);
     }
-    if d.asgi.is_none() {
+    // An app with no health route but a `/` route is ready when `/` answers.
+    if d.health.is_none() && serves_root {
+        d.health = Some("/".into());
+    }
+    if d.asgi.is_some() {
+        d.wsgi = None;
+    }
+    let requirements_text = ["requirements.txt", "pyproject.toml"].iter().filter_map(|f| std::fs::read_to_string(dir.join(f)).ok()).collect::<String>();
+    d.gunicorn = requirements_text.to_ascii_lowercase().contains("gunicorn");
+    if d.asgi.is_none() && d.wsgi.is_none() {
         d.script = ["main.py", "app.py", "server.py"].iter().find(|f| dir.join(f).is_file()).map(|f| f.to_string());
     }
     if let Ok(text) = fs_err::read_to_string(dir.join("Dockerfile")) {
@@ -202,14 +235,20 @@ fn module_of(rel: &str) -> String {
 
 /// `app = FastAPI(...)` (also `fastapi.FastAPI(`, `Starlette(`, annotated assignments).
 fn find_app_object(text: &str) -> Option<String> {
+    find_assignment(text, &["FastAPI(", "Starlette("])
+}
+
+/// The variable a top-level `x = Ctor(...)` assigns, for one of `ctors` (module prefixes
+/// such as `fastapi.` or `flask.` allowed).
+fn find_assignment(text: &str, ctors: &[&str]) -> Option<String> {
     for line in text.lines() {
         if line.starts_with(char::is_whitespace) {
             continue;
         }
         let Some((lhs, rhs)) = line.split_once('=') else { continue };
         let rhs = rhs.trim_start();
-        let ctor = rhs.strip_prefix("fastapi.").or_else(|| rhs.strip_prefix("starlette.applications.")).unwrap_or(rhs);
-        if !(ctor.starts_with("FastAPI(") || ctor.starts_with("Starlette(")) {
+        let ctor = ["fastapi.", "starlette.applications.", "flask."].iter().find_map(|p| rhs.strip_prefix(p)).unwrap_or(rhs);
+        if !ctors.iter().any(|c| ctor.starts_with(c)) {
             continue;
         }
         let var = lhs.split(':').next().unwrap_or("").trim();
@@ -236,6 +275,14 @@ fn find_health_route(text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether a route for `/` is declared (`@app.get("/")`, `@app.route("/")`, `Route("/", ...)`).
+fn has_root_route(text: &str) -> bool {
+    text.lines().map(str::trim).any(|l| {
+        let route = (l.starts_with('@') && [".get(", ".route(", ".api_route("].iter().any(|d| l.contains(d))) || l.contains("Route(");
+        route && (l.contains("(\"/\"") || l.contains("('/'"))
+    })
 }
 
 #[cfg(test)]
@@ -273,5 +320,31 @@ mod tests {
         assert_eq!(d.script.as_deref(), Some("server.py"));
         assert_eq!(module_of("pkg/__init__.py"), "pkg");
         assert_eq!(module_of("src/pkg/api.py"), "pkg.api");
+    }
+
+    #[test]
+    fn a_flask_app_is_served_as_wsgi_and_a_root_route_is_its_health() {
+        let t = tempfile::tempdir().unwrap();
+        fs_err::write(t.path().join("app.py"), "from flask import Flask\napp = Flask(__name__)\n\n@app.route('/')\ndef index():\n    return 'hi'\n").unwrap();
+        fs_err::write(t.path().join("requirements.txt"), "flask\n").unwrap();
+        let d = detect(t.path()).unwrap();
+        assert_eq!((d.asgi.as_deref(), d.wsgi.as_deref()), (None, Some("app:app")));
+        assert_eq!(d.health.as_deref(), Some("/"));
+        let text = render(&d, "x", Kind::Local);
+        assert!(text.contains("command = \"flask --app app:app run --host 0.0.0.0 --port $PORT\""), "{text}");
+        manifest::parse(&text, "x").unwrap();
+
+        fs_err::write(t.path().join("requirements.txt"), "flask\ngunicorn==23.0\n").unwrap();
+        let text = render(&detect(t.path()).unwrap(), "x", Kind::Local);
+        assert!(text.contains("command = \"gunicorn --bind 0.0.0.0:$PORT app:app\""), "{text}");
+    }
+
+    #[test]
+    fn a_starlette_app_with_only_a_root_route_is_checked_on_root() {
+        let t = tempfile::tempdir().unwrap();
+        fs_err::write(t.path().join("server.py"), "from starlette.applications import Starlette\nfrom starlette.routing import Route\n\napp = Starlette(routes=[\n    Route(\"/\", home),\n])\n").unwrap();
+        let d = detect(t.path()).unwrap();
+        assert_eq!(d.asgi.as_deref(), Some("server:app"));
+        assert_eq!(d.health.as_deref(), Some("/"));
     }
 }

@@ -29,7 +29,13 @@ use crate::ui::Ui;
 pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let g = &cli.global;
     match cli.command {
-        Command::Init(args) => init::run(&args, g, ui).map(|_| 0),
+        Command::Init(args) => {
+            let written = init::run(&args, g, ui)?;
+            if ui.json {
+                ui.result_json(&serde_json::to_value(&written)?);
+            }
+            Ok(0)
+        }
         Command::Up(args) => deploy::up(&args, g, ui).await,
         Command::Deploy(args) => deploy::run(&args.target, g, ui).await,
         Command::Plan(args) => plan::run(&args, g, ui).await,

@@ -63,6 +63,13 @@ impl ManifestError {
             raw = raw.replace(&format!("expected {int}"), "expected an integer");
         }
         raw = raw.replace("expected f64", "expected a number");
+        // serde names our Rust types ("expected struct TargetSettings"): the user wrote a table.
+        if let Some((head, expected)) = raw.split_once(", expected struct ") {
+            if expected.chars().all(|c| c.is_ascii_alphanumeric()) {
+                raw = format!("{head}, expected a table");
+            }
+        }
+        raw = raw.replace(", expected a map", ", expected a table");
         if raw == "duplicate key" {
             if let Some(key) = source_text.get(span.clone()).filter(|k| !k.is_empty()) {
                 raw = format!("duplicate key `{key}`");
@@ -139,11 +146,18 @@ fn missing_help(field: &str) -> String {
 }
 
 fn type_help(raw: &str) -> String {
-    if raw.contains("expected a string") || raw.contains("expected a borrowed string") {
+    // Only what was expected decides the advice: "invalid type: integer `3`, expected a
+    // table" must not be told to write a number.
+    let expected = raw.rsplit_once(", expected ").map_or(raw, |(_, e)| e);
+    if raw.contains(" as i128") {
+        "this number is too large; see `aideploy schema` for the allowed range".into()
+    } else if expected.contains("a string") || expected.contains("a borrowed string") {
         "put the value in quotes: KEY = \"value\"".into()
-    } else if raw.contains("integer") || raw.contains("u32") || raw.contains("u16") || raw.contains("i64") {
+    } else if expected.contains("integer") || expected.contains("a number") {
         "write a number without quotes: KEY = 30".into()
-    } else if raw.contains("a boolean") {
+    } else if expected.contains("a table") {
+        "write a table: a `[section]` header followed by its keys, or `KEY = { ... }`".into()
+    } else if expected.contains("a boolean") {
         "write true or false without quotes".into()
     } else {
         "see `aideploy schema` for the expected type".into()

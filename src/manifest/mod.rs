@@ -118,6 +118,8 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} is not UTF-8 text")]
+    NotUtf8 { path: String },
     #[error(transparent)]
     Invalid(#[from] ManifestErrors),
 }
@@ -128,6 +130,7 @@ impl LoadError {
             LoadError::NotFound(_) => Some(
                 "run `aideploy init` to write one, or point at it with -C/--manifest PATH".into(),
             ),
+            LoadError::NotUtf8 { .. } => Some("save it as UTF-8 (TOML files are UTF-8)".into()),
             _ => None,
         }
     }
@@ -149,6 +152,7 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             return Err(LoadError::NotFound(dir.display().to_string()));
         }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(LoadError::NotUtf8 { path: path.display().to_string() }),
         Err(e) => return Err(LoadError::Read { path: path.display().to_string(), source: e }),
     };
     let display_name = path.display().to_string();

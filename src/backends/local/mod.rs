@@ -244,10 +244,21 @@ impl Backend for LocalBackend {
 
     async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&Deployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
         let built = artifact.payload.downcast_ref::<Built>().expect("local artifact");
-        let now = now.map(now_of);
         let dir = deployment_dir(cx)?;
         fs_err::create_dir_all(dir.join("logs"))?;
         let _lock = FileLock::acquire(&dir.join("lock"))?;
+        // Another command (a second deploy started at the same time) may have changed the
+        // deployment while this one built and planned: plan again from what is there now.
+        let fresh;
+        let (now, plan) = if changed_since(&dir, now.map(now_of))? {
+            r.warn("another aideploy command changed this deployment meanwhile; planning again from its result");
+            let current = self.current(cx).await?;
+            let plan = self.plan(cx, current.as_ref(), artifact);
+            fresh = (current, plan);
+            (fresh.0.as_ref().map(now_of), &fresh.1)
+        } else {
+            (now.map(now_of), plan)
+        };
         let front = front_port(cx);
         let op_of = |res: &str| plan.actions.iter().find(|a| a.resource == res).map(|a| a.op).unwrap_or(Op::Noop);
         check_front_port(cx, now, front, op_of("proxy"))?;
@@ -307,6 +318,7 @@ impl Backend for LocalBackend {
         let n = now_of(now);
         let dir = deployment_dir(cx)?;
         let _lock = FileLock::acquire(&dir.join("lock"))?;
+        unchanged_since(cx, &dir, n)?;
         let prev = n.state.previous.clone().expect("checked by plan_rollback");
         if !prev.release.join(".aideploy-complete").is_file() {
             return Err(Hinted::new("the previous version's snapshot is gone", "deploy the version you want from source instead").into());
@@ -383,6 +395,7 @@ impl Backend for LocalBackend {
         let n = now_of(now);
         let dir = deployment_dir(cx)?;
         let lock = FileLock::acquire(&dir.join("lock"))?;
+        unchanged_since(cx, &dir, n)?;
         r.step("stopping processes");
         let _ = fs_err::remove_file(dir.join("upstream"));
         tokio::task::block_in_place(|| {
@@ -396,6 +409,26 @@ impl Backend for LocalBackend {
         fs_err::remove_dir_all(&dir)?;
         Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None })
     }
+}
+
+/// Whether the recorded state differs from the one a plan was made from (read again
+/// under the deployment's lock).
+fn changed_since(dir: &Path, now: Option<&Now>) -> Result<bool> {
+    let recorded = read_state(dir)?.map(|s| serde_json::to_value(s)).transpose()?;
+    let planned = now.map(|n| serde_json::to_value(&n.state)).transpose()?;
+    Ok(recorded != planned)
+}
+
+/// Rollback and destroy act on the version they showed: refuse when it changed meanwhile.
+fn unchanged_since(cx: &Cx, dir: &Path, now: &Now) -> Result<()> {
+    if changed_since(dir, Some(now))? {
+        return Err(Hinted::new(
+            format!("{} ({}) was changed by another aideploy command while this one was planning", cx.app_name(), cx.stage),
+            "run the command again: it plans from what is deployed now",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn proxy_action(n: &Now, front: u16) -> Action {

@@ -308,7 +308,14 @@ pub async fn build_image(spec: &ImageSpec, client: &Client, r: &dyn Reporter) ->
     let base = client
         .pull_metadata(&spec.base, &spec.platform)
         .await
-        .with_context(|| format!("cannot read base image {}", spec.base))?;
+        .map_err(|e| {
+            // Whatever went wrong (no network, a denied pull), the fix may be another base.
+            let why = crate::report::hint_of(&e).map(|h| format!("; or: {h}")).unwrap_or_default();
+            e.context(Hinted::new(
+                format!("cannot read base image {}", spec.base),
+                format!("set `base_image` in [build] to an image this machine can pull (a mirror, or a loopback registry){why}"),
+            ))
+        })?;
     let arch = base.config.architecture().to_string();
     if arch != spec.platform.architecture {
         return Err(Hinted::new(
