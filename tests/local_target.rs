@@ -45,6 +45,14 @@ impl App {
         (out.status.code().unwrap(), v, stderr)
     }
 
+    /// Replaces the example with a `command` app: `aideploy.toml` from `manifest`, no
+    /// requirements, and the given script.
+    fn command_app(&self, manifest: &str, script: &str, code: &str) {
+        std::fs::write(self.dir.join("aideploy.toml"), manifest).unwrap();
+        std::fs::write(self.dir.join("requirements.txt"), "").unwrap();
+        std::fs::write(self.dir.join(script), code).unwrap();
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -228,17 +236,11 @@ fn a_port_taken_by_another_program_is_a_clear_error() {
 #[test]
 fn a_command_app_that_never_gets_healthy_times_out_with_exit_3() {
     let app = App::new("fastapi-rag");
-    std::fs::write(
-        app.dir.join("aideploy.toml"),
+    app.command_app(
         "version = 1\n[app]\nname = \"plain\"\ncommand = \"python server.py\"\nhealth = \"/health\"\n[targets.local]\nhealth_timeout = 3\n",
-    )
-    .unwrap();
-    std::fs::write(app.dir.join("requirements.txt"), "").unwrap();
-    std::fs::write(
-        app.dir.join("server.py"),
+        "server.py",
         "import http.server, os\n\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        ok = os.path.exists('healthy')\n        self.send_response(200 if ok else 503)\n        self.end_headers()\n        self.wfile.write(b'ok' if ok else b'starting')\n\nprint('listening on', os.environ['PORT'], flush=True)\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
-    )
-    .unwrap();
+    );
     let (code, v, stderr) = app.json(&["deploy", "--yes"]);
     assert_eq!(code, 3, "{v}\n{stderr}");
     let failure = v["failure"].as_str().unwrap();
@@ -274,18 +276,12 @@ fn up_writes_a_manifest_then_deploys() {
 #[test]
 fn ctrl_c_during_a_deploy_exits_130_and_leaves_no_process() {
     let app = App::new("fastapi-rag");
-    std::fs::write(
-        app.dir.join("aideploy.toml"),
-        "version = 1\n[app]\nname = \"slow\"\ncommand = \"python slow.py\"\n[targets.local]\nhealth_timeout = 60\n",
-    )
-    .unwrap();
-    std::fs::write(app.dir.join("requirements.txt"), "").unwrap();
     let marker = app.home.path().join("slow.pid");
-    std::fs::write(
-        app.dir.join("slow.py"),
-        format!("import os, time\nopen({:?}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n", marker.display().to_string()),
-    )
-    .unwrap();
+    app.command_app(
+        "version = 1\n[app]\nname = \"slow\"\ncommand = \"python slow.py\"\n[targets.local]\nhealth_timeout = 60\n",
+        "slow.py",
+        &format!("import os, time\nopen({:?}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n", marker.display().to_string()),
+    );
     let port = format!("port={}", app.port);
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"));
     cmd.env_clear()

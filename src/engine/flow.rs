@@ -26,11 +26,16 @@ pub struct DeployReport {
 
 impl DeployReport {
     pub fn exit_code(&self) -> u8 {
-        if self.health == Health::Failed {
-            exit::UNHEALTHY
-        } else {
-            exit::OK
-        }
+        exit_for(Some(self.health))
+    }
+}
+
+/// 3 when what is serving (or was just deployed) failed its health check, else 0.
+fn exit_for(health: Option<Health>) -> u8 {
+    if health == Some(Health::Failed) {
+        exit::UNHEALTHY
+    } else {
+        exit::OK
     }
 }
 
@@ -143,11 +148,7 @@ pub struct StatusReport {
 
 impl StatusReport {
     pub fn exit_code(&self) -> u8 {
-        if self.health == Some(Health::Failed) {
-            exit::UNHEALTHY
-        } else {
-            exit::OK
-        }
+        exit_for(self.health)
     }
 }
 
@@ -218,11 +219,7 @@ pub struct RollbackReport {
 
 impl RollbackReport {
     pub fn exit_code(&self) -> u8 {
-        if self.health == Health::Failed {
-            exit::UNHEALTHY
-        } else {
-            exit::OK
-        }
+        exit_for(Some(self.health))
     }
 }
 

@@ -166,29 +166,18 @@ impl FnConf {
 
     /// What differs, for people (names only: values may be long).
     fn diff(&self, want: &FnConf) -> Vec<&'static str> {
-        let mut d = Vec::new();
-        if self.runtime != want.runtime {
-            d.push("runtime");
-        }
-        if self.handler != want.handler {
-            d.push("handler");
-        }
-        if self.role != want.role {
-            d.push("role");
-        }
-        if self.memory != want.memory {
-            d.push("memory");
-        }
-        if self.timeout != want.timeout {
-            d.push("timeout");
-        }
-        if self.env != want.env {
-            d.push("env");
-        }
-        if self.arch != want.arch {
-            d.push("arch");
-        }
-        d
+        [
+            ("runtime", self.runtime != want.runtime),
+            ("handler", self.handler != want.handler),
+            ("role", self.role != want.role),
+            ("memory", self.memory != want.memory),
+            ("timeout", self.timeout != want.timeout),
+            ("env", self.env != want.env),
+            ("arch", self.arch != want.arch),
+        ]
+        .into_iter()
+        .filter_map(|(name, differs)| differs.then_some(name))
+        .collect()
     }
 }
 
