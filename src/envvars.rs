@@ -35,3 +35,23 @@ pub const RAILWAY_API_TOKEN: &str = "RAILWAY_API_TOKEN";
 pub const RAILWAY_TOKEN: &str = "RAILWAY_TOKEN";
 /// Railway GraphQL endpoint, full URL (default `https://backboard.railway.com/graphql/v2`).
 pub const AIDEPLOY_RAILWAY_ENDPOINT: &str = "AIDEPLOY_RAILWAY_ENDPOINT";
+/// Azure Resource Manager base URL (default `https://management.azure.com`; sovereign
+/// clouds, emulators and tests override it). A loopback URL gets no credentials.
+pub const AIDEPLOY_AZURE_ENDPOINT: &str = "AIDEPLOY_AZURE_ENDPOINT";
+/// The URL an App Service site is reached at, `{host}` standing for its
+/// `defaultHostName` (default `https://{host}`): for sites behind a proxy, a private
+/// endpoint or an internal App Service Environment, where the health gate must go.
+pub const AIDEPLOY_AZURE_SITE_URL_TEMPLATE: &str = "AIDEPLOY_AZURE_SITE_URL_TEMPLATE";
+/// One base URL for every Cloud Run, Secret Manager and Artifact Registry call (tests,
+/// emulators); a loopback URL is sent no credentials.
+pub const AIDEPLOY_GCP_ENDPOINT: &str = "AIDEPLOY_GCP_ENDPOINT";
+/// The Google Cloud project, when the target has no `project` (gcloud's variables).
+pub const GOOGLE_CLOUD_PROJECT: &str = "GOOGLE_CLOUD_PROJECT";
+pub const CLOUDSDK_CORE_PROJECT: &str = "CLOUDSDK_CORE_PROJECT";
+/// The Cloud Run region, when the target has no `region`.
+pub const CLOUDSDK_RUN_REGION: &str = "CLOUDSDK_RUN_REGION";
+/// gcloud's configuration folder (default `~/.config/gcloud`).
+pub const CLOUDSDK_CONFIG: &str = "CLOUDSDK_CONFIG";
+/// ec2: reach instances' app port through this `host:port` for health checks instead
+/// of their public IP (an SSH tunnel or bastion; tests point it at a local server).
+pub const AIDEPLOY_EC2_HEALTH_HOST: &str = "AIDEPLOY_EC2_HEALTH_HOST";

@@ -48,11 +48,6 @@ fn several_targets_need_a_choice() {
 }
 
 #[test]
-fn cloud_kinds_say_plainly_they_are_not_supported_yet() {
-    insta::assert_snapshot!(run(&["deploy", "-C", "examples/fastapi-rag", "--target", "cloudrun", "--yes"]));
-}
-
-#[test]
 fn set_is_checked_like_the_file() {
     insta::assert_snapshot!("set_unknown_key", run(&["plan", "-C", "examples/fastapi-rag", "-t", "local", "--set", "prot=9000"]));
     insta::assert_snapshot!("set_bad_value", run(&["plan", "-C", "examples/fastapi-rag", "-t", "local", "--set", "port=0"]));

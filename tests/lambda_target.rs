@@ -351,6 +351,25 @@ fn plan_warns_about_api_gateways_30_seconds() {
 }
 
 #[test]
+fn container_image_functions_say_plainly_they_are_not_supported_yet() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let app = app_name("lamimg");
+    write_app(project.path(), &app, "");
+    let manifest = project.path().join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replacen("[env]", "[build]\npackage = \"image\"\n\n[env]", 1);
+    std::fs::write(&manifest, text).unwrap();
+    let out = run(home.path(), project.path(), &["deploy", "--target", "lambda", "--yes"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not supported yet") && stderr.contains("remove `package`"), "{stderr}");
+    // Refused before anything was created.
+    let now = state();
+    let (f, r, a, secrets) = ours(&now, &app);
+    assert!(f.is_none() && r.is_none() && a.is_none() && secrets.is_empty());
+}
+
+#[test]
 fn a_function_aideploy_did_not_create_is_not_taken_over() {
     let home = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();

@@ -1,27 +1,27 @@
 //! One module per target kind, and the registry that maps a kind to its backend.
 
+pub mod appservice;
+pub mod cloudrun;
+pub mod ec2;
 pub mod lambda;
 pub mod local;
+pub mod railway;
 pub mod render;
+pub mod sagemaker;
 
 use crate::engine::Backend;
-use crate::error::UsageError;
 use crate::manifest::Kind;
 
-/// The backend for `kind`, or a plain statement that it is not built yet.
-pub fn for_kind(kind: Kind) -> Result<Box<dyn Backend>, UsageError> {
+/// The backend for `kind`.
+pub fn for_kind(kind: Kind) -> Box<dyn Backend> {
     match kind {
-        Kind::Local => Ok(Box::new(local::LocalBackend)),
-        Kind::Lambda => Ok(Box::new(lambda::LambdaBackend)),
-        Kind::Render => Ok(Box::new(render::RenderBackend)),
-        other => Err(UsageError::new(format!(
-            "the `{other}` target is not supported yet by aideploy {}",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .hint(format!("targets that deploy today: {}; the manifest may already declare `{other}` for later", supported().join(", ")))),
+        Kind::Local => Box::new(local::LocalBackend),
+        Kind::Lambda => Box::new(lambda::LambdaBackend),
+        Kind::Cloudrun => Box::new(cloudrun::CloudRunBackend),
+        Kind::Appservice => Box::new(appservice::AppServiceBackend),
+        Kind::Ec2 => Box::new(ec2::Ec2Backend),
+        Kind::Sagemaker => Box::new(sagemaker::SageMakerBackend),
+        Kind::Railway => Box::new(railway::RailwayBackend::default()),
+        Kind::Render => Box::new(render::RenderBackend),
     }
-}
-
-pub fn supported() -> Vec<&'static str> {
-    Kind::ALL.iter().filter(|k| matches!(k, Kind::Local | Kind::Lambda | Kind::Render)).map(|k| k.as_str()).collect()
 }

@@ -16,10 +16,13 @@ pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// ACR's fixed user name for logins with an exchanged refresh token.
 pub const ACR_USER: &str = "00000000-0000-0000-0000-000000000000";
 
-const FIX: &str = "run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal";
+pub const FIX: &str = "run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal (in CI: AZURE_FEDERATED_TOKEN_FILE for workload identity; on Azure: a managed identity)";
 
-/// The credential to use: a service principal from the environment when
-/// AZURE_CLIENT_SECRET is set, else the developer tools (Azure CLI, azd).
+/// The credential to use, in the order DefaultAzureCredential documents: a service
+/// principal from the environment (AZURE_CLIENT_SECRET), workload identity federation
+/// (AZURE_FEDERATED_TOKEN_FILE, as CI systems and AKS set it), a managed identity where
+/// the platform announces one (IDENTITY_ENDPOINT / MSI_ENDPOINT), then the developer
+/// tools (Azure CLI, azd), then the instance metadata service of an Azure VM.
 pub fn credential() -> Result<Arc<dyn TokenCredential>> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if let (Some(tenant), Some(client), Some(secret)) = (env("AZURE_TENANT_ID"), env("AZURE_CLIENT_ID"), env("AZURE_CLIENT_SECRET")) {
@@ -27,9 +30,72 @@ pub fn credential() -> Result<Arc<dyn TokenCredential>> {
             .map_err(|e| Hinted::new(format!("the Azure service principal in the environment is unusable: {e}"), FIX))?;
         return Ok(c);
     }
-    let c = azure_identity::DeveloperToolsCredential::new(None)
-        .map_err(|e| Hinted::new(format!("no Azure credentials: {e}"), FIX))?;
-    Ok(c)
+    if env("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+        let c = azure_identity::WorkloadIdentityCredential::new(None)
+            .map_err(|e| Hinted::new(format!("the workload identity in the environment is unusable: {e}"), FIX))?;
+        return Ok(c);
+    }
+    if env("IDENTITY_ENDPOINT").is_some() || env("MSI_ENDPOINT").is_some() {
+        let c = azure_identity::ManagedIdentityCredential::new(None)
+            .map_err(|e| Hinted::new(format!("the managed identity is unusable: {e}"), FIX))?;
+        return Ok(c);
+    }
+    let tools = azure_identity::DeveloperToolsCredential::new(None).map_err(|e| Hinted::new(format!("no Azure credentials: {e}"), FIX))?;
+    let mut chain: Vec<Arc<dyn TokenCredential>> = vec![tools];
+    if let Ok(imds) = azure_identity::ManagedIdentityCredential::new(None) {
+        chain.push(imds);
+    }
+    Ok(Arc::new(Chain(chain)))
+}
+
+/// Tries each credential in turn; the first token wins.
+#[derive(Debug)]
+struct Chain(Vec<Arc<dyn TokenCredential>>);
+
+#[async_trait::async_trait]
+impl TokenCredential for Chain {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        let mut errors = Vec::new();
+        for c in &self.0 {
+            match c.get_token(scopes, options.clone()).await {
+                Ok(t) => return Ok(t),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Err(azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, format!("no credential in the chain worked: {}", errors.join("; "))))
+    }
+}
+
+/// The subscription to use: `subscription` in the target, else AZURE_SUBSCRIPTION_ID,
+/// else the Azure CLI's default (`isDefault` in azureProfile.json under
+/// AZURE_CONFIG_DIR or ~/.azure), else an error naming the setting.
+pub fn subscription(setting: Option<&str>, target: &str) -> Result<String, crate::error::UsageError> {
+    if let Some(s) = setting.filter(|s| !s.is_empty()) {
+        return Ok(s.to_string());
+    }
+    if let Some(s) = std::env::var("AZURE_SUBSCRIPTION_ID").ok().filter(|v| !v.is_empty()) {
+        return Ok(s);
+    }
+    let dir = std::env::var_os("AZURE_CONFIG_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".azure")));
+    if let Some(dir) = dir {
+        if let Ok(text) = std::fs::read_to_string(dir.join("azureProfile.json")) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(text.trim_start_matches('\u{feff}')) {
+                let default = v["subscriptions"].as_array().into_iter().flatten().find(|s| s["isDefault"] == true);
+                if let Some(id) = default.and_then(|s| s["id"].as_str()) {
+                    return Ok(id.to_string());
+                }
+            }
+        }
+    }
+    Err(crate::error::UsageError::new("no Azure subscription is chosen").hint(format!(
+        "set `subscription = \"...\"` in [targets.{target}], or AZURE_SUBSCRIPTION_ID, or pick a default with `az account set --subscription ...`"
+    )))
 }
 
 #[derive(Deserialize)]

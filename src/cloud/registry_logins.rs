@@ -45,7 +45,7 @@ async fn login_for(host: &str, push_host: Option<&str>) -> Result<Option<Credent
         }
     }
     if let Some(region) = ecr_region(host) {
-        let config = aws::load(Some(region), None).await?;
+        let config = aws::load(Some(region), aws::chosen_profile()).await?;
         return Ok(Some(aws::ecr_login(&config).await?.1));
     }
     if gcp::is_google_registry(host) {

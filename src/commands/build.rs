@@ -28,10 +28,11 @@ pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         Some(_) => Some(Package::Image),
         None => loaded.manifest.build.package.as_ref().map(|p| *p.get()),
     };
-    // The local target's own artifact: its environment and source set.
-    if package.is_none() && target.as_ref().is_some_and(|t| t.kind == Kind::Local) {
+    // The local target's own artifact (its environment and source set), and the
+    // sagemaker target's model archive.
+    if package.is_none() && target.as_ref().is_some_and(|t| matches!(t.kind, Kind::Local | Kind::Sagemaker)) {
         if args.push {
-            return Err(UsageError::new("the local target builds nothing to push").hint("pass --package image to build and push an image").into());
+            return Err(UsageError::new(format!("the {} target builds nothing to push", target.as_ref().map(|t| t.kind.as_str()).unwrap_or("local"))).hint("pass --package image to build and push an image").into());
         }
         let (cx, backend) = context(&args.target, g, ui, false)?;
         let artifact = engine::build(&cx, backend.as_ref(), ui).await?;

@@ -43,6 +43,11 @@ pub async fn build(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push
     } else {
         None
     };
+    build_to(loaded, stage, target, push_to, r).await
+}
+
+/// Builds the image and, with `push_to`, pushes it there (a target's own registry).
+pub async fn build_to(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push_to: Option<Reference>, r: &dyn Reporter) -> Result<Artifact> {
     let manifest = &loaded.manifest;
     let arch = arch_for(loaded, target);
     let platform = match arch {

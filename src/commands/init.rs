@@ -82,7 +82,15 @@ pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
                 .into())
         }
     };
-    let text = render(&found, &name, kind);
+    let mut text = render(&found, &name, kind);
+    // A Cloud Run service is private unless the manifest says otherwise: ask which one
+    // a web API wants; without a terminal it stays private (the line says how to open it).
+    if kind == Kind::Cloudrun && ask {
+        let items = ["private: callers need an identity token (IAM)", "public: anyone on the internet may call it"];
+        if ui.select("Who may call the service?", &items, 0, "--target cloudrun and edit `public` in the manifest")? == 1 {
+            text = text.replace(CLOUDRUN_PRIVATE, "public = true                    # anyone may call it (roles/run.invoker for allUsers)");
+        }
+    }
     manifest::parse(&text, "aideploy.toml").map_err(|e| anyhow::anyhow!("init wrote an invalid manifest ({e}); please report this"))?;
     fs_err::write(&path, &text)?;
     let entry = match (&found.asgi, &found.wsgi) {
@@ -121,11 +129,14 @@ pub fn render(found: &Detected, name: &str, kind: Kind) -> String {
         .replace("{{target}}", &target_section(kind))
 }
 
+/// The cloudrun section's access line when the service stays private.
+const CLOUDRUN_PRIVATE: &str = "# public = true                  # default private: callers need an identity token";
+
 fn target_section(kind: Kind) -> String {
     let body = match kind {
         Kind::Local => "# port = 8000                   # local port to serve on (default: [app] port)",
         Kind::Lambda => "region = \"us-east-1\"\nmemory = 1024\ntimeout = 30",
-        Kind::Cloudrun => "# project = \"my-gcp-project\"\nregion = \"us-central1\"\nmemory = \"1Gi\"",
+        Kind::Cloudrun => return format!("[targets.{kind}]\n# project = \"my-gcp-project\"\nregion = \"us-central1\"\nmemory = \"1Gi\"\n{CLOUDRUN_PRIVATE}\n"),
         Kind::Appservice => "region = \"westeurope\"\nsku = \"B1\"",
         Kind::Ec2 => "region = \"us-east-1\"\ninstance_type = \"g4dn.xlarge\"\nallow_cidrs = [\"0.0.0.0/0\"]",
         Kind::Sagemaker => "region = \"us-east-1\"\ninstance_type = \"ml.g5.xlarge\"",

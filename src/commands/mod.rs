@@ -80,13 +80,13 @@ pub fn context(args: &TargetArgs, g: &GlobalArgs, ui: &Ui, with_secrets: bool) -
         }
         crate::cloud::aws::use_profile(profile);
     }
-    let backend = backends::for_kind(target.kind)?;
+    let backend = backends::for_kind(target.kind);
     // Targets with a secret store of their own (lambda: Secrets Manager) take what the
     // local env and .env have and use the stored value for the rest (`secrets set`); the
     // backend says which required secret is in neither place.
     let secrets = match (with_secrets, target.kind) {
         (false, _) => Secrets::default(),
-        (true, manifest::Kind::Lambda) => Secrets::available(&loaded),
+        (true, manifest::Kind::Lambda | manifest::Kind::Ec2) => Secrets::available(&loaded),
         (true, _) => Secrets::resolve(&loaded, ui)?,
     };
     Ok((Cx { loaded: Arc::new(loaded), target, stage, secrets }, backend))

@@ -28,9 +28,9 @@ pub async fn run(args: &SecretsArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
 /// The target's context, for kinds whose secrets live in a store aideploy writes.
 async fn aws_context(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<(Cx, Clients)> {
     let (cx, _) = context(args, g, ui, false)?;
-    if cx.target.kind != Kind::Lambda {
+    if !matches!(cx.target.kind, Kind::Lambda | Kind::Ec2 | Kind::Sagemaker) {
         return Err(UsageError::new(format!("`secrets` does not manage `{}` targets yet", cx.target.kind))
-            .hint("pass --target lambda (secrets go to AWS Secrets Manager); other targets read [secrets] from the local environment at deploy time")
+            .hint("pass a lambda, ec2 or sagemaker target (secrets go to AWS Secrets Manager); other targets read [secrets] from the local environment at deploy time")
             .into());
     }
     let clients = Clients::for_target(&cx).await?;

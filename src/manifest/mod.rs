@@ -76,7 +76,8 @@ pub struct Build {
     /// `.gitignore`, `.git/`, `.env`, virtualenvs and `__pycache__`).
     #[serde(default)]
     pub exclude: Vec<Sp<String>>,
-    /// `zip` or `image`. Lambda picks by size when absent; container targets use `image`.
+    /// `zip` or `image`. The lambda target deploys zips (container-image functions are not
+    /// supported yet); container targets always use `image`.
     pub package: Option<Sp<Package>>,
     /// The base image for OCI images (default `python:<version>-slim`).
     pub base_image: Option<Sp<ImageName>>,

@@ -114,6 +114,8 @@ target_settings! {
     owner: String => [Render],
     /// Render instance plan (e.g. `starter`).
     plan: String => [Render],
+    /// Railway workspace id: where aideploy creates (and looks for) the app's project.
+    workspace: String => [Railway],
 }
 
 /// A target chosen for one run: its settings from the file, with `--set` applied.

@@ -401,6 +401,11 @@ impl Backend for LambdaBackend {
                 .hint("use a shorter app name, --stage or target name")
                 .into());
         }
+        if cx.loaded.manifest.build.package.as_ref().map(|p| *p.get()) == Some(crate::manifest::values::Package::Image) {
+            return Err(UsageError::new("the lambda target deploys zips; container-image functions (`package = \"image\"`) are not supported yet")
+                .hint("remove `package` from [build] to deploy the zip, or deploy the image to a container target (cloudrun, ec2, appservice)")
+                .into());
+        }
         r.step("building the Lambda zip");
         let loaded = cx.loaded.clone();
         let arch = arch(cx);

@@ -1,0 +1,238 @@
+//! A small typed client for Azure Resource Manager: one base URL
+//! (`AIDEPLOY_AZURE_ENDPOINT`, default the public cloud's), a bearer token from the
+//! azure_identity chain, `api-version` on every call, ARM's error body
+//! (`{"error":{"code","message"}}`) turned into an error that says what failed, and
+//! long-running operations followed through their `Azure-AsyncOperation` / `Location`
+//! headers until they are done.
+//!
+//! Why hand-written ARM calls rather than the `azure_mgmt_web` crate: that crate is
+//! unofficial, generated once from an old spec and no longer maintained (frozen on an
+//! old azure_core, which would pull a second, incompatible copy of the SDK next to the
+//! official `azure_identity`/`azure_core` we use), and it covers Microsoft.Web only,
+//! while a deploy also needs Resources, ContainerRegistry, KeyVault and Authorization.
+//! The dozen calls aideploy makes are plain JSON over one base URL, so typed request
+//! bodies here stay small, follow the current api-versions, and honour the endpoint
+//! override (sovereign clouds, the test fake) everywhere.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use azure_core::credentials::TokenCredential;
+use reqwest::Method;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::engine::Reporter;
+use crate::envvars;
+use crate::error::Hinted;
+
+pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
+/// Sent to a loopback endpoint (fakes, emulators): never a real token.
+const PLACEHOLDER_TOKEN: &str = "aideploy-placeholder-token";
+
+pub const API_RESOURCES: &str = "2025-04-01";
+pub const API_SUBSCRIPTIONS: &str = "2022-12-01";
+pub const API_WEB: &str = "2026-09-01";
+pub const API_ACR: &str = "2023-07-01";
+pub const API_KEYVAULT: &str = "2023-07-01";
+pub const API_AUTHORIZATION: &str = "2022-04-01";
+
+pub struct Arm {
+    pub base: String,
+    http: reqwest::Client,
+    credential: Option<Arc<dyn TokenCredential>>,
+    token: Mutex<Option<String>>,
+    /// The endpoint is on this machine (tests): no credentials, fast polling.
+    pub loopback: bool,
+}
+
+fn host_of(url: &str) -> &str {
+    url.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("")
+}
+
+/// An ARM answer: status, the headers that matter, and the JSON body.
+pub struct Answer {
+    pub status: u16,
+    pub async_op: Option<String>,
+    pub location: Option<String>,
+    pub retry_after: Option<u64>,
+    pub body: Value,
+}
+
+impl Arm {
+    pub fn from_env() -> Result<Arm> {
+        let base = std::env::var(envvars::AIDEPLOY_AZURE_ENDPOINT)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.into())
+            .trim_end_matches('/')
+            .to_string();
+        let loopback = crate::cloud::is_loopback_host(host_of(&base));
+        let credential = if loopback { None } else { Some(crate::cloud::azure::credential()?) };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("aideploy/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Arm { base, http, credential, token: Mutex::new(None), loopback })
+    }
+
+    async fn bearer(&self) -> Result<String> {
+        let Some(c) = &self.credential else { return Ok(PLACEHOLDER_TOKEN.into()) };
+        let mut cached = self.token.lock().await;
+        if let Some(t) = cached.as_ref() {
+            return Ok(t.clone());
+        }
+        let t = c
+            .get_token(&[crate::cloud::azure::ARM_SCOPE], None)
+            .await
+            .map_err(|e| Hinted::new(format!("cannot get an Azure AD token for ARM: {e}"), crate::cloud::azure::FIX))?;
+        let t = t.token.secret().to_string();
+        *cached = Some(t.clone());
+        Ok(t)
+    }
+
+    /// One request to `url` (absolute, or a path under the base with its query).
+    pub async fn send(&self, method: Method, url: &str, body: Option<&Value>) -> Result<Answer> {
+        let url = if url.starts_with("http://") || url.starts_with("https://") { url.to_string() } else { format!("{}{url}", self.base) };
+        // Only ever send the token to the ARM host itself.
+        if host_of(&url) != host_of(&self.base) {
+            anyhow::bail!("ARM pointed aideploy at {url}, outside {}; refusing to send it a token", self.base);
+        }
+        let mut req = self.http.request(method.clone(), &url).bearer_auth(self.bearer().await?).header("accept", "application/json");
+        if let Some(b) = body {
+            req = req.json(b);
+        } else if method == Method::POST {
+            req = req.header("content-length", "0");
+        }
+        let resp = req.send().await.with_context(|| format!("cannot reach Azure Resource Manager at {}", self.base))?;
+        let status = resp.status().as_u16();
+        let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let async_op = header("azure-asyncoperation");
+        let location = header("location");
+        let retry_after = header("retry-after").and_then(|v| v.parse().ok());
+        let text = resp.text().await.unwrap_or_default();
+        let body = if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Ok(Answer { status, async_op, location, retry_after, body })
+    }
+
+    fn fail(&self, method: &Method, path: &str, a: &Answer) -> anyhow::Error {
+        let path = path.split('?').next().unwrap_or(path);
+        let (code, message) = match &a.body["error"] {
+            Value::Object(e) => (
+                e.get("code").and_then(Value::as_str).unwrap_or("?").to_string(),
+                e.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
+            ),
+            _ => ("?".into(), a.body.to_string().chars().take(300).collect()),
+        };
+        let what = format!("Azure Resource Manager {method} {path} answered {} {code}: {message}", a.status);
+        match a.status {
+            401 => Hinted::new(what, crate::cloud::azure::FIX).into(),
+            403 => Hinted::new(what, "your identity needs Contributor and User Access Administrator (or Owner) on the subscription or resource group").into(),
+            _ => anyhow::anyhow!(what),
+        }
+    }
+
+    fn with_api(path: &str, api: &str) -> String {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{sep}api-version={api}")
+    }
+
+    /// GET; `None` on 404.
+    pub async fn get(&self, path: &str, api: &str) -> Result<Option<Value>> {
+        let a = self.send(Method::GET, &Self::with_api(path, api), None).await?;
+        match a.status {
+            404 => Ok(None),
+            200..=299 => Ok(Some(a.body)),
+            _ => Err(self.fail(&Method::GET, path, &a)),
+        }
+    }
+
+    /// A read-only POST (`.../list` actions).
+    pub async fn list_action(&self, path: &str, api: &str) -> Result<Value> {
+        let a = self.send(Method::POST, &Self::with_api(path, api), None).await?;
+        if !(200..=299).contains(&a.status) {
+            return Err(self.fail(&Method::POST, path, &a));
+        }
+        Ok(a.body)
+    }
+
+    /// A mutating call, followed to its end when ARM answers 201/202 with an operation
+    /// to poll. Returns the final resource (a GET of `path` after an async PUT).
+    pub async fn mutate(&self, method: Method, path: &str, api: &str, body: Option<&Value>, what: &str, r: &dyn Reporter) -> Result<Value> {
+        let a = self.send(method.clone(), &Self::with_api(path, api), body).await?;
+        if method == Method::DELETE && a.status == 404 {
+            return Ok(Value::Null);
+        }
+        if !(200..=299).contains(&a.status) {
+            return Err(self.fail(&method, path, &a));
+        }
+        if matches!(a.status, 201 | 202) && (a.async_op.is_some() || a.location.is_some()) {
+            self.wait(&a, what, r).await.with_context(|| format!("{method} {}", path.split('?').next().unwrap_or(path)))?;
+            if method == Method::PUT || method == Method::PATCH {
+                return Ok(self.get(path, api).await?.unwrap_or(a.body));
+            }
+        }
+        Ok(a.body)
+    }
+
+    pub async fn put(&self, path: &str, api: &str, body: &Value, what: &str, r: &dyn Reporter) -> Result<Value> {
+        self.mutate(Method::PUT, path, api, Some(body), what, r).await
+    }
+    pub async fn patch(&self, path: &str, api: &str, body: &Value, what: &str, r: &dyn Reporter) -> Result<Value> {
+        self.mutate(Method::PATCH, path, api, Some(body), what, r).await
+    }
+    pub async fn post(&self, path: &str, api: &str, body: Option<&Value>, what: &str, r: &dyn Reporter) -> Result<Value> {
+        self.mutate(Method::POST, path, api, body, what, r).await
+    }
+    pub async fn delete(&self, path: &str, api: &str, what: &str, r: &dyn Reporter) -> Result<()> {
+        self.mutate(Method::DELETE, path, api, None, what, r).await.map(|_| ())
+    }
+
+    /// Polls a long-running operation: `Azure-AsyncOperation` until its `status` is
+    /// terminal, else `Location` until it stops answering 202.
+    async fn wait(&self, first: &Answer, what: &str, r: &dyn Reporter) -> Result<()> {
+        let started = Instant::now();
+        let limit = Duration::from_secs(30 * 60);
+        let mut delay = first.retry_after;
+        loop {
+            let pause = if self.loopback { Duration::from_millis(20) } else { Duration::from_secs(delay.unwrap_or(5).clamp(1, 30)) };
+            tokio::time::sleep(pause).await;
+            let waited = started.elapsed();
+            if waited > limit {
+                anyhow::bail!("{what} was still running after {} minutes", limit.as_secs() / 60);
+            }
+            if let Some(op) = &first.async_op {
+                let a = self.send(Method::GET, op, None).await?;
+                if !(200..=299).contains(&a.status) {
+                    return Err(self.fail(&Method::GET, op, &a));
+                }
+                let status = a.body["status"].as_str().unwrap_or("InProgress").to_string();
+                match status.as_str() {
+                    "Succeeded" => return Ok(()),
+                    "Failed" | "Canceled" => {
+                        let e = &a.body["error"];
+                        anyhow::bail!(
+                            "{what} ended {status}: {} {}",
+                            e["code"].as_str().unwrap_or(""),
+                            e["message"].as_str().unwrap_or("(no message)")
+                        );
+                    }
+                    _ => r.progress(&format!("{what}: {status} ({}s)", waited.as_secs())),
+                }
+                delay = a.retry_after;
+            } else if let Some(loc) = &first.location {
+                let a = self.send(Method::GET, loc, None).await?;
+                match a.status {
+                    202 => r.progress(&format!("{what}: in progress ({}s)", waited.as_secs())),
+                    200..=299 => return Ok(()),
+                    _ => return Err(self.fail(&Method::GET, loc, &a)),
+                }
+                delay = a.retry_after;
+            } else {
+                return Ok(());
+            }
+        }
+    }
+}

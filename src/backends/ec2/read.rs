@@ -1,0 +1,145 @@
+//! `current`'s reads: everything this target may have created, found by tags and
+//! deterministic names, checked to be ours. Independent reads go out together.
+
+use super::*;
+
+pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
+    let rname = role_name(cx, &c.region);
+    let app = cx.app_name().to_string();
+    let stage = cx.stage.to_string();
+    let (instances, sg, role, profile, repo, secrets) = tokio::join!(
+        read_instances(cx, &c),
+        read_sg(cx, &c),
+        read_role(&c, &rname),
+        read_profile(&c, &rname),
+        read_repo(cx, &c),
+        store::list(&c.secrets, &app, &stage),
+    );
+    let (instances, sg, role, profile, repo, secrets) = (instances?, sg?, role?, profile?, repo?, secrets?);
+    for (name, spec) in &cx.loaded.manifest.secrets {
+        let (name, spec) = (name.get(), spec.get());
+        if !spec.optional && cx.secrets.absent.contains(name) && !secrets.contains_key(name) {
+            let var = spec.env.as_ref().map(|e| e.get().clone()).unwrap_or_else(|| name.clone());
+            return Err(UsageError::new(format!("secret `{name}` has no value here and none is stored in Secrets Manager"))
+                .hint(format!("set ${var} (or `{var}=...` in .env) for this deploy, or store it once: aideploy secrets set {name} --target {}", cx.target.name))
+                .into());
+        }
+    }
+    let mut secret_same = BTreeMap::new();
+    for (name, value) in &cx.secrets.values {
+        if let Some(s) = secrets.get(name) {
+            secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
+        }
+    }
+    Ok(Now { clients: c, role, profile, sg, instances, repo, secrets, secret_same })
+}
+
+pub(super) fn tag_filter(k: &str, v: &str) -> ec2t::Filter {
+    ec2t::Filter::builder().name(format!("tag:{k}")).values(v).build()
+}
+
+pub(super) async fn read_instances(cx: &Cx, c: &Clients) -> Result<Vec<Inst>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let mut req = c.ec2.describe_instances().filters(ec2t::Filter::builder().name("instance-state-name").values("pending").values("running").values("stopping").values("stopped").build());
+        for (k, v) in tags(cx) {
+            req = req.filters(tag_filter(k, &v));
+        }
+        let page = req.set_next_token(token).send().await.map_err(|e| failed("EC2 DescribeInstances", e))?;
+        for res in page.reservations() {
+            for i in res.instances() {
+                let tags: HashMap<String, String> = i.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
+                if !ours(cx, &tags) {
+                    continue;
+                }
+                out.push(Inst {
+                    id: i.instance_id().unwrap_or_default().to_string(),
+                    state: i.state().and_then(|s| s.name()).map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    public_ip: i.public_ip_address().map(str::to_string),
+                    launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
+                    tags,
+                });
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    out.sort_by(|a, b| (a.launched, &a.id).cmp(&(b.launched, &b.id)));
+    Ok(out)
+}
+
+pub(super) async fn read_sg(cx: &Cx, c: &Clients) -> Result<Option<Sg>> {
+    let out = c
+        .ec2
+        .describe_security_groups()
+        .filters(ec2t::Filter::builder().name("group-name").values(sg_name(cx)).build())
+        .send()
+        .await
+        .map_err(|e| failed("EC2 DescribeSecurityGroups", e))?;
+    let mut found = None;
+    for g in out.security_groups() {
+        let tags: HashMap<String, String> = g.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
+        if !ours(cx, &tags) {
+            return Err(Hinted::new(
+                format!("a security group named {} exists but was not created by aideploy for this app, stage and target", sg_name(cx)),
+                "delete or rename it, or deploy with another --stage",
+            )
+            .into());
+        }
+        let mut ingress = BTreeSet::new();
+        for p in g.ip_permissions() {
+            let port = p.from_port().unwrap_or(-1);
+            let port = if port == p.to_port().unwrap_or(-2) && p.ip_protocol() == Some("tcp") { u16::try_from(port).unwrap_or(0) } else { 0 };
+            for range in p.ip_ranges() {
+                ingress.insert((port, range.cidr_ip().unwrap_or_default().to_string()));
+            }
+            for range in p.ipv6_ranges() {
+                ingress.insert((port, range.cidr_ipv6().unwrap_or_default().to_string()));
+            }
+        }
+        found = Some(Sg { id: g.group_id().unwrap_or_default().to_string(), ingress });
+    }
+    Ok(found)
+}
+
+pub(super) async fn read_role(c: &Clients, rname: &str) -> Result<Option<(String, Option<serde_json::Value>)>> {
+    let arn = match c.iam.get_role().role_name(rname).send().await {
+        Ok(out) => out.role().map(|r| r.arn().to_string()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(failed("IAM GetRole", e)),
+    };
+    let Some(arn) = arn else { return Ok(None) };
+    let policy = match c.iam.get_role_policy().role_name(rname).policy_name(POLICY_NAME).send().await {
+        Ok(out) => {
+            let doc = out.policy_document();
+            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&percent_decode(doc)).ok())
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(failed("IAM GetRolePolicy", e)),
+    };
+    Ok(Some((arn, policy)))
+}
+
+pub(super) async fn read_profile(c: &Clients, rname: &str) -> Result<Option<(String, bool)>> {
+    match c.iam.get_instance_profile().instance_profile_name(rname).send().await {
+        Ok(out) => Ok(out.instance_profile().map(|p| (p.arn().to_string(), p.roles().iter().any(|r| r.role_name() == rname)))),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
+        Err(e) => Err(failed("IAM GetInstanceProfile", e)),
+    }
+}
+
+pub(super) async fn read_repo(cx: &Cx, c: &Clients) -> Result<Option<Repo>> {
+    let out = match c.ecr.describe_repositories().repository_names(repo_name(cx)).send().await {
+        Ok(out) => out,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => return Ok(None),
+        Err(e) => return Err(failed("ECR DescribeRepositories", e)),
+    };
+    let Some(repo) = out.repositories().first() else { return Ok(None) };
+    let arn = repo.repository_arn().unwrap_or_default().to_string();
+    let tags = c.ecr.list_tags_for_resource().resource_arn(&arn).send().await.map_err(|e| failed("ECR ListTagsForResource", e))?;
+    let tags: HashMap<String, String> = tags.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    Ok(Some(Repo { uri: repo.repository_uri().unwrap_or_default().to_string(), ours: ours(cx, &tags) }))
+}

@@ -1,0 +1,349 @@
+//! The `appservice` target end to end through the binary, against the in-repo fake of
+//! Azure Resource Manager (tests/fakes/arm.rs) and the loopback Distribution registry
+//! that scripts/test starts (the fake's registries report it as their login server):
+//! deploy, unchanged redeploy, a failing in-place deploy on B1, a slot deploy + swap on
+//! S1, a failing slot that is never swapped, status, rollback and destroy, asserting on
+//! the fake's state after each step.
+
+mod common;
+#[path = "fakes/arm.rs"]
+mod fake;
+
+use serde_json::Value;
+use sha2::Digest;
+
+const SECRET: &str = "sk-azure-test-secret-value";
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)"))
+}
+
+struct Project {
+    home: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    fake: fake::FakeArm,
+}
+
+impl Project {
+    fn new(extra: &str) -> Project {
+        let registry = env("AIDEPLOY_TEST_REGISTRY");
+        let fake = fake::FakeArm::start(registry.split('/').next().unwrap());
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("rag");
+        common::copy_tree(&common::root().join("examples/fastapi-rag"), &dir);
+        let manifest = std::fs::read_to_string(dir.join("aideploy.toml"))
+            .unwrap()
+            .replace("[build]\n", &format!("[build]\nbase_image = \"{}\"\n", env("AIDEPLOY_TEST_BASE_IMAGE")))
+            + &format!("\n[targets.appservice]\nsubscription = \"{}\"\nregion = \"westeurope\"\nhealth_timeout = 2\n{extra}", fake::SUB);
+        std::fs::write(dir.join("aideploy.toml"), manifest).unwrap();
+        Project { home, dir, fake }
+    }
+
+    fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = common::aideploy(self.home.path());
+        common::offline(&mut cmd);
+        cmd.env("AIDEPLOY_AZURE_ENDPOINT", &self.fake.base)
+            .env("AIDEPLOY_AZURE_SITE_URL_TEMPLATE", format!("{}/sites/{{host}}", self.fake.base))
+            .env("OPENAI_API_KEY", SECRET)
+            .current_dir(&self.dir);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, Value, String) {
+        let out = self.cmd().args(args).args(["--target", "appservice", "--json", "--yes"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the secret value in the output of {args:?}:\n{stdout}\n{stderr}");
+        let v = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap(), v, stderr)
+    }
+
+    fn edit(&self, from: &str, to: &str) {
+        let docs = self.dir.join("app/docs.py");
+        let text = std::fs::read_to_string(&docs).unwrap();
+        assert!(text.contains(from));
+        std::fs::write(&docs, text.replacen(from, to, 1)).unwrap();
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, fake::State> {
+        self.fake.state.lock().unwrap()
+    }
+
+    fn build(&self) -> String {
+        let (code, built, stderr) = self.run(&["build", "--package", "image"]);
+        assert_eq!(code, 0, "{stderr}");
+        built["artifact"]["digest"].as_str().unwrap().to_string()
+    }
+}
+
+fn one<'a>(st: &'a fake::State, ty: &str) -> &'a Value {
+    let all = st.by_type(ty);
+    assert_eq!(all.len(), 1, "{ty}: {all:?}");
+    all[0]
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+fn digest_of(config: &Value) -> String {
+    config["linuxFxVersion"].as_str().unwrap_or("").rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default()
+}
+
+fn tagged_ok(v: &Value) {
+    assert_eq!(v["tags"]["aideploy-app"], "fastapi-rag", "{v}");
+    assert_eq!(v["tags"]["aideploy-stage"], "dev", "{v}");
+    assert_eq!(v["tags"]["aideploy-target"], "appservice", "{v}");
+}
+
+#[test]
+fn appservice_deploy_redeploy_fail_swap_rollback_destroy() {
+    let p = Project::new("");
+    p.st().add_foreign_group("data-team");
+    let registry = env("AIDEPLOY_TEST_REGISTRY");
+    let registry_host = registry.split('/').next().unwrap().to_string();
+
+    // First deploy, on B1: group, plan, registry, vault, secret, site, role assignments.
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed", "{v}");
+    {
+        let st = p.st();
+        eprintln!("measure: first deploy: {} ARM requests, {} writes, {} ms", st.requests, st.mutations, v["duration_ms"]);
+    }
+    let first = v["artifact"]["digest"].as_str().unwrap().to_string();
+    assert!(stderr.contains("230 s") && stderr.contains("no deployment slots") && stderr.contains("no autoscale"), "{stderr}");
+    let site_id;
+    {
+        let st = p.st();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        let group = &st.groups["aideploy-fastapi-rag-dev"];
+        tagged_ok(group);
+        assert_eq!(group["tags"]["aideploy-created-group"], "true");
+        assert_eq!(group["location"], "westeurope");
+        let plan = st.by_type("Microsoft.Web/serverfarms").into_iter().find(|x| x["name"] != "their-plan").expect("plan");
+        tagged_ok(plan);
+        assert_eq!((plan["kind"].as_str(), plan["sku"]["name"].as_str(), plan["properties"]["reserved"].as_bool()), (Some("linux"), Some("B1"), Some(true)));
+        let acr = one(&st, "Microsoft.ContainerRegistry/registries");
+        tagged_ok(acr);
+        assert_eq!(acr["sku"]["name"], "Basic");
+        assert_eq!(acr["properties"]["adminUserEnabled"], false);
+        let vault = one(&st, "Microsoft.KeyVault/vaults");
+        tagged_ok(vault);
+        assert_eq!(vault["properties"]["enableRbacAuthorization"], true);
+        let site = one(&st, "Microsoft.Web/sites");
+        tagged_ok(site);
+        site_id = id(site);
+        assert_eq!(site["tags"]["aideploy-digest"], first.as_str());
+        assert_eq!(site["properties"]["httpsOnly"], true);
+        assert_eq!(v["url"], format!("https://{}", site["properties"]["defaultHostName"].as_str().unwrap()));
+        let config = st.site_config(&site_id);
+        assert_eq!(config["linuxFxVersion"], format!("DOCKER|{registry_host}/fastapi-rag@{first}"));
+        assert_eq!(config["acrUseManagedIdentityCreds"], true);
+        assert_eq!(config["alwaysOn"], true);
+        assert_eq!(config["healthCheckPath"], "/health");
+        assert_eq!(config["minTlsVersion"], "1.2");
+        assert_eq!(config["ftpsState"], "Disabled");
+        // App settings: port, [env], and a Key Vault reference, never the value.
+        let settings = st.site_settings(&site_id);
+        assert_eq!(settings["WEBSITES_PORT"], "8000");
+        assert_eq!(settings["LOG_LEVEL"], "info");
+        let vault_name = vault["name"].as_str().unwrap();
+        let reference = &settings["OPENAI_API_KEY"];
+        assert!(reference.starts_with(&format!("@Microsoft.KeyVault(SecretUri=https://{vault_name}.vault.azure.net/secrets/OPENAI-API-KEY/")), "{reference}");
+        assert!(settings.values().all(|v| !v.contains(SECRET)));
+        let secret_key = format!("{}/secrets/openai-api-key", id(vault).to_ascii_lowercase());
+        assert_eq!(st.secret_values[&secret_key], SECRET);
+        // Role assignments: the site's identity, each on its one resource.
+        let principal = site["identity"]["principalId"].as_str().unwrap();
+        let roles = st.by_type("Microsoft.Authorization/roleAssignments");
+        assert_eq!(roles.len(), 2, "{roles:?}");
+        let scope_of = |role: &str| roles.iter().find(|r| r["properties"]["roleDefinitionId"].as_str().unwrap().ends_with(role)).map(|r| (r["properties"]["scope"].as_str().unwrap().to_string(), r["properties"]["principalId"].as_str().unwrap().to_string()));
+        assert_eq!(scope_of("7f951dda-4ed3-4680-a7ca-43fe172d538d"), Some((id(acr), principal.to_string())));
+        assert_eq!(scope_of("4633458b-17de-408a-b874-0445c86b69e6"), Some((id(vault), principal.to_string())));
+    }
+    // The image is in the registry the site pulls from, by that digest.
+    let (code, tags) = common::http("GET", &format!("http://{registry_host}/v2/fastapi-rag/tags/list"), None).unwrap();
+    assert_eq!(code, 200, "{tags}");
+    assert!(tags.contains(&format!("dev-{}", &first[7..19])), "{tags}");
+
+    // Unchanged: reads only.
+    let (before, requests) = {
+        let st = p.st();
+        (st.mutations, st.requests)
+    };
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(v["changed"], false, "{v}");
+    assert_eq!(p.st().mutations, before);
+    let after = p.st().requests;
+    eprintln!("measure: unchanged redeploy: {} ARM requests, 0 writes, {} ms", after - requests, v["duration_ms"]);
+
+    // B1, a version that never gets healthy: updated in place, then put back. Exit 3.
+    p.edit("Secrets", "Secret values");
+    let bad_b1 = p.build();
+    p.st().bad.insert(bad_b1.clone());
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    assert_eq!(v["health"], "failed");
+    assert!(v["failure"].as_str().unwrap().contains("rolled back"), "{v}");
+    assert_eq!(digest_of(&p.st().site_config(&site_id)), first);
+    assert_eq!(one(&p.st(), "Microsoft.Web/sites")["tags"]["aideploy-digest"], first.as_str());
+
+    // S1 and a code change: plan scaled up, the new version through slot `staging`,
+    // swapped in after its health check.
+    p.edit("Secret values", "Secret things");
+    let (before, requests) = {
+        let st = p.st();
+        (st.mutations, st.requests)
+    };
+    let (code, v, stderr) = p.run(&["deploy", "--set", "sku=S1"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let (writes, after) = {
+        let st = p.st();
+        (st.mutations - before, st.requests - requests)
+    };
+    eprintln!("measure: code change + B1->S1, slot + swap: {after} ARM requests, {writes} writes, {} ms", v["duration_ms"]);
+    let second = v["artifact"]["digest"].as_str().unwrap().to_string();
+    assert!(v["actions"].as_array().unwrap().iter().any(|a| a["resource"] == "swap"), "{v}");
+    let slot_id = format!("{site_id}/slots/staging");
+    {
+        let st = p.st();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        assert!(st.by_type("Microsoft.Web/serverfarms").iter().any(|p| p["sku"]["name"] == "S1"));
+        assert_eq!(digest_of(&st.site_config(&site_id)), second);
+        assert_eq!(digest_of(&st.site_config(&slot_id)), first, "the slot holds the swapped-out version");
+        let site = one(&st, "Microsoft.Web/sites");
+        assert_eq!(site["tags"]["aideploy-digest"], second.as_str());
+        assert_eq!(site["tags"]["aideploy-previous-digest"], first.as_str());
+        // The slot's identity got the same two roles, on the same two resources.
+        let slot_principal = one(&st, "Microsoft.Web/sites/slots")["identity"]["principalId"].as_str().unwrap().to_string();
+        let slot_roles: Vec<&Value> = st.by_type("Microsoft.Authorization/roleAssignments").into_iter().filter(|r| r["properties"]["principalId"] == slot_principal.as_str()).collect();
+        assert_eq!(slot_roles.len(), 2);
+        assert!(st.site_settings(&site_id).values().all(|v| !v.contains(SECRET)));
+    }
+
+    // S1, a failing version: deployed to the slot, never swapped. Exit 3.
+    p.edit("Secret things", "Secret stuff");
+    let third = p.build();
+    p.st().bad.insert(third.clone());
+    let before = p.st().mutations;
+    let (code, v, stderr) = p.run(&["deploy", "--set", "sku=S1"]);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    assert!(v["failure"].as_str().unwrap().contains("not swapped"), "{v}");
+    {
+        let st = p.st();
+        assert!(st.mutations > before);
+        assert_eq!(digest_of(&st.site_config(&site_id)), second, "production kept the healthy version");
+        assert_eq!(digest_of(&st.site_config(&slot_id)), third);
+    }
+    let (code, v, _) = p.run(&["status", "--set", "sku=S1"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["digest"], second.as_str());
+    assert_eq!(v["health"], "passed");
+    assert!(v["url"].as_str().unwrap().starts_with("https://fastapi-rag-dev-"), "{v}");
+
+    // Rollback: the version before `second`, through the slot and a swap.
+    let (code, v, stderr) = p.run(&["rollback", "--set", "sku=S1"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["digest"], first.as_str(), "{v}");
+    assert_eq!(digest_of(&p.st().site_config(&site_id)), first);
+
+    // Destroy: the group aideploy made, with everything in it; the vault purged; the
+    // unrelated group untouched.
+    let (code, v, stderr) = p.run(&["destroy", "--set", "sku=S1"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = p.st();
+        assert!(st.tagged("fastapi-rag").is_empty(), "{:?}", st.tagged("fastapi-rag"));
+        assert!(!st.groups.contains_key("aideploy-fastapi-rag-dev"));
+        assert!(st.deleted_vaults.is_empty(), "the vault was not purged");
+        assert!(st.groups.contains_key("data-team"));
+        assert_eq!(st.by_type("Microsoft.Web/serverfarms").len(), 1, "their plan stays");
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+    let (code, v, _) = p.run(&["status"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["deployed"], false);
+    // A loopback endpoint never gets real credentials: only the placeholder.
+    assert_eq!(p.st().tokens.iter().collect::<Vec<_>>(), ["Bearer aideploy-placeholder-token"]);
+}
+
+/// In a resource group aideploy did not make: a taken site name is a clear error, a
+/// re-run converges, and destroy removes aideploy's resources but keeps the group.
+#[test]
+fn appservice_in_a_group_it_did_not_create() {
+    let p = Project::new("resource_group = \"shared-rg\"\n");
+    p.st().add_group("shared-rg", "northeurope");
+    let h = hex::encode(sha2::Sha256::digest(format!("{}/shared-rg", fake::SUB).as_bytes()));
+    let site = format!("fastapi-rag-dev-{}", &h[..6]);
+    p.st().taken_names.insert(site.clone());
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 1, "{v}\n{stderr}");
+    assert!(stderr.contains(&format!("Website with given name {site} already exists")), "{stderr}");
+    assert!(stderr.contains("resource_group"), "the fix is named: {stderr}");
+
+    p.st().taken_names.clear();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = p.st();
+        assert_eq!(one(&st, "Microsoft.Web/sites")["name"], site.as_str());
+        assert_eq!(one(&st, "Microsoft.Web/sites")["location"], "northeurope");
+        assert!(st.groups["shared-rg"]["tags"].as_object().unwrap().is_empty(), "the group's tags were changed");
+    }
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = p.st();
+    assert!(st.groups.contains_key("shared-rg"), "a group aideploy did not create was deleted");
+    assert!(st.tagged("fastapi-rag").is_empty(), "{:?}", st.tagged("fastapi-rag"));
+    assert!(st.by_type("Microsoft.Authorization/roleAssignments").is_empty());
+    assert!(st.deleted_vaults.is_empty());
+}
+
+#[test]
+fn appservice_subscription_comes_from_the_cli_profile_or_is_named_in_the_error() {
+    let p = Project::new("");
+    let manifest = p.dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(&format!("subscription = \"{}\"\n", fake::SUB), "");
+    std::fs::write(&manifest, text).unwrap();
+    let out = p.cmd().args(["plan", "--target", "appservice"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("subscription") && stderr.contains("AZURE_SUBSCRIPTION_ID"), "{stderr}");
+
+    // The Azure CLI's default subscription (its profile starts with a BOM).
+    let azure = p.home.path().join(".azure");
+    std::fs::create_dir_all(&azure).unwrap();
+    let profile = format!("\u{feff}{{\"subscriptions\": [{{\"id\": \"other\", \"isDefault\": false}}, {{\"id\": \"{}\", \"isDefault\": true}}]}}", fake::SUB);
+    std::fs::write(azure.join("azureProfile.json"), profile).unwrap();
+    let out = p.cmd().args(["plan", "--target", "appservice", "--json"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["actions"].as_array().unwrap().iter().any(|a| a["resource"] == "web-app" && a["op"] == "create"), "{v}");
+    assert!(v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("230 s")), "{v}");
+    assert_eq!(p.st().mutations, 0);
+}
+
+/// `AIDEPLOY_REGISTRY` names where the image goes: no registry is made, the site pulls
+/// from there (no registry identity, no AcrPull).
+#[test]
+fn appservice_with_a_registry_override() {
+    let p = Project::new("");
+    let repo = format!("{}/elsewhere/rag", env("AIDEPLOY_TEST_REGISTRY"));
+    let out = p.cmd().env("AIDEPLOY_REGISTRY", &repo).args(["deploy", "--target", "appservice", "--json", "--yes"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = v["artifact"]["digest"].as_str().unwrap();
+    let st = p.st();
+    assert!(st.by_type("Microsoft.ContainerRegistry/registries").is_empty());
+    let site = id(one(&st, "Microsoft.Web/sites"));
+    let config = st.site_config(&site);
+    assert_eq!(config["linuxFxVersion"], format!("DOCKER|{repo}@{digest}"));
+    assert_eq!(config["acrUseManagedIdentityCreds"], false);
+    let roles = st.by_type("Microsoft.Authorization/roleAssignments");
+    assert_eq!(roles.len(), 1, "only Key Vault Secrets User: {roles:?}");
+    assert!(roles[0]["properties"]["roleDefinitionId"].as_str().unwrap().ends_with("4633458b-17de-408a-b874-0445c86b69e6"));
+}

@@ -1,0 +1,473 @@
+//! The `cloudrun` target end to end through the binary, driven by the official Google
+//! Cloud clients against the in-repo fake of the Cloud Run v2, Secret Manager v1 and
+//! Artifact Registry v1 REST APIs (tests/fakes/gcp.rs), with images pushed to the
+//! loopback registry that scripts/test starts: deploy, the image run as a container,
+//! unchanged redeploy, code and secret change, a failing revision, rollback, plan
+//! warnings, status and destroy, asserting on the fake's state after each step.
+
+mod common;
+#[path = "fakes/gcp.rs"]
+mod fake;
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+const SECRET: &str = "sk-cloudrun-test-secret-value";
+const SECRET_2: &str = "sk-cloudrun-rotated-secret-value";
+const SERVICE: &str = "fastapi-rag-dev";
+const SECRET_ID: &str = "aideploy-fastapi-rag-dev-OPENAI_API_KEY";
+const DEFAULT_SA: &str = "serviceAccount:123456789012-compute@developer.gserviceaccount.com";
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)"))
+}
+
+struct Project {
+    home: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    endpoint: String,
+    repo: String,
+}
+
+impl Project {
+    fn new(endpoint: &str) -> Project {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("rag");
+        common::copy_tree(&common::root().join("examples/fastapi-rag"), &dir);
+        let text = std::fs::read_to_string(dir.join("aideploy.toml")).unwrap();
+        let start = text.find("[targets.cloudrun]").expect("cloudrun section");
+        let manifest = text[..start].replace("[build]\n", &format!("[build]\nbase_image = \"{}\"\n", env("AIDEPLOY_TEST_BASE_IMAGE")))
+            + &format!(
+                "[targets.cloudrun]\nproject = \"{}\"\nregion = \"{}\"\ncpu = 2\nmemory = \"1Gi\"\nmin_instances = 1\nmax_instances = 5\nconcurrency = 40\ntimeout = 120\nhealth_timeout = 60\n",
+                fake::PROJECT,
+                fake::REGION
+            );
+        std::fs::write(dir.join("aideploy.toml"), manifest).unwrap();
+        let repo = format!("{}/cloudrun-test/rag", env("AIDEPLOY_TEST_REGISTRY"));
+        Project { home, dir, endpoint: endpoint.into(), repo }
+    }
+
+    fn run_with(&self, args: &[&str], secret: &str) -> (i32, Value, String) {
+        let mut cmd = common::aideploy(self.home.path());
+        common::offline(&mut cmd);
+        cmd.env("AIDEPLOY_REGISTRY", &self.repo).env("AIDEPLOY_GCP_ENDPOINT", &self.endpoint).env("OPENAI_API_KEY", secret);
+        let out = cmd.current_dir(&self.dir).args(args).args(["--target", "cloudrun", "--json", "--yes"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        for s in [SECRET, SECRET_2] {
+            assert!(!stdout.contains(s) && !stderr.contains(s), "a secret value in the output of {args:?}:\n{stdout}\n{stderr}");
+        }
+        let v = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap(), v, stderr)
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, Value, String) {
+        self.run_with(args, SECRET)
+    }
+
+    fn edit(&self, from: &str, to: &str) {
+        let docs = self.dir.join("app/docs.py");
+        let text = std::fs::read_to_string(&docs).unwrap();
+        assert!(text.contains(from));
+        std::fs::write(&docs, text.replacen(from, to, 1)).unwrap();
+    }
+}
+
+fn serving(st: &fake::State) -> String {
+    let s = st.service(SERVICE).unwrap();
+    let t = s["trafficStatuses"].as_array().unwrap();
+    assert_eq!(t.len(), 1, "{s}");
+    assert_eq!(t[0]["percent"], 100);
+    t[0]["revision"].as_str().unwrap().to_string()
+}
+
+fn revision_image(st: &fake::State, short: &str) -> String {
+    st.revision(short).unwrap()["containers"][0]["image"].as_str().unwrap().to_string()
+}
+
+/// The image the deploy pushed, run as a container the way Cloud Run runs it (`PORT`
+/// set to the container port): it must answer its health path.
+fn run_image(image: &str) {
+    let ok = |c: &mut Command| c.output().is_ok_and(|o| o.status.success());
+    assert!(ok(Command::new("docker").arg("info")), "these tests run the deployed image in the machine's Docker engine, and none answers");
+    if !ok(Command::new("docker").args(["pull", "-q", image])) {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("image.tar");
+        let tagged = "aideploy-cloudrun-test:latest";
+        assert!(ok(Command::new("skopeo").args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            &format!("docker://{image}"),
+            &format!("docker-archive:{}:{tagged}", archive.display())
+        ])));
+        assert!(ok(Command::new("docker").arg("load").arg("-q").arg("-i").arg(&archive)));
+        return run_container(tagged);
+    }
+    run_container(image)
+}
+
+fn run_container(image: &str) {
+    let port = common::free_port();
+    let out = Command::new("docker")
+        .args(["run", "-d", "-e", "PORT=8000", "-e", "LOG_LEVEL=info", "-p", &format!("127.0.0.1:{port}:8000"), image])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut answer = None;
+    for _ in 0..150 {
+        if let Ok((200, body)) = common::http("GET", &format!("http://127.0.0.1:{port}/health"), None) {
+            answer = Some(body);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let logs = Command::new("docker").args(["logs", &id]).output().unwrap();
+    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    let body = answer.unwrap_or_else(|| panic!("the deployed image did not answer /health:\n{}{}", String::from_utf8_lossy(&logs.stdout), String::from_utf8_lossy(&logs.stderr)));
+    assert!(body.contains("ok"), "{body}");
+}
+
+#[test]
+fn cloudrun_deploy_redeploy_fail_rollback_destroy() {
+    let fake = fake::FakeGcp::start();
+    fake.state.lock().unwrap().add_foreign_secret("someone-elses-secret");
+    let p = Project::new(&fake.base);
+
+    // First deploy: secret, IAM binding, service on the image by digest.
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed", "{v}");
+    let first = v["artifact"]["digest"].as_str().unwrap().to_string();
+    let url = v["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&format!("https://{SERVICE}-")), "{url}");
+    // Private by default, and the output says how to call it.
+    assert!(stderr.contains("gcloud auth print-identity-token") && stderr.contains(&url), "{stderr}");
+    let first_revision;
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        let s = st.service(SERVICE).expect("service created");
+        let t = &s["template"];
+        let c = &t["containers"][0];
+        assert_eq!(c["image"], format!("{}@{first}", p.repo));
+        let env = c["env"].as_array().unwrap();
+        assert!(env.contains(&json!({"name": "LOG_LEVEL", "value": "info"})), "{env:?}");
+        let secret = env.iter().find(|e| e["name"] == "OPENAI_API_KEY").expect("secret env");
+        assert_eq!(secret["valueSource"]["secretKeyRef"], json!({"secret": SECRET_ID, "version": "1"}));
+        assert!(secret.get("value").is_none());
+        assert!(!s.to_string().contains(SECRET));
+        assert_eq!(c["ports"][0]["containerPort"], 8000);
+        assert_eq!(c["startupProbe"]["httpGet"]["path"], "/health");
+        assert_eq!(c["resources"], json!({"limits": {"cpu": "2", "memory": "1024Mi"}, "cpuIdle": true}));
+        assert_eq!(t["scaling"], json!({"minInstanceCount": 1, "maxInstanceCount": 5}));
+        assert_eq!(t["maxInstanceRequestConcurrency"], 40);
+        assert_eq!(t["timeout"], "120s");
+        assert!(t["executionEnvironment"] == 2 || t["executionEnvironment"] == "EXECUTION_ENVIRONMENT_GEN2", "{t}");
+        for labels in [&s["labels"], &t["labels"]] {
+            assert_eq!(labels["aideploy-app"], "fastapi-rag");
+            assert_eq!(labels["aideploy-stage"], "dev");
+            assert_eq!(labels["aideploy-target"], "cloudrun");
+            assert_eq!(labels["aideploy-digest"], first.replace(':', "-")[..63]);
+        }
+        // Secret Manager holds the value; the default compute account may read exactly it.
+        let sec = &st.secrets[SECRET_ID];
+        assert_eq!(sec.versions, [SECRET.as_bytes().to_vec()]);
+        assert_eq!(sec.labels["aideploy-app"], "fastapi-rag");
+        let b = &sec.policy["bindings"][0];
+        assert_eq!((b["role"].as_str(), b["members"].clone()), (Some("roles/secretmanager.secretAccessor"), json!([DEFAULT_SA])));
+        assert_eq!(st.secrets["someone-elses-secret"].policy, json!({}));
+        // Private: no invoker binding for allUsers.
+        assert!(!st.service_policy(SERVICE).unwrap().to_string().contains("allUsers"));
+        first_revision = serving(&st);
+        assert_eq!(revision_image(&st, &first_revision), format!("{}@{first}", p.repo));
+    }
+    // The image the service references runs and answers its health path.
+    run_image(&format!("{}@{first}", p.repo));
+
+    // Unchanged: no mutating call at all, only reads.
+    let before = fake.state.lock().unwrap().mutations;
+    let calls = fake.log.lock().unwrap().len();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(v["changed"], false, "{v}");
+    assert_eq!(fake.state.lock().unwrap().mutations, before);
+    let reads = fake.log.lock().unwrap()[calls..].to_vec();
+    assert!(reads.iter().all(|r| r.method == "GET"), "{reads:?}");
+    // docs/benchmarks.md quotes this line (no assertion on time).
+    eprintln!("unchanged redeploy: {} reads, deploy took {} ms", reads.len(), v["duration_ms"]);
+
+    // A code change and a rotated secret: a new version, a new revision that serves.
+    p.edit("Secrets", "Secret values");
+    let (code, v, stderr) = p.run_with(&["deploy"], SECRET_2);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let second = v["artifact"]["digest"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    let second_revision;
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        assert_eq!(st.secrets[SECRET_ID].versions.len(), 2);
+        let s = st.service(SERVICE).unwrap();
+        let env = s["template"]["containers"][0]["env"].as_array().unwrap();
+        let secret = env.iter().find(|e| e["name"] == "OPENAI_API_KEY").unwrap();
+        assert_eq!(secret["valueSource"]["secretKeyRef"]["version"], "2");
+        second_revision = serving(&st);
+        assert_ne!(second_revision, first_revision);
+        assert_eq!(revision_image(&st, &second_revision), format!("{}@{second}", p.repo));
+    }
+
+    // A revision that fails its startup probe: exit 3, the message shown, traffic stays.
+    p.edit("Secret values", "Secret things");
+    let (code, built, stderr) = p.run_with(&["build", "--package", "image"], SECRET_2);
+    assert_eq!(code, 0, "{stderr}");
+    let third = built["artifact"]["digest"].as_str().unwrap().to_string();
+    fake.state.lock().unwrap().bad.insert(third.clone());
+    let (code, v, stderr) = p.run_with(&["deploy"], SECRET_2);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    assert_eq!(v["health"], "failed");
+    let failure = v["failure"].as_str().unwrap();
+    assert!(failure.contains("failed the configured startup probe") && failure.contains("previous revision keeps serving"), "{failure}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(serving(&st), second_revision);
+        let latest = st.service(SERVICE).unwrap()["latestCreatedRevision"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        assert_ne!(latest, second_revision);
+        assert_eq!(revision_image(&st, &latest), format!("{}@{third}", p.repo));
+    }
+    let (code, v, _) = p.run_with(&["status"], SECRET_2);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["digest"], second.as_str());
+    assert_eq!(v["details"]["revision"], second_revision.as_str());
+    assert_eq!(v["url"], url.as_str());
+    assert!(v["details"]["latest_revision"].as_str().unwrap().contains("startup probe"), "{v}");
+
+    // Rollback: all traffic to the ready revision before the serving one.
+    let (code, v, stderr) = p.run_with(&["rollback"], SECRET_2);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["digest"], first.as_str(), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(serving(&st), first_revision);
+        assert_eq!(st.service(SERVICE).unwrap()["traffic"][0]["revision"], first_revision.as_str());
+    }
+
+    // Cloud Run's limits, warned about before anything is created.
+    let (code, v, stderr) = p.run_with(&["plan", "--set", "timeout=4000", "--set", "gpu=nvidia-l4", "--set", "cpu=1"], SECRET_2);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("3600") && warnings.contains("16 GiB") && warnings.contains("concurrency = 40"), "{v}");
+
+    // Destroy: the service and the secrets aideploy made (with their IAM policies).
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, v, stderr) = p.run_with(&["destroy"], SECRET_2);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(st.mutations, before + 2);
+        assert!(st.service(SERVICE).is_none());
+        assert!(st.services.values().all(|s| s["labels"]["aideploy-app"].is_null()));
+        assert!(st.secrets.values().all(|s| !s.labels.contains_key("aideploy-app")));
+        assert!(st.secrets.contains_key("someone-elses-secret"));
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+    let (code, v, _) = p.run_with(&["status"], SECRET_2);
+    assert_eq!(code, 0);
+    assert_eq!(v["deployed"], false);
+}
+
+/// A public GPU service: the invoker binding for allUsers, and the GPU settings Cloud
+/// Run requires (the fake refuses a GPU without them).
+#[test]
+fn cloudrun_public_gpu_service() {
+    let fake = fake::FakeGcp::start();
+    let p = Project::new(&fake.base);
+    let manifest = p.dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("cpu = 2\n", "").replace("memory = \"1Gi\"\n", "").replace("concurrency = 40\n", "");
+    std::fs::write(&manifest, text + "public = true\ngpu = \"nvidia-l4\"\n").unwrap();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(!stderr.contains("print-identity-token"), "{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    let policy = st.service_policy(SERVICE).unwrap();
+    assert_eq!(policy["bindings"], json!([{"role": "roles/run.invoker", "members": ["allUsers"]}]));
+    let t = &st.service(SERVICE).unwrap()["template"];
+    assert_eq!(t["nodeSelector"], json!({"accelerator": "nvidia-l4"}));
+    let r = &t["containers"][0]["resources"];
+    assert_eq!(r["limits"], json!({"cpu": "4", "memory": "16384Mi", "nvidia.com/gpu": "1"}));
+    // Protobuf JSON leaves out a false bool: with resources set, that is CPU always on.
+    assert!(r["cpuIdle"].is_null() || r["cpuIdle"] == false, "{r}");
+    // Without its settings Cloud Run refuses the GPU (the fake too).
+    drop(st);
+    let mut bad = fake.state.lock().unwrap().service(SERVICE).unwrap().clone();
+    bad["template"]["containers"][0]["resources"]["limits"]["cpu"] = json!("1");
+    let (code, body) = common::http("PATCH", &format!("{}/v2/{}", fake.base, bad["name"].as_str().unwrap()), Some(&bad.to_string())).unwrap();
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("at least 4 CPU"), "{body}");
+}
+
+#[test]
+fn cloudrun_names_the_missing_setting_and_credential() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("rag");
+    common::copy_tree(&common::root().join("examples/fastapi-rag"), &dir);
+    // No project anywhere: the error names the setting.
+    let out = common::aideploy(home.path()).current_dir(&dir).args(["plan", "--target", "cloudrun"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("project = ") && stderr.contains("gcloud config set project"), "{stderr}");
+    // A project but no usable credential: the error names the login command.
+    let out = common::aideploy(home.path())
+        .current_dir(&dir)
+        .env("GOOGLE_CLOUD_PROJECT", "p")
+        .env("GOOGLE_APPLICATION_CREDENTIALS", home.path().join("no-such-key.json"))
+        .args(["plan", "--target", "cloudrun"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gcloud auth application-default login"), "{stderr}");
+    // No region: the error names the setting.
+    let manifest = dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let cloudrun = text.find("[targets.cloudrun]").unwrap();
+    let (head, tail) = text.split_at(cloudrun);
+    std::fs::write(&manifest, format!("{head}{}", tail.replacen("region = \"us-central1\"\n", "", 1))).unwrap();
+    let out = common::aideploy(home.path()).current_dir(&dir).env("GOOGLE_CLOUD_PROJECT", "p").args(["plan", "--target", "cloudrun"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("region = ") && stderr.contains("gcloud config set run/region"), "{stderr}");
+    // gcloud's active configuration supplies both: the next thing missing is the login.
+    let gcloud = home.path().join("gcloud");
+    std::fs::create_dir_all(gcloud.join("configurations")).unwrap();
+    std::fs::write(gcloud.join("active_config"), "work\n").unwrap();
+    std::fs::write(gcloud.join("configurations/config_work"), "[core]\naccount = a@example.com\nproject = from-gcloud\n\n[run]\nregion = europe-west4\n").unwrap();
+    let out = common::aideploy(home.path())
+        .current_dir(&dir)
+        .env("CLOUDSDK_CONFIG", &gcloud)
+        .env("GOOGLE_APPLICATION_CREDENTIALS", home.path().join("no-such-key.json"))
+        .args(["plan", "--target", "cloudrun"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gcloud auth application-default login") && !stderr.contains("region = "), "{stderr}");
+}
+
+/// The `aideploy` Docker repository in Artifact Registry: created once (its operation
+/// awaited), found the next time.
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudrun_creates_the_artifact_registry_repository_once() {
+    let fake = fake::FakeGcp::start();
+    std::env::set_var("AIDEPLOY_GCP_ENDPOINT", &fake.base);
+    let clients = aideploy::cloud::gcp::Clients::new().await.unwrap();
+    let site = aideploy::backends::cloudrun::Site { project: fake::PROJECT.into(), region: fake::REGION.into() };
+    assert!(aideploy::backends::cloudrun::ensure_repository(&clients, &site, &aideploy::engine::Silent).await.unwrap());
+    assert!(!aideploy::backends::cloudrun::ensure_repository(&clients, &site, &aideploy::engine::Silent).await.unwrap());
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.mutations, 1);
+    let repo = &st.repositories[&format!("projects/{}/locations/{}/repositories/aideploy", fake::PROJECT, fake::REGION)];
+    assert!(repo["format"] == "DOCKER" || repo["format"] == 1, "{repo}");
+    assert_eq!(site.image_repository("rag"), format!("{}-docker.pkg.dev/{}/aideploy/rag", fake::REGION, fake::PROJECT));
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}
+
+/// `init` at a terminal asks whether the Cloud Run service is public; without one it
+/// stays private and says how to open it.
+#[test]
+fn cloudrun_init_asks_public_or_private() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let home = tempfile::tempdir().unwrap();
+    let app = home.path().join("app-dir");
+    common::copy_tree(&common::root().join("examples/fastapi-rag/app"), &app.join("app"));
+    std::fs::copy(common::root().join("examples/fastapi-rag/requirements.txt"), app.join("requirements.txt")).unwrap();
+
+    // No terminal: private, with the line that would open it.
+    let out = common::aideploy(home.path()).current_dir(&app).args(["init", "--target", "cloudrun", "--name", "quiet"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest = std::fs::read_to_string(app.join("aideploy.toml")).unwrap();
+    assert!(manifest.contains("# public = true") && !manifest.contains("\npublic = true"), "{manifest}");
+    std::fs::remove_file(app.join("aideploy.toml")).unwrap();
+
+    // A terminal: the second answer makes it public.
+    let bin = assert_cmd::cargo::cargo_bin("aideploy");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{} init --target cloudrun --name chat", bin.display()), "/dev/null"])
+        .current_dir(&app)
+        .env_remove("CI")
+        .env("HOME", home.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut out = child.stdout.take().unwrap();
+    let sink = screen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_for = |text: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !screen.lock().unwrap().contains(text) {
+            assert!(std::time::Instant::now() < deadline, "no `{text}` on the screen:\n{}", screen.lock().unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let mut keys = child.stdin.take().unwrap();
+    wait_for("public: anyone");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    keys.write_all(b"\x1b[B\r").unwrap();
+    wait_for("Wrote");
+    drop(keys);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(status.success(), "{}", screen.lock().unwrap());
+    let manifest = std::fs::read_to_string(app.join("aideploy.toml")).unwrap();
+    assert!(manifest.contains("\npublic = true"), "{manifest}");
+    let out = common::aideploy(home.path()).current_dir(&app).args(["validate"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A first deploy whose revision fails its startup probe: exit 3, the probe's message,
+/// nothing serving; the next good deploy serves.
+#[test]
+fn cloudrun_first_deploy_that_fails_serves_nothing() {
+    let fake = fake::FakeGcp::start();
+    let p = Project::new(&fake.base);
+    let (code, built, stderr) = p.run(&["build", "--package", "image"]);
+    assert_eq!(code, 0, "{stderr}");
+    let digest = built["artifact"]["digest"].as_str().unwrap().to_string();
+    fake.state.lock().unwrap().bad.insert(digest.clone());
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    let failure = v["failure"].as_str().unwrap();
+    assert!(failure.contains("startup probe") && failure.contains("nothing is serving"), "{failure}");
+    {
+        let st = fake.state.lock().unwrap();
+        let s = st.service(SERVICE).unwrap();
+        assert!(s["latestReadyRevision"].is_null(), "{s}");
+        assert_eq!(s["trafficStatuses"][0]["revision"], "");
+    }
+    let (code, v, _) = p.run(&["status"]);
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(v["health"], "failed");
+    // Fixed: the same deploy again serves (the service is updated, not created twice).
+    fake.state.lock().unwrap().bad.clear();
+    p.edit("Secrets", "Secret values");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    let rev = serving(&st);
+    assert_eq!(revision_image(&st, &rev), format!("{}@{}", p.repo, v["artifact"]["digest"].as_str().unwrap()));
+}

@@ -1,0 +1,960 @@
+//! A fake of the Azure Resource Manager endpoints aideploy's `appservice` target uses,
+//! written from ARM's REST reference and its request/response examples: the same
+//! paths (`/subscriptions/{id}/resourceGroups/{rg}/providers/{ns}/{type}/{name}`),
+//! `api-version` required on every call and checked per provider, errors as
+//! `{"error":{"code","message"}}`, 201/202 answers whose `Azure-AsyncOperation` /
+//! `Location` operations are still running on the first poll, server-filled fields
+//! (`defaultHostName`, identity `principalId`, `loginServer`, `vaultUri`,
+//! `secretUriWithVersion`). It rejects what ARM rejects: unknown properties, wrong
+//! types, missing required fields, a site on a missing plan, a slot on a tier without
+//! slots, `alwaysOn` on Free/Shared, a site or registry name taken anywhere, a vault
+//! name held by a soft-deleted vault, a role assignment for an unknown principal.
+//!
+//! It also stands in for the sites' front ends: `GET /sites/{host}/{path}` answers
+//! 200 when the site (or slot) with that `defaultHostName` runs a digest-pinned image
+//! that is not in `bad`, else 503 (the test points AIDEPLOY_AZURE_SITE_URL_TEMPLATE
+//! at it). Registries report `registry_host` as their login server, so images really
+//! go to the loopback Distribution registry.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Map, Value};
+
+pub const SUB: &str = "11111111-2222-3333-4444-555555555555";
+pub const TENANT: &str = "99999999-8888-7777-6666-555555555555";
+const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+const KV_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
+const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+
+#[derive(Debug, Default)]
+pub struct State {
+    /// Resource groups by lowercase name.
+    pub groups: BTreeMap<String, Value>,
+    /// Every other resource by lowercase id (sites, slots, plans, registries, vaults,
+    /// secrets, role assignments), as ARM returns it.
+    pub resources: BTreeMap<String, Value>,
+    /// App settings per site/slot id (lowercase).
+    pub settings: BTreeMap<String, BTreeMap<String, String>>,
+    /// Secret values per secret id (lowercase): only the fake sees them.
+    pub secret_values: BTreeMap<String, String>,
+    /// Soft-deleted vault names -> location.
+    pub deleted_vaults: BTreeMap<String, String>,
+    /// Site names taken in other subscriptions (global uniqueness).
+    pub taken_names: BTreeSet<String>,
+    /// Image digests whose containers never become healthy.
+    pub bad: BTreeSet<String>,
+    /// What registries report as their login server.
+    pub registry_host: String,
+    /// Accepted PUT/PATCH/DELETE/POST (not list actions).
+    pub mutations: usize,
+    /// Rejected requests (4xx), with the reason.
+    pub rejected: Vec<String>,
+    /// Every ARM request (reads, writes and operation polls; not the sites' front ends).
+    pub requests: usize,
+    /// The Authorization headers ARM requests carried.
+    pub tokens: BTreeSet<String>,
+    ops: BTreeMap<String, (u32, Value)>,
+    /// Operation id -> the resource (lowercase id) it is still provisioning: other
+    /// writes that depend on it are refused until a poll has seen it finish.
+    pending: BTreeMap<String, String>,
+    next: u64,
+}
+
+fn err(status: u16, code: &str, message: impl Into<String>) -> Reply {
+    Reply::json(status, json!({"error": {"code": code, "message": message.into()}}))
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    fn json(status: u16, v: Value) -> Reply {
+        Reply { status, headers: Vec::new(), body: if v.is_null() { String::new() } else { v.to_string() } }
+    }
+    fn header(mut self, k: &str, v: String) -> Reply {
+        self.headers.push((k.into(), v));
+        self
+    }
+}
+
+/// Checks `v` against a shape: an object of allowed keys (`"!key"` = required), with
+/// leaf types "string", "bool", "int", "object" (anything), "[string]"...
+fn check(v: &Value, shape: &Value, at: &str) -> Result<(), String> {
+    match shape {
+        Value::String(t) => {
+            let ok = match t.as_str() {
+                "string" => v.is_string(),
+                "bool" => v.is_boolean(),
+                "int" => v.is_i64(),
+                "any" => true,
+                "tags" => v.as_object().is_some_and(|o| o.values().all(Value::is_string)),
+                _ => false,
+            };
+            if ok { Ok(()) } else { Err(format!("The value at '{at}' is not a valid {t}.")) }
+        }
+        Value::Array(items) => {
+            let arr = v.as_array().ok_or(format!("The value at '{at}' must be an array."))?;
+            for (i, x) in arr.iter().enumerate() {
+                check(x, &items[0], &format!("{at}[{i}]"))?;
+            }
+            Ok(())
+        }
+        Value::Object(keys) => {
+            let obj = v.as_object().ok_or(format!("The value at '{at}' must be an object."))?;
+            for k in obj.keys() {
+                if !keys.contains_key(k) && !keys.contains_key(&format!("!{k}")) {
+                    return Err(format!("Could not find member '{k}' on object of type '{at}'."));
+                }
+            }
+            for (k, sub) in keys {
+                let (name, required) = match k.strip_prefix('!') {
+                    Some(n) => (n, true),
+                    None => (k.as_str(), false),
+                };
+                match obj.get(name) {
+                    Some(x) if !x.is_null() => check(x, sub, &format!("{at}.{name}"))?,
+                    _ if required => return Err(format!("The required property '{at}.{name}' is missing.")),
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn group_shape() -> Value {
+    json!({"!location": "string", "tags": "tags", "managedBy": "string", "properties": {}})
+}
+fn plan_shape() -> Value {
+    json!({"!location": "string", "kind": "string", "tags": "tags",
+        "!sku": {"!name": "string", "tier": "string", "size": "string", "family": "string", "capacity": "int"},
+        "properties": {"reserved": "bool", "perSiteScaling": "bool", "zoneRedundant": "bool", "maximumElasticWorkerCount": "int"}})
+}
+fn site_shape() -> Value {
+    json!({"!location": "string", "kind": "string", "tags": "tags",
+        "identity": {"!type": "string"},
+        "!properties": {"!serverFarmId": "string", "httpsOnly": "bool", "keyVaultReferenceIdentity": "string", "reserved": "bool", "clientAffinityEnabled": "bool",
+            "siteConfig": {"linuxFxVersion": "string", "acrUseManagedIdentityCreds": "bool", "alwaysOn": "bool", "healthCheckPath": "string",
+                "minTlsVersion": "string", "ftpsState": "string", "http20Enabled": "bool", "numberOfWorkers": "int", "appCommandLine": "string",
+                "appSettings": [{"!name": "string", "!value": "string"}]}}})
+}
+fn registry_shape() -> Value {
+    json!({"!location": "string", "tags": "tags", "!sku": {"!name": "string"}, "properties": {"adminUserEnabled": "bool", "publicNetworkAccess": "string", "anonymousPullEnabled": "bool"}})
+}
+fn vault_shape() -> Value {
+    json!({"!location": "string", "tags": "tags", "!properties": {"!tenantId": "string", "!sku": {"!family": "string", "!name": "string"},
+        "enableRbacAuthorization": "bool", "accessPolicies": ["any"], "enableSoftDelete": "bool", "softDeleteRetentionInDays": "int", "enablePurgeProtection": "bool", "publicNetworkAccess": "string"}})
+}
+fn secret_shape() -> Value {
+    json!({"tags": "tags", "!properties": {"!value": "string", "contentType": "string", "attributes": {"enabled": "bool", "nbf": "int", "exp": "int"}}})
+}
+fn role_shape() -> Value {
+    json!({"!properties": {"!roleDefinitionId": "string", "!principalId": "string", "principalType": "string", "description": "string", "condition": "string"}})
+}
+
+/// (tier, slots allowed, alwaysOn allowed) of a SKU name; None when unknown.
+fn tier(sku: &str) -> Option<(&'static str, bool, bool)> {
+    let s = sku.to_ascii_uppercase();
+    Some(match s.as_str() {
+        "F1" | "FREE" => ("Free", false, false),
+        "D1" | "SHARED" => ("Shared", false, false),
+        "B1" | "B2" | "B3" => ("Basic", false, true),
+        "S1" | "S2" | "S3" => ("Standard", true, true),
+        "P1V2" | "P2V2" | "P3V2" => ("PremiumV2", true, true),
+        "P0V3" | "P1V3" | "P2V3" | "P3V3" | "P1MV3" | "P2MV3" | "P3MV3" | "P4MV3" | "P5MV3" => ("PremiumV3", true, true),
+        _ => return None,
+    })
+}
+
+/// Supported api-versions per provider namespace (lowercase).
+fn versions(ns: &str) -> &'static [&'static str] {
+    match ns {
+        "microsoft.web" => &["2022-09-01", "2023-01-01", "2023-12-01", "2024-04-01", "2024-11-01", "2025-03-01", "2026-03-15", "2026-07-15", "2026-09-01"],
+        "microsoft.containerregistry" => &["2023-07-01", "2023-11-01-preview", "2025-04-01"],
+        "microsoft.keyvault" => &["2023-02-01", "2023-07-01", "2024-11-01"],
+        "microsoft.authorization" => &["2020-04-01-preview", "2022-04-01"],
+        "subscriptions" => &["2016-06-01", "2020-01-01", "2022-12-01"],
+        _ => &["2021-04-01", "2022-09-01", "2024-03-01", "2025-04-01"],
+    }
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(x) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn tags_of(v: &Value) -> Map<String, Value> {
+    v["tags"].as_object().cloned().unwrap_or_default()
+}
+
+impl State {
+    fn id(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+    fn guid(&mut self) -> String {
+        let n = self.id();
+        format!("{:08x}-0000-4000-8000-{:012x}", n, n * 7919)
+    }
+    fn op(&mut self, base: &str, polls: u32, result: Value) -> String {
+        self.op_for(base, polls, result, None)
+    }
+    fn op_for(&mut self, base: &str, polls: u32, result: Value, resource: Option<&str>) -> String {
+        let id = self.guid();
+        self.ops.insert(id.clone(), (polls, result));
+        if let Some(r) = resource {
+            self.pending.insert(id.clone(), r.to_ascii_lowercase());
+        }
+        format!("{base}/subscriptions/{SUB}/providers/Microsoft.Resources/operations/{id}?api-version=2025-04-01")
+    }
+
+    /// Every resource (not group) whose tags name this app.
+    pub fn tagged(&self, app: &str) -> Vec<&Value> {
+        let groups = self.groups.values().filter(|g| g["tags"]["aideploy-app"] == app);
+        groups.chain(self.resources.values().filter(|r| r["tags"]["aideploy-app"] == app)).collect()
+    }
+    pub fn by_type(&self, ty: &str) -> Vec<&Value> {
+        self.resources.values().filter(|r| r["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(ty))).collect()
+    }
+    pub fn site_settings(&self, site_id: &str) -> BTreeMap<String, String> {
+        self.settings.get(&site_id.to_ascii_lowercase()).cloned().unwrap_or_default()
+    }
+    pub fn site_config(&self, site_id: &str) -> Value {
+        self.resources.get(&format!("{}/config/web", site_id.to_ascii_lowercase())).map(|c| c["properties"].clone()).unwrap_or_default()
+    }
+    /// A resource group with one resource aideploy did not make (left alone).
+    pub fn add_foreign_group(&mut self, name: &str) {
+        self.groups.insert(name.to_ascii_lowercase(), json!({"id": format!("/subscriptions/{SUB}/resourceGroups/{name}"), "name": name, "location": "westeurope", "tags": {"team": "data"}, "properties": {"provisioningState": "Succeeded"}}));
+        let id = format!("/subscriptions/{SUB}/resourceGroups/{name}/providers/Microsoft.Web/serverfarms/their-plan");
+        self.resources.insert(id.to_ascii_lowercase(), json!({"id": id, "name": "their-plan", "type": "Microsoft.Web/serverfarms", "location": "westeurope", "kind": "linux", "tags": {}, "sku": {"name": "P1V3", "tier": "PremiumV3"}, "properties": {"reserved": true}}));
+    }
+    /// A group someone made by hand (no aideploy tags).
+    pub fn add_group(&mut self, name: &str, location: &str) {
+        self.groups.insert(name.to_ascii_lowercase(), json!({"id": format!("/subscriptions/{SUB}/resourceGroups/{name}"), "name": name, "location": location, "tags": {}, "properties": {"provisioningState": "Succeeded"}}));
+    }
+
+    /// A resource whose creation has not been seen to finish yet (ARM answers 409
+    /// AnotherOperationInProgress to writes that need it).
+    fn busy(&self, key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        self.pending.values().any(|p| *p == key)
+    }
+
+    fn principals(&self) -> BTreeSet<String> {
+        self.resources.values().filter_map(|r| r["identity"]["principalId"].as_str().map(str::to_string)).collect()
+    }
+
+    fn site_names_elsewhere(&self, name: &str, id: &str) -> bool {
+        self.taken_names.contains(&name.to_ascii_lowercase())
+            || self.by_type("Microsoft.Web/sites").iter().any(|s| s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)) && !s["id"].as_str().unwrap_or("").eq_ignore_ascii_case(id))
+    }
+
+    fn running_digest(&self, host: &str) -> Option<String> {
+        let site = self.resources.values().find(|r| r["properties"]["defaultHostName"] == host)?;
+        let config = self.site_config(site["id"].as_str()?);
+        let fx = config["linuxFxVersion"].as_str()?;
+        fx.rsplit_once('@').map(|(_, d)| d.to_string())
+    }
+}
+
+/// The answer to one request. `base` is the fake's own URL (for operation URLs).
+pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &[(String, String)], body: &str) -> Reply {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let params: BTreeMap<String, String> = query.split('&').filter(|p| !p.is_empty()).filter_map(|p| p.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+
+    // The sites' front ends (not ARM).
+    if segs.first() == Some(&"sites") && segs.len() >= 2 {
+        return match st.running_digest(segs[1]) {
+            Some(d) if !st.bad.contains(&d) => Reply::json(200, json!({"status": "ok"})),
+            Some(_) => Reply::json(503, json!({"error": "the container did not start"})),
+            None => Reply::json(503, json!({"error": "no image"})),
+        };
+    }
+    let auth = headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str()).unwrap_or("");
+    if !auth.starts_with("Bearer ") || auth.len() <= 7 {
+        return err(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.");
+    }
+    if segs.len() < 2 || !segs[0].eq_ignore_ascii_case("subscriptions") {
+        return err(404, "NotFound", format!("no route {path}"));
+    }
+    if segs[1] != SUB {
+        return err(404, "SubscriptionNotFound", format!("The subscription '{}' could not be found.", segs[1]));
+    }
+    // Provider namespace: of the last `providers/{ns}` segment pair; the subscription
+    // itself and resource groups belong to Microsoft.Resources.
+    let ns = segs.iter().rposition(|s| s.eq_ignore_ascii_case("providers")).and_then(|i| segs.get(i + 1)).map(|s| s.to_ascii_lowercase());
+    let ns = ns.unwrap_or_else(|| if segs.len() == 2 { "subscriptions".into() } else { "microsoft.resources".into() });
+    match params.get("api-version") {
+        None => return err(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
+        Some(v) if !versions(&ns).contains(&v.as_str()) => {
+            return err(400, "InvalidApiVersionParameter", format!("The api-version '{v}' is invalid. The supported versions are '{}'.", versions(&ns).join(",")));
+        }
+        _ => {}
+    }
+    let parsed: Value = if body.trim().is_empty() { Value::Null } else {
+        match serde_json::from_str(body) {
+            Ok(v) => v,
+            Err(e) => return err(400, "InvalidRequestContent", format!("The request content was invalid and could not be deserialized: {e}")),
+        }
+    };
+    macro_rules! valid {
+        ($shape:expr) => {
+            if let Err(why) = check(&parsed, &$shape, "body") {
+                return err(400, "InvalidRequestContent", why);
+            }
+        };
+    }
+    let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+
+    // Operations.
+    if l.len() == 6 && l[2] == "providers" && l[4] == "operations" {
+        let Some((left, result)) = st.ops.get_mut(segs[5]) else { return err(404, "NotFound", "operation not found") };
+        let location = result["kind"] == "location";
+        let running = *left > 0;
+        if running {
+            *left -= 1;
+        } else {
+            st.pending.remove(segs[5]);
+        }
+        return match (running, location) {
+            (true, true) => Reply::json(202, Value::Null).header("retry-after", "1".into()),
+            (true, false) => Reply::json(200, json!({"status": "InProgress"})),
+            (false, true) => Reply::json(200, Value::Null),
+            (false, false) => Reply::json(200, json!({"status": "Succeeded"})),
+        };
+    }
+    if l.len() == 2 && method == "GET" {
+        return Reply::json(200, json!({"id": format!("/subscriptions/{SUB}"), "subscriptionId": SUB, "tenantId": TENANT, "displayName": "fake", "state": "Enabled"}));
+    }
+    // Key Vault purge of a soft-deleted vault.
+    if l.len() == 9 && l[3] == "microsoft.keyvault" && l[4] == "locations" && l[6] == "deletedvaults" && l[8] == "purge" && method == "POST" {
+        if st.deleted_vaults.remove(l[7]).is_none() {
+            return err(404, "ResourceNotFound", format!("The deleted vault '{}' was not found.", segs[7]));
+        }
+        st.mutations += 1;
+        let loc = st.op(base, 1, json!({"kind": "location"}));
+        return Reply::json(202, Value::Null).header("location", loc);
+    }
+    if l.len() < 4 || l[2] != "resourcegroups" {
+        return err(404, "NotFound", format!("no route {method} {path}"));
+    }
+    let group = l[3].to_string();
+    let group_id = format!("/subscriptions/{SUB}/resourceGroups/{}", segs[3]);
+    if l.len() == 4 {
+        return match method {
+            "GET" => match st.groups.get(&group) {
+                Some(g) => Reply::json(200, g.clone()),
+                None => err(404, "ResourceGroupNotFound", format!("Resource group '{}' could not be found.", segs[3])),
+            },
+            "PUT" => {
+                valid!(group_shape());
+                let existed = st.groups.contains_key(&group);
+                let g = json!({"id": group_id, "name": segs[3], "type": "Microsoft.Resources/resourceGroups", "location": parsed["location"], "tags": parsed["tags"].as_object().cloned().unwrap_or_default(), "properties": {"provisioningState": "Succeeded"}});
+                st.groups.insert(group.clone(), g.clone());
+                st.mutations += 1;
+                Reply::json(if existed { 200 } else { 201 }, g)
+            }
+            "DELETE" => {
+                if st.groups.remove(&group).is_none() {
+                    return err(404, "ResourceGroupNotFound", format!("Resource group '{}' could not be found.", segs[3]));
+                }
+                let prefix = format!("{}/", group_id.to_ascii_lowercase());
+                let gone: Vec<String> = st.resources.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+                for k in gone {
+                    if let Some(r) = st.resources.remove(&k) {
+                        if r["type"] == "Microsoft.KeyVault/vaults" {
+                            st.deleted_vaults.insert(r["name"].as_str().unwrap().to_ascii_lowercase(), r["location"].as_str().unwrap_or("").into());
+                        }
+                    }
+                    st.settings.remove(&k);
+                    st.secret_values.remove(&k);
+                }
+                st.mutations += 1;
+                let loc = st.op(base, 2, json!({"kind": "location"}));
+                Reply::json(202, Value::Null).header("location", loc).header("retry-after", "1".into())
+            }
+            _ => err(405, "MethodNotAllowed", "method not allowed"),
+        };
+    }
+    if !st.groups.contains_key(&group) {
+        return err(404, "ResourceGroupNotFound", format!("Resource group '{}' could not be found.", segs[3]));
+    }
+    if l.len() == 5 && l[4] == "resources" && method == "GET" {
+        let filter = params.get("$filter").cloned().unwrap_or_default();
+        let want = filter.strip_prefix("tagName eq '").and_then(|r| r.split_once("' and tagValue eq '")).map(|(k, v)| (k.to_string(), v.trim_end_matches('\'').to_string()));
+        let prefix = format!("{}/providers/", group_id.to_ascii_lowercase());
+        let list: Vec<Value> = st
+            .resources
+            .iter()
+            .filter(|(k, r)| k.starts_with(&prefix) && !r["type"].as_str().unwrap_or("").starts_with("Microsoft.Authorization") && !k.contains("/config/") && !k.contains("/secrets/"))
+            .filter(|(_, r)| want.as_ref().is_none_or(|(k, v)| r["tags"][k.as_str()] == v.as_str()))
+            .map(|(_, r)| json!({"id": r["id"], "name": r["name"], "type": r["type"], "location": r["location"], "tags": r["tags"]}))
+            .collect();
+        return Reply::json(200, json!({"value": list}));
+    }
+    // Role assignments at any scope under the group.
+    if l.len() >= 4 && l[l.len() - 3] == "microsoft.authorization" && l[l.len() - 2] == "roleassignments" {
+        let scope = segs[..segs.len() - 4].join("/");
+        let scope = format!("/{scope}");
+        let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", segs[segs.len() - 1]);
+        let key = id.to_ascii_lowercase();
+        return match method {
+            "GET" => match st.resources.get(&key) {
+                Some(r) => Reply::json(200, r.clone()),
+                None => err(404, "RoleAssignmentNotFound", "The role assignment does not exist."),
+            },
+            "DELETE" => match st.resources.remove(&key) {
+                Some(r) => {
+                    st.mutations += 1;
+                    Reply::json(200, r)
+                }
+                None => Reply::json(204, Value::Null),
+            },
+            "PUT" => {
+                valid!(role_shape());
+                if !st.resources.contains_key(&scope.to_ascii_lowercase()) {
+                    return err(404, "ResourceNotFound", format!("The scope '{scope}' does not exist."));
+                }
+                if st.busy(&scope) {
+                    return err(409, "AnotherOperationInProgress", format!("The resource '{scope}' is still being provisioned."));
+                }
+                let p = &parsed["properties"];
+                let role = p["roleDefinitionId"].as_str().unwrap();
+                let role_guid = role.rsplit('/').next().unwrap_or("");
+                if !role.to_ascii_lowercase().starts_with(&format!("/subscriptions/{SUB}/providers/microsoft.authorization/roledefinitions/")) || ![ACR_PULL, KV_SECRETS_USER, READER].contains(&role_guid) {
+                    return err(400, "RoleDefinitionDoesNotExist", format!("The specified role definition with ID '{role_guid}' does not exist."));
+                }
+                let principal = p["principalId"].as_str().unwrap();
+                if !st.principals().contains(principal) {
+                    return err(400, "PrincipalNotFound", format!("Principal {principal} does not exist in the directory {TENANT}."));
+                }
+                let dup = st.resources.iter().any(|(k, r)| {
+                    *k != key && r["properties"]["principalId"] == principal && r["properties"]["roleDefinitionId"] == role && r["properties"]["scope"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(&scope))
+                });
+                if dup {
+                    return err(409, "RoleAssignmentExists", "The role assignment already exists.");
+                }
+                let r = json!({"id": id, "name": segs[segs.len() - 1], "type": "Microsoft.Authorization/roleAssignments",
+                    "properties": {"roleDefinitionId": role, "principalId": principal, "principalType": p["principalType"].as_str().unwrap_or("ServicePrincipal"), "scope": scope}});
+                let existed = st.resources.insert(key, r.clone()).is_some();
+                st.mutations += 1;
+                Reply::json(if existed { 200 } else { 201 }, r)
+            }
+            _ => err(405, "MethodNotAllowed", "method not allowed"),
+        };
+    }
+    if l.len() < 8 || l[4] != "providers" {
+        return err(404, "NotFound", format!("no route {method} {path}"));
+    }
+    let ty = format!("{}/{}", segs[5], segs[6]);
+    let name = segs[7];
+    let rid = format!("{group_id}/providers/{}/{}/{name}", segs[5], segs[6]);
+    let rkey = rid.to_ascii_lowercase();
+    let rest: Vec<&str> = l[8..].to_vec();
+    let location_of_group = st.groups[&group]["location"].as_str().unwrap_or("").to_string();
+    let _ = location_of_group;
+    match (ns.as_str(), l[6], rest.as_slice()) {
+        ("microsoft.web", "serverfarms", []) => match method {
+            "GET" => st.resources.get(&rkey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource '{ty}/{name}' under resource group '{}' was not found.", segs[3]))),
+            "PUT" => {
+                valid!(plan_shape());
+                let sku = parsed["sku"]["name"].as_str().unwrap();
+                let Some((tier_name, _, always_on)) = tier(sku) else { return err(400, "BadRequest", format!("The SKU '{sku}' is not valid.")) };
+                let linux = parsed["kind"].as_str().is_some_and(|k| k.contains("linux"));
+                if linux != (parsed["properties"]["reserved"] == true) {
+                    return err(400, "BadRequest", "A Linux App Service plan must have properties.reserved = true (and only a Linux plan may).");
+                }
+                // Down to a tier without alwaysOn while a site has it: refused, like ARM.
+                let sites_on: Vec<&Value> = st.by_type("Microsoft.Web/sites").into_iter().filter(|s| s["properties"]["serverFarmId"].as_str().is_some_and(|f| f.eq_ignore_ascii_case(&rid))).collect();
+                if !always_on && sites_on.iter().any(|s| st.site_config(s["id"].as_str().unwrap())["alwaysOn"] == true) {
+                    return err(409, "Conflict", "Cannot change to a tier without AlwaysOn while a site has it on.");
+                }
+                let existed = st.resources.contains_key(&rkey);
+                let r = json!({"id": rid, "name": name, "type": "Microsoft.Web/serverfarms", "kind": parsed["kind"], "location": parsed["location"], "tags": tags_of(&parsed),
+                    "sku": {"name": sku.to_ascii_uppercase(), "tier": tier_name, "capacity": 1},
+                    "properties": {"reserved": linux, "status": "Ready", "provisioningState": "Succeeded", "numberOfSites": sites_on.len()}});
+                st.resources.insert(rkey.clone(), r.clone());
+                st.mutations += 1;
+                if existed {
+                    Reply::json(200, r)
+                } else {
+                    let op = st.op_for(base, 1, json!({"kind": "async"}), Some(&rkey));
+                    Reply::json(202, r).header("azure-asyncoperation", op.clone()).header("location", op)
+                }
+            }
+            "DELETE" => {
+                if st.by_type("Microsoft.Web/sites").iter().any(|s| s["properties"]["serverFarmId"].as_str().is_some_and(|f| f.eq_ignore_ascii_case(&rid))) {
+                    return err(409, "Conflict", format!("Server farm '{name}' cannot be deleted because it has web app(s) assigned to it."));
+                }
+                match st.resources.remove(&rkey) {
+                    Some(_) => {
+                        st.mutations += 1;
+                        Reply::json(200, Value::Null)
+                    }
+                    None => Reply::json(204, Value::Null),
+                }
+            }
+            _ => err(405, "MethodNotAllowed", "method not allowed"),
+        },
+        ("microsoft.web", "sites", _) => web_site(st, base, method, &rid, name, &rest, &segs[8..], &parsed, body),
+        ("microsoft.containerregistry", "registries", []) => match method {
+            "GET" => st.resources.get(&rkey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource '{ty}/{name}' was not found."))),
+            "PUT" => {
+                valid!(registry_shape());
+                if name.len() < 5 || name.len() > 50 || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return err(400, "RegistryNameInvalid", "The registry name must be 5-50 alphanumeric characters.");
+                }
+                if !["Basic", "Standard", "Premium"].contains(&parsed["sku"]["name"].as_str().unwrap()) {
+                    return err(400, "InvalidSku", "The sku must be Basic, Standard or Premium.");
+                }
+                let elsewhere = st.by_type("Microsoft.ContainerRegistry/registries").iter().any(|r| r["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)) && !r["id"].as_str().unwrap().eq_ignore_ascii_case(&rid));
+                if elsewhere {
+                    return err(409, "AlreadyInUse", format!("The registry {name} is already in use."));
+                }
+                let existed = st.resources.contains_key(&rkey);
+                let login = if st.registry_host.is_empty() { format!("{}.azurecr.io", name.to_ascii_lowercase()) } else { st.registry_host.clone() };
+                let r = json!({"id": rid, "name": name, "type": "Microsoft.ContainerRegistry/registries", "location": parsed["location"], "tags": tags_of(&parsed),
+                    "sku": {"name": parsed["sku"]["name"], "tier": parsed["sku"]["name"]},
+                    "properties": {"loginServer": login, "adminUserEnabled": parsed["properties"]["adminUserEnabled"].as_bool().unwrap_or(false), "provisioningState": "Succeeded"}});
+                st.resources.insert(rkey.clone(), r.clone());
+                st.mutations += 1;
+                if existed {
+                    Reply::json(200, r)
+                } else {
+                    let mut creating = r.clone();
+                    creating["properties"]["provisioningState"] = json!("Creating");
+                    let op = st.op_for(base, 2, json!({"kind": "async"}), Some(&rkey));
+                    Reply::json(201, creating).header("azure-asyncoperation", op)
+                }
+            }
+            "DELETE" => match st.resources.remove(&rkey) {
+                Some(_) => {
+                    st.mutations += 1;
+                    Reply::json(200, Value::Null)
+                }
+                None => Reply::json(204, Value::Null),
+            },
+            _ => err(405, "MethodNotAllowed", "method not allowed"),
+        },
+        ("microsoft.keyvault", "vaults", []) => match method {
+            "GET" => st.resources.get(&rkey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource '{ty}/{name}' was not found."))),
+            "PUT" => {
+                valid!(vault_shape());
+                let ok_name = (3..=24).contains(&name.len())
+                    && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !name.contains("--")
+                    && !name.ends_with('-');
+                if !ok_name {
+                    return err(400, "VaultNameNotValid", format!("The vault name '{name}' is invalid."));
+                }
+                if st.deleted_vaults.contains_key(&name.to_ascii_lowercase()) {
+                    return err(409, "ConflictError", format!("A vault with the same name already exists in deleted state. You need to either recover or purge existing key vault ({name})."));
+                }
+                let p = &parsed["properties"];
+                if p["tenantId"] != TENANT {
+                    return err(400, "BadRequest", "The tenant id is not the subscription's tenant.");
+                }
+                if p["enableRbacAuthorization"] != true && p["accessPolicies"].is_null() {
+                    return err(400, "BadRequest", "The parameter accessPolicies is not specified.");
+                }
+                let r = json!({"id": rid, "name": name, "type": "Microsoft.KeyVault/vaults", "location": parsed["location"], "tags": tags_of(&parsed),
+                    "properties": {"tenantId": TENANT, "sku": p["sku"], "enableRbacAuthorization": p["enableRbacAuthorization"].as_bool().unwrap_or(false),
+                        "vaultUri": format!("https://{name}.vault.azure.net/"), "enableSoftDelete": true, "provisioningState": "Succeeded"}});
+                st.resources.insert(rkey, r.clone());
+                st.mutations += 1;
+                Reply::json(200, r)
+            }
+            "DELETE" => match st.resources.remove(&rkey) {
+                Some(r) => {
+                    let prefix = format!("{rkey}/");
+                    st.resources.retain(|k, _| !k.starts_with(&prefix));
+                    st.secret_values.retain(|k, _| !k.starts_with(&prefix));
+                    st.deleted_vaults.insert(name.to_ascii_lowercase(), r["location"].as_str().unwrap_or("").into());
+                    st.mutations += 1;
+                    Reply::json(200, Value::Null)
+                }
+                None => Reply::json(204, Value::Null),
+            },
+            _ => err(405, "MethodNotAllowed", "method not allowed"),
+        },
+        ("microsoft.keyvault", "vaults", ["secrets", secret]) => {
+            let Some(vault) = st.resources.get(&rkey).cloned() else { return err(404, "ResourceNotFound", format!("The vault '{name}' was not found.")) };
+            let sname = segs[9];
+            let sid = format!("{rid}/secrets/{sname}");
+            let skey = format!("{rkey}/secrets/{secret}");
+            match method {
+                "GET" => st.resources.get(&skey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "SecretNotFound", format!("Secret not found: {sname}"))),
+                "PUT" => {
+                    valid!(secret_shape());
+                    if sname.is_empty() || sname.len() > 127 || !sname.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                        return err(400, "BadRequest", format!("The secret name '{sname}' is invalid."));
+                    }
+                    let version = format!("{:032x}", st.id() * 104729);
+                    let uri = format!("{}secrets/{sname}", vault["properties"]["vaultUri"].as_str().unwrap());
+                    let existed = st.resources.contains_key(&skey);
+                    let r = json!({"id": sid, "name": sname, "type": "Microsoft.KeyVault/vaults/secrets", "location": vault["location"], "tags": tags_of(&parsed),
+                        "properties": {"secretUri": uri, "secretUriWithVersion": format!("{uri}/{version}"), "contentType": parsed["properties"]["contentType"], "attributes": {"enabled": true}}});
+                    st.resources.insert(skey.clone(), r.clone());
+                    st.secret_values.insert(skey, parsed["properties"]["value"].as_str().unwrap().to_string());
+                    st.mutations += 1;
+                    Reply::json(if existed { 200 } else { 201 }, r)
+                }
+                _ => err(405, "MethodNotAllowed", "method not allowed"),
+            }
+        }
+        _ => err(404, "NotFound", format!("no route {method} {path}")),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn web_site(st: &mut State, base: &str, method: &str, rid: &str, name: &str, rest: &[&str], raw_rest: &[&str], parsed: &Value, _body: &str) -> Reply {
+    let site_key = rid.to_ascii_lowercase();
+    macro_rules! valid {
+        ($shape:expr) => {
+            if let Err(why) = check(parsed, &$shape, "body") {
+                return err(400, "InvalidRequestContent", why);
+            }
+        };
+    }
+    // `rest` after the site: [], ["slots", slot], ["config", "web"], ["config","appsettings","list"],
+    // ["slots", s, "config", ...], ["slotsswap"].
+    let (app_id, sub_rest): (String, &[&str]) = match rest {
+        ["slots", _, tail @ ..] => (format!("{rid}/slots/{}", raw_rest[1]), tail),
+        _ => (rid.to_string(), rest),
+    };
+    let key = app_id.to_ascii_lowercase();
+    let is_slot = key != site_key;
+    match (method, sub_rest) {
+        ("GET", []) => st.resources.get(&key).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource 'Microsoft.Web/sites/{name}' was not found."))),
+        ("PUT", []) => {
+            valid!(site_shape());
+            let farm = parsed["properties"]["serverFarmId"].as_str().unwrap().to_string();
+            let Some(plan) = st.resources.get(&farm.to_ascii_lowercase()).filter(|p| p["type"] == "Microsoft.Web/serverfarms").cloned() else {
+                return err(404, "NotFound", format!("Server farm with id '{farm}' not found."));
+            };
+            let (_, slots, always_on) = tier(plan["sku"]["name"].as_str().unwrap_or("")).unwrap();
+            if st.busy(&farm) || st.busy(&key) || (is_slot && st.busy(&site_key)) {
+                return err(409, "AnotherOperationInProgress", "Another operation on this or a dependent resource is in progress.");
+            }
+            if is_slot {
+                if !st.resources.contains_key(&site_key) {
+                    return err(404, "ResourceNotFound", format!("The Resource 'Microsoft.Web/sites/{name}' was not found."));
+                }
+                if !slots && !st.resources.contains_key(&key) {
+                    return err(409, "Conflict", format!("Cannot create more than 0 deployment slot(s) for the site on plan tier {}; scale the plan up to Standard or higher.", plan["sku"]["tier"].as_str().unwrap_or("")));
+                }
+            } else if st.site_names_elsewhere(name, rid) {
+                return err(409, "Conflict", format!("Website with given name {name} already exists."));
+            }
+            let config = &parsed["properties"]["siteConfig"];
+            if config["alwaysOn"] == true && !always_on {
+                return err(409, "Conflict", "There was a conflict. AlwaysOn cannot be set for this site as the plan does not allow it.");
+            }
+            if let Some(fx) = config["linuxFxVersion"].as_str() {
+                if !fx.is_empty() && !fx.starts_with("DOCKER|") && !fx.contains('|') {
+                    return err(400, "BadRequest", format!("linuxFxVersion '{fx}' is not valid."));
+                }
+            }
+            let existing = st.resources.get(&key).cloned();
+            let principal = existing.as_ref().and_then(|e| e["identity"]["principalId"].as_str().map(str::to_string));
+            let identity = match parsed["identity"]["type"].as_str() {
+                Some("SystemAssigned") => {
+                    let p = principal.unwrap_or_else(|| st.guid());
+                    json!({"type": "SystemAssigned", "principalId": p, "tenantId": TENANT})
+                }
+                Some("None") | None => Value::Null,
+                Some(other) => return err(400, "BadRequest", format!("identity type '{other}' is not supported here")),
+            };
+            let host = if is_slot { format!("{name}-{}.azurewebsites.net", raw_rest[1].to_ascii_lowercase()) } else { format!("{}.azurewebsites.net", name.to_ascii_lowercase()) };
+            let r = json!({"id": app_id, "name": if is_slot { format!("{name}/{}", raw_rest[1]) } else { name.to_string() },
+                "type": if is_slot { "Microsoft.Web/sites/slots" } else { "Microsoft.Web/sites" },
+                "kind": parsed["kind"], "location": parsed["location"], "tags": tags_of(parsed), "identity": identity,
+                "properties": {"serverFarmId": farm, "httpsOnly": parsed["properties"]["httpsOnly"].as_bool().unwrap_or(false),
+                    "keyVaultReferenceIdentity": parsed["properties"]["keyVaultReferenceIdentity"].as_str().unwrap_or("SystemAssigned"),
+                    "defaultHostName": host, "state": "Running", "reserved": true, "enabled": true}});
+            st.resources.insert(key.clone(), r.clone());
+            // siteConfig: fields given replace the stored ones; appSettings replace all.
+            let ckey = format!("{key}/config/web");
+            let mut stored = st.resources.get(&ckey).map(|c| c["properties"].clone()).unwrap_or_else(|| json!({"linuxFxVersion": "", "alwaysOn": false, "ftpsState": "AllAllowed", "minTlsVersion": "1.2", "acrUseManagedIdentityCreds": false}));
+            if let Some(c) = config.as_object() {
+                for (k, v) in c {
+                    if k == "appSettings" {
+                        let map = v.as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap().to_string(), s["value"].as_str().unwrap().to_string())).collect();
+                        st.settings.insert(key.clone(), map);
+                    } else {
+                        stored[k] = v.clone();
+                    }
+                }
+            }
+            st.resources.insert(ckey, json!({"id": format!("{app_id}/config/web"), "name": "web", "type": "Microsoft.Web/sites/config", "properties": stored}));
+            st.mutations += 1;
+            if existing.is_some() {
+                Reply::json(200, r)
+            } else {
+                let op = st.op_for(base, 2, json!({"kind": "async"}), Some(&key));
+                Reply::json(202, r).header("azure-asyncoperation", op)
+            }
+        }
+        ("PATCH", []) => {
+            valid!(json!({"tags": "tags"}));
+            let Some(r) = st.resources.get_mut(&key) else { return err(404, "ResourceNotFound", "site not found") };
+            if let Some(t) = parsed.get("tags") {
+                r["tags"] = t.clone();
+            }
+            let out = r.clone();
+            st.mutations += 1;
+            Reply::json(200, out)
+        }
+        ("DELETE", []) => {
+            if st.resources.remove(&key).is_none() {
+                return Reply::json(204, Value::Null);
+            }
+            let prefix = format!("{key}/");
+            st.resources.retain(|k, _| !k.starts_with(&prefix));
+            st.settings.retain(|k, _| k != &key && !k.starts_with(&prefix));
+            st.mutations += 1;
+            Reply::json(200, Value::Null)
+        }
+        ("GET", ["config", "web"]) => st.resources.get(&format!("{key}/config/web")).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "ResourceNotFound", "site not found")),
+        ("POST", ["config", "appsettings", "list"]) => {
+            if !st.resources.contains_key(&key) {
+                return err(404, "ResourceNotFound", "site not found");
+            }
+            Reply::json(200, json!({"id": format!("{app_id}/config/appsettings"), "name": "appsettings", "type": "Microsoft.Web/sites/config", "properties": st.site_settings(&app_id)}))
+        }
+        ("POST", ["slotsswap"]) if !is_slot => {
+            valid!(json!({"!targetSlot": "string", "!preserveVnet": "bool"}));
+            let slot = parsed["targetSlot"].as_str().unwrap();
+            let slot_key = format!("{site_key}/slots/{}", slot.to_ascii_lowercase());
+            if !st.resources.contains_key(&site_key) || !st.resources.contains_key(&slot_key) {
+                return err(404, "ResourceNotFound", format!("The slot '{slot}' was not found."));
+            }
+            // Config (image) and app settings change places; tags and identities stay.
+            let (a, b) = (format!("{site_key}/config/web"), format!("{slot_key}/config/web"));
+            let ca = st.resources[&a]["properties"].clone();
+            let cb = st.resources[&b]["properties"].clone();
+            st.resources.get_mut(&a).unwrap()["properties"] = cb;
+            st.resources.get_mut(&b).unwrap()["properties"] = ca;
+            let sa = st.settings.remove(&site_key).unwrap_or_default();
+            let sb = st.settings.remove(&slot_key).unwrap_or_default();
+            st.settings.insert(site_key.clone(), sb);
+            st.settings.insert(slot_key, sa);
+            st.mutations += 1;
+            let loc = st.op(base, 1, json!({"kind": "location"}));
+            Reply::json(202, Value::Null).header("location", loc)
+        }
+        _ => err(404, "NotFound", format!("no route {method} {rid}/{}", raw_rest.join("/"))),
+    }
+}
+
+pub struct FakeArm {
+    pub base: String,
+    pub state: Arc<Mutex<State>>,
+}
+
+impl FakeArm {
+    pub fn start(registry_host: &str) -> FakeArm {
+        let state = Arc::new(Mutex::new(State { registry_host: registry_host.into(), ..State::default() }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let s = state.clone();
+        let b = base.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() || line.is_empty() {
+                    continue;
+                }
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("").to_string();
+                let target = parts.next().unwrap_or("").to_string();
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() {
+                        break;
+                    }
+                    let h = h.trim_end();
+                    if h.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                }
+                let len = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let body = String::from_utf8_lossy(&body).into_owned();
+                let reply = {
+                    let mut st = s.lock().unwrap();
+                    if !target.starts_with("/sites/") {
+                        st.requests += 1;
+                        let auth = headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone()).unwrap_or_default();
+                        st.tokens.insert(auth);
+                    }
+                    let reply = answer(&mut st, &b, &method, &target, &headers, &body);
+                    if (400..500).contains(&reply.status) && reply.status != 404 {
+                        st.rejected.push(format!("{method} {target}: {}", reply.body));
+                    }
+                    reply
+                };
+                let mut out = format!("HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n", reply.status, reply.body.len());
+                for (k, v) in &reply.headers {
+                    out.push_str(&format!("{k}: {v}\r\n"));
+                }
+                out.push_str("\r\n");
+                out.push_str(&reply.body);
+                let mut stream = stream;
+                let _ = stream.write_all(out.as_bytes());
+            }
+        });
+        FakeArm { base, state }
+    }
+}
+
+#[cfg(test)]
+mod rules {
+    use super::*;
+
+    const B: &str = "http://fake";
+    fn call(st: &mut State, method: &str, path: &str, body: Value) -> Reply {
+        let auth = vec![("authorization".to_string(), "Bearer x".to_string())];
+        answer(st, B, method, path, &auth, &if body.is_null() { String::new() } else { body.to_string() })
+    }
+    fn code(r: &Reply) -> String {
+        serde_json::from_str::<Value>(&r.body).map(|v| v["error"]["code"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+    }
+    fn rg(st: &mut State) -> String {
+        let g = format!("/subscriptions/{SUB}/resourceGroups/rg1");
+        assert_eq!(call(st, "PUT", &format!("{g}?api-version=2025-04-01"), json!({"location": "eastus"})).status, 201);
+        g
+    }
+    fn plan(st: &mut State, g: &str, sku: &str) -> String {
+        plan_named(st, g, "plan1", sku)
+    }
+    fn plan_named(st: &mut State, g: &str, name: &str, sku: &str) -> String {
+        let p = format!("{g}/providers/Microsoft.Web/serverfarms/{name}");
+        let r = call(st, "PUT", &format!("{p}?api-version=2026-09-01"), json!({"location": "eastus", "kind": "linux", "sku": {"name": sku}, "properties": {"reserved": true}}));
+        assert!(r.status == 202 || r.status == 200, "{}", r.body);
+        if let Some((_, op)) = r.headers.iter().find(|(k, _)| k == "azure-asyncoperation") {
+            let op = op.trim_start_matches(B).to_string();
+            while !call(st, "GET", &op, Value::Null).body.contains("Succeeded") {}
+        }
+        p
+    }
+    fn site_body(plan: &str) -> Value {
+        json!({"location": "eastus", "identity": {"type": "SystemAssigned"}, "properties": {"serverFarmId": plan, "siteConfig": {"alwaysOn": true}}})
+    }
+
+    #[test]
+    fn api_version_auth_and_errors() {
+        let mut st = State::default();
+        let g = format!("/subscriptions/{SUB}/resourceGroups/rg1");
+        let r = call(&mut st, "GET", &g, Value::Null);
+        assert_eq!((r.status, code(&r).as_str()), (400, "MissingApiVersionParameter"));
+        let r = call(&mut st, "GET", &format!("{g}?api-version=1999-01-01"), Value::Null);
+        assert_eq!((r.status, code(&r).as_str()), (400, "InvalidApiVersionParameter"));
+        let r = answer(&mut st, B, "GET", &format!("{g}?api-version=2025-04-01"), &[], "");
+        assert_eq!(r.status, 401);
+        let r = call(&mut st, "GET", &format!("{g}?api-version=2025-04-01"), Value::Null);
+        assert_eq!((r.status, code(&r).as_str()), (404, "ResourceGroupNotFound"));
+        let r = call(&mut st, "PUT", &format!("{g}?api-version=2025-04-01"), json!({"location": "eastus", "colour": "red"}));
+        assert_eq!((r.status, code(&r).as_str()), (400, "InvalidRequestContent"));
+        assert!(r.body.contains("colour"));
+        assert_eq!(st.mutations, 0);
+    }
+
+    #[test]
+    fn sites_need_a_plan_a_free_name_and_slots_need_standard() {
+        let mut st = State::default();
+        let g = rg(&mut st);
+        let site = format!("{g}/providers/Microsoft.Web/sites/app1");
+        let missing = format!("{g}/providers/Microsoft.Web/serverfarms/nope");
+        let r = call(&mut st, "PUT", &format!("{site}?api-version=2026-09-01"), site_body(&missing));
+        assert_eq!(r.status, 404, "{}", r.body);
+        let p = plan(&mut st, &g, "B1");
+        // Unknown property inside siteConfig.
+        let mut bad = site_body(&p);
+        bad["properties"]["siteConfig"]["dockerImage"] = json!("x");
+        assert_eq!(call(&mut st, "PUT", &format!("{site}?api-version=2026-09-01"), bad).status, 400);
+        let r = call(&mut st, "PUT", &format!("{site}?api-version=2026-09-01"), site_body(&p));
+        assert_eq!(r.status, 202);
+        assert!(r.headers.iter().any(|(k, _)| k == "azure-asyncoperation"));
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["properties"]["defaultHostName"], "app1.azurewebsites.net");
+        assert!(v["identity"]["principalId"].as_str().is_some_and(|p| p.len() == 36));
+        // The operation is not done on the first poll.
+        let op = r.headers.iter().find(|(k, _)| k == "azure-asyncoperation").unwrap().1.trim_start_matches(B).to_string();
+        assert!(call(&mut st, "GET", &op, Value::Null).body.contains("InProgress"));
+        // Until a poll has seen the creation finish, a slot on it is refused.
+        let r = call(&mut st, "PUT", &format!("{site}/slots/staging?api-version=2026-09-01"), site_body(&p));
+        assert_eq!((r.status, code(&r).as_str()), (409, "AnotherOperationInProgress"));
+        for _ in 0..3 {
+            call(&mut st, "GET", &op, Value::Null);
+        }
+        assert!(call(&mut st, "GET", &op, Value::Null).body.contains("Succeeded"));
+        // A slot on Basic: refused.
+        let r = call(&mut st, "PUT", &format!("{site}/slots/staging?api-version=2026-09-01"), site_body(&p));
+        assert_eq!(r.status, 409, "{}", r.body);
+        // The same site name in another group: taken.
+        let g2 = format!("/subscriptions/{SUB}/resourceGroups/rg2");
+        call(&mut st, "PUT", &format!("{g2}?api-version=2025-04-01"), json!({"location": "eastus"}));
+        let r = call(&mut st, "PUT", &format!("{g2}/providers/Microsoft.Web/sites/APP1?api-version=2026-09-01"), site_body(&p));
+        assert_eq!((r.status, code(&r).as_str()), (409, "Conflict"));
+        // alwaysOn on Free: refused.
+        let p2 = plan_named(&mut st, &g, "free", "F1");
+        let r = call(&mut st, "PUT", &format!("{g}/providers/Microsoft.Web/sites/app2?api-version=2026-09-01"), site_body(&p2));
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert!(r.body.contains("AlwaysOn"), "{}", r.body);
+    }
+
+    #[test]
+    fn vault_names_are_held_after_delete_and_roles_need_a_principal() {
+        let mut st = State::default();
+        let g = rg(&mut st);
+        let v = format!("{g}/providers/Microsoft.KeyVault/vaults/kv-one");
+        let body = json!({"location": "eastus", "properties": {"tenantId": TENANT, "sku": {"family": "A", "name": "standard"}, "enableRbacAuthorization": true}});
+        assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body.clone()).status, 200);
+        let r = call(&mut st, "PUT", &format!("{g}/providers/Microsoft.Authorization/roleAssignments/x?api-version=2022-04-01"), json!({}));
+        assert_eq!(r.status, 400);
+        let r = call(&mut st, "PUT", &format!("{v}/providers/Microsoft.Authorization/roleAssignments/00000000-0000-4000-8000-000000000001?api-version=2022-04-01"),
+            json!({"properties": {"roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{KV_SECRETS_USER}"), "principalId": "nobody"}}));
+        assert_eq!((r.status, code(&r).as_str()), (400, "PrincipalNotFound"));
+        let r = call(&mut st, "PUT", &format!("{v}/secrets/A-B?api-version=2023-07-01"), json!({"properties": {"value": "s3cret"}}));
+        assert_eq!(r.status, 201);
+        assert!(!r.body.contains("s3cret"));
+        assert_eq!(call(&mut st, "DELETE", &format!("{v}?api-version=2023-07-01"), Value::Null).status, 200);
+        let r = call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body.clone());
+        assert_eq!((r.status, code(&r).as_str()), (409, "ConflictError"));
+        let purge = format!("/subscriptions/{SUB}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/kv-one/purge?api-version=2023-07-01");
+        assert_eq!(call(&mut st, "POST", &purge, Value::Null).status, 202);
+        assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body).status, 200);
+    }
+}

@@ -1,0 +1,738 @@
+//! A fake of the parts of three Google Cloud REST APIs that the cloudrun target uses,
+//! written from their discovery documents: Cloud Run Admin API v2 (services,
+//! revisions, operations, IAM), Secret Manager v1 (secrets, versions, IAM) and
+//! Artifact Registry v1 (repositories, operations). Same paths and custom verbs
+//! (`:setIamPolicy`, `:getIamPolicy`, `:addVersion`, `:access`), Google's error body
+//! `{"error": {"code", "message", "status"}}`, request bodies checked against the
+//! schemas' fields (an unknown field is a 400, as Google's JSON parser does), long
+//! running operations that are not done on the first poll. It rejects a bad
+//! `serviceId`, a duplicate create, a `secretKeyRef` to a secret that does not exist
+//! and an env var named `PORT`. A revision whose image digest is in `bad` fails its
+//! startup probe; one whose service account may not read a referenced secret fails
+//! with Cloud Run's permission message. Traffic goes to the latest *ready* revision.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::common;
+
+pub const PROJECT: &str = "aideploy-test";
+pub const PROJECT_NUMBER: &str = "123456789012";
+const POLLS: u32 = 2;
+
+#[derive(Debug, Clone)]
+pub struct Secret {
+    pub labels: BTreeMap<String, String>,
+    pub versions: Vec<Vec<u8>>,
+    pub policy: Value,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    /// By full name `projects/P/locations/L/services/S`.
+    pub services: BTreeMap<String, Value>,
+    pub service_policies: BTreeMap<String, Value>,
+    /// By full name; in creation order.
+    pub revisions: Vec<Value>,
+    /// By secret id.
+    pub secrets: BTreeMap<String, Secret>,
+    pub repositories: BTreeMap<String, Value>,
+    operations: BTreeMap<String, Operation>,
+    /// Image digests whose revisions fail their startup probe.
+    pub bad: BTreeSet<String>,
+    pub mutations: usize,
+    pub rejected: Vec<String>,
+    /// Revisions whose startup has not been decided yet.
+    pending: BTreeSet<String>,
+    next: u64,
+}
+
+/// Polls left, the service/repository to answer with (or an error), and the service
+/// whose new revision starts when the operation ends.
+type Operation = (u32, Result<Value, (u16, String)>, Option<String>);
+
+#[derive(Clone, Copy)]
+enum F {
+    S,
+    I,
+    B,
+    Any,
+    E(&'static [&'static str]),
+    M(&'static str),
+    A(&'static F),
+    Mp(&'static F),
+}
+use F::*;
+
+/// The fields of each schema the fake checks, from the discovery documents.
+fn schema(name: &str) -> &'static [(&'static str, F)] {
+    match name {
+        "RunService" => &[("annotations", Mp(&S)), ("binaryAuthorization", M("RunBinaryAuthorization")), ("client", S), ("clientVersion", S), ("conditions", A(&M("RunCondition"))), ("createTime", S), ("creator", S), ("customAudiences", A(&S)), ("defaultUriDisabled", B), ("deleteTime", S), ("description", S), ("etag", S), ("expireTime", S), ("generation", I), ("ingress", E(&["INGRESS_TRAFFIC_UNSPECIFIED", "INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"])), ("labels", Mp(&S)), ("lastModifier", S), ("latestCreatedRevision", S), ("latestReadyRevision", S), ("launchStage", E(&["LAUNCH_STAGE_UNSPECIFIED", "UNIMPLEMENTED", "PRELAUNCH", "EARLY_ACCESS", "ALPHA", "BETA", "GA", "DEPRECATED"])), ("name", S), ("observedGeneration", I), ("reconciling", B), ("satisfiesPzs", B), ("scaling", M("RunServiceScaling")), ("template", M("RunRevisionTemplate")), ("terminalCondition", M("RunCondition")), ("traffic", A(&M("RunTrafficTarget"))), ("trafficStatuses", A(&M("RunTrafficTargetStatus"))), ("uid", S), ("updateTime", S), ("uri", S)],
+        "IamSetIamPolicyRequest" => &[("policy", M("IamPolicy")), ("updateMask", S)],
+        "RunBinaryAuthorization" => &[("breakglassJustification", S), ("useDefault", B)],
+        "RunCondition" => &[("executionReason", E(&["EXECUTION_REASON_UNDEFINED", "JOB_STATUS_SERVICE_POLLING_ERROR", "NON_ZERO_EXIT_CODE", "CANCELLED", "CANCELLING", "DELETED"])), ("lastTransitionTime", S), ("message", S), ("reason", E(&["COMMON_REASON_UNDEFINED", "UNKNOWN", "REVISION_FAILED", "PROGRESS_DEADLINE_EXCEEDED", "CONTAINER_MISSING", "CONTAINER_PERMISSION_DENIED", "CONTAINER_IMAGE_UNAUTHORIZED", "CONTAINER_IMAGE_AUTHORIZATION_CHECK_FAILED", "ENCRYPTION_KEY_PERMISSION_DENIED", "ENCRYPTION_KEY_CHECK_FAILED", "SECRETS_ACCESS_CHECK_FAILED", "WAITING_FOR_OPERATION", "IMMEDIATE_RETRY", "POSTPONED_RETRY", "INTERNAL"])), ("revisionReason", E(&["REVISION_REASON_UNDEFINED", "PENDING", "RESERVE", "RETIRED", "RETIRING", "RECREATING", "HEALTH_CHECK_CONTAINER_ERROR", "CUSTOMIZED_PATH_RESPONSE_PENDING", "MIN_INSTANCES_NOT_PROVISIONED", "ACTIVE_REVISION_LIMIT_REACHED", "NO_DEPLOYMENT", "HEALTH_CHECK_SKIPPED", "MIN_INSTANCES_WARMING"])), ("severity", E(&["SEVERITY_UNSPECIFIED", "ERROR", "WARNING", "INFO"])), ("state", E(&["STATE_UNSPECIFIED", "CONDITION_PENDING", "CONDITION_RECONCILING", "CONDITION_FAILED", "CONDITION_SUCCEEDED"])), ("type", S)],
+        "RunServiceScaling" => &[("minInstanceCount", I)],
+        "RunRevisionTemplate" => &[("annotations", Mp(&S)), ("containers", A(&M("RunContainer"))), ("encryptionKey", S), ("executionEnvironment", E(&["EXECUTION_ENVIRONMENT_UNSPECIFIED", "EXECUTION_ENVIRONMENT_GEN1", "EXECUTION_ENVIRONMENT_GEN2"])), ("healthCheckDisabled", B), ("labels", Mp(&S)), ("maxInstanceRequestConcurrency", I), ("nodeSelector", M("RunNodeSelector")), ("revision", S), ("scaling", M("RunRevisionScaling")), ("serviceAccount", S), ("sessionAffinity", B), ("timeout", S), ("volumes", A(&Any)), ("vpcAccess", Any)],
+        "RunTrafficTarget" => &[("percent", I), ("revision", S), ("tag", S), ("type", E(&["TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"]))],
+        "RunTrafficTargetStatus" => &[("percent", I), ("revision", S), ("tag", S), ("type", E(&["TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"])), ("uri", S)],
+        "IamPolicy" => &[("auditConfigs", A(&Any)), ("bindings", A(&M("IamBinding"))), ("etag", S), ("version", I)],
+        "RunContainer" => &[("args", A(&S)), ("command", A(&S)), ("dependsOn", A(&S)), ("env", A(&M("RunEnvVar"))), ("image", S), ("livenessProbe", M("RunProbe")), ("name", S), ("ports", A(&M("RunContainerPort"))), ("resources", M("RunResourceRequirements")), ("startupProbe", M("RunProbe")), ("volumeMounts", A(&M("RunVolumeMount"))), ("workingDir", S)],
+        "RunRevisionScaling" => &[("maxInstanceCount", I), ("minInstanceCount", I)],
+        "IamBinding" => &[("condition", M("Expr")), ("members", A(&S)), ("role", S)],
+        "RunEnvVar" => &[("name", S), ("value", S), ("valueSource", M("RunEnvVarSource"))],
+        "RunProbe" => &[("failureThreshold", I), ("grpc", M("RunGRPCAction")), ("httpGet", M("RunHTTPGetAction")), ("initialDelaySeconds", I), ("periodSeconds", I), ("tcpSocket", M("RunTCPSocketAction")), ("timeoutSeconds", I)],
+        "RunContainerPort" => &[("containerPort", I), ("name", S)],
+        "RunResourceRequirements" => &[("cpuIdle", B), ("limits", Mp(&S)), ("startupCpuBoost", B)],
+        "RunVolumeMount" => &[("mountPath", S), ("name", S)],
+        "Expr" => &[("description", S), ("expression", S), ("location", S), ("title", S)],
+        "RunEnvVarSource" => &[("secretKeyRef", M("RunSecretKeySelector"))],
+        "RunGRPCAction" => &[("port", I), ("service", S)],
+        "RunHTTPGetAction" => &[("httpHeaders", A(&M("RunHTTPHeader"))), ("path", S), ("port", I)],
+        "RunTCPSocketAction" => &[("port", I)],
+        "RunSecretKeySelector" => &[("secret", S), ("version", S)],
+        "RunHTTPHeader" => &[("name", S), ("value", S)],
+        "SmSecret" => &[("createTime", S), ("expireTime", S), ("labels", Mp(&S)), ("name", S), ("replication", M("SmReplication")), ("ttl", S)],
+        "SmAddSecretVersionRequest" => &[("payload", M("SmSecretPayload"))],
+        "SmReplication" => &[("automatic", M("SmAutomatic")), ("userManaged", M("SmUserManaged"))],
+        "SmSecretPayload" => &[("data", S)],
+        "SmAutomatic" => &[("customerManagedEncryption", M("SmCustomerManagedEncryption"))],
+        "SmUserManaged" => &[("replicas", A(&M("SmReplica")))],
+        "SmCustomerManagedEncryption" => &[("kmsKeyName", S)],
+        "SmReplica" => &[("customerManagedEncryption", M("SmCustomerManagedEncryption")), ("location", S)],
+        "ArRepository" => &[("cleanupPolicies", Mp(&Any)), ("cleanupPolicyDryRun", B), ("createTime", S), ("description", S), ("disallowUnspecifiedMode", B), ("dockerConfig", M("ArDockerRepositoryConfig")), ("format", E(&["FORMAT_UNSPECIFIED", "DOCKER", "MAVEN", "NPM", "APT", "YUM", "GOOGET", "PYTHON", "KFP", "GO"])), ("kmsKeyName", S), ("labels", Mp(&S)), ("mavenConfig", Any), ("mode", E(&["MODE_UNSPECIFIED", "STANDARD_REPOSITORY", "VIRTUAL_REPOSITORY", "REMOTE_REPOSITORY"])), ("name", S), ("remoteRepositoryConfig", Any), ("satisfiesPzs", B), ("sizeBytes", I), ("updateTime", S), ("virtualRepositoryConfig", Any)],
+        "ArDockerRepositoryConfig" => &[("immutableTags", B)],
+        // Added to the API after the discovery revision in specs (GPUs): the client model has it.
+        "RunNodeSelector" => &[("accelerator", S)],
+        _ => &[],
+    }
+}
+
+fn check(v: &Value, f: F, at: &str) -> Result<(), String> {
+    match f {
+        Any => Ok(()),
+        S if v.is_string() => Ok(()),
+        I if v.is_i64() || v.is_u64() || v.as_str().is_some_and(|s| s.parse::<i64>().is_ok()) => Ok(()),
+        B if v.is_boolean() => Ok(()),
+        E(values) => match v {
+            Value::String(s) if values.contains(&s.as_str()) => Ok(()),
+            Value::Number(n) if n.as_u64().is_some_and(|n| (n as usize) < values.len()) => Ok(()),
+            _ => Err(format!("Invalid value at '{at}' ({v}): not one of {values:?}")),
+        },
+        M(name) => {
+            let Some(obj) = v.as_object() else { return Err(format!("Invalid value at '{at}': expected an object")) };
+            let fields = schema(name);
+            for (k, sub) in obj {
+                let Some((_, kind)) = fields.iter().find(|(n, _)| n == k) else {
+                    return Err(format!("Invalid JSON payload received. Unknown name \"{k}\" at '{at}': Cannot find field."));
+                };
+                check(sub, *kind, &format!("{at}.{k}"))?;
+            }
+            Ok(())
+        }
+        A(item) => {
+            let Some(items) = v.as_array() else { return Err(format!("Invalid value at '{at}': expected a list")) };
+            items.iter().enumerate().try_for_each(|(i, x)| check(x, *item, &format!("{at}[{i}]")))
+        }
+        Mp(item) => {
+            let Some(obj) = v.as_object() else { return Err(format!("Invalid value at '{at}': expected a map")) };
+            obj.iter().try_for_each(|(k, x)| check(x, *item, &format!("{at}[{k}]")))
+        }
+        _ => Err(format!("Invalid value at '{at}' ({v})")),
+    }
+}
+
+fn status_name(code: u16) -> &'static str {
+    match code {
+        400 => "INVALID_ARGUMENT",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ALREADY_EXISTS",
+        412 => "FAILED_PRECONDITION",
+        _ => "INTERNAL",
+    }
+}
+
+fn error(code: u16, message: impl Into<String>) -> (u16, String) {
+    (code, json!({"error": {"code": code, "message": message.into(), "status": status_name(code)}}).to_string())
+}
+
+fn ok(v: Value) -> (u16, String) {
+    (200, v.to_string())
+}
+
+fn now(st: &mut State) -> String {
+    st.next += 1;
+    format!("2026-01-01T00:{:02}:{:02}.000000Z", st.next / 60 % 60, st.next % 60)
+}
+
+/// Cloud Run's rule for a service id.
+fn valid_service_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= 49
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !id.ends_with('-')
+}
+
+fn query(q: &str) -> BTreeMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.split_once('=').or(Some((p, ""))))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The secret id a `projects/{id or number}/secrets/{secret}` name points at.
+fn secret_of(project: &str) -> bool {
+    project == PROJECT || project == PROJECT_NUMBER
+}
+
+fn enum_name(v: &Value, values: &[&str]) -> String {
+    match v {
+        Value::Number(n) => values.get(n.as_u64().unwrap_or(0) as usize).unwrap_or(&"").to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+const TRAFFIC_TYPES: &[&str] = &["TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"];
+
+impl State {
+    pub fn service(&self, id: &str) -> Option<&Value> {
+        self.services.get(&format!("projects/{PROJECT}/locations/{REGION}/services/{id}"))
+    }
+    pub fn revision(&self, short: &str) -> Option<&Value> {
+        self.revisions.iter().find(|r| r["name"].as_str().is_some_and(|n| n.ends_with(&format!("/revisions/{short}"))))
+    }
+    pub fn service_policy(&self, id: &str) -> Option<&Value> {
+        self.service_policies.get(&format!("projects/{PROJECT}/locations/{REGION}/services/{id}"))
+    }
+    /// Adds a secret aideploy did not make (it must be left alone).
+    pub fn add_foreign_secret(&mut self, id: &str) {
+        self.secrets.insert(id.into(), Secret { labels: BTreeMap::new(), versions: vec![b"theirs".to_vec()], policy: json!({}) });
+    }
+
+    fn op(&mut self, prefix: &str, result: Result<Value, (u16, String)>, resolve: Option<String>) -> Value {
+        self.next += 1;
+        let name = format!("{prefix}/operations/op-{:06}", self.next);
+        self.operations.insert(name.clone(), (POLLS, result, resolve));
+        json!({"name": name, "done": false})
+    }
+
+    /// Why a revision of this template cannot start, if it cannot.
+    fn revision_failure(&self, template: &Value) -> Option<String> {
+        let container = &template["containers"][0];
+        let image = container["image"].as_str().unwrap_or_default();
+        let digest = image.split_once('@').map(|(_, d)| d).unwrap_or_default();
+        let sa = template["serviceAccount"].as_str().filter(|s| !s.is_empty()).map(str::to_string).unwrap_or_else(|| format!("{PROJECT_NUMBER}-compute@developer.gserviceaccount.com"));
+        for e in container["env"].as_array().into_iter().flatten() {
+            if let Some(id) = e["valueSource"]["secretKeyRef"]["secret"].as_str() {
+                let id = id.rsplit('/').next().unwrap_or(id);
+                let allowed = self.secrets.get(id).is_some_and(|s| {
+                    s.policy["bindings"].as_array().into_iter().flatten().any(|b| {
+                        b["role"] == "roles/secretmanager.secretAccessor" && b["members"].as_array().is_some_and(|m| m.iter().any(|m| m == &json!(format!("serviceAccount:{sa}"))))
+                    })
+                });
+                if !allowed {
+                    return Some(format!("spec.template.spec.containers[0].env.valueFrom.secretKeyRef.name: Permission denied on secret: projects/{PROJECT_NUMBER}/secrets/{id}/versions/latest for Revision service account {sa}. The service account used must be granted the 'Secret Manager Secret Accessor' role (roles/secretmanager.secretAccessor) at the secret, project or higher level."));
+                }
+            }
+        }
+        if self.bad.contains(digest) {
+            let port = container["ports"][0]["containerPort"].as_u64().unwrap_or(8080);
+            let path = container["startupProbe"]["httpGet"]["path"].as_str().unwrap_or("/");
+            return Some(format!("The user-provided container failed the configured startup probe checks (HTTP probe on path {path}, port {port}). Logs for this revision might contain more information."));
+        }
+        None
+    }
+
+    /// Checks a service body; `Err` is the 400 to answer.
+    fn check_service(&self, body: &Value) -> Result<(), (u16, String)> {
+        check(body, M("RunService"), "service").map_err(|m| error(400, m))?;
+        let t = &body["template"];
+        if t.is_null() || t["containers"].as_array().is_none_or(|c| c.is_empty()) {
+            return Err(error(400, "service.template.containers: at least one container is required"));
+        }
+        // With resources set, an absent `cpuIdle` means CPU always allocated.
+        if let Some(gpu) = t["nodeSelector"]["accelerator"].as_str() {
+            let r = &t["containers"][0]["resources"];
+            let cpu = r["limits"]["cpu"].as_str().and_then(|c| c.parse::<f64>().ok()).unwrap_or(0.0);
+            let mem_gi = r["limits"]["memory"].as_str().and_then(|m| m.strip_suffix("Mi").and_then(|n| n.parse::<f64>().ok()).map(|n| n / 1024.0).or_else(|| m.strip_suffix("Gi").and_then(|n| n.parse().ok()))).unwrap_or(0.0);
+            if r["limits"]["nvidia.com/gpu"] != "1" || cpu < 4.0 || mem_gi < 16.0 || r["cpuIdle"] == true {
+                return Err(error(400, format!("template: the accelerator {gpu} needs the limit nvidia.com/gpu = 1, at least 4 CPU and 16Gi of memory, and CPU always allocated (cpuIdle = false)")));
+            }
+        }
+        for e in t["containers"][0]["env"].as_array().into_iter().flatten() {
+            if e["name"] == "PORT" {
+                return Err(error(400, "template.containers[0].env: The following reserved env names were provided: PORT. These values are automatically set by the system."));
+            }
+            if let Some(id) = e["valueSource"]["secretKeyRef"]["secret"].as_str() {
+                let short = id.rsplit('/').next().unwrap_or(id);
+                let version = e["valueSource"]["secretKeyRef"]["version"].as_str().unwrap_or("latest");
+                let secret = self.secrets.get(short);
+                let exists = secret.is_some_and(|s| version == "latest" && !s.versions.is_empty() || version.parse::<usize>().is_ok_and(|v| v >= 1 && v <= s.versions.len()));
+                if !exists {
+                    return Err(error(400, format!("spec.template.spec.containers[0].env[{}].value_from.secret_key_ref.name: Secret projects/{PROJECT_NUMBER}/secrets/{short}/versions/{version} was not found", e["name"].as_str().unwrap_or("?"))));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A new revision of `service`, pending until its operation is polled to the end.
+    fn new_revision(&mut self, name: &str, service: &mut Value) -> String {
+        let count = self.revisions.iter().filter(|r| r["service"] == json!(name)).count() + 1;
+        let short = name.rsplit('/').next().unwrap_or_default();
+        let rev = format!("{name}/revisions/{short}-{count:05}-x{}", self.next % 97);
+        let t = service["template"].clone();
+        let created = now(self);
+        self.revisions.push(json!({
+            "name": rev, "uid": format!("rev-{}", self.next), "generation": "1", "service": name, "createTime": created,
+            "labels": t["labels"], "containers": t["containers"], "scaling": t["scaling"], "serviceAccount": t["serviceAccount"],
+            "executionEnvironment": t["executionEnvironment"], "maxInstanceRequestConcurrency": t["maxInstanceRequestConcurrency"],
+            "timeout": t["timeout"], "conditions": [{"type": "Ready", "state": "CONDITION_PENDING"}], "reconciling": true,
+        }));
+        service["latestCreatedRevision"] = json!(rev);
+        self.pending.insert(rev.clone());
+        service["reconciling"] = json!(true);
+        rev
+    }
+
+    /// Ends a pending revision: Ready, or failed with its reason; traffic follows.
+    fn resolve(&mut self, service_name: &str) -> Result<(), String> {
+        let Some(mut service) = self.services.get(service_name).cloned() else { return Ok(()) };
+        service["reconciling"] = json!(false);
+        let latest = service["latestCreatedRevision"].as_str().unwrap_or_default().to_string();
+        // Only a revision this operation created starts now; a traffic-only update
+        // leaves the revisions as they are.
+        let starting = self.pending.remove(&latest);
+        let failure = self.revisions.iter().find(|r| starting && r["name"] == json!(latest)).and_then(|r| {
+            let t = json!({"containers": r["containers"], "serviceAccount": r["serviceAccount"]});
+            self.revision_failure(&t)
+        });
+        for t in service["traffic"].as_array().cloned().unwrap_or_default() {
+            if let Some(rev) = t["revision"].as_str().filter(|r| !r.is_empty()) {
+                let ready = self.revision(rev).is_some_and(|r| r["conditions"][0]["state"] == "CONDITION_SUCCEEDED");
+                if !ready {
+                    return Err(format!("Revision '{rev}' is not ready and cannot serve traffic."));
+                }
+            }
+        }
+        if let Some(r) = self.revisions.iter_mut().find(|r| starting && r["name"] == json!(latest)) {
+            r["reconciling"] = json!(false);
+            r["conditions"] = match &failure {
+                None => json!([{"type": "Ready", "state": "CONDITION_SUCCEEDED"}]),
+                Some(m) => json!([{"type": "Ready", "state": "CONDITION_FAILED", "message": m, "reason": "HEALTH_CHECK_CONTAINER_ERROR"}]),
+            };
+        }
+        if failure.is_none() && starting {
+            service["latestReadyRevision"] = json!(latest);
+        }
+        let traffic = service["traffic"].as_array().cloned().unwrap_or_default();
+        let statuses: Vec<Value> = traffic
+            .iter()
+            .map(|t| {
+                let kind = enum_name(&t["type"], TRAFFIC_TYPES);
+                let rev = if kind == "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST" {
+                    service["latestReadyRevision"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string()
+                } else {
+                    t["revision"].as_str().unwrap_or_default().to_string()
+                };
+                json!({"type": kind, "revision": rev, "percent": t["percent"]})
+            })
+            .collect();
+        service["trafficStatuses"] = json!(statuses);
+        if !starting && failure.is_none() {
+            self.services.insert(service_name.to_string(), service);
+            return Ok(());
+        }
+        service["terminalCondition"] = match &failure {
+            None => json!({"type": "Ready", "state": "CONDITION_SUCCEEDED"}),
+            Some(m) => json!({"type": "Ready", "state": "CONDITION_FAILED", "message": format!("Revision '{}' is not ready and cannot serve traffic. {m}", latest.rsplit('/').next().unwrap_or_default())}),
+        };
+        self.services.insert(service_name.to_string(), service);
+        match failure {
+            None => Ok(()),
+            Some(m) => Err(format!("Revision '{}' is not ready and cannot serve traffic. {m}", latest.rsplit('/').next().unwrap_or_default())),
+        }
+    }
+}
+
+pub const REGION: &str = "europe-west1";
+
+fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, String) {
+    let (path, q) = full_path.split_once('?').unwrap_or((full_path, ""));
+    let q = query(q);
+    let body: Value = if body.trim().is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_str(body) {
+            Ok(v) => v,
+            Err(e) => return error(400, format!("Invalid JSON payload received. {e}")),
+        }
+    };
+    let (path, verb) = match path.rsplit_once(':') {
+        Some((p, v)) if !v.contains('/') => (p, Some(v)),
+        _ => (path, None),
+    };
+    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mutating = method != "GET";
+    let result = route(st, method, &seg, verb, &q, &body);
+    if mutating && (200..300).contains(&result.0) {
+        st.mutations += 1;
+    }
+    result
+}
+
+fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTreeMap<String, String>, body: &Value) -> (u16, String) {
+    match (method, seg, verb) {
+        // --- operations (Run v2 and Artifact Registry v1)
+        ("GET", [v, "projects", _, "locations", _, "operations", _], None) if *v == "v2" || *v == "v1" => {
+            let name = seg[1..].join("/");
+            let Some((left, result, resolve)) = st.operations.get(&name).cloned() else { return error(404, format!("Operation {name} not found")) };
+            if left > 1 {
+                st.operations.insert(name.clone(), (left - 1, result, resolve));
+                return ok(json!({"name": name, "done": false}));
+            }
+            let mut result = result;
+            if let Some(service) = &resolve {
+                if let Err(m) = st.resolve(service) {
+                    result = Err((412, m));
+                } else if let Some(s) = st.services.get(service) {
+                    result = Ok(s.clone());
+                }
+            }
+            st.operations.insert(name.clone(), (0, result.clone(), None));
+            match result {
+                Ok(mut v) => {
+                    let ty = if seg[0] == "v2" { "type.googleapis.com/google.cloud.run.v2.Service" } else { "type.googleapis.com/google.devtools.artifactregistry.v1.Repository" };
+                    v.as_object_mut().map(|o| o.insert("@type".into(), json!(ty)));
+                    ok(json!({"name": name, "done": true, "response": v}))
+                }
+                Err((code, m)) => ok(json!({"name": name, "done": true, "error": {"code": if code == 412 { 9 } else { 3 }, "message": m}})),
+            }
+        }
+        // --- Cloud Run services
+        ("POST", ["v2", "projects", p, "locations", l, "services"], None) => {
+            if *p != PROJECT || *l != REGION {
+                return error(404, format!("Location {l} of project {p} not found"));
+            }
+            let id = q.get("serviceId").cloned().unwrap_or_default();
+            if !valid_service_id(&id) {
+                return error(400, format!("service_id: `{id}` is invalid: it must use only lowercase letters, digits and hyphens, begin with a letter, not end with a hyphen, and be at most 49 characters"));
+            }
+            if let Err(e) = st.check_service(body) {
+                return e;
+            }
+            let name = format!("projects/{p}/locations/{l}/services/{id}");
+            if st.services.contains_key(&name) {
+                return error(409, format!("Resource '{id}' already exists."));
+            }
+            let mut s = body.clone();
+            let obj = s.as_object_mut().unwrap();
+            for k in ["uid", "generation", "createTime", "updateTime", "uri", "latestReadyRevision", "latestCreatedRevision", "trafficStatuses", "conditions", "terminalCondition", "etag", "reconciling", "observedGeneration"] {
+                obj.remove(k);
+            }
+            obj.insert("name".into(), json!(name));
+            obj.insert("uid".into(), json!(format!("uid-{id}")));
+            obj.insert("generation".into(), json!("1"));
+            obj.insert("uri".into(), json!(format!("https://{id}-{}.{}.run.app", &PROJECT_NUMBER[..6], "ew")));
+            obj.insert("etag".into(), json!("\"g1\""));
+            if obj.get("traffic").is_none_or(|t| t.as_array().is_none_or(|a| a.is_empty())) {
+                obj.insert("traffic".into(), json!([{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]));
+            }
+            st.new_revision(&name, &mut s);
+            st.services.insert(name.clone(), s.clone());
+            st.service_policies.insert(name.clone(), json!({"version": 1, "etag": "BwAAAA=="}));
+            ok(st.op(&format!("projects/{p}/locations/{l}"), Ok(Value::Null), Some(name)))
+        }
+        ("GET", ["v2", "projects", p, "locations", l, "services", id], None) => {
+            let name = format!("projects/{p}/locations/{l}/services/{id}");
+            match st.services.get(&name) {
+                Some(s) => ok(s.clone()),
+                None => error(404, format!("Resource '{id}' of kind 'SERVICE' in region '{l}' in project '{p}' does not exist.")),
+            }
+        }
+        ("PATCH", ["v2", "projects", p, "locations", l, "services", id], None) => {
+            let name = format!("projects/{p}/locations/{l}/services/{id}");
+            if let Err(e) = st.check_service(body) {
+                return e;
+            }
+            let Some(mut current) = st.services.get(&name).cloned() else {
+                return error(404, format!("Resource '{id}' of kind 'SERVICE' in region '{l}' in project '{p}' does not exist."));
+            };
+            if let Some(etag) = body["etag"].as_str().filter(|e| !e.is_empty()) {
+                if current["etag"].as_str() != Some(etag) {
+                    return error(409, "The etag does not match: the service was changed since it was read.");
+                }
+            }
+            if body["name"].as_str().is_some_and(|n| !n.is_empty() && n != name) {
+                return error(400, "service.name does not match the URL");
+            }
+            let template_changed = body["template"] != current["template"];
+            for k in ["labels", "annotations", "template", "traffic", "ingress", "launchStage", "scaling", "description"] {
+                if let Some(v) = body.get(k) {
+                    current[k] = v.clone();
+                }
+            }
+            if current["traffic"].as_array().is_none_or(|a| a.is_empty()) {
+                current["traffic"] = json!([{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]);
+            }
+            let generation = current["generation"].as_str().and_then(|g| g.parse::<u64>().ok()).unwrap_or(1) + 1;
+            current["generation"] = json!(generation.to_string());
+            current["etag"] = json!(format!("\"g{generation}\""));
+            if template_changed {
+                st.new_revision(&name, &mut current);
+            }
+            st.services.insert(name.clone(), current);
+            ok(st.op(&format!("projects/{p}/locations/{l}"), Ok(Value::Null), Some(name)))
+        }
+        ("DELETE", ["v2", "projects", p, "locations", l, "services", id], None) => {
+            let name = format!("projects/{p}/locations/{l}/services/{id}");
+            let Some(s) = st.services.remove(&name) else { return error(404, format!("Resource '{id}' does not exist.")) };
+            st.service_policies.remove(&name);
+            st.revisions.retain(|r| r["service"] != json!(name));
+            ok(st.op(&format!("projects/{p}/locations/{l}"), Ok(s), None))
+        }
+        ("GET", ["v2", "projects", p, "locations", l, "services", id], Some("getIamPolicy")) => {
+            let name = format!("projects/{p}/locations/{l}/services/{id}");
+            match st.service_policies.get(&name) {
+                Some(pol) => ok(pol.clone()),
+                None => error(404, format!("Resource '{id}' does not exist.")),
+            }
+        }
+        ("POST", ["v2", "projects", p, "locations", l, "services", id], Some("setIamPolicy")) => {
+            if let Err(m) = check(body, M("IamSetIamPolicyRequest"), "request") {
+                return error(400, m);
+            }
+            let name = format!("projects/{p}/locations/{l}/services/{id}");
+            if !st.service_policies.contains_key(&name) {
+                return error(404, format!("Resource '{id}' does not exist."));
+            }
+            set_policy(st.service_policies.get_mut(&name).unwrap(), &body["policy"])
+        }
+        ("GET", ["v2", "projects", p, "locations", l, "services", id, "revisions"], None) => {
+            let name = format!("projects/{p}/locations/{l}/services/{id}");
+            let revs: Vec<Value> = st.revisions.iter().filter(|r| r["service"] == json!(name)).cloned().collect();
+            ok(json!({"revisions": revs}))
+        }
+        ("GET", ["v2", "projects", _, "locations", _, "services", _, "revisions", r], None) => match st.revision(r) {
+            Some(r) => ok(r.clone()),
+            None => error(404, format!("Revision {r} not found")),
+        },
+        // --- Secret Manager
+        ("POST", ["v1", "projects", p, "secrets"], None) if secret_of(p) => {
+            let id = q.get("secretId").cloned().unwrap_or_default();
+            if id.is_empty() || id.len() > 255 || !id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+                return error(400, format!("Secret id [{id}] is invalid: use only letters, digits, `-` and `_`"));
+            }
+            if let Err(m) = check(body, M("SmSecret"), "secret") {
+                return error(400, m);
+            }
+            if body["replication"].is_null() {
+                return error(400, "Secret.replication is required");
+            }
+            if st.secrets.contains_key(&id) {
+                return error(409, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] already exists."));
+            }
+            let labels = body["labels"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()).unwrap_or_default();
+            st.secrets.insert(id.clone(), Secret { labels, versions: Vec::new(), policy: json!({"version": 1, "etag": "BwAAAA=="}) });
+            ok(secret_json(&id, &st.secrets[&id]))
+        }
+        ("GET", ["v1", "projects", p, "secrets"], None) if secret_of(p) => {
+            let filter = q.get("filter").cloned().unwrap_or_default();
+            let wanted: Vec<(String, String)> = filter
+                .split(" AND ")
+                .filter_map(|c| c.trim().strip_prefix("labels.")?.split_once(['=', ':']).map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect();
+            let list: Vec<Value> = st.secrets.iter().filter(|(_, s)| wanted.iter().all(|(k, v)| s.labels.get(k) == Some(v))).map(|(id, s)| secret_json(id, s)).collect();
+            ok(json!({"secrets": list, "totalSize": list.len()}))
+        }
+        ("GET", ["v1", "projects", p, "secrets", id], None) if secret_of(p) => match st.secrets.get(*id) {
+            Some(s) => ok(secret_json(id, s)),
+            None => error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")),
+        },
+        ("DELETE", ["v1", "projects", p, "secrets", id], None) if secret_of(p) => match st.secrets.remove(*id) {
+            Some(_) => ok(json!({})),
+            None => error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")),
+        },
+        ("POST", ["v1", "projects", p, "secrets", id], Some("addVersion")) if secret_of(p) => {
+            if let Err(m) = check(body, M("SmAddSecretVersionRequest"), "request") {
+                return error(400, m);
+            }
+            let Some(data) = body["payload"]["data"].as_str().and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok()) else {
+                return error(400, "payload.data must be base64");
+            };
+            let Some(s) = st.secrets.get_mut(*id) else { return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")) };
+            s.versions.push(data);
+            let n = s.versions.len();
+            ok(json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}/versions/{n}"), "state": "ENABLED", "createTime": "2026-01-01T00:00:00Z"}))
+        }
+        ("GET", ["v1", "projects", p, "secrets", id, "versions", v], Some("access")) if secret_of(p) => {
+            let Some(s) = st.secrets.get(*id) else { return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")) };
+            let n = if *v == "latest" { s.versions.len() } else { v.parse().unwrap_or(0) };
+            if n == 0 || n > s.versions.len() {
+                return error(404, format!("Secret Version [projects/{PROJECT_NUMBER}/secrets/{id}/versions/{v}] not found."));
+            }
+            let data = &s.versions[n - 1];
+            ok(json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}/versions/{n}"), "payload": {"data": base64::engine::general_purpose::STANDARD.encode(data)}}))
+        }
+        ("GET", ["v1", "projects", p, "secrets", id], Some("getIamPolicy")) if secret_of(p) => match st.secrets.get(*id) {
+            Some(s) => ok(s.policy.clone()),
+            None => error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")),
+        },
+        ("POST", ["v1", "projects", p, "secrets", id], Some("setIamPolicy")) if secret_of(p) => {
+            if let Err(m) = check(body, M("IamSetIamPolicyRequest"), "request") {
+                return error(400, m);
+            }
+            match st.secrets.get_mut(*id) {
+                Some(s) => set_policy(&mut s.policy, &body["policy"]),
+                None => error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")),
+            }
+        }
+        // --- Artifact Registry
+        ("GET", ["v1", "projects", p, "locations", l, "repositories", id], None) => {
+            let name = format!("projects/{p}/locations/{l}/repositories/{id}");
+            match st.repositories.get(&name) {
+                Some(r) => ok(r.clone()),
+                None => error(404, "Requested entity was not found."),
+            }
+        }
+        ("POST", ["v1", "projects", p, "locations", l, "repositories"], None) => {
+            let id = q.get("repositoryId").cloned().unwrap_or_default();
+            if id.is_empty() || !id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') || !id.as_bytes()[0].is_ascii_lowercase() {
+                return error(400, format!("repository_id `{id}` is invalid"));
+            }
+            if let Err(m) = check(body, M("ArRepository"), "repository") {
+                return error(400, m);
+            }
+            if enum_name(&body["format"], &["FORMAT_UNSPECIFIED", "DOCKER"]) != "DOCKER" && body["format"] != json!("DOCKER") {
+                return error(400, "repository.format is required");
+            }
+            let name = format!("projects/{p}/locations/{l}/repositories/{id}");
+            if st.repositories.contains_key(&name) {
+                return error(409, "the repository already exists");
+            }
+            let mut r = body.clone();
+            r["name"] = json!(name);
+            st.repositories.insert(name, r.clone());
+            ok(st.op(&format!("projects/{p}/locations/{l}"), Ok(r), None))
+        }
+        _ => error(404, format!("{method} {}{}: no such method", seg.join("/"), verb.map(|v| format!(":{v}")).unwrap_or_default())),
+    }
+}
+
+fn set_policy(target: &mut Value, policy: &Value) -> (u16, String) {
+    let etag = policy["etag"].as_str().unwrap_or("");
+    if !etag.is_empty() && target["etag"].as_str() != Some(etag) {
+        return error(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.");
+    }
+    let mut p = policy.clone();
+    let n = target["etag"].as_str().map(|e| e.len()).unwrap_or(0) + 1;
+    p["etag"] = json!(format!("BwA{n:05}"));
+    *target = p.clone();
+    ok(p)
+}
+
+fn secret_json(id: &str, s: &Secret) -> Value {
+    json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}"), "labels": s.labels, "replication": {"automatic": {}}, "createTime": "2026-01-01T00:00:00Z"})
+}
+
+pub struct FakeGcp {
+    pub base: String,
+    pub state: Arc<Mutex<State>>,
+    /// Every request, in order.
+    pub log: Arc<Mutex<Vec<common::Seen>>>,
+}
+
+impl FakeGcp {
+    pub fn start() -> FakeGcp {
+        let state = Arc::new(Mutex::new(State::default()));
+        let s = state.clone();
+        let (port, log) = common::fake_http(move |req| {
+            let mut st = s.lock().unwrap();
+            if req.headers.iter().any(|(k, v)| k == "authorization" && !v.is_empty()) {
+                return error(401, "a loopback endpoint must be sent no credentials");
+            }
+            let (status, body) = answer(&mut st, &req.method, &req.path, &req.body);
+            if status == 400 {
+                st.rejected.push(format!("{} {}: {body}", req.method, req.path));
+            }
+            (status, body)
+        });
+        FakeGcp { base: format!("http://127.0.0.1:{port}"), state, log }
+    }
+}
+
+#[cfg(test)]
+mod rules {
+    use super::*;
+
+    fn create(st: &mut State, id: &str, body: Value) -> (u16, String) {
+        answer(st, "POST", &format!("/v2/projects/{PROJECT}/locations/{REGION}/services?serviceId={id}&%24alt=json%3Benum-encoding%3Dint"), &body.to_string())
+    }
+
+    #[test]
+    fn rejects_what_cloud_run_rejects() {
+        let mut st = State::default();
+        let good = json!({"template": {"containers": [{"image": "r/a@sha256:00"}]}});
+        // Unknown field, bad id, missing secret, reserved env name.
+        let (code, body) = create(&mut st, "api", json!({"template": {"containers": [{"image": "x", "imagePullPolicy": "Always"}]}}));
+        assert_eq!(code, 400, "{body}");
+        assert!(body.contains("imagePullPolicy") && body.contains("Cannot find field") && body.contains("INVALID_ARGUMENT"), "{body}");
+        assert_eq!(create(&mut st, "Bad_Id", good.clone()).0, 400);
+        assert_eq!(create(&mut st, "api-", good.clone()).0, 400);
+        let with_secret = json!({"template": {"containers": [{"image": "x", "env": [{"name": "K", "valueSource": {"secretKeyRef": {"secret": "nope", "version": "1"}}}]}]}});
+        let (code, body) = create(&mut st, "api", with_secret);
+        assert_eq!(code, 400);
+        assert!(body.contains("was not found"), "{body}");
+        assert_eq!(create(&mut st, "api", json!({"template": {"containers": [{"image": "x", "env": [{"name": "PORT", "value": "1"}]}]}})).0, 400);
+        assert_eq!(create(&mut st, "api", json!({"template": {"executionEnvironment": 7, "containers": [{"image": "x"}]}})).0, 400);
+        assert_eq!(st.mutations, 0);
+        // A good create, then the same again: a duplicate.
+        let (code, op) = create(&mut st, "api", good.clone());
+        assert_eq!(code, 200, "{op}");
+        let op: Value = serde_json::from_str(&op).unwrap();
+        assert_eq!(op["done"], false);
+        let (code, body) = create(&mut st, "api", good);
+        assert_eq!(code, 409);
+        assert!(body.contains("ALREADY_EXISTS"));
+        // The operation is not done on the first poll, then is, with the service.
+        let path = format!("/v2/{}", op["name"].as_str().unwrap());
+        let (_, first) = answer(&mut st, "GET", &path, "");
+        assert!(first.contains("\"done\":false"), "{first}");
+        let (_, second) = answer(&mut st, "GET", &path, "");
+        let second: Value = serde_json::from_str(&second).unwrap();
+        assert_eq!(second["done"], true);
+        assert_eq!(second["response"]["latestReadyRevision"], second["response"]["latestCreatedRevision"]);
+        assert_eq!(st.mutations, 1);
+    }
+}

@@ -1,0 +1,324 @@
+//! The `railway` target end to end through the binary, against the in-repo fake of
+//! Railway's GraphQL API (tests/fakes/railway.rs) and the loopback Distribution registry
+//! that scripts/test starts: deploy, unchanged redeploy, code change, a failing
+//! deployment, rollback, status and destroy, asserting on the fake's state after each
+//! step; a project that aideploy did not create; a project token; missing settings.
+
+mod common;
+#[path = "fakes/railway.rs"]
+mod fake;
+
+use serde_json::Value;
+
+const SECRET: &str = "sk-railway-test-secret-value";
+const REGISTRY_PASSWORD: &str = "registry-pass-never-printed";
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)"))
+}
+
+struct Project {
+    home: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    endpoint: String,
+    repo: String,
+    /// (name, value) of the Railway token variable to set.
+    token: (&'static str, &'static str),
+}
+
+impl Project {
+    fn new(endpoint: &str) -> Project {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("rag");
+        common::copy_tree(&common::root().join("examples/fastapi-rag"), &dir);
+        let manifest = std::fs::read_to_string(dir.join("aideploy.toml"))
+            .unwrap()
+            .replace("[build]\n", &format!("[build]\nbase_image = \"{}\"\n", env("AIDEPLOY_TEST_BASE_IMAGE")))
+            + "\n[targets.railway]\nhealth_timeout = 30\n";
+        std::fs::write(dir.join("aideploy.toml"), manifest).unwrap();
+        let repo = format!("{}/railway-test/rag", env("AIDEPLOY_TEST_REGISTRY"));
+        Project { home, dir, endpoint: endpoint.into(), repo, token: ("RAILWAY_API_TOKEN", "account-token") }
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, Value, String) {
+        let mut cmd = common::aideploy(self.home.path());
+        common::offline(&mut cmd);
+        cmd.env("AIDEPLOY_REGISTRY", &self.repo)
+            .env("AIDEPLOY_REGISTRY_USERNAME", "deployer")
+            .env("AIDEPLOY_REGISTRY_PASSWORD", REGISTRY_PASSWORD)
+            .env("AIDEPLOY_RAILWAY_ENDPOINT", &self.endpoint)
+            .env(self.token.0, self.token.1)
+            .env("OPENAI_API_KEY", SECRET);
+        let out = cmd.current_dir(&self.dir).args(args).args(["--target", "railway", "--json", "--yes"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        for secret in [SECRET, REGISTRY_PASSWORD] {
+            assert!(!stdout.contains(secret) && !stderr.contains(secret), "a secret value in the output of {args:?}:\n{stdout}\n{stderr}");
+        }
+        let v = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap(), v, stderr)
+    }
+
+    fn edit(&self, from: &str, to: &str) {
+        let docs = self.dir.join("app/docs.py");
+        let text = std::fs::read_to_string(&docs).unwrap();
+        assert!(text.contains(from));
+        std::fs::write(&docs, text.replacen(from, to, 1)).unwrap();
+    }
+}
+
+fn upserts_since(st: &fake::State, from: usize) -> usize {
+    st.mutation_log[from..].iter().filter(|m| *m == "variableCollectionUpsert").count()
+}
+
+#[test]
+fn railway_deploy_redeploy_fail_rollback_destroy() {
+    let fake = fake::FakeRailway::start();
+    fake.state.lock().unwrap().add_project("someone-elses-project", "production");
+    let p = Project::new(&fake.url);
+    let manifest = p.dir.join("aideploy.toml");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap() + "workspace = \"ws-team\"\n").unwrap();
+    let name = "fastapi-rag-dev";
+    let url = format!("https://{name}-dev.up.railway.app");
+
+    // First deploy: a project aideploy creates, environment `dev`, the service running
+    // the image by digest, its variables, health check and a Railway domain.
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed", "{v}");
+    assert_eq!(v["url"], url.as_str());
+    let first = v["artifact"]["digest"].as_str().unwrap().to_string();
+    let created: Vec<&str> = v["actions"].as_array().unwrap().iter().filter(|a| a["op"] == "create").map(|a| a["resource"].as_str().unwrap()).collect();
+    assert_eq!(created, ["project", "environment", "service", "variable", "variable", "variable", "variable", "deployment", "domain"], "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        let project = st.project("fastapi-rag").expect("project created");
+        assert!(project.description.as_deref().unwrap().contains("aideploy:app=fastapi-rag"));
+        assert_eq!(project.workspace.as_deref(), Some("ws-team"));
+        let dev = st.environment(&project.id, "dev").expect("environment dev");
+        let s = st.service(name).expect("service created");
+        assert_eq!(s.project, project.id);
+        let i = st.instance(&s.id).unwrap();
+        assert_eq!(i.env, dev.id);
+        assert_eq!(i.image.as_deref(), Some(format!("{}@{first}", p.repo).as_str()));
+        assert_eq!(i.health_path.as_deref(), Some("/health"));
+        assert_eq!(i.health_timeout, Some(30));
+        // The private registry's login went to Railway so it can pull.
+        assert_eq!(i.registry, Some(("deployer".to_string(), REGISTRY_PASSWORD.to_string())));
+        let vars = st.vars_of(s, &dev.id);
+        assert_eq!(vars.get("LOG_LEVEL").map(String::as_str), Some("info"));
+        assert_eq!(vars.get("OPENAI_MODEL").map(String::as_str), Some("gpt-4o-mini"));
+        assert_eq!(vars.get("OPENAI_API_KEY").map(String::as_str), Some(SECRET));
+        assert_eq!(vars.get("PORT").map(String::as_str), Some("8000"));
+        let deps = st.deployments_of(&s.id);
+        assert_eq!(deps.len(), 1);
+        assert_eq!((deps[0].status.as_str(), deps[0].image.as_str()), ("SUCCESS", format!("{}@{first}", p.repo).as_str()));
+        // It ran with its variables set: they were written before the deploy.
+        assert_eq!(deps[0].vars.get("OPENAI_API_KEY").map(String::as_str), Some(SECRET));
+        assert_eq!(st.domains.len(), 1);
+        assert_eq!(st.domains[0].port, Some(8000));
+    }
+
+    // Nothing earlier to roll back to: a usage error, nothing changed.
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, _, stderr) = p.run(&["rollback"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no earlier successful Railway deployment"), "{stderr}");
+    assert_eq!(fake.state.lock().unwrap().mutations, before);
+
+    // Unchanged: no mutation at all.
+    let (before, reads) = {
+        let st = fake.state.lock().unwrap();
+        eprintln!("first deploy: {} GraphQL requests, mutations {:?}", st.requests, st.mutation_log);
+        (st.mutations, st.requests)
+    };
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(v["changed"], false, "{v}");
+    assert_eq!(v["url"], url.as_str());
+    assert_eq!(fake.state.lock().unwrap().mutations, before);
+    eprintln!("unchanged redeploy: {} GraphQL requests, {} ms", fake.state.lock().unwrap().requests - reads, v["duration_ms"]);
+
+    // A code change and a changed variable: one upsert of that variable, a new deployment.
+    p.edit("Secrets", "Secret values");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\"")).unwrap();
+    let log_at = fake.state.lock().unwrap().mutation_log.len();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let second = v["artifact"]["digest"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    let vars: Vec<&str> = v["actions"].as_array().unwrap().iter().filter(|a| a["resource"] == "variable").map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(vars, ["LOG_LEVEL"], "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(upserts_since(&st, log_at), 1, "{:?}", &st.mutation_log[log_at..]);
+        eprintln!("code change: mutations {:?}", &st.mutation_log[log_at..]);
+        let s = st.service(name).unwrap();
+        let i = st.instance(&s.id).unwrap();
+        assert_eq!(i.image.as_deref(), Some(format!("{}@{second}", p.repo).as_str()));
+        let vars = st.vars_of(s, &i.env);
+        assert_eq!(vars["LOG_LEVEL"], "debug");
+        assert_eq!(vars["OPENAI_API_KEY"], SECRET);
+        let deps = st.deployments_of(&s.id);
+        assert_eq!((deps[0].status.as_str(), deps[1].status.as_str()), ("SUCCESS", "REMOVED"));
+        assert!(deps[0].image.ends_with(&second));
+    }
+
+    // A deployment that fails Railway's health check: exit 3, the previous one keeps serving.
+    p.edit("Secret values", "Secret things");
+    let (code, built, stderr) = p.run(&["build", "--package", "image"]);
+    assert_eq!(code, 0, "{stderr}");
+    let third = built["artifact"]["digest"].as_str().unwrap().to_string();
+    fake.state.lock().unwrap().bad.insert(third.clone());
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    assert_eq!(v["health"], "failed");
+    let failure = v["failure"].as_str().unwrap();
+    assert!(failure.contains("FAILED") && failure.contains("Healthcheck failed: /health"), "{v}");
+    assert!(failure.contains("previous deployment keeps serving"), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        let s = st.service(name).unwrap();
+        let deps = st.deployments_of(&s.id);
+        assert_eq!(deps[0].status, "FAILED");
+        assert!(deps[0].image.ends_with(&third));
+        let live: Vec<_> = deps.iter().filter(|d| d.status == "SUCCESS").collect();
+        assert_eq!(live.len(), 1);
+        assert!(live[0].image.ends_with(&second));
+        // The service's source points at the serving image again, not the failing one.
+        assert!(st.instance(&s.id).unwrap().image.as_deref().unwrap().ends_with(&second));
+    }
+    let (code, v, _) = p.run(&["status"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["digest"], second.as_str());
+    assert_eq!(v["url"], url.as_str());
+    assert!(v["details"]["latest_deployment"].as_str().unwrap().contains("FAILED"), "{v}");
+
+    // Rollback: Railway's own rollback to the deployment before the live one.
+    let (code, v, stderr) = p.run(&["rollback"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["digest"], first.as_str(), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        let s = st.service(name).unwrap();
+        let deps = st.deployments_of(&s.id);
+        assert!(deps[0].rollback);
+        assert_eq!(deps[0].status, "SUCCESS");
+        assert!(deps[0].image.ends_with(&first));
+        assert_eq!(deps.iter().filter(|d| d.status == "SUCCESS").count(), 1);
+    }
+
+    // Destroy: the project aideploy created goes, with everything in it; nothing else.
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.project("fastapi-rag").is_none());
+        assert!(st.service(name).is_none());
+        assert!(st.deployments.is_empty() && st.domains.is_empty() && st.instances.is_empty());
+        let other = st.project("someone-elses-project").expect("left standing");
+        assert!(st.environment(&other.id, "production").is_some());
+        assert_eq!(st.environments.len(), 1);
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+    let (code, v, _) = p.run(&["status"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["deployed"], false);
+}
+
+#[test]
+fn railway_in_a_project_aideploy_did_not_create() {
+    let fake = fake::FakeRailway::start();
+    let team = fake.state.lock().unwrap().add_project("team-project", "production");
+    let mut p = Project::new(&fake.url);
+
+    // An account token: the stage's environment is created in the team's project.
+    let (code, v, stderr) = p.run(&["deploy", "--set", "project=team-project"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        assert_eq!(st.projects.len(), 1);
+        let dev = st.environment(&team, "dev").expect("environment dev created");
+        let s = st.service("fastapi-rag-dev").unwrap();
+        assert_eq!(st.instance(&s.id).unwrap().env, dev.id);
+    }
+    let (code, v, stderr) = p.run(&["destroy", "--set", "project=team-project"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.service("fastapi-rag-dev").is_none());
+        assert!(st.environment(&team, "dev").is_none(), "aideploy created `dev`: destroy removes it");
+        assert!(st.environment(&team, "production").is_some());
+        assert_eq!(st.projects.len(), 1);
+    }
+
+    // A project token: its project, an environment that exists; it cannot create one.
+    fake.state.lock().unwrap().token_project = Some(team.clone());
+    p.token = ("RAILWAY_TOKEN", "project-token");
+    let (code, v, stderr) = p.run(&["deploy", "--stage", "production"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        let s = st.service("fastapi-rag-production").expect("service in the token's project");
+        assert_eq!(s.project, team);
+    }
+    let (code, v, _) = p.run(&["plan", "--stage", "qa"]);
+    assert_eq!(code, 0);
+    assert!(v["warnings"][0].as_str().unwrap().contains("cannot create the environment `qa`"), "{v}");
+    let (code, _, stderr) = p.run(&["deploy", "--stage", "qa"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("project token cannot create"), "{stderr}");
+    let (code, _, stderr) = p.run(&["plan", "--set", "project=another-project"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is a token of Railway project team-project"), "{stderr}");
+    let (code, v, stderr) = p.run(&["destroy", "--stage", "production"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert!(st.service("fastapi-rag-production").is_none());
+    assert!(st.environment(&team, "production").is_some(), "not created by aideploy: left standing");
+    assert_eq!(st.projects.len(), 1);
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}
+
+#[test]
+fn railway_needs_a_registry_and_a_token() {
+    let fake = fake::FakeRailway::start();
+    let p = Project::new(&fake.url);
+    let mut cmd = common::aideploy(p.home.path());
+    let out = cmd.current_dir(&p.dir).env("AIDEPLOY_RAILWAY_ENDPOINT", &p.endpoint).args(["plan", "--target", "railway"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("[build]") && stderr.contains("AIDEPLOY_REGISTRY"), "{stderr}");
+
+    let mut cmd = common::aideploy(p.home.path());
+    let out = cmd.current_dir(&p.dir).env("AIDEPLOY_REGISTRY", &p.repo).args(["plan", "--target", "railway"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("RAILWAY_API_TOKEN") && stderr.contains("RAILWAY_TOKEN") && stderr.contains("Tokens"), "{stderr}");
+    assert_eq!(fake.state.lock().unwrap().mutations, 0);
+}
+
+#[test]
+fn railway_rerun_after_a_failed_call_converges() {
+    let fake = fake::FakeRailway::start();
+    let p = Project::new(&fake.url);
+    fake.state.lock().unwrap().fail_next = Some("serviceInstanceDeployV2".into());
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 1, "{v}\n{stderr}");
+    assert!(stderr.contains("Problem processing request"), "{stderr}");
+
+    // Run again: everything made the first time is found by name and reused.
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed", "{v}");
+    let st = fake.state.lock().unwrap();
+    assert_eq!((st.projects.len(), st.environments.len(), st.services.len(), st.domains.len()), (1, 1, 1, 1));
+    let s = st.service("fastapi-rag-dev").unwrap();
+    let deps = st.deployments_of(&s.id);
+    assert_eq!(deps.len(), 1);
+    assert_eq!(deps[0].status, "SUCCESS");
+    assert_eq!(st.mutation_log.iter().filter(|m| *m == "projectCreate" || *m == "serviceCreate").count(), 2);
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}
