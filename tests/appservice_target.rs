@@ -5,9 +5,8 @@
 //! S1, a failing slot that is never swapped, status, rollback and destroy, asserting on
 //! the fake's state after each step.
 
-mod common;
-#[path = "fakes/arm.rs"]
-mod fake;
+use crate::common;
+use crate::fakes::arm as fake;
 
 use serde_json::Value;
 use sha2::Digest;

@@ -3,7 +3,7 @@
 //! starts (its base image is the Debian + python3 image the setup builds), with the
 //! JSON contract `{"artifact": {kind, digest, bytes, uploaded_bytes, reference, layers}}`.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 

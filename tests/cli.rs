@@ -1,7 +1,7 @@
 //! The command line as a person and a script see it: help texts, errors with their exit
 //! codes, JSON shapes. Snapshots live in tests/snapshots/.
 
-mod common;
+use crate::common;
 
 use common::{aideploy, transcript};
 

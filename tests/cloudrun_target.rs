@@ -5,9 +5,8 @@
 //! unchanged redeploy, code and secret change, a failing revision, rollback, plan
 //! warnings, status and destroy, asserting on the fake's state after each step.
 
-mod common;
-#[path = "fakes/gcp.rs"]
-mod fake;
+use crate::common;
+use crate::fakes::gcp as fake;
 
 use std::process::Command;
 

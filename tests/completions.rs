@@ -1,7 +1,7 @@
 //! completions/ holds the generated scripts; they must match what the binary prints.
 //! Regenerate with: for s in bash zsh fish powershell; do cargo run -q -- completions $s; done
 
-mod common;
+use crate::common;
 
 #[test]
 fn checked_in_completions_are_current() {

@@ -6,7 +6,7 @@
 //! `AIDEPLOY_EC2_HEALTH_HOST` (the documented way to check instances through another
 //! address), which the test makes answer healthy or failing.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;
@@ -22,7 +22,7 @@ const SECRET: &str = "sk-ec2-test-0123456789-very-secret";
 const AMI: &str = "ami-dca37ea5";
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests with `scripts/test --test ec2_target` (it starts moto and the registry)"))
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests with `scripts/test ec2_target` (it starts moto and the registry)"))
 }
 
 fn app_name(test: &str) -> String {

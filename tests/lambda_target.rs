@@ -4,7 +4,7 @@
 //! boto3 (not by the calls aideploy made). moto cannot invoke a Lambda function here,
 //! so health is `skipped` and the output says so.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;
@@ -16,7 +16,7 @@ const REGION: &str = "us-east-1";
 const SECRET: &str = "sk-test-0123456789-very-secret";
 
 fn moto() -> String {
-    std::env::var("AIDEPLOY_TEST_MOTO").unwrap_or_else(|_| panic!("AIDEPLOY_TEST_MOTO is not set: run these tests with `scripts/test --test lambda_target` (it starts moto)"))
+    std::env::var("AIDEPLOY_TEST_MOTO").unwrap_or_else(|_| panic!("AIDEPLOY_TEST_MOTO is not set: run these tests with `scripts/test lambda_target` (it starts moto)"))
 }
 
 /// A unique app name per test and run (moto's state is shared by the whole run).

@@ -4,7 +4,7 @@
 //! -> destroy leaves no process behind. Requirements install offline from the
 //! wheelhouse that scripts/test downloads.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

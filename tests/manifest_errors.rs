@@ -1,8 +1,8 @@
 //! Every file in tests/manifests/ is a broken manifest; its `.stderr` next to it is the
 //! exact diagnostic `aideploy validate` must print (exit code 2, nothing on stdout).
-//! `AIDEPLOY_BLESS=1 cargo test --test manifest_errors` rewrites the golden files.
+//! `AIDEPLOY_BLESS=1 cargo test --test integration manifest_errors` rewrites the golden files.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -4,9 +4,8 @@
 //! deployment, rollback, status and destroy, asserting on the fake's state after each
 //! step; a project that aideploy did not create; a project token; missing settings.
 
-mod common;
-#[path = "fakes/railway.rs"]
-mod fake;
+use crate::common;
+use crate::fakes::railway as fake;
 
 use serde_json::Value;
 

@@ -3,9 +3,8 @@
 //! that scripts/test starts: deploy, unchanged redeploy, code change, a failing deploy,
 //! rollback, status and destroy, asserting on the fake's state after each step.
 
-mod common;
-#[path = "fakes/render.rs"]
-mod fake;
+use crate::common;
+use crate::fakes::render as fake;
 
 use serde_json::Value;
 

@@ -7,7 +7,7 @@
 //! as SageMaker's API reference describes them (a model whose image contains
 //! "unhealthy" fails its /ping check). moto runs no container, so health is `skipped`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;
@@ -24,7 +24,7 @@ fn moto() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         let ok = std::process::Command::new("python3").args(["-c", "import moto, boto3"]).output().map(|o| o.status.success()).unwrap_or(false);
-        assert!(ok, "python3 cannot import moto and boto3: run these tests with `scripts/test --test sagemaker_target` (it installs them)");
+        assert!(ok, "python3 cannot import moto and boto3: run these tests with `scripts/test sagemaker_target` (it installs them)");
         let port = common::free_port();
         let log = std::fs::File::create(std::env::temp_dir().join(format!("aideploy-moto-sagemaker-{port}.log"))).unwrap();
         // Never waited for: it exits with this test binary (it watches its parent).

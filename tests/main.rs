@@ -1,0 +1,27 @@
+//! One test binary for the suites that share nothing process-wide: each file below is a
+//! module, so `scripts/test lambda_target` selects one of them by name. Linking one
+//! binary instead of one per file keeps a clean build within small CI disks (every test
+//! binary links the AWS, Google and Azure clients). cloud_logins.rs and lambda_zip.rs set
+//! process environment variables, so they stay binaries of their own (Cargo.toml).
+
+mod common;
+mod fakes {
+    pub mod arm;
+    pub mod gcp;
+    pub mod railway;
+    pub mod render;
+}
+
+mod appservice_target;
+mod build_cli;
+mod cli;
+mod cloudrun_target;
+mod completions;
+mod ec2_target;
+mod lambda_target;
+mod local_target;
+mod manifest_errors;
+mod oci_image;
+mod railway_target;
+mod render_target;
+mod sagemaker_target;
