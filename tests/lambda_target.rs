@@ -154,7 +154,7 @@ lam.create_function(FunctionName="{name}", Runtime="python3.11", Role=role, Hand
     ));
 }
 
-fn tagged<'a>(tags: &'a Value, app: &str) -> bool {
+fn tagged(tags: &Value, app: &str) -> bool {
     tags.get("aideploy:app").and_then(Value::as_str) == Some(app) && tags.get("aideploy:stage").and_then(Value::as_str) == Some("dev") && tags.get("aideploy:target").and_then(Value::as_str) == Some("lambda")
 }
 

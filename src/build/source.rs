@@ -132,15 +132,14 @@ mod tests {
     #[test]
     fn honours_gitignore_exclude_and_builtins() {
         let a = tempfile::tempdir().unwrap();
-        for root in [a.path()] {
-            write(root, "app/main.py", "x");
-            write(root, ".gitignore", "data/\n");
-            write(root, "data/big.bin", "y");
-            write(root, ".env", "SECRET=1");
-            write(root, "app/__pycache__/m.pyc", "z");
-            write(root, "notes.ipynb", "{}");
-            write(root, ".venv/bin/python", "");
-        }
+        let root = a.path();
+        write(root, "app/main.py", "x");
+        write(root, ".gitignore", "data/\n");
+        write(root, "data/big.bin", "y");
+        write(root, ".env", "SECRET=1");
+        write(root, "app/__pycache__/m.pyc", "z");
+        write(root, "notes.ipynb", "{}");
+        write(root, ".venv/bin/python", "");
         let set = collect(a.path(), &["*.ipynb".into()]).unwrap();
         let names: Vec<_> = set.files.iter().map(|f| f.rel.as_str()).collect();
         assert_eq!(names, vec![".gitignore", "app/main.py"]);

@@ -84,3 +84,96 @@ pub async fn ecr_login(config: &SdkConfig) -> Result<(String, Credentials)> {
     let host = endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
     Ok((host, Credentials { username: username.to_string(), password: password.to_string() }))
 }
+
+/// The tags by which every AWS resource aideploy makes is found again from any machine.
+pub const TAG_APP: &str = "aideploy:app";
+pub const TAG_STAGE: &str = "aideploy:stage";
+pub const TAG_TARGET: &str = "aideploy:target";
+pub const TAG_DIGEST: &str = "aideploy:digest";
+
+/// This target's owner tags: app, stage and target name.
+pub fn owner_tags(cx: &crate::engine::Cx) -> Vec<(&'static str, String)> {
+    vec![(TAG_APP, cx.app_name().to_string()), (TAG_STAGE, cx.stage.to_string()), (TAG_TARGET, cx.target.name.clone())]
+}
+
+/// A resource carries every owner tag of this target.
+pub fn is_ours(cx: &crate::engine::Cx, found: &std::collections::HashMap<String, String>) -> bool {
+    owner_tags(cx).iter().all(|(k, v)| found.get(*k) == Some(v))
+}
+
+/// A call is a read when its operation's name says so (`HeadObject` included).
+pub fn is_read(operation: &str) -> bool {
+    ["Get", "List", "Describe", "Head"].iter().any(|p| operation.starts_with(p))
+}
+
+/// The interceptor every target's AWS clients carry: each API call is logged (`-vv`, or
+/// `AIDEPLOY_LOG=aideploy=debug`) as a read or a write, so an unchanged redeploy can be
+/// seen to make reads only.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLog;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "aideploy-call-log"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _ctx: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &aws_sdk_s3::config::RuntimeComponents,
+        cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            let kind = if is_read(m.name()) { "read" } else { "write" };
+            tracing::debug!(target: "aideploy::aws", "aws call {}.{} ({kind})", m.service(), m.name());
+        }
+        Ok(())
+    }
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `LAMBDA`), else `AWS_ENDPOINT_URL`, points at this
+/// machine: an emulator such as moto, which runs no code, instance or container.
+pub fn endpoint_is_loopback(service: &str) -> bool {
+    let own = format!("AWS_ENDPOINT_URL_{service}");
+    [own.as_str(), "AWS_ENDPOINT_URL"].iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty())).is_some_and(|url| {
+        let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(&url);
+        crate::cloud::is_loopback_host(rest.split('/').next().unwrap_or(""))
+    })
+}
+
+/// The message of an SDK error, with its cause chain.
+pub fn describe<E: std::error::Error>(e: &E) -> String {
+    aws_sdk_s3::error::DisplayErrorContext(e).to_string()
+}
+
+/// IAM returns policy documents percent-encoded.
+pub fn decode_policy_document(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_and_policies() {
+        assert!(is_read("GetFunction") && is_read("HeadObject") && is_read("ListTags") && is_read("DescribeImages"));
+        assert!(!is_read("CreateFunction") && !is_read("PutRolePolicy") && !is_read("UpdateFunctionCode"));
+        assert_eq!(decode_policy_document("%7B%22a%22%3A1%7D"), "{\"a\":1}");
+        assert_eq!(decode_policy_document("{\"a\":\"100%\"}"), "{\"a\":\"100%\"}");
+    }
+}

@@ -256,7 +256,9 @@ impl Manifest {
 }
 
 /// `KEY=VALUE` as a one-line TOML table; a VALUE that is not TOML is taken as a string
-/// (`--set region=us-east-1`).
+/// (`--set region=us-east-1`). The error is the same large diagnostic every manifest
+/// error is, on a path taken once per argument.
+#[allow(clippy::result_large_err)]
 fn parse_set(arg: &str) -> Result<(String, TargetSettings), ManifestError> {
     let Some((key, value)) = arg.split_once('=') else {
         return Err(ManifestError::new("--set", arg, 0..arg.len(), "aideploy::cli::set", format!("`{arg}` is not KEY=VALUE"))

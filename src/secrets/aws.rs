@@ -12,9 +12,7 @@ use aws_sdk_secretsmanager::Client;
 use super::SecretValue;
 use crate::error::Hinted;
 
-pub const TAG_APP: &str = "aideploy:app";
-pub const TAG_STAGE: &str = "aideploy:stage";
-pub const TAG_TARGET: &str = "aideploy:target";
+pub use crate::cloud::aws::{TAG_APP, TAG_STAGE, TAG_TARGET};
 
 impl SecretValue {
     /// A value given on purpose (`aideploy secrets set`), not resolved from `[secrets]`.

@@ -1,34 +1,13 @@
-//! The AWS clients the ec2 target uses, built once per run from aws-config, each with an
-//! interceptor that logs every API call (`-vv`) as a read or a write, so an unchanged
-//! redeploy can be shown to make only reads.
+//! The AWS clients the ec2 target uses, built once per run from aws-config, each with the
+//! shared call log (`crate::cloud::aws::CallLog`).
 
 use anyhow::Result;
 use aws_config::SdkConfig;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_sdk_ec2::config::{ConfigBag, RuntimeComponents};
 
-use crate::backends::lambda::is_read;
+use crate::cloud::aws::CallLog;
 use crate::engine::Cx;
 
-#[derive(Debug, Clone)]
-struct CallLog;
-
-impl Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "aideploy-ec2-call-log"
-    }
-
-    fn read_before_serialization(&self, _ctx: &BeforeSerializationInterceptorContextRef<'_>, _rc: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
-        if let Some(m) = cfg.load::<Metadata>() {
-            let read = is_read(m.name());
-            tracing::debug!(target: "aideploy::aws", "aws call {}.{} ({})", m.service(), m.name(), if read { "read" } else { "write" });
-        }
-        Ok(())
-    }
-}
+pub use crate::cloud::aws::describe;
 
 /// One client per service, sharing the configuration.
 #[derive(Clone)]
@@ -53,7 +32,7 @@ impl Clients {
             iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).build()),
             ecr: aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::config::Builder::from(config).interceptor(CallLog).build()),
             secrets: aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(config).interceptor(CallLog).build()),
-            emulated: endpoint_is_loopback(),
+            emulated: crate::cloud::aws::endpoint_is_loopback("EC2"),
         }
     }
 
@@ -63,17 +42,4 @@ impl Clients {
         let config = crate::cloud::aws::load(region.as_deref(), crate::cloud::aws::chosen_profile()).await?;
         Ok(Clients::new(&config))
     }
-}
-
-/// `AWS_ENDPOINT_URL` (or EC2's own override) points at this machine.
-pub fn endpoint_is_loopback() -> bool {
-    ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"].iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty())).is_some_and(|url| {
-        let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(&url);
-        crate::cloud::is_loopback_host(rest.split('/').next().unwrap_or(""))
-    })
-}
-
-/// The message of an SDK error, with its cause chain.
-pub fn describe<E: std::error::Error>(e: &E) -> String {
-    aws_sdk_ec2::error::DisplayErrorContext(e).to_string()
 }

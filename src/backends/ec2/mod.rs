@@ -52,10 +52,7 @@ use userdata::{Script, Server, Workload};
 
 pub struct Ec2Backend;
 
-pub const TAG_APP: &str = "aideploy:app";
-pub const TAG_STAGE: &str = "aideploy:stage";
-pub const TAG_TARGET: &str = "aideploy:target";
-pub const TAG_DIGEST: &str = "aideploy:digest";
+pub use crate::cloud::aws::{TAG_APP, TAG_DIGEST, TAG_STAGE, TAG_TARGET};
 /// A digest of everything an instance was started with (user data, type, volume, AMI).
 const TAG_CONFIG: &str = "aideploy:config";
 /// The image reference the instance runs, and what ran before it (for `rollback`).
@@ -111,13 +108,9 @@ fn planned_region(cx: &Cx) -> String {
         .unwrap_or_else(|| "REGION".into())
 }
 
-fn tags(cx: &Cx) -> Vec<(&'static str, String)> {
-    vec![(TAG_APP, cx.app_name().to_string()), (TAG_STAGE, cx.stage.to_string()), (TAG_TARGET, cx.target.name.clone())]
-}
+use crate::cloud::aws::owner_tags as tags;
 
-fn ours(cx: &Cx, found: &HashMap<String, String>) -> bool {
-    tags(cx).iter().all(|(k, v)| found.get(*k) == Some(v))
-}
+use crate::cloud::aws::is_ours as ours;
 
 fn failed(what: &str, e: impl std::error::Error) -> anyhow::Error {
     Hinted::new(format!("{what} failed: {}", aws::describe(&e)), PERMS_HINT).into()
@@ -270,23 +263,6 @@ fn role_policy(repo_arn: Option<&str>, secret_arns: &BTreeMap<String, String>) -
     (!statements.is_empty()).then(|| json!({"Version": "2012-10-17", "Statement": statements}))
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// Secret name -> (ARN, current version) for the secrets stored now; `None` when one is
 /// about to be created or given a new value.

@@ -115,7 +115,7 @@ pub(super) async fn read_role(c: &Clients, rname: &str) -> Result<Option<(String
     let policy = match c.iam.get_role_policy().role_name(rname).policy_name(POLICY_NAME).send().await {
         Ok(out) => {
             let doc = out.policy_document();
-            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&percent_decode(doc)).ok())
+            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&crate::cloud::aws::decode_policy_document(doc)).ok())
         }
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
         Err(e) => return Err(failed("IAM GetRolePolicy", e)),

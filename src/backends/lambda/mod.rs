@@ -35,7 +35,7 @@ use aws_sdk_lambda::error::ProvideErrorMetadata;
 use base64::Engine;
 use serde_json::json;
 
-pub use aws::{is_read, Clients};
+pub use aws::Clients;
 use crate::build::zip::{lambda_zip_for, LambdaZip, ASGI_ENV, HANDLER, SECRET_ARNS_ENV};
 use sha2::{Digest, Sha256};
 use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
@@ -46,10 +46,7 @@ use crate::secrets::aws::{self as store, Stored};
 
 pub struct LambdaBackend;
 
-pub const TAG_APP: &str = "aideploy:app";
-pub const TAG_STAGE: &str = "aideploy:stage";
-pub const TAG_TARGET: &str = "aideploy:target";
-pub const TAG_DIGEST: &str = "aideploy:digest";
+pub use crate::cloud::aws::{TAG_APP, TAG_DIGEST, TAG_STAGE, TAG_TARGET};
 pub const ALIAS: &str = "live";
 const POLICY_NAME: &str = "aideploy";
 /// The function's environment variable naming the secrets' current versions (a digest
@@ -94,12 +91,10 @@ fn planned_region(cx: &Cx) -> String {
         .unwrap_or_else(|| "REGION".into())
 }
 
-fn tags(cx: &Cx) -> Vec<(&'static str, String)> {
-    vec![(TAG_APP, cx.app_name().to_string()), (TAG_STAGE, cx.stage.to_string()), (TAG_TARGET, cx.target.name.clone())]
-}
+use crate::cloud::aws::owner_tags as tags;
 
 fn ours(cx: &Cx, found: Option<&HashMap<String, String>>) -> bool {
-    found.is_some_and(|t| tags(cx).iter().all(|(k, v)| t.get(*k) == Some(v)))
+    found.is_some_and(|t| crate::cloud::aws::is_ours(cx, t))
 }
 
 fn arch(cx: &Cx) -> crate::build::pydeps::Arch {
@@ -280,24 +275,6 @@ fn role_policy(region: &str, account: &str, function: &str, secret_arns: &BTreeM
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
-/// IAM returns policy documents URL-encoded.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// A secret as the function refers to it: ARN and current version id.
 #[derive(Debug, Clone, PartialEq)]
@@ -1029,8 +1006,7 @@ mod tests {
     }
 
     #[test]
-    fn policies_decode_and_scope() {
-        assert_eq!(percent_decode("%7B%22a%22%3A1%7D"), "{\"a\":1}");
+    fn policies_scope() {
         let mut arns = BTreeMap::new();
         let p = role_policy("us-east-1", "123", "app-dev", &arns);
         assert_eq!(p["Statement"].as_array().unwrap().len(), 1);

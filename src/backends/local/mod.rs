@@ -414,7 +414,7 @@ impl Backend for LocalBackend {
 /// Whether the recorded state differs from the one a plan was made from (read again
 /// under the deployment's lock).
 fn changed_since(dir: &Path, now: Option<&Now>) -> Result<bool> {
-    let recorded = read_state(dir)?.map(|s| serde_json::to_value(s)).transpose()?;
+    let recorded = read_state(dir)?.map(serde_json::to_value).transpose()?;
     let planned = now.map(|n| serde_json::to_value(&n.state)).transpose()?;
     Ok(recorded != planned)
 }

@@ -38,8 +38,9 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-pub use aws::{is_read, Clients};
-use crate::backends::lambda::{SECRETS_REV_ENV, TAG_APP, TAG_DIGEST, TAG_STAGE, TAG_TARGET};
+pub use aws::Clients;
+use crate::backends::lambda::SECRETS_REV_ENV;
+use crate::cloud::aws::TAG_DIGEST;
 use crate::build::model_archive::{build_model_archive, ModelArchive, ModelArchiveSpec};
 use crate::build::zip::SECRET_ARNS_ENV;
 use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
@@ -100,13 +101,9 @@ fn planned_region(cx: &Cx) -> String {
         .unwrap_or_else(|| "REGION".into())
 }
 
-fn tags(cx: &Cx) -> Vec<(&'static str, String)> {
-    vec![(TAG_APP, cx.app_name().to_string()), (TAG_STAGE, cx.stage.to_string()), (TAG_TARGET, cx.target.name.clone())]
-}
+use crate::cloud::aws::owner_tags as tags;
 
-fn ours(cx: &Cx, found: &HashMap<String, String>) -> bool {
-    tags(cx).iter().all(|(k, v)| found.get(*k) == Some(v))
-}
+use crate::cloud::aws::is_ours as ours;
 
 fn sm_tags(cx: &Cx, digest: Option<&str>) -> Vec<aws_sdk_sagemaker::types::Tag> {
     let mut all = tags(cx);

@@ -198,7 +198,7 @@ async fn read_role(c: &Clients, rname: &str) -> Result<Option<(String, Option<se
     let policy = match c.iam.get_role_policy().role_name(rname).policy_name(POLICY_NAME).send().await {
         Ok(out) => {
             let doc = out.policy_document();
-            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&percent_decode(doc)).ok())
+            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&crate::cloud::aws::decode_policy_document(doc)).ok())
         }
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
         Err(e) => return Err(failed("IAM GetRolePolicy", e, PERMS_HINT)),
@@ -206,21 +206,3 @@ async fn read_role(c: &Clients, rname: &str) -> Result<Option<(String, Option<se
     Ok(Some((arn, policy)))
 }
 
-/// IAM returns policy documents URL-encoded.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
