@@ -163,7 +163,7 @@ lam.create_function(FunctionName="{name}", Runtime="python3.11", Role=role, Hand
     ));
 }
 
-fn tagged<'a>(tags: &'a Value, app: &str) -> bool {
+fn tagged(tags: &Value, app: &str) -> bool {
     tags.get("aideploy:app").and_then(Value::as_str) == Some(app) && tags.get("aideploy:stage").and_then(Value::as_str) == Some("dev") && tags.get("aideploy:target").and_then(Value::as_str) == Some("lambda")
 }
 
@@ -461,7 +461,7 @@ fn container_image_function_deploy_noop_change_rollback_destroy() {
     // The alias on a published version that names the image.
     let first = live_version(f);
     assert_eq!(first, newest_version(f));
-    let v = f["versions"].as_array().unwrap().iter().find(|v| v["version"] == first.to_string()).unwrap();
+    let v = f["versions"].as_array().unwrap().iter().find(|v| v["version"].as_str() == Some(first.to_string().as_str())).unwrap();
     assert_eq!(v["description"], format!("aideploy image {digest}"));
     assert_eq!(v["package"], "Image");
     assert_eq!(api["integrations"][0]["IntegrationUri"], format!("{}:live", f["config"]["FunctionArn"].as_str().unwrap()));
