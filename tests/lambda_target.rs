@@ -558,6 +558,18 @@ fn container_image_function_makes_and_destroys_its_ecr_repository() {
     write_image_app(p, &app);
     let name = format!("aideploy/{app}-dev-lambda");
 
+    // `aideploy build --target lambda --package image --push` makes the same Lambda image.
+    let registry = env("AIDEPLOY_TEST_REGISTRY");
+    let built = ok_json(&cmd(home.path(), p).env("AIDEPLOY_REGISTRY", format!("{registry}/lambda-build/{app}")).args(["build", "--target", "lambda", "--package", "image", "--push", "--json"]).output().unwrap());
+    let digest = built["artifact"]["digest"].as_str().unwrap();
+    let (status, manifest) = registry_get(&format!("http://{registry}/v2/lambda-build/{app}/manifests/{digest}"), "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(status, 200);
+    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    let config: Value = serde_json::from_slice(&registry_get(&format!("http://{registry}/v2/lambda-build/{app}/blobs/{}", m["config"]["digest"].as_str().unwrap()), "*/*").1).unwrap();
+    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["python3", "-m", "awslambdaric"]));
+    let env_list = config["config"]["Env"].to_string();
+    assert!(env_list.contains("LAMBDA_TASK_ROOT=/app") && env_list.contains("PYTHONPATH=/opt/aideploy/lambda:/opt/aideploy/deps"), "{env_list}");
+
     // A registry Lambda cannot pull from: refused before anything is made.
     let out = cmd(home.path(), p).env("AIDEPLOY_REGISTRY", "ghcr.io/acme/app").args(["deploy", "--target", "lambda", "--yes"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

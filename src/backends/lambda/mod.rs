@@ -1254,6 +1254,20 @@ mod tests {
     }
 
     #[test]
+    fn image_digests_come_from_the_uri_or_the_version_description() {
+        let hex = "d9819b67f5bd33f6bd38e1a50b6a08aa2401ea6b52d0ed8a5e54849f1da2ae76";
+        let uri = image_uri("123456789012.dkr.ecr.us-east-1.amazonaws.com/aideploy/a-dev-lambda", hex);
+        assert_eq!(sha_of_uri(&uri).as_deref(), Some(hex));
+        assert_eq!(sha_of_uri("127.0.0.1:5000/x:latest"), None);
+        assert_eq!(sha_of_uri("x@sha256:abc"), None);
+        use aws_sdk_lambda::types::{FunctionConfiguration, PackageType};
+        let image = FunctionConfiguration::builder().package_type(PackageType::Image).description(format!("{IMAGE_VERSION_PREFIX}{hex}")).code_sha256("c2hhIG9mIHRoZSB1cmk=").build();
+        assert_eq!(version_sha(&image), hex);
+        let zip = FunctionConfiguration::builder().package_type(PackageType::Zip).code_sha256(b64_of_hex(hex)).description("aideploy sha256:d9819b67f5bd").build();
+        assert_eq!(version_sha(&zip), hex);
+    }
+
+    #[test]
     fn prunes_all_but_the_newest_five_never_the_live_one() {
         assert_eq!(versions_to_prune(vec![1, 2, 3], 3), Vec::<u64>::new());
         assert_eq!(versions_to_prune(vec![7, 1, 2, 3, 4, 5, 6], 7), vec![1, 2]);
