@@ -8,7 +8,8 @@
 //!
 //! - secrets `aideploy/{app}/{stage}/{NAME}` in Secrets Manager (see `secrets::aws`);
 //! - the ECR repository `aideploy/{base}` (scan on push, a lifecycle policy keeping the
-//!   last images), unless `AIDEPLOY_REGISTRY` / `[build] registry` names another;
+//!   last images; see `cloud::ecr`), unless `AIDEPLOY_REGISTRY` / `[build] registry`
+//!   names another;
 //! - a role and instance profile `aideploy-{base}-{region}` allowed to pull from that
 //!   repository and to read exactly this app's secrets;
 //! - a security group `aideploy-{base}` opening only the app port to `allow_cidrs`
