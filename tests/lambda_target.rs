@@ -86,8 +86,8 @@ fn ok_json(out: &Output) -> Value {
 const STATE_PY: &str = r#"
 import boto3, json, sys, urllib.parse
 kw = dict(endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id="testing", aws_secret_access_key="testing")
-lam, gw, iam, sm = (boto3.client(s, **kw) for s in ("lambda", "apigatewayv2", "iam", "secretsmanager"))
-out = {"functions": {}, "roles": {}, "apis": [], "secrets": []}
+lam, gw, iam, sm, ecr = (boto3.client(s, **kw) for s in ("lambda", "apigatewayv2", "iam", "secretsmanager", "ecr"))
+out = {"functions": {}, "roles": {}, "apis": [], "secrets": [], "repos": {}}
 # Other tests change moto at the same time: a resource gone mid-read is skipped.
 def each(items, read):
     for i in items:
@@ -99,8 +99,8 @@ def each(items, read):
 def function(f):
     name = f["FunctionName"]
     g = lam.get_function(FunctionName=name)
-    fn = {"config": g["Configuration"], "tags": g.get("Tags", {}),
-          "versions": [{"version": v["Version"], "sha": v["CodeSha256"], "last_modified": v["LastModified"]} for v in lam.list_versions_by_function(FunctionName=name)["Versions"]],
+    fn = {"config": g["Configuration"], "tags": g.get("Tags", {}), "code": g.get("Code", {}),
+          "versions": [{"version": v["Version"], "sha": v["CodeSha256"], "last_modified": v["LastModified"], "description": v.get("Description", ""), "package": v.get("PackageType")} for v in lam.list_versions_by_function(FunctionName=name)["Versions"]],
           "aliases": {a["Name"]: a["FunctionVersion"] for a in lam.list_aliases(FunctionName=name)["Aliases"]}}
     try:
         fn["policy"] = json.loads(lam.get_policy(FunctionName=name, Qualifier="live")["Policy"])
@@ -125,6 +125,15 @@ def api(a):
 each(gw.get_apis()["Items"], api)
 for s in sm.list_secrets()["SecretList"]:
     out["secrets"].append({"name": s["Name"], "arn": s["ARN"], "tags": {t["Key"]: t["Value"] for t in s.get("Tags", [])}})
+def repo(r):
+    n = r["repositoryName"]
+    try:
+        lc = json.loads(ecr.get_lifecycle_policy(repositoryName=n)["lifecyclePolicyText"])
+    except Exception:
+        lc = None
+    tags = {t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(resourceArn=r["repositoryArn"])["tags"]}
+    out["repos"][n] = {"scan": r.get("imageScanningConfiguration", {}).get("scanOnPush"), "lifecycle": lc, "tags": tags}
+each(ecr.describe_repositories()["repositories"], repo)
 print(json.dumps(out, default=str))
 "#;
 
@@ -350,23 +359,280 @@ fn plan_warns_about_api_gateways_30_seconds() {
     assert!(planned["actions"].as_array().unwrap().iter().all(|a| a["op"] == "create"));
 }
 
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests with `scripts/test --test lambda_target` (it starts moto and the registry)"))
+}
+
+/// The app of `write_app` as a container-image function, on the tests' base image.
+fn write_image_app(dir: &Path, name: &str) {
+    write_app(dir, name, "");
+    let manifest = dir.join("aideploy.toml");
+    let build = format!("[build]\npackage = \"image\"\nbase_image = \"{}\"\n\n[env]", env("AIDEPLOY_TEST_BASE_IMAGE"));
+    let text = std::fs::read_to_string(&manifest).unwrap().replacen("[env]", &build, 1);
+    std::fs::write(&manifest, text).unwrap();
+}
+
+/// A registry answer, read with Python's urllib (status, body bytes, content type).
+fn registry_get(url: &str, accept: &str) -> (u16, Vec<u8>) {
+    let py = "import sys, urllib.request, urllib.error\nreq = urllib.request.Request(sys.argv[1], headers={'Accept': sys.argv[2]})\ntry:\n    r = urllib.request.urlopen(req); sys.stdout.write(str(r.status) + '\\n'); sys.stdout.flush(); sys.stdout.buffer.write(r.read())\nexcept urllib.error.HTTPError as e:\n    print(e.code)";
+    let out = std::process::Command::new("python3").args(["-c", py, url, accept]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let nl = out.stdout.iter().position(|b| *b == b'\n').unwrap();
+    (String::from_utf8_lossy(&out.stdout[..nl]).parse().unwrap(), out.stdout[nl + 1..].to_vec())
+}
+
+/// Runs `script` with the image's Python (`--entrypoint python3`) in the machine's Docker
+/// engine: the image pulled from the loopback registry, or loaded from a skopeo archive
+/// when the engine cannot reach it. Returns stdout.
+fn run_in_image(image: &str, script: &str) -> String {
+    use std::process::Command;
+    let ok = |c: &mut Command| c.output().is_ok_and(|o| o.status.success());
+    assert!(ok(Command::new("docker").arg("info")), "this test runs the pushed image in the machine's Docker engine, and none answers");
+    let mut name = image.to_string();
+    let mut loaded = false;
+    if !ok(Command::new("docker").args(["pull", "-q", image])) {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("image.tar");
+        name = format!("aideploy-lambda-test:{}", std::process::id());
+        assert!(ok(Command::new("skopeo").args(["copy", "--quiet", "--src-tls-verify=false", &format!("docker://{image}"), &format!("docker-archive:{}:{name}", archive.display())])));
+        assert!(ok(Command::new("docker").arg("load").arg("-q").arg("-i").arg(&archive)));
+        loaded = true;
+    }
+    let out = Command::new("docker").args(["run", "--rm", "--entrypoint", "python3", &name, "-c", script]).output().unwrap();
+    let _ = Command::new("docker").args(["rmi", "-f", &name]).output();
+    assert!(out.status.success(), "the image's Python failed (loaded: {loaded}):\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// In the image: the runtime interface client and boto3 import, and aideploy's adapter
+/// answers an API Gateway HTTP API (payload 2.0) event for GET /health through the app.
+const INVOKE_PY: &str = r#"
+import base64, json, os, awslambdaric, boto3
+import aideploy_lambda
+event = {"version": "2.0", "routeKey": "$default", "rawPath": "/health", "rawQueryString": "",
+         "headers": {"host": "x.execute-api.us-east-1.amazonaws.com", "x-forwarded-proto": "https"},
+         "requestContext": {"domainName": "x.execute-api.us-east-1.amazonaws.com", "stage": "$default", "routeKey": "$default",
+                            "http": {"method": "GET", "path": "/health", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"}},
+         "isBase64Encoded": False}
+r = aideploy_lambda.handler(event, None)
+text = base64.b64decode(r["body"]).decode() if r.get("isBase64Encoded") else r["body"]
+print(json.dumps({"response": r, "text": text, "cwd": os.getcwd(), "task_root": os.environ.get("LAMBDA_TASK_ROOT")}))
+"#;
+
 #[test]
-fn container_image_functions_say_plainly_they_are_not_supported_yet() {
+fn container_image_function_deploy_noop_change_rollback_destroy() {
     let home = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();
+    let p = project.path();
     let app = app_name("lamimg");
-    write_app(project.path(), &app, "");
-    let manifest = project.path().join("aideploy.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap().replacen("[env]", "[build]\npackage = \"image\"\n\n[env]", 1);
-    std::fs::write(&manifest, text).unwrap();
-    let out = run(home.path(), project.path(), &["deploy", "--target", "lambda", "--yes"]);
+    write_image_app(p, &app);
+    let registry = env("AIDEPLOY_TEST_REGISTRY");
+    let repo = format!("{registry}/lambda-test/{app}");
+    let run_img = |args: &[&str]| cmd(home.path(), p).env("AIDEPLOY_REGISTRY", &repo).args(args).output().unwrap();
+
+    // Plan says what it will make, and why an image.
+    let planned = ok_json(&run_img(&["plan", "--target", "lambda", "--json"]));
+    let function = planned["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "function").unwrap();
+    assert_eq!(function["op"], "create");
+    assert!(function["reason"].as_str().unwrap().contains("image: [build] package = \"image\""), "{function}");
+
+    // Deploy: an image function pinned by digest to the image in the registry.
+    let report = ok_json(&run_img(&["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(report["changed"], true);
+    assert_eq!(report["artifact"]["kind"], "image");
+    let digest = report["artifact"]["digest"].as_str().unwrap().to_string();
+    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+    let s = state();
+    let (f, role, api, _) = ours(&s, &app);
+    let (f, role, api) = (f.expect("function"), role.expect("role"), api.expect("HTTP API"));
+    assert_eq!(f["config"]["PackageType"], "Image");
+    assert!(f["config"]["Runtime"].is_null() && f["config"]["Handler"].is_null(), "an image function has no runtime or handler: {}", f["config"]);
+    assert_eq!(f["code"]["ImageUri"], format!("{repo}@{digest}"));
+    assert_eq!(f["config"]["MemorySize"], 256);
+    assert_eq!(f["config"]["Timeout"], 20);
+    assert_eq!(f["config"]["Architectures"], serde_json::json!(["x86_64"]));
+    assert_eq!(f["config"]["Environment"]["Variables"]["AIDEPLOY_ASGI"], "main:app");
+    assert_eq!(f["config"]["Role"], role["arn"]);
+    assert!(tagged(&f["tags"], &app));
+    assert_eq!(f["tags"]["aideploy:digest"], digest.as_str());
+    // The execution role: logs and the secret only (Lambda pulls from ECR itself).
+    let statements = role["policies"]["aideploy"]["Statement"].as_array().unwrap();
+    assert!(statements.iter().all(|st| !st.to_string().contains("ecr:")), "{statements:?}");
+    // The alias on a published version that names the image.
+    let first = live_version(f);
+    assert_eq!(first, newest_version(f));
+    let v = f["versions"].as_array().unwrap().iter().find(|v| v["version"].as_str() == Some(first.to_string().as_str())).unwrap();
+    assert_eq!(v["description"], format!("aideploy image {digest}"));
+    assert_eq!(v["package"], "Image");
+    assert_eq!(api["integrations"][0]["IntegrationUri"], format!("{}:live", f["config"]["FunctionArn"].as_str().unwrap()));
+    assert!(f["policy"]["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"].as_str().unwrap().contains(api["id"].as_str().unwrap()));
+
+    // The image really is in the registry, under that digest, and runs as Lambda would.
+    let path = repo.trim_start_matches(&format!("{registry}/"));
+    let (status, manifest) = registry_get(&format!("http://{registry}/v2/{path}/manifests/{digest}"), "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(status, 200);
+    use sha2::Digest;
+    assert_eq!(format!("sha256:{}", hex::encode(sha2::Sha256::digest(&manifest))), digest);
+    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    let (status, config) = registry_get(&format!("http://{registry}/v2/{path}/blobs/{}", m["config"]["digest"].as_str().unwrap()), "*/*");
+    assert_eq!(status, 200);
+    let config: Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["python3", "-m", "awslambdaric"]));
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["aideploy_lambda.handler"]));
+    let out = run_in_image(&format!("{repo}@{digest}"), INVOKE_PY);
+    let answer: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(answer["response"]["statusCode"], 200, "{answer}");
+    assert_eq!(answer["text"], "ok", "{answer}");
+    assert_eq!(answer["cwd"], "/app");
+    assert_eq!(answer["task_root"], "/app");
+
+    // Unchanged: no write call, nothing new.
+    let out = run_img(&["deploy", "--target", "lambda", "--yes", "--json", "-vv"]);
+    let again = ok_json(&out);
+    assert_eq!(again["changed"], false);
+    assert!(again["actions"].as_array().unwrap().iter().all(|a| a["op"] == "noop"), "{again}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("(read)") && !log.contains("(write)"), "an unchanged deploy made a write call:\n{log}");
+    let s2 = state();
+    assert_eq!(ours(&s2, &app).0.unwrap()["versions"], f["versions"]);
+    // Status shows the image digest.
+    let status = ok_json(&run_img(&["status", "--target", "lambda", "--json"]));
+    assert_eq!(status["digest"], digest.as_str(), "{status}");
+    assert_eq!(status["details"]["image"], format!("{repo}@{digest}"), "{status}");
+
+    // A code change: a new image, a new version, the alias moves.
+    std::fs::write(p.join("extra.py"), "VALUE = 2\n").unwrap();
+    let changed = ok_json(&run_img(&["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(changed["changed"], true);
+    let digest2 = changed["artifact"]["digest"].as_str().unwrap().to_string();
+    assert_ne!(digest2, digest);
+    let s3 = state();
+    let f3 = ours(&s3, &app).0.unwrap();
+    assert_eq!(f3["code"]["ImageUri"], format!("{repo}@{digest2}"));
+    assert_eq!(f3["tags"]["aideploy:digest"], digest2.as_str());
+    assert!(live_version(f3) > first);
+    assert_eq!(live_version(f3), newest_version(f3));
+    assert_eq!(registry_get(&format!("http://{registry}/v2/{path}/manifests/{digest2}"), "application/vnd.oci.image.manifest.v1+json").0, 200);
+
+    // Rollback: the alias goes back to the version of the first image.
+    let back = ok_json(&run_img(&["rollback", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(back["digest"], digest.as_str(), "{back}");
+    assert_eq!(live_version(ours(&state(), &app).0.unwrap()), first);
+
+    // Back to a zip: Lambda cannot change the package type, so the plan says the function
+    // is replaced, and the deploy does it (the API stays, its integration on the alias).
+    let text = std::fs::read_to_string(p.join("aideploy.toml")).unwrap().replacen("package = \"image\"\n", "", 1);
+    std::fs::write(p.join("aideploy.toml"), text).unwrap();
+    let planned = ok_json(&run_img(&["plan", "--target", "lambda", "--json"]));
+    let fn_ops: Vec<&str> = planned["actions"].as_array().unwrap().iter().filter(|a| a["resource"] == "function").map(|a| a["op"].as_str().unwrap()).collect();
+    assert_eq!(fn_ops, ["delete", "create"], "{planned}");
+    assert!(planned.to_string().contains("package type"), "{planned}");
+    let zipped = ok_json(&run_img(&["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(zipped["artifact"]["kind"], "zip");
+    let s4 = state();
+    let (f4, _, a4, _) = ours(&s4, &app);
+    let f4 = f4.unwrap();
+    assert_eq!(f4["config"]["PackageType"], "Zip");
+    assert_eq!(f4["config"]["Handler"], "aideploy_lambda.handler");
+    assert_eq!(live_version(f4), newest_version(f4));
+    let a4 = a4.unwrap();
+    assert_eq!(a4["id"], api["id"], "the HTTP API was replaced");
+    assert_eq!(a4["integrations"][0]["IntegrationUri"], format!("{}:live", f4["config"]["FunctionArn"].as_str().unwrap()));
+    assert!(f4["policy"]["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"].as_str().unwrap().contains(api["id"].as_str().unwrap()), "no invoke permission on the new alias");
+    let again = ok_json(&run_img(&["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(again["changed"], false, "{again}");
+
+    // Destroy: nothing of this app left.
+    ok_json(&run_img(&["destroy", "--target", "lambda", "--yes", "--json"]));
+    let s5 = state();
+    let (f5, r5, a5, sec5) = ours(&s5, &app);
+    assert!(f5.is_none() && r5.is_none() && a5.is_none() && sec5.is_empty(), "left behind: {f5:?} {r5:?} {a5:?} {sec5:?}");
+}
+
+#[test]
+fn container_image_function_makes_and_destroys_its_ecr_repository() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lamecr");
+    write_image_app(p, &app);
+    let name = format!("aideploy/{app}-dev-lambda");
+
+    // `aideploy build --target lambda --package image --push` makes the same Lambda image.
+    let registry = env("AIDEPLOY_TEST_REGISTRY");
+    let built = ok_json(&cmd(home.path(), p).env("AIDEPLOY_REGISTRY", format!("{registry}/lambda-build/{app}")).args(["build", "--target", "lambda", "--package", "image", "--push", "--json"]).output().unwrap());
+    let digest = built["artifact"]["digest"].as_str().unwrap();
+    let (status, manifest) = registry_get(&format!("http://{registry}/v2/lambda-build/{app}/manifests/{digest}"), "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(status, 200);
+    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    let config: Value = serde_json::from_slice(&registry_get(&format!("http://{registry}/v2/lambda-build/{app}/blobs/{}", m["config"]["digest"].as_str().unwrap()), "*/*").1).unwrap();
+    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["python3", "-m", "awslambdaric"]));
+    let env_list = config["config"]["Env"].to_string();
+    assert!(env_list.contains("LAMBDA_TASK_ROOT=/app") && env_list.contains("PYTHONPATH=/opt/aideploy/lambda:/opt/aideploy/deps"), "{env_list}");
+
+    // A registry Lambda cannot pull from: refused before anything is made.
+    let out = cmd(home.path(), p).env("AIDEPLOY_REGISTRY", "ghcr.io/acme/app").args(["deploy", "--target", "lambda", "--yes"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("not supported yet") && stderr.contains("remove `package`"), "{stderr}");
-    // Refused before anything was created.
-    let now = state();
-    let (f, r, a, secrets) = ours(&now, &app);
-    assert!(f.is_none() && r.is_none() && a.is_none() && secrets.is_empty());
+    assert!(stderr.contains("only from Amazon ECR") && stderr.contains(&name), "{stderr}");
+    assert!(ours(&state(), &app).0.is_none());
+
+    // No registry named: the plan makes the target's own ECR repository; the deploy
+    // creates it (scan on push, lifecycle policy, tags), and moto serves no registry to
+    // push to, which the error says, before the function is made.
+    let planned = ok_json(&run(home.path(), p, &["plan", "--target", "lambda", "--json"]));
+    assert!(planned["actions"].as_array().unwrap().iter().any(|a| a["resource"] == "ecr-repository" && a["op"] == "create" && a["id"] == name.as_str()), "{planned}");
+    assert!(state()["repos"].get(&name).is_none(), "plan created the repository");
+    let out = run(home.path(), p, &["deploy", "--target", "lambda", "--yes"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("AIDEPLOY_REGISTRY"), "{stderr}");
+    let s = state();
+    let r = s["repos"].get(&name).unwrap_or_else(|| panic!("no repository {name}: {s}"));
+    assert_eq!(r["scan"], true);
+    assert!(tagged(&r["tags"], &app));
+    let rule = &r["lifecycle"]["rules"][0];
+    assert_eq!(rule["selection"]["countType"], "imageCountMoreThan");
+    assert_eq!(rule["selection"]["countNumber"], 10);
+    assert!(ours(&s, &app).0.is_none(), "the function was made without its image");
+
+    // Destroy finds it by name and tags and deletes it with the role.
+    let gone = ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
+    assert!(gone["actions"].as_array().unwrap().iter().any(|a| a["resource"] == "ecr-repository" && a["op"] == "delete"), "{gone}");
+    let s = state();
+    assert!(s["repos"].get(&name).is_none());
+    let (f, r, a, _) = ours(&s, &app);
+    assert!(f.is_none() && r.is_none() && a.is_none());
+}
+
+#[test]
+fn a_zip_over_250_mb_unzipped_deploys_as_an_image_and_says_so() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lamhuge");
+    write_app(p, &app, "");
+    let manifest = p.join("aideploy.toml");
+    let build = format!("[build]\nbase_image = \"{}\"\n\n[env]", env("AIDEPLOY_TEST_BASE_IMAGE"));
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replacen("[env]", &build, 1)).unwrap();
+    // 251 MiB of zeros, sparse: over the zip limit, cheap to store and to compress.
+    std::fs::File::create(p.join("weights.bin")).unwrap().set_len(251 << 20).unwrap();
+    let repo = format!("{}/lambda-test/{app}", env("AIDEPLOY_TEST_REGISTRY"));
+
+    let out = cmd(home.path(), p).env("AIDEPLOY_REGISTRY", &repo).args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap();
+    let report = ok_json(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("over Lambda's limit of 250.0 MiB") && stderr.contains("deploying a container image instead"), "{stderr}");
+    assert_eq!(report["artifact"]["kind"], "image");
+    let function = report["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "function").unwrap();
+    assert!(function["reason"].as_str().unwrap().contains("over Lambda's limit"), "{function}");
+    let digest = report["artifact"]["digest"].as_str().unwrap();
+    let s = state();
+    let f = ours(&s, &app).0.expect("function");
+    assert_eq!(f["config"]["PackageType"], "Image");
+    assert_eq!(f["code"]["ImageUri"], format!("{repo}@{digest}"));
+    ok_json(&cmd(home.path(), p).env("AIDEPLOY_REGISTRY", &repo).args(["destroy", "--target", "lambda", "--yes", "--json"]).output().unwrap());
+    assert!(ours(&state(), &app).0.is_none());
 }
 
 #[test]

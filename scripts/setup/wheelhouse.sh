@@ -42,11 +42,14 @@ export AIDEPLOY_TEST_LAMBDA_PYTHON="$lambda_runtime/bin/python"
 # only, into the same wheelhouse. Its own stamp, so editing the block above does not
 # re-run it and vice versa.
 oci_wheel_args=(--platform manylinux2014_x86_64 --only-binary=:all: --python-version 3.11 --implementation cp)
-oci_wheel_stamp="$wheelhouse/.complete-oci-$(echo "${oci_wheel_args[*]}" | cat - examples/fastapi-rag/requirements.txt | sha256sum | cut -c1-16)"
+# The lambda target's container images add Lambda's runtime interface client (and
+# boto3, for an app with secrets).
+oci_wheel_extra=(uvicorn awslambdaric boto3)
+oci_wheel_stamp="$wheelhouse/.complete-oci-$(echo "${oci_wheel_args[*]} ${oci_wheel_extra[*]}" | cat - examples/fastapi-rag/requirements.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$oci_wheel_stamp" ]; then
   echo "==> downloading linux/amd64 cp311 wheels for the image tests into $wheelhouse" >&2
   mkdir -p "$wheelhouse"
   python3 -m pip download --quiet --disable-pip-version-check -d "$wheelhouse" "${oci_wheel_args[@]}" \
-    -r examples/fastapi-rag/requirements.txt uvicorn
+    -r examples/fastapi-rag/requirements.txt "${oci_wheel_extra[@]}"
   touch "$oci_wheel_stamp"
 fi

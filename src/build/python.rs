@@ -105,6 +105,22 @@ impl Requirements {
         Ok(Requirements { source: Some(path.to_path_buf()), lines, extra: Vec::new(), fingerprint: hex::encode(h.finalize()) })
     }
 
+    /// Adds a requirement aideploy needs (to `lines` and `extra`, and the fingerprint),
+    /// unless the list already names that package.
+    pub fn add_extra(&mut self, line: &str) {
+        let name = requirement_name(line);
+        if self.lines.iter().any(|l| requirement_name(l) == name) {
+            return;
+        }
+        let mut h = Sha256::new();
+        h.update(self.fingerprint.as_bytes());
+        h.update(b"\nextra ");
+        h.update(line.as_bytes());
+        self.fingerprint = hex::encode(h.finalize());
+        self.lines.push(line.to_string());
+        self.extra.push(line.to_string());
+    }
+
     /// Installer arguments: `-r FILE` for a requirements file (so its own `-r`/`-c`
     /// includes resolve next to it), else a list written into `scratch`; then `extra`.
     pub fn install_args(&self, scratch: &Path) -> Result<Vec<std::ffi::OsString>> {

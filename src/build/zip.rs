@@ -535,7 +535,7 @@ fn too_big(unzipped: u64, limits: &Limits, deps: &[(String, u64)], app_bytes: u6
     let mut ranked: Vec<(String, u64)> = sizes.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut message = format!(
-        "the Lambda package would be {} unzipped, over Lambda's limit of {} ({} bytes) for a zip\nlargest packages:",
+        "{TOO_BIG_PREFIX}{} unzipped, {TOO_BIG_LIMIT}{} ({} bytes) for a zip\nlargest packages:",
         mib(unzipped),
         mib(limits.max_unzipped),
         limits.max_unzipped
@@ -551,6 +551,18 @@ fn too_big(unzipped: u64, limits: &Limits, deps: &[(String, u64)], app_bytes: u6
          or drop dependencies it does not need",
     )
 }
+
+/// For an error from building a zip: when it is the "over Lambda's 250 MB unzipped"
+/// refusal (which [`too_big`] writes), its first line, the sizes, so a caller can deploy
+/// a container image instead and say why.
+pub fn too_big_reason(e: &anyhow::Error) -> Option<String> {
+    let h = e.downcast_ref::<Hinted>()?;
+    let first = h.message.lines().next()?;
+    (first.starts_with(TOO_BIG_PREFIX) && first.contains(TOO_BIG_LIMIT)).then(|| first.to_string())
+}
+
+const TOO_BIG_PREFIX: &str = "the Lambda package would be ";
+const TOO_BIG_LIMIT: &str = "over Lambda's limit of ";
 
 /// The package a deps path belongs to: its top-level folder or module, with
 /// `numpy.libs` and `numpy-2.2.6.dist-info` counted as `numpy`.
@@ -720,5 +732,10 @@ mod tests {
         assert!(lines[3].trim_start().starts_with("scipy"), "{}", e.message);
         assert!(lines[4].trim_start().starts_with("numpy"), "{}", e.message);
         assert!(e.hint.contains("package = \"image\""));
+        // The lambda target recognises it, and nothing else, as the reason for an image.
+        let reason = too_big_reason(&anyhow::Error::from(e)).unwrap();
+        assert!(reason.starts_with("the Lambda package would be 0.0 MiB unzipped, over Lambda's limit"), "{reason}");
+        assert_eq!(too_big_reason(&anyhow::Error::from(Hinted::new("cannot read x", "fix it"))), None);
+        assert_eq!(too_big_reason(&anyhow::anyhow!("the Lambda package would be odd")), None);
     }
 }

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod azure;
 pub mod gcp;
 pub mod docker_config;
+pub mod ecr;
 pub mod registry_logins;
 
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::build::arch_for;
 use crate::build::oci::blobs::BlobStore;
-use crate::build::oci::{self, ImageSpec, LayerRole, Platform};
+use crate::build::oci::{self, Entrypoint, ImageSpec, LayerRole, Platform};
 use crate::build::pydeps::{self, Arch, TargetPlatform};
 use crate::build::registry::{Client, Options, Reference};
 use crate::build::{python, source};
@@ -43,11 +43,45 @@ pub async fn build(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push
     } else {
         None
     };
-    build_to(loaded, stage, target, push_to, r).await
+    // A lambda target's image is a Lambda function's (the runtime interface client).
+    let flavor = if target.is_some_and(|t| t.kind == crate::manifest::Kind::Lambda) { Flavor::Lambda } else { Flavor::Server };
+    build_flavor(loaded, stage, target, push_to, flavor, r).await
 }
+
+/// Pushes an image built earlier (its blobs are in the local store) to `repo`, tagged
+/// `{stage}-{digest prefix}`. Returns the pushed reference and the bytes uploaded.
+pub async fn push_built(built: &oci::BuiltImage, repo: &Reference, stage: &Stage, r: &dyn Reporter) -> Result<(String, u64)> {
+    let logins = RegistryLogins::new(Some(repo.registry.clone()));
+    let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
+    let tag = format!("{stage}-{}", &built.digest.trim_start_matches("sha256:")[..12]);
+    let dest = Reference::parse(&format!("{}:{tag}", repo.name()))?;
+    let report = client.push(built, &dest, r).await?;
+    Ok((report.reference, report.uploaded_bytes))
+}
+
+/// What the image's container runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// The app as a server on its port: uvicorn for `asgi`, else the `command`.
+    Server,
+    /// An ASGI app as an AWS Lambda container-image function: Lambda's runtime
+    /// interface client (`awslambdaric`, added to the deps) loads aideploy's adapter,
+    /// the same one the zip carries, which runs the app for each API Gateway event.
+    Lambda,
+}
+
+/// Where a Lambda image keeps aideploy's adapter (on PYTHONPATH; the app stays in /app).
+pub const LAMBDA_ADAPTER_DIR: &str = "/opt/aideploy/lambda";
+/// The requirement a Lambda image adds when the app's list lacks it.
+pub const LAMBDA_RIC: &str = "awslambdaric";
 
 /// Builds the image and, with `push_to`, pushes it there (a target's own registry).
 pub async fn build_to(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push_to: Option<Reference>, r: &dyn Reporter) -> Result<Artifact> {
+    build_flavor(loaded, stage, target, push_to, Flavor::Server, r).await
+}
+
+/// [`build_to`] for a given [`Flavor`].
+pub async fn build_flavor(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push_to: Option<Reference>, flavor: Flavor, r: &dyn Reporter) -> Result<Artifact> {
     let manifest = &loaded.manifest;
     let arch = arch_for(loaded, target);
     let platform = match arch {
@@ -55,7 +89,15 @@ pub async fn build_to(loaded: &Loaded, stage: &Stage, target: Option<&Target>, p
         Arch::Arm64 => Platform::arm64(),
     };
     r.step(&format!("installing the dependencies for {platform}"));
-    let reqs = python::requirements(manifest, &loaded.dir)?;
+    let mut reqs = python::requirements(manifest, &loaded.dir)?;
+    if flavor == Flavor::Lambda {
+        reqs.add_extra(LAMBDA_RIC);
+        // The adapter reads secrets with boto3, which Lambda's own Python runtime ships
+        // and an image does not.
+        if !manifest.secrets.is_empty() {
+            reqs.add_extra("boto3");
+        }
+    }
     let deps = if reqs.lines.is_empty() {
         None
     } else {
@@ -69,6 +111,9 @@ pub async fn build_to(loaded: &Loaded, stage: &Stage, target: Option<&Target>, p
     let base = manifest.build.base_image.as_ref().map(|b| b.get().to_string());
     let mut spec = ImageSpec::for_app(loaded, sources, deps.as_ref().map(|d| d.dir.clone()), base.as_deref(), platform)?;
     spec.deps_key = deps.as_ref().map(|d| d.key.clone());
+    if flavor == Flavor::Lambda {
+        lambda_spec(&mut spec, loaded)?;
+    }
     let logins = RegistryLogins::new(push_to.as_ref().map(|p| p.registry.clone()));
     let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
     let built = oci::build_image(&spec, &client, r).await?;
@@ -90,6 +135,33 @@ pub async fn build_to(loaded: &Loaded, stage: &Stage, target: Option<&Target>, p
         artifact.uploaded_bytes = report.uploaded_bytes;
     }
     Ok(artifact)
+}
+
+/// Turns a server image's spec into a Lambda function's: the runtime interface client as
+/// ENTRYPOINT with aideploy's handler as CMD, the adapter beside the deps, the app's
+/// folder as LAMBDA_TASK_ROOT and the working directory.
+fn lambda_spec(spec: &mut ImageSpec, loaded: &Loaded) -> Result<()> {
+    let Some(asgi) = loaded.manifest.app().asgi.as_ref() else {
+        return Err(UsageError::new("a Lambda image runs an ASGI app, and this app gives a `command`")
+            .hint("set `asgi = \"module:app\"` in [app], or deploy the command to a container target (cloudrun, ec2)")
+            .into());
+    };
+    spec.entrypoint = Entrypoint::Exec {
+        entrypoint: vec!["python3".into(), "-m".into(), LAMBDA_RIC.into()],
+        cmd: vec![crate::build::zip::HANDLER.into()],
+    };
+    spec.extra_files = crate::build::zip::ADAPTER_FILES
+        .iter()
+        .map(|(name, text)| (format!("{LAMBDA_ADAPTER_DIR}/{name}"), text.as_bytes().to_vec()))
+        .collect();
+    let mut pythonpath = vec![LAMBDA_ADAPTER_DIR.to_string()];
+    if spec.deps.is_some() {
+        pythonpath.push(oci::DEPS_DIR.into());
+    }
+    spec.env.push(("PYTHONPATH".into(), pythonpath.join(":")));
+    spec.env.push(("LAMBDA_TASK_ROOT".into(), oci::APP_DIR.into()));
+    spec.env.push((crate::build::zip::ASGI_ENV.into(), asgi.get().to_string()));
+    Ok(())
 }
 
 fn role_name(role: LayerRole) -> &'static str {

@@ -76,8 +76,9 @@ pub struct Build {
     /// `.gitignore`, `.git/`, `.env`, virtualenvs and `__pycache__`).
     #[serde(default)]
     pub exclude: Vec<Sp<String>>,
-    /// `zip` or `image`. The lambda target deploys zips (container-image functions are not
-    /// supported yet); container targets always use `image`.
+    /// `zip` or `image`. The lambda target deploys a zip by default and a container-image
+    /// function from ECR with `image` (or when the zip is over Lambda's 250 MB unzipped
+    /// limit); container targets always use `image`.
     pub package: Option<Sp<Package>>,
     /// The base image for OCI images (default `python:<version>-slim`).
     pub base_image: Option<Sp<ImageName>>,

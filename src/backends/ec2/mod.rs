@@ -8,7 +8,8 @@
 //!
 //! - secrets `aideploy/{app}/{stage}/{NAME}` in Secrets Manager (see `secrets::aws`);
 //! - the ECR repository `aideploy/{base}` (scan on push, a lifecycle policy keeping the
-//!   last images), unless `AIDEPLOY_REGISTRY` / `[build] registry` names another;
+//!   last images; see `cloud::ecr`), unless `AIDEPLOY_REGISTRY` / `[build] registry`
+//!   names another;
 //! - a role and instance profile `aideploy-{base}-{region}` allowed to pull from that
 //!   repository and to read exactly this app's secrets;
 //! - a security group `aideploy-{base}` opening only the app port to `allow_cidrs`
@@ -41,6 +42,7 @@ use sha2::{Digest, Sha256};
 
 pub use aws::Clients;
 use crate::build::registry::Reference;
+use crate::cloud::ecr;
 use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::ModelServer;
@@ -64,8 +66,6 @@ const DEFAULT_INSTANCE_TYPE: &str = "g4dn.xlarge";
 const DEFAULT_VOLUME_GB: u32 = 100;
 /// A GPU instance boots, pulls a multi-gigabyte image and loads a model: minutes.
 const DEFAULT_HEALTH_TIMEOUT: u32 = 900;
-/// Images the ECR lifecycle policy keeps (rollback needs the previous ones).
-const KEEP_IMAGES: u32 = 10;
 /// The public SSM parameter naming the region's current GPU Deep Learning Base AMI
 /// (Ubuntu 22.04; Docker and the NVIDIA container toolkit installed).
 pub const DLAMI_PARAMETER: &str = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id";
@@ -193,12 +193,6 @@ struct Sg {
     ingress: BTreeSet<(u16, String)>,
 }
 
-#[derive(Debug, Clone)]
-struct Repo {
-    uri: String,
-    ours: bool,
-}
-
 /// Everything `current` read.
 struct Now {
     clients: Clients,
@@ -208,7 +202,7 @@ struct Now {
     sg: Option<Sg>,
     /// Not terminated; oldest first.
     instances: Vec<Inst>,
-    repo: Option<Repo>,
+    repo: Option<ecr::Repo>,
     secrets: BTreeMap<String, Stored>,
     secret_same: BTreeMap<String, bool>,
 }
@@ -234,14 +228,6 @@ fn trust_policy() -> String {
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
     })
     .to_string()
-}
-
-/// `{account}.dkr.ecr.{region}.amazonaws.com/path` -> the repository's ARN.
-fn ecr_repo_arn(repository: &str) -> Option<String> {
-    let (host, path) = repository.split_once('/')?;
-    let region = crate::cloud::registry_logins::ecr_region(host)?;
-    let account = host.split('.').next()?;
-    Some(format!("arn:aws:ecr:{region}:{account}:repository/{path}"))
 }
 
 /// The role's only permissions: pull from its ECR repository, read this app's secrets.
@@ -375,7 +361,7 @@ impl Backend for Ec2Backend {
             None => {
                 let c = Clients::for_target(cx).await?;
                 r.step(&format!("checking ECR repository {}", repo_name(cx)));
-                let uri = ensure_repository(cx, &c, r).await?;
+                let uri = ecr::ensure(&c.ecr, &repo_name(cx), &tags(cx), r).await?;
                 r.done();
                 if c.emulated {
                     return Err(Hinted::new(
@@ -465,7 +451,7 @@ impl Backend for Ec2Backend {
         let rname = role_name(cx, &region);
 
         // Role, profile, security group.
-        let want_policy = secret_arns(cx, stored).map(|arns| role_policy(built.repository.as_deref().and_then(ecr_repo_arn).as_deref(), &arns));
+        let want_policy = secret_arns(cx, stored).map(|arns| role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns));
         plan.actions.push(match n.and_then(|n| n.role.as_ref()) {
             None => Action::new(Op::Create, "role", &rname),
             Some((_, have)) if want_policy.as_ref() == Some(have) => Action::new(Op::Noop, "role", &rname),
@@ -548,7 +534,7 @@ impl Backend for Ec2Backend {
             r.step(&format!("creating role {rname}"));
             create_role(cx, &c, &rname).await?;
         }
-        let policy = role_policy(built.repository.as_deref().and_then(ecr_repo_arn).as_deref(), &arns);
+        let policy = role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns);
         if n.and_then(|n| n.role.as_ref()).and_then(|(_, p)| p.clone()) != policy {
             match &policy {
                 Some(p) => {
@@ -746,11 +732,7 @@ impl Backend for Ec2Backend {
         }
         if n.repo.as_ref().is_some_and(|r| r.ours) {
             r.step(&format!("deleting ECR repository {}", repo_name(cx)));
-            match c.ecr.delete_repository().repository_name(repo_name(cx)).force(true).send().await {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {}
-                Err(e) => return Err(failed("ECR DeleteRepository", e)),
-            }
+            ecr::delete(&c.ecr, &repo_name(cx)).await?;
         }
         for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
             r.step(&format!("deleting secret {}", s.name));
@@ -785,9 +767,9 @@ mod tests {
     #[test]
     fn policy_scopes_to_the_repository_and_secrets() {
         assert_eq!(role_policy(None, &BTreeMap::new()), None);
-        let arn = ecr_repo_arn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/aideploy/app-dev").unwrap();
+        let arn = ecr::repo_arn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/aideploy/app-dev").unwrap();
         assert_eq!(arn, "arn:aws:ecr:eu-west-1:123456789012:repository/aideploy/app-dev");
-        assert_eq!(ecr_repo_arn("ghcr.io/a/b"), None);
+        assert_eq!(ecr::repo_arn("ghcr.io/a/b"), None);
         let secrets = BTreeMap::from([("K".to_string(), "arn:aws:secretsmanager:eu-west-1:1:secret:aideploy/app/dev/K-x".to_string())]);
         let p = role_policy(Some(&arn), &secrets).unwrap();
         let st = p["Statement"].as_array().unwrap();

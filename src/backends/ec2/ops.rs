@@ -3,50 +3,6 @@
 
 use super::*;
 
-/// The ECR repository: created when missing (scan on push, tagged), with a lifecycle
-/// policy keeping the last [`KEEP_IMAGES`] images. Returns its URI.
-pub(super) async fn ensure_repository(cx: &Cx, c: &Clients, r: &dyn Reporter) -> Result<String> {
-    let name = repo_name(cx);
-    let lifecycle = json!({"rules": [{
-        "rulePriority": 1,
-        "description": format!("keep the last {KEEP_IMAGES} images"),
-        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES},
-        "action": {"type": "expire"}
-    }]})
-    .to_string();
-    let uri = match read_repo(cx, c).await? {
-        Some(repo) if !repo.ours => {
-            return Err(Hinted::new(format!("an ECR repository named {name} exists but was not created by aideploy for this app, stage and target"), "delete or rename it, or deploy with another --stage").into())
-        }
-        Some(repo) => {
-            match c.ecr.get_lifecycle_policy().repository_name(&name).send().await {
-                Ok(_) => return Ok(repo.uri),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_lifecycle_policy_not_found_exception()) => {}
-                Err(e) => return Err(failed("ECR GetLifecyclePolicy", e)),
-            }
-            repo.uri
-        }
-        None => {
-            r.progress(&format!("creating ECR repository {name}"));
-            let mut req = c
-                .ecr
-                .create_repository()
-                .repository_name(&name)
-                .image_scanning_configuration(aws_sdk_ecr::types::ImageScanningConfiguration::builder().scan_on_push(true).build());
-            for (k, v) in tags(cx) {
-                req = req.tags(aws_sdk_ecr::types::Tag::builder().key(k).value(v).build().expect("key and value"));
-            }
-            match req.send().await {
-                Ok(out) => out.repository().and_then(|r| r.repository_uri()).unwrap_or_default().to_string(),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_already_exists_exception()) => read_repo(cx, c).await?.map(|r| r.uri).unwrap_or_default(),
-                Err(e) => return Err(failed("ECR CreateRepository", e)),
-            }
-        }
-    };
-    c.ecr.put_lifecycle_policy().repository_name(&name).lifecycle_policy_text(lifecycle).send().await.map_err(|e| failed("ECR PutLifecyclePolicy", e))?;
-    Ok(uri)
-}
-
 pub(super) async fn create_role(cx: &Cx, c: &Clients, rname: &str) -> Result<()> {
     let mut req = c.iam.create_role().role_name(rname).assume_role_policy_document(trust_policy()).description(format!("aideploy: instance role of {}", base_name(cx)));
     for (k, v) in tags(cx) {

@@ -7,12 +7,13 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
     let rname = role_name(cx, &c.region);
     let app = cx.app_name().to_string();
     let stage = cx.stage.to_string();
+    let (repo_name, owner) = (repo_name(cx), tags(cx));
     let (instances, sg, role, profile, repo, secrets) = tokio::join!(
         read_instances(cx, &c),
         read_sg(cx, &c),
         read_role(&c, &rname),
         read_profile(&c, &rname),
-        read_repo(cx, &c),
+        ecr::read(&c.ecr, &repo_name, &owner),
         store::list(&c.secrets, &app, &stage),
     );
     let (instances, sg, role, profile, repo, secrets) = (instances?, sg?, role?, profile?, repo?, secrets?);
@@ -129,17 +130,4 @@ pub(super) async fn read_profile(c: &Clients, rname: &str) -> Result<Option<(Str
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
         Err(e) => Err(failed("IAM GetInstanceProfile", e)),
     }
-}
-
-pub(super) async fn read_repo(cx: &Cx, c: &Clients) -> Result<Option<Repo>> {
-    let out = match c.ecr.describe_repositories().repository_names(repo_name(cx)).send().await {
-        Ok(out) => out,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => return Ok(None),
-        Err(e) => return Err(failed("ECR DescribeRepositories", e)),
-    };
-    let Some(repo) = out.repositories().first() else { return Ok(None) };
-    let arn = repo.repository_arn().unwrap_or_default().to_string();
-    let tags = c.ecr.list_tags_for_resource().resource_arn(&arn).send().await.map_err(|e| failed("ECR ListTagsForResource", e))?;
-    let tags: HashMap<String, String> = tags.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
-    Ok(Some(Repo { uri: repo.repository_uri().unwrap_or_default().to_string(), ours: ours(cx, &tags) }))
 }

@@ -18,6 +18,8 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub s3: aws_sdk_s3::Client,
+    /// For a container-image function's repository.
+    pub ecr: aws_sdk_ecr::Client,
     /// The endpoint is a loopback emulator (moto): Lambda cannot run code there.
     pub emulated: bool,
 }
@@ -31,6 +33,7 @@ impl Clients {
             apigw: aws_sdk_apigatewayv2::Client::from_conf(aws_sdk_apigatewayv2::config::Builder::from(config).interceptor(CallLog).build()),
             iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).build()),
             secrets: aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(config).interceptor(CallLog).build()),
+            ecr: aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::config::Builder::from(config).interceptor(CallLog).build()),
             // An emulator on loopback has no per-bucket host names.
             s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(emulated).interceptor(CallLog).build()),
             emulated,

@@ -12,6 +12,12 @@
 //! - the function (handler `aideploy_lambda.handler`), a published version per code or
 //!   configuration change, and the alias `live`, moved only after the new version
 //!   answered its health path (invoked directly with an HTTP API v2 event);
+//! - for a container-image function (`[build] package = "image"`, or a zip over
+//!   Lambda's 250 MB unzipped limit): the ECR repository `aideploy/{app}-{stage}-{target}`
+//!   (see `cloud::ecr`) holding the image, which runs Lambda's runtime interface client
+//!   and the same adapter as the zip; the function takes it by digest, never by tag.
+//!   Lambda cannot change a function's package type, so a switch between zip and image
+//!   deletes and recreates the function (and with it its versions and alias);
 //! - an HTTP API: `$default` route -> AWS_PROXY integration (payload 2.0) on the alias,
 //!   stage `$default` with auto-deploy and throttling, and a `lambda:InvokeFunction`
 //!   permission on the alias scoped to this API's ARN.
@@ -36,7 +42,10 @@ use base64::Engine;
 use serde_json::json;
 
 pub use aws::Clients;
-use crate::build::zip::{lambda_zip_for, LambdaZip, ASGI_ENV, HANDLER, SECRET_ARNS_ENV};
+use crate::build::oci::BuiltImage;
+use crate::build::registry::Reference;
+use crate::build::zip::{lambda_zip_for, too_big_reason, LambdaZip, ASGI_ENV, HANDLER, SECRET_ARNS_ENV};
+use crate::cloud::ecr;
 use sha2::{Digest, Sha256};
 use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
 use crate::error::{Hinted, UsageError};
@@ -61,6 +70,17 @@ const DEFAULT_TIMEOUT: u32 = 30;
 const DEFAULT_HEALTH_TIMEOUT: u32 = 60;
 /// API Gateway HTTP APIs end every request at 30 s.
 const API_GATEWAY_LIMIT: u32 = 30;
+
+/// A published version of an image function says which image in its description
+/// (an emulator's CodeSha256 for an image is not the image's digest).
+const IMAGE_VERSION_PREFIX: &str = "aideploy image sha256:";
+const PACKAGE_ZIP: &str = "Zip";
+const PACKAGE_IMAGE: &str = "Image";
+
+/// The ECR repository of a container-image function: `aideploy/{app}-{stage}-{target}`.
+pub fn repo_name(cx: &Cx) -> String {
+    format!("aideploy/{}-{}", cx.resource_base(), cx.target.name)
+}
 
 /// The function's name: `{app}-{stage}`, with the target's name when it is not `lambda`.
 pub fn function_name(cx: &Cx) -> String {
@@ -137,6 +157,8 @@ const PERMS_HINT: &str = "check that the credentials may manage Lambda, API Gate
 /// The part of a function's configuration aideploy sets.
 #[derive(Debug, Clone, PartialEq, Default)]
 struct FnConf {
+    /// `Zip` or `Image`.
+    package: String,
     runtime: String,
     handler: String,
     role: String,
@@ -149,6 +171,7 @@ struct FnConf {
 impl FnConf {
     fn of(c: &aws_sdk_lambda::types::FunctionConfiguration) -> FnConf {
         FnConf {
+            package: c.package_type().map(|p| p.as_str().to_string()).unwrap_or_else(|| PACKAGE_ZIP.into()),
             runtime: c.runtime().map(|r| r.as_str().to_string()).unwrap_or_default(),
             handler: c.handler().unwrap_or_default().to_string(),
             role: c.role().unwrap_or_default().to_string(),
@@ -162,6 +185,7 @@ impl FnConf {
     /// What differs, for people (names only: values may be long).
     fn diff(&self, want: &FnConf) -> Vec<&'static str> {
         [
+            ("package", self.package != want.package),
             ("runtime", self.runtime != want.runtime),
             ("handler", self.handler != want.handler),
             ("role", self.role != want.role),
@@ -187,6 +211,8 @@ struct Version {
 struct FnNow {
     arn: String,
     sha: String,
+    /// A container-image function's `ImageUri`.
+    image: Option<String>,
     conf: FnConf,
     tags: HashMap<String, String>,
     last_modified: String,
@@ -231,6 +257,8 @@ struct Now {
     secrets: BTreeMap<String, Stored>,
     /// For each secret with a value now: whether the stored one equals it.
     secret_same: BTreeMap<String, bool>,
+    /// The ECR repository named for this target, if it exists.
+    repo: Option<ecr::Repo>,
 }
 
 impl Now {
@@ -304,7 +332,7 @@ fn arns_of(refs: &BTreeMap<String, SecretRef>) -> BTreeMap<String, String> {
     refs.iter().map(|(k, r)| (k.clone(), r.arn.clone())).collect()
 }
 
-fn desired_conf(cx: &Cx, role_arn: &str, refs: &BTreeMap<String, SecretRef>) -> FnConf {
+fn desired_conf(cx: &Cx, role_arn: &str, refs: &BTreeMap<String, SecretRef>, package: &str) -> FnConf {
     let arns = arns_of(refs);
     let s = &cx.target.settings;
     let mut env: BTreeMap<String, String> = cx.loaded.manifest.env_pairs().into_iter().collect();
@@ -319,9 +347,12 @@ fn desired_conf(cx: &Cx, role_arn: &str, refs: &BTreeMap<String, SecretRef>) -> 
         }
         env.insert(SECRETS_REV_ENV.into(), hex::encode(h.finalize())[..16].to_string());
     }
+    // An image carries its runtime and handler (ENTRYPOINT and CMD): Lambda refuses both.
+    let image = package == PACKAGE_IMAGE;
     FnConf {
-        runtime: cx.loaded.manifest.app().runtime.to_string(),
-        handler: HANDLER.into(),
+        package: package.into(),
+        runtime: if image { String::new() } else { cx.loaded.manifest.app().runtime.to_string() },
+        handler: if image { String::new() } else { HANDLER.into() },
         role: role_arn.into(),
         memory: s.memory.as_ref().map(|m| m.get().mib).unwrap_or(DEFAULT_MEMORY) as i32,
         timeout: s.timeout.as_ref().map(|t| t.get().0).unwrap_or(DEFAULT_TIMEOUT) as i32,
@@ -350,8 +381,73 @@ fn known_refs(refs: &BTreeMap<String, Option<SecretRef>>) -> Option<BTreeMap<Str
     refs.iter().map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect()
 }
 
-fn zip_of(artifact: &Artifact) -> &LambdaZip {
-    artifact.payload.downcast_ref::<LambdaZip>().expect("lambda artifact")
+/// Where a container image for the function is pushed.
+#[derive(Debug, Clone)]
+enum PushTo {
+    /// `AIDEPLOY_REGISTRY` / `[build] registry`: an ECR repository, or (on an emulator) a
+    /// loopback registry.
+    Named(Reference),
+    /// The target's own ECR repository, [`repo_name`], created on first need.
+    OwnEcr,
+}
+
+/// A container image for the function, built and not yet pushed.
+struct LambdaImage {
+    built: BuiltImage,
+    /// Hex of the image's manifest digest.
+    sha: String,
+    /// Why an image rather than a zip, for people.
+    reason: String,
+    push: PushTo,
+}
+
+/// What `build` hands to `plan` and `apply`: the code as a zip or as an image.
+enum Package {
+    Zip(LambdaZip),
+    Image(Box<LambdaImage>),
+}
+
+impl Package {
+    /// Hex sha256 of the code: the zip's, or the image manifest's.
+    fn sha(&self) -> &str {
+        match self {
+            Package::Zip(z) => &z.sha256,
+            Package::Image(i) => &i.sha,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Package::Zip(_) => PACKAGE_ZIP,
+            Package::Image(_) => PACKAGE_IMAGE,
+        }
+    }
+}
+
+fn package_of(artifact: &Artifact) -> &Package {
+    artifact.payload.downcast_ref::<Package>().expect("lambda artifact")
+}
+
+/// The image's URI by digest in `repo` (`host/path`).
+fn image_uri(repo: &str, sha: &str) -> String {
+    format!("{repo}@sha256:{sha}")
+}
+
+/// The digest's hex in an `...@sha256:<hex>` image URI.
+fn sha_of_uri(uri: &str) -> Option<String> {
+    uri.rsplit_once("@sha256:").map(|(_, h)| h.to_string()).filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A version's code identity: for an image, the digest its description names (else its
+/// CodeSha256, which real Lambda gives as the image digest's hex); for a zip, the
+/// CodeSha256 Lambda computed (base64).
+fn version_sha(v: &aws_sdk_lambda::types::FunctionConfiguration) -> String {
+    if v.package_type().is_some_and(|p| p.as_str() == PACKAGE_IMAGE) {
+        if let Some(h) = v.description().and_then(|d| d.strip_prefix(IMAGE_VERSION_PREFIX)) {
+            return h.to_string();
+        }
+        return v.code_sha256().unwrap_or_default().to_string();
+    }
+    hex_of_b64(v.code_sha256().unwrap_or_default())
 }
 
 /// The published version that already is what we want: same code and configuration.
@@ -378,24 +474,53 @@ impl Backend for LambdaBackend {
                 .hint("use a shorter app name, --stage or target name")
                 .into());
         }
-        if cx.loaded.manifest.build.package.as_ref().map(|p| *p.get()) == Some(crate::manifest::values::Package::Image) {
-            return Err(UsageError::new("the lambda target deploys zips; container-image functions (`package = \"image\"`) are not supported yet")
-                .hint("remove `package` from [build] to deploy the zip, or deploy the image to a container target (cloudrun, ec2, appservice)")
-                .into());
+        let asked = cx.loaded.manifest.build.package.as_ref().map(|p| *p.get()) == Some(crate::manifest::values::Package::Image);
+        let reason = if asked {
+            "[build] package = \"image\"".to_string()
+        } else {
+            r.step("building the Lambda zip");
+            let loaded = cx.loaded.clone();
+            let arch = arch(cx);
+            match tokio::task::block_in_place(|| lambda_zip_for(&loaded, arch, r)) {
+                Ok(zip) => {
+                    r.detail(&format!("{} ({} bytes, {} entries)", zip.path.display(), zip.bytes, zip.entries));
+                    r.done();
+                    let mut artifact = zip.clone().into_artifact();
+                    artifact.payload = Arc::new(Package::Zip(zip));
+                    return Ok(artifact);
+                }
+                Err(e) => match too_big_reason(&e) {
+                    Some(why) => {
+                        r.done();
+                        r.warn(&format!("{why}: deploying a container image instead (up to 10 GB)"));
+                        why
+                    }
+                    None => return Err(e),
+                },
+            }
+        };
+        let push = image_destination(cx)?;
+        r.step(&format!("building a container image for Lambda ({reason})"));
+        let artifact = crate::commands::image::build_flavor(&cx.loaded, &cx.stage, Some(&cx.target), None, crate::commands::image::Flavor::Lambda, r).await?;
+        let built = artifact.payload.downcast_ref::<BuiltImage>().expect("image artifact").clone();
+        let sha = built.digest.trim_start_matches("sha256:").to_string();
+        let mut artifact = artifact;
+        if let PushTo::Named(repo) = &push {
+            artifact.reference = Some(image_uri(&repo.name(), &sha));
         }
-        r.step("building the Lambda zip");
-        let loaded = cx.loaded.clone();
-        let arch = arch(cx);
-        let zip = tokio::task::block_in_place(|| lambda_zip_for(&loaded, arch, r))?;
-        r.detail(&format!("{} ({} bytes, {} entries)", zip.path.display(), zip.bytes, zip.entries));
-        r.done();
-        Ok(zip.into_artifact())
+        artifact.payload = Arc::new(Package::Image(Box::new(LambdaImage { built, sha, reason, push })));
+        Ok(artifact)
     }
 
     async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
         let c = Clients::for_target(cx).await?;
         let now = read::read(cx, c).await?;
-        if now.function.is_none() && now.role.is_none() && now.api.is_none() && !now.secrets.values().any(|s| s.target.as_deref() == Some(&cx.target.name)) {
+        if now.function.is_none()
+            && now.role.is_none()
+            && now.api.is_none()
+            && !now.repo.as_ref().is_some_and(|r| r.ours)
+            && !now.secrets.values().any(|s| s.target.as_deref() == Some(&cx.target.name))
+        {
             return Ok(None);
         }
         let live = now.alias.and_then(|n| now.version(n));
@@ -414,6 +539,10 @@ impl Backend for LambdaBackend {
         let mut details = serde_json::Map::new();
         details.insert("region".into(), json!(now.clients.region));
         details.insert("function".into(), json!(now.function.as_ref().map(|_| function_name(cx))));
+        details.insert("package".into(), json!(now.function.as_ref().map(|f| f.conf.package.to_lowercase())));
+        if let Some(image) = now.function.as_ref().and_then(|f| f.image.clone()) {
+            details.insert("image".into(), json!(image));
+        }
         details.insert("version".into(), json!(now.alias));
         let previous = now.alias.and_then(|a| now.versions.iter().filter(|v| v.number < a).map(|v| v.number).max());
         if let Some(p) = previous {
@@ -426,7 +555,7 @@ impl Backend for LambdaBackend {
     }
 
     fn plan(&self, cx: &Cx, now: Option<&Deployed>, artifact: &Artifact) -> Plan {
-        let zip = zip_of(artifact);
+        let pkg = package_of(artifact);
         let fname = function_name(cx);
         let mut plan = Plan::default();
         let timeout = cx.target.settings.timeout.as_ref().map(|t| t.get().0).unwrap_or(DEFAULT_TIMEOUT);
@@ -435,9 +564,15 @@ impl Backend for LambdaBackend {
                 "timeout = {timeout} s, but API Gateway HTTP APIs end every request at {API_GATEWAY_LIMIT} s: longer requests (streaming LLM answers) will fail there; deploy to cloudrun or ec2 for long requests"
             ));
         }
-        if zip.needs_s3 {
-            plan.warnings.push(format!("the zip is {} MB, over the 50 MB direct upload limit: it goes through S3", zip.bytes / (1024 * 1024)));
-        }
+        let what = match pkg {
+            Package::Zip(zip) => {
+                if zip.needs_s3 {
+                    plan.warnings.push(format!("the zip is {} MB, over the 50 MB direct upload limit: it goes through S3", zip.bytes / (1024 * 1024)));
+                }
+                format!("{} zip", cx.loaded.manifest.app().runtime)
+            }
+            Package::Image(img) => format!("container image: {}", img.reason),
+        };
         let now = now.map(now_of);
         let empty = BTreeMap::new();
         let stored = now.map(|n| &n.secrets).unwrap_or(&empty);
@@ -454,9 +589,16 @@ impl Backend for LambdaBackend {
             plan.actions.iter().filter(|a| a.resource == "secret" && a.op != Op::Noop).map(|a| a.id.rsplit('/').next().unwrap_or_default().to_string()).collect();
         let refs = secret_refs(cx, stored, &changing);
         let known = known_refs(&refs);
+        let own_repo = matches!(pkg, Package::Image(i) if matches!(i.push, PushTo::OwnEcr));
+        if own_repo {
+            plan.actions.push(match now.and_then(|n| n.repo.as_ref()) {
+                Some(r) if r.ours => Action::new(Op::Noop, "ecr-repository", repo_name(cx)),
+                _ => Action::new(Op::Create, "ecr-repository", repo_name(cx)).because(format!("scan on push, keeps the last {} images", ecr::KEEP_IMAGES)),
+            });
+        }
         let Some(n) = now.filter(|n| n.function.is_some() || n.role.is_some() || n.api.is_some()) else {
             plan.actions.push(Action::new(Op::Create, "role", role_name(cx, &planned_region(cx))));
-            plan.actions.push(Action::new(Op::Create, "function", &fname).because(format!("{} zip", cx.loaded.manifest.app().runtime)));
+            plan.actions.push(Action::new(Op::Create, "function", &fname).because(what));
             plan.actions.push(Action::new(Op::Create, "version", &fname));
             plan.actions.push(Action::new(Op::Create, "alias", format!("{fname}:{ALIAS}")));
             for (res, id) in api_resources(&fname) {
@@ -477,14 +619,23 @@ impl Backend for LambdaBackend {
             Some(_) => Action::new(Op::Update, "role", role_name(cx, region)).because("permissions changed"),
         });
 
-        // Function code and configuration.
+        // Function code and configuration. Lambda cannot change a function's package
+        // type: a switch between zip and image replaces the function.
         let want_conf = match (&n.role, &known) {
-            (Some((arn, _)), Some(k)) => Some(desired_conf(cx, arn, k)),
+            (Some((arn, _)), Some(k)) => Some(desired_conf(cx, arn, k, pkg.kind())),
             _ => None,
         };
-        let code_same = n.function.as_ref().is_some_and(|f| f.sha == zip.sha256 && want_conf.as_ref().is_none_or(|w| w.arch == f.conf.arch));
+        let replace = n.function.as_ref().filter(|f| f.conf.package != pkg.kind());
+        let code_same = n.function.as_ref().is_some_and(|f| f.sha == pkg.sha() && f.conf.package == pkg.kind() && want_conf.as_ref().is_none_or(|w| w.arch == f.conf.arch));
         match &n.function {
-            None => plan.actions.push(Action::new(Op::Create, "function", &fname)),
+            None => plan.actions.push(Action::new(Op::Create, "function", &fname).because(what)),
+            Some(f) if replace.is_some() => {
+                let (from, to) = (f.conf.package.to_lowercase(), pkg.kind().to_lowercase());
+                plan.actions.push(Action::new(Op::Delete, "function", &fname).because(format!(
+                    "package {from} -> {to}: Lambda cannot change a function's package type, so it is recreated with a new alias (the old versions go, so rollback starts over; requests fail for the seconds in between)"
+                )));
+                plan.actions.push(Action::new(Op::Create, "function", &fname).because(what));
+            }
             Some(f) => {
                 plan.actions.push(if code_same { Action::new(Op::Noop, "function", &fname) } else { Action::new(Op::Update, "function", &fname).because("code changed") });
                 let conf_op = match &want_conf {
@@ -497,13 +648,14 @@ impl Backend for LambdaBackend {
         }
 
         // Version and alias.
-        let ready = matching_version(n, &zip.sha256, want_conf.as_ref()).map(|v| v.number);
+        let ready = if replace.is_some() { None } else { matching_version(n, pkg.sha(), want_conf.as_ref()).map(|v| v.number) };
+        let alias_now = if replace.is_some() { None } else { n.alias };
         plan.actions.push(match ready {
             Some(v) => Action::new(Op::Noop, "version", format!("{fname}:{v}")),
             None => Action::new(Op::Create, "version", &fname),
         });
         let alias_id = format!("{fname}:{ALIAS}");
-        plan.actions.push(match (n.alias, ready) {
+        plan.actions.push(match (alias_now, ready) {
             (None, _) => Action::new(Op::Create, "alias", &alias_id),
             (Some(a), Some(v)) if a == v => Action::new(Op::Noop, "alias", &alias_id),
             (Some(a), Some(v)) => Action::new(Op::Update, "alias", &alias_id).because(format!("version {a} -> {v}")),
@@ -537,7 +689,8 @@ impl Backend for LambdaBackend {
                     Some(_) => Action::new(Op::Update, "stage", "$default").because("throttling changed"),
                 });
                 let want_source = format!("arn:aws:execute-api:{region}:{account}:{id}/*/*");
-                plan.actions.push(match &n.permission {
+                let permission = if replace.is_some() { None } else { n.permission.as_ref() };
+                plan.actions.push(match permission {
                     None => Action::new(Op::Create, "permission", format!("{alias_id} <- {id}")),
                     Some(s) if *s == want_source => Action::new(Op::Noop, "permission", format!("{alias_id} <- {id}")),
                     Some(_) => Action::new(Op::Update, "permission", format!("{alias_id} <- {id}")).because("source changed"),
@@ -554,7 +707,10 @@ impl Backend for LambdaBackend {
             None => Clients::for_target(cx).await?,
         };
         let op = |res: &str| plan.actions.iter().find(|a| a.resource == res).map(|a| a.op).unwrap_or(Op::Noop);
-        let zip = zip_of(artifact);
+        let pkg = package_of(artifact);
+        // A package type switch: the function is deleted and made anew, with nothing of
+        // the old one (versions, alias, permission) kept.
+        let replace = plan.actions.iter().any(|a| a.resource == "function" && a.op == Op::Delete);
         let fname = function_name(cx);
         let app = cx.app_name().to_string();
         let stage = cx.stage.to_string();
@@ -594,13 +750,29 @@ impl Backend for LambdaBackend {
                 .map_err(|e| failed("IAM PutRolePolicy", e, PERMS_HINT))?;
         }
 
-        // 3. The function: configuration, then code.
-        let want = desired_conf(cx, &role_arn, &refs);
-        let function_arn = match now.and_then(|n| n.function.as_ref()) {
+        // 3. An image: into its repository, before anything about the function changes.
+        let fn_now = if replace { None } else { now.and_then(|n| n.function.as_ref()) };
+        let needs_code = fn_now.is_none() || op("function") != Op::Noop;
+        let image = match pkg {
+            Package::Image(img) if needs_code || op("ecr-repository") == Op::Create => Some(push_image(cx, &c, img, r).await?),
+            _ => None,
+        };
+
+        // 4. The function: configuration, then code.
+        let want = desired_conf(cx, &role_arn, &refs, pkg.kind());
+        if replace {
+            r.step(&format!("deleting function {fname}: its package type changes"));
+            match c.lambda.delete_function().function_name(&fname).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+                Err(e) => return Err(failed("Lambda DeleteFunction", e, PERMS_HINT)),
+            }
+        }
+        let function_arn = match fn_now {
             None => {
                 r.step(&format!("creating function {fname}"));
-                let code = upload::code(cx, &c, &account, zip, r).await?;
-                let arn = create_function(cx, &c, &fname, &want, code, &zip.sha256, r).await?;
+                let code = code_for(cx, &c, &account, pkg, image.as_deref(), r).await?;
+                let arn = create_function(cx, &c, &fname, &want, code, pkg.sha(), r).await?;
                 wait_updated(&c, &fname, r).await?;
                 arn
             }
@@ -612,13 +784,13 @@ impl Backend for LambdaBackend {
                 }
                 if op("function") != Op::Noop {
                     r.step("uploading the new code");
-                    let code = upload::code(cx, &c, &account, zip, r).await?;
+                    let code = code_for(cx, &c, &account, pkg, image.as_deref(), r).await?;
                     update_code(cx, &c, &fname, &code).await?;
                     wait_updated(&c, &fname, r).await?;
                     c.lambda
                         .tag_resource()
                         .resource(&f.arn)
-                        .tags(TAG_DIGEST, format!("sha256:{}", zip.sha256))
+                        .tags(TAG_DIGEST, format!("sha256:{}", pkg.sha()))
                         .send()
                         .await
                         .map_err(|e| failed("Lambda TagResource", e, PERMS_HINT))?;
@@ -628,18 +800,19 @@ impl Backend for LambdaBackend {
         };
         let alias_arn = format!("{function_arn}:{ALIAS}");
 
-        // 4. A version of exactly this code and configuration.
-        let ready = now.and_then(|n| matching_version(n, &zip.sha256, Some(&want))).map(|v| v.number);
+        // 5. A version of exactly this code and configuration.
+        let ready = if replace { None } else { now.and_then(|n| matching_version(n, pkg.sha(), Some(&want))).map(|v| v.number) };
         let version = match ready {
             Some(v) => v,
             None => {
                 r.step("publishing a version");
-                let out = c
-                    .lambda
-                    .publish_version()
-                    .function_name(&fname)
-                    .code_sha256(b64_of_hex(&zip.sha256))
-                    .description(format!("aideploy sha256:{}", &zip.sha256[..12.min(zip.sha256.len())]))
+                let sha = pkg.sha();
+                let req = c.lambda.publish_version().function_name(&fname);
+                let req = match pkg {
+                    Package::Zip(_) => req.code_sha256(b64_of_hex(sha)).description(format!("aideploy sha256:{}", &sha[..12.min(sha.len())])),
+                    Package::Image(_) => req.description(format!("{IMAGE_VERSION_PREFIX}{sha}")),
+                };
+                let out = req
                     .send()
                     .await
                     .map_err(|e| failed("Lambda PublishVersion", e, "re-run the deploy: it picks up where it stopped"))?;
@@ -647,8 +820,8 @@ impl Backend for LambdaBackend {
             }
         };
 
-        // 5. Health, then the alias.
-        let alias_now = now.and_then(|n| n.alias);
+        // 6. Health, then the alias.
+        let alias_now = if replace { None } else { now.and_then(|n| n.alias) };
         let mut health = Health::Skipped;
         if alias_now != Some(version) {
             match gate(cx, &c, &fname, version, r).await? {
@@ -661,16 +834,17 @@ impl Backend for LambdaBackend {
             }
             r.step(&format!("moving alias {ALIAS} to version {version}"));
             set_alias(&c, &fname, version, alias_now.is_some()).await?;
-            let mut numbers: Vec<u64> = now.map(|n| n.versions.iter().map(|v| v.number).collect()).unwrap_or_default();
+            let mut numbers: Vec<u64> = now.filter(|_| !replace).map(|n| n.versions.iter().map(|v| v.number).collect()).unwrap_or_default();
             numbers.push(version);
             prune_versions(&c, &fname, numbers, version, r).await;
         }
 
-        // 6. The HTTP API in front of the alias.
+        // 7. The HTTP API in front of the alias.
         let api_id = api::ensure_api(cx, &c, now.and_then(|n| n.api.as_ref()), &fname, &alias_arn, r).await?;
         let source = format!("arn:aws:execute-api:{}:{account}:{api_id}/*/*", c.region);
-        if now.and_then(|n| n.permission.as_ref()) != Some(&source) {
-            if now.and_then(|n| n.permission.as_ref()).is_some() {
+        let permission = if replace { None } else { now.and_then(|n| n.permission.as_ref()) };
+        if permission != Some(&source) {
+            if permission.is_some() {
                 let _ = c.lambda.remove_permission().function_name(&fname).qualifier(ALIAS).statement_id(PERMISSION_SID).send().await;
             }
             let added = c
@@ -731,6 +905,9 @@ impl Backend for LambdaBackend {
         if n.role.is_some() {
             plan.actions.push(Action::new(Op::Delete, "role", role_name(cx, &n.clients.region)).because("and its policy"));
         }
+        if n.repo.as_ref().is_some_and(|r| r.ours) {
+            plan.actions.push(Action::new(Op::Delete, "ecr-repository", repo_name(cx)).because("and its images"));
+        }
         for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
             plan.actions.push(Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name)).because("recoverable for 7 days"));
         }
@@ -779,6 +956,10 @@ impl Backend for LambdaBackend {
                 Err(e) => return Err(failed("IAM DeleteRole", e, PERMS_HINT)),
             }
         }
+        if n.repo.as_ref().is_some_and(|r| r.ours) {
+            r.step(&format!("deleting ECR repository {}", repo_name(cx)));
+            ecr::delete(&c.ecr, &repo_name(cx)).await?;
+        }
         for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
             r.step(&format!("deleting secret {}", s.name));
             store::delete(&c.secrets, &s.arn).await?;
@@ -786,6 +967,24 @@ impl Backend for LambdaBackend {
         r.done();
         Ok(Outcome { url: None, health: Health::Skipped, actions, failure: None })
     }
+}
+
+/// Where the function's image goes: a repository named by `AIDEPLOY_REGISTRY` or
+/// `[build] registry` when it is in ECR (Lambda runs images from ECR only), or a loopback
+/// one when AWS is an emulator; otherwise the target's own ECR repository.
+fn image_destination(cx: &Cx) -> Result<PushTo> {
+    let Some(repo) = crate::commands::image::push_repository(&cx.loaded)? else { return Ok(PushTo::OwnEcr) };
+    let name = repo.name();
+    if ecr::is_ecr(&name) || (crate::cloud::is_loopback_host(&repo.registry) && aws::endpoint_is_loopback()) {
+        return Ok(PushTo::Named(repo));
+    }
+    Err(UsageError::new(format!("Lambda runs container images only from Amazon ECR, and {name} is not an ECR repository"))
+        .hint(format!(
+            "unset {} (or drop `registry` from [build]) and the lambda target pushes to its own ECR repository {}",
+            crate::envvars::AIDEPLOY_REGISTRY,
+            repo_name(cx)
+        ))
+        .into())
 }
 
 fn api_resources(fname: &str) -> Vec<(&'static str, String)> {
@@ -814,8 +1013,40 @@ fn function_code(code: &upload::Code) -> aws_sdk_lambda::types::FunctionCode {
     match code {
         upload::Code::Inline(blob) => b.zip_file(blob.clone()),
         upload::Code::S3 { bucket, key } => b.s3_bucket(bucket).s3_key(key),
+        upload::Code::Image(uri) => b.image_uri(uri),
     }
     .build()
+}
+
+/// The code to give Lambda: the zip (inline or through S3), or the pushed image.
+async fn code_for(cx: &Cx, c: &Clients, account: &str, pkg: &Package, image: Option<&str>, r: &dyn Reporter) -> Result<upload::Code> {
+    match pkg {
+        Package::Zip(zip) => upload::code(cx, c, account, zip, r).await,
+        Package::Image(_) => Ok(upload::Code::Image(image.expect("the image is pushed before the function changes").to_string())),
+    }
+}
+
+/// Pushes the function's image to its repository (the target's own ECR repository is
+/// created first when missing). Returns the image's URI by digest.
+async fn push_image(cx: &Cx, c: &Clients, img: &LambdaImage, r: &dyn Reporter) -> Result<String> {
+    let repo = match &img.push {
+        PushTo::Named(repo) => repo.clone(),
+        PushTo::OwnEcr => {
+            r.step(&format!("checking ECR repository {}", repo_name(cx)));
+            let uri = ecr::ensure(&c.ecr, &repo_name(cx), &tags(cx), r).await?;
+            if c.emulated {
+                return Err(Hinted::new(
+                    "AWS_ENDPOINT_URL is a loopback emulator, which serves no image registry behind its ECR API",
+                    format!("set {}=HOST:PORT/REPOSITORY to push the image to a registry you run", crate::envvars::AIDEPLOY_REGISTRY),
+                )
+                .into());
+            }
+            Reference::parse(&uri)?
+        }
+    };
+    r.step(&format!("pushing the image to {}", repo.name()));
+    crate::commands::image::push_built(&img.built, &repo, &cx.stage, r).await?;
+    Ok(image_uri(&repo.name(), &img.sha))
 }
 
 async fn update_code(cx: &Cx, c: &Clients, fname: &str, code: &upload::Code) -> Result<()> {
@@ -823,6 +1054,7 @@ async fn update_code(cx: &Cx, c: &Clients, fname: &str, code: &upload::Code) -> 
     let req = match code {
         upload::Code::Inline(blob) => req.zip_file(blob.clone()),
         upload::Code::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
+        upload::Code::Image(uri) => req.image_uri(uri),
     };
     req.send().await.map_err(|e| failed("Lambda UpdateFunctionCode", e, PERMS_HINT))?;
     Ok(())
@@ -904,8 +1136,7 @@ async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, code:
             .lambda
             .create_function()
             .function_name(fname)
-            .runtime(aws_sdk_lambda::types::Runtime::from(want.runtime.as_str()))
-            .handler(&want.handler)
+            .package_type(aws_sdk_lambda::types::PackageType::from(want.package.as_str()))
             .role(&want.role)
             .memory_size(want.memory)
             .timeout(want.timeout)
@@ -915,6 +1146,9 @@ async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, code:
             .description(format!("{} ({}), deployed by aideploy", cx.app_name(), cx.stage))
             .publish(false)
             .tags(TAG_DIGEST, format!("sha256:{sha}"));
+        if want.package != PACKAGE_IMAGE {
+            req = req.runtime(aws_sdk_lambda::types::Runtime::from(want.runtime.as_str())).handler(&want.handler);
+        }
         for (k, v) in tags(cx) {
             req = req.tags(k, v);
         }
@@ -944,12 +1178,11 @@ async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, code:
 }
 
 async fn update_config(c: &Clients, fname: &str, want: &FnConf) -> Result<()> {
-    c.lambda
-        .update_function_configuration()
-        .function_name(fname)
-        .runtime(aws_sdk_lambda::types::Runtime::from(want.runtime.as_str()))
-        .handler(&want.handler)
-        .role(&want.role)
+    let mut req = c.lambda.update_function_configuration().function_name(fname);
+    if want.package != PACKAGE_IMAGE {
+        req = req.runtime(aws_sdk_lambda::types::Runtime::from(want.runtime.as_str())).handler(&want.handler);
+    }
+    req.role(&want.role)
         .memory_size(want.memory)
         .timeout(want.timeout)
         .environment(aws_sdk_lambda::types::Environment::builder().set_variables(Some(want.env.clone().into_iter().collect())).build())
@@ -995,6 +1228,20 @@ mod tests {
         let hex = "d9819b67f5bd33f6bd38e1a50b6a08aa2401ea6b52d0ed8a5e54849f1da2ae76";
         assert_eq!(hex_of_b64(&b64_of_hex(hex)), hex);
         assert_eq!(b64_of_hex(hex), "2YGbZ/W9M/a9OOGlC2oIqiQB6mtS0O2KXlSEnx2irnY=");
+    }
+
+    #[test]
+    fn image_digests_come_from_the_uri_or_the_version_description() {
+        let hex = "d9819b67f5bd33f6bd38e1a50b6a08aa2401ea6b52d0ed8a5e54849f1da2ae76";
+        let uri = image_uri("123456789012.dkr.ecr.us-east-1.amazonaws.com/aideploy/a-dev-lambda", hex);
+        assert_eq!(sha_of_uri(&uri).as_deref(), Some(hex));
+        assert_eq!(sha_of_uri("127.0.0.1:5000/x:latest"), None);
+        assert_eq!(sha_of_uri("x@sha256:abc"), None);
+        use aws_sdk_lambda::types::{FunctionConfiguration, PackageType};
+        let image = FunctionConfiguration::builder().package_type(PackageType::Image).description(format!("{IMAGE_VERSION_PREFIX}{hex}")).code_sha256("c2hhIG9mIHRoZSB1cmk=").build();
+        assert_eq!(version_sha(&image), hex);
+        let zip = FunctionConfiguration::builder().package_type(PackageType::Zip).code_sha256(b64_of_hex(hex)).description("aideploy sha256:d9819b67f5bd").build();
+        assert_eq!(version_sha(&zip), hex);
     }
 
     #[test]

@@ -14,7 +14,9 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
     let rname = role_name(cx, &c.region);
     let app = cx.app_name().to_string();
     let stage = cx.stage.to_string();
-    let (function, versions, alias, role, api, secrets) = tokio::join!(
+    let repo_name = repo_name(cx);
+    let owner = tags(cx);
+    let (function, versions, alias, role, api, secrets, repo) = tokio::join!(
         read_function(&c, &fname),
         read_versions(&c, &fname),
         async {
@@ -27,6 +29,7 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
         read_role(&c, &rname),
         find_api(cx, &c, &fname),
         store::list(&c.secrets, &app, &stage),
+        ecr::read(&c.ecr, &repo_name, &owner),
     );
     let function = function?;
     if let Some(f) = &function {
@@ -43,6 +46,7 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
     let role = role?;
     let api_id = api?;
     let secrets = secrets?;
+    let repo = repo?;
     let (api, permission) = tokio::join!(
         async {
             match &api_id {
@@ -71,16 +75,23 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
             secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
         }
     }
-    Ok(Now { clients: c, role, function, versions, alias, api: api?, permission: permission?, secrets, secret_same })
+    Ok(Now { clients: c, role, function, versions, alias, api: api?, permission: permission?, secrets, secret_same, repo })
 }
 
 async fn read_function(c: &Clients, fname: &str) -> Result<Option<FnNow>> {
     match c.lambda.get_function().function_name(fname).send().await {
         Ok(out) => {
             let Some(conf) = out.configuration() else { return Ok(None) };
+            // An image function's code is the digest its ImageUri pins.
+            let image = out.code().and_then(|c| c.image_uri()).map(str::to_string);
+            let sha = match &image {
+                Some(uri) => sha_of_uri(uri).unwrap_or_default(),
+                None => hex_of_b64(conf.code_sha256().unwrap_or_default()),
+            };
             Ok(Some(FnNow {
                 arn: conf.function_arn().unwrap_or_default().to_string(),
-                sha: hex_of_b64(conf.code_sha256().unwrap_or_default()),
+                sha,
+                image,
                 conf: FnConf::of(conf),
                 tags: out.tags().cloned().unwrap_or_default(),
                 last_modified: conf.last_modified().unwrap_or_default().to_string(),
@@ -102,7 +113,7 @@ async fn read_versions(c: &Clients, fname: &str) -> Result<Vec<Version>> {
         };
         for v in page.versions() {
             if let Some(n) = v.version().and_then(|s| s.parse::<u64>().ok()) {
-                out.push(Version { number: n, sha: hex_of_b64(v.code_sha256().unwrap_or_default()), conf: FnConf::of(v) });
+                out.push(Version { number: n, sha: version_sha(v), conf: FnConf::of(v) });
             }
         }
         marker = page.next_marker().map(str::to_string);

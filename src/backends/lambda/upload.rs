@@ -19,6 +19,8 @@ use crate::engine::{Cx, Reporter};
 pub enum Code {
     Inline(Blob),
     S3 { bucket: String, key: String },
+    /// A container image, `repository@sha256:...`.
+    Image(String),
 }
 
 pub fn bucket_name(account: &str, region: &str) -> String {

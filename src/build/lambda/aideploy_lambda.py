@@ -46,9 +46,11 @@ def _load_app(spec):
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise AdapterError(f"{ASGI_VAR}={spec!r} is not of the form 'module.path:attribute' (e.g. 'app.main:app')")
-    root = os.path.dirname(os.path.abspath(__file__))
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    # The app's folder: next to this file in a zip; LAMBDA_TASK_ROOT in an image, where
+    # this file lives apart from the app.
+    for root in (os.path.dirname(os.path.abspath(__file__)), os.environ.get("LAMBDA_TASK_ROOT")):
+        if root and root not in sys.path:
+            sys.path.insert(0, root)
     module = importlib.import_module(module_name)
     obj = module
     for part in attr.split("."):

@@ -113,6 +113,9 @@ pub enum Entrypoint {
     Asgi(String),
     /// A shell command (it listens on $PORT).
     Command(String),
+    /// An exec-form ENTRYPOINT and CMD, as given (e.g. a Lambda runtime interface
+    /// client and the handler it loads).
+    Exec { entrypoint: Vec<String>, cmd: Vec<String> },
 }
 
 /// Everything an image is built from.
@@ -129,6 +132,9 @@ pub struct ImageSpec {
     pub deps_key: Option<String>,
     /// A directory of model weights, put at `MODEL_DIR`.
     pub model: Option<PathBuf>,
+    /// Files aideploy adds (absolute path in the image, content), written into the app
+    /// layer next to the source (e.g. the Lambda adapter).
+    pub extra_files: Vec<(String, Vec<u8>)>,
     pub entrypoint: Entrypoint,
     pub port: u16,
     /// Extra environment (non-secret values only), after the built-in entries.
@@ -154,6 +160,7 @@ impl ImageSpec {
             deps: None,
             deps_key: None,
             model: None,
+            extra_files: Vec::new(),
             entrypoint,
             port,
             env: Vec::new(),
@@ -346,9 +353,9 @@ pub async fn build_image(spec: &ImageSpec, client: &Client, r: &dyn Reporter) ->
         }));
     }
     {
-        let (store, cache, source) = (store.clone(), cache.clone(), spec.source.clone());
+        let (store, cache, source, extra) = (store.clone(), cache.clone(), spec.source.clone(), spec.extra_files.clone());
         r.progress("app layer");
-        tasks.push(tokio::task::spawn_blocking(move || app_layer(&store, &cache, &source, epoch)));
+        tasks.push(tokio::task::spawn_blocking(move || app_layer(&store, &cache, &source, &extra, epoch)));
     }
     let mut ours = Vec::new();
     for t in tasks {
@@ -519,8 +526,20 @@ fn dir_layer(
     Ok(built(role, blob, false))
 }
 
-fn app_layer(store: &BlobStore, cache: &LayerCache, source: &SourceSet, epoch: u64) -> Result<BuiltLayer> {
-    let key = cache_key(&[LAYER_FORMAT, "app", APP_DIR, &LEVEL_CODE.to_string(), &epoch.to_string(), &source.digest()]);
+fn app_layer(store: &BlobStore, cache: &LayerCache, source: &SourceSet, extra: &[(String, Vec<u8>)], epoch: u64) -> Result<BuiltLayer> {
+    let mut extra_key = Sha256::new();
+    for (path, data) in extra {
+        extra_key.update(path.as_bytes());
+        extra_key.update([0]);
+        extra_key.update(Sha256::digest(data));
+    }
+    let extra_key = hex::encode(extra_key.finalize());
+    let (level, epoch_s, digest) = (LEVEL_CODE.to_string(), epoch.to_string(), source.digest());
+    let mut parts = vec![LAYER_FORMAT, "app", APP_DIR, &level, &epoch_s, &digest];
+    if !extra.is_empty() {
+        parts.push(&extra_key);
+    }
+    let key = cache_key(&parts);
     if let Some(hit) = cache.get(store, &key) {
         return Ok(built(LayerRole::App, hit, true));
     }
@@ -531,6 +550,9 @@ fn app_layer(store: &BlobStore, cache: &LayerCache, source: &SourceSet, epoch: u
             path: format!("{prefix}/{}", f.rel),
             kind: EntryKind::File { src: f.abs.clone(), size: f.size, executable: f.executable },
         });
+    }
+    for (path, data) in extra {
+        entries.push(Entry { path: path.trim_start_matches('/').to_string(), kind: EntryKind::Bytes { data: data.clone(), executable: false } });
     }
     let blob = layer::write_layer(store, entries, LEVEL_CODE, epoch)?;
     cache.put(&key, &blob)?;
@@ -601,10 +623,18 @@ fn image_config(spec: &ImageSpec, base: &PulledImage, layers: &[BuiltLayer]) -> 
             json!(["python3", "-m", "uvicorn", app, "--host", "0.0.0.0", "--port", spec.port.to_string()])
         }
         Entrypoint::Command(cmd) => json!(["sh", "-c", cmd]),
+        Entrypoint::Exec { entrypoint, .. } => json!(entrypoint),
     };
     c.insert("Entrypoint".into(), entrypoint);
     // The base image's Cmd would become arguments of our entrypoint.
-    c.remove("Cmd");
+    match &spec.entrypoint {
+        Entrypoint::Exec { cmd, .. } if !cmd.is_empty() => {
+            c.insert("Cmd".into(), json!(cmd));
+        }
+        _ => {
+            c.remove("Cmd");
+        }
+    }
     c.insert("User".into(), json!(spec.user));
     c.insert("WorkingDir".into(), json!(APP_DIR));
     let mut ports = c.get("ExposedPorts").and_then(Value::as_object).cloned().unwrap_or_default();
