@@ -155,3 +155,37 @@ pub async fn delete(client: &Client, arn: &str) -> Result<()> {
         Err(e) => Err(failed("DeleteSecret", e)),
     }
 }
+
+/// A secret as a deployed function or model refers to it: ARN and current version id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRef {
+    pub arn: String,
+    pub version: String,
+}
+
+/// The secrets a deploy wires in: every `[secrets]` name stored now or about to be;
+/// `None` for one not known before apply (a secret to create or to give a new value).
+pub fn secret_refs(cx: &crate::engine::Cx, stored: &BTreeMap<String, Stored>, changing: &[String]) -> BTreeMap<String, Option<SecretRef>> {
+    cx.loaded
+        .manifest
+        .secrets
+        .keys()
+        .map(|k| k.get().clone())
+        .filter_map(|name| match stored.get(&name) {
+            Some(_) if changing.contains(&name) => Some((name, None)),
+            Some(s) => Some((name, Some(SecretRef { arn: s.arn.clone(), version: s.version.clone().unwrap_or_default() }))),
+            None if cx.secrets.values.contains_key(&name) => Some((name, None)),
+            None => None,
+        })
+        .collect()
+}
+
+/// The references, when every one is known (no secret left to write).
+pub fn known_refs(refs: &BTreeMap<String, Option<SecretRef>>) -> Option<BTreeMap<String, SecretRef>> {
+    refs.iter().map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect()
+}
+
+/// Name -> ARN: what an IAM policy names (a new value does not change it).
+pub fn arns_of(refs: &BTreeMap<String, SecretRef>) -> BTreeMap<String, String> {
+    refs.iter().map(|(k, r)| (k.clone(), r.arn.clone())).collect()
+}

@@ -51,7 +51,7 @@ use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::Arch as ManifestArch;
 use crate::manifest::Kind;
-use crate::secrets::aws::{self as store, Stored};
+use crate::secrets::aws::{self as store, arns_of, known_refs, secret_refs, SecretRef, Stored};
 
 pub struct LambdaBackend;
 
@@ -304,34 +304,6 @@ fn role_policy(region: &str, account: &str, function: &str, secret_arns: &BTreeM
 }
 
 
-/// A secret as the function refers to it: ARN and current version id.
-#[derive(Debug, Clone, PartialEq)]
-struct SecretRef {
-    arn: String,
-    version: String,
-}
-
-/// The secrets the function gets: every `[secrets]` name stored now or about to be.
-/// `None` for one not known before apply (a secret to create or to give a new value).
-fn secret_refs(cx: &Cx, stored: &BTreeMap<String, Stored>, changing: &[String]) -> BTreeMap<String, Option<SecretRef>> {
-    cx.loaded
-        .manifest
-        .secrets
-        .keys()
-        .map(|k| k.get().clone())
-        .filter_map(|name| match stored.get(&name) {
-            Some(_) if changing.contains(&name) => Some((name, None)),
-            Some(s) => Some((name, Some(SecretRef { arn: s.arn.clone(), version: s.version.clone().unwrap_or_default() }))),
-            None if cx.secrets.values.contains_key(&name) => Some((name, None)),
-            None => None,
-        })
-        .collect()
-}
-
-fn arns_of(refs: &BTreeMap<String, SecretRef>) -> BTreeMap<String, String> {
-    refs.iter().map(|(k, r)| (k.clone(), r.arn.clone())).collect()
-}
-
 fn desired_conf(cx: &Cx, role_arn: &str, refs: &BTreeMap<String, SecretRef>, package: &str) -> FnConf {
     let arns = arns_of(refs);
     let s = &cx.target.settings;
@@ -374,11 +346,6 @@ fn desired_throttle(cx: &Cx) -> Option<Throttle> {
 
 fn health_timeout(cx: &Cx) -> Duration {
     Duration::from_secs(u64::from(cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT)))
-}
-
-/// The desired secret references, when every one is known (no secret to write).
-fn known_refs(refs: &BTreeMap<String, Option<SecretRef>>) -> Option<BTreeMap<String, SecretRef>> {
-    refs.iter().map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect()
 }
 
 /// Where a container image for the function is pushed.

@@ -46,7 +46,7 @@ use crate::build::zip::SECRET_ARNS_ENV;
 use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::Kind;
-use crate::secrets::aws::{self as store, Stored};
+use crate::secrets::aws::{self as store, arns_of, known_refs, secret_refs, SecretRef, Stored};
 
 pub struct SageMakerBackend;
 
@@ -276,37 +276,6 @@ fn role_policy(cx: &Cx, region: &str, account: &str, image: Option<&str>, secret
         }));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
-}
-
-/// A secret as the model refers to it: ARN and current version id.
-#[derive(Debug, Clone, PartialEq)]
-struct SecretRef {
-    arn: String,
-    version: String,
-}
-
-/// Every `[secrets]` name stored now or about to be; `None` when not known before apply.
-fn secret_refs(cx: &Cx, stored: &BTreeMap<String, Stored>, changing: &[String]) -> BTreeMap<String, Option<SecretRef>> {
-    cx.loaded
-        .manifest
-        .secrets
-        .keys()
-        .map(|k| k.get().clone())
-        .filter_map(|name| match stored.get(&name) {
-            Some(_) if changing.contains(&name) => Some((name, None)),
-            Some(s) => Some((name, Some(SecretRef { arn: s.arn.clone(), version: s.version.clone().unwrap_or_default() }))),
-            None if cx.secrets.values.contains_key(&name) => Some((name, None)),
-            None => None,
-        })
-        .collect()
-}
-
-fn known_refs(refs: &BTreeMap<String, Option<SecretRef>>) -> Option<BTreeMap<String, SecretRef>> {
-    refs.iter().map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect()
-}
-
-fn arns_of(refs: &BTreeMap<String, SecretRef>) -> BTreeMap<String, String> {
-    refs.iter().map(|(k, r)| (k.clone(), r.arn.clone())).collect()
 }
 
 /// The image the model runs: `image`, else the Hugging Face container for the region.
