@@ -452,9 +452,8 @@ fn ami_lookup_and_the_ecr_repository() {
     let repo = format!("{}/ec2-test/{app}", env("AIDEPLOY_TEST_REGISTRY"));
     let (health, _) = health_server();
 
-    // No `ami`: the SSM parameter, then DescribeImages; moto has neither the parameter
-    // nor a current Deep Learning AMI, so the error names the setting, before anything
-    // is created.
+    // No `ami`: DescribeImages by name; moto has no current Deep Learning AMI, so the
+    // error names the setting, before anything is created.
     let out = cmd(home.path(), p, &health, &repo).args(["deploy", "--target", "ec2", "--yes"]).output().unwrap();
     check_no_secret(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -14,7 +14,6 @@ pub use crate::cloud::aws::describe;
 pub struct Clients {
     pub region: String,
     pub ec2: aws_sdk_ec2::Client,
-    pub ssm: aws_sdk_ssm::Client,
     pub iam: aws_sdk_iam::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
@@ -28,7 +27,6 @@ impl Clients {
         Clients {
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             ec2: aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(config).interceptor(CallLog).build()),
-            ssm: aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(config).interceptor(CallLog).build()),
             iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).build()),
             ecr: aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::config::Builder::from(config).interceptor(CallLog).build()),
             secrets: aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(config).interceptor(CallLog).build()),

@@ -66,10 +66,10 @@ const DEFAULT_INSTANCE_TYPE: &str = "g4dn.xlarge";
 const DEFAULT_VOLUME_GB: u32 = 100;
 /// A GPU instance boots, pulls a multi-gigabyte image and loads a model: minutes.
 const DEFAULT_HEALTH_TIMEOUT: u32 = 900;
-/// The public SSM parameter naming the region's current GPU Deep Learning Base AMI
-/// (Ubuntu 22.04; Docker and the NVIDIA container toolkit installed).
-pub const DLAMI_PARAMETER: &str = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id";
-/// The same AMI by name, for DescribeImages when the parameter cannot be read.
+/// The name of the GPU Deep Learning Base AMI (Ubuntu 22.04; Docker and the NVIDIA
+/// container toolkit installed), one image per release: the newest Amazon-owned one is
+/// the region's current. (AWS also publishes its id as a public SSM parameter; reading
+/// it would need another permission and a whole SDK client for one call.)
 pub const DLAMI_NAME: &str = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *";
 const PERMS_HINT: &str = "check that the credentials may manage EC2 instances and security groups, IAM roles and instance profiles, ECR and Secrets Manager in this region";
 

@@ -110,20 +110,12 @@ pub(super) async fn resolve_ami(cx: &Cx, c: &Clients, r: &dyn Reporter) -> Resul
 }
 
 /// The AMI: the `ami` setting, else the region's current GPU Deep Learning Base AMI by
-/// its public SSM parameter, else by name through DescribeImages (newest).
+/// name through DescribeImages (the newest Amazon-owned image).
 pub(super) async fn find_ami(cx: &Cx, c: &Clients, r: &dyn Reporter) -> Result<String> {
     if let Some(ami) = &cx.target.settings.ami {
         return Ok(ami.get().clone());
     }
     r.progress("looking up the GPU Deep Learning AMI");
-    match c.ssm.get_parameter().name(DLAMI_PARAMETER).send().await {
-        Ok(out) => {
-            if let Some(v) = out.parameter().and_then(|p| p.value()).filter(|v| v.starts_with("ami-")) {
-                return Ok(v.to_string());
-            }
-        }
-        Err(e) => r.detail(&format!("SSM GetParameter {DLAMI_PARAMETER}: {}", aws::describe(&e))),
-    }
     let out = c
         .ec2
         .describe_images()
@@ -136,7 +128,7 @@ pub(super) async fn find_ami(cx: &Cx, c: &Clients, r: &dyn Reporter) -> Result<S
         .map_err(|e| failed("EC2 DescribeImages", e))?;
     let images: Vec<(String, String)> = out.images().iter().map(|i| (i.creation_date().unwrap_or_default().to_string(), i.image_id().unwrap_or_default().to_string())).collect();
     newest(images).ok_or_else(|| {
-        UsageError::new(format!("no GPU Deep Learning AMI found in {} (neither the SSM parameter nor an image named \"{DLAMI_NAME}\")", c.region))
+        UsageError::new(format!("no GPU Deep Learning AMI found in {} (no Amazon image named \"{DLAMI_NAME}\")", c.region))
             .hint(format!("set `ami = \"ami-...\"` in [targets.{}] to an AMI with Docker and the NVIDIA container runtime", cx.target.name))
             .into()
     })
