@@ -146,6 +146,27 @@ pub fn describe<E: std::error::Error>(e: &E) -> String {
     aws_sdk_s3::error::DisplayErrorContext(e).to_string()
 }
 
+/// An IAM role's ARN and its inline policy `policy` (decoded from IAM's percent-encoding),
+/// `None` when there is no such role; `hint` goes with any other error.
+pub async fn read_role(iam: &aws_sdk_iam::Client, role: &str, policy: &str, hint: &str) -> Result<Option<(String, Option<serde_json::Value>)>> {
+    let failed = |what: &str, e: &dyn std::error::Error| -> anyhow::Error { Hinted::new(format!("{what} failed: {}", describe(&e)), hint).into() };
+    let arn = match iam.get_role().role_name(role).send().await {
+        Ok(out) => out.role().map(|r| r.arn().to_string()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(failed("IAM GetRole", &e)),
+    };
+    let Some(arn) = arn else { return Ok(None) };
+    let document = match iam.get_role_policy().role_name(role).policy_name(policy).send().await {
+        Ok(out) => {
+            let doc = out.policy_document();
+            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&decode_policy_document(doc)).ok())
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(failed("IAM GetRolePolicy", &e)),
+    };
+    Ok(Some((arn, document)))
+}
+
 /// IAM returns policy documents percent-encoded.
 pub fn decode_policy_document(s: &str) -> String {
     let b = s.as_bytes();

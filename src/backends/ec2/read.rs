@@ -11,7 +11,7 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
     let (instances, sg, role, profile, repo, secrets) = tokio::join!(
         read_instances(cx, &c),
         read_sg(cx, &c),
-        read_role(&c, &rname),
+        crate::cloud::aws::read_role(&c.iam, &rname, POLICY_NAME, PERMS_HINT),
         read_profile(&c, &rname),
         ecr::read(&c.ecr, &repo_name, &owner),
         store::list(&c.secrets, &app, &stage),
@@ -106,23 +106,6 @@ pub(super) async fn read_sg(cx: &Cx, c: &Clients) -> Result<Option<Sg>> {
     Ok(found)
 }
 
-pub(super) async fn read_role(c: &Clients, rname: &str) -> Result<Option<(String, Option<serde_json::Value>)>> {
-    let arn = match c.iam.get_role().role_name(rname).send().await {
-        Ok(out) => out.role().map(|r| r.arn().to_string()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("IAM GetRole", e)),
-    };
-    let Some(arn) = arn else { return Ok(None) };
-    let policy = match c.iam.get_role_policy().role_name(rname).policy_name(POLICY_NAME).send().await {
-        Ok(out) => {
-            let doc = out.policy_document();
-            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&crate::cloud::aws::decode_policy_document(doc)).ok())
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("IAM GetRolePolicy", e)),
-    };
-    Ok(Some((arn, policy)))
-}
 
 pub(super) async fn read_profile(c: &Clients, rname: &str) -> Result<Option<(String, bool)>> {
     match c.iam.get_instance_profile().instance_profile_name(rname).send().await {

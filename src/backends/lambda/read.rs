@@ -26,7 +26,7 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
                 Err(e) => Err(failed("Lambda GetAlias", e, PERMS_HINT)),
             }
         },
-        read_role(&c, &rname),
+        crate::cloud::aws::read_role(&c.iam, &rname, POLICY_NAME, PERMS_HINT),
         find_api(cx, &c, &fname),
         store::list(&c.secrets, &app, &stage),
         ecr::read(&c.ecr, &repo_name, &owner),
@@ -123,23 +123,6 @@ async fn read_versions(c: &Clients, fname: &str) -> Result<Vec<Version>> {
     }
 }
 
-async fn read_role(c: &Clients, rname: &str) -> Result<Option<(String, Option<serde_json::Value>)>> {
-    let role = match c.iam.get_role().role_name(rname).send().await {
-        Ok(out) => out.role().map(|r| r.arn().to_string()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("IAM GetRole", e, PERMS_HINT)),
-    };
-    let Some(arn) = role else { return Ok(None) };
-    let policy = match c.iam.get_role_policy().role_name(rname).policy_name(POLICY_NAME).send().await {
-        Ok(out) => {
-            let doc = out.policy_document();
-            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&crate::cloud::aws::decode_policy_document(doc)).ok())
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("IAM GetRolePolicy", e, PERMS_HINT)),
-    };
-    Ok(Some((arn, policy)))
-}
 
 /// The HTTP API named like the function and tagged for this app, stage and target.
 async fn find_api(cx: &Cx, c: &Clients, fname: &str) -> Result<Option<(String, Option<CorsConf>)>> {

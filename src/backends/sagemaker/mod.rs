@@ -541,20 +541,11 @@ impl Backend for SageMakerBackend {
         };
         let art = artifact_of(artifact);
         let ep = endpoint_name(cx);
-        let app = cx.app_name().to_string();
-        let stage = cx.stage.to_string();
 
         // 1. Secrets: values to Secrets Manager; only ARNs go further.
         let empty = BTreeMap::new();
         let stored = now.map(|n| &n.secrets).unwrap_or(&empty);
-        let mut refs: BTreeMap<String, SecretRef> = secret_refs(cx, stored, &[]).into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
-        for a in plan.actions.iter().filter(|a| a.resource == "secret" && a.op != Op::Noop) {
-            let name = a.id.rsplit('/').next().unwrap_or_default().to_string();
-            let Some(value) = cx.secrets.values.get(&name) else { continue };
-            r.step(&format!("storing secret {name}"));
-            let w = store::put(&c.secrets, &app, &stage, &cx.target.name, &name, value, stored.get(&name)).await?;
-            refs.insert(name, SecretRef { arn: w.arn, version: w.version.unwrap_or_default() });
-        }
+        let refs = store::store_planned(&c.secrets, cx, plan, stored, r).await?;
 
         // 2. The execution role and its policy.
         let rname = role_name(cx, &c.region);

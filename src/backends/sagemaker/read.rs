@@ -11,7 +11,7 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
     let rname = role_name(cx, &c.region);
     let app = cx.app_name().to_string();
     let stage = cx.stage.to_string();
-    let (endpoint, configs, models, role, secrets) = tokio::join!(read_endpoint(&c, &ep), list_configs(&c, &ep), list_models(&c, &ep), read_role(&c, &rname), store::list(&c.secrets, &app, &stage));
+    let (endpoint, configs, models, role, secrets) = tokio::join!(read_endpoint(&c, &ep), list_configs(&c, &ep), list_models(&c, &ep), crate::cloud::aws::read_role(&c.iam, &rname, POLICY_NAME, PERMS_HINT), store::list(&c.secrets, &app, &stage));
     let endpoint = endpoint?;
     if let Some(e) = &endpoint {
         let found = tags_of(&c, &e.arn).await?.unwrap_or_default();
@@ -188,21 +188,4 @@ async fn list_models(c: &Clients, ep: &str) -> Result<Vec<Listed>> {
     }
 }
 
-async fn read_role(c: &Clients, rname: &str) -> Result<Option<(String, Option<serde_json::Value>)>> {
-    let role = match c.iam.get_role().role_name(rname).send().await {
-        Ok(out) => out.role().map(|r| r.arn().to_string()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("IAM GetRole", e, PERMS_HINT)),
-    };
-    let Some(arn) = role else { return Ok(None) };
-    let policy = match c.iam.get_role_policy().role_name(rname).policy_name(POLICY_NAME).send().await {
-        Ok(out) => {
-            let doc = out.policy_document();
-            serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&crate::cloud::aws::decode_policy_document(doc)).ok())
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("IAM GetRolePolicy", e, PERMS_HINT)),
-    };
-    Ok(Some((arn, policy)))
-}
 
