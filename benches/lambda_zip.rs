@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aideploy::build::pydeps::Arch;
-use aideploy::build::zip::{lambda_zip_for, LambdaZip};
+use aideploy::artifact::pydeps::Arch;
+use aideploy::artifact::zip::{lambda_zip_for, LambdaZip};
 use aideploy::engine::Reporter;
 use aideploy::manifest;
 

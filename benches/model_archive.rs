@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use aideploy::build::model_archive::{build_model_archive, ModelArchiveSpec};
+use aideploy::artifact::model_archive::{build_model_archive, ModelArchiveSpec};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aideploy::build::oci::blobs::BlobStore;
-use aideploy::build::oci::{build_image, Entrypoint, ImageSpec, LayerRole};
-use aideploy::build::registry::{Anonymous, Client, Options, Reference};
-use aideploy::build::source;
+use aideploy::artifact::oci::blobs::BlobStore;
+use aideploy::artifact::oci::{build_image, Entrypoint, ImageSpec, LayerRole};
+use aideploy::artifact::registry::{Anonymous, Client, Options, Reference};
+use aideploy::artifact::source;
 
 use aideploy::engine::Silent as Quiet;
 

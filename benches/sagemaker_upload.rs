@@ -33,7 +33,10 @@ async fn main() -> anyhow::Result<()> {
     upload::ensure_bucket(&c, &bucket).await?;
     let mut results = serde_json::Map::new();
     let mut time = |name: &str, secs: f64| {
-        results.insert(name.to_string(), serde_json::json!({"seconds": (secs * 1000.0).round() / 1000.0, "mib_per_s": ((mib as f64 / secs) * 10.0).round() / 10.0}));
+        results.insert(
+            name.to_string(),
+            serde_json::json!({"seconds": (secs * 1000.0).round() / 1000.0, "mib_per_s": ((mib as f64 / secs) * 10.0).round() / 10.0}),
+        );
     };
     let t = Instant::now();
     upload::put_single(&c, &bucket, "single", &path, "").await?;

@@ -55,3 +55,7 @@ pub const CLOUDSDK_CONFIG: &str = "CLOUDSDK_CONFIG";
 /// ec2: reach instances' app port through this `host:port` for health checks instead
 /// of their public IP (an SSH tunnel or bastion; tests point it at a local server).
 pub const AIDEPLOY_EC2_HEALTH_HOST: &str = "AIDEPLOY_EC2_HEALTH_HOST";
+/// Milliseconds between polls of every long-running operation (a deploy's rollout, an
+/// instance starting), instead of each wait's own schedule: tests set it low so waits
+/// on emulators and fakes take no time.
+pub const AIDEPLOY_POLL_INTERVAL_MS: &str = "AIDEPLOY_POLL_INTERVAL_MS";

@@ -1,8 +1,8 @@
 //! aideploy: deploy an AI app from one manifest. The binary's `main` parses arguments
 //! and maps errors to exit codes; everything else lives here.
 
+pub mod artifact;
 pub mod backends;
-pub mod build;
 pub mod cli;
 pub mod cloud;
 pub mod commands;

@@ -23,9 +23,7 @@ fn main() -> ExitCode {
         _ => "aideploy=debug",
     };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env(envvars::AIDEPLOY_LOG).unwrap_or_else(|_| filter.into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env(envvars::AIDEPLOY_LOG).unwrap_or_else(|_| filter.into()))
         .with_writer(std::io::stderr)
         .without_time()
         .try_init();
@@ -83,9 +81,9 @@ fn local_proxy(args: &[std::ffi::OsString]) -> ExitCode {
         return ExitCode::from(2);
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    let result = runtime.map_err(anyhow::Error::from).and_then(|rt| {
-        rt.block_on(aideploy::backends::local::proxy::serve(&listen.to_string_lossy(), std::path::Path::new(upstream)))
-    });
+    let result = runtime
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(aideploy::backends::local::proxy::serve(&listen.to_string_lossy(), std::path::Path::new(upstream))));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

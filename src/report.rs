@@ -58,7 +58,9 @@ pub fn print(err: &anyhow::Error, json_mode: bool) {
                     json!({"code": e.code, "message": e.message, "help": e.help, "file": e.source_name, "line": line, "column": col})
                 })
                 .collect();
-            crate::ui::print_stdout(&serde_json::to_string_pretty(&json!({ "error": { "code": "manifest", "errors": errors } })).expect("json"));
+            crate::ui::print_stdout(
+                &serde_json::to_string_pretty(&json!({ "error": { "code": "manifest", "errors": errors } })).expect("json"),
+            );
         }
         return;
     }
@@ -75,8 +77,10 @@ pub fn print(err: &anyhow::Error, json_mode: bool) {
     if json_mode {
         let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
         crate::ui::print_stdout(
-            &serde_json::to_string_pretty(&json!({ "error": { "message": err.to_string(), "causes": causes, "help": hint, "exit_code": exit_code(err) } }))
-                .expect("json"),
+            &serde_json::to_string_pretty(
+                &json!({ "error": { "message": err.to_string(), "causes": causes, "help": hint, "exit_code": exit_code(err) } }),
+            )
+            .expect("json"),
         );
     }
 }

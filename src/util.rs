@@ -11,9 +11,7 @@ pub fn cache_dir() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os(envvars::AIDEPLOY_CACHE_DIR).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    dirs::cache_dir()
-        .map(|d| d.join("aideploy"))
-        .context("no cache directory: set AIDEPLOY_CACHE_DIR")
+    dirs::cache_dir().map(|d| d.join("aideploy")).context("no cache directory: set AIDEPLOY_CACHE_DIR")
 }
 
 /// `$AIDEPLOY_STATE_DIR`, else the user's state dir (or local data dir) + `aideploy`.
@@ -21,10 +19,7 @@ pub fn state_dir() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os(envvars::AIDEPLOY_STATE_DIR).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    dirs::state_dir()
-        .or_else(dirs::data_local_dir)
-        .map(|d| d.join("aideploy"))
-        .context("no state directory: set AIDEPLOY_STATE_DIR")
+    dirs::state_dir().or_else(dirs::data_local_dir).map(|d| d.join("aideploy")).context("no state directory: set AIDEPLOY_STATE_DIR")
 }
 
 /// The last `n` non-empty lines of `text`, indented for an error message.
@@ -88,8 +83,39 @@ pub fn iso8601(secs: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// Days since 1970-01-01 of a civil date (the inverse of the algorithm above).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110's IMF-fixdate).
+pub fn parse_http_date(s: &str) -> Option<std::time::SystemTime> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else { return None };
+    let days = days_from_civil(year.parse().ok()?, month, day.parse().ok()?);
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + sec;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn http_dates() {
+        let t = super::parse_http_date("Sun, 22 Nov 2026 02:32:36 GMT").unwrap();
+        assert_eq!(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), 1_795_314_756);
+        assert!(super::parse_http_date("yesterday").is_none());
+    }
+
     #[test]
     fn iso8601_dates() {
         assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");
@@ -100,5 +126,21 @@ mod tests {
     #[test]
     fn tail_keeps_last_lines() {
         assert_eq!(super::tail("a\n\nb\nc\n", 2), "  | b\n  | c");
+    }
+}
+
+/// `1.5 MiB`: a size for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
     }
 }

@@ -14,7 +14,9 @@ use sha2::Digest;
 const SECRET: &str = "sk-azure-test-secret-value";
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)"))
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)")
+    })
 }
 
 struct Project {
@@ -122,7 +124,10 @@ fn appservice_deploy_redeploy_fail_swap_rollback_destroy() {
         assert_eq!(group["location"], "westeurope");
         let plan = st.by_type("Microsoft.Web/serverfarms").into_iter().find(|x| x["name"] != "their-plan").expect("plan");
         tagged_ok(plan);
-        assert_eq!((plan["kind"].as_str(), plan["sku"]["name"].as_str(), plan["properties"]["reserved"].as_bool()), (Some("linux"), Some("B1"), Some(true)));
+        assert_eq!(
+            (plan["kind"].as_str(), plan["sku"]["name"].as_str(), plan["properties"]["reserved"].as_bool()),
+            (Some("linux"), Some("B1"), Some(true))
+        );
         let acr = one(&st, "Microsoft.ContainerRegistry/registries");
         tagged_ok(acr);
         assert_eq!(acr["sku"]["name"], "Basic");
@@ -149,7 +154,10 @@ fn appservice_deploy_redeploy_fail_swap_rollback_destroy() {
         assert_eq!(settings["LOG_LEVEL"], "info");
         let vault_name = vault["name"].as_str().unwrap();
         let reference = &settings["OPENAI_API_KEY"];
-        assert!(reference.starts_with(&format!("@Microsoft.KeyVault(SecretUri=https://{vault_name}.vault.azure.net/secrets/OPENAI-API-KEY/")), "{reference}");
+        assert!(
+            reference.starts_with(&format!("@Microsoft.KeyVault(SecretUri=https://{vault_name}.vault.azure.net/secrets/OPENAI-API-KEY/")),
+            "{reference}"
+        );
         assert!(settings.values().all(|v| !v.contains(SECRET)));
         let secret_key = format!("{}/secrets/openai-api-key", id(vault).to_ascii_lowercase());
         assert_eq!(st.secret_values[&secret_key], SECRET);
@@ -157,7 +165,11 @@ fn appservice_deploy_redeploy_fail_swap_rollback_destroy() {
         let principal = site["identity"]["principalId"].as_str().unwrap();
         let roles = st.by_type("Microsoft.Authorization/roleAssignments");
         assert_eq!(roles.len(), 2, "{roles:?}");
-        let scope_of = |role: &str| roles.iter().find(|r| r["properties"]["roleDefinitionId"].as_str().unwrap().ends_with(role)).map(|r| (r["properties"]["scope"].as_str().unwrap().to_string(), r["properties"]["principalId"].as_str().unwrap().to_string()));
+        let scope_of = |role: &str| {
+            roles.iter().find(|r| r["properties"]["roleDefinitionId"].as_str().unwrap().ends_with(role)).map(|r| {
+                (r["properties"]["scope"].as_str().unwrap().to_string(), r["properties"]["principalId"].as_str().unwrap().to_string())
+            })
+        };
         assert_eq!(scope_of("7f951dda-4ed3-4680-a7ca-43fe172d538d"), Some((id(acr), principal.to_string())));
         assert_eq!(scope_of("4633458b-17de-408a-b874-0445c86b69e6"), Some((id(vault), principal.to_string())));
     }
@@ -217,7 +229,11 @@ fn appservice_deploy_redeploy_fail_swap_rollback_destroy() {
         assert_eq!(site["tags"]["aideploy-previous-digest"], first.as_str());
         // The slot's identity got the same two roles, on the same two resources.
         let slot_principal = one(&st, "Microsoft.Web/sites/slots")["identity"]["principalId"].as_str().unwrap().to_string();
-        let slot_roles: Vec<&Value> = st.by_type("Microsoft.Authorization/roleAssignments").into_iter().filter(|r| r["properties"]["principalId"] == slot_principal.as_str()).collect();
+        let slot_roles: Vec<&Value> = st
+            .by_type("Microsoft.Authorization/roleAssignments")
+            .into_iter()
+            .filter(|r| r["properties"]["principalId"] == slot_principal.as_str())
+            .collect();
         assert_eq!(slot_roles.len(), 2);
         assert!(st.site_settings(&site_id).values().all(|v| !v.contains(SECRET)));
     }
@@ -314,7 +330,10 @@ fn appservice_subscription_comes_from_the_cli_profile_or_is_named_in_the_error()
     // The Azure CLI's default subscription (its profile starts with a BOM).
     let azure = p.home.path().join(".azure");
     std::fs::create_dir_all(&azure).unwrap();
-    let profile = format!("\u{feff}{{\"subscriptions\": [{{\"id\": \"other\", \"isDefault\": false}}, {{\"id\": \"{}\", \"isDefault\": true}}]}}", fake::SUB);
+    let profile = format!(
+        "\u{feff}{{\"subscriptions\": [{{\"id\": \"other\", \"isDefault\": false}}, {{\"id\": \"{}\", \"isDefault\": true}}]}}",
+        fake::SUB
+    );
     std::fs::write(azure.join("azureProfile.json"), profile).unwrap();
     let out = p.cmd().args(["plan", "--target", "appservice", "--json"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

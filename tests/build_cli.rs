@@ -8,7 +8,9 @@ use crate::common;
 use serde_json::Value;
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)"))
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)")
+    })
 }
 
 struct Project {
@@ -21,10 +23,9 @@ impl Project {
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join("rag");
         common::copy_tree(&common::root().join("examples/fastapi-rag"), &dir);
-        let manifest = std::fs::read_to_string(dir.join("aideploy.toml")).unwrap().replace(
-            "[build]\n",
-            &format!("[build]\nbase_image = \"{}\"\n", env("AIDEPLOY_TEST_BASE_IMAGE")),
-        );
+        let manifest = std::fs::read_to_string(dir.join("aideploy.toml"))
+            .unwrap()
+            .replace("[build]\n", &format!("[build]\nbase_image = \"{}\"\n", env("AIDEPLOY_TEST_BASE_IMAGE")));
         std::fs::write(dir.join("aideploy.toml"), manifest).unwrap();
         Project { home, dir }
     }

@@ -15,7 +15,9 @@ fn run(args: &[&str]) -> String {
 #[test]
 fn help_texts() {
     insta::assert_snapshot!("help", run(&["--help"]));
-    for cmd in ["init", "up", "deploy", "plan", "build", "status", "rollback", "logs", "destroy", "secrets", "validate", "schema", "completions"] {
+    for cmd in
+        ["init", "up", "deploy", "plan", "build", "status", "rollback", "logs", "destroy", "secrets", "validate", "schema", "completions"]
+    {
         let text = run(&[cmd, "--help"]);
         assert!(text.contains("Examples:"), "`{cmd} --help` has no example");
         insta::assert_snapshot!(format!("help_{cmd}"), text);
@@ -78,7 +80,10 @@ fn clap_usage_errors_with_json_print_one_json_object() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {out:?}"));
         assert_eq!(v["error"]["exit_code"], 2, "{args:?}");
-        assert!(v["error"]["message"].as_str().unwrap().contains("argument") || v["error"]["message"].as_str().unwrap().contains("subcommand"), "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("argument") || v["error"]["message"].as_str().unwrap().contains("subcommand"),
+            "{v}"
+        );
         assert!(String::from_utf8_lossy(&out.stderr).contains("Usage:"), "{args:?}");
     }
 }
@@ -88,7 +93,11 @@ fn init_json_prints_what_it_wrote() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("svc");
     std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("main.py"), "from fastapi import FastAPI\napp = FastAPI()\n\n@app.get(\"/healthz\")\ndef h():\n    return {}\n").unwrap();
+    std::fs::write(
+        dir.join("main.py"),
+        "from fastapi import FastAPI\napp = FastAPI()\n\n@app.get(\"/healthz\")\ndef h():\n    return {}\n",
+    )
+    .unwrap();
     let out = aideploy(home.path()).current_dir(&dir).args(["init", "--target", "local", "--yes", "--json"]).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use aideploy::build::registry::Credentials;
+use aideploy::artifact::registry::Credentials;
 use aideploy::cloud::{aws, docker_config::DockerConfig};
 
 fn moto() -> String {
@@ -81,7 +81,11 @@ async fn artifact_registry_login_uses_an_adc_access_token() {
     // ADC from an authorized_user file whose token_uri is a loopback token endpoint:
     // google-cloud-auth exchanges the refresh token there, as it would with Google's.
     let (port, seen) = common::fake_http(|req| {
-        if req.method == "POST" && req.path == "/token" && req.body.contains(r#""grant_type":"refresh_token""#) && req.body.contains(r#""refresh_token":"rt-1""#) {
+        if req.method == "POST"
+            && req.path == "/token"
+            && req.body.contains(r#""grant_type":"refresh_token""#)
+            && req.body.contains(r#""refresh_token":"rt-1""#)
+        {
             (200, r#"{"access_token":"ya29.test-token","expires_in":3600,"token_type":"Bearer"}"#.into())
         } else {
             (400, r#"{"error":"invalid_grant"}"#.into())
@@ -113,7 +117,10 @@ async fn acr_login_exchanges_the_aad_token() {
     impl TokenCredential for Fixed {
         async fn get_token(&self, scopes: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
             assert_eq!(scopes, [aideploy::cloud::azure::ARM_SCOPE]);
-            Ok(AccessToken::new("aad-token-1".to_string(), azure_core::time::OffsetDateTime::now_utc() + azure_core::time::Duration::hours(1)))
+            Ok(AccessToken::new(
+                "aad-token-1".to_string(),
+                azure_core::time::OffsetDateTime::now_utc() + azure_core::time::Duration::hours(1),
+            ))
         }
     }
     // ACR's exchange endpoint: form fields in, a refresh token out.

@@ -19,7 +19,9 @@ const SECRET_ID: &str = "aideploy-fastapi-rag-dev-OPENAI_API_KEY";
 const DEFAULT_SA: &str = "serviceAccount:123456789012-compute@developer.gserviceaccount.com";
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)"))
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)")
+    })
 }
 
 struct Project {
@@ -125,7 +127,13 @@ fn run_container(image: &str) {
     }
     let logs = Command::new("docker").args(["logs", &id]).output().unwrap();
     let _ = Command::new("docker").args(["rm", "-f", &id]).output();
-    let body = answer.unwrap_or_else(|| panic!("the deployed image did not answer /health:\n{}{}", String::from_utf8_lossy(&logs.stdout), String::from_utf8_lossy(&logs.stderr)));
+    let body = answer.unwrap_or_else(|| {
+        panic!(
+            "the deployed image did not answer /health:\n{}{}",
+            String::from_utf8_lossy(&logs.stdout),
+            String::from_utf8_lossy(&logs.stderr)
+        )
+    });
     assert!(body.contains("ok"), "{body}");
 }
 
@@ -284,7 +292,11 @@ fn cloudrun_public_gpu_service() {
     let fake = fake::FakeGcp::start();
     let p = Project::new(&fake.base);
     let manifest = p.dir.join("aideploy.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap().replace("cpu = 2\n", "").replace("memory = \"1Gi\"\n", "").replace("concurrency = 40\n", "");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("cpu = 2\n", "")
+        .replace("memory = \"1Gi\"\n", "")
+        .replace("concurrency = 40\n", "");
     std::fs::write(&manifest, text + "public = true\ngpu = \"nvidia-l4\"\n").unwrap();
     let (code, v, stderr) = p.run(&["deploy"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
@@ -303,7 +315,8 @@ fn cloudrun_public_gpu_service() {
     drop(st);
     let mut bad = fake.state.lock().unwrap().service(SERVICE).unwrap().clone();
     bad["template"]["containers"][0]["resources"]["limits"]["cpu"] = json!("1");
-    let (code, body) = common::http("PATCH", &format!("{}/v2/{}", fake.base, bad["name"].as_str().unwrap()), Some(&bad.to_string())).unwrap();
+    let (code, body) =
+        common::http("PATCH", &format!("{}/v2/{}", fake.base, bad["name"].as_str().unwrap()), Some(&bad.to_string())).unwrap();
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("at least 4 CPU"), "{body}");
 }
@@ -335,7 +348,12 @@ fn cloudrun_names_the_missing_setting_and_credential() {
     let cloudrun = text.find("[targets.cloudrun]").unwrap();
     let (head, tail) = text.split_at(cloudrun);
     std::fs::write(&manifest, format!("{head}{}", tail.replacen("region = \"us-central1\"\n", "", 1))).unwrap();
-    let out = common::aideploy(home.path()).current_dir(&dir).env("GOOGLE_CLOUD_PROJECT", "p").args(["plan", "--target", "cloudrun"]).output().unwrap();
+    let out = common::aideploy(home.path())
+        .current_dir(&dir)
+        .env("GOOGLE_CLOUD_PROJECT", "p")
+        .args(["plan", "--target", "cloudrun"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("region = ") && stderr.contains("gcloud config set run/region"), "{stderr}");
@@ -343,7 +361,11 @@ fn cloudrun_names_the_missing_setting_and_credential() {
     let gcloud = home.path().join("gcloud");
     std::fs::create_dir_all(gcloud.join("configurations")).unwrap();
     std::fs::write(gcloud.join("active_config"), "work\n").unwrap();
-    std::fs::write(gcloud.join("configurations/config_work"), "[core]\naccount = a@example.com\nproject = from-gcloud\n\n[run]\nregion = europe-west4\n").unwrap();
+    std::fs::write(
+        gcloud.join("configurations/config_work"),
+        "[core]\naccount = a@example.com\nproject = from-gcloud\n\n[run]\nregion = europe-west4\n",
+    )
+    .unwrap();
     let out = common::aideploy(home.path())
         .current_dir(&dir)
         .env("CLOUDSDK_CONFIG", &gcloud)

@@ -11,10 +11,6 @@ fn checked_in_completions_are_current() {
         assert!(out.status.success());
         let path = common::root().join("completions").join(file);
         let checked_in = std::fs::read(&path).unwrap_or_default();
-        assert!(
-            checked_in == out.stdout,
-            "{} is stale: run `cargo run -q -- completions {shell} > completions/{file}`",
-            path.display()
-        );
+        assert!(checked_in == out.stdout, "{} is stale: run `cargo run -q -- completions {shell} > completions/{file}`", path.display());
     }
 }

@@ -22,7 +22,8 @@ const SECRET: &str = "sk-ec2-test-0123456789-very-secret";
 const AMI: &str = "ami-dca37ea5";
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests with `scripts/test ec2_target` (it starts moto and the registry)"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run these tests with `scripts/test ec2_target` (it starts moto and the registry)"))
 }
 
 fn app_name(test: &str) -> String {
@@ -100,7 +101,13 @@ fn check_no_secret(out: &Output) {
 
 fn json_of(out: &Output) -> Value {
     check_no_secret(out);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 fn ok_json(out: &Output) -> Value {
@@ -245,7 +252,9 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
     let i1 = live[0];
     let id1 = i1["id"].as_str().unwrap().to_string();
     // The URL is the instance's public address on the app port.
-    let ip = boto(&format!("print(ec2.describe_instances(InstanceIds=['{id1}'])['Reservations'][0]['Instances'][0].get('PublicIpAddress', ''))"));
+    let ip = boto(&format!(
+        "print(ec2.describe_instances(InstanceIds=['{id1}'])['Reservations'][0]['Instances'][0].get('PublicIpAddress', ''))"
+    ));
     assert!(!ip.is_empty(), "moto gave the instance no public IP");
     assert_eq!(report["url"], format!("http://{ip}:8000"));
     assert_eq!(i1["type"], "g4dn.xlarge");
@@ -311,7 +320,8 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
          boto3.client('iam', **kw).delete_role_policy(RoleName='{rname}', PolicyName='aideploy')"
     ));
     let fixed = ok_json(&run(&["deploy", "--target", "ec2", "--yes", "--json"]));
-    let mut changed: Vec<&str> = fixed["actions"].as_array().unwrap().iter().filter(|a| a["op"] != "noop").map(|a| a["resource"].as_str().unwrap()).collect();
+    let mut changed: Vec<&str> =
+        fixed["actions"].as_array().unwrap().iter().filter(|a| a["op"] != "noop").map(|a| a["resource"].as_str().unwrap()).collect();
     changed.sort();
     assert_eq!(changed, ["role", "security-group"], "{fixed}");
     let s = state(&app);
@@ -322,9 +332,13 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
     assert_eq!(running(&s)[0]["id"], id1.as_str());
 
     // SSH asked for: only the security group changes, only to the given network.
-    let ssh = cmd(home.path(), p, &health, &repo).args(["deploy", "--target", "ec2", "--yes", "--json", "--set", "ssh_cidrs=[\"192.0.2.1/32\"]"]).output().unwrap();
+    let ssh = cmd(home.path(), p, &health, &repo)
+        .args(["deploy", "--target", "ec2", "--yes", "--json", "--set", "ssh_cidrs=[\"192.0.2.1/32\"]"])
+        .output()
+        .unwrap();
     let ssh = ok_json(&ssh);
-    let changed: Vec<&str> = ssh["actions"].as_array().unwrap().iter().filter(|a| a["op"] != "noop").map(|a| a["resource"].as_str().unwrap()).collect();
+    let changed: Vec<&str> =
+        ssh["actions"].as_array().unwrap().iter().filter(|a| a["op"] != "noop").map(|a| a["resource"].as_str().unwrap()).collect();
     assert_eq!(changed, ["security-group"], "{ssh}");
     let s = state(&app);
     let sg = s["groups"].as_array().unwrap().iter().find(|g| g["name"] == format!("aideploy-{app}-dev")).unwrap();
@@ -362,7 +376,13 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
          print(ec2.run_instances(ImageId='{AMI}', MinCount=1, MaxCount=1, TagSpecifications=[{{'ResourceType': 'instance', 'Tags': tags}}])['Instances'][0]['InstanceId'])"
     ));
     let conv = ok_json(&run(&["deploy", "--target", "ec2", "--yes", "--json"]));
-    let ops: Vec<(String, String, String)> = conv["actions"].as_array().unwrap().iter().filter(|a| a["op"] != "noop").map(|a| (a["op"].as_str().unwrap().into(), a["resource"].as_str().unwrap().into(), a["id"].as_str().unwrap().into())).collect();
+    let ops: Vec<(String, String, String)> = conv["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] != "noop")
+        .map(|a| (a["op"].as_str().unwrap().into(), a["resource"].as_str().unwrap().into(), a["id"].as_str().unwrap().into()))
+        .collect();
     assert_eq!(ops, [("delete".to_string(), "instance".to_string(), leftover.clone())], "{conv}");
     assert_eq!(conv["health"], "passed");
     let s = state(&app);
@@ -382,7 +402,12 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
     let live = running(&s);
     assert_eq!(live.len(), 1, "{s}");
     assert_eq!(live[0]["id"], id2.as_str());
-    let third: Vec<&Value> = s["instances"].as_array().unwrap().iter().filter(|i| tagged(&i["tags"], &app) && ![id1.as_str(), id2.as_str(), leftover.as_str()].contains(&i["id"].as_str().unwrap())).collect();
+    let third: Vec<&Value> = s["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| tagged(&i["tags"], &app) && ![id1.as_str(), id2.as_str(), leftover.as_str()].contains(&i["id"].as_str().unwrap()))
+        .collect();
     assert_eq!(third.len(), 1);
     assert_eq!(third[0]["state"], "terminated");
     status.store(200, Ordering::SeqCst);
@@ -460,10 +485,18 @@ fn ami_lookup_and_the_ecr_repository() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("Deep Learning AMI") && stderr.contains("ami = "), "{stderr}");
     let s = state(&app);
-    assert!(s["instances"].as_array().unwrap().is_empty() && s["groups"].as_array().unwrap().is_empty() && s["roles"].as_object().unwrap().is_empty(), "{s}");
+    assert!(
+        s["instances"].as_array().unwrap().is_empty()
+            && s["groups"].as_array().unwrap().is_empty()
+            && s["roles"].as_object().unwrap().is_empty(),
+        "{s}"
+    );
 
     // An AMI that does not exist: said plainly, nothing created.
-    let out = cmd(home.path(), p, &health, &repo).args(["deploy", "--target", "ec2", "--yes", "--set", "ami=ami-0000000000000dead"]).output().unwrap();
+    let out = cmd(home.path(), p, &health, &repo)
+        .args(["deploy", "--target", "ec2", "--yes", "--set", "ami=ami-0000000000000dead"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("AMI ami-0000000000000dead does not exist"), "{stderr}");
@@ -471,7 +504,8 @@ fn ami_lookup_and_the_ecr_repository() {
 
     // No registry override: the ECR repository is made (scan on push, lifecycle policy,
     // tags); moto serves no registry to push to, which the error says.
-    let out = cmd(home.path(), p, &health, &repo).env_remove("AIDEPLOY_REGISTRY").args(["deploy", "--target", "ec2", "--yes"]).output().unwrap();
+    let out =
+        cmd(home.path(), p, &health, &repo).env_remove("AIDEPLOY_REGISTRY").args(["deploy", "--target", "ec2", "--yes"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("AIDEPLOY_REGISTRY"), "{stderr}");
@@ -499,12 +533,22 @@ fn model_server_user_data() {
     let (health, _) = health_server();
     // `server` needs a `model`, and a model is `org/name`: usage errors before any call.
     for (set, says) in [("model=\"\"", "Hugging Face model id"), ("model=\"just-a-name\"", "org/name")] {
-        let out = cmd(home.path(), p, &health, "").env_remove("AIDEPLOY_REGISTRY").args(["plan", "--target", "ec2", "--set", set]).output().unwrap();
+        let out = cmd(home.path(), p, &health, "")
+            .env_remove("AIDEPLOY_REGISTRY")
+            .args(["plan", "--target", "ec2", "--set", set])
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(says), "{stderr}");
     }
-    let report = ok_json(&cmd(home.path(), p, &health, "").env_remove("AIDEPLOY_REGISTRY").args(["deploy", "--target", "ec2", "--yes", "--json"]).output().unwrap());
+    let report = ok_json(
+        &cmd(home.path(), p, &health, "")
+            .env_remove("AIDEPLOY_REGISTRY")
+            .args(["deploy", "--target", "ec2", "--yes", "--json"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(report["artifact"]["kind"], "model-server");
     assert_eq!(report["health"], "passed");
     let s = state(&app);
@@ -516,9 +560,21 @@ fn model_server_user_data() {
     // No image of its own: no ECR statements, only the secret.
     let role = &s["roles"][format!("aideploy-{app}-dev-{REGION}")];
     assert_eq!(role["policies"]["aideploy"]["Statement"].as_array().unwrap().len(), 1);
-    let again = ok_json(&cmd(home.path(), p, &health, "").env_remove("AIDEPLOY_REGISTRY").args(["deploy", "--target", "ec2", "--yes", "--json"]).output().unwrap());
+    let again = ok_json(
+        &cmd(home.path(), p, &health, "")
+            .env_remove("AIDEPLOY_REGISTRY")
+            .args(["deploy", "--target", "ec2", "--yes", "--json"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(again["changed"], false);
-    ok_json(&cmd(home.path(), p, &health, "").env_remove("AIDEPLOY_REGISTRY").args(["destroy", "--target", "ec2", "--yes", "--json"]).output().unwrap());
+    ok_json(
+        &cmd(home.path(), p, &health, "")
+            .env_remove("AIDEPLOY_REGISTRY")
+            .args(["destroy", "--target", "ec2", "--yes", "--json"])
+            .output()
+            .unwrap(),
+    );
     let s = state(&app);
     assert!(running(&s).is_empty() && s["groups"].as_array().unwrap().is_empty());
 }

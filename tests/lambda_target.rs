@@ -16,7 +16,8 @@ const REGION: &str = "us-east-1";
 const SECRET: &str = "sk-test-0123456789-very-secret";
 
 fn moto() -> String {
-    std::env::var("AIDEPLOY_TEST_MOTO").unwrap_or_else(|_| panic!("AIDEPLOY_TEST_MOTO is not set: run these tests with `scripts/test lambda_target` (it starts moto)"))
+    std::env::var("AIDEPLOY_TEST_MOTO")
+        .unwrap_or_else(|_| panic!("AIDEPLOY_TEST_MOTO is not set: run these tests with `scripts/test lambda_target` (it starts moto)"))
 }
 
 /// A unique app name per test and run (moto's state is shared by the whole run).
@@ -79,7 +80,8 @@ fn ok_json(out: &Output) -> Value {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}\nstderr:\n{stderr}", out.status.code());
     assert!(!stderr.contains(SECRET) && !String::from_utf8_lossy(&out.stdout).contains(SECRET), "a secret value was printed");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// Everything in moto's account, read with boto3, as JSON.
@@ -164,14 +166,17 @@ lam.create_function(FunctionName="{name}", Runtime="python3.11", Role=role, Hand
 }
 
 fn tagged(tags: &Value, app: &str) -> bool {
-    tags.get("aideploy:app").and_then(Value::as_str) == Some(app) && tags.get("aideploy:stage").and_then(Value::as_str) == Some("dev") && tags.get("aideploy:target").and_then(Value::as_str) == Some("lambda")
+    tags.get("aideploy:app").and_then(Value::as_str) == Some(app)
+        && tags.get("aideploy:stage").and_then(Value::as_str) == Some("dev")
+        && tags.get("aideploy:target").and_then(Value::as_str) == Some("lambda")
 }
 
 fn ours<'a>(s: &'a Value, app: &str) -> (Option<&'a Value>, Option<&'a Value>, Option<&'a Value>, Vec<&'a Value>) {
     let f = s["functions"].get(format!("{app}-dev"));
     let r = s["roles"].get(format!("aideploy-{app}-dev-{REGION}"));
     let a = s["apis"].as_array().unwrap().iter().find(|a| a["name"] == format!("{app}-dev"));
-    let secrets = s["secrets"].as_array().unwrap().iter().filter(|x| x["name"].as_str().unwrap().starts_with(&format!("aideploy/{app}/"))).collect();
+    let secrets =
+        s["secrets"].as_array().unwrap().iter().filter(|x| x["name"].as_str().unwrap().starts_with(&format!("aideploy/{app}/"))).collect();
     (f, r, a, secrets)
 }
 
@@ -275,7 +280,10 @@ fn deploy_noop_change_rollback_destroy() {
     let st = &f["policy"]["Statement"][0];
     assert_eq!(st["Principal"]["Service"], "apigateway.amazonaws.com");
     assert_eq!(st["Action"], "lambda:InvokeFunction");
-    assert_eq!(st["Condition"]["ArnLike"]["AWS:SourceArn"], format!("arn:aws:execute-api:{REGION}:123456789012:{}/*/*", api["id"].as_str().unwrap()));
+    assert_eq!(
+        st["Condition"]["ArnLike"]["AWS:SourceArn"],
+        format!("arn:aws:execute-api:{REGION}:123456789012:{}/*/*", api["id"].as_str().unwrap())
+    );
 
     // Unchanged: a noop, no write call, nothing new in moto.
     let out = run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json", "-vv"]);
@@ -300,8 +308,17 @@ fn deploy_noop_change_rollback_destroy() {
     let out = cmd(home.path(), p).env("API_KEY", rotated).args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap();
     let rot = ok_json(&out);
     assert!(!String::from_utf8_lossy(&out.stderr).contains(rotated));
-    let ops: Vec<(String, String)> = rot["actions"].as_array().unwrap().iter().filter(|a| a["op"] != "noop").map(|a| (a["resource"].as_str().unwrap().into(), a["op"].as_str().unwrap().into())).collect();
-    let want: Vec<(String, String)> = [("secret", "update"), ("function-config", "update"), ("version", "create"), ("alias", "update")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let ops: Vec<(String, String)> = rot["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] != "noop")
+        .map(|a| (a["resource"].as_str().unwrap().into(), a["op"].as_str().unwrap().into()))
+        .collect();
+    let want: Vec<(String, String)> = [("secret", "update"), ("function-config", "update"), ("version", "create"), ("alias", "update")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     assert_eq!(ops, want);
     let sr = state();
     assert!(!sr.to_string().contains(rotated));
@@ -315,7 +332,8 @@ fn deploy_noop_change_rollback_destroy() {
 
     // A code change: a new version, the alias moves to it.
     std::fs::write(p.join("extra.py"), "VALUE = 2\n").unwrap();
-    let changed = ok_json(&cmd(home.path(), p).env("API_KEY", rotated).args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap());
+    let changed =
+        ok_json(&cmd(home.path(), p).env("API_KEY", rotated).args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap());
     assert_eq!(changed["changed"], true);
     assert_ne!(changed["artifact"]["digest"], report["artifact"]["digest"]);
     let s3 = state();
@@ -326,7 +344,8 @@ fn deploy_noop_change_rollback_destroy() {
     assert_eq!(f3["tags"]["aideploy:digest"], changed["artifact"]["digest"]);
 
     // Rollback: the alias goes back to the version before.
-    let back = ok_json(&cmd(home.path(), p).env("API_KEY", rotated).args(["rollback", "--target", "lambda", "--yes", "--json"]).output().unwrap());
+    let back =
+        ok_json(&cmd(home.path(), p).env("API_KEY", rotated).args(["rollback", "--target", "lambda", "--yes", "--json"]).output().unwrap());
     assert_eq!(back["health"], "skipped");
     assert_eq!(back["digest"], report["artifact"]["digest"]);
     let s4 = state();
@@ -360,7 +379,9 @@ fn plan_warns_about_api_gateways_30_seconds() {
 }
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests with `scripts/test --test lambda_target` (it starts moto and the registry)"))
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run these tests with `scripts/test --test lambda_target` (it starts moto and the registry)")
+    })
 }
 
 /// The app of `write_app` as a container-image function, on the tests' base image.
@@ -394,13 +415,24 @@ fn run_in_image(image: &str, script: &str) -> String {
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("image.tar");
         name = format!("aideploy-lambda-test:{}", std::process::id());
-        assert!(ok(Command::new("skopeo").args(["copy", "--quiet", "--src-tls-verify=false", &format!("docker://{image}"), &format!("docker-archive:{}:{name}", archive.display())])));
+        assert!(ok(Command::new("skopeo").args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            &format!("docker://{image}"),
+            &format!("docker-archive:{}:{name}", archive.display())
+        ])));
         assert!(ok(Command::new("docker").arg("load").arg("-q").arg("-i").arg(&archive)));
         loaded = true;
     }
     let out = Command::new("docker").args(["run", "--rm", "--entrypoint", "python3", &name, "-c", script]).output().unwrap();
     let _ = Command::new("docker").args(["rmi", "-f", &name]).output();
-    assert!(out.status.success(), "the image's Python failed (loaded: {loaded}):\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the image's Python failed (loaded: {loaded}):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
@@ -446,7 +478,11 @@ fn container_image_function_deploy_noop_change_rollback_destroy() {
     let (f, role, api, _) = ours(&s, &app);
     let (f, role, api) = (f.expect("function"), role.expect("role"), api.expect("HTTP API"));
     assert_eq!(f["config"]["PackageType"], "Image");
-    assert!(f["config"]["Runtime"].is_null() && f["config"]["Handler"].is_null(), "an image function has no runtime or handler: {}", f["config"]);
+    assert!(
+        f["config"]["Runtime"].is_null() && f["config"]["Handler"].is_null(),
+        "an image function has no runtime or handler: {}",
+        f["config"]
+    );
     assert_eq!(f["code"]["ImageUri"], format!("{repo}@{digest}"));
     assert_eq!(f["config"]["MemorySize"], 256);
     assert_eq!(f["config"]["Timeout"], 20);
@@ -469,7 +505,8 @@ fn container_image_function_deploy_noop_change_rollback_destroy() {
 
     // The image really is in the registry, under that digest, and runs as Lambda would.
     let path = repo.trim_start_matches(&format!("{registry}/"));
-    let (status, manifest) = registry_get(&format!("http://{registry}/v2/{path}/manifests/{digest}"), "application/vnd.oci.image.manifest.v1+json");
+    let (status, manifest) =
+        registry_get(&format!("http://{registry}/v2/{path}/manifests/{digest}"), "application/vnd.oci.image.manifest.v1+json");
     assert_eq!(status, 200);
     use sha2::Digest;
     assert_eq!(format!("sha256:{}", hex::encode(sha2::Sha256::digest(&manifest))), digest);
@@ -512,7 +549,10 @@ fn container_image_function_deploy_noop_change_rollback_destroy() {
     assert_eq!(f3["tags"]["aideploy:digest"], digest2.as_str());
     assert!(live_version(f3) > first);
     assert_eq!(live_version(f3), newest_version(f3));
-    assert_eq!(registry_get(&format!("http://{registry}/v2/{path}/manifests/{digest2}"), "application/vnd.oci.image.manifest.v1+json").0, 200);
+    assert_eq!(
+        registry_get(&format!("http://{registry}/v2/{path}/manifests/{digest2}"), "application/vnd.oci.image.manifest.v1+json").0,
+        200
+    );
 
     // Rollback: the alias goes back to the version of the first image.
     let back = ok_json(&run_img(&["rollback", "--target", "lambda", "--yes", "--json"]));
@@ -524,7 +564,8 @@ fn container_image_function_deploy_noop_change_rollback_destroy() {
     let text = std::fs::read_to_string(p.join("aideploy.toml")).unwrap().replacen("package = \"image\"\n", "", 1);
     std::fs::write(p.join("aideploy.toml"), text).unwrap();
     let planned = ok_json(&run_img(&["plan", "--target", "lambda", "--json"]));
-    let fn_ops: Vec<&str> = planned["actions"].as_array().unwrap().iter().filter(|a| a["resource"] == "function").map(|a| a["op"].as_str().unwrap()).collect();
+    let fn_ops: Vec<&str> =
+        planned["actions"].as_array().unwrap().iter().filter(|a| a["resource"] == "function").map(|a| a["op"].as_str().unwrap()).collect();
     assert_eq!(fn_ops, ["delete", "create"], "{planned}");
     assert!(planned.to_string().contains("package type"), "{planned}");
     let zipped = ok_json(&run_img(&["deploy", "--target", "lambda", "--yes", "--json"]));
@@ -538,7 +579,10 @@ fn container_image_function_deploy_noop_change_rollback_destroy() {
     let a4 = a4.unwrap();
     assert_eq!(a4["id"], api["id"], "the HTTP API was replaced");
     assert_eq!(a4["integrations"][0]["IntegrationUri"], format!("{}:live", f4["config"]["FunctionArn"].as_str().unwrap()));
-    assert!(f4["policy"]["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"].as_str().unwrap().contains(api["id"].as_str().unwrap()), "no invoke permission on the new alias");
+    assert!(
+        f4["policy"]["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"].as_str().unwrap().contains(api["id"].as_str().unwrap()),
+        "no invoke permission on the new alias"
+    );
     let again = ok_json(&run_img(&["deploy", "--target", "lambda", "--yes", "--json"]));
     assert_eq!(again["changed"], false, "{again}");
 
@@ -560,18 +604,32 @@ fn container_image_function_makes_and_destroys_its_ecr_repository() {
 
     // `aideploy build --target lambda --package image --push` makes the same Lambda image.
     let registry = env("AIDEPLOY_TEST_REGISTRY");
-    let built = ok_json(&cmd(home.path(), p).env("AIDEPLOY_REGISTRY", format!("{registry}/lambda-build/{app}")).args(["build", "--target", "lambda", "--package", "image", "--push", "--json"]).output().unwrap());
+    let built = ok_json(
+        &cmd(home.path(), p)
+            .env("AIDEPLOY_REGISTRY", format!("{registry}/lambda-build/{app}"))
+            .args(["build", "--target", "lambda", "--package", "image", "--push", "--json"])
+            .output()
+            .unwrap(),
+    );
     let digest = built["artifact"]["digest"].as_str().unwrap();
-    let (status, manifest) = registry_get(&format!("http://{registry}/v2/lambda-build/{app}/manifests/{digest}"), "application/vnd.oci.image.manifest.v1+json");
+    let (status, manifest) =
+        registry_get(&format!("http://{registry}/v2/lambda-build/{app}/manifests/{digest}"), "application/vnd.oci.image.manifest.v1+json");
     assert_eq!(status, 200);
     let m: Value = serde_json::from_slice(&manifest).unwrap();
-    let config: Value = serde_json::from_slice(&registry_get(&format!("http://{registry}/v2/lambda-build/{app}/blobs/{}", m["config"]["digest"].as_str().unwrap()), "*/*").1).unwrap();
+    let config: Value = serde_json::from_slice(
+        &registry_get(&format!("http://{registry}/v2/lambda-build/{app}/blobs/{}", m["config"]["digest"].as_str().unwrap()), "*/*").1,
+    )
+    .unwrap();
     assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["python3", "-m", "awslambdaric"]));
     let env_list = config["config"]["Env"].to_string();
-    assert!(env_list.contains("LAMBDA_TASK_ROOT=/app") && env_list.contains("PYTHONPATH=/opt/aideploy/lambda:/opt/aideploy/deps"), "{env_list}");
+    assert!(
+        env_list.contains("LAMBDA_TASK_ROOT=/app") && env_list.contains("PYTHONPATH=/opt/aideploy/lambda:/opt/aideploy/deps"),
+        "{env_list}"
+    );
 
     // A registry Lambda cannot pull from: refused before anything is made.
-    let out = cmd(home.path(), p).env("AIDEPLOY_REGISTRY", "ghcr.io/acme/app").args(["deploy", "--target", "lambda", "--yes"]).output().unwrap();
+    let out =
+        cmd(home.path(), p).env("AIDEPLOY_REGISTRY", "ghcr.io/acme/app").args(["deploy", "--target", "lambda", "--yes"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("only from Amazon ECR") && stderr.contains(&name), "{stderr}");
@@ -581,7 +639,14 @@ fn container_image_function_makes_and_destroys_its_ecr_repository() {
     // creates it (scan on push, lifecycle policy, tags), and moto serves no registry to
     // push to, which the error says, before the function is made.
     let planned = ok_json(&run(home.path(), p, &["plan", "--target", "lambda", "--json"]));
-    assert!(planned["actions"].as_array().unwrap().iter().any(|a| a["resource"] == "ecr-repository" && a["op"] == "create" && a["id"] == name.as_str()), "{planned}");
+    assert!(
+        planned["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["resource"] == "ecr-repository" && a["op"] == "create" && a["id"] == name.as_str()),
+        "{planned}"
+    );
     assert!(state()["repos"].get(&name).is_none(), "plan created the repository");
     let out = run(home.path(), p, &["deploy", "--target", "lambda", "--yes"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -619,7 +684,8 @@ fn a_zip_over_250_mb_unzipped_deploys_as_an_image_and_says_so() {
     std::fs::File::create(p.join("weights.bin")).unwrap().set_len(251 << 20).unwrap();
     let repo = format!("{}/lambda-test/{app}", env("AIDEPLOY_TEST_REGISTRY"));
 
-    let out = cmd(home.path(), p).env("AIDEPLOY_REGISTRY", &repo).args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap();
+    let out =
+        cmd(home.path(), p).env("AIDEPLOY_REGISTRY", &repo).args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap();
     let report = ok_json(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("over Lambda's limit of 250.0 MiB") && stderr.contains("deploying a container image instead"), "{stderr}");
@@ -631,7 +697,9 @@ fn a_zip_over_250_mb_unzipped_deploys_as_an_image_and_says_so() {
     let f = ours(&s, &app).0.expect("function");
     assert_eq!(f["config"]["PackageType"], "Image");
     assert_eq!(f["code"]["ImageUri"], format!("{repo}@{digest}"));
-    ok_json(&cmd(home.path(), p).env("AIDEPLOY_REGISTRY", &repo).args(["destroy", "--target", "lambda", "--yes", "--json"]).output().unwrap());
+    ok_json(
+        &cmd(home.path(), p).env("AIDEPLOY_REGISTRY", &repo).args(["destroy", "--target", "lambda", "--yes", "--json"]).output().unwrap(),
+    );
     assert!(ours(&state(), &app).0.is_none());
 }
 
@@ -660,7 +728,12 @@ fn secrets_set_list_rm() {
     write_app(p, &app, "");
 
     let set = |value: &str| {
-        let out = cmd(home.path(), p).env_remove("API_KEY").args(["secrets", "set", "API_KEY", "--stdin", "--target", "lambda", "--json"]).write_stdin(format!("{value}\n")).output().unwrap();
+        let out = cmd(home.path(), p)
+            .env_remove("API_KEY")
+            .args(["secrets", "set", "API_KEY", "--stdin", "--target", "lambda", "--json"])
+            .write_stdin(format!("{value}\n"))
+            .output()
+            .unwrap();
         ok_json(&out)
     };
     assert_eq!(set(SECRET)["op"], "created");
@@ -679,7 +752,10 @@ fn secrets_set_list_rm() {
 
     // The stored value is the last one set, newline dropped.
     let s = state();
-    let arn = s["secrets"].as_array().unwrap().iter().find(|x| x["name"] == format!("aideploy/{app}/dev/API_KEY")).unwrap()["arn"].as_str().unwrap().to_string();
+    let arn = s["secrets"].as_array().unwrap().iter().find(|x| x["name"] == format!("aideploy/{app}/dev/API_KEY")).unwrap()["arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
     boto(&format!("v = boto3.client('secretsmanager', **kw).get_secret_value(SecretId='{arn}')['SecretString']\nassert v == 'another-secret-value', v"));
 
     // Undeclared names and missing values are errors that name the fix.
@@ -691,7 +767,8 @@ fn secrets_set_list_rm() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--stdin"));
 
     // A deploy with no local value uses the stored one; the function gets its ARN.
-    let deployed = ok_json(&cmd(home.path(), p).env_remove("API_KEY").args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap());
+    let deployed =
+        ok_json(&cmd(home.path(), p).env_remove("API_KEY").args(["deploy", "--target", "lambda", "--yes", "--json"]).output().unwrap());
     assert_eq!(deployed["changed"], true);
     let s = state();
     let env = &ours(&s, &app).0.unwrap()["config"]["Environment"]["Variables"];
@@ -777,7 +854,12 @@ fn region_and_profile_flags() {
     ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--region", "eu-west-1", "--yes", "--json"]));
 
     // A profile that does not exist is an error that names the fix, not a panic.
-    let out = cmd(home.path(), p).env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").args(["status", "--target", "lambda", "--profile", "no-such-profile"]).output().unwrap();
+    let out = cmd(home.path(), p)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["status", "--target", "lambda", "--profile", "no-such-profile"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no AWS credentials") && stderr.contains("AWS_PROFILE"), "{stderr}");

@@ -13,12 +13,10 @@ mod lambda_zip {
     use std::sync::{Mutex, MutexGuard};
     use std::time::{Duration, Instant, SystemTime};
 
-    use aideploy::build::pydeps::{install_for_target, Arch, TargetPlatform};
-    use aideploy::build::python::{self, Requirements};
-    use aideploy::build::source;
-    use aideploy::build::zip::{
-        build_lambda_zip, build_lambda_zip_with, http_event, lambda_zip_for, LambdaZip, Limits,
-    };
+    use aideploy::artifact::pydeps::{install_for_target, Arch, TargetPlatform};
+    use aideploy::artifact::python::{self, Requirements};
+    use aideploy::artifact::source;
+    use aideploy::artifact::zip::{build_lambda_zip, build_lambda_zip_with, http_event, lambda_zip_for, LambdaZip, Limits};
     use aideploy::error::Hinted;
     use aideploy::manifest;
     use serde_json::{json, Value};
@@ -199,9 +197,7 @@ json.dump(out, sys.stdout)
         const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut s = String::new();
         for c in data.chunks(3) {
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
+            let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
             for i in 0..4 {
                 if i <= c.len() {
                     s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -239,22 +235,15 @@ json.dump(out, sys.stdout)
         assert_eq!(hex::encode(source::hash_file(&zb.path).unwrap()), zb.sha256);
 
         // Entries are sorted, the deps are there for the target, the adapter is at the root.
-        let names: Vec<String> =
-            aideploy::build::zip::list_entries(&za.path).unwrap().into_iter().map(|e| e.0).collect();
+        let names: Vec<String> = aideploy::artifact::zip::list_entries(&za.path).unwrap().into_iter().map(|e| e.0).collect();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
-        for want in ["aideploy_lambda.py", "aideploy_secrets.py", "app/main.py", "fastapi/__init__.py", "aideploy.toml"]
-        {
+        for want in ["aideploy_lambda.py", "aideploy_secrets.py", "app/main.py", "fastapi/__init__.py", "aideploy.toml"] {
             assert!(names.iter().any(|n| n == want), "{want} missing");
         }
-        assert!(
-            names.iter().any(|n| n.starts_with("pydantic_core/") && n.ends_with("x86_64-linux-gnu.so")),
-            "no x86_64 pydantic_core"
-        );
-        assert!(!names
-            .iter()
-            .any(|n| n.starts_with("bin/") || n.ends_with("uv_cache.json") || n.contains("__pycache__")));
+        assert!(names.iter().any(|n| n.starts_with("pydantic_core/") && n.ends_with("x86_64-linux-gnu.so")), "no x86_64 pydantic_core");
+        assert!(!names.iter().any(|n| n.starts_with("bin/") || n.ends_with("uv_cache.json") || n.contains("__pycache__")));
 
         // An independent reader (Python's zipfile) sees valid CRCs, one timestamp, fixed
         // modes made on Unix, no extra fields and no directory entries.
@@ -286,8 +275,7 @@ print(len(z.infolist()), base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb")
         let again = load_zip(&b);
         assert!(again.cached);
         assert_eq!(again.sha256, zb.sha256);
-        fs_err::write(b.join("app/docs.py"), fs_err::read_to_string(b.join("app/docs.py")).unwrap() + "\n# changed\n")
-            .unwrap();
+        fs_err::write(b.join("app/docs.py"), fs_err::read_to_string(b.join("app/docs.py")).unwrap() + "\n# changed\n").unwrap();
         let changed = load_zip(&b);
         assert!(!changed.cached);
         assert_ne!(changed.sha256, zb.sha256);
@@ -311,13 +299,7 @@ print(len(z.infolist()), base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb")
                 Some(r#"{"question": "What happens when a new version fails its health path?", "top_k": 1}"#),
                 false,
             ),
-            event(
-                "POST",
-                "/query",
-                "verbose=1&x=a%20b",
-                Some(r#"{"question": "secrets in the function configuration"}"#),
-                true,
-            ),
+            event("POST", "/query", "verbose=1&x=a%20b", Some(r#"{"question": "secrets in the function configuration"}"#), true),
             event("POST", "/query", "", Some(r#"{"question": ""}"#), false),
             event("GET", "/nowhere", "", None, false),
             // What a deploy sends to a new version's health path before it takes traffic.
@@ -402,8 +384,7 @@ def raw():
 
     fn start_moto() -> (Moto, String) {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let moto = python::which("moto_server")
-            .expect("moto_server is not on PATH: run these tests with `scripts/test lambda_zip`");
+        let moto = python::which("moto_server").expect("moto_server is not on PATH: run these tests with `scripts/test lambda_zip`");
         let child = Command::new(moto)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -445,9 +426,7 @@ def raw():
         fs_err::create_dir_all(app.join("app")).unwrap();
         fs_err::write(app.join("app/__init__.py"), "").unwrap();
         fs_err::write(app.join("app/main.py"), PROBE_APP).unwrap();
-        let reqs =
-            python::requirements(&manifest::load(&example().join("aideploy.toml")).unwrap().manifest, &example())
-                .unwrap();
+        let reqs = python::requirements(&manifest::load(&example().join("aideploy.toml")).unwrap().manifest, &example()).unwrap();
         let deps = install_for_target(&reqs, &x86(), &Quiet).unwrap();
         let zip = build_lambda_zip(&source::collect(&app, &[]).unwrap(), Some(&deps), &Quiet).unwrap();
         let task = work.path().join("task");
@@ -593,8 +572,7 @@ async def app(scope, receive, send):
         assert!(lock.status.success(), "uv lock: {}", String::from_utf8_lossy(&lock.stderr));
 
         let zip = load_zip(&project);
-        let names: Vec<String> =
-            aideploy::build::zip::list_entries(&zip.path).unwrap().into_iter().map(|e| e.0).collect();
+        let names: Vec<String> = aideploy::artifact::zip::list_entries(&zip.path).unwrap().into_iter().map(|e| e.0).collect();
         assert!(names.iter().any(|n| n == "fastapi/__init__.py"));
         assert!(names.iter().any(|n| n == "uv.lock"), "the app's files ship as they are");
         assert!(!names.iter().any(|n| n.starts_with("locked-")), "the project itself is not a dependency");
@@ -658,11 +636,7 @@ async def app(scope, receive, send):
         // docopt 0.6.2 is published as an sdist only (the wheelhouse holds that sdist).
         let sdist_only = Requirements::from_lines(vec!["fastapi>=0.110".into(), "docopt==0.6.2".into()]);
         let e = hinted(install_for_target(&sdist_only, &x86(), &Quiet).unwrap_err());
-        assert!(
-            e.message.starts_with("no wheel of docopt 0.6.2 for linux x86_64 (manylinux2014), CPython 3.11"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.starts_with("no wheel of docopt 0.6.2 for linux x86_64 (manylinux2014), CPython 3.11"), "{}", e.message);
         assert!(e.hint.contains("pin a version of `docopt`"), "{}", e.hint);
 
         // numpy has wheels, but only for x86_64 in the wheelhouse: none for arm64.
@@ -710,7 +684,7 @@ async def app(scope, receive, send):
             let f = std::fs::File::create(deps_dir.join(pkg).join("lib.so")).unwrap();
             f.set_len(mb * 1024 * 1024 + 1).unwrap();
         }
-        let deps = aideploy::build::pydeps::DepsDir { dir: deps_dir.clone(), key: "sparse-test".into(), cached: true };
+        let deps = aideploy::artifact::pydeps::DepsDir { dir: deps_dir.clone(), key: "sparse-test".into(), cached: true };
         let started = Instant::now();
         let e = hinted(build_lambda_zip(&sources, Some(&deps), &Quiet).unwrap_err());
         assert!(e.message.contains("over Lambda's limit of 250.0 MiB"), "{}", e.message);
@@ -733,7 +707,7 @@ async def app(scope, receive, send):
             })
             .collect();
         fs_err::write(deps_dir.join("blob/data.bin"), &noise).unwrap();
-        let deps = aideploy::build::pydeps::DepsDir { dir: deps_dir, key: "noise-test".into(), cached: true };
+        let deps = aideploy::artifact::pydeps::DepsDir { dir: deps_dir, key: "noise-test".into(), cached: true };
         let small = Limits { max_direct_upload: 200_000, ..Limits::default() };
         let z = build_lambda_zip_with(&sources, Some(&deps), &small, &Quiet).unwrap();
         assert!(z.bytes > 200_000 && z.needs_s3, "{z:?}");

@@ -39,9 +39,8 @@ impl App {
         all.extend(["--json", "--target", "local", "--set", &port]);
         let out = self.cmd(&all).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&out.stdout))
-        });
+        let v = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&out.stdout)));
         (out.status.code().unwrap(), v, stderr)
     }
 
@@ -98,7 +97,8 @@ fn deploy_redeploy_replace_keep_old_on_failure_destroy() {
     // The app answers through the stable URL.
     let (status, body) = http("GET", &app.url("/health"), None).unwrap();
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
-    let (status, body) = http("POST", &app.url("/query"), Some(r#"{"question":"what happens when a deploy fails its health check?"}"#)).unwrap();
+    let (status, body) =
+        http("POST", &app.url("/query"), Some(r#"{"question":"what happens when a deploy fails its health check?"}"#)).unwrap();
     assert_eq!(status, 200, "{body}");
     let answer: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["mode"], "retrieval");
@@ -122,10 +122,13 @@ fn deploy_redeploy_replace_keep_old_on_failure_destroy() {
     assert_eq!(app.pid(), first_pid);
 
     // plan changes nothing and says so.
-    app.write("app/docs.py", &std::fs::read_to_string(app.dir.join("app/docs.py")).unwrap().replace(
-        "DOCUMENTS = [",
-        "DOCUMENTS = [\n    {\"id\": \"zebra\", \"title\": \"Zebras\", \"text\": \"Zebras are striped horses of Africa.\"},",
-    ));
+    app.write(
+        "app/docs.py",
+        &std::fs::read_to_string(app.dir.join("app/docs.py")).unwrap().replace(
+            "DOCUMENTS = [",
+            "DOCUMENTS = [\n    {\"id\": \"zebra\", \"title\": \"Zebras\", \"text\": \"Zebras are striped horses of Africa.\"},",
+        ),
+    );
     let (code, p, _) = app.json(&["plan"]);
     assert_eq!(code, 0);
     assert_eq!(p["actions"][0]["op"], "update");
@@ -146,7 +149,10 @@ fn deploy_redeploy_replace_keep_old_on_failure_destroy() {
     assert!(body.contains("striped horses"), "{body}");
 
     // A broken change: the new version crashes; the old one keeps serving; exit 3.
-    app.write("app/main.py", &format!("{}\nraise RuntimeError('boom: broken on purpose')\n", std::fs::read_to_string(app.dir.join("app/main.py")).unwrap()));
+    app.write(
+        "app/main.py",
+        &format!("{}\nraise RuntimeError('boom: broken on purpose')\n", std::fs::read_to_string(app.dir.join("app/main.py")).unwrap()),
+    );
     let (code, v, stderr) = app.json(&["deploy", "--yes"]);
     assert_eq!(code, 3, "{v}\n{stderr}");
     assert_eq!(v["health"], "failed");
@@ -184,11 +190,7 @@ fn secrets_reach_the_process_but_not_the_output() {
     let app = App::new("fastapi-rag");
     let secret = "sk-test-0123456789abcdefghijklmnop";
     let port = format!("port={}", app.port);
-    let out = app
-        .cmd(&["deploy", "--yes", "--target", "local", "--set", &port, "-v"])
-        .env("OPENAI_API_KEY", secret)
-        .output()
-        .unwrap();
+    let out = app.cmd(&["deploy", "--yes", "--target", "local", "--set", &port, "-v"]).env("OPENAI_API_KEY", secret).output().unwrap();
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{all}");
     assert!(!all.contains(secret), "the secret value was printed");
@@ -339,7 +341,11 @@ fn a_src_layout_pyproject_app_is_detected_and_served() {
     std::fs::remove_dir_all(app.dir.join("app")).unwrap();
     let pkg = app.dir.join("src/notes_api");
     std::fs::create_dir_all(&pkg).unwrap();
-    std::fs::write(app.dir.join("pyproject.toml"), "[project]\nname = \"notes-api\"\nversion = \"0.1.0\"\ndependencies = [\"fastapi>=0.100\"]\n").unwrap();
+    std::fs::write(
+        app.dir.join("pyproject.toml"),
+        "[project]\nname = \"notes-api\"\nversion = \"0.1.0\"\ndependencies = [\"fastapi>=0.100\"]\n",
+    )
+    .unwrap();
     std::fs::write(pkg.join("__init__.py"), "").unwrap();
     std::fs::write(pkg.join("store.py"), "NOTES = {'1': 'first note'}\n").unwrap();
     std::fs::write(
@@ -409,7 +415,10 @@ fn rollback_puts_the_previous_version_back_and_forth() {
     assert!(stderr.contains("no previous version"), "{stderr}");
 
     app.write("app/retrieval.py", &std::fs::read_to_string(app.dir.join("app/retrieval.py")).unwrap().replace("k: int = 3", "k: int = 1"));
-    app.write("app/docs.py", &std::fs::read_to_string(app.dir.join("app/docs.py")).unwrap().replace("Health-gated deploys", "Gated deploys v2"));
+    app.write(
+        "app/docs.py",
+        &std::fs::read_to_string(app.dir.join("app/docs.py")).unwrap().replace("Health-gated deploys", "Gated deploys v2"),
+    );
     let (code, _, stderr) = app.json(&["deploy", "--yes"]);
     assert_eq!(code, 0, "{stderr}");
     let (_, second, _) = app.json(&["status"]);

@@ -10,12 +10,8 @@ use std::path::Path;
 fn broken_manifests_get_their_golden_errors() {
     let home = tempfile::tempdir().unwrap();
     let dir = common::root().join("tests/manifests");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
     files.sort();
     assert!(files.len() >= 15, "expected at least 15 broken manifests, found {}", files.len());
     let bless = std::env::var_os("AIDEPLOY_BLESS").is_some();
@@ -50,10 +46,7 @@ fn broken_manifests_get_their_golden_errors() {
 #[test]
 fn json_errors_give_line_and_column() {
     let home = tempfile::tempdir().unwrap();
-    let out = common::aideploy(home.path())
-        .args(["validate", "--json", "-C", "tests/manifests/unknown-key-app.toml"])
-        .output()
-        .unwrap();
+    let out = common::aideploy(home.path()).args(["validate", "--json", "-C", "tests/manifests/unknown-key-app.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let e = &v["error"]["errors"][0];

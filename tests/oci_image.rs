@@ -7,17 +7,19 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use aideploy::build::oci::blobs::BlobStore;
-use aideploy::build::oci::{build_image, BuiltImage, Entrypoint, ImageSpec, LayerRole};
-use aideploy::build::registry::{Anonymous, BlobOutcome, Client, Options, PushOptions, Reference};
-use aideploy::build::source;
+use aideploy::artifact::oci::blobs::BlobStore;
+use aideploy::artifact::oci::{build_image, BuiltImage, Entrypoint, ImageSpec, LayerRole};
+use aideploy::artifact::registry::{Anonymous, BlobOutcome, Client, Options, PushOptions, Reference};
+use aideploy::artifact::source;
 
 use aideploy::engine::Silent as Quiet;
 
 fn env(name: &str) -> String {
     match std::env::var(name) {
         Ok(v) if !v.is_empty() => v,
-        _ => panic!("{name} is not set: run these tests through `scripts/test oci`, which starts the loopback registry and builds the base image"),
+        _ => panic!(
+            "{name} is not set: run these tests through `scripts/test oci`, which starts the loopback registry and builds the base image"
+        ),
     }
 }
 
@@ -27,12 +29,7 @@ fn example() -> PathBuf {
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -51,8 +48,13 @@ fn install_deps(dir: &Path) {
     let mut cmd;
     if uv {
         cmd = Command::new("uv");
-        cmd.args(["pip", "install", "--quiet", "--no-index", "--find-links", &wheelhouse])
-            .args(["--python-platform", "x86_64-manylinux2014", "--python-version", "3.11", "--target"]);
+        cmd.args(["pip", "install", "--quiet", "--no-index", "--find-links", &wheelhouse]).args([
+            "--python-platform",
+            "x86_64-manylinux2014",
+            "--python-version",
+            "3.11",
+            "--target",
+        ]);
     } else {
         cmd = Command::new("python3");
         cmd.args(["-m", "pip", "install", "--quiet", "--no-compile", "--no-index", "--find-links", &wheelhouse])
@@ -82,7 +84,7 @@ fn spec_for(app_dir: &Path, deps: &Path) -> ImageSpec {
     let source = source::collect(app_dir, &["tests/".into(), "*.ipynb".into()]).unwrap();
     let mut spec = ImageSpec::new(base, source, Entrypoint::Asgi("app.main:app".into()), 8000);
     spec.deps = Some(deps.to_path_buf());
-    spec.manifest_digest = Some(aideploy::build::oci::manifest_digest(&app_dir.join("aideploy.toml")).unwrap());
+    spec.manifest_digest = Some(aideploy::artifact::oci::manifest_digest(&app_dir.join("aideploy.toml")).unwrap());
     spec.env.push(("LOG_LEVEL".into(), "info".into()));
     spec
 }
@@ -123,25 +125,19 @@ async fn oci_reproducible_across_paths_and_mtimes() {
     std::fs::write(&script, format!("#!/opt/elsewhere/bin/python3.11\n{rest}")).unwrap();
 
     // Separate blob stores: nothing is shared through the layer cache.
-    let one = build_image(&spec_for(&a, &tmp.path().join("deps-a")), &client(&tmp.path().join("store-a")), &Quiet)
-        .await
-        .unwrap();
-    let two = build_image(&spec_for(&b, &b.parent().unwrap().join("deps-b")), &client(&tmp.path().join("store-b")), &Quiet)
-        .await
-        .unwrap();
+    let one = build_image(&spec_for(&a, &tmp.path().join("deps-a")), &client(&tmp.path().join("store-a")), &Quiet).await.unwrap();
+    let two = build_image(&spec_for(&b, &b.parent().unwrap().join("deps-b")), &client(&tmp.path().join("store-b")), &Quiet).await.unwrap();
     assert_eq!(digests(&one), digests(&two));
     assert_eq!(one.layers.iter().filter(|l| l.role != LayerRole::Base).filter(|l| l.cached).count(), 0);
     // Blob bytes on disk are what the digests say.
     for l in one.layers.iter().filter(|l| l.role != LayerRole::Base) {
         let bytes = std::fs::read(&l.path).unwrap();
-        assert_eq!(aideploy::build::oci::blobs::sha256_digest(&bytes), l.digest);
+        assert_eq!(aideploy::artifact::oci::blobs::sha256_digest(&bytes), l.digest);
         assert_eq!(bytes.len() as u64, l.size);
     }
 
     // A rebuild of an unchanged tree reuses every layer from the cache.
-    let again = build_image(&spec_for(&a, &tmp.path().join("deps-a")), &client(&tmp.path().join("store-a")), &Quiet)
-        .await
-        .unwrap();
+    let again = build_image(&spec_for(&a, &tmp.path().join("deps-a")), &client(&tmp.path().join("store-a")), &Quiet).await.unwrap();
     assert_eq!(digests(&again), digests(&one));
     assert!(again.layers.iter().all(|l| l.cached));
 }
@@ -172,20 +168,12 @@ async fn oci_push_inspect_and_run_in_docker() {
     assert_eq!(inspect["Architecture"], "amd64");
     assert_eq!(inspect["Labels"]["dev.aideploy.version"], env!("CARGO_PKG_VERSION"));
     assert!(inspect["Labels"]["dev.aideploy.manifest-digest"].as_str().unwrap().starts_with("sha256:"));
-    let config: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo").args([
-        "inspect",
-        "--config",
-        "--tls-verify=false",
-        &docker_ref,
-    ])))
-    .unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&run(Command::new("skopeo").args(["inspect", "--config", "--tls-verify=false", &docker_ref]))).unwrap();
     let cfg = &config["config"];
     assert_eq!(cfg["User"], "10001:10001");
     assert_eq!(cfg["WorkingDir"], "/app");
-    assert_eq!(
-        cfg["Entrypoint"],
-        serde_json::json!(["python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"])
-    );
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]));
     assert!(cfg["Cmd"].is_null());
     assert!(cfg["ExposedPorts"]["8000/tcp"].is_object());
     let env_list: Vec<&str> = cfg["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
@@ -273,14 +261,19 @@ impl Running {
         }
         let dir = tempfile::tempdir().unwrap();
         let layout = format!("{}/layout:{tag}", dir.path().display());
-        run(Command::new("skopeo").args(["copy", "--quiet", "--src-tls-verify=false", &format!("docker://{image}"), &format!("oci:{layout}")]));
+        run(Command::new("skopeo").args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            &format!("docker://{image}"),
+            &format!("oci:{layout}"),
+        ]));
         let bundle = dir.path().join("bundle");
         run(Command::new("umoci").args(["unpack", "--image", &layout]).arg(&bundle));
         let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
         let process = &spec["process"];
-        let strings = |v: &serde_json::Value| -> Vec<String> {
-            v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
-        };
+        let strings =
+            |v: &serde_json::Value| -> Vec<String> { v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect() };
         // The one liberty taken: the app's port, so it cannot collide on the host network.
         let mut args = strings(&process["args"]);
         if let Some(i) = args.iter().position(|a| a == "--port") {
@@ -326,20 +319,15 @@ impl Running {
     /// `uid gid cwd` of the server process.
     fn server_identity(&self) -> String {
         match &self.mode {
-            Mode::Docker { id, .. } => run(Command::new("docker").args([
-                "exec",
-                id,
-                "python3",
-                "-c",
-                "import os; print(os.getuid(), os.getgid(), os.getcwd())",
-            ]))
-            .trim()
-            .to_string(),
+            Mode::Docker { id, .. } => {
+                run(Command::new("docker").args(["exec", id, "python3", "-c", "import os; print(os.getuid(), os.getgid(), os.getcwd())"]))
+                    .trim()
+                    .to_string()
+            }
             Mode::Chroot { child, rootfs, .. } => {
                 let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-                let field = |name: &str| {
-                    status.lines().find_map(|l| l.strip_prefix(name)).unwrap().split_whitespace().next().unwrap().to_string()
-                };
+                let field =
+                    |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).unwrap().split_whitespace().next().unwrap().to_string();
                 let cwd = std::fs::read_link(format!("/proc/{}/cwd", child.id())).unwrap();
                 let inside = cwd.strip_prefix(rootfs.canonicalize().unwrap()).unwrap();
                 format!("{} {} /{}", field("Uid:"), field("Gid:"), inside.display())
@@ -393,8 +381,7 @@ async fn oci_incremental_push_moves_only_the_app_layer() {
     std::fs::write(&main, text.replace("version=\"1.0.0\"", "version=\"1.0.1\"")).unwrap();
     let v2 = build_image(&spec_for(&app, deps_dir()), &c, &Quiet).await.unwrap();
     assert_ne!(v2.digest, v1.digest);
-    let changed: Vec<LayerRole> =
-        v2.layers.iter().zip(&v1.layers).filter(|(a, b)| a.digest != b.digest).map(|(a, _)| a.role).collect();
+    let changed: Vec<LayerRole> = v2.layers.iter().zip(&v1.layers).filter(|(a, b)| a.digest != b.digest).map(|(a, _)| a.role).collect();
     assert_eq!(changed, vec![LayerRole::App]);
     let pushed = c.push(&v2, &dest, &Quiet).await.unwrap();
     let app_layer = v2.layer(LayerRole::App).unwrap();
@@ -502,12 +489,9 @@ async fn oci_push_to_a_registry_that_needs_a_login() {
 
     let login = |password: &str| {
         let mut creds = std::collections::HashMap::new();
-        creds.insert(
-            reg.addr.clone(),
-            aideploy::build::registry::Credentials { username: "aideploy".into(), password: password.into() },
-        );
-        Client::new(Arc::new(aideploy::build::registry::StaticCredentials(creds)), BlobStore::new(&store), Options::default())
-            .unwrap()
+        creds
+            .insert(reg.addr.clone(), aideploy::artifact::registry::Credentials { username: "aideploy".into(), password: password.into() });
+        Client::new(Arc::new(aideploy::artifact::registry::StaticCredentials(creds)), BlobStore::new(&store), Options::default()).unwrap()
     };
     assert!(login("wrong").push(&img, &dest, &Quiet).await.is_err());
 
@@ -519,10 +503,14 @@ async fn oci_push_to_a_registry_that_needs_a_login() {
         let mut creds = std::collections::HashMap::new();
         creds.insert(
             reg.addr.clone(),
-            aideploy::build::registry::Credentials { username: "aideploy".into(), password: "test-password".into() },
+            aideploy::artifact::registry::Credentials { username: "aideploy".into(), password: "test-password".into() },
         );
-        Client::new(Arc::new(aideploy::build::registry::StaticCredentials(creds)), BlobStore::new(tmp.path().join("fresh")), Options::default())
-            .unwrap()
+        Client::new(
+            Arc::new(aideploy::artifact::registry::StaticCredentials(creds)),
+            BlobStore::new(tmp.path().join("fresh")),
+            Options::default(),
+        )
+        .unwrap()
     };
     let pulled = fresh.pull(&dest, &img.platform).await.unwrap();
     assert_eq!(pulled.manifest_digest, img.digest);
@@ -581,9 +569,7 @@ mod gate {
                         let gate = gate.clone();
                         async move { Ok::<_, Infallible>(gate.handle(req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
                 });
             }
         });
@@ -644,10 +630,8 @@ mod gate {
             if fail {
                 return reply(StatusCode::SERVICE_UNAVAILABLE, r#"{"errors":[{"code":"UNAVAILABLE"}]}"#);
             }
-            let repo = ["/blobs/", "/manifests/", "/tags/"]
-                .iter()
-                .find_map(|m| rest.find(m).map(|i| rest[..i].to_string()))
-                .unwrap_or_default();
+            let repo =
+                ["/blobs/", "/manifests/", "/tags/"].iter().find_map(|m| rest.find(m).map(|i| rest[..i].to_string())).unwrap_or_default();
             let action = if req.method() == "GET" || req.method() == "HEAD" { "pull" } else { "push" };
             let allowed = auth
                 .as_deref()
@@ -657,10 +641,7 @@ mod gate {
             if !allowed {
                 let wanted = if action == "pull" { "pull" } else { "pull,push" };
                 let mut r = reply(StatusCode::UNAUTHORIZED, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#);
-                let challenge = format!(
-                    r#"Bearer realm="http://{}/token",service="gate",scope="repository:{repo}:{wanted}""#,
-                    self.addr
-                );
+                let challenge = format!(r#"Bearer realm="http://{}/token",service="gate",scope="repository:{repo}:{wanted}""#, self.addr);
                 r.headers_mut().insert("www-authenticate", challenge.parse().unwrap());
                 return r;
             }
@@ -725,8 +706,9 @@ async fn oci_bearer_token_auth_anonymous_pull_and_login_push() {
     // With the login, the token grants push (and pull on the base repository, so its
     // layers are mounted, not sent).
     let mut creds = std::collections::HashMap::new();
-    creds.insert(gate.clone(), aideploy::build::registry::Credentials { username: "aideploy".into(), password: "test-password".into() });
-    let authed = Client::new(Arc::new(aideploy::build::registry::StaticCredentials(creds)), BlobStore::new(&store), Options::default()).unwrap();
+    creds.insert(gate.clone(), aideploy::artifact::registry::Credentials { username: "aideploy".into(), password: "test-password".into() });
+    let authed =
+        Client::new(Arc::new(aideploy::artifact::registry::StaticCredentials(creds)), BlobStore::new(&store), Options::default()).unwrap();
     let report = authed.push(&img, &dest, &Quiet).await.unwrap();
     let base_bytes: u64 = img.layers.iter().filter(|l| l.role == LayerRole::Base).map(|l| l.size).sum();
     assert_eq!(report.uploaded_bytes, img.bytes() - base_bytes);
@@ -793,10 +775,10 @@ async fn oci_pull_docker_schema2_and_select_from_an_index() {
     let tmp = tempfile::tempdir().unwrap();
     let c = client(&tmp.path().join("store"));
     let multi = Reference::parse(&format!("{registry}/{repo}:multi")).unwrap();
-    let amd = c.pull(&multi, &aideploy::build::oci::Platform::amd64()).await.unwrap();
+    let amd = c.pull(&multi, &aideploy::artifact::oci::Platform::amd64()).await.unwrap();
     assert_eq!(amd.manifest_digest, sha256(oci.as_bytes()));
     assert_eq!(amd.manifest_media_type, "application/vnd.oci.image.manifest.v1+json");
-    let arm = c.pull(&multi, &aideploy::build::oci::Platform::arm64()).await.unwrap();
+    let arm = c.pull(&multi, &aideploy::artifact::oci::Platform::arm64()).await.unwrap();
     assert_eq!(arm.manifest_digest, sha256(docker.as_bytes()));
     assert_eq!(arm.manifest_media_type, "application/vnd.docker.distribution.manifest.v2+json");
     for l in arm.layers() {
@@ -804,7 +786,7 @@ async fn oci_pull_docker_schema2_and_select_from_an_index() {
         assert_eq!(sha256(&bytes), l.digest().to_string());
     }
     // No such platform: a clear error listing what there is.
-    let s390 = aideploy::build::oci::Platform { os: "linux".into(), architecture: "s390x".into(), variant: None };
+    let s390 = aideploy::artifact::oci::Platform { os: "linux".into(), architecture: "s390x".into(), variant: None };
     let err = c.pull(&multi, &s390).await.unwrap_err().to_string();
     assert!(err.contains("linux/amd64, linux/arm64"), "{err}");
 
@@ -812,7 +794,7 @@ async fn oci_pull_docker_schema2_and_select_from_an_index() {
     // test setup has only an amd64 Debian), which the build refuses to mislabel.
     let mut spec = spec_for(&example(), deps_dir());
     spec.base = multi.clone();
-    spec.platform = aideploy::build::oci::Platform::arm64();
+    spec.platform = aideploy::artifact::oci::Platform::arm64();
     let err = build_image(&spec, &c, &Quiet).await.unwrap_err().to_string();
     assert!(err.contains("is amd64, not linux/arm64"), "{err}");
 
@@ -861,10 +843,7 @@ async fn oci_model_layer_and_command_entrypoint() {
         ]
     );
     let cfg = img.image_config.config().as_ref().unwrap();
-    assert_eq!(
-        cfg.entrypoint().as_ref().unwrap(),
-        &vec!["sh".to_string(), "-c".into(), "python3 -m http.server $PORT".into()]
-    );
+    assert_eq!(cfg.entrypoint().as_ref().unwrap(), &vec!["sh".to_string(), "-c".into(), "python3 -m http.server $PORT".into()]);
     let env = cfg.env().as_ref().unwrap();
     assert!(env.contains(&"AIDEPLOY_MODEL_DIR=/opt/aideploy/model".to_string()));
     assert!(env.contains(&"PORT=9000".to_string()));
@@ -873,8 +852,7 @@ async fn oci_model_layer_and_command_entrypoint() {
     // Only the model changed: only the model layer moves.
     std::fs::write(model.join("tokenizer/vocab.json"), "{\"a\": 1}").unwrap();
     let again = build_image(&spec, &c, &Quiet).await.unwrap();
-    let changed: Vec<LayerRole> =
-        again.layers.iter().zip(&img.layers).filter(|(a, b)| a.digest != b.digest).map(|(a, _)| a.role).collect();
+    let changed: Vec<LayerRole> = again.layers.iter().zip(&img.layers).filter(|(a, b)| a.digest != b.digest).map(|(a, _)| a.role).collect();
     assert_eq!(changed, vec![LayerRole::Model]);
 }
 
@@ -915,9 +893,12 @@ async fn oci_push_and_pull_survive_server_errors() {
     let base_path = base_path.strip_prefix(&format!("{upstream}/")).unwrap().to_string();
     let login = |gate: &str, store: &Path, retries: u32| {
         let mut creds = std::collections::HashMap::new();
-        creds.insert(gate.to_string(), aideploy::build::registry::Credentials { username: "aideploy".into(), password: "test-password".into() });
+        creds.insert(
+            gate.to_string(),
+            aideploy::artifact::registry::Credentials { username: "aideploy".into(), password: "test-password".into() },
+        );
         let opts = Options { retries, backoff: Duration::from_millis(5), chunk_size: 1024 * 1024, ..Options::default() };
-        Client::new(Arc::new(aideploy::build::registry::StaticCredentials(creds)), BlobStore::new(store), opts).unwrap()
+        Client::new(Arc::new(aideploy::artifact::registry::StaticCredentials(creds)), BlobStore::new(store), opts).unwrap()
     };
 
     // Every third distinct registry request fails once with 503: retried with backoff, the push lands.
@@ -961,7 +942,7 @@ async fn oci_docker_archive_loads_and_runs() {
     let img = build_image(&spec_for(&example(), deps_dir()), &c, &Quiet).await.unwrap();
     let tag = format!("aideploy-test/archive:{}", std::process::id());
     let archive = tmp.path().join("image.tar");
-    let bytes = aideploy::build::oci::export::write_docker_archive(&img, &c, &tag, &archive).await.unwrap();
+    let bytes = aideploy::artifact::oci::export::write_docker_archive(&img, &c, &tag, &archive).await.unwrap();
     assert_eq!(bytes, std::fs::metadata(&archive).unwrap().len());
     let loaded = run(Command::new("docker").arg("load").arg("-i").arg(&archive));
     assert!(loaded.contains(&tag), "{loaded}");

@@ -13,7 +13,9 @@ const SECRET: &str = "sk-railway-test-secret-value";
 const REGISTRY_PASSWORD: &str = "registry-pass-never-printed";
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)"))
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)")
+    })
 }
 
 struct Project {
@@ -87,8 +89,13 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
     assert_eq!(v["health"], "passed", "{v}");
     assert_eq!(v["url"], url.as_str());
     let first = v["artifact"]["digest"].as_str().unwrap().to_string();
-    let created: Vec<&str> = v["actions"].as_array().unwrap().iter().filter(|a| a["op"] == "create").map(|a| a["resource"].as_str().unwrap()).collect();
-    assert_eq!(created, ["project", "environment", "service", "variable", "variable", "variable", "variable", "deployment", "domain"], "{v}");
+    let created: Vec<&str> =
+        v["actions"].as_array().unwrap().iter().filter(|a| a["op"] == "create").map(|a| a["resource"].as_str().unwrap()).collect();
+    assert_eq!(
+        created,
+        ["project", "environment", "service", "variable", "variable", "variable", "variable", "deployment", "domain"],
+        "{v}"
+    );
     {
         let st = fake.state.lock().unwrap();
         assert!(st.rejected.is_empty(), "{:?}", st.rejected);
@@ -141,13 +148,15 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
 
     // A code change and a changed variable: one upsert of that variable, a new deployment.
     p.edit("Secrets", "Secret values");
-    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\"")).unwrap();
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""))
+        .unwrap();
     let log_at = fake.state.lock().unwrap().mutation_log.len();
     let (code, v, stderr) = p.run(&["deploy"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
     let second = v["artifact"]["digest"].as_str().unwrap().to_string();
     assert_ne!(second, first);
-    let vars: Vec<&str> = v["actions"].as_array().unwrap().iter().filter(|a| a["resource"] == "variable").map(|a| a["id"].as_str().unwrap()).collect();
+    let vars: Vec<&str> =
+        v["actions"].as_array().unwrap().iter().filter(|a| a["resource"] == "variable").map(|a| a["id"].as_str().unwrap()).collect();
     assert_eq!(vars, ["LOG_LEVEL"], "{v}");
     {
         let st = fake.state.lock().unwrap();

@@ -12,7 +12,9 @@ const SECRET: &str = "sk-render-test-secret-value";
 const REGISTRY_PASSWORD: &str = "registry-pass-never-printed";
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)"))
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `scripts/test` (it starts the registry and builds the base image)")
+    })
 }
 
 struct Project {
@@ -102,12 +104,14 @@ fn render_deploy_redeploy_fail_rollback_destroy() {
     // A code change and a changed variable: a new deploy, only that variable written.
     p.edit("Secrets", "Secret values");
     let manifest = p.dir.join("aideploy.toml");
-    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\"")).unwrap();
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""))
+        .unwrap();
     let (code, v, stderr) = p.run(&["deploy"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
     let second = v["artifact"]["digest"].as_str().unwrap().to_string();
     assert_ne!(second, first);
-    let vars: Vec<&str> = v["actions"].as_array().unwrap().iter().filter(|a| a["resource"] == "variable").map(|a| a["id"].as_str().unwrap()).collect();
+    let vars: Vec<&str> =
+        v["actions"].as_array().unwrap().iter().filter(|a| a["resource"] == "variable").map(|a| a["id"].as_str().unwrap()).collect();
     assert_eq!(vars, ["LOG_LEVEL"], "{v}");
     {
         let st = fake.state.lock().unwrap();

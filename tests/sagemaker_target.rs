@@ -23,7 +23,8 @@ const ACCOUNT: &str = "123456789012";
 fn moto() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        let ok = std::process::Command::new("python3").args(["-c", "import moto, boto3"]).output().map(|o| o.status.success()).unwrap_or(false);
+        let ok =
+            std::process::Command::new("python3").args(["-c", "import moto, boto3"]).output().map(|o| o.status.success()).unwrap_or(false);
         assert!(ok, "python3 cannot import moto and boto3: run these tests with `scripts/test sagemaker_target` (it installs them)");
         let port = common::free_port();
         let log = std::fs::File::create(std::env::temp_dir().join(format!("aideploy-moto-sagemaker-{port}.log"))).unwrap();
@@ -54,7 +55,9 @@ fn app_name(test: &str) -> String {
 fn write_project(dir: &Path, name: &str, region: &str) {
     common::copy_tree(&common::root().join("examples/sagemaker-model"), dir);
     let manifest = std::fs::read_to_string(dir.join("aideploy.toml")).unwrap();
-    let manifest = manifest.replace("name = \"sentiment\"", &format!("name = \"{name}\"")).replace("region = \"us-east-1\"", &format!("region = \"{region}\""));
+    let manifest = manifest
+        .replace("name = \"sentiment\"", &format!("name = \"{name}\""))
+        .replace("region = \"us-east-1\"", &format!("region = \"{region}\""));
     std::fs::write(dir.join("aideploy.toml"), format!("{manifest}\n[secrets]\nAPI_KEY = {{}}\n")).unwrap();
 }
 
@@ -76,7 +79,8 @@ fn run(home: &Path, project: &Path, region: &str, args: &[&str]) -> Output {
 fn json_of(out: &Output) -> Value {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains(SECRET) && !String::from_utf8_lossy(&out.stdout).contains(SECRET), "a secret value was printed");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}\nstderr:\n{stderr}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}\nstderr:\n{stderr}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn ok_json(out: &Output) -> Value {
@@ -151,7 +155,13 @@ fn tagged(tags: &Value, app: &str) -> bool {
 }
 
 fn ops(report: &Value) -> Vec<(String, String)> {
-    report["actions"].as_array().unwrap().iter().filter(|a| a["op"] != "noop").map(|a| (a["resource"].as_str().unwrap().to_string(), a["op"].as_str().unwrap().to_string())).collect()
+    report["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] != "noop")
+        .map(|a| (a["resource"].as_str().unwrap().to_string(), a["op"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -213,7 +223,10 @@ sm.create_endpoint(EndpointName="{app}-other", EndpointConfigName="{foreign}")
     assert!(tagged(&model["tags"], &app));
     assert_eq!(model["tags"]["aideploy:digest"], digest.as_str());
     // The Hugging Face CPU container for the region (an ml.m5 has no GPU), with the archive.
-    assert_eq!(model["container"]["Image"], "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.1.0-transformers4.37.0-cpu-py310-ubuntu22.04");
+    assert_eq!(
+        model["container"]["Image"],
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.1.0-transformers4.37.0-cpu-py310-ubuntu22.04"
+    );
     let bucket = format!("aideploy-{ACCOUNT}-{region}");
     let key = format!("sagemaker/{app}/dev/sagemaker/{sha}/model.tar.gz");
     assert_eq!(model["container"]["ModelDataUrl"], format!("s3://{bucket}/{key}"));
@@ -222,7 +235,10 @@ sm.create_endpoint(EndpointName="{app}-other", EndpointConfigName="{foreign}")
     let secret_arn = s["secrets"][0]["arn"].as_str().unwrap();
     let env = &model["container"]["Environment"];
     assert_eq!(env["LOG_LEVEL"], "info");
-    assert_eq!(serde_json::from_str::<Value>(env["AIDEPLOY_SECRET_ARNS"].as_str().unwrap()).unwrap(), serde_json::json!({"API_KEY": secret_arn}));
+    assert_eq!(
+        serde_json::from_str::<Value>(env["AIDEPLOY_SECRET_ARNS"].as_str().unwrap()).unwrap(),
+        serde_json::json!({"API_KEY": secret_arn})
+    );
     // The bucket: private, encrypted by default, versioned; the archive stored once.
     let b = &s["bucket"];
     assert_eq!(b["versioning"], "Enabled");
@@ -270,7 +286,10 @@ sm.create_endpoint(EndpointName="{app}-other", EndpointConfigName="{foreign}")
     let changed = ok_json(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("endpoint {ep}: Updating")) && stderr.contains("elapsed"), "no update progress shown:\n{stderr}");
-    assert_eq!(ops(&changed), pairs(&[("model-archive", "create"), ("model", "create"), ("endpoint-config", "create"), ("endpoint", "update")]));
+    assert_eq!(
+        ops(&changed),
+        pairs(&[("model-archive", "create"), ("model", "create"), ("endpoint-config", "create"), ("endpoint", "update")])
+    );
     let s2 = state(region, &app);
     let config2 = s2["endpoints"][&ep]["config"].as_str().unwrap().to_string();
     assert_ne!(config2, config1);
@@ -295,7 +314,10 @@ sm.create_endpoint(EndpointName="{app}-other", EndpointConfigName="{foreign}")
     let bad = json_of(&out);
     assert_eq!(bad["health"], "failed");
     let failure = bad["failure"].as_str().unwrap();
-    assert!(failure.contains("did not pass the ping health check") && failure.contains(&format!("the previous config {config2} keeps serving")), "{failure}");
+    assert!(
+        failure.contains("did not pass the ping health check") && failure.contains(&format!("the previous config {config2} keeps serving")),
+        "{failure}"
+    );
     let s3 = state(region, &app);
     assert_eq!(s3["endpoints"][&ep]["config"], config2.as_str());
     assert_eq!(s3["endpoints"][&ep]["status"], "InService");
@@ -352,7 +374,8 @@ fn large_archives_go_up_in_parallel_parts_and_destroy_removes_the_bucket() {
     drop(noise);
     // And serverless instead of instances.
     let manifest = std::fs::read_to_string(p.join("aideploy.toml")).unwrap();
-    let manifest = manifest.replace("instance_type = \"ml.m5.xlarge\"\ninstance_count = 1\n", "serverless = { memory = 2048, max_concurrency = 3 }\n");
+    let manifest =
+        manifest.replace("instance_type = \"ml.m5.xlarge\"\ninstance_count = 1\n", "serverless = { memory = 2048, max_concurrency = 3 }\n");
     assert!(manifest.contains("serverless = { memory = 2048"));
     std::fs::write(p.join("aideploy.toml"), manifest).unwrap();
 

@@ -9,19 +9,20 @@ pub mod railway;
 pub mod render;
 pub mod sagemaker;
 
+use crate::engine::legacy::Legacy;
 use crate::engine::Backend;
 use crate::manifest::Kind;
 
 /// The backend for `kind`.
 pub fn for_kind(kind: Kind) -> Box<dyn Backend> {
     match kind {
-        Kind::Local => Box::new(local::LocalBackend),
-        Kind::Lambda => Box::new(lambda::LambdaBackend),
-        Kind::Cloudrun => Box::new(cloudrun::CloudRunBackend),
-        Kind::Appservice => Box::new(appservice::AppServiceBackend),
-        Kind::Ec2 => Box::new(ec2::Ec2Backend),
-        Kind::Sagemaker => Box::new(sagemaker::SageMakerBackend),
-        Kind::Railway => Box::new(railway::RailwayBackend::default()),
-        Kind::Render => Box::new(render::RenderBackend),
+        Kind::Local => Box::new(Legacy(local::LocalBackend)),
+        Kind::Lambda => Box::new(Legacy(lambda::LambdaBackend)),
+        Kind::Cloudrun => Box::new(Legacy(cloudrun::CloudRunBackend)),
+        Kind::Appservice => Box::new(Legacy(appservice::AppServiceBackend)),
+        Kind::Ec2 => Box::new(Legacy(ec2::Ec2Backend)),
+        Kind::Sagemaker => Box::new(Legacy(sagemaker::SageMakerBackend)),
+        Kind::Railway => Box::new(Legacy(railway::RailwayBackend::default())),
+        Kind::Render => Box::new(Legacy(render::RenderBackend)),
     }
 }

@@ -7,7 +7,7 @@ use aws_config::BehaviorVersion;
 use aws_config::SdkConfig;
 use base64::Engine;
 
-use crate::build::registry::Credentials;
+use crate::artifact::registry::Credentials;
 use crate::error::Hinted;
 
 static PROFILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -77,9 +77,8 @@ pub async fn ecr_login(config: &SdkConfig) -> Result<(String, Credentials)> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| Hinted::new("ECR returned an authorization token that is not base64 user:password", "retry"))?;
-    let (username, password) = decoded
-        .split_once(':')
-        .ok_or_else(|| Hinted::new("ECR's authorization token is not user:password", "retry"))?;
+    let (username, password) =
+        decoded.split_once(':').ok_or_else(|| Hinted::new("ECR's authorization token is not user:password", "retry"))?;
     let endpoint = data.proxy_endpoint().unwrap_or_default();
     let host = endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
     Ok((host, Credentials { username: username.to_string(), password: password.to_string() }))
@@ -148,8 +147,14 @@ pub fn describe<E: std::error::Error>(e: &E) -> String {
 
 /// An IAM role's ARN and its inline policy `policy` (decoded from IAM's percent-encoding),
 /// `None` when there is no such role; `hint` goes with any other error.
-pub async fn read_role(iam: &aws_sdk_iam::Client, role: &str, policy: &str, hint: &str) -> Result<Option<(String, Option<serde_json::Value>)>> {
-    let failed = |what: &str, e: &dyn std::error::Error| -> anyhow::Error { Hinted::new(format!("{what} failed: {}", describe(&e)), hint).into() };
+pub async fn read_role(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    policy: &str,
+    hint: &str,
+) -> Result<Option<(String, Option<serde_json::Value>)>> {
+    let failed =
+        |what: &str, e: &dyn std::error::Error| -> anyhow::Error { Hinted::new(format!("{what} failed: {}", describe(&e)), hint).into() };
     let arn = match iam.get_role().role_name(role).send().await {
         Ok(out) => out.role().map(|r| r.arn().to_string()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,

@@ -8,7 +8,7 @@ use azure_core::credentials::TokenCredential;
 use serde::Deserialize;
 
 use super::is_loopback_host;
-use crate::build::registry::Credentials;
+use crate::artifact::registry::Credentials;
 use crate::error::Hinted;
 
 /// The scope of the Azure AD token ACR's exchange accepts (an ARM token).
@@ -66,7 +66,10 @@ impl TokenCredential for Chain {
                 Err(e) => errors.push(e.to_string()),
             }
         }
-        Err(azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, format!("no credential in the chain worked: {}", errors.join("; "))))
+        Err(azure_core::Error::with_message(
+            azure_core::error::ErrorKind::Credential,
+            format!("no credential in the chain worked: {}", errors.join("; ")),
+        ))
     }
 }
 
@@ -106,10 +109,8 @@ struct Exchanged {
 /// Exchanges an Azure AD token for an ACR refresh token (`POST /oauth2/exchange`), the
 /// password of ACR's fixed user. Loopback registries (tests) are spoken to over HTTP.
 pub async fn acr_login(registry: &str, credential: &dyn TokenCredential, tenant: Option<&str>) -> Result<Credentials> {
-    let token = credential
-        .get_token(&[ARM_SCOPE], None)
-        .await
-        .map_err(|e| Hinted::new(format!("cannot get an Azure AD token: {e}"), FIX))?;
+    let token =
+        credential.get_token(&[ARM_SCOPE], None).await.map_err(|e| Hinted::new(format!("cannot get an Azure AD token: {e}"), FIX))?;
     let scheme = if is_loopback_host(registry) { "http" } else { "https" };
     let mut form = vec![
         ("grant_type", "access_token".to_string()),
@@ -119,12 +120,12 @@ pub async fn acr_login(registry: &str, credential: &dyn TokenCredential, tenant:
     if let Some(t) = tenant {
         form.push(("tenant", t.to_string()));
     }
-    let resp = reqwest::Client::new()
-        .post(format!("{scheme}://{registry}/oauth2/exchange"))
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| Hinted::new(format!("cannot reach {registry} for the ACR token exchange: {e}"), "check the registry name and your network"))?;
+    let http = super::http::client()?;
+    let url = format!("{scheme}://{registry}/oauth2/exchange");
+    // The exchange only mints a token: safe to send again.
+    let resp = super::http::send(super::http::Retry::default(), true, || http.post(&url).form(&form)).await.map_err(|e| {
+        Hinted::new(format!("cannot reach {registry} for the ACR token exchange: {e}"), "check the registry name and your network")
+    })?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::build::registry::Credentials;
+use crate::artifact::registry::Credentials;
 use crate::error::Hinted;
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,9 +45,7 @@ const DOCKER_HUB_KEYS: &[&str] = &["https://index.docker.io/v1/", "index.docker.
 impl DockerConfig {
     /// The user's configuration; an absent file is an empty one.
     pub fn load_default() -> Result<DockerConfig> {
-        let dir = std::env::var_os("DOCKER_CONFIG")
-            .map(PathBuf::from)
-            .or_else(|| dirs::home_dir().map(|h| h.join(".docker")));
+        let dir = std::env::var_os("DOCKER_CONFIG").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".docker")));
         match dir {
             Some(d) => DockerConfig::load(&d.join("config.json")),
             None => Ok(DockerConfig::default()),
@@ -57,7 +55,8 @@ impl DockerConfig {
     pub fn load(path: &Path) -> Result<DockerConfig> {
         match fs_err::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Hinted::new(format!("{} is not valid JSON: {e}", path.display()), "fix the file, or move it away to use no stored logins").into()
+                Hinted::new(format!("{} is not valid JSON: {e}", path.display()), "fix the file, or move it away to use no stored logins")
+                    .into()
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DockerConfig::default()),
             Err(e) => Err(e.into()),
@@ -72,7 +71,9 @@ impl DockerConfig {
         }
         for key in &keys {
             if let Some(entry) = self.auths.get(key) {
-                if let Some(login) = decode(entry).with_context(|| format!("the stored login for {registry} in the Docker config is malformed"))? {
+                if let Some(login) =
+                    decode(entry).with_context(|| format!("the stored login for {registry} in the Docker config is malformed"))?
+                {
                     return Ok(Some(login));
                 }
             }
@@ -85,7 +86,13 @@ impl DockerConfig {
 }
 
 fn candidate_keys(registry: &str) -> Vec<String> {
-    let mut keys = vec![registry.to_string(), format!("https://{registry}"), format!("http://{registry}"), format!("https://{registry}/v1/"), format!("https://{registry}/v2/")];
+    let mut keys = vec![
+        registry.to_string(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+        format!("https://{registry}/v1/"),
+        format!("https://{registry}/v2/"),
+    ];
     if DOCKER_HUB_KEYS.contains(&registry) {
         keys.extend(DOCKER_HUB_KEYS.iter().map(|s| s.to_string()));
     }
@@ -131,7 +138,8 @@ fn run_helper(name: &str, registry: &str) -> Result<Option<Credentials>> {
         )
         .into());
     }
-    let answer: HelperAnswer = serde_json::from_slice(&out.stdout).with_context(|| format!("{program} answered something that is not its JSON"))?;
+    let answer: HelperAnswer =
+        serde_json::from_slice(&out.stdout).with_context(|| format!("{program} answered something that is not its JSON"))?;
     Ok(Some(Credentials { username: answer.username, password: answer.secret }))
 }
 

@@ -92,7 +92,12 @@ pub async fn ensure(ecr: &aws_sdk_ecr::Client, name: &str, owner: &[(&'static st
             }
         }
     };
-    ecr.put_lifecycle_policy().repository_name(name).lifecycle_policy_text(lifecycle).send().await.map_err(|e| failed("ECR PutLifecyclePolicy", e))?;
+    ecr.put_lifecycle_policy()
+        .repository_name(name)
+        .lifecycle_policy_text(lifecycle)
+        .send()
+        .await
+        .map_err(|e| failed("ECR PutLifecyclePolicy", e))?;
     Ok(uri)
 }
 

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::build::registry::Credentials;
+use crate::artifact::registry::Credentials;
 use crate::error::Hinted;
 
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";

@@ -3,11 +3,11 @@
 
 pub mod aws;
 pub mod azure;
-pub mod gcp;
 pub mod docker_config;
 pub mod ecr;
+pub mod gcp;
+pub mod http;
 pub mod registry_logins;
-
 
 /// `127.0.0.0/8`, `localhost` and `::1`, with or without a port: hosts that are spoken
 /// to over plain HTTP and never sent real credentials.
@@ -20,8 +20,7 @@ pub fn is_loopback_host(host_port: &str) -> bool {
     } else {
         host_port.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map(|(h, _)| h).unwrap_or(host_port)
     };
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

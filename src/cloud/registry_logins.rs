@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use super::docker_config::DockerConfig;
 use super::{aws, azure, gcp};
-use crate::build::registry::{CredentialSource, Credentials};
+use crate::artifact::registry::{CredentialSource, Credentials};
 use crate::envvars;
 
 pub struct RegistryLogins {

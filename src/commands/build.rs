@@ -5,13 +5,14 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{context, load_manifest, parse_stage};
-use crate::build::pydeps::Arch;
-use crate::build::zip;
+use crate::artifact::image::arch_for;
+use crate::artifact::zip;
 use crate::cli::{BuildArgs, GlobalArgs};
-use crate::engine::{self, Artifact, Reporter};
+use crate::engine::{ArtifactInfo, DefaultPackage, Reporter};
 use crate::error::UsageError;
-use crate::manifest::{self, Kind, Loaded, Package, Target};
+use crate::manifest::{Loaded, Package, Target};
 use crate::ui::Ui;
+use crate::util::human_bytes;
 
 pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let stage = parse_stage(g)?;
@@ -30,16 +31,22 @@ pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     };
     // The local target's own artifact (its environment and source set), and the
     // sagemaker target's model archive.
-    if package.is_none() && target.as_ref().is_some_and(|t| matches!(t.kind, Kind::Local | Kind::Sagemaker)) {
+    let default = target.as_ref().map(|t| crate::backends::for_kind(t.kind).capabilities().default_package);
+    if package.is_none() && matches!(default, Some(DefaultPackage::Source | DefaultPackage::ModelArchive)) {
         if args.push {
-            return Err(UsageError::new(format!("the {} target builds nothing to push", target.as_ref().map(|t| t.kind.as_str()).unwrap_or("local"))).hint("pass --package image to build and push an image").into());
+            return Err(UsageError::new(format!(
+                "the {} target builds nothing to push",
+                target.as_ref().map(|t| t.kind.as_str()).unwrap_or("local")
+            ))
+            .hint("pass --package image to build and push an image")
+            .into());
         }
         let (cx, backend) = context(&args.target, g, ui, false)?;
-        let artifact = engine::build(&cx, backend.as_ref(), ui).await?;
+        let artifact = backend.build(&cx, ui).await?;
         return print(ui, &artifact);
     }
-    let package = package.unwrap_or(match target.as_ref().map(|t| t.kind) {
-        Some(Kind::Lambda) => Package::Zip,
+    let package = package.unwrap_or(match default {
+        Some(DefaultPackage::Zip) => Package::Zip,
         _ => Package::Image,
     });
     let r = ui.reporter();
@@ -52,13 +59,13 @@ pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
             }
             build_zip(&loaded, target.as_ref(), &r)?
         }
-        Package::Image => super::image::build(&loaded, &stage, target.as_ref(), args.push, &r).await?,
+        Package::Image => crate::artifact::image::build(&loaded, &stage, target.as_ref(), args.push, &r).await?.info(),
     };
     r.done();
     print(ui, &artifact)
 }
 
-fn print(ui: &Ui, artifact: &Artifact) -> Result<u8> {
+fn print(ui: &Ui, artifact: &ArtifactInfo) -> Result<u8> {
     if ui.json {
         ui.result_json(&json!({ "artifact": artifact }));
         return Ok(0);
@@ -77,32 +84,7 @@ fn print(ui: &Ui, artifact: &Artifact) -> Result<u8> {
     Ok(0)
 }
 
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// The platform an artifact is built for: the target's `arch`, else `[build] platform`.
-pub fn arch_for(loaded: &Loaded, target: Option<&Target>) -> Arch {
-    let from_target = target.and_then(|t| t.settings.arch.as_ref()).map(|a| *a.get());
-    let from_build = loaded.manifest.build.platform.as_ref().map(|p| p.get().arch());
-    match from_target.or(from_build) {
-        Some(manifest::Arch::Arm64) => Arch::Arm64,
-        _ => Arch::X86_64,
-    }
-}
-
-fn build_zip(loaded: &Loaded, target: Option<&Target>, r: &dyn Reporter) -> Result<Artifact> {
+fn build_zip(loaded: &Loaded, target: Option<&Target>, r: &dyn Reporter) -> Result<ArtifactInfo> {
     r.step("building the Lambda zip");
     let built = tokio::task::block_in_place(|| zip::lambda_zip_for(loaded, arch_for(loaded, target), r))?;
     if built.needs_s3 {
@@ -111,5 +93,5 @@ fn build_zip(loaded: &Loaded, target: Option<&Target>, r: &dyn Reporter) -> Resu
             human_bytes(built.bytes)
         ));
     }
-    Ok(built.into_artifact())
+    Ok(built.into_artifact().info())
 }

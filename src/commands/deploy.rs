@@ -3,13 +3,13 @@ use serde_json::json;
 
 use super::{context, init};
 use crate::cli::{DeployArgs, GlobalArgs, InitArgs, TargetArgs};
-use crate::engine::{self, Health};
+use crate::engine::Health;
 use crate::manifest;
 use crate::ui::Ui;
 
 pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let (cx, backend) = context(args, g, ui, true)?;
-    let report = engine::deploy(&cx, backend.as_ref(), ui).await?;
+    let report = backend.deploy(&cx, ui).await?;
     if ui.json {
         ui.result_json(&json!(report));
     } else {
@@ -23,7 +23,9 @@ pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
                     report.failure.as_deref().unwrap_or("health check failed")
                 );
             }
-            _ if !report.changed => ui.info(&format!("{} Up to date ({secs:.1}s), health {}", console::style("✓").green().for_stderr(), report.health)),
+            _ if !report.changed => {
+                ui.info(&format!("{} Up to date ({secs:.1}s), health {}", console::style("✓").green().for_stderr(), report.health))
+            }
             _ => ui.info(&format!("{} Deployed in {secs:.1}s, health {}", console::style("✓").green().for_stderr(), report.health)),
         }
         if let Some(url) = &report.url {

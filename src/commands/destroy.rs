@@ -3,12 +3,11 @@ use serde_json::json;
 
 use super::context;
 use crate::cli::{GlobalArgs, TargetArgs};
-use crate::engine;
 use crate::ui::Ui;
 
 pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let (cx, backend) = context(args, g, ui, false)?;
-    let report = engine::destroy(&cx, backend.as_ref(), ui).await?;
+    let report = backend.destroy(&cx, ui).await?;
     if ui.json {
         ui.result_json(&json!(report));
     } else if report.actions.is_empty() {

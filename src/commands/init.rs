@@ -43,9 +43,7 @@ pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
     let path = manifest::locate(g.manifest.as_deref());
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     if path.exists() && !args.force {
-        return Err(UsageError::new(format!("{} already exists", path.display()))
-            .hint("edit it, or pass --force to overwrite it")
-            .into());
+        return Err(UsageError::new(format!("{} already exists", path.display())).hint("edit it, or pass --force to overwrite it").into());
     }
     let found = detect(&dir)?;
     if found.asgi.is_none() && found.wsgi.is_none() && found.script.is_none() {
@@ -116,7 +114,9 @@ pub fn render(found: &Detected, name: &str, kind: Kind) -> String {
         (None, None, None) => unreachable!("checked by the caller"),
     };
     let requirements = match found.requirements.as_deref() {
-        Some("requirements.txt") | None => "# requirements = \"requirements.txt\"   # default; else pyproject.toml's dependencies".to_string(),
+        Some("requirements.txt") | None => {
+            "# requirements = \"requirements.txt\"   # default; else pyproject.toml's dependencies".to_string()
+        }
         Some(r) => format!("requirements = \"{r}\""),
     };
     TEMPLATE
@@ -136,7 +136,11 @@ fn target_section(kind: Kind) -> String {
     let body = match kind {
         Kind::Local => "# port = 8000                   # local port to serve on (default: [app] port)",
         Kind::Lambda => "region = \"us-east-1\"\nmemory = 1024\ntimeout = 30",
-        Kind::Cloudrun => return format!("[targets.{kind}]\n# project = \"my-gcp-project\"\nregion = \"us-central1\"\nmemory = \"1Gi\"\n{CLOUDRUN_PRIVATE}\n"),
+        Kind::Cloudrun => {
+            return format!(
+                "[targets.{kind}]\n# project = \"my-gcp-project\"\nregion = \"us-central1\"\nmemory = \"1Gi\"\n{CLOUDRUN_PRIVATE}\n"
+            )
+        }
         Kind::Appservice => "region = \"westeurope\"\nsku = \"B1\"",
         Kind::Ec2 => "region = \"us-east-1\"\ninstance_type = \"g4dn.xlarge\"\nallow_cidrs = [\"0.0.0.0/0\"]",
         Kind::Sagemaker => "region = \"us-east-1\"\ninstance_type = \"ml.g5.xlarge\"",
@@ -186,7 +190,8 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     if d.asgi.is_some() {
         d.wsgi = None;
     }
-    let requirements_text = ["requirements.txt", "pyproject.toml"].iter().filter_map(|f| std::fs::read_to_string(dir.join(f)).ok()).collect::<String>();
+    let requirements_text =
+        ["requirements.txt", "pyproject.toml"].iter().filter_map(|f| std::fs::read_to_string(dir.join(f)).ok()).collect::<String>();
     d.gunicorn = requirements_text.to_ascii_lowercase().contains("gunicorn");
     if d.asgi.is_none() && d.wsgi.is_none() {
         d.script = ["main.py", "app.py", "server.py"].iter().find(|f| dir.join(f).is_file()).map(|f| f.to_string());
@@ -194,7 +199,9 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     if let Ok(text) = fs_err::read_to_string(dir.join("Dockerfile")) {
         d.port = text.lines().find_map(|l| {
             let l = l.trim();
-            l.strip_prefix("EXPOSE ").or_else(|| l.strip_prefix("expose ")).and_then(|p| p.split_whitespace().next()?.split('/').next()?.parse().ok())
+            l.strip_prefix("EXPOSE ")
+                .or_else(|| l.strip_prefix("expose "))
+                .and_then(|p| p.split_whitespace().next()?.split('/').next()?.parse().ok())
         });
     }
     if let Ok(v) = fs_err::read_to_string(dir.join(".python-version")) {
@@ -223,7 +230,8 @@ fn collect_py(root: &Path, dir: &Path, depth: u32, out: &mut Vec<(String, String
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
         if p.is_dir() {
-            let skip = name.starts_with('.') || ["venv", "env", "node_modules", "__pycache__", "tests", "site-packages"].contains(&name.as_str());
+            let skip =
+                name.starts_with('.') || ["venv", "env", "node_modules", "__pycache__", "tests", "site-packages"].contains(&name.as_str());
             if depth < 2 && !skip {
                 collect_py(root, &p, depth + 1, out);
             }
@@ -305,7 +313,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let app_dir = t.path().join("My_Service");
         fs_err::create_dir_all(app_dir.join("app")).unwrap();
-        fs_err::write(app_dir.join("app/main.py"), "from fastapi import FastAPI\napp: FastAPI = FastAPI(title='x')\n\n@app.get('/healthz')\ndef h():\n    return {}\n").unwrap();
+        fs_err::write(
+            app_dir.join("app/main.py"),
+            "from fastapi import FastAPI\napp: FastAPI = FastAPI(title='x')\n\n@app.get('/healthz')\ndef h():\n    return {}\n",
+        )
+        .unwrap();
         fs_err::write(app_dir.join("requirements.txt"), "fastapi\n").unwrap();
         fs_err::write(app_dir.join("Dockerfile"), "FROM python\nEXPOSE 8080/tcp\n").unwrap();
         fs_err::write(app_dir.join(".python-version"), "3.12.1\n").unwrap();
@@ -336,7 +348,11 @@ mod tests {
     #[test]
     fn a_flask_app_is_served_as_wsgi_and_a_root_route_is_its_health() {
         let t = tempfile::tempdir().unwrap();
-        fs_err::write(t.path().join("app.py"), "from flask import Flask\napp = Flask(__name__)\n\n@app.route('/')\ndef index():\n    return 'hi'\n").unwrap();
+        fs_err::write(
+            t.path().join("app.py"),
+            "from flask import Flask\napp = Flask(__name__)\n\n@app.route('/')\ndef index():\n    return 'hi'\n",
+        )
+        .unwrap();
         fs_err::write(t.path().join("requirements.txt"), "flask\n").unwrap();
         let d = detect(t.path()).unwrap();
         assert_eq!((d.asgi.as_deref(), d.wsgi.as_deref()), (None, Some("app:app")));

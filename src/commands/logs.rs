@@ -11,14 +11,9 @@ pub async fn run(args: &LogsArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         return Err(UsageError::new("`logs` prints the app's own lines; it has no --json form").hint("drop --json").into());
     }
     let (cx, backend) = context(&args.target, g, ui, false)?;
-    let Some(now) = backend.current(&cx).await? else {
-        return Err(UsageError::new(format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name))
-            .hint(format!("deploy it first: aideploy deploy --target {}", cx.target.name))
-            .into());
-    };
     // Best effort: values known without asking are masked if the app prints them.
     let secrets = Secrets::available(&cx.loaded);
     let out = move |line: &str| print_stdout(&secrets.redact(line));
-    backend.logs(&cx, &now, args.lines, args.follow, &out).await?;
+    backend.logs(&cx, args.lines, args.follow, &out).await?;
     Ok(0)
 }

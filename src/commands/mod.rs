@@ -5,7 +5,6 @@ pub mod build;
 pub mod completions;
 pub mod deploy;
 pub mod destroy;
-pub mod image;
 pub mod init;
 pub mod logs;
 pub mod plan;
@@ -21,7 +20,7 @@ use anyhow::Result;
 
 use crate::backends;
 use crate::cli::{Cli, Command, GlobalArgs, TargetArgs};
-use crate::engine::{Backend, Cx};
+use crate::engine::{Backend, Cx, Provider};
 use crate::manifest::{self, Stage};
 use crate::secrets::Secrets;
 use crate::ui::Ui;
@@ -72,22 +71,26 @@ pub fn context(args: &TargetArgs, g: &GlobalArgs, ui: &Ui, with_secrets: bool) -
         sets.push(format!("region={region}"));
     }
     let target = loaded.manifest.target(args.target.as_deref(), &sets)?;
+    let backend = backends::for_kind(target.kind);
+    let caps = backend.capabilities();
     if let Some(profile) = &args.profile {
-        if !matches!(target.kind, manifest::Kind::Lambda | manifest::Kind::Ec2 | manifest::Kind::Sagemaker) {
-            return Err(crate::error::UsageError::new(format!("--profile names an AWS profile, and `{}` is not an AWS target", target.name))
-                .hint("drop --profile, or pick a lambda, ec2 or sagemaker target")
-                .into());
+        if caps.provider != Provider::Aws {
+            return Err(crate::error::UsageError::new(format!(
+                "--profile names an AWS profile, and `{}` is not an AWS target",
+                target.name
+            ))
+            .hint("drop --profile, or pick a lambda, ec2 or sagemaker target")
+            .into());
         }
         crate::cloud::aws::use_profile(profile);
     }
-    let backend = backends::for_kind(target.kind);
-    // Targets with a secret store of their own (lambda: Secrets Manager) take what the
-    // local env and .env have and use the stored value for the rest (`secrets set`); the
-    // backend says which required secret is in neither place.
-    let secrets = match (with_secrets, target.kind) {
+    // Targets with a secret store of their own (Secrets Manager) take what the local env
+    // and .env have and use the stored value for the rest (`secrets set`); the backend
+    // says which required secret is in neither place.
+    let secrets = match (with_secrets, caps.secret_store) {
         (false, _) => Secrets::default(),
-        (true, manifest::Kind::Lambda | manifest::Kind::Ec2) => Secrets::available(&loaded),
-        (true, _) => Secrets::resolve(&loaded, ui)?,
+        (true, true) => Secrets::available(&loaded),
+        (true, false) => Secrets::resolve(&loaded, ui)?,
     };
-    Ok((Cx { loaded: Arc::new(loaded), target, stage, secrets }, backend))
+    Ok((Cx { loaded: Arc::new(loaded), target, stage, secrets, poll: crate::engine::wait::PollPolicy::from_env() }, backend))
 }

@@ -3,12 +3,11 @@ use serde_json::json;
 
 use super::context;
 use crate::cli::{GlobalArgs, TargetArgs};
-use crate::engine;
 use crate::ui::Ui;
 
 pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let (cx, backend) = context(args, g, ui, true)?;
-    let report = engine::plan(&cx, backend.as_ref(), ui).await?;
+    let report = backend.plan(&cx, ui).await?;
     for w in &report.warnings {
         ui.warn(w);
     }

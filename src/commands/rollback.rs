@@ -3,12 +3,12 @@ use serde_json::json;
 
 use super::context;
 use crate::cli::{GlobalArgs, TargetArgs};
-use crate::engine::{self, Health};
+use crate::engine::Health;
 use crate::ui::Ui;
 
 pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let (cx, backend) = context(args, g, ui, true)?;
-    let report = engine::rollback(&cx, backend.as_ref(), ui).await?;
+    let report = backend.rollback(&cx, ui).await?;
     if ui.json {
         ui.result_json(&json!(report));
         return Ok(report.exit_code());

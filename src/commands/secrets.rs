@@ -1,5 +1,5 @@
-//! `aideploy secrets set|list|rm`: the app's secrets in the target's secret store
-//! (Secrets Manager for AWS targets). Values are read from stdin (`--stdin`), the local
+//! `aideploy secrets set|list|rm`: the app's secrets in the target's own secret store
+//! (the targets whose capabilities say they have one). Values are read from stdin (`--stdin`), the local
 //! environment or `.env`, or a hidden prompt, and are never printed.
 
 use std::io::Read;
@@ -8,13 +8,10 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::context;
-use crate::backends::lambda::Clients;
 use crate::cli::{GlobalArgs, SecretsArgs, SecretsCommand, TargetArgs};
 use crate::engine::Cx;
 use crate::error::UsageError;
-use crate::manifest::Kind;
-use crate::secrets::aws as store;
-use crate::secrets::{SecretValue, Secrets};
+use crate::secrets::{SecretStore, SecretValue, Secrets};
 use crate::ui::Ui;
 
 pub async fn run(args: &SecretsArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
@@ -25,16 +22,11 @@ pub async fn run(args: &SecretsArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     }
 }
 
-/// The target's context, for kinds whose secrets live in a store aideploy writes.
-async fn aws_context(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<(Cx, Clients)> {
-    let (cx, _) = context(args, g, ui, false)?;
-    if !matches!(cx.target.kind, Kind::Lambda | Kind::Ec2 | Kind::Sagemaker) {
-        return Err(UsageError::new(format!("`secrets` does not manage `{}` targets yet", cx.target.kind))
-            .hint("pass a lambda, ec2 or sagemaker target (secrets go to AWS Secrets Manager); other targets read [secrets] from the local environment at deploy time")
-            .into());
-    }
-    let clients = Clients::for_target(&cx).await?;
-    Ok((cx, clients))
+/// The target's context and its secret store.
+async fn store_context(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<(Cx, Box<dyn SecretStore>)> {
+    let (cx, backend) = context(args, g, ui, false)?;
+    let store = backend.secret_store(&cx).await?;
+    Ok((cx, store))
 }
 
 fn declared(cx: &Cx, name: &str) -> Result<()> {
@@ -81,37 +73,30 @@ fn value_for(cx: &Cx, name: &str, stdin: bool, ui: &Ui) -> Result<SecretValue> {
 }
 
 async fn set(name: &str, stdin: bool, args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
-    let (cx, c) = aws_context(args, g, ui).await?;
+    let (cx, store) = store_context(args, g, ui).await?;
     declared(&cx, name)?;
     let value = value_for(&cx, name, stdin, ui)?;
-    let (app, stage) = (cx.app_name().to_string(), cx.stage.to_string());
-    let stored = store::list(&c.secrets, &app, &stage).await?;
-    let existing = stored.get(name);
-    let op = match existing {
-        Some(s) if store::same_value(&c.secrets, &s.arn, &value).await? => "unchanged",
-        Some(_) => "updated",
-        None => "created",
-    };
-    let arn = match (op, existing) {
-        ("unchanged", Some(s)) => s.arn.clone(),
-        _ => store::put(&c.secrets, &app, &stage, &cx.target.name, name, &value, existing).await?.arn,
-    };
-    let secret = store::secret_name(&app, &stage, name);
+    let (op, stored) = store.put(name, &value).await?;
+    let (op, arn) = (op.as_str(), stored.id);
+    let secret = store.location(name);
     if ui.json {
         ui.result_json(&json!({"name": name, "secret": secret, "arn": arn, "op": op}));
     } else {
         ui.result(&format!("{name}: {op} ({secret})"));
         if op != "unchanged" {
-            ui.info(&format!("The app reads it from the next `aideploy deploy --target {}` on (a new version, so no instance keeps the old value).", cx.target.name));
+            ui.info(&format!(
+                "The app reads it from the next `aideploy deploy --target {}` on (a new version, so no instance keeps the old value).",
+                cx.target.name
+            ));
         }
     }
     Ok(0)
 }
 
 async fn list(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
-    let (cx, c) = aws_context(args, g, ui).await?;
+    let (cx, store) = store_context(args, g, ui).await?;
     let (app, stage) = (cx.app_name().to_string(), cx.stage.to_string());
-    let stored = store::list(&c.secrets, &app, &stage).await?;
+    let stored = store.list().await?;
     let mut names: Vec<String> = cx.loaded.manifest.secrets.keys().map(|k| k.get().clone()).collect();
     names.extend(stored.keys().cloned());
     names.sort();
@@ -122,11 +107,11 @@ async fn list(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
             let s = stored.get(n);
             json!({
                 "name": n,
-                "secret": store::secret_name(&app, &stage, n),
+                "secret": store.location(n),
                 "stored": s.is_some(),
                 "in_manifest": cx.loaded.manifest.secrets.keys().any(|k| k.get() == n),
                 "last_changed": s.and_then(|s| s.last_changed).map(|t| crate::util::iso8601(t.max(0) as u64)),
-                "arn": s.map(|s| s.arn.clone()),
+                "arn": s.map(|s| s.id.clone()),
             })
         })
         .collect();
@@ -150,23 +135,22 @@ async fn list(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
 }
 
 async fn rm(name: &str, args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
-    let (cx, c) = aws_context(args, g, ui).await?;
+    let (cx, store) = store_context(args, g, ui).await?;
     let (app, stage) = (cx.app_name().to_string(), cx.stage.to_string());
-    let stored = store::list(&c.secrets, &app, &stage).await?;
-    let Some(s) = stored.get(name) else {
+    if !store.list().await?.contains_key(name) {
         return Err(UsageError::new(format!("no stored secret `{name}` for {app} ({stage})"))
             .hint(format!("`aideploy secrets list --target {}` shows what is stored", cx.target.name))
             .into());
-    };
+    }
     if !ui.confirm(&format!("Remove secret {name}?"))? {
         anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was removed", "run again and answer yes, or pass --yes"));
     }
-    store::delete(&c.secrets, &s.arn).await?;
-    let secret = store::secret_name(&app, &stage, name);
+    store.delete(name).await?;
+    let secret = store.location(name);
     if ui.json {
         ui.result_json(&json!({"name": name, "secret": secret, "op": "delete"}));
     } else {
-        ui.result(&format!("{name}: removed ({secret}; recoverable for 7 days)"));
+        ui.result(&format!("{name}: removed ({secret}; {})", store.removal_note()));
     }
     Ok(0)
 }

@@ -5,7 +5,8 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{Action, Artifact, Backend, Cx, Health, Op, Plan, Reporter};
+use super::target::{LineSink, Target};
+use super::{Action, ArtifactInfo, Cx, Health, Op, Reporter};
 use crate::error::exit;
 use crate::ui::Ui;
 
@@ -16,7 +17,7 @@ pub struct DeployReport {
     pub stage: String,
     pub url: Option<String>,
     pub changed: bool,
-    pub artifact: Artifact,
+    pub artifact: ArtifactInfo,
     pub actions: Vec<Action>,
     pub health: Health,
     pub duration_ms: u64,
@@ -45,29 +46,27 @@ fn header(cx: &Cx) -> String {
         console::style("aideploy").bold().for_stderr(),
         cx.app_name(),
         cx.stage,
-        if cx.target.name == cx.target.kind.as_str() {
-            cx.target.name.clone()
-        } else {
-            format!("{} ({})", cx.target.name, cx.target.kind)
-        }
+        if cx.target.name == cx.target.kind.as_str() { cx.target.name.clone() } else { format!("{} ({})", cx.target.name, cx.target.kind) }
     )
 }
 
 /// The deploy: build, read, plan, confirm, apply, report. `Ok` carries the report even
 /// when health failed; its exit code says so.
-pub async fn deploy(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<DeployReport> {
+pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployReport> {
     let started = Instant::now();
     ui.info(&header(cx));
     let r = ui.reporter();
-    let artifact = backend.build(cx, &r).await?;
+    let artifact = target.build(cx, &r).await?;
     r.step("reading what is deployed");
-    let now = backend.current(cx).await?;
+    let seen = target.observe(cx).await?;
     r.done();
-    let plan = backend.plan(cx, now.as_ref(), &artifact);
-    for w in &plan.warnings {
+    let now = target.deployed(cx, &seen);
+    let plan = target.plan(cx, &seen, &artifact);
+    let shown = plan.display();
+    for w in &shown.warnings {
         r.warn(w);
     }
-    ui.info(&plan.render());
+    ui.info(&shown.render());
 
     let mut report = DeployReport {
         target: cx.target.name.clone(),
@@ -75,23 +74,27 @@ pub async fn deploy(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<DeployRep
         stage: cx.stage.to_string(),
         url: now.as_ref().and_then(|d| d.url.clone()),
         changed: false,
-        artifact: artifact.clone(),
-        actions: plan.actions.clone(),
+        artifact: artifact.info.clone(),
+        actions: shown.actions,
         health: now.as_ref().map(|d| d.health).unwrap_or(Health::Skipped),
         duration_ms: 0,
         failure: None,
     };
     if plan.has_changes() {
-        if backend.needs_confirmation(&plan) && !ui.confirm("Apply these changes?")? {
+        if target.needs_confirmation(&plan) && !ui.confirm("Apply these changes?")? {
             anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was changed", "run again and answer yes, or pass --yes"));
         }
-        let outcome = backend.apply(cx, &plan, now.as_ref(), &artifact, &r).await?;
+        let outcome = target.apply(cx, &seen, &artifact, &plan, &r).await?;
         r.done();
         report.changed = outcome.actions.iter().any(|a| a.op != Op::Noop);
         report.url = outcome.url;
         report.health = outcome.health;
         report.actions = outcome.actions;
         report.failure = outcome.failure;
+        if let Some(p) = outcome.pushed {
+            report.artifact.reference = p.reference.or(report.artifact.reference);
+            report.artifact.uploaded_bytes = p.uploaded_bytes;
+        }
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
@@ -108,14 +111,15 @@ pub struct PlanReport {
     pub rendered: String,
 }
 
-pub async fn plan(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<PlanReport> {
+/// What a deploy would do. Builds locally and reads; changes nothing anywhere.
+pub async fn plan<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<PlanReport> {
     ui.info(&header(cx));
     let r = ui.reporter();
-    let artifact = backend.build(cx, &r).await?;
+    let artifact = target.build(cx, &r).await?;
     r.step("reading what is deployed");
-    let now = backend.current(cx).await?;
+    let seen = target.observe(cx).await?;
     r.done();
-    let plan = backend.plan(cx, now.as_ref(), &artifact);
+    let plan = target.plan(cx, &seen, &artifact).display();
     Ok(PlanReport {
         target: cx.target.name.clone(),
         kind: cx.target.kind.to_string(),
@@ -126,12 +130,12 @@ pub async fn plan(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<PlanReport>
     })
 }
 
-pub async fn build(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<Artifact> {
+pub async fn build<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<ArtifactInfo> {
     ui.info(&header(cx));
     let r = ui.reporter();
-    let artifact = backend.build(cx, &r).await?;
+    let artifact = target.build(cx, &r).await?;
     r.done();
-    Ok(artifact)
+    Ok(artifact.info)
 }
 
 #[derive(Debug, Serialize)]
@@ -152,8 +156,9 @@ impl StatusReport {
     }
 }
 
-pub async fn status(cx: &Cx, backend: &dyn Backend) -> Result<StatusReport> {
-    let now = backend.current(cx).await?;
+pub async fn status<T: Target>(cx: &Cx, target: &T) -> Result<StatusReport> {
+    let seen = target.observe(cx).await?;
+    let now = target.deployed(cx, &seen);
     Ok(StatusReport {
         target: cx.target.name.clone(),
         kind: cx.target.kind.to_string(),
@@ -175,12 +180,12 @@ pub struct DestroyReport {
     pub duration_ms: u64,
 }
 
-pub async fn destroy(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<DestroyReport> {
+pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyReport> {
     let started = Instant::now();
     ui.info(&header(cx));
     let r = ui.reporter();
     r.step("reading what is deployed");
-    let now = backend.current(cx).await?;
+    let seen = target.observe(cx).await?;
     r.done();
     let mut report = DestroyReport {
         target: cx.target.name.clone(),
@@ -189,13 +194,13 @@ pub async fn destroy(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<DestroyR
         actions: Vec::new(),
         duration_ms: 0,
     };
-    if let Some(now) = now {
-        let plan: Plan = backend.plan_destroy(cx, &now);
-        ui.info(&plan.render());
-        if plan.has_changes() && !ui.confirm("Destroy these resources?")? {
+    let plan = target.plan_destroy(cx, &seen);
+    if plan.has_changes() {
+        ui.info(&plan.display().render());
+        if !ui.confirm("Destroy these resources?")? {
             anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was removed", "run again and answer yes, or pass --yes"));
         }
-        let outcome = backend.destroy(cx, &now, &r).await?;
+        let outcome = target.destroy(cx, &seen, &plan, &r).await?;
         r.done();
         report.actions = outcome.actions;
     }
@@ -224,28 +229,28 @@ impl RollbackReport {
 }
 
 /// Puts the previous version back: plan, confirm, apply (health-gated by the backend).
-pub async fn rollback(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<RollbackReport> {
+pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<RollbackReport> {
     let started = Instant::now();
     ui.info(&header(cx));
     let r = ui.reporter();
     r.step("reading what is deployed");
-    let now = backend.current(cx).await?;
+    let seen = target.observe(cx).await?;
     r.done();
-    let Some(now) = now else {
+    let Some(now) = target.deployed(cx, &seen) else {
         return Err(crate::error::UsageError::new(format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name))
             .hint("there is nothing to roll back")
             .into());
     };
-    let plan = backend.plan_rollback(cx, &now)?;
-    ui.info(&plan.render());
-    if backend.needs_confirmation(&plan) && !ui.confirm("Roll back?")? {
+    let plan = target.plan_rollback(cx, &seen)?;
+    ui.info(&plan.display().render());
+    if target.needs_confirmation(&plan) && !ui.confirm("Roll back?")? {
         anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was changed", "run again and answer yes, or pass --yes"));
     }
-    let outcome = backend.rollback(cx, &plan, &now, &r).await?;
+    let outcome = target.rollback(cx, &seen, &plan, &r).await?;
     r.done();
     let digest = match outcome.health {
         Health::Failed => Some(now.digest.clone()),
-        _ => backend.current(cx).await?.map(|d| d.digest),
+        _ => target.deployed(cx, &target.observe(cx).await?).map(|d| d.digest),
     };
     Ok(RollbackReport {
         target: cx.target.name.clone(),
@@ -258,4 +263,15 @@ pub async fn rollback(cx: &Cx, backend: &dyn Backend, ui: &Ui) -> Result<Rollbac
         duration_ms: started.elapsed().as_millis() as u64,
         failure: outcome.failure,
     })
+}
+
+/// The deployed app's log, through `out`.
+pub async fn logs<T: Target>(cx: &Cx, target: &T, lines: usize, follow: bool, out: LineSink<'_>) -> Result<()> {
+    let seen = target.observe(cx).await?;
+    if target.deployed(cx, &seen).is_none() {
+        return Err(crate::error::UsageError::new(format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name))
+            .hint(format!("deploy it first: aideploy deploy --target {}", cx.target.name))
+            .into());
+    }
+    target.logs(cx, &seen, lines, follow, out).await
 }

@@ -5,11 +5,7 @@ use std::time::{Duration, Instant};
 use super::Reporter;
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("http client")
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().expect("http client")
 }
 
 /// One GET; true on 2xx.

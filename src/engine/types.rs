@@ -115,8 +115,34 @@ impl fmt::Display for Health {
     }
 }
 
-/// What a deploy runs: a zip, an image, or (local) a source snapshot with its
-/// Python environment. `payload` is the backend's own typed data.
+/// What a deploy runs, as reports show it: a zip, an image, a model archive, or (local) a
+/// source snapshot with its Python environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactInfo {
+    pub kind: String,
+    pub digest: String,
+    pub bytes: u64,
+    pub uploaded_bytes: u64,
+    /// Where it was pushed: `registry/repository@sha256:...` (images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// An image's layers, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<Layer>,
+    /// The built file, when there is one (zips).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl ArtifactInfo {
+    /// An artifact with no registry or layer details.
+    pub fn plain(kind: &str, digest: String, bytes: u64) -> ArtifactInfo {
+        ArtifactInfo { kind: kind.into(), digest, bytes, uploaded_bytes: 0, reference: None, layers: Vec::new(), path: None }
+    }
+}
+
+/// What a pre-contract backend built, with its own data in `payload` (engine::legacy;
+/// goes away with the last of them).
 #[derive(Clone, Serialize)]
 pub struct Artifact {
     pub kind: String,
@@ -146,6 +172,18 @@ pub struct Layer {
 }
 
 impl Artifact {
+    pub fn info(&self) -> ArtifactInfo {
+        ArtifactInfo {
+            kind: self.kind.clone(),
+            digest: self.digest.clone(),
+            bytes: self.bytes,
+            uploaded_bytes: self.uploaded_bytes,
+            reference: self.reference.clone(),
+            layers: self.layers.clone(),
+            path: self.path.clone(),
+        }
+    }
+
     /// An artifact with no registry or layer details.
     pub fn plain(kind: &str, digest: String, bytes: u64, payload: Arc<dyn Any + Send + Sync>) -> Artifact {
         Artifact { kind: kind.into(), digest, bytes, uploaded_bytes: 0, reference: None, layers: Vec::new(), path: None, payload }
@@ -158,9 +196,19 @@ impl fmt::Debug for Artifact {
     }
 }
 
-/// What is deployed now, as read from the target.
-#[derive(Clone)]
+/// What is deployed and serving, as `status` and reports show it.
+#[derive(Debug, Clone)]
 pub struct Deployed {
+    pub digest: String,
+    pub url: Option<String>,
+    pub health: Health,
+    /// Shown by `status`: pid, version, revision...
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a pre-contract backend read, with its own data in `state` (engine::legacy).
+#[derive(Clone)]
+pub struct LegacyDeployed {
     pub digest: String,
     pub url: Option<String>,
     pub health: Health,
@@ -177,4 +225,14 @@ pub struct Outcome {
     pub actions: Vec<Action>,
     /// Why health failed (the app's last log lines, a platform's reason).
     pub failure: Option<String>,
+    /// The artifact as apply pushed or uploaded it, when it did.
+    pub pushed: Option<Pushed>,
+}
+
+/// Where apply put the artifact, and what that cost.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// `registry/repository@sha256:...`, `s3://bucket/key`.
+    pub reference: Option<String>,
+    pub uploaded_bytes: u64,
 }

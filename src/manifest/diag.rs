@@ -21,13 +21,7 @@ pub struct ManifestError {
 }
 
 impl ManifestError {
-    pub fn new(
-        source_name: &str,
-        source_text: &str,
-        span: Range<usize>,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(source_name: &str, source_text: &str, span: Range<usize>, code: &'static str, message: impl Into<String>) -> Self {
         let source_text = &super::secret_like::mask_in_source(source_text);
         let len = source_text.len();
         let span = span.start.min(len)..span.end.min(len).max(span.start.min(len));
@@ -86,14 +80,8 @@ impl ManifestError {
                 Unknown::Field => ("key", "aideploy::manifest::unknown_key"),
                 Unknown::Variant => ("value", "aideploy::manifest::unknown_value"),
             };
-            let mut e = ManifestError::new(
-                source_name,
-                source_text,
-                span,
-                code,
-                format!("unknown {noun} `{}`", what.0),
-            )
-            .label(format!("unknown {noun}"));
+            let mut e = ManifestError::new(source_name, source_text, span, code, format!("unknown {noun} `{}`", what.0))
+                .label(format!("unknown {noun}"));
             let help = match did_you_mean(what.0, expected.iter().map(String::as_str)) {
                 Some(best) => format!("did you mean `{best}`?"),
                 None if expected.is_empty() => format!("this table takes no key `{}`", what.0),
@@ -103,15 +91,9 @@ impl ManifestError {
             return e;
         }
         if let Some(field) = raw.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
-            return ManifestError::new(
-                source_name,
-                source_text,
-                span,
-                "aideploy::manifest::missing_key",
-                format!("missing key `{field}`"),
-            )
-            .label(format!("`{field}` is required in this table"))
-            .help(missing_help(field));
+            return ManifestError::new(source_name, source_text, span, "aideploy::manifest::missing_key", format!("missing key `{field}`"))
+                .label(format!("`{field}` is required in this table"))
+                .help(missing_help(field));
         }
         if raw.starts_with("invalid type") {
             return ManifestError::new(source_name, source_text, span, "aideploy::manifest::wrong_type", raw.clone())
@@ -214,10 +196,7 @@ impl Diagnostic for ManifestError {
         Some(&self.src)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            Some(self.label.clone()),
-            self.span.clone(),
-        ))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some(self.label.clone()), self.span.clone()))))
     }
 }
 

@@ -129,9 +129,7 @@ pub enum LoadError {
 impl LoadError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            LoadError::NotFound(_) => Some(
-                "run `aideploy init` to write one, or point at it with -C/--manifest PATH".into(),
-            ),
+            LoadError::NotFound(_) => Some("run `aideploy init` to write one, or point at it with -C/--manifest PATH".into()),
             LoadError::NotUtf8 { .. } => Some("save it as UTF-8 (TOML files are UTF-8)".into()),
             _ => None,
         }
@@ -159,11 +157,7 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     };
     let display_name = path.display().to_string();
     let manifest = parse(&text, &display_name)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let dir = dir.canonicalize().unwrap_or(dir);
     check_files(&manifest, &dir, &display_name, &text)?;
     Ok(Loaded { path: path.to_path_buf(), dir, display_name, text, manifest })
@@ -171,16 +165,19 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 
 /// Parses and checks everything that needs no file system.
 pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
-    let manifest: Manifest =
-        toml::from_str(text).map_err(|e| ManifestError::from_toml(&e, name, text))?;
+    let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::from_toml(&e, name, text))?;
     let mut errors = Vec::new();
     let err = |span: std::ops::Range<usize>, code, msg: String| ManifestError::new(name, text, span, code, msg);
 
     if *manifest.version.get() != 1 {
         errors.push(
-            err(manifest.version.span.clone(), "aideploy::manifest::version", format!("unsupported manifest version {}", manifest.version.get()))
-                .label("this aideploy reads version 1")
-                .help("set `version = 1`, or upgrade aideploy if this file was written for a newer one"),
+            err(
+                manifest.version.span.clone(),
+                "aideploy::manifest::version",
+                format!("unsupported manifest version {}", manifest.version.get()),
+            )
+            .label("this aideploy reads version 1")
+            .help("set `version = 1`, or upgrade aideploy if this file was written for a newer one"),
         );
     }
 
@@ -216,9 +213,11 @@ pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
 
     for (key, value) in &manifest.env {
         if let Err(msg) = check_env_name(key.get()) {
-            errors.push(err(key.span.clone(), "aideploy::manifest::env_name", msg).label("invalid name").help(
-                "environment variable names are letters, digits and `_`, not starting with a digit",
-            ));
+            errors.push(
+                err(key.span.clone(), "aideploy::manifest::env_name", msg)
+                    .label("invalid name")
+                    .help("environment variable names are letters, digits and `_`, not starting with a digit"),
+            );
         } else if is_reserved(key.get()) {
             errors.push(
                 err(key.span.clone(), "aideploy::manifest::env_reserved", format!("`{}` is set by aideploy", key.get()))
@@ -240,9 +239,11 @@ pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
 
     for (key, spec) in &manifest.secrets {
         if let Err(msg) = check_env_name(key.get()) {
-            errors.push(err(key.span.clone(), "aideploy::manifest::env_name", msg).label("invalid name").help(
-                "secret names are environment variable names: letters, digits and `_`",
-            ));
+            errors.push(
+                err(key.span.clone(), "aideploy::manifest::env_name", msg)
+                    .label("invalid name")
+                    .help("secret names are environment variable names: letters, digits and `_`"),
+            );
         }
         if let Some((env_key, _)) = manifest.env.iter().find(|(k, _)| k.get() == key.get()) {
             errors.push(
@@ -253,9 +254,11 @@ pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
         }
         if let Some(from) = &spec.get().env {
             if let Err(msg) = check_env_name(from.get()) {
-                errors.push(err(from.span.clone(), "aideploy::manifest::env_name", msg).label("invalid name").help(
-                    "`env` names the local variable holding the value, e.g. `env = \"MY_KEY\"`",
-                ));
+                errors.push(
+                    err(from.span.clone(), "aideploy::manifest::env_name", msg)
+                        .label("invalid name")
+                        .help("`env` names the local variable holding the value, e.g. `env = \"MY_KEY\"`"),
+                );
             }
         }
     }
@@ -275,10 +278,16 @@ pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
 fn check_files(m: &Manifest, dir: &Path, name: &str, text: &str) -> Result<(), ManifestErrors> {
     if let Some(req) = &m.app.get().requirements {
         if !dir.join(req.get()).is_file() {
-            return Err(ManifestError::new(name, text, req.span.clone(), "aideploy::manifest::missing_file", format!("`{}` does not exist", req.get()))
-                .label("no such file next to the manifest")
-                .help("the path is relative to the folder holding aideploy.toml")
-                .into());
+            return Err(ManifestError::new(
+                name,
+                text,
+                req.span.clone(),
+                "aideploy::manifest::missing_file",
+                format!("`{}` does not exist", req.get()),
+            )
+            .label("no such file next to the manifest")
+            .help("the path is relative to the folder holding aideploy.toml")
+            .into());
         }
     }
     Ok(())
@@ -286,8 +295,7 @@ fn check_files(m: &Manifest, dir: &Path, name: &str, text: &str) -> Result<(), M
 
 fn check_env_name(s: &str) -> Result<(), String> {
     let mut chars = s.chars();
-    let ok = matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+    let ok = matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic()) && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {

@@ -24,9 +24,7 @@ pub fn detect(key: &str, value: &str) -> Option<&'static str> {
             }
         }
     }
-    if (v.starts_with("AKIA") || v.starts_with("ASIA"))
-        && v.len() == 20
-        && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    if (v.starts_with("AKIA") || v.starts_with("ASIA")) && v.len() == 20 && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
     {
         return Some("an AWS access key id");
     }
@@ -41,9 +39,7 @@ pub fn detect(key: &str, value: &str) -> Option<&'static str> {
         }
     }
     let upper = key.to_ascii_uppercase();
-    let secret_name = ["_API_KEY", "_SECRET", "_SECRET_KEY", "_PASSWORD", "_TOKEN", "_ACCESS_KEY"]
-        .iter()
-        .any(|s| upper.ends_with(s))
+    let secret_name = ["_API_KEY", "_SECRET", "_SECRET_KEY", "_PASSWORD", "_TOKEN", "_ACCESS_KEY"].iter().any(|s| upper.ends_with(s))
         || ["API_KEY", "SECRET", "PASSWORD", "TOKEN", "SECRET_KEY"].contains(&upper.as_str());
     if secret_name && !v.is_empty() {
         return Some("its name says it is a credential");

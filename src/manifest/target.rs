@@ -139,9 +139,15 @@ fn check_settings(kind: Kind, settings: &TargetSettings, source: &str, text: &st
         if !kinds.contains(&kind) {
             let where_ = kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
             errors.push(
-                ManifestError::new(source, text, span, "aideploy::manifest::setting_kind", format!("`{key}` is not a setting of a `{kind}` target"))
-                    .label(format!("not used by {kind}"))
-                    .help(format!("`{key}` applies to: {where_}")),
+                ManifestError::new(
+                    source,
+                    text,
+                    span,
+                    "aideploy::manifest::setting_kind",
+                    format!("`{key}` is not a setting of a `{kind}` target"),
+                )
+                .label(format!("not used by {kind}"))
+                .help(format!("`{key}` applies to: {where_}")),
             );
         }
     }
@@ -151,12 +157,20 @@ fn check_settings(kind: Kind, settings: &TargetSettings, source: &str, text: &st
     if kind == Kind::Lambda {
         if let Some(m) = &settings.memory {
             if !(128..=10_240).contains(&m.get().mib) {
-                errors.push(err(m.span.clone(), format!("Lambda memory {} MiB is out of range", m.get().mib), "Lambda takes 128 to 10240 MiB"));
+                errors.push(err(
+                    m.span.clone(),
+                    format!("Lambda memory {} MiB is out of range", m.get().mib),
+                    "Lambda takes 128 to 10240 MiB",
+                ));
             }
         }
         if let Some(t) = &settings.timeout {
             if t.get().0 > 900 {
-                errors.push(err(t.span.clone(), format!("Lambda timeout {} s is out of range", t.get().0), "Lambda functions run at most 900 seconds"));
+                errors.push(err(
+                    t.span.clone(),
+                    format!("Lambda timeout {} s is out of range", t.get().0),
+                    "Lambda functions run at most 900 seconds",
+                ));
             }
         }
     }
@@ -174,8 +188,14 @@ pub(super) fn check_declared(name: &Sp<TargetName>, settings: &Sp<TargetSettings
         (Some(k), _) => *k.get(),
         (None, Some(k)) => k,
         (None, None) => {
-            let mut e = ManifestError::new(source, text, name.span.clone(), "aideploy::manifest::no_kind", format!("target `{}` does not say its kind", name.get()))
-                .label("needs `kind`");
+            let mut e = ManifestError::new(
+                source,
+                text,
+                name.span.clone(),
+                "aideploy::manifest::no_kind",
+                format!("target `{}` does not say its kind", name.get()),
+            )
+            .label("needs `kind`");
             e = match did_you_mean(name.get().as_str(), Kind::ALL.iter().map(|k| k.as_str())) {
                 Some(k) => e.help(format!("did you mean `[targets.{k}]`? Otherwise add `kind = \"...\"`, one of: {}", kinds_list())),
                 None => e.help(format!("add `kind = \"...\"` to this table, one of: {}", kinds_list())),
@@ -236,9 +256,15 @@ impl Manifest {
                 Ok((snippet, over)) => {
                     if let Some(k) = &over.kind {
                         errors.push(
-                            ManifestError::new("--set", &snippet, k.span.clone(), "aideploy::manifest::set_kind", "`kind` cannot be changed with --set")
-                                .label("fixed by the target")
-                                .help("pick another target with --target instead"),
+                            ManifestError::new(
+                                "--set",
+                                &snippet,
+                                k.span.clone(),
+                                "aideploy::manifest::set_kind",
+                                "`kind` cannot be changed with --set",
+                            )
+                            .label("fixed by the target")
+                            .help("pick another target with --target instead"),
                         );
                         continue;
                     }

@@ -177,8 +177,7 @@ checked_string!(
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic()) && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 checked_string!(
@@ -243,10 +242,7 @@ impl<'de> Deserialize<'de> for Port {
         let n = i64::deserialize(d)?;
         match u16::try_from(n) {
             Ok(p) if p > 0 => Ok(Port(p)),
-            _ => Err(D::Error::custom(with_help(
-                format!("port {n} is out of range"),
-                "a port is a number from 1 to 65535, e.g. 8000",
-            ))),
+            _ => Err(D::Error::custom(with_help(format!("port {n} is out of range"), "a port is a number from 1 to 65535, e.g. 8000"))),
         }
     }
 }
@@ -267,10 +263,7 @@ impl<'de> Deserialize<'de> for Seconds {
         let n = i64::deserialize(d)?;
         match u32::try_from(n) {
             Ok(s) if s > 0 => Ok(Seconds(s)),
-            _ => Err(D::Error::custom(with_help(
-                format!("{n} is not a duration"),
-                "give a whole number of seconds, at least 1",
-            ))),
+            _ => Err(D::Error::custom(with_help(format!("{n} is not a duration"), "give a whole number of seconds, at least 1"))),
         }
     }
 }
@@ -349,16 +342,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::Local,
-        Kind::Lambda,
-        Kind::Cloudrun,
-        Kind::Appservice,
-        Kind::Ec2,
-        Kind::Sagemaker,
-        Kind::Railway,
-        Kind::Render,
-    ];
+    pub const ALL: [Kind; 8] =
+        [Kind::Local, Kind::Lambda, Kind::Cloudrun, Kind::Appservice, Kind::Ec2, Kind::Sagemaker, Kind::Railway, Kind::Render];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -439,12 +424,17 @@ fn check_repository(s: &str, allow_tag: bool) -> Result<(), String> {
                 part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
             }
     });
-    let tag_ok = tag.is_none_or(|t| !t.is_empty() && t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
-    let digest_ok = digest.is_none_or(|d| d.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit())));
+    let tag_ok =
+        tag.is_none_or(|t| !t.is_empty() && t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
+    let digest_ok =
+        digest.is_none_or(|d| d.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit())));
     if allow_tag && name_ok && tag_ok && digest_ok {
         Ok(())
     } else if allow_tag {
-        Err(with_help(format!("`{s}` is not an image name"), "write it as [registry/]repository[:tag][@sha256:digest], e.g. `python:3.11-slim`"))
+        Err(with_help(
+            format!("`{s}` is not an image name"),
+            "write it as [registry/]repository[:tag][@sha256:digest], e.g. `python:3.11-slim`",
+        ))
     } else if name_ok && tag.is_none() && digest.is_none() && has_registry {
         Ok(())
     } else {

@@ -103,9 +103,23 @@ pub async fn same_value(client: &Client, arn: &str, value: &SecretValue) -> Resu
 
 /// Writes `value` as the secret's current version, creating the secret (or restoring
 /// one scheduled for deletion by an earlier destroy) when needed.
-pub async fn put(client: &Client, app: &str, stage: &str, target: &str, name: &str, value: &SecretValue, existing: Option<&Stored>) -> Result<Written> {
+pub async fn put(
+    client: &Client,
+    app: &str,
+    stage: &str,
+    target: &str,
+    name: &str,
+    value: &SecretValue,
+    existing: Option<&Stored>,
+) -> Result<Written> {
     if let Some(s) = existing {
-        let out = client.put_secret_value().secret_id(&s.arn).secret_string(value.expose()).send().await.map_err(|e| failed("PutSecretValue", e))?;
+        let out = client
+            .put_secret_value()
+            .secret_id(&s.arn)
+            .secret_string(value.expose())
+            .send()
+            .await
+            .map_err(|e| failed("PutSecretValue", e))?;
         return Ok(Written { arn: s.arn.clone(), version: out.version_id().map(str::to_string) });
     }
     let id = secret_name(app, stage, name);
@@ -132,7 +146,13 @@ pub async fn put(client: &Client, app: &str, stage: &str, target: &str, name: &s
             if described.deleted_date().is_some() {
                 client.restore_secret().secret_id(&id).send().await.map_err(|e| failed("RestoreSecret", e))?;
             }
-            let out = client.put_secret_value().secret_id(&id).secret_string(value.expose()).send().await.map_err(|e| failed("PutSecretValue", e))?;
+            let out = client
+                .put_secret_value()
+                .secret_id(&id)
+                .secret_string(value.expose())
+                .send()
+                .await
+                .map_err(|e| failed("PutSecretValue", e))?;
             client
                 .tag_resource()
                 .secret_id(&id)
@@ -142,7 +162,10 @@ pub async fn put(client: &Client, app: &str, stage: &str, target: &str, name: &s
                 .send()
                 .await
                 .map_err(|e| failed("TagResource", e))?;
-            Ok(Written { arn: out.arn().or(described.arn()).unwrap_or_default().to_string(), version: out.version_id().map(str::to_string) })
+            Ok(Written {
+                arn: out.arn().or(described.arn()).unwrap_or_default().to_string(),
+                version: out.version_id().map(str::to_string),
+            })
         }
     }
 }
@@ -210,4 +233,59 @@ pub async fn store_planned(
         refs.insert(name, SecretRef { arn: w.arn, version: w.version.unwrap_or_default() });
     }
     Ok(refs)
+}
+
+/// Secrets Manager as a [`super::SecretStore`] for one app, stage and target.
+pub struct AwsStore {
+    pub client: Client,
+    pub app: String,
+    pub stage: String,
+    pub target: String,
+}
+
+impl AwsStore {
+    /// The store in the target's region (`region` setting, else the AWS chain's).
+    pub async fn for_target(cx: &crate::engine::Cx) -> Result<AwsStore> {
+        let region = cx.target.settings.region.as_ref().map(|r| r.get().as_str().to_string());
+        let config = crate::cloud::aws::load(region.as_deref(), crate::cloud::aws::chosen_profile()).await?;
+        let client =
+            Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(&config).interceptor(crate::cloud::aws::CallLog).build());
+        Ok(AwsStore { client, app: cx.app_name().to_string(), stage: cx.stage.to_string(), target: cx.target.name.clone() })
+    }
+}
+
+#[async_trait::async_trait]
+impl super::SecretStore for AwsStore {
+    fn location(&self, name: &str) -> String {
+        secret_name(&self.app, &self.stage, name)
+    }
+    fn removal_note(&self) -> &'static str {
+        "recoverable for 7 days"
+    }
+    async fn list(&self) -> Result<BTreeMap<String, super::StoredSecret>> {
+        Ok(list(&self.client, &self.app, &self.stage)
+            .await?
+            .into_iter()
+            .map(|(k, s)| (k, super::StoredSecret { id: s.arn, last_changed: s.last_changed }))
+            .collect())
+    }
+    async fn put(&self, name: &str, value: &SecretValue) -> Result<(super::PutOutcome, super::StoredSecret)> {
+        let stored = list(&self.client, &self.app, &self.stage).await?;
+        let existing = stored.get(name);
+        if let Some(s) = existing {
+            if same_value(&self.client, &s.arn, value).await? {
+                return Ok((super::PutOutcome::Unchanged, super::StoredSecret { id: s.arn.clone(), last_changed: s.last_changed }));
+            }
+        }
+        let written = put(&self.client, &self.app, &self.stage, &self.target, name, value, existing).await?;
+        let op = if existing.is_some() { super::PutOutcome::Updated } else { super::PutOutcome::Created };
+        Ok((op, super::StoredSecret { id: written.arn, last_changed: None }))
+    }
+    async fn delete(&self, name: &str) -> Result<bool> {
+        let stored = list(&self.client, &self.app, &self.stage).await?;
+        match stored.get(name) {
+            Some(s) => delete(&self.client, &s.arn).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
 }

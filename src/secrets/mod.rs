@@ -16,6 +16,48 @@ use crate::ui::Ui;
 #[derive(Clone)]
 pub struct SecretValue(String);
 
+/// A secret as a store lists it: never its value.
+#[derive(Debug, Clone)]
+pub struct StoredSecret {
+    /// The store's id for it (an ARN, a resource name).
+    pub id: String,
+    /// Seconds since the epoch.
+    pub last_changed: Option<i64>,
+}
+
+/// What `put` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl PutOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PutOutcome::Created => "created",
+            PutOutcome::Updated => "updated",
+            PutOutcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// A target's own secret store, for this app and stage (`aideploy secrets`).
+#[async_trait::async_trait]
+pub trait SecretStore: Send + Sync {
+    /// The store's name for the secret `name` (shown to people; never a value).
+    fn location(&self, name: &str) -> String;
+    /// What a removed secret leaves behind, for people ("recoverable for 7 days").
+    fn removal_note(&self) -> &'static str;
+    /// Every stored secret of this app and stage, by the manifest's name.
+    async fn list(&self) -> Result<BTreeMap<String, StoredSecret>>;
+    /// Stores `value` as the current one; a new version only when it differs.
+    async fn put(&self, name: &str, value: &SecretValue) -> Result<(PutOutcome, StoredSecret)>;
+    /// Removes the secret `name`; false when there was none.
+    async fn delete(&self, name: &str) -> Result<bool>;
+}
+
 impl SecretValue {
     pub fn expose(&self) -> &str {
         &self.0
@@ -51,8 +93,8 @@ impl Secrets {
         let dotenv_path = loaded.dir.join(".env");
         let mut dotenv = BTreeMap::new();
         if dotenv_path.is_file() {
-            for item in dotenvy::from_path_iter(&dotenv_path)
-                .map_err(|e| UsageError::new(format!("cannot read {}: {e}", dotenv_path.display())))?
+            for item in
+                dotenvy::from_path_iter(&dotenv_path).map_err(|e| UsageError::new(format!("cannot read {}: {e}", dotenv_path.display())))?
             {
                 let (k, v) = item.map_err(|e| {
                     UsageError::new(format!("{} is not a valid .env file: {e}", dotenv_path.display()))
@@ -67,10 +109,7 @@ impl Secrets {
             let spec = spec.get();
             let optional = spec.optional || all_optional;
             let var = spec.env.as_ref().map(|e| e.get().clone()).unwrap_or_else(|| name.clone());
-            let value = std::env::var(&var)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or_else(|| dotenv.get(&var).cloned().filter(|v| !v.is_empty()));
+            let value = std::env::var(&var).ok().filter(|v| !v.is_empty()).or_else(|| dotenv.get(&var).cloned().filter(|v| !v.is_empty()));
             let value = match value {
                 Some(v) => Some(v),
                 None if optional => None,

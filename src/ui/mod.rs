@@ -89,21 +89,14 @@ impl Ui {
     /// Asks for a line of text at a terminal; without one, `flag` is the way to give it.
     pub fn ask(&self, question: &str, default: &str, flag: &str) -> Result<String> {
         if !self.interactive {
-            return Err(UsageError::new(format!("{question}: no terminal to ask at"))
-                .hint(format!("pass {flag}"))
-                .into());
+            return Err(UsageError::new(format!("{question}: no terminal to ask at")).hint(format!("pass {flag}")).into());
         }
-        Ok(dialoguer::Input::<String>::new()
-            .with_prompt(question)
-            .default(default.to_string())
-            .interact_text()?)
+        Ok(dialoguer::Input::<String>::new().with_prompt(question).default(default.to_string()).interact_text()?)
     }
 
     pub fn select(&self, question: &str, items: &[&str], default: usize, flag: &str) -> Result<usize> {
         if !self.interactive {
-            return Err(UsageError::new(format!("{question}: no terminal to ask at"))
-                .hint(format!("pass {flag}"))
-                .into());
+            return Err(UsageError::new(format!("{question}: no terminal to ask at")).hint(format!("pass {flag}")).into());
         }
         Ok(dialoguer::Select::new().with_prompt(question).items(items).default(default).interact()?)
     }

@@ -96,7 +96,11 @@ fn check(v: &Value, shape: &Value, at: &str) -> Result<(), String> {
                 "tags" => v.as_object().is_some_and(|o| o.values().all(Value::is_string)),
                 _ => false,
             };
-            if ok { Ok(()) } else { Err(format!("The value at '{at}' is not a valid {t}.")) }
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("The value at '{at}' is not a valid {t}."))
+            }
         }
         Value::Array(items) => {
             let arr = v.as_array().ok_or(format!("The value at '{at}' must be an array."))?;
@@ -176,7 +180,9 @@ fn tier(sku: &str) -> Option<(&'static str, bool, bool)> {
 /// Supported api-versions per provider namespace (lowercase).
 fn versions(ns: &str) -> &'static [&'static str] {
     match ns {
-        "microsoft.web" => &["2022-09-01", "2023-01-01", "2023-12-01", "2024-04-01", "2024-11-01", "2025-03-01", "2026-03-15", "2026-07-15", "2026-09-01"],
+        "microsoft.web" => {
+            &["2022-09-01", "2023-01-01", "2023-12-01", "2024-04-01", "2024-11-01", "2025-03-01", "2026-03-15", "2026-07-15", "2026-09-01"]
+        }
         "microsoft.containerregistry" => &["2023-07-01", "2023-11-01-preview", "2025-04-01"],
         "microsoft.keyvault" => &["2023-02-01", "2023-07-01", "2024-11-01"],
         "microsoft.authorization" => &["2020-04-01-preview", "2022-04-01"],
@@ -266,7 +272,9 @@ impl State {
 
     fn site_names_elsewhere(&self, name: &str, id: &str) -> bool {
         self.taken_names.contains(&name.to_ascii_lowercase())
-            || self.by_type("Microsoft.Web/sites").iter().any(|s| s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)) && !s["id"].as_str().unwrap_or("").eq_ignore_ascii_case(id))
+            || self.by_type("Microsoft.Web/sites").iter().any(|s| {
+                s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)) && !s["id"].as_str().unwrap_or("").eq_ignore_ascii_case(id)
+            })
     }
 
     fn running_digest(&self, host: &str) -> Option<String> {
@@ -280,7 +288,8 @@ impl State {
 /// The answer to one request. `base` is the fake's own URL (for operation URLs).
 pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &[(String, String)], body: &str) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let params: BTreeMap<String, String> = query.split('&').filter(|p| !p.is_empty()).filter_map(|p| p.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect();
+    let params: BTreeMap<String, String> =
+        query.split('&').filter(|p| !p.is_empty()).filter_map(|p| p.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
 
     // The sites' front ends (not ARM).
@@ -306,16 +315,26 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
     let ns = segs.iter().rposition(|s| s.eq_ignore_ascii_case("providers")).and_then(|i| segs.get(i + 1)).map(|s| s.to_ascii_lowercase());
     let ns = ns.unwrap_or_else(|| if segs.len() == 2 { "subscriptions".into() } else { "microsoft.resources".into() });
     match params.get("api-version") {
-        None => return err(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
+        None => {
+            return err(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+        }
         Some(v) if !versions(&ns).contains(&v.as_str()) => {
-            return err(400, "InvalidApiVersionParameter", format!("The api-version '{v}' is invalid. The supported versions are '{}'.", versions(&ns).join(",")));
+            return err(
+                400,
+                "InvalidApiVersionParameter",
+                format!("The api-version '{v}' is invalid. The supported versions are '{}'.", versions(&ns).join(",")),
+            );
         }
         _ => {}
     }
-    let parsed: Value = if body.trim().is_empty() { Value::Null } else {
+    let parsed: Value = if body.trim().is_empty() {
+        Value::Null
+    } else {
         match serde_json::from_str(body) {
             Ok(v) => v,
-            Err(e) => return err(400, "InvalidRequestContent", format!("The request content was invalid and could not be deserialized: {e}")),
+            Err(e) => {
+                return err(400, "InvalidRequestContent", format!("The request content was invalid and could not be deserialized: {e}"))
+            }
         }
     };
     macro_rules! valid {
@@ -346,10 +365,14 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
         };
     }
     if l.len() == 2 && method == "GET" {
-        return Reply::json(200, json!({"id": format!("/subscriptions/{SUB}"), "subscriptionId": SUB, "tenantId": TENANT, "displayName": "fake", "state": "Enabled"}));
+        return Reply::json(
+            200,
+            json!({"id": format!("/subscriptions/{SUB}"), "subscriptionId": SUB, "tenantId": TENANT, "displayName": "fake", "state": "Enabled"}),
+        );
     }
     // Key Vault purge of a soft-deleted vault.
-    if l.len() == 9 && l[3] == "microsoft.keyvault" && l[4] == "locations" && l[6] == "deletedvaults" && l[8] == "purge" && method == "POST" {
+    if l.len() == 9 && l[3] == "microsoft.keyvault" && l[4] == "locations" && l[6] == "deletedvaults" && l[8] == "purge" && method == "POST"
+    {
         if st.deleted_vaults.remove(l[7]).is_none() {
             return err(404, "ResourceNotFound", format!("The deleted vault '{}' was not found.", segs[7]));
         }
@@ -385,7 +408,8 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                 for k in gone {
                     if let Some(r) = st.resources.remove(&k) {
                         if r["type"] == "Microsoft.KeyVault/vaults" {
-                            st.deleted_vaults.insert(r["name"].as_str().unwrap().to_ascii_lowercase(), r["location"].as_str().unwrap_or("").into());
+                            st.deleted_vaults
+                                .insert(r["name"].as_str().unwrap().to_ascii_lowercase(), r["location"].as_str().unwrap_or("").into());
                         }
                     }
                     st.settings.remove(&k);
@@ -403,12 +427,20 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
     }
     if l.len() == 5 && l[4] == "resources" && method == "GET" {
         let filter = params.get("$filter").cloned().unwrap_or_default();
-        let want = filter.strip_prefix("tagName eq '").and_then(|r| r.split_once("' and tagValue eq '")).map(|(k, v)| (k.to_string(), v.trim_end_matches('\'').to_string()));
+        let want = filter
+            .strip_prefix("tagName eq '")
+            .and_then(|r| r.split_once("' and tagValue eq '"))
+            .map(|(k, v)| (k.to_string(), v.trim_end_matches('\'').to_string()));
         let prefix = format!("{}/providers/", group_id.to_ascii_lowercase());
         let list: Vec<Value> = st
             .resources
             .iter()
-            .filter(|(k, r)| k.starts_with(&prefix) && !r["type"].as_str().unwrap_or("").starts_with("Microsoft.Authorization") && !k.contains("/config/") && !k.contains("/secrets/"))
+            .filter(|(k, r)| {
+                k.starts_with(&prefix)
+                    && !r["type"].as_str().unwrap_or("").starts_with("Microsoft.Authorization")
+                    && !k.contains("/config/")
+                    && !k.contains("/secrets/")
+            })
             .filter(|(_, r)| want.as_ref().is_none_or(|(k, v)| r["tags"][k.as_str()] == v.as_str()))
             .map(|(_, r)| json!({"id": r["id"], "name": r["name"], "type": r["type"], "location": r["location"], "tags": r["tags"]}))
             .collect();
@@ -443,15 +475,26 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                 let p = &parsed["properties"];
                 let role = p["roleDefinitionId"].as_str().unwrap();
                 let role_guid = role.rsplit('/').next().unwrap_or("");
-                if !role.to_ascii_lowercase().starts_with(&format!("/subscriptions/{SUB}/providers/microsoft.authorization/roledefinitions/")) || ![ACR_PULL, KV_SECRETS_USER, READER].contains(&role_guid) {
-                    return err(400, "RoleDefinitionDoesNotExist", format!("The specified role definition with ID '{role_guid}' does not exist."));
+                if !role
+                    .to_ascii_lowercase()
+                    .starts_with(&format!("/subscriptions/{SUB}/providers/microsoft.authorization/roledefinitions/"))
+                    || ![ACR_PULL, KV_SECRETS_USER, READER].contains(&role_guid)
+                {
+                    return err(
+                        400,
+                        "RoleDefinitionDoesNotExist",
+                        format!("The specified role definition with ID '{role_guid}' does not exist."),
+                    );
                 }
                 let principal = p["principalId"].as_str().unwrap();
                 if !st.principals().contains(principal) {
                     return err(400, "PrincipalNotFound", format!("Principal {principal} does not exist in the directory {TENANT}."));
                 }
                 let dup = st.resources.iter().any(|(k, r)| {
-                    *k != key && r["properties"]["principalId"] == principal && r["properties"]["roleDefinitionId"] == role && r["properties"]["scope"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(&scope))
+                    *k != key
+                        && r["properties"]["principalId"] == principal
+                        && r["properties"]["roleDefinitionId"] == role
+                        && r["properties"]["scope"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(&scope))
                 });
                 if dup {
                     return err(409, "RoleAssignmentExists", "The role assignment already exists.");
@@ -477,17 +520,29 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
     let _ = location_of_group;
     match (ns.as_str(), l[6], rest.as_slice()) {
         ("microsoft.web", "serverfarms", []) => match method {
-            "GET" => st.resources.get(&rkey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource '{ty}/{name}' under resource group '{}' was not found.", segs[3]))),
+            "GET" => st.resources.get(&rkey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| {
+                err(404, "ResourceNotFound", format!("The Resource '{ty}/{name}' under resource group '{}' was not found.", segs[3]))
+            }),
             "PUT" => {
                 valid!(plan_shape());
                 let sku = parsed["sku"]["name"].as_str().unwrap();
-                let Some((tier_name, _, always_on)) = tier(sku) else { return err(400, "BadRequest", format!("The SKU '{sku}' is not valid.")) };
+                let Some((tier_name, _, always_on)) = tier(sku) else {
+                    return err(400, "BadRequest", format!("The SKU '{sku}' is not valid."));
+                };
                 let linux = parsed["kind"].as_str().is_some_and(|k| k.contains("linux"));
                 if linux != (parsed["properties"]["reserved"] == true) {
-                    return err(400, "BadRequest", "A Linux App Service plan must have properties.reserved = true (and only a Linux plan may).");
+                    return err(
+                        400,
+                        "BadRequest",
+                        "A Linux App Service plan must have properties.reserved = true (and only a Linux plan may).",
+                    );
                 }
                 // Down to a tier without alwaysOn while a site has it: refused, like ARM.
-                let sites_on: Vec<&Value> = st.by_type("Microsoft.Web/sites").into_iter().filter(|s| s["properties"]["serverFarmId"].as_str().is_some_and(|f| f.eq_ignore_ascii_case(&rid))).collect();
+                let sites_on: Vec<&Value> = st
+                    .by_type("Microsoft.Web/sites")
+                    .into_iter()
+                    .filter(|s| s["properties"]["serverFarmId"].as_str().is_some_and(|f| f.eq_ignore_ascii_case(&rid)))
+                    .collect();
                 if !always_on && sites_on.iter().any(|s| st.site_config(s["id"].as_str().unwrap())["alwaysOn"] == true) {
                     return err(409, "Conflict", "Cannot change to a tier without AlwaysOn while a site has it on.");
                 }
@@ -505,8 +560,16 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                 }
             }
             "DELETE" => {
-                if st.by_type("Microsoft.Web/sites").iter().any(|s| s["properties"]["serverFarmId"].as_str().is_some_and(|f| f.eq_ignore_ascii_case(&rid))) {
-                    return err(409, "Conflict", format!("Server farm '{name}' cannot be deleted because it has web app(s) assigned to it."));
+                if st
+                    .by_type("Microsoft.Web/sites")
+                    .iter()
+                    .any(|s| s["properties"]["serverFarmId"].as_str().is_some_and(|f| f.eq_ignore_ascii_case(&rid)))
+                {
+                    return err(
+                        409,
+                        "Conflict",
+                        format!("Server farm '{name}' cannot be deleted because it has web app(s) assigned to it."),
+                    );
                 }
                 match st.resources.remove(&rkey) {
                     Some(_) => {
@@ -520,7 +583,11 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
         },
         ("microsoft.web", "sites", _) => web_site(st, base, method, &rid, name, &rest, &segs[8..], &parsed, body),
         ("microsoft.containerregistry", "registries", []) => match method {
-            "GET" => st.resources.get(&rkey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource '{ty}/{name}' was not found."))),
+            "GET" => st
+                .resources
+                .get(&rkey)
+                .map(|r| Reply::json(200, r.clone()))
+                .unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource '{ty}/{name}' was not found."))),
             "PUT" => {
                 valid!(registry_shape());
                 if name.len() < 5 || name.len() > 50 || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -529,12 +596,19 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                 if !["Basic", "Standard", "Premium"].contains(&parsed["sku"]["name"].as_str().unwrap()) {
                     return err(400, "InvalidSku", "The sku must be Basic, Standard or Premium.");
                 }
-                let elsewhere = st.by_type("Microsoft.ContainerRegistry/registries").iter().any(|r| r["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)) && !r["id"].as_str().unwrap().eq_ignore_ascii_case(&rid));
+                let elsewhere = st.by_type("Microsoft.ContainerRegistry/registries").iter().any(|r| {
+                    r["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name))
+                        && !r["id"].as_str().unwrap().eq_ignore_ascii_case(&rid)
+                });
                 if elsewhere {
                     return err(409, "AlreadyInUse", format!("The registry {name} is already in use."));
                 }
                 let existed = st.resources.contains_key(&rkey);
-                let login = if st.registry_host.is_empty() { format!("{}.azurecr.io", name.to_ascii_lowercase()) } else { st.registry_host.clone() };
+                let login = if st.registry_host.is_empty() {
+                    format!("{}.azurecr.io", name.to_ascii_lowercase())
+                } else {
+                    st.registry_host.clone()
+                };
                 let r = json!({"id": rid, "name": name, "type": "Microsoft.ContainerRegistry/registries", "location": parsed["location"], "tags": tags_of(&parsed),
                     "sku": {"name": parsed["sku"]["name"], "tier": parsed["sku"]["name"]},
                     "properties": {"loginServer": login, "adminUserEnabled": parsed["properties"]["adminUserEnabled"].as_bool().unwrap_or(false), "provisioningState": "Succeeded"}});
@@ -559,7 +633,11 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
             _ => err(405, "MethodNotAllowed", "method not allowed"),
         },
         ("microsoft.keyvault", "vaults", []) => match method {
-            "GET" => st.resources.get(&rkey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource '{ty}/{name}' was not found."))),
+            "GET" => st
+                .resources
+                .get(&rkey)
+                .map(|r| Reply::json(200, r.clone()))
+                .unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource '{ty}/{name}' was not found."))),
             "PUT" => {
                 valid!(vault_shape());
                 let ok_name = (3..=24).contains(&name.len())
@@ -601,12 +679,18 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
             _ => err(405, "MethodNotAllowed", "method not allowed"),
         },
         ("microsoft.keyvault", "vaults", ["secrets", secret]) => {
-            let Some(vault) = st.resources.get(&rkey).cloned() else { return err(404, "ResourceNotFound", format!("The vault '{name}' was not found.")) };
+            let Some(vault) = st.resources.get(&rkey).cloned() else {
+                return err(404, "ResourceNotFound", format!("The vault '{name}' was not found."));
+            };
             let sname = segs[9];
             let sid = format!("{rid}/secrets/{sname}");
             let skey = format!("{rkey}/secrets/{secret}");
             match method {
-                "GET" => st.resources.get(&skey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "SecretNotFound", format!("Secret not found: {sname}"))),
+                "GET" => st
+                    .resources
+                    .get(&skey)
+                    .map(|r| Reply::json(200, r.clone()))
+                    .unwrap_or_else(|| err(404, "SecretNotFound", format!("Secret not found: {sname}"))),
                 "PUT" => {
                     valid!(secret_shape());
                     if sname.is_empty() || sname.len() > 127 || !sname.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
@@ -630,7 +714,17 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
 }
 
 #[allow(clippy::too_many_arguments)]
-fn web_site(st: &mut State, base: &str, method: &str, rid: &str, name: &str, rest: &[&str], raw_rest: &[&str], parsed: &Value, _body: &str) -> Reply {
+fn web_site(
+    st: &mut State,
+    base: &str,
+    method: &str,
+    rid: &str,
+    name: &str,
+    rest: &[&str],
+    raw_rest: &[&str],
+    parsed: &Value,
+    _body: &str,
+) -> Reply {
     let site_key = rid.to_ascii_lowercase();
     macro_rules! valid {
         ($shape:expr) => {
@@ -648,11 +742,16 @@ fn web_site(st: &mut State, base: &str, method: &str, rid: &str, name: &str, res
     let key = app_id.to_ascii_lowercase();
     let is_slot = key != site_key;
     match (method, sub_rest) {
-        ("GET", []) => st.resources.get(&key).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource 'Microsoft.Web/sites/{name}' was not found."))),
+        ("GET", []) => st
+            .resources
+            .get(&key)
+            .map(|r| Reply::json(200, r.clone()))
+            .unwrap_or_else(|| err(404, "ResourceNotFound", format!("The Resource 'Microsoft.Web/sites/{name}' was not found."))),
         ("PUT", []) => {
             valid!(site_shape());
             let farm = parsed["properties"]["serverFarmId"].as_str().unwrap().to_string();
-            let Some(plan) = st.resources.get(&farm.to_ascii_lowercase()).filter(|p| p["type"] == "Microsoft.Web/serverfarms").cloned() else {
+            let Some(plan) = st.resources.get(&farm.to_ascii_lowercase()).filter(|p| p["type"] == "Microsoft.Web/serverfarms").cloned()
+            else {
                 return err(404, "NotFound", format!("Server farm with id '{farm}' not found."));
             };
             let (_, slots, always_on) = tier(plan["sku"]["name"].as_str().unwrap_or("")).unwrap();
@@ -688,7 +787,11 @@ fn web_site(st: &mut State, base: &str, method: &str, rid: &str, name: &str, res
                 Some("None") | None => Value::Null,
                 Some(other) => return err(400, "BadRequest", format!("identity type '{other}' is not supported here")),
             };
-            let host = if is_slot { format!("{name}-{}.azurewebsites.net", raw_rest[1].to_ascii_lowercase()) } else { format!("{}.azurewebsites.net", name.to_ascii_lowercase()) };
+            let host = if is_slot {
+                format!("{name}-{}.azurewebsites.net", raw_rest[1].to_ascii_lowercase())
+            } else {
+                format!("{}.azurewebsites.net", name.to_ascii_lowercase())
+            };
             let r = json!({"id": app_id, "name": if is_slot { format!("{name}/{}", raw_rest[1]) } else { name.to_string() },
                 "type": if is_slot { "Microsoft.Web/sites/slots" } else { "Microsoft.Web/sites" },
                 "kind": parsed["kind"], "location": parsed["location"], "tags": tags_of(parsed), "identity": identity,
@@ -702,14 +805,22 @@ fn web_site(st: &mut State, base: &str, method: &str, rid: &str, name: &str, res
             if let Some(c) = config.as_object() {
                 for (k, v) in c {
                     if k == "appSettings" {
-                        let map = v.as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap().to_string(), s["value"].as_str().unwrap().to_string())).collect();
+                        let map = v
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|s| (s["name"].as_str().unwrap().to_string(), s["value"].as_str().unwrap().to_string()))
+                            .collect();
                         st.settings.insert(key.clone(), map);
                     } else {
                         stored[k] = v.clone();
                     }
                 }
             }
-            st.resources.insert(ckey, json!({"id": format!("{app_id}/config/web"), "name": "web", "type": "Microsoft.Web/sites/config", "properties": stored}));
+            st.resources.insert(
+                ckey,
+                json!({"id": format!("{app_id}/config/web"), "name": "web", "type": "Microsoft.Web/sites/config", "properties": stored}),
+            );
             st.mutations += 1;
             if existing.is_some() {
                 Reply::json(200, r)
@@ -738,12 +849,19 @@ fn web_site(st: &mut State, base: &str, method: &str, rid: &str, name: &str, res
             st.mutations += 1;
             Reply::json(200, Value::Null)
         }
-        ("GET", ["config", "web"]) => st.resources.get(&format!("{key}/config/web")).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| err(404, "ResourceNotFound", "site not found")),
+        ("GET", ["config", "web"]) => st
+            .resources
+            .get(&format!("{key}/config/web"))
+            .map(|r| Reply::json(200, r.clone()))
+            .unwrap_or_else(|| err(404, "ResourceNotFound", "site not found")),
         ("POST", ["config", "appsettings", "list"]) => {
             if !st.resources.contains_key(&key) {
                 return err(404, "ResourceNotFound", "site not found");
             }
-            Reply::json(200, json!({"id": format!("{app_id}/config/appsettings"), "name": "appsettings", "type": "Microsoft.Web/sites/config", "properties": st.site_settings(&app_id)}))
+            Reply::json(
+                200,
+                json!({"id": format!("{app_id}/config/appsettings"), "name": "appsettings", "type": "Microsoft.Web/sites/config", "properties": st.site_settings(&app_id)}),
+            )
         }
         ("POST", ["slotsswap"]) if !is_slot => {
             valid!(json!({"!targetSlot": "string", "!preserveVnet": "bool"}));
@@ -825,7 +943,11 @@ impl FakeArm {
                     }
                     reply
                 };
-                let mut out = format!("HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n", reply.status, reply.body.len());
+                let mut out = format!(
+                    "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    reply.status,
+                    reply.body.len()
+                );
                 for (k, v) in &reply.headers {
                     out.push_str(&format!("{k}: {v}\r\n"));
                 }
@@ -861,7 +983,12 @@ mod rules {
     }
     fn plan_named(st: &mut State, g: &str, name: &str, sku: &str) -> String {
         let p = format!("{g}/providers/Microsoft.Web/serverfarms/{name}");
-        let r = call(st, "PUT", &format!("{p}?api-version=2026-09-01"), json!({"location": "eastus", "kind": "linux", "sku": {"name": sku}, "properties": {"reserved": true}}));
+        let r = call(
+            st,
+            "PUT",
+            &format!("{p}?api-version=2026-09-01"),
+            json!({"location": "eastus", "kind": "linux", "sku": {"name": sku}, "properties": {"reserved": true}}),
+        );
         assert!(r.status == 202 || r.status == 200, "{}", r.body);
         if let Some((_, op)) = r.headers.iter().find(|(k, _)| k == "azure-asyncoperation") {
             let op = op.trim_start_matches(B).to_string();
@@ -944,8 +1071,12 @@ mod rules {
         assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body.clone()).status, 200);
         let r = call(&mut st, "PUT", &format!("{g}/providers/Microsoft.Authorization/roleAssignments/x?api-version=2022-04-01"), json!({}));
         assert_eq!(r.status, 400);
-        let r = call(&mut st, "PUT", &format!("{v}/providers/Microsoft.Authorization/roleAssignments/00000000-0000-4000-8000-000000000001?api-version=2022-04-01"),
-            json!({"properties": {"roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{KV_SECRETS_USER}"), "principalId": "nobody"}}));
+        let r = call(
+            &mut st,
+            "PUT",
+            &format!("{v}/providers/Microsoft.Authorization/roleAssignments/00000000-0000-4000-8000-000000000001?api-version=2022-04-01"),
+            json!({"properties": {"roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{KV_SECRETS_USER}"), "principalId": "nobody"}}),
+        );
         assert_eq!((r.status, code(&r).as_str()), (400, "PrincipalNotFound"));
         let r = call(&mut st, "PUT", &format!("{v}/secrets/A-B?api-version=2023-07-01"), json!({"properties": {"value": "s3cret"}}));
         assert_eq!(r.status, 201);
@@ -953,7 +1084,8 @@ mod rules {
         assert_eq!(call(&mut st, "DELETE", &format!("{v}?api-version=2023-07-01"), Value::Null).status, 200);
         let r = call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body.clone());
         assert_eq!((r.status, code(&r).as_str()), (409, "ConflictError"));
-        let purge = format!("/subscriptions/{SUB}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/kv-one/purge?api-version=2023-07-01");
+        let purge =
+            format!("/subscriptions/{SUB}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/kv-one/purge?api-version=2023-07-01");
         assert_eq!(call(&mut st, "POST", &purge, Value::Null).status, 202);
         assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body).status, 200);
     }

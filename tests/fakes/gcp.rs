@@ -71,20 +71,181 @@ use F::*;
 /// The fields of each schema the fake checks, from the discovery documents.
 fn schema(name: &str) -> &'static [(&'static str, F)] {
     match name {
-        "RunService" => &[("annotations", Mp(&S)), ("binaryAuthorization", M("RunBinaryAuthorization")), ("client", S), ("clientVersion", S), ("conditions", A(&M("RunCondition"))), ("createTime", S), ("creator", S), ("customAudiences", A(&S)), ("defaultUriDisabled", B), ("deleteTime", S), ("description", S), ("etag", S), ("expireTime", S), ("generation", I), ("ingress", E(&["INGRESS_TRAFFIC_UNSPECIFIED", "INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"])), ("labels", Mp(&S)), ("lastModifier", S), ("latestCreatedRevision", S), ("latestReadyRevision", S), ("launchStage", E(&["LAUNCH_STAGE_UNSPECIFIED", "UNIMPLEMENTED", "PRELAUNCH", "EARLY_ACCESS", "ALPHA", "BETA", "GA", "DEPRECATED"])), ("name", S), ("observedGeneration", I), ("reconciling", B), ("satisfiesPzs", B), ("scaling", M("RunServiceScaling")), ("template", M("RunRevisionTemplate")), ("terminalCondition", M("RunCondition")), ("traffic", A(&M("RunTrafficTarget"))), ("trafficStatuses", A(&M("RunTrafficTargetStatus"))), ("uid", S), ("updateTime", S), ("uri", S)],
+        "RunService" => &[
+            ("annotations", Mp(&S)),
+            ("binaryAuthorization", M("RunBinaryAuthorization")),
+            ("client", S),
+            ("clientVersion", S),
+            ("conditions", A(&M("RunCondition"))),
+            ("createTime", S),
+            ("creator", S),
+            ("customAudiences", A(&S)),
+            ("defaultUriDisabled", B),
+            ("deleteTime", S),
+            ("description", S),
+            ("etag", S),
+            ("expireTime", S),
+            ("generation", I),
+            (
+                "ingress",
+                E(&[
+                    "INGRESS_TRAFFIC_UNSPECIFIED",
+                    "INGRESS_TRAFFIC_ALL",
+                    "INGRESS_TRAFFIC_INTERNAL_ONLY",
+                    "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+                ]),
+            ),
+            ("labels", Mp(&S)),
+            ("lastModifier", S),
+            ("latestCreatedRevision", S),
+            ("latestReadyRevision", S),
+            (
+                "launchStage",
+                E(&["LAUNCH_STAGE_UNSPECIFIED", "UNIMPLEMENTED", "PRELAUNCH", "EARLY_ACCESS", "ALPHA", "BETA", "GA", "DEPRECATED"]),
+            ),
+            ("name", S),
+            ("observedGeneration", I),
+            ("reconciling", B),
+            ("satisfiesPzs", B),
+            ("scaling", M("RunServiceScaling")),
+            ("template", M("RunRevisionTemplate")),
+            ("terminalCondition", M("RunCondition")),
+            ("traffic", A(&M("RunTrafficTarget"))),
+            ("trafficStatuses", A(&M("RunTrafficTargetStatus"))),
+            ("uid", S),
+            ("updateTime", S),
+            ("uri", S),
+        ],
         "IamSetIamPolicyRequest" => &[("policy", M("IamPolicy")), ("updateMask", S)],
         "RunBinaryAuthorization" => &[("breakglassJustification", S), ("useDefault", B)],
-        "RunCondition" => &[("executionReason", E(&["EXECUTION_REASON_UNDEFINED", "JOB_STATUS_SERVICE_POLLING_ERROR", "NON_ZERO_EXIT_CODE", "CANCELLED", "CANCELLING", "DELETED"])), ("lastTransitionTime", S), ("message", S), ("reason", E(&["COMMON_REASON_UNDEFINED", "UNKNOWN", "REVISION_FAILED", "PROGRESS_DEADLINE_EXCEEDED", "CONTAINER_MISSING", "CONTAINER_PERMISSION_DENIED", "CONTAINER_IMAGE_UNAUTHORIZED", "CONTAINER_IMAGE_AUTHORIZATION_CHECK_FAILED", "ENCRYPTION_KEY_PERMISSION_DENIED", "ENCRYPTION_KEY_CHECK_FAILED", "SECRETS_ACCESS_CHECK_FAILED", "WAITING_FOR_OPERATION", "IMMEDIATE_RETRY", "POSTPONED_RETRY", "INTERNAL"])), ("revisionReason", E(&["REVISION_REASON_UNDEFINED", "PENDING", "RESERVE", "RETIRED", "RETIRING", "RECREATING", "HEALTH_CHECK_CONTAINER_ERROR", "CUSTOMIZED_PATH_RESPONSE_PENDING", "MIN_INSTANCES_NOT_PROVISIONED", "ACTIVE_REVISION_LIMIT_REACHED", "NO_DEPLOYMENT", "HEALTH_CHECK_SKIPPED", "MIN_INSTANCES_WARMING"])), ("severity", E(&["SEVERITY_UNSPECIFIED", "ERROR", "WARNING", "INFO"])), ("state", E(&["STATE_UNSPECIFIED", "CONDITION_PENDING", "CONDITION_RECONCILING", "CONDITION_FAILED", "CONDITION_SUCCEEDED"])), ("type", S)],
+        "RunCondition" => &[
+            (
+                "executionReason",
+                E(&[
+                    "EXECUTION_REASON_UNDEFINED",
+                    "JOB_STATUS_SERVICE_POLLING_ERROR",
+                    "NON_ZERO_EXIT_CODE",
+                    "CANCELLED",
+                    "CANCELLING",
+                    "DELETED",
+                ]),
+            ),
+            ("lastTransitionTime", S),
+            ("message", S),
+            (
+                "reason",
+                E(&[
+                    "COMMON_REASON_UNDEFINED",
+                    "UNKNOWN",
+                    "REVISION_FAILED",
+                    "PROGRESS_DEADLINE_EXCEEDED",
+                    "CONTAINER_MISSING",
+                    "CONTAINER_PERMISSION_DENIED",
+                    "CONTAINER_IMAGE_UNAUTHORIZED",
+                    "CONTAINER_IMAGE_AUTHORIZATION_CHECK_FAILED",
+                    "ENCRYPTION_KEY_PERMISSION_DENIED",
+                    "ENCRYPTION_KEY_CHECK_FAILED",
+                    "SECRETS_ACCESS_CHECK_FAILED",
+                    "WAITING_FOR_OPERATION",
+                    "IMMEDIATE_RETRY",
+                    "POSTPONED_RETRY",
+                    "INTERNAL",
+                ]),
+            ),
+            (
+                "revisionReason",
+                E(&[
+                    "REVISION_REASON_UNDEFINED",
+                    "PENDING",
+                    "RESERVE",
+                    "RETIRED",
+                    "RETIRING",
+                    "RECREATING",
+                    "HEALTH_CHECK_CONTAINER_ERROR",
+                    "CUSTOMIZED_PATH_RESPONSE_PENDING",
+                    "MIN_INSTANCES_NOT_PROVISIONED",
+                    "ACTIVE_REVISION_LIMIT_REACHED",
+                    "NO_DEPLOYMENT",
+                    "HEALTH_CHECK_SKIPPED",
+                    "MIN_INSTANCES_WARMING",
+                ]),
+            ),
+            ("severity", E(&["SEVERITY_UNSPECIFIED", "ERROR", "WARNING", "INFO"])),
+            ("state", E(&["STATE_UNSPECIFIED", "CONDITION_PENDING", "CONDITION_RECONCILING", "CONDITION_FAILED", "CONDITION_SUCCEEDED"])),
+            ("type", S),
+        ],
         "RunServiceScaling" => &[("minInstanceCount", I)],
-        "RunRevisionTemplate" => &[("annotations", Mp(&S)), ("containers", A(&M("RunContainer"))), ("encryptionKey", S), ("executionEnvironment", E(&["EXECUTION_ENVIRONMENT_UNSPECIFIED", "EXECUTION_ENVIRONMENT_GEN1", "EXECUTION_ENVIRONMENT_GEN2"])), ("healthCheckDisabled", B), ("labels", Mp(&S)), ("maxInstanceRequestConcurrency", I), ("nodeSelector", M("RunNodeSelector")), ("revision", S), ("scaling", M("RunRevisionScaling")), ("serviceAccount", S), ("sessionAffinity", B), ("timeout", S), ("volumes", A(&Any)), ("vpcAccess", Any)],
-        "RunTrafficTarget" => &[("percent", I), ("revision", S), ("tag", S), ("type", E(&["TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"]))],
-        "RunTrafficTargetStatus" => &[("percent", I), ("revision", S), ("tag", S), ("type", E(&["TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"])), ("uri", S)],
+        "RunRevisionTemplate" => &[
+            ("annotations", Mp(&S)),
+            ("containers", A(&M("RunContainer"))),
+            ("encryptionKey", S),
+            ("executionEnvironment", E(&["EXECUTION_ENVIRONMENT_UNSPECIFIED", "EXECUTION_ENVIRONMENT_GEN1", "EXECUTION_ENVIRONMENT_GEN2"])),
+            ("healthCheckDisabled", B),
+            ("labels", Mp(&S)),
+            ("maxInstanceRequestConcurrency", I),
+            ("nodeSelector", M("RunNodeSelector")),
+            ("revision", S),
+            ("scaling", M("RunRevisionScaling")),
+            ("serviceAccount", S),
+            ("sessionAffinity", B),
+            ("timeout", S),
+            ("volumes", A(&Any)),
+            ("vpcAccess", Any),
+        ],
+        "RunTrafficTarget" => &[
+            ("percent", I),
+            ("revision", S),
+            ("tag", S),
+            (
+                "type",
+                E(&[
+                    "TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED",
+                    "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST",
+                    "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                ]),
+            ),
+        ],
+        "RunTrafficTargetStatus" => &[
+            ("percent", I),
+            ("revision", S),
+            ("tag", S),
+            (
+                "type",
+                E(&[
+                    "TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED",
+                    "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST",
+                    "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                ]),
+            ),
+            ("uri", S),
+        ],
         "IamPolicy" => &[("auditConfigs", A(&Any)), ("bindings", A(&M("IamBinding"))), ("etag", S), ("version", I)],
-        "RunContainer" => &[("args", A(&S)), ("command", A(&S)), ("dependsOn", A(&S)), ("env", A(&M("RunEnvVar"))), ("image", S), ("livenessProbe", M("RunProbe")), ("name", S), ("ports", A(&M("RunContainerPort"))), ("resources", M("RunResourceRequirements")), ("startupProbe", M("RunProbe")), ("volumeMounts", A(&M("RunVolumeMount"))), ("workingDir", S)],
+        "RunContainer" => &[
+            ("args", A(&S)),
+            ("command", A(&S)),
+            ("dependsOn", A(&S)),
+            ("env", A(&M("RunEnvVar"))),
+            ("image", S),
+            ("livenessProbe", M("RunProbe")),
+            ("name", S),
+            ("ports", A(&M("RunContainerPort"))),
+            ("resources", M("RunResourceRequirements")),
+            ("startupProbe", M("RunProbe")),
+            ("volumeMounts", A(&M("RunVolumeMount"))),
+            ("workingDir", S),
+        ],
         "RunRevisionScaling" => &[("maxInstanceCount", I), ("minInstanceCount", I)],
         "IamBinding" => &[("condition", M("Expr")), ("members", A(&S)), ("role", S)],
         "RunEnvVar" => &[("name", S), ("value", S), ("valueSource", M("RunEnvVarSource"))],
-        "RunProbe" => &[("failureThreshold", I), ("grpc", M("RunGRPCAction")), ("httpGet", M("RunHTTPGetAction")), ("initialDelaySeconds", I), ("periodSeconds", I), ("tcpSocket", M("RunTCPSocketAction")), ("timeoutSeconds", I)],
+        "RunProbe" => &[
+            ("failureThreshold", I),
+            ("grpc", M("RunGRPCAction")),
+            ("httpGet", M("RunHTTPGetAction")),
+            ("initialDelaySeconds", I),
+            ("periodSeconds", I),
+            ("tcpSocket", M("RunTCPSocketAction")),
+            ("timeoutSeconds", I),
+        ],
         "RunContainerPort" => &[("containerPort", I), ("name", S)],
         "RunResourceRequirements" => &[("cpuIdle", B), ("limits", Mp(&S)), ("startupCpuBoost", B)],
         "RunVolumeMount" => &[("mountPath", S), ("name", S)],
@@ -95,7 +256,9 @@ fn schema(name: &str) -> &'static [(&'static str, F)] {
         "RunTCPSocketAction" => &[("port", I)],
         "RunSecretKeySelector" => &[("secret", S), ("version", S)],
         "RunHTTPHeader" => &[("name", S), ("value", S)],
-        "SmSecret" => &[("createTime", S), ("expireTime", S), ("labels", Mp(&S)), ("name", S), ("replication", M("SmReplication")), ("ttl", S)],
+        "SmSecret" => {
+            &[("createTime", S), ("expireTime", S), ("labels", Mp(&S)), ("name", S), ("replication", M("SmReplication")), ("ttl", S)]
+        }
         "SmAddSecretVersionRequest" => &[("payload", M("SmSecretPayload"))],
         "SmReplication" => &[("automatic", M("SmAutomatic")), ("userManaged", M("SmUserManaged"))],
         "SmSecretPayload" => &[("data", S)],
@@ -103,7 +266,25 @@ fn schema(name: &str) -> &'static [(&'static str, F)] {
         "SmUserManaged" => &[("replicas", A(&M("SmReplica")))],
         "SmCustomerManagedEncryption" => &[("kmsKeyName", S)],
         "SmReplica" => &[("customerManagedEncryption", M("SmCustomerManagedEncryption")), ("location", S)],
-        "ArRepository" => &[("cleanupPolicies", Mp(&Any)), ("cleanupPolicyDryRun", B), ("createTime", S), ("description", S), ("disallowUnspecifiedMode", B), ("dockerConfig", M("ArDockerRepositoryConfig")), ("format", E(&["FORMAT_UNSPECIFIED", "DOCKER", "MAVEN", "NPM", "APT", "YUM", "GOOGET", "PYTHON", "KFP", "GO"])), ("kmsKeyName", S), ("labels", Mp(&S)), ("mavenConfig", Any), ("mode", E(&["MODE_UNSPECIFIED", "STANDARD_REPOSITORY", "VIRTUAL_REPOSITORY", "REMOTE_REPOSITORY"])), ("name", S), ("remoteRepositoryConfig", Any), ("satisfiesPzs", B), ("sizeBytes", I), ("updateTime", S), ("virtualRepositoryConfig", Any)],
+        "ArRepository" => &[
+            ("cleanupPolicies", Mp(&Any)),
+            ("cleanupPolicyDryRun", B),
+            ("createTime", S),
+            ("description", S),
+            ("disallowUnspecifiedMode", B),
+            ("dockerConfig", M("ArDockerRepositoryConfig")),
+            ("format", E(&["FORMAT_UNSPECIFIED", "DOCKER", "MAVEN", "NPM", "APT", "YUM", "GOOGET", "PYTHON", "KFP", "GO"])),
+            ("kmsKeyName", S),
+            ("labels", Mp(&S)),
+            ("mavenConfig", Any),
+            ("mode", E(&["MODE_UNSPECIFIED", "STANDARD_REPOSITORY", "VIRTUAL_REPOSITORY", "REMOTE_REPOSITORY"])),
+            ("name", S),
+            ("remoteRepositoryConfig", Any),
+            ("satisfiesPzs", B),
+            ("sizeBytes", I),
+            ("updateTime", S),
+            ("virtualRepositoryConfig", Any),
+        ],
         "ArDockerRepositoryConfig" => &[("immutableTags", B)],
         // Added to the API after the discovery revision in specs (GPUs): the client model has it.
         "RunNodeSelector" => &[("accelerator", S)],
@@ -223,7 +404,8 @@ fn enum_name(v: &Value, values: &[&str]) -> String {
     }
 }
 
-const TRAFFIC_TYPES: &[&str] = &["TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"];
+const TRAFFIC_TYPES: &[&str] =
+    &["TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"];
 
 impl State {
     pub fn service(&self, id: &str) -> Option<&Value> {
@@ -252,13 +434,18 @@ impl State {
         let container = &template["containers"][0];
         let image = container["image"].as_str().unwrap_or_default();
         let digest = image.split_once('@').map(|(_, d)| d).unwrap_or_default();
-        let sa = template["serviceAccount"].as_str().filter(|s| !s.is_empty()).map(str::to_string).unwrap_or_else(|| format!("{PROJECT_NUMBER}-compute@developer.gserviceaccount.com"));
+        let sa = template["serviceAccount"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{PROJECT_NUMBER}-compute@developer.gserviceaccount.com"));
         for e in container["env"].as_array().into_iter().flatten() {
             if let Some(id) = e["valueSource"]["secretKeyRef"]["secret"].as_str() {
                 let id = id.rsplit('/').next().unwrap_or(id);
                 let allowed = self.secrets.get(id).is_some_and(|s| {
                     s.policy["bindings"].as_array().into_iter().flatten().any(|b| {
-                        b["role"] == "roles/secretmanager.secretAccessor" && b["members"].as_array().is_some_and(|m| m.iter().any(|m| m == &json!(format!("serviceAccount:{sa}"))))
+                        b["role"] == "roles/secretmanager.secretAccessor"
+                            && b["members"].as_array().is_some_and(|m| m.iter().any(|m| m == &json!(format!("serviceAccount:{sa}"))))
                     })
                 });
                 if !allowed {
@@ -285,7 +472,15 @@ impl State {
         if let Some(gpu) = t["nodeSelector"]["accelerator"].as_str() {
             let r = &t["containers"][0]["resources"];
             let cpu = r["limits"]["cpu"].as_str().and_then(|c| c.parse::<f64>().ok()).unwrap_or(0.0);
-            let mem_gi = r["limits"]["memory"].as_str().and_then(|m| m.strip_suffix("Mi").and_then(|n| n.parse::<f64>().ok()).map(|n| n / 1024.0).or_else(|| m.strip_suffix("Gi").and_then(|n| n.parse().ok()))).unwrap_or(0.0);
+            let mem_gi = r["limits"]["memory"]
+                .as_str()
+                .and_then(|m| {
+                    m.strip_suffix("Mi")
+                        .and_then(|n| n.parse::<f64>().ok())
+                        .map(|n| n / 1024.0)
+                        .or_else(|| m.strip_suffix("Gi").and_then(|n| n.parse().ok()))
+                })
+                .unwrap_or(0.0);
             if r["limits"]["nvidia.com/gpu"] != "1" || cpu < 4.0 || mem_gi < 16.0 || r["cpuIdle"] == true {
                 return Err(error(400, format!("template: the accelerator {gpu} needs the limit nvidia.com/gpu = 1, at least 4 CPU and 16Gi of memory, and CPU always allocated (cpuIdle = false)")));
             }
@@ -298,7 +493,9 @@ impl State {
                 let short = id.rsplit('/').next().unwrap_or(id);
                 let version = e["valueSource"]["secretKeyRef"]["version"].as_str().unwrap_or("latest");
                 let secret = self.secrets.get(short);
-                let exists = secret.is_some_and(|s| version == "latest" && !s.versions.is_empty() || version.parse::<usize>().is_ok_and(|v| v >= 1 && v <= s.versions.len()));
+                let exists = secret.is_some_and(|s| {
+                    version == "latest" && !s.versions.is_empty() || version.parse::<usize>().is_ok_and(|v| v >= 1 && v <= s.versions.len())
+                });
                 if !exists {
                     return Err(error(400, format!("spec.template.spec.containers[0].env[{}].value_from.secret_key_ref.name: Secret projects/{PROJECT_NUMBER}/secrets/{short}/versions/{version} was not found", e["name"].as_str().unwrap_or("?"))));
                 }
@@ -376,12 +573,16 @@ impl State {
         }
         service["terminalCondition"] = match &failure {
             None => json!({"type": "Ready", "state": "CONDITION_SUCCEEDED"}),
-            Some(m) => json!({"type": "Ready", "state": "CONDITION_FAILED", "message": format!("Revision '{}' is not ready and cannot serve traffic. {m}", latest.rsplit('/').next().unwrap_or_default())}),
+            Some(m) => {
+                json!({"type": "Ready", "state": "CONDITION_FAILED", "message": format!("Revision '{}' is not ready and cannot serve traffic. {m}", latest.rsplit('/').next().unwrap_or_default())})
+            }
         };
         self.services.insert(service_name.to_string(), service);
         match failure {
             None => Ok(()),
-            Some(m) => Err(format!("Revision '{}' is not ready and cannot serve traffic. {m}", latest.rsplit('/').next().unwrap_or_default())),
+            Some(m) => {
+                Err(format!("Revision '{}' is not ready and cannot serve traffic. {m}", latest.rsplit('/').next().unwrap_or_default()))
+            }
         }
     }
 }
@@ -417,7 +618,9 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
         // --- operations (Run v2 and Artifact Registry v1)
         ("GET", [v, "projects", _, "locations", _, "operations", _], None) if *v == "v2" || *v == "v1" => {
             let name = seg[1..].join("/");
-            let Some((left, result, resolve)) = st.operations.get(&name).cloned() else { return error(404, format!("Operation {name} not found")) };
+            let Some((left, result, resolve)) = st.operations.get(&name).cloned() else {
+                return error(404, format!("Operation {name} not found"));
+            };
             if left > 1 {
                 st.operations.insert(name.clone(), (left - 1, result, resolve));
                 return ok(json!({"name": name, "done": false}));
@@ -433,7 +636,11 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             st.operations.insert(name.clone(), (0, result.clone(), None));
             match result {
                 Ok(mut v) => {
-                    let ty = if seg[0] == "v2" { "type.googleapis.com/google.cloud.run.v2.Service" } else { "type.googleapis.com/google.devtools.artifactregistry.v1.Repository" };
+                    let ty = if seg[0] == "v2" {
+                        "type.googleapis.com/google.cloud.run.v2.Service"
+                    } else {
+                        "type.googleapis.com/google.devtools.artifactregistry.v1.Repository"
+                    };
                     v.as_object_mut().map(|o| o.insert("@type".into(), json!(ty)));
                     ok(json!({"name": name, "done": true, "response": v}))
                 }
@@ -458,7 +665,21 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             }
             let mut s = body.clone();
             let obj = s.as_object_mut().unwrap();
-            for k in ["uid", "generation", "createTime", "updateTime", "uri", "latestReadyRevision", "latestCreatedRevision", "trafficStatuses", "conditions", "terminalCondition", "etag", "reconciling", "observedGeneration"] {
+            for k in [
+                "uid",
+                "generation",
+                "createTime",
+                "updateTime",
+                "uri",
+                "latestReadyRevision",
+                "latestCreatedRevision",
+                "trafficStatuses",
+                "conditions",
+                "terminalCondition",
+                "etag",
+                "reconciling",
+                "observedGeneration",
+            ] {
                 obj.remove(k);
             }
             obj.insert("name".into(), json!(name));
@@ -563,7 +784,10 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             if st.secrets.contains_key(&id) {
                 return error(409, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] already exists."));
             }
-            let labels = body["labels"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()).unwrap_or_default();
+            let labels = body["labels"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                .unwrap_or_default();
             st.secrets.insert(id.clone(), Secret { labels, versions: Vec::new(), policy: json!({"version": 1, "etag": "BwAAAA=="}) });
             ok(secret_json(&id, &st.secrets[&id]))
         }
@@ -573,7 +797,12 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
                 .split(" AND ")
                 .filter_map(|c| c.trim().strip_prefix("labels.")?.split_once(['=', ':']).map(|(k, v)| (k.to_string(), v.to_string())))
                 .collect();
-            let list: Vec<Value> = st.secrets.iter().filter(|(_, s)| wanted.iter().all(|(k, v)| s.labels.get(k) == Some(v))).map(|(id, s)| secret_json(id, s)).collect();
+            let list: Vec<Value> = st
+                .secrets
+                .iter()
+                .filter(|(_, s)| wanted.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+                .map(|(id, s)| secret_json(id, s))
+                .collect();
             ok(json!({"secrets": list, "totalSize": list.len()}))
         }
         ("GET", ["v1", "projects", p, "secrets", id], None) if secret_of(p) => match st.secrets.get(*id) {
@@ -591,19 +820,27 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             let Some(data) = body["payload"]["data"].as_str().and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok()) else {
                 return error(400, "payload.data must be base64");
             };
-            let Some(s) = st.secrets.get_mut(*id) else { return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")) };
+            let Some(s) = st.secrets.get_mut(*id) else {
+                return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found."));
+            };
             s.versions.push(data);
             let n = s.versions.len();
-            ok(json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}/versions/{n}"), "state": "ENABLED", "createTime": "2026-01-01T00:00:00Z"}))
+            ok(
+                json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}/versions/{n}"), "state": "ENABLED", "createTime": "2026-01-01T00:00:00Z"}),
+            )
         }
         ("GET", ["v1", "projects", p, "secrets", id, "versions", v], Some("access")) if secret_of(p) => {
-            let Some(s) = st.secrets.get(*id) else { return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")) };
+            let Some(s) = st.secrets.get(*id) else {
+                return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found."));
+            };
             let n = if *v == "latest" { s.versions.len() } else { v.parse().unwrap_or(0) };
             if n == 0 || n > s.versions.len() {
                 return error(404, format!("Secret Version [projects/{PROJECT_NUMBER}/secrets/{id}/versions/{v}] not found."));
             }
             let data = &s.versions[n - 1];
-            ok(json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}/versions/{n}"), "payload": {"data": base64::engine::general_purpose::STANDARD.encode(data)}}))
+            ok(
+                json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}/versions/{n}"), "payload": {"data": base64::engine::general_purpose::STANDARD.encode(data)}}),
+            )
         }
         ("GET", ["v1", "projects", p, "secrets", id], Some("getIamPolicy")) if secret_of(p) => match st.secrets.get(*id) {
             Some(s) => ok(s.policy.clone()),
@@ -628,7 +865,10 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
         }
         ("POST", ["v1", "projects", p, "locations", l, "repositories"], None) => {
             let id = q.get("repositoryId").cloned().unwrap_or_default();
-            if id.is_empty() || !id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') || !id.as_bytes()[0].is_ascii_lowercase() {
+            if id.is_empty()
+                || !id.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                || !id.as_bytes()[0].is_ascii_lowercase()
+            {
                 return error(400, format!("repository_id `{id}` is invalid"));
             }
             if let Err(m) = check(body, M("ArRepository"), "repository") {
@@ -697,7 +937,12 @@ mod rules {
     use super::*;
 
     fn create(st: &mut State, id: &str, body: Value) -> (u16, String) {
-        answer(st, "POST", &format!("/v2/projects/{PROJECT}/locations/{REGION}/services?serviceId={id}&%24alt=json%3Benum-encoding%3Dint"), &body.to_string())
+        answer(
+            st,
+            "POST",
+            &format!("/v2/projects/{PROJECT}/locations/{REGION}/services?serviceId={id}&%24alt=json%3Benum-encoding%3Dint"),
+            &body.to_string(),
+        )
     }
 
     #[test]
@@ -714,7 +959,10 @@ mod rules {
         let (code, body) = create(&mut st, "api", with_secret);
         assert_eq!(code, 400);
         assert!(body.contains("was not found"), "{body}");
-        assert_eq!(create(&mut st, "api", json!({"template": {"containers": [{"image": "x", "env": [{"name": "PORT", "value": "1"}]}]}})).0, 400);
+        assert_eq!(
+            create(&mut st, "api", json!({"template": {"containers": [{"image": "x", "env": [{"name": "PORT", "value": "1"}]}]}})).0,
+            400
+        );
         assert_eq!(create(&mut st, "api", json!({"template": {"executionEnvironment": 7, "containers": [{"image": "x"}]}})).0, 400);
         assert_eq!(st.mutations, 0);
         // A good create, then the same again: a duplicate.

@@ -523,10 +523,18 @@ impl Check<'_> {
             Ty::Named(n) => {
                 let bad = || format!("{at}: {} cannot represent {v}", n);
                 match (n.as_str(), self.schema.types.get(n)) {
-                    ("String" | "DateTime", _) => v.as_str().map(|_| ()).ok_or_else(|| format!("{at}: String cannot represent a non string value: {v}")),
+                    ("String" | "DateTime", _) => {
+                        v.as_str().map(|_| ()).ok_or_else(|| format!("{at}: String cannot represent a non string value: {v}"))
+                    }
                     ("ID", _) => (v.is_string() || v.is_i64()).then_some(()).ok_or_else(bad),
-                    ("Int", _) => v.as_i64().filter(|i| i32::try_from(*i).is_ok()).map(|_| ()).ok_or_else(|| format!("{at}: Int cannot represent non-integer value: {v}")),
-                    ("Boolean", _) => v.as_bool().map(|_| ()).ok_or_else(|| format!("{at}: Boolean cannot represent a non boolean value: {v}")),
+                    ("Int", _) => v
+                        .as_i64()
+                        .filter(|i| i32::try_from(*i).is_ok())
+                        .map(|_| ())
+                        .ok_or_else(|| format!("{at}: Int cannot represent non-integer value: {v}")),
+                    ("Boolean", _) => {
+                        v.as_bool().map(|_| ()).ok_or_else(|| format!("{at}: Boolean cannot represent a non boolean value: {v}"))
+                    }
                     ("JSON" | "DeploymentMeta", _) => Ok(()),
                     ("EnvironmentVariables", _) => match v.as_object() {
                         Some(o) if o.values().all(Value::is_string) => Ok(()),
@@ -589,7 +597,9 @@ impl Check<'_> {
             Val::Bool(b) => json!(b),
             Val::Null => Value::Null,
             Val::List(items) => Value::Array(items.iter().map(|i| self.literal_json(i)).collect::<Result<_, _>>()?),
-            Val::Obj(fields) => Value::Object(fields.iter().map(|(k, v)| Ok((k.clone(), self.literal_json(v)?))).collect::<Result<_, String>>()?),
+            Val::Obj(fields) => {
+                Value::Object(fields.iter().map(|(k, v)| Ok((k.clone(), self.literal_json(v)?))).collect::<Result<_, String>>()?)
+            }
         })
     }
 
@@ -611,12 +621,17 @@ impl Check<'_> {
             }
             for a in &f.args {
                 if matches!(a.ty, Ty::NonNull(_)) && !a.has_default && !s.args.iter().any(|(k, _)| *k == a.name) {
-                    return Err(format!("Field \"{}\" argument \"{}\" of type \"{}\" is required, but it was not provided.", s.name, a.name, a.ty));
+                    return Err(format!(
+                        "Field \"{}\" argument \"{}\" of type \"{}\" is required, but it was not provided.",
+                        s.name, a.name, a.ty
+                    ));
                 }
             }
             let leaf = !matches!(self.schema.types.get(f.ty.named()), Some(TypeDef::Object(_)));
             match (leaf, s.sels.is_empty()) {
-                (true, false) => return Err(format!("Field \"{}\" must not have a selection since type \"{}\" has no subfields.", s.name, f.ty)),
+                (true, false) => {
+                    return Err(format!("Field \"{}\" must not have a selection since type \"{}\" has no subfields.", s.name, f.ty))
+                }
                 (false, true) => return Err(format!("Field \"{}\" of type \"{}\" must have a selection of subfields.", s.name, f.ty)),
                 (false, false) => self.selections(&s.sels, f.ty.named())?,
                 (true, true) => {}
@@ -909,7 +924,8 @@ fn env_json(st: &State, e: &Environment) -> Value {
 
 fn project_json(st: &State, p: &Project) -> Value {
     let envs = st.environments.iter().filter(|e| e.project == p.id).map(|e| env_json(st, e)).collect();
-    let services = st.services.iter().filter(|s| s.project == p.id).map(|s| json!({"id": s.id, "name": s.name, "projectId": s.project})).collect();
+    let services =
+        st.services.iter().filter(|s| s.project == p.id).map(|s| json!({"id": s.id, "name": s.name, "projectId": s.project})).collect();
     json!({"id": p.id, "name": p.name, "description": p.description, "createdAt": TIME, "workspaceId": p.workspace, "environments": conn(envs), "services": conn(services)})
 }
 
@@ -941,7 +957,13 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
         "projects" if project_token.is_some() => Err("Not Authorized".into()),
         "projects" => {
             let workspace = a.get("workspaceId").and_then(Value::as_str);
-            Ok(conn(st.projects.iter().filter(|p| workspace.is_none_or(|w| p.workspace.as_deref() == Some(w))).map(|p| project_json(st, p)).collect()))
+            Ok(conn(
+                st.projects
+                    .iter()
+                    .filter(|p| workspace.is_none_or(|w| p.workspace.as_deref() == Some(w)))
+                    .map(|p| project_json(st, p))
+                    .collect(),
+            ))
         }
         "projectToken" => {
             let token = project_token.ok_or("Project token not found")?;
@@ -954,7 +976,11 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             Ok(env_json(st, e))
         }
         "serviceInstance" => {
-            let i = st.instances.iter().find(|i| i.service == s(a, "serviceId") && i.env == s(a, "environmentId")).ok_or_else(|| nf("ServiceInstance"))?;
+            let i = st
+                .instances
+                .iter()
+                .find(|i| i.service == s(a, "serviceId") && i.env == s(a, "environmentId"))
+                .ok_or_else(|| nf("ServiceInstance"))?;
             Ok(instance_json(st, i))
         }
         "variables" => {
@@ -1011,7 +1037,11 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             let name = inp("name").unwrap_or_else(|| "fake-project".into());
             st.projects.push(Project { id: id.clone(), name, description: inp("description"), workspace: inp("workspaceId") });
             let eid = st.id();
-            st.environments.push(Environment { id: eid, project: id.clone(), name: inp("defaultEnvironmentName").unwrap_or_else(|| "production".into()) });
+            st.environments.push(Environment {
+                id: eid,
+                project: id.clone(),
+                name: inp("defaultEnvironmentName").unwrap_or_else(|| "production".into()),
+            });
             let p = st.projects.last().unwrap();
             Ok(project_json(st, p))
         }
@@ -1079,7 +1109,14 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
                     let vars = vars.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
                     st.variables.insert((project.clone(), e.clone(), Some(id.clone())), vars);
                 }
-                st.instances.push(Instance { service: id.clone(), env: e, image: input["source"]["image"].as_str().map(str::to_string), health_path: None, health_timeout: None, registry: registry.clone() });
+                st.instances.push(Instance {
+                    service: id.clone(),
+                    env: e,
+                    image: input["source"]["image"].as_str().map(str::to_string),
+                    health_path: None,
+                    health_timeout: None,
+                    registry: registry.clone(),
+                });
                 // A service created with an image deploys it at once, as on Railway.
                 if input["source"]["image"].is_string() {
                     let at = st.instances.len() - 1;
@@ -1100,7 +1137,11 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
         "serviceInstanceUpdate" => {
             let svc = s(a, "serviceId");
             let env = a.get("environmentId").and_then(Value::as_str);
-            let i = st.instances.iter_mut().find(|i| i.service == svc && env.is_none_or(|e| e == i.env)).ok_or_else(|| nf("ServiceInstance"))?;
+            let i = st
+                .instances
+                .iter_mut()
+                .find(|i| i.service == svc && env.is_none_or(|e| e == i.env))
+                .ok_or_else(|| nf("ServiceInstance"))?;
             if let Some(img) = input["source"]["image"].as_str() {
                 i.image = Some(img.into());
             }
@@ -1116,7 +1157,11 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             Ok(json!(true))
         }
         "serviceInstanceDeployV2" => {
-            let at = st.instances.iter().position(|i| i.service == s(a, "serviceId") && i.env == s(a, "environmentId")).ok_or_else(|| nf("ServiceInstance"))?;
+            let at = st
+                .instances
+                .iter()
+                .position(|i| i.service == s(a, "serviceId") && i.env == s(a, "environmentId"))
+                .ok_or_else(|| nf("ServiceInstance"))?;
             if st.instances[at].image.is_none() {
                 return Err("Service instance has no source to deploy".into());
             }
@@ -1152,7 +1197,13 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             }
             let sname = st.services.iter().find(|x| x.id == svc).map(|x| x.name.clone()).unwrap_or_default();
             let ename = st.environments.iter().find(|x| x.id == env).map(|x| x.name.clone()).unwrap_or_default();
-            let d = Domain { id: st.id(), env: env.clone(), service: svc.clone(), domain: format!("{sname}-{ename}.up.railway.app"), port: input["targetPort"].as_i64() };
+            let d = Domain {
+                id: st.id(),
+                env: env.clone(),
+                service: svc.clone(),
+                domain: format!("{sname}-{ename}.up.railway.app"),
+                port: input["targetPort"].as_i64(),
+            };
             let out = json!({"id": d.id, "domain": d.domain, "environmentId": env, "serviceId": svc, "targetPort": d.port});
             st.domains.push(d);
             Ok(out)
@@ -1272,13 +1323,25 @@ mod schema_tests {
         let (code, v) = run(&mut st, "query { project(id: \"x\") }", json!({}));
         assert_eq!(code, 400);
         assert!(message(&v).contains("must have a selection of subfields"), "{v}");
-        let (code, v) = run(&mut st, "mutation M($input: ProjectCreateInput!) { projectCreate(input: $input) { id } }", json!({"input": {"name": "a", "colour": "red"}}));
+        let (code, v) = run(
+            &mut st,
+            "mutation M($input: ProjectCreateInput!) { projectCreate(input: $input) { id } }",
+            json!({"input": {"name": "a", "colour": "red"}}),
+        );
         assert_eq!(code, 400);
         assert!(message(&v).contains("Field \"colour\" is not defined by type \"ProjectCreateInput\""), "{v}");
-        let (code, v) = run(&mut st, "mutation M($input: EnvironmentCreateInput!) { environmentCreate(input: $input) { id } }", json!({"input": {"name": "dev"}}));
+        let (code, v) = run(
+            &mut st,
+            "mutation M($input: EnvironmentCreateInput!) { environmentCreate(input: $input) { id } }",
+            json!({"input": {"name": "dev"}}),
+        );
         assert_eq!(code, 400);
         assert!(message(&v).contains("EnvironmentCreateInput.projectId\" of required type \"String!\" was not provided"), "{v}");
-        let (code, v) = run(&mut st, "mutation M($input: ServiceDomainCreateInput!) { serviceDomainCreate(input: $input) { id } }", json!({"input": {"environmentId": "e", "serviceId": "s", "targetPort": "8000"}}));
+        let (code, v) = run(
+            &mut st,
+            "mutation M($input: ServiceDomainCreateInput!) { serviceDomainCreate(input: $input) { id } }",
+            json!({"input": {"environmentId": "e", "serviceId": "s", "targetPort": "8000"}}),
+        );
         assert_eq!(code, 400);
         assert!(message(&v).contains("Int cannot represent"), "{v}");
         let (code, v) = run(&mut st, "query Q($x: String) { projects { edges { cursor } } }", json!({}));
@@ -1290,7 +1353,11 @@ mod schema_tests {
         assert_eq!(st.mutations, 0);
 
         // A valid mutation runs, is counted, and answers only what was selected.
-        let (code, v) = run(&mut st, "mutation M($input: ProjectCreateInput!) { projectCreate(input: $input) { id name } }", json!({"input": {"name": "a", "defaultEnvironmentName": "dev"}}));
+        let (code, v) = run(
+            &mut st,
+            "mutation M($input: ProjectCreateInput!) { projectCreate(input: $input) { id name } }",
+            json!({"input": {"name": "a", "defaultEnvironmentName": "dev"}}),
+        );
         assert_eq!(code, 200, "{v}");
         assert_eq!(v["data"]["projectCreate"]["name"], "a");
         assert!(v["data"]["projectCreate"].get("description").is_none());

@@ -249,7 +249,11 @@ fn digest_of(r: &str) -> String {
 
 fn query(path: &str) -> (String, BTreeMap<String, String>) {
     let (p, q) = path.split_once('?').unwrap_or((path, ""));
-    let params = q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.replace("%2F", "/").replace("%40", "@").replace("%3A", ":"))).collect();
+    let params = q
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.replace("%2F", "/").replace("%40", "@").replace("%3A", ":")))
+        .collect();
     (p.to_string(), params)
 }
 
@@ -284,8 +288,13 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
     let Some(rest) = full_path.strip_prefix("/v1") else { return error(404, "not found") };
     let (path, params) = query(rest);
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let parsed: Value = if body.is_empty() { Value::Null } else {
-        match serde_json::from_str(body) { Ok(v) => v, Err(e) => return error(400, format!("invalid JSON: {e}")) }
+    let parsed: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_str(body) {
+            Ok(v) => v,
+            Err(e) => return error(400, format!("invalid JSON: {e}")),
+        }
     };
     let validate = |schema: Value| check(&parsed, &schema, "body");
     let creds = st.credentials.clone();
@@ -298,7 +307,16 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
         };
     }
     match (method, parts.as_slice()) {
-        ("GET", ["owners"]) => (200, Value::Array(st.owners.iter().map(|(id, name)| json!({"owner": {"id": id, "name": name, "email": "team@example.com", "type": "team"}, "cursor": id})).collect()).to_string()),
+        ("GET", ["owners"]) => (
+            200,
+            Value::Array(
+                st.owners
+                    .iter()
+                    .map(|(id, name)| json!({"owner": {"id": id, "name": name, "email": "team@example.com", "type": "team"}, "cursor": id}))
+                    .collect(),
+            )
+            .to_string(),
+        ),
         ("GET", ["services"]) => {
             let list: Vec<Value> = st
                 .services
@@ -331,7 +349,12 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
                 health_path: details["healthCheckPath"].as_str().unwrap_or("").into(),
                 plan: details["plan"].as_str().unwrap_or("starter").into(),
                 region: details["region"].as_str().unwrap_or("oregon").into(),
-                env: parsed["envVars"].as_array().into_iter().flatten().map(|e| (e["key"].as_str().unwrap().to_string(), e["value"].as_str().unwrap_or("").to_string())).collect(),
+                env: parsed["envVars"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| (e["key"].as_str().unwrap().to_string(), e["value"].as_str().unwrap_or("").to_string()))
+                    .collect(),
                 deploys: Vec::new(),
             };
             let d = new_deploy(st, image, "api");
@@ -369,7 +392,11 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
             (204, String::new())
         }
         ("GET", ["services", id, "env-vars"]) => match svc_idx(st, id) {
-            Some(i) => (200, Value::Array(st.services[i].env.iter().map(|(k, v)| json!({"envVar": {"key": k, "value": v}, "cursor": k})).collect()).to_string()),
+            Some(i) => (
+                200,
+                Value::Array(st.services[i].env.iter().map(|(k, v)| json!({"envVar": {"key": k, "value": v}, "cursor": k})).collect())
+                    .to_string(),
+            ),
             None => error(404, "service not found"),
         },
         ("PUT", ["services", id, "env-vars", key]) => {
@@ -389,7 +416,11 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
             (204, String::new())
         }
         ("GET", ["services", id, "deploys"]) => match svc_idx(st, id) {
-            Some(i) => (200, Value::Array(st.services[i].deploys.iter().map(|d| json!({"deploy": deploy_json(d), "cursor": d.id})).collect()).to_string()),
+            Some(i) => (
+                200,
+                Value::Array(st.services[i].deploys.iter().map(|d| json!({"deploy": deploy_json(d), "cursor": d.id})).collect())
+                    .to_string(),
+            ),
             None => error(404, "service not found"),
         },
         ("POST", ["services", id, "deploys"]) => {
@@ -486,15 +517,26 @@ mod schema_tests {
     #[test]
     fn rejects_unknown_and_missing_fields() {
         let mut st = State { owners: vec![("tea-1".into(), "t".into())], ..State::default() };
-        let (code, body) = answer(&mut st, "POST", "/v1/services", r#"{"type":"web_service","name":"x","ownerId":"tea-1","imagePath":"a"}"#);
+        let (code, body) =
+            answer(&mut st, "POST", "/v1/services", r#"{"type":"web_service","name":"x","ownerId":"tea-1","imagePath":"a"}"#);
         assert_eq!(code, 400);
         assert!(body.contains("unknown field `imagePath`"), "{body}");
         let (code, body) = answer(&mut st, "POST", "/v1/services", r#"{"type":"web_service","name":"x"}"#);
         assert_eq!(code, 400);
         assert!(body.contains("missing required field `ownerId`"), "{body}");
-        let (code, _) = answer(&mut st, "POST", "/v1/services", r#"{"type":"web_service","name":"x","ownerId":"tea-1","serviceDetails":{"runtime":"image","plan":"huge"}}"#);
+        let (code, _) = answer(
+            &mut st,
+            "POST",
+            "/v1/services",
+            r#"{"type":"web_service","name":"x","ownerId":"tea-1","serviceDetails":{"runtime":"image","plan":"huge"}}"#,
+        );
         assert_eq!(code, 400);
-        let (code, _) = answer(&mut st, "POST", "/v1/services", r#"{"type":"web_service","name":"x","ownerId":"tea-1","serviceDetails":{"runtime":"image"}}"#);
+        let (code, _) = answer(
+            &mut st,
+            "POST",
+            "/v1/services",
+            r#"{"type":"web_service","name":"x","ownerId":"tea-1","serviceDetails":{"runtime":"image"}}"#,
+        );
         assert_eq!(code, 201);
         assert_eq!(st.mutations, 1);
     }

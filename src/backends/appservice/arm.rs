@@ -70,11 +70,7 @@ impl Arm {
             .to_string();
         let loopback = crate::cloud::is_loopback_host(host_of(&base));
         let credential = if loopback { None } else { Some(crate::cloud::azure::credential()?) };
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("aideploy/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .context("cannot set up the HTTP client")?;
+        let http = crate::cloud::http::client()?;
         Ok(Arm { base, http, credential, token: Mutex::new(None), loopback })
     }
 
@@ -100,13 +96,18 @@ impl Arm {
         if host_of(&url) != host_of(&self.base) {
             anyhow::bail!("ARM pointed aideploy at {url}, outside {}; refusing to send it a token", self.base);
         }
-        let mut req = self.http.request(method.clone(), &url).bearer_auth(self.bearer().await?).header("accept", "application/json");
-        if let Some(b) = body {
-            req = req.json(b);
-        } else if method == Method::POST {
-            req = req.header("content-length", "0");
-        }
-        let resp = req.send().await.with_context(|| format!("cannot reach Azure Resource Manager at {}", self.base))?;
+        let bearer = self.bearer().await?;
+        let make = || {
+            let req = self.http.request(method.clone(), &url).bearer_auth(&bearer).header("accept", "application/json");
+            match body {
+                Some(b) => req.json(b),
+                None if method == Method::POST => req.header("content-length", "0"),
+                None => req,
+            }
+        };
+        let resp = crate::cloud::http::send(crate::cloud::http::Retry::default(), false, make)
+            .await
+            .with_context(|| format!("cannot reach Azure Resource Manager at {}", self.base))?;
         let status = resp.status().as_u16();
         let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
         let async_op = header("azure-asyncoperation");
@@ -129,7 +130,11 @@ impl Arm {
         let what = format!("Azure Resource Manager {method} {path} answered {} {code}: {message}", a.status);
         match a.status {
             401 => Hinted::new(what, crate::cloud::azure::FIX).into(),
-            403 => Hinted::new(what, "your identity needs Contributor and User Access Administrator (or Owner) on the subscription or resource group").into(),
+            403 => Hinted::new(
+                what,
+                "your identity needs Contributor and User Access Administrator (or Owner) on the subscription or resource group",
+            )
+            .into(),
             _ => anyhow::anyhow!(what),
         }
     }

@@ -32,11 +32,14 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::build::oci::blobs::BlobStore;
-use crate::build::oci::BuiltImage;
-use crate::build::registry::{Client, Options, Reference};
+use crate::artifact::oci::blobs::BlobStore;
+use crate::artifact::oci::BuiltImage;
+use crate::artifact::registry::{Client, Options, Reference};
 use crate::cloud::registry_logins::RegistryLogins;
-use crate::engine::{health, Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
+use crate::engine::legacy::LegacyBackend;
+use crate::engine::{
+    health, Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter,
+};
 use crate::envvars;
 use crate::error::UsageError;
 use crate::manifest::Kind;
@@ -222,7 +225,10 @@ fn str_of(v: &Value) -> String {
 /// The URL the health gate polls for a host: `AIDEPLOY_AZURE_SITE_URL_TEMPLATE` with
 /// `{host}` replaced, default `https://{host}`.
 fn probe_url(host: &str, path: &str) -> String {
-    let template = std::env::var(envvars::AIDEPLOY_AZURE_SITE_URL_TEMPLATE).ok().filter(|t| t.contains("{host}")).unwrap_or_else(|| "https://{host}".into());
+    let template = std::env::var(envvars::AIDEPLOY_AZURE_SITE_URL_TEMPLATE)
+        .ok()
+        .filter(|t| t.contains("{host}"))
+        .unwrap_or_else(|| "https://{host}".into());
     format!("{}{path}", template.trim_end_matches('/').replace("{host}", host))
 }
 
@@ -282,7 +288,7 @@ impl Now {
     }
 }
 
-fn now_of(d: &Deployed) -> &Now {
+fn now_of(d: &LegacyDeployed) -> &Now {
     d.state.downcast_ref::<Now>().expect("appservice state")
 }
 
@@ -343,19 +349,27 @@ async fn read(cx: &Cx, arm: &Arm) -> Result<Option<Now>> {
     if kinds.is_empty() && !owns_group {
         return Ok(None);
     }
-    let get = |present: bool, path: String, api: &'static str| async move { if present { arm.get(&path, api).await } else { Ok(None) } };
+    let get = |present: bool, path: String, api: &'static str| async move {
+        if present {
+            arm.get(&path, api).await
+        } else {
+            Ok(None)
+        }
+    };
     let plan = get(kinds.contains_key("microsoft.web/serverfarms"), n.plan_path(), API_WEB).await?;
     let acr = get(kinds.contains_key("microsoft.containerregistry/registries"), n.acr_path(), API_ACR).await?;
     let vault = get(kinds.contains_key("microsoft.keyvault/vaults"), n.vault_path(), API_KEYVAULT).await?;
     let site = get(kinds.contains_key("microsoft.web/sites"), n.site_path(), API_WEB).await?;
     let (mut site_config, mut settings, mut slot, mut slot_config) = (Value::Null, BTreeMap::new(), None, Value::Null);
     if site.is_some() {
-        site_config = arm.get(&format!("{}/config/web", n.site_path()), API_WEB).await?.map(|c| c["properties"].clone()).unwrap_or_default();
+        site_config =
+            arm.get(&format!("{}/config/web", n.site_path()), API_WEB).await?.map(|c| c["properties"].clone()).unwrap_or_default();
         let listed = arm.list_action(&format!("{}/config/appsettings/list", n.site_path()), API_WEB).await?;
         settings = listed["properties"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), str_of(v))).collect();
         slot = arm.get(&n.slot_path(), API_WEB).await?;
         if slot.is_some() {
-            slot_config = arm.get(&format!("{}/config/web", n.slot_path()), API_WEB).await?.map(|c| c["properties"].clone()).unwrap_or_default();
+            slot_config =
+                arm.get(&format!("{}/config/web", n.slot_path()), API_WEB).await?.map(|c| c["properties"].clone()).unwrap_or_default();
         }
     }
     let mut secrets = BTreeMap::new();
@@ -369,7 +383,9 @@ async fn read(cx: &Cx, arm: &Arm) -> Result<Option<Now>> {
     }
     let mut assignments = BTreeSet::new();
     for principal in [Now::principal(&site), Now::principal(&slot)].into_iter().flatten() {
-        for (present, scope, role) in [(acr.is_some(), n.acr_path(), ROLE_ACR_PULL), (vault.is_some(), n.vault_path(), ROLE_KV_SECRETS_USER)] {
+        for (present, scope, role) in
+            [(acr.is_some(), n.acr_path(), ROLE_ACR_PULL), (vault.is_some(), n.vault_path(), ROLE_KV_SECRETS_USER)]
+        {
             let path = assignment_path(&scope, role, &principal);
             if present && arm.get(&path, API_AUTHORIZATION).await?.is_some() {
                 assignments.insert(path);
@@ -482,7 +498,8 @@ fn config_drift(cx: &Cx, now: &Now, t: Tier, acr: bool) -> Vec<String> {
 async fn push_to_acr(built: &Built, login_server: &str, cx: &Cx, r: &dyn Reporter) -> Result<String> {
     let repo = format!("{login_server}/{}", cx.app_name());
     r.step(&format!("pushing to {repo}"));
-    let client = Client::new(Arc::new(RegistryLogins::new(Some(login_server.to_string()))), BlobStore::open_default()?, Options::default())?;
+    let client =
+        Client::new(Arc::new(RegistryLogins::new(Some(login_server.to_string()))), BlobStore::open_default()?, Options::default())?;
     let dest = Reference::parse(&format!("{repo}:{}-{}", cx.stage, short(&built.image.digest)))?;
     client.push(&built.image, &dest, r).await?;
     r.done();
@@ -495,7 +512,8 @@ async fn ensure_role(arm: &Arm, n: &Names, scope: &str, role: &str, principal: &
     if arm.get(&path, API_AUTHORIZATION).await?.is_some() {
         return Ok(());
     }
-    let body = json!({"properties": {"roleDefinitionId": n.role_definition(role), "principalId": principal, "principalType": "ServicePrincipal"}});
+    let body =
+        json!({"properties": {"roleDefinitionId": n.role_definition(role), "principalId": principal, "principalType": "ServicePrincipal"}});
     // A new identity takes a moment to reach the directory: retry PrincipalNotFound.
     let mut tries = 0;
     loop {
@@ -512,7 +530,14 @@ async fn ensure_role(arm: &Arm, n: &Names, scope: &str, role: &str, principal: &
 }
 
 /// The site or slot, made if missing (no image yet), with its identity's principal.
-async fn ensure_shell(s: &Shape<'_>, arm: &Arm, path: &str, existing: &Option<Value>, what: &str, r: &dyn Reporter) -> Result<(Value, String)> {
+async fn ensure_shell(
+    s: &Shape<'_>,
+    arm: &Arm,
+    path: &str,
+    existing: &Option<Value>,
+    what: &str,
+    r: &dyn Reporter,
+) -> Result<(Value, String)> {
     let v = match existing {
         Some(v) if Now::principal(&Some(v.clone())).is_some() => v.clone(),
         _ => {
@@ -557,7 +582,17 @@ struct Release<'a> {
 /// tiers with slots, else in place with the previous version put back on failure.
 /// `Err` is a failed call; `Ok(Some(why))` an unhealthy version (the old one serves).
 #[allow(clippy::too_many_arguments)]
-async fn release(cx: &Cx, arm: &Arm, now: &Now, site: &Value, t: Tier, rel: &Release<'_>, acr: bool, vault: bool, r: &dyn Reporter) -> Result<Option<String>> {
+async fn release(
+    cx: &Cx,
+    arm: &Arm,
+    now: &Now,
+    site: &Value,
+    t: Tier,
+    rel: &Release<'_>,
+    acr: bool,
+    vault: bool,
+    r: &dyn Reporter,
+) -> Result<Option<String>> {
     let n = &now.n;
     let shape = Shape { cx, n, location: &now.location, t, acr };
     let image = format!("{}@{}", rel.repo, rel.digest);
@@ -568,17 +603,35 @@ async fn release(cx: &Cx, arm: &Arm, now: &Now, site: &Value, t: Tier, rel: &Rel
         let (slot, principal) = ensure_shell(&shape, arm, &n.slot_path(), &now.slot, &format!("slot {SLOT}"), r).await?;
         grant(arm, n, &principal, acr, vault, r).await?;
         r.step(&format!("deploying @{} to slot {SLOT}", short(rel.digest)));
-        arm.put(&n.slot_path(), API_WEB, &site_body(&shape, Some(&image), Some(rel.settings), &[(TAG_DIGEST, rel.digest)]), &format!("slot {SLOT}"), r).await?;
+        arm.put(
+            &n.slot_path(),
+            API_WEB,
+            &site_body(&shape, Some(&image), Some(rel.settings), &[(TAG_DIGEST, rel.digest)]),
+            &format!("slot {SLOT}"),
+            r,
+        )
+        .await?;
         r.done();
         let slot_host = str_of(&slot["properties"]["defaultHostName"]);
         let url = probe_url(&slot_host, &path);
         r.step(&format!("waiting for slot {SLOT} to answer {path}"));
         if let Err(e) = health::wait_healthy(&url, health_timeout(cx), r, || None).await {
-            return Ok(Some(format!("slot {SLOT} (@{}) did not pass its health check at {url}: {}\n(not swapped: production keeps serving)", short(rel.digest), unhealthy(e))));
+            return Ok(Some(format!(
+                "slot {SLOT} (@{}) did not pass its health check at {url}: {}\n(not swapped: production keeps serving)",
+                short(rel.digest),
+                unhealthy(e)
+            )));
         }
         r.done();
         r.step(&format!("swapping slot {SLOT} into production"));
-        arm.post(&format!("{}/slotsswap", n.site_path()), API_WEB, Some(&json!({"targetSlot": SLOT, "preserveVnet": true})), "slot swap", r).await?;
+        arm.post(
+            &format!("{}/slotsswap", n.site_path()),
+            API_WEB,
+            Some(&json!({"targetSlot": SLOT, "preserveVnet": true})),
+            "slot swap",
+            r,
+        )
+        .await?;
         let mut tg = tags(cx);
         tg.insert(TAG_DIGEST.into(), json!(rel.digest));
         tg.insert(TAG_PREVIOUS.into(), json!(serving.clone().unwrap_or_default()));
@@ -620,9 +673,20 @@ fn unhealthy(e: health::Unhealthy) -> String {
 }
 
 #[async_trait]
-impl Backend for AppServiceBackend {
+impl LegacyBackend for AppServiceBackend {
     fn kind(&self) -> Kind {
         Kind::Appservice
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            provider: Provider::Azure,
+            secret_store: false,
+            logs: false,
+            rollback: true,
+            default_package: DefaultPackage::Image,
+            needs_registry: false,
+        }
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Artifact> {
@@ -630,18 +694,21 @@ impl Backend for AppServiceBackend {
         tier(cx)?;
         subscription(cx)?;
         Arm::from_env()?;
-        let over = crate::commands::image::push_repository(&cx.loaded)?;
-        let mut artifact = crate::commands::image::build(&cx.loaded, &cx.stage, Some(&cx.target), over.is_some(), r).await?;
+        let over = crate::artifact::image::push_repository(&cx.loaded)?;
+        let mut artifact = crate::artifact::image::build(&cx.loaded, &cx.stage, Some(&cx.target), over.is_some(), r).await?;
         let image = artifact.payload.downcast_ref::<BuiltImage>().cloned().context("the image build returned no image")?;
         artifact.payload = Arc::new(Built { image, override_repo: over.map(|o| o.name()) });
         Ok(artifact)
     }
 
-    async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
+    async fn current(&self, cx: &Cx) -> Result<Option<LegacyDeployed>> {
         let arm = Arm::from_env()?;
         let Some(now) = read(cx, &arm).await? else { return Ok(None) };
         let mut details = serde_json::Map::new();
-        details.insert("resource_group".into(), json!(format!("{}{}", now.n.group, if now.owns_group { " (created by aideploy)" } else { "" })));
+        details.insert(
+            "resource_group".into(),
+            json!(format!("{}{}", now.n.group, if now.owns_group { " (created by aideploy)" } else { "" })),
+        );
         details.insert("site".into(), json!(now.site.as_ref().map(|_| now.n.site.clone())));
         details.insert("plan".into(), json!(now.plan.as_ref().map(|_| format!("{} ({})", now.n.plan, now.sku().unwrap_or_default()))));
         details.insert("image".into(), json!(now.image().strip_prefix("DOCKER|")));
@@ -663,10 +730,10 @@ impl Backend for AppServiceBackend {
             }
             _ => Health::Skipped,
         };
-        Ok(Some(Deployed { digest: now.digest().unwrap_or_default(), url: now.url(), health, details, state: Arc::new(now) }))
+        Ok(Some(LegacyDeployed { digest: now.digest().unwrap_or_default(), url: now.url(), health, details, state: Arc::new(now) }))
     }
 
-    fn plan(&self, cx: &Cx, now: Option<&Deployed>, artifact: &Artifact) -> Plan {
+    fn plan(&self, cx: &Cx, now: Option<&LegacyDeployed>, artifact: &Artifact) -> Plan {
         let built = artifact.payload.downcast_ref::<Built>().expect("appservice artifact");
         let n = now.map(now_of);
         let mut plan = Plan::default();
@@ -680,19 +747,30 @@ impl Backend for AppServiceBackend {
             ));
         }
         if !t.autoscale {
-            plan.warnings.push(format!("{sku} ({}) has no autoscale: it runs a fixed number of instances (Standard or higher scales out by rule)", t.name));
+            plan.warnings.push(format!(
+                "{sku} ({}) has no autoscale: it runs a fixed number of instances (Standard or higher scales out by rule)",
+                t.name
+            ));
         }
         let names = n.map(|n| n.n.clone()).unwrap_or_else(|| Names::derive(cx, &subscription(cx).unwrap_or_default()));
         let add = |plan: &mut Plan, present: bool, resource: &str, id: &str| {
             plan.actions.push(if present { Action::new(Op::Noop, resource, id) } else { Action::new(Op::Create, resource, id) });
         };
         match n {
-            None => plan.actions.push(Action::new(Op::Create, "resource-group", &names.group).because("created by aideploy, deleted by destroy")),
-            Some(now) => plan.actions.push(Action::new(Op::Noop, "resource-group", &names.group).because(if now.owns_group { "created by aideploy" } else { "not aideploy's: kept by destroy" })),
+            None => plan
+                .actions
+                .push(Action::new(Op::Create, "resource-group", &names.group).because("created by aideploy, deleted by destroy")),
+            Some(now) => plan.actions.push(Action::new(Op::Noop, "resource-group", &names.group).because(if now.owns_group {
+                "created by aideploy"
+            } else {
+                "not aideploy's: kept by destroy"
+            })),
         }
         match n.and_then(|n| n.sku()) {
             None => plan.actions.push(Action::new(Op::Create, "app-service-plan", &names.plan).because(format!("Linux, {sku}"))),
-            Some(s) if s != sku => plan.actions.push(Action::new(Op::Update, "app-service-plan", &names.plan).because(format!("{s} -> {sku}"))),
+            Some(s) if s != sku => {
+                plan.actions.push(Action::new(Op::Update, "app-service-plan", &names.plan).because(format!("{s} -> {sku}")))
+            }
             Some(_) => plan.actions.push(Action::new(Op::Noop, "app-service-plan", &names.plan)),
         }
         let acr = built.override_repo.is_none();
@@ -734,14 +812,21 @@ impl Backend for AppServiceBackend {
             why.extend(config_drift(cx, now, t, acr));
         }
         let principals = n.map(|n| [Now::principal(&n.site), Now::principal(&n.slot)]).unwrap_or_default();
-        let assigned = |scope: String, role: &str| principals[0].as_ref().is_some_and(|p| n.unwrap().assignments.contains(&assignment_path(&scope, role, p)));
+        let assigned = |scope: String, role: &str| {
+            principals[0].as_ref().is_some_and(|p| n.unwrap().assignments.contains(&assignment_path(&scope, role, p)))
+        };
         if !site_present {
-            plan.actions.push(Action::new(Op::Create, "web-app", &names.site).because(format!("image @{}, https only", short(&artifact.digest))));
+            plan.actions
+                .push(Action::new(Op::Create, "web-app", &names.site).because(format!("image @{}, https only", short(&artifact.digest))));
         } else if why.is_empty() {
             plan.actions.push(Action::new(Op::Noop, "web-app", &names.site));
         } else if t.slots {
-            plan.actions.push(Action::new(if n.unwrap().slot.is_some() { Op::Update } else { Op::Create }, "slot", format!("{}/{SLOT}", names.site)).because(why.join(", ")));
-            plan.actions.push(Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because("after the slot passes its health check"));
+            plan.actions.push(
+                Action::new(if n.unwrap().slot.is_some() { Op::Update } else { Op::Create }, "slot", format!("{}/{SLOT}", names.site))
+                    .because(why.join(", ")),
+            );
+            plan.actions
+                .push(Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because("after the slot passes its health check"));
         } else {
             plan.actions.push(Action::new(Op::Update, "web-app", &names.site).because(why.join(", ")));
         }
@@ -751,12 +836,16 @@ impl Backend for AppServiceBackend {
         }
         if has_secrets {
             let ok = assigned(names.vault_path(), ROLE_KV_SECRETS_USER);
-            plan.actions.push(Action::new(if ok { Op::Noop } else { Op::Create }, "role-assignment", format!("Key Vault Secrets User on {}", names.vault)));
+            plan.actions.push(Action::new(
+                if ok { Op::Noop } else { Op::Create },
+                "role-assignment",
+                format!("Key Vault Secrets User on {}", names.vault),
+            ));
         }
         plan
     }
 
-    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&Deployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
+    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&LegacyDeployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
         let built = artifact.payload.downcast_ref::<Built>().expect("appservice artifact");
         let arm = Arm::from_env()?;
         let t = tier(cx)?;
@@ -799,7 +888,9 @@ impl Backend for AppServiceBackend {
                     r.step(&format!("creating resource group {}", n.group));
                     let mut tg = base_tags.clone();
                     tg.insert(TAG_CREATED_GROUP.into(), json!("true"));
-                    now.group = arm.put(&n.group_path(), API_RESOURCES, &json!({"location": now.location, "tags": tg}), "resource group", r).await?;
+                    now.group = arm
+                        .put(&n.group_path(), API_RESOURCES, &json!({"location": now.location, "tags": tg}), "resource group", r)
+                        .await?;
                     now.owns_group = true;
                     r.done();
                 }
@@ -809,7 +900,8 @@ impl Backend for AppServiceBackend {
 
         if now.sku().as_deref() != Some(sku.as_str()) {
             r.step(&format!("{} App Service plan {} ({sku})", if now.plan.is_some() { "updating" } else { "creating" }, n.plan));
-            let body = json!({"location": location, "kind": "linux", "tags": base_tags, "sku": {"name": sku}, "properties": {"reserved": true}});
+            let body =
+                json!({"location": location, "kind": "linux", "tags": base_tags, "sku": {"name": sku}, "properties": {"reserved": true}});
             now.plan = Some(arm.put(&n.plan_path(), API_WEB, &body, "App Service plan", r).await?);
             r.done();
         }
@@ -824,7 +916,12 @@ impl Backend for AppServiceBackend {
                     now.acr = Some(arm.put(&n.acr_path(), API_ACR, &body, "container registry", r).await?);
                     r.done();
                 }
-                let login = now.acr.as_ref().map(|a| str_of(&a["properties"]["loginServer"])).filter(|l| !l.is_empty()).context("the container registry has no login server yet")?;
+                let login = now
+                    .acr
+                    .as_ref()
+                    .map(|a| str_of(&a["properties"]["loginServer"]))
+                    .filter(|l| !l.is_empty())
+                    .context("the container registry has no login server yet")?;
                 let serving = now.digest();
                 if serving.as_deref() != Some(artifact.digest.as_str()) || now.slot_digest().as_deref() != Some(artifact.digest.as_str()) {
                     push_to_acr(built, &login, cx, r).await?
@@ -871,7 +968,15 @@ impl Backend for AppServiceBackend {
         let refs = secret_refs(cx, &n, &now.secrets);
         let settings = desired_settings(cx, &refs);
 
-        let (site, principal) = ensure_shell(&Shape { cx, n: &n, location: &location, t, acr }, &arm, &n.site_path(), &now.site, &format!("web app {}", n.site), r).await?;
+        let (site, principal) = ensure_shell(
+            &Shape { cx, n: &n, location: &location, t, acr },
+            &arm,
+            &n.site_path(),
+            &now.site,
+            &format!("web app {}", n.site),
+            r,
+        )
+        .await?;
         grant(&arm, &n, &principal, acr, vault, r).await?;
         if now.site.is_none() {
             now.site = Some(site.clone());
@@ -879,14 +984,20 @@ impl Backend for AppServiceBackend {
         let url = Some(format!("https://{}", str_of(&site["properties"]["defaultHostName"])));
         let drift = !config_drift(cx, &now, t, acr).is_empty();
         if now.digest().as_deref() == Some(artifact.digest.as_str()) && now.settings == settings && !drift {
-            return Ok(Outcome { url, health: Health::Passed, actions: plan.actions.clone(), failure: None });
+            return Ok(Outcome { url, health: Health::Passed, actions: plan.actions.clone(), failure: None, pushed: None });
         }
         let rel = Release { repo: &repo, digest: &artifact.digest, settings: &settings };
         let failure = release(cx, &arm, &now, &site, t, &rel, acr, vault, r).await?;
-        Ok(Outcome { url, health: if failure.is_some() { Health::Failed } else { Health::Passed }, actions: plan.actions.clone(), failure })
+        Ok(Outcome {
+            url,
+            health: if failure.is_some() { Health::Failed } else { Health::Passed },
+            actions: plan.actions.clone(),
+            failure,
+            pushed: None,
+        })
     }
 
-    fn plan_rollback(&self, cx: &Cx, now: &Deployed) -> Result<Plan> {
+    fn plan_rollback(&self, cx: &Cx, now: &LegacyDeployed) -> Result<Plan> {
         let n = now_of(now);
         let Some(prev) = n.previous() else {
             return Err(UsageError::new(format!("{} ({}) has no earlier version on App Service to roll back to", cx.app_name(), cx.stage))
@@ -896,33 +1007,47 @@ impl Backend for AppServiceBackend {
         let mut plan = Plan::default();
         let t = tier(cx)?;
         if t.slots && n.slot_digest().as_deref() == Some(prev.as_str()) {
-            plan.actions.push(Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because(format!("slot {SLOT} holds @{}", short(&prev))));
+            plan.actions.push(
+                Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because(format!("slot {SLOT} holds @{}", short(&prev))),
+            );
         } else if t.slots {
-            plan.actions.push(Action::new(Op::Update, "slot", format!("{}/{SLOT}", n.n.site)).because(format!("back to @{}", short(&prev))));
-            plan.actions.push(Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because("after the slot passes its health check"));
+            plan.actions
+                .push(Action::new(Op::Update, "slot", format!("{}/{SLOT}", n.n.site)).because(format!("back to @{}", short(&prev))));
+            plan.actions
+                .push(Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because("after the slot passes its health check"));
         } else {
             plan.actions.push(Action::new(Op::Update, "web-app", &n.n.site).because(format!("back to @{}", short(&prev))));
         }
         Ok(plan)
     }
 
-    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let arm = Arm::from_env()?;
         let t = tier(cx)?;
         let prev = n.previous().context("checked by plan_rollback")?;
         let site = n.site.clone().context("no site")?;
         let image = n.image();
-        let repo = image.strip_prefix("DOCKER|").and_then(|i| i.rsplit_once('@')).map(|(r, _)| r.to_string()).context("the site runs no digest-pinned image")?;
+        let repo = image
+            .strip_prefix("DOCKER|")
+            .and_then(|i| i.rsplit_once('@'))
+            .map(|(r, _)| r.to_string())
+            .context("the site runs no digest-pinned image")?;
         let acr = n.site_config["acrUseManagedIdentityCreds"] == true;
         let vault = n.vault.is_some();
         // With slots, the slot's settings move with a swap: keep the production ones.
         let rel = Release { repo: &repo, digest: &prev, settings: &n.settings };
         let failure = release(cx, &arm, n, &site, t, &rel, acr, vault, r).await?;
-        Ok(Outcome { url: n.url(), health: if failure.is_some() { Health::Failed } else { Health::Passed }, actions: plan.actions.clone(), failure })
+        Ok(Outcome {
+            url: n.url(),
+            health: if failure.is_some() { Health::Failed } else { Health::Passed },
+            actions: plan.actions.clone(),
+            failure,
+            pushed: None,
+        })
     }
 
-    fn plan_destroy(&self, _cx: &Cx, now: &Deployed) -> Plan {
+    fn plan_destroy(&self, _cx: &Cx, now: &LegacyDeployed) -> Plan {
         let n = now_of(now);
         let mut plan = Plan::default();
         if n.owns_group {
@@ -946,7 +1071,7 @@ impl Backend for AppServiceBackend {
         plan
     }
 
-    async fn destroy(&self, cx: &Cx, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn destroy(&self, cx: &Cx, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let arm = Arm::from_env()?;
         let names = &n.n;
@@ -982,7 +1107,12 @@ impl Backend for AppServiceBackend {
             let location = str_of(&v["location"]);
             r.step(&format!("purging Key Vault {}", names.vault));
             arm.post(
-                &format!("/subscriptions/{}/providers/Microsoft.KeyVault/locations/{}/deletedVaults/{}/purge", names.sub, enc(&location), names.vault),
+                &format!(
+                    "/subscriptions/{}/providers/Microsoft.KeyVault/locations/{}/deletedVaults/{}/purge",
+                    names.sub,
+                    enc(&location),
+                    names.vault
+                ),
                 API_KEYVAULT,
                 None,
                 "Key Vault purge",
@@ -991,7 +1121,7 @@ impl Backend for AppServiceBackend {
             .await?;
             r.done();
         }
-        Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None })
+        Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None, pushed: None })
     }
 }
 
@@ -1025,7 +1155,11 @@ mod tests {
             let n = Names::from_parts(base, format!("aideploy-{base}"), "sub-1");
             assert!(n.site.len() <= 60 && !n.site.starts_with('-') && !n.site.ends_with('-'), "{}", n.site);
             assert!((5..=50).contains(&n.acr.len()) && n.acr.chars().all(|c| c.is_ascii_alphanumeric()), "{}", n.acr);
-            assert!((3..=24).contains(&n.vault.len()) && !n.vault.contains("--") && n.vault.starts_with(|c: char| c.is_ascii_alphabetic()), "{}", n.vault);
+            assert!(
+                (3..=24).contains(&n.vault.len()) && !n.vault.contains("--") && n.vault.starts_with(|c: char| c.is_ascii_alphabetic()),
+                "{}",
+                n.vault
+            );
         }
         let a = Names::from_parts("rag-dev", "g".into(), "sub-1");
         assert_eq!(a.site, Names::from_parts("rag-dev", "G".into(), "SUB-1").site, "same inputs, same names");

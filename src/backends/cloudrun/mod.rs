@@ -24,9 +24,10 @@ use async_trait::async_trait;
 use google_cloud_lro::{Poller, PollingResult};
 use serde_json::{json, Value};
 
-use crate::build::registry::Reference;
+use crate::artifact::registry::Reference;
 use crate::cloud::gcp::{self, api_error, is_not_found, Clients};
-use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
+use crate::engine::legacy::LegacyBackend;
+use crate::engine::{Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter};
 use crate::envvars;
 use crate::error::UsageError;
 use crate::manifest::Kind;
@@ -77,8 +78,10 @@ pub fn site(cx: &Cx) -> Result<Site> {
         .or_else(|| env(envvars::CLOUDSDK_CORE_PROJECT))
         .or_else(|| gcp::gcloud_config("core", "project"))
         .ok_or_else(|| {
-            UsageError::new("no Google Cloud project for the cloudrun target")
-                .hint(format!("set `project = \"my-project\"` in [targets.{}], or run `gcloud config set project my-project`", cx.target.name))
+            UsageError::new("no Google Cloud project for the cloudrun target").hint(format!(
+                "set `project = \"my-project\"` in [targets.{}], or run `gcloud config set project my-project`",
+                cx.target.name
+            ))
         })?;
     let region = s
         .region
@@ -87,8 +90,10 @@ pub fn site(cx: &Cx) -> Result<Site> {
         .or_else(|| env(envvars::CLOUDSDK_RUN_REGION))
         .or_else(|| gcp::gcloud_config("run", "region"))
         .ok_or_else(|| {
-            UsageError::new("no Cloud Run region for the cloudrun target")
-                .hint(format!("set `region = \"europe-west1\"` in [targets.{}], or run `gcloud config set run/region europe-west1`", cx.target.name))
+            UsageError::new("no Cloud Run region for the cloudrun target").hint(format!(
+                "set `region = \"europe-west1\"` in [targets.{}], or run `gcloud config set run/region europe-west1`",
+                cx.target.name
+            ))
         })?;
     Ok(Site { project, region })
 }
@@ -155,7 +160,7 @@ struct Now {
     labelled_secrets: Vec<String>,
 }
 
-fn now_of(d: &Deployed) -> &Now {
+fn now_of(d: &LegacyDeployed) -> &Now {
     d.state.downcast_ref::<Now>().expect("cloudrun state")
 }
 
@@ -168,7 +173,11 @@ fn image_digest(revision: &Value) -> Option<String> {
 }
 
 fn is_ready(revision: &Value) -> bool {
-    revision["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && (c["state"] == "CONDITION_SUCCEEDED" || c["state"] == 4))
+    revision["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && (c["state"] == "CONDITION_SUCCEEDED" || c["state"] == 4))
 }
 
 /// The message of a revision's failed condition, if it has one.
@@ -188,7 +197,9 @@ fn serving_revision_name(service: &Value) -> Option<String> {
         .filter(|t| t["revision"].as_str().is_some_and(|r| !r.is_empty()))
         .max_by_key(|t| t["percent"].as_i64().unwrap_or(0))
         .and_then(|t| t["revision"].as_str().map(str::to_string))
-        .or_else(|| service["latestReadyRevision"].as_str().filter(|r| !r.is_empty()).map(|r| r.rsplit('/').next().unwrap_or(r).to_string()))
+        .or_else(|| {
+            service["latestReadyRevision"].as_str().filter(|r| !r.is_empty()).map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
+        })
 }
 
 fn revision_short(name: &str) -> &str {
@@ -196,7 +207,12 @@ fn revision_short(name: &str) -> &str {
 }
 
 /// Awaits a long-running operation, reporting progress.
-async fn await_op<R, M>(mut poller: impl Poller<R, M>, what: &str, fast: bool, r: &dyn Reporter) -> std::result::Result<R, google_cloud_gax::error::Error> {
+async fn await_op<R, M>(
+    mut poller: impl Poller<R, M>,
+    what: &str,
+    fast: bool,
+    r: &dyn Reporter,
+) -> std::result::Result<R, google_cloud_gax::error::Error> {
     let every = if fast { Duration::from_millis(50) } else { Duration::from_secs(2) };
     let started = std::time::Instant::now();
     loop {
@@ -457,28 +473,39 @@ fn health_timeout(cx: &Cx) -> u32 {
 }
 
 #[async_trait]
-impl Backend for CloudRunBackend {
+impl LegacyBackend for CloudRunBackend {
     fn kind(&self) -> Kind {
         Kind::Cloudrun
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            provider: Provider::Gcp,
+            secret_store: false,
+            logs: false,
+            rollback: true,
+            default_package: DefaultPackage::Image,
+            needs_registry: false,
+        }
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Artifact> {
         let site = site(cx)?;
         let clients = Clients::new().await?;
-        let repo = match crate::commands::image::push_repository(&cx.loaded)? {
+        let repo = match crate::artifact::image::push_repository(&cx.loaded)? {
             Some(repo) => repo,
             None => {
                 ensure_repository(&clients, &site, r).await?;
                 Reference::parse(&site.image_repository(cx.app_name()))?
             }
         };
-        let mut artifact = crate::commands::image::build_to(&cx.loaded, &cx.stage, Some(&cx.target), Some(repo.clone()), r).await?;
+        let mut artifact = crate::artifact::image::build_to(&cx.loaded, &cx.stage, Some(&cx.target), Some(repo.clone()), r).await?;
         let reference = artifact.reference.clone().unwrap_or_else(|| format!("{}@{}", repo.name(), artifact.digest));
         artifact.payload = Arc::new(Built { reference });
         Ok(artifact)
     }
 
-    async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
+    async fn current(&self, cx: &Cx) -> Result<Option<LegacyDeployed>> {
         let site = site(cx)?;
         let clients = Clients::new().await?;
         let now = read_now(cx, &clients, &site).await?;
@@ -496,11 +523,18 @@ impl Backend for CloudRunBackend {
             let latest = s["latestCreatedRevision"].as_str().map(revision_short).unwrap_or_default().to_string();
             let serving = now.serving.as_ref().and_then(|r| r["name"].as_str()).map(revision_short).unwrap_or_default().to_string();
             if !latest.is_empty() && latest != serving {
-                let failed = now.revisions.iter().find(|r| r["name"].as_str().map(revision_short) == Some(latest.as_str())).and_then(failure_message);
-                details.insert("latest_revision".into(), json!(match failed {
-                    Some(m) => format!("{latest} (not ready: {m})"),
-                    None => latest,
-                }));
+                let failed = now
+                    .revisions
+                    .iter()
+                    .find(|r| r["name"].as_str().map(revision_short) == Some(latest.as_str()))
+                    .and_then(failure_message);
+                details.insert(
+                    "latest_revision".into(),
+                    json!(match failed {
+                        Some(m) => format!("{latest} (not ready: {m})"),
+                        None => latest,
+                    }),
+                );
             }
         }
         let url = now.service.as_ref().and_then(|s| s["uri"].as_str()).filter(|u| !u.is_empty()).map(str::to_string);
@@ -508,7 +542,7 @@ impl Backend for CloudRunBackend {
             Some(r) if is_ready(r) => Health::Passed,
             _ => Health::Failed,
         };
-        Ok(Some(Deployed {
+        Ok(Some(LegacyDeployed {
             digest: now.serving.as_ref().and_then(image_digest).unwrap_or_default(),
             url,
             health,
@@ -517,7 +551,7 @@ impl Backend for CloudRunBackend {
         }))
     }
 
-    fn plan(&self, cx: &Cx, now: Option<&Deployed>, artifact: &Artifact) -> Plan {
+    fn plan(&self, cx: &Cx, now: Option<&LegacyDeployed>, artifact: &Artifact) -> Plan {
         let built = artifact.payload.downcast_ref::<Built>().expect("cloudrun artifact");
         let n = now.map(now_of);
         let mut plan = Plan { warnings: service::warnings(cx), ..Plan::default() };
@@ -544,7 +578,10 @@ impl Backend for CloudRunBackend {
         let versions = secret_versions(cx, n);
         let desired = desired_service(cx, &built.reference, &artifact.digest, &versions);
         match n.and_then(|n| n.service.as_ref()) {
-            None => plan.actions.push(Action::new(Op::Create, "service", cx.resource_base()).because(format!("Cloud Run service, image @{}", short(&artifact.digest)))),
+            None => plan.actions.push(
+                Action::new(Op::Create, "service", cx.resource_base())
+                    .because(format!("Cloud Run service, image @{}", short(&artifact.digest))),
+            ),
             Some(current) => {
                 let mut why = service_changes(&desired, current);
                 if versions.values().any(Option::is_none) && !why.iter().any(|w| w == "env") {
@@ -566,7 +603,7 @@ impl Backend for CloudRunBackend {
         plan
     }
 
-    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&Deployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
+    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&LegacyDeployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
         let built = artifact.payload.downcast_ref::<Built>().expect("cloudrun artifact");
         let site = site(cx)?;
         let clients = Clients::new().await?;
@@ -663,7 +700,13 @@ impl Backend for CloudRunBackend {
             None => {
                 r.step(&format!("creating Cloud Run service {} in {}", cx.resource_base(), site.region));
                 let service: google_cloud_run_v2::model::Service = serde_json::from_value(desired.clone()).context("service")?;
-                let poller = clients.services.create_service().set_parent(site.parent()).set_service_id(cx.resource_base()).set_service(service).poller();
+                let poller = clients
+                    .services
+                    .create_service()
+                    .set_parent(site.parent())
+                    .set_service_id(cx.resource_base())
+                    .set_service(service)
+                    .poller();
                 Some(await_op(poller, "waiting for the first revision to be ready", fast, r).await)
             }
             Some(current) if !service_changes(&desired, current).is_empty() => {
@@ -683,7 +726,13 @@ impl Backend for CloudRunBackend {
             Some(Err(e)) => match latest_revision_failure(cx, &clients, &site).await {
                 Some((rev, m)) => {
                     let op = e.status().map(|s| s.message.clone()).unwrap_or_default();
-                    Some(if op.contains(&m) { op } else if op.is_empty() { format!("revision {rev}: {m}") } else { format!("{op}\nrevision {rev}: {m}") })
+                    Some(if op.contains(&m) {
+                        op
+                    } else if op.is_empty() {
+                        format!("revision {rev}: {m}")
+                    } else {
+                        format!("{op}\nrevision {rev}: {m}")
+                    })
                 }
                 None => return Err(redacted(cx, api_error(&format!("cannot deploy Cloud Run service {}", cx.resource_base()), e))),
             },
@@ -734,22 +783,36 @@ impl Backend for CloudRunBackend {
             }
         }
         match failure {
-            None => Ok(Outcome { url, health: Health::Passed, actions: plan.actions.clone(), failure: None }),
+            None => Ok(Outcome { url, health: Health::Passed, actions: plan.actions.clone(), failure: None, pushed: None }),
             Some(why) => {
                 let message = why;
                 let service = clients.services.get_service().set_name(site.service(cx)).send().await.ok().map(|s| to_value(&s));
-                let kept = if service.as_ref().and_then(serving_revision_name).is_some() { "the previous revision keeps serving" } else { "nothing is serving" };
-                Ok(Outcome { url, health: Health::Failed, actions: plan.actions.clone(), failure: Some(cx.secrets.redact(&format!("{message}\n({kept})"))) })
+                let kept = if service.as_ref().and_then(serving_revision_name).is_some() {
+                    "the previous revision keeps serving"
+                } else {
+                    "nothing is serving"
+                };
+                Ok(Outcome {
+                    url,
+                    health: Health::Failed,
+                    actions: plan.actions.clone(),
+                    failure: Some(cx.secrets.redact(&format!("{message}\n({kept})"))),
+                    pushed: None,
+                })
             }
         }
     }
 
-    fn plan_rollback(&self, cx: &Cx, now: &Deployed) -> Result<Plan> {
+    fn plan_rollback(&self, cx: &Cx, now: &LegacyDeployed) -> Result<Plan> {
         let n = now_of(now);
         let Some(prev) = previous_revision(n) else {
-            return Err(UsageError::new(format!("{} ({}) has no earlier ready Cloud Run revision to roll back to", cx.app_name(), cx.stage))
-                .hint("rollback returns to the ready revision before the serving one; deploy at least twice first")
-                .into());
+            return Err(UsageError::new(format!(
+                "{} ({}) has no earlier ready Cloud Run revision to roll back to",
+                cx.app_name(),
+                cx.stage
+            ))
+            .hint("rollback returns to the ready revision before the serving one; deploy at least twice first")
+            .into());
         };
         let mut plan = Plan::default();
         plan.actions.push(
@@ -759,7 +822,7 @@ impl Backend for CloudRunBackend {
         Ok(plan)
     }
 
-    async fn rollback(&self, _cx: &Cx, plan: &Plan, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn rollback(&self, _cx: &Cx, plan: &Plan, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let clients = Clients::new().await?;
         let prev = previous_revision(n).expect("checked by plan_rollback");
@@ -771,18 +834,22 @@ impl Backend for CloudRunBackend {
         let poller = clients.services.update_service().set_service(service).poller();
         let url = n.service.as_ref().and_then(|s| s["uri"].as_str()).map(str::to_string);
         match await_op(poller, "moving traffic", clients.loopback, r).await {
-            Ok(_) => Ok(Outcome { url, health: Health::Passed, actions: plan.actions.clone(), failure: None }),
+            Ok(_) => Ok(Outcome { url, health: Health::Passed, actions: plan.actions.clone(), failure: None, pushed: None }),
             Err(e) if e.status().is_some() => Ok(Outcome {
                 url,
                 health: Health::Failed,
                 actions: plan.actions.clone(),
-                failure: Some(format!("{}\n(the current revision keeps serving)", e.status().map(|s| s.message.clone()).unwrap_or_default())),
+                failure: Some(format!(
+                    "{}\n(the current revision keeps serving)",
+                    e.status().map(|s| s.message.clone()).unwrap_or_default()
+                )),
+                pushed: None,
             }),
             Err(e) => Err(api_error("cannot move the service's traffic", e)),
         }
     }
 
-    fn plan_destroy(&self, cx: &Cx, now: &Deployed) -> Plan {
+    fn plan_destroy(&self, cx: &Cx, now: &LegacyDeployed) -> Plan {
         let n = now_of(now);
         let mut plan = Plan::default();
         if n.service.is_some() {
@@ -794,7 +861,7 @@ impl Backend for CloudRunBackend {
         plan
     }
 
-    async fn destroy(&self, cx: &Cx, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn destroy(&self, cx: &Cx, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let site = site(cx)?;
         let clients = Clients::new().await?;
@@ -817,7 +884,7 @@ impl Backend for CloudRunBackend {
             }
             r.done();
         }
-        Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None })
+        Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None, pushed: None })
     }
 }
 

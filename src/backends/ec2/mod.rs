@@ -40,14 +40,15 @@ use base64::Engine;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-pub use aws::Clients;
-use crate::build::registry::Reference;
+use crate::artifact::registry::Reference;
 use crate::cloud::ecr;
-use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
+use crate::engine::legacy::LegacyBackend;
+use crate::engine::{Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::ModelServer;
 use crate::manifest::Kind;
 use crate::secrets::aws::{self as store, Stored};
+pub use aws::Clients;
 use ops::*;
 use read::*;
 use userdata::{Script, Server, Workload};
@@ -214,11 +215,15 @@ impl Now {
         self.instances.iter().find(|i| i.state == "running").or(self.instances.first())
     }
     fn is_empty(&self) -> bool {
-        self.role.is_none() && self.profile.is_none() && self.sg.is_none() && self.instances.is_empty() && !self.repo.as_ref().is_some_and(|r| r.ours)
+        self.role.is_none()
+            && self.profile.is_none()
+            && self.sg.is_none()
+            && self.instances.is_empty()
+            && !self.repo.as_ref().is_some_and(|r| r.ours)
     }
 }
 
-fn now_of(d: &Deployed) -> &Now {
+fn now_of(d: &LegacyDeployed) -> &Now {
     d.state.downcast_ref::<Now>().expect("ec2 state")
 }
 
@@ -248,7 +253,6 @@ fn role_policy(repo_arn: Option<&str>, secret_arns: &BTreeMap<String, String>) -
     }
     (!statements.is_empty()).then(|| json!({"Version": "2012-10-17", "Statement": statements}))
 }
-
 
 /// Secret name -> (ARN, current version) for the secrets stored now; `None` when one is
 /// about to be created or given a new value.
@@ -304,7 +308,9 @@ fn launch_spec(cx: &Cx, region: &str, workload: &Workload, refs: &BTreeMap<Strin
 fn workload_digest(w: &Workload) -> String {
     match w {
         Workload::App { image, .. } => image.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default(),
-        Workload::Model { server, model } => format!("sha256:{}", hex::encode(Sha256::digest(format!("{}\n{model}", server.image()).as_bytes()))),
+        Workload::Model { server, model } => {
+            format!("sha256:{}", hex::encode(Sha256::digest(format!("{}\n{model}", server.image()).as_bytes())))
+        }
     }
 }
 
@@ -333,9 +339,24 @@ fn health_url(cx: &Cx, c: &Clients, i: &Inst) -> Option<String> {
 }
 
 #[async_trait]
-impl Backend for Ec2Backend {
+impl LegacyBackend for Ec2Backend {
     fn kind(&self) -> Kind {
         Kind::Ec2
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            provider: Provider::Aws,
+            secret_store: true,
+            logs: false,
+            rollback: true,
+            default_package: DefaultPackage::Image,
+            needs_registry: false,
+        }
+    }
+
+    async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
+        Ok(Box::new(crate::secrets::aws::AwsStore::for_target(cx).await?))
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Artifact> {
@@ -356,7 +377,7 @@ impl Backend for Ec2Backend {
             a.reference = Some(workload_image(&workload));
             return Ok(a);
         }
-        let repo = match crate::commands::image::push_repository(&cx.loaded)? {
+        let repo = match crate::artifact::image::push_repository(&cx.loaded)? {
             Some(repo) => repo,
             None => {
                 let c = Clients::for_target(cx).await?;
@@ -373,16 +394,17 @@ impl Backend for Ec2Backend {
                 Reference::parse(&uri)?
             }
         };
-        let mut artifact = crate::commands::image::build_to(&cx.loaded, &cx.stage, Some(&cx.target), Some(repo.clone()), r).await?;
+        let mut artifact = crate::artifact::image::build_to(&cx.loaded, &cx.stage, Some(&cx.target), Some(repo.clone()), r).await?;
         let name = repo.name();
         let ecr_host = crate::cloud::registry_logins::ecr_region(&repo.registry).map(|_| repo.registry.clone());
         let image = format!("{name}@{}", artifact.digest);
         artifact.reference = Some(image.clone());
-        artifact.payload = Arc::new(Built { workload: Workload::App { image, ecr_host, container_port: port(cx) }, repository: Some(name) });
+        artifact.payload =
+            Arc::new(Built { workload: Workload::App { image, ecr_host, container_port: port(cx) }, repository: Some(name) });
         Ok(artifact)
     }
 
-    async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
+    async fn current(&self, cx: &Cx) -> Result<Option<LegacyDeployed>> {
         let c = Clients::for_target(cx).await?;
         let now = read(cx, c).await?;
         if now.is_empty() && !now.secrets.values().any(|s| s.target.as_deref() == Some(&cx.target.name)) {
@@ -410,7 +432,7 @@ impl Backend for Ec2Backend {
         }
         details.insert("security_group".into(), json!(now.sg.as_ref().map(|s| s.id.clone())));
         details.insert("instances".into(), json!(now.instances.len()));
-        Ok(Some(Deployed {
+        Ok(Some(LegacyDeployed {
             digest: live.as_ref().and_then(|i| i.tag(TAG_DIGEST)).unwrap_or_default().to_string(),
             url,
             health,
@@ -419,12 +441,15 @@ impl Backend for Ec2Backend {
         }))
     }
 
-    fn plan(&self, cx: &Cx, now: Option<&Deployed>, artifact: &Artifact) -> Plan {
+    fn plan(&self, cx: &Cx, now: Option<&LegacyDeployed>, artifact: &Artifact) -> Plan {
         let built = artifact.payload.downcast_ref::<Built>().expect("ec2 artifact");
         let base = base_name(cx);
         let mut plan = Plan::default();
         if cx.target.settings.allow_cidrs.is_none() {
-            plan.warnings.push(format!("port {} is open to the whole internet over plain HTTP: set `allow_cidrs` to limit who may reach it", port(cx)));
+            plan.warnings.push(format!(
+                "port {} is open to the whole internet over plain HTTP: set `allow_cidrs` to limit who may reach it",
+                port(cx)
+            ));
         }
         if let Some(host) = built.repository.as_deref().and_then(|r| r.split('/').next()) {
             if crate::cloud::registry_logins::ecr_region(host).is_none() && !crate::cloud::is_loopback_host(host) {
@@ -442,8 +467,12 @@ impl Backend for Ec2Backend {
                 (Some(_), _) => Action::new(Op::Update, "secret", id).because("value changed"),
             });
         }
-        let changing: Vec<String> =
-            plan.actions.iter().filter(|a| a.resource == "secret" && a.op != Op::Noop).map(|a| a.id.rsplit('/').next().unwrap_or_default().to_string()).collect();
+        let changing: Vec<String> = plan
+            .actions
+            .iter()
+            .filter(|a| a.resource == "secret" && a.op != Op::Noop)
+            .map(|a| a.id.rsplit('/').next().unwrap_or_default().to_string())
+            .collect();
         if built.repository.as_deref().is_some_and(|r| r.ends_with(&format!("/{}", repo_name(cx)))) {
             plan.actions.push(Action::new(Op::Noop, "ecr-repository", repo_name(cx)));
         }
@@ -451,7 +480,8 @@ impl Backend for Ec2Backend {
         let rname = role_name(cx, &region);
 
         // Role, profile, security group.
-        let want_policy = secret_arns(cx, stored).map(|arns| role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns));
+        let want_policy =
+            secret_arns(cx, stored).map(|arns| role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns));
         plan.actions.push(match n.and_then(|n| n.role.as_ref()) {
             None => Action::new(Op::Create, "role", &rname),
             Some((_, have)) if want_policy.as_ref() == Some(have) => Action::new(Op::Noop, "role", &rname),
@@ -496,7 +526,7 @@ impl Backend for Ec2Backend {
         plan
     }
 
-    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&Deployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
+    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&LegacyDeployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
         let built = artifact.payload.downcast_ref::<Built>().expect("ec2 artifact");
         let n = now.map(now_of);
         let c = match n {
@@ -506,14 +536,19 @@ impl Backend for Ec2Backend {
         let app = cx.app_name().to_string();
         let stage = cx.stage.to_string();
         // The AMI first: a region without one fails before anything is created.
-        let ami = if plan.actions.iter().any(|a| a.resource == "instance" && a.op == Op::Create) { Some(resolve_ami(cx, &c, r).await?) } else { None };
+        let ami = if plan.actions.iter().any(|a| a.resource == "instance" && a.op == Op::Create) {
+            Some(resolve_ami(cx, &c, r).await?)
+        } else {
+            None
+        };
 
         // 1. Secrets: values to Secrets Manager; only ARNs go further.
         let empty = BTreeMap::new();
         let stored = n.map(|n| &n.secrets).unwrap_or(&empty);
         let mut refs: BTreeMap<String, (String, String)> = BTreeMap::new();
         for name in cx.loaded.manifest.secrets.keys().map(|k| k.get().clone()) {
-            let changing = plan.actions.iter().any(|a| a.resource == "secret" && a.op != Op::Noop && a.id.rsplit('/').next() == Some(name.as_str()));
+            let changing =
+                plan.actions.iter().any(|a| a.resource == "secret" && a.op != Op::Noop && a.id.rsplit('/').next() == Some(name.as_str()));
             match (cx.secrets.values.get(&name), stored.get(&name)) {
                 (Some(value), existing) if changing || existing.is_none() => {
                     r.step(&format!("storing secret {name}"));
@@ -538,7 +573,14 @@ impl Backend for Ec2Backend {
         if n.and_then(|n| n.role.as_ref()).and_then(|(_, p)| p.clone()) != policy {
             match &policy {
                 Some(p) => {
-                    c.iam.put_role_policy().role_name(&rname).policy_name(POLICY_NAME).policy_document(p.to_string()).send().await.map_err(|e| failed("IAM PutRolePolicy", e))?;
+                    c.iam
+                        .put_role_policy()
+                        .role_name(&rname)
+                        .policy_name(POLICY_NAME)
+                        .policy_document(p.to_string())
+                        .send()
+                        .await
+                        .map_err(|e| failed("IAM PutRolePolicy", e))?;
                 }
                 None => {
                     let _ = c.iam.delete_role_policy().role_name(&rname).policy_name(POLICY_NAME).send().await;
@@ -577,14 +619,29 @@ impl Backend for Ec2Backend {
                     Some(a) => a.clone(),
                     None => resolve_ami(cx, &c, r).await?,
                 };
-                let launch = Launch { ami: &ami, workload: &built.workload, script: &script, config: &config, sg_id: &sg_id, profile: &rname, previous, fresh_profile };
+                let launch = Launch {
+                    ami: &ami,
+                    workload: &built.workload,
+                    script: &script,
+                    config: &config,
+                    sg_id: &sg_id,
+                    profile: &rname,
+                    previous,
+                    fresh_profile,
+                };
                 (run_instance(cx, &c, &launch, r).await?, true)
             }
         };
         let others: Vec<&Inst> = instances.iter().filter(|i| i.id != inst.id).collect();
         if !created && others.is_empty() {
             r.done();
-            return Ok(Outcome { url: url_of(cx, &inst), health: now.map(|d| d.health).unwrap_or(Health::Skipped), actions: plan.actions.clone(), failure: None });
+            return Ok(Outcome {
+                url: url_of(cx, &inst),
+                health: now.map(|d| d.health).unwrap_or(Health::Skipped),
+                actions: plan.actions.clone(),
+                failure: None,
+                pushed: None,
+            });
         }
 
         // 5. Running, status checks, health; then the old instances go.
@@ -595,12 +652,16 @@ impl Backend for Ec2Backend {
         match gated {
             Ok((ready, health)) => {
                 if !others.is_empty() {
-                    r.step(&format!("terminating the previous instance{} {}", if others.len() > 1 { "s" } else { "" }, others.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")));
+                    r.step(&format!(
+                        "terminating the previous instance{} {}",
+                        if others.len() > 1 { "s" } else { "" },
+                        others.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
                     terminate(&c, &others.iter().map(|i| i.id.clone()).collect::<Vec<_>>()).await?;
                 }
                 r.done();
                 plain_http_note(r);
-                Ok(Outcome { url: url_of(cx, &ready), health, actions: plan.actions.clone(), failure: None })
+                Ok(Outcome { url: url_of(cx, &ready), health, actions: plan.actions.clone(), failure: None, pushed: None })
             }
             Err(why) => {
                 r.step(&format!("terminating the unhealthy instance {}", inst.id));
@@ -612,26 +673,36 @@ impl Backend for Ec2Backend {
                     health: Health::Failed,
                     actions: plan.actions.clone(),
                     failure: Some(format!("instance {}: {why}\n({kept})", inst.id)),
+                    pushed: None,
                 })
             }
         }
     }
 
-    fn plan_rollback(&self, cx: &Cx, now: &Deployed) -> Result<Plan> {
+    fn plan_rollback(&self, cx: &Cx, now: &LegacyDeployed) -> Result<Plan> {
         let n = now_of(now);
         let (live, prev_digest, _) = previous(cx, n)?;
         let mut plan = Plan::default();
-        plan.actions.push(Action::new(Op::Create, "instance", base_name(cx)).because(format!("image {} -> {}", short(live.tag(TAG_DIGEST).unwrap_or("?")), short(&prev_digest))));
+        plan.actions.push(Action::new(Op::Create, "instance", base_name(cx)).because(format!(
+            "image {} -> {}",
+            short(live.tag(TAG_DIGEST).unwrap_or("?")),
+            short(&prev_digest)
+        )));
         plan.actions.push(Action::new(Op::Delete, "instance", &live.id).because("once the new one is healthy"));
         Ok(plan)
     }
 
-    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let c = &n.clients;
         let (live, prev_digest, prev_image) = previous(cx, n)?;
         let declared: Vec<String> = cx.loaded.manifest.secrets.keys().map(|k| k.get().clone()).collect();
-        let refs: BTreeMap<String, (String, String)> = n.secrets.iter().filter(|(k, _)| declared.contains(k)).map(|(k, s)| (k.clone(), (s.arn.clone(), s.version.clone().unwrap_or_default()))).collect();
+        let refs: BTreeMap<String, (String, String)> = n
+            .secrets
+            .iter()
+            .filter(|(k, _)| declared.contains(k))
+            .map(|(k, s)| (k.clone(), (s.arn.clone(), s.version.clone().unwrap_or_default())))
+            .collect();
         let ecr_host = prev_image.split('/').next().filter(|h| crate::cloud::registry_logins::ecr_region(h).is_some()).map(str::to_string);
         let workload = Workload::App { image: prev_image, ecr_host, container_port: port(cx) };
         let (script, config) = launch_spec(cx, &c.region, &workload, &refs);
@@ -640,7 +711,16 @@ impl Backend for Ec2Backend {
         };
         let back = Some((live.tag(TAG_DIGEST).unwrap_or_default().to_string(), live.tag(TAG_IMAGE).unwrap_or_default().to_string()));
         let ami = resolve_ami(cx, c, r).await?;
-        let launch = Launch { ami: &ami, workload: &workload, script: &script, config: &config, sg_id: &sg.id, profile: &role_name(cx, &c.region), previous: back, fresh_profile: false };
+        let launch = Launch {
+            ami: &ami,
+            workload: &workload,
+            script: &script,
+            config: &config,
+            sg_id: &sg.id,
+            profile: &role_name(cx, &c.region),
+            previous: back,
+            fresh_profile: false,
+        };
         let inst = run_instance(cx, c, &launch, r).await?;
         let gated = match wait_ready(c, &inst.id, r).await {
             Ok(ready) => gate(cx, c, &ready, r).await.map(|h| (ready, h)),
@@ -654,16 +734,22 @@ impl Backend for Ec2Backend {
                 r.done();
                 plain_http_note(r);
                 let _ = prev_digest;
-                Ok(Outcome { url: url_of(cx, &ready), health, actions: plan.actions.clone(), failure: None })
+                Ok(Outcome { url: url_of(cx, &ready), health, actions: plan.actions.clone(), failure: None, pushed: None })
             }
             Err(why) => {
                 terminate(c, std::slice::from_ref(&inst.id)).await?;
-                Ok(Outcome { url: now.url.clone(), health: Health::Failed, actions: plan.actions.clone(), failure: Some(format!("instance {}: {why}\n(the current instance keeps serving)", inst.id)) })
+                Ok(Outcome {
+                    url: now.url.clone(),
+                    health: Health::Failed,
+                    actions: plan.actions.clone(),
+                    failure: Some(format!("instance {}: {why}\n(the current instance keeps serving)", inst.id)),
+                    pushed: None,
+                })
             }
         }
     }
 
-    fn plan_destroy(&self, cx: &Cx, now: &Deployed) -> Plan {
+    fn plan_destroy(&self, cx: &Cx, now: &LegacyDeployed) -> Plan {
         let n = now_of(now);
         let mut plan = Plan::default();
         for i in &n.instances {
@@ -683,12 +769,15 @@ impl Backend for Ec2Backend {
             plan.actions.push(Action::new(Op::Delete, "ecr-repository", repo_name(cx)).because("and its images"));
         }
         for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
-            plan.actions.push(Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name)).because("recoverable for 7 days"));
+            plan.actions.push(
+                Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name))
+                    .because("recoverable for 7 days"),
+            );
         }
         plan
     }
 
-    async fn destroy(&self, cx: &Cx, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn destroy(&self, cx: &Cx, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let c = &n.clients;
         let actions = self.plan_destroy(cx, now).actions;
@@ -739,7 +828,7 @@ impl Backend for Ec2Backend {
             store::delete(&c.secrets, &s.arn).await?;
         }
         r.done();
-        Ok(Outcome { url: None, health: Health::Skipped, actions, failure: None })
+        Ok(Outcome { url: None, health: Health::Skipped, actions, failure: None, pushed: None })
     }
 }
 
@@ -750,8 +839,9 @@ fn plain_http_note(r: &dyn Reporter) {
 /// The live instance and what ran before it (digest, image).
 fn previous<'a>(cx: &Cx, n: &'a Now) -> Result<(&'a Inst, String, String)> {
     let none = || {
-        UsageError::new(format!("{} ({}) has no previous image to roll back to", cx.app_name(), cx.stage))
-            .hint("rollback starts an instance with the image deployed before the live one; deploy a change first (model servers have none)")
+        UsageError::new(format!("{} ({}) has no previous image to roll back to", cx.app_name(), cx.stage)).hint(
+            "rollback starts an instance with the image deployed before the live one; deploy a change first (model servers have none)",
+        )
     };
     let live = n.live().ok_or_else(none)?;
     match (live.tag(TAG_PREV_DIGEST), live.tag(TAG_PREV_IMAGE)) {
@@ -780,7 +870,11 @@ mod tests {
 
     #[test]
     fn newest_image_wins() {
-        let imgs = vec![("2024-01-02T00:00:00.000Z".to_string(), "ami-b".to_string()), ("2024-03-01T00:00:00.000Z".to_string(), "ami-c".to_string()), ("2023-12-31T00:00:00.000Z".to_string(), "ami-a".to_string())];
+        let imgs = vec![
+            ("2024-01-02T00:00:00.000Z".to_string(), "ami-b".to_string()),
+            ("2024-03-01T00:00:00.000Z".to_string(), "ami-c".to_string()),
+            ("2023-12-31T00:00:00.000Z".to_string(), "ami-a".to_string()),
+        ];
         assert_eq!(newest(imgs).as_deref(), Some("ami-c"));
         assert_eq!(newest(vec![]), None);
     }

@@ -4,7 +4,12 @@
 use super::*;
 
 pub(super) async fn create_role(cx: &Cx, c: &Clients, rname: &str) -> Result<()> {
-    let mut req = c.iam.create_role().role_name(rname).assume_role_policy_document(trust_policy()).description(format!("aideploy: instance role of {}", base_name(cx)));
+    let mut req = c
+        .iam
+        .create_role()
+        .role_name(rname)
+        .assume_role_policy_document(trust_policy())
+        .description(format!("aideploy: instance role of {}", base_name(cx)));
     for (k, v) in tags(cx) {
         req = req.tags(aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"));
     }
@@ -53,7 +58,9 @@ pub(super) async fn ensure_sg(cx: &Cx, c: &Clients, have: Option<&Sg>, r: &dyn R
             Some(g) => (g.id, g.ingress),
             None => {
                 r.step(&format!("creating security group {}", sg_name(cx)));
-                let mut spec = ec2t::TagSpecification::builder().resource_type(ec2t::ResourceType::SecurityGroup).tags(ec2t::Tag::builder().key("Name").value(sg_name(cx)).build());
+                let mut spec = ec2t::TagSpecification::builder()
+                    .resource_type(ec2t::ResourceType::SecurityGroup)
+                    .tags(ec2t::Tag::builder().key("Name").value(sg_name(cx)).build());
                 for (k, v) in tags(cx) {
                     spec = spec.tags(ec2t::Tag::builder().key(k).value(v).build());
                 }
@@ -97,7 +104,9 @@ pub(super) async fn ensure_sg(cx: &Cx, c: &Clients, have: Option<&Sg>, r: &dyn R
 pub(super) async fn resolve_ami(cx: &Cx, c: &Clients, r: &dyn Reporter) -> Result<(String, String)> {
     let ami = find_ami(cx, c, r).await?;
     let missing = || -> anyhow::Error {
-        UsageError::new(format!("AMI {ami} does not exist in {}", c.region)).hint("check `ami` in the manifest (AMIs are per region), or drop it to use the Deep Learning AMI").into()
+        UsageError::new(format!("AMI {ami} does not exist in {}", c.region))
+            .hint("check `ami` in the manifest (AMIs are per region), or drop it to use the Deep Learning AMI")
+            .into()
     };
     let images = match c.ec2.describe_images().image_ids(&ami).send().await {
         Ok(out) => out,
@@ -126,7 +135,11 @@ pub(super) async fn find_ami(cx: &Cx, c: &Clients, r: &dyn Reporter) -> Result<S
         .send()
         .await
         .map_err(|e| failed("EC2 DescribeImages", e))?;
-    let images: Vec<(String, String)> = out.images().iter().map(|i| (i.creation_date().unwrap_or_default().to_string(), i.image_id().unwrap_or_default().to_string())).collect();
+    let images: Vec<(String, String)> = out
+        .images()
+        .iter()
+        .map(|i| (i.creation_date().unwrap_or_default().to_string(), i.image_id().unwrap_or_default().to_string()))
+        .collect();
     newest(images).ok_or_else(|| {
         UsageError::new(format!("no GPU Deep Learning AMI found in {} (no Amazon image named \"{DLAMI_NAME}\")", c.region))
             .hint(format!("set `ami = \"ami-...\"` in [targets.{}] to an AMI with Docker and the NVIDIA container runtime", cx.target.name))
@@ -199,7 +212,14 @@ pub(super) async fn run_instance(cx: &Cx, c: &Clients, l: &Launch<'_>, r: &dyn R
             .block_device_mappings(
                 ec2t::BlockDeviceMapping::builder()
                     .device_name(root)
-                    .ebs(ec2t::EbsBlockDevice::builder().volume_size(volume_gb(cx) as i32).volume_type(ec2t::VolumeType::Gp3).encrypted(true).delete_on_termination(true).build())
+                    .ebs(
+                        ec2t::EbsBlockDevice::builder()
+                            .volume_size(volume_gb(cx) as i32)
+                            .volume_type(ec2t::VolumeType::Gp3)
+                            .encrypted(true)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
                     .build(),
             )
             .tag_specifications(spec(ec2t::ResourceType::Instance))
@@ -228,7 +248,11 @@ pub(super) async fn run_instance(cx: &Cx, c: &Clients, l: &Launch<'_>, r: &dyn R
                     continue;
                 }
                 if e.as_service_error().and_then(|s| s.code()) == Some("InsufficientInstanceCapacity") {
-                    return Err(Hinted::new(format!("EC2 has no {} capacity in {} right now", instance_type(cx), c.region), "try again later, another region (--region), or another instance_type").into());
+                    return Err(Hinted::new(
+                        format!("EC2 has no {} capacity in {} right now", instance_type(cx), c.region),
+                        "try again later, another region (--region), or another instance_type",
+                    )
+                    .into());
                 }
                 return Err(failed("EC2 RunInstances", e));
             }
@@ -263,11 +287,25 @@ pub(super) async fn wait_ready(c: &Clients, id: &str, r: &dyn Reporter) -> Resul
         if state == "running" {
             let st = c.ec2.describe_instance_status().instance_ids(id).send().await.map_err(|e| failed("EC2 DescribeInstanceStatus", e))?;
             let s = st.instance_statuses().first();
-            let sys = s.and_then(|s| s.system_status()).and_then(|s| s.status()).map(|s| s.as_str().to_string()).unwrap_or_else(|| "initializing".into());
-            let ins = s.and_then(|s| s.instance_status()).and_then(|s| s.status()).map(|s| s.as_str().to_string()).unwrap_or_else(|| "initializing".into());
+            let sys = s
+                .and_then(|s| s.system_status())
+                .and_then(|s| s.status())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "initializing".into());
+            let ins = s
+                .and_then(|s| s.instance_status())
+                .and_then(|s| s.status())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "initializing".into());
             if sys == "ok" && ins == "ok" {
                 let tags = i.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
-                return Ok(Inst { id: id.to_string(), state, public_ip: i.public_ip_address().map(str::to_string), launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(), tags });
+                return Ok(Inst {
+                    id: id.to_string(),
+                    state,
+                    public_ip: i.public_ip_address().map(str::to_string),
+                    launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
+                    tags,
+                });
             }
             if sys == "impaired" || ins == "impaired" {
                 anyhow::bail!("instance {id} failed its status checks (system {sys}, instance {ins})");
@@ -298,9 +336,10 @@ pub(super) async fn gate(cx: &Cx, c: &Clients, i: &Inst, r: &dyn Reporter) -> st
     r.step(&format!("waiting for {} to answer {url}", i.id));
     match crate::engine::health::wait_healthy(&url, health_timeout(cx), r, || None).await {
         Ok(()) => Ok(Health::Passed),
-        Err(crate::engine::health::Unhealthy::TimedOut { last }) => {
-            Err(format!("GET {url} did not answer 2xx within {}s (last: {last}); the boot log is /var/log/aideploy.log on the instance", health_timeout(cx).as_secs()))
-        }
+        Err(crate::engine::health::Unhealthy::TimedOut { last }) => Err(format!(
+            "GET {url} did not answer 2xx within {}s (last: {last}); the boot log is /var/log/aideploy.log on the instance",
+            health_timeout(cx).as_secs()
+        )),
         Err(crate::engine::health::Unhealthy::Exited(why)) => Err(why),
     }
 }
@@ -319,13 +358,23 @@ pub(super) async fn terminate(c: &Clients, ids: &[String]) -> Result<()> {
 pub(super) async fn wait_terminated(c: &Clients, ids: &[String], r: &dyn Reporter) -> Result<()> {
     let started = Instant::now();
     loop {
-        let out = c.ec2.describe_instances().set_instance_ids(Some(ids.to_vec())).send().await.map_err(|e| failed("EC2 DescribeInstances", e))?;
-        let left = out.reservations().iter().flat_map(|r| r.instances()).filter(|i| i.state().and_then(|s| s.name()).map(|s| s.as_str()) != Some("terminated")).count();
+        let out =
+            c.ec2.describe_instances().set_instance_ids(Some(ids.to_vec())).send().await.map_err(|e| failed("EC2 DescribeInstances", e))?;
+        let left = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| i.state().and_then(|s| s.name()).map(|s| s.as_str()) != Some("terminated"))
+            .count();
         if left == 0 {
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(600) {
-            return Err(Hinted::new(format!("{left} instance(s) still terminating after 10 minutes"), "run destroy again later; it resumes").into());
+            return Err(Hinted::new(
+                format!("{left} instance(s) still terminating after 10 minutes"),
+                "run destroy again later; it resumes",
+            )
+            .into());
         }
         r.progress(&format!("{left} instance(s) shutting down ({}s)", started.elapsed().as_secs()));
         tokio::time::sleep(poll_every(c)).await;
@@ -339,7 +388,10 @@ pub(super) async fn delete_sg(c: &Clients, id: &str, r: &dyn Reporter) -> Result
         match c.ec2.delete_security_group().group_id(id).send().await {
             Ok(_) => return Ok(()),
             Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidGroup.NotFound") => return Ok(()),
-            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("DependencyViolation") && started.elapsed() < Duration::from_secs(300) => {
+            Err(e)
+                if e.as_service_error().and_then(|s| s.code()) == Some("DependencyViolation")
+                    && started.elapsed() < Duration::from_secs(300) =>
+            {
                 r.progress(&format!("security group {id} still in use ({}s)", started.elapsed().as_secs()));
                 tokio::time::sleep(poll_every(c) * 2).await;
             }

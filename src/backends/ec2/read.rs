@@ -22,7 +22,10 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
         if !spec.optional && cx.secrets.absent.contains(name) && !secrets.contains_key(name) {
             let var = spec.env.as_ref().map(|e| e.get().clone()).unwrap_or_else(|| name.clone());
             return Err(UsageError::new(format!("secret `{name}` has no value here and none is stored in Secrets Manager"))
-                .hint(format!("set ${var} (or `{var}=...` in .env) for this deploy, or store it once: aideploy secrets set {name} --target {}", cx.target.name))
+                .hint(format!(
+                    "set ${var} (or `{var}=...` in .env) for this deploy, or store it once: aideploy secrets set {name} --target {}",
+                    cx.target.name
+                ))
                 .into());
         }
     }
@@ -43,14 +46,23 @@ pub(super) async fn read_instances(cx: &Cx, c: &Clients) -> Result<Vec<Inst>> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
-        let mut req = c.ec2.describe_instances().filters(ec2t::Filter::builder().name("instance-state-name").values("pending").values("running").values("stopping").values("stopped").build());
+        let mut req = c.ec2.describe_instances().filters(
+            ec2t::Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .values("stopping")
+                .values("stopped")
+                .build(),
+        );
         for (k, v) in tags(cx) {
             req = req.filters(tag_filter(k, &v));
         }
         let page = req.set_next_token(token).send().await.map_err(|e| failed("EC2 DescribeInstances", e))?;
         for res in page.reservations() {
             for i in res.instances() {
-                let tags: HashMap<String, String> = i.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
+                let tags: HashMap<String, String> =
+                    i.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
                 if !ours(cx, &tags) {
                     continue;
                 }
@@ -93,7 +105,8 @@ pub(super) async fn read_sg(cx: &Cx, c: &Clients) -> Result<Option<Sg>> {
         let mut ingress = BTreeSet::new();
         for p in g.ip_permissions() {
             let port = p.from_port().unwrap_or(-1);
-            let port = if port == p.to_port().unwrap_or(-2) && p.ip_protocol() == Some("tcp") { u16::try_from(port).unwrap_or(0) } else { 0 };
+            let port =
+                if port == p.to_port().unwrap_or(-2) && p.ip_protocol() == Some("tcp") { u16::try_from(port).unwrap_or(0) } else { 0 };
             for range in p.ip_ranges() {
                 ingress.insert((port, range.cidr_ip().unwrap_or_default().to_string()));
             }
@@ -105,7 +118,6 @@ pub(super) async fn read_sg(cx: &Cx, c: &Clients) -> Result<Option<Sg>> {
     }
     Ok(found)
 }
-
 
 pub(super) async fn read_profile(c: &Clients, rname: &str) -> Result<Option<(String, bool)>> {
     match c.iam.get_instance_profile().instance_profile_name(rname).send().await {

@@ -85,8 +85,14 @@ impl Script<'_> {
             Workload::Model { server, model } => {
                 s.push_str("mkdir -p /opt/aideploy/models\n");
                 let args = match server {
-                    Server::Vllm => format!(" --ipc=host -v /opt/aideploy/models:/root/.cache/huggingface {} --model {}", server.image(), sh_quote(model)),
-                    Server::Tgi => format!(" --shm-size 1g -v /opt/aideploy/models:/data {} --model-id {}", server.image(), sh_quote(model)),
+                    Server::Vllm => format!(
+                        " --ipc=host -v /opt/aideploy/models:/root/.cache/huggingface {} --model {}",
+                        server.image(),
+                        sh_quote(model)
+                    ),
+                    Server::Tgi => {
+                        format!(" --shm-size 1g -v /opt/aideploy/models:/data {} --model-id {}", server.image(), sh_quote(model))
+                    }
                 };
                 (String::new(), server.port(), args)
             }
@@ -112,8 +118,13 @@ mod tests {
     #[test]
     fn app_script_pulls_by_digest_and_reads_secrets_by_arn() {
         let env = BTreeMap::from([("GREETING".to_string(), "it's".to_string())]);
-        let secrets = BTreeMap::from([("API_KEY".to_string(), "arn:aws:secretsmanager:us-east-1:1:secret:aideploy/a/dev/API_KEY-x".to_string())]);
-        let w = Workload::App { image: "1.dkr.ecr.us-east-1.amazonaws.com/aideploy/a-dev@sha256:ab".into(), ecr_host: Some("1.dkr.ecr.us-east-1.amazonaws.com".into()), container_port: 8000 };
+        let secrets =
+            BTreeMap::from([("API_KEY".to_string(), "arn:aws:secretsmanager:us-east-1:1:secret:aideploy/a/dev/API_KEY-x".to_string())]);
+        let w = Workload::App {
+            image: "1.dkr.ecr.us-east-1.amazonaws.com/aideploy/a-dev@sha256:ab".into(),
+            ecr_host: Some("1.dkr.ecr.us-east-1.amazonaws.com".into()),
+            container_port: 8000,
+        };
         let s = Script { label: "a (dev)", region: "us-east-1", workload: &w, port: 8080, env: &env, secrets: &secrets }.render();
         assert!(s.contains("docker pull '1.dkr.ecr.us-east-1.amazonaws.com/aideploy/a-dev@sha256:ab'"), "{s}");
         assert!(s.contains("docker login --username AWS --password-stdin '1.dkr.ecr.us-east-1.amazonaws.com'"));
@@ -125,7 +136,8 @@ mod tests {
     #[test]
     fn model_script_runs_the_server_image() {
         let w = Workload::Model { server: Server::Vllm, model: "TheBloke/Llama-2-7B-Chat-AWQ".into() };
-        let s = Script { label: "l", region: "us-east-1", workload: &w, port: 8000, env: &BTreeMap::new(), secrets: &BTreeMap::new() }.render();
+        let s =
+            Script { label: "l", region: "us-east-1", workload: &w, port: 8000, env: &BTreeMap::new(), secrets: &BTreeMap::new() }.render();
         assert!(s.contains("-p 8000:8000 --env-file \"$ENVFILE\" --ipc=host"), "{s}");
         assert!(s.contains("vllm/vllm-openai:v0.6.3 --model 'TheBloke/Llama-2-7B-Chat-AWQ'"));
         assert!(!s.contains("docker login"));

@@ -8,7 +8,14 @@ use super::*;
 
 /// Creates or updates the HTTP API, its integration on the alias, the `$default` route
 /// and stage. Returns the API id.
-pub(super) async fn ensure_api(cx: &Cx, c: &Clients, api: Option<&ApiNow>, fname: &str, alias_arn: &str, r: &dyn Reporter) -> Result<String> {
+pub(super) async fn ensure_api(
+    cx: &Cx,
+    c: &Clients,
+    api: Option<&ApiNow>,
+    fname: &str,
+    alias_arn: &str,
+    r: &dyn Reporter,
+) -> Result<String> {
     use aws_sdk_apigatewayv2::types::{Cors, IntegrationType, ProtocolType, RouteSettings};
     let gw = &c.apigw;
     let cors = desired_cors(cx).map(|c| {
@@ -25,10 +32,19 @@ pub(super) async fn ensure_api(cx: &Cx, c: &Clients, api: Option<&ApiNow>, fname
                 r.step("updating the HTTP API's CORS");
                 match &cors {
                     Some(cors) => {
-                        gw.update_api().api_id(&a.id).cors_configuration(cors.clone()).send().await.map_err(|e| failed("API Gateway UpdateApi", e, PERMS_HINT))?;
+                        gw.update_api()
+                            .api_id(&a.id)
+                            .cors_configuration(cors.clone())
+                            .send()
+                            .await
+                            .map_err(|e| failed("API Gateway UpdateApi", e, PERMS_HINT))?;
                     }
                     None => {
-                        gw.delete_cors_configuration().api_id(&a.id).send().await.map_err(|e| failed("API Gateway DeleteCorsConfiguration", e, PERMS_HINT))?;
+                        gw.delete_cors_configuration()
+                            .api_id(&a.id)
+                            .send()
+                            .await
+                            .map_err(|e| failed("API Gateway DeleteCorsConfiguration", e, PERMS_HINT))?;
                     }
                 }
             }
@@ -36,7 +52,12 @@ pub(super) async fn ensure_api(cx: &Cx, c: &Clients, api: Option<&ApiNow>, fname
         }
         None => {
             r.step("creating the HTTP API");
-            let mut req = gw.create_api().name(fname).protocol_type(ProtocolType::Http).description(format!("{} ({}), deployed by aideploy", cx.app_name(), cx.stage)).set_cors_configuration(cors);
+            let mut req = gw
+                .create_api()
+                .name(fname)
+                .protocol_type(ProtocolType::Http)
+                .description(format!("{} ({}), deployed by aideploy", cx.app_name(), cx.stage))
+                .set_cors_configuration(cors);
             for (k, v) in tags(cx) {
                 req = req.tags(k, v);
             }
@@ -75,14 +96,29 @@ pub(super) async fn ensure_api(cx: &Cx, c: &Clients, api: Option<&ApiNow>, fname
     match api.and_then(|a| a.route.as_ref()) {
         Some((_, t)) if *t == target => {}
         Some((rid, _)) => {
-            gw.update_route().api_id(&id).route_id(rid).target(&target).send().await.map_err(|e| failed("API Gateway UpdateRoute", e, PERMS_HINT))?;
+            gw.update_route()
+                .api_id(&id)
+                .route_id(rid)
+                .target(&target)
+                .send()
+                .await
+                .map_err(|e| failed("API Gateway UpdateRoute", e, PERMS_HINT))?;
         }
         None => {
-            gw.create_route().api_id(&id).route_key("$default").target(&target).send().await.map_err(|e| failed("API Gateway CreateRoute", e, PERMS_HINT))?;
+            gw.create_route()
+                .api_id(&id)
+                .route_key("$default")
+                .target(&target)
+                .send()
+                .await
+                .map_err(|e| failed("API Gateway CreateRoute", e, PERMS_HINT))?;
         }
     }
     let throttle = desired_throttle(cx);
-    let settings = RouteSettings::builder().set_throttling_rate_limit(throttle.as_ref().map(|t| t.rps)).set_throttling_burst_limit(throttle.as_ref().map(|t| t.burst)).build();
+    let settings = RouteSettings::builder()
+        .set_throttling_rate_limit(throttle.as_ref().map(|t| t.rps))
+        .set_throttling_burst_limit(throttle.as_ref().map(|t| t.burst))
+        .build();
     match api.and_then(|a| a.stage.as_ref()) {
         Some((true, t)) if *t == throttle => {}
         Some(_) => {

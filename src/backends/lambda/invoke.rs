@@ -8,7 +8,7 @@ use super::Clients;
 
 /// Ok when `version` answered 2xx within `timeout`; otherwise why not.
 pub async fn health(c: &Clients, fname: &str, version: u64, path: &str, timeout: Duration) -> Result<(), String> {
-    let payload = crate::build::zip::http_event("GET", path, None).to_string();
+    let payload = crate::artifact::zip::http_event("GET", path, None).to_string();
     let deadline = Instant::now() + timeout;
     let mut last;
     loop {
@@ -26,7 +26,8 @@ pub async fn health(c: &Clients, fname: &str, version: u64, path: &str, timeout:
                 if let Some(err) = o.function_error() {
                     format!("the function raised an error ({err}): {}", truncate(&body))
                 } else {
-                    let status = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v.get("statusCode").and_then(|s| s.as_u64()));
+                    let status =
+                        serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v.get("statusCode").and_then(|s| s.as_u64()));
                     match status {
                         Some(s) if (200..300).contains(&s) => return Ok(()),
                         Some(s) => format!("GET {path} answered {s}"),

@@ -41,17 +41,18 @@ use aws_sdk_lambda::error::ProvideErrorMetadata;
 use base64::Engine;
 use serde_json::json;
 
-pub use aws::Clients;
-use crate::build::oci::BuiltImage;
-use crate::build::registry::Reference;
-use crate::build::zip::{lambda_zip_for, too_big_reason, LambdaZip, ASGI_ENV, HANDLER, SECRET_ARNS_ENV};
+use crate::artifact::oci::BuiltImage;
+use crate::artifact::registry::Reference;
+use crate::artifact::zip::{lambda_zip_for, too_big_reason, LambdaZip, ASGI_ENV, HANDLER, SECRET_ARNS_ENV};
 use crate::cloud::ecr;
-use sha2::{Digest, Sha256};
-use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
+use crate::engine::legacy::LegacyBackend;
+use crate::engine::{Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::Arch as ManifestArch;
 use crate::manifest::Kind;
 use crate::secrets::aws::{self as store, arns_of, known_refs, secret_refs, SecretRef, Stored};
+pub use aws::Clients;
+use sha2::{Digest, Sha256};
 
 pub struct LambdaBackend;
 
@@ -117,17 +118,17 @@ fn ours(cx: &Cx, found: Option<&HashMap<String, String>>) -> bool {
     found.is_some_and(|t| crate::cloud::aws::is_ours(cx, t))
 }
 
-fn arch(cx: &Cx) -> crate::build::pydeps::Arch {
+fn arch(cx: &Cx) -> crate::artifact::pydeps::Arch {
     match cx.target.settings.arch.as_ref().map(|a| *a.get()) {
-        Some(ManifestArch::Arm64) => crate::build::pydeps::Arch::Arm64,
-        _ => crate::build::pydeps::Arch::X86_64,
+        Some(ManifestArch::Arm64) => crate::artifact::pydeps::Arch::Arm64,
+        _ => crate::artifact::pydeps::Arch::X86_64,
     }
 }
 
 fn lambda_arch(cx: &Cx) -> aws_sdk_lambda::types::Architecture {
     match arch(cx) {
-        crate::build::pydeps::Arch::Arm64 => aws_sdk_lambda::types::Architecture::Arm64,
-        crate::build::pydeps::Arch::X86_64 => aws_sdk_lambda::types::Architecture::X8664,
+        crate::artifact::pydeps::Arch::Arm64 => aws_sdk_lambda::types::Architecture::Arm64,
+        crate::artifact::pydeps::Arch::X86_64 => aws_sdk_lambda::types::Architecture::X8664,
     }
 }
 
@@ -178,7 +179,11 @@ impl FnConf {
             memory: c.memory_size().unwrap_or(128),
             timeout: c.timeout().unwrap_or(3),
             arch: c.architectures().first().map(|a| a.as_str().to_string()).unwrap_or_else(|| "x86_64".into()),
-            env: c.environment().and_then(|e| e.variables()).map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default(),
+            env: c
+                .environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -270,7 +275,7 @@ impl Now {
     }
 }
 
-fn now_of(d: &Deployed) -> &Now {
+fn now_of(d: &LegacyDeployed) -> &Now {
     d.state.downcast_ref::<Now>().expect("lambda state")
 }
 
@@ -302,7 +307,6 @@ fn role_policy(region: &str, account: &str, function: &str, secret_arns: &BTreeM
     }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
-
 
 fn desired_conf(cx: &Cx, role_arn: &str, refs: &BTreeMap<String, SecretRef>, package: &str) -> FnConf {
     let arns = arns_of(refs);
@@ -336,7 +340,12 @@ fn desired_conf(cx: &Cx, role_arn: &str, refs: &BTreeMap<String, SecretRef>, pac
 fn desired_cors(cx: &Cx) -> Option<CorsConf> {
     cx.target.settings.cors.as_ref().map(|c| {
         let c = c.get();
-        CorsConf { origins: c.allow_origins.clone(), methods: c.allow_methods.clone(), headers: c.allow_headers.clone(), max_age: c.max_age.map(|m| m as i32) }
+        CorsConf {
+            origins: c.allow_origins.clone(),
+            methods: c.allow_methods.clone(),
+            headers: c.allow_headers.clone(),
+            max_age: c.max_age.map(|m| m as i32),
+        }
     })
 }
 
@@ -424,9 +433,24 @@ fn matching_version<'a>(now: &'a Now, sha: &str, want: Option<&FnConf>) -> Optio
 }
 
 #[async_trait]
-impl Backend for LambdaBackend {
+impl LegacyBackend for LambdaBackend {
     fn kind(&self) -> Kind {
         Kind::Lambda
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            provider: Provider::Aws,
+            secret_store: true,
+            logs: false,
+            rollback: true,
+            default_package: DefaultPackage::Zip,
+            needs_registry: false,
+        }
+    }
+
+    async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
+        Ok(Box::new(crate::secrets::aws::AwsStore::for_target(cx).await?))
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Artifact> {
@@ -468,7 +492,9 @@ impl Backend for LambdaBackend {
         };
         let push = image_destination(cx)?;
         r.step(&format!("building a container image for Lambda ({reason})"));
-        let artifact = crate::commands::image::build_flavor(&cx.loaded, &cx.stage, Some(&cx.target), None, crate::commands::image::Flavor::Lambda, r).await?;
+        let artifact =
+            crate::artifact::image::build_flavor(&cx.loaded, &cx.stage, Some(&cx.target), None, crate::artifact::image::Flavor::Lambda, r)
+                .await?;
         let built = artifact.payload.downcast_ref::<BuiltImage>().expect("image artifact").clone();
         let sha = built.digest.trim_start_matches("sha256:").to_string();
         let mut artifact = artifact;
@@ -479,7 +505,7 @@ impl Backend for LambdaBackend {
         Ok(artifact)
     }
 
-    async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
+    async fn current(&self, cx: &Cx) -> Result<Option<LegacyDeployed>> {
         let c = Clients::for_target(cx).await?;
         let now = read::read(cx, c).await?;
         if now.function.is_none()
@@ -491,7 +517,11 @@ impl Backend for LambdaBackend {
             return Ok(None);
         }
         let live = now.alias.and_then(|n| now.version(n));
-        let digest = live.map(|v| v.sha.clone()).or_else(|| now.function.as_ref().map(|f| f.sha.clone())).map(|s| format!("sha256:{s}")).unwrap_or_default();
+        let digest = live
+            .map(|v| v.sha.clone())
+            .or_else(|| now.function.as_ref().map(|f| f.sha.clone()))
+            .map(|s| format!("sha256:{s}"))
+            .unwrap_or_default();
         let url = now.api.as_ref().map(|a| url(&a.id, &now.clients.region));
         let health = match (&url, live) {
             (Some(u), Some(_)) if !now.clients.emulated => {
@@ -518,10 +548,10 @@ impl Backend for LambdaBackend {
         details.insert("api".into(), json!(now.api.as_ref().map(|a| a.id.clone())));
         details.insert("last_modified".into(), json!(now.function.as_ref().map(|f| f.last_modified.clone())));
         details.insert("secrets".into(), json!(now.secrets.keys().cloned().collect::<Vec<_>>().join(", ")));
-        Ok(Some(Deployed { digest, url, health, details, state: Arc::new(now) }))
+        Ok(Some(LegacyDeployed { digest, url, health, details, state: Arc::new(now) }))
     }
 
-    fn plan(&self, cx: &Cx, now: Option<&Deployed>, artifact: &Artifact) -> Plan {
+    fn plan(&self, cx: &Cx, now: Option<&LegacyDeployed>, artifact: &Artifact) -> Plan {
         let pkg = package_of(artifact);
         let fname = function_name(cx);
         let mut plan = Plan::default();
@@ -534,7 +564,10 @@ impl Backend for LambdaBackend {
         let what = match pkg {
             Package::Zip(zip) => {
                 if zip.needs_s3 {
-                    plan.warnings.push(format!("the zip is {} MB, over the 50 MB direct upload limit: it goes through S3", zip.bytes / (1024 * 1024)));
+                    plan.warnings.push(format!(
+                        "the zip is {} MB, over the 50 MB direct upload limit: it goes through S3",
+                        zip.bytes / (1024 * 1024)
+                    ));
                 }
                 format!("{} zip", cx.loaded.manifest.app().runtime)
             }
@@ -552,15 +585,20 @@ impl Backend for LambdaBackend {
             };
             plan.actions.push(op);
         }
-        let changing: Vec<String> =
-            plan.actions.iter().filter(|a| a.resource == "secret" && a.op != Op::Noop).map(|a| a.id.rsplit('/').next().unwrap_or_default().to_string()).collect();
+        let changing: Vec<String> = plan
+            .actions
+            .iter()
+            .filter(|a| a.resource == "secret" && a.op != Op::Noop)
+            .map(|a| a.id.rsplit('/').next().unwrap_or_default().to_string())
+            .collect();
         let refs = secret_refs(cx, stored, &changing);
         let known = known_refs(&refs);
         let own_repo = matches!(pkg, Package::Image(i) if matches!(i.push, PushTo::OwnEcr));
         if own_repo {
             plan.actions.push(match now.and_then(|n| n.repo.as_ref()) {
                 Some(r) if r.ours => Action::new(Op::Noop, "ecr-repository", repo_name(cx)),
-                _ => Action::new(Op::Create, "ecr-repository", repo_name(cx)).because(format!("scan on push, keeps the last {} images", ecr::KEEP_IMAGES)),
+                _ => Action::new(Op::Create, "ecr-repository", repo_name(cx))
+                    .because(format!("scan on push, keeps the last {} images", ecr::KEEP_IMAGES)),
             });
         }
         let Some(n) = now.filter(|n| n.function.is_some() || n.role.is_some() || n.api.is_some()) else {
@@ -578,11 +616,14 @@ impl Backend for LambdaBackend {
         let region = &n.clients.region;
         let account = n.account().unwrap_or_default();
         // The policy names ARNs only: a new value of an existing secret does not change it.
-        let arns_known: Option<BTreeMap<String, String>> = secret_refs(cx, stored, &[]).into_iter().map(|(k, v)| v.map(|v| (k, v.arn))).collect();
+        let arns_known: Option<BTreeMap<String, String>> =
+            secret_refs(cx, stored, &[]).into_iter().map(|(k, v)| v.map(|v| (k, v.arn))).collect();
         let want_policy = arns_known.as_ref().map(|k| role_policy(region, &account, &fname, k));
         plan.actions.push(match &n.role {
             None => Action::new(Op::Create, "role", role_name(cx, region)),
-            Some((_, have)) if have.is_some() && have.as_ref() == want_policy.as_ref() => Action::new(Op::Noop, "role", role_name(cx, region)),
+            Some((_, have)) if have.is_some() && have.as_ref() == want_policy.as_ref() => {
+                Action::new(Op::Noop, "role", role_name(cx, region))
+            }
             Some(_) => Action::new(Op::Update, "role", role_name(cx, region)).because("permissions changed"),
         });
 
@@ -593,7 +634,9 @@ impl Backend for LambdaBackend {
             _ => None,
         };
         let replace = n.function.as_ref().filter(|f| f.conf.package != pkg.kind());
-        let code_same = n.function.as_ref().is_some_and(|f| f.sha == pkg.sha() && f.conf.package == pkg.kind() && want_conf.as_ref().is_none_or(|w| w.arch == f.conf.arch));
+        let code_same = n.function.as_ref().is_some_and(|f| {
+            f.sha == pkg.sha() && f.conf.package == pkg.kind() && want_conf.as_ref().is_none_or(|w| w.arch == f.conf.arch)
+        });
         match &n.function {
             None => plan.actions.push(Action::new(Op::Create, "function", &fname).because(what)),
             Some(f) if replace.is_some() => {
@@ -604,7 +647,11 @@ impl Backend for LambdaBackend {
                 plan.actions.push(Action::new(Op::Create, "function", &fname).because(what));
             }
             Some(f) => {
-                plan.actions.push(if code_same { Action::new(Op::Noop, "function", &fname) } else { Action::new(Op::Update, "function", &fname).because("code changed") });
+                plan.actions.push(if code_same {
+                    Action::new(Op::Noop, "function", &fname)
+                } else {
+                    Action::new(Op::Update, "function", &fname).because("code changed")
+                });
                 let conf_op = match &want_conf {
                     Some(w) if *w == f.conf => Action::new(Op::Noop, "function-config", &fname),
                     Some(w) => Action::new(Op::Update, "function-config", &fname).because(f.conf.diff(w).join(", ")),
@@ -639,15 +686,23 @@ impl Backend for LambdaBackend {
             }
             Some(api) => {
                 let id = api.id.clone();
-                plan.actions.push(if api.cors == desired_cors(cx) { Action::new(Op::Noop, "http-api", &id) } else { Action::new(Op::Update, "http-api", &id).because("cors changed") });
+                plan.actions.push(if api.cors == desired_cors(cx) {
+                    Action::new(Op::Noop, "http-api", &id)
+                } else {
+                    Action::new(Op::Update, "http-api", &id).because("cors changed")
+                });
                 plan.actions.push(match &api.integration {
                     None => Action::new(Op::Create, "integration", &id),
-                    Some((_, uri, payload)) if Some(uri) == alias_arn.as_ref() && payload == "2.0" => Action::new(Op::Noop, "integration", &id),
+                    Some((_, uri, payload)) if Some(uri) == alias_arn.as_ref() && payload == "2.0" => {
+                        Action::new(Op::Noop, "integration", &id)
+                    }
                     Some(_) => Action::new(Op::Update, "integration", &id).because("target changed"),
                 });
                 plan.actions.push(match &api.route {
                     None => Action::new(Op::Create, "route", "$default"),
-                    Some((_, target)) if api.integration.as_ref().is_some_and(|(i, _, _)| *target == format!("integrations/{i}")) => Action::new(Op::Noop, "route", "$default"),
+                    Some((_, target)) if api.integration.as_ref().is_some_and(|(i, _, _)| *target == format!("integrations/{i}")) => {
+                        Action::new(Op::Noop, "route", "$default")
+                    }
                     Some(_) => Action::new(Op::Update, "route", "$default").because("target changed"),
                 });
                 plan.actions.push(match &api.stage {
@@ -667,7 +722,7 @@ impl Backend for LambdaBackend {
         plan
     }
 
-    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&Deployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
+    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&LegacyDeployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
         let now = now.map(now_of);
         let c = match now {
             Some(n) => n.clients.clone(),
@@ -767,14 +822,16 @@ impl Backend for LambdaBackend {
                 let sha = pkg.sha();
                 let req = c.lambda.publish_version().function_name(&fname);
                 let req = match pkg {
-                    Package::Zip(_) => req.code_sha256(b64_of_hex(sha)).description(format!("aideploy sha256:{}", &sha[..12.min(sha.len())])),
+                    Package::Zip(_) => {
+                        req.code_sha256(b64_of_hex(sha)).description(format!("aideploy sha256:{}", &sha[..12.min(sha.len())]))
+                    }
                     Package::Image(_) => req.description(format!("{IMAGE_VERSION_PREFIX}{sha}")),
                 };
-                let out = req
-                    .send()
-                    .await
-                    .map_err(|e| failed("Lambda PublishVersion", e, "re-run the deploy: it picks up where it stopped"))?;
-                out.version().and_then(|v| v.parse().ok()).ok_or_else(|| Hinted::new("Lambda PublishVersion returned no version number", "re-run the deploy"))?
+                let out =
+                    req.send().await.map_err(|e| failed("Lambda PublishVersion", e, "re-run the deploy: it picks up where it stopped"))?;
+                out.version()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| Hinted::new("Lambda PublishVersion returned no version number", "re-run the deploy"))?
             }
         };
 
@@ -787,7 +844,13 @@ impl Backend for LambdaBackend {
                 Err(why) => {
                     let kept = if alias_now.is_some() { "the previous version keeps serving" } else { "nothing is serving" };
                     let url = now.and_then(|n| n.api.as_ref()).map(|a| url(&a.id, &c.region));
-                    return Ok(Outcome { url, health: Health::Failed, actions: plan.actions.clone(), failure: Some(format!("version {version}: {why}\n({kept})")) });
+                    return Ok(Outcome {
+                        url,
+                        health: Health::Failed,
+                        actions: plan.actions.clone(),
+                        failure: Some(format!("version {version}: {why}\n({kept})")),
+                        pushed: None,
+                    });
                 }
             }
             r.step(&format!("moving alias {ALIAS} to version {version}"));
@@ -823,34 +886,41 @@ impl Backend for LambdaBackend {
             }
         }
         r.done();
-        Ok(Outcome { url: Some(url(&api_id, &c.region)), health, actions: plan.actions.clone(), failure: None })
+        Ok(Outcome { url: Some(url(&api_id, &c.region)), health, actions: plan.actions.clone(), failure: None, pushed: None })
     }
 
-    fn plan_rollback(&self, cx: &Cx, now: &Deployed) -> Result<Plan> {
+    fn plan_rollback(&self, cx: &Cx, now: &LegacyDeployed) -> Result<Plan> {
         let n = now_of(now);
         let (live, prev) = previous(cx, n)?;
         let mut plan = Plan::default();
-        plan.actions.push(Action::new(Op::Update, "alias", format!("{}:{ALIAS}", function_name(cx))).because(format!("version {live} -> {prev}")));
+        plan.actions
+            .push(Action::new(Op::Update, "alias", format!("{}:{ALIAS}", function_name(cx))).because(format!("version {live} -> {prev}")));
         Ok(plan)
     }
 
-    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let (_, prev) = previous(cx, n)?;
         let fname = function_name(cx);
         let health = match gate(cx, &n.clients, &fname, prev, r).await? {
             Ok(h) => h,
             Err(why) => {
-                return Ok(Outcome { url: now.url.clone(), health: Health::Failed, actions: plan.actions.clone(), failure: Some(format!("version {prev}: {why}\n(the current version keeps serving)")) })
+                return Ok(Outcome {
+                    url: now.url.clone(),
+                    health: Health::Failed,
+                    actions: plan.actions.clone(),
+                    failure: Some(format!("version {prev}: {why}\n(the current version keeps serving)")),
+                    pushed: None,
+                })
             }
         };
         r.step(&format!("moving alias {ALIAS} to version {prev}"));
         set_alias(&n.clients, &fname, prev, true).await?;
         r.done();
-        Ok(Outcome { url: now.url.clone(), health, actions: plan.actions.clone(), failure: None })
+        Ok(Outcome { url: now.url.clone(), health, actions: plan.actions.clone(), failure: None, pushed: None })
     }
 
-    fn plan_destroy(&self, cx: &Cx, now: &Deployed) -> Plan {
+    fn plan_destroy(&self, cx: &Cx, now: &LegacyDeployed) -> Plan {
         let n = now_of(now);
         let fname = function_name(cx);
         let mut plan = Plan::default();
@@ -858,7 +928,8 @@ impl Backend for LambdaBackend {
             plan.actions.push(Action::new(Op::Delete, "http-api", &api.id).because("with its routes, integration and stage"));
         }
         if n.function.is_some() {
-            plan.actions.push(Action::new(Op::Delete, "function", &fname).because(format!("{} versions and alias {ALIAS}", n.versions.len())));
+            plan.actions
+                .push(Action::new(Op::Delete, "function", &fname).because(format!("{} versions and alias {ALIAS}", n.versions.len())));
         }
         if n.role.is_some() {
             plan.actions.push(Action::new(Op::Delete, "role", role_name(cx, &n.clients.region)).because("and its policy"));
@@ -867,12 +938,15 @@ impl Backend for LambdaBackend {
             plan.actions.push(Action::new(Op::Delete, "ecr-repository", repo_name(cx)).because("and its images"));
         }
         for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
-            plan.actions.push(Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name)).because("recoverable for 7 days"));
+            plan.actions.push(
+                Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name))
+                    .because("recoverable for 7 days"),
+            );
         }
         plan
     }
 
-    async fn destroy(&self, cx: &Cx, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn destroy(&self, cx: &Cx, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let c = &n.clients;
         let fname = function_name(cx);
@@ -904,9 +978,16 @@ impl Backend for LambdaBackend {
         if n.role.is_some() {
             let rname = role_name(cx, &c.region);
             r.step(&format!("deleting role {rname}"));
-            let policies = c.iam.list_role_policies().role_name(&rname).send().await.map_err(|e| failed("IAM ListRolePolicies", e, PERMS_HINT))?;
+            let policies =
+                c.iam.list_role_policies().role_name(&rname).send().await.map_err(|e| failed("IAM ListRolePolicies", e, PERMS_HINT))?;
             for p in policies.policy_names() {
-                c.iam.delete_role_policy().role_name(&rname).policy_name(p).send().await.map_err(|e| failed("IAM DeleteRolePolicy", e, PERMS_HINT))?;
+                c.iam
+                    .delete_role_policy()
+                    .role_name(&rname)
+                    .policy_name(p)
+                    .send()
+                    .await
+                    .map_err(|e| failed("IAM DeleteRolePolicy", e, PERMS_HINT))?;
             }
             match c.iam.delete_role().role_name(&rname).send().await {
                 Ok(_) => {}
@@ -923,7 +1004,7 @@ impl Backend for LambdaBackend {
             store::delete(&c.secrets, &s.arn).await?;
         }
         r.done();
-        Ok(Outcome { url: None, health: Health::Skipped, actions, failure: None })
+        Ok(Outcome { url: None, health: Health::Skipped, actions, failure: None, pushed: None })
     }
 }
 
@@ -931,7 +1012,7 @@ impl Backend for LambdaBackend {
 /// `[build] registry` when it is in ECR (Lambda runs images from ECR only), or a loopback
 /// one when AWS is an emulator; otherwise the target's own ECR repository.
 fn image_destination(cx: &Cx) -> Result<PushTo> {
-    let Some(repo) = crate::commands::image::push_repository(&cx.loaded)? else { return Ok(PushTo::OwnEcr) };
+    let Some(repo) = crate::artifact::image::push_repository(&cx.loaded)? else { return Ok(PushTo::OwnEcr) };
     let name = repo.name();
     if ecr::is_ecr(&name) || (crate::cloud::is_loopback_host(&repo.registry) && aws::endpoint_is_loopback()) {
         return Ok(PushTo::Named(repo));
@@ -1003,7 +1084,7 @@ async fn push_image(cx: &Cx, c: &Clients, img: &LambdaImage, r: &dyn Reporter) -
         }
     };
     r.step(&format!("pushing the image to {}", repo.name()));
-    crate::commands::image::push_built(&img.built, &repo, &cx.stage, r).await?;
+    crate::artifact::image::push_built(&img.built, &repo, &cx.stage, r).await?;
     Ok(image_uri(&repo.name(), &img.sha))
 }
 
@@ -1022,7 +1103,9 @@ async fn update_code(cx: &Cx, c: &Clients, fname: &str, code: &upload::Code) -> 
 /// An emulator (moto) cannot run code: reported as skipped.
 async fn gate(cx: &Cx, c: &Clients, fname: &str, version: u64, r: &dyn Reporter) -> Result<std::result::Result<Health, String>> {
     if c.emulated {
-        r.warn("health: skipped (AWS_ENDPOINT_URL is a loopback emulator, which cannot invoke a Lambda function); the alias moves unchecked");
+        r.warn(
+            "health: skipped (AWS_ENDPOINT_URL is a loopback emulator, which cannot invoke a Lambda function); the alias moves unchecked",
+        );
         return Ok(Ok(Health::Skipped));
     }
     r.step(&format!("checking version {version} answers {}", cx.loaded.manifest.app().health));
@@ -1056,13 +1139,36 @@ async fn prune_versions(c: &Clients, fname: &str, numbers: Vec<u64>, live: u64, 
 async fn set_alias(c: &Clients, fname: &str, version: u64, exists: bool) -> Result<()> {
     let v = version.to_string();
     if exists {
-        c.lambda.update_alias().function_name(fname).name(ALIAS).function_version(&v).send().await.map_err(|e| failed("Lambda UpdateAlias", e, PERMS_HINT))?;
+        c.lambda
+            .update_alias()
+            .function_name(fname)
+            .name(ALIAS)
+            .function_version(&v)
+            .send()
+            .await
+            .map_err(|e| failed("Lambda UpdateAlias", e, PERMS_HINT))?;
         return Ok(());
     }
-    match c.lambda.create_alias().function_name(fname).name(ALIAS).function_version(&v).description("served by the HTTP API; moved by aideploy").send().await {
+    match c
+        .lambda
+        .create_alias()
+        .function_name(fname)
+        .name(ALIAS)
+        .function_version(&v)
+        .description("served by the HTTP API; moved by aideploy")
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {
-            c.lambda.update_alias().function_name(fname).name(ALIAS).function_version(&v).send().await.map_err(|e| failed("Lambda UpdateAlias", e, PERMS_HINT))?;
+            c.lambda
+                .update_alias()
+                .function_name(fname)
+                .name(ALIAS)
+                .function_version(&v)
+                .send()
+                .await
+                .map_err(|e| failed("Lambda UpdateAlias", e, PERMS_HINT))?;
             Ok(())
         }
         Err(e) => Err(failed("Lambda CreateAlias", e, PERMS_HINT)),
@@ -1070,7 +1176,12 @@ async fn set_alias(c: &Clients, fname: &str, version: u64, exists: bool) -> Resu
 }
 
 async fn create_role(cx: &Cx, c: &Clients, rname: &str) -> Result<String> {
-    let mut req = c.iam.create_role().role_name(rname).assume_role_policy_document(trust_policy()).description(format!("aideploy: execution role of Lambda function {}", function_name(cx)));
+    let mut req = c
+        .iam
+        .create_role()
+        .role_name(rname)
+        .assume_role_policy_document(trust_policy())
+        .description(format!("aideploy: execution role of Lambda function {}", function_name(cx)));
     for (k, v) in tags(cx) {
         req = req.tags(aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"));
     }
@@ -1086,7 +1197,15 @@ async fn create_role(cx: &Cx, c: &Clients, rname: &str) -> Result<String> {
 
 /// CreateFunction, retrying while IAM has not yet propagated the new role to Lambda
 /// ("The role defined for the function cannot be assumed by Lambda").
-async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, code: upload::Code, sha: &str, r: &dyn Reporter) -> Result<String> {
+async fn create_function(
+    cx: &Cx,
+    c: &Clients,
+    fname: &str,
+    want: &FnConf,
+    code: upload::Code,
+    sha: &str,
+    r: &dyn Reporter,
+) -> Result<String> {
     let mut delay = Duration::from_millis(500);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -1114,10 +1233,17 @@ async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, code:
             Ok(out) => return Ok(out.function_arn().unwrap_or_default().to_string()),
             Err(e) => {
                 let msg = e.as_service_error().and_then(|s| s.message()).unwrap_or_default().to_string();
-                let propagating = e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception()) && msg.contains("cannot be assumed");
+                let propagating =
+                    e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception()) && msg.contains("cannot be assumed");
                 if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) {
                     // Created by an interrupted run: converge by updating instead.
-                    let got = c.lambda.get_function().function_name(fname).send().await.map_err(|e| failed("Lambda GetFunction", e, PERMS_HINT))?;
+                    let got = c
+                        .lambda
+                        .get_function()
+                        .function_name(fname)
+                        .send()
+                        .await
+                        .map_err(|e| failed("Lambda GetFunction", e, PERMS_HINT))?;
                     update_config(c, fname, want).await?;
                     wait_updated(c, fname, r).await?;
                     update_code(cx, c, fname, &code).await?;
@@ -1129,7 +1255,11 @@ async fn create_function(cx: &Cx, c: &Clients, fname: &str, want: &FnConf, code:
                     delay = (delay * 2).min(Duration::from_secs(8));
                     continue;
                 }
-                return Err(failed("Lambda CreateFunction", e, "re-run the deploy; if the role cannot be assumed, wait a minute for IAM to propagate"));
+                return Err(failed(
+                    "Lambda CreateFunction",
+                    e,
+                    "re-run the deploy; if the role cannot be assumed, wait a minute for IAM to propagate",
+                ));
             }
         }
     }
@@ -1156,7 +1286,13 @@ async fn wait_updated(c: &Clients, fname: &str, r: &dyn Reporter) -> Result<()> 
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(200);
     loop {
-        let conf = c.lambda.get_function_configuration().function_name(fname).send().await.map_err(|e| failed("Lambda GetFunctionConfiguration", e, PERMS_HINT))?;
+        let conf = c
+            .lambda
+            .get_function_configuration()
+            .function_name(fname)
+            .send()
+            .await
+            .map_err(|e| failed("Lambda GetFunctionConfiguration", e, PERMS_HINT))?;
         let state = conf.state().cloned();
         let update = conf.last_update_status().cloned();
         if matches!(state, Some(State::Failed)) || matches!(update, Some(LastUpdateStatus::Failed)) {
@@ -1196,9 +1332,17 @@ mod tests {
         assert_eq!(sha_of_uri("127.0.0.1:5000/x:latest"), None);
         assert_eq!(sha_of_uri("x@sha256:abc"), None);
         use aws_sdk_lambda::types::{FunctionConfiguration, PackageType};
-        let image = FunctionConfiguration::builder().package_type(PackageType::Image).description(format!("{IMAGE_VERSION_PREFIX}{hex}")).code_sha256("c2hhIG9mIHRoZSB1cmk=").build();
+        let image = FunctionConfiguration::builder()
+            .package_type(PackageType::Image)
+            .description(format!("{IMAGE_VERSION_PREFIX}{hex}"))
+            .code_sha256("c2hhIG9mIHRoZSB1cmk=")
+            .build();
         assert_eq!(version_sha(&image), hex);
-        let zip = FunctionConfiguration::builder().package_type(PackageType::Zip).code_sha256(b64_of_hex(hex)).description("aideploy sha256:d9819b67f5bd").build();
+        let zip = FunctionConfiguration::builder()
+            .package_type(PackageType::Zip)
+            .code_sha256(b64_of_hex(hex))
+            .description("aideploy sha256:d9819b67f5bd")
+            .build();
         assert_eq!(version_sha(&zip), hex);
     }
 

@@ -123,7 +123,6 @@ async fn read_versions(c: &Clients, fname: &str) -> Result<Vec<Version>> {
     }
 }
 
-
 /// The HTTP API named like the function and tagged for this app, stage and target.
 async fn find_api(cx: &Cx, c: &Clients, fname: &str) -> Result<Option<(String, Option<CorsConf>)>> {
     let mut token = None;
@@ -149,7 +148,11 @@ async fn find_api(cx: &Cx, c: &Clients, fname: &str) -> Result<Option<(String, O
 
 async fn read_api(c: &Clients, id: &str, cors: Option<CorsConf>) -> Result<ApiNow> {
     let gw = &c.apigw;
-    let (integrations, routes, stage) = tokio::join!(gw.get_integrations().api_id(id).send(), gw.get_routes().api_id(id).send(), gw.get_stage().api_id(id).stage_name("$default").send());
+    let (integrations, routes, stage) = tokio::join!(
+        gw.get_integrations().api_id(id).send(),
+        gw.get_routes().api_id(id).send(),
+        gw.get_stage().api_id(id).stage_name("$default").send()
+    );
     let integrations = integrations.map_err(|e| failed("API Gateway GetIntegrations", e, PERMS_HINT))?;
     let integration = integrations.items().iter().find(|i| i.integration_type().is_some_and(|t| t.as_str() == "AWS_PROXY")).map(|i| {
         (
@@ -190,7 +193,8 @@ async fn read_permission(c: &Clients, fname: &str, alias_exists: bool) -> Result
     };
     let doc: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
     let statements = doc.get("Statement").and_then(|s| s.as_array()).cloned().unwrap_or_default();
-    Ok(statements.iter().find(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(PERMISSION_SID)).and_then(|s| {
-        s.pointer("/Condition/ArnLike/AWS:SourceArn").and_then(|v| v.as_str()).map(str::to_string)
-    }))
+    Ok(statements
+        .iter()
+        .find(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(PERMISSION_SID))
+        .and_then(|s| s.pointer("/Condition/ArnLike/AWS:SourceArn").and_then(|v| v.as_str()).map(str::to_string)))
 }

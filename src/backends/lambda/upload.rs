@@ -11,14 +11,17 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration};
 
 use super::{failed, tags, Clients, PERMS_HINT};
-use crate::build::zip::LambdaZip;
+use crate::artifact::zip::LambdaZip;
 use crate::engine::{Cx, Reporter};
 
 /// The function's code, as CreateFunction and UpdateFunctionCode take it.
 #[derive(Clone)]
 pub enum Code {
     Inline(Blob),
-    S3 { bucket: String, key: String },
+    S3 {
+        bucket: String,
+        key: String,
+    },
     /// A container image, `repository@sha256:...`.
     Image(String),
 }
@@ -63,15 +66,33 @@ async fn ensure_bucket(c: &Clients, bucket: &str) -> Result<()> {
     }
     let mut req = c.s3.create_bucket().bucket(bucket);
     if c.region != "us-east-1" {
-        req = req.create_bucket_configuration(CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(c.region.as_str())).build());
+        req = req.create_bucket_configuration(
+            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(c.region.as_str())).build(),
+        );
     }
     match req.send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
-        Err(e) => return Err(failed("S3 CreateBucket", e, "check the credentials may create S3 buckets, or that no other account owns this name")),
+        Err(e) => {
+            return Err(failed(
+                "S3 CreateBucket",
+                e,
+                "check the credentials may create S3 buckets, or that no other account owns this name",
+            ))
+        }
     }
-    let block = PublicAccessBlockConfiguration::builder().block_public_acls(true).ignore_public_acls(true).block_public_policy(true).restrict_public_buckets(true).build();
-    c.s3.put_public_access_block().bucket(bucket).public_access_block_configuration(block).send().await.map_err(|e| failed("S3 PutPublicAccessBlock", e, PERMS_HINT))?;
+    let block = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build();
+    c.s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(block)
+        .send()
+        .await
+        .map_err(|e| failed("S3 PutPublicAccessBlock", e, PERMS_HINT))?;
     Ok(())
 }
 

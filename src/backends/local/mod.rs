@@ -21,9 +21,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::build::python::{self, PythonEnv};
-use crate::build::source::{self, SourceSet};
-use crate::engine::{health, Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
+use crate::artifact::python::{self, PythonEnv};
+use crate::artifact::source::{self, SourceSet};
+use crate::engine::legacy::LegacyBackend;
+use crate::engine::{
+    health, Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter,
+};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::Kind;
 use crate::util::{state_dir, write_atomic, FileLock};
@@ -142,14 +145,25 @@ fn deployment_digest(v: &Version) -> String {
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
-fn now_of(d: &Deployed) -> &Now {
+fn now_of(d: &LegacyDeployed) -> &Now {
     d.state.downcast_ref::<Now>().expect("local state")
 }
 
 #[async_trait]
-impl Backend for LocalBackend {
+impl LegacyBackend for LocalBackend {
     fn kind(&self) -> Kind {
         Kind::Local
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            provider: Provider::Local,
+            secret_store: false,
+            logs: true,
+            rollback: true,
+            default_package: DefaultPackage::Source,
+            needs_registry: false,
+        }
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Artifact> {
@@ -180,7 +194,7 @@ impl Backend for LocalBackend {
         Ok(Artifact::plain("source", digest, bytes, Arc::new(Built { env, sources })))
     }
 
-    async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
+    async fn current(&self, cx: &Cx) -> Result<Option<LegacyDeployed>> {
         let dir = deployment_dir(cx)?;
         let Some(state) = read_state(&dir)? else { return Ok(None) };
         let s = &state.serving;
@@ -195,7 +209,7 @@ impl Backend for LocalBackend {
         details.insert("log".into(), json!(s.log));
         details.insert("deployed_at".into(), json!(crate::util::iso8601(s.since)));
         details.insert("previous".into(), json!(state.previous.as_ref().map(deployment_digest)));
-        Ok(Some(Deployed {
+        Ok(Some(LegacyDeployed {
             digest: deployment_digest(&s.version),
             url: Some(url(state.front_port)),
             health: if app_healthy && proxy_alive { Health::Passed } else { Health::Failed },
@@ -204,7 +218,7 @@ impl Backend for LocalBackend {
         }))
     }
 
-    fn plan(&self, cx: &Cx, now: Option<&Deployed>, artifact: &Artifact) -> Plan {
+    fn plan(&self, cx: &Cx, now: Option<&LegacyDeployed>, artifact: &Artifact) -> Plan {
         let built = artifact.payload.downcast_ref::<Built>().expect("local artifact");
         let base = cx.resource_base();
         let front = front_port(cx);
@@ -242,7 +256,7 @@ impl Backend for LocalBackend {
         false
     }
 
-    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&Deployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
+    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&LegacyDeployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
         let built = artifact.payload.downcast_ref::<Built>().expect("local artifact");
         let dir = deployment_dir(cx)?;
         fs_err::create_dir_all(dir.join("logs"))?;
@@ -271,7 +285,9 @@ impl Backend for LocalBackend {
                 Ok(s) => Some(s),
                 Err(why) => {
                     let keeps = now.is_some_and(|n| n.app_alive);
-                    if now.is_none_or(|n| n.state.serving.version.release != release && n.state.previous.as_ref().is_none_or(|p| p.release != release)) {
+                    if now.is_none_or(|n| {
+                        n.state.serving.version.release != release && n.state.previous.as_ref().is_none_or(|p| p.release != release)
+                    }) {
                         let _ = fs_err::remove_dir_all(&release);
                     }
                     let kept = if keeps { "the previous version keeps serving" } else { "nothing is serving" };
@@ -284,22 +300,31 @@ impl Backend for LocalBackend {
         let state = match (now, serving) {
             (Some(n), Some(s)) => {
                 // A restart of the same version keeps the older one for rollback.
-                let previous = if n.state.serving.version.artifact != s.version.artifact || n.state.serving.version.config != s.version.config {
-                    Some(n.state.serving.version.clone())
-                } else {
-                    n.state.previous.clone()
-                };
+                let previous =
+                    if n.state.serving.version.artifact != s.version.artifact || n.state.serving.version.config != s.version.config {
+                        Some(n.state.serving.version.clone())
+                    } else {
+                        n.state.previous.clone()
+                    };
                 State { previous, serving: s, ..n.state.clone() }
             }
             (Some(n), None) => n.state.clone(),
-            (None, Some(s)) => State { app: cx.app_name().into(), stage: cx.stage.to_string(), front_port: front, proxy: None, salt, serving: s, previous: None },
+            (None, Some(s)) => State {
+                app: cx.app_name().into(),
+                stage: cx.stage.to_string(),
+                front_port: front,
+                proxy: None,
+                salt,
+                serving: s,
+                previous: None,
+            },
             (None, None) => unreachable!("a first deploy starts a process"),
         };
         let state = switch(&dir, now, state, front, op_of("proxy") != Op::Noop, r).await?;
         verified(&state, plan.actions.clone(), &dir).await
     }
 
-    fn plan_rollback(&self, cx: &Cx, now: &Deployed) -> Result<Plan> {
+    fn plan_rollback(&self, cx: &Cx, now: &LegacyDeployed) -> Result<Plan> {
         let n = now_of(now);
         let Some(prev) = &n.state.previous else {
             return Err(UsageError::new(format!("{} ({}) has no previous version to roll back to", cx.app_name(), cx.stage))
@@ -308,13 +333,14 @@ impl Backend for LocalBackend {
         };
         let mut plan = Plan::default();
         plan.actions.push(
-            Action::new(Op::Update, "process", cx.resource_base()).because(format!("back to {}", short(deployment_digest(prev).trim_start_matches("sha256:")))),
+            Action::new(Op::Update, "process", cx.resource_base())
+                .because(format!("back to {}", short(deployment_digest(prev).trim_start_matches("sha256:")))),
         );
         plan.actions.push(proxy_action(n, n.state.front_port));
         Ok(plan)
     }
 
-    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let dir = deployment_dir(cx)?;
         let _lock = FileLock::acquire(&dir.join("lock"))?;
@@ -334,7 +360,14 @@ impl Backend for LocalBackend {
         }
     }
 
-    async fn logs(&self, _cx: &Cx, now: &Deployed, lines: usize, follow: bool, out: &(dyn for<'a> Fn(&'a str) + Send + Sync)) -> Result<()> {
+    async fn logs(
+        &self,
+        _cx: &Cx,
+        now: &LegacyDeployed,
+        lines: usize,
+        follow: bool,
+        out: &(dyn for<'a> Fn(&'a str) + Send + Sync),
+    ) -> Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         let n = now_of(now);
         let mut log = n.state.serving.log.clone();
@@ -379,19 +412,20 @@ impl Backend for LocalBackend {
         }
     }
 
-    fn plan_destroy(&self, cx: &Cx, now: &Deployed) -> Plan {
+    fn plan_destroy(&self, cx: &Cx, now: &LegacyDeployed) -> Plan {
         let n = now_of(now);
         let mut plan = Plan::default();
         let op = |alive: bool| if alive { Op::Delete } else { Op::Noop };
         plan.actions.push(Action::new(op(n.app_alive), "process", cx.resource_base()).because(format!("pid {}", n.state.serving.proc.pid)));
         plan.actions.push(Action::new(op(n.proxy_alive), "proxy", format!("127.0.0.1:{}", n.state.front_port)));
         plan.actions.push(
-            Action::new(Op::Delete, "files", deployment_dir(cx).map(|d| d.display().to_string()).unwrap_or_default()).because("snapshots, logs, state"),
+            Action::new(Op::Delete, "files", deployment_dir(cx).map(|d| d.display().to_string()).unwrap_or_default())
+                .because("snapshots, logs, state"),
         );
         plan
     }
 
-    async fn destroy(&self, cx: &Cx, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn destroy(&self, cx: &Cx, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let dir = deployment_dir(cx)?;
         let lock = FileLock::acquire(&dir.join("lock"))?;
@@ -407,7 +441,7 @@ impl Backend for LocalBackend {
         r.done();
         drop(lock);
         fs_err::remove_dir_all(&dir)?;
-        Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None })
+        Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None, pushed: None })
     }
 }
 
@@ -448,7 +482,11 @@ fn check_front_port(cx: &Cx, now: Option<&Now>, front: u16, proxy_op: Op) -> Res
     if proxy_op != Op::Noop && !ours && process::port_in_use(front) {
         return Err(Hinted::new(
             format!("port {front} is in use by another program"),
-            format!("stop it, or serve on another port: --set port={} (or `port` in [targets.{}])", front.saturating_add(1), cx.target.name),
+            format!(
+                "stop it, or serve on another port: --set port={} (or `port` in [targets.{}])",
+                front.saturating_add(1),
+                cx.target.name
+            ),
         )
         .into());
     }
@@ -456,7 +494,13 @@ fn check_front_port(cx: &Cx, now: Option<&Now>, front: u16, proxy_op: Op) -> Res
 }
 
 fn failed(now: Option<&Now>, plan: &Plan, failure: String) -> Outcome {
-    Outcome { url: now.map(|n| url(n.state.front_port)), health: Health::Failed, actions: plan.actions.clone(), failure: Some(failure) }
+    Outcome {
+        url: now.map(|n| url(n.state.front_port)),
+        health: Health::Failed,
+        actions: plan.actions.clone(),
+        failure: Some(failure),
+        pushed: None,
+    }
 }
 
 /// Points the stable port at `state.serving` (starting the proxy when asked), records
@@ -487,8 +531,10 @@ async fn switch(dir: &Path, now: Option<&Now>, mut state: State, front: u16, res
 async fn verified(state: &State, actions: Vec<Action>, dir: &Path) -> Result<Outcome> {
     let front_url = url(state.front_port);
     let ok = health::probe(&format!("{front_url}{}", state.serving.version.health)).await;
-    let failure = (!ok).then(|| format!("the app answered directly, but not through 127.0.0.1:{}; see {}", state.front_port, dir.join("proxy.log").display()));
-    Ok(Outcome { url: Some(front_url), health: if ok { Health::Passed } else { Health::Failed }, actions, failure })
+    let failure = (!ok).then(|| {
+        format!("the app answered directly, but not through 127.0.0.1:{}; see {}", state.front_port, dir.join("proxy.log").display())
+    });
+    Ok(Outcome { url: Some(front_url), health: if ok { Health::Passed } else { Health::Failed }, actions, failure, pushed: None })
 }
 
 /// Removes snapshots other than the serving and the previous one, and all but the

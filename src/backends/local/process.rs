@@ -21,8 +21,8 @@ impl Proc {
     /// Still running, and still the process we started.
     pub fn alive(&self) -> bool {
         // SAFETY: signal 0 only checks that the pid exists and may be signalled.
-        let exists = unsafe { libc::kill(self.pid as libc::pid_t, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        let exists =
+            unsafe { libc::kill(self.pid as libc::pid_t, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
         if !exists || is_zombie(self.pid) {
             return false;
         }

@@ -37,10 +37,7 @@ pub async fn serve(listen: &str, upstream_file: &Path) -> Result<()> {
 }
 
 async fn relay(mut inbound: TcpStream, upstream_file: PathBuf) {
-    let port = tokio::fs::read_to_string(&upstream_file)
-        .await
-        .ok()
-        .and_then(|s| s.trim().parse::<u16>().ok());
+    let port = tokio::fs::read_to_string(&upstream_file).await.ok().and_then(|s| s.trim().parse::<u16>().ok());
     let outbound = match port {
         Some(p) => TcpStream::connect(("127.0.0.1", p)).await.ok(),
         None => None,

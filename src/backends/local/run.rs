@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::process::{self, Proc};
-use crate::build::source::SourceSet;
+use crate::artifact::source::SourceSet;
 use crate::engine::health::{self, Unhealthy};
 use crate::engine::Reporter;
 use crate::error::Hinted;
@@ -19,8 +19,22 @@ use crate::util::tail;
 /// Variables of the caller's environment the app still sees; everything else it gets
 /// comes from the manifest, as on a cloud.
 const PASS_THROUGH: &[&str] = &[
-    "PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY",
-    "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "PATH",
+    "HOME",
+    "USER",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
 ];
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -88,7 +102,13 @@ impl Drop for StopOnDrop {
 /// Starts `version` on a free port and waits for its health path. `Err` is a failure to
 /// start at all; `Ok(Err(why))` is a version that started but never became healthy (it
 /// is stopped again, and `why` carries its last log lines).
-pub async fn start(dir: &Path, version: &Version, secrets: &Secrets, timeout: Duration, r: &dyn Reporter) -> Result<Result<Serving, String>> {
+pub async fn start(
+    dir: &Path,
+    version: &Version,
+    secrets: &Secrets,
+    timeout: Duration,
+    r: &dyn Reporter,
+) -> Result<Result<Serving, String>> {
     r.step("starting the new version");
     let port = process::free_port()?;
     let now = super::now_secs();
@@ -173,11 +193,7 @@ fn spawn(version: &Version, secrets: &Secrets, port: u16, log: &Path) -> Result<
     }
     let out = fs_err::File::create(log)?.into_parts().0;
     let err = out.try_clone()?;
-    cmd.current_dir(&version.release)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .process_group(0);
+    cmd.current_dir(&version.release).stdin(Stdio::null()).stdout(Stdio::from(out)).stderr(Stdio::from(err)).process_group(0);
     cmd.spawn().with_context(|| format!("cannot start `{}`", version.entry.describe()))
 }
 

@@ -5,11 +5,10 @@
 //! the `Project-Access-Token` header and wins over an account or team token
 //! (`RAILWAY_API_TOKEN`), which is sent as a bearer token.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use crate::cloud::http::Retry;
 use crate::envvars;
 use crate::error::{Hinted, UsageError};
 
@@ -60,12 +59,14 @@ impl GraphqlError {
 }
 
 fn missing_token() -> UsageError {
-    UsageError::new(format!("no Railway token: neither {} nor {} is set", envvars::RAILWAY_API_TOKEN, envvars::RAILWAY_TOKEN)).hint(format!(
-        "create an account or team token in the Railway dashboard (Account settings > Tokens) and export {}=...; \
+    UsageError::new(format!("no Railway token: neither {} nor {} is set", envvars::RAILWAY_API_TOKEN, envvars::RAILWAY_TOKEN)).hint(
+        format!(
+            "create an account or team token in the Railway dashboard (Account settings > Tokens) and export {}=...; \
          or a project token (Project settings > Tokens) and export {}=...",
-        envvars::RAILWAY_API_TOKEN,
-        envvars::RAILWAY_TOKEN
-    ))
+            envvars::RAILWAY_API_TOKEN,
+            envvars::RAILWAY_TOKEN
+        ),
+    )
 }
 
 impl Api {
@@ -83,19 +84,26 @@ impl Api {
             (None, None) => return Err(missing_token().into()),
         };
         let token = if loopback { PLACEHOLDER_TOKEN.to_string() } else { token.trim().to_string() };
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().context("HTTP client")?;
+        let http = crate::cloud::http::client()?;
         Ok(Api { url, token, kind, http, loopback })
     }
 
     /// Runs one operation; its `data`, or a [`GraphqlError`].
     pub async fn run(&self, query: &str, variables: Value) -> Result<Value> {
         let operation = operation_name(query);
-        let mut req = self.http.post(&self.url).header("accept", "application/json").json(&json!({"query": query, "variables": variables}));
-        req = match self.kind {
-            TokenKind::Project => req.header("Project-Access-Token", &self.token),
-            TokenKind::Account => req.bearer_auth(&self.token),
+        let body = json!({"query": query, "variables": variables});
+        let make = || {
+            let req = self.http.post(&self.url).header("accept", "application/json").json(&body);
+            match self.kind {
+                TokenKind::Project => req.header("Project-Access-Token", &self.token),
+                TokenKind::Account => req.bearer_auth(&self.token),
+            }
         };
-        let resp = req.send().await.with_context(|| format!("cannot reach the Railway API at {}", self.url))?;
+        // A query may be sent again after a dropped connection; a mutation may not.
+        let idempotent = query.trim_start().starts_with("query");
+        let resp = crate::cloud::http::send(Retry::default(), idempotent, make)
+            .await
+            .with_context(|| format!("cannot reach the Railway API at {}", self.url))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         let body: Option<Value> = serde_json::from_str(&text).ok();
@@ -106,14 +114,20 @@ impl Api {
             .unwrap_or_default();
         let unauthorized = status.as_u16() == 401
             || status.as_u16() == 403
-            || messages.iter().any(|m| m.to_ascii_lowercase().contains("not authorized") || m.to_ascii_lowercase().contains("unauthorized"));
+            || messages
+                .iter()
+                .any(|m| m.to_ascii_lowercase().contains("not authorized") || m.to_ascii_lowercase().contains("unauthorized"));
         if unauthorized {
             let which = match self.kind {
                 TokenKind::Project => envvars::RAILWAY_TOKEN,
                 TokenKind::Account => envvars::RAILWAY_API_TOKEN,
             };
             let why = if messages.is_empty() { format!("HTTP {}", status.as_u16()) } else { messages.join("; ") };
-            return Err(Hinted::new(format!("Railway API {operation} was refused: {why}"), format!("check that {which} is a valid Railway token with access to this project")).into());
+            return Err(Hinted::new(
+                format!("Railway API {operation} was refused: {why}"),
+                format!("check that {which} is a valid Railway token with access to this project"),
+            )
+            .into());
         }
         if !messages.is_empty() {
             return Err(GraphqlError { operation, messages }.into());

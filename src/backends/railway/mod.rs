@@ -24,9 +24,10 @@ use anyhow::Result;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use crate::build::registry::{CredentialSource, Credentials};
+use crate::artifact::registry::{CredentialSource, Credentials};
 use crate::cloud::registry_logins::RegistryLogins;
-use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
+use crate::engine::legacy::LegacyBackend;
+use crate::engine::{Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter};
 use crate::error::UsageError;
 use crate::manifest::Kind;
 use api::{nodes, Api, TokenKind};
@@ -59,7 +60,8 @@ const NEW_DOMAIN: &str = "<service>.up.railway.app";
 
 const Q_PROJECT: &str = "query Project($id: String!) { project(id: $id) { id name description \
     environments { edges { node { id name } } } services { edges { node { id name } } } } }";
-const Q_PROJECTS: &str = "query Projects($workspaceId: String) { projects(first: 100, workspaceId: $workspaceId) { edges { node { id name description } } } }";
+const Q_PROJECTS: &str =
+    "query Projects($workspaceId: String) { projects(first: 100, workspaceId: $workspaceId) { edges { node { id name description } } } }";
 const Q_PROJECT_TOKEN: &str = "query ProjectToken { projectToken { projectId environmentId } }";
 const Q_INSTANCE: &str = "query ServiceInstance($serviceId: String!, $environmentId: String!) { \
     serviceInstance(serviceId: $serviceId, environmentId: $environmentId) { id healthcheckPath healthcheckTimeout source { image } } }";
@@ -68,21 +70,27 @@ const Q_VARIABLES: &str = "query Variables($projectId: String!, $environmentId: 
 const Q_DEPLOYMENTS: &str = "query Deployments($input: DeploymentListInput!) { \
     deployments(first: 50, input: $input) { edges { node { id status createdAt meta canRollback } } } }";
 const Q_DEPLOYMENT: &str = "query Deployment($id: String!) { deployment(id: $id) { id status meta } }";
-const Q_LOGS: &str = "query DeploymentLogs($deploymentId: String!) { deploymentLogs(deploymentId: $deploymentId, limit: 200) { message severity } }";
+const Q_LOGS: &str =
+    "query DeploymentLogs($deploymentId: String!) { deploymentLogs(deploymentId: $deploymentId, limit: 200) { message severity } }";
 const Q_DOMAINS: &str = "query Domains($projectId: String!, $environmentId: String!, $serviceId: String!) { \
     domains(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) { serviceDomains { id domain } } }";
-const Q_ENVIRONMENT: &str = "query Environment($id: String!) { environment(id: $id) { id serviceInstances { edges { node { serviceId } } } } }";
+const Q_ENVIRONMENT: &str =
+    "query Environment($id: String!) { environment(id: $id) { id serviceInstances { edges { node { serviceId } } } } }";
 
 const M_PROJECT_CREATE: &str = "mutation ProjectCreate($input: ProjectCreateInput!) { projectCreate(input: $input) { id name description \
     environments { edges { node { id name } } } services { edges { node { id name } } } } }";
-const M_ENVIRONMENT_CREATE: &str = "mutation EnvironmentCreate($input: EnvironmentCreateInput!) { environmentCreate(input: $input) { id name } }";
-const M_VARIABLES: &str = "mutation VariableCollectionUpsert($input: VariableCollectionUpsertInput!) { variableCollectionUpsert(input: $input) }";
+const M_ENVIRONMENT_CREATE: &str =
+    "mutation EnvironmentCreate($input: EnvironmentCreateInput!) { environmentCreate(input: $input) { id name } }";
+const M_VARIABLES: &str =
+    "mutation VariableCollectionUpsert($input: VariableCollectionUpsertInput!) { variableCollectionUpsert(input: $input) }";
 const M_SERVICE_CREATE: &str = "mutation ServiceCreate($input: ServiceCreateInput!) { serviceCreate(input: $input) { id name } }";
-const M_INSTANCE_UPDATE: &str = "mutation ServiceInstanceUpdate($serviceId: String!, $environmentId: String, $input: ServiceInstanceUpdateInput!) { \
+const M_INSTANCE_UPDATE: &str =
+    "mutation ServiceInstanceUpdate($serviceId: String!, $environmentId: String, $input: ServiceInstanceUpdateInput!) { \
     serviceInstanceUpdate(serviceId: $serviceId, environmentId: $environmentId, input: $input) }";
 const M_DEPLOY: &str = "mutation ServiceInstanceDeployV2($serviceId: String!, $environmentId: String!) { \
     serviceInstanceDeployV2(serviceId: $serviceId, environmentId: $environmentId) }";
-const M_DOMAIN_CREATE: &str = "mutation ServiceDomainCreate($input: ServiceDomainCreateInput!) { serviceDomainCreate(input: $input) { id domain } }";
+const M_DOMAIN_CREATE: &str =
+    "mutation ServiceDomainCreate($input: ServiceDomainCreateInput!) { serviceDomainCreate(input: $input) { id domain } }";
 const M_ROLLBACK: &str = "mutation DeploymentRollback($id: String!) { deploymentRollback(id: $id) }";
 const M_SERVICE_DELETE: &str = "mutation ServiceDelete($id: String!) { serviceDelete(id: $id) }";
 const M_ENVIRONMENT_DELETE: &str = "mutation EnvironmentDelete($id: String!) { environmentDelete(id: $id) }";
@@ -143,7 +151,7 @@ impl Now {
     }
 }
 
-fn now_of(d: &Deployed) -> &Now {
+fn now_of(d: &LegacyDeployed) -> &Now {
     d.state.downcast_ref::<Now>().expect("railway state")
 }
 
@@ -176,7 +184,11 @@ fn digest_of_image(image: &str) -> Option<String> {
 /// else the digest in its meta's `image` (`...@sha256:...`).
 fn deployment_digest(d: &Value) -> Option<String> {
     let meta = &d["meta"];
-    meta["imageDigest"].as_str().filter(|s| s.starts_with("sha256:")).map(str::to_string).or_else(|| meta["image"].as_str().and_then(digest_of_image))
+    meta["imageDigest"]
+        .as_str()
+        .filter(|s| s.starts_with("sha256:"))
+        .map(str::to_string)
+        .or_else(|| meta["image"].as_str().and_then(digest_of_image))
 }
 
 fn short(d: &str) -> &str {
@@ -254,7 +266,12 @@ async fn read_project(cx: &Cx, api: &Api, id: &str) -> Result<Option<Project>> {
 }
 
 fn project_of(cx: &Cx, p: &Value) -> Project {
-    let pairs = |c: &Value| nodes(c).iter().map(|n| (n["id"].as_str().unwrap_or_default().to_string(), n["name"].as_str().unwrap_or_default().to_string())).collect();
+    let pairs = |c: &Value| {
+        nodes(c)
+            .iter()
+            .map(|n| (n["id"].as_str().unwrap_or_default().to_string(), n["name"].as_str().unwrap_or_default().to_string()))
+            .collect()
+    };
     Project {
         id: p["id"].as_str().unwrap_or_default().to_string(),
         name: p["name"].as_str().unwrap_or_default().to_string(),
@@ -271,9 +288,14 @@ async fn find_project(cx: &Cx, api: &Api) -> Result<Option<Project>> {
         let id = t["projectToken"]["projectId"].as_str().unwrap_or_default().to_string();
         let Some(p) = read_project(cx, api, &id).await? else { anyhow::bail!("the Railway project token's project {id} was not found") };
         if let Some(named) = cx.target.settings.project.as_ref().map(|p| p.get()).filter(|n| **n != p.id && **n != p.name) {
-            return Err(UsageError::new(format!("{} is a token of Railway project {} ({}), not of `{named}`", crate::envvars::RAILWAY_TOKEN, p.name, p.id))
-                .hint(format!("use that project's token, or {} for an account token", crate::envvars::RAILWAY_API_TOKEN))
-                .into());
+            return Err(UsageError::new(format!(
+                "{} is a token of Railway project {} ({}), not of `{named}`",
+                crate::envvars::RAILWAY_TOKEN,
+                p.name,
+                p.id
+            ))
+            .hint(format!("use that project's token, or {} for an account token", crate::envvars::RAILWAY_API_TOKEN))
+            .into());
         }
         return Ok(Some(p));
     }
@@ -302,7 +324,8 @@ async fn read_environment(cx: &Cx, api: &Api, project: &Project) -> Result<Optio
     let shared = api.run(Q_VARIABLES, json!({"projectId": project.id, "environmentId": id, "serviceId": null})).await?;
     let ours = shared["variables"][ENV_MARKER].as_str().is_some_and(|v| v.contains(&marker(cx)));
     let e = api.run(Q_ENVIRONMENT, json!({"id": id})).await?;
-    let services = nodes(&e["environment"]["serviceInstances"]).iter().filter_map(|n| n["serviceId"].as_str().map(str::to_string)).collect();
+    let services =
+        nodes(&e["environment"]["serviceInstances"]).iter().filter_map(|n| n["serviceId"].as_str().map(str::to_string)).collect();
     Ok(Some(Environment { id, name, ours, services }))
 }
 
@@ -337,11 +360,16 @@ async fn read_now(cx: &Cx, api: &Api) -> Result<std::result::Result<Now, Option<
     let environment = read_environment(cx, api, &project).await?;
     let base = cx.resource_base();
     let service = project.services.iter().find(|(_, n)| *n == base).map(|(id, _)| id.clone());
-    let mut now = Now { project, environment, service, instance: Value::Null, vars: BTreeMap::new(), deployments: Vec::new(), domain: None };
+    let mut now =
+        Now { project, environment, service, instance: Value::Null, vars: BTreeMap::new(), deployments: Vec::new(), domain: None };
     match (&now.environment, &now.service) {
         (Some(env), Some(svc)) => {
             let (p, e, s) = (now.project.id.clone(), env.id.clone(), svc.clone());
-            now.instance = api.lookup(Q_INSTANCE, json!({"serviceId": s, "environmentId": e})).await?.map(|v| v["serviceInstance"].clone()).unwrap_or(Value::Null);
+            now.instance = api
+                .lookup(Q_INSTANCE, json!({"serviceId": s, "environmentId": e}))
+                .await?
+                .map(|v| v["serviceInstance"].clone())
+                .unwrap_or(Value::Null);
             now.vars = read_vars(api, &p, &e, &s).await?;
             now.deployments = read_deployments(api, &p, &e, &s).await?;
             now.domain = read_domain(api, &p, &e, &s).await?;
@@ -357,7 +385,8 @@ async fn read_now(cx: &Cx, api: &Api) -> Result<std::result::Result<Now, Option<
 async fn failure_logs(cx: &Cx, api: &Api, deployment: &str) -> String {
     match api.run(Q_LOGS, json!({"deploymentId": deployment})).await {
         Ok(v) => {
-            let lines: Vec<String> = v["deploymentLogs"].as_array().into_iter().flatten().filter_map(|l| l["message"].as_str().map(str::to_string)).collect();
+            let lines: Vec<String> =
+                v["deploymentLogs"].as_array().into_iter().flatten().filter_map(|l| l["message"].as_str().map(str::to_string)).collect();
             let tail = lines[lines.len().saturating_sub(10)..].join("\n");
             cx.secrets.redact(&tail)
         }
@@ -381,7 +410,10 @@ async fn wait_deployment(cx: &Cx, api: &Api, id: &str, r: &dyn Reporter) -> Resu
         if FAILED.contains(&status.as_str()) {
             let logs = failure_logs(cx, api, id).await;
             let logs = if logs.trim().is_empty() { String::new() } else { format!("\nits last log lines:\n{logs}") };
-            return Ok(Err(format!("Railway deployment {id} ended {status} (the health check on {} did not pass, or the image did not start){logs}", health_path(cx))));
+            return Ok(Err(format!(
+                "Railway deployment {id} ended {status} (the health check on {} did not pass, or the image did not start){logs}",
+                health_path(cx)
+            )));
         }
         let waited = started.elapsed();
         if waited >= timeout {
@@ -417,27 +449,41 @@ fn previous_deployment(n: &Now) -> Option<&Value> {
 }
 
 #[async_trait]
-impl Backend for RailwayBackend {
+impl LegacyBackend for RailwayBackend {
     fn kind(&self) -> Kind {
         Kind::Railway
     }
 
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            provider: Provider::Railway,
+            secret_store: false,
+            logs: false,
+            rollback: true,
+            default_package: DefaultPackage::Image,
+            needs_registry: true,
+        }
+    }
+
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Artifact> {
-        let Some(repo) = crate::commands::image::push_repository(&cx.loaded)? else {
+        let Some(repo) = crate::artifact::image::push_repository(&cx.loaded)? else {
             return Err(UsageError::new("the railway target runs the app's image from a registry, and none is named")
-                .hint(format!("set `registry = \"ghcr.io/you/app\"` in [build], or {}=REGISTRY/REPOSITORY", crate::envvars::AIDEPLOY_REGISTRY))
+                .hint(format!(
+                    "set `registry = \"ghcr.io/you/app\"` in [build], or {}=REGISTRY/REPOSITORY",
+                    crate::envvars::AIDEPLOY_REGISTRY
+                ))
                 .into());
         };
         // Fail on a missing token before building anything.
         Api::from_env()?;
-        let mut artifact = crate::commands::image::build(&cx.loaded, &cx.stage, Some(&cx.target), true, r).await?;
+        let mut artifact = crate::artifact::image::build(&cx.loaded, &cx.stage, Some(&cx.target), true, r).await?;
         let image = format!("{}@{}", repo.name(), artifact.digest);
         let login = RegistryLogins::new(Some(repo.registry.clone())).credentials(&repo.registry).await?;
         artifact.payload = Arc::new(Built { image, login });
         Ok(artifact)
     }
 
-    async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
+    async fn current(&self, cx: &Cx) -> Result<Option<LegacyDeployed>> {
         let api = Api::from_env()?;
         let now = match read_now(cx, &api).await? {
             Ok(now) => now,
@@ -455,9 +501,12 @@ impl Backend for RailwayBackend {
         details.insert("deployment".into(), json!(live.and_then(|d| d["id"].as_str())));
         details.insert("image".into(), json!(live.and_then(|d| d["meta"]["image"].as_str()).or(now.instance["source"]["image"].as_str())));
         if let Some(latest) = now.deployments.first().filter(|d| live.is_none_or(|l| l["id"] != d["id"])) {
-            details.insert("latest_deployment".into(), json!(format!("{} ({})", latest["id"].as_str().unwrap_or("?"), latest["status"].as_str().unwrap_or("?"))));
+            details.insert(
+                "latest_deployment".into(),
+                json!(format!("{} ({})", latest["id"].as_str().unwrap_or("?"), latest["status"].as_str().unwrap_or("?"))),
+            );
         }
-        Ok(Some(Deployed {
+        Ok(Some(LegacyDeployed {
             digest: live.and_then(|d| now.digest_of(d)).unwrap_or_default(),
             url: now.url(),
             health: if live.is_some() { Health::Passed } else { Health::Failed },
@@ -466,7 +515,7 @@ impl Backend for RailwayBackend {
         }))
     }
 
-    fn plan(&self, cx: &Cx, now: Option<&Deployed>, artifact: &Artifact) -> Plan {
+    fn plan(&self, cx: &Cx, now: Option<&LegacyDeployed>, artifact: &Artifact) -> Plan {
         let built = artifact.payload.downcast_ref::<Built>().expect("railway artifact");
         let base = cx.resource_base();
         let n = now.map(now_of);
@@ -506,7 +555,11 @@ impl Backend for RailwayBackend {
             }
             Some(n) => {
                 let why = instance_changes(cx, built, &n.instance);
-                plan.actions.push(if why.is_empty() { Action::new(Op::Noop, "service", &base) } else { Action::new(Op::Update, "service", &base).because(why.join(", ")) });
+                plan.actions.push(if why.is_empty() {
+                    Action::new(Op::Noop, "service", &base)
+                } else {
+                    Action::new(Op::Update, "service", &base).because(why.join(", "))
+                });
                 let vars = var_actions(cx, &n.vars);
                 let live = n.live().and_then(|d| n.digest_of(d));
                 let reason = if live.as_deref() != Some(artifact.digest.as_str()) {
@@ -535,7 +588,7 @@ impl Backend for RailwayBackend {
         plan
     }
 
-    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&Deployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
+    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&LegacyDeployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
         let built = artifact.payload.downcast_ref::<Built>().expect("railway artifact");
         let api = Api::from_env()?;
         let base = cx.resource_base();
@@ -559,7 +612,11 @@ impl Backend for RailwayBackend {
         if project.is_none() {
             let name = project_name(cx);
             r.step(&format!("creating Railway project {name}"));
-            let description = format!("Created by aideploy for the app {}; `aideploy destroy` deletes it with its last service. {}", cx.app_name(), marker(cx));
+            let description = format!(
+                "Created by aideploy for the app {}; `aideploy destroy` deletes it with its last service. {}",
+                cx.app_name(),
+                marker(cx)
+            );
             let mut input = json!({"name": name, "description": description, "defaultEnvironmentName": stage});
             if let Some(w) = workspace(cx) {
                 input["workspaceId"] = json!(w);
@@ -580,12 +637,20 @@ impl Backend for RailwayBackend {
             Some((id, _)) => id.clone(),
             None => {
                 if api.kind == TokenKind::Project {
-                    return Err(UsageError::new(format!("Railway project {} has no environment `{stage}`, and a project token cannot create one", project.name))
-                        .hint(format!("deploy with --stage set to the token's environment, or use {} to let aideploy create `{stage}`", crate::envvars::RAILWAY_API_TOKEN))
-                        .into());
+                    return Err(UsageError::new(format!(
+                        "Railway project {} has no environment `{stage}`, and a project token cannot create one",
+                        project.name
+                    ))
+                    .hint(format!(
+                        "deploy with --stage set to the token's environment, or use {} to let aideploy create `{stage}`",
+                        crate::envvars::RAILWAY_API_TOKEN
+                    ))
+                    .into());
                 }
                 r.step(&format!("creating environment {stage}"));
-                let e = api.run(M_ENVIRONMENT_CREATE, json!({"input": {"projectId": project.id, "name": stage, "skipInitialDeploys": true}})).await?;
+                let e = api
+                    .run(M_ENVIRONMENT_CREATE, json!({"input": {"projectId": project.id, "name": stage, "skipInitialDeploys": true}}))
+                    .await?;
                 let id = e["environmentCreate"]["id"].as_str().unwrap_or_default().to_string();
                 if !actions.iter().any(|a| a.resource == "environment") {
                     actions.insert(0, Action::new(Op::Create, "environment", &stage));
@@ -610,16 +675,24 @@ impl Backend for RailwayBackend {
             Some((id, n)) => (id, n.instance.clone(), n.vars.clone(), n.live().and_then(|d| n.digest_of(d))),
             None => match project.services.iter().find(|(_, name)| *name == base) {
                 Some((id, _)) => {
-                    let inst = api.lookup(Q_INSTANCE, json!({"serviceId": id, "environmentId": env_id})).await?.map(|v| v["serviceInstance"].clone()).unwrap_or(Value::Null);
+                    let inst = api
+                        .lookup(Q_INSTANCE, json!({"serviceId": id, "environmentId": env_id}))
+                        .await?
+                        .map(|v| v["serviceInstance"].clone())
+                        .unwrap_or(Value::Null);
                     let vars = read_vars(&api, &project.id, &env_id, id).await?;
                     (id.clone(), inst, vars, None)
                 }
                 None => {
                     r.step(&format!("creating service {base}"));
-                    let s = api.run(M_SERVICE_CREATE, json!({"input": {"projectId": project.id, "environmentId": env_id, "name": base}})).await?;
+                    let s = api
+                        .run(M_SERVICE_CREATE, json!({"input": {"projectId": project.id, "environmentId": env_id, "name": base}}))
+                        .await?;
                     r.done();
                     let Some(id) = s["serviceCreate"]["id"].as_str().filter(|i| !i.is_empty()) else {
-                        anyhow::bail!("Railway created service {base} but answered without its id; run the deploy again to pick it up by name");
+                        anyhow::bail!(
+                            "Railway created service {base} but answered without its id; run the deploy again to pick it up by name"
+                        );
                     };
                     (id.to_string(), Value::Null, BTreeMap::new(), None)
                 }
@@ -630,7 +703,8 @@ impl Backend for RailwayBackend {
         let settings_changed = !instance_changes(cx, built, &instance).is_empty();
         if settings_changed {
             r.step(&format!("setting {base} to image @{}", short(&artifact.digest)));
-            let mut input = json!({"source": {"image": built.image}, "healthcheckPath": health_path(cx), "healthcheckTimeout": health_timeout(cx)});
+            let mut input =
+                json!({"source": {"image": built.image}, "healthcheckPath": health_path(cx), "healthcheckTimeout": health_timeout(cx)});
             if let Some(login) = &built.login {
                 input["registryCredentials"] = json!({"username": login.username, "password": login.password});
             }
@@ -688,32 +762,38 @@ impl Backend for RailwayBackend {
         };
         let url = domain.map(|d| format!("https://{d}"));
         let Some(deployment) = deployment else {
-            return Ok(Outcome { url, health: Health::Passed, actions, failure: None });
+            return Ok(Outcome { url, health: Health::Passed, actions, failure: None, pushed: None });
         };
         match wait_deployment(cx, &api, &deployment, r).await? {
-            Ok(_) => Ok(Outcome { url, health: Health::Passed, actions, failure: None }),
+            Ok(_) => Ok(Outcome { url, health: Health::Passed, actions, failure: None, pushed: None }),
             Err(why) => {
                 // The service's source goes back to the image that serves, so a restart
                 // or redeploy on Railway's side does not bring the failing image back.
                 let serving = instance["source"]["image"].as_str().filter(|i| live.as_deref().is_some_and(|l| i.ends_with(l)));
                 if let (Some(image), true) = (serving, settings_changed) {
                     let input = json!({"source": {"image": image}});
-                    if let Err(e) = api.run(M_INSTANCE_UPDATE, json!({"serviceId": service_id, "environmentId": env_id, "input": input})).await {
+                    if let Err(e) =
+                        api.run(M_INSTANCE_UPDATE, json!({"serviceId": service_id, "environmentId": env_id, "input": input})).await
+                    {
                         r.warn(&format!("could not point {base} back at the serving image: {e:#}"));
                     }
                 }
                 let kept = if live.is_some() { "the previous deployment keeps serving" } else { "nothing is serving" };
-                Ok(Outcome { url, health: Health::Failed, actions, failure: Some(format!("{why}\n({kept})")) })
+                Ok(Outcome { url, health: Health::Failed, actions, failure: Some(format!("{why}\n({kept})")), pushed: None })
             }
         }
     }
 
-    fn plan_rollback(&self, cx: &Cx, now: &Deployed) -> Result<Plan> {
+    fn plan_rollback(&self, cx: &Cx, now: &LegacyDeployed) -> Result<Plan> {
         let n = now_of(now);
         let Some(prev) = previous_deployment(n) else {
-            return Err(UsageError::new(format!("{} ({}) has no earlier successful Railway deployment to roll back to", cx.app_name(), cx.stage))
-                .hint("rollback returns to the deployment before the live one; deploy at least twice first")
-                .into());
+            return Err(UsageError::new(format!(
+                "{} ({}) has no earlier successful Railway deployment to roll back to",
+                cx.app_name(),
+                cx.stage
+            ))
+            .hint("rollback returns to the deployment before the live one; deploy at least twice first")
+            .into());
         };
         let mut plan = Plan::default();
         plan.actions.push(
@@ -723,7 +803,7 @@ impl Backend for RailwayBackend {
         Ok(plan)
     }
 
-    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let api = Api::from_env()?;
         let prev = previous_deployment(n).expect("checked by plan_rollback");
@@ -734,39 +814,56 @@ impl Backend for RailwayBackend {
         // deploymentRollback answers a boolean: the new deployment is the newest one we did not know.
         let after = read_deployments(&api, &n.project.id, &env.id, service).await?;
         let Some(new) = after.iter().find(|d| !n.deployments.iter().any(|k| k["id"] == d["id"])) else {
-            return Ok(Outcome { url: n.url(), health: Health::Passed, actions: plan.actions.clone(), failure: None });
+            return Ok(Outcome { url: n.url(), health: Health::Passed, actions: plan.actions.clone(), failure: None, pushed: None });
         };
         let id = new["id"].as_str().unwrap_or_default().to_string();
         match wait_deployment(cx, &api, &id, r).await? {
-            Ok(_) => Ok(Outcome { url: n.url(), health: Health::Passed, actions: plan.actions.clone(), failure: None }),
-            Err(why) => Ok(Outcome { url: n.url(), health: Health::Failed, actions: plan.actions.clone(), failure: Some(format!("{why}\n(the current deployment keeps serving)")) }),
+            Ok(_) => Ok(Outcome { url: n.url(), health: Health::Passed, actions: plan.actions.clone(), failure: None, pushed: None }),
+            Err(why) => Ok(Outcome {
+                url: n.url(),
+                health: Health::Failed,
+                actions: plan.actions.clone(),
+                failure: Some(format!("{why}\n(the current deployment keeps serving)")),
+                pushed: None,
+            }),
         }
     }
 
-    fn plan_destroy(&self, cx: &Cx, now: &Deployed) -> Plan {
+    fn plan_destroy(&self, cx: &Cx, now: &LegacyDeployed) -> Plan {
         let n = now_of(now);
         let mut plan = Plan::default();
-        let others: Vec<&String> = n.project.services.iter().filter(|(id, _)| Some(id) != n.service.as_ref()).map(|(_, name)| name).collect();
+        let others: Vec<&String> =
+            n.project.services.iter().filter(|(id, _)| Some(id) != n.service.as_ref()).map(|(_, name)| name).collect();
         if let Some(s) = &n.service {
             plan.actions.push(Action::new(Op::Delete, "service", format!("{} ({s})", cx.resource_base())));
         }
         if n.project.ours && others.is_empty() {
-            plan.actions.push(Action::new(Op::Delete, "project", format!("{} ({})", n.project.name, n.project.id)).because("created by aideploy"));
+            plan.actions
+                .push(Action::new(Op::Delete, "project", format!("{} ({})", n.project.name, n.project.id)).because("created by aideploy"));
             return plan;
         }
         if let Some(env) = &n.environment {
             let others_here = env.services.iter().any(|s| Some(s) != n.service.as_ref());
             if env.ours && !others_here {
-                plan.actions.push(Action::new(Op::Delete, "environment", format!("{} ({})", env.name, env.id)).because("created by aideploy"));
+                plan.actions
+                    .push(Action::new(Op::Delete, "environment", format!("{} ({})", env.name, env.id)).because("created by aideploy"));
             } else {
-                plan.actions.push(Action::new(Op::Noop, "environment", &env.name).because(if env.ours { "other services use it" } else { "not created by aideploy" }));
+                plan.actions.push(Action::new(Op::Noop, "environment", &env.name).because(if env.ours {
+                    "other services use it"
+                } else {
+                    "not created by aideploy"
+                }));
             }
         }
-        plan.actions.push(Action::new(Op::Noop, "project", &n.project.name).because(if n.project.ours { "other services remain" } else { "not created by aideploy" }));
+        plan.actions.push(Action::new(Op::Noop, "project", &n.project.name).because(if n.project.ours {
+            "other services remain"
+        } else {
+            "not created by aideploy"
+        }));
         plan
     }
 
-    async fn destroy(&self, cx: &Cx, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn destroy(&self, cx: &Cx, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let api = Api::from_env()?;
         let plan = self.plan_destroy(cx, now);
@@ -791,7 +888,7 @@ impl Backend for RailwayBackend {
                 _ => {}
             }
         }
-        Ok(Outcome { url: None, health: Health::Skipped, actions: plan.actions, failure: None })
+        Ok(Outcome { url: None, health: Health::Skipped, actions: plan.actions, failure: None, pushed: None })
     }
 }
 
@@ -826,7 +923,10 @@ mod tests {
         assert!(previous_deployment(&none).is_none());
         // A deployment without meta is no digest, not a panic.
         assert_eq!(deployment_digest(&json!({"id": "x"})), None);
-        assert_eq!(deployment_digest(&json!({"meta": {"image": "ghcr.io/a/b:v1", "imageDigest": "sha256:dd"}})).as_deref(), Some("sha256:dd"));
+        assert_eq!(
+            deployment_digest(&json!({"meta": {"image": "ghcr.io/a/b:v1", "imageDigest": "sha256:dd"}})).as_deref(),
+            Some("sha256:dd")
+        );
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! A small client for Render's REST API v1: bearer key, JSON in and out, Render's
 //! error shape (`{"id","message"}`) turned into errors that say what failed.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use crate::cloud::http::Retry;
 use crate::envvars;
 use crate::error::{Hinted, UsageError};
 
@@ -34,21 +33,28 @@ impl Api {
             PLACEHOLDER_KEY.to_string()
         } else {
             env(envvars::RENDER_API_KEY).ok_or_else(|| {
-                UsageError::new(format!("no Render API key: {} is not set", envvars::RENDER_API_KEY))
-                    .hint(format!("create a key in the Render dashboard (Account settings > API keys) and export {}=rnd_...", envvars::RENDER_API_KEY))
+                UsageError::new(format!("no Render API key: {} is not set", envvars::RENDER_API_KEY)).hint(format!(
+                    "create a key in the Render dashboard (Account settings > API keys) and export {}=rnd_...",
+                    envvars::RENDER_API_KEY
+                ))
             })?
         };
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().context("HTTP client")?;
+        let http = crate::cloud::http::client()?;
         Ok(Api { base, key, http, loopback })
     }
 
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Option<Value>> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method.clone(), &url).bearer_auth(&self.key).header("accept", "application/json");
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.with_context(|| format!("cannot reach the Render API at {}", self.base))?;
+        let make = || {
+            let req = self.http.request(method.clone(), &url).bearer_auth(&self.key).header("accept", "application/json");
+            match body {
+                Some(b) => req.json(b),
+                None => req,
+            }
+        };
+        let resp = crate::cloud::http::send(Retry::default(), false, make)
+            .await
+            .with_context(|| format!("cannot reach the Render API at {}", self.base))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if status == reqwest::StatusCode::NOT_FOUND && method == reqwest::Method::GET {
@@ -68,7 +74,8 @@ impl Api {
         if text.trim().is_empty() {
             return Ok(Some(Value::Null));
         }
-        let v = serde_json::from_str(&text).with_context(|| format!("Render API {method} {path} answered with JSON that does not parse"))?;
+        let v =
+            serde_json::from_str(&text).with_context(|| format!("Render API {method} {path} answered with JSON that does not parse"))?;
         Ok(Some(v))
     }
 

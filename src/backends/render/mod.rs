@@ -19,9 +19,10 @@ use anyhow::Result;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use crate::build::registry::{CredentialSource, Credentials, Reference};
+use crate::artifact::registry::{CredentialSource, Credentials, Reference};
 use crate::cloud::registry_logins::RegistryLogins;
-use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
+use crate::engine::legacy::LegacyBackend;
+use crate::engine::{Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter};
 use crate::error::UsageError;
 use crate::manifest::Kind;
 use api::{q, Api};
@@ -63,7 +64,7 @@ impl Now {
     }
 }
 
-fn now_of(d: &Deployed) -> &Now {
+fn now_of(d: &LegacyDeployed) -> &Now {
     d.state.downcast_ref::<Now>().expect("render state")
 }
 
@@ -152,9 +153,12 @@ async fn owner_id(cx: &Cx, api: &Api) -> Result<String> {
     let owners = api.list("/owners?limit=100", "owner").await?;
     match owners.as_slice() {
         [one] => Ok(one["id"].as_str().unwrap_or_default().to_string()),
-        [] => Err(UsageError::new("the Render API key sees no workspace").hint("use a key of an account that belongs to a workspace").into()),
+        [] => {
+            Err(UsageError::new("the Render API key sees no workspace").hint("use a key of an account that belongs to a workspace").into())
+        }
         many => {
-            let ids: Vec<String> = many.iter().map(|o| format!("{} ({})", o["id"].as_str().unwrap_or("?"), o["name"].as_str().unwrap_or("?"))).collect();
+            let ids: Vec<String> =
+                many.iter().map(|o| format!("{} ({})", o["id"].as_str().unwrap_or("?"), o["name"].as_str().unwrap_or("?"))).collect();
             Err(UsageError::new("the Render API key sees several workspaces")
                 .hint(format!("set `owner = \"...\"` in [targets.{}], one of: {}", cx.target.name, ids.join(", ")))
                 .into())
@@ -169,12 +173,7 @@ async fn find_service(api: &Api, owner: &str, name: &str) -> Result<Option<Value
 
 async fn find_credential(api: &Api, owner: &str, name: &str) -> Result<Option<String>> {
     let found = api.get(&format!("/registrycredentials?name={}&ownerId={}&limit=100", q(name), q(owner))).await?.unwrap_or(Value::Null);
-    Ok(found
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["name"] == name)
-        .and_then(|c| c["id"].as_str().map(str::to_string)))
+    Ok(found.as_array().into_iter().flatten().find(|c| c["name"] == name).and_then(|c| c["id"].as_str().map(str::to_string)))
 }
 
 async fn read_env(api: &Api, id: &str) -> Result<BTreeMap<String, String>> {
@@ -197,7 +196,10 @@ async fn wait_deploy(cx: &Cx, api: &Api, service: &str, deploy: &str, r: &dyn Re
         match status.as_str() {
             "live" => return Ok(Ok(d)),
             "build_failed" | "update_failed" | "pre_deploy_failed" | "canceled" | "deactivated" => {
-                return Ok(Err(format!("Render deploy {deploy} ended `{status}` (the health check on {} did not pass, or the image did not start)", cx.loaded.manifest.app().health)));
+                return Ok(Err(format!(
+                    "Render deploy {deploy} ended `{status}` (the health check on {} did not pass, or the image did not start)",
+                    cx.loaded.manifest.app().health
+                )));
             }
             _ => {}
         }
@@ -211,13 +213,24 @@ async fn wait_deploy(cx: &Cx, api: &Api, service: &str, deploy: &str, r: &dyn Re
 }
 
 #[async_trait]
-impl Backend for RenderBackend {
+impl LegacyBackend for RenderBackend {
     fn kind(&self) -> Kind {
         Kind::Render
     }
 
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            provider: Provider::Render,
+            secret_store: false,
+            logs: false,
+            rollback: true,
+            default_package: DefaultPackage::Image,
+            needs_registry: true,
+        }
+    }
+
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Artifact> {
-        let Some(repo) = crate::commands::image::push_repository(&cx.loaded)? else {
+        let Some(repo) = crate::artifact::image::push_repository(&cx.loaded)? else {
             return Err(UsageError::new("the render target runs the app's image from a registry, and none is named")
                 .hint(format!(
                     "set `registry = \"ghcr.io/you/app\"` in [build], or {}=REGISTRY/REPOSITORY",
@@ -227,14 +240,14 @@ impl Backend for RenderBackend {
         };
         // Fail on a missing key before building anything.
         Api::from_env()?;
-        let mut artifact = crate::commands::image::build(&cx.loaded, &cx.stage, Some(&cx.target), true, r).await?;
+        let mut artifact = crate::artifact::image::build(&cx.loaded, &cx.stage, Some(&cx.target), true, r).await?;
         let reference = artifact.reference.clone().unwrap_or_else(|| format!("{}@{}", repo.name(), artifact.digest));
         let login = RegistryLogins::new(Some(repo.registry.clone())).credentials(&repo.registry).await?;
         artifact.payload = Arc::new(Built { reference, login });
         Ok(artifact)
     }
 
-    async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
+    async fn current(&self, cx: &Cx) -> Result<Option<LegacyDeployed>> {
         let api = Api::from_env()?;
         let owner = owner_id(cx, &api).await?;
         let Some(service) = find_service(&api, &owner, &cx.resource_base()).await? else { return Ok(None) };
@@ -250,9 +263,12 @@ impl Backend for RenderBackend {
         details.insert("image".into(), json!(live.and_then(|d| d["image"]["ref"].as_str())));
         details.insert("dashboard".into(), now.service["dashboardUrl"].clone());
         if let Some(latest) = now.deploys.first().filter(|d| d["status"] != "live") {
-            details.insert("latest_deploy".into(), json!(format!("{} ({})", latest["id"].as_str().unwrap_or("?"), latest["status"].as_str().unwrap_or("?"))));
+            details.insert(
+                "latest_deploy".into(),
+                json!(format!("{} ({})", latest["id"].as_str().unwrap_or("?"), latest["status"].as_str().unwrap_or("?"))),
+            );
         }
-        Ok(Some(Deployed {
+        Ok(Some(LegacyDeployed {
             digest: live.and_then(deploy_digest).unwrap_or_default(),
             url: now.url(),
             health: if live.is_some() { Health::Passed } else { Health::Failed },
@@ -261,7 +277,7 @@ impl Backend for RenderBackend {
         }))
     }
 
-    fn plan(&self, cx: &Cx, now: Option<&Deployed>, artifact: &Artifact) -> Plan {
+    fn plan(&self, cx: &Cx, now: Option<&LegacyDeployed>, artifact: &Artifact) -> Plan {
         let built = artifact.payload.downcast_ref::<Built>().expect("render artifact");
         let base = cx.resource_base();
         let mut plan = Plan::default();
@@ -274,7 +290,8 @@ impl Backend for RenderBackend {
         }
         match n {
             None => {
-                plan.actions.push(Action::new(Op::Create, "service", &base).because(format!("web service, image @{}", short(&artifact.digest))));
+                plan.actions
+                    .push(Action::new(Op::Create, "service", &base).because(format!("web service, image @{}", short(&artifact.digest))));
                 for (k, _) in desired_vars(cx) {
                     let why = if is_secret(cx, &k) { "secret" } else { "env" };
                     plan.actions.push(Action::new(Op::Create, "variable", k).because(why));
@@ -292,7 +309,11 @@ impl Backend for RenderBackend {
                 if built.login.is_some() && n.service["registryCredential"].is_null() {
                     why.push("registry credential".into());
                 }
-                plan.actions.push(if why.is_empty() { Action::new(Op::Noop, "service", &base) } else { Action::new(Op::Update, "service", &base).because(why.join(", ")) });
+                plan.actions.push(if why.is_empty() {
+                    Action::new(Op::Noop, "service", &base)
+                } else {
+                    Action::new(Op::Update, "service", &base).because(why.join(", "))
+                });
                 let vars = var_actions(cx, &n.env);
                 let live = n.live().and_then(deploy_digest);
                 let deploy = if live.as_deref() != Some(artifact.digest.as_str()) {
@@ -315,7 +336,7 @@ impl Backend for RenderBackend {
         plan
     }
 
-    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&Deployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
+    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&LegacyDeployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
         let built = artifact.payload.downcast_ref::<Built>().expect("render artifact");
         let api = Api::from_env()?;
         let n = now.map(now_of);
@@ -373,12 +394,17 @@ impl Backend for RenderBackend {
                 let created = api.post("/services", &body).await.map_err(|e| redacted(cx, built, e))?;
                 r.done();
                 let Some(id) = created["service"]["id"].as_str().filter(|i| !i.is_empty()).map(str::to_string) else {
-                    anyhow::bail!("Render created web service {base} but answered without its id; run the deploy again to pick it up by name");
+                    anyhow::bail!(
+                        "Render created web service {base} but answered without its id; run the deploy again to pick it up by name"
+                    );
                 };
                 let url = created["service"]["serviceDetails"]["url"].as_str().map(str::to_string);
                 let deploy = match created["deployId"].as_str() {
                     Some(d) => d.to_string(),
-                    None => api.post(&format!("/services/{id}/deploys"), &json!({"imageUrl": built.reference})).await?["id"].as_str().unwrap_or_default().to_string(),
+                    None => api.post(&format!("/services/{id}/deploys"), &json!({"imageUrl": built.reference})).await?["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                 };
                 (id, Some(deploy), url)
             }
@@ -427,23 +453,33 @@ impl Backend for RenderBackend {
             }
         };
         let Some(deploy_id) = deploy_id else {
-            return Ok(Outcome { url, health: Health::Passed, actions: plan.actions.clone(), failure: None });
+            return Ok(Outcome { url, health: Health::Passed, actions: plan.actions.clone(), failure: None, pushed: None });
         };
         match wait_deploy(cx, &api, &service_id, &deploy_id, r).await? {
-            Ok(_) => Ok(Outcome { url, health: Health::Passed, actions: plan.actions.clone(), failure: None }),
+            Ok(_) => Ok(Outcome { url, health: Health::Passed, actions: plan.actions.clone(), failure: None, pushed: None }),
             Err(why) => {
                 let kept = if n.and_then(|n| n.live()).is_some() { "the previous deploy keeps serving" } else { "nothing is serving" };
-                Ok(Outcome { url, health: Health::Failed, actions: plan.actions.clone(), failure: Some(format!("{why}\n({kept})")) })
+                Ok(Outcome {
+                    url,
+                    health: Health::Failed,
+                    actions: plan.actions.clone(),
+                    failure: Some(format!("{why}\n({kept})")),
+                    pushed: None,
+                })
             }
         }
     }
 
-    fn plan_rollback(&self, cx: &Cx, now: &Deployed) -> Result<Plan> {
+    fn plan_rollback(&self, cx: &Cx, now: &LegacyDeployed) -> Result<Plan> {
         let n = now_of(now);
         let Some(prev) = previous_deploy(n) else {
-            return Err(UsageError::new(format!("{} ({}) has no earlier successful Render deploy to roll back to", cx.app_name(), cx.stage))
-                .hint("rollback returns to the deploy before the live one; deploy at least twice first")
-                .into());
+            return Err(UsageError::new(format!(
+                "{} ({}) has no earlier successful Render deploy to roll back to",
+                cx.app_name(),
+                cx.stage
+            ))
+            .hint("rollback returns to the deploy before the live one; deploy at least twice first")
+            .into());
         };
         let mut plan = Plan::default();
         plan.actions.push(
@@ -453,7 +489,7 @@ impl Backend for RenderBackend {
         Ok(plan)
     }
 
-    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let api = Api::from_env()?;
         let prev = previous_deploy(n).expect("checked by plan_rollback");
@@ -462,12 +498,18 @@ impl Backend for RenderBackend {
         r.done();
         let deploy = d["id"].as_str().unwrap_or_default().to_string();
         match wait_deploy(cx, &api, n.id(), &deploy, r).await? {
-            Ok(_) => Ok(Outcome { url: n.url(), health: Health::Passed, actions: plan.actions.clone(), failure: None }),
-            Err(why) => Ok(Outcome { url: n.url(), health: Health::Failed, actions: plan.actions.clone(), failure: Some(format!("{why}\n(the current deploy keeps serving)")) }),
+            Ok(_) => Ok(Outcome { url: n.url(), health: Health::Passed, actions: plan.actions.clone(), failure: None, pushed: None }),
+            Err(why) => Ok(Outcome {
+                url: n.url(),
+                health: Health::Failed,
+                actions: plan.actions.clone(),
+                failure: Some(format!("{why}\n(the current deploy keeps serving)")),
+                pushed: None,
+            }),
         }
     }
 
-    fn plan_destroy(&self, cx: &Cx, now: &Deployed) -> Plan {
+    fn plan_destroy(&self, cx: &Cx, now: &LegacyDeployed) -> Plan {
         let n = now_of(now);
         let mut plan = Plan::default();
         plan.actions.push(Action::new(Op::Delete, "service", format!("{} ({})", cx.resource_base(), n.id())));
@@ -477,7 +519,7 @@ impl Backend for RenderBackend {
         plan
     }
 
-    async fn destroy(&self, cx: &Cx, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn destroy(&self, cx: &Cx, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let api = Api::from_env()?;
         r.step(&format!("deleting web service {}", cx.resource_base()));
@@ -486,7 +528,7 @@ impl Backend for RenderBackend {
             api.delete(&format!("/registrycredentials/{c}")).await?;
         }
         r.done();
-        Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None })
+        Ok(Outcome { url: None, health: Health::Skipped, actions: self.plan_destroy(cx, now).actions, failure: None, pushed: None })
     }
 }
 

@@ -27,9 +27,13 @@ impl Clients {
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             sagemaker: aws_sdk_sagemaker::Client::from_conf(aws_sdk_sagemaker::config::Builder::from(config).interceptor(CallLog).build()),
             iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).build()),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(config).interceptor(CallLog).build()),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(config).interceptor(CallLog).build(),
+            ),
             // An emulator on loopback has no per-bucket host names.
-            s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(emulated).interceptor(CallLog).build()),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config).force_path_style(emulated).interceptor(CallLog).build(),
+            ),
             emulated,
         }
     }

@@ -8,8 +8,9 @@ pub const HF_VERSION: &str = "2.1.0-transformers4.37.0";
 /// The registry account serving the Deep Learning Containers in `region`.
 fn dlc_account(region: &str) -> Option<&'static str> {
     Some(match region {
-        "us-east-1" | "us-east-2" | "us-west-1" | "us-west-2" | "ca-central-1" | "sa-east-1" | "eu-west-1" | "eu-west-2" | "eu-west-3" | "eu-central-1" | "eu-north-1"
-        | "ap-south-1" | "ap-northeast-1" | "ap-northeast-2" | "ap-northeast-3" | "ap-southeast-1" | "ap-southeast-2" => "763104351884",
+        "us-east-1" | "us-east-2" | "us-west-1" | "us-west-2" | "ca-central-1" | "sa-east-1" | "eu-west-1" | "eu-west-2" | "eu-west-3"
+        | "eu-central-1" | "eu-north-1" | "ap-south-1" | "ap-northeast-1" | "ap-northeast-2" | "ap-northeast-3" | "ap-southeast-1"
+        | "ap-southeast-2" => "763104351884",
         "af-south-1" => "626614931356",
         "ap-east-1" => "871362719292",
         "ap-south-2" => "772153158452",
@@ -54,7 +55,8 @@ pub fn ecr_repository(image: &str) -> Option<(String, String, String)> {
     }
     let region = parts.next()?;
     let repo = rest.split(['@', ':']).next()?;
-    (account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())).then(|| (account.to_string(), region.to_string(), repo.to_string()))
+    (account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
+        .then(|| (account.to_string(), region.to_string(), repo.to_string()))
 }
 
 #[cfg(test)]

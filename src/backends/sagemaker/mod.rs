@@ -38,15 +38,16 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-pub use aws::Clients;
+use crate::artifact::model_archive::{build_model_archive, ModelArchive, ModelArchiveSpec};
+use crate::artifact::zip::SECRET_ARNS_ENV;
 use crate::backends::lambda::SECRETS_REV_ENV;
 use crate::cloud::aws::TAG_DIGEST;
-use crate::build::model_archive::{build_model_archive, ModelArchive, ModelArchiveSpec};
-use crate::build::zip::SECRET_ARNS_ENV;
-use crate::engine::{Action, Artifact, Backend, Cx, Deployed, Health, Op, Outcome, Plan, Reporter};
+use crate::engine::legacy::LegacyBackend;
+use crate::engine::{Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::Kind;
 use crate::secrets::aws::{self as store, arns_of, known_refs, secret_refs, SecretRef, Stored};
+pub use aws::Clients;
 
 pub struct SageMakerBackend;
 
@@ -83,7 +84,9 @@ fn release_name(endpoint: &str, id: &str) -> String {
 
 /// Whether `name` is one of this endpoint's release names (`{endpoint}-{12 hex}`).
 fn is_release_of(endpoint: &str, name: &str) -> bool {
-    name.strip_prefix(endpoint).and_then(|r| r.strip_prefix('-')).is_some_and(|id| id.len() == 12 && id.chars().all(|c| c.is_ascii_hexdigit()))
+    name.strip_prefix(endpoint)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|id| id.len() == 12 && id.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 pub fn invocation_url(region: &str, endpoint: &str) -> String {
@@ -222,11 +225,15 @@ impl Now {
         self.configs.iter().any(|m| m.name == name)
     }
     fn anything(&self, cx: &Cx) -> bool {
-        self.endpoint.is_some() || self.role.is_some() || !self.configs.is_empty() || !self.models.is_empty() || self.secrets.values().any(|s| s.target.as_deref() == Some(&cx.target.name))
+        self.endpoint.is_some()
+            || self.role.is_some()
+            || !self.configs.is_empty()
+            || !self.models.is_empty()
+            || self.secrets.values().any(|s| s.target.as_deref() == Some(&cx.target.name))
     }
 }
 
-fn now_of(d: &Deployed) -> &Now {
+fn now_of(d: &LegacyDeployed) -> &Now {
     d.state.downcast_ref::<Now>().expect("sagemaker state")
 }
 
@@ -298,12 +305,27 @@ fn instance_type(cx: &Cx) -> String {
 fn desired_variant(cx: &Cx) -> VariantSpec {
     let s = &cx.target.settings;
     match &s.serverless {
-        Some(sv) => VariantSpec { instance_type: None, count: None, serverless: Some((sv.get().memory.mib as i32, sv.get().max_concurrency as i32)) },
-        None => VariantSpec { instance_type: Some(instance_type(cx)), count: Some(s.instance_count.as_ref().map(|c| *c.get()).unwrap_or(1) as i32), serverless: None },
+        Some(sv) => VariantSpec {
+            instance_type: None,
+            count: None,
+            serverless: Some((sv.get().memory.mib as i32, sv.get().max_concurrency as i32)),
+        },
+        None => VariantSpec {
+            instance_type: Some(instance_type(cx)),
+            count: Some(s.instance_count.as_ref().map(|c| *c.get()).unwrap_or(1) as i32),
+            serverless: None,
+        },
     }
 }
 
-fn desired_model(cx: &Cx, art: &SmArtifact, region: &str, account: &str, role_arn: &str, refs: &BTreeMap<String, SecretRef>) -> Result<ModelSpec> {
+fn desired_model(
+    cx: &Cx,
+    art: &SmArtifact,
+    region: &str,
+    account: &str,
+    role_arn: &str,
+    refs: &BTreeMap<String, SecretRef>,
+) -> Result<ModelSpec> {
     let mut env: BTreeMap<String, String> = cx.loaded.manifest.env_pairs().into_iter().collect();
     let arns = arns_of(refs);
     if !arns.is_empty() {
@@ -314,12 +336,20 @@ fn desired_model(cx: &Cx, art: &SmArtifact, region: &str, account: &str, role_ar
         }
         env.insert(SECRETS_REV_ENV.into(), hex::encode(h.finalize())[..16].to_string());
     }
-    let model_data_url = art.archive.as_ref().map(|a| upload::s3_url(&upload::bucket_name(account, region), &upload::key(cx, a.digest.trim_start_matches("sha256:"))));
+    let model_data_url = art
+        .archive
+        .as_ref()
+        .map(|a| upload::s3_url(&upload::bucket_name(account, region), &upload::key(cx, a.digest.trim_start_matches("sha256:"))));
     Ok(ModelSpec { image: model_image(cx, region)?, model_data_url, env, role: role_arn.to_string() })
 }
 
 /// The release the manifest asks for, when everything it depends on is known.
-fn desired_release(cx: &Cx, n: &Now, art: &SmArtifact, refs: &Option<BTreeMap<String, SecretRef>>) -> Option<(String, ModelSpec, VariantSpec)> {
+fn desired_release(
+    cx: &Cx,
+    n: &Now,
+    art: &SmArtifact,
+    refs: &Option<BTreeMap<String, SecretRef>>,
+) -> Option<(String, ModelSpec, VariantSpec)> {
     let (role_arn, _) = n.role.as_ref()?;
     let account = n.account()?;
     let refs = refs.as_ref()?;
@@ -339,20 +369,28 @@ fn check_settings(cx: &Cx) -> Result<()> {
             .into());
     }
     if s.model_dir.is_none() && s.image.is_none() {
-        return Err(UsageError::new("the sagemaker target needs a model: `model_dir` (a folder with the weights and code/inference.py) or `image`")
-            .hint("add `model_dir = \"model\"` to the target's section")
-            .into());
+        return Err(UsageError::new(
+            "the sagemaker target needs a model: `model_dir` (a folder with the weights and code/inference.py) or `image`",
+        )
+        .hint("add `model_dir = \"model\"` to the target's section")
+        .into());
     }
     if let Some(sv) = &s.serverless {
         let m = sv.get().memory.mib;
         if !(1024..=6144).contains(&m) || m % 1024 != 0 {
-            return Err(UsageError::new(format!("serverless memory {m} MiB is not one SageMaker offers")).hint("give 1024, 2048, 3072, 4096, 5120 or 6144").into());
+            return Err(UsageError::new(format!("serverless memory {m} MiB is not one SageMaker offers"))
+                .hint("give 1024, 2048, 3072, 4096, 5120 or 6144")
+                .into());
         }
         if !(1..=200).contains(&sv.get().max_concurrency) {
-            return Err(UsageError::new("serverless max_concurrency must be 1 to 200").hint("e.g. `serverless = { memory = 2048, max_concurrency = 5 }`").into());
+            return Err(UsageError::new("serverless max_concurrency must be 1 to 200")
+                .hint("e.g. `serverless = { memory = 2048, max_concurrency = 5 }`")
+                .into());
         }
         if s.instance_type.is_some() || s.instance_count.is_some() {
-            return Err(UsageError::new("`serverless` and `instance_type`/`instance_count` exclude each other").hint("keep one of them").into());
+            return Err(UsageError::new("`serverless` and `instance_type`/`instance_count` exclude each other")
+                .hint("keep one of them")
+                .into());
         }
     }
     if let Some(c) = &s.instance_count {
@@ -362,16 +400,33 @@ fn check_settings(cx: &Cx) -> Result<()> {
     }
     if let Some(t) = &s.instance_type {
         if !t.get().starts_with("ml.") {
-            return Err(UsageError::new(format!("`{}` is not a SageMaker instance type", t.get())).hint(format!("SageMaker types start with `ml.`, e.g. `{DEFAULT_INSTANCE_TYPE}`")).into());
+            return Err(UsageError::new(format!("`{}` is not a SageMaker instance type", t.get()))
+                .hint(format!("SageMaker types start with `ml.`, e.g. `{DEFAULT_INSTANCE_TYPE}`"))
+                .into());
         }
     }
     Ok(())
 }
 
 #[async_trait]
-impl Backend for SageMakerBackend {
+impl LegacyBackend for SageMakerBackend {
     fn kind(&self) -> Kind {
         Kind::Sagemaker
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            provider: Provider::Aws,
+            secret_store: true,
+            logs: false,
+            rollback: true,
+            default_package: DefaultPackage::ModelArchive,
+            needs_registry: false,
+        }
+    }
+
+    async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
+        Ok(Box::new(crate::secrets::aws::AwsStore::for_target(cx).await?))
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Artifact> {
@@ -411,7 +466,7 @@ impl Backend for SageMakerBackend {
         Ok(artifact)
     }
 
-    async fn current(&self, cx: &Cx) -> Result<Option<Deployed>> {
+    async fn current(&self, cx: &Cx) -> Result<Option<LegacyDeployed>> {
         check_settings(cx)?;
         let c = Clients::for_target(cx).await?;
         let now = read::read(cx, c).await?;
@@ -447,10 +502,10 @@ impl Backend for SageMakerBackend {
         }
         details.insert("releases".into(), json!(now.configs.len()));
         details.insert("secrets".into(), json!(now.secrets.keys().cloned().collect::<Vec<_>>().join(", ")));
-        Ok(Some(Deployed { digest, url, health, details, state: Arc::new(now) }))
+        Ok(Some(LegacyDeployed { digest, url, health, details, state: Arc::new(now) }))
     }
 
-    fn plan(&self, cx: &Cx, now: Option<&Deployed>, artifact: &Artifact) -> Plan {
+    fn plan(&self, cx: &Cx, now: Option<&LegacyDeployed>, artifact: &Artifact) -> Plan {
         let art = artifact_of(artifact);
         let ep = endpoint_name(cx);
         let mut plan = Plan::default();
@@ -465,10 +520,18 @@ impl Backend for SageMakerBackend {
                 (Some(_), _) => Action::new(Op::Update, "secret", id).because("value changed"),
             });
         }
-        let changing: Vec<String> = plan.actions.iter().filter(|a| a.resource == "secret" && a.op != Op::Noop).map(|a| a.id.rsplit('/').next().unwrap_or_default().to_string()).collect();
+        let changing: Vec<String> = plan
+            .actions
+            .iter()
+            .filter(|a| a.resource == "secret" && a.op != Op::Noop)
+            .map(|a| a.id.rsplit('/').next().unwrap_or_default().to_string())
+            .collect();
         let known = known_refs(&secret_refs(cx, stored, &changing));
         let archive_id = |account: Option<&str>, region: &str| match &art.archive {
-            Some(a) => upload::s3_url(&upload::bucket_name(account.unwrap_or("ACCOUNT"), region), &upload::key(cx, a.digest.trim_start_matches("sha256:"))),
+            Some(a) => upload::s3_url(
+                &upload::bucket_name(account.unwrap_or("ACCOUNT"), region),
+                &upload::key(cx, a.digest.trim_start_matches("sha256:")),
+            ),
             None => String::new(),
         };
 
@@ -478,7 +541,11 @@ impl Backend for SageMakerBackend {
             if art.archive.is_some() {
                 plan.actions.push(Action::new(Op::Create, "model-archive", archive_id(None, &region)));
             }
-            plan.actions.push(Action::new(Op::Create, "model", &ep).because(if art.image.is_some() { "own image" } else { "Hugging Face inference container" }));
+            plan.actions.push(Action::new(Op::Create, "model", &ep).because(if art.image.is_some() {
+                "own image"
+            } else {
+                "Hugging Face inference container"
+            }));
             plan.actions.push(Action::new(Op::Create, "endpoint-config", &ep).because(desired_variant(cx).describe()));
             plan.actions.push(Action::new(Op::Create, "endpoint", &ep).because("takes about 10 minutes"));
             return plan;
@@ -487,7 +554,8 @@ impl Backend for SageMakerBackend {
         let account = n.account();
 
         // Role: the policy names ARNs only.
-        let arns_known: Option<BTreeMap<String, String>> = secret_refs(cx, stored, &[]).into_iter().map(|(k, v)| v.map(|v| (k, v.arn))).collect();
+        let arns_known: Option<BTreeMap<String, String>> =
+            secret_refs(cx, stored, &[]).into_iter().map(|(k, v)| v.map(|v| (k, v.arn))).collect();
         let want_policy = match (&account, &arns_known) {
             (Some(a), Some(k)) => Some(role_policy(cx, &region, a, cx.target.settings.image.as_ref().map(|i| i.get().as_str()), k)),
             _ => None,
@@ -523,17 +591,25 @@ impl Backend for SageMakerBackend {
         plan.actions.push(model_action);
         let config_exists = release.as_ref().is_some_and(|(id, _, _)| n.has_config(&release_name(&ep, id)));
         let want_variant = desired_variant(cx);
-        plan.actions.push(if config_exists { Action::new(Op::Noop, "endpoint-config", &name) } else { Action::new(Op::Create, "endpoint-config", &name).because(want_variant.describe()) });
+        plan.actions.push(if config_exists {
+            Action::new(Op::Noop, "endpoint-config", &name)
+        } else {
+            Action::new(Op::Create, "endpoint-config", &name).because(want_variant.describe())
+        });
         plan.actions.push(match &n.endpoint {
             None => Action::new(Op::Create, "endpoint", &ep).because("takes about 10 minutes"),
             Some(e) if e.status == "Failed" => Action::new(Op::Update, "endpoint", &ep).because("failed: replaced"),
             Some(e) if release.is_some() && e.config == name => Action::new(Op::Noop, "endpoint", &ep),
-            Some(e) => Action::new(Op::Update, "endpoint", &ep).because(format!("config {} -> {}", e.config, if release.is_some() { name.as_str() } else { "new" })),
+            Some(e) => Action::new(Op::Update, "endpoint", &ep).because(format!(
+                "config {} -> {}",
+                e.config,
+                if release.is_some() { name.as_str() } else { "new" }
+            )),
         });
         plan
     }
 
-    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&Deployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
+    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&LegacyDeployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
         let now = now.map(now_of);
         let c = match now {
             Some(n) => n.clients.clone(),
@@ -556,7 +632,8 @@ impl Backend for SageMakerBackend {
                 create_role(cx, &c, &rname).await?
             }
         };
-        let account = account_of(&role_arn).ok_or_else(|| Hinted::new(format!("IAM returned no account in the role ARN `{role_arn}`"), "re-run the deploy"))?;
+        let account = account_of(&role_arn)
+            .ok_or_else(|| Hinted::new(format!("IAM returned no account in the role ARN `{role_arn}`"), "re-run the deploy"))?;
         let policy = role_policy(cx, &c.region, &account, cx.target.settings.image.as_ref().map(|i| i.get().as_str()), &arns_of(&refs));
         if now.and_then(|n| n.role.as_ref()).and_then(|(_, p)| p.as_ref()) != Some(&policy) {
             c.iam
@@ -595,17 +672,17 @@ impl Backend for SageMakerBackend {
         let switched = switch_endpoint(cx, &c, ep_now.map(|e| e.status.as_str()), previous_config.as_deref(), &name, &digest, r).await?;
         let url = Some(invocation_url(&c.region, &ep));
         if let Err(why) = switched {
-            return Ok(Outcome { url, health: Health::Failed, actions: plan.actions.clone(), failure: Some(why) });
+            return Ok(Outcome { url, health: Health::Failed, actions: plan.actions.clone(), failure: Some(why), pushed: None });
         }
         let health = health_after_switch(&c, r);
         if let Some(n) = now {
             prune(cx, &c, n, &name, r).await;
         }
         r.done();
-        Ok(Outcome { url, health, actions: plan.actions.clone(), failure: None })
+        Ok(Outcome { url, health, actions: plan.actions.clone(), failure: None, pushed: None })
     }
 
-    fn plan_rollback(&self, cx: &Cx, now: &Deployed) -> Result<Plan> {
+    fn plan_rollback(&self, cx: &Cx, now: &LegacyDeployed) -> Result<Plan> {
         let n = now_of(now);
         let (live, prev) = rollback_pair(cx, n)?;
         let mut plan = Plan::default();
@@ -613,7 +690,7 @@ impl Backend for SageMakerBackend {
         Ok(plan)
     }
 
-    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let (live, prev) = rollback_pair(cx, n)?;
         let c = &n.clients;
@@ -621,14 +698,20 @@ impl Backend for SageMakerBackend {
         let status = n.endpoint.as_ref().map(|e| e.status.as_str());
         let switched = switch_endpoint(cx, c, status, Some(&live), &prev, digest.as_deref().unwrap_or(""), r).await?;
         if let Err(why) = switched {
-            return Ok(Outcome { url: now.url.clone(), health: Health::Failed, actions: plan.actions.clone(), failure: Some(why) });
+            return Ok(Outcome {
+                url: now.url.clone(),
+                health: Health::Failed,
+                actions: plan.actions.clone(),
+                failure: Some(why),
+                pushed: None,
+            });
         }
         let health = health_after_switch(c, r);
         r.done();
-        Ok(Outcome { url: now.url.clone(), health, actions: plan.actions.clone(), failure: None })
+        Ok(Outcome { url: now.url.clone(), health, actions: plan.actions.clone(), failure: None, pushed: None })
     }
 
-    fn plan_destroy(&self, cx: &Cx, now: &Deployed) -> Plan {
+    fn plan_destroy(&self, cx: &Cx, now: &LegacyDeployed) -> Plan {
         let n = now_of(now);
         let ep = endpoint_name(cx);
         let mut plan = Plan::default();
@@ -642,18 +725,28 @@ impl Backend for SageMakerBackend {
             plan.actions.push(Action::new(Op::Delete, "model", &m.name));
         }
         if let Some(account) = n.account() {
-            plan.actions.push(Action::new(Op::Delete, "model-archives", format!("s3://{}/{}", upload::bucket_name(&account, &n.clients.region), upload::prefix(cx))).because("every version"));
+            plan.actions.push(
+                Action::new(
+                    Op::Delete,
+                    "model-archives",
+                    format!("s3://{}/{}", upload::bucket_name(&account, &n.clients.region), upload::prefix(cx)),
+                )
+                .because("every version"),
+            );
         }
         if n.role.is_some() {
             plan.actions.push(Action::new(Op::Delete, "role", role_name(cx, &n.clients.region)).because("and its policy"));
         }
         for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
-            plan.actions.push(Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name)).because("recoverable for 7 days"));
+            plan.actions.push(
+                Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name))
+                    .because("recoverable for 7 days"),
+            );
         }
         plan
     }
 
-    async fn destroy(&self, cx: &Cx, now: &Deployed, r: &dyn Reporter) -> Result<Outcome> {
+    async fn destroy(&self, cx: &Cx, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
         let n = now_of(now);
         let c = &n.clients;
         let sm = &c.sagemaker;
@@ -697,7 +790,10 @@ impl Backend for SageMakerBackend {
             r.step(&format!("deleting the model archives in s3://{bucket}/{}", upload::prefix(cx)));
             let (deleted, bucket_gone) = upload::delete_archives(cx, c, &bucket).await?;
             if deleted > 0 {
-                actions.push(Action::new(Op::Delete, "model-archives", format!("s3://{bucket}/{}", upload::prefix(cx))).because(format!("{deleted} object versions")));
+                actions.push(
+                    Action::new(Op::Delete, "model-archives", format!("s3://{bucket}/{}", upload::prefix(cx)))
+                        .because(format!("{deleted} object versions")),
+                );
             }
             if bucket_gone {
                 actions.push(Action::new(Op::Delete, "bucket", &bucket).because("empty"));
@@ -706,9 +802,16 @@ impl Backend for SageMakerBackend {
         if n.role.is_some() {
             let rname = role_name(cx, &c.region);
             r.step(&format!("deleting role {rname}"));
-            let policies = c.iam.list_role_policies().role_name(&rname).send().await.map_err(|e| failed("IAM ListRolePolicies", e, PERMS_HINT))?;
+            let policies =
+                c.iam.list_role_policies().role_name(&rname).send().await.map_err(|e| failed("IAM ListRolePolicies", e, PERMS_HINT))?;
             for p in policies.policy_names() {
-                c.iam.delete_role_policy().role_name(&rname).policy_name(p).send().await.map_err(|e| failed("IAM DeleteRolePolicy", e, PERMS_HINT))?;
+                c.iam
+                    .delete_role_policy()
+                    .role_name(&rname)
+                    .policy_name(p)
+                    .send()
+                    .await
+                    .map_err(|e| failed("IAM DeleteRolePolicy", e, PERMS_HINT))?;
             }
             match c.iam.delete_role().role_name(&rname).send().await {
                 Ok(_) => actions.push(Action::new(Op::Delete, "role", &rname)),
@@ -722,7 +825,7 @@ impl Backend for SageMakerBackend {
             actions.push(Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name)));
         }
         r.done();
-        Ok(Outcome { url: None, health: Health::Skipped, actions, failure: None })
+        Ok(Outcome { url: None, health: Health::Skipped, actions, failure: None, pushed: None })
     }
 }
 
@@ -772,7 +875,12 @@ fn health_after_switch(c: &Clients, r: &dyn Reporter) -> Health {
 }
 
 async fn create_role(cx: &Cx, c: &Clients, rname: &str) -> Result<String> {
-    let mut req = c.iam.create_role().role_name(rname).assume_role_policy_document(trust_policy()).description(format!("aideploy: execution role of SageMaker endpoint {}", endpoint_name(cx)));
+    let mut req = c
+        .iam
+        .create_role()
+        .role_name(rname)
+        .assume_role_policy_document(trust_policy())
+        .description(format!("aideploy: execution role of SageMaker endpoint {}", endpoint_name(cx)));
     for (k, v) in tags(cx) {
         req = req.tags(aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"));
     }
@@ -797,7 +905,15 @@ async fn create_model(cx: &Cx, c: &Clients, name: &str, m: &ModelSpec, digest: &
     let mut delay = Duration::from_millis(500);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let sent = c.sagemaker.create_model().model_name(name).execution_role_arn(&m.role).primary_container(container.clone()).set_tags(Some(sm_tags(cx, Some(digest)))).send().await;
+        let sent = c
+            .sagemaker
+            .create_model()
+            .model_name(name)
+            .execution_role_arn(&m.role)
+            .primary_container(container.clone())
+            .set_tags(Some(sm_tags(cx, Some(digest))))
+            .send()
+            .await;
         match sent {
             Ok(_) => return Ok(()),
             Err(e) => {
@@ -811,7 +927,11 @@ async fn create_model(cx: &Cx, c: &Clients, name: &str, m: &ModelSpec, digest: &
                     delay = (delay * 2).min(Duration::from_secs(8));
                     continue;
                 }
-                return Err(failed("SageMaker CreateModel", e, "re-run the deploy; if the role cannot be assumed, wait a minute for IAM to propagate"));
+                return Err(failed(
+                    "SageMaker CreateModel",
+                    e,
+                    "re-run the deploy; if the role cannot be assumed, wait a minute for IAM to propagate",
+                ));
             }
         }
     }
@@ -821,22 +941,47 @@ async fn create_config(cx: &Cx, c: &Clients, name: &str, v: &VariantSpec, digest
     use aws_sdk_sagemaker::types::{ProductionVariant, ProductionVariantInstanceType, ProductionVariantServerlessConfig};
     let mut pv = ProductionVariant::builder().variant_name(VARIANT).model_name(name);
     pv = match (&v.serverless, &v.instance_type) {
-        (Some((mem, conc)), _) => pv.serverless_config(ProductionVariantServerlessConfig::builder().memory_size_in_mb(*mem).max_concurrency(*conc).build()),
-        (None, Some(t)) => pv.instance_type(ProductionVariantInstanceType::from(t.as_str())).initial_instance_count(v.count.unwrap_or(1)).initial_variant_weight(1.0),
+        (Some((mem, conc)), _) => {
+            pv.serverless_config(ProductionVariantServerlessConfig::builder().memory_size_in_mb(*mem).max_concurrency(*conc).build())
+        }
+        (None, Some(t)) => pv
+            .instance_type(ProductionVariantInstanceType::from(t.as_str()))
+            .initial_instance_count(v.count.unwrap_or(1))
+            .initial_variant_weight(1.0),
         _ => pv,
     };
     let pv = pv.build();
-    match c.sagemaker.create_endpoint_config().endpoint_config_name(name).production_variants(pv).set_tags(Some(sm_tags(cx, Some(digest)))).send().await {
+    match c
+        .sagemaker
+        .create_endpoint_config()
+        .endpoint_config_name(name)
+        .production_variants(pv)
+        .set_tags(Some(sm_tags(cx, Some(digest))))
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if e.message().is_some_and(|m| m.contains("already existing")) => Ok(()),
-        Err(e) => Err(failed("SageMaker CreateEndpointConfig", e, "check the instance type and count are offered in this region and within the account's quota")),
+        Err(e) => Err(failed(
+            "SageMaker CreateEndpointConfig",
+            e,
+            "check the instance type and count are offered in this region and within the account's quota",
+        )),
     }
 }
 
 /// Creates the endpoint or updates it to `config`, waiting until SageMaker is done.
 /// `Ok(Err(why))` when SageMaker could not bring the new config into service (the
 /// previous one, if any, keeps serving).
-async fn switch_endpoint(cx: &Cx, c: &Clients, status: Option<&str>, previous: Option<&str>, config: &str, digest: &str, r: &dyn Reporter) -> Result<std::result::Result<(), String>> {
+async fn switch_endpoint(
+    cx: &Cx,
+    c: &Clients,
+    status: Option<&str>,
+    previous: Option<&str>,
+    config: &str,
+    digest: &str,
+    r: &dyn Reporter,
+) -> Result<std::result::Result<(), String>> {
     let ep = endpoint_name(cx);
     let sm = &c.sagemaker;
     let mut status = status.map(str::to_string);
@@ -854,7 +999,13 @@ async fn switch_endpoint(cx: &Cx, c: &Clients, status: Option<&str>, previous: O
     let current = match status {
         None => {
             r.step(&format!("creating endpoint {ep}"));
-            sm.create_endpoint().endpoint_name(&ep).endpoint_config_name(config).set_tags(Some(sm_tags(cx, Some(digest)))).send().await.map_err(|e| failed("SageMaker CreateEndpoint", e, PERMS_HINT))?;
+            sm.create_endpoint()
+                .endpoint_name(&ep)
+                .endpoint_config_name(config)
+                .set_tags(Some(sm_tags(cx, Some(digest))))
+                .send()
+                .await
+                .map_err(|e| failed("SageMaker CreateEndpoint", e, PERMS_HINT))?;
             None
         }
         Some(_) => {
@@ -863,7 +1014,12 @@ async fn switch_endpoint(cx: &Cx, c: &Clients, status: Option<&str>, previous: O
                 return Ok(Ok(()));
             }
             r.step(&format!("updating endpoint {ep} to {config}"));
-            sm.update_endpoint().endpoint_name(&ep).endpoint_config_name(config).send().await.map_err(|e| failed("SageMaker UpdateEndpoint", e, PERMS_HINT))?;
+            sm.update_endpoint()
+                .endpoint_name(&ep)
+                .endpoint_config_name(config)
+                .send()
+                .await
+                .map_err(|e| failed("SageMaker UpdateEndpoint", e, PERMS_HINT))?;
             live.or(previous.map(str::to_string))
         }
     };
@@ -872,7 +1028,12 @@ async fn switch_endpoint(cx: &Cx, c: &Clients, status: Option<&str>, previous: O
         Some((s, cfg, _)) if s == "InService" && cfg == config => {
             let arn = describe_arn(c, &ep).await?;
             if !digest.is_empty() {
-                sm.add_tags().resource_arn(&arn).tags(aws_sdk_sagemaker::types::Tag::builder().key(TAG_DIGEST).value(digest).build()).send().await.map_err(|e| failed("SageMaker AddTags", e, PERMS_HINT))?;
+                sm.add_tags()
+                    .resource_arn(&arn)
+                    .tags(aws_sdk_sagemaker::types::Tag::builder().key(TAG_DIGEST).value(digest).build())
+                    .send()
+                    .await
+                    .map_err(|e| failed("SageMaker AddTags", e, PERMS_HINT))?;
             }
             Ok(Ok(()))
         }
@@ -907,7 +1068,8 @@ async fn describe(c: &Clients, ep: &str) -> Result<Option<(String, String, Optio
 }
 
 async fn describe_arn(c: &Clients, ep: &str) -> Result<String> {
-    let d = c.sagemaker.describe_endpoint().endpoint_name(ep).send().await.map_err(|e| failed("SageMaker DescribeEndpoint", e, PERMS_HINT))?;
+    let d =
+        c.sagemaker.describe_endpoint().endpoint_name(ep).send().await.map_err(|e| failed("SageMaker DescribeEndpoint", e, PERMS_HINT))?;
     Ok(d.endpoint_arn().unwrap_or_default().to_string())
 }
 
@@ -923,7 +1085,11 @@ fn elapsed(d: Duration) -> String {
 /// Polls the endpoint until SageMaker is done with it, showing status and elapsed time.
 async fn wait(c: &Clients, ep: &str, r: &dyn Reporter) -> Result<Option<(String, String, Option<String>)>> {
     let started = Instant::now();
-    let (mut delay, cap) = if c.emulated { (Duration::from_millis(100), Duration::from_millis(500)) } else { (Duration::from_secs(2), Duration::from_secs(15)) };
+    let (mut delay, cap) = if c.emulated {
+        (Duration::from_millis(100), Duration::from_millis(500))
+    } else {
+        (Duration::from_secs(2), Duration::from_secs(15))
+    };
     let mut shown = String::new();
     loop {
         let Some(d) = describe(c, ep).await? else { return Ok(None) };
@@ -936,7 +1102,11 @@ async fn wait(c: &Clients, ep: &str, r: &dyn Reporter) -> Result<Option<(String,
             shown = d.0.clone();
         }
         if started.elapsed() > WAIT_LIMIT {
-            return Err(Hinted::new(format!("endpoint {ep} is still {} after an hour", d.0), "deploy again later: it waits for SageMaker and resumes").into());
+            return Err(Hinted::new(
+                format!("endpoint {ep} is still {} after an hour", d.0),
+                "deploy again later: it waits for SageMaker and resumes",
+            )
+            .into());
         }
         r.progress(&format!("{} elapsed (SageMaker takes about 10 minutes to bring up instances)", elapsed(started.elapsed())));
         tokio::time::sleep(delay).await;

@@ -11,7 +11,13 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
     let rname = role_name(cx, &c.region);
     let app = cx.app_name().to_string();
     let stage = cx.stage.to_string();
-    let (endpoint, configs, models, role, secrets) = tokio::join!(read_endpoint(&c, &ep), list_configs(&c, &ep), list_models(&c, &ep), crate::cloud::aws::read_role(&c.iam, &rname, POLICY_NAME, PERMS_HINT), store::list(&c.secrets, &app, &stage));
+    let (endpoint, configs, models, role, secrets) = tokio::join!(
+        read_endpoint(&c, &ep),
+        list_configs(&c, &ep),
+        list_models(&c, &ep),
+        crate::cloud::aws::read_role(&c.iam, &rname, POLICY_NAME, PERMS_HINT),
+        store::list(&c.secrets, &app, &stage)
+    );
     let endpoint = endpoint?;
     if let Some(e) = &endpoint {
         let found = tags_of(&c, &e.arn).await?.unwrap_or_default();
@@ -154,11 +160,22 @@ async fn list_configs(c: &Clients, ep: &str) -> Result<Vec<Listed>> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
-        let page = c.sagemaker.list_endpoint_configs().name_contains(ep).set_next_token(token).send().await.map_err(|e| failed("SageMaker ListEndpointConfigs", e, PERMS_HINT))?;
+        let page = c
+            .sagemaker
+            .list_endpoint_configs()
+            .name_contains(ep)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| failed("SageMaker ListEndpointConfigs", e, PERMS_HINT))?;
         for s in page.endpoint_configs() {
             let name = s.endpoint_config_name().unwrap_or_default();
             if is_release_of(ep, name) {
-                out.push(Listed { name: name.to_string(), arn: s.endpoint_config_arn().unwrap_or_default().to_string(), created: millis(s.creation_time()) });
+                out.push(Listed {
+                    name: name.to_string(),
+                    arn: s.endpoint_config_arn().unwrap_or_default().to_string(),
+                    created: millis(s.creation_time()),
+                });
             }
         }
         token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
@@ -173,11 +190,22 @@ async fn list_models(c: &Clients, ep: &str) -> Result<Vec<Listed>> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
-        let page = c.sagemaker.list_models().name_contains(ep).set_next_token(token).send().await.map_err(|e| failed("SageMaker ListModels", e, PERMS_HINT))?;
+        let page = c
+            .sagemaker
+            .list_models()
+            .name_contains(ep)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| failed("SageMaker ListModels", e, PERMS_HINT))?;
         for s in page.models() {
             let name = s.model_name().unwrap_or_default();
             if is_release_of(ep, name) {
-                out.push(Listed { name: name.to_string(), arn: s.model_arn().unwrap_or_default().to_string(), created: millis(s.creation_time()) });
+                out.push(Listed {
+                    name: name.to_string(),
+                    arn: s.model_arn().unwrap_or_default().to_string(),
+                    created: millis(s.creation_time()),
+                });
             }
         }
         token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
@@ -187,5 +215,3 @@ async fn list_models(c: &Clients, ep: &str) -> Result<Vec<Listed>> {
         }
     }
 }
-
-

@@ -12,8 +12,9 @@ use anyhow::Result;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
+    BucketLocationConstraint, BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
 };
 
 use super::{failed, tags, Clients, PERMS_HINT};
@@ -44,13 +45,21 @@ pub fn s3_url(bucket: &str, key: &str) -> String {
 
 /// Uploads the archive unless an object with its digest is there already. Returns the
 /// bytes sent.
-pub async fn upload_archive(cx: &Cx, c: &Clients, bucket: &str, key: &str, path: &std::path::Path, bytes: u64, r: &dyn Reporter) -> Result<u64> {
+pub async fn upload_archive(
+    cx: &Cx,
+    c: &Clients,
+    bucket: &str,
+    key: &str,
+    path: &std::path::Path,
+    bytes: u64,
+    r: &dyn Reporter,
+) -> Result<u64> {
     ensure_bucket(c, bucket).await?;
     if c.s3.head_object().bucket(bucket).key(key).send().await.is_ok() {
         r.detail(&format!("{} is already uploaded", s3_url(bucket, key)));
         return Ok(0);
     }
-    r.step(&format!("uploading the model archive ({}) to {}", crate::commands::build::human_bytes(bytes), s3_url(bucket, key)));
+    r.step(&format!("uploading the model archive ({}) to {}", crate::util::human_bytes(bytes), s3_url(bucket, key)));
     let tagging = tagging(cx);
     if bytes <= PART_SIZE {
         put_single(c, bucket, key, path, &tagging).await?;
@@ -82,17 +91,26 @@ pub async fn put_single(c: &Clients, bucket: &str, key: &str, path: &std::path::
 /// A multipart upload with up to `parallel` parts in flight; aborted on any failure so
 /// no invisible parts are left to pay for.
 #[allow(clippy::too_many_arguments)]
-pub async fn put_multipart(c: &Clients, bucket: &str, key: &str, path: &std::path::Path, bytes: u64, part_size: u64, parallel: usize, tagging: &str, r: &dyn Reporter) -> Result<()> {
-    let created = c
-        .s3
-        .create_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .content_type("application/gzip")
-        .tagging(tagging)
-        .send()
-        .await
-        .map_err(|e| failed("S3 CreateMultipartUpload", e, PERMS_HINT))?;
+pub async fn put_multipart(
+    c: &Clients,
+    bucket: &str,
+    key: &str,
+    path: &std::path::Path,
+    bytes: u64,
+    part_size: u64,
+    parallel: usize,
+    tagging: &str,
+    r: &dyn Reporter,
+) -> Result<()> {
+    let created =
+        c.s3.create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/gzip")
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| failed("S3 CreateMultipartUpload", e, PERMS_HINT))?;
     let upload_id = created.upload_id().unwrap_or_default().to_string();
     let result = upload_parts(c, bucket, key, &upload_id, path, bytes, part_size, parallel, r).await;
     match result {
@@ -115,7 +133,17 @@ pub async fn put_multipart(c: &Clients, bucket: &str, key: &str, path: &std::pat
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn upload_parts(c: &Clients, bucket: &str, key: &str, upload_id: &str, path: &std::path::Path, bytes: u64, part_size: u64, parallel: usize, r: &dyn Reporter) -> Result<Vec<CompletedPart>> {
+async fn upload_parts(
+    c: &Clients,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    path: &std::path::Path,
+    bytes: u64,
+    part_size: u64,
+    parallel: usize,
+    r: &dyn Reporter,
+) -> Result<Vec<CompletedPart>> {
     let count = bytes.div_ceil(part_size);
     let semaphore = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -123,7 +151,8 @@ async fn upload_parts(c: &Clients, bucket: &str, key: &str, upload_id: &str, pat
     let progress = |done: usize| r.progress(&format!("uploaded {done}/{count} parts"));
     for n in 0..count {
         let permit = semaphore.clone().acquire_owned().await?;
-        let (s3, bucket, key, upload_id, path) = (c.s3.clone(), bucket.to_string(), key.to_string(), upload_id.to_string(), path.to_path_buf());
+        let (s3, bucket, key, upload_id, path) =
+            (c.s3.clone(), bucket.to_string(), key.to_string(), upload_id.to_string(), path.to_path_buf());
         let offset = n * part_size;
         let len = part_size.min(bytes - offset);
         tasks.spawn(async move {
@@ -170,19 +199,48 @@ pub async fn ensure_bucket(c: &Clients, bucket: &str) -> Result<()> {
     }
     let mut req = c.s3.create_bucket().bucket(bucket);
     if c.region != "us-east-1" {
-        req = req.create_bucket_configuration(CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(c.region.as_str())).build());
+        req = req.create_bucket_configuration(
+            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(c.region.as_str())).build(),
+        );
     }
     match req.send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
-        Err(e) => return Err(failed("S3 CreateBucket", e, "check the credentials may create S3 buckets, or that no other account owns this name")),
+        Err(e) => {
+            return Err(failed(
+                "S3 CreateBucket",
+                e,
+                "check the credentials may create S3 buckets, or that no other account owns this name",
+            ))
+        }
     }
-    let block = PublicAccessBlockConfiguration::builder().block_public_acls(true).ignore_public_acls(true).block_public_policy(true).restrict_public_buckets(true).build();
-    c.s3.put_public_access_block().bucket(bucket).public_access_block_configuration(block).send().await.map_err(|e| failed("S3 PutPublicAccessBlock", e, PERMS_HINT))?;
+    let block = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build();
+    c.s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(block)
+        .send()
+        .await
+        .map_err(|e| failed("S3 PutPublicAccessBlock", e, PERMS_HINT))?;
     let sse = ServerSideEncryptionConfiguration::builder()
-        .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build()?).build())
+        .rules(
+            ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(
+                    ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build()?,
+                )
+                .build(),
+        )
         .build()?;
-    c.s3.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(sse).send().await.map_err(|e| failed("S3 PutBucketEncryption", e, PERMS_HINT))?;
+    c.s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(sse)
+        .send()
+        .await
+        .map_err(|e| failed("S3 PutBucketEncryption", e, PERMS_HINT))?;
     c.s3.put_bucket_versioning()
         .bucket(bucket)
         .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
@@ -201,7 +259,16 @@ pub async fn delete_archives(cx: &Cx, c: &Clients, bucket: &str) -> Result<(usiz
     let mut deleted = 0;
     let (mut key_marker, mut version_marker) = (None, None);
     loop {
-        let page = match c.s3.list_object_versions().bucket(bucket).prefix(prefix(cx)).set_key_marker(key_marker).set_version_id_marker(version_marker).send().await {
+        let page = match c
+            .s3
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix(cx))
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await
+        {
             Ok(p) => p,
             Err(e) if e.code() == Some("NoSuchBucket") => return Ok((0, false)),
             Err(e) => return Err(failed("S3 ListObjectVersions", e, PERMS_HINT)),
@@ -210,7 +277,13 @@ pub async fn delete_archives(cx: &Cx, c: &Clients, bucket: &str) -> Result<(usiz
         let markers = page.delete_markers().iter().map(|m| (m.key(), m.version_id()));
         for (key, version) in versions.chain(markers) {
             let Some(key) = key else { continue };
-            c.s3.delete_object().bucket(bucket).key(key).set_version_id(version.map(str::to_string)).send().await.map_err(|e| failed("S3 DeleteObject", e, PERMS_HINT))?;
+            c.s3.delete_object()
+                .bucket(bucket)
+                .key(key)
+                .set_version_id(version.map(str::to_string))
+                .send()
+                .await
+                .map_err(|e| failed("S3 DeleteObject", e, PERMS_HINT))?;
             deleted += 1;
         }
         if page.is_truncated() != Some(true) {
@@ -227,7 +300,8 @@ pub async fn delete_archives(cx: &Cx, c: &Clients, bucket: &str) -> Result<(usiz
     if !ours {
         return Ok((deleted, false));
     }
-    let left = c.s3.list_object_versions().bucket(bucket).max_keys(1).send().await.map_err(|e| failed("S3 ListObjectVersions", e, PERMS_HINT))?;
+    let left =
+        c.s3.list_object_versions().bucket(bucket).max_keys(1).send().await.map_err(|e| failed("S3 ListObjectVersions", e, PERMS_HINT))?;
     if !left.versions().is_empty() || !left.delete_markers().is_empty() {
         return Ok((deleted, false));
     }

@@ -35,9 +35,7 @@ pub fn find_interpreter(runtime: &Runtime) -> Result<Interpreter> {
         }
     }
     for path in candidates {
-        let out = Command::new(&path)
-            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-            .output();
+        let out = Command::new(&path).args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).output();
         if let Ok(out) = out {
             if out.status.success() {
                 let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -162,9 +160,8 @@ fn hash_requirements(file: &Path, h: &mut Sha256, depth: u32) -> Result<()> {
         return Ok(());
     }
     for line in requirement_lines(&text) {
-        let include = ["-r ", "--requirement ", "-c ", "--constraint ", "--requirement=", "--constraint="]
-            .iter()
-            .find_map(|p| line.strip_prefix(p));
+        let include =
+            ["-r ", "--requirement ", "-c ", "--constraint ", "--requirement=", "--constraint="].iter().find_map(|p| line.strip_prefix(p));
         if let Some(rel) = include {
             let path = file.parent().unwrap_or(Path::new(".")).join(rel.trim());
             if path.is_file() {
@@ -182,9 +179,7 @@ pub fn requirements(manifest: &Manifest, dir: &Path) -> Result<Requirements> {
     let explicit = app.requirements.as_ref().map(|r| dir.join(r.get()));
     let default_txt = dir.join("requirements.txt");
     let pyproject = dir.join("pyproject.toml");
-    let source = explicit
-        .or_else(|| default_txt.is_file().then_some(default_txt))
-        .or_else(|| pyproject.is_file().then_some(pyproject));
+    let source = explicit.or_else(|| default_txt.is_file().then_some(default_txt)).or_else(|| pyproject.is_file().then_some(pyproject));
     let mut h = Sha256::new();
     let mut lines = match &source {
         Some(p) if is_pyproject(p) => {
@@ -334,11 +329,7 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let text = if stderr.trim().is_empty() { stdout } else { stderr };
-    Err(Hinted::new(
-        format!("{what} failed:\n{}", tail(&text, 15)),
-        format!("check the requirements; aideploy ran: {shown}"),
-    )
-    .into())
+    Err(Hinted::new(format!("{what} failed:\n{}", tail(&text, 15)), format!("check the requirements; aideploy ran: {shown}")).into())
 }
 
 #[cfg(test)]

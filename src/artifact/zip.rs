@@ -28,9 +28,9 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
-use crate::build::pydeps::{has_uv_lock, install_for_target, install_locked_for_target, Arch, DepsDir, TargetPlatform};
-use crate::build::python;
-use crate::build::source::{self, SourceSet};
+use crate::artifact::pydeps::{has_uv_lock, install_for_target, install_locked_for_target, Arch, DepsDir, TargetPlatform};
+use crate::artifact::python;
+use crate::artifact::source::{self, SourceSet};
 use crate::engine::{Artifact, Reporter};
 use crate::error::Hinted;
 use crate::manifest::Loaded;
@@ -45,8 +45,8 @@ pub const SECRET_ARNS_ENV: &str = "AIDEPLOY_SECRET_ARNS";
 
 /// aideploy's own files at the root of every Lambda zip.
 pub const ADAPTER_FILES: &[(&str, &str)] = &[
-    ("aideploy_lambda.py", include_str!("lambda/aideploy_lambda.py")),
-    ("aideploy_secrets.py", include_str!("lambda/aideploy_secrets.py")),
+    ("aideploy_lambda.py", include_str!("../../assets/lambda/aideploy_lambda.py")),
+    ("aideploy_secrets.py", include_str!("../../assets/lambda/aideploy_secrets.py")),
 ];
 
 /// Bumped whenever the bytes this module writes for the same inputs change.
@@ -120,8 +120,7 @@ impl LambdaZip {
 pub fn http_event(method: &str, target: &str, body: Option<&[u8]>) -> serde_json::Value {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
-    let mut headers =
-        serde_json::json!({"host": "lambda.invoke", "user-agent": "aideploy", "x-forwarded-proto": "https"});
+    let mut headers = serde_json::json!({"host": "lambda.invoke", "user-agent": "aideploy", "x-forwarded-proto": "https"});
     if body.is_some() {
         headers["content-type"] = serde_json::json!("application/json");
     }
@@ -147,8 +146,7 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             s.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
         }
@@ -192,23 +190,12 @@ pub fn build_lambda_zip(source: &SourceSet, deps: Option<&DepsDir>, r: &dyn Repo
     build_lambda_zip_with(source, deps, &Limits::default(), r)
 }
 
-pub fn build_lambda_zip_with(
-    source: &SourceSet,
-    deps: Option<&DepsDir>,
-    limits: &Limits,
-    r: &dyn Reporter,
-) -> Result<LambdaZip> {
+pub fn build_lambda_zip_with(source: &SourceSet, deps: Option<&DepsDir>, limits: &Limits, r: &dyn Reporter) -> Result<LambdaZip> {
     build_in(&cache_dir()?.join("zip"), source, deps, limits, r)
 }
 
 /// The build, with its cache folder given.
-fn build_in(
-    root: &Path,
-    source: &SourceSet,
-    deps: Option<&DepsDir>,
-    limits: &Limits,
-    r: &dyn Reporter,
-) -> Result<LambdaZip> {
+fn build_in(root: &Path, source: &SourceSet, deps: Option<&DepsDir>, limits: &Limits, r: &dyn Reporter) -> Result<LambdaZip> {
     fs_err::create_dir_all(root)?;
     let key = final_key(source, deps);
     let out = root.join(format!("lambda-{key}.zip"));
@@ -347,14 +334,18 @@ fn list_files(dir: &Path) -> Result<Vec<DepFile>> {
                     stack.push((path, child_rel));
                 }
             } else if meta.is_file() && !name.ends_with(".pyc") {
-                out.push(DepFile { rel: child_rel, abs: path, size: meta.len(), executable: crate::build::source::is_executable(&meta) });
+                out.push(DepFile {
+                    rel: child_rel,
+                    abs: path,
+                    size: meta.len(),
+                    executable: crate::artifact::source::is_executable(&meta),
+                });
             }
         }
     }
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(out)
 }
-
 
 fn options(executable: bool) -> SimpleFileOptions {
     SimpleFileOptions::default()
@@ -406,23 +397,16 @@ fn write_deps_zip(dest: &Path, files: &[DepFile], threads: usize) -> Result<()> 
                     let mut w = ZipWriter::new(Cursor::new(Vec::new()));
                     for f in *chunk {
                         w.start_file(f.rel.as_str(), options(f.executable))?;
-                        let mut file = BufReader::new(
-                            File::open(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?,
-                        );
+                        let mut file = BufReader::new(File::open(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?);
                         std::io::copy(&mut file, &mut w)?;
                     }
                     Ok(w.finish()?.into_inner())
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a compression thread panicked"))))
-            .collect()
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a compression thread panicked")))).collect()
     });
-    let mut out = ZipWriter::new(BufWriter::new(
-        File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?,
-    ));
+    let mut out = ZipWriter::new(BufWriter::new(File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?));
     for part in parts {
         let mut archive = ZipArchive::new(Cursor::new(part?))?;
         for i in 0..archive.len() {
@@ -456,7 +440,7 @@ fn split_by_size(files: &[DepFile], n: usize) -> Vec<&[DepFile]> {
 
 enum Item<'a> {
     Adapter(&'a str),
-    App(&'a crate::build::source::SourceFile),
+    App(&'a crate::artifact::source::SourceFile),
     Dep(usize),
 }
 
@@ -465,9 +449,7 @@ fn write_final(dest: &Path, source: &SourceSet, deps_zip: Option<&Path>) -> Resu
     // In memory: entries are read in name order, not file order, and a BufReader
     // would drop its buffer on each seek. A deps zip is under 250 MB by Lambda's rules.
     let mut deps = match deps_zip {
-        Some(p) => Some(ZipArchive::new(Cursor::new(
-            fs_err::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-        ))?),
+        Some(p) => Some(ZipArchive::new(Cursor::new(fs_err::read(p).with_context(|| format!("cannot read {}", p.display()))?))?),
         None => None,
     };
     let mut items: Vec<(String, Item)> = Vec::new();
@@ -499,8 +481,7 @@ fn write_final(dest: &Path, source: &SourceSet, deps_zip: Option<&Path>) -> Resu
             }
             Item::App(f) => {
                 out.start_file(name.as_str(), options(f.executable))?;
-                let mut file =
-                    BufReader::new(File::open(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?);
+                let mut file = BufReader::new(File::open(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?);
                 std::io::copy(&mut file, &mut out)?;
             }
             Item::Dep(i) => {
@@ -569,8 +550,7 @@ const TOO_BIG_LIMIT: &str = "over Lambda's limit of ";
 fn package_of(rel: &str) -> String {
     let top = rel.split('/').next().unwrap_or(rel);
     let top = top.strip_suffix(".libs").unwrap_or(top);
-    let top =
-        if top.ends_with(".dist-info") || top.ends_with(".data") { top.split('-').next().unwrap_or(top) } else { top };
+    let top = if top.ends_with(".dist-info") || top.ends_with(".data") { top.split('-').next().unwrap_or(top) } else { top };
     let top = if rel.contains('/') { top } else { top.strip_suffix(".py").unwrap_or(top) };
     top.to_ascii_lowercase().replace('-', "_")
 }
@@ -581,8 +561,7 @@ fn mib(bytes: u64) -> String {
 
 /// Reads a zip's entries (name, uncompressed size); for tests and `aideploy build`.
 pub fn list_entries(path: &Path) -> Result<Vec<(String, u64)>> {
-    let mut archive =
-        ZipArchive::new(BufReader::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?))?;
+    let mut archive = ZipArchive::new(BufReader::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?))?;
     let mut out = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {
         let f = archive.by_index_raw(i)?;

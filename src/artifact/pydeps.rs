@@ -24,7 +24,7 @@ use std::str::FromStr;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::build::python::{which, Requirements};
+use crate::artifact::python::{which, Requirements};
 use crate::engine::Reporter;
 use crate::envvars;
 use crate::error::{Hinted, UsageError};
@@ -94,10 +94,7 @@ impl TargetPlatform {
     }
 
     fn validate(&self) -> Result<()> {
-        let ok = self
-            .python
-            .split_once('.')
-            .is_some_and(|(a, b)| a == "3" && !b.is_empty() && b.chars().all(|c| c.is_ascii_digit()));
+        let ok = self.python.split_once('.').is_some_and(|(a, b)| a == "3" && !b.is_empty() && b.chars().all(|c| c.is_ascii_digit()));
         if !ok {
             return Err(UsageError::new(format!("Python version `{}` is not of the form 3.N", self.python))
                 .hint("set `runtime = \"python3.11\"` (or another 3.N) in [app]")
@@ -195,10 +192,7 @@ pub fn install_for_target(reqs: &Requirements, platform: &TargetPlatform, r: &dy
     let Some(installer) = preferred else {
         return Err(Hinted::new(
             "cannot install the Python dependencies: neither uv nor python3 (with pip) is on PATH",
-            format!(
-                "install uv (`pip install uv`, or see its docs), or point {} at a Python with pip",
-                envvars::AIDEPLOY_PYTHON
-            ),
+            format!("install uv (`pip install uv`, or see its docs), or point {} at a Python with pip", envvars::AIDEPLOY_PYTHON),
         )
         .into());
     };
@@ -249,18 +243,10 @@ pub fn install_locked_for_target(project: &Path, platform: &TargetPlatform, r: &
     install_into_cache(&root, &key, platform, Installer::Uv, r, |work| {
         let exported = work.join("exported.txt");
         let mut cmd = Command::new("uv");
-        cmd.args([
-            "export",
-            "--frozen",
-            "--no-dev",
-            "--no-emit-project",
-            "--no-hashes",
-            "--format",
-            "requirements-txt",
-        ])
-        .arg("--output-file")
-        .arg(&exported)
-        .current_dir(project);
+        cmd.args(["export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--format", "requirements-txt"])
+            .arg("--output-file")
+            .arg(&exported)
+            .current_dir(project);
         let shown = format!("{cmd:?}").replace('"', "");
         let out = cmd.output().with_context(|| format!("cannot run {shown}"))?;
         if !out.status.success() {
@@ -389,8 +375,7 @@ pub fn diagnose(output: &str) -> Option<InstallProblem> {
         let line = line.trim();
         let Some(pos) = line.find("Because ") else { continue };
         let rest = &line[pos + "Because ".len()..];
-        for marker in [" has no usable wheels", " have no usable wheels", " has no wheels with a matching platform tag"]
-        {
+        for marker in [" has no usable wheels", " have no usable wheels", " has no wheels with a matching platform tag"] {
             if let Some(end) = rest.find(marker) {
                 let subject = rest[..end].trim_start_matches("all versions of ").trim();
                 let (package, version) = split_pin(subject);
@@ -403,11 +388,9 @@ pub fn diagnose(output: &str) -> Option<InstallProblem> {
                 return Some(InstallProblem::NoWheel { package, version, available_on });
             }
         }
-        for marker in [
-            " was not found in the package registry",
-            " was not found in the provided package locations",
-            " was not found in the cache",
-        ] {
+        for marker in
+            [" was not found in the package registry", " was not found in the provided package locations", " was not found in the cache"]
+        {
             if let Some(end) = rest.find(marker) {
                 return Some(InstallProblem::NotFound { package: split_pin(rest[..end].trim()).0 });
             }
@@ -427,10 +410,8 @@ fn split_pin(subject: &str) -> (String, Option<String>) {
     match subject.split_once("==") {
         Some((name, version)) => (name.trim().to_string(), Some(version.trim().to_string())),
         None => {
-            let name: String = subject
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '[' | ']'))
-                .collect();
+            let name: String =
+                subject.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '[' | ']')).collect();
             (name, None)
         }
     }
@@ -462,14 +443,8 @@ fn explain_failure(installer: Installer, output: &str, platform: &TargetPlatform
             "check its spelling in the requirements, and that uv/pip can reach your package index",
         ),
         Some(InstallProblem::NoMatchingDistribution { requirement }) => Hinted::new(
-            format!(
-                "no wheel of `{requirement}` for {platform} (or no such package) was found by pip\n{}",
-                tail(output, 6)
-            ),
-            format!(
-                "pin a version of `{}` that publishes a wheel for {platform}, check the name, {own_wheel}",
-                split_pin(&requirement).0
-            ),
+            format!("no wheel of `{requirement}` for {platform} (or no such package) was found by pip\n{}", tail(output, 6)),
+            format!("pin a version of `{}` that publishes a wheel for {platform}, check the name, {own_wheel}", split_pin(&requirement).0),
         ),
         None => Hinted::new(
             format!("installing the Python dependencies for {platform} failed:\n{}", tail(output, 15)),
@@ -572,18 +547,10 @@ mod tests {
         let uv_pinned = "error: No solution found when resolving dependencies\n  cause: Because docopt==0.6.2 has no usable wheels and you require docopt==0.6.2, we can conclude that your requirements are unsatisfiable.\n\nhint: Wheels are required for `docopt` because building from source is disabled";
         assert_eq!(
             diagnose(uv_pinned),
-            Some(InstallProblem::NoWheel {
-                package: "docopt".into(),
-                version: Some("0.6.2".into()),
-                available_on: None
-            })
+            Some(InstallProblem::NoWheel { package: "docopt".into(), version: Some("0.6.2".into()), available_on: None })
         );
-        let uv_any =
-            "  cause: Because all versions of docopt have no usable wheels and you require docopt, we can conclude";
-        assert_eq!(
-            diagnose(uv_any),
-            Some(InstallProblem::NoWheel { package: "docopt".into(), version: None, available_on: None })
-        );
+        let uv_any = "  cause: Because all versions of docopt have no usable wheels and you require docopt, we can conclude";
+        assert_eq!(diagnose(uv_any), Some(InstallProblem::NoWheel { package: "docopt".into(), version: None, available_on: None }));
         let uv_arch = "  cause: Because numpy==2.2.6 has no wheels with a matching platform tag (e.g., `manylinux_2_17_aarch64`) and only numpy==2.2.6 is available, we can conclude\n\nhint: Wheels are available for `numpy` (v2.2.6) on the following platforms: `manylinux_2_17_x86_64`, `manylinux2014_x86_64`";
         assert_eq!(
             diagnose(uv_arch),
@@ -593,8 +560,7 @@ mod tests {
                 available_on: Some("`manylinux_2_17_x86_64`, `manylinux2014_x86_64`".into())
             })
         );
-        let uv_missing =
-            "  cause: Because nosuchpkg-xyz was not found in the package registry and you require nosuchpkg-xyz, we";
+        let uv_missing = "  cause: Because nosuchpkg-xyz was not found in the package registry and you require nosuchpkg-xyz, we";
         assert_eq!(diagnose(uv_missing), Some(InstallProblem::NotFound { package: "nosuchpkg-xyz".into() }));
         let pip = "ERROR: Could not find a version that satisfies the requirement docopt==0.6.2 (from versions: none)\nERROR: No matching distribution found for docopt==0.6.2\n";
         assert_eq!(diagnose(pip), Some(InstallProblem::NoMatchingDistribution { requirement: "docopt==0.6.2".into() }));
@@ -626,9 +592,6 @@ mod tests {
         normalize(site).unwrap();
         assert!(!site.join("bin").exists());
         assert!(!site.join("fastapi-1.dist-info/uv_cache.json").exists());
-        assert_eq!(
-            fs_err::read_to_string(site.join("fastapi-1.dist-info/RECORD")).unwrap(),
-            "fastapi/__init__.py,sha256=x,1\n"
-        );
+        assert_eq!(fs_err::read_to_string(site.join("fastapi-1.dist-info/RECORD")).unwrap(), "fastapi/__init__.py,sha256=x,1\n");
     }
 }

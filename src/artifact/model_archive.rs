@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::build::oci::layer::{self, gzip, Entry, EntryKind, HashWriter, TarStream};
+use crate::artifact::oci::layer::{self, gzip, Entry, EntryKind, HashWriter, TarStream};
 use crate::error::Hinted;
 
 /// gzip level of model archives: weights barely compress, so favour speed. Fixed, so
@@ -45,10 +45,8 @@ pub struct ModelArchive {
 /// Writes the archive to `out` (atomically: a temp file beside it, then a rename).
 pub fn build_model_archive(spec: &ModelArchiveSpec, out: &Path) -> Result<ModelArchive> {
     let entries = plan(spec)?;
-    let handler = entries
-        .iter()
-        .find(|e| e.path == "code/inference.py" && matches!(e.kind, EntryKind::File { .. }))
-        .map(|e| e.path.clone());
+    let handler =
+        entries.iter().find(|e| e.path == "code/inference.py" && matches!(e.kind, EntryKind::File { .. })).map(|e| e.path.clone());
     let entries = layer::normalize(entries)?;
     let files = entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count();
 
@@ -139,10 +137,7 @@ mod tests {
         assert_eq!(one.digest, two.digest);
         assert_eq!(fs_err::read(&one.path).unwrap(), fs_err::read(&two.path).unwrap());
         assert_eq!(one.handler.as_deref(), Some("code/inference.py"));
-        assert_eq!(
-            names(&one.path),
-            vec!["code/", "code/inference.py", "config.json", "weights/", "weights/model.safetensors"]
-        );
+        assert_eq!(names(&one.path), vec!["code/", "code/inference.py", "config.json", "weights/", "weights/model.safetensors"]);
         write(b.path(), "m/config.json", b"{\"a\":1}");
         let three = build_model_archive(&spec(b.path()), &b.path().join("model.tar.gz")).unwrap();
         assert_ne!(three.digest, one.digest);

@@ -13,9 +13,24 @@ use sha2::{Digest, Sha256};
 /// Never part of an artifact: VCS data, local virtualenvs, caches, and `.env` (secret
 /// values must not ship inside an artifact).
 pub const ALWAYS_EXCLUDED: &[&str] = &[
-    ".git/", ".hg/", ".svn/", ".venv/", "venv/", "env/", "__pycache__/", "*.pyc", "*.pyo",
-    ".env", ".env.*", ".aideploy/", ".mypy_cache/", ".pytest_cache/", ".ruff_cache/",
-    ".DS_Store", "node_modules/", ".ipynb_checkpoints/",
+    ".git/",
+    ".hg/",
+    ".svn/",
+    ".venv/",
+    "venv/",
+    "env/",
+    "__pycache__/",
+    "*.pyc",
+    "*.pyo",
+    ".env",
+    ".env.*",
+    ".aideploy/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".DS_Store",
+    "node_modules/",
+    ".ipynb_checkpoints/",
 ];
 
 #[derive(Debug, Clone)]
@@ -55,9 +70,7 @@ impl SourceSet {
 pub fn collect(root: &Path, exclude: &[String]) -> Result<SourceSet> {
     let mut overrides = OverrideBuilder::new(root);
     for pattern in ALWAYS_EXCLUDED.iter().map(|s| s.to_string()).chain(exclude.iter().cloned()) {
-        overrides
-            .add(&format!("!{pattern}"))
-            .with_context(|| format!("bad exclude pattern `{pattern}`"))?;
+        overrides.add(&format!("!{pattern}")).with_context(|| format!("bad exclude pattern `{pattern}`"))?;
     }
     let overrides = overrides.build()?;
     let walker = WalkBuilder::new(root)

@@ -23,10 +23,19 @@ use super::gzip::GzWriter;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
     Dir,
-    File { src: PathBuf, size: u64, executable: bool },
+    File {
+        src: PathBuf,
+        size: u64,
+        executable: bool,
+    },
     /// Content given in memory (small files rewritten on the way, e.g. script shebangs).
-    Bytes { data: Vec<u8>, executable: bool },
-    Symlink { target: String },
+    Bytes {
+        data: Vec<u8>,
+        executable: bool,
+    },
+    Symlink {
+        target: String,
+    },
 }
 
 /// One entry of a layer: `path` is relative to the image root (`app/main.py`).
@@ -221,8 +230,7 @@ pub fn list_dir(dir: &Path, prefix: &str) -> Result<(Vec<Entry>, String)> {
     let mut entries = Vec::new();
     let mut fp = Sha256::new();
     let prefix = prefix.trim_matches('/');
-    walk(dir, dir, prefix, &mut entries, &mut fp)
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+    walk(dir, dir, prefix, &mut entries, &mut fp).with_context(|| format!("cannot read {}", dir.display()))?;
     Ok((entries, hex::encode(fp.finalize())))
 }
 
@@ -255,7 +263,7 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<Entry>, fp: &mut Sh
         } else if ft.is_file() {
             out.push(Entry {
                 path: img,
-                kind: EntryKind::File { src: path, size: meta.len(), executable: crate::build::source::is_executable(&meta) },
+                kind: EntryKind::File { src: path, size: meta.len(), executable: crate::artifact::source::is_executable(&meta) },
             });
         }
         // Sockets, fifos and devices have no place in a layer: skipped.
@@ -368,7 +376,6 @@ fn fingerprint(meta: &std::fs::Metadata) -> String {
 fn fingerprint(meta: &std::fs::Metadata) -> String {
     format!("{}:{:?}", meta.len(), meta.modified().ok())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -28,8 +28,8 @@ use reqwest::{Method, StatusCode, Url};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt;
 
-use crate::build::oci::blobs::{sha256_digest, sha256_hex, BlobStore};
-use crate::build::oci::{BuiltImage, Platform};
+use crate::artifact::oci::blobs::{sha256_digest, sha256_hex, BlobStore};
+use crate::artifact::oci::{BuiltImage, Platform};
 use crate::engine::Reporter;
 use crate::error::Hinted;
 
@@ -93,7 +93,6 @@ impl Reference {
     }
 }
 
-
 impl FromStr for Reference {
     type Err = anyhow::Error;
 
@@ -112,9 +111,7 @@ impl FromStr for Reference {
             None => (s, None),
         };
         let (registry, path) = match rest.split_once('/') {
-            Some((first, path))
-                if first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[') =>
-            {
+            Some((first, path)) if first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[') => {
                 (first.to_string(), path.to_string())
             }
             _ => ("docker.io".to_string(), rest.to_string()),
@@ -123,8 +120,7 @@ impl FromStr for Reference {
             Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), Some(tag.to_string())),
             _ => (path, None),
         };
-        let repository =
-            if registry == "docker.io" && !repository.contains('/') { format!("library/{repository}") } else { repository };
+        let repository = if registry == "docker.io" && !repository.contains('/') { format!("library/{repository}") } else { repository };
         if repository.is_empty()
             || repository.split('/').any(|c| c.is_empty())
             || !repository.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b))
@@ -362,11 +358,9 @@ impl Scope {
 
 impl Client {
     pub fn new(creds: Arc<dyn CredentialSource>, store: BlobStore, opts: Options) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("aideploy/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .build()
-            .context("cannot set up the HTTP client")?;
+        // Uploads go in chunks of at most `chunk_size`, so no one request waits long for
+        // its answer: a stalled connection is noticed after two minutes.
+        let http = crate::cloud::http::builder().read_timeout(Duration::from_secs(120)).build().context("cannot set up the HTTP client")?;
         Ok(Client { inner: Arc::new(Inner { http, creds, auth: Mutex::new(HashMap::new()), store, opts }) })
     }
 
@@ -482,11 +476,7 @@ impl Client {
             }
             None => return Err(denied(reg, "it answered 401 without a usable WWW-Authenticate challenge")),
         };
-        self.inner
-            .auth
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((reg.registry.clone(), scope.key()), auth);
+        self.inner.auth.lock().unwrap_or_else(|e| e.into_inner()).insert((reg.registry.clone(), scope.key()), auth);
         Ok(())
     }
 
@@ -512,13 +502,10 @@ impl Client {
     pub async fn pull_metadata(&self, image: &Reference, platform: &Platform) -> Result<PulledImage> {
         let (bytes, media_type, digest) = self.fetch_manifest(image, image.manifest_ref()).await?;
         let (bytes, media_type, digest) = if is_index(&media_type, &bytes) {
-            let index: ImageIndex = serde_json::from_slice(&bytes)
-                .map_err(|e| garbage(image, &format!("its image index does not parse ({e})")))?;
-            let chosen = index
-                .manifests()
-                .iter()
-                .find(|m| m.platform().as_ref().is_some_and(|p| platform.matches(p)))
-                .ok_or_else(|| {
+            let index: ImageIndex =
+                serde_json::from_slice(&bytes).map_err(|e| garbage(image, &format!("its image index does not parse ({e})")))?;
+            let chosen =
+                index.manifests().iter().find(|m| m.platform().as_ref().is_some_and(|p| platform.matches(p))).ok_or_else(|| {
                     let have: Vec<String> = index
                         .manifests()
                         .iter()
@@ -549,8 +536,8 @@ impl Client {
         }
         let cfg_path = self.fetch_blob(&resolved, cfg.digest().as_ref(), cfg.size()).await?;
         let config_bytes = fs_err::read(&cfg_path)?;
-        let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
-            .map_err(|e| garbage(image, &format!("its config does not parse ({e})")))?;
+        let config: ImageConfiguration =
+            serde_json::from_slice(&config_bytes).map_err(|e| garbage(image, &format!("its config does not parse ({e})")))?;
         if config.rootfs().diff_ids().len() != manifest.layers().len() {
             return Err(garbage(image, "its config and manifest disagree on the number of layers"));
         }
@@ -643,13 +630,7 @@ impl Client {
 
     /// `push`, also trying to mount our own blobs from `opts.mount_from` (e.g. the
     /// repository of another stage on the same registry) before uploading them.
-    pub async fn push_with(
-        &self,
-        image: &BuiltImage,
-        target: &Reference,
-        opts: &PushOptions,
-        r: &dyn Reporter,
-    ) -> Result<PushReport> {
+    pub async fn push_with(&self, image: &BuiltImage, target: &Reference, opts: &PushOptions, r: &dyn Reporter) -> Result<PushReport> {
         if let Some(d) = &target.digest {
             if *d != image.digest {
                 bail!("cannot push image {} to {target}: the reference pins another digest", image.digest);
@@ -710,8 +691,8 @@ impl Client {
                 _ = tick.tick() => r.progress(&format!(
                     "pushing to {}: {} of at most {} sent",
                     target.name(),
-                    human_bytes(sent.load(Ordering::Relaxed)),
-                    human_bytes(total)
+                    crate::util::human_bytes(sent.load(Ordering::Relaxed)),
+                    crate::util::human_bytes(total)
                 )),
             }
         };
@@ -729,11 +710,7 @@ impl Client {
         let manifest_uploaded = !(head.status().is_success() && current.as_deref() == Some(image.digest.as_str()));
         if manifest_uploaded {
             let body = bytes::Bytes::from(image.manifest_bytes.clone());
-            let resp = self
-                .send(&target, &scope, |h| {
-                    h.put(&url).header(CONTENT_TYPE, MEDIA_OCI_MANIFEST).body(body.clone())
-                })
-                .await?;
+            let resp = self.send(&target, &scope, |h| h.put(&url).header(CONTENT_TYPE, MEDIA_OCI_MANIFEST).body(body.clone())).await?;
             check_status(&target, resp.status(), "store the manifest").map_err(|e| with_body_hint(e, &image.digest))?;
             uploaded_bytes += image.manifest_bytes.len() as u64;
         }
@@ -778,10 +755,7 @@ impl Client {
         // Cross-repository mount: the registry links the blob without any bytes sent.
         let from = job.from.as_ref().filter(|f| f.registry == target.registry && f.repository != target.repository);
         let start_url = match from {
-            Some(f) => format!(
-                "{base}/v2/{}/blobs/uploads/?mount={}&from={}",
-                target.repository, job.digest, f.repository
-            ),
+            Some(f) => format!("{base}/v2/{}/blobs/uploads/?mount={}&from={}", target.repository, job.digest, f.repository),
             None => format!("{base}/v2/{}/blobs/uploads/", target.repository),
         };
         let resp = self.send(target, scope, |h| h.post(&start_url).header(CONTENT_LENGTH, 0)).await?;
@@ -847,10 +821,7 @@ impl Client {
             url.query_pairs_mut().append_pair("digest", &job.digest);
             let resp = self
                 .send(target, scope, |h| {
-                    h.put(url.clone())
-                        .header(CONTENT_TYPE, "application/octet-stream")
-                        .header(CONTENT_LENGTH, job.size)
-                        .body(body.clone())
+                    h.put(url.clone()).header(CONTENT_TYPE, "application/octet-stream").header(CONTENT_LENGTH, job.size).body(body.clone())
                 })
                 .await?;
             sent += job.size;
@@ -935,15 +906,6 @@ where
     results.into_iter().map(|r| r.ok_or_else(|| anyhow!("a transfer did not finish"))).collect()
 }
 
-fn human_bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
-}
-
 fn basic_header(c: &Credentials) -> String {
     use base64::Engine;
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password)))
@@ -967,9 +929,7 @@ fn media_type_of(bytes: &[u8]) -> Option<String> {
         config: Option<serde_json::Value>,
     }
     let p: Probe = serde_json::from_slice(bytes).ok()?;
-    p.media_type
-        .or_else(|| p.manifests.map(|_| MEDIA_OCI_INDEX.to_string()))
-        .or_else(|| p.config.map(|_| MEDIA_OCI_MANIFEST.to_string()))
+    p.media_type.or_else(|| p.manifests.map(|_| MEDIA_OCI_INDEX.to_string())).or_else(|| p.config.map(|_| MEDIA_OCI_MANIFEST.to_string()))
 }
 
 fn is_index(media_type: &str, bytes: &[u8]) -> bool {
@@ -979,10 +939,7 @@ fn is_index(media_type: &str, bytes: &[u8]) -> bool {
 }
 
 fn upload_location(reg: &Reference, headers: &HeaderMap) -> Result<Url> {
-    let loc = headers
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| garbage(reg, "an upload answer had no Location header"))?;
+    let loc = headers.get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| garbage(reg, "an upload answer had no Location header"))?;
     let base = Url::parse(&format!("{}/", reg.base_url())).map_err(|e| anyhow!("bad registry address {}: {e}", reg.registry))?;
     let url = base.join(loc).map_err(|_| garbage(reg, &format!("bad upload Location `{loc}`")))?;
     if url.scheme() != "https" && !(url.scheme() == "http" && reg.is_loopback()) {

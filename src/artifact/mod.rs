@@ -2,6 +2,7 @@
 //! target's dependencies, the Lambda zip, OCI images (layers, registry client) and model
 //! archives.
 
+pub mod image;
 pub mod model_archive;
 pub mod oci;
 pub mod pydeps;

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::blobs::sha256_hex;
 use super::layer::HashWriter;
 use super::BuiltImage;
-use crate::build::registry::Client;
+use crate::artifact::registry::Client;
 
 /// Writes `image` to `out` as a `docker load` archive tagged `tag` (e.g.
 /// `aideploy/app:dev`). Returns the archive's size in bytes.

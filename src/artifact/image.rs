@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::build::arch_for;
-use crate::build::oci::blobs::BlobStore;
-use crate::build::oci::{self, Entrypoint, ImageSpec, LayerRole, Platform};
-use crate::build::pydeps::{self, Arch, TargetPlatform};
-use crate::build::registry::{Client, Options, Reference};
-use crate::build::{python, source};
+use crate::artifact::oci::blobs::BlobStore;
+use crate::artifact::oci::{self, Entrypoint, ImageSpec, LayerRole, Platform};
+use crate::artifact::pydeps::{self, Arch, TargetPlatform};
+use crate::artifact::registry::{Client, Options, Reference};
+use crate::artifact::{python, source};
 use crate::cloud::registry_logins::RegistryLogins;
 use crate::engine::{Artifact, Layer, Reporter};
 use crate::envvars;
@@ -59,6 +58,16 @@ pub async fn push_built(built: &oci::BuiltImage, repo: &Reference, stage: &Stage
     Ok((report.reference, report.uploaded_bytes))
 }
 
+/// The platform an artifact is built for: the target's `arch`, else `[build] platform`.
+pub fn arch_for(loaded: &Loaded, target: Option<&Target>) -> Arch {
+    let from_target = target.and_then(|t| t.settings.arch.as_ref()).map(|a| *a.get());
+    let from_build = loaded.manifest.build.platform.as_ref().map(|p| p.get().arch());
+    match from_target.or(from_build) {
+        Some(crate::manifest::Arch::Arm64) => Arch::Arm64,
+        _ => Arch::X86_64,
+    }
+}
+
 /// What the image's container runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -76,12 +85,25 @@ pub const LAMBDA_ADAPTER_DIR: &str = "/opt/aideploy/lambda";
 pub const LAMBDA_RIC: &str = "awslambdaric";
 
 /// Builds the image and, with `push_to`, pushes it there (a target's own registry).
-pub async fn build_to(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push_to: Option<Reference>, r: &dyn Reporter) -> Result<Artifact> {
+pub async fn build_to(
+    loaded: &Loaded,
+    stage: &Stage,
+    target: Option<&Target>,
+    push_to: Option<Reference>,
+    r: &dyn Reporter,
+) -> Result<Artifact> {
     build_flavor(loaded, stage, target, push_to, Flavor::Server, r).await
 }
 
 /// [`build_to`] for a given [`Flavor`].
-pub async fn build_flavor(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push_to: Option<Reference>, flavor: Flavor, r: &dyn Reporter) -> Result<Artifact> {
+pub async fn build_flavor(
+    loaded: &Loaded,
+    stage: &Stage,
+    target: Option<&Target>,
+    push_to: Option<Reference>,
+    flavor: Flavor,
+    r: &dyn Reporter,
+) -> Result<Artifact> {
     let manifest = &loaded.manifest;
     let arch = arch_for(loaded, target);
     let platform = match arch {
@@ -118,11 +140,7 @@ pub async fn build_flavor(loaded: &Loaded, stage: &Stage, target: Option<&Target
     let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
     let built = oci::build_image(&spec, &client, r).await?;
     r.done();
-    let layers = built
-        .layers
-        .iter()
-        .map(|l| Layer { role: role_name(l.role).into(), digest: l.digest.clone(), bytes: l.size })
-        .collect();
+    let layers = built.layers.iter().map(|l| Layer { role: role_name(l.role).into(), digest: l.digest.clone(), bytes: l.size }).collect();
     let mut artifact = Artifact::plain("image", built.digest.clone(), built.bytes(), Arc::new(built.clone()));
     artifact.layers = layers;
     if let Some(repo) = push_to {
@@ -148,9 +166,9 @@ fn lambda_spec(spec: &mut ImageSpec, loaded: &Loaded) -> Result<()> {
     };
     spec.entrypoint = Entrypoint::Exec {
         entrypoint: vec!["python3".into(), "-m".into(), LAMBDA_RIC.into()],
-        cmd: vec![crate::build::zip::HANDLER.into()],
+        cmd: vec![crate::artifact::zip::HANDLER.into()],
     };
-    spec.extra_files = crate::build::zip::ADAPTER_FILES
+    spec.extra_files = crate::artifact::zip::ADAPTER_FILES
         .iter()
         .map(|(name, text)| (format!("{LAMBDA_ADAPTER_DIR}/{name}"), text.as_bytes().to_vec()))
         .collect();
@@ -160,7 +178,7 @@ fn lambda_spec(spec: &mut ImageSpec, loaded: &Loaded) -> Result<()> {
     }
     spec.env.push(("PYTHONPATH".into(), pythonpath.join(":")));
     spec.env.push(("LAMBDA_TASK_ROOT".into(), oci::APP_DIR.into()));
-    spec.env.push((crate::build::zip::ASGI_ENV.into(), asgi.get().to_string()));
+    spec.env.push((crate::artifact::zip::ASGI_ENV.into(), asgi.get().to_string()));
     Ok(())
 }
 

@@ -43,8 +43,7 @@ impl BlobStore {
         let tmp_dir = self.root.join("tmp");
         fs_err::create_dir_all(&tmp_dir)?;
         fs_err::create_dir_all(self.root.join("sha256"))?;
-        let file = tempfile::NamedTempFile::new_in(&tmp_dir)
-            .with_context(|| format!("cannot create a file in {}", tmp_dir.display()))?;
+        let file = tempfile::NamedTempFile::new_in(&tmp_dir).with_context(|| format!("cannot create a file in {}", tmp_dir.display()))?;
         Ok(BlobWriter { file, store: self.clone() })
     }
 

@@ -19,8 +19,8 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::build::registry::{Client, PulledImage, Reference, MEDIA_OCI_MANIFEST};
-use crate::build::source::SourceSet;
+use crate::artifact::registry::{Client, PulledImage, Reference, MEDIA_OCI_MANIFEST};
+use crate::artifact::source::SourceSet;
 use crate::engine::Reporter;
 use crate::envvars;
 use crate::error::{Hinted, UsageError};
@@ -74,9 +74,7 @@ impl Platform {
         match (os, arch) {
             ("linux", "amd64") => Ok(Platform { variant, ..Platform::amd64() }),
             ("linux", "arm64") => Ok(Platform { variant: variant.or(Some("v8".into())), ..Platform::arm64() }),
-            _ => Err(UsageError::new(format!("unsupported platform `{s}`"))
-                .hint("use linux/amd64 (the default) or linux/arm64")
-                .into()),
+            _ => Err(UsageError::new(format!("unsupported platform `{s}`")).hint("use linux/amd64 (the default) or linux/arm64").into()),
         }
     }
 
@@ -312,17 +310,14 @@ impl BuiltImage {
 pub async fn build_image(spec: &ImageSpec, client: &Client, r: &dyn Reporter) -> Result<BuiltImage> {
     validate(spec)?;
     r.progress(&format!("resolving base image {}", spec.base));
-    let base = client
-        .pull_metadata(&spec.base, &spec.platform)
-        .await
-        .map_err(|e| {
-            // Whatever went wrong (no network, a denied pull), the fix may be another base.
-            let why = crate::report::hint_of(&e).map(|h| format!("; or: {h}")).unwrap_or_default();
-            e.context(Hinted::new(
-                format!("cannot read base image {}", spec.base),
-                format!("set `base_image` in [build] to an image this machine can pull (a mirror, or a loopback registry){why}"),
-            ))
-        })?;
+    let base = client.pull_metadata(&spec.base, &spec.platform).await.map_err(|e| {
+        // Whatever went wrong (no network, a denied pull), the fix may be another base.
+        let why = crate::report::hint_of(&e).map(|h| format!("; or: {h}")).unwrap_or_default();
+        e.context(Hinted::new(
+            format!("cannot read base image {}", spec.base),
+            format!("set `base_image` in [build] to an image this machine can pull (a mirror, or a loopback registry){why}"),
+        ))
+    })?;
     let arch = base.config.architecture().to_string();
     if arch != spec.platform.architecture {
         return Err(Hinted::new(
@@ -341,9 +336,8 @@ pub async fn build_image(spec: &ImageSpec, client: &Client, r: &dyn Reporter) ->
     if let Some(deps) = spec.deps.clone() {
         let (store, cache, key) = (store.clone(), cache.clone(), spec.deps_key.clone());
         r.progress("deps layer");
-        tasks.push(tokio::task::spawn_blocking(move || {
-            dir_layer(&store, &cache, LayerRole::Deps, &deps, DEPS_DIR, key, LEVEL_CODE, epoch)
-        }));
+        tasks
+            .push(tokio::task::spawn_blocking(move || dir_layer(&store, &cache, LayerRole::Deps, &deps, DEPS_DIR, key, LEVEL_CODE, epoch)));
     }
     if let Some(model) = spec.model.clone() {
         let (store, cache) = (store.clone(), cache.clone());
@@ -380,8 +374,7 @@ pub async fn build_image(spec: &ImageSpec, client: &Client, r: &dyn Reporter) ->
     let config_bytes = image_config(spec, &base, &layers)?;
     let config_digest = sha256_digest(&config_bytes);
     let config_path = store.put(&config_digest, &config_bytes)?;
-    let image_config: ImageConfiguration =
-        serde_json::from_slice(&config_bytes).context("the image config does not parse back")?;
+    let image_config: ImageConfiguration = serde_json::from_slice(&config_bytes).context("the image config does not parse back")?;
     let config = BlobFile { digest: config_digest, size: config_bytes.len() as u64, path: config_path };
 
     let manifest_bytes = image_manifest(&config, &layers, &base)?;
@@ -411,8 +404,7 @@ fn validate(spec: &ImageSpec) -> Result<()> {
         }
     }
     if let Entrypoint::Asgi(app) = &spec.entrypoint {
-        let ok = app.split_once(':').is_some_and(|(m, a)| !m.is_empty() && !a.is_empty())
-            && !app.contains(char::is_whitespace);
+        let ok = app.split_once(':').is_some_and(|(m, a)| !m.is_empty() && !a.is_empty()) && !app.contains(char::is_whitespace);
         if !ok {
             return Err(UsageError::new(format!("asgi app `{app}` is not module:attribute"))
                 .hint("write it as in uvicorn, e.g. asgi = \"app.main:app\"")
@@ -552,13 +544,15 @@ fn app_layer(store: &BlobStore, cache: &LayerCache, source: &SourceSet, extra: &
         });
     }
     for (path, data) in extra {
-        entries.push(Entry { path: path.trim_start_matches('/').to_string(), kind: EntryKind::Bytes { data: data.clone(), executable: false } });
+        entries.push(Entry {
+            path: path.trim_start_matches('/').to_string(),
+            kind: EntryKind::Bytes { data: data.clone(), executable: false },
+        });
     }
     let blob = layer::write_layer(store, entries, LEVEL_CODE, epoch)?;
     cache.put(&key, &blob)?;
     Ok(built(LayerRole::App, blob, false))
 }
-
 
 /// The image config: the base image's, with our layers, env, entrypoint, user, ports,
 /// workdir, labels and history. Canonical JSON (sorted keys), so the digest depends
@@ -679,10 +673,7 @@ fn image_config(spec: &ImageSpec, base: &PulledImage, layers: &[BuiltLayer]) -> 
 }
 
 fn image_manifest(config: &BlobFile, layers: &[BuiltLayer], base: &PulledImage) -> Result<Vec<u8>> {
-    let layer_descs: Vec<Value> = layers
-        .iter()
-        .map(|l| json!({ "mediaType": l.media_type, "digest": l.digest, "size": l.size }))
-        .collect();
+    let layer_descs: Vec<Value> = layers.iter().map(|l| json!({ "mediaType": l.media_type, "digest": l.digest, "size": l.size })).collect();
     let m = json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_OCI_MANIFEST,
@@ -736,7 +727,6 @@ pub fn canonical_json(v: &Value) -> Vec<u8> {
 mod tests {
     use super::*;
 
-
     #[test]
     fn canonical_json_sorts_keys() {
         let v = json!({"b": 1, "a": {"d": [1, {"z": 0, "y": "x"}], "c": null}});
@@ -747,7 +737,7 @@ mod tests {
     fn spec_for_the_example_app() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fastapi-rag");
         let loaded = crate::manifest::load(&dir.join("aideploy.toml")).unwrap();
-        let source = crate::build::source::collect(&dir, &[]).unwrap();
+        let source = crate::artifact::source::collect(&dir, &[]).unwrap();
         let spec = ImageSpec::for_app(&loaded, source, None, None, Platform::arm64()).unwrap();
         assert_eq!(spec.entrypoint, Entrypoint::Asgi("app.main:app".into()));
         assert_eq!(spec.port, 8000);

@@ -1,0 +1,184 @@
+//! The target contract: what every deployment target implements, with its own types for
+//! what it builds, what it reads and what it changes. The engine drives each command's
+//! flow over this trait (flow.rs); the registry erases the types once (erased.rs).
+
+use anyhow::Result;
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::{Action, ArtifactInfo, Cx, Deployed, Op, Outcome, Plan, Reporter};
+use crate::error::UsageError;
+use crate::manifest::Kind;
+use crate::secrets::SecretStore;
+
+/// Whose credentials, profile flags and login commands apply to a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// This machine: no account.
+    Local,
+    Aws,
+    Gcp,
+    Azure,
+    Railway,
+    Render,
+}
+
+/// What a target builds when `[build] package` does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DefaultPackage {
+    /// The source set and its Python environment (the local target).
+    Source,
+    /// A Lambda zip.
+    Zip,
+    /// An OCI image.
+    Image,
+    /// A model archive (`model.tar.gz`).
+    ModelArchive,
+}
+
+/// What a target supports beyond build, plan, deploy, status and destroy. Commands ask
+/// for these; none matches on a target's kind.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Capabilities {
+    pub provider: Provider,
+    /// Secret values live in a store of the target's own (`secrets set|list|rm` work
+    /// there, and a deploy keeps the stored value of a secret it has no local value for).
+    pub secret_store: bool,
+    /// `logs` reads the deployed app's log.
+    pub logs: bool,
+    /// `rollback` puts the previous version back.
+    pub rollback: bool,
+    pub default_package: DefaultPackage,
+    /// The app's image goes to a registry the manifest names (`[build] registry` or
+    /// `$AIDEPLOY_REGISTRY`); the target implies none of its own.
+    pub needs_registry: bool,
+}
+
+/// One planned change. `apply` matches on the target's own change type; the plan that
+/// people and `--json` see is derived from it, never parsed back.
+pub trait Change: Send + Sync {
+    /// The row shown for this change.
+    fn row(&self) -> Action;
+}
+
+/// The plan shown for ready-made rows (rollback and destroy plans that need no typed
+/// change of their own).
+impl Change for Action {
+    fn row(&self) -> Action {
+        self.clone()
+    }
+}
+
+/// What a target's `plan` returns: its changes, in order, and the platform limits the
+/// manifest runs into.
+#[derive(Debug)]
+pub struct Planned<C> {
+    pub changes: Vec<C>,
+    pub warnings: Vec<String>,
+}
+
+impl<C> Default for Planned<C> {
+    fn default() -> Self {
+        Planned { changes: Vec::new(), warnings: Vec::new() }
+    }
+}
+
+impl<C: Change> Planned<C> {
+    pub fn of(changes: Vec<C>) -> Self {
+        Planned { changes, warnings: Vec::new() }
+    }
+
+    /// The rows people and `--json` see.
+    pub fn display(&self) -> Plan {
+        Plan { actions: self.changes.iter().map(Change::row).collect(), warnings: self.warnings.clone() }
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.row().op != Op::Noop)
+    }
+}
+
+/// What `build` made: the part every report shows, and the target's own data.
+pub struct Built<A> {
+    pub info: ArtifactInfo,
+    pub data: A,
+}
+
+/// A callback that takes the app's log lines, one at a time.
+pub type LineSink<'a> = &'a (dyn for<'b> Fn(&'b str) + Send + Sync);
+
+/// One deployment target. `build` works on this machine only; `observe` and `plan` never
+/// change anything anywhere; `apply` is get -> create-or-update, safe to re-run after any
+/// failure, and health-gates the switch to the new version itself, because how a new
+/// version is reached before it takes traffic differs per platform.
+#[async_trait]
+pub trait Target: Send + Sync + 'static {
+    /// What `build` produced, on this machine (nothing pushed or uploaded).
+    type Artifact: Send + Sync;
+    /// What exists in the cloud now, as plain data (no clients); it can say that a
+    /// deploy was left half-done.
+    type Observed: Send + Sync;
+    /// One step `apply`, `rollback` or `destroy` takes.
+    type Change: Change;
+
+    fn kind(&self) -> Kind;
+    fn capabilities(&self) -> Capabilities;
+
+    /// Builds (or finds in the cache) what this target runs. Local only.
+    async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Self::Artifact>>;
+    /// Reads what exists now. Read-only.
+    async fn observe(&self, cx: &Cx) -> Result<Self::Observed>;
+    /// What is deployed and serving, for `status` and reports; `None` when nothing is.
+    fn deployed(&self, cx: &Cx, seen: &Self::Observed) -> Option<Deployed>;
+    /// Desired vs observed, as changes. Pure.
+    fn plan(&self, cx: &Cx, seen: &Self::Observed, artifact: &Built<Self::Artifact>) -> Planned<Self::Change>;
+    /// Whether these changes should be confirmed first.
+    fn needs_confirmation(&self, plan: &Planned<Self::Change>) -> bool {
+        plan.has_changes()
+    }
+    /// Carries out the plan: pushes, creates, updates, health-gates, switches traffic.
+    async fn apply(
+        &self,
+        cx: &Cx,
+        seen: &Self::Observed,
+        artifact: &Built<Self::Artifact>,
+        plan: &Planned<Self::Change>,
+        r: &dyn Reporter,
+    ) -> Result<Outcome>;
+
+    /// What `rollback` would do; an error when there is nothing to go back to.
+    fn plan_rollback(&self, cx: &Cx, seen: &Self::Observed) -> Result<Planned<Self::Change>> {
+        let _ = seen;
+        Err(unsupported("rollback", cx).into())
+    }
+    /// Puts the previous version back, health-gated like a deploy.
+    async fn rollback(&self, cx: &Cx, seen: &Self::Observed, plan: &Planned<Self::Change>, r: &dyn Reporter) -> Result<Outcome> {
+        let _ = (seen, plan, r);
+        Err(unsupported("rollback", cx).into())
+    }
+
+    /// Writes the deployed version's log: the last `lines` lines, then, with `follow`,
+    /// what it writes next, until interrupted.
+    async fn logs(&self, cx: &Cx, seen: &Self::Observed, lines: usize, follow: bool, out: LineSink<'_>) -> Result<()> {
+        let _ = (seen, lines, follow, out);
+        Err(unsupported("logs", cx).into())
+    }
+
+    /// The target's own secret store for this app and stage, when it has one
+    /// (`capabilities().secret_store`).
+    async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn SecretStore>> {
+        Err(UsageError::new(format!("`secrets` does not manage `{}` targets yet", cx.target.kind))
+            .hint("other targets read [secrets] from the local environment or .env at deploy time")
+            .into())
+    }
+
+    /// What `destroy` would remove: everything of this app, stage and target.
+    fn plan_destroy(&self, cx: &Cx, seen: &Self::Observed) -> Planned<Self::Change>;
+    async fn destroy(&self, cx: &Cx, seen: &Self::Observed, plan: &Planned<Self::Change>, r: &dyn Reporter) -> Result<Outcome>;
+}
+
+fn unsupported(what: &str, cx: &Cx) -> UsageError {
+    UsageError::new(format!("`{what}` is not supported for `{}` targets yet", cx.target.kind))
+}
