@@ -53,6 +53,24 @@ pub struct GlobalArgs {
     /// Apply without asking (needed when stdin is not a terminal or CI is set)
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
+    /// How long deploy, rollback and destroy wait for another run of the same app, stage
+    /// and target to finish (`90s`, `5m`)
+    #[arg(long, global = true, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
+}
+
+/// `300`, `90s`, `5m`, `1h`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration: write it as 90s, 5m or 1h"))?;
+    let secs = match unit.trim() {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        other => return Err(format!("unknown unit `{other}` in `{s}`: write it as 90s, 5m or 1h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,6 +50,16 @@ fn header(cx: &Cx) -> String {
     )
 }
 
+/// Takes this app, stage and target's lease when the target keeps one; `None` when it
+/// keeps none.
+async fn lease<T: Target>(cx: &Cx, target: &T, command: &str, ui: &Ui, r: &dyn Reporter) -> Result<Option<super::lease::Held>> {
+    let Some(store) = target.lease_store(cx).await? else { return Ok(None) };
+    r.step("taking the deploy lease");
+    let held = super::lease::acquire(store, command, ui.lock_timeout, r).await?;
+    r.done();
+    Ok(Some(held))
+}
+
 /// The deploy: build, read, plan, confirm, apply, report. `Ok` carries the report even
 /// when health failed; its exit code says so.
 pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployReport> {
@@ -84,7 +94,33 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         if target.needs_confirmation(&plan) && !ui.confirm("Apply these changes?")? {
             anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was changed", "run again and answer yes, or pass --yes"));
         }
-        let outcome = target.apply(cx, &seen, &artifact, &plan, &r).await?;
+        let held = lease(cx, target, "deploy", ui, &r).await?;
+        let applied = async {
+            // Another run may have changed things while this one waited: plan again from
+            // what is there now, and apply only what is still to do.
+            let (seen, plan) = if held.is_some() {
+                let seen = target.observe(cx).await?;
+                let plan = target.plan(cx, &seen, &artifact);
+                (seen, plan)
+            } else {
+                (seen, plan)
+            };
+            if !plan.has_changes() {
+                ui.info("Nothing left to do: another run already applied these changes.");
+                return Ok(None);
+            }
+            let outcome = target.apply(cx, &seen, &artifact, &plan, &r).await?;
+            anyhow::Ok(Some(outcome))
+        }
+        .await;
+        if let Some(h) = held {
+            h.release(&r).await;
+        }
+        let Some(outcome) = applied? else {
+            report.actions = target.plan(cx, &target.observe(cx).await?, &artifact).display().actions;
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            return Ok(report);
+        };
         r.done();
         report.changed = outcome.actions.iter().any(|a| a.op != Op::Noop);
         report.url = outcome.url;
@@ -200,9 +236,28 @@ pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyR
         if !ui.confirm("Destroy these resources?")? {
             anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was removed", "run again and answer yes, or pass --yes"));
         }
-        let outcome = target.destroy(cx, &seen, &plan, &r).await?;
-        r.done();
-        report.actions = outcome.actions;
+        let held = lease(cx, target, "destroy", ui, &r).await?;
+        let destroyed = async {
+            let (seen, plan) = if held.is_some() {
+                let seen = target.observe(cx).await?;
+                let plan = target.plan_destroy(cx, &seen);
+                (seen, plan)
+            } else {
+                (seen, plan)
+            };
+            if !plan.has_changes() {
+                return Ok(None);
+            }
+            anyhow::Ok(Some(target.destroy(cx, &seen, &plan, &r).await?))
+        }
+        .await;
+        if let Some(h) = held {
+            h.release(&r).await;
+        }
+        if let Some(outcome) = destroyed? {
+            r.done();
+            report.actions = outcome.actions;
+        }
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
@@ -246,7 +301,35 @@ pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<Rollbac
     if target.needs_confirmation(&plan) && !ui.confirm("Roll back?")? {
         anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was changed", "run again and answer yes, or pass --yes"));
     }
-    let outcome = target.rollback(cx, &seen, &plan, &r).await?;
+    let held = lease(cx, target, "rollback", ui, &r).await?;
+    let rolled = async {
+        let (seen, plan) = if held.is_some() {
+            let confirmed = plan.display().actions;
+            let seen = target.observe(cx).await?;
+            let plan = target.plan_rollback(cx, &seen)?;
+            // A rollback is relative to what serves now: if another run changed that while
+            // this one waited, the confirmed plan no longer means the same thing.
+            let same = |a: &[Action], b: &[Action]| {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.op == y.op && x.resource == y.resource && x.id == y.id)
+            };
+            if !same(&confirmed, &plan.display().actions) {
+                return Err(crate::error::Hinted::new(
+                    "what is deployed changed while this rollback waited for another run",
+                    "run `aideploy rollback` again to see the plan for what serves now",
+                )
+                .into());
+            }
+            (seen, plan)
+        } else {
+            (seen, plan)
+        };
+        target.rollback(cx, &seen, &plan, &r).await
+    }
+    .await;
+    if let Some(h) = held {
+        h.release(&r).await;
+    }
+    let outcome = rolled?;
     r.done();
     let digest = match outcome.health {
         Health::Failed => Some(now.digest.clone()),

@@ -4,6 +4,7 @@
 mod erased;
 mod flow;
 pub mod health;
+pub mod lease;
 pub mod legacy;
 pub mod target;
 mod types;

@@ -6,10 +6,12 @@ use anyhow::Result;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use super::lease::LeaseStore;
 use super::{Action, ArtifactInfo, Cx, Deployed, Op, Outcome, Plan, Reporter};
 use crate::error::UsageError;
 use crate::manifest::Kind;
 use crate::secrets::SecretStore;
+use std::sync::Arc;
 
 /// Whose credentials, profile flags and login commands apply to a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -172,6 +174,13 @@ pub trait Target: Send + Sync + 'static {
         Err(UsageError::new(format!("`secrets` does not manage `{}` targets yet", cx.target.kind))
             .hint("other targets read [secrets] from the local environment or .env at deploy time")
             .into())
+    }
+
+    /// Where this app, stage and target keep their lease (one deploy, rollback or
+    /// destroy at a time), in the target's own cloud; `None`: the target has none yet.
+    async fn lease_store(&self, cx: &Cx) -> Result<Option<Arc<dyn LeaseStore>>> {
+        let _ = cx;
+        Ok(None)
     }
 
     /// What `destroy` would remove: everything of this app, stage and target.

@@ -135,7 +135,8 @@ impl Secrets {
 
     /// The values that can be had without asking: environment and `.env` only.
     pub fn available(loaded: &Loaded) -> Secrets {
-        let nobody = Ui { json: false, quiet: 1, verbose: 0, progress: false, interactive: false, yes: false };
+        let nobody =
+            Ui { json: false, quiet: 1, verbose: 0, progress: false, interactive: false, yes: false, lock_timeout: Default::default() };
         Secrets::resolve_with(loaded, &nobody, true).unwrap_or_default()
     }
 

@@ -31,6 +31,8 @@ pub struct Ui {
     /// A person can answer prompts: stdin and stderr are terminals and CI is unset.
     pub interactive: bool,
     pub yes: bool,
+    /// How long to wait for another run's lease (`--lock-timeout`).
+    pub lock_timeout: std::time::Duration,
 }
 
 impl Ui {
@@ -49,6 +51,7 @@ impl Ui {
             progress: stderr_tty && !g.no_progress && g.quiet == 0 && !ci,
             interactive,
             yes: g.yes,
+            lock_timeout: g.lock_timeout,
         }
     }
 
