@@ -8,6 +8,7 @@ pub mod ecr;
 pub mod gcp;
 pub mod http;
 pub mod registry_logins;
+pub mod s3_lease;
 
 /// `127.0.0.0/8`, `localhost` and `::1`, with or without a port: hosts that are spoken
 /// to over plain HTTP and never sent real credentials.
