@@ -87,7 +87,8 @@ fn cmd(home: &Path, project: &Path, health: &str, repo: &str) -> assert_cmd::Com
         .env("AWS_REGION", REGION)
         .env("AIDEPLOY_REGISTRY", repo)
         .env("AIDEPLOY_EC2_HEALTH_HOST", health)
-        .env("API_KEY", SECRET);
+        .env("API_KEY", SECRET)
+        .env("AIDEPLOY_POLL_INTERVAL_MS", "20");
     common::offline(&mut c);
     c
 }
@@ -195,6 +196,15 @@ fn instance<'a>(s: &'a Value, id: &str) -> &'a Value {
     s["instances"].as_array().unwrap().iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("no instance {id} in {s}"))
 }
 
+/// The repository's tags in the test registry; `null` when it has none (never pushed).
+fn registry_tags(repo: &str) -> Value {
+    let (host, path) = repo.split_once('/').unwrap();
+    let py = "import json, sys, urllib.request, urllib.error\ntry:\n    print(json.dumps(json.load(urllib.request.urlopen(f'http://{sys.argv[1]}/v2/{sys.argv[2]}/tags/list')).get('tags')))\nexcept urllib.error.HTTPError as e:\n    print('null' if e.code == 404 else sys.exit(f'HTTP {e.code}'))";
+    let out = std::process::Command::new("python3").args(["-c", py, host, path]).output().unwrap();
+    assert!(out.status.success(), "registry read failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn tagged(tags: &Value, app: &str) -> bool {
     tags["aideploy:app"] == app && tags["aideploy:stage"] == "dev" && tags["aideploy:target"] == "ec2"
 }
@@ -227,6 +237,20 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
          print(g, i)"
     ));
     let (foreign_sg, foreign_instance) = foreign.split_once(' ').unwrap();
+
+    // A plan from nothing shows the push with its size and changes nothing: no AWS
+    // write call, nothing in moto, nothing in the registry.
+    let before = state(&app);
+    let out = run(&["plan", "--target", "ec2", "--json", "-vv"]);
+    let planned = ok_json(&out);
+    let push = planned["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "push image").unwrap_or_else(|| panic!("{planned}"));
+    assert_eq!(push["op"], "create");
+    assert!(push["id"].as_str().unwrap().starts_with(&format!("{repo}@sha256:")), "{push}");
+    assert!(push["reason"].as_str().unwrap().ends_with("to upload"), "{push}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("(write)"), "plan made a write call");
+    assert_eq!(state(&app), before, "plan created something");
+    assert!(before["roles"].as_object().unwrap().is_empty() && before["repos"].as_array().unwrap().is_empty());
+    assert_eq!(registry_tags(&repo), Value::Null, "plan pushed to the registry");
 
     // First deploy: the output contract; health checked through AIDEPLOY_EC2_HEALTH_HOST.
     let out = run(&["deploy", "--target", "ec2", "--yes", "--json", "-vv"]);
@@ -309,8 +333,14 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
     assert_eq!(state(&app)["instances"], s["instances"]);
     // A plan from a fresh machine (no local state) sees the same.
     let fresh = tempfile::tempdir().unwrap();
-    let planned = ok_json(&cmd(fresh.path(), p, &health, &repo).args(["plan", "--target", "ec2", "--json"]).output().unwrap());
+    let tags_before = registry_tags(&repo);
+    let out = cmd(fresh.path(), p, &health, &repo).args(["plan", "--target", "ec2", "--json", "-vv"]).output().unwrap();
+    let planned = ok_json(&out);
     assert!(planned["actions"].as_array().unwrap().iter().all(|a| a["op"] == "noop"), "{planned}");
+    assert!(planned["actions"].as_array().unwrap().iter().any(|a| a["resource"] == "image"), "{planned}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("(write)"), "plan made a write call");
+    assert_eq!(state(&app), s, "plan from a deployed state changed something in moto");
+    assert_eq!(registry_tags(&repo), tags_before, "plan pushed to the registry");
 
     // Drift (a rule and the role's policy removed by hand): the next deploy puts them
     // back and starts no instance.
@@ -577,4 +607,34 @@ fn model_server_user_data() {
     );
     let s = state(&app);
     assert!(running(&s).is_empty() && s["groups"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn same_named_role_without_our_tags_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("gpuforeign");
+    write_app(p, &app, &format!("ami = \"{AMI}\""));
+    let repo = format!("{}/ec2-test/{app}", env("AIDEPLOY_TEST_REGISTRY"));
+    let (health, _) = health_server();
+    let rname = format!("aideploy-{app}-dev-{REGION}");
+    // Someone else's role and instance profile with the name this target would use.
+    boto(&format!(
+        "iam = boto3.client('iam', **kw)\n\
+         iam.create_role(RoleName='{rname}', AssumeRolePolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': []}}), Tags=[{{'Key': 'owner', 'Value': 'someone'}}])\n\
+         iam.put_role_policy(RoleName='{rname}', PolicyName='aideploy', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': 's3:GetObject', 'Resource': '*'}}]}}))"
+    ));
+    let before = state(&app);
+    for args in [["deploy", "--target", "ec2", "--yes"], ["destroy", "--target", "ec2", "--yes"]] {
+        let out = cmd(home.path(), p, &health, &repo).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(matches!(out.status.code(), Some(1) | Some(2)), "{args:?} was not refused: {stderr}");
+        assert!(stderr.contains(&rname) && stderr.contains("rename the app or stage"), "{stderr}");
+        let s = state(&app);
+        assert_eq!(s["roles"], before["roles"], "the foreign role changed after {args:?}");
+        assert!(s["instances"].as_array().unwrap().is_empty() && s["groups"].as_array().unwrap().is_empty(), "{s}");
+        assert!(s["secrets"].as_array().unwrap().is_empty(), "{s}");
+    }
+    assert_eq!(state(&app)["roles"][&rname]["tags"]["owner"], "someone");
 }

@@ -64,6 +64,7 @@ fn write_project(dir: &Path, name: &str, region: &str) {
 fn cmd(home: &Path, project: &Path, region: &str) -> assert_cmd::Command {
     let mut c = aideploy(home);
     c.current_dir(project)
+        .env("AIDEPLOY_POLL_INTERVAL_MS", "20")
         .env("AWS_ENDPOINT_URL", moto())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")

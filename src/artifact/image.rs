@@ -104,6 +104,34 @@ pub async fn build_flavor(
     flavor: Flavor,
     r: &dyn Reporter,
 ) -> Result<Artifact> {
+    let local = build_local(loaded, target, flavor, r).await?;
+    let built = local.image;
+    let mut artifact = Artifact::plain("image", built.digest.clone(), built.bytes(), Arc::new(built.clone()));
+    artifact.layers = local.layers;
+    if let Some(repo) = push_to {
+        r.step(&format!("pushing to {}", repo.name()));
+        let logins = RegistryLogins::new(Some(repo.registry.clone()));
+        let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
+        let tag = format!("{stage}-{}", &built.digest.trim_start_matches("sha256:")[..12]);
+        let dest = Reference::parse(&format!("{}:{tag}", repo.name()))?;
+        let report = client.push(&built, &dest, r).await?;
+        r.done();
+        artifact.reference = Some(report.reference);
+        artifact.uploaded_bytes = report.uploaded_bytes;
+    }
+    Ok(artifact)
+}
+
+/// An image built on this machine (its blobs in the local store), not pushed anywhere.
+#[derive(Debug, Clone)]
+pub struct LocalImage {
+    pub image: oci::BuiltImage,
+    /// Its layers, as reports show them.
+    pub layers: Vec<Layer>,
+}
+
+/// Builds the image locally, without pushing it: [`push_built`] pushes it later.
+pub async fn build_local(loaded: &Loaded, target: Option<&Target>, flavor: Flavor, r: &dyn Reporter) -> Result<LocalImage> {
     let manifest = &loaded.manifest;
     let arch = arch_for(loaded, target);
     let platform = match arch {
@@ -136,23 +164,29 @@ pub async fn build_flavor(
     if flavor == Flavor::Lambda {
         lambda_spec(&mut spec, loaded)?;
     }
-    let logins = RegistryLogins::new(push_to.as_ref().map(|p| p.registry.clone()));
+    let logins = RegistryLogins::new(None);
     let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
     let built = oci::build_image(&spec, &client, r).await?;
     r.done();
     let layers = built.layers.iter().map(|l| Layer { role: role_name(l.role).into(), digest: l.digest.clone(), bytes: l.size }).collect();
-    let mut artifact = Artifact::plain("image", built.digest.clone(), built.bytes(), Arc::new(built.clone()));
-    artifact.layers = layers;
-    if let Some(repo) = push_to {
-        r.step(&format!("pushing to {}", repo.name()));
-        let tag = format!("{stage}-{}", &built.digest.trim_start_matches("sha256:")[..12]);
-        let dest = Reference::parse(&format!("{}:{tag}", repo.name()))?;
-        let report = client.push(&built, &dest, r).await?;
-        r.done();
-        artifact.reference = Some(report.reference);
-        artifact.uploaded_bytes = report.uploaded_bytes;
+    Ok(LocalImage { image: built, layers })
+}
+
+/// What pushing `image` to `repo` would upload, read with HEAD requests only: the bytes
+/// of the blobs the repository lacks, and whether its manifest is there already.
+pub async fn upload_needed(image: &oci::BuiltImage, repo: &Reference) -> Result<(u64, bool)> {
+    let logins = RegistryLogins::new(Some(repo.registry.clone()));
+    let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
+    if client.has_manifest(repo, &image.digest).await? {
+        return Ok((0, true));
     }
-    Ok(artifact)
+    let mut missing = 0;
+    for (digest, size) in image.layers.iter().map(|l| (&l.digest, l.size)).chain([(&image.config.digest, image.config.size)]) {
+        if !client.has_blob(repo, digest).await? {
+            missing += size;
+        }
+    }
+    Ok((missing + image.manifest_bytes.len() as u64, false))
 }
 
 /// Turns a server image's spec into a Lambda function's: the runtime interface client as

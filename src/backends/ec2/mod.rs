@@ -23,32 +23,35 @@
 //! instance's `aideploy:config` tag is a digest of everything it was started with, so
 //! an unchanged redeploy only reads.
 
+mod apply;
 mod aws;
+mod build;
+mod change;
+mod destroy;
 mod ops;
+mod plan;
 mod read;
 mod userdata;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use async_trait::async_trait;
 use aws_sdk_ec2::types as ec2t;
 use aws_sdk_iam::error::ProvideErrorMetadata;
-use base64::Engine;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::artifact::registry::Reference;
 use crate::cloud::ecr;
-use crate::engine::legacy::LegacyBackend;
-use crate::engine::{Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter};
+use crate::engine::target::Built as BuiltOf;
+use crate::engine::{Capabilities, Cx, DefaultPackage, Deployed, Health, Op, Outcome, Planned, Provider, Reporter, Target};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::ModelServer;
 use crate::manifest::Kind;
 use crate::secrets::aws::{self as store, Stored};
 pub use aws::Clients;
+pub use change::Step;
 use ops::*;
 use read::*;
 use userdata::{Script, Server, Workload};
@@ -84,37 +87,53 @@ pub fn base_name(cx: &Cx) -> String {
 }
 
 fn sg_name(cx: &Cx) -> String {
-    format!("aideploy-{}", base_name(cx))
+    fit(&format!("aideploy-{}", base_name(cx)), 255)
 }
 
 /// IAM is global, the permissions regional: one role (and profile) per region.
 fn role_name(cx: &Cx, region: &str) -> String {
-    let mut n = format!("aideploy-{}-{region}", base_name(cx));
-    n.truncate(64);
-    n
+    fit(&format!("aideploy-{}-{region}", base_name(cx)), 64)
+}
+
+/// `name` when it fits in `max` characters; else a prefix and a short hash of the whole
+/// name, so two long names that share a prefix never end up the same.
+pub fn fit(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let hash = hex::encode(Sha256::digest(name.as_bytes()));
+    let keep = max.saturating_sub(9);
+    let mut cut = keep;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}-{}", &name[..cut], &hash[..8])
 }
 
 pub fn repo_name(cx: &Cx) -> String {
     format!("aideploy/{}", base_name(cx))
 }
 
-fn planned_region(cx: &Cx) -> String {
-    cx.target
-        .settings
-        .region
-        .as_ref()
-        .map(|r| r.get().as_str().to_string())
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .unwrap_or_else(|| "REGION".into())
-}
-
 use crate::cloud::aws::owner_tags as tags;
 
 use crate::cloud::aws::is_ours as ours;
 
-fn failed(what: &str, e: impl std::error::Error) -> anyhow::Error {
-    Hinted::new(format!("{what} failed: {}", aws::describe(&e)), PERMS_HINT).into()
+/// A cloud error as people read it: the operation, the service's code and message, the
+/// request id, and the hint; an error with no service answer (a dropped connection, a
+/// timeout) with its cause chain.
+fn failed<E: ProvideErrorMetadata + std::error::Error>(what: &str, e: E) -> anyhow::Error {
+    let meta = e.meta();
+    let msg = match meta.code() {
+        Some(code) => {
+            let mut m = format!("{what} failed: {code}: {}", meta.message().unwrap_or("(no message)"));
+            if let Some(id) = meta.extra("aws_request_id") {
+                m.push_str(&format!(" (request id {id})"));
+            }
+            m
+        }
+        None => format!("{what} failed: {}", aws::describe(&e)),
+    };
+    Hinted::new(msg, PERMS_HINT).into()
 }
 
 fn short(d: &str) -> &str {
@@ -164,17 +183,28 @@ fn model_of(cx: &Cx) -> Option<(Server, String)> {
     Some((server, model))
 }
 
-/// What `build` hands to `plan` and `apply`.
-#[derive(Debug, Clone)]
-struct Built {
+/// What `build` made, on this machine: the workload an instance runs and, for the app's
+/// own image, what apply pushes where.
+pub struct Artifact {
     workload: Workload,
-    /// The pushed image's repository, by name (`host/path`), when it is the app's image.
+    /// The image's repository, by name (`host/path`), when it is the app's image.
     repository: Option<String>,
+    image: Option<ImagePush>,
+}
+
+/// The app's image, built locally, and where apply pushes it.
+pub struct ImagePush {
+    local: crate::artifact::image::LocalImage,
+    repo: crate::artifact::registry::Reference,
+    /// This target's own ECR repository, by name, when the image goes there.
+    ecr_repo: Option<String>,
+    /// The bytes a push uploads; `None`: the image is in the registry already.
+    upload: Option<u64>,
 }
 
 /// One of this target's instances.
 #[derive(Debug, Clone)]
-struct Inst {
+pub struct Inst {
     id: String,
     state: String,
     public_ip: Option<String>,
@@ -189,14 +219,14 @@ impl Inst {
 }
 
 #[derive(Debug, Clone)]
-struct Sg {
+pub struct Sg {
     id: String,
     ingress: BTreeSet<(u16, String)>,
 }
 
-/// Everything `current` read.
-struct Now {
-    clients: Clients,
+/// Everything `observe` read: plain data, no clients.
+pub struct Now {
+    region: String,
     role: Option<(String, Option<serde_json::Value>)>,
     /// The profile's ARN and whether our role is in it.
     profile: Option<(String, bool)>,
@@ -206,6 +236,8 @@ struct Now {
     repo: Option<ecr::Repo>,
     secrets: BTreeMap<String, Stored>,
     secret_same: BTreeMap<String, bool>,
+    /// The live instance's health, probed when it can be reached from here.
+    health: Health,
 }
 
 impl Now {
@@ -221,10 +253,6 @@ impl Now {
             && self.instances.is_empty()
             && !self.repo.as_ref().is_some_and(|r| r.ours)
     }
-}
-
-fn now_of(d: &LegacyDeployed) -> &Now {
-    d.state.downcast_ref::<Now>().expect("ec2 state")
 }
 
 fn trust_policy() -> String {
@@ -327,19 +355,23 @@ fn url_of(cx: &Cx, i: &Inst) -> Option<String> {
 
 /// Where the health check reaches an instance: `AIDEPLOY_EC2_HEALTH_HOST` when set,
 /// else its public IP and the app port. `None`: not reachable from here (an emulator).
-fn health_url(cx: &Cx, c: &Clients, i: &Inst) -> Option<String> {
+fn health_url(cx: &Cx, emulated: bool, i: &Inst) -> Option<String> {
     let path = cx.loaded.manifest.app().health.to_string();
     if let Some(host) = std::env::var(crate::envvars::AIDEPLOY_EC2_HEALTH_HOST).ok().filter(|h| !h.is_empty()) {
         return Some(format!("http://{host}{path}"));
     }
-    if c.emulated {
+    if emulated {
         return None;
     }
     i.public_ip.as_ref().map(|ip| format!("http://{ip}:{}{path}", port(cx)))
 }
 
 #[async_trait]
-impl LegacyBackend for Ec2Backend {
+impl Target for Ec2Backend {
+    type Artifact = Artifact;
+    type Observed = Now;
+    type Change = Step;
+
     fn kind(&self) -> Kind {
         Kind::Ec2
     }
@@ -359,485 +391,69 @@ impl LegacyBackend for Ec2Backend {
         Ok(Box::new(crate::secrets::aws::AwsStore::for_target(cx).await?))
     }
 
-    async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Artifact> {
-        if cx.target.settings.server.is_some() && cx.target.settings.model.is_none() {
-            return Err(UsageError::new("`server` is set but `model` is not")
-                .hint(format!("add `model = \"org/name\"` (a Hugging Face id) to [targets.{}], or drop `server`", cx.target.name))
-                .into());
-        }
-        if let Some((server, model)) = model_of(cx) {
-            if model.split('/').count() != 2 || model.contains(char::is_whitespace) || model.starts_with('/') || model.ends_with('/') {
-                return Err(UsageError::new(format!("`model = \"{model}\"` is not a Hugging Face model id"))
-                    .hint("give it as `org/name`, e.g. \"TheBloke/Llama-2-7B-Chat-AWQ\"")
-                    .into());
-            }
-            let workload = Workload::Model { server, model };
-            let digest = workload_digest(&workload);
-            let mut a = Artifact::plain("model-server", digest, 0, Arc::new(Built { workload: workload.clone(), repository: None }));
-            a.reference = Some(workload_image(&workload));
-            return Ok(a);
-        }
-        let repo = match crate::artifact::image::push_repository(&cx.loaded)? {
-            Some(repo) => repo,
-            None => {
-                let c = Clients::for_target(cx).await?;
-                r.step(&format!("checking ECR repository {}", repo_name(cx)));
-                let uri = ecr::ensure(&c.ecr, &repo_name(cx), &tags(cx), r).await?;
-                r.done();
-                if c.emulated {
-                    return Err(Hinted::new(
-                        "AWS_ENDPOINT_URL is a loopback emulator, which serves no image registry behind its ECR API",
-                        format!("set {}=HOST:PORT/REPOSITORY to push the image to a registry you run", crate::envvars::AIDEPLOY_REGISTRY),
-                    )
-                    .into());
-                }
-                Reference::parse(&uri)?
-            }
-        };
-        let mut artifact = crate::artifact::image::build_to(&cx.loaded, &cx.stage, Some(&cx.target), Some(repo.clone()), r).await?;
-        let name = repo.name();
-        let ecr_host = crate::cloud::registry_logins::ecr_region(&repo.registry).map(|_| repo.registry.clone());
-        let image = format!("{name}@{}", artifact.digest);
-        artifact.reference = Some(image.clone());
-        artifact.payload =
-            Arc::new(Built { workload: Workload::App { image, ecr_host, container_port: port(cx) }, repository: Some(name) });
-        Ok(artifact)
+    async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<BuiltOf<Artifact>> {
+        build::build(cx, r).await
     }
 
-    async fn current(&self, cx: &Cx) -> Result<Option<LegacyDeployed>> {
+    async fn observe(&self, cx: &Cx) -> Result<Now> {
         let c = Clients::for_target(cx).await?;
-        let now = read(cx, c).await?;
-        if now.is_empty() && !now.secrets.values().any(|s| s.target.as_deref() == Some(&cx.target.name)) {
-            return Ok(None);
+        read(cx, &c).await
+    }
+
+    fn deployed(&self, cx: &Cx, n: &Now) -> Option<Deployed> {
+        if n.is_empty() && !n.secrets.values().any(|s| s.target.as_deref() == Some(&cx.target.name)) {
+            return None;
         }
-        let live = now.live().cloned();
-        let url = live.as_ref().and_then(|i| url_of(cx, i));
-        let health = match live.as_ref().and_then(|i| health_url(cx, &now.clients, i)) {
-            Some(u) => {
-                if crate::engine::health::probe(&u).await {
-                    Health::Passed
-                } else {
-                    Health::Failed
-                }
-            }
-            None => Health::Skipped,
-        };
+        let live = n.live();
         let mut details = serde_json::Map::new();
-        details.insert("region".into(), json!(now.clients.region));
-        details.insert("instance".into(), json!(live.as_ref().map(|i| i.id.clone())));
-        details.insert("state".into(), json!(live.as_ref().map(|i| i.state.clone())));
-        details.insert("image".into(), json!(live.as_ref().and_then(|i| i.tag(TAG_IMAGE).map(str::to_string))));
-        if let Some(p) = live.as_ref().and_then(|i| i.tag(TAG_PREV_DIGEST)) {
+        details.insert("region".into(), json!(n.region));
+        details.insert("instance".into(), json!(live.map(|i| i.id.clone())));
+        details.insert("state".into(), json!(live.map(|i| i.state.clone())));
+        details.insert("image".into(), json!(live.and_then(|i| i.tag(TAG_IMAGE).map(str::to_string))));
+        if let Some(p) = live.and_then(|i| i.tag(TAG_PREV_DIGEST)) {
             details.insert("previous".into(), json!(p));
         }
-        details.insert("security_group".into(), json!(now.sg.as_ref().map(|s| s.id.clone())));
-        details.insert("instances".into(), json!(now.instances.len()));
-        Ok(Some(LegacyDeployed {
-            digest: live.as_ref().and_then(|i| i.tag(TAG_DIGEST)).unwrap_or_default().to_string(),
-            url,
-            health,
+        details.insert("security_group".into(), json!(n.sg.as_ref().map(|s| s.id.clone())));
+        details.insert("instances".into(), json!(n.instances.len()));
+        Some(Deployed {
+            digest: live.and_then(|i| i.tag(TAG_DIGEST)).unwrap_or_default().to_string(),
+            url: live.and_then(|i| url_of(cx, i)),
+            health: n.health,
             details,
-            state: Arc::new(now),
-        }))
+        })
     }
 
-    fn plan(&self, cx: &Cx, now: Option<&LegacyDeployed>, artifact: &Artifact) -> Plan {
-        let built = artifact.payload.downcast_ref::<Built>().expect("ec2 artifact");
-        let base = base_name(cx);
-        let mut plan = Plan::default();
-        if cx.target.settings.allow_cidrs.is_none() {
-            plan.warnings.push(format!(
-                "port {} is open to the whole internet over plain HTTP: set `allow_cidrs` to limit who may reach it",
-                port(cx)
-            ));
-        }
-        if let Some(host) = built.repository.as_deref().and_then(|r| r.split('/').next()) {
-            if crate::cloud::registry_logins::ecr_region(host).is_none() && !crate::cloud::is_loopback_host(host) {
-                plan.warnings.push(format!("the instance pulls the image from {host} without a login: the repository must be public (ECR, the default, is logged in to with the instance's role)"));
-            }
-        }
-        let n = now.map(now_of);
-        let empty = BTreeMap::new();
-        let stored = n.map(|n| &n.secrets).unwrap_or(&empty);
-        for name in cx.secrets.values.keys() {
-            let id = store::secret_name(cx.app_name(), &cx.stage.to_string(), name);
-            plan.actions.push(match (stored.get(name), n.and_then(|n| n.secret_same.get(name))) {
-                (None, _) => Action::new(Op::Create, "secret", id),
-                (Some(_), Some(true)) => Action::new(Op::Noop, "secret", id),
-                (Some(_), _) => Action::new(Op::Update, "secret", id).because("value changed"),
-            });
-        }
-        let changing: Vec<String> = plan
-            .actions
-            .iter()
-            .filter(|a| a.resource == "secret" && a.op != Op::Noop)
-            .map(|a| a.id.rsplit('/').next().unwrap_or_default().to_string())
-            .collect();
-        if built.repository.as_deref().is_some_and(|r| r.ends_with(&format!("/{}", repo_name(cx)))) {
-            plan.actions.push(Action::new(Op::Noop, "ecr-repository", repo_name(cx)));
-        }
-        let region = n.map(|n| n.clients.region.clone()).unwrap_or_else(|| planned_region(cx));
-        let rname = role_name(cx, &region);
-
-        // Role, profile, security group.
-        let want_policy =
-            secret_arns(cx, stored).map(|arns| role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns));
-        plan.actions.push(match n.and_then(|n| n.role.as_ref()) {
-            None => Action::new(Op::Create, "role", &rname),
-            Some((_, have)) if want_policy.as_ref() == Some(have) => Action::new(Op::Noop, "role", &rname),
-            Some(_) => Action::new(Op::Update, "role", &rname).because("permissions changed"),
-        });
-        plan.actions.push(match n.and_then(|n| n.profile.as_ref()) {
-            Some((_, true)) => Action::new(Op::Noop, "instance-profile", &rname),
-            Some((_, false)) => Action::new(Op::Update, "instance-profile", &rname).because("role missing"),
-            None => Action::new(Op::Create, "instance-profile", &rname),
-        });
-        let sg = sg_name(cx);
-        let ingress = desired_ingress(cx);
-        let rules = ingress.iter().map(|(p, c)| format!("{p} from {c}")).collect::<Vec<_>>().join(", ");
-        plan.actions.push(match n.and_then(|n| n.sg.as_ref()) {
-            None => Action::new(Op::Create, "security-group", &sg).because(rules),
-            Some(g) if g.ingress == ingress => Action::new(Op::Noop, "security-group", format!("{sg} ({})", g.id)),
-            Some(g) => Action::new(Op::Update, "security-group", format!("{sg} ({})", g.id)).because(rules),
-        });
-
-        // The instance.
-        let refs = secret_refs(cx, stored, &changing);
-        let config = refs.as_ref().map(|refs| launch_spec(cx, &region, &built.workload, refs).1);
-        let instances = n.map(|n| n.instances.as_slice()).unwrap_or_default();
-        let matching = config.as_ref().and_then(|cfg| instances.iter().find(|i| i.tag(TAG_CONFIG) == Some(cfg.as_str())));
-        match matching {
-            Some(i) => plan.actions.push(Action::new(Op::Noop, "instance", &i.id).because(format!("@{}", short(&artifact.digest)))),
-            None => {
-                let live = n.and_then(Now::live);
-                let why = match live {
-                    None => format!("{}, @{}", instance_type(cx), short(&artifact.digest)),
-                    Some(l) if l.tag(TAG_DIGEST) != Some(artifact.digest.as_str()) => {
-                        format!("image {} -> {}", short(l.tag(TAG_DIGEST).unwrap_or("?")), short(&artifact.digest))
-                    }
-                    Some(_) => "configuration changed".into(),
-                };
-                plan.actions.push(Action::new(Op::Create, "instance", &base).because(why));
-            }
-        }
-        for i in instances.iter().filter(|i| matching.is_none_or(|m| m.id != i.id)) {
-            plan.actions.push(Action::new(Op::Delete, "instance", &i.id).because("once the new one is healthy"));
-        }
-        plan
+    fn plan(&self, cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<Step> {
+        plan::plan(cx, n, artifact)
     }
 
-    async fn apply(&self, cx: &Cx, plan: &Plan, now: Option<&LegacyDeployed>, artifact: &Artifact, r: &dyn Reporter) -> Result<Outcome> {
-        let built = artifact.payload.downcast_ref::<Built>().expect("ec2 artifact");
-        let n = now.map(now_of);
-        let c = match n {
-            Some(n) => n.clients.clone(),
-            None => Clients::for_target(cx).await?,
-        };
-        let app = cx.app_name().to_string();
-        let stage = cx.stage.to_string();
-        // The AMI first: a region without one fails before anything is created.
-        let ami = if plan.actions.iter().any(|a| a.resource == "instance" && a.op == Op::Create) {
-            Some(resolve_ami(cx, &c, r).await?)
-        } else {
-            None
-        };
-
-        // 1. Secrets: values to Secrets Manager; only ARNs go further.
-        let empty = BTreeMap::new();
-        let stored = n.map(|n| &n.secrets).unwrap_or(&empty);
-        let mut refs: BTreeMap<String, (String, String)> = BTreeMap::new();
-        for name in cx.loaded.manifest.secrets.keys().map(|k| k.get().clone()) {
-            let changing =
-                plan.actions.iter().any(|a| a.resource == "secret" && a.op != Op::Noop && a.id.rsplit('/').next() == Some(name.as_str()));
-            match (cx.secrets.values.get(&name), stored.get(&name)) {
-                (Some(value), existing) if changing || existing.is_none() => {
-                    r.step(&format!("storing secret {name}"));
-                    let w = store::put(&c.secrets, &app, &stage, &cx.target.name, &name, value, existing).await?;
-                    refs.insert(name, (w.arn, w.version.unwrap_or_default()));
-                }
-                (_, Some(s)) => {
-                    refs.insert(name, (s.arn.clone(), s.version.clone().unwrap_or_default()));
-                }
-                (_, None) => {}
-            }
-        }
-        let arns: BTreeMap<String, String> = refs.iter().map(|(k, (a, _))| (k.clone(), a.clone())).collect();
-
-        // 2. Role, its policy, the instance profile.
-        let rname = role_name(cx, &c.region);
-        if n.and_then(|n| n.role.as_ref()).is_none() {
-            r.step(&format!("creating role {rname}"));
-            create_role(cx, &c, &rname).await?;
-        }
-        let policy = role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns);
-        if n.and_then(|n| n.role.as_ref()).and_then(|(_, p)| p.clone()) != policy {
-            match &policy {
-                Some(p) => {
-                    c.iam
-                        .put_role_policy()
-                        .role_name(&rname)
-                        .policy_name(POLICY_NAME)
-                        .policy_document(p.to_string())
-                        .send()
-                        .await
-                        .map_err(|e| failed("IAM PutRolePolicy", e))?;
-                }
-                None => {
-                    let _ = c.iam.delete_role_policy().role_name(&rname).policy_name(POLICY_NAME).send().await;
-                }
-            }
-        }
-        let fresh_profile = match n.and_then(|n| n.profile.as_ref()) {
-            Some((_, true)) => false,
-            Some((_, false)) => {
-                add_role_to_profile(&c, &rname).await?;
-                true
-            }
-            None => {
-                r.step(&format!("creating instance profile {rname}"));
-                create_profile(cx, &c, &rname).await?;
-                add_role_to_profile(&c, &rname).await?;
-                true
-            }
-        };
-
-        // 3. The security group.
-        let sg_id = ensure_sg(cx, &c, n.and_then(|n| n.sg.as_ref()), r).await?;
-
-        // 4. The instance: the one already started with exactly this, or a new one.
-        let (script, config) = launch_spec(cx, &c.region, &built.workload, &refs);
-        let instances: Vec<Inst> = n.map(|n| n.instances.clone()).unwrap_or_default();
-        let live = n.and_then(Now::live).cloned();
-        let (inst, created) = match instances.iter().find(|i| i.tag(TAG_CONFIG) == Some(config.as_str())) {
-            Some(i) => (i.clone(), false),
-            None => {
-                let previous = live.as_ref().and_then(|l| match l.tag(TAG_DIGEST) {
-                    Some(d) if d != artifact.digest => Some((d.to_string(), l.tag(TAG_IMAGE).unwrap_or_default().to_string())),
-                    _ => l.tag(TAG_PREV_DIGEST).map(|d| (d.to_string(), l.tag(TAG_PREV_IMAGE).unwrap_or_default().to_string())),
-                });
-                let ami = match &ami {
-                    Some(a) => a.clone(),
-                    None => resolve_ami(cx, &c, r).await?,
-                };
-                let launch = Launch {
-                    ami: &ami,
-                    workload: &built.workload,
-                    script: &script,
-                    config: &config,
-                    sg_id: &sg_id,
-                    profile: &rname,
-                    previous,
-                    fresh_profile,
-                };
-                (run_instance(cx, &c, &launch, r).await?, true)
-            }
-        };
-        let others: Vec<&Inst> = instances.iter().filter(|i| i.id != inst.id).collect();
-        if !created && others.is_empty() {
-            r.done();
-            return Ok(Outcome {
-                url: url_of(cx, &inst),
-                health: now.map(|d| d.health).unwrap_or(Health::Skipped),
-                actions: plan.actions.clone(),
-                failure: None,
-                pushed: None,
-            });
-        }
-
-        // 5. Running, status checks, health; then the old instances go.
-        let gated = match wait_ready(&c, &inst.id, r).await {
-            Ok(ready) => gate(cx, &c, &ready, r).await.map(|h| (ready, h)),
-            Err(e) => Err(format!("{e:#}")),
-        };
-        match gated {
-            Ok((ready, health)) => {
-                if !others.is_empty() {
-                    r.step(&format!(
-                        "terminating the previous instance{} {}",
-                        if others.len() > 1 { "s" } else { "" },
-                        others.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")
-                    ));
-                    terminate(&c, &others.iter().map(|i| i.id.clone()).collect::<Vec<_>>()).await?;
-                }
-                r.done();
-                plain_http_note(r);
-                Ok(Outcome { url: url_of(cx, &ready), health, actions: plan.actions.clone(), failure: None, pushed: None })
-            }
-            Err(why) => {
-                r.step(&format!("terminating the unhealthy instance {}", inst.id));
-                terminate(&c, std::slice::from_ref(&inst.id)).await?;
-                r.done();
-                let kept = if others.is_empty() { "nothing is serving" } else { "the previous instance keeps serving" };
-                Ok(Outcome {
-                    url: live.as_ref().filter(|l| l.id != inst.id).and_then(|l| url_of(cx, l)),
-                    health: Health::Failed,
-                    actions: plan.actions.clone(),
-                    failure: Some(format!("instance {}: {why}\n({kept})", inst.id)),
-                    pushed: None,
-                })
-            }
-        }
+    async fn apply(&self, cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+        apply::apply(cx, n, artifact, plan, r).await
     }
 
-    fn plan_rollback(&self, cx: &Cx, now: &LegacyDeployed) -> Result<Plan> {
-        let n = now_of(now);
-        let (live, prev_digest, _) = previous(cx, n)?;
-        let mut plan = Plan::default();
-        plan.actions.push(Action::new(Op::Create, "instance", base_name(cx)).because(format!(
-            "image {} -> {}",
-            short(live.tag(TAG_DIGEST).unwrap_or("?")),
-            short(&prev_digest)
-        )));
-        plan.actions.push(Action::new(Op::Delete, "instance", &live.id).because("once the new one is healthy"));
-        Ok(plan)
+    fn plan_rollback(&self, cx: &Cx, n: &Now) -> Result<Planned<Step>> {
+        plan::plan_rollback(cx, n)
     }
 
-    async fn rollback(&self, cx: &Cx, plan: &Plan, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
-        let n = now_of(now);
-        let c = &n.clients;
-        let (live, prev_digest, prev_image) = previous(cx, n)?;
-        let declared: Vec<String> = cx.loaded.manifest.secrets.keys().map(|k| k.get().clone()).collect();
-        let refs: BTreeMap<String, (String, String)> = n
-            .secrets
-            .iter()
-            .filter(|(k, _)| declared.contains(k))
-            .map(|(k, s)| (k.clone(), (s.arn.clone(), s.version.clone().unwrap_or_default())))
-            .collect();
-        let ecr_host = prev_image.split('/').next().filter(|h| crate::cloud::registry_logins::ecr_region(h).is_some()).map(str::to_string);
-        let workload = Workload::App { image: prev_image, ecr_host, container_port: port(cx) };
-        let (script, config) = launch_spec(cx, &c.region, &workload, &refs);
-        let Some(sg) = &n.sg else {
-            return Err(Hinted::new(format!("the security group {} is gone", sg_name(cx)), "deploy again to recreate it").into());
-        };
-        let back = Some((live.tag(TAG_DIGEST).unwrap_or_default().to_string(), live.tag(TAG_IMAGE).unwrap_or_default().to_string()));
-        let ami = resolve_ami(cx, c, r).await?;
-        let launch = Launch {
-            ami: &ami,
-            workload: &workload,
-            script: &script,
-            config: &config,
-            sg_id: &sg.id,
-            profile: &role_name(cx, &c.region),
-            previous: back,
-            fresh_profile: false,
-        };
-        let inst = run_instance(cx, c, &launch, r).await?;
-        let gated = match wait_ready(c, &inst.id, r).await {
-            Ok(ready) => gate(cx, c, &ready, r).await.map(|h| (ready, h)),
-            Err(e) => Err(format!("{e:#}")),
-        };
-        match gated {
-            Ok((ready, health)) => {
-                let old: Vec<String> = n.instances.iter().map(|i| i.id.clone()).collect();
-                r.step(&format!("terminating {}", old.join(", ")));
-                terminate(c, &old).await?;
-                r.done();
-                plain_http_note(r);
-                let _ = prev_digest;
-                Ok(Outcome { url: url_of(cx, &ready), health, actions: plan.actions.clone(), failure: None, pushed: None })
-            }
-            Err(why) => {
-                terminate(c, std::slice::from_ref(&inst.id)).await?;
-                Ok(Outcome {
-                    url: now.url.clone(),
-                    health: Health::Failed,
-                    actions: plan.actions.clone(),
-                    failure: Some(format!("instance {}: {why}\n(the current instance keeps serving)", inst.id)),
-                    pushed: None,
-                })
-            }
-        }
+    async fn rollback(&self, cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+        apply::rollback(cx, n, plan, r).await
     }
 
-    fn plan_destroy(&self, cx: &Cx, now: &LegacyDeployed) -> Plan {
-        let n = now_of(now);
-        let mut plan = Plan::default();
-        for i in &n.instances {
-            plan.actions.push(Action::new(Op::Delete, "instance", &i.id).because(i.state.clone()));
-        }
-        if let Some(g) = &n.sg {
-            plan.actions.push(Action::new(Op::Delete, "security-group", format!("{} ({})", sg_name(cx), g.id)));
-        }
-        let rname = role_name(cx, &n.clients.region);
-        if n.profile.is_some() {
-            plan.actions.push(Action::new(Op::Delete, "instance-profile", &rname));
-        }
-        if n.role.is_some() {
-            plan.actions.push(Action::new(Op::Delete, "role", &rname).because("and its policy"));
-        }
-        if n.repo.as_ref().is_some_and(|r| r.ours) {
-            plan.actions.push(Action::new(Op::Delete, "ecr-repository", repo_name(cx)).because("and its images"));
-        }
-        for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
-            plan.actions.push(
-                Action::new(Op::Delete, "secret", store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name))
-                    .because("recoverable for 7 days"),
-            );
-        }
-        plan
+    fn plan_destroy(&self, cx: &Cx, n: &Now) -> Planned<Step> {
+        plan::plan_destroy(cx, n)
     }
 
-    async fn destroy(&self, cx: &Cx, now: &LegacyDeployed, r: &dyn Reporter) -> Result<Outcome> {
-        let n = now_of(now);
-        let c = &n.clients;
-        let actions = self.plan_destroy(cx, now).actions;
-        let ids: Vec<String> = n.instances.iter().map(|i| i.id.clone()).collect();
-        if !ids.is_empty() {
-            r.step(&format!("terminating {}", ids.join(", ")));
-            terminate(c, &ids).await?;
-            wait_terminated(c, &ids, r).await?;
-        }
-        if let Some(g) = &n.sg {
-            r.step(&format!("deleting security group {}", g.id));
-            delete_sg(c, &g.id, r).await?;
-        }
-        let rname = role_name(cx, &c.region);
-        if n.profile.is_some() {
-            r.step(&format!("deleting instance profile {rname}"));
-            if n.profile.as_ref().is_some_and(|(_, has)| *has) {
-                match c.iam.remove_role_from_instance_profile().instance_profile_name(&rname).role_name(&rname).send().await {
-                    Ok(_) => {}
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
-                    Err(e) => return Err(failed("IAM RemoveRoleFromInstanceProfile", e)),
-                }
-            }
-            match c.iam.delete_instance_profile().instance_profile_name(&rname).send().await {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
-                Err(e) => return Err(failed("IAM DeleteInstanceProfile", e)),
-            }
-        }
-        if n.role.is_some() {
-            r.step(&format!("deleting role {rname}"));
-            let policies = c.iam.list_role_policies().role_name(&rname).send().await.map_err(|e| failed("IAM ListRolePolicies", e))?;
-            for p in policies.policy_names() {
-                c.iam.delete_role_policy().role_name(&rname).policy_name(p).send().await.map_err(|e| failed("IAM DeleteRolePolicy", e))?;
-            }
-            match c.iam.delete_role().role_name(&rname).send().await {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
-                Err(e) => return Err(failed("IAM DeleteRole", e)),
-            }
-        }
-        if n.repo.as_ref().is_some_and(|r| r.ours) {
-            r.step(&format!("deleting ECR repository {}", repo_name(cx)));
-            ecr::delete(&c.ecr, &repo_name(cx)).await?;
-        }
-        for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
-            r.step(&format!("deleting secret {}", s.name));
-            store::delete(&c.secrets, &s.arn).await?;
-        }
-        r.done();
-        Ok(Outcome { url: None, health: Health::Skipped, actions, failure: None, pushed: None })
+    async fn destroy(&self, cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+        destroy::destroy(cx, n, plan, r).await
     }
 }
 
-fn plain_http_note(r: &dyn Reporter) {
+pub(super) fn plain_http_note(r: &dyn Reporter) {
     r.warn("the URL is plain HTTP (no TLS): anyone on the path can read requests and answers; put a TLS proxy or load balancer in front for anything private");
 }
 
 /// The live instance and what ran before it (digest, image).
-fn previous<'a>(cx: &Cx, n: &'a Now) -> Result<(&'a Inst, String, String)> {
+pub(super) fn previous<'a>(cx: &Cx, n: &'a Now) -> Result<(&'a Inst, String, String)> {
     let none = || {
         UsageError::new(format!("{} ({}) has no previous image to roll back to", cx.app_name(), cx.stage)).hint(
             "rollback starts an instance with the image deployed before the live one; deploy a change first (model servers have none)",
@@ -866,6 +482,16 @@ mod tests {
         assert_eq!(st.len(), 3);
         assert_eq!(st[1]["Resource"], json!([arn]));
         assert_eq!(st[2]["Resource"], json!(["arn:aws:secretsmanager:eu-west-1:1:secret:aideploy/app/dev/K-x"]));
+    }
+
+    #[test]
+    fn long_names_are_cut_with_a_hash() {
+        assert_eq!(fit("aideploy-app-dev-eu-west-1", 64), "aideploy-app-dev-eu-west-1");
+        let a = fit(&format!("aideploy-{}-dev-eu-west-1", "x".repeat(60)), 64);
+        let b = fit(&format!("aideploy-{}-dev-us-east-1", "x".repeat(60)), 64);
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert!(a.starts_with("aideploy-xxx"));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! that a re-run after any failure repeats safely.
 
 use super::*;
+use crate::engine::wait::{Poll, Wait, Waited};
+use base64::Engine;
 
 pub(super) async fn create_role(cx: &Cx, c: &Clients, rname: &str) -> Result<()> {
     let mut req = c
@@ -189,102 +191,105 @@ pub(super) async fn run_instance(cx: &Cx, c: &Clients, l: &Launch<'_>, r: &dyn R
         s.build()
     };
     r.step(&format!("starting a {} instance from {ami} (@{})", instance_type(cx), short(&digest)));
-    let deadline = Instant::now() + Duration::from_secs(if l.fresh_profile { 90 } else { 5 });
-    let mut delay = Duration::from_secs(2);
-    loop {
-        let out = c
-            .ec2
-            .run_instances()
-            .image_id(ami)
-            .instance_type(ec2t::InstanceType::from(instance_type(cx).as_str()))
-            .min_count(1)
-            .max_count(1)
-            .iam_instance_profile(ec2t::IamInstanceProfileSpecification::builder().name(l.profile).build())
-            .security_group_ids(l.sg_id)
-            .user_data(base64::engine::general_purpose::STANDARD.encode(l.script))
-            .metadata_options(
-                ec2t::InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(ec2t::HttpTokensState::Required)
-                    .http_endpoint(ec2t::InstanceMetadataEndpointState::Enabled)
-                    .http_put_response_hop_limit(1)
-                    .build(),
-            )
-            .block_device_mappings(
-                ec2t::BlockDeviceMapping::builder()
-                    .device_name(root)
-                    .ebs(
-                        ec2t::EbsBlockDevice::builder()
-                            .volume_size(volume_gb(cx) as i32)
-                            .volume_type(ec2t::VolumeType::Gp3)
-                            .encrypted(true)
-                            .delete_on_termination(true)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .tag_specifications(spec(ec2t::ResourceType::Instance))
-            .tag_specifications(spec(ec2t::ResourceType::Volume))
-            .send()
-            .await;
-        match out {
-            Ok(out) => {
-                let Some(i) = out.instances().first() else {
-                    return Err(Hinted::new("EC2 RunInstances answered without an instance", "run the deploy again").into());
-                };
-                return Ok(Inst {
-                    id: i.instance_id().unwrap_or_default().to_string(),
-                    state: i.state().and_then(|s| s.name()).map(|s| s.as_str().to_string()).unwrap_or_default(),
-                    public_ip: i.public_ip_address().map(str::to_string),
-                    launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
-                    tags: all_tags.into_iter().collect(),
-                });
-            }
-            Err(e) => {
-                let msg = e.as_service_error().and_then(|s| s.message()).unwrap_or_default().to_ascii_lowercase();
-                if msg.contains("instance profile") && Instant::now() < deadline {
-                    r.progress("waiting for the new instance profile to reach EC2");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                    continue;
+    // The profile was just made: IAM may take a few seconds to let EC2 use it.
+    let timeout = Duration::from_secs(if l.fresh_profile { 90 } else { 5 });
+    let all_tags = &all_tags;
+    let spec = &spec;
+    let started = Wait::new("waiting for the new instance profile to reach EC2", Duration::from_secs(2), timeout)
+        .run(cx.poll, r, move || async move {
+            let out = c
+                .ec2
+                .run_instances()
+                .image_id(ami)
+                .instance_type(ec2t::InstanceType::from(instance_type(cx).as_str()))
+                .min_count(1)
+                .max_count(1)
+                .iam_instance_profile(ec2t::IamInstanceProfileSpecification::builder().name(l.profile).build())
+                .security_group_ids(l.sg_id)
+                .user_data(base64::engine::general_purpose::STANDARD.encode(l.script))
+                .metadata_options(
+                    ec2t::InstanceMetadataOptionsRequest::builder()
+                        .http_tokens(ec2t::HttpTokensState::Required)
+                        .http_endpoint(ec2t::InstanceMetadataEndpointState::Enabled)
+                        .http_put_response_hop_limit(1)
+                        .build(),
+                )
+                .block_device_mappings(
+                    ec2t::BlockDeviceMapping::builder()
+                        .device_name(root)
+                        .ebs(
+                            ec2t::EbsBlockDevice::builder()
+                                .volume_size(volume_gb(cx) as i32)
+                                .volume_type(ec2t::VolumeType::Gp3)
+                                .encrypted(true)
+                                .delete_on_termination(true)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .tag_specifications(spec(ec2t::ResourceType::Instance))
+                .tag_specifications(spec(ec2t::ResourceType::Volume))
+                .send()
+                .await;
+            match out {
+                Ok(out) => {
+                    let Some(i) = out.instances().first() else {
+                        return Err(Hinted::new("EC2 RunInstances answered without an instance", "run the deploy again").into());
+                    };
+                    Ok(Poll::Ready(Inst {
+                        id: i.instance_id().unwrap_or_default().to_string(),
+                        state: i.state().and_then(|s| s.name()).map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        public_ip: i.public_ip_address().map(str::to_string),
+                        launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
+                        tags: all_tags.iter().cloned().collect(),
+                    }))
                 }
-                if e.as_service_error().and_then(|s| s.code()) == Some("InsufficientInstanceCapacity") {
-                    return Err(Hinted::new(
-                        format!("EC2 has no {} capacity in {} right now", instance_type(cx), c.region),
-                        "try again later, another region (--region), or another instance_type",
-                    )
-                    .into());
+                Err(e) => {
+                    let msg = e.as_service_error().and_then(|s| s.message()).unwrap_or_default().to_ascii_lowercase();
+                    if msg.contains("instance profile") {
+                        return Ok(Poll::Pending(msg));
+                    }
+                    if e.as_service_error().and_then(|s| s.code()) == Some("InsufficientInstanceCapacity") {
+                        return Err(Hinted::new(
+                            format!("EC2 has no {} capacity in {} right now", instance_type(cx), c.region),
+                            "try again later, another region (--region), or another instance_type",
+                        )
+                        .into());
+                    }
+                    Err(failed("EC2 RunInstances", e))
                 }
-                return Err(failed("EC2 RunInstances", e));
             }
-        }
-    }
-}
-
-pub(super) fn poll_every(c: &Clients) -> Duration {
-    if c.emulated {
-        Duration::from_millis(100)
-    } else {
-        Duration::from_secs(5)
+        })
+        .await?;
+    match started {
+        Waited::Ready(i) => Ok(i),
+        Waited::TimedOut { last, waited } => Err(Hinted::new(
+            format!("EC2 RunInstances still refused the instance profile {} after {}s: {last}", l.profile, waited.as_secs()),
+            "run the deploy again; IAM changes can take a minute to reach EC2",
+        )
+        .into()),
     }
 }
 
 /// Waits until the instance runs and passes both status checks; shows elapsed time.
-pub(super) async fn wait_ready(c: &Clients, id: &str, r: &dyn Reporter) -> Result<Inst> {
-    let started = Instant::now();
-    let limit = Duration::from_secs(20 * 60);
+pub(super) async fn wait_ready(cx: &Cx, c: &Clients, id: &str, r: &dyn Reporter) -> Result<Inst> {
     r.step(&format!("waiting for {id} to run and pass its status checks"));
-    loop {
-        let out = c.ec2.describe_instances().instance_ids(id).send().await.map_err(|e| failed("EC2 DescribeInstances", e))?;
-        let Some(i) = out.reservations().iter().flat_map(|r| r.instances()).next() else {
-            anyhow::bail!("instance {id} is gone");
-        };
-        let state = i.state().and_then(|s| s.name()).map(|s| s.as_str().to_string()).unwrap_or_default();
-        if matches!(state.as_str(), "terminated" | "shutting-down" | "stopped" | "stopping") {
-            let why = i.state_reason().and_then(|s| s.message()).unwrap_or("no reason given");
-            anyhow::bail!("instance {id} is {state} ({why})");
-        }
-        let mut checks = "pending".to_string();
-        if state == "running" {
+    let limit = Duration::from_secs(20 * 60);
+    let what = format!("{id} status checks");
+    let waited = Wait::new(&what, Duration::from_secs(5), limit)
+        .run(cx.poll, r, move || async move {
+            let out = c.ec2.describe_instances().instance_ids(id).send().await.map_err(|e| failed("EC2 DescribeInstances", e))?;
+            let Some(i) = out.reservations().iter().flat_map(|r| r.instances()).next() else {
+                anyhow::bail!("instance {id} is gone");
+            };
+            let state = i.state().and_then(|s| s.name()).map(|s| s.as_str().to_string()).unwrap_or_default();
+            if matches!(state.as_str(), "terminated" | "shutting-down" | "stopped" | "stopping") {
+                let why = i.state_reason().and_then(|s| s.message()).unwrap_or("no reason given");
+                anyhow::bail!("instance {id} is {state} ({why})");
+            }
+            if state != "running" {
+                return Ok(Poll::Pending(format!("{state}, status checks pending")));
+            }
             let st = c.ec2.describe_instance_status().instance_ids(id).send().await.map_err(|e| failed("EC2 DescribeInstanceStatus", e))?;
             let s = st.instance_statuses().first();
             let sys = s
@@ -297,33 +302,31 @@ pub(super) async fn wait_ready(c: &Clients, id: &str, r: &dyn Reporter) -> Resul
                 .and_then(|s| s.status())
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_else(|| "initializing".into());
-            if sys == "ok" && ins == "ok" {
-                let tags = i.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
-                return Ok(Inst {
-                    id: id.to_string(),
-                    state,
-                    public_ip: i.public_ip_address().map(str::to_string),
-                    launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
-                    tags,
-                });
-            }
             if sys == "impaired" || ins == "impaired" {
                 anyhow::bail!("instance {id} failed its status checks (system {sys}, instance {ins})");
             }
-            checks = format!("system {sys}, instance {ins}");
-        }
-        let waited = started.elapsed();
-        if waited > limit {
-            anyhow::bail!("instance {id} was not ready after {} minutes ({state}, {checks})", limit.as_secs() / 60);
-        }
-        r.progress(&format!("{id}: {state}, status checks {checks} ({}s)", waited.as_secs()));
-        tokio::time::sleep(poll_every(c)).await;
+            if sys != "ok" || ins != "ok" {
+                return Ok(Poll::Pending(format!("{state}, status checks system {sys}, instance {ins}")));
+            }
+            let tags = i.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
+            Ok(Poll::Ready(Inst {
+                id: id.to_string(),
+                state,
+                public_ip: i.public_ip_address().map(str::to_string),
+                launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
+                tags,
+            }))
+        })
+        .await?;
+    match waited {
+        Waited::Ready(i) => Ok(i),
+        Waited::TimedOut { last, .. } => anyhow::bail!("instance {id} was not ready after {} minutes ({last})", limit.as_secs() / 60),
     }
 }
 
 /// Health-gates an instance: `Ok(health)` or why it failed.
 pub(super) async fn gate(cx: &Cx, c: &Clients, i: &Inst, r: &dyn Reporter) -> std::result::Result<Health, String> {
-    let Some(url) = health_url(cx, c, i) else {
+    let Some(url) = health_url(cx, c.emulated, i) else {
         if c.emulated {
             r.warn(&format!(
                 "health: skipped (AWS_ENDPOINT_URL is a loopback emulator, which runs no instance; set {} to check through another address)",
@@ -355,47 +358,49 @@ pub(super) async fn terminate(c: &Clients, ids: &[String]) -> Result<()> {
     }
 }
 
-pub(super) async fn wait_terminated(c: &Clients, ids: &[String], r: &dyn Reporter) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        let out =
-            c.ec2.describe_instances().set_instance_ids(Some(ids.to_vec())).send().await.map_err(|e| failed("EC2 DescribeInstances", e))?;
-        let left = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .filter(|i| i.state().and_then(|s| s.name()).map(|s| s.as_str()) != Some("terminated"))
-            .count();
-        if left == 0 {
-            return Ok(());
+pub(super) async fn wait_terminated(cx: &Cx, c: &Clients, ids: &[String], r: &dyn Reporter) -> Result<()> {
+    let waited = Wait::new("instances shutting down", Duration::from_secs(5), Duration::from_secs(600))
+        .run(cx.poll, r, move || async move {
+            let out = c
+                .ec2
+                .describe_instances()
+                .set_instance_ids(Some(ids.to_vec()))
+                .send()
+                .await
+                .map_err(|e| failed("EC2 DescribeInstances", e))?;
+            let left = out
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter(|i| i.state().and_then(|s| s.name()).map(|s| s.as_str()) != Some("terminated"))
+                .count();
+            Ok(if left == 0 { Poll::Ready(()) } else { Poll::Pending(format!("{left} instance(s) left")) })
+        })
+        .await?;
+    match waited {
+        Waited::Ready(()) => Ok(()),
+        Waited::TimedOut { last, .. } => {
+            Err(Hinted::new(format!("instances still terminating after 10 minutes ({last})"), "run destroy again later; it resumes").into())
         }
-        if started.elapsed() > Duration::from_secs(600) {
-            return Err(Hinted::new(
-                format!("{left} instance(s) still terminating after 10 minutes"),
-                "run destroy again later; it resumes",
-            )
-            .into());
-        }
-        r.progress(&format!("{left} instance(s) shutting down ({}s)", started.elapsed().as_secs()));
-        tokio::time::sleep(poll_every(c)).await;
     }
 }
 
 /// Deletes the group, retrying while a terminating instance still holds it.
-pub(super) async fn delete_sg(c: &Clients, id: &str, r: &dyn Reporter) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        match c.ec2.delete_security_group().group_id(id).send().await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidGroup.NotFound") => return Ok(()),
-            Err(e)
-                if e.as_service_error().and_then(|s| s.code()) == Some("DependencyViolation")
-                    && started.elapsed() < Duration::from_secs(300) =>
-            {
-                r.progress(&format!("security group {id} still in use ({}s)", started.elapsed().as_secs()));
-                tokio::time::sleep(poll_every(c) * 2).await;
+pub(super) async fn delete_sg(cx: &Cx, c: &Clients, id: &str, r: &dyn Reporter) -> Result<()> {
+    let waited = Wait::new("security group still in use", Duration::from_secs(10), Duration::from_secs(300))
+        .run(cx.poll, r, move || async move {
+            match c.ec2.delete_security_group().group_id(id).send().await {
+                Ok(_) => Ok(Poll::Ready(())),
+                Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidGroup.NotFound") => Ok(Poll::Ready(())),
+                Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("DependencyViolation") => Ok(Poll::Pending(id.to_string())),
+                Err(e) => Err(failed("EC2 DeleteSecurityGroup", e)),
             }
-            Err(e) => return Err(failed("EC2 DeleteSecurityGroup", e)),
+        })
+        .await?;
+    match waited {
+        Waited::Ready(()) => Ok(()),
+        Waited::TimedOut { .. } => {
+            Err(Hinted::new(format!("security group {id} is still in use after 5 minutes"), "run destroy again later; it resumes").into())
         }
     }
 }

@@ -1,18 +1,18 @@
-//! `current`'s reads: everything this target may have created, found by tags and
+//! `observe`'s reads: everything this target may have created, found by tags and
 //! deterministic names, checked to be ours. Independent reads go out together.
 
 use super::*;
 
-pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
+pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
     let rname = role_name(cx, &c.region);
     let app = cx.app_name().to_string();
     let stage = cx.stage.to_string();
     let (repo_name, owner) = (repo_name(cx), tags(cx));
     let (instances, sg, role, profile, repo, secrets) = tokio::join!(
-        read_instances(cx, &c),
-        read_sg(cx, &c),
-        crate::cloud::aws::read_role(&c.iam, &rname, POLICY_NAME, PERMS_HINT),
-        read_profile(&c, &rname),
+        read_instances(cx, c),
+        read_sg(cx, c),
+        read_own_role(cx, c, &rname),
+        read_profile(cx, c, &rname),
         ecr::read(&c.ecr, &repo_name, &owner),
         store::list(&c.secrets, &app, &stage),
     );
@@ -35,7 +35,31 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
             secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
         }
     }
-    Ok(Now { clients: c, role, profile, sg, instances, repo, secrets, secret_same })
+    let mut now = Now { region: c.region.clone(), role, profile, sg, instances, repo, secrets, secret_same, health: Health::Skipped };
+    if let Some(url) = now.live().and_then(|i| health_url(cx, c.emulated, i)) {
+        now.health = if crate::engine::health::probe(&url).await { Health::Passed } else { Health::Failed };
+    }
+    Ok(now)
+}
+
+/// A same-named resource without this target's tags: refused, never adopted.
+fn not_ours(cx: &Cx, what: &str, name: &str) -> anyhow::Error {
+    Hinted::new(
+        format!("{what} {name} exists but was not created by aideploy for {} ({}) on {}", cx.app_name(), cx.stage, cx.target.name),
+        format!("rename the app or stage, or delete the {what} {name}"),
+    )
+    .into()
+}
+
+/// The role and its policy, when it exists and carries this target's tags.
+async fn read_own_role(cx: &Cx, c: &Clients, rname: &str) -> Result<Option<(String, Option<serde_json::Value>)>> {
+    let Some(role) = crate::cloud::aws::read_role(&c.iam, rname, POLICY_NAME, PERMS_HINT).await? else { return Ok(None) };
+    let out = c.iam.list_role_tags().role_name(rname).send().await.map_err(|e| failed("IAM ListRoleTags", e))?;
+    let found: HashMap<String, String> = out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    if !ours(cx, &found) {
+        return Err(not_ours(cx, "IAM role", rname));
+    }
+    Ok(Some(role))
 }
 
 pub(super) fn tag_filter(k: &str, v: &str) -> ec2t::Filter {
@@ -96,11 +120,7 @@ pub(super) async fn read_sg(cx: &Cx, c: &Clients) -> Result<Option<Sg>> {
     for g in out.security_groups() {
         let tags: HashMap<String, String> = g.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
         if !ours(cx, &tags) {
-            return Err(Hinted::new(
-                format!("a security group named {} exists but was not created by aideploy for this app, stage and target", sg_name(cx)),
-                "delete or rename it, or deploy with another --stage",
-            )
-            .into());
+            return Err(not_ours(cx, "security group", &sg_name(cx)));
         }
         let mut ingress = BTreeSet::new();
         for p in g.ip_permissions() {
@@ -119,9 +139,18 @@ pub(super) async fn read_sg(cx: &Cx, c: &Clients) -> Result<Option<Sg>> {
     Ok(found)
 }
 
-pub(super) async fn read_profile(c: &Clients, rname: &str) -> Result<Option<(String, bool)>> {
+/// The instance profile's ARN and whether our role is in it; refused when it exists
+/// without this target's tags.
+pub(super) async fn read_profile(cx: &Cx, c: &Clients, rname: &str) -> Result<Option<(String, bool)>> {
     match c.iam.get_instance_profile().instance_profile_name(rname).send().await {
-        Ok(out) => Ok(out.instance_profile().map(|p| (p.arn().to_string(), p.roles().iter().any(|r| r.role_name() == rname)))),
+        Ok(out) => {
+            let Some(p) = out.instance_profile() else { return Ok(None) };
+            let found: HashMap<String, String> = p.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+            if !ours(cx, &found) {
+                return Err(not_ours(cx, "instance profile", rname));
+            }
+            Ok(Some((p.arn().to_string(), p.roles().iter().any(|r| r.role_name() == rname))))
+        }
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
         Err(e) => Err(failed("IAM GetInstanceProfile", e)),
     }

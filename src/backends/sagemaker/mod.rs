@@ -29,7 +29,7 @@ pub mod upload;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use async_trait::async_trait;
@@ -43,6 +43,7 @@ use crate::artifact::zip::SECRET_ARNS_ENV;
 use crate::backends::lambda::SECRETS_REV_ENV;
 use crate::cloud::aws::TAG_DIGEST;
 use crate::engine::legacy::LegacyBackend;
+use crate::engine::wait::{Poll, Wait, Waited};
 use crate::engine::{Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::Kind;
@@ -73,9 +74,7 @@ pub fn endpoint_name(cx: &Cx) -> String {
 
 /// One role per region (its permissions name regional ARNs).
 fn role_name(cx: &Cx, region: &str) -> String {
-    let mut n = format!("aideploy-{}-{region}", endpoint_name(cx));
-    n.truncate(64);
-    n
+    crate::backends::ec2::fit(&format!("aideploy-{}-{region}", endpoint_name(cx)), 64)
 }
 
 fn release_name(endpoint: &str, id: &str) -> String {
@@ -902,38 +901,44 @@ async fn create_model(cx: &Cx, c: &Clients, name: &str, m: &ModelSpec, digest: &
         .set_model_data_url(m.model_data_url.clone())
         .set_environment((!m.env.is_empty()).then(|| m.env.clone().into_iter().collect()))
         .build();
-    let mut delay = Duration::from_millis(500);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let sent = c
-            .sagemaker
-            .create_model()
-            .model_name(name)
-            .execution_role_arn(&m.role)
-            .primary_container(container.clone())
-            .set_tags(Some(sm_tags(cx, Some(digest))))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => return Ok(()),
-            Err(e) => {
-                let msg = e.message().unwrap_or_default().to_string();
-                if msg.contains("Cannot create already existing model") || msg.contains("already exist") {
-                    return Ok(());
+    let container = &container;
+    let waited = Wait::new("waiting for the new role to reach SageMaker", Duration::from_millis(500), Duration::from_secs(90))
+        .run(cx.poll, r, move || async move {
+            let sent = c
+                .sagemaker
+                .create_model()
+                .model_name(name)
+                .execution_role_arn(&m.role)
+                .primary_container(container.clone())
+                .set_tags(Some(sm_tags(cx, Some(digest))))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok(Poll::Ready(())),
+                Err(e) => {
+                    let msg = e.message().unwrap_or_default().to_string();
+                    if msg.contains("Cannot create already existing model") || msg.contains("already exist") {
+                        return Ok(Poll::Ready(()));
+                    }
+                    if msg.contains("assume") {
+                        return Ok(Poll::Pending(msg));
+                    }
+                    Err(failed(
+                        "SageMaker CreateModel",
+                        e,
+                        "re-run the deploy; if the role cannot be assumed, wait a minute for IAM to propagate",
+                    ))
                 }
-                if msg.contains("assume") && Instant::now() < deadline {
-                    r.progress("waiting for the new role to reach SageMaker");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(8));
-                    continue;
-                }
-                return Err(failed(
-                    "SageMaker CreateModel",
-                    e,
-                    "re-run the deploy; if the role cannot be assumed, wait a minute for IAM to propagate",
-                ));
             }
-        }
+        })
+        .await?;
+    match waited {
+        Waited::Ready(()) => Ok(()),
+        Waited::TimedOut { last, waited } => Err(Hinted::new(
+            format!("SageMaker CreateModel could not assume the role {} after {}s: {last}", m.role, waited.as_secs()),
+            "re-run the deploy; IAM changes can take a minute to reach SageMaker",
+        )
+        .into()),
     }
 }
 
@@ -987,13 +992,13 @@ async fn switch_endpoint(
     let mut status = status.map(str::to_string);
     // An interrupted run may have left it busy: wait for SageMaker first.
     if status.as_deref().is_some_and(busy) {
-        status = wait(c, &ep, r).await?.map(|(s, _, _)| s);
+        status = wait(cx, c, &ep, r).await?.map(|(s, _, _)| s);
     }
     if status.as_deref() == Some("Failed") {
         // DeleteEndpoint is the only operation a failed endpoint takes.
         r.step(&format!("deleting failed endpoint {ep}"));
         sm.delete_endpoint().endpoint_name(&ep).send().await.map_err(|e| failed("SageMaker DeleteEndpoint", e, PERMS_HINT))?;
-        wait(c, &ep, r).await?;
+        wait(cx, c, &ep, r).await?;
         status = None;
     }
     let current = match status {
@@ -1023,7 +1028,7 @@ async fn switch_endpoint(
             live.or(previous.map(str::to_string))
         }
     };
-    let after = wait(c, &ep, r).await?;
+    let after = wait(cx, c, &ep, r).await?;
     match after {
         Some((s, cfg, _)) if s == "InService" && cfg == config => {
             let arn = describe_arn(c, &ep).await?;
@@ -1083,34 +1088,33 @@ fn elapsed(d: Duration) -> String {
 }
 
 /// Polls the endpoint until SageMaker is done with it, showing status and elapsed time.
-async fn wait(c: &Clients, ep: &str, r: &dyn Reporter) -> Result<Option<(String, String, Option<String>)>> {
-    let started = Instant::now();
-    let (mut delay, cap) = if c.emulated {
-        (Duration::from_millis(100), Duration::from_millis(500))
-    } else {
-        (Duration::from_secs(2), Duration::from_secs(15))
-    };
-    let mut shown = String::new();
-    loop {
-        let Some(d) = describe(c, ep).await? else { return Ok(None) };
-        if !busy(&d.0) {
-            return Ok(Some(d));
-        }
-        // A line per status (CI logs), the elapsed time on the spinner (or with -v).
-        if d.0 != shown {
-            r.step(&format!("endpoint {ep}: {}", d.0));
-            shown = d.0.clone();
-        }
-        if started.elapsed() > WAIT_LIMIT {
-            return Err(Hinted::new(
-                format!("endpoint {ep} is still {} after an hour", d.0),
-                "deploy again later: it waits for SageMaker and resumes",
-            )
-            .into());
-        }
-        r.progress(&format!("{} elapsed (SageMaker takes about 10 minutes to bring up instances)", elapsed(started.elapsed())));
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(cap);
+async fn wait(cx: &Cx, c: &Clients, ep: &str, r: &dyn Reporter) -> Result<Option<(String, String, Option<String>)>> {
+    let shown = std::sync::Mutex::new(String::new());
+    let shown = &shown;
+    let started = std::time::Instant::now();
+    let what = format!("endpoint {ep} (SageMaker takes about 10 minutes to bring up instances)");
+    let waited = Wait { what: &what, every: Duration::from_secs(2), max_every: Duration::from_secs(15), timeout: WAIT_LIMIT }
+        .run(cx.poll, r, move || async move {
+            let Some(d) = describe(c, ep).await? else { return Ok(Poll::Ready(None)) };
+            if !busy(&d.0) {
+                return Ok(Poll::Ready(Some(d)));
+            }
+            // A line per status (CI logs), the elapsed time on the spinner (or with -v).
+            let mut last = shown.lock().unwrap_or_else(|e| e.into_inner());
+            if *last != d.0 {
+                r.step(&format!("endpoint {ep}: {}", d.0));
+                *last = d.0.clone();
+            }
+            Ok(Poll::Pending(format!("{}, {} elapsed", d.0, elapsed(started.elapsed()))))
+        })
+        .await?;
+    match waited {
+        Waited::Ready(d) => Ok(d),
+        Waited::TimedOut { last, waited } => Err(Hinted::new(
+            format!("endpoint {ep} is not in service after {}s ({last})", waited.as_secs()),
+            "deploy again later: it waits for SageMaker and resumes",
+        )
+        .into()),
     }
 }
 

@@ -1,0 +1,228 @@
+//! `apply` and `rollback`: the plan's steps, in order, each a get -> create-or-update a
+//! re-run after any failure repeats safely; a new instance is health-gated before the old
+//! ones go.
+
+use super::*;
+use crate::engine::{Change, Pushed};
+
+pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+    let built = &artifact.data;
+    let c = Clients::for_target(cx).await?;
+    let app = cx.app_name().to_string();
+    let stage = cx.stage.to_string();
+    let actions = plan.display().actions;
+
+    // 1. The image: its repository, then the push.
+    let mut pushed = None;
+    for step in &plan.changes {
+        match step {
+            Step::EcrRepository { name, exists: false } => {
+                r.step(&format!("creating ECR repository {name}"));
+                ecr::ensure(&c.ecr, name, &tags(cx), r).await?;
+                r.done();
+            }
+            Step::PushImage { bytes: Some(_), .. } => {
+                let Some(img) = &built.image else { continue };
+                if img.ecr_repo.is_some() && c.emulated {
+                    return Err(Hinted::new(
+                        "AWS_ENDPOINT_URL is a loopback emulator, which serves no image registry behind its ECR API",
+                        format!("set {}=HOST:PORT/REPOSITORY to push the image to a registry you run", crate::envvars::AIDEPLOY_REGISTRY),
+                    )
+                    .into());
+                }
+                r.step(&format!("pushing to {}", img.repo.name()));
+                let (reference, uploaded_bytes) = crate::artifact::image::push_built(&img.local.image, &img.repo, &cx.stage, r).await?;
+                r.done();
+                pushed = Some(Pushed { reference: Some(reference), uploaded_bytes });
+            }
+            _ => {}
+        }
+    }
+    // The AMI next: a region without one fails before any instance resource is made.
+    let starts = plan.changes.iter().any(|s| matches!(s, Step::Instance { op: Op::Create, .. }));
+    let ami = if starts { Some(resolve_ami(cx, &c, r).await?) } else { None };
+
+    // 2. Secrets: values to Secrets Manager; only ARNs go further.
+    let mut refs: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for name in cx.loaded.manifest.secrets.keys().map(|k| k.get().clone()) {
+        let changing = plan.changes.iter().any(|s| matches!(s, Step::Secret { name: n, op, .. } if *n == name && *op != Op::Noop));
+        match (cx.secrets.values.get(&name), n.secrets.get(&name)) {
+            (Some(value), existing) if changing || existing.is_none() => {
+                r.step(&format!("storing secret {name}"));
+                let w = store::put(&c.secrets, &app, &stage, &cx.target.name, &name, value, existing).await?;
+                refs.insert(name, (w.arn, w.version.unwrap_or_default()));
+            }
+            (_, Some(s)) => {
+                refs.insert(name, (s.arn.clone(), s.version.clone().unwrap_or_default()));
+            }
+            (_, None) => {}
+        }
+    }
+    let arns: BTreeMap<String, String> = refs.iter().map(|(k, (a, _))| (k.clone(), a.clone())).collect();
+
+    // 3. Role, its policy, the instance profile.
+    let rname = role_name(cx, &c.region);
+    if n.role.is_none() {
+        r.step(&format!("creating role {rname}"));
+        create_role(cx, &c, &rname).await?;
+    }
+    let policy = role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns);
+    if n.role.as_ref().and_then(|(_, p)| p.clone()) != policy {
+        match &policy {
+            Some(p) => {
+                c.iam
+                    .put_role_policy()
+                    .role_name(&rname)
+                    .policy_name(POLICY_NAME)
+                    .policy_document(p.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| failed("IAM PutRolePolicy", e))?;
+            }
+            None => {
+                let _ = c.iam.delete_role_policy().role_name(&rname).policy_name(POLICY_NAME).send().await;
+            }
+        }
+    }
+    let fresh_profile = match &n.profile {
+        Some((_, true)) => false,
+        Some((_, false)) => {
+            add_role_to_profile(&c, &rname).await?;
+            true
+        }
+        None => {
+            r.step(&format!("creating instance profile {rname}"));
+            create_profile(cx, &c, &rname).await?;
+            add_role_to_profile(&c, &rname).await?;
+            true
+        }
+    };
+
+    // 4. The security group.
+    let sg_id = ensure_sg(cx, &c, n.sg.as_ref(), r).await?;
+
+    // 5. The instance: the one already started with exactly this, or a new one.
+    let (script, config) = launch_spec(cx, &c.region, &built.workload, &refs);
+    let live = n.live().cloned();
+    let (inst, created) = match n.instances.iter().find(|i| i.tag(TAG_CONFIG) == Some(config.as_str())) {
+        Some(i) => (i.clone(), false),
+        None => {
+            let previous = live.as_ref().and_then(|l| match l.tag(TAG_DIGEST) {
+                Some(d) if d != artifact.info.digest => Some((d.to_string(), l.tag(TAG_IMAGE).unwrap_or_default().to_string())),
+                _ => l.tag(TAG_PREV_DIGEST).map(|d| (d.to_string(), l.tag(TAG_PREV_IMAGE).unwrap_or_default().to_string())),
+            });
+            let ami = match &ami {
+                Some(a) => a.clone(),
+                None => resolve_ami(cx, &c, r).await?,
+            };
+            let launch = Launch {
+                ami: &ami,
+                workload: &built.workload,
+                script: &script,
+                config: &config,
+                sg_id: &sg_id,
+                profile: &rname,
+                previous,
+                fresh_profile,
+            };
+            (run_instance(cx, &c, &launch, r).await?, true)
+        }
+    };
+    // Only the instances this run read before it started (and that the plan showed) go.
+    let others: Vec<&Inst> = n.instances.iter().filter(|i| i.id != inst.id).collect();
+    if !created && others.is_empty() {
+        r.done();
+        return Ok(Outcome { url: url_of(cx, &inst), health: n.health, actions, failure: None, pushed });
+    }
+
+    // 6. Running, status checks, health; then the old instances go.
+    let gated = match wait_ready(cx, &c, &inst.id, r).await {
+        Ok(ready) => gate(cx, &c, &ready, r).await.map(|h| (ready, h)),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    match gated {
+        Ok((ready, health)) => {
+            if !others.is_empty() {
+                r.step(&format!(
+                    "terminating the previous instance{} {}",
+                    if others.len() > 1 { "s" } else { "" },
+                    others.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+                terminate(&c, &others.iter().map(|i| i.id.clone()).collect::<Vec<_>>()).await?;
+            }
+            r.done();
+            plain_http_note(r);
+            Ok(Outcome { url: url_of(cx, &ready), health, actions, failure: None, pushed })
+        }
+        Err(why) => {
+            r.step(&format!("terminating the unhealthy instance {}", inst.id));
+            terminate(&c, std::slice::from_ref(&inst.id)).await?;
+            r.done();
+            let kept = if others.is_empty() { "nothing is serving" } else { "the previous instance keeps serving" };
+            Ok(Outcome {
+                url: live.as_ref().filter(|l| l.id != inst.id).and_then(|l| url_of(cx, l)),
+                health: Health::Failed,
+                actions,
+                failure: Some(format!("instance {}: {why}\n({kept})", inst.id)),
+                pushed,
+            })
+        }
+    }
+}
+
+/// Starts an instance with the previous image, health-gates it, then retires the rest.
+pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+    let c = Clients::for_target(cx).await?;
+    let (live, _, prev_image) = previous(cx, n)?;
+    let declared: Vec<String> = cx.loaded.manifest.secrets.keys().map(|k| k.get().clone()).collect();
+    let refs: BTreeMap<String, (String, String)> = n
+        .secrets
+        .iter()
+        .filter(|(k, _)| declared.contains(k))
+        .map(|(k, s)| (k.clone(), (s.arn.clone(), s.version.clone().unwrap_or_default())))
+        .collect();
+    let ecr_host = prev_image.split('/').next().filter(|h| crate::cloud::registry_logins::ecr_region(h).is_some()).map(str::to_string);
+    let workload = Workload::App { image: prev_image, ecr_host, container_port: port(cx) };
+    let (script, config) = launch_spec(cx, &c.region, &workload, &refs);
+    let Some(sg) = &n.sg else {
+        return Err(Hinted::new(format!("the security group {} is gone", sg_name(cx)), "deploy again to recreate it").into());
+    };
+    let back = Some((live.tag(TAG_DIGEST).unwrap_or_default().to_string(), live.tag(TAG_IMAGE).unwrap_or_default().to_string()));
+    let ami = resolve_ami(cx, &c, r).await?;
+    let launch = Launch {
+        ami: &ami,
+        workload: &workload,
+        script: &script,
+        config: &config,
+        sg_id: &sg.id,
+        profile: &role_name(cx, &c.region),
+        previous: back,
+        fresh_profile: false,
+    };
+    let inst = run_instance(cx, &c, &launch, r).await?;
+    let gated = match wait_ready(cx, &c, &inst.id, r).await {
+        Ok(ready) => gate(cx, &c, &ready, r).await.map(|h| (ready, h)),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    let actions: Vec<_> = plan.changes.iter().map(Change::row).collect();
+    match gated {
+        Ok((ready, health)) => {
+            let old: Vec<String> = n.instances.iter().map(|i| i.id.clone()).collect();
+            r.step(&format!("terminating {}", old.join(", ")));
+            terminate(&c, &old).await?;
+            r.done();
+            plain_http_note(r);
+            Ok(Outcome { url: url_of(cx, &ready), health, actions, failure: None, pushed: None })
+        }
+        Err(why) => {
+            terminate(&c, std::slice::from_ref(&inst.id)).await?;
+            Ok(Outcome {
+                url: url_of(cx, live),
+                health: Health::Failed,
+                actions,
+                failure: Some(format!("instance {}: {why}\n(the current instance keeps serving)", inst.id)),
+                pushed: None,
+            })
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The steps `apply`, `rollback` and `destroy` take, each with the plan row people and
+//! `--json` see. `apply` matches on these; it never reads a row back.
+
+use crate::engine::{Action, Change, Op};
+use crate::util::human_bytes;
+
+/// One step of the ec2 target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A secret's value to Secrets Manager (`Create`, `Update`) or as it is (`Noop`).
+    Secret {
+        name: String,
+        id: String,
+        op: Op,
+    },
+    /// This target's own ECR repository; created when it is not there.
+    EcrRepository {
+        name: String,
+        exists: bool,
+    },
+    /// The app's image to its repository; `bytes: None` when it is there already.
+    PushImage {
+        reference: String,
+        bytes: Option<u64>,
+    },
+    /// The instance role and its policy.
+    Role {
+        name: String,
+        op: Op,
+    },
+    /// The instance profile; `Update`: our role is not in it.
+    Profile {
+        name: String,
+        op: Op,
+    },
+    /// The security group with its ingress `rules` (for people).
+    SecurityGroup {
+        name: String,
+        id: Option<String>,
+        op: Op,
+        rules: String,
+    },
+    /// A new instance (`Create`, named after the app) or the one already running this
+    /// configuration (`Noop`, by id).
+    Instance {
+        op: Op,
+        id: String,
+        why: String,
+    },
+    /// An instance to terminate: an old one once the new one is healthy, or on destroy.
+    Terminate {
+        id: String,
+        why: String,
+    },
+    DeleteSecurityGroup {
+        name: String,
+        id: String,
+    },
+    DeleteProfile {
+        name: String,
+        has_role: bool,
+    },
+    DeleteRole {
+        name: String,
+    },
+    DeleteRepository {
+        name: String,
+    },
+    DeleteSecret {
+        id: String,
+        arn: String,
+        name: String,
+    },
+}
+
+impl Change for Step {
+    fn row(&self) -> Action {
+        match self {
+            Step::Secret { id, op: Op::Update, .. } => Action::new(Op::Update, "secret", id).because("value changed"),
+            Step::Secret { id, op, .. } => Action::new(*op, "secret", id),
+            Step::EcrRepository { name, exists: true } => Action::new(Op::Noop, "ecr-repository", name),
+            Step::EcrRepository { name, exists: false } => {
+                Action::new(Op::Create, "ecr-repository", name).because("scan on push, keeps the last images")
+            }
+            Step::PushImage { reference, bytes: Some(b) } => {
+                Action::new(Op::Create, "push image", reference).because(format!("{} to upload", human_bytes(*b)))
+            }
+            Step::PushImage { reference, bytes: None } => Action::new(Op::Noop, "image", reference).because("already in the registry"),
+            Step::Role { name, op: Op::Update } => Action::new(Op::Update, "role", name).because("permissions changed"),
+            Step::Role { name, op } => Action::new(*op, "role", name),
+            Step::Profile { name, op: Op::Update } => Action::new(Op::Update, "instance-profile", name).because("role missing"),
+            Step::Profile { name, op } => Action::new(*op, "instance-profile", name),
+            Step::SecurityGroup { name, id: None, op, rules } => Action::new(*op, "security-group", name).because(rules.clone()),
+            Step::SecurityGroup { name, id: Some(id), op: Op::Noop, .. } => {
+                Action::new(Op::Noop, "security-group", format!("{name} ({id})"))
+            }
+            Step::SecurityGroup { name, id: Some(id), op, rules } => {
+                Action::new(*op, "security-group", format!("{name} ({id})")).because(rules.clone())
+            }
+            Step::Instance { op, id, why } => Action::new(*op, "instance", id).because(why.clone()),
+            Step::Terminate { id, why } => Action::new(Op::Delete, "instance", id).because(why.clone()),
+            Step::DeleteSecurityGroup { name, id } => Action::new(Op::Delete, "security-group", format!("{name} ({id})")),
+            Step::DeleteProfile { name, .. } => Action::new(Op::Delete, "instance-profile", name),
+            Step::DeleteRole { name } => Action::new(Op::Delete, "role", name).because("and its policy"),
+            Step::DeleteRepository { name } => Action::new(Op::Delete, "ecr-repository", name).because("and its images"),
+            Step::DeleteSecret { id, .. } => Action::new(Op::Delete, "secret", id).because("recoverable for 7 days"),
+        }
+    }
+}
