@@ -95,15 +95,14 @@ pub async fn build_to(
     build_flavor(loaded, stage, target, push_to, Flavor::Server, r).await
 }
 
-/// [`build_to`] for a given [`Flavor`].
-pub async fn build_flavor(
+/// Builds the image and the registry client that knows its blobs.
+async fn build_spec(
     loaded: &Loaded,
-    stage: &Stage,
     target: Option<&Target>,
-    push_to: Option<Reference>,
+    push_to: Option<&Reference>,
     flavor: Flavor,
     r: &dyn Reporter,
-) -> Result<Artifact> {
+) -> Result<(oci::BuiltImage, Client)> {
     let manifest = &loaded.manifest;
     let arch = arch_for(loaded, target);
     let platform = match arch {
@@ -140,7 +139,31 @@ pub async fn build_flavor(
     let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
     let built = oci::build_image(&spec, &client, r).await?;
     r.done();
-    let layers = built.layers.iter().map(|l| Layer { role: role_name(l.role).into(), digest: l.digest.clone(), bytes: l.size }).collect();
+    Ok((built, client))
+}
+
+/// The layers of a built image, as reports show them.
+pub fn layers_of(built: &oci::BuiltImage) -> Vec<Layer> {
+    built.layers.iter().map(|l| Layer { role: role_name(l.role).into(), digest: l.digest.clone(), bytes: l.size }).collect()
+}
+
+/// Builds the app's server image on this machine only (nothing pushed): the typed
+/// image, for targets that push it later, from `apply`.
+pub async fn build_local(loaded: &Loaded, target: Option<&Target>, r: &dyn Reporter) -> Result<oci::BuiltImage> {
+    Ok(build_spec(loaded, target, None, Flavor::Server, r).await?.0)
+}
+
+/// [`build_to`] for a given [`Flavor`].
+pub async fn build_flavor(
+    loaded: &Loaded,
+    stage: &Stage,
+    target: Option<&Target>,
+    push_to: Option<Reference>,
+    flavor: Flavor,
+    r: &dyn Reporter,
+) -> Result<Artifact> {
+    let (built, client) = build_spec(loaded, target, push_to.as_ref(), flavor, r).await?;
+    let layers = layers_of(&built);
     let mut artifact = Artifact::plain("image", built.digest.clone(), built.bytes(), Arc::new(built.clone()));
     artifact.layers = layers;
     if let Some(repo) = push_to {

@@ -831,6 +831,17 @@ impl Client {
         Ok((done(BlobOutcome::Uploaded), sent))
     }
 
+    /// Whether `repo` holds the manifest `digest` (HEAD). A read: for plans.
+    pub async fn has_manifest(&self, repo: &Reference, digest: &str) -> Result<bool> {
+        let url = format!("{}/v2/{}/manifests/{digest}", repo.base_url(), repo.repository);
+        let resp = self.send(repo, &Scope::pull(repo), |h| h.head(&url).header(ACCEPT, ACCEPT_MANIFESTS)).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => check_status(repo, s, "check a manifest").map(|_| false),
+        }
+    }
+
     /// Whether `repo` holds blob `digest` (HEAD).
     pub async fn has_blob(&self, repo: &Reference, digest: &str) -> Result<bool> {
         let url = format!("{}/v2/{}/blobs/{digest}", repo.base_url(), repo.repository);
