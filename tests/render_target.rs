@@ -26,6 +26,10 @@ struct Project {
 
 impl Project {
     fn new(endpoint: &str) -> Project {
+        Project::in_repo(endpoint, "render-test/rag")
+    }
+
+    fn in_repo(endpoint: &str, path: &str) -> Project {
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join("rag");
         common::copy_tree(&common::root().join("examples/fastapi-rag"), &dir);
@@ -34,7 +38,7 @@ impl Project {
             .replace("[build]\n", &format!("[build]\nbase_image = \"{}\"\n", env("AIDEPLOY_TEST_BASE_IMAGE")))
             + "\n[targets.render]\nregion = \"frankfurt\"\nhealth_timeout = 30\n";
         std::fs::write(dir.join("aideploy.toml"), manifest).unwrap();
-        let repo = format!("{}/render-test/rag", env("AIDEPLOY_TEST_REGISTRY"));
+        let repo = format!("{}/{path}", env("AIDEPLOY_TEST_REGISTRY"));
         Project { home, dir, endpoint: endpoint.into(), repo }
     }
 
@@ -42,6 +46,7 @@ impl Project {
         let mut cmd = common::aideploy(self.home.path());
         common::offline(&mut cmd);
         cmd.env("AIDEPLOY_REGISTRY", &self.repo)
+            .env("AIDEPLOY_POLL_INTERVAL_MS", "20")
             .env("AIDEPLOY_REGISTRY_USERNAME", "deployer")
             .env("AIDEPLOY_REGISTRY_PASSWORD", REGISTRY_PASSWORD)
             .env("AIDEPLOY_RENDER_ENDPOINT", &self.endpoint)
@@ -54,6 +59,17 @@ impl Project {
         }
         let v = serde_json::from_str(&stdout).unwrap_or(Value::Null);
         (out.status.code().unwrap(), v, stderr)
+    }
+
+    /// The tags of the test repository in the registry (none when it does not exist).
+    fn tags(&self) -> Vec<String> {
+        let (host, path) = self.repo.split_once('/').unwrap();
+        let (code, body) = common::http("GET", &format!("http://{host}/v2/{path}/tags/list"), None).unwrap();
+        if code == 404 {
+            return Vec::new();
+        }
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["tags"].as_array().map(|t| t.iter().map(|t| t.as_str().unwrap().to_string()).collect()).unwrap_or_default()
     }
 
     fn edit(&self, from: &str, to: &str) {
@@ -70,6 +86,17 @@ fn render_deploy_redeploy_fail_rollback_destroy() {
     fake.state.lock().unwrap().add_foreign_service("someone-elses-api");
     let p = Project::new(&fake.base);
     let name = "fastapi-rag-dev";
+
+    // The plan from nothing changes nothing: no call that writes, nothing pushed; it
+    // shows the push with its size.
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let push = v["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "push image").expect("a push row").clone();
+    assert_eq!(push["op"], "create", "{v}");
+    assert!(push["id"].as_str().unwrap().starts_with(&format!("{}@sha256:", p.repo)), "{push}");
+    assert!(push["reason"].as_str().unwrap().ends_with("to upload"), "{push}");
+    assert_eq!(fake.state.lock().unwrap().mutations, 0);
+    assert_eq!(p.tags(), Vec::<String>::new());
 
     // First deploy: a web service running the image by digest.
     let (code, v, stderr) = p.run(&["deploy"]);
@@ -92,7 +119,10 @@ fn render_deploy_redeploy_fail_rollback_destroy() {
         let c = st.credentials.iter().find(|c| c.name == format!("aideploy-{name}")).expect("credential");
         assert_eq!((c.username.as_str(), c.token.as_str()), ("deployer", REGISTRY_PASSWORD));
         assert_eq!(s.credential.as_deref(), Some(c.id.as_str()));
+        // The mark that makes it aideploy's.
+        assert_eq!(s.env.get("AIDEPLOY_OWNER").map(String::as_str), Some("fastapi-rag/dev/render"));
     }
+    assert_eq!(p.tags().len(), 1, "apply pushed the image");
 
     // Unchanged: no mutating call at all.
     let before = fake.state.lock().unwrap().mutations;
@@ -106,6 +136,18 @@ fn render_deploy_redeploy_fail_rollback_destroy() {
     let manifest = p.dir.join("aideploy.toml");
     std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""))
         .unwrap();
+    // Its plan, from a deployed state, writes nothing either.
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let ops: Vec<String> = v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {}", a["op"].as_str().unwrap(), a["resource"].as_str().unwrap()))
+        .collect();
+    assert!(ops.contains(&"create push image".to_string()) && ops.contains(&"create deploy".to_string()), "{v}");
+    assert_eq!(fake.state.lock().unwrap().mutations, before);
+    assert_eq!(p.tags().len(), 1, "plan pushed nothing");
     let (code, v, stderr) = p.run(&["deploy"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
     let second = v["artifact"]["digest"].as_str().unwrap().to_string();
@@ -188,4 +230,24 @@ fn render_needs_a_registry_and_a_key() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("RENDER_API_KEY"), "{stderr}");
     assert_eq!(fake.state.lock().unwrap().mutations, 0);
+}
+
+#[test]
+fn render_refuses_a_same_named_service_it_did_not_make() {
+    let fake = fake::FakeRender::start();
+    let name = "fastapi-rag-dev";
+    fake.state.lock().unwrap().add_foreign_service(name);
+    let p = Project::in_repo(&fake.base, "render-foreign/rag");
+    let before = fake.state.lock().unwrap().service(name).cloned().unwrap();
+    for cmd in ["deploy", "destroy"] {
+        let (code, v, stderr) = p.run(&[cmd]);
+        assert_eq!(code, 2, "{cmd}: {v}\n{stderr}");
+        assert!(stderr.contains(name) && stderr.contains("AIDEPLOY_OWNER") && stderr.contains("rename the app or stage"), "{stderr}");
+        let st = fake.state.lock().unwrap();
+        let after = st.service(name).expect("the foreign service is still there");
+        assert_eq!((&after.image_path, &after.env, after.deploys.len()), (&before.image_path, &before.env, before.deploys.len()));
+        assert_eq!(st.mutations, 0, "{cmd} changed something");
+        assert!(st.credentials.is_empty());
+    }
+    assert_eq!(p.tags(), Vec::<String>::new(), "nothing pushed for a refused deploy");
 }

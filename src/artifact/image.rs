@@ -168,8 +168,13 @@ pub async fn build_local(loaded: &Loaded, target: Option<&Target>, flavor: Flavo
     let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
     let built = oci::build_image(&spec, &client, r).await?;
     r.done();
-    let layers = built.layers.iter().map(|l| Layer { role: role_name(l.role).into(), digest: l.digest.clone(), bytes: l.size }).collect();
+    let layers = layers_of(&built);
     Ok(LocalImage { image: built, layers })
+}
+
+/// The layers of a built image, as reports show them.
+pub fn layers_of(built: &oci::BuiltImage) -> Vec<Layer> {
+    built.layers.iter().map(|l| Layer { role: role_name(l.role).into(), digest: l.digest.clone(), bytes: l.size }).collect()
 }
 
 /// What pushing `image` to `repo` would upload, read with HEAD requests only: the bytes

@@ -831,7 +831,7 @@ impl Client {
         Ok((done(BlobOutcome::Uploaded), sent))
     }
 
-    /// Whether `repo` holds the manifest `digest` (HEAD).
+    /// Whether `repo` holds the manifest `digest` (HEAD). A read: for plans.
     pub async fn has_manifest(&self, repo: &Reference, digest: &str) -> Result<bool> {
         let url = format!("{}/v2/{}/manifests/{digest}", repo.base_url(), repo.repository);
         let resp = self.send(repo, &Scope::pull(repo), |h| h.head(&url).header(ACCEPT, ACCEPT_MANIFESTS)).await?;

@@ -5,6 +5,7 @@ pub mod cloudrun;
 pub mod ec2;
 pub mod lambda;
 pub mod local;
+pub mod paas;
 pub mod railway;
 pub mod render;
 pub mod sagemaker;
@@ -23,6 +24,6 @@ pub fn for_kind(kind: Kind) -> Box<dyn Backend> {
         Kind::Ec2 => Box::new(ec2::Ec2Backend),
         Kind::Sagemaker => Box::new(Legacy(sagemaker::SageMakerBackend)),
         Kind::Railway => Box::new(Legacy(railway::RailwayBackend::default())),
-        Kind::Render => Box::new(Legacy(render::RenderBackend)),
+        Kind::Render => Box::new(render::RenderTarget),
     }
 }

@@ -29,8 +29,6 @@ pub struct Api {
     token: String,
     pub kind: TokenKind,
     http: reqwest::Client,
-    /// The endpoint is on this machine (tests): poll fast.
-    pub loopback: bool,
 }
 
 /// The API answered with GraphQL errors.
@@ -85,7 +83,7 @@ impl Api {
         };
         let token = if loopback { PLACEHOLDER_TOKEN.to_string() } else { token.trim().to_string() };
         let http = crate::cloud::http::client()?;
-        Ok(Api { url, token, kind, http, loopback })
+        Ok(Api { url, token, kind, http })
     }
 
     /// Runs one operation; its `data`, or a [`GraphqlError`].

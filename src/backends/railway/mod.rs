@@ -15,22 +15,26 @@
 //! deployment serving and exits 3.
 
 mod api;
+mod ops;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use crate::artifact::registry::{CredentialSource, Credentials};
+use crate::backends::paas::deploy::{self, DeployState};
+use crate::backends::paas::vars;
 use crate::cloud::registry_logins::RegistryLogins;
 use crate::engine::legacy::LegacyBackend;
 use crate::engine::{Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter};
 use crate::error::UsageError;
 use crate::manifest::Kind;
 use api::{nodes, Api, TokenKind};
+use ops::*;
 
 /// The backend. `current` remembers where it looked (the project and environment it
 /// found, if any) so that `plan` can say what a first deploy will create.
@@ -57,44 +61,6 @@ const SERVING: &[&str] = &["SUCCESS", "SLEEPING"];
 
 /// How a plan names the domain Railway will generate.
 const NEW_DOMAIN: &str = "<service>.up.railway.app";
-
-const Q_PROJECT: &str = "query Project($id: String!) { project(id: $id) { id name description \
-    environments { edges { node { id name } } } services { edges { node { id name } } } } }";
-const Q_PROJECTS: &str =
-    "query Projects($workspaceId: String) { projects(first: 100, workspaceId: $workspaceId) { edges { node { id name description } } } }";
-const Q_PROJECT_TOKEN: &str = "query ProjectToken { projectToken { projectId environmentId } }";
-const Q_INSTANCE: &str = "query ServiceInstance($serviceId: String!, $environmentId: String!) { \
-    serviceInstance(serviceId: $serviceId, environmentId: $environmentId) { id healthcheckPath healthcheckTimeout source { image } } }";
-const Q_VARIABLES: &str = "query Variables($projectId: String!, $environmentId: String!, $serviceId: String) { \
-    variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId, unrendered: true) }";
-const Q_DEPLOYMENTS: &str = "query Deployments($input: DeploymentListInput!) { \
-    deployments(first: 50, input: $input) { edges { node { id status createdAt meta canRollback } } } }";
-const Q_DEPLOYMENT: &str = "query Deployment($id: String!) { deployment(id: $id) { id status meta } }";
-const Q_LOGS: &str =
-    "query DeploymentLogs($deploymentId: String!) { deploymentLogs(deploymentId: $deploymentId, limit: 200) { message severity } }";
-const Q_DOMAINS: &str = "query Domains($projectId: String!, $environmentId: String!, $serviceId: String!) { \
-    domains(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) { serviceDomains { id domain } } }";
-const Q_ENVIRONMENT: &str =
-    "query Environment($id: String!) { environment(id: $id) { id serviceInstances { edges { node { serviceId } } } } }";
-
-const M_PROJECT_CREATE: &str = "mutation ProjectCreate($input: ProjectCreateInput!) { projectCreate(input: $input) { id name description \
-    environments { edges { node { id name } } } services { edges { node { id name } } } } }";
-const M_ENVIRONMENT_CREATE: &str =
-    "mutation EnvironmentCreate($input: EnvironmentCreateInput!) { environmentCreate(input: $input) { id name } }";
-const M_VARIABLES: &str =
-    "mutation VariableCollectionUpsert($input: VariableCollectionUpsertInput!) { variableCollectionUpsert(input: $input) }";
-const M_SERVICE_CREATE: &str = "mutation ServiceCreate($input: ServiceCreateInput!) { serviceCreate(input: $input) { id name } }";
-const M_INSTANCE_UPDATE: &str =
-    "mutation ServiceInstanceUpdate($serviceId: String!, $environmentId: String, $input: ServiceInstanceUpdateInput!) { \
-    serviceInstanceUpdate(serviceId: $serviceId, environmentId: $environmentId, input: $input) }";
-const M_DEPLOY: &str = "mutation ServiceInstanceDeployV2($serviceId: String!, $environmentId: String!) { \
-    serviceInstanceDeployV2(serviceId: $serviceId, environmentId: $environmentId) }";
-const M_DOMAIN_CREATE: &str =
-    "mutation ServiceDomainCreate($input: ServiceDomainCreateInput!) { serviceDomainCreate(input: $input) { id domain } }";
-const M_ROLLBACK: &str = "mutation DeploymentRollback($id: String!) { deploymentRollback(id: $id) }";
-const M_SERVICE_DELETE: &str = "mutation ServiceDelete($id: String!) { serviceDelete(id: $id) }";
-const M_ENVIRONMENT_DELETE: &str = "mutation EnvironmentDelete($id: String!) { environmentDelete(id: $id) }";
-const M_PROJECT_DELETE: &str = "mutation ProjectDelete($id: String!) { projectDelete(id: $id) }";
 
 /// What `build` hands to `plan` and `apply`: the pushed image by digest and the login
 /// Railway needs to pull it, if the registry wants one.
@@ -201,48 +167,20 @@ fn looks_like_id(s: &str) -> bool {
 }
 
 /// `[env]`, the secrets that have a value, and `PORT` (Railway routes and health-checks
-/// the port in `PORT`): what the service's variables should be.
+/// the port in `PORT`): what the service's variables should be (paas::vars).
 fn desired_vars(cx: &Cx) -> BTreeMap<String, String> {
-    let mut vars: BTreeMap<String, String> = cx.loaded.manifest.env_pairs().into_iter().collect();
-    vars.entry("PORT".into()).or_insert_with(|| cx.loaded.manifest.app().port.0.to_string());
-    for (k, v) in &cx.secrets.values {
-        vars.insert(k.clone(), v.expose().to_string());
-    }
-    vars
-}
-
-fn is_secret(cx: &Cx, key: &str) -> bool {
-    cx.secrets.values.contains_key(key) || cx.secrets.absent.iter().any(|a| a == key)
+    vars::desired(cx, &[("PORT", cx.loaded.manifest.app().port.0.to_string())])
 }
 
 fn var_reason(cx: &Cx, key: &str) -> &'static str {
-    if is_secret(cx, key) {
-        "secret"
-    } else if key == "PORT" && !cx.loaded.manifest.env_pairs().iter().any(|(k, _)| k == "PORT") {
-        "the app's port"
-    } else {
-        "env"
-    }
+    vars::reason(cx, key, PORT_REASON)
 }
+
+const PORT_REASON: &[(&str, &str)] = &[("PORT", "the app's port")];
 
 /// Per variable: create, update or delete; never the value.
 fn var_actions(cx: &Cx, current: &BTreeMap<String, String>) -> Vec<Action> {
-    let want = desired_vars(cx);
-    let mut out = Vec::new();
-    for (k, v) in &want {
-        match current.get(k) {
-            None => out.push(Action::new(Op::Create, "variable", k).because(var_reason(cx, k))),
-            Some(old) if old != v => out.push(Action::new(Op::Update, "variable", k).because("value changed")),
-            Some(_) => {}
-        }
-    }
-    for k in current.keys() {
-        // An optional secret with no value this time keeps the value it has.
-        if !want.contains_key(k) && !cx.secrets.absent.iter().any(|a| a == k) {
-            out.push(Action::new(Op::Delete, "variable", k).because("not in the manifest"));
-        }
-    }
-    out
+    vars::diff(cx, &desired_vars(cx), current, PORT_REASON).iter().map(vars::VarChange::row).collect()
 }
 
 /// Why the service instance's settings must change, if they must.
@@ -394,34 +332,34 @@ async fn failure_logs(cx: &Cx, api: &Api, deployment: &str) -> String {
     }
 }
 
-/// Polls a deployment until it succeeds or ends; `Err` carries the failure.
-async fn wait_deployment(cx: &Cx, api: &Api, id: &str, r: &dyn Reporter) -> Result<std::result::Result<Value, String>> {
-    let started = Instant::now();
-    let timeout = Duration::from_secs(u64::from(health_timeout(cx)) + 600);
-    let every = if api.loopback { Duration::from_millis(50) } else { Duration::from_secs(3) };
-    r.step(&format!("waiting for Railway deployment {id}"));
-    loop {
-        let d = api.run(Q_DEPLOYMENT, json!({"id": id})).await?;
-        let d = d["deployment"].clone();
-        let status = d["status"].as_str().unwrap_or("UNKNOWN").to_string();
-        if SERVING.contains(&status.as_str()) {
-            return Ok(Ok(d));
-        }
-        if FAILED.contains(&status.as_str()) {
-            let logs = failure_logs(cx, api, id).await;
-            let logs = if logs.trim().is_empty() { String::new() } else { format!("\nits last log lines:\n{logs}") };
-            return Ok(Err(format!(
-                "Railway deployment {id} ended {status} (the health check on {} did not pass, or the image did not start){logs}",
-                health_path(cx)
-            )));
-        }
-        let waited = started.elapsed();
-        if waited >= timeout {
-            return Ok(Err(format!("Railway deployment {id} was still {status} after {}s", timeout.as_secs())));
-        }
-        r.progress(&format!("deployment {id}: {status} ({}s)", waited.as_secs()));
-        tokio::time::sleep(every).await;
+/// Railway's deployment statuses, mapped.
+fn state_of(status: &str) -> DeployState {
+    if SERVING.contains(&status) {
+        DeployState::Live
+    } else if FAILED.contains(&status) {
+        DeployState::Failed(status.into())
+    } else {
+        DeployState::Going(status.into())
     }
+}
+
+/// Waits for a deployment to serve or end (paas::deploy); `Err` carries the failure,
+/// with its last log lines.
+async fn wait_deployment(cx: &Cx, api: &Api, id: &str, r: &dyn Reporter) -> Result<std::result::Result<(), String>> {
+    let timeout = Duration::from_secs(u64::from(health_timeout(cx)) + 600);
+    deploy::wait(
+        cx,
+        "Railway deployment",
+        id,
+        timeout,
+        r,
+        || async move {
+            let d = api.run(Q_DEPLOYMENT, json!({"id": id})).await?;
+            Ok(state_of(d["deployment"]["status"].as_str().unwrap_or("UNKNOWN")))
+        },
+        || failure_logs(cx, api, id),
+    )
+    .await
 }
 
 /// An API error with every secret value and the registry password taken out: an API

@@ -1,7 +1,10 @@
 //! A small client for Render's REST API v1: bearer key, JSON in and out, Render's
-//! error shape (`{"id","message"}`) turned into errors that say what failed.
+//! error shape (`{"id","message"}`) turned into errors that say what failed, and the
+//! fields aideploy reads of each answer as serde structs.
 
 use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cloud::http::Retry;
@@ -16,8 +19,6 @@ pub struct Api {
     base: String,
     key: String,
     http: reqwest::Client,
-    /// The endpoint is on this machine (tests): poll fast.
-    pub loopback: bool,
 }
 
 impl Api {
@@ -40,7 +41,7 @@ impl Api {
             })?
         };
         let http = crate::cloud::http::client()?;
-        Ok(Api { base, key, http, loopback })
+        Ok(Api { base, key, http })
     }
 
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Option<Value>> {
@@ -56,20 +57,25 @@ impl Api {
             .await
             .with_context(|| format!("cannot reach the Render API at {}", self.base))?;
         let status = resp.status();
+        let resp_request_id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
         let text = resp.text().await.unwrap_or_default();
         if status == reqwest::StatusCode::NOT_FOUND && method == reqwest::Method::GET {
             return Ok(None);
         }
         if !status.is_success() {
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_else(|| text.chars().take(300).collect());
-            let what = format!("Render API {method} {path} answered {}: {message}", status.as_u16());
-            return Err(match status.as_u16() {
-                401 | 403 => Hinted::new(what, format!("check that {} is a valid key for this workspace", envvars::RENDER_API_KEY)).into(),
-                _ => anyhow::anyhow!(what),
-            });
+            let request_id = resp_request_id;
+            let parsed = serde_json::from_str::<ErrorBody>(&text).ok();
+            let message = parsed.as_ref().and_then(|e| e.message.clone()).unwrap_or_else(|| text.chars().take(300).collect());
+            let code = parsed.and_then(|e| e.id).map(|c| format!(" [{c}]")).unwrap_or_default();
+            let rid = request_id.map(|r| format!(" (request id {r})")).unwrap_or_default();
+            let what = format!("Render API {method} {path} answered {}{code}: {message}{rid}", status.as_u16());
+            let hint = match status.as_u16() {
+                401 | 403 => format!("check that {} is a valid key for this workspace", envvars::RENDER_API_KEY),
+                400 | 422 => "Render refused the request as sent; check the [targets] settings it names".to_string(),
+                404 => "it may have been deleted meanwhile; run the command again".to_string(),
+                _ => "Render answered with an error; run the command again, or check https://status.render.com".to_string(),
+            };
+            return Err(Hinted::new(what, hint).into());
         }
         if text.trim().is_empty() {
             return Ok(Some(Value::Null));
@@ -96,13 +102,111 @@ impl Api {
     }
 
     /// A list endpoint's items: Render wraps each as `{"<key>": {...}, "cursor": "..."}`.
-    pub async fn list(&self, path: &str, key: &str) -> Result<Vec<Value>> {
+    pub async fn list<T: DeserializeOwned>(&self, path: &str, key: &str) -> Result<Vec<T>> {
         let v = self.get(path).await?.unwrap_or(Value::Null);
-        let Some(items) = v.as_array() else {
+        let Value::Array(items) = v else {
             anyhow::bail!("Render API GET {path} did not answer with a list");
         };
-        Ok(items.iter().filter_map(|i| i.get(key).cloned()).collect())
+        items
+            .into_iter()
+            .filter_map(|mut i| i.get_mut(key).map(Value::take))
+            .map(|i| serde_json::from_value(i).with_context(|| format!("Render API GET {path} answered a {key} aideploy cannot read")))
+            .collect()
     }
+
+    /// One answer, read into `T`.
+    pub async fn get_as<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        match self.get(path).await? {
+            None => Ok(None),
+            Some(v) => {
+                Ok(Some(serde_json::from_value(v).with_context(|| format!("Render API GET {path} answered what aideploy cannot read"))?))
+            }
+        }
+    }
+
+    /// A POST whose answer is read into `T`.
+    pub async fn post_as<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
+        let v = self.post(path, body).await?;
+        serde_json::from_value(v).with_context(|| format!("Render API POST {path} answered what aideploy cannot read"))
+    }
+}
+
+/// Render's error body.
+#[derive(Deserialize)]
+struct ErrorBody {
+    id: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Owner {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub owner_id: String,
+    pub dashboard_url: Option<String>,
+    #[serde(default)]
+    pub service_details: ServiceDetails,
+    pub registry_credential: Option<IdName>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDetails {
+    pub url: Option<String>,
+    pub health_check_path: Option<String>,
+    pub plan: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdName {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnvVar {
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Deploy {
+    pub id: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    pub image: Option<DeployImage>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeployImage {
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub sha: Option<String>,
+}
+
+/// `POST /services` answers the service and the first deploy's id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    pub service: Service,
+    pub deploy_id: Option<String>,
+}
+
+/// An answer of which aideploy reads the id only.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WithId {
+    pub id: String,
 }
 
 /// A query value, percent-encoded.

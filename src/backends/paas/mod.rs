@@ -1,0 +1,42 @@
+//! What the image PaaS pair (`railway`, `render`) share: the image built here and
+//! pushed from `apply` with the login the platform pulls with (image.rs), the variables
+//! a service should have and their diff (vars.rs), the deploy wait over a per-platform
+//! status mapping (deploy.rs), and the mark that says a service is aideploy's (owner.rs).
+//! Each target keeps only its own API calls.
+//!
+//! A folder under backends/ rather than cloud/: cloud/ sets up one provider's clients;
+//! this is deploy logic two targets share, and it names no provider.
+
+pub mod deploy;
+pub mod image;
+pub mod owner;
+pub mod vars;
+
+/// The first 12 hex digits of a digest, for plan rows.
+pub fn short(d: &str) -> &str {
+    let d = d.trim_start_matches("sha256:");
+    &d[..12.min(d.len())]
+}
+
+/// A `Cx` for unit tests, from a manifest's text and a target name.
+#[cfg(test)]
+pub mod testing {
+    use std::sync::Arc;
+
+    use crate::engine::Cx;
+
+    pub fn cx(manifest: &str, target: &str) -> Cx {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aideploy.toml");
+        std::fs::write(&path, manifest).unwrap();
+        let loaded = crate::manifest::load(&path).unwrap();
+        let target = loaded.manifest.target(Some(target), &[]).unwrap();
+        Cx {
+            loaded: Arc::new(loaded),
+            target,
+            stage: "dev".parse().unwrap(),
+            secrets: Default::default(),
+            poll: crate::engine::wait::PollPolicy { fixed: Some(std::time::Duration::from_millis(1)) },
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The variables a service should have (`[env]`, the secrets that have a value, and a
+//! target's extras) and their diff with what it has, as changes that never carry values.
+
+use std::collections::BTreeMap;
+
+use super::owner::OWNER_VAR;
+use crate::engine::{Action, Cx, Op};
+
+/// One variable to write or remove. The value is looked up at apply time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarChange {
+    Create { key: String, reason: &'static str },
+    Update { key: String },
+    Delete { key: String },
+}
+
+impl VarChange {
+    pub fn key(&self) -> &str {
+        match self {
+            VarChange::Create { key, .. } | VarChange::Update { key } | VarChange::Delete { key } => key,
+        }
+    }
+
+    pub fn row(&self) -> Action {
+        match self {
+            VarChange::Create { key, reason } => Action::new(Op::Create, "variable", key).because(*reason),
+            VarChange::Update { key } => Action::new(Op::Update, "variable", key).because("value changed"),
+            VarChange::Delete { key } => Action::new(Op::Delete, "variable", key).because("not in the manifest"),
+        }
+    }
+}
+
+/// `[env]`, then `extra` where `[env]` does not say, then the secrets that have a value:
+/// what the service's variables should be (the owner mark aside).
+pub fn desired(cx: &Cx, extra: &[(&str, String)]) -> BTreeMap<String, String> {
+    let mut vars: BTreeMap<String, String> = cx.loaded.manifest.env_pairs().into_iter().collect();
+    for (k, v) in extra {
+        vars.entry((*k).to_string()).or_insert_with(|| v.clone());
+    }
+    for (k, v) in &cx.secrets.values {
+        vars.insert(k.clone(), v.expose().to_string());
+    }
+    vars
+}
+
+pub fn is_secret(cx: &Cx, key: &str) -> bool {
+    cx.secrets.values.contains_key(key) || cx.secrets.absent.iter().any(|a| a == key)
+}
+
+/// Why a variable is created: `secret`, `env`, or the reason its target added it.
+pub fn reason(cx: &Cx, key: &str, extra: &[(&str, &'static str)]) -> &'static str {
+    if is_secret(cx, key) {
+        return "secret";
+    }
+    let in_env = cx.loaded.manifest.env_pairs().iter().any(|(k, _)| k == key);
+    match extra.iter().find(|(k, _)| *k == key) {
+        Some((_, why)) if !in_env => why,
+        _ => "env",
+    }
+}
+
+/// Per variable: create, update or delete. The owner mark is never diffed (it is set
+/// once, at creation); an optional secret with no value this time keeps its value.
+pub fn diff(
+    cx: &Cx,
+    want: &BTreeMap<String, String>,
+    current: &BTreeMap<String, String>,
+    extra: &[(&str, &'static str)],
+) -> Vec<VarChange> {
+    let mut out = Vec::new();
+    for (k, v) in want {
+        match current.get(k) {
+            None => out.push(VarChange::Create { key: k.clone(), reason: reason(cx, k, extra) }),
+            Some(old) if old != v => out.push(VarChange::Update { key: k.clone() }),
+            Some(_) => {}
+        }
+    }
+    for k in current.keys() {
+        if k != OWNER_VAR && !want.contains_key(k) && !cx.secrets.absent.iter().any(|a| a == k) {
+            out.push(VarChange::Delete { key: k.clone() });
+        }
+    }
+    out
+}

@@ -1,0 +1,209 @@
+//! Carrying out Render steps: push, credential, service, variables, deploy and the wait
+//! for it; rollback; destroy.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use super::api::{q, Api, Created, WithId};
+use super::observe::{self, find_credential, Observed};
+use super::plan::Step;
+use super::{credential_name, health_timeout, plan_name, region};
+use crate::artifact::registry::Reference;
+use crate::backends::paas::deploy::{self, DeployState};
+use crate::backends::paas::image::{self, redacted, Image};
+use crate::backends::paas::owner::{self, OWNER_VAR};
+use crate::backends::paas::{short, vars};
+use crate::engine::{Change, Cx, Health, Outcome, Planned, Pushed, Reporter};
+
+/// Render's name for the kind of registry a host is.
+pub fn registry_kind(host: &str) -> &'static str {
+    if host == "ghcr.io" {
+        "GITHUB"
+    } else if host.starts_with("registry.gitlab.com") {
+        "GITLAB"
+    } else if host.ends_with("-docker.pkg.dev") || host.ends_with("gcr.io") {
+        "GOOGLE_ARTIFACT"
+    } else if crate::cloud::registry_logins::ecr_region(host).is_some() {
+        "AWS_ECR"
+    } else {
+        "DOCKER"
+    }
+}
+
+/// Render's statuses, mapped.
+fn state_of(status: &str) -> DeployState {
+    match status {
+        "live" => DeployState::Live,
+        "build_failed" | "update_failed" | "pre_deploy_failed" | "canceled" | "deactivated" => DeployState::Failed(status.into()),
+        other => DeployState::Going(other.into()),
+    }
+}
+
+async fn wait(cx: &Cx, api: &Api, service: &str, id: &str, r: &dyn Reporter) -> Result<std::result::Result<(), String>> {
+    let timeout = Duration::from_secs(health_timeout(cx));
+    deploy::wait(
+        cx,
+        "Render deploy",
+        id,
+        timeout,
+        r,
+        || async move {
+            let d = observe::read_deploy(api, service, id).await?;
+            Ok(state_of(d.as_ref().map(|d| d.status.as_str()).unwrap_or("unknown")))
+        },
+        || async { String::new() },
+    )
+    .await
+}
+
+pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+    let api = Api::from_env()?;
+    let fail = |e: anyhow::Error| redacted(cx, Some(built), e);
+    let owner = seen.owner.clone();
+    let health_path = cx.loaded.manifest.app().health.to_string();
+    let want = vars::desired(cx, &[]);
+    let mut pushed: Option<Pushed> = None;
+    let mut credential = seen.credential.clone();
+    let mut service = seen.service.as_ref().map(|s| (s.id.clone(), s.url.clone()));
+    let mut deploy_id = None;
+    let mut vars_written = 0;
+    for step in &plan.changes {
+        match step {
+            Step::Push(facts) if !facts.present => pushed = Some(image::push(cx, built, r).await?),
+            Step::CreateCredential { name } => {
+                // A re-run after an interrupted deploy finds it by name.
+                credential = find_credential(&api, &owner, name).await?;
+                if let (None, Some(login)) = (&credential, &built.login) {
+                    r.step("registering the registry credential");
+                    let host = Reference::parse(&built.facts.reference)?.registry;
+                    let body = json!({"registry": registry_kind(&host), "name": name, "username": login.username, "authToken": login.password, "ownerId": owner});
+                    credential = Some(api.post_as::<WithId>("/registrycredentials", &body).await.map_err(fail)?.id);
+                    r.done();
+                }
+            }
+            Step::CreateService { name, .. } => {
+                if let Some(found) = observe::find_service(&api, &owner, name).await? {
+                    // Made meanwhile (a re-run): ours only with the mark.
+                    let env = observe::read_env(&api, &found.id).await?;
+                    if !owner::is_ours(cx, &env) {
+                        return Err(owner::foreign("Render", name, &found.id, env.get(OWNER_VAR).map(String::as_str)).into());
+                    }
+                    anyhow::bail!("Render web service {name} appeared while deploying; run the deploy again to update it");
+                }
+                r.step(&format!("creating web service {name}"));
+                let mut env_vars: Vec<Value> = want.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+                env_vars.push(json!({"key": OWNER_VAR, "value": owner::mark(cx)}));
+                let body = json!({
+                    "type": "web_service",
+                    "name": name,
+                    "ownerId": owner,
+                    "autoDeploy": "no",
+                    "image": image_body(&owner, &built.facts.reference, &credential),
+                    "envVars": env_vars,
+                    "serviceDetails": {"runtime": "image", "healthCheckPath": health_path, "plan": plan_name(cx), "region": region(cx)},
+                });
+                let created: Created = api.post_as("/services", &body).await.map_err(fail)?;
+                r.done();
+                let id = created.service.id.clone();
+                deploy_id = match created.deploy_id {
+                    Some(d) => Some(d),
+                    None => Some(
+                        api.post_as::<WithId>(&format!("/services/{id}/deploys"), &json!({"imageUrl": built.facts.reference})).await?.id,
+                    ),
+                };
+                service = Some((id, created.service.service_details.url));
+            }
+            Step::UpdateService { name, .. } => {
+                let (id, _) = service.as_ref().expect("an update is planned for an observed service");
+                r.step(&format!("updating web service {name}"));
+                let body = json!({"image": image_body(&owner, &built.facts.reference, &credential), "serviceDetails": {"healthCheckPath": health_path, "plan": plan_name(cx)}});
+                api.patch(&format!("/services/{id}"), &body).await.map_err(fail)?;
+                r.done();
+            }
+            Step::Var(v) => {
+                // Variables of a new service went with its creation.
+                let Some(id) = seen.service.as_ref().map(|s| &s.id) else { continue };
+                if vars_written == 0 {
+                    r.step("setting variables");
+                }
+                vars_written += 1;
+                match v {
+                    vars::VarChange::Delete { key } => api.delete(&format!("/services/{id}/env-vars/{}", q(key))).await?,
+                    _ => {
+                        let value = want.get(v.key()).cloned().unwrap_or_default();
+                        api.put(&format!("/services/{id}/env-vars/{}", q(v.key())), &json!({"value": value})).await.map_err(fail)?;
+                    }
+                }
+            }
+            Step::Deploy { digest, .. } => {
+                let (id, _) = service.as_ref().expect("a deploy is planned for an observed service");
+                r.step(&format!("deploying @{}", short(digest)));
+                let d: WithId = api.post_as(&format!("/services/{id}/deploys"), &json!({"imageUrl": built.facts.reference})).await?;
+                r.done();
+                deploy_id = Some(d.id);
+            }
+            _ => {}
+        }
+    }
+    let actions = plan.display().actions;
+    let (service_id, url) = service.unwrap_or_default();
+    let Some(deploy_id) = deploy_id else { return Ok(Outcome { url, health: Health::Passed, actions, failure: None, pushed }) };
+    match wait(cx, &api, &service_id, &deploy_id, r).await? {
+        Ok(()) => Ok(Outcome { url, health: Health::Passed, actions, failure: None, pushed }),
+        Err(why) => {
+            let kept = if seen.service.as_ref().and_then(|s| s.live()).is_some() {
+                "the previous deploy keeps serving"
+            } else {
+                "nothing is serving"
+            };
+            Ok(Outcome { url, health: Health::Failed, actions, failure: Some(format!("{why}\n({kept})")), pushed })
+        }
+    }
+}
+
+fn image_body(owner: &str, reference: &str, credential: &Option<String>) -> Value {
+    let mut i = json!({"ownerId": owner, "imagePath": reference});
+    if let Some(c) = credential {
+        i["registryCredentialId"] = json!(c);
+    }
+    i
+}
+
+pub async fn rollback(cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+    let api = Api::from_env()?;
+    let Some(s) = &seen.service else { anyhow::bail!("nothing is deployed to roll back") };
+    let mut outcome = Outcome { url: s.url.clone(), health: Health::Passed, actions: plan.display().actions, failure: None, pushed: None };
+    for step in &plan.changes {
+        let Step::Rollback { deploy, .. } = step else { continue };
+        r.step("rolling back on Render");
+        let d: WithId = api.post_as(&format!("/services/{}/rollback", s.id), &json!({"deployId": deploy})).await?;
+        r.done();
+        if let Err(why) = wait(cx, &api, &s.id, &d.id, r).await? {
+            outcome.health = Health::Failed;
+            outcome.failure = Some(format!("{why}\n(the current deploy keeps serving)"));
+        }
+    }
+    Ok(outcome)
+}
+
+pub async fn destroy(cx: &Cx, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+    let api = Api::from_env()?;
+    for step in &plan.changes {
+        match step {
+            Step::DeleteService { name, id } => {
+                r.step(&format!("deleting web service {name}"));
+                api.delete(&format!("/services/{id}")).await?;
+                r.done();
+            }
+            Step::DeleteCredential { id, .. } => {
+                r.step(&format!("deleting registry credential {}", credential_name(cx)));
+                api.delete(&format!("/registrycredentials/{id}")).await?;
+                r.done();
+            }
+            _ => {}
+        }
+    }
+    Ok(Outcome { url: None, health: Health::Skipped, actions: plan.changes.iter().map(Change::row).collect(), failure: None, pushed: None })
+}
