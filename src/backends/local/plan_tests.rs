@@ -89,7 +89,7 @@ fn deployed(cx: &Cx, artifact: &Built<Source>, live: Live, previous: bool) -> Ob
         },
         previous,
     };
-    Observed::Recorded(Now { state, app_alive: live.app, proxy_alive: live.proxy, app_healthy: live.healthy })
+    Observed::Recorded(Box::new(Now { state, app_alive: live.app, proxy_alive: live.proxy, app_healthy: live.healthy }))
 }
 
 fn rows(p: &Planned<Step>) -> Vec<String> {
@@ -102,6 +102,9 @@ fn rows(p: &Planned<Step>) -> Vec<String> {
         .collect()
 }
 
+/// (case, context, what runs, what build made, expected steps)
+type Case<'a> = (&'a str, &'a Cx, Observed, Built<Source>, Vec<Step>);
+
 #[test]
 fn plans_from_what_is_there() {
     let base = cx(MANIFEST, &[]);
@@ -112,7 +115,7 @@ fn plans_from_what_is_there() {
     let changed_env = cx(&MANIFEST.replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""), &[]);
     let changed_health = cx(&MANIFEST.replace("health = \"/health\"", "health = \"/ready\""), &[]);
     // (case, context, what runs, what build made, expected steps)
-    let cases: Vec<(&str, &Cx, Observed, Built<Source>, Vec<Step>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "nothing deployed",
             &base,

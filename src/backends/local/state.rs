@@ -32,7 +32,7 @@ pub enum Observed {
     Nothing,
     /// A recorded deployment, with what of it is still alive; partly there when the app
     /// process died (or is not ours any more) or the proxy is gone.
-    Recorded(Now),
+    Recorded(Box<Now>),
 }
 
 /// A recorded deployment and the liveness of its pieces.
@@ -51,7 +51,7 @@ impl Observed {
     pub fn now(&self) -> Option<&Now> {
         match self {
             Observed::Nothing => None,
-            Observed::Recorded(n) => Some(n),
+            Observed::Recorded(n) => Some(n.as_ref()),
         }
     }
 }
@@ -74,7 +74,7 @@ pub async fn observe(dir: &Path) -> Result<Observed> {
     let app_alive = s.proc.alive();
     let proxy_alive = state.proxy.is_some_and(|p| p.alive());
     let app_healthy = app_alive && health::probe(&format!("{}{}", url(s.port), s.version.health)).await;
-    Ok(Observed::Recorded(Now { state, app_alive, proxy_alive, app_healthy }))
+    Ok(Observed::Recorded(Box::new(Now { state, app_alive, proxy_alive, app_healthy })))
 }
 
 /// What `status` shows.
