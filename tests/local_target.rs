@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use common::{aideploy, free_port, http, offline, pid_alive};
 use serde_json::Value;
 
+/// Waits poll this often in the commands the tests run.
+const POLL_MS: &str = "20";
+
 struct App {
     home: tempfile::TempDir,
     dir: PathBuf,
@@ -28,16 +31,25 @@ impl App {
     fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = aideploy(self.home.path());
         offline(&mut cmd);
-        cmd.current_dir(&self.dir).args(args);
+        cmd.env("AIDEPLOY_POLL_INTERVAL_MS", POLL_MS).current_dir(&self.dir).args(args);
         cmd
     }
 
     /// Runs with --json and the test's port; returns (exit code, JSON, stderr).
     fn json(&self, args: &[&str]) -> (i32, Value, String) {
+        self.json_env(args, &[])
+    }
+
+    /// As `json`, with more environment variables.
+    fn json_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
         let port = format!("port={}", self.port);
         let mut all = args.to_vec();
         all.extend(["--json", "--target", "local", "--set", &port]);
-        let out = self.cmd(&all).output().unwrap();
+        let mut cmd = self.cmd(&all);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         let v = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&out.stdout)));
@@ -243,7 +255,9 @@ fn a_command_app_that_never_gets_healthy_times_out_with_exit_3() {
         "server.py",
         "import http.server, os\n\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        ok = os.path.exists('healthy')\n        self.send_response(200 if ok else 503)\n        self.end_headers()\n        self.wfile.write(b'ok' if ok else b'starting')\n\nprint('listening on', os.environ['PORT'], flush=True)\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
     );
-    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    // Probes a few times a second, as outside the tests, so the server's first line is
+    // still among the last 20 of its log (each probe adds an access line).
+    let (code, v, stderr) = app.json_env(&["deploy", "--yes"], &[("AIDEPLOY_POLL_INTERVAL_MS", "300")]);
     assert_eq!(code, 3, "{v}\n{stderr}");
     let failure = v["failure"].as_str().unwrap();
     assert!(failure.contains("did not answer 2xx within 3s (last: HTTP 503)"), "{failure}");
@@ -292,6 +306,7 @@ fn ctrl_c_during_a_deploy_exits_130_and_leaves_no_process() {
         .env("CI", "1")
         .env("AIDEPLOY_STATE_DIR", app.home.path().join("state"))
         .env("AIDEPLOY_CACHE_DIR", app.home.path().join("cache"))
+        .env("AIDEPLOY_POLL_INTERVAL_MS", POLL_MS)
         .current_dir(&app.dir)
         .args(["deploy", "--yes", "--target", "local", "--set", &port]);
     let mut child = cmd.spawn().unwrap();
@@ -383,6 +398,7 @@ fn logs_print_and_follow_the_serving_version() {
         .env("HOME", app.home.path())
         .env("AIDEPLOY_STATE_DIR", app.home.path().join("state"))
         .env("AIDEPLOY_CACHE_DIR", app.home.path().join("cache"))
+        .env("AIDEPLOY_POLL_INTERVAL_MS", POLL_MS)
         .current_dir(&app.dir)
         .args(["logs", "-f", "-n", "0", "--target", "local", "--set", &port])
         .stdout(std::process::Stdio::piped())
@@ -477,6 +493,7 @@ fn two_deploys_at_once_the_second_plans_again_from_the_firsts_result() {
             .env("CI", "1")
             .env("AIDEPLOY_STATE_DIR", app.home.path().join("state"))
             .env("AIDEPLOY_CACHE_DIR", app.home.path().join("cache"))
+            .env("AIDEPLOY_POLL_INTERVAL_MS", POLL_MS)
             .current_dir(&app.dir)
             .args(["deploy", "--yes", "--json", "--target", "local", "--set", &port])
             .stdout(out)
@@ -524,4 +541,141 @@ fn a_damaged_cached_environment_is_rebuilt() {
     assert_eq!(code, 0, "{v}\n{stderr}");
     assert_eq!(ops(&v), ["update process", "noop proxy"], "{v}");
     assert_eq!(http("GET", &app.url("/health"), None).unwrap().0, 200);
+}
+
+/// Every file under `dir` with its bytes (empty when `dir` does not exist). The running
+/// app's own log files are listed without their bytes: the app itself appends to them
+/// (an access line for each health probe `status` and `plan` make).
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let app_log = p.parent().is_some_and(|d| d.ends_with("logs")) && p.extension().is_some_and(|e| e == "log");
+                out.insert(p.clone(), if app_log { Vec::new() } else { std::fs::read(&p).unwrap_or_default() });
+            }
+        }
+    }
+    out
+}
+
+/// The processes that run from, or name, anything under `dir` (the app runs in its
+/// release folder; the proxy is given the upstream file).
+fn processes_of(dir: &Path) -> std::collections::BTreeSet<u32> {
+    let needle = dir.display().to_string();
+    let mut out = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let cwd = std::fs::read_link(e.path().join("cwd")).map(|p| p.display().to_string()).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).unwrap_or_default()).replace('\0', " ");
+        if cwd.starts_with(&needle) || cmdline.contains(&needle) {
+            out.insert(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn plan_changes_nothing_on_this_machine() {
+    let app = App::new("fastapi-rag");
+    let state = app.home.path().join("state");
+
+    // From nothing: no state folder, no process.
+    let (code, p, stderr) = app.json(&["plan"]);
+    assert_eq!(code, 0, "{p}\n{stderr}");
+    assert_eq!(ops(&p), ["create process", "create proxy"]);
+    assert!(snapshot(&state).is_empty(), "plan wrote into the state folder: {:?}", snapshot(&state).keys());
+    assert!(processes_of(&state).is_empty(), "plan started a process");
+
+    // From a deployed state, with a code change to plan: byte-identical state, the same processes.
+    let (code, _, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{stderr}");
+    let before = (snapshot(&state), processes_of(&state));
+    assert!(!before.1.is_empty(), "the deployed app and proxy run from the state folder");
+    app.write("app/extra.py", "X = 1\n");
+    let (code, p, stderr) = app.json(&["plan"]);
+    assert_eq!(code, 0, "{p}\n{stderr}");
+    assert_eq!(ops(&p), ["update process", "noop proxy"]);
+    assert_eq!(p["actions"][0]["reason"], "code changed");
+    let after = (snapshot(&state), processes_of(&state));
+    assert_eq!(before.0.keys().collect::<Vec<_>>(), after.0.keys().collect::<Vec<_>>());
+    assert!(before.0 == after.0, "plan changed a file in the state folder");
+    assert_eq!(before.1, after.1, "plan started or stopped a process");
+
+    // Partly there: the app process died, the proxy still runs. Plan shows the repair and
+    // still changes nothing; deploy repairs it.
+    let pid = app.pid();
+    let proxy_pid = read_proxy_pid(&state.join("local/fastapi-rag-dev"));
+    // SAFETY: killing the app process this test deployed.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pid_alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (_, s, _) = app.json(&["status"]);
+    assert_eq!(s["details"]["running"], false);
+    assert_eq!(s["health"], "failed");
+    std::fs::remove_file(app.dir.join("app/extra.py")).unwrap();
+    let before = (snapshot(&state), processes_of(&state));
+    let (code, p, _) = app.json(&["plan"]);
+    assert_eq!(code, 0);
+    assert_eq!(ops(&p), ["update process", "noop proxy"]);
+    assert_eq!(p["actions"][0]["reason"], "not running");
+    assert!(before.0 == snapshot(&state), "plan changed a file in the state folder");
+    assert_eq!(before.1, processes_of(&state));
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(ops(&v), ["update process", "noop proxy"]);
+    assert_eq!(v["health"], "passed");
+    assert_eq!(read_proxy_pid(&state.join("local/fastapi-rag-dev")), proxy_pid, "the running proxy is kept");
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap().0, 200);
+}
+
+#[test]
+fn a_process_aideploy_did_not_start_is_never_signalled_or_adopted() {
+    let app = App::new("fastapi-rag");
+    let (code, _, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{stderr}");
+    let dir = app.home.path().join("state/local/fastapi-rag-dev");
+    let ours = app.pid();
+    // SAFETY: killing the app process this test deployed.
+    unsafe { libc::kill(ours as i32, libc::SIGKILL) };
+    // Another program gets a pid, and the state file names it (a recycled pid).
+    let mut foreign = std::process::Command::new("sleep").arg("300").spawn().unwrap();
+    let path = dir.join("state.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["serving"]["proc"]["pid"] = foreign.id().into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+
+    let (_, s, _) = app.json(&["status"]);
+    assert_eq!(s["details"]["running"], false, "a process aideploy did not start is not taken for the app: {s}");
+    let (code, p, _) = app.json(&["plan"]);
+    assert_eq!(code, 0);
+    assert_eq!(p["actions"][0]["reason"], "not running");
+    // Deploy starts a new process and leaves the other program alone.
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed");
+    assert!(foreign.try_wait().unwrap().is_none(), "deploy signalled a process it did not start");
+    assert_ne!(app.pid(), foreign.id());
+
+    // Destroy, with the state naming the other program again: it survives.
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let deployed_pid = v["serving"]["proc"]["pid"].as_u64().unwrap() as u32;
+    // SAFETY: killing the app process this test deployed.
+    unsafe { libc::kill(deployed_pid as i32, libc::SIGKILL) };
+    v["serving"]["proc"]["pid"] = foreign.id().into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let (code, d, _) = app.json(&["destroy", "--yes"]);
+    assert_eq!(code, 0, "{d}");
+    assert_eq!(ops(&d), ["noop process", "delete proxy", "delete files"]);
+    assert!(foreign.try_wait().unwrap().is_none(), "destroy signalled a process it did not start");
+    assert!(!dir.exists());
+    foreign.kill().unwrap();
+    foreign.wait().unwrap();
 }

@@ -17,7 +17,7 @@ use crate::manifest::Kind;
 /// The backend for `kind`.
 pub fn for_kind(kind: Kind) -> Box<dyn Backend> {
     match kind {
-        Kind::Local => Box::new(Legacy(local::LocalBackend)),
+        Kind::Local => Box::new(local::LocalTarget),
         Kind::Lambda => Box::new(Legacy(lambda::LambdaBackend)),
         Kind::Cloudrun => Box::new(Legacy(cloudrun::CloudRunBackend)),
         Kind::Appservice => Box::new(Legacy(appservice::AppServiceBackend)),

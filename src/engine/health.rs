@@ -4,13 +4,25 @@ use std::time::{Duration, Instant};
 
 use super::Reporter;
 
-fn client() -> reqwest::Client {
+/// The client health checks use: no proxy, a 5 s timeout per request.
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().expect("http client")
 }
 
 /// One GET; true on 2xx.
 pub async fn probe(url: &str) -> bool {
     matches!(client().get(url).send().await, Ok(resp) if resp.status().is_success())
+}
+
+/// One GET with `client`: `Ok` on 2xx, else what answered ("HTTP 503", "connection
+/// refused"), for a wait's status line.
+pub async fn check(client: &reqwest::Client, url: &str) -> Result<(), String> {
+    match client.get(url).send().await {
+        Ok(resp) if resp.status().is_success() => Ok(()),
+        Ok(resp) => Err(format!("HTTP {}", resp.status().as_u16())),
+        Err(e) if e.is_connect() => Err("connection refused".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Why a version did not become healthy.
@@ -36,11 +48,9 @@ pub async fn wait_healthy(
         if let Some(why) = gone() {
             return Err(Unhealthy::Exited(why));
         }
-        match client.get(url).send().await {
-            Ok(resp) if resp.status().is_success() => return Ok(()),
-            Ok(resp) => last = format!("HTTP {}", resp.status().as_u16()),
-            Err(e) if e.is_connect() => last = "connection refused".into(),
-            Err(e) => last = e.to_string(),
+        match check(&client, url).await {
+            Ok(()) => return Ok(()),
+            Err(seen) => last = seen,
         }
         let waited = started.elapsed();
         if waited >= timeout {

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::process::{self, Proc};
 use crate::artifact::source::SourceSet;
-use crate::engine::health::{self, Unhealthy};
+use crate::engine::health;
+use crate::engine::wait::{Poll, PollPolicy, Wait, Waited};
 use crate::engine::Reporter;
 use crate::error::Hinted;
 use crate::secrets::Secrets;
@@ -37,6 +38,11 @@ const PASS_THROUGH: &[&str] = &[
     "SSL_CERT_DIR",
 ];
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How often a starting version's health path is asked.
+const HEALTH_EVERY: Duration = Duration::from_millis(200);
+/// How often, and how long, a starting proxy is asked whether it listens.
+const PROXY_EVERY: Duration = Duration::from_millis(50);
+const PROXY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,7 +78,7 @@ pub struct Version {
 }
 
 /// A version that is running.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Serving {
     pub version: Version,
     pub proc: Proc,
@@ -107,6 +113,7 @@ pub async fn start(
     version: &Version,
     secrets: &Secrets,
     timeout: Duration,
+    poll: PollPolicy,
     r: &dyn Reporter,
 ) -> Result<Result<Serving, String>> {
     r.step("starting the new version");
@@ -119,30 +126,41 @@ pub async fn start(
     r.done();
     r.step(&format!("waiting for GET {} to answer 2xx", version.health));
     let url = format!("http://127.0.0.1:{port}{}", version.health);
-    let verdict = health::wait_healthy(&url, timeout, r, || match child.try_wait() {
-        Ok(Some(status)) => Some(describe_exit(status)),
-        _ => None,
-    })
-    .await;
-    match verdict {
-        Ok(()) => {
-            r.done();
-            guard.disarm();
-            Ok(Ok(Serving { version: version.clone(), proc: proc_, port, log, since: now }))
-        }
-        Err(why) => {
-            tokio::task::block_in_place(|| proc_.stop(STOP_GRACE));
-            let _ = child.wait();
-            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-            let reason = match why {
-                Unhealthy::Exited(how) => format!("the new version {how} before GET {} answered", version.health),
-                Unhealthy::TimedOut { last } => {
-                    format!("GET {} did not answer 2xx within {}s (last: {last})", version.health, timeout.as_secs())
-                }
+    let what = format!("GET {url}");
+    let client = health::client();
+    // Ready(Ok) when healthy, Ready(Err) when the process ended first.
+    let verdict = Wait::new(&what, HEALTH_EVERY, timeout)
+        .run(poll, r, || {
+            let exited = match child.try_wait() {
+                Ok(Some(status)) => Some(describe_exit(status)),
+                _ => None,
             };
-            Ok(Err(format!("{reason}.\nLast lines of its log ({}):\n{}", log.display(), secrets.redact(&tail(&log_text, 20)))))
-        }
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                if let Some(how) = exited {
+                    return Ok(Poll::Ready(Err(how)));
+                }
+                Ok(match health::check(&client, &url).await {
+                    Ok(()) => Poll::Ready(Ok(())),
+                    Err(last) => Poll::Pending(last),
+                })
+            }
+        })
+        .await?;
+    if let Waited::Ready(Ok(())) = verdict {
+        r.done();
+        guard.disarm();
+        return Ok(Ok(Serving { version: version.clone(), proc: proc_, port, log, since: now }));
     }
+    tokio::task::block_in_place(|| proc_.stop(STOP_GRACE));
+    let _ = child.wait();
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let reason = match verdict {
+        Waited::Ready(Err(how)) => format!("the new version {how} before GET {} answered", version.health),
+        Waited::TimedOut { last, .. } => format!("GET {} did not answer 2xx within {}s (last: {last})", version.health, timeout.as_secs()),
+        Waited::Ready(Ok(())) => String::new(),
+    };
+    Ok(Err(format!("{reason}.\nLast lines of its log ({}):\n{}", log.display(), secrets.redact(&tail(&log_text, 20)))))
 }
 
 fn spawn(version: &Version, secrets: &Secrets, port: u16, log: &Path) -> Result<std::process::Child> {
@@ -233,7 +251,7 @@ pub fn ensure_release(dir: &Path, digest: &str, sources: &SourceSet) -> Result<P
     Ok(release)
 }
 
-pub async fn start_proxy(dir: &Path, port: u16, upstream: &Path) -> Result<Proc> {
+pub async fn start_proxy(dir: &Path, port: u16, upstream: &Path, poll: PollPolicy, r: &dyn Reporter) -> Result<Proc> {
     use std::os::unix::process::CommandExt;
     let log_path = dir.join("proxy.log");
     let log = fs_err::File::create(&log_path)?.into_parts().0;
@@ -251,22 +269,38 @@ pub async fn start_proxy(dir: &Path, port: u16, upstream: &Path) -> Result<Proc>
         .spawn()
         .context("cannot start the local proxy")?;
     let proc_ = Proc::of(child.id());
-    for _ in 0..100 {
-        if let Ok(Some(status)) = child.try_wait() {
+    let what = format!("the local proxy on 127.0.0.1:{port}");
+    // Ready(Ok) when it listens, Ready(Err) when it ended first.
+    let verdict = Wait::new(&what, PROXY_EVERY, PROXY_TIMEOUT)
+        .run(poll, r, || {
+            let exited = child.try_wait().ok().flatten();
+            async move {
+                if let Some(status) = exited {
+                    return Ok(Poll::Ready(Err(status)));
+                }
+                Ok(match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                    Ok(_) => Poll::Ready(Ok(())),
+                    Err(_) => Poll::Pending("not listening yet".into()),
+                })
+            }
+        })
+        .await?;
+    match verdict {
+        Waited::Ready(Ok(())) => Ok(proc_),
+        Waited::Ready(Err(status)) => {
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(Hinted::new(
+            Err(Hinted::new(
                 format!("the local proxy on port {port} {}:\n{}", describe_exit(status), tail(&text, 5)),
                 "pick a free port with --set port=PORT",
             )
-            .into());
+            .into())
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Ok(proc_);
+        Waited::TimedOut { .. } => {
+            tokio::task::block_in_place(|| proc_.stop(STOP_GRACE));
+            Err(Hinted::new(format!("the local proxy did not start listening on port {port}"), format!("see {}", log_path.display()))
+                .into())
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    proc_.stop(STOP_GRACE);
-    Err(Hinted::new(format!("the local proxy did not start listening on port {port}"), format!("see {}", log_path.display())).into())
 }
 
 /// The last `n` lines of a file, reading only its end; and the file's length.

@@ -1,0 +1,182 @@
+//! The local target's changes and the pure functions that choose them.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::state::{Now, Observed};
+use super::{deployment_digest, deployment_dir, desired, entry, front_port, short, Source};
+use crate::engine::{Action, Built, Change, Cx, Op, Planned};
+use crate::error::UsageError;
+
+/// One step of a local deploy, rollback or destroy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Start the first version (`entry` describes how it runs).
+    StartApp { base: String, entry: String },
+    /// Start the version the manifest and code describe now, and switch to it.
+    ReplaceApp { base: String, why: Why },
+    /// Start the previous version again, and switch back to it (`to`: its short digest).
+    RestoreApp { base: String, to: String },
+    /// The running process is the wanted version and healthy.
+    KeepApp { base: String },
+    /// Start the proxy on the stable port.
+    StartProxy { port: u16, why: ProxyWhy },
+    /// The proxy runs on the wanted port.
+    KeepProxy { port: u16 },
+    /// Stop the app's process (a no-op row when it is not running any more).
+    StopApp { base: String, pid: u32, alive: bool },
+    /// Stop the proxy (a no-op row when it is not running any more).
+    StopProxy { port: u16, alive: bool },
+    /// Remove the deployment's folder: snapshots, logs, state.
+    RemoveFiles { dir: PathBuf },
+}
+
+/// Why the running process is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    DependenciesChanged,
+    CodeChanged,
+    ConfigurationChanged,
+    /// The recorded process died (or the pid is no longer the one aideploy started).
+    NotRunning,
+    Unhealthy,
+}
+
+/// Why the proxy is (re)started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyWhy {
+    New,
+    PortChanged {
+        from: u16,
+    },
+    /// The recorded proxy died.
+    NotRunning,
+}
+
+impl Why {
+    fn text(self) -> &'static str {
+        match self {
+            Why::DependenciesChanged => "dependencies changed",
+            Why::CodeChanged => "code changed",
+            Why::ConfigurationChanged => "configuration changed",
+            Why::NotRunning => "not running",
+            Why::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+fn proxy_id(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+impl Change for Step {
+    fn row(&self) -> Action {
+        match self {
+            Step::StartApp { base, entry } => Action::new(Op::Create, "process", base).because(entry),
+            Step::ReplaceApp { base, why } => Action::new(Op::Update, "process", base).because(why.text()),
+            Step::RestoreApp { base, to } => Action::new(Op::Update, "process", base).because(format!("back to {to}")),
+            Step::KeepApp { base } => Action::new(Op::Noop, "process", base),
+            Step::StartProxy { port, why: ProxyWhy::New } => Action::new(Op::Create, "proxy", proxy_id(*port)).because("stable URL"),
+            Step::StartProxy { port, why: ProxyWhy::PortChanged { from } } => {
+                Action::new(Op::Update, "proxy", proxy_id(*port)).because(format!("port {from} -> {port}"))
+            }
+            Step::StartProxy { port, why: ProxyWhy::NotRunning } => {
+                Action::new(Op::Update, "proxy", proxy_id(*port)).because("not running")
+            }
+            Step::KeepProxy { port } => Action::new(Op::Noop, "proxy", proxy_id(*port)),
+            Step::StopApp { base, pid, alive } => {
+                Action::new(if *alive { Op::Delete } else { Op::Noop }, "process", base).because(format!("pid {pid}"))
+            }
+            Step::StopProxy { port, alive } => Action::new(if *alive { Op::Delete } else { Op::Noop }, "proxy", proxy_id(*port)),
+            Step::RemoveFiles { dir } => Action::new(Op::Delete, "files", dir.display().to_string()).because("snapshots, logs, state"),
+        }
+    }
+}
+
+impl Step {
+    /// Whether this step starts a process of the app.
+    pub fn starts_app(&self) -> bool {
+        matches!(self, Step::StartApp { .. } | Step::ReplaceApp { .. } | Step::RestoreApp { .. })
+    }
+}
+
+/// Whether the plan (re)starts the proxy.
+pub fn starts_proxy(plan: &Planned<Step>) -> bool {
+    plan.changes.iter().any(|c| matches!(c, Step::StartProxy { .. }))
+}
+
+/// Whether the plan starts a process of the app.
+pub fn starts_app(plan: &Planned<Step>) -> bool {
+    plan.changes.iter().any(Step::starts_app)
+}
+
+/// Desired (the manifest, the code, the secrets) against what runs. A recorded
+/// deployment whose process died or whose proxy is gone is repaired by starting what is
+/// missing.
+pub fn plan(cx: &Cx, seen: &Observed, artifact: &Built<Source>) -> Planned<Step> {
+    let base = cx.resource_base();
+    let front = front_port(cx);
+    let Some(n) = seen.now() else {
+        return Planned::of(vec![
+            Step::StartApp { base, entry: entry(cx).describe() },
+            Step::StartProxy { port: front, why: ProxyWhy::New },
+        ]);
+    };
+    let running = &n.state.serving.version;
+    let want = desired(cx, artifact, PathBuf::new(), &n.state.salt);
+    let why = if running.artifact != want.artifact {
+        Some(if running.env_key != want.env_key { Why::DependenciesChanged } else { Why::CodeChanged })
+    } else if running.config != want.config {
+        Some(Why::ConfigurationChanged)
+    } else if !n.app_alive {
+        Some(Why::NotRunning)
+    } else if !n.app_healthy {
+        Some(Why::Unhealthy)
+    } else {
+        None
+    };
+    let app = match why {
+        Some(why) => Step::ReplaceApp { base, why },
+        None => Step::KeepApp { base },
+    };
+    Planned::of(vec![app, proxy_step(n, front)])
+}
+
+fn proxy_step(n: &Now, front: u16) -> Step {
+    if n.state.front_port != front {
+        Step::StartProxy { port: front, why: ProxyWhy::PortChanged { from: n.state.front_port } }
+    } else if !n.proxy_alive {
+        Step::StartProxy { port: front, why: ProxyWhy::NotRunning }
+    } else {
+        Step::KeepProxy { port: front }
+    }
+}
+
+/// Back to the previous version, on the port the deployment serves on now.
+pub fn plan_rollback(cx: &Cx, seen: &Observed) -> Result<Planned<Step>> {
+    let prev = seen.now().and_then(|n| n.state.previous.as_ref().map(|p| (n, p)));
+    let Some((n, prev)) = prev else {
+        return Err(UsageError::new(format!("{} ({}) has no previous version to roll back to", cx.app_name(), cx.stage))
+            .hint("rollback returns to the version before the last successful deploy; deploy at least twice first")
+            .into());
+    };
+    let to = short(deployment_digest(prev).trim_start_matches("sha256:")).to_string();
+    Ok(Planned::of(vec![Step::RestoreApp { base: cx.resource_base(), to }, proxy_step(n, n.state.front_port)]))
+}
+
+/// Everything of this deployment: its processes (only the ones aideploy started and
+/// that still run are signalled) and its folder.
+pub fn plan_destroy(cx: &Cx, seen: &Observed) -> Planned<Step> {
+    let Some(n) = seen.now() else { return Planned::default() };
+    let dir = deployment_dir(cx).unwrap_or_default();
+    Planned::of(vec![
+        Step::StopApp { base: cx.resource_base(), pid: n.state.serving.proc.pid, alive: n.app_alive },
+        Step::StopProxy { port: n.state.front_port, alive: n.proxy_alive },
+        Step::RemoveFiles { dir },
+    ])
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
