@@ -104,6 +104,43 @@ pub async fn build_flavor(
     flavor: Flavor,
     r: &dyn Reporter,
 ) -> Result<Artifact> {
+    let logins = RegistryLogins::new(push_to.as_ref().map(|p| p.registry.clone()));
+    let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
+    let built = build_image(loaded, target, flavor, &client, r).await?;
+    let layers = layers_of(&built);
+    let mut artifact = Artifact::plain("image", built.digest.clone(), built.bytes(), Arc::new(built.clone()));
+    artifact.layers = layers;
+    if let Some(repo) = push_to {
+        r.step(&format!("pushing to {}", repo.name()));
+        let tag = format!("{stage}-{}", &built.digest.trim_start_matches("sha256:")[..12]);
+        let dest = Reference::parse(&format!("{}:{tag}", repo.name()))?;
+        let report = client.push(&built, &dest, r).await?;
+        r.done();
+        artifact.reference = Some(report.reference);
+        artifact.uploaded_bytes = report.uploaded_bytes;
+    }
+    Ok(artifact)
+}
+
+/// An image's layers as reports show them.
+pub fn layers_of(built: &oci::BuiltImage) -> Vec<Layer> {
+    built.layers.iter().map(|l| Layer { role: role_name(l.role).into(), digest: l.digest.clone(), bytes: l.size }).collect()
+}
+
+/// Builds the app's image on this machine only (its blobs in the local store); nothing
+/// is pushed. `client` fetches the base image's manifest and config.
+pub async fn build_local(loaded: &Loaded, target: Option<&Target>, flavor: Flavor, r: &dyn Reporter) -> Result<oci::BuiltImage> {
+    let client = Client::new(Arc::new(RegistryLogins::new(None)), BlobStore::open_default()?, Options::default())?;
+    build_image(loaded, target, flavor, &client, r).await
+}
+
+async fn build_image(
+    loaded: &Loaded,
+    target: Option<&Target>,
+    flavor: Flavor,
+    client: &Client,
+    r: &dyn Reporter,
+) -> Result<oci::BuiltImage> {
     let manifest = &loaded.manifest;
     let arch = arch_for(loaded, target);
     let platform = match arch {
@@ -136,23 +173,9 @@ pub async fn build_flavor(
     if flavor == Flavor::Lambda {
         lambda_spec(&mut spec, loaded)?;
     }
-    let logins = RegistryLogins::new(push_to.as_ref().map(|p| p.registry.clone()));
-    let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
-    let built = oci::build_image(&spec, &client, r).await?;
+    let built = oci::build_image(&spec, client, r).await?;
     r.done();
-    let layers = built.layers.iter().map(|l| Layer { role: role_name(l.role).into(), digest: l.digest.clone(), bytes: l.size }).collect();
-    let mut artifact = Artifact::plain("image", built.digest.clone(), built.bytes(), Arc::new(built.clone()));
-    artifact.layers = layers;
-    if let Some(repo) = push_to {
-        r.step(&format!("pushing to {}", repo.name()));
-        let tag = format!("{stage}-{}", &built.digest.trim_start_matches("sha256:")[..12]);
-        let dest = Reference::parse(&format!("{}:{tag}", repo.name()))?;
-        let report = client.push(&built, &dest, r).await?;
-        r.done();
-        artifact.reference = Some(report.reference);
-        artifact.uploaded_bytes = report.uploaded_bytes;
-    }
-    Ok(artifact)
+    Ok(built)
 }
 
 /// Turns a server image's spec into a Lambda function's: the runtime interface client as
@@ -189,4 +212,19 @@ fn role_name(role: LayerRole) -> &'static str {
         LayerRole::Model => "model",
         LayerRole::App => "app",
     }
+}
+
+/// The bytes a push of `built` to `repo` would upload: the config and the layers the
+/// repository does not hold yet (HEAD requests only; nothing is written).
+pub async fn bytes_to_upload(built: &oci::BuiltImage, repo: &Reference) -> Result<u64> {
+    let client = Client::new(Arc::new(RegistryLogins::new(Some(repo.registry.clone()))), BlobStore::open_default()?, Options::default())?;
+    let mut missing = 0;
+    let blobs =
+        std::iter::once((built.config.digest.as_str(), built.config.size)).chain(built.layers.iter().map(|l| (l.digest.as_str(), l.size)));
+    for (digest, size) in blobs {
+        if !client.has_blob(repo, digest).await? {
+            missing += size;
+        }
+    }
+    Ok(missing)
 }
