@@ -57,10 +57,14 @@ fn cx() -> Cx {
 }
 
 fn image(digest: &str, to_upload: u64) -> Image {
-    let config = BlobFile { digest: "sha256:c0".into(), size: 10, path: PathBuf::new() };
+    let config = BlobFile {
+        digest: "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc".into(),
+        size: 10,
+        path: PathBuf::new(),
+    };
     let built = BuiltImage {
         digest: digest.into(),
-        manifest: serde_json::from_value(serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:c0", "size": 10}, "layers": []})).unwrap(),
+        manifest: serde_json::from_value(serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc", "size": 10}, "layers": []})).unwrap(),
         manifest_bytes: Vec::new(),
         config,
         image_config: Default::default(),
@@ -185,7 +189,10 @@ fn new_code_pushes_and_updates_the_image() {
         changed,
         [
             Step::Push { image: format!("{REPO}@{OTHER}"), to_upload: 2048 },
-            Step::Service { id: "rag-dev".into(), change: ServiceChange::Update { why: vec!["image".into(), "labels".into()] } },
+            Step::Service {
+                id: "rag-dev".into(),
+                change: ServiceChange::Update { why: vec!["image".into(), "settings".into(), "labels".into()] }
+            },
         ]
     );
     assert_eq!(rows(&p)[0], format!("+ push image {REPO}@sha256:222222222222 (2.0 KiB to upload)"));
