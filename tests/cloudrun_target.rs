@@ -52,7 +52,10 @@ impl Project {
     fn run_with(&self, args: &[&str], secret: &str) -> (i32, Value, String) {
         let mut cmd = common::aideploy(self.home.path());
         common::offline(&mut cmd);
-        cmd.env("AIDEPLOY_REGISTRY", &self.repo).env("AIDEPLOY_GCP_ENDPOINT", &self.endpoint).env("OPENAI_API_KEY", secret);
+        cmd.env("AIDEPLOY_REGISTRY", &self.repo)
+            .env("AIDEPLOY_GCP_ENDPOINT", &self.endpoint)
+            .env("AIDEPLOY_POLL_INTERVAL_MS", "20")
+            .env("OPENAI_API_KEY", secret);
         let out = cmd.current_dir(&self.dir).args(args).args(["--target", "cloudrun", "--json", "--yes"]).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -386,8 +389,9 @@ async fn cloudrun_creates_the_artifact_registry_repository_once() {
     std::env::set_var("AIDEPLOY_GCP_ENDPOINT", &fake.base);
     let clients = aideploy::cloud::gcp::Clients::new().await.unwrap();
     let site = aideploy::backends::cloudrun::Site { project: fake::PROJECT.into(), region: fake::REGION.into() };
-    assert!(aideploy::backends::cloudrun::ensure_repository(&clients, &site, &aideploy::engine::Silent).await.unwrap());
-    assert!(!aideploy::backends::cloudrun::ensure_repository(&clients, &site, &aideploy::engine::Silent).await.unwrap());
+    let poll = aideploy::engine::wait::PollPolicy { fixed: Some(std::time::Duration::from_millis(20)) };
+    assert!(aideploy::backends::cloudrun::ensure_repository(&clients, &site, poll, &aideploy::engine::Silent).await.unwrap());
+    assert!(!aideploy::backends::cloudrun::ensure_repository(&clients, &site, poll, &aideploy::engine::Silent).await.unwrap());
     let st = fake.state.lock().unwrap();
     assert_eq!(st.mutations, 1);
     let repo = &st.repositories[&format!("projects/{}/locations/{}/repositories/aideploy", fake::PROJECT, fake::REGION)];
@@ -491,4 +495,132 @@ fn cloudrun_first_deploy_that_fails_serves_nothing() {
     assert!(st.rejected.is_empty(), "{:?}", st.rejected);
     let rev = serving(&st);
     assert_eq!(revision_image(&st, &rev), format!("{}@{}", p.repo, v["artifact"]["digest"].as_str().unwrap()));
+}
+
+/// The registry's tags of `repo` (`registry/path`); none when it has no such repository.
+fn tags(repo: &str) -> Vec<String> {
+    let (registry, path) = repo.split_once('/').unwrap();
+    let (code, body) = common::http("GET", &format!("http://{registry}/v2/{path}/tags/list"), None).unwrap();
+    if code == 404 {
+        return Vec::new();
+    }
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let mut out: Vec<String> = v["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect();
+    out.sort();
+    out
+}
+
+/// `plan`, and the plan phase of a deploy, change nothing: not on the fake (no
+/// mutating call), not in the registry (no tag, no manifest). The push is a row of the
+/// plan, with its size, and a step of apply.
+#[test]
+fn cloudrun_plan_changes_nothing_and_shows_the_push() {
+    let fake = fake::FakeGcp::start();
+    let mut p = Project::new(&fake.base);
+    let port = fake.base.rsplit(':').next().unwrap().to_string();
+    p.repo = format!("{}/cloudrun-plan-{port}/rag", env("AIDEPLOY_TEST_REGISTRY"));
+
+    // From nothing.
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let actions = v["actions"].as_array().unwrap();
+    let push = actions.iter().find(|a| a["resource"] == "push image").unwrap_or_else(|| panic!("no push row: {v}"));
+    assert_eq!(push["op"], "create");
+    assert!(push["id"].as_str().unwrap().starts_with(&format!("{}@sha256:", p.repo)), "{push}");
+    assert!(push["reason"].as_str().unwrap().ends_with("to upload"), "{push}");
+    assert!(actions.iter().any(|a| a["resource"] == "service" && a["op"] == "create"), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(st.mutations, 0);
+        assert!(st.services.is_empty() && st.secrets.is_empty() && st.repositories.is_empty());
+    }
+    assert!(fake.log.lock().unwrap().iter().all(|r| r.method == "GET"));
+    assert_eq!(tags(&p.repo), Vec::<String>::new(), "plan pushed to the registry");
+
+    // Deployed: the push happened in apply and is reported.
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let digest = v["artifact"]["digest"].as_str().unwrap().to_string();
+    assert!(v["artifact"]["uploaded_bytes"].as_u64().unwrap() > 0, "{v}");
+    let deployed_tags = tags(&p.repo);
+    assert_eq!(deployed_tags.len(), 1, "{deployed_tags:?}");
+    assert!(v["actions"].as_array().unwrap().iter().any(|a| a["resource"] == "push image"), "{v}");
+
+    // Unchanged: the image row says it is there already.
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let image = v["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "image").cloned().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!((image["op"].as_str(), image["reason"].as_str()), (Some("noop"), Some("already in the registry")));
+    assert!(image["id"].as_str().unwrap().contains(&digest[..19]), "{image}");
+
+    // New code: the plan shows the push and the update, and makes neither.
+    p.edit("Secrets", "Secret values");
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let actions = v["actions"].as_array().unwrap();
+    assert!(actions.iter().any(|a| a["resource"] == "push image" && a["op"] == "create"), "{v}");
+    assert!(actions.iter().any(|a| a["resource"] == "service" && a["op"] == "update"), "{v}");
+    assert_eq!(fake.state.lock().unwrap().mutations, before);
+    assert_eq!(tags(&p.repo), deployed_tags, "plan pushed to the registry");
+    let st = fake.state.lock().unwrap();
+    let rev = serving(&st);
+    assert_eq!(revision_image(&st, &rev), format!("{}@{digest}", p.repo));
+}
+
+/// A service of the same name that aideploy did not make (no aideploy labels) is
+/// refused before anything changes, and destroy leaves it; a secret likewise.
+#[test]
+fn cloudrun_refuses_someone_elses_service_and_secret() {
+    let fake = fake::FakeGcp::start();
+    let p = Project::new(&fake.base);
+    let body = json!({"labels": {"team": "search"}, "template": {"containers": [{"image": "registry.example/theirs@sha256:00"}]}});
+    let (code, op) = common::http(
+        "POST",
+        &format!("{}/v2/projects/{}/locations/{}/services?serviceId={SERVICE}", fake.base, fake::PROJECT, fake::REGION),
+        Some(&body.to_string()),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{op}");
+    let op: Value = serde_json::from_str(&op).unwrap();
+    for _ in 0..5 {
+        let (_, o) = common::http("GET", &format!("{}/v2/{}", fake.base, op["name"].as_str().unwrap()), None).unwrap();
+        if o.contains("\"done\":true") {
+            break;
+        }
+    }
+    let theirs = fake.state.lock().unwrap().service(SERVICE).unwrap().clone();
+    let theirs_policy = fake.state.lock().unwrap().service_policy(SERVICE).unwrap().clone();
+    let before = fake.state.lock().unwrap().mutations;
+
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert!(code == 1 || code == 2, "{code}: {v}\n{stderr}");
+    assert!(stderr.contains(&format!("Cloud Run service {SERVICE}")) && stderr.contains("rename the app or stage"), "{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(st.mutations, before, "the refused deploy changed something");
+        assert_eq!(st.service(SERVICE).unwrap(), &theirs);
+        assert_eq!(st.service_policy(SERVICE).unwrap(), &theirs_policy);
+        assert!(st.secrets.is_empty(), "{:?}", st.secrets.keys());
+    }
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(st.service(SERVICE).unwrap(), &theirs);
+        assert_eq!(st.mutations, before);
+    }
+
+    // Their service gone, their secret of our secret's name: refused the same way.
+    fake.state.lock().unwrap().services.clear();
+    fake.state.lock().unwrap().add_foreign_secret(SECRET_ID);
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert!(code == 1 || code == 2, "{code}: {v}\n{stderr}");
+    assert!(stderr.contains(&format!("secret {SECRET_ID}")) && stderr.contains("rename the app or stage"), "{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.secrets[SECRET_ID].versions, [b"theirs".to_vec()]);
+    assert_eq!(st.secrets[SECRET_ID].policy, json!({}));
+    assert!(st.services.is_empty());
+    assert_eq!(st.mutations, before);
 }

@@ -19,7 +19,7 @@ pub fn for_kind(kind: Kind) -> Box<dyn Backend> {
     match kind {
         Kind::Local => Box::new(local::LocalTarget),
         Kind::Lambda => Box::new(Legacy(lambda::LambdaBackend)),
-        Kind::Cloudrun => Box::new(Legacy(cloudrun::CloudRunBackend)),
+        Kind::Cloudrun => Box::new(cloudrun::CloudRunBackend),
         Kind::Appservice => Box::new(Legacy(appservice::AppServiceBackend)),
         Kind::Ec2 => Box::new(ec2::Ec2Backend),
         Kind::Sagemaker => Box::new(Legacy(sagemaker::SageMakerBackend)),

@@ -41,7 +41,7 @@ pub struct Clients {
     pub revisions: google_cloud_run_v2::client::Revisions,
     pub secrets: google_cloud_secretmanager_v1::client::SecretManagerService,
     pub registry: google_cloud_artifactregistry_v1::client::ArtifactRegistry,
-    /// The endpoint is on this machine (tests, emulators): no credentials, fast polls.
+    /// The endpoint is on this machine (tests, emulators): no credentials.
     pub loopback: bool,
 }
 
@@ -95,20 +95,54 @@ pub fn is_conflict(e: &google_cloud_gax::error::Error) -> bool {
     e.status().is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::AlreadyExists) || e.http_status_code() == Some(409)
 }
 
-/// A Google API error as a message that says what failed, with the fix for an
-/// expired or missing login.
+/// A Google API error as a message: what failed, the service's status (`NOT_FOUND`,
+/// `PERMISSION_DENIED`...) and message, the request id when the answer has one, and a
+/// hint for the fix. Never the error's Debug form, and a long message is cut.
 pub fn api_error(what: &str, e: google_cloud_gax::error::Error) -> anyhow::Error {
+    use google_cloud_gax::error::rpc::{Code, StatusDetails};
     if e.is_authentication() || e.http_status_code() == Some(401) {
-        return Hinted::new(format!("{what}: the Google Cloud credentials were refused (the login may have expired): {e}"), FIX).into();
+        return Hinted::new(
+            format!("{what}: the Google Cloud credentials were refused (the login may have expired): {}", cut(&e.to_string())),
+            FIX,
+        )
+        .into();
     }
-    let msg = match e.status() {
-        Some(s) => format!("{what}: {} ({:?})", s.message, s.code),
-        None => format!("{what}: {e}"),
+    let Some(s) = e.status() else {
+        let hint = if e.is_timeout() || e.is_io() {
+            "check the network connection to Google Cloud, then run the command again (it is safe to re-run)"
+        } else {
+            "run the command again with -v for details; it is safe to re-run"
+        };
+        return Hinted::new(format!("{what}: {}", cut(&e.to_string())), hint).into();
     };
-    if e.http_status_code() == Some(403) || e.status().is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::PermissionDenied) {
-        return Hinted::new(msg, "check that the account behind Application Default Credentials has the Cloud Run Admin, Secret Manager Admin and Artifact Registry Administrator roles in this project").into();
+    let request_id = s.details.iter().find_map(|d| match d {
+        StatusDetails::RequestInfo(i) if !i.request_id.is_empty() => Some(i.request_id.clone()),
+        _ => None,
+    });
+    let mut msg = format!("{what}: {} ({})", cut(&s.message), s.code.name());
+    if let Some(id) = request_id {
+        msg.push_str(&format!(" [request id {id}]"));
     }
-    anyhow::anyhow!(msg)
+    let hint = match s.code {
+        Code::PermissionDenied => "check that the account behind Application Default Credentials has the Cloud Run Admin, Secret Manager Admin and Artifact Registry Administrator roles in this project, and that the Cloud Run, Secret Manager and Artifact Registry APIs are enabled",
+        Code::NotFound => "check `project` and `region` in the target's settings (or gcloud's configuration)",
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => "fix the setting the message names in aideploy.toml, then deploy again",
+        Code::AlreadyExists | Code::Aborted => "something else changed it at the same time: run the command again",
+        Code::ResourceExhausted => "a quota or rate limit was reached: wait a minute and run the command again, or ask for more quota in the Cloud console",
+        Code::Unavailable | Code::DeadlineExceeded | Code::Internal | Code::Unknown => "Google Cloud did not answer in time: run the command again (it is safe to re-run)",
+        _ => "run the command again with -v for details; it is safe to re-run",
+    };
+    Hinted::new(msg, hint).into()
+}
+
+/// At most 300 characters of an API's message.
+fn cut(text: &str) -> String {
+    const MAX: usize = 300;
+    let text = text.trim();
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 /// A value from gcloud's active configuration (`[section] key = value`), if any.

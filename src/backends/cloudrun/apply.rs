@@ -1,0 +1,357 @@
+//! Carrying out a plan: the repository, the push, the secrets, the service and who may
+//! call it; rollback's traffic move; destroy. Each step is the one its `Step` names.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+
+use super::iam::{edit_policy, policy_members, to_policy, to_value, ACCESSOR, ALL_USERS, INVOKER};
+use super::observe::{failure_message, revision_short, serving_revision_name, Observed};
+use super::ops::{await_op, service_timeout, SHORT_TIMEOUT};
+use super::plan::{foreign, secret_versions, service_account, SecretChange, ServiceChange, Step};
+use super::{health_timeout, is_public, labels, service, service_id, Image, Site, REPOSITORY};
+use crate::cloud::gcp::{self, api_error, is_not_found, Clients};
+use crate::engine::wait::PollPolicy;
+use crate::engine::{Change, Cx, Health, Outcome, Planned, Pushed, Reporter};
+use crate::error::UsageError;
+
+/// Creates the `aideploy` Docker repository in Artifact Registry unless it exists,
+/// waiting for its creation to finish. True when it created it.
+pub async fn ensure_repository(clients: &Clients, site: &Site, poll: PollPolicy, r: &dyn Reporter) -> Result<bool> {
+    let name = site.repository();
+    match clients.registry.get_repository().set_name(&name).send().await {
+        Ok(_) => return Ok(false),
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(api_error(&format!("cannot read Artifact Registry repository {name}"), e)),
+    }
+    r.step(&format!("creating Artifact Registry repository {REPOSITORY} in {}", site.region));
+    let repo: google_cloud_artifactregistry_v1::model::Repository = serde_json::from_value(json!({
+        "format": "DOCKER",
+        "description": "Images deployed by aideploy",
+        "labels": {"aideploy-managed": "true"},
+    }))?;
+    let poller = clients.registry.create_repository().set_parent(site.parent()).set_repository_id(REPOSITORY).set_repository(repo).poller();
+    match await_op(poller, "creating the repository", SHORT_TIMEOUT, poll, r).await? {
+        Ok(_) => {}
+        Err(e) if gcp::is_conflict(&e) => {}
+        Err(e) => return Err(api_error(&format!("cannot create Artifact Registry repository {name}"), e)),
+    }
+    r.done();
+    Ok(true)
+}
+
+/// Refuses same-named resources that are not this app's, stage's and target's, before
+/// anything is changed.
+fn refuse_foreign(cx: &Cx, seen: &Observed) -> Result<()> {
+    let found = foreign(cx, seen);
+    let Some((kind, id)) = found.first() else { return Ok(()) };
+    let others: Vec<String> = found[1..].iter().map(|(k, i)| format!("{k} {i}")).collect();
+    Err(UsageError::new(format!(
+        "{kind} {id} exists and was not made by aideploy for {} ({}) on {}: it lacks the aideploy-app, aideploy-stage and aideploy-target labels{}; nothing was changed",
+        cx.app_name(),
+        cx.stage,
+        cx.target.name,
+        if others.is_empty() { String::new() } else { format!(" (so do {})", others.join(", ")) }
+    ))
+    .hint(format!("rename the app or stage, or delete {id} if it is no longer needed"))
+    .into())
+}
+
+/// An error with every secret value taken out: an API may quote what it rejected.
+fn redacted(cx: &Cx, e: anyhow::Error) -> anyhow::Error {
+    let original = format!("{e:#}");
+    let text = cx.secrets.redact(&original);
+    if text == original {
+        e
+    } else {
+        anyhow::anyhow!(text)
+    }
+}
+
+/// Creates or adds a version to each secret the plan names; returns the version numbers
+/// added and the full names of the secrets (for the default service account).
+async fn apply_secrets(
+    cx: &Cx,
+    clients: &Clients,
+    site: &Site,
+    seen: &Observed,
+    plan: &Planned<Step>,
+    r: &dyn Reporter,
+) -> Result<(BTreeMap<String, String>, Vec<String>)> {
+    let mut added = BTreeMap::new();
+    let mut names: Vec<String> = seen.secrets.values().filter(|s| s.ours).map(|s| s.name.clone()).collect();
+    for step in &plan.changes {
+        let Step::Secret { name, id, change } = step else { continue };
+        if *change == SecretChange::Same {
+            continue;
+        }
+        let Some(value) = cx.secrets.values.get(name) else { continue };
+        if *change == SecretChange::Create {
+            r.step(&format!("creating secret {id}"));
+            let secret: google_cloud_secretmanager_v1::model::Secret =
+                serde_json::from_value(json!({"replication": {"automatic": {}}, "labels": labels(cx)}))?;
+            let created = clients
+                .secrets
+                .create_secret()
+                .set_parent(format!("projects/{}", site.project))
+                .set_secret_id(id)
+                .set_secret(secret)
+                .send()
+                .await
+                .map_err(|e| api_error(&format!("cannot create secret {id}"), e))?;
+            r.done();
+            names.insert(0, created.name);
+        }
+        r.step(&format!("adding a version to secret {id}"));
+        let payload =
+            google_cloud_secretmanager_v1::model::SecretPayload::default().set_data(bytes::Bytes::from(value.expose().as_bytes().to_vec()));
+        let v = clients
+            .secrets
+            .add_secret_version()
+            .set_parent(site.secret(id))
+            .set_payload(payload)
+            .send()
+            .await
+            .map_err(|e| redacted(cx, api_error(&format!("cannot add a version to secret {id}"), e)))?;
+        r.done();
+        added.insert(name.clone(), v.name.rsplit('/').next().unwrap_or_default().to_string());
+    }
+    Ok((added, names))
+}
+
+async fn grant_access(clients: &Clients, site: &Site, id: &str, sa: &str, r: &dyn Reporter) -> Result<()> {
+    let member = format!("serviceAccount:{sa}");
+    r.step(&format!("letting {sa} read secret {id}"));
+    let policy = clients
+        .secrets
+        .get_iam_policy()
+        .set_resource(site.secret(id))
+        .send()
+        .await
+        .map_err(|e| api_error(&format!("cannot read the IAM policy of secret {id}"), e))?;
+    let policy = to_value(&policy);
+    if !policy_members(&policy, ACCESSOR).contains(&member) {
+        clients
+            .secrets
+            .set_iam_policy()
+            .set_resource(site.secret(id))
+            .set_policy(to_policy(edit_policy(&policy, ACCESSOR, &member, true))?)
+            .send()
+            .await
+            .map_err(|e| api_error(&format!("cannot grant {ACCESSOR} on secret {id}"), e))?;
+    }
+    r.done();
+    Ok(())
+}
+
+async fn set_invoker(cx: &Cx, clients: &Clients, site: &Site, public: bool, r: &dyn Reporter) -> Result<()> {
+    let policy = clients
+        .services
+        .get_iam_policy()
+        .set_resource(site.service(cx))
+        .send()
+        .await
+        .map_err(|e| api_error("cannot read the service's IAM policy", e))?;
+    let policy = to_value(&policy);
+    if policy_members(&policy, INVOKER).iter().any(|m| m == ALL_USERS) == public {
+        return Ok(());
+    }
+    r.step(if public { "making the service public (allUsers may invoke)" } else { "making the service private" });
+    clients
+        .services
+        .set_iam_policy()
+        .set_resource(site.service(cx))
+        .set_policy(to_policy(edit_policy(&policy, INVOKER, ALL_USERS, public))?)
+        .send()
+        .await
+        .map_err(|e| api_error("cannot set the service's IAM policy", e))?;
+    r.done();
+    Ok(())
+}
+
+pub async fn deploy(cx: &Cx, seen: &Observed, image: &Image, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+    refuse_foreign(cx, seen)?;
+    let site = &seen.site;
+    let clients = Clients::new().await?;
+    let mut pushed = None;
+
+    // The image first, then the secrets: the revision reads both when it starts.
+    for step in &plan.changes {
+        match step {
+            Step::Repository { .. } => {
+                ensure_repository(&clients, site, cx.poll, r).await?;
+            }
+            Step::Push { .. } => {
+                // Also when nothing is to upload: it checks the tag and puts only what is missing.
+                let (reference, uploaded_bytes) = crate::artifact::image::push_built(&image.built, &image.repo, &cx.stage, r).await?;
+                pushed = Some(Pushed { reference: Some(reference), uploaded_bytes });
+            }
+            _ => {}
+        }
+    }
+    let (added, secret_names) = apply_secrets(cx, &clients, site, seen, plan, r).await?;
+    let sa = service_account(cx, secret_names.first().map(String::as_str));
+    for step in &plan.changes {
+        if let (Step::SecretAccess { id }, Some(sa)) = (step, &sa) {
+            grant_access(&clients, site, id, sa, r).await?;
+        }
+    }
+
+    // The service: create, or update in place.
+    let mut versions: BTreeMap<String, Option<String>> = secret_versions(cx, seen);
+    for (name, number) in added {
+        versions.insert(name, Some(number));
+    }
+    let desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions);
+    let timeout = service_timeout(health_timeout(cx));
+    let mut result = None;
+    for step in &plan.changes {
+        let Step::Service { id, change } = step else { continue };
+        let service: google_cloud_run_v2::model::Service = match change {
+            ServiceChange::Same => continue,
+            ServiceChange::Create { .. } => serde_json::from_value(desired.clone()).context("service")?,
+            ServiceChange::Update { .. } => {
+                let mut body = desired.clone();
+                body["name"] = json!(site.service(cx));
+                serde_json::from_value(body).context("service")?
+            }
+        };
+        result = Some(match change {
+            ServiceChange::Create { .. } => {
+                r.step(&format!("creating Cloud Run service {id} in {}", site.region));
+                let poller = clients.services.create_service().set_parent(site.parent()).set_service_id(id).set_service(service).poller();
+                await_op(poller, "waiting for the first revision to be ready", timeout, cx.poll, r).await?
+            }
+            _ => {
+                r.step(&format!("updating Cloud Run service {id}"));
+                let poller = clients.services.update_service().set_service(service).poller();
+                await_op(poller, "waiting for the new revision to be ready", timeout, cx.poll, r).await?
+            }
+        });
+    }
+    let failure = match result {
+        None | Some(Ok(_)) => None,
+        // The operation failed after Cloud Run took the request: when its new revision
+        // did not become ready, that is a failed health check, not a failed call.
+        Some(Err(e)) => match latest_revision_failure(cx, &clients, site).await {
+            Some((rev, m)) => {
+                let op = e.status().map(|s| s.message.clone()).unwrap_or_default();
+                Some(if op.contains(&m) {
+                    op
+                } else if op.is_empty() {
+                    format!("revision {rev}: {m}")
+                } else {
+                    format!("{op}\nrevision {rev}: {m}")
+                })
+            }
+            None => return Err(redacted(cx, api_error(&format!("cannot deploy Cloud Run service {}", service_id(cx)), e))),
+        },
+    };
+    r.done();
+
+    // Who may call it.
+    for step in &plan.changes {
+        if let Step::Invoker { public } = step {
+            set_invoker(cx, &clients, site, *public, r).await?;
+        }
+    }
+    let now = match clients.services.get_service().set_name(site.service(cx)).send().await {
+        Ok(s) => Some(to_value(&s)),
+        Err(e) if is_not_found(&e) => None,
+        Err(e) => return Err(api_error("cannot read the Cloud Run service", e)),
+    };
+    let url = now.as_ref().and_then(|s| s["uri"].as_str()).filter(|u| !u.is_empty()).map(str::to_string);
+    if !is_public(cx) {
+        if let Some(u) = &url {
+            r.warn(&format!(
+                "the service is private: call it with an identity token, e.g. curl -H \"Authorization: Bearer $(gcloud auth print-identity-token)\" {u}{}\n(set `public = true` in [targets.{}] to let anyone call it)",
+                cx.loaded.manifest.app().health,
+                cx.target.name
+            ));
+        }
+    }
+    let actions = plan.changes.iter().map(Change::row).collect();
+    Ok(match failure {
+        None => Outcome { url, health: Health::Passed, actions, failure: None, pushed },
+        Some(why) => {
+            let kept = if now.as_ref().and_then(serving_revision_name).is_some() {
+                "the previous revision keeps serving"
+            } else {
+                "nothing is serving"
+            };
+            Outcome { url, health: Health::Failed, actions, failure: Some(cx.secrets.redact(&format!("{why}\n({kept})"))), pushed }
+        }
+    })
+}
+
+/// Why the service's newest revision did not start, when it did not: its failed
+/// condition's message.
+async fn latest_revision_failure(cx: &Cx, clients: &Clients, site: &Site) -> Option<(String, String)> {
+    let service = clients.services.get_service().set_name(site.service(cx)).send().await.ok()?;
+    let latest = service.latest_created_revision;
+    let rev = clients.revisions.get_revision().set_name(&latest).send().await.ok()?;
+    failure_message(&to_value(&rev)).map(|m| (revision_short(&latest).to_string(), m))
+}
+
+pub async fn rollback(cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+    let service = seen.service.as_ref().filter(|s| s.ours).context("rollback without a service")?;
+    let clients = Clients::new().await?;
+    let url = service.uri.clone();
+    let actions: Vec<_> = plan.changes.iter().map(Change::row).collect();
+    for step in &plan.changes {
+        let Step::Traffic { revision, .. } = step else { continue };
+        let mut body: Value = service.spec.clone();
+        body["traffic"] = json!([{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": revision, "percent": 100}]);
+        let body: google_cloud_run_v2::model::Service = serde_json::from_value(body).context("service")?;
+        r.step(&format!("sending all traffic to revision {revision}"));
+        let poller = clients.services.update_service().set_service(body).poller();
+        match await_op(poller, "moving traffic", service_timeout(health_timeout(cx)), cx.poll, r).await? {
+            Ok(_) => {}
+            Err(e) if e.status().is_some() => {
+                return Ok(Outcome {
+                    url,
+                    health: Health::Failed,
+                    actions,
+                    failure: Some(format!(
+                        "{}\n(the current revision keeps serving)",
+                        e.status().map(|s| s.message.clone()).unwrap_or_default()
+                    )),
+                    pushed: None,
+                })
+            }
+            Err(e) => return Err(api_error("cannot move the service's traffic", e)),
+        }
+    }
+    Ok(Outcome { url, health: Health::Passed, actions, failure: None, pushed: None })
+}
+
+pub async fn destroy(cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+    let site = &seen.site;
+    let clients = Clients::new().await?;
+    for step in &plan.changes {
+        match step {
+            Step::DeleteService { id } => {
+                r.step(&format!("deleting Cloud Run service {id}"));
+                let poller = clients.services.delete_service().set_name(site.service(cx)).poller();
+                match await_op(poller, "deleting the service", SHORT_TIMEOUT, cx.poll, r).await? {
+                    Ok(_) => {}
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(api_error("cannot delete the Cloud Run service", e)),
+                }
+                r.done();
+            }
+            Step::DeleteSecret { id } => {
+                r.step(&format!("deleting secret {id}"));
+                match clients.secrets.delete_secret().set_name(site.secret(id)).send().await {
+                    Ok(_) => {}
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(api_error(&format!("cannot delete secret {id}"), e)),
+                }
+                r.done();
+            }
+            _ => {}
+        }
+    }
+    Ok(Outcome { url: None, health: Health::Skipped, actions: plan.changes.iter().map(Change::row).collect(), failure: None, pushed: None })
+}

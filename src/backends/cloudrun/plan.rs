@@ -1,0 +1,298 @@
+//! The changes a deploy, rollback or destroy makes, computed from what was observed and
+//! built without any call (pure), and the rows people see for them.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::iam::ALL_USERS;
+use super::observe::{Observed, Revision, ServiceNow};
+use super::{is_public, secret_id, service, service_id, short, Image};
+use crate::engine::{Action, Change, Cx, Op, Planned};
+use crate::error::UsageError;
+use crate::util::human_bytes;
+
+/// One step of a deploy, rollback or destroy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Create the `aideploy` Docker repository in Artifact Registry.
+    Repository {
+        name: String,
+    },
+    /// Push the image (`repo@sha256:...`); `to_upload` is what the registry lacks
+    /// (nothing: the row says it is there already).
+    Push {
+        image: String,
+        to_upload: u64,
+    },
+    /// A `[secrets]` entry in Secret Manager.
+    Secret {
+        name: String,
+        id: String,
+        change: SecretChange,
+    },
+    /// Let the runtime service account read the secret.
+    SecretAccess {
+        id: String,
+    },
+    /// The Cloud Run service.
+    Service {
+        id: String,
+        change: ServiceChange,
+    },
+    /// allUsers may (or no longer may) invoke the service.
+    Invoker {
+        public: bool,
+    },
+    /// All traffic to an earlier revision (rollback).
+    Traffic {
+        revision: String,
+        digest: Option<String>,
+    },
+    DeleteService {
+        id: String,
+    },
+    DeleteSecret {
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretChange {
+    /// Create it with its first version.
+    Create,
+    /// Add a version: the local value differs from the latest.
+    NewVersion,
+    Same,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceChange {
+    /// Create it, running `digest`.
+    Create {
+        digest: String,
+    },
+    /// Update it in place, for these reasons ("image", "env", "settings"...).
+    Update {
+        why: Vec<String>,
+    },
+    Same,
+}
+
+impl Change for Step {
+    fn row(&self) -> Action {
+        match self {
+            Step::Repository { name } => Action::new(Op::Create, "repository", name).because("Artifact Registry, Docker"),
+            Step::Push { image, to_upload: 0 } => Action::new(Op::Noop, "image", short_ref(image)).because("already in the registry"),
+            Step::Push { image, to_upload } => {
+                Action::new(Op::Create, "push image", short_ref(image)).because(format!("{} to upload", human_bytes(*to_upload)))
+            }
+            Step::Secret { name, id, change } => match change {
+                SecretChange::Create => Action::new(Op::Create, "secret", id).because(format!("[secrets] {name}")),
+                SecretChange::NewVersion => Action::new(Op::Update, "secret", id).because("new version: value changed"),
+                SecretChange::Same => Action::new(Op::Noop, "secret", id),
+            },
+            Step::SecretAccess { id } => Action::new(Op::Create, "secret-access", id).because("service account may read it"),
+            Step::Service { id, change } => match change {
+                ServiceChange::Create { digest } => {
+                    Action::new(Op::Create, "service", id).because(format!("Cloud Run service, image @{}", short(digest)))
+                }
+                ServiceChange::Update { why } => Action::new(Op::Update, "service", id).because(why.join(", ")),
+                ServiceChange::Same => Action::new(Op::Noop, "service", id),
+            },
+            Step::Invoker { public: true } => Action::new(Op::Create, "invoker", ALL_USERS).because("public = true"),
+            Step::Invoker { public: false } => Action::new(Op::Delete, "invoker", ALL_USERS).because("public is not set"),
+            Step::Traffic { revision, digest } => Action::new(Op::Update, "traffic", format!("100% to {revision}"))
+                .because(format!("back to @{}", digest.as_deref().map(short).unwrap_or("?"))),
+            Step::DeleteService { id } => Action::new(Op::Delete, "service", id).because("with its revisions and IAM policy"),
+            Step::DeleteSecret { id } => Action::new(Op::Delete, "secret", id).because("with its versions and IAM policy"),
+        }
+    }
+}
+
+/// `repo@sha256:` and the digest's first 12 hex digits.
+fn short_ref(image: &str) -> String {
+    match image.split_once('@') {
+        Some((repo, digest)) => format!("{repo}@sha256:{}", short(digest)),
+        None => image.to_string(),
+    }
+}
+
+/// The runtime service account: `service_account`, else the project's default compute
+/// account, whose name needs the project number (Secret Manager names use it).
+pub(super) fn service_account(cx: &Cx, secret_name: Option<&str>) -> Option<String> {
+    if let Some(sa) = &cx.target.settings.service_account {
+        return Some(sa.get().clone());
+    }
+    let number = secret_name?.strip_prefix("projects/")?.split('/').next()?;
+    number.chars().all(|c| c.is_ascii_digit()).then(|| format!("{number}-compute@developer.gserviceaccount.com"))
+}
+
+/// Same-named resources without aideploy's labels for this app, stage and target: a
+/// deploy refuses them. `(kind, id)`.
+pub fn foreign(cx: &Cx, seen: &Observed) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if seen.service.as_ref().is_some_and(|s| !s.ours) {
+        out.push(("Cloud Run service", service_id(cx)));
+    }
+    for (name, s) in &seen.secrets {
+        if !s.ours {
+            out.push(("secret", secret_id(cx, name)));
+        }
+    }
+    out
+}
+
+/// The service, when it is ours.
+fn our_service(seen: &Observed) -> Option<&ServiceNow> {
+    seen.service.as_ref().filter(|s| s.ours)
+}
+
+/// Secret versions the service should reference: the current one where the value is
+/// unchanged, `None` where a new version will be added. An optional secret with no local
+/// value this time keeps the version it has.
+pub(super) fn secret_versions(cx: &Cx, seen: &Observed) -> BTreeMap<String, Option<String>> {
+    let latest = |k: &str| seen.secrets.get(k).filter(|s| s.ours).and_then(|s| s.latest.clone());
+    let mut out: BTreeMap<String, Option<String>> =
+        cx.secrets.values.keys().map(|k| (k.clone(), latest(k).and_then(|(num, same)| same.then_some(num)))).collect();
+    for k in &cx.secrets.absent {
+        if let Some((num, _)) = latest(k) {
+            out.insert(k.clone(), Some(num));
+        }
+    }
+    out
+}
+
+/// A deploy's changes, in the order apply makes them.
+pub fn deploy(cx: &Cx, seen: &Observed, image: &Image) -> Planned<Step> {
+    let mut steps = Vec::new();
+    let mut warnings = service::warnings(cx);
+    for (kind, id) in foreign(cx, seen) {
+        warnings.push(format!(
+            "{kind} {id} exists and was not made by aideploy for this app, stage and target (it lacks the aideploy-app, aideploy-stage and aideploy-target labels): a deploy refuses it; rename the app or stage, or delete {id}"
+        ));
+    }
+    if seen.repository == Some(false) {
+        steps.push(Step::Repository { name: format!("{}-docker.pkg.dev/{}/{}", seen.site.region, seen.site.project, super::REPOSITORY) });
+    }
+    steps.push(Step::Push { image: image.reference(), to_upload: image.to_upload });
+    let sa = service_account(cx, seen.secrets.values().find(|s| s.ours).map(|s| s.name.as_str()));
+    for name in cx.secrets.values.keys() {
+        let id = secret_id(cx, name);
+        match seen.secrets.get(name).filter(|s| s.ours) {
+            None => {
+                steps.push(Step::Secret { name: name.clone(), id: id.clone(), change: SecretChange::Create });
+                steps.push(Step::SecretAccess { id });
+            }
+            Some(s) => {
+                let change = if matches!(s.latest, Some((_, true))) { SecretChange::Same } else { SecretChange::NewVersion };
+                steps.push(Step::Secret { name: name.clone(), id: id.clone(), change });
+                if !sa.as_ref().is_some_and(|sa| s.accessors.contains(&format!("serviceAccount:{sa}"))) {
+                    steps.push(Step::SecretAccess { id });
+                }
+            }
+        }
+    }
+    let versions = secret_versions(cx, seen);
+    let desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions);
+    let change = match our_service(seen) {
+        None => ServiceChange::Create { digest: image.built.digest.clone() },
+        Some(current) => {
+            let mut why = service_changes(&desired, &current.spec);
+            if versions.values().any(Option::is_none) && !why.iter().any(|w| w == "env") {
+                why.push("secret version".into());
+            }
+            if why.is_empty() {
+                ServiceChange::Same
+            } else {
+                ServiceChange::Update { why }
+            }
+        }
+    };
+    steps.push(Step::Service { id: service_id(cx), change });
+    let public_now = our_service(seen).is_some_and(|s| s.public);
+    if is_public(cx) != public_now {
+        steps.push(Step::Invoker { public: is_public(cx) });
+    }
+    Planned { changes: steps, warnings }
+}
+
+/// Keeps in `current` only the keys `desired` has, recursively: what aideploy manages.
+fn projection(desired: &Value, current: &Value) -> Value {
+    match (desired, current) {
+        (Value::Object(d), Value::Object(c)) => {
+            Value::Object(d.keys().map(|k| (k.clone(), projection(&d[k], c.get(k).unwrap_or(&Value::Null)))).collect())
+        }
+        (Value::Array(d), Value::Array(c)) if d.len() == c.len() => Value::Array(d.iter().zip(c).map(|(a, b)| projection(a, b)).collect()),
+        _ => current.clone(),
+    }
+}
+
+/// What differs between the desired service and the current one, for people.
+pub(super) fn service_changes(desired: &Value, current: &Value) -> Vec<String> {
+    let mut why = Vec::new();
+    let dt = &desired["template"];
+    let ct = &current["template"];
+    if projection(&dt["containers"][0]["image"], &ct["containers"][0]["image"]) != dt["containers"][0]["image"] {
+        why.push("image".to_string());
+    }
+    if projection(&dt["containers"][0]["env"], &ct["containers"][0]["env"]) != dt["containers"][0]["env"] {
+        why.push("env".into());
+    }
+    let mut rest_d = dt.clone();
+    let mut rest_c = projection(dt, ct);
+    for v in [&mut rest_d, &mut rest_c] {
+        v["containers"][0]["image"] = Value::Null;
+        v["containers"][0]["env"] = Value::Null;
+    }
+    if rest_d != rest_c {
+        why.push("settings".into());
+    }
+    for key in ["labels", "traffic", "ingress", "launchStage"] {
+        if desired.get(key).is_some() && projection(&desired[key], &current[key]) != desired[key] {
+            why.push(if key == "traffic" { "traffic to the latest revision".into() } else { key.to_string() });
+        }
+    }
+    why
+}
+
+/// The revision a rollback returns to: the newest ready revision created before the
+/// serving one, running another image.
+pub(super) fn previous_revision(service: &ServiceNow) -> Option<&Revision> {
+    let serving = service.serving.as_ref()?;
+    let at = service.revisions.iter().position(|r| r.name == serving.name)?;
+    service.revisions[at + 1..].iter().find(|r| r.ready && r.digest != serving.digest)
+}
+
+pub fn rollback(cx: &Cx, seen: &Observed) -> Result<Planned<Step>> {
+    let Some(service) = our_service(seen) else {
+        return Err(UsageError::new(format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name)).into());
+    };
+    let Some(prev) = previous_revision(service) else {
+        return Err(UsageError::new(format!("{} ({}) has no earlier ready Cloud Run revision to roll back to", cx.app_name(), cx.stage))
+            .hint("rollback returns to the ready revision before the serving one; deploy at least twice first")
+            .into());
+    };
+    Ok(Planned::of(vec![Step::Traffic { revision: prev.name.clone(), digest: prev.digest.clone() }]))
+}
+
+/// Only what carries aideploy's labels for this app, stage and target.
+pub fn destroy(cx: &Cx, seen: &Observed) -> Planned<Step> {
+    let mut steps = Vec::new();
+    if our_service(seen).is_some() {
+        steps.push(Step::DeleteService { id: service_id(cx) });
+    }
+    for id in &seen.labelled_secrets {
+        steps.push(Step::DeleteSecret { id: id.clone() });
+    }
+    let mut planned = Planned::of(steps);
+    for (kind, id) in foreign(cx, seen) {
+        planned.warnings.push(format!("{kind} {id} lacks aideploy's labels for this app, stage and target: left alone"));
+    }
+    planned
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,273 @@
+//! The deploy plan from hand-made observed states: nothing there, all there, one
+//! setting changed, new code, a half-done deploy, someone else's resources.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::*;
+use crate::artifact::oci::{BlobFile, BuiltImage};
+use crate::artifact::registry::Reference;
+use crate::backends::cloudrun::observe::SecretNow;
+use crate::backends::cloudrun::{labels, Site};
+use crate::engine::wait::PollPolicy;
+use crate::manifest::{Loaded, Stage};
+use crate::secrets::{SecretValue, Secrets};
+
+const MANIFEST: &str = r#"version = 1
+[app]
+name = "rag"
+runtime = "python3.11"
+asgi = "app.main:app"
+port = 8000
+health = "/health"
+[env]
+LOG_LEVEL = "info"
+[secrets]
+API_KEY = {}
+[targets.cloudrun]
+project = "p"
+region = "europe-west1"
+cpu = 2
+memory = "1Gi"
+"#;
+
+const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const OTHER: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const REPO: &str = "registry.example/team/rag";
+
+fn cx_with(text: &str, sets: &[&str]) -> Cx {
+    let manifest = crate::manifest::parse(text, "aideploy.toml").unwrap_or_else(|e| panic!("{e:?}"));
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let target = manifest.target(Some("cloudrun"), &sets).unwrap();
+    let loaded = Loaded {
+        path: PathBuf::from("aideploy.toml"),
+        dir: PathBuf::from("."),
+        display_name: "aideploy.toml".into(),
+        text: text.into(),
+        manifest,
+    };
+    let mut secrets = Secrets::default();
+    secrets.values.insert("API_KEY".into(), SecretValue::new("v1".into()));
+    Cx { loaded: Arc::new(loaded), target, stage: "dev".parse::<Stage>().unwrap(), secrets, poll: PollPolicy { fixed: None } }
+}
+
+fn cx() -> Cx {
+    cx_with(MANIFEST, &[])
+}
+
+fn image(digest: &str, to_upload: u64) -> Image {
+    let config = BlobFile {
+        digest: "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc".into(),
+        size: 10,
+        path: PathBuf::new(),
+    };
+    let built = BuiltImage {
+        digest: digest.into(),
+        manifest: serde_json::from_value(serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc", "size": 10}, "layers": []})).unwrap(),
+        manifest_bytes: Vec::new(),
+        config,
+        image_config: Default::default(),
+        layers: Vec::new(),
+        base: Reference::parse("registry.example/base:1").unwrap(),
+        platform: crate::artifact::oci::Platform::amd64(),
+    };
+    Image { built, repo: Reference::parse(REPO).unwrap(), to_upload }
+}
+
+fn nothing() -> Observed {
+    Observed {
+        site: Site { project: "p".into(), region: "europe-west1".into() },
+        repository: None,
+        service: None,
+        secrets: BTreeMap::new(),
+        labelled_secrets: Vec::new(),
+    }
+}
+
+/// Everything deployed as `cx` and `digest` ask, with the secret's value current.
+fn deployed(cx: &Cx, digest: &str) -> Observed {
+    let mut seen = nothing();
+    seen.secrets.insert(
+        "API_KEY".into(),
+        SecretNow {
+            latest: Some(("1".into(), true)),
+            accessors: vec!["serviceAccount:123-compute@developer.gserviceaccount.com".into()],
+            name: "projects/123/secrets/aideploy-rag-dev-API_KEY".into(),
+            ours: true,
+        },
+    );
+    seen.labelled_secrets.push("aideploy-rag-dev-API_KEY".into());
+    let versions = BTreeMap::from([("API_KEY".to_string(), Some("1".to_string()))]);
+    let spec = service::desired_service(cx, &format!("{REPO}@{digest}"), digest, &versions);
+    let rev = Revision {
+        name: "rag-dev-00001".into(),
+        image: Some(format!("{REPO}@{digest}")),
+        digest: Some(digest.into()),
+        ready: true,
+        failure: None,
+    };
+    seen.service = Some(ServiceNow {
+        spec,
+        ours: true,
+        uri: Some("https://rag-dev.run.app".into()),
+        latest_created: rev.name.clone(),
+        serving: Some(rev.clone()),
+        revisions: vec![rev],
+        public: false,
+    });
+    seen
+}
+
+fn rows(p: &Planned<Step>) -> Vec<String> {
+    p.changes
+        .iter()
+        .map(|c| {
+            let a = c.row();
+            format!("{} {} {}{}", a.op.symbol(), a.resource, a.id, a.reason.map(|r| format!(" ({r})")).unwrap_or_default())
+        })
+        .collect()
+}
+
+#[test]
+fn from_nothing_everything_is_created_and_the_image_pushed() {
+    let cx = cx();
+    let mut seen = nothing();
+    seen.repository = Some(false);
+    let p = deploy(&cx, &seen, &image(DIGEST, 3 * 1024 * 1024 + 300 * 1024));
+    assert_eq!(
+        rows(&p),
+        [
+            "+ repository europe-west1-docker.pkg.dev/p/aideploy (Artifact Registry, Docker)".to_string(),
+            format!("+ push image {REPO}@sha256:111111111111 (3.3 MiB to upload)"),
+            "+ secret aideploy-rag-dev-API_KEY ([secrets] API_KEY)".into(),
+            "+ secret-access aideploy-rag-dev-API_KEY (service account may read it)".into(),
+            "+ service rag-dev (Cloud Run service, image @111111111111)".into(),
+        ]
+    );
+    assert!(p.has_changes());
+}
+
+#[test]
+fn everything_matching_is_all_noop() {
+    let cx = cx();
+    let seen = deployed(&cx, DIGEST);
+    let p = deploy(&cx, &seen, &image(DIGEST, 0));
+    assert!(p.changes.iter().all(|c| c.row().op == Op::Noop), "{:?}", rows(&p));
+    assert_eq!(
+        rows(&p),
+        [
+            format!("= image {REPO}@sha256:111111111111 (already in the registry)"),
+            "= secret aideploy-rag-dev-API_KEY".to_string(),
+            "= service rag-dev".into(),
+        ]
+    );
+    assert!(!p.has_changes());
+}
+
+#[test]
+fn one_setting_changed_is_exactly_that_update() {
+    let seen = deployed(&cx(), DIGEST);
+    let cx = cx_with(MANIFEST, &["cpu=4"]);
+    let p = deploy(&cx, &seen, &image(DIGEST, 0));
+    let changed: Vec<_> = p.changes.iter().filter(|c| c.row().op != Op::Noop).collect();
+    assert_eq!(changed, [&Step::Service { id: "rag-dev".into(), change: ServiceChange::Update { why: vec!["settings".into()] } }]);
+    // Making it public is the invoker binding, nothing else.
+    let cx = cx_with(MANIFEST, &["public=true"]);
+    let p = deploy(&cx, &deployed(&cx, DIGEST), &image(DIGEST, 0));
+    let changed: Vec<_> = p.changes.iter().filter(|c| c.row().op != Op::Noop).collect();
+    assert_eq!(changed, [&Step::Invoker { public: true }]);
+}
+
+#[test]
+fn new_code_pushes_and_updates_the_image() {
+    let cx = cx();
+    let seen = deployed(&cx, DIGEST);
+    let p = deploy(&cx, &seen, &image(OTHER, 2048));
+    let changed: Vec<_> = p.changes.iter().filter(|c| c.row().op != Op::Noop).cloned().collect();
+    assert_eq!(
+        changed,
+        [
+            Step::Push { image: format!("{REPO}@{OTHER}"), to_upload: 2048 },
+            Step::Service {
+                id: "rag-dev".into(),
+                change: ServiceChange::Update { why: vec!["image".into(), "settings".into(), "labels".into()] }
+            },
+        ]
+    );
+    assert_eq!(rows(&p)[0], format!("+ push image {REPO}@sha256:222222222222 (2.0 KiB to upload)"));
+}
+
+#[test]
+fn a_changed_secret_is_a_new_version_and_a_service_update() {
+    let cx = cx();
+    let mut seen = deployed(&cx, DIGEST);
+    seen.secrets.get_mut("API_KEY").unwrap().latest = Some(("1".into(), false));
+    let p = deploy(&cx, &seen, &image(DIGEST, 0));
+    let changed: Vec<_> = p.changes.iter().filter(|c| c.row().op != Op::Noop).cloned().collect();
+    assert_eq!(
+        changed,
+        [
+            Step::Secret { name: "API_KEY".into(), id: "aideploy-rag-dev-API_KEY".into(), change: SecretChange::NewVersion },
+            Step::Service { id: "rag-dev".into(), change: ServiceChange::Update { why: vec!["env".into()] } },
+        ]
+    );
+}
+
+#[test]
+fn a_half_done_deploy_creates_what_is_missing() {
+    // The secret exists (a deploy stopped after it), no service yet.
+    let cx = cx();
+    let mut seen = deployed(&cx, DIGEST);
+    seen.service = None;
+    let p = deploy(&cx, &seen, &image(DIGEST, 0));
+    let changed: Vec<_> = p.changes.iter().filter(|c| c.row().op != Op::Noop).cloned().collect();
+    assert_eq!(changed, [Step::Service { id: "rag-dev".into(), change: ServiceChange::Create { digest: DIGEST.into() } }]);
+    // The repository exists: no row for it.
+    seen.repository = Some(true);
+    assert!(!deploy(&cx, &seen, &image(DIGEST, 0)).changes.iter().any(|c| matches!(c, Step::Repository { .. })));
+}
+
+#[test]
+fn someone_elses_service_is_warned_about_and_never_destroyed() {
+    let cx = cx();
+    let mut seen = deployed(&cx, DIGEST);
+    let theirs = seen.service.as_mut().unwrap();
+    theirs.ours = false;
+    theirs.spec["labels"] = serde_json::json!({"team": "other"});
+    let p = deploy(&cx, &seen, &image(DIGEST, 0));
+    assert!(
+        p.warnings.iter().any(|w| w.contains("Cloud Run service rag-dev") && w.contains("rename the app or stage")),
+        "{:?}",
+        p.warnings
+    );
+    assert_eq!(foreign(&cx, &seen), [("Cloud Run service", "rag-dev".to_string())]);
+    let d = destroy(&cx, &seen);
+    assert!(!d.changes.iter().any(|c| matches!(c, Step::DeleteService { .. })), "{:?}", d.changes);
+    assert_eq!(d.changes, [Step::DeleteSecret { id: "aideploy-rag-dev-API_KEY".into() }]);
+    // Ours: destroyed, with the secret.
+    let seen = deployed(&cx, DIGEST);
+    assert_eq!(destroy(&cx, &seen).changes[0], Step::DeleteService { id: "rag-dev".into() });
+    assert_eq!(labels(&cx)["aideploy-target"], "cloudrun");
+}
+
+#[test]
+fn rollback_goes_to_the_previous_ready_revision_of_another_image() {
+    let cx = cx();
+    let mut seen = deployed(&cx, OTHER);
+    let s = seen.service.as_mut().unwrap();
+    let rev = |n: &str, d: &str, ready: bool| Revision { name: n.into(), image: None, digest: Some(d.into()), ready, failure: None };
+    s.revisions =
+        vec![rev("rag-dev-3", OTHER, true), rev("rag-dev-2", OTHER, true), rev("rag-dev-1", DIGEST, false), rev("rag-dev-0", DIGEST, true)];
+    s.serving = Some(s.revisions[0].clone());
+    let p = rollback(&cx, &seen).unwrap();
+    assert_eq!(p.changes, [Step::Traffic { revision: "rag-dev-0".into(), digest: Some(DIGEST.into()) }]);
+    s_only_one(&mut seen);
+    assert!(rollback(&cx, &seen).is_err());
+    assert!(rollback(&cx, &nothing()).is_err());
+}
+
+fn s_only_one(seen: &mut Observed) {
+    let s = seen.service.as_mut().unwrap();
+    s.revisions.truncate(1);
+}
