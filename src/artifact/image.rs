@@ -190,3 +190,32 @@ fn role_name(role: LayerRole) -> &'static str {
         LayerRole::App => "app",
     }
 }
+
+/// Builds the image on this machine only (nothing pushed): the image itself, for a later
+/// [`push_built`], and what reports show of it. For targets on the typed contract.
+pub async fn build_local(
+    loaded: &Loaded,
+    stage: &Stage,
+    target: Option<&Target>,
+    flavor: Flavor,
+    r: &dyn Reporter,
+) -> Result<(oci::BuiltImage, crate::engine::ArtifactInfo)> {
+    let a = build_flavor(loaded, stage, target, None, flavor, r).await?;
+    let image = a.payload.downcast_ref::<oci::BuiltImage>().cloned().ok_or_else(|| anyhow::anyhow!("the image build returned no image"))?;
+    Ok((image, a.info()))
+}
+
+/// The bytes a push of `built` to `repo` would upload: the blobs `repo` lacks (base
+/// layers on the same registry are mounted, not uploaded) and the manifest. Reads only.
+pub async fn bytes_to_upload(built: &oci::BuiltImage, repo: &Reference) -> Result<u64> {
+    let logins = RegistryLogins::new(Some(repo.registry.clone()));
+    let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
+    let mut n = built.manifest_bytes.len() as u64;
+    let blobs = built.layers.iter().filter(|l| l.from.as_ref().is_none_or(|f| f.registry != repo.registry)).map(|l| (&l.digest, l.size));
+    for (digest, size) in blobs.chain([(&built.config.digest, built.config.size)]) {
+        if !client.has_blob(repo, digest).await? {
+            n += size;
+        }
+    }
+    Ok(n)
+}
