@@ -46,6 +46,7 @@ impl Project {
         cmd.env("AIDEPLOY_AZURE_ENDPOINT", &self.fake.base)
             .env("AIDEPLOY_AZURE_SITE_URL_TEMPLATE", format!("{}/sites/{{host}}", self.fake.base))
             .env("OPENAI_API_KEY", SECRET)
+            .env("AIDEPLOY_POLL_INTERVAL_MS", "20")
             .current_dir(&self.dir);
         cmd
     }
@@ -364,4 +365,96 @@ fn appservice_with_a_registry_override() {
     let roles = st.by_type("Microsoft.Authorization/roleAssignments");
     assert_eq!(roles.len(), 1, "only Key Vault Secrets User: {roles:?}");
     assert!(roles[0]["properties"]["roleDefinitionId"].as_str().unwrap().ends_with("4633458b-17de-408a-b874-0445c86b69e6"));
+}
+
+/// `plan` and the plan phase change nothing: no ARM write, no registry upload; the push
+/// is an apply step shown with its size.
+#[test]
+fn appservice_plan_is_read_only() {
+    let p = Project::new("");
+    let registry = env("AIDEPLOY_TEST_REGISTRY");
+    let unique: String =
+        p.home.path().file_name().unwrap().to_string_lossy().chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+    let repo = format!("{registry}/plan{unique}/rag");
+    let (host, path) = repo.split_once('/').unwrap();
+    let tags = || common::http("GET", &format!("http://{host}/v2/{path}/tags/list"), None).unwrap();
+    let plan = || {
+        let out = p.cmd().env("AIDEPLOY_REGISTRY", &repo).args(["plan", "--target", "appservice", "--json"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let push = v["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "push image").cloned();
+        (v, push)
+    };
+
+    // From nothing: every row a create, the push with its size; nothing made anywhere.
+    let (v, push) = plan();
+    let push = push.unwrap_or_else(|| panic!("no push row: {v}"));
+    assert_eq!(push["op"], "create");
+    assert!(push["id"].as_str().unwrap().starts_with(&format!("{repo}@sha256:")), "{push}");
+    assert!(push["reason"].as_str().unwrap().ends_with("to upload"), "{push}");
+    {
+        let st = p.st();
+        assert_eq!(st.mutations, 0);
+        assert!(st.groups.is_empty() && st.resources.is_empty(), "{:?}", st.groups);
+    }
+    assert_eq!(tags().0, 404, "plan pushed to the registry: {:?}", tags());
+
+    // Deployed, then the code changes: the plan shows a push and changes nothing.
+    let out = p.cmd().env("AIDEPLOY_REGISTRY", &repo).args(["deploy", "--target", "appservice", "--json", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let deployed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(deployed["artifact"]["uploaded_bytes"].as_u64().unwrap() > 0, "{deployed}");
+    let (writes, listed) = (p.st().mutations, tags());
+    assert_eq!(listed.0, 200);
+    let (v, push) = plan();
+    assert!(push.is_none(), "nothing to push when the site runs the image: {v}");
+    assert!(v["actions"].as_array().unwrap().iter().any(|a| a["resource"] == "image" && a["op"] == "noop"), "{v}");
+    p.edit("Secrets", "Secret plans");
+    let (v, push) = plan();
+    assert_eq!(push.map(|p| p["op"].clone()), Some("create".into()), "{v}");
+    assert_eq!(p.st().mutations, writes, "plan wrote to ARM");
+    assert_eq!(tags(), listed, "plan pushed to the registry");
+}
+
+/// Same-named resources without aideploy's tags are refused before anything changes,
+/// and destroy leaves them.
+#[test]
+fn appservice_refuses_what_is_not_its_own() {
+    // A hand-made web app with the site's name, in the group the target names.
+    let p = Project::new("resource_group = \"shared-rg\"\n");
+    p.st().add_group("shared-rg", "northeurope");
+    let h = hex::encode(sha2::Sha256::digest(format!("{}/shared-rg", fake::SUB).as_bytes()));
+    let site = format!("fastapi-rag-dev-{}", &h[..6]);
+    let site_id = p.st().add_site("shared-rg", &site);
+    let before = p.st().resources.clone();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert!(code == 1 || code == 2, "{code} {v}\n{stderr}");
+    assert!(stderr.contains(&format!("web-app {site}")) && stderr.contains("without aideploy's tags"), "{stderr}");
+    assert!(stderr.contains("rename the app or stage"), "the fix is named: {stderr}");
+    {
+        let st = p.st();
+        assert_eq!(st.mutations, 0, "something was changed before the refusal");
+        assert_eq!(st.resources, before, "the hand-made site was changed");
+    }
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = p.st();
+    assert_eq!(st.resources.get(&site_id.to_ascii_lowercase()), before.get(&site_id.to_ascii_lowercase()), "destroy touched their site");
+    assert!(st.groups.contains_key("shared-rg"));
+    drop(st);
+
+    // A hand-made group with the default name.
+    let p = Project::new("");
+    p.st().add_group("aideploy-fastapi-rag-dev", "westeurope");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert!(code == 1 || code == 2, "{code} {v}\n{stderr}");
+    assert!(stderr.contains("resource group aideploy-fastapi-rag-dev exists without aideploy's tags"), "{stderr}");
+    assert_eq!(p.st().mutations, 0);
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = p.st();
+    assert!(st.groups.contains_key("aideploy-fastapi-rag-dev"), "destroy deleted a group aideploy did not make");
+    assert!(st.groups["aideploy-fastapi-rag-dev"]["tags"].as_object().unwrap().is_empty(), "its tags were changed");
+    assert_eq!(st.mutations, 0);
 }

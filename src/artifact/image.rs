@@ -186,7 +186,9 @@ pub async fn upload_needed(image: &oci::BuiltImage, repo: &Reference) -> Result<
         return Ok((0, true));
     }
     let mut missing = 0;
-    for (digest, size) in image.layers.iter().map(|l| (&l.digest, l.size)).chain([(&image.config.digest, image.config.size)]) {
+    // Base layers from the same registry are mounted, not uploaded.
+    let blobs = image.layers.iter().filter(|l| l.from.as_ref().is_none_or(|f| f.registry != repo.registry)).map(|l| (&l.digest, l.size));
+    for (digest, size) in blobs.chain([(&image.config.digest, image.config.size)]) {
         if !client.has_blob(repo, digest).await? {
             missing += size;
         }
@@ -229,3 +231,4 @@ fn role_name(role: LayerRole) -> &'static str {
         LayerRole::App => "app",
     }
 }
+

@@ -20,7 +20,7 @@ pub fn for_kind(kind: Kind) -> Box<dyn Backend> {
         Kind::Local => Box::new(local::LocalTarget),
         Kind::Lambda => Box::new(Legacy(lambda::LambdaBackend)),
         Kind::Cloudrun => Box::new(cloudrun::CloudRunBackend),
-        Kind::Appservice => Box::new(Legacy(appservice::AppServiceBackend)),
+        Kind::Appservice => Box::new(appservice::AppServiceBackend),
         Kind::Ec2 => Box::new(ec2::Ec2Backend),
         Kind::Sagemaker => Box::new(Legacy(sagemaker::SageMakerBackend)),
         Kind::Railway => Box::new(Legacy(railway::RailwayBackend::default())),

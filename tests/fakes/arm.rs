@@ -259,6 +259,15 @@ impl State {
         self.groups.insert(name.to_ascii_lowercase(), json!({"id": format!("/subscriptions/{SUB}/resourceGroups/{name}"), "name": name, "location": location, "tags": {}, "properties": {"provisioningState": "Succeeded"}}));
     }
 
+    /// A web app (and its plan) someone made by hand in group `group`: no aideploy tags.
+    pub fn add_site(&mut self, group: &str, name: &str) -> String {
+        let g = format!("/subscriptions/{SUB}/resourceGroups/{group}");
+        let farm = format!("{g}/providers/Microsoft.Web/serverfarms/hand-made-plan");
+        self.resources.insert(farm.to_ascii_lowercase(), json!({"id": farm, "name": "hand-made-plan", "type": "Microsoft.Web/serverfarms", "location": "westeurope", "kind": "linux", "tags": {}, "sku": {"name": "B1", "tier": "Basic"}, "properties": {"reserved": true}}));
+        let id = format!("{g}/providers/Microsoft.Web/sites/{name}");
+        self.resources.insert(id.to_ascii_lowercase(), json!({"id": id, "name": name, "type": "Microsoft.Web/sites", "location": "westeurope", "kind": "app,linux,container", "tags": {"owner": "web-team"}, "properties": {"serverFarmId": farm, "defaultHostName": format!("{name}.azurewebsites.net"), "httpsOnly": false}}));
+        id
+    }
     /// A resource whose creation has not been seen to finish yet (ARM answers 409
     /// AnotherOperationInProgress to writes that need it).
     fn busy(&self, key: &str) -> bool {

@@ -15,7 +15,7 @@
 //! override (sovereign clouds, the test fake) everywhere.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use azure_core::credentials::TokenCredential;
@@ -23,6 +23,7 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::engine::wait::{Poll, PollPolicy, Wait, Waited};
 use crate::engine::Reporter;
 use crate::envvars;
 use crate::error::Hinted;
@@ -43,8 +44,8 @@ pub struct Arm {
     http: reqwest::Client,
     credential: Option<Arc<dyn TokenCredential>>,
     token: Mutex<Option<String>>,
-    /// The endpoint is on this machine (tests): no credentials, fast polling.
-    pub loopback: bool,
+    /// How long-running operations are polled (the run's policy).
+    poll: PollPolicy,
 }
 
 fn host_of(url: &str) -> &str {
@@ -56,22 +57,24 @@ pub struct Answer {
     pub status: u16,
     pub async_op: Option<String>,
     pub location: Option<String>,
-    pub retry_after: Option<u64>,
+    /// `x-ms-request-id` (else the correlation id): what Azure support asks for.
+    pub request_id: Option<String>,
     pub body: Value,
 }
 
 impl Arm {
-    pub fn from_env() -> Result<Arm> {
+    pub fn from_env(poll: PollPolicy) -> Result<Arm> {
         let base = std::env::var(envvars::AIDEPLOY_AZURE_ENDPOINT)
             .ok()
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.into())
             .trim_end_matches('/')
             .to_string();
+        // A loopback endpoint (a fake, an emulator) never gets real credentials.
         let loopback = crate::cloud::is_loopback_host(host_of(&base));
         let credential = if loopback { None } else { Some(crate::cloud::azure::credential()?) };
         let http = crate::cloud::http::client()?;
-        Ok(Arm { base, http, credential, token: Mutex::new(None), loopback })
+        Ok(Arm { base, http, credential, token: Mutex::new(None), poll })
     }
 
     async fn bearer(&self) -> Result<String> {
@@ -112,12 +115,14 @@ impl Arm {
         let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
         let async_op = header("azure-asyncoperation");
         let location = header("location");
-        let retry_after = header("retry-after").and_then(|v| v.parse().ok());
+        let request_id = header("x-ms-request-id").or_else(|| header("x-ms-correlation-request-id"));
         let text = resp.text().await.unwrap_or_default();
         let body = if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Ok(Answer { status, async_op, location, retry_after, body })
+        Ok(Answer { status, async_op, location, request_id, body })
     }
 
+    /// The error for an answer that is not a success: the operation, ARM's error code
+    /// and message, the request id, and what to do about it.
     fn fail(&self, method: &Method, path: &str, a: &Answer) -> anyhow::Error {
         let path = path.split('?').next().unwrap_or(path);
         let (code, message) = match &a.body["error"] {
@@ -127,16 +132,9 @@ impl Arm {
             ),
             _ => ("?".into(), a.body.to_string().chars().take(300).collect()),
         };
-        let what = format!("Azure Resource Manager {method} {path} answered {} {code}: {message}", a.status);
-        match a.status {
-            401 => Hinted::new(what, crate::cloud::azure::FIX).into(),
-            403 => Hinted::new(
-                what,
-                "your identity needs Contributor and User Access Administrator (or Owner) on the subscription or resource group",
-            )
-            .into(),
-            _ => anyhow::anyhow!(what),
-        }
+        let id = a.request_id.as_deref().map(|id| format!(" (request id {id})")).unwrap_or_default();
+        let what = format!("Azure Resource Manager {method} {path} answered {} {code}: {message}{id}", a.status);
+        Hinted::new(what, hint_for(a.status, &code)).into()
     }
 
     fn with_api(path: &str, api: &str) -> String {
@@ -198,46 +196,58 @@ impl Arm {
     /// Polls a long-running operation: `Azure-AsyncOperation` until its `status` is
     /// terminal, else `Location` until it stops answering 202.
     async fn wait(&self, first: &Answer, what: &str, r: &dyn Reporter) -> Result<()> {
-        let started = Instant::now();
-        let limit = Duration::from_secs(30 * 60);
-        let mut delay = first.retry_after;
-        loop {
-            let pause = if self.loopback { Duration::from_millis(20) } else { Duration::from_secs(delay.unwrap_or(5).clamp(1, 30)) };
-            tokio::time::sleep(pause).await;
-            let waited = started.elapsed();
-            if waited > limit {
-                anyhow::bail!("{what} was still running after {} minutes", limit.as_secs() / 60);
-            }
-            if let Some(op) = &first.async_op {
-                let a = self.send(Method::GET, op, None).await?;
+        let Some((url, by_status)) = first.async_op.as_ref().map(|u| (u, true)).or_else(|| first.location.as_ref().map(|u| (u, false)))
+        else {
+            return Ok(());
+        };
+        let w = Wait { max_every: Duration::from_secs(30), ..Wait::new(what, Duration::from_secs(5), Duration::from_secs(30 * 60)) };
+        let waited = w
+            .run(self.poll, r, || async {
+                let a = self.send(Method::GET, url, None).await?;
                 if !(200..=299).contains(&a.status) {
-                    return Err(self.fail(&Method::GET, op, &a));
+                    return Err(self.fail(&Method::GET, url, &a));
+                }
+                if !by_status {
+                    return Ok(if a.status == 202 { Poll::Pending("in progress".into()) } else { Poll::Ready(()) });
                 }
                 let status = a.body["status"].as_str().unwrap_or("InProgress").to_string();
                 match status.as_str() {
-                    "Succeeded" => return Ok(()),
+                    "Succeeded" => Ok(Poll::Ready(())),
                     "Failed" | "Canceled" => {
                         let e = &a.body["error"];
-                        anyhow::bail!(
-                            "{what} ended {status}: {} {}",
-                            e["code"].as_str().unwrap_or(""),
-                            e["message"].as_str().unwrap_or("(no message)")
-                        );
+                        let code = e["code"].as_str().unwrap_or("");
+                        let id = a.request_id.as_deref().map(|id| format!(" (request id {id})")).unwrap_or_default();
+                        Err(Hinted::new(
+                            format!("{what} ended {status}: {code} {}{id}", e["message"].as_str().unwrap_or("(no message)")),
+                            hint_for(409, code),
+                        )
+                        .into())
                     }
-                    _ => r.progress(&format!("{what}: {status} ({}s)", waited.as_secs())),
+                    _ => Ok(Poll::Pending(status)),
                 }
-                delay = a.retry_after;
-            } else if let Some(loc) = &first.location {
-                let a = self.send(Method::GET, loc, None).await?;
-                match a.status {
-                    202 => r.progress(&format!("{what}: in progress ({}s)", waited.as_secs())),
-                    200..=299 => return Ok(()),
-                    _ => return Err(self.fail(&Method::GET, loc, &a)),
-                }
-                delay = a.retry_after;
-            } else {
-                return Ok(());
-            }
+            })
+            .await?;
+        match waited {
+            Waited::Ready(()) => Ok(()),
+            Waited::TimedOut { last, waited } => Err(Hinted::new(
+                format!("{what} was still {last} after {} minutes", waited.as_secs() / 60),
+                "see the operation in the Azure portal (the resource group's Deployments and Activity log), then run the command again",
+            )
+            .into()),
         }
+    }
+}
+
+/// What to do about an ARM error, by status and code.
+fn hint_for(status: u16, code: &str) -> String {
+    match (status, code) {
+        (401, _) => crate::cloud::azure::FIX.into(),
+        (403, _) => "your identity needs Contributor and User Access Administrator (or Owner) on the subscription or resource group".into(),
+        (_, "AnotherOperationInProgress" | "Conflict") => {
+            "another operation is still running on this resource: run the command again in a minute".into()
+        }
+        (404, _) => "check the subscription and resource group named in the target, and that the resource providers are registered".into(),
+        (429, _) | (500..=599, _) => "Azure is throttling or failing this call: run the command again in a few minutes".into(),
+        _ => "check the target's settings in aideploy.toml; if they look right, report this with the request id".into(),
     }
 }

@@ -1,0 +1,342 @@
+//! What exists in Azure for this app, stage and target, read into plain data: only the
+//! fields aideploy reads, from ARM's answers. Reads only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::arm::{Arm, API_AUTHORIZATION, API_KEYVAULT, API_RESOURCES, API_WEB};
+use super::names::{assignment_path, kv_name, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER};
+use super::{probe_url, tags_are_ours, TAG_CREATED_GROUP, TAG_PREVIOUS, TAG_VALUE};
+use crate::engine::{health, Cx, Health};
+
+/// The resource group, as found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Group {
+    /// Not there: a deploy makes it.
+    #[default]
+    Absent,
+    /// Tagged as this app's, stage's and target's; `created` when aideploy made it (and
+    /// so may delete it).
+    Ours { created: bool },
+    /// Named in the target (`resource_group`) and not aideploy's: used, never changed or
+    /// deleted.
+    Named,
+}
+
+/// A site's or slot's configuration, the fields aideploy sets.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteConfig {
+    #[serde(default)]
+    pub linux_fx_version: String,
+    pub health_check_path: Option<String>,
+    pub always_on: Option<bool>,
+    pub min_tls_version: Option<String>,
+    pub ftps_state: Option<String>,
+    pub acr_use_managed_identity_creds: Option<bool>,
+}
+
+impl SiteConfig {
+    /// `repo@sha256:...` of `DOCKER|repo@sha256:...`.
+    pub fn image(&self) -> Option<&str> {
+        self.linux_fx_version.strip_prefix("DOCKER|")
+    }
+    pub fn digest(&self) -> Option<String> {
+        digest_of(&self.linux_fx_version)
+    }
+}
+
+pub fn digest_of(fx: &str) -> Option<String> {
+    fx.rsplit_once('@').map(|(_, d)| d.to_string()).filter(|d| d.starts_with("sha256:"))
+}
+
+/// The web app (or its slot).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Site {
+    pub host: String,
+    /// The system-assigned identity's principal, once ARM has made it.
+    pub principal: Option<String>,
+    pub https_only: bool,
+    pub tags: BTreeMap<String, String>,
+    pub config: SiteConfig,
+    /// App settings (names and values as ARM holds them: Key Vault references, never
+    /// secret values).
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Site {
+    pub fn previous(&self) -> Option<&str> {
+        self.tags.get(TAG_PREVIOUS).map(String::as_str).filter(|d| !d.is_empty())
+    }
+}
+
+/// A Key Vault secret as ARM shows it (never its value).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredSecret {
+    /// The salted hash of the value aideploy wrote (tag).
+    pub value_hash: Option<String>,
+    pub uri_with_version: String,
+}
+
+/// A same-named resource that is not aideploy's for this app, stage and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Foreign {
+    /// As plan rows name it: `web-app`, `resource-group`...
+    pub resource: &'static str,
+    pub name: String,
+}
+
+/// Everything found. `names` holds the names found by tag (or derived, for what is not
+/// there yet); each `Option` is `None` when that resource is not there.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub names: Names,
+    /// Where new resources go: the group's location, else the target's region.
+    pub location: String,
+    pub group: Group,
+    /// The group holds resources that are not this deploy's (so destroy deletes ours
+    /// one by one and keeps the group).
+    pub group_shared: bool,
+    /// The plan's SKU, upper case.
+    pub plan: Option<String>,
+    /// The registry's login server.
+    pub acr: Option<String>,
+    /// The vault's location (a purge names it).
+    pub vault: Option<String>,
+    pub site: Option<Site>,
+    pub slot: Option<Site>,
+    /// Key Vault secret name -> what is stored.
+    pub secrets: BTreeMap<String, StoredSecret>,
+    /// Role assignment paths that exist.
+    pub assignments: BTreeSet<String>,
+    /// Same-named resources without aideploy's tags: a deploy refuses them.
+    pub foreign: Vec<Foreign>,
+    /// What the serving site answers on its health path (`None`: nothing serves).
+    pub health: Option<Health>,
+}
+
+impl Observed {
+    /// Anything of ours is there.
+    pub fn any(&self) -> bool {
+        matches!(self.group, Group::Ours { created: true })
+            || self.plan.is_some()
+            || self.acr.is_some()
+            || self.vault.is_some()
+            || self.site.is_some()
+    }
+    pub fn owns_group(&self) -> bool {
+        matches!(self.group, Group::Ours { created: true })
+    }
+    pub fn digest(&self) -> Option<String> {
+        self.site.as_ref().and_then(|s| s.config.digest())
+    }
+    pub fn slot_digest(&self) -> Option<String> {
+        self.slot.as_ref().and_then(|s| s.config.digest())
+    }
+    pub fn url(&self) -> Option<String> {
+        self.site.as_ref().map(|s| format!("https://{}", s.host))
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct Listed {
+    #[serde(default)]
+    value: Vec<Resource>,
+}
+
+/// The fields of an ARM resource aideploy reads.
+#[derive(Deserialize, Default)]
+struct Resource {
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "type")]
+    ty: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default, deserialize_with = "tags")]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    identity: Option<Identity>,
+    #[serde(default)]
+    sku: Option<Sku>,
+    #[serde(default)]
+    properties: Props,
+}
+
+#[derive(Deserialize, Default)]
+struct Identity {
+    #[serde(rename = "principalId")]
+    principal_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Sku {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Props {
+    default_host_name: Option<String>,
+    https_only: Option<bool>,
+    login_server: Option<String>,
+    secret_uri_with_version: Option<String>,
+}
+
+/// Tags as strings (ARM answers `null` for none).
+fn tags<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let v: Option<BTreeMap<String, Value>> = Option::deserialize(d)?;
+    Ok(v.unwrap_or_default().into_iter().map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect())
+}
+
+fn parse<T: serde::de::DeserializeOwned + Default>(v: Option<Value>, what: &str) -> Result<Option<T>> {
+    v.map(|v| serde_json::from_value(v).with_context(|| format!("Azure Resource Manager answered with an unexpected {what}"))).transpose()
+}
+
+const TYPES: [(&str, &str); 4] = [
+    ("microsoft.web/serverfarms", "app-service-plan"),
+    ("microsoft.web/sites", "web-app"),
+    ("microsoft.containerregistry/registries", "container-registry"),
+    ("microsoft.keyvault/vaults", "key-vault"),
+];
+
+/// Reads everything aideploy made for this app, stage and target, by tag, and notes
+/// same-named resources that are not its.
+pub async fn read(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
+    let mut n = Names::derive(cx, sub);
+    let mut seen = Observed {
+        location: cx.target.settings.region.as_ref().map(|r| r.get().to_string()).unwrap_or_else(|| super::DEFAULT_LOCATION.into()),
+        ..Observed::default()
+    };
+    let Some(group) = parse::<Resource>(arm.get(&n.group_path(), API_RESOURCES).await?, "resource group")? else {
+        seen.names = n;
+        return Ok(seen);
+    };
+    seen.location = group.location.clone();
+    let ours = |tags: &BTreeMap<String, String>| tags_are_ours(cx, tags);
+    seen.group = if ours(&group.tags) {
+        Group::Ours { created: group.tags.get(TAG_CREATED_GROUP).is_some_and(|v| v == "true") }
+    } else if n.group_named {
+        Group::Named
+    } else {
+        seen.foreign.push(Foreign { resource: "resource-group", name: n.group.clone() });
+        seen.names = n;
+        return Ok(seen);
+    };
+    let listed: Listed =
+        parse(arm.get(&format!("{}/resources", n.group_path()), API_RESOURCES).await?, "resource list")?.unwrap_or_default();
+    let mut found: BTreeMap<&str, String> = BTreeMap::new();
+    for r in &listed.value {
+        let ty = r.ty.to_ascii_lowercase();
+        if ours(&r.tags) {
+            if let Some((t, _)) = TYPES.iter().find(|(t, _)| *t == ty) {
+                found.insert(t, r.name.clone());
+            }
+        } else {
+            seen.group_shared = true;
+        }
+    }
+    for r in &listed.value {
+        let ty = r.ty.to_ascii_lowercase();
+        let Some((t, resource)) = TYPES.iter().find(|(t, _)| *t == ty) else { continue };
+        let derived = match *t {
+            "microsoft.web/serverfarms" => &n.plan,
+            "microsoft.web/sites" => &n.site,
+            "microsoft.containerregistry/registries" => &n.acr,
+            _ => &n.vault,
+        };
+        if !found.contains_key(t) && r.name.eq_ignore_ascii_case(derived) && !ours(&r.tags) {
+            seen.foreign.push(Foreign { resource, name: r.name.clone() });
+        }
+    }
+    for (t, name) in &found {
+        match *t {
+            "microsoft.web/serverfarms" => n.plan = name.clone(),
+            "microsoft.web/sites" => n.site = name.clone(),
+            "microsoft.containerregistry/registries" => n.acr = name.clone(),
+            _ => n.vault = name.clone(),
+        }
+    }
+    let get = |present: bool, path: String, api: &'static str, what: &'static str| async move {
+        if present {
+            parse::<Resource>(arm.get(&path, api).await?, what)
+        } else {
+            Ok(None)
+        }
+    };
+    let plan = get(found.contains_key("microsoft.web/serverfarms"), n.plan_path(), API_WEB, "App Service plan").await?;
+    seen.plan = plan.map(|p| p.sku.unwrap_or_default().name.to_ascii_uppercase());
+    let acr = get(found.contains_key("microsoft.containerregistry/registries"), n.acr_path(), super::arm::API_ACR, "registry").await?;
+    seen.acr = acr.map(|a| a.properties.login_server.unwrap_or_default());
+    let vault = get(found.contains_key("microsoft.keyvault/vaults"), n.vault_path(), API_KEYVAULT, "Key Vault").await?;
+    seen.vault = vault.map(|v| v.location);
+    if found.contains_key("microsoft.web/sites") {
+        seen.site = read_site(arm, &n.site_path()).await?;
+        if seen.site.is_some() {
+            seen.slot = read_site(arm, &n.slot_path()).await?;
+        }
+    }
+    if seen.vault.is_some() {
+        for name in cx.loaded.manifest.secrets.keys() {
+            let kv = kv_name(name.get());
+            if let Some(s) = parse::<Resource>(arm.get(&n.secret_path(&kv), API_KEYVAULT).await?, "Key Vault secret")? {
+                let stored = StoredSecret {
+                    value_hash: s.tags.get(TAG_VALUE).cloned(),
+                    uri_with_version: s.properties.secret_uri_with_version.unwrap_or_default(),
+                };
+                seen.secrets.insert(kv, stored);
+            }
+        }
+    }
+    let principals: Vec<String> = [&seen.site, &seen.slot].into_iter().flatten().filter_map(|s| s.principal.clone()).collect();
+    for principal in principals {
+        for (present, scope, role) in
+            [(seen.acr.is_some(), n.acr_path(), ROLE_ACR_PULL), (seen.vault.is_some(), n.vault_path(), ROLE_KV_SECRETS_USER)]
+        {
+            let path = assignment_path(&scope, role, &principal);
+            if present && arm.get(&path, API_AUTHORIZATION).await?.is_some() {
+                seen.assignments.insert(path);
+            }
+        }
+    }
+    seen.health = match (&seen.site, seen.digest()) {
+        (Some(s), Some(_)) => Some(if health::probe(&probe_url(&s.host, cx.loaded.manifest.app().health.as_str())).await {
+            Health::Passed
+        } else {
+            Health::Failed
+        }),
+        _ => None,
+    };
+    seen.names = n;
+    Ok(seen)
+}
+
+/// A site or slot with its configuration and app settings; `None` when not there.
+async fn read_site(arm: &Arm, path: &str) -> Result<Option<Site>> {
+    let Some(r) = parse::<Resource>(arm.get(path, API_WEB).await?, "web app")? else { return Ok(None) };
+    #[derive(Deserialize, Default)]
+    struct Config {
+        #[serde(default)]
+        properties: SiteConfig,
+    }
+    let config = parse::<Config>(arm.get(&format!("{path}/config/web"), API_WEB).await?, "site configuration")?.unwrap_or_default();
+    let listed = arm.list_action(&format!("{path}/config/appsettings/list"), API_WEB).await?;
+    let settings = listed["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    Ok(Some(Site {
+        host: r.properties.default_host_name.unwrap_or_default(),
+        principal: r.identity.and_then(|i| i.principal_id),
+        https_only: r.properties.https_only == Some(true),
+        tags: r.tags,
+        config: config.properties,
+        settings,
+    }))
+}

@@ -1,0 +1,416 @@
+//! Desired vs observed, as changes (pure), and the rows people see for each.
+
+use std::collections::BTreeMap;
+
+use super::names::{assignment_path, kv_name, short, value_hash, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER, SLOT};
+use super::observe::{Observed, Site};
+use super::{sku, tier, Image, Tier};
+use crate::engine::{Action, Built, Cx, Op, Planned};
+use crate::util::human_bytes;
+
+/// A role the site's identity needs, on one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// AcrPull on the registry aideploy made.
+    AcrPull,
+    /// Key Vault Secrets User on the vault.
+    SecretsUser,
+}
+
+impl Role {
+    pub fn id(self) -> &'static str {
+        match self {
+            Role::AcrPull => ROLE_ACR_PULL,
+            Role::SecretsUser => ROLE_KV_SECRETS_USER,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::AcrPull => "AcrPull",
+            Role::SecretsUser => "Key Vault Secrets User",
+        }
+    }
+    pub fn scope(self, n: &Names) -> String {
+        match self {
+            Role::AcrPull => n.acr_path(),
+            Role::SecretsUser => n.vault_path(),
+        }
+    }
+    fn on(self, n: &Names) -> &str {
+        match self {
+            Role::AcrPull => &n.acr,
+            Role::SecretsUser => &n.vault,
+        }
+    }
+}
+
+/// What destroy deletes, one resource at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Doomed {
+    Group,
+    Assignment(String),
+    Slot,
+    Site,
+    Plan,
+    Registry,
+    /// Deleted, then purged (a deleted vault holds its name): in `location`.
+    Vault {
+        location: String,
+    },
+}
+
+/// One step of a deploy, rollback or destroy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Group {
+        name: String,
+        op: Op,
+        why: &'static str,
+    },
+    ServicePlan {
+        name: String,
+        sku: String,
+        op: Op,
+        from: Option<String>,
+    },
+    Registry {
+        name: String,
+        op: Op,
+    },
+    /// Push the image to `repo` (`upload`: the bytes the registry lacks), or, with
+    /// `upload` `None`, it is there and serving already.
+    Image {
+        repo: String,
+        digest: String,
+        upload: Option<u64>,
+    },
+    Vault {
+        name: String,
+        op: Op,
+    },
+    Secret {
+        var: String,
+        kv: String,
+        op: Op,
+    },
+    /// The web app: made with the image, updated in place, or as it is.
+    Site {
+        name: String,
+        op: Op,
+        why: Option<String>,
+    },
+    /// The new version to slot `staging` (tiers with slots), then a swap.
+    Slot {
+        name: String,
+        op: Op,
+        why: String,
+    },
+    Swap {
+        why: String,
+    },
+    Role {
+        role: Role,
+        on: String,
+        op: Op,
+    },
+    /// Destroy: `with_group` when the group's deletion takes it along.
+    Delete {
+        doomed: Doomed,
+        name: String,
+        with_group: bool,
+    },
+    KeepGroup {
+        name: String,
+        why: &'static str,
+    },
+}
+
+impl crate::engine::Change for Change {
+    fn row(&self) -> Action {
+        match self {
+            Change::Group { name, op, why } => Action::new(*op, "resource-group", name).because(*why),
+            Change::ServicePlan { name, sku, op, from } => {
+                let a = Action::new(*op, "app-service-plan", name);
+                match (op, from) {
+                    (Op::Create, _) => a.because(format!("Linux, {sku}")),
+                    (Op::Update, Some(f)) => a.because(format!("{f} -> {sku}")),
+                    _ => a,
+                }
+            }
+            Change::Registry { name, op } => Action::new(*op, "container-registry", name),
+            Change::Image { repo, digest, upload: Some(n) } => {
+                Action::new(Op::Create, "push image", format!("{repo}@sha256:{}", short(digest)))
+                    .because(format!("{} to upload", human_bytes(*n)))
+            }
+            Change::Image { repo, digest, upload: None } => {
+                Action::new(Op::Noop, "image", format!("{repo}@sha256:{}", short(digest))).because("already in the registry")
+            }
+            Change::Vault { name, op } => Action::new(*op, "key-vault", name),
+            Change::Secret { kv, op, .. } => {
+                let a = Action::new(*op, "key-vault-secret", kv);
+                if *op == Op::Update {
+                    a.because("value changed")
+                } else {
+                    a
+                }
+            }
+            Change::Site { name, op, why } => {
+                let a = Action::new(*op, "web-app", name);
+                match why {
+                    Some(w) => a.because(w.clone()),
+                    None => a,
+                }
+            }
+            Change::Slot { name, op, why } => Action::new(*op, "slot", name).because(why.clone()),
+            Change::Swap { why } => Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because(why.clone()),
+            Change::Role { role, on, op } => Action::new(*op, "role-assignment", format!("{} on {on}", role.label())),
+            Change::Delete { doomed, name, .. } => {
+                let (resource, id) = match doomed {
+                    Doomed::Group => ("resource-group", name.clone()),
+                    Doomed::Assignment(path) => ("role-assignment", path.rsplit('/').next().unwrap_or(path).to_string()),
+                    Doomed::Slot => ("slot", format!("{name}/{SLOT}")),
+                    Doomed::Site => ("web-app", name.clone()),
+                    Doomed::Plan => ("app-service-plan", name.clone()),
+                    Doomed::Registry => ("container-registry", name.clone()),
+                    Doomed::Vault { .. } => ("key-vault", format!("{name} (and purged)")),
+                };
+                let a = Action::new(Op::Delete, resource, id);
+                if *doomed == Doomed::Group {
+                    a.because("created by aideploy, with everything in it")
+                } else {
+                    a
+                }
+            }
+            Change::KeepGroup { name, why } => Action::new(Op::Noop, "resource-group", name).because(*why),
+        }
+    }
+}
+
+/// Secret name (env var) -> Key Vault reference, for the secrets whose stored value is
+/// current; `None` for those that must be written first.
+pub fn secret_refs(cx: &Cx, n: &Names, stored: &BTreeMap<String, super::observe::StoredSecret>) -> BTreeMap<String, Option<String>> {
+    let mut out = BTreeMap::new();
+    for (var, value) in &cx.secrets.values {
+        let kv = kv_name(var);
+        let want = value_hash(n, &kv, value.expose());
+        let current = stored.get(&kv).filter(|s| s.value_hash.as_deref() == Some(want.as_str()));
+        out.insert(var.clone(), current.map(|s| s.uri_with_version.clone()));
+    }
+    for var in &cx.secrets.absent {
+        // An optional secret with no value this time keeps the one stored.
+        if let Some(s) = stored.get(&kv_name(var)) {
+            out.insert(var.clone(), Some(s.uri_with_version.clone()));
+        }
+    }
+    out
+}
+
+/// The app settings the site should have: WEBSITES_PORT, `[env]`, and a Key Vault
+/// reference per secret (never a value).
+pub fn desired_settings(cx: &Cx, refs: &BTreeMap<String, Option<String>>) -> BTreeMap<String, String> {
+    let mut s: BTreeMap<String, String> = cx.loaded.manifest.env_pairs().into_iter().collect();
+    s.insert("WEBSITES_PORT".into(), cx.loaded.manifest.app().port.0.to_string());
+    for (var, uri) in refs {
+        s.insert(var.clone(), format!("@Microsoft.KeyVault(SecretUri={})", uri.as_deref().unwrap_or("<new version>")));
+    }
+    s
+}
+
+/// Why the serving site differs from what the manifest wants (config only; image and
+/// settings are compared by the caller).
+pub fn config_drift(cx: &Cx, site: &Site, t: Tier, acr: bool) -> Vec<String> {
+    let c = &site.config;
+    let mut why = Vec::new();
+    if !site.https_only {
+        why.push("https only".to_string());
+    }
+    if c.health_check_path.as_deref() != Some(cx.loaded.manifest.app().health.as_str()) {
+        why.push("health check path".into());
+    }
+    if c.always_on != Some(t.always_on) {
+        why.push("always on".into());
+    }
+    if c.min_tls_version.as_deref() != Some("1.2") || c.ftps_state.as_deref() != Some("Disabled") {
+        why.push("TLS/FTPS".into());
+    }
+    if c.acr_use_managed_identity_creds != Some(acr) {
+        why.push("registry identity".into());
+    }
+    why
+}
+
+/// The repository the site pulls from, as the plan shows it: the override, else the
+/// registry aideploy made (its login server once it exists).
+pub fn repo_shown(cx: &Cx, seen: &Observed, override_repo: Option<&str>) -> String {
+    match override_repo {
+        Some(r) => r.to_string(),
+        None => {
+            let login = seen.acr.clone().filter(|l| !l.is_empty()).unwrap_or_else(|| format!("{}.azurecr.io", seen.names.acr));
+            format!("{login}/{}", cx.app_name())
+        }
+    }
+}
+
+pub fn warnings(cx: &Cx, seen: &Observed, t: Tier) -> Vec<String> {
+    let sku = sku(cx);
+    let mut w = vec![
+        "App Service ends a request after 230 s without a response byte (idle timeout): stream long LLM answers, or pick cloudrun or ec2"
+            .to_string(),
+    ];
+    if !t.slots {
+        w.push(format!(
+            "{sku} ({}) has no deployment slots (Standard or higher has them): a new version replaces the old in place, and the previous digest is put back when it fails its health check",
+            t.name
+        ));
+    }
+    if !t.autoscale {
+        w.push(format!("{sku} ({}) has no autoscale: it runs a fixed number of instances (Standard or higher scales out by rule)", t.name));
+    }
+    for f in &seen.foreign {
+        w.push(format!(
+            "{} {} exists without aideploy's tags for this app, stage and target: deploy refuses to change it",
+            f.resource, f.name
+        ));
+    }
+    w
+}
+
+/// The deploy's changes, in the order apply takes them.
+pub fn plan(cx: &Cx, seen: &Observed, built: &Built<Image>) -> Planned<Change> {
+    let art = &built.data;
+    plan_of(cx, seen, &Want { digest: &art.image.digest, override_repo: art.override_repo.as_deref(), to_upload: art.to_upload })
+}
+
+/// What a deploy puts in service: the image's digest, where it is pulled from, and what
+/// pushing it there would upload.
+pub struct Want<'a> {
+    pub digest: &'a str,
+    pub override_repo: Option<&'a str>,
+    pub to_upload: u64,
+}
+
+pub fn plan_of(cx: &Cx, seen: &Observed, want_image: &Want) -> Planned<Change> {
+    let digest = &want_image.digest.to_string();
+    let t = tier(cx).unwrap_or(Tier { name: "Basic", slots: false, always_on: true, autoscale: false });
+    let sku = sku(cx);
+    let names = &seen.names;
+    let op = |present: bool| if present { Op::Noop } else { Op::Create };
+    let mut c = Vec::new();
+    c.push(match seen.group {
+        super::observe::Group::Absent => {
+            Change::Group { name: names.group.clone(), op: Op::Create, why: "created by aideploy, deleted by destroy" }
+        }
+        super::observe::Group::Ours { created: true } => {
+            Change::Group { name: names.group.clone(), op: Op::Noop, why: "created by aideploy" }
+        }
+        _ => Change::Group { name: names.group.clone(), op: Op::Noop, why: "not aideploy's: kept by destroy" },
+    });
+    c.push(match &seen.plan {
+        None => Change::ServicePlan { name: names.plan.clone(), sku: sku.clone(), op: Op::Create, from: None },
+        Some(s) if *s != sku => Change::ServicePlan { name: names.plan.clone(), sku: sku.clone(), op: Op::Update, from: Some(s.clone()) },
+        Some(_) => Change::ServicePlan { name: names.plan.clone(), sku: sku.clone(), op: Op::Noop, from: None },
+    });
+    let acr = want_image.override_repo.is_none();
+    if acr {
+        c.push(Change::Registry { name: names.acr.clone(), op: op(seen.acr.is_some()) });
+    }
+    // Pushed already when the site or its slot runs it.
+    let serving = [seen.digest(), seen.slot_digest()].contains(&Some(digest.clone()));
+    let upload = if serving { None } else { Some(want_image.to_upload) };
+    c.push(Change::Image { repo: repo_shown(cx, seen, want_image.override_repo), digest: digest.clone(), upload });
+    let has_secrets = !cx.loaded.manifest.secrets.is_empty();
+    let refs = secret_refs(cx, names, &seen.secrets);
+    if has_secrets {
+        c.push(Change::Vault { name: names.vault.clone(), op: op(seen.vault.is_some()) });
+        for (var, uri) in &refs {
+            let kv = kv_name(var);
+            let op = match (uri, seen.secrets.contains_key(&kv)) {
+                (Some(_), _) => Op::Noop,
+                (None, true) => Op::Update,
+                (None, false) => Op::Create,
+            };
+            c.push(Change::Secret { var: var.clone(), kv, op });
+        }
+    }
+    let want = desired_settings(cx, &refs);
+    match &seen.site {
+        None => {
+            c.push(Change::Site { name: names.site.clone(), op: Op::Create, why: Some(format!("image @{}, https only", short(digest))) })
+        }
+        Some(site) => {
+            let mut why = Vec::new();
+            match site.config.digest() {
+                Some(d) if d == *digest => {}
+                Some(d) => why.push(format!("image {} -> {}", short(&d), short(digest))),
+                None => why.push(format!("image @{}", short(digest))),
+            }
+            if site.settings != want {
+                let changed: Vec<&str> = want
+                    .iter()
+                    .filter(|(k, v)| site.settings.get(*k) != Some(*v))
+                    .map(|(k, _)| k.as_str())
+                    .chain(site.settings.keys().filter(|k| !want.contains_key(*k)).map(String::as_str))
+                    .collect();
+                why.push(format!("app settings: {}", changed.join(", ")));
+            }
+            why.extend(config_drift(cx, site, t, acr));
+            if why.is_empty() {
+                c.push(Change::Site { name: names.site.clone(), op: Op::Noop, why: None });
+            } else if t.slots {
+                let op = if seen.slot.is_some() { Op::Update } else { Op::Create };
+                c.push(Change::Slot { name: format!("{}/{SLOT}", names.site), op, why: why.join(", ") });
+                c.push(Change::Swap { why: "after the slot passes its health check".into() });
+            } else {
+                c.push(Change::Site { name: names.site.clone(), op: Op::Update, why: Some(why.join(", ")) });
+            }
+        }
+    }
+    let principal = seen.site.as_ref().and_then(|s| s.principal.clone());
+    let assigned =
+        |role: Role| principal.as_ref().is_some_and(|p| seen.assignments.contains(&assignment_path(&role.scope(names), role.id(), p)));
+    for (wanted, role) in [(acr, Role::AcrPull), (has_secrets, Role::SecretsUser)] {
+        if !wanted {
+            continue;
+        }
+        c.push(Change::Role { role, on: role.on(names).to_string(), op: op(assigned(role)) });
+    }
+    Planned { changes: c, warnings: warnings(cx, seen, t) }
+}
+
+/// What destroy removes: the group when aideploy made it and it holds only ours, else
+/// each of ours; a vault is purged either way.
+pub fn plan_destroy(seen: &Observed) -> Planned<Change> {
+    let n = &seen.names;
+    let mut c = Vec::new();
+    if !seen.any() {
+        return Planned::default();
+    }
+    let with_group = seen.owns_group() && !seen.group_shared;
+    if with_group {
+        c.push(Change::Delete { doomed: Doomed::Group, name: n.group.clone(), with_group: false });
+    } else if seen.owns_group() {
+        c.push(Change::KeepGroup { name: n.group.clone(), why: "holds resources aideploy did not make: kept" });
+    } else {
+        c.push(Change::KeepGroup { name: n.group.clone(), why: "not created by aideploy: kept" });
+    }
+    let mut add = |present: bool, doomed: Doomed, name: &str| {
+        if present {
+            c.push(Change::Delete { doomed, name: name.to_string(), with_group });
+        }
+    };
+    for p in &seen.assignments {
+        add(true, Doomed::Assignment(p.clone()), n.site.as_str());
+    }
+    add(seen.slot.is_some(), Doomed::Slot, &n.site);
+    add(seen.site.is_some(), Doomed::Site, &n.site);
+    add(seen.plan.is_some(), Doomed::Plan, &n.plan);
+    add(seen.acr.is_some(), Doomed::Registry, &n.acr);
+    if let Some(location) = &seen.vault {
+        add(true, Doomed::Vault { location: location.clone() }, &n.vault);
+    }
+    Planned::of(c)
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,181 @@
+//! `plan` from hand-made observed states: nothing there, all there, one setting
+//! changed, the code changed, and what destroy takes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::super::names::{assignment_path, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER};
+use super::super::observe::{Foreign, Group, Observed, Site, SiteConfig};
+use super::*;
+use crate::engine::Change as _;
+use crate::manifest::Loaded;
+
+const MANIFEST: &str = r#"
+version = 1
+
+[app]
+name = "rag"
+runtime = "python3.11"
+asgi = "app.main:app"
+port = 8000
+health = "/health"
+
+[env]
+LOG_LEVEL = "info"
+
+[secrets]
+OPENAI_API_KEY = { optional = true }
+
+[targets.appservice]
+subscription = "sub-1"
+region = "westeurope"
+"#;
+
+const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// A run's context from a manifest string (no secret values), with `--set` pairs.
+fn cx(sets: &[&str]) -> Cx {
+    let manifest = crate::manifest::parse(MANIFEST, "aideploy.toml").expect("the test manifest parses");
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let target = manifest.target(Some("appservice"), &sets).expect("the appservice target");
+    let loaded =
+        Loaded { path: "aideploy.toml".into(), dir: ".".into(), display_name: "aideploy.toml".into(), text: MANIFEST.into(), manifest };
+    Cx {
+        loaded: Arc::new(loaded),
+        target,
+        stage: "dev".parse().expect("a stage"),
+        secrets: Default::default(),
+        poll: crate::engine::wait::PollPolicy { fixed: None },
+    }
+}
+
+fn nothing(cx: &Cx) -> Observed {
+    Observed { names: Names::derive(cx, "sub-1"), location: "westeurope".into(), ..Observed::default() }
+}
+
+/// Everything deployed as the manifest wants it, running `digest` on `sku`.
+fn deployed(cx: &Cx, digest: &str, sku: &str) -> Observed {
+    let names = Names::derive(cx, "sub-1");
+    let login = "ragdev.azurecr.io".to_string();
+    let t = super::super::tier_of(sku).unwrap();
+    let mut seen = nothing(cx);
+    seen.group = Group::Ours { created: true };
+    seen.plan = Some(sku.into());
+    seen.acr = Some(login.clone());
+    seen.vault = Some("westeurope".into());
+    let settings = desired_settings(cx, &secret_refs(cx, &names, &BTreeMap::new()));
+    let config = SiteConfig {
+        linux_fx_version: format!("DOCKER|{login}/rag@{digest}"),
+        health_check_path: Some("/health".into()),
+        always_on: Some(t.always_on),
+        min_tls_version: Some("1.2".into()),
+        ftps_state: Some("Disabled".into()),
+        acr_use_managed_identity_creds: Some(true),
+    };
+    seen.site =
+        Some(Site { host: "rag.example".into(), principal: Some("p1".into()), https_only: true, tags: BTreeMap::new(), config, settings });
+    seen.assignments.insert(assignment_path(&names.acr_path(), ROLE_ACR_PULL, "p1"));
+    seen.assignments.insert(assignment_path(&names.vault_path(), ROLE_KV_SECRETS_USER, "p1"));
+    seen.names = names;
+    seen
+}
+
+fn want(digest: &str) -> Want<'_> {
+    Want { digest, override_repo: None, to_upload: 3_460_000 }
+}
+
+/// `op resource` of each row that is not a no-op.
+fn changed(p: &Planned<Change>) -> Vec<String> {
+    p.changes.iter().map(|c| c.row()).filter(|a| a.op != Op::Noop).map(|a| format!("{} {}", a.op.symbol(), a.resource)).collect()
+}
+
+#[test]
+fn plans_from_hand_made_states() {
+    let b1 = cx(&[]);
+    let s1 = cx(&["sku=S1"]);
+    let b2 = cx(&["sku=B2"]);
+    let cases: Vec<(&str, &Cx, Observed, &str, Vec<&str>)> = vec![
+        (
+            "nothing deployed: everything is made",
+            &b1,
+            nothing(&b1),
+            NEW,
+            vec![
+                "+ resource-group",
+                "+ app-service-plan",
+                "+ container-registry",
+                "+ push image",
+                "+ key-vault",
+                "+ web-app",
+                "+ role-assignment",
+                "+ role-assignment",
+            ],
+        ),
+        ("all there and matching: nothing to do", &b1, deployed(&b1, NEW, "B1"), NEW, vec![]),
+        ("the SKU changed: the plan only", &b2, deployed(&b2, NEW, "B1"), NEW, vec!["~ app-service-plan"]),
+        ("the code changed on B1: push, update in place", &b1, deployed(&b1, OLD, "B1"), NEW, vec!["+ push image", "~ web-app"]),
+        ("the code changed on S1: push, slot, swap", &s1, deployed(&s1, OLD, "S1"), NEW, vec!["+ push image", "+ slot", "~ swap"]),
+    ];
+    for (what, cx, seen, digest, expected) in cases {
+        let p = plan_of(cx, &seen, &want(digest));
+        assert_eq!(changed(&p), expected, "{what}");
+    }
+}
+
+#[test]
+fn rows_say_what_is_pushed_and_why() {
+    let cx = cx(&[]);
+    let p = plan_of(&cx, &nothing(&cx), &want(NEW));
+    let push = p.changes.iter().map(|c| c.row()).find(|a| a.resource == "push image").unwrap();
+    let n = Names::derive(&cx, "sub-1");
+    assert_eq!(push.id, format!("{}.azurecr.io/rag@sha256:222222222222", n.acr));
+    assert_eq!(push.reason.as_deref(), Some("3.3 MiB to upload"));
+    assert!(p.warnings.iter().any(|w| w.contains("230 s")), "{:?}", p.warnings);
+
+    let seen = deployed(&cx, NEW, "B1");
+    let p = plan_of(&cx, &seen, &want(NEW));
+    let image = p.changes.iter().map(|c| c.row()).find(|a| a.resource == "image").unwrap();
+    assert_eq!((image.op, image.reason.as_deref()), (Op::Noop, Some("already in the registry")));
+
+    // A registry override: no registry, no AcrPull, and the site's identity flag drifts.
+    let p = plan_of(&cx, &seen, &Want { digest: NEW, override_repo: Some("ghcr.io/me/rag"), to_upload: 10 });
+    let rows: Vec<_> = p.changes.iter().map(|c| c.row()).collect();
+    assert!(!rows.iter().any(|a| a.resource == "container-registry" || a.id.starts_with("AcrPull")), "{rows:?}");
+    let site = rows.iter().find(|a| a.resource == "web-app").unwrap();
+    assert_eq!((site.op, site.reason.as_deref()), (Op::Update, Some("registry identity")));
+}
+
+#[test]
+fn foreign_resources_are_named_in_the_plan() {
+    let cx = cx(&[]);
+    let mut seen = nothing(&cx);
+    seen.foreign.push(Foreign { resource: "web-app", name: "rag-dev-abc123".into() });
+    let p = plan_of(&cx, &seen, &want(NEW));
+    assert!(p.warnings.iter().any(|w| w.contains("web-app rag-dev-abc123 exists without aideploy's tags")), "{:?}", p.warnings);
+    assert!(super::super::apply::refuse_foreign(&cx, &seen).is_err());
+    assert!(super::super::apply::refuse_foreign(&cx, &nothing(&cx)).is_ok());
+}
+
+#[test]
+fn destroy_takes_only_ours() {
+    let cx = cx(&[]);
+    assert!(plan_destroy(&nothing(&cx)).changes.is_empty());
+    let seen = deployed(&cx, NEW, "B1");
+    let rows: Vec<String> = changed(&plan_destroy(&seen));
+    assert_eq!(rows[0], "- resource-group");
+    assert!(plan_destroy(&seen).changes.iter().skip(1).all(|c| matches!(c, Change::Delete { with_group: true, .. })));
+
+    // The group holds something else: each of ours goes, the group stays.
+    let mut shared = seen.clone();
+    shared.group_shared = true;
+    let p = plan_destroy(&shared);
+    assert_eq!(p.changes[0].row().op, Op::Noop);
+    assert!(p.changes.iter().skip(1).all(|c| matches!(c, Change::Delete { with_group: false, .. })));
+    assert!(p.changes.iter().any(|c| matches!(c, Change::Delete { doomed: Doomed::Vault { .. }, .. })));
+
+    // A group named in the target and not aideploy's: kept.
+    let mut named = seen;
+    named.group = Group::Named;
+    assert_eq!(plan_destroy(&named).changes[0].row().reason.as_deref(), Some("not created by aideploy: kept"));
+}
