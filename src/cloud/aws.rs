@@ -145,6 +145,39 @@ pub fn describe<E: std::error::Error>(e: &E) -> String {
     aws_sdk_s3::error::DisplayErrorContext(e).to_string()
 }
 
+/// An AWS SDK error as people should see it: the operation, the service's error code and
+/// message, the request id when there is one, and `hint`. Errors without a service code
+/// (a timeout, a dropped connection) show their cause chain instead; never a `Debug` dump.
+pub fn sdk_error<E>(operation: &str, e: &E, hint: &str) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+{
+    Hinted::new(sdk_message(operation, e), hint).into()
+}
+
+/// The message of [`sdk_error`], without the hint.
+pub fn sdk_message<E>(operation: &str, e: &E) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+{
+    let meta = e.meta();
+    let mut out = match (meta.code(), meta.message()) {
+        (Some(code), Some(message)) => format!("{operation} failed: {code}: {message}"),
+        (Some(code), None) => format!("{operation} failed: {code}"),
+        (None, Some(message)) => format!("{operation} failed: {message}"),
+        (None, None) => format!("{operation} failed: {}", describe(e)),
+    };
+    if let Some(id) = meta.extra("aws_request_id").filter(|s| !s.is_empty()) {
+        out.push_str(&format!(" (request id {id})"));
+    }
+    out
+}
+
+/// The service's error code of an SDK error (`""` when it has none).
+pub fn error_code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> &str {
+    e.code().unwrap_or("")
+}
+
 /// An IAM role's ARN and its inline policy `policy` (decoded from IAM's percent-encoding),
 /// `None` when there is no such role; `hint` goes with any other error.
 pub async fn read_role(
