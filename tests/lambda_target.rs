@@ -719,6 +719,39 @@ fn a_function_aideploy_did_not_create_is_not_taken_over() {
     assert!(s["roles"].get(format!("aideploy-{app}-dev-{REGION}")).is_none(), "a role was created before the conflict was found");
 }
 
+/// A same-named IAM role without this target's tags (another app's, or one a person made)
+/// is refused by name before anything is created, and destroy leaves it alone.
+#[test]
+fn a_role_without_our_tags_is_refused_and_left_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let app = app_name("lamrole");
+    write_app(project.path(), &app, "");
+    let role = format!("aideploy-{app}-dev-{REGION}");
+    boto(&format!(
+        r#"iam = boto3.client("iam", **kw)
+trust = json.dumps({{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Principal": {{"Service": "lambda.amazonaws.com"}}, "Action": "sts:AssumeRole"}}]}})
+iam.create_role(RoleName="{role}", AssumeRolePolicyDocument=trust, Tags=[{{"Key": "owner", "Value": "someone-else"}}])
+"#
+    ));
+    let out = run(home.path(), project.path(), &["deploy", "--target", "lambda", "--yes"]);
+    assert!(!out.status.success() && out.status.code() != Some(3), "{}", common::transcript(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&role) && stderr.contains("rename the app or stage"), "{stderr}");
+    let check = || {
+        let s = state();
+        let r = &s["roles"][&role];
+        assert_eq!(r["tags"], serde_json::json!({"owner": "someone-else"}), "the foreign role changed: {r}");
+        assert_eq!(r["policies"], serde_json::json!({}), "a policy was put on the foreign role: {r}");
+        assert!(s["functions"].get(format!("{app}-dev")).is_none(), "a function was created");
+        assert!(!s["secrets"].as_array().unwrap().iter().any(|x| x["name"].as_str().unwrap().contains(&app)), "a secret was stored");
+    };
+    check();
+    let out = run(home.path(), project.path(), &["destroy", "--target", "lambda", "--yes"]);
+    assert!(!out.status.success(), "{}", common::transcript(&out));
+    check();
+}
+
 #[test]
 fn secrets_set_list_rm() {
     let home = tempfile::tempdir().unwrap();
