@@ -167,7 +167,20 @@ where
         (Some(code), Some(message)) => format!("{operation} failed: {code}: {message}"),
         (Some(code), None) => format!("{operation} failed: {code}"),
         (None, Some(message)) => format!("{operation} failed: {message}"),
-        (None, None) => format!("{operation} failed: {}", describe(e)),
+        // No service code (a timeout, a dropped connection, an unreadable answer): the
+        // cause chain, cut short, never the raw response.
+        (None, None) => {
+            let mut why = describe(e);
+            if why.len() > 300 {
+                let mut end = 300;
+                while !why.is_char_boundary(end) {
+                    end -= 1;
+                }
+                why.truncate(end);
+                why.push_str("...");
+            }
+            format!("{operation} failed: {why}")
+        }
     };
     if let Some(id) = meta.extra("aws_request_id").filter(|s| !s.is_empty()) {
         out.push_str(&format!(" (request id {id})"));
