@@ -719,6 +719,39 @@ fn a_function_aideploy_did_not_create_is_not_taken_over() {
     assert!(s["roles"].get(format!("aideploy-{app}-dev-{REGION}")).is_none(), "a role was created before the conflict was found");
 }
 
+/// A same-named IAM role without this target's tags (another app's, or one a person made)
+/// is refused by name before anything is created, and destroy leaves it alone.
+#[test]
+fn a_role_without_our_tags_is_refused_and_left_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let app = app_name("lamrole");
+    write_app(project.path(), &app, "");
+    let role = format!("aideploy-{app}-dev-{REGION}");
+    boto(&format!(
+        r#"iam = boto3.client("iam", **kw)
+trust = json.dumps({{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Principal": {{"Service": "lambda.amazonaws.com"}}, "Action": "sts:AssumeRole"}}]}})
+iam.create_role(RoleName="{role}", AssumeRolePolicyDocument=trust, Tags=[{{"Key": "owner", "Value": "someone-else"}}])
+"#
+    ));
+    let out = run(home.path(), project.path(), &["deploy", "--target", "lambda", "--yes"]);
+    assert!(!out.status.success() && out.status.code() != Some(3), "{}", common::transcript(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&role) && stderr.contains("rename the app or stage"), "{stderr}");
+    let check = || {
+        let s = state();
+        let r = &s["roles"][&role];
+        assert_eq!(r["tags"], serde_json::json!({"owner": "someone-else"}), "the foreign role changed: {r}");
+        assert_eq!(r["policies"], serde_json::json!({}), "a policy was put on the foreign role: {r}");
+        assert!(s["functions"].get(format!("{app}-dev")).is_none(), "a function was created");
+        assert!(!s["secrets"].as_array().unwrap().iter().any(|x| x["name"].as_str().unwrap().contains(&app)), "a secret was stored");
+    };
+    check();
+    let out = run(home.path(), project.path(), &["destroy", "--target", "lambda", "--yes"]);
+    assert!(!out.status.success(), "{}", common::transcript(&out));
+    check();
+}
+
 #[test]
 fn secrets_set_list_rm() {
     let home = tempfile::tempdir().unwrap();
@@ -866,4 +899,97 @@ fn region_and_profile_flags() {
     // And it means nothing to a target that is not on AWS.
     let out = run(home.path(), p, &["status", "--target", "local", "--profile", "x"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The account's artifact bucket (src/cloud/aws_bucket.rs) against moto, in regions no
+/// other test uses: observing creates nothing; ensure creates it with every setting, read
+/// back with boto3; a same-named bucket without aideploy's tag is refused and left as it was.
+#[test]
+fn the_artifact_bucket_is_created_by_ensure_only_and_configured() {
+    use aideploy::cloud::aws_bucket::{self, Bucket, Seen};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = |region: &str| {
+        rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(region.to_string()))
+                .endpoint_url(moto())
+                .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
+                .load(),
+        )
+    };
+    let region = "ap-southeast-2";
+    let s3 = aws_bucket::client(&config(region));
+    let b = Bucket::new("123456789012", region);
+    assert_eq!(b.name, "aideploy-artifacts-123456789012-ap-southeast-2");
+    assert_eq!(rt.block_on(aws_bucket::observe(&s3, &b)).unwrap(), Seen::Missing);
+    let exists = format!("s3 = boto3.client('s3', **kw)\nassert '{}' not in [x['Name'] for x in s3.list_buckets()['Buckets']]", b.name);
+    boto(&exists);
+
+    rt.block_on(aws_bucket::ensure(&s3, &b, &Seen::Missing)).unwrap();
+    boto(&format!(
+        r#"s3 = boto3.client("s3", region_name="{region}", endpoint_url=sys.argv[1], aws_access_key_id="testing", aws_secret_access_key="testing")
+b = "{name}"
+enc = s3.get_bucket_encryption(Bucket=b)["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+assert enc["SSEAlgorithm"] == "AES256", enc
+assert s3.get_bucket_versioning(Bucket=b)["Status"] == "Enabled"
+pab = s3.get_public_access_block(Bucket=b)["PublicAccessBlockConfiguration"]
+assert all(pab.values()) and len(pab) == 4, pab
+rules = s3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+assert any(r["Status"] == "Enabled" and r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1 for r in rules), rules
+tags = {{t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=b)["TagSet"]}}
+assert tags == {{"aideploy:bucket": "artifacts"}}, tags
+assert s3.get_bucket_location(Bucket=b)["LocationConstraint"] == "{region}"
+"#,
+        name = b.name
+    ));
+    assert!(rt.block_on(aws_bucket::observe(&s3, &b)).unwrap().is_ready());
+
+    // Objects: put, has, and delete_prefix removing every version.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"zip bytes").unwrap();
+    let key = "lambda/app/dev/lambda/abc.zip";
+    assert!(!rt.block_on(aws_bucket::has_object(&s3, &b, key)).unwrap());
+    for _ in 0..2 {
+        rt.block_on(aws_bucket::put_object(&s3, &b, key, file.path(), "application/zip", &[("aideploy:app", "app".into())])).unwrap();
+    }
+    assert!(rt.block_on(aws_bucket::has_object(&s3, &b, key)).unwrap());
+    assert_eq!(rt.block_on(aws_bucket::delete_prefix(&s3, &b, "lambda/app/")).unwrap(), 1);
+    boto(&format!(
+        r#"s3 = boto3.client("s3", region_name="{region}", endpoint_url=sys.argv[1], aws_access_key_id="testing", aws_secret_access_key="testing")
+v = s3.list_object_versions(Bucket="{name}", Prefix="lambda/app/")
+assert not v.get("Versions") and not v.get("DeleteMarkers"), v
+"#,
+        name = b.name
+    ));
+
+    // A same-named bucket without aideploy's tag: refused, left as it was.
+    let region = "ca-central-1";
+    let s3 = aws_bucket::client(&config(region));
+    let b = Bucket::new("123456789012", region);
+    let foreign = format!(
+        r#"s3 = boto3.client("s3", region_name="{region}", endpoint_url=sys.argv[1], aws_access_key_id="testing", aws_secret_access_key="testing")
+try:
+    s3.create_bucket(Bucket="{name}", CreateBucketConfiguration={{"LocationConstraint": "{region}"}})
+except s3.exceptions.BucketAlreadyOwnedByYou:
+    pass
+"#,
+        name = b.name
+    );
+    boto(&foreign);
+    let seen = rt.block_on(aws_bucket::observe(&s3, &b)).unwrap();
+    assert!(matches!(seen, Seen::Foreign { .. }), "{seen:?}");
+    let err = rt.block_on(aws_bucket::ensure(&s3, &b, &seen)).unwrap_err().to_string();
+    assert!(err.contains(&b.name), "{err}");
+    boto(&format!(
+        r#"s3 = boto3.client("s3", region_name="{region}", endpoint_url=sys.argv[1], aws_access_key_id="testing", aws_secret_access_key="testing")
+b = "{name}"
+try:
+    s3.get_bucket_tagging(Bucket=b)
+    raise SystemExit("the foreign bucket was tagged")
+except s3.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "NoSuchTagSet", e.response
+assert s3.get_bucket_versioning(Bucket=b).get("Status") is None
+"#,
+        name = b.name
+    ));
 }

@@ -32,6 +32,8 @@ pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<SdkConf
     if let Some(p) = profile {
         loader = loader.profile_name(p);
     }
+    // Throttling, 5xx and dropped connections are retried with backoff (standard mode).
+    loader = loader.retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
     let config = loader.load().await;
     if config.region().is_none() {
         return Err(Hinted::new(
@@ -145,6 +147,52 @@ pub fn describe<E: std::error::Error>(e: &E) -> String {
     aws_sdk_s3::error::DisplayErrorContext(e).to_string()
 }
 
+/// An AWS SDK error as people should see it: the operation, the service's error code and
+/// message, the request id when there is one, and `hint`. Errors without a service code
+/// (a timeout, a dropped connection) show their cause chain instead; never a `Debug` dump.
+pub fn sdk_error<E>(operation: &str, e: &E, hint: &str) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+{
+    Hinted::new(sdk_message(operation, e), hint).into()
+}
+
+/// The message of [`sdk_error`], without the hint.
+pub fn sdk_message<E>(operation: &str, e: &E) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+{
+    let meta = e.meta();
+    let mut out = match (meta.code(), meta.message()) {
+        (Some(code), Some(message)) => format!("{operation} failed: {code}: {message}"),
+        (Some(code), None) => format!("{operation} failed: {code}"),
+        (None, Some(message)) => format!("{operation} failed: {message}"),
+        // No service code (a timeout, a dropped connection, an unreadable answer): the
+        // cause chain, cut short, never the raw response.
+        (None, None) => {
+            let mut why = describe(e);
+            if why.len() > 300 {
+                let mut end = 300;
+                while !why.is_char_boundary(end) {
+                    end -= 1;
+                }
+                why.truncate(end);
+                why.push_str("...");
+            }
+            format!("{operation} failed: {why}")
+        }
+    };
+    if let Some(id) = meta.extra("aws_request_id").filter(|s| !s.is_empty()) {
+        out.push_str(&format!(" (request id {id})"));
+    }
+    out
+}
+
+/// The service's error code of an SDK error (`""` when it has none).
+pub fn error_code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> &str {
+    e.code().unwrap_or("")
+}
+
 /// An IAM role's ARN and its inline policy `policy` (decoded from IAM's percent-encoding),
 /// `None` when there is no such role; `hint` goes with any other error.
 pub async fn read_role(
@@ -170,6 +218,98 @@ pub async fn read_role(
         Err(e) => return Err(failed("IAM GetRolePolicy", &e)),
     };
     Ok(Some((arn, document)))
+}
+
+/// IAM's limit on role names.
+pub const ROLE_NAME_MAX: usize = 64;
+
+/// A role name within IAM's 64 characters: cut names keep a prefix and end in a hash of
+/// the full name, so two long names never become one role.
+pub fn role_name(full: &str) -> String {
+    super::fit_name(full, ROLE_NAME_MAX)
+}
+
+/// An IAM role as read: its ARN, its tags and (when asked for) one inline policy.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RoleSeen {
+    pub name: String,
+    pub arn: String,
+    pub tags: std::collections::HashMap<String, String>,
+    /// The inline policy asked for, decoded; `None` when the role has none of that name.
+    pub policy: Option<serde_json::Value>,
+}
+
+impl RoleSeen {
+    /// The role carries every owner tag of this target.
+    pub fn is_ours(&self, cx: &crate::engine::Cx) -> bool {
+        is_ours(cx, &self.tags)
+    }
+}
+
+/// The refusal to touch a same-named role that is not this target's.
+pub fn foreign_role(name: &str) -> anyhow::Error {
+    crate::error::UsageError::new(format!(
+        "the IAM role {name} exists but is not this target's (it lacks the {TAG_APP}, {TAG_STAGE} and {TAG_TARGET} tags of this app, stage and target)"
+    ))
+    .hint(format!("rename the app or stage, or delete the role {name}"))
+    .into()
+}
+
+/// Reads a role with its tags and inline policy `policy`; `None` when there is no such
+/// role. Read-only.
+pub async fn observe_role(iam: &aws_sdk_iam::Client, name: &str, policy: Option<&str>, hint: &str) -> Result<Option<RoleSeen>> {
+    let role = match iam.get_role().role_name(name).send().await {
+        Ok(out) => out.role().cloned(),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(sdk_error("IAM GetRole", &e, hint)),
+    };
+    let Some(role) = role else { return Ok(None) };
+    let mut tags: std::collections::HashMap<String, String> =
+        role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    if tags.is_empty() {
+        // GetRole does not always carry the tags; ListRoleTags does.
+        let listed = iam.list_role_tags().role_name(name).send().await.map_err(|e| sdk_error("IAM ListRoleTags", &e, hint))?;
+        tags = listed.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    }
+    let document = match policy {
+        None => None,
+        Some(policy) => match iam.get_role_policy().role_name(name).policy_name(policy).send().await {
+            Ok(out) => {
+                let doc = out.policy_document();
+                serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&decode_policy_document(doc)).ok())
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+            Err(e) => return Err(sdk_error("IAM GetRolePolicy", &e, hint)),
+        },
+    };
+    Ok(Some(RoleSeen { name: name.to_string(), arn: role.arn().to_string(), tags, policy: document }))
+}
+
+/// Creates a role tagged with this target's owner tags (apply only) and returns its ARN.
+/// A role of that name made a moment ago by another run of this target is used; one
+/// without this target's tags is refused, unchanged.
+pub async fn create_role(
+    iam: &aws_sdk_iam::Client,
+    cx: &crate::engine::Cx,
+    name: &str,
+    trust_policy: &str,
+    description: &str,
+    hint: &str,
+) -> Result<String> {
+    let mut req = iam.create_role().role_name(name).assume_role_policy_document(trust_policy).description(description);
+    for (k, v) in owner_tags(cx) {
+        req = req.tags(aws_sdk_iam::types::Tag::builder().key(k).value(v).build()?);
+    }
+    match req.send().await {
+        Ok(out) => Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_already_exists_exception()) => {
+            match observe_role(iam, name, None, hint).await? {
+                Some(seen) if seen.is_ours(cx) => Ok(seen.arn),
+                _ => Err(foreign_role(name)),
+            }
+        }
+        Err(e) => Err(sdk_error("IAM CreateRole", &e, hint)),
+    }
 }
 
 /// IAM returns policy documents percent-encoded.

@@ -2,6 +2,7 @@
 //! cloud's image registry wants.
 
 pub mod aws;
+pub mod aws_bucket;
 pub mod azure;
 pub mod docker_config;
 pub mod ecr;
@@ -24,9 +25,33 @@ pub fn is_loopback_host(host_port: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `name` when it fits in `max` characters; otherwise a prefix of it and a short hash of
+/// the whole, so two long names that share a prefix never come out the same.
+pub fn fit_name(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    use sha2::{Digest, Sha256};
+    let hash = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
+    let keep = max.saturating_sub(hash.len() + 1);
+    let mut cut = keep.min(name.len());
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}-{hash}", name[..cut].trim_end_matches(['-', '_', '.']))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_loopback_host;
+    use super::{fit_name, is_loopback_host};
+
+    #[test]
+    fn long_names_keep_a_prefix_and_a_hash() {
+        assert_eq!(fit_name("short", 10), "short");
+        let (a, b) = (fit_name(&"x".repeat(70), 64), fit_name(&format!("{}y", "x".repeat(69)), 64));
+        assert!(a.len() <= 64 && b.len() <= 64 && a != b, "{a} {b}");
+        assert!(a.starts_with("xxxxxxxx"));
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -38,10 +38,7 @@ impl Clients {
                 aws_sdk_secretsmanager::config::Builder::from(config).interceptor(CallLog).build(),
             ),
             ecr: aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::config::Builder::from(config).interceptor(CallLog).build()),
-            // An emulator on loopback has no per-bucket host names.
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(config).force_path_style(emulated).interceptor(CallLog).build(),
-            ),
+            s3: crate::cloud::aws_bucket::client(config),
             emulated,
         }
     }

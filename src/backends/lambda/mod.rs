@@ -46,6 +46,7 @@ use crate::artifact::registry::Reference;
 use crate::artifact::zip::{lambda_zip_for, too_big_reason, LambdaZip, ASGI_ENV, HANDLER, SECRET_ARNS_ENV};
 use crate::cloud::ecr;
 use crate::engine::legacy::LegacyBackend;
+use crate::engine::wait::{Poll, Wait, Waited};
 use crate::engine::{Action, Artifact, Capabilities, Cx, DefaultPackage, Health, LegacyDeployed, Op, Outcome, Plan, Provider, Reporter};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::Arch as ManifestArch;
@@ -94,10 +95,9 @@ pub fn function_name(cx: &Cx) -> String {
 
 /// IAM is global and the role's permissions are regional (its log group, its secrets):
 /// one role per region, `aideploy-{function}-{region}`.
+/// Cut names keep a prefix and end in a hash of the full name, so two never collide.
 fn role_name(cx: &Cx, region: &str) -> String {
-    let mut n = format!("aideploy-{}-{region}", function_name(cx));
-    n.truncate(64);
-    n
+    crate::cloud::aws::role_name(&format!("aideploy-{}-{region}", function_name(cx)))
 }
 
 /// The region a plan with nothing deployed will use, for display.
@@ -149,8 +149,9 @@ fn account_of(arn: &str) -> Option<String> {
     arn.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_string)
 }
 
-fn failed(what: &str, e: impl std::error::Error, hint: &str) -> anyhow::Error {
-    Hinted::new(format!("{what} failed: {}", aws::describe(&e)), hint).into()
+/// An AWS error as operation, code, message, request id and hint (`cloud::aws::sdk_error`).
+fn failed<E: ProvideErrorMetadata + std::error::Error>(what: &str, e: E, hint: &str) -> anyhow::Error {
+    crate::cloud::aws::sdk_error(what, &e, hint)
 }
 
 const PERMS_HINT: &str = "check that the credentials may manage Lambda, API Gateway, IAM roles and Secrets Manager in this region";
@@ -786,20 +787,20 @@ impl LegacyBackend for LambdaBackend {
                 r.step(&format!("creating function {fname}"));
                 let code = code_for(cx, &c, &account, pkg, image.as_deref(), r).await?;
                 let arn = create_function(cx, &c, &fname, &want, code, pkg.sha(), r).await?;
-                wait_updated(&c, &fname, r).await?;
+                wait_updated(cx, &c, &fname, r).await?;
                 arn
             }
             Some(f) => {
                 if f.conf != want {
                     r.step("updating the function's configuration");
                     update_config(&c, &fname, &want).await?;
-                    wait_updated(&c, &fname, r).await?;
+                    wait_updated(cx, &c, &fname, r).await?;
                 }
                 if op("function") != Op::Noop {
                     r.step("uploading the new code");
                     let code = code_for(cx, &c, &account, pkg, image.as_deref(), r).await?;
                     update_code(cx, &c, &fname, &code).await?;
-                    wait_updated(&c, &fname, r).await?;
+                    wait_updated(cx, &c, &fname, r).await?;
                     c.lambda
                         .tag_resource()
                         .resource(&f.arn)
@@ -955,7 +956,7 @@ impl LegacyBackend for LambdaBackend {
         if let Some(account) = n.account() {
             let deleted = upload::delete_uploads(cx, c, &account).await?;
             if deleted > 0 {
-                let where_ = format!("s3://{}/{}", upload::bucket_name(&account, &c.region), upload::prefix(cx));
+                let where_ = upload::bucket(&account, &c.region).url(&upload::prefix(cx));
                 actions.push(Action::new(Op::Delete, "zip-uploads", where_).because(format!("{deleted} zips")));
             }
         }
@@ -1109,7 +1110,8 @@ async fn gate(cx: &Cx, c: &Clients, fname: &str, version: u64, r: &dyn Reporter)
         return Ok(Ok(Health::Skipped));
     }
     r.step(&format!("checking version {version} answers {}", cx.loaded.manifest.app().health));
-    Ok(invoke::health(c, fname, version, &cx.loaded.manifest.app().health.to_string(), health_timeout(cx)).await.map(|()| Health::Passed))
+    let path = cx.loaded.manifest.app().health.to_string();
+    Ok(invoke::health(cx, c, fname, version, &path, health_timeout(cx), r).await?.map(|()| Health::Passed))
 }
 
 /// The versions to delete after a deploy: all but the newest [`KEEP_VERSIONS`], never
@@ -1176,23 +1178,8 @@ async fn set_alias(c: &Clients, fname: &str, version: u64, exists: bool) -> Resu
 }
 
 async fn create_role(cx: &Cx, c: &Clients, rname: &str) -> Result<String> {
-    let mut req = c
-        .iam
-        .create_role()
-        .role_name(rname)
-        .assume_role_policy_document(trust_policy())
-        .description(format!("aideploy: execution role of Lambda function {}", function_name(cx)));
-    for (k, v) in tags(cx) {
-        req = req.tags(aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"));
-    }
-    match req.send().await {
-        Ok(out) => Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_already_exists_exception()) => {
-            let got = c.iam.get_role().role_name(rname).send().await.map_err(|e| failed("IAM GetRole", e, PERMS_HINT))?;
-            Ok(got.role().map(|r| r.arn().to_string()).unwrap_or_default())
-        }
-        Err(e) => Err(failed("IAM CreateRole", e, PERMS_HINT)),
-    }
+    let description = format!("aideploy: execution role of Lambda function {}", function_name(cx));
+    crate::cloud::aws::create_role(&c.iam, cx, rname, &trust_policy(), &description, PERMS_HINT).await
 }
 
 /// CreateFunction, retrying while IAM has not yet propagated the new role to Lambda
@@ -1206,62 +1193,70 @@ async fn create_function(
     sha: &str,
     r: &dyn Reporter,
 ) -> Result<String> {
-    let mut delay = Duration::from_millis(500);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut req = c
-            .lambda
-            .create_function()
-            .function_name(fname)
-            .package_type(aws_sdk_lambda::types::PackageType::from(want.package.as_str()))
-            .role(&want.role)
-            .memory_size(want.memory)
-            .timeout(want.timeout)
-            .architectures(lambda_arch(cx))
-            .environment(aws_sdk_lambda::types::Environment::builder().set_variables(Some(want.env.clone().into_iter().collect())).build())
-            .code(function_code(&code))
-            .description(format!("{} ({}), deployed by aideploy", cx.app_name(), cx.stage))
-            .publish(false)
-            .tags(TAG_DIGEST, format!("sha256:{sha}"));
-        if want.package != PACKAGE_IMAGE {
-            req = req.runtime(aws_sdk_lambda::types::Runtime::from(want.runtime.as_str())).handler(&want.handler);
-        }
-        for (k, v) in tags(cx) {
-            req = req.tags(k, v);
-        }
-        match req.send().await {
-            Ok(out) => return Ok(out.function_arn().unwrap_or_default().to_string()),
-            Err(e) => {
-                let msg = e.as_service_error().and_then(|s| s.message()).unwrap_or_default().to_string();
-                let propagating =
-                    e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception()) && msg.contains("cannot be assumed");
-                if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) {
-                    // Created by an interrupted run: converge by updating instead.
-                    let got = c
-                        .lambda
-                        .get_function()
-                        .function_name(fname)
-                        .send()
-                        .await
-                        .map_err(|e| failed("Lambda GetFunction", e, PERMS_HINT))?;
-                    update_config(c, fname, want).await?;
-                    wait_updated(c, fname, r).await?;
-                    update_code(cx, c, fname, &code).await?;
-                    return Ok(got.configuration().and_then(|c| c.function_arn()).unwrap_or_default().to_string());
-                }
-                if propagating && std::time::Instant::now() < deadline {
-                    r.progress("waiting for the new role to reach Lambda");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(8));
-                    continue;
-                }
-                return Err(failed(
-                    "Lambda CreateFunction",
-                    e,
-                    "re-run the deploy; if the role cannot be assumed, wait a minute for IAM to propagate",
-                ));
+    // IAM takes a while to show a new role to Lambda: retried while it "cannot be assumed".
+    let waited = Wait::new("waiting for the new role to reach Lambda", Duration::from_millis(500), Duration::from_secs(60))
+        .run(cx.poll, r, || async {
+            let mut req = c
+                .lambda
+                .create_function()
+                .function_name(fname)
+                .package_type(aws_sdk_lambda::types::PackageType::from(want.package.as_str()))
+                .role(&want.role)
+                .memory_size(want.memory)
+                .timeout(want.timeout)
+                .architectures(lambda_arch(cx))
+                .environment(
+                    aws_sdk_lambda::types::Environment::builder().set_variables(Some(want.env.clone().into_iter().collect())).build(),
+                )
+                .code(function_code(&code))
+                .description(format!("{} ({}), deployed by aideploy", cx.app_name(), cx.stage))
+                .publish(false)
+                .tags(TAG_DIGEST, format!("sha256:{sha}"));
+            if want.package != PACKAGE_IMAGE {
+                req = req.runtime(aws_sdk_lambda::types::Runtime::from(want.runtime.as_str())).handler(&want.handler);
             }
+            for (k, v) in tags(cx) {
+                req = req.tags(k, v);
+            }
+            match req.send().await {
+                Ok(out) => Ok(Poll::Ready(Some(out.function_arn().unwrap_or_default().to_string()))),
+                // Created by an interrupted run: converge by updating instead (below).
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => Ok(Poll::Ready(None)),
+                Err(e) => {
+                    let msg = e.as_service_error().and_then(|s| s.message()).unwrap_or_default().to_string();
+                    if e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception()) && msg.contains("cannot be assumed") {
+                        return Ok(Poll::Pending("the role cannot be assumed yet".into()));
+                    }
+                    Err(failed(
+                        "Lambda CreateFunction",
+                        e,
+                        "re-run the deploy; if the role cannot be assumed, wait a minute for IAM to propagate",
+                    ))
+                }
+            }
+        })
+        .await?;
+    match waited {
+        Waited::Ready(Some(arn)) => Ok(arn),
+        Waited::Ready(None) => {
+            let got = c.lambda.get_function().function_name(fname).send().await.map_err(|e| failed("Lambda GetFunction", e, PERMS_HINT))?;
+            if !ours(cx, got.tags()) {
+                return Err(Hinted::new(
+                    format!("a Lambda function named {fname} was created meanwhile, not by aideploy for this app, stage and target"),
+                    format!("rename the app or stage, or delete the function {fname}"),
+                )
+                .into());
+            }
+            update_config(c, fname, want).await?;
+            wait_updated(cx, c, fname, r).await?;
+            update_code(cx, c, fname, &code).await?;
+            Ok(got.configuration().and_then(|c| c.function_arn()).unwrap_or_default().to_string())
         }
+        Waited::TimedOut { last, .. } => Err(Hinted::new(
+            format!("Lambda CreateFunction failed: {last} after 60s"),
+            "re-run the deploy in a minute: IAM is still propagating the new role",
+        )
+        .into()),
     }
 }
 
@@ -1281,35 +1276,43 @@ async fn update_config(c: &Clients, fname: &str, want: &FnConf) -> Result<()> {
 }
 
 /// Waits until the function is Active and its last update Successful.
-async fn wait_updated(c: &Clients, fname: &str, r: &dyn Reporter) -> Result<()> {
+async fn wait_updated(cx: &Cx, c: &Clients, fname: &str, r: &dyn Reporter) -> Result<()> {
     use aws_sdk_lambda::types::{LastUpdateStatus, State};
-    let started = std::time::Instant::now();
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let conf = c
-            .lambda
-            .get_function_configuration()
-            .function_name(fname)
-            .send()
-            .await
-            .map_err(|e| failed("Lambda GetFunctionConfiguration", e, PERMS_HINT))?;
-        let state = conf.state().cloned();
-        let update = conf.last_update_status().cloned();
-        if matches!(state, Some(State::Failed)) || matches!(update, Some(LastUpdateStatus::Failed)) {
-            let why = conf.last_update_status_reason().or(conf.state_reason()).unwrap_or("no reason given");
-            return Err(Hinted::new(format!("Lambda could not update {fname}: {why}"), "fix the cause above and deploy again").into());
+    let what = format!("waiting for Lambda to finish updating {fname}");
+    let waited = Wait::new(&what, Duration::from_millis(500), Duration::from_secs(600))
+        .run(cx.poll, r, || async {
+            let conf = c
+                .lambda
+                .get_function_configuration()
+                .function_name(fname)
+                .send()
+                .await
+                .map_err(|e| failed("Lambda GetFunctionConfiguration", e, PERMS_HINT))?;
+            let state = conf.state().cloned();
+            let update = conf.last_update_status().cloned();
+            if matches!(state, Some(State::Failed)) || matches!(update, Some(LastUpdateStatus::Failed)) {
+                let why = conf.last_update_status_reason().or(conf.state_reason()).unwrap_or("no reason given");
+                return Err(Hinted::new(format!("Lambda could not update {fname}: {why}"), "fix the cause above and deploy again").into());
+            }
+            let active = state.is_none() || matches!(state, Some(State::Active) | Some(State::Inactive));
+            let done = update.is_none() || matches!(update, Some(LastUpdateStatus::Successful));
+            Ok(if active && done {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!(
+                    "state {}, last update {}",
+                    state.as_ref().map(|s| s.as_str()).unwrap_or("?"),
+                    update.as_ref().map(|u| u.as_str()).unwrap_or("?")
+                ))
+            })
+        })
+        .await?;
+    match waited {
+        Waited::Ready(()) => Ok(()),
+        Waited::TimedOut { last, waited } => {
+            Err(Hinted::new(format!("{fname} is still updating after {}s ({last})", waited.as_secs()), "deploy again later; it resumes")
+                .into())
         }
-        let active = state.is_none() || matches!(state, Some(State::Active) | Some(State::Inactive));
-        let done = update.is_none() || matches!(update, Some(LastUpdateStatus::Successful));
-        if active && done {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            return Err(Hinted::new(format!("{fname} is still updating after 10 minutes"), "deploy again later; it resumes").into());
-        }
-        r.progress(&format!("waiting for Lambda to finish updating ({}s)", started.elapsed().as_secs()));
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
 

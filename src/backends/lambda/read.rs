@@ -26,7 +26,7 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
                 Err(e) => Err(failed("Lambda GetAlias", e, PERMS_HINT)),
             }
         },
-        crate::cloud::aws::read_role(&c.iam, &rname, POLICY_NAME, PERMS_HINT),
+        crate::cloud::aws::observe_role(&c.iam, &rname, Some(POLICY_NAME), PERMS_HINT),
         find_api(cx, &c, &fname),
         store::list(&c.secrets, &app, &stage),
         ecr::read(&c.ecr, &repo_name, &owner),
@@ -43,7 +43,12 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
     }
     let versions = versions?;
     let alias = alias?;
-    let role = role?;
+    // A same-named role without this target's tags (another app's, or one a person made)
+    // is never adopted, rewritten or deleted.
+    let role = match role? {
+        Some(r) if !r.is_ours(cx) => return Err(crate::cloud::aws::foreign_role(&rname)),
+        other => other.map(|r| (r.arn, r.policy)),
+    };
     let api_id = api?;
     let secrets = secrets?;
     let repo = repo?;
