@@ -231,4 +231,3 @@ fn role_name(role: LayerRole) -> &'static str {
         LayerRole::App => "app",
     }
 }
-

@@ -97,3 +97,28 @@ impl LeaseStore for S3Lease {
         }
     }
 }
+
+/// The lease of the AWS target `cx`, in the account's artifact bucket in the target's
+/// region (created, or repaired, when this is the first thing aideploy keeps there).
+pub async fn for_target(cx: &crate::engine::Cx) -> Result<std::sync::Arc<dyn LeaseStore>> {
+    let region = cx.target.settings.region.as_ref().map(|r| r.get().as_str().to_string());
+    let config = crate::cloud::aws::load(region.as_deref(), crate::cloud::aws::chosen_profile()).await?;
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&config).interceptor(crate::cloud::aws::CallLog).build());
+    let who = sts.get_caller_identity().send().await.map_err(|e| {
+        crate::cloud::aws::sdk_error("STS GetCallerIdentity", &e, "check the AWS credentials: `aws sts get-caller-identity` should answer")
+    })?;
+    let account = who.account().unwrap_or_default().to_string();
+    let s3 = crate::cloud::aws_bucket::client(&config);
+    let bucket = crate::cloud::aws_bucket::Bucket::new(&account, &region);
+    let seen = crate::cloud::aws_bucket::observe(&s3, &bucket).await?;
+    if !seen.is_ready() {
+        crate::cloud::aws_bucket::ensure(&s3, &bucket, &seen).await?;
+    }
+    Ok(std::sync::Arc::new(S3Lease {
+        s3,
+        bucket: bucket.name,
+        key: S3Lease::key_for(cx.app_name(), &cx.stage.to_string(), &cx.target.name),
+        account,
+    }))
+}

@@ -63,6 +63,10 @@ pub trait LegacyBackend: Send + Sync + 'static {
             .hint("other targets read [secrets] from the local environment or .env at deploy time")
             .into())
     }
+    /// Where the target keeps its deploy lease, when it has one.
+    async fn lease_store(&self, _cx: &Cx) -> Result<Option<std::sync::Arc<dyn super::lease::LeaseStore>>> {
+        Ok(None)
+    }
     /// What `destroy` would remove.
     fn plan_destroy(&self, cx: &Cx, now: &LegacyDeployed) -> Plan;
     async fn destroy(&self, cx: &Cx, now: &LegacyDeployed, r: &dyn Reporter) -> anyhow::Result<Outcome>;
@@ -136,6 +140,9 @@ impl<B: LegacyBackend> Target for Legacy<B> {
     }
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
         self.0.secret_store(cx).await
+    }
+    async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn super::lease::LeaseStore>>> {
+        self.0.lease_store(cx).await
     }
     fn plan_destroy(&self, cx: &Cx, seen: &Option<LegacyDeployed>) -> Planned<Action> {
         match seen {

@@ -450,6 +450,10 @@ impl LegacyBackend for LambdaBackend {
         }
     }
 
+    async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        Ok(Some(crate::cloud::s3_lease::for_target(cx).await?))
+    }
+
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
         Ok(Box::new(crate::secrets::aws::AwsStore::for_target(cx).await?))
     }

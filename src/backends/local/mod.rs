@@ -143,6 +143,12 @@ impl Target for LocalTarget {
         }
     }
 
+    async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        // Beside the deployment's folder, not in it: destroy removes that folder.
+        let path = state_dir()?.join("local").join("leases").join(format!("{}.json", cx.resource_base()));
+        Ok(Some(std::sync::Arc::new(crate::engine::lease::FileLease { path })))
+    }
+
     /// The Python environment (a cache shared by deploys) and the source set's digest;
     /// nothing in the deployment's state folder.
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Source>> {
