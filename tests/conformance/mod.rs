@@ -224,7 +224,8 @@ fn lifecycle(fx: &dyn Fixture, report: &mut Report) {
     files_with_secret(p.home.path(), &mut files);
     leaks.extend(files.into_iter().map(|f| format!("file {f}")));
     for s in seen_since(fx, &start) {
-        let carries = has_secret(&s.raw) || s.path.contains(SECRET) || s.headers.iter().any(|(_, v)| v.contains(SECRET));
+        let carries =
+            s.body.contains(SECRET) || has_secret(&s.raw) || s.path.contains(SECRET) || s.headers.iter().any(|(_, v)| v.contains(SECRET));
         if carries && !fx.secret_write(&s) {
             leaks.push(format!("request {} {} ({})", s.method, s.path, s.op));
         }

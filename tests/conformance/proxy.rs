@@ -136,10 +136,6 @@ impl Proxy {
         url.replacen(&self.inner.upstream, &self.inner.origin, 1)
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
-        self.inner.log.lock().unwrap().clone()
-    }
-
     /// Number of requests seen so far (a mark for `since`).
     pub fn mark(&self) -> usize {
         self.inner.log.lock().unwrap().len()

@@ -2,7 +2,6 @@
 //! and manifest, a same-named foreign resource, what exists for the app afterwards, and
 //! how to make its health check fail. A target added later needs one impl here.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
