@@ -17,6 +17,7 @@ mod build_cli;
 mod cli;
 mod cloudrun_target;
 mod completions;
+mod conformance;
 mod ec2_target;
 mod lambda_target;
 mod local_target;
