@@ -56,6 +56,9 @@ pub struct Capabilities {
     /// The app's image goes to a registry the manifest names (`[build] registry` or
     /// `$AIDEPLOY_REGISTRY`); the target implies none of its own.
     pub needs_registry: bool,
+    /// deploy, rollback and destroy hold a lease in the target's cloud (`lease_store`),
+    /// so two runs of one app, stage and target never overlap.
+    pub lease: bool,
 }
 
 /// One planned change. `apply` matches on the target's own change type; the plan that

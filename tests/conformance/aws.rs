@@ -224,7 +224,10 @@ impl Fixture for Ec2 {
     }
     fn write_app(&self, p: &Project) {
         self.status.store(200, Ordering::SeqCst);
-        write_command_app(p, &format!("[targets.ec2]\nregion = \"{REGION}\"\ninstance_type = \"g4dn.xlarge\"\nami = \"ami-dca37ea5\"\nhealth_timeout = 2\n"));
+        write_command_app(
+            p,
+            &format!("[targets.ec2]\nregion = \"{REGION}\"\ninstance_type = \"g4dn.xlarge\"\nami = \"ami-dca37ea5\"\nhealth_timeout = 2\n"),
+        );
     }
     fn env(&self, p: &Project, cmd: &mut Command) {
         aws_env(cmd, &self.moto);

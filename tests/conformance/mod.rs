@@ -348,9 +348,9 @@ fn kills(fx: &dyn Fixture, report: &mut Report) {
 /// nothing to do. Runs once the contract has a lease (issue 11 point 5).
 fn concurrent(fx: &dyn Fixture, report: &mut Report) {
     const CHECK: &str = "7 two concurrent deploys: one applies, the other waits and does nothing";
-    let contract = std::fs::read_to_string(crate::common::root().join("src/engine/target.rs")).unwrap_or_default();
-    if !contract.contains("lease") {
-        return report.cannot(CHECK, "the target contract declares no lease yet (Capabilities has no `lease`: issue 11 point 5)");
+    let kind = aideploy::manifest::Kind::parse(fx.target()).expect("a target kind");
+    if !aideploy::backends::for_kind(kind).capabilities().lease {
+        return report.cannot(CHECK, "the target keeps no lease yet (its capabilities say `lease: false`; issue 11 point 5)");
     }
     let p = Project::new(&unique(fx, "c"));
     fx.write_app(&p);

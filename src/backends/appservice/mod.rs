@@ -200,6 +200,7 @@ impl Target for AppServiceBackend {
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: false,
+            lease: false,
         }
     }
 

@@ -225,6 +225,7 @@ impl Target for CloudRunBackend {
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: false,
+            lease: false,
         }
     }
 

@@ -384,6 +384,7 @@ impl Target for Ec2Backend {
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: false,
+            lease: true,
         }
     }
 

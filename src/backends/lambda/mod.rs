@@ -447,6 +447,7 @@ impl LegacyBackend for LambdaBackend {
             rollback: true,
             default_package: DefaultPackage::Zip,
             needs_registry: false,
+            lease: true,
         }
     }
 

@@ -140,6 +140,7 @@ impl Target for LocalTarget {
             rollback: true,
             default_package: DefaultPackage::Source,
             needs_registry: false,
+            lease: true,
         }
     }
 

@@ -400,6 +400,7 @@ impl LegacyBackend for RailwayBackend {
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: true,
+            lease: false,
         }
     }
 

@@ -85,6 +85,7 @@ impl Target for RenderTarget {
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: true,
+            lease: false,
         }
     }
 

@@ -421,6 +421,7 @@ impl LegacyBackend for SageMakerBackend {
             rollback: true,
             default_package: DefaultPackage::ModelArchive,
             needs_registry: false,
+            lease: true,
         }
     }
 
