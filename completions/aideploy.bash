@@ -140,7 +140,7 @@ _aideploy() {
 
     case "${cmd}" in
         aideploy)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --help --version init up deploy plan build status rollback logs destroy secrets validate schema completions help"
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version init up deploy plan build status rollback logs destroy secrets validate schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,6 +158,10 @@ _aideploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -166,7 +170,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__build)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --package --push --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --package --push --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -208,6 +212,10 @@ _aideploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -216,7 +224,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__completions)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --help --version bash elvish fish powershell zsh"
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -231,6 +239,10 @@ _aideploy() {
                     return 0
                     ;;
                 --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -242,7 +254,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__deploy)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -277,6 +289,10 @@ _aideploy() {
                     return 0
                     ;;
                 --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -288,7 +304,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__destroy)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -323,6 +339,10 @@ _aideploy() {
                     return 0
                     ;;
                 --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -586,7 +606,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__init)
-            opts="-t -C -q -v -y -h -V --target --name --force --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --name --force --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -616,6 +636,10 @@ _aideploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -624,7 +648,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__logs)
-            opts="-t -f -n -C -q -v -y -h -V --target --set --region --profile --follow --lines --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -f -n -C -q -v -y -h -V --target --set --region --profile --follow --lines --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -670,6 +694,10 @@ _aideploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -678,7 +706,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__plan)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -713,6 +741,10 @@ _aideploy() {
                     return 0
                     ;;
                 --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -724,7 +756,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__rollback)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,6 +794,10 @@ _aideploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -770,7 +806,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__schema)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -785,6 +821,10 @@ _aideploy() {
                     return 0
                     ;;
                 --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -796,7 +836,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__secrets)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --help --version set list rm help"
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version set list rm help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -811,6 +851,10 @@ _aideploy() {
                     return 0
                     ;;
                 --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -892,7 +936,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__secrets__subcmd__list)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -927,6 +971,10 @@ _aideploy() {
                     return 0
                     ;;
                 --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -938,7 +986,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__secrets__subcmd__rm)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -973,6 +1021,10 @@ _aideploy() {
                     return 0
                     ;;
                 --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -984,7 +1036,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__secrets__subcmd__set)
-            opts="-t -C -q -v -y -h -V --stdin --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --stdin --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1022,6 +1074,10 @@ _aideploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1030,7 +1086,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__status)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1065,6 +1121,10 @@ _aideploy() {
                     return 0
                     ;;
                 --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1076,7 +1136,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__up)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1114,6 +1174,10 @@ _aideploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1122,7 +1186,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__validate)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --help --version"
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1137,6 +1201,10 @@ _aideploy() {
                     return 0
                     ;;
                 --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

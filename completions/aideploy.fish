@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_aideploy_global_optspecs
-    string join \n C/manifest= stage= json q/quiet v/verbose no-progress y/yes h/help V/version
+    string join \n C/manifest= stage= json q/quiet v/verbose no-progress y/yes lock-timeout= h/help V/version
 end
 
 function __fish_aideploy_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c aideploy -n "__fish_aideploy_needs_command" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_needs_command" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_needs_command" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_needs_command" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_needs_command" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_needs_command" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -51,6 +52,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s t -l target -
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l name -d 'The app\'s name [default: the folder\'s name]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l force -d 'Overwrite an existing aideploy.toml'
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
@@ -65,6 +67,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l region -d 'Clou
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -78,6 +81,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l region -d '
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -91,6 +95,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l region -d 'Cl
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -106,6 +111,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l package -d '
 image\t''"
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l push -d 'Push the image to `[build] registry` (or $AIDEPLOY_REGISTRY)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
@@ -120,6 +126,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l region -d '
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -133,6 +140,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l region -d
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -147,6 +155,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l profile -d 'A
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s n -l lines -d 'How many of the last lines to print first' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s f -l follow -d 'Keep printing what the app writes, until Ctrl-C'
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
@@ -161,6 +170,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l region -d 
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -170,6 +180,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s h -l help 
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -187,6 +198,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l stdin -d 'Read the value from stdin (one trailing newline is dropped)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
@@ -201,6 +213,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -214,6 +227,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -227,6 +241,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -236,6 +251,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s h -l help
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -245,6 +261,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s h -l help -
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s v -l verbose -d 'Print more on stderr (-v, -vv)'

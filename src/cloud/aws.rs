@@ -65,7 +65,7 @@ pub async fn ecr_login(config: &SdkConfig) -> Result<(String, Credentials)> {
     let client = aws_sdk_ecr::Client::new(config);
     let out = client.get_authorization_token().send().await.map_err(|e| {
         Hinted::new(
-            format!("ECR GetAuthorizationToken failed: {}", aws_sdk_ecr::error::DisplayErrorContext(&e)),
+            format!("ECR GetAuthorizationToken failed: {}", describe(&e)),
             "check that these credentials may call ecr:GetAuthorizationToken",
         )
     })?;
@@ -142,9 +142,53 @@ pub fn endpoint_is_loopback(service: &str) -> bool {
     })
 }
 
-/// The message of an SDK error, with its cause chain.
+/// The message of an SDK error: its cause chain, each message once, cut at 300
+/// characters; never the `Debug` of a raw response.
 pub fn describe<E: std::error::Error>(e: &E) -> String {
-    aws_sdk_s3::error::DisplayErrorContext(e).to_string()
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    let mut out = parts.join(": ");
+    if out.len() > 300 {
+        let mut end = 300;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push_str("...");
+    }
+    out
+}
+
+/// Retries an answer that says "not carried out, try again" whatever error code it
+/// carries: 429 (throttled) and 500/502/503/504. The SDKs' own classifiers retry these
+/// only with a known throttling code, and a proxy or gateway in between may send none.
+/// Every AWS client aideploy builds carries it, next to [`CallLog`].
+#[derive(Debug, Clone, Copy)]
+pub struct RetryStatus;
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for RetryStatus {
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        match ctx.response().map(|r| r.status().as_u16()) {
+            Some(429) => RetryAction::throttling_error(),
+            Some(500 | 502 | 503 | 504) => RetryAction::transient_error(),
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "aideploy-retry-status"
+    }
 }
 
 /// An AWS SDK error as people should see it: the operation, the service's error code and

@@ -36,7 +36,13 @@ pub fn client(config: &SdkConfig) -> Client {
             .endpoint_url()
             .and_then(|u| u.split_once("://"))
             .is_some_and(|(_, rest)| super::is_loopback_host(rest.split('/').next().unwrap_or("")));
-    Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).interceptor(CallLog).build())
+    Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(path_style)
+            .interceptor(CallLog)
+            .retry_classifier(crate::cloud::aws::RetryStatus)
+            .build(),
+    )
 }
 
 /// The account's artifact bucket in one region.
@@ -138,13 +144,23 @@ pub async fn observe(s3: &Client, b: &Bucket) -> Result<Seen> {
             return Err(sdk_error("S3 HeadBucket", &e, HINT));
         }
     }
-    let tags = match s3.get_bucket_tagging().bucket(&b.name).expected_bucket_owner(&b.account).send().await {
-        Ok(out) => out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Vec<_>>(),
-        Err(e) if code_of(&e) == "NoSuchTagSet" => Vec::new(),
-        Err(e) => return Err(sdk_error("S3 GetBucketTagging", &e, HINT)),
-    };
-    if !tags.iter().any(|(k, v)| k == TAG_BUCKET && v == TAG_BUCKET_VALUE) {
-        return Ok(Seen::Foreign { why: format!("it has no tag {TAG_BUCKET}={TAG_BUCKET_VALUE}") });
+    // Another aideploy run may have created the bucket a moment ago and not tagged it
+    // yet (tagging is its next call): look again before calling it someone else's.
+    let mut looks = 0;
+    loop {
+        let tags = match s3.get_bucket_tagging().bucket(&b.name).expected_bucket_owner(&b.account).send().await {
+            Ok(out) => out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Vec<_>>(),
+            Err(e) if code_of(&e) == "NoSuchTagSet" => Vec::new(),
+            Err(e) => return Err(sdk_error("S3 GetBucketTagging", &e, HINT)),
+        };
+        if tags.iter().any(|(k, v)| k == TAG_BUCKET && v == TAG_BUCKET_VALUE) {
+            break;
+        }
+        looks += 1;
+        if looks == 3 {
+            return Ok(Seen::Foreign { why: format!("it has no tag {TAG_BUCKET}={TAG_BUCKET_VALUE}") });
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
     let mut missing = Vec::new();
     match s3.get_bucket_encryption().bucket(&b.name).expected_bucket_owner(&b.account).send().await {

@@ -27,7 +27,7 @@ pub struct Repo {
 }
 
 fn failed(what: &str, e: impl std::error::Error) -> anyhow::Error {
-    Hinted::new(format!("{what} failed: {}", aws_sdk_ecr::error::DisplayErrorContext(&e)), PERMS_HINT).into()
+    Hinted::new(format!("{what} failed: {}", crate::cloud::aws::describe(&e)), PERMS_HINT).into()
 }
 
 fn owned_by(found: &HashMap<String, String>, owner: &[(&'static str, String)]) -> bool {

@@ -68,7 +68,9 @@ impl Clients {
         };
         macro_rules! client {
             ($t:ty) => {{
-                let mut b = <$t>::builder().with_credentials(creds.clone());
+                let mut b = <$t>::builder()
+                    .with_credentials(creds.clone())
+                    .with_retry_policy(google_cloud_gax::retry_policy::RetryPolicyExt::with_attempt_limit(RetryUnprocessed, 6));
                 if let Some(e) = &endpoint {
                     b = b.with_endpoint(e.clone());
                 }
@@ -82,6 +84,29 @@ impl Clients {
             registry: client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry),
             loopback,
         })
+    }
+}
+
+/// The Google clients' retry policy: the standard one (AIP-194: idempotent calls on
+/// UNAVAILABLE), plus any call the service refused without carrying it out, throttled
+/// (429, RESOURCE_EXHAUSTED) or unavailable (503), which is safe to send again even when
+/// it is not idempotent (a new secret version).
+#[derive(Debug, Clone, Copy)]
+struct RetryUnprocessed;
+
+impl google_cloud_gax::retry_policy::RetryPolicy for RetryUnprocessed {
+    fn on_error(
+        &self,
+        state: &google_cloud_gax::retry_state::RetryState,
+        error: google_cloud_gax::error::Error,
+    ) -> google_cloud_gax::retry_result::RetryResult {
+        use google_cloud_gax::error::rpc::Code;
+        let refused = matches!(error.http_status_code(), Some(429 | 503))
+            || error.status().is_some_and(|s| matches!(s.code, Code::ResourceExhausted | Code::Unavailable));
+        if refused {
+            return google_cloud_gax::retry_result::RetryResult::Continue(error);
+        }
+        google_cloud_gax::retry_policy::Aip194Strict.on_error(state, error)
     }
 }
 

@@ -98,9 +98,16 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         let applied = async {
             // Another run may have changed things while this one waited: plan again from
             // what is there now, and apply only what is still to do.
+            // What the build read of the registry (what a push would upload) is stale too
+            // when another run held the lease first: build again (a cache hit) to read it anew.
+            let rebuilt = match &held {
+                Some(h) if h.waited => Some(target.build(cx, &r).await?),
+                _ => None,
+            };
+            let artifact = rebuilt.as_ref().unwrap_or(&artifact);
             let (seen, plan) = if held.is_some() {
                 let seen = target.observe(cx).await?;
-                let plan = target.plan(cx, &seen, &artifact);
+                let plan = target.plan(cx, &seen, artifact);
                 (seen, plan)
             } else {
                 (seen, plan)
@@ -109,7 +116,7 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
                 ui.info("Nothing left to do: another run already applied these changes.");
                 return Ok(None);
             }
-            let outcome = target.apply(cx, &seen, &artifact, &plan, &r).await?;
+            let outcome = target.apply(cx, &seen, artifact, &plan, &r).await?;
             anyhow::Ok(Some(outcome))
         }
         .await;

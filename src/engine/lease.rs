@@ -85,6 +85,8 @@ pub trait LeaseStore: Send + Sync {
 
 /// A held lease: renewed in the background until [`Held::release`].
 pub struct Held {
+    /// Whether another run held it first: what it did is not in anything read before.
+    pub waited: bool,
     store: Arc<dyn LeaseStore>,
     record: LeaseRecord,
     renewer: tokio::task::JoinHandle<()>,
@@ -95,6 +97,7 @@ pub async fn acquire(store: Arc<dyn LeaseStore>, command: &str, timeout: Duratio
     let started = Instant::now();
     let mut me = LeaseRecord::mine(command);
     let mut pause = Duration::from_millis(250);
+    let mut waited_for_another = false;
     loop {
         let now = now_secs();
         me.since = now;
@@ -110,7 +113,7 @@ pub async fn acquire(store: Arc<dyn LeaseStore>, command: &str, timeout: Duratio
                 r.warn(&format!("took over a stale lease at {} ({}; it was not given back)", store.location(), p.describe()));
             }
             let renewer = tokio::spawn(renew(store.clone(), me.clone()));
-            return Ok(Held { store, record: me, renewer });
+            return Ok(Held { waited: waited_for_another, store, record: me, renewer });
         }
         let waited = started.elapsed();
         let who = match &current {
@@ -126,6 +129,7 @@ pub async fn acquire(store: Arc<dyn LeaseStore>, command: &str, timeout: Duratio
         }
         r.progress(&format!("waiting for the lease held by {who} ({}s of {}s)", waited.as_secs(), timeout.as_secs()));
         tokio::time::sleep(pause.min(timeout.saturating_sub(waited))).await;
+        waited_for_another = true;
         pause = (pause * 2).min(Duration::from_secs(5));
     }
 }

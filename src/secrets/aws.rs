@@ -51,7 +51,7 @@ pub fn secret_name(app: &str, stage: &str, name: &str) -> String {
 
 fn failed(what: &str, e: impl std::error::Error) -> anyhow::Error {
     Hinted::new(
-        format!("Secrets Manager {what} failed: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e)),
+        format!("Secrets Manager {what} failed: {}", crate::cloud::aws::describe(&e)),
         "check the credentials may use secretsmanager:* on aideploy/* secrets in this region",
     )
     .into()
@@ -248,8 +248,12 @@ impl AwsStore {
     pub async fn for_target(cx: &crate::engine::Cx) -> Result<AwsStore> {
         let region = cx.target.settings.region.as_ref().map(|r| r.get().as_str().to_string());
         let config = crate::cloud::aws::load(region.as_deref(), crate::cloud::aws::chosen_profile()).await?;
-        let client =
-            Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(&config).interceptor(crate::cloud::aws::CallLog).build());
+        let client = Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&config)
+                .interceptor(crate::cloud::aws::CallLog)
+                .retry_classifier(crate::cloud::aws::RetryStatus)
+                .build(),
+        );
         Ok(AwsStore { client, app: cx.app_name().to_string(), stage: cx.stage.to_string(), target: cx.target.name.clone() })
     }
 }

@@ -288,7 +288,7 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Answer, std
         if matches!(name, "transfer-encoding" | "connection") || (name == "content-length" && method != "HEAD") {
             continue;
         }
-        if name == "location" {
+        if matches!(name, "location" | "azure-asyncoperation" | "operation-location") {
             let loc = String::from_utf8_lossy(v.as_bytes()).replacen(&inner.upstream, &inner.origin, 1);
             answer = answer.header(k, loc);
         } else {

@@ -57,11 +57,16 @@ pub struct State {
     /// The Authorization headers ARM requests carried.
     pub tokens: BTreeSet<String>,
     ops: BTreeMap<String, (u32, Value)>,
-    /// Operation id -> the resource (lowercase id) it is still provisioning: other
-    /// writes that depend on it are refused until a poll has seen it finish.
-    pending: BTreeMap<String, String>,
+    /// Operation id -> the resource (lowercase id) it is still provisioning, and since
+    /// when: other writes that depend on it are refused until a poll has seen it finish,
+    /// or, as ARM finishes operations nobody polls, until a moment has passed.
+    pending: BTreeMap<String, (String, std::time::Instant)>,
     next: u64,
 }
+
+/// How long an operation nobody polls keeps its resource busy (ARM finishes it all the
+/// same; a run that was stopped half-way finds it done a moment later).
+const UNPOLLED_OPERATION: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn err(status: u16, code: &str, message: impl Into<String>) -> Reply {
     Reply::json(status, json!({"error": {"code": code, "message": message.into()}}))
@@ -229,7 +234,7 @@ impl State {
         let id = self.guid();
         self.ops.insert(id.clone(), (polls, result));
         if let Some(r) = resource {
-            self.pending.insert(id.clone(), r.to_ascii_lowercase());
+            self.pending.insert(id.clone(), (r.to_ascii_lowercase(), std::time::Instant::now()));
         }
         format!("{base}/subscriptions/{SUB}/providers/Microsoft.Resources/operations/{id}?api-version=2025-04-01")
     }
@@ -272,7 +277,7 @@ impl State {
     /// AnotherOperationInProgress to writes that need it).
     fn busy(&self, key: &str) -> bool {
         let key = key.to_ascii_lowercase();
-        self.pending.values().any(|p| *p == key)
+        self.pending.values().any(|(p, since)| *p == key && since.elapsed() < UNPOLLED_OPERATION)
     }
 
     fn principals(&self) -> BTreeSet<String> {

@@ -164,7 +164,27 @@ impl Arm {
     /// A mutating call, followed to its end when ARM answers 201/202 with an operation
     /// to poll. Returns the final resource (a GET of `path` after an async PUT).
     pub async fn mutate(&self, method: Method, path: &str, api: &str, body: Option<&Value>, what: &str, r: &dyn Reporter) -> Result<Value> {
-        let a = self.send(method.clone(), &Self::with_api(path, api), body).await?;
+        let url = Self::with_api(path, api);
+        // A resource another operation is still provisioning (a run stopped half-way, a
+        // deploy racing this one) answers 409 AnotherOperationInProgress: wait for that
+        // operation rather than fail.
+        let busy = crate::engine::wait::Wait::new(what, Duration::from_secs(5), Duration::from_secs(10 * 60));
+        let a = match busy
+            .run(self.poll, r, || async {
+                let a = self.send(method.clone(), &url, body).await?;
+                Ok(if a.status == 409 && a.body["error"]["code"] == "AnotherOperationInProgress" {
+                    crate::engine::wait::Poll::Pending("another operation is still in progress".to_string())
+                } else {
+                    crate::engine::wait::Poll::Ready(a)
+                })
+            })
+            .await?
+        {
+            crate::engine::wait::Waited::Ready(a) => a,
+            crate::engine::wait::Waited::TimedOut { last, waited } => {
+                anyhow::bail!("{what}: {last} after {}s; run the deploy again later", waited.as_secs())
+            }
+        };
         if method == Method::DELETE && a.status == 404 {
             return Ok(Value::Null);
         }

@@ -29,15 +29,27 @@ impl Clients {
         let emulated = endpoint_is_loopback();
         Clients {
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
-            lambda: aws_sdk_lambda::Client::from_conf(aws_sdk_lambda::config::Builder::from(config).interceptor(CallLog).build()),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
+            ),
             apigw: aws_sdk_apigatewayv2::Client::from_conf(
-                aws_sdk_apigatewayv2::config::Builder::from(config).interceptor(CallLog).build(),
+                aws_sdk_apigatewayv2::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .retry_classifier(crate::cloud::aws::RetryStatus)
+                    .build(),
             ),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).build()),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
+            ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(config).interceptor(CallLog).build(),
+                aws_sdk_secretsmanager::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .retry_classifier(crate::cloud::aws::RetryStatus)
+                    .build(),
             ),
-            ecr: aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::config::Builder::from(config).interceptor(CallLog).build()),
+            ecr: aws_sdk_ecr::Client::from_conf(
+                aws_sdk_ecr::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
+            ),
             s3: crate::cloud::aws_bucket::client(config),
             emulated,
         }

@@ -25,14 +25,28 @@ impl Clients {
         let emulated = endpoint_is_loopback();
         Clients {
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
-            sagemaker: aws_sdk_sagemaker::Client::from_conf(aws_sdk_sagemaker::config::Builder::from(config).interceptor(CallLog).build()),
-            iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).build()),
+            sagemaker: aws_sdk_sagemaker::Client::from_conf(
+                aws_sdk_sagemaker::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .retry_classifier(crate::cloud::aws::RetryStatus)
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
+            ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(config).interceptor(CallLog).build(),
+                aws_sdk_secretsmanager::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .retry_classifier(crate::cloud::aws::RetryStatus)
+                    .build(),
             ),
             // An emulator on loopback has no per-bucket host names.
             s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(config).force_path_style(emulated).interceptor(CallLog).build(),
+                aws_sdk_s3::config::Builder::from(config)
+                    .force_path_style(emulated)
+                    .interceptor(CallLog)
+                    .retry_classifier(crate::cloud::aws::RetryStatus)
+                    .build(),
             ),
             emulated,
         }
