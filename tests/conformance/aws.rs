@@ -363,9 +363,11 @@ impl Fixture for SageMaker {
         std::fs::write(manifest, text).unwrap();
         Ok(())
     }
+    /// The endpoint config the endpoint serves (a failed update leaves its new config
+    /// behind, unused, so listing every config would not tell what serves).
     fn serving(&self, p: &Project) -> Option<String> {
-        let endpoint = self.inventory(p).into_iter().find(|l| l.starts_with("endpoint "))?;
-        let configs: Vec<String> = self.inventory(p).into_iter().filter(|l| l.starts_with("endpoint-config ")).collect();
-        Some(format!("{endpoint} {configs:?}"))
+        let text = aws_py(sagemaker_moto(), &p.app, "endpoint_intact").ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["config"].as_str().map(|config| format!("endpoint {}-dev on {config}", p.app))
     }
 }

@@ -400,11 +400,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "5 deploy converges with 10% of calls faulted",
         "a 503 while creating the service is not retried (the Google client's LRO path); 429s and non-idempotent calls are",
     ),
-    (
-        "sagemaker",
-        "8 a failing health check exits 3 and the previous version serves",
-        "the fixture lists every endpoint config, not the one the endpoint serves",
-    ),
 ];
 
 impl Report {
