@@ -5,37 +5,19 @@ use std::io::IsTerminal;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use serde_json::json;
 
-use crate::error::{exit, Hinted, Interrupted, UsageError};
-use crate::manifest::{LoadError, ManifestErrors};
+use crate::error::{exit, Failure};
+use crate::manifest::ManifestErrors;
 
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<Interrupted>().is_some() {
-        exit::INTERRUPTED
-    } else if err.downcast_ref::<UsageError>().is_some()
-        || err.downcast_ref::<ManifestErrors>().is_some()
-        || err.downcast_ref::<LoadError>().is_some_and(|e| !matches!(e, LoadError::Read { .. }))
-    {
-        exit::USAGE
-    } else {
-        exit::FAILED
-    }
+    Failure::of(err).map_or(exit::FAILED, Failure::exit_code)
 }
 
 fn manifest_errors(err: &anyhow::Error) -> Option<&ManifestErrors> {
-    err.downcast_ref::<ManifestErrors>().or_else(|| match err.downcast_ref::<LoadError>() {
-        Some(LoadError::Invalid(e)) => Some(e),
-        _ => None,
-    })
+    Failure::of(err).and_then(Failure::manifest_errors)
 }
 
 pub fn hint_of(err: &anyhow::Error) -> Option<String> {
-    if let Some(e) = err.downcast_ref::<UsageError>() {
-        return e.hint.clone();
-    }
-    if let Some(e) = err.downcast_ref::<Hinted>() {
-        return Some(e.hint.clone());
-    }
-    err.downcast_ref::<LoadError>().and_then(LoadError::hint)
+    Failure::of(err).and_then(Failure::hint)
 }
 
 /// Prints `err` on stderr (and as JSON on stdout with `--json`).

@@ -45,7 +45,7 @@ async fn missing_region_names_the_fix() {
         std::env::remove_var("AWS_DEFAULT_REGION");
     }
     let err = aws::load(None, None).await.unwrap_err();
-    let help = err.downcast_ref::<aideploy::error::Hinted>().unwrap();
+    let help = aideploy::error::Failure::of(&err).and_then(aideploy::error::Failure::as_hinted).unwrap();
     assert!(help.hint.contains("--set region="), "{}", help.hint);
 }
 

@@ -622,8 +622,9 @@ async def app(scope, receive, send):
     }
 
     fn hinted(err: anyhow::Error) -> Hinted {
-        match err.downcast::<Hinted>() {
-            Ok(h) => h,
+        match err.downcast::<aideploy::error::Failure>() {
+            Ok(aideploy::error::Failure::Hinted(h)) => h,
+            Ok(other) => panic!("expected an error with a hint, got: {other}"),
             Err(e) => panic!("expected an error with a hint, got: {e:#}"),
         }
     }

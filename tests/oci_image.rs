@@ -483,7 +483,7 @@ async fn oci_push_to_a_registry_that_needs_a_login() {
     let dest = Reference::parse(&format!("{}/secured/app:v1", reg.addr)).unwrap();
 
     let err = anon.push(&img, &dest, &Quiet).await.unwrap_err();
-    let hinted = err.downcast_ref::<aideploy::error::Hinted>().expect("a hinted error");
+    let hinted = aideploy::error::Failure::of(&err).and_then(aideploy::error::Failure::as_hinted).expect("a hinted error");
     assert!(hinted.message.contains("denied access"), "{}", hinted.message);
     assert!(hinted.hint.contains("log in"), "{}", hinted.hint);
 
@@ -700,7 +700,7 @@ async fn oci_bearer_token_auth_anonymous_pull_and_login_push() {
     let repo = unique("gated");
     let dest = Reference::parse(&format!("{gate}/{repo}:v1")).unwrap();
     let err = anon.push(&img, &dest, &Quiet).await.unwrap_err();
-    let hinted = err.downcast_ref::<aideploy::error::Hinted>().expect("a hinted error");
+    let hinted = aideploy::error::Failure::of(&err).and_then(aideploy::error::Failure::as_hinted).expect("a hinted error");
     assert!(hinted.message.contains("denied access"), "{}", hinted.message);
 
     // With the login, the token grants push (and pull on the base repository, so its
@@ -863,7 +863,7 @@ async fn oci_bad_input_gives_errors_that_name_the_fix() {
     let mut spec = spec_for(&example(), deps_dir());
     spec.user = "0:0".into();
     let err = build_image(&spec, &c, &Quiet).await.unwrap_err();
-    let usage = err.downcast_ref::<aideploy::error::UsageError>().expect("a usage error");
+    let usage = aideploy::error::Failure::of(&err).and_then(aideploy::error::Failure::as_usage).expect("a usage error");
     assert!(usage.hint.as_deref().unwrap_or("").contains("10001:10001"), "{err:#}");
 
     let mut spec = spec_for(&example(), deps_dir());

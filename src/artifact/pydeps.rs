@@ -513,7 +513,7 @@ mod tests {
     #[test]
     fn bad_python_version_is_a_usage_error() {
         let e = TargetPlatform::new(Arch::X86_64, "3").validate().unwrap_err();
-        assert!(e.downcast_ref::<UsageError>().is_some());
+        assert!(crate::error::Failure::of(&e).and_then(crate::error::Failure::as_usage).is_some());
         TargetPlatform::new(Arch::X86_64, "3.12").validate().unwrap();
     }
 

@@ -213,8 +213,6 @@ impl fmt::Display for ManifestErrors {
     }
 }
 
-impl std::error::Error for ManifestErrors {}
-
 impl From<ManifestError> for ManifestErrors {
     fn from(e: ManifestError) -> Self {
         ManifestErrors(vec![e])

@@ -110,20 +110,30 @@ pub struct Loaded {
     pub manifest: Manifest,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why no manifest could be loaded. Travels as [`crate::error::Failure::Load`].
+#[derive(Debug)]
 pub enum LoadError {
-    #[error("no {FILE_NAME} in {0}")]
     NotFound(String),
-    #[error("cannot read {path}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not UTF-8 text")]
+    Read { path: String, source: std::io::Error },
     NotUtf8 { path: String },
-    #[error(transparent)]
-    Invalid(#[from] ManifestErrors),
+    Invalid(ManifestErrors),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::NotFound(dir) => write!(f, "no {FILE_NAME} in {dir}"),
+            LoadError::Read { path, source } => write!(f, "cannot read {path}: {source}"),
+            LoadError::NotUtf8 { path } => write!(f, "{path} is not UTF-8 text"),
+            LoadError::Invalid(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<ManifestErrors> for LoadError {
+    fn from(e: ManifestErrors) -> Self {
+        LoadError::Invalid(e)
+    }
 }
 
 impl LoadError {

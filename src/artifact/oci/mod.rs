@@ -313,10 +313,10 @@ pub async fn build_image(spec: &ImageSpec, client: &Client, r: &dyn Reporter) ->
     let base = client.pull_metadata(&spec.base, &spec.platform).await.map_err(|e| {
         // Whatever went wrong (no network, a denied pull), the fix may be another base.
         let why = crate::report::hint_of(&e).map(|h| format!("; or: {h}")).unwrap_or_default();
-        e.context(Hinted::new(
+        e.context(crate::error::Failure::Hinted(Hinted::new(
             format!("cannot read base image {}", spec.base),
             format!("set `base_image` in [build] to an image this machine can pull (a mirror, or a loopback registry){why}"),
-        ))
+        )))
     })?;
     let arch = base.config.architecture().to_string();
     if arch != spec.platform.architecture {

@@ -211,7 +211,7 @@ async fn ensure_shell(s: &Shape<'_>, arm: &Arm, path: &str, what: &str, r: &dyn 
     r.step(&format!("creating {what}"));
     let v = arm.put(path, API_WEB, &site_body(s, None, None, &[]), what, r).await.map_err(|e| {
         if format!("{e}").contains("already exists") {
-            anyhow::Error::new(Hinted::new(
+            anyhow::Error::from(Hinted::new(
                 format!("{e}"),
                 format!(
                     "site names are global across Azure; another `resource_group` (or `subscription`) in [targets.{}] gives another name",

@@ -17,6 +17,9 @@
 //! its deflate backend is compiled in (flate2 + zlib-rs), so the compressed bytes do not
 //! depend on a zlib found on the machine.
 
+mod deps;
+use deps::*;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Cursor, Write};
@@ -45,8 +48,8 @@ pub const SECRET_ARNS_ENV: &str = "AIDEPLOY_SECRET_ARNS";
 
 /// aideploy's own files at the root of every Lambda zip.
 pub const ADAPTER_FILES: &[(&str, &str)] = &[
-    ("aideploy_lambda.py", include_str!("../../assets/lambda/aideploy_lambda.py")),
-    ("aideploy_secrets.py", include_str!("../../assets/lambda/aideploy_secrets.py")),
+    ("aideploy_lambda.py", include_str!("../../../assets/lambda/aideploy_lambda.py")),
+    ("aideploy_secrets.py", include_str!("../../../assets/lambda/aideploy_secrets.py")),
 ];
 
 /// Bumped whenever the bytes this module writes for the same inputs change.
@@ -307,137 +310,6 @@ fn prune(root: &Path, keep: usize) {
     }
 }
 
-/// One file of the deps folder.
-#[derive(Debug, Clone)]
-struct DepFile {
-    rel: String,
-    abs: PathBuf,
-    size: u64,
-    executable: bool,
-}
-
-/// Every regular file under `dir`, sorted by its `/`-separated relative path; bytecode
-/// caches are left out (the installers write none; a stray one would be host-specific).
-fn list_files(dir: &Path) -> Result<Vec<DepFile>> {
-    let mut out = Vec::new();
-    let mut stack = vec![(dir.to_path_buf(), String::new())];
-    while let Some((abs, rel)) = stack.pop() {
-        for entry in fs_err::read_dir(&abs)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-            let path = entry.path();
-            // Follows symlinks: a wheel has none, a hand-made folder might.
-            let meta = fs_err::metadata(&path)?;
-            if meta.is_dir() {
-                if name != "__pycache__" {
-                    stack.push((path, child_rel));
-                }
-            } else if meta.is_file() && !name.ends_with(".pyc") {
-                out.push(DepFile {
-                    rel: child_rel,
-                    abs: path,
-                    size: meta.len(),
-                    executable: crate::artifact::source::is_executable(&meta),
-                });
-            }
-        }
-    }
-    out.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(out)
-}
-
-fn options(executable: bool) -> SimpleFileOptions {
-    SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(COMPRESSION_LEVEL))
-        .last_modified_time(DateTime::default())
-        .unix_permissions(if executable { 0o755 } else { 0o644 })
-        .large_file(false)
-}
-
-/// The deps-only zip for `deps`, built once per dependency set.
-fn ensure_deps_zip(path: &Path, deps: &DepsDir, r: &dyn Reporter) -> Result<()> {
-    if path.is_file() {
-        return Ok(());
-    }
-    let _lock = FileLock::acquire(&path.with_extension("lock"))?;
-    if path.is_file() {
-        return Ok(());
-    }
-    let files = list_files(&deps.dir)?;
-    r.progress(&format!("compressing {} dependency files", files.len()));
-    let started = std::time::Instant::now();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
-    let tmp = path.with_extension(format!("zip.tmp-{}", std::process::id()));
-    let result = write_deps_zip(&tmp, &files, threads);
-    if let Err(e) = result {
-        let _ = fs_err::remove_file(&tmp);
-        return Err(e);
-    }
-    fs_err::rename(&tmp, path)?;
-    r.detail(&format!(
-        "compressed {} dependency files ({}) in {:.2}s on {threads} threads",
-        files.len(),
-        mib(files.iter().map(|f| f.size).sum()),
-        started.elapsed().as_secs_f64()
-    ));
-    Ok(())
-}
-
-/// Deflates `files` in `threads` contiguous chunks at once, each into its own zip, then
-/// joins the chunks' entries raw, in order. The bytes do not depend on `threads`.
-fn write_deps_zip(dest: &Path, files: &[DepFile], threads: usize) -> Result<()> {
-    let chunks = split_by_size(files, threads.max(1));
-    let parts: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                s.spawn(move || -> Result<Vec<u8>> {
-                    let mut w = ZipWriter::new(Cursor::new(Vec::new()));
-                    for f in *chunk {
-                        w.start_file(f.rel.as_str(), options(f.executable))?;
-                        let mut file = BufReader::new(File::open(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?);
-                        std::io::copy(&mut file, &mut w)?;
-                    }
-                    Ok(w.finish()?.into_inner())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a compression thread panicked")))).collect()
-    });
-    let mut out = ZipWriter::new(BufWriter::new(File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?));
-    for part in parts {
-        let mut archive = ZipArchive::new(Cursor::new(part?))?;
-        for i in 0..archive.len() {
-            out.raw_copy_file(archive.by_index_raw(i)?)?;
-        }
-    }
-    out.finish()?.flush()?;
-    Ok(())
-}
-
-/// Contiguous chunks of roughly equal byte size.
-fn split_by_size(files: &[DepFile], n: usize) -> Vec<&[DepFile]> {
-    let total: u64 = files.iter().map(|f| f.size.max(1)).sum();
-    let target = total / n as u64 + 1;
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    let mut acc = 0u64;
-    for (i, f) in files.iter().enumerate() {
-        acc += f.size.max(1);
-        if acc >= target && chunks.len() + 1 < n {
-            chunks.push(&files[start..=i]);
-            start = i + 1;
-            acc = 0;
-        }
-    }
-    if start < files.len() {
-        chunks.push(&files[start..]);
-    }
-    chunks
-}
-
 enum Item<'a> {
     Adapter(&'a str),
     App(&'a crate::artifact::source::SourceFile),
@@ -537,7 +409,7 @@ fn too_big(unzipped: u64, limits: &Limits, deps: &[(String, u64)], app_bytes: u6
 /// refusal (which [`too_big`] writes), its first line, the sizes, so a caller can deploy
 /// a container image instead and say why.
 pub fn too_big_reason(e: &anyhow::Error) -> Option<String> {
-    let h = e.downcast_ref::<Hinted>()?;
+    let h = crate::error::Failure::of(e).and_then(crate::error::Failure::as_hinted)?;
     let first = h.message.lines().next()?;
     (first.starts_with(TOO_BIG_PREFIX) && first.contains(TOO_BIG_LIMIT)).then(|| first.to_string())
 }
@@ -571,150 +443,4 @@ pub fn list_entries(path: &Path) -> Result<Vec<(String, u64)>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::engine::Silent as Quiet;
-
-    fn write(root: &Path, rel: &str, data: &[u8]) {
-        let p = root.join(rel);
-        fs_err::create_dir_all(p.parent().unwrap()).unwrap();
-        fs_err::write(p, data).unwrap();
-    }
-
-    fn dep_files(n: usize) -> (tempfile::TempDir, Vec<DepFile>) {
-        let d = tempfile::tempdir().unwrap();
-        for i in 0..n {
-            write(d.path(), &format!("pkg{}/m{i}.py", i % 3), format!("x = {i}\n").repeat(50 + i).as_bytes());
-        }
-        let files = list_files(d.path()).unwrap();
-        (d, files)
-    }
-
-    #[test]
-    fn deps_zip_bytes_do_not_depend_on_thread_count() {
-        let (_d, files) = dep_files(40);
-        let out = tempfile::tempdir().unwrap();
-        let mut digests = Vec::new();
-        for threads in [1, 2, 5] {
-            let p = out.path().join(format!("{threads}.zip"));
-            write_deps_zip(&p, &files, threads).unwrap();
-            digests.push(source::hash_file(&p).unwrap());
-        }
-        assert_eq!(digests[0], digests[1]);
-        assert_eq!(digests[0], digests[2]);
-    }
-
-    #[test]
-    fn split_covers_every_file_once_in_order() {
-        let (_d, files) = dep_files(17);
-        for n in 1..6 {
-            let chunks = split_by_size(&files, n);
-            assert!(chunks.len() <= n);
-            let joined: Vec<&str> = chunks.iter().flat_map(|c| c.iter().map(|f| f.rel.as_str())).collect();
-            let all: Vec<&str> = files.iter().map(|f| f.rel.as_str()).collect();
-            assert_eq!(joined, all);
-        }
-    }
-
-    #[test]
-    fn code_sha256_is_base64_as_lambda_reports_it() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        // sha256 of the empty input, as `openssl dgst -sha256 -binary | base64` prints it.
-        let z = LambdaZip {
-            path: PathBuf::new(),
-            sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
-            bytes: 0,
-            unzipped_bytes: 0,
-            entries: 0,
-            needs_s3: false,
-            cached: false,
-        };
-        assert_eq!(z.code_sha256(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
-        assert_eq!(z.clone().into_artifact().digest, format!("sha256:{}", z.sha256));
-    }
-
-    #[test]
-    fn package_names_fold_libs_and_dist_info() {
-        assert_eq!(package_of("numpy.libs/libx.so"), "numpy");
-        assert_eq!(package_of("numpy-2.2.6.dist-info/RECORD"), "numpy");
-        assert_eq!(package_of("pydantic_core/_core.so"), "pydantic_core");
-        assert_eq!(package_of("typing_extensions.py"), "typing_extensions");
-    }
-
-    #[test]
-    fn entries_are_sorted_with_fixed_time_and_modes() {
-        let cache = tempfile::tempdir().unwrap();
-        let app = tempfile::tempdir().unwrap();
-        write(app.path(), "app/main.py", b"app = 1\n");
-        write(app.path(), "run.sh", b"#!/bin/sh\n");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(app.path().join("run.sh"), std::fs::Permissions::from_mode(0o775)).unwrap();
-        }
-        let set = source::collect(app.path(), &[]).unwrap();
-        let zip = build_in(cache.path(), &set, None, &Limits::default(), &Quiet).unwrap();
-        let mut archive = ZipArchive::new(File::open(&zip.path).unwrap()).unwrap();
-        let names: Vec<String> = (0..archive.len()).map(|i| archive.name_for_index(i).unwrap().to_string()).collect();
-        assert_eq!(names, ["aideploy_lambda.py", "aideploy_secrets.py", "app/main.py", "run.sh"]);
-        for i in 0..archive.len() {
-            let f = archive.by_index_raw(i).unwrap();
-            assert_eq!(f.last_modified(), Some(DateTime::default()));
-            assert!(f.extra_data().is_none_or(|d| d.is_empty()), "{} has extra data", f.name());
-            let want = if f.name() == "run.sh" { 0o100755 } else { 0o100644 };
-            assert_eq!(f.unix_mode(), Some(want), "{}", f.name());
-        }
-        // Unchanged inputs: the cached zip, not a new build.
-        let again = build_in(cache.path(), &set, None, &Limits::default(), &Quiet).unwrap();
-        assert!(again.cached);
-        assert_eq!(again.sha256, zip.sha256);
-    }
-
-    #[test]
-    fn a_name_in_two_places_is_an_error_naming_both() {
-        let cache = tempfile::tempdir().unwrap();
-        let app = tempfile::tempdir().unwrap();
-        write(app.path(), "aideploy_lambda.py", b"# mine\n");
-        let set = source::collect(app.path(), &[]).unwrap();
-        let e = build_in(cache.path(), &set, None, &Limits::default(), &Quiet).unwrap_err();
-        let e = e.downcast::<Hinted>().unwrap();
-        assert!(e.message.contains("`aideploy_lambda.py` is in both"), "{}", e.message);
-        assert!(e.hint.contains("exclude"), "{}", e.hint);
-        assert_eq!(
-            fs_err::read_dir(cache.path())
-                .unwrap()
-                .filter(|e| { e.as_ref().unwrap().file_name().to_string_lossy().contains(".tmp-") })
-                .count(),
-            0,
-            "no partial zip is left behind"
-        );
-    }
-
-    #[test]
-    fn oversized_package_lists_the_largest_packages() {
-        let deps = tempfile::tempdir().unwrap();
-        write(deps.path(), "small/__init__.py", &[b'x'; 100]);
-        for (name, size) in [("torch", 9000u64), ("numpy", 3000), ("scipy", 5000)] {
-            let p = deps.path().join(name).join("blob.so");
-            fs_err::create_dir_all(p.parent().unwrap()).unwrap();
-            File::create(&p).unwrap().set_len(size).unwrap();
-        }
-        let files: Vec<(String, u64)> = list_files(deps.path()).unwrap().into_iter().map(|f| (f.rel, f.size)).collect();
-        let e = too_big(17_200, &Limits { max_direct_upload: 10, max_unzipped: 10_000 }, &files, 100);
-        let lines: Vec<&str> = e.message.lines().collect();
-        assert!(lines[0].contains("over Lambda's limit"), "{}", e.message);
-        assert!(lines[2].trim_start().starts_with("torch"), "{}", e.message);
-        assert!(lines[3].trim_start().starts_with("scipy"), "{}", e.message);
-        assert!(lines[4].trim_start().starts_with("numpy"), "{}", e.message);
-        assert!(e.hint.contains("package = \"image\""));
-        // The lambda target recognises it, and nothing else, as the reason for an image.
-        let reason = too_big_reason(&anyhow::Error::from(e)).unwrap();
-        assert!(reason.starts_with("the Lambda package would be 0.0 MiB unzipped, over Lambda's limit"), "{reason}");
-        assert_eq!(too_big_reason(&anyhow::Error::from(Hinted::new("cannot read x", "fix it"))), None);
-        assert_eq!(too_big_reason(&anyhow::anyhow!("the Lambda package would be odd")), None);
-    }
-}
+mod tests;
