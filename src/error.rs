@@ -5,7 +5,6 @@
 //! it (and only it) on their way into an `anyhow::Error`, so the report finds the exit
 //! code and the help line with one lookup and one `match`, never a chain of guesses.
 
-
 use crate::manifest::{LoadError, ManifestErrors};
 
 pub mod exit {
@@ -37,7 +36,6 @@ impl UsageError {
     }
 }
 
-
 /// A failure with a fix to suggest, for errors that are not the user's input
 /// (a failed install, a port taken by another program): exit code 1.
 #[derive(Debug)]
@@ -51,7 +49,6 @@ impl Hinted {
         Hinted { message: message.into(), hint: hint.into() }
     }
 }
-
 
 /// The user pressed Ctrl-C: exit code 130.
 #[derive(Debug)]

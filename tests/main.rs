@@ -18,6 +18,7 @@ mod cli;
 mod cloudrun_target;
 mod completions;
 mod conformance;
+mod credential_hops;
 mod ec2_target;
 mod lambda_target;
 mod local_target;

@@ -25,6 +25,11 @@ pub fn chosen_profile() -> Option<&'static str> {
 /// Loads the shared configuration; checks there is a region and that credentials
 /// resolve, so a missing login fails here with the fix rather than deep in a call.
 pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<SdkConfig> {
+    // aws-config honours these; aideploy sends secret values to them, so only HTTPS or
+    // this machine.
+    for (var, _) in std::env::vars().filter(|(k, _)| k == "AWS_ENDPOINT_URL" || k.starts_with("AWS_ENDPOINT_URL_")) {
+        super::endpoint_override(&var)?;
+    }
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r.to_string()));

@@ -45,15 +45,15 @@ pub struct Clients {
     pub loopback: bool,
 }
 
-/// `AIDEPLOY_GCP_ENDPOINT`, when set.
-pub fn endpoint_override() -> Option<String> {
-    std::env::var(crate::envvars::AIDEPLOY_GCP_ENDPOINT).ok().filter(|v| !v.is_empty()).map(|v| v.trim_end_matches('/').to_string())
+/// `AIDEPLOY_GCP_ENDPOINT`, when set (HTTPS, or HTTP to this machine only).
+pub fn endpoint_override() -> Result<Option<String>> {
+    super::endpoint_override(crate::envvars::AIDEPLOY_GCP_ENDPOINT)
 }
 
 impl Clients {
     pub async fn new() -> Result<Clients> {
         use google_cloud_auth::credentials::{anonymous, Builder};
-        let endpoint = endpoint_override();
+        let endpoint = endpoint_override()?;
         let loopback = endpoint.as_deref().is_some_and(|e| {
             let host = e.split("://").nth(1).unwrap_or(e).split('/').next().unwrap_or("");
             super::is_loopback_host(host)

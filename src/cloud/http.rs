@@ -23,6 +23,32 @@ pub fn builder() -> reqwest::ClientBuilder {
         .user_agent(concat!("aideploy/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
+        .redirect(same_host_redirects())
+}
+
+/// Redirects are followed only within one scheme, host and port. API clients carry
+/// tokens in headers of their own (Railway's `Project-Access-Token`), which the HTTP
+/// client would carry to any host a redirect names.
+pub fn same_host_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|a| {
+        let Some(first) = a.previous().first() else { return a.follow() };
+        let to = a.url();
+        let same = to.scheme() == first.scheme()
+            && to.host_str() == first.host_str()
+            && to.port_or_known_default() == first.port_or_known_default();
+        if a.previous().len() > 5 {
+            a.error("too many redirects")
+        } else if same {
+            a.follow()
+        } else {
+            let msg = format!(
+                "redirected to another host ({}); not followed, so the credentials stay with {}",
+                to.origin().ascii_serialization(),
+                first.origin().ascii_serialization()
+            );
+            a.error(msg)
+        }
+    })
 }
 
 /// How many times to try and how long to back off.

@@ -125,6 +125,17 @@ pub struct Seen {
 /// A minimal HTTP/1.1 server on a loopback port for fakes of small endpoints (token
 /// endpoints and the like); `answer` maps each request to (status, JSON body).
 pub fn fake_http(answer: impl Fn(&Seen) -> (u16, String) + Send + 'static) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    fake_http_with(move |s| {
+        let (status, body) = answer(s);
+        (status, Vec::new(), body)
+    })
+}
+
+/// [`fake_http`] whose answers also carry headers of their own (`Location`, a challenge).
+#[allow(clippy::type_complexity)]
+pub fn fake_http_with(
+    answer: impl Fn(&Seen) -> (u16, Vec<(String, String)>, String) + Send + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -156,12 +167,13 @@ pub fn fake_http(answer: impl Fn(&Seen) -> (u16, String) + Send + 'static) -> (u
             let mut body = vec![0u8; len];
             reader.read_exact(&mut body).unwrap();
             let seen = Seen { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() };
-            let (status, text) = answer(&seen);
+            let (status, extra, text) = answer(&seen);
             seen_log.lock().unwrap().push(seen);
+            let extra: String = extra.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
             let mut stream = stream;
             let _ = write!(
                 stream,
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{text}",
                 text.len()
             );
         }

@@ -114,7 +114,13 @@ impl Client {
     pub fn new(creds: Arc<dyn CredentialSource>, store: BlobStore, opts: Options) -> Result<Client> {
         // Uploads go in chunks of at most `chunk_size`, so no one request waits long for
         // its answer: a stalled connection is noticed after two minutes.
-        let http = crate::cloud::http::builder().read_timeout(Duration::from_secs(120)).build().context("cannot set up the HTTP client")?;
+        // Blob downloads are sent on to storage hosts: follow those redirects (the HTTP client
+        // drops `Authorization` when a redirect changes host; tests/credential_hops.rs).
+        let http = crate::cloud::http::builder()
+            .read_timeout(Duration::from_secs(120))
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .build()
+            .context("cannot set up the HTTP client")?;
         Ok(Client { inner: Arc::new(Inner { http, creds, auth: Mutex::new(HashMap::new()), store, opts }) })
     }
 
@@ -146,11 +152,15 @@ impl Client {
         let mut challenged = false;
         let mut attempt = 0u32;
         loop {
-            let mut rb = make(&self.inner.http);
-            if let Some(h) = self.auth_header(&reg.registry, scope) {
-                rb = rb.header(AUTHORIZATION, h);
+            let mut req = make(&self.inner.http).build().context("cannot build a registry request")?;
+            // The login goes to the registry that asked for it and nowhere else: an upload
+            // Location on another host (a storage bucket, a CDN) gets the request bare.
+            if same_host(req.url(), reg) {
+                if let Some(h) = self.auth_header(&reg.registry, scope) {
+                    req.headers_mut().insert(AUTHORIZATION, h.parse().context("a registry token is not a valid header")?);
+                }
             }
-            let transient = match rb.send().await {
+            let transient = match self.inner.http.execute(req).await {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !challenged => {
                     challenged = true;
                     let header = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -187,7 +197,8 @@ impl Client {
             },
             Some(Challenge::Bearer { realm, service, scope: asked }) => {
                 let realm = Url::parse(&realm).map_err(|_| anyhow!("registry {} sent a bad token realm `{realm}`", reg.registry))?;
-                if realm.scheme() != "https" && !(realm.scheme() == "http" && reg.is_loopback()) {
+                let realm_local = realm.host_str().is_some_and(crate::cloud::is_loopback_host);
+                if realm.scheme() != "https" && !(realm.scheme() == "http" && reg.is_loopback() && realm_local) {
                     bail!("registry {} asks for a token from {realm}, which is not HTTPS; refusing", reg.registry);
                 }
                 let mut url = realm;
@@ -233,6 +244,14 @@ impl Client {
         self.inner.auth.lock().unwrap_or_else(|e| e.into_inner()).insert((reg.registry.clone(), scope.key()), auth);
         Ok(())
     }
+}
+
+/// Whether `url` is on the registry's own host and port (what its login is for).
+fn same_host(url: &Url, reg: &Reference) -> bool {
+    let Ok(base) = Url::parse(&reg.base_url()) else { return false };
+    url.scheme() == base.scheme()
+        && url.host_str().map(str::to_ascii_lowercase) == base.host_str().map(str::to_ascii_lowercase)
+        && url.port_or_known_default() == base.port_or_known_default()
 }
 
 fn basic_header(c: &Credentials) -> String {
@@ -358,6 +377,20 @@ mod tests {
         for bad in ["", "UPPER/case", "a//b", "x@sha256:zz", "ghcr.io/a:-bad", "ghcr.io/"] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn logins_go_to_the_registry_host_only() {
+        let reg = Reference::parse("127.0.0.1:5000/app").unwrap();
+        assert!(same_host(&Url::parse("http://127.0.0.1:5000/v2/app/blobs/uploads/x").unwrap(), &reg));
+        for other in ["http://127.0.0.1:5001/v2/", "http://localhost:5000/v2/", "https://127.0.0.1:5000/v2/", "http://127.0.0.2:5000/"] {
+            assert!(!same_host(&Url::parse(other).unwrap(), &reg), "{other}");
+        }
+        let hub = Reference::parse("python:3.11").unwrap();
+        assert!(same_host(&Url::parse("https://registry-1.docker.io/v2/library/python/manifests/3.11").unwrap(), &hub));
+        assert!(!same_host(&Url::parse("https://production.cloudflare.docker.com/blob").unwrap(), &hub));
+        let ghcr = Reference::parse("ghcr.io/a/b").unwrap();
+        assert!(same_host(&Url::parse("https://GHCR.io:443/v2/").unwrap(), &ghcr));
     }
 
     #[test]

@@ -154,7 +154,10 @@ impl Client {
         loop {
             match self.upload_once(target, scope, job, sent).await {
                 Ok(r) => return Ok(r),
-                Err(e) if attempt < self.inner.opts.retries && crate::error::Failure::of(&e).and_then(crate::error::Failure::as_hinted).is_none() => {
+                Err(e)
+                    if attempt < self.inner.opts.retries
+                        && crate::error::Failure::of(&e).and_then(crate::error::Failure::as_hinted).is_none() =>
+                {
                     attempt += 1;
                     tracing::debug!("upload of {} failed ({e:#}); retry {attempt}", job.digest);
                     tokio::time::sleep(self.inner.opts.backoff * 2u32.saturating_pow(attempt - 1)).await;

@@ -64,12 +64,7 @@ pub struct Answer {
 
 impl Arm {
     pub fn from_env(poll: PollPolicy) -> Result<Arm> {
-        let base = std::env::var(envvars::AIDEPLOY_AZURE_ENDPOINT)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.into())
-            .trim_end_matches('/')
-            .to_string();
+        let base = crate::cloud::endpoint_override(envvars::AIDEPLOY_AZURE_ENDPOINT)?.unwrap_or_else(|| DEFAULT_ENDPOINT.into());
         // A loopback endpoint (a fake, an emulator) never gets real credentials.
         let loopback = crate::cloud::is_loopback_host(host_of(&base));
         let credential = if loopback { None } else { Some(crate::cloud::azure::credential()?) };

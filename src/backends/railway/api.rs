@@ -72,7 +72,7 @@ impl Api {
     /// loopback endpoint gets a placeholder of the same kind, never the real token.
     pub fn from_env() -> Result<Api> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let url = env(envvars::AIDEPLOY_RAILWAY_ENDPOINT).unwrap_or_else(|| DEFAULT_ENDPOINT.into());
+        let url = crate::cloud::endpoint_override(envvars::AIDEPLOY_RAILWAY_ENDPOINT)?.unwrap_or_else(|| DEFAULT_ENDPOINT.into());
         let host = url.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("");
         let loopback = crate::cloud::is_loopback_host(host);
         let (kind, token) = match (env(envvars::RAILWAY_TOKEN), env(envvars::RAILWAY_API_TOKEN)) {

@@ -26,7 +26,7 @@ impl Api {
     /// placeholder key, never the real one.
     pub fn from_env() -> Result<Api> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let base = env(envvars::AIDEPLOY_RENDER_ENDPOINT).unwrap_or_else(|| DEFAULT_ENDPOINT.into());
+        let base = crate::cloud::endpoint_override(envvars::AIDEPLOY_RENDER_ENDPOINT)?.unwrap_or_else(|| DEFAULT_ENDPOINT.into());
         let base = base.trim_end_matches('/').to_string();
         let host = base.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("");
         let loopback = crate::cloud::is_loopback_host(host);
