@@ -70,6 +70,12 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &Built<Package>, plan: &Pl
     let pkg = &artifact.data;
     let fname = function_name(cx);
     let mut pushed = None;
+    // Someone else's repository: refused before anything is written.
+    if let Package::Image(img) = pkg {
+        if matches!(img.push, PushTo::OwnEcr) && n.repo.as_ref().is_some_and(|r| !r.ours) {
+            return Err(plan::foreign_repo(cx).into());
+        }
+    }
 
     // 1. Secrets: values to Secrets Manager; only ARNs go further.
     let refs = store_secrets(cx, &c, n, &todo.secrets, r).await?;

@@ -133,12 +133,6 @@ pub enum Step {
     },
 }
 
-impl Step {
-    pub fn op(&self) -> Op {
-        self.row().op
-    }
-}
-
 fn short(hex: &str) -> &str {
     let h = hex.trim_start_matches("sha256:");
     &h[..12.min(h.len())]

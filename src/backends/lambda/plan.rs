@@ -66,6 +66,10 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step>
         let reference = match &img.push {
             PushTo::Named(repo) => repo.name(),
             PushTo::OwnEcr => {
+                if n.repo.as_ref().is_some_and(|r| !r.ours) {
+                    let e = foreign_repo(cx);
+                    planned.warnings.push(format!("{}: the deploy refuses it; {}", e.message, e.hint));
+                }
                 let exists = n.repo.as_ref().is_some_and(|r| r.ours);
                 repo_create = !exists;
                 steps.push(Step::EcrRepository { name: repo_name(cx), exists });
@@ -181,6 +185,15 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step>
         }
     }
     planned
+}
+
+/// A same-named repository that is not this app's, stage's and target's: never adopted.
+pub(super) fn foreign_repo(cx: &Cx) -> Hinted {
+    let name = repo_name(cx);
+    Hinted::new(
+        format!("an ECR repository named {name} exists but was not created by aideploy for this app, stage and target"),
+        format!("rename the app or stage, or delete the repository {name}"),
+    )
 }
 
 /// The live version and the one before it.

@@ -277,6 +277,12 @@ fn an_image_for_the_targets_own_repository_makes_it_then_pushes() {
     assert_eq!(push.reason.as_deref(), Some("at most 310 B to upload"));
     assert!(row(&p, "function").reason.unwrap().contains("container image: [build] package = \"image\""));
     assert!(!r.iter().any(|(res, _)| res == "upload zip"));
+    // A same-named repository that is not ours: the plan says the deploy will refuse it.
+    let mut n = Now::empty(REGION);
+    n.repo = Some(ecr::Repo { uri: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/aideploy/rag-dev-lambda".into(), ours: false });
+    let p = plan::plan(&cx, &n, &image(SHA, PushTo::OwnEcr, Some(310)));
+    assert!(p.warnings.iter().any(|w| w.contains("aideploy/rag-dev-lambda") && w.contains("not created by aideploy")), "{:?}", p.warnings);
+    assert_eq!(row(&p, "ecr-repository").op, Op::Create);
 }
 
 #[test]
