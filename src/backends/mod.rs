@@ -18,7 +18,7 @@ use crate::manifest::Kind;
 pub fn for_kind(kind: Kind) -> Box<dyn Backend> {
     match kind {
         Kind::Local => Box::new(local::LocalTarget),
-        Kind::Lambda => Box::new(Legacy(lambda::LambdaBackend)),
+        Kind::Lambda => Box::new(lambda::LambdaTarget),
         Kind::Cloudrun => Box::new(cloudrun::CloudRunBackend),
         Kind::Appservice => Box::new(appservice::AppServiceBackend),
         Kind::Ec2 => Box::new(ec2::Ec2Backend),

@@ -1,4 +1,4 @@
-//! `current`'s reads: everything this target may have created, found by deterministic
+//! `observe`'s reads: everything this target may have created, found by deterministic
 //! names and checked by tags. Independent reads go out together.
 
 use std::collections::BTreeMap;
@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use super::*;
+use crate::cloud::ecr;
+use crate::secrets::aws as store;
 
 /// Reads everything this target may have created: by deterministic names, checked by
 /// tags. Independent reads go out together.
-pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
+pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
     let fname = function_name(cx);
     let rname = role_name(cx, &c.region);
     let app = cx.app_name().to_string();
@@ -17,8 +19,8 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
     let repo_name = repo_name(cx);
     let owner = tags(cx);
     let (function, versions, alias, role, api, secrets, repo) = tokio::join!(
-        read_function(&c, &fname),
-        read_versions(&c, &fname),
+        read_function(c, &fname),
+        read_versions(c, &fname),
         async {
             match c.lambda.get_alias().function_name(&fname).name(ALIAS).send().await {
                 Ok(a) => Ok(a.function_version().and_then(|v| v.parse::<u64>().ok())),
@@ -27,7 +29,7 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
             }
         },
         crate::cloud::aws::observe_role(&c.iam, &rname, Some(POLICY_NAME), PERMS_HINT),
-        find_api(cx, &c, &fname),
+        find_api(cx, c, &fname),
         store::list(&c.secrets, &app, &stage),
         ecr::read(&c.ecr, &repo_name, &owner),
     );
@@ -55,11 +57,11 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
     let (api, permission) = tokio::join!(
         async {
             match &api_id {
-                Some((id, cors)) => read_api(&c, id, cors.clone()).await.map(Some),
+                Some((id, cors)) => read_api(c, id, cors.clone()).await.map(Some),
                 None => Ok(None),
             }
         },
-        read_permission(&c, &fname, alias.is_some()),
+        read_permission(c, &fname, alias.is_some()),
     );
     for (name, spec) in &cx.loaded.manifest.secrets {
         let (name, spec) = (name.get(), spec.get());
@@ -80,7 +82,28 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
             secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
         }
     }
-    Ok(Now { clients: c, role, function, versions, alias, api: api?, permission: permission?, secrets, secret_same, repo })
+    let mut now = Now {
+        region: c.region.clone(),
+        role,
+        function,
+        versions,
+        alias,
+        api: api?,
+        permission: permission?,
+        secrets,
+        secret_same,
+        repo,
+        health: Health::Skipped,
+    };
+    // The live version's health, through the public URL, when it can be reached from here
+    // (an emulator serves no execute-api host).
+    if let (Some(api), Some(_)) = (&now.api, now.alias.and_then(|a| now.version(a))) {
+        if !c.emulated {
+            let at = format!("{}{}", url(&api.id, &c.region), cx.loaded.manifest.app().health);
+            now.health = if crate::engine::health::probe(&at).await { Health::Passed } else { Health::Failed };
+        }
+    }
+    Ok(now)
 }
 
 async fn read_function(c: &Clients, fname: &str) -> Result<Option<FnNow>> {

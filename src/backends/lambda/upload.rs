@@ -37,10 +37,11 @@ pub fn key(cx: &Cx, zip: &LambdaZip) -> String {
     format!("{}{}.zip", prefix(cx), zip.sha256)
 }
 
-/// The zip as code for Lambda: read inline, or uploaded to S3 (once per digest).
-pub async fn code(cx: &Cx, c: &Clients, account: &str, zip: &LambdaZip, r: &dyn Reporter) -> Result<Code> {
+/// The zip as code for Lambda: read inline, or uploaded to S3 (once per digest); with
+/// the bytes sent to S3, when it was.
+pub async fn code(cx: &Cx, c: &Clients, account: &str, zip: &LambdaZip, r: &dyn Reporter) -> Result<(Code, Option<u64>)> {
     if !zip.needs_s3 {
-        return Ok(Code::Inline(Blob::new(fs_err::read(&zip.path)?)));
+        return Ok((Code::Inline(Blob::new(fs_err::read(&zip.path)?)), None));
     }
     let b = bucket(account, &c.region);
     let key = key(cx, zip);
@@ -49,11 +50,13 @@ pub async fn code(cx: &Cx, c: &Clients, account: &str, zip: &LambdaZip, r: &dyn 
         r.step(&format!("preparing the artifact bucket {}", b.name));
     }
     aws_bucket::ensure(&c.s3, &b, &seen).await?;
+    let mut sent = 0;
     if !aws_bucket::has_object(&c.s3, &b, &key).await? {
         r.step(&format!("uploading the zip ({}) to {}", crate::util::human_bytes(zip.bytes), b.url(&key)));
         aws_bucket::put_object(&c.s3, &b, &key, &zip.path, "application/zip", &tags(cx)).await?;
+        sent = zip.bytes;
     }
-    Ok(Code::S3 { bucket: b.name, key })
+    Ok((Code::S3 { bucket: b.name, key }, Some(sent)))
 }
 
 /// Deletes every zip uploaded for this app, stage and target; the number deleted.

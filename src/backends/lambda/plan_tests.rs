@@ -1,0 +1,365 @@
+//! The deploy, rollback and destroy plans from hand-made observed states: nothing there,
+//! all there, new code, a new secret value, a half-done deploy, a package type switch,
+//! an image to push, a zip through S3.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::*;
+use crate::artifact::image::LocalImage;
+use crate::artifact::oci::{BlobFile, BuiltImage};
+use crate::artifact::registry::Reference;
+use crate::artifact::zip::LambdaZip;
+use crate::cloud::ecr;
+use crate::engine::wait::PollPolicy;
+use crate::engine::{ArtifactInfo, Change};
+use crate::manifest::{Loaded, Stage};
+use crate::secrets::aws::{SecretRef, Stored};
+use crate::secrets::{SecretValue, Secrets};
+
+const MANIFEST: &str = r#"version = 1
+[app]
+name = "rag"
+runtime = "python3.11"
+asgi = "app.main:app"
+health = "/health"
+[env]
+LOG_LEVEL = "info"
+[secrets]
+API_KEY = {}
+[targets.lambda]
+region = "eu-west-1"
+memory = 256
+timeout = 20
+"#;
+
+const SHA: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const OTHER: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "eu-west-1";
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/aideploy-rag-dev-eu-west-1";
+const FN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:rag-dev";
+const SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aideploy/rag/dev/API_KEY-abc";
+
+fn cx_with(text: &str, sets: &[&str]) -> Cx {
+    let manifest = crate::manifest::parse(text, "aideploy.toml").unwrap_or_else(|e| panic!("{e:?}"));
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let target = manifest.target(Some("lambda"), &sets).unwrap();
+    let loaded = Loaded {
+        path: PathBuf::from("aideploy.toml"),
+        dir: PathBuf::from("."),
+        display_name: "aideploy.toml".into(),
+        text: text.into(),
+        manifest,
+    };
+    let mut secrets = Secrets::default();
+    secrets.values.insert("API_KEY".into(), SecretValue::new("v1".into()));
+    Cx { loaded: Arc::new(loaded), target, stage: "dev".parse::<Stage>().unwrap(), secrets, poll: PollPolicy { fixed: None } }
+}
+
+fn cx() -> Cx {
+    cx_with(MANIFEST, &[])
+}
+
+fn zip(sha: &str, bytes: u64) -> Built<Package> {
+    let z = LambdaZip {
+        path: PathBuf::from("/cache/lambda.zip"),
+        sha256: sha.into(),
+        bytes,
+        unzipped_bytes: bytes * 3,
+        entries: 12,
+        needs_s3: bytes > 50 << 20,
+        cached: false,
+    };
+    Built { info: ArtifactInfo::plain("zip", z.digest(), bytes), data: Package::Zip(z) }
+}
+
+fn image(sha: &str, push: PushTo, upload: Option<u64>) -> Built<Package> {
+    let config = BlobFile {
+        digest: "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc".into(),
+        size: 10,
+        path: PathBuf::new(),
+    };
+    let built = BuiltImage {
+        digest: format!("sha256:{sha}"),
+        manifest: serde_json::from_value(serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc", "size": 10}, "layers": []})).unwrap(),
+        manifest_bytes: vec![0; 300],
+        config,
+        image_config: Default::default(),
+        layers: Vec::new(),
+        base: Reference::parse("registry.example/base:1").unwrap(),
+        platform: crate::artifact::oci::Platform::amd64(),
+    };
+    let img = LambdaImage {
+        local: LocalImage { image: built, layers: Vec::new() },
+        sha: sha.into(),
+        reason: "[build] package = \"image\"".into(),
+        push,
+        upload,
+    };
+    Built { info: ArtifactInfo::plain("image", format!("sha256:{sha}"), 310), data: Package::Image(Box::new(img)) }
+}
+
+fn stored_secret() -> Stored {
+    Stored {
+        name: "API_KEY".into(),
+        arn: SECRET_ARN.into(),
+        last_changed: Some(1),
+        target: Some("lambda".into()),
+        version: Some("v-1".into()),
+    }
+}
+
+/// Everything deployed as `cx` asks, running code `sha`, with the secret's value current.
+fn deployed(cx: &Cx, sha: &str, package: &str) -> Now {
+    let mut n = Now::empty(REGION);
+    n.secrets.insert("API_KEY".into(), stored_secret());
+    n.secret_same.insert("API_KEY".into(), true);
+    let refs = BTreeMap::from([("API_KEY".to_string(), SecretRef { arn: SECRET_ARN.into(), version: "v-1".into() })]);
+    let arns = BTreeMap::from([("API_KEY".to_string(), SECRET_ARN.to_string())]);
+    n.role = Some((ROLE_ARN.into(), Some(role_policy(REGION, ACCOUNT, "rag-dev", &arns))));
+    let conf = desired_conf(cx, ROLE_ARN, &refs, package);
+    n.function = Some(FnNow {
+        arn: FN_ARN.into(),
+        sha: sha.into(),
+        image: None,
+        conf: conf.clone(),
+        tags: HashMap::new(),
+        last_modified: "2026-12-01T00:00:00.000+0000".into(),
+    });
+    n.versions = vec![Version { number: 1, sha: sha.into(), conf }];
+    n.alias = Some(1);
+    n.api = Some(ApiNow {
+        id: "abc123".into(),
+        cors: None,
+        integration: Some(("int1".into(), format!("{FN_ARN}:live"), "2.0".into())),
+        route: Some(("route1".into(), "integrations/int1".into())),
+        stage: Some((true, None)),
+    });
+    n.permission = Some(format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:abc123/*/*"));
+    n
+}
+
+fn rows(p: &Planned<Step>) -> Vec<(String, Op)> {
+    p.changes.iter().map(|s| s.row()).map(|a| (a.resource, a.op)).collect()
+}
+
+fn changed(p: &Planned<Step>) -> Vec<(String, Op)> {
+    rows(p).into_iter().filter(|(_, op)| *op != Op::Noop).collect()
+}
+
+fn row(p: &Planned<Step>, resource: &str) -> crate::engine::Action {
+    p.changes.iter().map(|s| s.row()).find(|a| a.resource == resource).unwrap_or_else(|| panic!("no {resource} row: {:?}", rows(p)))
+}
+
+fn owned(list: &[(&str, Op)]) -> Vec<(String, Op)> {
+    list.iter().map(|(r, o)| (r.to_string(), *o)).collect()
+}
+
+#[test]
+fn from_nothing_everything_is_created_the_zip_upload_with_its_size() {
+    let cx = cx();
+    let p = plan::plan(&cx, &Now::empty(REGION), &zip(SHA, 3 << 20));
+    assert_eq!(
+        rows(&p),
+        owned(&[
+            ("secret", Op::Create),
+            ("role", Op::Create),
+            ("upload zip", Op::Create),
+            ("function", Op::Create),
+            ("version", Op::Create),
+            ("alias", Op::Create),
+            ("http-api", Op::Create),
+            ("integration", Op::Create),
+            ("route", Op::Create),
+            ("stage", Op::Create),
+            ("permission", Op::Create),
+        ])
+    );
+    assert_eq!(row(&p, "role").id, "aideploy-rag-dev-eu-west-1");
+    assert_eq!(row(&p, "upload zip").reason.as_deref(), Some("3.0 MiB, in the request"));
+    assert_eq!(row(&p, "function").reason.as_deref(), Some("python3.11 zip"));
+    assert_eq!(row(&p, "permission").id, "rag-dev:live");
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+#[test]
+fn all_there_is_all_noop() {
+    let cx = cx();
+    let p = plan::plan(&cx, &deployed(&cx, SHA, PACKAGE_ZIP), &zip(SHA, 3 << 20));
+    assert_eq!(changed(&p), vec![], "{:?}", rows(&p));
+    assert!(!p.has_changes());
+    assert_eq!(row(&p, "version").id, "rag-dev:1");
+    assert_eq!(row(&p, "permission").id, "rag-dev:live <- abc123");
+}
+
+#[test]
+fn new_code_uploads_updates_publishes_and_moves_the_alias() {
+    let cx = cx();
+    let p = plan::plan(&cx, &deployed(&cx, SHA, PACKAGE_ZIP), &zip(OTHER, 3 << 20));
+    assert_eq!(changed(&p), owned(&[("upload zip", Op::Create), ("function", Op::Update), ("version", Op::Create), ("alias", Op::Update)]));
+    assert_eq!(row(&p, "alias").reason.as_deref(), Some("version 1 -> new"));
+}
+
+#[test]
+fn a_new_secret_value_changes_the_config_not_the_code_or_policy() {
+    let cx = cx();
+    let mut n = deployed(&cx, SHA, PACKAGE_ZIP);
+    n.secret_same.insert("API_KEY".into(), false);
+    let p = plan::plan(&cx, &n, &zip(SHA, 3 << 20));
+    assert_eq!(
+        changed(&p),
+        owned(&[("secret", Op::Update), ("function-config", Op::Update), ("version", Op::Create), ("alias", Op::Update)])
+    );
+    assert_eq!(row(&p, "secret").id, "aideploy/rag/dev/API_KEY");
+}
+
+#[test]
+fn a_setting_change_names_what_differs() {
+    let cx = cx_with(MANIFEST, &["memory=1024"]);
+    let p = plan::plan(&cx, &deployed(&cx_with(MANIFEST, &[]), SHA, PACKAGE_ZIP), &zip(SHA, 3 << 20));
+    assert_eq!(changed(&p), owned(&[("function-config", Op::Update), ("version", Op::Create), ("alias", Op::Update)]));
+    assert_eq!(row(&p, "function-config").reason.as_deref(), Some("memory"));
+}
+
+#[test]
+fn a_half_done_deploy_finishes_what_is_missing() {
+    let cx = cx();
+    let mut n = deployed(&cx, SHA, PACKAGE_ZIP);
+    n.api = None;
+    n.permission = None;
+    let p = plan::plan(&cx, &n, &zip(SHA, 3 << 20));
+    assert_eq!(
+        changed(&p),
+        owned(&[
+            ("http-api", Op::Create),
+            ("integration", Op::Create),
+            ("route", Op::Create),
+            ("stage", Op::Create),
+            ("permission", Op::Create)
+        ])
+    );
+    // A role with no function yet: the function and its first version come next.
+    let mut n = Now::empty(REGION);
+    n.role = deployed(&cx, SHA, PACKAGE_ZIP).role;
+    n.secrets.insert("API_KEY".into(), stored_secret());
+    n.secret_same.insert("API_KEY".into(), true);
+    let p = plan::plan(&cx, &n, &zip(SHA, 3 << 20));
+    assert_eq!(row(&p, "role").op, Op::Noop);
+    assert_eq!(row(&p, "function").op, Op::Create);
+    assert_eq!(row(&p, "alias").op, Op::Create);
+}
+
+#[test]
+fn a_zip_over_50_mb_goes_through_the_artifact_bucket() {
+    let cx = cx();
+    let p = plan::plan(&cx, &deployed(&cx, SHA, PACKAGE_ZIP), &zip(OTHER, 60 << 20));
+    let up = row(&p, "upload zip");
+    assert_eq!(up.op, Op::Create);
+    assert_eq!(up.id, format!("s3://aideploy-artifacts-{ACCOUNT}-{REGION}/lambda/rag/dev/lambda/{OTHER}.zip"));
+    assert!(up.reason.unwrap().starts_with("60.0 MiB"));
+    assert!(p.warnings.iter().any(|w| w.contains("through S3")), "{:?}", p.warnings);
+    // Nothing deployed yet: the account is not known, the key is.
+    let p = plan::plan(&cx, &Now::empty(REGION), &zip(OTHER, 60 << 20));
+    assert_eq!(row(&p, "upload zip").id, format!("lambda/rag/dev/lambda/{OTHER}.zip"));
+}
+
+#[test]
+fn an_image_for_the_targets_own_repository_makes_it_then_pushes() {
+    let cx = cx();
+    let p = plan::plan(&cx, &Now::empty(REGION), &image(SHA, PushTo::OwnEcr, Some(310)));
+    let r = rows(&p);
+    assert_eq!(r[1], ("ecr-repository".to_string(), Op::Create));
+    assert_eq!(r[2], ("push image".to_string(), Op::Create));
+    let push = row(&p, "push image");
+    assert_eq!(push.id, format!("aideploy/rag-dev-lambda@sha256:{}", &SHA[..12]));
+    assert_eq!(push.reason.as_deref(), Some("at most 310 B to upload"));
+    assert!(row(&p, "function").reason.unwrap().contains("container image: [build] package = \"image\""));
+    assert!(!r.iter().any(|(res, _)| res == "upload zip"));
+    // A same-named repository that is not ours: the plan says the deploy will refuse it.
+    let mut n = Now::empty(REGION);
+    n.repo = Some(ecr::Repo { uri: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/aideploy/rag-dev-lambda".into(), ours: false });
+    let p = plan::plan(&cx, &n, &image(SHA, PushTo::OwnEcr, Some(310)));
+    assert!(p.warnings.iter().any(|w| w.contains("aideploy/rag-dev-lambda") && w.contains("not created by aideploy")), "{:?}", p.warnings);
+    assert_eq!(row(&p, "ecr-repository").op, Op::Create);
+}
+
+#[test]
+fn an_image_the_registry_has_is_not_pushed_again() {
+    let cx = cx();
+    let repo = Reference::parse("127.0.0.1:5000/team/rag").unwrap();
+    let mut n = deployed(&cx, SHA, PACKAGE_IMAGE);
+    // New code whose image is in the registry already: no push, the function is updated.
+    let p = plan::plan(&cx, &n, &image(OTHER, PushTo::Named(repo.clone()), None));
+    assert_eq!(row(&p, "image").op, Op::Noop);
+    assert_eq!(row(&p, "function").op, Op::Update);
+    // A missing one is pushed with the exact bytes.
+    let p = plan::plan(&cx, &n, &image(OTHER, PushTo::Named(repo.clone()), Some(2048)));
+    assert_eq!(row(&p, "push image").reason.as_deref(), Some("2.0 KiB to upload"));
+    assert_eq!(row(&p, "push image").id, format!("127.0.0.1:5000/team/rag@sha256:{}", &OTHER[..12]));
+    // What the function runs already: nothing to push, nothing to change.
+    n.function.as_mut().unwrap().image = Some(image_uri("127.0.0.1:5000/team/rag", SHA));
+    let p = plan::plan(&cx, &n, &image(SHA, PushTo::Named(repo), Some(2048)));
+    assert!(!p.has_changes(), "{:?}", rows(&p));
+}
+
+#[test]
+fn a_package_type_switch_replaces_the_function() {
+    let cx = cx();
+    let p = plan::plan(&cx, &deployed(&cx, SHA, PACKAGE_IMAGE), &zip(SHA, 3 << 20));
+    let fn_ops: Vec<Op> = p.changes.iter().map(|s| s.row()).filter(|a| a.resource == "function").map(|a| a.op).collect();
+    assert_eq!(fn_ops, vec![Op::Delete, Op::Create]);
+    assert!(row(&p, "function").reason.unwrap().contains("package image -> zip"));
+    assert_eq!(row(&p, "version").op, Op::Create);
+    assert_eq!(row(&p, "alias").op, Op::Create);
+    assert_eq!(row(&p, "permission").op, Op::Create);
+    assert_eq!(row(&p, "http-api").op, Op::Noop);
+}
+
+#[test]
+fn a_timeout_over_api_gateways_limit_is_warned_about() {
+    let cx = cx_with(MANIFEST, &["timeout=120"]);
+    let p = plan::plan(&cx, &Now::empty(REGION), &zip(SHA, 1000));
+    assert!(p.warnings.iter().any(|w| w.contains("30 s") && w.contains("cloudrun")), "{:?}", p.warnings);
+}
+
+#[test]
+fn rollback_moves_the_alias_to_the_version_before() {
+    let cx = cx();
+    let mut n = deployed(&cx, SHA, PACKAGE_ZIP);
+    assert!(plan::plan_rollback(&cx, &n).unwrap_err().to_string().contains("no previous version"));
+    let v1 = n.versions[0].clone();
+    n.versions.push(Version { number: 3, ..v1 });
+    n.alias = Some(3);
+    let p = plan::plan_rollback(&cx, &n).unwrap();
+    assert_eq!(p.changes, vec![Step::RollbackAlias { function: "rag-dev".into(), from: 3, to: 1 }]);
+    let a = p.changes[0].row();
+    assert_eq!((a.resource.as_str(), a.op, a.id.as_str()), ("alias", Op::Update, "rag-dev:live"));
+    assert_eq!(a.reason.as_deref(), Some("version 3 -> 1"));
+}
+
+#[test]
+fn destroy_removes_only_ours_uploads_first() {
+    let cx = cx();
+    assert!(plan::plan_destroy(&cx, &Now::empty(REGION)).changes.is_empty());
+    let mut n = deployed(&cx, SHA, PACKAGE_ZIP);
+    n.repo = Some(ecr::Repo { uri: "x".into(), ours: false });
+    let mut theirs = stored_secret();
+    theirs.name = "OTHER".into();
+    theirs.target = Some("gpu".into());
+    n.secrets.insert("OTHER".into(), theirs);
+    let p = plan::plan_destroy(&cx, &n);
+    assert_eq!(
+        rows(&p),
+        owned(&[
+            ("zip-uploads", Op::Delete),
+            ("http-api", Op::Delete),
+            ("function", Op::Delete),
+            ("role", Op::Delete),
+            ("secret", Op::Delete)
+        ])
+    );
+    assert_eq!(row(&p, "zip-uploads").id, format!("s3://aideploy-artifacts-{ACCOUNT}-{REGION}/lambda/rag/dev/lambda/"));
+    assert_eq!(row(&p, "secret").id, "aideploy/rag/dev/API_KEY");
+}
