@@ -19,6 +19,7 @@ mod cloudrun_target;
 mod completions;
 mod conformance;
 mod ec2_target;
+mod first_contact;
 mod lambda_target;
 mod local_target;
 mod manifest_errors;

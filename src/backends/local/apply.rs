@@ -160,7 +160,7 @@ fn check_front_port(cx: &Cx, now: Option<&Now>, front: u16, restart_proxy: bool)
         return Err(Hinted::new(
             format!("port {front} is in use by another program"),
             format!(
-                "stop it, or serve on another port: --set port={} (or `port` in [targets.{}])",
+                "stop it, or serve on another port: set `port = {}` in [targets.{}] of the manifest (a --set lasts one run: the next deploy would move back)",
                 front.saturating_add(1),
                 cx.target.name
             ),

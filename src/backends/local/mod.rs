@@ -13,6 +13,7 @@
 //! not start is never signalled or adopted.
 
 mod apply;
+mod bind;
 mod logs;
 mod plan;
 mod process;
@@ -89,9 +90,24 @@ fn desired(cx: &Cx, built: &Built<Source>, release: PathBuf, salt: &str) -> Vers
         health: cx.loaded.manifest.app().health.to_string(),
         env: cx.loaded.manifest.env_pairs(),
         config: String::new(),
+        code: code_digest(cx, &built.data.sources),
+        secrets: cx.secrets.digest(salt),
     };
-    v.config = config_digest(&v, &built.data.env.interpreter.version, &cx.secrets.digest(salt));
+    v.config = config_digest(&v, &built.data.env.interpreter.version, &v.secrets);
     v
+}
+
+/// The source set's digest without the manifest file: the app's code alone.
+fn code_digest(cx: &Cx, sources: &SourceSet) -> String {
+    // The manifest sits at the top of the app folder (`dir` is its parent).
+    let manifest = cx.loaded.path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let mut h = Sha256::new();
+    for f in sources.files.iter().filter(|f| Some(&f.rel) != manifest.as_ref()) {
+        h.update(f.rel.as_bytes());
+        h.update([0, u8::from(f.executable)]);
+        h.update(f.sha256);
+    }
+    hex::encode(h.finalize())
 }
 
 fn config_digest(v: &Version, python_version: &str, secrets_digest: &str) -> String {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::run::Version;
 use super::state::{Now, Observed};
 use super::{deployment_digest, deployment_dir, desired, entry, front_port, short, Source};
 use crate::engine::{Action, Built, Change, Cx, Op, Planned};
@@ -35,12 +36,77 @@ pub enum Step {
 /// Why the running process is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
-    DependenciesChanged,
-    CodeChanged,
-    ConfigurationChanged,
+    /// What the manifest, the code or the secrets changed.
+    Changed(What),
     /// The recorded process died (or the pid is no longer the one aideploy started).
     NotRunning,
     Unhealthy,
+}
+
+/// What differs between the running version and the wanted one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct What {
+    pub code: bool,
+    pub dependencies: bool,
+    pub env: bool,
+    pub secrets: bool,
+    /// `asgi`/`command`, the health path, the Python version.
+    pub settings: bool,
+    /// Only the manifest's text (a comment, a setting of another target).
+    pub manifest: bool,
+}
+
+impl What {
+    /// Compares two versions; `None` when they are the same.
+    pub fn between(running: &Version, want: &Version) -> Option<What> {
+        if running.artifact == want.artifact && running.config == want.config {
+            return None;
+        }
+        let dependencies = running.env_key != want.env_key;
+        let mut w = What {
+            dependencies,
+            // States from before the code digest was recorded: the artifact is code + deps.
+            code: if running.code.is_empty() { running.artifact != want.artifact && !dependencies } else { running.code != want.code },
+            env: running.env != want.env,
+            secrets: !running.secrets.is_empty() && running.secrets != want.secrets,
+            settings: running.entry != want.entry || running.health != want.health,
+            manifest: false,
+        };
+        if w == What::default() {
+            // The config digest also covers the Python version and (in older states) the
+            // secrets; the artifact also covers the manifest file itself.
+            if running.config != want.config {
+                w.settings = true;
+            } else {
+                w.manifest = true;
+            }
+        }
+        Some(w)
+    }
+
+    /// `code, env changed`.
+    fn text(self) -> String {
+        let parts = [
+            (self.code, "code"),
+            (self.dependencies, "dependencies"),
+            (self.env, "env"),
+            (self.secrets, "secrets"),
+            (self.settings, "settings"),
+            (self.manifest, "manifest"),
+        ];
+        let names: Vec<&str> = parts.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
+        format!("{} changed", names.join(", "))
+    }
+}
+
+impl Why {
+    fn text(self) -> String {
+        match self {
+            Why::Changed(what) => what.text(),
+            Why::NotRunning => "not running".into(),
+            Why::Unhealthy => "unhealthy".into(),
+        }
+    }
 }
 
 /// Why the proxy is (re)started.
@@ -52,18 +118,6 @@ pub enum ProxyWhy {
     },
     /// The recorded proxy died.
     NotRunning,
-}
-
-impl Why {
-    fn text(self) -> &'static str {
-        match self {
-            Why::DependenciesChanged => "dependencies changed",
-            Why::CodeChanged => "code changed",
-            Why::ConfigurationChanged => "configuration changed",
-            Why::NotRunning => "not running",
-            Why::Unhealthy => "unhealthy",
-        }
-    }
 }
 
 fn proxy_id(port: u16) -> String {
@@ -125,10 +179,8 @@ pub fn plan(cx: &Cx, seen: &Observed, artifact: &Built<Source>) -> Planned<Step>
     };
     let running = &n.state.serving.version;
     let want = desired(cx, artifact, PathBuf::new(), &n.state.salt);
-    let why = if running.artifact != want.artifact {
-        Some(if running.env_key != want.env_key { Why::DependenciesChanged } else { Why::CodeChanged })
-    } else if running.config != want.config {
-        Some(Why::ConfigurationChanged)
+    let why = if let Some(what) = What::between(running, &want) {
+        Some(Why::Changed(what))
     } else if !n.app_alive {
         Some(Why::NotRunning)
     } else if !n.app_healthy {

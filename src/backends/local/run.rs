@@ -75,6 +75,13 @@ pub struct Version {
     pub env: Vec<(String, String)>,
     /// Digest of how it runs: entry, health path, env, Python, secret values (salted).
     pub config: String,
+    /// Digest of the source files without the manifest (empty in states written before
+    /// it was recorded): tells a code change from a manifest edit.
+    #[serde(default)]
+    pub code: String,
+    /// The salted digest of the secret values (empty in older states).
+    #[serde(default)]
+    pub secrets: String,
 }
 
 /// A version that is running.
@@ -181,7 +188,7 @@ fn spawn(version: &Version, secrets: &Secrets, port: u16, log: &Path) -> Result<
         }
         Entry::Command(command) => {
             let mut c = Command::new("/bin/sh");
-            c.args(["-c", command]);
+            c.arg("-c").arg(super::bind::loopback_only(command));
             c
         }
     };
@@ -203,6 +210,9 @@ fn spawn(version: &Version, secrets: &Secrets, port: u16, log: &Path) -> Result<
     }
     cmd.env("PYTHONUNBUFFERED", "1");
     cmd.env("PORT", port.to_string());
+    for (k, v) in super::bind::HOST_VARS {
+        cmd.env(k, v);
+    }
     for (k, v) in &version.env {
         cmd.env(k, v);
     }
