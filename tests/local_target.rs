@@ -751,3 +751,43 @@ fn up_yes_without_a_target_or_a_terminal_deploys_locally_and_says_so() {
     assert!(written.contains("[targets.local]"), "{written}");
     assert_eq!(http("GET", &app.url("/health"), None).unwrap().0, 200);
 }
+
+/// The address a TCP socket listens on for `port` (`/proc/net/tcp`, IPv4), as
+/// `a.b.c.d`, when one does.
+fn listening_on(port: u16) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (addr, p) = f.get(1)?.split_once(':')?;
+        if u16::from_str_radix(p, 16).ok()? != port || f.get(3) != Some(&"0A") {
+            return None;
+        }
+        let n = u32::from_str_radix(addr, 16).ok()?.to_le_bytes();
+        Some(format!("{}.{}.{}.{}", n[0], n[1], n[2], n[3]))
+    })
+}
+
+/// Issue 13.7, "unless the manifest says otherwise": `public = true` in [targets.local]
+/// serves on every interface and runs the command as written; taking it out goes back
+/// to 127.0.0.1 only.
+#[test]
+fn public_local_serves_on_every_interface_until_the_manifest_says_otherwise() {
+    let app = App::new("fastapi-rag");
+    let private = "version = 1\n[app]\nname = \"open\"\ncommand = \"python server.py --host 0.0.0.0\"\nhealth = \"/health\"\n[env]\nGREETING = \"hi\"\n[targets.local]\n";
+    let public = private.replace("[targets.local]\n", "[targets.local]\npublic = true\n");
+    app.command_app(&public, "server.py", BIND_SERVER);
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap(), (200, "0.0.0.0 None hi".into()));
+    assert_eq!(listening_on(app.port).as_deref(), Some("0.0.0.0"), "the stable port listens on every interface");
+
+    app.write("aideploy.toml", private);
+    let (code, p, _) = app.json(&["plan"]);
+    assert_eq!(code, 0);
+    assert_eq!(p["actions"][0]["reason"], "settings changed", "{p}");
+    assert_eq!(p["actions"][1]["reason"], "127.0.0.1 only", "{p}");
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap(), (200, "127.0.0.1 127.0.0.1 hi".into()));
+    assert_eq!(listening_on(app.port).as_deref(), Some("127.0.0.1"));
+}

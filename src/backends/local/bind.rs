@@ -3,7 +3,8 @@
 //! for containers, `gunicorn --bind 0.0.0.0:$PORT`, would otherwise be reachable from
 //! the network on its private port). A wildcard address in the command becomes
 //! 127.0.0.1, and servers that take their address from the environment are told the
-//! same; a value the manifest's `[env]` gives for those variables wins.
+//! same; a value the manifest's `[env]` gives for those variables wins, and
+//! `public = true` in `[targets.local]` turns all of this off.
 
 /// Environment variables through which common servers take their listen address.
 pub const HOST_VARS: &[(&str, &str)] =

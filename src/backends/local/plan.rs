@@ -69,7 +69,7 @@ impl What {
             code: if running.code.is_empty() { running.artifact != want.artifact && !dependencies } else { running.code != want.code },
             env: running.env != want.env,
             secrets: !running.secrets.is_empty() && running.secrets != want.secrets,
-            settings: running.entry != want.entry || running.health != want.health,
+            settings: running.entry != want.entry || running.health != want.health || running.public != want.public,
             manifest: false,
         };
         if w == What::default() {
@@ -118,6 +118,10 @@ pub enum ProxyWhy {
     },
     /// The recorded proxy died.
     NotRunning,
+    /// `public` changed: every interface, or 127.0.0.1 only.
+    AccessChanged {
+        public: bool,
+    },
 }
 
 fn proxy_id(port: u16) -> String {
@@ -138,6 +142,8 @@ impl Change for Step {
             Step::StartProxy { port, why: ProxyWhy::NotRunning } => {
                 Action::new(Op::Update, "proxy", proxy_id(*port)).because("not running")
             }
+            Step::StartProxy { port, why: ProxyWhy::AccessChanged { public } } => Action::new(Op::Update, "proxy", proxy_id(*port))
+                .because(if *public { "public: every interface" } else { "127.0.0.1 only" }),
             Step::KeepProxy { port } => Action::new(Op::Noop, "proxy", proxy_id(*port)),
             Step::StopApp { base, pid, alive } => {
                 Action::new(if *alive { Op::Delete } else { Op::Noop }, "process", base).because(format!("pid {pid}"))
@@ -192,12 +198,15 @@ pub fn plan(cx: &Cx, seen: &Observed, artifact: &Built<Source>) -> Planned<Step>
         Some(why) => Step::ReplaceApp { base, why },
         None => Step::KeepApp { base },
     };
-    Planned::of(vec![app, proxy_step(n, front)])
+    Planned::of(vec![app, proxy_step(n, front, want.public)])
 }
 
-fn proxy_step(n: &Now, front: u16) -> Step {
+/// The proxy listens as the version that will serve says (`public`).
+fn proxy_step(n: &Now, front: u16, public: bool) -> Step {
     if n.state.front_port != front {
         Step::StartProxy { port: front, why: ProxyWhy::PortChanged { from: n.state.front_port } }
+    } else if n.state.serving.version.public != public {
+        Step::StartProxy { port: front, why: ProxyWhy::AccessChanged { public } }
     } else if !n.proxy_alive {
         Step::StartProxy { port: front, why: ProxyWhy::NotRunning }
     } else {
@@ -214,7 +223,7 @@ pub fn plan_rollback(cx: &Cx, seen: &Observed) -> Result<Planned<Step>> {
             .into());
     };
     let to = short(deployment_digest(prev).trim_start_matches("sha256:")).to_string();
-    Ok(Planned::of(vec![Step::RestoreApp { base: cx.resource_base(), to }, proxy_step(n, n.state.front_port)]))
+    Ok(Planned::of(vec![Step::RestoreApp { base: cx.resource_base(), to }, proxy_step(n, n.state.front_port, prev.public)]))
 }
 
 /// Everything of this deployment: its processes (only the ones aideploy started and

@@ -154,6 +154,7 @@ fn plans_from_what_is_there() {
     let keep_proxy = Step::KeepProxy { port: 8000 };
     let changed_env = cx(&MANIFEST.replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""), &[]);
     let changed_health = cx(&MANIFEST.replace("health = \"/health\"", "health = \"/ready\""), &[]);
+    let public = cx(&MANIFEST.replace("[targets.local]\n", "[targets.local]\npublic = true\n"), &[]);
     // (case, context, what runs, what build made, expected steps)
     let cases: Vec<Case> = vec![
         (
@@ -216,6 +217,13 @@ fn plans_from_what_is_there() {
             vec![app(changed(&["manifest"])), keep_proxy.clone()],
         ),
         (
+            "public = true: the app runs its command as written, the proxy listens everywhere",
+            &public,
+            deployed(&base, &code, ALL_UP, false),
+            built("v1", "deps"),
+            vec![app(changed(&["settings"])), Step::StartProxy { port: 8000, why: ProxyWhy::AccessChanged { public: true } }],
+        ),
+        (
             "partly there: the process died, the proxy runs",
             &base,
             deployed(&base, &code, Live { app: false, proxy: true, healthy: false }, false),
@@ -270,6 +278,12 @@ fn rows_are_the_ones_people_see() {
     );
     let moved = cx(MANIFEST, &["port=9000"]);
     assert_eq!(rows(&plan(&moved, &deployed(&base, &code, ALL_UP, false), &code))[1], "~ proxy 127.0.0.1:9000 (port 8000 -> 9000)");
+    let public = cx(&MANIFEST.replace("[targets.local]\n", "[targets.local]\npublic = true\n"), &[]);
+    assert_eq!(
+        rows(&plan(&public, &deployed(&base, &code, ALL_UP, false), &code)),
+        vec!["~ process demo-dev (settings changed)", "~ proxy 127.0.0.1:8000 (public: every interface)"]
+    );
+    assert_eq!(rows(&plan(&base, &deployed(&public, &code, ALL_UP, false), &code))[1], "~ proxy 127.0.0.1:8000 (127.0.0.1 only)");
     let changed_env = cx(&MANIFEST.replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""), &[]);
     assert_eq!(
         rows(&plan(&changed_env, &deployed(&base, &code, ALL_UP, false), &built_after_manifest_edit("v1", "deps")))[0],
