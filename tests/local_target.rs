@@ -212,13 +212,13 @@ fn secrets_reach_the_process_but_not_the_output() {
     let state = std::fs::read_to_string(app.home.path().join("state/local/fastapi-rag-dev/state.json")).unwrap();
     assert!(!state.contains(secret), "the secret value is in the state file");
 
-    // A changed secret value is a configuration change: the process is replaced.
+    // A changed secret value is a secrets change: the process is replaced.
     let (code, v, _) = {
         let out = app.cmd(&["plan", "--json", "--target", "local", "--set", &port]).output().unwrap();
         (out.status.code().unwrap(), serde_json::from_slice::<Value>(&out.stdout).unwrap(), ())
     };
     assert_eq!(code, 0);
-    assert_eq!(v["actions"][0]["reason"], "configuration changed");
+    assert_eq!(v["actions"][0]["reason"], "secrets changed");
 }
 
 #[test]
@@ -242,7 +242,9 @@ fn a_port_taken_by_another_program_is_a_clear_error() {
     let (code, v, stderr) = app.json(&["deploy", "--yes"]);
     assert_eq!(code, 1, "{v}");
     assert!(stderr.contains(&format!("port {} is in use by another program", app.port)), "{stderr}");
-    assert!(stderr.contains("--set port="), "{stderr}");
+    // The fix that lasts: the manifest, not a --set the next deploy would undo.
+    assert!(stderr.contains(&format!("set `port = {}` in [targets.local]", app.port + 1)), "{stderr}");
+    assert!(!stderr.contains("--set port="), "{stderr}");
     let state = app.home.path().join("state/local/fastapi-rag-dev/state.json");
     assert!(!state.exists(), "a failed first deploy leaves no state");
 }
@@ -679,4 +681,113 @@ fn a_process_aideploy_did_not_start_is_never_signalled_or_adopted() {
     assert!(!dir.exists());
     foreign.kill().unwrap();
     foreign.wait().unwrap();
+}
+
+/// A server that binds the address given by `--host` and answers every GET with the
+/// address it bound, `$HOST` and `$GREETING`.
+const BIND_SERVER: &str = r#"import http.server, os, sys
+host = sys.argv[sys.argv.index('--host') + 1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = '%s %s %s' % (self.server.server_address[0], os.environ.get('HOST'), os.environ.get('GREETING'))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body.encode())
+http.server.HTTPServer((host, int(os.environ['PORT'])), H).serve_forever()
+"#;
+
+/// Issue 13.7 and 13.8: a command written for containers (`--host 0.0.0.0`) listens on
+/// loopback only; an [env]-only edit is planned as "env changed"; status never shows
+/// a `previous` that is not there.
+#[test]
+fn a_command_app_listens_on_loopback_only_and_plans_say_what_changed() {
+    let app = App::new("fastapi-rag");
+    let manifest = "version = 1\n[app]\nname = \"bound\"\ncommand = \"python server.py --host 0.0.0.0\"\nhealth = \"/health\"\n[env]\nGREETING = \"hi\"\n[targets.local]\n";
+    app.command_app(manifest, "server.py", BIND_SERVER);
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    // The socket the app bound: loopback, whatever the command said.
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap(), (200, "127.0.0.1 127.0.0.1 hi".into()));
+
+    let port = format!("port={}", app.port);
+    let status = app.cmd(&["status", "--target", "local", "--set", &port]).output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}");
+    assert!(text.contains("pid") && !text.contains("null") && !text.contains("previous"), "{text}");
+    let (_, s, _) = app.json(&["status"]);
+    assert!(s["details"].get("previous").is_none(), "{s}");
+
+    // Only [env] changed (and so the manifest file): env, not code.
+    app.write("aideploy.toml", &manifest.replace("GREETING = \"hi\"", "GREETING = \"hello\""));
+    let (code, p, stderr) = app.json(&["plan"]);
+    assert_eq!(code, 0, "{p}\n{stderr}");
+    assert_eq!(p["actions"][0]["reason"], "env changed", "{p}");
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap(), (200, "127.0.0.1 127.0.0.1 hello".into()));
+    let (_, s, _) = app.json(&["status"]);
+    assert!(s["details"]["previous"].as_str().is_some_and(|p| p.starts_with("sha256:")), "{s}");
+}
+
+/// Issue 13.3: with --yes and no terminal, init (through up) takes the local target
+/// and says so; without --yes it still asks for --target.
+#[test]
+fn up_yes_without_a_target_or_a_terminal_deploys_locally_and_says_so() {
+    let app = App::new("fastapi-rag");
+    std::fs::remove_file(app.dir.join("aideploy.toml")).unwrap();
+    let out = app.cmd(&["init"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pass --target KIND") && stderr.contains("--yes"), "{stderr}");
+    assert!(!app.dir.join("aideploy.toml").exists());
+
+    let port = format!("port={}", app.port);
+    let out = app.cmd(&["up", "--yes", "--set", &port]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("No --target given: using `local`"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), app.url(""));
+    let written = std::fs::read_to_string(app.dir.join("aideploy.toml")).unwrap();
+    assert!(written.contains("[targets.local]"), "{written}");
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap().0, 200);
+}
+
+/// The address a TCP socket listens on for `port` (`/proc/net/tcp`, IPv4), as
+/// `a.b.c.d`, when one does.
+fn listening_on(port: u16) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (addr, p) = f.get(1)?.split_once(':')?;
+        if u16::from_str_radix(p, 16).ok()? != port || f.get(3) != Some(&"0A") {
+            return None;
+        }
+        let n = u32::from_str_radix(addr, 16).ok()?.to_le_bytes();
+        Some(format!("{}.{}.{}.{}", n[0], n[1], n[2], n[3]))
+    })
+}
+
+/// Issue 13.7, "unless the manifest says otherwise": `public = true` in [targets.local]
+/// serves on every interface and runs the command as written; taking it out goes back
+/// to 127.0.0.1 only.
+#[test]
+fn public_local_serves_on_every_interface_until_the_manifest_says_otherwise() {
+    let app = App::new("fastapi-rag");
+    let private = "version = 1\n[app]\nname = \"open\"\ncommand = \"python server.py --host 0.0.0.0\"\nhealth = \"/health\"\n[env]\nGREETING = \"hi\"\n[targets.local]\n";
+    let public = private.replace("[targets.local]\n", "[targets.local]\npublic = true\n");
+    app.command_app(&public, "server.py", BIND_SERVER);
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap(), (200, "0.0.0.0 None hi".into()));
+    assert_eq!(listening_on(app.port).as_deref(), Some("0.0.0.0"), "the stable port listens on every interface");
+
+    app.write("aideploy.toml", private);
+    let (code, p, _) = app.json(&["plan"]);
+    assert_eq!(code, 0);
+    assert_eq!(p["actions"][0]["reason"], "settings changed", "{p}");
+    assert_eq!(p["actions"][1]["reason"], "127.0.0.1 only", "{p}");
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(http("GET", &app.url("/health"), None).unwrap(), (200, "127.0.0.1 127.0.0.1 hi".into()));
+    assert_eq!(listening_on(app.port).as_deref(), Some("127.0.0.1"));
 }

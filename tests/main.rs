@@ -20,6 +20,7 @@ mod completions;
 mod conformance;
 mod credential_hops;
 mod ec2_target;
+mod first_contact;
 mod lambda_target;
 mod local_target;
 mod manifest_errors;

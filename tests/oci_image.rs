@@ -223,8 +223,8 @@ async fn oci_push_inspect_and_run_in_docker() {
 /// registry, else `docker load`ed from an archive skopeo writes), or, where no engine
 /// runs (or AIDEPLOY_TEST_NO_DOCKER=1), unpacked by umoci and started under chroot with
 /// the process umoci derives from the image config (args, env, cwd, uid:gid).
-struct Running {
-    port: u16,
+pub(crate) struct Running {
+    pub(crate) port: u16,
     mode: Mode,
 }
 
@@ -234,7 +234,7 @@ enum Mode {
 }
 
 impl Running {
-    fn start(registry: &str, repo: &str, tag: &str) -> Running {
+    pub(crate) fn start(registry: &str, repo: &str, tag: &str) -> Running {
         let port = free_port();
         let image = format!("{registry}/{repo}:{tag}");
         let engine = std::env::var("AIDEPLOY_TEST_NO_DOCKER").map_or(true, |v| v.is_empty())
@@ -274,11 +274,14 @@ impl Running {
         let process = &spec["process"];
         let strings =
             |v: &serde_json::Value| -> Vec<String> { v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect() };
-        // The one liberty taken: the app's port, so it cannot collide on the host network.
+        // The one liberty taken: the app's port, so it cannot collide on the host network
+        // (the `--port` argument of the uvicorn entrypoint, `$PORT` for a command).
         let mut args = strings(&process["args"]);
         if let Some(i) = args.iter().position(|a| a == "--port") {
             args[i + 1] = port.to_string();
         }
+        let envs: Vec<String> =
+            strings(&process["env"]).into_iter().map(|e| if e.starts_with("PORT=") { format!("PORT={port}") } else { e }).collect();
         let (uid, gid) = (process["user"]["uid"].as_u64().unwrap(), process["user"]["gid"].as_u64().unwrap());
         let rootfs = bundle.join("rootfs");
         let log = dir.path().join("app.log");
@@ -287,7 +290,7 @@ impl Running {
             .arg(format!("--userspec={uid}:{gid}"))
             .arg(&rootfs)
             .args(["/usr/bin/env", "-i"])
-            .args(strings(&process["env"]))
+            .args(&envs)
             .args(["/bin/sh", "-c", "cd \"$0\" && exec \"$@\""])
             .arg(process["cwd"].as_str().unwrap())
             .args(&args)
@@ -298,7 +301,7 @@ impl Running {
         Running { port, mode: Mode::Chroot { child, rootfs, log, _dir: dir } }
     }
 
-    fn how(&self) -> &'static str {
+    pub(crate) fn how(&self) -> &'static str {
         match &self.mode {
             Mode::Docker { loaded: false, .. } => "docker, pulled from the registry",
             Mode::Docker { loaded: true, .. } => "docker, loaded from a skopeo archive",
@@ -306,7 +309,7 @@ impl Running {
         }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         match &self.mode {
             Mode::Docker { id, .. } => {
                 let o = Command::new("docker").args(["logs", id]).output().unwrap();

@@ -3,10 +3,12 @@
 //! archives.
 
 pub mod image;
+pub mod imports;
 pub mod model_archive;
 pub mod oci;
 pub mod pydeps;
 pub mod python;
 pub mod registry;
+pub mod reqfiles;
 pub mod source;
 pub mod zip;

@@ -112,7 +112,8 @@ impl fmt::Display for TargetPlatform {
 
 /// An installed, import-ready dependency set: `dir` goes on the target's `sys.path`.
 /// It holds packages only: console scripts (`bin/`, whose shebangs name this machine's
-/// interpreter) and installer bookkeeping that varies per machine are removed.
+/// interpreter) and installer bookkeeping that varies per machine are removed. Images
+/// get the console scripts back, written for their own Python (`oci::scripts`).
 #[derive(Debug, Clone)]
 pub struct DepsDir {
     pub dir: PathBuf,

@@ -8,6 +8,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::artifact::reqfiles;
 use crate::engine::Reporter;
 use crate::envvars;
 use crate::error::Hinted;
@@ -124,7 +125,7 @@ impl Requirements {
     pub fn install_args(&self, scratch: &Path) -> Result<Vec<std::ffi::OsString>> {
         let mut args: Vec<std::ffi::OsString> = Vec::new();
         match &self.source {
-            Some(file) if !is_pyproject(file) => {
+            Some(file) if is_requirements_txt(file) => {
                 args.push("-r".into());
                 args.push(file.clone().into_os_string());
                 args.extend(self.extra.iter().map(Into::into));
@@ -140,8 +141,10 @@ impl Requirements {
     }
 }
 
-fn is_pyproject(p: &Path) -> bool {
-    p.file_name().is_some_and(|n| n == "pyproject.toml")
+/// A pip requirements file (read by uv/pip themselves), not a pyproject.toml,
+/// Pipfile.lock or conda environment file (read here into a list).
+fn is_requirements_txt(p: &Path) -> bool {
+    reqfiles::format_of(p) == reqfiles::Format::RequirementsTxt
 }
 
 fn requirement_lines(text: &str) -> Vec<String> {
@@ -173,7 +176,7 @@ fn hash_requirements(file: &Path, h: &mut Sha256, depth: u32) -> Result<()> {
 }
 
 /// `[app] requirements`, else `requirements.txt`, else `pyproject.toml`'s
-/// `[project] dependencies`. An `asgi` app gets uvicorn when the list lacks it.
+/// dependencies (PEP 621, else Poetry; see `reqfiles` for every format read). An `asgi` app gets uvicorn when the list lacks it.
 pub fn requirements(manifest: &Manifest, dir: &Path) -> Result<Requirements> {
     let app = manifest.app();
     let explicit = app.requirements.as_ref().map(|r| dir.join(r.get()));
@@ -182,16 +185,7 @@ pub fn requirements(manifest: &Manifest, dir: &Path) -> Result<Requirements> {
     let source = explicit.or_else(|| default_txt.is_file().then_some(default_txt)).or_else(|| pyproject.is_file().then_some(pyproject));
     let mut h = Sha256::new();
     let mut lines = match &source {
-        Some(p) if is_pyproject(p) => {
-            let text = fs_err::read_to_string(p)?;
-            let doc: toml::Table = toml::from_str(&text)
-                .map_err(|e| Hinted::new(format!("cannot read pyproject.toml: {}", e.message()), "fix its TOML syntax"))?;
-            doc.get("project")
-                .and_then(|p| p.get("dependencies"))
-                .and_then(|d| d.as_array())
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                .unwrap_or_default()
-        }
+        Some(p) if !is_requirements_txt(p) => reqfiles::read_lines(p, reqfiles::format_of(p))?,
         Some(p) => {
             hash_requirements(p, &mut h, 0)?;
             requirement_lines(&fs_err::read_to_string(p)?)

@@ -17,6 +17,9 @@ use crate::util::human_bytes;
 pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let stage = parse_stage(g)?;
     let loaded = load_manifest(g)?;
+    for w in crate::artifact::imports::warnings(&loaded.manifest, &loaded.dir) {
+        ui.warn(&w);
+    }
     let target = match &args.target.target {
         Some(name) => Some(loaded.manifest.target(Some(name), &args.target.set)?),
         None if !args.target.set.is_empty() => {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::artifact::reqfiles;
 use crate::cli::{GlobalArgs, InitArgs};
 use crate::error::UsageError;
 use crate::manifest::{self, slugify, Kind};
@@ -74,9 +75,18 @@ pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
             let items: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
             Kind::ALL[ui.select("Target", &items, 0, "--target KIND")?]
         }
+        // --yes with no terminal: the default the picker offers, said out loud.
+        None if ui.yes => {
+            ui.info(&format!(
+                "No --target given: using `{}` (this machine; pass --target KIND for another: {}).",
+                Kind::Local,
+                Kind::ALL.map(|k| k.as_str()).join(", ")
+            ));
+            Kind::Local
+        }
         None => {
             return Err(UsageError::new("which target? there is no terminal to ask at")
-                .hint(format!("pass --target KIND (one of: {})", Kind::ALL.map(|k| k.as_str()).join(", ")))
+                .hint(format!("pass --target KIND (one of: {}), or --yes for local", Kind::ALL.map(|k| k.as_str()).join(", ")))
                 .into())
         }
     };
@@ -158,24 +168,22 @@ pub fn detect(dir: &Path) -> Result<Detected> {
         name: abs.file_name().map(|n| slugify(&n.to_string_lossy())).filter(|s| !s.is_empty()).unwrap_or_else(|| "my-app".into()),
         ..Detected::default()
     };
-    if dir.join("requirements.txt").is_file() {
-        d.requirements = Some("requirements.txt".into());
-    } else if dir.join("pyproject.toml").is_file() {
-        d.requirements = Some("pyproject.toml".into());
-    }
     let mut py_files = Vec::new();
     collect_py(dir, dir, 0, &mut py_files);
     py_files.sort_by_key(|(rel, _)| (rank(rel), rel.clone()));
     let mut serves_root = false;
+    let (mut asgi_file, mut wsgi_file) = (None, None);
     for (rel, text) in &py_files {
         if d.asgi.is_none() {
             if let Some(var) = find_app_object(text) {
                 d.asgi = Some(format!("{}:{var}", module_of(rel)));
+                asgi_file = Some(rel.clone());
             }
         }
         if d.wsgi.is_none() {
             if let Some(var) = find_assignment(text, &["Flask("]) {
                 d.wsgi = Some(format!("{}:{var}", module_of(rel)));
+                wsgi_file = Some(rel.clone());
             }
         }
         if d.health.is_none() {
@@ -190,12 +198,16 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     if d.asgi.is_some() {
         d.wsgi = None;
     }
-    let requirements_text =
-        ["requirements.txt", "pyproject.toml"].iter().filter_map(|f| std::fs::read_to_string(dir.join(f)).ok()).collect::<String>();
-    d.gunicorn = requirements_text.to_ascii_lowercase().contains("gunicorn");
     if d.asgi.is_none() && d.wsgi.is_none() {
         d.script = ["main.py", "app.py", "server.py"].iter().find(|f| dir.join(f).is_file()).map(|f| f.to_string());
     }
+    let entry_file = if d.asgi.is_some() { asgi_file } else { wsgi_file.or_else(|| d.script.clone()) };
+    d.requirements = find_requirements(dir, entry_file.as_deref());
+    let requirements_text = [d.requirements.as_deref().unwrap_or("requirements.txt"), "pyproject.toml"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+        .collect::<String>();
+    d.gunicorn = requirements_text.to_ascii_lowercase().contains("gunicorn");
     if let Ok(text) = fs_err::read_to_string(dir.join("Dockerfile")) {
         d.port = text.lines().find_map(|l| {
             let l = l.trim();
@@ -213,6 +225,41 @@ pub fn detect(dir: &Path) -> Result<Detected> {
         }
     }
     Ok(d)
+}
+
+/// Where the app names its dependencies, relative to `dir`: `requirements.txt`; else
+/// one in the entry file's folder or a folder above it (`app/requirements.txt` next to
+/// `app/main.py`); else `pyproject.toml` (PEP 621 or Poetry) unless a `uv.lock` goes
+/// with it (`None`: builds install the lock by default); else `Pipfile.lock`; else a
+/// conda `environment.yml` with a `pip:` list.
+pub fn find_requirements(dir: &Path, entry_file: Option<&str>) -> Option<String> {
+    if dir.join("requirements.txt").is_file() {
+        return Some("requirements.txt".into());
+    }
+    if let Some(entry) = entry_file {
+        let mut folder = Path::new(entry).parent();
+        while let Some(f) = folder.filter(|f| !f.as_os_str().is_empty()) {
+            if dir.join(f).join("requirements.txt").is_file() {
+                return Some(format!("{}/requirements.txt", f.to_string_lossy().replace('\\', "/")));
+            }
+            folder = f.parent();
+        }
+    }
+    if let Ok(text) = fs_err::read_to_string(dir.join("pyproject.toml")) {
+        if dir.join("uv.lock").is_file() {
+            return None;
+        }
+        if reqfiles::pyproject_has_dependencies(&text) {
+            return Some("pyproject.toml".into());
+        }
+    }
+    if dir.join("Pipfile.lock").is_file() {
+        return Some("Pipfile.lock".into());
+    }
+    ["environment.yml", "environment.yaml"]
+        .into_iter()
+        .find(|f| fs_err::read_to_string(dir.join(f)).is_ok_and(|t| !reqfiles::conda_pip_lines(&t).is_empty()))
+        .map(str::to_string)
 }
 
 fn rank(rel: &str) -> u8 {
@@ -282,7 +329,7 @@ fn find_health_route(text: &str) -> Option<String> {
     const ROUTES: &[&str] = &["/health", "/healthz", "/health/live", "/livez", "/ping"];
     for line in text.lines() {
         let l = line.trim();
-        if !(l.starts_with('@') && (l.contains(".get(") || l.contains(".api_route("))) {
+        if !(l.starts_with('@') && [".get(", ".route(", ".api_route("].iter().any(|d| l.contains(d))) {
             continue;
         }
         for q in ['"', '\''] {
@@ -373,5 +420,56 @@ mod tests {
         let d = detect(t.path()).unwrap();
         assert_eq!(d.asgi.as_deref(), Some("server:app"));
         assert_eq!(d.health.as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn finds_requirements_in_every_place_a_project_keeps_them() {
+        let app = "from fastapi import FastAPI\napp = FastAPI()\n";
+        let case = |files: &[(&str, &str)]| {
+            let t = tempfile::tempdir().unwrap();
+            for (rel, text) in files {
+                let p = t.path().join(rel);
+                fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+                fs_err::write(p, text).unwrap();
+            }
+            detect(t.path()).unwrap().requirements
+        };
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(case(&[("app/main.py", app), ("app/requirements.txt", "fastapi\n")]), some("app/requirements.txt"));
+        assert_eq!(case(&[("svc/api/main.py", app), ("svc/requirements.txt", "fastapi\n")]), some("svc/requirements.txt"));
+        assert_eq!(
+            case(&[("app/main.py", app), ("app/requirements.txt", "x\n"), ("requirements.txt", "fastapi\n")]),
+            some("requirements.txt")
+        );
+        let poetry = "[tool.poetry]\nname='x'\n[tool.poetry.dependencies]\npython='^3.11'\nfastapi='^0.110'\n";
+        assert_eq!(case(&[("main.py", app), ("pyproject.toml", poetry)]), some("pyproject.toml"));
+        let pep621 = "[project]\nname='x'\ndependencies=['fastapi']\n";
+        assert_eq!(case(&[("main.py", app), ("pyproject.toml", pep621)]), some("pyproject.toml"));
+        // A uv project: builds install its lock when `requirements` is not set.
+        assert_eq!(case(&[("main.py", app), ("pyproject.toml", pep621), ("uv.lock", "version = 1\n")]), None);
+        assert_eq!(case(&[("main.py", app), ("pyproject.toml", "[project]\nname='x'\n")]), None);
+        assert_eq!(case(&[("main.py", app), ("Pipfile", "[packages]\n"), ("Pipfile.lock", "{\"default\": {}}")]), some("Pipfile.lock"));
+        let conda = "name: x\ndependencies:\n  - python=3.11\n  - pip:\n    - fastapi\n";
+        assert_eq!(case(&[("main.py", app), ("environment.yml", conda)]), some("environment.yml"));
+        assert_eq!(case(&[("main.py", app), ("environment.yml", "name: x\ndependencies:\n  - numpy\n")]), None);
+
+        // What init writes for them parses, and names the file.
+        let t = tempfile::tempdir().unwrap();
+        fs_err::write(t.path().join("main.py"), app).unwrap();
+        fs_err::write(t.path().join("environment.yml"), conda).unwrap();
+        let text = render(&detect(t.path()).unwrap(), "x", Kind::Local);
+        assert!(text.contains("\nrequirements = \"environment.yml\"\n"), "{text}");
+        manifest::parse(&text, "x").unwrap();
+    }
+
+    #[test]
+    fn a_flask_health_route_declared_with_route_is_found() {
+        let t = tempfile::tempdir().unwrap();
+        fs_err::write(
+            t.path().join("main.py"),
+            "from flask import Flask\napp = Flask(__name__)\n\n@app.route(\"/health\")\ndef h():\n    return 'ok'\n",
+        )
+        .unwrap();
+        assert_eq!(detect(t.path()).unwrap().health.as_deref(), Some("/health"));
     }
 }

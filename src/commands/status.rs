@@ -27,7 +27,8 @@ pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     if let Some(d) = &report.digest {
         row("digest", d.clone());
     }
-    for (k, v) in &report.details {
+    // A detail with no value (no previous version yet, ...) is left out, not `null`.
+    for (k, v) in report.details.iter().filter(|(_, v)| !v.is_null()) {
         row(k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
     }
     ui.result(&lines.join("\n"));

@@ -16,9 +16,16 @@ pub fn run(g: &GlobalArgs, ui: &Ui) -> Result<u8> {
             json!({ "name": name.get().as_str(), "kind": kind })
         })
         .collect();
+    // Not errors: the manifest is valid; the app may still miss a dependency.
+    let warnings = crate::artifact::imports::warnings(m, &loaded.dir);
     if ui.json {
-        ui.result_json(&json!({ "valid": true, "manifest": loaded.display_name, "app": m.app().name.as_str(), "targets": targets }));
+        ui.result_json(&json!({
+            "valid": true, "manifest": loaded.display_name, "app": m.app().name.as_str(), "targets": targets, "warnings": warnings
+        }));
     } else {
+        for w in &warnings {
+            ui.warn(w);
+        }
         let names: Vec<String> = targets.iter().map(|t| t["name"].as_str().unwrap_or_default().to_string()).collect();
         ui.result(&format!(
             "{} is valid: app {}, targets: {}",

@@ -102,8 +102,9 @@ target_settings! {
     gpu: String => [Cloudrun],
     /// Runtime service account.
     service_account: String => [Cloudrun],
-    /// Whether anyone on the internet may call the service.
-    public: bool => [Cloudrun],
+    /// Whether anyone on the internet may call the service (cloudrun); local: serve on
+    /// every interface, not only 127.0.0.1, and run `command` as written.
+    public: bool => [Cloudrun, Local],
     /// Azure subscription id.
     subscription: String => [Appservice],
     /// Azure resource group.

@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod export;
 pub mod gzip;
 pub mod layer;
+pub mod scripts;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,7 +41,7 @@ pub const DEFAULT_USER: &str = "10001:10001";
 const LEVEL_CODE: u8 = 6;
 const LEVEL_MODEL: u8 = 1;
 /// Bump when the layer format changes, to invalidate the layer cache.
-const LAYER_FORMAT: &str = "aideploy-layer-v4";
+const LAYER_FORMAT: &str = "aideploy-layer-v5";
 
 /// `linux/amd64`, `linux/arm64[/v8]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -511,6 +512,7 @@ fn dir_layer(
     let mut all = vec![Entry { path: dest.trim_start_matches('/').into(), kind: EntryKind::Dir }];
     all.extend(entries);
     if role == LayerRole::Deps {
+        scripts::add_to_layer(&mut all, dir, dest)?;
         layer::make_deps_portable(&mut all, dest)?;
     }
     let blob = layer::write_layer(store, all, level, epoch)?;

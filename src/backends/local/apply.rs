@@ -156,11 +156,13 @@ fn unchanged_since(cx: &Cx, dir: &Path, seen: &Observed) -> Result<()> {
 /// A front port that another program holds is an error before anything starts.
 fn check_front_port(cx: &Cx, now: Option<&Now>, front: u16, restart_proxy: bool) -> Result<()> {
     let ours = now.is_some_and(|n| n.proxy_alive && n.state.front_port == front);
-    if restart_proxy && !ours && process::port_in_use(front) {
+    // A public proxy binds every interface: a program on any of them is in the way.
+    let taken = process::port_in_use(front) || (super::public(cx) && std::net::TcpListener::bind(("0.0.0.0", front)).is_err());
+    if restart_proxy && !ours && taken {
         return Err(Hinted::new(
             format!("port {front} is in use by another program"),
             format!(
-                "stop it, or serve on another port: --set port={} (or `port` in [targets.{}])",
+                "stop it, or serve on another port: set `port = {}` in [targets.{}] of the manifest (a --set lasts one run: the next deploy would move back)",
                 front.saturating_add(1),
                 cx.target.name
             ),
@@ -188,11 +190,12 @@ async fn switch(
     let upstream = dir.join("upstream");
     write_atomic(&upstream, state.serving.port.to_string().as_bytes())?;
     if restart_proxy {
-        r.step(&format!("serving on 127.0.0.1:{front}"));
+        let public = state.serving.version.public;
+        r.step(&format!("serving on {}", run::front_address(public, front)));
         if let Some(old) = now.and_then(|n| n.state.proxy) {
             tokio::task::block_in_place(|| old.stop(STOP_GRACE));
         }
-        state.proxy = Some(run::start_proxy(dir, front, &upstream, cx.poll, r).await?);
+        state.proxy = Some(run::start_proxy(dir, front, public, &upstream, cx.poll, r).await?);
         state.front_port = front;
         r.done();
     }

@@ -13,6 +13,7 @@
 //! not start is never signalled or adopted.
 
 mod apply;
+mod bind;
 mod logs;
 mod plan;
 mod process;
@@ -59,6 +60,12 @@ fn front_port(cx: &Cx) -> u16 {
     cx.target.settings.port.as_ref().map(|p| p.get().0).unwrap_or(cx.loaded.manifest.app().port.0)
 }
 
+/// `public = true`: the stable port listens on every interface and the app's command
+/// runs as written; else everything listens on 127.0.0.1 only.
+fn public(cx: &Cx) -> bool {
+    cx.target.settings.public.as_ref().is_some_and(|p| *p.get())
+}
+
 fn health_timeout(cx: &Cx) -> Duration {
     let s = cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT);
     Duration::from_secs(u64::from(s))
@@ -89,14 +96,34 @@ fn desired(cx: &Cx, built: &Built<Source>, release: PathBuf, salt: &str) -> Vers
         health: cx.loaded.manifest.app().health.to_string(),
         env: cx.loaded.manifest.env_pairs(),
         config: String::new(),
+        code: code_digest(cx, &built.data.sources),
+        secrets: cx.secrets.digest(salt),
+        public: public(cx),
     };
-    v.config = config_digest(&v, &built.data.env.interpreter.version, &cx.secrets.digest(salt));
+    v.config = config_digest(&v, &built.data.env.interpreter.version, &v.secrets);
     v
+}
+
+/// The source set's digest without the manifest file: the app's code alone.
+fn code_digest(cx: &Cx, sources: &SourceSet) -> String {
+    // The manifest sits at the top of the app folder (`dir` is its parent).
+    let manifest = cx.loaded.path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let mut h = Sha256::new();
+    for f in sources.files.iter().filter(|f| Some(&f.rel) != manifest.as_ref()) {
+        h.update(f.rel.as_bytes());
+        h.update([0, u8::from(f.executable)]);
+        h.update(f.sha256);
+    }
+    hex::encode(h.finalize())
 }
 
 fn config_digest(v: &Version, python_version: &str, secrets_digest: &str) -> String {
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(&(&v.entry, &v.health, &v.env, python_version, secrets_digest)).unwrap_or_default());
+    // Only when set, so the digests of versions recorded before the setting existed hold.
+    if v.public {
+        h.update(b"\npublic");
+    }
     hex::encode(h.finalize())
 }
 

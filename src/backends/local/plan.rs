@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::run::Version;
 use super::state::{Now, Observed};
 use super::{deployment_digest, deployment_dir, desired, entry, front_port, short, Source};
 use crate::engine::{Action, Built, Change, Cx, Op, Planned};
@@ -35,12 +36,77 @@ pub enum Step {
 /// Why the running process is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
-    DependenciesChanged,
-    CodeChanged,
-    ConfigurationChanged,
+    /// What the manifest, the code or the secrets changed.
+    Changed(What),
     /// The recorded process died (or the pid is no longer the one aideploy started).
     NotRunning,
     Unhealthy,
+}
+
+/// What differs between the running version and the wanted one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct What {
+    pub code: bool,
+    pub dependencies: bool,
+    pub env: bool,
+    pub secrets: bool,
+    /// `asgi`/`command`, the health path, the Python version.
+    pub settings: bool,
+    /// Only the manifest's text (a comment, a setting of another target).
+    pub manifest: bool,
+}
+
+impl What {
+    /// Compares two versions; `None` when they are the same.
+    pub fn between(running: &Version, want: &Version) -> Option<What> {
+        if running.artifact == want.artifact && running.config == want.config {
+            return None;
+        }
+        let dependencies = running.env_key != want.env_key;
+        let mut w = What {
+            dependencies,
+            // States from before the code digest was recorded: the artifact is code + deps.
+            code: if running.code.is_empty() { running.artifact != want.artifact && !dependencies } else { running.code != want.code },
+            env: running.env != want.env,
+            secrets: !running.secrets.is_empty() && running.secrets != want.secrets,
+            settings: running.entry != want.entry || running.health != want.health || running.public != want.public,
+            manifest: false,
+        };
+        if w == What::default() {
+            // The config digest also covers the Python version and (in older states) the
+            // secrets; the artifact also covers the manifest file itself.
+            if running.config != want.config {
+                w.settings = true;
+            } else {
+                w.manifest = true;
+            }
+        }
+        Some(w)
+    }
+
+    /// `code, env changed`.
+    fn text(self) -> String {
+        let parts = [
+            (self.code, "code"),
+            (self.dependencies, "dependencies"),
+            (self.env, "env"),
+            (self.secrets, "secrets"),
+            (self.settings, "settings"),
+            (self.manifest, "manifest"),
+        ];
+        let names: Vec<&str> = parts.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
+        format!("{} changed", names.join(", "))
+    }
+}
+
+impl Why {
+    fn text(self) -> String {
+        match self {
+            Why::Changed(what) => what.text(),
+            Why::NotRunning => "not running".into(),
+            Why::Unhealthy => "unhealthy".into(),
+        }
+    }
 }
 
 /// Why the proxy is (re)started.
@@ -52,18 +118,10 @@ pub enum ProxyWhy {
     },
     /// The recorded proxy died.
     NotRunning,
-}
-
-impl Why {
-    fn text(self) -> &'static str {
-        match self {
-            Why::DependenciesChanged => "dependencies changed",
-            Why::CodeChanged => "code changed",
-            Why::ConfigurationChanged => "configuration changed",
-            Why::NotRunning => "not running",
-            Why::Unhealthy => "unhealthy",
-        }
-    }
+    /// `public` changed: every interface, or 127.0.0.1 only.
+    AccessChanged {
+        public: bool,
+    },
 }
 
 fn proxy_id(port: u16) -> String {
@@ -84,6 +142,8 @@ impl Change for Step {
             Step::StartProxy { port, why: ProxyWhy::NotRunning } => {
                 Action::new(Op::Update, "proxy", proxy_id(*port)).because("not running")
             }
+            Step::StartProxy { port, why: ProxyWhy::AccessChanged { public } } => Action::new(Op::Update, "proxy", proxy_id(*port))
+                .because(if *public { "public: every interface" } else { "127.0.0.1 only" }),
             Step::KeepProxy { port } => Action::new(Op::Noop, "proxy", proxy_id(*port)),
             Step::StopApp { base, pid, alive } => {
                 Action::new(if *alive { Op::Delete } else { Op::Noop }, "process", base).because(format!("pid {pid}"))
@@ -125,10 +185,8 @@ pub fn plan(cx: &Cx, seen: &Observed, artifact: &Built<Source>) -> Planned<Step>
     };
     let running = &n.state.serving.version;
     let want = desired(cx, artifact, PathBuf::new(), &n.state.salt);
-    let why = if running.artifact != want.artifact {
-        Some(if running.env_key != want.env_key { Why::DependenciesChanged } else { Why::CodeChanged })
-    } else if running.config != want.config {
-        Some(Why::ConfigurationChanged)
+    let why = if let Some(what) = What::between(running, &want) {
+        Some(Why::Changed(what))
     } else if !n.app_alive {
         Some(Why::NotRunning)
     } else if !n.app_healthy {
@@ -140,12 +198,15 @@ pub fn plan(cx: &Cx, seen: &Observed, artifact: &Built<Source>) -> Planned<Step>
         Some(why) => Step::ReplaceApp { base, why },
         None => Step::KeepApp { base },
     };
-    Planned::of(vec![app, proxy_step(n, front)])
+    Planned::of(vec![app, proxy_step(n, front, want.public)])
 }
 
-fn proxy_step(n: &Now, front: u16) -> Step {
+/// The proxy listens as the version that will serve says (`public`).
+fn proxy_step(n: &Now, front: u16, public: bool) -> Step {
     if n.state.front_port != front {
         Step::StartProxy { port: front, why: ProxyWhy::PortChanged { from: n.state.front_port } }
+    } else if n.state.serving.version.public != public {
+        Step::StartProxy { port: front, why: ProxyWhy::AccessChanged { public } }
     } else if !n.proxy_alive {
         Step::StartProxy { port: front, why: ProxyWhy::NotRunning }
     } else {
@@ -162,7 +223,7 @@ pub fn plan_rollback(cx: &Cx, seen: &Observed) -> Result<Planned<Step>> {
             .into());
     };
     let to = short(deployment_digest(prev).trim_start_matches("sha256:")).to_string();
-    Ok(Planned::of(vec![Step::RestoreApp { base: cx.resource_base(), to }, proxy_step(n, n.state.front_port)]))
+    Ok(Planned::of(vec![Step::RestoreApp { base: cx.resource_base(), to }, proxy_step(n, n.state.front_port, prev.public)]))
 }
 
 /// Everything of this deployment: its processes (only the ones aideploy started and

@@ -14,6 +14,7 @@ use crate::engine::wait::PollPolicy;
 use crate::engine::ArtifactInfo;
 use crate::manifest::Loaded;
 use crate::secrets::Secrets;
+use sha2::Digest as _;
 
 const MANIFEST: &str = r#"
 version = 1
@@ -57,8 +58,47 @@ fn built(code: &str, deps: &str) -> Built<Source> {
         python: PathBuf::from(format!("/cache/envs/{deps}/bin/python")),
         interpreter: Interpreter { path: PathBuf::from("/usr/bin/python3.11"), version: "3.11".into() },
     };
-    let sources = SourceSet { root: PathBuf::from("/nowhere"), files: Vec::new() };
+    let file = |rel: &str, text: &str| crate::artifact::source::SourceFile {
+        rel: rel.into(),
+        abs: PathBuf::from("/nowhere").join(rel),
+        size: text.len() as u64,
+        executable: false,
+        sha256: sha256(text.as_bytes()),
+    };
+    let files = vec![file("aideploy.toml", MANIFEST), file("app/main.py", code)];
+    let sources = SourceSet { root: PathBuf::from("/nowhere"), files };
     Built { info: ArtifactInfo::plain("source", format!("sha256:{deps}-{code}"), 0), data: Source { env, sources } }
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&sha2::Sha256::digest(data));
+    out
+}
+
+/// As `built`, after an edit of the manifest file only (its digest moves, the code's not).
+fn built_after_manifest_edit(code: &str, deps: &str) -> Built<Source> {
+    let mut b = built(code, deps);
+    b.info = ArtifactInfo::plain("source", format!("sha256:{deps}-{code}-edited-manifest"), 0);
+    b.data.sources.files[0].sha256 = sha256(b"# edited\n");
+    b
+}
+
+/// `Why::Changed` with the named parts.
+fn changed(parts: &[&str]) -> Why {
+    let mut w = What::default();
+    for p in parts {
+        match *p {
+            "code" => w.code = true,
+            "dependencies" => w.dependencies = true,
+            "env" => w.env = true,
+            "secrets" => w.secrets = true,
+            "settings" => w.settings = true,
+            "manifest" => w.manifest = true,
+            other => panic!("no part {other}"),
+        }
+    }
+    Why::Changed(w)
 }
 
 #[derive(Clone, Copy)]
@@ -114,6 +154,7 @@ fn plans_from_what_is_there() {
     let keep_proxy = Step::KeepProxy { port: 8000 };
     let changed_env = cx(&MANIFEST.replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""), &[]);
     let changed_health = cx(&MANIFEST.replace("health = \"/health\"", "health = \"/ready\""), &[]);
+    let public = cx(&MANIFEST.replace("[targets.local]\n", "[targets.local]\npublic = true\n"), &[]);
     // (case, context, what runs, what build made, expected steps)
     let cases: Vec<Case> = vec![
         (
@@ -138,28 +179,49 @@ fn plans_from_what_is_there() {
             &base,
             deployed(&base, &code, ALL_UP, false),
             built("v2", "deps"),
-            vec![app(Why::CodeChanged), keep_proxy.clone()],
+            vec![app(changed(&["code"])), keep_proxy.clone()],
         ),
         (
             "the dependencies changed",
             &base,
             deployed(&base, &code, ALL_UP, false),
             built("v1", "deps2"),
-            vec![app(Why::DependenciesChanged), keep_proxy.clone()],
+            vec![app(changed(&["dependencies"])), keep_proxy.clone()],
         ),
         (
-            "an env value changed",
+            "an env value changed (and so the manifest file): env, not code",
             &changed_env,
             deployed(&base, &code, ALL_UP, false),
-            built("v1", "deps"),
-            vec![app(Why::ConfigurationChanged), keep_proxy.clone()],
+            built_after_manifest_edit("v1", "deps"),
+            vec![app(changed(&["env"])), keep_proxy.clone()],
+        ),
+        (
+            "an env value and the code changed",
+            &changed_env,
+            deployed(&base, &code, ALL_UP, false),
+            built("v2", "deps"),
+            vec![app(changed(&["code", "env"])), keep_proxy.clone()],
         ),
         (
             "the health path changed",
             &changed_health,
             deployed(&base, &code, ALL_UP, false),
+            built_after_manifest_edit("v1", "deps"),
+            vec![app(changed(&["settings"])), keep_proxy.clone()],
+        ),
+        (
+            "only the manifest's text changed (a comment)",
+            &base,
+            deployed(&base, &code, ALL_UP, false),
+            built_after_manifest_edit("v1", "deps"),
+            vec![app(changed(&["manifest"])), keep_proxy.clone()],
+        ),
+        (
+            "public = true: the app runs its command as written, the proxy listens everywhere",
+            &public,
+            deployed(&base, &code, ALL_UP, false),
             built("v1", "deps"),
-            vec![app(Why::ConfigurationChanged), keep_proxy.clone()],
+            vec![app(changed(&["settings"])), Step::StartProxy { port: 8000, why: ProxyWhy::AccessChanged { public: true } }],
         ),
         (
             "partly there: the process died, the proxy runs",
@@ -216,6 +278,37 @@ fn rows_are_the_ones_people_see() {
     );
     let moved = cx(MANIFEST, &["port=9000"]);
     assert_eq!(rows(&plan(&moved, &deployed(&base, &code, ALL_UP, false), &code))[1], "~ proxy 127.0.0.1:9000 (port 8000 -> 9000)");
+    let public = cx(&MANIFEST.replace("[targets.local]\n", "[targets.local]\npublic = true\n"), &[]);
+    assert_eq!(
+        rows(&plan(&public, &deployed(&base, &code, ALL_UP, false), &code)),
+        vec!["~ process demo-dev (settings changed)", "~ proxy 127.0.0.1:8000 (public: every interface)"]
+    );
+    assert_eq!(rows(&plan(&base, &deployed(&public, &code, ALL_UP, false), &code))[1], "~ proxy 127.0.0.1:8000 (127.0.0.1 only)");
+    let changed_env = cx(&MANIFEST.replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""), &[]);
+    assert_eq!(
+        rows(&plan(&changed_env, &deployed(&base, &code, ALL_UP, false), &built_after_manifest_edit("v1", "deps")))[0],
+        "~ process demo-dev (env changed)"
+    );
+    assert_eq!(
+        rows(&plan(&changed_env, &deployed(&base, &code, ALL_UP, false), &built("v2", "deps2")))[0],
+        "~ process demo-dev (code, dependencies, env changed)"
+    );
+}
+
+#[test]
+fn a_state_without_the_code_digest_still_says_code_or_dependencies() {
+    let base = cx(MANIFEST, &[]);
+    let code = built("v1", "deps");
+    let Observed::Recorded(mut n) = deployed(&base, &code, ALL_UP, false) else { unreachable!() };
+    n.state.serving.version.code.clear();
+    n.state.serving.version.secrets.clear();
+    let seen = Observed::Recorded(n);
+    assert_eq!(plan(&base, &seen, &built("v2", "deps")).changes[0], Step::ReplaceApp { base: "demo-dev".into(), why: changed(&["code"]) });
+    assert_eq!(
+        plan(&base, &seen, &built("v1", "deps2")).changes[0],
+        Step::ReplaceApp { base: "demo-dev".into(), why: changed(&["dependencies"]) }
+    );
+    assert_eq!(plan(&base, &seen, &code).changes[0], Step::KeepApp { base: "demo-dev".into() });
 }
 
 #[test]

@@ -75,6 +75,16 @@ pub struct Version {
     pub env: Vec<(String, String)>,
     /// Digest of how it runs: entry, health path, env, Python, secret values (salted).
     pub config: String,
+    /// Digest of the source files without the manifest (empty in states written before
+    /// it was recorded): tells a code change from a manifest edit.
+    #[serde(default)]
+    pub code: String,
+    /// The salted digest of the secret values (empty in older states).
+    #[serde(default)]
+    pub secrets: String,
+    /// `public = true`: served on every interface, the command run as written.
+    #[serde(default)]
+    pub public: bool,
 }
 
 /// A version that is running.
@@ -181,7 +191,7 @@ fn spawn(version: &Version, secrets: &Secrets, port: u16, log: &Path) -> Result<
         }
         Entry::Command(command) => {
             let mut c = Command::new("/bin/sh");
-            c.args(["-c", command]);
+            c.arg("-c").arg(if version.public { command.clone() } else { super::bind::loopback_only(command) });
             c
         }
     };
@@ -203,6 +213,11 @@ fn spawn(version: &Version, secrets: &Secrets, port: u16, log: &Path) -> Result<
     }
     cmd.env("PYTHONUNBUFFERED", "1");
     cmd.env("PORT", port.to_string());
+    if !version.public {
+        for (k, v) in super::bind::HOST_VARS {
+            cmd.env(k, v);
+        }
+    }
     for (k, v) in &version.env {
         cmd.env(k, v);
     }
@@ -251,7 +266,12 @@ pub fn ensure_release(dir: &Path, digest: &str, sources: &SourceSet) -> Result<P
     Ok(release)
 }
 
-pub async fn start_proxy(dir: &Path, port: u16, upstream: &Path, poll: PollPolicy, r: &dyn Reporter) -> Result<Proc> {
+/// The proxy's listen address: every interface for a `public` deployment.
+pub fn front_address(public: bool, port: u16) -> String {
+    format!("{}:{port}", if public { "0.0.0.0" } else { "127.0.0.1" })
+}
+
+pub async fn start_proxy(dir: &Path, port: u16, public: bool, upstream: &Path, poll: PollPolicy, r: &dyn Reporter) -> Result<Proc> {
     use std::os::unix::process::CommandExt;
     let log_path = dir.join("proxy.log");
     let log = fs_err::File::create(&log_path)?.into_parts().0;
@@ -259,7 +279,7 @@ pub async fn start_proxy(dir: &Path, port: u16, upstream: &Path, poll: PollPolic
     let exe = std::env::current_exe().context("cannot find the aideploy executable to start the proxy")?;
     let mut child = Command::new(exe)
         .arg(super::PROXY_ARG)
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(front_address(public, port))
         .arg(upstream)
         .current_dir("/")
         .stdin(Stdio::null())
@@ -269,7 +289,7 @@ pub async fn start_proxy(dir: &Path, port: u16, upstream: &Path, poll: PollPolic
         .spawn()
         .context("cannot start the local proxy")?;
     let proc_ = Proc::of(child.id());
-    let what = format!("the local proxy on 127.0.0.1:{port}");
+    let what = format!("the local proxy on {}", front_address(public, port));
     // Ready(Ok) when it listens, Ready(Err) when it ended first.
     let verdict = Wait::new(&what, PROXY_EVERY, PROXY_TIMEOUT)
         .run(poll, r, || {

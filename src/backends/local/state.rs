@@ -88,7 +88,9 @@ pub fn deployed(seen: &Observed) -> Option<Deployed> {
     details.insert("port".into(), json!(state.front_port));
     details.insert("log".into(), json!(s.log));
     details.insert("deployed_at".into(), json!(crate::util::iso8601(s.since)));
-    details.insert("previous".into(), json!(state.previous.as_ref().map(deployment_digest)));
+    if let Some(p) = &state.previous {
+        details.insert("previous".into(), json!(deployment_digest(p)));
+    }
     Some(Deployed {
         digest: deployment_digest(&s.version),
         url: Some(url(state.front_port)),
