@@ -103,6 +103,10 @@ pub trait LeaseStore: Send + Sync {
         let _ = version;
         Ok(())
     }
+    /// Whether [`LeaseStore::remove`] deletes anything (else `destroy` skips it).
+    fn removable(&self) -> bool {
+        false
+    }
 }
 
 /// A held lease: renewed in the background until [`Held::release`].
@@ -204,6 +208,9 @@ impl Held {
         let store = self.store.clone();
         let id = self.record.id.clone();
         self.release(r).await;
+        if !store.removable() {
+            return;
+        }
         let result = async {
             if let Some((rec, version)) = store.read().await? {
                 if rec.id == id && rec.released {
@@ -222,6 +229,9 @@ impl Held {
 /// Deletes a lease record nobody holds (given back, expired, or its process gone): what
 /// a `destroy` with nothing else left to remove does with a record a failed run left.
 pub async fn remove_if_free(store: Arc<dyn LeaseStore>) -> Result<bool> {
+    if !store.removable() {
+        return Ok(false);
+    }
     match store.read().await? {
         Some((rec, version)) if rec.is_stale(now_secs()) => {
             store.remove(&version).await?;

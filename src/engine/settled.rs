@@ -112,6 +112,10 @@ impl<R: Register> LeaseStore for Settled<R> {
         Ok(ours)
     }
 
+    fn removable(&self) -> bool {
+        true
+    }
+
     async fn remove(&self, expected: &str) -> Result<()> {
         match self.register.load().await? {
             Some(text) if version(&text) == expected => self.register.delete().await,

@@ -131,6 +131,10 @@ impl LeaseStore for SecretLease {
         }
     }
 
+    fn removable(&self) -> bool {
+        true
+    }
+
     async fn remove(&self, version: &str) -> Result<()> {
         let sent = self.clients.secrets.delete_secret().set_name(self.name()).set_etag(version).with_idempotency(true).send().await;
         match sent {
