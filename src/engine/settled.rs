@@ -163,7 +163,8 @@ mod tests {
     fn store(text: &Arc<Mutex<Option<String>>>, write_latency: Duration) -> Arc<dyn LeaseStore> {
         Arc::new(Settled {
             register: Mem { text: text.clone(), latency: Duration::from_millis(2), write_latency },
-            settle: Duration::from_millis(150),
+            // Far above the runs' check-to-write gaps here, even on a loaded machine.
+            settle: Duration::from_secs(1),
         })
     }
 
@@ -206,7 +207,7 @@ mod tests {
     async fn a_claim_written_too_slowly_is_given_back() {
         let text = Arc::new(Mutex::new(None));
         // The write takes longer than half the settle delay: the claim is not trusted.
-        let slow = store(&text, Duration::from_millis(120));
+        let slow = store(&text, Duration::from_millis(600));
         let me = LeaseRecord { released: false, ..LeaseRecord::unreadable() };
         let me = LeaseRecord { id: "slow".into(), expires: u64::MAX, ..me };
         assert!(!slow.write(&me, None).await.unwrap());
