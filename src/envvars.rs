@@ -59,3 +59,7 @@ pub const AIDEPLOY_EC2_HEALTH_HOST: &str = "AIDEPLOY_EC2_HEALTH_HOST";
 /// instance starting), instead of each wait's own schedule: tests set it low so waits
 /// on emulators and fakes take no time.
 pub const AIDEPLOY_POLL_INTERVAL_MS: &str = "AIDEPLOY_POLL_INTERVAL_MS";
+/// The settle delay, in milliseconds, of a lease kept in a plain register (no
+/// compare-and-swap in the cloud's API: appservice, render): how long a run waits after
+/// writing its claim before it reads it back. 5000 unless set; tests may lower it.
+pub const AIDEPLOY_LEASE_SETTLE_MS: &str = "AIDEPLOY_LEASE_SETTLE_MS";

@@ -47,6 +47,8 @@ impl Project {
             .env("AIDEPLOY_AZURE_SITE_URL_TEMPLATE", format!("{}/sites/{{host}}", self.fake.base))
             .env("OPENAI_API_KEY", SECRET)
             .env("AIDEPLOY_POLL_INTERVAL_MS", "20")
+            // The settled lease's delay: far above a call to the fake, below the default.
+            .env("AIDEPLOY_LEASE_SETTLE_MS", "300")
             .current_dir(&self.dir);
         cmd
     }
@@ -457,4 +459,69 @@ fn appservice_refuses_what_is_not_its_own() {
     assert!(st.groups.contains_key("aideploy-fastapi-rag-dev"), "destroy deleted a group aideploy did not make");
     assert!(st.groups["aideploy-fastapi-rag-dev"]["tags"].as_object().unwrap().is_empty(), "its tags were changed");
     assert_eq!(st.mutations, 0);
+}
+
+/// The deploy lease: ARM has no conditional write, so it is a settled register, the
+/// tags of a resource group of its own. A run that finds it held gives up after
+/// `--lock-timeout` with exit 1, naming the holder and changing nothing; an expired one
+/// is taken over (and said so); destroy deletes the lease group last.
+#[test]
+fn appservice_lease_waits_for_the_holder_and_takes_over_a_stale_one() {
+    let p = Project::new("");
+    let lease = "aideploy-lease-fastapi-rag-dev-appservice";
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let record = |expires: u64| {
+        serde_json::json!({"id": "other-run", "holder": "ci@elsewhere", "host": "elsewhere", "pid": 4242, "command": "deploy", "since": now, "expires": expires})
+            .to_string()
+    };
+    let group = |expires: u64| {
+        serde_json::json!({"id": format!("/subscriptions/{}/resourceGroups/{lease}", fake::SUB), "name": lease, "location": "westeurope",
+            "tags": {"aideploy-app": "fastapi-rag", "aideploy-stage": "dev", "aideploy-target": "appservice", "aideploy-lease": "true", "aideploy-lease-0": record(expires)},
+            "properties": {"provisioningState": "Succeeded"}})
+    };
+    p.st().groups.insert(lease.into(), group(now + 600));
+
+    let (code, v, stderr) = p.run(&["deploy", "--lock-timeout", "1s"]);
+    assert_eq!(code, 1, "{v}\n{stderr}");
+    assert!(stderr.contains("another run holds the lease") && stderr.contains("deploy by ci@elsewhere (pid 4242)"), "{stderr}");
+    assert!(stderr.contains(&format!("resource group {lease}")), "{stderr}");
+    assert_eq!(p.st().mutations, 0, "the run that did not get the lease changed something");
+
+    // Expired: taken over, said so; the deploy goes on and gives the lease back.
+    p.st().groups.insert(lease.into(), group(now - 1));
+    let (code, v, stderr) = p.run(&["deploy", "--lock-timeout", "1s"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(stderr.contains("took over a stale lease") && stderr.contains("ci@elsewhere"), "{stderr}");
+    {
+        let st = p.st();
+        assert!(st.groups.contains_key("aideploy-fastapi-rag-dev"));
+        let tags = &st.groups[lease]["tags"];
+        let text: String = (0..).map_while(|i| tags[format!("aideploy-lease-{i}")].as_str()).collect();
+        let rec: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {tags}"));
+        assert_eq!(rec["released"], true, "{rec}");
+        assert_ne!(rec["id"], "other-run");
+        assert!(tags.as_object().unwrap().values().all(|v| v.as_str().unwrap().chars().count() <= 256), "{tags}");
+    }
+
+    // Destroy removes everything, the lease group last.
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = p.st();
+    assert!(!st.groups.contains_key(lease), "{:?}", st.groups.keys());
+    assert!(st.tagged("fastapi-rag").is_empty(), "{:?}", st.tagged("fastapi-rag"));
+}
+
+/// A group of the lease's name that is not aideploy's lease is refused, named, and left
+/// as it is.
+#[test]
+fn appservice_lease_refuses_a_group_that_is_not_its_own() {
+    let p = Project::new("");
+    let lease = "aideploy-lease-fastapi-rag-dev-appservice";
+    p.st().add_group(lease, "westeurope");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 1, "{v}\n{stderr}");
+    assert!(stderr.contains(&format!("resource group {lease} exists and is not aideploy's deploy lease")), "{stderr}");
+    let st = p.st();
+    assert_eq!(st.mutations, 0);
+    assert!(st.groups[lease]["tags"].as_object().unwrap().is_empty(), "its tags were changed");
 }

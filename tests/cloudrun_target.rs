@@ -276,7 +276,8 @@ fn cloudrun_deploy_redeploy_fail_rollback_destroy() {
     assert_eq!(code, 0, "{v}\n{stderr}");
     {
         let st = fake.state.lock().unwrap();
-        assert_eq!(st.mutations, before + 2);
+        // The service and the secret, and the lease: taken, given back, deleted last.
+        assert_eq!(st.mutations, before + 2 + 3);
         assert!(st.service(SERVICE).is_none());
         assert!(st.services.values().all(|s| s["labels"]["aideploy-app"].is_null()));
         assert!(st.secrets.values().all(|s| !s.labels.contains_key("aideploy-app")));
@@ -623,4 +624,67 @@ fn cloudrun_refuses_someone_elses_service_and_secret() {
     assert_eq!(st.secrets[SECRET_ID].policy, json!({}));
     assert!(st.services.is_empty());
     assert_eq!(st.mutations, before);
+}
+
+/// The deploy lease, a secret of its own written with Secret Manager's create-only
+/// create and etags: a run that finds it held gives up after `--lock-timeout` with exit
+/// 1, naming the holder and changing nothing; an expired one is taken over (and said
+/// so); destroy deletes it last.
+#[test]
+fn cloudrun_lease_waits_for_the_holder_and_takes_over_a_stale_one() {
+    let fake = fake::FakeGcp::start();
+    let p = Project::new(&fake.base);
+    let lease = "aideploy-lease-fastapi-rag-dev-cloudrun";
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let record = |expires: u64| {
+        json!({"id": "other-run", "holder": "ci@elsewhere", "host": "elsewhere", "pid": 4242, "command": "deploy", "since": now, "expires": expires})
+            .to_string()
+    };
+    // Another machine's run holds it: created through the API, as that run would.
+    let labels = json!({"aideploy-app": "fastapi-rag", "aideploy-stage": "dev", "aideploy-target": "cloudrun", "aideploy-lease": "true"});
+    let body = json!({"replication": {"automatic": {}}, "labels": labels, "annotations": {"aideploy-lease": record(now + 600)}});
+    let url = format!("{}/v1/projects/{}/secrets?secretId={lease}", fake.base, fake::PROJECT);
+    let (code, out) = common::http("POST", &url, Some(&body.to_string())).unwrap();
+    assert_eq!(code, 200, "{out}");
+    // A second create of the same id is refused: the create-only write the lease relies on.
+    let (code, out) = common::http("POST", &url, Some(&body.to_string())).unwrap();
+    assert_eq!(code, 409, "{out}");
+    let before = fake.state.lock().unwrap().mutations;
+
+    let (code, v, stderr) = p.run(&["deploy", "--lock-timeout", "1s"]);
+    assert_eq!(code, 1, "{v}\n{stderr}");
+    assert!(stderr.contains("another run holds the lease") && stderr.contains("deploy by ci@elsewhere (pid 4242)"), "{stderr}");
+    assert!(stderr.contains(&format!("secret {lease}")) && stderr.contains("--lock-timeout"), "{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(st.mutations, before, "the run that did not get the lease changed something");
+        assert!(st.service(SERVICE).is_none());
+        assert_eq!(st.secrets[lease].annotations["aideploy-lease"], record(now + 600));
+    }
+
+    // Expired: taken over, said so, and the deploy goes on; the lease is given back.
+    fake.state.lock().unwrap().secrets.get_mut(lease).unwrap().annotations.insert("aideploy-lease".into(), record(now - 1));
+    let (code, v, stderr) = p.run(&["deploy", "--lock-timeout", "1s"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(stderr.contains("took over a stale lease") && stderr.contains("ci@elsewhere"), "{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.service(SERVICE).is_some());
+        let rec: Value = serde_json::from_str(&st.secrets[lease].annotations["aideploy-lease"]).unwrap();
+        assert_eq!(rec["released"], true, "{rec}");
+        assert_ne!(rec["id"], "other-run");
+        assert!(st.secrets[lease].versions.is_empty(), "the lease secret holds no value");
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+    // The lease is not one of the app's secrets: status and plan do not list it.
+    let (code, v, _) = p.run(&["plan"]);
+    assert_eq!(code, 0);
+    assert!(!v.to_string().contains(lease), "{v}");
+
+    // Destroy removes everything, the lease last.
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert!(!st.secrets.contains_key(lease), "{:?}", st.secrets.keys());
+    assert!(st.secrets.values().all(|s| !s.labels.contains_key("aideploy-app")));
 }

@@ -50,6 +50,8 @@ impl Project {
             .env("AIDEPLOY_REGISTRY_USERNAME", "deployer")
             .env("AIDEPLOY_REGISTRY_PASSWORD", REGISTRY_PASSWORD)
             .env("AIDEPLOY_RENDER_ENDPOINT", &self.endpoint)
+            // The settled lease's delay: far above a call to the fake, below the default.
+            .env("AIDEPLOY_LEASE_SETTLE_MS", "300")
             .env("OPENAI_API_KEY", SECRET);
         let out = cmd.current_dir(&self.dir).args(args).args(["--target", "render", "--json", "--yes"]).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -206,6 +208,7 @@ fn render_deploy_redeploy_fail_rollback_destroy() {
         let st = fake.state.lock().unwrap();
         assert!(st.service(name).is_none());
         assert!(st.credentials.is_empty());
+        assert!(st.env_groups.is_empty(), "the lease's environment group is deleted last: {:?}", st.env_groups);
         assert!(st.service("someone-elses-api").is_some());
         assert!(st.rejected.is_empty(), "{:?}", st.rejected);
     }
@@ -250,4 +253,86 @@ fn render_refuses_a_same_named_service_it_did_not_make() {
         assert!(st.credentials.is_empty());
     }
     assert_eq!(p.tags(), Vec::<String>::new(), "nothing pushed for a refused deploy");
+}
+
+/// A lease environment group as another run (or someone else) left it.
+fn env_group(fake: &fake::FakeRender, id: &str, created: &str, env: &[(&str, &str)]) {
+    fake.state.lock().unwrap().env_groups.push(fake::EnvGroup {
+        id: id.into(),
+        name: "aideploy-lease-fastapi-rag-dev-render".into(),
+        owner: "tea-fake".into(),
+        created: created.into(),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    });
+}
+
+/// The deploy lease: Render's API has no conditional write, so it is a settled register,
+/// a variable of an environment group of its own (it exists before the service does).
+/// A run that finds it held gives up after `--lock-timeout` with exit 1, naming the
+/// holder and changing nothing; when two groups of the name exist, the oldest is the
+/// lease; an expired lease is taken over (and said so); destroy deletes the group last.
+#[test]
+fn render_lease_waits_for_the_holder_and_takes_over_a_stale_one() {
+    let fake = fake::FakeRender::start();
+    let p = Project::in_repo(&fake.base, "render-lease/rag");
+    let lease = "aideploy-lease-fastapi-rag-dev-render";
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let record = |id: &str, expires: u64| {
+        serde_json::json!({"id": id, "holder": "ci@elsewhere", "host": "elsewhere", "pid": 4242, "command": "deploy", "since": now, "expires": expires})
+            .to_string()
+    };
+    let mark = "fastapi-rag/dev/render";
+    // Another machine's run holds it; a newer group of the same name (a concurrent first
+    // run's) says it is free, but the oldest group is the lease.
+    env_group(&fake, "evg-newer", "2026-11-22T05:00:00Z", &[("AIDEPLOY_OWNER", mark), ("AIDEPLOY_LEASE", &record("newer", now - 1))]);
+    env_group(&fake, "evg-older", "2026-11-22T04:00:00Z", &[("AIDEPLOY_OWNER", mark), ("AIDEPLOY_LEASE", &record("other-run", now + 600))]);
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, v, stderr) = p.run(&["deploy", "--lock-timeout", "1s"]);
+    assert_eq!(code, 1, "{v}\n{stderr}");
+    assert!(stderr.contains("another run holds the lease") && stderr.contains("deploy by ci@elsewhere (pid 4242)"), "{stderr}");
+    assert!(stderr.contains(&format!("environment group {lease}")), "{stderr}");
+    assert_eq!(fake.state.lock().unwrap().mutations, before, "the run that did not get the lease changed something");
+    assert!(fake.state.lock().unwrap().service("fastapi-rag-dev").is_none());
+
+    // Expired: taken over, said so; the deploy goes on and gives the lease back.
+    {
+        let mut st = fake.state.lock().unwrap();
+        st.env_groups.retain(|g| g.id == "evg-older");
+        st.env_groups[0].env.insert("AIDEPLOY_LEASE".into(), record("other-run", now - 1));
+    }
+    let (code, v, stderr) = p.run(&["deploy", "--lock-timeout", "1s"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(stderr.contains("took over a stale lease") && stderr.contains("ci@elsewhere"), "{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.service("fastapi-rag-dev").is_some());
+        assert_eq!(st.env_groups.len(), 1, "{:?}", st.env_groups);
+        let rec: Value = serde_json::from_str(&st.env_groups[0].env["AIDEPLOY_LEASE"]).unwrap();
+        assert_eq!(rec["released"], true, "{rec}");
+        assert_ne!(rec["id"], "other-run");
+        // The lease's variables are not the service's.
+        assert!(!st.service("fastapi-rag-dev").unwrap().env.contains_key("AIDEPLOY_LEASE"));
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert!(st.env_groups.is_empty() && st.services.is_empty(), "{:?}", st.env_groups);
+}
+
+/// A group of the lease's name that aideploy did not make is refused, named, and kept.
+#[test]
+fn render_lease_refuses_an_environment_group_that_is_not_its_own() {
+    let fake = fake::FakeRender::start();
+    let p = Project::in_repo(&fake.base, "render-lease-foreign/rag");
+    env_group(&fake, "evg-theirs", "2026-11-22T04:00:00Z", &[("DATABASE_URL", "theirs")]);
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 1, "{v}\n{stderr}");
+    assert!(stderr.contains("aideploy-lease-fastapi-rag-dev-render") && stderr.contains("is not aideploy's deploy lease"), "{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.mutations, 0);
+    assert_eq!(st.env_groups.len(), 1);
+    assert_eq!(st.env_groups[0].env.get("DATABASE_URL").map(String::as_str), Some("theirs"));
+    assert!(st.services.is_empty());
 }

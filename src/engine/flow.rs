@@ -91,6 +91,7 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         failure: None,
     };
     if plan.has_changes() {
+        target.preflight(cx, &seen)?;
         if target.needs_confirmation(&plan) && !ui.confirm("Apply these changes?")? {
             anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was changed", "run again and answer yes, or pass --yes"));
         }
@@ -258,12 +259,28 @@ pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyR
             anyhow::Ok(Some(target.destroy(cx, &seen, &plan, &r).await?))
         }
         .await;
-        if let Some(h) = held {
-            h.release(&r).await;
+        match held {
+            // Everything else is gone: the lease record goes last.
+            Some(h) if destroyed.is_ok() => h.release_and_remove(&r).await,
+            Some(h) => h.release(&r).await,
+            None => {}
         }
         if let Some(outcome) = destroyed? {
             r.done();
             report.actions = outcome.actions;
+        }
+    } else {
+        // Nothing else left: a free lease record a failed run left goes too. Only a
+        // warning when that fails: nothing of the app depends on it.
+        let leftover = async {
+            let Some(store) = target.lease_leftover(cx).await? else { return anyhow::Ok(None) };
+            let location = store.location();
+            Ok(super::lease::remove_if_free(store).await?.then_some(location))
+        };
+        match leftover.await {
+            Ok(Some(location)) => ui.info(&format!("Deleted the deploy lease a previous run left at {location}.")),
+            Ok(None) => {}
+            Err(e) => r.warn(&format!("could not check for a deploy lease left behind: {e:#}")),
         }
     }
     report.duration_ms = started.elapsed().as_millis() as u64;

@@ -58,6 +58,20 @@ impl LeaseRecord {
         }
     }
 
+    /// What a record that does not parse reads as: free (it was never one of ours).
+    pub fn unreadable() -> LeaseRecord {
+        LeaseRecord {
+            id: String::new(),
+            holder: "?".into(),
+            host: String::new(),
+            pid: 0,
+            command: "?".into(),
+            since: 0,
+            expires: 0,
+            released: true,
+        }
+    }
+
     /// Free for the taking: given back, expired, or held by a process of this machine
     /// that no longer exists.
     pub fn is_stale(&self, now: u64) -> bool {
@@ -81,6 +95,18 @@ pub trait LeaseStore: Send + Sync {
     /// Writes `record` if the record's version is still `expected` (`None`: only if
     /// there is no record). `Ok(false)` when that precondition failed.
     async fn write(&self, record: &LeaseRecord, expected: Option<&str>) -> Result<bool>;
+    /// Deletes the record if its version is still `version`: what `destroy` does last,
+    /// once the lease is given back, where the record is a resource of the app's own
+    /// (a secret, a resource group, an env group). Stores whose record lives in a shared
+    /// place (a bucket) keep it.
+    async fn remove(&self, version: &str) -> Result<()> {
+        let _ = version;
+        Ok(())
+    }
+    /// Whether [`LeaseStore::remove`] deletes anything (else `destroy` skips it).
+    fn removable(&self) -> bool {
+        false
+    }
 }
 
 /// A held lease: renewed in the background until [`Held::release`].
@@ -105,6 +131,9 @@ pub async fn acquire(store: Arc<dyn LeaseStore>, command: &str, timeout: Duratio
         let current = store.read().await?;
         let (won, previous) = match &current {
             None => (store.write(&me, None).await?, None),
+            // Our own claim: a write whose answer was lost (a cut connection, a retry
+            // refused because the first attempt had already changed the version).
+            Some((rec, _)) if rec.id == me.id && !rec.released => (true, None),
             Some((rec, version)) if rec.is_stale(now) => (store.write(&me, Some(version)).await?, Some(rec.clone())),
             Some(_) => (false, None),
         };
@@ -168,6 +197,47 @@ impl Held {
         if let Err(e) = result {
             r.warn(&format!("could not give back the lease at {} ({e:#}); it expires within {}s", self.store.location(), TTL.as_secs()));
         }
+    }
+}
+
+impl Held {
+    /// Gives the lease back and deletes its record (`destroy`, once everything else of
+    /// the app is gone). A failure is a warning: the record is then deleted by the next
+    /// destroy.
+    pub async fn release_and_remove(self, r: &dyn Reporter) {
+        let store = self.store.clone();
+        let id = self.record.id.clone();
+        self.release(r).await;
+        if !store.removable() {
+            return;
+        }
+        let result = async {
+            if let Some((rec, version)) = store.read().await? {
+                if rec.id == id && rec.released {
+                    store.remove(&version).await?;
+                }
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            r.warn(&format!("could not delete the lease at {} ({e:#}); the next `destroy` deletes it", store.location()));
+        }
+    }
+}
+
+/// Deletes a lease record nobody holds (given back, expired, or its process gone): what
+/// a `destroy` with nothing else left to remove does with a record a failed run left.
+pub async fn remove_if_free(store: Arc<dyn LeaseStore>) -> Result<bool> {
+    if !store.removable() {
+        return Ok(false);
+    }
+    match store.read().await? {
+        Some((rec, version)) if rec.is_stale(now_secs()) => {
+            store.remove(&version).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
 }
 

@@ -6,6 +6,7 @@ mod flow;
 pub mod health;
 pub mod lease;
 pub mod legacy;
+pub mod settled;
 pub mod target;
 mod types;
 pub mod wait;

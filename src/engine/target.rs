@@ -179,9 +179,24 @@ pub trait Target: Send + Sync + 'static {
             .into())
     }
 
+    /// Refuses, before the lease is taken and anything is written, what `apply` would
+    /// refuse anyway (a same-named resource that is not aideploy's).
+    fn preflight(&self, cx: &Cx, seen: &Self::Observed) -> Result<()> {
+        let _ = (cx, seen);
+        Ok(())
+    }
+
     /// Where this app, stage and target keep their lease (one deploy, rollback or
     /// destroy at a time), in the target's own cloud; `None`: the target has none yet.
     async fn lease_store(&self, cx: &Cx) -> Result<Option<Arc<dyn LeaseStore>>> {
+        let _ = cx;
+        Ok(None)
+    }
+
+    /// The same store, when finding it changes nothing (no bucket to create): a destroy
+    /// with nothing else to remove then deletes a free record a failed run left behind.
+    /// `None` (the default): such a destroy leaves the record alone.
+    async fn lease_leftover(&self, cx: &Cx) -> Result<Option<Arc<dyn LeaseStore>>> {
         let _ = cx;
         Ok(None)
     }

@@ -395,11 +395,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "8 a failing health check exits 3 and the previous version serves",
         "the fixture reads no live deployment for railway (serving before: None)",
     ),
-    (
-        "cloudrun",
-        "5 deploy converges with 10% of calls faulted",
-        "a 503 while creating the service is not retried (the Google client's LRO path); 429s and non-idempotent calls are",
-    ),
 ];
 
 impl Report {

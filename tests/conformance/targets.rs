@@ -120,7 +120,9 @@ impl Fixture for Render {
         cmd.env("AIDEPLOY_REGISTRY", format!("{}/conformance-render/{}", self.registry.host(), p.app))
             .env("AIDEPLOY_REGISTRY_USERNAME", "deployer")
             .env("AIDEPLOY_REGISTRY_PASSWORD", "registry-pass")
-            .env("AIDEPLOY_RENDER_ENDPOINT", self.api.via(&self.fake.base));
+            .env("AIDEPLOY_RENDER_ENDPOINT", self.api.via(&self.fake.base))
+            // The settled lease's delay: far above a loopback call, below the 5 s default.
+            .env("AIDEPLOY_LEASE_SETTLE_MS", "1000");
     }
     fn secret_write(&self, s: &Seen) -> bool {
         // Render has no secret store: a service's environment is where values live.
@@ -146,6 +148,8 @@ impl Fixture for Render {
         let base = format!("{}-dev", p.app);
         let mut out: Vec<String> = st.services.iter().filter(|s| s.name == base).map(|s| format!("service {}", s.name)).collect();
         out.extend(st.credentials.iter().filter(|c| c.name.contains(&base)).map(|c| format!("credential {}", c.name)));
+        // The deploy lease's environment group.
+        out.extend(st.env_groups.iter().filter(|g| g.name.contains(&base)).map(|g| format!("env group {}", g.name)));
         out
     }
     fn fail_health(&self, _p: &Project, cmd: &dyn Fn(&[&str]) -> Command) -> Result<(), String> {
@@ -354,6 +358,8 @@ impl Fixture for AppService {
     fn env(&self, _p: &Project, cmd: &mut Command) {
         let base = self.api.via(&self.fake.base);
         cmd.env("AIDEPLOY_AZURE_ENDPOINT", &base).env("AIDEPLOY_AZURE_SITE_URL_TEMPLATE", format!("{base}/sites/{{host}}"));
+        // The settled lease's delay: far above a loopback call, below the 5 s default.
+        cmd.env("AIDEPLOY_LEASE_SETTLE_MS", "1000");
     }
     fn secret_write(&self, s: &Seen) -> bool {
         // Key Vault secrets are written with PUT .../vaults/V/secrets/NAME.

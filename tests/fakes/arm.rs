@@ -351,6 +351,24 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
             }
         }
     };
+    // ARM's tag limits (resource groups and resources alike): names up to 512
+    // characters, values up to 256.
+    if let Some(tags) = parsed.get("tags").and_then(Value::as_object) {
+        if let Some(v) = tags.values().filter_map(Value::as_str).find(|v| v.chars().count() > 256) {
+            return err(
+                400,
+                "InvalidTagValueLength",
+                format!("Tag value too large.  Following tag value '{v}' exceeded the maximum length. Maximum allowed length for tag value - '256' characters."),
+            );
+        }
+        if let Some(k) = tags.keys().find(|k| k.chars().count() > 512) {
+            return err(
+                400,
+                "InvalidTagNameLength",
+                format!("Tag name too large. Following tag name '{k}' exceeded the maximum length. Maximum allowed length for tag name - '512' characters."),
+            );
+        }
+    }
     macro_rules! valid {
         ($shape:expr) => {
             if let Err(why) = check(&parsed, &$shape, "body") {
@@ -1029,6 +1047,9 @@ mod rules {
         let r = call(&mut st, "PUT", &format!("{g}?api-version=2025-04-01"), json!({"location": "eastus", "colour": "red"}));
         assert_eq!((r.status, code(&r).as_str()), (400, "InvalidRequestContent"));
         assert!(r.body.contains("colour"));
+        let long = "x".repeat(257);
+        let r = call(&mut st, "PUT", &format!("{g}?api-version=2025-04-01"), json!({"location": "eastus", "tags": {"k": long}}));
+        assert_eq!((r.status, code(&r).as_str()), (400, "InvalidTagValueLength"));
         assert_eq!(st.mutations, 0);
     }
 

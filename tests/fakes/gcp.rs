@@ -27,6 +27,10 @@ const POLLS: u32 = 2;
 #[derive(Debug, Clone)]
 pub struct Secret {
     pub labels: BTreeMap<String, String>,
+    /// Free-form metadata (Secret Manager's `annotations`).
+    pub annotations: BTreeMap<String, String>,
+    /// Changed by every create, update and no-op update of the secret (not by its versions).
+    pub etag: u64,
     pub versions: Vec<Vec<u8>>,
     pub policy: Value,
 }
@@ -256,9 +260,16 @@ fn schema(name: &str) -> &'static [(&'static str, F)] {
         "RunTCPSocketAction" => &[("port", I)],
         "RunSecretKeySelector" => &[("secret", S), ("version", S)],
         "RunHTTPHeader" => &[("name", S), ("value", S)],
-        "SmSecret" => {
-            &[("createTime", S), ("expireTime", S), ("labels", Mp(&S)), ("name", S), ("replication", M("SmReplication")), ("ttl", S)]
-        }
+        "SmSecret" => &[
+            ("annotations", Mp(&S)),
+            ("createTime", S),
+            ("etag", S),
+            ("expireTime", S),
+            ("labels", Mp(&S)),
+            ("name", S),
+            ("replication", M("SmReplication")),
+            ("ttl", S),
+        ],
         "SmAddSecretVersionRequest" => &[("payload", M("SmSecretPayload"))],
         "SmReplication" => &[("automatic", M("SmAutomatic")), ("userManaged", M("SmUserManaged"))],
         "SmSecretPayload" => &[("data", S)],
@@ -341,6 +352,36 @@ fn error(code: u16, message: impl Into<String>) -> (u16, String) {
     (code, json!({"error": {"code": code, "message": message.into(), "status": status_name(code)}}).to_string())
 }
 
+/// Secret Manager's answer to an etag that no longer matches: FAILED_PRECONDITION with
+/// HTTP 400 (its ETag documentation).
+fn etag_mismatch(id: &str) -> (u16, String) {
+    let message = format!("The etag provided does not match the current etag of secret [projects/{PROJECT_NUMBER}/secrets/{id}].");
+    (400, json!({"error": {"code": 400, "message": message, "status": "FAILED_PRECONDITION"}}).to_string())
+}
+
+/// Secret Manager's rules for annotations: keys of 1-63 characters, letters, digits,
+/// `-`, `_` and `.`, starting and ending with a letter or digit; at most 16 KiB in all.
+fn check_annotations(v: &Value) -> Result<BTreeMap<String, String>, String> {
+    let map: BTreeMap<String, String> =
+        v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()).unwrap_or_default();
+    for k in map.keys() {
+        let b = k.as_bytes();
+        let edge = |c: &u8| c.is_ascii_alphanumeric();
+        if b.is_empty()
+            || b.len() > 63
+            || !b.first().is_some_and(edge)
+            || !b.last().is_some_and(edge)
+            || !b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+        {
+            return Err(format!("Annotation key [{k}] is invalid"));
+        }
+    }
+    if map.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() > 16 * 1024 {
+        return Err("The total size of annotations must be less than 16KiB".into());
+    }
+    Ok(map)
+}
+
 fn ok(v: Value) -> (u16, String) {
     (200, v.to_string())
 }
@@ -419,7 +460,12 @@ impl State {
     }
     /// Adds a secret aideploy did not make (it must be left alone).
     pub fn add_foreign_secret(&mut self, id: &str) {
-        self.secrets.insert(id.into(), Secret { labels: BTreeMap::new(), versions: vec![b"theirs".to_vec()], policy: json!({}) });
+        self.next += 1;
+        let etag = self.next;
+        self.secrets.insert(
+            id.into(),
+            Secret { labels: BTreeMap::new(), annotations: BTreeMap::new(), etag, versions: vec![b"theirs".to_vec()], policy: json!({}) },
+        );
     }
 
     fn op(&mut self, prefix: &str, result: Result<Value, (u16, String)>, resolve: Option<String>) -> Value {
@@ -788,8 +834,54 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
                 .as_object()
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
                 .unwrap_or_default();
-            st.secrets.insert(id.clone(), Secret { labels, versions: Vec::new(), policy: json!({"version": 1, "etag": "BwAAAA=="}) });
+            let annotations = match check_annotations(&body["annotations"]) {
+                Ok(a) => a,
+                Err(m) => return error(400, m),
+            };
+            st.next += 1;
+            let etag = st.next;
+            st.secrets.insert(
+                id.clone(),
+                Secret { labels, annotations, etag, versions: Vec::new(), policy: json!({"version": 1, "etag": "BwAAAA=="}) },
+            );
             ok(secret_json(&id, &st.secrets[&id]))
+        }
+        ("PATCH", ["v1", "projects", p, "secrets", id], None) if secret_of(p) => {
+            if let Err(m) = check(body, M("SmSecret"), "secret") {
+                return error(400, m);
+            }
+            let mask = q.get("updateMask").cloned().unwrap_or_default();
+            if mask.is_empty() {
+                return error(400, "update_mask is required");
+            }
+            let annotations = match check_annotations(&body["annotations"]) {
+                Ok(a) => a,
+                Err(m) => return error(400, m),
+            };
+            st.next += 1;
+            let next = st.next;
+            let Some(s) = st.secrets.get_mut(*id) else {
+                return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found."));
+            };
+            if let Some(etag) = body["etag"].as_str().filter(|e| !e.is_empty()) {
+                if etag != format!("\"{:x}\"", s.etag) {
+                    return etag_mismatch(id);
+                }
+            }
+            for path in mask.split(',') {
+                match path.trim() {
+                    "labels" => {
+                        s.labels = body["labels"]
+                            .as_object()
+                            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                            .unwrap_or_default()
+                    }
+                    "annotations" => s.annotations = annotations.clone(),
+                    other => return error(400, format!("update_mask path [{other}] is not supported by this fake")),
+                }
+            }
+            s.etag = next;
+            ok(secret_json(id, s))
         }
         ("GET", ["v1", "projects", p, "secrets"], None) if secret_of(p) => {
             let filter = q.get("filter").cloned().unwrap_or_default();
@@ -809,10 +901,16 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             Some(s) => ok(secret_json(id, s)),
             None => error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")),
         },
-        ("DELETE", ["v1", "projects", p, "secrets", id], None) if secret_of(p) => match st.secrets.remove(*id) {
-            Some(_) => ok(json!({})),
-            None => error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")),
-        },
+        ("DELETE", ["v1", "projects", p, "secrets", id], None) if secret_of(p) => {
+            let Some(s) = st.secrets.get(*id) else {
+                return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found."));
+            };
+            if q.get("etag").is_some_and(|e| !e.is_empty() && *e != format!("\"{:x}\"", s.etag)) {
+                return etag_mismatch(id);
+            }
+            st.secrets.remove(*id);
+            ok(json!({}))
+        }
         ("POST", ["v1", "projects", p, "secrets", id], Some("addVersion")) if secret_of(p) => {
             if let Err(m) = check(body, M("SmAddSecretVersionRequest"), "request") {
                 return error(400, m);
@@ -903,7 +1001,11 @@ fn set_policy(target: &mut Value, policy: &Value) -> (u16, String) {
 }
 
 fn secret_json(id: &str, s: &Secret) -> Value {
-    json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}"), "labels": s.labels, "replication": {"automatic": {}}, "createTime": "2026-01-01T00:00:00Z"})
+    let mut v = json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}"), "labels": s.labels, "replication": {"automatic": {}}, "createTime": "2026-01-01T00:00:00Z", "etag": format!("\"{:x}\"", s.etag)});
+    if !s.annotations.is_empty() {
+        v["annotations"] = json!(s.annotations);
+    }
+    v
 }
 
 pub struct FakeGcp {
@@ -982,5 +1084,37 @@ mod rules {
         assert_eq!(second["done"], true);
         assert_eq!(second["response"]["latestReadyRevision"], second["response"]["latestCreatedRevision"]);
         assert_eq!(st.mutations, 1);
+    }
+
+    #[test]
+    fn secret_etags_are_preconditions() {
+        let mut st = State::default();
+        let secrets = format!("/v1/projects/{PROJECT}/secrets");
+        let body = json!({"replication": {"automatic": {}}, "annotations": {"aideploy-lease": "{}"}});
+        let (code, made) = answer(&mut st, "POST", &format!("{secrets}?secretId=lease"), &body.to_string());
+        assert_eq!(code, 200, "{made}");
+        // Create-only: a second create of the id is refused.
+        assert_eq!(answer(&mut st, "POST", &format!("{secrets}?secretId=lease"), &body.to_string()).0, 409);
+        let etag = serde_json::from_str::<Value>(&made).unwrap()["etag"].as_str().unwrap().to_string();
+        // A bad annotation key, and an update without a mask, are refused.
+        let bad = json!({"replication": {"automatic": {}}, "annotations": {"-x": "1"}});
+        assert_eq!(answer(&mut st, "POST", &format!("{secrets}?secretId=other"), &bad.to_string()).0, 400);
+        let update = |etag: &str, value: &str| json!({"etag": etag, "annotations": {"aideploy-lease": value}}).to_string();
+        assert_eq!(answer(&mut st, "PATCH", &format!("{secrets}/lease"), &update(&etag, "a")).0, 400);
+        // The current etag: applied, and the etag moves on.
+        let (code, after) = answer(&mut st, "PATCH", &format!("{secrets}/lease?updateMask=annotations"), &update(&etag, "a"));
+        assert_eq!(code, 200, "{after}");
+        let newer = serde_json::from_str::<Value>(&after).unwrap()["etag"].as_str().unwrap().to_string();
+        assert_ne!(newer, etag);
+        // The old one: FAILED_PRECONDITION, HTTP 400, nothing changed; the same for delete.
+        let (code, refused) = answer(&mut st, "PATCH", &format!("{secrets}/lease?updateMask=annotations"), &update(&etag, "b"));
+        assert_eq!(code, 400);
+        assert!(refused.contains("FAILED_PRECONDITION"), "{refused}");
+        assert_eq!(st.secrets["lease"].annotations["aideploy-lease"], "a");
+        let q = |e: &str| e.replace('"', "%22");
+        assert_eq!(answer(&mut st, "DELETE", &format!("{secrets}/lease?etag={}", q(&etag)), "").0, 400);
+        assert!(st.secrets.contains_key("lease"));
+        assert_eq!(answer(&mut st, "DELETE", &format!("{secrets}/lease?etag={}", q(&newer)), "").0, 200);
+        assert!(st.secrets.is_empty());
     }
 }

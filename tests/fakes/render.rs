@@ -47,11 +47,23 @@ pub struct Credential {
     pub owner: String,
 }
 
+/// An environment group (Render does not keep their names unique in a workspace).
+#[derive(Debug, Clone)]
+pub struct EnvGroup {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    /// `createdAt`, as Render answers it.
+    pub created: String,
+    pub env: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     pub owners: Vec<(String, String)>,
     pub services: Vec<Service>,
     pub credentials: Vec<Credential>,
+    pub env_groups: Vec<EnvGroup>,
     /// Image digests whose deploys fail.
     pub bad: BTreeSet<String>,
     /// Accepted POST/PUT/PATCH/DELETE requests.
@@ -209,6 +221,29 @@ fn env_var_value_schema() -> Value {
         {"type": "object", "required": ["value"], "properties": {"value": {"type": "string"}}},
         {"type": "object", "required": ["generateValue"], "properties": {"generateValue": {"type": "boolean"}}}
     ]})
+}
+
+fn env_group_schema() -> Value {
+    json!({"type": "object", "required": ["name", "ownerId", "envVars"], "properties": {
+        "name": {"type": "string"}, "ownerId": {"type": "string"}, "environmentId": {"type": "string"},
+        "serviceIds": {"type": "array", "items": {"type": "string"}},
+        "secretFiles": {"type": "array", "items": {"type": "object", "required": ["name", "content"], "properties": {"name": {"type": "string"}, "content": {"type": "string"}}}},
+        "envVars": {"type": "array", "items": {"type": "object", "oneOf": [
+            {"type": "object", "required": ["key", "value"], "properties": {"key": {"type": "string"}, "value": {"type": "string"}}},
+            {"type": "object", "required": ["key", "generateValue"], "properties": {"key": {"type": "string"}, "generateValue": {"type": "boolean"}}}
+        ]}}
+    }})
+}
+
+fn env_group_meta(g: &EnvGroup) -> Value {
+    json!({"id": g.id, "name": g.name, "ownerId": g.owner, "createdAt": g.created, "updatedAt": g.created, "serviceLinks": []})
+}
+
+fn env_group_json(g: &EnvGroup) -> Value {
+    let mut v = env_group_meta(g);
+    v["envVars"] = Value::Array(g.env.iter().map(|(k, v)| json!({"key": k, "value": v})).collect());
+    v["secretFiles"] = json!([]);
+    v
 }
 
 fn credential_schema() -> Value {
@@ -485,6 +520,55 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
             st.mutations += 1;
             (204, String::new())
         }
+        ("GET", ["env-groups"]) => {
+            let list: Vec<Value> = st
+                .env_groups
+                .iter()
+                .filter(|g| params.get("name").is_none_or(|n| n.split(',').any(|n| n == g.name)))
+                .filter(|g| params.get("ownerId").is_none_or(|o| o.split(',').any(|o| o == g.owner)))
+                .map(env_group_meta)
+                .collect();
+            (200, Value::Array(list).to_string())
+        }
+        ("POST", ["env-groups"]) => {
+            valid!(env_group_schema());
+            let owner = parsed["ownerId"].as_str().unwrap().to_string();
+            if !st.owners.iter().any(|(o, _)| *o == owner) {
+                return error(404, format!("owner {owner} not found"));
+            }
+            let id = st.id("evg");
+            // Later groups are created later: a time with the counter as its fraction.
+            let created = format!("2026-11-22T04:00:00.{:06}Z", st.next);
+            let env = parsed["envVars"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| (e["key"].as_str().unwrap_or_default().to_string(), e["value"].as_str().unwrap_or_default().to_string()))
+                .collect();
+            let g = EnvGroup { id, name: parsed["name"].as_str().unwrap().into(), owner, created, env };
+            let out = env_group_json(&g);
+            st.env_groups.push(g);
+            st.mutations += 1;
+            (201, out.to_string())
+        }
+        ("GET", ["env-groups", id]) => match st.env_groups.iter().find(|g| g.id == *id) {
+            Some(g) => (200, env_group_json(g).to_string()),
+            None => error(404, "env group not found"),
+        },
+        ("PUT", ["env-groups", id, "env-vars", key]) => {
+            valid!(env_var_value_schema());
+            let Some(g) = st.env_groups.iter_mut().find(|g| g.id == *id) else { return error(404, "env group not found") };
+            g.env.insert(key.to_string(), parsed["value"].as_str().unwrap_or_default().to_string());
+            let out = env_group_json(g);
+            st.mutations += 1;
+            (200, out.to_string())
+        }
+        ("DELETE", ["env-groups", id]) => {
+            let Some(i) = st.env_groups.iter().position(|g| g.id == *id) else { return error(404, "env group not found") };
+            st.env_groups.remove(i);
+            st.mutations += 1;
+            (204, String::new())
+        }
         _ => error(404, format!("no route {method} {path}")),
     }
 }
@@ -539,5 +623,29 @@ mod schema_tests {
         );
         assert_eq!(code, 201);
         assert_eq!(st.mutations, 1);
+    }
+
+    #[test]
+    fn env_groups_need_name_owner_and_vars_and_names_are_not_unique() {
+        let mut st = State { owners: vec![("tea-1".into(), "t".into())], ..State::default() };
+        assert_eq!(answer(&mut st, "POST", "/v1/env-groups", r#"{"name":"g","ownerId":"tea-1"}"#).0, 400);
+        assert_eq!(answer(&mut st, "POST", "/v1/env-groups", r#"{"name":"g","ownerId":"tea-1","envVars":[{"key":"A"}]}"#).0, 400);
+        assert_eq!(answer(&mut st, "POST", "/v1/env-groups", r#"{"name":"g","ownerId":"tea-9","envVars":[]}"#).0, 404);
+        let body = r#"{"name":"g","ownerId":"tea-1","envVars":[{"key":"A","value":"1"}]}"#;
+        let (code, first) = answer(&mut st, "POST", "/v1/env-groups", body);
+        assert_eq!(code, 201, "{first}");
+        assert_eq!(answer(&mut st, "POST", "/v1/env-groups", body).0, 201, "a second group of the same name");
+        let (_, list) = answer(&mut st, "GET", "/v1/env-groups?name=g&ownerId=tea-1", "");
+        let list: Value = serde_json::from_str(&list).unwrap();
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(list[0]["createdAt"].as_str() < list[1]["createdAt"].as_str(), "{list:?}");
+        let id = serde_json::from_str::<Value>(&first).unwrap()["id"].as_str().unwrap().to_string();
+        assert_eq!(answer(&mut st, "PUT", &format!("/v1/env-groups/{id}/env-vars/A"), r#"{"value":"2"}"#).0, 200);
+        assert_eq!(answer(&mut st, "PUT", &format!("/v1/env-groups/{id}/env-vars/A"), r#"{"val":"2"}"#).0, 400);
+        let (_, got) = answer(&mut st, "GET", &format!("/v1/env-groups/{id}"), "");
+        assert!(got.contains(r#""key":"A","value":"2""#), "{got}");
+        assert_eq!(answer(&mut st, "DELETE", &format!("/v1/env-groups/{id}"), "").0, 204);
+        assert_eq!(answer(&mut st, "GET", &format!("/v1/env-groups/{id}"), "").0, 404);
     }
 }

@@ -26,9 +26,13 @@
 //! version goes to slot `staging`, its health path is polled, and only then is it
 //! swapped in; on smaller tiers the site is updated in place, polled, and put back to
 //! the previous digest when it fails. Either way a failure exits 3.
+//!
+//! One deploy, rollback or destroy at a time: the lease is a resource group of its own
+//! whose tags are a settled register (`lease.rs`): ARM has no precondition to write with.
 
 mod apply;
 mod arm;
+mod lease;
 mod names;
 mod observe;
 mod plan;
@@ -200,8 +204,17 @@ impl Target for AppServiceBackend {
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: false,
-            lease: false,
+            lease: true,
         }
+    }
+
+    async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        let location = cx.target.settings.region.as_ref().map(|r| r.get().to_string()).unwrap_or_else(|| DEFAULT_LOCATION.into());
+        Ok(Some(std::sync::Arc::new(lease::store(cx, &subscription(cx)?, location)?)))
+    }
+
+    async fn lease_leftover(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        self.lease_store(cx).await
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Image>> {
@@ -261,6 +274,10 @@ impl Target for AppServiceBackend {
 
     fn plan(&self, cx: &Cx, seen: &Observed, artifact: &Built<Image>) -> Planned<Change> {
         plan::plan(cx, seen, artifact)
+    }
+
+    fn preflight(&self, cx: &Cx, seen: &Observed) -> Result<()> {
+        apply::refuse_foreign(cx, seen)
     }
 
     async fn apply(&self, cx: &Cx, seen: &Observed, artifact: &Built<Image>, plan: &Planned<Change>, r: &dyn Reporter) -> Result<Outcome> {

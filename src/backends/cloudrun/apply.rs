@@ -43,7 +43,7 @@ pub async fn ensure_repository(clients: &Clients, site: &Site, poll: PollPolicy,
 
 /// Refuses same-named resources that are not this app's, stage's and target's, before
 /// anything is changed.
-fn refuse_foreign(cx: &Cx, seen: &Observed) -> Result<()> {
+pub(super) fn refuse_foreign(cx: &Cx, seen: &Observed) -> Result<()> {
     let found = foreign(cx, seen);
     let Some((kind, id)) = found.first() else { return Ok(()) };
     let others: Vec<String> = found[1..].iter().map(|(k, i)| format!("{k} {i}")).collect();

@@ -9,6 +9,9 @@
 //! that name without these labels is someone else's: a deploy refuses it before
 //! changing anything, and destroy leaves it alone.
 //!
+//! One deploy, rollback or destroy at a time: the lease is a secret of its own
+//! (`lease.rs`), written with Secret Manager's create-only create and its etags.
+//!
 //! `build` works on this machine only (and asks the registry, read-only, which blobs it
 //! lacks); creating the Artifact Registry repository and pushing the image are steps of
 //! `apply`, shown in the plan with their size.
@@ -21,6 +24,7 @@
 
 mod apply;
 mod iam;
+mod lease;
 mod observe;
 mod ops;
 mod plan;
@@ -225,8 +229,16 @@ impl Target for CloudRunBackend {
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: false,
-            lease: false,
+            lease: true,
         }
+    }
+
+    async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        Ok(Some(std::sync::Arc::new(lease::SecretLease::new(cx, site(cx)?).await?)))
+    }
+
+    async fn lease_leftover(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        self.lease_store(cx).await
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Image>> {
@@ -280,6 +292,10 @@ impl Target for CloudRunBackend {
             health: if serving.is_some_and(|r| r.ready) { Health::Passed } else { Health::Failed },
             details,
         })
+    }
+
+    fn preflight(&self, cx: &Cx, seen: &Observed) -> Result<()> {
+        apply::refuse_foreign(cx, seen)
     }
 
     fn plan(&self, cx: &Cx, seen: &Observed, artifact: &Built<Image>) -> Planned<Step> {

@@ -235,7 +235,9 @@ async fn list_labelled_secrets(cx: &Cx, clients: &Clients, site: &Site) -> Resul
             .await
             .map_err(|e| api_error("cannot list secrets", e))?;
         for s in &list.secrets {
-            if want.iter().all(|(k, v)| s.labels.get(k) == Some(v)) {
+            // The deploy lease is not one of the app's secrets: the engine keeps it.
+            let lease = s.labels.get(super::lease::LEASE_LABEL).is_some_and(|v| v == "true");
+            if want.iter().all(|(k, v)| s.labels.get(k) == Some(v)) && !lease {
                 out.push(s.name.rsplit('/').next().unwrap_or_default().to_string());
             }
         }

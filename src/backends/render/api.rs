@@ -45,6 +45,12 @@ impl Api {
     }
 
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Option<Value>> {
+        self.call_with(method, path, body, false).await
+    }
+
+    /// [`Api::call`]; `idempotent`: a POST that is safe to send again after a cut
+    /// connection (its caller copes with a second copy).
+    pub async fn call_with(&self, method: reqwest::Method, path: &str, body: Option<&Value>, idempotent: bool) -> Result<Option<Value>> {
         let url = format!("{}{path}", self.base);
         let make = || {
             let req = self.http.request(method.clone(), &url).bearer_auth(&self.key).header("accept", "application/json");
@@ -53,7 +59,7 @@ impl Api {
                 None => req,
             }
         };
-        let resp = crate::cloud::http::send(Retry::default(), false, make)
+        let resp = crate::cloud::http::send(Retry::default(), idempotent, make)
             .await
             .with_context(|| format!("cannot reach the Render API at {}", self.base))?;
         let status = resp.status();

@@ -15,11 +15,15 @@
 //! path): aideploy waits for the deploy to go `live`; a failed one leaves the previous
 //! deploy serving and exits 3.
 //!
+//! One deploy, rollback or destroy at a time: the lease is an environment group of its
+//! own, a settled register (lease.rs), since Render's API has no conditional write.
+//!
 //! api.rs: the client and the answers' types; observe.rs: reads; plan.rs: the steps
-//! (pure); apply.rs: carrying them out.
+//! (pure); apply.rs: carrying them out; lease.rs: the deploy lease.
 
 mod api;
 mod apply;
+mod lease;
 mod observe;
 mod plan;
 
@@ -85,8 +89,18 @@ impl Target for RenderTarget {
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: true,
-            lease: false,
+            lease: true,
         }
+    }
+
+    async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        let api = Api::from_env()?;
+        let owner = observe::owner_id(cx, &api).await?;
+        Ok(Some(std::sync::Arc::new(lease::store(cx, api, owner))))
+    }
+
+    async fn lease_leftover(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        self.lease_store(cx).await
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Image>> {

@@ -1,0 +1,151 @@
+//! The render target's deploy lease: an environment group of its own per app, stage and
+//! target in the workspace, `aideploy-lease-{app}-{stage}-{target}`, holding the lease
+//! record in its variable `AIDEPLOY_LEASE` and aideploy's owner mark in
+//! `AIDEPLOY_OWNER`. Linked to no service.
+//!
+//! Why an environment group: the lease must exist before the service does (a first
+//! deploy creates the service, and two first deploys must not both create one), and it
+//! must not be something the service's own deploys rewrite. Render's API has no write
+//! with a precondition, so the group is a plain register under the engine's settled
+//! lease (`engine::settled`). Render does not keep group names unique: when two first
+//! runs both create one, the oldest group (by `createdAt`, then id) is the register for
+//! everyone, and each run deletes the newer one it created itself once its claim has
+//! settled. Destroy deletes the group last.
+
+use anyhow::Result;
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use super::api::{q, Api, EnvVar};
+use crate::backends::paas::owner::{mark, OWNER_VAR};
+use crate::engine::settled::{Register, Settled};
+use crate::engine::Cx;
+use crate::error::Hinted;
+
+/// The variable holding the record.
+const LEASE_VAR: &str = "AIDEPLOY_LEASE";
+
+pub struct EnvGroupRegister {
+    api: Api,
+    owner: String,
+    name: String,
+    /// `AIDEPLOY_OWNER`'s value for this app, stage and target.
+    mark: String,
+    /// Groups this run created (a concurrent first run may have created the register).
+    created: Mutex<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupMeta {
+    id: String,
+    name: String,
+    owner_id: String,
+    #[serde(default)]
+    created_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Group {
+    #[serde(default)]
+    env_vars: Vec<EnvVar>,
+}
+
+/// The lease of `cx`'s app, stage and target in workspace `owner`.
+pub fn store(cx: &Cx, api: Api, owner: String) -> Settled<EnvGroupRegister> {
+    Settled::new(EnvGroupRegister {
+        api,
+        owner,
+        name: format!("aideploy-lease-{}-{}", cx.resource_base(), cx.target.name),
+        mark: mark(cx),
+        created: Mutex::new(Vec::new()),
+    })
+}
+
+impl EnvGroupRegister {
+    /// The workspace's groups of this name, oldest first.
+    async fn groups(&self) -> Result<Vec<GroupMeta>> {
+        let path = format!("/env-groups?name={}&ownerId={}&limit=100", q(&self.name), q(&self.owner));
+        let mut found: Vec<GroupMeta> = self.api.get_as(&path).await?.unwrap_or_default();
+        found.retain(|g| g.name == self.name && g.owner_id == self.owner);
+        found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(found)
+    }
+
+    async fn vars(&self, id: &str) -> Result<Option<Vec<EnvVar>>> {
+        Ok(self.api.get_as::<Group>(&format!("/env-groups/{}", q(id))).await?.map(|g| g.env_vars))
+    }
+}
+
+fn var<'a>(vars: &'a [EnvVar], key: &str) -> Option<&'a str> {
+    vars.iter().find(|v| v.key == key).map(|v| v.value.as_deref().unwrap_or_default())
+}
+
+#[async_trait]
+impl Register for EnvGroupRegister {
+    fn location(&self) -> String {
+        format!("Render environment group {}", self.name)
+    }
+
+    async fn load(&self) -> Result<Option<String>> {
+        let Some(oldest) = self.groups().await?.into_iter().next() else { return Ok(None) };
+        let Some(vars) = self.vars(&oldest.id).await? else { return Ok(None) };
+        if var(&vars, OWNER_VAR) != Some(self.mark.as_str()) {
+            return Err(Hinted::new(
+                format!(
+                    "Render environment group {} ({}) exists but is not aideploy's deploy lease for this app, stage and target (no {OWNER_VAR}={})",
+                    self.name, oldest.id, self.mark
+                ),
+                format!("rename or delete environment group {} yourself, or rename the app or stage", self.name),
+            )
+            .into());
+        }
+        Ok(Some(var(&vars, LEASE_VAR).unwrap_or_default().to_string()))
+    }
+
+    async fn store(&self, text: &str) -> Result<()> {
+        match self.groups().await?.into_iter().next() {
+            Some(g) => {
+                self.api.put(&format!("/env-groups/{}/env-vars/{LEASE_VAR}", q(&g.id)), &json!({"value": text})).await?;
+            }
+            None => {
+                let body = json!({
+                    "name": self.name,
+                    "ownerId": self.owner,
+                    "envVars": [{"key": OWNER_VAR, "value": self.mark}, {"key": LEASE_VAR, "value": text}],
+                });
+                // Sent again after a cut connection: a second group is what a concurrent
+                // first run makes too (the oldest is the register; tidy deletes ours).
+                let made = self.api.call_with(reqwest::Method::POST, "/env-groups", Some(&body), true).await?.unwrap_or_default();
+                let made: GroupMeta = serde_json::from_value(made)
+                    .map_err(|e| anyhow::anyhow!("Render API POST /env-groups answered what aideploy cannot read: {e}"))?;
+                self.created.lock().await.push(made.id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self) -> Result<()> {
+        for g in self.groups().await? {
+            if self.vars(&g.id).await?.is_some_and(|v| var(&v, OWNER_VAR) == Some(self.mark.as_str())) {
+                self.api.delete(&format!("/env-groups/{}", q(&g.id))).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn tidy(&self) -> Result<()> {
+        let mine = std::mem::take(&mut *self.created.lock().await);
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let oldest = self.groups().await?.into_iter().next().map(|g| g.id);
+        for id in mine.into_iter().filter(|id| Some(id) != oldest.as_ref()) {
+            self.api.delete(&format!("/env-groups/{}", q(&id))).await?;
+        }
+        Ok(())
+    }
+}
