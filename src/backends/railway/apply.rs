@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::api::Api;
+use super::api::{field, Api};
 use super::observe::{self, project_of, Observed, SeenProject};
 use super::ops::*;
 use super::plan::Step;
@@ -106,7 +106,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                     input["workspaceId"] = json!(w);
                 }
                 let p = api.run(M_PROJECT_CREATE, json!({"input": input})).await?;
-                project = Some(project_of(cx, &p["projectCreate"]));
+                project = Some(project_of(cx, field(p, "projectCreate")?));
                 r.done();
             }
             Step::CreateEnvironment { .. } => {

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{nodes, Api, TokenKind};
+use super::api::{field, Api, Connection, TokenKind};
 use super::ops::*;
 use super::{looks_like_id, marker, workspace, ENV_MARKER, SERVING};
 use crate::backends::paas::owner;
@@ -142,33 +142,66 @@ pub fn deployment_digest(meta: &Value) -> Option<String> {
         .or_else(|| meta["image"].as_str().and_then(digest_of_image))
 }
 
-pub fn project_of(cx: &Cx, p: &Value) -> SeenProject {
-    let pairs = |c: &Value| {
-        nodes(c)
-            .iter()
-            .map(|n| (n["id"].as_str().unwrap_or_default().to_string(), n["name"].as_str().unwrap_or_default().to_string()))
-            .collect()
-    };
-    SeenProject {
-        id: p["id"].as_str().unwrap_or_default().to_string(),
-        name: p["name"].as_str().unwrap_or_default().to_string(),
-        ours: p["description"].as_str().is_some_and(|d| d.contains(&marker(cx))),
-        environments: pairs(&p["environments"]),
-        services: pairs(&p["services"]),
+/// A project as Railway answers it.
+#[derive(Deserialize)]
+pub struct Project {
+    id: String,
+    #[serde(default)]
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    environments: Connection<IdName>,
+    #[serde(default)]
+    services: Connection<IdName>,
+}
+
+#[derive(Deserialize)]
+struct IdName {
+    id: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProjectToken {
+    project_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Environment {
+    #[serde(default)]
+    service_instances: Connection<InstanceOf>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstanceOf {
+    service_id: String,
+}
+
+impl Project {
+    fn ours(&self, cx: &Cx) -> bool {
+        self.description.as_deref().is_some_and(|d| d.contains(&marker(cx)))
     }
+}
+
+pub fn project_of(cx: &Cx, p: Project) -> SeenProject {
+    let pairs = |c: Connection<IdName>| c.nodes().into_iter().map(|n| (n.id, n.name)).collect();
+    SeenProject { ours: p.ours(cx), id: p.id, name: p.name, environments: pairs(p.environments), services: pairs(p.services) }
 }
 
 async fn read_project(cx: &Cx, api: &Api, id: &str) -> Result<Option<SeenProject>> {
     let Some(data) = api.lookup(Q_PROJECT, json!({"id": id})).await? else { return Ok(None) };
-    Ok(Some(project_of(cx, &data["project"])))
+    Ok(Some(project_of(cx, field(data, "project")?)))
 }
 
 /// The project this app deploys to, if it exists. With no `project` in the target, a
 /// project named like the app that aideploy did not create is refused, not adopted.
 async fn find_project(cx: &Cx, api: &Api) -> Result<Option<SeenProject>> {
     if api.kind == TokenKind::Project {
-        let t = api.run(Q_PROJECT_TOKEN, json!({})).await?;
-        let id = t["projectToken"]["projectId"].as_str().unwrap_or_default().to_string();
+        let id = field::<ProjectToken>(api.run(Q_PROJECT_TOKEN, json!({})).await?, "projectToken")?.project_id;
         let Some(p) = read_project(cx, api, &id).await? else { anyhow::bail!("the Railway project token's project {id} was not found") };
         if let Some(named) = cx.target.settings.project.as_ref().map(|p| p.get()).filter(|n| **n != p.id && **n != p.name) {
             return Err(UsageError::new(format!(
@@ -191,21 +224,20 @@ async fn find_project(cx: &Cx, api: &Api) -> Result<Option<SeenProject>> {
                 .into()),
         };
     }
-    let list = api.run(Q_PROJECTS, json!({"workspaceId": workspace(cx)})).await?;
-    let projects = nodes(&list["projects"]);
-    let ours = |p: &Value| p["description"].as_str().is_some_and(|d| d.contains(&marker(cx)));
+    let list: Connection<Project> = field(api.run(Q_PROJECTS, json!({"workspaceId": workspace(cx)})).await?, "projects")?;
+    let projects = list.nodes();
     let found = match &wanted {
-        Some(name) => projects.iter().find(|p| p["name"] == name.as_str()),
+        Some(name) => projects.iter().find(|p| p.name == *name),
         None => {
-            let named: Vec<&Value> = projects.iter().filter(|p| p["name"] == cx.app_name()).collect();
-            match named.iter().copied().find(|p| ours(p)) {
+            let named: Vec<&Project> = projects.iter().filter(|p| p.name == cx.app_name()).collect();
+            match named.iter().copied().find(|p| p.ours(cx)) {
                 Some(p) => Some(p),
                 None => {
                     if let Some(theirs) = named.first() {
-                        let id = theirs["id"].as_str().unwrap_or_default();
                         return Err(UsageError::new(format!(
-                            "Railway project {} ({id}) exists but was not created by aideploy for this app: its description lacks `{}`",
+                            "Railway project {} ({}) exists but was not created by aideploy for this app: its description lacks `{}`",
                             cx.app_name(),
+                            theirs.id,
                             marker(cx)
                         ))
                         .hint(format!(
@@ -221,7 +253,7 @@ async fn find_project(cx: &Cx, api: &Api) -> Result<Option<SeenProject>> {
         }
     };
     match found {
-        Some(p) => read_project(cx, api, p["id"].as_str().unwrap_or_default()).await,
+        Some(p) => read_project(cx, api, &p.id).await,
         None => Ok(None),
     }
 }
@@ -230,9 +262,8 @@ async fn read_environment(cx: &Cx, api: &Api, project: &SeenProject) -> Result<O
     let Some((id, name)) = project.environments.iter().find(|(_, n)| *n == cx.stage.to_string()).cloned() else { return Ok(None) };
     let shared = api.run(Q_VARIABLES, json!({"projectId": project.id, "environmentId": id, "serviceId": null})).await?;
     let ours = shared["variables"][ENV_MARKER].as_str().is_some_and(|v| v.contains(&marker(cx)));
-    let e = api.run(Q_ENVIRONMENT, json!({"id": id})).await?;
-    let services =
-        nodes(&e["environment"]["serviceInstances"]).iter().filter_map(|n| n["serviceId"].as_str().map(str::to_string)).collect();
+    let e: Environment = field(api.run(Q_ENVIRONMENT, json!({"id": id})).await?, "environment")?;
+    let services = e.service_instances.nodes().into_iter().map(|i| i.service_id).collect();
     Ok(Some(SeenEnvironment { id, name, ours, services }))
 }
 
@@ -258,11 +289,7 @@ pub async fn read_deployments(
     instance_image: Option<&str>,
 ) -> Result<Vec<SeenDeployment>> {
     let d = api.run(Q_DEPLOYMENTS, json!({"input": {"projectId": project, "environmentId": env, "serviceId": service}})).await?;
-    let mut list: Vec<Deployment> = nodes(&d["deployments"])
-        .into_iter()
-        .map(serde_json::from_value)
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("Railway API Deployments answered a deployment aideploy cannot read: {e}"))?;
+    let mut list = field::<Connection<Deployment>>(d, "deployments")?.nodes();
     list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     Ok(list
         .into_iter()
