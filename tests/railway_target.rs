@@ -60,6 +60,17 @@ impl Project {
         (out.status.code().unwrap(), v, stderr)
     }
 
+    /// The tags of the test repository in the registry (none when it does not exist).
+    fn tags(&self) -> Vec<String> {
+        let (host, path) = self.repo.split_once('/').unwrap();
+        let (code, body) = common::http("GET", &format!("http://{host}/v2/{path}/tags/list"), None).unwrap();
+        if code == 404 {
+            return Vec::new();
+        }
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["tags"].as_array().map(|t| t.iter().map(|t| t.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    }
+
     fn edit(&self, from: &str, to: &str) {
         let docs = self.dir.join("app/docs.py");
         let text = std::fs::read_to_string(&docs).unwrap();
@@ -76,11 +87,23 @@ fn upserts_since(st: &fake::State, from: usize) -> usize {
 fn railway_deploy_redeploy_fail_rollback_destroy() {
     let fake = fake::FakeRailway::start();
     fake.state.lock().unwrap().add_project("someone-elses-project", "production");
-    let p = Project::new(&fake.url);
+    let mut p = Project::new(&fake.url);
+    p.repo = format!("{}/railway-lifecycle/rag", env("AIDEPLOY_TEST_REGISTRY"));
     let manifest = p.dir.join("aideploy.toml");
     std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap() + "workspace = \"ws-team\"\n").unwrap();
     let name = "fastapi-rag-dev";
     let url = format!("https://{name}-dev.up.railway.app");
+
+    // The plan from nothing changes nothing: no mutation, nothing pushed; it shows the
+    // push with its size.
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let push = v["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "push image").expect("a push row").clone();
+    assert_eq!(push["op"], "create", "{v}");
+    assert!(push["id"].as_str().unwrap().starts_with(&format!("{}@sha256:", p.repo)), "{push}");
+    assert!(push["reason"].as_str().unwrap().ends_with("to upload"), "{push}");
+    assert_eq!(fake.state.lock().unwrap().mutations, 0);
+    assert_eq!(p.tags(), Vec::<String>::new(), "the plan pushed");
 
     // First deploy: a project aideploy creates, environment `dev`, the service running
     // the image by digest, its variables, health check and a Railway domain.
@@ -93,7 +116,7 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
         v["actions"].as_array().unwrap().iter().filter(|a| a["op"] == "create").map(|a| a["resource"].as_str().unwrap()).collect();
     assert_eq!(
         created,
-        ["project", "environment", "service", "variable", "variable", "variable", "variable", "deployment", "domain"],
+        ["push image", "project", "environment", "service", "variable", "variable", "variable", "variable", "deployment", "domain"],
         "{v}"
     );
     {
@@ -117,6 +140,8 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
         assert_eq!(vars.get("OPENAI_MODEL").map(String::as_str), Some("gpt-4o-mini"));
         assert_eq!(vars.get("OPENAI_API_KEY").map(String::as_str), Some(SECRET));
         assert_eq!(vars.get("PORT").map(String::as_str), Some("8000"));
+        // The mark that makes it aideploy's.
+        assert_eq!(vars.get("AIDEPLOY_OWNER").map(String::as_str), Some("fastapi-rag/dev/railway"));
         let deps = st.deployments_of(&s.id);
         assert_eq!(deps.len(), 1);
         assert_eq!((deps[0].status.as_str(), deps[0].image.as_str()), ("SUCCESS", format!("{}@{first}", p.repo).as_str()));
@@ -329,4 +354,40 @@ fn railway_rerun_after_a_failed_call_converges() {
     assert_eq!(deps[0].status, "SUCCESS");
     assert_eq!(st.mutation_log.iter().filter(|m| *m == "projectCreate" || *m == "serviceCreate").count(), 2);
     assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}
+
+#[test]
+fn railway_refuses_what_it_did_not_make() {
+    let fake = fake::FakeRailway::start();
+    let name = "fastapi-rag-dev";
+    let team = fake.state.lock().unwrap().add_project("team-project", "dev");
+    fake.state.lock().unwrap().add_service(&team, "dev", name);
+    let mut p = Project::new(&fake.url);
+    p.repo = format!("{}/railway-foreign/rag", env("AIDEPLOY_TEST_REGISTRY"));
+
+    // A same-named service without aideploy's mark, in the project the target names:
+    // refused by deploy and destroy, named, left as it was.
+    for cmd in ["deploy", "destroy"] {
+        let (code, v, stderr) = p.run(&[cmd, "--set", "project=team-project"]);
+        assert_eq!(code, 2, "{cmd}: {v}\n{stderr}");
+        assert!(stderr.contains(name) && stderr.contains("AIDEPLOY_OWNER") && stderr.contains("rename the app or stage"), "{stderr}");
+        let st = fake.state.lock().unwrap();
+        let s = st.service(name).expect("the foreign service is still there");
+        assert_eq!(st.instance(&s.id).unwrap().image.as_deref(), Some("docker.io/library/nginx@sha256:0000"));
+        assert_eq!(st.vars_of(s, &st.environment(&team, "dev").unwrap().id).keys().collect::<Vec<_>>(), ["THEIRS"]);
+        assert_eq!(st.mutations, 0, "{cmd} changed something");
+    }
+
+    // A project named like the app that aideploy did not create: refused, named, with
+    // the way to deploy into it on purpose.
+    fake.state.lock().unwrap().add_project("fastapi-rag", "dev");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 2, "{v}\n{stderr}");
+    assert!(stderr.contains("Railway project fastapi-rag") && stderr.contains("project = \"fastapi-rag\""), "{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.mutations, 0);
+    assert_eq!(st.projects.len(), 2);
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    drop(st);
+    assert_eq!(p.tags(), Vec::<String>::new(), "nothing pushed for a refused deploy");
 }

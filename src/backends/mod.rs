@@ -23,7 +23,7 @@ pub fn for_kind(kind: Kind) -> Box<dyn Backend> {
         Kind::Appservice => Box::new(appservice::AppServiceBackend),
         Kind::Ec2 => Box::new(ec2::Ec2Backend),
         Kind::Sagemaker => Box::new(Legacy(sagemaker::SageMakerBackend)),
-        Kind::Railway => Box::new(Legacy(railway::RailwayBackend::default())),
+        Kind::Railway => Box::new(railway::RailwayTarget),
         Kind::Render => Box::new(render::RenderTarget),
     }
 }

@@ -387,15 +387,7 @@ struct Report {
 /// Checks that fail today, by target and the check's name, with why: each
 /// is printed as KNOWN and is not counted, and one that passes fails the suite (FIXED),
 /// so this list only shrinks. Issue 11 lists what remains.
-const KNOWN: &[(&str, &str, &str)] = &[
-    ("railway", "1 plan from nothing writes nothing", "railway is not on the typed contract yet: it pushes the image in build"),
-    ("railway", "4 a same-named foreign resource is refused", "railway does not mark or check its services yet"),
-    (
-        "railway",
-        "8 a failing health check exits 3 and the previous version serves",
-        "the fixture reads no live deployment for railway (serving before: None)",
-    ),
-];
+const KNOWN: &[(&str, &str, &str)] = &[];
 
 impl Report {
     fn check(&mut self, name: &str, verdict: Result<(), String>) {

@@ -235,7 +235,7 @@ impl Fixture for Railway {
         let st = self.fake.state.lock().unwrap();
         let project = st.projects.iter().find(|x| x.name == p.app)?;
         let service = st.services.iter().find(|s| s.project == project.id)?;
-        st.deployments_of(&service.name).into_iter().find(|d| d.status == "SUCCESS").map(|d| d.image.clone())
+        st.deployments_of(&service.id).into_iter().find(|d| d.status == "SUCCESS").map(|d| d.image.clone())
     }
 }
 

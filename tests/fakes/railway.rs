@@ -827,6 +827,24 @@ impl State {
         id
     }
 
+    /// Adds a service somebody made by hand in a project's environment, running an image
+    /// of theirs with a variable of theirs (aideploy must neither adopt nor delete it).
+    pub fn add_service(&mut self, project: &str, env: &str, name: &str) -> String {
+        let id = self.id();
+        let env = self.environment(project, env).expect("the environment exists").id.clone();
+        self.services.push(Service { id: id.clone(), project: project.into(), name: name.into() });
+        self.instances.push(Instance {
+            service: id.clone(),
+            env: env.clone(),
+            image: Some("docker.io/library/nginx@sha256:0000".into()),
+            health_path: None,
+            health_timeout: None,
+            registry: None,
+        });
+        self.variables.insert((project.into(), env, Some(id.clone())), BTreeMap::from([("THEIRS".to_string(), "1".to_string())]));
+        id
+    }
+
     fn new_deployment(&mut self, inst: usize, rollback: bool) -> String {
         let id = self.id();
         self.next += 1;

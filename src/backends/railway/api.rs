@@ -149,6 +149,35 @@ impl Api {
     }
 }
 
+/// One field of an operation's `data`, read into `T` (the fields aideploy reads).
+pub fn field<T: serde::de::DeserializeOwned>(mut data: Value, name: &str) -> Result<T> {
+    serde_json::from_value(data[name].take()).with_context(|| format!("Railway API answered a `{name}` aideploy cannot read"))
+}
+
+/// A GraphQL connection (`{edges: [{node}]}`), typed.
+#[derive(Debug, serde::Deserialize)]
+pub struct Connection<T> {
+    #[serde(default = "Vec::new")]
+    edges: Vec<Edge<T>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Edge<T> {
+    node: T,
+}
+
+impl<T> Default for Connection<T> {
+    fn default() -> Self {
+        Connection { edges: Vec::new() }
+    }
+}
+
+impl<T> Connection<T> {
+    pub fn nodes(self) -> Vec<T> {
+        self.edges.into_iter().map(|e| e.node).collect()
+    }
+}
+
 /// `query Name(...)` -> `Name`.
 fn operation_name(query: &str) -> String {
     query
@@ -158,11 +187,6 @@ fn operation_name(query: &str) -> String {
         .map(|w| w.split(['(', '{']).next().unwrap_or(w).to_string())
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "operation".into())
-}
-
-/// The nodes of a GraphQL connection (`{edges: [{node}]}`).
-pub fn nodes(connection: &Value) -> Vec<Value> {
-    connection["edges"].as_array().into_iter().flatten().map(|e| e["node"].clone()).collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,236 @@
+//! What a Railway deploy, rollback or destroy will do, as typed steps; `plan` is pure.
+
+use crate::backends::paas::image::ImageFacts;
+use crate::backends::paas::short;
+use crate::backends::paas::vars::{self, VarChange};
+use crate::engine::{Action, Change, Cx, Op, Planned};
+
+use super::observe::{Observed, SeenInstance};
+use super::{desired_vars, health_path, health_timeout, project_name, PORT_REASON};
+
+/// How a plan names the domain Railway will generate.
+pub const NEW_DOMAIN: &str = "<service>.up.railway.app";
+
+/// One step of apply, rollback or destroy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Push the image (a no-op row when the registry has it).
+    Push(ImageFacts),
+    /// A new project, marked as aideploy's in its description.
+    CreateProject {
+        name: String,
+    },
+    /// The stage's environment (made with a new project, or in an existing one), marked
+    /// as aideploy's.
+    CreateEnvironment {
+        name: String,
+        /// The existing project it goes in; None: the new one.
+        project: Option<String>,
+    },
+    /// A new service carrying the owner mark, then set to the image.
+    CreateService {
+        name: String,
+        digest: String,
+    },
+    UpdateService {
+        name: String,
+        why: Vec<String>,
+    },
+    KeepService {
+        name: String,
+    },
+    Var(VarChange),
+    /// A new deployment of the service.
+    Deploy {
+        digest: String,
+        why: String,
+    },
+    KeepDeploy {
+        digest: String,
+    },
+    CreateDomain,
+    KeepDomain {
+        domain: String,
+    },
+    /// Railway's rollback to an earlier deployment.
+    Rollback {
+        deployment: String,
+        digest: Option<String>,
+    },
+    DeleteService {
+        name: String,
+        id: String,
+    },
+    DeleteEnvironment {
+        name: String,
+        id: String,
+    },
+    KeepEnvironment {
+        name: String,
+        why: &'static str,
+    },
+    DeleteProject {
+        name: String,
+        id: String,
+    },
+    KeepProject {
+        name: String,
+        why: &'static str,
+    },
+}
+
+impl Change for Step {
+    fn row(&self) -> Action {
+        match self {
+            Step::Push(image) => image.push_row(),
+            Step::CreateProject { name } => Action::new(Op::Create, "project", name).because("a new Railway project, marked as aideploy's"),
+            Step::CreateEnvironment { name, project } => Action::new(Op::Create, "environment", name).because(match project {
+                Some(p) => format!("in project {p}"),
+                None => "in the new project".into(),
+            }),
+            Step::CreateService { name, digest } => Action::new(Op::Create, "service", name).because(format!("image @{}", short(digest))),
+            Step::UpdateService { name, why } => Action::new(Op::Update, "service", name).because(why.join(", ")),
+            Step::KeepService { name } => Action::new(Op::Noop, "service", name),
+            Step::Var(v) => v.row(),
+            Step::Deploy { digest, why } => Action::new(Op::Create, "deployment", format!("@{}", short(digest))).because(why.clone()),
+            Step::KeepDeploy { digest } => Action::new(Op::Noop, "deployment", format!("@{}", short(digest))),
+            Step::CreateDomain => Action::new(Op::Create, "domain", NEW_DOMAIN).because("Railway domain"),
+            Step::KeepDomain { domain } => Action::new(Op::Noop, "domain", domain),
+            Step::Rollback { deployment, digest } => Action::new(Op::Create, "deployment", format!("rollback to {deployment}"))
+                .because(format!("back to @{}", digest.as_deref().map(short).unwrap_or("?"))),
+            Step::DeleteService { name, id } => Action::new(Op::Delete, "service", format!("{name} ({id})")),
+            Step::DeleteEnvironment { name, id } => {
+                Action::new(Op::Delete, "environment", format!("{name} ({id})")).because("created by aideploy")
+            }
+            Step::KeepEnvironment { name, why } => Action::new(Op::Noop, "environment", name).because(*why),
+            Step::DeleteProject { name, id } => Action::new(Op::Delete, "project", format!("{name} ({id})")).because("created by aideploy"),
+            Step::KeepProject { name, why } => Action::new(Op::Noop, "project", name).because(*why),
+        }
+    }
+}
+
+/// Why the service instance's settings must change, if they must.
+pub fn instance_changes(cx: &Cx, image: &ImageFacts, instance: Option<&SeenInstance>) -> Vec<String> {
+    let i = instance.cloned().unwrap_or_default();
+    let mut why = Vec::new();
+    if i.image.as_deref() != Some(image.reference.as_str()) {
+        why.push("image".to_string());
+    }
+    if i.health_path.as_deref() != Some(health_path(cx).as_str()) {
+        why.push("health check path".into());
+    }
+    if i.health_timeout != Some(i64::from(health_timeout(cx))) {
+        why.push("health check timeout".into());
+    }
+    why
+}
+
+/// Desired vs observed. Pure.
+pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
+    let base = cx.resource_base();
+    let stage = cx.stage.to_string();
+    let mut out = Planned::of(vec![Step::Push(image.clone())]);
+    match &seen.project {
+        None => out.changes.push(Step::CreateProject { name: project_name(cx) }),
+        Some(_) if seen.environment.is_some() => {}
+        Some(p) => {
+            if seen.project_token {
+                out.warnings.push(format!(
+                    "{} is a project token: it cannot create the environment `{stage}`; deploy to one of its project's environments with --stage, or use {}",
+                    crate::envvars::RAILWAY_TOKEN,
+                    crate::envvars::RAILWAY_API_TOKEN
+                ));
+            }
+            out.changes.push(Step::CreateEnvironment { name: stage.clone(), project: Some(p.name.clone()) });
+        }
+    }
+    if seen.project.is_none() {
+        out.changes.push(Step::CreateEnvironment { name: stage, project: None });
+    }
+    let want = desired_vars(cx);
+    let Some(s) = &seen.service else {
+        out.changes.push(Step::CreateService { name: base, digest: image.digest.clone() });
+        for k in want.keys() {
+            out.changes.push(Step::Var(VarChange::Create { key: k.clone(), reason: vars::reason(cx, k, PORT_REASON) }));
+        }
+        out.changes.push(Step::Deploy { digest: image.digest.clone(), why: "first deployment".into() });
+        out.changes.push(Step::CreateDomain);
+        return out;
+    };
+    let why = instance_changes(cx, image, s.instance.as_ref());
+    let settings = !why.is_empty();
+    out.changes.push(if settings { Step::UpdateService { name: base, why } } else { Step::KeepService { name: base } });
+    let changes = vars::diff(cx, &want, &s.vars, PORT_REASON);
+    let live = s.live().and_then(|d| d.digest.clone());
+    let why = if live.as_deref() != Some(image.digest.as_str()) {
+        Some(match &live {
+            Some(l) => format!("image {} -> {}", short(l), short(&image.digest)),
+            None => "no live deployment".into(),
+        })
+    } else if !changes.is_empty() {
+        Some("variables changed".into())
+    } else if settings {
+        Some("service settings changed".into())
+    } else {
+        None
+    };
+    out.changes.extend(changes.into_iter().map(Step::Var));
+    out.changes.push(match why {
+        Some(why) => Step::Deploy { digest: image.digest.clone(), why },
+        None => Step::KeepDeploy { digest: image.digest.clone() },
+    });
+    out.changes.push(match &s.domain {
+        Some(d) => Step::KeepDomain { domain: d.clone() },
+        None => Step::CreateDomain,
+    });
+    out
+}
+
+/// The deployment a rollback returns to: the newest one before the live deployment
+/// that Railway can roll back to and runs another image.
+pub fn plan_rollback(seen: &Observed) -> Option<Step> {
+    let s = seen.service.as_ref()?;
+    let live = s.live()?;
+    let at = s.deployments.iter().position(|d| d.id == live.id)?;
+    let prev = s.deployments[at + 1..].iter().find(|d| d.can_rollback && d.status == "REMOVED" && d.digest != live.digest)?;
+    Some(Step::Rollback { deployment: prev.id.clone(), digest: prev.digest.clone() })
+}
+
+/// What destroy removes: the service (ours by its mark), then the environment or the
+/// project when aideploy created it and nothing else is in it.
+pub fn plan_destroy(cx: &Cx, seen: &Observed) -> Planned<Step> {
+    let mut out = Planned::default();
+    let Some(project) = &seen.project else { return out };
+    let service = seen.service.as_ref().map(|s| &s.id);
+    if let Some(id) = service {
+        out.changes.push(Step::DeleteService { name: cx.resource_base(), id: id.clone() });
+    }
+    let others = project.services.iter().any(|(id, _)| Some(id) != service);
+    if project.ours && !others {
+        out.changes.push(Step::DeleteProject { name: project.name.clone(), id: project.id.clone() });
+        return out;
+    }
+    if service.is_none() {
+        // Left by an interrupted first deploy: an empty environment aideploy made.
+        if let Some(env) = seen.environment.as_ref().filter(|e| e.ours && e.services.is_empty()) {
+            out.changes.push(Step::DeleteEnvironment { name: env.name.clone(), id: env.id.clone() });
+        }
+        return out;
+    }
+    if let Some(env) = &seen.environment {
+        let others_here = env.services.iter().any(|s| Some(s) != service);
+        out.changes.push(if env.ours && !others_here {
+            Step::DeleteEnvironment { name: env.name.clone(), id: env.id.clone() }
+        } else {
+            Step::KeepEnvironment {
+                name: env.name.clone(),
+                why: if env.ours { "other services use it" } else { "not created by aideploy" },
+            }
+        });
+    }
+    out.changes.push(Step::KeepProject {
+        name: project.name.clone(),
+        why: if project.ours { "other services remain" } else { "not created by aideploy" },
+    });
+    out
+}

@@ -1,0 +1,192 @@
+//! The pure Railway plan, from plain observed data.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::observe::{deployment_digest, Observed, SeenDeployment, SeenEnvironment, SeenInstance, SeenProject, SeenService};
+use super::plan::{plan, plan_destroy, plan_rollback, Step};
+use super::*;
+use crate::backends::paas::image::ImageFacts;
+use crate::backends::paas::owner::{self, OWNER_VAR};
+use crate::backends::paas::testing;
+use crate::engine::Change;
+
+const MANIFEST: &str =
+    "version = 1\n[app]\nname = \"rag\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nport = 8000\nhealth = \"/health\"\n\
+    [env]\nLOG_LEVEL = \"info\"\n[targets.railway]\nhealth_timeout = 30\n";
+
+fn rows(p: &Planned<Step>) -> Vec<String> {
+    p.changes.iter().map(|c| c.row()).map(|a| format!("{} {} {}", a.op.symbol(), a.resource, a.id)).collect()
+}
+
+fn dep(id: &str, digest: &str, status: &str) -> SeenDeployment {
+    SeenDeployment {
+        id: id.into(),
+        status: status.into(),
+        image: Some(format!("ghcr.io/you/app@{digest}")),
+        digest: Some(digest.into()),
+        can_rollback: status == "REMOVED",
+    }
+}
+
+fn project(ours: bool, services: &[&str]) -> SeenProject {
+    SeenProject {
+        id: "p-1".into(),
+        name: "rag".into(),
+        ours,
+        environments: vec![("e-1".into(), "dev".into())],
+        services: services.iter().map(|s| (s.to_string(), format!("name-{s}"))).collect(),
+    }
+}
+
+fn deployed(cx: &Cx, digest: &str) -> Observed {
+    let mut vars = BTreeMap::from([("LOG_LEVEL".to_string(), "info".to_string()), ("PORT".to_string(), "8000".to_string())]);
+    vars.insert(OWNER_VAR.into(), owner::mark(cx));
+    Observed {
+        project_token: false,
+        project: Some(project(true, &["s-1"])),
+        environment: Some(SeenEnvironment { id: "e-1".into(), name: "dev".into(), ours: true, services: vec!["s-1".into()] }),
+        service: Some(SeenService {
+            id: "s-1".into(),
+            instance: Some(SeenInstance {
+                image: Some(format!("ghcr.io/you/app@{digest}")),
+                health_path: Some("/health".into()),
+                health_timeout: Some(30),
+            }),
+            vars,
+            deployments: vec![dep("d-1", digest, "SUCCESS")],
+            domain: Some("rag-dev-dev.up.railway.app".into()),
+        }),
+    }
+}
+
+#[test]
+fn plans() {
+    let cx = testing::cx(MANIFEST, "railway");
+    let a = "sha256:aaaaaaaaaaaaaaaa";
+    let b = "sha256:bbbbbbbbbbbbbbbb";
+    let pushed = ImageFacts { present: true, to_upload: 0, ..ImageFacts::example(a) };
+
+    // Nothing there: the push (with its size), project, environment, service, its variables, a deployment, a domain.
+    let p = plan(&cx, &Observed::default(), &ImageFacts::example(a));
+    assert_eq!(
+        rows(&p),
+        [
+            "+ push image ghcr.io/you/app@sha256:aaaaaaaaaaaa",
+            "+ project rag",
+            "+ environment dev",
+            "+ service rag-dev",
+            "+ variable LOG_LEVEL",
+            "+ variable PORT",
+            "+ deployment @aaaaaaaaaaaa",
+            "+ domain <service>.up.railway.app"
+        ]
+    );
+    assert_eq!(p.display().actions[0].reason.as_deref(), Some("3.0 MiB to upload"));
+    assert!(p.warnings.is_empty());
+
+    // Everything matching: all no-ops, the owner mark is not a variable to delete.
+    let p = plan(&cx, &deployed(&cx, a), &pushed);
+    assert!(!p.has_changes(), "{:?}", rows(&p));
+    assert_eq!(
+        rows(&p),
+        [
+            "= image ghcr.io/you/app@sha256:aaaaaaaaaaaa",
+            "= service rag-dev",
+            "= deployment @aaaaaaaaaaaa",
+            "= domain rag-dev-dev.up.railway.app"
+        ]
+    );
+
+    // One variable changed, one gone from the manifest: exactly those and a deployment.
+    let mut seen = deployed(&cx, a);
+    let s = seen.service.as_mut().unwrap();
+    s.vars.insert("LOG_LEVEL".into(), "debug".into());
+    s.vars.insert("OLD".into(), "x".into());
+    let p = plan(&cx, &seen, &pushed);
+    assert_eq!(rows(&p)[1..4], ["= service rag-dev", "~ variable LOG_LEVEL", "- variable OLD"]);
+    assert_eq!(p.display().actions[4].reason.as_deref(), Some("variables changed"));
+
+    // A setting changed: the service and a deployment.
+    let mut seen = deployed(&cx, a);
+    seen.service.as_mut().unwrap().instance.as_mut().unwrap().health_timeout = Some(300);
+    let p = plan(&cx, &seen, &pushed);
+    assert_eq!(rows(&p)[1..3], ["~ service rag-dev", "+ deployment @aaaaaaaaaaaa"]);
+    assert_eq!(p.display().actions[1].reason.as_deref(), Some("health check timeout"));
+
+    // The code changed: push, the service's image, a deployment.
+    let p = plan(&cx, &deployed(&cx, a), &ImageFacts::example(b));
+    assert_eq!(rows(&p)[..3], ["+ push image ghcr.io/you/app@sha256:bbbbbbbbbbbb", "~ service rag-dev", "+ deployment @bbbbbbbbbbbb"]);
+    assert_eq!(p.display().actions[2].reason.as_deref(), Some("image aaaaaaaaaaaa -> bbbbbbbbbbbb"));
+
+    // Partly there: the project from an interrupted first deploy is reused; a failed
+    // deployment is no live one.
+    let seen = Observed { project: Some(project(true, &[])), ..Observed::default() };
+    let p = plan(&cx, &seen, &pushed);
+    assert_eq!(rows(&p)[..3], ["= image ghcr.io/you/app@sha256:aaaaaaaaaaaa", "+ environment dev", "+ service rag-dev"]);
+    assert_eq!(p.display().actions[1].reason.as_deref(), Some("in project rag"));
+    let mut seen = deployed(&cx, a);
+    seen.service.as_mut().unwrap().deployments = vec![dep("d-1", a, "FAILED")];
+    let p = plan(&cx, &seen, &pushed);
+    assert_eq!(p.display().actions[2].reason.as_deref(), Some("no live deployment"));
+
+    // A project token cannot create the environment: the plan warns.
+    let seen = Observed { project_token: true, project: Some(project(false, &[])), ..Observed::default() };
+    let p = plan(&cx, &seen, &pushed);
+    assert!(p.warnings[0].contains("cannot create the environment `dev`"), "{:?}", p.warnings);
+}
+
+#[test]
+fn destroy_plans() {
+    let cx = testing::cx(MANIFEST, "railway");
+    let a = "sha256:aaaaaaaaaaaaaaaa";
+    // Ours and alone: the service, then the project.
+    assert_eq!(rows(&plan_destroy(&cx, &deployed(&cx, a))), ["- service rag-dev (s-1)", "- project rag (p-1)"]);
+    // In a project aideploy did not create: the environment it made goes, the project stays.
+    let mut seen = deployed(&cx, a);
+    seen.project = Some(project(false, &["s-1", "s-2"]));
+    assert_eq!(rows(&plan_destroy(&cx, &seen)), ["- service rag-dev (s-1)", "- environment dev (e-1)", "= project rag"]);
+    // ... unless another service uses it.
+    seen.environment.as_mut().unwrap().services.push("s-2".into());
+    assert_eq!(rows(&plan_destroy(&cx, &seen)), ["- service rag-dev (s-1)", "= environment dev", "= project rag"]);
+    // Left by an interrupted first deploy: the empty project aideploy made; an empty environment it made.
+    assert_eq!(rows(&plan_destroy(&cx, &Observed { project: Some(project(true, &[])), ..Observed::default() })), ["- project rag (p-1)"]);
+    let seen = Observed {
+        project: Some(project(false, &["s-2"])),
+        environment: Some(SeenEnvironment { id: "e-1".into(), name: "dev".into(), ours: true, services: vec![] }),
+        ..Observed::default()
+    };
+    assert_eq!(rows(&plan_destroy(&cx, &seen)), ["- environment dev (e-1)"]);
+    // Nothing of ours: nothing.
+    assert!(plan_destroy(&cx, &Observed::default()).changes.is_empty());
+    assert!(plan_destroy(&cx, &Observed { project: Some(project(false, &["s-2"])), ..Observed::default() }).changes.is_empty());
+}
+
+#[test]
+fn rollback_target_is_the_last_removed_deployment_of_another_image() {
+    let cx = testing::cx(MANIFEST, "railway");
+    let mut seen = deployed(&cx, "sha256:bb");
+    seen.service.as_mut().unwrap().deployments = vec![
+        dep("d4", "sha256:cc", "FAILED"),
+        dep("d3", "sha256:bb", "SUCCESS"),
+        dep("d2", "sha256:bb", "REMOVED"),
+        dep("d1", "sha256:aa", "REMOVED"),
+    ];
+    assert_eq!(plan_rollback(&seen), Some(Step::Rollback { deployment: "d1".into(), digest: Some("sha256:aa".into()) }));
+    let s = seen.service.as_ref().unwrap();
+    assert_eq!(s.live().unwrap().digest.as_deref(), Some("sha256:bb"));
+    seen.service.as_mut().unwrap().deployments = vec![dep("d1", "sha256:aa", "SUCCESS")];
+    assert!(plan_rollback(&seen).is_none());
+    assert!(plan_rollback(&Observed::default()).is_none());
+    // A deployment without meta is no digest, not a panic.
+    assert_eq!(deployment_digest(&json!(null)), None);
+    assert_eq!(deployment_digest(&json!({"image": "ghcr.io/a/b:v1", "imageDigest": "sha256:dd"})).as_deref(), Some("sha256:dd"));
+    assert_eq!(deployment_digest(&json!({"image": "ghcr.io/a/b@sha256:ee"})).as_deref(), Some("sha256:ee"));
+}
+
+#[test]
+fn ids_and_names() {
+    assert!(looks_like_id("0a1b2c3d-0000-4000-8000-123456789abc"));
+    assert!(!looks_like_id("my-railway-project"));
+}
