@@ -9,4 +9,5 @@ pub mod pydeps;
 pub mod python;
 pub mod registry;
 pub mod source;
+pub mod source_rules;
 pub mod zip;

@@ -57,7 +57,7 @@ fn built(code: &str, deps: &str) -> Built<Source> {
         python: PathBuf::from(format!("/cache/envs/{deps}/bin/python")),
         interpreter: Interpreter { path: PathBuf::from("/usr/bin/python3.11"), version: "3.11".into() },
     };
-    let sources = SourceSet { root: PathBuf::from("/nowhere"), files: Vec::new() };
+    let sources = SourceSet { root: PathBuf::from("/nowhere"), files: Vec::new(), excluded: Vec::new() };
     Built { info: ArtifactInfo::plain("source", format!("sha256:{deps}-{code}"), 0), data: Source { env, sources } }
 }
 
