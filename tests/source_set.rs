@@ -134,6 +134,15 @@ fn the_zip_carries_no_credentials() {
     }
     assert!(!text.contains("service_account"));
     assert_excluded_listed(&v);
+    // Without --json, build says how much it left out.
+    let mut cmd = common::aideploy(home.path());
+    common::offline(&mut cmd);
+    let out = cmd.current_dir(&dir).args(["build", "--package", "zip"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let n = v["excluded"].as_array().unwrap().len();
+    let credentials = v["excluded"].as_array().unwrap().iter().filter(|e| e["reason"].as_str().unwrap().starts_with("credentials")).count();
+    assert!(credentials >= CREDENTIAL_FILES.len() - 2, "{v}");
+    assert!(stdout.contains(&format!("left out  {n} paths, {credentials} of them credentials")), "{stdout}");
 }
 
 #[test]
