@@ -55,12 +55,16 @@ pub fn print(err: &anyhow::Error, json_mode: bool) {
     if let Some(h) = &hint {
         text.push_str(&format!("\n  help: {h}"));
     }
-    eprintln!("{text}");
+    // A secret value read in this run never reaches the terminal or a CI log, whatever
+    // error carried it here (an API echoing a request, a health check's body).
+    let redact = crate::secrets::redact::everywhere;
+    eprintln!("{}", redact(&text));
     if json_mode {
-        let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+        let causes: Vec<String> = err.chain().skip(1).map(|c| redact(&c.to_string())).collect();
+        let hint = hint.as_deref().map(redact);
         crate::ui::print_stdout(
             &serde_json::to_string_pretty(
-                &json!({ "error": { "message": err.to_string(), "causes": causes, "help": hint, "exit_code": exit_code(err) } }),
+                &json!({ "error": { "message": redact(&err.to_string()), "causes": causes, "help": hint, "exit_code": exit_code(err) } }),
             )
             .expect("json"),
         );

@@ -294,7 +294,8 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
     let ud = i1["user_data"].as_str().unwrap();
     let secret_arn = s["secrets"][0]["arn"].as_str().unwrap().to_string();
     assert!(ud.contains(&format!("docker pull '{repo}@{first}'")), "{ud}");
-    assert!(ud.contains(&format!("--secret-id '{secret_arn}'")), "{ud}");
+    assert!(ud.contains(&format!("read_secret 'API_KEY' '{secret_arn}'")), "{ud}");
+    assert!(ud.contains("--secret-id \"$2\""), "{ud}");
     assert!(ud.contains("--gpus all") && ud.contains("--restart unless-stopped") && ud.contains("-p 8000:8000"), "{ud}");
     assert!(!ud.contains(SECRET));
     // The secret: stored under its name and tagged.

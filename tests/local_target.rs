@@ -791,3 +791,37 @@ fn public_local_serves_on_every_interface_until_the_manifest_says_otherwise() {
     assert_eq!(http("GET", &app.url("/health"), None).unwrap(), (200, "127.0.0.1 127.0.0.1 hi".into()));
     assert_eq!(listening_on(app.port).as_deref(), Some("127.0.0.1"));
 }
+
+/// A crashed app's log tail is shown on failure with every form of a secret value
+/// redacted (as written, base64 alone and inside a Basic credential, URL-encoded), and a
+/// value too short to redact safely is warned about at deploy time.
+#[test]
+fn a_failed_deploy_shows_its_log_tail_with_secrets_redacted_in_every_encoding() {
+    use base64::Engine;
+    let app = App::new("fastapi-rag");
+    app.command_app(
+        "version = 1\n[app]\nname = \"leaky\"\ncommand = \"python leak.py\"\n[secrets]\nAPI_TOKEN = {}\nPIN = {}\n[targets.local]\nhealth_timeout = 5\n",
+        "leak.py",
+        "import base64, os, sys, urllib.parse\nt = os.environ['API_TOKEN']\nprint('raw', t, flush=True)\nprint('b64', base64.b64encode(t.encode()).decode(), flush=True)\nprint('basic', base64.b64encode(('user:' + t).encode()).decode(), flush=True)\nprint('url', urllib.parse.quote(t, safe=''), flush=True)\nsys.exit(1)\n",
+    );
+    let token = "tok/en+with space&more=1234";
+    let (code, v, stderr) = app.json_env(&["deploy", "--yes"], &[("API_TOKEN", token), ("PIN", "4711")]);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    let failure = v["failure"].as_str().unwrap();
+    assert!(failure.contains("raw ***") && failure.contains("b64 ***") && failure.contains("url ***"), "{failure}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let forms = [
+        token.to_string(),
+        b64.encode(token),
+        b64.encode(format!("user:{token}")),
+        "tok%2Fen%2Bwith%20space%26more%3D1234".to_string(),
+        // The part of the Basic credential that encodes the token's bytes alone.
+        b64.encode(format!("user:{token}"))[8..40].to_string(),
+    ];
+    let all = format!("{v}\n{stderr}");
+    for form in &forms {
+        assert!(!all.contains(form.as_str()), "`{form}` is printed:\n{all}");
+    }
+    assert!(stderr.contains("secret `PIN` is shorter than 8 characters"), "{stderr}");
+    assert!(!stderr.contains("API_TOKEN` is shorter"), "{stderr}");
+}

@@ -28,3 +28,4 @@ mod oci_image;
 mod railway_target;
 mod render_target;
 mod sagemaker_target;
+mod source_set;

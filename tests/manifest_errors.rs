@@ -43,6 +43,55 @@ fn broken_manifests_get_their_golden_errors() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// The values written in these manifests: no message, help or label repeats them, in
+/// full or in any piece that would identify them (the snippet keeps a masked copy).
+#[test]
+fn secret_values_are_never_echoed() {
+    let home = tempfile::tempdir().unwrap();
+    for (file, secrets) in [
+        ("tests/manifests/secret-value-in-file.toml", &["sk-proj-Zq8vN3xK7pL2mR9tW4yB6cD1fG5hJ0"][..]),
+        ("tests/manifests/secret-short-value-in-file.toml", &["hunter22"][..]),
+        ("tests/manifests/secret-in-wrong-place.toml", &["sk-ant-api03-Qw7Er5Ty3Ui1Op9As8Df6Gh4"][..]),
+        (
+            "tests/manifests/secret-as-app-name.toml",
+            &["sk-proj-Zq8vN3xK7pL2mR9tW4yB6cD1fG5hJ0", "sk-proj-zq8vn3xk7pl2mr9tw4yb6cd1fg5hj0"][..],
+        ),
+    ] {
+        for json in [false, true] {
+            let mut cmd = common::aideploy(home.path());
+            cmd.args(["validate", "-C", file]);
+            if json {
+                cmd.arg("--json");
+            }
+            let out = cmd.output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{file}");
+            let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            for secret in secrets {
+                // Any 8 characters after the 4 a masked snippet keeps.
+                for start in 4..secret.len().saturating_sub(7) {
+                    let piece = &secret[start..start + 8];
+                    assert!(!all.contains(piece), "{file}: `{piece}` of a secret value is printed:\n{all}");
+                }
+                assert!(!all.contains(&secret[..secret.len().min(8)]) || secret.len() >= 12, "{file}: short value printed:\n{all}");
+            }
+        }
+    }
+    // A value in [secrets] gets its own error naming the three ways to give one.
+    let out =
+        common::aideploy(home.path()).args(["validate", "--json", "-C", "tests/manifests/secret-value-in-file.toml"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &v["error"]["errors"][0];
+    assert_eq!(e["code"], "aideploy::manifest::secret_value_in_file", "{v}");
+    assert_eq!((e["line"].as_u64(), e["column"].as_u64()), (Some(8), Some(18)), "{v}");
+    assert!(e["message"].as_str().unwrap().contains("`OPENAI_API_KEY` in [secrets]"), "{v}");
+    let help = e["help"].as_str().unwrap();
+    for way in
+        ["$OPENAI_API_KEY", ".env", "aideploy secrets set OPENAI_API_KEY", "OPENAI_API_KEY = { env = \"VAR\" }", "OPENAI_API_KEY = {}"]
+    {
+        assert!(help.contains(way), "the help does not show `{way}`: {help}");
+    }
+}
+
 #[test]
 fn json_errors_give_line_and_column() {
     let home = tempfile::tempdir().unwrap();

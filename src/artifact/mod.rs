@@ -11,4 +11,5 @@ pub mod python;
 pub mod registry;
 pub mod reqfiles;
 pub mod source;
+pub mod source_rules;
 pub mod zip;

@@ -75,7 +75,8 @@ fn plan(spec: &ModelArchiveSpec) -> Result<Vec<Entry>> {
         )
         .into());
     }
-    let (mut entries, _) = layer::list_dir(&spec.model_dir, "")?;
+    let (entries, _) = layer::list_dir(&spec.model_dir, "")?;
+    let mut entries = leave_out_credentials(&spec.model_dir, "", entries)?;
     let has = |entries: &[Entry], p: &str| entries.iter().any(|e| e.path == p);
     let has_code_dir = entries.iter().any(|e| e.path == "code" || e.path.starts_with("code/"));
 
@@ -91,6 +92,7 @@ fn plan(spec: &ModelArchiveSpec) -> Result<Vec<Entry>> {
             return Err(Hinted::new(format!("{} is not a directory", code.display()), "check the code dir path").into());
         }
         let (code_entries, _) = layer::list_dir(code, "code")?;
+        let code_entries = leave_out_credentials(code, "code", code_entries)?;
         entries.push(Entry { path: "code".into(), kind: EntryKind::Dir });
         entries.extend(code_entries);
     } else if !has_code_dir && has(&entries, "inference.py") {
@@ -101,6 +103,30 @@ fn plan(spec: &ModelArchiveSpec) -> Result<Vec<Entry>> {
         }
     }
     Ok(entries)
+}
+
+/// `entries` (listed from `dir`, under `prefix`) less what the source set's rules leave
+/// out: credentials, caches, and what `.gitignore` files up to the repository root say.
+fn leave_out_credentials(dir: &Path, prefix: &str, entries: Vec<Entry>) -> Result<Vec<Entry>> {
+    let mut rules = crate::artifact::source::Rules::new(dir, &[])?;
+    let root = rules.root().to_path_buf();
+    let mut out = Vec::with_capacity(entries.len());
+    let mut left_dirs: Vec<String> = Vec::new();
+    for e in entries {
+        let rel = e.path.strip_prefix(prefix).map_or(e.path.as_str(), |r| r.trim_start_matches('/')).to_string();
+        if left_dirs.iter().any(|d| rel.starts_with(&format!("{d}/"))) {
+            continue;
+        }
+        let is_dir = matches!(e.kind, EntryKind::Dir);
+        if rules.excluded(&root.join(&rel), &rel, is_dir)?.is_some() {
+            if is_dir {
+                left_dirs.push(rel);
+            }
+            continue;
+        }
+        out.push(e);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -157,5 +183,20 @@ mod tests {
         assert!(err.to_string().contains("hold handler code"), "{err}");
         let missing = ModelArchiveSpec { model_dir: d.path().join("nope"), code_dir: None, epoch: 0 };
         assert!(build_model_archive(&missing, &d.path().join("y.tar.gz")).is_err());
+    }
+
+    #[test]
+    fn credentials_stay_out_of_the_model_archive() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "m/config.json", b"{}");
+        write(d.path(), "m/.env", b"HF_TOKEN=hf_x");
+        write(d.path(), "m/.aws/credentials", b"[default]");
+        write(d.path(), "m/sa.json", br#"{"type": "service_account", "private_key": "k"}"#);
+        write(d.path(), "m/tls.key", b"k");
+        write(d.path(), "m/.gitignore", b"*.tmp\n!.env\n");
+        write(d.path(), "m/scratch.tmp", b"t");
+        let spec = ModelArchiveSpec { model_dir: d.path().join("m"), code_dir: None, epoch: 0 };
+        let out = build_model_archive(&spec, &d.path().join("model.tar.gz")).unwrap();
+        assert_eq!(names(&out.path), vec![".gitignore", "config.json"]);
     }
 }

@@ -1,37 +1,16 @@
-//! The app's source set: the files under the manifest's folder, less what `.gitignore`,
-//! `[build] exclude` and the built-in rules leave out. Sorted, hashed, and digested the
-//! same way on every machine and checkout path.
+//! The app's source set: the files under the manifest's folder, less what the rules in
+//! `source_rules` leave out (credentials always; built-ins; `[build] exclude`;
+//! `.dockerignore`, `.gcloudignore`; `.gitignore` files up to the repository root).
+//! Sorted, hashed, and digested the same way on every machine and checkout path; what
+//! was left out is listed with the reason.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ignore::overrides::OverrideBuilder;
-use ignore::WalkBuilder;
 use sha2::{Digest, Sha256};
 
-/// Never part of an artifact: VCS data, local virtualenvs, caches, and `.env` (secret
-/// values must not ship inside an artifact).
-pub const ALWAYS_EXCLUDED: &[&str] = &[
-    ".git/",
-    ".hg/",
-    ".svn/",
-    ".venv/",
-    "venv/",
-    "env/",
-    "__pycache__/",
-    "*.pyc",
-    "*.pyo",
-    ".env",
-    ".env.*",
-    ".aideploy/",
-    ".mypy_cache/",
-    ".pytest_cache/",
-    ".ruff_cache/",
-    ".DS_Store",
-    "node_modules/",
-    ".ipynb_checkpoints/",
-];
+pub use super::source_rules::{inside_project, Excluded, Rules, ALWAYS_EXCLUDED, CREDENTIALS};
 
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -47,6 +26,8 @@ pub struct SourceFile {
 pub struct SourceSet {
     pub root: PathBuf,
     pub files: Vec<SourceFile>,
+    /// What was left out and why (a left-out folder once, not each file in it).
+    pub excluded: Vec<Excluded>,
 }
 
 impl SourceSet {
@@ -68,42 +49,61 @@ impl SourceSet {
 
 /// Collects the source set under `root`.
 pub fn collect(root: &Path, exclude: &[String]) -> Result<SourceSet> {
-    let mut overrides = OverrideBuilder::new(root);
-    for pattern in ALWAYS_EXCLUDED.iter().map(|s| s.to_string()).chain(exclude.iter().cloned()) {
-        overrides.add(&format!("!{pattern}")).with_context(|| format!("bad exclude pattern `{pattern}`"))?;
-    }
-    let overrides = overrides.build()?;
-    let walker = WalkBuilder::new(root)
-        .hidden(false)
-        .git_ignore(true)
-        .git_global(false)
-        .git_exclude(false)
-        .require_git(false)
-        .ignore(false)
-        .parents(false)
-        .overrides(overrides)
-        .sort_by_file_name(|a, b| a.cmp(b))
-        .build();
-    let mut files = Vec::new();
-    for entry in walker {
-        let entry = entry.context("cannot list the app's files")?;
-        let Some(ft) = entry.file_type() else { continue };
-        if !ft.is_file() {
-            continue;
-        }
-        let abs = entry.path().to_path_buf();
-        let rel = abs
-            .strip_prefix(root)
-            .expect("walk stays under root")
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
+    let (paths, excluded) = walk(root, exclude)?;
+    let mut files = Vec::with_capacity(paths.len());
+    for (rel, abs) in paths {
         let meta = fs_err::metadata(&abs)?;
         files.push(SourceFile { sha256: hash_file(&abs)?, size: meta.len(), executable: is_executable(&meta), rel, abs });
     }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(SourceSet { root: root.to_path_buf(), files })
+    Ok(SourceSet { root: root.to_path_buf(), files, excluded })
+}
+
+/// What `collect` leaves out under `root`, without reading the files it keeps.
+pub fn excluded(root: &Path, exclude: &[String]) -> Result<Vec<Excluded>> {
+    Ok(walk(root, exclude)?.1)
+}
+
+/// Files kept by a walk: (relative path, absolute path).
+pub type Kept = Vec<(String, PathBuf)>;
+
+/// The files kept, sorted by relative path, and what was left out. Symbolic links are
+/// not followed, and not shipped.
+pub fn walk(root: &Path, exclude: &[String]) -> Result<(Kept, Vec<Excluded>)> {
+    let mut rules = Rules::new(root, exclude)?;
+    let mut kept = Vec::new();
+    let mut left = Vec::new();
+    let top = rules.root().to_path_buf();
+    walk_dir(&mut rules, &top, "", &mut kept, &mut left).context("cannot list the app's files")?;
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    left.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((kept, left))
+}
+
+fn walk_dir(rules: &mut Rules, dir: &Path, prefix: &str, kept: &mut Kept, left: &mut Vec<Excluded>) -> Result<()> {
+    let mut entries: Vec<_> = fs_err::read_dir(dir)?.collect::<std::io::Result<Vec<_>>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let abs = e.path();
+        let ft = e.file_type()?;
+        if ft.is_symlink() {
+            left.push(Excluded { path: rel, reason: "a symbolic link (not followed)".into() });
+            continue;
+        }
+        if !ft.is_dir() && !ft.is_file() {
+            continue;
+        }
+        if let Some(reason) = rules.excluded(&abs, &rel, ft.is_dir())? {
+            let path = if ft.is_dir() { format!("{rel}/") } else { rel };
+            left.push(Excluded { path, reason });
+        } else if ft.is_dir() {
+            walk_dir(rules, &abs, &rel, kept, left)?;
+        } else {
+            kept.push((rel, abs));
+        }
+    }
+    Ok(())
 }
 
 /// Whether any execute bit is set (never, off Unix).
@@ -156,6 +156,39 @@ mod tests {
         let set = collect(a.path(), &["*.ipynb".into()]).unwrap();
         let names: Vec<_> = set.files.iter().map(|f| f.rel.as_str()).collect();
         assert_eq!(names, vec![".gitignore", "app/main.py"]);
+    }
+
+    #[test]
+    fn credentials_are_left_out_whatever_the_ignore_files_say() {
+        let a = tempfile::tempdir().unwrap();
+        let repo = a.path();
+        fs_err::create_dir_all(repo.join(".git")).unwrap();
+        write(repo, ".gitignore", "*.log\n");
+        let root = repo.join("svc");
+        write(&root, "main.py", "x");
+        write(&root, ".gitignore", "!.env\n!*.pem\n!.aws/\n");
+        write(&root, ".env", "K=v");
+        write(&root, "sub/.env.local", "K=v");
+        write(&root, "tls.pem", "k");
+        write(&root, ".aws/credentials", "k");
+        write(&root, "sa.json", r#"{"type": "service_account"}"#);
+        write(&root, "data.json", r#"{"type": "other"}"#);
+        write(&root, "run.log", "l");
+        let set = collect(&root, &["!.env".into()]).unwrap();
+        let names: Vec<_> = set.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(names, vec![".gitignore", "data.json", "main.py"]);
+        let left: Vec<_> = set.excluded.iter().map(|e| (e.path.as_str(), e.reason.as_str())).collect();
+        assert_eq!(
+            left,
+            vec![
+                (".aws/", "credentials: `.aws/` is never shipped"),
+                (".env", "credentials: `.env*` is never shipped"),
+                ("run.log", "../.gitignore: `*.log`"),
+                ("sa.json", "credentials: a Google service-account key (\"type\": \"service_account\")"),
+                ("sub/.env.local", "credentials: `.env*` is never shipped"),
+                ("tls.pem", "credentials: `*.pem` is never shipped"),
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::{context, load_manifest, parse_stage};
 use crate::artifact::image::arch_for;
+use crate::artifact::source::{self, Excluded};
 use crate::artifact::zip;
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::engine::{ArtifactInfo, DefaultPackage, Reporter};
@@ -46,7 +47,7 @@ pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         }
         let (cx, backend) = context(&args.target, g, ui, false)?;
         let artifact = backend.build(&cx, ui).await?;
-        return print(ui, &artifact);
+        return print(ui, &artifact, &left_out(&loaded, target.as_ref())?);
     }
     let package = package.unwrap_or(match default {
         Some(DefaultPackage::Zip) => Package::Zip,
@@ -65,12 +66,28 @@ pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         Package::Image => crate::artifact::image::build(&loaded, &stage, target.as_ref(), args.push, &r).await?.info(),
     };
     r.done();
-    print(ui, &artifact)
+    print(ui, &artifact, &left_out(&loaded, target.as_ref())?)
 }
 
-fn print(ui: &Ui, artifact: &ArtifactInfo) -> Result<u8> {
+/// What the artifact left out and why: the app's source set, or the model directory of
+/// a target that ships one.
+fn left_out(loaded: &Loaded, target: Option<&Target>) -> Result<Vec<Excluded>> {
+    if let Some(dir) = target.and_then(|t| t.settings.model_dir.as_ref()) {
+        let root = source::inside_project(&loaded.dir, "model_dir", dir.get())?;
+        let prefix = dir.get().trim_end_matches('/');
+        let mut list = source::excluded(&root, &[])?;
+        for e in &mut list {
+            e.path = format!("{prefix}/{}", e.path);
+        }
+        return Ok(list);
+    }
+    let excludes: Vec<String> = loaded.manifest.build.exclude.iter().map(|e| e.get().clone()).collect();
+    source::excluded(&loaded.dir, &excludes)
+}
+
+fn print(ui: &Ui, artifact: &ArtifactInfo, excluded: &[Excluded]) -> Result<u8> {
     if ui.json {
-        ui.result_json(&json!({ "artifact": artifact }));
+        ui.result_json(&json!({ "artifact": artifact, "excluded": excluded }));
         return Ok(0);
     }
     let mut lines = vec![format!("{}  {}  {}", artifact.kind, artifact.digest, human_bytes(artifact.bytes))];
@@ -82,6 +99,10 @@ fn print(ui: &Ui, artifact: &ArtifactInfo) -> Result<u8> {
     }
     if let Some(reference) = &artifact.reference {
         lines.push(format!("  pushed    {reference} ({} uploaded)", human_bytes(artifact.uploaded_bytes)));
+    }
+    let credentials = excluded.iter().filter(|e| e.reason.starts_with("credentials")).count();
+    if !excluded.is_empty() {
+        lines.push(format!("  left out  {} paths, {credentials} of them credentials (`build --json` lists them)", excluded.len()));
     }
     ui.result(&lines.join("\n"));
     Ok(0)

@@ -9,6 +9,9 @@ use crate::ui::Ui;
 
 pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let (cx, backend) = context(args, g, ui, true)?;
+    if let Some(w) = cx.secrets.short_warning() {
+        ui.warn(&w);
+    }
     let report = backend.deploy(&cx, ui).await?;
     if ui.json {
         ui.result_json(&json!(report));

@@ -134,7 +134,8 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         report.url = outcome.url;
         report.health = outcome.health;
         report.actions = outcome.actions;
-        report.failure = outcome.failure;
+        // Health-check answers and log tails shown on failure: redacted like all output.
+        report.failure = outcome.failure.map(|f| cx.secrets.redact(&f));
         if let Some(p) = outcome.pushed {
             report.artifact.reference = p.reference.or(report.artifact.reference);
             report.artifact.uploaded_bytes = p.uploaded_bytes;
@@ -368,7 +369,7 @@ pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<Rollbac
         actions: outcome.actions,
         health: outcome.health,
         duration_ms: started.elapsed().as_millis() as u64,
-        failure: outcome.failure,
+        failure: outcome.failure.map(|f| cx.secrets.redact(&f)),
     })
 }
 

@@ -6,7 +6,8 @@ use std::ops::Range;
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
 
-use super::values::HELP_SEP;
+use super::secret_like;
+use super::values::{HELP_SEP, SECRET_KEY};
 
 #[derive(Debug)]
 pub struct ManifestError {
@@ -18,32 +19,39 @@ pub struct ManifestError {
     pub help: Option<String>,
     pub code: &'static str,
     src: NamedSource<String>,
+    /// The values masked in the source, to mask in the texts as well.
+    known: Vec<String>,
 }
 
 impl ManifestError {
+    /// The source is quoted with its secret-looking values masked, and so is every
+    /// message, label and help line: a credential written in the wrong place is never
+    /// echoed back (to a terminal, a CI log, or `--json`).
     pub fn new(source_name: &str, source_text: &str, span: Range<usize>, code: &'static str, message: impl Into<String>) -> Self {
-        let source_text = &super::secret_like::mask_in_source(source_text);
+        let known = secret_like::secrets_in_source(source_text);
+        let source_text = &secret_like::mask_in_source(source_text);
         let len = source_text.len();
         let span = span.start.min(len)..span.end.min(len).max(span.start.min(len));
         ManifestError {
             source_name: source_name.to_string(),
             source_text: source_text.to_string(),
             span,
-            message: message.into(),
+            message: secret_like::mask_message(&message.into(), &known),
             label: "here".into(),
             help: None,
             code,
             src: NamedSource::new(source_name, source_text.to_string()),
+            known,
         }
     }
 
     pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.label = label.into();
+        self.label = secret_like::mask_message(&label.into(), &self.known);
         self
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(secret_like::mask_message(&help.into(), &self.known));
         self
     }
 
@@ -67,6 +75,23 @@ impl ManifestError {
         if raw == "duplicate key" {
             if let Some(key) = source_text.get(span.clone()).filter(|k| !k.is_empty()) {
                 raw = format!("duplicate key `{key}`");
+            }
+        }
+        if raw.contains(SECRET_KEY) {
+            // A value written as a `[secrets]` entry: name the entry (from the line the
+            // value stands on), never the value.
+            let line_start = source_text.get(..span.start).map_or(0, |t| t.rfind('\n').map_or(0, |i| i + 1));
+            let key = source_text
+                .get(line_start..span.start)
+                .and_then(|t| t.split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or("NAME");
+            raw = raw.replace(SECRET_KEY, key);
+            if let Some((message, help)) = raw.split_once(HELP_SEP) {
+                return ManifestError::new(source_name, source_text, span, "aideploy::manifest::secret_value_in_file", message)
+                    .label("a value, where a table belongs")
+                    .help(help);
             }
         }
         if let Some((message, help)) = raw.split_once(HELP_SEP) {

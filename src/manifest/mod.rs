@@ -2,6 +2,7 @@
 //! the offending span.
 
 mod diag;
+mod secret_entry;
 mod secret_like;
 mod spanned;
 mod target;
@@ -38,7 +39,7 @@ pub struct Manifest {
     /// Secrets by name. Values come from the local environment or `.env` at deploy
     /// time and go to the target's secret store; only references reach the config.
     #[serde(default)]
-    pub secrets: BTreeMap<Sp<String>, Sp<SecretSpec>>,
+    pub secrets: BTreeMap<Sp<String>, Sp<SecretEntry>>,
     /// Deployment targets. `[targets.NAME]`; `kind` is implied when NAME is a kind.
     #[serde(default)]
     pub targets: BTreeMap<Sp<TargetName>, Sp<TargetSettings>>,
@@ -98,6 +99,33 @@ pub struct SecretSpec {
     /// When true, a missing value is not an error: the app runs without the variable.
     #[serde(default)]
     pub optional: bool,
+}
+
+/// A `[secrets]` entry as written: a table (`SecretSpec`), or a value, which is refused
+/// with its own error that never quotes it (see `secret_entry`).
+#[derive(Debug, Clone)]
+pub struct SecretEntry(pub SecretSpec);
+
+impl std::ops::Deref for SecretEntry {
+    type Target = SecretSpec;
+    fn deref(&self) -> &SecretSpec {
+        &self.0
+    }
+}
+
+impl JsonSchema for SecretEntry {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        SecretSpec::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        SecretSpec::json_schema(generator)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(secret_entry::Visitor)
+    }
 }
 
 /// A manifest read from disk, with what is needed to point at its lines.

@@ -11,6 +11,10 @@ use serde::{de::Error as _, Deserialize, Deserializer, Serialize};
 /// help survives the trip through the TOML deserializer (see `diag.rs`).
 pub const HELP_SEP: char = '\u{1f}';
 
+/// Stands for the `[secrets]` entry's name in the error a value written there gets;
+/// `diag.rs` puts the name from the source in its place.
+pub const SECRET_KEY: &str = "\u{1e}KEY\u{1e}";
+
 pub(crate) fn with_help(message: impl fmt::Display, help: impl fmt::Display) -> String {
     format!("{message}{HELP_SEP}{help}")
 }

@@ -2,6 +2,7 @@
 //! are kept out of output: values live only in `SecretValue`, whose Debug is redacted.
 
 pub mod aws;
+pub mod redact;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -117,6 +118,7 @@ impl Secrets {
             };
             match value {
                 Some(v) => {
+                    redact::remember(&v);
                     out.values.insert(name, SecretValue(v));
                 }
                 None if optional => out.absent.push(name),
@@ -153,15 +155,33 @@ impl Secrets {
         hex::encode(h.finalize())
     }
 
-    /// Replaces every secret value in `text` with `***`.
+    /// Replaces every secret value in `text` with `***`, and its base64 and URL-encoded
+    /// forms (`redact::forms`).
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for v in self.values.values() {
-            if v.0.len() >= 4 {
-                out = out.replace(&v.0, "***");
-            }
+        let mut needles: Vec<String> = self.values.values().flat_map(|v| redact::forms(&v.0)).collect();
+        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        redact::apply(&needles, text)
+    }
+
+    /// The secrets whose values are too short to be secret, or to be redacted safely
+    /// (fewer than `redact::MIN_SAFE_LEN` characters).
+    pub fn short(&self) -> Vec<&str> {
+        self.values.iter().filter(|(_, v)| v.0.chars().count() < redact::MIN_SAFE_LEN).map(|(k, _)| k.as_str()).collect()
+    }
+
+    /// The warning deploy prints for `short()` secrets, if any.
+    pub fn short_warning(&self) -> Option<String> {
+        let short = self.short();
+        if short.is_empty() {
+            return None;
         }
-        out
+        let names = short.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        Some(format!(
+            "secret {names} {} shorter than {} characters: too short to be a secret, and too short to be redacted safely \
+             from output (only its exact text is hidden); use a longer, random value",
+            if short.len() == 1 { "is" } else { "are" },
+            redact::MIN_SAFE_LEN
+        ))
     }
 }
 
@@ -176,5 +196,15 @@ mod tests {
         assert_eq!(s.redact("key=sk-verysecret!"), "key=***!");
         assert!(!format!("{s:?}").contains("verysecret"));
         assert_ne!(s.digest("a"), s.digest("b"));
+    }
+
+    #[test]
+    fn short_values_are_named_in_a_warning() {
+        let mut s = Secrets::default();
+        s.values.insert("LONG".into(), SecretValue("sk-verysecret".into()));
+        assert_eq!(s.short_warning(), None);
+        s.values.insert("PIN".into(), SecretValue("1234".into()));
+        let w = s.short_warning().unwrap();
+        assert!(w.contains("`PIN`") && !w.contains("LONG") && !w.contains("1234"), "{w}");
     }
 }

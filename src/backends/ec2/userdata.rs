@@ -56,6 +56,28 @@ pub fn sh_quote(s: &str) -> String {
 
 pub const CONTAINER: &str = "aideploy-app";
 
+/// Reads one secret into the env file, or stops the script: an app started with an
+/// empty value would pass for healthy while it cannot work, so a secret that cannot be
+/// read (no permission, no such secret, no value) leaves the app unstarted and the
+/// health gate reports the failure. A `v=$(...)` inside an `if` keeps `set -e` from
+/// hiding the status, which `printf ... "$(aws ...)"` did (the substitution's failure
+/// is not the command's). Tried five times: the instance profile can take a moment to
+/// become usable at first boot.
+const READ_SECRET: &str = r#"read_secret() {
+  local v i
+  for i in 1 2 3 4 5; do
+    if v=$(aws secretsmanager get-secret-value --secret-id "$2" --query SecretString --output text) && [ -n "$v" ] && [ "$v" != None ]; then
+      printf '%s=%s\n' "$1" "$v" >>"$ENVFILE"
+      return 0
+    fi
+    sleep 10
+  done
+  echo "aideploy: cannot read secret $1 from Secrets Manager ($2): the app is not started" >&2
+  rm -f "$ENVFILE"
+  exit 1
+}
+"#;
+
 impl Script<'_> {
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -67,12 +89,11 @@ impl Script<'_> {
         for (k, v) in self.env {
             s.push_str(&format!("printf '%s=%s\\n' {} {} >>\"$ENVFILE\"\n", sh_quote(k), sh_quote(&v.replace('\n', " "))));
         }
+        if !self.secrets.is_empty() {
+            s.push_str(READ_SECRET);
+        }
         for (name, arn) in self.secrets {
-            s.push_str(&format!(
-                "printf '%s=%s\\n' {} \"$(aws secretsmanager get-secret-value --secret-id {} --query SecretString --output text)\" >>\"$ENVFILE\"\n",
-                sh_quote(name),
-                sh_quote(arn)
-            ));
+            s.push_str(&format!("read_secret {} {}\n", sh_quote(name), sh_quote(arn)));
         }
         let (image, inner_port, args) = match self.workload {
             Workload::App { image, ecr_host, container_port } => {
@@ -128,9 +149,67 @@ mod tests {
         let s = Script { label: "a (dev)", region: "us-east-1", workload: &w, port: 8080, env: &env, secrets: &secrets }.render();
         assert!(s.contains("docker pull '1.dkr.ecr.us-east-1.amazonaws.com/aideploy/a-dev@sha256:ab'"), "{s}");
         assert!(s.contains("docker login --username AWS --password-stdin '1.dkr.ecr.us-east-1.amazonaws.com'"));
-        assert!(s.contains("--secret-id 'arn:aws:secretsmanager:us-east-1:1:secret:aideploy/a/dev/API_KEY-x'"));
+        assert!(s.contains("read_secret 'API_KEY' 'arn:aws:secretsmanager:us-east-1:1:secret:aideploy/a/dev/API_KEY-x'"), "{s}");
+        assert!(s.contains("--secret-id \"$2\""), "{s}");
         assert!(s.contains("--restart unless-stopped --gpus all -p 8080:8000"));
         assert!(s.contains(r"'GREETING' 'it'\''s'"));
+    }
+
+    /// Runs the script under bash with stub `aws`, `docker` and `sleep` commands first
+    /// on PATH and the root-only paths moved into a temp dir; returns (exit code, the
+    /// docker commands run, what the env file held when `docker run` read it).
+    fn boot(script: &str, aws_works: bool) -> (Option<i32>, String, String) {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let bin = root.join("bin");
+        fs_err::create_dir_all(&bin).unwrap();
+        let stub = |name: &str, body: &str| {
+            let p = bin.join(name);
+            fs_err::write(&p, format!("#!/bin/bash\n{body}\n")).unwrap();
+            fs_err::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        if aws_works {
+            stub("aws", "case \"$*\" in *get-secret-value*) echo sk-from-store-123456789;; *) echo token;; esac");
+        } else {
+            stub("aws", "echo 'An error occurred (AccessDeniedException) when calling the GetSecretValue operation' >&2; exit 254");
+        }
+        let log = root.join("docker.log");
+        let env_seen = root.join("env-seen");
+        stub(
+            "docker",
+            &format!(
+                "echo \"$*\" >>{log}\nif [ \"$1\" = run ]; then while [ $# -gt 0 ]; do [ \"$1\" = --env-file ] && cp \"$2\" {seen}; shift; done; fi",
+                log = log.display(),
+                seen = env_seen.display()
+            ),
+        );
+        stub("sleep", "exit 0");
+        let script = script
+            .replace("/var/log/aideploy.log", &root.join("boot.log").display().to_string())
+            .replace("/run/aideploy", &root.join("run").display().to_string());
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let out = std::process::Command::new("bash").arg("-c").arg(&script).env("PATH", path).output().unwrap();
+        let read = |p: &std::path::Path| fs_err::read_to_string(p).unwrap_or_default();
+        (out.status.code(), read(&log), read(&env_seen))
+    }
+
+    #[test]
+    fn boot_stops_before_the_app_when_a_secret_cannot_be_read() {
+        let secrets = BTreeMap::from([("API_KEY".to_string(), "arn:aws:secretsmanager:us-east-1:1:secret:k".to_string())]);
+        let w = Workload::App { image: "127.0.0.1:5000/a@sha256:ab".into(), ecr_host: None, container_port: 8000 };
+        let script =
+            Script { label: "a", region: "us-east-1", workload: &w, port: 8000, env: &BTreeMap::new(), secrets: &secrets }.render();
+        // The same script starts the app when the store answers, with the value in its env file...
+        let (code, docker, env) = boot(&script, true);
+        assert_eq!(code, Some(0), "{docker}");
+        assert!(docker.contains("run -d --name aideploy-app"), "{docker}");
+        assert!(env.contains("API_KEY=sk-from-store-123456789\n"), "{env}");
+        // ...and stops, the app never run, when it does not.
+        let (code, docker, _) = boot(&script, false);
+        assert_ne!(code, Some(0));
+        assert!(!docker.contains("run "), "the app was started without its secret: {docker}");
+        assert!(!docker.contains("pull "), "{docker}");
     }
 
     #[test]

@@ -66,7 +66,7 @@ fn built(code: &str, deps: &str) -> Built<Source> {
         sha256: sha256(text.as_bytes()),
     };
     let files = vec![file("aideploy.toml", MANIFEST), file("app/main.py", code)];
-    let sources = SourceSet { root: PathBuf::from("/nowhere"), files };
+    let sources = SourceSet { root: PathBuf::from("/nowhere"), files, excluded: Vec::new() };
     Built { info: ArtifactInfo::plain("source", format!("sha256:{deps}-{code}"), 0), data: Source { env, sources } }
 }
 

@@ -441,7 +441,7 @@ impl LegacyBackend for SageMakerBackend {
             Some(dir) => {
                 r.step("building the model archive");
                 let spec = ModelArchiveSpec {
-                    model_dir: cx.project_dir().join(dir.get()),
+                    model_dir: crate::artifact::source::inside_project(cx.project_dir(), "model_dir", dir.get())?,
                     code_dir: None,
                     epoch: std::env::var(crate::envvars::SOURCE_DATE_EPOCH).ok().and_then(|v| v.parse().ok()).unwrap_or(0),
                 };
