@@ -22,7 +22,7 @@ pub fn for_kind(kind: Kind) -> Box<dyn Backend> {
         Kind::Cloudrun => Box::new(cloudrun::CloudRunBackend),
         Kind::Appservice => Box::new(appservice::AppServiceBackend),
         Kind::Ec2 => Box::new(ec2::Ec2Backend),
-        Kind::Sagemaker => Box::new(Legacy(sagemaker::SageMakerBackend)),
+        Kind::Sagemaker => Box::new(sagemaker::SageMakerTarget),
         Kind::Railway => Box::new(Legacy(railway::RailwayBackend::default())),
         Kind::Render => Box::new(render::RenderTarget),
     }
