@@ -576,3 +576,38 @@ sm.create_endpoint_config(EndpointConfigName="{release}", ProductionVariants=[{{
     ok_json(&run(home.path(), p, region, &["destroy", "--target", "sagemaker", "--yes", "--json"]));
     theirs(&state(region, &app));
 }
+
+#[test]
+fn a_same_named_untagged_role_is_refused_and_left_alone() {
+    let region = "ap-northeast-1";
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("smrole");
+    let role = format!("aideploy-{app}-dev-{region}");
+    write_project(p, &app, region);
+    boto(
+        region,
+        &format!(
+            r#"iam = boto3.client("iam", **kw)
+iam.create_role(RoleName="{role}", AssumeRolePolicyDocument=json.dumps({{"Version": "2012-10-17", "Statement": []}}))
+iam.put_role_policy(RoleName="{role}", PolicyName="aideploy", PolicyDocument=json.dumps({{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}}]}}))
+"#
+        ),
+    );
+    let out = run(home.path(), p, region, &["deploy", "--target", "sagemaker", "--yes", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("the IAM role {role} exists")) && stderr.contains(&format!("delete the role {role}")), "{stderr}");
+    let out = run(home.path(), p, region, &["destroy", "--target", "sagemaker", "--yes", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = state(region, &app);
+    let theirs = &s["roles"][&role];
+    assert!(theirs["tags"].as_object().unwrap().is_empty(), "the foreign role was tagged: {theirs}");
+    assert_eq!(
+        theirs["policies"]["aideploy"]["Statement"][0]["Action"], "s3:ListBucket",
+        "the foreign role's policy was replaced: {theirs}"
+    );
+    assert!(s["endpoints"].as_object().unwrap().is_empty() && s["models"].as_object().unwrap().is_empty(), "{s}");
+    assert!(s["secrets"].as_array().unwrap().is_empty(), "a secret was written before the refusal: {}", s["secrets"]);
+}
