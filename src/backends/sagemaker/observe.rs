@@ -98,15 +98,18 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
     let rname = role_name(cx, &c.region);
     let app = cx.app_name().to_string();
     let stage = cx.stage.to_string();
-    let (account, endpoint, configs, models, role, secrets) = tokio::join!(
-        c.account(),
+    // The account names the artifact bucket; everything else goes out together.
+    let account = c.account().await?;
+    let (endpoint, configs, models, role, secrets, bucket, legacy_bucket) = tokio::join!(
         read_endpoint(c, &ep),
         list_configs(c, &ep),
         list_models(c, &ep),
         crate::cloud::aws::observe_role(&c.iam, &rname, Some(POLICY_NAME), PERMS_HINT),
-        store::list(&c.secrets, &app, &stage)
+        store::list(&c.secrets, &app, &stage),
+        read_bucket(cx, c, &account),
+        read_legacy_bucket(cx, c, &account)
     );
-    let account = account?;
+    let ((bucket, archives), legacy_bucket) = (bucket?, legacy_bucket?);
     let role = role?;
     if role.as_ref().is_some_and(|r| !r.is_ours(cx)) {
         return Err(crate::cloud::aws::foreign_role(&rname));
@@ -157,13 +160,6 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
             secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
         }
     }
-    let b = upload::bucket(&account, &c.region);
-    let bucket = aws_bucket::observe(&c.s3, &b).await?;
-    let archives = match &bucket {
-        Seen::Ours { .. } => aws_bucket::list_prefix(&c.s3, &b, &upload::prefix(cx)).await?.into_iter().collect(),
-        _ => BTreeSet::new(),
-    };
-    let legacy_bucket = read_legacy_bucket(cx, c, &account).await?;
     Ok(Now {
         region: c.region.clone(),
         account,
@@ -181,6 +177,17 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
         archives,
         legacy_bucket,
     })
+}
+
+/// The artifact bucket, and this target's archive keys in it when it is aideploy's.
+async fn read_bucket(cx: &Cx, c: &Clients, account: &str) -> Result<(Seen, BTreeSet<String>)> {
+    let b = upload::bucket(account, &c.region);
+    let seen = aws_bucket::observe(&c.s3, &b).await?;
+    let archives = match &seen {
+        Seen::Ours { .. } => aws_bucket::list_prefix(&c.s3, &b, &upload::prefix(cx)).await?.into_iter().collect(),
+        _ => BTreeSet::new(),
+    };
+    Ok((seen, archives))
 }
 
 /// The pre-shared bucket's name, when it exists in this account, carries the tag
