@@ -29,8 +29,11 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&path, &data)?;
     drop(data);
     let bytes = mib << 20;
-    let bucket = format!("aideploy-bench-{}", std::process::id());
-    upload::ensure_bucket(&c, &bucket).await?;
+    // A bucket of its own, configured as the artifact bucket is (cloud::aws_bucket).
+    let account = c.account().await?;
+    let bucket =
+        aideploy::cloud::aws_bucket::Bucket { name: format!("aideploy-bench-{}", std::process::id()), account, region: c.region.clone() };
+    aideploy::cloud::aws_bucket::ensure(&c.s3, &bucket, &aideploy::cloud::aws_bucket::Seen::Missing).await?;
     let mut results = serde_json::Map::new();
     let mut time = |name: &str, secs: f64| {
         results.insert(
@@ -39,13 +42,13 @@ async fn main() -> anyhow::Result<()> {
         );
     };
     let t = Instant::now();
-    upload::put_single(&c, &bucket, "single", &path, "").await?;
+    aideploy::cloud::aws_bucket::put_object(&c.s3, &bucket, "single", &path, "application/gzip", &[]).await?;
     time("single_put", t.elapsed().as_secs_f64());
     let t = Instant::now();
-    upload::put_multipart(&c, &bucket, "sequential", &path, bytes, upload::PART_SIZE, 1, "", &Silent).await?;
+    upload::put_multipart(&c.s3, &bucket, "sequential", &path, bytes, upload::PART_SIZE, 1, "", &Silent).await?;
     time("multipart_1_at_a_time", t.elapsed().as_secs_f64());
     let t = Instant::now();
-    upload::put_multipart(&c, &bucket, "parallel", &path, bytes, upload::PART_SIZE, upload::PARALLEL_PARTS, "", &Silent).await?;
+    upload::put_multipart(&c.s3, &bucket, "parallel", &path, bytes, upload::PART_SIZE, upload::PARALLEL_PARTS, "", &Silent).await?;
     time(&format!("multipart_{}_in_parallel", upload::PARALLEL_PARTS), t.elapsed().as_secs_f64());
     println!("{}", serde_json::json!({"mib": mib, "part_mib": upload::PART_SIZE >> 20, "results": results}));
     Ok(())

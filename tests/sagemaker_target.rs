@@ -122,14 +122,25 @@ for r in iam.list_roles()["Roles"]:
 for s in secrets.list_secrets()["SecretList"]:
     if s["Name"].startswith("aideploy/" + app + "/"):
         out["secrets"].append({"name": s["Name"], "arn": s["ARN"]})
-bucket = "aideploy-123456789012-" + region
+# The account's one artifact bucket (src/cloud/aws_bucket.rs), shared with lambda and
+# the deploy leases; "objects" are the artifacts in it, "leases" the lease records.
+bucket = "aideploy-artifacts-123456789012-" + region
+names = [x["Name"] for x in s3.list_buckets()["Buckets"]]
+out["own_bucket"] = ("aideploy-123456789012-" + region) in names
 try:
     s3.head_bucket(Bucket=bucket)
     b = {"versioning": s3.get_bucket_versioning(Bucket=bucket).get("Status"),
          "encryption": s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"],
          "public_access_block": s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"],
-         "objects": {}}
+         "lifecycle": s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"],
+         "tags": {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]},
+         "objects": {}, "leases": []}
     for o in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+        if o["Key"].startswith("leases/"):
+            b["leases"].append(o["Key"])
+            continue
+        if not (o["Key"].startswith("sagemaker/" + app + "/") or not o["Key"].startswith(("sagemaker/", "lambda/"))):
+            continue
         h = s3.head_object(Bucket=bucket, Key=o["Key"], VersionId=o["VersionId"])
         b["objects"].setdefault(o["Key"], []).append({"size": o["Size"], "etag": o["ETag"].strip('"'), "sse": h.get("ServerSideEncryption")})
     out["bucket"] = b
@@ -228,7 +239,7 @@ sm.create_endpoint(EndpointName="{app}-other", EndpointConfigName="{foreign}")
         model["container"]["Image"],
         "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.1.0-transformers4.37.0-cpu-py310-ubuntu22.04"
     );
-    let bucket = format!("aideploy-{ACCOUNT}-{region}");
+    let bucket = format!("aideploy-artifacts-{ACCOUNT}-{region}");
     let key = format!("sagemaker/{app}/dev/sagemaker/{sha}/model.tar.gz");
     assert_eq!(model["container"]["ModelDataUrl"], format!("s3://{bucket}/{key}"));
     // The secret: stored once, its ARN (never its value) in the model's environment.
@@ -240,9 +251,22 @@ sm.create_endpoint(EndpointName="{app}-other", EndpointConfigName="{foreign}")
         serde_json::from_str::<Value>(env["AIDEPLOY_SECRET_ARNS"].as_str().unwrap()).unwrap(),
         serde_json::json!({"API_KEY": secret_arn})
     );
-    // The bucket: private, encrypted by default, versioned; the archive stored once.
+    // The bucket: the account's one artifact bucket (no bucket of the target's own):
+    // private, encrypted by default, versioned, incomplete uploads aborted, tagged as
+    // aideploy's; the archive stored once.
+    assert_eq!(s["own_bucket"], false, "a second bucket of the sagemaker target's own");
     let b = &s["bucket"];
     assert_eq!(b["versioning"], "Enabled");
+    assert_eq!(b["tags"]["aideploy:bucket"], "artifacts");
+    assert!(
+        b["lifecycle"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["Status"] == "Enabled" && r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1),
+        "{}",
+        b["lifecycle"]
+    );
     assert_eq!(b["encryption"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], "AES256");
     for flag in ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"] {
         assert_eq!(b["public_access_block"][flag], true, "{flag}");
@@ -348,14 +372,14 @@ sm.create_endpoint(EndpointName="{app}-other", EndpointConfigName="{foreign}")
     assert!(s5["configs"].get(&foreign).is_some() && s5["models"].get(&foreign).is_some(), "someone else's model or config was deleted");
     assert!(s5["roles"].as_object().unwrap().is_empty(), "{}", s5["roles"]);
     assert!(s5["secrets"].as_array().unwrap().is_empty(), "{}", s5["secrets"]);
-    let objects = s5["bucket"]["objects"].as_object().expect("the bucket holds someone else's object and stays");
+    let objects = s5["bucket"]["objects"].as_object().expect("the shared bucket holds someone else's object and stays");
     assert_eq!(objects.keys().collect::<Vec<_>>(), vec!["someone-else/file.txt"]);
     let status = ok_json(&run(fresh.path(), p, region, &["status", "--target", "sagemaker", "--json"]));
     assert_eq!(status["deployed"], false);
 }
 
 #[test]
-fn large_archives_go_up_in_parallel_parts_and_destroy_removes_the_bucket() {
+fn large_archives_go_up_in_parallel_parts_and_destroy_removes_them() {
     let region = "eu-west-1";
     let home = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();
@@ -400,7 +424,7 @@ fn large_archives_go_up_in_parallel_parts_and_destroy_removes_the_bucket() {
         region,
         &format!(
             r#"import hashlib
-body = boto3.client("s3", **kw).get_object(Bucket="aideploy-{ACCOUNT}-{region}", Key="{key}")["Body"].read()
+body = boto3.client("s3", **kw).get_object(Bucket="aideploy-artifacts-{ACCOUNT}-{region}", Key="{key}")["Body"].read()
 assert hashlib.sha256(body).hexdigest() == "{sha}", "the uploaded archive differs"
 "#
         ),
@@ -408,9 +432,28 @@ assert hashlib.sha256(body).hexdigest() == "{sha}", "the uploaded archive differ
     let again = ok_json(&run(home.path(), p, region, &["deploy", "--target", "sagemaker", "--yes", "--json"]));
     assert_eq!(again["changed"], false);
 
+    // An archive left by a version of aideploy that kept them in a bucket of the
+    // target's own (`aideploy-{account}-{region}`, tagged as aideploy's): destroy
+    // removes it, and that bucket once empty.
+    boto(
+        region,
+        &format!(
+            r#"s3 = boto3.client("s3", **kw)
+b = "aideploy-{ACCOUNT}-{region}"
+s3.create_bucket(Bucket=b, CreateBucketConfiguration={{"LocationConstraint": "{region}"}})
+s3.put_bucket_tagging(Bucket=b, Tagging={{"TagSet": [{{"Key": "aideploy:bucket", "Value": "model-archives"}}]}})
+s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={{"Status": "Enabled"}})
+s3.put_object(Bucket=b, Key="sagemaker/{app}/dev/sagemaker/0123/model.tar.gz", Body=b"old")
+"#
+        ),
+    );
+    assert_eq!(state(region, &app)["own_bucket"], true);
     ok_json(&run(home.path(), p, region, &["destroy", "--target", "sagemaker", "--yes", "--json"]));
     let s = state(region, &app);
-    assert!(s["bucket"].is_null(), "the empty bucket aideploy created is left: {}", s["bucket"]);
+    // The shared artifact bucket stays (it keeps the deploy leases and other targets'
+    // artifacts); every version of this target's archives is gone from it.
+    assert!(s["bucket"]["objects"].as_object().unwrap().keys().all(|k| !k.starts_with(&format!("sagemaker/{app}/"))), "{}", s["bucket"]);
+    assert_eq!(s["own_bucket"], false);
     assert!(s["endpoints"].as_object().unwrap().is_empty() && s["models"].as_object().unwrap().is_empty());
 }
 
@@ -478,4 +521,93 @@ fn a_failed_new_endpoint_exits_3_and_the_next_deploy_replaces_it() {
     assert!(!s["models"][config]["container"]["Image"].as_str().unwrap().contains("unhealthy"));
     ok_json(&run(home.path(), p, region, &["destroy", "--target", "sagemaker", "--yes", "--json"]));
     assert!(state(region, &app)["endpoints"].as_object().unwrap().is_empty());
+}
+
+#[test]
+fn a_same_named_untagged_model_and_config_are_refused_and_left_alone() {
+    let region = "eu-central-1";
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("smown");
+    let ep = format!("{app}-dev");
+    write_project(p, &app, region);
+    ok_json(&run(home.path(), p, region, &["deploy", "--target", "sagemaker", "--yes", "--json"]));
+    let release = state(region, &app)["endpoints"][&ep]["config"].as_str().unwrap().to_string();
+
+    // Someone else's model and endpoint config now hold the release's names, untagged.
+    boto(
+        region,
+        &format!(
+            r#"sm = boto3.client("sagemaker", **kw)
+sm.delete_endpoint_config(EndpointConfigName="{release}")
+sm.delete_model(ModelName="{release}")
+sm.create_model(ModelName="{release}", ExecutionRoleArn="arn:aws:iam::{ACCOUNT}:role/theirs", PrimaryContainer={{"Image": "theirs"}})
+sm.create_endpoint_config(EndpointConfigName="{release}", ProductionVariants=[{{"VariantName": "v", "ModelName": "{release}", "InstanceType": "ml.t2.medium", "InitialInstanceCount": 1}}])
+"#
+        ),
+    );
+    let theirs = |s: &Value| {
+        let model = &s["models"][&release];
+        assert_eq!(model["container"]["Image"], "theirs", "the foreign model was replaced: {model}");
+        assert!(model["tags"].get("aideploy:app").is_none(), "the foreign model was adopted: {model}");
+        let config = &s["configs"][&release];
+        assert_eq!(config["variants"][0]["InstanceType"], "ml.t2.medium", "the foreign config was replaced: {config}");
+        assert!(config["tags"].get("aideploy:app").is_none(), "the foreign config was adopted: {config}");
+    };
+
+    // The same deploy again wants that release: refused, naming it and the fix.
+    let planned = ok_json(&run(home.path(), p, region, &["plan", "--target", "sagemaker", "--json"]));
+    assert!(planned["warnings"].to_string().contains(&release), "{planned}");
+    let out = run(home.path(), p, region, &["deploy", "--target", "sagemaker", "--yes", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("SageMaker model {release}")) && stderr.contains("delete the SageMaker model"), "{stderr}");
+    let s = state(region, &app);
+    theirs(&s);
+    assert_eq!(s["endpoints"][&ep]["config"], release.as_str());
+
+    // destroy removes what is ours and leaves theirs.
+    ok_json(&run(home.path(), p, region, &["destroy", "--target", "sagemaker", "--yes", "--json"]));
+    let s = state(region, &app);
+    theirs(&s);
+    assert!(s["endpoints"].get(&ep).is_none(), "{}", s["endpoints"]);
+    assert!(s["roles"].as_object().unwrap().is_empty(), "{}", s["roles"]);
+    ok_json(&run(home.path(), p, region, &["destroy", "--target", "sagemaker", "--yes", "--json"]));
+    theirs(&state(region, &app));
+}
+
+#[test]
+fn a_same_named_untagged_role_is_refused_and_left_alone() {
+    let region = "ap-northeast-1";
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("smrole");
+    let role = format!("aideploy-{app}-dev-{region}");
+    write_project(p, &app, region);
+    boto(
+        region,
+        &format!(
+            r#"iam = boto3.client("iam", **kw)
+iam.create_role(RoleName="{role}", AssumeRolePolicyDocument=json.dumps({{"Version": "2012-10-17", "Statement": []}}))
+iam.put_role_policy(RoleName="{role}", PolicyName="aideploy", PolicyDocument=json.dumps({{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}}]}}))
+"#
+        ),
+    );
+    let out = run(home.path(), p, region, &["deploy", "--target", "sagemaker", "--yes", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("the IAM role {role} exists")) && stderr.contains(&format!("delete the role {role}")), "{stderr}");
+    let out = run(home.path(), p, region, &["destroy", "--target", "sagemaker", "--yes", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = state(region, &app);
+    let theirs = &s["roles"][&role];
+    assert!(theirs["tags"].as_object().unwrap().is_empty(), "the foreign role was tagged: {theirs}");
+    assert_eq!(
+        theirs["policies"]["aideploy"]["Statement"][0]["Action"], "s3:ListBucket",
+        "the foreign role's policy was replaced: {theirs}"
+    );
+    assert!(s["endpoints"].as_object().unwrap().is_empty() && s["models"].as_object().unwrap().is_empty(), "{s}");
+    assert!(s["secrets"].as_array().unwrap().is_empty(), "a secret was written before the refusal: {}", s["secrets"]);
 }

@@ -10,7 +10,6 @@ pub mod railway;
 pub mod render;
 pub mod sagemaker;
 
-use crate::engine::legacy::Legacy;
 use crate::engine::Backend;
 use crate::manifest::Kind;
 
@@ -22,7 +21,7 @@ pub fn for_kind(kind: Kind) -> Box<dyn Backend> {
         Kind::Cloudrun => Box::new(cloudrun::CloudRunBackend),
         Kind::Appservice => Box::new(appservice::AppServiceBackend),
         Kind::Ec2 => Box::new(ec2::Ec2Backend),
-        Kind::Sagemaker => Box::new(Legacy(sagemaker::SageMakerBackend)),
+        Kind::Sagemaker => Box::new(sagemaker::SageMakerTarget),
         Kind::Railway => Box::new(railway::RailwayTarget),
         Kind::Render => Box::new(render::RenderTarget),
     }

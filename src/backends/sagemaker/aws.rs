@@ -1,10 +1,11 @@
 //! The AWS clients the sagemaker target uses, built once per run from aws-config, each
-//! with the shared call log (`crate::cloud::aws::CallLog`).
+//! with the shared call log and retry classifier (`crate::cloud::aws`); S3 is the shared
+//! artifact bucket's client (`crate::cloud::aws_bucket::client`).
 
 use anyhow::Result;
 use aws_config::SdkConfig;
 
-use crate::cloud::aws::CallLog;
+use crate::cloud::aws::{CallLog, RetryStatus};
 use crate::engine::Cx;
 
 pub use crate::cloud::aws::describe;
@@ -16,39 +17,30 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub s3: aws_sdk_s3::Client,
-    /// The endpoint is a loopback emulator (moto): it runs no container.
+    pub sts: aws_sdk_sts::Client,
+    /// The endpoint is a loopback emulator (moto): it runs no model container, so no
+    /// health can be known.
     pub emulated: bool,
 }
 
 impl Clients {
     pub fn new(config: &SdkConfig) -> Clients {
-        let emulated = endpoint_is_loopback();
         Clients {
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             sagemaker: aws_sdk_sagemaker::Client::from_conf(
-                aws_sdk_sagemaker::config::Builder::from(config)
-                    .interceptor(CallLog)
-                    .retry_classifier(crate::cloud::aws::RetryStatus)
-                    .build(),
+                aws_sdk_sagemaker::config::Builder::from(config).interceptor(CallLog).retry_classifier(RetryStatus).build(),
             ),
             iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
+                aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).retry_classifier(RetryStatus).build(),
             ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(config)
-                    .interceptor(CallLog)
-                    .retry_classifier(crate::cloud::aws::RetryStatus)
-                    .build(),
+                aws_sdk_secretsmanager::config::Builder::from(config).interceptor(CallLog).retry_classifier(RetryStatus).build(),
             ),
-            // An emulator on loopback has no per-bucket host names.
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(config)
-                    .force_path_style(emulated)
-                    .interceptor(CallLog)
-                    .retry_classifier(crate::cloud::aws::RetryStatus)
-                    .build(),
+            s3: crate::cloud::aws_bucket::client(config),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(config).interceptor(CallLog).retry_classifier(RetryStatus).build(),
             ),
-            emulated,
+            emulated: crate::cloud::aws::endpoint_is_loopback("SAGEMAKER"),
         }
     }
 
@@ -58,9 +50,16 @@ impl Clients {
         let config = crate::cloud::aws::load(region.as_deref(), crate::cloud::aws::chosen_profile()).await?;
         Ok(Clients::new(&config))
     }
-}
 
-/// `AWS_ENDPOINT_URL` (or SageMaker's own override) points at this machine.
-pub fn endpoint_is_loopback() -> bool {
-    crate::cloud::aws::endpoint_is_loopback("SAGEMAKER")
+    /// The account the credentials belong to (STS GetCallerIdentity: a read).
+    pub async fn account(&self) -> Result<String> {
+        let who = self.sts.get_caller_identity().send().await.map_err(|e| {
+            crate::cloud::aws::sdk_error(
+                "STS GetCallerIdentity",
+                &e,
+                "check the AWS credentials: `aws sts get-caller-identity` should answer",
+            )
+        })?;
+        Ok(who.account().unwrap_or_default().to_string())
+    }
 }

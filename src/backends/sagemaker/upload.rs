@@ -1,36 +1,65 @@
-//! The model archive's way to S3. The bucket is the account's own, one per region,
-//! `aideploy-{account}-{region}`, created on first need: public access blocked,
-//! encrypted at rest by default (SSE-S3), versioned, and tagged `aideploy:bucket` so
-//! `destroy` knows aideploy made it. Each archive is stored once, under
-//! `sagemaker/{app}/{stage}/{target}/{sha256}/model.tar.gz`: an unchanged archive is not
-//! uploaded again. Small archives go up in one PUT, larger ones as a multipart upload
-//! whose parts travel in parallel.
+//! The model archive's way to S3: the account's one artifact bucket for the region
+//! (`crate::cloud::aws_bucket`: created or repaired by apply only, encrypted, versioned,
+//! closed to the public, `ExpectedBucketOwner` on every call). Each archive is stored
+//! once, under `sagemaker/{app}/{stage}/{target}/{sha256}/model.tar.gz`, tagged with the
+//! app, stage and target: an unchanged archive is not uploaded again. Small archives go
+//! up in one PUT, larger ones as a multipart upload whose parts travel in parallel (an
+//! upload cut short is aborted, and the bucket's lifecycle rule clears any left behind).
 
 use std::sync::Arc;
 
 use anyhow::Result;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
-};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
 
-use super::{failed, tags, Clients, PERMS_HINT};
+use crate::cloud::aws::sdk_error;
+use crate::cloud::aws_bucket::{self, Bucket};
 use crate::engine::{Cx, Reporter};
 
-/// The tag that marks a bucket aideploy created (and so may delete once empty).
-pub const BUCKET_TAG: &str = "aideploy:bucket";
 /// Size of one part of a multipart upload (S3's minimum is 5 MiB).
 pub const PART_SIZE: u64 = 8 << 20;
 /// Parts in flight at once.
 pub const PARALLEL_PARTS: usize = 4;
+const HINT: &str = "check that the credentials may use s3:PutObject on the aideploy artifact bucket";
+const CONTENT_TYPE: &str = "application/gzip";
 
-pub fn bucket_name(account: &str, region: &str) -> String {
-    format!("aideploy-{account}-{region}")
+pub fn bucket(account: &str, region: &str) -> Bucket {
+    Bucket::new(account, region)
 }
 
+/// The bucket this target used before the shared one, one per account and region, and
+/// the tag it carries when aideploy made it: only destroy still looks there.
+pub fn legacy_bucket(account: &str, region: &str) -> Bucket {
+    Bucket { name: format!("aideploy-{account}-{region}"), account: account.to_string(), region: region.to_string() }
+}
+pub const LEGACY_BUCKET_TAG: (&str, &str) = ("aideploy:bucket", "model-archives");
+
+/// Empties this target's prefix in the legacy bucket, then deletes the bucket when
+/// nothing else is left in it. Returns (archives deleted, bucket deleted).
+pub async fn delete_legacy(cx: &Cx, s3: &Client, b: &Bucket) -> Result<(usize, bool)> {
+    let deleted = aws_bucket::delete_prefix(s3, b, &prefix(cx)).await?;
+    let left = s3
+        .list_object_versions()
+        .bucket(&b.name)
+        .expected_bucket_owner(&b.account)
+        .max_keys(1)
+        .send()
+        .await
+        .map_err(|e| sdk_error("S3 ListObjectVersions", &e, HINT))?;
+    if !left.versions().is_empty() || !left.delete_markers().is_empty() {
+        return Ok((deleted, false));
+    }
+    s3.delete_bucket()
+        .bucket(&b.name)
+        .expected_bucket_owner(&b.account)
+        .send()
+        .await
+        .map_err(|e| sdk_error("S3 DeleteBucket", &e, HINT))?;
+    Ok((deleted, true))
+}
+
+/// Where this target's archives live in the bucket.
 pub fn prefix(cx: &Cx) -> String {
     format!("sagemaker/{}/{}/{}/", cx.app_name(), cx.stage, cx.target.name)
 }
@@ -39,61 +68,46 @@ pub fn key(cx: &Cx, sha256: &str) -> String {
     format!("{}{sha256}/model.tar.gz", prefix(cx))
 }
 
-pub fn s3_url(bucket: &str, key: &str) -> String {
-    format!("s3://{bucket}/{key}")
-}
-
-/// Uploads the archive unless an object with its digest is there already. Returns the
-/// bytes sent.
+/// Uploads the archive (apply only; the bucket is ready and the key not there yet).
+/// Returns the bytes sent.
 pub async fn upload_archive(
     cx: &Cx,
-    c: &Clients,
-    bucket: &str,
+    s3: &Client,
+    b: &Bucket,
     key: &str,
     path: &std::path::Path,
     bytes: u64,
     r: &dyn Reporter,
 ) -> Result<u64> {
-    ensure_bucket(c, bucket).await?;
-    if c.s3.head_object().bucket(bucket).key(key).send().await.is_ok() {
-        r.detail(&format!("{} is already uploaded", s3_url(bucket, key)));
-        return Ok(0);
-    }
-    r.step(&format!("uploading the model archive ({}) to {}", crate::util::human_bytes(bytes), s3_url(bucket, key)));
-    let tagging = tagging(cx);
+    r.step(&format!("uploading the model archive ({}) to {}", crate::util::human_bytes(bytes), b.url(key)));
+    let tags = crate::cloud::aws::owner_tags(cx);
     if bytes <= PART_SIZE {
-        put_single(c, bucket, key, path, &tagging).await?;
+        aws_bucket::put_object(s3, b, key, path, CONTENT_TYPE, &tags).await?;
     } else {
-        put_multipart(c, bucket, key, path, bytes, PART_SIZE, PARALLEL_PARTS, &tagging, r).await?;
+        put_multipart(s3, b, key, path, bytes, PART_SIZE, PARALLEL_PARTS, &tagging(&tags), r).await?;
     }
     Ok(bytes)
 }
 
-fn tagging(cx: &Cx) -> String {
-    tags(cx).iter().map(|(k, v)| format!("{}={}", k.replace(':', "%3A"), v)).collect::<Vec<_>>().join("&")
-}
-
-/// One PUT. `tagging` is the object's tags, URL-encoded (`k=v&k2=v2`).
-pub async fn put_single(c: &Clients, bucket: &str, key: &str, path: &std::path::Path, tagging: &str) -> Result<()> {
-    let body = ByteStream::from_path(path).await.map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    c.s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(body)
-        .content_type("application/gzip")
-        .tagging(tagging)
-        .send()
-        .await
-        .map_err(|e| failed("S3 PutObject", e, PERMS_HINT))?;
-    Ok(())
+/// Tags as the `x-amz-tagging` header takes them (`k=v&k2=v2`, form-encoded).
+pub fn tagging(tags: &[(&str, String)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|c| match c {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (c as char).to_string(),
+                _ => format!("%{c:02X}"),
+            })
+            .collect::<String>()
+    };
+    tags.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
 /// A multipart upload with up to `parallel` parts in flight; aborted on any failure so
 /// no invisible parts are left to pay for.
 #[allow(clippy::too_many_arguments)]
 pub async fn put_multipart(
-    c: &Clients,
-    bucket: &str,
+    s3: &Client,
+    b: &Bucket,
     key: &str,
     path: &std::path::Path,
     bytes: u64,
@@ -102,31 +116,33 @@ pub async fn put_multipart(
     tagging: &str,
     r: &dyn Reporter,
 ) -> Result<()> {
-    let created =
-        c.s3.create_multipart_upload()
-            .bucket(bucket)
-            .key(key)
-            .content_type("application/gzip")
-            .tagging(tagging)
-            .send()
-            .await
-            .map_err(|e| failed("S3 CreateMultipartUpload", e, PERMS_HINT))?;
+    let created = s3
+        .create_multipart_upload()
+        .bucket(&b.name)
+        .key(key)
+        .expected_bucket_owner(&b.account)
+        .content_type(CONTENT_TYPE)
+        .tagging(tagging)
+        .send()
+        .await
+        .map_err(|e| sdk_error("S3 CreateMultipartUpload", &e, HINT))?;
     let upload_id = created.upload_id().unwrap_or_default().to_string();
-    let result = upload_parts(c, bucket, key, &upload_id, path, bytes, part_size, parallel, r).await;
-    match result {
+    match upload_parts(s3, b, key, &upload_id, path, bytes, part_size, parallel, r).await {
         Ok(parts) => {
-            c.s3.complete_multipart_upload()
-                .bucket(bucket)
+            s3.complete_multipart_upload()
+                .bucket(&b.name)
                 .key(key)
+                .expected_bucket_owner(&b.account)
                 .upload_id(&upload_id)
                 .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
                 .send()
                 .await
-                .map_err(|e| failed("S3 CompleteMultipartUpload", e, PERMS_HINT))?;
+                .map_err(|e| sdk_error("S3 CompleteMultipartUpload", &e, HINT))?;
             Ok(())
         }
         Err(e) => {
-            let _ = c.s3.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send().await;
+            let _ =
+                s3.abort_multipart_upload().bucket(&b.name).key(key).expected_bucket_owner(&b.account).upload_id(&upload_id).send().await;
             Err(e)
         }
     }
@@ -134,8 +150,8 @@ pub async fn put_multipart(
 
 #[allow(clippy::too_many_arguments)]
 async fn upload_parts(
-    c: &Clients,
-    bucket: &str,
+    s3: &Client,
+    b: &Bucket,
     key: &str,
     upload_id: &str,
     path: &std::path::Path,
@@ -151,8 +167,7 @@ async fn upload_parts(
     let progress = |done: usize| r.progress(&format!("uploaded {done}/{count} parts"));
     for n in 0..count {
         let permit = semaphore.clone().acquire_owned().await?;
-        let (s3, bucket, key, upload_id, path) =
-            (c.s3.clone(), bucket.to_string(), key.to_string(), upload_id.to_string(), path.to_path_buf());
+        let (s3, b, key, upload_id, path) = (s3.clone(), b.clone(), key.to_string(), upload_id.to_string(), path.to_path_buf());
         let offset = n * part_size;
         let len = part_size.min(bytes - offset);
         tasks.spawn(async move {
@@ -167,15 +182,16 @@ async fn upload_parts(
             let number = (n + 1) as i32;
             let out = s3
                 .upload_part()
-                .bucket(&bucket)
+                .bucket(&b.name)
                 .key(&key)
+                .expected_bucket_owner(&b.account)
                 .upload_id(&upload_id)
                 .part_number(number)
                 .content_length(len as i64)
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| failed("S3 UploadPart", e, PERMS_HINT))?;
+                .map_err(|e| sdk_error("S3 UploadPart", &e, HINT))?;
             anyhow::Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build())
         });
         // Parts finished meanwhile: keep them, stop at the first failure.
@@ -192,119 +208,12 @@ async fn upload_parts(
     Ok(parts)
 }
 
-/// Creates the bucket when missing: private, encrypted, versioned, tagged.
-pub async fn ensure_bucket(c: &Clients, bucket: &str) -> Result<()> {
-    if c.s3.head_bucket().bucket(bucket).send().await.is_ok() {
-        return Ok(());
-    }
-    let mut req = c.s3.create_bucket().bucket(bucket);
-    if c.region != "us-east-1" {
-        req = req.create_bucket_configuration(
-            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(c.region.as_str())).build(),
-        );
-    }
-    match req.send().await {
-        Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
-        Err(e) => {
-            return Err(failed(
-                "S3 CreateBucket",
-                e,
-                "check the credentials may create S3 buckets, or that no other account owns this name",
-            ))
-        }
-    }
-    let block = PublicAccessBlockConfiguration::builder()
-        .block_public_acls(true)
-        .ignore_public_acls(true)
-        .block_public_policy(true)
-        .restrict_public_buckets(true)
-        .build();
-    c.s3.put_public_access_block()
-        .bucket(bucket)
-        .public_access_block_configuration(block)
-        .send()
-        .await
-        .map_err(|e| failed("S3 PutPublicAccessBlock", e, PERMS_HINT))?;
-    let sse = ServerSideEncryptionConfiguration::builder()
-        .rules(
-            ServerSideEncryptionRule::builder()
-                .apply_server_side_encryption_by_default(
-                    ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build()?,
-                )
-                .build(),
-        )
-        .build()?;
-    c.s3.put_bucket_encryption()
-        .bucket(bucket)
-        .server_side_encryption_configuration(sse)
-        .send()
-        .await
-        .map_err(|e| failed("S3 PutBucketEncryption", e, PERMS_HINT))?;
-    c.s3.put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
-        .send()
-        .await
-        .map_err(|e| failed("S3 PutBucketVersioning", e, PERMS_HINT))?;
-    let tagging = Tagging::builder().tag_set(Tag::builder().key(BUCKET_TAG).value("model-archives").build()?).build()?;
-    c.s3.put_bucket_tagging().bucket(bucket).tagging(tagging).send().await.map_err(|e| failed("S3 PutBucketTagging", e, PERMS_HINT))?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Deletes every version of every archive under this target's prefix, then the bucket
-/// when nothing is left in it and aideploy made it. Returns (objects deleted, bucket
-/// deleted).
-pub async fn delete_archives(cx: &Cx, c: &Clients, bucket: &str) -> Result<(usize, bool)> {
-    let mut deleted = 0;
-    let (mut key_marker, mut version_marker) = (None, None);
-    loop {
-        let page = match c
-            .s3
-            .list_object_versions()
-            .bucket(bucket)
-            .prefix(prefix(cx))
-            .set_key_marker(key_marker)
-            .set_version_id_marker(version_marker)
-            .send()
-            .await
-        {
-            Ok(p) => p,
-            Err(e) if e.code() == Some("NoSuchBucket") => return Ok((0, false)),
-            Err(e) => return Err(failed("S3 ListObjectVersions", e, PERMS_HINT)),
-        };
-        let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
-        let markers = page.delete_markers().iter().map(|m| (m.key(), m.version_id()));
-        for (key, version) in versions.chain(markers) {
-            let Some(key) = key else { continue };
-            c.s3.delete_object()
-                .bucket(bucket)
-                .key(key)
-                .set_version_id(version.map(str::to_string))
-                .send()
-                .await
-                .map_err(|e| failed("S3 DeleteObject", e, PERMS_HINT))?;
-            deleted += 1;
-        }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        key_marker = page.next_key_marker().map(str::to_string);
-        version_marker = page.next_version_id_marker().map(str::to_string);
+    #[test]
+    fn tags_are_form_encoded() {
+        assert_eq!(tagging(&[("aideploy:app", "a b".into()), ("k", "v".into())]), "aideploy%3Aapp=a%20b&k=v");
     }
-    // The bucket goes too when it is empty and aideploy made it.
-    let ours = match c.s3.get_bucket_tagging().bucket(bucket).send().await {
-        Ok(t) => t.tag_set().iter().any(|t| t.key() == BUCKET_TAG),
-        Err(_) => false,
-    };
-    if !ours {
-        return Ok((deleted, false));
-    }
-    let left =
-        c.s3.list_object_versions().bucket(bucket).max_keys(1).send().await.map_err(|e| failed("S3 ListObjectVersions", e, PERMS_HINT))?;
-    if !left.versions().is_empty() || !left.delete_markers().is_empty() {
-        return Ok((deleted, false));
-    }
-    c.s3.delete_bucket().bucket(bucket).send().await.map_err(|e| failed("S3 DeleteBucket", e, PERMS_HINT))?;
-    Ok((deleted, true))
 }

@@ -1,48 +1,144 @@
-//! `current`'s reads: the endpoint, its live release, this endpoint's models and
-//! configs, the role and the secrets, found by deterministic names and checked by tags.
-//! Independent reads go out together.
+//! `observe`'s reads: the endpoint, its live release, this endpoint's models and
+//! configs, the role, the secrets and the artifact bucket, found by deterministic names
+//! and checked by tags. Independent reads go out together. What it returns is plain data.
+
+use std::collections::BTreeSet;
 
 use anyhow::Result;
 
 use super::*;
+use crate::cloud::aws::RoleSeen;
+use crate::cloud::aws_bucket::{self, Seen};
 
-pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
+/// The endpoint, as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointNow {
+    pub arn: String,
+    pub status: String,
+    pub config: String,
+    pub failure: Option<String>,
+}
+
+/// The live release, as read.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveNow {
+    pub variant: Option<VariantSpec>,
+    pub model: Option<ModelSpec>,
+    pub digest: Option<String>,
+}
+
+/// A model or endpoint config of this endpoint, as listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub name: String,
+    pub arn: String,
+    pub created: i64,
+}
+
+/// Everything `observe` read: plain data, no clients.
+#[derive(Debug, Clone)]
+pub struct Now {
+    pub region: String,
+    /// The account the credentials belong to (owner of the artifact bucket).
+    pub account: String,
+    /// The AWS endpoint is a loopback emulator: no model container runs, so no health.
+    pub emulated: bool,
+    /// The execution role (always this target's: a foreign one is refused).
+    pub role: Option<RoleSeen>,
+    pub endpoint: Option<EndpointNow>,
+    pub live: Option<LiveNow>,
+    /// This endpoint's configs and models (tagged for this target), oldest first.
+    pub configs: Vec<Listed>,
+    pub models: Vec<Listed>,
+    /// Configs and models named like one of this endpoint's releases but not tagged for
+    /// this app, stage and target: never used, changed or deleted.
+    pub foreign_configs: BTreeSet<String>,
+    pub foreign_models: BTreeSet<String>,
+    pub secrets: BTreeMap<String, Stored>,
+    pub secret_same: BTreeMap<String, bool>,
+    /// The shared artifact bucket, and this target's archive keys in it.
+    pub bucket: Seen,
+    pub archives: BTreeSet<String>,
+    /// The bucket this target kept its archives in before the shared one
+    /// (`aideploy-{account}-{region}`), when it still holds some of them: destroy
+    /// empties that prefix there too.
+    pub legacy_bucket: Option<String>,
+}
+
+impl Now {
+    pub fn has_model(&self, name: &str) -> bool {
+        self.models.iter().any(|m| m.name == name)
+    }
+    pub fn has_config(&self, name: &str) -> bool {
+        self.configs.iter().any(|m| m.name == name)
+    }
+    pub fn own_secrets<'a>(&'a self, cx: &'a Cx) -> impl Iterator<Item = &'a Stored> + 'a {
+        self.secrets.values().filter(move |s| s.target.as_deref() == Some(&cx.target.name))
+    }
+    pub fn anything(&self, cx: &Cx) -> bool {
+        self.endpoint.is_some()
+            || self.role.is_some()
+            || !self.configs.is_empty()
+            || !self.models.is_empty()
+            || self.own_secrets(cx).next().is_some()
+    }
+    /// The endpoint config created before `live`, when its model still exists.
+    pub fn previous(&self, live: &str) -> Option<String> {
+        let live_created = self.configs.iter().find(|c| c.name == live)?.created;
+        self.configs
+            .iter()
+            .filter(|c| c.created < live_created && self.has_model(&c.name))
+            .max_by_key(|c| c.created)
+            .map(|c| c.name.clone())
+    }
+}
+
+pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
     let ep = endpoint_name(cx);
     let rname = role_name(cx, &c.region);
     let app = cx.app_name().to_string();
     let stage = cx.stage.to_string();
-    let (endpoint, configs, models, role, secrets) = tokio::join!(
-        read_endpoint(&c, &ep),
-        list_configs(&c, &ep),
-        list_models(&c, &ep),
-        crate::cloud::aws::read_role(&c.iam, &rname, POLICY_NAME, PERMS_HINT),
-        store::list(&c.secrets, &app, &stage)
+    // The account names the artifact bucket; everything else goes out together.
+    let account = c.account().await?;
+    let (endpoint, configs, models, role, secrets, bucket, legacy_bucket) = tokio::join!(
+        read_endpoint(c, &ep),
+        list_configs(c, &ep),
+        list_models(c, &ep),
+        crate::cloud::aws::observe_role(&c.iam, &rname, Some(POLICY_NAME), PERMS_HINT),
+        store::list(&c.secrets, &app, &stage),
+        read_bucket(cx, c, &account),
+        read_legacy_bucket(cx, c, &account)
     );
+    let ((bucket, archives), legacy_bucket) = (bucket?, legacy_bucket?);
+    let role = role?;
+    if role.as_ref().is_some_and(|r| !r.is_ours(cx)) {
+        return Err(crate::cloud::aws::foreign_role(&rname));
+    }
     let endpoint = endpoint?;
     if let Some(e) = &endpoint {
-        let found = tags_of(&c, &e.arn).await?.unwrap_or_default();
+        let found = tags_of(c, &e.arn).await?.unwrap_or_default();
         if !ours(cx, &found) {
-            return Err(Hinted::new(
-                format!("a SageMaker endpoint named {ep} exists but was not created by aideploy for this app, stage and target"),
-                "delete or rename it, or deploy with another --stage",
-            )
-            .into());
+            return Err(not_ours(cx, "SageMaker endpoint", &ep));
         }
     }
-    // Names like a release of ours are not enough: only those tagged for this app.
-    let mut configs = configs?;
-    let mut models = models?;
-    for list in [&mut configs, &mut models] {
+    // Names like a release of ours are not enough: only those tagged for this target.
+    let (mut configs, mut models) = (configs?, models?);
+    let (mut foreign_configs, mut foreign_models) = (BTreeSet::new(), BTreeSet::new());
+    for (list, foreign) in [(&mut configs, &mut foreign_configs), (&mut models, &mut foreign_models)] {
         let mut kept = Vec::with_capacity(list.len());
         for l in list.drain(..) {
-            if tags_of(&c, &l.arn).await?.is_some_and(|t| ours(cx, &t)) {
-                kept.push(l);
+            match tags_of(c, &l.arn).await? {
+                Some(t) if ours(cx, &t) => kept.push(l),
+                Some(_) => {
+                    foreign.insert(l.name);
+                }
+                None => {}
             }
         }
         *list = kept;
     }
     let live = match &endpoint {
-        Some(e) => Some(read_live(&c, &e.config).await?),
+        Some(e) => Some(read_live(c, &e.config).await?),
         None => None,
     };
     let secrets = secrets?;
@@ -64,10 +160,66 @@ pub(super) async fn read(cx: &Cx, c: Clients) -> Result<Now> {
             secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
         }
     }
-    Ok(Now { clients: c, role: role?, endpoint, live, configs, models, secrets, secret_same })
+    Ok(Now {
+        region: c.region.clone(),
+        account,
+        emulated: c.emulated,
+        role,
+        endpoint,
+        live,
+        configs,
+        models,
+        foreign_configs,
+        foreign_models,
+        secrets,
+        secret_same,
+        bucket,
+        archives,
+        legacy_bucket,
+    })
 }
 
-async fn read_endpoint(c: &Clients, ep: &str) -> Result<Option<EndpointNow>> {
+/// The artifact bucket, and this target's archive keys in it when it is aideploy's.
+async fn read_bucket(cx: &Cx, c: &Clients, account: &str) -> Result<(Seen, BTreeSet<String>)> {
+    let b = upload::bucket(account, &c.region);
+    let seen = aws_bucket::observe(&c.s3, &b).await?;
+    let archives = match &seen {
+        Seen::Ours { .. } => aws_bucket::list_prefix(&c.s3, &b, &upload::prefix(cx)).await?.into_iter().collect(),
+        _ => BTreeSet::new(),
+    };
+    Ok((seen, archives))
+}
+
+/// The pre-shared bucket's name, when it exists in this account, carries the tag
+/// aideploy gave it and holds archives of this target.
+async fn read_legacy_bucket(cx: &Cx, c: &Clients, account: &str) -> Result<Option<String>> {
+    let b = upload::legacy_bucket(account, &c.region);
+    if c.s3.head_bucket().bucket(&b.name).expected_bucket_owner(&b.account).send().await.is_err() {
+        return Ok(None);
+    }
+    let tagged = match c.s3.get_bucket_tagging().bucket(&b.name).expected_bucket_owner(&b.account).send().await {
+        Ok(t) => t.tag_set().iter().any(|t| t.key() == upload::LEGACY_BUCKET_TAG.0 && t.value() == upload::LEGACY_BUCKET_TAG.1),
+        Err(_) => false,
+    };
+    if !tagged || aws_bucket::list_prefix(&c.s3, &b, &upload::prefix(cx)).await?.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(b.name))
+}
+
+/// A same-named resource without this target's tags: refused, never adopted.
+pub(super) fn not_ours(cx: &Cx, what: &str, name: &str) -> anyhow::Error {
+    UsageError::new(format!(
+        "the {what} {name} exists but was not created by aideploy for {} ({}) on {}: it lacks this target's aideploy:app, aideploy:stage and aideploy:target tags",
+        cx.app_name(),
+        cx.stage,
+        cx.target.name
+    ))
+    .hint(format!("rename the app or stage (--stage), or delete the {what} {name}"))
+    .into()
+}
+
+pub(super) async fn read_endpoint(c: &Clients, ep: &str) -> Result<Option<EndpointNow>> {
     match c.sagemaker.describe_endpoint().endpoint_name(ep).send().await {
         Ok(d) => Ok(Some(EndpointNow {
             arn: d.endpoint_arn().unwrap_or_default().to_string(),
