@@ -313,11 +313,14 @@ fn ctrl_c_during_a_deploy_exits_130_and_leaves_no_process() {
         .args(["deploy", "--yes", "--target", "local", "--set", &port]);
     let mut child = cmd.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !marker.exists() {
+    // The file exists (empty) a moment before the app writes its pid into it.
+    let app_pid: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse().ok()) {
+            break pid;
+        }
         assert!(std::time::Instant::now() < deadline, "the app never started");
         std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let app_pid: u32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    };
     assert!(pid_alive(app_pid));
     // SAFETY: sending SIGINT to the child we spawned, as Ctrl-C would.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

@@ -11,7 +11,7 @@ use crate::artifact::pydeps::{self, Arch, TargetPlatform};
 use crate::artifact::registry::{Client, Options, Reference};
 use crate::artifact::{python, source};
 use crate::cloud::registry_logins::RegistryLogins;
-use crate::engine::{Artifact, Layer, Reporter};
+use crate::engine::{ArtifactInfo, Layer, Reporter};
 use crate::envvars;
 use crate::error::UsageError;
 use crate::manifest::{Loaded, Stage, Target};
@@ -33,7 +33,7 @@ pub fn push_repository(loaded: &Loaded) -> Result<Option<Reference>> {
     Ok(Some(Reference::parse(&repo)?))
 }
 
-pub async fn build(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push: bool, r: &dyn Reporter) -> Result<Artifact> {
+pub async fn build(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push: bool, r: &dyn Reporter) -> Result<ArtifactInfo> {
     let push_to = if push {
         Some(push_repository(loaded)?.ok_or_else(|| {
             UsageError::new("--push needs a registry to push to")
@@ -91,7 +91,7 @@ pub async fn build_to(
     target: Option<&Target>,
     push_to: Option<Reference>,
     r: &dyn Reporter,
-) -> Result<Artifact> {
+) -> Result<ArtifactInfo> {
     build_flavor(loaded, stage, target, push_to, Flavor::Server, r).await
 }
 
@@ -103,10 +103,10 @@ pub async fn build_flavor(
     push_to: Option<Reference>,
     flavor: Flavor,
     r: &dyn Reporter,
-) -> Result<Artifact> {
+) -> Result<ArtifactInfo> {
     let local = build_local(loaded, target, flavor, r).await?;
     let built = local.image;
-    let mut artifact = Artifact::plain("image", built.digest.clone(), built.bytes(), Arc::new(built.clone()));
+    let mut artifact = ArtifactInfo::plain("image", built.digest.clone(), built.bytes());
     artifact.layers = local.layers;
     if let Some(repo) = push_to {
         r.step(&format!("pushing to {}", repo.name()));

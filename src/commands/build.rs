@@ -63,7 +63,7 @@ pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
             }
             build_zip(&loaded, target.as_ref(), &r)?
         }
-        Package::Image => crate::artifact::image::build(&loaded, &stage, target.as_ref(), args.push, &r).await?.info(),
+        Package::Image => crate::artifact::image::build(&loaded, &stage, target.as_ref(), args.push, &r).await?,
     };
     r.done();
     print(ui, &artifact, &left_out(&loaded, target.as_ref())?)
@@ -117,5 +117,5 @@ fn build_zip(loaded: &Loaded, target: Option<&Target>, r: &dyn Reporter) -> Resu
             human_bytes(built.bytes)
         ));
     }
-    Ok(built.into_artifact().info())
+    Ok(built.info())
 }

@@ -5,7 +5,6 @@ mod erased;
 mod flow;
 pub mod health;
 pub mod lease;
-pub mod legacy;
 pub mod settled;
 pub mod target;
 mod types;

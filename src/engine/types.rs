@@ -1,9 +1,7 @@
 //! The engine's vocabulary: artifacts, plans, actions, outcomes. Serializable, so
 //! `--json` is the same data a person sees.
 
-use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -141,27 +139,6 @@ impl ArtifactInfo {
     }
 }
 
-/// What a pre-contract backend built, with its own data in `payload` (engine::legacy;
-/// goes away with the last of them).
-#[derive(Clone, Serialize)]
-pub struct Artifact {
-    pub kind: String,
-    pub digest: String,
-    pub bytes: u64,
-    pub uploaded_bytes: u64,
-    /// Where it was pushed: `registry/repository@sha256:...` (images).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
-    /// An image's layers, in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub layers: Vec<Layer>,
-    /// The built file, when there is one (zips).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<std::path::PathBuf>,
-    #[serde(skip)]
-    pub payload: Arc<dyn Any + Send + Sync>,
-}
-
 /// One layer of an image.
 #[derive(Debug, Clone, Serialize)]
 pub struct Layer {
@@ -169,31 +146,6 @@ pub struct Layer {
     pub role: String,
     pub digest: String,
     pub bytes: u64,
-}
-
-impl Artifact {
-    pub fn info(&self) -> ArtifactInfo {
-        ArtifactInfo {
-            kind: self.kind.clone(),
-            digest: self.digest.clone(),
-            bytes: self.bytes,
-            uploaded_bytes: self.uploaded_bytes,
-            reference: self.reference.clone(),
-            layers: self.layers.clone(),
-            path: self.path.clone(),
-        }
-    }
-
-    /// An artifact with no registry or layer details.
-    pub fn plain(kind: &str, digest: String, bytes: u64, payload: Arc<dyn Any + Send + Sync>) -> Artifact {
-        Artifact { kind: kind.into(), digest, bytes, uploaded_bytes: 0, reference: None, layers: Vec::new(), path: None, payload }
-    }
-}
-
-impl fmt::Debug for Artifact {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Artifact").field("kind", &self.kind).field("digest", &self.digest).finish()
-    }
 }
 
 /// What is deployed and serving, as `status` and reports show it.
@@ -204,17 +156,6 @@ pub struct Deployed {
     pub health: Health,
     /// Shown by `status`: pid, version, revision...
     pub details: serde_json::Map<String, serde_json::Value>,
-}
-
-/// What a pre-contract backend read, with its own data in `state` (engine::legacy).
-#[derive(Clone)]
-pub struct LegacyDeployed {
-    pub digest: String,
-    pub url: Option<String>,
-    pub health: Health,
-    /// Shown by `status`: pid, version, revision...
-    pub details: serde_json::Map<String, serde_json::Value>,
-    pub state: Arc<dyn Any + Send + Sync>,
 }
 
 /// What `apply` or `destroy` did.

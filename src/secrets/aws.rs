@@ -213,28 +213,6 @@ pub fn arns_of(refs: &BTreeMap<String, SecretRef>) -> BTreeMap<String, String> {
     refs.iter().map(|(k, r)| (k.clone(), r.arn.clone())).collect()
 }
 
-/// Apply's first step for a target that reads its secrets by ARN: writes the secrets the
-/// plan changes (their values go nowhere else) and returns every `[secrets]` reference,
-/// written now or stored before.
-pub async fn store_planned(
-    client: &Client,
-    cx: &crate::engine::Cx,
-    plan: &crate::engine::Plan,
-    stored: &BTreeMap<String, Stored>,
-    r: &dyn crate::engine::Reporter,
-) -> Result<BTreeMap<String, SecretRef>> {
-    let (app, stage) = (cx.app_name().to_string(), cx.stage.to_string());
-    let mut refs: BTreeMap<String, SecretRef> = secret_refs(cx, stored, &[]).into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
-    for a in plan.actions.iter().filter(|a| a.resource == "secret" && a.op != crate::engine::Op::Noop) {
-        let name = a.id.rsplit('/').next().unwrap_or_default().to_string();
-        let Some(value) = cx.secrets.values.get(&name) else { continue };
-        r.step(&format!("storing secret {name}"));
-        let w = put(client, &app, &stage, &cx.target.name, &name, value, stored.get(&name)).await?;
-        refs.insert(name, SecretRef { arn: w.arn, version: w.version.unwrap_or_default() });
-    }
-    Ok(refs)
-}
-
 /// Secrets Manager as a [`super::SecretStore`] for one app, stage and target.
 pub struct AwsStore {
     pub client: Client,

@@ -34,7 +34,7 @@ use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 use crate::artifact::pydeps::{has_uv_lock, install_for_target, install_locked_for_target, Arch, DepsDir, TargetPlatform};
 use crate::artifact::python;
 use crate::artifact::source::{self, SourceSet};
-use crate::engine::{Artifact, Reporter};
+use crate::engine::{ArtifactInfo, Reporter};
 use crate::error::Hinted;
 use crate::manifest::Loaded;
 use crate::util::{cache_dir, write_atomic, FileLock};
@@ -109,10 +109,10 @@ impl LambdaZip {
         base64(&raw)
     }
 
-    /// As the engine's artifact: kind `zip`, this `LambdaZip` as the payload.
-    pub fn into_artifact(self) -> Artifact {
-        let mut artifact = Artifact::plain("zip", self.digest(), self.bytes, std::sync::Arc::new(self.clone()));
-        artifact.path = Some(self.path);
+    /// What reports show of it: kind `zip`, its digest, size and path.
+    pub fn info(&self) -> ArtifactInfo {
+        let mut artifact = ArtifactInfo::plain("zip", self.digest(), self.bytes);
+        artifact.path = Some(self.path.clone());
         artifact
     }
 }

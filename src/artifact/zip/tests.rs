@@ -60,7 +60,7 @@ fn code_sha256_is_base64_as_lambda_reports_it() {
         cached: false,
     };
     assert_eq!(z.code_sha256(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
-    assert_eq!(z.clone().into_artifact().digest, format!("sha256:{}", z.sha256));
+    assert_eq!(z.info().digest, format!("sha256:{}", z.sha256));
 }
 
 #[test]
