@@ -57,6 +57,7 @@ type Mutation {
   serviceInstanceUpdate(environmentId: String, input: ServiceInstanceUpdateInput!, serviceId: String!): Boolean!
   serviceInstanceDeployV2(commitSha: String, environmentId: String!, serviceId: String!): String!
   variableCollectionUpsert(input: VariableCollectionUpsertInput!): Boolean!
+  variableDelete(input: VariableDeleteInput!): Boolean!
   serviceDomainCreate(input: ServiceDomainCreateInput!): ServiceDomain!
   deploymentRollback(id: String!): Boolean!
 }
@@ -119,6 +120,7 @@ input ServiceSourceInput { image: String repo: String }
 input RegistryCredentialsInput { password: String! username: String! }
 input ServiceInstanceUpdateInput { buildCommand: String dockerfilePath: String drainingSeconds: Int healthcheckPath: String healthcheckTimeout: Int numReplicas: Int overlapSeconds: Int region: String registryCredentials: RegistryCredentialsInput restartPolicyMaxRetries: Int restartPolicyType: RestartPolicyType rootDirectory: String sleepApplication: Boolean source: ServiceSourceInput startCommand: String }
 input VariableCollectionUpsertInput { environmentId: String! projectId: String! replace: Boolean = false serviceId: String skipDeploys: Boolean = false variables: EnvironmentVariables! }
+input VariableDeleteInput { environmentId: String! name: String! projectId: String! serviceId: String }
 input ServiceDomainCreateInput { environmentId: String! serviceId: String! targetPort: Int }
 input DeploymentListInput { environmentId: String includeDeleted: Boolean projectId: String serviceId: String status: DeploymentStatusInput }
 input DeploymentStatusInput { in: [DeploymentStatus!] notIn: [DeploymentStatus!] }
@@ -783,6 +785,9 @@ pub struct State {
     pub fail_next: Option<String>,
     /// The names of the accepted mutations, in order.
     pub mutation_log: Vec<String>,
+    /// The scope of each accepted `variableCollectionUpsert`, in order (a service's
+    /// variables, or the environment's shared ones: `None` as the service).
+    pub upserts: Vec<VarScope>,
     /// The project a project token belongs to.
     pub token_project: Option<String>,
     next: u64,
@@ -1196,6 +1201,7 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
                     return Err(nf("ServiceInstance"));
                 }
             }
+            st.upserts.push((p.clone(), e.clone(), svc.clone()));
             let entry = st.variables.entry((p, e, svc)).or_default();
             if input["replace"] == true {
                 entry.clear();
@@ -1203,6 +1209,16 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             for (k, v) in input["variables"].as_object().into_iter().flatten() {
                 entry.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
             }
+            Ok(json!(true))
+        }
+        "variableDelete" => {
+            let (p, e) = (inp("projectId").unwrap_or_default(), inp("environmentId").unwrap_or_default());
+            if !st.environments.iter().any(|x| x.id == e && x.project == p) {
+                return Err(nf("Environment"));
+            }
+            let name = inp("name").unwrap_or_default();
+            let scope = st.variables.get_mut(&(p, e, inp("serviceId"))).ok_or_else(|| nf("Variable"))?;
+            scope.remove(&name).ok_or_else(|| nf("Variable"))?;
             Ok(json!(true))
         }
         "serviceDomainCreate" => {
