@@ -919,6 +919,12 @@ impl State {
 
 const TIME: &str = "2026-11-22T05:00:00.000Z";
 
+/// When a project was created: its ids are handed out in order (the id's number), so
+/// an older project has an earlier `createdAt`, as on Railway.
+fn project_created(p: &Project) -> String {
+    created_at(p.id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0))
+}
+
 fn created_at(seq: u64) -> String {
     format!("2026-11-22T05:{:02}:{:02}.{:03}Z", (seq / 3600) % 60, (seq / 60) % 60, seq % 60)
 }
@@ -949,7 +955,7 @@ fn project_json(st: &State, p: &Project) -> Value {
     let envs = st.environments.iter().filter(|e| e.project == p.id).map(|e| env_json(st, e)).collect();
     let services =
         st.services.iter().filter(|s| s.project == p.id).map(|s| json!({"id": s.id, "name": s.name, "projectId": s.project})).collect();
-    json!({"id": p.id, "name": p.name, "description": p.description, "createdAt": TIME, "workspaceId": p.workspace, "environments": conn(envs), "services": conn(services)})
+    json!({"id": p.id, "name": p.name, "description": p.description, "createdAt": project_created(p), "workspaceId": p.workspace, "environments": conn(envs), "services": conn(services)})
 }
 
 fn deployment_json(d: &Deployment) -> Value {
