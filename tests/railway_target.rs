@@ -49,6 +49,8 @@ impl Project {
             .env("AIDEPLOY_REGISTRY_PASSWORD", REGISTRY_PASSWORD)
             .env("AIDEPLOY_RAILWAY_ENDPOINT", &self.endpoint)
             .env(self.token.0, self.token.1)
+            // The settled lease's delay: far above a call to the fake, below the default.
+            .env("AIDEPLOY_LEASE_SETTLE_MS", "300")
             .env("OPENAI_API_KEY", SECRET);
         let out = cmd.current_dir(&self.dir).args(args).args(["--target", "railway", "--json", "--yes"]).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -79,8 +81,9 @@ impl Project {
     }
 }
 
+/// Upserts of a service's variables (not the shared ones the deploy lease writes).
 fn upserts_since(st: &fake::State, from: usize) -> usize {
-    st.mutation_log[from..].iter().filter(|m| *m == "variableCollectionUpsert").count()
+    st.upserts[from..].iter().filter(|(_, _, service)| service.is_some()).count()
 }
 
 #[test]
@@ -104,6 +107,20 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
     assert!(push["reason"].as_str().unwrap().ends_with("to upload"), "{push}");
     assert_eq!(fake.state.lock().unwrap().mutations, 0);
     assert_eq!(p.tags(), Vec::<String>::new(), "the plan pushed");
+    let created = |v: &Value| -> Vec<String> {
+        v["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["op"] == "create")
+            .map(|a| a["resource"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        created(&v),
+        ["push image", "project", "environment", "service", "variable", "variable", "variable", "variable", "deployment", "domain"],
+        "{v}"
+    );
 
     // First deploy: a project aideploy creates, environment `dev`, the service running
     // the image by digest, its variables, health check and a Railway domain.
@@ -112,13 +129,9 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
     assert_eq!(v["health"], "passed", "{v}");
     assert_eq!(v["url"], url.as_str());
     let first = v["artifact"]["digest"].as_str().unwrap().to_string();
-    let created: Vec<&str> =
-        v["actions"].as_array().unwrap().iter().filter(|a| a["op"] == "create").map(|a| a["resource"].as_str().unwrap()).collect();
-    assert_eq!(
-        created,
-        ["push image", "project", "environment", "service", "variable", "variable", "variable", "variable", "deployment", "domain"],
-        "{v}"
-    );
+    // The deploy lease's first claim created the project and environment (its shared
+    // variable lives there): the plan applied after it has the rest.
+    assert_eq!(created(&v), ["push image", "service", "variable", "variable", "variable", "variable", "deployment", "domain"], "{v}");
     {
         let st = fake.state.lock().unwrap();
         assert!(st.rejected.is_empty(), "{:?}", st.rejected);
@@ -175,7 +188,10 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
     p.edit("Secrets", "Secret values");
     std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""))
         .unwrap();
-    let log_at = fake.state.lock().unwrap().mutation_log.len();
+    let (log_at, upserts_at) = {
+        let st = fake.state.lock().unwrap();
+        (st.mutation_log.len(), st.upserts.len())
+    };
     let (code, v, stderr) = p.run(&["deploy"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
     let second = v["artifact"]["digest"].as_str().unwrap().to_string();
@@ -185,7 +201,7 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
     assert_eq!(vars, ["LOG_LEVEL"], "{v}");
     {
         let st = fake.state.lock().unwrap();
-        assert_eq!(upserts_since(&st, log_at), 1, "{:?}", &st.mutation_log[log_at..]);
+        assert_eq!(upserts_since(&st, upserts_at), 1, "{:?}", &st.mutation_log[log_at..]);
         eprintln!("code change: mutations {:?}", &st.mutation_log[log_at..]);
         let s = st.service(name).unwrap();
         let i = st.instance(&s.id).unwrap();
@@ -353,6 +369,124 @@ fn railway_rerun_after_a_failed_call_converges() {
     assert_eq!(deps.len(), 1);
     assert_eq!(deps[0].status, "SUCCESS");
     assert_eq!(st.mutation_log.iter().filter(|m| *m == "projectCreate" || *m == "serviceCreate").count(), 2);
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}
+
+/// A project of the app as aideploy creates it, with the environment `dev` and, in its
+/// shared variables, the lease record `lease` (another run's); its id.
+fn project_with_lease(fake: &fake::FakeRailway, lease: &str) -> String {
+    let mut st = fake.state.lock().unwrap();
+    let id = st.add_project("fastapi-rag", "dev");
+    let p = st.projects.iter_mut().find(|p| p.id == id).unwrap();
+    p.description = Some("Created by aideploy for the app fastapi-rag. aideploy:app=fastapi-rag".into());
+    let env = st.environment(&id, "dev").unwrap().id.clone();
+    st.variables.insert((id.clone(), env, None), [(LEASE_VAR.to_string(), lease.to_string())].into());
+    id
+}
+
+const LEASE_VAR: &str = "AIDEPLOY_LEASE_FASTAPI_RAG_DEV_RAILWAY";
+
+/// The deploy lease: Railway's API has no conditional write, so it is a settled register,
+/// a shared variable of the stage's environment (it exists before the service does, and
+/// no service reads it). A run that finds it held gives up after `--lock-timeout` with
+/// exit 1, naming the holder and changing nothing; when two projects of the app exist,
+/// the oldest holds the lease; an expired lease is taken over (and said so); destroy
+/// removes it with the project.
+#[test]
+fn railway_lease_waits_for_the_holder_and_takes_over_a_stale_one() {
+    let fake = fake::FakeRailway::start();
+    let mut p = Project::new(&fake.url);
+    p.repo = format!("{}/railway-lease/rag", env("AIDEPLOY_TEST_REGISTRY"));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let record = |id: &str, expires: u64| {
+        serde_json::json!({"id": id, "holder": "ci@elsewhere", "host": "elsewhere", "pid": 4242, "command": "deploy", "since": now, "expires": expires})
+            .to_string()
+    };
+    // Another machine's run holds it; a newer project of the app (a concurrent first
+    // run's) says it is free, but the oldest project holds the lease.
+    let older = project_with_lease(&fake, &record("other-run", now + 600));
+    let newer = project_with_lease(&fake, &record("newer", now - 1));
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, v, stderr) = p.run(&["deploy", "--lock-timeout", "1s"]);
+    assert_eq!(code, 1, "{v}\n{stderr}");
+    assert!(stderr.contains("another run holds the lease") && stderr.contains("deploy by ci@elsewhere (pid 4242)"), "{stderr}");
+    assert!(stderr.contains(&format!("shared variable {LEASE_VAR}")), "{stderr}");
+    assert_eq!(fake.state.lock().unwrap().mutations, before, "the run that did not get the lease changed something");
+    assert!(fake.state.lock().unwrap().service("fastapi-rag-dev").is_none());
+
+    // Expired: taken over, said so; the deploy goes on and gives the lease back.
+    {
+        let mut st = fake.state.lock().unwrap();
+        st.projects.retain(|x| x.id != newer);
+        st.environments.retain(|x| x.project != newer);
+        st.variables.retain(|(x, _, _), _| *x != newer);
+        let env = st.environment(&older, "dev").unwrap().id.clone();
+        st.variables.insert((older.clone(), env, None), [(LEASE_VAR.to_string(), record("other-run", now - 1))].into());
+    }
+    let (code, v, stderr) = p.run(&["deploy", "--lock-timeout", "1s"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(stderr.contains("took over a stale lease") && stderr.contains("ci@elsewhere"), "{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        let s = st.service("fastapi-rag-dev").expect("deployed");
+        assert_eq!(s.project, older);
+        let env = st.environment(&older, "dev").unwrap().id.clone();
+        let shared = &st.variables[&(older.clone(), env.clone(), None)];
+        let rec: Value = serde_json::from_str(&shared[LEASE_VAR]).unwrap();
+        assert_eq!(rec["released"], true, "{rec}");
+        assert_ne!(rec["id"], "other-run");
+        // The lease is not one of the service's variables.
+        assert!(!st.vars_of(s, &env).keys().any(|k| k.starts_with("AIDEPLOY_LEASE")), "{:?}", st.vars_of(s, &env));
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert!(st.projects.is_empty() && st.services.is_empty(), "{:?}", st.projects);
+    assert!(st.variables.is_empty(), "{:?}", st.variables);
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}
+
+/// A first deploy's claim creates the project (as a deploy does) to hold the lease; a
+/// destroy of an app whose service is gone deletes a lease a failed run left in an
+/// environment aideploy did not create.
+#[test]
+fn railway_lease_on_a_first_deploy_and_left_behind() {
+    let fake = fake::FakeRailway::start();
+    let mut p = Project::new(&fake.url);
+    p.repo = format!("{}/railway-lease-first/rag", env("AIDEPLOY_TEST_REGISTRY"));
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(st.projects.len(), 1, "{:?}", st.projects);
+        let project = st.projects[0].id.clone();
+        let env = st.environment(&project, "dev").expect("the stage's environment").id.clone();
+        let shared = &st.variables[&(project, env, None)];
+        assert!(shared.contains_key("AIDEPLOY_ENVIRONMENT"), "{shared:?}");
+        let rec: Value = serde_json::from_str(&shared[LEASE_VAR]).unwrap();
+        assert_eq!(rec["released"], true, "{rec}");
+        assert_eq!(rec["command"], "deploy", "{rec}");
+    }
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(fake.state.lock().unwrap().projects.is_empty());
+
+    // The team's project named by the target: a lease a failed run left (free, expired)
+    // is deleted by a destroy that finds nothing else; the project stays.
+    let team = fake.state.lock().unwrap().add_project("team-project", "dev");
+    {
+        let mut st = fake.state.lock().unwrap();
+        let env = st.environment(&team, "dev").unwrap().id.clone();
+        let left = serde_json::json!({"id": "gone", "holder": "ci@elsewhere", "host": "elsewhere", "pid": 1, "command": "deploy", "since": 1, "expires": 2});
+        st.variables.insert((team.clone(), env, None), [(LEASE_VAR.to_string(), left.to_string()), ("THEIRS".into(), "x".into())].into());
+    }
+    let (code, v, stderr) = p.run(&["destroy", "--set", "project=team-project"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = fake.state.lock().unwrap();
+    let env = st.environment(&team, "dev").expect("not aideploy's: left standing").id.clone();
+    assert_eq!(st.variables[&(team.clone(), env, None)].keys().collect::<Vec<_>>(), ["THEIRS"]);
     assert!(st.rejected.is_empty(), "{:?}", st.rejected);
 }
 

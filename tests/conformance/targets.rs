@@ -195,7 +195,9 @@ impl Fixture for Railway {
             .env("AIDEPLOY_REGISTRY_USERNAME", "deployer")
             .env("AIDEPLOY_REGISTRY_PASSWORD", "registry-pass")
             .env("AIDEPLOY_RAILWAY_ENDPOINT", self.api.via(&self.fake.url))
-            .env("RAILWAY_API_TOKEN", "account-token");
+            .env("RAILWAY_API_TOKEN", "account-token")
+            // The settled lease's delay: far above a loopback call, below the 5 s default.
+            .env("AIDEPLOY_LEASE_SETTLE_MS", "1000");
     }
     fn secret_write(&self, s: &Seen) -> bool {
         // Railway's variables are its secret store.

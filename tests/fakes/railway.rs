@@ -57,6 +57,7 @@ type Mutation {
   serviceInstanceUpdate(environmentId: String, input: ServiceInstanceUpdateInput!, serviceId: String!): Boolean!
   serviceInstanceDeployV2(commitSha: String, environmentId: String!, serviceId: String!): String!
   variableCollectionUpsert(input: VariableCollectionUpsertInput!): Boolean!
+  variableDelete(input: VariableDeleteInput!): Boolean!
   serviceDomainCreate(input: ServiceDomainCreateInput!): ServiceDomain!
   deploymentRollback(id: String!): Boolean!
 }
@@ -119,6 +120,7 @@ input ServiceSourceInput { image: String repo: String }
 input RegistryCredentialsInput { password: String! username: String! }
 input ServiceInstanceUpdateInput { buildCommand: String dockerfilePath: String drainingSeconds: Int healthcheckPath: String healthcheckTimeout: Int numReplicas: Int overlapSeconds: Int region: String registryCredentials: RegistryCredentialsInput restartPolicyMaxRetries: Int restartPolicyType: RestartPolicyType rootDirectory: String sleepApplication: Boolean source: ServiceSourceInput startCommand: String }
 input VariableCollectionUpsertInput { environmentId: String! projectId: String! replace: Boolean = false serviceId: String skipDeploys: Boolean = false variables: EnvironmentVariables! }
+input VariableDeleteInput { environmentId: String! name: String! projectId: String! serviceId: String }
 input ServiceDomainCreateInput { environmentId: String! serviceId: String! targetPort: Int }
 input DeploymentListInput { environmentId: String includeDeleted: Boolean projectId: String serviceId: String status: DeploymentStatusInput }
 input DeploymentStatusInput { in: [DeploymentStatus!] notIn: [DeploymentStatus!] }
@@ -783,6 +785,9 @@ pub struct State {
     pub fail_next: Option<String>,
     /// The names of the accepted mutations, in order.
     pub mutation_log: Vec<String>,
+    /// The scope of each accepted `variableCollectionUpsert`, in order (a service's
+    /// variables, or the environment's shared ones: `None` as the service).
+    pub upserts: Vec<VarScope>,
     /// The project a project token belongs to.
     pub token_project: Option<String>,
     next: u64,
@@ -914,6 +919,12 @@ impl State {
 
 const TIME: &str = "2026-11-22T05:00:00.000Z";
 
+/// When a project was created: its ids are handed out in order (the id's number), so
+/// an older project has an earlier `createdAt`, as on Railway.
+fn project_created(p: &Project) -> String {
+    created_at(p.id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0))
+}
+
 fn created_at(seq: u64) -> String {
     format!("2026-11-22T05:{:02}:{:02}.{:03}Z", (seq / 3600) % 60, (seq / 60) % 60, seq % 60)
 }
@@ -944,7 +955,7 @@ fn project_json(st: &State, p: &Project) -> Value {
     let envs = st.environments.iter().filter(|e| e.project == p.id).map(|e| env_json(st, e)).collect();
     let services =
         st.services.iter().filter(|s| s.project == p.id).map(|s| json!({"id": s.id, "name": s.name, "projectId": s.project})).collect();
-    json!({"id": p.id, "name": p.name, "description": p.description, "createdAt": TIME, "workspaceId": p.workspace, "environments": conn(envs), "services": conn(services)})
+    json!({"id": p.id, "name": p.name, "description": p.description, "createdAt": project_created(p), "workspaceId": p.workspace, "environments": conn(envs), "services": conn(services)})
 }
 
 fn deployment_json(d: &Deployment) -> Value {
@@ -1196,6 +1207,7 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
                     return Err(nf("ServiceInstance"));
                 }
             }
+            st.upserts.push((p.clone(), e.clone(), svc.clone()));
             let entry = st.variables.entry((p, e, svc)).or_default();
             if input["replace"] == true {
                 entry.clear();
@@ -1203,6 +1215,16 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             for (k, v) in input["variables"].as_object().into_iter().flatten() {
                 entry.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
             }
+            Ok(json!(true))
+        }
+        "variableDelete" => {
+            let (p, e) = (inp("projectId").unwrap_or_default(), inp("environmentId").unwrap_or_default());
+            if !st.environments.iter().any(|x| x.id == e && x.project == p) {
+                return Err(nf("Environment"));
+            }
+            let name = inp("name").unwrap_or_default();
+            let scope = st.variables.get_mut(&(p, e, inp("serviceId"))).ok_or_else(|| nf("Variable"))?;
+            scope.remove(&name).ok_or_else(|| nf("Variable"))?;
             Ok(json!(true))
         }
         "serviceDomainCreate" => {

@@ -61,7 +61,7 @@ async fn wait(cx: &Cx, api: &Api, id: &str, r: &dyn Reporter) -> Result<std::res
     .await
 }
 
-fn no_environment(project: &str, stage: &str) -> UsageError {
+pub(super) fn no_environment(project: &str, stage: &str) -> UsageError {
     UsageError::new(format!("Railway project {project} has no environment `{stage}`, and a project token cannot create one")).hint(format!(
         "deploy with --stage set to the token's environment, or use {} to let aideploy create `{stage}`",
         crate::envvars::RAILWAY_API_TOKEN
@@ -96,11 +96,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
             Step::Push(facts) if !facts.present => pushed = Some(image::push(cx, built, r).await?),
             Step::CreateProject { name } => {
                 r.step(&format!("creating Railway project {name}"));
-                let description = format!(
-                    "Created by aideploy for the app {}; `aideploy destroy` deletes it with its last service. {}",
-                    cx.app_name(),
-                    marker(cx)
-                );
+                let description = super::lease::project_description(cx);
                 let mut input = json!({"name": name, "description": description, "defaultEnvironmentName": stage});
                 if let Some(w) = workspace(cx) {
                     input["workspaceId"] = json!(w);

@@ -21,11 +21,16 @@
 //! `build` builds the image here and reads what the registry has of it; `apply` pushes
 //! it (the plan's `push image` row).
 //!
+//! One deploy, rollback or destroy at a time: the lease is a shared variable of the
+//! stage's environment, a settled register (lease.rs), since Railway's API has no
+//! conditional write; a first deploy's claim creates the project and environment.
+//!
 //! api.rs: the client; ops.rs: the GraphQL operations; observe.rs: reads; plan.rs: the
-//! steps (pure); apply.rs: carrying them out.
+//! steps (pure); apply.rs: carrying them out; lease.rs: the deploy lease.
 
 mod api;
 mod apply;
+mod lease;
 mod observe;
 mod ops;
 mod plan;
@@ -108,8 +113,19 @@ impl Target for RailwayTarget {
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: true,
-            lease: false,
+            lease: true,
         }
+    }
+
+    async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        let api = Api::from_env()?;
+        // Refuses a project that is not aideploy's before anything is written.
+        observe::find_project(cx, &api).await?;
+        Ok(Some(std::sync::Arc::new(lease::store(cx, api))))
+    }
+
+    async fn lease_leftover(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        self.lease_store(cx).await
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Image>> {

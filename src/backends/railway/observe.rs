@@ -149,6 +149,8 @@ pub struct Project {
     #[serde(default)]
     name: String,
     description: Option<String>,
+    #[serde(default, rename = "createdAt")]
+    created_at: String,
     #[serde(default)]
     environments: Connection<IdName>,
     #[serde(default)]
@@ -199,7 +201,7 @@ async fn read_project(cx: &Cx, api: &Api, id: &str) -> Result<Option<SeenProject
 
 /// The project this app deploys to, if it exists. With no `project` in the target, a
 /// project named like the app that aideploy did not create is refused, not adopted.
-async fn find_project(cx: &Cx, api: &Api) -> Result<Option<SeenProject>> {
+pub(super) async fn find_project(cx: &Cx, api: &Api) -> Result<Option<SeenProject>> {
     if api.kind == TokenKind::Project {
         let id = field::<ProjectToken>(api.run(Q_PROJECT_TOKEN, json!({})).await?, "projectToken")?.project_id;
         let Some(p) = read_project(cx, api, &id).await? else { anyhow::bail!("the Railway project token's project {id} was not found") };
@@ -225,7 +227,9 @@ async fn find_project(cx: &Cx, api: &Api) -> Result<Option<SeenProject>> {
         };
     }
     let list: Connection<Project> = field(api.run(Q_PROJECTS, json!({"workspaceId": workspace(cx)})).await?, "projects")?;
-    let projects = list.nodes();
+    let mut projects = list.nodes();
+    // Railway does not keep names unique: the oldest is the one (the lease's too).
+    projects.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     let found = match &wanted {
         Some(name) => projects.iter().find(|p| p.name == *name),
         None => {

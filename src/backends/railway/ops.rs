@@ -21,3 +21,5 @@ pub const M_ROLLBACK: &str = include_str!("ops/deployment_rollback.graphql");
 pub const M_SERVICE_DELETE: &str = include_str!("ops/service_delete.graphql");
 pub const M_ENVIRONMENT_DELETE: &str = include_str!("ops/environment_delete.graphql");
 pub const M_PROJECT_DELETE: &str = include_str!("ops/project_delete.graphql");
+pub const Q_LEASE_PROJECTS: &str = include_str!("ops/lease_projects.graphql");
+pub const M_VARIABLE_DELETE: &str = include_str!("ops/variable_delete.graphql");
