@@ -610,6 +610,92 @@ fn model_server_user_data() {
     assert!(running(&s).is_empty() && s["groups"].as_array().unwrap().is_empty());
 }
 
+/// The stored value of a secret, read back with boto3 (never printed by aideploy).
+fn secret_value(id: &str) -> String {
+    let full = "import boto3, sys\nkw = dict(endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id='testing', aws_secret_access_key='testing')\nprint(boto3.client('secretsmanager', **kw).get_secret_value(SecretId=sys.argv[3])['SecretString'])";
+    let out = std::process::Command::new("python3").args(["-c", full, &env("AIDEPLOY_TEST_MOTO"), REGION, id]).output().unwrap();
+    assert!(out.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn private_by_default_and_the_model_server_has_a_key() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("gpupriv");
+    write_app(p, &app, &format!("ami = \"{AMI}\"\nmodel = \"TheBloke/Llama-2-7B-Chat-AWQ\"\nserver = \"vllm\""));
+    // Neither `public` nor `allow_cidrs`: private.
+    let toml = std::fs::read_to_string(p.join("aideploy.toml")).unwrap();
+    std::fs::write(p.join("aideploy.toml"), toml.replace("allow_cidrs = [\"203.0.113.0/24\", \"198.51.100.7/32\"]\n", "")).unwrap();
+    let run = |args: &[&str]| cmd(home.path(), p, "", "").env_remove("AIDEPLOY_REGISTRY").args(args).output().unwrap();
+
+    // The plan says the port is private and how to reach it, and that a key is generated.
+    let out = run(&["plan", "--target", "ec2", "--json"]);
+    let planned = ok_json(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("aws ssm start-session --region us-east-1 --target INSTANCE_ID --document-name AWS-StartPortForwardingSession")
+            && stderr.contains("allow_cidrs"),
+        "{stderr}"
+    );
+    let key_id = format!("aideploy/{app}/dev/VLLM_API_KEY");
+    let key_row = planned["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "api-key").expect("an api-key row").clone();
+    assert_eq!((key_row["op"].as_str(), key_row["id"].as_str()), (Some("create"), Some(key_id.as_str())));
+
+    let out = run(&["deploy", "--target", "ec2", "--yes", "--json"]);
+    let report = ok_json(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Private: no URL, the health check cannot reach it from here (said so), the SSM
+    // command names the new instance.
+    assert_eq!(report["url"], Value::Null, "{report}");
+    assert_eq!(report["health"], "skipped");
+    let s = state(&app);
+    let live = running(&s);
+    assert_eq!(live.len(), 1);
+    let id = live[0]["id"].as_str().unwrap();
+    assert!(stderr.contains(&format!("--target {id} --document-name AWS-StartPortForwardingSession")), "{stderr}");
+    // The security group opens the app port to no address.
+    assert_eq!(s["groups"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["groups"][0]["ingress"], serde_json::json!([]), "{s}");
+    // The key: generated into Secrets Manager, tagged, read by the instance by ARN, never printed.
+    let key = s["secrets"].as_array().unwrap().iter().find(|x| x["name"] == key_id.as_str()).unwrap_or_else(|| panic!("no key in {s}"));
+    assert!(tagged(&key["tags"], &app), "{key}");
+    let value = secret_value(&key_id);
+    assert!(value.len() >= 32 && value.chars().all(|c| c.is_ascii_alphanumeric()), "a weak key: {} chars", value.len());
+    assert!(!stderr.contains(&value) && !String::from_utf8_lossy(&out.stdout).contains(&value), "the key was printed");
+    let row = report["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "api-key").unwrap();
+    assert!(
+        row["reason"].as_str().unwrap().contains(&format!("aws secretsmanager get-secret-value --region us-east-1 --secret-id {key_id}")),
+        "{row}"
+    );
+    let ud = live[0]["user_data"].as_str().unwrap();
+    assert!(ud.contains("'VLLM_API_KEY'") && ud.contains(key["arn"].as_str().unwrap()) && !ud.contains(&value), "{ud}");
+    let role = &s["roles"][format!("aideploy-{app}-dev-{REGION}")]["policies"]["aideploy"];
+    let sts = role["Statement"].as_array().unwrap();
+    assert!(sts.iter().any(|st| st["Sid"] == "OwnSecrets" && st["Resource"].as_array().unwrap().contains(&key["arn"])), "{role}");
+    assert!(sts.iter().any(|st| st["Sid"] == "SsmSessions"), "{role}");
+    let st = ok_json(&run(&["status", "--target", "ec2", "--json"]));
+    assert!(st.to_string().contains(&format!("--secret-id {key_id}")), "{st}");
+
+    // A redeploy keeps the key and changes nothing.
+    let again = ok_json(&run(&["deploy", "--target", "ec2", "--yes", "--json"]));
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(secret_value(&key_id), value);
+
+    // `public = true` opens the port to everyone (a security-group update, same instance).
+    let out = run(&["deploy", "--target", "ec2", "--yes", "--json", "--set", "public=true"]);
+    ok_json(&out);
+    let s = state(&app);
+    assert_eq!(s["groups"][0]["ingress"], serde_json::json!([[8000, 8000, "tcp", "0.0.0.0/0"]]), "{s}");
+    assert_eq!(running(&s)[0]["id"], id);
+    assert_eq!(secret_value(&key_id), value);
+
+    ok_json(&run(&["destroy", "--target", "ec2", "--yes", "--json"]));
+    let s = state(&app);
+    assert!(running(&s).is_empty() && s["groups"].as_array().unwrap().is_empty());
+}
+
 #[test]
 fn same_named_role_without_our_tags_is_refused() {
     let home = tempfile::tempdir().unwrap();

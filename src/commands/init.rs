@@ -152,7 +152,7 @@ fn target_section(kind: Kind) -> String {
             )
         }
         Kind::Appservice => "region = \"westeurope\"\nsku = \"B1\"",
-        Kind::Ec2 => "region = \"us-east-1\"\ninstance_type = \"g4dn.xlarge\"\nallow_cidrs = [\"0.0.0.0/0\"]",
+        Kind::Ec2 => "region = \"us-east-1\"\ninstance_type = \"g4dn.xlarge\"\n# allow_cidrs = [\"203.0.113.7/32\"]  # who may reach the app port (default: no address; `plan` prints the SSM port-forwarding command)",
         Kind::Sagemaker => "region = \"us-east-1\"\ninstance_type = \"ml.g5.xlarge\"",
         Kind::Railway => "# project = \"my-project\"",
         Kind::Render => "region = \"oregon\"\nplan = \"starter\"",

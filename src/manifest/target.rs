@@ -70,7 +70,7 @@ target_settings! {
     instance_type: String => [Ec2, Sagemaker],
     /// Number of endpoint instances.
     instance_count: u32 => [Sagemaker],
-    /// Networks allowed to reach the app port.
+    /// Networks allowed to reach the app port (default: none, the port is private).
     allow_cidrs: Vec<Cidr> => [Ec2],
     /// Networks allowed SSH access (none unless given).
     ssh_cidrs: Vec<Cidr> => [Ec2],
@@ -103,8 +103,9 @@ target_settings! {
     /// Runtime service account.
     service_account: String => [Cloudrun],
     /// Whether anyone on the internet may call the service (cloudrun); local: serve on
-    /// every interface, not only 127.0.0.1, and run `command` as written.
-    public: bool => [Cloudrun, Local],
+    /// every interface, not only 127.0.0.1, and run `command` as written; ec2: open the
+    /// app port to every address unless `allow_cidrs` limits it (default private).
+    public: bool => [Cloudrun, Local, Ec2],
     /// Azure subscription id.
     subscription: String => [Appservice],
     /// Azure resource group.

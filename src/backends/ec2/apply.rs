@@ -58,6 +58,9 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
             (_, None) => {}
         }
     }
+    if let Some(k) = access::model_key(cx, &built.workload) {
+        refs.insert(k.to_string(), access::ensure_key(cx, &c, k, n.secrets.get(k), r).await?);
+    }
     let arns: BTreeMap<String, String> = refs.iter().map(|(k, (a, _))| (k.clone(), a.clone())).collect();
 
     // 3. Role, its policy, the instance profile.
@@ -66,7 +69,7 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
         r.step(&format!("creating role {rname}"));
         create_role(cx, &c, &rname).await?;
     }
-    let policy = role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns);
+    let policy = role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns, !access::is_open(cx));
     if n.role.as_ref().and_then(|(_, p)| p.clone()) != policy {
         match &policy {
             Some(p) => {
@@ -151,7 +154,7 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
                 terminate(&c, &others.iter().map(|i| i.id.clone()).collect::<Vec<_>>()).await?;
             }
             r.done();
-            plain_http_note(r);
+            plain_http_note(cx, &c.region, &ready, r);
             Ok(Outcome { url: url_of(cx, &ready), health, actions, failure: None, pushed })
         }
         Err(why) => {
@@ -211,7 +214,7 @@ pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Rep
             r.step(&format!("terminating {}", old.join(", ")));
             terminate(&c, &old).await?;
             r.done();
-            plain_http_note(r);
+            plain_http_note(cx, &c.region, &ready, r);
             Ok(Outcome { url: url_of(cx, &ready), health, actions, failure: None, pushed: None })
         }
         Err(why) => {

@@ -13,6 +13,12 @@ pub enum Step {
         id: String,
         op: Op,
     },
+    /// A model server's API key in Secrets Manager: generated when it does not exist.
+    ApiKey {
+        id: String,
+        exists: bool,
+        region: String,
+    },
     /// This target's own ECR repository; created when it is not there.
     EcrRepository {
         name: String,
@@ -78,6 +84,10 @@ impl Change for Step {
         match self {
             Step::Secret { id, op: Op::Update, .. } => Action::new(Op::Update, "secret", id).because("value changed"),
             Step::Secret { id, op, .. } => Action::new(*op, "secret", id),
+            Step::ApiKey { id, exists: false, region } => {
+                Action::new(Op::Create, "api-key", id).because(format!("generated; {}", super::access::key_hint(region, id)))
+            }
+            Step::ApiKey { id, exists: true, region } => Action::new(Op::Noop, "api-key", id).because(super::access::key_hint(region, id)),
             Step::EcrRepository { name, exists: true } => Action::new(Op::Noop, "ecr-repository", name),
             Step::EcrRepository { name, exists: false } => {
                 Action::new(Op::Create, "ecr-repository", name).because("scan on push, keeps the last images")

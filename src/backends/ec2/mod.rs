@@ -12,8 +12,10 @@
 //!   names another;
 //! - a role and instance profile `aideploy-{base}-{region}` allowed to pull from that
 //!   repository and to read exactly this app's secrets;
-//! - a security group `aideploy-{base}` opening only the app port to `allow_cidrs`
-//!   (and port 22 to `ssh_cidrs`, only when given);
+//! - a security group `aideploy-{base}` opening the app port only to `allow_cidrs` (to
+//!   anyone with `public = true`, to no address otherwise: reached through SSM port
+//!   forwarding), and port 22 to `ssh_cidrs`, only when given;
+//! - for a model server, its API key, generated once into Secrets Manager (see `access`);
 //! - one instance (IMDSv2 required, encrypted root volume) whose user data logs in to
 //!   the registry, pulls the image by digest, reads the secrets with the instance
 //!   profile and runs the container with `--gpus all --restart unless-stopped`.
@@ -23,6 +25,7 @@
 //! instance's `aideploy:config` tag is a digest of everything it was started with, so
 //! an unchanged redeploy only reads.
 
+mod access;
 mod apply;
 mod aws;
 mod build;
@@ -157,17 +160,9 @@ fn health_timeout(cx: &Cx) -> Duration {
     Duration::from_secs(u64::from(cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT)))
 }
 
-/// Who may reach the app port: `allow_cidrs`, default anyone.
-fn allow_cidrs(cx: &Cx) -> Vec<String> {
-    match &cx.target.settings.allow_cidrs {
-        Some(c) => c.get().iter().map(|c| c.to_string()).collect(),
-        None => vec!["0.0.0.0/0".into()],
-    }
-}
-
 /// The ingress rules the security group should have: (port, cidr).
 fn desired_ingress(cx: &Cx) -> BTreeSet<(u16, String)> {
-    let mut out: BTreeSet<(u16, String)> = allow_cidrs(cx).into_iter().map(|c| (port(cx), c)).collect();
+    let mut out: BTreeSet<(u16, String)> = access::allow_cidrs(cx).into_iter().map(|c| (port(cx), c)).collect();
     if let Some(ssh) = &cx.target.settings.ssh_cidrs {
         out.extend(ssh.get().iter().map(|c| (22, c.to_string())));
     }
@@ -263,9 +258,9 @@ fn trust_policy() -> String {
     .to_string()
 }
 
-/// The role's only permissions: pull from its ECR repository, read this app's secrets.
-/// `None` when it needs none (an image from elsewhere and no secrets).
-fn role_policy(repo_arn: Option<&str>, secret_arns: &BTreeMap<String, String>) -> Option<serde_json::Value> {
+/// The role's only permissions: pull from its ECR repository, read this app's secrets,
+/// and (`ssm`: a private instance) take SSM sessions. `None` when it needs none.
+fn role_policy(repo_arn: Option<&str>, secret_arns: &BTreeMap<String, String>, ssm: bool) -> Option<serde_json::Value> {
     let mut statements = Vec::new();
     if let Some(arn) = repo_arn {
         statements.push(json!({"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}));
@@ -278,6 +273,9 @@ fn role_policy(repo_arn: Option<&str>, secret_arns: &BTreeMap<String, String>) -
     }
     if !secret_arns.is_empty() {
         statements.push(json!({"Sid": "OwnSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arns.values().collect::<Vec<_>>()}));
+    }
+    if ssm {
+        statements.push(access::ssm_statement());
     }
     (!statements.is_empty()).then(|| json!({"Version": "2012-10-17", "Statement": statements}))
 }
@@ -349,18 +347,23 @@ fn workload_image(w: &Workload) -> String {
     }
 }
 
+/// The instance's address on the app port; `None` when the port is private.
 fn url_of(cx: &Cx, i: &Inst) -> Option<String> {
+    if !access::is_open(cx) {
+        return None;
+    }
     i.public_ip.as_ref().map(|ip| format!("http://{ip}:{}", port(cx)))
 }
 
 /// Where the health check reaches an instance: `AIDEPLOY_EC2_HEALTH_HOST` when set,
-/// else its public IP and the app port. `None`: not reachable from here (an emulator).
+/// else its public IP and the app port. `None`: not reachable from here (an emulator, or
+/// a private port).
 fn health_url(cx: &Cx, emulated: bool, i: &Inst) -> Option<String> {
     let path = cx.loaded.manifest.app().health.to_string();
     if let Some(host) = std::env::var(crate::envvars::AIDEPLOY_EC2_HEALTH_HOST).ok().filter(|h| !h.is_empty()) {
         return Some(format!("http://{host}{path}"));
     }
-    if emulated {
+    if emulated || !access::is_open(cx) {
         return None;
     }
     i.public_ip.as_ref().map(|ip| format!("http://{ip}:{}{path}", port(cx)))
@@ -420,6 +423,13 @@ impl Target for Ec2Backend {
         }
         details.insert("security_group".into(), json!(n.sg.as_ref().map(|s| s.id.clone())));
         details.insert("instances".into(), json!(n.instances.len()));
+        if let Some((server, model)) = model_of(cx) {
+            let key = access::model_key(cx, &Workload::Model { server, model }).filter(|k| n.secrets.contains_key(*k));
+            if let Some(k) = key {
+                let id = store::secret_name(cx.app_name(), &cx.stage.to_string(), k);
+                details.insert("api_key".into(), json!(access::key_hint(&n.region, &id)));
+            }
+        }
         Some(Deployed {
             digest: live.and_then(|i| i.tag(TAG_DIGEST)).unwrap_or_default().to_string(),
             url: live.and_then(|i| url_of(cx, i)),
@@ -453,7 +463,12 @@ impl Target for Ec2Backend {
     }
 }
 
-pub(super) fn plain_http_note(r: &dyn Reporter) {
+/// How the new instance is reached: through SSM when it is private, else plain HTTP.
+pub(super) fn plain_http_note(cx: &Cx, region: &str, i: &Inst, r: &dyn Reporter) {
+    if !access::is_open(cx) {
+        r.warn(&access::private_note(cx, region, Some(&i.id)));
+        return;
+    }
     r.warn("the URL is plain HTTP (no TLS): anyone on the path can read requests and answers; put a TLS proxy or load balancer in front for anything private");
 }
 
@@ -477,12 +492,16 @@ mod tests {
 
     #[test]
     fn policy_scopes_to_the_repository_and_secrets() {
-        assert_eq!(role_policy(None, &BTreeMap::new()), None);
+        assert_eq!(role_policy(None, &BTreeMap::new(), false), None);
+        // A private instance takes SSM sessions: that statement and nothing more.
+        let ssm = role_policy(None, &BTreeMap::new(), true).unwrap();
+        assert_eq!(ssm["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(ssm["Statement"][0]["Sid"], "SsmSessions");
         let arn = ecr::repo_arn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/aideploy/app-dev").unwrap();
         assert_eq!(arn, "arn:aws:ecr:eu-west-1:123456789012:repository/aideploy/app-dev");
         assert_eq!(ecr::repo_arn("ghcr.io/a/b"), None);
         let secrets = BTreeMap::from([("K".to_string(), "arn:aws:secretsmanager:eu-west-1:1:secret:aideploy/app/dev/K-x".to_string())]);
-        let p = role_policy(Some(&arn), &secrets).unwrap();
+        let p = role_policy(Some(&arn), &secrets, false).unwrap();
         let st = p["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 3);
         assert_eq!(st[1]["Resource"], json!([arn]));

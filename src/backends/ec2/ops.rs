@@ -334,6 +334,14 @@ pub(super) async fn gate(cx: &Cx, c: &Clients, i: &Inst, r: &dyn Reporter) -> st
             ));
             return Ok(Health::Skipped);
         }
+        if !access::is_open(cx) {
+            r.warn(&format!(
+                "health: skipped (port {} is private, so it cannot be checked from here; set {} to an address that reaches it, or check it through SSM port forwarding)",
+                port(cx),
+                crate::envvars::AIDEPLOY_EC2_HEALTH_HOST
+            ));
+            return Ok(Health::Skipped);
+        }
         return Err("the instance has no public IP address to check (is the subnet's auto-assign public IP off?)".into());
     };
     r.step(&format!("waiting for {} to answer {url}", i.id));

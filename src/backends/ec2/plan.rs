@@ -8,7 +8,9 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
     let digest = &artifact.info.digest;
     let base = base_name(cx);
     let mut planned = Planned::default();
-    if cx.target.settings.allow_cidrs.is_none() {
+    if !access::is_open(cx) {
+        planned.warnings.push(access::private_note(cx, &n.region, n.live().map(|i| i.id.as_str())));
+    } else if cx.target.settings.allow_cidrs.is_none() {
         planned
             .warnings
             .push(format!("port {} is open to the whole internet over plain HTTP: set `allow_cidrs` to limit who may reach it", port(cx)));
@@ -33,6 +35,20 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
         }
         steps.push(Step::Secret { name: name.clone(), id, op });
     }
+    // A model server's API key: generated once, then kept.
+    let key = access::model_key(cx, &built.workload);
+    let key_stored = key.and_then(|k| stored.get(k));
+    if let Some(k) = key {
+        let id = store::secret_name(cx.app_name(), &cx.stage.to_string(), k);
+        steps.push(Step::ApiKey { id, exists: key_stored.is_some(), region: n.region.clone() });
+    }
+    let with_key = |mut m: BTreeMap<String, (String, String)>| -> Option<BTreeMap<String, (String, String)>> {
+        if let Some(k) = key {
+            let s = key_stored?;
+            m.insert(k.to_string(), (s.arn.clone(), s.version.clone().unwrap_or_default()));
+        }
+        Some(m)
+    };
     if let Some(img) = &built.image {
         if let Some(name) = &img.ecr_repo {
             steps.push(Step::EcrRepository { name: name.clone(), exists: n.repo.as_ref().is_some_and(|r| r.ours) });
@@ -43,7 +59,10 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
 
     // Role, profile, security group.
     let want_policy =
-        secret_arns(cx, stored).map(|arns| role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns));
+        secret_arns(cx, stored).map(|a| a.into_iter().map(|(k, arn)| (k, (arn, String::new()))).collect()).and_then(with_key).map(|refs| {
+            let arns = refs.into_iter().map(|(k, (arn, _))| (k, arn)).collect();
+            role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns, !access::is_open(cx))
+        });
     let op = match &n.role {
         None => Op::Create,
         Some((_, have)) if want_policy.as_ref() == Some(have) => Op::Noop,
@@ -57,7 +76,11 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
     };
     steps.push(Step::Profile { name: rname, op });
     let ingress = desired_ingress(cx);
-    let rules = ingress.iter().map(|(p, c)| format!("{p} from {c}")).collect::<Vec<_>>().join(", ");
+    let rules = if ingress.is_empty() {
+        "no inbound rules (private)".to_string()
+    } else {
+        ingress.iter().map(|(p, c)| format!("{p} from {c}")).collect::<Vec<_>>().join(", ")
+    };
     let (id, op) = match &n.sg {
         None => (None, Op::Create),
         Some(g) if g.ingress == ingress => (Some(g.id.clone()), Op::Noop),
@@ -66,7 +89,7 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
     steps.push(Step::SecurityGroup { name: sg_name(cx), id, op, rules });
 
     // The instance.
-    let refs = secret_refs(cx, stored, &changing);
+    let refs = secret_refs(cx, stored, &changing).and_then(with_key);
     let config = refs.as_ref().map(|refs| launch_spec(cx, &n.region, &built.workload, refs).1);
     let matching = config.as_ref().and_then(|cfg| n.instances.iter().find(|i| i.tag(TAG_CONFIG) == Some(cfg.as_str())));
     match matching {
@@ -139,9 +162,13 @@ mod tests {
     const REGION: &str = "eu-west-1";
 
     fn cx(extra: &str) -> Cx {
+        cx_of(&format!("allow_cidrs = [\"203.0.113.0/24\"]\n{extra}"))
+    }
+
+    fn cx_of(extra: &str) -> Cx {
         let dir = tempfile::tempdir().unwrap().keep();
         let text = format!(
-            "version = 1\n\n[app]\nname = \"gpu\"\nruntime = \"python3.11\"\ncommand = \"python3 server.py\"\nport = 8000\nhealth = \"/health\"\n\n[targets.ec2]\nregion = \"{REGION}\"\nami = \"ami-12345678\"\nallow_cidrs = [\"203.0.113.0/24\"]\n{extra}"
+            "version = 1\n\n[app]\nname = \"gpu\"\nruntime = \"python3.11\"\ncommand = \"python3 server.py\"\nport = 8000\nhealth = \"/health\"\n\n[targets.ec2]\nregion = \"{REGION}\"\nami = \"ami-12345678\"\n{extra}"
         );
         let path = dir.join("aideploy.toml");
         std::fs::write(&path, text).unwrap();
@@ -179,11 +206,31 @@ mod tests {
         }
     }
 
+    const KEY_ARN: &str = "arn:aws:secretsmanager:eu-west-1:1:secret:aideploy/gpu/dev/VLLM_API_KEY-x";
+
+    /// The model server's key as stored after a deploy.
+    fn key() -> Stored {
+        Stored {
+            name: "VLLM_API_KEY".into(),
+            arn: KEY_ARN.into(),
+            last_changed: None,
+            target: Some("ec2".into()),
+            version: Some("v1".into()),
+        }
+    }
+
+    /// The role's policy after a model-server deploy: read its key, nothing else.
+    fn key_policy() -> Option<serde_json::Value> {
+        role_policy(None, &BTreeMap::from([("VLLM_API_KEY".to_string(), KEY_ARN.to_string())]), false)
+    }
+
     /// What exists after a deploy of `artifact` with this manifest.
     fn deployed(cx: &Cx, artifact: &BuiltOf<Artifact>) -> Now {
-        let (_, config) = launch_spec(cx, REGION, &artifact.data.workload, &BTreeMap::new());
+        let refs = BTreeMap::from([("VLLM_API_KEY".to_string(), (KEY_ARN.to_string(), "v1".to_string()))]);
+        let (_, config) = launch_spec(cx, REGION, &artifact.data.workload, &refs);
         let tags = HashMap::from([(TAG_CONFIG.to_string(), config), (TAG_DIGEST.to_string(), artifact.info.digest.clone())]);
         Now {
+            secrets: BTreeMap::from([("VLLM_API_KEY".to_string(), key())]),
             role: Some(("arn:aws:iam::1:role/r".into(), None)),
             profile: Some(("arn:aws:iam::1:instance-profile/r".into(), true)),
             sg: Some(Sg { id: "sg-1".into(), ingress: desired_ingress(cx) }),
@@ -204,13 +251,24 @@ mod tests {
         assert_eq!(
             rows(&p),
             [
+                (Op::Create, "api-key".to_string()),
                 (Op::Create, "role".to_string()),
                 (Op::Create, "instance-profile".to_string()),
                 (Op::Create, "security-group".to_string()),
                 (Op::Create, "instance".to_string())
             ]
         );
-        assert_eq!(p.changes[0], Step::Role { name: format!("aideploy-gpu-dev-{REGION}"), op: Op::Create });
+        assert_eq!(p.changes[1], Step::Role { name: format!("aideploy-gpu-dev-{REGION}"), op: Op::Create });
+        // The key is generated by apply; the plan names where it goes and how to read it.
+        let row = p.changes[0].row();
+        assert_eq!(row.id, "aideploy/gpu/dev/VLLM_API_KEY");
+        assert!(
+            row.reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("aws secretsmanager get-secret-value --region eu-west-1 --secret-id aideploy/gpu/dev/VLLM_API_KEY"),
+            "{row:?}"
+        );
     }
 
     #[test]
@@ -218,8 +276,8 @@ mod tests {
         let cx = cx("model = \"org/name\"");
         let a = model(&cx);
         let mut n = deployed(&cx, &a);
-        // A model server with no secrets needs no policy: the role has none.
-        n.role = Some(("arn".into(), None));
+        // A model server with no secrets of its own reads only its API key.
+        n.role = Some(("arn".into(), key_policy()));
         let p = plan(&cx, &n, &a);
         assert!(!p.has_changes(), "{:?}", p.changes);
         assert!(p.changes.contains(&Step::Instance { op: Op::Noop, id: "i-1".into(), why: format!("@{}", short(&a.info.digest)) }));
@@ -230,7 +288,7 @@ mod tests {
         let cx = cx("model = \"org/name\"");
         let a = model(&cx);
         let mut n = deployed(&cx, &a);
-        n.role = Some(("arn".into(), None));
+        n.role = Some(("arn".into(), key_policy()));
         n.sg.as_mut().unwrap().ingress.insert((22, "192.0.2.1/32".into()));
         let p = plan(&cx, &n, &a);
         let changed: Vec<_> = p.changes.iter().filter(|c| c.row().op != Op::Noop).collect();
@@ -249,7 +307,7 @@ mod tests {
         let cx = cx("model = \"org/name\"");
         let old = model(&cx);
         let mut n = deployed(&cx, &old);
-        n.role = Some(("arn".into(), None));
+        n.role = Some(("arn".into(), key_policy()));
         let other = crate::engine::target::Built {
             info: ArtifactInfo::plain("model-server", "sha256:0123456789abcdef".into(), 0),
             data: Artifact { workload: Workload::Model { server: Server::Vllm, model: "org/other".into() }, repository: None, image: None },
@@ -262,11 +320,50 @@ mod tests {
     }
 
     #[test]
+    fn private_unless_public_or_allow_cidrs() {
+        // Neither: no ingress at all, SSM sessions in the role, and the plan says how to reach it.
+        let cx = cx_of("model = \"org/name\"");
+        assert!(desired_ingress(&cx).is_empty());
+        let p = plan(&cx, &nothing(), &model(&cx));
+        assert!(p.changes.contains(&Step::SecurityGroup {
+            name: "aideploy-gpu-dev".into(),
+            id: None,
+            op: Op::Create,
+            rules: "no inbound rules (private)".into()
+        }));
+        let note = p.warnings.iter().find(|w| w.contains("private")).expect("a note on how to reach a private instance");
+        assert!(note.contains("aws ssm start-session --region eu-west-1 --target INSTANCE_ID --document-name AWS-StartPortForwardingSession --parameters '{\"portNumber\":[\"8000\"],\"localPortNumber\":[\"8000\"]}'"), "{note}");
+        assert!(note.contains("allow_cidrs"), "{note}");
+        let mut n = deployed(&cx, &model(&cx));
+        n.role = Some(("arn".into(), key_policy()));
+        // The key-only policy lacks the SSM statement a private instance needs.
+        assert!(p.changes.iter().any(|c| matches!(c, Step::Role { op: Op::Create, .. })));
+        let again = plan(&cx, &n, &model(&cx));
+        assert!(again.changes.iter().any(|c| matches!(c, Step::Role { op: Op::Update, .. })), "{:?}", again.changes);
+        // With a live instance the command names it.
+        assert!(again.warnings.iter().any(|w| w.contains("--target i-1 ")), "{:?}", again.warnings);
+        // `public = true`: the whole internet, with the plain-HTTP warning.
+        let cx = cx_of("model = \"org/name\"\npublic = true");
+        assert_eq!(desired_ingress(&cx), BTreeSet::from([(8000, "0.0.0.0/0".to_string())]));
+        assert!(plan(&cx, &nothing(), &model(&cx)).warnings.iter().any(|w| w.contains("open to the whole internet")));
+        // `allow_cidrs` limits it, public or not.
+        let cx = cx_of("allow_cidrs = [\"203.0.113.0/24\"]\npublic = true");
+        assert_eq!(desired_ingress(&cx), BTreeSet::from([(8000, "203.0.113.0/24".to_string())]));
+    }
+
+    #[test]
+    fn a_users_own_key_is_not_generated() {
+        let cx = cx("model = \"org/name\"\n[secrets]\nVLLM_API_KEY = {}");
+        let p = plan(&cx, &nothing(), &model(&cx));
+        assert!(!p.changes.iter().any(|c| matches!(c, Step::ApiKey { .. })), "{:?}", p.changes);
+    }
+
+    #[test]
     fn destroy_lists_what_exists_and_nothing_else() {
         let cx = cx("model = \"org/name\"");
         assert!(plan_destroy(&cx, &nothing()).changes.is_empty());
         let n = deployed(&cx, &model(&cx));
         let rows: Vec<_> = plan_destroy(&cx, &n).changes.iter().map(|c| c.row().resource).collect();
-        assert_eq!(rows, ["instance", "security-group", "instance-profile", "role"]);
+        assert_eq!(rows, ["instance", "security-group", "instance-profile", "role", "secret"]);
     }
 }
