@@ -688,3 +688,59 @@ fn cloudrun_lease_waits_for_the_holder_and_takes_over_a_stale_one() {
     assert!(!st.secrets.contains_key(lease), "{:?}", st.secrets.keys());
     assert!(st.secrets.values().all(|s| !s.labels.contains_key("aideploy-app")));
 }
+
+/// Cloud Run answering 503 to the call that starts a create or an update, before or
+/// after carrying it out, and to reads of the operation's progress: each deploy goes on
+/// and passes, and afterwards exactly one service exists, with one revision per image
+/// deployed, serving the last one.
+#[test]
+fn cloudrun_deploy_goes_on_through_503s_on_create_and_update() {
+    let fake = fake::FakeGcp::start();
+    let p = Project::new(&fake.base);
+    let faults_left = |st: &fake::State| st.unavailable.values().chain(st.lost.values()).sum::<u32>();
+    let check = |v: &Value, revisions: usize| {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        assert_eq!(faults_left(&st), 0, "a fault was not reached: {:?} {:?}", st.unavailable, st.lost);
+        assert_eq!(
+            st.services.keys().collect::<Vec<_>>(),
+            [&format!("projects/{}/locations/{}/services/{SERVICE}", fake::PROJECT, fake::REGION)]
+        );
+        assert_eq!(st.revisions.len(), revisions, "{:?}", st.revisions);
+        let rev = serving(&st);
+        assert_eq!(revision_image(&st, &rev), format!("{}@{}", p.repo, v["artifact"]["digest"].as_str().unwrap()));
+    };
+
+    // The create refused once, and a read of its progress.
+    fake.state.lock().unwrap().unavailable.extend([("CreateService", 1), ("GetOperation", 1)]);
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!((code, &v["health"]), (0, &json!("passed")), "{v}\n{stderr}");
+    check(&v, 1);
+
+    // The update refused once, then carried out with its answer lost, and two reads of
+    // its progress refused.
+    p.edit("Secrets", "Secret values");
+    {
+        let mut st = fake.state.lock().unwrap();
+        st.unavailable.extend([("UpdateService", 1), ("GetOperation", 2)]);
+        st.lost.insert("UpdateService", 1);
+    }
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!((code, &v["health"]), (0, &json!("passed")), "{v}\n{stderr}");
+    check(&v, 2);
+
+    // A create carried out with its answer lost: sent again, it is refused as existing,
+    // and goes on as an update of the same service, not a second one.
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(fake.state.lock().unwrap().services.is_empty());
+    fake.state.lock().unwrap().lost.insert("CreateService", 1);
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!((code, &v["health"]), (0, &json!("passed")), "{v}\n{stderr}");
+    check(&v, 1);
+
+    // Converged: the next deploy changes nothing.
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["changed"], false, "{v}");
+}

@@ -70,7 +70,8 @@ impl Clients {
             ($t:ty) => {{
                 let mut b = <$t>::builder()
                     .with_credentials(creds.clone())
-                    .with_retry_policy(google_cloud_gax::retry_policy::RetryPolicyExt::with_attempt_limit(RetryUnprocessed, 6));
+                    .with_retry_policy(google_cloud_gax::retry_policy::RetryPolicyExt::with_attempt_limit(RetryUnprocessed, 6))
+                    .with_polling_error_policy(PollRefused);
                 if let Some(e) = &endpoint {
                     b = b.with_endpoint(e.clone());
                 }
@@ -100,14 +101,45 @@ impl google_cloud_gax::retry_policy::RetryPolicy for RetryUnprocessed {
         state: &google_cloud_gax::retry_state::RetryState,
         error: google_cloud_gax::error::Error,
     ) -> google_cloud_gax::retry_result::RetryResult {
-        use google_cloud_gax::error::rpc::Code;
-        let refused = matches!(error.http_status_code(), Some(429 | 503))
-            || error.status().is_some_and(|s| matches!(s.code, Code::ResourceExhausted | Code::Unavailable));
-        if refused {
+        if is_refused(&error) {
             return google_cloud_gax::retry_result::RetryResult::Continue(error);
         }
         google_cloud_gax::retry_policy::Aip194Strict.on_error(state, error)
     }
+}
+
+/// The policy for reading a long-running operation's progress: the standard one
+/// (UNAVAILABLE, 503, a dropped connection go on polling), plus throttling (429,
+/// RESOURCE_EXHAUSTED). How many failed reads end the wait is `await_op`'s to say.
+#[derive(Debug, Clone, Copy)]
+struct PollRefused;
+
+impl google_cloud_gax::polling_error_policy::PollingErrorPolicy for PollRefused {
+    fn on_error(
+        &self,
+        state: &google_cloud_gax::polling_state::PollingState,
+        error: google_cloud_gax::error::Error,
+    ) -> google_cloud_gax::retry_result::RetryResult {
+        if is_refused(&error) {
+            return google_cloud_gax::retry_result::RetryResult::Continue(error);
+        }
+        google_cloud_gax::polling_error_policy::Aip194Strict.on_error(state, error)
+    }
+}
+
+/// Whether the service refused a call without carrying it out: throttled (429,
+/// RESOURCE_EXHAUSTED) or unavailable (503, UNAVAILABLE).
+pub fn is_refused(e: &google_cloud_gax::error::Error) -> bool {
+    use google_cloud_gax::error::rpc::Code;
+    matches!(e.http_status_code(), Some(429 | 503))
+        || e.status().is_some_and(|s| matches!(s.code, Code::ResourceExhausted | Code::Unavailable))
+}
+
+/// Whether a call failed in a way that may or may not have carried it out, and is worth
+/// sending again once the caller has read what exists: refused (see [`is_refused`]), or
+/// its connection failed or timed out, or the client's own retries ran out.
+pub fn is_transient(e: &google_cloud_gax::error::Error) -> bool {
+    is_refused(e) || e.is_io() || e.is_timeout() || e.is_exhausted() || e.is_transient_and_before_rpc()
 }
 
 /// Whether a Google API error is a 404.

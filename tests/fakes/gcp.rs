@@ -52,6 +52,12 @@ pub struct State {
     pub rejected: Vec<String>,
     /// Revisions whose startup has not been decided yet.
     pending: BTreeSet<String>,
+    /// Faults by call (`CreateService`, `UpdateService`, `GetOperation`): the next so
+    /// many such calls are answered 503 UNAVAILABLE without being carried out.
+    pub unavailable: BTreeMap<&'static str, u32>,
+    /// The next so many such calls are carried out, then answered 503 UNAVAILABLE (the
+    /// answer lost on the way back).
+    pub lost: BTreeMap<&'static str, u32>,
     next: u64,
 }
 
@@ -344,6 +350,8 @@ fn status_name(code: u16) -> &'static str {
         404 => "NOT_FOUND",
         409 => "ALREADY_EXISTS",
         412 => "FAILED_PRECONDITION",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
         _ => "INTERNAL",
     }
 }
@@ -1008,6 +1016,18 @@ fn secret_json(id: &str, s: &Secret) -> Value {
     v
 }
 
+/// The API method a request calls, for the faults that name one.
+fn call_name(method: &str, full_path: &str) -> Option<&'static str> {
+    let path = full_path.split('?').next().unwrap_or_default();
+    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method, seg.as_slice()) {
+        ("POST", ["v2", "projects", _, "locations", _, "services"]) => Some("CreateService"),
+        ("PATCH", ["v2", "projects", _, "locations", _, "services", id]) if !id.contains(':') => Some("UpdateService"),
+        ("GET", [_, "projects", _, "locations", _, "operations", _]) => Some("GetOperation"),
+        _ => None,
+    }
+}
+
 pub struct FakeGcp {
     pub base: String,
     pub state: Arc<Mutex<State>>,
@@ -1024,7 +1044,16 @@ impl FakeGcp {
             if req.headers.iter().any(|(k, v)| k == "authorization" && !v.is_empty()) {
                 return error(401, "a loopback endpoint must be sent no credentials");
             }
+            let call = call_name(&req.method, &req.path);
+            if let Some(n) = call.and_then(|c| st.unavailable.get_mut(c)).filter(|n| **n > 0) {
+                *n -= 1;
+                return error(503, "The service is currently unavailable.");
+            }
             let (status, body) = answer(&mut st, &req.method, &req.path, &req.body);
+            if let Some(n) = call.and_then(|c| st.lost.get_mut(c)).filter(|n| **n > 0) {
+                *n -= 1;
+                return error(503, "The service is currently unavailable.");
+            }
             if status == 400 {
                 st.rejected.push(format!("{} {}: {body}", req.method, req.path));
             }

@@ -204,31 +204,21 @@ pub async fn deploy(cx: &Cx, seen: &Observed, image: &Image, plan: &Planned<Step
         versions.insert(name, Some(number));
     }
     let desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions);
-    let timeout = service_timeout(health_timeout(cx));
     let mut result = None;
     for step in &plan.changes {
         let Step::Service { id, change } = step else { continue };
-        let service: google_cloud_run_v2::model::Service = match change {
+        let create = match change {
             ServiceChange::Same => continue,
-            ServiceChange::Create { .. } => serde_json::from_value(desired.clone()).context("service")?,
-            ServiceChange::Update { .. } => {
-                let mut body = desired.clone();
-                body["name"] = json!(site.service(cx));
-                serde_json::from_value(body).context("service")?
-            }
-        };
-        result = Some(match change {
             ServiceChange::Create { .. } => {
                 r.step(&format!("creating Cloud Run service {id} in {}", site.region));
-                let poller = clients.services.create_service().set_parent(site.parent()).set_service_id(id).set_service(service).poller();
-                await_op(poller, "waiting for the first revision to be ready", timeout, cx.poll, r).await?
+                true
             }
-            _ => {
+            ServiceChange::Update { .. } => {
                 r.step(&format!("updating Cloud Run service {id}"));
-                let poller = clients.services.update_service().set_service(service).poller();
-                await_op(poller, "waiting for the new revision to be ready", timeout, cx.poll, r).await?
+                false
             }
-        });
+        };
+        result = Some(put_service(cx, &clients, site, id, &desired, create, r).await?);
     }
     let failure = match result {
         None | Some(Ok(_)) => None,
@@ -283,6 +273,84 @@ pub async fn deploy(cx: &Cx, seen: &Observed, image: &Image, plan: &Planned<Step
             Outcome { url, health: Health::Failed, actions, failure: Some(cx.secrets.redact(&format!("{why}\n({kept})"))), pushed }
         }
     })
+}
+
+/// How many times a create or update of the service is sent when the service refused
+/// it or the connection failed.
+const START_ATTEMPTS: u32 = 5;
+
+/// Creates (`create`) or updates the service to `desired` and waits for its revision:
+/// the operation's own result. A call refused (429, 503, UNAVAILABLE,
+/// RESOURCE_EXHAUSTED), cut off, or answered "already exists" is sent again after a
+/// pause, at most [`START_ATTEMPTS`] times, and a create only after reading whether the
+/// service exists now: one that landed after all (this app's labels on it) goes on as
+/// an update to the same body, which makes no second service and no new revision.
+async fn put_service(
+    cx: &Cx,
+    clients: &Clients,
+    site: &Site,
+    id: &str,
+    desired: &Value,
+    mut create: bool,
+    r: &dyn Reporter,
+) -> Result<std::result::Result<google_cloud_run_v2::model::Service, google_cloud_gax::error::Error>> {
+    let timeout = service_timeout(health_timeout(cx));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let res = if create {
+            let service: google_cloud_run_v2::model::Service = serde_json::from_value(desired.clone()).context("service")?;
+            let poller = clients.services.create_service().set_parent(site.parent()).set_service_id(id).set_service(service).poller();
+            await_op(poller, "waiting for the first revision to be ready", timeout, cx.poll, r).await?
+        } else {
+            let mut body = desired.clone();
+            body["name"] = json!(site.service(cx));
+            let service: google_cloud_run_v2::model::Service = serde_json::from_value(body).context("service")?;
+            let poller = clients.services.update_service().set_service(service).poller();
+            await_op(poller, "waiting for the new revision to be ready", timeout, cx.poll, r).await?
+        };
+        let again = match &res {
+            Err(e) => gcp::is_transient(e) || (create && gcp::is_conflict(e)),
+            Ok(_) => false,
+        };
+        if !again || attempt >= START_ATTEMPTS {
+            return Ok(res);
+        }
+        let why = res.err().map(|e| e.to_string()).unwrap_or_default();
+        r.progress(
+            &cx.secrets
+                .redact(&format!("Cloud Run did not take the {} ({why}); sending it again", if create { "create" } else { "update" })),
+        );
+        tokio::time::sleep(cx.poll.pause(std::time::Duration::from_secs(1), std::time::Duration::from_secs(20), attempt)).await;
+        if create {
+            create = !landed(cx, clients, site, id).await?;
+        }
+    }
+}
+
+/// Whether the service exists now, as this app's (a create that landed although its
+/// answer was lost); an error when a service by that name exists that is not.
+async fn landed(cx: &Cx, clients: &Clients, site: &Site, id: &str) -> Result<bool> {
+    let mut attempt = 0;
+    let service = loop {
+        attempt += 1;
+        match clients.services.get_service().set_name(site.service(cx)).send().await {
+            Ok(s) => break s,
+            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(e) if gcp::is_transient(&e) && attempt < START_ATTEMPTS => {
+                tokio::time::sleep(cx.poll.pause(std::time::Duration::from_secs(1), std::time::Duration::from_secs(20), attempt)).await;
+            }
+            Err(e) => return Err(api_error("cannot read the Cloud Run service", e)),
+        }
+    };
+    if labels(cx).iter().all(|(k, v)| service.labels.get(k) == Some(v)) {
+        return Ok(true);
+    }
+    Err(UsageError::new(format!(
+        "Cloud Run service {id} was created by someone else while aideploy was creating it: it lacks this app's aideploy labels; nothing of it was changed"
+    ))
+    .hint(format!("rename the app or stage, or delete {id} if it is no longer needed, then deploy again"))
+    .into())
 }
 
 /// Why the service's newest revision did not start, when it did not: its failed
