@@ -380,6 +380,23 @@ pub fn decode_policy_document(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// An AWS client for one service on the shared configuration, with aideploy's call log
+/// (what `-vv` shows and the tests count) and retry classifier: how every AWS client is
+/// built. Extra builder steps go after the configuration: `aws_client!(aws_sdk_s3, &c,
+/// force_path_style(true))`.
+#[macro_export]
+macro_rules! aws_client {
+    ($sdk:ident, $config:expr $(, $method:ident($($arg:expr),*))* $(,)?) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)
+                $(.$method($($arg),*))*
+                .interceptor($crate::cloud::aws::CallLog)
+                .retry_classifier($crate::cloud::aws::RetryStatus)
+                .build(),
+        )
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_s3::Client;
 
-use super::aws::{sdk_error, CallLog};
+use super::aws::sdk_error;
 use crate::error::Hinted;
 
 /// The tag that marks the bucket as aideploy's (the value is [`TAG_BUCKET_VALUE`]).
@@ -36,13 +36,7 @@ pub fn client(config: &SdkConfig) -> Client {
             .endpoint_url()
             .and_then(|u| u.split_once("://"))
             .is_some_and(|(_, rest)| super::is_loopback_host(rest.split('/').next().unwrap_or("")));
-    Client::from_conf(
-        aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(path_style)
-            .interceptor(CallLog)
-            .retry_classifier(crate::cloud::aws::RetryStatus)
-            .build(),
-    )
+    crate::aws_client!(aws_sdk_s3, config, force_path_style(path_style))
 }
 
 /// The account's artifact bucket in one region.

@@ -104,12 +104,7 @@ pub async fn for_target(cx: &crate::engine::Cx) -> Result<std::sync::Arc<dyn Lea
     let region = cx.target.settings.region.as_ref().map(|r| r.get().as_str().to_string());
     let config = crate::cloud::aws::load(region.as_deref(), crate::cloud::aws::chosen_profile()).await?;
     let region = config.region().map(|r| r.to_string()).unwrap_or_default();
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(&config)
-            .interceptor(crate::cloud::aws::CallLog)
-            .retry_classifier(crate::cloud::aws::RetryStatus)
-            .build(),
-    );
+    let sts = crate::aws_client!(aws_sdk_sts, &config);
     let who = sts.get_caller_identity().send().await.map_err(|e| {
         crate::cloud::aws::sdk_error("STS GetCallerIdentity", &e, "check the AWS credentials: `aws sts get-caller-identity` should answer")
     })?;

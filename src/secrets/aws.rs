@@ -226,12 +226,7 @@ impl AwsStore {
     pub async fn for_target(cx: &crate::engine::Cx) -> Result<AwsStore> {
         let region = cx.target.settings.region.as_ref().map(|r| r.get().as_str().to_string());
         let config = crate::cloud::aws::load(region.as_deref(), crate::cloud::aws::chosen_profile()).await?;
-        let client = Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&config)
-                .interceptor(crate::cloud::aws::CallLog)
-                .retry_classifier(crate::cloud::aws::RetryStatus)
-                .build(),
-        );
+        let client = crate::aws_client!(aws_sdk_secretsmanager, &config);
         Ok(AwsStore { client, app: cx.app_name().to_string(), stage: cx.stage.to_string(), target: cx.target.name.clone() })
     }
 }

@@ -4,7 +4,6 @@
 use anyhow::Result;
 use aws_config::SdkConfig;
 
-use crate::cloud::aws::CallLog;
 use crate::engine::Cx;
 
 pub use crate::cloud::aws::describe;
@@ -26,21 +25,10 @@ impl Clients {
     pub fn new(config: &SdkConfig) -> Clients {
         Clients {
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
-            ),
-            ecr: aws_sdk_ecr::Client::from_conf(
-                aws_sdk_ecr::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
-            ),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(config)
-                    .interceptor(CallLog)
-                    .retry_classifier(crate::cloud::aws::RetryStatus)
-                    .build(),
-            ),
+            ec2: crate::aws_client!(aws_sdk_ec2, config),
+            iam: crate::aws_client!(aws_sdk_iam, config),
+            ecr: crate::aws_client!(aws_sdk_ecr, config),
+            secrets: crate::aws_client!(aws_sdk_secretsmanager, config),
             emulated: crate::cloud::aws::endpoint_is_loopback("EC2"),
         }
     }

@@ -4,7 +4,6 @@
 use anyhow::Result;
 use aws_config::SdkConfig;
 
-use crate::cloud::aws::CallLog;
 use crate::engine::Cx;
 
 pub use crate::cloud::aws::describe;
@@ -29,27 +28,11 @@ impl Clients {
         let emulated = endpoint_is_loopback();
         Clients {
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
-            lambda: aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
-            ),
-            apigw: aws_sdk_apigatewayv2::Client::from_conf(
-                aws_sdk_apigatewayv2::config::Builder::from(config)
-                    .interceptor(CallLog)
-                    .retry_classifier(crate::cloud::aws::RetryStatus)
-                    .build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
-            ),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(config)
-                    .interceptor(CallLog)
-                    .retry_classifier(crate::cloud::aws::RetryStatus)
-                    .build(),
-            ),
-            ecr: aws_sdk_ecr::Client::from_conf(
-                aws_sdk_ecr::config::Builder::from(config).interceptor(CallLog).retry_classifier(crate::cloud::aws::RetryStatus).build(),
-            ),
+            lambda: crate::aws_client!(aws_sdk_lambda, config),
+            apigw: crate::aws_client!(aws_sdk_apigatewayv2, config),
+            iam: crate::aws_client!(aws_sdk_iam, config),
+            secrets: crate::aws_client!(aws_sdk_secretsmanager, config),
+            ecr: crate::aws_client!(aws_sdk_ecr, config),
             s3: crate::cloud::aws_bucket::client(config),
             emulated,
         }

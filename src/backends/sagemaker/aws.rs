@@ -5,7 +5,6 @@
 use anyhow::Result;
 use aws_config::SdkConfig;
 
-use crate::cloud::aws::{CallLog, RetryStatus};
 use crate::engine::Cx;
 
 pub use crate::cloud::aws::describe;
@@ -27,19 +26,11 @@ impl Clients {
     pub fn new(config: &SdkConfig) -> Clients {
         Clients {
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
-            sagemaker: aws_sdk_sagemaker::Client::from_conf(
-                aws_sdk_sagemaker::config::Builder::from(config).interceptor(CallLog).retry_classifier(RetryStatus).build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).retry_classifier(RetryStatus).build(),
-            ),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(config).interceptor(CallLog).retry_classifier(RetryStatus).build(),
-            ),
+            sagemaker: crate::aws_client!(aws_sdk_sagemaker, config),
+            iam: crate::aws_client!(aws_sdk_iam, config),
+            secrets: crate::aws_client!(aws_sdk_secretsmanager, config),
             s3: crate::cloud::aws_bucket::client(config),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(config).interceptor(CallLog).retry_classifier(RetryStatus).build(),
-            ),
+            sts: crate::aws_client!(aws_sdk_sts, config),
             emulated: crate::cloud::aws::endpoint_is_loopback("SAGEMAKER"),
         }
     }
