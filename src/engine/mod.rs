@@ -7,6 +7,8 @@ pub mod health;
 pub mod lease;
 pub mod settled;
 pub mod target;
+#[cfg(test)]
+pub mod testing;
 mod types;
 pub mod wait;
 

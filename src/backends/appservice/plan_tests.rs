@@ -2,13 +2,11 @@
 //! changed, the code changed, and what destroy takes.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::super::names::{assignment_path, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER};
 use super::super::observe::{Foreign, Group, Observed, Site, SiteConfig};
 use super::*;
 use crate::engine::Change as _;
-use crate::manifest::Loaded;
 
 const MANIFEST: &str = r#"
 version = 1
@@ -36,18 +34,7 @@ const NEW: &str = "sha256:222222222222222222222222222222222222222222222222222222
 
 /// A run's context from a manifest string (no secret values), with `--set` pairs.
 fn cx(sets: &[&str]) -> Cx {
-    let manifest = crate::manifest::parse(MANIFEST, "aideploy.toml").expect("the test manifest parses");
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let target = manifest.target(Some("appservice"), &sets).expect("the appservice target");
-    let loaded =
-        Loaded { path: "aideploy.toml".into(), dir: ".".into(), display_name: "aideploy.toml".into(), text: MANIFEST.into(), manifest };
-    Cx {
-        loaded: Arc::new(loaded),
-        target,
-        stage: "dev".parse().expect("a stage"),
-        secrets: Default::default(),
-        poll: crate::engine::wait::PollPolicy { fixed: None },
-    }
+    crate::engine::testing::cx(MANIFEST, "appservice", sets)
 }
 
 fn nothing(cx: &Cx) -> Observed {

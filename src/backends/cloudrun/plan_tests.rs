@@ -3,16 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::*;
 use crate::artifact::oci::{BlobFile, BuiltImage};
 use crate::artifact::registry::Reference;
 use crate::backends::cloudrun::observe::SecretNow;
 use crate::backends::cloudrun::{labels, Site};
-use crate::engine::wait::PollPolicy;
-use crate::manifest::{Loaded, Stage};
-use crate::secrets::{SecretValue, Secrets};
 
 const MANIFEST: &str = r#"version = 1
 [app]
@@ -37,19 +33,7 @@ const OTHER: &str = "sha256:2222222222222222222222222222222222222222222222222222
 const REPO: &str = "registry.example/team/rag";
 
 fn cx_with(text: &str, sets: &[&str]) -> Cx {
-    let manifest = crate::manifest::parse(text, "aideploy.toml").unwrap_or_else(|e| panic!("{e:?}"));
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let target = manifest.target(Some("cloudrun"), &sets).unwrap();
-    let loaded = Loaded {
-        path: PathBuf::from("aideploy.toml"),
-        dir: PathBuf::from("."),
-        display_name: "aideploy.toml".into(),
-        text: text.into(),
-        manifest,
-    };
-    let mut secrets = Secrets::default();
-    secrets.values.insert("API_KEY".into(), SecretValue::new("v1".into()));
-    Cx { loaded: Arc::new(loaded), target, stage: "dev".parse::<Stage>().unwrap(), secrets, poll: PollPolicy { fixed: None } }
+    crate::engine::testing::cx_with_secret(text, "cloudrun", sets, "API_KEY", "v1")
 }
 
 fn cx() -> Cx {

@@ -157,7 +157,6 @@ pub(super) fn plan_destroy(cx: &Cx, n: &Now) -> Planned<Step> {
 mod tests {
     use super::*;
     use crate::engine::{ArtifactInfo, Change};
-    use std::sync::Arc;
 
     const REGION: &str = "eu-west-1";
 
@@ -166,22 +165,10 @@ mod tests {
     }
 
     fn cx_of(extra: &str) -> Cx {
-        let dir = tempfile::tempdir().unwrap().keep();
         let text = format!(
             "version = 1\n\n[app]\nname = \"gpu\"\nruntime = \"python3.11\"\ncommand = \"python3 server.py\"\nport = 8000\nhealth = \"/health\"\n\n[targets.ec2]\nregion = \"{REGION}\"\nami = \"ami-12345678\"\n{extra}"
         );
-        let path = dir.join("aideploy.toml");
-        std::fs::write(&path, text).unwrap();
-        std::fs::write(dir.join("server.py"), "").unwrap();
-        let loaded = crate::manifest::load(&path).unwrap();
-        let target = loaded.manifest.target(Some("ec2"), &[]).unwrap();
-        Cx {
-            loaded: Arc::new(loaded),
-            target,
-            stage: "dev".parse().unwrap(),
-            secrets: Default::default(),
-            poll: crate::engine::wait::PollPolicy { fixed: None },
-        }
+        crate::engine::testing::cx(&text, "ec2", &[])
     }
 
     /// A model-server artifact: no image to push, a digest of its own.

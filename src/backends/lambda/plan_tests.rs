@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::*;
 use crate::artifact::image::LocalImage;
@@ -12,11 +11,8 @@ use crate::artifact::oci::{BlobFile, BuiltImage};
 use crate::artifact::registry::Reference;
 use crate::artifact::zip::LambdaZip;
 use crate::cloud::ecr;
-use crate::engine::wait::PollPolicy;
 use crate::engine::{ArtifactInfo, Change};
-use crate::manifest::{Loaded, Stage};
 use crate::secrets::aws::{SecretRef, Stored};
-use crate::secrets::{SecretValue, Secrets};
 
 const MANIFEST: &str = r#"version = 1
 [app]
@@ -43,19 +39,7 @@ const FN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:rag-dev";
 const SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aideploy/rag/dev/API_KEY-abc";
 
 fn cx_with(text: &str, sets: &[&str]) -> Cx {
-    let manifest = crate::manifest::parse(text, "aideploy.toml").unwrap_or_else(|e| panic!("{e:?}"));
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let target = manifest.target(Some("lambda"), &sets).unwrap();
-    let loaded = Loaded {
-        path: PathBuf::from("aideploy.toml"),
-        dir: PathBuf::from("."),
-        display_name: "aideploy.toml".into(),
-        text: text.into(),
-        manifest,
-    };
-    let mut secrets = Secrets::default();
-    secrets.values.insert("API_KEY".into(), SecretValue::new("v1".into()));
-    Cx { loaded: Arc::new(loaded), target, stage: "dev".parse::<Stage>().unwrap(), secrets, poll: PollPolicy { fixed: None } }
+    crate::engine::testing::cx_with_secret(text, "lambda", sets, "API_KEY", "v1")
 }
 
 fn cx() -> Cx {

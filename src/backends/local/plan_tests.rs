@@ -2,7 +2,6 @@
 //! no file is read.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::*;
 use crate::artifact::python::{Interpreter, PythonEnv};
@@ -10,10 +9,7 @@ use crate::artifact::source::SourceSet;
 use crate::backends::local::process::Proc;
 use crate::backends::local::run::Serving;
 use crate::backends::local::state::{Now, State};
-use crate::engine::wait::PollPolicy;
 use crate::engine::ArtifactInfo;
-use crate::manifest::Loaded;
-use crate::secrets::Secrets;
 use sha2::Digest as _;
 
 const MANIFEST: &str = r#"
@@ -31,23 +27,7 @@ LOG_LEVEL = "info"
 
 /// A run's context from a manifest's text and `--set` values.
 fn cx(manifest: &str, sets: &[&str]) -> Cx {
-    let parsed = crate::manifest::parse(manifest, "aideploy.toml").expect("valid manifest");
-    let loaded = Loaded {
-        path: PathBuf::from("/nowhere/aideploy.toml"),
-        dir: PathBuf::from("/nowhere"),
-        display_name: "aideploy.toml".into(),
-        text: manifest.into(),
-        manifest: parsed,
-    };
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let target = loaded.manifest.target(Some("local"), &sets).expect("local target");
-    Cx {
-        loaded: Arc::new(loaded),
-        target,
-        stage: "dev".parse().expect("stage"),
-        secrets: Secrets::default(),
-        poll: PollPolicy { fixed: None },
-    }
+    crate::engine::testing::cx(manifest, "local", sets)
 }
 
 /// What build would make for this code and these dependencies.

@@ -21,22 +21,7 @@ pub fn short(d: &str) -> &str {
 /// A `Cx` for unit tests, from a manifest's text and a target name.
 #[cfg(test)]
 pub mod testing {
-    use std::sync::Arc;
-
-    use crate::engine::Cx;
-
-    pub fn cx(manifest: &str, target: &str) -> Cx {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("aideploy.toml");
-        std::fs::write(&path, manifest).unwrap();
-        let loaded = crate::manifest::load(&path).unwrap();
-        let target = loaded.manifest.target(Some(target), &[]).unwrap();
-        Cx {
-            loaded: Arc::new(loaded),
-            target,
-            stage: "dev".parse().unwrap(),
-            secrets: Default::default(),
-            poll: crate::engine::wait::PollPolicy { fixed: Some(std::time::Duration::from_millis(1)) },
-        }
+    pub fn cx(manifest: &str, target: &str) -> crate::engine::Cx {
+        crate::engine::testing::cx(manifest, target, &[])
     }
 }

@@ -4,29 +4,15 @@ use super::*;
 use crate::cloud::aws::RoleSeen;
 use crate::engine::Change;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "123456789012";
 
 fn cx(extra: &str) -> Cx {
-    let dir = tempfile::tempdir().unwrap().keep();
     let text = format!(
         "version = 1\n\n[app]\nname = \"snt\"\nruntime = \"python3.11\"\ncommand = \"python serve.py\"\nport = 8080\nhealth = \"/ping\"\n\n[env]\nLOG_LEVEL = \"info\"\n\n[targets.sagemaker]\nregion = \"{REGION}\"\nmodel_dir = \"model\"\ninstance_type = \"ml.m5.xlarge\"\n{extra}"
     );
-    let path = dir.join("aideploy.toml");
-    std::fs::write(&path, text).unwrap();
-    std::fs::create_dir_all(dir.join("model")).unwrap();
-    std::fs::write(dir.join("serve.py"), "").unwrap();
-    let loaded = crate::manifest::load(&path).unwrap();
-    let target = loaded.manifest.target(Some("sagemaker"), &[]).unwrap();
-    Cx {
-        loaded: Arc::new(loaded),
-        target,
-        stage: "dev".parse().unwrap(),
-        secrets: Default::default(),
-        poll: crate::engine::wait::PollPolicy { fixed: None },
-    }
+    crate::engine::testing::cx(&text, "sagemaker", &[])
 }
 
 fn archive(sha: &str, bytes: u64) -> Built<SmArtifact> {
