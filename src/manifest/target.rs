@@ -130,6 +130,18 @@ pub struct Target {
     pub declared: bool,
 }
 
+impl Target {
+    /// How long a deploy waits for the new version to be healthy: `health_timeout`, else
+    /// the target kind's default ([`Kind::default_health_timeout`]).
+    pub fn health_timeout_secs(&self) -> u32 {
+        self.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(self.kind.default_health_timeout())
+    }
+
+    pub fn health_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.health_timeout_secs()))
+    }
+}
+
 fn kinds_list() -> String {
     Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
 }

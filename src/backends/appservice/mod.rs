@@ -73,7 +73,6 @@ pub(crate) const TAG_VALUE: &str = "aideploy-value-sha256";
 
 pub(crate) const DEFAULT_SKU: &str = "B1";
 pub(crate) const DEFAULT_LOCATION: &str = "eastus";
-pub(crate) const DEFAULT_HEALTH_TIMEOUT: u32 = 300;
 
 /// What a plan tier offers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -128,7 +127,7 @@ pub(crate) fn tier(cx: &Cx) -> Result<Tier, UsageError> {
 }
 
 pub(crate) fn health_timeout(cx: &Cx) -> Duration {
-    Duration::from_secs(u64::from(cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT)))
+    cx.target.health_timeout()
 }
 
 /// The URL the health gate polls for a host: `AIDEPLOY_AZURE_SITE_URL_TEMPLATE` with

@@ -193,7 +193,7 @@ fn is_public(cx: &Cx) -> bool {
 }
 
 fn health_timeout(cx: &Cx) -> u32 {
-    cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(240)
+    cx.target.health_timeout_secs()
 }
 
 /// What `build` made: the image on this machine, where apply pushes it, and how much

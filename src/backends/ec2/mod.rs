@@ -72,7 +72,6 @@ const POLICY_NAME: &str = "aideploy";
 const DEFAULT_INSTANCE_TYPE: &str = "g4dn.xlarge";
 const DEFAULT_VOLUME_GB: u32 = 100;
 /// A GPU instance boots, pulls a multi-gigabyte image and loads a model: minutes.
-const DEFAULT_HEALTH_TIMEOUT: u32 = 900;
 /// The name of the GPU Deep Learning Base AMI (Ubuntu 22.04; Docker and the NVIDIA
 /// container toolkit installed), one image per release: the newest Amazon-owned one is
 /// the region's current. (AWS also publishes its id as a public SSM parameter; reading
@@ -157,7 +156,7 @@ fn port(cx: &Cx) -> u16 {
 }
 
 fn health_timeout(cx: &Cx) -> Duration {
-    Duration::from_secs(u64::from(cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT)))
+    cx.target.health_timeout()
 }
 
 /// The ingress rules the security group should have: (port, cidr).

@@ -74,7 +74,6 @@ const DEFAULT_MEMORY: u32 = 512;
 /// Published versions kept for `rollback` (older ones are deleted after a deploy).
 const KEEP_VERSIONS: usize = 5;
 const DEFAULT_TIMEOUT: u32 = 30;
-const DEFAULT_HEALTH_TIMEOUT: u32 = 60;
 /// API Gateway HTTP APIs end every request at 30 s.
 const API_GATEWAY_LIMIT: u32 = 30;
 
@@ -137,7 +136,7 @@ fn failed<E: ProvideErrorMetadata + std::error::Error>(what: &str, e: E, hint: &
 }
 
 fn health_timeout(cx: &Cx) -> Duration {
-    Duration::from_secs(u64::from(cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT)))
+    cx.target.health_timeout()
 }
 
 #[async_trait]

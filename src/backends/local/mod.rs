@@ -43,8 +43,6 @@ pub struct LocalTarget;
 /// The hidden first argument that runs the proxy (see `main.rs`).
 pub const PROXY_ARG: &str = "__local-proxy";
 
-const DEFAULT_HEALTH_TIMEOUT: u32 = 60;
-
 /// What `build` made, on this machine: the cached Python environment and the hashed
 /// source set (snapshotted into a release folder only by `apply`).
 pub struct Source {
@@ -67,8 +65,7 @@ fn public(cx: &Cx) -> bool {
 }
 
 fn health_timeout(cx: &Cx) -> Duration {
-    let s = cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT);
-    Duration::from_secs(u64::from(s))
+    cx.target.health_timeout()
 }
 
 fn url(port: u16) -> String {

@@ -54,7 +54,6 @@ pub use plan::Step;
 
 pub struct RailwayTarget;
 
-const DEFAULT_HEALTH_TIMEOUT: u32 = 300;
 /// The shared variable that marks an environment aideploy created.
 const ENV_MARKER: &str = "AIDEPLOY_ENVIRONMENT";
 /// Deployment statuses that end a wait badly.
@@ -76,7 +75,7 @@ fn marker(cx: &Cx) -> String {
 }
 
 fn health_timeout(cx: &Cx) -> u32 {
-    cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT)
+    cx.target.health_timeout_secs()
 }
 
 fn health_path(cx: &Cx) -> String {

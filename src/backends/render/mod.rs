@@ -41,14 +41,13 @@ pub use plan::Step;
 
 pub struct RenderTarget;
 
-const DEFAULT_HEALTH_TIMEOUT: u32 = 600;
 const DEFAULT_PLAN: &str = "starter";
 const DEFAULT_REGION: &str = "oregon";
 /// The regions Render's API accepts for a new web service.
 const RENDER_REGIONS: &[&str] = &["frankfurt", "oregon", "ohio", "singapore", "virginia"];
 
 fn health_timeout(cx: &Cx) -> u64 {
-    u64::from(cx.target.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(DEFAULT_HEALTH_TIMEOUT))
+    u64::from(cx.target.health_timeout_secs())
 }
 
 fn plan_name(cx: &Cx) -> String {

@@ -240,21 +240,22 @@ pub(super) async fn wait(cx: &Cx, c: &Clients, ep: &str, r: &dyn Reporter) -> Re
     let shown = &shown;
     let started = std::time::Instant::now();
     let what = format!("endpoint {ep} (SageMaker takes about 10 minutes to bring up instances)");
-    let waited = Wait { what: &what, every: Duration::from_secs(2), max_every: Duration::from_secs(15), timeout: WAIT_LIMIT }
-        .run(cx.poll, r, move || async move {
-            let Some(d) = describe(c, ep).await? else { return Ok(Poll::Ready(None)) };
-            if !busy(&d.0) {
-                return Ok(Poll::Ready(Some(d)));
-            }
-            // A line per status (CI logs), the elapsed time on the spinner (or with -v).
-            let mut last = shown.lock().unwrap_or_else(|e| e.into_inner());
-            if *last != d.0 {
-                r.step(&format!("endpoint {ep}: {}", d.0));
-                *last = d.0.clone();
-            }
-            Ok(Poll::Pending(format!("{}, {} elapsed", d.0, elapsed(started.elapsed()))))
-        })
-        .await?;
+    let waited =
+        Wait { what: &what, every: Duration::from_secs(2), max_every: Duration::from_secs(15), timeout: cx.target.health_timeout() }
+            .run(cx.poll, r, move || async move {
+                let Some(d) = describe(c, ep).await? else { return Ok(Poll::Ready(None)) };
+                if !busy(&d.0) {
+                    return Ok(Poll::Ready(Some(d)));
+                }
+                // A line per status (CI logs), the elapsed time on the spinner (or with -v).
+                let mut last = shown.lock().unwrap_or_else(|e| e.into_inner());
+                if *last != d.0 {
+                    r.step(&format!("endpoint {ep}: {}", d.0));
+                    *last = d.0.clone();
+                }
+                Ok(Poll::Pending(format!("{}, {} elapsed", d.0, elapsed(started.elapsed()))))
+            })
+            .await?;
     match waited {
         Waited::Ready(d) => Ok(d),
         Waited::TimedOut { last, waited } => Err(Hinted::new(

@@ -76,8 +76,6 @@ const VARIANT: &str = "AllTraffic";
 pub const DEFAULT_INSTANCE_TYPE: &str = "ml.g5.xlarge";
 /// Releases (model + endpoint config) kept for `rollback`.
 const KEEP_RELEASES: usize = 5;
-/// Real endpoint creation takes about 10 minutes; give up waiting after an hour.
-const WAIT_LIMIT: Duration = Duration::from_secs(3600);
 const PERMS_HINT: &str = "check that the credentials may manage SageMaker models, endpoint configs and endpoints, IAM roles, S3 and Secrets Manager in this region";
 
 /// The endpoint's name: `{app}-{stage}`, with the target's name when it is not
