@@ -14,7 +14,7 @@
 //! waits for the deployment's status; a failed or crashed one leaves the previous
 //! deployment serving and exits 3.
 
-mod api;
+pub(crate) mod api;
 mod ops;
 
 use std::collections::BTreeMap;

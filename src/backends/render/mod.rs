@@ -18,7 +18,7 @@
 //! api.rs: the client and the answers' types; observe.rs: reads; plan.rs: the steps
 //! (pure); apply.rs: carrying them out.
 
-mod api;
+pub(crate) mod api;
 mod apply;
 mod observe;
 mod plan;
