@@ -100,12 +100,17 @@ fn adc_well_known() -> Option<std::path::PathBuf> {
     }
 }
 
-/// Whether the metadata server (`GCE_METADATA_HOST`, else the link-local address) takes
-/// a connection within [`QUICK`].
+/// Whether a Google metadata server (`GCE_METADATA_HOST`, else the link-local address)
+/// answers as one, with `Metadata-Flavor: Google`, within [`QUICK`]. Something else
+/// listening there (a proxy, another cloud's metadata service) is not one.
 async fn metadata_server_answers() -> bool {
     let host = env("GCE_METADATA_HOST").unwrap_or_else(|| "169.254.169.254".into());
-    let addr = if host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) { host } else { format!("{host}:80") };
-    matches!(tokio::time::timeout(QUICK, tokio::net::TcpStream::connect(addr)).await, Ok(Ok(_)))
+    let Ok(http) = reqwest::Client::builder().no_proxy().timeout(QUICK).connect_timeout(QUICK).build() else { return false };
+    let probe = http.get(format!("http://{host}/computeMetadata/v1/")).header("Metadata-Flavor", "Google").send();
+    match tokio::time::timeout(QUICK, probe).await {
+        Ok(Ok(resp)) => resp.headers().get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"google")),
+        _ => false,
+    }
 }
 
 /// An ARM token from the credential chain, unless ARM is a loopback fake.
