@@ -344,7 +344,7 @@ fn cloudrun_names_the_missing_setting_and_credential() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("gcloud auth application-default login"), "{stderr}");
     // No region: the error names the setting.
     let manifest = dir.join("aideploy.toml");
@@ -378,7 +378,7 @@ fn cloudrun_names_the_missing_setting_and_credential() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("gcloud auth application-default login") && !stderr.contains("region = "), "{stderr}");
 }
 

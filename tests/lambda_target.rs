@@ -893,9 +893,9 @@ fn region_and_profile_flags() {
         .args(["status", "--target", "lambda", "--profile", "no-such-profile"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no AWS credentials") && stderr.contains("AWS_PROFILE"), "{stderr}");
+    assert!(stderr.contains("no usable AWS credentials") && stderr.contains("AWS_PROFILE"), "{stderr}");
     // And it means nothing to a target that is not on AWS.
     let out = run(home.path(), p, &["status", "--target", "local", "--profile", "x"]);
     assert_eq!(out.status.code(), Some(2));

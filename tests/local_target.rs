@@ -275,6 +275,28 @@ fn a_command_app_that_never_gets_healthy_times_out_with_exit_3() {
 }
 
 #[test]
+fn destroy_after_a_failed_first_deploy_removes_the_folder_it_left() {
+    let app = App::new("fastapi-rag");
+    app.command_app(
+        "version = 1\n[app]\nname = \"crash\"\ncommand = \"python server.py\"\n[targets.local]\nhealth_timeout = 5\n",
+        "server.py",
+        "import sys\nprint('no model file', flush=True)\nsys.exit(1)\n",
+    );
+    let (code, v, stderr) = app.json(&["deploy", "--yes"]);
+    assert_ne!(code, 0, "{v}\n{stderr}");
+    let dir = app.home.path().join("state/local/crash-dev");
+    assert!(dir.is_dir() && !dir.join("state.json").exists(), "the failed first deploy left its folder, without a state file");
+    let (code, v, stderr) = app.json(&["destroy", "--yes"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(ops(&v).iter().any(|o| o.starts_with("delete files")), "{v}");
+    assert!(!dir.exists(), "destroy removed {}", dir.display());
+    // Nothing is left to destroy.
+    let (code, v, _) = app.json(&["destroy", "--yes"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["actions"], serde_json::json!([]), "{v}");
+}
+
+#[test]
 fn up_writes_a_manifest_then_deploys() {
     let app = App::new("fastapi-rag");
     std::fs::remove_file(app.dir.join("aideploy.toml")).unwrap();

@@ -23,6 +23,7 @@ mod ec2_target;
 mod first_contact;
 mod lambda_target;
 mod local_target;
+mod login_checks;
 mod manifest_errors;
 mod oci_image;
 mod railway_target;

@@ -41,28 +41,90 @@ pub async fn load(region: Option<&str>, profile: Option<&str>) -> Result<SdkConf
     loader = loader.retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
     let config = loader.load().await;
     if config.region().is_none() {
-        return Err(Hinted::new(
-            "no AWS region",
-            "set `region` in the target's section of aideploy.toml, pass --set region=us-east-1, or set AWS_REGION",
-        )
-        .into());
+        return Err(crate::error::UsageError::new("no AWS region")
+            .hint("set `region` in the target's section of aideploy.toml, pass --set region=us-east-1, or set AWS_REGION")
+            .into());
     }
     let Some(provider) = config.credentials_provider() else {
-        return Err(no_credentials("no credentials provider"));
+        return Err(no_credentials("no credentials provider", profile));
     };
     use aws_credential_types::provider::ProvideCredentials;
-    if let Err(e) = provider.provide_credentials().await {
-        return Err(no_credentials(&e.to_string()));
+    // With nothing configured only the instance metadata service is left, which answers
+    // at once on EC2 and never elsewhere: it is not waited on.
+    let wait = if configured(profile) { std::time::Duration::from_secs(20) } else { super::login::QUICK };
+    match tokio::time::timeout(wait, provider.provide_credentials()).await {
+        Ok(Ok(_)) => Ok(config),
+        Ok(Err(e)) => Err(no_credentials(&describe(&e), profile)),
+        Err(_) => Err(no_credentials("none configured, and no instance metadata service answered", profile)),
     }
-    Ok(config)
 }
 
-fn no_credentials(why: &str) -> anyhow::Error {
-    Hinted::new(
-        format!("no AWS credentials ({why})"),
-        "run `aws sso login` (or `aws configure`), set AWS_PROFILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-    )
-    .into()
+/// The profile in use: `--profile`, else `AWS_PROFILE`, else `default`.
+fn profile_name(profile: Option<&str>) -> String {
+    profile.map(str::to_string).or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty())).unwrap_or_else(|| "default".into())
+}
+
+/// The settings of `profile` in the shared config file (`AWS_CONFIG_FILE`, else
+/// `~/.aws/config`), when it has a section for it.
+fn profile_settings(profile: &str) -> Option<Vec<(String, String)>> {
+    let path = std::env::var_os("AWS_CONFIG_FILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".aws").join("config")))?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut found = None;
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let section = section.trim();
+            inside = section == format!("profile {profile}") || (profile == "default" && section == "default");
+            if inside && found.is_none() {
+                found = Some(Vec::new());
+            }
+        } else if inside {
+            if let (Some(list), Some((k, v))) = (found.as_mut(), line.split_once('=')) {
+                let list: &mut Vec<(String, String)> = list;
+                list.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// Whether any credential source other than the instance metadata service is set up:
+/// keys or a web identity in the environment, a container endpoint, the profile in the
+/// shared files.
+fn configured(profile: Option<&str>) -> bool {
+    let env = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+    if ["AWS_ACCESS_KEY_ID", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+        .iter()
+        .any(|k| env(k))
+    {
+        return true;
+    }
+    let name = profile_name(profile);
+    if profile_settings(&name).is_some() {
+        return true;
+    }
+    let credentials = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".aws").join("credentials")));
+    credentials.and_then(|p| std::fs::read_to_string(p).ok()).is_some_and(|t| t.lines().any(|l| l.trim() == format!("[{name}]")))
+}
+
+/// Missing or expired AWS credentials: exit 2, with the login command for this profile
+/// (`aws sso login --profile ...` for an IAM Identity Center profile).
+fn no_credentials(why: &str, profile: Option<&str>) -> anyhow::Error {
+    let name = profile_name(profile);
+    let sso = profile_settings(&name).is_some_and(|s| s.iter().any(|(k, _)| k == "sso_session" || k == "sso_start_url"));
+    let hint = if sso {
+        format!("run `aws sso login --profile {name}` (the single sign-on session is missing or has expired)")
+    } else {
+        "run `aws configure` (or `aws sso login --profile NAME` for a single sign-on profile, then pass --profile NAME or set AWS_PROFILE), \
+         or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            .to_string()
+    };
+    crate::error::UsageError::new(format!("no usable AWS credentials for profile `{name}` ({why})")).hint(hint).into()
 }
 
 /// The registry host and login for the account's ECR, from GetAuthorizationToken.

@@ -60,8 +60,21 @@ impl TokenCredential for Chain {
         options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
     ) -> azure_core::Result<azure_core::credentials::AccessToken> {
         let mut errors = Vec::new();
-        for c in &self.0 {
-            match c.get_token(scopes, options.clone()).await {
+        for (i, c) in self.0.iter().enumerate() {
+            // After the developer tools comes the metadata service of an Azure VM, which
+            // answers at once there; elsewhere nothing answers, so it is not waited on.
+            let got = if i == 0 {
+                c.get_token(scopes, options.clone()).await
+            } else {
+                match tokio::time::timeout(super::login::QUICK, c.get_token(scopes, options.clone())).await {
+                    Ok(got) => got,
+                    Err(_) => Err(azure_core::Error::with_message(
+                        azure_core::error::ErrorKind::Credential,
+                        "the managed identity endpoint of an Azure VM did not answer (this is not an Azure VM)",
+                    )),
+                }
+            };
+            match got {
                 Ok(t) => return Ok(t),
                 Err(e) => errors.push(e.to_string()),
             }

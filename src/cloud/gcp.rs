@@ -8,7 +8,7 @@ use crate::artifact::registry::Credentials;
 use crate::error::Hinted;
 
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
-const FIX: &str = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file";
+pub const FIX: &str = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file";
 
 /// An OAuth2 access token for the cloud-platform scope.
 pub async fn access_token() -> Result<String> {

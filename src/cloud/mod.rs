@@ -8,6 +8,7 @@ pub mod docker_config;
 pub mod ecr;
 pub mod gcp;
 pub mod http;
+pub mod login;
 pub mod registry_logins;
 pub mod s3_lease;
 

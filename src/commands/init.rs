@@ -216,14 +216,8 @@ pub fn detect(dir: &Path) -> Result<Detected> {
                 .and_then(|p| p.split_whitespace().next()?.split('/').next()?.parse().ok())
         });
     }
-    if let Ok(v) = fs_err::read_to_string(dir.join(".python-version")) {
-        let v = v.trim();
-        let short: String = v.split('.').take(2).collect::<Vec<_>>().join(".");
-        let candidate = format!("python{short}");
-        if candidate.parse::<manifest::Runtime>().is_ok() {
-            d.runtime = Some(candidate);
-        }
-    }
+    // `.python-version`, pyproject's `requires-python`, a Dockerfile's `FROM python:X.Y`.
+    d.runtime = manifest::infer::runtime(dir).map(|(r, _)| r.to_string());
     Ok(d)
 }
 

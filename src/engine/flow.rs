@@ -50,6 +50,12 @@ fn header(cx: &Cx) -> String {
     )
 }
 
+/// The target's cloud login, checked before anything is built or read: a missing or
+/// expired one fails at once with exit 2 and the command that logs in.
+async fn login<T: Target>(cx: &Cx, target: &T) -> Result<()> {
+    crate::cloud::login::check(cx, target.capabilities().provider).await
+}
+
 /// Takes this app, stage and target's lease when the target keeps one; `None` when it
 /// keeps none.
 async fn lease<T: Target>(cx: &Cx, target: &T, command: &str, ui: &Ui, r: &dyn Reporter) -> Result<Option<super::lease::Held>> {
@@ -63,6 +69,7 @@ async fn lease<T: Target>(cx: &Cx, target: &T, command: &str, ui: &Ui, r: &dyn R
 /// The deploy: build, read, plan, confirm, apply, report. `Ok` carries the report even
 /// when health failed; its exit code says so.
 pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployReport> {
+    login(cx, target).await?;
     let started = Instant::now();
     ui.info(&header(cx));
     let r = ui.reporter();
@@ -158,6 +165,7 @@ pub struct PlanReport {
 
 /// What a deploy would do. Builds locally and reads; changes nothing anywhere.
 pub async fn plan<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<PlanReport> {
+    login(cx, target).await?;
     ui.info(&header(cx));
     let r = ui.reporter();
     let artifact = target.build(cx, &r).await?;
@@ -202,6 +210,7 @@ impl StatusReport {
 }
 
 pub async fn status<T: Target>(cx: &Cx, target: &T) -> Result<StatusReport> {
+    login(cx, target).await?;
     let seen = target.observe(cx).await?;
     let now = target.deployed(cx, &seen);
     Ok(StatusReport {
@@ -226,6 +235,7 @@ pub struct DestroyReport {
 }
 
 pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyReport> {
+    login(cx, target).await?;
     let started = Instant::now();
     ui.info(&header(cx));
     let r = ui.reporter();
@@ -310,6 +320,7 @@ impl RollbackReport {
 
 /// Puts the previous version back: plan, confirm, apply (health-gated by the backend).
 pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<RollbackReport> {
+    login(cx, target).await?;
     let started = Instant::now();
     ui.info(&header(cx));
     let r = ui.reporter();
@@ -375,6 +386,7 @@ pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<Rollbac
 
 /// The deployed app's log, through `out`.
 pub async fn logs<T: Target>(cx: &Cx, target: &T, lines: usize, follow: bool, out: LineSink<'_>) -> Result<()> {
+    login(cx, target).await?;
     let seen = target.observe(cx).await?;
     if target.deployed(cx, &seen).is_none() {
         return Err(crate::error::UsageError::new(format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name))

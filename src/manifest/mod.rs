@@ -2,6 +2,7 @@
 //! the offending span.
 
 mod diag;
+pub mod infer;
 mod secret_entry;
 mod secret_like;
 mod spanned;
@@ -194,9 +195,16 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
         Err(e) => return Err(LoadError::Read { path: path.display().to_string(), source: e }),
     };
     let display_name = path.display().to_string();
-    let manifest = parse(&text, &display_name)?;
+    let mut manifest = parse(&text, &display_name)?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let dir = dir.canonicalize().unwrap_or(dir);
+    // No `runtime` in [app]: the one the project names elsewhere, else the default.
+    let given = toml::from_str::<toml::Table>(&text).ok().is_some_and(|t| t.get("app").and_then(|a| a.get("runtime")).is_some());
+    if !given {
+        if let Some((runtime, _)) = infer::runtime(&dir) {
+            manifest.app.value.runtime = runtime;
+        }
+    }
     check_files(&manifest, &dir, &display_name, &text)?;
     Ok(Loaded { path: path.to_path_buf(), dir, display_name, text, manifest })
 }

@@ -155,7 +155,7 @@ pub(crate) fn tags_are_ours(cx: &Cx, tags: &BTreeMap<String, String>) -> bool {
     is(TAG_APP, cx.app_name()) && is(TAG_STAGE, &cx.stage.to_string()) && is(TAG_TARGET, &cx.target.name)
 }
 
-fn subscription(cx: &Cx) -> Result<String> {
+pub(crate) fn subscription(cx: &Cx) -> Result<String> {
     Ok(crate::cloud::azure::subscription(cx.target.settings.subscription.as_ref().map(|s| s.get().as_str()), &cx.target.name)?)
 }
 

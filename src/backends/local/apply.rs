@@ -108,10 +108,27 @@ pub async fn rollback(cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Re
 }
 
 pub async fn destroy(cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
-    let Some(n) = seen.now() else {
-        return Ok(Outcome { url: None, health: Health::Skipped, actions: Vec::new(), failure: None, pushed: None });
-    };
     let dir = deployment_dir(cx)?;
+    let Some(n) = seen.now() else {
+        if !plan.changes.iter().any(|c| matches!(c, Step::RemoveFiles { .. })) {
+            return Ok(Outcome { url: None, health: Health::Skipped, actions: Vec::new(), failure: None, pushed: None });
+        }
+        // What a failed first deploy left. A deploy still under way holds the lock: wait
+        // for it, and keep what it made if it recorded a deployment meanwhile.
+        let lock = FileLock::acquire(&dir.join("lock"))?;
+        if dir.join("state.json").exists() {
+            return Err(Hinted::new(
+                format!("{} ({}) was deployed by another aideploy command while this one was planning", cx.app_name(), cx.stage),
+                "run the command again: it plans from what is deployed now",
+            )
+            .into());
+        }
+        r.step("removing the files a failed deploy left");
+        drop(lock);
+        fs_err::remove_dir_all(&dir)?;
+        r.done();
+        return Ok(Outcome { url: None, health: Health::Skipped, actions: rows(plan), failure: None, pushed: None });
+    };
     let lock = FileLock::acquire(&dir.join("lock"))?;
     unchanged_since(cx, &dir, seen)?;
     r.step("stopping processes");

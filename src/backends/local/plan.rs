@@ -229,8 +229,12 @@ pub fn plan_rollback(cx: &Cx, seen: &Observed) -> Result<Planned<Step>> {
 /// Everything of this deployment: its processes (only the ones aideploy started and
 /// that still run are signalled) and its folder.
 pub fn plan_destroy(cx: &Cx, seen: &Observed) -> Planned<Step> {
-    let Some(n) = seen.now() else { return Planned::default() };
     let dir = deployment_dir(cx).unwrap_or_default();
+    let Some(n) = seen.now() else {
+        // A first deploy that failed leaves its folder (snapshots, logs) without a state
+        // file: destroy removes it too.
+        return if dir.is_dir() { Planned::of(vec![Step::RemoveFiles { dir }]) } else { Planned::default() };
+    };
     Planned::of(vec![
         Step::StopApp { base: cx.resource_base(), pid: n.state.serving.proc.pid, alive: n.app_alive },
         Step::StopProxy { port: n.state.front_port, alive: n.proxy_alive },

@@ -28,7 +28,7 @@
 //! api.rs: the client; ops.rs: the GraphQL operations; observe.rs: reads; plan.rs: the
 //! steps (pure); apply.rs: carrying them out; lease.rs: the deploy lease.
 
-mod api;
+pub(crate) mod api;
 mod apply;
 mod lease;
 mod observe;

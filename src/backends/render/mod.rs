@@ -21,7 +21,7 @@
 //! api.rs: the client and the answers' types; observe.rs: reads; plan.rs: the steps
 //! (pure); apply.rs: carrying them out; lease.rs: the deploy lease.
 
-mod api;
+pub(crate) mod api;
 mod apply;
 mod lease;
 mod observe;
