@@ -45,8 +45,11 @@ async fn missing_region_names_the_fix() {
         std::env::remove_var("AWS_DEFAULT_REGION");
     }
     let err = aws::load(None, None).await.unwrap_err();
-    let help = aideploy::error::Failure::of(&err).and_then(aideploy::error::Failure::as_hinted).unwrap();
-    assert!(help.hint.contains("--set region="), "{}", help.hint);
+    // A missing region is the user's input to give: exit 2, with the fix.
+    let failure = aideploy::error::Failure::of(&err).expect("a typed failure");
+    assert_eq!(failure.exit_code(), aideploy::error::exit::USAGE);
+    let hint = failure.hint().unwrap_or_default();
+    assert!(hint.contains("--set region="), "{hint}");
 }
 
 #[test]
