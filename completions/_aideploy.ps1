@@ -155,6 +155,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Cloud region for this run (the same as --set region=REGION)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]')
             [CompletionResult]::new('--package', '--package', [CompletionResultType]::ParameterName, 'zip or image [default: the target''s (lambda: zip, local: its environment, others: image), else `[build] package`, else image]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Also write the image to FILE as an archive for `docker load -i FILE` or `skopeo copy docker-archive:FILE ...`, to run it elsewhere')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')

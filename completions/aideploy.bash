@@ -170,7 +170,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__build)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --package --push --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --package --push --output --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -198,6 +198,10 @@ _aideploy() {
                     ;;
                 --package)
                     COMPREPLY=($(compgen -W "zip image" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --manifest)

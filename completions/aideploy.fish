@@ -109,6 +109,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l region -d 'C
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l package -d 'zip or image [default: the target\'s (lambda: zip, local: its environment, others: image), else `[build] package`, else image]' -r -f -a "zip\t''
 image\t''"
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l output -d 'Also write the image to FILE as an archive for `docker load -i FILE` or `skopeo copy docker-archive:FILE ...`, to run it elsewhere' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r

@@ -180,6 +180,10 @@ pub struct BuildArgs {
     /// Push the image to `[build] registry` (or $AIDEPLOY_REGISTRY)
     #[arg(long)]
     pub push: bool,
+    /// Also write the image to FILE as an archive for `docker load -i FILE` or `skopeo
+    /// copy docker-archive:FILE ...`, to run it elsewhere
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

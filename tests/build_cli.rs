@@ -135,3 +135,36 @@ fn an_unreachable_base_image_fails_fast_naming_base_image() {
     assert!(v["error"]["help"].as_str().unwrap().starts_with("set `base_image` in [build]"), "{v}");
     assert!(v["error"]["causes"][0].as_str().unwrap().contains("cannot reach registry 127.0.0.1:1"), "{v}");
 }
+
+/// Issue 13 point 11: `build --package image --output FILE` writes the image as an archive
+/// that the Docker engine loads and skopeo reads, for running it elsewhere.
+#[test]
+fn build_output_writes_an_archive_docker_and_skopeo_read() {
+    let p = Project::new();
+    let archive = p.home.path().join("rag.tar");
+    let archive_arg = archive.to_str().unwrap();
+    let (code, v, stderr) = p.run(&["build", "--package", "zip", "--output", archive_arg], None);
+    assert_eq!(code, 2, "a zip has no archive form: {v}\n{stderr}");
+    assert!(!archive.exists());
+
+    let (code, v, stderr) = p.run(&["build", "--package", "image", "--output", archive_arg], None);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(v["artifact"]["path"], archive_arg, "{v}");
+    assert!(std::fs::metadata(&archive).unwrap().len() > 0);
+
+    // skopeo reads it as a docker archive: the same config digest, every layer.
+    let out = std::process::Command::new("skopeo").args(["inspect", &format!("docker-archive:{archive_arg}")]).output().unwrap();
+    assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let layers = v["artifact"]["layers"].as_array().unwrap().len();
+    assert_eq!(seen["Layers"].as_array().unwrap().len(), layers, "{seen}");
+
+    // The engine loads it under the app's name and stage, as the image we built.
+    let out = std::process::Command::new("docker").args(["load", "-i", archive_arg]).output().unwrap();
+    assert!(out.status.success(), "docker load: {}", String::from_utf8_lossy(&out.stderr));
+    let tag = "aideploy/fastapi-rag:dev";
+    assert!(String::from_utf8_lossy(&out.stdout).contains(tag), "{}", String::from_utf8_lossy(&out.stdout));
+    let id = std::process::Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", tag]).output().unwrap();
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", tag]).output();
+    assert!(String::from_utf8_lossy(&id.stdout).trim().starts_with("sha256:"), "{}", String::from_utf8_lossy(&id.stderr));
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::artifact::oci::blobs::BlobStore;
 use crate::artifact::oci::{self, Entrypoint, ImageSpec, LayerRole, Platform};
@@ -33,7 +33,16 @@ pub fn push_repository(loaded: &Loaded) -> Result<Option<Reference>> {
     Ok(Some(Reference::parse(&repo)?))
 }
 
-pub async fn build(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push: bool, r: &dyn Reporter) -> Result<ArtifactInfo> {
+/// Builds the image for `aideploy build`: pushed with `push`, written as a `docker load`
+/// archive to `output` when given.
+pub async fn build(
+    loaded: &Loaded,
+    stage: &Stage,
+    target: Option<&Target>,
+    push: bool,
+    output: Option<&std::path::Path>,
+    r: &dyn Reporter,
+) -> Result<ArtifactInfo> {
     let push_to = if push {
         Some(push_repository(loaded)?.ok_or_else(|| {
             UsageError::new("--push needs a registry to push to")
@@ -44,7 +53,32 @@ pub async fn build(loaded: &Loaded, stage: &Stage, target: Option<&Target>, push
     };
     // A lambda target's image is a Lambda function's (the runtime interface client).
     let flavor = if target.is_some_and(|t| t.kind == crate::manifest::Kind::Lambda) { Flavor::Lambda } else { Flavor::Server };
-    build_flavor(loaded, stage, target, push_to, flavor, r).await
+    let local = build_local(loaded, target, flavor, r).await?;
+    let mut artifact = ArtifactInfo::plain("image", local.image.digest.clone(), local.image.bytes());
+    artifact.layers = local.layers.clone();
+    if let Some(out) = output {
+        let tag = format!("aideploy/{}:{stage}", loaded.manifest.app().name.as_str());
+        r.step(&format!("writing {} (tagged {tag})", out.display()));
+        let client = Client::new(Arc::new(RegistryLogins::new(None)), BlobStore::open_default()?, Options::default())?;
+        crate::artifact::oci::export::write_docker_archive(&local.image, &client, &tag, out)
+            .await
+            .with_context(|| format!("cannot write the image to {}", out.display()))?;
+        r.done();
+        artifact.path = Some(out.to_path_buf());
+    }
+    if let Some(repo) = push_to {
+        let (reference, uploaded) = push_with_report(&local.image, &repo, stage, r).await?;
+        artifact.reference = Some(reference);
+        artifact.uploaded_bytes = uploaded;
+    }
+    Ok(artifact)
+}
+
+async fn push_with_report(built: &oci::BuiltImage, repo: &Reference, stage: &Stage, r: &dyn Reporter) -> Result<(String, u64)> {
+    r.step(&format!("pushing to {}", repo.name()));
+    let pushed = push_built(built, repo, stage, r).await?;
+    r.done();
+    Ok(pushed)
 }
 
 /// Pushes an image built earlier (its blobs are in the local store) to `repo`, tagged
@@ -83,44 +117,6 @@ pub enum Flavor {
 pub const LAMBDA_ADAPTER_DIR: &str = "/opt/aideploy/lambda";
 /// The requirement a Lambda image adds when the app's list lacks it.
 pub const LAMBDA_RIC: &str = "awslambdaric";
-
-/// Builds the image and, with `push_to`, pushes it there (a target's own registry).
-pub async fn build_to(
-    loaded: &Loaded,
-    stage: &Stage,
-    target: Option<&Target>,
-    push_to: Option<Reference>,
-    r: &dyn Reporter,
-) -> Result<ArtifactInfo> {
-    build_flavor(loaded, stage, target, push_to, Flavor::Server, r).await
-}
-
-/// [`build_to`] for a given [`Flavor`].
-pub async fn build_flavor(
-    loaded: &Loaded,
-    stage: &Stage,
-    target: Option<&Target>,
-    push_to: Option<Reference>,
-    flavor: Flavor,
-    r: &dyn Reporter,
-) -> Result<ArtifactInfo> {
-    let local = build_local(loaded, target, flavor, r).await?;
-    let built = local.image;
-    let mut artifact = ArtifactInfo::plain("image", built.digest.clone(), built.bytes());
-    artifact.layers = local.layers;
-    if let Some(repo) = push_to {
-        r.step(&format!("pushing to {}", repo.name()));
-        let logins = RegistryLogins::new(Some(repo.registry.clone()));
-        let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
-        let tag = format!("{stage}-{}", &built.digest.trim_start_matches("sha256:")[..12]);
-        let dest = Reference::parse(&format!("{}:{tag}", repo.name()))?;
-        let report = client.push(&built, &dest, r).await?;
-        r.done();
-        artifact.reference = Some(report.reference);
-        artifact.uploaded_bytes = report.uploaded_bytes;
-    }
-    Ok(artifact)
-}
 
 /// An image built on this machine (its blobs in the local store), not pushed anywhere.
 #[derive(Debug, Clone)]

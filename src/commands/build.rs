@@ -36,7 +36,13 @@ pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     // The local target's own artifact (its environment and source set), and the
     // sagemaker target's model archive.
     let default = target.as_ref().map(|t| crate::backends::for_kind(t.kind).capabilities().default_package);
+    let image_only = |flag: &str| {
+        UsageError::new(format!("{flag} applies to images")).hint(format!("pass --package image {flag} to build an image and write it"))
+    };
     if package.is_none() && matches!(default, Some(DefaultPackage::Source | DefaultPackage::ModelArchive)) {
+        if args.output.is_some() {
+            return Err(image_only("--output").into());
+        }
         if args.push {
             return Err(UsageError::new(format!(
                 "the {} target builds nothing to push",
@@ -61,9 +67,12 @@ pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
                     .hint("a zip is uploaded by the lambda target's deploy; pass --package image to push an image")
                     .into());
             }
+            if args.output.is_some() {
+                return Err(image_only("--output").into());
+            }
             build_zip(&loaded, target.as_ref(), &r)?
         }
-        Package::Image => crate::artifact::image::build(&loaded, &stage, target.as_ref(), args.push, &r).await?,
+        Package::Image => crate::artifact::image::build(&loaded, &stage, target.as_ref(), args.push, args.output.as_deref(), &r).await?,
     };
     r.done();
     print(ui, &artifact, &left_out(&loaded, target.as_ref())?)
