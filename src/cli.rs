@@ -89,7 +89,8 @@ pub enum Command {
     #[command(after_help = "Examples:
   aideploy deploy --target local
   aideploy deploy --target local --yes --json   # CI
-  aideploy deploy --target local --stage prod --set health_timeout=120")]
+  aideploy deploy --target local --stage prod --set health_timeout=120
+  aideploy deploy --target lambda --refresh     # dependencies installed again, not from the cache")]
     Deploy(DeployArgs),
     /// Show what a deploy would change, changing nothing
     #[command(after_help = "Examples:
@@ -101,7 +102,8 @@ pub enum Command {
   aideploy build --target lambda                 # the Lambda zip (deps for linux x86_64)
   aideploy build --package image --push          # OCI image to [build] registry / $AIDEPLOY_REGISTRY
   aideploy build --target local                  # the local Python environment and source set
-  aideploy build --package zip --json")]
+  aideploy build --package zip --json
+  aideploy build --target lambda --refresh       # install the dependencies again")]
     Build(BuildArgs),
     /// Show what is deployed: URL, version, health
     #[command(after_help = "Examples:
@@ -184,6 +186,10 @@ pub struct BuildArgs {
     /// copy docker-archive:FILE ...`, to run it elsewhere
     #[arg(long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    /// Install the Python dependencies again instead of reusing the cached set (picks up
+    /// new releases of requirements that are not pinned)
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -202,6 +208,10 @@ pub struct LogsArgs {
 pub struct DeployArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Install the Python dependencies again instead of reusing the cached set (picks up
+    /// new releases of requirements that are not pinned)
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -63,3 +63,7 @@ pub const AIDEPLOY_POLL_INTERVAL_MS: &str = "AIDEPLOY_POLL_INTERVAL_MS";
 /// compare-and-swap in the cloud's API: appservice, render): how long a run waits after
 /// writing its claim before it reads it back. 5000 unless set; tests may lower it.
 pub const AIDEPLOY_LEASE_SETTLE_MS: &str = "AIDEPLOY_LEASE_SETTLE_MS";
+/// How long, in seconds, the health gate accepts the same failing answer (a server
+/// error from the app, or 404 on the health path) before it stops waiting: 15 unless
+/// set; tests may lower it.
+pub const AIDEPLOY_HEALTH_STEADY_SECS: &str = "AIDEPLOY_HEALTH_STEADY_SECS";

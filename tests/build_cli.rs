@@ -168,3 +168,53 @@ fn build_output_writes_an_archive_docker_and_skopeo_read() {
     let _ = std::process::Command::new("docker").args(["rmi", "-f", tag]).output();
     assert!(String::from_utf8_lossy(&id.stdout).trim().starts_with("sha256:"), "{}", String::from_utf8_lossy(&id.stderr));
 }
+
+/// The dependency cache is keyed on the installer's settings as well as the requirements,
+/// and `--refresh` installs again whatever the cache holds.
+#[test]
+fn dependency_cache_follows_installer_settings_and_refresh() {
+    let p = Project::new();
+    let deps = p.home.path().join("cache/deps");
+    let entries = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&deps)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| !n.contains('.'))
+            .collect();
+        v.sort();
+        v
+    };
+    let build = |extra_env: &[(&str, &std::path::Path)], refresh: bool| {
+        let mut cmd = common::aideploy(p.home.path());
+        common::offline(&mut cmd);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd.current_dir(&p.dir).args(["build", "--target", "lambda", "--json"]);
+        if refresh {
+            cmd.arg("--refresh");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["artifact"]["digest"].clone()
+    };
+    let first = build(&[], false);
+    let cached = entries();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    // Damage the cached set: a build that reuses it leaves it damaged...
+    let marker = deps.join(&cached[0]).join("site/fastapi/__init__.py");
+    std::fs::remove_file(&marker).unwrap();
+    build(&[], false);
+    assert!(!marker.exists(), "the cached set was reused");
+    // ...a constraint file is a new cache key: a second set, the first left alone...
+    let constraints = p.home.path().join("constraints.txt");
+    std::fs::write(&constraints, "fastapi<1000\n").unwrap();
+    build(&[("UV_CONSTRAINT", &constraints), ("PIP_CONSTRAINT", &constraints)], false);
+    assert_eq!(entries().len(), 2, "{:?}", entries());
+    assert!(!marker.exists());
+    // ...and --refresh installs the first set again, in place.
+    let refreshed = build(&[], true);
+    assert!(marker.is_file(), "--refresh installed the dependencies again");
+    assert_eq!(entries().len(), 2);
+    assert_eq!(refreshed, first, "the same versions make the same zip");
+}

@@ -560,7 +560,13 @@ fn model_server_user_data() {
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
     let app = app_name("gpullm");
-    write_app(p, &app, &format!("ami = \"{AMI}\"\nmodel = \"TheBloke/Llama-2-7B-Chat-AWQ\"\nserver = \"vllm\""));
+    // The server's image by tag, from the loopback registry (no test reaches Docker Hub).
+    let server_image = env("AIDEPLOY_TEST_BASE_IMAGE");
+    write_app(
+        p,
+        &app,
+        &format!("ami = \"{AMI}\"\nmodel = \"TheBloke/Llama-2-7B-Chat-AWQ\"\nserver = \"vllm\"\nserver_image = \"{server_image}\""),
+    );
     let (health, _) = health_server();
     // `server` needs a `model`, and a model is `org/name`: usage errors before any call.
     for (set, says) in [("model=\"\"", "Hugging Face model id"), ("model=\"just-a-name\"", "org/name")] {
@@ -586,7 +592,20 @@ fn model_server_user_data() {
     let live = running(&s);
     assert_eq!(live.len(), 1);
     let ud = live[0]["user_data"].as_str().unwrap();
-    assert!(ud.contains("vllm/vllm-openai:") && ud.contains("--model 'TheBloke/Llama-2-7B-Chat-AWQ'") && ud.contains("--gpus all"), "{ud}");
+    // The tag was resolved when planning: the instance pulls and runs the digest the
+    // registry holds for it (read back with skopeo), not the tag.
+    let digest = registry_digest(&server_image);
+    let pinned = format!("'{}@{digest}' --model 'TheBloke/Llama-2-7B-Chat-AWQ'", server_image.rsplit_once(':').unwrap().0);
+    assert!(ud.contains(&pinned) && ud.contains("--gpus all"), "{ud}");
+    assert!(!ud.contains(":3.11"), "the tag is not what runs: {ud}");
+    assert!(report["artifact"]["reference"].as_str().unwrap().contains(&digest), "{report}");
+    // The plan showed it, and where it came from.
+    let planned = ok_json(
+        &cmd(home.path(), p, &health, "").env_remove("AIDEPLOY_REGISTRY").args(["plan", "--target", "ec2", "--json"]).output().unwrap(),
+    );
+    let row = planned["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "server-image").cloned().unwrap_or_default();
+    assert!(row["id"].as_str().unwrap_or_default().ends_with(&digest), "{planned}");
+    assert!(row["reason"].as_str().unwrap_or_default().contains(&server_image), "{planned}");
     assert!(!ud.contains("docker login"));
     // No image of its own: no ECR statements, only the secret.
     let role = &s["roles"][format!("aideploy-{app}-dev-{REGION}")];
@@ -610,6 +629,51 @@ fn model_server_user_data() {
     assert!(running(&s).is_empty() && s["groups"].as_array().unwrap().is_empty());
 }
 
+/// The digest a registry holds for `reference` now, as skopeo reads it.
+fn registry_digest(reference: &str) -> String {
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}", &format!("docker://{reference}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn model_server_image_is_pinned_by_digest() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("gpupin");
+    write_app(p, &app, &format!("ami = \"{AMI}\"\nmodel = \"TheBloke/Llama-2-7B-Chat-AWQ\""));
+    let plan = |set: &str| {
+        cmd(home.path(), p, "", "")
+            .env_remove("AIDEPLOY_REGISTRY")
+            .args(["plan", "--target", "ec2", "--json", "--set", set])
+            .output()
+            .unwrap()
+    };
+    // A reference with a digest is taken as it is: no registry is asked (port 9 answers nothing).
+    let digest = format!("sha256:{}", "5".repeat(64));
+    let out = plan(&format!("server_image=\"127.0.0.1:9/vllm/vllm-openai@{digest}\""));
+    let planned = ok_json(&out);
+    let row = planned["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "server-image").cloned().unwrap_or_default();
+    assert_eq!(row["id"], format!("127.0.0.1:9/vllm/vllm-openai@{digest}"), "{planned}");
+    // A tag that cannot be resolved stops the plan, naming the way to pin it by hand.
+    let out = plan("server_image=\"127.0.0.1:9/vllm/vllm-openai:v9\"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot resolve the model server image 127.0.0.1:9/vllm/vllm-openai:v9"), "{stderr}");
+    assert!(stderr.contains("server_image = \"127.0.0.1:9/vllm/vllm-openai@sha256:...\""), "{stderr}");
+    // `server_image` without a model is a usage error.
+    let other = tempfile::tempdir().unwrap();
+    write_app(other.path(), &app, &format!("ami = \"{AMI}\"\nserver_image = \"x/y:1\""));
+    let out = cmd(home.path(), other.path(), "", "").env_remove("AIDEPLOY_REGISTRY").args(["plan", "--target", "ec2"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`server_image` is set but `model` is not"), "{stderr}");
+}
+
 /// The stored value of a secret, read back with boto3 (never printed by aideploy).
 fn secret_value(id: &str) -> String {
     let full = "import boto3, sys\nkw = dict(endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id='testing', aws_secret_access_key='testing')\nprint(boto3.client('secretsmanager', **kw).get_secret_value(SecretId=sys.argv[3])['SecretString'])";
@@ -624,7 +688,12 @@ fn private_by_default_and_the_model_server_has_a_key() {
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
     let app = app_name("gpupriv");
-    write_app(p, &app, &format!("ami = \"{AMI}\"\nmodel = \"TheBloke/Llama-2-7B-Chat-AWQ\"\nserver = \"vllm\""));
+    let server_image = env("AIDEPLOY_TEST_BASE_IMAGE");
+    write_app(
+        p,
+        &app,
+        &format!("ami = \"{AMI}\"\nmodel = \"TheBloke/Llama-2-7B-Chat-AWQ\"\nserver = \"vllm\"\nserver_image = \"{server_image}\""),
+    );
     // Neither `public` nor `allow_cidrs`: private.
     let toml = std::fs::read_to_string(p.join("aideploy.toml")).unwrap();
     std::fs::write(p.join("aideploy.toml"), toml.replace("allow_cidrs = [\"203.0.113.0/24\", \"198.51.100.7/32\"]\n", "")).unwrap();

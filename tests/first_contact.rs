@@ -134,3 +134,20 @@ fn init_finds_requirements_next_to_the_app_and_validate_warns_about_unlisted_imp
     let (_, _, stderr) = aideploy(home.path(), &dir, &["build", "--target", "lambda", "--json"]);
     assert!(stderr.contains("app/main.py imports `fastapi`"), "{stderr}");
 }
+
+/// 13.12: a src-layout project (`src/ragsvc/...`, pyproject only) answers from its image
+/// as it does on the local target: `src/` is on the image's `PYTHONPATH`, and its deps sit
+/// in a folder Python and tools treat as site-packages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_src_layout_image_imports_its_package() {
+    let (home, dir) = app("src-layout");
+    let (code, _, stderr) = aideploy(home.path(), &dir, &["init", "--yes", "--target", "cloudrun"]);
+    assert_eq!(code, 0, "{stderr}");
+    let manifest = std::fs::read_to_string(dir.join("aideploy.toml")).unwrap();
+    assert!(manifest.contains("asgi = \"ragsvc.api:app\""), "{manifest}");
+    use_test_base_image(&dir);
+
+    let (app, resp) = image_answers(home.path(), &dir, &unique("src-layout"), "/health").await;
+    assert_eq!(resp.status(), 200, "{}", app.logs());
+    assert_eq!(resp.json::<Value>().await.unwrap(), serde_json::json!({"status": "ok", "from": "see the docs"}));
+}

@@ -623,7 +623,7 @@ fn container_image_function_makes_and_destroys_its_ecr_repository() {
     assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["python3", "-m", "awslambdaric"]));
     let env_list = config["config"]["Env"].to_string();
     assert!(
-        env_list.contains("LAMBDA_TASK_ROOT=/app") && env_list.contains("PYTHONPATH=/opt/aideploy/lambda:/opt/aideploy/deps"),
+        env_list.contains("LAMBDA_TASK_ROOT=/app") && env_list.contains("PYTHONPATH=/opt/aideploy/lambda:/opt/aideploy/site-packages"),
         "{env_list}"
     );
 

@@ -595,6 +595,135 @@ async def app(scope, receive, send):
         assert!(e.message.contains("needs uv"), "{}", e.message);
     }
 
+    /// A PEP 503 "simple" index of the wheelhouse on loopback, with each file's sha256
+    /// in its link (as a package index gives it): a lock made against it records hashes,
+    /// which a lock made from a find-links folder does not.
+    struct SimpleIndex {
+        child: Child,
+        url: String,
+        _dir: tempfile::TempDir,
+    }
+
+    impl SimpleIndex {
+        fn serve(wheelhouse: &Path) -> SimpleIndex {
+            use sha2::{Digest, Sha256};
+            let dir = tempfile::tempdir().unwrap();
+            let mut projects: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            for entry in std::fs::read_dir(wheelhouse).unwrap() {
+                let path = entry.unwrap().path();
+                let file = path.file_name().unwrap().to_string_lossy().to_string();
+                if !file.ends_with(".whl") {
+                    continue;
+                }
+                let project = file.split('-').next().unwrap().to_lowercase().replace(['_', '.'], "-");
+                let sha = hex::encode(Sha256::digest(std::fs::read(&path).unwrap()));
+                std::fs::create_dir_all(dir.path().join("files")).unwrap();
+                std::fs::copy(&path, dir.path().join("files").join(&file)).unwrap();
+                projects.entry(project).or_default().push(format!("<a href=\"../../files/{file}#sha256={sha}\">{file}</a><br/>"));
+            }
+            for (project, links) in &projects {
+                let d = dir.path().join("simple").join(project);
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("index.html"), format!("<!DOCTYPE html><html><body>{}</body></html>", links.join("\n"))).unwrap();
+            }
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let child = Command::new("python3")
+                .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let started = Instant::now();
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(started.elapsed() < Duration::from_secs(20), "the index did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            SimpleIndex { child, url: format!("http://127.0.0.1:{port}/simple"), _dir: dir }
+        }
+    }
+
+    impl Drop for SimpleIndex {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// A uv project's lock pins every file by hash, and the install checks them: a lock
+    /// whose fastapi hashes do not match the wheels the index serves fails, naming the
+    /// package, instead of installing whatever the index sent.
+    #[test]
+    fn uv_lock_hashes_are_checked_at_install() {
+        let work = tempfile::tempdir().unwrap();
+        let s = setup(&work.path().join("cache"));
+        // An index on loopback instead of the find-links folder (still no internet).
+        let index = SimpleIndex::serve(&s.wheelhouse);
+        let saved: Vec<(&str, Option<std::ffi::OsString>)> =
+            ["UV_OFFLINE", "UV_FIND_LINKS", "UV_CACHE_DIR"].iter().map(|k| (*k, std::env::var_os(k))).collect();
+        std::env::remove_var("UV_OFFLINE");
+        std::env::remove_var("UV_FIND_LINKS");
+        std::env::set_var("UV_CACHE_DIR", work.path().join("uv-cache"));
+        std::env::set_var("UV_INDEX_URL", &index.url);
+        let restore = || {
+            for (k, v) in &saved {
+                match v {
+                    Some(v) => std::env::set_var(k, v),
+                    None => std::env::remove_var(k),
+                }
+            }
+            std::env::remove_var("UV_INDEX_URL");
+        };
+
+        let project = work.path().join("hashed");
+        fs_err::create_dir_all(project.join("app")).unwrap();
+        fs_err::write(project.join("app/__init__.py"), "").unwrap();
+        fs_err::write(project.join("app/main.py"), "from fastapi import FastAPI\napp = FastAPI()\n").unwrap();
+        fs_err::write(
+            project.join("aideploy.toml"),
+            "version = 1\n\n[app]\nname = \"hashed\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\n",
+        )
+        .unwrap();
+        fs_err::write(
+            project.join("pyproject.toml"),
+            "[project]\nname = \"hashed\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"fastapi>=0.110\"]\n",
+        )
+        .unwrap();
+        let lock = Command::new("uv").arg("lock").current_dir(&project).output().unwrap();
+        if !lock.status.success() {
+            restore();
+            panic!("uv lock: {}", String::from_utf8_lossy(&lock.stderr));
+        }
+        let text = fs_err::read_to_string(project.join("uv.lock")).unwrap();
+        // fastapi's entry, up to the next package: every hash in it replaced.
+        let start = text.find("name = \"fastapi\"").expect("fastapi in the lock");
+        let end = text[start..].find("[[package]]").map_or(text.len(), |e| start + e);
+        let entry = text[start..end].to_string();
+        let mut forged = String::new();
+        let mut rest = entry.as_str();
+        while let Some(i) = rest.find("sha256:") {
+            forged.push_str(&rest[..i + 7]);
+            forged.push_str(&"0".repeat(64));
+            rest = &rest[i + 7 + 64..];
+        }
+        forged.push_str(rest);
+        fs_err::write(project.join("uv.lock"), format!("{}{forged}{}", &text[..start], &text[end..])).unwrap();
+        let loaded = manifest::load(&project.join("aideploy.toml")).unwrap();
+        let forged_result = lambda_zip_for(&loaded, Arch::X86_64, &Quiet);
+        // The honest lock installs.
+        fs_err::write(project.join("uv.lock"), &text).unwrap();
+        let honest = lambda_zip_for(&loaded, Arch::X86_64, &Quiet);
+        restore();
+
+        assert!(entry.contains("hash = \"sha256:"), "the lock pins fastapi's files by hash:\n{entry}");
+        let e = hinted(forged_result.unwrap_err());
+        assert!(e.message.contains("does not match the hash pinned"), "{}", e.message);
+        assert!(e.message.contains("fastapi"), "{}", e.message);
+        let zip = honest.unwrap();
+        let names: Vec<String> = aideploy::artifact::zip::list_entries(&zip.path).unwrap().into_iter().map(|e| e.0).collect();
+        assert!(names.iter().any(|n| n == "fastapi/__init__.py"));
+    }
+
     #[test]
     fn warm_deps_run_no_installer() {
         let work = tempfile::tempdir().unwrap();

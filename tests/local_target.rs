@@ -274,6 +274,48 @@ fn a_command_app_that_never_gets_healthy_times_out_with_exit_3() {
     assert_eq!(http("GET", &app.url("/health"), None).unwrap(), (200, "ok".into()));
 }
 
+/// The health gate stops before its timeout when the answers say waiting will not
+/// help: a steady server error (its body shown, redacted), a health path the app does not
+/// serve, an app listening on another port than $PORT. Each names the fix.
+#[test]
+fn the_health_gate_stops_early_on_a_steady_failure() {
+    const SECRET: &str = "tok-9f8e7d6c5b4a3921";
+    let app = App::new("fastapi-rag");
+    let manifest = "version = 1\n[app]\nname = \"steady\"\ncommand = \"python server.py\"\nhealth = \"/health\"\n[secrets]\nTOKEN = {}\n[targets.local]\nhealth_timeout = 900\n";
+    let server = |code: u16| {
+        format!(
+            "import http.server, os\n\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response({code})\n        self.end_headers()\n        self.wfile.write(('boom: token ' + os.environ['TOKEN']).encode())\n\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n"
+        )
+    };
+    let env = [("TOKEN", SECRET), ("AIDEPLOY_HEALTH_STEADY_SECS", "1")];
+
+    app.command_app(manifest, "server.py", &server(500));
+    let (code, v, stderr) = app.json_env(&["deploy", "--yes"], &env);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    let failure = v["failure"].as_str().unwrap();
+    assert!(failure.contains("GET /health answered HTTP 500 on every try"), "{failure}");
+    assert!(failure.contains("boom: token ***"), "the last answer is shown, redacted: {failure}");
+    assert!(!failure.contains(SECRET) && !stderr.contains(SECRET), "{failure}");
+
+    app.command_app(manifest, "server.py", &server(404));
+    let (code, v, stderr) = app.json_env(&["deploy", "--yes"], &env);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    let failure = v["failure"].as_str().unwrap();
+    assert!(failure.contains("serves no `/health`") && failure.contains("set `[app] health`"), "{failure}");
+
+    // An app that ignores $PORT: nothing answers, and its log says where it listens.
+    let other = free_port();
+    let elsewhere = format!(
+        "import http.server\n\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200)\n        self.end_headers()\n\nprint('Uvicorn running on http://127.0.0.1:{other} (Press CTRL+C to quit)', flush=True)\nhttp.server.HTTPServer(('127.0.0.1', {other}), H).serve_forever()\n"
+    );
+    app.command_app(manifest, "server.py", &elsewhere);
+    let (code, v, stderr) = app.json_env(&["deploy", "--yes"], &env);
+    assert_eq!(code, 3, "{v}\n{stderr}");
+    let failure = v["failure"].as_str().unwrap();
+    assert!(failure.contains(&format!("the app listens on port {other}, but it was started with PORT=")), "{failure}");
+    assert!(failure.contains("$PORT"), "{failure}");
+}
+
 #[test]
 fn destroy_after_a_failed_first_deploy_removes_the_folder_it_left() {
     let app = App::new("fastapi-rag");

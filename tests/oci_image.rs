@@ -177,10 +177,10 @@ async fn oci_push_inspect_and_run_in_docker() {
     assert!(cfg["Cmd"].is_null());
     assert!(cfg["ExposedPorts"]["8000/tcp"].is_object());
     let env_list: Vec<&str> = cfg["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    for want in ["PORT=8000", "PYTHONUNBUFFERED=1", "PYTHONPATH=/opt/aideploy/deps", "LANG=C.UTF-8", "LOG_LEVEL=info"] {
+    for want in ["PORT=8000", "PYTHONUNBUFFERED=1", "PYTHONPATH=/opt/aideploy/site-packages", "LANG=C.UTF-8", "LOG_LEVEL=info"] {
         assert!(env_list.contains(&want), "{want} not in {env_list:?}");
     }
-    assert!(env_list.iter().any(|e| e.starts_with("PATH=/opt/aideploy/deps/bin:")), "{env_list:?}");
+    assert!(env_list.iter().any(|e| e.starts_with("PATH=/opt/aideploy/site-packages/bin:")), "{env_list:?}");
     let history = config["history"].as_array().unwrap();
     assert!(history.iter().any(|h| h["created_by"].as_str().unwrap_or("").contains("app source")));
 
@@ -981,9 +981,11 @@ async fn oci_docker_archive_loads_and_runs() {
         cid.trim(),
         "python3",
         "-c",
-        "import os; print(os.getuid(), os.getcwd(), os.environ['PYTHONPATH'])",
+        "import os, sys; m = sys.modules.get('sitecustomize'); print(os.getuid(), os.getcwd(), os.environ['PYTHONPATH'], m and m.__file__)",
     ]));
-    assert_eq!(who.trim(), "10001 /app /opt/aideploy/deps");
+    // The deps folder is a site directory too: its sitecustomize ran at start-up, so the
+    // packages' `.pth` files are processed.
+    assert_eq!(who.trim(), "10001 /app /opt/aideploy/site-packages /opt/aideploy/site-packages/sitecustomize.py");
     // Console scripts of the deps run in the image (their shebangs were made portable).
     let version = run(Command::new("docker").args(["exec", cid.trim(), "uvicorn", "--version"]));
     assert!(version.contains("Running uvicorn"), "{version}");

@@ -159,6 +159,11 @@ pub async fn build_local(loaded: &Loaded, target: Option<&Target>, flavor: Flavo
     spec.deps_key = deps.as_ref().map(|d| d.key.clone());
     if flavor == Flavor::Lambda {
         lambda_spec(&mut spec, loaded)?;
+    } else if let Some(src) = src_dir(loaded) {
+        // As on the local target: a src-layout project imports from `src/`.
+        let mut path: Vec<String> = spec.deps.as_ref().map(|_| oci::DEPS_DIR.to_string()).into_iter().collect();
+        path.push(src);
+        spec.env.push(("PYTHONPATH".into(), path.join(":")));
     }
     let logins = RegistryLogins::new(None);
     let client = Client::new(Arc::new(logins), BlobStore::open_default()?, Options::default())?;
@@ -171,6 +176,12 @@ pub async fn build_local(loaded: &Loaded, target: Option<&Target>, flavor: Flavo
 /// The layers of a built image, as reports show them.
 pub fn layers_of(built: &oci::BuiltImage) -> Vec<Layer> {
     built.layers.iter().map(|l| Layer { role: role_name(l.role).into(), digest: l.digest.clone(), bytes: l.size }).collect()
+}
+
+/// The digest `image` points to now, read from its registry with this machine's logins.
+pub async fn resolve_digest(image: &Reference) -> Result<String> {
+    let client = Client::new(Arc::new(RegistryLogins::new(None)), BlobStore::open_default()?, Options::default())?;
+    client.resolve(image).await
 }
 
 /// What pushing `image` to `repo` would upload, read with HEAD requests only: the bytes
@@ -213,10 +224,18 @@ fn lambda_spec(spec: &mut ImageSpec, loaded: &Loaded) -> Result<()> {
     if spec.deps.is_some() {
         pythonpath.push(oci::DEPS_DIR.into());
     }
+    pythonpath.extend(src_dir(loaded));
     spec.env.push(("PYTHONPATH".into(), pythonpath.join(":")));
     spec.env.push(("LAMBDA_TASK_ROOT".into(), oci::APP_DIR.into()));
     spec.env.push((crate::artifact::zip::ASGI_ENV.into(), asgi.get().to_string()));
     Ok(())
+}
+
+/// `/app/src` for a src-layout project (a `src/` folder that is not itself a package),
+/// which the local target puts on `PYTHONPATH` too.
+fn src_dir(loaded: &Loaded) -> Option<String> {
+    let src = loaded.dir.join("src");
+    (src.is_dir() && !src.join("__init__.py").exists()).then(|| format!("{}/src", oci::APP_DIR))
 }
 
 fn role_name(role: LayerRole) -> &'static str {

@@ -120,24 +120,48 @@ impl Requirements {
         self.extra.push(line.to_string());
     }
 
-    /// Installer arguments: `-r FILE` for a requirements file (so its own `-r`/`-c`
-    /// includes resolve next to it), else a list written into `scratch`; then `extra`.
-    pub fn install_args(&self, scratch: &Path) -> Result<Vec<std::ffi::OsString>> {
+    /// Whether the list pins every requirement by hash (`--hash=sha256:...`, as
+    /// `uv export` and `pip-compile --generate-hashes` write): every file installed is
+    /// then checked against them. aideploy's own additions do not count.
+    pub fn hashed(&self) -> bool {
+        let mut own = self.lines.iter().filter(|l| !l.starts_with('-') && !self.extra.contains(l)).peekable();
+        own.peek().is_some() && own.all(|l| l.contains("--hash="))
+    }
+
+    /// The installer runs, in order, each a list of arguments: `-r FILE` for a
+    /// requirements file (so its own `-r`/`-c` includes resolve next to it), else a list
+    /// written into `scratch`; then `extra`. A hashed list is installed with
+    /// `--require-hashes`, and `extra` (which carries no hash) in a second run of its own,
+    /// so adding uvicorn never turns the hash check off.
+    pub fn install_runs(&self, scratch: &Path) -> Result<Vec<Vec<std::ffi::OsString>>> {
         let mut args: Vec<std::ffi::OsString> = Vec::new();
+        let hashed = self.hashed();
+        let separate_extra = hashed && !self.extra.is_empty();
         match &self.source {
             Some(file) if is_requirements_txt(file) => {
                 args.push("-r".into());
                 args.push(file.clone().into_os_string());
-                args.extend(self.extra.iter().map(Into::into));
+                if !separate_extra {
+                    args.extend(self.extra.iter().map(Into::into));
+                }
             }
             _ => {
                 let list = scratch.join("aideploy-requirements.txt");
-                fs_err::write(&list, self.lines.join("\n") + "\n")?;
+                let lines: Vec<&String> = self.lines.iter().filter(|l| !separate_extra || !self.extra.contains(l)).collect();
+                let text: Vec<&str> = lines.iter().map(|l| l.as_str()).collect();
+                fs_err::write(&list, text.join("\n") + "\n")?;
                 args.push("-r".into());
                 args.push(list.into_os_string());
             }
         }
-        Ok(args)
+        if hashed {
+            args.push("--require-hashes".into());
+        }
+        let mut runs = vec![args];
+        if separate_extra {
+            runs.push(self.extra.iter().map(Into::into).collect());
+        }
+        Ok(runs)
     }
 }
 
@@ -147,12 +171,26 @@ fn is_requirements_txt(p: &Path) -> bool {
     reqfiles::format_of(p) == reqfiles::Format::RequirementsTxt
 }
 
+/// The requirement lines of a requirements file, comments dropped and `\`-continued
+/// lines joined (a hashed requirement spans several).
 fn requirement_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.split(" #").next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect()
+    let mut joined = Vec::new();
+    let mut current = String::new();
+    for raw in text.lines() {
+        let line = if raw.trim_start().starts_with('#') { "" } else { raw.split(" #").next().unwrap_or("") };
+        match line.trim_end().strip_suffix('\\') {
+            Some(head) => {
+                current.push_str(head.trim());
+                current.push(' ');
+            }
+            None => {
+                current.push_str(line.trim());
+                joined.push(std::mem::take(&mut current).trim().to_string());
+            }
+        }
+    }
+    joined.push(current.trim().to_string());
+    joined.into_iter().filter(|l| !l.is_empty()).collect()
 }
 
 /// Hashes a requirements file and, recursively, the files it includes.
@@ -245,22 +283,36 @@ pub fn ensure_env(interp: &Interpreter, reqs: &Requirements, r: &dyn Reporter) -
     h.update(interp.version.as_bytes());
     h.update(b"\n");
     h.update(reqs.fingerprint.as_bytes());
-    let key = hex::encode(h.finalize())[..16].to_string();
+    h.update(crate::artifact::pydeps::settings::fingerprint().as_bytes());
+    let base = hex::encode(h.finalize())[..16].to_string();
     let root = cache_dir()?.join("venvs");
     fs_err::create_dir_all(&root)?;
-    let dir = root.join(&key);
-    let env = PythonEnv { python: dir.join("bin").join("python"), dir: dir.clone(), key: key.clone(), interpreter: interp.clone() };
+    // `--refresh` installs into a new generation of the environment: a local app still
+    // running from the previous one keeps its files.
+    let generation_file = root.join(format!("{base}.generation"));
+    let generation = || fs_err::read_to_string(&generation_file).ok().and_then(|g| g.trim().parse::<u32>().ok()).unwrap_or(0);
+    let named = |g: u32| if g == 0 { base.clone() } else { format!("{base}-{g}") };
+    let refresh = crate::artifact::pydeps::settings::refresh_once(&base);
+    let at = |key: String| {
+        let dir = root.join(&key);
+        PythonEnv { python: dir.join("bin").join("python"), dir, key, interpreter: interp.clone() }
+    };
     // A cached environment counts only while its interpreter is there: a damaged cache
     // or a removed base Python (its symlink dangles) is rebuilt, not reported forever.
-    let usable = || dir.join(COMPLETE).is_file() && env.python.exists();
-    if usable() {
-        r.detail(&format!("Python environment {key} is cached"));
+    let usable = |env: &PythonEnv| env.dir.join(COMPLETE).is_file() && env.python.exists();
+    let env = at(named(generation()));
+    if !refresh && usable(&env) {
+        r.detail(&format!("Python environment {} is cached", env.key));
         return Ok(env);
     }
-    let _lock = FileLock::acquire(&root.join(format!("{key}.lock")))?;
-    if usable() {
+    let _lock = FileLock::acquire(&root.join(format!("{base}.lock")))?;
+    let env = at(named(generation()));
+    if !refresh && usable(&env) {
         return Ok(env);
     }
+    let next = if refresh { generation() + 1 } else { generation() };
+    let env = at(named(next));
+    let dir = env.dir.clone();
     if dir.exists() {
         fs_err::remove_dir_all(&dir)?;
     }
@@ -272,6 +324,9 @@ pub fn ensure_env(interp: &Interpreter, reqs: &Requirements, r: &dyn Reporter) -
         return Err(e);
     }
     fs_err::write(dir.join(COMPLETE), reqs.lines.join("\n"))?;
+    if next != generation() {
+        crate::util::write_atomic(&generation_file, next.to_string().as_bytes())?;
+    }
     r.detail(&format!("installed {n} requirements into {}", dir.display()));
     Ok(env)
 }
@@ -294,24 +349,26 @@ fn create(installer: Installer, interp: &Interpreter, dir: &Path, reqs: &Require
     if reqs.lines.is_empty() {
         return Ok(());
     }
-    let args = reqs.install_args(dir)?;
     r.progress(&format!("installing {} requirements", reqs.lines.len()));
-    let mut install = match installer {
-        Installer::Uv => {
-            let mut c = Command::new("uv");
-            c.args(["pip", "install", "--quiet", "--python"]).arg(&py).args(&args);
-            c
+    for args in reqs.install_runs(dir)? {
+        let mut install = match installer {
+            Installer::Uv => {
+                let mut c = Command::new("uv");
+                c.args(["pip", "install", "--quiet", "--python"]).arg(&py).args(&args);
+                c
+            }
+            Installer::Pip => {
+                let mut c = Command::new(&py);
+                c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(&args);
+                c
+            }
+        };
+        if let Some(src) = reqs.source.as_ref().and_then(|s| s.parent()) {
+            install.current_dir(src);
         }
-        Installer::Pip => {
-            let mut c = Command::new(&py);
-            c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(&args);
-            c
-        }
-    };
-    if let Some(src) = reqs.source.as_ref().and_then(|s| s.parent()) {
-        install.current_dir(src);
+        run(&mut install, "installing the requirements")?;
     }
-    run(&mut install, "installing the requirements")
+    Ok(())
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
@@ -342,10 +399,35 @@ mod tests {
         fs_err::write(t.path().join("base.txt"), "numpy==2\n").unwrap();
         let b = super::requirements(&m, t.path()).unwrap();
         assert_ne!(a.fingerprint, b.fingerprint);
-        let args = b.install_args(t.path()).unwrap();
-        assert_eq!(args[0], "-r");
-        assert!(args[1].to_string_lossy().ends_with("requirements.txt"));
-        assert_eq!(args[2], "uvicorn");
+        let runs = b.install_runs(t.path()).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0][0], "-r");
+        assert!(runs[0][1].to_string_lossy().ends_with("requirements.txt"));
+        assert_eq!(runs[0][2], "uvicorn");
+    }
+
+    /// A hashed list keeps its hash check: `--require-hashes`, and aideploy's own
+    /// addition (no hash) installed in a run of its own.
+    #[test]
+    fn hashed_requirements_are_installed_with_their_hashes_required() {
+        let t = tempfile::tempdir().unwrap();
+        let hashed = "# exported\nfastapi==0.115.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via app\nstarlette==0.38.6 --hash=sha256:cc  # pinned\n";
+        fs_err::write(t.path().join("requirements.txt"), hashed).unwrap();
+        let text = "version = 1\n[app]\nname = \"a\"\nasgi = \"m:app\"\n";
+        let m = crate::manifest::parse(text, "x").unwrap();
+        let reqs = super::requirements(&m, t.path()).unwrap();
+        assert_eq!(reqs.lines, ["fastapi==0.115.0 --hash=sha256:aa --hash=sha256:bb", "starlette==0.38.6 --hash=sha256:cc", "uvicorn"]);
+        assert!(reqs.hashed());
+        let runs = reqs.install_runs(t.path()).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert!(runs[0].iter().any(|a| a == "--require-hashes"));
+        assert!(!runs[0].iter().any(|a| a == "uvicorn"));
+        assert_eq!(runs[1], ["uvicorn"]);
+        // Without hashes: one run, no hash flag.
+        fs_err::write(t.path().join("requirements.txt"), "fastapi\n").unwrap();
+        let plain = super::requirements(&m, t.path()).unwrap().install_runs(t.path()).unwrap();
+        assert_eq!(plain.len(), 1);
+        assert!(!plain[0].iter().any(|a| a == "--require-hashes"));
     }
 
     #[test]

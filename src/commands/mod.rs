@@ -35,10 +35,19 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Up(args) => deploy::up(&args, g, ui).await,
-        Command::Deploy(args) => deploy::run(&args.target, g, ui).await,
+        Command::Up(args) => {
+            crate::artifact::pydeps::settings::set_refresh(args.refresh);
+            deploy::up(&args, g, ui).await
+        }
+        Command::Deploy(args) => {
+            crate::artifact::pydeps::settings::set_refresh(args.refresh);
+            deploy::run(&args.target, g, ui).await
+        }
         Command::Plan(args) => plan::run(&args, g, ui).await,
-        Command::Build(args) => build::run(&args, g, ui).await,
+        Command::Build(args) => {
+            crate::artifact::pydeps::settings::set_refresh(args.refresh);
+            build::run(&args, g, ui).await
+        }
         Command::Status(args) => status::run(&args, g, ui).await,
         Command::Rollback(args) => rollback::run(&args, g, ui).await,
         Command::Logs(args) => logs::run(&args, g, ui).await,

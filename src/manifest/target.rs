@@ -82,6 +82,9 @@ target_settings! {
     model: String => [Ec2],
     /// The model server for `model`.
     server: ModelServer => [Ec2],
+    /// The model server's image (default: the release aideploy pins for `server`); a tag
+    /// is resolved to a digest when planning, and the instance runs that digest.
+    server_image: String => [Ec2],
     /// Serverless inference instead of instances.
     serverless: Serverless => [Sagemaker],
     /// Local folder holding the model (and `code/inference.py`).

@@ -84,6 +84,7 @@ pub(super) fn dir_layer(
     all.extend(entries);
     if role == LayerRole::Deps {
         scripts::add_to_layer(&mut all, dir, dest)?;
+        scripts::add_site_hook(&mut all, dest);
         layer::make_deps_portable(&mut all, dest)?;
     }
     let blob = layer::write_layer(store, all, level, epoch)?;

@@ -291,7 +291,7 @@ pub fn portable_python_script(content: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Makes a `--target` package directory (at image path `root`, e.g.
-/// `opt/aideploy/deps`) portable and installer-independent:
+/// `opt/aideploy/site-packages`) portable and installer-independent:
 /// - console scripts in `bin/` get `#!/usr/bin/env python3` (`portable_python_script`),
 ///   and the `*.dist-info/RECORD` lines naming them get the new sha256 and size, so the
 ///   metadata stays true;

@@ -1,5 +1,5 @@
 //! OCI images without a Docker daemon: a base image (pulled by digest) plus a deps
-//! layer (`/opt/aideploy/deps`), an optional model layer (`/opt/aideploy/model`) and
+//! layer (`/opt/aideploy/site-packages`), an optional model layer (`/opt/aideploy/model`) and
 //! an app layer (`/app`), with an image config that runs the app as a non-root user.
 //!
 //! Every layer is reproducible (see `layer`), and cached by a key of its input, so an
@@ -37,7 +37,9 @@ use layer::{Entry, EntryKind, LayerBlob};
 pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// Where the deps layer puts the Python packages (on PYTHONPATH).
-pub const DEPS_DIR: &str = "/opt/aideploy/deps";
+/// Named like one (Streamlit, for one, turns on its development mode for packages that
+/// are not under a `site-packages`).
+pub const DEPS_DIR: &str = "/opt/aideploy/site-packages";
 /// Where the model layer puts the weights (`AIDEPLOY_MODEL_DIR` in the image).
 pub const MODEL_DIR: &str = "/opt/aideploy/model";
 pub const APP_DIR: &str = "/app";

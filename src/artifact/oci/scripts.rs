@@ -62,6 +62,19 @@ pub fn add_to_layer(entries: &mut Vec<Entry>, dir: &Path, dest: &str) -> Result<
     Ok(())
 }
 
+/// What makes the deps folder a site directory: Python imports `sitecustomize` from its
+/// path at start-up, and this one hands the folder to `site.addsitedir`, so the `.pth`
+/// files packages install there are processed as in any site-packages.
+const SITE_HOOK: &str = "# Written by aideploy: this folder is a site directory, so the .pth files of the\n# packages installed here are processed as in any site-packages.\nimport os\nimport site\n\nsite.addsitedir(os.path.dirname(os.path.abspath(__file__)))\n";
+
+/// Adds `dest/sitecustomize.py` ([`SITE_HOOK`]) unless a package installed one.
+pub fn add_site_hook(entries: &mut Vec<Entry>, dest: &str) {
+    let path = format!("{}/sitecustomize.py", dest.trim_matches('/'));
+    if !entries.iter().any(|e| e.path == path) {
+        entries.push(Entry { path, kind: EntryKind::Bytes { data: SITE_HOOK.as_bytes().to_vec(), executable: false } });
+    }
+}
+
 /// The `(name, object reference)` pairs of the `[console_scripts]` and `[gui_scripts]`
 /// sections of an `entry_points.txt` (an INI file; `#`/`;` comments, extras in brackets
 /// after the reference are dropped). Names that are not plain file names are skipped.

@@ -166,6 +166,14 @@ impl Client {
         w.commit(digest)
     }
 
+    /// The digest `image`'s tag points to now (an image index for a multi-platform
+    /// image), verified against the bytes the registry sent. A pinned reference answers
+    /// its own digest after the same check. A read: for plans.
+    pub async fn resolve(&self, image: &Reference) -> Result<String> {
+        let (_, _, digest) = self.fetch_manifest(image, image.manifest_ref()).await?;
+        Ok(digest)
+    }
+
     /// Whether `repo` holds the manifest `digest` (HEAD). A read: for plans.
     pub async fn has_manifest(&self, repo: &Reference, digest: &str) -> Result<bool> {
         let url = format!("{}/v2/{}/manifests/{digest}", repo.base_url(), repo.repository);

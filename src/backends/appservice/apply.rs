@@ -305,11 +305,11 @@ pub async fn release(
         r.done();
         let url = probe_url(&slot.host, &path);
         r.step(&format!("waiting for slot {SLOT} to answer {path}"));
-        if let Err(e) = health::wait_healthy(&url, health_timeout(cx), r, || None).await {
+        if let Err(e) = health::wait_healthy(&url, &path, health::Front::Proxy, health_timeout(cx), r, || None).await {
             return Ok(Some(format!(
                 "slot {SLOT} (@{}) did not pass its health check at {url}: {}\n(not swapped: production keeps serving)",
                 short(rel.digest),
-                unhealthy(e)
+                unhealthy(cx, e)
             )));
         }
         r.done();
@@ -330,11 +330,11 @@ pub async fn release(
     r.done();
     let url = probe_url(host, &path);
     r.step(&format!("waiting for {url}"));
-    let Err(e) = health::wait_healthy(&url, health_timeout(cx), r, || None).await else {
+    let Err(e) = health::wait_healthy(&url, &path, health::Front::Proxy, health_timeout(cx), r, || None).await else {
         r.done();
         return Ok(None);
     };
-    let why = format!("@{} did not pass its health check at {url}: {}", short(rel.digest), unhealthy(e));
+    let why = format!("@{} did not pass its health check at {url}: {}", short(rel.digest), unhealthy(cx, e));
     // Put the version that served back, image and settings as they were.
     let Some(old) = seen.site.as_ref().and_then(|s| s.config.image()).filter(|_| serving.is_some()) else {
         return Ok(Some(format!("{why}\n(nothing served before: the site stays on the failing version)")));
@@ -348,9 +348,10 @@ pub async fn release(
     Ok(Some(format!("{why}\n(rolled back: @{} serves again)", short(&previous))))
 }
 
-fn unhealthy(e: health::Unhealthy) -> String {
+fn unhealthy(cx: &Cx, e: health::Unhealthy) -> String {
     match e {
         health::Unhealthy::Exited(w) => w,
         health::Unhealthy::TimedOut { last } => format!("no 2xx within health_timeout (last answer: {last})"),
+        health::Unhealthy::Failing(f) => format!("{}\nIts last answer: {}", f.why, health::shown_body(&cx.secrets.redact(&f.body))),
     }
 }

@@ -61,6 +61,11 @@ pub(super) fn ssm_statement() -> serde_json::Value {
 /// or when `[secrets]` declares that name itself (the user's own key then).
 pub(super) fn model_key(cx: &Cx, w: &Workload) -> Option<&'static str> {
     let Workload::Model { server, .. } = w else { return None };
+    server_key(cx, *server)
+}
+
+/// The API key's secret name for `server`, unless `[secrets]` declares it.
+pub(super) fn server_key(cx: &Cx, server: Server) -> Option<&'static str> {
     let name = match server {
         Server::Vllm => "VLLM_API_KEY",
         Server::Tgi => "API_KEY",

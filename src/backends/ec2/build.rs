@@ -8,9 +8,11 @@ use crate::artifact::registry::Reference;
 use crate::engine::ArtifactInfo;
 
 pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<BuiltOf<Artifact>> {
-    if cx.target.settings.server.is_some() && cx.target.settings.model.is_none() {
-        return Err(UsageError::new("`server` is set but `model` is not")
-            .hint(format!("add `model = \"org/name\"` (a Hugging Face id) to [targets.{}], or drop `server`", cx.target.name))
+    let server_setting =
+        if cx.target.settings.server.is_some() { Some("server") } else { cx.target.settings.server_image.as_ref().map(|_| "server_image") };
+    if let (Some(setting), None) = (server_setting, &cx.target.settings.model) {
+        return Err(UsageError::new(format!("`{setting}` is set but `model` is not"))
+            .hint(format!("add `model = \"org/name\"` (a Hugging Face id) to [targets.{}], or drop `{setting}`", cx.target.name))
             .into());
     }
     if let Some((server, model)) = model_of(cx) {
@@ -19,7 +21,8 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<BuiltOf<Artifact>
                 .hint("give it as `org/name`, e.g. \"TheBloke/Llama-2-7B-Chat-AWQ\"")
                 .into());
         }
-        let workload = Workload::Model { server, model };
+        let image = pin_server_image(cx, r).await?;
+        let workload = Workload::Model { server, model, image };
         let mut info = ArtifactInfo::plain("model-server", workload_digest(&workload), 0);
         info.reference = Some(workload_image(&workload));
         return Ok(BuiltOf { info, data: Artifact { workload, repository: None, image: None } });
@@ -67,6 +70,40 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<BuiltOf<Artifact>
     };
     let workload = Workload::App { image: reference, ecr_host, container_port: port(cx) };
     Ok(BuiltOf { info, data: Artifact { workload, repository: Some(name), image: Some(ImagePush { local, repo, ecr_repo, upload }) } })
+}
+
+/// The model server's image by digest: `server_image` or the pinned release for
+/// `server`. A tag is resolved now (a registry read), so the plan shows, and the instance
+/// runs, exactly that digest; a reference with a digest is taken as it is.
+async fn pin_server_image(cx: &Cx, r: &dyn Reporter) -> Result<String> {
+    let wanted = server_image_setting(cx);
+    let reference = Reference::parse(&wanted).map_err(|e| {
+        UsageError::new(format!("`server_image = \"{wanted}\"` is not an image reference ({e:#})"))
+            .hint("give it as `registry/repository:tag` or `registry/repository@sha256:...`")
+    })?;
+    if let Some(digest) = &reference.digest {
+        return Ok(format!("{}@{digest}", reference.name()));
+    }
+    r.step(&format!("resolving {wanted} to a digest"));
+    let digest = image::resolve_digest(&reference).await.map_err(|e| {
+        Hinted::new(
+            format!("cannot resolve the model server image {wanted} to a digest: {e:#}"),
+            format!(
+                "check the network and the name, or pin it yourself: `server_image = \"{}@sha256:...\"` in [targets.{}] (`skopeo inspect docker://{wanted}` prints the digest)",
+                reference.name(),
+                cx.target.name
+            ),
+        )
+    })?;
+    r.done();
+    r.detail(&format!("{wanted} is {digest}"));
+    Ok(format!("{}@{digest}", reference.name()))
+}
+
+/// The model server's image as the manifest (or the default for `server`) names it.
+pub(super) fn server_image_setting(cx: &Cx) -> String {
+    let server = model_of(cx).map(|(s, _)| s).unwrap_or(Server::Vllm);
+    cx.target.settings.server_image.as_ref().map(|s| s.get().clone()).unwrap_or_else(|| server.default_image().to_string())
 }
 
 pub(super) fn foreign_repo(name: &str) -> anyhow::Error {

@@ -24,6 +24,12 @@ pub enum Step {
         name: String,
         exists: bool,
     },
+    /// The model server's image, pinned by digest when planning (`from`: the reference
+    /// as written, a tag). Nothing to do: the row shows what the instance will run.
+    ServerImage {
+        reference: String,
+        from: String,
+    },
     /// The app's image to its repository; `bytes: None` when it is there already.
     PushImage {
         reference: String,
@@ -84,6 +90,12 @@ impl Change for Step {
         match self {
             Step::Secret { id, op: Op::Update, .. } => Action::new(Op::Update, "secret", id).because("value changed"),
             Step::Secret { id, op, .. } => Action::new(*op, "secret", id),
+            Step::ServerImage { reference, from } if reference.starts_with(from.as_str()) || from.contains('@') => {
+                Action::new(Op::Noop, "server-image", reference).because("pinned by digest")
+            }
+            Step::ServerImage { reference, from } => {
+                Action::new(Op::Noop, "server-image", reference).because(format!("{from}, resolved now"))
+            }
             Step::ApiKey { id, exists: false, region } => {
                 Action::new(Op::Create, "api-key", id).because(format!("generated; {}", super::access::key_hint(region, id)))
             }

@@ -333,16 +333,14 @@ fn launch_spec(cx: &Cx, region: &str, workload: &Workload, refs: &BTreeMap<Strin
 fn workload_digest(w: &Workload) -> String {
     match w {
         Workload::App { image, .. } => image.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default(),
-        Workload::Model { server, model } => {
-            format!("sha256:{}", hex::encode(Sha256::digest(format!("{}\n{model}", server.image()).as_bytes())))
-        }
+        Workload::Model { model, image, .. } => format!("sha256:{}", hex::encode(Sha256::digest(format!("{image}\n{model}").as_bytes()))),
     }
 }
 
 fn workload_image(w: &Workload) -> String {
     match w {
         Workload::App { image, .. } => image.clone(),
-        Workload::Model { server, model } => format!("{} ({model})", server.image()),
+        Workload::Model { model, image, .. } => format!("{image} ({model})"),
     }
 }
 
@@ -422,8 +420,8 @@ impl Target for Ec2Backend {
         }
         details.insert("security_group".into(), json!(n.sg.as_ref().map(|s| s.id.clone())));
         details.insert("instances".into(), json!(n.instances.len()));
-        if let Some((server, model)) = model_of(cx) {
-            let key = access::model_key(cx, &Workload::Model { server, model }).filter(|k| n.secrets.contains_key(*k));
+        if let Some((server, _)) = model_of(cx) {
+            let key = access::server_key(cx, server).filter(|k| n.secrets.contains_key(*k));
             if let Some(k) = key {
                 let id = store::secret_name(cx.app_name(), &cx.stage.to_string(), k);
                 details.insert("api_key".into(), json!(access::key_hint(&n.region, &id)));

@@ -345,13 +345,17 @@ pub(super) async fn gate(cx: &Cx, c: &Clients, i: &Inst, r: &dyn Reporter) -> st
         return Err("the instance has no public IP address to check (is the subnet's auto-assign public IP off?)".into());
     };
     r.step(&format!("waiting for {} to answer {url}", i.id));
-    match crate::engine::health::wait_healthy(&url, health_timeout(cx), r, || None).await {
+    use crate::engine::health::{self, Front, Unhealthy};
+    // The port is the container's own: every answer is the app's.
+    let path = cx.loaded.manifest.app().health.to_string();
+    match health::wait_healthy(&url, &path, Front::Direct, health_timeout(cx), r, || None).await {
         Ok(()) => Ok(Health::Passed),
-        Err(crate::engine::health::Unhealthy::TimedOut { last }) => Err(format!(
+        Err(Unhealthy::TimedOut { last }) => Err(format!(
             "GET {url} did not answer 2xx within {}s (last: {last}); the boot log is /var/log/aideploy.log on the instance",
             health_timeout(cx).as_secs()
         )),
-        Err(crate::engine::health::Unhealthy::Exited(why)) => Err(why),
+        Err(Unhealthy::Failing(f)) => Err(format!("{}\nIts last answer: {}", f.why, health::shown_body(&cx.secrets.redact(&f.body)))),
+        Err(Unhealthy::Exited(why)) => Err(why),
     }
 }
 

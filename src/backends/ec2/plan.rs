@@ -49,6 +49,9 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
         }
         Some(m)
     };
+    if let Workload::Model { image, .. } = &built.workload {
+        steps.push(Step::ServerImage { reference: image.clone(), from: super::build::server_image_setting(cx) });
+    }
     if let Some(img) = &built.image {
         if let Some(name) = &img.ecr_repo {
             steps.push(Step::EcrRepository { name: name.clone(), exists: n.repo.as_ref().is_some_and(|r| r.ours) });
@@ -174,7 +177,7 @@ mod tests {
     /// A model-server artifact: no image to push, a digest of its own.
     fn model(cx: &Cx) -> BuiltOf<Artifact> {
         let (server, model) = model_of(cx).unwrap();
-        let workload = Workload::Model { server, model };
+        let workload = Workload::Model { server, model, image: format!("docker.io/vllm/vllm-openai@sha256:{}", "e".repeat(64)) };
         let digest = workload_digest(&workload);
         BuiltOf { info: ArtifactInfo::plain("model-server", digest, 0), data: Artifact { workload, repository: None, image: None } }
     }
@@ -297,7 +300,11 @@ mod tests {
         n.role = Some(("arn".into(), key_policy()));
         let other = crate::engine::target::Built {
             info: ArtifactInfo::plain("model-server", "sha256:0123456789abcdef".into(), 0),
-            data: Artifact { workload: Workload::Model { server: Server::Vllm, model: "org/other".into() }, repository: None, image: None },
+            data: Artifact {
+                workload: Workload::Model { server: Server::Vllm, model: "org/other".into(), image: "r/v@sha256:00".into() },
+                repository: None,
+                image: None,
+            },
         };
         let p = plan(&cx, &n, &other);
         let changed: Vec<_> = p.changes.iter().filter(|c| c.row().op != Op::Noop).cloned().collect();

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 pub enum Workload {
     /// The app's own image, by digest; `ecr_host` when it is pulled from ECR.
     App { image: String, ecr_host: Option<String>, container_port: u16 },
-    /// An open model behind an OpenAI-compatible server.
-    Model { server: Server, model: String },
+    /// An open model behind an OpenAI-compatible server: `image` is the server's image
+    /// pinned by digest (`repo@sha256:...`).
+    Model { server: Server, model: String, image: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +22,9 @@ pub enum Server {
 }
 
 impl Server {
-    /// The server's image, pinned to a release.
-    pub fn image(self) -> &'static str {
+    /// The server's image by release tag: resolved to a digest when planning, so what
+    /// runs is fixed by the plan (`server_image` names another).
+    pub fn default_image(self) -> &'static str {
         match self {
             Server::Vllm => "vllm/vllm-openai:v0.6.3",
             Server::Tgi => "ghcr.io/huggingface/text-generation-inference:2.4.0",
@@ -95,37 +97,34 @@ impl Script<'_> {
         for (name, arn) in self.secrets {
             s.push_str(&format!("read_secret {} {}\n", sh_quote(name), sh_quote(arn)));
         }
-        let (image, inner_port, args) = match self.workload {
+        // `docker run [opts] IMAGE [args]`: options before the image, the server's
+        // arguments after it.
+        let (image, inner_port, opts, args) = match self.workload {
             Workload::App { image, ecr_host, container_port } => {
                 if let Some(host) = ecr_host {
                     s.push_str(&format!("aws ecr get-login-password | docker login --username AWS --password-stdin {}\n", sh_quote(host)));
                 }
                 s.push_str(&format!("printf 'PORT=%s\\n' {container_port} >>\"$ENVFILE\"\n"));
-                (image.clone(), *container_port, String::new())
+                (image, *container_port, String::new(), String::new())
             }
-            Workload::Model { server, model } => {
+            Workload::Model { server, model, image } => {
                 s.push_str("mkdir -p /opt/aideploy/models\n");
-                let args = match server {
-                    Server::Vllm => format!(
-                        " --ipc=host -v /opt/aideploy/models:/root/.cache/huggingface {} --model {}",
-                        server.image(),
-                        sh_quote(model)
+                let (opts, args) = match server {
+                    Server::Vllm => (
+                        " --ipc=host -v /opt/aideploy/models:/root/.cache/huggingface".to_string(),
+                        format!(" --model {}", sh_quote(model)),
                     ),
-                    Server::Tgi => {
-                        format!(" --shm-size 1g -v /opt/aideploy/models:/data {} --model-id {}", server.image(), sh_quote(model))
-                    }
+                    Server::Tgi => (" --shm-size 1g -v /opt/aideploy/models:/data".to_string(), format!(" --model-id {}", sh_quote(model))),
                 };
-                (String::new(), server.port(), args)
+                (image, server.port(), opts, args)
             }
         };
-        let image_arg = if image.is_empty() { String::new() } else { format!(" {}", sh_quote(&image)) };
-        if !image.is_empty() {
-            s.push_str(&format!("for i in 1 2 3 4 5; do docker pull {} && break; sleep 10; done\n", sh_quote(&image)));
-        }
+        s.push_str(&format!("for i in 1 2 3 4 5; do docker pull {} && break; sleep 10; done\n", sh_quote(image)));
         s.push_str(&format!("docker rm -f {CONTAINER} >/dev/null 2>&1 || true\n"));
         s.push_str(&format!(
-            "docker run -d --name {CONTAINER} --restart unless-stopped --gpus all -p {}:{inner_port} --env-file \"$ENVFILE\"{image_arg}{args}\n",
-            self.port
+            "docker run -d --name {CONTAINER} --restart unless-stopped --gpus all -p {}:{inner_port} --env-file \"$ENVFILE\"{opts} {}{args}\n",
+            self.port,
+            sh_quote(image)
         ));
         s.push_str("rm -f \"$ENVFILE\"\n");
         s
@@ -214,13 +213,20 @@ mod tests {
 
     #[test]
     fn model_script_runs_the_server_image() {
-        let w = Workload::Model { server: Server::Vllm, model: "TheBloke/Llama-2-7B-Chat-AWQ".into() };
+        let w = Workload::Model {
+            server: Server::Vllm,
+            model: "TheBloke/Llama-2-7B-Chat-AWQ".into(),
+            image: format!("docker.io/vllm/vllm-openai@sha256:{}", "a".repeat(64)),
+        };
         let s =
             Script { label: "l", region: "us-east-1", workload: &w, port: 8000, env: &BTreeMap::new(), secrets: &BTreeMap::new() }.render();
         assert!(s.contains("-p 8000:8000 --env-file \"$ENVFILE\" --ipc=host"), "{s}");
-        assert!(s.contains("vllm/vllm-openai:v0.6.3 --model 'TheBloke/Llama-2-7B-Chat-AWQ'"));
+        // The server runs by digest, pulled with retries like the app's image.
+        let pinned = format!("'docker.io/vllm/vllm-openai@sha256:{}' --model 'TheBloke/Llama-2-7B-Chat-AWQ'", "a".repeat(64));
+        assert!(s.contains(&pinned), "{s}");
+        assert!(s.contains(&format!("docker pull 'docker.io/vllm/vllm-openai@sha256:{}'", "a".repeat(64))), "{s}");
         assert!(!s.contains("docker login"));
-        let w = Workload::Model { server: Server::Tgi, model: "m/x".into() };
+        let w = Workload::Model { server: Server::Tgi, model: "m/x".into(), image: "r/tgi@sha256:00".into() };
         let s = Script { label: "l", region: "r", workload: &w, port: 9000, env: &BTreeMap::new(), secrets: &BTreeMap::new() }.render();
         assert!(s.contains("-p 9000:80") && s.contains("--model-id 'm/x'"));
     }

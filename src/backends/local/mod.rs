@@ -14,6 +14,7 @@
 
 mod apply;
 mod bind;
+mod listen;
 mod logs;
 mod plan;
 mod process;

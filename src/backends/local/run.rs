@@ -138,22 +138,44 @@ pub async fn start(
     let url = format!("http://127.0.0.1:{port}{}", version.health);
     let what = format!("GET {url}");
     let client = health::client();
-    // Ready(Ok) when healthy, Ready(Err) when the process ended first.
+    // The answers of the app itself: a steady failure stops the wait early.
+    let steady = std::sync::Arc::new(std::sync::Mutex::new(health::Steady::new(health::Front::Direct)));
+    let elsewhere = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    // Ready(Ok) when healthy, Ready(Err) when the process ended first or the answers
+    // say waiting on will not help.
     let verdict = Wait::new(&what, HEALTH_EVERY, timeout)
         .run(poll, r, || {
             let exited = match child.try_wait() {
                 Ok(Some(status)) => Some(describe_exit(status)),
                 _ => None,
             };
-            let (client, url) = (client.clone(), url.clone());
+            let (client, url, path, log) = (client.clone(), url.clone(), version.health.clone(), log.clone());
+            let (steady, elsewhere) = (steady.clone(), elsewhere.clone());
             async move {
                 if let Some(how) = exited {
-                    return Ok(Poll::Ready(Err(how)));
+                    return Ok(Poll::Ready(Err(format!("the new version {how} before GET {path} answered"))));
                 }
-                Ok(match health::check(&client, &url).await {
-                    Ok(()) => Poll::Ready(Ok(())),
-                    Err(last) => Poll::Pending(last),
-                })
+                let got = health::answer(&client, &url).await;
+                if got == health::Answer::Healthy {
+                    return Ok(Poll::Ready(Ok(())));
+                }
+                if let Some(f) = steady.lock().unwrap_or_else(|e| e.into_inner()).feed(&path, &got) {
+                    return Ok(Poll::Ready(Err(format!("{}.\nIts last answer: {}", f.why, health::shown_body(&secrets.redact(&f.body))))));
+                }
+                // Nothing listens on $PORT while the log says the app listens elsewhere:
+                // it ignores $PORT. Two seconds of that is enough to say so.
+                if matches!(got, health::Answer::Nothing(_)) {
+                    if let Some(other) = super::listen::port_in_log(&log).filter(|p| *p != port) {
+                        let mut first = elsewhere.lock().unwrap_or_else(|e| e.into_inner());
+                        let since = *first.get_or_insert_with(std::time::Instant::now);
+                        if since.elapsed() >= Duration::from_secs(2) {
+                            return Ok(Poll::Ready(Err(format!(
+                                "the app listens on port {other}, but it was started with PORT={port}: make it listen on $PORT (e.g. `--port $PORT`, or `port=int(os.environ[\"PORT\"])`)"
+                            ))));
+                        }
+                    }
+                }
+                Ok(Poll::Pending(got.describe()))
             }
         })
         .await?;
@@ -166,7 +188,7 @@ pub async fn start(
     let _ = child.wait();
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     let reason = match verdict {
-        Waited::Ready(Err(how)) => format!("the new version {how} before GET {} answered", version.health),
+        Waited::Ready(Err(why)) => why,
         Waited::TimedOut { last, .. } => format!("GET {} did not answer 2xx within {}s (last: {last})", version.health, timeout.as_secs()),
         Waited::Ready(Ok(())) => String::new(),
     };
