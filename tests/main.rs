@@ -26,6 +26,7 @@ mod local_target;
 mod login_checks;
 mod manifest_errors;
 mod oci_image;
+mod permissions_doc;
 mod railway_target;
 mod render_target;
 mod sagemaker_target;
