@@ -3,7 +3,8 @@
 //! Artifact Registry v1 REST APIs (tests/fakes/gcp.rs), with images pushed to the
 //! loopback registry that scripts/test starts: deploy, the image run as a container,
 //! unchanged redeploy, code and secret change, a failing revision, rollback, plan
-//! warnings, status and destroy, asserting on the fake's state after each step.
+//! warnings, status and destroy, the service's own runtime account, asserting on the
+//! fake's state after each step.
 
 use crate::common;
 use crate::fakes::gcp as fake;
@@ -17,6 +18,8 @@ const SECRET_2: &str = "sk-cloudrun-rotated-secret-value";
 const SERVICE: &str = "fastapi-rag-dev";
 const SECRET_ID: &str = "aideploy-fastapi-rag-dev-OPENAI_API_KEY";
 const DEFAULT_SA: &str = "serviceAccount:123456789012-compute@developer.gserviceaccount.com";
+const ACCOUNT_ID: &str = "aideploy-fastapi-rag-dev";
+const ACCOUNT: &str = "aideploy-fastapi-rag-dev@aideploy-test.iam.gserviceaccount.com";
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -76,6 +79,29 @@ impl Project {
         assert!(text.contains(from));
         std::fs::write(&docs, text.replacen(from, to, 1)).unwrap();
     }
+}
+
+fn member(email: &str) -> String {
+    format!("serviceAccount:{email}")
+}
+
+/// The service's own account exists, with aideploy's mark for this app, stage and target.
+fn assert_own_account(st: &fake::State) {
+    let a = st.service_accounts.get(ACCOUNT).unwrap_or_else(|| panic!("no account {ACCOUNT}: {:?}", st.service_accounts.keys()));
+    let d = a["description"].as_str().unwrap();
+    for pair in ["aideploy-app=fastapi-rag", "aideploy-stage=dev", "aideploy-target=cloudrun"] {
+        assert!(d.split_whitespace().any(|w| w == pair), "{d}");
+    }
+    assert!(a["displayName"].as_str().unwrap().contains("aideploy"), "{a}");
+}
+
+/// Who may read the app's secret.
+fn accessors(st: &fake::State) -> Value {
+    let p = &st.secrets[SECRET_ID].policy;
+    let b: Vec<&Value> =
+        p["bindings"].as_array().into_iter().flatten().filter(|b| b["role"] == "roles/secretmanager.secretAccessor").collect();
+    assert!(b.len() <= 1, "{p}");
+    b.first().map(|b| b["members"].clone()).unwrap_or(json!([]))
 }
 
 fn serving(st: &fake::State) -> String {
@@ -182,12 +208,18 @@ fn cloudrun_deploy_redeploy_fail_rollback_destroy() {
             assert_eq!(labels["aideploy-target"], "cloudrun");
             assert_eq!(labels["aideploy-digest"], first.replace(':', "-")[..63]);
         }
-        // Secret Manager holds the value; the default compute account may read exactly it.
+        // The service runs as an account of its own, marked as aideploy's.
+        assert_eq!(fake::account_email(ACCOUNT_ID), ACCOUNT);
+        assert_eq!(t["serviceAccount"], ACCOUNT);
+        assert_own_account(&st);
+        // Secret Manager holds the value; the service's own account, and no one else, may read it.
         let sec = &st.secrets[SECRET_ID];
         assert_eq!(sec.versions, [SECRET.as_bytes().to_vec()]);
         assert_eq!(sec.labels["aideploy-app"], "fastapi-rag");
         let b = &sec.policy["bindings"][0];
-        assert_eq!((b["role"].as_str(), b["members"].clone()), (Some("roles/secretmanager.secretAccessor"), json!([DEFAULT_SA])));
+        assert_eq!(sec.policy["bindings"].as_array().unwrap().len(), 1, "{}", sec.policy);
+        assert_eq!((b["role"].as_str(), b["members"].clone()), (Some("roles/secretmanager.secretAccessor"), json!([member(ACCOUNT)])));
+        assert!(!sec.policy.to_string().contains(DEFAULT_SA), "{}", sec.policy);
         assert_eq!(st.secrets["someone-elses-secret"].policy, json!({}));
         // Private: no invoker binding for allUsers.
         assert!(!st.service_policy(SERVICE).unwrap().to_string().contains("allUsers"));
@@ -276,9 +308,10 @@ fn cloudrun_deploy_redeploy_fail_rollback_destroy() {
     assert_eq!(code, 0, "{v}\n{stderr}");
     {
         let st = fake.state.lock().unwrap();
-        // The service and the secret, and the lease: taken, given back, deleted last.
-        assert_eq!(st.mutations, before + 2 + 3);
+        // The service, the secret and the account, and the lease: taken, given back, deleted last.
+        assert_eq!(st.mutations, before + 3 + 3);
         assert!(st.service(SERVICE).is_none());
+        assert!(st.service_accounts.is_empty(), "{:?}", st.service_accounts.keys());
         assert!(st.services.values().all(|s| s["labels"]["aideploy-app"].is_null()));
         assert!(st.secrets.values().all(|s| !s.labels.contains_key("aideploy-app")));
         assert!(st.secrets.contains_key("someone-elses-secret"));
@@ -743,4 +776,129 @@ fn cloudrun_deploy_goes_on_through_503s_on_create_and_update() {
     let (code, v, stderr) = p.run(&["deploy"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
     assert_eq!(v["changed"], false, "{v}");
+}
+
+/// A service account of aideploy's id without its mark is someone else's: the deploy
+/// refuses it before changing anything, names it, and destroy leaves it.
+#[test]
+fn cloudrun_refuses_someone_elses_service_account() {
+    let fake = fake::FakeGcp::start();
+    fake.state.lock().unwrap().add_foreign_account(ACCOUNT_ID);
+    let theirs = fake.state.lock().unwrap().service_accounts[ACCOUNT].clone();
+    let p = Project::new(&fake.base);
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(v["warnings"].to_string().contains(&format!("service account {ACCOUNT}")), "{v}");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 2, "{v}\n{stderr}");
+    assert!(stderr.contains(&format!("service account {ACCOUNT}")) && stderr.contains("description lacks"), "{stderr}");
+    assert!(stderr.contains("rename the app or stage"), "{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(st.mutations, 0, "the refused deploy changed something");
+        assert!(st.services.is_empty() && st.secrets.is_empty());
+        assert_eq!(st.service_accounts[ACCOUNT], theirs);
+    }
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.service_accounts[ACCOUNT], theirs);
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}
+
+/// What an earlier aideploy left (the service on the default compute account, which
+/// may read the app's secret) converges: the service's own account is made (IAM slow
+/// to know it: the grant waits), the service runs as it, the compute account loses
+/// its access; the next deploy changes nothing.
+#[test]
+fn cloudrun_upgrade_moves_off_the_compute_account() {
+    let fake = fake::FakeGcp::start();
+    let p = Project::new(&fake.base);
+    let manifest = p.dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let compute = fake::compute_account();
+    std::fs::write(&manifest, format!("{text}service_account = \"{compute}\"\n")).unwrap();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let old_revision;
+    {
+        let mut st = fake.state.lock().unwrap();
+        // Named: used as given (the compute account here), nothing made.
+        assert!(st.service_accounts.is_empty());
+        assert_eq!(accessors(&st), json!([DEFAULT_SA]));
+        // Earlier versions sent no serviceAccount: Cloud Run's default, the compute one.
+        let name = format!("projects/{}/locations/{}/services/{SERVICE}", fake::PROJECT, fake::REGION);
+        st.services.get_mut(&name).unwrap()["template"].as_object_mut().unwrap().remove("serviceAccount");
+        old_revision = serving(&st);
+        st.iam_lag = 2;
+    }
+    std::fs::write(&manifest, &text).unwrap();
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let rows: Vec<(String, String, String)> = v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["op"].as_str().unwrap().into(), a["resource"].as_str().unwrap().into(), a["id"].as_str().unwrap().into()))
+        .collect();
+    for want in [("create", "service-account", ACCOUNT), ("create", "secret-access", SECRET_ID), ("delete", "secret-access", SECRET_ID)] {
+        assert!(rows.contains(&(want.0.into(), want.1.into(), want.2.into())), "{want:?} not in {rows:?}");
+    }
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.iter().all(|r| r.contains("does not exist")), "{:?}", st.rejected);
+        assert_eq!(st.rejected.len(), 2, "IAM's delay was not waited through: {:?}", st.rejected);
+        assert_own_account(&st);
+        assert_eq!(st.service(SERVICE).unwrap()["template"]["serviceAccount"], ACCOUNT);
+        assert_eq!(accessors(&st), json!([member(ACCOUNT)]));
+        let now = serving(&st);
+        assert_ne!(now, old_revision);
+        assert_eq!(st.revision(&now).unwrap()["serviceAccount"], ACCOUNT);
+    }
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["changed"], false, "{v}");
+    let (code, v, _) = p.run(&["status"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["details"]["service_account"], ACCOUNT);
+}
+
+/// `service_account` names the runtime identity: used as given (not created, not
+/// deleted), and granted access to the app's secret; one that does not exist is
+/// refused with its name.
+#[test]
+fn cloudrun_named_service_account_is_used_as_given() {
+    let fake = fake::FakeGcp::start();
+    fake.state.lock().unwrap().add_foreign_account("team-runner");
+    let runner = fake::account_email("team-runner");
+    let theirs = fake.state.lock().unwrap().service_accounts[&runner].clone();
+    let p = Project::new(&fake.base);
+    let manifest = p.dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}service_account = \"{runner}\"\n")).unwrap();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        assert_eq!(st.service_accounts.keys().collect::<Vec<_>>(), [&runner]);
+        assert_eq!(st.service(SERVICE).unwrap()["template"]["serviceAccount"], runner.as_str());
+        assert_eq!(accessors(&st), json!([member(&runner)]));
+    }
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(fake.state.lock().unwrap().service_accounts[&runner], theirs);
+
+    // An account of the project that does not exist: refused before anything is made.
+    let missing = fake::account_email("no-such-runner");
+    std::fs::write(&manifest, format!("{text}service_account = \"{missing}\"\n")).unwrap();
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 2, "{v}\n{stderr}");
+    assert!(stderr.contains(&missing) && stderr.contains("does not exist") && stderr.contains("remove `service_account`"), "{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.mutations, before);
+    assert!(st.services.is_empty() && st.secrets.is_empty());
 }

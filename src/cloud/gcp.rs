@@ -34,13 +34,15 @@ pub fn is_google_registry(host: &str) -> bool {
     host.ends_with("-docker.pkg.dev") || host == "gcr.io" || host.ends_with(".gcr.io")
 }
 
-/// The clients of the three APIs the cloudrun target speaks, on one credential and,
+/// The clients of the four APIs the cloudrun target speaks, on one credential and,
 /// with `AIDEPLOY_GCP_ENDPOINT`, one base URL.
 pub struct Clients {
     pub services: google_cloud_run_v2::client::Services,
     pub revisions: google_cloud_run_v2::client::Revisions,
     pub secrets: google_cloud_secretmanager_v1::client::SecretManagerService,
     pub registry: google_cloud_artifactregistry_v1::client::ArtifactRegistry,
+    /// IAM: the service's runtime service account.
+    pub iam: google_cloud_iam_admin_v1::client::Iam,
     /// The endpoint is on this machine (tests, emulators): no credentials.
     pub loopback: bool,
 }
@@ -83,6 +85,7 @@ impl Clients {
             revisions: client!(google_cloud_run_v2::client::Revisions),
             secrets: client!(google_cloud_secretmanager_v1::client::SecretManagerService),
             registry: client!(google_cloud_artifactregistry_v1::client::ArtifactRegistry),
+            iam: client!(google_cloud_iam_admin_v1::client::Iam),
             loopback,
         })
     }
@@ -181,7 +184,7 @@ pub fn api_error(what: &str, e: google_cloud_gax::error::Error) -> anyhow::Error
         msg.push_str(&format!(" [request id {id}]"));
     }
     let hint = match s.code {
-        Code::PermissionDenied => "check that the account behind Application Default Credentials has the Cloud Run Admin, Secret Manager Admin and Artifact Registry Administrator roles in this project, and that the Cloud Run, Secret Manager and Artifact Registry APIs are enabled",
+        Code::PermissionDenied => "check that the account behind Application Default Credentials has the Cloud Run Admin, Secret Manager Admin, Artifact Registry Administrator, Service Account Admin and Service Account User roles in this project, and that the Cloud Run, Secret Manager, Artifact Registry and IAM APIs are enabled",
         Code::NotFound => "check `project` and `region` in the target's settings (or gcloud's configuration)",
         Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => "fix the setting the message names in aideploy.toml, then deploy again",
         Code::AlreadyExists | Code::Aborted => "something else changed it at the same time: run the command again",

@@ -103,7 +103,8 @@ target_settings! {
     concurrency: u32 => [Cloudrun],
     /// GPU type (e.g. `nvidia-l4`).
     gpu: String => [Cloudrun],
-    /// Runtime service account.
+    /// Runtime service account, used as given (default: one of the service's own,
+    /// `aideploy-{app}-{stage}`, which aideploy creates and deletes).
     service_account: String => [Cloudrun],
     /// Whether anyone on the internet may call the service (cloudrun); local: serve on
     /// every interface, not only 127.0.0.1, and run `command` as written; ec2: open the

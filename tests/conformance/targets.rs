@@ -313,6 +313,13 @@ impl Fixture for CloudRun {
             .map(|(n, _)| format!("service {n}"))
             .collect();
         out.extend(st.secrets.iter().filter(|(_, s)| s.labels.get("aideploy-app") == Some(&p.app)).map(|(n, _)| format!("secret {n}")));
+        let mark = format!("aideploy-app={}", p.app);
+        out.extend(
+            st.service_accounts
+                .iter()
+                .filter(|(_, a)| a["description"].as_str().is_some_and(|d| d.split_whitespace().any(|w| w == mark)))
+                .map(|(e, _)| format!("service account {e}")),
+        );
         out
     }
     fn fail_health(&self, _p: &Project, cmd: &dyn Fn(&[&str]) -> Command) -> Result<(), String> {

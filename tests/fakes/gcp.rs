@@ -1,13 +1,16 @@
-//! A fake of the parts of three Google Cloud REST APIs that the cloudrun target uses,
+//! A fake of the parts of four Google Cloud REST APIs that the cloudrun target uses,
 //! written from their discovery documents: Cloud Run Admin API v2 (services,
-//! revisions, operations, IAM), Secret Manager v1 (secrets, versions, IAM) and
-//! Artifact Registry v1 (repositories, operations). Same paths and custom verbs
+//! revisions, operations, IAM), Secret Manager v1 (secrets, versions, IAM), Artifact
+//! Registry v1 (repositories, operations) and IAM v1 (service accounts: create, get,
+//! patch, delete; account ids of 6-30 `[a-z][a-z0-9-]*[a-z0-9]`, 409 on a duplicate). Same paths and custom verbs
 //! (`:setIamPolicy`, `:getIamPolicy`, `:addVersion`, `:access`), Google's error body
 //! `{"error": {"code", "message", "status"}}`, request bodies checked against the
 //! schemas' fields (an unknown field is a 400, as Google's JSON parser does), long
 //! running operations that are not done on the first poll. It rejects a bad
 //! `serviceId`, a duplicate create, a `secretKeyRef` to a secret that does not exist
-//! and an env var named `PORT`. A revision whose image digest is in `bad` fails its
+//! and an env var named `PORT`, a service whose `template.serviceAccount` or a secret
+//! policy whose `serviceAccount:` member is an account of the project that does not
+//! exist (a new account can be made to stay unknown to policies for a while: `iam_lag`). A revision whose image digest is in `bad` fails its
 //! startup probe; one whose service account may not read a referenced secret fails
 //! with Cloud Run's permission message. Traffic goes to the latest *ready* revision.
 #![allow(dead_code)]
@@ -45,6 +48,14 @@ pub struct State {
     /// By secret id.
     pub secrets: BTreeMap<String, Secret>,
     pub repositories: BTreeMap<String, Value>,
+    /// IAM service accounts of the project, by email (the default compute account is
+    /// always there besides these).
+    pub service_accounts: BTreeMap<String, Value>,
+    /// How many policy writes naming a newly created account are refused as naming an
+    /// unknown one (IAM's propagation delay).
+    pub iam_lag: u32,
+    /// Refusals left per new account.
+    lagging: BTreeMap<String, u32>,
     operations: BTreeMap<String, Operation>,
     /// Image digests whose revisions fail their startup probe.
     pub bad: BTreeSet<String>,
@@ -303,6 +314,19 @@ fn schema(name: &str) -> &'static [(&'static str, F)] {
             ("virtualRepositoryConfig", Any),
         ],
         "ArDockerRepositoryConfig" => &[("immutableTags", B)],
+        "IamCreateServiceAccountRequest" => &[("accountId", S), ("serviceAccount", M("IamServiceAccount"))],
+        "IamPatchServiceAccountRequest" => &[("serviceAccount", M("IamServiceAccount")), ("updateMask", S)],
+        "IamServiceAccount" => &[
+            ("description", S),
+            ("disabled", B),
+            ("displayName", S),
+            ("email", S),
+            ("etag", S),
+            ("name", S),
+            ("oauth2ClientId", S),
+            ("projectId", S),
+            ("uniqueId", S),
+        ],
         // Added to the API after the discovery revision in specs (GPUs): the client model has it.
         "RunNodeSelector" => &[("accelerator", S)],
         _ => &[],
@@ -440,6 +464,25 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// IAM's rule for a service account id: 6-30 characters, `[a-z][a-z0-9-]*[a-z0-9]`.
+fn valid_account_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    (6..=30).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// The default compute account, which every project has.
+pub fn compute_account() -> String {
+    format!("{PROJECT_NUMBER}-compute@developer.gserviceaccount.com")
+}
+
+/// The email of account `id` of the project.
+pub fn account_email(id: &str) -> String {
+    format!("{id}@{PROJECT}.iam.gserviceaccount.com")
+}
+
 /// The secret id a `projects/{id or number}/secrets/{secret}` name points at.
 fn secret_of(project: &str) -> bool {
     project == PROJECT || project == PROJECT_NUMBER
@@ -466,6 +509,38 @@ impl State {
     pub fn service_policy(&self, id: &str) -> Option<&Value> {
         self.service_policies.get(&format!("projects/{PROJECT}/locations/{REGION}/services/{id}"))
     }
+    /// Whether `email` names an account that exists, as far as this project can tell:
+    /// one of its own (made here, or the default compute account), or one of another
+    /// project (not this fake's to know).
+    pub fn account_exists(&self, email: &str) -> bool {
+        let ours = email.ends_with(&format!("@{PROJECT}.iam.gserviceaccount.com")) || email.ends_with("@developer.gserviceaccount.com");
+        !ours || email == compute_account() || self.service_accounts.contains_key(email)
+    }
+
+    /// Adds a service account aideploy did not make (it must be left alone).
+    pub fn add_foreign_account(&mut self, id: &str) {
+        let email = account_email(id);
+        let v = account_json(id, &json!({"displayName": "the search team's runner", "description": "runs the search service"}));
+        self.service_accounts.insert(email, v);
+    }
+
+    /// The `serviceAccount:` members of `policy` that name no account (the first one).
+    fn unknown_member(&mut self, policy: &Value) -> Option<String> {
+        for b in policy["bindings"].as_array().into_iter().flatten() {
+            for m in b["members"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                let Some(email) = m.strip_prefix("serviceAccount:") else { continue };
+                if !self.account_exists(email) {
+                    return Some(email.to_string());
+                }
+                if let Some(n) = self.lagging.get_mut(email).filter(|n| **n > 0) {
+                    *n -= 1;
+                    return Some(email.to_string());
+                }
+            }
+        }
+        None
+    }
+
     /// Adds a secret aideploy did not make (it must be left alone).
     pub fn add_foreign_secret(&mut self, id: &str) {
         self.next += 1;
@@ -521,6 +596,12 @@ impl State {
         let t = &body["template"];
         if t.is_null() || t["containers"].as_array().is_none_or(|c| c.is_empty()) {
             return Err(error(400, "service.template.containers: at least one container is required"));
+        }
+        if let Some(sa) = t["serviceAccount"].as_str().filter(|a| !a.is_empty() && !self.account_exists(a)) {
+            return Err(error(
+                400,
+                format!("spec.template.spec.service_account_name: service account {sa} does not exist in project {PROJECT}"),
+            ));
         }
         // With resources set, an absent `cpuIdle` means CPU always allocated.
         if let Some(gpu) = t["nodeSelector"]["accelerator"].as_str() {
@@ -956,9 +1037,78 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             if let Err(m) = check(body, M("IamSetIamPolicyRequest"), "request") {
                 return error(400, m);
             }
+            if !st.secrets.contains_key(*id) {
+                return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found."));
+            }
+            if let Some(email) = st.unknown_member(&body["policy"]) {
+                return error(400, format!("Service account {email} does not exist."));
+            }
             match st.secrets.get_mut(*id) {
                 Some(s) => set_policy(&mut s.policy, &body["policy"]),
                 None => error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")),
+            }
+        }
+        // --- IAM service accounts
+        ("POST", ["v1", "projects", p, "serviceAccounts"], None) => {
+            if *p != PROJECT {
+                return error(404, format!("Project {p} not found."));
+            }
+            if let Err(m) = check(body, M("IamCreateServiceAccountRequest"), "request") {
+                return error(400, m);
+            }
+            let id = body["accountId"].as_str().unwrap_or_default();
+            if !valid_account_id(id) {
+                return error(400, format!("accountId `{id}` is invalid: it must be 6-30 lowercase letters, digits and hyphens, start with a letter and end with a letter or digit"));
+            }
+            let sa = &body["serviceAccount"];
+            if sa["displayName"].as_str().is_some_and(|d| d.chars().count() > 100) {
+                return error(400, "serviceAccount.displayName: at most 100 characters");
+            }
+            if sa["description"].as_str().is_some_and(|d| d.chars().count() > 256) {
+                return error(400, "serviceAccount.description: at most 256 characters");
+            }
+            let email = account_email(id);
+            if st.service_accounts.contains_key(&email) {
+                return error(409, format!("Service account {id} already exists within project projects/{PROJECT}."));
+            }
+            let v = account_json(id, sa);
+            st.service_accounts.insert(email.clone(), v.clone());
+            let lag = st.iam_lag;
+            st.lagging.insert(email, lag);
+            ok(v)
+        }
+        ("GET", ["v1", "projects", p, "serviceAccounts", email], None) if *p == PROJECT || *p == "-" => {
+            let email = decode(email);
+            match st.service_accounts.get(&email) {
+                Some(v) => ok(v.clone()),
+                // The compute account, or another project's: there as far as this fake knows.
+                None if st.account_exists(&email) => ok(json!({"name": format!("projects/-/serviceAccounts/{email}"), "email": email})),
+                None => error(404, format!("Unknown service account {email}")),
+            }
+        }
+        ("PATCH", ["v1", "projects", p, "serviceAccounts", email], None) if *p == PROJECT || *p == "-" => {
+            if let Err(m) = check(body, M("IamPatchServiceAccountRequest"), "request") {
+                return error(400, m);
+            }
+            let Some(current) = st.service_accounts.get_mut(&decode(email)) else {
+                return error(404, format!("Unknown service account {}", decode(email)));
+            };
+            let mask = body["updateMask"].as_str().unwrap_or_default();
+            if mask.is_empty() {
+                return error(400, "update_mask is required");
+            }
+            for field in mask.split(',').map(str::trim) {
+                match field {
+                    "description" | "displayName" => current[field] = body["serviceAccount"][field].clone(),
+                    other => return error(400, format!("update_mask path [{other}] cannot be updated")),
+                }
+            }
+            ok(current.clone())
+        }
+        ("DELETE", ["v1", "projects", p, "serviceAccounts", email], None) if *p == PROJECT || *p == "-" => {
+            match st.service_accounts.remove(&decode(email)) {
+                Some(_) => ok(json!({})),
+                None => error(404, format!("Unknown service account {}", decode(email))),
             }
         }
         // --- Artifact Registry
@@ -1006,6 +1156,26 @@ fn set_policy(target: &mut Value, policy: &Value) -> (u16, String) {
     p["etag"] = json!(format!("BwA{n:05}"));
     *target = p.clone();
     ok(p)
+}
+
+/// A service account as IAM answers it.
+fn account_json(id: &str, given: &Value) -> Value {
+    let email = account_email(id);
+    let unique = format!("10{:019}", email.bytes().enumerate().map(|(i, b)| (i as u64 + 1) * u64::from(b)).sum::<u64>());
+    let mut v = json!({
+        "name": format!("projects/{PROJECT}/serviceAccounts/{email}"),
+        "projectId": PROJECT,
+        "uniqueId": unique.clone(),
+        "email": email,
+        "etag": base64::engine::general_purpose::STANDARD.encode(b"etag-1"),
+        "oauth2ClientId": unique,
+    });
+    for k in ["displayName", "description"] {
+        if let Some(x) = given[k].as_str() {
+            v[k] = json!(x);
+        }
+    }
+    v
 }
 
 fn secret_json(id: &str, s: &Secret) -> Value {
@@ -1067,6 +1237,10 @@ impl FakeGcp {
 mod rules {
     use super::*;
 
+    fn create_service(st: &mut State, id: &str, body: Value) -> (u16, String) {
+        create(st, id, body)
+    }
+
     fn create(st: &mut State, id: &str, body: Value) -> (u16, String) {
         answer(
             st,
@@ -1113,6 +1287,56 @@ mod rules {
         assert_eq!(second["done"], true);
         assert_eq!(second["response"]["latestReadyRevision"], second["response"]["latestCreatedRevision"]);
         assert_eq!(st.mutations, 1);
+    }
+
+    #[test]
+    fn service_accounts_as_iam_answers() {
+        let mut st = State::default();
+        let accounts = format!("/v1/projects/{PROJECT}/serviceAccounts");
+        let create =
+            |st: &mut State, body: Value| answer(st, "POST", &format!("{accounts}?%24alt=json%3Benum-encoding%3Dint"), &body.to_string());
+        // Bad ids (too short, too long, a leading digit, a trailing dash), unknown fields.
+        for id in ["abc", &"a".repeat(31), "1runner", "runner-"] {
+            let (code, body) = create(&mut st, json!({"accountId": id, "serviceAccount": {}}));
+            assert_eq!(code, 400, "{id}: {body}");
+        }
+        assert_eq!(create(&mut st, json!({"accountId": "runner", "serviceAccount": {"labels": {}}})).0, 400);
+        assert_eq!(st.mutations, 0);
+        let (code, made) = create(&mut st, json!({"accountId": "runner", "serviceAccount": {"description": "d", "displayName": "n"}}));
+        assert_eq!(code, 200, "{made}");
+        let made: Value = serde_json::from_str(&made).unwrap();
+        let email = account_email("runner");
+        assert_eq!((made["email"].as_str(), made["description"].as_str()), (Some(email.as_str()), Some("d")));
+        let (code, body) = create(&mut st, json!({"accountId": "runner", "serviceAccount": {}}));
+        assert_eq!(code, 409, "{body}");
+        assert!(body.contains("ALREADY_EXISTS"));
+        let one = format!("{accounts}/{}", email.replace('@', "%40"));
+        assert_eq!(answer(&mut st, "GET", &one, "").0, 200);
+        let patch = json!({"serviceAccount": {"description": "e"}, "updateMask": "description"});
+        assert_eq!(answer(&mut st, "PATCH", &one, &patch.to_string()).0, 200);
+        assert_eq!(st.service_accounts[&email]["description"], "e");
+        // A policy or a Cloud Run service naming an account of the project that does not exist.
+        st.add_foreign_secret("s");
+        let policy = |who: &str| {
+            json!({"policy": {"bindings": [{"role": "roles/secretmanager.secretAccessor", "members": [format!("serviceAccount:{who}")]}]}})
+                .to_string()
+        };
+        let set = format!("/v1/projects/{PROJECT}/secrets/s:setIamPolicy");
+        let (code, body) = answer(&mut st, "POST", &set, &policy(&account_email("ghost")));
+        assert_eq!(code, 400, "{body}");
+        assert!(body.contains("does not exist"), "{body}");
+        assert_eq!(answer(&mut st, "POST", &set, &policy(&email)).0, 200);
+        assert_eq!(answer(&mut st, "POST", &set, &policy(&compute_account())).0, 200);
+        let ghost = json!({"template": {"serviceAccount": account_email("ghost"), "containers": [{"image": "r/a@sha256:00"}]}});
+        let (code, body) = create_service(&mut st, "api", ghost);
+        assert_eq!(code, 400, "{body}");
+        assert!(body.contains("does not exist"), "{body}");
+        let runner = json!({"template": {"serviceAccount": email, "containers": [{"image": "r/a@sha256:00"}]}});
+        assert_eq!(create_service(&mut st, "api", runner).0, 200);
+        // Deleted: gone, and a second delete is a 404.
+        assert_eq!(answer(&mut st, "DELETE", &one, "").0, 200);
+        assert_eq!(answer(&mut st, "GET", &one, "").0, 404);
+        assert_eq!(answer(&mut st, "DELETE", &one, "").0, 404);
     }
 
     #[test]

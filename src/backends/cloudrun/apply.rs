@@ -1,15 +1,17 @@
-//! Carrying out a plan: the repository, the push, the secrets, the service and who may
-//! call it; rollback's traffic move; destroy. Each step is the one its `Step` names.
+//! Carrying out a plan: the repository, the push, the runtime account, the secrets, the
+//! service and who may call it; rollback's traffic move; destroy. Each step is the one
+//! its `Step` names.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use super::account::{self, runtime_account};
 use super::iam::{edit_policy, policy_members, to_policy, to_value, ACCESSOR, ALL_USERS, INVOKER};
 use super::observe::{failure_message, revision_short, serving_revision_name, Observed};
 use super::ops::{await_op, service_timeout, SHORT_TIMEOUT};
-use super::plan::{foreign, secret_versions, service_account, SecretChange, ServiceChange, Step};
+use super::plan::{foreign, secret_versions, SecretChange, ServiceChange, Step};
 use super::{health_timeout, is_public, labels, service, service_id, Image, Site, REPOSITORY};
 use crate::cloud::gcp::{self, api_error, is_not_found, Clients};
 use crate::engine::wait::PollPolicy;
@@ -44,11 +46,12 @@ pub async fn ensure_repository(clients: &Clients, site: &Site, poll: PollPolicy,
 /// Refuses same-named resources that are not this app's, stage's and target's, before
 /// anything is changed.
 pub(super) fn refuse_foreign(cx: &Cx, seen: &Observed) -> Result<()> {
+    account::refuse_missing(cx, seen.named_missing.as_deref())?;
     let found = foreign(cx, seen);
-    let Some((kind, id)) = found.first() else { return Ok(()) };
-    let others: Vec<String> = found[1..].iter().map(|(k, i)| format!("{k} {i}")).collect();
+    let Some((kind, id, lacks)) = found.first() else { return Ok(()) };
+    let others: Vec<String> = found[1..].iter().map(|(k, i, _)| format!("{k} {i}")).collect();
     Err(UsageError::new(format!(
-        "{kind} {id} exists and was not made by aideploy for {} ({}) on {}: it lacks the aideploy-app, aideploy-stage and aideploy-target labels{}; nothing was changed",
+        "{kind} {id} exists and was not made by aideploy for {} ({}) on {}: {lacks}{}; nothing was changed",
         cx.app_name(),
         cx.stage,
         cx.target.name,
@@ -70,17 +73,15 @@ fn redacted(cx: &Cx, e: anyhow::Error) -> anyhow::Error {
 }
 
 /// Creates or adds a version to each secret the plan names; returns the version numbers
-/// added and the full names of the secrets (for the default service account).
+/// added.
 async fn apply_secrets(
     cx: &Cx,
     clients: &Clients,
     site: &Site,
-    seen: &Observed,
     plan: &Planned<Step>,
     r: &dyn Reporter,
-) -> Result<(BTreeMap<String, String>, Vec<String>)> {
+) -> Result<BTreeMap<String, String>> {
     let mut added = BTreeMap::new();
-    let mut names: Vec<String> = seen.secrets.values().filter(|s| s.ours).map(|s| s.name.clone()).collect();
     for step in &plan.changes {
         let Step::Secret { name, id, change } = step else { continue };
         if *change == SecretChange::Same {
@@ -91,7 +92,7 @@ async fn apply_secrets(
             r.step(&format!("creating secret {id}"));
             let secret: google_cloud_secretmanager_v1::model::Secret =
                 serde_json::from_value(json!({"replication": {"automatic": {}}, "labels": labels(cx)}))?;
-            let created = clients
+            clients
                 .secrets
                 .create_secret()
                 .set_parent(format!("projects/{}", site.project))
@@ -101,7 +102,6 @@ async fn apply_secrets(
                 .await
                 .map_err(|e| api_error(&format!("cannot create secret {id}"), e))?;
             r.done();
-            names.insert(0, created.name);
         }
         r.step(&format!("adding a version to secret {id}"));
         let payload =
@@ -117,12 +117,30 @@ async fn apply_secrets(
         r.done();
         added.insert(name.clone(), v.name.rsplit('/').next().unwrap_or_default().to_string());
     }
-    Ok((added, names))
+    Ok(added)
 }
 
-async fn grant_access(clients: &Clients, site: &Site, id: &str, sa: &str, r: &dyn Reporter) -> Result<()> {
-    let member = format!("serviceAccount:{sa}");
-    r.step(&format!("letting {sa} read secret {id}"));
+/// A change to who may read a secret.
+#[derive(Clone, Copy)]
+enum Access<'a> {
+    /// `serviceAccount:...` may read it; `fresh`: the account was made by this deploy,
+    /// and IAM may not know it yet (it is waited for).
+    Grant {
+        member: &'a str,
+        fresh: bool,
+    },
+    Revoke {
+        member: &'a str,
+    },
+}
+
+/// Adds a member to or removes it from the secret's accessors, unless that is so
+/// already.
+async fn edit_access(cx: &Cx, clients: &Clients, site: &Site, id: &str, change: Access<'_>, r: &dyn Reporter) -> Result<()> {
+    let (member, add, fresh) = match change {
+        Access::Grant { member, fresh } => (member, true, fresh),
+        Access::Revoke { member } => (member, false, false),
+    };
     let policy = clients
         .secrets
         .get_iam_policy()
@@ -131,17 +149,17 @@ async fn grant_access(clients: &Clients, site: &Site, id: &str, sa: &str, r: &dy
         .await
         .map_err(|e| api_error(&format!("cannot read the IAM policy of secret {id}"), e))?;
     let policy = to_value(&policy);
-    if !policy_members(&policy, ACCESSOR).contains(&member) {
-        clients
-            .secrets
-            .set_iam_policy()
-            .set_resource(site.secret(id))
-            .set_policy(to_policy(edit_policy(&policy, ACCESSOR, &member, true))?)
-            .send()
-            .await
-            .map_err(|e| api_error(&format!("cannot grant {ACCESSOR} on secret {id}"), e))?;
+    if policy_members(&policy, ACCESSOR).iter().any(|m| m == member) == add {
+        return Ok(());
     }
-    r.done();
+    let edited = to_policy(edit_policy(&policy, ACCESSOR, member, add))?;
+    let what = format!("cannot {} {ACCESSOR} on secret {id}", if add { "grant" } else { "revoke" });
+    let set = || clients.secrets.set_iam_policy().set_resource(site.secret(id)).set_policy(edited.clone()).send();
+    if fresh {
+        account::while_unknown(cx, member.trim_start_matches("serviceAccount:"), &what, r, set).await?;
+    } else {
+        set().await.map_err(|e| api_error(&what, e))?;
+    }
     Ok(())
 }
 
@@ -187,14 +205,17 @@ pub async fn deploy(cx: &Cx, seen: &Observed, image: &Image, plan: &Planned<Step
                 let (reference, uploaded_bytes) = crate::artifact::image::push_built(&image.built, &image.repo, &cx.stage, r).await?;
                 pushed = Some(Pushed { reference: Some(reference), uploaded_bytes });
             }
+            Step::Account { .. } => account::create(cx, &clients, site, r).await?,
             _ => {}
         }
     }
-    let (added, secret_names) = apply_secrets(cx, &clients, site, seen, plan, r).await?;
-    let sa = service_account(cx, secret_names.first().map(String::as_str));
+    let added = apply_secrets(cx, &clients, site, plan, r).await?;
+    let fresh = plan.changes.iter().any(|c| matches!(c, Step::Account { .. }));
     for step in &plan.changes {
-        if let (Step::SecretAccess { id }, Some(sa)) = (step, &sa) {
-            grant_access(&clients, site, id, sa, r).await?;
+        if let Step::SecretAccess { id, account } = step {
+            r.step(&format!("letting {account} read secret {id}"));
+            edit_access(cx, &clients, site, id, Access::Grant { member: &format!("serviceAccount:{account}"), fresh }, r).await?;
+            r.done();
         }
     }
 
@@ -203,7 +224,8 @@ pub async fn deploy(cx: &Cx, seen: &Observed, image: &Image, plan: &Planned<Step
     for (name, number) in added {
         versions.insert(name, Some(number));
     }
-    let desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions);
+    let runtime = runtime_account(cx, &site.project);
+    let desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions, &runtime);
     let mut result = None;
     for step in &plan.changes {
         let Step::Service { id, change } = step else { continue };
@@ -239,6 +261,18 @@ pub async fn deploy(cx: &Cx, seen: &Observed, image: &Image, plan: &Planned<Step
         },
     };
     r.done();
+
+    // The compute account's old grants go once the service runs as its own account; a
+    // revision that failed leaves the previous one serving (as that account): kept.
+    if failure.is_none() {
+        for step in &plan.changes {
+            if let Step::RevokeSecretAccess { id, member } = step {
+                r.step(&format!("taking {} off secret {id}", member.trim_start_matches("serviceAccount:")));
+                edit_access(cx, &clients, site, id, Access::Revoke { member }, r).await?;
+                r.done();
+            }
+        }
+    }
 
     // Who may call it.
     for step in &plan.changes {
@@ -281,8 +315,9 @@ const START_ATTEMPTS: u32 = 5;
 
 /// Creates (`create`) or updates the service to `desired` and waits for its revision:
 /// the operation's own result. A call refused (429, 503, UNAVAILABLE,
-/// RESOURCE_EXHAUSTED), cut off, or answered "already exists" is sent again after a
-/// pause, at most [`START_ATTEMPTS`] times, and a create only after reading whether the
+/// RESOURCE_EXHAUSTED), cut off, answered "already exists", or refused because IAM does
+/// not know the runtime account yet (just made), is sent again after a pause,
+/// at most [`START_ATTEMPTS`] times, and a create only after reading whether the
 /// service exists now: one that landed after all (this app's labels on it) goes on as
 /// an update to the same body, which makes no second service and no new revision.
 async fn put_service(
@@ -295,6 +330,7 @@ async fn put_service(
     r: &dyn Reporter,
 ) -> Result<std::result::Result<google_cloud_run_v2::model::Service, google_cloud_gax::error::Error>> {
     let timeout = service_timeout(health_timeout(cx));
+    let account = runtime_account(cx, &site.project);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -310,7 +346,7 @@ async fn put_service(
             await_op(poller, "waiting for the new revision to be ready", timeout, cx.poll, r).await?
         };
         let again = match &res {
-            Err(e) => gcp::is_transient(e) || (create && gcp::is_conflict(e)),
+            Err(e) => gcp::is_transient(e) || (create && gcp::is_conflict(e)) || account::is_unknown_member(e, &account),
             Ok(_) => false,
         };
         if !again || attempt >= START_ATTEMPTS {
@@ -418,6 +454,7 @@ pub async fn destroy(cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Rep
                 }
                 r.done();
             }
+            Step::DeleteAccount { email } => account::delete(&clients, site, email, r).await?,
             _ => {}
         }
     }

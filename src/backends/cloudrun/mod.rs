@@ -1,13 +1,18 @@
 //! The `cloudrun` target: the app's OCI image, pushed to Artifact Registry
 //! (`{region}-docker.pkg.dev/{project}/aideploy/{app}`, or the registry override), run
 //! by digest as a Cloud Run service through the official Google Cloud clients
-//! (`google-cloud-run-v2`, `-secretmanager-v1`, `-artifactregistry-v1`).
+//! (`google-cloud-run-v2`, `-secretmanager-v1`, `-artifactregistry-v1`,
+//! `-iam-admin-v1`).
 //!
 //! Found again by name and labels: the service is `{app}-{stage}` in the project's
 //! region; secrets are `aideploy-{app}-{stage}-{NAME}` labelled `aideploy-app`,
 //! `aideploy-stage`, `aideploy-target`. Nothing is kept locally. A service or secret of
 //! that name without these labels is someone else's: a deploy refuses it before
 //! changing anything, and destroy leaves it alone.
+//!
+//! The service runs as a service account of its own, `aideploy-{app}-{stage}`, marked
+//! in its description (`account.rs`), which alone may read the service's secrets; the
+//! project's default compute account is never used nor granted anything.
 //!
 //! One deploy, rollback or destroy at a time: the lease is a secret of its own
 //! (`lease.rs`), written with Secret Manager's create-only create and its etags.
@@ -22,6 +27,7 @@
 //! `rollback` pins 100% of the traffic to the previous ready revision; the next deploy
 //! hands it back to the latest one.
 
+mod account;
 mod apply;
 mod iam;
 mod lease;
@@ -47,6 +53,7 @@ use crate::envvars;
 use crate::error::UsageError;
 use crate::manifest::Kind;
 
+pub use account::{account_id, AccountNow};
 pub use apply::ensure_repository;
 pub use observe::{Observed, Revision, SecretNow, ServiceNow};
 pub use plan::Step;
@@ -262,7 +269,8 @@ impl Target for CloudRunBackend {
 
     fn deployed(&self, cx: &Cx, seen: &Observed) -> Option<Deployed> {
         let service = seen.service.as_ref().filter(|s| s.ours);
-        if service.is_none() && seen.labelled_secrets.is_empty() {
+        let account_ours = seen.account.as_ref().is_some_and(|a| a.ours);
+        if service.is_none() && seen.labelled_secrets.is_empty() && !account_ours {
             return None;
         }
         let serving = service.and_then(|s| s.serving.as_ref());
@@ -273,6 +281,8 @@ impl Target for CloudRunBackend {
         details.insert("revision".into(), json!(serving.map(|r| r.name.clone())));
         details.insert("image".into(), json!(serving.and_then(|r| r.image.clone())));
         details.insert("public".into(), json!(service.is_some_and(|s| s.public)));
+        let runs_as = service.and_then(|s| s.spec["template"]["serviceAccount"].as_str()).filter(|a| !a.is_empty());
+        details.insert("service_account".into(), json!(runs_as));
         if let Some(s) = service {
             let serving_name = serving.map(|r| r.name.as_str()).unwrap_or_default();
             if !s.latest_created.is_empty() && s.latest_created != serving_name {

@@ -1,11 +1,13 @@
 //! What exists in Google Cloud now, read-only, as plain data: the Artifact Registry
-//! repository, the service with its revisions and invoker policy, and the secrets.
+//! repository, the service with its revisions and invoker policy, the secrets and the
+//! service's own runtime account.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use serde_json::Value;
 
+use super::account::AccountNow;
 use super::iam::{policy_members, to_value, ACCESSOR, ALL_USERS, INVOKER};
 use super::{is_ours, labels, named_registry, secret_id, service_id, Site};
 use crate::cloud::gcp::{api_error, is_not_found, Clients};
@@ -25,6 +27,11 @@ pub struct Observed {
     pub secrets: BTreeMap<String, SecretNow>,
     /// Secrets labelled as this app's, stage's and target's, by id (what destroy removes).
     pub labelled_secrets: Vec<String>,
+    /// The dedicated runtime account `aideploy-{app}-{stage}`, whoever made it (read
+    /// also when `service_account` names another: destroy removes ours).
+    pub account: Option<AccountNow>,
+    /// The account `service_account` names, when IAM says it does not exist.
+    pub named_missing: Option<String>,
 }
 
 /// A Cloud Run service as it is now.
@@ -172,7 +179,9 @@ pub async fn read(cx: &Cx, clients: &Clients, site: &Site) -> Result<Observed> {
     }
     let labelled_secrets = list_labelled_secrets(cx, clients, site).await?;
     let service = read_service(cx, clients, site).await?;
-    Ok(Observed { site: site.clone(), repository, service, secrets, labelled_secrets })
+    let account = super::account::read(cx, clients, site).await?;
+    let named_missing = super::account::named_missing(cx, clients).await?;
+    Ok(Observed { site: site.clone(), repository, service, secrets, labelled_secrets, account, named_missing })
 }
 
 async fn read_service(cx: &Cx, clients: &Clients, site: &Site) -> Result<Option<ServiceNow>> {

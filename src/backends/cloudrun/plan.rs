@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::Value;
 
+use super::account::{compute_account, is_dedicated, runtime_account};
 use super::iam::ALL_USERS;
 use super::observe::{Observed, Revision, ServiceNow};
 use super::{is_public, secret_id, service, service_id, short, Image};
@@ -26,6 +27,10 @@ pub enum Step {
         image: String,
         to_upload: u64,
     },
+    /// Create the service's own runtime account, marked as aideploy's.
+    Account {
+        email: String,
+    },
     /// A `[secrets]` entry in Secret Manager.
     Secret {
         name: String,
@@ -35,6 +40,13 @@ pub enum Step {
     /// Let the runtime service account read the secret.
     SecretAccess {
         id: String,
+        account: String,
+    },
+    /// Take `member`'s access to the secret away: the default compute account, which
+    /// an earlier aideploy ran the service as (done once the service runs as its own).
+    RevokeSecretAccess {
+        id: String,
+        member: String,
     },
     /// The Cloud Run service.
     Service {
@@ -55,6 +67,10 @@ pub enum Step {
     },
     DeleteSecret {
         id: String,
+    },
+    /// The dedicated runtime account (only when it carries aideploy's mark).
+    DeleteAccount {
+        email: String,
     },
 }
 
@@ -93,7 +109,14 @@ impl Change for Step {
                 SecretChange::NewVersion => Action::new(Op::Update, "secret", id).because("new version: value changed"),
                 SecretChange::Same => Action::new(Op::Noop, "secret", id),
             },
-            Step::SecretAccess { id } => Action::new(Op::Create, "secret-access", id).because("service account may read it"),
+            Step::Account { email } => {
+                Action::new(Op::Create, "service-account", email).because("runtime identity: may read only this service's secrets")
+            }
+            Step::SecretAccess { id, account } => Action::new(Op::Create, "secret-access", id).because(format!("{account} may read it")),
+            Step::RevokeSecretAccess { id, member } => Action::new(Op::Delete, "secret-access", id).because(format!(
+                "{} may no longer read it (granted by an earlier aideploy)",
+                member.trim_start_matches("serviceAccount:")
+            )),
             Step::Service { id, change } => match change {
                 ServiceChange::Create { digest } => {
                     Action::new(Op::Create, "service", id).because(format!("Cloud Run service, image @{}", short(digest)))
@@ -107,6 +130,7 @@ impl Change for Step {
                 .because(format!("back to @{}", digest.as_deref().map(short).unwrap_or("?"))),
             Step::DeleteService { id } => Action::new(Op::Delete, "service", id).because("with its revisions and IAM policy"),
             Step::DeleteSecret { id } => Action::new(Op::Delete, "secret", id).because("with its versions and IAM policy"),
+            Step::DeleteAccount { email } => Action::new(Op::Delete, "service-account", email).because("the service's runtime identity"),
         }
     }
 }
@@ -119,27 +143,25 @@ fn short_ref(image: &str) -> String {
     }
 }
 
-/// The runtime service account: `service_account`, else the project's default compute
-/// account, whose name needs the project number (Secret Manager names use it).
-pub(super) fn service_account(cx: &Cx, secret_name: Option<&str>) -> Option<String> {
-    if let Some(sa) = &cx.target.settings.service_account {
-        return Some(sa.get().clone());
-    }
-    let number = secret_name?.strip_prefix("projects/")?.split('/').next()?;
-    number.chars().all(|c| c.is_ascii_digit()).then(|| format!("{number}-compute@developer.gserviceaccount.com"))
-}
+/// What a resource of someone else's lacks.
+pub const LACKS_LABELS: &str = "it lacks the aideploy-app, aideploy-stage and aideploy-target labels";
+pub const LACKS_MARK: &str = "its description lacks aideploy's aideploy-app, aideploy-stage and aideploy-target pairs";
 
-/// Same-named resources without aideploy's labels for this app, stage and target: a
-/// deploy refuses them. `(kind, id)`.
-pub fn foreign(cx: &Cx, seen: &Observed) -> Vec<(&'static str, String)> {
+/// Same-named resources without aideploy's labels (or mark) for this app, stage and
+/// target: a deploy refuses them. `(kind, id, what it lacks)`. The dedicated account
+/// counts only when the service would run as it.
+pub fn foreign(cx: &Cx, seen: &Observed) -> Vec<(&'static str, String, &'static str)> {
     let mut out = Vec::new();
     if seen.service.as_ref().is_some_and(|s| !s.ours) {
-        out.push(("Cloud Run service", service_id(cx)));
+        out.push(("Cloud Run service", service_id(cx), LACKS_LABELS));
     }
     for (name, s) in &seen.secrets {
         if !s.ours {
-            out.push(("secret", secret_id(cx, name)));
+            out.push(("secret", secret_id(cx, name), LACKS_LABELS));
         }
+    }
+    if let Some(a) = seen.account.as_ref().filter(|a| !a.ours && is_dedicated(cx)) {
+        out.push(("service account", a.email.clone(), LACKS_MARK));
     }
     out
 }
@@ -168,34 +190,52 @@ pub(super) fn secret_versions(cx: &Cx, seen: &Observed) -> BTreeMap<String, Opti
 pub fn deploy(cx: &Cx, seen: &Observed, image: &Image) -> Planned<Step> {
     let mut steps = Vec::new();
     let mut warnings = service::warnings(cx);
-    for (kind, id) in foreign(cx, seen) {
+    for (kind, id, lacks) in foreign(cx, seen) {
         warnings.push(format!(
-            "{kind} {id} exists and was not made by aideploy for this app, stage and target (it lacks the aideploy-app, aideploy-stage and aideploy-target labels): a deploy refuses it; rename the app or stage, or delete {id}"
+            "{kind} {id} exists and was not made by aideploy for this app, stage and target ({lacks}): a deploy refuses it; rename the app or stage, or delete {id}"
         ));
+    }
+    if let Some(email) = &seen.named_missing {
+        warnings.push(format!("service_account {email} does not exist: a deploy refuses it; create it, or remove `service_account`"));
     }
     if seen.repository == Some(false) {
         steps.push(Step::Repository { name: format!("{}-docker.pkg.dev/{}/{}", seen.site.region, seen.site.project, super::REPOSITORY) });
     }
     steps.push(Step::Push { image: image.reference(), to_upload: image.to_upload });
-    let sa = service_account(cx, seen.secrets.values().find(|s| s.ours).map(|s| s.name.as_str()));
+    let account = runtime_account(cx, &seen.site.project);
+    if is_dedicated(cx) && seen.account.is_none() {
+        steps.push(Step::Account { email: account.clone() });
+    }
+    let member = format!("serviceAccount:{account}");
     for name in cx.secrets.values.keys() {
         let id = secret_id(cx, name);
         match seen.secrets.get(name).filter(|s| s.ours) {
             None => {
                 steps.push(Step::Secret { name: name.clone(), id: id.clone(), change: SecretChange::Create });
-                steps.push(Step::SecretAccess { id });
+                steps.push(Step::SecretAccess { id, account: account.clone() });
             }
             Some(s) => {
                 let change = if matches!(s.latest, Some((_, true))) { SecretChange::Same } else { SecretChange::NewVersion };
                 steps.push(Step::Secret { name: name.clone(), id: id.clone(), change });
-                if !sa.as_ref().is_some_and(|sa| s.accessors.contains(&format!("serviceAccount:{sa}"))) {
-                    steps.push(Step::SecretAccess { id });
+                if !s.accessors.contains(&member) {
+                    steps.push(Step::SecretAccess { id, account: account.clone() });
                 }
             }
         }
     }
+    // What an earlier aideploy granted the default compute account on our secrets goes,
+    // once the service runs as its own account (unless `service_account` names it).
+    let mut revoke = Vec::new();
+    for (name, s) in seen.secrets.iter().filter(|(_, s)| s.ours) {
+        if let Some(compute) = compute_account(&s.name).filter(|c| *c != account) {
+            let member = format!("serviceAccount:{compute}");
+            if s.accessors.contains(&member) {
+                revoke.push(Step::RevokeSecretAccess { id: secret_id(cx, name), member });
+            }
+        }
+    }
     let versions = secret_versions(cx, seen);
-    let desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions);
+    let desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions, &account);
     let change = match our_service(seen) {
         None => ServiceChange::Create { digest: image.built.digest.clone() },
         Some(current) => {
@@ -211,6 +251,7 @@ pub fn deploy(cx: &Cx, seen: &Observed, image: &Image) -> Planned<Step> {
         }
     };
     steps.push(Step::Service { id: service_id(cx), change });
+    steps.extend(revoke);
     let public_now = our_service(seen).is_some_and(|s| s.public);
     if is_public(cx) != public_now {
         steps.push(Step::Invoker { public: is_public(cx) });
@@ -277,7 +318,8 @@ pub fn rollback(cx: &Cx, seen: &Observed) -> Result<Planned<Step>> {
     Ok(Planned::of(vec![Step::Traffic { revision: prev.name.clone(), digest: prev.digest.clone() }]))
 }
 
-/// Only what carries aideploy's labels for this app, stage and target.
+/// Only what carries aideploy's labels (or, for the runtime account, its mark) for this
+/// app, stage and target: the service, then the secrets, then the account.
 pub fn destroy(cx: &Cx, seen: &Observed) -> Planned<Step> {
     let mut steps = Vec::new();
     if our_service(seen).is_some() {
@@ -286,9 +328,12 @@ pub fn destroy(cx: &Cx, seen: &Observed) -> Planned<Step> {
     for id in &seen.labelled_secrets {
         steps.push(Step::DeleteSecret { id: id.clone() });
     }
+    if let Some(a) = seen.account.as_ref().filter(|a| a.ours) {
+        steps.push(Step::DeleteAccount { email: a.email.clone() });
+    }
     let mut planned = Planned::of(steps);
-    for (kind, id) in foreign(cx, seen) {
-        planned.warnings.push(format!("{kind} {id} lacks aideploy's labels for this app, stage and target: left alone"));
+    for (kind, id, _) in foreign(cx, seen) {
+        planned.warnings.push(format!("{kind} {id} lacks aideploy's labels (or mark) for this app, stage and target: left alone"));
     }
     planned
 }

@@ -1,5 +1,6 @@
 //! The deploy plan from hand-made observed states: nothing there, all there, one
-//! setting changed, new code, a half-done deploy, someone else's resources.
+//! setting changed, new code, a half-done deploy, someone else's resources, the
+//! runtime account (dedicated, named, someone else's, upgraded from the compute one).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use super::*;
 use crate::artifact::oci::{BlobFile, BuiltImage};
 use crate::artifact::registry::Reference;
+use crate::backends::cloudrun::account::{self, AccountNow};
 use crate::backends::cloudrun::observe::SecretNow;
 use crate::backends::cloudrun::{labels, Site};
 
@@ -31,6 +33,9 @@ memory = "1Gi"
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const OTHER: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 const REPO: &str = "registry.example/team/rag";
+/// The dedicated runtime account of `rag` (dev) in project `p`.
+const ACCOUNT: &str = "aideploy-rag-dev@p.iam.gserviceaccount.com";
+const COMPUTE: &str = "serviceAccount:123-compute@developer.gserviceaccount.com";
 
 fn cx_with(text: &str, sets: &[&str]) -> Cx {
     crate::engine::testing::cx_with_secret(text, "cloudrun", sets, "API_KEY", "v1")
@@ -66,24 +71,30 @@ fn nothing() -> Observed {
         service: None,
         secrets: BTreeMap::new(),
         labelled_secrets: Vec::new(),
+        account: None,
+        named_missing: None,
     }
 }
 
 /// Everything deployed as `cx` and `digest` ask, with the secret's value current.
 fn deployed(cx: &Cx, digest: &str) -> Observed {
     let mut seen = nothing();
+    let account = account::runtime_account(cx, "p");
+    if account::is_dedicated(cx) {
+        seen.account = Some(AccountNow { email: account.clone(), ours: true });
+    }
     seen.secrets.insert(
         "API_KEY".into(),
         SecretNow {
             latest: Some(("1".into(), true)),
-            accessors: vec!["serviceAccount:123-compute@developer.gserviceaccount.com".into()],
+            accessors: vec![format!("serviceAccount:{account}")],
             name: "projects/123/secrets/aideploy-rag-dev-API_KEY".into(),
             ours: true,
         },
     );
     seen.labelled_secrets.push("aideploy-rag-dev-API_KEY".into());
     let versions = BTreeMap::from([("API_KEY".to_string(), Some("1".to_string()))]);
-    let spec = service::desired_service(cx, &format!("{REPO}@{digest}"), digest, &versions);
+    let spec = service::desired_service(cx, &format!("{REPO}@{digest}"), digest, &versions, &account);
     let rev = Revision {
         name: "rag-dev-00001".into(),
         image: Some(format!("{REPO}@{digest}")),
@@ -124,12 +135,84 @@ fn from_nothing_everything_is_created_and_the_image_pushed() {
         [
             "+ repository europe-west1-docker.pkg.dev/p/aideploy (Artifact Registry, Docker)".to_string(),
             format!("+ push image {REPO}@sha256:111111111111 (3.3 MiB to upload)"),
+            format!("+ service-account {ACCOUNT} (runtime identity: may read only this service's secrets)"),
             "+ secret aideploy-rag-dev-API_KEY ([secrets] API_KEY)".into(),
-            "+ secret-access aideploy-rag-dev-API_KEY (service account may read it)".into(),
+            format!("+ secret-access aideploy-rag-dev-API_KEY ({ACCOUNT} may read it)"),
             "+ service rag-dev (Cloud Run service, image @111111111111)".into(),
         ]
     );
     assert!(p.has_changes());
+    // The service runs as that account.
+    let versions = BTreeMap::from([("API_KEY".to_string(), None)]);
+    let spec = service::desired_service(&cx, &format!("{REPO}@{DIGEST}"), DIGEST, &versions, ACCOUNT);
+    assert_eq!(spec["template"]["serviceAccount"], ACCOUNT);
+}
+
+#[test]
+fn a_named_service_account_is_used_as_given_never_created() {
+    let cx = cx_with(MANIFEST, &["service_account=runner@p.iam.gserviceaccount.com"]);
+    let p = deploy(&cx, &nothing(), &image(DIGEST, 0));
+    assert!(!p.changes.iter().any(|c| matches!(c, Step::Account { .. })), "{:?}", rows(&p));
+    assert!(p
+        .changes
+        .contains(&Step::SecretAccess { id: "aideploy-rag-dev-API_KEY".into(), account: "runner@p.iam.gserviceaccount.com".into() }));
+    // Named as the compute account: its access is what the user asked for, kept.
+    let cx = cx_with(MANIFEST, &["service_account=123-compute@developer.gserviceaccount.com"]);
+    let seen = deployed(&cx, DIGEST);
+    let p = deploy(&cx, &seen, &image(DIGEST, 0));
+    assert!(!p.has_changes(), "{:?}", rows(&p));
+    // A dedicated account of ours left from before: not deleted by a deploy, nor
+    // refused; destroy removes it.
+    let mut seen = deployed(&cx, DIGEST);
+    seen.account = Some(AccountNow { email: ACCOUNT.into(), ours: true });
+    assert!(!deploy(&cx, &seen, &image(DIGEST, 0)).has_changes());
+    assert!(destroy(&cx, &seen).changes.contains(&Step::DeleteAccount { email: ACCOUNT.into() }));
+    seen.account = Some(AccountNow { email: ACCOUNT.into(), ours: false });
+    assert!(foreign(&cx, &seen).is_empty());
+    assert!(!destroy(&cx, &seen).changes.iter().any(|c| matches!(c, Step::DeleteAccount { .. })));
+}
+
+#[test]
+fn someone_elses_account_of_that_id_is_refused_and_kept() {
+    let cx = cx();
+    let mut seen = deployed(&cx, DIGEST);
+    seen.account = Some(AccountNow { email: ACCOUNT.into(), ours: false });
+    assert_eq!(foreign(&cx, &seen), [("service account", ACCOUNT.to_string(), LACKS_MARK)]);
+    let p = deploy(&cx, &seen, &image(DIGEST, 0));
+    assert!(p.warnings.iter().any(|w| w.contains(ACCOUNT) && w.contains("a deploy refuses it")), "{:?}", p.warnings);
+    assert!(!p.changes.iter().any(|c| matches!(c, Step::Account { .. })));
+    let d = destroy(&cx, &seen);
+    assert!(!d.changes.iter().any(|c| matches!(c, Step::DeleteAccount { .. })), "{:?}", d.changes);
+    assert!(d.warnings.iter().any(|w| w.contains(ACCOUNT) && w.contains("left alone")), "{:?}", d.warnings);
+}
+
+#[test]
+fn an_upgrade_from_the_compute_account_moves_the_service_and_revokes_its_access() {
+    // What an earlier aideploy left: the service on the compute account, which reads
+    // the secret; no dedicated account.
+    let cx = cx();
+    let mut seen = deployed(&cx, DIGEST);
+    seen.account = None;
+    seen.secrets.get_mut("API_KEY").unwrap().accessors = vec![COMPUTE.into()];
+    let old = seen.service.as_mut().unwrap();
+    old.spec["template"]["serviceAccount"] = serde_json::json!(COMPUTE.trim_start_matches("serviceAccount:"));
+    let p = deploy(&cx, &seen, &image(DIGEST, 0));
+    let changed: Vec<String> = rows(&p).into_iter().filter(|r| !r.starts_with('=')).collect();
+    assert_eq!(
+        changed,
+        [
+            format!("+ service-account {ACCOUNT} (runtime identity: may read only this service's secrets)"),
+            format!("+ secret-access aideploy-rag-dev-API_KEY ({ACCOUNT} may read it)"),
+            "~ service rag-dev (settings)".into(),
+            "- secret-access aideploy-rag-dev-API_KEY (123-compute@developer.gserviceaccount.com may no longer read it (granted by an earlier aideploy))".into(),
+        ]
+    );
+    // The revoke comes after the service moved to the new account.
+    let at = |f: fn(&Step) -> bool| p.changes.iter().position(f).unwrap();
+    assert!(at(|c| matches!(c, Step::Service { .. })) < at(|c| matches!(c, Step::RevokeSecretAccess { .. })));
+    // Converged: nothing left to do.
+    let seen = deployed(&cx, DIGEST);
+    assert!(!deploy(&cx, &seen, &image(DIGEST, 0)).has_changes());
 }
 
 #[test]
@@ -225,13 +308,16 @@ fn someone_elses_service_is_warned_about_and_never_destroyed() {
         "{:?}",
         p.warnings
     );
-    assert_eq!(foreign(&cx, &seen), [("Cloud Run service", "rag-dev".to_string())]);
+    assert_eq!(foreign(&cx, &seen), [("Cloud Run service", "rag-dev".to_string(), LACKS_LABELS)]);
     let d = destroy(&cx, &seen);
     assert!(!d.changes.iter().any(|c| matches!(c, Step::DeleteService { .. })), "{:?}", d.changes);
-    assert_eq!(d.changes, [Step::DeleteSecret { id: "aideploy-rag-dev-API_KEY".into() }]);
-    // Ours: destroyed, with the secret.
+    assert_eq!(d.changes, [Step::DeleteSecret { id: "aideploy-rag-dev-API_KEY".into() }, Step::DeleteAccount { email: ACCOUNT.into() }]);
+    // Ours: destroyed, with the secret, then the account.
     let seen = deployed(&cx, DIGEST);
-    assert_eq!(destroy(&cx, &seen).changes[0], Step::DeleteService { id: "rag-dev".into() });
+    let d = destroy(&cx, &seen);
+    assert_eq!(d.changes[0], Step::DeleteService { id: "rag-dev".into() });
+    assert_eq!(d.changes.last(), Some(&Step::DeleteAccount { email: ACCOUNT.into() }));
+    assert_eq!(rows(&d).last().unwrap(), &format!("- service-account {ACCOUNT} (the service's runtime identity)"));
     assert_eq!(labels(&cx)["aideploy-target"], "cloudrun");
 }
 

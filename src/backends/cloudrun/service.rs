@@ -32,8 +32,8 @@ fn gpu(cx: &Cx) -> Option<String> {
 /// The service as JSON: what aideploy manages and nothing else, so that it can be
 /// compared with what Cloud Run answers. `versions` maps each secret with a value to
 /// the Secret Manager version to reference (`None`: one about to be added; `latest`
-/// stands in for it until then).
-pub fn desired_service(cx: &Cx, reference: &str, digest: &str, versions: &BTreeMap<String, Option<String>>) -> Value {
+/// stands in for it until then); `account` is the runtime service account.
+pub fn desired_service(cx: &Cx, reference: &str, digest: &str, versions: &BTreeMap<String, Option<String>>, account: &str) -> Value {
     let s = &cx.target.settings;
     let app = cx.loaded.manifest.app();
     let image = match reference.split_once('@') {
@@ -112,9 +112,7 @@ pub fn desired_service(cx: &Cx, reference: &str, digest: &str, versions: &BTreeM
     if let Some(t) = &s.timeout {
         template["timeout"] = json!(format!("{}s", t.get().0));
     }
-    if let Some(sa) = &s.service_account {
-        template["serviceAccount"] = json!(sa.get());
-    }
+    template["serviceAccount"] = json!(account);
     if let Some(g) = &gpu {
         template["nodeSelector"] = json!({"accelerator": g});
     }
