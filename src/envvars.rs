@@ -25,6 +25,11 @@ pub const AIDEPLOY_REGISTRY: &str = "AIDEPLOY_REGISTRY";
 /// A login for the push registry, when it is not in the Docker configuration.
 pub const AIDEPLOY_REGISTRY_USERNAME: &str = "AIDEPLOY_REGISTRY_USERNAME";
 pub const AIDEPLOY_REGISTRY_PASSWORD: &str = "AIDEPLOY_REGISTRY_PASSWORD";
+/// The read-only login railway and render pull the image with (both or neither; they
+/// take the place of the target's `pull_username` and `pull_password_secret`). Never
+/// the push login, never passed to the app.
+pub const AIDEPLOY_PULL_USERNAME: &str = "AIDEPLOY_PULL_USERNAME";
+pub const AIDEPLOY_PULL_PASSWORD: &str = "AIDEPLOY_PULL_PASSWORD";
 /// Render API key (bearer).
 pub const RENDER_API_KEY: &str = "RENDER_API_KEY";
 /// Render API base URL including `/v1` (default `https://api.render.com/v1`).

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 const SECRET: &str = "sk-railway-test-secret-value";
 const REGISTRY_PASSWORD: &str = "registry-pass-never-printed";
+/// The read-only credential's password Railway may pull with.
+const PULL_PASSWORD: &str = "pull-token-never-printed";
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -25,6 +27,10 @@ struct Project {
     repo: String,
     /// (name, value) of the Railway token variable to set.
     token: (&'static str, &'static str),
+    /// Send the push login as AIDEPLOY_REGISTRY_USERNAME/PASSWORD.
+    push_login: bool,
+    /// More variables for each run.
+    extra: Vec<(String, String)>,
 }
 
 impl Project {
@@ -38,15 +44,25 @@ impl Project {
             + "\n[targets.railway]\nhealth_timeout = 30\n";
         std::fs::write(dir.join("aideploy.toml"), manifest).unwrap();
         let repo = format!("{}/railway-test/rag", env("AIDEPLOY_TEST_REGISTRY"));
-        Project { home, dir, endpoint: endpoint.into(), repo, token: ("RAILWAY_API_TOKEN", "account-token") }
+        Project {
+            home,
+            dir,
+            endpoint: endpoint.into(),
+            repo,
+            token: ("RAILWAY_API_TOKEN", "account-token"),
+            push_login: true,
+            extra: Vec::new(),
+        }
     }
 
     fn run(&self, args: &[&str]) -> (i32, Value, String) {
         let mut cmd = common::aideploy(self.home.path());
         common::offline(&mut cmd);
+        if self.push_login {
+            cmd.env("AIDEPLOY_REGISTRY_USERNAME", "deployer").env("AIDEPLOY_REGISTRY_PASSWORD", REGISTRY_PASSWORD);
+        }
+        cmd.envs(self.extra.iter().map(|(k, v)| (k, v)));
         cmd.env("AIDEPLOY_REGISTRY", &self.repo)
-            .env("AIDEPLOY_REGISTRY_USERNAME", "deployer")
-            .env("AIDEPLOY_REGISTRY_PASSWORD", REGISTRY_PASSWORD)
             .env("AIDEPLOY_RAILWAY_ENDPOINT", &self.endpoint)
             .env(self.token.0, self.token.1)
             // The settled lease's delay: far above a call to the fake, below the default.
@@ -55,7 +71,7 @@ impl Project {
         let out = cmd.current_dir(&self.dir).args(args).args(["--target", "railway", "--json", "--yes"]).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        for secret in [SECRET, REGISTRY_PASSWORD] {
+        for secret in [SECRET, REGISTRY_PASSWORD, PULL_PASSWORD] {
             assert!(!stdout.contains(secret) && !stderr.contains(secret), "a secret value in the output of {args:?}:\n{stdout}\n{stderr}");
         }
         let v = serde_json::from_str(&stdout).unwrap_or(Value::Null);
@@ -93,7 +109,15 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
     let mut p = Project::new(&fake.url);
     p.repo = format!("{}/railway-lifecycle/rag", env("AIDEPLOY_TEST_REGISTRY"));
     let manifest = p.dir.join("aideploy.toml");
-    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap() + "workspace = \"ws-team\"\n").unwrap();
+    // A read-only pull credential in the target, its password in .env: the only login
+    // Railway gets (the push login is the deployer's).
+    std::fs::write(
+        &manifest,
+        std::fs::read_to_string(&manifest).unwrap()
+            + "workspace = \"ws-team\"\npull_username = \"reader\"\npull_password_secret = \"REGISTRY_PULL_TOKEN\"\n",
+    )
+    .unwrap();
+    std::fs::write(p.dir.join(".env"), format!("REGISTRY_PULL_TOKEN={PULL_PASSWORD}\n")).unwrap();
     let name = "fastapi-rag-dev";
     let url = format!("https://{name}-dev.up.railway.app");
 
@@ -118,9 +142,22 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
     };
     assert_eq!(
         created(&v),
-        ["push image", "project", "environment", "service", "variable", "variable", "variable", "variable", "deployment", "domain"],
+        [
+            "push image",
+            "project",
+            "environment",
+            "service",
+            "registry-credentials",
+            "variable",
+            "variable",
+            "variable",
+            "variable",
+            "deployment",
+            "domain"
+        ],
         "{v}"
     );
+    assert!(v["warnings"].as_array().is_none_or(|w| w.is_empty()), "a pull credential is configured: {v}");
 
     // First deploy: a project aideploy creates, environment `dev`, the service running
     // the image by digest, its variables, health check and a Railway domain.
@@ -131,7 +168,11 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
     let first = v["artifact"]["digest"].as_str().unwrap().to_string();
     // The deploy lease's first claim created the project and environment (its shared
     // variable lives there): the plan applied after it has the rest.
-    assert_eq!(created(&v), ["push image", "service", "variable", "variable", "variable", "variable", "deployment", "domain"], "{v}");
+    assert_eq!(
+        created(&v),
+        ["push image", "service", "registry-credentials", "variable", "variable", "variable", "variable", "deployment", "domain"],
+        "{v}"
+    );
     {
         let st = fake.state.lock().unwrap();
         assert!(st.rejected.is_empty(), "{:?}", st.rejected);
@@ -146,9 +187,12 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
         assert_eq!(i.image.as_deref(), Some(format!("{}@{first}", p.repo).as_str()));
         assert_eq!(i.health_path.as_deref(), Some("/health"));
         assert_eq!(i.health_timeout, Some(30));
-        // The private registry's login went to Railway so it can pull.
-        assert_eq!(i.registry, Some(("deployer".to_string(), REGISTRY_PASSWORD.to_string())));
+        // Railway holds exactly the configured pull credential, never the push login.
+        assert_eq!(i.registry, Some(("reader".to_string(), PULL_PASSWORD.to_string())));
         let vars = st.vars_of(s, &dev.id);
+        // The app does not get the pull password.
+        assert!(!vars.values().any(|v| v.contains(PULL_PASSWORD)), "{vars:?}");
+        assert!(vars.get("AIDEPLOY_PULL_CREDENTIAL").is_some_and(|m| m.starts_with("reader ")), "{vars:?}");
         assert_eq!(vars.get("LOG_LEVEL").map(String::as_str), Some("info"));
         assert_eq!(vars.get("OPENAI_MODEL").map(String::as_str), Some("gpt-4o-mini"));
         assert_eq!(vars.get("OPENAI_API_KEY").map(String::as_str), Some(SECRET));
@@ -315,7 +359,10 @@ fn railway_in_a_project_aideploy_did_not_create() {
     }
     let (code, v, _) = p.run(&["plan", "--stage", "qa"]);
     assert_eq!(code, 0);
-    assert!(v["warnings"][0].as_str().unwrap().contains("cannot create the environment `qa`"), "{v}");
+    let warned = |what: &str| v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains(what));
+    assert!(warned("cannot create the environment `qa`"), "{v}");
+    // No pull credential here: the plan says the image must be public, in one line.
+    assert!(warned("pulls") && warned("anonymously, so the image must be public"), "{v}");
     let (code, _, stderr) = p.run(&["deploy", "--stage", "qa"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("project token cannot create"), "{stderr}");
@@ -524,4 +571,110 @@ fn railway_refuses_what_it_did_not_make() {
     assert!(st.rejected.is_empty(), "{:?}", st.rejected);
     drop(st);
     assert_eq!(p.tags(), Vec::<String>::new(), "nothing pushed for a refused deploy");
+}
+
+/// A Docker configuration whose only login is for `host`, in a folder of `home`: the
+/// user's own registry login, which must stay on this machine.
+pub(crate) fn docker_config_with_login(home: &std::path::Path, host: &str, password: &str) -> std::path::PathBuf {
+    use base64::Engine;
+    let dir = home.join("docker-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("me:{password}"));
+    std::fs::write(dir.join("config.json"), serde_json::json!({"auths": {host: {"auth": auth}}}).to_string()).unwrap();
+    dir
+}
+
+/// Issue 12 point 1: Railway gets only a pull credential configured for it. With a
+/// login only in the Docker configuration and none configured, Railway holds no
+/// credentials at all and the deploy works (the image is pulled anonymously). What an
+/// earlier aideploy set (the push login, unreadable back from Railway) is cleared when
+/// none is configured, and replaced with the configured pull pair when one is.
+#[test]
+fn railway_gets_only_the_configured_pull_credential() {
+    let fake = fake::FakeRailway::start();
+    let mut p = Project::new(&fake.url);
+    p.repo = format!("{}/railway-pull/rag", env("AIDEPLOY_TEST_REGISTRY"));
+    let host = p.repo.split('/').next().unwrap().to_string();
+    let config = docker_config_with_login(p.home.path(), &host, REGISTRY_PASSWORD);
+    p.push_login = false;
+    p.extra = vec![("DOCKER_CONFIG".into(), config.display().to_string())];
+    let name = "fastapi-rag-dev";
+    let instance = |fake: &fake::FakeRailway| {
+        let st = fake.state.lock().unwrap();
+        let s = st.service(name).unwrap().clone();
+        let i = st.instance(&s.id).unwrap().clone();
+        (i.registry.clone(), st.vars_of(&s, &i.env))
+    };
+    // What an earlier aideploy left: the push login as the service's registry
+    // credentials, and no pull mark.
+    let as_earlier_aideploy_left_it = |fake: &fake::FakeRailway| {
+        let mut st = fake.state.lock().unwrap();
+        let s = st.service(name).unwrap().clone();
+        let i = st.instances.iter_mut().find(|i| i.service == s.id).unwrap();
+        i.registry = Some(("deployer".into(), REGISTRY_PASSWORD.into()));
+        let env = i.env.clone();
+        st.variables.get_mut(&(s.project.clone(), env, Some(s.id.clone()))).unwrap().remove("AIDEPLOY_PULL_CREDENTIAL");
+    };
+
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed", "{v}");
+    assert!(stderr.contains("anonymously, so the image must be public"), "{stderr}");
+    let (registry, vars) = instance(&fake);
+    assert_eq!(registry, None, "Railway got a credential nobody configured for it");
+    assert_eq!(vars.get("AIDEPLOY_PULL_CREDENTIAL").map(String::as_str), Some("none"));
+    assert!(!vars.values().any(|v| v.contains(REGISTRY_PASSWORD)));
+
+    // An earlier aideploy's push login, none configured now: cleared, in a plan row.
+    as_earlier_aideploy_left_it(&fake);
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let row = v["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "registry-credentials").expect("a row").clone();
+    assert_eq!((row["op"].as_str(), row["id"].as_str()), (Some("delete"), Some(name)), "{row}");
+    assert!(row["reason"].as_str().unwrap().contains("push login"), "{row}");
+    let (registry, vars) = instance(&fake);
+    assert_eq!(registry, None);
+    assert_eq!(vars.get("AIDEPLOY_PULL_CREDENTIAL").map(String::as_str), Some("none"));
+
+    // Again, now with a push login in the environment and a pull pair configured:
+    // Railway holds exactly the pull pair.
+    as_earlier_aideploy_left_it(&fake);
+    p.push_login = true;
+    p.extra = vec![("AIDEPLOY_PULL_USERNAME".into(), "reader".into()), ("AIDEPLOY_PULL_PASSWORD".into(), PULL_PASSWORD.into())];
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let row = v["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "registry-credentials").expect("a row").clone();
+    assert_eq!((row["op"].as_str(), row["id"].as_str()), (Some("update"), Some("reader")), "{row}");
+    let (registry, vars) = instance(&fake);
+    assert_eq!(registry, Some(("reader".to_string(), PULL_PASSWORD.to_string())));
+    assert!(!vars.values().any(|v| v.contains(PULL_PASSWORD) || v.contains(REGISTRY_PASSWORD)), "{vars:?}");
+    // Recorded: the next deploy changes nothing.
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["changed"], false, "{v}");
+    assert_eq!(fake.state.lock().unwrap().mutations, before);
+    assert!(fake.state.lock().unwrap().rejected.is_empty());
+}
+
+/// A cloud registry and no pull credential: refused with exit 2 before anything is
+/// built, pushed or created, naming the read-only credential to make and where it goes.
+#[test]
+fn railway_refuses_a_cloud_registry_without_a_pull_credential() {
+    let fake = fake::FakeRailway::start();
+    let mut p = Project::new(&fake.url);
+    for (repo, names) in [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/app", "Amazon ECR"),
+        ("europe-docker.pkg.dev/proj/repo/app", "roles/artifactregistry.reader"),
+        ("acme.azurecr.io/app", "--scope-map _repositories_pull"),
+    ] {
+        p.repo = repo.into();
+        let (code, v, stderr) = p.run(&["deploy"]);
+        assert_eq!(code, 2, "{repo}: {v}\n{stderr}");
+        assert!(stderr.contains(names) && stderr.contains("pull_username") && stderr.contains("AIDEPLOY_PULL_USERNAME"), "{stderr}");
+        assert!(stderr.contains("never gives railway your cloud login"), "{stderr}");
+    }
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.mutations, 0);
+    assert!(st.projects.is_empty() && st.services.is_empty() && st.instances.is_empty());
 }

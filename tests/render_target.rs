@@ -10,6 +10,8 @@ use serde_json::Value;
 
 const SECRET: &str = "sk-render-test-secret-value";
 const REGISTRY_PASSWORD: &str = "registry-pass-never-printed";
+/// The read-only credential's password Render may pull with.
+const PULL_PASSWORD: &str = "pull-token-never-printed";
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -22,6 +24,10 @@ struct Project {
     dir: std::path::PathBuf,
     endpoint: String,
     repo: String,
+    /// Send the push login as AIDEPLOY_REGISTRY_USERNAME/PASSWORD.
+    push_login: bool,
+    /// More variables for each run.
+    extra: Vec<(String, String)>,
 }
 
 impl Project {
@@ -39,16 +45,18 @@ impl Project {
             + "\n[targets.render]\nregion = \"frankfurt\"\nhealth_timeout = 30\n";
         std::fs::write(dir.join("aideploy.toml"), manifest).unwrap();
         let repo = format!("{}/{path}", env("AIDEPLOY_TEST_REGISTRY"));
-        Project { home, dir, endpoint: endpoint.into(), repo }
+        Project { home, dir, endpoint: endpoint.into(), repo, push_login: true, extra: Vec::new() }
     }
 
     fn run(&self, args: &[&str]) -> (i32, Value, String) {
         let mut cmd = common::aideploy(self.home.path());
         common::offline(&mut cmd);
+        if self.push_login {
+            cmd.env("AIDEPLOY_REGISTRY_USERNAME", "deployer").env("AIDEPLOY_REGISTRY_PASSWORD", REGISTRY_PASSWORD);
+        }
+        cmd.envs(self.extra.iter().map(|(k, v)| (k, v)));
         cmd.env("AIDEPLOY_REGISTRY", &self.repo)
             .env("AIDEPLOY_POLL_INTERVAL_MS", "20")
-            .env("AIDEPLOY_REGISTRY_USERNAME", "deployer")
-            .env("AIDEPLOY_REGISTRY_PASSWORD", REGISTRY_PASSWORD)
             .env("AIDEPLOY_RENDER_ENDPOINT", &self.endpoint)
             // The settled lease's delay: far above a call to the fake, below the default.
             .env("AIDEPLOY_LEASE_SETTLE_MS", "300")
@@ -56,7 +64,7 @@ impl Project {
         let out = cmd.current_dir(&self.dir).args(args).args(["--target", "render", "--json", "--yes"]).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        for secret in [SECRET, REGISTRY_PASSWORD] {
+        for secret in [SECRET, REGISTRY_PASSWORD, PULL_PASSWORD] {
             assert!(!stdout.contains(secret) && !stderr.contains(secret), "a secret value in the output of {args:?}:\n{stdout}\n{stderr}");
         }
         let v = serde_json::from_str(&stdout).unwrap_or(Value::Null);
@@ -86,7 +94,9 @@ impl Project {
 fn render_deploy_redeploy_fail_rollback_destroy() {
     let fake = fake::FakeRender::start();
     fake.state.lock().unwrap().add_foreign_service("someone-elses-api");
-    let p = Project::new(&fake.base);
+    let mut p = Project::new(&fake.base);
+    // The push login is the deployer's; Render gets the read-only pull pair only.
+    p.extra = vec![("AIDEPLOY_PULL_USERNAME".into(), "reader".into()), ("AIDEPLOY_PULL_PASSWORD".into(), PULL_PASSWORD.into())];
     let name = "fastapi-rag-dev";
 
     // The plan from nothing changes nothing: no call that writes, nothing pushed; it
@@ -117,10 +127,14 @@ fn render_deploy_redeploy_fail_rollback_destroy() {
         assert_eq!(s.env.get("OPENAI_MODEL").map(String::as_str), Some("gpt-4o-mini"));
         assert_eq!(s.env.get("OPENAI_API_KEY").map(String::as_str), Some(SECRET));
         assert_eq!(s.deploys[0].status, "live");
-        // The private registry's login went to Render as a registry credential.
-        let c = st.credentials.iter().find(|c| c.name == format!("aideploy-{name}")).expect("credential");
-        assert_eq!((c.username.as_str(), c.token.as_str()), ("deployer", REGISTRY_PASSWORD));
+        // Render holds exactly the configured pull pair, as the one registry credential
+        // the service names; never the push login, and the app does not get it.
+        assert_eq!(st.credentials.len(), 1, "{:?}", st.credentials);
+        let c = &st.credentials[0];
+        assert!(c.name.starts_with("aideploy-pull-") && c.name.ends_with(name), "{}", c.name);
+        assert_eq!((c.username.as_str(), c.token.as_str(), c.registry.as_str()), ("reader", PULL_PASSWORD, "DOCKER"));
         assert_eq!(s.credential.as_deref(), Some(c.id.as_str()));
+        assert!(!s.env.values().any(|v| v.contains(PULL_PASSWORD)));
         // The mark that makes it aideploy's.
         assert_eq!(s.env.get("AIDEPLOY_OWNER").map(String::as_str), Some("fastapi-rag/dev/render"));
     }
@@ -335,4 +349,135 @@ fn render_lease_refuses_an_environment_group_that_is_not_its_own() {
     assert_eq!(st.env_groups.len(), 1);
     assert_eq!(st.env_groups[0].env.get("DATABASE_URL").map(String::as_str), Some("theirs"));
     assert!(st.services.is_empty());
+}
+
+/// Issue 12 point 1: Render gets only a pull credential configured for it. With a login
+/// only in the Docker configuration and none configured, Render holds no credential and
+/// the deploy works (the image is pulled anonymously). The credential an earlier
+/// aideploy registered (`aideploy-{app}-{stage}`, the push login) is deleted when none
+/// is configured, and holds the configured pull pair when one is; a changed pull
+/// password is put in place.
+#[test]
+fn render_gets_only_the_configured_pull_credential() {
+    let fake = fake::FakeRender::start();
+    let mut p = Project::in_repo(&fake.base, "render-pull/rag");
+    let host = p.repo.split('/').next().unwrap().to_string();
+    let config = crate::railway_target::docker_config_with_login(p.home.path(), &host, REGISTRY_PASSWORD);
+    p.push_login = false;
+    p.extra = vec![("DOCKER_CONFIG".into(), config.display().to_string())];
+    let name = "fastapi-rag-dev";
+    // What an earlier aideploy left: the push login registered, the service naming it.
+    let as_earlier_aideploy_left_it = |fake: &fake::FakeRender| {
+        let mut st = fake.state.lock().unwrap();
+        let owner = st.owners[0].0.clone();
+        st.credentials.push(fake::Credential {
+            id: "rgc-earlier".into(),
+            name: format!("aideploy-{name}"),
+            registry: "DOCKER".into(),
+            username: "deployer".into(),
+            token: REGISTRY_PASSWORD.into(),
+            owner,
+        });
+        st.services.iter_mut().find(|s| s.name == name).unwrap().credential = Some("rgc-earlier".into());
+    };
+    let rows = |v: &Value| -> Vec<String> {
+        v["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["resource"] == "registry-credential")
+            .map(|a| format!("{} {}", a["op"].as_str().unwrap(), a["reason"].as_str().unwrap_or_default()))
+            .collect()
+    };
+
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed", "{v}");
+    assert!(stderr.contains("Render pulls") && stderr.contains("anonymously, so the image must be public"), "{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.credentials.is_empty(), "Render got a credential nobody configured for it");
+        assert_eq!(st.service(name).unwrap().credential, None);
+    }
+
+    // An earlier aideploy's push login, none configured now: the service stops naming
+    // it, then it is deleted.
+    as_earlier_aideploy_left_it(&fake);
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let shown = rows(&v);
+    assert!(shown.len() == 1 && shown[0].starts_with("delete ") && shown[0].contains("push login"), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.credentials.is_empty(), "{:?}", st.credentials.iter().map(|c| &c.name).collect::<Vec<_>>());
+        assert_eq!(st.service(name).unwrap().credential, None);
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+
+    // Again, now with a push login in the environment and a pull pair configured: the
+    // earlier credential holds exactly the pull pair, under its new name.
+    as_earlier_aideploy_left_it(&fake);
+    p.push_login = true;
+    p.extra = vec![("AIDEPLOY_PULL_USERNAME".into(), "reader".into()), ("AIDEPLOY_PULL_PASSWORD".into(), PULL_PASSWORD.into())];
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let shown = rows(&v);
+    assert!(shown.len() == 1 && shown[0].starts_with("update ") && shown[0].contains("earlier aideploy"), "{v}");
+    let first_name = {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(st.credentials.len(), 1);
+        let c = &st.credentials[0];
+        assert_eq!((c.id.as_str(), c.username.as_str(), c.token.as_str()), ("rgc-earlier", "reader", PULL_PASSWORD));
+        assert!(c.name.starts_with("aideploy-pull-"), "{}", c.name);
+        assert_eq!(st.service(name).unwrap().credential.as_deref(), Some("rgc-earlier"));
+        c.name.clone()
+    };
+
+    // Unchanged: nothing written. A new pull password: put in place.
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!((code, &v["changed"]), (0, &Value::Bool(false)), "{v}\n{stderr}");
+    assert_eq!(fake.state.lock().unwrap().mutations, before);
+    let rotated = "pull-token-rotated-never-printed";
+    p.extra[1].1 = rotated.into();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(!stderr.contains(rotated) && !v.to_string().contains(rotated));
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.credentials.len(), 1);
+    assert_eq!((st.credentials[0].username.as_str(), st.credentials[0].token.as_str()), ("reader", rotated));
+    assert_ne!(st.credentials[0].name, first_name, "the name carries the credential's fingerprint");
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}
+
+/// A cloud registry and no pull credential: refused with exit 2 before anything is
+/// built, pushed or created, naming the read-only credential to make and where it goes.
+#[test]
+fn render_refuses_a_cloud_registry_without_a_pull_credential() {
+    let fake = fake::FakeRender::start();
+    let mut p = Project::new(&fake.base);
+    for (repo, names) in [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/app", "ecr:BatchGetImage"),
+        ("us-docker.pkg.dev/proj/repo/app", "roles/artifactregistry.reader"),
+        ("acme.azurecr.io/app", "content/read"),
+    ] {
+        p.repo = repo.into();
+        for cmd in ["deploy", "plan"] {
+            let (code, v, stderr) = p.run(&[cmd]);
+            assert_eq!(code, 2, "{repo} {cmd}: {v}\n{stderr}");
+            assert!(
+                stderr.contains(names) && stderr.contains("pull_password_secret") && stderr.contains("AIDEPLOY_PULL_PASSWORD"),
+                "{stderr}"
+            );
+        }
+    }
+    // Half a pull credential in the environment: refused too, naming the other half.
+    p.repo = format!("{}/render-half/rag", env("AIDEPLOY_TEST_REGISTRY"));
+    p.extra = vec![("AIDEPLOY_PULL_USERNAME".into(), "reader".into())];
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 2, "{v}\n{stderr}");
+    assert!(stderr.contains("AIDEPLOY_PULL_USERNAME is set but AIDEPLOY_PULL_PASSWORD is not"), "{stderr}");
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.mutations, 0);
+    assert!(st.services.is_empty() && st.credentials.is_empty() && st.env_groups.is_empty());
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 pub use diag::{did_you_mean, ManifestError, ManifestErrors};
 pub use spanned::Sp;
-pub use target::{Target, TargetSettings};
+pub use target::{Target, TargetSettings, VarName};
 pub use values::*;
 
 pub const FILE_NAME: &str = "aideploy.toml";

@@ -122,6 +122,54 @@ target_settings! {
     plan: String => [Render],
     /// Railway workspace id: where aideploy creates (and looks for) the app's project.
     workspace: String => [Railway],
+    /// The username of a read-only registry credential the platform pulls the image
+    /// with (with `pull_password_secret`); without one the image must be public.
+    pull_username: String => [Railway, Render],
+    /// The name of the variable (environment or `.env`) holding that credential's
+    /// password; it is not passed to the app.
+    pull_password_secret: VarName => [Railway, Render],
+}
+
+/// The name of an environment variable (letters, digits and `_`, not starting with a
+/// digit): where a value is read from, never the value itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct VarName(String);
+
+impl VarName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for VarName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        // A credential written here by mistake is not echoed back.
+        if let Some(what) = super::secret_like::detect("", s) {
+            return Err(super::values::with_help(
+                format!("this looks like {what}, not the name of a variable"),
+                "name the variable that holds the password (e.g. `REGISTRY_PULL_TOKEN`) and put the value in the environment or .env",
+            ));
+        }
+        let mut chars = s.chars();
+        let ok = matches!(chars.next(), Some('A'..='Z' | 'a'..='z' | '_')) && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ok && s.len() <= 100 {
+            Ok(VarName(s.to_string()))
+        } else {
+            Err(super::values::with_help(
+                "not the name of an environment variable",
+                "use letters, digits and `_`, not starting with a digit, e.g. `REGISTRY_PULL_TOKEN`",
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for VarName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(<D::Error as serde::de::Error>::custom)
+    }
 }
 
 /// A target chosen for one run: its settings from the file, with `--set` applied.

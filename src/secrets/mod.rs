@@ -79,6 +79,34 @@ pub struct Secrets {
     pub absent: Vec<String>,
 }
 
+/// The `.env` file's variables, none when there is no file.
+fn read_dotenv(path: &std::path::Path) -> Result<BTreeMap<String, String>> {
+    let mut dotenv = BTreeMap::new();
+    if path.is_file() {
+        for item in dotenvy::from_path_iter(path).map_err(|e| UsageError::new(format!("cannot read {}: {e}", path.display())))? {
+            let (k, v) = item.map_err(|e| {
+                UsageError::new(format!("{} is not a valid .env file: {e}", path.display()))
+                    .hint("each line is KEY=value; quote values with spaces")
+            })?;
+            dotenv.insert(k, v);
+        }
+    }
+    Ok(dotenv)
+}
+
+/// A value read the way secret values are (`$VAR`, then `.env` next to the manifest),
+/// without a prompt; empty counts as unset. Remembered for redaction.
+pub fn read_var(loaded: &Loaded, var: &str) -> Result<Option<SecretValue>> {
+    let value = match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        Some(v) => Some(v),
+        None => read_dotenv(&loaded.dir.join(".env"))?.remove(var).filter(|v| !v.is_empty()),
+    };
+    Ok(value.map(|v| {
+        redact::remember(&v);
+        SecretValue(v)
+    }))
+}
+
 impl Secrets {
     /// Resolves every `[secrets]` entry: `$VAR` (the secret's `env`, else its name),
     /// then `.env` next to the manifest, then a hidden prompt at a terminal.
@@ -92,18 +120,7 @@ impl Secrets {
             return Ok(Secrets::default());
         }
         let dotenv_path = loaded.dir.join(".env");
-        let mut dotenv = BTreeMap::new();
-        if dotenv_path.is_file() {
-            for item in
-                dotenvy::from_path_iter(&dotenv_path).map_err(|e| UsageError::new(format!("cannot read {}: {e}", dotenv_path.display())))?
-            {
-                let (k, v) = item.map_err(|e| {
-                    UsageError::new(format!("{} is not a valid .env file: {e}", dotenv_path.display()))
-                        .hint("each line is KEY=value; quote values with spaces")
-                })?;
-                dotenv.insert(k, v);
-            }
-        }
+        let dotenv = read_dotenv(&dotenv_path)?;
         let mut out = Secrets::default();
         for (name, spec) in &m.secrets {
             let name = name.get().clone();

@@ -1180,8 +1180,11 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             if let Some(t) = input["healthcheckTimeout"].as_i64() {
                 i.health_timeout = Some(t);
             }
-            if let Some(c) = input["registryCredentials"].as_object() {
-                i.registry = Some((s(c, "username").into(), s(c, "password").into()));
+            // A field sent as null clears the setting.
+            match input.get("registryCredentials") {
+                Some(Value::Object(c)) => i.registry = Some((s(c, "username").into(), s(c, "password").into())),
+                Some(Value::Null) => i.registry = None,
+                _ => {}
             }
             Ok(json!(true))
         }

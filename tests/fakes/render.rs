@@ -246,6 +246,18 @@ fn env_group_json(g: &EnvGroup) -> Value {
     v
 }
 
+/// PATCH /registrycredentials/{id}: every field but the owner, all required.
+fn update_credential_schema() -> Value {
+    json!({"type": "object", "required": ["name", "registry", "username", "authToken"], "properties": {
+        "registry": {"type": "string", "enum": ["GITHUB", "GITLAB", "DOCKER", "GOOGLE_ARTIFACT", "AWS_ECR"]},
+        "name": {"type": "string"}, "username": {"type": "string"}, "authToken": {"type": "string"}
+    }})
+}
+
+fn credential_json(c: &Credential) -> Value {
+    json!({"id": c.id, "name": c.name, "registry": c.registry, "username": c.username, "updatedAt": TIME})
+}
+
 fn credential_schema() -> Value {
     json!({"type": "object", "required": ["name", "registry", "username", "authToken", "ownerId"], "properties": {
         "registry": {"type": "string", "enum": ["GITHUB", "GITLAB", "DOCKER", "GOOGLE_ARTIFACT", "AWS_ECR"]},
@@ -414,8 +426,10 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
             if let Some(p) = parsed["serviceDetails"]["plan"].as_str() {
                 s.plan = p.into();
             }
-            if let Some(c) = parsed["image"]["registryCredentialId"].as_str() {
-                s.credential = Some(c.into());
+            // The image settings are replaced as a whole: without a credential id the
+            // service pulls anonymously.
+            if parsed["image"].is_object() {
+                s.credential = parsed["image"]["registryCredentialId"].as_str().map(str::to_string);
             }
             st.mutations += 1;
             (200, service_json(&st.services[i], &creds).to_string())
@@ -495,9 +509,24 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
                 .iter()
                 .filter(|c| params.get("name").is_none_or(|n| n.split(',').any(|n| n == c.name)))
                 .filter(|c| params.get("ownerId").is_none_or(|o| o.split(',').any(|o| o == c.owner)))
-                .map(|c| json!({"id": c.id, "name": c.name, "registry": c.registry, "username": c.username, "updatedAt": TIME}))
+                .map(credential_json)
                 .collect();
             (200, Value::Array(list).to_string())
+        }
+        ("GET", ["registrycredentials", id]) => match st.credentials.iter().find(|c| c.id == *id) {
+            Some(c) => (200, credential_json(c).to_string()),
+            None => error(404, "registry credential not found"),
+        },
+        ("PATCH", ["registrycredentials", id]) => {
+            valid!(update_credential_schema());
+            let Some(c) = st.credentials.iter_mut().find(|c| c.id == *id) else { return error(404, "registry credential not found") };
+            c.name = parsed["name"].as_str().unwrap().into();
+            c.registry = parsed["registry"].as_str().unwrap().into();
+            c.username = parsed["username"].as_str().unwrap().into();
+            c.token = parsed["authToken"].as_str().unwrap().into();
+            let out = credential_json(c);
+            st.mutations += 1;
+            (200, out.to_string())
         }
         ("POST", ["registrycredentials"]) => {
             valid!(credential_schema());
@@ -509,7 +538,7 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
                 token: parsed["authToken"].as_str().unwrap().into(),
                 owner: parsed["ownerId"].as_str().unwrap().into(),
             };
-            let out = json!({"id": c.id, "name": c.name, "registry": c.registry, "username": c.username, "updatedAt": TIME});
+            let out = credential_json(&c);
             st.credentials.push(c);
             st.mutations += 1;
             (200, out.to_string())

@@ -1,14 +1,14 @@
 //! The app's image for a PaaS target: built on this machine by `build` (with the bytes a
-//! push would upload, found by read-only registry checks, and the login the platform will
-//! pull with), pushed by `apply`. The login goes to the platform as it always has
-//! (issue 12 changes that later).
+//! push would upload, found by read-only registry checks, and the configured pull
+//! credential the platform will get, pull.rs), pushed by `apply` with the push login,
+//! which never leaves this machine.
 
 use anyhow::Result;
 
+use super::pull::{self, PullFacts, PullLogin};
 use super::short;
 use crate::artifact::oci::BuiltImage;
-use crate::artifact::registry::{CredentialSource, Credentials, Reference};
-use crate::cloud::registry_logins::RegistryLogins;
+use crate::artifact::registry::Reference;
 use crate::engine::{Action, ArtifactInfo, Built, Cx, Op, Pushed, Reporter};
 use crate::error::UsageError;
 
@@ -17,8 +17,9 @@ pub struct Image {
     pub built: BuiltImage,
     /// The repository it goes to.
     pub repo: Reference,
-    /// The login the platform pulls with, if the registry wants one.
-    pub login: Option<Credentials>,
+    /// The configured pull credential the platform gets (never the push login); none:
+    /// the platform pulls anonymously.
+    pub pull: Option<PullLogin>,
     pub facts: ImageFacts,
 }
 
@@ -34,8 +35,8 @@ pub struct ImageFacts {
     pub to_upload: u64,
     /// The registry holds the manifest and every blob already.
     pub present: bool,
-    /// The registry wants a login to pull.
-    pub private: bool,
+    /// The configured pull credential, without its password; none: anonymous pulls.
+    pub pull: Option<PullFacts>,
 }
 
 impl ImageFacts {
@@ -59,24 +60,26 @@ impl ImageFacts {
             reference: format!("ghcr.io/you/app@{digest}"),
             to_upload: 3 << 20,
             present: false,
-            private: true,
+            pull: Some(PullFacts::example("reader")),
         }
     }
 }
 
-/// Builds the image locally and reads (never writes) what the registry has of it.
+/// Builds the image locally and reads (never writes) what the registry has of it. The
+/// pull credential is settled first: a cloud registry without one is refused before
+/// anything is built or any registry is asked.
 pub async fn build(cx: &Cx, platform: &str, r: &dyn Reporter) -> Result<Built<Image>> {
     let Some(repo) = crate::artifact::image::push_repository(&cx.loaded)? else {
         return Err(UsageError::new(format!("the {platform} target runs the app's image from a registry, and none is named"))
             .hint(format!("set `registry = \"ghcr.io/you/app\"` in [build], or {}=REGISTRY/REPOSITORY", crate::envvars::AIDEPLOY_REGISTRY))
             .into());
     };
+    let pull = pull::configured(cx, &repo.registry)?;
+    pull::check_cloud_registry(cx, &repo, platform, pull.as_ref())?;
     let local = crate::artifact::image::build_local(&cx.loaded, Some(&cx.target), crate::artifact::image::Flavor::Server, r).await?;
     let built = local.image;
     r.step(&format!("checking what {} has of the image", repo.registry));
     let (to_upload, manifest) = crate::artifact::image::upload_needed(&built, &repo).await?;
-    let logins = RegistryLogins::new(Some(repo.registry.clone()));
-    let login = logins.credentials(&repo.registry).await?;
     r.done();
     let facts = ImageFacts {
         repo: repo.name(),
@@ -84,11 +87,11 @@ pub async fn build(cx: &Cx, platform: &str, r: &dyn Reporter) -> Result<Built<Im
         reference: format!("{}@{}", repo.name(), built.digest),
         to_upload,
         present: manifest && to_upload == 0,
-        private: login.is_some(),
+        pull: pull.as_ref().map(PullLogin::facts),
     };
     let mut info = ArtifactInfo::plain("image", built.digest.clone(), built.bytes());
     info.layers = local.layers;
-    Ok(Built { info, data: Image { built, repo, login, facts } })
+    Ok(Built { info, data: Image { built, repo, pull, facts } })
 }
 
 /// Pushes the image (apply's first step), tagged `{stage}-{digest prefix}`.
@@ -99,13 +102,13 @@ pub async fn push(cx: &Cx, image: &Image, r: &dyn Reporter) -> Result<Pushed> {
     Ok(Pushed { reference: Some(reference), uploaded_bytes })
 }
 
-/// An API error with every secret value and the registry password taken out: an API
-/// may quote the input it rejected.
+/// An API error with every secret value and the pull password taken out (in each form
+/// redaction knows): an API may quote the input it rejected.
 pub fn redacted(cx: &Cx, image: Option<&Image>, e: anyhow::Error) -> anyhow::Error {
     let original = format!("{e:#}");
     let mut text = cx.secrets.redact(&original);
-    if let Some(login) = image.and_then(|i| i.login.as_ref()).filter(|l| l.password.len() >= 4) {
-        text = text.replace(&login.password, "***");
+    if let Some(login) = image.and_then(|i| i.pull.as_ref()) {
+        text = crate::secrets::redact::apply(&crate::secrets::redact::forms(login.password()), &text);
     }
     if text == original {
         e

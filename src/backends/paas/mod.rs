@@ -1,5 +1,6 @@
 //! What the image PaaS pair (`railway`, `render`) share: the image built here and
-//! pushed from `apply` with the login the platform pulls with (image.rs), the variables
+//! pushed from `apply` (image.rs), the only credential the platform pulls it with
+//! (pull.rs), the variables
 //! a service should have and their diff (vars.rs), the deploy wait over a per-platform
 //! status mapping (deploy.rs), and the mark that says a service is aideploy's (owner.rs).
 //! Each target keeps only its own API calls.
@@ -10,6 +11,7 @@
 pub mod deploy;
 pub mod image;
 pub mod owner;
+pub mod pull;
 pub mod vars;
 
 /// The first 12 hex digits of a digest, for plan rows.

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::owner::OWNER_VAR;
+use super::pull::PULL_VAR;
 use crate::engine::{Action, Cx, Op};
 
 /// One variable to write or remove. The value is looked up at apply time.
@@ -60,7 +61,7 @@ pub fn reason(cx: &Cx, key: &str, extra: &[(&str, &'static str)]) -> &'static st
 }
 
 /// Per variable: create, update or delete. The owner mark is never diffed (it is set
-/// once, at creation); an optional secret with no value this time keeps its value.
+/// once, at creation), nor the pull credential's mark (its own plan step); an optional secret with no value this time keeps its value.
 pub fn diff(
     cx: &Cx,
     want: &BTreeMap<String, String>,
@@ -76,7 +77,7 @@ pub fn diff(
         }
     }
     for k in current.keys() {
-        if k != OWNER_VAR && !want.contains_key(k) && !cx.secrets.absent.iter().any(|a| a == k) {
+        if k != OWNER_VAR && k != PULL_VAR && !want.contains_key(k) && !cx.secrets.absent.iter().any(|a| a == k) {
             out.push(VarChange::Delete { key: k.clone() });
         }
     }

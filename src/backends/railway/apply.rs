@@ -1,5 +1,5 @@
-//! Carrying out Railway steps: push, project, environment, service, variables,
-//! deployment and the wait for it, domain; rollback; destroy.
+//! Carrying out Railway steps: push, project, environment, service, the pull credential,
+//! variables, deployment and the wait for it, domain; rollback; destroy.
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use super::{desired_vars, health_path, health_timeout, marker, workspace, ENV_MA
 use crate::backends::paas::deploy::{self, DeployState};
 use crate::backends::paas::image::{self, redacted, Image};
 use crate::backends::paas::owner::{self, OWNER_VAR};
+use crate::backends::paas::pull::{self, PULL_VAR};
 use crate::backends::paas::{short, vars::VarChange};
 use crate::engine::{Change, Cx, Health, Outcome, Planned, Pushed, Reporter};
 use crate::error::UsageError;
@@ -85,6 +86,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     let mut settings_changed = false;
     let mut vars_written = false;
     let mut deployment = None;
+    let pull_mark = pull::mark(built.facts.pull.as_ref());
     let ids = |p: &Option<SeenProject>, e: &Option<String>, s: &Option<String>| -> Result<(String, String, String)> {
         match (p, e, s) {
             (Some(p), Some(e), Some(s)) => Ok((p.id.clone(), e.clone(), s.clone())),
@@ -132,8 +134,9 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
             Step::CreateService { name, .. } => {
                 let (Some(p), Some(env)) = (&project, &env_id) else { anyhow::bail!("no Railway environment for service {name}") };
                 r.step(&format!("creating service {name}"));
-                // Created with its owner mark, so it is never there without it.
-                let input = json!({"projectId": p.id, "environmentId": env, "name": name, "variables": {OWNER_VAR: owner::mark(cx)}});
+                // Created with its owner mark, so it is never there without it, and with
+                // the pull mark its registry credentials will match (none yet).
+                let input = json!({"projectId": p.id, "environmentId": env, "name": name, "variables": {OWNER_VAR: owner::mark(cx), PULL_VAR: pull_mark}});
                 let s = api.run(M_SERVICE_CREATE, json!({"input": input})).await?;
                 r.done();
                 let Some(id) = s["serviceCreate"]["id"].as_str().filter(|i| !i.is_empty()) else {
@@ -147,6 +150,21 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                 let (_, env, id) = ids(&project, &env_id, &service_id)?;
                 set_instance(cx, &api, built, &id, &env, r).await.map_err(fail)?;
                 settings_changed = true;
+            }
+            Step::SetPullCredential { .. } | Step::ClearPullCredential { .. } => {
+                let (p, env, id) = ids(&project, &env_id, &service_id)?;
+                let credentials = match &built.pull {
+                    Some(login) => json!({"username": login.username, "password": login.password()}),
+                    None => serde_json::Value::Null,
+                };
+                r.step(if credentials.is_null() { "clearing the registry credentials" } else { "setting the pull credential" });
+                let input = json!({"registryCredentials": credentials});
+                api.run(M_INSTANCE_UPDATE, json!({"serviceId": id, "environmentId": env, "input": input})).await.map_err(fail)?;
+                // Recorded only once the credentials are in place.
+                let record =
+                    json!({"projectId": p, "environmentId": env, "serviceId": id, "variables": {PULL_VAR: pull_mark}, "skipDeploys": true});
+                api.run(M_VARIABLES, json!({"input": record})).await?;
+                r.done();
             }
             Step::Var(_) if !vars_written => {
                 // One upsert for every variable that changed.
@@ -166,6 +184,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                         }
                     }
                     vars.insert(OWNER_VAR.into(), owner::mark(cx));
+                    vars.insert(PULL_VAR.into(), pull_mark.clone());
                 } else {
                     vars.retain(|k, _| changes.iter().any(|v| v.key() == k.as_str()));
                 }
@@ -228,15 +247,12 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     }
 }
 
-/// The service instance's settings: the image by digest, the health check, the login
-/// Railway pulls with.
+/// The service instance's settings: the image by digest and the health check (the
+/// registry credentials are their own step).
 async fn set_instance(cx: &Cx, api: &Api, built: &Image, service: &str, env: &str, r: &dyn Reporter) -> Result<()> {
     r.step(&format!("setting {} to image @{}", cx.resource_base(), short(&built.facts.digest)));
-    let mut input =
+    let input =
         json!({"source": {"image": built.facts.reference}, "healthcheckPath": health_path(cx), "healthcheckTimeout": health_timeout(cx)});
-    if let Some(login) = &built.login {
-        input["registryCredentials"] = json!({"username": login.username, "password": login.password});
-    }
     api.run(M_INSTANCE_UPDATE, json!({"serviceId": service, "environmentId": env, "input": input})).await?;
     r.done();
     Ok(())

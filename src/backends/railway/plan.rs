@@ -1,6 +1,7 @@
 //! What a Railway deploy, rollback or destroy will do, as typed steps; `plan` is pure.
 
 use crate::backends::paas::image::ImageFacts;
+use crate::backends::paas::pull::{self, PULL_VAR};
 use crate::backends::paas::short;
 use crate::backends::paas::vars::{self, VarChange};
 use crate::engine::{Action, Change, Cx, Op, Planned};
@@ -40,6 +41,18 @@ pub enum Step {
         name: String,
     },
     Var(VarChange),
+    /// Set the service instance's registry credentials to the configured pull
+    /// credential (and record which in the service's `AIDEPLOY_PULL_CREDENTIAL`).
+    SetPullCredential {
+        username: String,
+        why: &'static str,
+        new: bool,
+    },
+    /// Clear the service instance's registry credentials (and record `none`).
+    ClearPullCredential {
+        name: String,
+        why: &'static str,
+    },
     /// A new deployment of the service.
     Deploy {
         digest: String,
@@ -92,6 +105,10 @@ impl Change for Step {
             Step::UpdateService { name, why } => Action::new(Op::Update, "service", name).because(why.join(", ")),
             Step::KeepService { name } => Action::new(Op::Noop, "service", name),
             Step::Var(v) => v.row(),
+            Step::SetPullCredential { username, why, new } => {
+                Action::new(if *new { Op::Create } else { Op::Update }, "registry-credentials", username).because(*why)
+            }
+            Step::ClearPullCredential { name, why } => Action::new(Op::Delete, "registry-credentials", name).because(*why),
             Step::Deploy { digest, why } => Action::new(Op::Create, "deployment", format!("@{}", short(digest))).because(why.clone()),
             Step::KeepDeploy { digest } => Action::new(Op::Noop, "deployment", format!("@{}", short(digest))),
             Step::CreateDomain => Action::new(Op::Create, "domain", NEW_DOMAIN).because("Railway domain"),
@@ -125,11 +142,43 @@ pub fn instance_changes(cx: &Cx, image: &ImageFacts, instance: Option<&SeenInsta
     why
 }
 
+/// The registry credentials step for an existing service, decided from the pull mark
+/// it carries: none when it matches the configured pull credential (or `none`).
+pub fn pull_step(cx: &Cx, image: &ImageFacts, vars: &std::collections::BTreeMap<String, String>) -> Option<Step> {
+    let want = pull::mark(image.pull.as_ref());
+    let seen = vars.get(PULL_VAR);
+    if seen == Some(&want) {
+        return None;
+    }
+    Some(match &image.pull {
+        Some(p) => Step::SetPullCredential {
+            username: p.username.clone(),
+            why: if seen.is_none() {
+                "the configured pull credential replaces what an earlier aideploy set (it may be the push login)"
+            } else {
+                "the pull credential changed"
+            },
+            new: false,
+        },
+        None => Step::ClearPullCredential {
+            name: cx.resource_base(),
+            why: if seen.is_none() {
+                "no pull credential is configured, and an earlier aideploy may have set the push login here"
+            } else {
+                "no pull credential is configured any more"
+            },
+        },
+    })
+}
+
 /// Desired vs observed. Pure.
 pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
     let base = cx.resource_base();
     let stage = cx.stage.to_string();
     let mut out = Planned::of(vec![Step::Push(image.clone())]);
+    if image.pull.is_none() {
+        out.warnings.push(pull::anonymous_note(cx, "Railway", &image.repo));
+    }
     match &seen.project {
         None => out.changes.push(Step::CreateProject { name: project_name(cx) }),
         Some(_) if seen.environment.is_some() => {}
@@ -150,6 +199,9 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
     let want = desired_vars(cx);
     let Some(s) = &seen.service else {
         out.changes.push(Step::CreateService { name: base, digest: image.digest.clone() });
+        if let Some(p) = &image.pull {
+            out.changes.push(Step::SetPullCredential { username: p.username.clone(), why: "the configured pull credential", new: true });
+        }
         for k in want.keys() {
             out.changes.push(Step::Var(VarChange::Create { key: k.clone(), reason: vars::reason(cx, k, PORT_REASON) }));
         }
@@ -160,6 +212,7 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
     let why = instance_changes(cx, image, s.instance.as_ref());
     let settings = !why.is_empty();
     out.changes.push(if settings { Step::UpdateService { name: base, why } } else { Step::KeepService { name: base } });
+    out.changes.extend(pull_step(cx, image, &s.vars));
     let changes = vars::diff(cx, &want, &s.vars, PORT_REASON);
     let live = s.live().and_then(|d| d.digest.clone());
     let why = if live.as_deref() != Some(image.digest.as_str()) {

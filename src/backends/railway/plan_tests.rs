@@ -9,6 +9,7 @@ use super::plan::{plan, plan_destroy, plan_rollback, Step};
 use super::*;
 use crate::backends::paas::image::ImageFacts;
 use crate::backends::paas::owner::{self, OWNER_VAR};
+use crate::backends::paas::pull::{PullFacts, PULL_VAR};
 use crate::backends::paas::testing;
 use crate::engine::Change;
 
@@ -43,6 +44,7 @@ fn project(ours: bool, services: &[&str]) -> SeenProject {
 fn deployed(cx: &Cx, digest: &str) -> Observed {
     let mut vars = BTreeMap::from([("LOG_LEVEL".to_string(), "info".to_string()), ("PORT".to_string(), "8000".to_string())]);
     vars.insert(OWNER_VAR.into(), owner::mark(cx));
+    vars.insert(PULL_VAR.into(), PullFacts::example("reader").mark());
     Observed {
         project_token: false,
         project: Some(project(true, &["s-1"])),
@@ -77,6 +79,7 @@ fn plans() {
             "+ project rag",
             "+ environment dev",
             "+ service rag-dev",
+            "+ registry-credentials reader",
             "+ variable LOG_LEVEL",
             "+ variable PORT",
             "+ deployment @aaaaaaaaaaaa",
@@ -135,6 +138,62 @@ fn plans() {
     let seen = Observed { project_token: true, project: Some(project(false, &[])), ..Observed::default() };
     let p = plan(&cx, &seen, &pushed);
     assert!(p.warnings[0].contains("cannot create the environment `dev`"), "{:?}", p.warnings);
+}
+
+/// Railway cannot show a service's registry credentials: the service's pull mark says
+/// which aideploy set. Without one (an earlier aideploy's service, which may hold the
+/// push login) they are replaced with the configured pull credential, or cleared.
+#[test]
+fn pull_credential_rows() {
+    let cx = testing::cx(MANIFEST, "railway");
+    let a = "sha256:aaaaaaaaaaaaaaaa";
+    let with = ImageFacts { present: true, to_upload: 0, ..ImageFacts::example(a) };
+    let without = ImageFacts { pull: None, ..with.clone() };
+    let row = |p: &Planned<Step>| {
+        p.display()
+            .actions
+            .into_iter()
+            .find(|a| a.resource == "registry-credentials")
+            .map(|a| (format!("{} {} {}", a.op.symbol(), a.resource, a.id), a.reason.unwrap_or_default()))
+    };
+    let legacy = || {
+        let mut seen = deployed(&cx, a);
+        seen.service.as_mut().unwrap().vars.remove(PULL_VAR);
+        seen
+    };
+
+    // An earlier aideploy's service: replaced with the configured one, or cleared.
+    let p = plan(&cx, &legacy(), &with);
+    let (r, why) = row(&p).expect("a registry-credentials row");
+    assert_eq!(r, "~ registry-credentials reader");
+    assert!(why.contains("earlier aideploy") && why.contains("push login"), "{why}");
+    assert_eq!(rows(&p)[2], "~ registry-credentials reader", "before the variables and the deployment");
+    let p = plan(&cx, &legacy(), &without);
+    let (r, why) = row(&p).expect("a registry-credentials row");
+    assert_eq!(r, "- registry-credentials rag-dev");
+    assert!(why.contains("no pull credential is configured") && why.contains("push login"), "{why}");
+    assert!(p.has_changes());
+
+    // The configured one changed, or was dropped.
+    let mut seen = deployed(&cx, a);
+    seen.service.as_mut().unwrap().vars.insert(PULL_VAR.into(), PullFacts::example("someone-else").mark());
+    assert_eq!(
+        row(&plan(&cx, &seen, &with)).unwrap(),
+        ("~ registry-credentials reader".to_string(), "the pull credential changed".to_string())
+    );
+    let p = plan(&cx, &deployed(&cx, a), &without);
+    assert_eq!(row(&p).unwrap().0, "- registry-credentials rag-dev");
+
+    // As recorded: nothing to do; with none, the plan says in one line that the image must be public.
+    assert!(row(&plan(&cx, &deployed(&cx, a), &with)).is_none());
+    let mut seen = deployed(&cx, a);
+    seen.service.as_mut().unwrap().vars.insert(PULL_VAR.into(), "none".into());
+    let p = plan(&cx, &seen, &without);
+    assert!(row(&p).is_none() && !p.has_changes(), "{:?}", rows(&p));
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].contains("pulls ghcr.io/you/app anonymously") && p.warnings[0].contains("pull_username"), "{:?}", p.warnings);
+    // A new service gets no credentials row without one.
+    assert!(row(&plan(&cx, &Observed::default(), &without)).is_none());
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Carrying out Render steps: push, credential, service, variables, deploy and the wait
-//! for it; rollback; destroy.
+//! Carrying out Render steps: push, the pull credential, service, variables, deploy and
+//! the wait for it, credentials no longer used; rollback; destroy.
 
 use std::time::Duration;
 
@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 use super::api::{q, Api, Created, WithId};
 use super::observe::{self, find_credential, Observed};
 use super::plan::Step;
-use super::{credential_name, health_timeout, plan_name, region};
-use crate::artifact::registry::Reference;
+use super::{health_timeout, plan_name, region};
 use crate::backends::paas::deploy::{self, DeployState};
 use crate::backends::paas::image::{self, redacted, Image};
 use crate::backends::paas::owner::{self, OWNER_VAR};
@@ -65,23 +64,40 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     let health_path = cx.loaded.manifest.app().health.to_string();
     let want = vars::desired(cx, &[]);
     let mut pushed: Option<Pushed> = None;
-    let mut credential = seen.credential.clone();
+    // The registry credential the service names: the pull credential's when it is
+    // registered already (the plan then has no step for it), else the one made below.
+    let mut credential = built.pull.as_ref().and_then(|p| {
+        let fp = p.facts().fingerprint;
+        seen.credentials.iter().find(|c| c.fingerprint.as_deref() == Some(fp.as_str())).map(|c| c.id.clone())
+    });
     let mut service = seen.service.as_ref().map(|s| (s.id.clone(), s.url.clone()));
     let mut deploy_id = None;
     let mut vars_written = 0;
     for step in &plan.changes {
         match step {
             Step::Push(facts) if !facts.present => pushed = Some(image::push(cx, built, r).await?),
-            Step::CreateCredential { name } => {
+            Step::CreateCredential { name, .. } => {
                 // A re-run after an interrupted deploy finds it by name.
                 credential = find_credential(&api, &owner, name).await?;
-                if let (None, Some(login)) = (&credential, &built.login) {
-                    r.step("registering the registry credential");
-                    let host = Reference::parse(&built.facts.reference)?.registry;
-                    let body = json!({"registry": registry_kind(&host), "name": name, "username": login.username, "authToken": login.password, "ownerId": owner});
+                if let (None, Some(login)) = (&credential, &built.pull) {
+                    r.step("registering the pull credential");
+                    let body = json!({"registry": registry_kind(&login.host), "name": name, "username": login.username, "authToken": login.password(), "ownerId": owner});
                     credential = Some(api.post_as::<WithId>("/registrycredentials", &body).await.map_err(fail)?.id);
                     r.done();
                 }
+            }
+            Step::UpdateCredential { id, name, .. } => {
+                let Some(login) = &built.pull else { continue };
+                r.step(&format!("putting the pull credential into registry credential {name}"));
+                let body = json!({"registry": registry_kind(&login.host), "name": name, "username": login.username, "authToken": login.password()});
+                api.patch(&format!("/registrycredentials/{id}"), &body).await.map_err(fail)?;
+                r.done();
+                credential = Some(id.clone());
+            }
+            Step::DeleteCredential { name, id, .. } => {
+                r.step(&format!("deleting registry credential {name}"));
+                api.delete(&format!("/registrycredentials/{id}")).await?;
+                r.done();
             }
             Step::CreateService { name, .. } => {
                 if let Some(found) = observe::find_service(&api, &owner, name).await? {
@@ -188,7 +204,7 @@ pub async fn rollback(cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Re
     Ok(outcome)
 }
 
-pub async fn destroy(cx: &Cx, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+pub async fn destroy(plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
     let api = Api::from_env()?;
     for step in &plan.changes {
         match step {
@@ -197,8 +213,8 @@ pub async fn destroy(cx: &Cx, plan: &Planned<Step>, r: &dyn Reporter) -> Result<
                 api.delete(&format!("/services/{id}")).await?;
                 r.done();
             }
-            Step::DeleteCredential { id, .. } => {
-                r.step(&format!("deleting registry credential {}", credential_name(cx)));
+            Step::DeleteCredential { name, id, .. } => {
+                r.step(&format!("deleting registry credential {name}"));
                 api.delete(&format!("/registrycredentials/{id}")).await?;
                 r.done();
             }

@@ -2,8 +2,11 @@
 //! digest as a Render web service (`image` runtime) through Render's REST API v1.
 //!
 //! Found again by name: the service is `{app}-{stage}` in the workspace (`owner` in the
-//! target, or the only one the key sees); the registry credential aideploy registers for
-//! a private image is `aideploy-{app}-{stage}`. Nothing is kept locally. Render has no
+//! target, or the only one the key sees); the registry credential aideploy registers is
+//! the configured pull credential only (paas::pull), named
+//! `aideploy-pull-{fingerprint}-{app}-{stage}` so a changed one shows; one named
+//! `aideploy-{app}-{stage}` was registered by an earlier aideploy with the push login and
+//! is replaced or deleted. Nothing is kept locally. Render has no
 //! tags: the service aideploy creates carries the variable
 //! `AIDEPLOY_OWNER = "{app}/{stage}/{target}"`, and a same-named service without it is
 //! refused (paas::owner).
@@ -58,8 +61,22 @@ fn region(cx: &Cx) -> String {
     cx.target.settings.region.as_ref().map(|r| r.get().to_string()).unwrap_or_else(|| DEFAULT_REGION.into())
 }
 
-fn credential_name(cx: &Cx) -> String {
-    format!("aideploy-{}", cx.resource_base())
+/// The name of the registry credential holding the pull credential of `fingerprint`.
+fn credential_name(cx: &Cx, fingerprint: &str) -> String {
+    format!("aideploy-pull-{fingerprint}-{}", cx.resource_base())
+}
+
+/// Whether a registry credential's name is one aideploy gives for this app and stage:
+/// `Some(Some(fingerprint))` for a pull credential, `Some(None)` for the name an
+/// earlier aideploy registered the push login under.
+fn credential_of(cx: &Cx, name: &str) -> Option<Option<String>> {
+    let base = cx.resource_base();
+    if name.strip_prefix("aideploy-") == Some(base.as_str()) {
+        return Some(None);
+    }
+    let rest = name.strip_prefix("aideploy-pull-")?;
+    let (fp, rest) = (rest.get(..12)?, rest.get(12..)?);
+    (fp.chars().all(|c| c.is_ascii_hexdigit()) && rest.strip_prefix('-') == Some(base.as_str())).then(|| Some(fp.to_string()))
 }
 
 /// The deploy a rollback returns to: the newest one before the live deploy that went
@@ -163,8 +180,8 @@ impl Target for RenderTarget {
         plan::plan_destroy(cx, seen)
     }
 
-    async fn destroy(&self, cx: &Cx, _: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
-        apply::destroy(cx, plan, r).await
+    async fn destroy(&self, _: &Cx, _: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+        apply::destroy(plan, r).await
     }
 }
 
@@ -193,6 +210,21 @@ mod tests {
         assert_eq!(s.live().unwrap().digest.as_deref(), Some("sha256:bb"));
         let none = SeenService { deploys: vec![deploy("dep-1", "sha256:aa", "live")], ..s };
         assert!(previous_deploy(&none).is_none());
+    }
+
+    #[test]
+    fn credential_names() {
+        let manifest =
+            "version = 1\n[app]\nname = \"rag\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nport = 8000\nhealth = \"/health\"\n";
+        let cx = crate::backends::paas::testing::cx(manifest, "render");
+        assert_eq!(credential_name(&cx, "0123456789ab"), "aideploy-pull-0123456789ab-rag-dev");
+        assert_eq!(credential_of(&cx, "aideploy-pull-0123456789ab-rag-dev"), Some(Some("0123456789ab".into())));
+        assert_eq!(credential_of(&cx, "aideploy-rag-dev"), Some(None));
+        for other in
+            ["aideploy-rag-prod", "aideploy-pull-0123456789ab-rag-prod", "aideploy-pull-xyz-rag-dev", "mine", "aideploy-pull-0123456789ab"]
+        {
+            assert_eq!(credential_of(&cx, other), None, "{other}");
+        }
     }
 
     #[test]

@@ -1,27 +1,38 @@
 //! What exists on Render for this app and stage, read into plain data: the workspace,
 //! the web service `{app}-{stage}` (only when it carries aideploy's mark), its variables
-//! and deploys, and the registry credential `aideploy-{app}-{stage}`.
+//! and deploys, and the registry credentials aideploy registered for it.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 
 use super::api::{q, Api, Deploy, EnvVar, IdName, Owner, Service};
-use super::credential_name;
+use super::credential_of;
 use crate::backends::paas::owner;
 use crate::engine::Cx;
 use crate::error::UsageError;
 
-/// What Render has of this app and stage. Nothing (`service` and `credential` both
-/// `None`), part of it (a credential left by an interrupted first deploy, a service
-/// without a live deploy), or all of it.
+/// What Render has of this app and stage. Nothing (no service, no credential), part of
+/// it (a credential left by an interrupted first deploy, a service without a live
+/// deploy), or all of it.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     /// The workspace (owner id) the service lives in.
     pub owner: String,
     pub service: Option<SeenService>,
-    /// The id of the registry credential aideploy registered.
-    pub credential: Option<String>,
+    /// The registry credentials aideploy registered for this app and stage (one, as a
+    /// rule).
+    pub credentials: Vec<SeenCredential>,
+}
+
+/// A registry credential aideploy registered (its token cannot be read back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenCredential {
+    pub id: String,
+    pub name: String,
+    /// The pull credential's fingerprint, from its name; `None`: registered by an
+    /// earlier aideploy with the push login.
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -87,6 +98,15 @@ pub async fn find_service(api: &Api, owner: &str, name: &str) -> Result<Option<S
     Ok(found.into_iter().find(|s| s.name == name && s.owner_id == owner))
 }
 
+/// The registry credentials of this app and stage in the workspace.
+pub async fn find_credentials(cx: &Cx, api: &Api, owner: &str) -> Result<Vec<SeenCredential>> {
+    let found: Vec<IdName> = api.get_as(&format!("/registrycredentials?ownerId={}&limit=100", q(owner))).await?.unwrap_or_default();
+    Ok(found
+        .into_iter()
+        .filter_map(|c| credential_of(cx, &c.name).map(|fingerprint| SeenCredential { id: c.id, name: c.name, fingerprint }))
+        .collect())
+}
+
 pub async fn find_credential(api: &Api, owner: &str, name: &str) -> Result<Option<String>> {
     let found: Vec<IdName> =
         api.get_as(&format!("/registrycredentials?name={}&ownerId={}&limit=100", q(name), q(owner))).await?.unwrap_or_default();
@@ -105,9 +125,9 @@ pub async fn read_deploy(api: &Api, service: &str, deploy: &str) -> Result<Optio
 /// Reads everything; refuses a same-named service without aideploy's mark.
 pub async fn observe(cx: &Cx, api: &Api) -> Result<Observed> {
     let owner = owner_id(cx, api).await?;
-    let credential = find_credential(api, &owner, &credential_name(cx)).await?;
+    let credentials = find_credentials(cx, api, &owner).await?;
     let base = cx.resource_base();
-    let Some(service) = find_service(api, &owner, &base).await? else { return Ok(Observed { owner, service: None, credential }) };
+    let Some(service) = find_service(api, &owner, &base).await? else { return Ok(Observed { owner, service: None, credentials }) };
     let env = read_env(api, &service.id).await?;
     if !owner::is_ours(cx, &env) {
         return Err(owner::foreign("Render", &base, &service.id, env.get(owner::OWNER_VAR).map(String::as_str)).into());
@@ -123,5 +143,5 @@ pub async fn observe(cx: &Cx, api: &Api) -> Result<Observed> {
         env,
         deploys: deploys.into_iter().map(SeenDeploy::of).collect(),
     };
-    Ok(Observed { owner, service: Some(seen), credential })
+    Ok(Observed { owner, service: Some(seen), credentials })
 }

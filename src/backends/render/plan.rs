@@ -5,17 +5,29 @@ use crate::backends::paas::short;
 use crate::backends::paas::vars::{self, VarChange};
 use crate::engine::{Action, Change, Cx, Op, Planned};
 
-use super::observe::{Observed, SeenService};
+use super::observe::{Observed, SeenCredential, SeenService};
 use super::{credential_name, plan_name, region, RENDER_REGIONS};
+use crate::backends::paas::pull::{self, PullFacts};
 
 /// One step of apply, rollback or destroy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Push the image (a no-op row when the registry has it).
     Push(ImageFacts),
-    /// Register the registry login as a Render registry credential.
+    /// Register the configured pull credential as a Render registry credential.
     CreateCredential {
         name: String,
+        username: String,
+    },
+    /// Put the configured pull credential into a registry credential aideploy
+    /// registered before (an earlier aideploy's, which may hold the push login, or one
+    /// of a pull credential that changed), under its new name.
+    UpdateCredential {
+        id: String,
+        name: String,
+        username: String,
+        /// Registered by an earlier aideploy with the push login.
+        legacy: bool,
     },
     /// A new web service running the image, with every variable (and the owner mark).
     CreateService {
@@ -50,6 +62,8 @@ pub enum Step {
     DeleteCredential {
         name: String,
         id: String,
+        /// Why a deploy deletes it; none for destroy.
+        why: Option<&'static str>,
     },
 }
 
@@ -57,7 +71,16 @@ impl Change for Step {
     fn row(&self) -> Action {
         match self {
             Step::Push(image) => image.push_row(),
-            Step::CreateCredential { name } => Action::new(Op::Create, "registry-credential", name).because("private registry"),
+            Step::CreateCredential { name, username } => {
+                Action::new(Op::Create, "registry-credential", name).because(format!("the configured pull credential ({username})"))
+            }
+            Step::UpdateCredential { name, username, legacy, .. } => {
+                Action::new(Op::Update, "registry-credential", name).because(if *legacy {
+                    format!("the configured pull credential ({username}) replaces the login an earlier aideploy registered (it may be the push login)")
+                } else {
+                    format!("the pull credential ({username}) changed")
+                })
+            }
             Step::CreateService { name, digest } => {
                 Action::new(Op::Create, "service", name).because(format!("web service, image @{}", short(digest)))
             }
@@ -69,13 +92,58 @@ impl Change for Step {
             Step::Rollback { deploy, digest } => Action::new(Op::Create, "deploy", format!("rollback to {deploy}"))
                 .because(format!("back to @{}", digest.as_deref().map(short).unwrap_or("?"))),
             Step::DeleteService { name, id } => Action::new(Op::Delete, "service", format!("{name} ({id})")),
-            Step::DeleteCredential { name, id } => Action::new(Op::Delete, "registry-credential", format!("{name} ({id})")),
+            Step::DeleteCredential { name, id, why } => {
+                let row = Action::new(Op::Delete, "registry-credential", format!("{name} ({id})"));
+                match why {
+                    Some(why) => row.because(*why),
+                    None => row,
+                }
+            }
         }
     }
 }
 
-/// Why the service's settings must change, if they must.
-fn service_changes(cx: &Cx, s: &SeenService, image: &ImageFacts) -> Vec<String> {
+/// The registry credential steps: those before the service is created or updated (the
+/// configured pull credential registered, or put in place of an older one), those after
+/// (the ones no longer used, deleted once the service no longer names them), and the id
+/// of the credential the service should name (`None` for one still to be made, or none).
+fn credentials(cx: &Cx, seen: &Observed, pull: Option<&PullFacts>) -> (Vec<Step>, Vec<Step>, Option<String>) {
+    let (mut first, mut last) = (Vec::new(), Vec::new());
+    let mut rest: Vec<&SeenCredential> = seen.credentials.iter().collect();
+    let mut keep = None;
+    if let Some(p) = pull {
+        let name = credential_name(cx, &p.fingerprint);
+        if let Some(at) = rest.iter().position(|c| c.fingerprint.as_deref() == Some(p.fingerprint.as_str())) {
+            keep = Some(rest.remove(at).id.clone());
+        } else if !rest.is_empty() {
+            // The one the service names, if any, is updated in place: it never pulls without.
+            let named = seen.service.as_ref().and_then(|s| s.registry_credential.as_ref());
+            let old = rest.remove(rest.iter().position(|c| Some(&c.id) == named).unwrap_or(0));
+            keep = Some(old.id.clone());
+            first.push(Step::UpdateCredential {
+                id: old.id.clone(),
+                name,
+                username: p.username.clone(),
+                legacy: old.fingerprint.is_none(),
+            });
+        } else {
+            first.push(Step::CreateCredential { name, username: p.username.clone() });
+        }
+    }
+    for c in rest {
+        let why = match (pull, &c.fingerprint) {
+            (Some(_), _) => "another credential of this app and stage: one is kept",
+            (None, None) => "no pull credential is configured, and an earlier aideploy registered this one (it may hold the push login)",
+            (None, Some(_)) => "no pull credential is configured any more",
+        };
+        last.push(Step::DeleteCredential { name: c.name.clone(), id: c.id.clone(), why: Some(why) });
+    }
+    (first, last, keep)
+}
+
+/// Why the service's settings must change, if they must. `credential`: the id of the
+/// registry credential it should name, when known.
+fn service_changes(cx: &Cx, s: &SeenService, image: &ImageFacts, credential: Option<&String>) -> Vec<String> {
     let mut why = Vec::new();
     if s.health_path.as_deref() != Some(cx.loaded.manifest.app().health.as_str()) {
         why.push("health check path".to_string());
@@ -83,8 +151,10 @@ fn service_changes(cx: &Cx, s: &SeenService, image: &ImageFacts) -> Vec<String> 
     if s.plan.as_deref().is_some_and(|p| p != plan_name(cx)) {
         why.push(format!("plan -> {}", plan_name(cx)));
     }
-    if image.private && s.registry_credential.is_none() {
-        why.push("registry credential".into());
+    match (&image.pull, &s.registry_credential) {
+        (Some(_), named) if named.is_none() || named.as_ref() != credential => why.push("registry credential".into()),
+        (None, Some(_)) => why.push("no registry credential".into()),
+        _ => {}
     }
     why
 }
@@ -93,9 +163,11 @@ fn service_changes(cx: &Cx, s: &SeenService, image: &ImageFacts) -> Vec<String> 
 pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
     let base = cx.resource_base();
     let mut out = Planned::of(vec![Step::Push(image.clone())]);
-    if image.private && seen.credential.is_none() {
-        out.changes.push(Step::CreateCredential { name: credential_name(cx) });
+    if image.pull.is_none() {
+        out.warnings.push(pull::anonymous_note(cx, "Render", &image.repo));
     }
+    let (first, last, credential) = credentials(cx, seen, image.pull.as_ref());
+    out.changes.extend(first);
     let want = vars::desired(cx, &[]);
     match &seen.service {
         None => {
@@ -108,7 +180,7 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
             }
         }
         Some(s) => {
-            let why = service_changes(cx, s, image);
+            let why = service_changes(cx, s, image, credential.as_ref());
             out.changes.push(if why.is_empty() { Step::KeepService { name: base } } else { Step::UpdateService { name: base, why } });
             let changes = vars::diff(cx, &want, &s.env, &[]);
             let live = s.live().and_then(|d| d.digest.clone());
@@ -129,6 +201,7 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
             });
         }
     }
+    out.changes.extend(last);
     out
 }
 
@@ -138,8 +211,8 @@ pub fn plan_destroy(cx: &Cx, seen: &Observed) -> Planned<Step> {
     if let Some(s) = &seen.service {
         out.changes.push(Step::DeleteService { name: cx.resource_base(), id: s.id.clone() });
     }
-    if let Some(c) = &seen.credential {
-        out.changes.push(Step::DeleteCredential { name: credential_name(cx), id: c.clone() });
+    for c in &seen.credentials {
+        out.changes.push(Step::DeleteCredential { name: c.name.clone(), id: c.id.clone(), why: None });
     }
     out
 }
@@ -151,6 +224,7 @@ mod tests {
     use super::super::observe::SeenDeploy;
     use super::*;
     use crate::backends::paas::owner::{self, OWNER_VAR};
+    use crate::backends::paas::pull::PullFacts;
     use crate::backends::paas::testing;
 
     const MANIFEST: &str =
@@ -161,12 +235,17 @@ mod tests {
         p.changes.iter().map(|c| c.row()).map(|a| format!("{} {} {}", a.op.symbol(), a.resource, a.id)).collect()
     }
 
+    fn ours(cx: &Cx, id: &str, username: &str) -> SeenCredential {
+        let fp = PullFacts::example(username).fingerprint;
+        SeenCredential { id: id.into(), name: credential_name(cx, &fp), fingerprint: Some(fp) }
+    }
+
     fn deployed(cx: &Cx, digest: &str) -> Observed {
         let mut env = BTreeMap::from([("LOG_LEVEL".to_string(), "info".to_string())]);
         env.insert(OWNER_VAR.into(), owner::mark(cx));
         Observed {
             owner: "tea-1".into(),
-            credential: Some("rgc-1".into()),
+            credentials: vec![ours(cx, "rgc-1", "reader")],
             service: Some(SeenService {
                 id: "srv-1".into(),
                 url: Some("https://rag-dev.onrender.com".into()),
@@ -192,13 +271,14 @@ mod tests {
         let b = "sha256:bbbbbbbbbbbbbbbb";
         let pushed = ImageFacts { present: true, to_upload: 0, ..ImageFacts::example(a) };
 
-        // Nothing deployed: push, credential, service and its variables.
+        // Nothing deployed: push, the pull credential, service and its variables.
         let p = plan(&cx, &Observed::default(), &ImageFacts::example(a));
+        let name = credential_name(&cx, &PullFacts::example("reader").fingerprint);
         assert_eq!(
             rows(&p),
             [
                 "+ push image ghcr.io/you/app@sha256:aaaaaaaaaaaa",
-                "+ registry-credential aideploy-rag-dev",
+                &format!("+ registry-credential {name}"),
                 "+ service rag-dev",
                 "+ variable LOG_LEVEL"
             ]
@@ -228,13 +308,81 @@ mod tests {
         assert_eq!(rows(&p), ["+ push image ghcr.io/you/app@sha256:bbbbbbbbbbbb", "= service rag-dev", "+ deploy @bbbbbbbbbbbb"]);
 
         // Partly there: a credential from an interrupted first deploy is reused.
-        let seen = Observed { credential: Some("rgc-1".into()), ..Observed::default() };
+        let seen = Observed { credentials: vec![ours(&cx, "rgc-1", "reader")], ..Observed::default() };
         assert_eq!(
             rows(&plan(&cx, &seen, &pushed)),
             ["= image ghcr.io/you/app@sha256:aaaaaaaaaaaa", "+ service rag-dev", "+ variable LOG_LEVEL"]
         );
-        assert_eq!(rows(&plan_destroy(&cx, &seen)), ["- registry-credential aideploy-rag-dev (rgc-1)"]);
+        assert_eq!(rows(&plan_destroy(&cx, &seen)), [format!("- registry-credential {name} (rgc-1)")]);
         assert_eq!(rows(&plan_destroy(&cx, &deployed(&cx, a))).len(), 2);
         assert!(plan_destroy(&cx, &Observed::default()).changes.is_empty());
+    }
+
+    /// What an earlier aideploy registered (`aideploy-{app}-{stage}`, which may hold the
+    /// push login) is replaced with the configured pull credential, or deleted when none
+    /// is configured; a changed pull credential is put in place; extras go.
+    #[test]
+    fn pull_credential_rows() {
+        let cx = testing::cx(MANIFEST, "render");
+        let a = "sha256:aaaaaaaaaaaaaaaa";
+        let with = ImageFacts { present: true, to_upload: 0, ..ImageFacts::example(a) };
+        let without = ImageFacts { pull: None, ..with.clone() };
+        let legacy = SeenCredential { id: "rgc-0".into(), name: "aideploy-rag-dev".into(), fingerprint: None };
+        let name = credential_name(&cx, &PullFacts::example("reader").fingerprint);
+        let shown = |p: &Planned<Step>| -> Vec<String> {
+            p.display()
+                .actions
+                .into_iter()
+                .filter(|a| a.resource == "registry-credential" || a.resource == "service")
+                .map(|a| format!("{} {} {} ({})", a.op.symbol(), a.resource, a.id, a.reason.unwrap_or_default()))
+                .collect()
+        };
+        let service_names = |seen: &mut Observed, id: &str| seen.service.as_mut().unwrap().registry_credential = Some(id.into());
+
+        // The service pulls with an earlier aideploy's credential: updated in place.
+        let mut seen = Observed { credentials: vec![legacy.clone()], ..deployed(&cx, a) };
+        service_names(&mut seen, "rgc-0");
+        let p = plan(&cx, &seen, &with);
+        assert_eq!(
+            shown(&p),
+            [
+                format!("~ registry-credential {name} (the configured pull credential (reader) replaces the login an earlier aideploy registered (it may be the push login))"),
+                "= service rag-dev ()".to_string()
+            ]
+        );
+        assert!(p.warnings.is_empty());
+        // ... and none configured: the service stops naming it, then it is deleted.
+        let p = plan(&cx, &seen, &without);
+        assert_eq!(
+            shown(&p),
+            [
+                "~ service rag-dev (no registry credential)",
+                "- registry-credential aideploy-rag-dev (rgc-0) (no pull credential is configured, and an earlier aideploy registered this one (it may hold the push login))"
+            ]
+        );
+        assert!(matches!(p.changes.last(), Some(Step::DeleteCredential { .. })), "deleted last");
+        assert_eq!(p.warnings.len(), 1);
+        assert!(p.warnings[0].contains("pulls ghcr.io/you/app anonymously, so the image must be public"), "{:?}", p.warnings);
+
+        // A changed pull credential is put into the one the service names.
+        let mut seen = Observed { credentials: vec![ours(&cx, "rgc-2", "old-reader")], ..deployed(&cx, a) };
+        service_names(&mut seen, "rgc-2");
+        assert_eq!(
+            shown(&plan(&cx, &seen, &with)),
+            [format!("~ registry-credential {name} (the pull credential (reader) changed)"), "= service rag-dev ()".to_string()]
+        );
+
+        // The current one and a leftover: the current one stays, the leftover goes.
+        let mut seen = deployed(&cx, a);
+        seen.credentials.push(legacy.clone());
+        assert_eq!(
+            shown(&plan(&cx, &seen, &with)),
+            [
+                "= service rag-dev ()",
+                "- registry-credential aideploy-rag-dev (rgc-0) (another credential of this app and stage: one is kept)"
+            ]
+        );
+        // Matching: nothing.
+        assert!(!plan(&cx, &deployed(&cx, a), &with).has_changes());
     }
 }
