@@ -170,7 +170,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__build)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --package --push --output --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --package --push --output --refresh --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -258,7 +258,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__deploy)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --refresh --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1140,7 +1140,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__up)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --refresh --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -68,6 +68,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l profile -d 'AWS
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l refresh -d 'Install the Python dependencies again instead of reusing the cached set (picks up new releases of requirements that are not pinned)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -82,6 +83,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l profile -d 
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l refresh -d 'Install the Python dependencies again instead of reusing the cached set (picks up new releases of requirements that are not pinned)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -114,6 +116,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s C -l manifes
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l push -d 'Push the image to `[build] registry` (or $AIDEPLOY_REGISTRY)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l refresh -d 'Install the Python dependencies again instead of reusing the cached set (picks up new releases of requirements that are not pinned)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
