@@ -146,7 +146,11 @@ fn a_command_app_has_no_lambda_zip() {
     let out = aideploy(home.path()).current_dir(home.path()).args(["build", "--package", "zip", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["error"]["message"], "plain starts with `command`, and a Lambda zip runs only an ASGI app", "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        "`command = \"python server.py\"` starts a server of its own, and a Lambda zip runs an ASGI or WSGI app in-process",
+        "{v}"
+    );
     assert!(v["error"]["help"].as_str().unwrap().contains("--package image"), "{v}");
 }
 

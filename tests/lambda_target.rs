@@ -451,6 +451,74 @@ text = base64.b64decode(r["body"]).decode() if r.get("isBase64Encoded") else r["
 print(json.dumps({"response": r, "text": text, "cwd": os.getcwd(), "task_root": os.environ.get("LAMBDA_TASK_ROOT")}))
 "#;
 
+/// A `command` app (a server of its own) on Lambda: built as an image by default, the
+/// function names the command, and in the image aideploy's adapter starts it and sends
+/// each API Gateway HTTP API v2 event to it over loopback, as a web adapter does.
+#[test]
+fn a_command_app_runs_in_an_image_behind_the_adapter() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lamcmd");
+    std::fs::write(
+        p.join("aideploy.toml"),
+        format!(
+            "version = 1\n\n[app]\nname = \"{app}\"\nruntime = \"python3.11\"\ncommand = \"python3 server.py\"\nport = 8000\nhealth = \"/health\"\n\n[build]\nbase_image = \"{}\"\n\n[targets.lambda]\nregion = \"{REGION}\"\n",
+            env("AIDEPLOY_TEST_BASE_IMAGE")
+        ),
+    )
+    .unwrap();
+    std::fs::write(p.join("requirements.txt"), "").unwrap();
+    std::fs::write(
+        p.join("server.py"),
+        "import http.server, json, os\n\nclass H(http.server.BaseHTTPRequestHandler):\n    def answer(self, body=b''):\n        out = json.dumps({'method': self.command, 'path': self.path, 'body': body.decode(), 'host': self.headers.get('host')}).encode()\n        self.send_response(200)\n        self.send_header('content-type', 'application/json')\n        self.send_header('set-cookie', 'seen=1')\n        self.end_headers()\n        self.wfile.write(out)\n    def do_GET(self):\n        self.answer()\n    def do_POST(self):\n        self.answer(self.rfile.read(int(self.headers['content-length'])))\n\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+    )
+    .unwrap();
+    let registry = env("AIDEPLOY_TEST_REGISTRY");
+    let repo = format!("{registry}/lambda-test/{app}");
+    let run_img = |args: &[&str]| cmd(home.path(), p).env("AIDEPLOY_REGISTRY", &repo).args(args).output().unwrap();
+
+    let planned = ok_json(&run_img(&["plan", "--target", "lambda", "--json"]));
+    let function = planned["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "function").unwrap();
+    assert!(function["reason"].as_str().unwrap().contains("starts a server of its own"), "{function}");
+    let report = ok_json(&run_img(&["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(report["artifact"]["kind"], "image");
+    let digest = report["artifact"]["digest"].as_str().unwrap().to_string();
+    let s = state();
+    let f = ours(&s, &app).0.expect("function");
+    assert_eq!(f["config"]["PackageType"], "Image");
+    assert_eq!(f["config"]["Environment"]["Variables"]["AIDEPLOY_COMMAND"], "python3 server.py");
+    assert!(f["config"]["Environment"]["Variables"]["AIDEPLOY_ASGI"].is_null());
+
+    let script = r#"
+import json, aideploy_lambda
+def event(method, path, query, body):
+    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+            "headers": {"host": "x.execute-api.us-east-1.amazonaws.com", "content-type": "application/json"},
+            "requestContext": {"domainName": "x.execute-api.us-east-1.amazonaws.com", "stage": "$default",
+                               "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"}},
+            "body": body, "isBase64Encoded": False}
+out = [aideploy_lambda.handler(event("GET", "/health", "q=1", None), None),
+       aideploy_lambda.handler(event("POST", "/ask", "", '{"question": "refunds?"}'), None)]
+print(json.dumps(out))
+"#;
+    let out = run_in_image(&format!("{repo}@{digest}"), script);
+    let answers: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(answers[0]["statusCode"], 200, "{answers}");
+    assert_eq!(answers[0]["cookies"], serde_json::json!(["seen=1"]), "{answers}");
+    let first: Value = serde_json::from_str(answers[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        first,
+        serde_json::json!({"method": "GET", "path": "/health?q=1", "body": "", "host": "x.execute-api.us-east-1.amazonaws.com"})
+    );
+    let second: Value = serde_json::from_str(answers[1]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(second["method"], "POST");
+    assert_eq!(second["body"], "{\"question\": \"refunds?\"}");
+
+    ok_json(&run_img(&["destroy", "--target", "lambda", "--yes", "--json"]));
+    assert!(ours(&state(), &app).0.is_none());
+}
+
 #[test]
 fn container_image_function_deploy_noop_change_rollback_destroy() {
     let home = tempfile::tempdir().unwrap();

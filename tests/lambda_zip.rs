@@ -724,6 +724,65 @@ async def app(scope, receive, send):
         assert!(names.iter().any(|n| n == "fastapi/__init__.py"));
     }
 
+    /// A Flask app (WSGI) on Lambda from a zip, two ways a user writes it: named as
+    /// `asgi` (recognised as WSGI and bridged), and as `command = "gunicorn ... main:app"`
+    /// (what `init` writes for Flask: the adapter runs `main:app` itself, no server). Each
+    /// answers API Gateway HTTP API v2 events: a GET with a query and cookies, a POST body,
+    /// a 404.
+    #[test]
+    fn a_wsgi_app_runs_from_a_zip() {
+        let work = tempfile::tempdir().unwrap();
+        let s = setup(&work.path().join("cache"));
+        let project = work.path().join("flaskapp");
+        fs_err::create_dir_all(&project).unwrap();
+        fs_err::write(project.join("requirements.txt"), "flask\n").unwrap();
+        fs_err::write(
+            project.join("main.py"),
+            "from flask import Flask, request, jsonify\napp = Flask(__name__)\n\n@app.get('/health')\ndef health():\n    return jsonify(status='ok', q=request.args.get('q'), theme=request.cookies.get('theme'), path=request.path)\n\n@app.post('/echo')\ndef echo():\n    return jsonify(got=request.get_json()['question'], length=request.content_length)\n",
+        )
+        .unwrap();
+        for (entry, var) in
+            [("asgi = \"main:app\"", "AIDEPLOY_ASGI"), ("command = \"gunicorn --bind 0.0.0.0:$PORT main:app\"", "AIDEPLOY_WSGI")]
+        {
+            fs_err::write(
+                project.join("aideploy.toml"),
+                format!("version = 1\n\n[app]\nname = \"flaskapp\"\nruntime = \"python3.11\"\n{entry}\nhealth = \"/health\"\n"),
+            )
+            .unwrap();
+            let loaded = manifest::load(&project.join("aideploy.toml")).unwrap();
+            // What the function's environment names, as the lambda target sets it.
+            let (name, value) = aideploy::artifact::zip::LambdaEntry::of(loaded.manifest.app()).env();
+            assert_eq!((name, value.as_str()), (var, "main:app"), "{entry}");
+            let zip = load_zip(&project);
+            let task = work.path().join(format!("task-{var}"));
+            unpack(&zip.path, &task, &s.runtime_python);
+            let events = [
+                event("GET", "/health", "q=r%26d", None, false),
+                event("POST", "/echo", "", Some(r#"{"question":"refunds?"}"#), false),
+                event("GET", "/nope", "", None, false),
+            ];
+            let out = invoke(&s.runtime_python, &task, &[("AIDEPLOY_ASGI", String::new()), (name, value.clone())], &events)
+                .unwrap_or_else(|e| panic!("{entry}: {e}"));
+            let r = &out["responses"];
+            assert_eq!(r[0]["statusCode"], 200, "{entry}: {out}");
+            assert_eq!(body_json(&r[0]), json!({"status": "ok", "q": "r&d", "theme": "dark", "path": "/health"}), "{entry}");
+            assert_eq!(r[1]["statusCode"], 200, "{entry}: {out}");
+            assert_eq!(body_json(&r[1]), json!({"got": "refunds?", "length": 23}), "{entry}");
+            assert_eq!(r[2]["statusCode"], 404, "{entry}: {out}");
+        }
+        // A server of the app's own cannot run from a zip: the error says to build an image.
+        fs_err::write(
+            project.join("aideploy.toml"),
+            "version = 1\n\n[app]\nname = \"flaskapp\"\nruntime = \"python3.11\"\ncommand = \"python server.py\"\n",
+        )
+        .unwrap();
+        let loaded = manifest::load(&project.join("aideploy.toml")).unwrap();
+        let err = lambda_zip_for(&loaded, Arch::X86_64, &Quiet).unwrap_err();
+        let usage = aideploy::error::Failure::of(&err).and_then(|f| f.as_usage()).expect("a usage error");
+        assert!(usage.message.contains("starts a server of its own"), "{}", usage.message);
+        assert!(usage.hint.as_deref().unwrap_or_default().contains("--package image"), "{:?}", usage.hint);
+    }
+
     #[test]
     fn warm_deps_run_no_installer() {
         let work = tempfile::tempdir().unwrap();

@@ -207,11 +207,7 @@ pub async fn upload_needed(image: &oci::BuiltImage, repo: &Reference) -> Result<
 /// ENTRYPOINT with aideploy's handler as CMD, the adapter beside the deps, the app's
 /// folder as LAMBDA_TASK_ROOT and the working directory.
 fn lambda_spec(spec: &mut ImageSpec, loaded: &Loaded) -> Result<()> {
-    let Some(asgi) = loaded.manifest.app().asgi.as_ref() else {
-        return Err(UsageError::new("a Lambda image runs an ASGI app, and this app gives a `command`")
-            .hint("set `asgi = \"module:app\"` in [app], or deploy the command to a container target (cloudrun, ec2)")
-            .into());
-    };
+    let (entry_var, entry_value) = crate::artifact::zip::LambdaEntry::of(loaded.manifest.app()).env();
     spec.entrypoint = Entrypoint::Exec {
         entrypoint: vec!["python3".into(), "-m".into(), LAMBDA_RIC.into()],
         cmd: vec![crate::artifact::zip::HANDLER.into()],
@@ -227,7 +223,7 @@ fn lambda_spec(spec: &mut ImageSpec, loaded: &Loaded) -> Result<()> {
     pythonpath.extend(src_dir(loaded));
     spec.env.push(("PYTHONPATH".into(), pythonpath.join(":")));
     spec.env.push(("LAMBDA_TASK_ROOT".into(), oci::APP_DIR.into()));
-    spec.env.push((crate::artifact::zip::ASGI_ENV.into(), asgi.get().to_string()));
+    spec.env.push((entry_var.into(), entry_value));
     Ok(())
 }
 

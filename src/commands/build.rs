@@ -55,8 +55,10 @@ pub async fn run(args: &BuildArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         let artifact = backend.build(&cx, ui).await?;
         return print(ui, &artifact, &left_out(&loaded, target.as_ref())?);
     }
+    // A zip runs the app in-process; a server of the app's own goes in an image.
+    let in_process = crate::artifact::zip::LambdaEntry::of(loaded.manifest.app()).in_process();
     let package = package.unwrap_or(match default {
-        Some(DefaultPackage::Zip) => Package::Zip,
+        Some(DefaultPackage::Zip) if in_process => Package::Zip,
         _ => Package::Image,
     });
     let r = ui.reporter();

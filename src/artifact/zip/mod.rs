@@ -18,7 +18,9 @@
 //! depend on a zlib found on the machine.
 
 mod deps;
+mod entry;
 use deps::*;
+pub use entry::{LambdaEntry, COMMAND_ENV, WSGI_ENV};
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -161,13 +163,13 @@ fn base64(data: &[u8]) -> String {
 /// `arch` and the manifest's Python (cached), its source set, the adapter; zipped (cached).
 pub fn lambda_zip_for(loaded: &Loaded, arch: Arch, r: &dyn Reporter) -> Result<LambdaZip> {
     let manifest = &loaded.manifest;
-    // The zip's handler is an ASGI adapter: a server started by `command` cannot run in it.
-    if manifest.app().asgi.is_none() {
+    // The zip's adapter runs an ASGI or WSGI app in-process: a server of the app's own
+    // (a `command` that is not `gunicorn module:app` and the like) needs an image.
+    if let LambdaEntry::Command(command) = LambdaEntry::of(manifest.app()) {
         return Err(crate::error::UsageError::new(format!(
-            "{} starts with `command`, and a Lambda zip runs only an ASGI app",
-            manifest.app().name
+            "`command = \"{command}\"` starts a server of its own, and a Lambda zip runs an ASGI or WSGI app in-process"
         ))
-        .hint("build an image instead (--package image), or name the ASGI app in [app]: asgi = \"module:app\"")
+        .hint("build a container image instead: `--package image`, or `package = \"image\"` in [build] (the adapter starts the command there and sends each request to $PORT); or name the app in [app]: asgi = \"module:app\"")
         .into());
     }
     let platform = TargetPlatform::new(arch, manifest.app().runtime.version());

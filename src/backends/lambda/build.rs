@@ -57,11 +57,7 @@ impl Package {
 }
 
 pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<Built<Package>> {
-    if cx.loaded.manifest.app().asgi.is_none() {
-        return Err(UsageError::new("the lambda target runs ASGI apps, and this app gives a `command`")
-            .hint("set `asgi = \"module:app\"` in [app], or deploy the command to a container target (cloudrun, ec2)")
-            .into());
-    }
+    let entry = crate::artifact::zip::LambdaEntry::of(cx.loaded.manifest.app());
     let fname = function_name(cx);
     if fname.len() > 64 {
         return Err(UsageError::new(format!("the function name `{fname}` is {} characters; Lambda allows 64", fname.len()))
@@ -71,6 +67,9 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<Built<Package>> {
     let asked = cx.loaded.manifest.build.package.as_ref().map(|p| *p.get()) == Some(crate::manifest::values::Package::Image);
     let reason = if asked {
         "[build] package = \"image\"".to_string()
+    } else if !entry.in_process() {
+        // A server of the app's own runs in an image, where the adapter starts it.
+        "the app's `command` starts a server of its own".to_string()
     } else {
         r.step("building the Lambda zip");
         let loaded = cx.loaded.clone();

@@ -9,7 +9,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::artifact::zip::{ASGI_ENV, HANDLER, SECRET_ARNS_ENV};
+use crate::artifact::zip::{HANDLER, SECRET_ARNS_ENV};
 use crate::cloud::ecr;
 use crate::secrets::aws::{arns_of, SecretRef, Stored};
 
@@ -202,9 +202,8 @@ pub fn desired_conf(cx: &Cx, role_arn: &str, refs: &BTreeMap<String, SecretRef>,
     let arns = arns_of(refs);
     let s = &cx.target.settings;
     let mut env: BTreeMap<String, String> = cx.loaded.manifest.env_pairs().into_iter().collect();
-    if let Some(asgi) = &cx.loaded.manifest.app().asgi {
-        env.insert(ASGI_ENV.into(), asgi.get().to_string());
-    }
+    let (var, value) = crate::artifact::zip::LambdaEntry::of(cx.loaded.manifest.app()).env();
+    env.insert(var.into(), value);
     if !arns.is_empty() {
         env.insert(SECRET_ARNS_ENV.into(), serde_json::to_string(&arns).expect("json"));
         let mut h = Sha256::new();
