@@ -18,35 +18,12 @@ pub async fn health(
     timeout: Duration,
     r: &dyn Reporter,
 ) -> anyhow::Result<Result<(), String>> {
-    let payload = crate::artifact::zip::http_event("GET", path, None).to_string();
     let what = format!("waiting for version {version} to answer {path}");
     let waited = Wait::new(&what, Duration::from_secs(2), timeout)
         .run(cx.poll, r, || async {
-            let out = c
-                .lambda
-                .invoke()
-                .function_name(fname)
-                .qualifier(version.to_string())
-                .payload(aws_sdk_lambda::primitives::Blob::new(payload.clone().into_bytes()))
-                .send()
-                .await;
-            Ok(match out {
-                Ok(o) => {
-                    let body = o.payload().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned()).unwrap_or_default();
-                    if let Some(err) = o.function_error() {
-                        Poll::Pending(format!("the function raised an error ({err}): {}", truncate(&body)))
-                    } else {
-                        let status = serde_json::from_str::<serde_json::Value>(&body)
-                            .ok()
-                            .and_then(|v| v.get("statusCode").and_then(|s| s.as_u64()));
-                        match status {
-                            Some(s) if (200..300).contains(&s) => Poll::Ready(()),
-                            Some(s) => Poll::Pending(format!("GET {path} answered {s}")),
-                            None => Poll::Pending(format!("the function's answer is not an HTTP response: {}", truncate(&body))),
-                        }
-                    }
-                }
-                Err(e) => Poll::Pending(crate::cloud::aws::sdk_message("Lambda Invoke", &e)),
+            Ok(match once(c, fname, &version.to_string(), path).await {
+                Ok(()) => Poll::Ready(()),
+                Err(why) => Poll::Pending(why),
             })
         })
         .await?;
@@ -54,6 +31,32 @@ pub async fn health(
         Waited::Ready(()) => Ok(()),
         Waited::TimedOut { last, .. } => Err(last),
     })
+}
+
+/// One `GET {path}` to `qualifier` (a version or the alias): Ok on 2xx, else why not.
+/// `status` reads a private API's health this way, since an unsigned call to its URL is
+/// refused.
+pub async fn once(c: &Clients, fname: &str, qualifier: &str, path: &str) -> Result<(), String> {
+    let payload = crate::artifact::zip::http_event("GET", path, None).to_string();
+    let out = c
+        .lambda
+        .invoke()
+        .function_name(fname)
+        .qualifier(qualifier)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload.into_bytes()))
+        .send()
+        .await
+        .map_err(|e| crate::cloud::aws::sdk_message("Lambda Invoke", &e))?;
+    let body = out.payload().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned()).unwrap_or_default();
+    if let Some(err) = out.function_error() {
+        return Err(format!("the function raised an error ({err}): {}", truncate(&body)));
+    }
+    let status = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v.get("statusCode").and_then(|s| s.as_u64()));
+    match status {
+        Some(s) if (200..300).contains(&s) => Ok(()),
+        Some(s) => Err(format!("GET {path} answered {s}")),
+        None => Err(format!("the function's answer is not an HTTP response: {}", truncate(&body))),
+    }
 }
 
 fn truncate(s: &str) -> String {
