@@ -175,6 +175,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l profile -d
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l purge -d 'Also purge soft-deleted stores (Azure Key Vault); irreversible. Without it a deleted vault stays recoverable for its retention period. Asked separately at a terminal; --yes answers both questions'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s v -l verbose -d 'Print more on stderr (-v, -vv)'

@@ -124,8 +124,9 @@ pub enum Command {
     /// Remove everything a deploy of this app and stage created
     #[command(after_help = "Examples:
   aideploy destroy --target local
-  aideploy destroy --target local --stage pr-42 --yes")]
-    Destroy(TargetArgs),
+  aideploy destroy --target local --stage pr-42 --yes
+  aideploy destroy --target appservice --purge   # also purge the soft-deleted Key Vault")]
+    Destroy(DestroyArgs),
     /// Store, list or remove the app's secrets in the target's secret store
     #[command(after_help = "Examples:
   aideploy secrets set OPENAI_API_KEY --target lambda            # hidden prompt, or $OPENAI_API_KEY
@@ -212,6 +213,17 @@ pub struct DeployArgs {
     /// new releases of requirements that are not pinned)
     #[arg(long)]
     pub refresh: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Also purge soft-deleted stores (Azure Key Vault); irreversible. Without it a
+    /// deleted vault stays recoverable for its retention period. Asked separately at a
+    /// terminal; --yes answers both questions
+    #[arg(long)]
+    pub purge: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -267,9 +267,9 @@ fn appservice_deploy_redeploy_fail_swap_rollback_destroy() {
     assert_eq!(v["digest"], first.as_str(), "{v}");
     assert_eq!(digest_of(&p.st().site_config(&site_id)), first);
 
-    // Destroy: the group aideploy made, with everything in it; the vault purged; the
-    // unrelated group untouched.
-    let (code, v, stderr) = p.run(&["destroy", "--set", "sku=S1"]);
+    // Destroy --purge: the group aideploy made, with everything in it; the vault purged;
+    // the unrelated group untouched.
+    let (code, v, stderr) = p.run(&["destroy", "--purge", "--set", "sku=S1"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
     {
         let st = p.st();
@@ -316,7 +316,103 @@ fn appservice_in_a_group_it_did_not_create() {
     assert!(st.groups.contains_key("shared-rg"), "a group aideploy did not create was deleted");
     assert!(st.tagged("fastapi-rag").is_empty(), "{:?}", st.tagged("fastapi-rag"));
     assert!(st.by_type("Microsoft.Authorization/roleAssignments").is_empty());
+    // Deleted one by one, the vault too, which Key Vault keeps soft-deleted (no --purge).
+    assert_eq!(st.deleted_vaults.len(), 1, "the vault was purged without --purge");
+    assert_eq!(st.deleted_vaults.values().next().unwrap().tags()["aideploy-app"], "fastapi-rag");
+}
+
+/// The vault's soft delete: destroy without --purge leaves it soft-deleted and says so;
+/// a destroy with nothing else left keeps it; a redeploy recovers it with its secret;
+/// `destroy --purge` after a plain destroy purges the leftover; and `destroy --purge`
+/// from a deployed app leaves nothing. Each step read back from the fake's state.
+#[test]
+fn appservice_destroy_keeps_the_vault_soft_deleted_unless_purge() {
+    let p = Project::new("");
+    let deploy = || {
+        let (code, v, stderr) = p.run(&["deploy"]);
+        assert_eq!(code, 0, "{v}\n{stderr}");
+        v
+    };
+    let vault_row = |v: &Value| -> Value {
+        v["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["resource"] == "key-vault")
+            .cloned()
+            .unwrap_or_else(|| panic!("no key-vault row: {v}"))
+    };
+    deploy();
+    let (vault_id, secret_id) = {
+        let st = p.st();
+        let vault = one(&st, "Microsoft.KeyVault/vaults");
+        let secret = one(&st, "Microsoft.KeyVault/vaults/secrets");
+        (id(vault), id(secret).to_ascii_lowercase())
+    };
+    let name = vault_id.rsplit('/').next().unwrap().to_string();
+
+    // Destroy without --purge: the vault is deleted and kept soft-deleted; the plan row
+    // and the report say so, and how to purge it.
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let row = vault_row(&v);
+    assert_eq!((row["op"].as_str(), row["id"].as_str()), (Some("delete"), Some(name.as_str())), "{row}");
+    assert!(row["reason"].as_str().unwrap().contains("kept soft-deleted"), "{row}");
+    assert!(stderr.contains(&format!("az keyvault purge --name {name}")), "the plan shown does not say how to purge:\n{stderr}");
+    let leaves = v["leaves"].as_array().unwrap();
+    assert_eq!(leaves.len(), 1, "{v}");
+    let kept = leaves[0].as_str().unwrap();
+    assert!(kept.contains(&format!("Key Vault {name} is deleted but soft-deleted")) && kept.contains("aideploy destroy --purge"), "{kept}");
+    {
+        let st = p.st();
+        assert!(st.tagged("fastapi-rag").is_empty(), "{:?}", st.tagged("fastapi-rag"));
+        let d = st.deleted_vaults.get(&name.to_ascii_lowercase()).expect("the vault is soft-deleted, not purged");
+        assert_eq!(d.tags()["aideploy-app"], "fastapi-rag");
+        assert_eq!(d.values.get(&secret_id).map(String::as_str), Some(SECRET), "its secret is kept with it");
+    }
+
+    // Nothing else left: a plain destroy keeps it, and says so (in the human output too).
+    let out = p.cmd().args(["destroy", "--target", "appservice", "--yes"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("Nothing to destroy"), "{stdout}");
+    assert!(stdout.contains(&format!("Kept: Key Vault {name} is deleted but soft-deleted")), "{stdout}");
+    assert_eq!(p.st().deleted_vaults.len(), 1);
+
+    // A redeploy recovers it (createMode recover), secret and all, instead of failing.
+    let plan = p.run(&["plan"]).1;
+    assert_eq!(vault_row(&plan)["reason"], "recovered from soft delete, with its secrets", "{plan}");
+    let v = deploy();
+    assert_eq!(vault_row(&v)["op"], "create", "{v}");
+    {
+        let st = p.st();
+        assert!(st.deleted_vaults.is_empty(), "not recovered");
+        assert_eq!(id(one(&st, "Microsoft.KeyVault/vaults")), vault_id);
+        assert_eq!(st.secret_values.get(&secret_id).map(String::as_str), Some(SECRET));
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+    let (code, v, _) = p.run(&["deploy"]);
+    assert_eq!((code, &v["changed"]), (0, &Value::Bool(false)), "{v}");
+
+    // Destroy, then `destroy --purge`: the leftover soft-deleted vault is purged.
+    assert_eq!(p.run(&["destroy"]).0, 0);
+    assert_eq!(p.st().deleted_vaults.len(), 1);
+    let (code, v, stderr) = p.run(&["destroy", "--purge"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(vault_row(&v)["id"], format!("{name} (soft-deleted)"));
+    assert_eq!(vault_row(&v)["reason"], "purged: irreversible");
+    assert!(v.get("leaves").is_none(), "{v}");
+    assert!(p.st().deleted_vaults.is_empty(), "the leftover vault was not purged");
+
+    // From a deployed app, `destroy --purge --yes`: nothing left, not even soft-deleted.
+    deploy();
+    let (code, v, stderr) = p.run(&["destroy", "--purge"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(vault_row(&v)["id"], format!("{name} (and purged: irreversible)"));
+    let st = p.st();
+    assert!(st.tagged("fastapi-rag").is_empty(), "{:?}", st.tagged("fastapi-rag"));
     assert!(st.deleted_vaults.is_empty());
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
 }
 
 #[test]

@@ -267,6 +267,7 @@ fn deploy_noop_change_rollback_destroy() {
     assert_eq!(integration["PayloadFormatVersion"], "2.0");
     let route = &api["routes"][0];
     assert_eq!(route["RouteKey"], "$default");
+    assert_eq!(route["AuthorizationType"], "AWS_IAM", "private unless `public = true`");
     assert_eq!(route["Target"], format!("integrations/{}", integration["IntegrationId"].as_str().unwrap()));
     let stage = &api["stages"][0];
     assert_eq!(stage["StageName"], "$default");
@@ -365,6 +366,75 @@ fn deploy_noop_change_rollback_destroy() {
     // And a second destroy has nothing to do.
     let none = ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
     assert_eq!(none["actions"], serde_json::json!([]));
+}
+
+/// The `$default` route's authorization as moto holds it (read with boto3).
+fn route_authorization(app: &str) -> String {
+    let s = state();
+    let api = ours(&s, app).2.expect("HTTP API");
+    let routes = api["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    routes[0]["AuthorizationType"].as_str().unwrap_or_default().to_string()
+}
+
+/// (resource, op, reason) of each row that is not a no-op.
+fn changes(report: &Value) -> Vec<(String, String, String)> {
+    report["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] != "noop")
+        .map(|a| (a["resource"].as_str().unwrap().into(), a["op"].as_str().unwrap().into(), a["reason"].as_str().unwrap_or("").into()))
+        .collect()
+}
+
+#[test]
+fn the_route_is_private_unless_public_is_set() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lampriv");
+    write_app(p, &app, "");
+    let deploy = |extra: &[&str]| {
+        let mut args = vec!["deploy", "--target", "lambda", "--yes", "--json"];
+        args.extend_from_slice(extra);
+        let out = run(home.path(), p, &args);
+        (ok_json(&out), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    // The plan says private before anything exists; the deploy makes the route AWS_IAM.
+    let planned = ok_json(&run(home.path(), p, &["plan", "--target", "lambda", "--json"]));
+    let route = planned["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "route").unwrap().clone();
+    assert!(route["reason"].as_str().unwrap().starts_with("private: AWS_IAM"), "{route}");
+    let (report, stderr) = deploy(&[]);
+    assert_eq!(route_authorization(&app), "AWS_IAM");
+    // The output says how to call it, and how to open it.
+    let url = report["url"].as_str().unwrap();
+    assert!(stderr.contains(&format!("awscurl --service execute-api --region {REGION} {url}/health")), "{stderr}");
+    assert!(stderr.contains("public = true"), "{stderr}");
+    let status = ok_json(&run(home.path(), p, &["status", "--target", "lambda", "--json"]));
+    let access = status["details"]["access"].as_str().unwrap();
+    assert!(access.starts_with("private (AWS_IAM)") && access.contains("awscurl --service execute-api"), "{status}");
+
+    // `public = true`: the route alone changes, to NONE.
+    let (opened, stderr) = deploy(&["--set", "public=true"]);
+    assert_eq!(changes(&opened), vec![("route".to_string(), "update".to_string(), "private -> public: anyone may call it".to_string())]);
+    assert_eq!(route_authorization(&app), "NONE");
+    assert!(!stderr.contains("awscurl"), "a public API is not private: {stderr}");
+    let status = ok_json(&run(home.path(), p, &["status", "--target", "lambda", "--set", "public=true", "--json"]));
+    assert_eq!(status["details"]["access"], "public: anyone may call it");
+    let (again, _) = deploy(&["--set", "public=true"]);
+    assert_eq!(again["changed"], false, "{again}");
+
+    // And back: private again.
+    let (closed, _) = deploy(&[]);
+    let rows = changes(&closed);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].0.as_str(), rows[0].1.as_str()), ("route", "update"));
+    assert!(rows[0].2.starts_with("public -> private: AWS_IAM"), "{rows:?}");
+    assert_eq!(route_authorization(&app), "AWS_IAM");
+
+    ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
 }
 
 #[test]

@@ -145,7 +145,7 @@ const CLOUDRUN_PRIVATE: &str = "# public = true                  # default priva
 fn target_section(kind: Kind) -> String {
     let body = match kind {
         Kind::Local => "# port = 8000                   # local port to serve on (default: [app] port)",
-        Kind::Lambda => "region = \"us-east-1\"\nmemory = 1024\ntimeout = 30",
+        Kind::Lambda => "region = \"us-east-1\"\nmemory = 1024\ntimeout = 30\n# public = true                  # default private: callers sign requests (SigV4, execute-api:Invoke)",
         Kind::Cloudrun => {
             return format!(
                 "[targets.{kind}]\n# project = \"my-gcp-project\"\nregion = \"us-central1\"\nmemory = \"1Gi\"\n{CLOUDRUN_PRIVATE}\n"

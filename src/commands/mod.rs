@@ -101,5 +101,5 @@ pub fn context(args: &TargetArgs, g: &GlobalArgs, ui: &Ui, with_secrets: bool) -
         (true, true) => Secrets::available(&loaded),
         (true, false) => Secrets::resolve(&loaded, ui)?,
     };
-    Ok((Cx { loaded: Arc::new(loaded), target, stage, secrets, poll: crate::engine::wait::PollPolicy::from_env() }, backend))
+    Ok((Cx { loaded: Arc::new(loaded), target, stage, secrets, poll: crate::engine::wait::PollPolicy::from_env(), purge: false }, backend))
 }

@@ -231,9 +231,16 @@ pub struct DestroyReport {
     pub kind: String,
     pub stage: String,
     pub actions: Vec<Action>,
+    /// What is left behind on purpose (a soft-deleted store holding its name) and how to
+    /// remove it for good.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leaves: Vec<String>,
     pub duration_ms: u64,
 }
 
+/// Removes everything of this app, stage and target: every resource is listed before
+/// the question; a purge (irreversible) gets a second question of its own, default no,
+/// which `--yes` answers too.
 pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyReport> {
     login(cx, target).await?;
     let started = Instant::now();
@@ -247,13 +254,31 @@ pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyR
         kind: cx.target.kind.to_string(),
         stage: cx.stage.to_string(),
         actions: Vec::new(),
+        leaves: Vec::new(),
         duration_ms: 0,
     };
-    let plan = target.plan_destroy(cx, &seen);
+    let mut plan = target.plan_destroy(cx, &seen);
+    // The run's context without `--purge`, when the purge question is answered no.
+    let unpurged: Cx;
+    let mut cx = cx;
     if plan.has_changes() {
         ui.info(&plan.display().render());
+        if target.capabilities().lease {
+            // Not a row of the target's plan, but deleted all the same.
+            ui.info("  and, last, this app's deploy lease record (what keeps two runs apart)");
+        }
         if !ui.confirm("Destroy these resources?")? {
             anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was removed", "run again and answer yes, or pass --yes"));
+        }
+        let purges = plan.irreversible();
+        if !purges.is_empty() {
+            let list: Vec<String> = purges.iter().map(|a| format!("  {} {}", a.resource, a.id)).collect();
+            ui.info(&format!("Purging cannot be undone:\n{}", list.join("\n")));
+            if !ui.confirm("Also purge (no: deleted, but kept soft-deleted and recoverable)?")? {
+                unpurged = Cx { purge: false, ..cx.clone() };
+                cx = &unpurged;
+                plan = target.plan_destroy(cx, &seen);
+            }
         }
         let held = lease(cx, target, "destroy", ui, &r).await?;
         let destroyed = async {
@@ -267,7 +292,8 @@ pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyR
             if !plan.has_changes() {
                 return Ok(None);
             }
-            anyhow::Ok(Some(target.destroy(cx, &seen, &plan, &r).await?))
+            let outcome = target.destroy(cx, &seen, &plan, &r).await?;
+            anyhow::Ok(Some((outcome, plan.leaves())))
         }
         .await;
         match held {
@@ -276,11 +302,14 @@ pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyR
             Some(h) => h.release(&r).await,
             None => {}
         }
-        if let Some(outcome) = destroyed? {
+        if let Some((outcome, leaves)) = destroyed? {
             r.done();
             report.actions = outcome.actions;
+            report.leaves = leaves;
         }
     } else {
+        // Nothing to remove, but maybe something kept on purpose (a soft-deleted store).
+        report.leaves = plan.leaves();
         // Nothing else left: a free lease record a failed run left goes too. Only a
         // warning when that fails: nothing of the app depends on it.
         let leftover = async {

@@ -48,6 +48,7 @@ impl Reporter for Silent {
 }
 
 /// Everything a backend needs to know about this run.
+#[derive(Clone)]
 pub struct Cx {
     pub loaded: Arc<Loaded>,
     pub target: crate::manifest::Target,
@@ -55,6 +56,9 @@ pub struct Cx {
     pub secrets: Secrets,
     /// How long-running operations are polled.
     pub poll: wait::PollPolicy,
+    /// `destroy --purge`: also purge what deleting leaves soft-deleted (an Azure Key
+    /// Vault), which cannot be undone. A target with nothing to purge ignores it.
+    pub purge: bool,
 }
 
 impl Cx {

@@ -66,6 +66,16 @@ pub struct Capabilities {
 pub trait Change: Send + Sync {
     /// The row shown for this change.
     fn row(&self) -> Action;
+    /// Whether carrying it out cannot be undone even within a store's recovery window
+    /// (a purge): `destroy` asks about such changes separately.
+    fn irreversible(&self) -> bool {
+        false
+    }
+    /// What is left behind afterwards that people should know about (a soft-deleted
+    /// store holding its name, and how to remove it for good); part of the final report.
+    fn leaves(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The plan shown for ready-made rows (rollback and destroy plans that need no typed
@@ -102,6 +112,16 @@ impl<C: Change> Planned<C> {
 
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.row().op != Op::Noop)
+    }
+
+    /// The rows of the changes that cannot be undone.
+    pub fn irreversible(&self) -> Vec<Action> {
+        self.changes.iter().filter(|c| c.irreversible()).map(Change::row).collect()
+    }
+
+    /// What the changes leave behind (see [`Change::leaves`]).
+    pub fn leaves(&self) -> Vec<String> {
+        self.changes.iter().filter_map(Change::leaves).collect()
     }
 }
 

@@ -27,6 +27,7 @@ pub fn cx(text: &str, target: &str, sets: &[&str]) -> Cx {
         stage: "dev".parse().expect("a stage"),
         secrets: Default::default(),
         poll: PollPolicy { fixed: Some(std::time::Duration::from_millis(1)) },
+        purge: false,
     }
 }
 

@@ -106,10 +106,12 @@ target_settings! {
     /// Runtime service account, used as given (default: one of the service's own,
     /// `aideploy-{app}-{stage}`, which aideploy creates and deletes).
     service_account: String => [Cloudrun],
-    /// Whether anyone on the internet may call the service (cloudrun); local: serve on
-    /// every interface, not only 127.0.0.1, and run `command` as written; ec2: open the
-    /// app port to every address unless `allow_cidrs` limits it (default private).
-    public: bool => [Cloudrun, Local, Ec2],
+    /// Whether anyone on the internet may call the service (cloudrun; lambda: the HTTP
+    /// API's route takes unsigned calls, else only SigV4-signed ones with
+    /// `execute-api:Invoke`); local: serve on every interface, not only 127.0.0.1, and
+    /// run `command` as written; ec2: open the app port to every address unless
+    /// `allow_cidrs` limits it (default private).
+    public: bool => [Cloudrun, Local, Ec2, Lambda],
     /// Azure subscription id.
     subscription: String => [Appservice],
     /// Azure resource group.

@@ -10,6 +10,15 @@
 //! slots, `alwaysOn` on Free/Shared, a site or registry name taken anywhere, a vault
 //! name held by a soft-deleted vault, a role assignment for an unknown principal.
 //!
+//! Key Vault soft delete as its management REST reference describes it: a deleted vault
+//! (DELETE, or its resource group's) is kept under
+//! `/subscriptions/{s}/providers/Microsoft.KeyVault/locations/{l}/deletedVaults/{name}`
+//! (GET: `vaultId`, `location`, `tags`, `deletionDate`, `scheduledPurgeDate`) and holds
+//! its name: a PUT of that name answers 409 `ConflictError` unless its
+//! `properties.createMode` is `recover`, which restores it, secrets and all, in its own
+//! resource group; `POST .../deletedVaults/{name}/purge` removes it for good (202 and an
+//! operation to poll).
+//!
 //! It also stands in for the sites' front ends: `GET /sites/{host}/{path}` answers
 //! 200 when the site (or slot) with that `defaultHostName` runs a digest-pinned image
 //! that is not in `bad`, else 503 (the test points AIDEPLOY_AZURE_SITE_URL_TEMPLATE
@@ -29,6 +38,26 @@ const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
 const KV_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
 const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 
+/// A soft-deleted vault: what it was, and what recovery brings back.
+#[derive(Debug, Clone)]
+pub struct DeletedVault {
+    /// The vault as ARM returned it (its `id` names its resource group).
+    pub vault: Value,
+    /// Its secrets (lowercase id -> resource) and their values.
+    pub secrets: BTreeMap<String, Value>,
+    pub values: BTreeMap<String, String>,
+    pub deletion_date: String,
+}
+
+impl DeletedVault {
+    pub fn location(&self) -> &str {
+        self.vault["location"].as_str().unwrap_or("")
+    }
+    pub fn tags(&self) -> &Value {
+        &self.vault["tags"]
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     /// Resource groups by lowercase name.
@@ -40,8 +69,8 @@ pub struct State {
     pub settings: BTreeMap<String, BTreeMap<String, String>>,
     /// Secret values per secret id (lowercase): only the fake sees them.
     pub secret_values: BTreeMap<String, String>,
-    /// Soft-deleted vault names -> location.
-    pub deleted_vaults: BTreeMap<String, String>,
+    /// Soft-deleted vaults by lowercase name.
+    pub deleted_vaults: BTreeMap<String, DeletedVault>,
     /// Site names taken in other subscriptions (global uniqueness).
     pub taken_names: BTreeSet<String>,
     /// Image digests whose containers never become healthy.
@@ -159,7 +188,7 @@ fn registry_shape() -> Value {
 }
 fn vault_shape() -> Value {
     json!({"!location": "string", "tags": "tags", "!properties": {"!tenantId": "string", "!sku": {"!family": "string", "!name": "string"},
-        "enableRbacAuthorization": "bool", "accessPolicies": ["any"], "enableSoftDelete": "bool", "softDeleteRetentionInDays": "int", "enablePurgeProtection": "bool", "publicNetworkAccess": "string"}})
+        "enableRbacAuthorization": "bool", "accessPolicies": ["any"], "enableSoftDelete": "bool", "softDeleteRetentionInDays": "int", "enablePurgeProtection": "bool", "publicNetworkAccess": "string", "createMode": "string"}})
 }
 fn secret_shape() -> Value {
     json!({"tags": "tags", "!properties": {"!value": "string", "contentType": "string", "attributes": {"enabled": "bool", "nbf": "int", "exp": "int"}}})
@@ -240,6 +269,26 @@ impl State {
     }
 
     /// Every resource (not group) whose tags name this app.
+    /// Deletes the vault `key` (lowercase id) softly: it and its secrets go to
+    /// `deleted_vaults`; role assignments on it go for good.
+    fn soft_delete_vault(&mut self, key: &str) {
+        let Some(vault) = self.resources.remove(key) else { return };
+        let prefix = format!("{key}/");
+        let secrets: BTreeMap<String, Value> = self
+            .resources
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{prefix}secrets/")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let values: BTreeMap<String, String> =
+            self.secret_values.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.resources.retain(|k, _| !k.starts_with(&prefix));
+        self.secret_values.retain(|k, _| !k.starts_with(&prefix));
+        let name = vault["name"].as_str().unwrap_or("").to_ascii_lowercase();
+        let deletion_date = format!("2026-12-04T00:00:{:02}Z", self.id() % 60);
+        self.deleted_vaults.insert(name, DeletedVault { vault, secrets, values, deletion_date });
+    }
+
     pub fn tagged(&self, app: &str) -> Vec<&Value> {
         let groups = self.groups.values().filter(|g| g["tags"]["aideploy-app"] == app);
         groups.chain(self.resources.values().filter(|r| r["tags"]["aideploy-app"] == app)).collect()
@@ -402,15 +451,29 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
             json!({"id": format!("/subscriptions/{SUB}"), "subscriptionId": SUB, "tenantId": TENANT, "displayName": "fake", "state": "Enabled"}),
         );
     }
-    // Key Vault purge of a soft-deleted vault.
-    if l.len() == 9 && l[3] == "microsoft.keyvault" && l[4] == "locations" && l[6] == "deletedvaults" && l[8] == "purge" && method == "POST"
-    {
-        if st.deleted_vaults.remove(l[7]).is_none() {
-            return err(404, "ResourceNotFound", format!("The deleted vault '{}' was not found.", segs[7]));
-        }
-        st.mutations += 1;
-        let loc = st.op(base, 1, json!({"kind": "location"}));
-        return Reply::json(202, Value::Null).header("location", loc);
+    // Key Vault: a soft-deleted vault (GET), and its purge (POST .../purge), in the
+    // vault's own location.
+    if (8..=9).contains(&l.len()) && l[2] == "providers" && l[3] == "microsoft.keyvault" && l[4] == "locations" && l[6] == "deletedvaults" {
+        let found = st.deleted_vaults.get(l[7]).filter(|d| d.location().eq_ignore_ascii_case(&decode(segs[5])));
+        let Some(d) = found.cloned() else {
+            return err(404, "ResourceNotFound", format!("The deleted vault '{}' was not found in location '{}'.", segs[7], segs[5]));
+        };
+        return match (l.len(), l.get(8).copied(), method) {
+            (8, None, "GET") => Reply::json(
+                200,
+                json!({"id": format!("/subscriptions/{SUB}/providers/Microsoft.KeyVault/locations/{}/deletedVaults/{}", d.location(), d.vault["name"].as_str().unwrap_or("")),
+                    "name": d.vault["name"], "type": "Microsoft.KeyVault/deletedVaults",
+                    "properties": {"vaultId": d.vault["id"], "location": d.location(), "tags": d.tags(), "deletionDate": d.deletion_date,
+                        "scheduledPurgeDate": d.deletion_date.replacen("2026-12-04", "2027-03-04", 1), "purgeProtectionEnabled": false}}),
+            ),
+            (9, Some("purge"), "POST") => {
+                st.deleted_vaults.remove(l[7]);
+                st.mutations += 1;
+                let loc = st.op(base, 1, json!({"kind": "location"}));
+                Reply::json(202, Value::Null).header("location", loc)
+            }
+            _ => err(405, "MethodNotAllowed", "method not allowed"),
+        };
     }
     if l.len() < 4 || l[2] != "resourcegroups" {
         return err(404, "NotFound", format!("no route {method} {path}"));
@@ -436,14 +499,19 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                     return err(404, "ResourceGroupNotFound", format!("Resource group '{}' could not be found.", segs[3]));
                 }
                 let prefix = format!("{}/", group_id.to_ascii_lowercase());
+                // Vaults in the group are soft-deleted, their secrets with them.
+                let vaults: Vec<String> = st
+                    .resources
+                    .iter()
+                    .filter(|(k, r)| k.starts_with(&prefix) && r["type"] == "Microsoft.KeyVault/vaults")
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in vaults {
+                    st.soft_delete_vault(&k);
+                }
                 let gone: Vec<String> = st.resources.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
                 for k in gone {
-                    if let Some(r) = st.resources.remove(&k) {
-                        if r["type"] == "Microsoft.KeyVault/vaults" {
-                            st.deleted_vaults
-                                .insert(r["name"].as_str().unwrap().to_ascii_lowercase(), r["location"].as_str().unwrap_or("").into());
-                        }
-                    }
+                    st.resources.remove(&k);
                     st.settings.remove(&k);
                     st.secret_values.remove(&k);
                 }
@@ -680,10 +748,36 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                 if !ok_name {
                     return err(400, "VaultNameNotValid", format!("The vault name '{name}' is invalid."));
                 }
-                if st.deleted_vaults.contains_key(&name.to_ascii_lowercase()) {
-                    return err(409, "ConflictError", format!("A vault with the same name already exists in deleted state. You need to either recover or purge existing key vault ({name})."));
-                }
                 let p = &parsed["properties"];
+                let recover = match p["createMode"].as_str() {
+                    None | Some("default") => false,
+                    Some("recover") => true,
+                    Some(other) => return err(400, "BadRequest", format!("The createMode '{other}' is invalid: default or recover.")),
+                };
+                if let Some(d) = st.deleted_vaults.get(&name.to_ascii_lowercase()).cloned() {
+                    if !recover {
+                        return err(409, "ConflictError", format!("A vault with the same name already exists in deleted state. You need to either recover or purge existing key vault ({name})."));
+                    }
+                    if !d.vault["id"].as_str().unwrap_or("").eq_ignore_ascii_case(&rid) {
+                        return err(
+                            400,
+                            "BadRequest",
+                            format!(
+                                "The deleted vault '{name}' belongs to '{}': recover it in its own resource group.",
+                                d.vault["id"].as_str().unwrap_or("")
+                            ),
+                        );
+                    }
+                    st.deleted_vaults.remove(&name.to_ascii_lowercase());
+                    st.resources.insert(rkey, d.vault.clone());
+                    st.resources.extend(d.secrets);
+                    st.secret_values.extend(d.values);
+                    st.mutations += 1;
+                    return Reply::json(200, d.vault);
+                }
+                if recover {
+                    return err(404, "ResourceNotFound", format!("No deleted vault named '{name}' was found to recover."));
+                }
                 if p["tenantId"] != TENANT {
                     return err(400, "BadRequest", "The tenant id is not the subscription's tenant.");
                 }
@@ -697,16 +791,13 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                 st.mutations += 1;
                 Reply::json(200, r)
             }
-            "DELETE" => match st.resources.remove(&rkey) {
-                Some(r) => {
-                    let prefix = format!("{rkey}/");
-                    st.resources.retain(|k, _| !k.starts_with(&prefix));
-                    st.secret_values.retain(|k, _| !k.starts_with(&prefix));
-                    st.deleted_vaults.insert(name.to_ascii_lowercase(), r["location"].as_str().unwrap_or("").into());
+            "DELETE" => match st.resources.contains_key(&rkey) {
+                true => {
+                    st.soft_delete_vault(&rkey);
                     st.mutations += 1;
                     Reply::json(200, Value::Null)
                 }
-                None => Reply::json(204, Value::Null),
+                false => Reply::json(204, Value::Null),
             },
             _ => err(405, "MethodNotAllowed", "method not allowed"),
         },
@@ -1119,9 +1210,35 @@ mod rules {
         assert_eq!(call(&mut st, "DELETE", &format!("{v}?api-version=2023-07-01"), Value::Null).status, 200);
         let r = call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body.clone());
         assert_eq!((r.status, code(&r).as_str()), (409, "ConflictError"));
-        let purge =
-            format!("/subscriptions/{SUB}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/kv-one/purge?api-version=2023-07-01");
+        assert!(r.body.contains("deleted state"), "{}", r.body);
+        // Soft-deleted: readable in its location only, and recoverable with its secrets.
+        let deleted = format!("/subscriptions/{SUB}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/kv-one");
+        let r = call(&mut st, "GET", &format!("{deleted}?api-version=2023-07-01"), Value::Null);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let d: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(d["properties"]["vaultId"].as_str().unwrap().to_ascii_lowercase(), v.to_ascii_lowercase());
+        assert_eq!(d["type"], "Microsoft.KeyVault/deletedVaults");
+        let elsewhere = deleted.replace("/eastus/", "/westus/");
+        assert_eq!(call(&mut st, "GET", &format!("{elsewhere}?api-version=2023-07-01"), Value::Null).status, 404);
+        assert!(st.resources.keys().all(|k| !k.contains("kv-one")), "the secrets went with the vault");
+        let mut recover = body.clone();
+        recover["properties"]["createMode"] = json!("recover");
+        let other = format!("/subscriptions/{SUB}/resourceGroups/other/providers/Microsoft.KeyVault/vaults/kv-one");
+        call(&mut st, "PUT", &format!("/subscriptions/{SUB}/resourceGroups/other?api-version=2025-04-01"), json!({"location": "eastus"}));
+        assert_eq!(call(&mut st, "PUT", &format!("{other}?api-version=2023-07-01"), recover.clone()).status, 400, "only in its own group");
+        assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), recover.clone()).status, 200);
+        assert!(st.deleted_vaults.is_empty());
+        assert_eq!(st.secret_values.values().collect::<Vec<_>>(), ["s3cret"], "recovered with its secrets");
+        assert_eq!(call(&mut st, "GET", &format!("{v}/secrets/A-B?api-version=2023-07-01"), Value::Null).status, 200);
+        let r = call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), recover.clone());
+        assert_eq!(r.status, 404, "nothing to recover: {}", r.body);
+        // Deleted again, then purged: gone for good, and the name is free.
+        assert_eq!(call(&mut st, "DELETE", &format!("{v}?api-version=2023-07-01"), Value::Null).status, 200);
+        let purge = format!("{deleted}/purge?api-version=2023-07-01");
         assert_eq!(call(&mut st, "POST", &purge, Value::Null).status, 202);
+        assert_eq!(call(&mut st, "GET", &format!("{deleted}?api-version=2023-07-01"), Value::Null).status, 404);
+        assert_eq!(call(&mut st, "POST", &purge, Value::Null).status, 404);
+        assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), recover).status, 404);
         assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body).status, 200);
     }
 }

@@ -20,6 +20,17 @@ use crate::error::{Hinted, UsageError};
 pub fn refuse_foreign(cx: &Cx, seen: &Observed) -> Result<()> {
     let Some(f) = seen.foreign.first() else { return Ok(()) };
     let t = &cx.target.name;
+    if let Some(name) = f.name.strip_suffix(" (soft-deleted)") {
+        return Err(UsageError::new(format!(
+            "Key Vault {name} is soft-deleted and not aideploy's for {} ({}) on {t}: it holds the name this deploy's vault needs",
+            cx.app_name(),
+            cx.stage
+        ))
+        .hint(format!(
+            "if it is yours to remove, purge it (`az keyvault purge --name {name}`); otherwise name another `resource_group` in [targets.{t}]"
+        ))
+        .into());
+    }
     let (what, fix) = if f.resource == "resource-group" {
         (
             format!("resource group {}", f.name),
@@ -95,16 +106,22 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Built<Image>, plan: &Planne
                 r.done();
                 pushed = Some(Pushed { reference: Some(reference), uploaded_bytes });
             }
-            Change::Vault { op: Op::Create, name } => {
-                r.step(&format!("creating Key Vault {name}"));
+            Change::Vault { op: Op::Create, name, recover } => {
+                r.step(&format!("{} Key Vault {name}", if *recover { "recovering the soft-deleted" } else { "creating" }));
                 let sub = arm.get(&format!("/subscriptions/{}", n.sub), API_SUBSCRIPTIONS).await?.unwrap_or_default();
                 let tenant = sub["tenantId"].as_str().unwrap_or_default();
-                let body = json!({"location": location, "tags": base_tags, "properties": {
+                let mut body = json!({"location": location, "tags": base_tags, "properties": {
                     "tenantId": tenant, "sku": {"family": "A", "name": "standard"}, "enableRbacAuthorization": true}});
+                if *recover {
+                    // Ours, deleted by a destroy without --purge: back with its secrets.
+                    let deleted = seen.deleted_vault.as_ref().map(|d| d.location.clone()).unwrap_or_else(|| location.clone());
+                    body["location"] = json!(deleted);
+                    body["properties"]["createMode"] = json!("recover");
+                }
                 arm.put(&n.vault_path(), API_KEYVAULT, &body, "Key Vault", r).await.map_err(|e| {
-                    if format!("{e}").contains("soft-deleted") || format!("{e}").contains("ConflictError") {
+                    if format!("{e}").contains("deleted state") || format!("{e}").contains("ConflictError") {
                         e.context(format!(
-                            "a deleted vault named {name} still holds the name: purge it (`az keyvault purge --name {name}`) or set another resource_group"
+                            "a soft-deleted vault named {name} holds the name: `aideploy destroy --purge` (or `az keyvault purge --name {name}`) removes it for good, or set another resource_group"
                         ))
                     } else {
                         e

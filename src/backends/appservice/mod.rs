@@ -10,7 +10,9 @@
 //! off) the image is pushed to, a Key Vault in RBAC mode holding `[secrets]`, and the
 //! site. The site runs `DOCKER|<login server>/<app>@sha256:...`, pulls with its
 //! system-assigned identity (AcrPull on that registry only), reads secrets through
-//! Key Vault references (Key Vault Secrets User on that vault only).
+//! Key Vault references (Key Vault Secrets User on that vault only). A deleted vault
+//! stays soft-deleted (recoverable, holding its name) unless `destroy --purge`, and the
+//! next deploy recovers it.
 //!
 //! Names that must be unique across Azure (site, registry, vault) carry a short hash
 //! of the subscription and group, so they are the same on every machine and differ
@@ -331,23 +333,31 @@ impl Target for AppServiceBackend {
         })
     }
 
-    fn plan_destroy(&self, _cx: &Cx, seen: &Observed) -> Planned<Change> {
-        plan::plan_destroy(seen)
+    fn plan_destroy(&self, cx: &Cx, seen: &Observed) -> Planned<Change> {
+        plan::plan_destroy(cx, seen)
     }
 
-    async fn destroy(&self, _cx: &Cx, seen: &Observed, plan: &Planned<Change>, r: &dyn Reporter) -> Result<Outcome> {
+    async fn destroy(&self, cx: &Cx, seen: &Observed, plan: &Planned<Change>, r: &dyn Reporter) -> Result<Outcome> {
         let actions = plan.display().actions;
         if plan.changes.is_empty() {
             return Ok(Outcome { url: None, health: Health::Skipped, actions, failure: None, pushed: None });
         }
-        let arm = Arm::from_env(_cx.poll)?;
+        let arm = Arm::from_env(cx.poll)?;
         let n = &seen.names;
         r.step("deleting what aideploy made");
         for c in &plan.changes {
-            let Change::Delete { doomed, with_group, .. } = c else { continue };
-            if *with_group {
-                // Gone with the group; a vault is still purged below.
-                if let Doomed::Vault { location } = doomed {
+            let (doomed, with_group) = match c {
+                Change::Delete { doomed, with_group, .. } => (doomed, *with_group),
+                Change::PurgeDeleted { location, .. } => {
+                    purge(&arm, n, location, r).await?;
+                    continue;
+                }
+                _ => continue,
+            };
+            if with_group {
+                // Gone with the group (Key Vault keeps the vault soft-deleted): purged
+                // only when asked.
+                if let Doomed::Vault { location, purge: true } = doomed {
                     purge(&arm, n, location, r).await?;
                 }
                 continue;
@@ -359,9 +369,11 @@ impl Target for AppServiceBackend {
                 Doomed::Site => arm.delete(&n.site_path(), API_WEB, "web app", r).await?,
                 Doomed::Plan => arm.delete(&n.plan_path(), API_WEB, "App Service plan", r).await?,
                 Doomed::Registry => arm.delete(&n.acr_path(), API_ACR, "container registry", r).await?,
-                Doomed::Vault { location } => {
+                Doomed::Vault { location, purge: and_purge } => {
                     arm.delete(&n.vault_path(), API_KEYVAULT, "Key Vault", r).await?;
-                    purge(&arm, n, location, r).await?;
+                    if *and_purge {
+                        purge(&arm, n, location, r).await?;
+                    }
                 }
             }
         }
@@ -370,8 +382,8 @@ impl Target for AppServiceBackend {
     }
 }
 
-/// A deleted vault is kept (soft delete) and holds its name: purge it, so a later deploy
-/// can make it again.
+/// A deleted vault is kept (soft delete) and holds its name: purging removes it for good
+/// (`destroy --purge` only).
 async fn purge(arm: &Arm, n: &Names, location: &str, r: &dyn Reporter) -> Result<()> {
     r.progress(&format!("purging Key Vault {}", n.vault));
     arm.post(&n.purge_path(location), API_KEYVAULT, None, "Key Vault purge", r).await.map(|_| ())

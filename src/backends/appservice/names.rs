@@ -98,8 +98,12 @@ impl Names {
     pub fn role_definition(&self, role: &str) -> String {
         format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role}", self.sub)
     }
+    /// The vault while it is soft-deleted (deleted, still holding its name).
+    pub fn deleted_vault_path(&self, location: &str) -> String {
+        format!("/subscriptions/{}/providers/Microsoft.KeyVault/locations/{}/deletedVaults/{}", self.sub, enc(location), self.vault)
+    }
     pub fn purge_path(&self, location: &str) -> String {
-        format!("/subscriptions/{}/providers/Microsoft.KeyVault/locations/{}/deletedVaults/{}/purge", self.sub, enc(location), self.vault)
+        format!("{}/purge", self.deleted_vault_path(location))
     }
 }
 

@@ -81,6 +81,15 @@ pub struct StoredSecret {
     pub uri_with_version: String,
 }
 
+/// This target's Key Vault, deleted and kept soft-deleted (its name is held until it is
+/// purged or its retention ends; a deploy recovers it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedVault {
+    pub location: String,
+    /// When Azure purges it by itself.
+    pub purge_date: Option<String>,
+}
+
 /// A same-named resource that is not aideploy's for this app, stage and target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Foreign {
@@ -106,6 +115,8 @@ pub struct Observed {
     pub acr: Option<String>,
     /// The vault's location (a purge names it).
     pub vault: Option<String>,
+    /// No live vault, but ours soft-deleted under the vault's name.
+    pub deleted_vault: Option<DeletedVault>,
     pub site: Option<Site>,
     pub slot: Option<Site>,
     /// Key Vault secret name -> what is stored.
@@ -213,6 +224,8 @@ pub async fn read(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
         ..Observed::default()
     };
     let Some(group) = parse::<Resource>(arm.get(&n.group_path(), API_RESOURCES).await?, "resource group")? else {
+        // Destroyed, perhaps, with the vault kept soft-deleted.
+        read_deleted_vault(cx, arm, &n, &mut seen).await?;
         seen.names = n;
         return Ok(seen);
     };
@@ -274,6 +287,9 @@ pub async fn read(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
     seen.acr = acr.map(|a| a.properties.login_server.unwrap_or_default());
     let vault = get(found.contains_key("microsoft.keyvault/vaults"), n.vault_path(), API_KEYVAULT, "Key Vault").await?;
     seen.vault = vault.map(|v| v.location);
+    if seen.vault.is_none() {
+        read_deleted_vault(cx, arm, &n, &mut seen).await?;
+    }
     if found.contains_key("microsoft.web/sites") {
         seen.site = read_site(arm, &n.site_path()).await?;
         if seen.site.is_some() {
@@ -313,6 +329,37 @@ pub async fn read(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
     };
     seen.names = n;
     Ok(seen)
+}
+
+/// A soft-deleted vault under the vault's name, in the location new resources go to:
+/// ours (a deploy recovers it, `destroy --purge` purges it), or someone else's, which
+/// holds the name a deploy with `[secrets]` needs.
+async fn read_deleted_vault(cx: &Cx, arm: &Arm, n: &Names, seen: &mut Observed) -> Result<()> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct DeletedProps {
+        #[serde(default)]
+        location: String,
+        scheduled_purge_date: Option<String>,
+        #[serde(default, deserialize_with = "tags")]
+        tags: BTreeMap<String, String>,
+    }
+    #[derive(Deserialize, Default)]
+    struct Deleted {
+        #[serde(default)]
+        properties: DeletedProps,
+    }
+    let Some(d) = parse::<Deleted>(arm.get(&n.deleted_vault_path(&seen.location), API_KEYVAULT).await?, "deleted Key Vault")? else {
+        return Ok(());
+    };
+    let p = d.properties;
+    if tags_are_ours(cx, &p.tags) {
+        let location = if p.location.is_empty() { seen.location.clone() } else { p.location };
+        seen.deleted_vault = Some(DeletedVault { location, purge_date: p.scheduled_purge_date });
+    } else if !cx.loaded.manifest.secrets.is_empty() {
+        seen.foreign.push(Foreign { resource: "key-vault", name: format!("{} (soft-deleted)", n.vault) });
+    }
+    Ok(())
 }
 
 /// A site or slot with its configuration and app settings; `None` when not there.

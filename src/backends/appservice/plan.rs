@@ -53,9 +53,11 @@ pub enum Doomed {
     Site,
     Plan,
     Registry,
-    /// Deleted, then purged (a deleted vault holds its name): in `location`.
+    /// Deleted; Key Vault keeps it soft-deleted (recoverable, holding its name) unless
+    /// `purge` (`destroy --purge`), which removes it for good: in `location`.
     Vault {
         location: String,
+        purge: bool,
     },
 }
 
@@ -84,9 +86,11 @@ pub enum Change {
         digest: String,
         upload: Option<u64>,
     },
+    /// `recover`: ours is soft-deleted under this name; it comes back with its secrets.
     Vault {
         name: String,
         op: Op,
+        recover: bool,
     },
     Secret {
         var: String,
@@ -123,6 +127,33 @@ pub enum Change {
         name: String,
         why: &'static str,
     },
+    /// Destroy `--purge`: ours, deleted earlier and kept soft-deleted, purged for good.
+    PurgeDeleted {
+        name: String,
+        location: String,
+    },
+    /// Destroy without `--purge`: ours, deleted earlier and still soft-deleted; kept.
+    KeepDeleted {
+        name: String,
+        purge_date: Option<String>,
+    },
+}
+
+/// How a soft-deleted vault is removed for good.
+fn purge_hint(name: &str) -> String {
+    format!("`aideploy destroy --purge` or `az keyvault purge --name {name}` removes it for good")
+}
+
+/// What a soft-deleted vault is, for the final report.
+fn kept_soft_deleted(name: &str, until: Option<&str>) -> String {
+    let until = match until {
+        Some(d) => format!("until {d}"),
+        None => "for its retention period (90 days unless set otherwise)".to_string(),
+    };
+    format!(
+        "Key Vault {name} is deleted but soft-deleted: recoverable, with its secrets, {until}, and its name stays taken; a later deploy recovers it. {}",
+        purge_hint(name)
+    )
 }
 
 impl crate::engine::Change for Change {
@@ -145,7 +176,10 @@ impl crate::engine::Change for Change {
             Change::Image { repo, digest, upload: None } => {
                 Action::new(Op::Noop, "image", format!("{repo}@sha256:{}", short(digest))).because("already in the registry")
             }
-            Change::Vault { name, op } => Action::new(*op, "key-vault", name),
+            Change::Vault { name, op, recover: true } => {
+                Action::new(*op, "key-vault", name).because("recovered from soft delete, with its secrets")
+            }
+            Change::Vault { name, op, .. } => Action::new(*op, "key-vault", name),
             Change::Secret { kv, op, .. } => {
                 let a = Action::new(*op, "key-vault-secret", kv);
                 if *op == Op::Update {
@@ -172,16 +206,37 @@ impl crate::engine::Change for Change {
                     Doomed::Site => ("web-app", name.clone()),
                     Doomed::Plan => ("app-service-plan", name.clone()),
                     Doomed::Registry => ("container-registry", name.clone()),
-                    Doomed::Vault { .. } => ("key-vault", format!("{name} (and purged)")),
+                    Doomed::Vault { purge: true, .. } => ("key-vault", format!("{name} (and purged: irreversible)")),
+                    Doomed::Vault { purge: false, .. } => ("key-vault", name.clone()),
                 };
                 let a = Action::new(Op::Delete, resource, id);
-                if *doomed == Doomed::Group {
-                    a.because("created by aideploy, with everything in it")
-                } else {
-                    a
+                match doomed {
+                    Doomed::Group => a.because("created by aideploy, with everything in it"),
+                    Doomed::Vault { purge: false, .. } => {
+                        a.because(format!("kept soft-deleted and recoverable for its retention period; {}", purge_hint(name)))
+                    }
+                    _ => a,
                 }
             }
             Change::KeepGroup { name, why } => Action::new(Op::Noop, "resource-group", name).because(*why),
+            Change::PurgeDeleted { name, .. } => {
+                Action::new(Op::Delete, "key-vault", format!("{name} (soft-deleted)")).because("purged: irreversible")
+            }
+            Change::KeepDeleted { name, .. } => {
+                Action::new(Op::Noop, "key-vault", format!("{name} (soft-deleted)")).because(format!("kept: {}", purge_hint(name)))
+            }
+        }
+    }
+
+    fn irreversible(&self) -> bool {
+        matches!(self, Change::PurgeDeleted { .. } | Change::Delete { doomed: Doomed::Vault { purge: true, .. }, .. })
+    }
+
+    fn leaves(&self) -> Option<String> {
+        match self {
+            Change::Delete { doomed: Doomed::Vault { purge: false, .. }, name, .. } => Some(kept_soft_deleted(name, None)),
+            Change::KeepDeleted { name, purge_date } => Some(kept_soft_deleted(name, purge_date.as_deref())),
+            _ => None,
         }
     }
 }
@@ -321,7 +376,9 @@ pub fn plan_of(cx: &Cx, seen: &Observed, want_image: &Want) -> Planned<Change> {
     let has_secrets = !cx.loaded.manifest.secrets.is_empty();
     let refs = secret_refs(cx, names, &seen.secrets);
     if has_secrets {
-        c.push(Change::Vault { name: names.vault.clone(), op: op(seen.vault.is_some()) });
+        // Ours, soft-deleted by a destroy without `--purge`: recovered rather than made.
+        let recover = seen.vault.is_none() && seen.deleted_vault.is_some();
+        c.push(Change::Vault { name: names.vault.clone(), op: op(seen.vault.is_some()), recover });
         for (var, uri) in &refs {
             let kv = kv_name(var);
             let op = match (uri, seen.secrets.contains_key(&kv)) {
@@ -378,12 +435,20 @@ pub fn plan_of(cx: &Cx, seen: &Observed, want_image: &Want) -> Planned<Change> {
 }
 
 /// What destroy removes: the group when aideploy made it and it holds only ours, else
-/// each of ours; a vault is purged either way.
-pub fn plan_destroy(seen: &Observed) -> Planned<Change> {
+/// each of ours. A deleted vault stays soft-deleted (recoverable) unless `cx.purge`;
+/// one left soft-deleted by an earlier destroy is purged with `cx.purge`, else kept.
+pub fn plan_destroy(cx: &Cx, seen: &Observed) -> Planned<Change> {
     let n = &seen.names;
     let mut c = Vec::new();
+    let leftover = seen.deleted_vault.as_ref().map(|d| {
+        if cx.purge {
+            Change::PurgeDeleted { name: n.vault.clone(), location: d.location.clone() }
+        } else {
+            Change::KeepDeleted { name: n.vault.clone(), purge_date: d.purge_date.clone() }
+        }
+    });
     if !seen.any() {
-        return Planned::default();
+        return Planned::of(leftover.into_iter().collect());
     }
     let with_group = seen.owns_group() && !seen.group_shared;
     if with_group {
@@ -406,8 +471,9 @@ pub fn plan_destroy(seen: &Observed) -> Planned<Change> {
     add(seen.plan.is_some(), Doomed::Plan, &n.plan);
     add(seen.acr.is_some(), Doomed::Registry, &n.acr);
     if let Some(location) = &seen.vault {
-        add(true, Doomed::Vault { location: location.clone() }, &n.vault);
+        add(true, Doomed::Vault { location: location.clone(), purge: cx.purge }, &n.vault);
     }
+    c.extend(leftover);
     Planned::of(c)
 }
 

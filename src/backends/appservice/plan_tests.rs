@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::super::names::{assignment_path, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER};
-use super::super::observe::{Foreign, Group, Observed, Site, SiteConfig};
+use super::super::observe::{DeletedVault, Foreign, Group, Observed, Site, SiteConfig};
 use super::*;
 use crate::engine::Change as _;
 
@@ -147,16 +147,16 @@ fn foreign_resources_are_named_in_the_plan() {
 #[test]
 fn destroy_takes_only_ours() {
     let cx = cx(&[]);
-    assert!(plan_destroy(&nothing(&cx)).changes.is_empty());
+    assert!(plan_destroy(&cx, &nothing(&cx)).changes.is_empty());
     let seen = deployed(&cx, NEW, "B1");
-    let rows: Vec<String> = changed(&plan_destroy(&seen));
+    let rows: Vec<String> = changed(&plan_destroy(&cx, &seen));
     assert_eq!(rows[0], "- resource-group");
-    assert!(plan_destroy(&seen).changes.iter().skip(1).all(|c| matches!(c, Change::Delete { with_group: true, .. })));
+    assert!(plan_destroy(&cx, &seen).changes.iter().skip(1).all(|c| matches!(c, Change::Delete { with_group: true, .. })));
 
     // The group holds something else: each of ours goes, the group stays.
     let mut shared = seen.clone();
     shared.group_shared = true;
-    let p = plan_destroy(&shared);
+    let p = plan_destroy(&cx, &shared);
     assert_eq!(p.changes[0].row().op, Op::Noop);
     assert!(p.changes.iter().skip(1).all(|c| matches!(c, Change::Delete { with_group: false, .. })));
     assert!(p.changes.iter().any(|c| matches!(c, Change::Delete { doomed: Doomed::Vault { .. }, .. })));
@@ -164,5 +164,76 @@ fn destroy_takes_only_ours() {
     // A group named in the target and not aideploy's: kept.
     let mut named = seen;
     named.group = Group::Named;
-    assert_eq!(plan_destroy(&named).changes[0].row().reason.as_deref(), Some("not created by aideploy: kept"));
+    assert_eq!(plan_destroy(&cx, &named).changes[0].row().reason.as_deref(), Some("not created by aideploy: kept"));
+}
+
+fn vault_row(p: &Planned<Change>) -> crate::engine::Action {
+    p.changes.iter().map(|c| c.row()).find(|a| a.resource == "key-vault").expect("a key-vault row")
+}
+
+#[test]
+fn destroy_keeps_the_vault_soft_deleted_unless_purge() {
+    let plain = cx(&[]);
+    let mut purging = cx(&[]);
+    purging.purge = true;
+    let seen = deployed(&plain, NEW, "B1");
+    let vault = seen.names.vault.clone();
+
+    // Without --purge: deleted, kept soft-deleted; the row and the report say so and how
+    // to purge it; nothing irreversible to ask about.
+    let p = plan_destroy(&plain, &seen);
+    let row = vault_row(&p);
+    assert_eq!((row.op, row.id.as_str()), (Op::Delete, vault.as_str()));
+    let why = row.reason.unwrap();
+    assert!(why.contains("kept soft-deleted") && why.contains("aideploy destroy --purge"), "{why}");
+    assert!(why.contains(&format!("az keyvault purge --name {vault}")), "{why}");
+    assert!(p.irreversible().is_empty());
+    let leaves = p.leaves();
+    assert_eq!(leaves.len(), 1, "{leaves:?}");
+    assert!(
+        leaves[0].contains(&format!("Key Vault {vault} is deleted but soft-deleted")) && leaves[0].contains("recovers it"),
+        "{leaves:?}"
+    );
+
+    // With --purge: the row says it is irreversible, and the engine asks about it apart.
+    let p = plan_destroy(&purging, &seen);
+    assert_eq!(vault_row(&p).id, format!("{vault} (and purged: irreversible)"));
+    assert_eq!(p.irreversible().len(), 1);
+    assert!(p.leaves().is_empty());
+    assert!(p.changes.iter().any(|c| matches!(c, Change::Delete { doomed: Doomed::Vault { purge: true, .. }, .. })));
+
+    // Only the soft-deleted vault is left (a destroy ran without --purge).
+    let mut left = nothing(&plain);
+    left.deleted_vault = Some(DeletedVault { location: "westeurope".into(), purge_date: Some("2027-03-04T21:00:00Z".into()) });
+    let p = plan_destroy(&plain, &left);
+    assert!(!p.has_changes(), "kept, not changed");
+    assert_eq!(p.changes, vec![Change::KeepDeleted { name: vault.clone(), purge_date: Some("2027-03-04T21:00:00Z".into()) }]);
+    assert!(p.leaves()[0].contains("until 2027-03-04T21:00:00Z"), "{:?}", p.leaves());
+    let p = plan_destroy(&purging, &left);
+    assert_eq!(p.changes, vec![Change::PurgeDeleted { name: vault.clone(), location: "westeurope".into() }]);
+    let row = vault_row(&p);
+    assert_eq!(
+        (row.op, row.id.as_str(), row.reason.as_deref()),
+        (Op::Delete, format!("{vault} (soft-deleted)").as_str(), Some("purged: irreversible"))
+    );
+    assert_eq!(p.irreversible().len(), 1);
+}
+
+#[test]
+fn a_deploy_recovers_our_soft_deleted_vault() {
+    let cx = cx(&[]);
+    let mut seen = nothing(&cx);
+    seen.deleted_vault = Some(DeletedVault { location: "westeurope".into(), purge_date: None });
+    let p = plan_of(&cx, &seen, &want(NEW));
+    assert!(p.changes.iter().any(|c| matches!(c, Change::Vault { op: Op::Create, recover: true, .. })));
+    assert_eq!(vault_row(&p).reason.as_deref(), Some("recovered from soft delete, with its secrets"));
+    // No deleted vault: made new.
+    let p = plan_of(&cx, &nothing(&cx), &want(NEW));
+    assert!(p.changes.iter().any(|c| matches!(c, Change::Vault { op: Op::Create, recover: false, .. })));
+    assert_eq!(vault_row(&p).reason, None);
+    // Someone else's soft-deleted vault under the name: refused before anything changes.
+    let mut theirs = nothing(&cx);
+    theirs.foreign.push(Foreign { resource: "key-vault", name: format!("{} (soft-deleted)", theirs.names.vault) });
+    let e = super::super::apply::refuse_foreign(&cx, &theirs).unwrap_err().to_string();
+    assert!(e.contains("is soft-deleted and not aideploy's"), "{e}");
 }

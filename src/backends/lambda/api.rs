@@ -1,6 +1,6 @@
 //! The HTTP API in front of the alias: create or update the API (CORS), its AWS_PROXY
-//! integration on the alias, the `$default` route and the `$default` stage (auto-deploy,
-//! throttling).
+//! integration on the alias, the `$default` route (AWS_IAM unless `public = true`) and
+//! the `$default` stage (auto-deploy, throttling).
 
 use anyhow::Result;
 
@@ -16,7 +16,7 @@ pub(super) async fn ensure_api(
     alias_arn: &str,
     r: &dyn Reporter,
 ) -> Result<String> {
-    use aws_sdk_apigatewayv2::types::{Cors, IntegrationType, ProtocolType, RouteSettings};
+    use aws_sdk_apigatewayv2::types::{AuthorizationType, Cors, IntegrationType, ProtocolType, RouteSettings};
     let gw = &c.apigw;
     let cors = desired_cors(cx).map(|c| {
         Cors::builder()
@@ -93,13 +93,21 @@ pub(super) async fn ensure_api(
         }
     };
     let target = format!("integrations/{integration}");
+    // Private unless the manifest says `public = true`: AWS_IAM admits only SigV4-signed
+    // calls by an identity holding execute-api:Invoke on this API.
+    let access = desired_access(cx);
+    let auth = AuthorizationType::from(access.authorization());
     match api.and_then(|a| a.route.as_ref()) {
-        Some((_, t)) if *t == target => {}
-        Some((rid, _)) => {
+        Some(route) if route.target == target && route.authorization == access.authorization() => {}
+        Some(route) => {
+            if route.authorization != access.authorization() {
+                r.step(&format!("making the HTTP API {}", access.label()));
+            }
             gw.update_route()
                 .api_id(&id)
-                .route_id(rid)
+                .route_id(&route.id)
                 .target(&target)
+                .authorization_type(auth)
                 .send()
                 .await
                 .map_err(|e| failed("API Gateway UpdateRoute", e, PERMS_HINT))?;
@@ -109,6 +117,7 @@ pub(super) async fn ensure_api(
                 .api_id(&id)
                 .route_key("$default")
                 .target(&target)
+                .authorization_type(auth)
                 .send()
                 .await
                 .map_err(|e| failed("API Gateway CreateRoute", e, PERMS_HINT))?;

@@ -37,7 +37,9 @@ impl<'a> Todo<'a> {
                 Step::Role { op, .. } if *op != Op::Noop => t.role = true,
                 Step::ReplaceFunction { .. } => t.replace = true,
                 Step::Function { op, .. } if *op != Op::Noop => t.code = true,
-                Step::HttpApi { op, .. } | Step::Integration { op, .. } | Step::Route { op } | Step::Stage { op } if *op != Op::Noop => {
+                Step::HttpApi { op, .. } | Step::Integration { op, .. } | Step::Route { op, .. } | Step::Stage { op }
+                    if *op != Op::Noop =>
+                {
                     t.api = true
                 }
                 Step::Permission { op, .. } => t.permission = Some(*op),
@@ -212,6 +214,9 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &Built<Package>, plan: &Pl
         op => permit(&c, &fname, &source, op == Some(Op::Update)).await?,
     }
     r.done();
+    if desired_access(cx) == Access::Private {
+        r.warn(&private_note(cx, &c.region, &url(&api_id, &c.region)));
+    }
     Ok(Outcome { url: Some(url(&api_id, &c.region)), health, actions, failure: None, pushed })
 }
 

@@ -4,7 +4,7 @@
 use crate::engine::{Action, Change, Op};
 use crate::util::human_bytes;
 
-use super::ALIAS;
+use super::{Access, ALIAS};
 
 /// Where the zip goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,8 +90,13 @@ pub enum Step {
         id: String,
         op: Op,
     },
+    /// The `$default` route: who may call it (`access`), and what changes (`Update`: its
+    /// target, its authorization, or both).
     Route {
         op: Op,
+        access: Access,
+        target_changed: bool,
+        access_changed: bool,
     },
     Stage {
         op: Op,
@@ -186,8 +191,26 @@ impl Change for Step {
             Step::HttpApi { id, op } => Action::new(*op, "http-api", id),
             Step::Integration { id, op: Op::Update } => Action::new(Op::Update, "integration", id).because("target changed"),
             Step::Integration { id, op } => Action::new(*op, "integration", id),
-            Step::Route { op: Op::Update } => Action::new(Op::Update, "route", "$default").because("target changed"),
-            Step::Route { op } => Action::new(*op, "route", "$default"),
+            Step::Route { op, access, target_changed, access_changed } => {
+                let who = match access {
+                    Access::Private => "private: AWS_IAM, only SigV4-signed calls with execute-api:Invoke",
+                    Access::Public => "public: anyone may call it",
+                };
+                let mut why = Vec::new();
+                if *op == Op::Update && *target_changed {
+                    why.push("target changed".to_string());
+                }
+                if *op == Op::Update && *access_changed {
+                    let from = match access {
+                        Access::Private => Access::Public,
+                        Access::Public => Access::Private,
+                    };
+                    why.push(format!("{} -> {who}", from.label()));
+                } else {
+                    why.push(who.to_string());
+                }
+                Action::new(*op, "route", "$default").because(why.join(", "))
+            }
             Step::Stage { op: Op::Update } => Action::new(Op::Update, "stage", "$default").because("throttling changed"),
             Step::Stage { op } => Action::new(*op, "stage", "$default"),
             Step::Permission { function, api, op } => {

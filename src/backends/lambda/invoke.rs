@@ -19,7 +19,6 @@ pub async fn health(
     timeout: Duration,
     r: &dyn Reporter,
 ) -> anyhow::Result<Result<(), String>> {
-    let payload = crate::artifact::zip::http_event("GET", path, None).to_string();
     let what = format!("waiting for version {version} to answer {path}");
     // Invoked directly, every answer is the function's own: a steady error stops early.
     let steady = std::sync::Mutex::new(Steady::new(Front::Direct));
@@ -33,40 +32,12 @@ pub async fn health(
     };
     let waited = Wait::new(&what, Duration::from_secs(2), timeout)
         .run(cx.poll, r, || async {
-            let out = c
-                .lambda
-                .invoke()
-                .function_name(fname)
-                .qualifier(version.to_string())
-                .payload(aws_sdk_lambda::primitives::Blob::new(payload.clone().into_bytes()))
-                .send()
-                .await;
-            Ok(match out {
-                Ok(o) => {
-                    let body = o.payload().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned()).unwrap_or_default();
-                    if let Some(err) = o.function_error() {
-                        // An unhandled error (an import that fails, say) is a 500 as API
-                        // Gateway would answer it.
-                        give_up(500, &body)
-                            .unwrap_or_else(|| Poll::Pending(format!("the function raised an error ({err}): {}", truncate(&body))))
-                    } else {
-                        let status = serde_json::from_str::<serde_json::Value>(&body)
-                            .ok()
-                            .and_then(|v| v.get("statusCode").and_then(|s| s.as_u64()));
-                        match status {
-                            Some(s) if (200..300).contains(&s) => Poll::Ready(Ok(())),
-                            Some(s) => {
-                                let inner = serde_json::from_str::<serde_json::Value>(&body)
-                                    .ok()
-                                    .and_then(|v| v.get("body").and_then(|b| b.as_str()).map(str::to_string))
-                                    .unwrap_or_default();
-                                give_up(s as u16, &inner).unwrap_or_else(|| Poll::Pending(format!("GET {path} answered {s}")))
-                            }
-                            None => Poll::Pending(format!("the function's answer is not an HTTP response: {}", truncate(&body))),
-                        }
-                    }
-                }
-                Err(e) => Poll::Pending(crate::cloud::aws::sdk_message("Lambda Invoke", &e)),
+            Ok(match once(c, fname, &version.to_string(), path).await {
+                Ok(()) => Poll::Ready(Ok(())),
+                Err(miss) => match miss.answer {
+                    Some((code, body)) => give_up(code, &body).unwrap_or(Poll::Pending(miss.why)),
+                    None => Poll::Pending(miss.why),
+                },
             })
         })
         .await?;
@@ -74,6 +45,46 @@ pub async fn health(
         Waited::Ready(verdict) => verdict,
         Waited::TimedOut { last, .. } => Err(last),
     })
+}
+
+/// Why one invoke did not answer 2xx.
+pub struct Miss {
+    /// For a status line.
+    pub why: String,
+    /// The HTTP status the app answered (500 for an unhandled error, as API Gateway would
+    /// answer it) and the response body, when the function answered at all.
+    pub answer: Option<(u16, String)>,
+}
+
+/// One `GET {path}` to `qualifier` (a version or the alias): Ok on 2xx, else why not.
+/// `status` reads a private API's health this way, since an unsigned call to its URL is
+/// refused.
+pub async fn once(c: &Clients, fname: &str, qualifier: &str, path: &str) -> Result<(), Miss> {
+    let payload = crate::artifact::zip::http_event("GET", path, None).to_string();
+    let out = c
+        .lambda
+        .invoke()
+        .function_name(fname)
+        .qualifier(qualifier)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload.into_bytes()))
+        .send()
+        .await
+        .map_err(|e| Miss { why: crate::cloud::aws::sdk_message("Lambda Invoke", &e), answer: None })?;
+    let body = out.payload().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned()).unwrap_or_default();
+    if let Some(err) = out.function_error() {
+        let why = format!("the function raised an error ({err}): {}", truncate(&body));
+        return Err(Miss { why, answer: Some((500, body)) });
+    }
+    let response = serde_json::from_str::<serde_json::Value>(&body).ok();
+    let status = response.as_ref().and_then(|v| v.get("statusCode").and_then(|s| s.as_u64()));
+    match status {
+        Some(s) if (200..300).contains(&s) => Ok(()),
+        Some(s) => {
+            let inner = response.as_ref().and_then(|v| v.get("body").and_then(|b| b.as_str())).unwrap_or_default().to_string();
+            Err(Miss { why: format!("GET {path} answered {s}"), answer: Some((s as u16, inner)) })
+        }
+        None => Err(Miss { why: format!("the function's answer is not an HTTP response: {}", truncate(&body)), answer: None }),
+    }
 }
 
 fn truncate(s: &str) -> String {

@@ -20,7 +20,9 @@
 //!   deletes and recreates the function (and with it its versions and alias);
 //! - an HTTP API: `$default` route -> AWS_PROXY integration (payload 2.0) on the alias,
 //!   stage `$default` with auto-deploy and throttling, and a `lambda:InvokeFunction`
-//!   permission on the alias scoped to this API's ARN.
+//!   permission on the alias scoped to this API's ARN. The route is private (`AWS_IAM`:
+//!   only SigV4-signed calls by an identity with `execute-api:Invoke`) unless the target
+//!   says `public = true` (`NONE`).
 //!
 //! `build` works on this machine only (the zip, or the image); uploading the zip (inline
 //! or through the account's artifact bucket) and pushing the image are steps of `apply`,
@@ -204,6 +206,19 @@ impl Target for LambdaTarget {
             details.insert("previous".into(), json!(p));
         }
         details.insert("api".into(), json!(n.api.as_ref().map(|a| a.id.clone())));
+        if let Some(route) = n.api.as_ref().and_then(|a| a.route.as_ref().map(|r| (a, r))) {
+            let (api, route) = route;
+            let access = match Access::of(&route.authorization) {
+                Access::Public => "public: anyone may call it".to_string(),
+                Access::Private => format!(
+                    "private (AWS_IAM): sign calls with SigV4, e.g. awscurl --service execute-api --region {} {}{}; `public = true` opens it",
+                    n.region,
+                    url(&api.id, &n.region),
+                    cx.loaded.manifest.app().health
+                ),
+            };
+            details.insert("access".into(), json!(access));
+        }
         details.insert("last_modified".into(), json!(n.function.as_ref().map(|f| f.last_modified.clone())));
         details.insert("secrets".into(), json!(n.secrets.keys().cloned().collect::<Vec<_>>().join(", ")));
         Some(Deployed { digest, url: n.api.as_ref().map(|a| url(&a.id, &n.region)), health: n.health, details })

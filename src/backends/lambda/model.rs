@@ -97,10 +97,75 @@ pub struct ApiNow {
     pub cors: Option<CorsConf>,
     /// (id, uri, payload format version)
     pub integration: Option<(String, String, String)>,
-    /// (id, target)
-    pub route: Option<(String, String)>,
+    /// The `$default` route.
+    pub route: Option<RouteNow>,
     /// (auto deploy, throttling)
     pub stage: Option<(bool, Option<Throttle>)>,
+}
+
+/// The `$default` route: where it sends requests and who may call it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteNow {
+    pub id: String,
+    /// `integrations/{id}`.
+    pub target: String,
+    /// `AWS_IAM` (SigV4-signed calls with `execute-api:Invoke` only) or `NONE` (anyone).
+    pub authorization: String,
+}
+
+/// Who may call the HTTP API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `public = true`: the route takes unsigned calls (authorization `NONE`).
+    Public,
+    /// The default: the route is `AWS_IAM`, so only SigV4-signed calls by an identity
+    /// holding `execute-api:Invoke` on the API get through.
+    Private,
+}
+
+impl Access {
+    /// The route's `AuthorizationType` for this access.
+    pub fn authorization(self) -> &'static str {
+        match self {
+            Access::Public => AUTH_NONE,
+            Access::Private => AUTH_IAM,
+        }
+    }
+    /// What an observed `AuthorizationType` means (anything but `NONE` is not public).
+    pub fn of(authorization: &str) -> Access {
+        if authorization == AUTH_NONE {
+            Access::Public
+        } else {
+            Access::Private
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::Private => "private",
+        }
+    }
+}
+
+pub const AUTH_IAM: &str = "AWS_IAM";
+pub const AUTH_NONE: &str = "NONE";
+
+/// `public = true` in the target, else private.
+pub fn desired_access(cx: &Cx) -> Access {
+    if cx.target.settings.public.as_ref().is_some_and(|p| *p.get()) {
+        Access::Public
+    } else {
+        Access::Private
+    }
+}
+
+/// How to call a private endpoint and how to open it, for the deploy's end and `status`.
+pub fn private_note(cx: &Cx, region: &str, url: &str) -> String {
+    format!(
+        "the HTTP API is private (AWS_IAM): callers sign requests with SigV4 and need execute-api:Invoke on it, e.g.\n  awscurl --service execute-api --region {region} {url}{}\n(or any SigV4 client; set `public = true` in [targets.{}] to let anyone call it)",
+        cx.loaded.manifest.app().health,
+        cx.target.name
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -144,11 +144,12 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step>
 
     // HTTP API.
     let alias_arn = n.function.as_ref().map(|f| format!("{}:{ALIAS}", f.arn));
+    let access = desired_access(cx);
     match &n.api {
         None => {
             steps.push(Step::HttpApi { id: fname.clone(), op: Op::Create });
             steps.push(Step::Integration { id: fname.clone(), op: Op::Create });
-            steps.push(Step::Route { op: Op::Create });
+            steps.push(Step::Route { op: Op::Create, access, target_changed: false, access_changed: false });
             steps.push(Step::Stage { op: Op::Create });
             steps.push(Step::Permission { function: fname.clone(), api: None, op: Op::Create });
         }
@@ -162,12 +163,15 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step>
                 Some(_) => Op::Update,
             };
             steps.push(Step::Integration { id: id.clone(), op });
-            let op = match &api.route {
-                None => Op::Create,
-                Some((_, target)) if api.integration.as_ref().is_some_and(|(i, _, _)| *target == format!("integrations/{i}")) => Op::Noop,
-                Some(_) => Op::Update,
-            };
-            steps.push(Step::Route { op });
+            steps.push(match &api.route {
+                None => Step::Route { op: Op::Create, access, target_changed: false, access_changed: false },
+                Some(route) => {
+                    let target_changed = api.integration.as_ref().is_none_or(|(i, _, _)| route.target != format!("integrations/{i}"));
+                    let access_changed = route.authorization != access.authorization();
+                    let op = if target_changed || access_changed { Op::Update } else { Op::Noop };
+                    Step::Route { op, access, target_changed, access_changed }
+                }
+            });
             let op = match &api.stage {
                 None => Op::Create,
                 Some((true, t)) if *t == desired_throttle(cx) => Op::Noop,

@@ -118,7 +118,7 @@ fn deployed(cx: &Cx, sha: &str, package: &str) -> Now {
         id: "abc123".into(),
         cors: None,
         integration: Some(("int1".into(), format!("{FN_ARN}:live"), "2.0".into())),
-        route: Some(("route1".into(), "integrations/int1".into())),
+        route: Some(RouteNow { id: "route1".into(), target: "integrations/int1".into(), authorization: AUTH_IAM.into() }),
         stage: Some((true, None)),
     });
     n.permission = Some(format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:abc123/*/*"));
@@ -306,6 +306,44 @@ fn a_timeout_over_api_gateways_limit_is_warned_about() {
     let cx = cx_with(MANIFEST, &["timeout=120"]);
     let p = plan::plan(&cx, &Now::empty(REGION), &zip(SHA, 1000));
     assert!(p.warnings.iter().any(|w| w.contains("30 s") && w.contains("cloudrun")), "{:?}", p.warnings);
+}
+
+#[test]
+fn the_route_is_private_unless_public_is_set_and_the_plan_says_which() {
+    // New: AWS_IAM by default, NONE with `public = true`; the row says which.
+    let p = plan::plan(&cx(), &Now::empty(REGION), &zip(SHA, 1000));
+    assert!(p.changes.contains(&Step::Route { op: Op::Create, access: Access::Private, target_changed: false, access_changed: false }));
+    let route = row(&p, "route");
+    assert_eq!((route.op, route.id.as_str()), (Op::Create, "$default"));
+    assert!(route.reason.as_deref().unwrap().starts_with("private: AWS_IAM"), "{route:?}");
+    let open = cx_with(MANIFEST, &["public=true"]);
+    let p = plan::plan(&open, &Now::empty(REGION), &zip(SHA, 1000));
+    assert!(p.changes.contains(&Step::Route { op: Op::Create, access: Access::Public, target_changed: false, access_changed: false }));
+    assert!(row(&p, "route").reason.as_deref().unwrap().starts_with("public"), "{:?}", row(&p, "route"));
+
+    // Deployed private, now `public = true`: the route alone is updated, and says so.
+    let private = deployed(&cx(), SHA, PACKAGE_ZIP);
+    let p = plan::plan(&open, &private, &zip(SHA, 1000));
+    assert_eq!(changed(&p), owned(&[("route", Op::Update)]), "{:?}", rows(&p));
+    assert_eq!(row(&p, "route").reason.as_deref(), Some("private -> public: anyone may call it"));
+
+    // Deployed open (before routes were private, or `public = true` dropped): back to AWS_IAM.
+    let mut public = deployed(&cx(), SHA, PACKAGE_ZIP);
+    public.api.as_mut().unwrap().route.as_mut().unwrap().authorization = AUTH_NONE.into();
+    let p = plan::plan(&cx(), &public, &zip(SHA, 1000));
+    assert_eq!(changed(&p), owned(&[("route", Op::Update)]));
+    assert_eq!(row(&p, "route").reason.as_deref(), Some("public -> private: AWS_IAM, only SigV4-signed calls with execute-api:Invoke"));
+    // ...and as it is with `public = true`: nothing to do; the row still says public.
+    let p = plan::plan(&open, &public, &zip(SHA, 1000));
+    assert!(!p.has_changes(), "{:?}", rows(&p));
+    assert_eq!(row(&p, "route").reason.as_deref(), Some("public: anyone may call it"));
+
+    // A route on another integration, access unchanged: the target only.
+    let mut moved = deployed(&cx(), SHA, PACKAGE_ZIP);
+    moved.api.as_mut().unwrap().route.as_mut().unwrap().target = "integrations/old".into();
+    let p = plan::plan(&cx(), &moved, &zip(SHA, 1000));
+    assert!(p.changes.contains(&Step::Route { op: Op::Update, access: Access::Private, target_changed: true, access_changed: false }));
+    assert!(row(&p, "route").reason.as_deref().unwrap().starts_with("target changed, private"));
 }
 
 #[test]

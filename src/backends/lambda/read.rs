@@ -95,12 +95,19 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
         repo,
         health: Health::Skipped,
     };
-    // The live version's health, through the public URL, when it can be reached from here
-    // (an emulator serves no execute-api host).
+    // The live version's health, when it can be reached from here (an emulator serves
+    // no execute-api host and invokes no function): a public API through its URL; a
+    // private one refuses unsigned calls, so its alias is invoked with the same event.
     if let (Some(api), Some(_)) = (&now.api, now.alias.and_then(|a| now.version(a))) {
         if !c.emulated {
-            let at = format!("{}{}", url(&api.id, &c.region), cx.loaded.manifest.app().health);
-            now.health = if crate::engine::health::probe(&at).await { Health::Passed } else { Health::Failed };
+            let health = cx.loaded.manifest.app().health.to_string();
+            let public = api.route.as_ref().is_some_and(|r| Access::of(&r.authorization) == Access::Public);
+            let ok = if public {
+                crate::engine::health::probe(&format!("{}{health}", url(&api.id, &c.region))).await
+            } else {
+                super::invoke::once(c, &fname, ALIAS, &health).await.is_ok()
+            };
+            now.health = if ok { Health::Passed } else { Health::Failed };
         }
     }
     Ok(now)
@@ -190,11 +197,12 @@ async fn read_api(c: &Clients, id: &str, cors: Option<CorsConf>) -> Result<ApiNo
         )
     });
     let routes = routes.map_err(|e| failed("API Gateway GetRoutes", e, PERMS_HINT))?;
-    let route = routes
-        .items()
-        .iter()
-        .find(|r| r.route_key() == Some("$default"))
-        .map(|r| (r.route_id().unwrap_or_default().to_string(), r.target().unwrap_or_default().to_string()));
+    // A route with no authorization type is open (the API's default is NONE).
+    let route = routes.items().iter().find(|r| r.route_key() == Some("$default")).map(|r| RouteNow {
+        id: r.route_id().unwrap_or_default().to_string(),
+        target: r.target().unwrap_or_default().to_string(),
+        authorization: r.authorization_type().map(|a| a.as_str().to_string()).unwrap_or_else(|| AUTH_NONE.to_string()),
+    });
     let stage = match stage {
         Ok(s) => Some((
             s.auto_deploy().unwrap_or(false),
