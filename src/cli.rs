@@ -10,7 +10,7 @@ use crate::envvars;
 #[derive(Debug, Parser)]
 #[command(
     name = "aideploy",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("AIDEPLOY_COMMIT"), ")"),
     about = "Deploy an AI app (FastAPI/ASGI, any HTTP server, a model) from one manifest, aideploy.toml",
     after_help = "Examples:
   aideploy up --target local             # run the app on this machine, no cloud account
