@@ -108,8 +108,10 @@ target_settings! {
     service_account: String => [Cloudrun],
     /// Whether anyone on the internet may call the service (cloudrun); local: serve on
     /// every interface, not only 127.0.0.1, and run `command` as written; ec2: open the
-    /// app port to every address unless `allow_cidrs` limits it (default private).
-    public: bool => [Cloudrun, Local, Ec2],
+    /// app port to every address unless `allow_cidrs` limits it (default private);
+    /// railway: give the service a Railway domain (default: only the project's private
+    /// network reaches it); render: a web service (default: a private service).
+    public: bool => [Cloudrun, Local, Ec2, Railway, Render],
     /// Azure subscription id.
     subscription: String => [Appservice],
     /// Azure resource group.
