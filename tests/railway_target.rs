@@ -114,7 +114,7 @@ fn railway_deploy_redeploy_fail_rollback_destroy() {
     std::fs::write(
         &manifest,
         std::fs::read_to_string(&manifest).unwrap()
-            + "workspace = \"ws-team\"\npull_username = \"reader\"\npull_password_secret = \"REGISTRY_PULL_TOKEN\"\n",
+            + "workspace = \"ws-team\"\npull_username = \"reader\"\npull_password_secret = \"REGISTRY_PULL_TOKEN\"\npublic = true\n",
     )
     .unwrap();
     std::fs::write(p.dir.join(".env"), format!("REGISTRY_PULL_TOKEN={PULL_PASSWORD}\n")).unwrap();
@@ -410,7 +410,8 @@ fn railway_rerun_after_a_failed_call_converges() {
     assert_eq!(code, 0, "{v}\n{stderr}");
     assert_eq!(v["health"], "passed", "{v}");
     let st = fake.state.lock().unwrap();
-    assert_eq!((st.projects.len(), st.environments.len(), st.services.len(), st.domains.len()), (1, 1, 1, 1));
+    // Private by default: no domain.
+    assert_eq!((st.projects.len(), st.environments.len(), st.services.len(), st.domains.len()), (1, 1, 1, 0));
     let s = st.service("fastapi-rag-dev").unwrap();
     let deps = st.deployments_of(&s.id);
     assert_eq!(deps.len(), 1);
@@ -677,4 +678,96 @@ fn railway_refuses_a_cloud_registry_without_a_pull_credential() {
     let st = fake.state.lock().unwrap();
     assert_eq!(st.mutations, 0);
     assert!(st.projects.is_empty() && st.services.is_empty() && st.instances.is_empty());
+}
+
+/// Private unless `public = true`: a default deploy gets no Railway domain and reports
+/// no public URL, only the private address; `public = true` adds the domain; private
+/// again deletes it (ours only); another service's domain is never touched.
+#[test]
+fn railway_is_private_unless_public() {
+    let fake = fake::FakeRailway::start();
+    let p = Project::new(&fake.url);
+    let name = "fastapi-rag-dev";
+    let private = format!("http://{name}.railway.internal:8000");
+
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let resources: Vec<&str> = v["actions"].as_array().unwrap().iter().map(|a| a["resource"].as_str().unwrap()).collect();
+    assert!(!resources.contains(&"domain"), "{v}");
+    assert!(stderr.contains("is private") && stderr.contains(&private) && stderr.contains("public = true"), "{stderr}");
+
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed", "{v}");
+    assert!(v["url"].is_null(), "no public URL: {v}");
+    let service_id = {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        assert!(st.domains.is_empty(), "{:?}", st.domains);
+        assert!(!st.mutation_log.iter().any(|m| m == "serviceDomainCreate"), "{:?}", st.mutation_log);
+        let s = st.service(name).unwrap();
+        let env = st.environment(&st.project("fastapi-rag").unwrap().id, "dev").unwrap().id.clone();
+        assert_eq!(st.vars_of(s, &env).get("PORT").map(String::as_str), Some("8000"));
+        s.id.clone()
+    };
+    let (code, v, _) = p.run(&["status"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["url"].is_null(), "{v}");
+    assert_eq!(v["details"]["public"], false, "{v}");
+    assert_eq!(v["details"]["private_address"], private.as_str(), "{v}");
+
+    // Another service in the same project and environment, with a domain of its own.
+    let other = {
+        let mut st = fake.state.lock().unwrap();
+        let project = st.project("fastapi-rag").unwrap().id.clone();
+        let id = st.add_service(&project, "dev", "frontend");
+        let env = st.environment(&project, "dev").unwrap().id.clone();
+        st.domains.push(fake::Domain {
+            id: "dom-other".into(),
+            env,
+            service: id.clone(),
+            domain: "frontend.up.railway.app".into(),
+            port: Some(3000),
+        });
+        id
+    };
+
+    // public = true: a Railway domain, and the URL is it.
+    let manifest = p.dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}public = true\n")).unwrap();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let url = format!("https://{name}-dev.up.railway.app");
+    assert_eq!(v["url"], url.as_str(), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        let ours: Vec<_> = st.domains.iter().filter(|d| d.service == service_id).collect();
+        assert_eq!(ours.len(), 1, "{:?}", st.domains);
+        assert_eq!(ours[0].port, Some(8000));
+    }
+    let (_, v, _) = p.run(&["status"]);
+    assert_eq!((v["url"].as_str(), v["details"]["public"].as_bool()), (Some(url.as_str()), Some(true)), "{v}");
+
+    // Private again: the plan deletes our domain, the deploy does, nothing else moves.
+    std::fs::write(&manifest, &text).unwrap();
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let deletes: Vec<&Value> = v["actions"].as_array().unwrap().iter().filter(|a| a["op"] == "delete").collect();
+    assert_eq!(deletes.len(), 1, "{v}");
+    assert_eq!((deletes[0]["resource"].as_str(), deletes[0]["id"].as_str()), (Some("domain"), Some(&url[8..])), "{v}");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(v["url"].is_null(), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(!st.domains.iter().any(|d| d.service == service_id), "{:?}", st.domains);
+        assert!(st.domains.iter().any(|d| d.service == other && d.id == "dom-other"), "the other service's domain stays");
+        assert_eq!(st.service(name).unwrap().id, service_id, "the same service");
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+    // Converged: nothing more to do.
+    let (code, v, _) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["changed"], false, "{v}");
 }

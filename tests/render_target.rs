@@ -95,6 +95,9 @@ fn render_deploy_redeploy_fail_rollback_destroy() {
     let fake = fake::FakeRender::start();
     fake.state.lock().unwrap().add_foreign_service("someone-elses-api");
     let mut p = Project::new(&fake.base);
+    // A public web service (the private default has its own test).
+    let manifest = p.dir.join("aideploy.toml");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap() + "public = true\n").unwrap();
     // The push login is the deployer's; Render gets the read-only pull pair only.
     p.extra = vec![("AIDEPLOY_PULL_USERNAME".into(), "reader".into()), ("AIDEPLOY_PULL_PASSWORD".into(), PULL_PASSWORD.into())];
     let name = "fastapi-rag-dev";
@@ -149,7 +152,6 @@ fn render_deploy_redeploy_fail_rollback_destroy() {
 
     // A code change and a changed variable: a new deploy, only that variable written.
     p.edit("Secrets", "Secret values");
-    let manifest = p.dir.join("aideploy.toml");
     std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""))
         .unwrap();
     // Its plan, from a deployed state, writes nothing either.
@@ -480,4 +482,92 @@ fn render_refuses_a_cloud_registry_without_a_pull_credential() {
     let st = fake.state.lock().unwrap();
     assert_eq!(st.mutations, 0);
     assert!(st.services.is_empty() && st.credentials.is_empty() && st.env_groups.is_empty());
+}
+
+/// Private unless `public = true`: a default deploy is a private service (no health
+/// check path, `PORT` the app's port, no public URL); `public = true` replaces it with a
+/// web service (Render cannot change the type), private again replaces it back; a
+/// foreign service is untouched and the one pull credential stays.
+#[test]
+fn render_is_private_unless_public() {
+    let fake = fake::FakeRender::start();
+    fake.state.lock().unwrap().add_foreign_service("someone-elses-api");
+    let mut p = Project::in_repo(&fake.base, "render-private/rag");
+    p.extra = vec![("AIDEPLOY_PULL_USERNAME".into(), "reader".into()), ("AIDEPLOY_PULL_PASSWORD".into(), PULL_PASSWORD.into())];
+    let name = "fastapi-rag-dev";
+
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed", "{v}");
+    assert!(v["url"].is_null(), "no public URL: {v}");
+    assert!(stderr.contains("private service") && stderr.contains("/health is not checked"), "{stderr}");
+    let first_id = {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        let s = st.service(name).unwrap();
+        assert_eq!(s.kind, "private_service");
+        assert_eq!(s.health_path, "", "Render takes no health check path for a private service");
+        assert_eq!(s.env.get("PORT").map(String::as_str), Some("8000"));
+        assert_eq!(s.deploys[0].status, "live");
+        s.id.clone()
+    };
+    let (code, v, _) = p.run(&["status"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["url"].is_null(), "{v}");
+    assert_eq!((v["details"]["type"].as_str(), v["details"]["public"].as_bool()), (Some("private_service"), Some(false)), "{v}");
+    assert_eq!(v["details"]["private_address"], format!("{name}:8000"), "{v}");
+    // Unchanged: nothing to do.
+    let (code, v, _) = p.run(&["deploy"]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(false)), "{v}");
+
+    // public = true: the plan replaces the service, the deploy makes a web service.
+    let manifest = p.dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}public = true\n")).unwrap();
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let services: Vec<String> = v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["resource"] == "service")
+        .map(|a| format!("{} {} ({})", a["op"].as_str().unwrap(), a["id"].as_str().unwrap(), a["reason"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(services.len(), 2, "{services:?}");
+    assert!(services[0].starts_with(&format!("delete {name} ({first_id})")) && services[0].contains("cannot change"), "{services:?}");
+    assert!(services[1].starts_with(&format!("create {name}")) && services[1].contains("web service"), "{services:?}");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["url"], format!("https://{name}.onrender.com"), "{v}");
+    let web_id = {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        let ours: Vec<_> = st.services.iter().filter(|s| s.name == name).collect();
+        assert_eq!(ours.len(), 1, "the private service is gone");
+        assert_eq!((ours[0].kind.as_str(), ours[0].health_path.as_str()), ("web_service", "/health"));
+        assert_ne!(ours[0].id, first_id);
+        assert!(!ours[0].env.contains_key("PORT"), "{:?}", ours[0].env);
+        assert_eq!(st.credentials.len(), 1);
+        assert_eq!(ours[0].credential.as_deref(), Some(st.credentials[0].id.as_str()));
+        ours[0].id.clone()
+    };
+
+    // Private again: replaced back; then converged.
+    std::fs::write(&manifest, &text).unwrap();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(v["url"].is_null(), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        let ours: Vec<_> = st.services.iter().filter(|s| s.name == name).collect();
+        assert_eq!(ours.len(), 1);
+        assert_eq!(ours[0].kind, "private_service");
+        assert_ne!(ours[0].id, web_id);
+        let foreign = st.service("someone-elses-api").unwrap();
+        assert_eq!((foreign.kind.as_str(), foreign.image_path.as_str()), ("web_service", "docker.io/library/nginx@sha256:0000"));
+        assert_eq!(st.credentials.len(), 1);
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+    let (code, v, _) = p.run(&["deploy"]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(false)), "{v}");
 }

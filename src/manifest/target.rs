@@ -110,8 +110,10 @@ target_settings! {
     /// API's route takes unsigned calls, else only SigV4-signed ones with
     /// `execute-api:Invoke`); local: serve on every interface, not only 127.0.0.1, and
     /// run `command` as written; ec2: open the app port to every address unless
-    /// `allow_cidrs` limits it (default private).
-    public: bool => [Cloudrun, Local, Ec2, Lambda],
+    /// `allow_cidrs` limits it (default private); railway: give the service a Railway
+    /// domain (default: only the project's private network reaches it); render: a web
+    /// service (default: a private service).
+    public: bool => [Cloudrun, Local, Ec2, Lambda, Railway, Render],
     /// Azure subscription id.
     subscription: String => [Appservice],
     /// Azure resource group.

@@ -59,6 +59,7 @@ type Mutation {
   variableCollectionUpsert(input: VariableCollectionUpsertInput!): Boolean!
   variableDelete(input: VariableDeleteInput!): Boolean!
   serviceDomainCreate(input: ServiceDomainCreateInput!): ServiceDomain!
+  serviceDomainDelete(id: String!): Boolean!
   deploymentRollback(id: String!): Boolean!
 }
 type Project {
@@ -1024,6 +1025,8 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
                 // Railway adds its own variables to every service's.
                 vars.insert("RAILWAY_SERVICE_NAME".into(), service.name.clone());
                 vars.insert("RAILWAY_ENVIRONMENT_ID".into(), e.clone());
+                // Its name on the environment's private network.
+                vars.insert("RAILWAY_PRIVATE_DOMAIN".into(), format!("{}.railway.internal", service.name));
             }
             Ok(json!(vars))
         }
@@ -1250,6 +1253,11 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             let out = json!({"id": d.id, "domain": d.domain, "environmentId": env, "serviceId": svc, "targetPort": d.port});
             st.domains.push(d);
             Ok(out)
+        }
+        "serviceDomainDelete" => {
+            let at = st.domains.iter().position(|d| d.id == s(a, "id")).ok_or_else(|| nf("ServiceDomain"))?;
+            st.domains.remove(at);
+            Ok(json!(true))
         }
         "deploymentRollback" => {
             let old = st.deployments.iter().find(|d| d.id == s(a, "id")).cloned().ok_or_else(|| nf("Deployment"))?;

@@ -26,6 +26,8 @@ pub struct Deploy {
 #[derive(Debug, Clone)]
 pub struct Service {
     pub id: String,
+    /// `web_service` or `private_service`.
+    pub kind: String,
     pub name: String,
     pub owner: String,
     pub image_path: String,
@@ -87,6 +89,7 @@ impl State {
         let owner = self.owners[0].0.clone();
         self.services.push(Service {
             id,
+            kind: "web_service".into(),
             name: name.into(),
             owner,
             image_path: "docker.io/library/nginx@sha256:0000".into(),
@@ -195,6 +198,26 @@ fn create_service_schema() -> Value {
     }})
 }
 
+/// POST /services for `private_service` (serviceDetails: privateServiceDetailsPOST):
+/// Render health-checks web services only, so a private service takes no
+/// `healthCheckPath` (nor a public subdomain policy).
+fn create_private_service_schema() -> Value {
+    let mut s = create_service_schema();
+    let details = s["properties"]["serviceDetails"]["properties"].as_object_mut().unwrap();
+    details.remove("healthCheckPath");
+    details.remove("renderSubdomainPolicy");
+    s
+}
+
+/// PATCH /services/{id} of a private service (serviceDetails: privateServiceDetailsPATCH).
+fn patch_private_service_schema() -> Value {
+    let mut s = patch_service_schema();
+    let details = s["properties"]["serviceDetails"]["properties"].as_object_mut().unwrap();
+    details.remove("healthCheckPath");
+    details.remove("renderSubdomainPolicy");
+    s
+}
+
 /// PATCH /services/{id} (serviceDetails: webServiceDetailsPATCH).
 fn patch_service_schema() -> Value {
     json!({"type": "object", "properties": {
@@ -271,7 +294,7 @@ const TIME: &str = "2026-11-22T04:00:00Z";
 
 fn service_json(s: &Service, creds: &[Credential]) -> Value {
     let mut v = json!({
-        "id": s.id, "name": s.name, "ownerId": s.owner, "type": "web_service", "createdAt": TIME, "updatedAt": TIME,
+        "id": s.id, "name": s.name, "ownerId": s.owner, "type": s.kind, "createdAt": TIME, "updatedAt": TIME,
         "dashboardUrl": format!("https://dashboard.render.com/web/{}", s.id), "suspended": "not_suspended", "suspenders": [],
         "autoDeploy": "no", "notifyOnFail": "default", "slug": s.name, "rootDir": "", "imagePath": s.image_path,
         "serviceDetails": {
@@ -279,6 +302,12 @@ fn service_json(s: &Service, creds: &[Credential]) -> Value {
             "buildPlan": "starter", "healthCheckPath": s.health_path, "openPorts": [], "url": format!("https://{}.onrender.com", s.name)
         }
     });
+    if s.kind == "private_service" {
+        // No public URL and no health check: its address is on the private network.
+        let details = v["serviceDetails"].as_object_mut().unwrap();
+        details.remove("healthCheckPath");
+        details.insert("url".into(), json!(""));
+    }
     if let Some(c) = s.credential.as_ref().and_then(|id| creds.iter().find(|c| &c.id == id)) {
         v["registryCredential"] = json!({"id": c.id, "name": c.name});
     }
@@ -370,12 +399,17 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
                 .iter()
                 .filter(|s| params.get("name").is_none_or(|n| n.split(',').any(|n| n == s.name)))
                 .filter(|s| params.get("ownerId").is_none_or(|o| o.split(',').any(|o| o == s.owner)))
+                .filter(|s| params.get("type").is_none_or(|t| t.split(',').any(|t| t == s.kind)))
                 .map(|s| json!({"service": service_json(s, &creds), "cursor": s.id}))
                 .collect();
             (200, Value::Array(list).to_string())
         }
         ("POST", ["services"]) => {
-            valid!(create_service_schema());
+            match parsed["type"].as_str() {
+                Some("private_service") => valid!(create_private_service_schema()),
+                Some("web_service") | None => valid!(create_service_schema()),
+                Some(other) => return error(400, format!("this fake makes web and private services only, not {other}")),
+            }
             let name = parsed["name"].as_str().unwrap().to_string();
             let owner = parsed["ownerId"].as_str().unwrap().to_string();
             if !st.owners.iter().any(|(o, _)| *o == owner) {
@@ -389,6 +423,7 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
             let id = st.id("srv");
             let mut s = Service {
                 id,
+                kind: parsed["type"].as_str().unwrap().to_string(),
                 name,
                 owner,
                 image_path: image.clone(),
@@ -417,8 +452,12 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
             None => error(404, "service not found"),
         },
         ("PATCH", ["services", id]) => {
-            valid!(patch_service_schema());
             let Some(i) = svc_idx(st, id) else { return error(404, "service not found") };
+            if st.services[i].kind == "private_service" {
+                valid!(patch_private_service_schema());
+            } else {
+                valid!(patch_service_schema());
+            }
             let s = &mut st.services[i];
             if let Some(p) = parsed["serviceDetails"]["healthCheckPath"].as_str() {
                 s.health_path = p.into();
@@ -652,6 +691,26 @@ mod schema_tests {
         );
         assert_eq!(code, 201);
         assert_eq!(st.mutations, 1);
+    }
+
+    #[test]
+    fn private_services_take_no_health_check_and_are_listed_by_type() {
+        let mut st = State { owners: vec![("tea-1".into(), "t".into())], ..State::default() };
+        let with_health =
+            r#"{"type":"private_service","name":"p","ownerId":"tea-1","serviceDetails":{"runtime":"image","healthCheckPath":"/health"}}"#;
+        let (code, body) = answer(&mut st, "POST", "/v1/services", with_health);
+        assert_eq!(code, 400);
+        assert!(body.contains("unknown field `healthCheckPath`"), "{body}");
+        let ok = r#"{"type":"private_service","name":"p","ownerId":"tea-1","serviceDetails":{"runtime":"image"}}"#;
+        let (code, created) = answer(&mut st, "POST", "/v1/services", ok);
+        assert_eq!(code, 201, "{created}");
+        let id = serde_json::from_str::<Value>(&created).unwrap()["service"]["id"].as_str().unwrap().to_string();
+        assert_eq!(answer(&mut st, "PATCH", &format!("/v1/services/{id}"), r#"{"serviceDetails":{"healthCheckPath":"/"}}"#).0, 400);
+        assert_eq!(answer(&mut st, "PATCH", &format!("/v1/services/{id}"), r#"{"serviceDetails":{"plan":"standard"}}"#).0, 200);
+        let (_, web) = answer(&mut st, "GET", "/v1/services?name=p&type=web_service", "");
+        assert_eq!(web, "[]");
+        let (_, both) = answer(&mut st, "GET", "/v1/services?name=p&type=web_service,private_service", "");
+        assert!(both.contains(r#""type":"private_service""#), "{both}");
     }
 
     #[test]

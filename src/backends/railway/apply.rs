@@ -10,7 +10,7 @@ use super::api::{field, Api};
 use super::observe::{self, project_of, Observed, SeenProject};
 use super::ops::*;
 use super::plan::Step;
-use super::{desired_vars, health_path, health_timeout, marker, workspace, ENV_MARKER, FAILED, SERVING};
+use super::{desired_vars, health_path, health_timeout, is_public, marker, workspace, ENV_MARKER, FAILED, SERVING};
 use crate::backends::paas::deploy::{self, DeployState};
 use crate::backends::paas::image::{self, redacted, Image};
 use crate::backends::paas::owner::{self, OWNER_VAR};
@@ -82,7 +82,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     let mut env_id = seen.environment.as_ref().map(|e| e.id.clone());
     let mut service_id = seen.service.as_ref().map(|s| s.id.clone());
     let current_vars = seen.service.as_ref().map(|s| s.vars.clone()).unwrap_or_default();
-    let mut domain = seen.service.as_ref().and_then(|s| s.domain.clone());
+    let mut domain = seen.service.as_ref().and_then(|s| s.domain.as_ref()).map(|d| d.domain.clone());
     let mut settings_changed = false;
     let mut vars_written = false;
     let mut deployment = None;
@@ -204,7 +204,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                 let (p, env, id) = ids(&project, &env_id, &service_id)?;
                 // A re-run after an interrupted deploy finds the one it made.
                 domain = match observe::read_domain(&api, &p, &env, &id).await? {
-                    Some(d) => Some(d),
+                    Some(d) => Some(d.domain),
                     None => {
                         r.step("creating a Railway domain");
                         let d = api
@@ -218,11 +218,19 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                     }
                 };
             }
+            Step::DeleteDomain { domain: name, id } => {
+                // Only ever on our own service: observe refused a service without the mark.
+                r.step(&format!("deleting Railway domain {name}"));
+                api.run(M_DOMAIN_DELETE, json!({"id": id})).await?;
+                r.done();
+                domain = None;
+            }
             _ => {}
         }
     }
     let actions = plan.display().actions;
-    let url = domain.map(|d| format!("https://{d}"));
+    // A private service has no public URL (plan's note says how it is reached).
+    let url = domain.filter(|_| is_public(cx)).map(|d| format!("https://{d}"));
     let Some(deployment) = deployment else { return Ok(Outcome { url, health: Health::Passed, actions, failure: None, pushed }) };
     match wait(cx, &api, &deployment, r).await? {
         Ok(()) => Ok(Outcome { url, health: Health::Passed, actions, failure: None, pushed }),

@@ -8,6 +8,11 @@
 //! shared variable `AIDEPLOY_ENVIRONMENT`. `destroy` deletes the service, then an
 //! environment or a project only when aideploy created it and nothing else is in it.
 //!
+//! Private unless the target says `public = true`: only then does the service get a
+//! Railway domain (`serviceDomainCreate`); otherwise the project's other services in the
+//! stage's environment reach it at `http://{service}.railway.internal:{port}`, and a
+//! domain an earlier deploy made on our service is deleted.
+//!
 //! Variables are the service's variables (Railway's store for secrets), written in one
 //! `variableCollectionUpsert` and only when one changed. A deploy is health-gated by
 //! Railway (the service instance's `healthcheckPath` is the app's health path): aideploy
@@ -82,6 +87,31 @@ fn health_path(cx: &Cx) -> String {
     cx.loaded.manifest.app().health.to_string()
 }
 
+/// `public = true`: the service gets a Railway domain; else only the project's private
+/// network (the environment's other services) reaches it.
+fn is_public(cx: &Cx) -> bool {
+    cx.target.settings.public.as_ref().is_some_and(|p| *p.get())
+}
+
+/// Where the environment's other services reach the service over Railway's private
+/// network: its private domain (`RAILWAY_PRIVATE_DOMAIN`, by default
+/// `{service}.railway.internal`) and the app's port (the service's `PORT`).
+fn private_address(cx: &Cx, private_domain: Option<&str>) -> String {
+    let host = private_domain.map(str::to_string).unwrap_or_else(|| format!("{}.railway.internal", cx.resource_base()));
+    format!("http://{host}:{}", cx.loaded.manifest.app().port.0)
+}
+
+/// How a private service is reached, for plans and deploys.
+fn private_note(cx: &Cx, private_domain: Option<&str>) -> String {
+    format!(
+        "{} is private: it has no public domain; the other services of its project in environment `{}` reach it at {} (Railway's private network); set `public = true` in [targets.{}] to give it a public Railway domain",
+        cx.resource_base(),
+        cx.stage,
+        private_address(cx, private_domain),
+        cx.target.name
+    )
+}
+
 fn looks_like_id(s: &str) -> bool {
     s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
@@ -139,7 +169,7 @@ impl Target for RailwayTarget {
         observe::observe(cx, &Api::from_env()?).await
     }
 
-    fn deployed(&self, _: &Cx, seen: &Observed) -> Option<Deployed> {
+    fn deployed(&self, cx: &Cx, seen: &Observed) -> Option<Deployed> {
         let (project, s) = (seen.project.as_ref()?, seen.service.as_ref()?);
         let live = s.live();
         let mut details = serde_json::Map::new();
@@ -152,6 +182,9 @@ impl Target for RailwayTarget {
         if let Some(latest) = s.deployments.first().filter(|d| live.is_none_or(|l| l.id != d.id)) {
             details.insert("latest_deployment".into(), json!(format!("{} ({})", latest.id, latest.status)));
         }
+        // Public only while it has a Railway domain; the private address is always there.
+        details.insert("public".into(), json!(s.domain.is_some()));
+        details.insert("private_address".into(), json!(private_address(cx, s.private_domain.as_deref())));
         Some(Deployed {
             digest: live.and_then(|d| d.digest.clone()).unwrap_or_default(),
             url: s.url(),

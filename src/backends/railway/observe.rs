@@ -62,8 +62,17 @@ pub struct SeenService {
     pub vars: BTreeMap<String, String>,
     /// Newest first.
     pub deployments: Vec<SeenDeployment>,
-    /// Its Railway domain.
-    pub domain: Option<String>,
+    /// Its Railway domain (public), if it has one.
+    pub domain: Option<SeenDomain>,
+    /// Its name on the project's private network (Railway's `RAILWAY_PRIVATE_DOMAIN`).
+    pub private_domain: Option<String>,
+}
+
+/// A Railway-provided domain of the service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenDomain {
+    pub id: String,
+    pub domain: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,8 +98,9 @@ impl SeenService {
     pub fn live(&self) -> Option<&SeenDeployment> {
         self.deployments.iter().find(|d| SERVING.contains(&d.status.as_str()))
     }
+    /// Its public address: only when it has a Railway domain.
     pub fn url(&self) -> Option<String> {
-        self.domain.as_ref().map(|d| format!("https://{d}"))
+        self.domain.as_ref().map(|d| format!("https://{}", d.domain))
     }
 }
 
@@ -271,16 +281,20 @@ async fn read_environment(cx: &Cx, api: &Api, project: &SeenProject) -> Result<O
     Ok(Some(SeenEnvironment { id, name, ours, services }))
 }
 
-pub async fn read_vars(api: &Api, project: &str, env: &str, service: &str) -> Result<BTreeMap<String, String>> {
+/// The service's variables (Railway's own `RAILWAY_*` left out), and its private
+/// domain (Railway's `RAILWAY_PRIVATE_DOMAIN`).
+pub async fn read_vars(api: &Api, project: &str, env: &str, service: &str) -> Result<(BTreeMap<String, String>, Option<String>)> {
     let v = api.run(Q_VARIABLES, json!({"projectId": project, "environmentId": env, "serviceId": service})).await?;
-    Ok(v["variables"]
+    let private = v["variables"]["RAILWAY_PRIVATE_DOMAIN"].as_str().filter(|d| !d.is_empty()).map(str::to_string);
+    let vars = v["variables"]
         .as_object()
         .into_iter()
         .flatten()
         // Railway's own variables (RAILWAY_*) are not the app's.
         .filter(|(k, _)| !k.starts_with("RAILWAY_"))
         .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-        .collect())
+        .collect();
+    Ok((vars, private))
 }
 
 /// The deployments of a service, newest first; one whose meta names no image runs the
@@ -312,9 +326,13 @@ pub async fn read_deployments(
         .collect())
 }
 
-pub async fn read_domain(api: &Api, project: &str, env: &str, service: &str) -> Result<Option<String>> {
+pub async fn read_domain(api: &Api, project: &str, env: &str, service: &str) -> Result<Option<SeenDomain>> {
     let d = api.run(Q_DOMAINS, json!({"projectId": project, "environmentId": env, "serviceId": service})).await?;
-    Ok(d["domains"]["serviceDomains"].as_array().into_iter().flatten().find_map(|s| s["domain"].as_str().map(str::to_string)))
+    Ok(d["domains"]["serviceDomains"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|s| Some(SeenDomain { id: s["id"].as_str()?.to_string(), domain: s["domain"].as_str()?.to_string() })))
 }
 
 async fn read_instance(api: &Api, env: &str, service: &str) -> Result<Option<SeenInstance>> {
@@ -335,7 +353,7 @@ pub async fn observe(cx: &Cx, api: &Api) -> Result<Observed> {
         let Some(env) = &seen.environment else {
             return Err(owner::foreign("Railway", &base, &id, None).into());
         };
-        let vars = read_vars(api, &project.id, &env.id, &id).await?;
+        let (vars, private_domain) = read_vars(api, &project.id, &env.id, &id).await?;
         if !owner::is_ours(cx, &vars) {
             return Err(owner::foreign("Railway", &base, &id, vars.get(owner::OWNER_VAR).map(String::as_str)).into());
         }
@@ -343,7 +361,7 @@ pub async fn observe(cx: &Cx, api: &Api) -> Result<Observed> {
         let image = instance.as_ref().and_then(|i| i.image.clone());
         let deployments = read_deployments(api, &project.id, &env.id, &id, image.as_deref()).await?;
         let domain = read_domain(api, &project.id, &env.id, &id).await?;
-        seen.service = Some(SeenService { id, instance, vars, deployments, domain });
+        seen.service = Some(SeenService { id, instance, vars, deployments, domain, private_domain });
     }
     seen.project = Some(project);
     Ok(seen)

@@ -23,3 +23,4 @@ pub const M_ENVIRONMENT_DELETE: &str = include_str!("ops/environment_delete.grap
 pub const M_PROJECT_DELETE: &str = include_str!("ops/project_delete.graphql");
 pub const Q_LEASE_PROJECTS: &str = include_str!("ops/lease_projects.graphql");
 pub const M_VARIABLE_DELETE: &str = include_str!("ops/variable_delete.graphql");
+pub const M_DOMAIN_DELETE: &str = include_str!("ops/service_domain_delete.graphql");

@@ -7,7 +7,7 @@ use crate::backends::paas::vars::{self, VarChange};
 use crate::engine::{Action, Change, Cx, Op, Planned};
 
 use super::observe::{Observed, SeenInstance};
-use super::{desired_vars, health_path, health_timeout, project_name, PORT_REASON};
+use super::{desired_vars, health_path, health_timeout, is_public, private_note, project_name, PORT_REASON};
 
 /// How a plan names the domain Railway will generate.
 pub const NEW_DOMAIN: &str = "<service>.up.railway.app";
@@ -65,6 +65,12 @@ pub enum Step {
     KeepDomain {
         domain: String,
     },
+    /// Delete the Railway domain of our service: the manifest no longer says
+    /// `public = true`.
+    DeleteDomain {
+        domain: String,
+        id: String,
+    },
     /// Railway's rollback to an earlier deployment.
     Rollback {
         deployment: String,
@@ -113,6 +119,9 @@ impl Change for Step {
             Step::KeepDeploy { digest } => Action::new(Op::Noop, "deployment", format!("@{}", short(digest))),
             Step::CreateDomain => Action::new(Op::Create, "domain", NEW_DOMAIN).because("Railway domain"),
             Step::KeepDomain { domain } => Action::new(Op::Noop, "domain", domain),
+            Step::DeleteDomain { domain, .. } => {
+                Action::new(Op::Delete, "domain", domain).because("private: the target does not say `public = true`")
+            }
             Step::Rollback { deployment, digest } => Action::new(Op::Create, "deployment", format!("rollback to {deployment}"))
                 .because(format!("back to @{}", digest.as_deref().map(short).unwrap_or("?"))),
             Step::DeleteService { name, id } => Action::new(Op::Delete, "service", format!("{name} ({id})")),
@@ -197,6 +206,10 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
         out.changes.push(Step::CreateEnvironment { name: stage, project: None });
     }
     let want = desired_vars(cx);
+    let public = is_public(cx);
+    if !public {
+        out.warnings.push(private_note(cx, seen.service.as_ref().and_then(|s| s.private_domain.as_deref())));
+    }
     let Some(s) = &seen.service else {
         out.changes.push(Step::CreateService { name: base, digest: image.digest.clone() });
         if let Some(p) = &image.pull {
@@ -206,7 +219,9 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
             out.changes.push(Step::Var(VarChange::Create { key: k.clone(), reason: vars::reason(cx, k, PORT_REASON) }));
         }
         out.changes.push(Step::Deploy { digest: image.digest.clone(), why: "first deployment".into() });
-        out.changes.push(Step::CreateDomain);
+        if public {
+            out.changes.push(Step::CreateDomain);
+        }
         return out;
     };
     let why = instance_changes(cx, image, s.instance.as_ref());
@@ -232,10 +247,12 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
         Some(why) => Step::Deploy { digest: image.digest.clone(), why },
         None => Step::KeepDeploy { digest: image.digest.clone() },
     });
-    out.changes.push(match &s.domain {
-        Some(d) => Step::KeepDomain { domain: d.clone() },
-        None => Step::CreateDomain,
-    });
+    match (&s.domain, public) {
+        (Some(d), true) => out.changes.push(Step::KeepDomain { domain: d.domain.clone() }),
+        (None, true) => out.changes.push(Step::CreateDomain),
+        (Some(d), false) => out.changes.push(Step::DeleteDomain { domain: d.domain.clone(), id: d.id.clone() }),
+        (None, false) => {}
+    }
     out
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::observe::{deployment_digest, Observed, SeenDeployment, SeenEnvironment, SeenInstance, SeenProject, SeenService};
+use super::observe::{deployment_digest, Observed, SeenDeployment, SeenDomain, SeenEnvironment, SeenInstance, SeenProject, SeenService};
 use super::plan::{plan, plan_destroy, plan_rollback, Step};
 use super::*;
 use crate::backends::paas::image::ImageFacts;
@@ -15,7 +15,7 @@ use crate::engine::Change;
 
 const MANIFEST: &str =
     "version = 1\n[app]\nname = \"rag\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nport = 8000\nhealth = \"/health\"\n\
-    [env]\nLOG_LEVEL = \"info\"\n[targets.railway]\nhealth_timeout = 30\n";
+    [env]\nLOG_LEVEL = \"info\"\n[targets.railway]\nhealth_timeout = 30\npublic = true\n";
 
 fn rows(p: &Planned<Step>) -> Vec<String> {
     p.changes.iter().map(|c| c.row()).map(|a| format!("{} {} {}", a.op.symbol(), a.resource, a.id)).collect()
@@ -58,7 +58,8 @@ fn deployed(cx: &Cx, digest: &str) -> Observed {
             }),
             vars,
             deployments: vec![dep("d-1", digest, "SUCCESS")],
-            domain: Some("rag-dev-dev.up.railway.app".into()),
+            domain: Some(SeenDomain { id: "dom-1".into(), domain: "rag-dev-dev.up.railway.app".into() }),
+            private_domain: Some("rag-dev.railway.internal".into()),
         }),
     }
 }
@@ -248,4 +249,26 @@ fn rollback_target_is_the_last_removed_deployment_of_another_image() {
 fn ids_and_names() {
     assert!(looks_like_id("0a1b2c3d-0000-4000-8000-123456789abc"));
     assert!(!looks_like_id("my-railway-project"));
+}
+
+/// Without `public = true`: no domain is made, ours is deleted, and the plan says how
+/// the service is reached.
+#[test]
+fn private_unless_public() {
+    let cx = testing::cx(&MANIFEST.replace("public = true\n", ""), "railway");
+    let a = "sha256:aaaaaaaaaaaaaaaa";
+    let pushed = ImageFacts { present: true, to_upload: 0, ..ImageFacts::example(a) };
+    let p = plan(&cx, &Observed::default(), &ImageFacts::example(a));
+    assert!(!rows(&p).iter().any(|r| r.contains("domain")), "{:?}", rows(&p));
+    let note = p.warnings.iter().find(|w| w.contains("is private")).expect("a note on how to reach it");
+    assert!(note.contains("http://rag-dev.railway.internal:8000") && note.contains("public = true"), "{note}");
+    // Deployed with a domain an earlier public deploy made: deleted, nothing else moves.
+    let p = plan(&cx, &deployed(&cx, a), &pushed);
+    assert_eq!(rows(&p).last().unwrap(), "- domain rag-dev-dev.up.railway.app");
+    assert_eq!(p.changes.last(), Some(&Step::DeleteDomain { domain: "rag-dev-dev.up.railway.app".into(), id: "dom-1".into() }));
+    assert_eq!(p.changes.iter().filter(|c| c.row().op != crate::engine::Op::Noop).count(), 1, "{:?}", rows(&p));
+    // Without one: nothing to do.
+    let mut seen = deployed(&cx, a);
+    seen.service.as_mut().unwrap().domain = None;
+    assert!(!plan(&cx, &seen, &pushed).has_changes());
 }

@@ -158,6 +158,11 @@ pub struct Service {
     pub name: String,
     #[serde(default)]
     pub owner_id: String,
+    /// `web_service` or `private_service` (aideploy's two kinds).
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Its name on the workspace's private network (Render's internal hostname).
+    pub slug: Option<String>,
     pub dashboard_url: Option<String>,
     #[serde(default)]
     pub service_details: ServiceDetails,

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::api::{q, Api, Created, WithId};
 use super::observe::{self, find_credential, Observed};
 use super::plan::Step;
-use super::{health_timeout, plan_name, region};
+use super::{desired_vars, health_timeout, plan_name, region, PRIVATE_SERVICE, WEB_SERVICE};
 use crate::backends::paas::deploy::{self, DeployState};
 use crate::backends::paas::image::{self, redacted, Image};
 use crate::backends::paas::owner::{self, OWNER_VAR};
@@ -62,7 +62,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     let fail = |e: anyhow::Error| redacted(cx, Some(built), e);
     let owner = seen.owner.clone();
     let health_path = cx.loaded.manifest.app().health.to_string();
-    let want = vars::desired(cx, &[]);
+    let want = desired_vars(cx);
     let mut pushed: Option<Pushed> = None;
     // The registry credential the service names: the pull credential's when it is
     // registered already (the plan then has no step for it), else the one made below.
@@ -73,6 +73,8 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     let mut service = seen.service.as_ref().map(|s| (s.id.clone(), s.url.clone()));
     let mut deploy_id = None;
     let mut vars_written = 0;
+    // Our service was deleted to be created again as the other type.
+    let mut replaced = false;
     for step in &plan.changes {
         match step {
             Step::Push(facts) if !facts.present => pushed = Some(image::push(cx, built, r).await?),
@@ -99,7 +101,15 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                 api.delete(&format!("/registrycredentials/{id}")).await?;
                 r.done();
             }
-            Step::CreateService { name, .. } => {
+            Step::ReplaceService { name, id, from, .. } => {
+                // Only ever our own service: observe refused one without the mark.
+                r.step(&format!("deleting {from} {name} to create it again"));
+                api.delete(&format!("/services/{id}")).await?;
+                r.done();
+                replaced = true;
+                service = None;
+            }
+            Step::CreateService { name, private, .. } => {
                 if let Some(found) = observe::find_service(&api, &owner, name).await? {
                     // Made meanwhile (a re-run): ours only with the mark.
                     let env = observe::read_env(&api, &found.id).await?;
@@ -108,17 +118,23 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                     }
                     anyhow::bail!("Render web service {name} appeared while deploying; run the deploy again to update it");
                 }
-                r.step(&format!("creating web service {name}"));
+                let kind = if *private { PRIVATE_SERVICE } else { WEB_SERVICE };
+                r.step(&format!("creating {kind} {name}"));
                 let mut env_vars: Vec<Value> = want.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
                 env_vars.push(json!({"key": OWNER_VAR, "value": owner::mark(cx)}));
+                let mut details = json!({"runtime": "image", "plan": plan_name(cx), "region": region(cx)});
+                if !*private {
+                    // Render health-checks web services only.
+                    details["healthCheckPath"] = json!(health_path);
+                }
                 let body = json!({
-                    "type": "web_service",
+                    "type": kind,
                     "name": name,
                     "ownerId": owner,
                     "autoDeploy": "no",
                     "image": image_body(&owner, &built.facts.reference, &credential),
                     "envVars": env_vars,
-                    "serviceDetails": {"runtime": "image", "healthCheckPath": health_path, "plan": plan_name(cx), "region": region(cx)},
+                    "serviceDetails": details,
                 });
                 let created: Created = api.post_as("/services", &body).await.map_err(fail)?;
                 r.done();
@@ -129,18 +145,22 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                         api.post_as::<WithId>(&format!("/services/{id}/deploys"), &json!({"imageUrl": built.facts.reference})).await?.id,
                     ),
                 };
-                service = Some((id, created.service.service_details.url));
+                service = Some((id, created.service.service_details.url.filter(|_| !*private)));
             }
             Step::UpdateService { name, .. } => {
                 let (id, _) = service.as_ref().expect("an update is planned for an observed service");
-                r.step(&format!("updating web service {name}"));
-                let body = json!({"image": image_body(&owner, &built.facts.reference, &credential), "serviceDetails": {"healthCheckPath": health_path, "plan": plan_name(cx)}});
+                r.step(&format!("updating service {name}"));
+                let mut details = json!({"plan": plan_name(cx)});
+                if !seen.service.as_ref().is_some_and(|s| s.private) {
+                    details["healthCheckPath"] = json!(health_path);
+                }
+                let body = json!({"image": image_body(&owner, &built.facts.reference, &credential), "serviceDetails": details});
                 api.patch(&format!("/services/{id}"), &body).await.map_err(fail)?;
                 r.done();
             }
             Step::Var(v) => {
                 // Variables of a new service went with its creation.
-                let Some(id) = seen.service.as_ref().map(|s| &s.id) else { continue };
+                let Some(id) = seen.service.as_ref().map(|s| &s.id).filter(|_| !replaced) else { continue };
                 if vars_written == 0 {
                     r.step("setting variables");
                 }
@@ -169,7 +189,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     match wait(cx, &api, &service_id, &deploy_id, r).await? {
         Ok(()) => Ok(Outcome { url, health: Health::Passed, actions, failure: None, pushed }),
         Err(why) => {
-            let kept = if seen.service.as_ref().and_then(|s| s.live()).is_some() {
+            let kept = if !replaced && seen.service.as_ref().and_then(|s| s.live()).is_some() {
                 "the previous deploy keeps serving"
             } else {
                 "nothing is serving"

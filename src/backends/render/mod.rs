@@ -1,5 +1,12 @@
 //! The `render` target: the app's OCI image, pushed to the manifest's registry, run by
-//! digest as a Render web service (`image` runtime) through Render's REST API v1.
+//! digest as a Render service (`image` runtime) through Render's REST API v1.
+//!
+//! Private unless the target says `public = true`: a private service (`private_service`,
+//! reachable only from the workspace's services in its region at `{slug}:{port}`, with
+//! `PORT` set to the app's port), else a web service with its public `onrender.com` URL.
+//! Render cannot change a service's type, so switching one to the other replaces our
+//! service (delete, then create). Render health-checks web services only: a private
+//! service's deploy is gated on Render's deploy status alone.
 //!
 //! Found again by name: the service is `{app}-{stage}` in the workspace (`owner` in the
 //! target, or the only one the key sees); the registry credential aideploy registers is
@@ -35,6 +42,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use crate::backends::paas::image::{self, Image};
+use crate::backends::paas::vars;
 use crate::engine::{Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Outcome, Planned, Provider, Reporter, Target};
 use crate::error::UsageError;
 use crate::manifest::Kind;
@@ -48,6 +56,52 @@ const DEFAULT_PLAN: &str = "starter";
 const DEFAULT_REGION: &str = "oregon";
 /// The regions Render's API accepts for a new web service.
 const RENDER_REGIONS: &[&str] = &["frankfurt", "oregon", "ohio", "singapore", "virginia"];
+
+/// Render's service types aideploy makes.
+const WEB_SERVICE: &str = "web_service";
+const PRIVATE_SERVICE: &str = "private_service";
+/// Ports Render keeps for itself: its private network does not reach them.
+const RESERVED_PORTS: &[u16] = &[10000, 18012, 18013, 19099];
+
+/// `public = true`: a web service; else a private service.
+fn is_public(cx: &Cx) -> bool {
+    cx.target.settings.public.as_ref().is_some_and(|p| *p.get())
+}
+
+fn port(cx: &Cx) -> u16 {
+    cx.loaded.manifest.app().port.0
+}
+
+/// Where the workspace's services reach a private service: its internal hostname (the
+/// service's slug) and the app's port.
+fn private_address(cx: &Cx, slug: Option<&str>) -> String {
+    format!("{}:{}", slug.unwrap_or("<its slug>"), port(cx))
+}
+
+/// How a private service is reached and what checks it, for plans.
+fn private_note(cx: &Cx, slug: Option<&str>) -> String {
+    format!(
+        "{} is a Render private service: no public URL; the workspace's services in region {} reach it at http://{} (Render's private network). Render health-checks web services only: the deploy is gated on Render's deploy status (`live` once the app listens on port {}); {} is not checked. Set `public = true` in [targets.{}] for a web service with a public URL",
+        cx.resource_base(),
+        region(cx),
+        private_address(cx, slug),
+        port(cx),
+        cx.loaded.manifest.app().health,
+        cx.target.name
+    )
+}
+
+/// `[env]`, the secrets that have a value, and for a private service `PORT` (the port
+/// its private address names, kept off Render's reserved 10000): the service's variables.
+fn desired_vars(cx: &Cx) -> std::collections::BTreeMap<String, String> {
+    if is_public(cx) {
+        vars::desired(cx, &[])
+    } else {
+        vars::desired(cx, &[("PORT", port(cx).to_string())])
+    }
+}
+
+const PORT_REASON: &[(&str, &str)] = &[("PORT", "the app's port, on Render's private network")];
 
 fn health_timeout(cx: &Cx) -> u64 {
     u64::from(cx.target.health_timeout_secs())
@@ -131,11 +185,16 @@ impl Target for RenderTarget {
         observe::observe(cx, &Api::from_env()?).await
     }
 
-    fn deployed(&self, _: &Cx, seen: &Observed) -> Option<Deployed> {
+    fn deployed(&self, cx: &Cx, seen: &Observed) -> Option<Deployed> {
         let s = seen.service.as_ref()?;
         let live = s.live();
         let mut details = serde_json::Map::new();
         details.insert("service".into(), json!(s.id));
+        details.insert("type".into(), json!(if s.private { PRIVATE_SERVICE } else { WEB_SERVICE }));
+        details.insert("public".into(), json!(!s.private));
+        if s.private {
+            details.insert("private_address".into(), json!(private_address(cx, s.slug.as_deref())));
+        }
         details.insert("deploy".into(), json!(live.map(|d| &d.id)));
         details.insert("image".into(), json!(live.and_then(|d| d.image.as_ref())));
         details.insert("dashboard".into(), json!(s.dashboard));

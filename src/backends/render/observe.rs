@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use super::api::{q, Api, Deploy, EnvVar, IdName, Owner, Service};
-use super::credential_of;
+use super::{credential_of, PRIVATE_SERVICE};
 use crate::backends::paas::owner;
 use crate::engine::Cx;
 use crate::error::UsageError;
@@ -38,6 +38,11 @@ pub struct SeenCredential {
 #[derive(Debug, Clone, Default)]
 pub struct SeenService {
     pub id: String,
+    /// A private service (Render's `private_service`), not a web service.
+    pub private: bool,
+    /// Its internal hostname on the workspace's private network.
+    pub slug: Option<String>,
+    /// Its public URL (a web service's only).
     pub url: Option<String>,
     pub dashboard: Option<String>,
     pub health_path: Option<String>,
@@ -93,8 +98,9 @@ pub async fn owner_id(cx: &Cx, api: &Api) -> Result<String> {
 }
 
 pub async fn find_service(api: &Api, owner: &str, name: &str) -> Result<Option<Service>> {
+    // Whichever of aideploy's two kinds it is (public: web, else private).
     let found: Vec<Service> =
-        api.list(&format!("/services?name={}&ownerId={}&type=web_service&limit=100", q(name), q(owner)), "service").await?;
+        api.list(&format!("/services?name={}&ownerId={}&type=web_service,private_service&limit=100", q(name), q(owner)), "service").await?;
     Ok(found.into_iter().find(|s| s.name == name && s.owner_id == owner))
 }
 
@@ -133,9 +139,13 @@ pub async fn observe(cx: &Cx, api: &Api) -> Result<Observed> {
         return Err(owner::foreign("Render", &base, &service.id, env.get(owner::OWNER_VAR).map(String::as_str)).into());
     }
     let deploys: Vec<Deploy> = api.list(&format!("/services/{}/deploys?limit=100", service.id), "deploy").await?;
+    let private = service.kind == PRIVATE_SERVICE;
     let seen = SeenService {
         id: service.id,
-        url: service.service_details.url,
+        private,
+        slug: service.slug,
+        // A private service has no public URL, whatever Render puts there.
+        url: service.service_details.url.filter(|_| !private),
         dashboard: service.dashboard_url,
         health_path: service.service_details.health_check_path,
         plan: service.service_details.plan,

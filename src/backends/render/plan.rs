@@ -6,7 +6,10 @@ use crate::backends::paas::vars::{self, VarChange};
 use crate::engine::{Action, Change, Cx, Op, Planned};
 
 use super::observe::{Observed, SeenCredential, SeenService};
-use super::{credential_name, plan_name, region, RENDER_REGIONS};
+use super::{
+    credential_name, desired_vars, is_public, plan_name, port, private_note, region, PORT_REASON, PRIVATE_SERVICE, RENDER_REGIONS,
+    RESERVED_PORTS, WEB_SERVICE,
+};
 use crate::backends::paas::pull::{self, PullFacts};
 
 /// One step of apply, rollback or destroy.
@@ -29,10 +32,21 @@ pub enum Step {
         /// Registered by an earlier aideploy with the push login.
         legacy: bool,
     },
-    /// A new web service running the image, with every variable (and the owner mark).
+    /// A new service running the image, with every variable (and the owner mark): a
+    /// private service, or a web service when public.
     CreateService {
         name: String,
         digest: String,
+        private: bool,
+    },
+    /// Delete our service to create it again as the other type (Render cannot change a
+    /// service's type in place).
+    ReplaceService {
+        name: String,
+        id: String,
+        /// The type it has now -> the one it gets.
+        from: &'static str,
+        to: &'static str,
     },
     UpdateService {
         name: String,
@@ -81,9 +95,13 @@ impl Change for Step {
                     format!("the pull credential ({username}) changed")
                 })
             }
-            Step::CreateService { name, digest } => {
-                Action::new(Op::Create, "service", name).because(format!("web service, image @{}", short(digest)))
-            }
+            Step::CreateService { name, digest, private } => Action::new(Op::Create, "service", name).because(format!(
+                "{}, image @{}",
+                if *private { "private service (no public URL)" } else { "web service (public URL)" },
+                short(digest)
+            )),
+            Step::ReplaceService { name, id, from, to } => Action::new(Op::Delete, "service", format!("{name} ({id})"))
+                .because(format!("replaced: Render cannot change a {from} into a {to}; created again below")),
             Step::UpdateService { name, why } => Action::new(Op::Update, "service", name).because(why.join(", ")),
             Step::KeepService { name } => Action::new(Op::Noop, "service", name),
             Step::Var(v) => v.row(),
@@ -145,7 +163,8 @@ fn credentials(cx: &Cx, seen: &Observed, pull: Option<&PullFacts>) -> (Vec<Step>
 /// registry credential it should name, when known.
 fn service_changes(cx: &Cx, s: &SeenService, image: &ImageFacts, credential: Option<&String>) -> Vec<String> {
     let mut why = Vec::new();
-    if s.health_path.as_deref() != Some(cx.loaded.manifest.app().health.as_str()) {
+    // Render health-checks web services only.
+    if !s.private && s.health_path.as_deref() != Some(cx.loaded.manifest.app().health.as_str()) {
         why.push("health check path".to_string());
     }
     if s.plan.as_deref().is_some_and(|p| p != plan_name(cx)) {
@@ -168,21 +187,40 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
     }
     let (first, last, credential) = credentials(cx, seen, image.pull.as_ref());
     out.changes.extend(first);
-    let want = vars::desired(cx, &[]);
-    match &seen.service {
+    let want = desired_vars(cx);
+    let private = !is_public(cx);
+    if private {
+        out.warnings.push(private_note(cx, seen.service.as_ref().filter(|s| s.private).and_then(|s| s.slug.as_deref())));
+        if RESERVED_PORTS.contains(&port(cx)) {
+            out.warnings.push(format!(
+                "Render keeps port {} for itself: its private network does not reach it; set [app] port to another",
+                port(cx)
+            ));
+        }
+    }
+    // A service of the other type is replaced: Render cannot change a service's type.
+    let current = match &seen.service {
+        Some(s) if s.private != private => {
+            let (from, to) = if private { (WEB_SERVICE, PRIVATE_SERVICE) } else { (PRIVATE_SERVICE, WEB_SERVICE) };
+            out.changes.push(Step::ReplaceService { name: base.clone(), id: s.id.clone(), from, to });
+            None
+        }
+        other => other.as_ref(),
+    };
+    match current {
         None => {
             if !RENDER_REGIONS.contains(&region(cx).as_str()) {
                 out.warnings.push(format!("Render has no region `{}`: it takes one of {}", region(cx), RENDER_REGIONS.join(", ")));
             }
-            out.changes.push(Step::CreateService { name: base, digest: image.digest.clone() });
+            out.changes.push(Step::CreateService { name: base, digest: image.digest.clone(), private });
             for k in want.keys() {
-                out.changes.push(Step::Var(VarChange::Create { key: k.clone(), reason: vars::reason(cx, k, &[]) }));
+                out.changes.push(Step::Var(VarChange::Create { key: k.clone(), reason: vars::reason(cx, k, PORT_REASON) }));
             }
         }
         Some(s) => {
             let why = service_changes(cx, s, image, credential.as_ref());
             out.changes.push(if why.is_empty() { Step::KeepService { name: base } } else { Step::UpdateService { name: base, why } });
-            let changes = vars::diff(cx, &want, &s.env, &[]);
+            let changes = vars::diff(cx, &want, &s.env, PORT_REASON);
             let live = s.live().and_then(|d| d.digest.clone());
             let why = if live.as_deref() != Some(image.digest.as_str()) {
                 Some(match &live {
@@ -229,7 +267,7 @@ mod tests {
 
     const MANIFEST: &str =
         "version = 1\n[app]\nname = \"rag\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nport = 8000\nhealth = \"/health\"\n\
-        [env]\nLOG_LEVEL = \"info\"\n[targets.render]\nregion = \"frankfurt\"\n";
+        [env]\nLOG_LEVEL = \"info\"\n[targets.render]\nregion = \"frankfurt\"\npublic = true\n";
 
     fn rows(p: &Planned<Step>) -> Vec<String> {
         p.changes.iter().map(|c| c.row()).map(|a| format!("{} {} {}", a.op.symbol(), a.resource, a.id)).collect()
@@ -248,6 +286,8 @@ mod tests {
             credentials: vec![ours(cx, "rgc-1", "reader")],
             service: Some(SeenService {
                 id: "srv-1".into(),
+                private: false,
+                slug: Some("rag-dev".into()),
                 url: Some("https://rag-dev.onrender.com".into()),
                 dashboard: None,
                 health_path: Some("/health".into()),
@@ -384,5 +424,34 @@ mod tests {
         );
         // Matching: nothing.
         assert!(!plan(&cx, &deployed(&cx, a), &with).has_changes());
+    }
+
+    /// Without `public = true`: a private service (no health check path, `PORT` set);
+    /// a web service of ours is replaced, and back.
+    #[test]
+    fn private_unless_public() {
+        let cx = testing::cx(&MANIFEST.replace("public = true\n", ""), "render");
+        let a = "sha256:aaaaaaaaaaaaaaaa";
+        let pushed = ImageFacts { present: true, to_upload: 0, ..ImageFacts::example(a) };
+        let p = plan(&cx, &Observed::default(), &ImageFacts::example(a));
+        assert!(matches!(&p.changes[2], Step::CreateService { private: true, .. }), "{:?}", rows(&p));
+        assert!(rows(&p).contains(&"+ variable PORT".to_string()), "{:?}", rows(&p));
+        let note = p.warnings.iter().find(|w| w.contains("private service")).expect("a note on how to reach it");
+        assert!(note.contains("/health is not checked") && note.contains("public = true"), "{note}");
+        // Our web service: replaced (deleted, created), its variables written with it.
+        let p = plan(&cx, &deployed(&cx, a), &pushed);
+        assert_eq!(rows(&p)[1..4], ["- service rag-dev (srv-1)", "+ service rag-dev", "+ variable LOG_LEVEL"]);
+        assert!(p.display().actions[1].reason.as_deref().unwrap().contains("cannot change a web_service into a private_service"));
+        // A private service that matches: nothing to do, the health path is not compared.
+        let mut seen = deployed(&cx, a);
+        let s = seen.service.as_mut().unwrap();
+        (s.private, s.health_path, s.url) = (true, None, None);
+        s.env.insert("PORT".into(), "8000".into());
+        assert!(!plan(&cx, &seen, &pushed).has_changes(), "{:?}", rows(&plan(&cx, &seen, &pushed)));
+        // ... and public again: replaced by a web service.
+        let public = testing::cx(MANIFEST, "render");
+        let p = plan(&public, &seen, &pushed);
+        assert!(matches!(&p.changes[1], Step::ReplaceService { from: "private_service", to: "web_service", .. }), "{:?}", rows(&p));
+        assert!(matches!(&p.changes[2], Step::CreateService { private: false, .. }));
     }
 }
