@@ -102,7 +102,8 @@ fn tagged_ok(v: &Value) {
 
 #[test]
 fn appservice_deploy_redeploy_fail_swap_rollback_destroy() {
-    let p = Project::new("");
+    // Public, so the health gate (this machine) may reach it: see appservice_is_private_unless_public.
+    let p = Project::new("public = true\n");
     p.st().add_foreign_group("data-team");
     let registry = env("AIDEPLOY_TEST_REGISTRY");
     let registry_host = registry.split('/').next().unwrap().to_string();
@@ -151,6 +152,7 @@ fn appservice_deploy_redeploy_fail_swap_rollback_destroy() {
         assert_eq!(config["healthCheckPath"], "/health");
         assert_eq!(config["minTlsVersion"], "1.2");
         assert_eq!(config["ftpsState"], "Disabled");
+        assert_eq!(config["ipSecurityRestrictionsDefaultAction"], "Allow", "public = true: no restriction");
         // App settings: port, [env], and a Key Vault reference, never the value.
         let settings = st.site_settings(&site_id);
         assert_eq!(settings["WEBSITES_PORT"], "8000");
@@ -238,6 +240,9 @@ fn appservice_deploy_redeploy_fail_swap_rollback_destroy() {
             .filter(|r| r["properties"]["principalId"] == slot_principal.as_str())
             .collect();
         assert_eq!(slot_roles.len(), 2);
+        // Public on both sides of the swap (restrictions stay with each).
+        assert_eq!(st.site_config(&site_id)["ipSecurityRestrictionsDefaultAction"], "Allow");
+        assert_eq!(st.site_config(&slot_id)["ipSecurityRestrictionsDefaultAction"], "Allow");
         assert!(st.site_settings(&site_id).values().all(|v| !v.contains(SECRET)));
     }
 
@@ -620,4 +625,90 @@ fn appservice_lease_refuses_a_group_that_is_not_its_own() {
     let st = p.st();
     assert_eq!(st.mutations, 0);
     assert!(st.groups[lease]["tags"].as_object().unwrap().is_empty(), "its tags were changed");
+}
+
+/// The rules a site's configuration holds besides ARM's implicit last one, as
+/// (address, action), and its default action.
+fn access_of(st: &fake::State, site: &str) -> (Vec<(String, String)>, String) {
+    let config = st.site_config(site);
+    let rules = config["ipSecurityRestrictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["priority"] != 2147483647)
+        .map(|r| (r["ipAddress"].as_str().unwrap().to_string(), r["action"].as_str().unwrap().to_string()))
+        .collect();
+    (rules, config["ipSecurityRestrictionsDefaultAction"].as_str().unwrap().to_string())
+}
+
+fn access_row(v: &Value) -> (String, String) {
+    let a = v["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "access").unwrap_or_else(|| panic!("no access row: {v}"));
+    (a["op"].as_str().unwrap().to_string(), a["reason"].as_str().unwrap_or("").to_string())
+}
+
+/// Private unless `public = true`: by default the site denies every address (the fake's
+/// front end answers this machine 403, so the health gate says why it skips);
+/// `allow_cidrs` lets only those networks in (this machine's loopback here, so the gate
+/// passes); `public = true` opens it; each switch is an update of its own and converges.
+#[test]
+fn appservice_is_private_unless_public() {
+    let p = Project::new("");
+    let manifest = p.dir.join("aideploy.toml");
+    let base = std::fs::read_to_string(&manifest).unwrap();
+    let set = |extra: &str| std::fs::write(&manifest, format!("{base}{extra}")).unwrap();
+
+    // Default: private. Deny, no allow rule; the health check cannot get in: skipped.
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(access_row(&v), ("create".into(), "private".into()));
+    assert_eq!(v["health"], "skipped", "{v}");
+    assert!(stderr.contains("the site is private") && stderr.contains("private endpoint"), "the plan says so: {stderr}");
+    assert!(stderr.contains("health: skipped (private") && stderr.contains("allow_cidrs"), "{stderr}");
+    let site = id(one(&p.st(), "Microsoft.Web/sites"));
+    assert_eq!(access_of(&p.st(), &site), (vec![], "Deny".into()));
+    assert!(p.st().rejected.is_empty(), "{:?}", p.st().rejected);
+    let (code, v, _) = p.run(&["status"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!((v["health"].as_str(), v["details"]["access"].as_str()), (Some("skipped"), Some("private")), "{v}");
+    assert!(v["details"]["health_skipped"].as_str().unwrap().contains("403"), "{v}");
+
+    // allow_cidrs: only that network (this machine's, here): the gate gets in.
+    set("allow_cidrs = [\"127.0.0.0/8\"]\n");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(access_row(&v), ("update".into(), "private -> allowed: 127.0.0.0/8".into()));
+    assert_eq!(v["health"], "passed", "{v}\n{stderr}");
+    assert_eq!(access_of(&p.st(), &site), (vec![("127.0.0.0/8".into(), "Allow".into())], "Deny".into()));
+
+    // Another network only: this machine is kept out, and the gate says so.
+    set("allow_cidrs = [\"203.0.113.0/24\"]\npublic = true\n");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(access_row(&v).1, "allowed: 127.0.0.0/8 -> allowed: 203.0.113.0/24");
+    assert_eq!(v["health"], "skipped", "{v}");
+    assert!(stderr.contains("403 Forbidden") && stderr.contains("allowed: 203.0.113.0/24"), "{stderr}");
+    assert_eq!(access_of(&p.st(), &site), (vec![("203.0.113.0/24".into(), "Allow".into())], "Deny".into()));
+
+    // public = true: no restriction; the gate passes; status says public.
+    set("public = true\n");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(access_row(&v), ("update".into(), "allowed: 203.0.113.0/24 -> public".into()));
+    assert_eq!(v["health"], "passed", "{v}");
+    assert_eq!(access_of(&p.st(), &site), (vec![], "Allow".into()));
+    let (_, v, _) = p.run(&["status"]);
+    assert_eq!((v["health"].as_str(), v["details"]["access"].as_str()), (Some("passed"), Some("public")), "{v}");
+    // Unchanged: nothing written.
+    let before = p.st().mutations;
+    let (code, v, _) = p.run(&["deploy"]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(false)), "{v}");
+    assert_eq!(p.st().mutations, before);
+
+    // Back to private.
+    set("");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(access_row(&v), ("update".into(), "public -> private".into()));
+    assert_eq!(access_of(&p.st(), &site), (vec![], "Deny".into()));
+    assert!(p.st().rejected.is_empty(), "{:?}", p.st().rejected);
 }

@@ -70,8 +70,9 @@ target_settings! {
     instance_type: String => [Ec2, Sagemaker],
     /// Number of endpoint instances.
     instance_count: u32 => [Sagemaker],
-    /// Networks allowed to reach the app port (default: none, the port is private).
-    allow_cidrs: Vec<Cidr> => [Ec2],
+    /// Networks allowed to reach the app (ec2: its port; appservice: the site and its
+    /// staging slot). Default: none, the app is private.
+    allow_cidrs: Vec<Cidr> => [Ec2, Appservice],
     /// Networks allowed SSH access (none unless given).
     ssh_cidrs: Vec<Cidr> => [Ec2],
     /// Root volume size in GB.
@@ -110,10 +111,11 @@ target_settings! {
     /// API's route takes unsigned calls, else only SigV4-signed ones with
     /// `execute-api:Invoke`); local: serve on every interface, not only 127.0.0.1, and
     /// run `command` as written; ec2: open the app port to every address unless
-    /// `allow_cidrs` limits it (default private); railway: give the service a Railway
-    /// domain (default: only the project's private network reaches it); render: a web
-    /// service (default: a private service).
-    public: bool => [Cloudrun, Local, Ec2, Lambda, Railway, Render],
+    /// `allow_cidrs` limits it (default private); appservice: let every address reach the
+    /// site unless `allow_cidrs` limits it (default private); railway: give the service a
+    /// Railway domain (default: only the project's private network reaches it); render: a
+    /// web service (default: a private service).
+    public: bool => [Cloudrun, Local, Ec2, Lambda, Appservice, Railway, Render],
     /// Azure subscription id.
     subscription: String => [Appservice],
     /// Azure resource group.

@@ -361,7 +361,11 @@ impl Fixture for AppService {
     fn write_app(&self, p: &Project) {
         fastapi_app(
             p,
-            &format!("[targets.appservice]\nsubscription = \"{}\"\nregion = \"westeurope\"\nhealth_timeout = 2\n", fakes::arm::SUB),
+            // Public: the health checks reach the site from this machine.
+            &format!(
+                "[targets.appservice]\nsubscription = \"{}\"\nregion = \"westeurope\"\nhealth_timeout = 2\npublic = true\n",
+                fakes::arm::SUB
+            ),
         );
     }
     fn env(&self, _p: &Project, cmd: &mut Command) {

@@ -20,9 +20,12 @@
 //! operation to poll).
 //!
 //! It also stands in for the sites' front ends: `GET /sites/{host}/{path}` answers
-//! 200 when the site (or slot) with that `defaultHostName` runs a digest-pinned image
-//! that is not in `bad`, else 503 (the test points AIDEPLOY_AZURE_SITE_URL_TEMPLATE
-//! at it). Registries report `registry_host` as their login server, so images really
+//! 403 when the access restrictions of the site (or slot) with that `defaultHostName`
+//! keep the caller's address out (first matching rule by priority, else the default
+//! action), else 200 when it runs a digest-pinned image that is not in `bad`, else 503
+//! (the test points AIDEPLOY_AZURE_SITE_URL_TEMPLATE at it). Access restrictions are
+//! checked as ARM checks them (see `check_restrictions`), listed with ARM's implicit
+//! last rule, and stay with a slot in a swap. Registries report `registry_host` as their login server, so images really
 //! go to the loopback Distribution registry.
 #![allow(dead_code)]
 
@@ -181,7 +184,163 @@ fn site_shape() -> Value {
         "!properties": {"!serverFarmId": "string", "httpsOnly": "bool", "keyVaultReferenceIdentity": "string", "reserved": "bool", "clientAffinityEnabled": "bool",
             "siteConfig": {"linuxFxVersion": "string", "acrUseManagedIdentityCreds": "bool", "alwaysOn": "bool", "healthCheckPath": "string",
                 "minTlsVersion": "string", "ftpsState": "string", "http20Enabled": "bool", "numberOfWorkers": "int", "appCommandLine": "string",
-                "appSettings": [{"!name": "string", "!value": "string"}]}}})
+                "appSettings": [{"!name": "string", "!value": "string"}],
+                "ipSecurityRestrictions": [restriction_shape()], "ipSecurityRestrictionsDefaultAction": "string",
+                "scmIpSecurityRestrictions": [restriction_shape()], "scmIpSecurityRestrictionsDefaultAction": "string",
+                "scmIpSecurityRestrictionsUseMain": "bool"}}})
+}
+/// `IpSecurityRestriction`: one access rule of a site (or of its SCM site).
+fn restriction_shape() -> Value {
+    json!({"ipAddress": "string", "subnetMask": "string", "vnetSubnetResourceId": "string", "vnetTrafficTag": "int", "subnetTrafficTag": "int",
+        "action": "string", "tag": "string", "priority": "int", "name": "string", "description": "string", "headers": "any"})
+}
+/// The properties of a `Microsoft.Web/sites/config` (web) PATCH: the siteConfig fields.
+fn site_config_shape() -> Value {
+    site_shape()["!properties"]["siteConfig"].clone()
+}
+
+/// siteConfig fields that stay with a slot in a swap.
+const STICKY: [&str; 5] = [
+    "ipSecurityRestrictions",
+    "ipSecurityRestrictionsDefaultAction",
+    "scmIpSecurityRestrictions",
+    "scmIpSecurityRestrictionsDefaultAction",
+    "scmIpSecurityRestrictionsUseMain",
+];
+
+/// The last rule ARM lists: what happens to an address no rule matches.
+const IMPLICIT_PRIORITY: i64 = 2_147_483_647;
+
+fn implicit(rule: &Value) -> bool {
+    rule["ipAddress"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("any")) && rule["priority"] == IMPLICIT_PRIORITY
+}
+
+/// Whether `cidr` (`a.b.c.d/n`, an IPv6 block, a plain address, or `Any`) holds `ip`.
+fn holds(cidr: &str, ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    if cidr.eq_ignore_ascii_case("any") {
+        return true;
+    }
+    let (addr, bits) = match cidr.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (cidr, None),
+    };
+    match (addr.parse::<IpAddr>(), ip) {
+        (Ok(IpAddr::V4(n)), IpAddr::V4(i)) => {
+            let b = bits.unwrap_or(32).min(32);
+            let mask = if b == 0 { 0 } else { u32::MAX << (32 - b) };
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (Ok(IpAddr::V6(n)), IpAddr::V6(i)) => {
+            let b = bits.unwrap_or(128).min(128);
+            let mask = if b == 0 { 0 } else { u128::MAX << (128 - b) };
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Rejects access rules as ARM does: an action other than Allow or Deny, a tag it does
+/// not know, a priority outside 1..=2147483647, an address that is not a CIDR block (or
+/// a plain IPv4 address with `subnetMask`, or a service tag with tag `ServiceTag`), a
+/// subnet mask next to a CIDR block, neither or both of an address and a subnet id,
+/// and a default action other than Allow or Deny.
+fn check_restrictions(config: &Value) -> Result<(), String> {
+    for (field, default) in [
+        ("ipSecurityRestrictions", "ipSecurityRestrictionsDefaultAction"),
+        ("scmIpSecurityRestrictions", "scmIpSecurityRestrictionsDefaultAction"),
+    ] {
+        if let Some(a) = config[default].as_str() {
+            if !a.eq_ignore_ascii_case("allow") && !a.eq_ignore_ascii_case("deny") {
+                return Err(format!("'{a}' is not a valid value for {default}; valid values are Allow, Deny."));
+            }
+        }
+        for (i, r) in config[field].as_array().into_iter().flatten().enumerate() {
+            let at = format!("{field}[{i}]");
+            match r["action"].as_str() {
+                None => {}
+                Some(a) if a.eq_ignore_ascii_case("allow") || a.eq_ignore_ascii_case("deny") => {}
+                Some(a) => return Err(format!("{at}.action '{a}' is invalid: an access restriction either Allows or Denies.")),
+            }
+            if let Some(p) = r["priority"].as_i64() {
+                if !(1..=IMPLICIT_PRIORITY).contains(&p) {
+                    return Err(format!("{at}.priority {p} is out of range: use 1 to {IMPLICIT_PRIORITY}."));
+                }
+            }
+            let tag = r["tag"].as_str().unwrap_or("Default");
+            if !matches!(tag, "Default" | "XffProxy" | "ServiceTag") {
+                return Err(format!("{at}.tag '{tag}' is invalid: use Default, XffProxy or ServiceTag."));
+            }
+            let (ip, subnet) = (r["ipAddress"].as_str(), r["vnetSubnetResourceId"].as_str());
+            let ip = match (ip, subnet) {
+                (Some(ip), None) => ip,
+                (None, Some(_)) => continue,
+                _ => return Err(format!("{at}: give either ipAddress or vnetSubnetResourceId.")),
+            };
+            if tag == "ServiceTag" {
+                if ip.is_empty() {
+                    return Err(format!("{at}.ipAddress must name a service tag."));
+                }
+                continue;
+            }
+            let mask = r["subnetMask"].as_str();
+            let ok = match ip.split_once('/') {
+                _ if ip.eq_ignore_ascii_case("any") => true,
+                Some((a, b)) => {
+                    mask.is_none()
+                        && match (a.parse::<std::net::IpAddr>(), b.parse::<u8>()) {
+                            (Ok(std::net::IpAddr::V4(_)), Ok(b)) => b <= 32,
+                            (Ok(std::net::IpAddr::V6(_)), Ok(b)) => b <= 128,
+                            _ => false,
+                        }
+                }
+                None => match ip.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V4(_)) => mask.is_some_and(|m| m.parse::<std::net::Ipv4Addr>().is_ok()),
+                    Ok(std::net::IpAddr::V6(_)) => mask.is_none(),
+                    Err(_) => false,
+                },
+            };
+            if !ok {
+                return Err(format!("{at}.ipAddress '{ip}' is not a valid IP address range (write a CIDR block such as 203.0.113.0/24)."));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A stored config as ARM returns it: each rule list ends with the implicit rule for
+/// the default action (`Allow all` / `Deny all`).
+fn with_implicit_rules(stored: &mut Value) {
+    for (field, default) in [
+        ("ipSecurityRestrictions", "ipSecurityRestrictionsDefaultAction"),
+        ("scmIpSecurityRestrictions", "scmIpSecurityRestrictionsDefaultAction"),
+    ] {
+        let mut rules: Vec<Value> = stored[field].as_array().cloned().unwrap_or_default().into_iter().filter(|r| !implicit(r)).collect();
+        let action = stored[default].as_str().unwrap_or(if rules.is_empty() { "Allow" } else { "Deny" }).to_string();
+        stored[default] = json!(action);
+        rules.push(json!({"ipAddress": "Any", "action": action, "priority": IMPLICIT_PRIORITY, "name": format!("{action} all"),
+            "description": format!("{action} all access")}));
+        stored[field] = Value::Array(rules);
+    }
+}
+
+/// Whether a site's front end lets `peer` in: the first rule by priority that holds it
+/// decides, else the default action.
+fn admits(config: &Value, peer: std::net::IpAddr) -> bool {
+    let mut rules: Vec<&Value> = config["ipSecurityRestrictions"].as_array().into_iter().flatten().filter(|r| !implicit(r)).collect();
+    rules.sort_by_key(|r| r["priority"].as_i64().unwrap_or(IMPLICIT_PRIORITY));
+    for r in &rules {
+        if r["tag"] == "ServiceTag" || !r["vnetSubnetResourceId"].is_null() {
+            continue;
+        }
+        if r["ipAddress"].as_str().is_some_and(|a| holds(a, peer)) {
+            return !r["action"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("deny"));
+        }
+    }
+    config["ipSecurityRestrictionsDefaultAction"]
+        .as_str()
+        .unwrap_or(if rules.is_empty() { "Allow" } else { "Deny" })
+        .eq_ignore_ascii_case("allow")
 }
 fn registry_shape() -> Value {
     json!({"!location": "string", "tags": "tags", "!sku": {"!name": "string"}, "properties": {"adminUserEnabled": "bool", "publicNetworkAccess": "string", "anonymousPullEnabled": "bool"}})
@@ -348,6 +507,30 @@ impl State {
     }
 }
 
+/// A site's front end, for a request from `peer`: 403 when the site's access
+/// restrictions keep `peer` out (before the app is asked), else 200 when it runs a
+/// digest-pinned image that is not in `bad`, else 503.
+pub fn front(st: &State, target: &str, peer: std::net::IpAddr) -> Reply {
+    let path = target.split('?').next().unwrap_or(target);
+    let host = path.trim_matches('/').split('/').nth(1).unwrap_or("");
+    let Some(site) = st.resources.values().find(|r| r["properties"]["defaultHostName"] == host) else {
+        return Reply::json(404, json!({"error": "no such site"}));
+    };
+    let config = st.site_config(site["id"].as_str().unwrap_or(""));
+    if !admits(&config, peer) {
+        return Reply {
+            status: 403,
+            headers: Vec::new(),
+            body: format!("403 Forbidden: {peer} may not reach this web app (access restrictions)"),
+        };
+    }
+    match st.running_digest(host) {
+        Some(d) if !st.bad.contains(&d) => Reply::json(200, json!({"status": "ok"})),
+        Some(_) => Reply::json(503, json!({"error": "the container did not start"})),
+        None => Reply::json(503, json!({"error": "no image"})),
+    }
+}
+
 /// The answer to one request. `base` is the fake's own URL (for operation URLs).
 pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &[(String, String)], body: &str) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -355,14 +538,6 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
         query.split('&').filter(|p| !p.is_empty()).filter_map(|p| p.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
 
-    // The sites' front ends (not ARM).
-    if segs.first() == Some(&"sites") && segs.len() >= 2 {
-        return match st.running_digest(segs[1]) {
-            Some(d) if !st.bad.contains(&d) => Reply::json(200, json!({"status": "ok"})),
-            Some(_) => Reply::json(503, json!({"error": "the container did not start"})),
-            None => Reply::json(503, json!({"error": "no image"})),
-        };
-    }
     let auth = headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str()).unwrap_or("");
     if !auth.starts_with("Bearer ") || auth.len() <= 7 {
         return err(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.");
@@ -892,6 +1067,9 @@ fn web_site(
                 return err(409, "Conflict", format!("Website with given name {name} already exists."));
             }
             let config = &parsed["properties"]["siteConfig"];
+            if let Err(why) = check_restrictions(config) {
+                return err(400, "BadRequest", why);
+            }
             if config["alwaysOn"] == true && !always_on {
                 return err(409, "Conflict", "There was a conflict. AlwaysOn cannot be set for this site as the plan does not allow it.");
             }
@@ -940,6 +1118,7 @@ fn web_site(
                     }
                 }
             }
+            with_implicit_rules(&mut stored);
             st.resources.insert(
                 ckey,
                 json!({"id": format!("{app_id}/config/web"), "name": "web", "type": "Microsoft.Web/sites/config", "properties": stored}),
@@ -977,6 +1156,32 @@ fn web_site(
             .get(&format!("{key}/config/web"))
             .map(|r| Reply::json(200, r.clone()))
             .unwrap_or_else(|| err(404, "ResourceNotFound", "site not found")),
+        ("PATCH", ["config", "web"]) => {
+            // SiteConfigResource: the given siteConfig fields replace the stored ones.
+            valid!(json!({"kind": "string", "!properties": site_config_shape()}));
+            let config = &parsed["properties"];
+            if config.get("appSettings").is_some() {
+                return err(400, "BadRequest", "appSettings are not part of config/web: use config/appsettings.");
+            }
+            if let Err(why) = check_restrictions(config) {
+                return err(400, "BadRequest", why);
+            }
+            if !st.resources.contains_key(&key) {
+                return err(404, "ResourceNotFound", "site not found");
+            }
+            if st.busy(&key) {
+                return err(409, "AnotherOperationInProgress", "Another operation on this or a dependent resource is in progress.");
+            }
+            let ckey = format!("{key}/config/web");
+            let Some(c) = st.resources.get_mut(&ckey) else { return err(404, "ResourceNotFound", "site not found") };
+            for (k, v) in config.as_object().unwrap() {
+                c["properties"][k] = v.clone();
+            }
+            with_implicit_rules(&mut c["properties"]);
+            let out = c.clone();
+            st.mutations += 1;
+            Reply::json(200, out)
+        }
         ("POST", ["config", "appsettings", "list"]) => {
             if !st.resources.contains_key(&key) {
                 return err(404, "ResourceNotFound", "site not found");
@@ -995,8 +1200,14 @@ fn web_site(
             }
             // Config (image) and app settings change places; tags and identities stay.
             let (a, b) = (format!("{site_key}/config/web"), format!("{slot_key}/config/web"));
-            let ca = st.resources[&a]["properties"].clone();
-            let cb = st.resources[&b]["properties"].clone();
+            // Access restrictions are not swapped: each keeps its own.
+            let mut ca = st.resources[&a]["properties"].clone();
+            let mut cb = st.resources[&b]["properties"].clone();
+            for k in STICKY {
+                let (x, y) = (ca[k].clone(), cb[k].clone());
+                ca[k] = y;
+                cb[k] = x;
+            }
             st.resources.get_mut(&a).unwrap()["properties"] = cb;
             st.resources.get_mut(&b).unwrap()["properties"] = ca;
             let sa = st.settings.remove(&site_key).unwrap_or_default();
@@ -1060,8 +1271,14 @@ impl FakeArm {
                         let auth = headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone()).unwrap_or_default();
                         st.tokens.insert(auth);
                     }
-                    let reply = answer(&mut st, &b, &method, &target, &headers, &body);
-                    if (400..500).contains(&reply.status) && reply.status != 404 {
+                    let reply = if target.starts_with("/sites/") {
+                        let peer = stream.peer_addr().map(|a| a.ip()).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+                        front(&st, &target, peer)
+                    } else {
+                        answer(&mut st, &b, &method, &target, &headers, &body)
+                    };
+                    // ARM's refusals only: a front end's 403 is the site's rules at work.
+                    if (400..500).contains(&reply.status) && reply.status != 404 && !target.starts_with("/sites/") {
                         st.rejected.push(format!("{method} {target}: {}", reply.body));
                     }
                     reply
@@ -1121,6 +1338,87 @@ mod rules {
     }
     fn site_body(plan: &str) -> Value {
         json!({"location": "eastus", "identity": {"type": "SystemAssigned"}, "properties": {"serverFarmId": plan, "siteConfig": {"alwaysOn": true}}})
+    }
+
+    /// Access restrictions: malformed rules refused as ARM refuses them; stored with the
+    /// implicit last rule; the front end lets in only what the rules allow; a swap
+    /// leaves each side's rules where they are.
+    #[test]
+    fn access_restrictions_are_checked_stored_and_enforced() {
+        let mut st = State::default();
+        let g = rg(&mut st);
+        let p = plan(&mut st, &g, "S1");
+        let site = format!("{g}/providers/Microsoft.Web/sites/app1");
+        let with = |rules: Value, default: &str| {
+            let mut b = site_body(&p);
+            b["properties"]["siteConfig"]["ipSecurityRestrictions"] = rules;
+            b["properties"]["siteConfig"]["ipSecurityRestrictionsDefaultAction"] = json!(default);
+            b
+        };
+        let rule = |ip: &str, action: &str, priority: i64| json!({"ipAddress": ip, "action": action, "priority": priority, "name": "r"});
+        for (bad, default) in [
+            (json!([rule("203.0.113.0/33", "Allow", 100)]), "Deny"),
+            (json!([rule("not-an-address", "Allow", 100)]), "Deny"),
+            (json!([rule("203.0.113.7", "Allow", 100)]), "Deny"),
+            (json!([rule("203.0.113.0/24", "Permit", 100)]), "Deny"),
+            (json!([rule("203.0.113.0/24", "Allow", 0)]), "Deny"),
+            (json!([rule("203.0.113.0/24", "Allow", 2147483648)]), "Deny"),
+            (json!([{"ipAddress": "203.0.113.0/24", "action": "Allow", "priority": 100, "tag": "Office"}]), "Deny"),
+            (json!([{"action": "Allow", "priority": 100}]), "Deny"),
+            (json!([{"ipAddress": "203.0.113.0/24", "subnetMask": "255.255.255.0", "action": "Allow", "priority": 100}]), "Deny"),
+            (json!([]), "Block"),
+        ] {
+            let r = call(&mut st, "PUT", &format!("{site}?api-version=2026-09-01"), with(bad.clone(), default));
+            assert_eq!((r.status, code(&r)), (400, "BadRequest".to_string()), "{bad} {default}: {}", r.body);
+        }
+        assert!(!st.resources.contains_key(&site.to_ascii_lowercase()), "a refused site was made");
+
+        let r = call(&mut st, "PUT", &format!("{site}?api-version=2026-09-01"), with(json!([rule("127.0.0.0/8", "Allow", 100)]), "Deny"));
+        assert_eq!(r.status, 202, "{}", r.body);
+        let config = st.site_config(&site);
+        let rules = config["ipSecurityRestrictions"].as_array().unwrap();
+        assert_eq!(rules.len(), 2, "{rules:?}");
+        assert_eq!((rules[1]["ipAddress"].clone(), rules[1]["action"].clone()), (json!("Any"), json!("Deny")));
+        st.resources.get_mut(&format!("{}/config/web", site.to_ascii_lowercase())).unwrap()["properties"]["linuxFxVersion"] =
+            json!("DOCKER|r/a@sha256:1");
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let other: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(front(&st, "/sites/app1.azurewebsites.net/health", loopback).status, 200);
+        assert_eq!(front(&st, "/sites/app1.azurewebsites.net/health", other).status, 403);
+
+        // PATCH config/web: bad rules refused; good ones replace the list.
+        while st.busy(&site) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let cfg = format!("{site}/config/web?api-version=2026-09-01");
+        let r = call(&mut st, "PATCH", &cfg, json!({"properties": {"ipSecurityRestrictions": [rule("10.0.0.0/8", "Allow", -1)]}}));
+        assert_eq!(r.status, 400, "{}", r.body);
+        let r = call(
+            &mut st,
+            "PATCH",
+            &cfg,
+            json!({"properties": {"ipSecurityRestrictions": [], "ipSecurityRestrictionsDefaultAction": "Deny"}}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(front(&st, "/sites/app1.azurewebsites.net/health", loopback).status, 403);
+        assert_eq!(st.site_config(&site)["linuxFxVersion"], "DOCKER|r/a@sha256:1", "PATCH kept the other fields");
+
+        // A slot open to all, swapped in: production keeps its rules, the slot its own.
+        let slot = format!("{site}/slots/staging");
+        let r = call(&mut st, "PUT", &format!("{slot}?api-version=2026-09-01"), with(json!([]), "Allow"));
+        assert!(r.status == 202 || r.status == 200, "{}", r.body);
+        while st.busy(&slot) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let r = call(
+            &mut st,
+            "POST",
+            &format!("{site}/slotsswap?api-version=2026-09-01"),
+            json!({"targetSlot": "staging", "preserveVnet": true}),
+        );
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(st.site_config(&site)["ipSecurityRestrictionsDefaultAction"], "Deny");
+        assert_eq!(st.site_config(&slot)["ipSecurityRestrictionsDefaultAction"], "Allow");
     }
 
     #[test]

@@ -6,11 +6,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use super::access::{gate, look, Access, Gate};
 use super::arm::{Arm, API_ACR, API_AUTHORIZATION, API_KEYVAULT, API_RESOURCES, API_SUBSCRIPTIONS, API_WEB};
 use super::names::{assignment_path, short, value_hash, Names, SLOT};
 use super::observe::{Observed, StoredSecret};
 use super::plan::{desired_settings, secret_refs, Change, Role};
-use super::{health_timeout, probe_url, tags, tier, Image, Tier, TAG_CREATED_GROUP, TAG_DIGEST, TAG_PREVIOUS, TAG_VALUE};
+use super::{probe_url, tags, tier, Image, Tier, TAG_CREATED_GROUP, TAG_DIGEST, TAG_PREVIOUS, TAG_VALUE};
 use crate::artifact::registry::Reference;
 use crate::engine::wait::{Poll, Wait, Waited};
 use crate::engine::{health, Built, Cx, Health, Op, Outcome, Planned, Pushed, Reporter};
@@ -149,6 +150,16 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Built<Image>, plan: &Planne
                 }
             }
             Change::Slot { .. } => release_needed = true,
+            Change::Access { op: Op::Update, name, to, .. } => {
+                // Restrictions stay with a slot in a swap: the site and the slot each get them.
+                r.step(&format!("setting who may reach web app {name}: {to}"));
+                let body = json!({"properties": Access::wanted(cx).site_config()});
+                arm.patch(&format!("{}/config/web", n.site_path()), API_WEB, &body, "access restrictions", r).await?;
+                if seen.slot.is_some() {
+                    arm.patch(&format!("{}/config/web", n.slot_path()), API_WEB, &body, "slot access restrictions", r).await?;
+                }
+                r.done();
+            }
             Change::Role { role, op: Op::Create, .. } => {
                 let s = site.as_ref().context("a role for a web app that was not made")?;
                 ensure_role(cx, &arm, n, *role, &s.principal, r).await?;
@@ -159,14 +170,25 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Built<Image>, plan: &Planne
     let actions = plan.display().actions;
     let url = site.as_ref().map(|s| format!("https://{}", s.host));
     if !release_needed {
-        return Ok(Outcome { url, health: Health::Passed, actions, failure: None, pushed });
+        // The version serving stays: one look at it, as `status` takes.
+        let health = match &site {
+            Some(s) => {
+                let (health, skipped) = look(&Access::wanted(cx), &s.host, cx.loaded.manifest.app().health.as_str()).await;
+                if let Some(why) = skipped {
+                    r.warn(&why);
+                }
+                health
+            }
+            None => Health::Skipped,
+        };
+        return Ok(Outcome { url, health, actions, failure: None, pushed });
     }
     let s = site.context("no web app to release to")?;
     let settings = desired_settings(cx, &secret_refs(cx, n, &stored));
     let repo = repo(cx, art, login.as_deref())?;
     let rel = Release { repo: &repo, digest: &art.image.digest, settings: &settings };
-    let failure = release(&shape, &arm, seen, &s.host, &rel, vault, r).await?;
-    Ok(Outcome { url, health: if failure.is_some() { Health::Failed } else { Health::Passed }, actions, failure, pushed })
+    let (health, failure) = release(&shape, &arm, seen, &s.host, &rel, vault, r).await?;
+    Ok(Outcome { url, health, actions, failure, pushed })
 }
 
 /// Where the site pulls from: the override, else `{login server}/{app}`.
@@ -203,6 +225,9 @@ fn site_body(s: &Shape, image: Option<&str>, settings: Option<&BTreeMap<String, 
         "ftpsState": "Disabled",
         "http20Enabled": true,
     });
+    for (k, v) in Access::wanted(cx).site_config() {
+        config[&k] = v;
+    }
     if let Some(i) = image {
         config["linuxFxVersion"] = json!(format!("DOCKER|{i}"));
     }
@@ -296,7 +321,9 @@ pub struct Release<'a> {
 
 /// Puts a release into service, health-gated: through the staging slot and a swap on
 /// tiers with slots, else in place with the previous version put back on failure.
-/// `Err` is a failed call; `Ok(Some(why))` an unhealthy version (the old one serves).
+/// `Err` is a failed call; else the health it found, with why when the version is
+/// unhealthy (the old one serves). A private site the gate cannot reach is put into
+/// service unchecked (health skipped, and said why).
 pub async fn release(
     shape: &Shape<'_>,
     arm: &Arm,
@@ -305,8 +332,9 @@ pub async fn release(
     rel: &Release<'_>,
     vault: bool,
     r: &dyn Reporter,
-) -> Result<Option<String>> {
+) -> Result<(Health, Option<String>)> {
     let Shape { cx, n, acr, .. } = *shape;
+    let access = Access::wanted(cx);
     let image = format!("{}@{}", rel.repo, rel.digest);
     let serving = seen.digest();
     let path = cx.loaded.manifest.app().health.to_string();
@@ -322,13 +350,23 @@ pub async fn release(
         r.done();
         let url = probe_url(&slot.host, &path);
         r.step(&format!("waiting for slot {SLOT} to answer {path}"));
-        if let Err(e) = health::wait_healthy(&url, &path, health::Front::Proxy, health_timeout(cx), r, || None).await {
-            return Ok(Some(format!(
-                "slot {SLOT} (@{}) did not pass its health check at {url}: {}\n(not swapped: production keeps serving)",
-                short(rel.digest),
-                unhealthy(cx, e)
-            )));
-        }
+        let health = match gate(cx, &access, &url, &path, r).await {
+            Gate::Passed => Health::Passed,
+            Gate::Skipped(why) => {
+                r.warn(&format!("{why}; slot {SLOT} is swapped in unchecked"));
+                Health::Skipped
+            }
+            Gate::Unhealthy(e) => {
+                return Ok((
+                    Health::Failed,
+                    Some(format!(
+                        "slot {SLOT} (@{}) did not pass its health check at {url}: {}\n(not swapped: production keeps serving)",
+                        short(rel.digest),
+                        unhealthy(cx, e)
+                    )),
+                ))
+            }
+        };
         r.done();
         r.step(&format!("swapping slot {SLOT} into production"));
         let swap = json!({"targetSlot": SLOT, "preserveVnet": true});
@@ -338,7 +376,7 @@ pub async fn release(
         tg.insert(TAG_PREVIOUS.into(), json!(serving.clone().unwrap_or_default()));
         arm.patch(&n.site_path(), API_WEB, &json!({"tags": tg}), "site tags", r).await?;
         r.done();
-        return Ok(None);
+        return Ok((health, None));
     }
     r.step(&format!("updating web app {} to @{}", n.site, short(rel.digest)));
     let previous = serving.clone().unwrap_or_default();
@@ -347,14 +385,22 @@ pub async fn release(
     r.done();
     let url = probe_url(host, &path);
     r.step(&format!("waiting for {url}"));
-    let Err(e) = health::wait_healthy(&url, &path, health::Front::Proxy, health_timeout(cx), r, || None).await else {
-        r.done();
-        return Ok(None);
+    let e = match gate(cx, &access, &url, &path, r).await {
+        Gate::Passed => {
+            r.done();
+            return Ok((Health::Passed, None));
+        }
+        Gate::Skipped(why) => {
+            r.warn(&format!("{why}; the new version serves unchecked"));
+            r.done();
+            return Ok((Health::Skipped, None));
+        }
+        Gate::Unhealthy(e) => e,
     };
     let why = format!("@{} did not pass its health check at {url}: {}", short(rel.digest), unhealthy(cx, e));
     // Put the version that served back, image and settings as they were.
     let Some(old) = seen.site.as_ref().and_then(|s| s.config.image()).filter(|_| serving.is_some()) else {
-        return Ok(Some(format!("{why}\n(nothing served before: the site stays on the failing version)")));
+        return Ok((Health::Failed, Some(format!("{why}\n(nothing served before: the site stays on the failing version)"))));
     };
     r.step("putting the previous version back");
     let old_site = seen.site.as_ref().context("checked above")?;
@@ -362,7 +408,7 @@ pub async fn release(
     let back = site_body(shape, Some(old), Some(&old_site.settings), &[(TAG_DIGEST, &previous), (TAG_PREVIOUS, &prev_of_prev)]);
     arm.put(&n.site_path(), API_WEB, &back, "web app", r).await?;
     r.done();
-    Ok(Some(format!("{why}\n(rolled back: @{} serves again)", short(&previous))))
+    Ok((Health::Failed, Some(format!("{why}\n(rolled back: @{} serves again)", short(&previous)))))
 }
 
 fn unhealthy(cx: &Cx, e: health::Unhealthy) -> String {

@@ -32,6 +32,7 @@
 //! One deploy, rollback or destroy at a time: the lease is a resource group of its own
 //! whose tags are a settled register (`lease.rs`): ARM has no precondition to write with.
 
+mod access;
 mod apply;
 mod arm;
 mod lease;
@@ -259,6 +260,10 @@ impl Target for AppServiceBackend {
         details.insert("image".into(), json!(seen.site.as_ref().and_then(|s| s.config.image())));
         details.insert("registry".into(), json!(seen.acr));
         details.insert("key_vault".into(), json!(seen.vault.as_ref().map(|_| n.vault.clone())));
+        details.insert("access".into(), json!(seen.site.as_ref().map(|s| s.config.access().label())));
+        if let Some(why) = &seen.health_skipped {
+            details.insert("health_skipped".into(), json!(why));
+        }
         if let Some(d) = seen.slot_digest() {
             details.insert("staging_slot".into(), json!(d));
         }
@@ -323,14 +328,8 @@ impl Target for AppServiceBackend {
         let shape = apply::Shape { cx, n: &seen.names, location: &seen.location, t, acr };
         // With slots, the slot's settings move with a swap: keep the production ones.
         let rel = apply::Release { repo: &repo, digest: prev, settings: &site.settings };
-        let failure = apply::release(&shape, &arm, seen, &site.host, &rel, seen.vault.is_some(), r).await?;
-        Ok(Outcome {
-            url: seen.url(),
-            health: if failure.is_some() { Health::Failed } else { Health::Passed },
-            actions: plan.display().actions,
-            failure,
-            pushed: None,
-        })
+        let (health, failure) = apply::release(&shape, &arm, seen, &site.host, &rel, seen.vault.is_some(), r).await?;
+        Ok(Outcome { url: seen.url(), health, actions: plan.display().actions, failure, pushed: None })
     }
 
     fn plan_destroy(&self, cx: &Cx, seen: &Observed) -> Planned<Change> {

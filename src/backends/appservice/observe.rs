@@ -7,10 +7,11 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::access::Access;
 use super::arm::{Arm, API_AUTHORIZATION, API_KEYVAULT, API_RESOURCES, API_WEB};
 use super::names::{assignment_path, kv_name, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER};
-use super::{probe_url, tags_are_ours, TAG_CREATED_GROUP, TAG_PREVIOUS, TAG_VALUE};
-use crate::engine::{health, Cx, Health};
+use super::{tags_are_ours, TAG_CREATED_GROUP, TAG_PREVIOUS, TAG_VALUE};
+use crate::engine::{Cx, Health};
 
 /// The resource group, as found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -37,6 +38,8 @@ pub struct SiteConfig {
     pub min_tls_version: Option<String>,
     pub ftps_state: Option<String>,
     pub acr_use_managed_identity_creds: Option<bool>,
+    pub ip_security_restrictions: Option<Vec<super::access::Rule>>,
+    pub ip_security_restrictions_default_action: Option<String>,
 }
 
 impl SiteConfig {
@@ -46,6 +49,10 @@ impl SiteConfig {
     }
     pub fn digest(&self) -> Option<String> {
         digest_of(&self.linux_fx_version)
+    }
+    /// Who may reach it.
+    pub fn access(&self) -> Access {
+        Access::of(self)
     }
 }
 
@@ -127,6 +134,9 @@ pub struct Observed {
     pub foreign: Vec<Foreign>,
     /// What the serving site answers on its health path (`None`: nothing serves).
     pub health: Option<Health>,
+    /// Why that health was not checked (the site's access restrictions keep this
+    /// machine out).
+    pub health_skipped: Option<String>,
 }
 
 impl Observed {
@@ -319,14 +329,11 @@ pub async fn read(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
             }
         }
     }
-    seen.health = match (&seen.site, seen.digest()) {
-        (Some(s), Some(_)) => Some(if health::probe(&probe_url(&s.host, cx.loaded.manifest.app().health.as_str())).await {
-            Health::Passed
-        } else {
-            Health::Failed
-        }),
-        _ => None,
-    };
+    if let (Some(s), Some(_)) = (&seen.site, seen.digest()) {
+        let (health, skipped) = super::access::look(&s.config.access(), &s.host, cx.loaded.manifest.app().health.as_str()).await;
+        seen.health = Some(health);
+        seen.health_skipped = skipped;
+    }
     seen.names = n;
     Ok(seen)
 }

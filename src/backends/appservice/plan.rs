@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::access::Access;
 use super::names::{assignment_path, kv_name, short, value_hash, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER, SLOT};
 use super::observe::{Observed, Site};
 use super::{sku, tier, Image, Tier};
@@ -112,6 +113,14 @@ pub enum Change {
     Swap {
         why: String,
     },
+    /// Who may reach the site and its slot (`to`; `from` what they allow now, on an
+    /// update). Access restrictions stay with a slot in a swap, so they are set apart.
+    Access {
+        name: String,
+        op: Op,
+        from: Option<String>,
+        to: String,
+    },
     Role {
         role: Role,
         on: String,
@@ -197,6 +206,13 @@ impl crate::engine::Change for Change {
             }
             Change::Slot { name, op, why } => Action::new(*op, "slot", name).because(why.clone()),
             Change::Swap { why } => Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because(why.clone()),
+            Change::Access { name, op, from, to } => {
+                let why = match from {
+                    Some(f) => format!("{f} -> {to}"),
+                    None => to.clone(),
+                };
+                Action::new(*op, "access", name).because(why)
+            }
             Change::Role { role, on, op } => Action::new(*op, "role-assignment", format!("{} on {on}", role.label())),
             Change::Delete { doomed, name, .. } => {
                 let (resource, id) = match doomed {
@@ -321,6 +337,7 @@ pub fn warnings(cx: &Cx, seen: &Observed, t: Tier) -> Vec<String> {
     if !t.autoscale {
         w.push(format!("{sku} ({}) has no autoscale: it runs a fixed number of instances (Standard or higher scales out by rule)", t.name));
     }
+    w.extend(super::access::note(&Access::wanted(cx)));
     for f in &seen.foreign {
         w.push(format!(
             "{} {} exists without aideploy's tags for this app, stage and target: deploy refuses to change it",
@@ -422,6 +439,16 @@ pub fn plan_of(cx: &Cx, seen: &Observed, want_image: &Want) -> Planned<Change> {
             }
         }
     }
+    // Who may reach the site (and the slot): set with them when they are made, else on
+    // their own, since a swap leaves each one's restrictions where they are.
+    let access = Access::wanted(cx);
+    let now: Vec<Access> = [&seen.site, &seen.slot].into_iter().flatten().map(|s| s.config.access()).collect();
+    let (access_op, from) = match now.iter().find(|a| **a != access) {
+        _ if seen.site.is_none() => (Op::Create, None),
+        Some(differs) => (Op::Update, Some(differs.label())),
+        None => (Op::Noop, None),
+    };
+    c.push(Change::Access { name: names.site.clone(), op: access_op, from, to: access.label() });
     let principal = seen.site.as_ref().and_then(|s| s.principal.clone());
     let assigned =
         |role: Role| principal.as_ref().is_some_and(|p| seen.assignments.contains(&assignment_path(&role.scope(names), role.id(), p)));

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::super::access::Access;
 use super::super::names::{assignment_path, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER};
 use super::super::observe::{DeletedVault, Foreign, Group, Observed, Site, SiteConfig};
 use super::*;
@@ -59,6 +60,7 @@ fn deployed(cx: &Cx, digest: &str, sku: &str) -> Observed {
         min_tls_version: Some("1.2".into()),
         ftps_state: Some("Disabled".into()),
         acr_use_managed_identity_creds: Some(true),
+        ..with_access(&Access::wanted(cx))
     };
     seen.site =
         Some(Site { host: "rag.example".into(), principal: Some("p1".into()), https_only: true, tags: BTreeMap::new(), config, settings });
@@ -66,6 +68,11 @@ fn deployed(cx: &Cx, digest: &str, sku: &str) -> Observed {
     seen.assignments.insert(assignment_path(&names.vault_path(), ROLE_KV_SECRETS_USER, "p1"));
     seen.names = names;
     seen
+}
+
+/// A site configuration holding only the access restrictions that say `a`, as written.
+fn with_access(a: &Access) -> SiteConfig {
+    serde_json::from_value(serde_json::Value::Object(a.site_config())).unwrap()
 }
 
 fn want(digest: &str) -> Want<'_> {
@@ -95,6 +102,7 @@ fn plans_from_hand_made_states() {
                 "+ push image",
                 "+ key-vault",
                 "+ web-app",
+                "+ access",
                 "+ role-assignment",
                 "+ role-assignment",
             ],
@@ -108,6 +116,51 @@ fn plans_from_hand_made_states() {
         let p = plan_of(cx, &seen, &want(digest));
         assert_eq!(changed(&p), expected, "{what}");
     }
+}
+
+/// Who may reach the site: private unless `public = true`, `allow_cidrs` when given; a
+/// change is an update of its own, also on tiers with slots (restrictions do not swap).
+#[test]
+fn access_is_planned_apart_and_shown() {
+    let row = |p: &Planned<Change>| p.changes.iter().map(|c| c.row()).find(|a| a.resource == "access").unwrap();
+    let private = cx(&[]);
+    let p = plan_of(&private, &nothing(&private), &want(NEW));
+    assert_eq!((row(&p).op, row(&p).reason.as_deref()), (Op::Create, Some("private")));
+    assert!(p.warnings.iter().any(|w| w.contains("the site is private")), "{:?}", p.warnings);
+
+    // Deployed open (before aideploy made sites private): the update says from what.
+    let mut open = deployed(&private, NEW, "B1");
+    let site = open.site.as_mut().unwrap();
+    site.config.ip_security_restrictions = None;
+    site.config.ip_security_restrictions_default_action = None;
+    let p = plan_of(&private, &open, &want(NEW));
+    assert_eq!(changed(&p), vec!["~ access"]);
+    assert_eq!(row(&p).reason.as_deref(), Some("public -> private"));
+
+    // allow_cidrs (public or not): only those networks; on S1 no slot or swap for it.
+    let manifest = format!("{MANIFEST}allow_cidrs = [\"203.0.113.0/24\"]\npublic = true\n");
+    let allowed = crate::engine::testing::cx(&manifest, "appservice", &["sku=S1"]);
+    assert_eq!(Access::wanted(&allowed), Access::Restricted(vec!["203.0.113.0/24".into()]));
+    let p = plan_of(&allowed, &deployed(&private, NEW, "S1"), &want(NEW));
+    assert_eq!(changed(&p), vec!["~ access"]);
+    assert_eq!(row(&p).reason.as_deref(), Some("private -> allowed: 203.0.113.0/24"));
+    assert!(p.warnings.iter().any(|w| w.contains("answers only 203.0.113.0/24")), "{:?}", p.warnings);
+
+    // public = true alone: every address, no note; the same as deployed: nothing to do.
+    let public = crate::engine::testing::cx(&format!("{MANIFEST}public = true\n"), "appservice", &[]);
+    assert_eq!(Access::wanted(&public), Access::Public);
+    let p = plan_of(&public, &deployed(&public, NEW, "B1"), &want(NEW));
+    assert_eq!(changed(&p), Vec::<String>::new());
+    assert_eq!(row(&p).reason.as_deref(), Some("public"));
+    assert!(!p.warnings.iter().any(|w| w.contains("private") || w.contains("answers only")), "{:?}", p.warnings);
+
+    // A staging slot left open while production is private: updated too.
+    let mut slot_open = deployed(&private, NEW, "S1");
+    let mut slot = slot_open.site.clone().unwrap();
+    slot.config = SiteConfig { ip_security_restrictions: None, ip_security_restrictions_default_action: None, ..slot.config };
+    slot_open.slot = Some(slot);
+    let p = plan_of(&cx(&["sku=S1"]), &slot_open, &want(NEW));
+    assert_eq!(changed(&p), vec!["~ access"]);
 }
 
 #[test]
