@@ -39,6 +39,16 @@ fn use_test_base_image(dir: &Path) {
     std::fs::write(&path, text.replace("[build]\n", &format!("[build]\nbase_image = \"{}\"\n", env("AIDEPLOY_TEST_BASE_IMAGE")))).unwrap();
 }
 
+/// `Running` publishes the container's port 8000: the app's `port` (its `$PORT` in the
+/// image) moves there from the framework's own.
+fn serve_on_8000(dir: &Path, from: u16) {
+    let path = dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = format!("\nport = {from} ");
+    assert!(text.contains(&line), "{text}");
+    std::fs::write(&path, text.replace(&line, "\nport = 8000 ")).unwrap();
+}
+
 /// Builds and pushes the app's image; runs it; waits for `health` to answer.
 async fn image_answers(home: &Path, dir: &Path, repo: &str, health: &str) -> (Running, reqwest::Response) {
     let registry = env("AIDEPLOY_TEST_REGISTRY");
@@ -170,6 +180,7 @@ async fn a_streamlit_image_starts_and_answers_its_health_path() {
     );
     assert!(manifest.contains("port = 8501") && manifest.contains("health = \"/_stcore/health\""), "{manifest}");
     use_test_base_image(&dir);
+    serve_on_8000(&dir, 8501);
 
     let (app, resp) = image_answers(home.path(), &dir, &unique("streamlit"), "/_stcore/health").await;
     assert_eq!(resp.status(), 200, "{}", app.logs());
@@ -185,9 +196,10 @@ async fn a_gradio_image_starts_and_answers_its_page() {
     let (code, _, stderr) = aideploy(home.path(), &dir, &["init", "--yes", "--target", "cloudrun"]);
     assert_eq!(code, 0, "{stderr}");
     let manifest = std::fs::read_to_string(dir.join("aideploy.toml")).unwrap();
-    assert!(manifest.contains("command = \"GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=$PORT python app.py\""), "{manifest}");
+    assert!(manifest.contains("command = \"GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=$PORT python3 app.py\""), "{manifest}");
     assert!(manifest.contains("port = 7860") && manifest.contains("health = \"/\""), "{manifest}");
     use_test_base_image(&dir);
+    serve_on_8000(&dir, 7860);
 
     let (app, resp) = image_answers(home.path(), &dir, &unique("gradio"), "/").await;
     assert_eq!(resp.status(), 200, "{}", app.logs());

@@ -246,7 +246,7 @@ mod tests {
         fs_err::write(t.path().join("server.py"), "import http.server\n").unwrap();
         let d = detect(t.path()).unwrap();
         assert_eq!(d.asgi, None);
-        assert_eq!(d.server.map(|s| s.command).as_deref(), Some("python server.py"));
+        assert_eq!(d.server.map(|s| s.command).as_deref(), Some("python3 server.py"));
         assert_eq!(module_of("pkg/__init__.py"), "pkg");
         assert_eq!(module_of("src/pkg/api.py"), "pkg.api");
     }
@@ -379,7 +379,7 @@ mod server_tests {
     fn a_gradio_app_gets_its_address_and_port_from_gradio_variables() {
         let (d, text) =
             manifest_for(&[("app.py", "import gradio as gr\ndemo = gr.Interface(fn=str, inputs='text', outputs='text')\ndemo.launch()\n")]);
-        assert!(text.contains("command = \"GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=$PORT python app.py\""), "{text}");
+        assert!(text.contains("command = \"GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=$PORT python3 app.py\""), "{text}");
         assert!(text.contains("port = 7860") && text.contains("health = \"/\""), "{text}");
         assert!(d.warnings.is_empty());
         let (d, _) = manifest_for(&[("app.py", "import gradio as gr\ngr.Blocks().launch(server_port=7861)\n")]);
@@ -397,11 +397,11 @@ mod server_tests {
     fn a_script_that_reads_port_is_run_with_its_default_port() {
         let code = "import os\nfrom http.server import HTTPServer, BaseHTTPRequestHandler\n\nif __name__ == \"__main__\":\n    HTTPServer(('', int(os.environ.get('PORT', 8080))), BaseHTTPRequestHandler).serve_forever()\n";
         let (d, text) = manifest_for(&[("serve/run.py", code), ("helpers.py", "x = 1\n")]);
-        assert!(text.contains("command = \"python serve/run.py\"   # reads $PORT"), "{text}");
+        assert!(text.contains("command = \"python3 serve/run.py\"   # reads $PORT"), "{text}");
         assert_eq!(d.port, Some(8080));
         // Without PORT: the bare script, with what it must do.
         let (_, text) = manifest_for(&[("server.py", "import http.server\n")]);
-        assert!(text.contains("command = \"python server.py\"   # must listen on $PORT"), "{text}");
+        assert!(text.contains("command = \"python3 server.py\"   # must listen on $PORT"), "{text}");
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl Framework {
                 format!("streamlit run {file} --server.port $PORT --server.address 0.0.0.0 --server.headless true")
             }
             // `launch()` reads these when it is not given `server_name`/`server_port`.
-            Framework::Gradio => format!("GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=$PORT python {file}"),
+            Framework::Gradio => format!("GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=$PORT python3 {file}"),
             Framework::Chainlit => format!("chainlit run {file} --headless --host 0.0.0.0 --port $PORT"),
         }
     }
@@ -118,7 +118,7 @@ pub fn in_python(files: &[(String, String)]) -> Option<(Server, Vec<String>)> {
     }
     files.iter().find(|(_, text)| text.contains("__main__") && reads_port(text).is_some()).map(|(rel, text)| {
         let server = Server {
-            command: format!("python {rel}"),
+            command: format!("python3 {rel}"),
             what: format!("server {rel}"),
             note: "reads $PORT".into(),
             file: Some(rel.clone()),
@@ -355,11 +355,12 @@ fn host_port(word: &str) -> Option<(&str, &str)> {
 }
 
 /// The script a bare `main.py`, `app.py` or `server.py` is, when nothing else tells.
+/// Generated commands say `python3`: a base image with Debian's python3 has no `python`.
 pub fn fallback(dir: &Path) -> Option<Server> {
     let file = ["main.py", "app.py", "server.py"].into_iter().find(|f| dir.join(f).is_file())?;
     Some(Server {
-        command: format!("python {file}"),
-        what: format!("command python {file}"),
+        command: format!("python3 {file}"),
+        what: format!("command python3 {file}"),
         note: "must listen on $PORT".into(),
         file: Some(file.into()),
         port: None,
