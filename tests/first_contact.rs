@@ -39,6 +39,16 @@ fn use_test_base_image(dir: &Path) {
     std::fs::write(&path, text.replace("[build]\n", &format!("[build]\nbase_image = \"{}\"\n", env("AIDEPLOY_TEST_BASE_IMAGE")))).unwrap();
 }
 
+/// `Running` publishes the container's port 8000: the app's `port` (its `$PORT` in the
+/// image) moves there from the framework's own.
+fn serve_on_8000(dir: &Path, from: u16) {
+    let path = dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = format!("\nport = {from} ");
+    assert!(text.contains(&line), "{text}");
+    std::fs::write(&path, text.replace(&line, "\nport = 8000 ")).unwrap();
+}
+
 /// Builds and pushes the app's image; runs it; waits for `health` to answer.
 async fn image_answers(home: &Path, dir: &Path, repo: &str, health: &str) -> (Running, reqwest::Response) {
     let registry = env("AIDEPLOY_TEST_REGISTRY");
@@ -150,4 +160,69 @@ async fn a_src_layout_image_imports_its_package() {
     let (app, resp) = image_answers(home.path(), &dir, &unique("src-layout"), "/health").await;
     assert_eq!(resp.status(), 200, "{}", app.logs());
     assert_eq!(resp.json::<Value>().await.unwrap(), serde_json::json!({"status": "ok", "from": "see the docs"}));
+}
+
+/// 13.1 and "Also": an untouched Streamlit app. `init` runs it under `streamlit run` on
+/// `$PORT` with its own health path; the image holds a `streamlit` for its Python and the
+/// deps where Python treats them as installed (else Streamlit's development mode refuses
+/// `--server.port`), so the container answers `/_stcore/health`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamlit_image_starts_and_answers_its_health_path() {
+    let (home, dir) = app("streamlit");
+    let (code, _, stderr) = aideploy(home.path(), &dir, &["init", "--yes", "--target", "cloudrun"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Streamlit app streamlit_app.py"), "{stderr}");
+    let manifest = std::fs::read_to_string(dir.join("aideploy.toml")).unwrap();
+    assert!(
+        manifest
+            .contains("command = \"streamlit run streamlit_app.py --server.port $PORT --server.address 0.0.0.0 --server.headless true\""),
+        "{manifest}"
+    );
+    assert!(manifest.contains("port = 8501") && manifest.contains("health = \"/_stcore/health\""), "{manifest}");
+    use_test_base_image(&dir);
+    serve_on_8000(&dir, 8501);
+
+    let (app, resp) = image_answers(home.path(), &dir, &unique("streamlit"), "/_stcore/health").await;
+    assert_eq!(resp.status(), 200, "{}", app.logs());
+    assert_eq!(resp.text().await.unwrap(), "ok");
+    assert!(!app.logs().contains("development mode"), "{}", app.logs());
+}
+
+/// 13.1 and "Also": an untouched Gradio app (`demo.launch()` with no arguments) listens
+/// where GRADIO_SERVER_NAME/GRADIO_SERVER_PORT say, and its page answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gradio_image_starts_and_answers_its_page() {
+    let (home, dir) = app("gradio");
+    let (code, _, stderr) = aideploy(home.path(), &dir, &["init", "--yes", "--target", "cloudrun"]);
+    assert_eq!(code, 0, "{stderr}");
+    let manifest = std::fs::read_to_string(dir.join("aideploy.toml")).unwrap();
+    assert!(manifest.contains("command = \"GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=$PORT python3 app.py\""), "{manifest}");
+    assert!(manifest.contains("port = 7860") && manifest.contains("health = \"/\""), "{manifest}");
+    use_test_base_image(&dir);
+    serve_on_8000(&dir, 7860);
+
+    let (app, resp) = image_answers(home.path(), &dir, &unique("gradio"), "/").await;
+    assert_eq!(resp.status(), 200, "{}", app.logs());
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Text counter"), "the page is not the app's: {}", &page[..page.len().min(400)]);
+}
+
+/// The local target runs the same Streamlit app from what `up` (through `init --yes`)
+/// wrote, answering `/_stcore/health` on the stable port.
+#[test]
+fn a_streamlit_app_serves_locally_from_what_init_wrote() {
+    let (home, dir) = app("streamlit");
+    let port = common::free_port();
+    let set = format!("port={port}");
+    let (code, out, stderr) = aideploy(home.path(), &dir, &["up", "--yes", "--target", "local", "--set", &set]);
+    let down = || aideploy(home.path(), &dir, &["destroy", "--yes", "--target", "local", "--set", &set]);
+    if code != 0 {
+        down();
+        panic!("{stderr}");
+    }
+    assert_eq!(out.trim(), format!("http://127.0.0.1:{port}"));
+    let health = common::http("GET", &format!("http://127.0.0.1:{port}/_stcore/health"), None);
+    let (code, _, stderr) = down();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(health.unwrap(), (200, "ok".to_string()));
 }

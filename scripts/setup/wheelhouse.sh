@@ -43,8 +43,11 @@ export AIDEPLOY_TEST_LAMBDA_PYTHON="$lambda_runtime/bin/python"
 # re-run it and vice versa.
 oci_wheel_args=(--platform manylinux2014_x86_64 --only-binary=:all: --python-version 3.11 --implementation cp)
 # The lambda target's container images add Lambda's runtime interface client (and
-# boto3, for an app with secrets); tests/apps/flask-gunicorn needs flask and gunicorn.
-oci_wheel_extra=(uvicorn awslambdaric boto3 flask gunicorn)
+# boto3, for an app with secrets); tests/apps/flask-gunicorn needs flask and gunicorn,
+# tests/apps/streamlit streamlit (about 100 MB with its deps), tests/apps/gradio gradio
+# (about 80 MB, numpy, pandas and pillow shared with streamlit). This machine's CPython
+# 3.11 on x86_64 installs the same wheels (the local target's Streamlit test).
+oci_wheel_extra=(uvicorn awslambdaric boto3 flask gunicorn streamlit gradio)
 oci_wheel_stamp="$wheelhouse/.complete-oci-$(echo "${oci_wheel_args[*]} ${oci_wheel_extra[*]}" | cat - examples/fastapi-rag/requirements.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$oci_wheel_stamp" ]; then
   echo "==> downloading linux/amd64 cp311 wheels for the image tests into $wheelhouse" >&2

@@ -18,8 +18,9 @@ pub fn loopback_only(command: &str) -> String {
 
 fn rewrite_word(word: &str) -> String {
     // `--host=0.0.0.0`, `--server.address=0.0.0.0`: the value after `=`.
+    // ... and `GRADIO_SERVER_NAME=0.0.0.0 python app.py`: an address variable set inline.
     if let Some((flag, value)) = word.split_once('=') {
-        if flag.starts_with('-') {
+        if flag.starts_with('-') || HOST_VARS.iter().any(|(var, _)| *var == flag) {
             return format!("{flag}={}", rewrite_word(value));
         }
     }
@@ -61,6 +62,10 @@ mod tests {
             ("gunicorn -b [::]:$PORT main:app", "gunicorn -b 127.0.0.1:$PORT main:app"),
             ("hypercorn --bind \"0.0.0.0:8000\" x:y", "hypercorn --bind \"127.0.0.1:8000\" x:y"),
             ("python serve.py  --host ::", "python serve.py  --host 127.0.0.1"),
+            (
+                "GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=$PORT python app.py",
+                "GRADIO_SERVER_NAME=127.0.0.1 GRADIO_SERVER_PORT=$PORT python app.py",
+            ),
         ] {
             assert_eq!(loopback_only(given), want, "{given}");
         }
