@@ -201,12 +201,45 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
 
 /// `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `LAMBDA`), else `AWS_ENDPOINT_URL`, points at this
 /// machine: an emulator such as moto, which runs no code, instance or container.
-pub fn endpoint_is_loopback(service: &str) -> bool {
+pub(crate) fn endpoint_is_loopback(service: &str) -> bool {
     let own = format!("AWS_ENDPOINT_URL_{service}");
     [own.as_str(), "AWS_ENDPOINT_URL"].iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty())).is_some_and(|url| {
         let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(&url);
         crate::cloud::is_loopback_host(rest.split('/').next().unwrap_or(""))
     })
+}
+
+/// What an AWS service's endpoint serves beyond its control-plane API. AWS itself serves
+/// all of it. An endpoint on this machine (an emulator such as moto) keeps the API's
+/// state faithfully but runs no function, instance or model container, serves no image
+/// registry behind ECR's API, and may hand out a deleted Lambda version's number again.
+/// Decided here, once per service; targets ask these questions, never where the endpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataPlane {
+    /// Functions, instances and model containers run, so they can be health-checked.
+    pub runs_workloads: bool,
+    /// ECR's API is backed by a registry that takes pushes.
+    pub ecr_registry: bool,
+    /// Lambda never reuses a deleted version's number, so old versions may be pruned.
+    pub unique_versions: bool,
+}
+
+impl DataPlane {
+    pub const FULL: DataPlane = DataPlane { runs_workloads: true, ecr_registry: true, unique_versions: true };
+    /// An endpoint that serves the API's state only.
+    pub const API_ONLY: DataPlane = DataPlane { runs_workloads: false, ecr_registry: false, unique_versions: false };
+
+    /// The data plane behind `service`'s endpoint (`LAMBDA`, `EC2`, `SAGEMAKER`, ...).
+    pub fn of(service: &str) -> DataPlane {
+        if endpoint_is_loopback(service) {
+            DataPlane::API_ONLY
+        } else {
+            DataPlane::FULL
+        }
+    }
+
+    /// Why a part is missing, for the message that says what was skipped.
+    pub const WHY_NOT: &'static str = "AWS_ENDPOINT_URL is an endpoint on this machine that serves the API only";
 }
 
 /// The message of an SDK error: its cause chain, each message once, cut at 300

@@ -6,6 +6,7 @@ pub mod infer;
 mod secret_entry;
 mod secret_like;
 mod spanned;
+mod settings;
 mod target;
 pub mod values;
 
@@ -17,7 +18,8 @@ use serde::Deserialize;
 
 pub use diag::{did_you_mean, ManifestError, ManifestErrors};
 pub use spanned::Sp;
-pub use target::{Target, TargetSettings, VarName};
+pub use settings::markdown_table as settings_markdown_table;
+pub use target::{Resolved, Target, TargetSettings, VarName};
 pub use values::*;
 
 pub const FILE_NAME: &str = "aideploy.toml";

@@ -7,134 +7,12 @@ use std::ops::Range;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+pub use super::settings::{Resolved, TargetSettings};
+
 use super::diag::{did_you_mean, ManifestError};
 use super::values::*;
 use super::{Manifest, ManifestErrors, Sp};
 use crate::error::UsageError;
-
-macro_rules! target_settings {
-    ($( $(#[doc = $doc:literal])* $field:ident : $ty:ty => [$($kind:ident),*] ),* $(,)?) => {
-        /// Settings of one target. Which keys a target accepts depends on its kind.
-        #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
-        #[serde(deny_unknown_fields)]
-        pub struct TargetSettings {
-            $( $(#[doc = $doc])* pub $field: Option<Sp<$ty>>, )*
-        }
-
-        impl TargetSettings {
-            /// The keys that are set, with their spans.
-            fn present(&self) -> Vec<(&'static str, Range<usize>)> {
-                let mut out = Vec::new();
-                $( if let Some(v) = &self.$field { out.push((stringify!($field), v.span.clone())); } )*
-                out
-            }
-
-            /// Settings from `over` replace those of `self`.
-            fn merge(&mut self, over: TargetSettings) {
-                $( if over.$field.is_some() { self.$field = over.$field; } )*
-            }
-
-            /// The kinds a key applies to; empty for an unknown key.
-            pub fn kinds_of(key: &str) -> &'static [Kind] {
-                match key {
-                    $( stringify!($field) => &[$(Kind::$kind),*], )*
-                    _ => &[],
-                }
-            }
-
-            pub const KEYS: &'static [&'static str] = &[$(stringify!($field)),*];
-        }
-    };
-}
-
-target_settings! {
-    /// The target's kind. Implied when the table's name is a kind (`[targets.lambda]`).
-    kind: Kind => [Lambda, Cloudrun, Appservice, Ec2, Sagemaker, Railway, Render, Local],
-    /// Seconds to wait for the health path to answer 2xx after a deploy (default 60).
-    health_timeout: Seconds => [Lambda, Cloudrun, Appservice, Ec2, Sagemaker, Railway, Render, Local],
-    /// Local port to serve on (local; default: `[app] port`).
-    port: Port => [Local],
-    /// Cloud region (e.g. `us-east-1`, `europe-west1`, `westeurope`, `oregon`).
-    region: Region => [Lambda, Ec2, Sagemaker, Cloudrun, Appservice, Render],
-    /// Memory in MiB, or a string with a unit (`"2Gi"`).
-    memory: Memory => [Lambda, Cloudrun],
-    /// Request timeout in seconds.
-    timeout: Seconds => [Lambda, Cloudrun],
-    /// CPU architecture (`x86_64` or `arm64`).
-    arch: Arch => [Lambda],
-    /// Throttling, `{ rps = 10, burst = 20 }`.
-    rate_limit: RateLimit => [Lambda],
-    /// CORS for the HTTP API.
-    cors: Cors => [Lambda],
-    /// Instance type (e.g. `g4dn.xlarge`, `ml.g5.xlarge`).
-    instance_type: String => [Ec2, Sagemaker],
-    /// Number of endpoint instances.
-    instance_count: u32 => [Sagemaker],
-    /// Networks allowed to reach the app (ec2: its port; appservice: the site and its
-    /// staging slot). Default: none, the app is private.
-    allow_cidrs: Vec<Cidr> => [Ec2, Appservice],
-    /// Networks allowed SSH access (none unless given).
-    ssh_cidrs: Vec<Cidr> => [Ec2],
-    /// Root volume size in GB.
-    volume_gb: u32 => [Ec2],
-    /// AMI id overriding the Deep Learning AMI lookup.
-    ami: String => [Ec2],
-    /// An open model to serve, by its Hugging Face id.
-    model: String => [Ec2],
-    /// The model server for `model`.
-    server: ModelServer => [Ec2],
-    /// The model server's image (default: the release aideploy pins for `server`); a tag
-    /// is resolved to a digest when planning, and the instance runs that digest.
-    server_image: String => [Ec2],
-    /// Serverless inference instead of instances.
-    serverless: Serverless => [Sagemaker],
-    /// Local folder holding the model (and `code/inference.py`).
-    model_dir: String => [Sagemaker],
-    /// A container image to serve instead of the Hugging Face inference container.
-    image: String => [Sagemaker],
-    /// Cloud project (GCP project id, or Railway project).
-    project: String => [Cloudrun, Railway],
-    /// vCPUs per instance.
-    cpu: f64 => [Cloudrun],
-    /// Minimum instances kept warm.
-    min_instances: u32 => [Cloudrun],
-    /// Maximum instances.
-    max_instances: u32 => [Cloudrun],
-    /// Concurrent requests per instance.
-    concurrency: u32 => [Cloudrun],
-    /// GPU type (e.g. `nvidia-l4`).
-    gpu: String => [Cloudrun],
-    /// Runtime service account, used as given (default: one of the service's own,
-    /// `aideploy-{app}-{stage}`, which aideploy creates and deletes).
-    service_account: String => [Cloudrun],
-    /// Whether anyone on the internet may call the service (cloudrun; lambda: the HTTP
-    /// API's route takes unsigned calls, else only SigV4-signed ones with
-    /// `execute-api:Invoke`); local: serve on every interface, not only 127.0.0.1, and
-    /// run `command` as written; ec2: open the app port to every address unless
-    /// `allow_cidrs` limits it (default private); appservice: let every address reach the
-    /// site unless `allow_cidrs` limits it (default private); railway: give the service a
-    /// Railway domain (default: only the project's private network reaches it); render: a
-    /// web service (default: a private service).
-    public: bool => [Cloudrun, Local, Ec2, Lambda, Appservice, Railway, Render],
-    /// Azure subscription id.
-    subscription: String => [Appservice],
-    /// Azure resource group.
-    resource_group: String => [Appservice],
-    /// App Service plan SKU (e.g. `B1`, `S1`, `P1v3`).
-    sku: String => [Appservice],
-    /// Render workspace (owner) id.
-    owner: String => [Render],
-    /// Render instance plan (e.g. `starter`).
-    plan: String => [Render],
-    /// Railway workspace id: where aideploy creates (and looks for) the app's project.
-    workspace: String => [Railway],
-    /// The username of a read-only registry credential the platform pulls the image
-    /// with (with `pull_password_secret`); without one the image must be public.
-    pull_username: String => [Railway, Render],
-    /// The name of the variable (environment or `.env`) holding that credential's
-    /// password; it is not passed to the app.
-    pull_password_secret: VarName => [Railway, Render],
-}
 
 /// The name of an environment variable (letters, digits and `_`, not starting with a
 /// digit): where a value is read from, never the value itself.
@@ -186,13 +64,15 @@ pub struct Target {
     pub settings: TargetSettings,
     /// False when the name is a kind with no section in the file (its defaults).
     pub declared: bool,
+    /// The settings with the kind's defaults filled in: what the target runs with.
+    pub values: Resolved,
 }
 
 impl Target {
     /// How long a deploy waits for the new version to be healthy: `health_timeout`, else
-    /// the target kind's default ([`Kind::default_health_timeout`]).
+    /// the kind's default from the one table (src/manifest/settings.rs).
     pub fn health_timeout_secs(&self) -> u32 {
-        self.settings.health_timeout.as_ref().map(|s| s.get().0).unwrap_or(self.kind.default_health_timeout())
+        self.values.health_timeout.map(|s| s.0).unwrap_or(60)
     }
 
     pub fn health_timeout(&self) -> std::time::Duration {
@@ -204,7 +84,7 @@ fn kinds_list() -> String {
     Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-fn check_settings(kind: Kind, settings: &TargetSettings, source: &str, text: &str) -> Vec<ManifestError> {
+pub(super) fn check_settings(kind: Kind, settings: &TargetSettings, source: &str, text: &str) -> Vec<ManifestError> {
     let mut errors = Vec::new();
     for (key, span) in settings.present() {
         let kinds = TargetSettings::kinds_of(key);
@@ -349,7 +229,8 @@ impl Manifest {
         if !errors.is_empty() {
             return Err(ManifestErrors(errors).into());
         }
-        Ok(Target { name, kind, settings, declared })
+        let values = settings.resolve(kind);
+        Ok(Target { name, kind, settings, declared, values })
     }
 }
 
@@ -402,10 +283,4 @@ mod tests {
         assert!(parse_set("nokey").is_err());
     }
 
-    #[test]
-    fn every_key_has_kinds() {
-        for key in TargetSettings::KEYS {
-            assert!(!TargetSettings::kinds_of(key).is_empty(), "{key}");
-        }
-    }
 }

@@ -346,20 +346,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The `health_timeout` (seconds) when the target sets none: about what a new version
-    /// needs to answer on each platform. The one table of these defaults
-    /// (docs/manifest.md).
-    pub fn default_health_timeout(self) -> u32 {
-        match self {
-            Kind::Local | Kind::Lambda => 60,
-            Kind::Cloudrun => 240,
-            Kind::Appservice | Kind::Railway => 300,
-            Kind::Render => 600,
-            Kind::Ec2 => 900,
-            Kind::Sagemaker => 3600,
-        }
-    }
-
     pub const ALL: [Kind; 8] =
         [Kind::Local, Kind::Lambda, Kind::Cloudrun, Kind::Appservice, Kind::Ec2, Kind::Sagemaker, Kind::Railway, Kind::Render];
 

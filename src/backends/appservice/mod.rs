@@ -74,8 +74,6 @@ pub(crate) const TAG_CREATED_GROUP: &str = "aideploy-created-group";
 /// written again (ARM never returns secret values).
 pub(crate) const TAG_VALUE: &str = "aideploy-value-sha256";
 
-pub(crate) const DEFAULT_SKU: &str = "B1";
-pub(crate) const DEFAULT_LOCATION: &str = "eastus";
 
 /// What a plan tier offers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,7 +116,7 @@ fn tier_of(sku: &str) -> Option<Tier> {
 }
 
 pub(crate) fn sku(cx: &Cx) -> String {
-    cx.target.settings.sku.as_ref().map(|s| s.get().to_ascii_uppercase()).unwrap_or_else(|| DEFAULT_SKU.into())
+    cx.target.values.sku.as_deref().unwrap_or_default().to_ascii_uppercase()
 }
 
 pub(crate) fn tier(cx: &Cx) -> Result<Tier, UsageError> {
@@ -211,7 +209,7 @@ impl Target for AppServiceBackend {
     }
 
     async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
-        let location = cx.target.settings.region.as_ref().map(|r| r.get().to_string()).unwrap_or_else(|| DEFAULT_LOCATION.into());
+        let location = cx.target.values.region.as_ref().map(|r| r.to_string()).unwrap_or_default();
         Ok(Some(std::sync::Arc::new(lease::store(cx, &subscription(cx)?, location)?)))
     }
 

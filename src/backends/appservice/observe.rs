@@ -230,7 +230,7 @@ const TYPES: [(&str, &str); 4] = [
 pub async fn read(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
     let mut n = Names::derive(cx, sub);
     let mut seen = Observed {
-        location: cx.target.settings.region.as_ref().map(|r| r.get().to_string()).unwrap_or_else(|| super::DEFAULT_LOCATION.into()),
+        location: cx.target.values.region.as_ref().map(|r| r.to_string()).unwrap_or_default(),
         ..Observed::default()
     };
     let Some(group) = parse::<Resource>(arm.get(&n.group_path(), API_RESOURCES).await?, "resource group")? else {

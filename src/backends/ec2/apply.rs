@@ -23,9 +23,9 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
             }
             Step::PushImage { bytes: Some(_), .. } => {
                 let Some(img) = &built.image else { continue };
-                if img.ecr_repo.is_some() && c.emulated {
+                if img.ecr_repo.is_some() && !c.plane.ecr_registry {
                     return Err(Hinted::new(
-                        "AWS_ENDPOINT_URL is a loopback emulator, which serves no image registry behind its ECR API",
+                        format!("{}: no image registry stands behind its ECR API", crate::cloud::aws::DataPlane::WHY_NOT),
                         format!("set {}=HOST:PORT/REPOSITORY to push the image to a registry you run", crate::envvars::AIDEPLOY_REGISTRY),
                     )
                     .into());

@@ -16,9 +16,8 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
-    /// The endpoint is a loopback emulator (moto): it runs no instance and serves no
-    /// registry.
-    pub emulated: bool,
+    /// What the endpoint serves beyond the API (instances run, ECR takes pushes).
+    pub plane: crate::cloud::aws::DataPlane,
 }
 
 impl Clients {
@@ -29,7 +28,7 @@ impl Clients {
             iam: crate::aws_client!(aws_sdk_iam, config),
             ecr: crate::aws_client!(aws_sdk_ecr, config),
             secrets: crate::aws_client!(aws_sdk_secretsmanager, config),
-            emulated: crate::cloud::aws::endpoint_is_loopback("EC2"),
+            plane: crate::cloud::aws::DataPlane::of("EC2"),
         }
     }
 

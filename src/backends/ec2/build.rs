@@ -44,8 +44,9 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<BuiltOf<Artifact>
                 Some(found) => (Reference::parse(&found.uri)?, true),
                 None => (Reference::parse(&format!("{}/{name}", ecr_host(&c).await?))?, false),
             };
-            // A repository made now holds nothing; an emulator serves no registry to ask.
-            let upload = if exists && !c.emulated {
+            // A repository made now holds nothing, and an ECR API with no registry behind
+            // it has nothing to ask.
+            let upload = if exists && c.plane.ecr_registry {
                 let (bytes, present) = image::upload_needed(&local.image, &repo).await?;
                 (!present).then_some(bytes)
             } else {

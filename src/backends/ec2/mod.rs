@@ -69,8 +69,6 @@ const TAG_IMAGE: &str = "aideploy:image";
 const TAG_PREV_DIGEST: &str = "aideploy:previous-digest";
 const TAG_PREV_IMAGE: &str = "aideploy:previous-image";
 const POLICY_NAME: &str = "aideploy";
-const DEFAULT_INSTANCE_TYPE: &str = "g4dn.xlarge";
-const DEFAULT_VOLUME_GB: u32 = 100;
 /// A GPU instance boots, pulls a multi-gigabyte image and loads a model: minutes.
 /// The name of the GPU Deep Learning Base AMI (Ubuntu 22.04; Docker and the NVIDIA
 /// container toolkit installed), one image per release: the newest Amazon-owned one is
@@ -144,11 +142,11 @@ fn short(d: &str) -> &str {
 }
 
 fn instance_type(cx: &Cx) -> String {
-    cx.target.settings.instance_type.as_ref().map(|t| t.get().clone()).unwrap_or_else(|| DEFAULT_INSTANCE_TYPE.into())
+    cx.target.values.instance_type.clone().unwrap_or_default()
 }
 
 fn volume_gb(cx: &Cx) -> u32 {
-    cx.target.settings.volume_gb.as_ref().map(|v| *v.get()).unwrap_or(DEFAULT_VOLUME_GB)
+    cx.target.values.volume_gb.unwrap_or_default()
 }
 
 fn port(cx: &Cx) -> u16 {
@@ -170,9 +168,9 @@ fn desired_ingress(cx: &Cx) -> BTreeSet<(u16, String)> {
 
 fn model_of(cx: &Cx) -> Option<(Server, String)> {
     let model = cx.target.settings.model.as_ref()?.get().clone();
-    let server = match cx.target.settings.server.as_ref().map(|s| *s.get()) {
+    let server = match cx.target.values.server {
         Some(ModelServer::Tgi) => Server::Tgi,
-        _ => Server::Vllm,
+        Some(ModelServer::Vllm) | None => Server::Vllm,
     };
     Some((server, model))
 }
@@ -353,14 +351,14 @@ fn url_of(cx: &Cx, i: &Inst) -> Option<String> {
 }
 
 /// Where the health check reaches an instance: `AIDEPLOY_EC2_HEALTH_HOST` when set,
-/// else its public IP and the app port. `None`: not reachable from here (an emulator, or
-/// a private port).
-fn health_url(cx: &Cx, emulated: bool, i: &Inst) -> Option<String> {
+/// else its public IP and the app port. `None`: not reachable from here (the endpoint runs
+/// no instance, or the port is private).
+fn health_url(cx: &Cx, plane: crate::cloud::aws::DataPlane, i: &Inst) -> Option<String> {
     let path = cx.loaded.manifest.app().health.to_string();
     if let Some(host) = std::env::var(crate::envvars::AIDEPLOY_EC2_HEALTH_HOST).ok().filter(|h| !h.is_empty()) {
         return Some(format!("http://{host}{path}"));
     }
-    if emulated || !access::is_open(cx) {
+    if !plane.runs_workloads || !access::is_open(cx) {
         return None;
     }
     i.public_ip.as_ref().map(|ip| format!("http://{ip}:{}{path}", port(cx)))

@@ -326,10 +326,11 @@ pub(super) async fn wait_ready(cx: &Cx, c: &Clients, id: &str, r: &dyn Reporter)
 
 /// Health-gates an instance: `Ok(health)` or why it failed.
 pub(super) async fn gate(cx: &Cx, c: &Clients, i: &Inst, r: &dyn Reporter) -> std::result::Result<Health, String> {
-    let Some(url) = health_url(cx, c.emulated, i) else {
-        if c.emulated {
+    let Some(url) = health_url(cx, c.plane, i) else {
+        if !c.plane.runs_workloads {
             r.warn(&format!(
-                "health: skipped (AWS_ENDPOINT_URL is a loopback emulator, which runs no instance; set {} to check through another address)",
+                "health: skipped ({}: it runs no instance; set {} to check through another address)",
+                crate::cloud::aws::DataPlane::WHY_NOT,
                 crate::envvars::AIDEPLOY_EC2_HEALTH_HOST
             ));
             return Ok(Health::Skipped);

@@ -36,7 +36,7 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
         }
     }
     let mut now = Now { region: c.region.clone(), role, profile, sg, instances, repo, secrets, secret_same, health: Health::Skipped };
-    if let Some(url) = now.live().and_then(|i| health_url(cx, c.emulated, i)) {
+    if let Some(url) = now.live().and_then(|i| health_url(cx, c.plane, i)) {
         now.health = if crate::engine::health::probe(&url).await { Health::Passed } else { Health::Failed };
     }
     Ok(now)

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use aws_config::SdkConfig;
 
+use crate::cloud::aws::DataPlane;
 use crate::engine::Cx;
 
 pub use crate::cloud::aws::describe;
@@ -19,13 +20,12 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     /// For a container-image function's repository.
     pub ecr: aws_sdk_ecr::Client,
-    /// The endpoint is a loopback emulator (moto): Lambda cannot run code there.
-    pub emulated: bool,
+    /// What the endpoint serves beyond the API (functions run, ECR takes pushes).
+    pub plane: DataPlane,
 }
 
 impl Clients {
     pub fn new(config: &SdkConfig) -> Clients {
-        let emulated = endpoint_is_loopback();
         Clients {
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             lambda: crate::aws_client!(aws_sdk_lambda, config),
@@ -34,7 +34,7 @@ impl Clients {
             secrets: crate::aws_client!(aws_sdk_secretsmanager, config),
             ecr: crate::aws_client!(aws_sdk_ecr, config),
             s3: crate::cloud::aws_bucket::client(config),
-            emulated,
+            plane: DataPlane::of("LAMBDA"),
         }
     }
 
@@ -46,7 +46,3 @@ impl Clients {
     }
 }
 
-/// `AWS_ENDPOINT_URL` (or Lambda's own override) points at this machine.
-pub fn endpoint_is_loopback() -> bool {
-    crate::cloud::aws::endpoint_is_loopback("LAMBDA")
-}

@@ -112,12 +112,13 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<Built<Package>> {
 }
 
 /// Where the function's image goes: a repository named by `AIDEPLOY_REGISTRY` or
-/// `[build] registry` when it is in ECR (Lambda runs images from ECR only), or a loopback
-/// one when AWS is an emulator; otherwise the target's own ECR repository.
+/// `[build] registry` when it is in ECR (Lambda runs images from ECR only), or one on this
+/// machine when the ECR endpoint has no registry behind it; otherwise the target's own
+/// ECR repository.
 fn image_destination(cx: &Cx) -> Result<PushTo> {
     let Some(repo) = image::push_repository(&cx.loaded)? else { return Ok(PushTo::OwnEcr) };
     let name = repo.name();
-    if ecr::is_ecr(&name) || (crate::cloud::is_loopback_host(&repo.registry) && aws::endpoint_is_loopback()) {
+    if ecr::is_ecr(&name) || (crate::cloud::is_loopback_host(&repo.registry) && !crate::cloud::aws::DataPlane::of("ECR").ecr_registry) {
         return Ok(PushTo::Named(repo));
     }
     Err(UsageError::new(format!("Lambda runs container images only from Amazon ECR, and {name} is not an ECR repository"))

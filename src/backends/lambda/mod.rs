@@ -72,10 +72,8 @@ const POLICY_NAME: &str = "aideploy";
 /// a new version and no warm instance keeps serving the old value.
 pub const SECRETS_REV_ENV: &str = "AIDEPLOY_SECRETS_REV";
 const PERMISSION_SID: &str = "aideploy-http-api";
-const DEFAULT_MEMORY: u32 = 512;
 /// Published versions kept for `rollback` (older ones are deleted after a deploy).
 const KEEP_VERSIONS: usize = 5;
-const DEFAULT_TIMEOUT: u32 = 30;
 /// API Gateway HTTP APIs end every request at 30 s.
 const API_GATEWAY_LIMIT: u32 = 30;
 

@@ -29,9 +29,9 @@ pub(super) fn function_code(code: &upload::Code) -> aws_sdk_lambda::types::Funct
 pub(super) async fn push_image(cx: &Cx, c: &Clients, img: &LambdaImage, own_uri: Option<&str>, r: &dyn Reporter) -> Result<(String, u64)> {
     let repo = match (&img.push, own_uri) {
         (PushTo::Named(repo), _) => repo.clone(),
-        (PushTo::OwnEcr, _) if c.emulated => {
+        (PushTo::OwnEcr, _) if !c.plane.ecr_registry => {
             return Err(Hinted::new(
-                "AWS_ENDPOINT_URL is a loopback emulator, which serves no image registry behind its ECR API",
+                format!("{}: no image registry stands behind its ECR API", crate::cloud::aws::DataPlane::WHY_NOT),
                 format!("set {}=HOST:PORT/REPOSITORY to push the image to a registry you run", crate::envvars::AIDEPLOY_REGISTRY),
             )
             .into())
@@ -61,10 +61,8 @@ pub(super) async fn update_code(cx: &Cx, c: &Clients, fname: &str, code: &upload
 /// Health-gates `version`: invokes it with an HTTP API v2 event for the health path.
 /// An emulator (moto) cannot run code: reported as skipped.
 pub(super) async fn gate(cx: &Cx, c: &Clients, fname: &str, version: u64, r: &dyn Reporter) -> Result<std::result::Result<Health, String>> {
-    if c.emulated {
-        r.warn(
-            "health: skipped (AWS_ENDPOINT_URL is a loopback emulator, which cannot invoke a Lambda function); the alias moves unchecked",
-        );
+    if !c.plane.runs_workloads {
+        r.warn(&format!("health: skipped ({}: it runs no function); the alias moves unchecked", crate::cloud::aws::DataPlane::WHY_NOT));
         return Ok(Ok(Health::Skipped));
     }
     r.step(&format!("checking version {version} answers {}", cx.loaded.manifest.app().health));
@@ -82,11 +80,11 @@ pub(super) fn versions_to_prune(mut numbers: Vec<u64>, live: u64) -> Vec<u64> {
 }
 
 /// Deletes old versions so code storage does not grow with every deploy. Best effort: a
-/// failure only leaves more. Not on an emulator: moto numbers a new version by counting
-/// the existing ones, so after a delete it hands out a number twice (real Lambda never
-/// reuses one).
+/// failure only leaves more. Only where version numbers are never reused (real Lambda;
+/// moto numbers a new version by counting the existing ones, so after a delete it would
+/// hand out a number twice).
 pub(super) async fn prune_versions(c: &Clients, fname: &str, numbers: Vec<u64>, live: u64, r: &dyn Reporter) {
-    if c.emulated {
+    if !c.plane.unique_versions {
         return;
     }
     for v in versions_to_prune(numbers, live) {

@@ -10,7 +10,7 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step>
     let pkg = &artifact.data;
     let fname = function_name(cx);
     let mut planned = Planned::default();
-    let timeout = cx.target.settings.timeout.as_ref().map(|t| t.get().0).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = cx.target.values.timeout.map(|t| t.0).unwrap_or_default();
     if timeout > API_GATEWAY_LIMIT {
         planned.warnings.push(format!(
             "timeout = {timeout} s, but API Gateway HTTP APIs end every request at {API_GATEWAY_LIMIT} s: longer requests (streaming LLM answers) will fail there; deploy to cloudrun or ec2 for long requests"

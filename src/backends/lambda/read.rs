@@ -99,7 +99,7 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
     // no execute-api host and invokes no function): a public API through its URL; a
     // private one refuses unsigned calls, so its alias is invoked with the same event.
     if let (Some(api), Some(_)) = (&now.api, now.alias.and_then(|a| now.version(a))) {
-        if !c.emulated {
+        if c.plane.runs_workloads {
             let health = cx.loaded.manifest.app().health.to_string();
             let public = api.route.as_ref().is_some_and(|r| Access::of(&r.authorization) == Access::Public);
             let ok = if public {

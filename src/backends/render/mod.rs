@@ -52,8 +52,6 @@ pub use plan::Step;
 
 pub struct RenderTarget;
 
-const DEFAULT_PLAN: &str = "starter";
-const DEFAULT_REGION: &str = "oregon";
 /// The regions Render's API accepts for a new web service.
 const RENDER_REGIONS: &[&str] = &["frankfurt", "oregon", "ohio", "singapore", "virginia"];
 
@@ -108,11 +106,11 @@ fn health_timeout(cx: &Cx) -> u64 {
 }
 
 fn plan_name(cx: &Cx) -> String {
-    cx.target.settings.plan.as_ref().map(|p| p.get().clone()).unwrap_or_else(|| DEFAULT_PLAN.into())
+    cx.target.values.plan.clone().unwrap_or_default()
 }
 
 fn region(cx: &Cx) -> String {
-    cx.target.settings.region.as_ref().map(|r| r.get().to_string()).unwrap_or_else(|| DEFAULT_REGION.into())
+    cx.target.values.region.as_ref().map(|r| r.to_string()).unwrap_or_default()
 }
 
 /// The name of the registry credential holding the pull credential of `fingerprint`.

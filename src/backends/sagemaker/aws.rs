@@ -17,9 +17,8 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub s3: aws_sdk_s3::Client,
     pub sts: aws_sdk_sts::Client,
-    /// The endpoint is a loopback emulator (moto): it runs no model container, so no
-    /// health can be known.
-    pub emulated: bool,
+    /// What the endpoint serves beyond the API (model containers run).
+    pub plane: crate::cloud::aws::DataPlane,
 }
 
 impl Clients {
@@ -31,7 +30,7 @@ impl Clients {
             secrets: crate::aws_client!(aws_sdk_secretsmanager, config),
             s3: crate::cloud::aws_bucket::client(config),
             sts: crate::aws_client!(aws_sdk_sts, config),
-            emulated: crate::cloud::aws::endpoint_is_loopback("SAGEMAKER"),
+            plane: crate::cloud::aws::DataPlane::of("SAGEMAKER"),
         }
     }
 

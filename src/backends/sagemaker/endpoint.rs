@@ -11,8 +11,8 @@ pub(super) fn is_not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
 }
 
 pub(super) fn health_after_switch(c: &Clients, r: &dyn Reporter) -> Health {
-    if c.emulated {
-        r.warn("health: skipped (AWS_ENDPOINT_URL is a loopback emulator, which runs no model container)");
+    if !c.plane.runs_workloads {
+        r.warn(&format!("health: skipped ({}: it runs no model container)", crate::cloud::aws::DataPlane::WHY_NOT));
         Health::Skipped
     } else {
         // SageMaker moves traffic to new instances only after they answer GET /ping.

@@ -73,7 +73,6 @@ pub struct SageMakerTarget;
 const POLICY_NAME: &str = "aideploy";
 const VARIANT: &str = "AllTraffic";
 /// The product's default: one GPU instance, enough for a 7B model in half precision.
-pub const DEFAULT_INSTANCE_TYPE: &str = "ml.g5.xlarge";
 /// Releases (model + endpoint config) kept for `rollback`.
 const KEEP_RELEASES: usize = 5;
 const PERMS_HINT: &str = "check that the credentials may manage SageMaker models, endpoint configs and endpoints, IAM roles, S3 and Secrets Manager in this region";
@@ -189,7 +188,7 @@ fn deployed(cx: &Cx, n: &Now) -> Option<Deployed> {
     let ep = endpoint_name(cx);
     let url = n.endpoint.as_ref().map(|_| invocation_url(&n.region, &ep));
     let health = match n.endpoint.as_ref().map(|e| e.status.as_str()) {
-        Some("InService") if !n.emulated => Health::Passed,
+        Some("InService") if n.runs_workloads => Health::Passed,
         Some("Failed") | Some("OutOfService") | Some("UpdateRollbackFailed") => Health::Failed,
         _ => Health::Skipped,
     };

@@ -41,8 +41,9 @@ pub struct Now {
     pub region: String,
     /// The account the credentials belong to (owner of the artifact bucket).
     pub account: String,
-    /// The AWS endpoint is a loopback emulator: no model container runs, so no health.
-    pub emulated: bool,
+    /// The endpoint runs model containers: `InService` means serving (else no health is
+    /// known).
+    pub runs_workloads: bool,
     /// The execution role (always this target's: a foreign one is refused).
     pub role: Option<RoleSeen>,
     pub endpoint: Option<EndpointNow>,
@@ -163,7 +164,7 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
     Ok(Now {
         region: c.region.clone(),
         account,
-        emulated: c.emulated,
+        runs_workloads: c.plane.runs_workloads,
         role,
         endpoint,
         live,

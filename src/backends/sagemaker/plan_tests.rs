@@ -24,7 +24,7 @@ fn nothing() -> Now {
     Now {
         region: REGION.into(),
         account: ACCOUNT.into(),
-        emulated: false,
+        runs_workloads: true,
         role: None,
         endpoint: None,
         live: None,

@@ -106,7 +106,7 @@ pub(super) fn model_image(cx: &Cx, region: &str) -> Result<String> {
 }
 
 pub(super) fn instance_type(cx: &Cx) -> String {
-    cx.target.settings.instance_type.as_ref().map(|t| t.get().clone()).unwrap_or_else(|| DEFAULT_INSTANCE_TYPE.into())
+    cx.target.values.instance_type.clone().unwrap_or_default()
 }
 
 pub(super) fn desired_variant(cx: &Cx) -> VariantSpec {
@@ -119,7 +119,7 @@ pub(super) fn desired_variant(cx: &Cx) -> VariantSpec {
         },
         None => VariantSpec {
             instance_type: Some(instance_type(cx)),
-            count: Some(s.instance_count.as_ref().map(|c| *c.get()).unwrap_or(1) as i32),
+            count: Some(cx.target.values.instance_count.unwrap_or(1) as i32),
             serverless: None,
         },
     }
@@ -204,7 +204,7 @@ pub(super) fn check_settings(cx: &Cx) -> Result<()> {
     if let Some(t) = &s.instance_type {
         if !t.get().starts_with("ml.") {
             return Err(UsageError::new(format!("`{}` is not a SageMaker instance type", t.get()))
-                .hint(format!("SageMaker types start with `ml.`, e.g. `{DEFAULT_INSTANCE_TYPE}`"))
+                .hint(format!("SageMaker types start with `ml.`, e.g. `ml.g5.xlarge`"))
                 .into());
         }
     }
