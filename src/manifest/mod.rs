@@ -5,8 +5,8 @@ mod diag;
 pub mod infer;
 mod secret_entry;
 mod secret_like;
-mod spanned;
 mod settings;
+mod spanned;
 mod target;
 pub mod values;
 
@@ -17,8 +17,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use diag::{did_you_mean, ManifestError, ManifestErrors};
-pub use spanned::Sp;
 pub use settings::markdown_table as settings_markdown_table;
+pub use spanned::Sp;
 pub use target::{Resolved, Target, TargetSettings, VarName};
 pub use values::*;
 

@@ -282,5 +282,4 @@ mod tests {
         assert!(parse_set("port=70000").is_err());
         assert!(parse_set("nokey").is_err());
     }
-
 }

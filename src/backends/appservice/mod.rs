@@ -74,7 +74,6 @@ pub(crate) const TAG_CREATED_GROUP: &str = "aideploy-created-group";
 /// written again (ARM never returns secret values).
 pub(crate) const TAG_VALUE: &str = "aideploy-value-sha256";
 
-
 /// What a plan tier offers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tier {

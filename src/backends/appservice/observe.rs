@@ -229,10 +229,8 @@ const TYPES: [(&str, &str); 4] = [
 /// same-named resources that are not its.
 pub async fn read(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
     let mut n = Names::derive(cx, sub);
-    let mut seen = Observed {
-        location: cx.target.values.region.as_ref().map(|r| r.to_string()).unwrap_or_default(),
-        ..Observed::default()
-    };
+    let mut seen =
+        Observed { location: cx.target.values.region.as_ref().map(|r| r.to_string()).unwrap_or_default(), ..Observed::default() };
     let Some(group) = parse::<Resource>(arm.get(&n.group_path(), API_RESOURCES).await?, "resource group")? else {
         // Destroyed, perhaps, with the vault kept soft-deleted.
         read_deleted_vault(cx, arm, &n, &mut seen).await?;

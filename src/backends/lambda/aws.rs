@@ -45,4 +45,3 @@ impl Clients {
         Ok(Clients::new(&config))
     }
 }
-

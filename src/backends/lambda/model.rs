@@ -265,7 +265,6 @@ pub fn role_policy(region: &str, account: &str, function: &str, secret_arns: &BT
 /// The configuration the function should have, with the role and secrets given.
 pub fn desired_conf(cx: &Cx, role_arn: &str, refs: &BTreeMap<String, SecretRef>, package: &str) -> FnConf {
     let arns = arns_of(refs);
-    let s = &cx.target.settings;
     let mut env: BTreeMap<String, String> = cx.loaded.manifest.env_pairs().into_iter().collect();
     let (var, value) = crate::artifact::zip::LambdaEntry::of(cx.loaded.manifest.app()).env();
     env.insert(var.into(), value);
