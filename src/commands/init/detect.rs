@@ -345,7 +345,10 @@ mod tests {
         let files = [
             ("manage.py", "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site1.settings')\n"),
             ("site1/wsgi.py", "from django.core.wsgi import get_wsgi_application\n\napplication = get_wsgi_application()\n"),
-            ("site1/urls.py", "from django.urls import path\n\nurlpatterns = [\n    path(\"admin/\", admin),\n    path('healthz/', health),\n]\n"),
+            (
+                "site1/urls.py",
+                "from django.urls import path\n\nurlpatterns = [\n    path(\"admin/\", admin),\n    path('healthz/', health),\n]\n",
+            ),
             ("requirements.txt", "Django>=5\ngunicorn\n"),
         ];
         for (rel, text) in files {
