@@ -12,6 +12,7 @@ mod fakes {
     pub mod render;
 }
 
+mod app_pass;
 mod appservice_target;
 mod build_cli;
 mod cli;

@@ -45,14 +45,20 @@ oci_wheel_args=(--platform manylinux2014_x86_64 --only-binary=:all: --python-ver
 # The lambda target's container images add Lambda's runtime interface client (and
 # boto3, for an app with secrets); tests/apps/flask-gunicorn needs flask and gunicorn,
 # tests/apps/streamlit streamlit (about 100 MB with its deps), tests/apps/gradio gradio
-# (about 80 MB, numpy, pandas and pillow shared with streamlit). This machine's CPython
-# 3.11 on x86_64 installs the same wheels (the local target's Streamlit test).
-oci_wheel_extra=(uvicorn awslambdaric boto3 flask gunicorn streamlit gradio)
-oci_wheel_stamp="$wheelhouse/.complete-oci-$(echo "${oci_wheel_args[*]} ${oci_wheel_extra[*]}" | cat - examples/fastapi-rag/requirements.txt | sha256sum | cut -c1-16)"
+# (about 80 MB, numpy, pandas and pillow shared with streamlit); tests/apps/django django
+# (8 MB with asgiref and sqlparse); tests/apps/uv-lock the exact versions its uv.lock pins.
+# This machine's CPython 3.11 on x86_64 installs the same wheels (the local target).
+oci_wheel_extra=(uvicorn awslambdaric boto3 flask gunicorn streamlit gradio 'django>=5,<6')
+oci_uv_lock=tests/apps/uv-lock
+oci_wheel_stamp="$wheelhouse/.complete-oci-$(echo "${oci_wheel_args[*]} ${oci_wheel_extra[*]}" | cat - examples/fastapi-rag/requirements.txt "$oci_uv_lock/uv.lock" | sha256sum | cut -c1-16)"
 if [ ! -f "$oci_wheel_stamp" ]; then
   echo "==> downloading linux/amd64 cp311 wheels for the image tests into $wheelhouse" >&2
   mkdir -p "$wheelhouse"
+  oci_pins="$(mktemp)"
+  uv export --quiet --frozen --no-dev --no-emit-project --no-hashes --format requirements-txt \
+    --directory "$oci_uv_lock" --output-file "$oci_pins"
   python3 -m pip download --quiet --disable-pip-version-check -d "$wheelhouse" "${oci_wheel_args[@]}" \
-    -r examples/fastapi-rag/requirements.txt "${oci_wheel_extra[@]}"
+    -r examples/fastapi-rag/requirements.txt -r "$oci_pins" "${oci_wheel_extra[@]}"
+  rm -f "$oci_pins"
   touch "$oci_wheel_stamp"
 fi

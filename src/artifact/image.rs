@@ -144,10 +144,16 @@ pub async fn build_local(loaded: &Loaded, target: Option<&Target>, flavor: Flavo
             reqs.add_extra("boto3");
         }
     }
-    let deps = if reqs.lines.is_empty() {
+    let target_platform = TargetPlatform::new(arch, manifest.app().runtime.version());
+    // As in a zip: a uv project's lock when `[app] requirements` is not set, unless the
+    // image needs a package the lock cannot add (uvicorn for an ASGI app whose project
+    // lacks it, Lambda's runtime client): then the project's declared dependencies.
+    let locked = manifest.app().requirements.is_none() && pydeps::has_uv_lock(&loaded.dir) && reqs.extra.is_empty();
+    let deps = if locked {
+        Some(tokio::task::block_in_place(|| pydeps::install_locked_for_target(&loaded.dir, &target_platform, r))?)
+    } else if reqs.lines.is_empty() {
         None
     } else {
-        let target_platform = TargetPlatform::new(arch, manifest.app().runtime.version());
         Some(tokio::task::block_in_place(|| pydeps::install_for_target(&reqs, &target_platform, r))?)
     };
     r.done();

@@ -92,6 +92,10 @@ pub(super) fn dir_layer(
     Ok(built(role, blob, false))
 }
 
+/// `TOOLS_DIR/python`: the image's `python3`, under the name Procfiles, READMEs and
+/// `command = "python app.py"` use. Last on `PATH`, so a base image's own `python` wins.
+const PYTHON_SHIM: &str = "#!/bin/sh\n# Written by aideploy: `python` is this image's python3.\nexec python3 \"$@\"\n";
+
 pub(super) fn app_layer(
     store: &BlobStore,
     cache: &LayerCache,
@@ -129,6 +133,10 @@ pub(super) fn app_layer(
             kind: EntryKind::Bytes { data: data.clone(), executable: false },
         });
     }
+    entries.push(Entry {
+        path: format!("{}/python", TOOLS_DIR.trim_start_matches('/')),
+        kind: EntryKind::Bytes { data: PYTHON_SHIM.as_bytes().to_vec(), executable: true },
+    });
     let blob = layer::write_layer(store, entries, LEVEL_CODE, epoch)?;
     cache.put(&key, &blob)?;
     Ok(built(LayerRole::App, blob, false))

@@ -40,9 +40,15 @@ pub(super) fn image_config(spec: &ImageSpec, base: &PulledImage, layers: &[Built
             None => env.push(entry),
         }
     }
+    let mut path = get(&env, "PATH").unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    if !path.split(':').any(|p| p == TOOLS_DIR) {
+        path = format!("{path}:{TOOLS_DIR}");
+    }
     if spec.deps.is_some() {
-        let path = get(&env, "PATH").unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-        set(&mut env, "PATH", &format!("{DEPS_DIR}/bin:{path}"));
+        path = format!("{DEPS_DIR}/bin:{path}");
+    }
+    set(&mut env, "PATH", &path);
+    if spec.deps.is_some() {
         let pp = match get(&env, "PYTHONPATH").filter(|p| !p.is_empty()) {
             Some(p) => format!("{DEPS_DIR}:{p}"),
             None => DEPS_DIR.to_string(),

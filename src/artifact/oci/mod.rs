@@ -43,13 +43,16 @@ pub const DEPS_DIR: &str = "/opt/aideploy/site-packages";
 /// Where the model layer puts the weights (`AIDEPLOY_MODEL_DIR` in the image).
 pub const MODEL_DIR: &str = "/opt/aideploy/model";
 pub const APP_DIR: &str = "/app";
+/// aideploy's own commands in the image, last on `PATH`: a `python` for base images
+/// that have only `python3` (Debian's), so `command = "python app.py"` runs anywhere.
+pub const TOOLS_DIR: &str = "/opt/aideploy/bin";
 /// The image's user: numeric, so no /etc/passwd entry is needed.
 pub const DEFAULT_USER: &str = "10001:10001";
 /// gzip levels: code and packages compress well; weights barely do, so go fast.
 const LEVEL_CODE: u8 = 6;
 const LEVEL_MODEL: u8 = 1;
 /// Bump when the layer format changes, to invalidate the layer cache.
-const LAYER_FORMAT: &str = "aideploy-layer-v5";
+const LAYER_FORMAT: &str = "aideploy-layer-v6";
 
 /// `linux/amd64`, `linux/arm64[/v8]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@ pub fn detect(dir: &Path) -> Result<Detected> {
     let mut py_files = Vec::new();
     collect_py(dir, dir, 0, &mut py_files);
     py_files.sort_by_key(|(rel, _)| (rank(rel), rel.clone()));
-    let mut serves_root = false;
+    let (mut serves_root, mut django) = (false, false);
     let (mut asgi_file, mut wsgi_file) = (None, None);
     for (rel, text) in &py_files {
         if d.asgi.is_none() {
@@ -34,8 +34,10 @@ pub fn detect(dir: &Path) -> Result<Detected> {
             }
         }
         if d.wsgi.is_none() {
-            if let Some(var) = find_assignment(text, &["Flask("]) {
+            // Flask's app object, or the `application` a Django project's wsgi.py makes.
+            if let Some(var) = find_assignment(text, &["Flask(", "get_wsgi_application("]) {
                 d.wsgi = Some(format!("{}:{var}", module_of(rel)));
+                django = text.contains("get_wsgi_application(");
                 wsgi_file = Some(rel.clone());
             }
         }
@@ -77,6 +79,12 @@ pub fn detect(dir: &Path) -> Result<Detected> {
         .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
         .collect::<String>();
     d.gunicorn = requirements_text.to_ascii_lowercase().contains("gunicorn");
+    if django && !d.gunicorn && dir.join("manage.py").is_file() {
+        // Without gunicorn a Django project serves through manage.py (render's WSGI
+        // fallback, `flask run`, is Flask's).
+        d.server = Some(servers::django_runserver());
+        d.wsgi = None;
+    }
     // The Dockerfile's EXPOSE, else the port the server's framework uses.
     d.port = docker.and_then(|(f, _)| f.expose).or_else(|| d.server.as_ref().and_then(|s| s.port));
     // `.python-version`, pyproject's `requires-python`, a Dockerfile's `FROM python:X.Y`.
@@ -182,10 +190,20 @@ fn find_assignment(text: &str, ctors: &[&str]) -> Option<String> {
     None
 }
 
+/// A health route declared by a decorator (`@app.get("/health")`) or, in a Django
+/// `urls.py`, by `path("healthz/", view)` (written there without the leading `/`).
 fn find_health_route(text: &str) -> Option<String> {
     const ROUTES: &[&str] = &["/health", "/healthz", "/health/live", "/livez", "/ping"];
     for line in text.lines() {
         let l = line.trim();
+        if let Some(rest) = l.strip_prefix("path(").or_else(|| l.strip_prefix("re_path(")) {
+            let route = rest.trim_start().trim_start_matches(['"', '\'']).split(['"', '\'']).next().unwrap_or("");
+            let route = format!("/{}", route.trim_start_matches('^').trim_end_matches('$'));
+            if ROUTES.contains(&route.trim_end_matches('/')) {
+                return Some(route);
+            }
+            continue;
+        }
         if !(l.starts_with('@') && [".get(", ".route(", ".api_route("].iter().any(|d| l.contains(d))) {
             continue;
         }
@@ -319,6 +337,38 @@ mod tests {
         let text = render(&detect(t.path()).unwrap(), "x", Kind::Local);
         assert!(text.contains("\nrequirements = \"environment.yml\"\n"), "{text}");
         manifest::parse(&text, "x").unwrap();
+    }
+
+    #[test]
+    fn a_django_project_is_served_by_gunicorn_or_manage_py() {
+        let t = tempfile::tempdir().unwrap();
+        let files = [
+            ("manage.py", "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site1.settings')\n"),
+            ("site1/wsgi.py", "from django.core.wsgi import get_wsgi_application\n\napplication = get_wsgi_application()\n"),
+            (
+                "site1/urls.py",
+                "from django.urls import path\n\nurlpatterns = [\n    path(\"admin/\", admin),\n    path('healthz/', health),\n]\n",
+            ),
+            ("requirements.txt", "Django>=5\ngunicorn\n"),
+        ];
+        for (rel, text) in files {
+            fs_err::create_dir_all(t.path().join(rel).parent().unwrap()).unwrap();
+            fs_err::write(t.path().join(rel), text).unwrap();
+        }
+        let d = detect(t.path()).unwrap();
+        assert_eq!((d.wsgi.as_deref(), d.health.as_deref()), (Some("site1.wsgi:application"), Some("/healthz/")));
+        let text = render(&d, "x", Kind::Local);
+        assert!(text.contains("command = \"gunicorn --bind 0.0.0.0:$PORT site1.wsgi:application\""), "{text}");
+
+        fs_err::write(t.path().join("requirements.txt"), "Django>=5\n").unwrap();
+        let d = detect(t.path()).unwrap();
+        assert_eq!(d.wsgi, None);
+        let text = render(&d, "x", Kind::Local);
+        assert!(text.contains("command = \"python3 manage.py runserver 0.0.0.0:$PORT --noreload\""), "{text}");
+        assert_eq!(d.port, Some(8000));
+        manifest::parse(&text, "x").unwrap();
+        assert_eq!(find_health_route("urlpatterns = [re_path(r'^ping$', ping)]\n"), None, "not at the start of a line");
+        assert_eq!(find_health_route("    re_path('^ping/$', ping),\n").as_deref(), Some("/ping/"));
     }
 
     #[test]

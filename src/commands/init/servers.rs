@@ -354,6 +354,19 @@ fn host_port(word: &str) -> Option<(&str, &str)> {
     (is_host && !port.is_empty() && port.chars().all(|c| c.is_ascii_digit())).then_some((host, port))
 }
 
+/// A Django project without gunicorn: Django's own server, on `$PORT` (without the
+/// autoreloader, which restarts on file changes and doubles the processes).
+pub fn django_runserver() -> Server {
+    Server {
+        command: "python3 manage.py runserver 0.0.0.0:$PORT --noreload".into(),
+        what: "Django project manage.py".into(),
+        note: "Django's development server; add gunicorn to the requirements for production".into(),
+        file: Some("manage.py".into()),
+        port: Some(8000),
+        health: None,
+    }
+}
+
 /// The script a bare `main.py`, `app.py` or `server.py` is, when nothing else tells.
 /// Generated commands say `python3`: a base image with Debian's python3 has no `python`.
 pub fn fallback(dir: &Path) -> Option<Server> {
