@@ -72,7 +72,6 @@ pub struct SageMakerTarget;
 
 const POLICY_NAME: &str = "aideploy";
 const VARIANT: &str = "AllTraffic";
-/// The product's default: one GPU instance, enough for a 7B model in half precision.
 /// Releases (model + endpoint config) kept for `rollback`.
 const KEEP_RELEASES: usize = 5;
 const PERMS_HINT: &str = "check that the credentials may manage SageMaker models, endpoint configs and endpoints, IAM roles, S3 and Secrets Manager in this region";

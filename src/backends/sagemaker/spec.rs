@@ -204,7 +204,7 @@ pub(super) fn check_settings(cx: &Cx) -> Result<()> {
     if let Some(t) = &s.instance_type {
         if !t.get().starts_with("ml.") {
             return Err(UsageError::new(format!("`{}` is not a SageMaker instance type", t.get()))
-                .hint(format!("SageMaker types start with `ml.`, e.g. `ml.g5.xlarge`"))
+                .hint("SageMaker types start with `ml.`, e.g. `ml.g5.xlarge`")
                 .into());
         }
     }
