@@ -10,6 +10,9 @@ pub const AIDEPLOY_STATE_DIR: &str = "AIDEPLOY_STATE_DIR";
 /// The Python interpreter to build local environments with (default: `python3.X` for
 /// the manifest's runtime, then `python3`).
 pub const AIDEPLOY_PYTHON: &str = "AIDEPLOY_PYTHON";
+/// `0` builds artifacts without bytecode (default: Lambda zips carry `.pyc` files for
+/// the target's Python when a `python3.X` of that version is on this machine).
+pub const AIDEPLOY_BYTECODE: &str = "AIDEPLOY_BYTECODE";
 /// Set by CI systems: never prompt.
 pub const CI: &str = "CI";
 /// Disable colours.

@@ -138,6 +138,11 @@ json.dump(out, sys.stdout)
 "#;
 
     fn invoke(python: &Path, task_root: &Path, env: &[(&str, String)], events: &[Value]) -> Result<Value, String> {
+        invoke_with_stderr(python, task_root, env, events).map(|(out, _)| out)
+    }
+
+    /// [`invoke`], with what the interpreter wrote to stderr, up to and including its exit.
+    fn invoke_with_stderr(python: &Path, task_root: &Path, env: &[(&str, String)], events: &[Value]) -> Result<(Value, String), String> {
         let mut cmd = Command::new(python);
         cmd.arg("-c").arg(DRIVER).arg(task_root).current_dir(task_root);
         cmd.env_remove("PYTHONPATH").env("AIDEPLOY_ASGI", "app.main:app");
@@ -150,8 +155,9 @@ json.dump(out, sys.stdout)
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
-        Ok(serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("driver output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))))
+        let value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("driver output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+        Ok((value, String::from_utf8_lossy(&out.stderr).into_owned()))
     }
 
     /// A real API Gateway HTTP API payload 2.0 event, as the service sends it.
@@ -243,7 +249,14 @@ json.dump(out, sys.stdout)
             assert!(names.iter().any(|n| n == want), "{want} missing");
         }
         assert!(names.iter().any(|n| n.starts_with("pydantic_core/") && n.ends_with("x86_64-linux-gnu.so")), "no x86_64 pydantic_core");
-        assert!(!names.iter().any(|n| n.starts_with("bin/") || n.ends_with("uv_cache.json") || n.contains("__pycache__")));
+        assert!(!names.iter().any(|n| n.starts_with("bin/") || n.ends_with("uv_cache.json")));
+        // The only `__pycache__` entries are aideploy's bytecode, each beside its source.
+        for n in names.iter().filter(|n| n.contains("__pycache__")) {
+            let (dir, file) = n.rsplit_once("/__pycache__/").unwrap_or(("", n.trim_start_matches("__pycache__/")));
+            let module = file.strip_suffix(".cpython-311.pyc").unwrap_or_else(|| panic!("{n} is not bytecode for CPython 3.11"));
+            let source = if dir.is_empty() { format!("{module}.py") } else { format!("{dir}/{module}.py") };
+            assert!(names.contains(&source), "{n} has no source {source} in the zip");
+        }
 
         // An independent reader (Python's zipfile) sees valid CRCs, one timestamp, fixed
         // modes made on Unix, no extra fields and no directory entries.
@@ -336,6 +349,25 @@ print(len(z.infolist()), base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb")
         // The deps came from the zip: this Python has nothing but the standard library and boto3.
         let from = out["fastapi_from"].as_str().unwrap();
         assert!(Path::new(from).starts_with(&task), "fastapi imported from {from}");
+
+        // Issue 18: bytecode for the runtime's Python ships in the zip, and the cold start
+        // loads it: with unchecked-hash `.pyc`, a source edited after the build is not even
+        // read. (Built without it only on a machine that has no python3.11.)
+        let pyc = task.join("fastapi/__pycache__/__init__.cpython-311.pyc");
+        if aideploy::artifact::bytecode::compiler_for("3.11").is_ok() {
+            assert!(pyc.is_file(), "{} is missing", pyc.display());
+            assert!(task.join("app/__pycache__/main.cpython-311.pyc").is_file());
+            assert!(task.join("__pycache__/aideploy_lambda.cpython-311.pyc").is_file());
+            for module in ["fastapi/__init__.py", "app/main.py"] {
+                let mut text = fs_err::read_to_string(task.join(module)).unwrap();
+                text.push_str("\nraise RuntimeError('the source was compiled, not the shipped bytecode')\n");
+                fs_err::write(task.join(module), text).unwrap();
+            }
+            let again = invoke(&s.runtime_python, &task, &[], &[event("GET", "/health", "", None, false)]).unwrap();
+            assert_eq!(again["responses"][0]["statusCode"], 200, "{}", again["responses"][0]);
+        } else {
+            assert!(!pyc.exists());
+        }
     }
 
     /// A tiny app that shows what the adapter hands it: the secret from the environment,
@@ -516,6 +548,48 @@ async def app(scope, receive, send):
         assert!(err.contains("AIDEPLOY_ASGI='main:nope': module 'main' has no attribute 'nope'"), "{err}");
     }
 
+    /// An ASGI app with a lifespan: its startup sets state, its shutdown leaves a file.
+    const LIFESPAN_APP: &str = r#"
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                scope["state"]["ready"] = "yes"
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                with open("shutdown-ran", "w") as f:
+                    f.write("yes")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": scope["state"]["ready"].encode()})
+"#;
+
+    /// Issue 18 point 4: the lifespan task left waiting after the cold start is shut down
+    /// when the interpreter exits, not destroyed while pending.
+    #[test]
+    fn lifespan_shuts_down_at_exit_and_leaves_no_pending_task() {
+        let work = tempfile::tempdir().unwrap();
+        let s = setup(&work.path().join("cache"));
+        let app = work.path().join("lifespan");
+        fs_err::create_dir_all(&app).unwrap();
+        fs_err::write(app.join("main.py"), LIFESPAN_APP).unwrap();
+        let zip = build_lambda_zip(&source::collect(&app, &[]).unwrap(), None, &Quiet).unwrap();
+        let task = work.path().join("task");
+        unpack(&zip.path, &task, &s.runtime_python);
+
+        let (out, stderr) =
+            invoke_with_stderr(&s.runtime_python, &task, &[("AIDEPLOY_ASGI", "main:app".into())], &[event("GET", "/", "", None, false)])
+                .unwrap();
+        let r = &out["responses"][0];
+        assert_eq!(r["statusCode"], 200, "{r}");
+        assert_eq!(r["body"], "yes", "the startup's state reaches the request: {r}");
+        assert!(!stderr.contains("Task was destroyed"), "{stderr}");
+        assert!(!stderr.contains("Traceback"), "{stderr}");
+        assert_eq!(fs_err::read_to_string(task.join("shutdown-ran")).unwrap(), "yes", "the lifespan shutdown ran at exit");
+    }
+
     /// The ELF machine of a shared library: 62 is x86-64, 183 is AArch64.
     fn elf_machine(path: &Path) -> u16 {
         let bytes = fs_err::read(path).unwrap();
@@ -582,8 +656,12 @@ async def app(scope, receive, send):
         assert_eq!(body_json(&out["responses"][0]), json!({"locked": true}));
 
         // Warm: no uv on PATH, and the same zip. A changed lock is a new dependency set.
+        // (The bytecode compiler stays reachable: without it the zip has no bytecode.)
         let empty = work.path().join("empty-bin");
         fs_err::create_dir_all(&empty).unwrap();
+        if let Some(python) = python::which("python3.11") {
+            std::os::unix::fs::symlink(python, empty.join("python3.11")).unwrap();
+        }
         std::env::set_var("PATH", &empty);
         let again = load_zip(&project);
         assert!(again.cached);

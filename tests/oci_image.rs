@@ -124,9 +124,17 @@ async fn oci_reproducible_across_paths_and_mtimes() {
     assert!(first.starts_with("#!") && first.contains("python"), "{first}");
     std::fs::write(&script, format!("#!/opt/elsewhere/bin/python3.11\n{rest}")).unwrap();
 
-    // Separate blob stores: nothing is shared through the layer cache.
-    let one = build_image(&spec_for(&a, &tmp.path().join("deps-a")), &client(&tmp.path().join("store-a")), &Quiet).await.unwrap();
-    let two = build_image(&spec_for(&b, &b.parent().unwrap().join("deps-b")), &client(&tmp.path().join("store-b")), &Quiet).await.unwrap();
+    // Separate blob stores: nothing is shared through the layer cache. With bytecode
+    // (when this machine has python3.11): it records the paths in the image, not these.
+    let with_bytecode = |mut spec: ImageSpec| {
+        spec.bytecode = aideploy::artifact::bytecode::compiler_for("3.11").ok();
+        spec
+    };
+    let one =
+        build_image(&with_bytecode(spec_for(&a, &tmp.path().join("deps-a"))), &client(&tmp.path().join("store-a")), &Quiet).await.unwrap();
+    let two = build_image(&with_bytecode(spec_for(&b, &b.parent().unwrap().join("deps-b"))), &client(&tmp.path().join("store-b")), &Quiet)
+        .await
+        .unwrap();
     assert_eq!(digests(&one), digests(&two));
     assert_eq!(one.layers.iter().filter(|l| l.role != LayerRole::Base).filter(|l| l.cached).count(), 0);
     // Blob bytes on disk are what the digests say.
@@ -137,7 +145,8 @@ async fn oci_reproducible_across_paths_and_mtimes() {
     }
 
     // A rebuild of an unchanged tree reuses every layer from the cache.
-    let again = build_image(&spec_for(&a, &tmp.path().join("deps-a")), &client(&tmp.path().join("store-a")), &Quiet).await.unwrap();
+    let again =
+        build_image(&with_bytecode(spec_for(&a, &tmp.path().join("deps-a"))), &client(&tmp.path().join("store-a")), &Quiet).await.unwrap();
     assert_eq!(digests(&again), digests(&one));
     assert!(again.layers.iter().all(|l| l.cached));
 }
@@ -150,7 +159,10 @@ fn free_port() -> u16 {
 async fn oci_push_inspect_and_run_in_docker() {
     let tmp = tempfile::tempdir().unwrap();
     let c = client(&tmp.path().join("store"));
-    let img = build_image(&spec_for(&example(), deps_dir()), &c, &Quiet).await.unwrap();
+    // Bytecode for the image's Python (issue 18), when this machine has that Python.
+    let mut spec = spec_for(&example(), deps_dir());
+    spec.bytecode = aideploy::artifact::bytecode::compiler_for("3.11").ok();
+    let img = build_image(&spec, &c, &Quiet).await.unwrap();
     let repo = unique("run");
     let dest = target(&repo, "v1");
     let report = c.push(&img, &dest, &Quiet).await.unwrap();
@@ -217,6 +229,14 @@ async fn oci_push_inspect_and_run_in_docker() {
     assert_eq!(answer["sources"][0]["id"], "health-gates");
     // The server runs as the image's non-root user, in its workdir.
     assert_eq!(app.server_identity(), "10001 10001 /app", "{}", app.how());
+    // The app's and the deps' modules load from the shipped bytecode (`python -v` says
+    // "code object from" a `.pyc` only when it used one), not compiled at start.
+    if let (Some(_), Some(verbose)) = (&spec.bytecode, app.verbose_import("app.main")) {
+        for pyc in ["/app/app/__pycache__/main.cpython-311.pyc", "/opt/aideploy/site-packages/fastapi/__pycache__/__init__.cpython-311.pyc"]
+        {
+            assert!(verbose.contains(&format!("code object from '{pyc}'")), "{pyc} was not loaded:\n{verbose}");
+        }
+    }
 }
 
 /// The pushed image, running: in the machine's Docker engine (pulled from the loopback
@@ -316,6 +336,19 @@ impl Running {
                 format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
             }
             Mode::Chroot { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
+        }
+    }
+
+    /// What `python3 -v -c "import MODULE"` prints in the running container (as its
+    /// user, in its workdir); `None` outside Docker.
+    fn verbose_import(&self, module: &str) -> Option<String> {
+        match &self.mode {
+            Mode::Docker { id, .. } => {
+                let o = Command::new("docker").args(["exec", id, "python3", "-v", "-c", &format!("import {module}")]).output().unwrap();
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                Some(String::from_utf8_lossy(&o.stderr).into_owned())
+            }
+            Mode::Chroot { .. } => None,
         }
     }
 

@@ -25,6 +25,7 @@ Responses are buffered (API Gateway HTTP APIs do not stream a Lambda's response)
 """
 
 import asyncio
+import atexit
 import base64
 import http.client
 import importlib
@@ -51,6 +52,7 @@ _TEXT_TYPES = ("text/", "application/json", "application/javascript", "applicati
 _app = None
 _kind = None  # "asgi", "wsgi" or "proxy"
 _loop = None
+_lifespan = None  # (task, inbox) of the app's lifespan, waiting for shutdown
 _state = {}
 _init_error = None
 _server = None  # the command's process, in proxy mode
@@ -95,7 +97,7 @@ def _is_asgi(app):
 
 
 async def _lifespan_startup(app, state):
-    """Runs lifespan startup; leaves the lifespan task waiting (forever) for shutdown."""
+    """Runs lifespan startup; returns the lifespan task, left waiting for shutdown, and its inbox."""
     started = asyncio.get_running_loop().create_future()
     inbox = asyncio.Queue()
     await inbox.put({"type": "lifespan.startup"})
@@ -126,12 +128,47 @@ async def _lifespan_startup(app, state):
     if isinstance(outcome, BaseException):
         # The ASGI spec: an app that raises on the lifespan scope does not support it.
         print(f"aideploy: the app does not support ASGI lifespan ({outcome!r}); continuing without it", file=sys.stderr)
-    return task
+    return task, inbox
+
+
+# How long the app's lifespan shutdown may take when the interpreter exits.
+SHUTDOWN_SECONDS = 5.0
+
+
+def _close_loop():
+    """At interpreter exit: the app's lifespan shutdown (when it is still waiting for one),
+    then every task left on the loop cancelled and the loop closed, so no task is destroyed
+    while pending. Lambda may freeze the process instead of exiting it: then nothing runs."""
+    global _loop, _lifespan
+    loop, _loop = _loop, None
+    if loop is None or loop.is_closed():
+        return
+    try:
+        if _lifespan is not None:
+            task, inbox = _lifespan
+            _lifespan = None
+            if not task.done():
+                inbox.put_nowait({"type": "lifespan.shutdown"})
+                try:
+                    loop.run_until_complete(asyncio.wait_for(task, SHUTDOWN_SECONDS))
+                except BaseException:
+                    pass
+        left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in left:
+            t.cancel()
+        if left:
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+
+
+atexit.register(_close_loop)
 
 
 def init():
     """The cold start: secrets, then the app, then its lifespan startup. Idempotent."""
-    global _app, _loop, _init_error
+    global _app, _loop, _init_error, _lifespan
     if _app is not None:
         return _app
     if _init_error is not None:
@@ -162,7 +199,7 @@ def init():
             return _app
         _loop = asyncio.new_event_loop()
         asyncio.set_event_loop(_loop)
-        _loop.run_until_complete(_lifespan_startup(app, _state))
+        _lifespan = _loop.run_until_complete(_lifespan_startup(app, _state))
         _app = app
         _kind = "asgi"
     except Exception as e:

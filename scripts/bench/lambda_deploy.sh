@@ -21,7 +21,9 @@ source scripts/setup/wheelhouse.sh
 source scripts/setup/peers.sh
 trap stop_peers EXIT
 
-cargo build --quiet --bin aideploy
+# The binary the tests build: a `cargo build` resolves other features (no dev-deps) and
+# would rebuild every dependency.
+cargo test --locked --no-run >/dev/null 2>&1 || cargo test --locked --no-run
 bin="$root/target/debug/aideploy"
 command -v aws >/dev/null || { echo "the aws CLI is not installed (pip install awscli, or apt install awscli)" >&2; exit 1; }
 

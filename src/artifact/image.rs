@@ -163,6 +163,7 @@ pub async fn build_local(loaded: &Loaded, target: Option<&Target>, flavor: Flavo
     let base = manifest.build.base_image.as_ref().map(|b| b.get().to_string());
     let mut spec = ImageSpec::for_app(loaded, sources, deps.as_ref().map(|d| d.dir.clone()), base.as_deref(), platform)?;
     spec.deps_key = deps.as_ref().map(|d| d.key.clone());
+    spec.bytecode = crate::artifact::bytecode::compiler_or_say(manifest.app().runtime.version(), r);
     if flavor == Flavor::Lambda {
         lambda_spec(&mut spec, loaded)?;
     } else if let Some(src) = src_dir(loaded) {

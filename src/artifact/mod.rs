@@ -2,6 +2,7 @@
 //! target's dependencies, the Lambda zip, OCI images (layers, registry client) and model
 //! archives.
 
+pub mod bytecode;
 pub mod image;
 pub mod imports;
 pub mod model_archive;

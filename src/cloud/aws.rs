@@ -248,7 +248,25 @@ pub fn describe<E: std::error::Error>(e: &E) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {
-        let text = s.to_string();
+        // The service's own answer: its code and message, not the metadata's struct-like
+        // `Display` (`Error { code: .., message: .., aws_request_id: .. }`).
+        let text = match s.downcast_ref::<aws_sdk_s3::error::ErrorMetadata>() {
+            Some(meta) => match (meta.code(), meta.message()) {
+                (Some(code), Some(message)) => {
+                    // `unhandled error (Code)` says nothing the code and message do not.
+                    parts.retain(|p| !p.ends_with(&format!("({code})")));
+                    format!("{code}: {message}")
+                }
+                (Some(code), None) => code.to_string(),
+                (None, Some(message)) => message.to_string(),
+                (None, None) => String::new(),
+            },
+            None => s.to_string(),
+        };
+        if text.is_empty() {
+            source = s.source();
+            continue;
+        }
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
@@ -494,6 +512,34 @@ macro_rules! aws_client {
 
 #[cfg(test)]
 mod tests {
+    /// An operation error whose cause is the service's answer, as the SDKs build one.
+    #[derive(Debug)]
+    struct Operation(aws_sdk_s3::error::ErrorMetadata);
+
+    impl std::fmt::Display for Operation {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "unhandled error ({})", self.0.code().unwrap_or("?"))
+        }
+    }
+
+    impl std::error::Error for Operation {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn describe_shows_the_services_code_and_message_not_the_metadata_struct() {
+        let meta = aws_sdk_s3::error::ErrorMetadata::builder()
+            .code("ValidationException")
+            .message("Cannot create already existing endpoint")
+            .custom("aws_request_id", "req-1")
+            .build();
+        let got = super::describe(&Operation(meta));
+        assert_eq!(got, "ValidationException: Cannot create already existing endpoint");
+        assert!(!got.contains("Error {"), "{got}");
+    }
+
     use super::*;
 
     #[test]

@@ -66,6 +66,7 @@ pub(super) fn dir_layer(
     content_key: Option<String>,
     level: u8,
     epoch: u64,
+    bytecode: Option<&Compiler>,
 ) -> Result<BuiltLayer> {
     if !dir.is_dir() {
         return Err(Hinted::new(
@@ -76,7 +77,8 @@ pub(super) fn dir_layer(
     }
     let (entries, fingerprint) = layer::list_dir(dir, dest)?;
     let input = content_key.unwrap_or(fingerprint);
-    let key = cache_key(&[LAYER_FORMAT, &format!("{role:?}"), dest, &level.to_string(), &epoch.to_string(), &input]);
+    let compiler_id = bytecode.map(|c| c.id()).unwrap_or_default();
+    let key = cache_key(&[LAYER_FORMAT, &format!("{role:?}"), dest, &level.to_string(), &epoch.to_string(), &input, &compiler_id]);
     if let Some(hit) = cache.get(store, &key) {
         return Ok(built(role, hit, true));
     }
@@ -86,6 +88,10 @@ pub(super) fn dir_layer(
         scripts::add_to_layer(&mut all, dir, dest)?;
         scripts::add_site_hook(&mut all, dest);
         layer::make_deps_portable(&mut all, dest)?;
+    }
+    let scratch = scratch_dir(cache)?;
+    if let Some(c) = bytecode {
+        add_bytecode(&mut all, c, scratch.path())?;
     }
     let blob = layer::write_layer(store, all, level, epoch)?;
     cache.put(&key, &blob)?;
@@ -102,6 +108,7 @@ pub(super) fn app_layer(
     source: &SourceSet,
     extra: &[(String, Vec<u8>)],
     epoch: u64,
+    bytecode: Option<&Compiler>,
 ) -> Result<BuiltLayer> {
     let mut extra_key = Sha256::new();
     for (path, data) in extra {
@@ -114,6 +121,10 @@ pub(super) fn app_layer(
     let mut parts = vec![LAYER_FORMAT, "app", APP_DIR, &level, &epoch_s, &digest];
     if !extra.is_empty() {
         parts.push(&extra_key);
+    }
+    let compiler_id = bytecode.map(|c| format!("bytecode {}", c.id()));
+    if let Some(id) = &compiler_id {
+        parts.push(id);
     }
     let key = cache_key(&parts);
     if let Some(hit) = cache.get(store, &key) {
@@ -137,7 +148,47 @@ pub(super) fn app_layer(
         path: format!("{}/python", TOOLS_DIR.trim_start_matches('/')),
         kind: EntryKind::Bytes { data: PYTHON_SHIM.as_bytes().to_vec(), executable: true },
     });
+    let scratch = scratch_dir(cache)?;
+    if let Some(c) = bytecode {
+        add_bytecode(&mut entries, c, scratch.path())?;
+    }
     let blob = layer::write_layer(store, entries, LEVEL_CODE, epoch)?;
     cache.put(&key, &blob)?;
     Ok(built(LayerRole::App, blob, false))
+}
+
+/// A folder for a layer's bytecode while the layer is written, removed afterwards.
+fn scratch_dir(cache: &LayerCache) -> Result<tempfile::TempDir> {
+    fs_err::create_dir_all(&cache.dir)?;
+    Ok(tempfile::Builder::new().prefix("pyc-").tempdir_in(&cache.dir)?)
+}
+
+/// Adds the bytecode of every `.py` among `entries` (files and in-memory files), each
+/// recording its path in the image, beside it in `__pycache__`.
+fn add_bytecode(entries: &mut Vec<Entry>, compiler: &Compiler, scratch: &Path) -> Result<()> {
+    let mut sources = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if !e.path.ends_with(".py") {
+            continue;
+        }
+        match &e.kind {
+            EntryKind::File { src, .. } => sources.push((e.path.clone(), src.clone())),
+            EntryKind::Bytes { data, .. } => {
+                let path = scratch.join("in").join(i.to_string());
+                fs_err::create_dir_all(path.parent().unwrap_or(scratch))?;
+                fs_err::write(&path, data)?;
+                sources.push((e.path.clone(), path));
+            }
+            _ => {}
+        }
+    }
+    let present: std::collections::HashSet<String> = entries.iter().map(|e| e.path.clone()).collect();
+    for pyc in compiler.compile(&sources, "/", &scratch.join("out"))? {
+        // A `__pycache__` shipped in the folder itself stays as it is.
+        if present.contains(&pyc.rel) {
+            continue;
+        }
+        entries.push(Entry { path: pyc.rel, kind: EntryKind::File { src: pyc.abs, size: pyc.size, executable: false } });
+    }
+    Ok(())
 }

@@ -26,6 +26,7 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
+use crate::artifact::bytecode::Compiler;
 use crate::artifact::registry::{Client, PulledImage, Reference, MEDIA_OCI_MANIFEST};
 use crate::artifact::source::SourceSet;
 use crate::engine::Reporter;
@@ -159,6 +160,9 @@ pub struct ImageSpec {
     pub manifest_digest: Option<String>,
     /// Timestamp of every file and of the image (SOURCE_DATE_EPOCH, default 0).
     pub epoch: u64,
+    /// Compiles the deps' and the app's `.py` files to bytecode in their layers (a
+    /// CPython of the image's Python version); `None`: no bytecode.
+    pub bytecode: Option<crate::artifact::bytecode::Compiler>,
 }
 
 impl ImageSpec {
@@ -179,6 +183,7 @@ impl ImageSpec {
             revision: None,
             manifest_digest: None,
             epoch: 0,
+            bytecode: None,
         }
     }
 }
@@ -346,22 +351,24 @@ pub async fn build_image(spec: &ImageSpec, client: &Client, r: &dyn Reporter) ->
     // The layers, built side by side off the async runtime.
     let mut tasks = Vec::new();
     if let Some(deps) = spec.deps.clone() {
-        let (store, cache, key) = (store.clone(), cache.clone(), spec.deps_key.clone());
+        let (store, cache, key, bytecode) = (store.clone(), cache.clone(), spec.deps_key.clone(), spec.bytecode.clone());
         r.progress("deps layer");
-        tasks
-            .push(tokio::task::spawn_blocking(move || dir_layer(&store, &cache, LayerRole::Deps, &deps, DEPS_DIR, key, LEVEL_CODE, epoch)));
+        tasks.push(tokio::task::spawn_blocking(move || {
+            dir_layer(&store, &cache, LayerRole::Deps, &deps, DEPS_DIR, key, LEVEL_CODE, epoch, bytecode.as_ref())
+        }));
     }
     if let Some(model) = spec.model.clone() {
         let (store, cache) = (store.clone(), cache.clone());
         r.progress("model layer");
         tasks.push(tokio::task::spawn_blocking(move || {
-            dir_layer(&store, &cache, LayerRole::Model, &model, MODEL_DIR, None, LEVEL_MODEL, epoch)
+            dir_layer(&store, &cache, LayerRole::Model, &model, MODEL_DIR, None, LEVEL_MODEL, epoch, None)
         }));
     }
     {
         let (store, cache, source, extra) = (store.clone(), cache.clone(), spec.source.clone(), spec.extra_files.clone());
+        let bytecode = spec.bytecode.clone();
         r.progress("app layer");
-        tasks.push(tokio::task::spawn_blocking(move || app_layer(&store, &cache, &source, &extra, epoch)));
+        tasks.push(tokio::task::spawn_blocking(move || app_layer(&store, &cache, &source, &extra, epoch, bytecode.as_ref())));
     }
     let mut ours = Vec::new();
     for t in tasks {

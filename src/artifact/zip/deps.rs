@@ -52,8 +52,9 @@ pub(super) fn options(executable: bool) -> SimpleFileOptions {
         .large_file(false)
 }
 
-/// The deps-only zip for `deps`, built once per dependency set.
-pub(super) fn ensure_deps_zip(path: &Path, deps: &DepsDir, r: &dyn Reporter) -> Result<()> {
+/// The deps-only zip for `deps` and its bytecode `pycs`, built once per dependency set
+/// and bytecode (the caller's `path` names both).
+pub(super) fn ensure_deps_zip(path: &Path, deps: &DepsDir, pycs: &[Pyc], r: &dyn Reporter) -> Result<()> {
     if path.is_file() {
         return Ok(());
     }
@@ -61,7 +62,9 @@ pub(super) fn ensure_deps_zip(path: &Path, deps: &DepsDir, r: &dyn Reporter) -> 
     if path.is_file() {
         return Ok(());
     }
-    let files = list_files(&deps.dir)?;
+    let mut files = list_files(&deps.dir)?;
+    files.extend(pycs.iter().map(|p| DepFile { rel: p.rel.clone(), abs: p.abs.clone(), size: p.size, executable: false }));
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
     r.progress(&format!("compressing {} dependency files", files.len()));
     let started = std::time::Instant::now();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
@@ -132,4 +135,37 @@ pub(super) fn split_by_size(files: &[DepFile], n: usize) -> Vec<&[DepFile]> {
         chunks.push(&files[start..]);
     }
     chunks
+}
+
+/// The dependencies' bytecode for `compiler`, compiled once per dependency set into a
+/// cache folder beside the deps zips (`/var/task/...` recorded as each file's path).
+pub(super) fn ensure_deps_bytecode(
+    root: &Path,
+    deps: &DepsDir,
+    files: &[DepFile],
+    compiler: &Compiler,
+    r: &dyn Reporter,
+) -> Result<Vec<Pyc>> {
+    let dir = root.join(format!("pyc-{}-{}", deps.key, compiler.id()));
+    let index = dir.join("index.json");
+    let read = |index: &Path| -> Option<Vec<Pyc>> {
+        let listed: Vec<(String, u64)> = serde_json::from_slice(&fs_err::read(index).ok()?).ok()?;
+        listed.into_iter().map(|(rel, size)| Some(Pyc { abs: dir.join(&rel), rel, size })).collect()
+    };
+    if let Some(pycs) = read(&index) {
+        return Ok(pycs);
+    }
+    let _lock = FileLock::acquire(&dir.with_extension("lock"))?;
+    if let Some(pycs) = read(&index) {
+        return Ok(pycs);
+    }
+    let sources: Vec<(String, PathBuf)> = files.iter().map(|f| (f.rel.clone(), f.abs.clone())).collect();
+    r.progress(&format!("compiling the dependencies' bytecode with python{}", compiler.version));
+    let started = std::time::Instant::now();
+    let _ = fs_err::remove_dir_all(&dir);
+    let pycs = compiler.compile(&sources, LAMBDA_TASK_ROOT, &dir)?;
+    let listed: Vec<(&str, u64)> = pycs.iter().map(|p| (p.rel.as_str(), p.size)).collect();
+    write_atomic(&index, &serde_json::to_vec(&listed)?)?;
+    r.detail(&format!("compiled {} dependency modules in {:.2}s", pycs.len(), started.elapsed().as_secs_f64()));
+    Ok(pycs)
 }

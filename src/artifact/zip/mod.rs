@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
+use crate::artifact::bytecode::{self, Compiler, Pyc};
 use crate::artifact::pydeps::{has_uv_lock, install_for_target, install_locked_for_target, Arch, DepsDir, TargetPlatform};
 use crate::artifact::python;
 use crate::artifact::source::{self, SourceSet};
@@ -53,6 +54,9 @@ pub const ADAPTER_FILES: &[(&str, &str)] = &[
     ("aideploy_lambda.py", include_str!("../../../assets/lambda/aideploy_lambda.py")),
     ("aideploy_secrets.py", include_str!("../../../assets/lambda/aideploy_secrets.py")),
 ];
+
+/// Where Lambda unpacks the zip: the path bytecode records for its source files.
+const LAMBDA_TASK_ROOT: &str = "/var/task";
 
 /// Bumped whenever the bytes this module writes for the same inputs change.
 const FORMAT: &str = "aideploy-lambda-zip-v1";
@@ -187,22 +191,44 @@ pub fn lambda_zip_for(loaded: &Loaded, arch: Arch, r: &dyn Reporter) -> Result<L
     };
     let excludes: Vec<String> = manifest.build.exclude.iter().map(|e| e.get().clone()).collect();
     let sources = source::collect(&loaded.dir, &excludes)?;
-    build_lambda_zip(&sources, deps.as_ref(), r)
+    build_lambda_zip_compiled(&sources, deps.as_ref(), manifest.app().runtime.version(), &Limits::default(), r)
 }
 
-/// Builds (or finds in the cache) the zip for `source` + `deps` + the adapter.
+/// Builds (or finds in the cache) the zip for `source` + `deps` + the adapter, without
+/// bytecode.
 pub fn build_lambda_zip(source: &SourceSet, deps: Option<&DepsDir>, r: &dyn Reporter) -> Result<LambdaZip> {
     build_lambda_zip_with(source, deps, &Limits::default(), r)
 }
 
+/// [`build_lambda_zip`] with other size limits.
 pub fn build_lambda_zip_with(source: &SourceSet, deps: Option<&DepsDir>, limits: &Limits, r: &dyn Reporter) -> Result<LambdaZip> {
-    build_in(&cache_dir()?.join("zip"), source, deps, limits, r)
+    build_in(&cache_dir()?.join("zip"), source, deps, limits, None, r)
+}
+
+/// The zip with bytecode for CPython `python` (`3.11`) when a compiler of that version is
+/// on this machine ([`bytecode::compiler_for`]); without it, and says so, when none is.
+pub fn build_lambda_zip_compiled(
+    source: &SourceSet,
+    deps: Option<&DepsDir>,
+    python: &str,
+    limits: &Limits,
+    r: &dyn Reporter,
+) -> Result<LambdaZip> {
+    let compiler = bytecode::compiler_or_say(python, r);
+    build_in(&cache_dir()?.join("zip"), source, deps, limits, compiler.as_ref(), r)
 }
 
 /// The build, with its cache folder given.
-fn build_in(root: &Path, source: &SourceSet, deps: Option<&DepsDir>, limits: &Limits, r: &dyn Reporter) -> Result<LambdaZip> {
+fn build_in(
+    root: &Path,
+    source: &SourceSet,
+    deps: Option<&DepsDir>,
+    limits: &Limits,
+    compiler: Option<&Compiler>,
+    r: &dyn Reporter,
+) -> Result<LambdaZip> {
     fs_err::create_dir_all(root)?;
-    let key = final_key(source, deps);
+    let key = final_key(source, deps, compiler);
     let out = root.join(format!("lambda-{key}.zip"));
     let meta_path = root.join(format!("lambda-{key}.json"));
     if let Some(hit) = cached_zip(&out, &meta_path, limits) {
@@ -210,21 +236,47 @@ fn build_in(root: &Path, source: &SourceSet, deps: Option<&DepsDir>, limits: &Li
         return Ok(hit);
     }
 
-    // Sizes first: an oversized package fails before anything is compressed. When the
-    // deps are already compressed, their sizes come from that zip's directory.
-    let deps_zip = deps.map(|d| root.join(format!("deps-{}-{FORMAT}.zip", d.key)));
-    let dep_sizes: Vec<(String, u64)> = match (deps, &deps_zip) {
-        (Some(_), Some(p)) if p.is_file() => list_entries(p)?,
-        (Some(d), _) => list_files(&d.dir)?.into_iter().map(|f| (f.rel, f.size)).collect(),
-        _ => Vec::new(),
+    // Sizes first: an oversized package fails before anything is compressed.
+    let dep_files = match deps {
+        Some(d) => list_files(&d.dir)?,
+        None => Vec::new(),
     };
+    let dep_sizes: Vec<(String, u64)> = dep_files.iter().map(|f| (f.rel.clone(), f.size)).collect();
     let adapter_bytes: u64 = ADAPTER_FILES.iter().map(|(_, t)| t.len() as u64).sum();
-    let unzipped = source.bytes() + adapter_bytes + dep_sizes.iter().map(|f| f.1).sum::<u64>();
+    let mut unzipped = source.bytes() + adapter_bytes + dep_sizes.iter().map(|f| f.1).sum::<u64>();
     if unzipped > limits.max_unzipped {
         return Err(too_big(unzipped, limits, &dep_sizes, source.bytes()).into());
     }
+
+    // Bytecode: the app's and the adapter's compiled for this build, the dependencies'
+    // once per dependency set; within Lambda's unzipped limit, the largest packages'
+    // left out first when all of it does not fit.
+    let scratch = tempfile::Builder::new().prefix("pyc-app-").tempdir_in(root)?;
+    let (app_pycs, dep_pycs, deps_variant) = match compiler {
+        None => (Vec::new(), Vec::new(), String::new()),
+        Some(c) => {
+            let app_pycs = app_bytecode(c, source, scratch.path())?;
+            let all = match deps {
+                Some(d) => ensure_deps_bytecode(root, d, &dep_files, c, r)?,
+                None => Vec::new(),
+            };
+            let budget = limits.max_unzipped.saturating_sub(unzipped + app_pycs.iter().map(|p| p.size).sum::<u64>());
+            let (kept, left_out) = fit_bytecode(all, &dep_sizes, budget);
+            if !left_out.is_empty() {
+                r.warn(&format!(
+                    "left out the bytecode of {} (the largest packages first): with it the zip would be over Lambda's {} unzipped limit, so those modules compile at each cold start",
+                    left_out.join(", "),
+                    mib(limits.max_unzipped)
+                ));
+            }
+            let variant = format!("-bc{}-{}", c.id(), &hex::encode(Sha256::digest(left_out.join(",").as_bytes()))[..8]);
+            (app_pycs, kept, variant)
+        }
+    };
+    unzipped += app_pycs.iter().chain(&dep_pycs).map(|p| p.size).sum::<u64>();
+    let deps_zip = deps.map(|d| root.join(format!("deps-{}-{FORMAT}{deps_variant}.zip", d.key)));
     if let (Some(d), Some(p)) = (deps, &deps_zip) {
-        ensure_deps_zip(p, d, r)?;
+        ensure_deps_zip(p, d, &dep_pycs, r)?;
     }
     let _lock = FileLock::acquire(&root.join(format!("lambda-{key}.lock")))?;
     if let Some(hit) = cached_zip(&out, &meta_path, limits) {
@@ -233,7 +285,7 @@ fn build_in(root: &Path, source: &SourceSet, deps: Option<&DepsDir>, limits: &Li
     r.progress("writing the Lambda zip");
     let started = std::time::Instant::now();
     let tmp = out.with_extension(format!("zip.tmp-{}", std::process::id()));
-    let written = write_final(&tmp, source, deps_zip.as_deref());
+    let written = write_final(&tmp, source, &app_pycs, deps_zip.as_deref());
     let entries = match written {
         Ok(n) => n,
         Err(e) => {
@@ -266,10 +318,54 @@ fn build_in(root: &Path, source: &SourceSet, deps: Option<&DepsDir>, limits: &Li
     Ok(zip)
 }
 
+/// The bytecode of the app's files and of aideploy's adapter, written under `scratch`.
+fn app_bytecode(compiler: &Compiler, source: &SourceSet, scratch: &Path) -> Result<Vec<Pyc>> {
+    let mut files: Vec<(String, PathBuf)> = source.files.iter().map(|f| (f.rel.clone(), f.abs.clone())).collect();
+    let adapter = scratch.join("adapter");
+    fs_err::create_dir_all(&adapter)?;
+    for (name, text) in ADAPTER_FILES {
+        let path = adapter.join(name);
+        fs_err::write(&path, text)?;
+        files.push((name.to_string(), path));
+    }
+    compiler.compile(&files, LAMBDA_TASK_ROOT, &scratch.join("out"))
+}
+
+/// Keeps the dependencies' bytecode within `budget` bytes: when all of it does not fit,
+/// the bytecode of the largest packages (by installed size) is left out first. Returns
+/// what is kept and the packages left out.
+fn fit_bytecode(pycs: Vec<Pyc>, dep_sizes: &[(String, u64)], budget: u64) -> (Vec<Pyc>, Vec<String>) {
+    let mut total: u64 = pycs.iter().map(|p| p.size).sum();
+    if total <= budget {
+        return (pycs, Vec::new());
+    }
+    let mut installed: BTreeMap<String, u64> = BTreeMap::new();
+    for (rel, size) in dep_sizes {
+        *installed.entry(package_of(rel)).or_default() += size;
+    }
+    let mut compiled: BTreeMap<String, u64> = BTreeMap::new();
+    for p in &pycs {
+        *compiled.entry(package_of(&p.rel)).or_default() += p.size;
+    }
+    let mut ranked: Vec<(&String, u64)> = compiled.keys().map(|k| (k, installed.get(k).copied().unwrap_or(0))).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut left_out = Vec::new();
+    for (name, _) in ranked {
+        if total <= budget {
+            break;
+        }
+        total -= compiled[name];
+        left_out.push(name.clone());
+    }
+    let kept = pycs.into_iter().filter(|p| !left_out.contains(&package_of(&p.rel))).collect();
+    (kept, left_out)
+}
+
 /// Everything that decides the zip's bytes.
-fn final_key(source: &SourceSet, deps: Option<&DepsDir>) -> String {
+fn final_key(source: &SourceSet, deps: Option<&DepsDir>, compiler: Option<&Compiler>) -> String {
     let mut h = Sha256::new();
     h.update(FORMAT.as_bytes());
+    h.update(compiler.map(|c| c.id()).unwrap_or_else(|| "no-bytecode".into()).as_bytes());
     for (name, text) in ADAPTER_FILES {
         h.update(name.as_bytes());
         h.update(Sha256::digest(text.as_bytes()));
@@ -315,11 +411,13 @@ fn prune(root: &Path, keep: usize) {
 enum Item<'a> {
     Adapter(&'a str),
     App(&'a crate::artifact::source::SourceFile),
+    /// Bytecode of the app's or the adapter's files.
+    Pyc(&'a Pyc),
     Dep(usize),
 }
 
 /// Writes the final zip: all entries sorted by name; deps copied raw from `deps_zip`.
-fn write_final(dest: &Path, source: &SourceSet, deps_zip: Option<&Path>) -> Result<usize> {
+fn write_final(dest: &Path, source: &SourceSet, pycs: &[Pyc], deps_zip: Option<&Path>) -> Result<usize> {
     // In memory: entries are read in name order, not file order, and a BufReader
     // would drop its buffer on each seek. A deps zip is under 250 MB by Lambda's rules.
     let mut deps = match deps_zip {
@@ -332,6 +430,9 @@ fn write_final(dest: &Path, source: &SourceSet, deps_zip: Option<&Path>) -> Resu
     }
     for f in &source.files {
         items.push((f.rel.clone(), Item::App(f)));
+    }
+    for p in pycs {
+        items.push((p.rel.clone(), Item::Pyc(p)));
     }
     if let Some(archive) = &deps {
         for i in 0..archive.len() {
@@ -358,6 +459,11 @@ fn write_final(dest: &Path, source: &SourceSet, deps_zip: Option<&Path>) -> Resu
                 let mut file = BufReader::new(File::open(&f.abs).with_context(|| format!("cannot read {}", f.abs.display()))?);
                 std::io::copy(&mut file, &mut out)?;
             }
+            Item::Pyc(p) => {
+                out.start_file(name.as_str(), options(false))?;
+                let mut file = BufReader::new(File::open(&p.abs).with_context(|| format!("cannot read {}", p.abs.display()))?);
+                std::io::copy(&mut file, &mut out)?;
+            }
             Item::Dep(i) => {
                 let archive = deps.as_mut().expect("Dep items come from the deps archive");
                 out.raw_copy_file(archive.by_index_raw(*i)?)?;
@@ -372,7 +478,7 @@ fn write_final(dest: &Path, source: &SourceSet, deps_zip: Option<&Path>) -> Resu
 fn collision(name: &str, a: &Item, b: &Item) -> Hinted {
     let what = |i: &Item| match i {
         Item::Adapter(_) => "aideploy's Lambda adapter",
-        Item::App(_) => "the app's files",
+        Item::App(_) | Item::Pyc(_) => "the app's files",
         Item::Dep(_) => "the dependencies",
     };
     Hinted::new(

@@ -83,7 +83,7 @@ fn entries_are_sorted_with_fixed_time_and_modes() {
         std::fs::set_permissions(app.path().join("run.sh"), std::fs::Permissions::from_mode(0o775)).unwrap();
     }
     let set = source::collect(app.path(), &[]).unwrap();
-    let zip = build_in(cache.path(), &set, None, &Limits::default(), &Quiet).unwrap();
+    let zip = build_in(cache.path(), &set, None, &Limits::default(), None, &Quiet).unwrap();
     let mut archive = ZipArchive::new(File::open(&zip.path).unwrap()).unwrap();
     let names: Vec<String> = (0..archive.len()).map(|i| archive.name_for_index(i).unwrap().to_string()).collect();
     assert_eq!(names, ["aideploy_lambda.py", "aideploy_secrets.py", "app/main.py", "run.sh"]);
@@ -95,7 +95,7 @@ fn entries_are_sorted_with_fixed_time_and_modes() {
         assert_eq!(f.unix_mode(), Some(want), "{}", f.name());
     }
     // Unchanged inputs: the cached zip, not a new build.
-    let again = build_in(cache.path(), &set, None, &Limits::default(), &Quiet).unwrap();
+    let again = build_in(cache.path(), &set, None, &Limits::default(), None, &Quiet).unwrap();
     assert!(again.cached);
     assert_eq!(again.sha256, zip.sha256);
 }
@@ -106,7 +106,7 @@ fn a_name_in_two_places_is_an_error_naming_both() {
     let app = tempfile::tempdir().unwrap();
     write(app.path(), "aideploy_lambda.py", b"# mine\n");
     let set = source::collect(app.path(), &[]).unwrap();
-    let e = build_in(cache.path(), &set, None, &Limits::default(), &Quiet).unwrap_err();
+    let e = build_in(cache.path(), &set, None, &Limits::default(), None, &Quiet).unwrap_err();
     let e = crate::error::Failure::of(&e).and_then(crate::error::Failure::as_hinted).unwrap();
     assert!(e.message.contains("`aideploy_lambda.py` is in both"), "{}", e.message);
     assert!(e.hint.contains("exclude"), "{}", e.hint);
@@ -139,4 +139,77 @@ fn oversized_package_lists_the_largest_packages() {
     assert!(reason.starts_with("the Lambda package would be 0.0 MiB unzipped, over Lambda's limit"), "{reason}");
     assert_eq!(too_big_reason(&anyhow::Error::from(Hinted::new("cannot read x", "fix it"))), None);
     assert_eq!(too_big_reason(&anyhow::anyhow!("the Lambda package would be odd")), None);
+}
+
+fn pyc(rel: &str, size: u64) -> Pyc {
+    Pyc { rel: rel.into(), abs: PathBuf::from("/nowhere").join(rel), size }
+}
+
+#[test]
+fn bytecode_that_does_not_fit_is_left_out_for_the_largest_packages_first() {
+    let installed = vec![("torch/a.py".to_string(), 900u64), ("numpy/b.py".into(), 300), ("small/c.py".into(), 10)];
+    let all = || {
+        vec![
+            pyc("numpy/__pycache__/b.cpython-311.pyc", 50),
+            pyc("small/__pycache__/c.cpython-311.pyc", 5),
+            pyc("torch/__pycache__/a.cpython-311.pyc", 100),
+        ]
+    };
+    // Everything fits: nothing left out.
+    let (kept, out) = fit_bytecode(all(), &installed, 155);
+    assert_eq!((kept.len(), out), (3, Vec::<String>::new()));
+    // 10 bytes too many: torch (the largest installed package) goes, though numpy's alone would do.
+    let (kept, out) = fit_bytecode(all(), &installed, 145);
+    assert_eq!(out, vec!["torch".to_string()]);
+    assert_eq!(
+        kept.iter().map(|p| p.rel.as_str()).collect::<Vec<_>>(),
+        ["numpy/__pycache__/b.cpython-311.pyc", "small/__pycache__/c.cpython-311.pyc"]
+    );
+    // Room for almost nothing: torch, then numpy.
+    let (kept, out) = fit_bytecode(all(), &installed, 5);
+    assert_eq!(out, vec!["torch".to_string(), "numpy".to_string()]);
+    assert_eq!(kept.len(), 1);
+}
+
+/// With a compiler: each `.py` of the app, the adapter and the deps has its unchecked-hash
+/// `.pyc` beside it in `__pycache__`, counted in the unzipped size; the same inputs give
+/// the same zip; a compiler left out gives a different zip, not the cached one.
+#[test]
+fn a_zip_with_a_compiler_carries_bytecode_for_every_module() {
+    let Ok(compiler) = crate::artifact::bytecode::compiler_for("3.11") else {
+        eprintln!("no python3.11 here: nothing to compile with");
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let app = tempfile::tempdir().unwrap();
+    write(app.path(), "app/main.py", b"app = 1\n");
+    write(app.path(), "app/notes.txt", b"not python\n");
+    let deps_dir = tempfile::tempdir().unwrap();
+    write(deps_dir.path(), "pkg/__init__.py", b"VALUE = 2\n");
+    let deps = DepsDir { dir: deps_dir.path().to_path_buf(), key: "k1".into(), cached: true };
+    let set = source::collect(app.path(), &[]).unwrap();
+    let zip = build_in(cache.path(), &set, Some(&deps), &Limits::default(), Some(&compiler), &Quiet).unwrap();
+    let names: Vec<String> = list_entries(&zip.path).unwrap().into_iter().map(|(n, _)| n).collect();
+    let tag = &compiler.cache_tag;
+    for want in [
+        format!("__pycache__/aideploy_lambda.{tag}.pyc"),
+        format!("__pycache__/aideploy_secrets.{tag}.pyc"),
+        format!("app/__pycache__/main.{tag}.pyc"),
+        format!("pkg/__pycache__/__init__.{tag}.pyc"),
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    assert_eq!(names.iter().filter(|n| n.ends_with(".pyc")).count(), 4, "{names:?}");
+    let listed: u64 = list_entries(&zip.path).unwrap().iter().map(|e| e.1).sum();
+    assert_eq!(zip.unzipped_bytes, listed, "the unzipped size counts the bytecode");
+
+    // A fresh cache (another machine): the same bytes.
+    let other = tempfile::tempdir().unwrap();
+    let again = build_in(other.path(), &set, Some(&deps), &Limits::default(), Some(&compiler), &Quiet).unwrap();
+    assert!(!again.cached);
+    assert_eq!(again.sha256, zip.sha256);
+    // No compiler: another zip, without bytecode.
+    let plain = build_in(cache.path(), &set, Some(&deps), &Limits::default(), None, &Quiet).unwrap();
+    assert!(!plain.cached);
+    assert!(list_entries(&plain.path).unwrap().iter().all(|(n, _)| !n.ends_with(".pyc")));
 }
