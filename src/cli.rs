@@ -105,8 +105,10 @@ pub enum Command {
   aideploy build --package zip --json
   aideploy build --target lambda --refresh       # install the dependencies again")]
     Build(BuildArgs),
-    /// Show what is deployed: URL, version, health
+    /// Show what is deployed: URL, version, health (every target without --target)
     #[command(after_help = "Examples:
+  aideploy status                         # every target of the manifest, one row each
+  aideploy status --json                  # {\"app\": ..., \"targets\": [...]}
   aideploy status --target local
   aideploy status --target local --json")]
     Status(TargetArgs),

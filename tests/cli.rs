@@ -254,3 +254,38 @@ fn init_without_a_terminal_needs_target() {
     assert!(stderr.contains("pass --target"), "{stderr}");
     assert!(!home.path().join("aideploy.toml").exists());
 }
+
+/// `status` without `--target`: every target of the manifest, one row each, read at once;
+/// a target that cannot be read (no cloud credentials here) says why, the others still
+/// show, and the exit code is the worst row's (2: a missing login).
+#[test]
+fn status_without_a_target_shows_every_target() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aideploy(home.path()).args(["status", "--json", "-C", "examples/fastapi-rag"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", transcript(&out)));
+    assert_eq!(v["app"], "fastapi-rag");
+    let rows = v["targets"].as_array().unwrap();
+    let mut names: Vec<&str> = rows.iter().map(|t| t["target"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["cloudrun", "lambda", "local"]);
+    let row = |name: &str| rows.iter().find(|t| t["target"] == name).unwrap();
+    assert_eq!(row("local")["deployed"], false, "{}", row("local"));
+    assert!(row("local").get("error").is_none());
+    let lambda = row("lambda")["error"].as_str().unwrap_or_else(|| panic!("{}", row("lambda")));
+    assert!(lambda.contains("AWS credentials"), "{lambda}");
+    assert_eq!(row("lambda")["kind"], "lambda");
+    let cloudrun = row("cloudrun")["error"].as_str().unwrap_or_else(|| panic!("{}", row("cloudrun")));
+    // The first thing missing here is the project (no gcloud configuration): named with its fix.
+    assert!(cloudrun.contains("no Google Cloud project") && cloudrun.contains("gcloud config set project"), "{cloudrun}");
+
+    // The table: a header and a row per target.
+    let out = aideploy(home.path()).args(["status", "-C", "examples/fastapi-rag"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", transcript(&out));
+    assert!(lines[0].starts_with("TARGET") && lines[0].contains("STATE"), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("local") && l.contains("not deployed")), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("lambda") && l.contains("unreadable: ")), "{text}");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,11 +1,21 @@
-use anyhow::Result;
-use serde_json::json;
+use std::time::Duration;
 
-use super::context;
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use super::{context, load_manifest};
 use crate::cli::{GlobalArgs, TargetArgs};
+use crate::engine::{Health, StatusReport};
 use crate::ui::Ui;
 
+/// How long one target's status may take in `status` without `--target`: a cloud that
+/// does not answer shows as such, and the other targets still show.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+    if args.target.is_none() {
+        return all(args, g, ui).await;
+    }
     let (cx, backend) = context(args, g, ui, false)?;
     let report = backend.status(&cx).await?;
     if ui.json {
@@ -33,4 +43,142 @@ pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     }
     ui.result(&lines.join("\n"));
     Ok(report.exit_code())
+}
+
+/// One row of `status` without `--target`: the target's report, or why it could not be
+/// read (and the exit code that error has).
+struct Row {
+    name: String,
+    kind: String,
+    read: std::result::Result<StatusReport, (String, u8)>,
+}
+
+/// `status` without `--target`: every target of the manifest, read at once (read calls
+/// only), one row each; a target that cannot be read says why and the rest still show.
+async fn all(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+    let loaded = load_manifest(g)?;
+    let names = loaded.manifest.target_names();
+    if names.is_empty() {
+        ui.result(&format!(
+            "{} has no targets: add one under [targets.NAME] (e.g. `aideploy init --target local`)",
+            loaded.manifest.app().name.as_str()
+        ));
+        return Ok(0);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut rows: Vec<Row> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut one = args.clone();
+        one.target = Some(name.clone());
+        let kind = loaded.manifest.target(Some(name), &[]).ok().map(|t| t.kind);
+        // `--profile` names an AWS profile: it applies to the AWS targets only.
+        if !kind.is_some_and(|k| crate::backends::for_kind(k).capabilities().provider == crate::engine::Provider::Aws) {
+            one.profile = None;
+        }
+        let kind = kind.map(|k| k.to_string()).unwrap_or_default();
+        match context(&one, g, ui, false) {
+            Ok((cx, backend)) => {
+                tasks.spawn(async move {
+                    let read = match tokio::time::timeout(READ_TIMEOUT, backend.status(&cx)).await {
+                        Ok(Ok(report)) => Ok(report),
+                        Ok(Err(e)) => Err((one_line(&e), crate::report::exit_code(&e))),
+                        Err(_) => Err((format!("no answer within {} s", READ_TIMEOUT.as_secs()), crate::error::exit::FAILED)),
+                    };
+                    (i, read)
+                });
+                rows.push(Row { name: name.clone(), kind, read: Err((String::new(), 0)) });
+            }
+            Err(e) => rows.push(Row { name: name.clone(), kind, read: Err((one_line(&e), crate::report::exit_code(&e))) }),
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (i, read) = done.map_err(|e| anyhow::anyhow!("reading a target's status failed: {e}"))?;
+        rows[i].read = read;
+    }
+    let code = rows
+        .iter()
+        .map(|r| match &r.read {
+            Ok(report) => report.exit_code(),
+            Err((_, code)) => *code,
+        })
+        .max()
+        .unwrap_or(0);
+    if ui.json {
+        let targets: Vec<Value> = rows
+            .iter()
+            .map(|r| match &r.read {
+                Ok(report) => json!(report),
+                Err((why, _)) => json!({"target": r.name, "kind": r.kind, "error": why}),
+            })
+            .collect();
+        ui.result_json(&json!({"app": loaded.manifest.app().name.as_str(), "targets": targets}));
+        return Ok(code);
+    }
+    ui.result(&table(&rows));
+    Ok(code)
+}
+
+/// An error's first line and its hint, for a table cell.
+fn one_line(e: &anyhow::Error) -> String {
+    let text = format!("{e}");
+    let first = text.lines().next().unwrap_or_default().to_string();
+    match crate::report::hint_of(e) {
+        Some(h) => format!("{first} ({h})"),
+        None => first,
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            let (state, url, version) = match &r.read {
+                Ok(s) if !s.deployed => ("not deployed".to_string(), String::new(), String::new()),
+                Ok(s) => {
+                    let state = match s.health {
+                        Some(Health::Passed) => "healthy",
+                        Some(Health::Failed) => "unhealthy",
+                        Some(Health::Skipped) | None => "deployed",
+                    };
+                    let version = match s.details.get("version").filter(|v| !v.is_null()) {
+                        Some(v) => v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+                        None => s.digest.as_deref().map(short_digest).unwrap_or_default(),
+                    };
+                    (state.to_string(), s.url.clone().unwrap_or_default(), version)
+                }
+                Err((why, _)) => (format!("unreadable: {why}"), String::new(), String::new()),
+            };
+            [r.name.clone(), r.kind.clone(), state, url, version]
+        })
+        .collect();
+    let header = ["TARGET", "KIND", "STATE", "URL", "VERSION"].map(str::to_string);
+    let mut width = [0usize; 5];
+    for row in std::iter::once(&header).chain(&cells) {
+        for (w, c) in width.iter_mut().zip(row) {
+            // A long reason does not widen the columns after it.
+            *w = (*w).max(c.chars().count().min(40));
+        }
+    }
+    std::iter::once(&header)
+        .chain(&cells)
+        .map(|row| {
+            let mut line = String::new();
+            for (i, (c, w)) in row.iter().zip(width).enumerate() {
+                if i + 1 == row.len() {
+                    line.push_str(c);
+                } else {
+                    line.push_str(&format!("{c:<w$}  "));
+                }
+            }
+            line.trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn short_digest(d: &str) -> String {
+    match d.strip_prefix("sha256:") {
+        Some(hex) => format!("sha256:{}", &hex[..hex.len().min(12)]),
+        None => d.to_string(),
+    }
 }
