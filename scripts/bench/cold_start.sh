@@ -55,7 +55,8 @@ for bc in 1 0; do
   cp "$zip" "$work/lambda-$bc.zip"
   artifact image "$bc" --output "$work/image-$bc.tar" >/dev/null
   loaded=$(docker load -q -i "$work/image-$bc.tar" | sed -n 's/^Loaded image[^:]*: //p' | tail -1)
-  echo "$loaded" > "$work/image-$bc.ref"
+  # Both builds load under the same tag: keep each by its id.
+  docker image inspect --format '{{.Id}}' "$loaded" > "$work/image-$bc.ref"
 done
 pycs=$(find "$work/task-1" -name '*.pyc' | wc -l)
 [ "$pycs" -gt 0 ] || { echo "the zip built with bytecode has no .pyc: is python3.11 on PATH?" >&2; exit 1; }
@@ -90,6 +91,7 @@ to_healthy() {
 results="$work/results.jsonl"
 : > "$results"
 echo "==> $rounds interleaved rounds (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+[ "$(cat "$work/image-1.ref")" != "$(cat "$work/image-0.ref")" ] || { echo "the two images are the same" >&2; exit 1; }
 for i in $(seq "$rounds"); do
   with=$(cold_import 1); without=$(cold_import 0)
   img_with=$(to_healthy 1); img_without=$(to_healthy 0)
