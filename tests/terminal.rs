@@ -483,3 +483,27 @@ fn leaving_logs_follow_with_ctrl_c_is_not_an_error() {
     let mut down = aideploy(home.path());
     down.current_dir(&dir).args(["destroy", "--target", "local", "--yes", "--set", &format!("port={port}")]).assert().success();
 }
+
+#[test]
+fn ctrl_c_at_a_confirmation_exits_130_and_changes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = plain_server(home.path());
+    let port = format!("port={}", common::free_port());
+    let mut up = aideploy(home.path());
+    common::offline(&mut up);
+    let out = up.current_dir(&dir).args(["up", "--target", "local", "--yes", "--set", &port]).output().unwrap();
+    assert!(out.status.success(), "{}", common::transcript(&out));
+    // Removing asks first; Ctrl-C there leaves the app deployed.
+    let mut pty = Pty::spawn(home.path(), &dir, &["destroy", "--target", "local", "--set", &port], &[]);
+    pty.expect("Destroy these resources?", 0);
+    pty.send("\x03");
+    let code = pty.finish();
+    let text = pty.text();
+    let status = aideploy(home.path()).current_dir(&dir).args(["status", "--target", "local", "--json", "--set", &port]).output().unwrap();
+    aideploy(home.path()).current_dir(&dir).args(["destroy", "--target", "local", "--yes", "--set", &port]).assert().success();
+    assert_eq!(code, 130, "{text:?}");
+    assert_cursor_shown(&text);
+    assert!(text.contains("interrupted") && !text.contains("error"), "{text:?}");
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["deployed"], true, "{v}");
+}
