@@ -25,16 +25,16 @@ function __fish_aideploy_using_subcommand
 end
 
 complete -c aideploy -n "__fish_aideploy_needs_command" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_needs_command" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_needs_command" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_needs_command" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_needs_command" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_needs_command" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_needs_command" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_needs_command" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_needs_command" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_needs_command" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_needs_command" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_needs_command" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "init" -d 'Write an aideploy.toml for the app in this folder'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "init" -d 'Write an aideploy.toml for the app in this folder, or add a target to the one there'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "up" -d 'Write aideploy.toml if there is none, then deploy'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "deploy" -d 'Build, plan, apply and health-check a deploy'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "plan" -d 'Show what a deploy would change, changing nothing'
@@ -48,64 +48,64 @@ complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "validate" -d 'Che
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s t -l target -d 'The target to write a section for (asked at a terminal when absent)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s t -l target -d 'The target to write a section for, or to add when aideploy.toml exists (asked at a terminal when absent)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l name -d 'The app\'s name [default: the folder\'s name]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
-complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l force -d 'Overwrite an existing aideploy.toml'
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l force -d 'Overwrite an existing aideploy.toml (without it, init adds a target to it)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand init" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand init" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l refresh -d 'Install the Python dependencies again instead of reusing the cached set (picks up new releases of requirements that are not pinned)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l refresh -d 'Install the Python dependencies again instead of reusing the cached set (picks up new releases of requirements that are not pinned)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand plan" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
@@ -113,83 +113,83 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l package -d '
 image\t''"
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l output -d 'Also write the image to FILE as an archive for `docker load -i FILE` or `skopeo copy docker-archive:FILE ...`, to run it elsewhere' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l push -d 'Push the image to `[build] registry` (or $AIDEPLOY_REGISTRY)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l refresh -d 'Install the Python dependencies again instead of reusing the cached set (picks up new releases of requirements that are not pinned)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand build" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand build" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s n -l lines -d 'How many of the last lines to print first' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
-complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s f -l follow -d 'Keep printing what the app writes, until Ctrl-C'
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s f -l follow -d 'Keep printing what the app writes, until Ctrl-C (exit code 130, no error)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l purge -d 'Also purge soft-deleted stores (Azure Key Vault); irreversible. Without it a deleted vault stays recoverable for its retention period. Asked separately at a terminal; --yes answers both questions'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s V -l version -d 'Print version'
@@ -197,46 +197,46 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fis
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -f -a "list" -d 'List the secrets: names and when they last changed, never values'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -f -a "rm" -d 'Remove a stored secret (recoverable for 7 days on AWS)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l stdin -d 'Read the value from stdin (one trailing newline is dropped)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
@@ -245,36 +245,36 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove a stored secret (recoverable for 7 days on AWS)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand schema" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l stage -d 'Stage (environment) to act on; resource names carry it' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l no-progress -d 'No spinners or progress bars'
+complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "init" -d 'Write an aideploy.toml for the app in this folder'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "init" -d 'Write an aideploy.toml for the app in this folder, or add a target to the one there'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "up" -d 'Write aideploy.toml if there is none, then deploy'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "deploy" -d 'Build, plan, apply and health-check a deploy'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "plan" -d 'Show what a deploy would change, changing nothing'

@@ -47,7 +47,7 @@ pub struct GlobalArgs {
     /// Print more on stderr (-v, -vv)
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
-    /// No spinners or progress bars
+    /// No spinners or progress bars: one line per step, and one with its duration when it ends
     #[arg(long, global = true)]
     pub no_progress: bool,
     /// Apply without asking (needed when stdin is not a terminal or CI is set)
@@ -75,10 +75,13 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Write an aideploy.toml for the app in this folder
+    /// Write an aideploy.toml for the app in this folder, or add a target to the one there
     #[command(after_help = "Examples:
   aideploy init                          # asks for the name and target at a terminal
-  aideploy init --target local --yes     # no questions: detected defaults")]
+  aideploy init --target local --yes     # no questions: detected defaults
+  aideploy init --target lambda          # aideploy.toml exists: adds [targets.lambda] to it
+
+It ends with the commands to run next (`next` in --json).")]
     Init(InitArgs),
     /// Write aideploy.toml if there is none, then deploy
     #[command(after_help = "Examples:
@@ -199,7 +202,7 @@ pub struct BuildArgs {
 pub struct LogsArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Keep printing what the app writes, until Ctrl-C
+    /// Keep printing what the app writes, until Ctrl-C (exit code 130, no error)
     #[arg(short, long)]
     pub follow: bool,
     /// How many of the last lines to print first
@@ -230,13 +233,14 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct InitArgs {
-    /// The target to write a section for (asked at a terminal when absent)
+    /// The target to write a section for, or to add when aideploy.toml exists (asked at a
+    /// terminal when absent)
     #[arg(short, long, value_name = "KIND")]
     pub target: Option<String>,
     /// The app's name [default: the folder's name]
     #[arg(long)]
     pub name: Option<String>,
-    /// Overwrite an existing aideploy.toml
+    /// Overwrite an existing aideploy.toml (without it, init adds a target to it)
     #[arg(long)]
     pub force: bool,
 }

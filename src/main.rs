@@ -13,6 +13,12 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == aideploy::backends::local::PROXY_ARG) {
         return local_proxy(&args[2..]);
     }
+    // Shell completion scripts ask `aideploy __complete WHAT WORDS...` for values that
+    // depend on the folder (the manifest's target names); also kept out of clap.
+    if args.get(1).is_some_and(|a| a == commands::completions::VALUES_ARG) {
+        commands::completions::print_values(&args[2..]);
+        return ExitCode::SUCCESS;
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => return usage_error(err, &args),
@@ -29,6 +35,8 @@ fn main() -> ExitCode {
         .try_init();
     let ui = Ui::new(&cli.global);
     let json = cli.global.json;
+    // Ctrl-C is how one leaves `logs -f`: not worth a line.
+    let silent_interrupt = matches!(&cli.command, aideploy::cli::Command::Logs(a) if a.follow);
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -37,9 +45,13 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // `biased`: the Ctrl-C handler is installed before the command's first poll, so a
+        // prompt that meets Ctrl-C (dialoguer raises SIGINT) never kills the process with
+        // the terminal half set up; the prompt itself returns `Interrupted`.
         tokio::select! {
+            biased;
+            Ok(()) = tokio::signal::ctrl_c() => Err(Interrupted.into()),
             r = commands::run(cli, &ui) => r,
-            _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
         }
     });
     // Work interrupted mid-way runs its clean-up guards here, as the futures drop.
@@ -47,7 +59,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            report::print(&err, json);
+            let interrupted = report::exit_code(&err) == aideploy::error::exit::INTERRUPTED;
+            if !(interrupted && silent_interrupt) {
+                report::print(&err, json);
+            }
             ExitCode::from(report::exit_code(&err))
         }
     }

@@ -46,6 +46,19 @@ pub fn print(err: &anyhow::Error, json_mode: bool) {
         }
         return;
     }
+    // Ctrl-C is the user's choice, not a failure: one short line, no `error:`.
+    if matches!(Failure::of(err), Some(Failure::Interrupted)) {
+        eprintln!("interrupted");
+        if json_mode {
+            crate::ui::print_stdout(
+                &serde_json::to_string_pretty(
+                    &json!({ "error": { "message": "interrupted", "causes": [], "help": null, "exit_code": exit::INTERRUPTED } }),
+                )
+                .expect("json"),
+            );
+        }
+        return;
+    }
     let red = |s: &str| if color { console::style(s).red().bold().force_styling(true).to_string() } else { s.to_string() };
     let mut text = format!("{} {err}", red("error:"));
     for cause in err.chain().skip(1) {

@@ -32,3 +32,4 @@ mod railway_target;
 mod render_target;
 mod sagemaker_target;
 mod source_set;
+mod terminal;

@@ -62,13 +62,17 @@ pub struct Written {
     pub target: String,
     pub entry: String,
     pub health: String,
+    /// `true` when a target was added to a manifest that was already there.
+    pub added_target: bool,
+    /// The commands to run next.
+    pub next: Vec<String>,
 }
 
 pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
     let path = manifest::locate(g.manifest.as_deref());
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     if path.exists() && !args.force {
-        return Err(UsageError::new(format!("{} already exists", path.display())).hint("edit it, or pass --force to overwrite it").into());
+        return add_target(&path, args, g, ui);
     }
     let found = detect(&dir)?;
     if found.asgi.is_none() && found.wsgi.is_none() && found.server.is_none() {
@@ -82,7 +86,10 @@ pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
     let ask = ui.interactive && !ui.yes;
     let name = match &args.name {
         Some(n) => n.clone(),
-        None if ask => ui.ask("App name", &found.name, "--name")?,
+        // A name the rules refuse is explained and asked again.
+        None if ask => ui.ask_valid("App name", &found.name, "--name", |answer| {
+            answer.parse::<manifest::AppName>().map(drop).map_err(|e| e.replace(manifest::values::HELP_SEP, ": "))
+        })?,
         None => found.name.clone(),
     };
     if let Err(e) = name.parse::<manifest::AppName>() {
@@ -90,18 +97,8 @@ pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
         return Err(UsageError::new(msg.to_string()).hint(format!("{help}; pass --name")).into());
     }
     let kind = match &args.target {
-        Some(t) => Kind::parse(t).ok_or_else(|| {
-            let mut e = UsageError::new(format!("`{t}` is not a target kind"));
-            e = match manifest::did_you_mean(t, Kind::ALL.iter().map(|k| k.as_str())) {
-                Some(k) => e.hint(format!("did you mean `--target {k}`?")),
-                None => e.hint(format!("one of: {}", Kind::ALL.map(|k| k.as_str()).join(", "))),
-            };
-            e
-        })?,
-        None if ask => {
-            let items: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            Kind::ALL[ui.select("Target", &items, 0, "--target KIND")?]
-        }
+        Some(t) => parse_kind(t)?,
+        None if ask => pick_kind(ui, "Target", &Kind::ALL)?,
         // --yes with no terminal: the default the picker offers, said out loud.
         None if ui.yes => {
             ui.info(&format!(
@@ -121,10 +118,7 @@ pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
     // A Cloud Run service is private unless the manifest says otherwise: ask which one
     // a web API wants; without a terminal it stays private (the line says how to open it).
     if kind == Kind::Cloudrun && ask {
-        let items = ["private: callers need an identity token (IAM)", "public: anyone on the internet may call it"];
-        if ui.select("Who may call the service?", &items, 0, "--target cloudrun and edit `public` in the manifest")? == 1 {
-            text = text.replace(CLOUDRUN_PRIVATE, "public = true                    # anyone may call it (roles/run.invoker for allUsers)");
-        }
+        text = ask_cloudrun_access(ui, text)?;
     }
     manifest::parse(&text, "aideploy.toml").map_err(|e| anyhow::anyhow!("init wrote an invalid manifest ({e}); please report this"))?;
     fs_err::write(&path, &text)?;
@@ -141,7 +135,142 @@ pub fn run(args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
     if found.health.is_none() {
         ui.warn("no health route found: add one answering GET /health (or change `health` in [app]); deploys wait for it");
     }
-    Ok(Written { manifest: path, app: name, target: kind.to_string(), entry, health: found.health.unwrap_or_else(|| "/health".into()) })
+    let next = next_commands(g, kind.as_str());
+    Ok(Written {
+        manifest: path,
+        app: name,
+        target: kind.to_string(),
+        entry,
+        health: found.health.unwrap_or_else(|| "/health".into()),
+        added_target: false,
+        next,
+    })
+}
+
+/// `init` where a manifest already is: adds `[targets.KIND]` at its end, leaving every
+/// line already there (comments, order) as it was.
+fn add_target(path: &Path, args: &InitArgs, g: &GlobalArgs, ui: &Ui) -> Result<Written> {
+    let text = fs_err::read_to_string(path)?;
+    let m = manifest::parse(&text, &path.display().to_string()).map_err(manifest::LoadError::from)?;
+    let present: Vec<String> = m.targets.keys().map(|k| k.get().to_string()).collect();
+    let kind = match &args.target {
+        Some(t) => parse_kind(t)?,
+        None if ui.interactive && !ui.yes => {
+            let missing: Vec<Kind> = Kind::ALL.into_iter().filter(|k| !present.iter().any(|p| p == k.as_str())).collect();
+            if missing.is_empty() {
+                return Err(UsageError::new(format!("{} already has a target of every kind", path.display()))
+                    .hint("edit it to change one, or pass --force to write a new manifest")
+                    .into());
+            }
+            ui.info(&format!("{} exists (targets: {}); adding a target.", path.display(), list_or_none(&present)));
+            pick_kind(ui, "Target to add", &missing)?
+        }
+        None => {
+            return Err(UsageError::new(format!("{} already exists", path.display()))
+                .hint(format!(
+                    "pass --target KIND to add a [targets.KIND] to it (one of: {}), or --force to overwrite it",
+                    Kind::ALL.map(|k| k.as_str()).join(", ")
+                ))
+                .into())
+        }
+    };
+    if present.iter().any(|p| p == kind.as_str()) {
+        return Err(UsageError::new(format!("{} already has [targets.{kind}]", path.display()))
+            .hint(format!("deploy it with `aideploy up --target {kind}`, or edit its settings there"))
+            .into());
+    }
+    if args.name.is_some() {
+        ui.warn(&format!("--name is ignored: {} already names the app", path.display()));
+    }
+    let mut new_text = text.clone();
+    if !new_text.is_empty() && !new_text.ends_with('\n') {
+        new_text.push('\n');
+    }
+    new_text.push('\n');
+    new_text.push_str(&target_section(kind));
+    manifest::parse(&new_text, &path.display().to_string()).map_err(|e| {
+        UsageError::new(format!("cannot add [targets.{kind}] to {}: the result would not be valid ({e})", path.display()))
+            .hint(format!("add a [targets.{kind}] table to it by hand"))
+    })?;
+    fs_err::write(path, &new_text)?;
+    let app = m.app.get();
+    let entry = match (&app.asgi, &app.command) {
+        (Some(a), _) => format!("ASGI app {}", a.get()),
+        (None, Some(c)) => format!("command `{}`", c.get()),
+        (None, None) => String::new(),
+    };
+    ui.info(&format!("Added [targets.{kind}] to {} (targets now: {}, {kind}).", path.display(), list_or_none(&present)));
+    let next = next_commands(g, kind.as_str());
+    Ok(Written {
+        manifest: path.to_path_buf(),
+        app: app.name.to_string(),
+        target: kind.to_string(),
+        entry,
+        health: app.health.to_string(),
+        added_target: true,
+        next,
+    })
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn parse_kind(t: &str) -> Result<Kind> {
+    Kind::parse(t).ok_or_else(|| {
+        let e = UsageError::new(format!("`{t}` is not a target kind"));
+        match manifest::did_you_mean(t, Kind::ALL.iter().map(|k| k.as_str())) {
+            Some(k) => e.hint(format!("did you mean `--target {k}`?")).into(),
+            None => e.hint(format!("one of: {}", Kind::ALL.map(|k| k.as_str()).join(", "))).into(),
+        }
+    })
+}
+
+/// The target picker: one short line per kind, cut to the terminal's width.
+fn pick_kind(ui: &Ui, question: &str, kinds: &[Kind]) -> Result<Kind> {
+    let width = usize::from(console::Term::stderr().size().1).saturating_sub(4).max(20);
+    let items: Vec<String> =
+        kinds.iter().map(|k| format!("{:<11} {}", k.as_str(), kind_summary(*k)).chars().take(width).collect()).collect();
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
+    Ok(kinds[ui.select(question, &items, 0, "--target KIND")?])
+}
+
+/// What each kind is, in a few words (the picker's second column).
+pub fn kind_summary(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Local => "this machine (a process; no cloud account)",
+        Kind::Lambda => "AWS Lambda + API Gateway (zip, pay per call)",
+        Kind::Cloudrun => "Google Cloud Run (container, scales to zero)",
+        Kind::Appservice => "Azure App Service (Linux container)",
+        Kind::Ec2 => "AWS EC2 GPU instance running the container",
+        Kind::Sagemaker => "AWS SageMaker real-time endpoint (models)",
+        Kind::Railway => "Railway (container platform)",
+        Kind::Render => "Render (container platform)",
+    }
+}
+
+fn ask_cloudrun_access(ui: &Ui, text: String) -> Result<String> {
+    let items = ["private: callers need an identity token (IAM)", "public: anyone on the internet may call it"];
+    if ui.select("Who may call the service?", &items, 0, "--target cloudrun and edit `public` in the manifest")? == 1 {
+        return Ok(text.replace(CLOUDRUN_PRIVATE, "public = true                    # anyone may call it (roles/run.invoker for allUsers)"));
+    }
+    Ok(text)
+}
+
+/// `aideploy plan --target KIND` and `aideploy up --target KIND`, with `-C` when the
+/// manifest is not the current folder's.
+fn next_commands(g: &GlobalArgs, target: &str) -> Vec<String> {
+    let manifest = g.manifest.as_ref().map(|p| format!(" -C {}", p.display())).unwrap_or_default();
+    ["plan", "up"].iter().map(|c| format!("aideploy {c}{manifest} --target {target}")).collect()
+}
+
+/// The commands to run next, on stderr (`aideploy init` only: `up` goes on to deploy).
+pub fn show_next(ui: &Ui, next: &[String]) {
+    ui.info(&format!("Next:\n{}", next.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")));
 }
 
 pub fn render(found: &Detected, name: &str, kind: Kind) -> String {

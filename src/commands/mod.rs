@@ -30,6 +30,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     match cli.command {
         Command::Init(args) => {
             let written = init::run(&args, g, ui)?;
+            init::show_next(ui, &written.next);
             if ui.json {
                 ui.result_json(&serde_json::to_value(&written)?);
             }

@@ -2,6 +2,7 @@
 //! else (progress, plans shown before a prompt, warnings, prompts) on stderr. Decided
 //! once, from the flags and the terminal, in `Ui::new`.
 
+pub mod prompt;
 mod reporter;
 
 use std::io::{IsTerminal, Write};
@@ -86,22 +87,33 @@ impl Ui {
                 .hint("stdin is not a terminal (or CI is set): pass --yes to apply")
                 .into());
         }
-        Ok(dialoguer::Confirm::new().with_prompt(question).default(false).interact()?)
+        prompt::run(|| dialoguer::Confirm::new().with_prompt(question).default(false).interact())
     }
 
     /// Asks for a line of text at a terminal; without one, `flag` is the way to give it.
     pub fn ask(&self, question: &str, default: &str, flag: &str) -> Result<String> {
+        self.ask_valid(question, default, flag, |_| Ok(()))
+    }
+
+    /// Like [`Ui::ask`]; an answer `check` refuses is explained and asked again.
+    pub fn ask_valid(&self, question: &str, default: &str, flag: &str, check: impl Fn(&str) -> Result<(), String>) -> Result<String> {
         if !self.interactive {
             return Err(UsageError::new(format!("{question}: no terminal to ask at")).hint(format!("pass {flag}")).into());
         }
-        Ok(dialoguer::Input::<String>::new().with_prompt(question).default(default.to_string()).interact_text()?)
+        prompt::run(|| {
+            dialoguer::Input::<String>::new()
+                .with_prompt(question)
+                .default(default.to_string())
+                .validate_with(|answer: &String| check(answer))
+                .interact_text()
+        })
     }
 
     pub fn select(&self, question: &str, items: &[&str], default: usize, flag: &str) -> Result<usize> {
         if !self.interactive {
             return Err(UsageError::new(format!("{question}: no terminal to ask at")).hint(format!("pass {flag}")).into());
         }
-        Ok(dialoguer::Select::new().with_prompt(question).items(items).default(default).interact()?)
+        prompt::run(|| dialoguer::Select::new().with_prompt(question).items(items).default(default).interact())
     }
 
     /// Reads a secret without echo; `None` when nobody can be asked.
@@ -109,7 +121,7 @@ impl Ui {
         if !self.interactive {
             return Ok(None);
         }
-        Ok(Some(dialoguer::Password::new().with_prompt(question).interact()?))
+        prompt::secret(question).map(Some)
     }
 
     pub fn reporter(&self) -> StderrReporter {

@@ -1,4 +1,6 @@
-//! Progress on stderr: a spinner with elapsed time at a terminal, plain lines elsewhere.
+//! Progress on stderr: a spinner with elapsed time at a terminal, plain lines elsewhere
+//! (CI logs, `--no-progress`). Either way each finished step ends with a `✓` line and its
+//! duration. Plain lines start with `·`, never with `-`, which plans use for deletions.
 //! The spinner is cleared by `Drop`, so no error path has to remember it.
 
 use std::sync::Mutex;
@@ -13,19 +15,29 @@ pub struct StderrReporter {
     quiet: u8,
     verbose: u8,
     spinner: Mutex<Option<(ProgressBar, Instant, String)>>,
+    /// The running step without a spinner: when it started, and its message.
+    plain: Mutex<Option<(Instant, String)>>,
 }
 
 impl StderrReporter {
     pub fn new(progress: bool, quiet: u8, verbose: u8) -> Self {
-        StderrReporter { progress, quiet, verbose, spinner: Mutex::new(None) }
+        StderrReporter { progress, quiet, verbose, spinner: Mutex::new(None), plain: Mutex::new(None) }
     }
 
     fn finish_current(&self) {
         if let Some((bar, started, message)) = self.spinner.lock().expect("lock").take() {
             bar.finish_and_clear();
-            eprintln!("  {} {message} ({})", console::style("✓").green().for_stderr(), fmt_elapsed(started.elapsed()));
+            eprintln!("{}", finished_line(&message, started.elapsed()));
+        }
+        if let Some((started, message)) = self.plain.lock().expect("lock").take() {
+            eprintln!("{}", finished_line(&message, started.elapsed()));
         }
     }
+}
+
+/// `  ✓ building image (4.2s)`
+fn finished_line(message: &str, took: Duration) -> String {
+    format!("  {} {message} ({})", console::style("✓").green().for_stderr(), fmt_elapsed(took))
 }
 
 fn fmt_elapsed(d: Duration) -> String {
@@ -49,7 +61,8 @@ impl Reporter for StderrReporter {
             bar.enable_steady_tick(Duration::from_millis(120));
             *self.spinner.lock().expect("lock") = Some((bar, Instant::now(), message.to_string()));
         } else {
-            eprintln!("  - {message}");
+            eprintln!("  · {message}");
+            *self.plain.lock().expect("lock") = Some((Instant::now(), message.to_string()));
         }
     }
 
