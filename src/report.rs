@@ -31,6 +31,8 @@ pub fn print(err: &anyhow::Error, json_mode: bool) {
             let _ = handler.render_report(&mut out, e);
             eprintln!("{out}");
         }
+        let red = |s: &str| if color { console::style(s).red().bold().force_styling(true).to_string() } else { s.to_string() };
+        eprintln!("{} {}", red("error:"), list.summary());
         if json_mode {
             let errors: Vec<_> = list
                 .0
@@ -41,7 +43,8 @@ pub fn print(err: &anyhow::Error, json_mode: bool) {
                 })
                 .collect();
             crate::ui::print_stdout(
-                &serde_json::to_string_pretty(&json!({ "error": { "code": "manifest", "errors": errors } })).expect("json"),
+                &serde_json::to_string_pretty(&json!({ "error": { "code": "manifest", "message": list.summary(), "errors": errors } }))
+                    .expect("json"),
             );
         }
         return;

@@ -143,8 +143,11 @@ fn a_manifest_that_is_not_utf8_is_a_manifest_error() {
     let out = aideploy(home.path()).args(["validate", "--json", "-C"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().ends_with("is not UTF-8 text"), "{v}");
-    assert!(v["error"]["help"].as_str().unwrap().contains("save it as UTF-8"), "{v}");
+    let e = &v["error"]["errors"][0];
+    assert_eq!(e["code"], "aideploy::manifest::not_utf8", "{v}");
+    assert_eq!((e["line"].as_u64(), e["column"].as_u64()), (Some(3), Some(12)), "{v}");
+    assert!(e["message"].as_str().unwrap().ends_with("is not UTF-8: byte 0xE9 at line 3, column 12"), "{v}");
+    assert!(e["help"].as_str().unwrap().contains("save the file as UTF-8"), "{v}");
 }
 
 #[test]

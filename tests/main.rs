@@ -26,6 +26,7 @@ mod lambda_target;
 mod local_target;
 mod login_checks;
 mod manifest_errors;
+mod manifest_schema;
 mod oci_image;
 mod permissions_doc;
 mod railway_target;

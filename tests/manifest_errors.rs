@@ -105,3 +105,76 @@ fn json_errors_give_line_and_column() {
     assert_eq!(e["help"], "did you mean `name`?");
     assert!(Path::new(e["file"].as_str().unwrap()).ends_with("unknown-key-app.toml"));
 }
+
+/// One run reports every problem of the file, in file order, however serde meets them:
+/// unknown keys, bad values and types, a missing key inside a table, rules across keys,
+/// settings of another kind, a bad secret reference, a target without a kind.
+#[test]
+fn every_problem_is_reported_in_file_order() {
+    let home = tempfile::tempdir().unwrap();
+    let out = common::aideploy(home.path()).args(["validate", "--json", "-C", "tests/manifests/many-problems.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(u64, &str)> = v["error"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["code"].as_str().unwrap().trim_start_matches("aideploy::manifest::")))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (4, "invalid_value"),
+            (6, "two_entrypoints"),
+            (7, "wrong_type"),
+            (8, "unknown_key"),
+            (11, "env_reserved"),
+            (14, "env_name"),
+            (17, "out_of_range"),
+            (18, "missing_key"),
+            (19, "setting_kind"),
+            (21, "no_kind"),
+        ],
+        "{v}"
+    );
+    assert_eq!(v["error"]["message"], "10 problems in tests/manifests/many-problems.toml", "{v}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.trim_end().ends_with("error: 10 problems in tests/manifests/many-problems.toml"), "{stderr}");
+
+    // The commands that deploy read the manifest the same way: all ten, before anything else.
+    let out = common::aideploy(home.path()).args(["plan", "-t", "local", "-C", "tests/manifests/many-problems.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let plan_stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(plan_stderr.matches("aideploy::manifest::").count(), 10, "{plan_stderr}");
+    assert!(plan_stderr.contains("10 problems in tests/manifests/many-problems.toml"), "{plan_stderr}");
+}
+
+/// A problem found on disk (a missing requirements file) is reported with those in
+/// the text, not after they are fixed.
+#[test]
+fn file_checks_join_the_other_problems() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("aideploy.toml"),
+        "version = 1\n[app]\nname = \"x\"\nasgi = \"main:app\"\nrequirements = \"nope.txt\"\nport = 0\n",
+    )
+    .unwrap();
+    let out = common::aideploy(home.path()).args(["validate", "--json", "-C"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<&str> = v["error"]["errors"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["aideploy::manifest::missing_file", "aideploy::manifest::invalid_value"], "{v}");
+}
+
+#[test]
+fn a_file_that_is_not_utf8_names_the_first_bad_byte() {
+    let home = tempfile::tempdir().unwrap();
+    let out = common::aideploy(home.path()).args(["validate", "--json", "-C", "tests/manifests/not-utf8.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &v["error"]["errors"][0];
+    assert_eq!(e["code"], "aideploy::manifest::not_utf8", "{v}");
+    assert_eq!((e["line"].as_u64(), e["column"].as_u64()), (Some(2), Some(6)), "{v}");
+    assert!(e["message"].as_str().unwrap().contains("byte 0xE9 at line 2, column 6"), "{v}");
+}

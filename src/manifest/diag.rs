@@ -229,11 +229,26 @@ impl Diagnostic for ManifestError {
 #[derive(Debug)]
 pub struct ManifestErrors(pub Vec<ManifestError>);
 
+impl ManifestErrors {
+    /// The closing line under the diagnostics: `3 problems in aideploy.toml`.
+    pub fn summary(&self) -> String {
+        let n = self.0.len();
+        let noun = if n == 1 { "problem" } else { "problems" };
+        let mut sources: Vec<&str> = self.0.iter().map(|e| e.source_name.as_str()).collect();
+        sources.dedup();
+        match sources.as_slice() {
+            ["--set"] => format!("{n} {noun} in the --set values"),
+            [one] => format!("{n} {noun} in {one}"),
+            _ => format!("{n} {noun}"),
+        }
+    }
+}
+
 impl fmt::Display for ManifestErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.as_slice() {
             [one] => write!(f, "{one}"),
-            many => write!(f, "{} problems in the manifest", many.len()),
+            _ => f.write_str(&self.summary()),
         }
     }
 }

@@ -3,6 +3,8 @@
 
 mod diag;
 pub mod infer;
+mod recover;
+mod schema;
 mod secret_entry;
 mod secret_like;
 mod settings;
@@ -30,6 +32,7 @@ pub const FILE_NAME: &str = "aideploy.toml";
 #[schemars(title = "aideploy.toml", description = "The aideploy manifest: one app, many targets.")]
 pub struct Manifest {
     /// Manifest format version. Always `1`.
+    #[schemars(extend("const" = 1))]
     pub version: Sp<u32>,
     /// What the app is and how it starts.
     pub app: Sp<App>,
@@ -38,19 +41,23 @@ pub struct Manifest {
     pub build: Build,
     /// Plain environment variables for the app. Secret values go in `[secrets]`.
     #[serde(default)]
+    #[schemars(schema_with = "schema::env_map")]
     pub env: BTreeMap<Sp<String>, Sp<EnvValue>>,
     /// Secrets by name. Values come from the local environment or `.env` at deploy
     /// time and go to the target's secret store; only references reach the config.
     #[serde(default)]
+    #[schemars(schema_with = "schema::secrets_map")]
     pub secrets: BTreeMap<Sp<String>, Sp<SecretEntry>>,
     /// Deployment targets. `[targets.NAME]`; `kind` is implied when NAME is a kind.
     #[serde(default)]
+    #[schemars(schema_with = "schema::targets_map")]
     pub targets: BTreeMap<Sp<TargetName>, Sp<TargetSettings>>,
 }
 
 /// `[app]`: what the app is and how it starts.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["asgi"] }, { "required": ["command"] }]))]
 pub struct App {
     /// The app's name; part of every resource name.
     pub name: AppName,
@@ -60,6 +67,7 @@ pub struct App {
     /// The ASGI app object (`module:attribute`), served by uvicorn.
     pub asgi: Option<Sp<AsgiRef>>,
     /// Or: a command that starts an HTTP server listening on `$PORT`.
+    #[schemars(extend("pattern" = "\\S"))]
     pub command: Option<Sp<String>>,
     /// The requirements file, relative to the manifest. Default: `requirements.txt`
     /// when it exists, else the `[project] dependencies` of `pyproject.toml`.
@@ -98,6 +106,7 @@ pub struct Build {
 #[serde(deny_unknown_fields)]
 pub struct SecretSpec {
     /// The local variable (or `.env` key) holding the value. Default: the secret's name.
+    #[schemars(extend("pattern" = schema::ENV_NAME_PATTERN))]
     pub env: Option<Sp<String>>,
     /// When true, a missing value is not an error: the app runs without the variable.
     #[serde(default)]
@@ -146,7 +155,6 @@ pub struct Loaded {
 pub enum LoadError {
     NotFound(String),
     Read { path: String, source: std::io::Error },
-    NotUtf8 { path: String },
     Invalid(ManifestErrors),
 }
 
@@ -155,7 +163,6 @@ impl std::fmt::Display for LoadError {
         match self {
             LoadError::NotFound(dir) => write!(f, "no {FILE_NAME} in {dir}"),
             LoadError::Read { path, source } => write!(f, "cannot read {path}: {source}"),
-            LoadError::NotUtf8 { path } => write!(f, "{path} is not UTF-8 text"),
             LoadError::Invalid(e) => write!(f, "{e}"),
         }
     }
@@ -171,7 +178,6 @@ impl LoadError {
     pub fn hint(&self) -> Option<String> {
         match self {
             LoadError::NotFound(_) => Some("run `aideploy init` to write one, or point at it with -C/--manifest PATH".into()),
-            LoadError::NotUtf8 { .. } => Some("save it as UTF-8 (TOML files are UTF-8)".into()),
             _ => None,
         }
     }
@@ -187,19 +193,30 @@ pub fn locate(arg: Option<&Path>) -> PathBuf {
 }
 
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let text = match fs_err::read_to_string(path) {
-        Ok(t) => t,
+    let bytes = match fs_err::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             return Err(LoadError::NotFound(dir.display().to_string()));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(LoadError::NotUtf8 { path: path.display().to_string() }),
         Err(e) => return Err(LoadError::Read { path: path.display().to_string(), source: e }),
     };
     let display_name = path.display().to_string();
-    let mut manifest = parse(&text, &display_name)?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => return Err(ManifestErrors::from(not_utf8(e.as_bytes(), e.utf8_error(), &display_name)).into()),
+    };
+    let (manifest, mut errors) = parse_all(&text, &display_name);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let dir = dir.canonicalize().unwrap_or(dir);
+    if let Some(m) = &manifest {
+        errors.extend(check_files(m, &dir, &display_name, &text));
+    }
+    errors.sort_by_key(|e| e.span.start);
+    let mut manifest = match manifest {
+        Some(m) if errors.is_empty() => m,
+        _ => return Err(ManifestErrors(errors).into()),
+    };
     // No `runtime` in [app]: the one the project names elsewhere, else the default.
     let given = toml::from_str::<toml::Table>(&text).ok().is_some_and(|t| t.get("app").and_then(|a| a.get("runtime")).is_some());
     if !given {
@@ -207,14 +224,49 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
             manifest.app.value.runtime = runtime;
         }
     }
-    check_files(&manifest, &dir, &display_name, &text)?;
     Ok(Loaded { path: path.to_path_buf(), dir, display_name, text, manifest })
+}
+
+/// A file that is not UTF-8: the first bad byte, by line and column, on its line quoted
+/// with the bad bytes replaced.
+fn not_utf8(bytes: &[u8], e: std::str::Utf8Error, name: &str) -> ManifestError {
+    let at = e.valid_up_to();
+    let shown = String::from_utf8_lossy(bytes);
+    let before = &shown[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    // U+FFFD stands for the bad bytes in the quoted line.
+    let span = at..at + '\u{fffd}'.len_utf8();
+    ManifestError::new(
+        name,
+        &shown,
+        span,
+        "aideploy::manifest::not_utf8",
+        format!("{name} is not UTF-8: byte 0x{:02X} at line {line}, column {column}", bytes[at]),
+    )
+    .label("not UTF-8")
+    .help("TOML files are UTF-8: save the file as UTF-8 in your editor, or convert it (e.g. `iconv -f WINDOWS-1252 -t UTF-8`)")
 }
 
 /// Parses and checks everything that needs no file system.
 pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
-    let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::from_toml(&e, name, text))?;
-    let mut errors = Vec::new();
+    match parse_all(text, name) {
+        (Some(m), errors) if errors.is_empty() => Ok(m),
+        (_, errors) => Err(ManifestErrors(errors)),
+    }
+}
+
+/// Every problem of the file, in file order, and the manifest as far as it could be
+/// read (entries with a problem left out), for the checks that need the file system:
+/// one run reports them all.
+fn parse_all(text: &str, name: &str) -> (Option<Manifest>, Vec<ManifestError>) {
+    let read = recover::read::<Manifest>(text, name);
+    let mut errors = read.errors;
+    let Some(manifest) = read.value else {
+        errors.sort_by_key(|e| e.span.start);
+        return (None, errors);
+    };
+    let written = |path: &[&str]| recover::written(read.written.as_ref(), path);
     let err = |span: std::ops::Range<usize>, code, msg: String| ManifestError::new(name, text, span, code, msg);
 
     if *manifest.version.get() != 1 {
@@ -231,6 +283,8 @@ pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
 
     let app = manifest.app.get();
     match (&app.asgi, &app.command) {
+        // An `asgi` or `command` that was written but is wrong has its own error.
+        (None, None) if written(&["app", "asgi"]) || written(&["app", "command"]) => {}
         (None, None) => errors.push(
             err(manifest.app.span.clone(), "aideploy::manifest::no_entrypoint", "[app] says neither how to serve the app".into())
                 .label("needs `asgi` or `command`")
@@ -312,33 +366,32 @@ pub fn parse(text: &str, name: &str) -> Result<Manifest, ManifestErrors> {
     }
 
     for (target_name, settings) in &manifest.targets {
-        errors.extend(target::check_declared(target_name, settings, name, text));
+        let kind_written = written(&["targets", target_name.get().as_str(), "kind"]);
+        errors.extend(target::check_declared(target_name, settings, kind_written, name, text));
     }
 
     errors.sort_by_key(|e| e.span.start);
-    if errors.is_empty() {
-        Ok(manifest)
-    } else {
-        Err(ManifestErrors(errors))
-    }
+    (Some(manifest), errors)
 }
 
-fn check_files(m: &Manifest, dir: &Path, name: &str, text: &str) -> Result<(), ManifestErrors> {
+fn check_files(m: &Manifest, dir: &Path, name: &str, text: &str) -> Vec<ManifestError> {
+    let mut errors = Vec::new();
     if let Some(req) = &m.app.get().requirements {
         if !dir.join(req.get()).is_file() {
-            return Err(ManifestError::new(
-                name,
-                text,
-                req.span.clone(),
-                "aideploy::manifest::missing_file",
-                format!("`{}` does not exist", req.get()),
-            )
-            .label("no such file next to the manifest")
-            .help("the path is relative to the folder holding aideploy.toml")
-            .into());
+            errors.push(
+                ManifestError::new(
+                    name,
+                    text,
+                    req.span.clone(),
+                    "aideploy::manifest::missing_file",
+                    format!("`{}` does not exist", req.get()),
+                )
+                .label("no such file next to the manifest")
+                .help("the path is relative to the folder holding aideploy.toml"),
+            );
         }
     }
-    Ok(())
+    errors
 }
 
 fn check_env_name(s: &str) -> Result<(), String> {

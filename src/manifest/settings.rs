@@ -28,6 +28,7 @@ macro_rules! target_settings {
         /// Settings of one target. Which keys a target accepts depends on its kind.
         #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
+        #[schemars(transform = super::schema::per_kind)]
         pub struct TargetSettings {
             $( $(#[doc = $doc])* pub $field: Option<Sp<$ty>>, )*
         }

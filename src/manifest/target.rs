@@ -18,6 +18,7 @@ use crate::error::UsageError;
 /// digit): where a value is read from, never the value itself.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, JsonSchema)]
 #[serde(transparent)]
+#[schemars(extend("pattern" = super::schema::ENV_NAME_PATTERN, "maxLength" = 100))]
 pub struct VarName(String);
 
 impl VarName {
@@ -80,6 +81,12 @@ impl Target {
     }
 }
 
+/// Lambda's memory in MiB, its longest timeout, and the longest health wait: checked
+/// here and stated in the JSON Schema (src/manifest/schema.rs).
+pub(super) const LAMBDA_MEMORY: std::ops::RangeInclusive<u32> = 128..=10_240;
+pub(super) const LAMBDA_TIMEOUT_MAX: u32 = 900;
+pub(super) const HEALTH_TIMEOUT_MAX: u32 = 3600;
+
 fn kinds_list() -> String {
     Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
 }
@@ -108,7 +115,7 @@ pub(super) fn check_settings(kind: Kind, settings: &TargetSettings, source: &str
     };
     if kind == Kind::Lambda {
         if let Some(m) = &settings.memory {
-            if !(128..=10_240).contains(&m.get().mib) {
+            if !LAMBDA_MEMORY.contains(&m.get().mib) {
                 errors.push(err(
                     m.span.clone(),
                     format!("Lambda memory {} MiB is out of range", m.get().mib),
@@ -117,7 +124,7 @@ pub(super) fn check_settings(kind: Kind, settings: &TargetSettings, source: &str
             }
         }
         if let Some(t) = &settings.timeout {
-            if t.get().0 > 900 {
+            if t.get().0 > LAMBDA_TIMEOUT_MAX {
                 errors.push(err(
                     t.span.clone(),
                     format!("Lambda timeout {} s is out of range", t.get().0),
@@ -127,17 +134,26 @@ pub(super) fn check_settings(kind: Kind, settings: &TargetSettings, source: &str
         }
     }
     if let Some(t) = &settings.health_timeout {
-        if t.get().0 > 3600 {
+        if t.get().0 > HEALTH_TIMEOUT_MAX {
             errors.push(err(t.span.clone(), format!("health_timeout {} s is too long", t.get().0), "give at most 3600 seconds"));
         }
     }
     errors
 }
 
-/// Checks one `[targets.NAME]` table of the file.
-pub(super) fn check_declared(name: &Sp<TargetName>, settings: &Sp<TargetSettings>, source: &str, text: &str) -> Vec<ManifestError> {
+/// Checks one `[targets.NAME]` table of the file. `kind_written`: the table has a
+/// `kind`, which did not parse (its own error says why; without a kind, the other
+/// settings cannot be checked).
+pub(super) fn check_declared(
+    name: &Sp<TargetName>,
+    settings: &Sp<TargetSettings>,
+    kind_written: bool,
+    source: &str,
+    text: &str,
+) -> Vec<ManifestError> {
     let kind = match (&settings.get().kind, Kind::parse(name.get().as_str())) {
         (Some(k), _) => *k.get(),
+        (None, _) if kind_written => return Vec::new(),
         (None, Some(k)) => k,
         (None, None) => {
             let mut e = ManifestError::new(

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{de::Error as _, Deserialize, Deserializer, Serialize};
 
+use super::schema::{CIDR_PATTERN, IMAGE_PATTERN, REPOSITORY_PATTERN, SLUG_PATTERN};
+
 /// Separates an error message from its help line inside a serde custom error, so the
 /// help survives the trip through the TOML deserializer (see `diag.rs`).
 pub const HELP_SEP: char = '\u{1f}';
@@ -23,9 +25,9 @@ type Check = fn(&str) -> Result<(), String>;
 
 macro_rules! checked_string {
     ($(#[$meta:meta])* $name:ident, $check:expr) => {
-        $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
         #[serde(transparent)]
+        $(#[$meta])*
         pub struct $name(String);
 
         impl $name {
@@ -69,6 +71,7 @@ fn is_slug(s: &str, max: usize) -> bool {
 checked_string!(
     /// The application's name: lowercase letters, digits and single dashes, starting
     /// with a letter, at most 40 characters. It is part of every cloud resource name.
+    #[schemars(extend("pattern" = SLUG_PATTERN, "maxLength" = 40))]
     AppName,
     |s| {
         if is_slug(s, 40) {
@@ -88,6 +91,7 @@ checked_string!(
 
 checked_string!(
     /// A stage name (dev, staging, prod, ...): the same rules as an app name, at most 20.
+    #[schemars(extend("pattern" = SLUG_PATTERN, "maxLength" = 20))]
     Stage,
     |s| {
         if is_slug(s, 20) {
@@ -103,6 +107,7 @@ checked_string!(
 
 checked_string!(
     /// A target's name in `[targets.NAME]`.
+    #[schemars(extend("pattern" = SLUG_PATTERN, "maxLength" = 40))]
     TargetName,
     |s| {
         if is_slug(s, 40) {
@@ -136,6 +141,7 @@ pub fn slugify(s: &str) -> String {
 
 checked_string!(
     /// The Python runtime, `python3.9` to `python3.13`.
+    #[schemars(extend("enum" = ["python3.9", "python3.10", "python3.11", "python3.12", "python3.13"]))]
     Runtime,
     |s| match s.strip_prefix("python3.").and_then(|m| m.parse::<u32>().ok()) {
         Some(9..=13) => Ok(()),
@@ -161,6 +167,7 @@ impl Default for Runtime {
 
 checked_string!(
     /// The ASGI application object, `module.path:attribute` (e.g. `app.main:app`).
+    #[schemars(extend("pattern" = "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"))]
     AsgiRef,
     |s| {
         let ok = s.split_once(':').is_some_and(|(module, attr)| {
@@ -186,6 +193,7 @@ fn is_identifier(s: &str) -> bool {
 
 checked_string!(
     /// The HTTP path that answers 2xx when the app is ready, e.g. `/health`.
+    #[schemars(extend("pattern" = "^/\\S*$"))]
     HealthPath,
     |s| {
         if s.starts_with('/') && !s.contains(char::is_whitespace) {
@@ -207,6 +215,7 @@ impl Default for HealthPath {
 
 checked_string!(
     /// An IPv4 or IPv6 network in CIDR notation, e.g. `203.0.113.0/24`.
+    #[schemars(extend("pattern" = CIDR_PATTERN))]
     Cidr,
     |s| {
         let ok = s.split_once('/').is_some_and(|(ip, bits)| {
@@ -226,6 +235,7 @@ checked_string!(
 
 checked_string!(
     /// A cloud region, e.g. `us-east-1`, `europe-west1`, `westeurope`, `oregon`.
+    #[schemars(extend("pattern" = "^[a-z0-9-]+$", "maxLength" = 40))]
     Region,
     |s| {
         if !s.is_empty() && s.len() <= 40 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
@@ -284,8 +294,8 @@ pub struct Memory {
 #[serde(untagged)]
 #[allow(dead_code)]
 enum MemoryRepr {
-    Mib(u32),
-    WithUnit(String),
+    Mib(#[schemars(range(min = 1))] u32),
+    WithUnit(#[schemars(regex(pattern = "^\\s*0*[1-9][0-9]*(Mi|MiB|M|MB|Gi|GiB|G|GB)?\\s*$"))] String),
 }
 
 impl<'de> Deserialize<'de> for Memory {
@@ -451,12 +461,14 @@ fn check_repository(s: &str, allow_tag: bool) -> Result<(), String> {
 
 checked_string!(
     /// An image name: `[registry/]repository[:tag][@sha256:digest]`.
+    #[schemars(extend("pattern" = IMAGE_PATTERN))]
     ImageName,
     |s| check_repository(s, true)
 );
 
 checked_string!(
     /// A repository to push to: `registry/repository` (no tag).
+    #[schemars(extend("pattern" = REPOSITORY_PATTERN))]
     Repository,
     |s| check_repository(s, false)
 );
