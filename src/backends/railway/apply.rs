@@ -187,10 +187,11 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                     }
                     vars.insert(OWNER_VAR.into(), owner::mark(cx));
                     vars.insert(PULL_VAR.into(), pull_mark.clone());
-                    vars.insert(PARTS_VAR.into(), parts.clone());
                 } else {
                     vars.retain(|k, _| changes.iter().any(|v| v.key() == k.as_str()));
                 }
+                // What the version the deploy below starts is made of, in the same upsert.
+                vars.insert(PARTS_VAR.into(), parts.clone());
                 api.run(M_VARIABLES, json!({"input": {"projectId": p, "environmentId": env, "serviceId": id, "variables": vars, "replace": replace, "skipDeploys": true}}))
                     .await
                     .map_err(fail)?;
@@ -198,11 +199,12 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
             }
             Step::Deploy { digest, .. } => {
                 let (p, env, id) = ids(&project, &env_id, &service_id)?;
-                // What this version is made of, for the next plan: written first, without
-                // a deploy of its own.
-                let record =
-                    json!({"projectId": p, "environmentId": env, "serviceId": id, "variables": {PARTS_VAR: parts}, "skipDeploys": true});
-                api.run(M_VARIABLES, json!({"input": record})).await.map_err(fail)?;
+                // What this version is made of, for the next plan: with the variables when
+                // they changed (above), else on its own, without a deploy of its own.
+                if !vars_written && current_vars.get(PARTS_VAR) != Some(&parts) {
+                    let record = json!({"projectId": p, "environmentId": env, "serviceId": id, "variables": {PARTS_VAR: parts}, "skipDeploys": true});
+                    api.run(M_VARIABLES, json!({"input": record})).await.map_err(fail)?;
+                }
                 r.step(&format!("deploying @{}", short(digest)));
                 let d = api.run(M_DEPLOY, json!({"serviceId": id, "environmentId": env})).await?;
                 r.done();
