@@ -902,3 +902,53 @@ fn cloudrun_named_service_account_is_used_as_given() {
     assert_eq!(st.mutations, before);
     assert!(st.services.is_empty() && st.secrets.is_empty());
 }
+
+/// What the service row of a plan says.
+fn service_row(v: &Value) -> Value {
+    v["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "service").cloned().unwrap_or_else(|| panic!("no service row: {v}"))
+}
+
+/// `plan` names the part of the version that changed: `[env]` only, a secret's value
+/// only, and the parts are on the service's revision template as a label afterwards.
+#[test]
+fn cloudrun_plan_says_what_changed() {
+    let fake = fake::FakeGcp::start();
+    let mut p = Project::new(&fake.base);
+    let port = fake.base.rsplit(':').next().unwrap().to_string();
+    p.repo = format!("{}/cloudrun-why-{port}/rag", env("AIDEPLOY_TEST_REGISTRY"));
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        let parts = st.service(SERVICE).unwrap()["template"]["labels"]["aideploy-parts"].as_str().unwrap_or_default().to_string();
+        assert_eq!(parts.len(), 60, "{parts}");
+        assert!(parts.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{parts}");
+    }
+
+    // Only `[env]` changes: the image moves too (the manifest is in it), yet the row
+    // says what changed.
+    let manifest = p.dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("LOG_LEVEL = \"info\""), "{text}");
+    std::fs::write(&manifest, text.replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\"")).unwrap();
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let row = service_row(&v);
+    assert_eq!((row["op"].as_str(), row["reason"].as_str()), (Some("update"), Some("env changed")), "{v}");
+    std::fs::write(&manifest, &text).unwrap();
+
+    // Only the secret's value: a new version, and the service row says secrets.
+    let (code, v, stderr) = p.run_with(&["plan"], SECRET_2);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let row = service_row(&v);
+    assert_eq!((row["op"].as_str(), row["reason"].as_str()), (Some("update"), Some("secrets changed")), "{v}");
+
+    // The code: the app's own file.
+    p.edit("Secrets", "Secret values");
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(service_row(&v)["reason"], "code changed", "{v}");
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+}

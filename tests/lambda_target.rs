@@ -1131,3 +1131,43 @@ assert s3.get_bucket_versioning(Bucket=b).get("Status") is None
         name = b.name
     ));
 }
+
+/// `plan` after an `[env]`-only edit names env, not code; the parts the row is computed
+/// from are a tag of the function afterwards.
+#[test]
+fn plan_says_env_changed_for_an_env_only_edit() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lamwhy");
+    write_app(p, &app, "");
+    ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    let s = state();
+    let f = ours(&s, &app).0.expect("function");
+    let parts = f["tags"]["aideploy:parts"].as_str().unwrap_or_default();
+    assert_eq!(parts.len(), 60, "{}", f["tags"]);
+    assert!(parts.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{parts}");
+
+    let manifest = p.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("GREETING = \"hello\"", "GREETING = \"hi\"")).unwrap();
+    let planned = ok_json(&run(home.path(), p, &["plan", "--target", "lambda", "--json"]));
+    let row = planned["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "function").cloned().unwrap();
+    assert_eq!((row["op"].as_str(), row["reason"].as_str()), (Some("update"), Some("env changed")), "{planned}");
+    let config = planned["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "function-config").cloned().unwrap();
+    assert_eq!(config["reason"], "env", "{planned}");
+    // People see the same words.
+    let out = run(home.path(), p, &["plan", "--target", "lambda"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains(&format!("{app}-dev  (env changed)")), "{shown}");
+
+    // Deployed, the tag follows the new version, and the plan is empty again.
+    ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    let s = state();
+    let after = ours(&s, &app).0.expect("function")["tags"]["aideploy:parts"].as_str().unwrap_or_default().to_string();
+    assert_eq!(after.len(), 60);
+    assert_ne!(after, parts, "the recorded parts follow the deployed version");
+    let planned = ok_json(&run(home.path(), p, &["plan", "--target", "lambda", "--json"]));
+    assert!(planned["actions"].as_array().unwrap().iter().all(|a| a["op"] == "noop"), "{planned}");
+    ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
+}

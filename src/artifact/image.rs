@@ -55,6 +55,7 @@ pub async fn build(
     let flavor = if target.is_some_and(|t| t.kind == crate::manifest::Kind::Lambda) { Flavor::Lambda } else { Flavor::Server };
     let local = build_local(loaded, target, flavor, r).await?;
     let mut artifact = ArtifactInfo::plain("image", local.image.digest.clone(), local.image.bytes());
+    artifact.inputs = local.inputs.clone();
     artifact.layers = local.layers.clone();
     if let Some(out) = output {
         let tag = format!("aideploy/{}:{stage}", loaded.manifest.app().name.as_str());
@@ -124,6 +125,8 @@ pub struct LocalImage {
     pub image: oci::BuiltImage,
     /// Its layers, as reports show them.
     pub layers: Vec<Layer>,
+    /// Its code and dependencies, for plans (see [`crate::engine::Parts`]).
+    pub inputs: crate::engine::Inputs,
 }
 
 /// Builds the image locally, without pushing it: [`push_built`] pushes it later.
@@ -160,6 +163,10 @@ pub async fn build_local(loaded: &Loaded, target: Option<&Target>, flavor: Flavo
     r.step("building the image");
     let excludes: Vec<String> = manifest.build.exclude.iter().map(|e| e.get().clone()).collect();
     let sources = tokio::task::block_in_place(|| source::collect(&loaded.dir, &excludes))?;
+    let inputs = crate::engine::Inputs {
+        code: sources.code_digest(&manifest_rel(loaded)),
+        dependencies: deps.as_ref().map(|d| d.key.clone()).unwrap_or_else(|| "none".into()),
+    };
     let base = manifest.build.base_image.as_ref().map(|b| b.get().to_string());
     let mut spec = ImageSpec::for_app(loaded, sources, deps.as_ref().map(|d| d.dir.clone()), base.as_deref(), platform)?;
     spec.deps_key = deps.as_ref().map(|d| d.key.clone());
@@ -177,7 +184,12 @@ pub async fn build_local(loaded: &Loaded, target: Option<&Target>, flavor: Flavo
     let built = oci::build_image(&spec, &client, r).await?;
     r.done();
     let layers = layers_of(&built);
-    Ok(LocalImage { image: built, layers })
+    Ok(LocalImage { image: built, layers, inputs })
+}
+
+/// The manifest file's path as a source set names it (it sits at the top of the app folder).
+pub fn manifest_rel(loaded: &Loaded) -> String {
+    loaded.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// The layers of a built image, as reports show them.

@@ -45,6 +45,18 @@ impl SourceSet {
         }
         hex::encode(h.finalize())
     }
+
+    /// The same digest without the manifest file (`manifest`, relative like `rel`): the
+    /// app's code alone, so that an edit of `[env]` is not a code change.
+    pub fn code_digest(&self, manifest: &str) -> String {
+        let mut h = Sha256::new();
+        for f in self.files.iter().filter(|f| f.rel != manifest) {
+            h.update(f.rel.as_bytes());
+            h.update([0, u8::from(f.executable)]);
+            h.update(f.sha256);
+        }
+        hex::encode(h.finalize())
+    }
 }
 
 /// Collects the source set under `root`.

@@ -158,6 +158,8 @@ pub const TAG_APP: &str = "aideploy:app";
 pub const TAG_STAGE: &str = "aideploy:stage";
 pub const TAG_TARGET: &str = "aideploy:target";
 pub const TAG_DIGEST: &str = "aideploy:digest";
+/// What the deployed version is made of, part by part ([`crate::engine::Parts::encode`]).
+pub const TAG_PARTS: &str = "aideploy:parts";
 
 /// This target's owner tags: app, stage and target name.
 pub fn owner_tags(cx: &crate::engine::Cx) -> Vec<(&'static str, String)> {

@@ -5,6 +5,7 @@ mod erased;
 mod flow;
 pub mod health;
 pub mod lease;
+pub mod parts;
 pub mod settled;
 pub mod target;
 #[cfg(test)]
@@ -14,6 +15,7 @@ pub mod wait;
 
 pub use erased::Backend;
 pub use flow::{DeployReport, DestroyReport, PlanReport, RollbackReport, StatusReport};
+pub use parts::{Inputs, Parts};
 pub use target::{Built, Capabilities, Change, DefaultPackage, Planned, Provider, Target};
 pub use types::*;
 

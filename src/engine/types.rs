@@ -130,12 +130,24 @@ pub struct ArtifactInfo {
     /// The built file, when there is one (zips).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<std::path::PathBuf>,
+    /// What went in, part by part (see [`super::Parts`]); not shown.
+    #[serde(skip)]
+    pub inputs: super::Inputs,
 }
 
 impl ArtifactInfo {
     /// An artifact with no registry or layer details.
     pub fn plain(kind: &str, digest: String, bytes: u64) -> ArtifactInfo {
-        ArtifactInfo { kind: kind.into(), digest, bytes, uploaded_bytes: 0, reference: None, layers: Vec::new(), path: None }
+        ArtifactInfo {
+            kind: kind.into(),
+            digest,
+            bytes,
+            uploaded_bytes: 0,
+            reference: None,
+            layers: Vec::new(),
+            path: None,
+            inputs: Default::default(),
+        }
     }
 }
 

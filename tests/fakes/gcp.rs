@@ -391,6 +391,22 @@ fn etag_mismatch(id: &str) -> (u16, String) {
     (400, json!({"error": {"code": 400, "message": message, "status": "FAILED_PRECONDITION"}}).to_string())
 }
 
+/// Cloud Run's rules for labels: keys of 1-63 characters starting with a lowercase
+/// letter, values of at most 63; both lowercase letters, digits, `-` and `_` only.
+fn check_labels(v: &Value) -> Result<(), String> {
+    let ok = |s: &str| s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_');
+    for (k, v) in v.as_object().into_iter().flatten() {
+        let v = v.as_str().unwrap_or_default();
+        if k.is_empty() || k.len() > 63 || !k.as_bytes()[0].is_ascii_lowercase() || !ok(k) {
+            return Err(format!("label key [{k}] is invalid"));
+        }
+        if v.len() > 63 || !ok(v) {
+            return Err(format!("label value [{v}] of [{k}] is invalid: at most 63 lowercase letters, digits, `-` and `_`"));
+        }
+    }
+    Ok(())
+}
+
 /// Secret Manager's rules for annotations: keys of 1-63 characters, letters, digits,
 /// `-`, `_` and `.`, starting and ending with a letter or digit; at most 16 KiB in all.
 fn check_annotations(v: &Value) -> Result<BTreeMap<String, String>, String> {
@@ -594,6 +610,9 @@ impl State {
     fn check_service(&self, body: &Value) -> Result<(), (u16, String)> {
         check(body, M("RunService"), "service").map_err(|m| error(400, m))?;
         let t = &body["template"];
+        for (at, labels) in [("service.labels", &body["labels"]), ("service.template.labels", &t["labels"])] {
+            check_labels(labels).map_err(|m| error(400, format!("{at}: {m}")))?;
+        }
         if t.is_null() || t["containers"].as_array().is_none_or(|c| c.is_empty()) {
             return Err(error(400, "service.template.containers: at least one container is required"));
         }

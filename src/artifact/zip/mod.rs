@@ -100,6 +100,9 @@ pub struct LambdaZip {
     /// Found in the cache: nothing was built.
     #[serde(skip)]
     pub cached: bool,
+    /// Its code and dependencies, for plans (see [`crate::engine::Parts`]).
+    #[serde(skip)]
+    pub inputs: crate::engine::Inputs,
 }
 
 impl LambdaZip {
@@ -119,6 +122,7 @@ impl LambdaZip {
     pub fn info(&self) -> ArtifactInfo {
         let mut artifact = ArtifactInfo::plain("zip", self.digest(), self.bytes);
         artifact.path = Some(self.path.clone());
+        artifact.inputs = self.inputs.clone();
         artifact
     }
 }
@@ -191,7 +195,12 @@ pub fn lambda_zip_for(loaded: &Loaded, arch: Arch, r: &dyn Reporter) -> Result<L
     };
     let excludes: Vec<String> = manifest.build.exclude.iter().map(|e| e.get().clone()).collect();
     let sources = source::collect(&loaded.dir, &excludes)?;
-    build_lambda_zip_compiled(&sources, deps.as_ref(), manifest.app().runtime.version(), &Limits::default(), r)
+    let mut zip = build_lambda_zip_compiled(&sources, deps.as_ref(), manifest.app().runtime.version(), &Limits::default(), r)?;
+    zip.inputs = crate::engine::Inputs {
+        code: sources.code_digest(&crate::artifact::image::manifest_rel(loaded)),
+        dependencies: deps.as_ref().map(|d| d.key.clone()).unwrap_or_else(|| "none".into()),
+    };
+    Ok(zip)
 }
 
 /// Builds (or finds in the cache) the zip for `source` + `deps` + the adapter, without
@@ -305,6 +314,7 @@ fn build_in(
         entries,
         needs_s3: bytes > limits.max_direct_upload,
         cached: false,
+        inputs: Default::default(),
     };
     write_atomic(&meta_path, &serde_json::to_vec(&zip)?)?;
     if zip.needs_s3 {

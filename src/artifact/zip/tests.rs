@@ -58,6 +58,7 @@ fn code_sha256_is_base64_as_lambda_reports_it() {
         entries: 0,
         needs_s3: false,
         cached: false,
+        inputs: Default::default(),
     };
     assert_eq!(z.code_sha256(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
     assert_eq!(z.info().digest, format!("sha256:{}", z.sha256));

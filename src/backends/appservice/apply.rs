@@ -11,7 +11,7 @@ use super::arm::{Arm, API_ACR, API_AUTHORIZATION, API_KEYVAULT, API_RESOURCES, A
 use super::names::{assignment_path, short, value_hash, Names, SLOT};
 use super::observe::{Observed, StoredSecret};
 use super::plan::{desired_settings, secret_refs, Change, Role};
-use super::{probe_url, tags, tier, Image, Tier, TAG_CREATED_GROUP, TAG_DIGEST, TAG_PREVIOUS, TAG_VALUE};
+use super::{probe_url, tags, tier, Image, Tier, TAG_CREATED_GROUP, TAG_DIGEST, TAG_PARTS, TAG_PREVIOUS, TAG_VALUE};
 use crate::artifact::registry::Reference;
 use crate::engine::wait::{Poll, Wait, Waited};
 use crate::engine::{health, Built, Cx, Health, Op, Outcome, Planned, Pushed, Reporter};
@@ -186,7 +186,8 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Built<Image>, plan: &Planne
     let s = site.context("no web app to release to")?;
     let settings = desired_settings(cx, &secret_refs(cx, n, &stored));
     let repo = repo(cx, art, login.as_deref())?;
-    let rel = Release { repo: &repo, digest: &art.image.digest, settings: &settings };
+    let parts = super::plan::parts(cx, &art.image.digest, &art.inputs, &secret_refs(cx, n, &stored)).encode();
+    let rel = Release { repo: &repo, digest: &art.image.digest, settings: &settings, parts: &parts };
     let (health, failure) = release(&shape, &arm, seen, &s.host, &rel, vault, r).await?;
     Ok(Outcome { url, health, actions, failure, pushed })
 }
@@ -317,6 +318,8 @@ pub struct Release<'a> {
     pub repo: &'a str,
     pub digest: &'a str,
     pub settings: &'a BTreeMap<String, String>,
+    /// What it is made of ([`crate::engine::Parts::encode`]), recorded in a tag.
+    pub parts: &'a str,
 }
 
 /// Puts a release into service, health-gated: through the staging slot and a swap on
@@ -345,7 +348,7 @@ pub async fn release(
         };
         grant(cx, arm, n, &slot.principal, acr, vault, r).await?;
         r.step(&format!("deploying @{} to slot {SLOT}", short(rel.digest)));
-        let body = site_body(shape, Some(&image), Some(rel.settings), &[(TAG_DIGEST, rel.digest)]);
+        let body = site_body(shape, Some(&image), Some(rel.settings), &[(TAG_DIGEST, rel.digest), (TAG_PARTS, rel.parts)]);
         arm.put(&n.slot_path(), API_WEB, &body, &format!("slot {SLOT}"), r).await?;
         r.done();
         let url = probe_url(&slot.host, &path);
@@ -373,6 +376,7 @@ pub async fn release(
         arm.post(&format!("{}/slotsswap", n.site_path()), API_WEB, Some(&swap), "slot swap", r).await?;
         let mut tg = tags(cx);
         tg.insert(TAG_DIGEST.into(), json!(rel.digest));
+        tg.insert(TAG_PARTS.into(), json!(rel.parts));
         tg.insert(TAG_PREVIOUS.into(), json!(serving.clone().unwrap_or_default()));
         arm.patch(&n.site_path(), API_WEB, &json!({"tags": tg}), "site tags", r).await?;
         r.done();
@@ -380,7 +384,8 @@ pub async fn release(
     }
     r.step(&format!("updating web app {} to @{}", n.site, short(rel.digest)));
     let previous = serving.clone().unwrap_or_default();
-    let body = site_body(shape, Some(&image), Some(rel.settings), &[(TAG_DIGEST, rel.digest), (TAG_PREVIOUS, &previous)]);
+    let body =
+        site_body(shape, Some(&image), Some(rel.settings), &[(TAG_DIGEST, rel.digest), (TAG_PREVIOUS, &previous), (TAG_PARTS, rel.parts)]);
     arm.put(&n.site_path(), API_WEB, &body, "web app", r).await?;
     r.done();
     let url = probe_url(host, &path);
@@ -405,7 +410,9 @@ pub async fn release(
     r.step("putting the previous version back");
     let old_site = seen.site.as_ref().context("checked above")?;
     let prev_of_prev = old_site.previous().unwrap_or_default().to_string();
-    let back = site_body(shape, Some(old), Some(&old_site.settings), &[(TAG_DIGEST, &previous), (TAG_PREVIOUS, &prev_of_prev)]);
+    // The parts of the version put back are not known here: the next plan says "changed".
+    let back =
+        site_body(shape, Some(old), Some(&old_site.settings), &[(TAG_DIGEST, &previous), (TAG_PREVIOUS, &prev_of_prev), (TAG_PARTS, "")]);
     arm.put(&n.site_path(), API_WEB, &back, "web app", r).await?;
     r.done();
     Ok((Health::Failed, Some(format!("{why}\n(rolled back: @{} serves again)", short(&previous)))))

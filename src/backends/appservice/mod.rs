@@ -66,6 +66,8 @@ pub(crate) const TAG_APP: &str = "aideploy-app";
 pub(crate) const TAG_STAGE: &str = "aideploy-stage";
 pub(crate) const TAG_TARGET: &str = "aideploy-target";
 pub(crate) const TAG_DIGEST: &str = "aideploy-digest";
+/// What the deployed version is made of ([`crate::engine::Parts::encode`]).
+pub(crate) const TAG_PARTS: &str = "aideploy-parts";
 /// The digest that served before the current one: what `rollback` returns to.
 pub(crate) const TAG_PREVIOUS: &str = "aideploy-previous-digest";
 /// On a resource group aideploy created (and so may delete).
@@ -168,6 +170,8 @@ pub struct Image {
     /// The bytes a push would upload (blobs the destination lacks, and the manifest),
     /// counted with reads in `build`.
     pub to_upload: u64,
+    /// What went into it, for the plan's "(env changed)".
+    pub inputs: crate::engine::Inputs,
 }
 
 /// The repository of the registry aideploy made, when it exists (reads only).
@@ -225,6 +229,7 @@ impl Target for AppServiceBackend {
         let local = build_local(&cx.loaded, Some(&cx.target), Flavor::Server, r).await?;
         let image = local.image;
         let mut info = ArtifactInfo::plain("image", image.digest.clone(), image.bytes());
+        info.inputs = local.inputs.clone();
         info.layers = local.layers;
         let dest = match &over {
             Some(o) => Some(o.clone()),
@@ -234,7 +239,7 @@ impl Target for AppServiceBackend {
             Some(repo) => upload_needed(&image, repo).await?.0,
             None => image.bytes(),
         };
-        Ok(Built { info, data: Image { image, override_repo: over.map(|o| o.name()), to_upload } })
+        Ok(Built { info, data: Image { image, override_repo: over.map(|o| o.name()), to_upload, inputs: local.inputs } })
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Observed> {
@@ -324,7 +329,8 @@ impl Target for AppServiceBackend {
         let acr = site.config.acr_use_managed_identity_creds == Some(true);
         let shape = apply::Shape { cx, n: &seen.names, location: &seen.location, t, acr };
         // With slots, the slot's settings move with a swap: keep the production ones.
-        let rel = apply::Release { repo: &repo, digest: prev, settings: &site.settings };
+        // Rolled back: what that version is made of is not recorded; the next plan says "changed".
+        let rel = apply::Release { repo: &repo, digest: prev, settings: &site.settings, parts: "" };
         let (health, failure) = apply::release(&shape, &arm, seen, &site.host, &rel, seen.vault.is_some(), r).await?;
         Ok(Outcome { url: seen.url(), health, actions: plan.display().actions, failure, pushed: None })
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use super::access::Access;
 use super::names::{assignment_path, kv_name, short, value_hash, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER, SLOT};
 use super::observe::{Observed, Site};
-use super::{sku, tier, Image, Tier};
-use crate::engine::{Action, Built, Cx, Op, Planned};
+use super::{sku, tier, Image, Tier, TAG_PARTS};
+use crate::engine::{Action, Built, Cx, Inputs, Op, Parts, Planned};
 use crate::util::human_bytes;
 
 /// A role the site's identity needs, on one resource.
@@ -350,7 +350,17 @@ pub fn warnings(cx: &Cx, seen: &Observed, t: Tier) -> Vec<String> {
 /// The deploy's changes, in the order apply takes them.
 pub fn plan(cx: &Cx, seen: &Observed, built: &Built<Image>) -> Planned<Change> {
     let art = &built.data;
-    plan_of(cx, seen, &Want { digest: &art.image.digest, override_repo: art.override_repo.as_deref(), to_upload: art.to_upload })
+    plan_of(
+        cx,
+        seen,
+        &Want { digest: &art.image.digest, override_repo: art.override_repo.as_deref(), to_upload: art.to_upload, inputs: &art.inputs },
+    )
+}
+
+/// What the version a deploy puts in service is made of: the image's inputs and the Key
+/// Vault secret versions its settings reference (a value still to be written is new).
+pub fn parts(cx: &Cx, digest: &str, inputs: &Inputs, refs: &BTreeMap<String, Option<String>>) -> Parts {
+    Parts::of(cx, digest, inputs, &crate::engine::parts::refs(refs))
 }
 
 /// What a deploy puts in service: the image's digest, where it is pulled from, and what
@@ -359,6 +369,8 @@ pub struct Want<'a> {
     pub digest: &'a str,
     pub override_repo: Option<&'a str>,
     pub to_upload: u64,
+    /// What went into the image.
+    pub inputs: &'a Inputs,
 }
 
 pub fn plan_of(cx: &Cx, seen: &Observed, want_image: &Want) -> Planned<Change> {
@@ -426,6 +438,12 @@ pub fn plan_of(cx: &Cx, seen: &Observed, want_image: &Want) -> Planned<Change> {
                     .chain(site.settings.keys().filter(|k| !want.contains_key(*k)).map(String::as_str))
                     .collect();
                 why.push(format!("app settings: {}", changed.join(", ")));
+            }
+            // The recorded parts say what the image and app settings changes are made of.
+            let wanted = parts(cx, digest, want_image.inputs, &refs);
+            let running = site.tags.get(TAG_PARTS).and_then(|t| Parts::decode(t));
+            if let Some(text) = Parts::changed(running.as_ref(), &wanted).filter(|_| !why.is_empty()) {
+                why = vec![text];
             }
             why.extend(config_drift(cx, site, t, acr));
             if why.is_empty() {

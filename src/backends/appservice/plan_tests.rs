@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::super::access::Access;
-use super::super::names::{assignment_path, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER};
+use super::super::names::{assignment_path, kv_name, value_hash, Names, ROLE_ACR_PULL, ROLE_KV_SECRETS_USER};
 use super::super::observe::{DeletedVault, Foreign, Group, Observed, Site, SiteConfig};
 use super::*;
 use crate::engine::Change as _;
@@ -75,8 +75,10 @@ fn with_access(a: &Access) -> SiteConfig {
     serde_json::from_value(serde_json::Value::Object(a.site_config())).unwrap()
 }
 
+static NO_INPUTS: Inputs = Inputs { code: String::new(), dependencies: String::new() };
+
 fn want(digest: &str) -> Want<'_> {
-    Want { digest, override_repo: None, to_upload: 3_460_000 }
+    Want { digest, override_repo: None, to_upload: 3_460_000, inputs: &NO_INPUTS }
 }
 
 /// `op resource` of each row that is not a no-op.
@@ -179,7 +181,7 @@ fn rows_say_what_is_pushed_and_why() {
     assert_eq!((image.op, image.reason.as_deref()), (Op::Noop, Some("already in the registry")));
 
     // A registry override: no registry, no AcrPull, and the site's identity flag drifts.
-    let p = plan_of(&cx, &seen, &Want { digest: NEW, override_repo: Some("ghcr.io/me/rag"), to_upload: 10 });
+    let p = plan_of(&cx, &seen, &Want { digest: NEW, override_repo: Some("ghcr.io/me/rag"), to_upload: 10, inputs: &NO_INPUTS });
     let rows: Vec<_> = p.changes.iter().map(|c| c.row()).collect();
     assert!(!rows.iter().any(|a| a.resource == "container-registry" || a.id.starts_with("AcrPull")), "{rows:?}");
     let site = rows.iter().find(|a| a.resource == "web-app").unwrap();
@@ -289,4 +291,56 @@ fn a_deploy_recovers_our_soft_deleted_vault() {
     theirs.foreign.push(Foreign { resource: "key-vault", name: format!("{} (soft-deleted)", theirs.names.vault) });
     let e = super::super::apply::refuse_foreign(&cx, &theirs).unwrap_err().to_string();
     assert!(e.contains("is soft-deleted and not aideploy's"), "{e}");
+}
+
+fn inputs(code: &str) -> Inputs {
+    Inputs { code: code.into(), dependencies: "deps-key".into() }
+}
+
+/// Deployed by `old` (`digest`, code `code`), with the OPENAI_API_KEY value `old` has
+/// in the vault and the parts tagged on the site as a release does.
+fn deployed_with_parts(old: &Cx, digest: &str, code: &str) -> Observed {
+    let mut seen = deployed(old, digest, "B1");
+    if let Some(v) = old.secrets.values.get("OPENAI_API_KEY") {
+        let kv = kv_name("OPENAI_API_KEY");
+        let hash = value_hash(&seen.names, &kv, v.expose());
+        seen.secrets
+            .insert(kv, super::super::observe::StoredSecret { value_hash: Some(hash), uri_with_version: "https://kv/secrets/x/1".into() });
+    }
+    let refs = secret_refs(old, &seen.names, &seen.secrets);
+    let site = seen.site.as_mut().unwrap();
+    site.settings = desired_settings(old, &refs);
+    site.tags.insert(TAG_PARTS.into(), parts(old, digest, &inputs(code), &refs).encode());
+    seen
+}
+
+fn site_reason(cx: &Cx, seen: &Observed, digest: &str, code: &str) -> Option<String> {
+    let i = inputs(code);
+    let p = plan_of(cx, seen, &Want { digest, override_repo: None, to_upload: 0, inputs: &i });
+    p.changes.iter().map(|c| c.row()).find(|a| a.resource == "web-app").and_then(|a| a.reason)
+}
+
+#[test]
+fn an_env_only_change_says_env_changed() {
+    let old = cx(&[]);
+    let new = crate::engine::testing::cx(&MANIFEST.replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""), "appservice", &[]);
+    let seen = deployed_with_parts(&old, OLD, "code-1");
+    assert_eq!(site_reason(&new, &seen, NEW, "code-1").as_deref(), Some("env changed"));
+}
+
+#[test]
+fn a_secrets_only_change_says_secrets_changed() {
+    let with = |v: &str| crate::engine::testing::cx_with_secret(MANIFEST, "appservice", &[], "OPENAI_API_KEY", v);
+    let seen = deployed_with_parts(&with("v1"), NEW, "code-1");
+    assert_eq!(site_reason(&with("v1"), &seen, NEW, "code-1"), None, "the same version is no change");
+    assert_eq!(site_reason(&with("v2"), &seen, NEW, "code-1").as_deref(), Some("secrets changed"));
+}
+
+#[test]
+fn a_code_change_says_code_changed_and_an_untagged_site_keeps_the_image_text() {
+    let cx = cx(&[]);
+    let seen = deployed_with_parts(&cx, OLD, "code-1");
+    assert_eq!(site_reason(&cx, &seen, NEW, "code-2").as_deref(), Some("code changed"));
+    let untagged = deployed(&cx, OLD, "B1");
+    assert_eq!(site_reason(&cx, &untagged, NEW, "code-2").as_deref(), Some("image 111111111111 -> 222222222222"));
 }

@@ -225,7 +225,8 @@ pub async fn deploy(cx: &Cx, seen: &Observed, image: &Image, plan: &Planned<Step
         versions.insert(name, Some(number));
     }
     let runtime = runtime_account(cx, &site.project);
-    let desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions, &runtime);
+    let mut desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions, &runtime);
+    service::set_parts(&mut desired, &service::parts(cx, &image.built.digest, &image.inputs, &versions));
     let mut result = None;
     for step in &plan.changes {
         let Step::Service { id, change } = step else { continue };

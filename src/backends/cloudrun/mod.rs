@@ -209,6 +209,8 @@ pub struct Image {
     pub built: BuiltImage,
     pub repo: Reference,
     pub to_upload: u64,
+    /// What went into it, for the plan's "(env changed)".
+    pub inputs: crate::engine::Inputs,
 }
 
 impl Image {
@@ -257,8 +259,9 @@ impl Target for CloudRunBackend {
         let built = local.image;
         let (to_upload, _) = crate::artifact::image::upload_needed(&built, &repo).await?;
         let mut info = ArtifactInfo::plain("image", built.digest.clone(), built.bytes());
+        info.inputs = local.inputs.clone();
         info.layers = local.layers;
-        Ok(Built { info, data: Image { built, repo, to_upload } })
+        Ok(Built { info, data: Image { built, repo, to_upload, inputs: local.inputs } })
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Observed> {

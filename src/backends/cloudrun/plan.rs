@@ -10,7 +10,8 @@ use super::account::{compute_account, is_dedicated, runtime_account};
 use super::iam::ALL_USERS;
 use super::observe::{Observed, Revision, ServiceNow};
 use super::{is_public, secret_id, service, service_id, short, Image};
-use crate::engine::{Action, Change, Cx, Op, Planned};
+use crate::engine::parts::changed_text;
+use crate::engine::{Action, Change, Cx, Op, Parts, Planned};
 use crate::error::UsageError;
 use crate::util::human_bytes;
 
@@ -235,13 +236,22 @@ pub fn deploy(cx: &Cx, seen: &Observed, image: &Image) -> Planned<Step> {
         }
     }
     let versions = secret_versions(cx, seen);
-    let desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions, &account);
+    let mut desired = service::desired_service(cx, &image.reference(), &image.built.digest, &versions, &account);
+    let wanted = service::parts(cx, &image.built.digest, &image.inputs, &versions);
+    service::set_parts(&mut desired, &wanted);
     let change = match our_service(seen) {
         None => ServiceChange::Create { digest: image.built.digest.clone() },
         Some(current) => {
             let mut why = service_changes(&desired, &current.spec);
             if versions.values().any(Option::is_none) && !why.iter().any(|w| w == "env") {
                 why.push("secret version".into());
+            }
+            // The recorded parts say what the image, env and template changes are made of.
+            let differing = Parts::differing(service::recorded_parts(&current.spec).as_ref(), &wanted).filter(|d| !d.is_empty());
+            if let (Some(names), false) = (differing, why.is_empty()) {
+                // The labels carry the image's digest: they move with the parts.
+                why.retain(|w| !["image", "env", "settings", "labels", "secret version"].contains(&w.as_str()));
+                why.insert(0, changed_text(&names).unwrap_or_default());
             }
             if why.is_empty() {
                 ServiceChange::Same
@@ -286,6 +296,10 @@ pub(super) fn service_changes(desired: &Value, current: &Value) -> Vec<String> {
     for v in [&mut rest_d, &mut rest_c] {
         v["containers"][0]["image"] = Value::Null;
         v["containers"][0]["env"] = Value::Null;
+        // What the version is made of changes with the rest; not a setting of its own.
+        if let Some(labels) = v["labels"].as_object_mut() {
+            labels.remove(service::PARTS_LABEL);
+        }
     }
     if rest_d != rest_c {
         why.push("settings".into());

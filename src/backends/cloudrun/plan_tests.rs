@@ -61,7 +61,7 @@ fn image(digest: &str, to_upload: u64) -> Image {
         base: Reference::parse("registry.example/base:1").unwrap(),
         platform: crate::artifact::oci::Platform::amd64(),
     };
-    Image { built, repo: Reference::parse(REPO).unwrap(), to_upload }
+    Image { built, repo: Reference::parse(REPO).unwrap(), to_upload, inputs: Default::default() }
 }
 
 fn nothing() -> Observed {
@@ -340,4 +340,61 @@ fn rollback_goes_to_the_previous_ready_revision_of_another_image() {
 fn s_only_one(seen: &mut Observed) {
     let s = seen.service.as_mut().unwrap();
     s.revisions.truncate(1);
+}
+
+/// An image of code `code` (its digest without the manifest): the manifest is in the
+/// image, so an `[env]` edit changes `digest` and not `code`.
+fn image_of(digest: &str, code: &str) -> Image {
+    let mut i = image(digest, 0);
+    i.inputs = crate::engine::Inputs { code: code.into(), dependencies: "deps-key".into() };
+    i
+}
+
+/// Deployed by `old` from `built`, its revision labelled with the parts as apply does.
+fn deployed_with_parts(old: &Cx, built: &Image) -> Observed {
+    let mut seen = deployed(old, &built.built.digest);
+    let versions = BTreeMap::from([("API_KEY".to_string(), Some("1".to_string()))]);
+    let parts = service::parts(old, &built.built.digest, &built.inputs, &versions);
+    service::set_parts(&mut seen.service.as_mut().unwrap().spec, &parts);
+    seen
+}
+
+fn service_row(p: &Planned<Step>) -> String {
+    rows(p).into_iter().find(|r| r.contains(" service rag-dev")).expect("a service row")
+}
+
+#[test]
+fn an_env_only_change_says_env_changed() {
+    let old = cx();
+    let new = cx_with(&MANIFEST.replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""), &[]);
+    let seen = deployed_with_parts(&old, &image_of(DIGEST, "code-1"));
+    let p = deploy(&new, &seen, &image_of(OTHER, "code-1"));
+    assert_eq!(service_row(&p), "~ service rag-dev (env changed)");
+}
+
+#[test]
+fn a_secrets_only_change_says_secrets_changed() {
+    let cx = cx();
+    let mut seen = deployed_with_parts(&cx, &image_of(DIGEST, "code-1"));
+    seen.secrets.get_mut("API_KEY").unwrap().latest = Some(("1".into(), false));
+    let p = deploy(&cx, &seen, &image_of(DIGEST, "code-1"));
+    assert_eq!(service_row(&p), "~ service rag-dev (secrets changed)");
+}
+
+#[test]
+fn a_code_change_says_code_changed() {
+    let cx = cx();
+    let seen = deployed_with_parts(&cx, &image_of(DIGEST, "code-1"));
+    let p = deploy(&cx, &seen, &image_of(OTHER, "code-2"));
+    assert_eq!(service_row(&p), "~ service rag-dev (code changed)");
+}
+
+#[test]
+fn the_parts_label_alone_is_no_change_and_a_service_without_it_keeps_the_old_text() {
+    let cx = cx();
+    // Deployed before parts were recorded: same version, no update for the label alone.
+    let p = deploy(&cx, &deployed(&cx, DIGEST), &image_of(DIGEST, "code-1"));
+    assert_eq!(service_row(&p), "= service rag-dev");
+    let p = deploy(&cx, &deployed(&cx, DIGEST), &image_of(OTHER, "code-1"));
+    assert_eq!(service_row(&p), "~ service rag-dev (image, settings, labels)");
 }

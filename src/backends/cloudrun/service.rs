@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{digest_label, labels};
-use crate::engine::Cx;
+use crate::engine::{Cx, Inputs, Parts};
 
 /// Cloud Run's longest request timeout.
 const MAX_TIMEOUT: u32 = 3600;
@@ -129,6 +129,27 @@ pub fn desired_service(cx: &Cx, reference: &str, digest: &str, versions: &BTreeM
         .ok()
         .and_then(|m| serde_json::to_value(m).ok())
         .unwrap_or(service)
+}
+
+/// The revision label that records what the version is made of ([`Parts::encode`]).
+pub const PARTS_LABEL: &str = "aideploy-parts";
+
+/// The parts of the version `desired` runs: the build's, with the secret versions it
+/// references (a version still to be written counts as new).
+pub fn parts(cx: &Cx, digest: &str, inputs: &Inputs, versions: &BTreeMap<String, Option<String>>) -> Parts {
+    Parts::of(cx, digest, inputs, &crate::engine::parts::refs(versions))
+}
+
+/// Labels the service's revision template with `parts`.
+pub fn set_parts(desired: &mut Value, parts: &Parts) {
+    if let Some(labels) = desired["template"]["labels"].as_object_mut() {
+        labels.insert(PARTS_LABEL.into(), json!(parts.encode()));
+    }
+}
+
+/// The parts recorded on a service's revision template, when there are.
+pub fn recorded_parts(spec: &Value) -> Option<Parts> {
+    spec["template"]["labels"][PARTS_LABEL].as_str().and_then(Parts::decode)
 }
 
 /// Cloud Run limits the manifest runs into.

@@ -106,6 +106,7 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
 
     // 5. The instance: the one already started with exactly this, or a new one.
     let (script, config) = launch_spec(cx, &c.region, &built.workload, &refs);
+    let parts = Parts::wanted(cx, &artifact.info).encode();
     let live = n.live().cloned();
     let (inst, created) = match n.instances.iter().find(|i| i.tag(TAG_CONFIG) == Some(config.as_str())) {
         Some(i) => (i.clone(), false),
@@ -123,6 +124,7 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
                 workload: &built.workload,
                 script: &script,
                 config: &config,
+                parts: &parts,
                 sg_id: &sg_id,
                 profile: &rname,
                 previous,
@@ -197,6 +199,7 @@ pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Rep
         workload: &workload,
         script: &script,
         config: &config,
+        parts: "",
         sg_id: &sg.id,
         profile: &role_name(cx, &c.region),
         previous: back,

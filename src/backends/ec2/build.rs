@@ -68,6 +68,7 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<BuiltOf<Artifact>
         reference: Some(reference.clone()),
         layers: local.layers.clone(),
         path: None,
+        inputs: local.inputs.clone(),
     };
     let workload = Workload::App { image: reference, ecr_host, container_port: port(cx) };
     Ok(BuiltOf { info, data: Artifact { workload, repository: Some(name), image: Some(ImagePush { local, repo, ecr_repo, upload }) } })

@@ -48,7 +48,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cloud::ecr;
 use crate::engine::target::Built as BuiltOf;
-use crate::engine::{Capabilities, Cx, DefaultPackage, Deployed, Health, Op, Outcome, Planned, Provider, Reporter, Target};
+use crate::engine::{Capabilities, Cx, DefaultPackage, Deployed, Health, Op, Outcome, Parts, Planned, Provider, Reporter, Target};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::ModelServer;
 use crate::manifest::Kind;
@@ -61,7 +61,7 @@ use userdata::{Script, Server, Workload};
 
 pub struct Ec2Backend;
 
-pub use crate::cloud::aws::{TAG_APP, TAG_DIGEST, TAG_STAGE, TAG_TARGET};
+pub use crate::cloud::aws::{TAG_APP, TAG_DIGEST, TAG_PARTS, TAG_STAGE, TAG_TARGET};
 /// A digest of everything an instance was started with (user data, type, volume, AMI).
 const TAG_CONFIG: &str = "aideploy:config";
 /// The image reference the instance runs, and what ran before it (for `rollback`).

@@ -161,6 +161,9 @@ pub(super) struct Launch<'a> {
     pub(super) workload: &'a Workload,
     pub(super) script: &'a str,
     pub(super) config: &'a str,
+    /// What the version is made of ([`crate::engine::Parts::encode`]); empty when not
+    /// known (a rollback).
+    pub(super) parts: &'a str,
     pub(super) sg_id: &'a str,
     pub(super) profile: &'a str,
     /// What ran before: (digest, image), kept on the new instance for `rollback`.
@@ -176,6 +179,9 @@ pub(super) async fn run_instance(cx: &Cx, c: &Clients, l: &Launch<'_>, r: &dyn R
     all_tags.push(("Name".into(), base_name(cx)));
     all_tags.push((TAG_DIGEST.into(), digest.clone()));
     all_tags.push((TAG_CONFIG.into(), l.config.to_string()));
+    if !l.parts.is_empty() {
+        all_tags.push((TAG_PARTS.into(), l.parts.to_string()));
+    }
     let mut image_tag = workload_image(l.workload);
     image_tag.truncate(256);
     all_tags.push((TAG_IMAGE.into(), image_tag));

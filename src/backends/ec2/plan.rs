@@ -100,10 +100,18 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
         None => {
             let why = match n.live() {
                 None => format!("{}, @{}", instance_type(cx), short(digest)),
-                Some(l) if l.tag(TAG_DIGEST) != Some(digest.as_str()) => {
-                    format!("image {} -> {}", short(l.tag(TAG_DIGEST).unwrap_or("?")), short(digest))
+                Some(l) => {
+                    // The parts recorded on the live instance say what the new one changes.
+                    let running = l.tag(TAG_PARTS).and_then(Parts::decode);
+                    let also: &[&str] = if changing.is_empty() { &[] } else { &["secrets"] };
+                    match Parts::changed_also(running.as_ref(), &Parts::wanted(cx, &artifact.info), also) {
+                        Some(text) => text,
+                        None if l.tag(TAG_DIGEST) != Some(digest.as_str()) => {
+                            format!("image {} -> {}", short(l.tag(TAG_DIGEST).unwrap_or("?")), short(digest))
+                        }
+                        None => "configuration changed".into(),
+                    }
                 }
-                Some(_) => "configuration changed".into(),
             };
             steps.push(Step::Instance { op: Op::Create, id: base, why });
         }
@@ -363,5 +371,62 @@ mod tests {
         let n = deployed(&cx, &model(&cx));
         let rows: Vec<_> = plan_destroy(&cx, &n).changes.iter().map(|c| c.row().resource).collect();
         assert_eq!(rows, ["instance", "security-group", "instance-profile", "role", "secret"]);
+    }
+
+    /// A model server deployed by `old`, its parts tagged on the instance as apply does.
+    fn deployed_with_parts(old: &Cx, a: &BuiltOf<Artifact>) -> Now {
+        let mut n = deployed(old, a);
+        n.role = Some(("arn".into(), key_policy()));
+        n.instances[0].tags.insert(TAG_PARTS.into(), Parts::wanted(old, &a.info).encode());
+        n
+    }
+
+    fn instance_why(p: &Planned<Step>) -> String {
+        p.changes
+            .iter()
+            .find_map(|c| if let Step::Instance { op: Op::Create, why, .. } = c { Some(why.clone()) } else { None })
+            .expect("a new instance")
+    }
+
+    const WITH_ENV: &str = "version = 1\n[app]\nname = \"gpu\"\nruntime = \"python3.11\"\ncommand = \"python3 server.py\"\nport = 8000\nhealth = \"/health\"\n[env]\nLOG_LEVEL = \"info\"\n[targets.ec2]\nregion = \"eu-west-1\"\nami = \"ami-12345678\"\nmodel = \"org/name\"\n";
+
+    #[test]
+    fn an_env_only_change_says_env_changed() {
+        let old = crate::engine::testing::cx(WITH_ENV, "ec2", &[]);
+        let new = crate::engine::testing::cx(&WITH_ENV.replace("\"info\"", "\"debug\""), "ec2", &[]);
+        let n = deployed_with_parts(&old, &model(&old));
+        assert_eq!(instance_why(&plan(&new, &n, &model(&new))), "env changed");
+        // Without recorded parts: today's words.
+        let mut bare = deployed_with_parts(&old, &model(&old));
+        bare.instances[0].tags.remove(TAG_PARTS);
+        assert_eq!(instance_why(&plan(&new, &bare, &model(&new))), "configuration changed");
+    }
+
+    #[test]
+    fn a_secrets_only_change_says_secrets_changed() {
+        let text = WITH_ENV.replace("[targets.ec2]", "[secrets]\nHF_TOKEN = {}\n[targets.ec2]");
+        let old = crate::engine::testing::cx_with_secret(&text, "ec2", &[], "HF_TOKEN", "v1");
+        let mut n = deployed_with_parts(&old, &model(&old));
+        let stored = Stored {
+            name: "HF_TOKEN".into(),
+            arn: "arn:hf".into(),
+            last_changed: None,
+            target: Some("ec2".into()),
+            version: Some("v1".into()),
+        };
+        n.secrets.insert("HF_TOKEN".into(), stored);
+        n.secret_same.insert("HF_TOKEN".into(), false);
+        let new = crate::engine::testing::cx_with_secret(&text, "ec2", &[], "HF_TOKEN", "v2");
+        assert_eq!(instance_why(&plan(&new, &n, &model(&new))), "secrets changed");
+    }
+
+    #[test]
+    fn a_code_change_says_code_changed() {
+        let cx = crate::engine::testing::cx(WITH_ENV, "ec2", &[]);
+        let n = deployed_with_parts(&cx, &model(&cx));
+        let mut other = model(&cx);
+        other.data.workload = Workload::Model { server: Server::Vllm, model: "org/other".into(), image: "r/v@sha256:00".into() };
+        other.info.digest = "sha256:0123456789abcdef".into();
+        assert_eq!(instance_why(&plan(&cx, &n, &other)), "code changed");
     }
 }

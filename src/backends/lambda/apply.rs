@@ -167,6 +167,17 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &Built<Package>, plan: &Pl
             f.arn.clone()
         }
     };
+    // What this version is made of, for the next plan's "(env changed)".
+    let parts = Parts::wanted(cx, &artifact.info).encode();
+    if fn_now.and_then(|f| f.tags.get(TAG_PARTS)) != Some(&parts) {
+        c.lambda
+            .tag_resource()
+            .resource(&function_arn)
+            .tags(TAG_PARTS, parts)
+            .send()
+            .await
+            .map_err(|e| failed("Lambda TagResource", e, PERMS_HINT))?;
+    }
     let alias_arn = format!("{function_arn}:{ALIAS}");
 
     // 5. A version of exactly this code and configuration.

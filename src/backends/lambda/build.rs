@@ -80,6 +80,7 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<Built<Package>> {
                 r.done();
                 let mut info = ArtifactInfo::plain("zip", zip.digest(), zip.bytes);
                 info.path = Some(zip.path.clone());
+                info.inputs = zip.inputs.clone();
                 return Ok(Built { info, data: Package::Zip(zip) });
             }
             Err(e) => match too_big_reason(&e) {
@@ -98,6 +99,7 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<Built<Package>> {
     let sha = local.image.digest.trim_start_matches("sha256:").to_string();
     let mut info = ArtifactInfo::plain("image", local.image.digest.clone(), local.image.bytes());
     info.layers = local.layers.clone();
+    info.inputs = local.inputs.clone();
     let upload = match &push {
         PushTo::Named(repo) => {
             info.reference = Some(image_uri(&repo.name(), &sha));

@@ -57,7 +57,8 @@ pub enum Step {
         from: String,
         to: String,
     },
-    /// The function's code: `Create` (with what it is), `Update` (new code) or `Noop`.
+    /// The function's code: `Create` (with what it is), `Update` (new code: `what` says
+    /// which parts of the version differ) or `Noop`.
     Function {
         name: String,
         op: Op,
@@ -172,7 +173,7 @@ impl Change for Step {
                 "package {from} -> {to}: Lambda cannot change a function's package type, so it is recreated with a new alias (the old versions go, so rollback starts over; requests fail for the seconds in between)"
             )),
             Step::Function { name, op: Op::Create, what } => Action::new(Op::Create, "function", name).because(what.clone()),
-            Step::Function { name, op: Op::Update, .. } => Action::new(Op::Update, "function", name).because("code changed"),
+            Step::Function { name, op: Op::Update, what } => Action::new(Op::Update, "function", name).because(what.clone()),
             Step::Function { name, op, .. } => Action::new(*op, "function", name),
             Step::FunctionConfig { name, op: Op::Noop, .. } => Action::new(Op::Noop, "function-config", name),
             Step::FunctionConfig { name, op, why } => Action::new(*op, "function-config", name).because(why.clone()),

@@ -52,7 +52,7 @@ use aws_sdk_lambda::error::ProvideErrorMetadata;
 use serde_json::json;
 
 use crate::engine::target::Built;
-use crate::engine::{Capabilities, Cx, DefaultPackage, Deployed, Health, Op, Outcome, Planned, Provider, Reporter, Target};
+use crate::engine::{Capabilities, Cx, DefaultPackage, Deployed, Health, Op, Outcome, Parts, Planned, Provider, Reporter, Target};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::Arch as ManifestArch;
 use crate::manifest::Kind;
@@ -64,7 +64,7 @@ pub use model::*;
 /// The lambda target, on the typed contract.
 pub struct LambdaTarget;
 
-pub use crate::cloud::aws::{TAG_APP, TAG_DIGEST, TAG_STAGE, TAG_TARGET};
+pub use crate::cloud::aws::{TAG_APP, TAG_DIGEST, TAG_PARTS, TAG_STAGE, TAG_TARGET};
 pub const ALIAS: &str = "live";
 const POLICY_NAME: &str = "aideploy";
 /// The function's environment variable naming the secrets' current versions (a digest

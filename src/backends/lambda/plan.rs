@@ -59,6 +59,10 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step>
         .as_ref()
         .is_some_and(|f| f.sha == pkg.sha() && f.conf.package == pkg.kind() && want_conf.as_ref().is_none_or(|w| w.arch == f.conf.arch));
     let needs_code = !code_same || replace.is_some();
+    // Which parts of the version differ, as recorded with the running one.
+    let wanted = Parts::wanted(cx, &artifact.info);
+    let running = n.function.as_ref().and_then(|f| f.tags.get(TAG_PARTS)).and_then(|t| Parts::decode(t));
+    let differing = Parts::differing(running.as_ref(), &wanted);
 
     // The image: its repository, then the push.
     if let Package::Image(img) = pkg {
@@ -125,11 +129,12 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step>
             steps.push(Step::Function { name: fname.clone(), op: Op::Create, what: what.clone() });
         }
         (Some(f), None) => {
-            let op = if code_same { Op::Noop } else { Op::Update };
-            steps.push(Step::Function { name: fname.clone(), op, what: what.clone() });
+            let (op, what) =
+                if code_same { (Op::Noop, what.clone()) } else { (Op::Update, Parts::reason(running.as_ref(), &wanted, "code changed")) };
+            steps.push(Step::Function { name: fname.clone(), op, what });
             let (op, why) = match &want_conf {
                 Some(w) if *w == f.conf => (Op::Noop, String::new()),
-                Some(w) => (Op::Update, f.conf.diff(w).join(", ")),
+                Some(w) => (Op::Update, config_why(&f.conf.diff(w), differing.as_deref())),
                 None => (Op::Update, "role or secrets changed".to_string()),
             };
             steps.push(Step::FunctionConfig { name: fname.clone(), op, why });
@@ -189,6 +194,21 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step>
         }
     }
     planned
+}
+
+/// What differs in the function's configuration. Its environment carries both `[env]`
+/// and the secrets' references: the recorded parts say which of them changed.
+fn config_why(diff: &[&'static str], parts: Option<&[&'static str]>) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for d in diff {
+        match (*d, parts) {
+            ("env", Some(p)) if p.contains(&"env") || p.contains(&"secrets") => {
+                names.extend(p.iter().filter(|n| **n == "env" || **n == "secrets"));
+            }
+            (d, _) => names.push(d),
+        }
+    }
+    names.join(", ")
 }
 
 /// A same-named repository that is not this app's, stage's and target's: never adopted.

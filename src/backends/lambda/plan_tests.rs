@@ -55,6 +55,7 @@ fn zip(sha: &str, bytes: u64) -> Built<Package> {
         entries: 12,
         needs_s3: bytes > 50 << 20,
         cached: false,
+        inputs: Default::default(),
     };
     Built { info: ArtifactInfo::plain("zip", z.digest(), bytes), data: Package::Zip(z) }
 }
@@ -76,7 +77,7 @@ fn image(sha: &str, push: PushTo, upload: Option<u64>) -> Built<Package> {
         platform: crate::artifact::oci::Platform::amd64(),
     };
     let img = LambdaImage {
-        local: LocalImage { image: built, layers: Vec::new() },
+        local: LocalImage { image: built, layers: Vec::new(), inputs: Default::default() },
         sha: sha.into(),
         reason: "[build] package = \"image\"".into(),
         push,
@@ -384,4 +385,60 @@ fn destroy_removes_only_ours_uploads_first() {
     );
     assert_eq!(row(&p, "zip-uploads").id, format!("s3://aideploy-artifacts-{ACCOUNT}-{REGION}/lambda/rag/dev/lambda/"));
     assert_eq!(row(&p, "secret").id, "aideploy/rag/dev/API_KEY");
+}
+
+/// A zip of code `code` (its digest without the manifest) whose file digest is `sha`:
+/// the manifest is in the zip, so an `[env]` edit changes `sha` and not `code`.
+fn zip_of(sha: &str, code: &str) -> Built<Package> {
+    let mut b = zip(sha, 3 << 20);
+    b.info.inputs = crate::engine::Inputs { code: code.into(), dependencies: "deps-key".into() };
+    b
+}
+
+/// Deployed by `old` from `built`, with the parts recorded as apply tags them.
+fn deployed_with_parts(old: &Cx, built: &Built<Package>) -> Now {
+    let mut n = deployed(old, built.data.sha(), PACKAGE_ZIP);
+    let parts = Parts::wanted(old, &built.info).encode();
+    if let Some(f) = n.function.as_mut() {
+        f.tags.insert(TAG_PARTS.into(), parts);
+    }
+    n
+}
+
+#[test]
+fn an_env_only_change_says_env_changed_not_code() {
+    let old = cx();
+    let new = cx_with(&MANIFEST.replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""), &[]);
+    let n = deployed_with_parts(&old, &zip_of(SHA, "code-1"));
+    let p = plan::plan(&new, &n, &zip_of(OTHER, "code-1"));
+    assert_eq!(row(&p, "function").op, Op::Update);
+    assert_eq!(row(&p, "function").reason.as_deref(), Some("env changed"));
+    assert_eq!(row(&p, "function-config").reason.as_deref(), Some("env"));
+}
+
+#[test]
+fn a_secrets_only_change_says_secrets_changed() {
+    let old = cx();
+    let text = MANIFEST.replace("API_KEY = {}", "API_KEY = {}\nOTHER_KEY = {}");
+    let mut new = cx_with(&text, &[]);
+    new.secrets.values.insert("OTHER_KEY".into(), crate::secrets::SecretValue::new("v2".into()));
+    let n = deployed_with_parts(&old, &zip_of(SHA, "code-1"));
+    let p = plan::plan(&new, &n, &zip_of(OTHER, "code-1"));
+    assert_eq!(row(&p, "function").reason.as_deref(), Some("secrets changed"));
+}
+
+#[test]
+fn a_code_change_says_code_changed() {
+    let cx = cx();
+    let n = deployed_with_parts(&cx, &zip_of(SHA, "code-1"));
+    let p = plan::plan(&cx, &n, &zip_of(OTHER, "code-2"));
+    assert_eq!(row(&p, "function").reason.as_deref(), Some("code changed"));
+}
+
+#[test]
+fn a_function_without_recorded_parts_keeps_saying_code_changed() {
+    let old = cx();
+    let new = cx_with(&MANIFEST.replace("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"debug\""), &[]);
+    let p = plan::plan(&new, &deployed(&old, SHA, PACKAGE_ZIP), &zip_of(OTHER, "code-1"));
+    assert_eq!(row(&p, "function").reason.as_deref(), Some("code changed"));
 }

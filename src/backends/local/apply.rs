@@ -176,15 +176,7 @@ fn check_front_port(cx: &Cx, now: Option<&Now>, front: u16, restart_proxy: bool)
     // A public proxy binds every interface: a program on any of them is in the way.
     let taken = process::port_in_use(front) || (super::public(cx) && std::net::TcpListener::bind(("0.0.0.0", front)).is_err());
     if restart_proxy && !ours && taken {
-        return Err(Hinted::new(
-            format!("port {front} is in use by another program"),
-            format!(
-                "stop it, or serve on another port: set `port = {}` in [targets.{}] of the manifest (a --set lasts one run: the next deploy would move back)",
-                front.saturating_add(1),
-                cx.target.name
-            ),
-        )
-        .into());
+        return Err(Hinted::new(format!("port {front} is in use by another program"), run::port_hint(front, &cx.target.name)).into());
     }
     Ok(())
 }
@@ -212,7 +204,7 @@ async fn switch(
         if let Some(old) = now.and_then(|n| n.state.proxy) {
             tokio::task::block_in_place(|| old.stop(STOP_GRACE));
         }
-        state.proxy = Some(run::start_proxy(dir, front, public, &upstream, cx.poll, r).await?);
+        state.proxy = Some(run::start_proxy(dir, front, public, &upstream, &cx.target.name, cx.poll, r).await?);
         state.front_port = front;
         r.done();
     }

@@ -95,7 +95,7 @@ impl What {
             (self.manifest, "manifest"),
         ];
         let names: Vec<&str> = parts.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
-        format!("{} changed", names.join(", "))
+        crate::engine::parts::changed_text(&names).unwrap_or_else(|| "changed".into())
     }
 }
 

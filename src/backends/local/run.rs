@@ -293,7 +293,16 @@ pub fn front_address(public: bool, port: u16) -> String {
     format!("{}:{port}", if public { "0.0.0.0" } else { "127.0.0.1" })
 }
 
-pub async fn start_proxy(dir: &Path, port: u16, public: bool, upstream: &Path, poll: PollPolicy, r: &dyn Reporter) -> Result<Proc> {
+/// `target`: the manifest's name for the target, for the hint when the port is taken.
+pub async fn start_proxy(
+    dir: &Path,
+    port: u16,
+    public: bool,
+    upstream: &Path,
+    target: &str,
+    poll: PollPolicy,
+    r: &dyn Reporter,
+) -> Result<Proc> {
     use std::os::unix::process::CommandExt;
     let log_path = dir.join("proxy.log");
     let log = fs_err::File::create(&log_path)?.into_parts().0;
@@ -333,7 +342,7 @@ pub async fn start_proxy(dir: &Path, port: u16, public: bool, upstream: &Path, p
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
             Err(Hinted::new(
                 format!("the local proxy on port {port} {}:\n{}", describe_exit(status), tail(&text, 5)),
-                "pick a free port with --set port=PORT",
+                port_hint(port, target),
             )
             .into())
         }
@@ -346,6 +355,15 @@ pub async fn start_proxy(dir: &Path, port: u16, public: bool, upstream: &Path, p
 }
 
 /// The last `n` lines of a file, reading only its end; and the file's length.
+/// How to serve on another port for good: the manifest, since a `--set` lasts one run
+/// (the next plan would move the proxy back).
+pub fn port_hint(port: u16, target: &str) -> String {
+    format!(
+        "stop the program on port {port}, or serve on another port: set `port = {}` in [targets.{target}] of the manifest (a --set lasts one run: the next deploy would move back)",
+        port.saturating_add(1)
+    )
+}
+
 pub fn last_lines(path: &Path, n: usize) -> Result<(Vec<String>, u64)> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = fs_err::File::open(path)?;
@@ -366,4 +384,16 @@ pub fn last_lines(path: &Path, n: usize) -> Result<(Vec<String>, u64)> {
     let lines: Vec<String> = text.lines().map(str::to_string).collect();
     let skip = lines.len().saturating_sub(n);
     Ok((lines.into_iter().skip(skip).collect(), len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::port_hint;
+
+    #[test]
+    fn the_port_hint_names_the_manifest_edit_not_a_one_run_set() {
+        let h = port_hint(8000, "dev");
+        assert!(h.contains("set `port = 8001` in [targets.dev] of the manifest"), "{h}");
+        assert!(!h.contains("--set port="), "{h}");
+    }
 }

@@ -37,6 +37,8 @@ pub struct ImageFacts {
     pub present: bool,
     /// The configured pull credential, without its password; none: anonymous pulls.
     pub pull: Option<PullFacts>,
+    /// What went into the image, for the plan's "(env changed)".
+    pub inputs: crate::engine::Inputs,
 }
 
 impl ImageFacts {
@@ -61,6 +63,7 @@ impl ImageFacts {
             to_upload: 3 << 20,
             present: false,
             pull: Some(PullFacts::example("reader")),
+            inputs: Default::default(),
         }
     }
 }
@@ -88,8 +91,10 @@ pub async fn build(cx: &Cx, platform: &str, r: &dyn Reporter) -> Result<Built<Im
         to_upload,
         present: manifest && to_upload == 0,
         pull: pull.as_ref().map(PullLogin::facts),
+        inputs: local.inputs.clone(),
     };
     let mut info = ArtifactInfo::plain("image", built.digest.clone(), built.bytes());
+    info.inputs = local.inputs;
     info.layers = local.layers;
     Ok(Built { info, data: Image { built, repo, pull, facts } })
 }

@@ -3,9 +3,29 @@
 
 use std::collections::BTreeMap;
 
+use super::image::ImageFacts;
 use super::owner::OWNER_VAR;
 use super::pull::PULL_VAR;
-use crate::engine::{Action, Cx, Op};
+use crate::engine::{Action, Cx, Op, Parts};
+
+/// The service variable that records what the deployed version is made of
+/// ([`Parts::encode`]), next to the owner mark; written with each deploy, never diffed.
+pub const PARTS_VAR: &str = "AIDEPLOY_PARTS";
+
+/// What a deploy of `image` is made of. The secrets count by name: a new value under a
+/// name is seen in the variables' diff.
+pub fn wanted_parts(cx: &Cx, image: &ImageFacts) -> Parts {
+    Parts::of(cx, &image.digest, &image.inputs, &[])
+}
+
+/// Why a deploy, from the parts recorded in the service's variables (`current`) and the
+/// variables that change: `env changed`, `code, secrets changed`. `None` when the service
+/// has no parts recorded (deployed before they were): the caller keeps its own words.
+pub fn deploy_reason(cx: &Cx, current: &BTreeMap<String, String>, image: &ImageFacts, changes: &[VarChange]) -> Option<String> {
+    let running = current.get(PARTS_VAR).and_then(|v| Parts::decode(v));
+    let also: &[&str] = if changes.iter().any(|c| is_secret(cx, c.key())) { &["secrets"] } else { &[] };
+    Parts::changed_also(running.as_ref(), &wanted_parts(cx, image), also)
+}
 
 /// One variable to write or remove. The value is looked up at apply time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +81,9 @@ pub fn reason(cx: &Cx, key: &str, extra: &[(&str, &'static str)]) -> &'static st
 }
 
 /// Per variable: create, update or delete. The owner mark is never diffed (it is set
-/// once, at creation), nor the pull credential's mark (its own plan step); an optional secret with no value this time keeps its value.
+/// once, at creation), nor the pull credential's mark (its own plan step), nor the
+/// parts (written with each deploy); an optional secret with no value this time keeps
+/// its value.
 pub fn diff(
     cx: &Cx,
     want: &BTreeMap<String, String>,
@@ -77,7 +99,7 @@ pub fn diff(
         }
     }
     for k in current.keys() {
-        if k != OWNER_VAR && k != PULL_VAR && !want.contains_key(k) && !cx.secrets.absent.iter().any(|a| a == k) {
+        if k != OWNER_VAR && k != PULL_VAR && k != PARTS_VAR && !want.contains_key(k) && !cx.secrets.absent.iter().any(|a| a == k) {
             out.push(VarChange::Delete { key: k.clone() });
         }
     }

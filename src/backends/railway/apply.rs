@@ -15,6 +15,7 @@ use crate::backends::paas::deploy::{self, DeployState};
 use crate::backends::paas::image::{self, redacted, Image};
 use crate::backends::paas::owner::{self, OWNER_VAR};
 use crate::backends::paas::pull::{self, PULL_VAR};
+use crate::backends::paas::vars::{wanted_parts, PARTS_VAR};
 use crate::backends::paas::{short, vars::VarChange};
 use crate::engine::{Change, Cx, Health, Outcome, Planned, Pushed, Reporter};
 use crate::error::UsageError;
@@ -82,6 +83,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     let mut env_id = seen.environment.as_ref().map(|e| e.id.clone());
     let mut service_id = seen.service.as_ref().map(|s| s.id.clone());
     let current_vars = seen.service.as_ref().map(|s| s.vars.clone()).unwrap_or_default();
+    let parts = wanted_parts(cx, &built.facts).encode();
     let mut domain = seen.service.as_ref().and_then(|s| s.domain.as_ref()).map(|d| d.domain.clone());
     let mut settings_changed = false;
     let mut vars_written = false;
@@ -188,13 +190,21 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                 } else {
                     vars.retain(|k, _| changes.iter().any(|v| v.key() == k.as_str()));
                 }
+                // What the version the deploy below starts is made of, in the same upsert.
+                vars.insert(PARTS_VAR.into(), parts.clone());
                 api.run(M_VARIABLES, json!({"input": {"projectId": p, "environmentId": env, "serviceId": id, "variables": vars, "replace": replace, "skipDeploys": true}}))
                     .await
                     .map_err(fail)?;
                 r.done();
             }
             Step::Deploy { digest, .. } => {
-                let (_, env, id) = ids(&project, &env_id, &service_id)?;
+                let (p, env, id) = ids(&project, &env_id, &service_id)?;
+                // What this version is made of, for the next plan: with the variables when
+                // they changed (above), else on its own, without a deploy of its own.
+                if !vars_written && current_vars.get(PARTS_VAR) != Some(&parts) {
+                    let record = json!({"projectId": p, "environmentId": env, "serviceId": id, "variables": {PARTS_VAR: parts}, "skipDeploys": true});
+                    api.run(M_VARIABLES, json!({"input": record})).await.map_err(fail)?;
+                }
                 r.step(&format!("deploying @{}", short(digest)));
                 let d = api.run(M_DEPLOY, json!({"serviceId": id, "environmentId": env})).await?;
                 r.done();

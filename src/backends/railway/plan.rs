@@ -242,6 +242,8 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
     } else {
         None
     };
+    // What changes, part by part, when the live deployment recorded its parts.
+    let why = why.map(|w| vars::deploy_reason(cx, &s.vars, image, &changes).unwrap_or(w));
     out.changes.extend(changes.into_iter().map(Step::Var));
     out.changes.push(match why {
         Some(why) => Step::Deploy { digest: image.digest.clone(), why },

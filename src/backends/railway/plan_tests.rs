@@ -272,3 +272,52 @@ fn private_unless_public() {
     seen.service.as_mut().unwrap().domain = None;
     assert!(!plan(&cx, &seen, &pushed).has_changes());
 }
+
+/// The image of `digest` whose code (without the manifest) is `code`.
+fn image_of(digest: &str, code: &str) -> ImageFacts {
+    let inputs = crate::engine::Inputs { code: code.into(), dependencies: "deps-key".into() };
+    ImageFacts { present: true, to_upload: 0, inputs, ..ImageFacts::example(digest) }
+}
+
+/// Deployed by `old` from `image`, with the parts variable a deploy writes.
+fn deployed_with_parts(old: &Cx, image: &ImageFacts) -> Observed {
+    let mut seen = deployed(old, &image.digest);
+    let s = seen.service.as_mut().unwrap();
+    s.vars.insert(crate::backends::paas::vars::PARTS_VAR.into(), crate::backends::paas::vars::wanted_parts(old, image).encode());
+    for (k, v) in &old.secrets.values {
+        s.vars.insert(k.clone(), v.expose().to_string());
+    }
+    seen
+}
+
+fn deploy_reason(p: &Planned<Step>) -> Option<String> {
+    p.changes.iter().map(|c| c.row()).find(|a| a.resource == "deployment").and_then(|a| a.reason)
+}
+
+#[test]
+fn the_deploy_row_says_which_part_changed() {
+    let (a, b) = ("sha256:aaaaaaaaaaaaaaaa", "sha256:bbbbbbbbbbbbbbbb");
+    let old = testing::cx(MANIFEST, "railway");
+    // `[env]` only: the image moves (the manifest is in it) but the code does not.
+    let new = testing::cx(&MANIFEST.replace("\"info\"", "\"debug\""), "railway");
+    let seen = deployed_with_parts(&old, &image_of(a, "code-1"));
+    assert_eq!(deploy_reason(&plan(&new, &seen, &image_of(b, "code-1"))).as_deref(), Some("env changed"));
+    // Not a change of its own: the parts variable is never diffed.
+    assert!(!plan(&old, &seen, &image_of(a, "code-1")).has_changes());
+    // The code.
+    assert_eq!(deploy_reason(&plan(&old, &seen, &image_of(b, "code-2"))).as_deref(), Some("code changed"));
+    // A service deployed before parts were recorded: today's words.
+    let bare = deployed(&old, a);
+    assert_eq!(deploy_reason(&plan(&new, &bare, &image_of(b, "code-1"))).as_deref(), Some("image aaaaaaaaaaaa -> bbbbbbbbbbbb"));
+}
+
+#[test]
+fn a_secrets_only_change_says_secrets_changed() {
+    let a = "sha256:aaaaaaaaaaaaaaaa";
+    let text = MANIFEST.replace("[targets.railway]", "[secrets]\nAPI_KEY = {}\n[targets.railway]");
+    let old = crate::engine::testing::cx_with_secret(&text, "railway", &[], "API_KEY", "v1");
+    let new = crate::engine::testing::cx_with_secret(&text, "railway", &[], "API_KEY", "v2");
+    let seen = deployed_with_parts(&old, &image_of(a, "code-1"));
+    assert!(!plan(&old, &seen, &image_of(a, "code-1")).has_changes());
+    assert_eq!(deploy_reason(&plan(&new, &seen, &image_of(a, "code-1"))).as_deref(), Some("secrets changed"));
+}

@@ -13,6 +13,7 @@ use super::{desired_vars, health_timeout, plan_name, region, PRIVATE_SERVICE, WE
 use crate::backends::paas::deploy::{self, DeployState};
 use crate::backends::paas::image::{self, redacted, Image};
 use crate::backends::paas::owner::{self, OWNER_VAR};
+use crate::backends::paas::vars::{wanted_parts, PARTS_VAR};
 use crate::backends::paas::{short, vars};
 use crate::engine::{Change, Cx, Health, Outcome, Planned, Pushed, Reporter};
 
@@ -63,6 +64,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     let owner = seen.owner.clone();
     let health_path = cx.loaded.manifest.app().health.to_string();
     let want = desired_vars(cx);
+    let parts = wanted_parts(cx, &built.facts).encode();
     let mut pushed: Option<Pushed> = None;
     // The registry credential the service names: the pull credential's when it is
     // registered already (the plan then has no step for it), else the one made below.
@@ -122,6 +124,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                 r.step(&format!("creating {kind} {name}"));
                 let mut env_vars: Vec<Value> = want.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
                 env_vars.push(json!({"key": OWNER_VAR, "value": owner::mark(cx)}));
+                env_vars.push(json!({"key": PARTS_VAR, "value": parts}));
                 let mut details = json!({"runtime": "image", "plan": plan_name(cx), "region": region(cx)});
                 if !*private {
                     // Render health-checks web services only.
@@ -175,6 +178,8 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
             }
             Step::Deploy { digest, .. } => {
                 let (id, _) = service.as_ref().expect("a deploy is planned for an observed service");
+                // What this version is made of, for the next plan.
+                api.put(&format!("/services/{id}/env-vars/{PARTS_VAR}"), &json!({"value": parts})).await.map_err(fail)?;
                 r.step(&format!("deploying @{}", short(digest)));
                 let d: WithId = api.post_as(&format!("/services/{id}/deploys"), &json!({"imageUrl": built.facts.reference})).await?;
                 r.done();

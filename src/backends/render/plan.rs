@@ -232,6 +232,8 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
             } else {
                 None
             };
+            // What changes, part by part, when the live deploy recorded its parts.
+            let why = why.map(|w| vars::deploy_reason(cx, &s.env, image, &changes).unwrap_or(w));
             out.changes.extend(changes.into_iter().map(Step::Var));
             out.changes.push(match why {
                 Some(why) => Step::Deploy { digest: image.digest.clone(), why },
@@ -453,5 +455,50 @@ mod tests {
         let p = plan(&public, &seen, &pushed);
         assert!(matches!(&p.changes[1], Step::ReplaceService { from: "private_service", to: "web_service", .. }), "{:?}", rows(&p));
         assert!(matches!(&p.changes[2], Step::CreateService { private: false, .. }));
+    }
+
+    /// The image of `digest` whose code (without the manifest) is `code`.
+    fn image_of(digest: &str, code: &str) -> ImageFacts {
+        let inputs = crate::engine::Inputs { code: code.into(), dependencies: "deps-key".into() };
+        ImageFacts { present: true, to_upload: 0, inputs, ..ImageFacts::example(digest) }
+    }
+
+    /// Deployed by `old` from `image`, with the parts variable a deploy writes.
+    fn deployed_with_parts(old: &Cx, image: &ImageFacts) -> Observed {
+        let mut seen = deployed(old, &image.digest);
+        let s = seen.service.as_mut().unwrap();
+        s.env.insert(vars::PARTS_VAR.into(), vars::wanted_parts(old, image).encode());
+        for (k, v) in &old.secrets.values {
+            s.env.insert(k.clone(), v.expose().to_string());
+        }
+        seen
+    }
+
+    fn deploy_reason(p: &Planned<Step>) -> Option<String> {
+        p.changes.iter().map(|c| c.row()).find(|a| a.resource == "deploy").and_then(|a| a.reason)
+    }
+
+    #[test]
+    fn the_deploy_row_says_which_part_changed() {
+        let (a, b) = ("sha256:aaaaaaaaaaaaaaaa", "sha256:bbbbbbbbbbbbbbbb");
+        let old = testing::cx(MANIFEST, "render");
+        let new = testing::cx(&MANIFEST.replace("\"info\"", "\"debug\""), "render");
+        let seen = deployed_with_parts(&old, &image_of(a, "code-1"));
+        assert_eq!(deploy_reason(&plan(&new, &seen, &image_of(b, "code-1"))).as_deref(), Some("env changed"));
+        assert!(!plan(&old, &seen, &image_of(a, "code-1")).has_changes(), "the parts variable is never diffed");
+        assert_eq!(deploy_reason(&plan(&old, &seen, &image_of(b, "code-2"))).as_deref(), Some("code changed"));
+        let bare = deployed(&old, a);
+        assert_eq!(deploy_reason(&plan(&new, &bare, &image_of(b, "code-1"))).as_deref(), Some("image aaaaaaaaaaaa -> bbbbbbbbbbbb"));
+    }
+
+    #[test]
+    fn a_secrets_only_change_says_secrets_changed() {
+        let a = "sha256:aaaaaaaaaaaaaaaa";
+        let text = MANIFEST.replace("[targets.render]", "[secrets]\nAPI_KEY = {}\n[targets.render]");
+        let old = crate::engine::testing::cx_with_secret(&text, "render", &[], "API_KEY", "v1");
+        let new = crate::engine::testing::cx_with_secret(&text, "render", &[], "API_KEY", "v2");
+        let seen = deployed_with_parts(&old, &image_of(a, "code-1"));
+        assert!(!plan(&old, &seen, &image_of(a, "code-1")).has_changes());
+        assert_eq!(deploy_reason(&plan(&new, &seen, &image_of(a, "code-1"))).as_deref(), Some("secrets changed"));
     }
 }

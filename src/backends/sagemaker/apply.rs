@@ -83,7 +83,8 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &Built<SmArtifact>, plan: 
     }
     if !n.has_model(&name) {
         r.step(&format!("creating model {name}"));
-        create_model(cx, &c, &name, &model, &digest, r).await?;
+        let parts = plan::wanted_parts(cx, artifact).encode();
+        create_model(cx, &c, &name, &model, &digest, &parts, r).await?;
     }
     if !n.has_config(&name) {
         r.step(&format!("creating endpoint config {name} ({})", variant.describe()));

@@ -21,7 +21,17 @@ pub(super) fn health_after_switch(c: &Clients, r: &dyn Reporter) -> Health {
 }
 
 /// CreateModel, retrying while IAM has not yet propagated a new role to SageMaker.
-pub(super) async fn create_model(cx: &Cx, c: &Clients, name: &str, m: &ModelSpec, digest: &str, r: &dyn Reporter) -> Result<()> {
+/// `parts`: what the release is made of ([`crate::engine::Parts::encode`]), tagged on the
+/// model for the next plan.
+pub(super) async fn create_model(
+    cx: &Cx,
+    c: &Clients,
+    name: &str,
+    m: &ModelSpec,
+    digest: &str,
+    parts: &str,
+    r: &dyn Reporter,
+) -> Result<()> {
     use aws_sdk_sagemaker::types::ContainerDefinition;
     let container = ContainerDefinition::builder()
         .image(&m.image)
@@ -29,6 +39,9 @@ pub(super) async fn create_model(cx: &Cx, c: &Clients, name: &str, m: &ModelSpec
         .set_environment((!m.env.is_empty()).then(|| m.env.clone().into_iter().collect()))
         .build();
     let container = &container;
+    let mut tags = sm_tags(cx, Some(digest));
+    tags.push(aws_sdk_sagemaker::types::Tag::builder().key(crate::cloud::aws::TAG_PARTS).value(parts).build());
+    let tags = &tags;
     let waited = Wait::new("waiting for the new role to reach SageMaker", Duration::from_millis(500), Duration::from_secs(90))
         .run(cx.poll, r, move || async move {
             let sent = c
@@ -37,7 +50,7 @@ pub(super) async fn create_model(cx: &Cx, c: &Clients, name: &str, m: &ModelSpec
                 .model_name(name)
                 .execution_role_arn(&m.role)
                 .primary_container(container.clone())
-                .set_tags(Some(sm_tags(cx, Some(digest))))
+                .set_tags(Some(tags.clone()))
                 .send()
                 .await;
             match sent {

@@ -56,7 +56,8 @@ use crate::cloud::aws::is_ours as ours;
 use crate::cloud::aws::TAG_DIGEST;
 use crate::cloud::aws_bucket::{Seen, Setting};
 use crate::engine::{
-    Action, ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Op, Outcome, Planned, Provider, Reporter, Target,
+    Action, ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Op, Outcome, Parts, Planned, Provider, Reporter,
+    Target,
 };
 use crate::error::{Hinted, UsageError};
 use crate::manifest::Kind;

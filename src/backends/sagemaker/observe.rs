@@ -25,6 +25,8 @@ pub struct LiveNow {
     pub variant: Option<VariantSpec>,
     pub model: Option<ModelSpec>,
     pub digest: Option<String>,
+    /// What the live release is made of, as its model's tag records it.
+    pub parts: Option<String>,
 }
 
 /// A model or endpoint config of this endpoint, as listed.
@@ -247,7 +249,7 @@ async fn read_live(c: &Clients, config: &str) -> Result<LiveNow> {
         serverless: pv.serverless_config().map(|s| (s.memory_size_in_mb().unwrap_or_default(), s.max_concurrency().unwrap_or_default())),
     });
     let model_name = pv.as_ref().and_then(|pv| pv.model_name().map(str::to_string));
-    let (model, digest) = match &model_name {
+    let (model, (digest, parts)) = match &model_name {
         Some(m) => match c.sagemaker.describe_model().model_name(m).send().await {
             Ok(d) => {
                 let spec = d.primary_container().map(|pc| ModelSpec {
@@ -256,18 +258,18 @@ async fn read_live(c: &Clients, config: &str) -> Result<LiveNow> {
                     env: pc.environment().map(|e| e.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default(),
                     role: d.execution_role_arn().unwrap_or_default().to_string(),
                 });
-                let digest = match d.model_arn() {
-                    Some(arn) => tags_of(c, arn).await?.and_then(|t| t.get(TAG_DIGEST).cloned()),
-                    None => None,
+                let tags = match d.model_arn() {
+                    Some(arn) => tags_of(c, arn).await?.unwrap_or_default(),
+                    None => HashMap::new(),
                 };
-                (spec, digest)
+                (spec, (tags.get(TAG_DIGEST).cloned(), tags.get(crate::cloud::aws::TAG_PARTS).cloned()))
             }
-            Err(e) if is_not_found(&e) => (None, None),
+            Err(e) if is_not_found(&e) => (None, (None, None)),
             Err(e) => return Err(failed("SageMaker DescribeModel", e, PERMS_HINT)),
         },
-        None => (None, None),
+        None => (None, (None, None)),
     };
-    Ok(LiveNow { variant, model, digest })
+    Ok(LiveNow { variant, model, digest, parts })
 }
 
 /// The `aideploy:digest` tag of a model, by name.

@@ -98,14 +98,22 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<SmArtifact>) -> Planned<St
         None => Step::Endpoint { name: ep, op: Op::Create, why: Some("takes about 10 minutes".into()), to: None },
         Some(e) if e.status == "Failed" => Step::Endpoint { name: ep, op: Op::Update, why: Some("failed: replaced".into()), to: None },
         Some(e) if name.as_deref() == Some(e.config.as_str()) => Step::Endpoint { name: ep, op: Op::Noop, why: None, to: None },
-        Some(e) => Step::Endpoint {
-            name: ep,
-            op: Op::Update,
-            why: Some(format!("config {} -> {}", e.config, name.as_deref().unwrap_or("new"))),
-            to: None,
-        },
+        Some(e) => {
+            // The parts recorded with the live release say what the new one changes.
+            let running = n.live.as_ref().and_then(|l| l.parts.as_deref()).and_then(Parts::decode);
+            let also: &[&str] = if changing.is_empty() { &[] } else { &["secrets"] };
+            let why = Parts::changed_also(running.as_ref(), &wanted_parts(cx, artifact), also)
+                .unwrap_or_else(|| format!("config {} -> {}", e.config, name.as_deref().unwrap_or("new")));
+            Step::Endpoint { name: ep, op: Op::Update, why: Some(why), to: None }
+        }
     });
     Planned { changes: steps, warnings }
+}
+
+/// What a release of `artifact` is made of (the secrets by name: a new value under the
+/// same name is known from the secrets' own steps).
+pub(super) fn wanted_parts(cx: &Cx, artifact: &Built<SmArtifact>) -> Parts {
+    Parts::wanted(cx, &artifact.info)
 }
 
 /// The endpoint back on the config created before the live one.

@@ -55,7 +55,7 @@ fn deployed(cx: &Cx, a: &Built<SmArtifact>) -> Now {
     Now {
         role: Some(RoleSeen { name: rname, arn, tags: HashMap::new(), policy: Some(policy) }),
         endpoint: Some(EndpointNow { arn: "arn:ep".into(), status: "InService".into(), config: name.clone(), failure: None }),
-        live: Some(LiveNow { variant: Some(variant), model: Some(model), digest: Some(a.info.digest.clone()) }),
+        live: Some(LiveNow { variant: Some(variant), model: Some(model), digest: Some(a.info.digest.clone()), parts: None }),
         configs: vec![listed(&name, 10)],
         models: vec![listed(&name, 10)],
         bucket: Seen::Ours { missing: Vec::new() },
@@ -229,4 +229,54 @@ fn destroy_lists_what_is_ours_and_nothing_else() {
     let old = format!("aideploy-{ACCOUNT}-{REGION}");
     let p = plan_destroy(&cx, &Now { legacy_bucket: Some(old.clone()), ..nothing() });
     assert_eq!(p.changes, [Step::DeleteLegacyArchives { bucket: old, prefix: "sagemaker/snt/dev/sagemaker/".into() }]);
+}
+
+/// Deployed by `old` from `a`, its model tagged with the parts as apply does.
+fn deployed_with_parts(old: &Cx, a: &Built<SmArtifact>) -> Now {
+    let mut n = deployed(old, a);
+    n.live.as_mut().unwrap().parts = Some(plan::wanted_parts(old, a).encode());
+    n
+}
+
+fn endpoint_why(p: &Planned<Step>) -> Option<String> {
+    p.changes.iter().map(|c| c.row()).find(|r| r.resource == "endpoint" && r.op == Op::Update).and_then(|r| r.reason)
+}
+
+#[test]
+fn an_env_only_change_says_env_changed() {
+    let old = cx("");
+    let new = crate::engine::testing::cx(&old.loaded.text.replace("\"info\"", "\"debug\""), "sagemaker", &[]);
+    let a = archive(&"a".repeat(64), 100);
+    let p = plan::plan(&new, &deployed_with_parts(&old, &a), &a);
+    assert_eq!(endpoint_why(&p).as_deref(), Some("env changed"));
+    // Without recorded parts: today's words.
+    let p = plan::plan(&new, &deployed(&old, &a), &a);
+    assert!(endpoint_why(&p).unwrap_or_default().starts_with("config "), "{:?}", endpoint_why(&p));
+}
+
+#[test]
+fn a_secrets_only_change_says_secrets_changed() {
+    let text = cx("").loaded.text.replace("[targets.sagemaker]", "[secrets]\nHF_TOKEN = {}\n\n[targets.sagemaker]");
+    let old = crate::engine::testing::cx_with_secret(&text, "sagemaker", &[], "HF_TOKEN", "v1");
+    let a = archive(&"a".repeat(64), 100);
+    let mut n = deployed_with_parts(&old, &a);
+    let stored = crate::secrets::aws::Stored {
+        name: "HF_TOKEN".into(),
+        arn: "arn:hf".into(),
+        last_changed: None,
+        target: Some("sagemaker".into()),
+        version: Some("v1".into()),
+    };
+    n.secrets.insert("HF_TOKEN".into(), stored);
+    n.secret_same.insert("HF_TOKEN".into(), false);
+    let new = crate::engine::testing::cx_with_secret(&text, "sagemaker", &[], "HF_TOKEN", "v2");
+    assert_eq!(endpoint_why(&plan::plan(&new, &n, &a)).as_deref(), Some("secrets changed"));
+}
+
+#[test]
+fn a_code_change_says_code_changed() {
+    let cx = cx("");
+    let n = deployed_with_parts(&cx, &archive(&"a".repeat(64), 100));
+    let p = plan::plan(&cx, &n, &archive(&"b".repeat(64), 100));
+    assert_eq!(endpoint_why(&p).as_deref(), Some("code changed"));
 }
