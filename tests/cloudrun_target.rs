@@ -197,7 +197,8 @@ fn cloudrun_deploy_redeploy_fail_rollback_destroy() {
         assert!(!s.to_string().contains(SECRET));
         assert_eq!(c["ports"][0]["containerPort"], 8000);
         assert_eq!(c["startupProbe"]["httpGet"]["path"], "/health");
-        assert_eq!(c["resources"], json!({"limits": {"cpu": "2", "memory": "1024Mi"}, "cpuIdle": true}));
+        // Startup CPU boost is on by default; CPU is still allocated only during requests.
+        assert_eq!(c["resources"], json!({"limits": {"cpu": "2", "memory": "1024Mi"}, "cpuIdle": true, "startupCpuBoost": true}));
         assert_eq!(t["scaling"], json!({"minInstanceCount": 1, "maxInstanceCount": 5}));
         assert_eq!(t["maxInstanceRequestConcurrency"], 40);
         assert_eq!(t["timeout"], "120s");
@@ -949,6 +950,48 @@ fn cloudrun_plan_says_what_changed() {
     let (code, v, stderr) = p.run(&["plan"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
     assert_eq!(service_row(&v)["reason"], "code changed", "{v}");
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+}
+
+/// Startup CPU boost is on by default and turned off by `startup_cpu_boost = false`; the
+/// plan says so, and the fake's service holds it afterwards (with CPU still allocated only
+/// during requests, and the minimum instances as given).
+#[test]
+fn cloudrun_startup_cpu_boost_is_read_back() {
+    let fake = fake::FakeGcp::start();
+    let mut p = Project::new(&fake.base);
+    let port = fake.base.rsplit(':').next().unwrap().to_string();
+    p.repo = format!("{}/cloudrun-boost-{port}/rag", env("AIDEPLOY_TEST_REGISTRY"));
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(service_row(&v)["reason"].as_str().unwrap_or_default().contains("startup CPU boost"), "{v}");
+    {
+        let st = fake.state.lock().unwrap();
+        let r = &st.service(SERVICE).unwrap()["template"]["containers"][0]["resources"];
+        assert_eq!((r["startupCpuBoost"].as_bool(), r["cpuIdle"].as_bool()), (Some(true), Some(true)), "{r}");
+    }
+    let manifest = p.dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("[targets.cloudrun]\n", "[targets.cloudrun]\nstartup_cpu_boost = false\n")).unwrap();
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let row = service_row(&v);
+    assert_eq!(row["op"], "update", "{v}");
+    assert!(row["reason"].as_str().unwrap_or_default().contains("startup CPU boost off"), "{v}");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        let t = &st.service(SERVICE).unwrap()["template"];
+        let r = &t["containers"][0]["resources"];
+        assert!(r["startupCpuBoost"].is_null() || r["startupCpuBoost"] == false, "{r}");
+        assert_eq!(r["cpuIdle"], true, "{r}");
+        assert_eq!(t["scaling"]["minInstanceCount"], 1, "{t}");
+    }
+    let (code, v, _) = p.run(&["plan"]);
+    assert_eq!((code, service_row(&v)["op"].as_str()), (0, Some("noop")), "{v}");
     let (code, v, stderr) = p.run(&["destroy"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
 }

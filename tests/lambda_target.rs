@@ -1171,3 +1171,104 @@ fn plan_says_env_changed_for_an_env_only_edit() {
     assert!(planned["actions"].as_array().unwrap().iter().all(|a| a["op"] == "noop"), "{planned}");
     ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
 }
+
+/// The function's SnapStart setting, the live version's, and the alias's provisioned
+/// concurrency, as moto (with tests/fakes/moto_lambda.py) holds them.
+fn cold_start_state(function: &str) -> Value {
+    let script = format!(
+        r#"import boto3, json, sys
+kw = dict(endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id="testing", aws_secret_access_key="testing")
+lam = boto3.client("lambda", **kw)
+out = {{"function": None, "live": None, "warm": None}}
+try:
+    out["function"] = lam.get_function_configuration(FunctionName="{function}")
+    out["live"] = lam.get_function_configuration(FunctionName="{function}", Qualifier="live")
+    out["warm"] = lam.get_provisioned_concurrency_config(FunctionName="{function}", Qualifier="live")
+except lam.exceptions.ResourceNotFoundException:
+    pass
+except lam.exceptions.ProvisionedConcurrencyConfigNotFoundException:
+    pass
+print(json.dumps(out, default=str))
+"#
+    );
+    let out = std::process::Command::new("python3").args(["-c", &script, &moto(), REGION]).output().unwrap();
+    assert!(out.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn action<'a>(report: &'a Value, resource: &str) -> Option<&'a Value> {
+    report["actions"].as_array().unwrap().iter().find(|a| a["resource"] == resource)
+}
+
+/// `snapstart = true` publishes versions with SnapStart on (waiting out the snapshot);
+/// `warm_instances = N` is provisioned concurrency on alias `live`, ready when the deploy
+/// ends, allocated again when the alias moves, gone when the key goes. What Lambda refuses
+/// (SnapStart on python3.11) is refused before anything is created.
+#[test]
+fn snapstart_and_warm_instances_are_set_and_read_back() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lamcold");
+    let function = format!("{app}-dev");
+    let manifest = p.join("aideploy.toml");
+
+    // python3.11 cannot have SnapStart: a usage error naming the fix, and nothing made.
+    write_app(p, &app, "snapstart = true\n");
+    let out = run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("python3.12") && stderr.contains("runtime"), "{stderr}");
+    assert!(cold_start_state(&function)["function"].is_null(), "a function was created");
+
+    // python3.12 with SnapStart: the function and its live version carry it.
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("python3.11", "python3.12");
+    std::fs::write(&manifest, &text).unwrap();
+    let report = ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(action(&report, "version").unwrap()["reason"], "SnapStart: initialised and snapshotted when published", "{report}");
+    let s = cold_start_state(&function);
+    assert_eq!(s["function"]["SnapStart"]["ApplyOn"], "PublishedVersions", "{s}");
+    assert_eq!(s["live"]["SnapStart"], serde_json::json!({"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}), "{s}");
+    assert_eq!(s["live"]["State"], "Active", "{s}");
+    assert!(s["warm"].is_null());
+
+    // SnapStart off, two warm instances instead: a new version, and the alias's
+    // provisioned concurrency is READY once the deploy returns.
+    std::fs::write(&manifest, text.replace("snapstart = true\n", "warm_instances = 2\n")).unwrap();
+    let planned = ok_json(&run(home.path(), p, &["plan", "--target", "lambda", "--json"]));
+    let warm = action(&planned, "provisioned-concurrency").expect("a provisioned-concurrency row");
+    assert_eq!((warm["op"].as_str(), warm["id"].as_str()), (Some("create"), Some(format!("{function}:live").as_str())), "{planned}");
+    assert_eq!(warm["reason"], "2 warm instances, billed while idle");
+    assert_eq!(action(&planned, "function-config").unwrap()["reason"], "snapstart", "{planned}");
+    let before = s["live"]["Version"].as_str().unwrap().to_string();
+    ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    let s = cold_start_state(&function);
+    assert_eq!(s["function"]["SnapStart"]["ApplyOn"], "None", "{s}");
+    assert_ne!(s["live"]["Version"].as_str().unwrap(), before, "SnapStart off is a new version");
+    assert_eq!(s["warm"]["RequestedProvisionedConcurrentExecutions"], 2, "{s}");
+    assert_eq!(s["warm"]["Status"], "READY", "{s}");
+    let status = ok_json(&run(home.path(), p, &["status", "--target", "lambda", "--json"]));
+    assert!(status.to_string().contains("2 ready"), "{status}");
+    let planned = ok_json(&run(home.path(), p, &["plan", "--target", "lambda", "--json"]));
+    assert!(planned["actions"].as_array().unwrap().iter().all(|a| a["op"] == "noop"), "{planned}");
+
+    // New code: the alias moves, the warm instances are allocated again for it and are
+    // ready when the deploy ends.
+    std::fs::write(p.join("main.py"), std::fs::read_to_string(p.join("main.py")).unwrap() + "\n# v2\n").unwrap();
+    let report = ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(action(&report, "provisioned-concurrency").unwrap()["reason"], "2 warm instances again, for the new version", "{report}");
+    let s = cold_start_state(&function);
+    assert_eq!(
+        (s["warm"]["Status"].as_str(), s["warm"]["AllocatedProvisionedConcurrentExecutions"].as_u64()),
+        (Some("READY"), Some(2)),
+        "{s}"
+    );
+
+    // The key gone: the provisioned concurrency goes.
+    std::fs::write(&manifest, text.replace("snapstart = true\n", "")).unwrap();
+    let report = ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(action(&report, "provisioned-concurrency").unwrap()["op"], "delete", "{report}");
+    assert!(cold_start_state(&function)["warm"].is_null());
+    ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
+    assert!(cold_start_state(&function)["function"].is_null());
+}

@@ -19,12 +19,14 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# moto: the AWS-protocol server the AWS tests talk to (through AWS_ENDPOINT_URL).
+# moto: the AWS-protocol server the AWS tests talk to (through AWS_ENDPOINT_URL), with
+# the Lambda features moto lacks (SnapStart, provisioned concurrency) added by
+# tests/fakes/moto_lambda.py.
 start_moto() {
   local port log
   port=$(free_port)
   log="$AIDEPLOY_TEST_HOME/moto.log"
-  moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  python3 tests/fakes/moto_lambda.py "$port" >"$log" 2>&1 &
   peer_pids+=($!)
   for _ in $(seq 1 100); do
     if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null; then

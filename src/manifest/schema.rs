@@ -101,6 +101,12 @@ fn kind_rules(kind: Kind) -> Value {
     if kind == Kind::Lambda {
         properties.insert("memory".into(), json!({ "minimum": LAMBDA_MEMORY.start(), "maximum": LAMBDA_MEMORY.end() }));
         properties.insert("timeout".into(), json!({ "maximum": LAMBDA_TIMEOUT_MAX }));
+        properties.insert("warm_instances".into(), json!({ "minimum": 1 }));
+        // SnapStart and provisioned concurrency exclude each other.
+        return json!({
+            "properties": properties,
+            "not": { "properties": { "snapstart": { "const": true } }, "required": ["snapstart", "warm_instances"] }
+        });
     }
     json!({ "properties": properties })
 }

@@ -144,6 +144,14 @@ target_settings! {
     timeout: Seconds => [Lambda = 30, Cloudrun],
     /// CPU architecture, `x86_64` or `arm64` (default: `[build] platform`'s, else `x86_64`).
     arch: Arch => [Lambda],
+    /// Lambda SnapStart: each published version is initialised once when it is published,
+    /// and new instances resume from that snapshot instead of importing the app again
+    /// (python3.12 and later, zip functions only, not with `warm_instances`; AWS bills a
+    /// Python snapshot while it is cached and on each restore).
+    snapstart: bool => [Lambda = false],
+    /// Instances of the live version kept initialised (provisioned concurrency on alias
+    /// `live`, billed while idle; none unless given; not with `snapstart`).
+    warm_instances: u32 => [Lambda],
     /// Throttling of the HTTP API's stage, `{ rps = 10, burst = 20 }` (none unless given).
     rate_limit: RateLimit => [Lambda],
     /// CORS for the HTTP API: `{ allow_origins, allow_methods, allow_headers, max_age }`.
@@ -188,6 +196,9 @@ target_settings! {
     cpu: f64 => [Cloudrun],
     /// Minimum instances kept warm.
     min_instances: u32 => [Cloudrun],
+    /// Startup CPU boost: Cloud Run gives a starting instance more CPU until it answers
+    /// its startup probe (on unless `false`).
+    startup_cpu_boost: bool => [Cloudrun = true],
     /// Maximum instances.
     max_instances: u32 => [Cloudrun],
     /// Concurrent requests per instance.
@@ -338,6 +349,8 @@ mod tests {
             "public" => r.public.is_some(),
             "sku" => r.sku.is_some(),
             "plan" => r.plan.is_some(),
+            "snapstart" => r.snapstart.is_some(),
+            "startup_cpu_boost" => r.startup_cpu_boost.is_some(),
             other => panic!("add `{other}` to resolved_has"),
         }
     }

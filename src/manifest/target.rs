@@ -123,6 +123,26 @@ pub(super) fn check_settings(kind: Kind, settings: &TargetSettings, source: &str
                 ));
             }
         }
+        if let Some(w) = &settings.warm_instances {
+            if *w.get() == 0 {
+                errors.push(err(w.span.clone(), "warm_instances = 0 keeps no instance warm".into(), "give at least 1, or remove the key"));
+            }
+        }
+        if let (Some(s), Some(w)) = (&settings.snapstart, &settings.warm_instances) {
+            if *s.get() && *w.get() > 0 {
+                errors.push(
+                    ManifestError::new(
+                        source,
+                        text,
+                        w.span.clone(),
+                        "aideploy::manifest::conflict",
+                        "Lambda cannot use SnapStart and provisioned concurrency (warm_instances) on one function",
+                    )
+                    .label("with snapstart = true")
+                    .help("keep one: `warm_instances` keeps instances initialised (billed while idle), `snapstart` restores new ones from a snapshot"),
+                );
+            }
+        }
         if let Some(t) = &settings.timeout {
             if t.get().0 > LAMBDA_TIMEOUT_MAX {
                 errors.push(err(

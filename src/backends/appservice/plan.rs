@@ -70,11 +70,13 @@ pub enum Change {
         op: Op,
         why: &'static str,
     },
+    /// `always_on`: the tier keeps the app loaded (Always On), so it never starts cold.
     ServicePlan {
         name: String,
         sku: String,
         op: Op,
         from: Option<String>,
+        always_on: bool,
     },
     Registry {
         name: String,
@@ -169,11 +171,12 @@ impl crate::engine::Change for Change {
     fn row(&self) -> Action {
         match self {
             Change::Group { name, op, why } => Action::new(*op, "resource-group", name).because(*why),
-            Change::ServicePlan { name, sku, op, from } => {
+            Change::ServicePlan { name, sku, op, from, always_on } => {
                 let a = Action::new(*op, "app-service-plan", name);
+                let on = if *always_on { ", Always On" } else { ", no Always On: the app unloads when idle" };
                 match (op, from) {
-                    (Op::Create, _) => a.because(format!("Linux, {sku}")),
-                    (Op::Update, Some(f)) => a.because(format!("{f} -> {sku}")),
+                    (Op::Create, _) => a.because(format!("Linux, {sku}{on}")),
+                    (Op::Update, Some(f)) => a.because(format!("{f} -> {sku}{on}")),
                     _ => a,
                 }
             }
@@ -390,9 +393,15 @@ pub fn plan_of(cx: &Cx, seen: &Observed, want_image: &Want) -> Planned<Change> {
         _ => Change::Group { name: names.group.clone(), op: Op::Noop, why: "not aideploy's: kept by destroy" },
     });
     c.push(match &seen.plan {
-        None => Change::ServicePlan { name: names.plan.clone(), sku: sku.clone(), op: Op::Create, from: None },
-        Some(s) if *s != sku => Change::ServicePlan { name: names.plan.clone(), sku: sku.clone(), op: Op::Update, from: Some(s.clone()) },
-        Some(_) => Change::ServicePlan { name: names.plan.clone(), sku: sku.clone(), op: Op::Noop, from: None },
+        None => Change::ServicePlan { name: names.plan.clone(), sku: sku.clone(), op: Op::Create, from: None, always_on: t.always_on },
+        Some(s) if *s != sku => Change::ServicePlan {
+            name: names.plan.clone(),
+            sku: sku.clone(),
+            op: Op::Update,
+            from: Some(s.clone()),
+            always_on: t.always_on,
+        },
+        Some(_) => Change::ServicePlan { name: names.plan.clone(), sku: sku.clone(), op: Op::Noop, from: None, always_on: t.always_on },
     });
     let acr = want_image.override_repo.is_none();
     if acr {

@@ -120,6 +120,21 @@ fn plans_from_hand_made_states() {
     }
 }
 
+/// Whether the tier keeps the app loaded (Always On, no cold starts) shows on the plan row.
+#[test]
+fn always_on_shows_in_the_plan() {
+    let plan_row = |cx: &Cx| {
+        let p = plan_of(cx, &nothing(cx), &want(NEW));
+        p.changes.iter().map(|c| c.row()).find(|a| a.resource == "app-service-plan").and_then(|a| a.reason).unwrap()
+    };
+    assert_eq!(plan_row(&cx(&[])), "Linux, B1, Always On");
+    assert_eq!(plan_row(&cx(&["sku=F1"])), "Linux, F1, no Always On: the app unloads when idle");
+    let b2 = cx(&["sku=B2"]);
+    let p = plan_of(&b2, &deployed(&b2, NEW, "B1"), &want(NEW));
+    let row = p.changes.iter().map(|c| c.row()).find(|a| a.resource == "app-service-plan").unwrap();
+    assert_eq!(row.reason.as_deref(), Some("B1 -> B2, Always On"));
+}
+
 /// Who may reach the site: private unless `public = true`, `allow_cidrs` when given; a
 /// change is an update of its own, also on tiers with slots (restrictions do not swap).
 #[test]

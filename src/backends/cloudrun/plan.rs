@@ -86,9 +86,10 @@ pub enum SecretChange {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceChange {
-    /// Create it, running `digest`.
+    /// Create it, running `digest`; `cold_start`: what it does against cold starts.
     Create {
         digest: String,
+        cold_start: Vec<String>,
     },
     /// Update it in place, for these reasons ("image", "env", "settings"...).
     Update {
@@ -119,8 +120,13 @@ impl Change for Step {
                 member.trim_start_matches("serviceAccount:")
             )),
             Step::Service { id, change } => match change {
-                ServiceChange::Create { digest } => {
-                    Action::new(Op::Create, "service", id).because(format!("Cloud Run service, image @{}", short(digest)))
+                ServiceChange::Create { digest, cold_start } => {
+                    let mut why = format!("Cloud Run service, image @{}", short(digest));
+                    for w in cold_start {
+                        why.push_str(", ");
+                        why.push_str(w);
+                    }
+                    Action::new(Op::Create, "service", id).because(why)
                 }
                 ServiceChange::Update { why } => Action::new(Op::Update, "service", id).because(why.join(", ")),
                 ServiceChange::Same => Action::new(Op::Noop, "service", id),
@@ -240,7 +246,7 @@ pub fn deploy(cx: &Cx, seen: &Observed, image: &Image) -> Planned<Step> {
     let wanted = service::parts(cx, &image.built.digest, &image.inputs, &versions);
     service::set_parts(&mut desired, &wanted);
     let change = match our_service(seen) {
-        None => ServiceChange::Create { digest: image.built.digest.clone() },
+        None => ServiceChange::Create { digest: image.built.digest.clone(), cold_start: service::cold_start_words(&desired) },
         Some(current) => {
             let mut why = service_changes(&desired, &current.spec);
             if versions.values().any(Option::is_none) && !why.iter().any(|w| w == "env") {
@@ -299,6 +305,34 @@ pub(super) fn service_changes(desired: &Value, current: &Value) -> Vec<String> {
         // What the version is made of changes with the rest; not a setting of its own.
         if let Some(labels) = v["labels"].as_object_mut() {
             labels.remove(service::PARTS_LABEL);
+        }
+    }
+    // What Cloud Run leaves out when it is off (false, 0), compared as values: leaving a
+    // key out of the desired service would hide that it was turned off.
+    let (boost_d, boost_c) = (service::startup_boost(dt), service::startup_boost(ct));
+    if boost_d != boost_c {
+        why.push(format!("startup CPU boost {}", if boost_d { "on" } else { "off" }));
+    }
+    let (min_d, min_c) = (service::min_instances(dt), service::min_instances(ct));
+    if min_d != min_c {
+        why.push(format!("min instances {min_c} -> {min_d}"));
+    }
+    for v in [&mut rest_d, &mut rest_c] {
+        if let Some(r) = v["containers"][0]["resources"].as_object_mut() {
+            r.remove("startupCpuBoost");
+            if r.is_empty() {
+                if let Some(c) = v["containers"][0].as_object_mut() {
+                    c.remove("resources");
+                }
+            }
+        }
+        if let Some(sc) = v["scaling"].as_object_mut() {
+            sc.remove("minInstanceCount");
+            if sc.is_empty() {
+                if let Some(t) = v.as_object_mut() {
+                    t.remove("scaling");
+                }
+            }
         }
     }
     if rest_d != rest_c {

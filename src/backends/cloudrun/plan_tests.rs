@@ -138,7 +138,7 @@ fn from_nothing_everything_is_created_and_the_image_pushed() {
             format!("+ service-account {ACCOUNT} (runtime identity: may read only this service's secrets)"),
             "+ secret aideploy-rag-dev-API_KEY ([secrets] API_KEY)".into(),
             format!("+ secret-access aideploy-rag-dev-API_KEY ({ACCOUNT} may read it)"),
-            "+ service rag-dev (Cloud Run service, image @111111111111)".into(),
+            "+ service rag-dev (Cloud Run service, image @111111111111, startup CPU boost)".into(),
         ]
     );
     assert!(p.has_changes());
@@ -246,6 +246,42 @@ fn one_setting_changed_is_exactly_that_update() {
     assert_eq!(changed, [&Step::Invoker { public: true }]);
 }
 
+/// Startup CPU boost is on unless turned off, and minimum instances show in the plan; a
+/// setting turned off (which Cloud Run's JSON leaves out) is still a change.
+#[test]
+fn cold_start_settings_show_and_turning_them_off_is_a_change() {
+    let warm = cx_with(MANIFEST, &["min_instances=2"]);
+    let p = deploy(&warm, &nothing(), &image(DIGEST, 0));
+    assert!(
+        rows(&p)
+            .contains(&"+ service rag-dev (Cloud Run service, image @111111111111, startup CPU boost, 2 instances kept warm)".to_string()),
+        "{:?}",
+        rows(&p)
+    );
+    let versions = BTreeMap::from([("API_KEY".to_string(), Some("1".to_string()))]);
+    let spec = service::desired_service(&warm, &format!("{REPO}@{DIGEST}"), DIGEST, &versions, ACCOUNT);
+    assert_eq!(spec["template"]["containers"][0]["resources"]["startupCpuBoost"], true);
+    assert_eq!(spec["template"]["containers"][0]["resources"]["cpuIdle"], true);
+
+    let seen = deployed(&warm, DIGEST);
+    let cold = cx_with(MANIFEST, &["startup_cpu_boost=false"]);
+    let p = deploy(&cold, &seen, &image(DIGEST, 0));
+    let changed: Vec<_> = p.changes.iter().filter(|c| c.row().op != Op::Noop).collect();
+    assert_eq!(
+        changed,
+        [&Step::Service {
+            id: "rag-dev".into(),
+            change: ServiceChange::Update { why: vec!["startup CPU boost off".into(), "min instances 2 -> 0".into()] }
+        }]
+    );
+    let spec = service::desired_service(&cold, &format!("{REPO}@{DIGEST}"), DIGEST, &versions, ACCOUNT);
+    assert!(spec["template"]["containers"][0]["resources"].get("startupCpuBoost").is_none_or(|b| b == false));
+    // Without limits or boost nothing asks for resources: CPU stays request-only.
+    let bare = cx_with(&MANIFEST.replace("cpu = 2\n", "").replace("memory = \"1Gi\"\n", ""), &["startup_cpu_boost=false"]);
+    let spec = service::desired_service(&bare, &format!("{REPO}@{DIGEST}"), DIGEST, &versions, ACCOUNT);
+    assert!(spec["template"]["containers"][0].get("resources").is_none(), "{}", spec["template"]["containers"][0]);
+}
+
 #[test]
 fn new_code_pushes_and_updates_the_image() {
     let cx = cx();
@@ -289,7 +325,13 @@ fn a_half_done_deploy_creates_what_is_missing() {
     seen.service = None;
     let p = deploy(&cx, &seen, &image(DIGEST, 0));
     let changed: Vec<_> = p.changes.iter().filter(|c| c.row().op != Op::Noop).cloned().collect();
-    assert_eq!(changed, [Step::Service { id: "rag-dev".into(), change: ServiceChange::Create { digest: DIGEST.into() } }]);
+    assert_eq!(
+        changed,
+        [Step::Service {
+            id: "rag-dev".into(),
+            change: ServiceChange::Create { digest: DIGEST.into(), cold_start: vec!["startup CPU boost".into()] }
+        }]
+    );
     // The repository exists: no row for it.
     seen.repository = Some(true);
     assert!(!deploy(&cx, &seen, &image(DIGEST, 0)).changes.iter().any(|c| matches!(c, Step::Repository { .. })));

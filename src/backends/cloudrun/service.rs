@@ -16,6 +16,33 @@ const GPU_MIN_MEMORY_MIB: u32 = 16 * 1024;
 /// The startup probe's period; its failure threshold spreads `health_timeout` over it.
 const PROBE_PERIOD: u32 = 5;
 
+/// What the service's template does against cold starts, for the plan: startup CPU boost
+/// and instances kept warm.
+pub fn cold_start_words(service: &Value) -> Vec<String> {
+    let t = &service["template"];
+    let mut words = Vec::new();
+    if startup_boost(t) {
+        words.push("startup CPU boost".to_string());
+    }
+    match min_instances(t) {
+        0 => {}
+        1 => words.push("1 instance kept warm".into()),
+        n => words.push(format!("{n} instances kept warm")),
+    }
+    words
+}
+
+/// Whether a template has startup CPU boost on (protobuf JSON leaves a false out).
+pub fn startup_boost(template: &Value) -> bool {
+    template["containers"][0]["resources"]["startupCpuBoost"].as_bool().unwrap_or(false)
+}
+
+/// A template's minimum instances (absent: 0).
+pub fn min_instances(template: &Value) -> u64 {
+    let m = &template["scaling"]["minInstanceCount"];
+    m.as_u64().or_else(|| m.as_str().and_then(|s| s.parse().ok())).unwrap_or(0)
+}
+
 /// `1`, `2`, `0.5` -> `1`, `2`, `500m`.
 fn cpu_quantity(cpu: f64) -> String {
     if cpu.fract() == 0.0 {
@@ -57,8 +84,9 @@ pub fn desired_service(cx: &Cx, reference: &str, digest: &str, versions: &BTreeM
     if let Some(m) = memory {
         limits.insert("memory".into(), json!(format!("{m}Mi")));
     }
+    let boost = cx.target.values.startup_cpu_boost.unwrap_or(true);
     let mut resources = json!({});
-    if gpu.is_none() && !limits.is_empty() {
+    if gpu.is_none() && (!limits.is_empty() || boost) {
         // With resources set, Cloud Run keeps CPU allocated unless told it may idle.
         resources["cpuIdle"] = json!(true);
     }
@@ -67,6 +95,8 @@ pub fn desired_service(cx: &Cx, reference: &str, digest: &str, versions: &BTreeM
         // GPUs need CPU allocated all the time, not only during requests (protobuf
         // JSON leaves the false out; with resources set that is what Cloud Run reads).
         resources["cpuIdle"] = json!(false);
+    }
+    if boost {
         resources["startupCpuBoost"] = json!(true);
     }
     if !limits.is_empty() {

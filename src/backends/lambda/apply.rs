@@ -24,6 +24,8 @@ struct Todo<'a> {
     code: bool,
     api: bool,
     permission: Option<Op>,
+    /// Provisioned concurrency: (configured now, asked for).
+    warm: Option<(Option<u32>, Option<u32>)>,
 }
 
 impl<'a> Todo<'a> {
@@ -43,6 +45,7 @@ impl<'a> Todo<'a> {
                     t.api = true
                 }
                 Step::Permission { op, .. } => t.permission = Some(*op),
+                Step::Warm { from, to, .. } => t.warm = Some((*from, *to)),
                 _ => {}
             }
         }
@@ -141,21 +144,21 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &Built<Package>, plan: &Pl
             let (code, sent) = code_for(cx, &c, &account, pkg, image.as_deref(), r).await?;
             pushed = pushed.or_else(|| zip_pushed(cx, pkg, &account, &c.region, sent));
             let arn = create_function(cx, &c, &fname, &want, code, pkg.sha(), r).await?;
-            wait_updated(cx, &c, &fname, r).await?;
+            wait_settled(cx, &c, &fname, None, r).await?;
             arn
         }
         Some(f) => {
             if f.conf != want {
                 r.step("updating the function's configuration");
-                update_config(&c, &fname, &want).await?;
-                wait_updated(cx, &c, &fname, r).await?;
+                update_config(&c, &fname, &want, want.snapstart || f.conf.snapstart).await?;
+                wait_settled(cx, &c, &fname, None, r).await?;
             }
             if todo.code {
                 r.step("uploading the new code");
                 let (code, sent) = code_for(cx, &c, &account, pkg, image.as_deref(), r).await?;
                 pushed = pushed.or_else(|| zip_pushed(cx, pkg, &account, &c.region, sent));
                 update_code(cx, &c, &fname, &code).await?;
-                wait_updated(cx, &c, &fname, r).await?;
+                wait_settled(cx, &c, &fname, None, r).await?;
                 c.lambda
                     .tag_resource()
                     .resource(&f.arn)
@@ -186,7 +189,12 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &Built<Package>, plan: &Pl
         Some(v) => v,
         None => {
             r.step("publishing a version");
-            publish(&c, &fname, pkg).await?
+            let v = publish(&c, &fname, pkg).await?;
+            if want.snapstart {
+                // Lambda initialises the version and snapshots it before it can be invoked.
+                wait_settled(cx, &c, &fname, Some(v), r).await?;
+            }
+            v
         }
     };
 
@@ -212,6 +220,24 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &Built<Package>, plan: &Pl
         let mut numbers: Vec<u64> = if todo.replace { Vec::new() } else { n.versions.iter().map(|v| v.number).collect() };
         numbers.push(version);
         prune_versions(&c, &fname, numbers, version, r).await;
+    }
+
+    // 6b. Warm instances on the alias, for the version it now points at.
+    match todo.warm {
+        Some((from, Some(to))) => {
+            if from != Some(to) {
+                r.step(&format!("asking for {to} warm instance(s) on {fname}:{ALIAS}"));
+                put_warm(&c, &fname, to).await?;
+            }
+            if from != Some(to) || alias_now != Some(version) {
+                wait_warm(cx, &c, &fname, r).await?;
+            }
+        }
+        Some((Some(_), None)) => {
+            r.step(&format!("removing the warm instances of {fname}:{ALIAS}"));
+            delete_warm(&c, &fname).await?;
+        }
+        _ => {}
     }
 
     // 7. The HTTP API in front of the alias, and its permission to invoke it.
@@ -273,6 +299,10 @@ pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Rep
         };
         r.step(&format!("moving alias {ALIAS} to version {to}"));
         set_alias(&c, function, *to, true).await?;
+        // Warm instances follow the alias: allocated again for the version it is on now.
+        if n.warm.is_some() {
+            wait_warm(cx, &c, function, r).await?;
+        }
         r.done();
         return Ok(Outcome { url: live_url, health, actions, failure: None, pushed: None });
     }

@@ -64,6 +64,10 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<Built<Package>> {
             .hint("use a shorter app name, --stage or target name")
             .into());
     }
+    // The runtime first: a zip is not worth building for a deploy that cannot take it.
+    if wants_snapstart(cx) {
+        check_snapstart(cx, "")?;
+    }
     let asked = cx.loaded.manifest.build.package.as_ref().map(|p| *p.get()) == Some(crate::manifest::values::Package::Image);
     let reason = if asked {
         "[build] package = \"image\"".to_string()
@@ -76,6 +80,7 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<Built<Package>> {
         let arch = arch(cx);
         match tokio::task::block_in_place(|| lambda_zip_for(&loaded, arch, r)) {
             Ok(zip) => {
+                check_snapstart(cx, PACKAGE_ZIP)?;
                 r.detail(&format!("{} ({} bytes, {} entries)", zip.path.display(), zip.bytes, zip.entries));
                 r.done();
                 let mut info = ArtifactInfo::plain("zip", zip.digest(), zip.bytes);
@@ -93,6 +98,7 @@ pub(super) async fn build(cx: &Cx, r: &dyn Reporter) -> Result<Built<Package>> {
             },
         }
     };
+    check_snapstart(cx, PACKAGE_IMAGE)?;
     let push = image_destination(cx)?;
     r.step(&format!("building a container image for Lambda ({reason})"));
     let local = image::build_local(&cx.loaded, Some(&cx.target), image::Flavor::Lambda, r).await?;

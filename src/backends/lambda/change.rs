@@ -71,9 +71,11 @@ pub enum Step {
         why: String,
     },
     /// A published version of exactly this code and configuration: `existing` when one is.
+    /// `snapstart`: Lambda initialises it and snapshots it when it is published.
     Version {
         function: String,
         existing: Option<u64>,
+        snapstart: bool,
     },
     /// Alias `live`: `from` the version it is on now (none: it is made), to `to` (none:
     /// the version about to be published).
@@ -81,6 +83,15 @@ pub enum Step {
         function: String,
         from: Option<u64>,
         to: Option<u64>,
+    },
+    /// Provisioned concurrency on alias `live`: `from` what is configured now, `to` what
+    /// `warm_instances` asks (none: removed). `follows`: the alias moves, and the warm
+    /// instances are allocated again for the new version.
+    Warm {
+        function: String,
+        from: Option<u32>,
+        to: Option<u32>,
+        follows: bool,
     },
     /// The HTTP API (by id once it exists, else by the name it gets); `Update`: CORS.
     HttpApi {
@@ -177,8 +188,26 @@ impl Change for Step {
             Step::Function { name, op, .. } => Action::new(*op, "function", name),
             Step::FunctionConfig { name, op: Op::Noop, .. } => Action::new(Op::Noop, "function-config", name),
             Step::FunctionConfig { name, op, why } => Action::new(*op, "function-config", name).because(why.clone()),
-            Step::Version { function, existing: Some(v) } => Action::new(Op::Noop, "version", format!("{function}:{v}")),
-            Step::Version { function, existing: None } => Action::new(Op::Create, "version", function),
+            Step::Version { function, existing: Some(v), .. } => Action::new(Op::Noop, "version", format!("{function}:{v}")),
+            Step::Version { function, existing: None, snapstart: false } => Action::new(Op::Create, "version", function),
+            Step::Version { function, existing: None, snapstart: true } => {
+                Action::new(Op::Create, "version", function).because("SnapStart: initialised and snapshotted when published")
+            }
+            Step::Warm { function, from, to, follows } => {
+                let id = format!("{function}:{ALIAS}");
+                let n = |n: &u32| if *n == 1 { "1 warm instance".to_string() } else { format!("{n} warm instances") };
+                match (from, to) {
+                    (None, Some(t)) => {
+                        Action::new(Op::Create, "provisioned-concurrency", id).because(format!("{}, billed while idle", n(t)))
+                    }
+                    (Some(f), Some(t)) if f != t => Action::new(Op::Update, "provisioned-concurrency", id).because(format!("{f} -> {}", n(t))),
+                    (Some(_), Some(t)) if *follows => {
+                        Action::new(Op::Update, "provisioned-concurrency", id).because(format!("{} again, for the new version", n(t)))
+                    }
+                    (Some(f), None) => Action::new(Op::Delete, "provisioned-concurrency", id).because(format!("{} no longer asked for", n(f))),
+                    (_, t) => Action::new(Op::Noop, "provisioned-concurrency", id).because(t.as_ref().map(n).unwrap_or_default()),
+                }
+            }
             Step::Alias { function, from, to } => {
                 let id = format!("{function}:{ALIAS}");
                 match (from, to) {

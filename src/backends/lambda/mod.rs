@@ -11,7 +11,10 @@
 //!   this app's secret ARNs;
 //! - the function (handler `aideploy_lambda.handler`), a published version per code or
 //!   configuration change, and the alias `live`, moved only after the new version
-//!   answered its health path (invoked directly with an HTTP API v2 event);
+//!   answered its health path (invoked directly with an HTTP API v2 event); with
+//!   `snapstart = true` each version is published with SnapStart (python3.12 and later,
+//!   zip functions), and with `warm_instances = N` the alias carries provisioned
+//!   concurrency, allocated again for each version the alias moves to;
 //! - for a container-image function (`[build] package = "image"`, or a zip over
 //!   Lambda's 250 MB unzipped limit): the ECR repository `aideploy/{app}-{stage}-{target}`
 //!   (see `cloud::ecr`) holding the image, which runs Lambda's runtime interface client
@@ -216,6 +219,12 @@ impl Target for LambdaTarget {
                 ),
             };
             details.insert("access".into(), json!(access));
+        }
+        if n.function.as_ref().is_some_and(|f| f.conf.snapstart) {
+            details.insert("snapstart".into(), json!("on published versions"));
+        }
+        if let Some(w) = &n.warm {
+            details.insert("warm_instances".into(), json!(w.words()));
         }
         details.insert("last_modified".into(), json!(n.function.as_ref().map(|f| f.last_modified.clone())));
         details.insert("secrets".into(), json!(n.secrets.keys().cloned().collect::<Vec<_>>().join(", ")));

@@ -25,6 +25,8 @@ pub struct FnConf {
     pub timeout: i32,
     pub arch: String,
     pub env: BTreeMap<String, String>,
+    /// SnapStart on published versions (a zip function only).
+    pub snapstart: bool,
 }
 
 impl FnConf {
@@ -42,6 +44,10 @@ impl FnConf {
                 .and_then(|e| e.variables())
                 .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            snapstart: c
+                .snap_start()
+                .and_then(|s| s.apply_on())
+                .is_some_and(|a| *a == aws_sdk_lambda::types::SnapStartApplyOn::PublishedVersions),
         }
     }
 
@@ -56,6 +62,7 @@ impl FnConf {
             ("timeout", self.timeout != want.timeout),
             ("env", self.env != want.env),
             ("arch", self.arch != want.arch),
+            ("snapstart", self.snapstart != want.snapstart),
         ]
         .into_iter()
         .filter_map(|(name, differs)| differs.then_some(name))
@@ -82,6 +89,30 @@ pub struct FnNow {
     pub conf: FnConf,
     pub tags: HashMap<String, String>,
     pub last_modified: String,
+}
+
+/// Provisioned concurrency on alias `live`, as Lambda reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warm {
+    pub requested: u32,
+    pub allocated: u32,
+    /// `IN_PROGRESS`, `READY` or `FAILED`.
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+pub const WARM_READY: &str = "READY";
+pub const WARM_FAILED: &str = "FAILED";
+
+impl Warm {
+    /// For `status`: `2 ready`, `1 of 2 allocated (IN_PROGRESS)`, `FAILED: why`.
+    pub fn words(&self) -> String {
+        match self.status.as_str() {
+            WARM_READY => format!("{} ready", self.allocated),
+            WARM_FAILED => format!("{} asked, failed: {}", self.requested, self.reason.as_deref().unwrap_or("no reason given")),
+            s => format!("{} of {} allocated ({s})", self.allocated, self.requested),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +221,8 @@ pub struct Now {
     pub api: Option<ApiNow>,
     /// The permission's source ARN, when the statement exists.
     pub permission: Option<String>,
+    /// Provisioned concurrency on the alias, when it is configured.
+    pub warm: Option<Warm>,
     pub secrets: BTreeMap<String, Stored>,
     /// For each secret with a value now: whether the stored one equals it.
     pub secret_same: BTreeMap<String, bool>,
@@ -210,6 +243,7 @@ impl Now {
             alias: None,
             api: None,
             permission: None,
+            warm: None,
             secrets: BTreeMap::new(),
             secret_same: BTreeMap::new(),
             repo: None,
@@ -287,7 +321,36 @@ pub fn desired_conf(cx: &Cx, role_arn: &str, refs: &BTreeMap<String, SecretRef>,
         timeout: cx.target.values.timeout.map(|t| t.0).unwrap_or_default() as i32,
         arch: lambda_arch(cx).as_str().to_string(),
         env,
+        snapstart: !image && wants_snapstart(cx),
     }
+}
+
+/// `snapstart = true` in the target.
+pub fn wants_snapstart(cx: &Cx) -> bool {
+    cx.target.values.snapstart.unwrap_or(false)
+}
+
+/// The oldest Python runtime SnapStart supports (python3.12).
+pub const SNAPSTART_MIN_PYTHON_MINOR: u32 = 12;
+
+/// SnapStart's limits that the manifest alone cannot check: the runtime, and a zip (not
+/// an image) function.
+pub fn check_snapstart(cx: &Cx, package: &str) -> Result<(), UsageError> {
+    if !wants_snapstart(cx) {
+        return Ok(());
+    }
+    let runtime = &cx.loaded.manifest.app().runtime;
+    let minor = runtime.version().strip_prefix("3.").and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
+    if minor < SNAPSTART_MIN_PYTHON_MINOR {
+        return Err(UsageError::new(format!("Lambda SnapStart needs python3.12 or later; [app] runtime is {runtime}"))
+            .hint(format!("set `runtime = \"python3.12\"` (or later) in [app], or drop `snapstart` from [targets.{}]", cx.target.name)));
+    }
+    if package == PACKAGE_IMAGE {
+        return Err(UsageError::new("Lambda SnapStart does not support container-image functions, and this one deploys as an image").hint(
+            format!("drop `snapstart` from [targets.{}] (or `warm_instances = N` keeps instances initialised instead)", cx.target.name),
+        ));
+    }
+    Ok(())
 }
 
 pub fn desired_cors(cx: &Cx) -> Option<CorsConf> {

@@ -171,6 +171,9 @@ pub(super) async fn create_function(
             if want.package != PACKAGE_IMAGE {
                 req = req.runtime(aws_sdk_lambda::types::Runtime::from(want.runtime.as_str())).handler(&want.handler);
             }
+            if want.snapstart {
+                req = req.snap_start(snap_start(true));
+            }
             for (k, v) in tags(cx) {
                 req = req.tags(k, v);
             }
@@ -203,8 +206,8 @@ pub(super) async fn create_function(
                 )
                 .into());
             }
-            update_config(c, fname, want).await?;
-            wait_updated(cx, c, fname, r).await?;
+            update_config(c, fname, want, want.snapstart).await?;
+            wait_settled(cx, c, fname, None, r).await?;
             update_code(cx, c, fname, &code).await?;
             Ok(got.configuration().and_then(|c| c.function_arn()).unwrap_or_default().to_string())
         }
@@ -216,10 +219,23 @@ pub(super) async fn create_function(
     }
 }
 
-pub(super) async fn update_config(c: &Clients, fname: &str, want: &FnConf) -> Result<()> {
+/// SnapStart on published versions, or off.
+fn snap_start(on: bool) -> aws_sdk_lambda::types::SnapStart {
+    use aws_sdk_lambda::types::SnapStartApplyOn;
+    aws_sdk_lambda::types::SnapStart::builder()
+        .apply_on(if on { SnapStartApplyOn::PublishedVersions } else { SnapStartApplyOn::None })
+        .build()
+}
+
+/// UpdateFunctionConfiguration to `want`. `snap`: send the SnapStart setting (only when it
+/// is or was on: a runtime without SnapStart is never sent one).
+pub(super) async fn update_config(c: &Clients, fname: &str, want: &FnConf, snap: bool) -> Result<()> {
     let mut req = c.lambda.update_function_configuration().function_name(fname);
     if want.package != PACKAGE_IMAGE {
         req = req.runtime(aws_sdk_lambda::types::Runtime::from(want.runtime.as_str())).handler(&want.handler);
+    }
+    if snap && want.package != PACKAGE_IMAGE {
+        req = req.snap_start(snap_start(want.snapstart));
     }
     req.role(&want.role)
         .memory_size(want.memory)
@@ -231,16 +247,22 @@ pub(super) async fn update_config(c: &Clients, fname: &str, want: &FnConf) -> Re
     Ok(())
 }
 
-/// Waits until the function is Active and its last update Successful.
-pub(super) async fn wait_updated(cx: &Cx, c: &Clients, fname: &str, r: &dyn Reporter) -> Result<()> {
+/// Waits until the function (or one published `version` of it) is Active and its last
+/// update Successful. A version published with SnapStart is `Pending` while Lambda
+/// initialises and snapshots it.
+pub(super) async fn wait_settled(cx: &Cx, c: &Clients, fname: &str, version: Option<u64>, r: &dyn Reporter) -> Result<()> {
     use aws_sdk_lambda::types::{LastUpdateStatus, State};
-    let what = format!("waiting for Lambda to finish updating {fname}");
+    let what = match version {
+        Some(v) => format!("waiting for Lambda to initialise and snapshot version {v} (SnapStart)"),
+        None => format!("waiting for Lambda to finish updating {fname}"),
+    };
     let waited = Wait::new(&what, Duration::from_millis(500), Duration::from_secs(600))
         .run(cx.poll, r, || async {
             let conf = c
                 .lambda
                 .get_function_configuration()
                 .function_name(fname)
+                .set_qualifier(version.map(|v| v.to_string()))
                 .send()
                 .await
                 .map_err(|e| failed("Lambda GetFunctionConfiguration", e, PERMS_HINT))?;
@@ -269,6 +291,86 @@ pub(super) async fn wait_updated(cx: &Cx, c: &Clients, fname: &str, r: &dyn Repo
             Err(Hinted::new(format!("{fname} is still updating after {}s ({last})", waited.as_secs()), "deploy again later; it resumes")
                 .into())
         }
+    }
+}
+
+/// Provisioned concurrency on alias `live`.
+pub(super) async fn put_warm(c: &Clients, fname: &str, instances: u32) -> Result<()> {
+    c.lambda
+        .put_provisioned_concurrency_config()
+        .function_name(fname)
+        .qualifier(ALIAS)
+        .provisioned_concurrent_executions(instances as i32)
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                "Lambda PutProvisionedConcurrencyConfig",
+                e,
+                "lower `warm_instances`, or ask AWS for a higher concurrency quota (the account keeps 100 unreserved); the new version serves meanwhile, without warm instances",
+            )
+        })?;
+    Ok(())
+}
+
+/// Removes the alias's provisioned concurrency; none is fine.
+pub(super) async fn delete_warm(c: &Clients, fname: &str) -> Result<()> {
+    match c.lambda.delete_provisioned_concurrency_config().function_name(fname).qualifier(ALIAS).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+        Err(e) => Err(failed("Lambda DeleteProvisionedConcurrencyConfig", e, PERMS_HINT)),
+    }
+}
+
+/// The alias's provisioned concurrency, if any.
+pub(super) async fn read_warm(c: &Clients, fname: &str) -> Result<Option<Warm>> {
+    match c.lambda.get_provisioned_concurrency_config().function_name(fname).qualifier(ALIAS).send().await {
+        Ok(o) => Ok(Some(Warm {
+            requested: o.requested_provisioned_concurrent_executions().unwrap_or(0).max(0) as u32,
+            allocated: o.allocated_provisioned_concurrent_executions().unwrap_or(0).max(0) as u32,
+            status: o.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            reason: o.status_reason().map(str::to_string),
+        })),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_provisioned_concurrency_config_not_found_exception() || s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(failed("Lambda GetProvisionedConcurrencyConfig", e, PERMS_HINT)),
+    }
+}
+
+/// Waits until the alias's warm instances are allocated (`READY`); `FAILED` is an error
+/// naming Lambda's reason. The version serves meanwhile, cold.
+pub(super) async fn wait_warm(cx: &Cx, c: &Clients, fname: &str, r: &dyn Reporter) -> Result<()> {
+    let what = format!("waiting for the warm instances of {fname}:{ALIAS}");
+    let waited = Wait::new(&what, Duration::from_secs(2), Duration::from_secs(900))
+        .run(cx.poll, r, || async {
+            let Some(w) = read_warm(c, fname).await? else {
+                return Err(Hinted::new(format!("the provisioned concurrency of {fname}:{ALIAS} is gone"), "deploy again").into());
+            };
+            match w.status.as_str() {
+                WARM_READY => Ok(Poll::Ready(w)),
+                WARM_FAILED => Err(Hinted::new(
+                    format!("Lambda could not keep {} instances of {fname}:{ALIAS} warm: {}", w.requested, w.reason.as_deref().unwrap_or("no reason given")),
+                    "lower `warm_instances`, or ask AWS for a higher concurrency quota; the version serves meanwhile, without warm instances",
+                )
+                .into()),
+                _ => Ok(Poll::Pending(w.words())),
+            }
+        })
+        .await?;
+    match waited {
+        Waited::Ready(w) => {
+            r.detail(&format!("{fname}:{ALIAS}: {}", w.words()));
+            Ok(())
+        }
+        Waited::TimedOut { last, waited } => Err(Hinted::new(
+            format!("the warm instances of {fname}:{ALIAS} are not ready after {}s ({last})", waited.as_secs()),
+            "Lambda keeps allocating them: `aideploy status` shows when they are ready; the version serves meanwhile",
+        )
+        .into()),
     }
 }
 

@@ -23,7 +23,11 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step>
                     .warnings
                     .push(format!("the zip is {} MB, over the 50 MB direct upload limit: it goes through S3", zip.bytes / (1024 * 1024)));
             }
-            format!("{} zip", cx.loaded.manifest.app().runtime)
+            if wants_snapstart(cx) {
+                format!("{} zip, SnapStart on published versions", cx.loaded.manifest.app().runtime)
+            } else {
+                format!("{} zip", cx.loaded.manifest.app().runtime)
+            }
         }
         Package::Image(img) => format!("container image: {}", img.reason),
     };
@@ -144,8 +148,17 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step>
     // Version and alias.
     let ready = if replace.is_some() { None } else { n.matching_version(pkg.sha(), want_conf.as_ref()).map(|v| v.number) };
     let alias_now = if replace.is_some() { None } else { n.alias };
-    steps.push(Step::Version { function: fname.clone(), existing: ready });
+    let snapstart = want_conf.as_ref().map(|w| w.snapstart).unwrap_or_else(|| wants_snapstart(cx) && pkg.kind() == PACKAGE_ZIP);
+    steps.push(Step::Version { function: fname.clone(), existing: ready, snapstart });
     steps.push(Step::Alias { function: fname.clone(), from: alias_now, to: ready });
+    // Warm instances on the alias: a replaced function loses them with its alias.
+    // One whose allocation failed is asked for again.
+    let warm_now = if replace.is_some() { None } else { n.warm.as_ref().filter(|w| w.status != WARM_FAILED).map(|w| w.requested) };
+    let warm_want = cx.target.values.warm_instances;
+    if warm_now.is_some() || warm_want.is_some() {
+        let follows = alias_now.is_some() && alias_now != ready;
+        steps.push(Step::Warm { function: fname.clone(), from: warm_now, to: warm_want, follows });
+    }
 
     // HTTP API.
     let alias_arn = n.function.as_ref().map(|f| format!("{}:{ALIAS}", f.arn));

@@ -442,3 +442,95 @@ fn a_function_without_recorded_parts_keeps_saying_code_changed() {
     let p = plan::plan(&new, &deployed(&old, SHA, PACKAGE_ZIP), &zip_of(OTHER, "code-1"));
     assert_eq!(row(&p, "function").reason.as_deref(), Some("code changed"));
 }
+
+const SNAP_MANIFEST: &str = r#"version = 1
+[app]
+name = "rag"
+runtime = "python3.12"
+asgi = "app.main:app"
+health = "/health"
+[env]
+LOG_LEVEL = "info"
+[secrets]
+API_KEY = {}
+[targets.lambda]
+region = "eu-west-1"
+memory = 256
+timeout = 20
+"#;
+
+/// SnapStart shows on the function and the version it publishes; turning it on for a
+/// running function is a configuration change and a new version.
+#[test]
+fn snapstart_shows_in_the_plan_and_is_a_new_version() {
+    let on = cx_with(SNAP_MANIFEST, &["snapstart=true"]);
+    let p = plan::plan(&on, &Now::empty(REGION), &zip(SHA, 1000));
+    assert_eq!(row(&p, "function").reason.as_deref(), Some("python3.12 zip, SnapStart on published versions"));
+    assert_eq!(row(&p, "version").reason.as_deref(), Some("SnapStart: initialised and snapshotted when published"));
+
+    let off = cx_with(SNAP_MANIFEST, &[]);
+    let seen = deployed(&off, SHA, PACKAGE_ZIP);
+    let p = plan::plan(&on, &seen, &zip(SHA, 1000));
+    let config = row(&p, "function-config");
+    assert_eq!((config.op, config.reason.as_deref()), (Op::Update, Some("snapstart")));
+    assert_eq!(row(&p, "version").op, Op::Create);
+    assert_eq!(row(&p, "alias").op, Op::Update);
+    // Deployed with it: nothing to do.
+    let p = plan::plan(&on, &deployed(&on, SHA, PACKAGE_ZIP), &zip(SHA, 1000));
+    assert!(changed(&p).is_empty(), "{:?}", changed(&p));
+}
+
+/// What Lambda refuses is refused before anything is built or written: a runtime before
+/// python3.12, a container-image function.
+#[test]
+fn snapstart_needs_python_312_and_a_zip() {
+    let old = cx_with(MANIFEST, &["snapstart=true"]);
+    let e = check_snapstart(&old, PACKAGE_ZIP).unwrap_err();
+    assert!(e.message.contains("python3.12") && e.message.contains("python3.11"), "{}", e.message);
+    assert!(e.hint.as_deref().is_some_and(|h| h.contains("runtime = \"python3.12\"")), "{:?}", e.hint);
+    let new = cx_with(SNAP_MANIFEST, &["snapstart=true"]);
+    assert!(check_snapstart(&new, PACKAGE_ZIP).is_ok());
+    assert!(check_snapstart(&new, PACKAGE_IMAGE).unwrap_err().message.contains("container-image"));
+    assert!(check_snapstart(&cx_with(MANIFEST, &[]), PACKAGE_IMAGE).is_ok());
+    assert!(!desired_conf(&new, ROLE_ARN, &BTreeMap::new(), PACKAGE_IMAGE).snapstart);
+}
+
+fn warm(requested: u32, status: &str) -> Warm {
+    let allocated = if status == WARM_READY { requested } else { 0 };
+    Warm { requested, allocated, status: status.into(), reason: (status == WARM_FAILED).then(|| "over the account's limit".into()) }
+}
+
+/// `warm_instances` is provisioned concurrency on the alias: created, kept, allocated again
+/// when the alias moves, resized, removed; one that failed is asked for again.
+#[test]
+fn warm_instances_follow_the_alias() {
+    let two = cx_with(MANIFEST, &["warm_instances=2"]);
+    let id = "rag-dev:live";
+    let warm_row = |p: &Planned<Step>| {
+        let a = row(p, "provisioned-concurrency");
+        assert_eq!(a.id, id);
+        (a.op, a.reason.unwrap_or_default())
+    };
+    let p = plan::plan(&two, &Now::empty(REGION), &zip(SHA, 1000));
+    assert_eq!(warm_row(&p), (Op::Create, "2 warm instances, billed while idle".into()));
+
+    let mut seen = deployed(&two, SHA, PACKAGE_ZIP);
+    let p = plan::plan(&two, &seen, &zip(SHA, 1000));
+    assert_eq!(warm_row(&p).0, Op::Create, "none configured yet");
+    seen.warm = Some(warm(2, WARM_READY));
+    let p = plan::plan(&two, &seen, &zip(SHA, 1000));
+    assert!(changed(&p).is_empty(), "{:?}", changed(&p));
+    let p = plan::plan(&two, &seen, &zip(OTHER, 1000));
+    assert_eq!(warm_row(&p), (Op::Update, "2 warm instances again, for the new version".into()));
+    let p = plan::plan(&cx_with(MANIFEST, &["warm_instances=1"]), &seen, &zip(SHA, 1000));
+    assert_eq!(warm_row(&p), (Op::Update, "2 -> 1 warm instance".into()));
+    let p = plan::plan(&cx(), &seen, &zip(SHA, 1000));
+    assert_eq!(warm_row(&p), (Op::Delete, "2 warm instances no longer asked for".into()));
+    seen.warm = Some(warm(2, WARM_FAILED));
+    let p = plan::plan(&two, &seen, &zip(SHA, 1000));
+    assert_eq!(warm_row(&p).0, Op::Create);
+    assert_eq!(warm(2, WARM_FAILED).words(), "2 asked, failed: over the account's limit");
+    assert_eq!(warm(3, "IN_PROGRESS").words(), "0 of 3 allocated (IN_PROGRESS)");
+    // Without warm_instances and none configured: no row at all.
+    assert!(!plan::plan(&cx(), &deployed(&cx(), SHA, PACKAGE_ZIP), &zip(SHA, 1000)).changes.iter().any(|s| matches!(s, Step::Warm { .. })));
+}

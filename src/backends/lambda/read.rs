@@ -54,7 +54,7 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
     let api_id = api?;
     let secrets = secrets?;
     let repo = repo?;
-    let (api, permission) = tokio::join!(
+    let (api, permission, warm) = tokio::join!(
         async {
             match &api_id {
                 Some((id, cors)) => read_api(c, id, cors.clone()).await.map(Some),
@@ -62,6 +62,12 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
             }
         },
         read_permission(c, &fname, alias.is_some()),
+        async {
+            match alias {
+                Some(_) => super::ops::read_warm(c, &fname).await,
+                None => Ok(None),
+            }
+        },
     );
     for (name, spec) in &cx.loaded.manifest.secrets {
         let (name, spec) = (name.get(), spec.get());
@@ -90,6 +96,7 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
         alias,
         api: api?,
         permission: permission?,
+        warm: warm?,
         secrets,
         secret_same,
         repo,
