@@ -652,7 +652,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__logs)
-            opts="-t -f -n -C -q -v -y -h -V --target --set --region --profile --follow --lines --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -f -n -C -q -v -y -h -V --target --set --region --profile --follow --lines --since --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -683,6 +683,10 @@ _aideploy() {
                     return 0
                     ;;
                 -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -41,7 +41,7 @@ complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "plan" -d 'Show wh
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "build" -d 'Build the target\'s artifact without deploying it'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "status" -d 'Show what is deployed: URL, version, health (every target without --target)'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "rollback" -d 'Put the previous version back, health-gated like a deploy'
-complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "logs" -d 'Print the deployed app\'s log'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "logs" -d 'Print the deployed app\'s log (local, lambda, sagemaker; other targets: not yet)'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "secrets" -d 'Store, list or remove the app\'s secrets in the target\'s secret store'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "validate" -d 'Check the manifest and report every problem'
@@ -157,6 +157,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l set -d 'Overr
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s n -l lines -d 'How many of the last lines to print first' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l since -d 'Only lines written in this last while (`90s`, `10m`, `2h`, `1d`); cloud targets look back 1h unless told' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
@@ -281,7 +282,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_s
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "build" -d 'Build the target\'s artifact without deploying it'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "status" -d 'Show what is deployed: URL, version, health (every target without --target)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "rollback" -d 'Put the previous version back, health-gated like a deploy'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "logs" -d 'Print the deployed app\'s log'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "logs" -d 'Print the deployed app\'s log (local, lambda, sagemaker; other targets: not yet)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "secrets" -d 'Store, list or remove the app\'s secrets in the target\'s secret store'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "validate" -d 'Check the manifest and report every problem'

@@ -59,7 +59,7 @@ pub struct GlobalArgs {
     pub lock_timeout: std::time::Duration,
 }
 
-/// `300`, `90s`, `5m`, `1h`.
+/// `300`, `90s`, `5m`, `1h`, `1d`.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
@@ -68,6 +68,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "s" | "" => n,
         "m" => n * 60,
         "h" => n * 3600,
+        "d" => n * 86_400,
         other => return Err(format!("unknown unit `{other}` in `{s}`: write it as 90s, 5m or 1h")),
     };
     Ok(std::time::Duration::from_secs(secs))
@@ -120,11 +121,12 @@ It ends with the commands to run next (`next` in --json).")]
   aideploy rollback --target local
   aideploy rollback --target local --json")]
     Rollback(TargetArgs),
-    /// Print the deployed app's log
+    /// Print the deployed app's log (local, lambda, sagemaker; other targets: not yet)
     #[command(after_help = "Examples:
   aideploy logs --target local            # the last 100 lines
   aideploy logs --target local -f         # and follow, until Ctrl-C
-  aideploy logs --target local -n 20")]
+  aideploy logs --target lambda -n 20 --since 10m
+  aideploy logs --target lambda --json    # one JSON object per line: timestamp, message, stream")]
     Logs(LogsArgs),
     /// Remove everything a deploy of this app and stage created
     #[command(after_help = "Examples:
@@ -208,6 +210,10 @@ pub struct LogsArgs {
     /// How many of the last lines to print first
     #[arg(short = 'n', long, default_value_t = 100, value_name = "N")]
     pub lines: usize,
+    /// Only lines written in this last while (`90s`, `10m`, `2h`, `1d`); cloud targets
+    /// look back 1h unless told
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args, Clone)]

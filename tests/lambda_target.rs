@@ -1272,3 +1272,113 @@ fn snapstart_and_warm_instances_are_set_and_read_back() {
     ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
     assert!(cold_start_state(&function)["function"].is_null());
 }
+
+/// Writes events into a CloudWatch log group (made when missing), each `(ms ago, text)`.
+fn put_log_events(group: &str, events: &[(i64, &str)]) {
+    let events: Vec<String> = events.iter().map(|(ago, m)| format!("(now - {ago}, {m:?})")).collect();
+    boto(&format!(
+        r#"import time
+logs = boto3.client("logs", **kw)
+try:
+    logs.create_log_group(logGroupName="{group}")
+except logs.exceptions.ResourceAlreadyExistsException:
+    pass
+try:
+    logs.create_log_stream(logGroupName="{group}", logStreamName="2026/12/05/[1]abc")
+except logs.exceptions.ResourceAlreadyExistsException:
+    pass
+now = int(time.time() * 1000)
+evs = [{{"timestamp": t, "message": m}} for (t, m) in [{}]]
+logs.put_log_events(logGroupName="{group}", logStreamName="2026/12/05/[1]abc", logEvents=sorted(evs, key=lambda e: e["timestamp"]))
+"#,
+        events.join(", ")
+    ));
+}
+
+/// `logs` reads the function's CloudWatch log group: the last N lines of the look-back
+/// window (1h unless `--since`), `--json` one object per line, secret values masked,
+/// `-f` prints what arrives next; no group yet is said, not an empty success.
+#[test]
+fn logs_come_from_cloudwatch() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lamlogs");
+    write_app(p, &app, "");
+    ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    let group = format!("/aws/lambda/{app}-dev");
+
+    let out = run(home.path(), p, &["logs", "--target", "lambda"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no log yet") && stderr.contains(&group), "{stderr}");
+
+    put_log_events(
+        &group,
+        &[
+            (2 * 3600 * 1000, "an old line"),
+            (3000, "START RequestId: 1"),
+            (2000, &format!("the key is {SECRET}")),
+            (1000, "END RequestId: 1\n"),
+        ],
+    );
+    let out = run(home.path(), p, &["logs", "--target", "lambda", "-n", "2"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].contains("the key is ") && !lines[0].contains(SECRET), "{stdout}");
+    assert!(!stdout.contains(SECRET), "a secret value was printed: {stdout}");
+    assert!(lines[1].ends_with("  END RequestId: 1"), "{stdout}");
+    assert!(lines[1].starts_with("20") && lines[1].as_bytes()[10] == b'T', "a timestamp first: {stdout}");
+
+    // --json: one object per line; the old line only with a longer --since.
+    let out = run(home.path(), p, &["logs", "--target", "lambda", "--json"]);
+    let objects: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(objects.len(), 3, "{objects:?}");
+    assert_eq!(objects[0]["message"], "START RequestId: 1");
+    assert_eq!(objects[0]["stream"], "2026/12/05/[1]abc");
+    assert!(objects[0]["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{objects:?}");
+    let out = run(home.path(), p, &["logs", "--target", "lambda", "--since", "3h"]);
+    assert!(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().ends_with("an old line"), "{out:?}");
+
+    // -f: what arrives after it started.
+    // Logs read no Python: the environment of `cmd` without the installer's settings.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("CI", "true")
+        .env("NO_COLOR", "1")
+        .env("AIDEPLOY_STATE_DIR", home.path().join("state"))
+        .env("AIDEPLOY_CACHE_DIR", home.path().join("cache"))
+        .env("AWS_ENDPOINT_URL", moto())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env("API_KEY", SECRET)
+        .env("AIDEPLOY_POLL_INTERVAL_MS", "100")
+        .current_dir(p)
+        .args(["logs", "--target", "lambda", "-f", "-n", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the last line first");
+    assert!(first.ends_with("END RequestId: 1"), "{first}");
+    put_log_events(&group, &[(0, "a new request")]);
+    let next = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the new line while following");
+    assert!(next.ends_with("a new request"), "{next}");
+    let _ = child.kill();
+    let _ = child.wait();
+    ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
+}

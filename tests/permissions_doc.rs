@@ -20,7 +20,8 @@ const ALL: &[&str] = &AWS_TARGETS;
 
 /// Files outside a target's folder that call AWS, and the targets that reach them: the
 /// role helpers, the shared artifact bucket and the lease in it (every AWS target holds
-/// a lease), the Secrets Manager store, the ECR repository helpers (the image targets).
+/// a lease), the Secrets Manager store, the ECR repository helpers (the image targets),
+/// the CloudWatch Logs reader (`logs` of lambda and sagemaker).
 /// Each row's `uses` are the names by which a target's folder reaches the file (checked
 /// below: a target is listed exactly when its folder names one of them).
 const SHARED: &[(&str, &[&str], &[&str])] = &[
@@ -29,6 +30,7 @@ const SHARED: &[(&str, &[&str], &[&str])] = &[
     ("src/cloud/s3_lease.rs", &["s3_lease"], ALL),
     ("src/cloud/ecr.rs", &["cloud::ecr"], &["lambda", "ec2"]),
     ("src/secrets/aws.rs", &["secrets::aws"], ALL),
+    ("src/cloud/aws_logs.rs", &["aws_logs"], &["lambda", "sagemaker"]),
 ];
 
 /// Functions of a shared file that fewer targets reach, with the name a target's folder
@@ -396,6 +398,7 @@ pub fn actions(c: &Call) -> Result<Vec<String>, String> {
         "lambda" | "iam" | "s3" | "secretsmanager" | "ec2" | "ecr" | "sagemaker" | "sts" => c.krate.clone(),
         // API Gateway's IAM actions are HTTP verbs on resource paths.
         "apigatewayv2" => "apigateway".into(),
+        "cloudwatchlogs" => "logs".into(),
         other => return Err(format!("{}:{}: aws_sdk_{other} has no IAM prefix in tests/permissions_doc.rs: add it", c.file, c.line)),
     };
     let mut out = match RENAMED.iter().find(|(k, o, _)| *k == prefix && *o == op) {
@@ -540,7 +543,7 @@ fn aws_sources() -> Vec<(String, String)> {
 
 fn is_read_action(a: &str) -> bool {
     let name = a.split(':').nth(1).unwrap_or("");
-    ["Get", "List", "Describe", "Head", "BatchGet", "BatchCheck"].iter().any(|p| name.starts_with(p)) || a == "apigateway:GET"
+    ["Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Filter"].iter().any(|p| name.starts_with(p)) || a == "apigateway:GET"
 }
 
 #[test]
@@ -564,7 +567,7 @@ fn every_aws_call_is_in_its_targets_policy() {
         let n = per_target.get(t).map_or(0, BTreeSet::len);
         assert!(n >= least, "only {n} distinct actions found for {t} (at least {least} expected): is the scan broken?");
     }
-    for krate in ["lambda", "apigatewayv2", "iam", "s3", "secretsmanager", "ec2", "ecr", "sagemaker", "sts"] {
+    for krate in ["lambda", "apigatewayv2", "iam", "s3", "secretsmanager", "ec2", "ecr", "sagemaker", "sts", "cloudwatchlogs"] {
         assert!(calls.iter().any(|c| c.krate == krate), "no call of aws_sdk_{krate} found");
     }
 

@@ -611,3 +611,38 @@ iam.put_role_policy(RoleName="{role}", PolicyName="aideploy", PolicyDocument=jso
     assert!(s["endpoints"].as_object().unwrap().is_empty() && s["models"].as_object().unwrap().is_empty(), "{s}");
     assert!(s["secrets"].as_array().unwrap().is_empty(), "a secret was written before the refusal: {}", s["secrets"]);
 }
+
+/// `logs` reads the endpoint's CloudWatch log group, one stream per variant and instance.
+#[test]
+fn logs_come_from_the_endpoints_log_group() {
+    let region = "eu-west-1";
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("smlogs");
+    let ep = format!("{app}-dev");
+    write_project(p, &app, region);
+    let image = format!("{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/model:1");
+    let image_set = format!("image={image}");
+    ok_json(&run(home.path(), p, region, &["deploy", "--target", "sagemaker", "--yes", "--json", "--set", &image_set]));
+    let group = format!("/aws/sagemaker/Endpoints/{ep}");
+    boto(
+        region,
+        &format!(
+            r#"import time
+logs = boto3.client("logs", **kw)
+logs.create_log_group(logGroupName="{group}")
+logs.create_log_stream(logGroupName="{group}", logStreamName="AllTraffic/i-0abc")
+now = int(time.time() * 1000)
+logs.put_log_events(logGroupName="{group}", logStreamName="AllTraffic/i-0abc", logEvents=[
+    {{"timestamp": now - 2000, "message": "model loaded"}}, {{"timestamp": now - 1000, "message": "GET /ping 200"}}])
+"#
+        ),
+    );
+    let out = run(home.path(), p, region, &["logs", "--target", "sagemaker", "-n", "1", "--json", "--set", &image_set]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!((lines[0]["message"].as_str(), lines[0]["stream"].as_str()), (Some("GET /ping 200"), Some("AllTraffic/i-0abc")));
+    ok_json(&run(home.path(), p, region, &["destroy", "--target", "sagemaker", "--yes", "--json", "--set", &image_set]));
+}

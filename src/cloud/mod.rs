@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod aws_bucket;
+pub mod aws_logs;
 pub mod azure;
 pub mod docker_config;
 pub mod ecr;

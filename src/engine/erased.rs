@@ -5,7 +5,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 
 use super::flow::{self, DeployReport, DestroyReport, PlanReport, RollbackReport, StatusReport};
-use super::target::{Capabilities, LineSink, Target};
+use super::target::{Capabilities, LineSink, LogQuery, Target};
 use super::{ArtifactInfo, Cx};
 use crate::manifest::Kind;
 use crate::secrets::SecretStore;
@@ -22,7 +22,7 @@ pub trait Backend: Send + Sync {
     async fn status(&self, cx: &Cx) -> Result<StatusReport>;
     async fn rollback(&self, cx: &Cx, ui: &Ui) -> Result<RollbackReport>;
     async fn destroy(&self, cx: &Cx, ui: &Ui) -> Result<DestroyReport>;
-    async fn logs(&self, cx: &Cx, lines: usize, follow: bool, out: LineSink<'_>) -> Result<()>;
+    async fn logs(&self, cx: &Cx, query: &LogQuery, out: LineSink<'_>) -> Result<()>;
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn SecretStore>>;
 }
 
@@ -52,8 +52,8 @@ impl<T: Target> Backend for T {
     async fn destroy(&self, cx: &Cx, ui: &Ui) -> Result<DestroyReport> {
         flow::destroy(cx, self, ui).await
     }
-    async fn logs(&self, cx: &Cx, lines: usize, follow: bool, out: LineSink<'_>) -> Result<()> {
-        flow::logs(cx, self, lines, follow, out).await
+    async fn logs(&self, cx: &Cx, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
+        flow::logs(cx, self, query, out).await
     }
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn SecretStore>> {
         Target::secret_store(self, cx).await

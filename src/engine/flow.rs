@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::target::{LineSink, Target};
+use super::target::{LineSink, LogQuery, Target};
 use super::{Action, ArtifactInfo, Cx, Health, Op, Reporter};
 use crate::error::exit;
 use crate::ui::Ui;
@@ -414,7 +414,7 @@ pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<Rollbac
 }
 
 /// The deployed app's log, through `out`.
-pub async fn logs<T: Target>(cx: &Cx, target: &T, lines: usize, follow: bool, out: LineSink<'_>) -> Result<()> {
+pub async fn logs<T: Target>(cx: &Cx, target: &T, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
     login(cx, target).await?;
     let seen = target.observe(cx).await?;
     if target.deployed(cx, &seen).is_none() {
@@ -422,5 +422,5 @@ pub async fn logs<T: Target>(cx: &Cx, target: &T, lines: usize, follow: bool, ou
             .hint(format!("deploy it first: aideploy deploy --target {}", cx.target.name))
             .into());
     }
-    target.logs(cx, &seen, lines, follow, out).await
+    target.logs(cx, &seen, query, out).await
 }

@@ -16,7 +16,7 @@ pub mod wait;
 pub use erased::Backend;
 pub use flow::{DeployReport, DestroyReport, PlanReport, RollbackReport, StatusReport};
 pub use parts::{Inputs, Parts};
-pub use target::{Built, Capabilities, Change, DefaultPackage, Planned, Provider, Target};
+pub use target::{Built, Capabilities, Change, DefaultPackage, LineSink, LogLine, LogQuery, Planned, Provider, Target};
 pub use types::*;
 
 use std::path::PathBuf;

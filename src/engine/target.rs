@@ -131,8 +131,34 @@ pub struct Built<A> {
     pub data: A,
 }
 
+/// One line of the app's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// When the platform recorded it (RFC 3339, UTC), when it says.
+    pub timestamp: Option<String>,
+    pub message: String,
+    /// Where it came from: a log stream, revision or instance.
+    pub source: Option<String>,
+}
+
+impl LogLine {
+    /// A line with nothing known about it but its text.
+    pub fn plain(message: &str) -> LogLine {
+        LogLine { timestamp: None, message: message.to_string(), source: None }
+    }
+}
+
 /// A callback that takes the app's log lines, one at a time.
-pub type LineSink<'a> = &'a (dyn for<'b> Fn(&'b str) + Send + Sync);
+pub type LineSink<'a> = &'a (dyn Fn(&LogLine) + Send + Sync);
+
+/// What `logs` asks for: the last `lines` lines (of those written in the last `since`,
+/// when given), then with `follow` what comes next.
+#[derive(Debug, Clone, Copy)]
+pub struct LogQuery {
+    pub lines: usize,
+    pub follow: bool,
+    pub since: Option<std::time::Duration>,
+}
 
 /// One deployment target. `build` works on this machine only; `observe` and `plan` never
 /// change anything anywhere; `apply` is get -> create-or-update, safe to re-run after any
@@ -186,8 +212,8 @@ pub trait Target: Send + Sync + 'static {
 
     /// Writes the deployed version's log: the last `lines` lines, then, with `follow`,
     /// what it writes next, until interrupted.
-    async fn logs(&self, cx: &Cx, seen: &Self::Observed, lines: usize, follow: bool, out: LineSink<'_>) -> Result<()> {
-        let _ = (seen, lines, follow, out);
+    async fn logs(&self, cx: &Cx, seen: &Self::Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
+        let _ = (seen, query, out);
         Err(unsupported("logs", cx).into())
     }
 

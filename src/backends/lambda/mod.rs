@@ -55,7 +55,9 @@ use aws_sdk_lambda::error::ProvideErrorMetadata;
 use serde_json::json;
 
 use crate::engine::target::Built;
-use crate::engine::{Capabilities, Cx, DefaultPackage, Deployed, Health, Op, Outcome, Parts, Planned, Provider, Reporter, Target};
+use crate::engine::{
+    Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Op, Outcome, Parts, Planned, Provider, Reporter, Target,
+};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::Arch as ManifestArch;
 use crate::manifest::Kind;
@@ -156,7 +158,7 @@ impl Target for LambdaTarget {
         Capabilities {
             provider: Provider::Aws,
             secret_store: true,
-            logs: false,
+            logs: true,
             rollback: true,
             default_package: DefaultPackage::Zip,
             needs_registry: false,
@@ -174,6 +176,13 @@ impl Target for LambdaTarget {
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Package>> {
         build::build(cx, r).await
+    }
+
+    /// The function's CloudWatch log group, `/aws/lambda/{function}` (every version).
+    async fn logs(&self, cx: &Cx, _n: &Now, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
+        let client = crate::cloud::aws_logs::client_for(cx).await?;
+        let group = format!("/aws/lambda/{}", function_name(cx));
+        crate::cloud::aws_logs::tail(cx, &client, &group, "Lambda", query, out).await
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Now> {

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 use super::run;
 use super::state::{read_state, Observed};
-use crate::engine::target::LineSink;
+use crate::engine::target::{LineSink, LogLine, LogQuery};
 use crate::engine::Cx;
 use crate::error::UsageError;
 
@@ -17,14 +17,22 @@ use crate::error::UsageError;
 /// `AIDEPLOY_POLL_INTERVAL_MS`, through `cx.poll`).
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
-pub async fn logs(cx: &Cx, seen: &Observed, lines: usize, follow: bool, out: LineSink<'_>) -> Result<()> {
+pub async fn logs(cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
     let Some(n) = seen.now() else {
         return Err(UsageError::new(format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name)).into());
     };
+    if query.since.is_some() {
+        return Err(UsageError::new(
+            "the local target's log is the app's own output, with no timestamps: --since cannot pick lines from it",
+        )
+        .hint("use -n N for the last N lines")
+        .into());
+    }
+    let (lines, follow) = (query.lines, query.follow);
     let mut log = n.state.serving.log.clone();
     let (first, mut offset) = run::last_lines(&log, lines)?;
     for line in &first {
-        out(line);
+        out(&LogLine::plain(line));
     }
     if !follow {
         return Ok(());
@@ -58,7 +66,7 @@ pub async fn logs(cx: &Cx, seen: &Observed, lines: usize, follow: bool, out: Lin
         pending.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(i) = pending.find('\n') {
             let line: String = pending.drain(..=i).collect();
-            out(line.trim_end_matches('\n'));
+            out(&LogLine::plain(line.trim_end_matches('\n')));
         }
     }
 }

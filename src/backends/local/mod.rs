@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::artifact::python::{self, PythonEnv};
 use crate::artifact::source::{self, SourceSet};
-use crate::engine::target::LineSink;
+use crate::engine::target::{LineSink, LogQuery};
 use crate::engine::{ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Outcome, Planned, Provider, Reporter, Target};
 use crate::manifest::Kind;
 use crate::util::state_dir;
@@ -234,8 +234,8 @@ impl Target for LocalTarget {
         apply::rollback(cx, seen, plan, r).await
     }
 
-    async fn logs(&self, cx: &Cx, seen: &Observed, lines: usize, follow: bool, out: LineSink<'_>) -> Result<()> {
-        logs::logs(cx, seen, lines, follow, out).await
+    async fn logs(&self, cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
+        logs::logs(cx, seen, query, out).await
     }
 
     fn plan_destroy(&self, cx: &Cx, seen: &Observed) -> Planned<Step> {

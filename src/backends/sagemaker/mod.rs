@@ -56,8 +56,8 @@ use crate::cloud::aws::is_ours as ours;
 use crate::cloud::aws::TAG_DIGEST;
 use crate::cloud::aws_bucket::{Seen, Setting};
 use crate::engine::{
-    Action, ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Op, Outcome, Parts, Planned, Provider, Reporter,
-    Target,
+    Action, ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Op, Outcome, Parts, Planned,
+    Provider, Reporter, Target,
 };
 use crate::error::{Hinted, UsageError};
 use crate::manifest::Kind;
@@ -230,7 +230,7 @@ impl Target for SageMakerTarget {
         Capabilities {
             provider: Provider::Aws,
             secret_store: true,
-            logs: false,
+            logs: true,
             rollback: true,
             default_package: DefaultPackage::ModelArchive,
             needs_registry: false,
@@ -248,6 +248,14 @@ impl Target for SageMakerTarget {
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<SmArtifact>> {
         build(cx, r)
+    }
+
+    /// The endpoint's CloudWatch log group, `/aws/sagemaker/Endpoints/{endpoint}` (one
+    /// stream per variant and instance).
+    async fn logs(&self, cx: &Cx, _n: &Now, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
+        let client = crate::cloud::aws_logs::client_for(cx).await?;
+        let group = format!("/aws/sagemaker/Endpoints/{}", endpoint_name(cx));
+        crate::cloud::aws_logs::tail(cx, &client, &group, "SageMaker", query, out).await
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Now> {

@@ -1,0 +1,144 @@
+//! The app's log from CloudWatch Logs, for the AWS targets that write there (a Lambda
+//! function's `/aws/lambda/{function}`, a SageMaker endpoint's
+//! `/aws/sagemaker/Endpoints/{endpoint}`): the last lines of the look-back window, then,
+//! when following, what arrives next, read with FilterLogEvents.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
+
+use crate::engine::{Cx, LineSink, LogLine, LogQuery};
+use crate::error::Hinted;
+
+/// How far back `logs` looks without `--since`.
+pub const LOOK_BACK: Duration = Duration::from_secs(3600);
+/// How often a followed log is read again.
+const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A CloudWatch event as a log line: its time (to the second), text without the trailing
+/// newline, and stream.
+pub fn line_of(e: &FilteredLogEvent) -> LogLine {
+    LogLine {
+        timestamp: e.timestamp().map(|ms| crate::util::iso8601((ms.max(0) / 1000) as u64)),
+        message: e.message().unwrap_or_default().trim_end_matches(['\n', '\r']).to_string(),
+        source: e.log_stream_name().map(str::to_string),
+    }
+}
+
+/// Every event of `group` from `start_ms` on, oldest first; `None` when the group does
+/// not exist (yet).
+async fn events_since(client: &aws_sdk_cloudwatchlogs::Client, group: &str, start_ms: i64) -> Result<Option<Vec<FilteredLogEvent>>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = match client.filter_log_events().log_group_name(group).start_time(start_ms).set_next_token(token).send().await {
+            Ok(p) => p,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+            Err(e) => {
+                return Err(super::aws::sdk_error(
+                    "CloudWatch Logs FilterLogEvents",
+                    &e,
+                    &format!("check that the credentials may read the log group {group} (logs:FilterLogEvents)"),
+                ))
+            }
+        };
+        out.extend(page.events().iter().cloned());
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            out.sort_by_key(|e| e.timestamp().unwrap_or(0));
+            return Ok(Some(out));
+        }
+    }
+}
+
+/// The last `query.lines` lines of `group` written within `query.since` (default
+/// [`LOOK_BACK`]), then with `query.follow` what comes next, until interrupted. `what`
+/// names who writes the group, for the message when it does not exist yet.
+pub async fn tail(
+    cx: &Cx,
+    client: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    what: &str,
+    query: &LogQuery,
+    out: LineSink<'_>,
+) -> Result<()> {
+    let start = now_ms() - query.since.unwrap_or(LOOK_BACK).as_millis() as i64;
+    let first = events_since(client, group, start).await?;
+    if first.is_none() && !query.follow {
+        return Err(Hinted::new(
+            format!("no log yet: CloudWatch Logs has no group {group}"),
+            format!("{what} creates it when it first writes; call the app, then run logs again (or add -f to wait for it)"),
+        )
+        .into());
+    }
+    let events = first.unwrap_or_default();
+    let mut last: VecDeque<&FilteredLogEvent> = VecDeque::with_capacity(query.lines.min(10_000));
+    for e in &events {
+        if last.len() == query.lines {
+            last.pop_front();
+        }
+        if query.lines > 0 {
+            last.push_back(e);
+        }
+    }
+    for e in &last {
+        out(&line_of(e));
+    }
+    if !query.follow {
+        return Ok(());
+    }
+    // Following: from the newest time seen, skipping the events already printed there.
+    let mut from = events.last().and_then(|e| e.timestamp()).unwrap_or(start);
+    let mut printed: HashSet<String> =
+        events.iter().filter(|e| e.timestamp() == Some(from)).filter_map(|e| e.event_id().map(str::to_string)).collect();
+    loop {
+        tokio::time::sleep(cx.poll.pause(FOLLOW_EVERY, FOLLOW_EVERY, 0)).await;
+        let Some(events) = events_since(client, group, from).await? else { continue };
+        for e in &events {
+            let id = e.event_id().unwrap_or_default().to_string();
+            if printed.contains(&id) {
+                continue;
+            }
+            out(&line_of(e));
+            let ts = e.timestamp().unwrap_or(from);
+            if ts > from {
+                from = ts;
+                printed.clear();
+            }
+            printed.insert(id);
+        }
+    }
+}
+
+/// A CloudWatch Logs client for the target's region (`region` setting, else the AWS
+/// chain's), with the same credentials and endpoint as the target's other clients.
+pub async fn client_for(cx: &Cx) -> Result<aws_sdk_cloudwatchlogs::Client> {
+    let region = cx.target.settings.region.as_ref().map(|r| r.get().as_str().to_string());
+    let config = super::aws::load(region.as_deref(), super::aws::chosen_profile()).await?;
+    Ok(crate::aws_client!(aws_sdk_cloudwatchlogs, &config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_a_line_with_its_time_and_stream() {
+        let e = FilteredLogEvent::builder()
+            .timestamp(1_764_918_000_123)
+            .message("INFO answered /health\n")
+            .log_stream_name("2026/12/05/[7]abc")
+            .event_id("1")
+            .build();
+        let line = line_of(&e);
+        assert_eq!(line.timestamp.as_deref(), Some("2025-12-05T07:00:00Z"));
+        assert_eq!(line.message, "INFO answered /health");
+        assert_eq!(line.source.as_deref(), Some("2026/12/05/[7]abc"));
+    }
+}
