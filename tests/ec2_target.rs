@@ -121,8 +121,12 @@ const STATE_PY: &str = r#"
 import base64, boto3, json, sys, urllib.parse
 kw = dict(endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id="testing", aws_secret_access_key="testing")
 app = sys.argv[3]
-ec2, iam, sm, ecr = (boto3.client(s, **kw) for s in ("ec2", "iam", "secretsmanager", "ecr"))
-out = {"instances": [], "groups": [], "roles": {}, "profiles": {}, "secrets": [], "repos": [], "volumes": {}}
+ec2, iam, sm, ecr, logs = (boto3.client(s, **kw) for s in ("ec2", "iam", "secretsmanager", "ecr", "logs"))
+out = {"instances": [], "groups": [], "roles": {}, "profiles": {}, "secrets": [], "repos": [], "volumes": {}, "log_groups": {}}
+for g in logs.describe_log_groups()["logGroups"]:
+    if app in g["logGroupName"]:
+        arn = g["arn"][:-2] if g["arn"].endswith(":*") else g["arn"]
+        out["log_groups"][g["logGroupName"]] = {"retention": g.get("retentionInDays"), "tags": logs.list_tags_for_resource(resourceArn=arn)["tags"]}
 for r in ec2.describe_instances()["Reservations"]:
     for i in r["Instances"]:
         tags = {t["Key"]: t["Value"] for t in i.get("Tags", [])}
@@ -317,9 +321,16 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
     assert!(tagged(&role["tags"], &app));
     assert_eq!(role["trust"]["Statement"][0]["Principal"]["Service"], "ec2.amazonaws.com");
     let statements = role["policies"]["aideploy"]["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 1, "{statements:?}");
-    assert_eq!(statements[0]["Action"], "secretsmanager:GetSecretValue");
-    assert_eq!(statements[0]["Resource"], serde_json::json!([secret_arn]));
+    assert_eq!(statements.len(), 2, "{statements:?}");
+    // The container writes its own log group, through Docker's awslogs driver.
+    let group = format!("/aideploy/{app}-dev");
+    assert_eq!(statements[0]["Action"], serde_json::json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
+    assert_eq!(statements[0]["Resource"][0], format!("arn:aws:logs:{REGION}:*:log-group:{group}"));
+    assert_eq!(statements[1]["Action"], "secretsmanager:GetSecretValue");
+    assert_eq!(statements[1]["Resource"], serde_json::json!([secret_arn]));
+    assert_eq!(s["log_groups"][&group]["retention"], 30, "{s}");
+    assert!(tagged(&s["log_groups"][&group]["tags"], &app), "{s}");
+    assert!(ud.contains(&format!("--log-driver awslogs --log-opt awslogs-region='{REGION}' --log-opt awslogs-group='{group}'")), "{ud}");
     assert_eq!(s["profiles"][&rname]["roles"], serde_json::json!([rname]));
     assert_eq!(i1["profile"], s["profiles"][&rname]["arn"]);
 
@@ -358,7 +369,7 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
     let s = state(&app);
     let sg = s["groups"].as_array().unwrap().iter().find(|g| g["id"] == sg_id.as_str()).unwrap();
     assert_eq!(sg["ingress"].as_array().unwrap().len(), 2, "{sg}");
-    assert_eq!(s["roles"][&rname]["policies"]["aideploy"]["Statement"][0]["Resource"], serde_json::json!([secret_arn]));
+    assert_eq!(s["roles"][&rname]["policies"]["aideploy"]["Statement"][1]["Resource"], serde_json::json!([secret_arn]));
     assert_eq!(running(&s).len(), 1);
     assert_eq!(running(&s)[0]["id"], id1.as_str());
 
@@ -466,6 +477,7 @@ fn deploy_noop_change_unhealthy_rollback_destroy() {
     assert!(s["groups"].as_array().unwrap().iter().all(|g| g["id"] == foreign_sg), "{s}");
     assert!(s["roles"].as_object().unwrap().is_empty() && s["profiles"].as_object().unwrap().is_empty(), "{s}");
     assert!(s["secrets"].as_array().unwrap().is_empty(), "{s}");
+    assert!(s["log_groups"].as_object().unwrap().is_empty(), "{s}");
     assert_eq!(instance(&s, foreign_instance)["state"], "running");
     assert!(s["groups"].as_array().unwrap().iter().any(|g| g["id"] == foreign_sg));
     let st = ok_json(&run(&["status", "--target", "ec2", "--json"]));
@@ -607,9 +619,10 @@ fn model_server_user_data() {
     assert!(row["id"].as_str().unwrap_or_default().ends_with(&digest), "{planned}");
     assert!(row["reason"].as_str().unwrap_or_default().contains(&server_image), "{planned}");
     assert!(!ud.contains("docker login"));
-    // No image of its own: no ECR statements, only the secret.
+    // No image of its own: no ECR statements, only its log group and the secret.
     let role = &s["roles"][format!("aideploy-{app}-dev-{REGION}")];
-    assert_eq!(role["policies"]["aideploy"]["Statement"].as_array().unwrap().len(), 1);
+    let sids: Vec<&str> = role["policies"]["aideploy"]["Statement"].as_array().unwrap().iter().filter_map(|s| s["Sid"].as_str()).collect();
+    assert_eq!(sids, ["OwnLogGroup", "OwnSecrets"], "{role}");
     let again = ok_json(
         &cmd(home.path(), p, &health, "")
             .env_remove("AIDEPLOY_REGISTRY")
@@ -793,4 +806,42 @@ fn same_named_role_without_our_tags_is_refused() {
         assert!(s["secrets"].as_array().unwrap().is_empty(), "{s}");
     }
     assert_eq!(state(&app)["roles"][&rname]["tags"]["owner"], "someone");
+}
+
+/// `logs` reads the container's log group (what the awslogs driver writes); a same-named
+/// group without this target's tags is refused, never written to or deleted.
+#[test]
+fn logs_come_from_the_containers_log_group() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("gpulogs");
+    write_app(p, &app, &format!("ami = \"{AMI}\""));
+    let repo = format!("{}/ec2-logs/{app}", env("AIDEPLOY_TEST_REGISTRY"));
+    let (health, _) = health_server();
+    let run = |args: &[&str]| cmd(home.path(), p, &health, &repo).args(args).output().unwrap();
+    let group = format!("/aideploy/{app}-dev");
+
+    // Someone else's group of that name first: refused before anything is made.
+    boto(&format!("logs = boto3.client('logs', **kw)\nlogs.create_log_group(logGroupName='{group}', tags={{'owner': 'someone-else'}})"));
+    let out = run(&["deploy", "--target", "ec2", "--yes", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&group) && stderr.contains("was not created by aideploy"), "{stderr}");
+    assert!(running(&state(&app)).is_empty());
+    boto(&format!("logs = boto3.client('logs', **kw)\nlogs.delete_log_group(logGroupName='{group}')"));
+
+    ok_json(&run(&["deploy", "--target", "ec2", "--yes", "--json"]));
+    boto(&format!(
+        "import time\nlogs = boto3.client('logs', **kw)\nlogs.create_log_stream(logGroupName='{group}', logStreamName='c0ffee')\n\
+         now = int(time.time() * 1000)\n\
+         logs.put_log_events(logGroupName='{group}', logStreamName='c0ffee', logEvents=[{{'timestamp': now - 2000, 'message': 'Uvicorn running'}}, {{'timestamp': now - 1000, 'message': 'GET /health 200'}}])"
+    ));
+    let out = run(&["logs", "--target", "ec2", "-n", "1", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!((lines[0]["message"].as_str(), lines[0]["stream"].as_str()), (Some("GET /health 200"), Some("c0ffee")));
+    ok_json(&run(&["destroy", "--target", "ec2", "--yes", "--json"]));
+    assert!(state(&app)["log_groups"].as_object().unwrap().is_empty());
 }

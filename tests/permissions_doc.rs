@@ -21,7 +21,8 @@ const ALL: &[&str] = &AWS_TARGETS;
 /// Files outside a target's folder that call AWS, and the targets that reach them: the
 /// role helpers, the shared artifact bucket and the lease in it (every AWS target holds
 /// a lease), the Secrets Manager store, the ECR repository helpers (the image targets),
-/// the CloudWatch Logs reader (`logs` of lambda and sagemaker).
+/// the CloudWatch Logs reader (`logs` of lambda, sagemaker and ec2; ec2 also owns its
+/// log group).
 /// Each row's `uses` are the names by which a target's folder reaches the file (checked
 /// below: a target is listed exactly when its folder names one of them).
 const SHARED: &[(&str, &[&str], &[&str])] = &[
@@ -30,7 +31,7 @@ const SHARED: &[(&str, &[&str], &[&str])] = &[
     ("src/cloud/s3_lease.rs", &["s3_lease"], ALL),
     ("src/cloud/ecr.rs", &["cloud::ecr"], &["lambda", "ec2"]),
     ("src/secrets/aws.rs", &["secrets::aws"], ALL),
-    ("src/cloud/aws_logs.rs", &["aws_logs"], &["lambda", "sagemaker"]),
+    ("src/cloud/aws_logs.rs", &["aws_logs"], &["lambda", "sagemaker", "ec2"]),
 ];
 
 /// Functions of a shared file that fewer targets reach, with the name a target's folder
@@ -39,6 +40,9 @@ const SHARED: &[(&str, &[&str], &[&str])] = &[
 /// AWS target creates and reads the bucket (the lease lives there), but only lambda and
 /// sagemaker store, list and delete objects in it.
 const NARROWER: &[(&str, &str, Option<&str>, &[&str])] = &[
+    ("src/cloud/aws_logs.rs", "read_group", Some("aws_logs::read_group"), &["ec2"]),
+    ("src/cloud/aws_logs.rs", "ensure_group", Some("aws_logs::ensure_group"), &["ec2"]),
+    ("src/cloud/aws_logs.rs", "delete_group", Some("aws_logs::delete_group"), &["ec2"]),
     ("src/cloud/aws.rs", "ecr_login", None, &["lambda", "ec2"]),
     ("src/cloud/aws_bucket.rs", "has_object", Some("aws_bucket::has_object"), &["lambda"]),
     ("src/cloud/aws_bucket.rs", "put_object", Some("aws_bucket::put_object"), &["lambda", "sagemaker"]),

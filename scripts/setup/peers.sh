@@ -6,11 +6,12 @@ peer_pids=()
 peer_tmpdirs=()
 
 stop_peers() {
+  # `if`, not `&&`: an empty list must not leave a failed test as the script's status.
   for pid in "${peer_pids[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
   done
   for dir in "${peer_tmpdirs[@]:-}"; do
-    [ -n "$dir" ] && rm -rf "$dir"
+    if [ -n "$dir" ]; then rm -rf "$dir"; fi
   done
 }
 

@@ -116,6 +116,79 @@ pub async fn tail(
     }
 }
 
+/// Days of events a log group aideploy creates keeps.
+pub const RETENTION_DAYS: i32 = 30;
+
+/// A log group found by name: whether it carries this app's, stage's and target's tags,
+/// and how many days it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub ours: bool,
+    pub retention_days: Option<i32>,
+}
+
+fn logs_error<E: aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata + std::error::Error>(what: &str, e: &E) -> anyhow::Error {
+    super::aws::sdk_error(what, e, "check that the credentials may manage CloudWatch Logs groups named /aideploy/* in this region")
+}
+
+/// The log group `name`, if it exists, with its tags checked.
+pub async fn read_group(cx: &Cx, client: &aws_sdk_cloudwatchlogs::Client, name: &str) -> Result<Option<Group>> {
+    let out = client
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .map_err(|e| logs_error("CloudWatch Logs DescribeLogGroups", &e))?;
+    let Some(g) = out.log_groups().iter().find(|g| g.log_group_name() == Some(name)) else { return Ok(None) };
+    // `arn` ends in `:*`; tags are on the group's ARN without it.
+    let arn = g.log_group_arn().map(str::to_string).unwrap_or_else(|| g.arn().unwrap_or_default().trim_end_matches(":*").to_string());
+    let tags = client
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| logs_error("CloudWatch Logs ListTagsForResource", &e))?;
+    let found = tags.tags().cloned().unwrap_or_default();
+    Ok(Some(Group { ours: super::aws::is_ours(cx, &found), retention_days: g.retention_in_days() }))
+}
+
+/// Creates the group with this target's tags when `found` is `None`, and keeps
+/// [`RETENTION_DAYS`] of events.
+pub async fn ensure_group(cx: &Cx, client: &aws_sdk_cloudwatchlogs::Client, name: &str, found: Option<&Group>) -> Result<()> {
+    if found.is_none() {
+        let created = client
+            .create_log_group()
+            .log_group_name(name)
+            .set_tags(Some(super::aws::owner_tags(cx).into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception()) => {}
+            Err(e) => return Err(logs_error("CloudWatch Logs CreateLogGroup", &e)),
+        }
+    }
+    if found.and_then(|g| g.retention_days) != Some(RETENTION_DAYS) {
+        client
+            .put_retention_policy()
+            .log_group_name(name)
+            .retention_in_days(RETENTION_DAYS)
+            .send()
+            .await
+            .map_err(|e| logs_error("CloudWatch Logs PutRetentionPolicy", &e))?;
+    }
+    Ok(())
+}
+
+/// Deletes the group with its events; gone already is fine.
+pub async fn delete_group(client: &aws_sdk_cloudwatchlogs::Client, name: &str) -> Result<()> {
+    match client.delete_log_group().log_group_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+        Err(e) => Err(logs_error("CloudWatch Logs DeleteLogGroup", &e)),
+    }
+}
+
 /// A CloudWatch Logs client for the target's region (`region` setting, else the AWS
 /// chain's), with the same credentials and endpoint as the target's other clients.
 pub async fn client_for(cx: &Cx) -> Result<aws_sdk_cloudwatchlogs::Client> {

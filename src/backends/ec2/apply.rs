@@ -69,7 +69,9 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
         r.step(&format!("creating role {rname}"));
         create_role(cx, &c, &rname).await?;
     }
-    let policy = role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns, !access::is_open(cx));
+    let group = log_group_name(cx);
+    let logs = Some((c.region.as_str(), group.as_str()));
+    let policy = role_policy(logs, built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns, !access::is_open(cx));
     if n.role.as_ref().and_then(|(_, p)| p.clone()) != policy {
         match &policy {
             Some(p) => {
@@ -101,8 +103,12 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
         }
     };
 
-    // 4. The security group.
+    // 4. The security group, and the log group the container writes to.
     let sg_id = ensure_sg(cx, &c, n.sg.as_ref(), r).await?;
+    if plan.changes.iter().any(|s| matches!(s, Step::LogGroup { op: Op::Create | Op::Update, .. })) {
+        r.step(&format!("creating log group {group}"));
+        crate::cloud::aws_logs::ensure_group(cx, &c.logs, &group, n.log_group.as_ref()).await?;
+    }
 
     // 5. The instance: the one already started with exactly this, or a new one.
     let (script, config) = launch_spec(cx, &c.region, &built.workload, &refs);

@@ -16,6 +16,8 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The container's log group.
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// What the endpoint serves beyond the API (instances run, ECR takes pushes).
     pub plane: crate::cloud::aws::DataPlane,
 }
@@ -28,6 +30,7 @@ impl Clients {
             iam: crate::aws_client!(aws_sdk_iam, config),
             ecr: crate::aws_client!(aws_sdk_ecr, config),
             secrets: crate::aws_client!(aws_sdk_secretsmanager, config),
+            logs: crate::aws_client!(aws_sdk_cloudwatchlogs, config),
             plane: crate::cloud::aws::DataPlane::of("EC2"),
         }
     }

@@ -59,6 +59,15 @@ pub enum Step {
         id: String,
         why: String,
     },
+    /// The container's log group: `Create`d with its retention, `Update`: the retention
+    /// is set again.
+    LogGroup {
+        name: String,
+        op: Op,
+    },
+    DeleteLogGroup {
+        name: String,
+    },
     /// An instance to terminate: an old one once the new one is healthy, or on destroy.
     Terminate {
         id: String,
@@ -119,6 +128,10 @@ impl Change for Step {
             Step::SecurityGroup { name, id: Some(id), op, rules } => {
                 Action::new(*op, "security-group", format!("{name} ({id})")).because(rules.clone())
             }
+            Step::LogGroup { name, op: Op::Noop } => Action::new(Op::Noop, "log-group", name),
+            Step::LogGroup { name, op } => Action::new(*op, "log-group", name)
+                .because(format!("the container's output, kept {} days", crate::cloud::aws_logs::RETENTION_DAYS)),
+            Step::DeleteLogGroup { name } => Action::new(Op::Delete, "log-group", name).because("and its events"),
             Step::Instance { op, id, why } => Action::new(*op, "instance", id).because(why.clone()),
             Step::Terminate { id, why } => Action::new(Op::Delete, "instance", id).because(why.clone()),
             Step::DeleteSecurityGroup { name, id } => Action::new(Op::Delete, "security-group", format!("{name} ({id})")),

@@ -58,6 +58,10 @@ pub(super) async fn destroy(cx: &Cx, _n: &Now, plan: &Planned<Step>, r: &dyn Rep
                 r.step(&format!("deleting ECR repository {name}"));
                 ecr::delete(&c.ecr, name).await?;
             }
+            Step::DeleteLogGroup { name } => {
+                r.step(&format!("deleting log group {name}"));
+                crate::cloud::aws_logs::delete_group(&c.logs, name).await?;
+            }
             Step::DeleteSecret { arn, name, .. } => {
                 r.step(&format!("deleting secret {name}"));
                 store::delete(&c.secrets, arn).await?;

@@ -16,6 +16,8 @@
 //!   anyone with `public = true`, to no address otherwise: reached through SSM port
 //!   forwarding), and port 22 to `ssh_cidrs`, only when given;
 //! - for a model server, its API key, generated once into Secrets Manager (see `access`);
+//! - the log group `/aideploy/{base}` (30 days), where the container's output goes
+//!   through Docker's `awslogs` driver, and which `logs` reads;
 //! - one instance (IMDSv2 required, encrypted root volume) whose user data logs in to
 //!   the registry, pulls the image by digest, reads the secrets with the instance
 //!   profile and runs the container with `--gpus all --restart unless-stopped`.
@@ -48,7 +50,9 @@ use sha2::{Digest, Sha256};
 
 use crate::cloud::ecr;
 use crate::engine::target::Built as BuiltOf;
-use crate::engine::{Capabilities, Cx, DefaultPackage, Deployed, Health, Op, Outcome, Parts, Planned, Provider, Reporter, Target};
+use crate::engine::{
+    Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Op, Outcome, Parts, Planned, Provider, Reporter, Target,
+};
 use crate::error::{Hinted, UsageError};
 use crate::manifest::values::ModelServer;
 use crate::manifest::Kind;
@@ -84,6 +88,11 @@ pub fn base_name(cx: &Cx) -> String {
     } else {
         format!("{}-{}", cx.resource_base(), cx.target.name)
     }
+}
+
+/// The container's CloudWatch log group.
+pub fn log_group_name(cx: &Cx) -> String {
+    fit(&format!("/aideploy/{}", base_name(cx)), 512)
 }
 
 fn sg_name(cx: &Cx) -> String {
@@ -226,6 +235,8 @@ pub struct Now {
     /// Not terminated; oldest first.
     instances: Vec<Inst>,
     repo: Option<ecr::Repo>,
+    /// The container's log group (only ever ours: a foreign one is refused by `observe`).
+    log_group: Option<crate::cloud::aws_logs::Group>,
     secrets: BTreeMap<String, Stored>,
     secret_same: BTreeMap<String, bool>,
     /// The live instance's health, probed when it can be reached from here.
@@ -244,6 +255,7 @@ impl Now {
             && self.sg.is_none()
             && self.instances.is_empty()
             && !self.repo.as_ref().is_some_and(|r| r.ours)
+            && self.log_group.is_none()
     }
 }
 
@@ -255,10 +267,25 @@ fn trust_policy() -> String {
     .to_string()
 }
 
-/// The role's only permissions: pull from its ECR repository, read this app's secrets,
-/// and (`ssm`: a private instance) take SSM sessions. `None` when it needs none.
-fn role_policy(repo_arn: Option<&str>, secret_arns: &BTreeMap<String, String>, ssm: bool) -> Option<serde_json::Value> {
+/// The role's only permissions: write the container's log group (`logs`: region and
+/// group), pull from its ECR repository, read this app's secrets, and (`ssm`: a private
+/// instance) take SSM sessions. `None` when it needs none.
+fn role_policy(
+    logs: Option<(&str, &str)>,
+    repo_arn: Option<&str>,
+    secret_arns: &BTreeMap<String, String>,
+    ssm: bool,
+) -> Option<serde_json::Value> {
     let mut statements = Vec::new();
+    if let Some((region, group)) = logs {
+        let arn = format!("arn:aws:logs:{region}:*:log-group:{group}");
+        statements.push(json!({
+            "Sid": "OwnLogGroup",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [arn.clone(), format!("{arn}:*")]
+        }));
+    }
     if let Some(arn) = repo_arn {
         statements.push(json!({"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}));
         statements.push(json!({
@@ -314,7 +341,8 @@ fn launch_spec(cx: &Cx, region: &str, workload: &Workload, refs: &BTreeMap<Strin
     let env: BTreeMap<String, String> = cx.loaded.manifest.env_pairs().into_iter().collect();
     let arns: BTreeMap<String, String> = refs.iter().map(|(k, (a, _))| (k.clone(), a.clone())).collect();
     let label = format!("{} ({}) on {}", cx.app_name(), cx.stage, cx.target.name);
-    let script = Script { label: &label, region, workload, port: port(cx), env: &env, secrets: &arns }.render();
+    let group = log_group_name(cx);
+    let script = Script { label: &label, region, workload, port: port(cx), env: &env, secrets: &arns, log_group: &group }.render();
     let mut h = Sha256::new();
     h.update(script.as_bytes());
     // A new secret value needs a new container: the versions are part of the config.
@@ -378,7 +406,7 @@ impl Target for Ec2Backend {
         Capabilities {
             provider: Provider::Aws,
             secret_store: true,
-            logs: false,
+            logs: true,
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: false,
@@ -392,6 +420,12 @@ impl Target for Ec2Backend {
 
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
         Ok(Box::new(crate::secrets::aws::AwsStore::for_target(cx).await?))
+    }
+
+    /// The container's output, from its CloudWatch log group (one stream per container).
+    async fn logs(&self, cx: &Cx, _n: &Now, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
+        let c = Clients::for_target(cx).await?;
+        crate::cloud::aws_logs::tail(cx, &c.logs, &log_group_name(cx), "the instance's container", query, out).await
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<BuiltOf<Artifact>> {
@@ -487,16 +521,23 @@ mod tests {
 
     #[test]
     fn policy_scopes_to_the_repository_and_secrets() {
-        assert_eq!(role_policy(None, &BTreeMap::new(), false), None);
+        assert_eq!(role_policy(None, None, &BTreeMap::new(), false), None);
         // A private instance takes SSM sessions: that statement and nothing more.
-        let ssm = role_policy(None, &BTreeMap::new(), true).unwrap();
+        let ssm = role_policy(None, None, &BTreeMap::new(), true).unwrap();
         assert_eq!(ssm["Statement"].as_array().unwrap().len(), 1);
         assert_eq!(ssm["Statement"][0]["Sid"], "SsmSessions");
+        // The container writes its own log group, nothing else of CloudWatch.
+        let logs = role_policy(Some(("eu-west-1", "/aideploy/app-dev")), None, &BTreeMap::new(), false).unwrap();
+        assert_eq!(logs["Statement"][0]["Action"], json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
+        assert_eq!(
+            logs["Statement"][0]["Resource"],
+            json!(["arn:aws:logs:eu-west-1:*:log-group:/aideploy/app-dev", "arn:aws:logs:eu-west-1:*:log-group:/aideploy/app-dev:*"])
+        );
         let arn = ecr::repo_arn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/aideploy/app-dev").unwrap();
         assert_eq!(arn, "arn:aws:ecr:eu-west-1:123456789012:repository/aideploy/app-dev");
         assert_eq!(ecr::repo_arn("ghcr.io/a/b"), None);
         let secrets = BTreeMap::from([("K".to_string(), "arn:aws:secretsmanager:eu-west-1:1:secret:aideploy/app/dev/K-x".to_string())]);
-        let p = role_policy(Some(&arn), &secrets, false).unwrap();
+        let p = role_policy(None, Some(&arn), &secrets, false).unwrap();
         let st = p["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 3);
         assert_eq!(st[1]["Resource"], json!([arn]));

@@ -64,7 +64,13 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
     let want_policy =
         secret_arns(cx, stored).map(|a| a.into_iter().map(|(k, arn)| (k, (arn, String::new()))).collect()).and_then(with_key).map(|refs| {
             let arns = refs.into_iter().map(|(k, (arn, _))| (k, arn)).collect();
-            role_policy(built.repository.as_deref().and_then(ecr::repo_arn).as_deref(), &arns, !access::is_open(cx))
+            let group = log_group_name(cx);
+            role_policy(
+                Some((&n.region, &group)),
+                built.repository.as_deref().and_then(ecr::repo_arn).as_deref(),
+                &arns,
+                !access::is_open(cx),
+            )
         });
     let op = match &n.role {
         None => Op::Create,
@@ -90,6 +96,12 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
         Some(g) => (Some(g.id.clone()), Op::Update),
     };
     steps.push(Step::SecurityGroup { name: sg_name(cx), id, op, rules });
+    let op = match &n.log_group {
+        None => Op::Create,
+        Some(g) if g.retention_days == Some(crate::cloud::aws_logs::RETENTION_DAYS) => Op::Noop,
+        Some(_) => Op::Update,
+    };
+    steps.push(Step::LogGroup { name: log_group_name(cx), op });
 
     // The instance.
     let refs = secret_refs(cx, stored, &changing).and_then(with_key);
@@ -154,6 +166,9 @@ pub(super) fn plan_destroy(cx: &Cx, n: &Now) -> Planned<Step> {
     if n.repo.as_ref().is_some_and(|r| r.ours) {
         steps.push(Step::DeleteRepository { name: repo_name(cx) });
     }
+    if n.log_group.is_some() {
+        steps.push(Step::DeleteLogGroup { name: log_group_name(cx) });
+    }
     for s in n.secrets.values().filter(|s| s.target.as_deref() == Some(&cx.target.name)) {
         steps.push(Step::DeleteSecret {
             id: store::secret_name(cx.app_name(), &cx.stage.to_string(), &s.name),
@@ -198,6 +213,7 @@ mod tests {
             sg: None,
             instances: Vec::new(),
             repo: None,
+            log_group: None,
             secrets: BTreeMap::new(),
             secret_same: BTreeMap::new(),
             health: Health::Skipped,
@@ -219,7 +235,7 @@ mod tests {
 
     /// The role's policy after a model-server deploy: read its key, nothing else.
     fn key_policy() -> Option<serde_json::Value> {
-        role_policy(None, &BTreeMap::from([("VLLM_API_KEY".to_string(), KEY_ARN.to_string())]), false)
+        role_policy(Some((REGION, "/aideploy/gpu-dev")), None, &BTreeMap::from([("VLLM_API_KEY".to_string(), KEY_ARN.to_string())]), false)
     }
 
     /// What exists after a deploy of `artifact` with this manifest.
@@ -232,6 +248,7 @@ mod tests {
             role: Some(("arn:aws:iam::1:role/r".into(), None)),
             profile: Some(("arn:aws:iam::1:instance-profile/r".into(), true)),
             sg: Some(Sg { id: "sg-1".into(), ingress: desired_ingress(cx) }),
+            log_group: Some(crate::cloud::aws_logs::Group { ours: true, retention_days: Some(crate::cloud::aws_logs::RETENTION_DAYS) }),
             instances: vec![Inst { id: "i-1".into(), state: "running".into(), public_ip: None, launched: 1, tags }],
             ..nothing()
         }
@@ -255,6 +272,7 @@ mod tests {
                 (Op::Create, "role".to_string()),
                 (Op::Create, "instance-profile".to_string()),
                 (Op::Create, "security-group".to_string()),
+                (Op::Create, "log-group".to_string()),
                 (Op::Create, "instance".to_string())
             ]
         );
@@ -370,7 +388,7 @@ mod tests {
         assert!(plan_destroy(&cx, &nothing()).changes.is_empty());
         let n = deployed(&cx, &model(&cx));
         let rows: Vec<_> = plan_destroy(&cx, &n).changes.iter().map(|c| c.row().resource).collect();
-        assert_eq!(rows, ["instance", "security-group", "instance-profile", "role", "secret"]);
+        assert_eq!(rows, ["instance", "security-group", "instance-profile", "role", "log-group", "secret"]);
     }
 
     /// A model server deployed by `old`, its parts tagged on the instance as apply does.

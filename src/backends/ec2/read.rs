@@ -8,15 +8,22 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
     let app = cx.app_name().to_string();
     let stage = cx.stage.to_string();
     let (repo_name, owner) = (repo_name(cx), tags(cx));
-    let (instances, sg, role, profile, repo, secrets) = tokio::join!(
+    let group = log_group_name(cx);
+    let (instances, sg, role, profile, repo, secrets, log_group) = tokio::join!(
         read_instances(cx, c),
         read_sg(cx, c),
         read_own_role(cx, c, &rname),
         read_profile(cx, c, &rname),
         ecr::read(&c.ecr, &repo_name, &owner),
         store::list(&c.secrets, &app, &stage),
+        crate::cloud::aws_logs::read_group(cx, &c.logs, &group),
     );
     let (instances, sg, role, profile, repo, secrets) = (instances?, sg?, role?, profile?, repo?, secrets?);
+    // A same-named group without this target's tags is never written to or deleted.
+    let log_group = match log_group? {
+        Some(g) if !g.ours => return Err(not_ours(cx, "CloudWatch log group", &group)),
+        other => other,
+    };
     for (name, spec) in &cx.loaded.manifest.secrets {
         let (name, spec) = (name.get(), spec.get());
         if !spec.optional && cx.secrets.absent.contains(name) && !secrets.contains_key(name) {
@@ -35,7 +42,8 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
             secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
         }
     }
-    let mut now = Now { region: c.region.clone(), role, profile, sg, instances, repo, secrets, secret_same, health: Health::Skipped };
+    let mut now =
+        Now { region: c.region.clone(), role, profile, sg, instances, repo, log_group, secrets, secret_same, health: Health::Skipped };
     if let Some(url) = now.live().and_then(|i| health_url(cx, c.plane, i)) {
         now.health = if crate::engine::health::probe(&url).await { Health::Passed } else { Health::Failed };
     }

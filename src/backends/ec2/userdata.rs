@@ -49,6 +49,14 @@ pub struct Script<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// Secret name -> ARN.
     pub secrets: &'a BTreeMap<String, String>,
+    /// The CloudWatch log group the container's output goes to.
+    pub log_group: &'a str,
+}
+
+/// Docker's `awslogs` driver options: the container's output to `group` (made by
+/// aideploy, so the driver never creates one), a stream per container.
+fn log_opts(region: &str, group: &str) -> String {
+    format!(" --log-driver awslogs --log-opt awslogs-region={} --log-opt awslogs-group={}", sh_quote(region), sh_quote(group))
 }
 
 /// Single-quoted for the shell.
@@ -122,8 +130,9 @@ impl Script<'_> {
         s.push_str(&format!("for i in 1 2 3 4 5; do docker pull {} && break; sleep 10; done\n", sh_quote(image)));
         s.push_str(&format!("docker rm -f {CONTAINER} >/dev/null 2>&1 || true\n"));
         s.push_str(&format!(
-            "docker run -d --name {CONTAINER} --restart unless-stopped --gpus all -p {}:{inner_port} --env-file \"$ENVFILE\"{opts} {}{args}\n",
+            "docker run -d --name {CONTAINER} --restart unless-stopped --gpus all -p {}:{inner_port} --env-file \"$ENVFILE\"{opts}{} {}{args}\n",
             self.port,
+            log_opts(self.region, self.log_group),
             sh_quote(image)
         ));
         s.push_str("rm -f \"$ENVFILE\"\n");
@@ -145,12 +154,25 @@ mod tests {
             ecr_host: Some("1.dkr.ecr.us-east-1.amazonaws.com".into()),
             container_port: 8000,
         };
-        let s = Script { label: "a (dev)", region: "us-east-1", workload: &w, port: 8080, env: &env, secrets: &secrets }.render();
+        let s = Script {
+            label: "a (dev)",
+            region: "us-east-1",
+            workload: &w,
+            port: 8080,
+            env: &env,
+            secrets: &secrets,
+            log_group: "/aideploy/a-dev",
+        }
+        .render();
         assert!(s.contains("docker pull '1.dkr.ecr.us-east-1.amazonaws.com/aideploy/a-dev@sha256:ab'"), "{s}");
         assert!(s.contains("docker login --username AWS --password-stdin '1.dkr.ecr.us-east-1.amazonaws.com'"));
         assert!(s.contains("read_secret 'API_KEY' 'arn:aws:secretsmanager:us-east-1:1:secret:aideploy/a/dev/API_KEY-x'"), "{s}");
         assert!(s.contains("--secret-id \"$2\""), "{s}");
         assert!(s.contains("--restart unless-stopped --gpus all -p 8080:8000"));
+        assert!(
+            s.contains("--log-driver awslogs --log-opt awslogs-region='us-east-1' --log-opt awslogs-group='/aideploy/a-dev' '1.dkr"),
+            "{s}"
+        );
         assert!(s.contains(r"'GREETING' 'it'\''s'"));
     }
 
@@ -197,8 +219,16 @@ mod tests {
     fn boot_stops_before_the_app_when_a_secret_cannot_be_read() {
         let secrets = BTreeMap::from([("API_KEY".to_string(), "arn:aws:secretsmanager:us-east-1:1:secret:k".to_string())]);
         let w = Workload::App { image: "127.0.0.1:5000/a@sha256:ab".into(), ecr_host: None, container_port: 8000 };
-        let script =
-            Script { label: "a", region: "us-east-1", workload: &w, port: 8000, env: &BTreeMap::new(), secrets: &secrets }.render();
+        let script = Script {
+            label: "a",
+            region: "us-east-1",
+            workload: &w,
+            port: 8000,
+            env: &BTreeMap::new(),
+            secrets: &secrets,
+            log_group: "/aideploy/a-dev",
+        }
+        .render();
         // The same script starts the app when the store answers, with the value in its env file...
         let (code, docker, env) = boot(&script, true);
         assert_eq!(code, Some(0), "{docker}");
@@ -218,8 +248,16 @@ mod tests {
             model: "TheBloke/Llama-2-7B-Chat-AWQ".into(),
             image: format!("docker.io/vllm/vllm-openai@sha256:{}", "a".repeat(64)),
         };
-        let s =
-            Script { label: "l", region: "us-east-1", workload: &w, port: 8000, env: &BTreeMap::new(), secrets: &BTreeMap::new() }.render();
+        let s = Script {
+            label: "l",
+            region: "us-east-1",
+            workload: &w,
+            port: 8000,
+            env: &BTreeMap::new(),
+            secrets: &BTreeMap::new(),
+            log_group: "/aideploy/a-dev",
+        }
+        .render();
         assert!(s.contains("-p 8000:8000 --env-file \"$ENVFILE\" --ipc=host"), "{s}");
         // The server runs by digest, pulled with retries like the app's image.
         let pinned = format!("'docker.io/vllm/vllm-openai@sha256:{}' --model 'TheBloke/Llama-2-7B-Chat-AWQ'", "a".repeat(64));
@@ -227,7 +265,16 @@ mod tests {
         assert!(s.contains(&format!("docker pull 'docker.io/vllm/vllm-openai@sha256:{}'", "a".repeat(64))), "{s}");
         assert!(!s.contains("docker login"));
         let w = Workload::Model { server: Server::Tgi, model: "m/x".into(), image: "r/tgi@sha256:00".into() };
-        let s = Script { label: "l", region: "r", workload: &w, port: 9000, env: &BTreeMap::new(), secrets: &BTreeMap::new() }.render();
+        let s = Script {
+            label: "l",
+            region: "r",
+            workload: &w,
+            port: 9000,
+            env: &BTreeMap::new(),
+            secrets: &BTreeMap::new(),
+            log_group: "/aideploy/a-dev",
+        }
+        .render();
         assert!(s.contains("-p 9000:80") && s.contains("--model-id 'm/x'"));
     }
 }
