@@ -712,3 +712,84 @@ fn appservice_is_private_unless_public() {
     assert_eq!(access_of(&p.st(), &site), (vec![], "Deny".into()));
     assert!(p.st().rejected.is_empty(), "{:?}", p.st().rejected);
 }
+
+/// A time `ago` before now as the Docker log writes it (nanoseconds, UTC).
+fn log_time(ago: &str) -> String {
+    let out = std::process::Command::new("date").args(["-u", "-d", ago, "+%Y-%m-%dT%H:%M:%S.123456789Z"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `logs` reads the site's Docker log through ARM's containerlogs: the last lines of the
+/// past hour (an untimed line stays with the one before it), `--since`, `--json`, secret
+/// values masked, and `-f` printing only what is new.
+#[test]
+fn appservice_logs_come_from_the_container_log() {
+    let p = Project::new("");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let site = id(one(&p.st(), "Microsoft.Web/sites")).to_ascii_lowercase();
+    let log = format!(
+        "{} INFO  - Pulling image\n{} INFO:     Started server process\n{} ERROR: key {SECRET} refused\nTraceback (most recent call last):\n{} INFO:     GET /health 200\n",
+        log_time("2 hours ago"),
+        log_time("3 minutes ago"),
+        log_time("2 minutes ago"),
+        log_time("1 minute ago"),
+    );
+    p.st().container_logs.insert(site.clone(), log.clone());
+    let logs = |args: &[&str]| {
+        let out = p.cmd().args(["logs", "--target", "appservice"]).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(!stdout.contains(SECRET), "a secret value was printed: {stdout}");
+        stdout
+    };
+    let shown = logs(&["-n", "3"]);
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 3, "{shown}");
+    assert!(lines[0].contains("ERROR: key ") && lines[0].ends_with(" refused"), "{shown}");
+    assert_eq!(lines[1], "Traceback (most recent call last):");
+    assert!(lines[2].ends_with("Z  INFO:     GET /health 200") && lines[2].as_bytes()[10] == b'T', "{shown}");
+    assert!(!logs(&[]).contains("Pulling image"), "a line older than an hour was shown");
+    assert!(logs(&["--since", "3h"]).lines().next().unwrap_or_default().ends_with("INFO  - Pulling image"));
+    let json: Vec<Value> = logs(&["--json", "-n", "1"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(json.len(), 1);
+    assert_eq!(json[0]["message"], "INFO:     GET /health 200");
+    assert!(json[0]["timestamp"].as_str().is_some_and(|t| t.len() == 20 && t.ends_with('Z')), "{json:?}");
+
+    // -f: only what is written after it started.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", p.home.path())
+        .env("CI", "true")
+        .env("AIDEPLOY_STATE_DIR", p.home.path().join("state"))
+        .env("AIDEPLOY_CACHE_DIR", p.home.path().join("cache"))
+        .env("AIDEPLOY_AZURE_ENDPOINT", &p.fake.base)
+        .env("OPENAI_API_KEY", SECRET)
+        .env("AIDEPLOY_POLL_INTERVAL_MS", "100")
+        .current_dir(&p.dir)
+        .args(["logs", "--target", "appservice", "-f", "-n", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the last line first");
+    assert!(first.ends_with("GET /health 200"), "{first}");
+    let more = format!("{log}{} INFO:     GET /query 200\n", log_time("now"));
+    p.st().container_logs.insert(site, more);
+    let next = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the new line while following");
+    assert!(next.ends_with("GET /query 200"), "{next}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+}

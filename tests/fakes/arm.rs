@@ -70,6 +70,9 @@ pub struct State {
     pub resources: BTreeMap<String, Value>,
     /// App settings per site/slot id (lowercase).
     pub settings: BTreeMap<String, BTreeMap<String, String>>,
+    /// The container log (Docker's, as App Service keeps it) per site id (lowercase):
+    /// what `POST .../containerlogs` answers.
+    pub container_logs: BTreeMap<String, String>,
     /// Secret values per secret id (lowercase): only the fake sees them.
     pub secret_values: BTreeMap<String, String>,
     /// Soft-deleted vaults by lowercase name.
@@ -1181,6 +1184,17 @@ fn web_site(
             let out = c.clone();
             st.mutations += 1;
             Reply::json(200, out)
+        }
+        // Web Apps - Get Web Site Container Logs: the tail of the Docker log as a byte
+        // stream; 204 when there is none yet.
+        ("POST", ["containerlogs"]) => {
+            if !st.resources.contains_key(&key) {
+                return err(404, "ResourceNotFound", "site not found");
+            }
+            match st.container_logs.get(&key).filter(|l| !l.is_empty()) {
+                Some(log) => Reply { status: 200, headers: Vec::new(), body: log.clone() },
+                None => Reply::json(204, Value::Null),
+            }
         }
         ("POST", ["config", "appsettings", "list"]) => {
             if !st.resources.contains_key(&key) {

@@ -36,6 +36,7 @@ mod access;
 mod apply;
 mod arm;
 mod lease;
+mod logs;
 mod names;
 mod observe;
 mod plan;
@@ -51,7 +52,9 @@ use crate::artifact::image::{build_local, push_repository, upload_needed, Flavor
 use crate::artifact::oci::BuiltImage;
 use crate::artifact::registry::Reference;
 use crate::engine::target::Target;
-use crate::engine::{ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Outcome, Planned, Provider, Reporter};
+use crate::engine::{
+    ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Outcome, Planned, Provider, Reporter,
+};
 use crate::envvars;
 use crate::error::UsageError;
 use crate::manifest::Kind;
@@ -203,7 +206,7 @@ impl Target for AppServiceBackend {
         Capabilities {
             provider: Provider::Azure,
             secret_store: false,
-            logs: false,
+            logs: true,
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: false,
@@ -245,6 +248,12 @@ impl Target for AppServiceBackend {
     async fn observe(&self, cx: &Cx) -> Result<Observed> {
         let arm = Arm::from_env(cx.poll)?;
         observe::read(cx, &arm, &subscription(cx)?).await
+    }
+
+    /// The production site's Docker log (the app's output and the platform's lines).
+    async fn logs(&self, cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
+        let arm = Arm::from_env(cx.poll)?;
+        logs::logs(cx, &arm, &seen.names.site_path(), query, out).await
     }
 
     fn deployed(&self, _cx: &Cx, seen: &Observed) -> Option<Deployed> {
