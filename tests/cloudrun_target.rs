@@ -995,3 +995,120 @@ fn cloudrun_startup_cpu_boost_is_read_back() {
     let (code, v, stderr) = p.run(&["destroy"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
 }
+
+/// `secs` seconds ago, as Cloud Logging writes times (nanoseconds, UTC).
+fn ago(secs: u64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    aideploy::util::iso8601(now - secs).replace('Z', ".250000000Z")
+}
+
+/// `logs` for people (no `--json` unless asked), with the secret's value in the
+/// environment so that it is redacted.
+fn logs(p: &Project, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = common::aideploy(p.home.path());
+    cmd.env("AIDEPLOY_GCP_ENDPOINT", &p.endpoint).env("OPENAI_API_KEY", SECRET);
+    let out = cmd.current_dir(&p.dir).args(["logs", "--target", "cloudrun"]).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "a secret value was printed:\n{stdout}\n{stderr}");
+    (out.status.code().unwrap(), stdout, stderr)
+}
+
+#[test]
+fn cloudrun_logs_come_from_cloud_logging() {
+    let fake = fake::FakeGcp::start();
+    let p = Project::new(&fake.base);
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+
+    // No entries yet: no output, and no error.
+    let (code, stdout, stderr) = logs(&p, &[]);
+    assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
+
+    let (r1, r2) = (format!("{SERVICE}-00001-abc"), format!("{SERVICE}-00002-def"));
+    let started = ago(50 * 60);
+    {
+        let mut st = fake.state.lock().unwrap();
+        // Pages of two entries, whatever aideploy asks for.
+        st.log_page_limit = 2;
+        st.add_log_entry(SERVICE, &r1, &ago(2 * 3600), json!({"textPayload": "an old line\n"}));
+        st.add_log_entry(SERVICE, &r1, &started, json!({"textPayload": "INFO started\n"}));
+        st.add_log_entry(
+            SERVICE,
+            &r2,
+            &ago(40 * 60),
+            json!({"jsonPayload": {"message": format!("the key is {SECRET}"), "severity": "INFO"}}),
+        );
+        st.add_log_entry(SERVICE, &r2, &ago(30 * 60), json!({"jsonPayload": {"queue": 3}}));
+        st.add_log_entry("someone-else", "someone-else-00001-xyz", &ago(20 * 60), json!({"textPayload": "not this service's"}));
+        st.add_log_entry(
+            SERVICE,
+            &r2,
+            &ago(10 * 60),
+            json!({"httpRequest": {"requestMethod": "POST", "requestUrl": "https://rag.a.run.app/ask", "status": 200, "latency": "0.0125s"}}),
+        );
+    }
+
+    // The last two lines, oldest first, a timestamp first.
+    let (code, stdout, stderr) = logs(&p, &["-n", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].ends_with(r#"Z  {"queue":3}"#), "{stdout}");
+    assert!(lines[1].ends_with("Z  POST https://rag.a.run.app/ask 200 13ms"), "{stdout}");
+    assert!(lines[1].starts_with("20") && lines[1].as_bytes()[10] == b'T', "{stdout}");
+
+    // --json: the hour's four entries of this service, each with its revision.
+    let (code, stdout, stderr) = logs(&p, &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let objects: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(objects.len(), 4, "{stdout}");
+    assert_eq!(objects[0]["message"], "INFO started");
+    assert_eq!(objects[0]["stream"], r1.as_str());
+    assert_eq!(objects[0]["timestamp"], started.replace(".250000000", ""));
+    assert!(objects[1]["message"].as_str().unwrap().starts_with("the key is "), "{stdout}");
+    assert_eq!(objects[3]["stream"], r2.as_str());
+
+    // --since: the older line too; never another service's.
+    let (code, stdout, stderr) = logs(&p, &["--since", "3h"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 5, "{stdout}");
+    assert!(stdout.lines().next().unwrap().ends_with("  an old line"), "{stdout}");
+    assert!(!stdout.contains("not this service's"), "{stdout}");
+
+    // -f: what arrives after it started.
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("aideploy"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", p.home.path())
+        .env("CI", "true")
+        .env("NO_COLOR", "1")
+        .env("AIDEPLOY_STATE_DIR", p.home.path().join("state"))
+        .env("AIDEPLOY_CACHE_DIR", p.home.path().join("cache"))
+        .env("AIDEPLOY_GCP_ENDPOINT", &p.endpoint)
+        .env("AIDEPLOY_POLL_INTERVAL_MS", "100")
+        .current_dir(&p.dir)
+        .args(["logs", "--target", "cloudrun", "-f", "-n", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the last line first");
+    assert!(first.ends_with("POST https://rag.a.run.app/ask 200 13ms"), "{first}");
+    fake.state.lock().unwrap().add_log_entry(SERVICE, &r2, &ago(0), json!({"textPayload": "a new request\n"}));
+    let next = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the new line while following");
+    assert!(next.ends_with("  a new request"), "{next}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let st = fake.state.lock().unwrap();
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}

@@ -52,14 +52,20 @@ pub fn endpoint_override() -> Result<Option<String>> {
     super::endpoint_override(crate::envvars::AIDEPLOY_GCP_ENDPOINT)
 }
 
+/// Whether the endpoint override points at this machine (tests, emulators), which is
+/// sent no credentials.
+pub fn is_loopback(endpoint: Option<&str>) -> bool {
+    endpoint.is_some_and(|e| {
+        let host = e.split("://").nth(1).unwrap_or(e).split('/').next().unwrap_or("");
+        super::is_loopback_host(host)
+    })
+}
+
 impl Clients {
     pub async fn new() -> Result<Clients> {
         use google_cloud_auth::credentials::{anonymous, Builder};
         let endpoint = endpoint_override()?;
-        let loopback = endpoint.as_deref().is_some_and(|e| {
-            let host = e.split("://").nth(1).unwrap_or(e).split('/').next().unwrap_or("");
-            super::is_loopback_host(host)
-        });
+        let loopback = is_loopback(endpoint.as_deref());
         let creds = if loopback {
             anonymous::Builder::new().build()
         } else {

@@ -13,6 +13,11 @@
 //! exist (a new account can be made to stay unknown to policies for a while: `iam_lag`). A revision whose image digest is in `bad` fails its
 //! startup probe; one whose service account may not read a referenced secret fails
 //! with Cloud Run's permission message. Traffic goes to the latest *ready* revision.
+//! Cloud Logging v2's `entries:list` reads the entries tests write with `add_log_entry`:
+//! `resourceNames` required, the filter terms aideploy sends (`field="value"` and
+//! `timestamp>=`/`<=`/`>`/`<` joined by `AND`; any other is a 400 naming it),
+//! `orderBy` `timestamp asc|desc` only, `pageSize` 0-1000 (default 50) with
+//! `nextPageToken`; `log_page_limit` makes pages shorter than asked, as the API may.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,6 +66,11 @@ pub struct State {
     pub bad: BTreeSet<String>,
     pub mutations: usize,
     pub rejected: Vec<String>,
+    /// Cloud Logging's entries, in the order written.
+    pub log_entries: Vec<Value>,
+    /// The most entries an `entries:list` page holds whatever `pageSize` asks (0: no
+    /// limit): the API may answer fewer with a `nextPageToken`.
+    pub log_page_limit: usize,
     /// Revisions whose startup has not been decided yet.
     pending: BTreeSet<String>,
     /// Faults by call (`CreateService`, `UpdateService`, `GetOperation`): the next so
@@ -329,6 +339,9 @@ fn schema(name: &str) -> &'static [(&'static str, F)] {
         ],
         // Added to the API after the discovery revision in specs (GPUs): the client model has it.
         "RunNodeSelector" => &[("accelerator", S)],
+        "LoggingListLogEntriesRequest" => {
+            &[("filter", S), ("orderBy", S), ("pageSize", I), ("pageToken", S), ("projectIds", A(&S)), ("resourceNames", A(&S))]
+        }
         _ => &[],
     }
 }
@@ -558,6 +571,28 @@ impl State {
     }
 
     /// Adds a secret aideploy did not make (it must be left alone).
+    /// Writes a log entry of `service`'s revision `revision` in the test region at
+    /// `timestamp` (UTC RFC 3339), as Cloud Run does: `payload` holds its
+    /// `textPayload`, `jsonPayload` or `httpRequest` (a request log).
+    pub fn add_log_entry(&mut self, service: &str, revision: &str, timestamp: &str, payload: Value) {
+        self.next += 1;
+        let log = if payload.get("httpRequest").is_some() { "requests" } else { "stdout" };
+        let mut entry = json!({
+            "logName": format!("projects/{PROJECT}/logs/run.googleapis.com%2F{log}"),
+            "resource": {"type": "cloud_run_revision", "labels": {
+                "project_id": PROJECT, "location": REGION, "service_name": service,
+                "revision_name": revision, "configuration_name": service,
+            }},
+            "timestamp": timestamp,
+            "receiveTimestamp": timestamp,
+            "insertId": format!("{:016x}", self.next),
+        });
+        for (k, v) in payload.as_object().into_iter().flatten() {
+            entry[k] = v.clone();
+        }
+        self.log_entries.push(entry);
+    }
+
     pub fn add_foreign_secret(&mut self, id: &str) {
         self.next += 1;
         let etag = self.next;
@@ -759,7 +794,7 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
         _ => (path, None),
     };
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mutating = method != "GET";
+    let mutating = method != "GET" && verb != Some("list");
     let result = route(st, method, &seg, verb, &q, &body);
     if mutating && (200..300).contains(&result.0) {
         st.mutations += 1;
@@ -769,6 +804,8 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
 
 fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTreeMap<String, String>, body: &Value) -> (u16, String) {
     match (method, seg, verb) {
+        // --- Cloud Logging v2
+        ("POST", ["v2", "entries"], Some("list")) => list_entries(st, body),
         // --- operations (Run v2 and Artifact Registry v1)
         ("GET", [v, "projects", _, "locations", _, "operations", _], None) if *v == "v2" || *v == "v1" => {
             let name = seg[1..].join("/");
@@ -1165,6 +1202,129 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
     }
 }
 
+/// Cloud Logging's entries.list: the named projects' entries that match the filter,
+/// by time (then `insertId`), a page at a time.
+fn list_entries(st: &State, body: &Value) -> (u16, String) {
+    if let Err(m) = check(body, M("LoggingListLogEntriesRequest"), "request") {
+        return error(400, m);
+    }
+    let mut projects = Vec::new();
+    for name in body["resourceNames"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        let Some(p) = name.strip_prefix("projects/").filter(|p| !p.is_empty() && !p.contains('/')) else {
+            return error(400, format!("Invalid resource name: {name}"));
+        };
+        projects.push(p.to_string());
+    }
+    projects.extend(body["projectIds"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string));
+    if projects.is_empty() {
+        return error(400, "resourceNames: Required field not set.");
+    }
+    let size = match body["pageSize"].as_i64().or_else(|| body["pageSize"].as_str().and_then(|s| s.parse().ok())).unwrap_or(0) {
+        0 => 50,
+        n if (1..=1000).contains(&n) => n as usize,
+        n => return error(400, format!("Invalid page_size {n}: must be between 0 and 1000")),
+    };
+    let size = if st.log_page_limit > 0 { size.min(st.log_page_limit) } else { size };
+    let desc = match body["orderBy"].as_str().unwrap_or("timestamp asc").trim() {
+        "" | "timestamp asc" => false,
+        "timestamp desc" => true,
+        o => return error(400, format!("Invalid order_by \"{o}\": only \"timestamp asc\" and \"timestamp desc\" are supported")),
+    };
+    let terms = match filter_terms(body["filter"].as_str().unwrap_or_default()) {
+        Ok(t) => t,
+        Err(m) => return error(400, m),
+    };
+    let mut found: Vec<&Value> = st
+        .log_entries
+        .iter()
+        .filter(|e| projects.iter().any(|p| e["logName"].as_str().is_some_and(|n| n.starts_with(&format!("projects/{p}/")))))
+        .filter(|e| terms.iter().all(|t| t.matches(e)))
+        .collect();
+    found.sort_by_key(|e| {
+        (time_key(e["timestamp"].as_str().unwrap_or_default()).unwrap_or_default(), e["insertId"].as_str().unwrap_or_default().to_string())
+    });
+    if desc {
+        found.reverse();
+    }
+    let from = match body["pageToken"].as_str().filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => match t.strip_prefix("page-").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => n,
+            None => return error(400, format!("Invalid page token: {t}")),
+        },
+    };
+    let page: Vec<&Value> = found.iter().skip(from).take(size).copied().collect();
+    let mut answer = json!({});
+    if !page.is_empty() {
+        answer["entries"] = json!(page);
+    }
+    if from + size < found.len() {
+        answer["nextPageToken"] = json!(format!("page-{}", from + size));
+    }
+    ok(answer)
+}
+
+/// One `field OP "value"` term of a logging filter.
+struct Term {
+    field: String,
+    op: &'static str,
+    value: String,
+}
+
+impl Term {
+    fn matches(&self, e: &Value) -> bool {
+        if self.field == "timestamp" {
+            let (Some(have), Some(want)) = (e["timestamp"].as_str().and_then(time_key), time_key(&self.value)) else { return false };
+            return match self.op {
+                ">=" => have >= want,
+                "<=" => have <= want,
+                ">" => have > want,
+                "<" => have < want,
+                _ => have == want,
+            };
+        }
+        let mut v = e;
+        for part in self.field.split('.') {
+            v = &v[part];
+        }
+        self.op == "=" && v.as_str() == Some(self.value.as_str())
+    }
+}
+
+/// The terms of a filter of `AND`-joined comparisons with quoted values.
+fn filter_terms(filter: &str) -> Result<Vec<Term>, String> {
+    let mut terms = Vec::new();
+    for t in filter.split(" AND ").map(str::trim).filter(|t| !t.is_empty()) {
+        let at = t.find(['<', '>', '=']).ok_or(format!("Unparseable filter: {t}"))?;
+        let op = [">=", "<=", ">", "<", "="].into_iter().find(|op| t[at..].starts_with(op)).unwrap_or("=");
+        let (field, value) = (&t[..at], &t[at + op.len()..]);
+        let value = value.trim().strip_prefix('"').and_then(|v| v.strip_suffix('"')).ok_or(format!("Unparseable filter: {t}"))?;
+        let field = field.trim();
+        let known = field == "timestamp" || field == "logName" || field == "resource.type" || field.starts_with("resource.labels.");
+        if !known || (field != "timestamp" && op != "=") {
+            return Err(format!("the fake does not read the filter term {t}"));
+        }
+        if field == "timestamp" && time_key(value).is_none() {
+            return Err(format!("Invalid timestamp in filter: {value}"));
+        }
+        terms.push(Term { field: field.into(), op, value: value.into() });
+    }
+    Ok(terms)
+}
+
+/// A UTC RFC 3339 time (`...T07:00:00Z`, `...T07:00:00.5Z`) as text that sorts as the
+/// time does.
+fn time_key(t: &str) -> Option<String> {
+    let t = t.strip_suffix('Z')?;
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let b = whole.as_bytes();
+    let shape = b.len() == 19 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':';
+    if !shape || frac.len() > 9 || !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("{whole}.{frac:0<9}"))
+}
+
 fn set_policy(target: &mut Value, policy: &Value) -> (u16, String) {
     let etag = policy["etag"].as_str().unwrap_or("");
     if !etag.is_empty() && target["etag"].as_str() != Some(etag) {
@@ -1388,5 +1548,45 @@ mod rules {
         assert!(st.secrets.contains_key("lease"));
         assert_eq!(answer(&mut st, "DELETE", &format!("{secrets}/lease?etag={}", q(&newer)), "").0, 200);
         assert!(st.secrets.is_empty());
+    }
+
+    #[test]
+    fn entries_list_as_cloud_logging_answers() {
+        let mut st = State::default();
+        for (i, t) in ["2026-01-01T00:00:03Z", "2026-01-01T00:00:01.5Z", "2026-01-01T00:00:02Z"].iter().enumerate() {
+            st.add_log_entry("svc", "svc-00001-abc", t, json!({"textPayload": format!("line {i}")}));
+        }
+        st.add_log_entry("other", "other-00001-abc", "2026-01-01T00:00:04Z", json!({"textPayload": "other"}));
+        let list = |st: &mut State, body: Value| {
+            let (code, text) = answer(st, "POST", "/v2/entries:list", &body.to_string());
+            (code, serde_json::from_str::<Value>(&text).unwrap())
+        };
+        let texts = |v: &Value| -> Vec<String> {
+            v["entries"].as_array().into_iter().flatten().map(|e| e["textPayload"].as_str().unwrap().to_string()).collect()
+        };
+        let filter = r#"resource.type="cloud_run_revision" AND resource.labels.service_name="svc" AND timestamp>="2026-01-01T00:00:01.6Z""#;
+        let base = json!({"resourceNames": [format!("projects/{PROJECT}")], "filter": filter, "orderBy": "timestamp desc", "pageSize": 1});
+        let (code, first) = list(&mut st, base.clone());
+        assert_eq!(code, 200, "{first}");
+        assert_eq!(texts(&first), ["line 0"]);
+        let mut next = base.clone();
+        next["pageToken"] = first["nextPageToken"].clone();
+        let (_, second) = list(&mut st, next);
+        assert_eq!(texts(&second), ["line 2"]);
+        assert!(second.get("nextPageToken").is_none(), "{second}");
+        let mut asc = base.clone();
+        asc["orderBy"] = json!("timestamp asc");
+        asc["pageSize"] = json!(10);
+        assert_eq!(texts(&list(&mut st, asc).1), ["line 2", "line 0"]);
+        // What the API refuses.
+        for bad in [
+            json!({"filter": filter}),
+            json!({"resourceNames": ["projects/p"], "orderBy": "severity"}),
+            json!({"resourceNames": ["projects/p"], "pageSize": 1001}),
+            json!({"resourceNames": ["projects/p"], "limit": 1}),
+        ] {
+            assert_eq!(list(&mut st, bad.clone()).0, 400, "{bad}");
+        }
+        assert_eq!(st.mutations, 0);
     }
 }

@@ -31,6 +31,7 @@ mod account;
 mod apply;
 mod iam;
 mod lease;
+mod logs;
 mod observe;
 mod ops;
 mod plan;
@@ -47,7 +48,8 @@ use crate::artifact::oci::BuiltImage;
 use crate::artifact::registry::Reference;
 use crate::cloud::gcp::{self, Clients};
 use crate::engine::{
-    ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Outcome, Planned, Provider, Reporter, Target,
+    ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Outcome, Planned, Provider, Reporter,
+    Target,
 };
 use crate::envvars;
 use crate::error::UsageError;
@@ -234,7 +236,7 @@ impl Target for CloudRunBackend {
         Capabilities {
             provider: Provider::Gcp,
             secret_store: false,
-            logs: false,
+            logs: true,
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: false,
@@ -325,6 +327,11 @@ impl Target for CloudRunBackend {
 
     async fn rollback(&self, cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
         apply::rollback(cx, seen, plan, r).await
+    }
+
+    /// Every revision's entries in Cloud Logging (`logs.rs`).
+    async fn logs(&self, cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
+        logs::tail(cx, &seen.site, &service_id(cx), query, out).await
     }
 
     fn plan_destroy(&self, cx: &Cx, seen: &Observed) -> Planned<Step> {
