@@ -20,10 +20,11 @@ fi
 
 # Python tools (uv) in their own virtualenv, put first on PATH for the tests.
 # jsonschema checks the manifest corpus against `aideploy schema` (tests/manifest_schema.rs).
+# moto is pinned: tests/fakes/moto_lambda.py and moto_sagemaker.py extend its internals.
 tools="$AIDEPLOY_TEST_HOME/tools"
 if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/moto_server" ] || ! "$tools/bin/python" -c 'import jsonschema' 2>/dev/null; then
   echo "==> installing test tools (uv, moto, jsonschema) into $tools" >&2
   [ -x "$tools/bin/python" ] || python3 -m venv "$tools"
-  "$tools/bin/python" -m pip install --quiet --disable-pip-version-check uv 'moto[server]' boto3 'jsonschema>=4.18,<5'
+  "$tools/bin/python" -m pip install --quiet --disable-pip-version-check uv 'moto[server]==5.2.6' boto3 'jsonschema>=4.18,<5'
 fi
 export PATH="$tools/bin:$PATH"
