@@ -10,7 +10,9 @@
 //! `INITIALIZING -> BUILDING -> DEPLOYING -> SUCCESS` over several polls; a deployment of
 //! an image digest in `bad` ends `FAILED` with health-check logs, and the deployment that
 //! was serving keeps serving. A deployment that succeeds moves the one before it to
-//! `REMOVED`. `mutations` counts accepted mutations.
+//! `REMOVED`. `mutations` counts accepted mutations. `deploymentLogs` answers the newest
+//! `limit` lines of a deployment within `startDate`..`endDate`, oldest first; tests add
+//! lines with `add_log`.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};

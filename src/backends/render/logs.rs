@@ -14,8 +14,9 @@ use crate::backends::paas::logs::{now_secs, to_the_second, window_start};
 use crate::engine::{Cx, LineSink, LogLine, LogQuery};
 use crate::error::UsageError;
 
-/// How often a followed log is read again.
-const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+/// How often a followed log is read again: Render limits how often its logs may be
+/// read (tens of requests a minute), so not faster than this.
+const FOLLOW_EVERY: Duration = Duration::from_secs(5);
 /// The most lines Render answers in one page.
 const PAGE: usize = 100;
 
