@@ -121,7 +121,7 @@ It ends with the commands to run next (`next` in --json).")]
   aideploy rollback --target local
   aideploy rollback --target local --json")]
     Rollback(TargetArgs),
-    /// Print the deployed app's log (local, lambda, sagemaker, ec2; other targets: not yet)
+    /// Print the deployed app's log (every target, from the platform's own log store)
     #[command(after_help = "Examples:
   aideploy logs --target local            # the last 100 lines
   aideploy logs --target local -f         # and follow, until Ctrl-C

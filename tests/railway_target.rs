@@ -89,6 +89,37 @@ impl Project {
         v["tags"].as_array().map(|t| t.iter().map(|t| t.as_str().unwrap().to_string()).collect()).unwrap_or_default()
     }
 
+    /// `aideploy logs ARGS --target railway`, as people run it (no --json unless asked).
+    fn logs_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("CI", "true")
+            .env("NO_COLOR", "1")
+            .env("AIDEPLOY_STATE_DIR", self.home.path().join("state"))
+            .env("AIDEPLOY_CACHE_DIR", self.home.path().join("cache"))
+            .env("AIDEPLOY_REGISTRY", &self.repo)
+            .env("AIDEPLOY_RAILWAY_ENDPOINT", &self.endpoint)
+            .env(self.token.0, self.token.1)
+            .env("OPENAI_API_KEY", SECRET)
+            .env("AIDEPLOY_POLL_INTERVAL_MS", "100")
+            .current_dir(&self.dir)
+            .arg("logs")
+            .args(args)
+            .args(["--target", "railway"]);
+        cmd
+    }
+
+    /// The lines `logs ARGS` prints; it must succeed and print no secret.
+    fn logs(&self, args: &[&str]) -> Vec<String> {
+        let out = self.logs_command(args).output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "logs {args:?}: {stderr}");
+        assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "a secret value in the log: {stdout}");
+        stdout.lines().map(str::to_string).collect()
+    }
+
     fn edit(&self, from: &str, to: &str) {
         let docs = self.dir.join("app/docs.py");
         let text = std::fs::read_to_string(&docs).unwrap();
@@ -770,4 +801,73 @@ fn railway_is_private_unless_public() {
     let (code, v, _) = p.run(&["deploy"]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["changed"], false, "{v}");
+}
+
+#[test]
+fn railway_logs_read_the_live_deployment() {
+    let fake = fake::FakeRailway::start();
+    let p = Project::new(&fake.url);
+    let live = |fake: &fake::FakeRailway| {
+        let st = fake.state.lock().unwrap();
+        let s = st.service("fastapi-rag-dev").unwrap();
+        st.deployments_of(&s.id).iter().find(|d| d.status == "SUCCESS").map(|d| d.id.clone()).unwrap()
+    };
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let first = live(&fake);
+    // A line of the deployment a second deploy replaces: not the live one's.
+    p.edit("Secrets", "Secret values");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let second = live(&fake);
+    assert_ne!(first, second);
+    {
+        let mut st = fake.state.lock().unwrap();
+        st.add_log(&first, &common::rfc3339_ago(5), "from the replaced deployment");
+        st.add_log(&second, &common::rfc3339_ago(2 * 3600), "an old line");
+        st.add_log(&second, &common::rfc3339_ago(30), "GET /health 200");
+        st.add_log(&second, &common::rfc3339_ago(20), &format!("the key is {SECRET}"));
+        st.add_log(&second, &common::rfc3339_ago(10), "POST /ask 200");
+    }
+
+    // -n 2: the last two of the hour, oldest first, the secret masked.
+    let lines = p.logs(&["-n", "2"]);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("the key is ") && lines[0].starts_with("20") && lines[0].as_bytes()[10] == b'T', "{lines:?}");
+    assert!(lines[1].ends_with("  POST /ask 200"), "{lines:?}");
+
+    // --json: one object per line, the deployment as its stream; the platform's own
+    // lines of the deploy (days ago in the fake) and the old line are out of the hour.
+    let objects: Vec<Value> = p.logs(&["--json"]).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let messages: Vec<&str> = objects.iter().map(|o| o["message"].as_str().unwrap()).collect();
+    assert_eq!(messages.len(), 3, "{objects:?}");
+    assert_eq!(messages[0], "GET /health 200");
+    assert_eq!(objects[0]["stream"], &second[..8]);
+    assert!(objects[0]["timestamp"].as_str().is_some_and(|t| t.ends_with('Z') && t.len() == 20), "{objects:?}");
+    assert!(!messages.contains(&"from the replaced deployment"), "{messages:?}");
+    let lines = p.logs(&["--since", "3h"]);
+    assert!(lines.first().is_some_and(|l| l.ends_with("  an old line")), "{lines:?}");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+
+    // -f: what arrives after it started.
+    let mut child = p.logs_command(&["-f", "-n", "1"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let last = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the last line first");
+    assert!(last.ends_with("POST /ask 200"), "{last}");
+    fake.state.lock().unwrap().add_log(&second, &common::rfc3339_ago(0), "a new request");
+    let next = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the new line while following");
+    assert!(next.ends_with("a new request"), "{next}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let st = fake.state.lock().unwrap();
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
 }

@@ -82,6 +82,36 @@ impl Project {
         v["tags"].as_array().map(|t| t.iter().map(|t| t.as_str().unwrap().to_string()).collect()).unwrap_or_default()
     }
 
+    /// `aideploy logs ARGS --target render`, as people run it (no --json unless asked).
+    fn logs_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("CI", "true")
+            .env("NO_COLOR", "1")
+            .env("AIDEPLOY_STATE_DIR", self.home.path().join("state"))
+            .env("AIDEPLOY_CACHE_DIR", self.home.path().join("cache"))
+            .env("AIDEPLOY_REGISTRY", &self.repo)
+            .env("AIDEPLOY_RENDER_ENDPOINT", &self.endpoint)
+            .env("OPENAI_API_KEY", SECRET)
+            .env("AIDEPLOY_POLL_INTERVAL_MS", "100")
+            .current_dir(&self.dir)
+            .arg("logs")
+            .args(args)
+            .args(["--target", "render"]);
+        cmd
+    }
+
+    /// The lines `logs ARGS` prints; it must succeed and print no secret.
+    fn logs(&self, args: &[&str]) -> Vec<String> {
+        let out = self.logs_command(args).output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "logs {args:?}: {stderr}");
+        assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "a secret value in the log: {stdout}");
+        stdout.lines().map(str::to_string).collect()
+    }
+
     fn edit(&self, from: &str, to: &str) {
         let docs = self.dir.join("app/docs.py");
         let text = std::fs::read_to_string(&docs).unwrap();
@@ -570,4 +600,72 @@ fn render_is_private_unless_public() {
     }
     let (code, v, _) = p.run(&["deploy"]);
     assert_eq!((code, v["changed"].as_bool()), (0, Some(false)), "{v}");
+}
+
+#[test]
+fn render_logs_read_the_service_a_page_at_a_time() {
+    let fake = fake::FakeRender::start();
+    let p = Project::new(&fake.base);
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let ours = {
+        let mut st = fake.state.lock().unwrap();
+        st.add_foreign_service("someone-elses-api");
+        let ours = st.service("fastapi-rag-dev").unwrap().id.clone();
+        let theirs = st.service("someone-elses-api").unwrap().id.clone();
+        st.add_log(&ours, &common::rfc3339_ago(2 * 3600), "an old line");
+        // More than a page (100) of lines in the hour, oldest first.
+        for i in 1..=130u64 {
+            st.add_log(&ours, &common::rfc3339_ago(300 - i), &format!("request {i}"));
+        }
+        st.add_log(&theirs, &common::rfc3339_ago(60), "another service's line");
+        st.add_log(&ours, &common::rfc3339_ago(20), &format!("the key is {SECRET}"));
+        st.add_log(&ours, &common::rfc3339_ago(10), "POST /ask 200");
+        ours
+    };
+
+    // -n 2: the last two, oldest first, the secret masked.
+    let lines = p.logs(&["-n", "2"]);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("the key is ") && lines[0].starts_with("20") && lines[0].as_bytes()[10] == b'T', "{lines:?}");
+    assert!(lines[1].ends_with("  POST /ask 200"), "{lines:?}");
+
+    // --json, more lines than a page: one object per line, the instance as its stream.
+    let objects: Vec<Value> = p.logs(&["--json", "-n", "120"]).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let messages: Vec<&str> = objects.iter().map(|o| o["message"].as_str().unwrap()).collect();
+    assert_eq!(messages.len(), 120, "{messages:?}");
+    assert_eq!((messages[0], messages[117], messages[119]), ("request 13", "request 130", "POST /ask 200"));
+    assert_eq!(objects[0]["stream"], format!("{ours}-abcde").as_str());
+    assert!(objects[0]["timestamp"].as_str().is_some_and(|t| t.ends_with('Z') && t.len() == 20), "{objects:?}");
+    assert!(!messages.contains(&"another service's line") && !messages.contains(&"an old line"), "{messages:?}");
+
+    // The whole hour, then three: the old line comes in.
+    let hour = p.logs(&["-n", "1000"]);
+    assert_eq!(hour.len(), 132, "{hour:?}");
+    assert!(hour[0].ends_with("  request 1"), "{hour:?}");
+    let lines = p.logs(&["--since", "3h", "-n", "1000"]);
+    assert_eq!(lines.len(), 133, "{lines:?}");
+    assert!(lines[0].ends_with("  an old line"), "{lines:?}");
+
+    // -f: what arrives after it started.
+    let mut child = p.logs_command(&["-f", "-n", "1"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let last = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the last line first");
+    assert!(last.ends_with("POST /ask 200"), "{last}");
+    fake.state.lock().unwrap().add_log(&ours, &common::rfc3339_ago(0), "a new request");
+    let next = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the new line while following");
+    assert!(next.ends_with("a new request"), "{next}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let st = fake.state.lock().unwrap();
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
 }

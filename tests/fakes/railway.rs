@@ -10,7 +10,9 @@
 //! `INITIALIZING -> BUILDING -> DEPLOYING -> SUCCESS` over several polls; a deployment of
 //! an image digest in `bad` ends `FAILED` with health-check logs, and the deployment that
 //! was serving keeps serving. A deployment that succeeds moves the one before it to
-//! `REMOVED`. `mutations` counts accepted mutations.
+//! `REMOVED`. `mutations` counts accepted mutations. `deploymentLogs` answers the newest
+//! `limit` lines of a deployment within `startDate`..`endDate`, oldest first; tests add
+//! lines with `add_log`.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,7 +112,8 @@ type Deployment {
   serviceId: String
   staticUrl: String
 }
-type Log { message: String! severity: String timestamp: String! }
+type Log { attributes: [LogAttribute!]! message: String! severity: String timestamp: String! }
+type LogAttribute { key: String! value: String! }
 type AllDomains { customDomains: [CustomDomain!]! serviceDomains: [ServiceDomain!]! }
 type ServiceDomain { id: ID! domain: String! environmentId: String! serviceId: String! targetPort: Int }
 type CustomDomain { id: ID! domain: String! }
@@ -747,7 +750,8 @@ pub struct Deployment {
     pub rollback: bool,
     /// The variables it runs with.
     pub vars: BTreeMap<String, String>,
-    pub logs: Vec<String>,
+    /// (timestamp, message), in the order written.
+    pub logs: Vec<(String, String)>,
     was_success: bool,
     polls: u32,
     seq: u64,
@@ -851,6 +855,12 @@ impl State {
         id
     }
 
+    /// The app writes a line to a deployment's log at `timestamp` (RFC 3339).
+    pub fn add_log(&mut self, deployment: &str, timestamp: &str, message: &str) {
+        let d = self.deployments.iter_mut().find(|d| d.id == deployment).expect("the deployment exists");
+        d.logs.push((timestamp.into(), message.into()));
+    }
+
     fn new_deployment(&mut self, inst: usize, rollback: bool) -> String {
         let id = self.id();
         self.next += 1;
@@ -866,7 +876,7 @@ impl State {
             status: STEPS[0].into(),
             rollback,
             vars,
-            logs: vec!["Starting Container".into()],
+            logs: vec![(TIME.into(), "Starting Container".into())],
             was_success: false,
             polls: 0,
             seq: self.next,
@@ -891,13 +901,13 @@ impl State {
         let d = &mut self.deployments[at];
         if self.bad.contains(&digest) {
             d.status = "FAILED".into();
-            d.logs.push(format!("Healthcheck failed: {} did not answer 200", health.as_deref().unwrap_or("/")));
-            d.logs.push("1/1 replicas never became healthy!".into());
+            d.logs.push((TIME.into(), format!("Healthcheck failed: {} did not answer 200", health.as_deref().unwrap_or("/"))));
+            d.logs.push((TIME.into(), "1/1 replicas never became healthy!".into()));
             return;
         }
         d.status = "SUCCESS".into();
         d.was_success = true;
-        d.logs.push("Healthcheck succeeded!".into());
+        d.logs.push((TIME.into(), "Healthcheck succeeded!".into()));
         let (service, env) = (d.service.clone(), d.env.clone());
         for other in self.deployments.iter_mut() {
             if other.id != id && other.service == service && other.env == env && other.status == "SUCCESS" {
@@ -969,6 +979,29 @@ fn deployment_json(d: &Deployment) -> Value {
 
 fn s<'a>(a: &'a Map<String, Value>, k: &str) -> &'a str {
     a.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// `deploymentLogs`: the lines within `startDate`..=`endDate` (either optional), the
+/// newest `limit` of them, oldest first, as Railway answers.
+fn log_window(logs: &[(String, String)], a: &Map<String, Value>) -> Result<Vec<Value>, String> {
+    let bound = |k: &str| -> Result<Option<i64>, String> {
+        match a.get(k).and_then(Value::as_str) {
+            None => Ok(None),
+            Some(t) => common::rfc3339_millis(t)
+                .map(Some)
+                .ok_or_else(|| format!("Variable \"${k}\" got invalid value \"{t}\"; DateTime cannot represent it")),
+        }
+    };
+    let (start, end) = (bound("startDate")?, bound("endDate")?);
+    let mut within: Vec<(i64, &(String, String))> = logs
+        .iter()
+        .filter_map(|l| Some((common::rfc3339_millis(&l.0)?, l)))
+        .filter(|(t, _)| start.is_none_or(|s| *t >= s) && end.is_none_or(|e| *t <= e))
+        .collect();
+    within.sort_by_key(|(t, _)| *t);
+    let limit = a.get("limit").and_then(Value::as_u64).map_or(within.len(), |l| l as usize);
+    let skip = within.len().saturating_sub(limit);
+    Ok(within[skip..].iter().map(|(_, (t, m))| json!({"attributes": [], "message": m, "severity": "info", "timestamp": t})).collect())
 }
 
 fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: Option<&str>) -> Result<Value, String> {
@@ -1052,7 +1085,7 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
         }
         "deploymentLogs" => {
             let d = st.deployments.iter().find(|d| d.id == s(a, "deploymentId")).ok_or_else(|| nf("Deployment"))?;
-            Ok(Value::Array(d.logs.iter().map(|m| json!({"message": m, "severity": "info", "timestamp": TIME})).collect()))
+            Ok(Value::Array(log_window(&d.logs, a)?))
         }
         "domains" => {
             let list: Vec<Value> = st

@@ -4,7 +4,8 @@
 //! checked against the document's schemas (unknown or missing required fields, wrong
 //! types and enum values are a 400). Deploys move `created -> build_in_progress ->
 //! update_in_progress -> live` over several polls; a deploy of an image digest in
-//! `bad` ends `update_failed` and the live deploy stays live.
+//! `bad` ends `update_failed` and the live deploy stays live. `GET /logs` answers the
+//! lines tests add (`add_log`) a page at a time, at most 100, backward or forward.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,6 +61,18 @@ pub struct EnvGroup {
     pub env: BTreeMap<String, String>,
 }
 
+/// A line a service's instance wrote.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub id: String,
+    /// The service's id (Render's `resource` label).
+    pub resource: String,
+    pub instance: String,
+    /// RFC 3339.
+    pub timestamp: String,
+    pub message: String,
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     pub owners: Vec<(String, String)>,
@@ -72,6 +85,8 @@ pub struct State {
     pub mutations: usize,
     /// Rejected requests, with the reason (a test fails on any).
     pub rejected: Vec<String>,
+    /// What the services' instances wrote, in the order written.
+    pub logs: Vec<LogEntry>,
     next: u64,
 }
 
@@ -83,6 +98,14 @@ impl State {
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }
+    /// The service `service` (its id) writes a line at `timestamp` (RFC 3339), from its
+    /// one instance.
+    pub fn add_log(&mut self, service: &str, timestamp: &str, message: &str) {
+        let id = self.id("log");
+        let instance = format!("{service}-abcde");
+        self.logs.push(LogEntry { id, resource: service.into(), instance, timestamp: timestamp.into(), message: message.into() });
+    }
+
     /// Adds a service aideploy did not create (it must be left alone).
     pub fn add_foreign_service(&mut self, name: &str) {
         let id = self.id("srv");
@@ -360,6 +383,76 @@ fn new_deploy(st: &mut State, image_ref: String, trigger: &str) -> Deploy {
     Deploy { id: st.id("dep"), image_ref, status: "created".into(), trigger: trigger.into(), polls: 0 }
 }
 
+/// `GET /logs`: the lines of the `resource`s (repeatable) in workspace `ownerId`, of the
+/// `type`s asked for, within `startTime..=endTime`, at most `limit` (1 to 100, default
+/// 20) in `direction` (`backward`, the default: newest first); with `hasMore`, the
+/// `nextStartTime`/`nextEndTime` of the next page.
+fn list_logs(st: &State, raw_query: &str) -> (u16, String) {
+    let pairs: Vec<(&str, String)> =
+        raw_query.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k, v.replace("%3A", ":").replace("%2B", "+"))).collect();
+    let all = |k: &str| -> Vec<String> {
+        pairs.iter().filter(|(n, _)| *n == k).flat_map(|(_, v)| v.split(',').map(str::to_string).collect::<Vec<_>>()).collect()
+    };
+    let one = |k: &str| all(k).into_iter().next();
+    let Some(owner) = one("ownerId") else { return error(400, "ownerId is required") };
+    let resources = all("resource");
+    if resources.is_empty() {
+        return error(400, "resource is required");
+    }
+    let limit = match one("limit").map(|l| l.parse::<usize>()) {
+        None => 20,
+        Some(Ok(l)) if (1..=100).contains(&l) => l,
+        Some(_) => return error(400, "limit must be between 1 and 100"),
+    };
+    let backward = match one("direction").as_deref() {
+        None | Some("backward") => true,
+        Some("forward") => false,
+        Some(other) => return error(400, format!("direction must be backward or forward, not {other}")),
+    };
+    let time = |k: &str| match one(k) {
+        None => Ok(None),
+        Some(t) => {
+            common::rfc3339_millis(&t).map(|ms| Some((ms, t.clone()))).ok_or_else(|| error(400, format!("{k} is not a date-time: {t}")))
+        }
+    };
+    let (start, end) = match (time("startTime"), time("endTime")) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let types = all("type");
+    let owned = |r: &str| st.services.iter().any(|s| s.id == r && s.owner == owner);
+    let mut found: Vec<(i64, &LogEntry)> = st
+        .logs
+        .iter()
+        .filter(|l| resources.contains(&l.resource) && owned(&l.resource))
+        .filter(|_| types.is_empty() || types.iter().any(|t| t == "app"))
+        .filter_map(|l| Some((common::rfc3339_millis(&l.timestamp)?, l)))
+        .filter(|(t, _)| start.as_ref().is_none_or(|(s, _)| t >= s) && end.as_ref().is_none_or(|(e, _)| t <= e))
+        .collect();
+    found.sort_by_key(|(t, _)| *t);
+    if backward {
+        found.reverse();
+    }
+    let has_more = found.len() > limit;
+    let page = &found[..found.len().min(limit)];
+    let edge = page.last().map(|(_, l)| l.timestamp.clone());
+    let (next_start, next_end) = match (has_more, backward) {
+        (false, _) => (None, None),
+        (true, true) => (start.map(|(_, s)| s), edge),
+        (true, false) => (edge, end.map(|(_, e)| e)),
+    };
+    let logs: Vec<Value> = page
+        .iter()
+        .map(|(_, l)| {
+            json!({"id": l.id, "timestamp": l.timestamp, "message": l.message, "labels": [
+                {"name": "resource", "value": l.resource}, {"name": "instance", "value": l.instance},
+                {"name": "type", "value": "app"}, {"name": "level", "value": "info"},
+            ]})
+        })
+        .collect();
+    (200, json!({"hasMore": has_more, "nextStartTime": next_start, "nextEndTime": next_end, "logs": logs}).to_string())
+}
+
 fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, String) {
     let Some(rest) = full_path.strip_prefix("/v1") else { return error(404, "not found") };
     let (path, params) = query(rest);
@@ -383,6 +476,7 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
         };
     }
     match (method, parts.as_slice()) {
+        ("GET", ["logs"]) => list_logs(st, full_path.split_once('?').map_or("", |(_, q)| q)),
         ("GET", ["owners"]) => (
             200,
             Value::Array(
@@ -665,6 +759,27 @@ impl FakeRender {
 #[cfg(test)]
 mod schema_tests {
     use super::*;
+
+    #[test]
+    fn logs_come_a_page_at_a_time_and_refuse_a_limit_over_100() {
+        let mut st = State { owners: vec![("tea-fake".into(), "Fake team".into())], ..State::default() };
+        st.add_foreign_service("api");
+        let id = st.services[0].id.clone();
+        for i in 0..3 {
+            st.add_log(&id, &format!("2026-12-05T07:00:0{i}.000Z"), &format!("line {i}"));
+        }
+        let (code, body) = list_logs(&st, &format!("ownerId=tea-fake&resource={id}&limit=101"));
+        assert_eq!(code, 400, "{body}");
+        let (code, body) = list_logs(&st, &format!("resource={id}"));
+        assert_eq!(code, 400, "{body}");
+        let (code, body) = list_logs(&st, &format!("ownerId=tea-fake&resource={id}&limit=2"));
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((v["hasMore"].as_bool(), v["logs"][0]["message"].as_str()), (Some(true), Some("line 2")));
+        assert_eq!(v["nextEndTime"], "2026-12-05T07:00:01.000Z");
+        let (_, body) = list_logs(&st, &format!("ownerId=other&resource={id}"));
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["logs"], json!([]));
+    }
 
     #[test]
     fn rejects_unknown_and_missing_fields() {

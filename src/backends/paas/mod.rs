@@ -2,7 +2,8 @@
 //! pushed from `apply` (image.rs), the only credential the platform pulls it with
 //! (pull.rs), the variables
 //! a service should have and their diff (vars.rs), the deploy wait over a per-platform
-//! status mapping (deploy.rs), and the mark that says a service is aideploy's (owner.rs).
+//! status mapping (deploy.rs), the mark that says a service is aideploy's (owner.rs), and
+//! the look-back window of `logs` (logs.rs).
 //! Each target keeps only its own API calls.
 //!
 //! A folder under backends/ rather than cloud/: cloud/ sets up one provider's clients;
@@ -10,6 +11,7 @@
 
 pub mod deploy;
 pub mod image;
+pub mod logs;
 pub mod owner;
 pub mod pull;
 pub mod vars;

@@ -31,11 +31,13 @@
 //! conditional write; a first deploy's claim creates the project and environment.
 //!
 //! api.rs: the client; ops.rs: the GraphQL operations; observe.rs: reads; plan.rs: the
-//! steps (pure); apply.rs: carrying them out; lease.rs: the deploy lease.
+//! steps (pure); apply.rs: carrying them out; lease.rs: the deploy lease; logs.rs: the
+//! live deployment's log.
 
 pub(crate) mod api;
 mod apply;
 mod lease;
+mod logs;
 mod observe;
 mod ops;
 mod plan;
@@ -50,7 +52,9 @@ use serde_json::json;
 
 use crate::backends::paas::image::{self, Image};
 use crate::backends::paas::vars;
-use crate::engine::{Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Outcome, Planned, Provider, Reporter, Target};
+use crate::engine::{
+    Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Outcome, Planned, Provider, Reporter, Target,
+};
 use crate::error::UsageError;
 use crate::manifest::Kind;
 use api::Api;
@@ -138,7 +142,7 @@ impl Target for RailwayTarget {
         Capabilities {
             provider: Provider::Railway,
             secret_store: false,
-            logs: false,
+            logs: true,
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: true,
@@ -216,6 +220,10 @@ impl Target for RailwayTarget {
 
     async fn rollback(&self, cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
         apply::rollback(cx, seen, plan, r).await
+    }
+
+    async fn logs(&self, cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
+        logs::tail(cx, &Api::from_env()?, seen, query, out).await
     }
 
     fn plan_destroy(&self, cx: &Cx, seen: &Observed) -> Planned<Step> {

@@ -8,6 +8,7 @@ pub const Q_VARIABLES: &str = include_str!("ops/variables.graphql");
 pub const Q_DEPLOYMENTS: &str = include_str!("ops/deployments.graphql");
 pub const Q_DEPLOYMENT: &str = include_str!("ops/deployment.graphql");
 pub const Q_LOGS: &str = include_str!("ops/deployment_logs.graphql");
+pub const Q_LOG_WINDOW: &str = include_str!("ops/deployment_log_window.graphql");
 pub const Q_DOMAINS: &str = include_str!("ops/domains.graphql");
 pub const Q_ENVIRONMENT: &str = include_str!("ops/environment.graphql");
 pub const M_PROJECT_CREATE: &str = include_str!("ops/project_create.graphql");

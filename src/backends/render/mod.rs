@@ -29,11 +29,13 @@
 //! own, a settled register (lease.rs), since Render's API has no conditional write.
 //!
 //! api.rs: the client and the answers' types; observe.rs: reads; plan.rs: the steps
-//! (pure); apply.rs: carrying them out; lease.rs: the deploy lease.
+//! (pure); apply.rs: carrying them out; lease.rs: the deploy lease; logs.rs: the app's
+//! log.
 
 pub(crate) mod api;
 mod apply;
 mod lease;
+mod logs;
 mod observe;
 mod plan;
 
@@ -43,7 +45,9 @@ use serde_json::json;
 
 use crate::backends::paas::image::{self, Image};
 use crate::backends::paas::vars;
-use crate::engine::{Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Outcome, Planned, Provider, Reporter, Target};
+use crate::engine::{
+    Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Outcome, Planned, Provider, Reporter, Target,
+};
 use crate::error::UsageError;
 use crate::manifest::Kind;
 use api::Api;
@@ -153,7 +157,7 @@ impl Target for RenderTarget {
         Capabilities {
             provider: Provider::Render,
             secret_store: false,
-            logs: false,
+            logs: true,
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: true,
@@ -231,6 +235,10 @@ impl Target for RenderTarget {
 
     async fn rollback(&self, cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
         apply::rollback(cx, seen, plan, r).await
+    }
+
+    async fn logs(&self, cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
+        logs::tail(cx, &Api::from_env()?, seen, query, out).await
     }
 
     fn plan_destroy(&self, cx: &Cx, seen: &Observed) -> Planned<Step> {
