@@ -757,31 +757,14 @@ fn appservice_logs_come_from_the_container_log() {
     assert!(json[0]["timestamp"].as_str().is_some_and(|t| t.len() == 20 && t.ends_with('Z')), "{json:?}");
 
     // -f: only what is written after it started.
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", p.home.path())
-        .env("CI", "true")
-        .env("AIDEPLOY_STATE_DIR", p.home.path().join("state"))
-        .env("AIDEPLOY_CACHE_DIR", p.home.path().join("cache"))
+    let mut follow = common::aideploy_process(p.home.path());
+    follow
         .env("AIDEPLOY_AZURE_ENDPOINT", &p.fake.base)
         .env("OPENAI_API_KEY", SECRET)
         .env("AIDEPLOY_POLL_INTERVAL_MS", "100")
         .current_dir(&p.dir)
-        .args(["logs", "--target", "appservice", "-f", "-n", "1"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+        .args(["logs", "--target", "appservice", "-f", "-n", "1"]);
+    let (mut child, rx) = common::spawn_lines(follow);
     let first = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the last line first");
     assert!(first.ends_with("GET /health 200"), "{first}");
     let more = format!("{log}{} INFO:     GET /query 200\n", log_time("now"));

@@ -1077,31 +1077,13 @@ fn cloudrun_logs_come_from_cloud_logging() {
     assert!(!stdout.contains("not this service's"), "{stdout}");
 
     // -f: what arrives after it started.
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("aideploy"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", p.home.path())
-        .env("CI", "true")
-        .env("NO_COLOR", "1")
-        .env("AIDEPLOY_STATE_DIR", p.home.path().join("state"))
-        .env("AIDEPLOY_CACHE_DIR", p.home.path().join("cache"))
+    let mut follow = common::aideploy_process(p.home.path());
+    follow
         .env("AIDEPLOY_GCP_ENDPOINT", &p.endpoint)
         .env("AIDEPLOY_POLL_INTERVAL_MS", "100")
         .current_dir(&p.dir)
-        .args(["logs", "--target", "cloudrun", "-f", "-n", "1"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+        .args(["logs", "--target", "cloudrun", "-f", "-n", "1"]);
+    let (mut child, rx) = common::spawn_lines(follow);
     let first = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the last line first");
     assert!(first.ends_with("POST https://rag.a.run.app/ask 200 13ms"), "{first}");
     fake.state.lock().unwrap().add_log_entry(SERVICE, &r2, &ago(0), json!({"textPayload": "a new request\n"}));

@@ -1343,15 +1343,8 @@ fn logs_come_from_cloudwatch() {
     assert!(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().ends_with("an old line"), "{out:?}");
 
     // -f: what arrives after it started.
-    // Logs read no Python: the environment of `cmd` without the installer's settings.
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("CI", "true")
-        .env("NO_COLOR", "1")
-        .env("AIDEPLOY_STATE_DIR", home.path().join("state"))
-        .env("AIDEPLOY_CACHE_DIR", home.path().join("cache"))
+    let mut follow = common::aideploy_process(home.path());
+    follow
         .env("AWS_ENDPOINT_URL", moto())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -1359,20 +1352,8 @@ fn logs_come_from_cloudwatch() {
         .env("API_KEY", SECRET)
         .env("AIDEPLOY_POLL_INTERVAL_MS", "100")
         .current_dir(p)
-        .args(["logs", "--target", "lambda", "-f", "-n", "1"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+        .args(["logs", "--target", "lambda", "-f", "-n", "1"]);
+    let (mut child, rx) = common::spawn_lines(follow);
     let first = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the last line first");
     assert!(first.ends_with("END RequestId: 1"), "{first}");
     put_log_events(&group, &[(0, "a new request")]);

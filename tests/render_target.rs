@@ -84,15 +84,8 @@ impl Project {
 
     /// `aideploy logs ARGS --target render`, as people run it (no --json unless asked).
     fn logs_command(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home.path())
-            .env("CI", "true")
-            .env("NO_COLOR", "1")
-            .env("AIDEPLOY_STATE_DIR", self.home.path().join("state"))
-            .env("AIDEPLOY_CACHE_DIR", self.home.path().join("cache"))
-            .env("AIDEPLOY_REGISTRY", &self.repo)
+        let mut cmd = common::aideploy_process(self.home.path());
+        cmd.env("AIDEPLOY_REGISTRY", &self.repo)
             .env("AIDEPLOY_RENDER_ENDPOINT", &self.endpoint)
             .env("OPENAI_API_KEY", SECRET)
             .env("AIDEPLOY_POLL_INTERVAL_MS", "100")
@@ -648,17 +641,7 @@ fn render_logs_read_the_service_a_page_at_a_time() {
     assert!(lines[0].ends_with("  an old line"), "{lines:?}");
 
     // -f: what arrives after it started.
-    let mut child = p.logs_command(&["-f", "-n", "1"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = common::spawn_lines(p.logs_command(&["-f", "-n", "1"]));
     let last = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the last line first");
     assert!(last.ends_with("POST /ask 200"), "{last}");
     fake.state.lock().unwrap().add_log(&ours, &common::rfc3339_ago(0), "a new request");

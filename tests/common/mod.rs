@@ -184,20 +184,39 @@ pub fn fake_http_with(
 /// `secs` seconds before now, as RFC 3339 UTC with milliseconds (how the PaaS APIs
 /// write a log line's time).
 pub fn rfc3339_ago(secs: u64) -> String {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - secs as i64 * 1000;
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let s = rem / 1000;
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", s / 3600, s % 3600 / 60, s % 60, rem % 1000)
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 - secs * 1000;
+    let whole = aideploy::util::iso8601(ms / 1000);
+    format!("{}.{:03}Z", whole.trim_end_matches('Z'), ms % 1000)
+}
+
+/// The built binary as a plain process with the environment [`aideploy`] gives, for a
+/// command that runs until it is stopped (`logs -f`): assert_cmd waits for the end.
+pub fn aideploy_process(home: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("CI", "true")
+        .env("NO_COLOR", "1")
+        .env("AIDEPLOY_STATE_DIR", home.join("state"))
+        .env("AIDEPLOY_CACHE_DIR", home.join("cache"));
+    cmd
+}
+
+/// Starts `cmd` with its stdout piped; its lines arrive on the channel as it writes them.
+pub fn spawn_lines(mut cmd: std::process::Command) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().expect("start aideploy");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
 }
 
 /// Milliseconds since the epoch of an RFC 3339 UTC time (`...Z`, any fraction), as the

@@ -443,32 +443,21 @@ fn a_function_without_recorded_parts_keeps_saying_code_changed() {
     assert_eq!(row(&p, "function").reason.as_deref(), Some("code changed"));
 }
 
-const SNAP_MANIFEST: &str = r#"version = 1
-[app]
-name = "rag"
-runtime = "python3.12"
-asgi = "app.main:app"
-health = "/health"
-[env]
-LOG_LEVEL = "info"
-[secrets]
-API_KEY = {}
-[targets.lambda]
-region = "eu-west-1"
-memory = 256
-timeout = 20
-"#;
+/// The manifest on a runtime SnapStart supports.
+fn snap_manifest() -> String {
+    MANIFEST.replace("python3.11", "python3.12")
+}
 
 /// SnapStart shows on the function and the version it publishes; turning it on for a
 /// running function is a configuration change and a new version.
 #[test]
 fn snapstart_shows_in_the_plan_and_is_a_new_version() {
-    let on = cx_with(SNAP_MANIFEST, &["snapstart=true"]);
+    let on = cx_with(&snap_manifest(), &["snapstart=true"]);
     let p = plan::plan(&on, &Now::empty(REGION), &zip(SHA, 1000));
     assert_eq!(row(&p, "function").reason.as_deref(), Some("python3.12 zip, SnapStart on published versions"));
     assert_eq!(row(&p, "version").reason.as_deref(), Some("SnapStart: initialised and snapshotted when published"));
 
-    let off = cx_with(SNAP_MANIFEST, &[]);
+    let off = cx_with(&snap_manifest(), &[]);
     let seen = deployed(&off, SHA, PACKAGE_ZIP);
     let p = plan::plan(&on, &seen, &zip(SHA, 1000));
     let config = row(&p, "function-config");
@@ -488,7 +477,7 @@ fn snapstart_needs_python_312_and_a_zip() {
     let e = check_snapstart(&old, PACKAGE_ZIP).unwrap_err();
     assert!(e.message.contains("python3.12") && e.message.contains("python3.11"), "{}", e.message);
     assert!(e.hint.as_deref().is_some_and(|h| h.contains("runtime = \"python3.12\"")), "{:?}", e.hint);
-    let new = cx_with(SNAP_MANIFEST, &["snapstart=true"]);
+    let new = cx_with(&snap_manifest(), &["snapstart=true"]);
     assert!(check_snapstart(&new, PACKAGE_ZIP).is_ok());
     assert!(check_snapstart(&new, PACKAGE_IMAGE).unwrap_err().message.contains("container-image"));
     assert!(check_snapstart(&cx_with(MANIFEST, &[]), PACKAGE_IMAGE).is_ok());
