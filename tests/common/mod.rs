@@ -11,15 +11,8 @@ pub fn root() -> PathBuf {
 
 /// `aideploy` with no terminal, no colour, CI set, and its own state and cache dirs.
 pub fn aideploy(home: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("aideploy").expect("binary");
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("CI", "true")
-        .env("NO_COLOR", "1")
-        .env("AIDEPLOY_STATE_DIR", home.join("state"))
-        .env("AIDEPLOY_CACHE_DIR", home.join("cache"))
-        .current_dir(root());
+    let mut cmd = assert_cmd::Command::from_std(aideploy_process(home));
+    cmd.current_dir(root());
     cmd
 }
 
@@ -189,8 +182,9 @@ pub fn rfc3339_ago(secs: u64) -> String {
     format!("{}.{:03}Z", whole.trim_end_matches('Z'), ms % 1000)
 }
 
-/// The built binary as a plain process with the environment [`aideploy`] gives, for a
-/// command that runs until it is stopped (`logs -f`): assert_cmd waits for the end.
+/// The built binary as a plain process with no terminal, no colour, CI set, and its own
+/// state and cache dirs; [`aideploy`] wraps it, and a command that runs until it is
+/// stopped (`logs -f`) takes it as it is (assert_cmd waits for the end).
 pub fn aideploy_process(home: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aideploy"));
     cmd.env_clear()

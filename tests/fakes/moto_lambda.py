@@ -15,7 +15,8 @@ PublishVersion, Put/Get/DeleteProvisionedConcurrencyConfig; the SnapStart guide)
   concurrency (1000 here) must keep 100 unreserved. Deleting the function deletes it.
 
 A transition completes after POLLS reads. Started by scripts/setup/peers.sh as the test
-run's moto: `python3 moto_lambda.py PORT` (exits when its parent process does).
+run's moto: `python3 moto_lambda.py PORT` (exits when its parent process does);
+moto_sagemaker.py builds on it.
 """
 
 import json
@@ -260,8 +261,14 @@ def _exit_with_parent(parent):
     os._exit(0)
 
 
-if __name__ == "__main__":
+def serve(port):
+    """moto's server on loopback `port`, with every patch imported so far, until the
+    process that started it ends."""
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     from moto.server import main
 
-    main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+    main(["-H", "127.0.0.1", "-p", port])
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

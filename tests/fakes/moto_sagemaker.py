@@ -17,10 +17,7 @@ for a container that never answers /ping (the way to make a deployment fail).
 Usage: python3 moto_sagemaker.py PORT   (exits when its parent process does)
 """
 
-import os
 import sys
-import threading
-import time
 
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
@@ -133,14 +130,8 @@ Backend.update_endpoint = update_endpoint
 resp.SageMakerResponse.update_endpoint = update_endpoint_action
 
 
-def _exit_with_parent(parent):
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-
 if __name__ == "__main__":
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    from moto.server import main
+    # The Lambda additions too (this file's folder is on the path when it runs).
+    import moto_lambda
 
-    main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+    moto_lambda.serve(sys.argv[1])
