@@ -20,6 +20,7 @@ const ONLY_VALIDATE: &[(&str, &str)] = &[
     ("missing-requirements.toml", "whether the requirements file exists"),
     // Needs more than the document's shape.
     ("env-and-secret.toml", "a name in both [env] and [secrets]: a rule across two tables' keys"),
+    ("lambda-snapstart-old-runtime.toml", "SnapStart on a runtime before python3.12: a rule across [app] and a target"),
     ("secret-in-env.toml", "a value that looks like a credential (aideploy's detector)"),
     ("password-url-in-env.toml", "a URL with a password in it (aideploy's detector)"),
     ("secret-name-in-env.toml", "a variable whose name says it is a credential (aideploy's detector)"),

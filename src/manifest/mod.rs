@@ -21,7 +21,7 @@ use serde::Deserialize;
 pub use diag::{did_you_mean, ManifestError, ManifestErrors};
 pub use settings::markdown_table as settings_markdown_table;
 pub use spanned::Sp;
-pub use target::{Resolved, Target, TargetSettings, VarName};
+pub use target::{Resolved, Target, TargetSettings, VarName, SNAPSTART_MIN_PYTHON_MINOR};
 pub use values::*;
 
 pub const FILE_NAME: &str = "aideploy.toml";
@@ -368,6 +368,11 @@ fn parse_all(text: &str, name: &str) -> (Option<Manifest>, Vec<ManifestError>) {
     for (target_name, settings) in &manifest.targets {
         let kind_written = written(&["targets", target_name.get().as_str(), "kind"]);
         errors.extend(target::check_declared(target_name, settings, kind_written, name, text));
+        // A runtime written in [app] that Lambda SnapStart does not take (one inferred
+        // from the project is checked when the zip is built).
+        if written(&["app", "runtime"]) {
+            errors.extend(target::check_snapstart_runtime(target_name, settings, &manifest.app.get().runtime, name, text));
+        }
     }
 
     errors.sort_by_key(|e| e.span.start);

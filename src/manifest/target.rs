@@ -161,6 +161,34 @@ pub(super) fn check_settings(kind: Kind, settings: &TargetSettings, source: &str
     errors
 }
 
+/// The oldest Python runtime Lambda SnapStart takes.
+pub const SNAPSTART_MIN_PYTHON_MINOR: u32 = 12;
+
+/// `snapstart = true` on a lambda target with an [app] runtime SnapStart does not take.
+pub(super) fn check_snapstart_runtime(
+    name: &Sp<TargetName>,
+    settings: &Sp<TargetSettings>,
+    runtime: &super::values::Runtime,
+    source: &str,
+    text: &str,
+) -> Vec<ManifestError> {
+    let kind = settings.get().kind.as_ref().map(|k| *k.get()).or_else(|| Kind::parse(name.get().as_str()));
+    let Some(on) = settings.get().snapstart.as_ref().filter(|s| *s.get() && kind == Some(Kind::Lambda)) else { return Vec::new() };
+    let minor = runtime.version().strip_prefix("3.").and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
+    if minor >= SNAPSTART_MIN_PYTHON_MINOR {
+        return Vec::new();
+    }
+    vec![ManifestError::new(
+        source,
+        text,
+        on.span.clone(),
+        "aideploy::manifest::conflict",
+        format!("Lambda SnapStart needs python3.12 or later; [app] runtime is {runtime}"),
+    )
+    .label("not on this runtime")
+    .help("set `runtime = \"python3.12\"` (or later) in [app], or drop `snapstart`")]
+}
+
 /// Checks one `[targets.NAME]` table of the file. `kind_written`: the table has a
 /// `kind`, which did not parse (its own error says why; without a kind, the other
 /// settings cannot be checked).

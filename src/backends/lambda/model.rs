@@ -330,8 +330,7 @@ pub fn wants_snapstart(cx: &Cx) -> bool {
     cx.target.values.snapstart.unwrap_or(false)
 }
 
-/// The oldest Python runtime SnapStart supports (python3.12).
-pub const SNAPSTART_MIN_PYTHON_MINOR: u32 = 12;
+use crate::manifest::SNAPSTART_MIN_PYTHON_MINOR;
 
 /// SnapStart's limits that the manifest alone cannot check: the runtime, and a zip (not
 /// an image) function.
