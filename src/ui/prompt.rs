@@ -24,6 +24,11 @@ impl Drop for CursorGuard {
 /// Runs one dialoguer prompt; Ctrl-C becomes [`Interrupted`].
 pub fn run<T>(prompt: impl FnOnce() -> dialoguer::Result<T>) -> Result<T> {
     let _cursor = CursorGuard;
+    // dialoguer enters raw mode for each key and leaves it in between: a Ctrl-C typed in
+    // that moment would be a signal, not a key it reads, and it would wait for a key for
+    // ever. With signals off for the whole prompt, Ctrl-C is always a key.
+    #[cfg(unix)]
+    let _signals = signals_off();
     prompt().map_err(|dialoguer::Error::IO(e)| {
         if e.kind() == std::io::ErrorKind::Interrupted {
             Interrupted.into()
@@ -102,6 +107,25 @@ pub fn secret(question: &str) -> Result<String> {
 struct TermiosGuard {
     fd: libc::c_int,
     saved: libc::termios,
+}
+
+/// Turns the terminal's signal keys off until the guard drops; `None` when stdin is not a
+/// terminal. Typed-ahead input is kept.
+#[cfg(unix)]
+fn signals_off() -> Option<TermiosGuard> {
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: termios is plain data; tcgetattr fills it or fails.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
+        return None;
+    }
+    let mut quiet = saved;
+    quiet.c_lflag &= !libc::ISIG;
+    // SAFETY: settings read from the same descriptor, one flag cleared.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
+        return None;
+    }
+    Some(TermiosGuard { fd, saved })
 }
 
 #[cfg(unix)]
