@@ -134,11 +134,13 @@ It ends with the commands to run next (`next` in --json).")]
   aideploy destroy --target local --stage pr-42 --yes
   aideploy destroy --target appservice --purge   # also purge the soft-deleted Key Vault")]
     Destroy(DestroyArgs),
-    /// Store, list or remove the app's secrets in the target's secret store
+    /// Store, list, read or remove the app's secrets in the target's secret store
     #[command(after_help = "Examples:
   aideploy secrets set OPENAI_API_KEY --target lambda            # hidden prompt, or $OPENAI_API_KEY
   printf %s \"$KEY\" | aideploy secrets set OPENAI_API_KEY --stdin -t lambda --yes
+  aideploy secrets set OPENAI_API_KEY -t cloudrun --deploy       # and roll the app onto it
   aideploy secrets list --target lambda --json
+  aideploy secrets get OPENAI_API_KEY --target lambda --reveal
   aideploy secrets rm OPENAI_API_KEY --target lambda --yes")]
     Secrets(SecretsArgs),
     /// Check the manifest and report every problem
@@ -262,17 +264,34 @@ pub enum SecretsCommand {
     /// Store a secret's value: from --stdin, the local environment or .env, or a hidden prompt
     #[command(after_help = "Examples:
   aideploy secrets set OPENAI_API_KEY --target lambda
-  printf %s \"$KEY\" | aideploy secrets set OPENAI_API_KEY --stdin --target lambda")]
+  printf %s \"$KEY\" | aideploy secrets set OPENAI_API_KEY --stdin --target lambda
+  aideploy secrets set OPENAI_API_KEY --target cloudrun --deploy --yes")]
     Set {
         /// The secret's name, as in [secrets]
         name: String,
         /// Read the value from stdin (one trailing newline is dropped)
         #[arg(long)]
         stdin: bool,
+        /// Then deploy, so the running app gets the new value (a normal, health-gated deploy)
+        #[arg(long)]
+        deploy: bool,
         #[command(flatten)]
         target: TargetArgs,
     },
-    /// List the secrets: names and when they last changed, never values
+    /// Print a stored secret's value: at a terminal, or anywhere with --reveal
+    #[command(after_help = "Examples:
+  aideploy secrets get OPENAI_API_KEY --target lambda
+  aideploy secrets get OPENAI_API_KEY --target lambda --reveal | pbcopy")]
+    Get {
+        /// The secret's name
+        name: String,
+        /// Print the value even when stdout is not a terminal (a pipe, a file, CI logs)
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// List the secrets: names, versions and when they last changed, never values
     #[command(after_help = "Examples:
   aideploy secrets list --target lambda
   aideploy secrets list --target lambda --json")]

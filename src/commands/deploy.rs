@@ -3,18 +3,27 @@ use serde_json::json;
 
 use super::{context, init};
 use crate::cli::{DeployArgs, GlobalArgs, InitArgs, TargetArgs};
-use crate::engine::Health;
+use crate::engine::{Backend, Cx, Health};
 use crate::manifest;
 use crate::ui::Ui;
 
 pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let (cx, backend) = context(args, g, ui, true)?;
+    deploy(&cx, &*backend, ui, None).await
+}
+
+/// Deploys and prints the report. With `before` (what a command did first, e.g.
+/// `secrets set --deploy`), `--json` prints `{KEY: what it did, "deploy": report}`.
+pub async fn deploy(cx: &Cx, backend: &dyn Backend, ui: &Ui, before: Option<(&str, serde_json::Value)>) -> Result<u8> {
     if let Some(w) = cx.secrets.short_warning() {
         ui.warn(&w);
     }
-    let report = backend.deploy(&cx, ui).await?;
+    let report = backend.deploy(cx, ui).await?;
     if ui.json {
-        ui.result_json(&json!(report));
+        match before {
+            Some((key, done)) => ui.result_json(&json!({key: done, "deploy": report})),
+            None => ui.result_json(&json!(report)),
+        }
     } else {
         let secs = report.duration_ms as f64 / 1000.0;
         match report.health {

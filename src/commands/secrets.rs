@@ -1,8 +1,9 @@
-//! `aideploy secrets set|list|rm`: the app's secrets in the target's own secret store
-//! (the targets whose capabilities say they have one). Values are read from stdin (`--stdin`), the local
-//! environment or `.env`, or a hidden prompt, and are never printed.
+//! `aideploy secrets set|list|get|rm`: the app's secrets in the target's own secret
+//! store (the targets whose capabilities say they have one). Values are read from stdin
+//! (`--stdin`), the local environment or `.env`, or a hidden prompt; one is printed only
+//! by `get`, at a terminal or with `--reveal`.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use anyhow::Result;
 use serde_json::json;
@@ -16,8 +17,9 @@ use crate::ui::Ui;
 
 pub async fn run(args: &SecretsArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     match &args.command {
-        SecretsCommand::Set { name, stdin, target } => set(name, *stdin, target, g, ui).await,
+        SecretsCommand::Set { name, stdin, deploy, target } => set(name, *stdin, *deploy, target, g, ui).await,
         SecretsCommand::List { target } => list(target, g, ui).await,
+        SecretsCommand::Get { name, reveal, target } => get(name, *reveal, target, g, ui).await,
         SecretsCommand::Rm { name, target } => rm(name, target, g, ui).await,
     }
 }
@@ -72,23 +74,71 @@ fn value_for(cx: &Cx, name: &str, stdin: bool, ui: &Ui) -> Result<SecretValue> {
     }
 }
 
-async fn set(name: &str, stdin: bool, args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+async fn set(name: &str, stdin: bool, deploy: bool, args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let (cx, store) = store_context(args, g, ui).await?;
     declared(&cx, name)?;
     let value = value_for(&cx, name, stdin, ui)?;
     let (op, stored) = store.put(name, &value).await?;
-    let (op, arn) = (op.as_str(), stored.id);
+    let op = op.as_str();
     let secret = store.location(name);
+    let done = json!({"name": name, "secret": secret, "arn": stored.id, "version": stored.version, "op": op});
+    if !ui.json {
+        let version = stored.version.as_deref().map(|v| format!(", version {}", short_version(v))).unwrap_or_default();
+        ui.result(&format!("{name}: {op} ({secret}{version})"));
+    }
+    if deploy {
+        // A normal deploy, with the value just stored (not an older one in $NAME or .env).
+        let (mut cx, backend) = super::context(args, g, ui, true)?;
+        cx.secrets.values.insert(name.to_string(), value);
+        ui.info(&format!("Deploying {} to {} so the app reads the new value:", cx.app_name(), cx.target.name));
+        return super::deploy::deploy(&cx, &*backend, ui, Some(("secret", done))).await;
+    }
     if ui.json {
-        ui.result_json(&json!({"name": name, "secret": secret, "arn": arn, "op": op}));
+        ui.result_json(&done);
+    } else if op != "unchanged" {
+        ui.info(&format!(
+            "The running app still has the old value: it reads the new one from the next deploy \
+             (`aideploy deploy --target {}`, health-gated like any deploy), or run this again with --deploy.",
+            cx.target.name
+        ));
+    }
+    Ok(0)
+}
+
+/// A long version id (a UUID) cut for a table; numbers stay whole.
+fn short_version(v: &str) -> &str {
+    match v.get(..8) {
+        Some(head) if v.len() > 12 => head,
+        _ => v,
+    }
+}
+
+async fn get(name: &str, reveal: bool, args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+    // Refused before any cloud call: a value printed to a pipe or a CI log is a leak.
+    if !reveal && !std::io::stdout().is_terminal() {
+        return Err(UsageError::new(format!("not printing the value of `{name}`: stdout is not a terminal"))
+            .hint(format!(
+                "pass --reveal to print it anyway (`aideploy secrets get {name} --target {} --reveal`)",
+                args.target.as_deref().unwrap_or("T")
+            ))
+            .into());
+    }
+    let (cx, store) = store_context(args, g, ui).await?;
+    let Some((value, about)) = store.get(name).await? else {
+        return Err(UsageError::new(format!("no stored secret `{name}` for {} ({})", cx.app_name(), cx.stage))
+            .hint(format!("`aideploy secrets list --target {}` shows what is stored", cx.target.name))
+            .into());
+    };
+    if ui.json {
+        ui.result_json(&json!({
+            "name": name,
+            "secret": store.location(name),
+            "version": about.version,
+            "last_changed": about.last_changed.map(|t| crate::util::iso8601(t.max(0) as u64)),
+            "value": value.expose(),
+        }));
     } else {
-        ui.result(&format!("{name}: {op} ({secret})"));
-        if op != "unchanged" {
-            ui.info(&format!(
-                "The app reads it from the next `aideploy deploy --target {}` on (a new version, so no instance keeps the old value).",
-                cx.target.name
-            ));
-        }
+        ui.result(value.expose());
     }
     Ok(0)
 }
@@ -110,6 +160,7 @@ async fn list(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
                 "secret": store.location(n),
                 "stored": s.is_some(),
                 "in_manifest": cx.loaded.manifest.secrets.keys().any(|k| k.get() == n),
+                "version": s.and_then(|s| s.version.clone()),
                 "last_changed": s.and_then(|s| s.last_changed).map(|t| crate::util::iso8601(t.max(0) as u64)),
                 "arn": s.map(|s| s.id.clone()),
             })
@@ -124,11 +175,16 @@ async fn list(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         return Ok(0);
     }
     let width = names.iter().map(String::len).max().unwrap_or(4).max(4);
-    let mut lines = vec![format!("{:width$}  LAST CHANGED", "NAME")];
+    let mut lines = vec![format!("{:width$}  {:8}  LAST CHANGED", "NAME", "VERSION")];
     for r in &rows {
-        let when = r["last_changed"].as_str().map(str::to_string).unwrap_or_else(|| "not stored".into());
+        let version = r["version"].as_str().map(short_version).unwrap_or("-");
+        let when = match (r["stored"].as_bool(), r["last_changed"].as_str()) {
+            (Some(false), _) => "not stored".to_string(),
+            (_, Some(t)) => t.to_string(),
+            (_, None) => "-".to_string(),
+        };
         let note = if r["in_manifest"] == json!(false) { "  (not in the manifest)" } else { "" };
-        lines.push(format!("{:width$}  {when}{note}", r["name"].as_str().unwrap_or_default()));
+        lines.push(format!("{:width$}  {version:8}  {when}{note}", r["name"].as_str().unwrap_or_default()));
     }
     ui.result(&lines.join("\n"));
     Ok(0)

@@ -243,7 +243,7 @@ impl super::SecretStore for AwsStore {
         Ok(list(&self.client, &self.app, &self.stage)
             .await?
             .into_iter()
-            .map(|(k, s)| (k, super::StoredSecret { id: s.arn, last_changed: s.last_changed }))
+            .map(|(k, s)| (k, super::StoredSecret { id: s.arn, last_changed: s.last_changed, version: s.version }))
             .collect())
     }
     async fn put(&self, name: &str, value: &SecretValue) -> Result<(super::PutOutcome, super::StoredSecret)> {
@@ -251,12 +251,13 @@ impl super::SecretStore for AwsStore {
         let existing = stored.get(name);
         if let Some(s) = existing {
             if same_value(&self.client, &s.arn, value).await? {
-                return Ok((super::PutOutcome::Unchanged, super::StoredSecret { id: s.arn.clone(), last_changed: s.last_changed }));
+                let same = super::StoredSecret { id: s.arn.clone(), last_changed: s.last_changed, version: s.version.clone() };
+                return Ok((super::PutOutcome::Unchanged, same));
             }
         }
         let written = put(&self.client, &self.app, &self.stage, &self.target, name, value, existing).await?;
         let op = if existing.is_some() { super::PutOutcome::Updated } else { super::PutOutcome::Created };
-        Ok((op, super::StoredSecret { id: written.arn, last_changed: None }))
+        Ok((op, super::StoredSecret { id: written.arn, last_changed: None, version: written.version }))
     }
     async fn delete(&self, name: &str) -> Result<bool> {
         let stored = list(&self.client, &self.app, &self.stage).await?;
@@ -264,5 +265,18 @@ impl super::SecretStore for AwsStore {
             Some(s) => delete(&self.client, &s.arn).await.map(|()| true),
             None => Ok(false),
         }
+    }
+    async fn get(&self, name: &str) -> Result<Option<(SecretValue, super::StoredSecret)>> {
+        let stored = list(&self.client, &self.app, &self.stage).await?;
+        let Some(s) = stored.get(name) else { return Ok(None) };
+        let out = self.client.get_secret_value().secret_id(&s.arn).send().await.map_err(|e| failed("GetSecretValue", e))?;
+        let Some(value) = out.secret_string() else { return Ok(None) };
+        super::redact::remember(value);
+        let about = super::StoredSecret {
+            id: s.arn.clone(),
+            last_changed: s.last_changed,
+            version: out.version_id().map(str::to_string).or_else(|| s.version.clone()),
+        };
+        Ok(Some((SecretValue::new(value.to_string()), about)))
     }
 }

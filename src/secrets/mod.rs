@@ -24,6 +24,9 @@ pub struct StoredSecret {
     pub id: String,
     /// Seconds since the epoch.
     pub last_changed: Option<i64>,
+    /// The store's id of the current value (a version number or id): it changes with
+    /// every new value. `None` when the store keeps no versions.
+    pub version: Option<String>,
 }
 
 /// What `put` did.
@@ -57,6 +60,9 @@ pub trait SecretStore: Send + Sync {
     async fn put(&self, name: &str, value: &SecretValue) -> Result<(PutOutcome, StoredSecret)>;
     /// Removes the secret `name`; false when there was none.
     async fn delete(&self, name: &str) -> Result<bool>;
+    /// The current value of `name` and what the store says of it; `None` when nothing
+    /// is stored under that name. Only `secrets get` asks for it.
+    async fn get(&self, name: &str) -> Result<Option<(SecretValue, StoredSecret)>>;
 }
 
 impl SecretValue {
