@@ -94,6 +94,53 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Seconds since the epoch of an RFC 3339 time as clouds write them:
+/// `2026-12-05T09:12:00Z`, with or without a fraction, and with `Z`, `+00:00` or
+/// Lambda's `+0000` for the zone. `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r).filter(|p| p.bytes().all(|c| c.is_ascii_digit())).and_then(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first() {
+                Some(b'+') => 1,
+                Some(b'-') => -1,
+                _ => return None,
+            };
+            let zone = rest[1..].replace(':', "");
+            if zone.len() != 4 || !zone.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            sign * (zone[..2].parse::<i64>().ok()? * 3600 + zone[2..].parse::<i64>().ok()? * 60)
+        }
+    };
+    let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec - offset;
+    u64::try_from(secs).ok()
+}
+
+/// An RFC 3339 time as `YYYY-MM-DDTHH:MM:SSZ` (UTC, to the second), whatever zone and
+/// fraction the cloud wrote it with; `None` when it is not one.
+pub fn utc_time(s: &str) -> Option<String> {
+    parse_rfc3339(s).map(iso8601)
+}
+
 /// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110's IMF-fixdate).
 pub fn parse_http_date(s: &str) -> Option<std::time::SystemTime> {
     let parts: Vec<&str> = s.split_whitespace().collect();
@@ -125,6 +172,20 @@ pub fn human_bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_times_in_every_zone_clouds_write() {
+        let want = Some("2026-12-05T09:12:30Z".to_string());
+        assert_eq!(super::utc_time("2026-12-05T09:12:30Z"), want);
+        assert_eq!(super::utc_time("2026-12-05T09:12:30.123456789Z"), want);
+        assert_eq!(super::utc_time("2026-12-05T09:12:30.000+0000"), want);
+        assert_eq!(super::utc_time("2026-12-05T10:12:30+01:00"), want);
+        assert_eq!(super::utc_time("2026-12-05T08:42:30.5-00:30"), want);
+        assert_eq!(super::parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        for bad in ["", "2026-12-05", "2026-12-05T09:12:30", "2026-13-05T09:12:30Z", "2026-12-05T09:12:30.Z", "2026-12-05T09:12:30+1"] {
+            assert_eq!(super::parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn http_dates() {
         let t = super::parse_http_date("Sun, 22 Nov 2026 02:32:36 GMT").unwrap();

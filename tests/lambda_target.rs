@@ -920,6 +920,19 @@ fn secrets_set_list_rm() {
     let text = run(home.path(), p, &["secrets", "list", "--target", "lambda"]);
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(stdout.contains("API_KEY") && !stdout.contains("another-secret-value"), "{stdout}");
+    // The version list shows is the one holding the value, and `get` reads it back.
+    let version = rows[0]["version"].as_str().unwrap().to_string();
+    let got = ok_json(&run(home.path(), p, &["secrets", "get", "API_KEY", "--target", "lambda", "--reveal", "--json"]));
+    assert_eq!((got["value"].as_str(), got["version"].as_str()), (Some("another-secret-value"), Some(version.as_str())), "{got}");
+    let plain = run(home.path(), p, &["secrets", "get", "API_KEY", "--target", "lambda", "--reveal"]);
+    assert_eq!(String::from_utf8_lossy(&plain.stdout).trim_end(), "another-secret-value");
+    // Not at a terminal and without --reveal: refused before any call, naming the flag.
+    let out = run(home.path(), p, &["secrets", "get", "API_KEY", "--target", "lambda"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty() && String::from_utf8_lossy(&out.stderr).contains("--reveal"), "{}", common::transcript(&out));
+    let out = run(home.path(), p, &["secrets", "get", "NOPE", "--target", "lambda", "--reveal"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("secrets list"), "{}", common::transcript(&out));
 
     // The stored value is the last one set, newline dropped.
     let s = state();
@@ -944,6 +957,23 @@ fn secrets_set_list_rm() {
     let s = state();
     let env = &ours(&s, &app).0.unwrap()["config"]["Environment"]["Variables"];
     assert_eq!(serde_json::from_str::<Value>(env["AIDEPLOY_SECRET_ARNS"].as_str().unwrap()).unwrap(), serde_json::json!({"API_KEY": arn}));
+
+    // `set --deploy` stores the value, then deploys it: a new version whose function reads
+    // the new secret version, even with an older value in $API_KEY.
+    let rev_of = |s: &Value| ours(s, &app).0.unwrap()["config"]["Environment"]["Variables"]["AIDEPLOY_SECRETS_REV"].clone();
+    let rev_before = rev_of(&state());
+    assert!(rev_before.is_string(), "no secrets revision on the function");
+    let out = cmd(home.path(), p)
+        .env("API_KEY", "an-older-local-value")
+        .args(["secrets", "set", "API_KEY", "--stdin", "--deploy", "--target", "lambda", "--yes", "--json"])
+        .write_stdin("the-rotated-secret-value\n")
+        .output()
+        .unwrap();
+    let both = ok_json(&out);
+    assert_eq!((both["secret"]["op"].as_str(), both["deploy"]["changed"].as_bool()), (Some("updated"), Some(true)), "{both}");
+    assert_ne!(both["deploy"]["health"], "failed", "{both}");
+    boto(&format!("v = boto3.client('secretsmanager', **kw).get_secret_value(SecretId='{arn}')['SecretString']\nassert v == 'the-rotated-secret-value', v"));
+    assert_ne!(rev_of(&state()), rev_before, "the deployed function still reads the old secret version");
     ok_json(&cmd(home.path(), p).env_remove("API_KEY").args(["destroy", "--target", "lambda", "--yes", "--json"]).output().unwrap());
     set("another-secret-value");
 

@@ -37,6 +37,9 @@ pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     if let Some(d) = &report.digest {
         row("digest", d.clone());
     }
+    if let Some(when) = deployed_words(&report) {
+        row("deployed", when);
+    }
     // A detail with no value (no previous version yet, ...) is left out, not `null`.
     for (k, v) in report.details.iter().filter(|(_, v)| !v.is_null()) {
         row(k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
@@ -128,12 +131,24 @@ fn one_line(e: &anyhow::Error) -> String {
     }
 }
 
+/// `2026-12-05 09:12 UTC by dana@example.com`: when the serving version was made and,
+/// when the cloud records it, by whom.
+fn deployed_words(s: &StatusReport) -> Option<String> {
+    let when = s.deployed_at.as_deref().map(|t| t.replacen('T', " ", 1).trim_end_matches('Z').get(..16).unwrap_or(t).to_string() + " UTC");
+    match (when, &s.deployed_by) {
+        (Some(w), Some(by)) => Some(format!("{w} by {by}")),
+        (Some(w), None) => Some(w),
+        (None, Some(by)) => Some(format!("by {by}")),
+        (None, None) => None,
+    }
+}
+
 fn table(rows: &[Row]) -> String {
-    let cells: Vec<[String; 5]> = rows
+    let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
-            let (state, url, version) = match &r.read {
-                Ok(s) if !s.deployed => ("not deployed".to_string(), String::new(), String::new()),
+            let (state, url, version, deployed) = match &r.read {
+                Ok(s) if !s.deployed => ("not deployed".to_string(), String::new(), String::new(), String::new()),
                 Ok(s) => {
                     let state = match s.health {
                         Some(Health::Passed) => "healthy",
@@ -144,15 +159,15 @@ fn table(rows: &[Row]) -> String {
                         Some(v) => v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
                         None => s.digest.as_deref().map(short_digest).unwrap_or_default(),
                     };
-                    (state.to_string(), s.url.clone().unwrap_or_default(), version)
+                    (state.to_string(), s.url.clone().unwrap_or_default(), version, deployed_words(s).unwrap_or_default())
                 }
-                Err((why, _)) => (format!("unreadable: {why}"), String::new(), String::new()),
+                Err((why, _)) => (format!("unreadable: {why}"), String::new(), String::new(), String::new()),
             };
-            [r.name.clone(), r.kind.clone(), state, url, version]
+            [r.name.clone(), r.kind.clone(), state, url, version, deployed]
         })
         .collect();
-    let header = ["TARGET", "KIND", "STATE", "URL", "VERSION"].map(str::to_string);
-    let mut width = [0usize; 5];
+    let header = ["TARGET", "KIND", "STATE", "URL", "VERSION", "DEPLOYED"].map(str::to_string);
+    let mut width = [0usize; 6];
     for row in std::iter::once(&header).chain(&cells) {
         for (w, c) in width.iter_mut().zip(row) {
             // A long reason does not widen the columns after it.

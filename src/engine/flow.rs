@@ -200,6 +200,10 @@ pub struct StatusReport {
     pub url: Option<String>,
     pub health: Option<Health>,
     pub digest: Option<String>,
+    /// When the serving version was made, as the cloud records it (RFC 3339, UTC).
+    pub deployed_at: Option<String>,
+    /// Who made it, when the cloud records that.
+    pub deployed_by: Option<String>,
     pub details: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -221,6 +225,8 @@ pub async fn status<T: Target>(cx: &Cx, target: &T) -> Result<StatusReport> {
         url: now.as_ref().and_then(|d| d.url.clone()),
         health: now.as_ref().map(|d| d.health),
         digest: now.as_ref().map(|d| d.digest.clone()),
+        deployed_at: now.as_ref().and_then(|d| d.deployed_at.clone()),
+        deployed_by: now.as_ref().and_then(|d| d.deployed_by.clone()),
         details: now.map(|d| d.details).unwrap_or_default(),
     })
 }

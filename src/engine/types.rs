@@ -166,6 +166,11 @@ pub struct Deployed {
     pub digest: String,
     pub url: Option<String>,
     pub health: Health,
+    /// When the serving version was made (RFC 3339, UTC, to the second), as the cloud
+    /// records it.
+    pub deployed_at: Option<String>,
+    /// Who made it, when the cloud records that (an account's email, a user's name).
+    pub deployed_by: Option<String>,
     /// Shown by `status`: pid, version, revision...
     pub details: serde_json::Map<String, serde_json::Value>,
 }

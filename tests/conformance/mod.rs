@@ -152,7 +152,7 @@ fn lifecycle(fx: &dyn Fixture, report: &mut Report) {
     let r = run(fx, &p, &["deploy"]);
     let deployed = must(&r, "the first deploy");
     outputs.push(r);
-    if let Err(e) = deployed {
+    if let Err(e) = &deployed {
         report.check("1 plan from a deployed state writes nothing", Err(format!("not reached: {e}")));
         report.check("2 an unchanged redeploy writes nothing", Err("not reached: the first deploy failed".into()));
     } else {
@@ -161,6 +161,14 @@ fn lifecycle(fx: &dyn Fixture, report: &mut Report) {
         report.check(
             "1 plan from a deployed state writes nothing",
             must(&r, "plan").and_then(|_| no_writes(fx, &m, "plan of a deployed app")),
+        );
+        outputs.push(r);
+
+        let m = marks(fx);
+        let r = run(fx, &p, &["status"]);
+        report.check(
+            "14 status reads only and says when the serving version was deployed",
+            must(&r, "status").and_then(|_| no_writes(fx, &m, "status")).and_then(|_| deployed_at(&r.json)),
         );
         outputs.push(r);
 
@@ -207,6 +215,10 @@ fn lifecycle(fx: &dyn Fixture, report: &mut Report) {
         }
     }
 
+    if deployed.is_ok() {
+        secrets(fx, &p, report, &mut outputs);
+    }
+
     let r = run(fx, &p, &["destroy"]);
     let left = fx.inventory(&p);
     report.check(
@@ -237,6 +249,96 @@ fn lifecycle(fx: &dyn Fixture, report: &mut Report) {
         "3 the canary secret appears only in secret-store writes",
         if leaks.is_empty() { Ok(()) } else { Err(format!("the secret value appears in: {}", leaks.join("; "))) },
     );
+}
+
+/// `status --json`'s `deployed_at`: an RFC 3339 UTC time.
+fn deployed_at(status: &Value) -> Result<(), String> {
+    match status["deployed_at"].as_str() {
+        Some(t) if t.ends_with('Z') && aideploy::util::parse_rfc3339(t).is_some() => Ok(()),
+        Some(t) => Err(format!("deployed_at is not an RFC 3339 UTC time: {t}")),
+        None => Err(format!("status --json has no deployed_at: {status}")),
+    }
+}
+
+/// The value the secrets check rotates `API_KEY` to.
+const ROTATED: &str = "sk-conformance-rotated-2b8d41e6c0";
+
+/// Issue 14 point 2: the target's own secret store round-trips a value through
+/// `secrets set|list|get|rm` (the deployed app of `p` holds `API_KEY`); `list` shows a
+/// version and never a value; `list` and `get` write nothing.
+fn secrets(fx: &dyn Fixture, p: &Project, report: &mut Report, outputs: &mut Vec<Run>) {
+    const CHECK: &str = "14 secrets set, list, get and rm round-trip in the target's own store";
+    let kind = aideploy::manifest::Kind::parse(fx.target()).expect("a target kind");
+    let caps = aideploy::backends::for_kind(kind).capabilities();
+    if caps.provider == aideploy::engine::Provider::Local {
+        return report.cannot(CHECK, "this machine keeps no secret store: [secrets] come from the environment and .env");
+    }
+    if !caps.secret_store {
+        return report.check(CHECK, Err("the target has no secret store (its capabilities say `secret_store: false`)".into()));
+    }
+    let set = |value: &str| {
+        let mut c = command(fx, p, &["secrets", "set", "API_KEY", "--stdin"]);
+        let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), format!("{value}\n").as_bytes()).unwrap();
+        finish(child.wait_with_output().unwrap())
+    };
+    let listed = |outputs: &mut Vec<Run>| -> Result<Value, String> {
+        let m = marks(fx);
+        let r = run(fx, p, &["secrets", "list"]);
+        must(&r, "secrets list").and_then(|_| no_writes(fx, &m, "secrets list"))?;
+        if r.stdout.contains(ROTATED) || r.stderr.contains(ROTATED) {
+            return Err("secrets list printed a value".into());
+        }
+        let row = r.json["secrets"].as_array().and_then(|rows| rows.iter().find(|s| s["name"] == "API_KEY")).cloned();
+        outputs.push(r);
+        row.ok_or_else(|| "secrets list has no API_KEY row".into())
+    };
+    let got = |want: &str| -> Result<(), String> {
+        let m = marks(fx);
+        // Its output holds the value on purpose: it is checked here and kept out of `outputs`.
+        let r = run(fx, p, &["secrets", "get", "API_KEY", "--reveal"]);
+        must(&r, "secrets get --reveal").and_then(|_| no_writes(fx, &m, "secrets get"))?;
+        match r.json["value"].as_str() {
+            Some(v) if v == want => Ok(()),
+            _ => Err(format!(
+                "secrets get --reveal did not return the stored value (want the {} one)",
+                if want == SECRET { "deployed" } else { "rotated" }
+            )),
+        }
+    };
+    let verdict = (|| -> Result<(), String> {
+        let before = listed(outputs)?;
+        if before["stored"] != Value::Bool(true) {
+            return Err(format!("after a deploy, API_KEY is not stored: {before}"));
+        }
+        got(SECRET)?;
+        let r = set(ROTATED);
+        must(&r, "secrets set --stdin")?;
+        if r.json["op"] != "updated" {
+            return Err(format!("setting a new value says op = {} (want updated)", r.json["op"]));
+        }
+        outputs.push(r);
+        let after = listed(outputs)?;
+        if before["version"].is_string() && before["version"] == after["version"] {
+            return Err(format!("the version did not change with the value: {}", after["version"]));
+        }
+        got(ROTATED)?;
+        let r = set(ROTATED);
+        must(&r, "secrets set (the same value)")?;
+        if r.json["op"] != "unchanged" {
+            return Err(format!("setting the same value again says op = {} (want unchanged)", r.json["op"]));
+        }
+        outputs.push(r);
+        let r = run(fx, p, &["secrets", "rm", "API_KEY", "--yes"]);
+        must(&r, "secrets rm --yes")?;
+        outputs.push(r);
+        let gone = listed(outputs)?;
+        if gone["stored"] != Value::Bool(false) {
+            return Err(format!("after secrets rm, API_KEY is still stored: {gone}"));
+        }
+        Ok(())
+    })();
+    report.check(CHECK, verdict);
 }
 
 /// 4. a same-named resource without aideploy's tags is refused, not adopted or deleted.

@@ -1101,7 +1101,8 @@ fn web_site(
                 "kind": parsed["kind"], "location": parsed["location"], "tags": tags_of(parsed), "identity": identity,
                 "properties": {"serverFarmId": farm, "httpsOnly": parsed["properties"]["httpsOnly"].as_bool().unwrap_or(false),
                     "keyVaultReferenceIdentity": parsed["properties"]["keyVaultReferenceIdentity"].as_str().unwrap_or("SystemAssigned"),
-                    "defaultHostName": host, "state": "Running", "reserved": true, "enabled": true}});
+                    "defaultHostName": host, "state": "Running", "reserved": true, "enabled": true,
+                    "lastModifiedTimeUtc": last_modified_now()}});
             st.resources.insert(key.clone(), r.clone());
             // siteConfig: fields given replace the stored ones; appSettings replace all.
             let ckey = format!("{key}/config/web");
@@ -1227,13 +1228,23 @@ fn web_site(
             let sa = st.settings.remove(&site_key).unwrap_or_default();
             let sb = st.settings.remove(&slot_key).unwrap_or_default();
             st.settings.insert(site_key.clone(), sb);
-            st.settings.insert(slot_key, sa);
+            st.settings.insert(slot_key.clone(), sa);
+            for k in [&site_key, &slot_key] {
+                st.resources.get_mut(k).unwrap()["properties"]["lastModifiedTimeUtc"] = json!(last_modified_now());
+            }
             st.mutations += 1;
             let loc = st.op(base, 1, json!({"kind": "location"}));
             Reply::json(202, Value::Null).header("location", loc)
         }
         _ => err(404, "NotFound", format!("no route {method} {rid}/{}", raw_rest.join("/"))),
     }
+}
+
+/// Now, as App Service writes a site's `lastModifiedTimeUtc`: UTC, seven digits of a
+/// second, and no zone.
+fn last_modified_now() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    format!("{}.{:07}", aideploy::util::iso8601(now.as_secs()).trim_end_matches('Z'), now.subsec_nanos() / 100)
 }
 
 pub struct FakeArm {

@@ -30,6 +30,9 @@ use crate::common;
 
 pub const PROJECT: &str = "aideploy-test";
 pub const PROJECT_NUMBER: &str = "123456789012";
+/// Who the fake says every caller is: Cloud Run records it as a service's `creator` and
+/// `lastModifier`.
+pub const CALLER: &str = "deployer@aideploy-test.iam.gserviceaccount.com";
 const POLLS: u32 = 2;
 
 #[derive(Debug, Clone)]
@@ -449,6 +452,11 @@ fn ok(v: Value) -> (u16, String) {
 
 fn now(st: &mut State) -> String {
     st.next += 1;
+    stamp(st)
+}
+
+/// The fake's time now, without moving its clock (which ids also count on).
+fn stamp(st: &State) -> String {
     format!("2026-01-01T00:{:02}:{:02}.000000Z", st.next / 60 % 60, st.next % 60)
 }
 
@@ -861,6 +869,8 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
                 "generation",
                 "createTime",
                 "updateTime",
+                "creator",
+                "lastModifier",
                 "uri",
                 "latestReadyRevision",
                 "latestCreatedRevision",
@@ -878,6 +888,11 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             obj.insert("generation".into(), json!("1"));
             obj.insert("uri".into(), json!(format!("https://{id}-{}.{}.run.app", &PROJECT_NUMBER[..6], "ew")));
             obj.insert("etag".into(), json!("\"g1\""));
+            let created = stamp(st);
+            obj.insert("createTime".into(), json!(created));
+            obj.insert("updateTime".into(), json!(created));
+            obj.insert("creator".into(), json!(CALLER));
+            obj.insert("lastModifier".into(), json!(CALLER));
             if obj.get("traffic").is_none_or(|t| t.as_array().is_none_or(|a| a.is_empty())) {
                 obj.insert("traffic".into(), json!([{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]));
             }
@@ -921,6 +936,8 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             let generation = current["generation"].as_str().and_then(|g| g.parse::<u64>().ok()).unwrap_or(1) + 1;
             current["generation"] = json!(generation.to_string());
             current["etag"] = json!(format!("\"g{generation}\""));
+            current["updateTime"] = json!(stamp(st));
+            current["lastModifier"] = json!(CALLER);
             if template_changed {
                 st.new_revision(&name, &mut current);
             }

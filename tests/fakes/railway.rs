@@ -107,11 +107,13 @@ type Deployment {
   createdAt: DateTime!
   meta: DeploymentMeta
   canRollback: Boolean!
+  creator: DeploymentCreator
   projectId: String!
   environmentId: String!
   serviceId: String
   staticUrl: String
 }
+type DeploymentCreator { avatar: String email: String! id: String! name: String }
 type Log { attributes: [LogAttribute!]! message: String! severity: String timestamp: String! }
 type LogAttribute { key: String! value: String! }
 type AllDomains { customDomains: [CustomDomain!]! serviceDomains: [ServiceDomain!]! }
@@ -936,6 +938,10 @@ fn project_created(p: &Project) -> String {
     created_at(p.id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0))
 }
 
+/// The email of the user the tests' token belongs to: Railway records it as the creator
+/// of the deployments made with it.
+pub const CREATOR_EMAIL: &str = "dana@example.com";
+
 fn created_at(seq: u64) -> String {
     format!("2026-11-22T05:{:02}:{:02}.{:03}Z", (seq / 3600) % 60, (seq / 60) % 60, seq % 60)
 }
@@ -973,6 +979,8 @@ fn deployment_json(d: &Deployment) -> Value {
     json!({
         "id": d.id, "status": d.status, "createdAt": created_at(d.seq), "projectId": d.project, "environmentId": d.env, "serviceId": d.service,
         "canRollback": d.was_success && d.status != "SUCCESS", "staticUrl": null,
+        // Every call comes with the one account token the tests use: its user made it.
+        "creator": {"id": "user-1", "name": "Dana Deployer", "email": CREATOR_EMAIL, "avatar": null},
         "meta": {"image": d.image, "imageDigest": d.image.split_once('@').map(|(_, dg)| dg), "reason": if d.rollback { "rollback" } else { "deploy" }},
     })
 }

@@ -21,6 +21,8 @@ pub struct Deploy {
     pub image_ref: String,
     pub status: String,
     pub trigger: String,
+    /// When it was made (RFC 3339, UTC).
+    pub created: String,
     polls: u32,
 }
 
@@ -339,7 +341,7 @@ fn service_json(s: &Service, creds: &[Credential]) -> Value {
 
 fn deploy_json(d: &Deploy) -> Value {
     let sha = d.image_ref.split_once('@').map(|(_, s)| s).unwrap_or("");
-    json!({"id": d.id, "image": {"ref": d.image_ref, "sha": sha}, "status": d.status, "trigger": d.trigger, "createdAt": TIME, "updatedAt": TIME})
+    json!({"id": d.id, "image": {"ref": d.image_ref, "sha": sha}, "status": d.status, "trigger": d.trigger, "createdAt": d.created, "updatedAt": d.created})
 }
 
 fn digest_of(r: &str) -> String {
@@ -380,7 +382,9 @@ fn advance(s: &mut Service, at: usize, bad: &BTreeSet<String>) {
 }
 
 fn new_deploy(st: &mut State, image_ref: String, trigger: &str) -> Deploy {
-    Deploy { id: st.id("dep"), image_ref, status: "created".into(), trigger: trigger.into(), polls: 0 }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let created = aideploy::util::iso8601(now.as_secs()).replace('Z', &format!(".{:03}Z", now.subsec_millis()));
+    Deploy { id: st.id("dep"), image_ref, status: "created".into(), trigger: trigger.into(), created, polls: 0 }
 }
 
 /// `GET /logs`: the lines of the `resource`s (repeatable) in workspace `ownerId`, of the

@@ -285,6 +285,10 @@ impl Target for AppServiceBackend {
             digest: seen.digest().unwrap_or_default(),
             url: seen.url(),
             health: seen.health.unwrap_or(Health::Skipped),
+            // The production site's last change (the swap that put this version live);
+            // ARM's activity log, not the site, records who made it.
+            deployed_at: seen.site.as_ref().and_then(|s| s.changed.clone()),
+            deployed_by: None,
             details,
         })
     }

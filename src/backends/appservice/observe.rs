@@ -72,6 +72,8 @@ pub struct Site {
     /// App settings (names and values as ARM holds them: Key Vault references, never
     /// secret values).
     pub settings: BTreeMap<String, String>,
+    /// When the site last changed (a swap puts a new version live), RFC 3339 UTC.
+    pub changed: Option<String>,
 }
 
 impl Site {
@@ -204,6 +206,7 @@ struct Sku {
 struct Props {
     default_host_name: Option<String>,
     https_only: Option<bool>,
+    last_modified_time_utc: Option<String>,
     login_server: Option<String>,
     secret_uri_with_version: Option<String>,
 }
@@ -390,5 +393,10 @@ async fn read_site(arm: &Arm, path: &str) -> Result<Option<Site>> {
         tags: r.tags,
         config: config.properties,
         settings,
+        // App Service writes this time in UTC without a zone.
+        changed: r.properties.last_modified_time_utc.and_then(|t| {
+            let zoned = if t.ends_with('Z') || t.contains('+') { t.clone() } else { format!("{t}Z") };
+            crate::util::utc_time(&zoned)
+        }),
     }))
 }

@@ -62,8 +62,15 @@ fn deployed(cx: &Cx, digest: &str, sku: &str) -> Observed {
         acr_use_managed_identity_creds: Some(true),
         ..with_access(&Access::wanted(cx))
     };
-    seen.site =
-        Some(Site { host: "rag.example".into(), principal: Some("p1".into()), https_only: true, tags: BTreeMap::new(), config, settings });
+    seen.site = Some(Site {
+        host: "rag.example".into(),
+        principal: Some("p1".into()),
+        https_only: true,
+        tags: BTreeMap::new(),
+        config,
+        settings,
+        changed: None,
+    });
     seen.assignments.insert(assignment_path(&names.acr_path(), ROLE_ACR_PULL, "p1"));
     seen.assignments.insert(assignment_path(&names.vault_path(), ROLE_KV_SECRETS_USER, "p1"));
     seen.names = names;

@@ -305,6 +305,10 @@ impl Target for CloudRunBackend {
             digest: serving.and_then(|r| r.digest.clone()).unwrap_or_default(),
             url: service.and_then(|s| s.uri.clone()),
             health: if serving.is_some_and(|r| r.ready) { Health::Passed } else { Health::Failed },
+            // The service's last update (a deploy or a rollback moving traffic), and the
+            // account Cloud Run says made it.
+            deployed_at: service.and_then(|s| s.spec["updateTime"].as_str()).and_then(crate::util::utc_time),
+            deployed_by: service.and_then(|s| s.spec["lastModifier"].as_str()).filter(|b| !b.is_empty()).map(str::to_string),
             details,
         })
     }

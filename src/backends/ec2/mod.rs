@@ -463,6 +463,9 @@ impl Target for Ec2Backend {
             digest: live.and_then(|i| i.tag(TAG_DIGEST)).unwrap_or_default().to_string(),
             url: live.and_then(|i| url_of(cx, i)),
             health: n.health,
+            // Every deploy and rollback launches the instance that serves it.
+            deployed_at: live.filter(|i| i.launched > 0).map(|i| crate::util::iso8601(i.launched as u64)),
+            deployed_by: None,
             details,
         })
     }

@@ -237,7 +237,16 @@ impl Target for LambdaTarget {
         }
         details.insert("last_modified".into(), json!(n.function.as_ref().map(|f| f.last_modified.clone())));
         details.insert("secrets".into(), json!(n.secrets.keys().cloned().collect::<Vec<_>>().join(", ")));
-        Some(Deployed { digest, url: n.api.as_ref().map(|a| url(&a.id, &n.region)), health: n.health, details })
+        Some(Deployed {
+            digest,
+            url: n.api.as_ref().map(|a| url(&a.id, &n.region)),
+            health: n.health,
+            // The live version's publication; Lambda does not record who published it
+            // (CloudTrail does).
+            deployed_at: live.and_then(|v| crate::util::utc_time(&v.published)),
+            deployed_by: None,
+            details,
+        })
     }
 
     fn plan(&self, cx: &Cx, n: &Now, artifact: &Built<Package>) -> Planned<Step> {

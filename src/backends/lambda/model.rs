@@ -76,6 +76,8 @@ pub struct Version {
     pub number: u64,
     pub sha: String,
     pub conf: FnConf,
+    /// When it was published, as Lambda wrote it (`2026-12-05T09:12:30.000+0000`).
+    pub published: String,
 }
 
 /// The function as it is now.

@@ -113,7 +113,7 @@ fn deployed(cx: &Cx, sha: &str, package: &str) -> Now {
         tags: HashMap::new(),
         last_modified: "2026-12-01T00:00:00.000+0000".into(),
     });
-    n.versions = vec![Version { number: 1, sha: sha.into(), conf }];
+    n.versions = vec![Version { number: 1, sha: sha.into(), conf, published: "2026-12-01T00:00:00.000+0000".into() }];
     n.alias = Some(1);
     n.api = Some(ApiNow {
         id: "abc123".into(),

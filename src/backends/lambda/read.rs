@@ -155,7 +155,12 @@ async fn read_versions(c: &Clients, fname: &str) -> Result<Vec<Version>> {
         };
         for v in page.versions() {
             if let Some(n) = v.version().and_then(|s| s.parse::<u64>().ok()) {
-                out.push(Version { number: n, sha: version_sha(v), conf: FnConf::of(v) });
+                out.push(Version {
+                    number: n,
+                    sha: version_sha(v),
+                    conf: FnConf::of(v),
+                    published: v.last_modified().unwrap_or_default().to_string(),
+                });
             }
         }
         marker = page.next_marker().map(str::to_string);

@@ -87,7 +87,6 @@ pub fn deployed(seen: &Observed) -> Option<Deployed> {
     details.insert("app_port".into(), json!(s.port));
     details.insert("port".into(), json!(state.front_port));
     details.insert("log".into(), json!(s.log));
-    details.insert("deployed_at".into(), json!(crate::util::iso8601(s.since)));
     if let Some(p) = &state.previous {
         details.insert("previous".into(), json!(deployment_digest(p)));
     }
@@ -95,6 +94,8 @@ pub fn deployed(seen: &Observed) -> Option<Deployed> {
         digest: deployment_digest(&s.version),
         url: Some(url(state.front_port)),
         health: if n.app_healthy && n.proxy_alive { Health::Passed } else { Health::Failed },
+        deployed_at: Some(crate::util::iso8601(s.since)),
+        deployed_by: None,
         details,
     })
 }

@@ -193,6 +193,8 @@ impl Target for RailwayTarget {
             digest: live.and_then(|d| d.digest.clone()).unwrap_or_default(),
             url: s.url(),
             health: if live.is_some() { Health::Passed } else { Health::Failed },
+            deployed_at: live.and_then(|d| d.created.clone()),
+            deployed_by: live.and_then(|d| d.creator.clone()),
             details,
         })
     }

@@ -91,6 +91,10 @@ pub struct SeenDeployment {
     pub image: Option<String>,
     pub digest: Option<String>,
     pub can_rollback: bool,
+    /// When Railway made it (RFC 3339, UTC).
+    pub created: Option<String>,
+    /// Who made it: the user's email (or name), when Railway records one.
+    pub creator: Option<String>,
 }
 
 impl SeenService {
@@ -123,6 +127,15 @@ struct Deployment {
     meta: Value,
     #[serde(default)]
     can_rollback: Option<bool>,
+    #[serde(default)]
+    creator: Option<Creator>,
+}
+
+/// Who made a deployment, as Railway records it.
+#[derive(Deserialize)]
+struct Creator {
+    name: Option<String>,
+    email: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +334,8 @@ pub async fn read_deployments(
                 image,
                 digest,
                 can_rollback: d.can_rollback.unwrap_or(false),
+                created: d.created_at.as_deref().and_then(crate::util::utc_time),
+                creator: d.creator.and_then(|c| c.email.filter(|e| !e.is_empty()).or(c.name)).filter(|c| !c.is_empty()),
             }
         })
         .collect())

@@ -28,6 +28,8 @@ fn dep(id: &str, digest: &str, status: &str) -> SeenDeployment {
         image: Some(format!("ghcr.io/you/app@{digest}")),
         digest: Some(digest.into()),
         can_rollback: status == "REMOVED",
+        created: None,
+        creator: None,
     }
 }
 

@@ -197,6 +197,8 @@ pub struct Deploy {
     #[serde(default)]
     pub status: Option<String>,
     pub image: Option<DeployImage>,
+    #[serde(default, rename = "createdAt")]
+    pub created_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

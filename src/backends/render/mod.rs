@@ -207,6 +207,9 @@ impl Target for RenderTarget {
             digest: live.and_then(|d| d.digest.clone()).unwrap_or_default(),
             url: s.url.clone(),
             health: if live.is_some() { Health::Passed } else { Health::Failed },
+            // Render records what triggered a deploy, not who.
+            deployed_at: live.and_then(|d| d.created.clone()),
+            deployed_by: None,
             details,
         })
     }
@@ -256,7 +259,13 @@ mod tests {
     use super::*;
 
     fn deploy(id: &str, digest: &str, status: &str) -> SeenDeploy {
-        SeenDeploy { id: id.into(), status: status.into(), image: Some(format!("ghcr.io/a/b@{digest}")), digest: Some(digest.into()) }
+        SeenDeploy {
+            id: id.into(),
+            status: status.into(),
+            image: Some(format!("ghcr.io/a/b@{digest}")),
+            digest: Some(digest.into()),
+            created: None,
+        }
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct SeenDeploy {
     /// `repo@sha256:...`
     pub image: Option<String>,
     pub digest: Option<String>,
+    /// When Render made it (RFC 3339, UTC): a rollback is a deploy of its own.
+    pub created: Option<String>,
 }
 
 impl SeenService {
@@ -74,7 +76,8 @@ impl SeenDeploy {
     fn of(d: Deploy) -> SeenDeploy {
         let image = d.image.as_ref().and_then(|i| i.reference.clone());
         let digest = image.as_deref().and_then(|r| r.split_once('@').map(|(_, dg)| dg.to_string())).or_else(|| d.image.and_then(|i| i.sha));
-        SeenDeploy { id: d.id, status: d.status.unwrap_or_else(|| "unknown".into()), image, digest }
+        let created = d.created_at.as_deref().and_then(crate::util::utc_time);
+        SeenDeploy { id: d.id, status: d.status.unwrap_or_else(|| "unknown".into()), image, digest, created }
     }
 }
 

@@ -301,6 +301,7 @@ mod tests {
                     status: "live".into(),
                     image: Some(format!("ghcr.io/you/app@{digest}")),
                     digest: Some(digest.into()),
+                    created: None,
                 }],
             }),
         }

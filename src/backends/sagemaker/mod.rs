@@ -213,7 +213,15 @@ fn deployed(cx: &Cx, n: &Now) -> Option<Deployed> {
     }
     details.insert("releases".into(), json!(n.configs.len()));
     details.insert("secrets".into(), json!(n.secrets.keys().cloned().collect::<Vec<_>>().join(", ")));
-    Some(Deployed { digest, url, health, details })
+    Some(Deployed {
+        digest,
+        url,
+        health,
+        // The endpoint's last change: the update that put the live config in place.
+        deployed_at: n.endpoint.as_ref().and_then(|e| e.changed).map(|t| crate::util::iso8601(t.max(0) as u64)),
+        deployed_by: None,
+        details,
+    })
 }
 
 #[async_trait]

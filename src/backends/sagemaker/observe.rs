@@ -17,6 +17,8 @@ pub struct EndpointNow {
     pub status: String,
     pub config: String,
     pub failure: Option<String>,
+    /// When it last changed (a new or rolled-back config), seconds since the epoch.
+    pub changed: Option<i64>,
 }
 
 /// The live release, as read.
@@ -229,6 +231,7 @@ pub(super) async fn read_endpoint(c: &Clients, ep: &str) -> Result<Option<Endpoi
             status: d.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
             config: d.endpoint_config_name().unwrap_or_default().to_string(),
             failure: d.failure_reason().filter(|s| !s.is_empty()).map(str::to_string),
+            changed: d.last_modified_time().or(d.creation_time()).map(|t| t.secs()),
         })),
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(failed("SageMaker DescribeEndpoint", e, PERMS_HINT)),

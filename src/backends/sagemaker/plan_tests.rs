@@ -54,7 +54,13 @@ fn deployed(cx: &Cx, a: &Built<SmArtifact>) -> Now {
     let key = upload::key(cx, &art_sha(a.data.archive.as_ref().unwrap()));
     Now {
         role: Some(RoleSeen { name: rname, arn, tags: HashMap::new(), policy: Some(policy) }),
-        endpoint: Some(EndpointNow { arn: "arn:ep".into(), status: "InService".into(), config: name.clone(), failure: None }),
+        endpoint: Some(EndpointNow {
+            arn: "arn:ep".into(),
+            status: "InService".into(),
+            config: name.clone(),
+            failure: None,
+            changed: None,
+        }),
         live: Some(LiveNow { variant: Some(variant), model: Some(model), digest: Some(a.info.digest.clone()), parts: None }),
         configs: vec![listed(&name, 10)],
         models: vec![listed(&name, 10)],
