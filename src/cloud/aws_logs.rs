@@ -4,7 +4,7 @@
 //! when following, what arrives next, read with FilterLogEvents.
 
 use std::collections::{HashSet, VecDeque};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Result;
 use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
@@ -12,14 +12,8 @@ use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
 use crate::engine::{Cx, LineSink, LogLine, LogQuery};
 use crate::error::Hinted;
 
-/// How far back `logs` looks without `--since`.
-pub const LOOK_BACK: Duration = Duration::from_secs(3600);
 /// How often a followed log is read again.
 const FOLLOW_EVERY: Duration = Duration::from_secs(2);
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// A CloudWatch event as a log line: its time (to the second), text without the trailing
 /// newline, and stream.
@@ -58,7 +52,7 @@ async fn events_since(client: &aws_sdk_cloudwatchlogs::Client, group: &str, star
 }
 
 /// The last `query.lines` lines of `group` written within `query.since` (default
-/// [`LOOK_BACK`]), then with `query.follow` what comes next, until interrupted. `what`
+/// [`LogQuery::LOOK_BACK`]), then with `query.follow` what comes next, until interrupted. `what`
 /// names who writes the group, for the message when it does not exist yet.
 pub async fn tail(
     cx: &Cx,
@@ -68,7 +62,7 @@ pub async fn tail(
     query: &LogQuery,
     out: LineSink<'_>,
 ) -> Result<()> {
-    let start = now_ms() - query.since.unwrap_or(LOOK_BACK).as_millis() as i64;
+    let start = query.start_secs() as i64 * 1000;
     let first = events_since(client, group, start).await?;
     if first.is_none() && !query.follow {
         return Err(Hinted::new(

@@ -160,6 +160,22 @@ pub struct LogQuery {
     pub since: Option<std::time::Duration>,
 }
 
+impl LogQuery {
+    /// How far back `logs` looks without `--since`, on every target.
+    pub const LOOK_BACK: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    /// Where the look-back window starts (`since` ago, else an hour ago), in seconds
+    /// since the epoch.
+    pub fn start_secs(&self) -> u64 {
+        crate::util::now_secs().saturating_sub(self.since.unwrap_or(Self::LOOK_BACK).as_secs())
+    }
+
+    /// The same, as RFC 3339 UTC (`2026-12-05T08:00:00Z`).
+    pub fn start(&self) -> String {
+        crate::util::iso8601(self.start_secs())
+    }
+}
+
 /// One deployment target. `build` works on this machine only; `observe` and `plan` never
 /// change anything anywhere; `apply` is get -> create-or-update, safe to re-run after any
 /// failure, and health-gates the switch to the new version itself, because how a new

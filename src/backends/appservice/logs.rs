@@ -5,7 +5,7 @@
 //! what is newer than the last line printed.
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::Value;
@@ -13,8 +13,6 @@ use serde_json::Value;
 use super::arm::{Arm, API_WEB};
 use crate::engine::{Cx, LineSink, LogLine, LogQuery};
 
-/// How far back `logs` looks without `--since`.
-const LOOK_BACK: Duration = Duration::from_secs(3600);
 /// How often a followed log is read again.
 const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 
@@ -55,13 +53,8 @@ fn since(lines: Vec<LogLine>, cutoff: &str) -> Vec<LogLine> {
         .collect()
 }
 
-fn cutoff(look_back: Duration) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    crate::util::iso8601(now.saturating_sub(look_back.as_secs()))
-}
-
 pub async fn logs(cx: &Cx, arm: &Arm, site_path: &str, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
-    let lines = since(fetch(arm, site_path).await?, &cutoff(query.since.unwrap_or(LOOK_BACK)));
+    let lines = since(fetch(arm, site_path).await?, &query.start());
     let skip = lines.len().saturating_sub(query.lines);
     for l in &lines[skip..] {
         out(l);
@@ -71,7 +64,8 @@ pub async fn logs(cx: &Cx, arm: &Arm, site_path: &str, query: &LogQuery, out: Li
     }
     // What was printed at the newest second seen, so a second read does not print it
     // again; anything newer is new.
-    let mut newest = lines.iter().filter_map(|l| l.timestamp.clone()).max().unwrap_or_else(|| cutoff(Duration::ZERO));
+    let mut newest =
+        lines.iter().filter_map(|l| l.timestamp.clone()).max().unwrap_or_else(|| crate::util::iso8601(crate::util::now_secs()));
     let mut seen: HashSet<String> = lines.iter().filter(|l| l.timestamp.as_ref() == Some(&newest)).map(|l| l.message.clone()).collect();
     loop {
         tokio::time::sleep(cx.poll.pause(FOLLOW_EVERY, FOLLOW_EVERY, 0)).await;

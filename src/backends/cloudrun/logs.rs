@@ -6,7 +6,7 @@
 //! and are turned around; following asks again, oldest first, from the newest time seen.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -16,8 +16,6 @@ use crate::cloud::{gcp, http};
 use crate::engine::{Cx, LineSink, LogLine, LogQuery};
 use crate::error::Hinted;
 
-/// How far back `logs` looks without `--since`.
-const LOOK_BACK: Duration = Duration::from_secs(3600);
 /// How often a followed log is read again (Cloud Logging allows 60 reads a minute per
 /// project).
 const FOLLOW_EVERY: Duration = Duration::from_secs(2);
@@ -142,12 +140,11 @@ async fn refused(resp: reqwest::Response) -> anyhow::Error {
 }
 
 /// The last `query.lines` lines of the service's log written within `query.since`
-/// (default [`LOOK_BACK`]), oldest first, then with `query.follow` what comes next,
+/// (default [`LogQuery::LOOK_BACK`]), oldest first, then with `query.follow` what comes next,
 /// until interrupted. No entries is no output.
 pub async fn tail(cx: &Cx, site: &Site, service: &str, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
     let mut reader = Reader::new(site, service).await?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let start = crate::util::iso8601(now.saturating_sub(query.since.unwrap_or(LOOK_BACK).as_secs()));
+    let start = query.start();
     // Following starts after the newest entry, so it is read even when no line is asked for.
     let newest = reader.newest(&start, if query.follow { query.lines.max(1) } else { query.lines }).await?;
     for e in newest.iter().take(query.lines).rev() {

@@ -13,9 +13,10 @@ use serde_json::json;
 use super::api::{field, Api};
 use super::observe::{read_deployments, Observed};
 use super::ops::Q_LOG_WINDOW;
-use crate::backends::paas::logs::{now_secs, to_the_second, window_start};
+use crate::backends::paas::logs::to_the_second;
 use crate::engine::{Cx, LineSink, LogLine, LogQuery};
 use crate::error::UsageError;
+use crate::util::now_secs;
 
 /// How often a followed log is read again: Railway limits requests per hour, so not
 /// faster than this.
@@ -77,7 +78,7 @@ pub async fn tail(cx: &Cx, api: &Api, seen: &Observed, query: &LogQuery, out: Li
         return Err(nothing().into());
     };
     let Some(live) = service.live() else { return Err(nothing().into()) };
-    let start = window_start(query);
+    let start = query.start();
     let first = if query.lines == 0 { Vec::new() } else { window(api, &live.id, &start, query.lines).await? };
     let skip = first.len().saturating_sub(query.lines);
     for log in &first[skip..] {

@@ -10,9 +10,10 @@ use serde::Deserialize;
 
 use super::api::{q, Api};
 use super::observe::Observed;
-use crate::backends::paas::logs::{now_secs, to_the_second, window_start};
+use crate::backends::paas::logs::to_the_second;
 use crate::engine::{Cx, LineSink, LogLine, LogQuery};
 use crate::error::UsageError;
+use crate::util::now_secs;
 
 /// How often a followed log is read again: Render limits how often its logs may be
 /// read (tens of requests a minute), so not faster than this.
@@ -118,8 +119,7 @@ pub async fn tail(cx: &Cx, api: &Api, seen: &Observed, query: &LogQuery, out: Li
     };
     let now = crate::util::iso8601(now_secs() + 1);
     let mut known = HashSet::new();
-    let mut last =
-        read(api, &seen.owner, &service.id, (window_start(query), now.clone()), Direction::Backward, query.lines, &mut known).await?;
+    let mut last = read(api, &seen.owner, &service.id, (query.start(), now.clone()), Direction::Backward, query.lines, &mut known).await?;
     last.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
     for e in &last {
         out(&line_of(e));
