@@ -137,6 +137,16 @@ impl Pty {
 }
 
 /// After a prompt the cursor is visible: it was shown after it was last hidden.
+/// A test that fails half-way does not leave its aideploy running (a prompt waits forever).
+impl Drop for Pty {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn assert_cursor_shown(text: &str) {
     let hidden = text.rfind("\x1b[?25l");
     let shown = text.rfind("\x1b[?25h");

@@ -180,12 +180,6 @@ def _target(response):
     return response.backend._lambdas, name, qualifier
 
 
-def _version_of(storage, name, qualifier):
-    """The function version `qualifier` (an alias or a number) stands for."""
-    fn = storage.get_function_by_name_or_arn_with_qualifier(name, qualifier)
-    return fn
-
-
 def put_provisioned_concurrency_config(self):
     storage, name, qualifier = _target(self)
     body = json.loads(self.body or "{}")
@@ -201,7 +195,8 @@ def put_provisioned_concurrency_config(self):
         raise InvalidParameterValueException("Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
     if name not in storage._functions:
         raise UnknownFunctionException(make_function_arn(self.region, self.current_account, name))
-    fn = _version_of(storage, name, qualifier)
+    # The version the qualifier (an alias or a number) stands for.
+    fn = storage.get_function_by_name_or_arn_with_qualifier(name, qualifier)
     if getattr(fn, "snap_apply_on", "None") == "PublishedVersions":
         raise InvalidParameterValueException("Provisioned concurrency is not supported for functions with SnapStart enabled.")
     key = (self.current_account, self.region, name, qualifier)
