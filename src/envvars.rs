@@ -50,6 +50,11 @@ pub const AIDEPLOY_AZURE_ENDPOINT: &str = "AIDEPLOY_AZURE_ENDPOINT";
 /// `defaultHostName` (default `https://{host}`): for sites behind a proxy, a private
 /// endpoint or an internal App Service Environment, where the health gate must go.
 pub const AIDEPLOY_AZURE_SITE_URL_TEMPLATE: &str = "AIDEPLOY_AZURE_SITE_URL_TEMPLATE";
+/// The URL a Key Vault's data plane is reached at, `{host}` standing for the host of
+/// its `vaultUri` (default `https://{host}`): `aideploy secrets get` and `rm` on the
+/// appservice target go there (a private endpoint, a test fake); a loopback URL is
+/// sent no credentials.
+pub const AIDEPLOY_AZURE_VAULT_URL_TEMPLATE: &str = "AIDEPLOY_AZURE_VAULT_URL_TEMPLATE";
 /// One base URL for every Cloud Run, Secret Manager and Artifact Registry call (tests,
 /// emulators); a loopback URL is sent no credentials.
 pub const AIDEPLOY_GCP_ENDPOINT: &str = "AIDEPLOY_GCP_ENDPOINT";

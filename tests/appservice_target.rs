@@ -776,3 +776,170 @@ fn appservice_logs_come_from_the_container_log() {
     let (code, v, stderr) = p.run(&["destroy"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
 }
+
+const SECRET_2: &str = "sk-azure-rotated-secret-value";
+
+impl Project {
+    /// A run with no local value for the secret (made required in the manifest), with
+    /// `stdin` piped in, the vault's data plane at the fake: exit code, stdout, stderr.
+    fn bare(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let path = self.dir.join("aideploy.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("OPENAI_API_KEY = { optional = true }", "OPENAI_API_KEY = {}")).unwrap();
+        let out = self
+            .cmd()
+            .env_remove("OPENAI_API_KEY")
+            .env("AIDEPLOY_AZURE_VAULT_URL_TEMPLATE", format!("{}/vaults/{{host}}", self.fake.base))
+            .args(args)
+            .args(["--target", "appservice"])
+            .write_stdin(stdin)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.code().unwrap(), stdout, stderr)
+    }
+
+    /// The app's secret in the fake: its ARM resource and value.
+    fn stored(&self) -> Option<(Value, String)> {
+        let st = self.st();
+        let (key, r) = st.resources.iter().find(|(k, _)| k.ends_with("/secrets/openai-api-key"))?;
+        Some((r.clone(), st.secret_values[key].clone()))
+    }
+}
+
+/// `aideploy secrets` on Key Vault: the first `set` makes the group and vault a deploy
+/// would (tagged, so destroy removes them); set (created, unchanged, updated: a new
+/// version only for a new value), list (versions, no values), get (only with --reveal
+/// off a terminal, read from the vault's data plane), a deploy with no local value that
+/// references the stored version, rm (soft delete; a later set recovers the name), a
+/// deploy with the value nowhere refused before any change, destroy.
+#[test]
+fn appservice_secrets_set_list_get_rm() {
+    let p = Project::new("public = true\n");
+    let set = |value: &str| {
+        let (code, out, err) = p.bare(&["secrets", "set", "OPENAI_API_KEY", "--stdin", "--json"], &format!("{value}\n"));
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(!out.contains(value) && !err.contains(value), "{out}\n{err}");
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let first = set(SECRET);
+    assert_eq!(first["op"], "created", "{first}");
+    {
+        let st = p.st();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        let group = &st.groups["aideploy-fastapi-rag-dev"];
+        tagged_ok(group);
+        assert_eq!(group["tags"]["aideploy-created-group"], "true");
+        let vault = one(&st, "Microsoft.KeyVault/vaults");
+        tagged_ok(vault);
+        assert_eq!(vault["properties"]["enableRbacAuthorization"], true);
+    }
+    let (r, value) = p.stored().expect("secret written");
+    tagged_ok(&r);
+    assert_eq!(value, SECRET);
+    let v1 = r["properties"]["secretUriWithVersion"].as_str().unwrap().to_string();
+    assert!(v1.ends_with(first["version"].as_str().unwrap()), "{v1} {first}");
+    assert_eq!(set(SECRET)["op"], "unchanged");
+    assert_eq!(p.stored().unwrap().0["properties"]["secretUriWithVersion"], v1.as_str(), "no new version for the same value");
+    let updated = set(SECRET_2);
+    assert_eq!(updated["op"], "updated");
+    let (r, value) = p.stored().unwrap();
+    let v2 = r["properties"]["secretUriWithVersion"].as_str().unwrap().to_string();
+    assert_ne!(v1, v2);
+    assert_eq!(value, SECRET_2);
+
+    let (code, out, err) = p.bare(&["secrets", "list", "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(SECRET) && !out.contains(SECRET_2), "{out}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let rows = listed["secrets"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert_eq!(rows[0]["name"], "OPENAI_API_KEY");
+    assert_eq!(rows[0]["stored"], true);
+    assert!(v2.ends_with(rows[0]["version"].as_str().unwrap()), "{listed}");
+    assert!(rows[0]["last_changed"].as_str().is_some_and(|t| t.ends_with('Z')), "{listed}");
+
+    let (code, out, err) = p.bare(&["secrets", "get", "OPENAI_API_KEY"], "");
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("--reveal") && !out.contains(SECRET_2), "{err}");
+    let (code, out, err) = p.bare(&["secrets", "get", "OPENAI_API_KEY", "--reveal", "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["value"], SECRET_2);
+
+    // A deploy with no local value references the stored version; plan first writes nothing.
+    let before = p.st().mutations;
+    let (code, out, err) = p.bare(&["plan", "--json"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(p.st().mutations, before, "plan wrote something");
+    let (code, out, err) = p.bare(&["deploy", "--yes", "--json"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains(SECRET_2) && !err.contains(SECRET_2));
+    {
+        let st = p.st();
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        let site = one(&st, "Microsoft.Web/sites");
+        let settings = st.site_settings(&id(site));
+        assert_eq!(settings["OPENAI_API_KEY"], format!("@Microsoft.KeyVault(SecretUri={v2})"));
+        let roles = st.by_type("Microsoft.Authorization/roleAssignments");
+        assert!(roles
+            .iter()
+            .any(|r| r["properties"]["roleDefinitionId"].as_str().unwrap().ends_with("4633458b-17de-408a-b874-0445c86b69e6")));
+    }
+    assert_eq!(p.stored().unwrap().0["properties"]["secretUriWithVersion"], v2.as_str(), "the deploy wrote no version");
+
+    // rm: soft-deleted in the vault; list says not stored; a later set recovers the name.
+    let (code, _, err) = p.bare(&["secrets", "rm", "OPENAI_API_KEY"], "");
+    assert_eq!(code, 2, "{err}");
+    let (code, out, err) = p.bare(&["secrets", "rm", "OPENAI_API_KEY", "--yes"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("soft-deleted"), "{out}");
+    assert!(p.stored().is_none());
+    assert_eq!(p.st().deleted_secrets.len(), 1);
+    let (_, out, _) = p.bare(&["secrets", "list", "--json"], "");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["secrets"][0]["stored"], false, "{out}");
+
+    // Neither here nor stored: exit 2 naming both ways, before any change.
+    let before = p.st().mutations;
+    let (code, out, err) = p.bare(&["deploy", "--yes"], "");
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("$OPENAI_API_KEY") && err.contains("aideploy secrets set OPENAI_API_KEY --target appservice"), "{err}");
+    assert_eq!(p.st().mutations, before, "the refused deploy changed something");
+
+    // Not stored as far as `list` goes: created again (the soft-deleted name recovered,
+    // then given the new value).
+    assert_eq!(set(SECRET)["op"], "created");
+    assert_eq!(p.stored().unwrap().1, SECRET);
+    assert!(p.st().deleted_secrets.is_empty());
+
+    // Destroy removes what `set` made with the rest: the vault (soft-deleted), the group.
+    let (code, out, err) = p.bare(&["destroy", "--yes", "--json"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let st = p.st();
+    assert!(st.by_type("Microsoft.KeyVault/vaults").is_empty());
+    assert!(!st.groups.contains_key("aideploy-fastapi-rag-dev"));
+    assert!(st.resources.keys().all(|k| !k.contains("/secrets/")), "{:?}", st.resources.keys());
+}
+
+/// A secret in the app's vault that aideploy did not write is refused by `secrets set`
+/// and `get`, named, and left as it is.
+#[test]
+fn appservice_secrets_refuse_someone_elses_secret() {
+    let p = Project::new("");
+    let (code, _, err) = p.bare(&["secrets", "set", "OPENAI_API_KEY", "--stdin"], SECRET);
+    assert_eq!(code, 0, "{err}");
+    // Someone rewrites it in the vault (the portal, az) without aideploy's tags.
+    {
+        let mut st = p.st();
+        let key = st.resources.keys().find(|k| k.ends_with("/secrets/openai-api-key")).unwrap().clone();
+        st.resources.get_mut(&key).unwrap()["tags"] = serde_json::json!({"owner": "data-team"});
+        st.secret_values.insert(key, "theirs".into());
+    }
+    for args in [&["secrets", "set", "OPENAI_API_KEY", "--stdin"][..], &["secrets", "get", "OPENAI_API_KEY", "--reveal"]] {
+        let (code, out, err) = p.bare(args, SECRET_2);
+        assert_ne!(code, 0, "{args:?}: {out}\n{err}");
+        assert!(err.contains("OPENAI-API-KEY") && err.contains("without aideploy's tags"), "{err}");
+        assert!(!out.contains("theirs"), "{out}");
+    }
+    assert_eq!(p.stored().unwrap().1, "theirs");
+}

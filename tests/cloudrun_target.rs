@@ -1094,3 +1094,148 @@ fn cloudrun_logs_come_from_cloud_logging() {
     let st = fake.state.lock().unwrap();
     assert!(st.rejected.is_empty(), "{:?}", st.rejected);
 }
+
+impl Project {
+    /// The manifest's secret made required (no `optional = true`).
+    fn require_secret(&self) {
+        let path = self.dir.join("aideploy.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("OPENAI_API_KEY = { optional = true }"), "{text}");
+        std::fs::write(&path, text.replace("OPENAI_API_KEY = { optional = true }", "OPENAI_API_KEY = {}")).unwrap();
+    }
+
+    /// A run with no local value for the secret (not in the environment, no .env), with
+    /// `stdin` piped in: exit code, stdout, stderr.
+    fn bare(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let mut cmd = common::aideploy(self.home.path());
+        common::offline(&mut cmd);
+        cmd.env("AIDEPLOY_REGISTRY", &self.repo)
+            .env("AIDEPLOY_GCP_ENDPOINT", &self.endpoint)
+            .env("AIDEPLOY_POLL_INTERVAL_MS", "20")
+            .env_remove("OPENAI_API_KEY");
+        let out = cmd.current_dir(&self.dir).args(args).args(["--target", "cloudrun"]).write_stdin(stdin).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.code().unwrap(), stdout, stderr)
+    }
+}
+
+/// `aideploy secrets` on Secret Manager: set (created, unchanged, updated: a new version
+/// only for a new value), list (versions, no values), get (only with --reveal off a
+/// terminal), a deploy with no local value that references the stored version, destroy
+/// deleting what `set` made, rm, and a deploy with the value nowhere refused before any
+/// change.
+#[test]
+fn cloudrun_secrets_set_list_get_rm() {
+    let fake = fake::FakeGcp::start();
+    let p = Project::new(&fake.base);
+    p.require_secret();
+    let set = |value: &str| {
+        let (code, out, err) = p.bare(&["secrets", "set", "OPENAI_API_KEY", "--stdin", "--json"], &format!("{value}\n"));
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(!out.contains(value) && !err.contains(value), "{out}\n{err}");
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let first = set(SECRET);
+    assert_eq!(first["op"], "created", "{first}");
+    assert_eq!(first["version"], "1");
+    assert_eq!(set(SECRET)["op"], "unchanged");
+    let updated = set(SECRET_2);
+    assert_eq!(updated["op"], "updated");
+    assert_eq!(updated["version"], "2");
+    {
+        let st = fake.state.lock().unwrap();
+        let s = &st.secrets[SECRET_ID];
+        assert_eq!(s.versions, [SECRET.as_bytes().to_vec(), SECRET_2.as_bytes().to_vec()], "one version per new value");
+        for (k, v) in [("aideploy-app", "fastapi-rag"), ("aideploy-stage", "dev"), ("aideploy-target", "cloudrun")] {
+            assert_eq!(s.labels.get(k).map(String::as_str), Some(v), "{:?}", s.labels);
+        }
+    }
+
+    let (code, out, err) = p.bare(&["secrets", "list", "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(SECRET) && !out.contains(SECRET_2), "{out}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let rows = listed["secrets"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert_eq!(rows[0]["name"], "OPENAI_API_KEY");
+    assert_eq!(rows[0]["stored"], true);
+    assert_eq!(rows[0]["version"], "2");
+    assert!(rows[0]["last_changed"].as_str().is_some_and(|t| t.ends_with('Z')), "{listed}");
+
+    // The value only with --reveal when stdout is not a terminal.
+    let (code, out, err) = p.bare(&["secrets", "get", "OPENAI_API_KEY"], "");
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("--reveal") && !out.contains(SECRET_2), "{err}");
+    let (code, out, err) = p.bare(&["secrets", "get", "OPENAI_API_KEY", "--reveal", "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    let got: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(got["value"], SECRET_2);
+    assert_eq!(got["version"], "2");
+
+    // A deploy with no local value references the stored version, readable by the
+    // service's own account; plan first changes nothing.
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, out, err) = p.bare(&["plan", "--json"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(fake.state.lock().unwrap().mutations, before, "plan wrote something");
+    let (code, out, err) = p.bare(&["deploy", "--yes", "--json"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains(SECRET_2) && !err.contains(SECRET_2));
+    {
+        let st = fake.state.lock().unwrap();
+        let s = st.service(SERVICE).expect("service created");
+        let env = s["template"]["containers"][0]["env"].as_array().unwrap();
+        let secret = env.iter().find(|e| e["name"] == "OPENAI_API_KEY").expect("secret env");
+        assert_eq!(secret["valueSource"]["secretKeyRef"], json!({"secret": SECRET_ID, "version": "2"}));
+        assert_eq!(st.secrets[SECRET_ID].versions.len(), 2, "the deploy wrote no version");
+        assert!(accessors(&st).as_array().unwrap().contains(&json!(member(ACCOUNT))), "{}", accessors(&st));
+    }
+
+    // Destroy deletes the secret `set` made, with the service.
+    let (code, out, err) = p.bare(&["destroy", "--yes", "--json"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.service(SERVICE).is_none());
+        assert!(!st.secrets.contains_key(SECRET_ID), "{:?}", st.secrets.keys());
+    }
+
+    // rm asks (refused when nobody can answer), then removes it.
+    set(SECRET);
+    let (code, _, err) = p.bare(&["secrets", "rm", "OPENAI_API_KEY"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(fake.state.lock().unwrap().secrets.contains_key(SECRET_ID));
+    let (code, out, err) = p.bare(&["secrets", "rm", "OPENAI_API_KEY", "--yes"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Secret Manager keeps no copy"), "{out}");
+    assert!(!fake.state.lock().unwrap().secrets.contains_key(SECRET_ID));
+    let (_, out, _) = p.bare(&["secrets", "list", "--json"], "");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["secrets"][0]["stored"], false, "{out}");
+
+    // Neither here nor stored: exit 2 naming both ways, before any change.
+    let before = fake.state.lock().unwrap().mutations;
+    let (code, out, err) = p.bare(&["deploy", "--yes"], "");
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("$OPENAI_API_KEY") && err.contains("aideploy secrets set OPENAI_API_KEY --target cloudrun"), "{err}");
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.mutations, before, "the refused deploy changed something");
+    assert!(st.services.is_empty() && st.secrets.is_empty(), "{:?}", st.secrets.keys());
+}
+
+/// `secrets set` leaves a same-named secret without aideploy's labels alone, naming it.
+#[test]
+fn cloudrun_secrets_set_refuses_someone_elses_secret() {
+    let fake = fake::FakeGcp::start();
+    fake.state.lock().unwrap().add_foreign_secret(SECRET_ID);
+    let p = Project::new(&fake.base);
+    for args in [&["secrets", "set", "OPENAI_API_KEY", "--stdin"][..], &["secrets", "get", "OPENAI_API_KEY", "--reveal"]] {
+        let (code, out, err) = p.bare(args, SECRET);
+        assert_ne!(code, 0, "{args:?}: {out}\n{err}");
+        assert!(err.contains(SECRET_ID) && err.contains("aideploy-app"), "{err}");
+        assert!(!out.contains("theirs"), "{out}");
+    }
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.secrets[SECRET_ID].versions, [b"theirs".to_vec()]);
+    assert!(st.secrets[SECRET_ID].labels.is_empty());
+}

@@ -77,6 +77,9 @@ pub struct State {
     pub secret_values: BTreeMap<String, String>,
     /// Soft-deleted vaults by lowercase name.
     pub deleted_vaults: BTreeMap<String, DeletedVault>,
+    /// Secrets deleted through the Key Vault data plane (soft delete): by lowercase
+    /// secret id, the resource and its value. Their names stay taken until recovered.
+    pub deleted_secrets: BTreeMap<String, (Value, String)>,
     /// Site names taken in other subscriptions (global uniqueness).
     pub taken_names: BTreeSet<String>,
     /// Image digests whose containers never become healthy.
@@ -405,6 +408,10 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
 fn tags_of(v: &Value) -> Map<String, Value> {
     v["tags"].as_object().cloned().unwrap_or_default()
 }
@@ -534,6 +541,83 @@ pub fn front(st: &State, target: &str, peer: std::net::IpAddr) -> Reply {
     }
 }
 
+/// Key Vault's data plane (REST 7.4), for the vault whose `vaultUri` host is the first
+/// segment: `/vaults/{host}/secrets/{name}[/{version}]` (GET: the value; DELETE: soft
+/// delete, the name kept until recovered), `/vaults/{host}/deletedsecrets/{name}/recover`
+/// (POST). A bearer token and `api-version` are required; errors are Key Vault's
+/// `{"error":{"code","message"}}`. The test points AIDEPLOY_AZURE_VAULT_URL_TEMPLATE at it.
+pub fn vault_plane(st: &mut State, method: &str, target: &str, headers: &[(String, String)]) -> Reply {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let auth = headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str()).unwrap_or("");
+    if !auth.starts_with("Bearer ") || auth.len() <= 7 {
+        return err(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.");
+    }
+    let version = query.split('&').find_map(|p| p.strip_prefix("api-version="));
+    if !matches!(version, Some("7.4" | "7.5" | "7.6")) {
+        return err(400, "BadParameter", "The request URI contains an invalid or missing api-version query parameter.");
+    }
+    let host = segs.get(1).copied().unwrap_or("");
+    let Some(vault) = st.resources.values().find(|r| {
+        r["type"] == "Microsoft.KeyVault/vaults"
+            && r["properties"]["vaultUri"]
+                .as_str()
+                .is_some_and(|u| u.trim_end_matches('/').eq_ignore_ascii_case(&format!("https://{host}")))
+    }) else {
+        return Reply::json(404, json!({"error": "no such vault"}));
+    };
+    let vault_key = vault["id"].as_str().unwrap_or("").to_ascii_lowercase();
+    let uri = vault["properties"]["vaultUri"].as_str().unwrap_or("").to_string();
+    let bundle = |r: &Value| {
+        let p = &r["properties"];
+        let mut attributes = p["attributes"].clone();
+        attributes["recoveryLevel"] = json!("Recoverable+Purgeable");
+        attributes["recoverableDays"] = json!(90);
+        json!({"id": p["secretUriWithVersion"], "attributes": attributes, "tags": r["tags"], "contentType": p["contentType"]})
+    };
+    match (method, &segs[2..]) {
+        ("GET", ["secrets", name] | ["secrets", name, _]) => {
+            let key = format!("{vault_key}/secrets/{}", name.to_ascii_lowercase());
+            let wanted = segs.get(4).copied();
+            match st.resources.get(&key) {
+                Some(r) if wanted.is_none_or(|v| r["properties"]["secretUriWithVersion"].as_str().is_some_and(|u| u.ends_with(v))) => {
+                    let mut b = bundle(r);
+                    b["value"] = json!(st.secret_values.get(&key).cloned().unwrap_or_default());
+                    Reply::json(200, b)
+                }
+                _ => err(404, "SecretNotFound", format!("A secret with (name/id) {name} was not found in this key vault.")),
+            }
+        }
+        ("DELETE", ["secrets", name]) => {
+            let key = format!("{vault_key}/secrets/{}", name.to_ascii_lowercase());
+            let Some(r) = st.resources.remove(&key) else {
+                return err(404, "SecretNotFound", format!("A secret with (name/id) {name} was not found in this key vault."));
+            };
+            let value = st.secret_values.remove(&key).unwrap_or_default();
+            let now = unix_now();
+            let mut b = bundle(&r);
+            b["recoveryId"] = json!(format!("{uri}deletedsecrets/{name}"));
+            b["deletedDate"] = json!(now);
+            b["scheduledPurgeDate"] = json!(now + 90 * 86400);
+            st.deleted_secrets.insert(key, (r, value));
+            st.mutations += 1;
+            Reply::json(200, b)
+        }
+        ("POST", ["deletedsecrets", name, "recover"]) => {
+            let key = format!("{vault_key}/secrets/{}", name.to_ascii_lowercase());
+            let Some((r, value)) = st.deleted_secrets.remove(&key) else {
+                return err(404, "SecretNotFound", format!("Deleted Secret not found: {name}"));
+            };
+            let b = bundle(&r);
+            st.resources.insert(key.clone(), r);
+            st.secret_values.insert(key, value);
+            st.mutations += 1;
+            Reply::json(200, b)
+        }
+        _ => err(405, "MethodNotAllowed", format!("no route {method} {path}")),
+    }
+}
+
 /// The answer to one request. `base` is the fake's own URL (for operation URLs).
 pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &[(String, String)], body: &str) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -645,7 +729,10 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                         "scheduledPurgeDate": d.deletion_date.replacen("2026-12-04", "2027-03-04", 1), "purgeProtectionEnabled": false}}),
             ),
             (9, Some("purge"), "POST") => {
-                st.deleted_vaults.remove(l[7]);
+                if let Some(d) = st.deleted_vaults.remove(l[7]) {
+                    let prefix = format!("{}/secrets/", d.vault["id"].as_str().unwrap_or("").to_ascii_lowercase());
+                    st.deleted_secrets.retain(|k, _| !k.starts_with(&prefix));
+                }
                 st.mutations += 1;
                 let loc = st.op(base, 1, json!({"kind": "location"}));
                 Reply::json(202, Value::Null).header("location", loc)
@@ -979,6 +1066,18 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
             },
             _ => err(405, "MethodNotAllowed", "method not allowed"),
         },
+        // The management plane lists secrets (never their values).
+        ("microsoft.keyvault", "vaults", ["secrets"]) => {
+            if !st.resources.contains_key(&rkey) {
+                return err(404, "ResourceNotFound", format!("The vault '{name}' was not found."));
+            }
+            if method != "GET" {
+                return err(405, "MethodNotAllowed", "method not allowed");
+            }
+            let prefix = format!("{rkey}/secrets/");
+            let list: Vec<Value> = st.resources.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, r)| r.clone()).collect();
+            Reply::json(200, json!({"value": list}))
+        }
         ("microsoft.keyvault", "vaults", ["secrets", secret]) => {
             let Some(vault) = st.resources.get(&rkey).cloned() else {
                 return err(404, "ResourceNotFound", format!("The vault '{name}' was not found."));
@@ -997,11 +1096,17 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                     if sname.is_empty() || sname.len() > 127 || !sname.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                         return err(400, "BadRequest", format!("The secret name '{sname}' is invalid."));
                     }
+                    if st.deleted_secrets.contains_key(&skey) {
+                        return err(409, "Conflict", format!("Secret {sname} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged."));
+                    }
                     let version = format!("{:032x}", st.id() * 104729);
                     let uri = format!("{}secrets/{sname}", vault["properties"]["vaultUri"].as_str().unwrap());
                     let existed = st.resources.contains_key(&skey);
+                    let now = unix_now();
+                    let created = st.resources.get(&skey).and_then(|r| r["properties"]["attributes"]["created"].as_i64()).unwrap_or(now);
                     let r = json!({"id": sid, "name": sname, "type": "Microsoft.KeyVault/vaults/secrets", "location": vault["location"], "tags": tags_of(&parsed),
-                        "properties": {"secretUri": uri, "secretUriWithVersion": format!("{uri}/{version}"), "contentType": parsed["properties"]["contentType"], "attributes": {"enabled": true}}});
+                        "properties": {"secretUri": uri, "secretUriWithVersion": format!("{uri}/{version}"), "contentType": parsed["properties"]["contentType"],
+                            "attributes": {"enabled": true, "created": created, "updated": now}}});
                     st.resources.insert(skey.clone(), r.clone());
                     st.secret_values.insert(skey, parsed["properties"]["value"].as_str().unwrap().to_string());
                     st.mutations += 1;
@@ -1291,7 +1396,7 @@ impl FakeArm {
                 let body = String::from_utf8_lossy(&body).into_owned();
                 let reply = {
                     let mut st = s.lock().unwrap();
-                    if !target.starts_with("/sites/") {
+                    if !target.starts_with("/sites/") && !target.starts_with("/vaults/") {
                         st.requests += 1;
                         let auth = headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone()).unwrap_or_default();
                         st.tokens.insert(auth);
@@ -1299,11 +1404,17 @@ impl FakeArm {
                     let reply = if target.starts_with("/sites/") {
                         let peer = stream.peer_addr().map(|a| a.ip()).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
                         front(&st, &target, peer)
+                    } else if target.starts_with("/vaults/") {
+                        vault_plane(&mut st, &method, &target, &headers)
                     } else {
                         answer(&mut st, &b, &method, &target, &headers, &body)
                     };
                     // ARM's refusals only: a front end's 403 is the site's rules at work.
-                    if (400..500).contains(&reply.status) && reply.status != 404 && !target.starts_with("/sites/") {
+                    if (400..500).contains(&reply.status)
+                        && reply.status != 404
+                        && !target.starts_with("/sites/")
+                        && !target.starts_with("/vaults/")
+                    {
                         st.rejected.push(format!("{method} {target}: {}", reply.body));
                     }
                     reply

@@ -43,6 +43,8 @@ pub struct Secret {
     /// Changed by every create, update and no-op update of the secret (not by its versions).
     pub etag: u64,
     pub versions: Vec<Vec<u8>>,
+    /// Each version's `createTime`, in the order of `versions`.
+    pub version_times: Vec<String>,
     pub policy: Value,
 }
 
@@ -606,7 +608,14 @@ impl State {
         let etag = self.next;
         self.secrets.insert(
             id.into(),
-            Secret { labels: BTreeMap::new(), annotations: BTreeMap::new(), etag, versions: vec![b"theirs".to_vec()], policy: json!({}) },
+            Secret {
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
+                etag,
+                versions: vec![b"theirs".to_vec()],
+                version_times: vec!["2025-12-01T00:00:00Z".into()],
+                policy: json!({}),
+            },
         );
     }
 
@@ -1004,7 +1013,14 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             let etag = st.next;
             st.secrets.insert(
                 id.clone(),
-                Secret { labels, annotations, etag, versions: Vec::new(), policy: json!({"version": 1, "etag": "BwAAAA=="}) },
+                Secret {
+                    labels,
+                    annotations,
+                    etag,
+                    versions: Vec::new(),
+                    version_times: Vec::new(),
+                    policy: json!({"version": 1, "etag": "BwAAAA=="}),
+                },
             );
             ok(secret_json(&id, &st.secrets[&id]))
         }
@@ -1080,14 +1096,27 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             let Some(data) = body["payload"]["data"].as_str().and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok()) else {
                 return error(400, "payload.data must be base64");
             };
-            let Some(s) = st.secrets.get_mut(*id) else {
+            if !st.secrets.contains_key(*id) {
+                return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found."));
+            }
+            let created = now(st);
+            let s = st.secrets.get_mut(*id).expect("checked above");
+            s.versions.push(data);
+            s.version_times.push(created.clone());
+            let n = s.versions.len();
+            ok(json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}/versions/{n}"), "state": "ENABLED", "createTime": created}))
+        }
+        // A version's metadata (never its payload); `latest` is the newest version.
+        ("GET", ["v1", "projects", p, "secrets", id, "versions", v], None) if secret_of(p) => {
+            let Some(s) = st.secrets.get(*id) else {
                 return error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found."));
             };
-            s.versions.push(data);
-            let n = s.versions.len();
-            ok(
-                json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}/versions/{n}"), "state": "ENABLED", "createTime": "2026-01-01T00:00:00Z"}),
-            )
+            let n = if *v == "latest" { s.versions.len() } else { v.parse().unwrap_or(0) };
+            if n == 0 || n > s.versions.len() {
+                return error(404, format!("Secret Version [projects/{PROJECT_NUMBER}/secrets/{id}/versions/{v}] not found."));
+            }
+            let created = s.version_times.get(n - 1).cloned().unwrap_or_default();
+            ok(json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}/versions/{n}"), "state": "ENABLED", "createTime": created}))
         }
         ("GET", ["v1", "projects", p, "secrets", id, "versions", v], Some("access")) if secret_of(p) => {
             let Some(s) = st.secrets.get(*id) else {

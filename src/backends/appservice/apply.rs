@@ -7,11 +7,11 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use super::access::{gate, look, Access, Gate};
-use super::arm::{Arm, API_ACR, API_AUTHORIZATION, API_KEYVAULT, API_RESOURCES, API_SUBSCRIPTIONS, API_WEB};
-use super::names::{assignment_path, short, value_hash, Names, SLOT};
-use super::observe::{Observed, StoredSecret};
+use super::arm::{Arm, API_ACR, API_AUTHORIZATION, API_WEB};
+use super::names::{assignment_path, short, Names, SLOT};
+use super::observe::Observed;
 use super::plan::{desired_settings, secret_refs, Change, Role};
-use super::{probe_url, tags, tier, Image, Tier, TAG_CREATED_GROUP, TAG_DIGEST, TAG_PARTS, TAG_PREVIOUS, TAG_VALUE};
+use super::{probe_url, tags, tier, Image, Tier, TAG_DIGEST, TAG_PARTS, TAG_PREVIOUS};
 use crate::artifact::registry::Reference;
 use crate::engine::wait::{Poll, Wait, Waited};
 use crate::engine::{health, Built, Cx, Health, Op, Outcome, Planned, Pushed, Reporter};
@@ -80,9 +80,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Built<Image>, plan: &Planne
         match change {
             Change::Group { op: Op::Create, name, .. } => {
                 r.step(&format!("creating resource group {name}"));
-                let mut tg = base_tags.clone();
-                tg.insert(TAG_CREATED_GROUP.into(), json!("true"));
-                arm.put(&n.group_path(), API_RESOURCES, &json!({"location": location, "tags": tg}), "resource group", r).await?;
+                super::vault::create_group(cx, &arm, n, &location, r).await?;
                 r.done();
             }
             Change::ServicePlan { op: op @ (Op::Create | Op::Update), name, sku, .. } => {
@@ -109,38 +107,15 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Built<Image>, plan: &Planne
             }
             Change::Vault { op: Op::Create, name, recover } => {
                 r.step(&format!("{} Key Vault {name}", if *recover { "recovering the soft-deleted" } else { "creating" }));
-                let sub = arm.get(&format!("/subscriptions/{}", n.sub), API_SUBSCRIPTIONS).await?.unwrap_or_default();
-                let tenant = sub["tenantId"].as_str().unwrap_or_default();
-                let mut body = json!({"location": location, "tags": base_tags, "properties": {
-                    "tenantId": tenant, "sku": {"family": "A", "name": "standard"}, "enableRbacAuthorization": true}});
-                if *recover {
-                    // Ours, deleted by a destroy without --purge: back with its secrets.
-                    let deleted = seen.deleted_vault.as_ref().map(|d| d.location.clone()).unwrap_or_else(|| location.clone());
-                    body["location"] = json!(deleted);
-                    body["properties"]["createMode"] = json!("recover");
-                }
-                arm.put(&n.vault_path(), API_KEYVAULT, &body, "Key Vault", r).await.map_err(|e| {
-                    if format!("{e}").contains("deleted state") || format!("{e}").contains("ConflictError") {
-                        e.context(format!(
-                            "a soft-deleted vault named {name} holds the name: `aideploy destroy --purge` (or `az keyvault purge --name {name}`) removes it for good, or set another resource_group"
-                        ))
-                    } else {
-                        e
-                    }
-                })?;
+                let deleted = seen.deleted_vault.as_ref().filter(|_| *recover);
+                super::vault::put_vault(cx, &arm, n, &location, deleted, r).await?;
                 r.done();
             }
             Change::Secret { op: Op::Create | Op::Update, var, kv } => {
                 r.step(&format!("writing secret {kv} to Key Vault"));
-                let value = cx.secrets.values.get(var).with_context(|| format!("secret {var} has no value"))?.expose();
-                let hash = value_hash(n, kv, value);
-                let body = json!({"tags": {TAG_VALUE: hash}, "properties": {"value": value, "contentType": "text/plain"}});
-                let written = arm
-                    .put(&n.secret_path(kv), API_KEYVAULT, &body, "Key Vault secret", r)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(cx.secrets.redact(&format!("{e:#}"))))?;
-                let uri = written["properties"]["secretUriWithVersion"].as_str().unwrap_or_default().to_string();
-                stored.insert(kv.clone(), StoredSecret { value_hash: Some(hash), uri_with_version: uri });
+                let value = cx.secrets.values.get(var).with_context(|| format!("secret {var} has no value"))?;
+                let written = super::vault::write_secret(cx, &arm, n, kv, value, r).await?;
+                stored.insert(kv.clone(), written);
                 r.done();
             }
             Change::Site { op, name, .. } => {

@@ -72,6 +72,11 @@ impl Arm {
         Ok(Arm { base, http, credential, token: Mutex::new(None), poll })
     }
 
+    /// How long-running operations are polled (the run's policy).
+    pub fn poll(&self) -> PollPolicy {
+        self.poll
+    }
+
     async fn bearer(&self) -> Result<String> {
         let Some(c) = &self.credential else { return Ok(PLACEHOLDER_TOKEN.into()) };
         let mut cached = self.token.lock().await;

@@ -8,7 +8,9 @@
 //! when aideploy made it, so `destroy` deletes only a group it created), a Linux App
 //! Service plan (`sku`, default B1), an Azure Container Registry (Basic, admin user
 //! off) the image is pushed to, a Key Vault in RBAC mode holding `[secrets]`, and the
-//! site. The site runs `DOCKER|<login server>/<app>@sha256:...`, pulls with its
+//! site (`aideploy secrets set` makes the group and vault, tagged the same way, when no
+//! deploy has yet, and writes the same secrets a deploy does; a deploy uses the stored
+//! value of a secret with no local value). The site runs `DOCKER|<login server>/<app>@sha256:...`, pulls with its
 //! system-assigned identity (AcrPull on that registry only), reads secrets through
 //! Key Vault references (Key Vault Secrets User on that vault only). A deleted vault
 //! stays soft-deleted (recoverable, holding its name) unless `destroy --purge`, and the
@@ -40,6 +42,7 @@ mod logs;
 mod names;
 mod observe;
 mod plan;
+mod vault;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -205,7 +208,7 @@ impl Target for AppServiceBackend {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             provider: Provider::Azure,
-            secret_store: false,
+            secret_store: true,
             logs: true,
             rollback: true,
             default_package: DefaultPackage::Image,
@@ -221,6 +224,12 @@ impl Target for AppServiceBackend {
 
     async fn lease_leftover(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
         self.lease_store(cx).await
+    }
+
+    /// The app's Key Vault (`vault.rs`): made, tagged, by the first `secrets set` when
+    /// no deploy has made it yet.
+    async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
+        Ok(Box::new(vault::KeyVaultStore::for_target(cx).await?))
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Image>> {

@@ -88,6 +88,30 @@ pub struct StoredSecret {
     /// The salted hash of the value aideploy wrote (tag).
     pub value_hash: Option<String>,
     pub uri_with_version: String,
+    /// aideploy wrote it (its tags say so); someone else's is refused.
+    pub ours: bool,
+    /// When its current version was written, in seconds since the epoch.
+    pub updated: Option<i64>,
+}
+
+impl StoredSecret {
+    /// The current version's id: the last segment of its versioned URI.
+    pub fn version(&self) -> Option<String> {
+        self.uri_with_version.trim_end_matches('/').rsplit_once('/').map(|(_, v)| v.to_string()).filter(|v| !v.is_empty())
+    }
+}
+
+/// A Key Vault secret from ARM's JSON (a GET or a list entry).
+pub fn stored_secret(cx: &Cx, v: &Value) -> StoredSecret {
+    let tags: BTreeMap<String, String> =
+        v["tags"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
+    let p = &v["properties"];
+    StoredSecret {
+        value_hash: tags.get(TAG_VALUE).cloned(),
+        uri_with_version: p["secretUriWithVersion"].as_str().unwrap_or_default().to_string(),
+        ours: super::vault::secret_is_ours(cx, &tags),
+        updated: p["attributes"]["updated"].as_i64().or_else(|| p["attributes"]["created"].as_i64()),
+    }
 }
 
 /// This target's Key Vault, deleted and kept soft-deleted (its name is held until it is
@@ -208,7 +232,6 @@ struct Props {
     https_only: Option<bool>,
     last_modified_time_utc: Option<String>,
     login_server: Option<String>,
-    secret_uri_with_version: Option<String>,
 }
 
 /// Tags as strings (ARM answers `null` for none).
@@ -231,12 +254,42 @@ const TYPES: [(&str, &str); 4] = [
 /// Reads everything aideploy made for this app, stage and target, by tag, and notes
 /// same-named resources that are not its.
 pub async fn read(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
+    read_with(cx, arm, sub, true).await
+}
+
+/// What `aideploy secrets` needs: the group, the vault (live or soft-deleted) and the
+/// `[secrets]` entries in it; not the site, its roles or its health.
+pub async fn read_vault(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
+    read_with(cx, arm, sub, false).await
+}
+
+/// A required `[secrets]` entry with no value here (`$VAR`, .env) and none stored in
+/// the vault is an error naming both ways to give it, found before anything changes.
+fn missing_secrets(cx: &Cx, stored: &BTreeMap<String, StoredSecret>) -> Result<()> {
+    for (name, spec) in &cx.loaded.manifest.secrets {
+        let (name, spec) = (name.get(), spec.get());
+        let has = stored.get(&kv_name(name)).is_some_and(|s| s.ours);
+        if !spec.optional && cx.secrets.absent.contains(name) && !has {
+            let var = spec.env.as_ref().map(|e| e.get().clone()).unwrap_or_else(|| name.clone());
+            return Err(crate::error::UsageError::new(format!("secret `{name}` has no value here and none is stored in Key Vault"))
+                .hint(format!(
+                    "set ${var} (or `{var}=...` in .env) for this deploy, or store it once: aideploy secrets set {name} --target {}",
+                    cx.target.name
+                ))
+                .into());
+        }
+    }
+    Ok(())
+}
+
+async fn read_with(cx: &Cx, arm: &Arm, sub: &str, full: bool) -> Result<Observed> {
     let mut n = Names::derive(cx, sub);
     let mut seen =
         Observed { location: cx.target.values.region.as_ref().map(|r| r.to_string()).unwrap_or_default(), ..Observed::default() };
     let Some(group) = parse::<Resource>(arm.get(&n.group_path(), API_RESOURCES).await?, "resource group")? else {
         // Destroyed, perhaps, with the vault kept soft-deleted.
         read_deleted_vault(cx, arm, &n, &mut seen).await?;
+        missing_secrets(cx, &seen.secrets)?;
         seen.names = n;
         return Ok(seen);
     };
@@ -301,7 +354,7 @@ pub async fn read(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
     if seen.vault.is_none() {
         read_deleted_vault(cx, arm, &n, &mut seen).await?;
     }
-    if found.contains_key("microsoft.web/sites") {
+    if full && found.contains_key("microsoft.web/sites") {
         seen.site = read_site(arm, &n.site_path()).await?;
         if seen.site.is_some() {
             seen.slot = read_site(arm, &n.slot_path()).await?;
@@ -310,14 +363,19 @@ pub async fn read(cx: &Cx, arm: &Arm, sub: &str) -> Result<Observed> {
     if seen.vault.is_some() {
         for name in cx.loaded.manifest.secrets.keys() {
             let kv = kv_name(name.get());
-            if let Some(s) = parse::<Resource>(arm.get(&n.secret_path(&kv), API_KEYVAULT).await?, "Key Vault secret")? {
-                let stored = StoredSecret {
-                    value_hash: s.tags.get(TAG_VALUE).cloned(),
-                    uri_with_version: s.properties.secret_uri_with_version.unwrap_or_default(),
-                };
+            if let Some(s) = arm.get(&n.secret_path(&kv), API_KEYVAULT).await? {
+                let stored = stored_secret(cx, &s);
+                if !stored.ours {
+                    seen.foreign.push(Foreign { resource: "key-vault-secret", name: kv.clone() });
+                }
                 seen.secrets.insert(kv, stored);
             }
         }
+    }
+    missing_secrets(cx, &seen.secrets)?;
+    if !full {
+        seen.names = n;
+        return Ok(seen);
     }
     let principals: Vec<String> = [&seen.site, &seen.slot].into_iter().flatten().filter_map(|s| s.principal.clone()).collect();
     for principal in principals {

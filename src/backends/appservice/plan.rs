@@ -271,8 +271,9 @@ pub fn secret_refs(cx: &Cx, n: &Names, stored: &BTreeMap<String, super::observe:
         out.insert(var.clone(), current.map(|s| s.uri_with_version.clone()));
     }
     for var in &cx.secrets.absent {
-        // An optional secret with no value this time keeps the one stored.
-        if let Some(s) = stored.get(&kv_name(var)) {
+        // No value here this time: the one stored (by `aideploy secrets set` or an
+        // earlier deploy) is kept.
+        if let Some(s) = stored.get(&kv_name(var)).filter(|s| s.ours) {
             out.insert(var.clone(), Some(s.uri_with_version.clone()));
         }
     }

@@ -326,8 +326,15 @@ fn deployed_with_parts(old: &Cx, digest: &str, code: &str) -> Observed {
     if let Some(v) = old.secrets.values.get("OPENAI_API_KEY") {
         let kv = kv_name("OPENAI_API_KEY");
         let hash = value_hash(&seen.names, &kv, v.expose());
-        seen.secrets
-            .insert(kv, super::super::observe::StoredSecret { value_hash: Some(hash), uri_with_version: "https://kv/secrets/x/1".into() });
+        seen.secrets.insert(
+            kv,
+            super::super::observe::StoredSecret {
+                value_hash: Some(hash),
+                uri_with_version: "https://kv/secrets/x/1".into(),
+                ours: true,
+                updated: None,
+            },
+        );
     }
     let refs = secret_refs(old, &seen.names, &seen.secrets);
     let site = seen.site.as_mut().unwrap();

@@ -90,34 +90,49 @@ async fn apply_secrets(
         let Some(value) = cx.secrets.values.get(name) else { continue };
         if *change == SecretChange::Create {
             r.step(&format!("creating secret {id}"));
-            let secret: google_cloud_secretmanager_v1::model::Secret =
-                serde_json::from_value(json!({"replication": {"automatic": {}}, "labels": labels(cx)}))?;
-            clients
-                .secrets
-                .create_secret()
-                .set_parent(format!("projects/{}", site.project))
-                .set_secret_id(id)
-                .set_secret(secret)
-                .send()
-                .await
-                .map_err(|e| api_error(&format!("cannot create secret {id}"), e))?;
+            create_secret(cx, clients, site, id).await?;
             r.done();
         }
         r.step(&format!("adding a version to secret {id}"));
-        let payload =
-            google_cloud_secretmanager_v1::model::SecretPayload::default().set_data(bytes::Bytes::from(value.expose().as_bytes().to_vec()));
-        let v = clients
-            .secrets
-            .add_secret_version()
-            .set_parent(site.secret(id))
-            .set_payload(payload)
-            .send()
-            .await
-            .map_err(|e| redacted(cx, api_error(&format!("cannot add a version to secret {id}"), e)))?;
+        let number = add_version(clients, site, id, value).await?;
         r.done();
-        added.insert(name.clone(), v.name.rsplit('/').next().unwrap_or_default().to_string());
+        added.insert(name.clone(), number);
     }
     Ok(added)
+}
+
+/// Creates the secret `id`, with no version yet, labelled as this app's, stage's and
+/// target's (what destroy looks for).
+pub(super) async fn create_secret(cx: &Cx, clients: &Clients, site: &Site, id: &str) -> Result<()> {
+    let secret: google_cloud_secretmanager_v1::model::Secret =
+        serde_json::from_value(json!({"replication": {"automatic": {}}, "labels": labels(cx)}))?;
+    clients
+        .secrets
+        .create_secret()
+        .set_parent(format!("projects/{}", site.project))
+        .set_secret_id(id)
+        .set_secret(secret)
+        .send()
+        .await
+        .map_err(|e| api_error(&format!("cannot create secret {id}"), e))?;
+    Ok(())
+}
+
+/// Adds `value` as the secret's newest version; its number. An error never quotes it.
+pub(super) async fn add_version(clients: &Clients, site: &Site, id: &str, value: &crate::secrets::SecretValue) -> Result<String> {
+    let payload =
+        google_cloud_secretmanager_v1::model::SecretPayload::default().set_data(bytes::Bytes::from(value.expose().as_bytes().to_vec()));
+    let v = clients.secrets.add_secret_version().set_parent(site.secret(id)).set_payload(payload).send().await.map_err(|e| {
+        let e = api_error(&format!("cannot add a version to secret {id}"), e);
+        let original = format!("{e:#}");
+        let text = crate::secrets::redact::apply(&crate::secrets::redact::forms(value.expose()), &original);
+        if text == original {
+            e
+        } else {
+            anyhow::anyhow!(text)
+        }
+    })?;
+    Ok(v.name.rsplit('/').next().unwrap_or_default().to_string())
 }
 
 /// A change to who may read a secret.

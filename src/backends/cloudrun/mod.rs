@@ -6,7 +6,9 @@
 //!
 //! Found again by name and labels: the service is `{app}-{stage}` in the project's
 //! region; secrets are `aideploy-{app}-{stage}-{NAME}` labelled `aideploy-app`,
-//! `aideploy-stage`, `aideploy-target`. Nothing is kept locally. A service or secret of
+//! `aideploy-stage`, `aideploy-target`, whether a deploy or `aideploy secrets set` made
+//! them (`store.rs`); a deploy uses the stored value of a secret with no local value.
+//! Nothing is kept locally. A service or secret of
 //! that name without these labels is someone else's: a deploy refuses it before
 //! changing anything, and destroy leaves it alone.
 //!
@@ -36,6 +38,7 @@ mod observe;
 mod ops;
 mod plan;
 mod service;
+mod store;
 
 use std::collections::BTreeMap;
 
@@ -235,7 +238,7 @@ impl Target for CloudRunBackend {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             provider: Provider::Gcp,
-            secret_store: false,
+            secret_store: true,
             logs: true,
             rollback: true,
             default_package: DefaultPackage::Image,
@@ -250,6 +253,11 @@ impl Target for CloudRunBackend {
 
     async fn lease_leftover(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
         self.lease_store(cx).await
+    }
+
+    /// Secret Manager, the secrets a deploy references (`store.rs`).
+    async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
+        Ok(Box::new(store::SecretManagerStore::for_target(cx).await?))
     }
 
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Image>> {

@@ -12,6 +12,7 @@ use super::iam::{policy_members, to_value, ACCESSOR, ALL_USERS, INVOKER};
 use super::{is_ours, labels, named_registry, secret_id, service_id, Site};
 use crate::cloud::gcp::{api_error, is_not_found, Clients};
 use crate::engine::Cx;
+use crate::error::UsageError;
 
 /// Everything `plan`, `status`, `rollback` and `destroy` need.
 #[derive(Debug, Clone)]
@@ -177,11 +178,31 @@ pub async fn read(cx: &Cx, clients: &Clients, site: &Site) -> Result<Observed> {
             secrets.insert(name, s);
         }
     }
+    missing_secrets(cx, &secrets)?;
     let labelled_secrets = list_labelled_secrets(cx, clients, site).await?;
     let service = read_service(cx, clients, site).await?;
     let account = super::account::read(cx, clients, site).await?;
     let named_missing = super::account::named_missing(cx, clients).await?;
     Ok(Observed { site: site.clone(), repository, service, secrets, labelled_secrets, account, named_missing })
+}
+
+/// A required `[secrets]` entry with no value here (`$VAR`, .env) and none stored as
+/// ours is an error naming both ways to give it, found before anything changes.
+fn missing_secrets(cx: &Cx, stored: &BTreeMap<String, SecretNow>) -> Result<()> {
+    for (name, spec) in &cx.loaded.manifest.secrets {
+        let (name, spec) = (name.get(), spec.get());
+        let has_version = stored.get(name).is_some_and(|s| s.ours && s.latest.is_some());
+        if !spec.optional && cx.secrets.absent.contains(name) && !has_version {
+            let var = spec.env.as_ref().map(|e| e.get().clone()).unwrap_or_else(|| name.clone());
+            return Err(UsageError::new(format!("secret `{name}` has no value here and none is stored in Secret Manager"))
+                .hint(format!(
+                    "set ${var} (or `{var}=...` in .env) for this deploy, or store it once: aideploy secrets set {name} --target {}",
+                    cx.target.name
+                ))
+                .into());
+        }
+    }
+    Ok(())
 }
 
 async fn read_service(cx: &Cx, clients: &Clients, site: &Site) -> Result<Option<ServiceNow>> {

@@ -230,6 +230,16 @@ pub fn deploy(cx: &Cx, seen: &Observed, image: &Image) -> Planned<Step> {
             }
         }
     }
+    // Stored (by `aideploy secrets set` or an earlier deploy) with no value here: the
+    // service references the stored version, and its account must be able to read it.
+    for name in &cx.secrets.absent {
+        let Some(s) = seen.secrets.get(name).filter(|s| s.ours && s.latest.is_some()) else { continue };
+        let id = secret_id(cx, name);
+        steps.push(Step::Secret { name: name.clone(), id: id.clone(), change: SecretChange::Same });
+        if !s.accessors.contains(&member) {
+            steps.push(Step::SecretAccess { id, account: account.clone() });
+        }
+    }
     // What an earlier aideploy granted the default compute account on our secrets goes,
     // once the service runs as its own account (unless `service_account` names it).
     let mut revoke = Vec::new();
