@@ -49,6 +49,11 @@ impl Project {
     }
 
     fn run(&self, args: &[&str]) -> (i32, Value, String) {
+        self.run_as(args, Some(SECRET), None)
+    }
+
+    /// `run`, with `secret` as $OPENAI_API_KEY (none: unset) and `stdin` piped in.
+    fn run_as(&self, args: &[&str], secret: Option<&str>, stdin: Option<&str>) -> (i32, Value, String) {
         let mut cmd = common::aideploy(self.home.path());
         common::offline(&mut cmd);
         if self.push_login {
@@ -59,8 +64,13 @@ impl Project {
             .env("AIDEPLOY_POLL_INTERVAL_MS", "20")
             .env("AIDEPLOY_RENDER_ENDPOINT", &self.endpoint)
             // The settled lease's delay: far above a call to the fake, below the default.
-            .env("AIDEPLOY_LEASE_SETTLE_MS", "300")
-            .env("OPENAI_API_KEY", SECRET);
+            .env("AIDEPLOY_LEASE_SETTLE_MS", "300");
+        if let Some(secret) = secret {
+            cmd.env("OPENAI_API_KEY", secret);
+        }
+        if let Some(text) = stdin {
+            cmd.write_stdin(text);
+        }
         let out = cmd.current_dir(&self.dir).args(args).args(["--target", "render", "--json", "--yes"]).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -651,4 +661,114 @@ fn render_logs_read_the_service_a_page_at_a_time() {
     let _ = child.wait();
     let st = fake.state.lock().unwrap();
     assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}
+
+/// `aideploy secrets` keeps a secret in the service's env vars: set writes it without a
+/// deploy, list shows a fingerprint and no value, get prints it only when asked, a deploy
+/// without a local value keeps it, one with neither stops before any change, and
+/// `set --deploy` rolls the app onto a new value.
+#[test]
+fn render_secrets_live_in_the_service_env_vars() {
+    const STORED: &str = "sk-stored-in-render-value-1";
+    const NEWER: &str = "sk-stored-in-render-value-2";
+    let fake = fake::FakeRender::start();
+    let p = Project::in_repo(&fake.base, "render-secrets/rag");
+    // A required secret this time.
+    let manifest = p.dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("OPENAI_API_KEY = { optional = true }"));
+    std::fs::write(&manifest, text.replace("OPENAI_API_KEY = { optional = true }", "OPENAI_API_KEY = {}")).unwrap();
+    let name = "fastapi-rag-dev";
+    let set = |value: &str, more: &[&str]| {
+        let args: Vec<&str> = ["secrets", "set", "OPENAI_API_KEY", "--stdin"].iter().chain(more).copied().collect();
+        p.run_as(&args, None, Some(&format!("{value}\n")))
+    };
+    let service = || fake.state.lock().unwrap().service(name).cloned();
+    let stored = || service().and_then(|s| s.env.get("OPENAI_API_KEY").cloned());
+    let deploys = || service().map(|s| s.deploys.len()).unwrap_or(0);
+
+    // Nothing deployed: no service to keep it in, and a deploy with the secret in
+    // neither place stops before anything is created or pushed.
+    let (code, _, stderr) = set(STORED, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("deploy first"), "{stderr}");
+    let (code, _, stderr) = p.run_as(&["deploy"], None, None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("$OPENAI_API_KEY") && stderr.contains("aideploy secrets set OPENAI_API_KEY --target render"), "{stderr}");
+    assert_eq!(fake.state.lock().unwrap().mutations, 0);
+    assert_eq!(p.tags(), Vec::<String>::new(), "pushed before refusing");
+
+    // A first deploy with the value in the environment.
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(stored().as_deref(), Some(SECRET));
+    let before = deploys();
+
+    // set: updated, then unchanged; the env var holds the new value and no deploy was
+    // made (the running one keeps the old value until the next deploy).
+    let (code, v, stderr) = set(STORED, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(v["op"], "updated", "{v}");
+    let version = v["version"].as_str().expect("a version").to_string();
+    assert_eq!(stored().as_deref(), Some(STORED));
+    assert_eq!(deploys(), before, "set deployed");
+    let (code, v, _) = set(STORED, &[]);
+    assert_eq!((code, v["op"].as_str()), (0, Some("unchanged")), "{v}");
+    assert_eq!(v["version"], version.as_str(), "same value, same version");
+
+    // list: the secret, its fingerprint, no value.
+    let (code, listed, stderr) = p.run_as(&["secrets", "list"], None, None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!listed.to_string().contains(STORED) && !stderr.contains(STORED), "{listed}");
+    let rows = listed["secrets"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert_eq!((rows[0]["name"].as_str(), rows[0]["stored"].as_bool()), (Some("OPENAI_API_KEY"), Some(true)), "{listed}");
+    assert_eq!(rows[0]["version"], version.as_str());
+    assert_eq!(version.len(), 12);
+
+    // get: only with --reveal when stdout is not a terminal.
+    let (code, v, _) = p.run_as(&["secrets", "get", "OPENAI_API_KEY", "--reveal"], None, None);
+    assert_eq!((code, v["value"].as_str()), (0, Some(STORED)), "{v}");
+    let (code, v, stderr) = p.run_as(&["secrets", "get", "OPENAI_API_KEY"], None, None);
+    assert_eq!(code, 2, "{v}");
+    assert!(stderr.contains("--reveal") && !stderr.contains(STORED), "{stderr}");
+
+    // A deploy (of changed code) with no local value keeps the stored one.
+    p.edit("Secrets", "Secret values");
+    let (code, v, stderr) = p.run_as(&["deploy"], None, None);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["health"], "passed", "{v}");
+    assert_eq!(deploys(), before + 1);
+    assert_eq!(stored().as_deref(), Some(STORED));
+    let before = deploys();
+
+    // rm: gone from the env vars, with no deploy; list says not stored.
+    let (code, v, stderr) = p.run_as(&["secrets", "rm", "OPENAI_API_KEY"], None, None);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(stored(), None);
+    assert_eq!(deploys(), before, "rm deployed");
+    let (_, v, _) = p.run_as(&["secrets", "list"], None, None);
+    assert_eq!(v["secrets"][0]["stored"], false, "{v}");
+
+    // Now in neither place: the deploy stops before any change.
+    let mutations = fake.state.lock().unwrap().mutations;
+    let (code, _, stderr) = p.run_as(&["deploy"], None, None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("aideploy secrets set OPENAI_API_KEY --target render"), "{stderr}");
+    assert_eq!(fake.state.lock().unwrap().mutations, mutations);
+
+    // set creates it again; with --deploy the app rolls onto the new value (the image
+    // is the one deployed: only the stored value moved).
+    let (code, v, _) = set(STORED, &[]);
+    assert_eq!((code, v["op"].as_str()), (0, Some("created")), "{v}");
+    assert_eq!(deploys(), before);
+    let (code, v, stderr) = set(NEWER, &["--deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!((v["secret"]["op"].as_str(), v["deploy"]["health"].as_str()), (Some("updated"), Some("passed")), "{v}");
+    let rolled = v["deploy"]["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "deploy").cloned().unwrap();
+    assert_eq!((rolled["op"].as_str(), rolled["reason"].as_str()), (Some("create"), Some("secrets changed")), "{v}");
+    assert_eq!(stored().as_deref(), Some(NEWER));
+    assert_eq!(deploys(), before + 1);
+    assert_eq!(service().unwrap().deploys.iter().filter(|d| d.status == "live").count(), 1);
+    assert!(fake.state.lock().unwrap().rejected.is_empty(), "{:?}", fake.state.lock().unwrap().rejected);
 }

@@ -12,7 +12,8 @@
 //! was serving keeps serving. A deployment that succeeds moves the one before it to
 //! `REMOVED`. `mutations` counts accepted mutations. `deploymentLogs` answers the newest
 //! `limit` lines of a deployment within `startDate`..`endDate`, oldest first; tests add
-//! lines with `add_log`.
+//! lines with `add_log`. A variable written without `skipDeploys`, or deleted (which has
+//! no such flag), redeploys its service, as on Railway.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -886,6 +887,15 @@ impl State {
         id
     }
 
+    /// A changed variable's redeploy: a new deployment of the service's instance in
+    /// `env`, when it has been deployed before (Railway's staged changes deploy).
+    fn redeploy(&mut self, service: &str, env: &str) {
+        let Some(at) = self.instances.iter().position(|i| i.service == service && i.env == env && i.image.is_some()) else { return };
+        if self.deployments.iter().any(|d| d.service == service && d.env == env) {
+            self.new_deployment(at, false);
+        }
+    }
+
     /// One poll's worth of progress for a deployment.
     fn advance(&mut self, id: &str) {
         let Some(at) = self.deployments.iter().position(|d| d.id == id) else { return };
@@ -1255,12 +1265,18 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
                 }
             }
             st.upserts.push((p.clone(), e.clone(), svc.clone()));
-            let entry = st.variables.entry((p, e, svc)).or_default();
+            let entry = st.variables.entry((p, e.clone(), svc.clone())).or_default();
             if input["replace"] == true {
                 entry.clear();
             }
             for (k, v) in input["variables"].as_object().into_iter().flatten() {
                 entry.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+            }
+            // Without `skipDeploys`, Railway redeploys the affected service.
+            if input["skipDeploys"] != true {
+                if let Some(svc) = svc {
+                    st.redeploy(&svc, &e);
+                }
             }
             Ok(json!(true))
         }
@@ -1270,8 +1286,13 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
                 return Err(nf("Environment"));
             }
             let name = inp("name").unwrap_or_default();
-            let scope = st.variables.get_mut(&(p, e, inp("serviceId"))).ok_or_else(|| nf("Variable"))?;
+            let svc = inp("serviceId");
+            let scope = st.variables.get_mut(&(p, e.clone(), svc.clone())).ok_or_else(|| nf("Variable"))?;
             scope.remove(&name).ok_or_else(|| nf("Variable"))?;
+            // It has no `skipDeploys`: Railway redeploys the affected service.
+            if let Some(svc) = svc {
+                st.redeploy(&svc, &e);
+            }
             Ok(json!(true))
         }
         "serviceDomainCreate" => {

@@ -2,8 +2,9 @@
 //! pushed from `apply` (image.rs), the only credential the platform pulls it with
 //! (pull.rs), the variables
 //! a service should have and their diff (vars.rs), the deploy wait over a per-platform
-//! status mapping (deploy.rs), the mark that says a service is aideploy's (owner.rs), and
-//! the look-back window of `logs` (logs.rs).
+//! status mapping (deploy.rs), the mark that says a service is aideploy's (owner.rs), the
+//! look-back window of `logs` (logs.rs), and `aideploy secrets` over the service's
+//! variables (secrets.rs).
 //! Each target keeps only its own API calls.
 //!
 //! A folder under backends/ rather than cloud/: cloud/ sets up one provider's clients;
@@ -14,6 +15,7 @@ pub mod image;
 pub mod logs;
 pub mod owner;
 pub mod pull;
+pub mod secrets;
 pub mod vars;
 
 /// The first 12 hex digits of a digest, for plan rows.

@@ -6,16 +6,49 @@ use std::collections::BTreeMap;
 use super::image::ImageFacts;
 use super::owner::OWNER_VAR;
 use super::pull::PULL_VAR;
+use super::secrets::{fingerprint, SALT_VAR};
 use crate::engine::{Action, Cx, Op, Parts};
+use crate::secrets::SecretValue;
 
 /// The service variable that records what the deployed version is made of
 /// ([`Parts::encode`]), next to the owner mark; written with each deploy, never diffed.
 pub const PARTS_VAR: &str = "AIDEPLOY_PARTS";
 
-/// What a deploy of `image` is made of. The secrets count by name: a new value under a
-/// name is seen in the variables' diff.
-pub fn wanted_parts(cx: &Cx, image: &ImageFacts) -> Parts {
-    Parts::of(cx, &image.digest, &image.inputs, &[])
+/// What a deploy of `image` is made of, with the service's variables `current`. The
+/// secrets count by name and value: each one's value is the local one, else the one
+/// stored in `current` (kept by the deploy), and it enters as a fingerprint
+/// (paas::secrets) so that a value `secrets set` stored since the running version was
+/// deployed shows as changed secrets ([`secrets_stale`]). The parts live in the
+/// service's variables, next to the values themselves.
+pub fn wanted_parts(cx: &Cx, image: &ImageFacts, current: &BTreeMap<String, String>) -> Parts {
+    let mut all = cx.clone();
+    let mut refs = Vec::new();
+    for name in cx.loaded.manifest.secrets.keys().map(|k| k.get()) {
+        let value = match cx.secrets.values.get(name) {
+            Some(v) => v.expose().to_string(),
+            None => match current.get(name) {
+                Some(kept) => {
+                    all.secrets.values.insert(name.clone(), SecretValue::new(kept.clone()));
+                    kept.clone()
+                }
+                None => continue,
+            },
+        };
+        refs.push((name.clone(), fingerprint("deployed", name, &value)));
+    }
+    Parts::of(&all, &image.digest, &image.inputs, &refs)
+}
+
+/// Whether the running version lacks a secret's value the service's variables hold now
+/// (`secrets set` stores one without deploying): its recorded parts say other secrets.
+/// Only on a service with the secrets' salt, i.e. one whose recorded parts count the
+/// values (a service from before records names only: no comparison, no spurious deploy).
+pub fn secrets_stale(cx: &Cx, current: &BTreeMap<String, String>, image: &ImageFacts) -> bool {
+    current.contains_key(SALT_VAR)
+        && current
+            .get(PARTS_VAR)
+            .and_then(|p| Parts::decode(p))
+            .is_some_and(|running| running.secrets != wanted_parts(cx, image, current).secrets)
 }
 
 /// Why a deploy, from the parts recorded in the service's variables (`current`) and the
@@ -24,7 +57,7 @@ pub fn wanted_parts(cx: &Cx, image: &ImageFacts) -> Parts {
 pub fn deploy_reason(cx: &Cx, current: &BTreeMap<String, String>, image: &ImageFacts, changes: &[VarChange]) -> Option<String> {
     let running = current.get(PARTS_VAR).and_then(|v| Parts::decode(v));
     let also: &[&str] = if changes.iter().any(|c| is_secret(cx, c.key())) { &["secrets"] } else { &[] };
-    Parts::changed_also(running.as_ref(), &wanted_parts(cx, image), also)
+    Parts::changed_also(running.as_ref(), &wanted_parts(cx, image, current), also)
 }
 
 /// One variable to write or remove. The value is looked up at apply time.
@@ -82,8 +115,9 @@ pub fn reason(cx: &Cx, key: &str, extra: &[(&str, &'static str)]) -> &'static st
 
 /// Per variable: create, update or delete. The owner mark is never diffed (it is set
 /// once, at creation), nor the pull credential's mark (its own plan step), nor the
-/// parts (written with each deploy); an optional secret with no value this time keeps
-/// its value.
+/// parts (written with each deploy), nor the secrets' salt (paas::secrets); a secret
+/// with no value this time (optional, or kept in the service by `aideploy secrets set`)
+/// keeps its value.
 pub fn diff(
     cx: &Cx,
     want: &BTreeMap<String, String>,
@@ -99,7 +133,10 @@ pub fn diff(
         }
     }
     for k in current.keys() {
-        if k != OWNER_VAR && k != PULL_VAR && k != PARTS_VAR && !want.contains_key(k) && !cx.secrets.absent.iter().any(|a| a == k) {
+        if ![OWNER_VAR, PULL_VAR, PARTS_VAR, SALT_VAR].contains(&k.as_str())
+            && !want.contains_key(k)
+            && !cx.secrets.absent.iter().any(|a| a == k)
+        {
             out.push(VarChange::Delete { key: k.clone() });
         }
     }

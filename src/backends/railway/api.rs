@@ -4,9 +4,17 @@
 //! Credentials as the Railway CLI takes them: a project token (`RAILWAY_TOKEN`) goes in
 //! the `Project-Access-Token` header and wins over an account or team token
 //! (`RAILWAY_API_TOKEN`), which is sent as a bearer token.
+//!
+//! Also the service's variables as the store of `aideploy secrets` ([`ServiceVariables`]).
+
+use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
+
+use super::ops::M_VARIABLES;
+use crate::backends::paas::owner;
+use crate::backends::paas::secrets::{Found, ServiceVars};
 
 use crate::cloud::http::Retry;
 use crate::envvars;
@@ -175,6 +183,62 @@ impl<T> Default for Connection<T> {
 impl<T> Connection<T> {
     pub fn nodes(self) -> Vec<T> {
         self.edges.into_iter().map(|e| e.node).collect()
+    }
+}
+
+/// The service's variables as the store of `aideploy secrets` (paas::secrets): found the
+/// way a deploy finds them (ours by the mark, or refused), written with `skipDeploys` so
+/// the running deployment keeps serving what it has until the next deploy.
+pub struct ServiceVariables {
+    pub api: Api,
+    pub cx: crate::engine::Cx,
+}
+
+/// The project and environment a service's variables live in.
+pub struct VarPlace {
+    project: String,
+    environment: String,
+}
+
+#[async_trait::async_trait]
+impl ServiceVars for ServiceVariables {
+    type Place = VarPlace;
+
+    fn platform(&self) -> &'static str {
+        "Railway"
+    }
+
+    async fn find(&self) -> Result<Option<Found<VarPlace>>> {
+        let (cx, api) = (&self.cx, &self.api);
+        let Some(project) = super::observe::find_project(cx, api).await? else { return Ok(None) };
+        let base = cx.resource_base();
+        let Some(service) = project.services.iter().find(|(_, n)| *n == base).map(|(id, _)| id.clone()) else { return Ok(None) };
+        let stage = cx.stage.to_string();
+        let Some((env, _)) = project.environments.iter().find(|(_, n)| *n == stage) else {
+            return Err(owner::foreign("Railway", &base, &service, None).into());
+        };
+        let (vars, _) = super::observe::read_vars(api, &project.id, env, &service).await?;
+        if !owner::is_ours(cx, &vars) {
+            return Err(owner::foreign("Railway", &base, &service, vars.get(owner::OWNER_VAR).map(String::as_str)).into());
+        }
+        Ok(Some(Found { id: service, vars, place: VarPlace { project: project.id, environment: env.clone() } }))
+    }
+
+    async fn write(&self, s: &Found<VarPlace>, vars: &BTreeMap<String, String>) -> Result<()> {
+        let input = json!({"projectId": s.place.project, "environmentId": s.place.environment, "serviceId": s.id, "variables": vars, "skipDeploys": true});
+        self.api.run(M_VARIABLES, json!({"input": input})).await?;
+        Ok(())
+    }
+
+    async fn remove(&self, s: &Found<VarPlace>, name: &str) -> Result<()> {
+        // `variableDelete` has no `skipDeploys`: Railway would redeploy the service. The
+        // collection without the variable, replacing the one there, with `skipDeploys`,
+        // leaves the running deployment alone (as a deploy that removes one does).
+        let mut vars = s.vars.clone();
+        vars.remove(name);
+        let input = json!({"projectId": s.place.project, "environmentId": s.place.environment, "serviceId": s.id, "variables": vars, "replace": true, "skipDeploys": true});
+        self.api.run(M_VARIABLES, json!({"input": input})).await?;
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ use crate::backends::paas::deploy::{self, DeployState};
 use crate::backends::paas::image::{self, redacted, Image};
 use crate::backends::paas::owner::{self, OWNER_VAR};
 use crate::backends::paas::pull::{self, PULL_VAR};
+use crate::backends::paas::secrets::{self, SALT_VAR};
 use crate::backends::paas::vars::{wanted_parts, PARTS_VAR};
 use crate::backends::paas::{short, vars::VarChange};
 use crate::engine::{Change, Cx, Health, Outcome, Planned, Pushed, Reporter};
@@ -83,7 +84,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     let mut env_id = seen.environment.as_ref().map(|e| e.id.clone());
     let mut service_id = seen.service.as_ref().map(|s| s.id.clone());
     let current_vars = seen.service.as_ref().map(|s| s.vars.clone()).unwrap_or_default();
-    let parts = wanted_parts(cx, &built.facts).encode();
+    let parts = wanted_parts(cx, &built.facts, &current_vars).encode();
     let mut domain = seen.service.as_ref().and_then(|s| s.domain.as_ref()).map(|d| d.domain.clone());
     let mut settings_changed = false;
     let mut vars_written = false;
@@ -136,9 +137,10 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
             Step::CreateService { name, .. } => {
                 let (Some(p), Some(env)) = (&project, &env_id) else { anyhow::bail!("no Railway environment for service {name}") };
                 r.step(&format!("creating service {name}"));
-                // Created with its owner mark, so it is never there without it, and with
-                // the pull mark its registry credentials will match (none yet).
-                let input = json!({"projectId": p.id, "environmentId": env, "name": name, "variables": {OWNER_VAR: owner::mark(cx), PULL_VAR: pull_mark}});
+                // Created with its owner mark, so it is never there without it, with
+                // the pull mark its registry credentials will match (none yet), and with
+                // the salt of its secrets' fingerprints (paas::secrets).
+                let input = json!({"projectId": p.id, "environmentId": env, "name": name, "variables": {OWNER_VAR: owner::mark(cx), PULL_VAR: pull_mark, SALT_VAR: secrets::new_salt()}});
                 let s = api.run(M_SERVICE_CREATE, json!({"input": input})).await?;
                 r.done();
                 let Some(id) = s["serviceCreate"]["id"].as_str().filter(|i| !i.is_empty()) else {
@@ -178,11 +180,11 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                 let mut vars = desired_vars(cx);
                 let replace = changes.iter().any(|v| matches!(v, VarChange::Delete { .. }));
                 if replace {
-                    // `replace` drops every variable not sent: keep the mark and the optional
-                    // secrets with no value this time.
-                    for k in &cx.secrets.absent {
+                    // `replace` drops every variable not sent: keep the mark, the secrets
+                    // with no value this time (their stored values) and the salt.
+                    for k in cx.secrets.absent.iter().map(String::as_str).chain([SALT_VAR]) {
                         if let Some(v) = current_vars.get(k) {
-                            vars.insert(k.clone(), v.clone());
+                            vars.insert(k.to_string(), v.clone());
                         }
                     }
                     vars.insert(OWNER_VAR.into(), owner::mark(cx));

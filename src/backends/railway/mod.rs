@@ -14,7 +14,10 @@
 //! domain an earlier deploy made on our service is deleted.
 //!
 //! Variables are the service's variables (Railway's store for secrets), written in one
-//! `variableCollectionUpsert` and only when one changed. A deploy is health-gated by
+//! `variableCollectionUpsert` and only when one changed. They are also the store of
+//! `aideploy secrets` (paas::secrets): `secrets set` writes one with `skipDeploys`, and a
+//! deploy keeps the stored value of a secret that has no value here (`$VAR`, `.env`);
+//! one in neither place stops the deploy before any change. A deploy is health-gated by
 //! Railway (the service instance's `healthcheckPath` is the app's health path): aideploy
 //! waits for the deployment's status; a failed or crashed one leaves the previous
 //! deployment serving and exits 3.
@@ -51,6 +54,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use crate::backends::paas::image::{self, Image};
+use crate::backends::paas::secrets::PaasStore;
 use crate::backends::paas::vars;
 use crate::engine::{
     Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Outcome, Planned, Provider, Reporter, Target,
@@ -141,13 +145,18 @@ impl Target for RailwayTarget {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             provider: Provider::Railway,
-            secret_store: false,
+            secret_store: true,
             logs: true,
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: true,
             lease: true,
         }
+    }
+
+    async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
+        let vars = api::ServiceVariables { api: Api::from_env()?, cx: cx.clone() };
+        Ok(Box::new(PaasStore::new(cx, vars, "gone at once; the running deployment keeps it until the next deploy")))
     }
 
     async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::api::{field, Api, Connection, TokenKind};
 use super::ops::*;
 use super::{looks_like_id, marker, workspace, ENV_MARKER, SERVING};
-use crate::backends::paas::owner;
+use crate::backends::paas::{owner, secrets};
 use crate::engine::Cx;
 use crate::error::UsageError;
 
@@ -357,8 +357,15 @@ async fn read_instance(api: &Api, env: &str, service: &str) -> Result<Option<See
     Ok(Some(SeenInstance { image: i.source.and_then(|s| s.image), health_path: i.healthcheck_path, health_timeout: i.healthcheck_timeout }))
 }
 
-/// Reads everything; refuses a same-named service without aideploy's mark.
+/// Reads everything; refuses a same-named service without aideploy's mark, and a deploy
+/// with a required secret that has no value here and none stored in the service.
 pub async fn observe(cx: &Cx, api: &Api) -> Result<Observed> {
+    let seen = read(cx, api).await?;
+    secrets::check_required(cx, "Railway", seen.service.as_ref().map(|s| &s.vars))?;
+    Ok(seen)
+}
+
+async fn read(cx: &Cx, api: &Api) -> Result<Observed> {
     let mut seen = Observed { project_token: api.kind == TokenKind::Project, ..Observed::default() };
     let Some(project) = find_project(cx, api).await? else { return Ok(seen) };
     seen.environment = read_environment(cx, api, &project).await?;

@@ -239,6 +239,8 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
         Some("variables changed".into())
     } else if settings {
         Some("service settings changed".into())
+    } else if vars::secrets_stale(cx, &s.vars, image) {
+        Some("a stored secret has a new value".into())
     } else {
         None
     };

@@ -285,7 +285,10 @@ fn image_of(digest: &str, code: &str) -> ImageFacts {
 fn deployed_with_parts(old: &Cx, image: &ImageFacts) -> Observed {
     let mut seen = deployed(old, &image.digest);
     let s = seen.service.as_mut().unwrap();
-    s.vars.insert(crate::backends::paas::vars::PARTS_VAR.into(), crate::backends::paas::vars::wanted_parts(old, image).encode());
+    s.vars.insert(
+        crate::backends::paas::vars::PARTS_VAR.into(),
+        crate::backends::paas::vars::wanted_parts(old, image, &Default::default()).encode(),
+    );
     for (k, v) in &old.secrets.values {
         s.vars.insert(k.clone(), v.expose().to_string());
     }
@@ -322,4 +325,27 @@ fn a_secrets_only_change_says_secrets_changed() {
     let seen = deployed_with_parts(&old, &image_of(a, "code-1"));
     assert!(!plan(&old, &seen, &image_of(a, "code-1")).has_changes());
     assert_eq!(deploy_reason(&plan(&new, &seen, &image_of(a, "code-1"))).as_deref(), Some("secrets changed"));
+}
+
+#[test]
+fn a_value_stored_since_the_running_deployment_rolls_a_new_one() {
+    let a = "sha256:aaaaaaaaaaaaaaaa";
+    let text = MANIFEST.replace("[targets.railway]", "[secrets]\nAPI_KEY = {}\n[targets.railway]");
+    let old = crate::engine::testing::cx_with_secret(&text, "railway", &[], "API_KEY", "v1");
+    let mut seen = deployed_with_parts(&old, &image_of(a, "code-1"));
+    let vars = &mut seen.service.as_mut().unwrap().vars;
+    vars.insert(crate::backends::paas::secrets::SALT_VAR.into(), "salt".into());
+    // A deploy with no local value (a secret store's deploy marks it absent) keeps it.
+    let mut none_here = testing::cx(&text, "railway");
+    none_here.secrets.absent = vec!["API_KEY".into()];
+    let p = plan(&none_here, &seen, &image_of(a, "code-1"));
+    assert!(!p.has_changes(), "{:?}", rows(&p));
+    // `secrets set` stored another value without deploying: the deploy rolls one.
+    seen.service.as_mut().unwrap().vars.insert("API_KEY".into(), "v2".into());
+    let p = plan(&none_here, &seen, &image_of(a, "code-1"));
+    assert_eq!(deploy_reason(&p).as_deref(), Some("secrets changed"), "{:?}", rows(&p));
+    assert!(!p.changes.iter().any(|c| matches!(c, Step::Var(_))), "the variable holds it already: {:?}", rows(&p));
+    // A service from before the salt records names only: nothing to compare.
+    seen.service.as_mut().unwrap().vars.remove(crate::backends::paas::secrets::SALT_VAR);
+    assert!(!plan(&none_here, &seen, &image_of(a, "code-1")).has_changes());
 }

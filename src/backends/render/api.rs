@@ -1,12 +1,18 @@
 //! A small client for Render's REST API v1: bearer key, JSON in and out, Render's
 //! error shape (`{"id","message"}`) turned into errors that say what failed, and the
 //! fields aideploy reads of each answer as serde structs.
+//!
+//! Also the service's env vars as the store of `aideploy secrets` ([`ServiceEnvVars`]).
+
+use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::backends::paas::owner;
+use crate::backends::paas::secrets::{Found, ServiceVars};
 use crate::cloud::http::Retry;
 use crate::envvars;
 use crate::error::{Hinted, UsageError};
@@ -220,6 +226,47 @@ pub struct Created {
 #[derive(Debug, Clone, Deserialize)]
 pub struct WithId {
     pub id: String,
+}
+
+/// The service's env vars as the store of `aideploy secrets` (paas::secrets): found the
+/// way a deploy finds them (ours by the mark, or refused), written one key at a time.
+/// Render's env-var endpoints change the variables only: the running deploy keeps what
+/// it has until the next deploy.
+pub struct ServiceEnvVars {
+    pub api: Api,
+    pub cx: crate::engine::Cx,
+}
+
+#[async_trait::async_trait]
+impl ServiceVars for ServiceEnvVars {
+    type Place = ();
+
+    fn platform(&self) -> &'static str {
+        "Render"
+    }
+
+    async fn find(&self) -> Result<Option<Found<()>>> {
+        let (cx, api) = (&self.cx, &self.api);
+        let owner = super::observe::owner_id(cx, api).await?;
+        let base = cx.resource_base();
+        let Some(service) = super::observe::find_service(api, &owner, &base).await? else { return Ok(None) };
+        let vars = super::observe::read_env(api, &service.id).await?;
+        if !owner::is_ours(cx, &vars) {
+            return Err(owner::foreign("Render", &base, &service.id, vars.get(owner::OWNER_VAR).map(String::as_str)).into());
+        }
+        Ok(Some(Found { id: service.id, vars, place: () }))
+    }
+
+    async fn write(&self, s: &Found<()>, vars: &BTreeMap<String, String>) -> Result<()> {
+        for (k, v) in vars {
+            self.api.put(&format!("/services/{}/env-vars/{}", s.id, q(k)), &serde_json::json!({"value": v})).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, s: &Found<()>, name: &str) -> Result<()> {
+        self.api.delete(&format!("/services/{}/env-vars/{}", s.id, q(name))).await
+    }
 }
 
 /// A query value, percent-encoded.

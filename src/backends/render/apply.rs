@@ -13,6 +13,7 @@ use super::{desired_vars, health_timeout, plan_name, region, PRIVATE_SERVICE, WE
 use crate::backends::paas::deploy::{self, DeployState};
 use crate::backends::paas::image::{self, redacted, Image};
 use crate::backends::paas::owner::{self, OWNER_VAR};
+use crate::backends::paas::secrets::{self, SALT_VAR};
 use crate::backends::paas::vars::{wanted_parts, PARTS_VAR};
 use crate::backends::paas::{short, vars};
 use crate::engine::{Change, Cx, Health, Outcome, Planned, Pushed, Reporter};
@@ -64,7 +65,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
     let owner = seen.owner.clone();
     let health_path = cx.loaded.manifest.app().health.to_string();
     let want = desired_vars(cx);
-    let parts = wanted_parts(cx, &built.facts).encode();
+    let parts = wanted_parts(cx, &built.facts, &seen.service.as_ref().map(|s| s.env.clone()).unwrap_or_default()).encode();
     let mut pushed: Option<Pushed> = None;
     // The registry credential the service names: the pull credential's when it is
     // registered already (the plan then has no step for it), else the one made below.
@@ -124,6 +125,17 @@ pub async fn apply(cx: &Cx, seen: &Observed, built: &Image, plan: &Planned<Step>
                 r.step(&format!("creating {kind} {name}"));
                 let mut env_vars: Vec<Value> = want.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
                 env_vars.push(json!({"key": OWNER_VAR, "value": owner::mark(cx)}));
+                // A service created again (replaced) keeps the stored values of the secrets
+                // with no value this time, and the salt of their fingerprints; a new one
+                // gets a salt (paas::secrets).
+                let before = seen.service.as_ref().map(|s| &s.env).filter(|_| replaced);
+                for k in &cx.secrets.absent {
+                    if let Some(v) = before.and_then(|e| e.get(k)) {
+                        env_vars.push(json!({"key": k, "value": v}));
+                    }
+                }
+                let salt = before.and_then(|e| e.get(SALT_VAR)).cloned().unwrap_or_else(secrets::new_salt);
+                env_vars.push(json!({"key": SALT_VAR, "value": salt}));
                 env_vars.push(json!({"key": PARTS_VAR, "value": parts}));
                 let mut details = json!({"runtime": "image", "plan": plan_name(cx), "region": region(cx)});
                 if !*private {

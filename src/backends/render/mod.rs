@@ -20,7 +20,10 @@
 //!
 //! `build` builds the image here and reads what the registry has of it; `apply` pushes
 //! it (the plan's `push image` row). Variables are the service's env vars, set and
-//! removed one key at a time so a deploy moves only the ones that changed. A deploy is
+//! removed one key at a time so a deploy moves only the ones that changed. They are also
+//! the store of `aideploy secrets` (paas::secrets): `secrets set` writes one (which does
+//! not deploy), and a deploy keeps the stored value of a secret that has no value here
+//! (`$VAR`, `.env`); one in neither place stops the deploy before any change. A deploy is
 //! health-gated by Render itself (the service's `healthCheckPath` is the app's health
 //! path): aideploy waits for the deploy to go `live`; a failed one leaves the previous
 //! deploy serving and exits 3.
@@ -44,6 +47,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use crate::backends::paas::image::{self, Image};
+use crate::backends::paas::secrets::PaasStore;
 use crate::backends::paas::vars;
 use crate::engine::{
     Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Outcome, Planned, Provider, Reporter, Target,
@@ -156,13 +160,18 @@ impl Target for RenderTarget {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             provider: Provider::Render,
-            secret_store: false,
+            secret_store: true,
             logs: true,
             rollback: true,
             default_package: DefaultPackage::Image,
             needs_registry: true,
             lease: true,
         }
+    }
+
+    async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
+        let vars = api::ServiceEnvVars { api: Api::from_env()?, cx: cx.clone() };
+        Ok(Box::new(PaasStore::new(cx, vars, "gone at once; the running deploy keeps it until the next deploy")))
     }
 
     async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use super::api::{q, Api, Deploy, EnvVar, IdName, Owner, Service};
 use super::{credential_of, PRIVATE_SERVICE};
-use crate::backends::paas::owner;
+use crate::backends::paas::{owner, secrets};
 use crate::engine::Cx;
 use crate::error::UsageError;
 
@@ -131,8 +131,15 @@ pub async fn read_deploy(api: &Api, service: &str, deploy: &str) -> Result<Optio
     Ok(api.get_as::<Deploy>(&format!("/services/{service}/deploys/{deploy}")).await?.map(SeenDeploy::of))
 }
 
-/// Reads everything; refuses a same-named service without aideploy's mark.
+/// Reads everything; refuses a same-named service without aideploy's mark, and a deploy
+/// with a required secret that has no value here and none stored in the service.
 pub async fn observe(cx: &Cx, api: &Api) -> Result<Observed> {
+    let seen = read(cx, api).await?;
+    secrets::check_required(cx, "Render", seen.service.as_ref().map(|s| &s.env))?;
+    Ok(seen)
+}
+
+async fn read(cx: &Cx, api: &Api) -> Result<Observed> {
     let owner = owner_id(cx, api).await?;
     let credentials = find_credentials(cx, api, &owner).await?;
     let base = cx.resource_base();

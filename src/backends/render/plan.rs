@@ -229,6 +229,8 @@ pub fn plan(cx: &Cx, seen: &Observed, image: &ImageFacts) -> Planned<Step> {
                 })
             } else if !changes.is_empty() {
                 Some("variables changed".into())
+            } else if vars::secrets_stale(cx, &s.env, image) {
+                Some("a stored secret has a new value".into())
             } else {
                 None
             };
@@ -468,7 +470,7 @@ mod tests {
     fn deployed_with_parts(old: &Cx, image: &ImageFacts) -> Observed {
         let mut seen = deployed(old, &image.digest);
         let s = seen.service.as_mut().unwrap();
-        s.env.insert(vars::PARTS_VAR.into(), vars::wanted_parts(old, image).encode());
+        s.env.insert(vars::PARTS_VAR.into(), vars::wanted_parts(old, image, &Default::default()).encode());
         for (k, v) in &old.secrets.values {
             s.env.insert(k.clone(), v.expose().to_string());
         }
