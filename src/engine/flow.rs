@@ -201,6 +201,9 @@ pub struct StatusReport {
     pub health: Option<Health>,
     pub digest: Option<String>,
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// `status --metrics`: requests, errors and latency (deployed targets only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<super::Metrics>,
 }
 
 impl StatusReport {
@@ -209,10 +212,17 @@ impl StatusReport {
     }
 }
 
-pub async fn status<T: Target>(cx: &Cx, target: &T) -> Result<StatusReport> {
+pub async fn status<T: Target>(cx: &Cx, target: &T, metrics: Option<std::time::Duration>) -> Result<StatusReport> {
     login(cx, target).await?;
     let seen = target.observe(cx).await?;
     let now = target.deployed(cx, &seen);
+    // Metrics that cannot be read (no permission) say why; the status still shows.
+    let metrics = match metrics {
+        Some(window) if now.is_some() => {
+            Some(target.metrics(cx, &seen, window).await.unwrap_or_else(|e| super::Metrics::failed(window, &e)))
+        }
+        _ => None,
+    };
     Ok(StatusReport {
         target: cx.target.name.clone(),
         kind: cx.target.kind.to_string(),
@@ -222,6 +232,7 @@ pub async fn status<T: Target>(cx: &Cx, target: &T) -> Result<StatusReport> {
         health: now.as_ref().map(|d| d.health),
         digest: now.as_ref().map(|d| d.digest.clone()),
         details: now.map(|d| d.details).unwrap_or_default(),
+        metrics,
     })
 }
 

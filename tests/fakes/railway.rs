@@ -12,7 +12,7 @@
 //! was serving keeps serving. A deployment that succeeds moves the one before it to
 //! `REMOVED`. `mutations` counts accepted mutations. `deploymentLogs` answers the newest
 //! `limit` lines of a deployment within `startDate`..`endDate`, oldest first; tests add
-//! lines with `add_log`.
+//! lines with `add_log`. The HTTP metrics queries are in railway_metrics.rs.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +29,7 @@ use crate::common;
 const SCHEMA: &str = r#"
 scalar String
 scalar Int
+scalar Float
 scalar Boolean
 scalar ID
 scalar JSON
@@ -48,6 +49,8 @@ type Query {
   deployment(id: String!): Deployment!
   deploymentLogs(deploymentId: String!, endDate: DateTime, filter: String, limit: Int, startDate: DateTime): [Log!]!
   domains(environmentId: String!, projectId: String!, serviceId: String!): AllDomains!
+  httpMetricsGroupedByStatus(endDate: DateTime!, environmentId: String!, method: String, path: String, serviceId: String!, startDate: DateTime!, stepSeconds: Int): [HttpMetricsByStatusResult!]!
+  httpDurationMetrics(endDate: DateTime!, environmentId: String!, method: String, path: String, serviceId: String!, startDate: DateTime!, statusCode: Int, stepSeconds: Int): HttpDurationMetricsResult!
 }
 type Mutation {
   projectCreate(input: ProjectCreateInput!): Project!
@@ -112,6 +115,10 @@ type Deployment {
   serviceId: String
   staticUrl: String
 }
+type HttpMetricsByStatusResult { samples: [HttpMetricsSample!]! statusCode: Int! }
+type HttpMetricsSample { ts: Int! value: Float! }
+type HttpDurationMetricsResult { samples: [HttpDurationMetricsSample!]! }
+type HttpDurationMetricsSample { p50: Float! p90: Float! p95: Float! p99: Float! ts: Int! }
 type Log { attributes: [LogAttribute!]! message: String! severity: String timestamp: String! }
 type LogAttribute { key: String! value: String! }
 type AllDomains { customDomains: [CustomDomain!]! serviceDomains: [ServiceDomain!]! }
@@ -795,6 +802,8 @@ pub struct State {
     pub upserts: Vec<VarScope>,
     /// The project a project token belongs to.
     pub token_project: Option<String>,
+    /// The requests the services answered, for the HTTP metrics (`railway_metrics.rs`).
+    pub http: super::railway_metrics::HttpRequests,
     next: u64,
 }
 
@@ -1087,6 +1096,8 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             let d = st.deployments.iter().find(|d| d.id == s(a, "deploymentId")).ok_or_else(|| nf("Deployment"))?;
             Ok(Value::Array(log_window(&d.logs, a)?))
         }
+        "httpMetricsGroupedByStatus" => super::railway_metrics::by_status(&mut st.http, a),
+        "httpDurationMetrics" => super::railway_metrics::durations(&mut st.http, a),
         "domains" => {
             let list: Vec<Value> = st
                 .domains
