@@ -114,8 +114,9 @@ It ends with the commands to run next (`next` in --json).")]
   aideploy status                         # every target of the manifest, one row each
   aideploy status --json                  # {\"app\": ..., \"targets\": [...]}
   aideploy status --target local
-  aideploy status --target local --json")]
-    Status(TargetArgs),
+  aideploy status --target local --json
+  aideploy status --metrics               # requests, error rate, p50/p95 latency, last hour")]
+    Status(StatusArgs),
     /// Put the previous version back, health-gated like a deploy
     #[command(after_help = "Examples:
   aideploy rollback --target local
@@ -200,6 +201,16 @@ pub struct BuildArgs {
     /// new releases of requirements that are not pinned)
     #[arg(long)]
     pub refresh: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Also show requests, error rate and p50/p95 latency over the last hour, from the
+    /// platform's metrics API (CloudWatch, Cloud Monitoring, Azure Monitor)
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -943,3 +943,66 @@ fn appservice_secrets_refuse_someone_elses_secret() {
     }
     assert_eq!(p.stored().unwrap().1, "theirs");
 }
+
+/// `status --metrics`: Azure Monitor's `Requests` and `Http5xx` totals and
+/// `HttpResponseTime` average of the site over the last hour, from per-minute samples the
+/// test puts into the fake; samples older than the hour are not counted. Azure keeps no
+/// percentiles of the response time: the average is shown, labelled, and p50/p95 are
+/// null. Without the Monitoring Reader role the status still shows, with the reason.
+#[test]
+fn appservice_status_metrics_come_from_azure_monitor() {
+    let p = Project::new("public = true\n");
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    {
+        let mut st = p.st();
+        let site = id(one(&st, "Microsoft.Web/sites"));
+        let m = &mut st.metrics;
+        m.add(&site, "Requests", now - 30 * 60, &[120.0]);
+        m.add(&site, "Requests", now - 10 * 60, &[80.0]);
+        m.add(&site, "Http5xx", now - 10 * 60, &[4.0]);
+        // Four requests' response times in seconds: 0.1 + 0.2 + 0.3 + 0.4 = 1.0, average 0.25.
+        m.add(&site, "HttpResponseTime", now - 30 * 60, &[0.1, 0.2, 0.3]);
+        m.add(&site, "HttpResponseTime", now - 10 * 60, &[0.4]);
+        m.add(&site, "Requests", now - 2 * 3600, &[999.0]);
+        m.add(&site, "HttpResponseTime", now - 2 * 3600, &[30.0]);
+    }
+    let (code, v, stderr) = p.run(&["status", "--metrics"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let m = &v["metrics"];
+    assert_eq!((m["requests"].as_u64(), m["errors"].as_u64()), (Some(200), Some(4)), "{m}");
+    assert_eq!(m["error_rate"], 0.02, "{m}");
+    assert!((m["avg_ms"].as_f64().unwrap() - 250.0).abs() < 1e-6, "{m}");
+    assert!(m["p50_ms"].is_null() && m["p95_ms"].is_null(), "Azure Monitor has no percentiles: {m}");
+    assert!(m["note"].as_str().unwrap().contains("average"), "{m}");
+    assert!(m["source"].as_str().unwrap().starts_with("Azure Monitor Microsoft.Web/sites"), "{m}");
+    assert_eq!(p.st().metrics.calls, 1);
+    assert!(p.st().rejected.is_empty(), "{:?}", p.st().rejected);
+
+    // Every target, for people: a second table with the numbers (the example's other
+    // targets left out, so that nothing reaches a real cloud).
+    let path = p.dir.join("aideploy.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = (text.find("[targets.local]").unwrap(), text.find("[targets.appservice]").unwrap());
+    std::fs::write(&path, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let out = p.cmd().args(["status", "--metrics"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header = text.lines().find(|l| l.starts_with("TARGET") && l.contains("REQUESTS")).unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["TARGET", "REQUESTS", "ERRORS", "P50", "P95", "SOURCE"]);
+    let row = text.lines().filter(|l| l.starts_with("appservice")).last().unwrap();
+    assert_eq!(row.split_whitespace().take(6).collect::<Vec<_>>(), ["appservice", "200", "2.00%", "250", "ms", "avg"], "{text}");
+
+    // No permission: the status shows, the metrics say why.
+    p.st().metrics.denied = true;
+    let (code, v, stderr) = p.run(&["status", "--metrics"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["deployed"], true);
+    let why = v["metrics"]["error"].as_str().unwrap_or_default();
+    assert!(why.contains("403 AuthorizationFailed") && why.contains("Monitoring Reader"), "{v}");
+    p.st().metrics.denied = false;
+
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+}

@@ -1239,3 +1239,57 @@ fn cloudrun_secrets_set_refuses_someone_elses_secret() {
     assert_eq!(st.secrets[SECRET_ID].versions, [b"theirs".to_vec()]);
     assert!(st.secrets[SECRET_ID].labels.is_empty());
 }
+
+/// `status --metrics`: Cloud Monitoring's request_count (summed by response class) and
+/// request_latencies (one histogram summed over the service's revisions) of the last
+/// hour, from points the test puts into the fake; another service's points and points
+/// older than the hour are not counted. Without the Monitoring Viewer role the status
+/// still shows, with the reason where the metrics would be.
+#[test]
+fn cloudrun_status_metrics_come_from_cloud_monitoring() {
+    let fake = fake::FakeGcp::start();
+    let p = Project::new(&fake.base);
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let (r1, r2) = (format!("{SERVICE}-00001-abc"), format!("{SERVICE}-00002-def"));
+    {
+        let mut st = fake.state.lock().unwrap();
+        let m = &mut st.monitoring;
+        let (pr, rg) = (fake::PROJECT, fake::REGION);
+        m.add_count(pr, SERVICE, rg, &r1, 200, 150, &ago(40 * 60));
+        m.add_count(pr, SERVICE, rg, &r2, 200, 40, &ago(20 * 60));
+        m.add_count(pr, SERVICE, rg, &r2, 503, 10, &ago(10 * 60));
+        m.add_count(pr, SERVICE, rg, &r1, 500, 1000, &ago(2 * 3600));
+        m.add_count(pr, "someone-else", rg, "someone-else-00001-xyz", 500, 70, &ago(10 * 60));
+        // Buckets <10, [10,20), [20,40), [40,80), >=80 ms: 100 requests, summed 0/50/40/10/0.
+        let bounds = [10.0, 20.0, 40.0, 80.0];
+        m.add_latencies(pr, SERVICE, rg, &r1, &bounds, &[0, 50, 20, 0, 0], &ago(40 * 60));
+        m.add_latencies(pr, SERVICE, rg, &r2, &bounds, &[0, 0, 20, 10, 0], &ago(10 * 60));
+        m.add_latencies(pr, "someone-else", rg, "someone-else-00001-xyz", &bounds, &[0, 0, 0, 0, 900], &ago(10 * 60));
+    }
+    let (code, v, stderr) = p.run(&["status", "--metrics"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let m = &v["metrics"];
+    assert_eq!((m["requests"].as_u64(), m["errors"].as_u64()), (Some(200), Some(10)), "{m}");
+    assert_eq!(m["error_rate"], 0.05, "{m}");
+    // p50: rank 50 ends the [10,20) bucket's 50; p95: rank 95 is half-way into [40,80)'s 10.
+    assert_eq!((m["p50_ms"].as_f64(), m["p95_ms"].as_f64()), (Some(20.0), Some(60.0)), "{m}");
+    assert!(m["source"].as_str().unwrap().contains("run.googleapis.com/request_count"), "{m}");
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(st.monitoring.calls, 2);
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    }
+
+    // No permission: the status shows, the metrics say why.
+    fake.state.lock().unwrap().monitoring.denied = true;
+    let (code, v, stderr) = p.run(&["status", "--metrics"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["deployed"], true);
+    let why = v["metrics"]["error"].as_str().unwrap_or_default();
+    assert!(why.contains("PERMISSION_DENIED") && why.contains("roles/monitoring.viewer"), "{v}");
+    fake.state.lock().unwrap().monitoring.denied = false;
+
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+}

@@ -1393,3 +1393,66 @@ fn logs_come_from_cloudwatch() {
     let _ = child.wait();
     ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
 }
+
+/// `status --metrics`: the HTTP API's CloudWatch metrics of the last hour (Count and 5xx
+/// summed, Latency's p50 and p95), put into moto with boto3; another API's points and
+/// points older than the hour are not counted. moto has no percentile statistics of
+/// its own: tests/fakes/moto_cloudwatch.py adds them (nearest rank over the raw values).
+#[test]
+fn status_metrics_reads_the_http_apis_cloudwatch_metrics() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("lammet");
+    write_app(p, &app, "");
+    ok_json(&run(home.path(), p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    let status = ok_json(&run(home.path(), p, &["status", "--target", "lambda", "--json"]));
+    assert!(status.get("metrics").is_none(), "metrics only when asked: {status}");
+    let api = status["details"]["api"].as_str().unwrap().to_string();
+
+    // No requests yet: zero, and no rate or latency.
+    let status = ok_json(&run(home.path(), p, &["status", "--target", "lambda", "--metrics", "--json"]));
+    let m = &status["metrics"];
+    assert_eq!((m["available"].as_bool(), m["requests"].as_u64(), m["errors"].as_u64()), (Some(true), Some(0), Some(0)), "{m}");
+    assert!(m["error_rate"].is_null() && m["p50_ms"].is_null() && m["p95_ms"].is_null(), "{m}");
+
+    boto(&format!(
+        r#"import datetime
+cw = boto3.client("cloudwatch", **kw)
+now = datetime.datetime.now(datetime.timezone.utc)
+ago = lambda m: now - datetime.timedelta(minutes=m)
+dims = lambda api: [{{"Name": "ApiId", "Value": api}}, {{"Name": "Stage", "Value": "$default"}}]
+def put(api, name, values, minutes):
+    cw.put_metric_data(Namespace="AWS/ApiGateway", MetricData=[{{"MetricName": name, "Dimensions": dims(api), "Timestamp": ago(minutes), "Value": float(v)}} for v in values])
+put("{api}", "Count", [150], 30)
+put("{api}", "Count", [50], 10)
+put("{api}", "5xx", [4], 30)
+put("{api}", "5xx", [1], 10)
+put("{api}", "Latency", range(1, 101), 20)
+put("{api}", "Count", [1000], 120)
+put("{api}", "5xx", [1000], 120)
+put("someone-elses-api", "Count", [7], 10)
+put("someone-elses-api", "Latency", [9000], 10)
+"#
+    ));
+    let status = ok_json(&run(home.path(), p, &["status", "--target", "lambda", "--metrics", "--json"]));
+    let m = &status["metrics"];
+    assert_eq!(m["requests"], 200, "{m}");
+    assert_eq!(m["errors"], 5, "{m}");
+    assert_eq!(m["error_rate"], 0.025, "{m}");
+    assert_eq!(m["p50_ms"], 50.0, "{m}");
+    assert_eq!(m["p95_ms"], 95.0, "{m}");
+    assert_eq!(m["window_s"], 3600, "{m}");
+    let source = m["source"].as_str().unwrap();
+    assert!(source.starts_with("CloudWatch AWS/ApiGateway Count, 5xx, Latency") && source.contains(&format!("ApiId={api}")), "{m}");
+
+    // For people: the rows under the status.
+    let out = run(home.path(), p, &["status", "--target", "lambda", "--metrics"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("requests     200 (5 server errors)"), "{text}");
+    assert!(text.contains("error rate   2.50%"), "{text}");
+    assert!(text.contains("latency      p50 50.0 ms, p95 95.0 ms"), "{text}");
+
+    ok_json(&run(home.path(), p, &["destroy", "--target", "lambda", "--yes", "--json"]));
+}

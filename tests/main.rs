@@ -7,9 +7,13 @@
 mod common;
 mod fakes {
     pub mod arm;
+    pub mod arm_metrics;
     pub mod gcp;
+    pub mod gcp_monitoring;
     pub mod railway;
+    pub mod railway_metrics;
     pub mod render;
+    pub mod render_metrics;
 }
 
 mod app_pass;

@@ -22,7 +22,7 @@ const ALL: &[&str] = &AWS_TARGETS;
 /// role helpers, the shared artifact bucket and the lease in it (every AWS target holds
 /// a lease), the Secrets Manager store, the ECR repository helpers (the image targets),
 /// the CloudWatch Logs reader (`logs` of lambda, sagemaker and ec2; ec2 also owns its
-/// log group).
+/// log group), the CloudWatch metrics reader (`status --metrics` of lambda and sagemaker).
 /// Each row's `uses` are the names by which a target's folder reaches the file (checked
 /// below: a target is listed exactly when its folder names one of them).
 const SHARED: &[(&str, &[&str], &[&str])] = &[
@@ -32,6 +32,7 @@ const SHARED: &[(&str, &[&str], &[&str])] = &[
     ("src/cloud/ecr.rs", &["cloud::ecr"], &["lambda", "ec2"]),
     ("src/secrets/aws.rs", &["secrets::aws"], ALL),
     ("src/cloud/aws_logs.rs", &["aws_logs"], &["lambda", "sagemaker", "ec2"]),
+    ("src/cloud/aws_metrics.rs", &["aws_metrics"], &["lambda", "sagemaker"]),
 ];
 
 /// Functions of a shared file that fewer targets reach, with the name a target's folder

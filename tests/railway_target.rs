@@ -988,3 +988,36 @@ fn railway_secrets_live_in_the_service_variables() {
     assert_eq!((live.status.as_str(), live.vars.get("OPENAI_API_KEY").map(String::as_str)), ("SUCCESS", Some(NEWER)));
     assert!(st.rejected.is_empty(), "{:?}", st.rejected);
 }
+
+/// `status --metrics`: `httpMetricsGroupedByStatus` and `httpDurationMetrics` of the
+/// service in the stage's environment over the last hour, from requests the test puts
+/// into the fake; requests older than the hour, or of another environment, are not counted.
+#[test]
+fn railway_status_metrics_come_from_the_http_metrics_queries() {
+    let fake = fake::FakeRailway::start();
+    let p = Project::new(&fake.url);
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    {
+        let mut st = fake.state.lock().unwrap();
+        let service = st.service("fastapi-rag-dev").unwrap().clone();
+        let env = st.environments.iter().find(|e| e.project == service.project && e.name == "dev").unwrap().id.clone();
+        // 40 requests: 38 answered 200 in 1..=38 ms, 2 answered 502 in 39 and 40 ms.
+        let ok: Vec<f64> = (1..=38).map(f64::from).collect();
+        st.http.add(&service.id, &env, now - 25 * 60_000, 200, &ok);
+        st.http.add(&service.id, &env, now - 5 * 60_000, 502, &[39.0, 40.0]);
+        st.http.add(&service.id, &env, now - 3 * 3_600_000, 500, &[900.0; 10]);
+        st.http.add(&service.id, "another-environment", now - 5 * 60_000, 500, &[900.0; 10]);
+    }
+    let (code, v, stderr) = p.run(&["status", "--metrics"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let m = &v["metrics"];
+    assert_eq!((m["requests"].as_u64(), m["errors"].as_u64()), (Some(40), Some(2)), "{m}");
+    assert_eq!(m["error_rate"], 0.05, "{m}");
+    assert_eq!((m["p50_ms"].as_f64(), m["p95_ms"].as_f64()), (Some(20.0), Some(38.0)), "{m}");
+    assert!(m["source"].as_str().unwrap().starts_with("Railway GraphQL"), "{m}");
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.http.calls, 2);
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+}

@@ -772,3 +772,41 @@ fn render_secrets_live_in_the_service_env_vars() {
     assert_eq!(service().unwrap().deploys.iter().filter(|d| d.status == "live").count(), 1);
     assert!(fake.state.lock().unwrap().rejected.is_empty(), "{:?}", fake.state.lock().unwrap().rejected);
 }
+
+/// `status --metrics`: Render's `/metrics/http-requests` by status code and
+/// `/metrics/http-latency` quantiles over the last hour, from requests the test puts
+/// into the fake; requests older than the hour are not counted.
+#[test]
+fn render_status_metrics_come_from_the_metrics_api() {
+    let fake = fake::FakeRender::start();
+    let p = Project::new(&fake.base);
+    let manifest = p.dir.join("aideploy.toml");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap() + "public = true\n").unwrap();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    {
+        let mut st = fake.state.lock().unwrap();
+        let id = st.service("fastapi-rag-dev").unwrap().id.clone();
+        // 100 requests: 95 answered 200 in 1..=95 ms, 5 answered 503 in 96..=100 ms.
+        let ok: Vec<f64> = (1..=95).map(f64::from).collect();
+        let failed: Vec<f64> = (96..=100).map(f64::from).collect();
+        st.metrics.add(&id, now - 20 * 60_000, 200, &ok);
+        st.metrics.add(&id, now - 10 * 60_000, 503, &failed);
+        st.metrics.add(&id, now - 2 * 3_600_000, 500, &[5000.0; 40]);
+        st.metrics.add("srv-someone-else", now - 10 * 60_000, 500, &[7000.0; 30]);
+    }
+    let (code, v, stderr) = p.run(&["status", "--metrics"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let m = &v["metrics"];
+    assert_eq!((m["requests"].as_u64(), m["errors"].as_u64()), (Some(100), Some(5)), "{m}");
+    assert_eq!(m["error_rate"], 0.05, "{m}");
+    assert_eq!((m["p50_ms"].as_f64(), m["p95_ms"].as_f64()), (Some(50.0), Some(95.0)), "{m}");
+    assert!(m["source"].as_str().unwrap().starts_with("Render API /metrics/http-requests"), "{m}");
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.metrics.calls, 2);
+    assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+    drop(st);
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+}

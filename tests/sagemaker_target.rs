@@ -646,3 +646,44 @@ logs.put_log_events(logGroupName="{group}", logStreamName="AllTraffic/i-0abc", l
     assert_eq!((lines[0]["message"].as_str(), lines[0]["stream"].as_str()), (Some("GET /ping 200"), Some("AllTraffic/i-0abc")));
     ok_json(&run(home.path(), p, region, &["destroy", "--target", "sagemaker", "--yes", "--json", "--set", &image_set]));
 }
+
+/// `status --metrics`: the endpoint variant's `AWS/SageMaker` metrics of the last hour,
+/// put into moto with boto3: Invocations and Invocation5XXErrors summed, ModelLatency
+/// (microseconds) as p50/p95 in milliseconds (percentiles from
+/// tests/fakes/moto_cloudwatch.py); another variant's points are not counted.
+#[test]
+fn status_metrics_reads_the_endpoint_variants_invocations() {
+    let region = "us-west-2";
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("smmet");
+    let ep = format!("{app}-dev");
+    write_project(p, &app, region);
+    ok_json(&run(home.path(), p, region, &["deploy", "--target", "sagemaker", "--yes", "--json"]));
+    boto(
+        region,
+        &format!(
+            r#"import datetime
+cw = boto3.client("cloudwatch", **kw)
+at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=15)
+def put(variant, name, values):
+    dims = [{{"Name": "EndpointName", "Value": "{ep}"}}, {{"Name": "VariantName", "Value": variant}}]
+    cw.put_metric_data(Namespace="AWS/SageMaker", MetricData=[{{"MetricName": name, "Dimensions": dims, "Timestamp": at, "Value": float(v)}} for v in values])
+put("AllTraffic", "Invocations", [40, 40])
+put("AllTraffic", "Invocation5XXErrors", [2])
+# 20 invocations' model latency: 1 ms to 20 ms, in microseconds.
+put("AllTraffic", "ModelLatency", [1000 * i for i in range(1, 21)])
+put("Shadow", "Invocations", [500])
+"#
+        ),
+    );
+    let status = ok_json(&run(home.path(), p, region, &["status", "--target", "sagemaker", "--metrics", "--json"]));
+    let m = &status["metrics"];
+    assert_eq!((m["requests"].as_u64(), m["errors"].as_u64()), (Some(80), Some(2)), "{m}");
+    assert_eq!(m["error_rate"], 0.025, "{m}");
+    assert_eq!((m["p50_ms"].as_f64(), m["p95_ms"].as_f64()), (Some(10.0), Some(19.0)), "{m}");
+    assert!(m["source"].as_str().unwrap().contains(&format!("EndpointName={ep}, VariantName=AllTraffic")), "{m}");
+    assert!(m["note"].as_str().unwrap().contains("ModelLatency"), "{m}");
+    ok_json(&run(home.path(), p, region, &["destroy", "--target", "sagemaker", "--yes", "--json"]));
+}

@@ -233,3 +233,23 @@ pub fn gcloud_config(section: &str, key: &str) -> Option<String> {
     }
     None
 }
+
+/// A Cloud Monitoring client (`status --metrics` of the cloudrun target), on the same
+/// credentials and `AIDEPLOY_GCP_ENDPOINT` as [`Clients`]; read calls only.
+pub async fn monitoring() -> Result<google_cloud_monitoring_v3::client::MetricService> {
+    use google_cloud_auth::credentials::{anonymous, Builder};
+    let endpoint = endpoint_override()?;
+    let creds = if is_loopback(endpoint.as_deref()) {
+        anonymous::Builder::new().build()
+    } else {
+        Builder::default()
+            .with_scopes([CLOUD_PLATFORM])
+            .build()
+            .map_err(|e| Hinted::new(format!("no Google Cloud credentials: {e}"), FIX))?
+    };
+    let mut b = google_cloud_monitoring_v3::client::MetricService::builder().with_credentials(creds);
+    if let Some(e) = endpoint {
+        b = b.with_endpoint(e);
+    }
+    b.build().await.map_err(|e| anyhow::anyhow!("cannot set up the Google Cloud Monitoring client: {e}"))
+}

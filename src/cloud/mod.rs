@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod aws_bucket;
 pub mod aws_logs;
+pub mod aws_metrics;
 pub mod azure;
 pub mod docker_config;
 pub mod ecr;

@@ -4,20 +4,22 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::{context, load_manifest};
-use crate::cli::{GlobalArgs, TargetArgs};
-use crate::engine::{Health, StatusReport};
+use crate::cli::{GlobalArgs, StatusArgs};
+use crate::engine::{Health, Metrics, StatusReport};
 use crate::ui::Ui;
 
 /// How long one target's status may take in `status` without `--target`: a cloud that
 /// does not answer shows as such, and the other targets still show.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+pub async fn run(status: &StatusArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+    let args = &status.target;
+    let metrics = status.metrics.then_some(crate::engine::metrics::WINDOW);
     if args.target.is_none() {
-        return all(args, g, ui).await;
+        return all(status, g, ui).await;
     }
     let (cx, backend) = context(args, g, ui, false)?;
-    let report = backend.status(&cx).await?;
+    let report = backend.status(&cx, metrics).await?;
     if ui.json {
         ui.result_json(&json!(report));
         return Ok(report.exit_code());
@@ -44,6 +46,9 @@ pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     for (k, v) in report.details.iter().filter(|(_, v)| !v.is_null()) {
         row(k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
     }
+    for (k, v) in report.metrics.iter().flat_map(Metrics::rows) {
+        row(k, v);
+    }
     ui.result(&lines.join("\n"));
     Ok(report.exit_code())
 }
@@ -58,7 +63,9 @@ struct Row {
 
 /// `status` without `--target`: every target of the manifest, read at once (read calls
 /// only), one row each; a target that cannot be read says why and the rest still show.
-async fn all(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+async fn all(status: &StatusArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+    let args = &status.target;
+    let metrics = status.metrics.then_some(crate::engine::metrics::WINDOW);
     let loaded = load_manifest(g)?;
     let names = loaded.manifest.target_names();
     if names.is_empty() {
@@ -82,7 +89,7 @@ async fn all(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         match context(&one, g, ui, false) {
             Ok((cx, backend)) => {
                 tasks.spawn(async move {
-                    let read = match tokio::time::timeout(READ_TIMEOUT, backend.status(&cx)).await {
+                    let read = match tokio::time::timeout(READ_TIMEOUT, backend.status(&cx, metrics)).await {
                         Ok(Ok(report)) => Ok(report),
                         Ok(Err(e)) => Err((one_line(&e), crate::report::exit_code(&e))),
                         Err(_) => Err((format!("no answer within {} s", READ_TIMEOUT.as_secs()), crate::error::exit::FAILED)),
@@ -118,6 +125,9 @@ async fn all(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         return Ok(code);
     }
     ui.result(&table(&rows));
+    if status.metrics {
+        ui.result(&format!("\n{}", metrics_table(&rows)));
+    }
     Ok(code)
 }
 
@@ -189,6 +199,39 @@ fn table(rows: &[Row]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `status --metrics` without `--target`: a second table, one row per deployed target,
+/// and under it what each note says (why a target has none, what a number means).
+fn metrics_table(rows: &[Row]) -> String {
+    let mut cells: Vec<Vec<String>> = vec![["TARGET", "REQUESTS", "ERRORS", "P50", "P95", "SOURCE"].map(str::to_string).to_vec()];
+    let mut notes = Vec::new();
+    for r in rows {
+        let Ok(s) = &r.read else { continue };
+        let Some(m) = &s.metrics else { continue };
+        let mut row = vec![r.name.clone()];
+        row.extend(m.cells());
+        row.push(m.source.clone());
+        cells.push(row);
+        if let Some(why) = m.error.as_ref().or(m.note.as_ref()) {
+            notes.push(format!("{}: {why}", r.name));
+        }
+    }
+    if cells.len() == 1 {
+        return "metrics: no target is deployed".into();
+    }
+    let mut width = vec![0usize; cells[0].len()];
+    for row in &cells {
+        for (w, c) in width.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut lines: Vec<String> = cells
+        .iter()
+        .map(|row| row.iter().zip(&width).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string())
+        .collect();
+    lines.extend(notes);
+    lines.join("\n")
 }
 
 fn short_digest(d: &str) -> String {

@@ -19,7 +19,8 @@ pub trait Backend: Send + Sync {
     async fn deploy(&self, cx: &Cx, ui: &Ui) -> Result<DeployReport>;
     async fn plan(&self, cx: &Cx, ui: &Ui) -> Result<PlanReport>;
     async fn build(&self, cx: &Cx, ui: &Ui) -> Result<ArtifactInfo>;
-    async fn status(&self, cx: &Cx) -> Result<StatusReport>;
+    /// What is deployed; with `metrics`, also the app's request metrics over that window.
+    async fn status(&self, cx: &Cx, metrics: Option<std::time::Duration>) -> Result<StatusReport>;
     async fn rollback(&self, cx: &Cx, ui: &Ui) -> Result<RollbackReport>;
     async fn destroy(&self, cx: &Cx, ui: &Ui) -> Result<DestroyReport>;
     async fn logs(&self, cx: &Cx, query: &LogQuery, out: LineSink<'_>) -> Result<()>;
@@ -43,8 +44,8 @@ impl<T: Target> Backend for T {
     async fn build(&self, cx: &Cx, ui: &Ui) -> Result<ArtifactInfo> {
         flow::build(cx, self, ui).await
     }
-    async fn status(&self, cx: &Cx) -> Result<StatusReport> {
-        flow::status(cx, self).await
+    async fn status(&self, cx: &Cx, metrics: Option<std::time::Duration>) -> Result<StatusReport> {
+        flow::status(cx, self, metrics).await
     }
     async fn rollback(&self, cx: &Cx, ui: &Ui) -> Result<RollbackReport> {
         flow::rollback(cx, self, ui).await

@@ -205,6 +205,9 @@ pub struct StatusReport {
     /// Who made it, when the cloud records that.
     pub deployed_by: Option<String>,
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// `status --metrics`: requests, errors and latency (deployed targets only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<super::Metrics>,
 }
 
 impl StatusReport {
@@ -213,10 +216,17 @@ impl StatusReport {
     }
 }
 
-pub async fn status<T: Target>(cx: &Cx, target: &T) -> Result<StatusReport> {
+pub async fn status<T: Target>(cx: &Cx, target: &T, metrics: Option<std::time::Duration>) -> Result<StatusReport> {
     login(cx, target).await?;
     let seen = target.observe(cx).await?;
     let now = target.deployed(cx, &seen);
+    // Metrics that cannot be read (no permission) say why; the status still shows.
+    let metrics = match metrics {
+        Some(window) if now.is_some() => {
+            Some(target.metrics(cx, &seen, window).await.unwrap_or_else(|e| super::Metrics::failed(window, &e)))
+        }
+        _ => None,
+    };
     Ok(StatusReport {
         target: cx.target.name.clone(),
         kind: cx.target.kind.to_string(),
@@ -228,6 +238,7 @@ pub async fn status<T: Target>(cx: &Cx, target: &T) -> Result<StatusReport> {
         deployed_at: now.as_ref().and_then(|d| d.deployed_at.clone()),
         deployed_by: now.as_ref().and_then(|d| d.deployed_by.clone()),
         details: now.map(|d| d.details).unwrap_or_default(),
+        metrics,
     })
 }
 

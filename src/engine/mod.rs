@@ -5,6 +5,7 @@ mod erased;
 mod flow;
 pub mod health;
 pub mod lease;
+pub mod metrics;
 pub mod parts;
 pub mod settled;
 pub mod target;
@@ -15,6 +16,7 @@ pub mod wait;
 
 pub use erased::Backend;
 pub use flow::{DeployReport, DestroyReport, PlanReport, RollbackReport, StatusReport};
+pub use metrics::Metrics;
 pub use parts::{Inputs, Parts};
 pub use target::{Built, Capabilities, Change, DefaultPackage, LineSink, LogLine, LogQuery, Planned, Provider, Target};
 pub use types::*;

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::lease::LeaseStore;
+use super::metrics::Metrics;
 use super::{Action, ArtifactInfo, Cx, Deployed, Op, Outcome, Plan, Reporter};
 use crate::error::UsageError;
 use crate::manifest::Kind;
@@ -231,6 +232,14 @@ pub trait Target: Send + Sync + 'static {
     async fn logs(&self, cx: &Cx, seen: &Self::Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
         let _ = (seen, query, out);
         Err(unsupported("logs", cx).into())
+    }
+
+    /// Requests, error rate and latency of the deployed app over the last `window`, from
+    /// the platform's metrics API (read calls only), for `status --metrics`. The default:
+    /// the target has none, and says so.
+    async fn metrics(&self, cx: &Cx, seen: &Self::Observed, window: std::time::Duration) -> Result<Metrics> {
+        let _ = (seen, window);
+        Ok(Metrics::not_available(format!("aideploy reads no metrics for `{}` targets yet", cx.target.kind)))
     }
 
     /// The target's own secret store for this app and stage, when it has one

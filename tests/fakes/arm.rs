@@ -26,7 +26,8 @@
 //! (the test points AIDEPLOY_AZURE_SITE_URL_TEMPLATE at it). Access restrictions are
 //! checked as ARM checks them (see `check_restrictions`), listed with ARM's implicit
 //! last rule, and stay with a slot in a swap. Registries report `registry_host` as their login server, so images really
-//! go to the loopback Distribution registry.
+//! go to the loopback Distribution registry. Azure Monitor's metrics API (`GET
+//! {resource}/providers/Microsoft.Insights/metrics`) is in arm_metrics.rs.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -75,6 +76,8 @@ pub struct State {
     pub container_logs: BTreeMap<String, String>,
     /// Secret values per secret id (lowercase): only the fake sees them.
     pub secret_values: BTreeMap<String, String>,
+    /// Azure Monitor's metrics of the resources (`arm_metrics.rs`).
+    pub metrics: super::arm_metrics::Metrics,
     /// Soft-deleted vaults by lowercase name.
     pub deleted_vaults: BTreeMap<String, DeletedVault>,
     /// Secrets deleted through the Key Vault data plane (soft delete): by lowercase
@@ -386,6 +389,7 @@ fn versions(ns: &str) -> &'static [&'static str] {
         "microsoft.keyvault" => &["2023-02-01", "2023-07-01", "2024-11-01"],
         "microsoft.authorization" => &["2020-04-01-preview", "2022-04-01"],
         "subscriptions" => &["2016-06-01", "2020-01-01", "2022-12-01"],
+        "microsoft.insights" => &["2018-01-01", "2019-07-01", "2021-05-01", "2023-10-01", "2024-02-01"],
         _ => &["2021-04-01", "2022-09-01", "2024-03-01", "2025-04-01"],
     }
 }
@@ -690,6 +694,17 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
     let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
     let l: Vec<&str> = lower.iter().map(String::as_str).collect();
 
+    // Azure Monitor metrics of a resource (arm_metrics.rs).
+    if l.len() > 5 && l[l.len() - 3..] == ["providers", "microsoft.insights", "metrics"] {
+        if method != "GET" {
+            return err(405, "MethodNotAllowed", "method not allowed");
+        }
+        let display = format!("/{}", segs[..segs.len() - 3].join("/"));
+        let key = display.to_ascii_lowercase();
+        let exists = st.resources.contains_key(&key);
+        let (status, v) = super::arm_metrics::list(&mut st.metrics, &key, &display, exists, &params);
+        return Reply::json(status, v);
+    }
     // Operations.
     if l.len() == 6 && l[2] == "providers" && l[4] == "operations" {
         let Some((left, result)) = st.ops.get_mut(segs[5]) else { return err(404, "NotFound", "operation not found") };

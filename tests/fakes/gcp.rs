@@ -18,6 +18,7 @@
 //! `timestamp>=`/`<=`/`>`/`<` joined by `AND`; any other is a 400 naming it),
 //! `orderBy` `timestamp asc|desc` only, `pageSize` 0-1000 (default 50) with
 //! `nextPageToken`; `log_page_limit` makes pages shorter than asked, as the API may.
+//! Cloud Monitoring v3's `timeSeries.list` is in gcp_monitoring.rs.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,6 +77,8 @@ pub struct State {
     /// The most entries an `entries:list` page holds whatever `pageSize` asks (0: no
     /// limit): the API may answer fewer with a `nextPageToken`.
     pub log_page_limit: usize,
+    /// Cloud Monitoring's time series (`gcp_monitoring.rs`).
+    pub monitoring: super::gcp_monitoring::Monitoring,
     /// Revisions whose startup has not been decided yet.
     pending: BTreeSet<String>,
     /// Faults by call (`CreateService`, `UpdateService`, `GetOperation`): the next so
@@ -823,6 +826,8 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
     match (method, seg, verb) {
         // --- Cloud Logging v2
         ("POST", ["v2", "entries"], Some("list")) => list_entries(st, body),
+        // --- Cloud Monitoring v3
+        ("GET", ["v3", "projects", p, "timeSeries"], None) => super::gcp_monitoring::list(&mut st.monitoring, PROJECT, p, q),
         // --- operations (Run v2 and Artifact Registry v1)
         ("GET", [v, "projects", _, "locations", _, "operations", _], None) if *v == "v2" || *v == "v1" => {
             let name = seg[1..].join("/");

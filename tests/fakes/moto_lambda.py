@@ -33,6 +33,9 @@ from moto.awslambda import urls
 from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClientError, UnknownFunctionException
 from moto.awslambda.utils import make_function_arn
 
+# CloudWatch's percentile statistics (status --metrics), patched in on import.
+import moto_cloudwatch  # noqa: F401  (this file's folder is on the path when it runs)
+
 POLLS = 2
 ACCOUNT_CONCURRENCY = 1000
 UNRESERVED_MIN = 100

@@ -13,7 +13,8 @@
 //! `REMOVED`. `mutations` counts accepted mutations. `deploymentLogs` answers the newest
 //! `limit` lines of a deployment within `startDate`..`endDate`, oldest first; tests add
 //! lines with `add_log`. A variable written without `skipDeploys`, or deleted (which has
-//! no such flag), redeploys its service, as on Railway.
+//! no such flag), redeploys its service, as on Railway. The HTTP metrics queries are in
+//! railway_metrics.rs.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +31,7 @@ use crate::common;
 const SCHEMA: &str = r#"
 scalar String
 scalar Int
+scalar Float
 scalar Boolean
 scalar ID
 scalar JSON
@@ -49,6 +51,8 @@ type Query {
   deployment(id: String!): Deployment!
   deploymentLogs(deploymentId: String!, endDate: DateTime, filter: String, limit: Int, startDate: DateTime): [Log!]!
   domains(environmentId: String!, projectId: String!, serviceId: String!): AllDomains!
+  httpMetricsGroupedByStatus(endDate: DateTime!, environmentId: String!, method: String, path: String, serviceId: String!, startDate: DateTime!, stepSeconds: Int): [HttpMetricsByStatusResult!]!
+  httpDurationMetrics(endDate: DateTime!, environmentId: String!, method: String, path: String, serviceId: String!, startDate: DateTime!, statusCode: Int, stepSeconds: Int): HttpDurationMetricsResult!
 }
 type Mutation {
   projectCreate(input: ProjectCreateInput!): Project!
@@ -115,6 +119,10 @@ type Deployment {
   staticUrl: String
 }
 type DeploymentCreator { avatar: String email: String! id: String! name: String }
+type HttpMetricsByStatusResult { samples: [HttpMetricsSample!]! statusCode: Int! }
+type HttpMetricsSample { ts: Int! value: Float! }
+type HttpDurationMetricsResult { samples: [HttpDurationMetricsSample!]! }
+type HttpDurationMetricsSample { p50: Float! p90: Float! p95: Float! p99: Float! ts: Int! }
 type Log { attributes: [LogAttribute!]! message: String! severity: String timestamp: String! }
 type LogAttribute { key: String! value: String! }
 type AllDomains { customDomains: [CustomDomain!]! serviceDomains: [ServiceDomain!]! }
@@ -798,6 +806,8 @@ pub struct State {
     pub upserts: Vec<VarScope>,
     /// The project a project token belongs to.
     pub token_project: Option<String>,
+    /// The requests the services answered, for the HTTP metrics (`railway_metrics.rs`).
+    pub http: super::railway_metrics::HttpRequests,
     next: u64,
 }
 
@@ -1105,6 +1115,8 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             let d = st.deployments.iter().find(|d| d.id == s(a, "deploymentId")).ok_or_else(|| nf("Deployment"))?;
             Ok(Value::Array(log_window(&d.logs, a)?))
         }
+        "httpMetricsGroupedByStatus" => super::railway_metrics::by_status(&mut st.http, a),
+        "httpDurationMetrics" => super::railway_metrics::durations(&mut st.http, a),
         "domains" => {
             let list: Vec<Value> = st
                 .domains

@@ -5,7 +5,8 @@
 //! types and enum values are a 400). Deploys move `created -> build_in_progress ->
 //! update_in_progress -> live` over several polls; a deploy of an image digest in
 //! `bad` ends `update_failed` and the live deploy stays live. `GET /logs` answers the
-//! lines tests add (`add_log`) a page at a time, at most 100, backward or forward.
+//! lines tests add (`add_log`) a page at a time, at most 100, backward or forward. The
+//! metrics API (`/metrics/http-requests`, `/metrics/http-latency`) is in render_metrics.rs.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -89,6 +90,8 @@ pub struct State {
     pub rejected: Vec<String>,
     /// What the services' instances wrote, in the order written.
     pub logs: Vec<LogEntry>,
+    /// The requests the services answered, for the metrics API (`render_metrics.rs`).
+    pub metrics: super::render_metrics::HttpMetrics,
     next: u64,
 }
 
@@ -481,6 +484,12 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
     }
     match (method, parts.as_slice()) {
         ("GET", ["logs"]) => list_logs(st, full_path.split_once('?').map_or("", |(_, q)| q)),
+        ("GET", ["metrics", "http-requests"]) => {
+            super::render_metrics::http_requests(&mut st.metrics, full_path.split_once('?').map_or("", |(_, q)| q))
+        }
+        ("GET", ["metrics", "http-latency"]) => {
+            super::render_metrics::http_latency(&mut st.metrics, full_path.split_once('?').map_or("", |(_, q)| q))
+        }
         ("GET", ["owners"]) => (
             200,
             Value::Array(

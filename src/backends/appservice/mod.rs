@@ -39,6 +39,7 @@ mod apply;
 mod arm;
 mod lease;
 mod logs;
+mod metrics;
 mod names;
 mod observe;
 mod plan;
@@ -257,6 +258,15 @@ impl Target for AppServiceBackend {
     async fn observe(&self, cx: &Cx) -> Result<Observed> {
         let arm = Arm::from_env(cx.poll)?;
         observe::read(cx, &arm, &subscription(cx)?).await
+    }
+
+    /// Azure Monitor's metrics of the production site (`metrics.rs`).
+    async fn metrics(&self, cx: &Cx, seen: &Observed, window: std::time::Duration) -> Result<crate::engine::Metrics> {
+        if seen.site.is_none() {
+            return Ok(crate::engine::Metrics::not_available("no site yet"));
+        }
+        let arm = Arm::from_env(cx.poll)?;
+        metrics::read(&arm, &seen.names.site_path(), window).await
     }
 
     /// The production site's Docker log (the app's output and the platform's lines).

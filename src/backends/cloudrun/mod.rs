@@ -34,6 +34,7 @@ mod apply;
 mod iam;
 mod lease;
 mod logs;
+mod metrics;
 mod observe;
 mod ops;
 mod plan;
@@ -339,6 +340,14 @@ impl Target for CloudRunBackend {
 
     async fn rollback(&self, cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
         apply::rollback(cx, seen, plan, r).await
+    }
+
+    /// Cloud Monitoring's request count and latency of the service's revisions (`metrics.rs`).
+    async fn metrics(&self, cx: &Cx, seen: &Observed, window: std::time::Duration) -> Result<crate::engine::Metrics> {
+        if seen.service.is_none() {
+            return Ok(crate::engine::Metrics::not_available("no service yet"));
+        }
+        metrics::read(&seen.site, &service_id(cx), window).await
     }
 
     /// Every revision's entries in Cloud Logging (`logs.rs`).

@@ -398,6 +398,11 @@ impl Target for Ec2Backend {
     type Observed = Now;
     type Change = Step;
 
+    /// `status --metrics`: no load balancer yet: nothing in front of the instance counts its requests.
+    async fn metrics(&self, _cx: &Cx, _seen: &Self::Observed, _window: std::time::Duration) -> Result<crate::engine::Metrics> {
+        Ok(crate::engine::Metrics::not_available("no load balancer yet: nothing in front of the instance counts its requests"))
+    }
+
     fn kind(&self) -> Kind {
         Kind::Ec2
     }

@@ -185,6 +185,36 @@ impl Target for LambdaTarget {
         crate::cloud::aws_logs::tail(cx, &client, &group, "Lambda", query, out).await
     }
 
+    /// The HTTP API's `AWS/ApiGateway` metrics on its `$default` stage (every request
+    /// that reached the API); without an API, the function's `AWS/Lambda` invocations.
+    async fn metrics(&self, cx: &Cx, n: &Now, window: Duration) -> Result<crate::engine::Metrics> {
+        use crate::cloud::aws_metrics::{self, Query};
+        let client = aws_metrics::client_for(cx).await?;
+        if let Some(api) = &n.api {
+            let q = Query {
+                namespace: "AWS/ApiGateway",
+                dimensions: &[("ApiId", api.id.as_str()), ("Stage", "$default")],
+                requests: "Count",
+                errors: "5xx",
+                latency: "Latency",
+                latency_ms_per_unit: 1.0,
+            };
+            let m = aws_metrics::read(&client, &q, window).await?;
+            return Ok(m.with_note("latency as API Gateway measures it: from request received to response sent"));
+        }
+        let function = function_name(cx);
+        let q = Query {
+            namespace: "AWS/Lambda",
+            dimensions: &[("FunctionName", function.as_str())],
+            requests: "Invocations",
+            errors: "Errors",
+            latency: "Duration",
+            latency_ms_per_unit: 1.0,
+        };
+        let m = aws_metrics::read(&client, &q, window).await?;
+        Ok(m.with_note("no HTTP API: function invocations; errors are failed invocations, latency the function's duration"))
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Now> {
         let c = Clients::for_target(cx).await?;
         read::read(cx, &c).await

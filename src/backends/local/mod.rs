@@ -153,6 +153,11 @@ impl Target for LocalTarget {
     type Observed = Observed;
     type Change = Step;
 
+    /// `status --metrics`: the local proxy relays TCP connections and records no requests.
+    async fn metrics(&self, _cx: &Cx, _seen: &Self::Observed, _window: std::time::Duration) -> Result<crate::engine::Metrics> {
+        Ok(crate::engine::Metrics::not_available("the local proxy relays TCP connections and records no requests"))
+    }
+
     fn kind(&self) -> Kind {
         Kind::Local
     }

@@ -41,6 +41,7 @@ pub(crate) mod api;
 mod apply;
 mod lease;
 mod logs;
+mod metrics;
 mod observe;
 mod ops;
 mod plan;
@@ -235,6 +236,14 @@ impl Target for RailwayTarget {
 
     async fn logs(&self, cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
         logs::tail(cx, &Api::from_env()?, seen, query, out).await
+    }
+
+    /// Railway's HTTP metrics of the service in the stage's environment (`metrics.rs`).
+    async fn metrics(&self, _cx: &Cx, seen: &Observed, window: std::time::Duration) -> Result<crate::engine::Metrics> {
+        match (&seen.service, &seen.environment) {
+            (Some(s), Some(e)) => metrics::read(&Api::from_env()?, &s.id, &e.id, window).await,
+            _ => Ok(crate::engine::Metrics::not_available("no service in this stage's environment yet")),
+        }
     }
 
     fn plan_destroy(&self, cx: &Cx, seen: &Observed) -> Planned<Step> {

@@ -10,6 +10,7 @@ pub const Q_DEPLOYMENT: &str = include_str!("ops/deployment.graphql");
 pub const Q_LOGS: &str = include_str!("ops/deployment_logs.graphql");
 pub const Q_LOG_WINDOW: &str = include_str!("ops/deployment_log_window.graphql");
 pub const Q_DOMAINS: &str = include_str!("ops/domains.graphql");
+pub const Q_HTTP_METRICS: &str = include_str!("ops/http_metrics.graphql");
 pub const Q_ENVIRONMENT: &str = include_str!("ops/environment.graphql");
 pub const M_PROJECT_CREATE: &str = include_str!("ops/project_create.graphql");
 pub const M_ENVIRONMENT_CREATE: &str = include_str!("ops/environment_create.graphql");

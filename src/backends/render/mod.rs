@@ -39,6 +39,7 @@ pub(crate) mod api;
 mod apply;
 mod lease;
 mod logs;
+mod metrics;
 mod observe;
 mod plan;
 
@@ -251,6 +252,17 @@ impl Target for RenderTarget {
 
     async fn logs(&self, cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
         logs::tail(cx, &Api::from_env()?, seen, query, out).await
+    }
+
+    /// Render's HTTP request and latency metrics of the web service (`metrics.rs`).
+    async fn metrics(&self, _cx: &Cx, seen: &Observed, window: std::time::Duration) -> Result<crate::engine::Metrics> {
+        match &seen.service {
+            None => Ok(crate::engine::Metrics::not_available("no service yet")),
+            Some(s) if s.private => Ok(crate::engine::Metrics::not_available(
+                "a private service is reached on Render's private network, which records no HTTP metrics",
+            )),
+            Some(s) => metrics::read(&Api::from_env()?, &s.id, window).await,
+        }
     }
 
     fn plan_destroy(&self, cx: &Cx, seen: &Observed) -> Planned<Step> {

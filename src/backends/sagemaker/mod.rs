@@ -266,6 +266,26 @@ impl Target for SageMakerTarget {
         crate::cloud::aws_logs::tail(cx, &client, &group, "SageMaker", query, out).await
     }
 
+    /// The endpoint variant's `AWS/SageMaker` invocation metrics.
+    async fn metrics(&self, cx: &Cx, n: &Now, window: Duration) -> Result<crate::engine::Metrics> {
+        use crate::cloud::aws_metrics::{self, Query};
+        if n.endpoint.is_none() {
+            return Ok(crate::engine::Metrics::not_available("no endpoint yet"));
+        }
+        let client = aws_metrics::client_for(cx).await?;
+        let endpoint = endpoint_name(cx);
+        let q = Query {
+            namespace: "AWS/SageMaker",
+            dimensions: &[("EndpointName", endpoint.as_str()), ("VariantName", VARIANT)],
+            requests: "Invocations",
+            errors: "Invocation5XXErrors",
+            latency: "ModelLatency",
+            latency_ms_per_unit: 0.001,
+        };
+        let m = aws_metrics::read(&client, &q, window).await?;
+        Ok(m.with_note("latency is ModelLatency: the model container's time, without SageMaker's overhead"))
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Now> {
         check_settings(cx)?;
         let c = Clients::for_target(cx).await?;
