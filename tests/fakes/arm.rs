@@ -1638,6 +1638,43 @@ mod rules {
     }
 
     #[test]
+    fn secrets_are_listed_by_arm_read_and_soft_deleted_by_the_data_plane() {
+        let mut st = State::default();
+        let g = rg(&mut st);
+        let v = format!("{g}/providers/Microsoft.KeyVault/vaults/kv-two");
+        let body = json!({"location": "eastus", "properties": {"tenantId": TENANT, "sku": {"family": "A", "name": "standard"}, "enableRbacAuthorization": true}});
+        assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body).status, 200);
+        let put = |st: &mut State, value: &str| {
+            call(st, "PUT", &format!("{v}/secrets/A-B?api-version=2023-07-01"), json!({"properties": {"value": value}}))
+        };
+        assert_eq!(put(&mut st, "s3cret").status, 201);
+        // ARM lists secrets with their versions and times, never values.
+        let r = call(&mut st, "GET", &format!("{v}/secrets?api-version=2023-07-01"), Value::Null);
+        assert_eq!(r.status, 200);
+        assert!(!r.body.contains("s3cret"));
+        let listed: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(listed["value"][0]["name"], "A-B");
+        assert!(listed["value"][0]["properties"]["attributes"]["updated"].is_i64(), "{listed}");
+        // The data plane: a token and an api-version, then the value.
+        let auth = vec![("authorization".to_string(), "Bearer x".to_string())];
+        let host = "kv-two.vault.azure.net";
+        assert_eq!(vault_plane(&mut st, "GET", &format!("/vaults/{host}/secrets/A-B?api-version=7.4"), &[]).status, 401);
+        assert_eq!(vault_plane(&mut st, "GET", &format!("/vaults/{host}/secrets/A-B"), &auth).status, 400);
+        let r = vault_plane(&mut st, "GET", &format!("/vaults/{host}/secrets/A-B?api-version=7.4"), &auth);
+        assert_eq!(serde_json::from_str::<Value>(&r.body).unwrap()["value"], "s3cret");
+        // Deleted: gone from ARM, its name held (409) until recovered.
+        assert_eq!(vault_plane(&mut st, "DELETE", &format!("/vaults/{host}/secrets/A-B?api-version=7.4"), &auth).status, 200);
+        assert_eq!(call(&mut st, "GET", &format!("{v}/secrets/A-B?api-version=2023-07-01"), Value::Null).status, 404);
+        let r = put(&mut st, "new");
+        assert_eq!((r.status, code(&r).as_str()), (409, "Conflict"));
+        assert_eq!(vault_plane(&mut st, "DELETE", &format!("/vaults/{host}/secrets/A-B?api-version=7.4"), &auth).status, 404);
+        assert_eq!(vault_plane(&mut st, "POST", &format!("/vaults/{host}/deletedsecrets/A-B/recover?api-version=7.4"), &auth).status, 200);
+        assert_eq!(put(&mut st, "new").status, 200);
+        let r = vault_plane(&mut st, "GET", &format!("/vaults/{host}/secrets/A-B?api-version=7.4"), &auth);
+        assert_eq!(serde_json::from_str::<Value>(&r.body).unwrap()["value"], "new");
+    }
+
+    #[test]
     fn vault_names_are_held_after_delete_and_roles_need_a_principal() {
         let mut st = State::default();
         let g = rg(&mut st);

@@ -440,3 +440,22 @@ fn the_parts_label_alone_is_no_change_and_a_service_without_it_keeps_the_old_tex
     let p = deploy(&cx, &deployed(&cx, DIGEST), &image_of(OTHER, "code-1"));
     assert_eq!(service_row(&p), "~ service rag-dev (image, settings, labels)");
 }
+
+#[test]
+fn a_stored_secret_with_no_local_value_is_referenced_and_made_readable() {
+    // `aideploy secrets set` stored version 3; nothing here; the service's account may
+    // not read it yet.
+    let mut cx = cx();
+    cx.secrets.values.clear();
+    cx.secrets.absent.push("API_KEY".into());
+    let mut seen = deployed(&cx, DIGEST);
+    let s = seen.secrets.get_mut("API_KEY").unwrap();
+    s.latest = Some(("3".into(), false));
+    s.accessors.clear();
+    let p = deploy(&cx, &seen, &image(DIGEST, 0));
+    let rows = rows(&p);
+    assert!(rows.contains(&"= secret aideploy-rag-dev-API_KEY".to_string()), "{rows:?}");
+    assert!(rows.contains(&format!("+ secret-access aideploy-rag-dev-API_KEY ({ACCOUNT} may read it)")), "{rows:?}");
+    assert!(!rows.iter().any(|r| r.starts_with("~ secret ") || r.starts_with("+ secret ")), "no value is written: {rows:?}");
+    assert_eq!(secret_versions(&cx, &seen), BTreeMap::from([("API_KEY".to_string(), Some("3".to_string()))]));
+}
