@@ -46,7 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put the previous version back, health-gated like a deploy')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the deployed app''s log (every target, from the platform''s own log store)')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove everything a deploy of this app and stage created')
-            [CompletionResult]::new('secrets', 'secrets', [CompletionResultType]::ParameterValue, 'Store, list or remove the app''s secrets in the target''s secret store')
+            [CompletionResult]::new('secrets', 'secrets', [CompletionResultType]::ParameterValue, 'Store, list, read or remove the app''s secrets in the target''s secret store')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the manifest and report every problem')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the manifest''s JSON Schema (for editors)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -188,6 +188,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
             [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
+            [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Also show requests, error rate and p50/p95 latency over the last hour, from the platform''s metrics API (CloudWatch, Cloud Monitoring, Azure Monitor)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
@@ -298,7 +299,8 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Store a secret''s value: from --stdin, the local environment or .env, or a hidden prompt')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the secrets: names and when they last changed, never values')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Print a stored secret''s value: at a terminal, or anywhere with --reveal')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the secrets: names, versions and when they last changed, never values')
             [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove a stored secret (recoverable for 7 days on AWS)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -314,6 +316,32 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
             [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
             [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'Read the value from stdin (one trailing newline is dropped)')
+            [CompletionResult]::new('--deploy', '--deploy', [CompletionResultType]::ParameterName, 'Then deploy, so the running app gets the new value (a normal, health-gated deploy)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars: one line per step, and one with its duration when it ends')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'aideploy;secrets;get' {
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one target setting for this run (repeatable), checked like the file')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Cloud region for this run (the same as --set region=REGION)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
+            [CompletionResult]::new('--reveal', '--reveal', [CompletionResultType]::ParameterName, 'Print the value even when stdout is not a terminal (a pipe, a file, CI logs)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
@@ -378,12 +406,16 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
         }
         'aideploy;secrets;help' {
             [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Store a secret''s value: from --stdin, the local environment or .env, or a hidden prompt')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the secrets: names and when they last changed, never values')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Print a stored secret''s value: at a terminal, or anywhere with --reveal')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the secrets: names, versions and when they last changed, never values')
             [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove a stored secret (recoverable for 7 days on AWS)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'aideploy;secrets;help;set' {
+            break
+        }
+        'aideploy;secrets;help;get' {
             break
         }
         'aideploy;secrets;help;list' {
@@ -462,7 +494,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put the previous version back, health-gated like a deploy')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the deployed app''s log (every target, from the platform''s own log store)')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove everything a deploy of this app and stage created')
-            [CompletionResult]::new('secrets', 'secrets', [CompletionResultType]::ParameterValue, 'Store, list or remove the app''s secrets in the target''s secret store')
+            [CompletionResult]::new('secrets', 'secrets', [CompletionResultType]::ParameterValue, 'Store, list, read or remove the app''s secrets in the target''s secret store')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the manifest and report every problem')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the manifest''s JSON Schema (for editors)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -498,11 +530,15 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
         }
         'aideploy;help;secrets' {
             [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Store a secret''s value: from --stdin, the local environment or .env, or a hidden prompt')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the secrets: names and when they last changed, never values')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Print a stored secret''s value: at a terminal, or anywhere with --reveal')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the secrets: names, versions and when they last changed, never values')
             [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove a stored secret (recoverable for 7 days on AWS)')
             break
         }
         'aideploy;help;secrets;set' {
+            break
+        }
+        'aideploy;help;secrets;get' {
             break
         }
         'aideploy;help;secrets;list' {

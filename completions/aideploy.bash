@@ -100,6 +100,9 @@ _aideploy() {
             aideploy__subcmd__help,validate)
                 cmd="aideploy__subcmd__help__subcmd__validate"
                 ;;
+            aideploy__subcmd__help__subcmd__secrets,get)
+                cmd="aideploy__subcmd__help__subcmd__secrets__subcmd__get"
+                ;;
             aideploy__subcmd__help__subcmd__secrets,list)
                 cmd="aideploy__subcmd__help__subcmd__secrets__subcmd__list"
                 ;;
@@ -108,6 +111,9 @@ _aideploy() {
                 ;;
             aideploy__subcmd__help__subcmd__secrets,set)
                 cmd="aideploy__subcmd__help__subcmd__secrets__subcmd__set"
+                ;;
+            aideploy__subcmd__secrets,get)
+                cmd="aideploy__subcmd__secrets__subcmd__get"
                 ;;
             aideploy__subcmd__secrets,help)
                 cmd="aideploy__subcmd__secrets__subcmd__help"
@@ -120,6 +126,9 @@ _aideploy() {
                 ;;
             aideploy__subcmd__secrets,set)
                 cmd="aideploy__subcmd__secrets__subcmd__set"
+                ;;
+            aideploy__subcmd__secrets__subcmd__help,get)
+                cmd="aideploy__subcmd__secrets__subcmd__help__subcmd__get"
                 ;;
             aideploy__subcmd__secrets__subcmd__help,help)
                 cmd="aideploy__subcmd__secrets__subcmd__help__subcmd__help"
@@ -512,8 +521,22 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__help__subcmd__secrets)
-            opts="set list rm"
+            opts="set get list rm"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__secrets__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -844,7 +867,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__secrets)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version set list rm help"
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version set get list rm help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -873,9 +896,73 @@ _aideploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        aideploy__subcmd__secrets__subcmd__help)
-            opts="set list rm help"
+        aideploy__subcmd__secrets__subcmd__get)
+            opts="-t -C -q -v -y -h -V --reveal --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete target "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete target "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete stage "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets__subcmd__help)
+            opts="set get list rm help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__secrets__subcmd__help__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1044,7 +1131,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__secrets__subcmd__set)
-            opts="-t -C -q -v -y -h -V --stdin --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -C -q -v -y -h -V --stdin --deploy --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1094,7 +1181,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__status)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --metrics --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

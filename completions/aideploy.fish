@@ -43,7 +43,7 @@ complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "status" -d 'Show 
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "rollback" -d 'Put the previous version back, health-gated like a deploy'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "logs" -d 'Print the deployed app\'s log (every target, from the platform\'s own log store)'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
-complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "secrets" -d 'Store, list or remove the app\'s secrets in the target\'s secret store'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "secrets" -d 'Store, list, read or remove the app\'s secrets in the target\'s secret store'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "validate" -d 'Check the manifest and report every problem'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -131,6 +131,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l profile -d 
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l metrics -d 'Also show requests, error rate and p50/p95 latency over the last hour, from the platform\'s metrics API (CloudWatch, Cloud Monitoring, Azure Monitor)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -184,20 +185,21 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -l no-progres
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand destroy" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l json -d 'Print the result as one JSON object on stdout'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s h -l help -d 'Print help'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -f -a "set" -d 'Store a secret\'s value: from --stdin, the local environment or .env, or a hidden prompt'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -f -a "list" -d 'List the secrets: names and when they last changed, never values'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -f -a "rm" -d 'Remove a stored secret (recoverable for 7 days on AWS)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set list rm help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -f -a "set" -d 'Store a secret\'s value: from --stdin, the local environment or .env, or a hidden prompt'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -f -a "get" -d 'Print a stored secret\'s value: at a terminal, or anywhere with --reveal'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -f -a "list" -d 'List the secrets: names, versions and when they last changed, never values'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -f -a "rm" -d 'Remove a stored secret (recoverable for 7 days on AWS)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and not __fish_seen_subcommand_from set get list rm help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
@@ -206,6 +208,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l stdin -d 'Read the value from stdin (one trailing newline is dropped)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l deploy -d 'Then deploy, so the running app gets the new value (a normal, health-gated deploy)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -213,6 +216,21 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -l reveal -d 'Print the value even when stdout is not a terminal (a pipe, a file, CI logs)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from list" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
@@ -242,7 +260,8 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "set" -d 'Store a secret\'s value: from --stdin, the local environment or .env, or a hidden prompt'
-complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the secrets: names and when they last changed, never values'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "get" -d 'Print a stored secret\'s value: at a terminal, or anywhere with --reveal'
+complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the secrets: names, versions and when they last changed, never values'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove a stored secret (recoverable for 7 days on AWS)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
@@ -284,11 +303,12 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_s
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "rollback" -d 'Put the previous version back, health-gated like a deploy'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "logs" -d 'Print the deployed app\'s log (every target, from the platform\'s own log store)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "secrets" -d 'Store, list or remove the app\'s secrets in the target\'s secret store'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "secrets" -d 'Store, list, read or remove the app\'s secrets in the target\'s secret store'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "validate" -d 'Check the manifest and report every problem'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from secrets" -f -a "set" -d 'Store a secret\'s value: from --stdin, the local environment or .env, or a hidden prompt'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from secrets" -f -a "list" -d 'List the secrets: names and when they last changed, never values'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from secrets" -f -a "get" -d 'Print a stored secret\'s value: at a terminal, or anywhere with --reveal'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from secrets" -f -a "list" -d 'List the secrets: names, versions and when they last changed, never values'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from secrets" -f -a "rm" -d 'Remove a stored secret (recoverable for 7 days on AWS)'

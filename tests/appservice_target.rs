@@ -991,7 +991,7 @@ fn appservice_status_metrics_come_from_azure_monitor() {
     let text = String::from_utf8_lossy(&out.stdout);
     let header = text.lines().find(|l| l.starts_with("TARGET") && l.contains("REQUESTS")).unwrap_or_else(|| panic!("{text}"));
     assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["TARGET", "REQUESTS", "ERRORS", "P50", "P95", "SOURCE"]);
-    let row = text.lines().filter(|l| l.starts_with("appservice")).last().unwrap();
+    let row = text.lines().find(|l| l.starts_with("appservice ") && l.contains("Azure Monitor")).unwrap_or_else(|| panic!("{text}"));
     assert_eq!(row.split_whitespace().take(6).collect::<Vec<_>>(), ["appservice", "200", "2.00%", "250", "ms", "avg"], "{text}");
 
     // No permission: the status shows, the metrics say why.

@@ -404,6 +404,7 @@ pub fn actions(c: &Call) -> Result<Vec<String>, String> {
         // API Gateway's IAM actions are HTTP verbs on resource paths.
         "apigatewayv2" => "apigateway".into(),
         "cloudwatchlogs" => "logs".into(),
+        "cloudwatch" => "cloudwatch".into(),
         other => return Err(format!("{}:{}: aws_sdk_{other} has no IAM prefix in tests/permissions_doc.rs: add it", c.file, c.line)),
     };
     let mut out = match RENAMED.iter().find(|(k, o, _)| *k == prefix && *o == op) {
@@ -572,7 +573,8 @@ fn every_aws_call_is_in_its_targets_policy() {
         let n = per_target.get(t).map_or(0, BTreeSet::len);
         assert!(n >= least, "only {n} distinct actions found for {t} (at least {least} expected): is the scan broken?");
     }
-    for krate in ["lambda", "apigatewayv2", "iam", "s3", "secretsmanager", "ec2", "ecr", "sagemaker", "sts", "cloudwatchlogs"] {
+    for krate in ["lambda", "apigatewayv2", "iam", "s3", "secretsmanager", "ec2", "ecr", "sagemaker", "sts", "cloudwatchlogs", "cloudwatch"]
+    {
         assert!(calls.iter().any(|c| c.krate == krate), "no call of aws_sdk_{krate} found");
     }
 

@@ -59,6 +59,7 @@ fn resource_labels(project: &str, service: &str, region: &str, revision: &str) -
 
 impl Monitoring {
     /// `n` requests answered with `code` by a revision of `service`, in the minute ending at `at`.
+    #[allow(clippy::too_many_arguments)] // one point: where (4 labels), what, how many, when
     pub fn add_count(&mut self, project: &str, service: &str, region: &str, revision: &str, code: u16, n: i64, at: &str) {
         let labels = [("response_code", code.to_string()), ("response_code_class", format!("{}xx", code / 100))]
             .into_iter()
@@ -73,6 +74,7 @@ impl Monitoring {
     }
 
     /// A latency histogram (explicit `bounds`, `counts` per bucket) in the minute ending at `at`.
+    #[allow(clippy::too_many_arguments)]
     pub fn add_latencies(&mut self, project: &str, service: &str, region: &str, revision: &str, bounds: &[f64], counts: &[i64], at: &str) {
         assert_eq!(counts.len(), bounds.len() + 1, "a histogram has one bucket more than bounds");
         self.series.push(Series {
