@@ -188,7 +188,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
             [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
-            [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Also show requests, error rate and p50/p95 latency over the last hour, from the platform''s metrics API (CloudWatch, Cloud Monitoring, Azure Monitor)')
+            [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Also show requests, error rate and p50/p95 latency over the last hour, from the platform''s metrics API (CloudWatch, Cloud Monitoring, Azure Monitor, Railway, Render)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')

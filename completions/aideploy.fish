@@ -131,7 +131,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l profile -d 
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
-complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l metrics -d 'Also show requests, error rate and p50/p95 latency over the last hour, from the platform\'s metrics API (CloudWatch, Cloud Monitoring, Azure Monitor)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l metrics -d 'Also show requests, error rate and p50/p95 latency over the last hour, from the platform\'s metrics API (CloudWatch, Cloud Monitoring, Azure Monitor, Railway, Render)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand status" -s v -l verbose -d 'Print more on stderr (-v, -vv)'

@@ -208,7 +208,7 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Also show requests, error rate and p50/p95 latency over the last hour, from the
-    /// platform's metrics API (CloudWatch, Cloud Monitoring, Azure Monitor)
+    /// platform's metrics API (CloudWatch, Cloud Monitoring, Azure Monitor, Railway, Render)
     #[arg(long)]
     pub metrics: bool,
 }
