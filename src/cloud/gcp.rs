@@ -61,19 +61,26 @@ pub fn is_loopback(endpoint: Option<&str>) -> bool {
     })
 }
 
+/// The endpoint override and the credentials every Google client here uses: none for
+/// a loopback endpoint, else Application Default Credentials.
+fn endpoint_and_credentials() -> Result<(Option<String>, google_cloud_auth::credentials::Credentials)> {
+    use google_cloud_auth::credentials::{anonymous, Builder};
+    let endpoint = endpoint_override()?;
+    let creds = if is_loopback(endpoint.as_deref()) {
+        anonymous::Builder::new().build()
+    } else {
+        Builder::default()
+            .with_scopes([CLOUD_PLATFORM])
+            .build()
+            .map_err(|e| Hinted::new(format!("no Google Cloud credentials: {e}"), FIX))?
+    };
+    Ok((endpoint, creds))
+}
+
 impl Clients {
     pub async fn new() -> Result<Clients> {
-        use google_cloud_auth::credentials::{anonymous, Builder};
-        let endpoint = endpoint_override()?;
+        let (endpoint, creds) = endpoint_and_credentials()?;
         let loopback = is_loopback(endpoint.as_deref());
-        let creds = if loopback {
-            anonymous::Builder::new().build()
-        } else {
-            Builder::default()
-                .with_scopes([CLOUD_PLATFORM])
-                .build()
-                .map_err(|e| Hinted::new(format!("no Google Cloud credentials: {e}"), FIX))?
-        };
         macro_rules! client {
             ($t:ty) => {{
                 let mut b = <$t>::builder()
@@ -237,16 +244,7 @@ pub fn gcloud_config(section: &str, key: &str) -> Option<String> {
 /// A Cloud Monitoring client (`status --metrics` of the cloudrun target), on the same
 /// credentials and `AIDEPLOY_GCP_ENDPOINT` as [`Clients`]; read calls only.
 pub async fn monitoring() -> Result<google_cloud_monitoring_v3::client::MetricService> {
-    use google_cloud_auth::credentials::{anonymous, Builder};
-    let endpoint = endpoint_override()?;
-    let creds = if is_loopback(endpoint.as_deref()) {
-        anonymous::Builder::new().build()
-    } else {
-        Builder::default()
-            .with_scopes([CLOUD_PLATFORM])
-            .build()
-            .map_err(|e| Hinted::new(format!("no Google Cloud credentials: {e}"), FIX))?
-    };
+    let (endpoint, creds) = endpoint_and_credentials()?;
     let mut b = google_cloud_monitoring_v3::client::MetricService::builder().with_credentials(creds);
     if let Some(e) = endpoint {
         b = b.with_endpoint(e);

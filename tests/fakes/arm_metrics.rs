@@ -64,36 +64,13 @@ fn err(status: u16, code: &str, message: impl Into<String>) -> (u16, Value) {
     (status, json!({"error": {"code": code, "message": message.into()}}))
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` as seconds since the epoch.
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` as seconds since the epoch (the fake takes UTC only).
 pub fn seconds(t: &str) -> Option<u64> {
-    let t = t.strip_suffix('Z')?;
-    let whole = t.split_once('.').map(|(w, _)| w).unwrap_or(t);
-    let n = |a: usize, b: usize| whole.get(a..b)?.parse::<i64>().ok();
-    if whole.len() != 19 || &whole[4..5] != "-" || &whole[10..11] != "T" {
-        return None;
-    }
-    let (y, mo, d, h, mi, s) = (n(0, 4)?, n(5, 7)?, n(8, 10)?, n(11, 13)?, n(14, 16)?, n(17, 19)?);
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s).ok()
+    t.ends_with('Z').then(|| aideploy::util::parse_rfc3339(t)).flatten()
 }
 
 fn iso(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    aideploy::util::iso8601(secs)
 }
 
 /// `GET {resource}/providers/Microsoft.Insights/metrics`: `resource` is the lowercase
