@@ -371,6 +371,8 @@ impl Fixture for AppService {
     fn env(&self, _p: &Project, cmd: &mut Command) {
         let base = self.api.via(&self.fake.base);
         cmd.env("AIDEPLOY_AZURE_ENDPOINT", &base).env("AIDEPLOY_AZURE_SITE_URL_TEMPLATE", format!("{base}/sites/{{host}}"));
+        // Key Vault's own API (`secrets get` and `rm`), served by the same fake.
+        cmd.env("AIDEPLOY_AZURE_VAULT_URL_TEMPLATE", format!("{base}/vaults/{{host}}"));
         // The settled lease's delay: far above a loopback call, below the 5 s default.
         cmd.env("AIDEPLOY_LEASE_SETTLE_MS", "1000");
     }
