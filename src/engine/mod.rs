@@ -18,7 +18,7 @@ pub use erased::Backend;
 pub use flow::{DeployReport, DestroyReport, PlanReport, RollbackReport, StatusReport};
 pub use metrics::Metrics;
 pub use parts::{Inputs, Parts};
-pub use target::{Built, Capabilities, Change, DefaultPackage, LineSink, LogLine, LogQuery, Planned, Provider, Target};
+pub use target::{Built, Capabilities, Change, DefaultPackage, Kept, LineSink, LogLine, LogQuery, Planned, Provider, Target};
 pub use types::*;
 
 use std::path::PathBuf;

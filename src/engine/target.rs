@@ -149,6 +149,56 @@ impl LogLine {
     }
 }
 
+/// One release the platform still keeps for this app, stage and target: what `history`
+/// lists beside aideploy's own record and `rollback --to` can go back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// The platform's own name for it, as `rollback --to` takes it: a Lambda version
+    /// number, a Cloud Run revision, a SageMaker endpoint config, a Railway deployment
+    /// or Render deploy id; where the platform keeps releases by image (ec2, appservice,
+    /// local), the digest's first 12 hex digits.
+    pub id: String,
+    /// The artifact's digest, as [`super::Deployed::digest`] shows it when it serves and
+    /// as `build` made it (`ArtifactInfo::digest`).
+    pub digest: String,
+    /// When the platform made it (RFC 3339, UTC), when it says.
+    pub created_at: Option<String>,
+    /// What serves now.
+    pub live: bool,
+}
+
+/// The kept release `rollback --to` names: by its id, or by a prefix of its id or its
+/// digest's hex that only it has. An error, naming the kept ids and `history`, when none
+/// or several match, or when it is the live one.
+pub fn pick_kept<'a>(cx: &Cx, kept: &'a [Kept], id: &str) -> Result<&'a Kept> {
+    let want = id.trim().trim_start_matches("sha256:");
+    let hex = |k: &Kept| k.digest.trim_start_matches("sha256:").to_string();
+    let exact: Vec<&Kept> = kept.iter().filter(|k| k.id == id.trim()).collect();
+    let found: Vec<&Kept> = if exact.is_empty() && !want.is_empty() {
+        kept.iter().filter(|k| k.id.starts_with(want) || hex(k).starts_with(want)).collect()
+    } else {
+        exact
+    };
+    let ids = kept.iter().filter(|k| !k.live).map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ");
+    let listed = format!("`aideploy history --target {}` lists the releases", cx.target.name);
+    match found.as_slice() {
+        [one] if one.live => Err(UsageError::new(format!("release {} is the one serving now", one.id))
+            .hint(if ids.is_empty() { listed } else { format!("roll back to another kept release ({ids}); {listed}") })
+            .into()),
+        [one] => Ok(one),
+        [] => Err(UsageError::new(format!("{} ({}) on {} keeps no release `{id}`", cx.app_name(), cx.stage, cx.target.name))
+            .hint(if ids.is_empty() { format!("there is no earlier release to go back to; {listed}") } else { format!("the kept releases a rollback can go to: {ids}; {listed}") })
+            .into()),
+        many => Err(UsageError::new(format!(
+            "`{id}` names {} releases: {}",
+            many.len(),
+            many.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+        .hint("give more of the id")
+        .into()),
+    }
+}
+
 /// A callback that takes the app's log lines, one at a time.
 pub type LineSink<'a> = &'a (dyn Fn(&LogLine) + Send + Sync);
 
@@ -225,6 +275,21 @@ pub trait Target: Send + Sync + 'static {
     async fn rollback(&self, cx: &Cx, seen: &Self::Observed, plan: &Planned<Self::Change>, r: &dyn Reporter) -> Result<Outcome> {
         let _ = (seen, plan, r);
         Err(unsupported("rollback", cx).into())
+    }
+
+    /// The releases the platform keeps that a rollback can go back to, and the live one,
+    /// newest first; from what `observe` read (no calls). The default: none.
+    fn releases(&self, cx: &Cx, seen: &Self::Observed) -> Vec<Kept> {
+        let _ = (cx, seen);
+        Vec::new()
+    }
+
+    /// What `rollback --to ID` would do: go back to the kept release `id` (a
+    /// [`Kept::id`] of [`Target::releases`]). An error naming the kept ones when `id` is
+    /// not among them, or is the live one. `rollback` carries out the plan.
+    fn plan_rollback_to(&self, cx: &Cx, seen: &Self::Observed, id: &str) -> Result<Planned<Self::Change>> {
+        let _ = (seen, id);
+        Err(unsupported("rollback --to", cx).into())
     }
 
     /// Writes the deployed version's log: the last `lines` lines, then, with `follow`,
