@@ -29,7 +29,9 @@
 //! Deploys are health-gated: on tiers with deployment slots (Standard and up) the new
 //! version goes to slot `staging`, its health path is polled, and only then is it
 //! swapped in; on smaller tiers the site is updated in place, polled, and put back to
-//! the previous digest when it fails. Either way a failure exits 3.
+//! the previous digest when it fails. Either way a failure exits 3. `rollback` puts the
+//! digest that served before back the same way (`rollback.rs`), and `rollback --to` a
+//! kept one by its digest's first 12 hex digits.
 //!
 //! One deploy, rollback or destroy at a time: the lease is a resource group of its own
 //! whose tags are a settled register (`lease.rs`): ARM has no precondition to write with.
@@ -43,6 +45,7 @@ mod metrics;
 mod names;
 mod observe;
 mod plan;
+mod rollback;
 mod vault;
 
 use std::collections::BTreeMap;
@@ -57,13 +60,13 @@ use crate::artifact::oci::BuiltImage;
 use crate::artifact::registry::Reference;
 use crate::engine::target::Target;
 use crate::engine::{
-    ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Outcome, Planned, Provider, Reporter,
+    ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Kept, LineSink, LogQuery, Outcome, Planned, Provider, Reporter,
 };
 use crate::envvars;
 use crate::error::UsageError;
 use crate::manifest::Kind;
 use arm::{Arm, API_ACR, API_AUTHORIZATION, API_KEYVAULT, API_RESOURCES, API_WEB};
-use names::{short, Names, SLOT};
+use names::Names;
 use observe::Observed;
 use plan::{Change, Doomed};
 
@@ -325,33 +328,24 @@ impl Target for AppServiceBackend {
     }
 
     fn plan_rollback(&self, cx: &Cx, seen: &Observed) -> Result<Planned<Change>> {
-        let site = seen.site.as_ref().ok_or_else(|| not_deployed(cx))?;
-        let Some(prev) = site.previous() else {
-            return Err(UsageError::new(format!("{} ({}) has no earlier version on App Service to roll back to", cx.app_name(), cx.stage))
-                .hint("rollback returns to the digest that served before the current one; deploy at least twice first")
-                .into());
-        };
-        let t = tier(cx)?;
-        let n = &seen.names;
-        let slot = format!("{}/{SLOT}", n.site);
-        let changes = if t.slots && seen.slot_digest().as_deref() == Some(prev) {
-            vec![Change::Swap { why: format!("slot {SLOT} holds @{}", short(prev)) }]
-        } else if t.slots {
-            vec![
-                Change::Slot { name: slot, op: crate::engine::Op::Update, why: format!("back to @{}", short(prev)) },
-                Change::Swap { why: "after the slot passes its health check".into() },
-            ]
-        } else {
-            vec![Change::Site { name: n.site.clone(), op: crate::engine::Op::Update, why: Some(format!("back to @{}", short(prev))) }]
-        };
-        Ok(Planned::of(changes))
+        rollback::plan_rollback(cx, seen)
+    }
+
+    /// The serving digest and the one before it, kept in the site's tags (`rollback.rs`).
+    fn releases(&self, _cx: &Cx, seen: &Observed) -> Vec<Kept> {
+        rollback::releases(seen)
+    }
+
+    fn plan_rollback_to(&self, cx: &Cx, seen: &Observed, id: &str) -> Result<Planned<Change>> {
+        rollback::plan_rollback_to(cx, seen, id)
     }
 
     async fn rollback(&self, cx: &Cx, seen: &Observed, plan: &Planned<Change>, r: &dyn Reporter) -> Result<Outcome> {
         let arm = Arm::from_env(cx.poll)?;
         let t = tier(cx)?;
         let site = seen.site.as_ref().ok_or_else(|| not_deployed(cx))?;
-        let prev = site.previous().context("checked by plan_rollback")?;
+        // The digest the plan names: `rollback --to` may name another than the previous.
+        let prev = rollback::target_of(plan).context("a rollback plan names the digest it goes back to")?;
         let repo = site
             .config
             .image()

@@ -115,6 +115,12 @@ pub enum Change {
     Swap {
         why: String,
     },
+    /// A rollback's step back to the kept digest `to` (rollback.rs): what `rollback`
+    /// puts into service, read from the plan.
+    Back {
+        to: String,
+        via: Via,
+    },
     /// Who may reach the site and its slot (`to`; `from` what they allow now, on an
     /// update). Access restrictions stay with a slot in a swap, so they are set apart.
     Access {
@@ -148,6 +154,18 @@ pub enum Change {
         name: String,
         purge_date: Option<String>,
     },
+}
+
+/// How a rollback puts a kept digest back: through slot `staging` and a swap on tiers
+/// with slots, else in place.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Via {
+    /// The image and production's settings to the slot (named `{site}/staging`), polled.
+    Slot(String),
+    /// The slot swapped into production; `held`: the slot holds that digest already.
+    Swap { held: bool },
+    /// The web app (named) updated in place, polled.
+    Site(String),
 }
 
 /// How a soft-deleted vault is removed for good.
@@ -209,6 +227,16 @@ impl crate::engine::Change for Change {
             }
             Change::Slot { name, op, why } => Action::new(*op, "slot", name).because(why.clone()),
             Change::Swap { why } => Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because(why.clone()),
+            Change::Back { to, via } => match via {
+                Via::Slot(name) => Action::new(Op::Update, "slot", name).because(format!("back to @{}", short(to))),
+                Via::Swap { held: true } => {
+                    Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because(format!("slot {SLOT} holds @{}", short(to)))
+                }
+                Via::Swap { held: false } => {
+                    Action::new(Op::Update, "swap", format!("{SLOT} -> production")).because("after the slot passes its health check")
+                }
+                Via::Site(name) => Action::new(Op::Update, "web-app", name).because(format!("back to @{}", short(to))),
+            },
             Change::Access { name, op, from, to } => {
                 let why = match from {
                     Some(f) => format!("{f} -> {to}"),

@@ -1,5 +1,5 @@
 //! `plan` from hand-made observed states: nothing there, all there, one setting
-//! changed, the code changed, and what destroy takes.
+//! changed, the code changed, what destroy takes, and the digests a rollback goes back to.
 
 use std::collections::BTreeMap;
 
@@ -372,4 +372,85 @@ fn a_code_change_says_code_changed_and_an_untagged_site_keeps_the_image_text() {
     assert_eq!(site_reason(&cx, &seen, NEW, "code-2").as_deref(), Some("code changed"));
     let untagged = deployed(&cx, OLD, "B1");
     assert_eq!(site_reason(&cx, &untagged, NEW, "code-2").as_deref(), Some("image 111111111111 -> 222222222222"));
+}
+
+/// Deployed `NEW` on `sku`, the site's tags keeping `previous` as the digest before it.
+fn deployed_after(cx: &Cx, sku: &str, previous: &str) -> Observed {
+    let mut seen = deployed(cx, NEW, sku);
+    let site = seen.site.as_mut().unwrap();
+    site.tags.insert(super::super::TAG_DIGEST.into(), NEW.into());
+    site.tags.insert(super::super::TAG_PREVIOUS.into(), previous.into());
+    seen
+}
+
+/// Each row as people see it.
+fn rows(p: &Planned<Change>) -> Vec<String> {
+    p.changes
+        .iter()
+        .map(|c| c.row())
+        .map(|a| format!("{} {} {}{}", a.op.symbol(), a.resource, a.id, a.reason.map(|r| format!(" ({r})")).unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn releases_are_the_serving_digest_and_the_one_before_it() {
+    use super::super::rollback::releases;
+    use crate::engine::Target;
+    let cx = cx(&[]);
+    let seen = deployed_after(&cx, "B1", OLD);
+    let kept = releases(&seen);
+    let listed: Vec<(&str, &str, bool)> = kept.iter().map(|k| (k.id.as_str(), k.digest.as_str(), k.live)).collect();
+    assert_eq!(listed, [("222222222222", NEW, true), ("111111111111", OLD, false)]);
+    // The live one's digest is the one status shows.
+    assert_eq!(kept[0].digest, super::super::AppServiceBackend.deployed(&cx, &seen).unwrap().digest);
+    // The same image before and now: nothing else to go back to.
+    assert_eq!(releases(&deployed_after(&cx, "B1", NEW)).len(), 1);
+    assert_eq!(releases(&deployed(&cx, NEW, "B1")).len(), 1);
+    assert!(releases(&nothing(&cx)).is_empty());
+}
+
+#[test]
+fn rollback_to_goes_back_to_the_named_digest_in_place_or_through_the_slot() {
+    use super::super::rollback::{plan_rollback, plan_rollback_to, target_of};
+    let b1 = cx(&[]);
+    let seen = deployed_after(&b1, "B1", OLD);
+    let site = seen.names.site.clone();
+    let to = plan_rollback_to(&b1, &seen, "111111111111").unwrap();
+    assert_eq!(target_of(&to), Some(OLD));
+    assert_eq!(rows(&to), [format!("~ web-app {site} (back to @111111111111)")]);
+    // A prefix of the digest names it too; plain rollback makes the same plan.
+    assert_eq!(plan_rollback_to(&b1, &seen, "sha256:1111").unwrap().changes, to.changes);
+    assert_eq!(plan_rollback(&b1, &seen).unwrap().changes, to.changes);
+
+    let s1 = cx(&["sku=S1"]);
+    let mut seen = deployed_after(&s1, "S1", OLD);
+    let to = plan_rollback_to(&s1, &seen, "111111111111").unwrap();
+    assert_eq!(
+        rows(&to),
+        [
+            format!("~ slot {site}/staging (back to @111111111111)"),
+            "~ swap staging -> production (after the slot passes its health check)".to_string()
+        ]
+    );
+    // The slot holds the old digest after a swap: the swap alone.
+    let mut slot = seen.site.clone().unwrap();
+    slot.config.linux_fx_version = format!("DOCKER|ragdev.azurecr.io/rag@{OLD}");
+    seen.slot = Some(slot);
+    let to = plan_rollback_to(&s1, &seen, "111111111111").unwrap();
+    assert_eq!(rows(&to), ["~ swap staging -> production (slot staging holds @111111111111)"]);
+    assert_eq!(target_of(&to), Some(OLD));
+}
+
+#[test]
+fn rollback_to_an_unknown_or_the_live_digest_is_an_error() {
+    use super::super::rollback::plan_rollback_to;
+    let cx = cx(&[]);
+    let seen = deployed_after(&cx, "B1", OLD);
+    let unknown = plan_rollback_to(&cx, &seen, "333333333333").unwrap_err().to_string();
+    assert!(unknown.contains("keeps no release `333333333333`"), "{unknown}");
+    let live = plan_rollback_to(&cx, &seen, "222222222222").unwrap_err().to_string();
+    assert!(live.contains("serving now"), "{live}");
+    assert!(plan_rollback_to(&cx, &nothing(&cx), "111111111111").is_err());
+    // Nothing kept before the serving digest: no release to name.
+    assert!(plan_rollback_to(&cx, &deployed(&cx, NEW, "B1"), "111111111111").is_err());
 }

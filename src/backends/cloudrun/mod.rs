@@ -26,8 +26,9 @@
 //! Health-gated: traffic goes to the latest *ready* revision, so a revision whose
 //! startup probe (the app's health path) fails never takes traffic; the update's
 //! operation fails with the revision's condition message and the deploy exits 3.
-//! `rollback` pins 100% of the traffic to the previous ready revision; the next deploy
-//! hands it back to the latest one.
+//! `rollback` pins 100% of the traffic to the previous ready revision of another image,
+//! `rollback --to REVISION` to any ready revision Cloud Run keeps (`history` lists them);
+//! the next deploy hands it back to the latest one.
 
 mod account;
 mod apply;
@@ -52,8 +53,8 @@ use crate::artifact::oci::BuiltImage;
 use crate::artifact::registry::Reference;
 use crate::cloud::gcp::{self, Clients};
 use crate::engine::{
-    ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Outcome, Planned, Provider, Reporter,
-    Target,
+    ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Kept, LineSink, LogQuery, Outcome, Planned, Provider,
+    Reporter, Target,
 };
 use crate::envvars;
 use crate::error::UsageError;
@@ -340,6 +341,15 @@ impl Target for CloudRunBackend {
 
     async fn rollback(&self, cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
         apply::rollback(cx, seen, plan, r).await
+    }
+
+    /// The service's ready revisions and the serving one, by revision name.
+    fn releases(&self, _cx: &Cx, seen: &Observed) -> Vec<Kept> {
+        plan::releases(seen)
+    }
+
+    fn plan_rollback_to(&self, cx: &Cx, seen: &Observed, id: &str) -> Result<Planned<Step>> {
+        plan::rollback_to(cx, seen, id)
     }
 
     /// Cloud Monitoring's request count and latency of the service's revisions (`metrics.rs`).

@@ -65,6 +65,8 @@ pub struct Revision {
     pub ready: bool,
     /// The message of its failed condition.
     pub failure: Option<String>,
+    /// When Cloud Run made it (RFC 3339, UTC).
+    pub created_at: Option<String>,
 }
 
 /// One `[secrets]` entry as it is in Secret Manager now.
@@ -89,6 +91,7 @@ impl Revision {
             image,
             ready: is_ready(v),
             failure: failure_message(v),
+            created_at: v["createTime"].as_str().and_then(crate::util::utc_time),
         }
     }
 }
@@ -303,5 +306,8 @@ mod tests {
         assert_eq!(r.digest.as_deref(), Some("sha256:ab"));
         assert!(!r.ready);
         assert_eq!(r.failure.as_deref(), Some("probe failed"));
+        assert_eq!(r.created_at, None);
+        let r = Revision::of(&json!({"name": "a-1", "createTime": "2026-12-05T09:30:00.123456Z"}));
+        assert_eq!(r.created_at.as_deref(), Some("2026-12-05T09:30:00Z"));
     }
 }

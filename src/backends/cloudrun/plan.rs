@@ -11,7 +11,8 @@ use super::iam::ALL_USERS;
 use super::observe::{Observed, Revision, ServiceNow};
 use super::{is_public, secret_id, service, service_id, short, Image};
 use crate::engine::parts::changed_text;
-use crate::engine::{Action, Change, Cx, Op, Parts, Planned};
+use crate::engine::target::pick_kept;
+use crate::engine::{Action, Change, Cx, Kept, Op, Parts, Planned};
 use crate::error::UsageError;
 use crate::util::human_bytes;
 
@@ -374,6 +375,34 @@ pub fn rollback(cx: &Cx, seen: &Observed) -> Result<Planned<Step>> {
             .into());
     };
     Ok(Planned::of(vec![Step::Traffic { revision: prev.name.clone(), digest: prev.digest.clone() }]))
+}
+
+/// The revisions Cloud Run keeps that can serve again, and the serving one, newest
+/// first. A revision that never became ready is left out: traffic cannot go to it.
+pub fn releases(seen: &Observed) -> Vec<Kept> {
+    let Some(service) = our_service(seen) else { return Vec::new() };
+    let live = service.serving.as_ref().map(|r| r.name.as_str());
+    service
+        .revisions
+        .iter()
+        .filter(|r| r.ready || Some(r.name.as_str()) == live)
+        .map(|r| Kept {
+            id: r.name.clone(),
+            digest: r.digest.clone().unwrap_or_default(),
+            created_at: r.created_at.clone(),
+            live: Some(r.name.as_str()) == live,
+        })
+        .collect()
+}
+
+/// `rollback --to`: all traffic to the kept revision `id`, the same step as a rollback.
+pub fn rollback_to(cx: &Cx, seen: &Observed, id: &str) -> Result<Planned<Step>> {
+    if our_service(seen).is_none() {
+        return Err(UsageError::new(format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name)).into());
+    }
+    let kept = releases(seen);
+    let to = pick_kept(cx, &kept, id)?;
+    Ok(Planned::of(vec![Step::Traffic { revision: to.id.clone(), digest: Some(to.digest.clone()).filter(|d| !d.is_empty()) }]))
 }
 
 /// Only what carries aideploy's labels (or, for the runtime account, its mark) for this

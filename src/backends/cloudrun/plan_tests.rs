@@ -1,6 +1,7 @@
 //! The deploy plan from hand-made observed states: nothing there, all there, one
 //! setting changed, new code, a half-done deploy, someone else's resources, the
-//! runtime account (dedicated, named, someone else's, upgraded from the compute one).
+//! runtime account (dedicated, named, someone else's, upgraded from the compute one); the
+//! kept revisions and `rollback --to`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use crate::artifact::oci::{BlobFile, BuiltImage};
 use crate::artifact::registry::Reference;
 use crate::backends::cloudrun::account::{self, AccountNow};
 use crate::backends::cloudrun::observe::SecretNow;
-use crate::backends::cloudrun::{labels, Site};
+use crate::backends::cloudrun::{labels, CloudRunBackend, Site};
+use crate::engine::Target;
 
 const MANIFEST: &str = r#"version = 1
 [app]
@@ -101,6 +103,7 @@ fn deployed(cx: &Cx, digest: &str) -> Observed {
         digest: Some(digest.into()),
         ready: true,
         failure: None,
+        created_at: None,
     };
     seen.service = Some(ServiceNow {
         spec,
@@ -368,7 +371,14 @@ fn rollback_goes_to_the_previous_ready_revision_of_another_image() {
     let cx = cx();
     let mut seen = deployed(&cx, OTHER);
     let s = seen.service.as_mut().unwrap();
-    let rev = |n: &str, d: &str, ready: bool| Revision { name: n.into(), image: None, digest: Some(d.into()), ready, failure: None };
+    let rev = |n: &str, d: &str, ready: bool| Revision {
+        name: n.into(),
+        image: None,
+        digest: Some(d.into()),
+        ready,
+        failure: None,
+        created_at: None,
+    };
     s.revisions =
         vec![rev("rag-dev-3", OTHER, true), rev("rag-dev-2", OTHER, true), rev("rag-dev-1", DIGEST, false), rev("rag-dev-0", DIGEST, true)];
     s.serving = Some(s.revisions[0].clone());
@@ -377,6 +387,72 @@ fn rollback_goes_to_the_previous_ready_revision_of_another_image() {
     s_only_one(&mut seen);
     assert!(rollback(&cx, &seen).is_err());
     assert!(rollback(&cx, &nothing()).is_err());
+}
+
+/// Four revisions, newest first: two ready ones of `OTHER` (the newest serving), one of
+/// `DIGEST` that never became ready, and the first one, of `DIGEST`, ready.
+fn four_revisions(cx: &Cx) -> Observed {
+    let mut seen = deployed(cx, OTHER);
+    let s = seen.service.as_mut().unwrap();
+    let rev = |n: &str, d: &str, ready: bool, at: &str| Revision {
+        name: n.into(),
+        image: Some(format!("{REPO}@{d}")),
+        digest: Some(d.into()),
+        ready,
+        failure: (!ready).then(|| "probe failed".to_string()),
+        created_at: Some(at.into()),
+    };
+    s.revisions = vec![
+        rev("rag-dev-00004-abc", OTHER, true, "2026-12-05T10:04:00Z"),
+        rev("rag-dev-00003-def", OTHER, true, "2026-12-05T10:03:00Z"),
+        rev("rag-dev-00002-ghi", DIGEST, false, "2026-12-05T10:02:00Z"),
+        rev("rag-dev-00001-jkl", DIGEST, true, "2026-12-05T10:01:00Z"),
+    ];
+    s.serving = Some(s.revisions[0].clone());
+    seen
+}
+
+#[test]
+fn releases_are_the_ready_revisions_newest_first_with_the_serving_one_live() {
+    let cx = cx();
+    let seen = four_revisions(&cx);
+    let kept = releases(&seen);
+    let ids: Vec<(&str, bool)> = kept.iter().map(|k| (k.id.as_str(), k.live)).collect();
+    assert_eq!(ids, [("rag-dev-00004-abc", true), ("rag-dev-00003-def", false), ("rag-dev-00001-jkl", false)]);
+    assert_eq!(kept[2].digest, DIGEST);
+    assert_eq!(kept[2].created_at.as_deref(), Some("2026-12-05T10:01:00Z"));
+    // The serving revision's digest is the one status shows.
+    let status = CloudRunBackend.deployed(&cx, &seen).unwrap();
+    assert_eq!(kept[0].digest, status.digest);
+    assert!(releases(&nothing()).is_empty());
+}
+
+#[test]
+fn rollback_to_goes_to_the_named_revision_even_past_others() {
+    let cx = cx();
+    let seen = four_revisions(&cx);
+    let p = rollback_to(&cx, &seen, "rag-dev-00001-jkl").unwrap();
+    assert_eq!(p.changes, [Step::Traffic { revision: "rag-dev-00001-jkl".into(), digest: Some(DIGEST.into()) }]);
+    assert_eq!(rows(&p), ["~ traffic 100% to rag-dev-00001-jkl (back to @111111111111)"]);
+    // The adjacent one, of the same image as the serving one, is kept too.
+    let p = rollback_to(&cx, &seen, "rag-dev-00003-def").unwrap();
+    assert_eq!(p.changes, [Step::Traffic { revision: "rag-dev-00003-def".into(), digest: Some(OTHER.into()) }]);
+    // Plain rollback is unchanged: the previous ready revision of another image.
+    assert_eq!(rollback(&cx, &seen).unwrap().changes, rollback_to(&cx, &seen, "rag-dev-00001-jkl").unwrap().changes);
+}
+
+#[test]
+fn rollback_to_an_unknown_unready_or_live_revision_is_an_error() {
+    let cx = cx();
+    let seen = four_revisions(&cx);
+    let unknown = rollback_to(&cx, &seen, "rag-dev-00009-zzz").unwrap_err().to_string();
+    assert!(unknown.contains("keeps no release `rag-dev-00009-zzz`"), "{unknown}");
+    // Never ready: traffic cannot go there, so it is not kept.
+    let unready = rollback_to(&cx, &seen, "rag-dev-00002-ghi").unwrap_err().to_string();
+    assert!(unready.contains("keeps no release"), "{unready}");
+    let live = rollback_to(&cx, &seen, "rag-dev-00004-abc").unwrap_err().to_string();
+    assert!(live.contains("serving now"), "{live}");
+    assert!(rollback_to(&cx, &nothing(), "rag-dev-00001-jkl").is_err());
 }
 
 fn s_only_one(seen: &mut Observed) {
