@@ -118,4 +118,32 @@ mod tests {
         assert_eq!(joined(&tags), text);
         assert_eq!(joined(&BTreeMap::new()), "");
     }
+
+    /// ARM allows 50 tags on a resource group: the app's three, the lease mark and the
+    /// chunks of a record holding the most releases it keeps, each with long fields.
+    #[test]
+    fn a_record_with_a_full_history_stays_within_arms_tag_count() {
+        use crate::engine::lease::LeaseRecord;
+        use crate::engine::release::{Ended, Release, KEEP};
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let release = Release {
+            id: Some("aaaaaaaaaaaa".into()),
+            digest: digest.clone(),
+            at: "2026-12-05T10:04:00Z".into(),
+            by: format!("{}@{}", "u".repeat(32), "h".repeat(64)),
+            commit: Some("c".repeat(40)),
+            dirty: true,
+            aideploy: "10.20.30-beta.4".into(),
+            manifest: digest,
+            ended: Ended::RolledBack,
+        };
+        let mut record = LeaseRecord::unreadable();
+        record.holder = format!("{}@{}", "u".repeat(32), "h".repeat(64));
+        record.host = "h".repeat(64);
+        record.id = "f".repeat(24);
+        record.command = "rollback".into();
+        record.releases = vec![release; KEEP];
+        let tags = 4 + chunks(&serde_json::to_string(&record).unwrap()).len();
+        assert!(tags <= 50, "{tags} tags");
+    }
 }

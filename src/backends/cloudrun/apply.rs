@@ -256,7 +256,25 @@ pub async fn deploy(cx: &Cx, seen: &Observed, image: &Image, plan: &Planned<Step
                 false
             }
         };
-        result = Some(put_service(cx, &clients, site, id, &desired, create, r).await?);
+        let pinned = seen.service.as_ref().filter(|s| s.ours && !create).map(|s| &s.spec["traffic"]).filter(|t| is_pinned(t));
+        result = Some(match pinned {
+            // After a rollback the traffic is pinned to a revision. Handing it to the
+            // latest at once would, were the new revision to fail, send it to the latest
+            // *ready* revision: the one rolled back from. So the new revision starts with
+            // the traffic left where it is, and takes it once it is ready.
+            Some(traffic) => {
+                let mut held = desired.clone();
+                held["traffic"] = traffic.clone();
+                match put_service(cx, &clients, site, id, &held, false, r).await? {
+                    Ok(_) => {
+                        r.progress("the new revision is ready: all traffic to it");
+                        put_service(cx, &clients, site, id, &desired, false, r).await?
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            None => put_service(cx, &clients, site, id, &desired, create, r).await?,
+        });
     }
     let failure = match result {
         None | Some(Ok(_)) => None,
@@ -323,6 +341,12 @@ pub async fn deploy(cx: &Cx, seen: &Observed, image: &Image, plan: &Planned<Step
             Outcome { url, health: Health::Failed, actions, failure: Some(cx.secrets.redact(&format!("{why}\n({kept})"))), pushed }
         }
     })
+}
+
+/// Whether the service's traffic goes to a named revision (a rollback pinned it) rather
+/// than to the latest ready one.
+fn is_pinned(traffic: &Value) -> bool {
+    traffic.as_array().is_some_and(|a| a.iter().any(|t| t["revision"].as_str().is_some_and(|r| !r.is_empty())))
 }
 
 /// How many times a create or update of the service is sent when the service refused

@@ -28,7 +28,7 @@
 //! operation fails with the revision's condition message and the deploy exits 3.
 //! `rollback` pins 100% of the traffic to the previous ready revision of another image,
 //! `rollback --to REVISION` to any ready revision Cloud Run keeps (`history` lists them);
-//! the next deploy hands it back to the latest one.
+//! the next deploy hands it back to the latest one once its new revision is ready.
 
 mod account;
 mod apply;
