@@ -23,6 +23,8 @@ pub struct DeployReport {
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// What the target costs a month by aideploy's price table (src/cost).
+    pub cost: crate::cost::Estimate,
 }
 
 impl DeployReport {
@@ -96,6 +98,7 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         health: now.as_ref().map(|d| d.health).unwrap_or(Health::Skipped),
         duration_ms: 0,
         failure: None,
+        cost: crate::cost::estimate(&cx.loaded.manifest, &cx.target),
     };
     if plan.has_changes() {
         target.preflight(cx, &seen)?;
@@ -159,6 +162,8 @@ pub struct PlanReport {
     pub stage: String,
     pub actions: Vec<Action>,
     pub warnings: Vec<String>,
+    /// What the target costs a month by aideploy's price table (src/cost).
+    pub cost: crate::cost::Estimate,
     #[serde(skip)]
     pub rendered: String,
 }
@@ -180,6 +185,7 @@ pub async fn plan<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<PlanReport>
         rendered: plan.render(),
         warnings: plan.warnings,
         actions: plan.actions,
+        cost: crate::cost::estimate(&cx.loaded.manifest, &cx.target),
     })
 }
 
