@@ -186,7 +186,7 @@ fn cost_values_are_checked_where_they_stand() {
         ("avg_duration_ms = 0", "avg_duration_ms 0 is out of range"),
         ("hours_per_day = 25", "hours_per_day 25 is out of range"),
         ("budget_usd = 0", "budget_usd 0 is not a budget"),
-        ("budget = 5", "unknown field `budget`"),
+        ("budget = 5", "did you mean `budget_usd`?"),
     ] {
         let text = format!("{APP}[cost]\n{line}\n");
         let err = crate::manifest::parse(&text, "aideploy.toml").unwrap_err();
