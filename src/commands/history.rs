@@ -23,7 +23,9 @@ pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     ui.result(&table(&report.releases));
     let gone = report.releases.iter().filter(|r| !r.kept).count();
     if gone > 0 {
-        ui.info(&format!("{gone} release(s) marked `-` under ID are recorded but no longer kept by the platform: no rollback can go there."));
+        ui.info(&format!(
+            "{gone} release(s) marked `-` under ID are recorded but no longer kept by the platform: no rollback can go there."
+        ));
     }
     if let Some(at) = &report.recorded_in {
         ui.info(&format!("Recorded in {at}."));

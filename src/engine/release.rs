@@ -148,10 +148,11 @@ pub fn rows(history: &[Release], kept: &[Kept]) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     for r in history {
         let hit = kept.iter().enumerate().position(|(i, k)| {
-            !claimed[i] && match &r.id {
-                Some(id) => &k.id == id,
-                None => k.digest == r.digest,
-            }
+            !claimed[i]
+                && match &r.id {
+                    Some(id) => &k.id == id,
+                    None => k.digest == r.digest,
+                }
         });
         if let Some(i) = hit {
             claimed[i] = true;
@@ -239,8 +240,7 @@ mod tests {
             kept("2", "sha256:d2", "2026-12-05T10:02:00Z", false),
         ];
         let rows = rows(&history, &platform);
-        let got: Vec<(Option<&str>, Outcome, bool, bool)> =
-            rows.iter().map(|r| (r.id.as_deref(), r.outcome, r.kept, r.recorded)).collect();
+        let got: Vec<(Option<&str>, Outcome, bool, bool)> = rows.iter().map(|r| (r.id.as_deref(), r.outcome, r.kept, r.recorded)).collect();
         assert_eq!(
             got,
             vec![
@@ -276,7 +276,8 @@ mod tests {
             rel(None, "sha256:same", "2026-12-05T10:02:00Z", Ended::Released),
             rel(None, "sha256:same", "2026-12-05T10:01:00Z", Ended::Released),
         ];
-        let platform = vec![kept("new", "sha256:same", "2026-12-05T10:02:00Z", true), kept("old", "sha256:same", "2026-12-05T10:01:00Z", false)];
+        let platform =
+            vec![kept("new", "sha256:same", "2026-12-05T10:02:00Z", true), kept("old", "sha256:same", "2026-12-05T10:01:00Z", false)];
         let got: Vec<(Option<String>, Outcome)> = rows(&history, &platform).into_iter().map(|r| (r.id, r.outcome)).collect();
         assert_eq!(got, vec![(Some("new".into()), Outcome::Live), (Some("old".into()), Outcome::Previous)]);
     }

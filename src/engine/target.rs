@@ -187,7 +187,11 @@ pub fn pick_kept<'a>(cx: &Cx, kept: &'a [Kept], id: &str) -> Result<&'a Kept> {
             .into()),
         [one] => Ok(one),
         [] => Err(UsageError::new(format!("{} ({}) on {} keeps no release `{id}`", cx.app_name(), cx.stage, cx.target.name))
-            .hint(if ids.is_empty() { format!("there is no earlier release to go back to; {listed}") } else { format!("the kept releases a rollback can go to: {ids}; {listed}") })
+            .hint(if ids.is_empty() {
+                format!("there is no earlier release to go back to; {listed}")
+            } else {
+                format!("the kept releases a rollback can go to: {ids}; {listed}")
+            })
             .into()),
         many => Err(UsageError::new(format!(
             "`{id}` names {} releases: {}",
