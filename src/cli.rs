@@ -117,11 +117,22 @@ It ends with the commands to run next (`next` in --json).")]
   aideploy status --target local --json
   aideploy status --metrics               # requests, error rate, p50/p95 latency, last hour")]
     Status(StatusArgs),
-    /// Put the previous version back, health-gated like a deploy
+    /// Put the previous version back, or any kept release (--to), health-gated like a deploy
     #[command(after_help = "Examples:
   aideploy rollback --target local
+  aideploy rollback --target lambda --to 7        # an ID that `aideploy history` lists
   aideploy rollback --target local --json")]
-    Rollback(TargetArgs),
+    Rollback(RollbackArgs),
+    /// List the releases aideploy made, newest first, and the ones the platform keeps
+    #[command(after_help = "Examples:
+  aideploy history --target lambda
+  aideploy history --target cloudrun --json       # {\"releases\": [{id, digest, outcome, ...}]}
+
+Each row: the ID `rollback --to` takes, the artifact's digest, when and by whom, the git
+commit (+ when the working tree had changes), the aideploy version, the manifest's digest,
+and the outcome: live, previous, failed or rolled back. The record is kept in the target's
+cloud beside the deploy lease, so every clone and CI job sees the same one.")]
+    History(TargetArgs),
     /// Print the deployed app's log (every target, from the platform's own log store)
     #[command(after_help = "Examples:
   aideploy logs --target local            # the last 100 lines
@@ -211,6 +222,16 @@ pub struct StatusArgs {
     /// platform's metrics API (CloudWatch, Cloud Monitoring, Azure Monitor, Railway, Render)
     #[arg(long)]
     pub metrics: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Go to this kept release (an ID, or a prefix of one or of its digest, that
+    /// `aideploy history` lists) instead of the one before the live one
+    #[arg(long, value_name = "ID")]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

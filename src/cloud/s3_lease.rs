@@ -52,19 +52,7 @@ impl LeaseStore for S3Lease {
         // A record that does not parse is treated as free: it was never one of ours.
         Ok(Some(match serde_json::from_slice::<LeaseRecord>(&bytes) {
             Ok(rec) => (rec, etag),
-            Err(_) => (
-                LeaseRecord {
-                    id: String::new(),
-                    holder: "?".into(),
-                    host: String::new(),
-                    pid: 0,
-                    command: "?".into(),
-                    since: 0,
-                    expires: 0,
-                    released: true,
-                },
-                etag,
-            ),
+            Err(_) => (LeaseRecord::unreadable(), etag),
         }))
     }
 
@@ -101,6 +89,16 @@ impl LeaseStore for S3Lease {
 /// The lease of the AWS target `cx`, in the account's artifact bucket in the target's
 /// region (created, or repaired, when this is the first thing aideploy keeps there).
 pub async fn for_target(cx: &crate::engine::Cx) -> Result<std::sync::Arc<dyn LeaseStore>> {
+    find(cx, true).await?.ok_or_else(|| anyhow::anyhow!("the artifact bucket was made ready, then not found"))
+}
+
+/// The same lease when reading it changes nothing (`history`): `None` when the
+/// account's artifact bucket is not there (or not ready), so there is no record yet.
+pub async fn existing(cx: &crate::engine::Cx) -> Result<Option<std::sync::Arc<dyn LeaseStore>>> {
+    find(cx, false).await
+}
+
+async fn find(cx: &crate::engine::Cx, make_ready: bool) -> Result<Option<std::sync::Arc<dyn LeaseStore>>> {
     let region = cx.target.settings.region.as_ref().map(|r| r.get().as_str().to_string());
     let config = crate::cloud::aws::load(region.as_deref(), crate::cloud::aws::chosen_profile()).await?;
     let region = config.region().map(|r| r.to_string()).unwrap_or_default();
@@ -113,12 +111,15 @@ pub async fn for_target(cx: &crate::engine::Cx) -> Result<std::sync::Arc<dyn Lea
     let bucket = crate::cloud::aws_bucket::Bucket::new(&account, &region);
     let seen = crate::cloud::aws_bucket::observe(&s3, &bucket).await?;
     if !seen.is_ready() {
+        if !make_ready {
+            return Ok(None);
+        }
         crate::cloud::aws_bucket::ensure(&s3, &bucket, &seen).await?;
     }
-    Ok(std::sync::Arc::new(S3Lease {
+    Ok(Some(std::sync::Arc::new(S3Lease {
         s3,
         bucket: bucket.name,
         key: S3Lease::key_for(cx.app_name(), &cx.stage.to_string(), &cx.target.name),
         account,
-    }))
+    })))
 }

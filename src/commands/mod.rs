@@ -5,6 +5,7 @@ pub mod build;
 pub mod completions;
 pub mod deploy;
 pub mod destroy;
+pub mod history;
 pub mod init;
 pub mod logs;
 pub mod plan;
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         }
         Command::Status(args) => status::run(&args, g, ui).await,
         Command::Rollback(args) => rollback::run(&args, g, ui).await,
+        Command::History(args) => history::run(&args, g, ui).await,
         Command::Logs(args) => logs::run(&args, g, ui).await,
         Command::Destroy(args) => destroy::run(&args, g, ui).await,
         Command::Secrets(args) => secrets::run(&args, g, ui).await,

@@ -234,7 +234,8 @@ fn metrics_table(rows: &[Row]) -> String {
     lines.join("\n")
 }
 
-fn short_digest(d: &str) -> String {
+/// `sha256:` and the first 12 hex digits (`history` too).
+pub(super) fn short_digest(d: &str) -> String {
     match d.strip_prefix("sha256:") {
         Some(hex) => format!("sha256:{}", &hex[..hex.len().min(12)]),
         None => d.to_string(),

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use async_trait::async_trait;
 
-use super::flow::{self, DeployReport, DestroyReport, PlanReport, RollbackReport, StatusReport};
+use super::flow::{self, DeployReport, DestroyReport, HistoryReport, PlanReport, RollbackReport, StatusReport};
 use super::target::{Capabilities, LineSink, LogQuery, Target};
 use super::{ArtifactInfo, Cx};
 use crate::manifest::Kind;
@@ -21,7 +21,9 @@ pub trait Backend: Send + Sync {
     async fn build(&self, cx: &Cx, ui: &Ui) -> Result<ArtifactInfo>;
     /// What is deployed; with `metrics`, also the app's request metrics over that window.
     async fn status(&self, cx: &Cx, metrics: Option<std::time::Duration>) -> Result<StatusReport>;
-    async fn rollback(&self, cx: &Cx, ui: &Ui) -> Result<RollbackReport>;
+    /// Back to the previous release, or with `to` to the kept release of that id.
+    async fn rollback(&self, cx: &Cx, ui: &Ui, to: Option<&str>) -> Result<RollbackReport>;
+    async fn history(&self, cx: &Cx) -> Result<HistoryReport>;
     async fn destroy(&self, cx: &Cx, ui: &Ui) -> Result<DestroyReport>;
     async fn logs(&self, cx: &Cx, query: &LogQuery, out: LineSink<'_>) -> Result<()>;
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn SecretStore>>;
@@ -47,8 +49,11 @@ impl<T: Target> Backend for T {
     async fn status(&self, cx: &Cx, metrics: Option<std::time::Duration>) -> Result<StatusReport> {
         flow::status(cx, self, metrics).await
     }
-    async fn rollback(&self, cx: &Cx, ui: &Ui) -> Result<RollbackReport> {
-        flow::rollback(cx, self, ui).await
+    async fn rollback(&self, cx: &Cx, ui: &Ui, to: Option<&str>) -> Result<RollbackReport> {
+        flow::rollback(cx, self, ui, to).await
+    }
+    async fn history(&self, cx: &Cx) -> Result<HistoryReport> {
+        flow::history(cx, self).await
     }
     async fn destroy(&self, cx: &Cx, ui: &Ui) -> Result<DestroyReport> {
         flow::destroy(cx, self, ui).await

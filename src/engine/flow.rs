@@ -5,7 +5,8 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::target::{LineSink, LogQuery, Target};
+use super::release::{self, Ended, Release};
+use super::target::{Kept, LineSink, LogQuery, Target};
 use super::{Action, ArtifactInfo, Cx, Health, Op, Reporter};
 use crate::error::exit;
 use crate::ui::Ui;
@@ -128,7 +129,16 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
             anyhow::Ok(Some(outcome))
         }
         .await;
-        if let Some(h) = held {
+        if let Some(mut h) = held {
+            // Not when another run had already applied it all: this run made nothing.
+            if !matches!(applied, Ok(None)) {
+                let ended = match &applied {
+                    Ok(Some(o)) if o.health != Health::Failed => Ended::Released,
+                    _ => Ended::Failed,
+                };
+                let release = made(cx, target, &artifact.info.digest, ended, h.holder()).await;
+                release::record(h.history_mut(), release);
+            }
             h.release(&r).await;
         }
         let Some(outcome) = applied? else {
@@ -150,6 +160,20 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// The record of the release a deploy just made: the platform's newest kept release of
+/// the artifact is the one (a failed one too, when the platform keeps it), read anew.
+async fn made<T: Target>(cx: &Cx, target: &T, digest: &str, ended: Ended, by: &str) -> Release {
+    let kept = match target.observe(cx).await {
+        Ok(seen) => target.releases(cx, &seen),
+        Err(e) => {
+            tracing::debug!("reading the release just made failed: {e:#}");
+            Vec::new()
+        }
+    };
+    let id = kept.into_iter().find(|k| k.digest == digest).map(|k| k.id);
+    Release::new(cx, digest, id, ended, by)
 }
 
 #[derive(Debug, Serialize)]
@@ -315,7 +339,11 @@ pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyR
         .await;
         match held {
             // Everything else is gone: the lease record goes last.
-            Some(h) if destroyed.is_ok() => h.release_and_remove(&r).await,
+            Some(mut h) if destroyed.is_ok() => {
+                // Its releases are gone with it.
+                h.history_mut().clear();
+                h.release_and_remove(&r).await
+            }
             Some(h) => h.release(&r).await,
             None => {}
         }
@@ -364,8 +392,10 @@ impl RollbackReport {
     }
 }
 
-/// Puts the previous version back: plan, confirm, apply (health-gated by the backend).
-pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<RollbackReport> {
+/// Puts the previous version back, or with `to` the kept release of that id: plan,
+/// confirm, apply (health-gated by the backend). What served before is recorded as
+/// rolled back.
+pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui, to: Option<&str>) -> Result<RollbackReport> {
     login(cx, target).await?;
     let started = Instant::now();
     ui.info(&header(cx));
@@ -378,7 +408,11 @@ pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<Rollbac
             .hint("there is nothing to roll back")
             .into());
     };
-    let plan = target.plan_rollback(cx, &seen)?;
+    let plan_for = |seen: &T::Observed| match to {
+        Some(id) => target.plan_rollback_to(cx, seen, id),
+        None => target.plan_rollback(cx, seen),
+    };
+    let plan = plan_for(&seen)?;
     ui.info(&plan.display().render());
     if target.needs_confirmation(&plan) && !ui.confirm("Roll back?")? {
         anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was changed", "run again and answer yes, or pass --yes"));
@@ -388,7 +422,7 @@ pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<Rollbac
         let (seen, plan) = if held.is_some() {
             let confirmed = plan.display().actions;
             let seen = target.observe(cx).await?;
-            let plan = target.plan_rollback(cx, &seen)?;
+            let plan = plan_for(&seen)?;
             // A rollback is relative to what serves now: if another run changed that while
             // this one waited, the confirmed plan no longer means the same thing.
             let same = |a: &[Action], b: &[Action]| {
@@ -405,13 +439,19 @@ pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<Rollbac
         } else {
             (seen, plan)
         };
-        target.rollback(cx, &seen, &plan, &r).await
+        let from: Option<Kept> = target.releases(cx, &seen).into_iter().find(|k| k.live);
+        anyhow::Ok((target.rollback(cx, &seen, &plan, &r).await?, from))
     }
     .await;
-    if let Some(h) = held {
+    if let Some(mut h) = held {
+        if let Ok((outcome, Some(from))) = &rolled {
+            if outcome.health != Health::Failed {
+                release::rolled_back(h.history_mut(), from);
+            }
+        }
         h.release(&r).await;
     }
-    let outcome = rolled?;
+    let (outcome, _) = rolled?;
     r.done();
     let digest = match outcome.health {
         Health::Failed => Some(now.digest.clone()),
@@ -427,6 +467,36 @@ pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<Rollbac
         health: outcome.health,
         duration_ms: started.elapsed().as_millis() as u64,
         failure: outcome.failure.map(|f| cx.secrets.redact(&f)),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryReport {
+    pub target: String,
+    pub kind: String,
+    pub stage: String,
+    /// Newest first.
+    pub releases: Vec<release::Row>,
+    /// Where aideploy's record of them is kept, when there is one.
+    pub recorded_in: Option<String>,
+}
+
+/// The releases of this app, stage and target: aideploy's record joined with what the
+/// platform keeps. Read calls only.
+pub async fn history<T: Target>(cx: &Cx, target: &T) -> Result<HistoryReport> {
+    login(cx, target).await?;
+    let seen = target.observe(cx).await?;
+    let kept = target.releases(cx, &seen);
+    let (recorded, recorded_in) = match target.lease_record(cx).await? {
+        Some(store) => (store.read().await?.map(|(rec, _)| rec.releases).unwrap_or_default(), Some(store.location())),
+        None => (Vec::new(), None),
+    };
+    Ok(HistoryReport {
+        target: cx.target.name.clone(),
+        kind: cx.target.kind.to_string(),
+        stage: cx.stage.to_string(),
+        releases: release::rows(&recorded, &kept),
+        recorded_in,
     })
 }
 

@@ -39,6 +39,11 @@ pub struct LeaseRecord {
     /// Given back: free for anyone.
     #[serde(default)]
     pub released: bool,
+    /// The releases deploys and rollbacks made, newest first (`engine::release`): kept
+    /// here because every run that makes one holds this record, and each taker carries
+    /// it over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<super::release::Release>,
 }
 
 impl LeaseRecord {
@@ -55,6 +60,7 @@ impl LeaseRecord {
             since: now,
             expires: now + TTL.as_secs(),
             released: false,
+            releases: Vec::new(),
         }
     }
 
@@ -69,6 +75,7 @@ impl LeaseRecord {
             since: 0,
             expires: 0,
             released: true,
+            releases: Vec::new(),
         }
     }
 
@@ -129,6 +136,12 @@ pub async fn acquire(store: Arc<dyn LeaseStore>, command: &str, timeout: Duratio
         me.since = now;
         me.expires = now + TTL.as_secs();
         let current = store.read().await?;
+        // The history goes on with whoever holds the record next.
+        if let Some((rec, _)) = &current {
+            if rec.id != me.id {
+                me.releases = rec.releases.clone();
+            }
+        }
         let (won, previous) = match &current {
             None => (store.write(&me, None).await?, None),
             // Our own claim: a write whose answer was lost (a cut connection, a retry
@@ -180,6 +193,17 @@ async fn renew(store: Arc<dyn LeaseStore>, mut me: LeaseRecord) {
 }
 
 impl Held {
+    /// The release history the record holds; what is changed here is written when the
+    /// lease is given back.
+    pub fn history_mut(&mut self) -> &mut Vec<super::release::Release> {
+        &mut self.record.releases
+    }
+
+    /// Who holds it (`user@host`).
+    pub fn holder(&self) -> &str {
+        &self.record.holder
+    }
+
     /// Gives the lease back (marks the record released). A failure here only delays the
     /// next run until the lease expires, so it is a warning, not an error.
     pub async fn release(self, r: &dyn Reporter) {

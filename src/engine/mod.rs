@@ -7,6 +7,7 @@ pub mod health;
 pub mod lease;
 pub mod metrics;
 pub mod parts;
+pub mod release;
 pub mod settled;
 pub mod target;
 #[cfg(test)]
@@ -15,7 +16,7 @@ mod types;
 pub mod wait;
 
 pub use erased::Backend;
-pub use flow::{DeployReport, DestroyReport, PlanReport, RollbackReport, StatusReport};
+pub use flow::{DeployReport, DestroyReport, HistoryReport, PlanReport, RollbackReport, StatusReport};
 pub use metrics::Metrics;
 pub use parts::{Inputs, Parts};
 pub use target::{Built, Capabilities, Change, DefaultPackage, Kept, LineSink, LogLine, LogQuery, Planned, Provider, Target};

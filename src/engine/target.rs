@@ -337,6 +337,13 @@ pub trait Target: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// The lease store when finding it changes nothing, for reading the release history
+    /// it holds (`history`); `None` when there is none yet. The default: the store
+    /// [`Target::lease_leftover`] finds.
+    async fn lease_record(&self, cx: &Cx) -> Result<Option<Arc<dyn LeaseStore>>> {
+        self.lease_leftover(cx).await
+    }
+
     /// What `destroy` would remove: everything of this app, stage and target.
     fn plan_destroy(&self, cx: &Cx, seen: &Self::Observed) -> Planned<Self::Change>;
     async fn destroy(&self, cx: &Cx, seen: &Self::Observed, plan: &Planned<Self::Change>, r: &dyn Reporter) -> Result<Outcome>;

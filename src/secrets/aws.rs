@@ -95,6 +95,31 @@ pub async fn list(client: &Client, app: &str, stage: &str) -> Result<BTreeMap<St
     }
 }
 
+/// One secret of this app and stage, by name, read with one DescribeSecret (not a
+/// listing of them all); `None` when there is none, or it is scheduled for deletion (as
+/// `list` leaves those out).
+pub async fn describe(client: &Client, app: &str, stage: &str, name: &str) -> Result<Option<Stored>> {
+    let s = match client.describe_secret().secret_id(secret_name(app, stage, name)).send().await {
+        Ok(s) => s,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+        Err(e) => return Err(failed("DescribeSecret", e)),
+    };
+    if s.deleted_date().is_some() {
+        return Ok(None);
+    }
+    let Some(arn) = s.arn() else { return Ok(None) };
+    let tag = |k: &str| s.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_string);
+    Ok(Some(Stored {
+        name: name.to_string(),
+        arn: arn.to_string(),
+        last_changed: s.last_changed_date().or(s.created_date()).map(|d| d.secs()),
+        target: tag(TAG_TARGET),
+        version: s
+            .version_ids_to_stages()
+            .and_then(|m| m.iter().find(|(_, stages)| stages.iter().any(|st| st == "AWSCURRENT")).map(|(v, _)| v.clone())),
+    }))
+}
+
 /// Whether the stored current value equals `value`.
 pub async fn same_value(client: &Client, arn: &str, value: &SecretValue) -> Result<bool> {
     let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| failed("GetSecretValue", e))?;
@@ -247,8 +272,8 @@ impl super::SecretStore for AwsStore {
             .collect())
     }
     async fn put(&self, name: &str, value: &SecretValue) -> Result<(super::PutOutcome, super::StoredSecret)> {
-        let stored = list(&self.client, &self.app, &self.stage).await?;
-        let existing = stored.get(name);
+        let stored = describe(&self.client, &self.app, &self.stage, name).await?;
+        let existing = stored.as_ref();
         if let Some(s) = existing {
             if same_value(&self.client, &s.arn, value).await? {
                 let same = super::StoredSecret { id: s.arn.clone(), last_changed: s.last_changed, version: s.version.clone() };
@@ -260,15 +285,13 @@ impl super::SecretStore for AwsStore {
         Ok((op, super::StoredSecret { id: written.arn, last_changed: None, version: written.version }))
     }
     async fn delete(&self, name: &str) -> Result<bool> {
-        let stored = list(&self.client, &self.app, &self.stage).await?;
-        match stored.get(name) {
+        match describe(&self.client, &self.app, &self.stage, name).await? {
             Some(s) => delete(&self.client, &s.arn).await.map(|()| true),
             None => Ok(false),
         }
     }
     async fn get(&self, name: &str) -> Result<Option<(SecretValue, super::StoredSecret)>> {
-        let stored = list(&self.client, &self.app, &self.stage).await?;
-        let Some(s) = stored.get(name) else { return Ok(None) };
+        let Some(s) = describe(&self.client, &self.app, &self.stage, name).await? else { return Ok(None) };
         let out = self.client.get_secret_value().secret_id(&s.arn).send().await.map_err(|e| failed("GetSecretValue", e))?;
         let Some(value) = out.secret_string() else { return Ok(None) };
         super::redact::remember(value);

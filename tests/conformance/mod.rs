@@ -187,6 +187,8 @@ fn lifecycle(fx: &dyn Fixture, report: &mut Report) {
         );
         outputs.push(r);
 
+        history(fx, &p, report, &mut outputs);
+
         // 8. a failing health check: exit 3, the previous version keeps serving.
         let before = fx.serving(&p);
         let cmd = |args: &[&str]| command(fx, &p, args);
@@ -249,6 +251,82 @@ fn lifecycle(fx: &dyn Fixture, report: &mut Report) {
         "3 the canary secret appears only in secret-store writes",
         if leaks.is_empty() { Ok(()) } else { Err(format!("the secret value appears in: {}", leaks.join("; "))) },
     );
+}
+
+/// Issue 14 point 4: a second release shows in `history` (read calls only) above the
+/// first, with what aideploy recorded of it; `rollback --to` the first one's id brings
+/// that back, health-gated, and `history` then says which is live and which was rolled
+/// back. An id the platform does not keep is refused with exit 2. Leaves the first
+/// release serving.
+fn history(fx: &dyn Fixture, p: &Project, report: &mut Report, outputs: &mut Vec<Run>) {
+    const CHECK: &str = "14 history lists the releases and rollback --to goes back to one";
+    let digest_now = |outputs: &mut Vec<Run>| -> Result<String, String> {
+        let r = run(fx, p, &["status"]);
+        must(&r, "status")?;
+        let d = r.json["digest"].as_str().map(str::to_string).ok_or_else(|| format!("status --json has no digest: {}", r.stdout.trim()))?;
+        outputs.push(r);
+        Ok(d)
+    };
+    let releases = |outputs: &mut Vec<Run>| -> Result<Vec<Value>, String> {
+        let m = marks(fx);
+        let r = run(fx, p, &["history"]);
+        must(&r, "history").and_then(|_| no_writes(fx, &m, "history"))?;
+        let rows = r.json["releases"].as_array().cloned().ok_or_else(|| format!("history --json has no releases: {}", r.stdout.trim()))?;
+        outputs.push(r);
+        Ok(rows)
+    };
+    let verdict = (|| -> Result<(), String> {
+        let first = digest_now(outputs)?;
+        std::fs::write(p.dir.join("conformance_version.py"), "VERSION = 'second release'\n").unwrap();
+        let r = run(fx, p, &["deploy"]);
+        must(&r, "the second deploy")?;
+        outputs.push(r);
+        let second = digest_now(outputs)?;
+        if second == first {
+            return Err(format!("the second deploy still serves {first}"));
+        }
+        let rows = releases(outputs)?;
+        let newest = rows.first().ok_or("history lists no releases after two deploys")?;
+        if newest["digest"] != second.as_str() || newest["outcome"] != "live" || newest["recorded"] != true {
+            return Err(format!("history's newest row is not the second release, live and recorded: {newest}"));
+        }
+        if newest["aideploy"] != env!("CARGO_PKG_VERSION") || !newest["manifest"].as_str().is_some_and(|m| m.starts_with("sha256:")) {
+            return Err(format!("the newest release does not record the aideploy version and the manifest's digest: {newest}"));
+        }
+        let older = rows
+            .iter()
+            .skip(1)
+            .find(|r| r["digest"] == first.as_str() && r["kept"] == true)
+            .ok_or_else(|| format!("history does not list the first release ({first}) as kept: {rows:?}"))?;
+        if older["outcome"] != "previous" {
+            return Err(format!("the first release's outcome is {} (want previous)", older["outcome"]));
+        }
+        let id = older["id"].as_str().ok_or_else(|| format!("the first release has no id: {older}"))?.to_string();
+
+        let r = run(fx, p, &["rollback", "--to", "no-such-release-id"]);
+        if r.code != 2 {
+            return Err(format!("rollback --to an id nothing keeps exited {} (want 2): {}", r.code, last_lines(&r.stderr, 5)));
+        }
+        outputs.push(r);
+
+        let r = run(fx, p, &["rollback", "--to", &id]);
+        must(&r, &format!("rollback --to {id}"))?;
+        if r.json["health"] == "failed" {
+            return Err(format!("rollback --to {id} failed its health check: {}", r.json["failure"]));
+        }
+        outputs.push(r);
+        let now = digest_now(outputs)?;
+        if now != first {
+            return Err(format!("after rollback --to {id}, {now} serves (want {first})"));
+        }
+        let rows = releases(outputs)?;
+        let outcome = |digest: &str| rows.iter().find(|r| r["digest"] == digest && r["recorded"] == true).map(|r| r["outcome"].clone());
+        match (outcome(&first), outcome(&second)) {
+            (Some(a), Some(b)) if a == "live" && b == "rolled_back" => Ok(()),
+            (a, b) => Err(format!("after the rollback history says first = {a:?}, second = {b:?} (want live, rolled_back): {rows:?}")),
+        }
+    })();
+    report.check(CHECK, verdict);
 }
 
 /// `status --json`'s `deployed_at`: an RFC 3339 UTC time.

@@ -180,6 +180,10 @@ impl Target for LocalTarget {
         Ok(Some(std::sync::Arc::new(crate::engine::lease::FileLease { path })))
     }
 
+    async fn lease_record(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        self.lease_store(cx).await
+    }
+
     /// The Python environment (a cache shared by deploys) and the source set's digest;
     /// nothing in the deployment's state folder.
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Source>> {

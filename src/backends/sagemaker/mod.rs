@@ -250,6 +250,10 @@ impl Target for SageMakerTarget {
         Ok(Some(crate::cloud::s3_lease::for_target(cx).await?))
     }
 
+    async fn lease_record(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
+        crate::cloud::s3_lease::existing(cx).await
+    }
+
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
         Ok(Box::new(crate::secrets::aws::AwsStore::for_target(cx).await?))
     }
