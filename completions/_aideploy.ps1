@@ -43,10 +43,12 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('plan', 'plan', [CompletionResultType]::ParameterValue, 'Show what a deploy would change, changing nothing')
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Build the target''s artifact without deploying it')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show what is deployed: URL, version, health (every target without --target)')
-            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put the previous version back, health-gated like a deploy')
+            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put the previous version back, or any kept release (--to), health-gated like a deploy')
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'List the releases aideploy made, newest first, and the ones the platform keeps')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the deployed app''s log (every target, from the platform''s own log store)')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove everything a deploy of this app and stage created')
             [CompletionResult]::new('secrets', 'secrets', [CompletionResultType]::ParameterValue, 'Store, list, read or remove the app''s secrets in the target''s secret store')
+            [CompletionResult]::new('cost', 'cost', [CompletionResultType]::ParameterValue, 'Estimate each target''s monthly cost from the manifest and a price table, side by side')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the manifest and report every problem')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the manifest''s JSON Schema (for editors)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -87,6 +89,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
             [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
             [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Install the Python dependencies again instead of reusing the cached set (picks up new releases of requirements that are not pinned)')
+            [CompletionResult]::new('--over-budget', '--over-budget', [CompletionResultType]::ParameterName, 'Deploy even when the estimated monthly cost is above `[cost] budget_usd`')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
@@ -112,6 +115,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
             [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
             [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Install the Python dependencies again instead of reusing the cached set (picks up new releases of requirements that are not pinned)')
+            [CompletionResult]::new('--over-budget', '--over-budget', [CompletionResultType]::ParameterName, 'Deploy even when the estimated monthly cost is above `[cost] budget_usd`')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
@@ -204,6 +208,31 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             break
         }
         'aideploy;rollback' {
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one target setting for this run (repeatable), checked like the file')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Cloud region for this run (the same as --set region=REGION)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Go to this kept release (an ID, or a prefix of one or of its digest, that `aideploy history` lists) instead of the one before the live one')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars: one line per step, and one with its duration when it ends')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'aideploy;history' {
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
             [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)')
             [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one target setting for this run (repeatable), checked like the file')
@@ -427,6 +456,27 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
         'aideploy;secrets;help;help' {
             break
         }
+        'aideploy;cost' {
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'A target to estimate: a [targets.NAME] or a kind (repeatable) [default: every target of the manifest, else every kind]')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'A target to estimate: a [targets.NAME] or a kind (repeatable) [default: every target of the manifest, else every kind]')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars: one line per step, and one with its duration when it ends')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'aideploy;validate' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
@@ -491,10 +541,12 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('plan', 'plan', [CompletionResultType]::ParameterValue, 'Show what a deploy would change, changing nothing')
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Build the target''s artifact without deploying it')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show what is deployed: URL, version, health (every target without --target)')
-            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put the previous version back, health-gated like a deploy')
+            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put the previous version back, or any kept release (--to), health-gated like a deploy')
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'List the releases aideploy made, newest first, and the ones the platform keeps')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the deployed app''s log (every target, from the platform''s own log store)')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove everything a deploy of this app and stage created')
             [CompletionResult]::new('secrets', 'secrets', [CompletionResultType]::ParameterValue, 'Store, list, read or remove the app''s secrets in the target''s secret store')
+            [CompletionResult]::new('cost', 'cost', [CompletionResultType]::ParameterValue, 'Estimate each target''s monthly cost from the manifest and a price table, side by side')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the manifest and report every problem')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the manifest''s JSON Schema (for editors)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -522,6 +574,9 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
         'aideploy;help;rollback' {
             break
         }
+        'aideploy;help;history' {
+            break
+        }
         'aideploy;help;logs' {
             break
         }
@@ -545,6 +600,9 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             break
         }
         'aideploy;help;secrets;rm' {
+            break
+        }
+        'aideploy;help;cost' {
             break
         }
         'aideploy;help;validate' {

@@ -22,6 +22,9 @@ _aideploy() {
             aideploy,completions)
                 cmd="aideploy__subcmd__completions"
                 ;;
+            aideploy,cost)
+                cmd="aideploy__subcmd__cost"
+                ;;
             aideploy,deploy)
                 cmd="aideploy__subcmd__deploy"
                 ;;
@@ -30,6 +33,9 @@ _aideploy() {
                 ;;
             aideploy,help)
                 cmd="aideploy__subcmd__help"
+                ;;
+            aideploy,history)
+                cmd="aideploy__subcmd__history"
                 ;;
             aideploy,init)
                 cmd="aideploy__subcmd__init"
@@ -64,6 +70,9 @@ _aideploy() {
             aideploy__subcmd__help,completions)
                 cmd="aideploy__subcmd__help__subcmd__completions"
                 ;;
+            aideploy__subcmd__help,cost)
+                cmd="aideploy__subcmd__help__subcmd__cost"
+                ;;
             aideploy__subcmd__help,deploy)
                 cmd="aideploy__subcmd__help__subcmd__deploy"
                 ;;
@@ -72,6 +81,9 @@ _aideploy() {
                 ;;
             aideploy__subcmd__help,help)
                 cmd="aideploy__subcmd__help__subcmd__help"
+                ;;
+            aideploy__subcmd__help,history)
+                cmd="aideploy__subcmd__help__subcmd__history"
                 ;;
             aideploy__subcmd__help,init)
                 cmd="aideploy__subcmd__help__subcmd__init"
@@ -149,7 +161,7 @@ _aideploy() {
 
     case "${cmd}" in
         aideploy)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version init up deploy plan build status rollback logs destroy secrets validate schema completions help"
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -266,8 +278,46 @@ _aideploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        aideploy__subcmd__cost)
+            opts="-t -C -q -v -y -h -V --target --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete target "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete target "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete stage "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         aideploy__subcmd__deploy)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --refresh --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --refresh --over-budget --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -367,7 +417,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__help)
-            opts="init up deploy plan build status rollback logs destroy secrets validate schema completions help"
+            opts="init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -395,6 +445,20 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__cost)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -437,6 +501,20 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -632,6 +710,56 @@ _aideploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        aideploy__subcmd__history)
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete target "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete target "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete stage "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         aideploy__subcmd__init)
             opts="-t -C -q -v -y -h -V --target --name --force --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -787,7 +915,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__rollback)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --to --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -810,6 +938,10 @@ _aideploy() {
                     return 0
                     ;;
                 --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1231,7 +1363,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__up)
-            opts="-t -C -q -v -y -h -V --target --set --region --profile --refresh --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -C -q -v -y -h -V --target --set --region --profile --refresh --over-budget --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

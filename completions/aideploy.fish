@@ -40,10 +40,12 @@ complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "deploy" -d 'Build
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "plan" -d 'Show what a deploy would change, changing nothing'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "build" -d 'Build the target\'s artifact without deploying it'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "status" -d 'Show what is deployed: URL, version, health (every target without --target)'
-complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "rollback" -d 'Put the previous version back, health-gated like a deploy'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "rollback" -d 'Put the previous version back, or any kept release (--to), health-gated like a deploy'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "history" -d 'List the releases aideploy made, newest first, and the ones the platform keeps'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "logs" -d 'Print the deployed app\'s log (every target, from the platform\'s own log store)'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "secrets" -d 'Store, list, read or remove the app\'s secrets in the target\'s secret store'
+complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "cost" -d 'Estimate each target\'s monthly cost from the manifest and a price table, side by side'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "validate" -d 'Check the manifest and report every problem'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
 complete -c aideploy -n "__fish_aideploy_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -69,6 +71,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s C -l manifest -
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l refresh -d 'Install the Python dependencies again instead of reusing the cached set (picks up new releases of requirements that are not pinned)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l over-budget -d 'Deploy even when the estimated monthly cost is above `[cost] budget_usd`'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand up" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -84,6 +87,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s C -l manife
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l refresh -d 'Install the Python dependencies again instead of reusing the cached set (picks up new releases of requirements that are not pinned)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l over-budget -d 'Deploy even when the estimated monthly cost is above `[cost] budget_usd`'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -l json -d 'Print the result as one JSON object on stdout'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand deploy" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
@@ -143,6 +147,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s t -l targ
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l to -d 'Go to this kept release (an ID, or a prefix of one or of its digest, that `aideploy history` lists) instead of the one before the live one' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
@@ -153,6 +158,20 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -l no-progre
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand rollback" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -l profile -d 'AWS targets: the named profile to take credentials from [default: $AWS_PROFILE, else the default chain]' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand history" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -s t -l target -d 'Target: a [targets.NAME] in the manifest, or a kind (local, lambda, cloudrun, ...)' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l set -d 'Override one target setting for this run (repeatable), checked like the file' -r
 complete -c aideploy -n "__fish_aideploy_using_subcommand logs" -l region -d 'Cloud region for this run (the same as --set region=REGION)' -r
@@ -264,6 +283,17 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_se
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the secrets: names, versions and when they last changed, never values'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove a stored secret (recoverable for 7 days on AWS)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand secrets; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -s t -l target -d 'A target to estimate: a [targets.NAME] or a kind (repeatable) [default: every target of the manifest, else every kind]' -r -f -a "(aideploy __complete target (commandline -opc))"
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -l json -d 'Print the result as one JSON object on stdout'
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -s q -l quiet -d 'Print less on stderr (-q: warnings and errors only)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -s v -l verbose -d 'Print more on stderr (-v, -vv)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -l no-progress -d 'No spinners or progress bars: one line per step, and one with its duration when it ends'
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -s h -l help -d 'Print help'
+complete -c aideploy -n "__fish_aideploy_using_subcommand cost" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
@@ -294,20 +324,22 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -l no-pro
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "init" -d 'Write an aideploy.toml for the app in this folder, or add a target to the one there'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "up" -d 'Write aideploy.toml if there is none, then deploy'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "deploy" -d 'Build, plan, apply and health-check a deploy'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "plan" -d 'Show what a deploy would change, changing nothing'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "build" -d 'Build the target\'s artifact without deploying it'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "status" -d 'Show what is deployed: URL, version, health (every target without --target)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "rollback" -d 'Put the previous version back, health-gated like a deploy'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "logs" -d 'Print the deployed app\'s log (every target, from the platform\'s own log store)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "secrets" -d 'Store, list, read or remove the app\'s secrets in the target\'s secret store'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "validate" -d 'Check the manifest and report every problem'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback logs destroy secrets validate schema completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "init" -d 'Write an aideploy.toml for the app in this folder, or add a target to the one there'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "up" -d 'Write aideploy.toml if there is none, then deploy'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "deploy" -d 'Build, plan, apply and health-check a deploy'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "plan" -d 'Show what a deploy would change, changing nothing'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "build" -d 'Build the target\'s artifact without deploying it'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "status" -d 'Show what is deployed: URL, version, health (every target without --target)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "rollback" -d 'Put the previous version back, or any kept release (--to), health-gated like a deploy'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "history" -d 'List the releases aideploy made, newest first, and the ones the platform keeps'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "logs" -d 'Print the deployed app\'s log (every target, from the platform\'s own log store)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "destroy" -d 'Remove everything a deploy of this app and stage created'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "secrets" -d 'Store, list, read or remove the app\'s secrets in the target\'s secret store'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "cost" -d 'Estimate each target\'s monthly cost from the manifest and a price table, side by side'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "validate" -d 'Check the manifest and report every problem'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "schema" -d 'Print the manifest\'s JSON Schema (for editors)'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and not __fish_seen_subcommand_from init up deploy plan build status rollback history logs destroy secrets cost validate schema completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from secrets" -f -a "set" -d 'Store a secret\'s value: from --stdin, the local environment or .env, or a hidden prompt'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from secrets" -f -a "get" -d 'Print a stored secret\'s value: at a terminal, or anywhere with --reveal'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from secrets" -f -a "list" -d 'List the secrets: names, versions and when they last changed, never values'

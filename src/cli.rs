@@ -94,7 +94,8 @@ It ends with the commands to run next (`next` in --json).")]
   aideploy deploy --target local
   aideploy deploy --target local --yes --json   # CI
   aideploy deploy --target local --stage prod --set health_timeout=120
-  aideploy deploy --target lambda --refresh     # dependencies installed again, not from the cache")]
+  aideploy deploy --target lambda --refresh     # dependencies installed again, not from the cache
+  aideploy deploy --target ec2 --over-budget    # even above [cost] budget_usd")]
     Deploy(DeployArgs),
     /// Show what a deploy would change, changing nothing
     #[command(after_help = "Examples:
@@ -155,6 +156,15 @@ cloud beside the deploy lease, so every clone and CI job sees the same one.")]
   aideploy secrets get OPENAI_API_KEY --target lambda --reveal
   aideploy secrets rm OPENAI_API_KEY --target lambda --yes")]
     Secrets(SecretsArgs),
+    /// Estimate each target's monthly cost from the manifest and a price table, side by side
+    #[command(after_help = "Examples:
+  aideploy cost                           # every target of the manifest, one row each
+  aideploy cost -t lambda -t cloudrun     # these targets or kinds, declared or not
+  aideploy cost --json                    # {\"targets\": [{\"target\", \"kind\", \"monthly_usd\", ...}]}
+
+Traffic comes from [cost] in aideploy.toml (requests_per_day, avg_duration_ms,
+hours_per_day); nothing is read from any cloud.")]
+    Cost(CostArgs),
     /// Check the manifest and report every problem
     #[command(after_help = "Examples:
   aideploy validate
@@ -258,6 +268,17 @@ pub struct DeployArgs {
     /// new releases of requirements that are not pinned)
     #[arg(long)]
     pub refresh: bool,
+    /// Deploy even when the estimated monthly cost is above `[cost] budget_usd`
+    #[arg(long)]
+    pub over_budget: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CostArgs {
+    /// A target to estimate: a [targets.NAME] or a kind (repeatable) [default: every
+    /// target of the manifest, else every kind]
+    #[arg(short, long, value_name = "NAME")]
+    pub target: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

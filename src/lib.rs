@@ -6,6 +6,7 @@ pub mod backends;
 pub mod cli;
 pub mod cloud;
 pub mod commands;
+pub mod cost;
 pub mod engine;
 pub mod envvars;
 pub mod error;

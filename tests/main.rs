@@ -23,6 +23,7 @@ mod cli;
 mod cloudrun_target;
 mod completions;
 mod conformance;
+mod cost_cli;
 mod credential_hops;
 mod ec2_target;
 mod first_contact;

@@ -2,19 +2,42 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{context, init};
-use crate::cli::{DeployArgs, GlobalArgs, InitArgs, TargetArgs};
+use crate::cli::{DeployArgs, GlobalArgs, InitArgs};
+use crate::cost::Budget;
 use crate::engine::{Backend, Cx, Health};
+use crate::error::UsageError;
 use crate::manifest;
 use crate::ui::Ui;
 
-pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
-    let (cx, backend) = context(args, g, ui, true)?;
-    deploy(&cx, &*backend, ui, None).await
+pub async fn run(args: &DeployArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+    let (cx, backend) = context(&args.target, g, ui, true)?;
+    deploy(&cx, &*backend, ui, None, args.over_budget).await
+}
+
+/// Refuses a deploy whose estimated cost starts above `[cost] budget_usd` (exit 2),
+/// before anything is built or written; `over_budget` (`--over-budget`) lets it through.
+/// `Ok` carries how the estimate stands, for a warning.
+pub fn refuse_over_budget(cx: &Cx, over_budget: bool) -> Result<Budget> {
+    let estimate = crate::cost::estimate(&cx.loaded.manifest, &cx.target);
+    match crate::cost::budget(&cx.loaded.manifest.cost, &estimate) {
+        Budget::Over { budget, low } if !over_budget => Err(UsageError::new(format!(
+            "`{}` is estimated at {} a month at least, over `[cost] budget_usd` ({}): nothing was deployed",
+            cx.target.name,
+            crate::cost::dollars(low),
+            crate::cost::dollars(budget)
+        ))
+        .hint("pass --over-budget to deploy anyway, pick a smaller size or plan for the target, or raise `budget_usd`; `aideploy cost` shows every target's estimate")
+        .into()),
+        other => Ok(other),
+    }
 }
 
 /// Deploys and prints the report. With `before` (what a command did first, e.g.
 /// `secrets set --deploy`), `--json` prints `{KEY: what it did, "deploy": report}`.
-pub async fn deploy(cx: &Cx, backend: &dyn Backend, ui: &Ui, before: Option<(&str, serde_json::Value)>) -> Result<u8> {
+pub async fn deploy(cx: &Cx, backend: &dyn Backend, ui: &Ui, before: Option<(&str, serde_json::Value)>, over_budget: bool) -> Result<u8> {
+    if let Some(w) = refuse_over_budget(cx, over_budget)?.warning(&cx.target.name) {
+        ui.warn(&w);
+    }
     if let Some(w) = cx.secrets.short_warning() {
         ui.warn(&w);
     }
@@ -55,5 +78,5 @@ pub async fn up(args: &DeployArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         let init_args = InitArgs { target: args.target.target.clone(), name: None, force: false };
         init::run(&init_args, g, ui)?;
     }
-    run(&args.target, g, ui).await
+    run(args, g, ui).await
 }

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod completions;
+pub mod cost;
 pub mod deploy;
 pub mod destroy;
 pub mod history;
@@ -43,7 +44,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         }
         Command::Deploy(args) => {
             crate::artifact::pydeps::settings::set_refresh(args.refresh);
-            deploy::run(&args.target, g, ui).await
+            deploy::run(&args, g, ui).await
         }
         Command::Plan(args) => plan::run(&args, g, ui).await,
         Command::Build(args) => {
@@ -56,6 +57,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         Command::Logs(args) => logs::run(&args, g, ui).await,
         Command::Destroy(args) => destroy::run(&args, g, ui).await,
         Command::Secrets(args) => secrets::run(&args, g, ui).await,
+        Command::Cost(args) => cost::run(&args, g, ui),
         Command::Validate => validate::run(g, ui),
         Command::Schema => schema::run(ui),
         Command::Completions { shell } => completions::run(shell),

@@ -7,7 +7,11 @@ use crate::ui::Ui;
 
 pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let (cx, backend) = context(args, g, ui, true)?;
-    let report = backend.plan(&cx, ui).await?;
+    let mut report = backend.plan(&cx, ui).await?;
+    // Over `[cost] budget_usd`: a plan only warns; `deploy` is what refuses.
+    if let Some(w) = crate::cost::budget(&cx.loaded.manifest.cost, &report.cost).warning(&cx.target.name) {
+        report.warnings.push(w);
+    }
     for w in &report.warnings {
         ui.warn(w);
     }
@@ -15,6 +19,11 @@ pub async fn run(args: &TargetArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         ui.result_json(&json!(report));
     } else {
         ui.result(&report.rendered);
+        ui.result(&format!(
+            "Estimated cost: {} (prices as of {}; `aideploy cost --json` says what it assumes)",
+            report.cost.words(),
+            report.cost.prices_as_of
+        ));
     }
     Ok(0)
 }

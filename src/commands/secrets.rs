@@ -78,6 +78,10 @@ async fn set(name: &str, stdin: bool, deploy: bool, args: &TargetArgs, g: &Globa
     let (cx, store) = store_context(args, g, ui).await?;
     declared(&cx, name)?;
     let value = value_for(&cx, name, stdin, ui)?;
+    if deploy {
+        // A deploy over budget is refused before the value is stored, not after.
+        super::deploy::refuse_over_budget(&cx, false)?;
+    }
     let (op, stored) = store.put(name, &value).await?;
     let op = op.as_str();
     let secret = store.location(name);
@@ -91,7 +95,7 @@ async fn set(name: &str, stdin: bool, deploy: bool, args: &TargetArgs, g: &Globa
         let (mut cx, backend) = super::context(args, g, ui, true)?;
         cx.secrets.values.insert(name.to_string(), value);
         ui.info(&format!("Deploying {} to {} so the app reads the new value:", cx.app_name(), cx.target.name));
-        return super::deploy::deploy(&cx, &*backend, ui, Some(("secret", done))).await;
+        return super::deploy::deploy(&cx, &*backend, ui, Some(("secret", done)), false).await;
     }
     if ui.json {
         ui.result_json(&done);

@@ -24,6 +24,8 @@ pub struct DeployReport {
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// What the target costs a month by aideploy's price table (src/cost).
+    pub cost: crate::cost::Estimate,
 }
 
 impl DeployReport {
@@ -97,6 +99,7 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         health: now.as_ref().map(|d| d.health).unwrap_or(Health::Skipped),
         duration_ms: 0,
         failure: None,
+        cost: crate::cost::estimate(&cx.loaded.manifest, &cx.target),
     };
     if plan.has_changes() {
         target.preflight(cx, &seen)?;
@@ -183,6 +186,8 @@ pub struct PlanReport {
     pub stage: String,
     pub actions: Vec<Action>,
     pub warnings: Vec<String>,
+    /// What the target costs a month by aideploy's price table (src/cost).
+    pub cost: crate::cost::Estimate,
     #[serde(skip)]
     pub rendered: String,
 }
@@ -204,6 +209,7 @@ pub async fn plan<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<PlanReport>
         rendered: plan.render(),
         warnings: plan.warnings,
         actions: plan.actions,
+        cost: crate::cost::estimate(&cx.loaded.manifest, &cx.target),
     })
 }
 

@@ -395,14 +395,35 @@ mod tests {
             since: 10,
             expires: 20,
             released: false,
+            releases: vec![super::super::release::Release {
+                id: Some("7".into()),
+                digest: "sha256:aa".into(),
+                at: "2026-12-05T10:00:00Z".into(),
+                by: "ci@elsewhere".into(),
+                commit: None,
+                dirty: false,
+                aideploy: "0.1.0".into(),
+                manifest: "sha256:bb".into(),
+                ended: super::super::release::Ended::Released,
+            }],
         };
         assert!(s.write(&old, None).await.unwrap());
         assert!(!s.write(&old, None).await.unwrap(), "a create-only write over an existing record fails");
-        let held = acquire(s.clone(), "deploy", Duration::from_millis(300), &Silent).await.unwrap();
+        let mut held = acquire(s.clone(), "deploy", Duration::from_millis(300), &Silent).await.unwrap();
         assert_ne!(s.read().await.unwrap().unwrap().0.id, "old");
+        // The taker carries the release history over, and what it adds is written when it
+        // gives the lease back.
+        assert_eq!(held.history_mut().len(), 1);
+        let mut next = old.releases[0].clone();
+        next.id = Some("8".into());
+        super::super::release::record(held.history_mut(), next);
         held.release(&Silent).await;
+        let kept = s.read().await.unwrap().unwrap().0;
+        assert!(kept.released);
+        let ids: Vec<_> = kept.releases.iter().map(|r| r.id.clone().unwrap()).collect();
+        assert_eq!(ids, ["8", "7"]);
         // Held by a process of this machine that is gone: stale though not expired.
-        let gone = LeaseRecord { id: "gone".into(), host: hostname(), pid: u32::MAX / 2, expires: now_secs() + 600, ..old };
+        let gone = LeaseRecord { id: "gone".into(), host: hostname(), pid: u32::MAX / 2, expires: now_secs() + 600, ..old.clone() };
         assert!(gone.is_stale(now_secs()));
         let live = LeaseRecord { pid: std::process::id(), ..gone };
         assert!(!live.is_stale(now_secs()));

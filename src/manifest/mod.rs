@@ -1,6 +1,7 @@
 //! `aideploy.toml`: serde types, validating newtypes, and checks whose errors point at
 //! the offending span.
 
+pub mod cost;
 mod diag;
 pub mod infer;
 mod recover;
@@ -52,6 +53,10 @@ pub struct Manifest {
     #[serde(default)]
     #[schemars(schema_with = "schema::targets_map")]
     pub targets: BTreeMap<Sp<TargetName>, Sp<TargetSettings>>,
+    /// The traffic a month's bill is estimated from (`plan`, `deploy`, `aideploy cost`),
+    /// and a budget.
+    #[serde(default)]
+    pub cost: cost::Cost,
 }
 
 /// `[app]`: what the app is and how it starts.

@@ -325,10 +325,16 @@ impl Fixture for SageMaker {
     fn proxies(&self) -> Vec<&Proxy> {
         vec![&self.moto]
     }
+    /// The example's model with the project root as its model directory: SageMaker
+    /// deploys the model directory only, so a file the suite changes at the root (its
+    /// "new code") must be in it to make a new release.
     fn write_app(&self, p: &Project) {
-        common::copy_tree(&common::root().join("examples/sagemaker-model"), &p.dir);
-        let manifest =
-            std::fs::read_to_string(p.dir.join("aideploy.toml")).unwrap().replace("name = \"sentiment\"", &format!("name = \"{}\"", p.app));
+        let example = common::root().join("examples/sagemaker-model");
+        common::copy_tree(&example.join("model"), &p.dir);
+        let manifest = std::fs::read_to_string(example.join("aideploy.toml"))
+            .unwrap()
+            .replace("name = \"sentiment\"", &format!("name = \"{}\"", p.app))
+            .replace("model_dir = \"model\"", "model_dir = \".\"");
         std::fs::write(p.dir.join("aideploy.toml"), format!("{manifest}\n[secrets]\nAPI_KEY = {{}}\n")).unwrap();
     }
     fn env(&self, _p: &Project, cmd: &mut Command) {

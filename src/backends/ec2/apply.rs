@@ -181,10 +181,16 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
     }
 }
 
-/// Starts an instance with the previous image, health-gates it, then retires the rest.
+/// Starts an instance with the image the plan names, health-gates it, then retires the
+/// rest.
 pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
+    let to = plan.changes.iter().find_map(|s| if let Step::Relaunch { image, .. } = s { Some(image.clone()) } else { None });
+    let (Some(prev_image), Some(live)) = (to, n.live()) else {
+        return Err(UsageError::new(format!("{} ({}) has no previous image to roll back to", cx.app_name(), cx.stage))
+            .hint("deploy a change first")
+            .into());
+    };
     let c = Clients::for_target(cx).await?;
-    let (live, _, prev_image) = previous(cx, n)?;
     let declared: Vec<String> = cx.loaded.manifest.secrets.keys().map(|k| k.get().clone()).collect();
     let refs: BTreeMap<String, (String, String)> = n
         .secrets

@@ -59,6 +59,15 @@ pub enum Step {
         id: String,
         why: String,
     },
+    /// A new instance (named after the app) running a kept image again: `rollback`.
+    Relaunch {
+        name: String,
+        /// The digest serving now.
+        from: String,
+        /// The kept image's digest and reference (`repository@sha256:...`).
+        digest: String,
+        image: String,
+    },
     /// The container's log group: `Create`d with its retention, `Update`: the retention
     /// is set again.
     LogGroup {
@@ -133,6 +142,9 @@ impl Change for Step {
                 .because(format!("the container's output, kept {} days", crate::cloud::aws_logs::RETENTION_DAYS)),
             Step::DeleteLogGroup { name } => Action::new(Op::Delete, "log-group", name).because("and its events"),
             Step::Instance { op, id, why } => Action::new(*op, "instance", id).because(why.clone()),
+            Step::Relaunch { name, from, digest, .. } => {
+                Action::new(Op::Create, "instance", name).because(format!("image {} -> {}", super::short(from), super::short(digest)))
+            }
             Step::Terminate { id, why } => Action::new(Op::Delete, "instance", id).because(why.clone()),
             Step::DeleteSecurityGroup { name, id } => Action::new(Op::Delete, "security-group", format!("{name} ({id})")),
             Step::DeleteProfile { name, .. } => Action::new(Op::Delete, "instance-profile", name),

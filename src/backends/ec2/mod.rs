@@ -495,6 +495,14 @@ impl Target for Ec2Backend {
         apply::rollback(cx, n, plan, r).await
     }
 
+    fn releases(&self, _cx: &Cx, n: &Now) -> Vec<crate::engine::Kept> {
+        plan::releases(n)
+    }
+
+    fn plan_rollback_to(&self, cx: &Cx, n: &Now, id: &str) -> Result<Planned<Step>> {
+        plan::plan_rollback_to(cx, n, id)
+    }
+
     fn plan_destroy(&self, cx: &Cx, n: &Now) -> Planned<Step> {
         plan::plan_destroy(cx, n)
     }
@@ -521,9 +529,19 @@ pub(super) fn previous<'a>(cx: &Cx, n: &'a Now) -> Result<(&'a Inst, String, Str
         )
     };
     let live = n.live().ok_or_else(none)?;
-    match (live.tag(TAG_PREV_DIGEST), live.tag(TAG_PREV_IMAGE)) {
-        (Some(d), Some(i)) if !d.is_empty() && i.contains('@') => Ok((live, d.to_string(), i.to_string())),
-        _ => Err(none().into()),
+    let (d, i) = previous_of(live).ok_or_else(none)?;
+    Ok((live, d, i))
+}
+
+/// The (digest, image) an instance keeps from before it, when that was an app image a
+/// new instance can run again: `repository@sha256:...`. A model server's image tag
+/// (`image (model)`) is not one.
+fn previous_of(i: &Inst) -> Option<(String, String)> {
+    match (i.tag(TAG_PREV_DIGEST), i.tag(TAG_PREV_IMAGE)) {
+        (Some(d), Some(img)) if !d.is_empty() && img.contains('@') && !img.contains(char::is_whitespace) => {
+            Some((d.to_string(), img.to_string()))
+        }
+        _ => None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Desired vs observed, as steps: the deploy's, rollback's and destroy's plans. Pure.
 
 use super::*;
+use crate::engine::Kept;
 
 /// What a deploy would change.
 pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<Step> {
@@ -136,15 +137,41 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
 
 /// A new instance with the image deployed before the live one, then the live one goes.
 pub(super) fn plan_rollback(cx: &Cx, n: &Now) -> Result<Planned<Step>> {
-    let (live, prev_digest, _) = previous(cx, n)?;
-    Ok(Planned::of(vec![
-        Step::Instance {
-            op: Op::Create,
-            id: base_name(cx),
-            why: format!("image {} -> {}", short(live.tag(TAG_DIGEST).unwrap_or("?")), short(&prev_digest)),
-        },
+    let (live, digest, image) = previous(cx, n)?;
+    Ok(relaunch(cx, live, digest, image))
+}
+
+/// The same, to the kept image `id` names. The live instance keeps one image before
+/// its own, so that is the only one there is to name.
+pub(super) fn plan_rollback_to(cx: &Cx, n: &Now, id: &str) -> Result<Planned<Step>> {
+    crate::engine::target::pick_kept(cx, &releases(n), id)?;
+    plan_rollback(cx, n)
+}
+
+fn relaunch(cx: &Cx, live: &Inst, digest: String, image: String) -> Planned<Step> {
+    Planned::of(vec![
+        Step::Relaunch { name: base_name(cx), from: live.tag(TAG_DIGEST).unwrap_or("?").to_string(), digest, image },
         Step::Terminate { id: live.id.clone(), why: "once the new one is healthy".into() },
-    ]))
+    ])
+}
+
+/// The live instance's image and the one it keeps from before (app images only: a
+/// model server keeps none), newest first, by the digest's first 12 hex digits. The
+/// registry keeps the last images (the repository's lifecycle policy), the previous one
+/// among them.
+pub(super) fn releases(n: &Now) -> Vec<Kept> {
+    let Some(live) = n.live() else { return Vec::new() };
+    let Some(digest) = live.tag(TAG_DIGEST).filter(|d| !d.is_empty()) else { return Vec::new() };
+    let mut kept = vec![Kept {
+        id: short(digest).to_string(),
+        digest: digest.to_string(),
+        created_at: (live.launched > 0).then(|| crate::util::iso8601(live.launched as u64)),
+        live: true,
+    }];
+    if let Some(prev) = previous_of(live).filter(|(d, _)| d != digest) {
+        kept.push(Kept { id: short(&prev.0).to_string(), digest: prev.0, created_at: None, live: false });
+    }
+    kept
 }
 
 /// Everything of this app, stage and target that exists.
@@ -389,6 +416,71 @@ mod tests {
         let n = deployed(&cx, &model(&cx));
         let rows: Vec<_> = plan_destroy(&cx, &n).changes.iter().map(|c| c.row().resource).collect();
         assert_eq!(rows, ["instance", "security-group", "instance-profile", "role", "log-group", "secret"]);
+    }
+
+    const REPO: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/aideploy/gpu-dev";
+
+    /// An app instance running image `now`, launched 2026-12-05T10:00:00Z, keeping
+    /// `before` (digest hex) from the deploy before it.
+    fn app_instance(now: &str, before: Option<&str>) -> Now {
+        let mut tags =
+            HashMap::from([(TAG_DIGEST.to_string(), format!("sha256:{now}")), (TAG_IMAGE.to_string(), format!("{REPO}@sha256:{now}"))]);
+        if let Some(b) = before {
+            tags.insert(TAG_PREV_DIGEST.into(), format!("sha256:{b}"));
+            tags.insert(TAG_PREV_IMAGE.into(), format!("{REPO}@sha256:{b}"));
+        }
+        let live = Inst { id: "i-2".into(), state: "running".into(), public_ip: None, launched: 1_796_464_800, tags };
+        Now { instances: vec![live], ..nothing() }
+    }
+
+    #[test]
+    fn releases_are_the_live_image_and_the_one_it_keeps() {
+        let (new, old) = ("a".repeat(64), "b".repeat(64));
+        let n = app_instance(&new, Some(&old));
+        let kept = releases(&n);
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert_eq!(
+            (kept[0].id.as_str(), kept[0].live, kept[0].created_at.as_deref()),
+            ("aaaaaaaaaaaa", true, Some("2026-12-05T10:00:00Z"))
+        );
+        assert_eq!((kept[1].id.as_str(), kept[1].live, kept[1].digest.clone()), ("bbbbbbbbbbbb", false, format!("sha256:{old}")));
+        // The digest status shows for the live one.
+        let cx = cx("");
+        assert_eq!(Ec2Backend.deployed(&cx, &n).map(|d| d.digest), Some(kept[0].digest.clone()));
+        // The first deploy keeps nothing from before; a model server's previous image
+        // (`image (model)`) cannot be started again as an app.
+        assert_eq!(releases(&app_instance(&new, None)).len(), 1);
+        let mut model = app_instance(&new, Some(&old));
+        model.instances[0].tags.insert(TAG_PREV_IMAGE.into(), format!("docker.io/vllm/vllm-openai@sha256:{old} (org/name)"));
+        assert_eq!(releases(&model).len(), 1);
+        assert!(plan_rollback(&cx, &model).is_err());
+        assert!(releases(&nothing()).is_empty());
+    }
+
+    #[test]
+    fn rollback_to_starts_the_kept_image_and_refuses_others() {
+        let cx = cx("");
+        let (new, old) = ("a".repeat(64), "b".repeat(64));
+        let n = app_instance(&new, Some(&old));
+        let p = plan_rollback_to(&cx, &n, "bbbbbbbbbbbb").unwrap();
+        assert_eq!(
+            p.changes,
+            [
+                Step::Relaunch {
+                    name: "gpu-dev".into(),
+                    from: format!("sha256:{new}"),
+                    digest: format!("sha256:{old}"),
+                    image: format!("{REPO}@sha256:{old}")
+                },
+                Step::Terminate { id: "i-2".into(), why: "once the new one is healthy".into() }
+            ]
+        );
+        assert_eq!(p.changes[0].row().reason.as_deref(), Some("image aaaaaaaaaaaa -> bbbbbbbbbbbb"));
+        assert_eq!(plan_rollback(&cx, &n).unwrap().changes, p.changes);
+        let e = plan_rollback_to(&cx, &n, "cccccccccccc").unwrap_err().to_string();
+        assert!(e.contains("keeps no release `cccccccccccc`"), "{e}");
+        let e = plan_rollback_to(&cx, &n, "aaaaaaaaaaaa").unwrap_err().to_string();
+        assert!(e.contains("is the one serving now"), "{e}");
     }
 
     /// A model server deployed by `old`, its parts tagged on the instance as apply does.

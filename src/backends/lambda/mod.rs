@@ -299,6 +299,14 @@ impl Target for LambdaTarget {
         apply::rollback(cx, n, plan, r).await
     }
 
+    fn releases(&self, _cx: &Cx, n: &Now) -> Vec<crate::engine::Kept> {
+        plan::releases(n)
+    }
+
+    fn plan_rollback_to(&self, cx: &Cx, n: &Now, id: &str) -> Result<Planned<Step>> {
+        plan::plan_rollback_to(cx, n, id)
+    }
+
     fn plan_destroy(&self, cx: &Cx, n: &Now) -> Planned<Step> {
         plan::plan_destroy(cx, n)
     }

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::engine::target::pick_kept;
+use crate::engine::Kept;
 use crate::secrets::aws::{self as store, known_refs, secret_refs};
 
 /// What a deploy would change.
@@ -247,6 +249,38 @@ pub(super) fn previous(cx: &Cx, n: &Now) -> Result<(u64, u64)> {
 pub(super) fn plan_rollback(cx: &Cx, n: &Now) -> Result<Planned<Step>> {
     let (live, prev) = previous(cx, n)?;
     Ok(Planned::of(vec![Step::RollbackAlias { function: function_name(cx), from: live, to: prev }]))
+}
+
+/// The published versions alias `live` can be moved to, and the one it is on, newest
+/// first. Each version keeps its own code digest (a zip's CodeSha256, an image's in its
+/// description), the same the deploy that published it built. A version whose health
+/// gate failed is listed too: a rollback to it is gated again before the alias moves.
+/// Without the alias (no deploy got as far as serving) there is nothing to move.
+pub(super) fn releases(n: &Now) -> Vec<Kept> {
+    let Some(live) = n.alias else { return Vec::new() };
+    let mut versions: Vec<&Version> = n.versions.iter().collect();
+    versions.sort_by_key(|v| std::cmp::Reverse(v.number));
+    versions
+        .into_iter()
+        .map(|v| Kept {
+            id: v.number.to_string(),
+            digest: format!("sha256:{}", v.sha),
+            created_at: crate::util::utc_time(&v.published),
+            live: v.number == live,
+        })
+        .collect()
+}
+
+/// Alias `live` moved to the kept version `id`, older or newer than the live one.
+pub(super) fn plan_rollback_to(cx: &Cx, n: &Now, id: &str) -> Result<Planned<Step>> {
+    let kept = releases(n);
+    let to = pick_kept(cx, &kept, id)?;
+    match (n.alias, to.id.parse::<u64>()) {
+        (Some(from), Ok(to)) => Ok(Planned::of(vec![Step::RollbackAlias { function: function_name(cx), from, to }])),
+        _ => Err(UsageError::new(format!("{} ({}) has no version serving to roll back from", cx.app_name(), cx.stage))
+            .hint("deploy first")
+            .into()),
+    }
 }
 
 /// Everything of this app, stage and target that `observe` found to be ours.

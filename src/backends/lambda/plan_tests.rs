@@ -362,6 +362,61 @@ fn rollback_moves_the_alias_to_the_version_before() {
     assert_eq!(a.reason.as_deref(), Some("version 3 -> 1"));
 }
 
+/// Versions 1 to 4 published, each of its own code, alias `live` on `live`.
+fn four_versions(cx: &Cx, live: u64) -> Now {
+    let mut n = deployed(cx, SHA, PACKAGE_ZIP);
+    let v1 = n.versions[0].clone();
+    n.versions = (1..=4u64)
+        .map(|i| Version { number: i, sha: format!("{i}").repeat(64), published: format!("2026-12-0{i}T10:00:00.000+0000"), ..v1.clone() })
+        .collect();
+    n.alias = Some(live);
+    n
+}
+
+#[test]
+fn releases_are_the_published_versions_newest_first_with_their_own_digests() {
+    let cx = cx();
+    let n = four_versions(&cx, 3);
+    let kept = plan::releases(&n);
+    let ids: Vec<(&str, bool)> = kept.iter().map(|k| (k.id.as_str(), k.live)).collect();
+    assert_eq!(ids, [("4", false), ("3", true), ("2", false), ("1", false)]);
+    // The digest a deploy of that code built, and status shows while it serves.
+    assert_eq!(kept[1].digest, format!("sha256:{}", "3".repeat(64)));
+    assert_eq!(Some(kept[1].digest.clone()), LambdaTarget.deployed(&cx, &n).map(|d| d.digest));
+    assert_eq!(zip(&"2".repeat(64), 10).info.digest, kept[2].digest);
+    assert_eq!(kept[3].created_at.as_deref(), Some("2026-12-01T10:00:00Z"));
+    // No alias: no deploy got as far as serving, nothing to move back to.
+    let mut none = four_versions(&cx, 3);
+    none.alias = None;
+    assert!(plan::releases(&none).is_empty());
+}
+
+#[test]
+fn rollback_to_moves_the_alias_to_the_version_named_older_or_newer() {
+    let cx = cx();
+    let n = four_versions(&cx, 3);
+    let p = plan::plan_rollback_to(&cx, &n, "1").unwrap();
+    assert_eq!(p.changes, vec![Step::RollbackAlias { function: "rag-dev".into(), from: 3, to: 1 }]);
+    assert_eq!(p.changes[0].row().reason.as_deref(), Some("version 3 -> 1"));
+    // A newer one (after an earlier rollback), named by its digest's prefix.
+    let p = plan::plan_rollback_to(&cx, &n, "sha256:4444").unwrap();
+    assert_eq!(p.changes, vec![Step::RollbackAlias { function: "rag-dev".into(), from: 3, to: 4 }]);
+    // `rollback` without --to still goes to the version before the live one.
+    assert_eq!(plan::plan_rollback(&cx, &n).unwrap().changes, vec![Step::RollbackAlias { function: "rag-dev".into(), from: 3, to: 2 }]);
+}
+
+#[test]
+fn rollback_to_an_unknown_or_the_live_version_is_refused() {
+    let cx = cx();
+    let n = four_versions(&cx, 3);
+    let e = plan::plan_rollback_to(&cx, &n, "9").unwrap_err().to_string();
+    assert!(e.contains("keeps no release `9`"), "{e}");
+    let e = plan::plan_rollback_to(&cx, &n, "3").unwrap_err().to_string();
+    assert!(e.contains("is the one serving now"), "{e}");
+    let e = plan::plan_rollback_to(&cx, &Now::empty(REGION), "1").unwrap_err().to_string();
+    assert!(e.contains("keeps no release `1`"), "{e}");
+}
+
 #[test]
 fn destroy_removes_only_ours_uploads_first() {
     let cx = cx();

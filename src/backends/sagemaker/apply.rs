@@ -117,13 +117,17 @@ fn refuse_foreign(cx: &Cx, n: &Now, name: &str) -> Result<()> {
 }
 
 pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
-    let (live, prev) = rollback_pair(cx, n)?;
-    let to = plan.changes.iter().find_map(|s| if let Step::Endpoint { to: Some(to), .. } = s { Some(to.clone()) } else { None });
-    let prev = to.unwrap_or(prev);
+    // The config the plan names (`rollback --to`, or the one before the live one).
+    let named = plan.changes.iter().find_map(|s| if let Step::Endpoint { to: Some(to), .. } = s { Some(to.clone()) } else { None });
+    let to = match named {
+        Some(to) => to,
+        None => rollback_pair(cx, n)?.1,
+    };
+    let live = n.endpoint.as_ref().map(|e| e.config.as_str());
     let c = Clients::for_target(cx).await?;
-    let digest = model_digest(&c, &prev).await?;
+    let digest = model_digest(&c, &to).await?;
     let status = n.endpoint.as_ref().map(|e| e.status.as_str());
-    let switched = switch_endpoint(cx, &c, status, Some(&live), &prev, digest.as_deref().unwrap_or(""), r).await?;
+    let switched = switch_endpoint(cx, &c, status, live, &to, digest.as_deref().unwrap_or(""), r).await?;
     let url = Some(invocation_url(&c.region, &endpoint_name(cx)));
     let actions = plan.display().actions;
     if let Err(why) = switched {

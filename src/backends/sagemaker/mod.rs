@@ -22,7 +22,8 @@
 //!   the previous config serving until the new instances answer `/ping`; a failed update
 //!   leaves the previous config in service and reports `FailureReason`.
 //!
-//! `rollback` updates the endpoint to the endpoint config created before the live one.
+//! `rollback` updates the endpoint to the endpoint config created before the live one;
+//! `rollback --to` to any kept config (`history` lists them).
 //! Files: `observe` (reads), `plan` (pure, `change::Step`), `apply`, `endpoint`
 //! (SageMaker calls), `destroy`, `spec` (what the manifest asks for), `upload`.
 
@@ -314,6 +315,14 @@ impl Target for SageMakerTarget {
 
     async fn rollback(&self, cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
         apply::rollback(cx, n, plan, r).await
+    }
+
+    fn releases(&self, _cx: &Cx, n: &Now) -> Vec<crate::engine::Kept> {
+        n.releases()
+    }
+
+    fn plan_rollback_to(&self, cx: &Cx, n: &Now, id: &str) -> Result<Planned<Step>> {
+        plan::plan_rollback_to(cx, n, id)
     }
 
     fn plan_destroy(&self, cx: &Cx, n: &Now) -> Planned<Step> {

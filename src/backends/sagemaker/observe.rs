@@ -9,6 +9,7 @@ use anyhow::Result;
 use super::*;
 use crate::cloud::aws::RoleSeen;
 use crate::cloud::aws_bucket::{self, Seen};
+use crate::engine::Kept;
 
 /// The endpoint, as read.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +37,10 @@ pub struct LiveNow {
 pub struct Listed {
     pub name: String,
     pub arn: String,
+    /// When SageMaker created it, milliseconds since the epoch.
     pub created: i64,
+    /// Its `aideploy:digest` tag: the artifact the release was made from.
+    pub digest: Option<String>,
 }
 
 /// Everything `observe` read: plain data, no clients.
@@ -87,6 +91,27 @@ impl Now {
             || !self.models.is_empty()
             || self.own_secrets(cx).next().is_some()
     }
+    /// The configs the endpoint can be moved to (their model still exists) and the one
+    /// it is on, newest first; none without an endpoint. The live one's digest is the
+    /// one `status` shows (its model's tag); the others', their own tag.
+    pub fn releases(&self) -> Vec<Kept> {
+        let Some(live) = self.endpoint.as_ref().map(|e| e.config.as_str()) else { return Vec::new() };
+        let mut kept: Vec<&Listed> = self.configs.iter().filter(|c| c.name == live || self.has_model(&c.name)).collect();
+        kept.sort_by_key(|c| std::cmp::Reverse(c.created));
+        kept.into_iter()
+            .map(|c| {
+                let is_live = c.name == live;
+                let model = self.models.iter().find(|m| m.name == c.name).and_then(|m| m.digest.clone());
+                let digest = if is_live { self.live.as_ref().and_then(|l| l.digest.clone()) } else { None };
+                Kept {
+                    id: c.name.clone(),
+                    digest: digest.or(model).or_else(|| c.digest.clone()).unwrap_or_default(),
+                    created_at: (c.created > 0).then(|| crate::util::iso8601(c.created as u64 / 1000)),
+                    live: is_live,
+                }
+            })
+            .collect()
+    }
     /// The endpoint config created before `live`, when its model still exists.
     pub fn previous(&self, live: &str) -> Option<String> {
         let live_created = self.configs.iter().find(|c| c.name == live)?.created;
@@ -133,7 +158,7 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
         let mut kept = Vec::with_capacity(list.len());
         for l in list.drain(..) {
             match tags_of(c, &l.arn).await? {
-                Some(t) if ours(cx, &t) => kept.push(l),
+                Some(t) if ours(cx, &t) => kept.push(Listed { digest: t.get(TAG_DIGEST).cloned(), ..l }),
                 Some(_) => {
                     foreign.insert(l.name);
                 }
@@ -333,6 +358,7 @@ async fn list_configs(c: &Clients, ep: &str) -> Result<Vec<Listed>> {
                     name: name.to_string(),
                     arn: s.endpoint_config_arn().unwrap_or_default().to_string(),
                     created: millis(s.creation_time()),
+                    digest: None,
                 });
             }
         }
@@ -363,6 +389,7 @@ async fn list_models(c: &Clients, ep: &str) -> Result<Vec<Listed>> {
                     name: name.to_string(),
                     arn: s.model_arn().unwrap_or_default().to_string(),
                     created: millis(s.creation_time()),
+                    digest: None,
                 });
             }
         }

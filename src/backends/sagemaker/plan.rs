@@ -127,6 +127,19 @@ pub(super) fn plan_rollback(cx: &Cx, n: &Now) -> Result<Planned<Step>> {
     }]))
 }
 
+/// The endpoint moved to the kept config `id`, older or newer than the live one.
+pub(super) fn plan_rollback_to(cx: &Cx, n: &Now, id: &str) -> Result<Planned<Step>> {
+    let kept = n.releases();
+    let to = crate::engine::target::pick_kept(cx, &kept, id)?;
+    let live = n.endpoint.as_ref().map(|e| e.config.as_str()).unwrap_or_default();
+    Ok(Planned::of(vec![Step::Endpoint {
+        name: endpoint_name(cx),
+        op: Op::Update,
+        why: Some(format!("config {live} -> {}", to.id)),
+        to: Some(to.id.clone()),
+    }]))
+}
+
 /// The live config and the one before it.
 pub(super) fn rollback_pair(cx: &Cx, n: &Now) -> Result<(String, String)> {
     let none = || {

@@ -41,7 +41,17 @@ fn nothing() -> Now {
 }
 
 fn listed(name: &str, created: i64) -> Listed {
-    Listed { name: name.into(), arn: format!("arn:aws:sagemaker:{REGION}:{ACCOUNT}:x/{name}"), created }
+    Listed { name: name.into(), arn: format!("arn:aws:sagemaker:{REGION}:{ACCOUNT}:x/{name}"), created, digest: None }
+}
+
+/// A release's config and model as observe lists them, tagged with the digest it was
+/// made from.
+fn release(n: &mut Now, name: &str, created: i64, digest: &str, with_model: bool) {
+    let l = Listed { digest: Some(digest.into()), ..listed(name, created) };
+    if with_model {
+        n.models.push(l.clone());
+    }
+    n.configs.push(l);
 }
 
 /// What exists after a deploy of `a` with this manifest (no secrets).
@@ -216,6 +226,71 @@ fn rollback_goes_to_the_config_before_the_live_one() {
             to: Some("snt-dev-000000000001".into())
         }]
     );
+}
+
+/// The live release (made at 2026-12-05T10:00:00Z) with two older ones kept, one whose
+/// model is gone, and a newer one left by a rollback.
+fn with_releases(cx: &Cx, a: &Built<SmArtifact>) -> Now {
+    let mut n = deployed(cx, a);
+    let t = |secs: i64| 1_796_464_800_000 + secs * 1000;
+    for c in n.configs.iter_mut().chain(n.models.iter_mut()) {
+        *c = Listed { created: t(0), digest: Some(a.info.digest.clone()), ..c.clone() };
+    }
+    release(&mut n, "snt-dev-000000000000", t(-400), "sha256:00", false);
+    release(&mut n, "snt-dev-000000000001", t(-300), "sha256:01", true);
+    release(&mut n, "snt-dev-000000000003", t(-100), "sha256:03", true);
+    release(&mut n, "snt-dev-000000000002", t(500), "sha256:02", true);
+    n
+}
+
+#[test]
+fn releases_are_the_configs_with_their_models_newest_first() {
+    let cx = cx("");
+    let a = archive("ab", 100);
+    let n = with_releases(&cx, &a);
+    let live = n.endpoint.as_ref().unwrap().config.clone();
+    let kept = n.releases();
+    let ids: Vec<(&str, bool)> = kept.iter().map(|k| (k.id.as_str(), k.live)).collect();
+    assert_eq!(
+        ids,
+        [("snt-dev-000000000002", false), (live.as_str(), true), ("snt-dev-000000000003", false), ("snt-dev-000000000001", false)]
+    );
+    assert_eq!(kept[1].digest, a.info.digest);
+    assert_eq!(Some(kept[1].digest.clone()), deployed(&cx, &a).live.and_then(|l| l.digest));
+    assert_eq!(kept[3].digest, "sha256:01");
+    assert_eq!(kept[1].created_at.as_deref(), Some("2026-12-05T10:00:00Z"));
+    // No endpoint: nothing to move.
+    assert!(Now { endpoint: None, ..with_releases(&cx, &a) }.releases().is_empty());
+}
+
+#[test]
+fn rollback_to_moves_the_endpoint_to_the_config_named() {
+    let cx = cx("");
+    let n = with_releases(&cx, &archive("ab", 100));
+    let live = n.endpoint.as_ref().unwrap().config.clone();
+    let to = |name: &str| Step::Endpoint {
+        name: "snt-dev".into(),
+        op: Op::Update,
+        why: Some(format!("config {live} -> {name}")),
+        to: Some(name.into()),
+    };
+    // Past the one before the live one.
+    assert_eq!(plan_rollback_to(&cx, &n, "snt-dev-000000000001").unwrap().changes, [to("snt-dev-000000000001")]);
+    // Newer than the live one, by its digest.
+    assert_eq!(plan_rollback_to(&cx, &n, "sha256:02").unwrap().changes, [to("snt-dev-000000000002")]);
+    // Without --to: still the config before the live one.
+    assert_eq!(plan_rollback(&cx, &n).unwrap().changes, [to("snt-dev-000000000003")]);
+}
+
+#[test]
+fn rollback_to_a_config_without_its_model_or_the_live_one_is_refused() {
+    let cx = cx("");
+    let n = with_releases(&cx, &archive("ab", 100));
+    let e = plan_rollback_to(&cx, &n, "snt-dev-000000000000").unwrap_err().to_string();
+    assert!(e.contains("keeps no release `snt-dev-000000000000`"), "{e}");
+    let live = n.endpoint.as_ref().unwrap().config.clone();
+    let e = plan_rollback_to(&cx, &n, &live).unwrap_err().to_string();
+    assert!(e.contains("is the one serving now"), "{e}");
 }
 
 #[test]
