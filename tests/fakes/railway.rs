@@ -10,9 +10,10 @@
 //! `INITIALIZING -> BUILDING -> DEPLOYING -> SUCCESS` over several polls; a deployment of
 //! an image digest in `bad` ends `FAILED` with health-check logs, and the deployment that
 //! was serving keeps serving. A deployment that succeeds moves the one before it to
-//! `REMOVED`. `mutations` counts accepted mutations. `deploymentLogs` answers the newest
-//! `limit` lines of a deployment within `startDate`..`endDate`, oldest first; tests add
-//! lines with `add_log`. A variable written without `skipDeploys`, or deleted (which has
+//! `REMOVED`; a rollback to one of those (`canRollback`) restores its image and its
+//! variables in a new deployment. `mutations` counts accepted mutations.
+//! `deploymentLogs` answers the newest `limit` lines of a deployment within
+//! `startDate`..`endDate`, oldest first; tests add lines with `add_log`. A variable written without `skipDeploys`, or deleted (which has
 //! no such flag), redeploys its service, as on Railway. The HTTP metrics queries are in
 //! railway_metrics.rs.
 #![allow(dead_code)]
@@ -1340,6 +1341,8 @@ fn resolve(st: &mut State, field: &str, a: &Map<String, Value>, project_token: O
             }
             let at = st.instances.iter().position(|i| i.service == old.service && i.env == old.env).ok_or_else(|| nf("ServiceInstance"))?;
             st.instances[at].image = Some(old.image.clone());
+            // Railway restores the deployment's image and its variables.
+            st.variables.insert((old.project.clone(), old.env.clone(), Some(old.service.clone())), old.vars.clone());
             st.new_deployment(at, true);
             Ok(json!(true))
         }

@@ -58,12 +58,13 @@ pub async fn apply(cx: &Cx, seen: &Observed, artifact: &Built<Source>, plan: &Pl
     let state = match (now, serving) {
         (Some(n), Some(s)) => {
             // A restart of the same version keeps the older one for rollback.
-            let previous = if n.state.serving.version.artifact != s.version.artifact || n.state.serving.version.config != s.version.config {
-                Some(n.state.serving.version.clone())
-            } else {
-                n.state.previous.clone()
-            };
-            State { previous, serving: s, ..n.state.clone() }
+            let (previous, previous_since) =
+                if n.state.serving.version.artifact != s.version.artifact || n.state.serving.version.config != s.version.config {
+                    (Some(n.state.serving.version.clone()), Some(n.state.serving.since))
+                } else {
+                    (n.state.previous.clone(), n.state.previous_since)
+                };
+            State { previous, previous_since, serving: s, ..n.state.clone() }
         }
         (Some(n), None) => n.state.clone(),
         (None, Some(s)) => State {
@@ -74,6 +75,7 @@ pub async fn apply(cx: &Cx, seen: &Observed, artifact: &Built<Source>, plan: &Pl
             salt,
             serving: s,
             previous: None,
+            previous_since: None,
         },
         (None, None) => {
             return Err(
@@ -94,13 +96,28 @@ pub async fn rollback(cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Re
             Hinted::new(format!("{} ({}) has no previous version to roll back to", cx.app_name(), cx.stage), "deploy it first").into()
         );
     };
-    if !prev.release.join(".aideploy-complete").is_file() {
+    // The plan names the version it goes back to: the state is unchanged since (above),
+    // so this is the one it named.
+    let named = plan.changes.iter().find_map(|c| if let Step::RestoreApp { to, .. } = c { Some(to.as_str()) } else { None });
+    if named.is_some_and(|to| to != super::release_id(&prev)) {
+        return Err(Hinted::new(
+            format!("{} ({}) no longer keeps the version the rollback plan named", cx.app_name(), cx.stage),
+            "run the command again: it plans from what is deployed now",
+        )
+        .into());
+    }
+    if !prev.release.join(run::COMPLETE).is_file() {
         return Err(Hinted::new("the previous version's snapshot is gone", "deploy the version you want from source instead").into());
     }
     match run::start(&dir, &prev, &cx.secrets, health_timeout(cx), cx.poll, r).await? {
         Err(why) => Ok(failed(Some(n), plan, format!("{why}\n(the current version keeps serving)"))),
         Ok(s) => {
-            let state = State { previous: Some(n.state.serving.version.clone()), serving: s, ..n.state.clone() };
+            let state = State {
+                previous: Some(n.state.serving.version.clone()),
+                previous_since: Some(n.state.serving.since),
+                serving: s,
+                ..n.state.clone()
+            };
             let state = switch(&dir, Some(n), state, n.state.front_port, starts_proxy(plan), cx, r).await?;
             verified(&state, rows(plan), &dir).await
         }

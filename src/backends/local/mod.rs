@@ -2,7 +2,8 @@
 //! loopback port. Built the way the clouds build it (a snapshot of the source set, its
 //! requirements installed into a cached environment), started with only the variables
 //! the manifest gives it, and switched to only once its health path answers. The
-//! previous version is kept for `rollback`.
+//! previous version is kept for `rollback` (and listed by `history`, named by its
+//! artifact digest's first 12 hex digits).
 //!
 //! State lives in `$AIDEPLOY_STATE_DIR/local/{app}-{stage}/`: `state.json`, the
 //! `upstream` file the proxy reads, `releases/` (source snapshots) and `logs/`.
@@ -32,7 +33,7 @@ use sha2::{Digest, Sha256};
 use crate::artifact::python::{self, PythonEnv};
 use crate::artifact::source::{self, SourceSet};
 use crate::engine::target::{LineSink, LogQuery};
-use crate::engine::{ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Outcome, Planned, Provider, Reporter, Target};
+use crate::engine::{ArtifactInfo, Built, Capabilities, Cx, DefaultPackage, Deployed, Kept, Outcome, Planned, Provider, Reporter, Target};
 use crate::manifest::Kind;
 use crate::util::state_dir;
 pub use plan::{ProxyWhy, Step, Why};
@@ -140,11 +141,10 @@ fn short(digest: &str) -> &str {
     &digest[..12.min(digest.len())]
 }
 
-fn deployment_digest(v: &Version) -> String {
-    let mut h = Sha256::new();
-    h.update(v.artifact.as_bytes());
-    h.update(v.config.as_bytes());
-    format!("sha256:{}", hex::encode(h.finalize()))
+/// How `history` and `rollback --to` name a version: its artifact digest's first 12 hex
+/// digits (its release folder's name, too).
+fn release_id(v: &Version) -> &str {
+    short(v.artifact.trim_start_matches("sha256:"))
 }
 
 #[async_trait]
@@ -241,6 +241,15 @@ impl Target for LocalTarget {
 
     async fn rollback(&self, cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
         apply::rollback(cx, seen, plan, r).await
+    }
+
+    /// The serving version and the previous one (the only one kept).
+    fn releases(&self, _cx: &Cx, seen: &Observed) -> Vec<Kept> {
+        plan::releases(seen)
+    }
+
+    fn plan_rollback_to(&self, cx: &Cx, seen: &Observed, id: &str) -> Result<Planned<Step>> {
+        plan::plan_rollback_to(cx, seen, id)
     }
 
     async fn logs(&self, cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {

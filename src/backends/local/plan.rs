@@ -6,9 +6,11 @@ use anyhow::Result;
 
 use super::run::Version;
 use super::state::{Now, Observed};
-use super::{deployment_digest, deployment_dir, desired, entry, front_port, short, Source};
-use crate::engine::{Action, Built, Change, Cx, Op, Planned};
+use super::{deployment_dir, desired, entry, front_port, release_id, Source};
+use crate::engine::target::pick_kept;
+use crate::engine::{Action, Built, Change, Cx, Kept, Op, Planned};
 use crate::error::UsageError;
+use crate::util::iso8601;
 
 /// One step of a local deploy, rollback or destroy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +19,8 @@ pub enum Step {
     StartApp { base: String, entry: String },
     /// Start the version the manifest and code describe now, and switch to it.
     ReplaceApp { base: String, why: Why },
-    /// Start the previous version again, and switch back to it (`to`: its short digest).
+    /// Start the previous version again, and switch back to it (`to`: its id, the first
+    /// 12 hex digits of its artifact digest).
     RestoreApp { base: String, to: String },
     /// The running process is the wanted version and healthy.
     KeepApp { base: String },
@@ -222,8 +225,46 @@ pub fn plan_rollback(cx: &Cx, seen: &Observed) -> Result<Planned<Step>> {
             .hint("rollback returns to the version before the last successful deploy; deploy at least twice first")
             .into());
     };
-    let to = short(deployment_digest(prev).trim_start_matches("sha256:")).to_string();
-    Ok(Planned::of(vec![Step::RestoreApp { base: cx.resource_base(), to }, proxy_step(n, n.state.front_port, prev.public)]))
+    Ok(restore(cx, n, prev))
+}
+
+/// Start `prev` again and switch to it.
+fn restore(cx: &Cx, n: &Now, prev: &Version) -> Planned<Step> {
+    Planned::of(vec![
+        Step::RestoreApp { base: cx.resource_base(), to: release_id(prev).to_string() },
+        proxy_step(n, n.state.front_port, prev.public),
+    ])
+}
+
+/// The serving version, and the previous one when `rollback` can put back something
+/// else: its snapshot is whole and its artifact differs (a version of the same artifact
+/// differs only in secret values, and a rollback runs with today's). Newest first, by
+/// their artifact digests, as `build` and `status` show them.
+pub fn releases(seen: &Observed) -> Vec<Kept> {
+    let Some(n) = seen.now() else { return Vec::new() };
+    let s = &n.state.serving;
+    let mut out = vec![Kept {
+        id: release_id(&s.version).into(),
+        digest: s.version.artifact.clone(),
+        created_at: Some(iso8601(s.since)),
+        live: true,
+    }];
+    if let Some(p) = n.state.previous.as_ref().filter(|p| n.previous_kept && p.artifact != s.version.artifact) {
+        out.push(Kept {
+            id: release_id(p).into(),
+            digest: p.artifact.clone(),
+            created_at: n.state.previous_since.map(iso8601),
+            live: false,
+        });
+    }
+    out
+}
+
+/// Back to the kept version `id`. pick_kept refuses the serving one, and the previous
+/// one is the only other kept: a plain rollback's plan is the one.
+pub fn plan_rollback_to(cx: &Cx, seen: &Observed, id: &str) -> Result<Planned<Step>> {
+    pick_kept(cx, &releases(seen), id)?;
+    plan_rollback(cx, seen)
 }
 
 /// Everything of this deployment: its processes (only the ones aideploy started and

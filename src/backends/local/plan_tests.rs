@@ -105,11 +105,13 @@ fn deployed(cx: &Cx, artifact: &Built<Source>, live: Live, previous: bool) -> Ob
             proc: Proc { pid: 10, start: Some(1) },
             port: 41000,
             log: PathBuf::from("/state/logs/app.log"),
-            since: 0,
+            since: 1_764_900_000,
         },
+        previous_since: previous.as_ref().map(|_| 1_764_800_000),
         previous,
     };
-    Observed::Recorded(Box::new(Now { state, app_alive: live.app, proxy_alive: live.proxy, app_healthy: live.healthy }))
+    let previous_kept = state.previous.is_some();
+    Observed::Recorded(Box::new(Now { state, app_alive: live.app, proxy_alive: live.proxy, app_healthy: live.healthy, previous_kept }))
 }
 
 fn rows(p: &Planned<Step>) -> Vec<String> {
@@ -303,13 +305,72 @@ fn rollback_needs_a_previous_version() {
     let seen = deployed(&base, &code, Live { app: true, proxy: false, healthy: true }, true);
     let got = plan_rollback(&base, &seen).unwrap();
     let Observed::Recorded(n) = &seen else { unreachable!() };
-    let prev = deployment_digest(n.state.previous.as_ref().unwrap());
-    let to = short(prev.trim_start_matches("sha256:")).to_string();
+    let to = release_id(n.state.previous.as_ref().unwrap()).to_string();
+    assert_eq!(to, "deps-old", "the artifact digest's first 12 characters after `sha256:`");
     assert_eq!(
         got.changes,
         vec![Step::RestoreApp { base: "demo-dev".into(), to: to.clone() }, Step::StartProxy { port: 8000, why: ProxyWhy::NotRunning }]
     );
     assert_eq!(rows(&got)[0], format!("~ process demo-dev (back to {to})"));
+}
+
+/// The message and hint of a usage error.
+fn usage(e: anyhow::Error) -> (String, String) {
+    let u = crate::error::Failure::of(&e).and_then(crate::error::Failure::as_usage).unwrap_or_else(|| panic!("not a usage error: {e:#}"));
+    (u.message.clone(), u.hint.clone().unwrap_or_default())
+}
+
+/// The local target keeps the serving version and the previous one, named by their
+/// artifact digests (as `build` and `status` show them).
+#[test]
+fn releases_are_the_serving_version_and_the_previous_one() {
+    let base = cx(MANIFEST, &[]);
+    let code = built("0123456789abcdef", "deps");
+    let seen = deployed(&base, &code, ALL_UP, true);
+    let kept = releases(&seen);
+    assert_eq!(
+        kept,
+        [
+            Kept {
+                id: "deps-0123456".into(),
+                digest: "sha256:deps-0123456789abcdef".into(),
+                created_at: Some("2025-12-05T02:00:00Z".into()),
+                live: true
+            },
+            Kept { id: "deps-old".into(), digest: "sha256:deps-old".into(), created_at: Some("2025-12-03T22:13:20Z".into()), live: false },
+        ]
+    );
+    // The live release is what status shows and what build made.
+    assert_eq!(crate::backends::local::state::deployed(&seen).unwrap().digest, code.info.digest);
+
+    // Back to it by its id or a prefix of its digest: the same plan as a plain rollback.
+    let plain = plan_rollback(&base, &seen).unwrap().changes;
+    assert_eq!(plain[0], Step::RestoreApp { base: "demo-dev".into(), to: "deps-old".into() });
+    assert_eq!(plan_rollback_to(&base, &seen, "deps-old").unwrap().changes, plain);
+    assert_eq!(plan_rollback_to(&base, &seen, "sha256:deps-o").unwrap().changes, plain);
+    // The serving one: refused, naming the kept one.
+    let (message, hint) = usage(plan_rollback_to(&base, &seen, "deps-0123456").unwrap_err());
+    assert!(message.contains("deps-0123456 is the one serving now"), "{message}");
+    assert!(hint.contains("(deps-old)"), "{hint}");
+    // Unknown: refused, naming what is kept and `history`.
+    let (message, hint) = usage(plan_rollback_to(&base, &seen, "abcdef").unwrap_err());
+    assert!(message.contains("keeps no release `abcdef`"), "{message}");
+    assert!(hint.contains("deps-old") && hint.contains("aideploy history --target local"), "{hint}");
+
+    // A previous snapshot that is gone, or of the same artifact (only secret values
+    // differ, and a rollback runs with today's): nothing else is kept.
+    let mut gone = seen.clone();
+    let Observed::Recorded(n) = &mut gone else { unreachable!() };
+    n.previous_kept = false;
+    assert_eq!(releases(&gone).len(), 1);
+    let (_, hint) = usage(plan_rollback_to(&base, &gone, "deps-old").unwrap_err());
+    assert!(hint.contains("no earlier release"), "{hint}");
+    let mut same = seen.clone();
+    let Observed::Recorded(n) = &mut same else { unreachable!() };
+    n.state.previous.as_mut().unwrap().artifact = code.info.digest.clone();
+    assert_eq!(releases(&same).iter().map(|k| k.live).collect::<Vec<_>>(), [true]);
+    // Nothing deployed: nothing kept.
+    assert!(releases(&Observed::Nothing).is_empty());
 }
 
 #[test]

@@ -261,12 +261,15 @@ pub fn describe_exit(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// The file a release folder holds once its copy is whole (its content: the digest).
+pub const COMPLETE: &str = ".aideploy-complete";
+
 /// The release folder for this artifact: a copy of the source set (large files hard
 /// linked), so the running version never sees later edits.
 pub fn ensure_release(dir: &Path, digest: &str, sources: &SourceSet) -> Result<PathBuf> {
     let name = super::short(digest.trim_start_matches("sha256:")).to_string();
     let release = dir.join("releases").join(&name);
-    if release.join(".aideploy-complete").is_file() {
+    if release.join(COMPLETE).is_file() {
         return Ok(release);
     }
     let tmp = dir.join("releases").join(format!("{name}.tmp-{}", std::process::id()));
@@ -280,7 +283,7 @@ pub fn ensure_release(dir: &Path, digest: &str, sources: &SourceSet) -> Result<P
         }
     }
     fs_err::create_dir_all(&tmp)?;
-    fs_err::write(tmp.join(".aideploy-complete"), digest)?;
+    fs_err::write(tmp.join(COMPLETE), digest)?;
     if release.exists() {
         fs_err::remove_dir_all(&release)?;
     }

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::process::Proc;
+use super::run::COMPLETE;
 use super::run::{Serving, Version};
-use super::{deployment_digest, url};
+use super::url;
 use crate::engine::{health, Deployed, Health};
 
 /// What `state.json` records.
@@ -23,6 +24,10 @@ pub struct State {
     pub serving: Serving,
     /// The version before, kept for `rollback`.
     pub previous: Option<Version>,
+    /// When the previous version began serving (seconds since the epoch); none in
+    /// states written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_since: Option<u64>,
 }
 
 /// What `observe` found.
@@ -45,6 +50,8 @@ pub struct Now {
     pub proxy_alive: bool,
     /// The app answered its health path directly.
     pub app_healthy: bool,
+    /// The previous version's snapshot is complete, so `rollback` can start it again.
+    pub previous_kept: bool,
 }
 
 impl Observed {
@@ -74,7 +81,8 @@ pub async fn observe(dir: &Path) -> Result<Observed> {
     let app_alive = s.proc.alive();
     let proxy_alive = state.proxy.is_some_and(|p| p.alive());
     let app_healthy = app_alive && health::probe(&format!("{}{}", url(s.port), s.version.health)).await;
-    Ok(Observed::Recorded(Box::new(Now { state, app_alive, proxy_alive, app_healthy })))
+    let previous_kept = state.previous.as_ref().is_some_and(|p| p.release.join(COMPLETE).is_file());
+    Ok(Observed::Recorded(Box::new(Now { state, app_alive, proxy_alive, app_healthy, previous_kept })))
 }
 
 /// What `status` shows.
@@ -88,10 +96,11 @@ pub fn deployed(seen: &Observed) -> Option<Deployed> {
     details.insert("port".into(), json!(state.front_port));
     details.insert("log".into(), json!(s.log));
     if let Some(p) = &state.previous {
-        details.insert("previous".into(), json!(deployment_digest(p)));
+        details.insert("previous".into(), json!(p.artifact));
     }
     Some(Deployed {
-        digest: deployment_digest(&s.version),
+        // The artifact's digest, as `build` shows it and `history` lists the version.
+        digest: s.version.artifact.clone(),
         url: Some(url(state.front_port)),
         health: if n.app_healthy && n.proxy_alive { Health::Passed } else { Health::Failed },
         deployed_at: Some(crate::util::iso8601(s.since)),

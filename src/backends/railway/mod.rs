@@ -58,7 +58,7 @@ use crate::backends::paas::image::{self, Image};
 use crate::backends::paas::secrets::PaasStore;
 use crate::backends::paas::vars;
 use crate::engine::{
-    Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Outcome, Planned, Provider, Reporter, Target,
+    Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Kept, LineSink, LogQuery, Outcome, Planned, Provider, Reporter, Target,
 };
 use crate::error::UsageError;
 use crate::manifest::Kind;
@@ -232,6 +232,15 @@ impl Target for RailwayTarget {
 
     async fn rollback(&self, cx: &Cx, seen: &Observed, plan: &Planned<Step>, r: &dyn Reporter) -> Result<Outcome> {
         apply::rollback(cx, seen, plan, r).await
+    }
+
+    /// The service's live deployment and those Railway can roll back to (plan.rs).
+    fn releases(&self, _cx: &Cx, seen: &Observed) -> Vec<Kept> {
+        plan::releases(seen)
+    }
+
+    fn plan_rollback_to(&self, cx: &Cx, seen: &Observed, id: &str) -> Result<Planned<Step>> {
+        plan::plan_rollback_to(cx, seen, id)
     }
 
     async fn logs(&self, cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {

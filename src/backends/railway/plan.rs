@@ -1,10 +1,13 @@
 //! What a Railway deploy, rollback or destroy will do, as typed steps; `plan` is pure.
 
+use anyhow::Result;
+
 use crate::backends::paas::image::ImageFacts;
 use crate::backends::paas::pull::{self, PULL_VAR};
 use crate::backends::paas::short;
 use crate::backends::paas::vars::{self, VarChange};
-use crate::engine::{Action, Change, Cx, Op, Planned};
+use crate::engine::target::pick_kept;
+use crate::engine::{Action, Change, Cx, Kept, Op, Planned};
 
 use super::observe::{Observed, SeenInstance};
 use super::{desired_vars, health_path, health_timeout, is_public, private_note, project_name, PORT_REASON};
@@ -268,6 +271,30 @@ pub fn plan_rollback(seen: &Observed) -> Option<Step> {
     let at = s.deployments.iter().position(|d| d.id == live.id)?;
     let prev = s.deployments[at + 1..].iter().find(|d| d.can_rollback && d.status == "REMOVED" && d.digest != live.digest)?;
     Some(Step::Rollback { deployment: prev.id.clone(), digest: prev.digest.clone() })
+}
+
+/// The deployments a rollback can go back to, and the live one, newest first. Railway
+/// rolls back only to a deployment that served and was replaced (`REMOVED`) and that it
+/// says it still can (`canRollback`: it still has what the deployment ran); one that
+/// never went live, or whose image Railway no longer keeps, is not listed. A deployment
+/// whose image aideploy cannot tell is left out: it could not be named by digest.
+pub fn releases(seen: &Observed) -> Vec<Kept> {
+    let Some(s) = &seen.service else { return Vec::new() };
+    let live = s.live().map(|d| d.id.as_str());
+    s.deployments
+        .iter()
+        .filter(|d| Some(d.id.as_str()) == live || (d.can_rollback && d.status == "REMOVED"))
+        .filter_map(|d| {
+            Some(Kept { id: d.id.clone(), digest: d.digest.clone()?, created_at: d.created.clone(), live: Some(d.id.as_str()) == live })
+        })
+        .collect()
+}
+
+/// Railway's rollback to the kept deployment `id` (or a prefix of its id or digest).
+pub fn plan_rollback_to(cx: &Cx, seen: &Observed, id: &str) -> Result<Planned<Step>> {
+    let kept = releases(seen);
+    let to = pick_kept(cx, &kept, id)?;
+    Ok(Planned::of(vec![Step::Rollback { deployment: to.id.clone(), digest: Some(to.digest.clone()) }]))
 }
 
 /// What destroy removes: the service (ours by its mark), then the environment or the

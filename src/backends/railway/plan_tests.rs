@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::observe::{deployment_digest, Observed, SeenDeployment, SeenDomain, SeenEnvironment, SeenInstance, SeenProject, SeenService};
-use super::plan::{plan, plan_destroy, plan_rollback, Step};
+use super::plan::{plan, plan_destroy, plan_rollback, plan_rollback_to, releases, Step};
 use super::*;
 use crate::backends::paas::image::ImageFacts;
 use crate::backends::paas::owner::{self, OWNER_VAR};
@@ -245,6 +245,63 @@ fn rollback_target_is_the_last_removed_deployment_of_another_image() {
     assert_eq!(deployment_digest(&json!(null)), None);
     assert_eq!(deployment_digest(&json!({"image": "ghcr.io/a/b:v1", "imageDigest": "sha256:dd"})).as_deref(), Some("sha256:dd"));
     assert_eq!(deployment_digest(&json!({"image": "ghcr.io/a/b@sha256:ee"})).as_deref(), Some("sha256:ee"));
+}
+
+/// The message and hint of a usage error.
+fn usage(e: anyhow::Error) -> (String, String) {
+    let u = crate::error::Failure::of(&e).and_then(crate::error::Failure::as_usage).unwrap_or_else(|| panic!("not a usage error: {e:#}"));
+    (u.message.clone(), u.hint.clone().unwrap_or_default())
+}
+
+#[test]
+fn releases_are_the_live_deployment_and_those_railway_can_roll_back_to() {
+    let cx = testing::cx(MANIFEST, "railway");
+    let mut seen = deployed(&cx, "sha256:bb");
+    let gone = SeenDeployment { can_rollback: false, ..dep("d1", "sha256:99", "REMOVED") };
+    let dated = |d: SeenDeployment, at: &str| SeenDeployment { created: Some(at.into()), ..d };
+    seen.service.as_mut().unwrap().deployments = vec![
+        dep("d6", "sha256:dd", "BUILDING"),
+        dep("d5", "sha256:cc", "FAILED"),
+        dated(dep("d4", "sha256:bb", "SUCCESS"), "2026-12-05T10:00:00Z"),
+        dep("d3", "sha256:aa", "REMOVED"),
+        dep("d2", "sha256:bb", "REMOVED"),
+        gone,
+        dated(dep("d0", "sha256:00", "REMOVED"), "2026-12-01T08:00:00Z"),
+    ];
+    let kept = releases(&seen);
+    let shown: Vec<(&str, &str, bool)> = kept.iter().map(|k| (k.id.as_str(), k.digest.as_str(), k.live)).collect();
+    // Not the one under way, not the failed one, not the one Railway no longer keeps.
+    assert_eq!(shown, [("d4", "sha256:bb", true), ("d3", "sha256:aa", false), ("d2", "sha256:bb", false), ("d0", "sha256:00", false)]);
+    assert_eq!(kept[0].created_at.as_deref(), Some("2026-12-05T10:00:00Z"));
+    assert_eq!(kept[3].created_at.as_deref(), Some("2026-12-01T08:00:00Z"));
+
+    // To an older one than the one before: exactly that deployment.
+    let p = plan_rollback_to(&cx, &seen, "d0").unwrap();
+    assert_eq!(p.changes, [Step::Rollback { deployment: "d0".into(), digest: Some("sha256:00".into()) }]);
+    assert_eq!(rows(&p), ["+ deployment rollback to d0"]);
+    // One of the live image with the variables it had then is a release of its own.
+    assert_eq!(
+        plan_rollback_to(&cx, &seen, "d2").unwrap().changes,
+        [Step::Rollback { deployment: "d2".into(), digest: Some("sha256:bb".into()) }]
+    );
+    // ... while a plain rollback still goes to the newest one of another image.
+    assert_eq!(plan_rollback(&seen), Some(Step::Rollback { deployment: "d3".into(), digest: Some("sha256:aa".into()) }));
+
+    // Unknown, not kept any more, never live: an error that names what is kept.
+    for id in ["d9", "d1", "d5"] {
+        let (message, hint) = usage(plan_rollback_to(&cx, &seen, id).unwrap_err());
+        assert!(message.contains(&format!("keeps no release `{id}`")), "{message}");
+        assert!(hint.contains("d3, d2, d0") && hint.contains("aideploy history --target railway"), "{hint}");
+    }
+    // The live one: refused, naming the others.
+    let (message, hint) = usage(plan_rollback_to(&cx, &seen, "d4").unwrap_err());
+    assert!(message.contains("d4 is the one serving now"), "{message}");
+    assert!(hint.contains("d3, d2, d0"), "{hint}");
+
+    // Nothing deployed: nothing kept, and nothing to go back to.
+    assert!(releases(&Observed::default()).is_empty());
+    let (_, hint) = usage(plan_rollback_to(&cx, &Observed::default(), "d0").unwrap_err());
+    assert!(hint.contains("no earlier release"), "{hint}");
 }
 
 #[test]

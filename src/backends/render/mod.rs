@@ -50,8 +50,9 @@ use serde_json::json;
 use crate::backends::paas::image::{self, Image};
 use crate::backends::paas::secrets::PaasStore;
 use crate::backends::paas::vars;
+use crate::engine::target::pick_kept;
 use crate::engine::{
-    Built, Capabilities, Cx, DefaultPackage, Deployed, Health, LineSink, LogQuery, Outcome, Planned, Provider, Reporter, Target,
+    Built, Capabilities, Cx, DefaultPackage, Deployed, Health, Kept, LineSink, LogQuery, Outcome, Planned, Provider, Reporter, Target,
 };
 use crate::error::UsageError;
 use crate::manifest::Kind;
@@ -146,6 +147,17 @@ fn previous_deploy(s: &observe::SeenService) -> Option<&observe::SeenDeploy> {
     let live = s.live()?;
     let at = s.deploys.iter().position(|d| d.id == live.id)?;
     s.deploys[at + 1..].iter().find(|d| d.status == "deactivated" && d.digest != live.digest)
+}
+
+/// The deploys a rollback can go back to, and the live one, newest first: Render rolls
+/// back only to a deploy that went live itself (now `deactivated`); one that failed, was
+/// canceled or is under way is not listed, nor one whose image aideploy cannot tell.
+fn kept_deploys(s: &observe::SeenService) -> Vec<Kept> {
+    s.deploys
+        .iter()
+        .filter(|d| d.status == "live" || d.status == "deactivated")
+        .filter_map(|d| Some(Kept { id: d.id.clone(), digest: d.digest.clone()?, created_at: d.created.clone(), live: d.status == "live" }))
+        .collect()
 }
 
 #[async_trait]
@@ -250,6 +262,17 @@ impl Target for RenderTarget {
         apply::rollback(cx, seen, plan, r).await
     }
 
+    fn releases(&self, _cx: &Cx, seen: &Observed) -> Vec<Kept> {
+        seen.service.as_ref().map(kept_deploys).unwrap_or_default()
+    }
+
+    /// Render's rollback to the kept deploy `id` (or a prefix of its id or digest).
+    fn plan_rollback_to(&self, cx: &Cx, seen: &Observed, id: &str) -> Result<Planned<Step>> {
+        let kept = self.releases(cx, seen);
+        let to = pick_kept(cx, &kept, id)?;
+        Ok(Planned::of(vec![Step::Rollback { deploy: to.id.clone(), digest: Some(to.digest.clone()) }]))
+    }
+
     async fn logs(&self, cx: &Cx, seen: &Observed, query: &LogQuery, out: LineSink<'_>) -> Result<()> {
         logs::tail(cx, &Api::from_env()?, seen, query, out).await
     }
@@ -305,6 +328,68 @@ mod tests {
         assert_eq!(s.live().unwrap().digest.as_deref(), Some("sha256:bb"));
         let none = SeenService { deploys: vec![deploy("dep-1", "sha256:aa", "live")], ..s };
         assert!(previous_deploy(&none).is_none());
+    }
+
+    /// The message and hint of a usage error.
+    fn usage(e: anyhow::Error) -> (String, String) {
+        let u =
+            crate::error::Failure::of(&e).and_then(crate::error::Failure::as_usage).unwrap_or_else(|| panic!("not a usage error: {e:#}"));
+        (u.message.clone(), u.hint.clone().unwrap_or_default())
+    }
+
+    #[test]
+    fn releases_are_the_live_deploy_and_those_that_went_live_before() {
+        let manifest =
+            "version = 1\n[app]\nname = \"rag\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nport = 8000\nhealth = \"/health\"\n";
+        let cx = crate::backends::paas::testing::cx(manifest, "render");
+        let dated = |d: SeenDeploy, at: &str| SeenDeploy { created: Some(at.into()), ..d };
+        let s = SeenService {
+            id: "srv-1".into(),
+            deploys: vec![
+                deploy("dep-7", "sha256:ee", "build_in_progress"),
+                deploy("dep-6", "sha256:dd", "update_failed"),
+                dated(deploy("dep-5", "sha256:cc", "live"), "2026-12-05T10:00:00Z"),
+                deploy("dep-4", "sha256:bb", "deactivated"),
+                deploy("dep-3", "sha256:99", "canceled"),
+                deploy("dep-2", "sha256:cc", "deactivated"),
+                dated(deploy("dep-1", "sha256:aa", "deactivated"), "2026-12-01T08:00:00Z"),
+            ],
+            ..SeenService::default()
+        };
+        let seen = Observed { owner: "tea-1".into(), service: Some(s), credentials: Vec::new() };
+        let kept = RenderTarget.releases(&cx, &seen);
+        let shown: Vec<(&str, &str, bool)> = kept.iter().map(|k| (k.id.as_str(), k.digest.as_str(), k.live)).collect();
+        assert_eq!(
+            shown,
+            [("dep-5", "sha256:cc", true), ("dep-4", "sha256:bb", false), ("dep-2", "sha256:cc", false), ("dep-1", "sha256:aa", false)]
+        );
+        assert_eq!(kept[0].created_at.as_deref(), Some("2026-12-05T10:00:00Z"));
+        assert_eq!(kept[3].created_at.as_deref(), Some("2026-12-01T08:00:00Z"));
+
+        // To one older than the one before: exactly that deploy, by id or a digest prefix.
+        let want = [Step::Rollback { deploy: "dep-1".into(), digest: Some("sha256:aa".into()) }];
+        assert_eq!(RenderTarget.plan_rollback_to(&cx, &seen, "dep-1").unwrap().changes, want);
+        assert_eq!(RenderTarget.plan_rollback_to(&cx, &seen, "sha256:aa").unwrap().changes, want);
+        // A plain rollback still goes to the newest one of another image.
+        assert_eq!(
+            RenderTarget.plan_rollback(&cx, &seen).unwrap().changes,
+            [Step::Rollback { deploy: "dep-4".into(), digest: Some("sha256:bb".into()) }]
+        );
+
+        // Unknown, never live: an error naming the kept ones and `history`.
+        for id in ["dep-9", "dep-3", "dep-6"] {
+            let (message, hint) = usage(RenderTarget.plan_rollback_to(&cx, &seen, id).unwrap_err());
+            assert!(message.contains(&format!("keeps no release `{id}`")), "{message}");
+            assert!(hint.contains("dep-4, dep-2, dep-1") && hint.contains("aideploy history --target render"), "{hint}");
+        }
+        // The live one: refused.
+        let (message, _) = usage(RenderTarget.plan_rollback_to(&cx, &seen, "dep-5").unwrap_err());
+        assert!(message.contains("dep-5 is the one serving now"), "{message}");
+        // A digest prefix two kept deploys share names both.
+        let (message, _) = usage(RenderTarget.plan_rollback_to(&cx, &seen, "sha256:c").unwrap_err());
+        assert!(message.contains("names 2 releases: dep-5, dep-2"), "{message}");
+        // No service: nothing kept.
+        assert!(RenderTarget.releases(&cx, &Observed::default()).is_empty());
     }
 
     #[test]
