@@ -47,7 +47,10 @@ fn table(rows: &[Row]) -> String {
             commit.unwrap_or_else(dash),
             r.aideploy.clone().unwrap_or_else(dash),
             r.manifest.as_deref().map(short).unwrap_or_else(dash),
-            r.outcome.to_string(),
+            match &r.restores {
+                Some(id) => format!("{} (a copy of {id})", r.outcome),
+                None => r.outcome.to_string(),
+            },
         ]);
     }
     let mut width = vec![0usize; cells[0].len()];

@@ -405,6 +405,7 @@ mod tests {
                 aideploy: "0.1.0".into(),
                 manifest: "sha256:bb".into(),
                 ended: super::super::release::Ended::Released,
+                restores: None,
             }],
         };
         assert!(s.write(&old, None).await.unwrap());

@@ -55,6 +55,10 @@ pub struct Release {
     /// `sha256:` of the manifest's bytes.
     pub manifest: String,
     pub ended: Ended,
+    /// A release a rollback made by copying an earlier one (Railway and Render make a
+    /// new deployment of the one they go back to): the id of that earlier one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restores: Option<String>,
 }
 
 impl Release {
@@ -72,6 +76,7 @@ impl Release {
             aideploy: env!("CARGO_PKG_VERSION").to_string(),
             manifest: crate::artifact::oci::blobs::sha256_digest(cx.loaded.text.as_bytes()),
             ended,
+            restores: None,
         }
     }
 }
@@ -88,6 +93,27 @@ pub fn rolled_back(history: &mut [Release], from: &Kept) {
     if let Some(i) = position(history, from) {
         history[i].ended = Ended::RolledBack;
     }
+}
+
+/// What serves after a rollback, when the platform made a new release for it (a copy of
+/// the one it went back to, under a new id): recorded as that copy, with what the
+/// record says of the release it restores (its commit, manifest and aideploy version,
+/// not this working tree's). Nothing when the live release is recorded already, or
+/// the record knows no release of its digest.
+pub fn restored(history: &mut Vec<Release>, live: &Kept, by: &str) {
+    if position(history, live).is_some() {
+        return;
+    }
+    let Some(source) = history.iter().find(|r| r.digest == live.digest) else { return };
+    let copy = Release {
+        id: Some(live.id.clone()),
+        at: crate::util::iso8601(crate::util::now_secs()),
+        by: by.to_string(),
+        ended: Ended::Released,
+        restores: source.id.clone(),
+        ..source.clone()
+    };
+    record(history, copy);
 }
 
 /// Where in `history` the record of the kept release `k` is: by its id, else (a record
@@ -137,6 +163,9 @@ pub struct Row {
     pub outcome: Outcome,
     /// The platform still keeps it: `rollback --to` can go there.
     pub kept: bool,
+    /// Made by a rollback, as a copy of the release of this id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restores: Option<String>,
     /// aideploy recorded it (else the platform keeps a release made some other way, or
     /// one older than the record's [`KEEP`]).
     pub recorded: bool,
@@ -175,6 +204,7 @@ pub fn rows(history: &[Release], kept: &[Kept]) -> Vec<Row> {
             manifest: Some(r.manifest.clone()),
             outcome,
             kept: k.is_some(),
+            restores: r.restores.clone(),
             recorded: true,
         });
     }
@@ -190,6 +220,7 @@ pub fn rows(history: &[Release], kept: &[Kept]) -> Vec<Row> {
             manifest: None,
             outcome: if k.live { Outcome::Live } else { Outcome::Previous },
             kept: true,
+            restores: None,
             recorded: false,
         });
     }
@@ -218,6 +249,7 @@ mod tests {
             aideploy: "0.1.0".into(),
             manifest: "sha256:feed".into(),
             ended,
+            restores: None,
         }
     }
 
@@ -280,6 +312,34 @@ mod tests {
             vec![kept("new", "sha256:same", "2026-12-05T10:02:00Z", true), kept("old", "sha256:same", "2026-12-05T10:01:00Z", false)];
         let got: Vec<(Option<String>, Outcome)> = rows(&history, &platform).into_iter().map(|r| (r.id, r.outcome)).collect();
         assert_eq!(got, vec![(Some("new".into()), Outcome::Live), (Some("old".into()), Outcome::Previous)]);
+    }
+
+    #[test]
+    fn a_rollback_that_makes_a_new_release_records_it_as_a_copy() {
+        let mut history = vec![
+            rel(Some("d2"), "sha256:b", "2026-12-05T10:02:00Z", Ended::Released),
+            rel(Some("d1"), "sha256:a", "2026-12-05T10:01:00Z", Ended::Released),
+        ];
+        rolled_back(&mut history, &kept("d2", "sha256:b", "", true));
+        // The platform serves a new deployment, d3, copied from d1.
+        let live = kept("d3", "sha256:a", "2026-12-05T10:03:00Z", true);
+        restored(&mut history, &live, "bob@ci");
+        assert_eq!(history.len(), 3);
+        assert_eq!(history[0].id.as_deref(), Some("d3"));
+        assert_eq!(history[0].restores.as_deref(), Some("d1"));
+        assert_eq!(history[0].commit, history[2].commit);
+        assert_eq!(history[0].by, "bob@ci");
+        // Recorded once: a second look changes nothing.
+        restored(&mut history, &live, "bob@ci");
+        assert_eq!(history.len(), 3);
+        let platform =
+            vec![live, kept("d2", "sha256:b", "2026-12-05T10:02:00Z", false), kept("d1", "sha256:a", "2026-12-05T10:01:00Z", false)];
+        let outcomes: Vec<Outcome> = rows(&history, &platform).iter().map(|r| r.outcome).collect();
+        assert_eq!(outcomes, vec![Outcome::Live, Outcome::RolledBack, Outcome::Previous]);
+        // Going back to a release the platform keeps under its own id records nothing new.
+        let mut same = history.clone();
+        restored(&mut same, &kept("d1", "sha256:a", "", true), "bob@ci");
+        assert_eq!(same, history);
     }
 
     #[test]

@@ -136,6 +136,7 @@ mod tests {
             aideploy: "10.20.30-beta.4".into(),
             manifest: digest,
             ended: Ended::RolledBack,
+            restores: Some("b".repeat(36)),
         };
         let mut record = LeaseRecord::unreadable();
         record.holder = format!("{}@{}", "u".repeat(32), "h".repeat(64));
