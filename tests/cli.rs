@@ -49,7 +49,8 @@ fn help_texts() {
 #[test]
 fn commands_not_built_yet_are_absent() {
     let text = run(&["--help"]);
-    for absent in ["__local-proxy"] {
+    // The proxy is internal; `ci` and `gc` (issue 15) are not built yet.
+    for absent in ["__local-proxy", "ci", "gc"] {
         assert!(!text.contains(&format!("\n  {absent} ")), "`{absent}` is listed but not built");
     }
 }
