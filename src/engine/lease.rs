@@ -44,6 +44,11 @@ pub struct LeaseRecord {
     /// it over.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub releases: Vec<super::release::Release>,
+    /// When this stage may be removed by `aideploy gc` (seconds since the epoch), set by
+    /// `deploy --ttl`: a preview stage's time to live, kept in the cloud beside the lease
+    /// so any machine's `gc` finds it. Carried over by each taker, like `releases`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_expires: Option<u64>,
 }
 
 impl LeaseRecord {
@@ -61,6 +66,7 @@ impl LeaseRecord {
             expires: now + TTL.as_secs(),
             released: false,
             releases: Vec::new(),
+            stage_expires: None,
         }
     }
 
@@ -76,6 +82,7 @@ impl LeaseRecord {
             expires: 0,
             released: true,
             releases: Vec::new(),
+            stage_expires: None,
         }
     }
 
@@ -90,6 +97,14 @@ impl LeaseRecord {
         let since = crate::util::iso8601(self.since);
         format!("{} by {} (pid {}) since {}", self.command, self.holder, self.pid, since.get(11..).unwrap_or(&since))
     }
+}
+
+/// One stage of an app on a target, as its lease record in the cloud says: what
+/// [`crate::engine::Target::stages`] lists for `gc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageRecord {
+    pub stage: String,
+    pub record: LeaseRecord,
 }
 
 /// Where a target keeps its lease record.
@@ -140,6 +155,7 @@ pub async fn acquire(store: Arc<dyn LeaseStore>, command: &str, timeout: Duratio
         if let Some((rec, _)) = &current {
             if rec.id != me.id {
                 me.releases = rec.releases.clone();
+                me.stage_expires = rec.stage_expires;
             }
         }
         let (won, previous) = match &current {

@@ -348,6 +348,13 @@ pub trait Target: Send + Sync + 'static {
         self.lease_leftover(cx).await
     }
 
+    /// Every stage of this app on this target that has a lease record, with the record
+    /// (its `stage_expires` is what `gc` reads), from the cloud, not local state;
+    /// `cx.stage` is ignored. Read-only: creates nothing.
+    async fn stages(&self, cx: &Cx) -> Result<Vec<super::lease::StageRecord>> {
+        Err(unsupported("gc", cx).into())
+    }
+
     /// What `destroy` would remove: everything of this app, stage and target.
     fn plan_destroy(&self, cx: &Cx, seen: &Self::Observed) -> Planned<Self::Change>;
     async fn destroy(&self, cx: &Cx, seen: &Self::Observed, plan: &Planned<Self::Change>, r: &dyn Reporter) -> Result<Outcome>;
