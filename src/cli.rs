@@ -165,6 +165,16 @@ cloud beside the deploy lease, so every clone and CI job sees the same one.")]
 Traffic comes from [cost] in aideploy.toml (requests_per_day, avg_duration_ms,
 hours_per_day); nothing is read from any cloud.")]
     Cost(CostArgs),
+    /// Set up CI: the workflow file and keyless cloud login from the CI's OIDC token
+    #[command(after_help = "Examples:
+  aideploy ci init --provider github --target lambda          # repository from the git remote `origin`
+  aideploy ci init --provider gitlab --repo acme/rag --branch main --target lambda --yes
+  aideploy ci destroy --yes                                   # the identities ci init made, and its workflow file
+
+No long-lived secret is created: pushes to the branch deploy with a deploy identity,
+pull requests plan with a read-only one, and (GitHub) preview stages deploy from the
+`preview` environment. Cloud side today: AWS (lambda, ec2, sagemaker targets).")]
+    Ci(CiArgs),
     /// Check the manifest and report every problem
     #[command(after_help = "Examples:
   aideploy validate
@@ -362,3 +372,52 @@ pub enum SecretsCommand {
         target: TargetArgs,
     },
 }
+
+#[derive(Debug, Args, Clone)]
+pub struct CiArgs {
+    #[command(subcommand)]
+    pub command: CiCommand,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum CiCommand {
+    /// Write the CI workflow and create the cloud identities it logs in as (shown as a plan,
+    /// confirmed like a deploy)
+    #[command(after_help = "Examples:
+  aideploy ci init --provider github --target lambda
+  aideploy ci init --provider github --repo acme/rag --target lambda --target gpu --yes
+  aideploy ci init --provider gitlab --issuer https://gitlab.example.com --target lambda")]
+    Init(CiInitArgs),
+    /// Remove what `ci init` created: its roles and policies, the OIDC provider when
+    /// aideploy made it and nothing else uses it, and its workflow file
+    #[command(after_help = "Examples:
+  aideploy ci destroy
+  aideploy ci destroy --yes --json")]
+    Destroy(CiDestroyArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CiInitArgs {
+    /// The CI that runs the workflow and issues its OIDC tokens
+    #[arg(long, value_enum)]
+    pub provider: crate::ci::CiProvider,
+    /// The repository, OWNER/NAME [default: from the git remote `origin`]
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// The branch whose pushes deploy
+    #[arg(long, default_value = "main", value_name = "NAME")]
+    pub branch: String,
+    /// A target the workflow deploys (repeatable): a [targets.NAME] or a kind
+    #[arg(short, long = "target", value_name = "NAME", required = true)]
+    pub targets: Vec<String>,
+    /// The OIDC issuer of a self-managed GitLab (or GitHub Enterprise Server)
+    /// [default: https://gitlab.com, https://token.actions.githubusercontent.com]
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Replace a workflow file that aideploy did not write
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CiDestroyArgs {}

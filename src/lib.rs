@@ -3,6 +3,7 @@
 
 pub mod artifact;
 pub mod backends;
+pub mod ci;
 pub mod cli;
 pub mod cloud;
 pub mod commands;

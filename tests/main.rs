@@ -19,6 +19,7 @@ mod fakes {
 mod app_pass;
 mod appservice_target;
 mod build_cli;
+mod ci_init;
 mod cli;
 mod cloudrun_target;
 mod completions;

@@ -17,6 +17,9 @@ use crate::common;
 
 const AWS_TARGETS: [&str; 3] = ["lambda", "ec2", "sagemaker"];
 const ALL: &[&str] = &AWS_TARGETS;
+/// The documents besides the targets': `ci` is what `aideploy ci init` and `ci destroy`
+/// call (every file of src/ci/), checked the same way.
+const OTHER_DOCUMENTS: [(&str, &str); 1] = [("ci", "src/ci/")];
 
 /// Files outside a target's folder that call AWS, and the targets that reach them: the
 /// role helpers, the shared artifact bucket and the lease in it (every AWS target holds
@@ -425,7 +428,8 @@ pub fn actions(c: &Call) -> Result<Vec<String>, String> {
         None => vec![format!("{prefix}:{op}")],
     };
     let has = |m: &str| c.methods.contains(m);
-    if has("tags") || has("set_tags") || has("tag_specifications") {
+    // A `Tag*` operation is the tagging action itself.
+    if (has("tags") || has("set_tags") || has("tag_specifications")) && !op.starts_with("Tag") {
         out.push(match prefix.as_str() {
             "iam" => format!("iam:Tag{}", op.trim_start_matches("Create")),
             "ec2" => "ec2:CreateTags".into(),
@@ -445,6 +449,9 @@ pub fn actions(c: &Call) -> Result<Vec<String>, String> {
 
 /// The targets whose document must allow `c`.
 fn targets_of(c: &Call) -> Vec<&'static str> {
+    if let Some((doc, _)) = OTHER_DOCUMENTS.iter().find(|(_, dir)| c.file.starts_with(dir)) {
+        return vec![*doc];
+    }
     if let Some(t) = AWS_TARGETS.iter().find(|t| c.file.starts_with(&format!("src/backends/{t}/"))) {
         return vec![*t];
     }
@@ -463,7 +470,7 @@ pub fn documents(md: &str) -> BTreeMap<String, Vec<(String, Vec<String>)>> {
     while let Some(line) = lines.next() {
         if let Some(h) = line.strip_prefix("## ") {
             let first = h.split_whitespace().next().unwrap_or("").trim_matches('`');
-            current = AWS_TARGETS.contains(&first).then(|| first.to_string());
+            current = (AWS_TARGETS.contains(&first) || OTHER_DOCUMENTS.iter().any(|(d, _)| *d == first)).then(|| first.to_string());
         } else if line.trim() == "```json" {
             let body: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
             let Some(target) = current.take() else { continue };
@@ -558,7 +565,11 @@ fn every_aws_call_is_in_its_targets_policy() {
     let calls = scan(&files).unwrap_or_else(|e| panic!("the scan cannot place these calls:\n{}", e.join("\n")));
     let md = std::fs::read_to_string(common::root().join("docs/permissions.md")).unwrap();
     let docs = documents(&md);
-    assert_eq!(docs.keys().map(String::as_str).collect::<Vec<_>>(), ["ec2", "lambda", "sagemaker"], "a policy per AWS target");
+    assert_eq!(
+        docs.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["ci", "ec2", "lambda", "sagemaker"],
+        "a policy per AWS target, and ci's"
+    );
     let lacking = missing(&calls, &docs);
     assert!(lacking.is_empty(), "docs/permissions.md lacks what the code calls:\n{}", lacking.join("\n"));
 
@@ -569,7 +580,7 @@ fn every_aws_call_is_in_its_targets_policy() {
             per_target.entry(t).or_default().extend(actions(c).unwrap());
         }
     }
-    for (t, least) in [("lambda", 60), ("ec2", 55), ("sagemaker", 48)] {
+    for (t, least) in [("lambda", 60), ("ec2", 55), ("sagemaker", 48), ("ci", 25)] {
         let n = per_target.get(t).map_or(0, BTreeSet::len);
         assert!(n >= least, "only {n} distinct actions found for {t} (at least {least} expected): is the scan broken?");
     }

@@ -2,6 +2,7 @@
 //! error that `main` prints and maps to its exit code.
 
 pub mod build;
+pub mod ci;
 pub mod completions;
 pub mod cost;
 pub mod deploy;
@@ -58,6 +59,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         Command::Destroy(args) => destroy::run(&args, g, ui).await,
         Command::Secrets(args) => secrets::run(&args, g, ui).await,
         Command::Cost(args) => cost::run(&args, g, ui),
+        Command::Ci(args) => ci::run(&args, g, ui).await,
         Command::Validate => validate::run(g, ui),
         Command::Schema => schema::run(ui),
         Command::Completions { shell } => completions::run(shell),

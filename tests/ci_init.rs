@@ -1,0 +1,274 @@
+//! `aideploy ci init` and `ci destroy` against moto's IAM (started by `scripts/test`,
+//! `AIDEPLOY_TEST_MOTO`): what exists afterwards is read back with boto3 (the OIDC
+//! provider, both roles' trust policies, the policies attached), the workflow file is
+//! parsed as YAML (PyYAML) and checked for its keys.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+const REGION: &str = "us-east-1";
+
+fn moto() -> String {
+    std::env::var("AIDEPLOY_TEST_MOTO")
+        .unwrap_or_else(|_| panic!("AIDEPLOY_TEST_MOTO is not set: run these tests with `scripts/test` (it starts moto)"))
+}
+
+fn write_app(dir: &Path, name: &str) {
+    std::fs::write(
+        dir.join("aideploy.toml"),
+        format!(
+            "version = 1\n\n[app]\nname = \"{name}\"\nruntime = \"python3.11\"\nasgi = \"main:app\"\n\n[targets.lambda]\nregion = \"{REGION}\"\n\n[targets.cloudrun]\nproject = \"p\"\nregion = \"europe-west1\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("main.py"), "async def app(scope, receive, send):\n    pass\n").unwrap();
+}
+
+fn run(home: &Path, project: &Path, args: &[&str]) -> Output {
+    let mut c = common::aideploy(home);
+    c.current_dir(project)
+        .env("AWS_ENDPOINT_URL", moto())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION);
+    c.args(args).output().unwrap()
+}
+
+fn ok_json(out: &Output) -> Value {
+    assert!(out.status.success(), "exit {:?}\nstderr:\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The IAM side of one app's CI, read with boto3: providers (by host), roles (trust,
+/// tags, attached policies with their default version's document).
+const IAM_PY: &str = r#"
+import boto3, json, sys
+iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id="testing", aws_secret_access_key="testing")
+app = sys.argv[3]
+out = {"providers": {}, "roles": {}}
+for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
+    g = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=p["Arn"])
+    out["providers"][g["Url"]] = {"arn": p["Arn"], "client_ids": g["ClientIDList"], "tags": {t["Key"]: t["Value"] for t in g.get("Tags", [])}}
+for name in ("aideploy-ci-" + app, "aideploy-ci-" + app + "-plan"):
+    try:
+        r = iam.get_role(RoleName=name)["Role"]
+    except iam.exceptions.NoSuchEntityException:
+        continue
+    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
+    policies = {}
+    for a in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        pol = iam.get_policy(PolicyArn=a["PolicyArn"])["Policy"]
+        doc = iam.get_policy_version(PolicyArn=a["PolicyArn"], VersionId=pol["DefaultVersionId"])["PolicyVersion"]["Document"]
+        policies[a["PolicyName"]] = json.loads(doc) if isinstance(doc, str) else doc
+    out["roles"][name] = {"trust": r["AssumeRolePolicyDocument"], "tags": tags, "policies": policies}
+left = [p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"] if p["PolicyName"].startswith("aideploy-ci-" + app + "-")]
+out["policies_left"] = left
+print(json.dumps(out))
+"#;
+
+fn iam_state(app: &str) -> Value {
+    let out = std::process::Command::new("python3").args(["-c", IAM_PY, &moto(), REGION, app]).output().unwrap();
+    assert!(out.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A YAML file as JSON, read with PyYAML.
+fn yaml(path: &Path) -> Value {
+    let py = "import json, sys, yaml\nprint(json.dumps(yaml.safe_load(open(sys.argv[1]))))";
+    let out = std::process::Command::new("python3").args(["-c", py, &path.to_string_lossy()]).output().unwrap();
+    assert!(out.status.success(), "not YAML: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The AWS policy under `## {section}` of docs/permissions.md.
+fn doc_policy(section: &str) -> Value {
+    let md = std::fs::read_to_string(common::root().join("docs/permissions.md")).unwrap();
+    let start = md.find(&format!("\n## {section}\n")).unwrap();
+    let fence = start + md[start..].find("```json\n").unwrap() + 8;
+    let end = fence + md[fence..].find("\n```").unwrap();
+    serde_json::from_str(&md[fence..end]).unwrap()
+}
+
+fn reads_of(doc: &Value) -> Value {
+    let statements: Vec<Value> =
+        doc["Statement"].as_array().unwrap().iter().filter(|s| s["Sid"].as_str().unwrap().starts_with("Read")).cloned().collect();
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+fn steps_of(job: &Value) -> String {
+    job["steps"].as_array().unwrap().iter().filter_map(|s| s["run"].as_str()).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn github_init_trusts_the_repository_only_and_destroy_removes_it() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let app = format!("ci-gh-{}", std::process::id());
+    write_app(project.path(), &app);
+    let host = "token.actions.githubusercontent.com";
+
+    // A target whose cloud side is not built yet: exit 2, said plainly, nothing written.
+    let out = run(home.path(), project.path(), &["ci", "init", "--provider", "github", "--repo", "o/n", "--target", "cloudrun", "--yes"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("does not support `cloudrun` targets yet"), "{stderr}");
+    // Without --yes and no terminal: refused, exit 2, nothing created.
+    let out = run(home.path(), project.path(), &["ci", "init", "--provider", "github", "--repo", "o/n", "--target", "lambda"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    assert!(!project.path().join(".github").exists());
+    assert!(iam_state(&app)["roles"].as_object().unwrap().is_empty());
+
+    let report = ok_json(&run(
+        home.path(),
+        project.path(),
+        &["ci", "init", "--provider", "github", "--repo", "o/n", "--target", "lambda", "--yes", "--json"],
+    ));
+    assert_eq!(report["changed"], true);
+    let state = iam_state(&app);
+    let provider = &state["providers"][host];
+    assert_eq!(provider["client_ids"], serde_json::json!(["sts.amazonaws.com"]));
+    assert_eq!(provider["tags"]["aideploy:app"], app.as_str());
+    let provider_arn = provider["arn"].as_str().unwrap();
+    assert_eq!(report["identities"]["aws"]["oidc_provider"], provider_arn);
+
+    let deploy = &state["roles"][format!("aideploy-ci-{app}")];
+    let plan = &state["roles"][format!("aideploy-ci-{app}-plan")];
+    for role in [deploy, plan] {
+        assert_eq!(role["tags"]["aideploy:app"], app.as_str());
+        assert_eq!(role["tags"]["aideploy:ci"], "github:o/n");
+        let s = &role["trust"]["Statement"];
+        assert_eq!(s.as_array().unwrap().len(), 1);
+        assert_eq!(s[0]["Principal"]["Federated"], provider_arn);
+        assert_eq!(s[0]["Action"], "sts:AssumeRoleWithWebIdentity");
+    }
+    assert_eq!(
+        deploy["trust"]["Statement"][0]["Condition"],
+        serde_json::json!({"StringEquals": {
+            format!("{host}:aud"): "sts.amazonaws.com",
+            format!("{host}:sub"): ["repo:o/n:ref:refs/heads/main", "repo:o/n:environment:preview"]
+        }})
+    );
+    assert_eq!(
+        plan["trust"]["Statement"][0]["Condition"],
+        serde_json::json!({"StringEquals": {format!("{host}:aud"): "sts.amazonaws.com", format!("{host}:sub"): "repo:o/n:pull_request"}})
+    );
+    // The permissions are docs/permissions.md's, exactly: all of it to deploy, the read
+    // statements to plan.
+    let lambda = doc_policy("lambda");
+    assert_eq!(deploy["policies"], serde_json::json!({format!("aideploy-ci-{app}-lambda"): lambda}));
+    assert_eq!(plan["policies"], serde_json::json!({format!("aideploy-ci-{app}-plan-lambda"): reads_of(&lambda)}));
+
+    // The workflow.
+    let path = project.path().join(".github/workflows/aideploy.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("secrets."), "no stored secret is referenced");
+    let wf = yaml(&path);
+    let on = &wf["on"];
+    assert!(on["pull_request"]["types"].as_array().unwrap().contains(&"closed".into()));
+    assert_eq!(on["push"]["branches"], serde_json::json!(["main"]));
+    assert!(on["schedule"][0]["cron"].is_string());
+    let jobs = &wf["jobs"];
+    assert_eq!(jobs.as_object().unwrap().keys().collect::<Vec<_>>(), ["deploy", "gc", "plan", "preview", "preview-destroy"]);
+    for name in ["plan", "preview", "preview-destroy", "deploy", "gc"] {
+        assert_eq!(jobs[name]["permissions"]["id-token"], "write", "{name}");
+        let login = jobs[name]["steps"].as_array().unwrap().iter().find(|s| s["with"]["role-to-assume"].is_string()).unwrap();
+        let want = if name == "plan" { format!("aideploy-ci-{app}-plan") } else { format!("aideploy-ci-{app}") };
+        assert!(login["with"]["role-to-assume"].as_str().unwrap().ends_with(&format!(":role/{want}")), "{name}: {login}");
+    }
+    assert!(steps_of(&jobs["plan"]).contains("aideploy plan --target lambda"));
+    assert!(steps_of(&jobs["plan"]).contains("GITHUB_STEP_SUMMARY"));
+    assert_eq!(jobs["preview"]["environment"], "preview");
+    assert_eq!(jobs["preview-destroy"]["environment"], "preview");
+    assert!(jobs["plan"]["environment"].is_null() && jobs["deploy"]["environment"].is_null());
+    assert!(steps_of(&jobs["preview"]).contains("aideploy deploy --target lambda --stage \"$STAGE\" --ttl 72h --yes"));
+    assert!(steps_of(&jobs["preview-destroy"]).contains("aideploy destroy --target lambda --stage \"$STAGE\" --yes"));
+    assert!(steps_of(&jobs["deploy"]).contains("aideploy deploy --target lambda --yes"));
+    assert!(steps_of(&jobs["deploy"]).contains("aideploy status --target lambda --json"));
+    assert!(steps_of(&jobs["gc"]).contains("aideploy gc --target lambda --yes"));
+
+    // Again: nothing to change.
+    let again = ok_json(&run(
+        home.path(),
+        project.path(),
+        &["ci", "init", "--provider", "github", "--repo", "o/n", "--target", "lambda", "--json"],
+    ));
+    assert_eq!(again["changed"], false, "{again}");
+    assert!(again["actions"].as_array().unwrap().iter().all(|a| a["op"] == "noop"), "{again}");
+    assert_eq!(iam_state(&app), state);
+
+    let gone = ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--yes", "--json"]));
+    assert_eq!(gone["changed"], true);
+    let after = iam_state(&app);
+    assert!(after["roles"].as_object().unwrap().is_empty(), "{after}");
+    assert!(after["policies_left"].as_array().unwrap().is_empty(), "{after}");
+    assert!(after["providers"].get(host).is_none(), "the provider ci init made is deleted: {after}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn gitlab_init_reuses_a_provider_it_did_not_make_and_keeps_it() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let app = format!("ci-gl-{}", std::process::id());
+    write_app(project.path(), &app);
+    let host = format!("gitlab-{}.example.com", std::process::id());
+    let issuer = format!("https://{host}");
+    let py = "import boto3, sys\niam = boto3.client('iam', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+              iam.create_open_id_connect_provider(Url=sys.argv[2], ClientIDList=['sts.amazonaws.com'], ThumbprintList=[])";
+    let out = std::process::Command::new("python3").args(["-c", py, &moto(), &issuer]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // No --repo and no git remote: the fix is named.
+    let args = ["ci", "init", "--provider", "gitlab", "--issuer", &issuer, "--target", "lambda", "--yes", "--json"];
+    let out = run(home.path(), project.path(), &args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--repo OWNER/NAME"), "{}", String::from_utf8_lossy(&out.stderr));
+    let git =
+        |a: &[&str]| assert!(std::process::Command::new("git").current_dir(project.path()).args(a).output().unwrap().status.success());
+    git(&["init", "-q"]);
+    git(&["remote", "add", "origin", "https://gitlab.example.com/group/sub/rag.git"]);
+    // A .gitlab-ci.yml that is not aideploy's is kept unless --force.
+    let wf_path = project.path().join(".gitlab-ci.yml");
+    std::fs::write(&wf_path, "stages: [test]\n").unwrap();
+    let out = run(home.path(), project.path(), &args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&wf_path).unwrap(), "stages: [test]\n");
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let report = ok_json(&run(home.path(), project.path(), &forced));
+    let row = report["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "oidc-provider").unwrap();
+    assert_eq!(row["op"], "noop", "{row}");
+    let state = iam_state(&app);
+    let deploy = &state["roles"][format!("aideploy-ci-{app}")];
+    let plan = &state["roles"][format!("aideploy-ci-{app}-plan")];
+    assert_eq!(
+        deploy["trust"]["Statement"][0]["Condition"],
+        serde_json::json!({"StringEquals": {format!("{host}:aud"): "sts.amazonaws.com", format!("{host}:sub"): "project_path:group/sub/rag:ref_type:branch:ref:main"}})
+    );
+    assert_eq!(
+        plan["trust"]["Statement"][0]["Condition"],
+        serde_json::json!({"StringEquals": {format!("{host}:aud"): "sts.amazonaws.com"}, "StringLike": {format!("{host}:sub"): "project_path:group/sub/rag:ref_type:branch:ref:*"}})
+    );
+    let wf = yaml(&wf_path);
+    assert_eq!(wf[".aideploy"]["id_tokens"]["AIDEPLOY_AWS_ID_TOKEN"]["aud"], "sts.amazonaws.com");
+    assert_eq!(wf[".aideploy"]["variables"]["AWS_WEB_IDENTITY_TOKEN_FILE"], "$CI_PROJECT_DIR/.aws-web-identity-token");
+    assert!(wf["plan"]["variables"]["AWS_ROLE_ARN"].as_str().unwrap().ends_with(&format!(":role/aideploy-ci-{app}-plan")));
+    assert!(wf["deploy"]["variables"]["AWS_ROLE_ARN"].as_str().unwrap().ends_with(&format!(":role/aideploy-ci-{app}")));
+    assert!(wf["plan"]["script"][0].as_str().unwrap().contains("aideploy plan --target lambda"));
+    assert!(wf["deploy"]["script"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().contains("status --target lambda --json")));
+    assert_eq!(wf["gc"]["rules"][0]["if"], "$CI_PIPELINE_SOURCE == \"schedule\"");
+    assert!(!std::fs::read_to_string(&wf_path).unwrap().contains("secrets."));
+
+    ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--yes", "--json"]));
+    let after = iam_state(&app);
+    assert!(after["roles"].as_object().unwrap().is_empty(), "{after}");
+    assert!(after["providers"].get(&host).is_some(), "a provider aideploy did not make is kept: {after}");
+    assert!(!wf_path.exists());
+}
