@@ -49,6 +49,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove everything a deploy of this app and stage created')
             [CompletionResult]::new('secrets', 'secrets', [CompletionResultType]::ParameterValue, 'Store, list, read or remove the app''s secrets in the target''s secret store')
             [CompletionResult]::new('cost', 'cost', [CompletionResultType]::ParameterValue, 'Estimate each target''s monthly cost from the manifest and a price table, side by side')
+            [CompletionResult]::new('ci', 'ci', [CompletionResultType]::ParameterValue, 'Set up CI: the workflow file and keyless cloud login from the CI''s OIDC token')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the manifest and report every problem')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the manifest''s JSON Schema (for editors)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -477,6 +478,88 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'aideploy;ci' {
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars: one line per step, and one with its duration when it ends')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write the CI workflow and create the cloud identities it logs in as (shown as a plan, confirmed like a deploy)')
+            [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove what `ci init` created: its roles and policies, the OIDC provider when aideploy made it and nothing else uses it, and its workflow file')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'aideploy;ci;init' {
+            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'The CI that runs the workflow and issues its OIDC tokens')
+            [CompletionResult]::new('--repo', '--repo', [CompletionResultType]::ParameterName, 'The repository, OWNER/NAME [default: from the git remote `origin`]')
+            [CompletionResult]::new('--branch', '--branch', [CompletionResultType]::ParameterName, 'The branch whose pushes deploy')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'A target the workflow deploys (repeatable): a [targets.NAME] or a kind')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'A target the workflow deploys (repeatable): a [targets.NAME] or a kind')
+            [CompletionResult]::new('--issuer', '--issuer', [CompletionResultType]::ParameterName, 'The OIDC issuer of a self-managed GitLab (or GitHub Enterprise Server) [default: https://gitlab.com, https://token.actions.githubusercontent.com]')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace a workflow file that aideploy did not write')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars: one line per step, and one with its duration when it ends')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'aideploy;ci;destroy' {
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
+            [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr (-q: warnings and errors only)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr (-v, -vv)')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No spinners or progress bars: one line per step, and one with its duration when it ends')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking (needed when stdin is not a terminal or CI is set)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'aideploy;ci;help' {
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write the CI workflow and create the cloud identities it logs in as (shown as a plan, confirmed like a deploy)')
+            [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove what `ci init` created: its roles and policies, the OIDC provider when aideploy made it and nothing else uses it, and its workflow file')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'aideploy;ci;help;init' {
+            break
+        }
+        'aideploy;ci;help;destroy' {
+            break
+        }
+        'aideploy;ci;help;help' {
+            break
+        }
         'aideploy;validate' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
@@ -547,6 +630,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove everything a deploy of this app and stage created')
             [CompletionResult]::new('secrets', 'secrets', [CompletionResultType]::ParameterValue, 'Store, list, read or remove the app''s secrets in the target''s secret store')
             [CompletionResult]::new('cost', 'cost', [CompletionResultType]::ParameterValue, 'Estimate each target''s monthly cost from the manifest and a price table, side by side')
+            [CompletionResult]::new('ci', 'ci', [CompletionResultType]::ParameterValue, 'Set up CI: the workflow file and keyless cloud login from the CI''s OIDC token')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the manifest and report every problem')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the manifest''s JSON Schema (for editors)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -603,6 +687,17 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             break
         }
         'aideploy;help;cost' {
+            break
+        }
+        'aideploy;help;ci' {
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write the CI workflow and create the cloud identities it logs in as (shown as a plan, confirmed like a deploy)')
+            [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove what `ci init` created: its roles and policies, the OIDC provider when aideploy made it and nothing else uses it, and its workflow file')
+            break
+        }
+        'aideploy;help;ci;init' {
+            break
+        }
+        'aideploy;help;ci;destroy' {
             break
         }
         'aideploy;help;validate' {

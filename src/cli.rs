@@ -167,9 +167,9 @@ hours_per_day); nothing is read from any cloud.")]
     Cost(CostArgs),
     /// Set up CI: the workflow file and keyless cloud login from the CI's OIDC token
     #[command(after_help = "Examples:
-  aideploy ci init --provider github --target lambda          # repository from the git remote `origin`
+  aideploy ci init --provider github --target lambda    # the repository: git's `origin`
   aideploy ci init --provider gitlab --repo acme/rag --branch main --target lambda --yes
-  aideploy ci destroy --yes                                   # the identities ci init made, and its workflow file
+  aideploy ci destroy --yes                             # what ci init made
 
 No long-lived secret is created: pushes to the branch deploy with a deploy identity,
 pull requests plan with a read-only one, and (GitHub) preview stages deploy from the
