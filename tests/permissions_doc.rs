@@ -33,6 +33,10 @@ const SHARED: &[(&str, &[&str], &[&str])] = &[
     ("src/secrets/aws.rs", &["secrets::aws"], ALL),
     ("src/cloud/aws_logs.rs", &["aws_logs"], &["lambda", "sagemaker", "ec2"]),
     ("src/cloud/aws_metrics.rs", &["aws_metrics"], &["lambda", "sagemaker"]),
+    // The budget alert of `[cost] budget_usd`: src/backends/budget.rs wraps every target
+    // and reaches it for each whose provider is AWS, so every AWS target's folder, which
+    // names `cloud::aws::`, reaches it.
+    ("src/cloud/aws_budget.rs", &["cloud::aws::"], ALL),
 ];
 
 /// Functions of a shared file that fewer targets reach, with the name a target's folder
@@ -68,6 +72,15 @@ const RENAMED: &[(&str, &str, &[&str])] = &[
     ("s3", "CreateMultipartUpload", &["s3:PutObject"]),
     ("s3", "UploadPart", &["s3:PutObject"]),
     ("s3", "CompleteMultipartUpload", &["s3:PutObject"]),
+    // AWS Budgets authorizes by two actions for all of its budget operations.
+    ("budgets", "DescribeBudget", &["budgets:ViewBudget"]),
+    ("budgets", "DescribeNotificationsForBudget", &["budgets:ViewBudget"]),
+    ("budgets", "DescribeSubscribersForNotification", &["budgets:ViewBudget"]),
+    ("budgets", "CreateBudget", &["budgets:ModifyBudget"]),
+    ("budgets", "UpdateBudget", &["budgets:ModifyBudget"]),
+    ("budgets", "DeleteBudget", &["budgets:ModifyBudget"]),
+    ("budgets", "CreateNotification", &["budgets:ModifyBudget"]),
+    ("budgets", "DeleteNotification", &["budgets:ModifyBudget"]),
 ];
 
 /// A call found in the source.
@@ -400,7 +413,7 @@ fn pascal(snake: &str) -> String {
 pub fn actions(c: &Call) -> Result<Vec<String>, String> {
     let op = pascal(&c.op);
     let prefix = match c.krate.as_str() {
-        "lambda" | "iam" | "s3" | "secretsmanager" | "ec2" | "ecr" | "sagemaker" | "sts" => c.krate.clone(),
+        "lambda" | "iam" | "s3" | "secretsmanager" | "ec2" | "ecr" | "sagemaker" | "sts" | "budgets" => c.krate.clone(),
         // API Gateway's IAM actions are HTTP verbs on resource paths.
         "apigatewayv2" => "apigateway".into(),
         "cloudwatchlogs" => "logs".into(),
@@ -425,7 +438,7 @@ pub fn actions(c: &Call) -> Result<Vec<String>, String> {
         None => vec![format!("{prefix}:{op}")],
     };
     let has = |m: &str| c.methods.contains(m);
-    if has("tags") || has("set_tags") || has("tag_specifications") {
+    if has("tags") || has("set_tags") || has("tag_specifications") || has("set_resource_tags") || has("resource_tags") {
         out.push(match prefix.as_str() {
             "iam" => format!("iam:Tag{}", op.trim_start_matches("Create")),
             "ec2" => "ec2:CreateTags".into(),
