@@ -318,13 +318,20 @@ fn appservice_in_a_group_it_did_not_create() {
         let budget = one(&st, "Microsoft.Consumption/budgets");
         assert_eq!(
             budget["id"],
-            format!("/subscriptions/{}/resourceGroups/shared-rg/providers/Microsoft.Consumption/budgets/aideploy-fastapi-rag-dev-appservice", fake::SUB)
+            format!(
+                "/subscriptions/{}/resourceGroups/shared-rg/providers/Microsoft.Consumption/budgets/aideploy-fastapi-rag-dev-appservice",
+                fake::SUB
+            )
         );
         let b = &budget["properties"];
         assert_eq!((b["category"].as_str(), b["amount"].as_f64(), b["timeGrain"].as_str()), (Some("Cost"), Some(40.0), Some("Monthly")));
         assert!(b["timePeriod"]["startDate"].as_str().unwrap().ends_with("-01T00:00:00Z"), "{b}");
-        let tags: Vec<(&str, &str)> =
-            b["filter"]["and"].as_array().unwrap().iter().map(|e| (e["tags"]["name"].as_str().unwrap(), e["tags"]["values"][0].as_str().unwrap())).collect();
+        let tags: Vec<(&str, &str)> = b["filter"]["and"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["tags"]["name"].as_str().unwrap(), e["tags"]["values"][0].as_str().unwrap()))
+            .collect();
         assert_eq!(tags, [("aideploy-app", "fastapi-rag"), ("aideploy-stage", "dev"), ("aideploy-target", "appservice")]);
         let notes: Vec<(&str, f64, &str)> = b["notifications"]
             .as_object()

@@ -118,7 +118,10 @@ fn aws_budget_alert_is_created_updated_removed_and_destroyed_with_the_app() {
     let report = ok_json(&run(h, p, &["deploy", "--target", "lambda", "--yes", "--json"]));
     assert_eq!(budget_rows(&report), [("create".to_string(), name.clone())]);
     let b = budget(&name, "read");
-    assert_eq!((b["amount"].as_f64(), b["unit"].as_str(), b["time_unit"].as_str(), b["type"].as_str()), (Some(50.0), Some("USD"), Some("MONTHLY"), Some("COST")));
+    assert_eq!(
+        (b["amount"].as_f64(), b["unit"].as_str(), b["time_unit"].as_str(), b["type"].as_str()),
+        (Some(50.0), Some("USD"), Some("MONTHLY"), Some("COST"))
+    );
     assert_eq!(
         emails(&b),
         [("ACTUAL".to_string(), 80.0, "ops@example.com".to_string()), ("FORECASTED".to_string(), 100.0, "ops@example.com".to_string())]

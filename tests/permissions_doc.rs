@@ -562,7 +562,9 @@ fn aws_sources() -> Vec<(String, String)> {
 
 fn is_read_action(a: &str) -> bool {
     let name = a.split(':').nth(1).unwrap_or("");
-    ["Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Filter"].iter().any(|p| name.starts_with(p)) || a == "apigateway:GET"
+    // `budgets:ViewBudget` is AWS Budgets' one read action.
+    ["Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Filter", "View"].iter().any(|p| name.starts_with(p))
+        || a == "apigateway:GET"
 }
 
 #[test]

@@ -68,7 +68,9 @@ impl<C: Change> Change for Step<C> {
     fn row(&self) -> Action {
         match self {
             Step::Inner(c) => c.row(),
-            Step::Create(w) => Action::new(Op::Create, RESOURCE, &w.name).because(format!("{} a month", crate::cost::dollars(w.amount_usd))),
+            Step::Create(w) => {
+                Action::new(Op::Create, RESOURCE, &w.name).because(format!("{} a month", crate::cost::dollars(w.amount_usd)))
+            }
             Step::Update(w, why) => Action::new(Op::Update, RESOURCE, &w.name).because(why.clone()),
             Step::Delete(name, why) => Action::new(Op::Delete, RESOURCE, name).because(*why),
         }
@@ -130,7 +132,14 @@ impl<T: Target> WithBudget<T> {
     }
 
     /// Carries out the alert's steps of `plan`, adding their rows to `actions`.
-    async fn alert_steps(&self, cx: &Cx, seen: &Alert, plan: &Planned<Step<T::Change>>, r: &dyn Reporter, actions: &mut Vec<Action>) -> Result<()> {
+    async fn alert_steps(
+        &self,
+        cx: &Cx,
+        seen: &Alert,
+        plan: &Planned<Step<T::Change>>,
+        r: &dyn Reporter,
+        actions: &mut Vec<Action>,
+    ) -> Result<()> {
         let found = match seen {
             Alert::Read(f) => f.as_ref(),
             Alert::NoApi(_) => None,

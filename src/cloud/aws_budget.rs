@@ -41,12 +41,9 @@ impl Budgets {
     }
 
     async fn account(&self) -> Result<Account> {
-        let who = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| sdk_error("STS GetCallerIdentity", &e, "check the AWS credentials: `aws sts get-caller-identity` should answer"))?;
+        let who = self.sts.get_caller_identity().send().await.map_err(|e| {
+            sdk_error("STS GetCallerIdentity", &e, "check the AWS credentials: `aws sts get-caller-identity` should answer")
+        })?;
         let partition = who.arn().and_then(|a| a.split(':').nth(1)).unwrap_or("aws").to_string();
         Ok(Account { id: who.account().unwrap_or_default().to_string(), partition })
     }

@@ -45,11 +45,7 @@ impl Found {
         let cents = |x: f64| (x * 100.0).round() as i64;
         let mut why = Vec::new();
         if cents(self.amount_usd) != cents(want.amount_usd) {
-            why.push(format!(
-                "amount {} -> {}",
-                crate::cost::dollars(self.amount_usd),
-                crate::cost::dollars(want.amount_usd)
-            ));
+            why.push(format!("amount {} -> {}", crate::cost::dollars(self.amount_usd), crate::cost::dollars(want.amount_usd)));
         }
         if self.email != want.email {
             why.push(match &want.email {

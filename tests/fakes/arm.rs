@@ -1033,9 +1033,11 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
         // an email or action group (at a resource group's scope roles alone do not do).
         // Synchronous; an eTag that is not the stored one is refused.
         ("microsoft.consumption", "budgets", []) => match method {
-            "GET" => st.resources.get(&rkey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| {
-                err(404, "NotFound", format!("Budget '{name}' not found under scope '{group_id}'."))
-            }),
+            "GET" => st
+                .resources
+                .get(&rkey)
+                .map(|r| Reply::json(200, r.clone()))
+                .unwrap_or_else(|| err(404, "NotFound", format!("Budget '{name}' not found under scope '{group_id}'."))),
             "PUT" => {
                 valid!(budget_shape());
                 if !parsed["properties"]["notifications"].is_null() && !parsed["properties"]["notifications"].is_object() {
@@ -1050,7 +1052,9 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                 if p["category"] != "Cost" {
                     return err(400, "BadRequest", "Invalid category: only 'Cost' is supported.");
                 }
-                if !["Monthly", "Quarterly", "Annually", "BillingMonth", "BillingQuarter", "BillingAnnual"].contains(&p["timeGrain"].as_str().unwrap()) {
+                if !["Monthly", "Quarterly", "Annually", "BillingMonth", "BillingQuarter", "BillingAnnual"]
+                    .contains(&p["timeGrain"].as_str().unwrap())
+                {
                     return err(400, "BadRequest", format!("Invalid timeGrain '{}'.", p["timeGrain"]));
                 }
                 if p["amount"].as_f64().is_none_or(|a| a <= 0.0) {
@@ -1072,7 +1076,11 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                     }
                     let some = |k: &str| n[k].as_array().is_some_and(|a| !a.is_empty());
                     if !some("contactEmails") && !some("contactGroups") {
-                        return err(400, "BadRequest", format!("Notification '{key}' needs at least one contact email or contact group at this scope."));
+                        return err(
+                            400,
+                            "BadRequest",
+                            format!("Notification '{key}' needs at least one contact email or contact group at this scope."),
+                        );
                     }
                 }
                 if p["notifications"].as_object().is_some_and(|n| n.len() > 5) {
