@@ -423,6 +423,7 @@ mod tests {
                 ended: super::super::release::Ended::Released,
                 restores: None,
             }],
+            stage_expires: Some(4_000_000_000),
         };
         assert!(s.write(&old, None).await.unwrap());
         assert!(!s.write(&old, None).await.unwrap(), "a create-only write over an existing record fails");
@@ -439,6 +440,7 @@ mod tests {
         assert!(kept.released);
         let ids: Vec<_> = kept.releases.iter().map(|r| r.id.clone().unwrap()).collect();
         assert_eq!(ids, ["8", "7"]);
+        assert_eq!(kept.stage_expires, Some(4_000_000_000), "a preview stage's expiry outlives the taker");
         // Held by a process of this machine that is gone: stale though not expired.
         let gone = LeaseRecord { id: "gone".into(), host: hostname(), pid: u32::MAX / 2, expires: now_secs() + 600, ..old.clone() };
         assert!(gone.is_stale(now_secs()));
