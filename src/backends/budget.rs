@@ -21,10 +21,11 @@ use crate::secrets::SecretStore;
 pub struct WithBudget<T>(pub T);
 
 /// The cloud API an alert is kept with, or why there is none.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Api {
     Aws,
     Azure,
+    Gcp,
     None(&'static str),
 }
 
@@ -32,7 +33,7 @@ fn api(provider: Provider) -> Api {
     match provider {
         Provider::Aws => Api::Aws,
         Provider::Azure => Api::Azure,
-        Provider::Gcp => Api::None("aideploy does not create Google Cloud billing budgets yet"),
+        Provider::Gcp => Api::Gcp,
         Provider::Railway => Api::None("Railway has no budget alert API"),
         Provider::Render => Api::None("Render has no budget alert API"),
         Provider::Local => Api::None("a local run has no cloud bill"),
@@ -41,8 +42,8 @@ fn api(provider: Provider) -> Api {
 
 /// What the alert's cloud holds now.
 pub enum Alert {
-    /// The target's cloud has no alert aideploy keeps (why).
-    NoApi(&'static str),
+    /// The target's cloud has no alert aideploy keeps, or not with this manifest (why).
+    NoApi(String),
     /// The alert under this target's name, if any.
     Read(Option<Found>),
 }
@@ -109,11 +110,17 @@ impl<T: Target> WithBudget<T> {
     async fn read(&self, cx: &Cx) -> Result<Alert> {
         let name = crate::cloud::budget::name(cx);
         match api(self.0.capabilities().provider) {
-            Api::None(why) => Ok(Alert::NoApi(why)),
+            Api::None(why) => Ok(Alert::NoApi(why.to_string())),
+            Api::Gcp if gcp_account(cx).is_none() => Ok(Alert::NoApi(
+                "a Google Cloud budget lives on a billing account: add `billing_account = \"XXXXXX-XXXXXX-XXXXXX\"` to `[cost]` \
+                 (`gcloud billing accounts list` shows its id) for one"
+                    .to_string(),
+            )),
             api => {
                 let read = async {
                     match api {
                         Api::Azure => super::appservice::budget::read(cx).await,
+                        Api::Gcp => super::cloudrun::budget::read(cx, &gcp_account(cx).unwrap_or_default()).await,
                         _ => Budgets::for_target(cx).await?.read(cx, &name).await,
                     }
                 };
@@ -153,6 +160,7 @@ impl<T: Target> WithBudget<T> {
                     let found = found.filter(|f| f.ours);
                     match api(self.0.capabilities().provider) {
                         Api::Azure => super::appservice::budget::put(cx, want, found, r).await?,
+                        Api::Gcp => super::cloudrun::budget::put(cx, &gcp_account(cx).unwrap_or_default(), want, found).await?,
                         _ => Budgets::for_target(cx).await?.put(cx, want, found).await?,
                     }
                 }
@@ -160,6 +168,11 @@ impl<T: Target> WithBudget<T> {
                     r.step(&format!("deleting the budget alert {name}"));
                     match api(self.0.capabilities().provider) {
                         Api::Azure => super::appservice::budget::delete(cx, r).await?,
+                        Api::Gcp => {
+                            if let Some(f) = found {
+                                super::cloudrun::budget::delete(f).await?
+                            }
+                        }
                         _ => Budgets::for_target(cx).await?.delete(name).await?,
                     }
                 }
@@ -169,6 +182,11 @@ impl<T: Target> WithBudget<T> {
         }
         Ok(())
     }
+}
+
+/// `[cost] billing_account`, for cloudrun's budget.
+fn gcp_account(cx: &Cx) -> Option<String> {
+    super::cloudrun::budget::account(cx)
 }
 
 /// An outcome for a run in which the target itself had nothing to do.
@@ -211,22 +229,30 @@ where
 
     fn plan(&self, cx: &Cx, seen: &Self::Observed, artifact: &Built<T::Artifact>) -> Planned<Self::Change> {
         let mut plan = wrap(self.0.plan(cx, &seen.inner, artifact));
-        let want = Want::of(cx);
+        let api = api(self.0.capabilities().provider);
+        let mut want = Want::of(cx);
+        if let (Api::Gcp, Some(w)) = (api, want.as_mut()) {
+            // Google sends budget alerts to the billing account's people, not to an address.
+            if w.email.take().is_some() && matches!(seen.alert, Alert::Read(_)) {
+                plan.warnings.push(
+                    "a Google Cloud budget alerts the billing account's administrators and users, not `[cost] alert_email` \
+                     (an address of its own needs a Cloud Monitoring notification channel)"
+                        .to_string(),
+                );
+            }
+        }
         match (&seen.alert, want) {
             (Alert::NoApi(why), Some(_)) => plan.warnings.push(format!(
-                "`[cost] budget_usd` makes no budget alert on `{}`: {why}; the estimate check of plan and deploy is all it does there",
+                "`[cost] budget_usd` makes no budget alert on `{}`: {why}; until then the estimate check of plan and deploy is all it does there",
                 cx.target.name
             )),
             (Alert::NoApi(_), None) => {}
             (Alert::Read(found), Some(want)) => {
-                if want.email.is_none() {
+                if want.email.is_none() && api != Api::Gcp {
                     plan.warnings.push(format!(
                         "{} sends no alert without `[cost] alert_email`: the budget is kept (the cloud's cost pages show spend against it), \
                          but nobody is told; add `alert_email = \"you@example.com\"` to `[cost]`",
-                        match api(self.0.capabilities().provider) {
-                            Api::Azure => "An Azure budget on a resource group",
-                            _ => "AWS Budgets",
-                        }
+                        if api == Api::Azure { "An Azure budget on a resource group" } else { "AWS Budgets" }
                     ));
                 }
                 match found {
