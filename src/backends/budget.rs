@@ -27,6 +27,8 @@ enum Api {
     Azure,
     Gcp,
     None(&'static str),
+    /// This machine: no bill, nothing to say.
+    Local,
 }
 
 fn api(provider: Provider) -> Api {
@@ -36,7 +38,7 @@ fn api(provider: Provider) -> Api {
         Provider::Gcp => Api::Gcp,
         Provider::Railway => Api::None("Railway has no budget alert API"),
         Provider::Render => Api::None("Render has no budget alert API"),
-        Provider::Local => Api::None("a local run has no cloud bill"),
+        Provider::Local => Api::Local,
     }
 }
 
@@ -46,6 +48,8 @@ pub enum Alert {
     NoApi(String),
     /// The alert under this target's name, if any.
     Read(Option<Found>),
+    /// A local run: no bill to alert on.
+    NoBill,
 }
 
 /// What the target reads, and the alert.
@@ -111,6 +115,7 @@ impl<T: Target> WithBudget<T> {
         let name = crate::cloud::budget::name(cx);
         match api(self.0.capabilities().provider) {
             Api::None(why) => Ok(Alert::NoApi(why.to_string())),
+            Api::Local => Ok(Alert::NoBill),
             Api::Gcp if gcp_account(cx).is_none() => Ok(Alert::NoApi(
                 "a Google Cloud budget lives on a billing account: add `billing_account = \"XXXXXX-XXXXXX-XXXXXX\"` to `[cost]` \
                  (`gcloud billing accounts list` shows its id) for one"
@@ -149,7 +154,7 @@ impl<T: Target> WithBudget<T> {
     ) -> Result<()> {
         let found = match seen {
             Alert::Read(f) => f.as_ref(),
-            Alert::NoApi(_) => None,
+            Alert::NoApi(_) | Alert::NoBill => None,
         };
         for step in &plan.changes {
             let row = step.row();
@@ -246,7 +251,7 @@ where
                 "`[cost] budget_usd` makes no budget alert on `{}`: {why}; until then the estimate check of plan and deploy is all it does there",
                 cx.target.name
             )),
-            (Alert::NoApi(_), None) => {}
+            (Alert::NoApi(_), None) | (Alert::NoBill, _) => {}
             (Alert::Read(found), Some(want)) => {
                 if want.email.is_none() && api != Api::Gcp {
                     plan.warnings.push(format!(
