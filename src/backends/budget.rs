@@ -189,6 +189,52 @@ impl<T: Target> WithBudget<T> {
     }
 }
 
+/// The alert's step of a deploy's plan, and what the plan says about it.
+fn alert_plan<C>(cx: &Cx, api: Api, alert: &Alert, plan: &mut Planned<Step<C>>) {
+    let mut want = Want::of(cx);
+    if let (Api::Gcp, Some(w)) = (api, want.as_mut()) {
+        // Google sends budget alerts to the billing account's people, not to an address.
+        if w.email.take().is_some() && matches!(*alert, Alert::Read(_)) {
+            plan.warnings.push(
+                "a Google Cloud budget alerts the billing account's administrators and users, not `[cost] alert_email` \
+                 (an address of its own needs a Cloud Monitoring notification channel)"
+                    .to_string(),
+            );
+        }
+    }
+    match (alert, want) {
+        (Alert::NoApi(why), Some(_)) => plan.warnings.push(format!(
+            "`[cost] budget_usd` makes no budget alert on `{}`: {why}; there it is the estimate check of plan and deploy only",
+            cx.target.name
+        )),
+        (Alert::NoApi(_), None) | (Alert::NoBill, _) => {}
+        (Alert::Read(found), Some(want)) => {
+            if want.email.is_none() && api != Api::Gcp {
+                plan.warnings.push(format!(
+                    "{} sends no alert without `[cost] alert_email`: the budget is kept (the cloud's cost pages show spend against it), \
+                     but nobody is told; add `alert_email = \"you@example.com\"` to `[cost]`",
+                    if api == Api::Azure { "An Azure budget on a resource group" } else { "AWS Budgets" }
+                ));
+            }
+            match found {
+                None => plan.changes.push(Step::Create(want)),
+                Some(f) if !f.ours => plan.warnings.push(format!(
+                    "a budget named {} exists that aideploy did not make for this app, stage and target: it is left alone, and no alert is kept \
+                     until it is renamed or deleted",
+                    f.name
+                )),
+                Some(f) => {
+                    if let Some(why) = f.differs(&want) {
+                        plan.changes.push(Step::Update(want, why));
+                    }
+                }
+            }
+        }
+        (Alert::Read(Some(f)), None) if f.ours => plan.changes.push(Step::Delete(f.name.clone(), "`[cost] budget_usd` removed")),
+        (Alert::Read(_), None) => {}
+    }
+}
+
 /// `[cost] billing_account`, for cloudrun's budget.
 fn gcp_account(cx: &Cx) -> Option<String> {
     super::cloudrun::budget::account(cx)
@@ -234,49 +280,7 @@ where
 
     fn plan(&self, cx: &Cx, seen: &Self::Observed, artifact: &Built<T::Artifact>) -> Planned<Self::Change> {
         let mut plan = wrap(self.0.plan(cx, &seen.inner, artifact));
-        let api = api(self.0.capabilities().provider);
-        let mut want = Want::of(cx);
-        if let (Api::Gcp, Some(w)) = (api, want.as_mut()) {
-            // Google sends budget alerts to the billing account's people, not to an address.
-            if w.email.take().is_some() && matches!(seen.alert, Alert::Read(_)) {
-                plan.warnings.push(
-                    "a Google Cloud budget alerts the billing account's administrators and users, not `[cost] alert_email` \
-                     (an address of its own needs a Cloud Monitoring notification channel)"
-                        .to_string(),
-                );
-            }
-        }
-        match (&seen.alert, want) {
-            (Alert::NoApi(why), Some(_)) => plan.warnings.push(format!(
-                "`[cost] budget_usd` makes no budget alert on `{}`: {why}; until then the estimate check of plan and deploy is all it does there",
-                cx.target.name
-            )),
-            (Alert::NoApi(_), None) | (Alert::NoBill, _) => {}
-            (Alert::Read(found), Some(want)) => {
-                if want.email.is_none() && api != Api::Gcp {
-                    plan.warnings.push(format!(
-                        "{} sends no alert without `[cost] alert_email`: the budget is kept (the cloud's cost pages show spend against it), \
-                         but nobody is told; add `alert_email = \"you@example.com\"` to `[cost]`",
-                        if api == Api::Azure { "An Azure budget on a resource group" } else { "AWS Budgets" }
-                    ));
-                }
-                match found {
-                    None => plan.changes.push(Step::Create(want)),
-                    Some(f) if !f.ours => plan.warnings.push(format!(
-                        "a budget named {} exists that aideploy did not make for this app, stage and target: it is left alone, and no alert is kept \
-                         until it is renamed or deleted",
-                        f.name
-                    )),
-                    Some(f) => {
-                        if let Some(why) = f.differs(&want) {
-                            plan.changes.push(Step::Update(want, why));
-                        }
-                    }
-                }
-            }
-            (Alert::Read(Some(f)), None) if f.ours => plan.changes.push(Step::Delete(f.name.clone(), "`[cost] budget_usd` removed")),
-            (Alert::Read(_), None) => {}
-        }
+        alert_plan(cx, api(self.0.capabilities().provider), &seen.alert, &mut plan);
         plan
     }
 
@@ -362,5 +366,82 @@ where
         };
         outcome.actions.extend(rows);
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testing::cx;
+
+    const APP: &str = "version = 1\n[app]\nname = \"rag\"\nasgi = \"main:app\"\n[targets.lambda]\n[targets.railway]\n[targets.cloudrun]\n";
+
+    fn planned(cost: &str, target: &str, api: Api, alert: Alert) -> Planned<Step<Action>> {
+        let mut plan = Planned::default();
+        alert_plan(&cx(&format!("{APP}[cost]\n{cost}\n"), target, &[]), api, &alert, &mut plan);
+        plan
+    }
+
+    fn found(ours: bool, amount: f64, email: Option<&str>) -> Found {
+        Found {
+            name: "aideploy-rag-dev-lambda".into(),
+            ours,
+            amount_usd: amount,
+            email: email.map(str::to_string),
+            extra: serde_json::Value::Null,
+        }
+    }
+
+    fn rows(plan: &Planned<Step<Action>>) -> Vec<(Op, String, Option<String>)> {
+        plan.changes.iter().map(|c| c.row()).map(|a| (a.op, a.id, a.reason)).collect()
+    }
+
+    #[test]
+    fn the_alert_is_created_updated_kept_or_deleted_as_the_manifest_says() {
+        let name = "aideploy-rag-dev-lambda".to_string();
+        let with = "budget_usd = 50\nalert_email = \"ops@example.com\"";
+        let p = planned(with, "lambda", Api::Aws, Alert::Read(None));
+        assert_eq!(rows(&p), [(Op::Create, name.clone(), Some("$50.00 a month".into()))]);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // In sync: no step at all.
+        assert!(planned(with, "lambda", Api::Aws, Alert::Read(Some(found(true, 50.0, Some("ops@example.com"))))).changes.is_empty());
+        let p = planned(with, "lambda", Api::Aws, Alert::Read(Some(found(true, 40.0, None))));
+        assert_eq!(rows(&p), [(Op::Update, name.clone(), Some("amount $40.00 -> $50.00, alert email -> ops@example.com".into()))]);
+        // budget_usd removed: ours goes, another's stays.
+        let p = planned("", "lambda", Api::Aws, Alert::Read(Some(found(true, 50.0, None))));
+        assert_eq!(rows(&p), [(Op::Delete, name.clone(), Some("`[cost] budget_usd` removed".into()))]);
+        assert!(planned("", "lambda", Api::Aws, Alert::Read(Some(found(false, 50.0, None)))).changes.is_empty());
+        // Not ours: left alone, and said.
+        let p = planned(with, "lambda", Api::Aws, Alert::Read(Some(found(false, 999.0, None))));
+        assert!(p.changes.is_empty());
+        assert!(p.warnings.iter().any(|w| w.contains("left alone")), "{:?}", p.warnings);
+        // No email on AWS: created all the same, and the plan says nobody is told.
+        let p = planned("budget_usd = 50", "lambda", Api::Aws, Alert::Read(None));
+        assert_eq!(p.changes.len(), 1);
+        assert!(p.warnings.iter().any(|w| w.contains("AWS Budgets sends no alert without `[cost] alert_email`")), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn clouds_without_an_alert_say_so_once() {
+        let p = planned(
+            "budget_usd = 50",
+            "railway",
+            Api::None("Railway has no budget alert API"),
+            Alert::NoApi("Railway has no budget alert API".into()),
+        );
+        assert!(p.changes.is_empty());
+        assert_eq!(p.warnings.len(), 1);
+        assert!(p.warnings[0].contains("Railway has no budget alert API"), "{:?}", p.warnings);
+        assert!(planned("", "railway", Api::None(""), Alert::NoApi("x".into())).warnings.is_empty());
+        assert!(planned("budget_usd = 50", "railway", Api::Local, Alert::NoBill).warnings.is_empty());
+        // Google: the address is not where its alert goes, so it never makes an update.
+        let p = planned(
+            "budget_usd = 50\nalert_email = \"ops@example.com\"\nbilling_account = \"01A2B3-C4D5E6-F7A8B9\"",
+            "cloudrun",
+            Api::Gcp,
+            Alert::Read(Some(Found { name: "aideploy-rag-dev-cloudrun".into(), ..found(true, 50.0, None) })),
+        );
+        assert!(p.changes.is_empty());
+        assert!(p.warnings.iter().any(|w| w.contains("billing account's administrators")), "{:?}", p.warnings);
     }
 }
