@@ -296,7 +296,8 @@ fn appservice_deploy_redeploy_fail_swap_rollback_destroy() {
 /// re-run converges, and destroy removes aideploy's resources but keeps the group.
 #[test]
 fn appservice_in_a_group_it_did_not_create() {
-    let p = Project::new("resource_group = \"shared-rg\"\n");
+    // With a budget: its alert lives in the group, which destroy keeps, so it goes alone.
+    let p = Project::new("resource_group = \"shared-rg\"\n\n[cost]\nbudget_usd = 40\nalert_email = \"ops@example.com\"\n");
     p.st().add_group("shared-rg", "northeurope");
     let h = hex::encode(sha2::Sha256::digest(format!("{}/shared-rg", fake::SUB).as_bytes()));
     let site = format!("fastapi-rag-dev-{}", &h[..6]);
@@ -314,11 +315,41 @@ fn appservice_in_a_group_it_did_not_create() {
         assert_eq!(one(&st, "Microsoft.Web/sites")["name"], site.as_str());
         assert_eq!(one(&st, "Microsoft.Web/sites")["location"], "northeurope");
         assert!(st.groups["shared-rg"]["tags"].as_object().unwrap().is_empty(), "the group's tags were changed");
+        let budget = one(&st, "Microsoft.Consumption/budgets");
+        assert_eq!(
+            budget["id"],
+            format!(
+                "/subscriptions/{}/resourceGroups/shared-rg/providers/Microsoft.Consumption/budgets/aideploy-fastapi-rag-dev-appservice",
+                fake::SUB
+            )
+        );
+        let b = &budget["properties"];
+        assert_eq!((b["category"].as_str(), b["amount"].as_f64(), b["timeGrain"].as_str()), (Some("Cost"), Some(40.0), Some("Monthly")));
+        assert!(b["timePeriod"]["startDate"].as_str().unwrap().ends_with("-01T00:00:00Z"), "{b}");
+        let tags: Vec<(&str, &str)> = b["filter"]["and"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["tags"]["name"].as_str().unwrap(), e["tags"]["values"][0].as_str().unwrap()))
+            .collect();
+        assert_eq!(tags, [("aideploy-app", "fastapi-rag"), ("aideploy-stage", "dev"), ("aideploy-target", "appservice")]);
+        let notes: Vec<(&str, f64, &str)> = b["notifications"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| (n["thresholdType"].as_str().unwrap(), n["threshold"].as_f64().unwrap(), n["contactEmails"][0].as_str().unwrap()))
+            .collect();
+        assert_eq!(notes, [("Actual", 80.0, "ops@example.com"), ("Forecasted", 100.0, "ops@example.com")]);
     }
+    // Unchanged: no step for the budget either.
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert_eq!(v["changed"], false, "{v}");
     let (code, v, stderr) = p.run(&["destroy"]);
     assert_eq!(code, 0, "{v}\n{stderr}");
     let st = p.st();
     assert!(st.groups.contains_key("shared-rg"), "a group aideploy did not create was deleted");
+    assert!(st.by_type("Microsoft.Consumption/budgets").is_empty(), "destroy left the budget alert");
     assert!(st.tagged("fastapi-rag").is_empty(), "{:?}", st.tagged("fastapi-rag"));
     assert!(st.by_type("Microsoft.Authorization/roleAssignments").is_empty());
     // Deleted one by one, the vault too, which Key Vault keeps soft-deleted (no --purge).

@@ -325,6 +325,54 @@ fn cloudrun_deploy_redeploy_fail_rollback_destroy() {
 
 /// A public GPU service: the invoker binding for allUsers, and the GPU settings Cloud
 /// Run requires (the fake refuses a GPU without them).
+/// `[cost] budget_usd` with `billing_account`: a Cloud Billing budget on that account for
+/// this project, read back from the fake; a new amount patches it, destroy deletes it.
+/// Without `billing_account` the plan says how to get one and nothing is made.
+#[test]
+fn cloudrun_budget_on_the_billing_account_follows_the_manifest() {
+    let fake = fake::FakeGcp::start();
+    let p = Project::new(&fake.base);
+    let manifest = p.dir.join("aideploy.toml");
+    let base = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{base}\n[cost]\nbudget_usd = 5000\n")).unwrap();
+    let (code, v, stderr) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(stderr.contains("billing_account"), "{stderr}");
+    assert!(v["actions"].as_array().unwrap().iter().all(|a| a["resource"] != "budget alert"), "{v}");
+
+    let with = |amount: &str| format!("{base}\n[cost]\nbudget_usd = {amount}\nbilling_account = \"{}\"\n", fake::BILLING_ACCOUNT);
+    std::fs::write(&manifest, with("5000")).unwrap();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let budget = |st: &fake::State| {
+        assert!(st.rejected.is_empty(), "{:?}", st.rejected);
+        assert_eq!(st.budgets.len(), 1, "{:?}", st.budgets);
+        st.budgets.values().next().unwrap().clone()
+    };
+    let b = budget(&fake.state.lock().unwrap());
+    assert_eq!(b["displayName"], "aideploy-fastapi-rag-dev-cloudrun");
+    assert_eq!(b["budgetFilter"], json!({"projects": [format!("projects/{}", fake::PROJECT)], "calendarPeriod": "MONTH"}));
+    assert_eq!(b["amount"]["specifiedAmount"], json!({"currencyCode": "USD", "units": "5000", "nanos": 0}));
+    assert_eq!(
+        b["thresholdRules"],
+        json!([{"thresholdPercent": 0.8, "spendBasis": "CURRENT_SPEND"}, {"thresholdPercent": 1.0, "spendBasis": "FORECASTED_SPEND"}])
+    );
+
+    std::fs::write(&manifest, with("6000.5")).unwrap();
+    let (code, v, stderr) = p.run(&["deploy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let rows: Vec<&Value> = v["actions"].as_array().unwrap().iter().filter(|a| a["resource"] == "budget alert").collect();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0]["op"], "update");
+    let after = budget(&fake.state.lock().unwrap());
+    assert_eq!(after["name"], b["name"], "the budget was replaced, not updated");
+    assert_eq!(after["amount"]["specifiedAmount"], json!({"currencyCode": "USD", "units": "6000", "nanos": 500_000_000}));
+
+    let (code, v, stderr) = p.run(&["destroy"]);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    assert!(fake.state.lock().unwrap().budgets.is_empty(), "destroy left the budget");
+}
+
 #[test]
 fn cloudrun_public_gpu_service() {
     let fake = fake::FakeGcp::start();

@@ -18,6 +18,7 @@ mod fakes {
 
 mod app_pass;
 mod appservice_target;
+mod budget_alerts;
 mod build_cli;
 mod ci_init;
 mod cli;

@@ -36,6 +36,10 @@ const SHARED: &[(&str, &[&str], &[&str])] = &[
     ("src/secrets/aws.rs", &["secrets::aws"], ALL),
     ("src/cloud/aws_logs.rs", &["aws_logs"], &["lambda", "sagemaker", "ec2"]),
     ("src/cloud/aws_metrics.rs", &["aws_metrics"], &["lambda", "sagemaker"]),
+    // The budget alert of `[cost] budget_usd`: src/backends/budget.rs wraps every target
+    // and reaches it for each whose provider is AWS, so every AWS target's folder, which
+    // names `cloud::aws::`, reaches it.
+    ("src/cloud/aws_budget.rs", &["cloud::aws::"], ALL),
 ];
 
 /// Functions of a shared file that fewer targets reach, with the name a target's folder
@@ -71,6 +75,15 @@ const RENAMED: &[(&str, &str, &[&str])] = &[
     ("s3", "CreateMultipartUpload", &["s3:PutObject"]),
     ("s3", "UploadPart", &["s3:PutObject"]),
     ("s3", "CompleteMultipartUpload", &["s3:PutObject"]),
+    // AWS Budgets authorizes by two actions for all of its budget operations.
+    ("budgets", "DescribeBudget", &["budgets:ViewBudget"]),
+    ("budgets", "DescribeNotificationsForBudget", &["budgets:ViewBudget"]),
+    ("budgets", "DescribeSubscribersForNotification", &["budgets:ViewBudget"]),
+    ("budgets", "CreateBudget", &["budgets:ModifyBudget"]),
+    ("budgets", "UpdateBudget", &["budgets:ModifyBudget"]),
+    ("budgets", "DeleteBudget", &["budgets:ModifyBudget"]),
+    ("budgets", "CreateNotification", &["budgets:ModifyBudget"]),
+    ("budgets", "DeleteNotification", &["budgets:ModifyBudget"]),
 ];
 
 /// A call found in the source.
@@ -403,7 +416,7 @@ fn pascal(snake: &str) -> String {
 pub fn actions(c: &Call) -> Result<Vec<String>, String> {
     let op = pascal(&c.op);
     let prefix = match c.krate.as_str() {
-        "lambda" | "iam" | "s3" | "secretsmanager" | "ec2" | "ecr" | "sagemaker" | "sts" => c.krate.clone(),
+        "lambda" | "iam" | "s3" | "secretsmanager" | "ec2" | "ecr" | "sagemaker" | "sts" | "budgets" => c.krate.clone(),
         // API Gateway's IAM actions are HTTP verbs on resource paths.
         "apigatewayv2" => "apigateway".into(),
         "cloudwatchlogs" => "logs".into(),
@@ -429,7 +442,9 @@ pub fn actions(c: &Call) -> Result<Vec<String>, String> {
     };
     let has = |m: &str| c.methods.contains(m);
     // A `Tag*` operation is the tagging action itself.
-    if (has("tags") || has("set_tags") || has("tag_specifications")) && !op.starts_with("Tag") {
+    if (has("tags") || has("set_tags") || has("tag_specifications") || has("set_resource_tags") || has("resource_tags"))
+        && !op.starts_with("Tag")
+    {
         out.push(match prefix.as_str() {
             "iam" => format!("iam:Tag{}", op.trim_start_matches("Create")),
             "ec2" => "ec2:CreateTags".into(),
@@ -556,7 +571,9 @@ fn aws_sources() -> Vec<(String, String)> {
 
 fn is_read_action(a: &str) -> bool {
     let name = a.split(':').nth(1).unwrap_or("");
-    ["Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Filter"].iter().any(|p| name.starts_with(p)) || a == "apigateway:GET"
+    // `budgets:ViewBudget` is AWS Budgets' one read action.
+    ["Get", "List", "Describe", "Head", "BatchGet", "BatchCheck", "Filter", "View"].iter().any(|p| name.starts_with(p))
+        || a == "apigateway:GET"
 }
 
 #[test]

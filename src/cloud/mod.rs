@@ -3,9 +3,11 @@
 
 pub mod aws;
 pub mod aws_bucket;
+pub mod aws_budget;
 pub mod aws_logs;
 pub mod aws_metrics;
 pub mod azure;
+pub mod budget;
 pub mod docker_config;
 pub mod ecr;
 pub mod gcp;

@@ -32,6 +32,12 @@ pub struct Cost {
     /// A monthly budget in US dollars: `plan` warns and `deploy` refuses (unless
     /// `--over-budget`) when the estimate's low end is above it.
     pub budget_usd: Option<BudgetUsd>,
+    /// Where the cloud's budget alert writes when spending nears `budget_usd` (AWS
+    /// Budgets and Azure send their alerts to it; AWS sends none without it).
+    pub alert_email: Option<AlertEmail>,
+    /// The Google Cloud billing account (`XXXXXX-XXXXXX-XXXXXX`) that pays for the
+    /// cloudrun project: with `budget_usd`, a deploy creates a budget on it.
+    pub billing_account: Option<BillingAccount>,
 }
 
 impl Cost {
@@ -46,6 +52,9 @@ impl Cost {
     }
     pub fn budget_usd(&self) -> Option<f64> {
         self.budget_usd.map(|b| b.0)
+    }
+    pub fn alert_email(&self) -> Option<&str> {
+        self.alert_email.as_ref().map(|e| e.0.as_str())
     }
 }
 
@@ -119,6 +128,80 @@ impl<'de> Deserialize<'de> for BudgetUsd {
                 format!("budget_usd {b} is not a budget"),
                 "give US dollars a month, more than 0, e.g. `budget_usd = 50`; remove the key for no budget",
             )))
+        }
+    }
+}
+
+/// An email address: one `@`, a local part, and a domain with a dot.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct AlertEmail(#[schemars(regex(pattern = r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"), length(max = 254))] pub String);
+
+impl AlertEmail {
+    fn valid(s: &str) -> bool {
+        let Some((local, domain)) = s.split_once('@') else { return false };
+        let labels: Vec<&str> = domain.split('.').collect();
+        s.len() <= 254
+            && !local.is_empty()
+            && local.len() <= 64
+            && !local.chars().any(|c| c.is_whitespace() || c == '@')
+            && labels.len() >= 2
+            && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    }
+}
+
+impl<'de> Deserialize<'de> for AlertEmail {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if AlertEmail::valid(&s) {
+            Ok(AlertEmail(s))
+        } else {
+            Err(D::Error::custom(with_help(
+                format!("alert_email `{s}` is not an email address"),
+                "give the address budget alerts go to, e.g. `alert_email = \"ops@example.com\"`",
+            )))
+        }
+    }
+}
+
+/// A Google Cloud billing account id: three groups of six hex digits (`01A2B3-C4D5E6-F7A8B9`).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct BillingAccount(#[schemars(regex(pattern = r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"))] pub String);
+
+impl<'de> Deserialize<'de> for BillingAccount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let ok = s.len() == 20
+            && s.split('-').count() == 3
+            && s.split('-').all(|g| g.len() == 6 && g.chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)));
+        if ok {
+            Ok(BillingAccount(s))
+        } else {
+            Err(D::Error::custom(with_help(
+                format!("billing_account `{s}` is not a billing account id"),
+                "give the id `gcloud billing accounts list` shows: three groups of six digits and capital letters A-F, e.g. `01A2B3-C4D5E6-F7A8B9`",
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod budget_key_tests {
+    use super::*;
+
+    #[test]
+    fn emails_and_billing_accounts_are_checked() {
+        for ok in ["ops@example.com", "a.b+c@sub.example.co"] {
+            assert!(AlertEmail::valid(ok), "{ok}");
+        }
+        for bad in ["ops", "ops@example", "@example.com", "o ps@example.com", "ops@exa_mple.com", "ops@.com"] {
+            assert!(!AlertEmail::valid(bad), "{bad}");
+        }
+        let parse = |s: &str| serde_json::from_value::<BillingAccount>(serde_json::json!(s)).is_ok();
+        assert!(parse("01A2B3-C4D5E6-F7A8B9"));
+        for bad in ["01a2b3-c4d5e6-f7a8b9", "01A2B3C4D5E6F7A8B9", "01A2B3-C4D5E6-F7A8B", "01A2B3-C4D5E6-F7A8BG"] {
+            assert!(!parse(bad), "{bad}");
         }
     }
 }

@@ -138,6 +138,7 @@ fn check(v: &Value, shape: &Value, at: &str) -> Result<(), String> {
                 "string" => v.is_string(),
                 "bool" => v.is_boolean(),
                 "int" => v.is_i64(),
+                "number" => v.is_number(),
                 "any" => true,
                 "tags" => v.as_object().is_some_and(|o| o.values().all(Value::is_string)),
                 _ => false,
@@ -179,6 +180,18 @@ fn check(v: &Value, shape: &Value, at: &str) -> Result<(), String> {
     }
 }
 
+fn budget_shape() -> Value {
+    let filter = json!({"name": "string", "operator": "string", "!values": ["string"]});
+    json!({"eTag": "string",
+        "!properties": {"!category": "string", "!amount": "number", "!timeGrain": "string",
+            "!timePeriod": {"!startDate": "string", "endDate": "string"},
+            "filter": {"and": [{"dimensions": filter, "tags": filter}], "dimensions": filter, "tags": filter},
+            "notifications": "any"}})
+}
+fn notification_shape() -> Value {
+    json!({"!enabled": "bool", "!operator": "string", "!threshold": "number", "contactEmails": ["string"], "contactRoles": ["string"],
+        "contactGroups": ["string"], "thresholdType": "string", "locale": "string"})
+}
 fn group_shape() -> Value {
     json!({"!location": "string", "tags": "tags", "managedBy": "string", "properties": {}})
 }
@@ -390,6 +403,7 @@ fn versions(ns: &str) -> &'static [&'static str] {
         "microsoft.authorization" => &["2020-04-01-preview", "2022-04-01"],
         "subscriptions" => &["2016-06-01", "2020-01-01", "2022-12-01"],
         "microsoft.insights" => &["2018-01-01", "2019-07-01", "2021-05-01", "2023-10-01", "2024-02-01"],
+        "microsoft.consumption" => &["2023-05-01", "2023-11-01", "2024-08-01"],
         _ => &["2021-04-01", "2022-09-01", "2024-03-01", "2025-04-01"],
     }
 }
@@ -818,6 +832,7 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
             .filter(|(k, r)| {
                 k.starts_with(&prefix)
                     && !r["type"].as_str().unwrap_or("").starts_with("Microsoft.Authorization")
+                    && r["type"] != "Microsoft.Consumption/budgets"
                     && !k.contains("/config/")
                     && !k.contains("/secrets/")
             })
@@ -1009,6 +1024,88 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                     Reply::json(200, Value::Null)
                 }
                 None => Reply::json(204, Value::Null),
+            },
+            _ => err(405, "MethodNotAllowed", "method not allowed"),
+        },
+        // A budget on the resource group (Microsoft.Consumption/budgets, 2024-08-01):
+        // category Cost, an amount, a time grain, a period starting on the first of a
+        // month; each notification enabled, with an operator, a threshold (0-1000), and
+        // an email or action group (at a resource group's scope roles alone do not do).
+        // Synchronous; an eTag that is not the stored one is refused.
+        ("microsoft.consumption", "budgets", []) => match method {
+            "GET" => st
+                .resources
+                .get(&rkey)
+                .map(|r| Reply::json(200, r.clone()))
+                .unwrap_or_else(|| err(404, "NotFound", format!("Budget '{name}' not found under scope '{group_id}'."))),
+            "PUT" => {
+                valid!(budget_shape());
+                if !parsed["properties"]["notifications"].is_null() && !parsed["properties"]["notifications"].is_object() {
+                    return err(400, "InvalidRequestContent", "The value at 'body.properties.notifications' must be an object.");
+                }
+                for (key, n) in parsed["properties"]["notifications"].as_object().into_iter().flatten() {
+                    if let Err(why) = check(n, &notification_shape(), &format!("properties.notifications.{key}")) {
+                        return err(400, "InvalidRequestContent", why);
+                    }
+                }
+                let p = &parsed["properties"];
+                if p["category"] != "Cost" {
+                    return err(400, "BadRequest", "Invalid category: only 'Cost' is supported.");
+                }
+                if !["Monthly", "Quarterly", "Annually", "BillingMonth", "BillingQuarter", "BillingAnnual"]
+                    .contains(&p["timeGrain"].as_str().unwrap())
+                {
+                    return err(400, "BadRequest", format!("Invalid timeGrain '{}'.", p["timeGrain"]));
+                }
+                if p["amount"].as_f64().is_none_or(|a| a <= 0.0) {
+                    return err(400, "BadRequest", "The budget amount must be greater than 0.");
+                }
+                let start = p["timePeriod"]["startDate"].as_str().unwrap();
+                if start.len() < 10 || &start[8..10] != "01" || !start[..4].bytes().all(|b| b.is_ascii_digit()) {
+                    return err(400, "BadRequest", "Start date must be the first day of a month.");
+                }
+                for (key, n) in p["notifications"].as_object().into_iter().flatten() {
+                    if !["EqualTo", "GreaterThan", "GreaterThanOrEqualTo"].contains(&n["operator"].as_str().unwrap()) {
+                        return err(400, "BadRequest", format!("Invalid operator in notification '{key}'."));
+                    }
+                    if n["thresholdType"].as_str().is_some_and(|t| !["Actual", "Forecasted"].contains(&t)) {
+                        return err(400, "BadRequest", format!("Invalid thresholdType in notification '{key}'."));
+                    }
+                    if n["threshold"].as_f64().is_none_or(|t| !(0.0..=1000.0).contains(&t)) {
+                        return err(400, "BadRequest", format!("Threshold of notification '{key}' must be between 0 and 1000."));
+                    }
+                    let some = |k: &str| n[k].as_array().is_some_and(|a| !a.is_empty());
+                    if !some("contactEmails") && !some("contactGroups") {
+                        return err(
+                            400,
+                            "BadRequest",
+                            format!("Notification '{key}' needs at least one contact email or contact group at this scope."),
+                        );
+                    }
+                }
+                if p["notifications"].as_object().is_some_and(|n| n.len() > 5) {
+                    return err(400, "BadRequest", "A budget has at most 5 notifications.");
+                }
+                let old = st.resources.get(&rkey).cloned();
+                if let (Some(old), Some(tag)) = (&old, parsed["eTag"].as_str()) {
+                    if old["eTag"] != tag {
+                        return err(412, "PreconditionFailed", "The eTag does not match the budget's current version.");
+                    }
+                }
+                let n = st.id();
+                let mut props = p.clone();
+                props["currentSpend"] = json!({"amount": 0, "unit": "USD"});
+                let r = json!({"id": rid, "name": name, "type": "Microsoft.Consumption/budgets", "eTag": format!("\"{n:x}\""), "properties": props});
+                st.resources.insert(rkey, r.clone());
+                st.mutations += 1;
+                Reply::json(if old.is_some() { 200 } else { 201 }, r)
+            }
+            "DELETE" => match st.resources.remove(&rkey) {
+                Some(_) => {
+                    st.mutations += 1;
+                    Reply::json(200, Value::Null)
+                }
+                None => err(404, "NotFound", format!("Budget '{name}' not found under scope '{group_id}'.")),
             },
             _ => err(405, "MethodNotAllowed", "method not allowed"),
         },

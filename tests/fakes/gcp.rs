@@ -31,6 +31,8 @@ use crate::common;
 
 pub const PROJECT: &str = "aideploy-test";
 pub const PROJECT_NUMBER: &str = "123456789012";
+/// The one billing account the caller may use (Cloud Billing Budget API).
+pub const BILLING_ACCOUNT: &str = "01A2B3-C4D5E6-F7A8B9";
 /// Who the fake says every caller is: Cloud Run records it as a service's `creator` and
 /// `lastModifier`.
 pub const CALLER: &str = "deployer@aideploy-test.iam.gserviceaccount.com";
@@ -87,6 +89,8 @@ pub struct State {
     /// The next so many such calls are carried out, then answered 503 UNAVAILABLE (the
     /// answer lost on the way back).
     pub lost: BTreeMap<&'static str, u32>,
+    /// Cloud Billing budgets, by full name `billingAccounts/A/budgets/ID`.
+    pub budgets: BTreeMap<String, Value>,
     next: u64,
 }
 
@@ -98,6 +102,8 @@ type Operation = (u32, Result<Value, (u16, String)>, Option<String>);
 enum F {
     S,
     I,
+    /// A number (a JSON double).
+    D,
     B,
     Any,
     E(&'static [&'static str]),
@@ -347,6 +353,42 @@ fn schema(name: &str) -> &'static [(&'static str, F)] {
         ],
         // Added to the API after the discovery revision in specs (GPUs): the client model has it.
         "RunNodeSelector" => &[("accelerator", S)],
+        // Cloud Billing Budget API v1 (billingbudgets).
+        "BbBudget" => &[
+            ("amount", M("BbBudgetAmount")),
+            ("budgetFilter", M("BbFilter")),
+            ("displayName", S),
+            ("etag", S),
+            ("name", S),
+            ("notificationsRule", M("BbNotificationsRule")),
+            ("ownershipScope", E(&["OWNERSHIP_SCOPE_UNSPECIFIED", "ALL_USERS", "BILLING_ACCOUNT"])),
+            ("thresholdRules", A(&M("BbThresholdRule"))),
+        ],
+        "BbBudgetAmount" => &[("lastPeriodAmount", M("BbLastPeriodAmount")), ("specifiedAmount", M("BbMoney"))],
+        "BbLastPeriodAmount" => &[],
+        "BbMoney" => &[("currencyCode", S), ("nanos", I), ("units", I)],
+        "BbFilter" => &[
+            ("calendarPeriod", E(&["CALENDAR_PERIOD_UNSPECIFIED", "MONTH", "QUARTER", "YEAR"])),
+            ("creditTypes", A(&S)),
+            (
+                "creditTypesTreatment",
+                E(&["CREDIT_TYPES_TREATMENT_UNSPECIFIED", "INCLUDE_ALL_CREDITS", "EXCLUDE_ALL_CREDITS", "INCLUDE_SPECIFIED_CREDITS"]),
+            ),
+            ("customPeriod", Any),
+            ("labels", Mp(&Any)),
+            ("projects", A(&S)),
+            ("resourceAncestors", A(&S)),
+            ("services", A(&S)),
+            ("subaccounts", A(&S)),
+        ],
+        "BbThresholdRule" => &[("spendBasis", E(&["BASIS_UNSPECIFIED", "CURRENT_SPEND", "FORECASTED_SPEND"])), ("thresholdPercent", D)],
+        "BbNotificationsRule" => &[
+            ("disableDefaultIamRecipients", B),
+            ("enableProjectLevelRecipients", B),
+            ("monitoringNotificationChannels", A(&S)),
+            ("pubsubTopic", S),
+            ("schemaVersion", S),
+        ],
         "LoggingListLogEntriesRequest" => {
             &[("filter", S), ("orderBy", S), ("pageSize", I), ("pageToken", S), ("projectIds", A(&S)), ("resourceNames", A(&S))]
         }
@@ -360,6 +402,7 @@ fn check(v: &Value, f: F, at: &str) -> Result<(), String> {
         S if v.is_string() => Ok(()),
         I if v.is_i64() || v.is_u64() || v.as_str().is_some_and(|s| s.parse::<i64>().is_ok()) => Ok(()),
         B if v.is_boolean() => Ok(()),
+        D if v.is_number() => Ok(()),
         E(values) => match v {
             Value::String(s) if values.contains(&s.as_str()) => Ok(()),
             Value::Number(n) if n.as_u64().is_some_and(|n| (n as usize) < values.len()) => Ok(()),
@@ -386,6 +429,37 @@ fn check(v: &Value, f: F, at: &str) -> Result<(), String> {
         }
         _ => Err(format!("Invalid value at '{at}' ({v})")),
     }
+}
+
+/// A budget as CreateBudget and UpdateBudget take it: the schema's fields only; an amount
+/// (required); a display name of at most 60 characters; thresholds non-negative; a
+/// forecast threshold only with a calendar period; USD (the fake account's currency).
+fn check_budget(b: &Value) -> Result<(), String> {
+    check(b, M("BbBudget"), "budget")?;
+    let amount = &b["amount"];
+    if amount["specifiedAmount"].is_null() && amount["lastPeriodAmount"].is_null() {
+        return Err("budget.amount is required: a specifiedAmount or lastPeriodAmount".into());
+    }
+    if amount["specifiedAmount"]["currencyCode"].as_str().is_some_and(|c| c != "USD") {
+        return Err("budget.amount.specifiedAmount.currencyCode must be the billing account's currency (USD)".into());
+    }
+    if b["displayName"].as_str().is_some_and(|d| d.chars().count() > 60) {
+        return Err("budget.displayName is longer than 60 characters".into());
+    }
+    for r in b["thresholdRules"].as_array().into_iter().flatten() {
+        if r["thresholdPercent"].as_f64().is_none_or(|p| p < 0.0) {
+            return Err("thresholdRules.thresholdPercent is required and must not be negative".into());
+        }
+        if r["spendBasis"] == "FORECASTED_SPEND" && !b["budgetFilter"]["customPeriod"].is_null() {
+            return Err("FORECASTED_SPEND can only be set with a calendar period".into());
+        }
+    }
+    for p in b["budgetFilter"]["projects"].as_array().into_iter().flatten() {
+        if p.as_str().is_none_or(|p| p != format!("projects/{PROJECT}") && p != format!("projects/{PROJECT_NUMBER}")) {
+            return Err(format!("budgetFilter.projects: {p} is not a project the caller can see"));
+        }
+    }
+    Ok(())
 }
 
 fn status_name(code: u16) -> &'static str {
@@ -858,6 +932,58 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
                     ok(json!({"name": name, "done": true, "response": v}))
                 }
                 Err((code, m)) => ok(json!({"name": name, "done": true, "error": {"code": if code == 412 { 9 } else { 3 }, "message": m}})),
+            }
+        }
+        // --- Cloud Billing Budget API v1: budgets of a billing account.
+        (_, ["v1", "billingAccounts", acct, "budgets", ..], None) if *acct != BILLING_ACCOUNT => {
+            error(403, format!("The caller does not have permission on billing account {acct}."))
+        }
+        ("GET", ["v1", "billingAccounts", _, "budgets"], None) => ok(json!({"budgets": st.budgets.values().cloned().collect::<Vec<_>>()})),
+        ("POST", ["v1", "billingAccounts", acct, "budgets"], None) => {
+            if let Err(m) = check_budget(body) {
+                return error(400, m);
+            }
+            st.next += 1;
+            let name = format!("billingAccounts/{acct}/budgets/{:08x}-0000-4000-8000-000000000000", st.next);
+            let mut b = body.clone();
+            b["name"] = json!(name);
+            b["etag"] = json!(format!("{:x}", st.next));
+            if b["budgetFilter"]["calendarPeriod"].is_null() && b["budgetFilter"]["customPeriod"].is_null() {
+                b["budgetFilter"]["calendarPeriod"] = json!("MONTH");
+            }
+            st.budgets.insert(name, b.clone());
+            ok(b)
+        }
+        ("GET", ["v1", "billingAccounts", acct, "budgets", id], None) => {
+            let name = format!("billingAccounts/{acct}/budgets/{id}");
+            st.budgets.get(&name).cloned().map(ok).unwrap_or_else(|| error(404, format!("Budget {name} not found.")))
+        }
+        ("PATCH", ["v1", "billingAccounts", acct, "budgets", id], None) => {
+            let name = format!("billingAccounts/{acct}/budgets/{id}");
+            let Some(old) = st.budgets.get(&name).cloned() else { return error(404, format!("Budget {name} not found.")) };
+            if let Err(m) = check_budget(body) {
+                return error(400, m);
+            }
+            if body["etag"].as_str().is_some_and(|e| !e.is_empty() && old["etag"] != e) {
+                return error(409, "The budget was changed since it was read (etag mismatch).");
+            }
+            let mut b = old.clone();
+            let mask: Vec<String> = q.get("updateMask").map(|m| m.split(',').map(str::to_string).collect()).unwrap_or_else(|| {
+                ["displayName", "budgetFilter", "amount", "thresholdRules", "notificationsRule"].map(String::from).to_vec()
+            });
+            for field in &mask {
+                b[field.as_str()] = body[field.as_str()].clone();
+            }
+            st.next += 1;
+            b["etag"] = json!(format!("{:x}", st.next));
+            st.budgets.insert(name, b.clone());
+            ok(b)
+        }
+        ("DELETE", ["v1", "billingAccounts", acct, "budgets", id], None) => {
+            let name = format!("billingAccounts/{acct}/budgets/{id}");
+            match st.budgets.remove(&name) {
+                Some(_) => ok(json!({})),
+                None => error(404, format!("Budget {name} not found.")),
             }
         }
         // --- Cloud Run services

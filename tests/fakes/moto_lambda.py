@@ -35,6 +35,8 @@ from moto.awslambda.utils import make_function_arn
 
 # CloudWatch's percentile statistics (status --metrics), patched in on import.
 import moto_cloudwatch  # noqa: F401  (this file's folder is on the path when it runs)
+# AWS Budgets' tags, UpdateBudget and subscribers (the budget alert), patched in on import.
+import moto_budgets  # noqa: F401
 
 POLLS = 2
 ACCOUNT_CONCURRENCY = 1000

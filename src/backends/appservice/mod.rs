@@ -39,6 +39,7 @@
 mod access;
 mod apply;
 mod arm;
+pub(crate) mod budget;
 mod lease;
 mod logs;
 mod metrics;

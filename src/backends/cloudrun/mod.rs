@@ -32,6 +32,7 @@
 
 mod account;
 mod apply;
+pub(crate) mod budget;
 mod iam;
 mod lease;
 mod logs;
