@@ -696,11 +696,18 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
             (204, String::new())
         }
         ("GET", ["env-groups"]) => {
+            // The document's `limit`: 1 to 100, default 20; its items carry no cursor.
+            let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+                None => 20,
+                Some(Ok(n)) if (1..=100).contains(&n) => n,
+                Some(_) => return error(400, "limit must be between 1 and 100"),
+            };
             let list: Vec<Value> = st
                 .env_groups
                 .iter()
                 .filter(|g| params.get("name").is_none_or(|n| n.split(',').any(|n| n == g.name)))
                 .filter(|g| params.get("ownerId").is_none_or(|o| o.split(',').any(|o| o == g.owner)))
+                .take(limit)
                 .map(env_group_meta)
                 .collect();
             (200, Value::Array(list).to_string())
@@ -856,6 +863,21 @@ mod schema_tests {
         let list = list.as_array().unwrap();
         assert_eq!(list.len(), 2);
         assert!(list[0]["createdAt"].as_str() < list[1]["createdAt"].as_str(), "{list:?}");
+        // The workspace's groups, at most `limit` (1 to 100, default 20).
+        for _ in 0..25 {
+            answer(&mut st, "POST", "/v1/env-groups", r#"{"name":"h","ownerId":"tea-1","envVars":[]}"#);
+        }
+        let count = |st: &mut State, q: &str| {
+            let (code, body) = answer(st, "GET", &format!("/v1/env-groups?{q}"), "");
+            assert_eq!(code, 200, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap().as_array().unwrap().len()
+        };
+        assert_eq!(count(&mut st, "ownerId=tea-1"), 20);
+        assert_eq!(count(&mut st, "ownerId=tea-1&limit=100"), 27);
+        assert_eq!(count(&mut st, "ownerId=tea-1&limit=3"), 3);
+        assert_eq!(count(&mut st, "ownerId=tea-9&limit=100"), 0);
+        assert_eq!(answer(&mut st, "GET", "/v1/env-groups?limit=101", "").0, 400);
+        assert_eq!(answer(&mut st, "GET", "/v1/env-groups?limit=0", "").0, 400);
         let id = serde_json::from_str::<Value>(&first).unwrap()["id"].as_str().unwrap().to_string();
         assert_eq!(answer(&mut st, "PUT", &format!("/v1/env-groups/{id}/env-vars/A"), r#"{"value":"2"}"#).0, 200);
         assert_eq!(answer(&mut st, "PUT", &format!("/v1/env-groups/{id}/env-vars/A"), r#"{"val":"2"}"#).0, 400);

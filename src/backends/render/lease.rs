@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 
 use super::api::{q, Api, EnvVar};
 use crate::backends::paas::owner::{mark, OWNER_VAR};
+use crate::engine::lease::{LeaseRecord, StageRecord};
 use crate::engine::settled::{Register, Settled};
 use crate::engine::Cx;
 use crate::error::Hinted;
@@ -59,10 +60,68 @@ pub fn store(cx: &Cx, api: Api, owner: String) -> Settled<EnvGroupRegister> {
     Settled::new(EnvGroupRegister {
         api,
         owner,
-        name: format!("aideploy-lease-{}-{}", cx.resource_base(), cx.target.name),
+        name: group_name(cx),
         mark: mark(cx),
         created: Mutex::new(Vec::new()),
     })
+}
+
+/// The lease group's name for `cx`'s app, stage and target.
+fn group_name(cx: &Cx) -> String {
+    format!("aideploy-lease-{}-{}", cx.resource_base(), cx.target.name)
+}
+
+/// The most groups one page of `GET /env-groups` holds.
+const PAGE: usize = 100;
+
+/// The stage a listed group is the lease of: the one its owner mark
+/// (`{app}/{stage}/{target}`: names hold no `/`) names for this app and target, when the
+/// group's name is that stage's lease name. The name alone cannot tell app `a-b` stage `c`
+/// from app `a` stage `b-c`; the mark can.
+fn stage_of(cx: &Cx, name: &str, owner_mark: Option<&str>) -> Option<crate::manifest::Stage> {
+    let mut parts = owner_mark?.split('/');
+    let (app, stage, target) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || app != cx.app_name() || target != cx.target.name {
+        return None;
+    }
+    let stage: crate::manifest::Stage = stage.parse().ok()?;
+    let mut other = cx.clone();
+    other.stage = stage.clone();
+    (group_name(&other) == name && mark(&other) == owner_mark?).then_some(stage)
+}
+
+/// Every stage of `cx`'s app and target with a lease group in workspace `owner`, with its
+/// record (of the oldest group of the name, as the lease reads it). Reads only.
+pub async fn stages(cx: &Cx, api: &Api, owner: &str) -> Result<Vec<StageRecord>> {
+    let path = format!("/env-groups?ownerId={}&limit={PAGE}", q(owner));
+    let mut groups: Vec<GroupMeta> = api.get_as(&path).await?.unwrap_or_default();
+    // The list's items carry no cursor to ask for the next page with: rather than miss a
+    // stage, a full page is an error.
+    if groups.len() >= PAGE {
+        return Err(Hinted::new(
+            format!("Render workspace {owner} has {PAGE} or more environment groups; aideploy reads one page of them"),
+            "delete environment groups that are no longer needed, or destroy the expired stages one by one with `aideploy destroy --stage NAME`",
+        )
+        .into());
+    }
+    let prefix = format!("aideploy-lease-{}-", cx.app_name());
+    let suffix = format!("-{}", cx.target.name);
+    groups.retain(|g| g.owner_id == owner && g.name.starts_with(&prefix) && g.name.ends_with(&suffix));
+    groups.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    let mut out: Vec<StageRecord> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for g in groups {
+        // The oldest group of a name is the lease.
+        if !seen.insert(g.name.clone()) {
+            continue;
+        }
+        let Some(group) = api.get_as::<Group>(&format!("/env-groups/{}", q(&g.id))).await? else { continue };
+        let Some(stage) = stage_of(cx, &g.name, var(&group.env_vars, OWNER_VAR)) else { continue };
+        let record = serde_json::from_str(var(&group.env_vars, LEASE_VAR).unwrap_or_default()).unwrap_or_else(|_| LeaseRecord::unreadable());
+        out.push(StageRecord { stage: stage.to_string(), record });
+    }
+    out.sort_by(|a, b| a.stage.cmp(&b.stage));
+    Ok(out)
 }
 
 impl EnvGroupRegister {
@@ -147,5 +206,39 @@ impl Register for EnvGroupRegister {
             self.api.delete(&format!("/env-groups/{}", q(&id))).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx(app: &str, stage: &str) -> Cx {
+        let text = format!(
+            "version = 1\n[app]\nname = \"{app}\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nport = 8000\n[targets.render]\nregion = \"frankfurt\"\n"
+        );
+        let mut cx = crate::engine::testing::cx(&text, "render", &[]);
+        cx.stage = stage.parse().unwrap();
+        cx
+    }
+
+    /// App `a-b` stage `c` and app `a` stage `b-c` have the same lease group name; the
+    /// stage comes from the owner mark, and each app finds only its own.
+    #[test]
+    fn a_listed_lease_group_names_its_stage_by_its_owner_mark_never_by_name() {
+        let (ab_c, a_bc) = (cx("a-b", "c"), cx("a", "b-c"));
+        let name = group_name(&ab_c);
+        assert_eq!(name, group_name(&a_bc));
+        assert_eq!(stage_of(&ab_c, &name, Some("a-b/c/render")).map(|s| s.to_string()), Some("c".into()));
+        assert_eq!(stage_of(&a_bc, &name, Some("a/b-c/render")).map(|s| s.to_string()), Some("b-c".into()));
+        assert_eq!(stage_of(&ab_c, &name, Some("a/b-c/render")), None);
+        assert_eq!(stage_of(&a_bc, &name, Some("a-b/c/render")), None);
+        assert_eq!(stage_of(&cx("a-b", "prod"), &name, Some("a-b/c/render")).map(|s| s.to_string()), Some("c".into()));
+        // No mark, another target's, a stage whose lease name this is not, not a stage.
+        assert_eq!(stage_of(&ab_c, &name, None), None);
+        assert_eq!(stage_of(&ab_c, &name, Some("a-b/c/other")), None);
+        assert_eq!(stage_of(&ab_c, &name, Some("a-b/d/render")), None);
+        assert_eq!(stage_of(&ab_c, &name, Some("a-b/c/render/x")), None);
+        assert_eq!(stage_of(&ab_c, "aideploy-lease-a-b-C-render", Some("a-b/C/render")), None);
     }
 }
