@@ -669,7 +669,8 @@ fn list_groups(st: &State, base: &str, params: &BTreeMap<String, String>) -> Rep
     let page: Vec<Value> = matching.iter().skip(from).take(size).map(|g| (*g).clone()).collect();
     let mut answer = json!({"value": page});
     if from.saturating_add(size) < matching.len() {
-        let mut next = format!("{base}/subscriptions/{SUB}/resourcegroups?api-version={}&$skiptoken={}", params["api-version"], from + size);
+        let mut next =
+            format!("{base}/subscriptions/{SUB}/resourcegroups?api-version={}&$skiptoken={}", params["api-version"], from + size);
         if !filter.is_empty() {
             next.push_str(&format!("&$filter={}", filter.replace(' ', "%20").replace('\'', "%27")));
         }
@@ -1562,7 +1563,12 @@ mod rules {
     fn resource_groups_list_by_tag_a_page_at_a_time() {
         let mut st = State::default();
         for (name, app) in [("g-a", "x"), ("g-b", "y"), ("g-c", "x"), ("g-d", "x")] {
-            let r = call(&mut st, "PUT", &format!("/subscriptions/{SUB}/resourceGroups/{name}?api-version=2025-04-01"), json!({"location": "eastus", "tags": {"aideploy-app": app}}));
+            let r = call(
+                &mut st,
+                "PUT",
+                &format!("/subscriptions/{SUB}/resourceGroups/{name}?api-version=2025-04-01"),
+                json!({"location": "eastus", "tags": {"aideploy-app": app}}),
+            );
             assert_eq!(r.status, 201, "{}", r.body);
         }
         let list = |st: &mut State, url: &str| -> (Vec<String>, Option<String>) {
@@ -1581,7 +1587,8 @@ mod rules {
         let (names, next) = list(&mut st, &format!("/subscriptions/{SUB}/resourcegroups?api-version=2025-04-01"));
         assert_eq!(names.len(), 3);
         assert_eq!(list(&mut st, &next.unwrap()).0, ["g-d"]);
-        let (names, _) = list(&mut st, &format!("/subscriptions/{SUB}/resourcegroups?$filter=tagName%20eq%20%27aideploy-app%27&api-version=2025-04-01"));
+        let (names, _) =
+            list(&mut st, &format!("/subscriptions/{SUB}/resourcegroups?$filter=tagName%20eq%20%27aideploy-app%27&api-version=2025-04-01"));
         assert_eq!(names.len(), 3, "the tag's name alone");
         for bad in ["$filter=tagName%20eq%20aideploy-app", "$filter=name%20eq%20%27g-a%27", "$top=0"] {
             let r = call(&mut st, "GET", &format!("/subscriptions/{SUB}/resourcegroups?{bad}&api-version=2025-04-01"), Value::Null);

@@ -1439,9 +1439,10 @@ fn account_json(id: &str, given: &Value) -> Value {
 fn secret_filter(filter: &str) -> Result<Vec<(String, String)>, String> {
     let mut wanted = Vec::new();
     for term in filter.split(" AND ").map(str::trim).filter(|t| !t.is_empty()) {
-        let parsed = term.strip_prefix("labels.").and_then(|t| t.split_once(['=', ':'])).filter(|(k, v)| {
-            !k.is_empty() && !v.is_empty() && !k.contains(char::is_whitespace) && !v.contains(char::is_whitespace)
-        });
+        let parsed = term
+            .strip_prefix("labels.")
+            .and_then(|t| t.split_once(['=', ':']))
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty() && !k.contains(char::is_whitespace) && !v.contains(char::is_whitespace));
         let Some((k, v)) = parsed else {
             return Err(format!("Invalid filter: the fake does not read the term `{term}`"));
         };
@@ -1569,7 +1570,8 @@ mod rules {
     fn secrets_list_filters_by_label_a_page_at_a_time() {
         let mut st = State::default();
         for (id, app) in [("s-a", "x"), ("s-b", "y"), ("s-c", "x"), ("s-d", "x")] {
-            let labels = BTreeMap::from([("aideploy-app".to_string(), app.to_string()), ("aideploy-lease".to_string(), "true".to_string())]);
+            let labels =
+                BTreeMap::from([("aideploy-app".to_string(), app.to_string()), ("aideploy-lease".to_string(), "true".to_string())]);
             let secret = Secret {
                 labels,
                 annotations: BTreeMap::new(),
@@ -1591,7 +1593,8 @@ mod rules {
         assert_eq!(code, 200, "{v}");
         assert_eq!(names(&v), ["s-a", "s-c"]);
         let token = v["nextPageToken"].as_str().unwrap().to_string();
-        let (_, v) = list(&mut st, &format!("filter=labels.aideploy-app%3Ax%20AND%20labels.aideploy-lease%3Dtrue&pageSize=2&pageToken={token}"));
+        let (_, v) =
+            list(&mut st, &format!("filter=labels.aideploy-app%3Ax%20AND%20labels.aideploy-lease%3Dtrue&pageSize=2&pageToken={token}"));
         assert_eq!(names(&v), ["s-d"]);
         assert!(v.get("nextPageToken").is_none(), "{v}");
         st.secret_page_limit = 1;

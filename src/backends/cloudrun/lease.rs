@@ -37,7 +37,10 @@ pub fn lease_secret_id(cx: &Cx) -> String {
 /// The filter that finds the lease secrets of `cx`'s app and target, every stage.
 fn stages_filter(cx: &Cx) -> String {
     let want = labels(cx);
-    format!("labels.aideploy-app={} AND labels.aideploy-target={} AND labels.{LEASE_LABEL}=true", want["aideploy-app"], want["aideploy-target"])
+    format!(
+        "labels.aideploy-app={} AND labels.aideploy-target={} AND labels.{LEASE_LABEL}=true",
+        want["aideploy-app"], want["aideploy-target"]
+    )
 }
 
 /// The stage a listed lease secret is the lease of: its `aideploy-stage` label, when that
@@ -245,9 +248,6 @@ mod tests {
         assert_eq!(stage_of(&ab_c, &id, &plain), None);
         plain.insert("aideploy-stage".into(), "Not_A_Stage".into());
         assert_eq!(stage_of(&ab_c, &id, &plain), None);
-        assert_eq!(
-            stages_filter(&ab_c),
-            "labels.aideploy-app=a-b AND labels.aideploy-target=cloudrun AND labels.aideploy-lease=true"
-        );
+        assert_eq!(stages_filter(&ab_c), "labels.aideploy-app=a-b AND labels.aideploy-target=cloudrun AND labels.aideploy-lease=true");
     }
 }

@@ -57,13 +57,7 @@ struct Group {
 
 /// The lease of `cx`'s app, stage and target in workspace `owner`.
 pub fn store(cx: &Cx, api: Api, owner: String) -> Settled<EnvGroupRegister> {
-    Settled::new(EnvGroupRegister {
-        api,
-        owner,
-        name: group_name(cx),
-        mark: mark(cx),
-        created: Mutex::new(Vec::new()),
-    })
+    Settled::new(EnvGroupRegister { api, owner, name: group_name(cx), mark: mark(cx), created: Mutex::new(Vec::new()) })
 }
 
 /// The lease group's name for `cx`'s app, stage and target.
@@ -117,7 +111,8 @@ pub async fn stages(cx: &Cx, api: &Api, owner: &str) -> Result<Vec<StageRecord>>
         }
         let Some(group) = api.get_as::<Group>(&format!("/env-groups/{}", q(&g.id))).await? else { continue };
         let Some(stage) = stage_of(cx, &g.name, var(&group.env_vars, OWNER_VAR)) else { continue };
-        let record = serde_json::from_str(var(&group.env_vars, LEASE_VAR).unwrap_or_default()).unwrap_or_else(|_| LeaseRecord::unreadable());
+        let record =
+            serde_json::from_str(var(&group.env_vars, LEASE_VAR).unwrap_or_default()).unwrap_or_else(|_| LeaseRecord::unreadable());
         out.push(StageRecord { stage: stage.to_string(), record });
     }
     out.sort_by(|a, b| a.stage.cmp(&b.stage));
