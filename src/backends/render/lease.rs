@@ -65,7 +65,7 @@ fn group_name(cx: &Cx) -> String {
     format!("aideploy-lease-{}-{}", cx.resource_base(), cx.target.name)
 }
 
-/// The most groups one page of `GET /env-groups` holds.
+/// The most groups one page of `GET /env-groups` holds (its `limit`'s maximum).
 const PAGE: usize = 100;
 
 /// The stage a listed group is the lease of: the one its owner mark
@@ -84,20 +84,56 @@ fn stage_of(cx: &Cx, name: &str, owner_mark: Option<&str>) -> Option<crate::mani
     (group_name(&other) == name && mark(&other) == owner_mark?).then_some(stage)
 }
 
+/// A creation window (seconds since the epoch), `createdAfter`..`createdBefore`.
+type Window = (u64, u64);
+
+/// Every group a listing finds: `fetch(None)` is the first page of the whole list,
+/// `fetch(Some(window))` the first page of the groups created in that window. A page holds
+/// at most [`PAGE`] and its items carry no cursor to ask for the next one with, so a full
+/// page's window is split in two, overlapping by a second (neither bound is documented as
+/// inclusive or not), until each part fits in a page; groups met twice count once.
+async fn all_groups<F, Fut>(now: u64, fetch: F) -> Result<Vec<GroupMeta>>
+where
+    F: Fn(Option<Window>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<GroupMeta>>>,
+{
+    let mut found: std::collections::BTreeMap<String, GroupMeta> = std::collections::BTreeMap::new();
+    let mut todo: Vec<Option<Window>> = vec![None];
+    while let Some(window) = todo.pop() {
+        let page = fetch(window).await?;
+        let full = page.len() >= PAGE;
+        found.extend(page.into_iter().map(|g| (g.id.clone(), g)));
+        if !full {
+            continue;
+        }
+        let (after, before) = window.unwrap_or((0, now + 86_400));
+        if before - after < 4 {
+            anyhow::bail!(
+                "Render lists more than {PAGE} environment groups created between {} and {}; aideploy cannot page through them",
+                crate::util::iso8601(after),
+                crate::util::iso8601(before)
+            );
+        }
+        let mid = after + (before - after) / 2;
+        todo.push(Some((after, mid + 1)));
+        todo.push(Some((mid - 1, before)));
+    }
+    Ok(found.into_values().collect())
+}
+
 /// Every stage of `cx`'s app and target with a lease group in workspace `owner`, with its
 /// record (of the oldest group of the name, as the lease reads it). Reads only.
 pub async fn stages(cx: &Cx, api: &Api, owner: &str) -> Result<Vec<StageRecord>> {
-    let path = format!("/env-groups?ownerId={}&limit={PAGE}", q(owner));
-    let mut groups: Vec<GroupMeta> = api.get_as(&path).await?.unwrap_or_default();
-    // The list's items carry no cursor to ask for the next page with: rather than miss a
-    // stage, a full page is an error.
-    if groups.len() >= PAGE {
-        return Err(Hinted::new(
-            format!("Render workspace {owner} has {PAGE} or more environment groups; aideploy reads one page of them"),
-            "delete environment groups that are no longer needed, or destroy the expired stages one by one with `aideploy destroy --stage NAME`",
-        )
-        .into());
-    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut groups = all_groups(now, |window| async move {
+        let mut path = format!("/env-groups?ownerId={}&limit={PAGE}", q(owner));
+        if let Some((after, before)) = window {
+            let at = |t: u64| q(&crate::util::iso8601(t));
+            path.push_str(&format!("&createdAfter={}&createdBefore={}", at(after), at(before)));
+        }
+        Ok(api.get_as::<Vec<GroupMeta>>(&path).await?.unwrap_or_default())
+    })
+    .await?;
     let prefix = format!("aideploy-lease-{}-", cx.app_name());
     let suffix = format!("-{}", cx.target.name);
     groups.retain(|g| g.owner_id == owner && g.name.starts_with(&prefix) && g.name.ends_with(&suffix));
@@ -215,6 +251,45 @@ mod tests {
         let mut cx = crate::engine::testing::cx(&text, "render", &[]);
         cx.stage = stage.parse().unwrap();
         cx
+    }
+
+    fn meta(id: usize, at: u64) -> GroupMeta {
+        GroupMeta { id: format!("evg-{id}"), name: "g".into(), owner_id: "tea".into(), created_at: crate::util::iso8601(at) }
+    }
+
+    /// 250 groups, many made in the same second, listed newest first a page of 100 at a
+    /// time: splitting the creation window finds each once; more than a page made within
+    /// a few seconds is an error, never a short list.
+    #[tokio::test]
+    async fn every_group_is_found_though_pages_carry_no_cursor() {
+        let now = 1_800_000_000;
+        let all: Vec<(usize, u64)> = (0..250).map(|i| (i, 1_700_000_000 + (i as u64 / 7) * 13)).collect();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let list = |groups: Vec<(usize, u64)>| {
+            let calls = &calls;
+            move |window: Option<Window>| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut page: Vec<GroupMeta> =
+                    groups.iter().filter(|(_, t)| window.is_none_or(|(a, b)| a < *t && *t < b)).map(|(i, t)| meta(*i, *t)).collect();
+                page.reverse();
+                page.truncate(PAGE);
+                async move { Ok(page) }
+            }
+        };
+        let found = all_groups(now, list(all.clone())).await.unwrap();
+        let mut ids: Vec<String> = found.iter().map(|g| g.id.clone()).collect();
+        ids.sort();
+        let mut want: Vec<String> = all.iter().map(|(i, _)| format!("evg-{i}")).collect();
+        want.sort();
+        assert_eq!(ids, want);
+        assert!(calls.load(std::sync::atomic::Ordering::Relaxed) < 100, "a bounded number of pages");
+        // Fewer than a page: one call.
+        calls.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(all_groups(now, list(all[..99].to_vec())).await.unwrap().len(), 99);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let crowded: Vec<(usize, u64)> = (0..150).map(|i| (i, 1_700_000_000)).collect();
+        let err = all_groups(now, list(crowded)).await.unwrap_err();
+        assert!(format!("{err}").contains("more than 100 environment groups"), "{err}");
     }
 
     /// App `a-b` stage `c` and app `a` stage `b-c` have the same lease group name; the
