@@ -113,7 +113,7 @@ It ends with the commands to run next (`next` in --json).")]
   aideploy deploy --target local --stage prod --set health_timeout=120
   aideploy deploy --target lambda --refresh     # dependencies installed again, not from the cache
   aideploy deploy --target ec2 --over-budget    # even above [cost] budget_usd
-  aideploy deploy --target lambda --stage pr-42 --ttl 72h   # a preview `aideploy gc` removes after 72h")]
+  aideploy deploy --target lambda --stage pr-42 --ttl 72h   # gc removes it after 72h")]
     Deploy(DeployArgs),
     /// Show what a deploy would change, changing nothing
     #[command(after_help = "Examples:
