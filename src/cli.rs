@@ -36,7 +36,7 @@ pub struct GlobalArgs {
     #[arg(short = 'C', long = "manifest", global = true, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
     /// Stage (environment) to act on; resource names carry it
-    #[arg(long, global = true, env = envvars::AIDEPLOY_STAGE, default_value = "dev", value_name = "NAME")]
+    #[arg(long, global = true, env = envvars::AIDEPLOY_STAGE, default_value = DEFAULT_STAGE, value_name = "NAME")]
     pub stage: String,
     /// Print the result as one JSON object on stdout
     #[arg(long, global = true)]
@@ -59,19 +59,36 @@ pub struct GlobalArgs {
     pub lock_timeout: std::time::Duration,
 }
 
+/// The stage a run acts on when neither `--stage` nor `$AIDEPLOY_STAGE` names one: the
+/// app's main stage, which `--ttl` refuses (so `gc` never removes it).
+pub const DEFAULT_STAGE: &str = "dev";
+
 /// `300`, `90s`, `5m`, `1h`, `1d`.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
     let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration: write it as 90s, 5m or 1h"))?;
-    let secs = match unit.trim() {
-        "s" | "" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let per = match unit.trim() {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         other => return Err(format!("unknown unit `{other}` in `{s}`: write it as 90s, 5m or 1h")),
     };
+    let secs = n.checked_mul(per).filter(|s| *s <= MAX_DURATION_SECS).ok_or_else(|| format!("`{s}` is too long: at most 3650d"))?;
     Ok(std::time::Duration::from_secs(secs))
+}
+
+/// Ten years: longer durations are typing mistakes, and would overflow a time.
+const MAX_DURATION_SECS: u64 = 3650 * 86_400;
+
+/// `--ttl`: a duration above zero (`90m`, `72h`, `3d`).
+pub fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("`{s}` is no time to live: give a duration above zero, like 90m, 72h or 3d"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,13 +112,15 @@ It ends with the commands to run next (`next` in --json).")]
   aideploy deploy --target local --yes --json   # CI
   aideploy deploy --target local --stage prod --set health_timeout=120
   aideploy deploy --target lambda --refresh     # dependencies installed again, not from the cache
-  aideploy deploy --target ec2 --over-budget    # even above [cost] budget_usd")]
+  aideploy deploy --target ec2 --over-budget    # even above [cost] budget_usd
+  aideploy deploy --target lambda --stage pr-42 --ttl 72h   # gc removes it after 72h")]
     Deploy(DeployArgs),
     /// Show what a deploy would change, changing nothing
     #[command(after_help = "Examples:
   aideploy plan --target local
-  aideploy plan --target local --json")]
-    Plan(TargetArgs),
+  aideploy plan --target local --json
+  aideploy plan --target lambda --stage pr-42 --ttl 72h   # and the expiry the deploy would set")]
+    Plan(PlanArgs),
     /// Build the target's artifact without deploying it
     #[command(after_help = "Examples:
   aideploy build --target lambda                 # the Lambda zip (deps for linux x86_64)
@@ -147,6 +166,16 @@ cloud beside the deploy lease, so every clone and CI job sees the same one.")]
   aideploy destroy --target local --stage pr-42 --yes
   aideploy destroy --target appservice --purge   # also purge the soft-deleted Key Vault")]
     Destroy(DestroyArgs),
+    /// Destroy every preview stage of this app whose time to live (deploy --ttl) has passed
+    #[command(after_help = "Examples:
+  aideploy gc --dry-run                   # list the expired stages and what destroy would remove
+  aideploy gc --yes                       # CI, on a schedule: destroy them without asking
+  aideploy gc --target lambda --json      # {\"expired\": [...], \"kept\": [...]}
+
+The stages and their expiry are read from each target's cloud (the deploy lease record
+that also keeps the release history), not from this machine, so any clone or CI job
+finds them. A stage whose lease another run holds is skipped. Exit 1 when a destroy fails.")]
+    Gc(GcArgs),
     /// Store, list, read or remove the app's secrets in the target's secret store
     #[command(after_help = "Examples:
   aideploy secrets set OPENAI_API_KEY --target lambda            # hidden prompt, or $OPENAI_API_KEY
@@ -281,6 +310,29 @@ pub struct DeployArgs {
     /// Deploy even when the estimated monthly cost is above `[cost] budget_usd`
     #[arg(long)]
     pub over_budget: bool,
+    /// A preview stage's time to live (`90m`, `72h`, `3d`): once it has passed, `aideploy
+    /// gc` destroys the stage. Needs --stage (not the default stage); a deploy without it
+    /// keeps the expiry the stage has
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    pub ttl: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Also show the expiry a `deploy --ttl DURATION` would set (see `deploy --help`)
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    pub ttl: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// List the expired stages and what destroying them would remove; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -421,3 +473,25 @@ pub struct CiInitArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct CiDestroyArgs {}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_duration, parse_ttl};
+    use std::time::Duration;
+
+    #[test]
+    fn durations_and_times_to_live() {
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_ttl("90m"), Ok(Duration::from_secs(90 * 60)));
+        assert_eq!(parse_ttl("72h"), Ok(Duration::from_secs(72 * 3600)));
+        assert_eq!(parse_ttl("3d"), Ok(Duration::from_secs(3 * 86_400)));
+        assert_eq!(parse_ttl(" 1s "), Ok(Duration::from_secs(1)));
+        // No time at all, a unit it does not know, no number, a number that overflows.
+        assert!(parse_ttl("0h").unwrap_err().contains("above zero"));
+        assert!(parse_ttl("3w").unwrap_err().contains("unknown unit `w`"));
+        assert!(parse_ttl("h").unwrap_err().contains("not a duration"));
+        assert!(parse_ttl("99999999999999999d").unwrap_err().contains("too long"));
+        assert!(parse_ttl("3651d").unwrap_err().contains("too long"));
+    }
+}

@@ -20,6 +20,16 @@ pub fn hint_of(err: &anyhow::Error) -> Option<String> {
     Failure::of(err).and_then(Failure::hint)
 }
 
+/// An error's first line and its hint, for a table cell or a one-line warning.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let text = format!("{e}");
+    let first = text.lines().next().unwrap_or_default().to_string();
+    match hint_of(e) {
+        Some(h) => format!("{first} ({h})"),
+        None => first,
+    }
+}
+
 /// Prints `err` on stderr (and as JSON on stdout with `--json`).
 pub fn print(err: &anyhow::Error, json_mode: bool) {
     let color = std::io::stderr().is_terminal() && std::env::var_os(crate::envvars::NO_COLOR).is_none();

@@ -34,6 +34,7 @@ fn help_texts() {
         "rollback",
         "logs",
         "destroy",
+        "gc",
         "secrets",
         "cost",
         "ci",
@@ -50,9 +51,11 @@ fn help_texts() {
 #[test]
 fn commands_not_built_yet_are_absent() {
     let text = run(&["--help"]);
-    assert!(text.contains("\n  ci "), "`ci` is built: it belongs in --help");
-    // The proxy is internal; `gc` (issue 15) is not built yet.
-    for absent in ["__local-proxy", "gc"] {
+    for built in ["ci", "gc"] {
+        assert!(text.contains(&format!("\n  {built} ")), "`{built}` is built: it belongs in --help");
+    }
+    // The proxy is internal.
+    for absent in ["__local-proxy"] {
         assert!(!text.contains(&format!("\n  {absent} ")), "`{absent}` is listed but not built");
     }
 }
@@ -85,6 +88,21 @@ fn set_is_checked_like_the_file() {
 #[test]
 fn bad_stage_is_a_usage_error() {
     insta::assert_snapshot!(run(&["status", "-C", "examples/fastapi-rag", "-t", "local", "--stage", "Prod!"]));
+}
+
+#[test]
+fn a_ttl_needs_a_preview_stage() {
+    // The default stage is the app's main one: refused (exit 2, naming --stage) before
+    // anything is built or read; so is a time to live of nothing.
+    for args in [
+        &["deploy", "-C", "examples/fastapi-rag", "-t", "local", "--ttl", "72h"][..],
+        &["plan", "-C", "examples/fastapi-rag", "-t", "local", "--ttl", "72h", "--stage", "dev"][..],
+    ] {
+        let text = run(args);
+        assert!(text.starts_with("exit: 2\n") && text.contains("--stage pr-42 --ttl 72h"), "{text}");
+    }
+    let text = run(&["deploy", "-C", "examples/fastapi-rag", "-t", "local", "--stage", "pr-1", "--ttl", "0m"]);
+    assert!(text.starts_with("exit: 2\n") && text.contains("above zero"), "{text}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{context, init};
+use super::{check_ttl, context, init};
 use crate::cli::{DeployArgs, GlobalArgs, InitArgs};
 use crate::cost::Budget;
 use crate::engine::{Backend, Cx, Health};
@@ -10,7 +10,9 @@ use crate::manifest;
 use crate::ui::Ui;
 
 pub async fn run(args: &DeployArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
-    let (cx, backend) = context(&args.target, g, ui, true)?;
+    let ttl = check_ttl(args.ttl, g)?;
+    let (mut cx, backend) = context(&args.target, g, ui, true)?;
+    cx.ttl = ttl;
     deploy(&cx, &*backend, ui, None, args.over_budget).await
 }
 
@@ -66,12 +68,16 @@ pub async fn deploy(cx: &Cx, backend: &dyn Backend, ui: &Ui, before: Option<(&st
         if let Some(url) = &report.url {
             ui.result(url);
         }
+        if let Some(at) = &report.expires_at {
+            ui.info(&format!("Stage {} expires at {at}: `aideploy gc` destroys it after that.", cx.stage));
+        }
     }
     Ok(report.exit_code())
 }
 
 /// `up`: `init` when there is no manifest yet, then `deploy`.
 pub async fn up(args: &DeployArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+    check_ttl(args.ttl, g)?;
     let path = manifest::locate(g.manifest.as_deref());
     if !path.exists() {
         ui.info(&format!("No {} here yet: writing one first.", manifest::FILE_NAME));

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod cost;
 pub mod deploy;
 pub mod destroy;
+pub mod gc;
 pub mod history;
 pub mod init;
 pub mod logs;
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             deploy::run(&args, g, ui).await
         }
         Command::Plan(args) => plan::run(&args, g, ui).await,
+        Command::Gc(args) => gc::run(&args, g, ui).await,
         Command::Build(args) => {
             crate::artifact::pydeps::settings::set_refresh(args.refresh);
             build::run(&args, g, ui).await
@@ -71,6 +73,21 @@ pub fn parse_stage(g: &GlobalArgs) -> Result<Stage> {
         let (msg, help) = e.split_once(manifest::values::HELP_SEP).unwrap_or((&e, ""));
         crate::error::UsageError::new(format!("--stage: {msg}")).hint(help.to_string()).into()
     })
+}
+
+/// `--ttl`, checked before anything else: refused on the default stage (the app's main
+/// one, which `gc` must never remove), so a time to live needs an explicit `--stage`.
+pub fn check_ttl(ttl: Option<std::time::Duration>, g: &GlobalArgs) -> Result<Option<std::time::Duration>> {
+    let Some(ttl) = ttl else { return Ok(None) };
+    if parse_stage(g)?.to_string() == crate::cli::DEFAULT_STAGE {
+        return Err(crate::error::UsageError::new(format!(
+            "--ttl needs a preview stage: `{}` is the default stage, and `aideploy gc` would destroy it once the time to live passed",
+            crate::cli::DEFAULT_STAGE
+        ))
+        .hint("give the preview a stage of its own, e.g. `--stage pr-42 --ttl 72h`, or drop --ttl")
+        .into());
+    }
+    Ok(Some(ttl))
 }
 
 pub fn load_manifest(g: &GlobalArgs) -> Result<manifest::Loaded> {
@@ -108,5 +125,8 @@ pub fn context(args: &TargetArgs, g: &GlobalArgs, ui: &Ui, with_secrets: bool) -
         (true, true) => Secrets::available(&loaded),
         (true, false) => Secrets::resolve(&loaded, ui)?,
     };
-    Ok((Cx { loaded: Arc::new(loaded), target, stage, secrets, poll: crate::engine::wait::PollPolicy::from_env(), purge: false }, backend))
+    Ok((
+        Cx { loaded: Arc::new(loaded), target, stage, secrets, poll: crate::engine::wait::PollPolicy::from_env(), purge: false, ttl: None },
+        backend,
+    ))
 }

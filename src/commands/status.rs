@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use super::{context, load_manifest};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::engine::{Health, Metrics, StatusReport};
+use crate::report::one_line;
 use crate::ui::Ui;
 
 /// How long one target's status may take in `status` without `--target`: a cloud that
@@ -26,6 +27,9 @@ pub async fn run(status: &StatusArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     }
     if !report.deployed {
         ui.result(&format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name));
+        if let Some(at) = &report.expires_at {
+            ui.result(&format!("  {:<12} {} (`aideploy gc` removes what is left of the stage)", "expires", when(at)));
+        }
         return Ok(0);
     }
     let mut lines = vec![format!("{} ({}) on {}", cx.app_name(), cx.stage, cx.target.name)];
@@ -41,6 +45,9 @@ pub async fn run(status: &StatusArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     }
     if let Some(when) = deployed_words(&report) {
         row("deployed", when);
+    }
+    if let Some(at) = &report.expires_at {
+        row("expires", format!("{} (`aideploy gc` destroys the stage after that)", when(at)));
     }
     // A detail with no value (no previous version yet, ...) is left out, not `null`.
     for (k, v) in report.details.iter().filter(|(_, v)| !v.is_null()) {
@@ -131,21 +138,15 @@ async fn all(status: &StatusArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     Ok(code)
 }
 
-/// An error's first line and its hint, for a table cell.
-fn one_line(e: &anyhow::Error) -> String {
-    let text = format!("{e}");
-    let first = text.lines().next().unwrap_or_default().to_string();
-    match crate::report::hint_of(e) {
-        Some(h) => format!("{first} ({h})"),
-        None => first,
-    }
+/// `2026-12-05 09:12 UTC`, from an RFC 3339 UTC time.
+fn when(t: &str) -> String {
+    t.replacen('T', " ", 1).trim_end_matches('Z').get(..16).unwrap_or(t).to_string() + " UTC"
 }
 
 /// `2026-12-05 09:12 UTC by dana@example.com`: when the serving version was made and,
 /// when the cloud records it, by whom.
 fn deployed_words(s: &StatusReport) -> Option<String> {
-    let when = s.deployed_at.as_deref().map(|t| t.replacen('T', " ", 1).trim_end_matches('Z').get(..16).unwrap_or(t).to_string() + " UTC");
-    match (when, &s.deployed_by) {
+    match (s.deployed_at.as_deref().map(when), &s.deployed_by) {
         (Some(w), Some(by)) => Some(format!("{w} by {by}")),
         (Some(w), None) => Some(w),
         (None, Some(by)) => Some(format!("by {by}")),
@@ -153,8 +154,10 @@ fn deployed_words(s: &StatusReport) -> Option<String> {
     }
 }
 
+/// One row per target; an EXPIRES column when a stage has a time to live.
 fn table(rows: &[Row]) -> String {
-    let cells: Vec<[String; 6]> = rows
+    let expiring = rows.iter().any(|r| matches!(&r.read, Ok(s) if s.expires_at.is_some()));
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             let (state, url, version, deployed) = match &r.read {
@@ -173,11 +176,18 @@ fn table(rows: &[Row]) -> String {
                 }
                 Err((why, _)) => (format!("unreadable: {why}"), String::new(), String::new(), String::new()),
             };
-            [r.name.clone(), r.kind.clone(), state, url, version, deployed]
+            let mut row = vec![r.name.clone(), r.kind.clone(), state, url, version, deployed];
+            if expiring {
+                row.push(r.read.as_ref().ok().and_then(|s| s.expires_at.as_deref()).map(when).unwrap_or_default());
+            }
+            row
         })
         .collect();
-    let header = ["TARGET", "KIND", "STATE", "URL", "VERSION", "DEPLOYED"].map(str::to_string);
-    let mut width = [0usize; 6];
+    let mut header: Vec<String> = ["TARGET", "KIND", "STATE", "URL", "VERSION", "DEPLOYED"].map(str::to_string).to_vec();
+    if expiring {
+        header.push("EXPIRES".into());
+    }
+    let mut width = vec![0usize; header.len()];
     for row in std::iter::once(&header).chain(&cells) {
         for (w, c) in width.iter_mut().zip(row) {
             // A long reason does not widen the columns after it.
@@ -188,7 +198,7 @@ fn table(rows: &[Row]) -> String {
         .chain(&cells)
         .map(|row| {
             let mut line = String::new();
-            for (i, (c, w)) in row.iter().zip(width).enumerate() {
+            for (i, (c, w)) in row.iter().zip(width.iter().copied()).enumerate() {
                 if i + 1 == row.len() {
                     line.push_str(c);
                 } else {

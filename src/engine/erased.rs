@@ -5,8 +5,10 @@ use anyhow::Result;
 use async_trait::async_trait;
 
 use super::flow::{self, DeployReport, DestroyReport, HistoryReport, PlanReport, RollbackReport, StatusReport};
+use super::gc;
+use super::lease::StageRecord;
 use super::target::{Capabilities, LineSink, LogQuery, Target};
-use super::{ArtifactInfo, Cx};
+use super::{ArtifactInfo, Cx, Plan};
 use crate::manifest::Kind;
 use crate::secrets::SecretStore;
 use crate::ui::Ui;
@@ -27,6 +29,12 @@ pub trait Backend: Send + Sync {
     async fn destroy(&self, cx: &Cx, ui: &Ui) -> Result<DestroyReport>;
     async fn logs(&self, cx: &Cx, query: &LogQuery, out: LineSink<'_>) -> Result<()>;
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn SecretStore>>;
+    /// `gc`: every stage of the app on this target, with its lease record (read only).
+    async fn stages(&self, cx: &Cx) -> Result<Vec<StageRecord>>;
+    /// `gc`: what destroying the stage of `cx` would remove (read only).
+    async fn destroy_plan(&self, cx: &Cx) -> Result<Plan>;
+    /// `gc`: after a destroy, drops the expiry a record kept in a shared place still holds.
+    async fn forget_expiry(&self, cx: &Cx, ui: &Ui) -> Result<()>;
 }
 
 #[async_trait]
@@ -63,5 +71,14 @@ impl<T: Target> Backend for T {
     }
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn SecretStore>> {
         Target::secret_store(self, cx).await
+    }
+    async fn stages(&self, cx: &Cx) -> Result<Vec<StageRecord>> {
+        gc::stages(cx, self).await
+    }
+    async fn destroy_plan(&self, cx: &Cx) -> Result<Plan> {
+        gc::destroy_plan(cx, self).await
+    }
+    async fn forget_expiry(&self, cx: &Cx, ui: &Ui) -> Result<()> {
+        gc::forget(cx, self, ui).await
     }
 }

@@ -26,6 +26,9 @@ pub struct DeployReport {
     pub failure: Option<String>,
     /// What the target costs a month by aideploy's price table (src/cost).
     pub cost: crate::cost::Estimate,
+    /// `deploy --ttl`: when `gc` may destroy this stage (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 impl DeployReport {
@@ -55,7 +58,7 @@ fn header(cx: &Cx) -> String {
 
 /// The target's cloud login, checked before anything is built or read: a missing or
 /// expired one fails at once with exit 2 and the command that logs in.
-async fn login<T: Target>(cx: &Cx, target: &T) -> Result<()> {
+pub(super) async fn login<T: Target>(cx: &Cx, target: &T) -> Result<()> {
     crate::cloud::login::check(cx, target.capabilities().provider).await
 }
 
@@ -69,9 +72,24 @@ async fn lease<T: Target>(cx: &Cx, target: &T, command: &str, ui: &Ui, r: &dyn R
     Ok(Some(held))
 }
 
+/// `deploy --ttl`: when the stage expires (now + ttl, seconds since the epoch), `None`
+/// without `--ttl`. An error when the target keeps no lease record to hold it.
+pub(super) fn stage_expiry<T: Target>(cx: &Cx, target: &T) -> Result<Option<u64>> {
+    let Some(ttl) = cx.ttl else { return Ok(None) };
+    if !target.capabilities().lease {
+        return Err(crate::error::UsageError::new(format!("`{}` targets keep no record a time to live could be kept in", cx.target.kind))
+            .hint("deploy without --ttl, and remove the stage with `aideploy destroy --stage NAME`")
+            .into());
+    }
+    Ok(Some(crate::util::now_secs() + ttl.as_secs()))
+}
+
 /// The deploy: build, read, plan, confirm, apply, report. `Ok` carries the report even
-/// when health failed; its exit code says so.
+/// when health failed; its exit code says so. With `--ttl`, the stage's expiry is written
+/// into its lease record, also when the deploy fails (a half-made preview is collected
+/// by `gc` too) or has nothing to change.
 pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployReport> {
+    let expires = stage_expiry(cx, target)?;
     login(cx, target).await?;
     let started = Instant::now();
     ui.info(&header(cx));
@@ -100,6 +118,7 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         duration_ms: 0,
         failure: None,
         cost: crate::cost::estimate(&cx.loaded.manifest, &cx.target),
+        expires_at: expires.map(crate::util::iso8601),
     };
     if plan.has_changes() {
         target.preflight(cx, &seen)?;
@@ -133,6 +152,9 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         }
         .await;
         if let Some(mut h) = held {
+            if expires.is_some() {
+                *h.stage_expires_mut() = expires;
+            }
             // Not when another run had already applied it all: this run made nothing.
             if !matches!(applied, Ok(None)) {
                 let ended = match &applied {
@@ -159,6 +181,12 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         if let Some(p) = outcome.pushed {
             report.artifact.reference = p.reference.or(report.artifact.reference);
             report.artifact.uploaded_bytes = p.uploaded_bytes;
+        }
+    } else if expires.is_some() {
+        // Nothing to change, but a new time to live to record.
+        if let Some(mut h) = lease(cx, target, "deploy", ui, &r).await? {
+            *h.stage_expires_mut() = expires;
+            h.release(&r).await;
         }
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -188,12 +216,16 @@ pub struct PlanReport {
     pub warnings: Vec<String>,
     /// What the target costs a month by aideploy's price table (src/cost).
     pub cost: crate::cost::Estimate,
+    /// `plan --ttl`: the expiry a `deploy --ttl` now would record (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     #[serde(skip)]
     pub rendered: String,
 }
 
 /// What a deploy would do. Builds locally and reads; changes nothing anywhere.
 pub async fn plan<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<PlanReport> {
+    let expires = stage_expiry(cx, target)?;
     login(cx, target).await?;
     ui.info(&header(cx));
     let r = ui.reporter();
@@ -210,6 +242,7 @@ pub async fn plan<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<PlanReport>
         warnings: plan.warnings,
         actions: plan.actions,
         cost: crate::cost::estimate(&cx.loaded.manifest, &cx.target),
+        expires_at: expires.map(crate::util::iso8601),
     })
 }
 
@@ -238,6 +271,9 @@ pub struct StatusReport {
     /// `status --metrics`: requests, errors and latency (deployed targets only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<super::Metrics>,
+    /// When `gc` may destroy this stage (`deploy --ttl`), from its lease record in the
+    /// target's cloud (RFC 3339, UTC); `null` when it has no time to live.
+    pub expires_at: Option<String>,
 }
 
 impl StatusReport {
@@ -258,6 +294,7 @@ pub async fn status<T: Target>(cx: &Cx, target: &T, metrics: Option<std::time::D
         _ => None,
     };
     Ok(StatusReport {
+        expires_at: stage_expires(cx, target).await.map(crate::util::iso8601),
         target: cx.target.name.clone(),
         kind: cx.target.kind.to_string(),
         stage: cx.stage.to_string(),
@@ -269,6 +306,19 @@ pub async fn status<T: Target>(cx: &Cx, target: &T, metrics: Option<std::time::D
         deployed_by: now.as_ref().and_then(|d| d.deployed_by.clone()),
         details: now.map(|d| d.details).unwrap_or_default(),
         metrics,
+    })
+}
+
+/// The stage's expiry its lease record holds, read only (no bucket or record is made).
+/// A record that cannot be read shows as no expiry: the status still shows.
+async fn stage_expires<T: Target>(cx: &Cx, target: &T) -> Option<u64> {
+    let read = async {
+        let Some(store) = target.lease_record(cx).await? else { return anyhow::Ok(None) };
+        Ok(store.read().await?.and_then(|(rec, _)| rec.stage_expires))
+    };
+    read.await.unwrap_or_else(|e| {
+        tracing::debug!("reading the stage's expiry failed: {e:#}");
+        None
     })
 }
 
@@ -346,8 +396,9 @@ pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyR
         match held {
             // Everything else is gone: the lease record goes last.
             Some(mut h) if destroyed.is_ok() => {
-                // Its releases are gone with it.
+                // Its releases are gone with it, and there is no stage left to expire.
                 h.history_mut().clear();
+                *h.stage_expires_mut() = None;
                 h.release_and_remove(&r).await
             }
             Some(h) => h.release(&r).await,

@@ -215,6 +215,12 @@ impl Held {
         &mut self.record.releases
     }
 
+    /// The stage's expiry the record holds (`deploy --ttl`, read by `gc`); what is set
+    /// here is written when the lease is given back.
+    pub fn stage_expires_mut(&mut self) -> &mut Option<u64> {
+        &mut self.record.stage_expires
+    }
+
     /// Who holds it (`user@host`).
     pub fn holder(&self) -> &str {
         &self.record.holder

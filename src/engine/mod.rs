@@ -3,6 +3,7 @@
 
 mod erased;
 mod flow;
+pub mod gc;
 pub mod health;
 pub mod lease;
 pub mod metrics;
@@ -64,6 +65,10 @@ pub struct Cx {
     /// `destroy --purge`: also purge what deleting leaves soft-deleted (an Azure Key
     /// Vault), which cannot be undone. A target with nothing to purge ignores it.
     pub purge: bool,
+    /// `deploy --ttl`: this stage's time to live; the deploy records `now + ttl` as the
+    /// stage's expiry in its lease record, where `gc` reads it. `None`: the stage keeps
+    /// the expiry it has.
+    pub ttl: Option<std::time::Duration>,
 }
 
 impl Cx {

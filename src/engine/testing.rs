@@ -28,6 +28,7 @@ pub fn cx(text: &str, target: &str, sets: &[&str]) -> Cx {
         secrets: Default::default(),
         poll: PollPolicy { fixed: Some(std::time::Duration::from_millis(1)) },
         purge: false,
+        ttl: None,
     }
 }
 

@@ -188,6 +188,7 @@ fn lifecycle(fx: &dyn Fixture, report: &mut Report) {
         outputs.push(r);
 
         history(fx, &p, report, &mut outputs);
+        gc(fx, &p, report, &mut outputs);
 
         // 8. a failing health check: exit 3, the previous version keeps serving.
         let before = fx.serving(&p);
@@ -327,6 +328,92 @@ fn history(fx: &dyn Fixture, p: &Project, report: &mut Report, outputs: &mut Vec
         }
     })();
     report.check(CHECK, verdict);
+}
+
+/// Issue 15 point 2: two preview stages of the deployed app `p`, one with `--ttl 1s`
+/// and one with `--ttl 72h`; `status` shows each one's expiry; `gc --dry-run` lists the
+/// first as expired and changes nothing; `gc --yes` destroys it and leaves the default
+/// stage and the second preview. Both previews are gone afterwards (the second by
+/// `destroy`), so the lifecycle's own destroy check sees only its app.
+fn gc(fx: &dyn Fixture, p: &Project, report: &mut Report, outputs: &mut Vec<Run>) {
+    const CHECK: &str = "15 gc removes an expired preview stage and nothing else";
+    let (short, long) = ("pr-a", "pr-b");
+    let ports = [crate::common::free_port(), crate::common::free_port()];
+    let in_stage = |stage: &str, args: &[&str]| {
+        let mut c = command(fx, p, args);
+        c.args(["--stage", stage]).args(fx.stage_args(p, if stage == short { ports[0] } else { ports[1] }));
+        finish(c.output().unwrap())
+    };
+    let status = |stage: Option<&str>, outputs: &mut Vec<Run>| -> Result<Value, String> {
+        let r = match stage {
+            Some(s) => in_stage(s, &["status"]),
+            None => run(fx, p, &["status"]),
+        };
+        must(&r, &format!("status of stage {}", stage.unwrap_or("dev")))?;
+        let json = r.json.clone();
+        outputs.push(r);
+        Ok(json)
+    };
+    let stages_of = |list: &Value| -> Vec<String> {
+        list.as_array().into_iter().flatten().filter_map(|e| e["stage"].as_str().map(str::to_string)).collect()
+    };
+    let verdict = (|| -> Result<(), String> {
+        let r = in_stage(short, &["deploy", "--ttl", "1s"]);
+        must(&r, "deploy --stage pr-a --ttl 1s")?;
+        outputs.push(r);
+        let r = in_stage(long, &["deploy", "--ttl", "72h"]);
+        must(&r, "deploy --stage pr-b --ttl 72h")?;
+        outputs.push(r);
+        // pr-a's time to live has passed by now (deploys take longer); no timing is asserted.
+        std::thread::sleep(Duration::from_secs(2));
+        for stage in [short, long] {
+            let s = status(Some(stage), outputs)?;
+            match s["expires_at"].as_str() {
+                Some(t) if aideploy::util::parse_rfc3339(t).is_some() => {}
+                _ => return Err(format!("status --stage {stage} --json shows no expiry: {s}")),
+            }
+        }
+        if !status(None, outputs)?["expires_at"].is_null() {
+            return Err("the default stage shows an expiry it was never given".into());
+        }
+
+        let m = marks(fx);
+        let r = run(fx, p, &["gc", "--dry-run"]);
+        must(&r, "gc --dry-run").and_then(|_| no_writes(fx, &m, "gc --dry-run"))?;
+        let (expired, kept) = (stages_of(&r.json["expired"]), stages_of(&r.json["kept"]));
+        if expired != [short] || r.json["expired"][0]["destroyed"] != false {
+            return Err(format!("gc --dry-run lists as expired {expired:?} (want only {short}, not destroyed): {}", r.stdout.trim()));
+        }
+        if !kept.iter().any(|s| s == long) {
+            return Err(format!("gc --dry-run does not list {long} as kept: {}", r.stdout.trim()));
+        }
+        outputs.push(r);
+        if status(Some(short), outputs)?["deployed"] != true {
+            return Err(format!("after gc --dry-run, {short} is no longer deployed"));
+        }
+
+        let r = run(fx, p, &["gc", "--yes"]);
+        must(&r, "gc --yes")?;
+        if stages_of(&r.json["expired"]) != [short] || r.json["expired"][0]["destroyed"] != true {
+            return Err(format!("gc --yes did not destroy exactly {short}: {}", r.stdout.trim()));
+        }
+        outputs.push(r);
+        if status(Some(short), outputs)?["deployed"] != false {
+            return Err(format!("after gc, {short} is still deployed"));
+        }
+        if status(Some(long), outputs)?["deployed"] != true {
+            return Err(format!("gc removed {long}, whose time to live has not passed"));
+        }
+        if status(None, outputs)?["deployed"] != true {
+            return Err("gc removed the default stage".into());
+        }
+        Ok(())
+    })();
+    report.check(CHECK, verdict);
+    for stage in [short, long] {
+        let r = in_stage(stage, &["destroy"]);
+        outputs.push(r);
+    }
 }
 
 /// `status --json`'s `deployed_at`: an RFC 3339 UTC time.

@@ -45,6 +45,11 @@ pub trait Fixture: Send + Sync {
     fn args(&self, _p: &Project) -> Vec<String> {
         vec![]
     }
+    /// Extra arguments for a run in another stage of the same app, given a free port
+    /// for that stage (local: its own front port, as two stages cannot share one).
+    fn stage_args(&self, _p: &Project, _port: u16) -> Vec<String> {
+        vec![]
+    }
     /// Requests that may carry the secret value: the secret store's own writes.
     fn secret_write(&self, s: &Seen) -> bool;
     /// Makes a resource with the name the deploy of `p` would use, without aideploy's
@@ -447,6 +452,9 @@ impl Fixture for Local {
     fn env(&self, _p: &Project, _cmd: &mut Command) {}
     fn args(&self, p: &Project) -> Vec<String> {
         vec!["--set".into(), format!("port={}", p.port)]
+    }
+    fn stage_args(&self, _p: &Project, port: u16) -> Vec<String> {
+        vec!["--set".into(), format!("port={port}")]
     }
     fn secret_write(&self, _s: &Seen) -> bool {
         false

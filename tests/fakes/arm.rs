@@ -87,6 +87,9 @@ pub struct State {
     pub taken_names: BTreeSet<String>,
     /// Image digests whose containers never become healthy.
     pub bad: BTreeSet<String>,
+    /// The most resource groups a list page holds whatever `$top` asks (0: no limit):
+    /// ARM may answer fewer with a `nextLink`.
+    pub group_page_limit: usize,
     /// What registries report as their login server.
     pub registry_host: String,
     /// Accepted PUT/PATCH/DELETE/POST (not list actions).
@@ -636,6 +639,63 @@ pub fn vault_plane(st: &mut State, method: &str, target: &str, headers: &[(Strin
     }
 }
 
+/// Resource Groups - List: the subscription's groups in name order, filtered by
+/// `$filter` (`tagName eq 'K' and tagValue eq 'V'`, or `tagName eq 'K'`; tag names match
+/// without regard to case, values exactly; any other filter is a 400), at most `$top`
+/// (a positive integer) a page, the rest behind `nextLink` (a `$skiptoken`).
+fn list_groups(st: &State, base: &str, params: &BTreeMap<String, String>) -> Reply {
+    let filter = params.get("$filter").map(String::as_str).unwrap_or_default().trim();
+    let quoted = |s: &str| s.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')).filter(|s| !s.contains('\'')).map(str::to_string);
+    let want: Option<(String, Option<String>)> = if filter.is_empty() {
+        None
+    } else {
+        let parsed = filter.strip_prefix("tagName eq ").and_then(|rest| match rest.split_once(" and tagValue eq ") {
+            Some((k, v)) => Some((quoted(k)?, Some(quoted(v)?))),
+            None => Some((quoted(rest)?, None)),
+        });
+        match parsed {
+            Some(w) => Some(w),
+            None => return err(400, "InvalidFilterInQueryString", format!("Invalid $filter '{filter}' specified in the query string.")),
+        }
+    };
+    let top = match params.get("$top").map(|t| t.parse::<usize>()) {
+        None => usize::MAX,
+        Some(Ok(n)) if n > 0 => n,
+        _ => return err(400, "InvalidTopInQueryString", format!("Invalid $top '{}' specified in the query string.", params["$top"])),
+    };
+    let size = if st.group_page_limit > 0 { top.min(st.group_page_limit) } else { top };
+    let from = match params.get("$skiptoken").map(|t| t.parse::<usize>()) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return err(400, "InvalidSkipToken", "The skip token is not valid."),
+    };
+    let matching: Vec<&Value> = st
+        .groups
+        .values()
+        .filter(|g| {
+            want.as_ref().is_none_or(|(k, v)| {
+                let tags = g["tags"].as_object();
+                let found = tags.and_then(|t| t.iter().find(|(name, _)| name.eq_ignore_ascii_case(k)));
+                found.is_some_and(|(_, value)| v.as_ref().is_none_or(|v| value == v.as_str()))
+            })
+        })
+        .collect();
+    let page: Vec<Value> = matching.iter().skip(from).take(size).map(|g| (*g).clone()).collect();
+    let mut answer = json!({"value": page});
+    if from.saturating_add(size) < matching.len() {
+        let mut next =
+            format!("{base}/subscriptions/{SUB}/resourcegroups?api-version={}&$skiptoken={}", params["api-version"], from + size);
+        if !filter.is_empty() {
+            next.push_str(&format!("&$filter={}", filter.replace(' ', "%20").replace('\'', "%27")));
+        }
+        if let Some(t) = params.get("$top") {
+            next.push_str(&format!("&$top={t}"));
+        }
+        answer["nextLink"] = json!(next);
+    }
+    Reply::json(200, answer)
+}
+
 /// The answer to one request. `base` is the fake's own URL (for operation URLs).
 pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &[(String, String)], body: &str) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -768,6 +828,12 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
             }
             _ => err(405, "MethodNotAllowed", "method not allowed"),
         };
+    }
+    if l.len() == 3 && l[2] == "resourcegroups" {
+        if method != "GET" {
+            return err(405, "MethodNotAllowed", "method not allowed");
+        }
+        return list_groups(st, base, &params);
     }
     if l.len() < 4 || l[2] != "resourcegroups" {
         return err(404, "NotFound", format!("no route {method} {path}"));
@@ -1586,6 +1652,46 @@ mod rules {
     }
     fn site_body(plan: &str) -> Value {
         json!({"location": "eastus", "identity": {"type": "SystemAssigned"}, "properties": {"serverFarmId": plan, "siteConfig": {"alwaysOn": true}}})
+    }
+
+    /// Resource Groups - List: a tag filter (name without regard to case), `$top`
+    /// pages followed through `nextLink`, and a filter ARM does not take refused.
+    #[test]
+    fn resource_groups_list_by_tag_a_page_at_a_time() {
+        let mut st = State::default();
+        for (name, app) in [("g-a", "x"), ("g-b", "y"), ("g-c", "x"), ("g-d", "x")] {
+            let r = call(
+                &mut st,
+                "PUT",
+                &format!("/subscriptions/{SUB}/resourceGroups/{name}?api-version=2025-04-01"),
+                json!({"location": "eastus", "tags": {"aideploy-app": app}}),
+            );
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+        let list = |st: &mut State, url: &str| -> (Vec<String>, Option<String>) {
+            let r = call(st, "GET", url, Value::Null);
+            assert_eq!(r.status, 200, "{}", r.body);
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            let names = v["value"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap().to_string()).collect();
+            (names, v["nextLink"].as_str().map(|l| l.trim_start_matches(B).to_string()))
+        };
+        let first = format!("/subscriptions/{SUB}/resourcegroups?$filter=tagName%20eq%20%27AIDEPLOY-APP%27%20and%20tagValue%20eq%20%27x%27&$top=2&api-version=2025-04-01");
+        let (names, next) = list(&mut st, &first);
+        assert_eq!(names, ["g-a", "g-c"]);
+        let (names, next) = list(&mut st, &next.expect("a next page"));
+        assert_eq!((names, next), (vec!["g-d".to_string()], None));
+        st.group_page_limit = 3;
+        let (names, next) = list(&mut st, &format!("/subscriptions/{SUB}/resourcegroups?api-version=2025-04-01"));
+        assert_eq!(names.len(), 3);
+        assert_eq!(list(&mut st, &next.unwrap()).0, ["g-d"]);
+        let (names, _) =
+            list(&mut st, &format!("/subscriptions/{SUB}/resourcegroups?$filter=tagName%20eq%20%27aideploy-app%27&api-version=2025-04-01"));
+        assert_eq!(names.len(), 3, "the tag's name alone");
+        for bad in ["$filter=tagName%20eq%20aideploy-app", "$filter=name%20eq%20%27g-a%27", "$top=0"] {
+            let r = call(&mut st, "GET", &format!("/subscriptions/{SUB}/resourcegroups?{bad}&api-version=2025-04-01"), Value::Null);
+            assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        }
+        assert_eq!(call(&mut st, "GET", &format!("/subscriptions/{SUB}/resourcegroups"), Value::Null).status, 400, "no api-version");
     }
 
     /// Access restrictions: malformed rules refused as ARM refuses them; stored with the

@@ -79,6 +79,9 @@ pub struct State {
     /// The most entries an `entries:list` page holds whatever `pageSize` asks (0: no
     /// limit): the API may answer fewer with a `nextPageToken`.
     pub log_page_limit: usize,
+    /// The most secrets a `secrets.list` page holds whatever `pageSize` asks (0: the
+    /// API's own cap, 25000): it may answer fewer with a `nextPageToken`.
+    pub secret_page_limit: usize,
     /// Cloud Monitoring's time series (`gcp_monitoring.rs`).
     pub monitoring: super::gcp_monitoring::Monitoring,
     /// Revisions whose startup has not been decided yet.
@@ -1193,18 +1196,40 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
             ok(secret_json(id, s))
         }
         ("GET", ["v1", "projects", p, "secrets"], None) if secret_of(p) => {
-            let filter = q.get("filter").cloned().unwrap_or_default();
-            let wanted: Vec<(String, String)> = filter
-                .split(" AND ")
-                .filter_map(|c| c.trim().strip_prefix("labels.")?.split_once(['=', ':']).map(|(k, v)| (k.to_string(), v.to_string())))
-                .collect();
-            let list: Vec<Value> = st
+            let wanted = match secret_filter(q.get("filter").map(String::as_str).unwrap_or_default()) {
+                Ok(w) => w,
+                Err(m) => return error(400, m),
+            };
+            // pageSize: 0 (or none) lets the server choose; above 25000 it is capped.
+            let size = match q.get("pageSize").filter(|v| !v.is_empty()).map(|v| v.parse::<i64>()) {
+                None => 25000,
+                Some(Ok(n)) if n < 0 => return error(400, format!("page_size must not be negative, got {n}")),
+                Some(Ok(0)) => 25000,
+                Some(Ok(n)) => (n as usize).min(25000),
+                Some(Err(_)) => return error(400, "Invalid value at 'page_size' (TYPE_INT32)"),
+            };
+            let size = if st.secret_page_limit > 0 { size.min(st.secret_page_limit) } else { size };
+            let from = match q.get("pageToken").filter(|t| !t.is_empty()) {
+                None => 0,
+                Some(t) => match t.strip_prefix("secrets-").and_then(|n| n.parse::<usize>().ok()) {
+                    Some(n) => n,
+                    None => return error(400, format!("Invalid page token: {t}")),
+                },
+            };
+            // In name order, as the API lists them.
+            let matching: Vec<Value> = st
                 .secrets
                 .iter()
                 .filter(|(_, s)| wanted.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
                 .map(|(id, s)| secret_json(id, s))
                 .collect();
-            ok(json!({"secrets": list, "totalSize": list.len()}))
+            let total = matching.len();
+            let page: Vec<Value> = matching.into_iter().skip(from).take(size).collect();
+            let mut answer = json!({"secrets": page, "totalSize": total});
+            if from + size < total {
+                answer["nextPageToken"] = json!(format!("secrets-{}", from + size));
+            }
+            ok(answer)
         }
         ("GET", ["v1", "projects", p, "secrets", id], None) if secret_of(p) => match st.secrets.get(*id) {
             Some(s) => ok(secret_json(id, s)),
@@ -1534,6 +1559,25 @@ fn account_json(id: &str, given: &Value) -> Value {
     v
 }
 
+/// A `secrets.list` filter of `AND`-joined `labels.KEY=VALUE` (or `labels.KEY:VALUE`)
+/// terms (Secret Manager's list filter syntax; values may be quoted). Any other term,
+/// or `OR`, is a 400 naming it: the fake reads only these.
+fn secret_filter(filter: &str) -> Result<Vec<(String, String)>, String> {
+    let mut wanted = Vec::new();
+    for term in filter.split(" AND ").map(str::trim).filter(|t| !t.is_empty()) {
+        let parsed = term
+            .strip_prefix("labels.")
+            .and_then(|t| t.split_once(['=', ':']))
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty() && !k.contains(char::is_whitespace) && !v.contains(char::is_whitespace));
+        let Some((k, v)) = parsed else {
+            return Err(format!("Invalid filter: the fake does not read the term `{term}`"));
+        };
+        let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+        wanted.push((k.to_string(), v.to_string()));
+    }
+    Ok(wanted)
+}
+
 fn secret_json(id: &str, s: &Secret) -> Value {
     let mut v = json!({"name": format!("projects/{PROJECT_NUMBER}/secrets/{id}"), "labels": s.labels, "replication": {"automatic": {}}, "createTime": "2026-01-01T00:00:00Z", "etag": format!("\"{:x}\"", s.etag)});
     if !s.annotations.is_empty() {
@@ -1643,6 +1687,50 @@ mod rules {
         assert_eq!(second["done"], true);
         assert_eq!(second["response"]["latestReadyRevision"], second["response"]["latestCreatedRevision"]);
         assert_eq!(st.mutations, 1);
+    }
+
+    /// `secrets.list`: label filters (`=` or `:`, quoted or not) joined by AND, anything
+    /// else refused; pages of `pageSize` (capped by `secret_page_limit`) in name order,
+    /// followed with `nextPageToken`; a token the fake never gave is refused.
+    #[test]
+    fn secrets_list_filters_by_label_a_page_at_a_time() {
+        let mut st = State::default();
+        for (id, app) in [("s-a", "x"), ("s-b", "y"), ("s-c", "x"), ("s-d", "x")] {
+            let labels =
+                BTreeMap::from([("aideploy-app".to_string(), app.to_string()), ("aideploy-lease".to_string(), "true".to_string())]);
+            let secret = Secret {
+                labels,
+                annotations: BTreeMap::new(),
+                etag: 1,
+                versions: Vec::new(),
+                version_times: Vec::new(),
+                policy: Value::Null,
+            };
+            st.secrets.insert(id.into(), secret);
+        }
+        let list = |st: &mut State, query: &str| {
+            let (code, body) = answer(st, "GET", &format!("/v1/projects/{PROJECT}/secrets?{query}"), "");
+            (code, serde_json::from_str::<Value>(&body).unwrap())
+        };
+        let names = |v: &Value| -> Vec<String> {
+            v["secrets"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect()
+        };
+        let (code, v) = list(&mut st, "filter=labels.aideploy-app%3Dx%20AND%20labels.aideploy-lease%3D%22true%22&pageSize=2");
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(names(&v), ["s-a", "s-c"]);
+        let token = v["nextPageToken"].as_str().unwrap().to_string();
+        let (_, v) =
+            list(&mut st, &format!("filter=labels.aideploy-app%3Ax%20AND%20labels.aideploy-lease%3Dtrue&pageSize=2&pageToken={token}"));
+        assert_eq!(names(&v), ["s-d"]);
+        assert!(v.get("nextPageToken").is_none(), "{v}");
+        st.secret_page_limit = 1;
+        let (_, v) = list(&mut st, "filter=labels.aideploy-app%3Dy");
+        assert_eq!((names(&v), v.get("nextPageToken").is_none()), (vec!["s-b".to_string()], true));
+        let (_, v) = list(&mut st, "");
+        assert_eq!(names(&v), ["s-a"], "a page no longer than the limit");
+        for bad in ["filter=labels.aideploy-app%3Dx%20OR%20labels.aideploy-app%3Dy", "filter=name%3As-a", "pageSize=-1", "pageToken=nope"] {
+            assert_eq!(list(&mut st, bad).0, 400, "{bad}");
+        }
     }
 
     #[test]

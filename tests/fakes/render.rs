@@ -460,6 +460,14 @@ fn list_logs(st: &State, raw_query: &str) -> (u16, String) {
     (200, json!({"hasMore": has_more, "nextStartTime": next_start, "nextEndTime": next_end, "logs": logs}).to_string())
 }
 
+/// An RFC 3339 time as seconds since the epoch, its fraction kept.
+fn instant(s: &str) -> Option<f64> {
+    let secs = aideploy::util::parse_rfc3339(s)?;
+    let fraction = s.get(19..).and_then(|r| r.strip_prefix('.')).map(|f| f.bytes().take_while(u8::is_ascii_digit).count());
+    let fraction = fraction.and_then(|n| s[20..20 + n].parse::<f64>().ok().map(|v| v / 10f64.powi(n as i32))).unwrap_or(0.0);
+    Some(secs as f64 + fraction)
+}
+
 fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, String) {
     let Some(rest) = full_path.strip_prefix("/v1") else { return error(404, "not found") };
     let (path, params) = query(rest);
@@ -696,11 +704,32 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
             (204, String::new())
         }
         ("GET", ["env-groups"]) => {
+            // The document's `limit`: 1 to 100, default 20; its items carry no cursor.
+            let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+                None => 20,
+                Some(Ok(n)) if (1..=100).contains(&n) => n,
+                Some(_) => return error(400, "limit must be between 1 and 100"),
+            };
+            // createdAfter / createdBefore: ISO 8601 times, strictly after / before.
+            let mut window = [None, None];
+            for (i, key) in ["createdAfter", "createdBefore"].into_iter().enumerate() {
+                if let Some(v) = params.get(key) {
+                    match instant(v) {
+                        Some(t) => window[i] = Some(t),
+                        None => return error(400, format!("{key} must be an ISO 8601 time, got {v}")),
+                    }
+                }
+            }
             let list: Vec<Value> = st
                 .env_groups
                 .iter()
                 .filter(|g| params.get("name").is_none_or(|n| n.split(',').any(|n| n == g.name)))
                 .filter(|g| params.get("ownerId").is_none_or(|o| o.split(',').any(|o| o == g.owner)))
+                .filter(|g| {
+                    let at = instant(&g.created).unwrap_or(0.0);
+                    window[0].is_none_or(|a| at > a) && window[1].is_none_or(|b| at < b)
+                })
+                .take(limit)
                 .map(env_group_meta)
                 .collect();
             (200, Value::Array(list).to_string())
@@ -856,6 +885,28 @@ mod schema_tests {
         let list = list.as_array().unwrap();
         assert_eq!(list.len(), 2);
         assert!(list[0]["createdAt"].as_str() < list[1]["createdAt"].as_str(), "{list:?}");
+        // The workspace's groups, at most `limit` (1 to 100, default 20).
+        for _ in 0..25 {
+            answer(&mut st, "POST", "/v1/env-groups", r#"{"name":"h","ownerId":"tea-1","envVars":[]}"#);
+        }
+        let count = |st: &mut State, q: &str| {
+            let (code, body) = answer(st, "GET", &format!("/v1/env-groups?{q}"), "");
+            assert_eq!(code, 200, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap().as_array().unwrap().len()
+        };
+        assert_eq!(count(&mut st, "ownerId=tea-1"), 20);
+        assert_eq!(count(&mut st, "ownerId=tea-1&limit=100"), 27);
+        assert_eq!(count(&mut st, "ownerId=tea-1&limit=3"), 3);
+        assert_eq!(count(&mut st, "ownerId=tea-9&limit=100"), 0);
+        // Created strictly after / before (the fake's groups are made a microsecond apart).
+        let created: Vec<String> = st.env_groups.iter().map(|g| g.created.clone()).collect();
+        let window = |a: &str, b: &str| format!("ownerId=tea-1&limit=100&createdAfter={a}&createdBefore={b}");
+        assert_eq!(count(&mut st, &window(&created[0], &created[5])), 4);
+        assert_eq!(count(&mut st, &window("2026-11-22T03:00:00Z", "2026-11-22T05:00:00Z")), 27);
+        assert_eq!(count(&mut st, &window("2026-11-22T04:00:01Z", "2026-11-22T05:00:00Z")), 0);
+        assert_eq!(answer(&mut st, "GET", "/v1/env-groups?createdAfter=yesterday", "").0, 400);
+        assert_eq!(answer(&mut st, "GET", "/v1/env-groups?limit=101", "").0, 400);
+        assert_eq!(answer(&mut st, "GET", "/v1/env-groups?limit=0", "").0, 400);
         let id = serde_json::from_str::<Value>(&first).unwrap()["id"].as_str().unwrap().to_string();
         assert_eq!(answer(&mut st, "PUT", &format!("/v1/env-groups/{id}/env-vars/A"), r#"{"value":"2"}"#).0, 200);
         assert_eq!(answer(&mut st, "PUT", &format!("/v1/env-groups/{id}/env-vars/A"), r#"{"val":"2"}"#).0, 400);

@@ -18,6 +18,8 @@ use tokio::sync::Mutex;
 
 use super::arm::{Arm, API_RESOURCES};
 use super::names::fit;
+use super::{TAG_APP, TAG_STAGE, TAG_TARGET};
+use crate::engine::lease::{LeaseRecord, StageRecord};
 use crate::engine::settled::{Register, Settled};
 use crate::engine::{Cx, Silent};
 use crate::error::Hinted;
@@ -42,8 +44,70 @@ pub struct GroupRegister {
 /// The lease of `cx`'s app, stage and target.
 pub fn store(cx: &Cx, sub: &str, location: String) -> Result<Settled<GroupRegister>> {
     let tags = super::tags(cx).into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string())).collect();
-    let group = fit(&format!("aideploy-lease-{}-{}", cx.resource_base(), cx.target.name), MAX_GROUP, "-");
+    let group = group_name(cx);
     Ok(Settled::new(GroupRegister { arm: Arm::from_env(cx.poll)?, sub: sub.to_string(), group, tags, location: Mutex::new(location) }))
+}
+
+/// The lease group's name for `cx`'s app, stage and target.
+fn group_name(cx: &Cx) -> String {
+    fit(&format!("aideploy-lease-{}-{}", cx.resource_base(), cx.target.name), MAX_GROUP, "-")
+}
+
+/// The stage a listed resource group is the lease of: its `aideploy-stage` tag, when the
+/// group carries this app's and target's tags and the lease mark, and its name is the
+/// lease group's name for that stage (the name alone cannot tell app `a-b` stage `c`
+/// from app `a` stage `b-c`; the tags can). `None` for any other group.
+fn stage_of(cx: &Cx, name: &str, tags: &BTreeMap<String, String>) -> Option<crate::manifest::Stage> {
+    let is = |k: &str, v: &str| tags.get(k).is_some_and(|t| t == v);
+    if !is(TAG_APP, cx.app_name()) || !is(TAG_TARGET, &cx.target.name) || !is(TAG_LEASE, "true") {
+        return None;
+    }
+    let stage: crate::manifest::Stage = tags.get(TAG_STAGE)?.parse().ok()?;
+    let mut other = cx.clone();
+    other.stage = stage.clone();
+    // Resource group names are case-insensitive.
+    group_name(&other).eq_ignore_ascii_case(name).then_some(stage)
+}
+
+/// The first page of the subscription's resource groups carrying this app's tag (ARM's
+/// `$filter` takes one tag name and value); the target and the lease mark are checked
+/// on each group.
+fn stages_url(cx: &Cx, sub: &str) -> String {
+    let filter = format!("tagName eq '{TAG_APP}' and tagValue eq '{}'", cx.app_name()).replace(' ', "%20").replace('\'', "%27");
+    format!("/subscriptions/{sub}/resourcegroups?$filter={filter}&api-version={API_RESOURCES}")
+}
+
+/// Every stage of `cx`'s app and target with a lease group in subscription `sub`, with
+/// its record, following `nextLink`. Reads only; a subscription with none has none.
+pub async fn stages(cx: &Cx, sub: &str) -> Result<Vec<StageRecord>> {
+    let arm = Arm::from_env(cx.poll)?;
+    let mut out = Vec::new();
+    let mut next = Some(stages_url(cx, sub));
+    while let Some(url) = next.take() {
+        let a = arm.send(reqwest::Method::GET, &url, None).await?;
+        if a.status == 404 {
+            break;
+        }
+        if !(200..=299).contains(&a.status) {
+            let code = a.body["error"]["code"].as_str().unwrap_or("?");
+            let message = a.body["error"]["message"].as_str().unwrap_or("");
+            return Err(Hinted::new(
+                format!("Azure Resource Manager GET /subscriptions/{sub}/resourcegroups answered {} {code}: {message}", a.status),
+                "your identity needs Reader (Microsoft.Resources/subscriptions/resourceGroups/read) on the subscription",
+            )
+            .into());
+        }
+        for g in a.body["value"].as_array().into_iter().flatten() {
+            let tags: BTreeMap<String, String> =
+                g["tags"].as_object().into_iter().flatten().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect();
+            let Some(stage) = stage_of(cx, g["name"].as_str().unwrap_or_default(), &tags) else { continue };
+            let record = serde_json::from_str(&joined(&tags)).unwrap_or_else(|_| LeaseRecord::unreadable());
+            out.push(StageRecord { stage: stage.to_string(), record });
+        }
+        next = a.body["nextLink"].as_str().filter(|l| !l.is_empty()).map(str::to_string);
+    }
+    out.sort_by(|a, b| a.stage.cmp(&b.stage));
+    Ok(out)
 }
 
 impl GroupRegister {
@@ -107,6 +171,47 @@ impl Register for GroupRegister {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cx(app: &str, stage: &str) -> Cx {
+        let text = format!(
+            "version = 1\n[app]\nname = \"{app}\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nport = 8000\n[targets.appservice]\nregion = \"westeurope\"\n"
+        );
+        let mut cx = crate::engine::testing::cx(&text, "appservice", &[]);
+        cx.stage = stage.parse().unwrap();
+        cx
+    }
+
+    fn lease_tags(cx: &Cx) -> BTreeMap<String, String> {
+        let mut t: BTreeMap<String, String> =
+            super::super::tags(cx).into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string())).collect();
+        t.insert(TAG_LEASE.into(), "true".into());
+        t
+    }
+
+    /// App `a-b` stage `c` and app `a` stage `b-c` have the same lease group name; the
+    /// stage comes from the tags, and each app finds only its own.
+    #[test]
+    fn a_listed_lease_group_names_its_stage_by_tag_never_by_name() {
+        let (ab_c, a_bc) = (cx("a-b", "c"), cx("a", "b-c"));
+        let name = group_name(&ab_c);
+        assert_eq!(name, group_name(&a_bc));
+        assert_eq!(stage_of(&ab_c, &name, &lease_tags(&ab_c)).map(|s| s.to_string()), Some("c".into()));
+        assert_eq!(stage_of(&a_bc, &name.to_uppercase(), &lease_tags(&a_bc)).map(|s| s.to_string()), Some("b-c".into()));
+        assert_eq!(stage_of(&ab_c, &name, &lease_tags(&a_bc)), None);
+        assert_eq!(stage_of(&a_bc, &name, &lease_tags(&ab_c)), None);
+        assert_eq!(stage_of(&cx("a-b", "prod"), &name, &lease_tags(&ab_c)).map(|s| s.to_string()), Some("c".into()));
+        // The app's own group (no lease mark), a stage tag the name does not match.
+        let mut t = lease_tags(&ab_c);
+        t.remove(TAG_LEASE);
+        assert_eq!(stage_of(&ab_c, &name, &t), None);
+        t.insert(TAG_LEASE.into(), "true".into());
+        t.insert(TAG_STAGE.into(), "d".into());
+        assert_eq!(stage_of(&ab_c, &name, &t), None);
+        assert_eq!(
+            stages_url(&ab_c, "s"),
+            "/subscriptions/s/resourcegroups?$filter=tagName%20eq%20%27aideploy-app%27%20and%20tagValue%20eq%20%27a-b%27&api-version=2025-04-01"
+        );
+    }
 
     #[test]
     fn a_long_record_fits_in_tags_and_reads_back_whole() {

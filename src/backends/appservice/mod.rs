@@ -231,6 +231,11 @@ impl Target for AppServiceBackend {
         self.lease_store(cx).await
     }
 
+    /// The lease groups of the app and target, every stage (`lease.rs`).
+    async fn stages(&self, cx: &Cx) -> Result<Vec<crate::engine::lease::StageRecord>> {
+        lease::stages(cx, &subscription(cx)?).await
+    }
+
     /// The app's Key Vault (`vault.rs`): made, tagged, by the first `secrets set` when
     /// no deploy has made it yet.
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {

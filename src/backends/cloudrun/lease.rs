@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::{fit, label_value, labels, Site, MAX_SECRET_ID};
 use crate::cloud::gcp::{api_error, is_conflict, is_not_found, Clients};
-use crate::engine::lease::{LeaseRecord, LeaseStore};
+use crate::engine::lease::{LeaseRecord, LeaseStore, StageRecord};
 use crate::engine::Cx;
 use crate::error::Hinted;
 
@@ -32,6 +32,67 @@ pub const LEASE_LABEL: &str = "aideploy-lease";
 /// The lease secret's id.
 pub fn lease_secret_id(cx: &Cx) -> String {
     fit(&format!("aideploy-lease-{}-{}", cx.resource_base(), label_value(&cx.target.name)), MAX_SECRET_ID)
+}
+
+/// The filter that finds the lease secrets of `cx`'s app and target, every stage.
+fn stages_filter(cx: &Cx) -> String {
+    let want = labels(cx);
+    format!(
+        "labels.aideploy-app={} AND labels.aideploy-target={} AND labels.{LEASE_LABEL}=true",
+        want["aideploy-app"], want["aideploy-target"]
+    )
+}
+
+/// The stage a listed lease secret is the lease of: its `aideploy-stage` label, when that
+/// is a stage name and the secret's id is the lease id of that stage (so a label can never
+/// name another app's or stage's secret). `None` for anything else.
+fn stage_of(cx: &Cx, id: &str, found: &BTreeMap<String, String>) -> Option<crate::manifest::Stage> {
+    if !labels(cx).iter().filter(|(k, _)| *k != "aideploy-stage").all(|(k, v)| found.get(k) == Some(v))
+        || found.get(LEASE_LABEL).map(String::as_str) != Some("true")
+    {
+        return None;
+    }
+    let stage: crate::manifest::Stage = found.get("aideploy-stage")?.parse().ok()?;
+    let mut other = cx.clone();
+    other.stage = stage.clone();
+    (lease_secret_id(&other) == id).then_some(stage)
+}
+
+/// Every stage of `cx`'s app and target with a lease secret in the project, with its
+/// record: ListSecrets filtered by aideploy's labels, page by page. Reads only; a project
+/// that does not exist has none.
+pub async fn stages(cx: &Cx, site: &Site) -> Result<Vec<StageRecord>> {
+    let clients = Clients::new().await?;
+    let mut out = Vec::new();
+    let mut page = String::new();
+    loop {
+        let sent = clients
+            .secrets
+            .list_secrets()
+            .set_parent(format!("projects/{}", site.project))
+            .set_filter(stages_filter(cx))
+            .set_page_token(page.clone())
+            .send()
+            .await;
+        let list = match sent {
+            Ok(l) => l,
+            Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(api_error("cannot list the deploy leases (Secret Manager secrets)", e)),
+        };
+        for s in &list.secrets {
+            let found: BTreeMap<String, String> = s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let id = s.name.rsplit('/').next().unwrap_or_default();
+            let Some(stage) = stage_of(cx, id, &found) else { continue };
+            let record = s.annotations.get(ANNOTATION).and_then(|t| serde_json::from_str(t).ok()).unwrap_or_else(LeaseRecord::unreadable);
+            out.push(StageRecord { stage: stage.to_string(), record });
+        }
+        if list.next_page_token.is_empty() {
+            break;
+        }
+        page = list.next_page_token;
+    }
+    out.sort_by(|a, b| a.stage.cmp(&b.stage));
+    Ok(out)
 }
 
 pub struct SecretLease {
@@ -142,5 +203,51 @@ impl LeaseStore for SecretLease {
             Err(e) if lost_race(&e) => Ok(()),
             Err(e) => Err(api_error(&format!("cannot delete the deploy lease (secret {})", self.id), e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx(app: &str, stage: &str) -> Cx {
+        let text = format!(
+            "version = 1\n[app]\nname = \"{app}\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nport = 8000\n[targets.cloudrun]\nproject = \"p\"\nregion = \"europe-west1\"\n"
+        );
+        let mut cx = crate::engine::testing::cx(&text, "cloudrun", &[]);
+        cx.stage = stage.parse().unwrap();
+        cx
+    }
+
+    fn lease_labels(cx: &Cx) -> BTreeMap<String, String> {
+        let mut l = labels(cx);
+        l.insert(LEASE_LABEL.into(), "true".into());
+        l
+    }
+
+    /// App `a-b` stage `c` and app `a` stage `b-c` share the lease secret's id; the stage
+    /// comes from the labels, and each app finds only its own.
+    #[test]
+    fn a_listed_lease_names_its_stage_by_label_never_by_id() {
+        let (ab_c, a_bc) = (cx("a-b", "c"), cx("a", "b-c"));
+        let id = lease_secret_id(&ab_c);
+        assert_eq!(id, lease_secret_id(&a_bc), "the ids meet; the labels tell them apart");
+        assert_eq!(stage_of(&ab_c, &id, &lease_labels(&ab_c)).map(|s| s.to_string()), Some("c".into()));
+        assert_eq!(stage_of(&a_bc, &id, &lease_labels(&a_bc)).map(|s| s.to_string()), Some("b-c".into()));
+        assert_eq!(stage_of(&ab_c, &id, &lease_labels(&a_bc)), None, "another app's lease");
+        assert_eq!(stage_of(&a_bc, &id, &lease_labels(&ab_c)), None, "another app's lease");
+        // Any stage of the app: the listing's cx.stage does not matter.
+        let other = cx("a-b", "prod");
+        assert_eq!(stage_of(&other, &id, &lease_labels(&ab_c)).map(|s| s.to_string()), Some("c".into()));
+        // Not a lease (the app's own secrets), a label naming a stage whose lease this is
+        // not, a stage label that is no stage name.
+        let mut plain = labels(&ab_c);
+        assert_eq!(stage_of(&ab_c, &id, &plain), None);
+        plain.insert(LEASE_LABEL.into(), "true".into());
+        plain.insert("aideploy-stage".into(), "d".into());
+        assert_eq!(stage_of(&ab_c, &id, &plain), None);
+        plain.insert("aideploy-stage".into(), "Not_A_Stage".into());
+        assert_eq!(stage_of(&ab_c, &id, &plain), None);
+        assert_eq!(stages_filter(&ab_c), "labels.aideploy-app=a-b AND labels.aideploy-target=cloudrun AND labels.aideploy-lease=true");
     }
 }

@@ -258,6 +258,11 @@ impl Target for CloudRunBackend {
         self.lease_store(cx).await
     }
 
+    /// The lease secrets of the app and target, every stage (`lease.rs`).
+    async fn stages(&self, cx: &Cx) -> Result<Vec<crate::engine::lease::StageRecord>> {
+        lease::stages(cx, &site(cx)?).await
+    }
+
     /// Secret Manager, the secrets a deploy references (`store.rs`).
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
         Ok(Box::new(store::SecretManagerStore::for_target(cx).await?))

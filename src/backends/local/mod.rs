@@ -184,6 +184,40 @@ impl Target for LocalTarget {
         self.lease_store(cx).await
     }
 
+    /// This machine is the local target's cloud: the lease files `leases/{app}-{stage}.json`
+    /// beside the deployments. A name that another app's deployment claims (app `rag-pr`,
+    /// stage `x` against app `rag`, stage `pr-x`) is that app's, not this one's.
+    async fn stages(&self, cx: &Cx) -> Result<Vec<crate::engine::lease::StageRecord>> {
+        use crate::engine::lease::{FileLease, LeaseStore, StageRecord};
+        let root = state_dir()?.join("local");
+        let entries = match std::fs::read_dir(root.join("leases")) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot list {}", root.join("leases").display()))),
+        };
+        let prefix = format!("{}-", cx.app_name());
+        let mut found = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(stage) = name.strip_suffix(".json").and_then(|n| n.strip_prefix(&prefix)) else { continue };
+            if stage.parse::<crate::manifest::Stage>().is_err() {
+                continue;
+            }
+            let dir = root.join(name.trim_end_matches(".json"));
+            if let Ok(Some(st)) = state::read_state(&dir) {
+                if st.app != cx.app_name() || st.stage != stage {
+                    continue;
+                }
+            }
+            let stage = stage.to_string();
+            if let Some((record, _)) = (FileLease { path }).read().await? {
+                found.push(StageRecord { stage, record });
+            }
+        }
+        Ok(found)
+    }
+
     /// The Python environment (a cache shared by deploys) and the source set's digest;
     /// nothing in the deployment's state folder.
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Source>> {

@@ -27,6 +27,7 @@ use tokio::sync::Mutex;
 use super::api::{field, Api, Connection, GraphqlError, TokenKind};
 use super::ops::*;
 use super::{looks_like_id, marker, project_name, workspace, ENV_MARKER};
+use crate::engine::lease::{LeaseRecord, StageRecord};
 use crate::engine::settled::{Register, Settled};
 use crate::engine::Cx;
 
@@ -110,9 +111,15 @@ impl SharedVarRegister {
         (p.id, env)
     }
 
-    /// The project (and environment) the register lives in, when it exists: the token's
-    /// project, the one the target names by id, else the oldest of the name (aideploy's).
+    /// The project (and environment) the register lives in, when it exists.
     async fn place(&self) -> Result<Option<Place>> {
+        Ok(self.project().await?.map(|p| self.env_of(p)))
+    }
+
+    /// The project the register lives in, with its environments, when it exists: the
+    /// token's project, the one the target names by id, else the oldest of the name
+    /// (aideploy's).
+    async fn project(&self) -> Result<Option<ProjectMeta>> {
         let id = if self.api.kind == TokenKind::Project {
             Some(field::<ProjectToken>(self.api.run(Q_PROJECT_TOKEN, json!({})).await?, "projectToken")?.project_id)
         } else {
@@ -120,7 +127,7 @@ impl SharedVarRegister {
         };
         if let Some(id) = id {
             let Some(data) = self.api.lookup(Q_PROJECT, json!({"id": id})).await? else { return Ok(None) };
-            return Ok(Some(self.env_of(field(data, "project")?)));
+            return Ok(Some(field(data, "project")?));
         }
         let list: Connection<ProjectMeta> =
             field(self.api.run(Q_LEASE_PROJECTS, json!({"workspaceId": self.workspace})).await?, "projects")?;
@@ -131,7 +138,7 @@ impl SharedVarRegister {
             .filter(|p| self.require_marker.as_ref().is_none_or(|m| p.description.as_deref().is_some_and(|d| d.contains(m.as_str()))))
             .collect();
         found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        Ok(found.into_iter().next().map(|p| self.env_of(p)))
+        Ok(found.into_iter().next())
     }
 
     async fn shared(&self, project: &str, env: &str) -> Result<Value> {
@@ -188,6 +195,32 @@ impl SharedVarRegister {
     }
 }
 
+/// The stage an environment of the app's project holds the lease of: the environment's
+/// name, when it is a stage name. The variable's name alone cannot tell app `a-b` stage
+/// `c` from app `a` stage `b-c` (both `A_B_C`); the environment is the stage.
+fn stage_of(env: &str) -> Option<crate::manifest::Stage> {
+    env.parse().ok()
+}
+
+/// Every stage of `cx`'s app and target with a lease variable, with its record: each
+/// environment of the app's project (found as the lease finds it) whose shared variables
+/// hold the lease variable of that stage. Reads only; no project, no stages.
+pub async fn stages(cx: &Cx, api: Api) -> Result<Vec<StageRecord>> {
+    let register = store(cx, api).register;
+    let Some(project) = register.project().await? else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for env in project.environments.nodes() {
+        let Some(stage) = stage_of(&env.name) else { continue };
+        let mut other = cx.clone();
+        other.stage = stage;
+        let Some(text) = register.shared(&project.id, &env.id).await?[key(&other)].as_str().map(str::to_string) else { continue };
+        let record = serde_json::from_str(&text).unwrap_or_else(|_| LeaseRecord::unreadable());
+        out.push(StageRecord { stage: other.stage.to_string(), record });
+    }
+    out.sort_by(|a, b| a.stage.cmp(&b.stage));
+    Ok(out)
+}
+
 #[async_trait]
 impl Register for SharedVarRegister {
     fn location(&self) -> String {
@@ -231,5 +264,32 @@ impl Register for SharedVarRegister {
             self.api.run(M_PROJECT_DELETE, json!({"id": id})).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx(app: &str, stage: &str) -> Cx {
+        let text = format!(
+            "version = 1\n[app]\nname = \"{app}\"\nruntime = \"python3.11\"\nasgi = \"app.main:app\"\nport = 8000\n[targets.railway]\n"
+        );
+        let mut cx = crate::engine::testing::cx(&text, "railway", &[]);
+        cx.stage = stage.parse().unwrap();
+        cx
+    }
+
+    /// App `a-b` stage `c` and app `a` stage `b-c` have the same lease variable name: the
+    /// listing takes the stage from the environment holding it (each app has its own
+    /// project), never from the name. An environment whose name is no stage name (made
+    /// by someone in Railway's dashboard) holds no lease of aideploy's.
+    #[test]
+    fn a_listed_lease_is_the_stage_of_its_environment() {
+        assert_eq!(key(&cx("a-b", "c")), key(&cx("a", "b-c")));
+        assert_eq!(key(&cx("a-b", "c")), "AIDEPLOY_LEASE_A_B_C_RAILWAY");
+        assert_eq!(stage_of("b-c").map(|s| s.to_string()), Some("b-c".into()));
+        assert_eq!(stage_of("production").map(|s| s.to_string()), Some("production".into()));
+        assert!(stage_of("Production").is_none() && stage_of("pr 7").is_none() && stage_of("").is_none());
     }
 }

@@ -171,6 +171,11 @@ impl Target for RailwayTarget {
         self.lease_store(cx).await
     }
 
+    /// The lease variables of the app and target, one per environment (`lease.rs`).
+    async fn stages(&self, cx: &Cx) -> Result<Vec<crate::engine::lease::StageRecord>> {
+        lease::stages(cx, Api::from_env()?).await
+    }
+
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Image>> {
         // Fail on a missing registry or token before building anything.
         if crate::artifact::image::push_repository(&cx.loaded)?.is_some() {

@@ -197,6 +197,13 @@ impl Target for RenderTarget {
         self.lease_store(cx).await
     }
 
+    /// The lease groups of the app and target, every stage (`lease.rs`).
+    async fn stages(&self, cx: &Cx) -> Result<Vec<crate::engine::lease::StageRecord>> {
+        let api = Api::from_env()?;
+        let owner = observe::owner_id(cx, &api).await?;
+        lease::stages(cx, &api, &owner).await
+    }
+
     async fn build(&self, cx: &Cx, r: &dyn Reporter) -> Result<Built<Image>> {
         // Fail on a missing registry or key before building anything.
         if crate::artifact::image::push_repository(&cx.loaded)?.is_some() {

@@ -255,6 +255,11 @@ impl Target for SageMakerTarget {
         crate::cloud::s3_lease::existing(cx).await
     }
 
+    /// The stages with a lease record in the account's artifact bucket (`gc`).
+    async fn stages(&self, cx: &Cx) -> Result<Vec<crate::engine::lease::StageRecord>> {
+        crate::cloud::s3_lease::stages(cx).await
+    }
+
     async fn secret_store(&self, cx: &Cx) -> Result<Box<dyn crate::secrets::SecretStore>> {
         Ok(Box::new(crate::secrets::aws::AwsStore::for_target(cx).await?))
     }
