@@ -201,11 +201,25 @@ fn github_init_trusts_the_repository_only_and_destroy_removes_it() {
     assert!(again["actions"].as_array().unwrap().iter().all(|a| a["op"] == "noop"), "{again}");
     assert_eq!(iam_state(&app), state);
 
+    // A role that is no CI role of aideploy's but trusts the provider keeps it.
+    let bot = format!("deploy-bot-{}", std::process::id());
+    let bot_py = "import boto3, json, sys\niam = boto3.client('iam', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+                  trust = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Principal': {'Federated': sys.argv[3]}, 'Action': 'sts:AssumeRoleWithWebIdentity'}]}\n\
+                  iam.delete_role(RoleName=sys.argv[2]) if sys.argv[4] == 'delete' else iam.create_role(RoleName=sys.argv[2], AssumeRolePolicyDocument=json.dumps(trust))";
+    let bot_do = |what: &str| {
+        let out = std::process::Command::new("python3").args(["-c", bot_py, &moto(), &bot, provider_arn, what]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    bot_do("create");
     let gone = ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--yes", "--json"]));
     assert_eq!(gone["changed"], true);
     let after = iam_state(&app);
     assert!(after["roles"].as_object().unwrap().is_empty(), "{after}");
     assert!(after["policies_left"].as_array().unwrap().is_empty(), "{after}");
+    assert_eq!(after["providers"][host]["arn"], provider_arn, "kept while {bot} trusts it: {after}");
+    bot_do("delete");
+    ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--yes", "--json"]));
+    let after = iam_state(&app);
     assert!(after["providers"].get(host).is_none(), "the provider ci init made is deleted: {after}");
     assert!(!path.exists());
 }

@@ -70,8 +70,8 @@ pub struct Seen {
     pub providers: BTreeMap<String, OidcSeen>,
     pub roles: BTreeMap<String, RoleSeen>,
     pub policies: BTreeMap<String, PolicySeen>,
-    /// Roles of other apps' CI (`aideploy-ci-*`) and the providers they trust, so a
-    /// destroy keeps a provider another app still uses.
+    /// Every other role in the account (another app's CI role or anyone's) and the
+    /// providers it trusts, so a destroy keeps a provider some role still uses.
     pub other_roles: BTreeMap<String, Vec<String>>,
 }
 
@@ -316,7 +316,7 @@ pub fn plan_init(spec: &Spec, seen: &Seen) -> Result<Planned<Step>> {
 }
 
 /// What `ci destroy` would do: this app's roles and policies, and the providers made
-/// for it that no other app's CI role trusts.
+/// for it that no other role in the account trusts.
 pub fn plan_destroy(app: &str, seen: &Seen) -> Planned<Step> {
     let mut steps = Vec::new();
     for (name, p) in &seen.policies {

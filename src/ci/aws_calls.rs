@@ -23,7 +23,7 @@ fn tag_map<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> HashMap<String
 
 /// The account, its partition, the OIDC providers `keep` accepts (by ARN), the roles
 /// `roles` names, the policies named in `policies` or attached to those roles, and
-/// (with `others`) the other CI roles' trusted providers.
+/// (with `others`) the providers every other role in the account trusts.
 pub async fn observe(
     iam: &aws_sdk_iam::Client,
     sts: &aws_sdk_sts::Client,
@@ -127,7 +127,7 @@ pub async fn observe(
         loop {
             let out = iam.list_roles().set_marker(marker).send().await.map_err(|e| sdk_error("IAM ListRoles", &e, HINT))?;
             for r in out.roles() {
-                if !r.role_name().starts_with("aideploy-ci-") || roles.iter().any(|n| n == r.role_name()) {
+                if roles.iter().any(|n| n == r.role_name()) {
                     continue;
                 }
                 let trust = parse_document(r.assume_role_policy_document().unwrap_or_default());

@@ -141,7 +141,7 @@ fn a_provider_not_made_for_this_app_is_reused_and_kept() {
     assert!(matches!(&changes[1], Step::KeepProvider { why, .. } if why.contains("reused")));
 
     // Destroy: this app's roles and policies go; a provider made for it goes only when
-    // no other app's CI role trusts it.
+    // no other role (another app's CI role, or any role at all) trusts it.
     let done = after_init(&s, empty());
     let rows = |seen: &Seen| plan_destroy("rag", seen).display().actions.into_iter().map(|a| (a.op, a.id)).collect::<Vec<_>>();
     let all = rows(&done);
@@ -149,5 +149,10 @@ fn a_provider_not_made_for_this_app_is_reused_and_kept() {
     let mut shared = done.clone();
     shared.other_roles.insert("aideploy-ci-other".into(), vec![PROVIDER.into()]);
     assert!(rows(&shared).contains(&(Op::Noop, "token.actions.githubusercontent.com".into())));
+    let mut anyone = done.clone();
+    anyone.other_roles.insert("deploy-bot".into(), vec![PROVIDER.into()]);
+    let kept = rows(&anyone);
+    assert!(kept.contains(&(Op::Noop, "token.actions.githubusercontent.com".into())), "{kept:?}");
+    assert!(!kept.contains(&(Op::Delete, "token.actions.githubusercontent.com".into())), "{kept:?}");
     assert!(plan_destroy("other-app", &done).changes.is_empty());
 }
