@@ -466,6 +466,11 @@ pub struct CiInitArgs {
     /// [default: https://gitlab.com, https://token.actions.githubusercontent.com]
     #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
+    /// The shell command each job runs to install aideploy when its cache has none, e.g.
+    /// `cargo install --locked --git URL aideploy` for a build from your own mirror
+    /// [default: cargo install --locked aideploy --version VERSION]
+    #[arg(long, value_name = "COMMAND")]
+    pub install: Option<String>,
     /// Replace a workflow file that aideploy did not write
     #[arg(long)]
     pub force: bool,

@@ -19,6 +19,7 @@ fn spec() -> Spec {
         app: "rag".into(),
         targets: vec![cx.target],
         manifest: None,
+        install: Spec::default_install(),
     }
 }
 

@@ -79,9 +79,17 @@ pub struct Spec {
     /// The manifest relative to the repository's root, when it is not `aideploy.toml`
     /// there (commands in the workflow then pass `-C` with it).
     pub manifest: Option<String>,
+    /// The shell command a job runs to install aideploy when its cache has none
+    /// (`--install`; default [`Spec::default_install`]).
+    pub install: String,
 }
 
 impl Spec {
+    /// How a job installs aideploy without `--install`: this version, with cargo.
+    pub fn default_install() -> String {
+        format!("cargo install --locked aideploy --version {}", env!("CARGO_PKG_VERSION"))
+    }
+
     /// The issuer without its scheme: IAM's name for the provider and its condition keys.
     pub fn issuer_host(&self) -> &str {
         self.issuer.trim_start_matches("https://")
@@ -246,6 +254,18 @@ pub fn parse_issuer(given: Option<&str>, provider: CiProvider) -> Result<String>
 }
 
 /// Checks `--branch`: a git branch name that can stand in a token subject.
+/// `--install`: one line of shell, not empty; the default without it.
+pub fn parse_install(s: Option<&str>) -> Result<String> {
+    let Some(s) = s else { return Ok(Spec::default_install()) };
+    let s = s.trim();
+    if s.is_empty() || s.contains(['\n', '\r']) {
+        return Err(UsageError::new("--install needs one line of shell that installs aideploy")
+            .hint("e.g. --install 'cargo install --locked --git https://git.example.com/you/aideploy aideploy'")
+            .into());
+    }
+    Ok(s.to_string())
+}
+
 pub fn parse_branch(s: &str) -> Result<String> {
     let ok = !s.is_empty()
         && !s.starts_with('-')
@@ -316,6 +336,7 @@ mod tests {
             app: "rag".into(),
             targets: vec![],
             manifest: None,
+            install: Spec::default_install(),
         }
     }
 

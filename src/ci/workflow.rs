@@ -65,6 +65,12 @@ pub fn render(spec: &Spec, logins: &Logins) -> String {
     }
 }
 
+/// The install step's command as one single-quoted YAML scalar, whatever `--install`
+/// holds (`#`, `: ` or quotes would end a plain one).
+fn install_step(spec: &Spec) -> String {
+    format!("'command -v aideploy || {}'", spec.install.replace('\'', "''"))
+}
+
 fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
@@ -85,10 +91,11 @@ fn gh_setup(spec: &Spec, logins: &Logins, plan_only: bool) -> String {
           path: ~/.cargo/bin/aideploy
           key: aideploy-@VERSION@-${{ runner.os }}
       - name: Install aideploy
-        run: command -v aideploy || cargo install --locked aideploy --version @VERSION@
+        run: @INSTALL@
 ",
     )
-    .replace("@VERSION@", version());
+    .replace("@VERSION@", version())
+    .replace("@INSTALL@", &install_step(spec));
     if let Some(aws) = &logins.aws {
         let (role, who) = if plan_only { (&aws.plan_role, "plan-only role") } else { (&aws.deploy_role, "deploy role") };
         s.push_str(&format!(
@@ -103,7 +110,6 @@ fn gh_setup(spec: &Spec, logins: &Logins, plan_only: bool) -> String {
             region = aws.region
         ));
     }
-    let _ = spec;
     s
 }
 
@@ -270,9 +276,10 @@ variables:
     paths: [.cargo/bin/]
   before_script:
     - export PATH=\"$CARGO_HOME/bin:$PATH\"
-    - command -v aideploy || cargo install --locked aideploy --version {version}
+    - {install}
 ",
-        version = version()
+        version = version(),
+        install = install_step(spec)
     );
     if let Some(aws) = &logins.aws {
         y.push_str(&format!(
@@ -332,6 +339,7 @@ mod tests {
             app: "rag".into(),
             targets: vec![cx.target],
             manifest: Some("svc/aideploy.toml".into()),
+            install: Spec::default_install(),
         }
     }
 
@@ -376,6 +384,19 @@ mod tests {
         assert!(deploy.contains("deploy --target lambda --yes") && deploy.contains("status --target lambda --json"));
         assert!(!deploy.contains("environment:"));
         assert!(job("gc").contains("gc --target lambda --yes"));
+        assert!(y.contains("run: 'command -v aideploy || cargo install --locked aideploy --version "));
+    }
+
+    #[test]
+    fn the_install_command_is_one_quoted_scalar() {
+        let mut s = spec(CiProvider::Github);
+        s.install = crate::ci::parse_install(Some(" cargo install --git 'https://git.example.com/a/b' aideploy # mirror ")).unwrap();
+        let want = "'command -v aideploy || cargo install --git ''https://git.example.com/a/b'' aideploy # mirror'";
+        assert!(github(&s, &logins()).contains(&format!("        run: {want}\n")));
+        s.provider = CiProvider::Gitlab;
+        assert!(gitlab(&s, &logins()).contains(&format!("    - {want}\n")));
+        assert!(crate::ci::parse_install(Some("a\nb")).is_err());
+        assert!(crate::ci::parse_install(Some("  ")).is_err());
     }
 
     #[test]

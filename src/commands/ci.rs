@@ -59,6 +59,7 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let provider = args.provider;
     let issuer = ci::parse_issuer(args.issuer.as_deref(), provider)?;
     let branch = ci::parse_branch(&args.branch)?;
+    let install = ci::parse_install(args.install.as_deref())?;
     let (dir, root, file) = places(&loaded);
     let repo = ci::resolve_repo(args.repo.as_deref(), &dir, provider)?;
     let manifest = match file.strip_prefix(&root) {
@@ -67,7 +68,7 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         Err(_) => None,
     };
     let app = loaded.manifest.app().name.as_str().to_string();
-    let spec = Spec { provider, repo, branch, issuer, app: app.clone(), targets, manifest };
+    let spec = Spec { provider, repo, branch, issuer, app: app.clone(), targets, manifest, install };
     let shown = provider.workflow_path();
     let wf_path = root.join(shown);
     let found = workflow::check_overwrite(&wf_path, shown, args.force)?;
