@@ -52,10 +52,12 @@ pub async fn run(args: &GcArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
             Err(e) => {
                 // A target that cannot list its stages yet says so; the others go on.
                 let why = crate::report::one_line(&e);
-                if crate::report::exit_code(&e) != exit::USAGE {
+                if crate::engine::target::is_unsupported(&e) {
+                    ui.warn(&format!("{target}: {why}; its stages are skipped"));
+                } else {
                     failed = true;
+                    ui.warn(&format!("{target}: cannot list its stages: {why}; skipped"));
                 }
-                ui.warn(&format!("{target}: cannot list its stages: {why}; skipped"));
                 skipped.push(json!({"target": target, "why": why}));
                 continue;
             }
@@ -85,9 +87,11 @@ pub async fn run(args: &GcArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
                     ));
                     kept.push(json!({"target": target, "stage": s.stage, "expires_at": iso8601(at), "held_by": by}));
                 }
-                Verdict::Kept { expires } => {
-                    kept.push(json!({"target": target, "stage": s.stage, "expires_at": expires.map(iso8601)}));
+                // A stage with no time to live is no preview: not listed.
+                Verdict::Kept { expires: Some(at) } => {
+                    kept.push(json!({"target": target, "stage": s.stage, "expires_at": iso8601(at)}));
                 }
+                Verdict::Kept { expires: None } => {}
             }
         }
     }
@@ -175,11 +179,8 @@ fn listing(expired: &[Expired], kept: &[Value]) -> String {
     if !kept.is_empty() {
         lines.push("Kept:".to_string());
         for k in kept {
-            let until = match k["expires_at"].as_str() {
-                Some(at) if k.get("held_by").is_some() => format!("expired {at}, lease held"),
-                Some(at) => format!("expires {at}"),
-                None => "no time to live".into(),
-            };
+            let at = k["expires_at"].as_str().unwrap_or_default();
+            let until = if k.get("held_by").is_some() { format!("expired {at}, lease held") } else { format!("expires {at}") };
             lines.push(format!("  {} on {}: {until}", k["stage"].as_str().unwrap_or_default(), k["target"].as_str().unwrap_or_default()));
         }
     }

@@ -363,3 +363,9 @@ pub trait Target: Send + Sync + 'static {
 fn unsupported(what: &str, cx: &Cx) -> UsageError {
     UsageError::new(format!("`{what}` is not supported for `{}` targets yet", cx.target.kind))
 }
+
+/// Whether `err` is a target saying it does not support a command yet (the default of an
+/// optional method), rather than a failure to reach its cloud.
+pub fn is_unsupported(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<crate::error::Failure>().and_then(|f| f.as_usage()).is_some_and(|u| u.message.contains("` is not supported for `"))
+}
