@@ -536,6 +536,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'A target the workflow deploys (repeatable): a [targets.NAME] or a kind')
             [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'A target the workflow deploys (repeatable): a [targets.NAME] or a kind')
             [CompletionResult]::new('--issuer', '--issuer', [CompletionResultType]::ParameterName, 'The OIDC issuer of a self-managed GitLab (or GitHub Enterprise Server) [default: https://gitlab.com, https://token.actions.githubusercontent.com]')
+            [CompletionResult]::new('--install', '--install', [CompletionResultType]::ParameterName, 'The shell command each job runs to install aideploy when its cache has none, e.g. `cargo install --locked --git URL aideploy` for a build from your own mirror [default: cargo install --locked aideploy --version VERSION]')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')

@@ -19,6 +19,9 @@ _aideploy() {
             aideploy,build)
                 cmd="aideploy__subcmd__build"
                 ;;
+            aideploy,ci)
+                cmd="aideploy__subcmd__ci"
+                ;;
             aideploy,completions)
                 cmd="aideploy__subcmd__completions"
                 ;;
@@ -67,8 +70,29 @@ _aideploy() {
             aideploy,validate)
                 cmd="aideploy__subcmd__validate"
                 ;;
+            aideploy__subcmd__ci,destroy)
+                cmd="aideploy__subcmd__ci__subcmd__destroy"
+                ;;
+            aideploy__subcmd__ci,help)
+                cmd="aideploy__subcmd__ci__subcmd__help"
+                ;;
+            aideploy__subcmd__ci,init)
+                cmd="aideploy__subcmd__ci__subcmd__init"
+                ;;
+            aideploy__subcmd__ci__subcmd__help,destroy)
+                cmd="aideploy__subcmd__ci__subcmd__help__subcmd__destroy"
+                ;;
+            aideploy__subcmd__ci__subcmd__help,help)
+                cmd="aideploy__subcmd__ci__subcmd__help__subcmd__help"
+                ;;
+            aideploy__subcmd__ci__subcmd__help,init)
+                cmd="aideploy__subcmd__ci__subcmd__help__subcmd__init"
+                ;;
             aideploy__subcmd__help,build)
                 cmd="aideploy__subcmd__help__subcmd__build"
+                ;;
+            aideploy__subcmd__help,ci)
+                cmd="aideploy__subcmd__help__subcmd__ci"
                 ;;
             aideploy__subcmd__help,completions)
                 cmd="aideploy__subcmd__help__subcmd__completions"
@@ -117,6 +141,12 @@ _aideploy() {
                 ;;
             aideploy__subcmd__help,validate)
                 cmd="aideploy__subcmd__help__subcmd__validate"
+                ;;
+            aideploy__subcmd__help__subcmd__ci,destroy)
+                cmd="aideploy__subcmd__help__subcmd__ci__subcmd__destroy"
+                ;;
+            aideploy__subcmd__help__subcmd__ci,init)
+                cmd="aideploy__subcmd__help__subcmd__ci__subcmd__init"
                 ;;
             aideploy__subcmd__help__subcmd__secrets,get)
                 cmd="aideploy__subcmd__help__subcmd__secrets__subcmd__get"
@@ -167,7 +197,7 @@ _aideploy() {
 
     case "${cmd}" in
         aideploy)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version init up deploy plan build status rollback history logs destroy gc secrets cost validate schema completions help"
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version init up deploy plan build status rollback history logs destroy gc secrets cost ci validate schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -228,6 +258,180 @@ _aideploy() {
                     return 0
                     ;;
                 --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete stage "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__ci)
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version init destroy help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete stage "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__ci__subcmd__destroy)
+            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete stage "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__ci__subcmd__help)
+            opts="init destroy help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__ci__subcmd__help__subcmd__destroy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__ci__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__ci__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__ci__subcmd__init)
+            opts="-t -C -q -v -y -h -V --provider --repo --branch --target --issuer --install --force --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --provider)
+                    COMPREPLY=($(compgen -W "github gitlab" -- "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --branch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --target)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete target "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete target "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --issuer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --install)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -477,7 +681,7 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__help)
-            opts="init up deploy plan build status rollback history logs destroy gc secrets cost validate schema completions help"
+            opts="init up deploy plan build status rollback history logs destroy gc secrets cost ci validate schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -493,6 +697,48 @@ _aideploy() {
         aideploy__subcmd__help__subcmd__build)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__ci)
+            opts="init destroy"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__ci__subcmd__destroy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        aideploy__subcmd__help__subcmd__ci__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -75,7 +75,7 @@ pub async fn run(args: &GcArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
             };
             match v {
                 Verdict::Expired { at } => {
-                    let cx = Cx { stage, ..cx.clone() };
+                    let cx = Cx { stage, expired_only: true, ..cx.clone() };
                     let plan = backend.destroy_plan(&cx).await.map_err(|e| crate::report::one_line(&e));
                     expired.push(Expired { target: target.clone(), cx, backend: backend.clone(), at, plan, destroyed: false, error: None });
                 }
@@ -112,6 +112,12 @@ pub async fn run(args: &GcArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
             };
             match done.await {
                 Ok(()) => e.destroyed = true,
+                // Deployed again with a new time to live since it was listed: kept, and
+                // not a failure.
+                Err(err) if err.downcast_ref::<crate::engine::gc::Extended>().is_some() => {
+                    ui.warn(&format!("{}: {err}", e.target));
+                    e.error = Some(err.to_string());
+                }
                 Err(err) => {
                     failed = true;
                     ui.warn(&format!("destroying stage {} on {} failed: {}", e.cx.stage, e.target, crate::report::one_line(&err)));

@@ -126,7 +126,16 @@ pub fn context(args: &TargetArgs, g: &GlobalArgs, ui: &Ui, with_secrets: bool) -
         (true, false) => Secrets::resolve(&loaded, ui)?,
     };
     Ok((
-        Cx { loaded: Arc::new(loaded), target, stage, secrets, poll: crate::engine::wait::PollPolicy::from_env(), purge: false, ttl: None },
+        Cx {
+            loaded: Arc::new(loaded),
+            target,
+            stage,
+            secrets,
+            poll: crate::engine::wait::PollPolicy::from_env(),
+            purge: false,
+            ttl: None,
+            expired_only: false,
+        },
         backend,
     ))
 }

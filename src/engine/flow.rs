@@ -379,6 +379,11 @@ pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyR
         }
         let held = lease(cx, target, "destroy", ui, &r).await?;
         let destroyed = async {
+            if let Some(h) = held.as_ref().filter(|_| cx.expired_only) {
+                if !h.stage_expires().is_some_and(|at| at <= crate::util::now_secs()) {
+                    return Err(super::gc::Extended { stage: cx.stage.to_string() }.into());
+                }
+            }
             let (seen, plan) = if held.is_some() {
                 let seen = target.observe(cx).await?;
                 let plan = target.plan_destroy(cx, &seen);

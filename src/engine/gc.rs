@@ -21,6 +21,21 @@ pub enum Verdict {
     Kept { expires: Option<u64> },
 }
 
+/// What a `gc` destroy answers when, by the time it held the stage's lease, a deploy
+/// had given the stage a new time to live (or none): the stage is kept.
+#[derive(Debug)]
+pub struct Extended {
+    pub stage: String,
+}
+
+impl std::fmt::Display for Extended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stage {} was deployed again with a new time to live since gc listed it: kept", self.stage)
+    }
+}
+
+impl std::error::Error for Extended {}
+
 pub fn verdict(record: &LeaseRecord, now: u64) -> Verdict {
     match record.stage_expires {
         Some(at) if at <= now && !record.is_stale(now) => Verdict::Held { at, by: record.describe() },

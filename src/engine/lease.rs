@@ -221,6 +221,11 @@ impl Held {
         &mut self.record.stage_expires
     }
 
+    /// The stage's expiry as the record held it when this run took the lease.
+    pub fn stage_expires(&self) -> Option<u64> {
+        self.record.stage_expires
+    }
+
     /// Who holds it (`user@host`).
     pub fn holder(&self) -> &str {
         &self.record.holder

@@ -69,6 +69,9 @@ pub struct Cx {
     /// stage's expiry in its lease record, where `gc` reads it. `None`: the stage keeps
     /// the expiry it has.
     pub ttl: Option<std::time::Duration>,
+    /// `gc`: destroy the stage only if its expiry has still passed once this run holds
+    /// its lease (a deploy may have given it a new time to live since `gc` listed it).
+    pub expired_only: bool,
 }
 
 impl Cx {

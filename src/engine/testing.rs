@@ -29,6 +29,7 @@ pub fn cx(text: &str, target: &str, sets: &[&str]) -> Cx {
         poll: PollPolicy { fixed: Some(std::time::Duration::from_millis(1)) },
         purge: false,
         ttl: None,
+        expired_only: false,
     }
 }
 
