@@ -380,7 +380,7 @@ pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyR
         let held = lease(cx, target, "destroy", ui, &r).await?;
         let destroyed = async {
             if let Some(h) = held.as_ref().filter(|_| cx.expired_only) {
-                if !h.stage_expires().is_some_and(|at| at <= crate::util::now_secs()) {
+                if h.stage_expires().is_none_or(|at| at > crate::util::now_secs()) {
                     return Err(super::gc::Extended { stage: cx.stage.to_string() }.into());
                 }
             }
