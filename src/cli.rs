@@ -174,7 +174,9 @@ cloud beside the deploy lease, so every clone and CI job sees the same one.")]
 
 The stages and their expiry are read from each target's cloud (the deploy lease record
 that also keeps the release history), not from this machine, so any clone or CI job
-finds them. A stage whose lease another run holds is skipped. Exit 1 when a destroy fails.")]
+finds them. A stage whose lease another run holds is skipped, and so is one deployed again
+with a new --ttl since gc listed it. Exit 1 when a destroy fails or a target's stages cannot
+be read; a target that cannot list stages yet is named and skipped.")]
     Gc(GcArgs),
     /// Store, list, read or remove the app's secrets in the target's secret store
     #[command(after_help = "Examples:
