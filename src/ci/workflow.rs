@@ -456,6 +456,46 @@ mod tests {
         assert!(crate::ci::parse_install(Some("  ")).is_err());
     }
 
+    fn with_azure() -> Logins {
+        Logins {
+            azure: Some(AzureLogin {
+                deploy_client_id: "c-deploy".into(),
+                plan_client_id: "c-plan".into(),
+                tenant_id: "t1".into(),
+                subscription_id: "s1".into(),
+            }),
+            ..logins()
+        }
+    }
+
+    #[test]
+    fn azure_logins_name_the_job_s_identity_and_no_secret() {
+        let y = github(&spec(CiProvider::Github), &with_azure());
+        assert!(!y.contains("secrets."));
+        assert!(y.contains(
+            "uses: azure/login@v2\n        with:\n          client-id: c-plan\n          tenant-id: t1\n          subscription-id: s1\n"
+        ));
+        assert!(y.contains("client-id: c-deploy"));
+        // GitLab, next to AWS: one id_tokens and one variables mapping hold both clouds.
+        let y = gitlab(&spec(CiProvider::Gitlab), &with_azure());
+        let template = y.split(".aideploy:\n").nth(1).unwrap().split("\nplan:\n").next().unwrap();
+        assert_eq!(template.matches("  id_tokens:\n").count(), 1, "{template}");
+        assert_eq!(template.matches("  variables:\n").count(), 1, "{template}");
+        assert!(template.contains("    AIDEPLOY_AZURE_ID_TOKEN:\n      aud: api://AzureADTokenExchange\n"), "{template}");
+        assert!(template.contains("    - printf '%s' \"$AIDEPLOY_AZURE_ID_TOKEN\" > \"$AZURE_FEDERATED_TOKEN_FILE\"\n"), "{template}");
+        assert!(template.contains("    AZURE_TENANT_ID: t1\n"), "{template}");
+        assert!(y.contains(
+            "  variables:\n    AWS_ROLE_ARN: arn:aws:iam::123456789012:role/aideploy-ci-rag-plan\n    AZURE_CLIENT_ID: c-plan\n"
+        ));
+        assert!(y.contains("    AZURE_CLIENT_ID: c-deploy\n"));
+        // Azure alone opens its own mappings.
+        let y = gitlab(&spec(CiProvider::Gitlab), &Logins { aws: None, ..with_azure() });
+        assert!(
+            y.contains("  id_tokens:\n    AIDEPLOY_AZURE_ID_TOKEN:") && y.contains("  variables:\n    AZURE_FEDERATED_TOKEN_FILE:"),
+            "{y}"
+        );
+    }
+
     #[test]
     fn gitlab_uses_id_tokens_and_no_previews() {
         let y = gitlab(&spec(CiProvider::Gitlab), &logins());

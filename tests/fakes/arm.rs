@@ -2069,4 +2069,47 @@ mod rules {
         assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), recover).status, 404);
         assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body).status, 200);
     }
+
+    #[test]
+    fn identities_get_server_ids_credentials_and_roles_are_checked() {
+        let mut st = State::default();
+        let g = rg(&mut st);
+        let id = format!("{g}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ci-id");
+        let api = "api-version=2023-01-31";
+        assert_eq!(
+            code(&call(&mut st, "PUT", &format!("{id}?api-version=2020-01-01"), json!({"location": "eastus"}))),
+            "InvalidApiVersionParameter"
+        );
+        let r = call(&mut st, "PUT", &format!("{id}?{api}"), json!({"location": "eastus", "properties": {"clientId": "mine"}}));
+        assert_eq!(code(&r), "InvalidRequestContent", "read-only ids are not the caller's to set");
+        let r = call(&mut st, "PUT", &format!("{id}?{api}"), json!({"location": "eastus", "tags": {"a": "b"}}));
+        assert_eq!(r.status, 201);
+        let made: Value = serde_json::from_str(&r.body).unwrap();
+        let principal = made["properties"]["principalId"].as_str().unwrap().to_string();
+        assert_eq!(made["properties"]["tenantId"], TENANT);
+        // A second PUT keeps the ids.
+        let again: Value = serde_json::from_str(&call(&mut st, "PUT", &format!("{id}?{api}"), json!({"location": "eastus"})).body).unwrap();
+        assert_eq!(again["properties"]["principalId"], principal.as_str());
+
+        let fic = |n: &str| format!("{id}/federatedIdentityCredentials/{n}?{api}");
+        let body = |sub: &str| json!({"properties": {"issuer": "https://issuer.example", "subject": sub, "audiences": ["api://AzureADTokenExchange"]}});
+        assert_eq!(call(&mut st, "PUT", &fic("branch"), body("repo:o/n:ref:refs/heads/main")).status, 201);
+        assert_eq!(call(&mut st, "PUT", &fic("again"), body("repo:o/n:ref:refs/heads/main")).status, 400, "same issuer and subject");
+        assert_eq!(
+            code(&call(&mut st, "PUT", &fic("x"), json!({"properties": {"issuer": "https://i", "subject": "s"}}))),
+            "InvalidRequestContent"
+        );
+        let missing = format!("{g}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/none/federatedIdentityCredentials/b?{api}");
+        assert_eq!(call(&mut st, "PUT", &missing, body("s")).status, 404);
+
+        let ra =
+            |guid: &str| format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/{guid}?api-version=2022-04-01");
+        let role = |who: &str| json!({"properties": {"roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{READER}"), "principalId": who, "principalType": "ServicePrincipal"}});
+        assert_eq!(code(&call(&mut st, "PUT", &ra("a"), role("nobody"))), "PrincipalNotFound");
+        assert_eq!(call(&mut st, "PUT", &ra("a"), role(&principal)).status, 201);
+        assert_eq!(code(&call(&mut st, "PUT", &ra("b"), role(&principal))), "RoleAssignmentExists");
+        // Deleting the identity takes its credentials.
+        assert_eq!(call(&mut st, "DELETE", &format!("{id}?{api}"), Value::Null).status, 200);
+        assert!(st.by_type("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials").is_empty());
+    }
 }
