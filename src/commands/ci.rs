@@ -109,7 +109,7 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     // them when it creates them, and writes the workflow after).
     let mut azure_side = None;
     if let Some(t) = spec.targets.iter().find(|t| ci::provider_of(t) == crate::engine::Provider::Azure) {
-        let (arm, place, tenant) = azure_place(t).await?;
+        let (arm, place, tenant) = azure_place(t, true).await?;
         let seen = azure_calls::observe(&arm, &place, &app).await?;
         let planned = azure::plan_init(&spec, &place, &seen)?;
         let client = |n: String| seen.identities.get(&n).map(|i| i.client_id.clone()).unwrap_or_else(|| "(created)".into());
@@ -212,9 +212,11 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
 
 /// The ARM client, where the CI identities go (the target's subscription and region)
 /// and the subscription's tenant.
-async fn azure_place(t: &Target) -> Result<(Arm, azure::Place, String)> {
+/// (`ci destroy` needs no region: it only deletes.)
+async fn azure_place(t: &Target, need_region: bool) -> Result<(Arm, azure::Place, String)> {
     let sub = crate::cloud::azure::subscription(t.settings.subscription.as_ref().map(|s| s.get().as_str()), &t.name)?;
-    let Some(location) = t.values.region.as_ref().map(|r| r.to_string()) else {
+    let region = t.values.region.as_ref().map(|r| r.to_string()).or_else(|| (!need_region).then(String::new));
+    let Some(location) = region else {
         return Err(crate::error::UsageError::new(format!("target `{}` names no region: `ci init` needs one for its identities", t.name))
             .hint(format!("set region = \"westeurope\" (or another Azure region) in [targets.{}]", t.name))
             .into());
@@ -249,7 +251,7 @@ async fn destroy(_args: &CiDestroyArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     }
     let mut azure_side = None;
     if let Some(t) = all.iter().find(|t| ci::provider_of(t) == crate::engine::Provider::Azure) {
-        let (arm, place, _) = azure_place(t).await?;
+        let (arm, place, _) = azure_place(t, false).await?;
         let seen = azure_calls::observe(&arm, &place, &app).await?;
         let planned = azure::plan_destroy(&app, &seen);
         plan.actions.extend(planned.display().actions);
