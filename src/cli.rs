@@ -204,7 +204,8 @@ hours_per_day); nothing is read from any cloud.")]
 
 No long-lived secret is created: pushes to the branch deploy with a deploy identity,
 pull requests plan with a read-only one, and (GitHub) preview stages deploy from the
-`preview` environment. Cloud side today: AWS (lambda, ec2, sagemaker targets).")]
+`preview` environment. Cloud side today: AWS (lambda, ec2, sagemaker targets) and Azure
+(appservice).")]
     Ci(CiArgs),
     /// Check the manifest and report every problem
     #[command(after_help = "Examples:

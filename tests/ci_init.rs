@@ -286,3 +286,124 @@ fn gitlab_init_reuses_a_provider_it_did_not_make_and_keeps_it() {
     assert!(after["providers"].get(&host).is_some(), "a provider aideploy did not make is kept: {after}");
     assert!(!wf_path.exists());
 }
+
+#[test]
+fn azure_init_trusts_the_repository_only_and_destroy_removes_it() {
+    use crate::fakes::arm as fake;
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let arm = fake::FakeArm::start("127.0.0.1:1");
+    std::fs::write(
+        project.path().join("aideploy.toml"),
+        format!("version = 1\n\n[app]\nname = \"rag\"\nruntime = \"python3.11\"\nasgi = \"main:app\"\n\n[targets.appservice]\nsubscription = \"{}\"\nregion = \"westeurope\"\n", fake::SUB),
+    )
+    .unwrap();
+    std::fs::write(project.path().join("main.py"), "async def app(scope, receive, send):\n    pass\n").unwrap();
+    let az = |args: &[&str]| {
+        let mut c = common::aideploy(home.path());
+        c.current_dir(project.path()).env("AIDEPLOY_AZURE_ENDPOINT", &arm.base).env("AIDEPLOY_POLL_INTERVAL_MS", "20");
+        c.args(args).output().unwrap()
+    };
+    let init = ["--json", "ci", "init", "--provider", "github", "--repo", "o/n", "--target", "appservice", "--yes"];
+    let out = ok_json(&az(&init));
+    assert_eq!(out["changed"], true);
+    let group = format!("/subscriptions/{}/resourceGroups/aideploy-ci-rag", fake::SUB);
+    let ids = format!("{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities");
+    let (deploy_principal, deploy_client, plan_principal) = {
+        let st = arm.state.lock().unwrap();
+        let g = &st.groups["aideploy-ci-rag"];
+        assert_eq!(g["tags"]["aideploy-app"], "rag");
+        assert_eq!(g["tags"]["aideploy-created-group"], "true");
+        let id = |n: &str| st.resources[&format!("{ids}/{n}").to_ascii_lowercase()].clone();
+        let (deploy, plan) = (id("aideploy-ci-rag"), id("aideploy-ci-rag-plan"));
+        for i in [&deploy, &plan] {
+            assert_eq!(i["tags"]["aideploy-app"], "rag");
+            assert_eq!(i["tags"]["aideploy-ci"], "github:o/n");
+        }
+        // The trust: exactly this repository's subjects, GitHub's issuer, Entra's audience.
+        let creds = |n: &str| -> Vec<(String, String, String)> {
+            let prefix = format!("{ids}/{n}/federatedidentitycredentials/").to_ascii_lowercase();
+            st.resources
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix))
+                .map(|(_, v)| {
+                    let p = &v["properties"];
+                    (p["issuer"].as_str().unwrap().to_string(), p["subject"].as_str().unwrap().to_string(), p["audiences"].to_string())
+                })
+                .collect()
+        };
+        let issuer = "https://token.actions.githubusercontent.com";
+        let aud = serde_json::json!(["api://AzureADTokenExchange"]);
+        let mut d = creds("aideploy-ci-rag");
+        d.sort();
+        let aud = aud.to_string();
+        assert_eq!(
+            d,
+            [
+                (issuer.to_string(), "repo:o/n:environment:preview".to_string(), aud.clone()),
+                (issuer.to_string(), "repo:o/n:ref:refs/heads/main".to_string(), aud.clone())
+            ]
+        );
+        assert_eq!(creds("aideploy-ci-rag-plan"), [(issuer.to_string(), "repo:o/n:pull_request".to_string(), aud)]);
+        // The grants: deploy Contributor + RBAC Administrator (conditioned), plan Reader.
+        let roles_of = |principal: &Value| -> Vec<String> {
+            let mut r: Vec<String> = st
+                .by_type("Microsoft.Authorization/roleAssignments")
+                .iter()
+                .filter(|a| &a["properties"]["principalId"] == principal)
+                .map(|a| {
+                    assert_eq!(a["properties"]["scope"], format!("/subscriptions/{}", fake::SUB));
+                    assert_eq!(a["properties"]["principalType"], "ServicePrincipal");
+                    a["properties"]["roleDefinitionId"].as_str().unwrap().rsplit('/').next().unwrap().to_string()
+                })
+                .collect();
+            r.sort();
+            r
+        };
+        let mut want = vec![fake::CONTRIBUTOR.to_string(), fake::RBAC_ADMIN.to_string()];
+        want.sort();
+        assert_eq!(roles_of(&deploy["properties"]["principalId"]), want);
+        assert_eq!(roles_of(&plan["properties"]["principalId"]), ["acdd72a7-3385-48ef-bd42-f606fba81ae7"]);
+        (deploy["properties"]["principalId"].clone(), deploy["properties"]["clientId"].clone(), plan["properties"]["principalId"].clone())
+    };
+    assert_ne!(deploy_principal, plan_principal);
+    assert_eq!(out["identities"]["azure"]["deploy_client_id"], deploy_client);
+
+    // The workflow: azure/login with plain ids in a job that may mint an OIDC token.
+    let wf = yaml(&project.path().join(".github/workflows/aideploy.yml"));
+    let text = std::fs::read_to_string(project.path().join(".github/workflows/aideploy.yml")).unwrap();
+    assert!(!text.contains("secrets."), "{text}");
+    let mut logins = 0;
+    for (name, job) in wf["jobs"].as_object().unwrap() {
+        for step in job["steps"].as_array().unwrap() {
+            if step["uses"].as_str().is_some_and(|u| u.starts_with("azure/login@")) {
+                logins += 1;
+                assert_eq!(job["permissions"]["id-token"], "write", "{name}");
+                assert_eq!(step["with"]["tenant-id"], fake::TENANT);
+                assert_eq!(step["with"]["subscription-id"], fake::SUB);
+                let client = step["with"]["client-id"].as_str().unwrap();
+                assert!(!client.is_empty() && !client.contains("${{"), "{client}");
+                if name == "plan" {
+                    assert_ne!(client, deploy_client.as_str().unwrap(), "the plan job logs in as the plan identity");
+                }
+            }
+        }
+    }
+    assert!(logins >= 2, "{text}");
+
+    // A second run: no change.
+    let mutations = arm.state.lock().unwrap().mutations;
+    let again = ok_json(&az(&init));
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(arm.state.lock().unwrap().mutations, mutations);
+
+    // destroy: the identities, their credentials and assignments, and the group go.
+    let out = ok_json(&az(&["--json", "ci", "destroy", "--yes"]));
+    assert_eq!(out["changed"], true);
+    let st = arm.state.lock().unwrap();
+    assert!(!st.groups.contains_key("aideploy-ci-rag"));
+    assert!(st.by_type("Microsoft.ManagedIdentity/userAssignedIdentities").is_empty());
+    assert!(st.by_type("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials").is_empty());
+    assert!(st.by_type("Microsoft.Authorization/roleAssignments").is_empty());
+    assert!(!project.path().join(".github/workflows/aideploy.yml").exists());
+}

@@ -8,6 +8,8 @@
 
 pub mod aws;
 pub mod aws_calls;
+pub mod azure;
+pub mod azure_calls;
 pub mod policy;
 pub mod workflow;
 
@@ -152,14 +154,15 @@ pub fn check_supported(targets: &[Target]) -> Result<()> {
     for t in targets {
         let cloud = match provider_of(t) {
             Provider::Aws => continue,
+            // Azure: managed identities with federated credentials (src/ci/azure.rs).
+            Provider::Azure => continue,
             Provider::Gcp => "Google Cloud",
-            Provider::Azure => "Azure",
             Provider::Railway => "Railway",
             Provider::Render => "Render",
             Provider::Local => "this machine",
         };
         return Err(UsageError::new(format!(
-            "`ci init` does not support `{}` targets yet (target `{}`): it sets up keyless login on AWS only (lambda, ec2, sagemaker); nothing was written",
+            "`ci init` does not support `{}` targets yet (target `{}`): it sets up keyless login on AWS (lambda, ec2, sagemaker) and Azure (appservice) only; nothing was written",
             t.kind, t.name
         ))
         .hint(format!("leave out --target {}; deploy it from CI with a login to {cloud} you set up yourself", t.name))

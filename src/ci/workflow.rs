@@ -24,10 +24,21 @@ pub struct AwsLogin {
     pub region: String,
 }
 
+/// The Azure login the jobs use: the identities' client ids, the tenant and the
+/// subscription (ids, not secrets).
+#[derive(Debug, Clone)]
+pub struct AzureLogin {
+    pub deploy_client_id: String,
+    pub plan_client_id: String,
+    pub tenant_id: String,
+    pub subscription_id: String,
+}
+
 /// The cloud logins of the workflow (one per cloud the targets use).
 #[derive(Debug, Clone, Default)]
 pub struct Logins {
     pub aws: Option<AwsLogin>,
+    pub azure: Option<AzureLogin>,
 }
 
 /// What is at the workflow's path now.
@@ -108,6 +119,20 @@ fn gh_setup(spec: &Spec, logins: &Logins, plan_only: bool) -> String {
           audience: {AWS_AUDIENCE}
 ",
             region = aws.region
+        ));
+    }
+    if let Some(az) = &logins.azure {
+        let (client, who) = if plan_only { (&az.plan_client_id, "plan-only identity") } else { (&az.deploy_client_id, "deploy identity") };
+        s.push_str(&format!(
+            "      - name: Azure login ({who}, from this job's OIDC token)
+        uses: azure/login@v2
+        with:
+          client-id: {client}
+          tenant-id: {tenant}
+          subscription-id: {sub}
+",
+            tenant = az.tenant_id,
+            sub = az.subscription_id
         ));
     }
     s
@@ -295,10 +320,41 @@ variables:
             region = aws.region
         ));
     }
+    if let Some(az) = &logins.azure {
+        // With AWS too, the template already opened `id_tokens:` and `variables:`: its
+        // entries go under them (the script line comes before them, in before_script).
+        let (tokens, vars) = if logins.aws.is_some() { ("", "") } else { ("  id_tokens:\n", "  variables:\n") };
+        let block = format!(
+            "{tokens}    AIDEPLOY_AZURE_ID_TOKEN:\n      aud: {aud}\n{vars}    AZURE_FEDERATED_TOKEN_FILE: $CI_PROJECT_DIR/.azure-federated-token\n    AZURE_TENANT_ID: {tenant}\n    AZURE_SUBSCRIPTION_ID: {sub}\n",
+            aud = super::azure::AUDIENCE,
+            tenant = az.tenant_id,
+            sub = az.subscription_id
+        );
+        let write = "    - printf '%s' \"$AIDEPLOY_AZURE_ID_TOKEN\" > \"$AZURE_FEDERATED_TOKEN_FILE\"\n";
+        if logins.aws.is_some() {
+            let tokens_at = y.find("  id_tokens:\n").expect("the AWS block opened id_tokens");
+            y.insert_str(tokens_at, write);
+            let (head, vars_tail) = block.split_once("    AZURE_FEDERATED_TOKEN_FILE").expect("the block names the token file");
+            let vars_at = y.find("  variables:\n    AWS_WEB_IDENTITY_TOKEN_FILE").expect("the AWS block opened variables");
+            y.insert_str(vars_at, head);
+            y.push_str(&format!("    AZURE_FEDERATED_TOKEN_FILE{vars_tail}"));
+        } else {
+            y.push_str(write);
+            y.push_str(&block);
+        }
+    }
     let role = |plan_only: bool| -> String {
-        match &logins.aws {
-            Some(aws) => format!("  variables:\n    AWS_ROLE_ARN: {}\n", if plan_only { &aws.plan_role } else { &aws.deploy_role }),
-            None => String::new(),
+        let mut v = String::new();
+        if let Some(aws) = &logins.aws {
+            v.push_str(&format!("    AWS_ROLE_ARN: {}\n", if plan_only { &aws.plan_role } else { &aws.deploy_role }));
+        }
+        if let Some(az) = &logins.azure {
+            v.push_str(&format!("    AZURE_CLIENT_ID: {}\n", if plan_only { &az.plan_client_id } else { &az.deploy_client_id }));
+        }
+        if v.is_empty() {
+            v
+        } else {
+            format!("  variables:\n{v}")
         }
     };
     y.push_str("plan:\n  extends: .aideploy\n  stage: plan\n  rules:\n    - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"\n");
@@ -350,6 +406,7 @@ mod tests {
                 plan_role: "arn:aws:iam::123456789012:role/aideploy-ci-rag-plan".into(),
                 region: "us-east-1".into(),
             }),
+            azure: None,
         }
     }
 
@@ -397,6 +454,46 @@ mod tests {
         assert!(gitlab(&s, &logins()).contains(&format!("    - {want}\n")));
         assert!(crate::ci::parse_install(Some("a\nb")).is_err());
         assert!(crate::ci::parse_install(Some("  ")).is_err());
+    }
+
+    fn with_azure() -> Logins {
+        Logins {
+            azure: Some(AzureLogin {
+                deploy_client_id: "c-deploy".into(),
+                plan_client_id: "c-plan".into(),
+                tenant_id: "t1".into(),
+                subscription_id: "s1".into(),
+            }),
+            ..logins()
+        }
+    }
+
+    #[test]
+    fn azure_logins_name_the_job_s_identity_and_no_secret() {
+        let y = github(&spec(CiProvider::Github), &with_azure());
+        assert!(!y.contains("secrets."));
+        assert!(y.contains(
+            "uses: azure/login@v2\n        with:\n          client-id: c-plan\n          tenant-id: t1\n          subscription-id: s1\n"
+        ));
+        assert!(y.contains("client-id: c-deploy"));
+        // GitLab, next to AWS: one id_tokens and one variables mapping hold both clouds.
+        let y = gitlab(&spec(CiProvider::Gitlab), &with_azure());
+        let template = y.split(".aideploy:\n").nth(1).unwrap().split("\nplan:\n").next().unwrap();
+        assert_eq!(template.matches("  id_tokens:\n").count(), 1, "{template}");
+        assert_eq!(template.matches("  variables:\n").count(), 1, "{template}");
+        assert!(template.contains("    AIDEPLOY_AZURE_ID_TOKEN:\n      aud: api://AzureADTokenExchange\n"), "{template}");
+        assert!(template.contains("    - printf '%s' \"$AIDEPLOY_AZURE_ID_TOKEN\" > \"$AZURE_FEDERATED_TOKEN_FILE\"\n"), "{template}");
+        assert!(template.contains("    AZURE_TENANT_ID: t1\n"), "{template}");
+        assert!(y.contains(
+            "  variables:\n    AWS_ROLE_ARN: arn:aws:iam::123456789012:role/aideploy-ci-rag-plan\n    AZURE_CLIENT_ID: c-plan\n"
+        ));
+        assert!(y.contains("    AZURE_CLIENT_ID: c-deploy\n"));
+        // Azure alone opens its own mappings.
+        let y = gitlab(&spec(CiProvider::Gitlab), &Logins { aws: None, ..with_azure() });
+        assert!(
+            y.contains("  id_tokens:\n    AIDEPLOY_AZURE_ID_TOKEN:") && y.contains("  variables:\n    AZURE_FEDERATED_TOKEN_FILE:"),
+            "{y}"
+        );
     }
 
     #[test]

@@ -6,8 +6,9 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::load_manifest;
-use crate::ci::workflow::{self, AwsLogin, Existing, Logins};
-use crate::ci::{self, aws, aws_calls, CiProvider, Spec};
+use crate::backends::appservice::arm::Arm;
+use crate::ci::workflow::{self, AwsLogin, AzureLogin, Existing, Logins};
+use crate::ci::{self, aws, aws_calls, azure, azure_calls, CiProvider, Spec};
 use crate::cli::{CiArgs, CiCommand, CiDestroyArgs, CiInitArgs, GlobalArgs};
 use crate::engine::{Action, Op, Plan};
 use crate::error::Hinted;
@@ -74,33 +75,80 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let found = workflow::check_overwrite(&wf_path, shown, args.force)?;
 
     let aws_targets = spec.aws_targets();
-    let region = aws_region(&aws_targets);
-    let clients = aws::Clients::load(region.as_deref()).await?;
-    let mut kinds: Vec<&str> = aws_targets.iter().map(|t| t.kind.as_str()).collect();
-    kinds.sort();
-    kinds.dedup();
-    let deploy = crate::cloud::aws::role_name(&ci::deploy_identity(&app));
-    let plan_role = crate::cloud::aws::role_name(&ci::plan_identity(&app));
-    let host = spec.issuer_host().to_string();
-    let keep = move |arn: &str, _: &aws::OidcSeen| arn.ends_with(&format!(":oidc-provider/{host}"));
-    let seen =
-        aws_calls::observe(&clients.iam, &clients.sts, &keep, &[deploy.clone(), plan_role.clone()], &aws_policy_names(&app, &kinds), false)
-            .await?;
-    let planned = aws::plan_init(&spec, &seen)?;
-    let logins = Logins {
-        aws: Some(AwsLogin { deploy_role: seen.role_arn(&deploy), plan_role: seen.role_arn(&plan_role), region: clients.region.clone() }),
-    };
+    let mut planned_aws = None;
+    let mut aws_seen = None;
+    let mut logins = Logins::default();
+    if !aws_targets.is_empty() {
+        let region = aws_region(&aws_targets);
+        let clients = aws::Clients::load(region.as_deref()).await?;
+        let mut kinds: Vec<&str> = aws_targets.iter().map(|t| t.kind.as_str()).collect();
+        kinds.sort();
+        kinds.dedup();
+        let deploy = crate::cloud::aws::role_name(&ci::deploy_identity(&app));
+        let plan_role = crate::cloud::aws::role_name(&ci::plan_identity(&app));
+        let host = spec.issuer_host().to_string();
+        let keep = move |arn: &str, _: &aws::OidcSeen| arn.ends_with(&format!(":oidc-provider/{host}"));
+        let seen = aws_calls::observe(
+            &clients.iam,
+            &clients.sts,
+            &keep,
+            &[deploy.clone(), plan_role.clone()],
+            &aws_policy_names(&app, &kinds),
+            false,
+        )
+        .await?;
+        planned_aws = Some((aws::plan_init(&spec, &seen)?, clients.region.clone(), clients));
+        logins.aws = Some(AwsLogin {
+            deploy_role: seen.role_arn(&deploy),
+            plan_role: seen.role_arn(&plan_role),
+            region: planned_aws.as_ref().map(|p| p.1.clone()).unwrap_or_default(),
+        });
+        aws_seen = Some(seen);
+    }
+    // Azure: the identities' client ids are known once they exist (a first run learns
+    // them when it creates them, and writes the workflow after).
+    let mut azure_side = None;
+    if let Some(t) = spec.targets.iter().find(|t| ci::provider_of(t) == crate::engine::Provider::Azure) {
+        let (arm, place, tenant) = azure_place(t, true).await?;
+        let seen = azure_calls::observe(&arm, &place, &app).await?;
+        let planned = azure::plan_init(&spec, &place, &seen)?;
+        let client = |n: String| seen.identities.get(&n).map(|i| i.client_id.clone()).unwrap_or_else(|| "(created)".into());
+        logins.azure = Some(AzureLogin {
+            deploy_client_id: client(ci::deploy_identity(&app)),
+            plan_client_id: client(ci::plan_identity(&app)),
+            tenant_id: tenant,
+            subscription_id: place.sub.clone(),
+        });
+        azure_side = Some((arm, place, planned));
+    }
     let text = workflow::render(&spec, &logins);
     let wf_op = match &found {
         Existing::None => Op::Create,
         Existing::Ours(t) if *t == text => Op::Noop,
         _ => Op::Update,
     };
-    let mut plan = planned.display();
+    let mut plan = Plan::default();
+    if let Some((planned, _, _)) = &planned_aws {
+        plan.actions.extend(planned.display().actions);
+    }
+    if let Some((_, _, planned)) = &azure_side {
+        plan.actions.extend(planned.display().actions);
+    }
     plan.actions.push(Action::new(wf_op, "workflow", shown));
     ui.info(&plan.render());
     confirm(ui, &plan, "Apply these changes?")?;
-    aws_calls::apply(&clients, &planned, &ui.reporter()).await?;
+    if let Some((planned, _, clients)) = &planned_aws {
+        aws_calls::apply(clients, planned, &ui.reporter()).await?;
+    }
+    let mut text = text;
+    if let Some((arm, place, planned)) = &azure_side {
+        let clients = azure_calls::apply(arm, place, &app, &spec.issuer, planned, &ui.reporter()).await?;
+        if let Some(az) = logins.azure.as_mut() {
+            az.deploy_client_id = clients.get(&ci::deploy_identity(&app)).cloned().unwrap_or_default();
+            az.plan_client_id = clients.get(&ci::plan_identity(&app)).cloned().unwrap_or_default();
+        }
+        text = workflow::render(&spec, &logins);
+    }
     if wf_op != Op::Noop {
         if let Some(parent) = wf_path.parent() {
             fs_err::create_dir_all(parent)?;
@@ -108,7 +156,6 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         fs_err::write(&wf_path, &text)?;
     }
 
-    let aws = logins.aws.as_ref().expect("an AWS login");
     let mut next = vec![format!("commit {shown} and push it")];
     match provider {
         CiProvider::Github => next.push(format!(
@@ -118,6 +165,21 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         CiProvider::Gitlab => next.push(format!("add a pipeline schedule on {} (CI/CD > Schedules) for `gc`", spec.branch)),
     }
     if ui.json {
+        let mut identities = serde_json::Map::new();
+        if let (Some(aws), Some(seen)) = (logins.aws.as_ref(), aws_seen.as_ref()) {
+            identities.insert(
+                "aws".into(),
+                json!({"deploy_role": aws.deploy_role, "plan_role": aws.plan_role, "region": aws.region,
+                "oidc_provider": format!("arn:{}:iam::{}:oidc-provider/{}", seen.partition, seen.account, spec.issuer_host())}),
+            );
+        }
+        if let Some(az) = &logins.azure {
+            identities.insert(
+                "azure".into(),
+                json!({"deploy_client_id": az.deploy_client_id, "plan_client_id": az.plan_client_id, "tenant_id": az.tenant_id,
+                "subscription_id": az.subscription_id, "resource_group": azure::group_name(&app)}),
+            );
+        }
         ui.result_json(&json!({
             "provider": provider,
             "repo": spec.repo,
@@ -125,24 +187,47 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
             "workflow": shown,
             "changed": plan.has_changes(),
             "actions": plan.actions,
-            "identities": {"aws": {"deploy_role": aws.deploy_role, "plan_role": aws.plan_role, "region": aws.region,
-                "oidc_provider": format!("arn:{}:iam::{}:oidc-provider/{}", seen.partition, seen.account, spec.issuer_host())}},
+            "identities": identities,
             "next": next,
         }));
     } else {
-        let mut lines = vec![
-            if plan.has_changes() {
-                format!("CI set up for {} ({}): {shown}", spec.repo, provider.as_str())
-            } else {
-                "No changes: CI is set up as asked.".into()
-            },
-            format!("  deploy role  {}  ({})", aws.deploy_role, spec.deploy_subjects().join(", ")),
-            format!("  plan role    {}  ({}, read only)", aws.plan_role, spec.plan_subject().0),
-        ];
+        let mut lines = vec![if plan.has_changes() {
+            format!("CI set up for {} ({}): {shown}", spec.repo, provider.as_str())
+        } else {
+            "No changes: CI is set up as asked.".into()
+        }];
+        if let Some(aws) = &logins.aws {
+            lines.push(format!("  deploy role  {}  ({})", aws.deploy_role, spec.deploy_subjects().join(", ")));
+            lines.push(format!("  plan role    {}  ({}, read only)", aws.plan_role, spec.plan_subject().0));
+        }
+        if let Some(az) = &logins.azure {
+            lines.push(format!("  deploy identity  {} (client id {})", ci::deploy_identity(&app), az.deploy_client_id));
+            lines.push(format!("  plan identity    {} (client id {}, read only)", ci::plan_identity(&app), az.plan_client_id));
+        }
         lines.extend(next.iter().enumerate().map(|(i, n)| format!("Next ({}): {n}", i + 1)));
         ui.result(&lines.join("\n"));
     }
     Ok(0)
+}
+
+/// The ARM client, where the CI identities go (the target's subscription and region)
+/// and the subscription's tenant.
+/// (`ci destroy` needs no region: it only deletes.)
+async fn azure_place(t: &Target, need_region: bool) -> Result<(Arm, azure::Place, String)> {
+    let sub = crate::cloud::azure::subscription(t.settings.subscription.as_ref().map(|s| s.get().as_str()), &t.name)?;
+    let region = t.values.region.as_ref().map(|r| r.to_string()).or_else(|| (!need_region).then(String::new));
+    let Some(location) = region else {
+        return Err(crate::error::UsageError::new(format!("target `{}` names no region: `ci init` needs one for its identities", t.name))
+            .hint(format!("set region = \"westeurope\" (or another Azure region) in [targets.{}]", t.name))
+            .into());
+    };
+    let arm = Arm::from_env(crate::engine::wait::PollPolicy::from_env())?;
+    let tenant = arm
+        .get(&format!("/subscriptions/{sub}"), crate::backends::appservice::arm::API_SUBSCRIPTIONS)
+        .await?
+        .and_then(|v| v["tenantId"].as_str().map(str::to_string))
+        .ok_or_else(|| Hinted::new(format!("the Azure subscription {sub} was not found"), crate::cloud::azure::FIX))?;
+    Ok((arm, azure::Place { sub, location }, tenant))
 }
 
 async fn destroy(_args: &CiDestroyArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
@@ -164,6 +249,14 @@ async fn destroy(_args: &CiDestroyArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         plan.actions.extend(planned.display().actions);
         aws_side = Some((clients, planned));
     }
+    let mut azure_side = None;
+    if let Some(t) = all.iter().find(|t| ci::provider_of(t) == crate::engine::Provider::Azure) {
+        let (arm, place, _) = azure_place(t, false).await?;
+        let seen = azure_calls::observe(&arm, &place, &app).await?;
+        let planned = azure::plan_destroy(&app, &seen);
+        plan.actions.extend(planned.display().actions);
+        azure_side = Some((arm, place, planned));
+    }
     let mut files = Vec::new();
     for p in CiProvider::ALL {
         let path = root.join(p.workflow_path());
@@ -184,6 +277,9 @@ async fn destroy(_args: &CiDestroyArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     confirm(ui, &plan, "Destroy these resources?")?;
     if let Some((clients, planned)) = &aws_side {
         aws_calls::apply(clients, planned, &ui.reporter()).await?;
+    }
+    if let Some((arm, place, planned)) = &azure_side {
+        azure_calls::apply(arm, place, &app, "", planned, &ui.reporter()).await?;
     }
     for f in &files {
         fs_err::remove_file(f)?;

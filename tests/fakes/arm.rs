@@ -41,6 +41,8 @@ pub const TENANT: &str = "99999999-8888-7777-6666-555555555555";
 const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
 const KV_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
 const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7108f3b1c";
+pub const RBAC_ADMIN: &str = "f58310d9-a9f6-439a-9e8d-f62e7b41a168";
 
 /// A soft-deleted vault: what it was, and what recovery brings back.
 #[derive(Debug, Clone)]
@@ -378,7 +380,15 @@ fn secret_shape() -> Value {
     json!({"tags": "tags", "!properties": {"!value": "string", "contentType": "string", "attributes": {"enabled": "bool", "nbf": "int", "exp": "int"}}})
 }
 fn role_shape() -> Value {
-    json!({"!properties": {"!roleDefinitionId": "string", "!principalId": "string", "principalType": "string", "description": "string", "condition": "string"}})
+    json!({"!properties": {"!roleDefinitionId": "string", "!principalId": "string", "principalType": "string", "description": "string", "condition": "string", "conditionVersion": "string"}})
+}
+
+fn identity_shape() -> Value {
+    json!({"!location": "string", "tags": "tags", "properties": {}})
+}
+
+fn federated_shape() -> Value {
+    json!({"!properties": {"!issuer": "string", "!subject": "string", "!audiences": ["string"]}})
 }
 
 /// (tier, slots allowed, alwaysOn allowed) of a SKU name; None when unknown.
@@ -404,6 +414,7 @@ fn versions(ns: &str) -> &'static [&'static str] {
         "microsoft.containerregistry" => &["2023-07-01", "2023-11-01-preview", "2025-04-01"],
         "microsoft.keyvault" => &["2023-02-01", "2023-07-01", "2024-11-01"],
         "microsoft.authorization" => &["2020-04-01-preview", "2022-04-01"],
+        "microsoft.managedidentity" => &["2023-01-31", "2024-11-30"],
         "subscriptions" => &["2016-06-01", "2020-01-01", "2022-12-01"],
         "microsoft.insights" => &["2018-01-01", "2019-07-01", "2021-05-01", "2023-10-01", "2024-02-01"],
         "microsoft.consumption" => &["2023-05-01", "2023-11-01", "2024-08-01"],
@@ -520,7 +531,9 @@ impl State {
     }
 
     fn principals(&self) -> BTreeSet<String> {
-        self.resources.values().filter_map(|r| r["identity"]["principalId"].as_str().map(str::to_string)).collect()
+        let sites = self.resources.values().filter_map(|r| r["identity"]["principalId"].as_str().map(str::to_string));
+        let identities = self.by_type("Microsoft.ManagedIdentity/userAssignedIdentities");
+        sites.chain(identities.iter().filter_map(|r| r["properties"]["principalId"].as_str().map(str::to_string))).collect()
     }
 
     fn site_names_elsewhere(&self, name: &str, id: &str) -> bool {
@@ -835,6 +848,10 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
         }
         return list_groups(st, base, &params);
     }
+    // Role assignments at the subscription.
+    if l.len() == 6 && l[2] == "providers" && l[3] == "microsoft.authorization" && l[4] == "roleassignments" {
+        return role_assignment(st, method, &segs, &parsed, None);
+    }
     if l.len() < 4 || l[2] != "resourcegroups" {
         return err(404, "NotFound", format!("no route {method} {path}"));
     }
@@ -901,73 +918,16 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                     && r["type"] != "Microsoft.Consumption/budgets"
                     && !k.contains("/config/")
                     && !k.contains("/secrets/")
+                    && !k.contains("/federatedidentitycredentials/")
             })
             .filter(|(_, r)| want.as_ref().is_none_or(|(k, v)| r["tags"][k.as_str()] == v.as_str()))
             .map(|(_, r)| json!({"id": r["id"], "name": r["name"], "type": r["type"], "location": r["location"], "tags": r["tags"]}))
             .collect();
         return Reply::json(200, json!({"value": list}));
     }
-    // Role assignments at any scope under the group.
+    // Role assignments at the group or any scope under it.
     if l.len() >= 4 && l[l.len() - 3] == "microsoft.authorization" && l[l.len() - 2] == "roleassignments" {
-        let scope = segs[..segs.len() - 4].join("/");
-        let scope = format!("/{scope}");
-        let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", segs[segs.len() - 1]);
-        let key = id.to_ascii_lowercase();
-        return match method {
-            "GET" => match st.resources.get(&key) {
-                Some(r) => Reply::json(200, r.clone()),
-                None => err(404, "RoleAssignmentNotFound", "The role assignment does not exist."),
-            },
-            "DELETE" => match st.resources.remove(&key) {
-                Some(r) => {
-                    st.mutations += 1;
-                    Reply::json(200, r)
-                }
-                None => Reply::json(204, Value::Null),
-            },
-            "PUT" => {
-                valid!(role_shape());
-                if !st.resources.contains_key(&scope.to_ascii_lowercase()) {
-                    return err(404, "ResourceNotFound", format!("The scope '{scope}' does not exist."));
-                }
-                if st.busy(&scope) {
-                    return err(409, "AnotherOperationInProgress", format!("The resource '{scope}' is still being provisioned."));
-                }
-                let p = &parsed["properties"];
-                let role = p["roleDefinitionId"].as_str().unwrap();
-                let role_guid = role.rsplit('/').next().unwrap_or("");
-                if !role
-                    .to_ascii_lowercase()
-                    .starts_with(&format!("/subscriptions/{SUB}/providers/microsoft.authorization/roledefinitions/"))
-                    || ![ACR_PULL, KV_SECRETS_USER, READER].contains(&role_guid)
-                {
-                    return err(
-                        400,
-                        "RoleDefinitionDoesNotExist",
-                        format!("The specified role definition with ID '{role_guid}' does not exist."),
-                    );
-                }
-                let principal = p["principalId"].as_str().unwrap();
-                if !st.principals().contains(principal) {
-                    return err(400, "PrincipalNotFound", format!("Principal {principal} does not exist in the directory {TENANT}."));
-                }
-                let dup = st.resources.iter().any(|(k, r)| {
-                    *k != key
-                        && r["properties"]["principalId"] == principal
-                        && r["properties"]["roleDefinitionId"] == role
-                        && r["properties"]["scope"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(&scope))
-                });
-                if dup {
-                    return err(409, "RoleAssignmentExists", "The role assignment already exists.");
-                }
-                let r = json!({"id": id, "name": segs[segs.len() - 1], "type": "Microsoft.Authorization/roleAssignments",
-                    "properties": {"roleDefinitionId": role, "principalId": principal, "principalType": p["principalType"].as_str().unwrap_or("ServicePrincipal"), "scope": scope}});
-                let existed = st.resources.insert(key, r.clone()).is_some();
-                st.mutations += 1;
-                Reply::json(if existed { 200 } else { 201 }, r)
-            }
-            _ => err(405, "MethodNotAllowed", "method not allowed"),
-        };
+        return role_assignment(st, method, &segs, &parsed, Some(&group_id));
     }
     if l.len() < 8 || l[4] != "providers" {
         return err(404, "NotFound", format!("no route {method} {path}"));
@@ -1293,7 +1253,186 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
                 _ => err(405, "MethodNotAllowed", "method not allowed"),
             }
         }
+        ("microsoft.managedidentity", "userassignedidentities", []) => match method {
+            "GET" => st.resources.get(&rkey).map(|r| Reply::json(200, r.clone())).unwrap_or_else(|| {
+                err(404, "ResourceNotFound", format!("The Resource '{ty}/{name}' under resource group '{}' was not found.", segs[3]))
+            }),
+            "PUT" => {
+                valid!(identity_shape());
+                let ok_name = (3..=128).contains(&name.len())
+                    && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !ok_name {
+                    return err(400, "InvalidResourceName", format!("The resource name '{name}' is invalid."));
+                }
+                let (principal, client) = match st.resources.get(&rkey) {
+                    Some(r) => (r["properties"]["principalId"].clone(), r["properties"]["clientId"].clone()),
+                    None => (json!(st.guid()), json!(st.guid())),
+                };
+                let r = json!({"id": rid, "name": name, "type": "Microsoft.ManagedIdentity/userAssignedIdentities", "location": parsed["location"], "tags": tags_of(&parsed),
+                    "properties": {"tenantId": TENANT, "principalId": principal, "clientId": client}});
+                let existed = st.resources.insert(rkey.clone(), r.clone()).is_some();
+                st.mutations += 1;
+                Reply::json(if existed { 200 } else { 201 }, r)
+            }
+            "DELETE" => match st.resources.remove(&rkey) {
+                Some(_) => {
+                    let prefix = format!("{rkey}/federatedidentitycredentials/");
+                    st.resources.retain(|k, _| !k.starts_with(&prefix));
+                    st.mutations += 1;
+                    Reply::json(200, Value::Null)
+                }
+                None => Reply::json(204, Value::Null),
+            },
+            _ => err(405, "MethodNotAllowed", "method not allowed"),
+        },
+        ("microsoft.managedidentity", "userassignedidentities", ["federatedidentitycredentials"]) => {
+            if method != "GET" {
+                return err(405, "MethodNotAllowed", "method not allowed");
+            }
+            if !st.resources.contains_key(&rkey) {
+                return err(404, "ParentResourceNotFound", format!("The parent resource '{rid}' was not found."));
+            }
+            let prefix = format!("{rkey}/federatedidentitycredentials/");
+            let list: Vec<Value> = st.resources.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| v.clone()).collect();
+            Reply::json(200, json!({"value": list}))
+        }
+        ("microsoft.managedidentity", "userassignedidentities", ["federatedidentitycredentials", _]) => {
+            let fname = segs[9];
+            let fid = format!("{rid}/federatedIdentityCredentials/{fname}");
+            let fkey = fid.to_ascii_lowercase();
+            if !st.resources.contains_key(&rkey) {
+                return err(404, "ParentResourceNotFound", format!("The parent resource '{rid}' was not found."));
+            }
+            match method {
+                "GET" => st
+                    .resources
+                    .get(&fkey)
+                    .map(|r| Reply::json(200, r.clone()))
+                    .unwrap_or_else(|| err(404, "NotFound", format!("The federated identity credential '{fname}' was not found."))),
+                "PUT" => {
+                    valid!(federated_shape());
+                    let ok_name = (3..=120).contains(&fname.len())
+                        && fname.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                        && fname.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    if !ok_name {
+                        return err(400, "BadRequest", format!("The federated identity credential name '{fname}' is invalid."));
+                    }
+                    let p = &parsed["properties"];
+                    let issuer = p["issuer"].as_str().unwrap();
+                    let subject = p["subject"].as_str().unwrap();
+                    if !issuer.starts_with("https://") {
+                        return err(400, "BadRequest", "The issuer must be an https URL.");
+                    }
+                    if p["audiences"].as_array().map_or(0, Vec::len) != 1 {
+                        return err(400, "BadRequest", "Exactly one audience is allowed.");
+                    }
+                    let prefix = format!("{rkey}/federatedidentitycredentials/");
+                    let siblings: Vec<&Value> =
+                        st.resources.iter().filter(|(k, _)| k.starts_with(&prefix) && **k != fkey).map(|(_, v)| v).collect();
+                    if siblings.iter().any(|f| f["properties"]["issuer"] == issuer && f["properties"]["subject"] == subject) {
+                        return err(
+                            400,
+                            "BadRequest",
+                            "A federated identity credential with the same issuer and subject already exists on this identity.",
+                        );
+                    }
+                    if siblings.len() >= 20 {
+                        return err(400, "BadRequest", "An identity holds at most 20 federated identity credentials.");
+                    }
+                    let r = json!({"id": fid, "name": fname, "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+                        "properties": {"issuer": issuer, "subject": subject, "audiences": p["audiences"]}});
+                    let existed = st.resources.insert(fkey, r.clone()).is_some();
+                    st.mutations += 1;
+                    Reply::json(if existed { 200 } else { 201 }, r)
+                }
+                "DELETE" => match st.resources.remove(&fkey) {
+                    Some(_) => {
+                        st.mutations += 1;
+                        Reply::json(200, Value::Null)
+                    }
+                    None => Reply::json(204, Value::Null),
+                },
+                _ => err(405, "MethodNotAllowed", "method not allowed"),
+            }
+        }
         _ => err(404, "NotFound", format!("no route {method} {path}")),
+    }
+}
+
+/// A role assignment (GET/PUT/DELETE `{scope}/providers/Microsoft.Authorization/roleAssignments/{guid}`)
+/// at the subscription, a resource group (`group_id`) or a resource in it.
+fn role_assignment(st: &mut State, method: &str, segs: &[&str], parsed: &Value, group_id: Option<&str>) -> Reply {
+    let scope = segs[..segs.len() - 4].join("/");
+    let scope = format!("/{scope}");
+    let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", segs[segs.len() - 1]);
+    let key = id.to_ascii_lowercase();
+    match method {
+        "GET" => match st.resources.get(&key) {
+            Some(r) => Reply::json(200, r.clone()),
+            None => err(404, "RoleAssignmentNotFound", "The role assignment does not exist."),
+        },
+        "DELETE" => match st.resources.remove(&key) {
+            Some(r) => {
+                st.mutations += 1;
+                Reply::json(200, r)
+            }
+            None => Reply::json(204, Value::Null),
+        },
+        "PUT" => {
+            if let Err(why) = check(parsed, &role_shape(), "body") {
+                return err(400, "InvalidRequestContent", why);
+            }
+            let scope_key = scope.to_ascii_lowercase();
+            let is_group = group_id.is_some_and(|g| g.eq_ignore_ascii_case(&scope_key)) || scope_key == format!("/subscriptions/{SUB}");
+            if !is_group && !st.resources.contains_key(&scope_key) {
+                return err(404, "ResourceNotFound", format!("The scope '{scope}' does not exist."));
+            }
+            if st.busy(&scope) {
+                return err(409, "AnotherOperationInProgress", format!("The resource '{scope}' is still being provisioned."));
+            }
+            let p = &parsed["properties"];
+            let role = p["roleDefinitionId"].as_str().unwrap();
+            let role_guid = role.rsplit('/').next().unwrap_or("");
+            if !role.to_ascii_lowercase().starts_with(&format!("/subscriptions/{SUB}/providers/microsoft.authorization/roledefinitions/"))
+                || ![ACR_PULL, KV_SECRETS_USER, READER, CONTRIBUTOR, RBAC_ADMIN].contains(&role_guid)
+            {
+                return err(
+                    400,
+                    "RoleDefinitionDoesNotExist",
+                    format!("The specified role definition with ID '{role_guid}' does not exist."),
+                );
+            }
+            let principal = p["principalId"].as_str().unwrap();
+            if !st.principals().contains(principal) {
+                return err(400, "PrincipalNotFound", format!("Principal {principal} does not exist in the directory {TENANT}."));
+            }
+            let dup = st.resources.iter().any(|(k, r)| {
+                *k != key
+                    && r["properties"]["principalId"] == principal
+                    && r["properties"]["roleDefinitionId"] == role
+                    && r["properties"]["scope"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(&scope))
+            });
+            if dup {
+                return err(409, "RoleAssignmentExists", "The role assignment already exists.");
+            }
+            if p.get("condition").is_some() != p.get("conditionVersion").is_some()
+                || p["conditionVersion"].as_str().is_some_and(|v| v != "2.0")
+            {
+                return err(
+                    400,
+                    "InvalidConditionVersion",
+                    "A condition needs conditionVersion 2.0, and conditionVersion needs a condition.",
+                );
+            }
+            let r = json!({"id": id, "name": segs[segs.len() - 1], "type": "Microsoft.Authorization/roleAssignments",
+                    "properties": {"roleDefinitionId": role, "principalId": principal, "principalType": p["principalType"].as_str().unwrap_or("ServicePrincipal"), "scope": scope,
+                        "condition": p["condition"], "conditionVersion": p["conditionVersion"]}});
+            let existed = st.resources.insert(key, r.clone()).is_some();
+            st.mutations += 1;
+            Reply::json(if existed { 200 } else { 201 }, r)
+        }
+        _ => err(405, "MethodNotAllowed", "method not allowed"),
     }
 }
 
@@ -1929,5 +2068,48 @@ mod rules {
         assert_eq!(call(&mut st, "POST", &purge, Value::Null).status, 404);
         assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), recover).status, 404);
         assert_eq!(call(&mut st, "PUT", &format!("{v}?api-version=2023-07-01"), body).status, 200);
+    }
+
+    #[test]
+    fn identities_get_server_ids_credentials_and_roles_are_checked() {
+        let mut st = State::default();
+        let g = rg(&mut st);
+        let id = format!("{g}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ci-id");
+        let api = "api-version=2023-01-31";
+        assert_eq!(
+            code(&call(&mut st, "PUT", &format!("{id}?api-version=2020-01-01"), json!({"location": "eastus"}))),
+            "InvalidApiVersionParameter"
+        );
+        let r = call(&mut st, "PUT", &format!("{id}?{api}"), json!({"location": "eastus", "properties": {"clientId": "mine"}}));
+        assert_eq!(code(&r), "InvalidRequestContent", "read-only ids are not the caller's to set");
+        let r = call(&mut st, "PUT", &format!("{id}?{api}"), json!({"location": "eastus", "tags": {"a": "b"}}));
+        assert_eq!(r.status, 201);
+        let made: Value = serde_json::from_str(&r.body).unwrap();
+        let principal = made["properties"]["principalId"].as_str().unwrap().to_string();
+        assert_eq!(made["properties"]["tenantId"], TENANT);
+        // A second PUT keeps the ids.
+        let again: Value = serde_json::from_str(&call(&mut st, "PUT", &format!("{id}?{api}"), json!({"location": "eastus"})).body).unwrap();
+        assert_eq!(again["properties"]["principalId"], principal.as_str());
+
+        let fic = |n: &str| format!("{id}/federatedIdentityCredentials/{n}?{api}");
+        let body = |sub: &str| json!({"properties": {"issuer": "https://issuer.example", "subject": sub, "audiences": ["api://AzureADTokenExchange"]}});
+        assert_eq!(call(&mut st, "PUT", &fic("branch"), body("repo:o/n:ref:refs/heads/main")).status, 201);
+        assert_eq!(call(&mut st, "PUT", &fic("again"), body("repo:o/n:ref:refs/heads/main")).status, 400, "same issuer and subject");
+        assert_eq!(
+            code(&call(&mut st, "PUT", &fic("x"), json!({"properties": {"issuer": "https://i", "subject": "s"}}))),
+            "InvalidRequestContent"
+        );
+        let missing = format!("{g}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/none/federatedIdentityCredentials/b?{api}");
+        assert_eq!(call(&mut st, "PUT", &missing, body("s")).status, 404);
+
+        let ra =
+            |guid: &str| format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/{guid}?api-version=2022-04-01");
+        let role = |who: &str| json!({"properties": {"roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{READER}"), "principalId": who, "principalType": "ServicePrincipal"}});
+        assert_eq!(code(&call(&mut st, "PUT", &ra("a"), role("nobody"))), "PrincipalNotFound");
+        assert_eq!(call(&mut st, "PUT", &ra("a"), role(&principal)).status, 201);
+        assert_eq!(code(&call(&mut st, "PUT", &ra("b"), role(&principal))), "RoleAssignmentExists");
+        // Deleting the identity takes its credentials.
+        assert_eq!(call(&mut st, "DELETE", &format!("{id}?{api}"), Value::Null).status, 200);
+        assert!(st.by_type("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials").is_empty());
     }
 }

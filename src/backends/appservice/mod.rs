@@ -38,7 +38,7 @@
 
 mod access;
 mod apply;
-mod arm;
+pub(crate) mod arm;
 pub(crate) mod budget;
 mod lease;
 mod logs;
