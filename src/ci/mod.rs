@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod aws_calls;
+pub mod gcp;
 pub mod policy;
 pub mod workflow;
 
