@@ -451,6 +451,87 @@ pub fn plan_destroy(app: &str, seen: &Seen) -> Planned<Step> {
     Planned::of(steps)
 }
 
+/// What a job needs to log in to Google Cloud: the provider's full resource name and
+/// the two service accounts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Login {
+    /// `projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER`.
+    pub provider: String,
+    pub project: String,
+    pub deploy: String,
+    pub plan: String,
+}
+
+impl Login {
+    pub fn of(spec: &Spec, project: &str, number: &str) -> Login {
+        Login {
+            provider: provider_name(number, &pool_id(&spec.app), spec.provider),
+            project: project.to_string(),
+            deploy: email(&deploy_account(&spec.app), project),
+            plan: email(&plan_account(&spec.app), project),
+        }
+    }
+
+    fn account(&self, plan_only: bool) -> (&str, &str) {
+        if plan_only {
+            (&self.plan, "plan-only service account")
+        } else {
+            (&self.deploy, "deploy service account")
+        }
+    }
+
+    /// The GitHub Actions step (the job has `id-token: write`): the official login
+    /// action exchanges the job's token for the service account's; the token's audience
+    /// is the action's default, the provider's URL, which the provider accepts.
+    pub fn github_step(&self, plan_only: bool) -> String {
+        let (account, who) = self.account(plan_only);
+        format!(
+            "      - name: Google Cloud login ({who}, from this job's OIDC token)
+        uses: google-github-actions/auth@v2
+        with:
+          workload_identity_provider: {provider}
+          service_account: {account}
+          project_id: {project}
+",
+            provider = self.provider,
+            project = self.project
+        )
+    }
+
+    /// The GitLab lines of the shared job template: the ID token in a file, and an
+    /// external account credential configuration naming it, which the Google Cloud
+    /// clients read through GOOGLE_APPLICATION_CREDENTIALS. Each job sets
+    /// AIDEPLOY_GCP_SERVICE_ACCOUNT ([`Login::gitlab_variable`]).
+    pub fn gitlab_script(&self) -> String {
+        format!(
+            "    - printf '%s' \"$AIDEPLOY_GCP_ID_TOKEN\" > \"$CI_PROJECT_DIR/.gcp-id-token\"
+    - printf '{{\"type\":\"external_account\",\"audience\":\"//iam.googleapis.com/{provider}\",\"subject_token_type\":\"urn:ietf:params:oauth:token-type:jwt\",\"token_url\":\"https://sts.googleapis.com/v1/token\",\"credential_source\":{{\"file\":\"%s\"}},\"service_account_impersonation_url\":\"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/%s:generateAccessToken\"}}' \"$CI_PROJECT_DIR/.gcp-id-token\" \"$AIDEPLOY_GCP_SERVICE_ACCOUNT\" > \"$GOOGLE_APPLICATION_CREDENTIALS\"
+",
+            provider = self.provider
+        )
+    }
+
+    /// The GitLab `id_tokens` entry and variables of the shared job template.
+    pub fn gitlab_template(&self) -> String {
+        format!(
+            "  id_tokens:
+    AIDEPLOY_GCP_ID_TOKEN:
+      aud: https://iam.googleapis.com/{provider}
+  variables:
+    GOOGLE_APPLICATION_CREDENTIALS: $CI_PROJECT_DIR/.gcp-credentials.json
+    GOOGLE_CLOUD_PROJECT: {project}
+",
+            provider = self.provider,
+            project = self.project
+        )
+    }
+
+    /// The variable line of one GitLab job (under its `variables:`).
+    pub fn gitlab_variable(&self, plan_only: bool) -> String {
+        format!("    AIDEPLOY_GCP_SERVICE_ACCOUNT: {}\n", self.account(plan_only).0)
+    }
+}
+
 #[cfg(test)]
 #[path = "gcp_tests.rs"]
 mod tests;

@@ -207,3 +207,34 @@ fn destroy_removes_only_this_apps_and_init_restores_a_deleted_pool() {
     let back = after_init(&s, gone);
     assert!(!plan_init(&s, &back).unwrap().has_changes());
 }
+
+#[test]
+fn logins_name_the_provider_and_accounts_in_plain_values() {
+    let login = Login::of(&spec(CiProvider::Github), "proj-1", "123456");
+    let provider = "projects/123456/locations/global/workloadIdentityPools/aideploy-ci-rag/providers/github";
+    assert_eq!(login.provider, provider);
+    let deploy = login.github_step(false);
+    assert!(deploy.contains("uses: google-github-actions/auth@v2\n"), "{deploy}");
+    assert!(deploy.contains(&format!("workload_identity_provider: {provider}\n")), "{deploy}");
+    assert!(deploy.contains("service_account: aideploy-ci-rag@proj-1.iam.gserviceaccount.com\n"), "{deploy}");
+    assert!(login.github_step(true).contains("service_account: aideploy-ci-rag-plan@proj-1.iam.gserviceaccount.com\n"));
+    assert!(!deploy.contains("secrets."));
+    let l = Login::of(&spec(CiProvider::Gitlab), "proj-1", "123456");
+    let template = l.gitlab_template();
+    assert!(template.contains(&format!("aud: https://iam.googleapis.com/{}\n", l.provider)), "{template}");
+    assert!(template.contains("GOOGLE_APPLICATION_CREDENTIALS: $CI_PROJECT_DIR/.gcp-credentials.json"));
+    // The credential configuration the script writes is JSON once the shell fills it in.
+    let script = l.gitlab_script();
+    let line = script.lines().nth(1).unwrap();
+    let format = line.split('\'').nth(1).unwrap();
+    let filled = format.replacen("%s", "/builds/t", 1).replacen("%s", &l.plan, 1);
+    let config: Value = serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{e}: {filled}"));
+    assert_eq!(config["type"], "external_account");
+    assert_eq!(config["audience"], format!("//iam.googleapis.com/{}", l.provider));
+    assert_eq!(config["credential_source"]["file"], "/builds/t");
+    assert!(config["service_account_impersonation_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("aideploy-ci-rag-plan@proj-1.iam.gserviceaccount.com:generateAccessToken"));
+    assert_eq!(l.gitlab_variable(false), "    AIDEPLOY_GCP_SERVICE_ACCOUNT: aideploy-ci-rag@proj-1.iam.gserviceaccount.com\n");
+}
