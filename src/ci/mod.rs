@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod aws_calls;
 pub mod gcp;
+pub mod gcp_calls;
 pub mod policy;
 pub mod workflow;
 

@@ -94,6 +94,7 @@ pub struct State {
     pub lost: BTreeMap<&'static str, u32>,
     /// Cloud Billing budgets, by full name `billingAccounts/A/budgets/ID`.
     pub budgets: BTreeMap<String, Value>,
+    pub wif: super::gcp_wif::Wif,
     next: u64,
 }
 
@@ -1306,6 +1307,133 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
                 None => error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")),
             }
         }
+        // --- IAM v1 workload identity pools and providers (gcp_wif.rs)
+        (_, ["v1", "projects", p, "locations", "global", "workloadIdentityPools", ..], _) if *p != PROJECT && *p != PROJECT_NUMBER => {
+            error(404, format!("Project {p} not found."))
+        }
+        ("GET", ["v1", "projects", _, "locations", "global", "workloadIdentityPools", rest @ ..], None)
+            if rest.len() >= 3 && rest[rest.len() - 2] == "operations" =>
+        {
+            let name = seg[1..].join("/");
+            let Some((left, result, _)) = st.operations.get(&name).cloned() else {
+                return error(404, format!("Operation {name} not found"));
+            };
+            if left > 1 {
+                st.operations.insert(name.clone(), (left - 1, result, None));
+                return ok(json!({"name": name, "done": false}));
+            }
+            match result {
+                Ok(v) => ok(json!({"name": name, "done": true, "response": v})),
+                Err((_, m)) => ok(json!({"name": name, "done": true, "error": {"code": 3, "message": m}})),
+            }
+        }
+        ("POST", ["v1", "projects", _, "locations", "global", "workloadIdentityPools"], None) => {
+            let id = q.get("workloadIdentityPoolId").cloned().unwrap_or_default();
+            match st.wif.create_pool(PROJECT_NUMBER, &id, body) {
+                Ok(v) => {
+                    let prefix = super::gcp_wif::pool_name(PROJECT_NUMBER, &id);
+                    ok(st.op(&prefix, Ok(v), None))
+                }
+                Err((code, m)) => error(code, m),
+            }
+        }
+        ("GET", ["v1", "projects", _, "locations", "global", "workloadIdentityPools", id], None) => match st.wif.pool(PROJECT_NUMBER, id) {
+            Some(v) => ok(v.clone()),
+            None => error(404, format!("Requested entity was not found: {}", super::gcp_wif::pool_name(PROJECT_NUMBER, id))),
+        },
+        ("DELETE", ["v1", "projects", _, "locations", "global", "workloadIdentityPools", id], None) => {
+            let r = st.wif.delete_pool(PROJECT_NUMBER, id);
+            wif_op(st, super::gcp_wif::pool_name(PROJECT_NUMBER, id), r)
+        }
+        ("POST", ["v1", "projects", _, "locations", "global", "workloadIdentityPools", id], Some("undelete")) => {
+            if !body.is_null() && body != &json!({}) {
+                return error(400, "Invalid JSON payload received: an undelete request has no fields");
+            }
+            let r = st.wif.undelete_pool(PROJECT_NUMBER, id);
+            wif_op(st, super::gcp_wif::pool_name(PROJECT_NUMBER, id), r)
+        }
+        ("POST", ["v1", "projects", _, "locations", "global", "workloadIdentityPools", pool, "providers"], None) => {
+            let id = q.get("workloadIdentityPoolProviderId").cloned().unwrap_or_default();
+            let r = st.wif.create_provider(PROJECT_NUMBER, pool, &id, body);
+            wif_op(st, format!("{}/providers/{id}", super::gcp_wif::pool_name(PROJECT_NUMBER, pool)), r)
+        }
+        (m, ["v1", "projects", _, "locations", "global", "workloadIdentityPools", pool, "providers", id], verb) => {
+            let name = format!("{}/providers/{id}", super::gcp_wif::pool_name(PROJECT_NUMBER, pool));
+            match (m, verb) {
+                ("GET", None) => match st.wif.providers.get(&name) {
+                    Some(v) => ok(v.clone()),
+                    None => error(404, format!("Requested entity was not found: {name}")),
+                },
+                ("PATCH", None) => {
+                    let mask = q.get("updateMask").cloned().unwrap_or_default();
+                    let r = st.wif.patch_provider(&name, &mask, body);
+                    wif_op(st, name, r)
+                }
+                ("DELETE", None) => {
+                    let r = st.wif.set_provider_state(&name, "ACTIVE", "DELETED");
+                    wif_op(st, name, r)
+                }
+                ("POST", Some("undelete")) => {
+                    let r = st.wif.set_provider_state(&name, "DELETED", "ACTIVE");
+                    wif_op(st, name, r)
+                }
+                _ => error(404, format!("no such method on {name}")),
+            }
+        }
+        // --- IAM v1: a service account's own IAM policy
+        ("POST", ["v1", "projects", p, "serviceAccounts", email], Some(v))
+            if (*p == PROJECT || *p == "-") && (*v == "getIamPolicy" || *v == "setIamPolicy") =>
+        {
+            let email = decode(email);
+            if !st.service_accounts.contains_key(&email) {
+                return error(404, format!("Unknown service account {email}"));
+            }
+            if *v == "getIamPolicy" {
+                return ok(st.wif.account_policies.get(&email).cloned().unwrap_or_else(|| json!({"etag": "ACAB"})));
+            }
+            if let Err(m) = check(body, M("IamSetIamPolicyRequest"), "request") {
+                return error(400, m);
+            }
+            if let Some(m) = bad_principal(&body["policy"]) {
+                return error(400, m);
+            }
+            let current = st.wif.account_policies.entry(email).or_insert_with(|| json!({"etag": "ACAB"}));
+            set_policy(current, &body["policy"])
+        }
+        // --- Cloud Resource Manager v1: the project and its IAM policy
+        ("GET", ["v1", "projects", p], None) if *p == PROJECT => {
+            ok(json!({"projectId": PROJECT, "projectNumber": PROJECT_NUMBER, "name": PROJECT, "lifecycleState": "ACTIVE"}))
+        }
+        ("POST", ["v1", "projects", p], Some("getIamPolicy")) if *p == PROJECT => {
+            if st.wif.project_policy.is_null() {
+                st.wif.project_policy = json!({"etag": "BwA00000", "version": 1, "bindings": [{"role": "roles/owner", "members": [format!("user:owner@example.com")]}]});
+            }
+            ok(st.wif.project_policy.clone())
+        }
+        ("POST", ["v1", "projects", p], Some("setIamPolicy")) if *p == PROJECT => {
+            if let Err(m) = check(body, M("IamSetIamPolicyRequest"), "request") {
+                return error(400, m);
+            }
+            if body["policy"]["etag"].as_str().unwrap_or("").is_empty() {
+                return error(400, "a project policy write needs the etag it read (read-modify-write)");
+            }
+            if let Some(email) = st.unknown_member(&body["policy"]) {
+                return error(400, format!("Service account {email} does not exist."));
+            }
+            if let Some(m) = bad_principal(&body["policy"]) {
+                return error(400, m);
+            }
+            if st.wif.project_policy.is_null() {
+                return error(
+                    409,
+                    "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.",
+                );
+            }
+            let mut current = std::mem::take(&mut st.wif.project_policy);
+            let r = set_policy(&mut current, &body["policy"]);
+            st.wif.project_policy = current;
+            r
+        }
         // --- IAM service accounts
         ("POST", ["v1", "projects", p, "serviceAccounts"], None) => {
             if *p != PROJECT {
@@ -1537,6 +1665,51 @@ fn set_policy(target: &mut Value, policy: &Value) -> (u16, String) {
     p["etag"] = json!(format!("BwA{n:05}"));
     *target = p.clone();
     ok(p)
+}
+
+/// An IAM operation on a pool or provider: done on the second poll.
+fn wif_op(st: &mut State, prefix: String, r: Result<Value, (u16, String)>) -> (u16, String) {
+    match r {
+        Ok(v) => {
+            let op = st.op(&prefix, Ok(v), None);
+            ok(op)
+        }
+        Err((code, m)) => error(code, m),
+    }
+}
+
+/// A `principal://` or `principalSet://` member that does not name a pool of this
+/// project in IAM's forms.
+fn bad_principal(policy: &Value) -> Option<String> {
+    for b in policy["bindings"].as_array().into_iter().flatten() {
+        for m in b["members"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            let rest =
+                match m.strip_prefix("principal://iam.googleapis.com/").or_else(|| m.strip_prefix("principalSet://iam.googleapis.com/")) {
+                    Some(r) => r,
+                    None if m.starts_with("principal") => return Some(format!("Invalid principal: {m}")),
+                    None => continue,
+                };
+            let parts: Vec<&str> = rest.splitn(7, '/').collect();
+            let ok = parts.len() == 7
+                && parts[0] == "projects"
+                && parts[1].chars().all(|c| c.is_ascii_digit())
+                && parts[2] == "locations"
+                && parts[3] == "global"
+                && parts[4] == "workloadIdentityPools"
+                && parts[6].split_once('/').is_some_and(|(kind, value)| {
+                    !value.is_empty()
+                        && if m.starts_with("principalSet") {
+                            kind.starts_with("attribute.") || kind == "group" || kind == "*"
+                        } else {
+                            kind == "subject"
+                        }
+                });
+            if !ok {
+                return Some(format!("Invalid principal: {m}"));
+            }
+        }
+    }
+    None
 }
 
 /// A service account as IAM answers it.
