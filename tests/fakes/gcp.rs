@@ -1382,13 +1382,13 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
         }
         // --- IAM v1: a service account's own IAM policy
         ("POST", ["v1", "projects", p, "serviceAccounts", email], Some(v))
-            if (*p == PROJECT || *p == "-") && (*v == "getIamPolicy" || *v == "setIamPolicy") =>
+            if (*p == PROJECT || *p == "-") && (v == "getIamPolicy" || v == "setIamPolicy") =>
         {
             let email = decode(email);
             if !st.service_accounts.contains_key(&email) {
                 return error(404, format!("Unknown service account {email}"));
             }
-            if *v == "getIamPolicy" {
+            if v == "getIamPolicy" {
                 return ok(st.wif.account_policies.get(&email).cloned().unwrap_or_else(|| json!({"etag": "ACAB"})));
             }
             if let Err(m) = check(body, M("IamSetIamPolicyRequest"), "request") {
@@ -1821,6 +1821,99 @@ mod rules {
             &format!("/v2/projects/{PROJECT}/locations/{REGION}/services?serviceId={id}&%24alt=json%3Benum-encoding%3Dint"),
             &body.to_string(),
         )
+    }
+
+    fn done(st: &mut State, op: &str) -> Value {
+        let name: Value = serde_json::from_str(op).unwrap();
+        let name = name["name"].as_str().unwrap().to_string();
+        loop {
+            let (code, body) = answer(st, "GET", &format!("/v1/{name}"), "");
+            assert_eq!(code, 200, "{body}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            if v["done"] == true {
+                return v;
+            }
+        }
+    }
+
+    #[test]
+    fn workload_identity_pools_as_iam_answers() {
+        let mut st = State::default();
+        let pools = format!("/v1/projects/{PROJECT}/locations/global/workloadIdentityPools");
+        for bad in ["abc", "gcp-pool", "Pool-1", "a-pool-", &"p".repeat(33)] {
+            let (code, body) = answer(&mut st, "POST", &format!("{pools}?workloadIdentityPoolId={bad}"), "{}");
+            assert_eq!(code, 400, "{bad}: {body}");
+        }
+        let (code, body) =
+            answer(&mut st, "POST", &format!("{pools}?workloadIdentityPoolId=ci-pool"), r#"{"displayName": "x", "labels": {}}"#);
+        assert!(code == 400 && body.contains("labels"), "{body}");
+        let (code, op) =
+            answer(&mut st, "POST", &format!("{pools}?workloadIdentityPoolId=ci-pool"), r#"{"displayName": "x", "description": "d"}"#);
+        assert_eq!(code, 200, "{op}");
+        assert_eq!(done(&mut st, &op)["response"]["state"], "ACTIVE");
+        let (code, _) = answer(&mut st, "POST", &format!("{pools}?workloadIdentityPoolId=ci-pool"), "{}");
+        assert_eq!(code, 409);
+        let providers = format!("{pools}/ci-pool/providers");
+        let good = json!({"attributeMapping": {"google.subject": "assertion.sub", "attribute.repository": "assertion.repository"},
+            "attributeCondition": "assertion.repository == 'o/n'", "oidc": {"issuerUri": "https://token.actions.githubusercontent.com"}});
+        for bad in [
+            json!({"oidc": {"issuerUri": "https://x"}}),
+            json!({"attributeMapping": {"google.subject": "assertion.sub"}, "oidc": {"issuerUri": "http://x"}}),
+            json!({"attributeMapping": {"google.subject": "assertion.sub"}, "oidc": {"issuerUri": "https://x", "audience": "a"}}),
+        ] {
+            let (code, body) = answer(&mut st, "POST", &format!("{providers}?workloadIdentityPoolProviderId=github"), &bad.to_string());
+            assert_eq!(code, 400, "{bad}: {body}");
+        }
+        let (code, op) = answer(&mut st, "POST", &format!("{providers}?workloadIdentityPoolProviderId=github"), &good.to_string());
+        assert_eq!(code, 200, "{op}");
+        done(&mut st, &op);
+        let (code, _) = answer(&mut st, "PATCH", &format!("{providers}/github"), &good.to_string());
+        assert_eq!(code, 400, "a patch needs updateMask");
+        // Deleting the pool is a soft delete: the id stays taken until undeleted.
+        let (_, op) = answer(&mut st, "DELETE", &format!("{pools}/ci-pool"), "");
+        done(&mut st, &op);
+        let (code, body) = answer(&mut st, "GET", &format!("{pools}/ci-pool"), "");
+        assert!(code == 200 && body.contains("DELETED"), "{body}");
+        let (code, _) = answer(&mut st, "POST", &format!("{pools}?workloadIdentityPoolId=ci-pool"), "{}");
+        assert_eq!(code, 409);
+        let (_, op) = answer(&mut st, "POST", &format!("{pools}/ci-pool:undelete"), "{}");
+        assert_eq!(done(&mut st, &op)["response"]["state"], "ACTIVE");
+    }
+
+    #[test]
+    fn project_and_account_policies_take_principals_and_etags() {
+        let mut st = State::default();
+        let (code, body) = answer(&mut st, "GET", &format!("/v1/projects/{PROJECT}"), "");
+        assert!(code == 200 && body.contains(PROJECT_NUMBER), "{body}");
+        let (_, policy) = answer(&mut st, "POST", &format!("/v1/projects/{PROJECT}:getIamPolicy"), "{}");
+        let policy: Value = serde_json::from_str(&policy).unwrap();
+        let set = format!("/v1/projects/{PROJECT}:setIamPolicy");
+        let mut stale = policy.clone();
+        stale["etag"] = json!("old");
+        assert_eq!(answer(&mut st, "POST", &set, &json!({"policy": stale}).to_string()).0, 409);
+        let mut bad = policy.clone();
+        bad["bindings"] = json!([{"role": "roles/run.admin", "members": ["serviceAccount:nobody@aideploy-test.iam.gserviceaccount.com"]}]);
+        assert_eq!(answer(&mut st, "POST", &set, &json!({"policy": bad}).to_string()).0, 400);
+        let (code, body) = answer(&mut st, "POST", &set, &json!({"policy": policy}).to_string());
+        assert_eq!(code, 200, "{body}");
+        let accounts = format!("/v1/projects/{PROJECT}/serviceAccounts");
+        answer(&mut st, "POST", &accounts, r#"{"accountId": "ci-deploy", "serviceAccount": {"description": "d"}}"#);
+        let email = account_email("ci-deploy");
+        let (code, p) = answer(&mut st, "POST", &format!("{accounts}/{email}:getIamPolicy"), "{}");
+        assert_eq!(code, 200, "{p}");
+        let pool = format!("projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/ci-pool");
+        for (member, want) in [
+            (format!("principal://iam.googleapis.com/{pool}/subject/repo:o/n:ref:refs/heads/main"), 200),
+            (format!("principalSet://iam.googleapis.com/{pool}/attribute.repository/o/n"), 200),
+            (format!("principal://iam.googleapis.com/{pool}/attribute.repository/o/n"), 400),
+            ("principalSet://iam.googleapis.com/projects/p/o/n".to_string(), 400),
+        ] {
+            let (_, p) = answer(&mut st, "POST", &format!("{accounts}/{email}:getIamPolicy"), "{}");
+            let mut p: Value = serde_json::from_str(&p).unwrap();
+            p["bindings"] = json!([{"role": "roles/iam.workloadIdentityUser", "members": [member]}]);
+            let (code, body) = answer(&mut st, "POST", &format!("{accounts}/{email}:setIamPolicy"), &json!({"policy": p}).to_string());
+            assert_eq!(code, want, "{member}: {body}");
+        }
     }
 
     #[test]

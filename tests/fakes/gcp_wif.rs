@@ -10,6 +10,7 @@
 //! deleted pools included: deletion is soft, for 30 days); a PATCH without
 //! `updateMask`; a policy write with a stale etag (409 ABORTED). Creates, deletes,
 //! undeletes and patches answer a long-running operation, done on the second poll.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
