@@ -35,6 +35,11 @@ impl Client {
         Ok(Client { http: http::client()?, base: endpoint, token, loopback })
     }
 
+    /// A client of an endpoint on this machine (tests, emulators): no credentials.
+    pub fn loopback(base: &str) -> Result<Client> {
+        Ok(Client { http: http::client()?, base: Some(base.to_string()), token: None, loopback: true })
+    }
+
     /// `Ok(None)` for a 404; `what` names the call in errors.
     async fn call(&self, api: &str, method: Method, path: &str, body: Option<&Value>, what: &str) -> Result<Option<Value>> {
         let url = format!("{}/{path}", self.base.as_deref().unwrap_or(api));
