@@ -67,8 +67,8 @@ impl Client {
         let message: String = answer["error"]["message"].as_str().unwrap_or("no message").chars().take(300).collect();
         let hint = match code {
             401 => cloud::FIX.to_string(),
-            403 => "the account running `ci init` needs the roles docs/permissions.md lists under `## ci` for Google Cloud \
-                    (Workload Identity Pool Admin, Service Account Admin, Project IAM Admin), and the IAM API enabled"
+            403 => "the account running `ci init` needs roles/iam.workloadIdentityPoolAdmin, roles/iam.serviceAccountAdmin \
+                    and roles/resourcemanager.projectIamAdmin on the project, and the IAM API enabled"
                 .to_string(),
             _ => "run again with -v for details; it is safe to re-run".to_string(),
         };
