@@ -407,3 +407,78 @@ fn azure_init_trusts_the_repository_only_and_destroy_removes_it() {
     assert!(st.by_type("Microsoft.Authorization/roleAssignments").is_empty());
     assert!(!project.path().join(".github/workflows/aideploy.yml").exists());
 }
+
+/// The Google Cloud side of `ci init` and `ci destroy` (not wired into the command yet),
+/// planned from what the fake holds, carried out against it, and read back.
+#[tokio::test]
+async fn gcp_side_against_the_fake() {
+    use aideploy::ci::{gcp, gcp_calls, CiProvider, Spec};
+    use aideploy::engine::Silent;
+    let fake = crate::fakes::gcp::FakeGcp::start();
+    let c = gcp_calls::Client::loopback(&fake.base).unwrap();
+    let spec = Spec {
+        provider: CiProvider::Github,
+        repo: "acme/rag".into(),
+        branch: "main".into(),
+        issuer: CiProvider::Github.default_issuer().into(),
+        app: "rag".into(),
+        targets: vec![],
+        manifest: None,
+        install: Spec::default_install(),
+    };
+    let project = crate::fakes::gcp::PROJECT;
+    let number = crate::fakes::gcp::PROJECT_NUMBER;
+    let seen = gcp_calls::observe(&c, project, "rag", CiProvider::Github).await.unwrap();
+    let plan = gcp::plan_init(&spec, &seen).unwrap();
+    gcp_calls::apply(&c, &seen, &plan, &Silent).await.unwrap();
+    {
+        let st = fake.state.lock().unwrap();
+        let pool = st.wif.pool(number, "aideploy-ci-rag").expect("the pool");
+        assert_eq!(pool["state"], "ACTIVE");
+        let p = st.wif.provider(number, "aideploy-ci-rag", "github").expect("the provider");
+        assert_eq!(p["oidc"]["issuerUri"], "https://token.actions.githubusercontent.com");
+        assert_eq!(p["attributeCondition"], "assertion.repository == 'acme/rag'");
+        assert_eq!(p["attributeMapping"]["google.subject"], "assertion.sub");
+        let deploy = format!("aideploy-ci-rag@{project}.iam.gserviceaccount.com");
+        let sa = &st.service_accounts[&deploy];
+        assert!(sa["description"].as_str().unwrap().contains("aideploy:app=rag"), "{sa}");
+        let trust = &st.wif.account_policies[&deploy]["bindings"];
+        let base =
+            format!("principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/aideploy-ci-rag/subject/");
+        assert_eq!(trust[0]["role"], "roles/iam.workloadIdentityUser");
+        assert_eq!(
+            trust[0]["members"],
+            serde_json::json!([format!("{base}repo:acme/rag:ref:refs/heads/main"), format!("{base}repo:acme/rag:environment:preview")])
+        );
+        let bindings = st.wif.project_policy["bindings"].as_array().unwrap();
+        let has =
+            |role: &str, who: &str| bindings.iter().any(|b| b["role"] == role && b["members"].as_array().unwrap().iter().any(|m| m == who));
+        let member = format!("serviceAccount:{deploy}");
+        let plan_member = format!("serviceAccount:aideploy-ci-rag-plan@{project}.iam.gserviceaccount.com");
+        for role in gcp::deploy_roles() {
+            assert!(has(&role, &member), "{role}");
+        }
+        assert!(has("roles/run.viewer", &plan_member) && !has("roles/run.admin", &plan_member));
+        assert!(has("roles/owner", "user:owner@example.com"), "the project's other bindings stay");
+    }
+    let seen = gcp_calls::observe(&c, project, "rag", CiProvider::Github).await.unwrap();
+    let again = gcp::plan_init(&spec, &seen).unwrap();
+    assert!(!again.has_changes(), "{:?}", again.changes);
+
+    let destroy = gcp::plan_destroy("rag", &seen);
+    gcp_calls::apply(&c, &seen, &destroy, &Silent).await.unwrap();
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(st.service_accounts.keys().all(|e| !e.starts_with("aideploy-ci-rag")));
+        assert_eq!(st.wif.pool(number, "aideploy-ci-rag").unwrap()["state"], "DELETED");
+        let bindings = st.wif.project_policy["bindings"].as_array().unwrap();
+        assert!(bindings.iter().all(|b| !b["members"].to_string().contains("aideploy-ci-rag")), "{bindings:?}");
+    }
+    // Within 30 days, init restores the soft-deleted pool.
+    let seen = gcp_calls::observe(&c, project, "rag", CiProvider::Github).await.unwrap();
+    let plan = gcp::plan_init(&spec, &seen).unwrap();
+    assert!(plan.changes.contains(&gcp::Step::UndeletePool { id: "aideploy-ci-rag".into() }));
+    gcp_calls::apply(&c, &seen, &plan, &Silent).await.unwrap();
+    let seen = gcp_calls::observe(&c, project, "rag", CiProvider::Github).await.unwrap();
+    assert!(!gcp::plan_init(&spec, &seen).unwrap().has_changes());
+}

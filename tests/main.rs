@@ -10,6 +10,7 @@ mod fakes {
     pub mod arm_metrics;
     pub mod gcp;
     pub mod gcp_monitoring;
+    pub mod gcp_wif;
     pub mod railway;
     pub mod railway_metrics;
     pub mod render;

@@ -10,6 +10,8 @@ pub mod aws;
 pub mod aws_calls;
 pub mod azure;
 pub mod azure_calls;
+pub mod gcp;
+pub mod gcp_calls;
 pub mod policy;
 pub mod workflow;
 

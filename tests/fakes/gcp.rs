@@ -94,6 +94,7 @@ pub struct State {
     pub lost: BTreeMap<&'static str, u32>,
     /// Cloud Billing budgets, by full name `billingAccounts/A/budgets/ID`.
     pub budgets: BTreeMap<String, Value>,
+    pub wif: super::gcp_wif::Wif,
     next: u64,
 }
 
@@ -1306,6 +1307,133 @@ fn route(st: &mut State, method: &str, seg: &[&str], verb: Option<&str>, q: &BTr
                 None => error(404, format!("Secret [projects/{PROJECT_NUMBER}/secrets/{id}] not found.")),
             }
         }
+        // --- IAM v1 workload identity pools and providers (gcp_wif.rs)
+        (_, ["v1", "projects", p, "locations", "global", "workloadIdentityPools", ..], _) if *p != PROJECT && *p != PROJECT_NUMBER => {
+            error(404, format!("Project {p} not found."))
+        }
+        ("GET", ["v1", "projects", _, "locations", "global", "workloadIdentityPools", rest @ ..], None)
+            if rest.len() >= 3 && rest[rest.len() - 2] == "operations" =>
+        {
+            let name = seg[1..].join("/");
+            let Some((left, result, _)) = st.operations.get(&name).cloned() else {
+                return error(404, format!("Operation {name} not found"));
+            };
+            if left > 1 {
+                st.operations.insert(name.clone(), (left - 1, result, None));
+                return ok(json!({"name": name, "done": false}));
+            }
+            match result {
+                Ok(v) => ok(json!({"name": name, "done": true, "response": v})),
+                Err((_, m)) => ok(json!({"name": name, "done": true, "error": {"code": 3, "message": m}})),
+            }
+        }
+        ("POST", ["v1", "projects", _, "locations", "global", "workloadIdentityPools"], None) => {
+            let id = q.get("workloadIdentityPoolId").cloned().unwrap_or_default();
+            match st.wif.create_pool(PROJECT_NUMBER, &id, body) {
+                Ok(v) => {
+                    let prefix = super::gcp_wif::pool_name(PROJECT_NUMBER, &id);
+                    ok(st.op(&prefix, Ok(v), None))
+                }
+                Err((code, m)) => error(code, m),
+            }
+        }
+        ("GET", ["v1", "projects", _, "locations", "global", "workloadIdentityPools", id], None) => match st.wif.pool(PROJECT_NUMBER, id) {
+            Some(v) => ok(v.clone()),
+            None => error(404, format!("Requested entity was not found: {}", super::gcp_wif::pool_name(PROJECT_NUMBER, id))),
+        },
+        ("DELETE", ["v1", "projects", _, "locations", "global", "workloadIdentityPools", id], None) => {
+            let r = st.wif.delete_pool(PROJECT_NUMBER, id);
+            wif_op(st, super::gcp_wif::pool_name(PROJECT_NUMBER, id), r)
+        }
+        ("POST", ["v1", "projects", _, "locations", "global", "workloadIdentityPools", id], Some("undelete")) => {
+            if !body.is_null() && body != &json!({}) {
+                return error(400, "Invalid JSON payload received: an undelete request has no fields");
+            }
+            let r = st.wif.undelete_pool(PROJECT_NUMBER, id);
+            wif_op(st, super::gcp_wif::pool_name(PROJECT_NUMBER, id), r)
+        }
+        ("POST", ["v1", "projects", _, "locations", "global", "workloadIdentityPools", pool, "providers"], None) => {
+            let id = q.get("workloadIdentityPoolProviderId").cloned().unwrap_or_default();
+            let r = st.wif.create_provider(PROJECT_NUMBER, pool, &id, body);
+            wif_op(st, format!("{}/providers/{id}", super::gcp_wif::pool_name(PROJECT_NUMBER, pool)), r)
+        }
+        (m, ["v1", "projects", _, "locations", "global", "workloadIdentityPools", pool, "providers", id], verb) => {
+            let name = format!("{}/providers/{id}", super::gcp_wif::pool_name(PROJECT_NUMBER, pool));
+            match (m, verb) {
+                ("GET", None) => match st.wif.providers.get(&name) {
+                    Some(v) => ok(v.clone()),
+                    None => error(404, format!("Requested entity was not found: {name}")),
+                },
+                ("PATCH", None) => {
+                    let mask = q.get("updateMask").cloned().unwrap_or_default();
+                    let r = st.wif.patch_provider(&name, &mask, body);
+                    wif_op(st, name, r)
+                }
+                ("DELETE", None) => {
+                    let r = st.wif.set_provider_state(&name, "ACTIVE", "DELETED");
+                    wif_op(st, name, r)
+                }
+                ("POST", Some("undelete")) => {
+                    let r = st.wif.set_provider_state(&name, "DELETED", "ACTIVE");
+                    wif_op(st, name, r)
+                }
+                _ => error(404, format!("no such method on {name}")),
+            }
+        }
+        // --- IAM v1: a service account's own IAM policy
+        ("POST", ["v1", "projects", p, "serviceAccounts", email], Some(v))
+            if (*p == PROJECT || *p == "-") && (v == "getIamPolicy" || v == "setIamPolicy") =>
+        {
+            let email = decode(email);
+            if !st.service_accounts.contains_key(&email) {
+                return error(404, format!("Unknown service account {email}"));
+            }
+            if v == "getIamPolicy" {
+                return ok(st.wif.account_policies.get(&email).cloned().unwrap_or_else(|| json!({"etag": "ACAB"})));
+            }
+            if let Err(m) = check(body, M("IamSetIamPolicyRequest"), "request") {
+                return error(400, m);
+            }
+            if let Some(m) = bad_principal(&body["policy"]) {
+                return error(400, m);
+            }
+            let current = st.wif.account_policies.entry(email).or_insert_with(|| json!({"etag": "ACAB"}));
+            set_policy(current, &body["policy"])
+        }
+        // --- Cloud Resource Manager v1: the project and its IAM policy
+        ("GET", ["v1", "projects", p], None) if *p == PROJECT => {
+            ok(json!({"projectId": PROJECT, "projectNumber": PROJECT_NUMBER, "name": PROJECT, "lifecycleState": "ACTIVE"}))
+        }
+        ("POST", ["v1", "projects", p], Some("getIamPolicy")) if *p == PROJECT => {
+            if st.wif.project_policy.is_null() {
+                st.wif.project_policy = json!({"etag": "BwA00000", "version": 1, "bindings": [{"role": "roles/owner", "members": [format!("user:owner@example.com")]}]});
+            }
+            ok(st.wif.project_policy.clone())
+        }
+        ("POST", ["v1", "projects", p], Some("setIamPolicy")) if *p == PROJECT => {
+            if let Err(m) = check(body, M("IamSetIamPolicyRequest"), "request") {
+                return error(400, m);
+            }
+            if body["policy"]["etag"].as_str().unwrap_or("").is_empty() {
+                return error(400, "a project policy write needs the etag it read (read-modify-write)");
+            }
+            if let Some(email) = st.unknown_member(&body["policy"]) {
+                return error(400, format!("Service account {email} does not exist."));
+            }
+            if let Some(m) = bad_principal(&body["policy"]) {
+                return error(400, m);
+            }
+            if st.wif.project_policy.is_null() {
+                return error(
+                    409,
+                    "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.",
+                );
+            }
+            let mut current = std::mem::take(&mut st.wif.project_policy);
+            let r = set_policy(&mut current, &body["policy"]);
+            st.wif.project_policy = current;
+            r
+        }
         // --- IAM service accounts
         ("POST", ["v1", "projects", p, "serviceAccounts"], None) => {
             if *p != PROJECT {
@@ -1539,6 +1667,51 @@ fn set_policy(target: &mut Value, policy: &Value) -> (u16, String) {
     ok(p)
 }
 
+/// An IAM operation on a pool or provider: done on the second poll.
+fn wif_op(st: &mut State, prefix: String, r: Result<Value, (u16, String)>) -> (u16, String) {
+    match r {
+        Ok(v) => {
+            let op = st.op(&prefix, Ok(v), None);
+            ok(op)
+        }
+        Err((code, m)) => error(code, m),
+    }
+}
+
+/// A `principal://` or `principalSet://` member that does not name a pool of this
+/// project in IAM's forms.
+fn bad_principal(policy: &Value) -> Option<String> {
+    for b in policy["bindings"].as_array().into_iter().flatten() {
+        for m in b["members"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            let rest =
+                match m.strip_prefix("principal://iam.googleapis.com/").or_else(|| m.strip_prefix("principalSet://iam.googleapis.com/")) {
+                    Some(r) => r,
+                    None if m.starts_with("principal") => return Some(format!("Invalid principal: {m}")),
+                    None => continue,
+                };
+            let parts: Vec<&str> = rest.splitn(7, '/').collect();
+            let ok = parts.len() == 7
+                && parts[0] == "projects"
+                && parts[1].chars().all(|c| c.is_ascii_digit())
+                && parts[2] == "locations"
+                && parts[3] == "global"
+                && parts[4] == "workloadIdentityPools"
+                && parts[6].split_once('/').is_some_and(|(kind, value)| {
+                    !value.is_empty()
+                        && if m.starts_with("principalSet") {
+                            kind.starts_with("attribute.") || kind == "group" || kind == "*"
+                        } else {
+                            kind == "subject"
+                        }
+                });
+            if !ok {
+                return Some(format!("Invalid principal: {m}"));
+            }
+        }
+    }
+    None
+}
+
 /// A service account as IAM answers it.
 fn account_json(id: &str, given: &Value) -> Value {
     let email = account_email(id);
@@ -1648,6 +1821,99 @@ mod rules {
             &format!("/v2/projects/{PROJECT}/locations/{REGION}/services?serviceId={id}&%24alt=json%3Benum-encoding%3Dint"),
             &body.to_string(),
         )
+    }
+
+    fn done(st: &mut State, op: &str) -> Value {
+        let name: Value = serde_json::from_str(op).unwrap();
+        let name = name["name"].as_str().unwrap().to_string();
+        loop {
+            let (code, body) = answer(st, "GET", &format!("/v1/{name}"), "");
+            assert_eq!(code, 200, "{body}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            if v["done"] == true {
+                return v;
+            }
+        }
+    }
+
+    #[test]
+    fn workload_identity_pools_as_iam_answers() {
+        let mut st = State::default();
+        let pools = format!("/v1/projects/{PROJECT}/locations/global/workloadIdentityPools");
+        for bad in ["abc", "gcp-pool", "Pool-1", "a-pool-", &"p".repeat(33)] {
+            let (code, body) = answer(&mut st, "POST", &format!("{pools}?workloadIdentityPoolId={bad}"), "{}");
+            assert_eq!(code, 400, "{bad}: {body}");
+        }
+        let (code, body) =
+            answer(&mut st, "POST", &format!("{pools}?workloadIdentityPoolId=ci-pool"), r#"{"displayName": "x", "labels": {}}"#);
+        assert!(code == 400 && body.contains("labels"), "{body}");
+        let (code, op) =
+            answer(&mut st, "POST", &format!("{pools}?workloadIdentityPoolId=ci-pool"), r#"{"displayName": "x", "description": "d"}"#);
+        assert_eq!(code, 200, "{op}");
+        assert_eq!(done(&mut st, &op)["response"]["state"], "ACTIVE");
+        let (code, _) = answer(&mut st, "POST", &format!("{pools}?workloadIdentityPoolId=ci-pool"), "{}");
+        assert_eq!(code, 409);
+        let providers = format!("{pools}/ci-pool/providers");
+        let good = json!({"attributeMapping": {"google.subject": "assertion.sub", "attribute.repository": "assertion.repository"},
+            "attributeCondition": "assertion.repository == 'o/n'", "oidc": {"issuerUri": "https://token.actions.githubusercontent.com"}});
+        for bad in [
+            json!({"oidc": {"issuerUri": "https://x"}}),
+            json!({"attributeMapping": {"google.subject": "assertion.sub"}, "oidc": {"issuerUri": "http://x"}}),
+            json!({"attributeMapping": {"google.subject": "assertion.sub"}, "oidc": {"issuerUri": "https://x", "audience": "a"}}),
+        ] {
+            let (code, body) = answer(&mut st, "POST", &format!("{providers}?workloadIdentityPoolProviderId=github"), &bad.to_string());
+            assert_eq!(code, 400, "{bad}: {body}");
+        }
+        let (code, op) = answer(&mut st, "POST", &format!("{providers}?workloadIdentityPoolProviderId=github"), &good.to_string());
+        assert_eq!(code, 200, "{op}");
+        done(&mut st, &op);
+        let (code, _) = answer(&mut st, "PATCH", &format!("{providers}/github"), &good.to_string());
+        assert_eq!(code, 400, "a patch needs updateMask");
+        // Deleting the pool is a soft delete: the id stays taken until undeleted.
+        let (_, op) = answer(&mut st, "DELETE", &format!("{pools}/ci-pool"), "");
+        done(&mut st, &op);
+        let (code, body) = answer(&mut st, "GET", &format!("{pools}/ci-pool"), "");
+        assert!(code == 200 && body.contains("DELETED"), "{body}");
+        let (code, _) = answer(&mut st, "POST", &format!("{pools}?workloadIdentityPoolId=ci-pool"), "{}");
+        assert_eq!(code, 409);
+        let (_, op) = answer(&mut st, "POST", &format!("{pools}/ci-pool:undelete"), "{}");
+        assert_eq!(done(&mut st, &op)["response"]["state"], "ACTIVE");
+    }
+
+    #[test]
+    fn project_and_account_policies_take_principals_and_etags() {
+        let mut st = State::default();
+        let (code, body) = answer(&mut st, "GET", &format!("/v1/projects/{PROJECT}"), "");
+        assert!(code == 200 && body.contains(PROJECT_NUMBER), "{body}");
+        let (_, policy) = answer(&mut st, "POST", &format!("/v1/projects/{PROJECT}:getIamPolicy"), "{}");
+        let policy: Value = serde_json::from_str(&policy).unwrap();
+        let set = format!("/v1/projects/{PROJECT}:setIamPolicy");
+        let mut stale = policy.clone();
+        stale["etag"] = json!("old");
+        assert_eq!(answer(&mut st, "POST", &set, &json!({"policy": stale}).to_string()).0, 409);
+        let mut bad = policy.clone();
+        bad["bindings"] = json!([{"role": "roles/run.admin", "members": ["serviceAccount:nobody@aideploy-test.iam.gserviceaccount.com"]}]);
+        assert_eq!(answer(&mut st, "POST", &set, &json!({"policy": bad}).to_string()).0, 400);
+        let (code, body) = answer(&mut st, "POST", &set, &json!({"policy": policy}).to_string());
+        assert_eq!(code, 200, "{body}");
+        let accounts = format!("/v1/projects/{PROJECT}/serviceAccounts");
+        answer(&mut st, "POST", &accounts, r#"{"accountId": "ci-deploy", "serviceAccount": {"description": "d"}}"#);
+        let email = account_email("ci-deploy");
+        let (code, p) = answer(&mut st, "POST", &format!("{accounts}/{email}:getIamPolicy"), "{}");
+        assert_eq!(code, 200, "{p}");
+        let pool = format!("projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/ci-pool");
+        for (member, want) in [
+            (format!("principal://iam.googleapis.com/{pool}/subject/repo:o/n:ref:refs/heads/main"), 200),
+            (format!("principalSet://iam.googleapis.com/{pool}/attribute.repository/o/n"), 200),
+            (format!("principal://iam.googleapis.com/{pool}/attribute.repository/o/n"), 400),
+            ("principalSet://iam.googleapis.com/projects/p/o/n".to_string(), 400),
+        ] {
+            let (_, p) = answer(&mut st, "POST", &format!("{accounts}/{email}:getIamPolicy"), "{}");
+            let mut p: Value = serde_json::from_str(&p).unwrap();
+            p["bindings"] = json!([{"role": "roles/iam.workloadIdentityUser", "members": [member]}]);
+            let (code, body) = answer(&mut st, "POST", &format!("{accounts}/{email}:setIamPolicy"), &json!({"policy": p}).to_string());
+            assert_eq!(code, want, "{member}: {body}");
+        }
     }
 
     #[test]
