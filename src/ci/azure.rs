@@ -319,16 +319,7 @@ mod tests {
     use super::*;
 
     fn spec(provider: CiProvider) -> Spec {
-        Spec {
-            provider,
-            repo: "acme/rag".into(),
-            branch: "main".into(),
-            issuer: provider.default_issuer().into(),
-            app: "rag".into(),
-            targets: vec![],
-            manifest: None,
-            install: Spec::default_install(),
-        }
+        Spec::for_tests(provider)
     }
 
     fn place() -> Place {

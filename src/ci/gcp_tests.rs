@@ -4,16 +4,7 @@ use super::*;
 use crate::ci::{CiProvider, Spec};
 
 fn spec(provider: CiProvider) -> Spec {
-    Spec {
-        provider,
-        repo: "acme/rag".into(),
-        branch: "main".into(),
-        issuer: provider.default_issuer().into(),
-        app: "rag".into(),
-        targets: vec![],
-        manifest: None,
-        install: Spec::default_install(),
-    }
+    Spec::for_tests(provider)
 }
 
 fn empty() -> Seen {

@@ -89,6 +89,22 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// The spec the unit tests share: app `rag`, repository `acme/rag`, branch `main`,
+    /// no targets.
+    #[cfg(test)]
+    pub fn for_tests(provider: CiProvider) -> Spec {
+        Spec {
+            provider,
+            repo: "acme/rag".into(),
+            branch: "main".into(),
+            issuer: provider.default_issuer().into(),
+            app: "rag".into(),
+            targets: vec![],
+            manifest: None,
+            install: Spec::default_install(),
+        }
+    }
+
     /// How a job installs aideploy without `--install`: this version, with cargo.
     pub fn default_install() -> String {
         format!("cargo install --locked aideploy --version {}", env!("CARGO_PKG_VERSION"))
@@ -332,26 +348,13 @@ mod tests {
         assert!(parse_issuer(Some("http://git.example.com"), CiProvider::Gitlab).is_err());
     }
 
-    fn spec(provider: CiProvider) -> Spec {
-        Spec {
-            provider,
-            repo: "acme/rag".into(),
-            branch: "main".into(),
-            issuer: provider.default_issuer().into(),
-            app: "rag".into(),
-            targets: vec![],
-            manifest: None,
-            install: Spec::default_install(),
-        }
-    }
-
     #[test]
     fn subjects_pin_the_repository() {
-        let g = spec(CiProvider::Github);
+        let g = Spec::for_tests(CiProvider::Github);
         assert_eq!(g.deploy_subjects(), ["repo:acme/rag:ref:refs/heads/main", "repo:acme/rag:environment:preview"]);
         assert_eq!(g.plan_subject(), ("repo:acme/rag:pull_request".to_string(), false));
         assert_eq!(g.issuer_host(), "token.actions.githubusercontent.com");
-        let l = spec(CiProvider::Gitlab);
+        let l = Spec::for_tests(CiProvider::Gitlab);
         assert_eq!(l.deploy_subjects(), ["project_path:acme/rag:ref_type:branch:ref:main"]);
         assert_eq!(l.plan_subject(), ("project_path:acme/rag:ref_type:branch:ref:*".to_string(), true));
         assert!(!l.previews());

@@ -427,7 +427,6 @@ impl Target for Ec2Backend {
         crate::cloud::s3_lease::existing(cx).await
     }
 
-    /// The stages with a lease record in the account's artifact bucket (`gc`).
     async fn stages(&self, cx: &Cx) -> Result<Vec<crate::engine::lease::StageRecord>> {
         crate::cloud::s3_lease::stages(cx).await
     }
