@@ -525,7 +525,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write the CI workflow and create the cloud identities it logs in as (shown as a plan, confirmed like a deploy)')
-            [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove what `ci init` created: its roles and policies, the OIDC provider when aideploy made it and nothing else uses it, and its workflow file')
+            [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove what `ci init` created: its identities, roles and policies (the OIDC provider only when aideploy made it and nothing else uses it), and its workflow file')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -557,6 +557,8 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
             break
         }
         'aideploy;ci;destroy' {
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Only the cloud side of these targets (repeatable) [default: every target of the manifest]')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Only the cloud side of these targets (repeatable) [default: every target of the manifest]')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--manifest', '--manifest', [CompletionResultType]::ParameterName, 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]')
             [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Stage (environment) to act on; resource names carry it')
@@ -577,7 +579,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
         }
         'aideploy;ci;help' {
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write the CI workflow and create the cloud identities it logs in as (shown as a plan, confirmed like a deploy)')
-            [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove what `ci init` created: its roles and policies, the OIDC provider when aideploy made it and nothing else uses it, and its workflow file')
+            [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove what `ci init` created: its identities, roles and policies (the OIDC provider only when aideploy made it and nothing else uses it), and its workflow file')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -725,7 +727,7 @@ Register-ArgumentCompleter -Native -CommandName 'aideploy' -ScriptBlock {
         }
         'aideploy;help;ci' {
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write the CI workflow and create the cloud identities it logs in as (shown as a plan, confirmed like a deploy)')
-            [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove what `ci init` created: its roles and policies, the OIDC provider when aideploy made it and nothing else uses it, and its workflow file')
+            [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Remove what `ci init` created: its identities, roles and policies (the OIDC provider only when aideploy made it and nothing else uses it), and its workflow file')
             break
         }
         'aideploy;help;ci;init' {

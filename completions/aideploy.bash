@@ -315,12 +315,20 @@ _aideploy() {
             return 0
             ;;
         aideploy__subcmd__ci__subcmd__destroy)
-            opts="-C -q -v -y -h -V --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
+            opts="-t -C -q -v -y -h -V --target --manifest --stage --json --quiet --verbose --no-progress --yes --lock-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete target "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete target "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
                 --manifest)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -325,7 +325,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and not __fish_see
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and not __fish_seen_subcommand_from init destroy help" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and not __fish_seen_subcommand_from init destroy help" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and not __fish_seen_subcommand_from init destroy help" -f -a "init" -d 'Write the CI workflow and create the cloud identities it logs in as (shown as a plan, confirmed like a deploy)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and not __fish_seen_subcommand_from init destroy help" -f -a "destroy" -d 'Remove what `ci init` created: its roles and policies, the OIDC provider when aideploy made it and nothing else uses it, and its workflow file'
+complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and not __fish_seen_subcommand_from init destroy help" -f -a "destroy" -d 'Remove what `ci init` created: its identities, roles and policies (the OIDC provider only when aideploy made it and nothing else uses it), and its workflow file'
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and not __fish_seen_subcommand_from init destroy help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from init" -l provider -d 'The CI that runs the workflow and issues its OIDC tokens' -r -f -a "github\t''
 gitlab\t''"
@@ -345,6 +345,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_su
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from init" -s y -l yes -d 'Apply without asking (needed when stdin is not a terminal or CI is set)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
+complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from destroy" -s t -l target -d 'Only the cloud side of these targets (repeatable) [default: every target of the manifest]' -r -f -a "(aideploy __complete target (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from destroy" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from destroy" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from destroy" -l lock-timeout -d 'How long deploy, rollback and destroy wait for another run of the same app, stage and target to finish (`90s`, `5m`)' -r
@@ -356,7 +357,7 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_su
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from destroy" -s h -l help -d 'Print help'
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from destroy" -s V -l version -d 'Print version'
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from help" -f -a "init" -d 'Write the CI workflow and create the cloud identities it logs in as (shown as a plan, confirmed like a deploy)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from help" -f -a "destroy" -d 'Remove what `ci init` created: its roles and policies, the OIDC provider when aideploy made it and nothing else uses it, and its workflow file'
+complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from help" -f -a "destroy" -d 'Remove what `ci init` created: its identities, roles and policies (the OIDC provider only when aideploy made it and nothing else uses it), and its workflow file'
 complete -c aideploy -n "__fish_aideploy_using_subcommand ci; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -s C -l manifest -d 'The manifest, or the folder holding aideploy.toml [default: ./aideploy.toml]' -r -F
 complete -c aideploy -n "__fish_aideploy_using_subcommand validate" -l stage -d 'Stage (environment) to act on; resource names carry it' -r -f -a "(aideploy __complete stage (commandline -opc))"
@@ -411,4 +412,4 @@ complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from secrets" -f -a "list" -d 'List the secrets: names, versions and when they last changed, never values'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from secrets" -f -a "rm" -d 'Remove a stored secret (recoverable for 7 days on AWS)'
 complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from ci" -f -a "init" -d 'Write the CI workflow and create the cloud identities it logs in as (shown as a plan, confirmed like a deploy)'
-complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from ci" -f -a "destroy" -d 'Remove what `ci init` created: its roles and policies, the OIDC provider when aideploy made it and nothing else uses it, and its workflow file'
+complete -c aideploy -n "__fish_aideploy_using_subcommand help; and __fish_seen_subcommand_from ci" -f -a "destroy" -d 'Remove what `ci init` created: its identities, roles and policies (the OIDC provider only when aideploy made it and nothing else uses it), and its workflow file'

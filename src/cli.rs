@@ -204,8 +204,8 @@ hours_per_day); nothing is read from any cloud.")]
 
 No long-lived secret is created: pushes to the branch deploy with a deploy identity,
 pull requests plan with a read-only one, and (GitHub) preview stages deploy from the
-`preview` environment. Cloud side today: AWS (lambda, ec2, sagemaker targets) and Azure
-(appservice).")]
+`preview` environment. Cloud side: AWS (lambda, ec2, sagemaker targets), Google Cloud
+(cloudrun) and Azure (appservice).")]
     Ci(CiArgs),
     /// Check the manifest and report every problem
     #[command(after_help = "Examples:
@@ -441,13 +441,14 @@ pub enum CiCommand {
     #[command(after_help = "Examples:
   aideploy ci init --provider github --target lambda
   aideploy ci init --provider github --repo acme/rag --target lambda --target gpu --yes
-  aideploy ci init --provider gitlab --issuer https://gitlab.example.com --target lambda")]
+  aideploy ci init --provider gitlab --issuer https://gitlab.example.com --target lambda
+  aideploy ci init --provider github --target cloudrun --target appservice")]
     Init(CiInitArgs),
-    /// Remove what `ci init` created: its roles and policies, the OIDC provider when
-    /// aideploy made it and nothing else uses it, and its workflow file
+    /// Remove what `ci init` created: its identities, roles and policies (the OIDC provider
+    /// only when aideploy made it and nothing else uses it), and its workflow file
     #[command(after_help = "Examples:
   aideploy ci destroy
-  aideploy ci destroy --yes --json")]
+  aideploy ci destroy --target lambda --yes --json")]
     Destroy(CiDestroyArgs),
 }
 
@@ -480,7 +481,12 @@ pub struct CiInitArgs {
 }
 
 #[derive(Debug, Args, Clone)]
-pub struct CiDestroyArgs {}
+pub struct CiDestroyArgs {
+    /// Only the cloud side of these targets (repeatable) [default: every target of the
+    /// manifest]
+    #[arg(short, long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+}
 
 #[cfg(test)]
 mod tests {

@@ -134,6 +134,20 @@ fn aws_budget_alert_is_created_updated_removed_and_destroyed_with_the_app() {
     assert!(budget_rows(&again).iter().all(|(op, _)| op == "noop"), "{again}");
     assert_eq!(again["changed"], false);
 
+    // The alert deleted by someone else: the next deploy makes it again, and since only
+    // the alert changed, the app's history gains no release.
+    let releases = || ok_json(&run(h, p, &["history", "--target", "lambda", "--json"]))["releases"].as_array().unwrap().len();
+    let before = releases();
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import boto3, sys\nb = boto3.client('budgets', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\nb.delete_budget(AccountId='123456789012', BudgetName=sys.argv[2])", &moto(), &name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = ok_json(&run(h, p, &["deploy", "--target", "lambda", "--yes", "--json"]));
+    assert_eq!(budget_rows(&report), [("create".to_string(), name.clone())]);
+    assert!(!budget(&name, "read").is_null());
+    assert_eq!(releases(), before, "a budget-only deploy recorded a release");
+
     // A new amount and address: the budget is updated in place.
     write_app(p, &app, "budget_usd = 75.5\nalert_email = \"cost@example.com\"");
     let report = ok_json(&run(h, p, &["deploy", "--target", "lambda", "--yes", "--json"]));

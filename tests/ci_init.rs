@@ -111,11 +111,11 @@ fn github_init_trusts_the_repository_only_and_destroy_removes_it() {
     write_app(project.path(), &app);
     let host = "token.actions.githubusercontent.com";
 
-    // A target whose cloud side is not built yet: exit 2, said plainly, nothing written.
-    let out = run(home.path(), project.path(), &["ci", "init", "--provider", "github", "--repo", "o/n", "--target", "cloudrun", "--yes"]);
+    // A target with no cloud login to set up: exit 2, said plainly, nothing written.
+    let out = run(home.path(), project.path(), &["ci", "init", "--provider", "github", "--repo", "o/n", "--target", "railway", "--yes"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("does not support `cloudrun` targets yet"), "{stderr}");
+    assert!(stderr.contains("does not support `railway` targets yet"), "{stderr}");
     // Without --yes and no terminal: refused, exit 2, nothing created.
     let out = run(home.path(), project.path(), &["ci", "init", "--provider", "github", "--repo", "o/n", "--target", "lambda"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
@@ -211,14 +211,21 @@ fn github_init_trusts_the_repository_only_and_destroy_removes_it() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
     bot_do("create");
-    let gone = ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--yes", "--json"]));
+    // The manifest also has a cloudrun target and there is no Google login here: destroy
+    // stops before removing anything and names --target.
+    let out = run(home.path(), project.path(), &["ci", "destroy", "--yes", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("cannot read Google Cloud") && stderr.contains("--target"), "{stderr}");
+    assert_eq!(iam_state(&app)["roles"].as_object().unwrap().len(), 2, "nothing was removed");
+    let gone = ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--target", "lambda", "--yes", "--json"]));
     assert_eq!(gone["changed"], true);
     let after = iam_state(&app);
     assert!(after["roles"].as_object().unwrap().is_empty(), "{after}");
     assert!(after["policies_left"].as_array().unwrap().is_empty(), "{after}");
     assert_eq!(after["providers"][host]["arn"], provider_arn, "kept while {bot} trusts it: {after}");
     bot_do("delete");
-    ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--yes", "--json"]));
+    ok_json(&run(home.path(), project.path(), &["ci", "destroy", "-t", "lambda", "--yes", "--json"]));
     let after = iam_state(&app);
     assert!(after["providers"].get(host).is_none(), "the provider ci init made is deleted: {after}");
     assert!(!path.exists());
@@ -280,7 +287,7 @@ fn gitlab_init_reuses_a_provider_it_did_not_make_and_keeps_it() {
     assert_eq!(wf["gc"]["rules"][0]["if"], "$CI_PIPELINE_SOURCE == \"schedule\"");
     assert!(!std::fs::read_to_string(&wf_path).unwrap().contains("secrets."));
 
-    ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--yes", "--json"]));
+    ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--target", "lambda", "--yes", "--json"]));
     let after = iam_state(&app);
     assert!(after["roles"].as_object().unwrap().is_empty(), "{after}");
     assert!(after["providers"].get(&host).is_some(), "a provider aideploy did not make is kept: {after}");
@@ -408,8 +415,8 @@ fn azure_init_trusts_the_repository_only_and_destroy_removes_it() {
     assert!(!project.path().join(".github/workflows/aideploy.yml").exists());
 }
 
-/// The Google Cloud side of `ci init` and `ci destroy` (not wired into the command yet),
-/// planned from what the fake holds, carried out against it, and read back.
+/// The Google Cloud side of `ci init` and `ci destroy`, planned from what the fake
+/// holds, carried out against it, and read back.
 #[tokio::test]
 async fn gcp_side_against_the_fake() {
     use aideploy::ci::{gcp, gcp_calls, CiProvider, Spec};
@@ -428,7 +435,7 @@ async fn gcp_side_against_the_fake() {
     };
     let project = crate::fakes::gcp::PROJECT;
     let number = crate::fakes::gcp::PROJECT_NUMBER;
-    let seen = gcp_calls::observe(&c, project, "rag", CiProvider::Github).await.unwrap();
+    let seen = gcp_calls::observe(&c, project, "rag", Some(CiProvider::Github)).await.unwrap();
     let plan = gcp::plan_init(&spec, &seen).unwrap();
     gcp_calls::apply(&c, &seen, &plan, &Silent).await.unwrap();
     {
@@ -461,7 +468,7 @@ async fn gcp_side_against_the_fake() {
         assert!(has("roles/run.viewer", &plan_member) && !has("roles/run.admin", &plan_member));
         assert!(has("roles/owner", "user:owner@example.com"), "the project's other bindings stay");
     }
-    let seen = gcp_calls::observe(&c, project, "rag", CiProvider::Github).await.unwrap();
+    let seen = gcp_calls::observe(&c, project, "rag", Some(CiProvider::Github)).await.unwrap();
     let again = gcp::plan_init(&spec, &seen).unwrap();
     assert!(!again.has_changes(), "{:?}", again.changes);
 
@@ -475,10 +482,113 @@ async fn gcp_side_against_the_fake() {
         assert!(bindings.iter().all(|b| !b["members"].to_string().contains("aideploy-ci-rag")), "{bindings:?}");
     }
     // Within 30 days, init restores the soft-deleted pool.
-    let seen = gcp_calls::observe(&c, project, "rag", CiProvider::Github).await.unwrap();
+    let seen = gcp_calls::observe(&c, project, "rag", Some(CiProvider::Github)).await.unwrap();
     let plan = gcp::plan_init(&spec, &seen).unwrap();
     assert!(plan.changes.contains(&gcp::Step::UndeletePool { id: "aideploy-ci-rag".into() }));
     gcp_calls::apply(&c, &seen, &plan, &Silent).await.unwrap();
-    let seen = gcp_calls::observe(&c, project, "rag", CiProvider::Github).await.unwrap();
+    let seen = gcp_calls::observe(&c, project, "rag", Some(CiProvider::Github)).await.unwrap();
     assert!(!gcp::plan_init(&spec, &seen).unwrap().has_changes());
+}
+
+/// `ci init` for a cloudrun target, on GitHub then GitLab, against the GCP fake: the
+/// pool with one provider per CI, the two service accounts and their roles, the
+/// Artifact Registry repository the deploy account may push to but not create; both
+/// workflows log in with plain ids; a second run changes nothing; `ci destroy` removes
+/// the identities and both workflows and keeps the repository (the app's images).
+#[test]
+fn gcp_init_from_the_command_line_and_destroy() {
+    use crate::fakes::gcp as fake;
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let gcp = fake::FakeGcp::start();
+    std::fs::write(
+        project.path().join("aideploy.toml"),
+        format!(
+            "version = 1\n\n[app]\nname = \"rag\"\nruntime = \"python3.11\"\nasgi = \"main:app\"\n\n[targets.cloudrun]\nproject = \"{}\"\nregion = \"{}\"\n",
+            fake::PROJECT,
+            fake::REGION
+        ),
+    )
+    .unwrap();
+    std::fs::write(project.path().join("main.py"), "async def app(scope, receive, send):\n    pass\n").unwrap();
+    let g = |args: &[&str]| {
+        let mut c = common::aideploy(home.path());
+        c.current_dir(project.path()).env("AIDEPLOY_GCP_ENDPOINT", &gcp.base).env("AIDEPLOY_POLL_INTERVAL_MS", "20");
+        c.args(args).output().unwrap()
+    };
+    let init = ["--json", "ci", "init", "--provider", "github", "--repo", "o/n", "--target", "cloudrun", "--yes"];
+    let out = ok_json(&g(&init));
+    assert_eq!(out["changed"], true, "{out}");
+    let number = fake::PROJECT_NUMBER;
+    let deploy = format!("aideploy-ci-rag@{}.iam.gserviceaccount.com", fake::PROJECT);
+    let plan = format!("aideploy-ci-rag-plan@{}.iam.gserviceaccount.com", fake::PROJECT);
+    let provider = format!("projects/{number}/locations/global/workloadIdentityPools/aideploy-ci-rag/providers/github");
+    assert_eq!(out["identities"]["gcp"]["deploy_service_account"], deploy.as_str());
+    assert_eq!(out["identities"]["gcp"]["workload_identity_provider"], provider.as_str());
+    let repository = format!("projects/{}/locations/{}/repositories/aideploy", fake::PROJECT, fake::REGION);
+    {
+        let st = gcp.state.lock().unwrap();
+        let p = st.wif.provider(number, "aideploy-ci-rag", "github").expect("the GitHub provider");
+        assert_eq!(p["attributeCondition"], "assertion.repository == 'o/n'");
+        assert!(st.service_accounts.contains_key(&deploy) && st.service_accounts.contains_key(&plan));
+        let bindings = st.wif.project_policy["bindings"].as_array().unwrap();
+        let has =
+            |role: &str, who: &str| bindings.iter().any(|b| b["role"] == role && b["members"].as_array().unwrap().iter().any(|m| m == who));
+        assert!(has("roles/artifactregistry.writer", &format!("serviceAccount:{deploy}")));
+        assert!(!has("roles/artifactregistry.admin", &format!("serviceAccount:{deploy}")));
+        assert!(has("roles/run.viewer", &format!("serviceAccount:{plan}")) && !has("roles/run.admin", &format!("serviceAccount:{plan}")));
+        assert!(st.repositories.contains_key(&repository), "{:?}", st.repositories.keys());
+    }
+    // The workflow: Google's login action with the provider and the job's own account.
+    let path = project.path().join(".github/workflows/aideploy.yml");
+    let wf = yaml(&path);
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("secrets."));
+    let mut logins = 0;
+    for (name, job) in wf["jobs"].as_object().unwrap() {
+        for step in job["steps"].as_array().unwrap() {
+            if step["uses"].as_str().is_some_and(|u| u.starts_with("google-github-actions/auth@")) {
+                logins += 1;
+                assert_eq!(job["permissions"]["id-token"], "write", "{name}");
+                assert_eq!(step["with"]["workload_identity_provider"], provider.as_str());
+                let want = if name == "plan" { &plan } else { &deploy };
+                assert_eq!(step["with"]["service_account"], want.as_str(), "{name}");
+            }
+        }
+    }
+    assert_eq!(logins, wf["jobs"].as_object().unwrap().len(), "every job logs in");
+
+    // Again: nothing changes in the project.
+    let mutations = gcp.state.lock().unwrap().mutations;
+    let again = ok_json(&g(&init));
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(gcp.state.lock().unwrap().mutations, mutations);
+
+    // GitLab beside it: a second provider in the same pool, and a template whose ID token
+    // is meant for it.
+    let out = ok_json(&g(&["--json", "ci", "init", "--provider", "gitlab", "--repo", "o/n", "--target", "cloudrun", "--yes"]));
+    assert_eq!(out["changed"], true, "{out}");
+    let gl_provider = format!("projects/{number}/locations/global/workloadIdentityPools/aideploy-ci-rag/providers/gitlab");
+    {
+        let st = gcp.state.lock().unwrap();
+        let p = st.wif.provider(number, "aideploy-ci-rag", "gitlab").expect("the GitLab provider");
+        assert_eq!(p["attributeCondition"], "assertion.project_path == 'o/n'");
+        assert_eq!(p["oidc"]["issuerUri"], "https://gitlab.com");
+    }
+    let gl = yaml(&project.path().join(".gitlab-ci.yml"));
+    let template = &gl[".aideploy"];
+    assert_eq!(template["id_tokens"]["AIDEPLOY_GCP_ID_TOKEN"]["aud"], format!("https://iam.googleapis.com/{gl_provider}"));
+    assert_eq!(template["variables"]["GOOGLE_CLOUD_PROJECT"], fake::PROJECT);
+    assert_eq!(gl["plan"]["variables"]["AIDEPLOY_GCP_SERVICE_ACCOUNT"], plan.as_str());
+    assert_eq!(gl["deploy"]["variables"]["AIDEPLOY_GCP_SERVICE_ACCOUNT"], deploy.as_str());
+
+    // destroy: the accounts, their roles and the pool go; the repository stays.
+    let out = ok_json(&g(&["--json", "ci", "destroy", "--yes"]));
+    assert_eq!(out["changed"], true, "{out}");
+    let st = gcp.state.lock().unwrap();
+    assert!(!st.service_accounts.contains_key(&deploy) && !st.service_accounts.contains_key(&plan));
+    assert_eq!(st.wif.pool(number, "aideploy-ci-rag").unwrap()["state"], "DELETED");
+    let bindings = st.wif.project_policy["bindings"].as_array().unwrap();
+    assert!(bindings.iter().all(|b| !b["members"].to_string().contains("aideploy-ci-rag")), "{bindings:?}");
+    assert!(st.repositories.contains_key(&repository), "the repository keeps the app's images");
+    assert!(!path.exists() && !project.path().join(".gitlab-ci.yml").exists());
 }

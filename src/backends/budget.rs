@@ -89,6 +89,9 @@ impl<C: Change> Change for Step<C> {
             _ => None,
         }
     }
+    fn releases(&self) -> bool {
+        matches!(self, Step::Inner(c) if c.releases())
+    }
 }
 
 /// The target's own part of a plan.

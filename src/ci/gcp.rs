@@ -1,5 +1,5 @@
-//! The Google Cloud side of keyless CI login, as pure plans (not wired into `ci init`
-//! yet: no calls are made from here). A workload identity pool for the app with one
+//! The Google Cloud side of keyless CI login, as pure plans (the calls are in
+//! [`super::gcp_calls`]). A workload identity pool for the app with one
 //! OIDC provider for the CI's issuer, whose attribute condition admits tokens of this
 //! repository only; a deploy service account granted on the project the roles
 //! docs/permissions.md lists for cloudrun, and a plan-only service account with the
@@ -511,19 +511,14 @@ impl Login {
         )
     }
 
-    /// The GitLab `id_tokens` entry and variables of the shared job template.
-    pub fn gitlab_template(&self) -> String {
-        format!(
-            "  id_tokens:
-    AIDEPLOY_GCP_ID_TOKEN:
-      aud: https://iam.googleapis.com/{provider}
-  variables:
-    GOOGLE_APPLICATION_CREDENTIALS: $CI_PROJECT_DIR/.gcp-credentials.json
-    GOOGLE_CLOUD_PROJECT: {project}
-",
-            provider = self.provider,
-            project = self.project
-        )
+    /// The entry of the shared job template's `id_tokens:`.
+    pub fn gitlab_tokens(&self) -> String {
+        format!("    AIDEPLOY_GCP_ID_TOKEN:\n      aud: https://iam.googleapis.com/{}\n", self.provider)
+    }
+
+    /// The entries of the shared job template's `variables:`.
+    pub fn gitlab_variables(&self) -> String {
+        format!("    GOOGLE_APPLICATION_CREDENTIALS: $CI_PROJECT_DIR/.gcp-credentials.json\n    GOOGLE_CLOUD_PROJECT: {}\n", self.project)
     }
 
     /// The variable line of one GitLab job (under its `variables:`).

@@ -109,9 +109,10 @@ fn account_path(project: &str, email: &str) -> String {
     format!("v1/projects/{project}/serviceAccounts/{email}")
 }
 
-/// What exists of the app's pool, its provider for `provider` (all of them for a
-/// destroy: `None`), its two service accounts, and the project's IAM policy.
-pub async fn observe(c: &Client, project: &str, app: &str, provider: CiProvider) -> Result<Seen> {
+/// What exists of the app's pool, its provider for `provider` (`None` for a destroy,
+/// which deletes the pool and so its providers), its two service accounts, and the
+/// project's IAM policy.
+pub async fn observe(c: &Client, project: &str, app: &str, provider: Option<CiProvider>) -> Result<Seen> {
     let p = c.must(CRM, Method::GET, &format!("v1/projects/{project}"), None, "projects.get").await?;
     let number = p["projectNumber"].as_str().unwrap_or_default().to_string();
     let pool_id = gcp::pool_id(app);
@@ -121,9 +122,11 @@ pub async fn observe(c: &Client, project: &str, app: &str, provider: CiProvider)
             description: v["description"].as_str().unwrap_or_default().to_string(),
             state: v["state"].as_str().unwrap_or_default().to_string(),
         });
-        let path = format!("{}/{pool_id}/providers/{}", pools(project), gcp::provider_id(provider));
-        if let Some(v) = c.call(IAM, Method::GET, &path, None, "providers.get").await? {
-            seen.provider = Some(ProviderSeen { state: v["state"].as_str().unwrap_or_default().to_string(), body: v });
+        if let Some(provider) = provider {
+            let path = format!("{}/{pool_id}/providers/{}", pools(project), gcp::provider_id(provider));
+            if let Some(v) = c.call(IAM, Method::GET, &path, None, "providers.get").await? {
+                seen.provider = Some(ProviderSeen { state: v["state"].as_str().unwrap_or_default().to_string(), body: v });
+            }
         }
     }
     for id in [gcp::deploy_account(app), gcp::plan_account(app)] {

@@ -48,6 +48,7 @@ fn roles_come_from_the_permissions_document() {
             "roles/run.admin",
             "roles/secretmanager.admin",
             "roles/artifactregistry.writer",
+            "roles/iam.serviceAccountAdmin",
             "roles/iam.serviceAccountUser",
             "roles/logging.viewer",
             "roles/monitoring.viewer"
@@ -57,7 +58,13 @@ fn roles_come_from_the_permissions_document() {
     let plan = plan_roles();
     assert_eq!(
         plan,
-        ["roles/run.viewer", "roles/secretmanager.viewer", "roles/secretmanager.secretAccessor", "roles/artifactregistry.reader"]
+        [
+            "roles/run.viewer",
+            "roles/secretmanager.viewer",
+            "roles/secretmanager.secretAccessor",
+            "roles/artifactregistry.reader",
+            "roles/iam.serviceAccountViewer"
+        ]
     );
     // The parser reads what a document says, not a fixed list.
     let md = "## cloudrun\n\nAs predefined roles on the project:\n\n- `roles/a.b` (x `roles/c.d`)\n- With y: `roles/e.f`\n\n\
@@ -211,9 +218,9 @@ fn logins_name_the_provider_and_accounts_in_plain_values() {
     assert!(login.github_step(true).contains("service_account: aideploy-ci-rag-plan@proj-1.iam.gserviceaccount.com\n"));
     assert!(!deploy.contains("secrets."));
     let l = Login::of(&spec(CiProvider::Gitlab), "proj-1", "123456");
-    let template = l.gitlab_template();
-    assert!(template.contains(&format!("aud: https://iam.googleapis.com/{}\n", l.provider)), "{template}");
-    assert!(template.contains("GOOGLE_APPLICATION_CREDENTIALS: $CI_PROJECT_DIR/.gcp-credentials.json"));
+    let tokens = l.gitlab_tokens();
+    assert!(tokens.contains(&format!("aud: https://iam.googleapis.com/{}\n", l.provider)), "{tokens}");
+    assert!(l.gitlab_variables().contains("GOOGLE_APPLICATION_CREDENTIALS: $CI_PROJECT_DIR/.gcp-credentials.json"));
     // The credential configuration the script writes is JSON once the shell fills it in.
     let script = l.gitlab_script();
     let line = script.lines().nth(1).unwrap();

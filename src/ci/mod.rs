@@ -174,13 +174,14 @@ pub fn check_supported(targets: &[Target]) -> Result<()> {
             Provider::Aws => continue,
             // Azure: managed identities with federated credentials (src/ci/azure.rs).
             Provider::Azure => continue,
-            Provider::Gcp => "Google Cloud",
+            // Google Cloud: a workload identity pool and service accounts (src/ci/gcp.rs).
+            Provider::Gcp => continue,
             Provider::Railway => "Railway",
             Provider::Render => "Render",
             Provider::Local => "this machine",
         };
         return Err(UsageError::new(format!(
-            "`ci init` does not support `{}` targets yet (target `{}`): it sets up keyless login on AWS (lambda, ec2, sagemaker) and Azure (appservice) only; nothing was written",
+            "`ci init` does not support `{}` targets yet (target `{}`): it sets up keyless login on AWS (lambda, ec2, sagemaker), Google Cloud (cloudrun) and Azure (appservice) only; nothing was written",
             t.kind, t.name
         ))
         .hint(format!("leave out --target {}; deploy it from CI with a login to {cloud} you set up yourself", t.name))

@@ -39,6 +39,7 @@ pub struct AzureLogin {
 pub struct Logins {
     pub aws: Option<AwsLogin>,
     pub azure: Option<AzureLogin>,
+    pub gcp: Option<super::gcp::Login>,
 }
 
 /// What is at the workflow's path now.
@@ -134,6 +135,9 @@ fn gh_setup(spec: &Spec, logins: &Logins, plan_only: bool) -> String {
             tenant = az.tenant_id,
             sub = az.subscription_id
         ));
+    }
+    if let Some(gcp) = &logins.gcp {
+        s.push_str(&gcp.github_step(plan_only));
     }
     s
 }
@@ -277,6 +281,38 @@ jobs:
     y
 }
 
+/// The login part of GitLab's shared job template, every cloud's in one place: the
+/// lines of `before_script` that put each ID token where the cloud's clients read it,
+/// then one `id_tokens:` and one `variables:` mapping holding every cloud's entries.
+fn gitlab_logins(logins: &Logins) -> String {
+    let (mut script, mut tokens, mut vars) = (String::new(), String::new(), String::new());
+    if let Some(aws) = &logins.aws {
+        script.push_str("    - printf '%s' \"$AIDEPLOY_AWS_ID_TOKEN\" > \"$AWS_WEB_IDENTITY_TOKEN_FILE\"\n");
+        tokens.push_str(&format!("    AIDEPLOY_AWS_ID_TOKEN:\n      aud: {AWS_AUDIENCE}\n"));
+        vars.push_str(&format!(
+            "    AWS_WEB_IDENTITY_TOKEN_FILE: $CI_PROJECT_DIR/.aws-web-identity-token\n    AWS_ROLE_SESSION_NAME: aideploy-$CI_PIPELINE_ID\n    AWS_REGION: {}\n",
+            aws.region
+        ));
+    }
+    if let Some(az) = &logins.azure {
+        script.push_str("    - printf '%s' \"$AIDEPLOY_AZURE_ID_TOKEN\" > \"$AZURE_FEDERATED_TOKEN_FILE\"\n");
+        tokens.push_str(&format!("    AIDEPLOY_AZURE_ID_TOKEN:\n      aud: {}\n", super::azure::AUDIENCE));
+        vars.push_str(&format!(
+            "    AZURE_FEDERATED_TOKEN_FILE: $CI_PROJECT_DIR/.azure-federated-token\n    AZURE_TENANT_ID: {}\n    AZURE_SUBSCRIPTION_ID: {}\n",
+            az.tenant_id, az.subscription_id
+        ));
+    }
+    if let Some(gcp) = &logins.gcp {
+        script.push_str(&gcp.gitlab_script());
+        tokens.push_str(&gcp.gitlab_tokens());
+        vars.push_str(&gcp.gitlab_variables());
+    }
+    if tokens.is_empty() {
+        return script;
+    }
+    format!("{script}  id_tokens:\n{tokens}  variables:\n{vars}")
+}
+
 pub fn gitlab(spec: &Spec, logins: &Logins) -> String {
     let a = spec.command();
     let branch = &spec.branch;
@@ -306,43 +342,7 @@ variables:
         version = version(),
         install = install_step(spec)
     );
-    if let Some(aws) = &logins.aws {
-        y.push_str(&format!(
-            "    - printf '%s' \"$AIDEPLOY_AWS_ID_TOKEN\" > \"$AWS_WEB_IDENTITY_TOKEN_FILE\"
-  id_tokens:
-    AIDEPLOY_AWS_ID_TOKEN:
-      aud: {AWS_AUDIENCE}
-  variables:
-    AWS_WEB_IDENTITY_TOKEN_FILE: $CI_PROJECT_DIR/.aws-web-identity-token
-    AWS_ROLE_SESSION_NAME: aideploy-$CI_PIPELINE_ID
-    AWS_REGION: {region}
-",
-            region = aws.region
-        ));
-    }
-    if let Some(az) = &logins.azure {
-        // With AWS too, the template already opened `id_tokens:` and `variables:`: its
-        // entries go under them (the script line comes before them, in before_script).
-        let (tokens, vars) = if logins.aws.is_some() { ("", "") } else { ("  id_tokens:\n", "  variables:\n") };
-        let block = format!(
-            "{tokens}    AIDEPLOY_AZURE_ID_TOKEN:\n      aud: {aud}\n{vars}    AZURE_FEDERATED_TOKEN_FILE: $CI_PROJECT_DIR/.azure-federated-token\n    AZURE_TENANT_ID: {tenant}\n    AZURE_SUBSCRIPTION_ID: {sub}\n",
-            aud = super::azure::AUDIENCE,
-            tenant = az.tenant_id,
-            sub = az.subscription_id
-        );
-        let write = "    - printf '%s' \"$AIDEPLOY_AZURE_ID_TOKEN\" > \"$AZURE_FEDERATED_TOKEN_FILE\"\n";
-        if logins.aws.is_some() {
-            let tokens_at = y.find("  id_tokens:\n").expect("the AWS block opened id_tokens");
-            y.insert_str(tokens_at, write);
-            let (head, vars_tail) = block.split_once("    AZURE_FEDERATED_TOKEN_FILE").expect("the block names the token file");
-            let vars_at = y.find("  variables:\n    AWS_WEB_IDENTITY_TOKEN_FILE").expect("the AWS block opened variables");
-            y.insert_str(vars_at, head);
-            y.push_str(&format!("    AZURE_FEDERATED_TOKEN_FILE{vars_tail}"));
-        } else {
-            y.push_str(write);
-            y.push_str(&block);
-        }
-    }
+    y.push_str(&gitlab_logins(logins));
     let role = |plan_only: bool| -> String {
         let mut v = String::new();
         if let Some(aws) = &logins.aws {
@@ -350,6 +350,9 @@ variables:
         }
         if let Some(az) = &logins.azure {
             v.push_str(&format!("    AZURE_CLIENT_ID: {}\n", if plan_only { &az.plan_client_id } else { &az.deploy_client_id }));
+        }
+        if let Some(gcp) = &logins.gcp {
+            v.push_str(&gcp.gitlab_variable(plan_only));
         }
         if v.is_empty() {
             v
@@ -407,6 +410,7 @@ mod tests {
                 region: "us-east-1".into(),
             }),
             azure: None,
+            gcp: None,
         }
     }
 
@@ -494,6 +498,33 @@ mod tests {
             y.contains("  id_tokens:\n    AIDEPLOY_AZURE_ID_TOKEN:") && y.contains("  variables:\n    AZURE_FEDERATED_TOKEN_FILE:"),
             "{y}"
         );
+    }
+
+    #[test]
+    fn three_clouds_share_one_gitlab_template() {
+        let mut s = spec(CiProvider::Gitlab);
+        let gcp = crate::ci::gcp::Login::of(&s, "proj-1", "123456");
+        let all = Logins { gcp: Some(gcp.clone()), ..with_azure() };
+        s.provider = CiProvider::Gitlab;
+        let y = gitlab(&s, &all);
+        let template = y.split(".aideploy:\n").nth(1).unwrap().split("\nplan:\n").next().unwrap();
+        assert_eq!(template.matches("  id_tokens:\n").count(), 1, "{template}");
+        assert_eq!(template.matches("  variables:\n").count(), 1, "{template}");
+        let tokens = template.split("  id_tokens:\n").nth(1).unwrap().split("  variables:\n").next().unwrap();
+        for t in ["AIDEPLOY_AWS_ID_TOKEN", "AIDEPLOY_AZURE_ID_TOKEN", "AIDEPLOY_GCP_ID_TOKEN"] {
+            assert!(tokens.contains(&format!("    {t}:\n")), "{tokens}");
+        }
+        let vars = template.split("  variables:\n").nth(1).unwrap();
+        assert!(vars.contains("    AWS_REGION: us-east-1\n") && vars.contains("    AZURE_TENANT_ID: t1\n"), "{vars}");
+        assert!(vars.contains("    GOOGLE_CLOUD_PROJECT: proj-1"), "{vars}");
+        // Every token is written before the jobs' scripts run.
+        let before = template.split("  id_tokens:\n").next().unwrap();
+        assert_eq!(before.matches("    - printf '%s' \"$AIDEPLOY_").count(), 3, "{before}");
+        assert!(y.contains(&format!("    AIDEPLOY_GCP_SERVICE_ACCOUNT: {}\n", gcp.plan)));
+        // GitHub: one login step per cloud in each job.
+        let y = github(&spec(CiProvider::Github), &all);
+        assert_eq!(y.matches("uses: google-github-actions/auth@v2").count(), y.matches("uses: azure/login@v2").count());
+        assert!(y.contains(&format!("service_account: {}\n", gcp.deploy)));
     }
 
     #[test]

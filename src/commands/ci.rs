@@ -8,7 +8,7 @@ use serde_json::json;
 use super::load_manifest;
 use crate::backends::appservice::arm::Arm;
 use crate::ci::workflow::{self, AwsLogin, AzureLogin, Existing, Logins};
-use crate::ci::{self, aws, aws_calls, azure, azure_calls, CiProvider, Spec};
+use crate::ci::{self, aws, aws_calls, azure, azure_calls, gcp, gcp_calls, CiProvider, Spec};
 use crate::cli::{CiArgs, CiCommand, CiDestroyArgs, CiInitArgs, GlobalArgs};
 use crate::engine::{Action, Op, Plan};
 use crate::error::Hinted;
@@ -121,6 +121,17 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
         });
         azure_side = Some((arm, place, planned));
     }
+    let mut gcp_side = None;
+    let gcp_targets: Vec<&Target> = spec.targets.iter().filter(|t| ci::provider_of(t) == crate::engine::Provider::Gcp).collect();
+    if !gcp_targets.is_empty() {
+        let project = gcp_project(&gcp_targets)?;
+        let client = gcp_calls::Client::new().await?;
+        let seen = gcp_calls::observe(&client, &project, &app, Some(provider)).await?;
+        let planned = gcp::plan_init(&spec, &seen)?;
+        let repos = gcp_repositories(&loaded, &gcp_targets).await?;
+        logins.gcp = Some(gcp::Login::of(&spec, &project, &seen.number));
+        gcp_side = Some((client, seen, planned, repos));
+    }
     let text = workflow::render(&spec, &logins);
     let wf_op = match &found {
         Existing::None => Op::Create,
@@ -134,11 +145,19 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     if let Some((_, _, planned)) = &azure_side {
         plan.actions.extend(planned.display().actions);
     }
+    if let Some((_, _, planned, repos)) = &gcp_side {
+        plan.actions.extend(planned.display().actions);
+        plan.actions.extend(repos.iter().map(|r| r.row()));
+    }
     plan.actions.push(Action::new(wf_op, "workflow", shown));
     ui.info(&plan.render());
     confirm(ui, &plan, "Apply these changes?")?;
     if let Some((planned, _, clients)) = &planned_aws {
         aws_calls::apply(clients, planned, &ui.reporter()).await?;
+    }
+    if let Some((client, seen, planned, repos)) = &gcp_side {
+        gcp_calls::apply(client, seen, planned, &ui.reporter()).await?;
+        create_repositories(repos, ui).await?;
     }
     let mut text = text;
     if let Some((arm, place, planned)) = &azure_side {
@@ -173,6 +192,13 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
                 "oidc_provider": format!("arn:{}:iam::{}:oidc-provider/{}", seen.partition, seen.account, spec.issuer_host())}),
             );
         }
+        if let Some(g) = &logins.gcp {
+            identities.insert(
+                "gcp".into(),
+                json!({"workload_identity_provider": g.provider, "deploy_service_account": g.deploy,
+                "plan_service_account": g.plan, "project": g.project}),
+            );
+        }
         if let Some(az) = &logins.azure {
             identities.insert(
                 "azure".into(),
@@ -204,6 +230,11 @@ async fn init(args: &CiInitArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
             lines.push(format!("  deploy identity  {} (client id {})", ci::deploy_identity(&app), az.deploy_client_id));
             lines.push(format!("  plan identity    {} (client id {}, read only)", ci::plan_identity(&app), az.plan_client_id));
         }
+        if let Some(g) = &logins.gcp {
+            lines.push(format!("  deploy service account  {}", g.deploy));
+            lines.push(format!("  plan service account    {}  (read only)", g.plan));
+            lines.push(format!("  workload identity provider  {}", g.provider));
+        }
         lines.extend(next.iter().enumerate().map(|(i, n)| format!("Next ({}): {n}", i + 1)));
         ui.result(&lines.join("\n"));
     }
@@ -230,11 +261,102 @@ async fn azure_place(t: &Target, need_region: bool) -> Result<(Arm, azure::Place
     Ok((arm, azure::Place { sub, location }, tenant))
 }
 
-async fn destroy(_args: &CiDestroyArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
+/// The project of the Google Cloud targets: one for all of them (the CI's pool and
+/// service accounts live there).
+fn gcp_project(targets: &[&Target]) -> Result<String> {
+    let mut projects: Vec<(String, &str)> = Vec::new();
+    for t in targets {
+        projects.push((crate::backends::cloudrun::site_of(t)?.project, t.name.as_str()));
+    }
+    let (first, name) = projects[0].clone();
+    if let Some((other, other_name)) = projects.iter().find(|(p, _)| *p != first) {
+        return Err(crate::error::UsageError::new(format!(
+            "targets `{name}` and `{other_name}` are in different Google Cloud projects ({first}, {other}): `ci init` sets up one project"
+        ))
+        .hint("run `ci init` once per project, with --target naming that project's targets")
+        .into());
+    }
+    Ok(first)
+}
+
+/// The Artifact Registry repository a cloudrun target pushes to, in its region: the
+/// deploy service account may push to it but not create it, so `ci init` (run by
+/// someone who may) creates it when missing. `ci destroy` keeps it: it holds the app's
+/// images.
+struct Repository {
+    site: crate::backends::cloudrun::Site,
+    exists: bool,
+}
+
+impl Repository {
+    fn row(&self) -> Action {
+        let id = format!("{}/{}", self.site.region, crate::backends::cloudrun::REPOSITORY);
+        if self.exists {
+            Action::new(Op::Noop, "artifact-registry-repository", id)
+        } else {
+            Action::new(Op::Create, "artifact-registry-repository", id).because("the deploy service account may push to it, not create it")
+        }
+    }
+}
+
+async fn gcp_repositories(loaded: &crate::manifest::Loaded, targets: &[&Target]) -> Result<Vec<Repository>> {
+    // A manifest that names its own registry pushes there: no repository to make.
+    if crate::artifact::image::push_repository(loaded)?.is_some() {
+        return Ok(Vec::new());
+    }
+    let clients = crate::cloud::gcp::Clients::new().await?;
+    let mut out: Vec<Repository> = Vec::new();
+    for t in targets {
+        let site = crate::backends::cloudrun::site_of(t)?;
+        if out.iter().any(|r| r.site == site) {
+            continue;
+        }
+        let exists = match clients.registry.get_repository().set_name(site.repository()).send().await {
+            Ok(_) => true,
+            Err(e) if crate::cloud::gcp::is_not_found(&e) => false,
+            Err(e) => {
+                return Err(crate::cloud::gcp::api_error(&format!("cannot read Artifact Registry repository {}", site.repository()), e))
+            }
+        };
+        out.push(Repository { site, exists });
+    }
+    Ok(out)
+}
+
+async fn create_repositories(repos: &[Repository], ui: &Ui) -> Result<()> {
+    if repos.iter().all(|r| r.exists) {
+        return Ok(());
+    }
+    let clients = crate::cloud::gcp::Clients::new().await?;
+    for r in repos.iter().filter(|r| !r.exists) {
+        crate::backends::cloudrun::ensure_repository(&clients, &r.site, crate::engine::wait::PollPolicy::from_env(), &ui.reporter())
+            .await?;
+    }
+    Ok(())
+}
+
+async fn destroy(args: &CiDestroyArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     let loaded = load_manifest(g)?;
     let app = loaded.manifest.app().name.as_str().to_string();
     let (_, root, _) = places(&loaded);
-    let all: Vec<Target> = loaded.manifest.target_names().iter().filter_map(|n| loaded.manifest.target(Some(n), &[]).ok()).collect();
+    let all: Vec<Target> = if args.targets.is_empty() {
+        loaded.manifest.target_names().iter().filter_map(|n| loaded.manifest.target(Some(n), &[]).ok()).collect()
+    } else {
+        args.targets.iter().map(|n| loaded.manifest.target(Some(n), &[])).collect::<Result<_>>()?
+    };
+    // Every cloud of the manifest is read unless --target narrows it: say so when one
+    // cannot be.
+    let narrow = |e: anyhow::Error, cloud: &str| -> anyhow::Error {
+        if !args.targets.is_empty() {
+            return e;
+        }
+        let hint = crate::report::hint_of(&e).map(|h| format!("{h}; or ")).unwrap_or_default();
+        Hinted::new(
+            format!("`ci destroy` reads every cloud of the manifest's targets and cannot read {cloud}: {e}"),
+            format!("{hint}pass --target for only the targets whose CI `ci init` set up"),
+        )
+        .into()
+    };
     let aws_targets: Vec<&Target> = all.iter().filter(|t| ci::provider_of(t) == crate::engine::Provider::Aws).collect();
     let mut plan = Plan::default();
     let mut aws_side = None;
@@ -251,11 +373,21 @@ async fn destroy(_args: &CiDestroyArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     }
     let mut azure_side = None;
     if let Some(t) = all.iter().find(|t| ci::provider_of(t) == crate::engine::Provider::Azure) {
-        let (arm, place, _) = azure_place(t, false).await?;
+        let (arm, place, _) = azure_place(t, false).await.map_err(|e| narrow(e, "Azure"))?;
         let seen = azure_calls::observe(&arm, &place, &app).await?;
         let planned = azure::plan_destroy(&app, &seen);
         plan.actions.extend(planned.display().actions);
         azure_side = Some((arm, place, planned));
+    }
+    let mut gcp_side = None;
+    let gcp_targets: Vec<&Target> = all.iter().filter(|t| ci::provider_of(t) == crate::engine::Provider::Gcp).collect();
+    if !gcp_targets.is_empty() {
+        let project = gcp_project(&gcp_targets)?;
+        let client = gcp_calls::Client::new().await.map_err(|e| narrow(e, "Google Cloud"))?;
+        let seen = gcp_calls::observe(&client, &project, &app, None).await?;
+        let planned = gcp::plan_destroy(&app, &seen);
+        plan.actions.extend(planned.display().actions);
+        gcp_side = Some((client, seen, planned));
     }
     let mut files = Vec::new();
     for p in CiProvider::ALL {
@@ -280,6 +412,9 @@ async fn destroy(_args: &CiDestroyArgs, g: &GlobalArgs, ui: &Ui) -> Result<u8> {
     }
     if let Some((arm, place, planned)) = &azure_side {
         azure_calls::apply(arm, place, &app, "", planned, &ui.reporter()).await?;
+    }
+    if let Some((client, seen, planned)) = &gcp_side {
+        gcp_calls::apply(client, seen, planned, &ui.reporter()).await?;
     }
     for f in &files {
         fs_err::remove_file(f)?;

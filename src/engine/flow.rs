@@ -148,17 +148,18 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
                 return Ok(None);
             }
             let outcome = target.apply(cx, &seen, artifact, &plan, &r).await?;
-            anyhow::Ok(Some(outcome))
+            anyhow::Ok(Some((outcome, plan.makes_release())))
         }
         .await;
         if let Some(mut h) = held {
             if expires.is_some() {
                 *h.stage_expires_mut() = expires;
             }
-            // Not when another run had already applied it all: this run made nothing.
-            if !matches!(applied, Ok(None)) {
+            // Not when another run had already applied it all (this run made nothing),
+            // nor when only what stands beside the app changed (a budget alert).
+            if !matches!(applied, Ok(None) | Ok(Some((_, false)))) {
                 let ended = match &applied {
-                    Ok(Some(o)) if o.health != Health::Failed => Ended::Released,
+                    Ok(Some((o, _))) if o.health != Health::Failed => Ended::Released,
                     _ => Ended::Failed,
                 };
                 let release = made(cx, target, &artifact.info.digest, ended, h.holder()).await;
@@ -166,7 +167,7 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
             }
             h.release(&r).await;
         }
-        let Some(outcome) = applied? else {
+        let Some((outcome, _)) = applied? else {
             report.actions = target.plan(cx, &target.observe(cx).await?, &artifact).display().actions;
             report.duration_ms = started.elapsed().as_millis() as u64;
             return Ok(report);

@@ -77,6 +77,11 @@ pub trait Change: Send + Sync {
     fn leaves(&self) -> Option<String> {
         None
     }
+    /// Whether carrying it out makes a new release of the app, to be recorded in its
+    /// history (a budget alert beside the app does not).
+    fn releases(&self) -> bool {
+        true
+    }
 }
 
 /// The plan shown for ready-made rows (rollback and destroy plans that need no typed
@@ -113,6 +118,11 @@ impl<C: Change> Planned<C> {
 
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.row().op != Op::Noop)
+    }
+
+    /// Whether applying it makes a new release (see [`Change::releases`]).
+    pub fn makes_release(&self) -> bool {
+        self.changes.iter().any(|c| c.releases() && c.row().op != Op::Noop)
     }
 
     /// The rows of the changes that cannot be undone.

@@ -892,7 +892,8 @@ fn answer(st: &mut State, method: &str, full_path: &str, body: &str) -> (u16, St
         _ => (path, None),
     };
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mutating = method != "GET" && verb != Some("list");
+    // Reads that are POSTs (`:getIamPolicy`, `:testIamPermissions`) change nothing.
+    let mutating = method != "GET" && !matches!(verb, Some("list" | "getIamPolicy" | "testIamPermissions"));
     let result = route(st, method, &seg, verb, &q, &body);
     if mutating && (200..300).contains(&result.0) {
         st.mutations += 1;

@@ -102,8 +102,13 @@ impl Site {
 /// Project and region: the target's settings, else gcloud's variables and active
 /// configuration, else an error naming the setting.
 pub fn site(cx: &Cx) -> Result<Site> {
+    site_of(&cx.target)
+}
+
+/// [`site`] of a target of the manifest.
+pub fn site_of(target: &crate::manifest::Target) -> Result<Site> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let s = &cx.target.settings;
+    let s = &target.settings;
     let project = s
         .project
         .as_ref()
@@ -112,10 +117,8 @@ pub fn site(cx: &Cx) -> Result<Site> {
         .or_else(|| env(envvars::CLOUDSDK_CORE_PROJECT))
         .or_else(|| gcp::gcloud_config("core", "project"))
         .ok_or_else(|| {
-            UsageError::new("no Google Cloud project for the cloudrun target").hint(format!(
-                "set `project = \"my-project\"` in [targets.{}], or run `gcloud config set project my-project`",
-                cx.target.name
-            ))
+            UsageError::new("no Google Cloud project for the cloudrun target")
+                .hint(format!("set `project = \"my-project\"` in [targets.{}], or run `gcloud config set project my-project`", target.name))
         })?;
     let region = s
         .region
@@ -126,7 +129,7 @@ pub fn site(cx: &Cx) -> Result<Site> {
         .ok_or_else(|| {
             UsageError::new("no Cloud Run region for the cloudrun target").hint(format!(
                 "set `region = \"europe-west1\"` in [targets.{}], or run `gcloud config set run/region europe-west1`",
-                cx.target.name
+                target.name
             ))
         })?;
     Ok(Site { project, region })
