@@ -76,6 +76,10 @@ pub async fn forget<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<()> {
 }
 
 #[cfg(test)]
+#[path = "gc_tests.rs"]
+mod flow_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
