@@ -115,7 +115,7 @@ fn github_init_trusts_the_repository_only_and_destroy_removes_it() {
     let out = run(home.path(), project.path(), &["ci", "init", "--provider", "github", "--repo", "o/n", "--target", "railway", "--yes"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("does not support `railway` targets yet"), "{stderr}");
+    assert!(stderr.contains("cannot set up CI login for `railway` targets") && stderr.contains("API token"), "{stderr}");
     // Without --yes and no terminal: refused, exit 2, nothing created.
     let out = run(home.path(), project.path(), &["ci", "init", "--provider", "github", "--repo", "o/n", "--target", "lambda"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));

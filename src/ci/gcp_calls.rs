@@ -31,6 +31,8 @@ impl Client {
     pub async fn new() -> Result<Client> {
         let endpoint = cloud::endpoint_override()?;
         let loopback = cloud::is_loopback(endpoint.as_deref());
+        // The same checks of the login as a deploy's, with their plain messages.
+        crate::cloud::login::gcp().await?;
         let token = if loopback { None } else { Some(cloud::access_token().await?) };
         Ok(Client { http: http::client()?, base: endpoint, token, loopback })
     }

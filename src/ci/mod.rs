@@ -170,21 +170,25 @@ pub fn provider_of(t: &Target) -> Provider {
 /// does not build yet.
 pub fn check_supported(targets: &[Target]) -> Result<()> {
     for t in targets {
-        let cloud = match provider_of(t) {
-            Provider::Aws => continue,
-            // Azure: managed identities with federated credentials (src/ci/azure.rs).
-            Provider::Azure => continue,
-            // Google Cloud: a workload identity pool and service accounts (src/ci/gcp.rs).
-            Provider::Gcp => continue,
-            Provider::Railway => "Railway",
-            Provider::Render => "Render",
-            Provider::Local => "this machine",
+        let why = match provider_of(t) {
+            // AWS: an IAM OIDC provider and roles (src/ci/aws.rs); Azure: managed
+            // identities with federated credentials (azure.rs); Google Cloud: a workload
+            // identity pool and service accounts (gcp.rs).
+            Provider::Aws | Provider::Azure | Provider::Gcp => continue,
+            Provider::Railway | Provider::Render => format!(
+                "{} takes no OIDC token: a CI job deploys it with an API token kept in the CI's secret store",
+                if provider_of(t) == Provider::Railway { "Railway" } else { "Render" }
+            ),
+            Provider::Local => "a `local` target runs on the machine that deploys it: there is no cloud login to set up".to_string(),
         };
         return Err(UsageError::new(format!(
-            "`ci init` does not support `{}` targets yet (target `{}`): it sets up keyless login on AWS (lambda, ec2, sagemaker), Google Cloud (cloudrun) and Azure (appservice) only; nothing was written",
+            "`ci init` cannot set up CI login for `{}` targets (target `{}`): {why}; nothing was written",
             t.kind, t.name
         ))
-        .hint(format!("leave out --target {}; deploy it from CI with a login to {cloud} you set up yourself", t.name))
+        .hint(format!(
+            "leave out --target {}: `ci init` sets up keyless login on AWS (lambda, ec2, sagemaker), Google Cloud (cloudrun) and Azure (appservice)",
+            t.name
+        ))
         .into());
     }
     Ok(())

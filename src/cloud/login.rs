@@ -48,7 +48,7 @@ fn env(k: &str) -> Option<String> {
 /// Application Default Credentials: `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's ADC
 /// file, else the metadata server of a Google machine. Without any of them the Google
 /// client would wait on the metadata server for most of a minute; this says so at once.
-async fn gcp() -> Result<()> {
+pub(crate) async fn gcp() -> Result<()> {
     if super::gcp::endpoint_override()?.as_deref().is_some_and(|e| super::is_loopback_host(host_of(e))) {
         return Ok(());
     }
