@@ -16,29 +16,29 @@ use std::sync::Arc;
 use common::aideploy;
 use serde_json::Value;
 
-const REGION: &str = "us-east-1";
-const SECRET: &str = "sk-ec2-test-0123456789-very-secret";
+pub(crate) const REGION: &str = "us-east-1";
+pub(crate) const SECRET: &str = "sk-ec2-test-0123456789-very-secret";
 /// One of moto's built-in public AMIs (a Deep Learning AMI of 2017).
-const AMI: &str = "ami-dca37ea5";
+pub(crate) const AMI: &str = "ami-dca37ea5";
 
-fn env(name: &str) -> String {
+pub(crate) fn env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run these tests with `scripts/test ec2_target` (it starts moto and the registry)"))
 }
 
-fn app_name(test: &str) -> String {
+pub(crate) fn app_name(test: &str) -> String {
     format!("{test}-{}", std::process::id())
 }
 
 /// A health endpoint standing in for the instances: answers with the status it is set to.
-fn health_server() -> (String, Arc<AtomicU16>) {
+pub(crate) fn health_server() -> (String, Arc<AtomicU16>) {
     let status = Arc::new(AtomicU16::new(200));
     let s = status.clone();
     let (port, _) = common::fake_http(move |_| (s.load(Ordering::SeqCst), "{}".into()));
     (format!("127.0.0.1:{port}"), status)
 }
 
-fn write_app(dir: &Path, name: &str, target: &str) {
+pub(crate) fn write_app(dir: &Path, name: &str, target: &str) {
     std::fs::write(
         dir.join("aideploy.toml"),
         format!(
@@ -74,11 +74,11 @@ health_timeout = 2
     write_code(dir, "v1");
 }
 
-fn write_code(dir: &Path, version: &str) {
+pub(crate) fn write_code(dir: &Path, version: &str) {
     std::fs::write(dir.join("server.py"), format!("# {version}\nimport http.server\nhttp.server.test(port=8000)\n")).unwrap();
 }
 
-fn cmd(home: &Path, project: &Path, health: &str, repo: &str) -> assert_cmd::Command {
+pub(crate) fn cmd(home: &Path, project: &Path, health: &str, repo: &str) -> assert_cmd::Command {
     let mut c = aideploy(home);
     c.current_dir(project)
         .env("AWS_ENDPOINT_URL", env("AIDEPLOY_TEST_MOTO"))
@@ -100,7 +100,7 @@ fn check_no_secret(out: &Output) {
     );
 }
 
-fn json_of(out: &Output) -> Value {
+pub(crate) fn json_of(out: &Output) -> Value {
     check_no_secret(out);
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -111,7 +111,7 @@ fn json_of(out: &Output) -> Value {
     })
 }
 
-fn ok_json(out: &Output) -> Value {
+pub(crate) fn ok_json(out: &Output) -> Value {
     assert!(out.status.success(), "exit {:?}\nstderr:\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
     json_of(out)
 }
@@ -178,13 +178,13 @@ for r in ecr.describe_repositories()["repositories"]:
 print(json.dumps(out, default=str))
 "#;
 
-fn state(app: &str) -> Value {
+pub(crate) fn state(app: &str) -> Value {
     let out = std::process::Command::new("python3").args(["-c", STATE_PY, &env("AIDEPLOY_TEST_MOTO"), REGION, app]).output().unwrap();
     assert!(out.status.success(), "boto3 state dump failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn boto(script: &str) -> String {
+pub(crate) fn boto(script: &str) -> String {
     let full = format!("import boto3, json, sys\nkw = dict(endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id='testing', aws_secret_access_key='testing')\nec2 = boto3.client('ec2', **kw)\n{script}");
     let out = std::process::Command::new("python3").args(["-c", &full, &env("AIDEPLOY_TEST_MOTO"), REGION]).output().unwrap();
     assert!(out.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -192,11 +192,11 @@ fn boto(script: &str) -> String {
 }
 
 /// This app's running instances (aideploy's, not someone else's).
-fn running(s: &Value) -> Vec<&Value> {
+pub(crate) fn running(s: &Value) -> Vec<&Value> {
     s["instances"].as_array().unwrap().iter().filter(|i| i["state"] == "running" && i["tags"].get("aideploy:app").is_some()).collect()
 }
 
-fn instance<'a>(s: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn instance<'a>(s: &'a Value, id: &str) -> &'a Value {
     s["instances"].as_array().unwrap().iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("no instance {id} in {s}"))
 }
 
@@ -209,7 +209,7 @@ fn registry_tags(repo: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn tagged(tags: &Value, app: &str) -> bool {
+pub(crate) fn tagged(tags: &Value, app: &str) -> bool {
     tags["aideploy:app"] == app && tags["aideploy:stage"] == "dev" && tags["aideploy:target"] == "ec2"
 }
 

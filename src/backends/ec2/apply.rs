@@ -110,6 +110,10 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
         crate::cloud::aws_logs::ensure_group(cx, &c.logs, &group, n.log_group.as_ref()).await?;
     }
 
+    // The address, allocated before any instance so a failure after this still leaves
+    // it findable (by its tags) for the next run and for destroy; and any extra of ours.
+    let mut eip = address_of(cx, &c, n, &plan.changes, r).await?;
+
     // 5. The instance: the one already started with exactly this, or a new one.
     let (script, config) = launch_spec(cx, &c.region, &built.workload, &refs);
     let parts = Parts::wanted(cx, &artifact.info).encode();
@@ -142,8 +146,12 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
     // Only the instances this run read before it started (and that the plan showed) go.
     let others: Vec<&Inst> = n.instances.iter().filter(|i| i.id != inst.id).collect();
     if !created && others.is_empty() {
+        // The instance serving already: the address goes (back) on it if it is not there.
+        if let Some(e) = eip.as_mut() {
+            address::associate(&c, e, &inst.id, r).await?;
+        }
         r.done();
-        return Ok(Outcome { url: url_of(cx, &inst), health: n.health, actions, failure: None, pushed });
+        return Ok(Outcome { url: address::serving_url(cx, eip.as_ref(), Some(&inst)), health: n.health, actions, failure: None, pushed });
     }
 
     // 6. Running, status checks, health; then the old instances go.
@@ -153,6 +161,10 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
     };
     match gated {
         Ok((ready, health)) => {
+            // Healthy at its own address: now the app's address moves to it.
+            if let Some(e) = eip.as_mut() {
+                address::associate(&c, e, &ready.id, r).await?;
+            }
             if !others.is_empty() {
                 r.step(&format!(
                     "terminating the previous instance{} {}",
@@ -163,7 +175,7 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
             }
             r.done();
             plain_http_note(cx, &c.region, &ready, r);
-            Ok(Outcome { url: url_of(cx, &ready), health, actions, failure: None, pushed })
+            Ok(Outcome { url: address::serving_url(cx, eip.as_ref(), Some(&ready)), health, actions, failure: None, pushed })
         }
         Err(why) => {
             r.step(&format!("terminating the unhealthy instance {}", inst.id));
@@ -171,7 +183,7 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
             r.done();
             let kept = if others.is_empty() { "nothing is serving" } else { "the previous instance keeps serving" };
             Ok(Outcome {
-                url: live.as_ref().filter(|l| l.id != inst.id).and_then(|l| url_of(cx, l)),
+                url: address::serving_url(cx, eip.as_ref(), live.as_ref().filter(|l| l.id != inst.id)),
                 health: Health::Failed,
                 actions,
                 failure: Some(format!("instance {}: {why}\n({kept})", inst.id)),
@@ -206,6 +218,7 @@ pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Rep
     };
     let back = Some((live.tag(TAG_DIGEST).unwrap_or_default().to_string(), live.tag(TAG_IMAGE).unwrap_or_default().to_string()));
     let ami = resolve_ami(cx, &c, r).await?;
+    let mut eip = address_of(cx, &c, n, &plan.changes, r).await?;
     let launch = Launch {
         ami: &ami,
         workload: &workload,
@@ -225,17 +238,20 @@ pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Rep
     let actions: Vec<_> = plan.changes.iter().map(Change::row).collect();
     match gated {
         Ok((ready, health)) => {
+            if let Some(e) = eip.as_mut() {
+                address::associate(&c, e, &ready.id, r).await?;
+            }
             let old: Vec<String> = n.instances.iter().map(|i| i.id.clone()).collect();
             r.step(&format!("terminating {}", old.join(", ")));
             terminate(&c, &old).await?;
             r.done();
             plain_http_note(cx, &c.region, &ready, r);
-            Ok(Outcome { url: url_of(cx, &ready), health, actions, failure: None, pushed: None })
+            Ok(Outcome { url: address::serving_url(cx, eip.as_ref(), Some(&ready)), health, actions, failure: None, pushed: None })
         }
         Err(why) => {
             terminate(&c, std::slice::from_ref(&inst.id)).await?;
             Ok(Outcome {
-                url: url_of(cx, live),
+                url: address::serving_url(cx, eip.as_ref(), Some(live)),
                 health: Health::Failed,
                 actions,
                 failure: Some(format!("instance {}: {why}\n(the current instance keeps serving)", inst.id)),
@@ -243,4 +259,22 @@ pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Rep
             })
         }
     }
+}
+
+/// The address the plan keeps (allocated now when it says `Create`), after releasing the
+/// extra ones it names. `None`: the port is private, no address.
+async fn address_of(cx: &Cx, c: &Clients, n: &Now, steps: &[Step], r: &dyn Reporter) -> Result<Option<address::Eip>> {
+    let mut keep = None;
+    for step in steps {
+        match step {
+            Step::Address { op: Op::Create, .. } => keep = Some(address::allocate(cx, c, r).await?),
+            Step::Address { .. } => keep = n.address().cloned(),
+            Step::ReleaseAddress { allocation_id, ip, association_id } => {
+                r.step(&format!("releasing the extra Elastic IP {ip}"));
+                address::release(c, allocation_id, association_id.as_deref()).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(keep)
 }

@@ -77,6 +77,20 @@ pub enum Step {
     DeleteLogGroup {
         name: String,
     },
+    /// The target's Elastic IP (`id`: its address, or its name before it exists):
+    /// `Create`d, kept (`Noop`, moved to a new instance once that is healthy) or
+    /// associated again with the instance that keeps serving (`Update`).
+    Address {
+        op: Op,
+        id: String,
+        why: String,
+    },
+    /// An address of ours to take off its instance and give back to AWS.
+    ReleaseAddress {
+        allocation_id: String,
+        ip: String,
+        association_id: Option<String>,
+    },
     /// An instance to terminate: an old one once the new one is healthy, or on destroy.
     Terminate {
         id: String,
@@ -145,6 +159,8 @@ impl Change for Step {
             Step::Relaunch { name, from, digest, .. } => {
                 Action::new(Op::Create, "instance", name).because(format!("image {} -> {}", super::short(from), super::short(digest)))
             }
+            Step::Address { op, id, why } => super::address::row(*op, id, why),
+            Step::ReleaseAddress { ip, .. } => Action::new(Op::Delete, "elastic-ip", ip).because("released"),
             Step::Terminate { id, why } => Action::new(Op::Delete, "instance", id).because(why.clone()),
             Step::DeleteSecurityGroup { name, id } => Action::new(Op::Delete, "security-group", format!("{name} ({id})")),
             Step::DeleteProfile { name, .. } => Action::new(Op::Delete, "instance-profile", name),

@@ -17,6 +17,10 @@ pub(super) async fn destroy(cx: &Cx, _n: &Now, plan: &Planned<Step>, r: &dyn Rep
     }
     for step in &plan.changes {
         match step {
+            Step::ReleaseAddress { allocation_id, ip, association_id } => {
+                r.step(&format!("releasing Elastic IP {ip}"));
+                address::release(&c, allocation_id, association_id.as_deref()).await?;
+            }
             Step::DeleteSecurityGroup { id, .. } => {
                 r.step(&format!("deleting security group {id}"));
                 delete_sg(cx, &c, id, r).await?;

@@ -20,14 +20,18 @@
 //!   through Docker's `awslogs` driver, and which `logs` reads;
 //! - one instance (IMDSv2 required, encrypted root volume) whose user data logs in to
 //!   the registry, pulls the image by digest, reads the secrets with the instance
-//!   profile and runs the container with `--gpus all --restart unless-stopped`.
+//!   profile and runs the container with `--gpus all --restart unless-stopped`;
+//! - when the port is open, an Elastic IP (also tagged `Name` `aideploy-{base}`): the
+//!   URL, the same after every deploy and rollback (see `address`).
 //!
-//! A change starts a new instance, health-checks it, then terminates the old one; a new
-//! instance that fails is terminated and the old one keeps serving (exit 3). The
+//! A change starts a new instance, health-checks it at its own address, moves the Elastic
+//! IP to it, then terminates the old one; a new instance that fails is terminated and the
+//! old one keeps serving, with the address (exit 3). The
 //! instance's `aideploy:config` tag is a digest of everything it was started with, so
 //! an unchanged redeploy only reads.
 
 mod access;
+mod address;
 mod apply;
 mod aws;
 mod build;
@@ -35,6 +39,7 @@ mod change;
 mod destroy;
 mod ops;
 mod plan;
+mod policy;
 mod read;
 mod userdata;
 
@@ -60,6 +65,7 @@ use crate::secrets::aws::{self as store, Stored};
 pub use aws::Clients;
 pub use change::Step;
 use ops::*;
+use policy::{role_policy, trust_policy};
 use read::*;
 use userdata::{Script, Server, Workload};
 
@@ -241,6 +247,8 @@ pub struct Now {
     secret_same: BTreeMap<String, bool>,
     /// The live instance's health, probed when it can be reached from here.
     health: Health,
+    /// This target's Elastic IPs (one, unless someone made another with its tags).
+    addresses: Vec<address::Eip>,
 }
 
 impl Now {
@@ -256,52 +264,12 @@ impl Now {
             && self.instances.is_empty()
             && !self.repo.as_ref().is_some_and(|r| r.ours)
             && self.log_group.is_none()
+            && self.addresses.is_empty()
     }
-}
-
-fn trust_policy() -> String {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
-    })
-    .to_string()
-}
-
-/// The role's only permissions: write the container's log group (`logs`: region and
-/// group), pull from its ECR repository, read this app's secrets, and (`ssm`: a private
-/// instance) take SSM sessions. `None` when it needs none.
-fn role_policy(
-    logs: Option<(&str, &str)>,
-    repo_arn: Option<&str>,
-    secret_arns: &BTreeMap<String, String>,
-    ssm: bool,
-) -> Option<serde_json::Value> {
-    let mut statements = Vec::new();
-    if let Some((region, group)) = logs {
-        let arn = format!("arn:aws:logs:{region}:*:log-group:{group}");
-        statements.push(json!({
-            "Sid": "OwnLogGroup",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [arn.clone(), format!("{arn}:*")]
-        }));
+    /// The address this target keeps (see `address`).
+    fn address(&self) -> Option<&address::Eip> {
+        address::chosen(&self.addresses)
     }
-    if let Some(arn) = repo_arn {
-        statements.push(json!({"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}));
-        statements.push(json!({
-            "Sid": "EcrPull",
-            "Effect": "Allow",
-            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-            "Resource": [arn]
-        }));
-    }
-    if !secret_arns.is_empty() {
-        statements.push(json!({"Sid": "OwnSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arns.values().collect::<Vec<_>>()}));
-    }
-    if ssm {
-        statements.push(access::ssm_statement());
-    }
-    (!statements.is_empty()).then(|| json!({"Version": "2012-10-17", "Statement": statements}))
 }
 
 /// Secret name -> (ARN, current version) for the secrets stored now; `None` when one is
@@ -463,6 +431,9 @@ impl Target for Ec2Backend {
         if let Some(p) = live.and_then(|i| i.tag(TAG_PREV_DIGEST)) {
             details.insert("previous".into(), json!(p));
         }
+        if let Some(e) = n.address() {
+            details.insert("elastic_ip".into(), json!(e.public_ip));
+        }
         details.insert("security_group".into(), json!(n.sg.as_ref().map(|s| s.id.clone())));
         details.insert("instances".into(), json!(n.instances.len()));
         if let Some((server, _)) = model_of(cx) {
@@ -474,7 +445,7 @@ impl Target for Ec2Backend {
         }
         Some(Deployed {
             digest: live.and_then(|i| i.tag(TAG_DIGEST)).unwrap_or_default().to_string(),
-            url: live.and_then(|i| url_of(cx, i)),
+            url: address::serving_url(cx, n.address(), live),
             health: n.health,
             // Every deploy and rollback launches the instance that serves it.
             deployed_at: live.filter(|i| i.launched > 0).map(|i| crate::util::iso8601(i.launched as u64)),
@@ -552,31 +523,6 @@ fn previous_of(i: &Inst) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn policy_scopes_to_the_repository_and_secrets() {
-        assert_eq!(role_policy(None, None, &BTreeMap::new(), false), None);
-        // A private instance takes SSM sessions: that statement and nothing more.
-        let ssm = role_policy(None, None, &BTreeMap::new(), true).unwrap();
-        assert_eq!(ssm["Statement"].as_array().unwrap().len(), 1);
-        assert_eq!(ssm["Statement"][0]["Sid"], "SsmSessions");
-        // The container writes its own log group, nothing else of CloudWatch.
-        let logs = role_policy(Some(("eu-west-1", "/aideploy/app-dev")), None, &BTreeMap::new(), false).unwrap();
-        assert_eq!(logs["Statement"][0]["Action"], json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
-        assert_eq!(
-            logs["Statement"][0]["Resource"],
-            json!(["arn:aws:logs:eu-west-1:*:log-group:/aideploy/app-dev", "arn:aws:logs:eu-west-1:*:log-group:/aideploy/app-dev:*"])
-        );
-        let arn = ecr::repo_arn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/aideploy/app-dev").unwrap();
-        assert_eq!(arn, "arn:aws:ecr:eu-west-1:123456789012:repository/aideploy/app-dev");
-        assert_eq!(ecr::repo_arn("ghcr.io/a/b"), None);
-        let secrets = BTreeMap::from([("K".to_string(), "arn:aws:secretsmanager:eu-west-1:1:secret:aideploy/app/dev/K-x".to_string())]);
-        let p = role_policy(None, Some(&arn), &secrets, false).unwrap();
-        let st = p["Statement"].as_array().unwrap();
-        assert_eq!(st.len(), 3);
-        assert_eq!(st[1]["Resource"], json!([arn]));
-        assert_eq!(st[2]["Resource"], json!(["arn:aws:secretsmanager:eu-west-1:1:secret:aideploy/app/dev/K-x"]));
-    }
 
     #[test]
     fn long_names_are_cut_with_a_hash() {

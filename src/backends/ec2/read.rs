@@ -9,7 +9,7 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
     let stage = cx.stage.to_string();
     let (repo_name, owner) = (repo_name(cx), tags(cx));
     let group = log_group_name(cx);
-    let (instances, sg, role, profile, repo, secrets, log_group) = tokio::join!(
+    let (instances, sg, role, profile, repo, secrets, log_group, addresses) = tokio::join!(
         read_instances(cx, c),
         read_sg(cx, c),
         read_own_role(cx, c, &rname),
@@ -17,8 +17,9 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
         ecr::read(&c.ecr, &repo_name, &owner),
         store::list(&c.secrets, &app, &stage),
         crate::cloud::aws_logs::read_group(cx, &c.logs, &group),
+        address::read(cx, c),
     );
-    let (instances, sg, role, profile, repo, secrets) = (instances?, sg?, role?, profile?, repo?, secrets?);
+    let (instances, sg, role, profile, repo, secrets, addresses) = (instances?, sg?, role?, profile?, repo?, secrets?, addresses?);
     // A same-named group without this target's tags is never written to or deleted.
     let log_group = match log_group? {
         Some(g) if !g.ours => return Err(not_ours(cx, "CloudWatch log group", &group)),
@@ -42,8 +43,19 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
             secret_same.insert(name.clone(), store::same_value(&c.secrets, &s.arn, value).await?);
         }
     }
-    let mut now =
-        Now { region: c.region.clone(), role, profile, sg, instances, repo, log_group, secrets, secret_same, health: Health::Skipped };
+    let mut now = Now {
+        region: c.region.clone(),
+        role,
+        profile,
+        sg,
+        instances,
+        repo,
+        log_group,
+        secrets,
+        secret_same,
+        health: Health::Skipped,
+        addresses,
+    };
     if let Some(url) = now.live().and_then(|i| health_url(cx, c.plane, i)) {
         now.health = if crate::engine::health::probe(&url).await { Health::Passed } else { Health::Failed };
     }
