@@ -294,6 +294,53 @@ fn gitlab_init_reuses_a_provider_it_did_not_make_and_keeps_it() {
     assert!(!wf_path.exists());
 }
 
+/// A provider someone made for the issuer without the audience STS needs: `ci init` adds
+/// `sts.amazonaws.com` to it (IAM AddClientIDToOpenIDConnectProvider, moto_iam.py),
+/// keeps its other client ids, changes nothing on a second run, and `ci destroy` keeps
+/// the provider.
+#[test]
+fn init_adds_the_sts_audience_to_a_provider_it_reuses_and_keeps_the_provider() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let app = format!("ci-aud-{}", std::process::id());
+    write_app(project.path(), &app);
+    let host = format!("gitlab-aud-{}.example.com", std::process::id());
+    let issuer = format!("https://{host}");
+    let py = "import boto3, sys\niam = boto3.client('iam', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+              iam.create_open_id_connect_provider(Url=sys.argv[2], ClientIDList=['vault.example.com', 'my-runner'], ThumbprintList=[])";
+    let out = std::process::Command::new("python3").args(["-c", py, &moto(), &issuer]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = iam_state(&app);
+    assert_eq!(before["providers"][&host]["client_ids"], serde_json::json!(["vault.example.com", "my-runner"]));
+    let arn = before["providers"][&host]["arn"].as_str().unwrap().to_string();
+
+    let args = ["ci", "init", "--provider", "gitlab", "--issuer", &issuer, "--repo", "group/rag", "--target", "lambda", "--yes", "--json"];
+    let report = ok_json(&run(home.path(), project.path(), &args));
+    let row = report["actions"].as_array().unwrap().iter().find(|a| a["resource"] == "oidc-provider" && a["op"] == "update");
+    assert!(row.is_some_and(|r| r["reason"].as_str().unwrap_or_default().contains("sts.amazonaws.com")), "{report}");
+    let state = iam_state(&app);
+    let provider = &state["providers"][&host];
+    assert_eq!(provider["arn"], arn.as_str(), "the same provider, not a new one");
+    assert_eq!(provider["client_ids"], serde_json::json!(["vault.example.com", "my-runner", "sts.amazonaws.com"]));
+    assert!(provider["tags"].as_object().unwrap().is_empty(), "not tagged as aideploy's: {provider}");
+    let deploy = &state["roles"][format!("aideploy-ci-{app}")];
+    assert_eq!(deploy["trust"]["Statement"][0]["Principal"]["Federated"], arn.as_str());
+    assert_eq!(deploy["trust"]["Statement"][0]["Condition"]["StringEquals"][format!("{host}:aud")], "sts.amazonaws.com");
+
+    // Again: the audience is there, nothing changes.
+    let again = ok_json(&run(home.path(), project.path(), &args));
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(iam_state(&app)["providers"][&host], *provider);
+
+    ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--yes", "--json"]));
+    let after = iam_state(&app);
+    assert!(after["roles"].as_object().unwrap().is_empty(), "{after}");
+    let kept = &after["providers"][&host];
+    assert_eq!(kept["arn"], arn.as_str(), "a provider aideploy did not make is kept: {after}");
+    let ids = kept["client_ids"].as_array().unwrap();
+    assert!(ids.contains(&"vault.example.com".into()) && ids.contains(&"my-runner".into()), "{kept}");
+}
+
 #[test]
 fn azure_init_trusts_the_repository_only_and_destroy_removes_it() {
     use crate::fakes::arm as fake;
@@ -370,7 +417,33 @@ fn azure_init_trusts_the_repository_only_and_destroy_removes_it() {
         let mut want = vec![fake::CONTRIBUTOR.to_string(), fake::RBAC_ADMIN.to_string()];
         want.sort();
         assert_eq!(roles_of(&deploy["properties"]["principalId"]), want);
-        assert_eq!(roles_of(&plan["properties"]["principalId"]), ["acdd72a7-3385-48ef-bd42-f606fba81ae7"]);
+        // The plan identity: Reader, and aideploy's custom role with the reads a plan of
+        // a deployed site makes that Reader lacks (the app settings' POST .../list).
+        assert_eq!(st.role_definitions.len(), 1, "{:?}", st.role_definitions);
+        let def = st.role_definitions.values().next().unwrap();
+        let p = &def["properties"];
+        assert_eq!(p["roleName"], "aideploy-ci-rag-plan-read");
+        assert_eq!(p["type"], "CustomRole");
+        assert!(p["description"].as_str().unwrap().contains("aideploy-app=rag"), "{def}");
+        assert_eq!(p["assignableScopes"], serde_json::json!([format!("/subscriptions/{}", fake::SUB)]));
+        assert_eq!(p["permissions"].as_array().unwrap().len(), 1);
+        let mut actions: Vec<&str> = p["permissions"][0]["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        actions.sort();
+        assert_eq!(
+            actions,
+            [
+                "Microsoft.ContainerRegistry/registries/pull/read",
+                "Microsoft.Web/sites/config/list/action",
+                "Microsoft.Web/sites/slots/config/list/action"
+            ]
+        );
+        for k in ["notActions", "dataActions", "notDataActions"] {
+            assert_eq!(p["permissions"][0][k], serde_json::json!([]), "{k}");
+        }
+        let custom = def["name"].as_str().unwrap().to_string();
+        let mut want = vec![fake::READER.to_string(), custom];
+        want.sort();
+        assert_eq!(roles_of(&plan["properties"]["principalId"]), want);
         (deploy["properties"]["principalId"].clone(), deploy["properties"]["clientId"].clone(), plan["properties"]["principalId"].clone())
     };
     assert_ne!(deploy_principal, plan_principal);
@@ -412,7 +485,30 @@ fn azure_init_trusts_the_repository_only_and_destroy_removes_it() {
     assert!(st.by_type("Microsoft.ManagedIdentity/userAssignedIdentities").is_empty());
     assert!(st.by_type("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials").is_empty());
     assert!(st.by_type("Microsoft.Authorization/roleAssignments").is_empty());
+    assert!(st.role_definitions.is_empty(), "the custom role goes too: {:?}", st.role_definitions);
     assert!(!project.path().join(".github/workflows/aideploy.yml").exists());
+    assert!(st.rejected.is_empty(), "ARM refused nothing: {:?}", st.rejected);
+    drop(st);
+
+    // A custom role of that name that is someone else's: refused before anything is
+    // written, the fix named, the role untouched.
+    let guid = "0f0f0f0f-0000-4000-8000-000000000001";
+    let theirs = serde_json::json!({"id": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{guid}", fake::SUB), "name": guid, "properties": {"roleName": "aideploy-ci-rag-plan-read", "description": "the platform team's",
+        "type": "CustomRole", "permissions": [{"actions": ["*/read"]}], "assignableScopes": [format!("/subscriptions/{}", fake::SUB)]}});
+    let key = format!("/subscriptions/{}/providers/microsoft.authorization/roledefinitions/{guid}", fake::SUB);
+    let mutations = {
+        let mut st = arm.state.lock().unwrap();
+        st.role_definitions.insert(key.clone(), theirs.clone());
+        st.mutations
+    };
+    let out = az(&init);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("aideploy-ci-rag-plan-read") && stderr.contains("az role definition delete"), "{stderr}");
+    let st = arm.state.lock().unwrap();
+    assert_eq!(st.mutations, mutations);
+    assert_eq!(st.role_definitions.get(&key), Some(&theirs));
+    assert!(!st.groups.contains_key("aideploy-ci-rag"));
 }
 
 /// The Google Cloud side of `ci init` and `ci destroy`, planned from what the fake

@@ -8,6 +8,7 @@ mod common;
 mod fakes {
     pub mod arm;
     pub mod arm_metrics;
+    pub mod arm_roles;
     pub mod gcp;
     pub mod gcp_monitoring;
     pub mod gcp_wif;

@@ -3,6 +3,8 @@
 //! only), federated identity credentials on them that trust exactly this repository's
 //! token subjects, and role assignments at subscription scope (a deploy creates resource
 //! groups: one per stage and the lease's, see docs/permissions.md "## appservice").
+//! The plan identity gets Reader and a custom role of aideploy's, [`PLAN_READS`]: the
+//! reads of `aideploy plan` and `status` that are not GETs, which Reader lacks.
 //! Read ([`super::azure_calls::observe`]), planned as data ([`plan_init`],
 //! [`plan_destroy`], pure), then carried out ([`super::azure_calls::apply`]).
 //!
@@ -36,6 +38,20 @@ pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
 const KV_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
 
+/// What `aideploy plan` and `status` call on an appservice target beyond Reader's
+/// `*/read`: the app settings of the site and of its staging slot are read through
+/// `POST .../config/appsettings/list` (`backends/appservice/observe.rs`, `read_site`),
+/// and `build` reads the registry (`artifact/image.rs`, `upload_needed`: HEAD of
+/// manifests and blobs after the ACR token exchange), which Reader's `*/read` covers
+/// and is named here so the role says all a plan needs. Everything else a plan or
+/// status reads is a GET (group, resources, plan, site, `config/web`, registry, vault,
+/// secrets through ARM, deleted vault, role assignments, budget, metrics).
+pub const PLAN_READS: [&str; 3] = [
+    "Microsoft.Web/sites/config/list/action",
+    "Microsoft.Web/sites/slots/config/list/action",
+    "Microsoft.ContainerRegistry/registries/pull/read",
+];
+
 /// Where the identities live.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Place {
@@ -60,15 +76,53 @@ impl Place {
     /// so a second run finds (and ARM refuses a duplicate of) the same one.
     pub fn assignment_path(&self, principal: &str, role: &str) -> String {
         let scope = self.scope();
-        let mut h = Sha256::new();
-        for part in [scope.to_ascii_lowercase().as_str(), principal, role] {
-            h.update(part.as_bytes());
-            h.update([0u8]);
-        }
-        let h = hex::encode(h.finalize());
-        let guid = format!("{}-{}-5{}-8{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32]);
+        let guid = guid(&[scope.to_ascii_lowercase().as_str(), principal, role]);
         format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{guid}")
     }
+    /// The GUID of the plan identity's custom role: hashed from the subscription and the
+    /// app, so each app has its own and a second run finds it.
+    pub fn plan_role_id(&self, app: &str) -> String {
+        let scope = self.scope();
+        guid(&[scope.to_ascii_lowercase().as_str(), "aideploy-ci-plan-role", app])
+    }
+    pub fn plan_role_path(&self, app: &str) -> String {
+        self.role_definition(&self.plan_role_id(app))
+    }
+}
+
+/// A version-5-shaped GUID from the hash of `parts`.
+fn guid(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let h = hex::encode(h.finalize());
+    format!("{}-{}-5{}-8{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
+
+/// The plan identity's custom role's name: `aideploy-ci-{app}-plan-read`.
+pub fn plan_role_name(app: &str) -> String {
+    format!("{}-read", super::plan_identity(app))
+}
+
+/// Its description, which says whose it is: `ci destroy` deletes only a role that
+/// carries it.
+pub fn plan_role_description(app: &str) -> String {
+    format!(
+        "aideploy's for the app `{app}` ({TAG_APP}={app}): what `aideploy plan` and `status` read beyond Reader (app settings, registry); made by `aideploy ci init`, deleted by `ci destroy`"
+    )
+}
+
+/// The body of the custom role's PUT.
+pub fn plan_role_body(place: &Place, app: &str) -> Value {
+    json!({"properties": {
+        "roleName": plan_role_name(app),
+        "description": plan_role_description(app),
+        "type": "CustomRole",
+        "permissions": [{"actions": PLAN_READS, "notActions": [], "dataActions": [], "notDataActions": []}],
+        "assignableScopes": [place.scope()],
+    }})
 }
 
 pub fn group_name(app: &str) -> String {
@@ -78,9 +132,15 @@ pub fn group_name(app: &str) -> String {
 /// A role: its name (for the plan) and definition GUID, and an ABAC condition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Role {
-    pub name: &'static str,
-    pub id: &'static str,
+    pub name: String,
+    pub id: String,
     pub condition: Option<String>,
+}
+
+impl Role {
+    fn built_in(name: &str, id: &str, condition: Option<String>) -> Role {
+        Role { name: name.into(), id: id.into(), condition }
+    }
 }
 
 /// RBAC Administrator may only assign or remove the two roles a deploy gives the site's
@@ -101,7 +161,7 @@ pub struct IdentityWant {
     pub roles: Vec<Role>,
 }
 
-pub fn wanted(spec: &Spec) -> Vec<IdentityWant> {
+pub fn wanted(spec: &Spec, place: &Place) -> Vec<IdentityWant> {
     let subjects = spec.deploy_subjects();
     let mut deploy_creds = BTreeMap::from([("branch".to_string(), subjects[0].clone())]);
     if spec.previews() {
@@ -123,15 +183,18 @@ pub fn wanted(spec: &Spec) -> Vec<IdentityWant> {
             purpose: format!("deploys: {}", deploy_creds.values().cloned().collect::<Vec<_>>().join(", ")),
             credentials: deploy_creds,
             roles: vec![
-                Role { name: "Contributor", id: CONTRIBUTOR, condition: None },
-                Role { name: "Role Based Access Control Administrator", id: RBAC_ADMIN, condition: Some(rbac_condition()) },
+                Role::built_in("Contributor", CONTRIBUTOR, None),
+                Role::built_in("Role Based Access Control Administrator", RBAC_ADMIN, Some(rbac_condition())),
             ],
         },
         IdentityWant {
             name: super::plan_identity(&spec.app),
             purpose: format!("plan only: {plan_subject}"),
             credentials: BTreeMap::from([(plan_cred.to_string(), plan_subject)]),
-            roles: vec![Role { name: "Reader", id: READER, condition: None }],
+            roles: vec![
+                Role::built_in("Reader", READER, None),
+                Role { name: plan_role_name(&spec.app), id: place.plan_role_id(&spec.app), condition: None },
+            ],
         },
     ]
 }
@@ -156,6 +219,27 @@ pub struct IdentitySeen {
     pub assigned: BTreeMap<String, String>,
 }
 
+/// A custom role definition, as read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoleDefSeen {
+    pub name: String,
+    pub description: String,
+    /// `CustomRole` or `BuiltInRole`.
+    pub kind: String,
+    /// Its `actions`, sorted (ARM keeps one permissions entry for a custom role).
+    pub actions: Vec<String>,
+    /// Whether it has notActions, dataActions or notDataActions.
+    pub more: bool,
+    pub scopes: Vec<String>,
+}
+
+impl RoleDefSeen {
+    /// Made by `ci init` for `app`: its name and the description's tag say so.
+    pub fn ours(&self, app: &str) -> bool {
+        self.name == plan_role_name(app) && self.description.contains(&format!("({TAG_APP}={app})"))
+    }
+}
+
 /// What exists in the subscription.
 #[derive(Debug, Clone, Default)]
 pub struct Seen {
@@ -164,23 +248,76 @@ pub struct Seen {
     /// Resources in the group other than this app's two identities.
     pub group_others: usize,
     pub identities: BTreeMap<String, IdentitySeen>,
+    /// The role definition at [`Place::plan_role_path`], when it exists.
+    pub plan_role: Option<RoleDefSeen>,
+    /// The ids of other role definitions named [`plan_role_name`] (role names are unique
+    /// in a tenant: ARM refuses a second).
+    pub plan_role_elsewhere: Vec<String>,
 }
 
 /// One step of `ci init` or `ci destroy` on Azure.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    CreateGroup { name: String, tags: BTreeMap<String, String> },
-    KeepGroup { name: String, why: String },
-    DeleteGroup { name: String },
-    CreateIdentity { name: String, tags: BTreeMap<String, String>, purpose: String },
-    RetagIdentity { name: String, tags: BTreeMap<String, String> },
-    IdentityOk { name: String },
-    DeleteIdentity { name: String, assignments: Vec<String> },
-    PutCredential { identity: String, name: String, subject: String },
-    DeleteCredential { identity: String, name: String },
-    CredentialOk { identity: String, name: String },
-    Assign { identity: String, role: Role },
-    AssignmentOk { identity: String, role: &'static str },
+    CreateGroup {
+        name: String,
+        tags: BTreeMap<String, String>,
+    },
+    KeepGroup {
+        name: String,
+        why: String,
+    },
+    DeleteGroup {
+        name: String,
+    },
+    CreateIdentity {
+        name: String,
+        tags: BTreeMap<String, String>,
+        purpose: String,
+    },
+    RetagIdentity {
+        name: String,
+        tags: BTreeMap<String, String>,
+    },
+    IdentityOk {
+        name: String,
+    },
+    DeleteIdentity {
+        name: String,
+        assignments: Vec<String>,
+    },
+    PutCredential {
+        identity: String,
+        name: String,
+        subject: String,
+    },
+    DeleteCredential {
+        identity: String,
+        name: String,
+    },
+    CredentialOk {
+        identity: String,
+        name: String,
+    },
+    Assign {
+        identity: String,
+        role: Role,
+    },
+    AssignmentOk {
+        identity: String,
+        role: String,
+    },
+    /// Creates (`create`) or rewrites the plan identity's custom role.
+    PutPlanRole {
+        name: String,
+        create: bool,
+    },
+    PlanRoleOk {
+        name: String,
+    },
+    /// After the assignments of it are gone (ARM refuses it before).
+    DeletePlanRole {
+        name: String,
+    },
 }
 
 impl Change for Step {
@@ -202,6 +339,10 @@ impl Change for Step {
                 Action::new(Op::Create, "role-assignment", format!("{identity}: {}", role.name)).because("on the subscription")
             }
             Step::AssignmentOk { identity, role } => Action::new(Op::Noop, "role-assignment", format!("{identity}: {role}")),
+            Step::PutPlanRole { name, create } => Action::new(if *create { Op::Create } else { Op::Update }, "role-definition", name)
+                .because(if *create { "what plan and status read beyond Reader" } else { "its permissions or scope differ" }),
+            Step::PlanRoleOk { name } => Action::new(Op::Noop, "role-definition", name),
+            Step::DeletePlanRole { name } => Action::new(Op::Delete, "role-definition", name),
         }
     }
 }
@@ -222,7 +363,7 @@ pub fn credential_body(issuer: &str, subject: &str) -> Value {
 
 /// The body of a role assignment's PUT.
 pub fn assignment_body(place: &Place, principal: &str, role: &Role) -> Value {
-    let mut p = json!({"roleDefinitionId": place.role_definition(role.id), "principalId": principal, "principalType": "ServicePrincipal"});
+    let mut p = json!({"roleDefinitionId": place.role_definition(&role.id), "principalId": principal, "principalType": "ServicePrincipal"});
     if let Some(c) = &role.condition {
         p["condition"] = json!(c);
         p["conditionVersion"] = json!("2.0");
@@ -236,8 +377,43 @@ fn foreign(what: &str, name: &str, app: &str) -> anyhow::Error {
         .into()
 }
 
-/// What `ci init` would do. An error, before anything is written, for an identity of
-/// the same name that is not this app's.
+/// The custom role's step: an error for a role of that name (here or elsewhere in the
+/// tenant) that is not this app's, which is never changed.
+fn plan_role_step(app: &str, place: &Place, seen: &Seen) -> Result<Step> {
+    let name = plan_role_name(app);
+    let refuse = |why: String| -> anyhow::Error {
+        UsageError::new(format!("the Azure custom role {name} {why}, and is not aideploy's for the app `{app}`"))
+            .hint(format!(
+                "delete that role (`az role definition delete --name {name}`) if nothing uses it, or rename the app in aideploy.toml"
+            ))
+            .into()
+    };
+    if let Some(id) = seen.plan_role_elsewhere.first() {
+        return Err(refuse(format!("exists already (id {id})")));
+    }
+    let want_actions: Vec<String> = {
+        let mut a: Vec<String> = PLAN_READS.iter().map(|s| s.to_string()).collect();
+        a.sort();
+        a
+    };
+    Ok(match &seen.plan_role {
+        None => Step::PutPlanRole { name, create: true },
+        Some(r) if !r.ours(app) => return Err(refuse(format!("is at {} under another name or description", place.plan_role_path(app)))),
+        Some(r)
+            if r.actions != want_actions
+                || r.more
+                || r.kind != "CustomRole"
+                || r.scopes != [place.scope()]
+                || r.description != plan_role_description(app) =>
+        {
+            Step::PutPlanRole { name, create: false }
+        }
+        Some(_) => Step::PlanRoleOk { name },
+    })
+}
+
+/// What `ci init` would do. An error, before anything is written, for an identity or
+/// custom role of the same name that is not this app's.
 pub fn plan_init(spec: &Spec, place: &Place, seen: &Seen) -> Result<Planned<Step>> {
     let mut steps = Vec::new();
     let tags = owner_tags(spec);
@@ -253,7 +429,9 @@ pub fn plan_init(spec: &Spec, place: &Place, seen: &Seen) -> Result<Planned<Step
         }
         Some(_) => steps.push(Step::KeepGroup { name: group.clone(), why: "exists already: used, and kept by `ci destroy`".into() }),
     }
-    for want in wanted(spec) {
+    // Before the assignment that names it.
+    steps.push(plan_role_step(&spec.app, place, seen)?);
+    for want in wanted(spec, place) {
         let seen_id = seen.identities.get(&want.name);
         match seen_id {
             None => steps.push(Step::CreateIdentity { name: want.name.clone(), tags: tags.clone(), purpose: want.purpose.clone() }),
@@ -278,9 +456,9 @@ pub fn plan_init(spec: &Spec, place: &Place, seen: &Seen) -> Result<Planned<Step
             steps.push(Step::DeleteCredential { identity: want.name.clone(), name: name.clone() });
         }
         for role in &want.roles {
-            let done = seen_id.is_some_and(|i| i.assigned.contains_key(&place.assignment_path(&i.principal_id, role.id)));
+            let done = seen_id.is_some_and(|i| i.assigned.contains_key(&place.assignment_path(&i.principal_id, &role.id)));
             if done {
-                steps.push(Step::AssignmentOk { identity: want.name.clone(), role: role.name });
+                steps.push(Step::AssignmentOk { identity: want.name.clone(), role: role.name.clone() });
             } else {
                 steps.push(Step::Assign { identity: want.name.clone(), role: role.clone() });
             }
@@ -290,8 +468,9 @@ pub fn plan_init(spec: &Spec, place: &Place, seen: &Seen) -> Result<Planned<Step
 }
 
 /// What `ci destroy` would do: this app's identities (their credentials go with them,
-/// their role assignments first), and the group when `ci init` made it and nothing
-/// else is in it.
+/// their role assignments first), then its custom role (only when it is this app's:
+/// another of that name is left as it is), and the group when `ci init` made it and
+/// nothing else is in it.
 pub fn plan_destroy(app: &str, seen: &Seen) -> Planned<Step> {
     let mut steps = Vec::new();
     let mut kept = seen.group_others;
@@ -301,6 +480,9 @@ pub fn plan_destroy(app: &str, seen: &Seen) -> Planned<Step> {
         } else {
             kept += 1;
         }
+    }
+    if let Some(r) = seen.plan_role.as_ref().filter(|r| r.ours(app)) {
+        steps.push(Step::DeletePlanRole { name: r.name.clone() });
     }
     if let Some(t) = &seen.group {
         let ours = t.get(TAG_CREATED).map(String::as_str) == Some("true") && t.get(TAG_APP).map(String::as_str) == Some(app);
@@ -315,131 +497,5 @@ pub fn plan_destroy(app: &str, seen: &Seen) -> Planned<Step> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(provider: CiProvider) -> Spec {
-        Spec::for_tests(provider)
-    }
-
-    fn place() -> Place {
-        Place { sub: "s1".into(), location: "westeurope".into() }
-    }
-
-    /// What exists after `ci init` with `spec` carried out.
-    fn done(spec: &Spec) -> Seen {
-        let p = place();
-        let mut identities = BTreeMap::new();
-        for (n, w) in wanted(spec).into_iter().enumerate() {
-            let principal = format!("p{n}");
-            let credentials = w
-                .credentials
-                .iter()
-                .map(|(k, s)| {
-                    (k.clone(), CredentialSeen { issuer: spec.issuer.clone(), subject: s.clone(), audiences: vec![AUDIENCE.into()] })
-                })
-                .collect();
-            let assigned = w.roles.iter().map(|r| (p.assignment_path(&principal, r.id), r.id.to_string())).collect();
-            identities.insert(
-                w.name,
-                IdentitySeen { tags: owner_tags(spec), principal_id: principal, client_id: format!("c{n}"), credentials, assigned },
-            );
-        }
-        let mut group = owner_tags(spec);
-        group.insert(TAG_CREATED.into(), "true".into());
-        Seen { group: Some(group), group_others: 0, identities }
-    }
-
-    #[test]
-    fn a_first_run_creates_everything_and_a_second_changes_nothing() {
-        let s = spec(CiProvider::Github);
-        let first = plan_init(&s, &place(), &Seen::default()).unwrap();
-        let creates: Vec<String> = first.changes.iter().map(|st| st.row().id.clone()).collect();
-        assert!(first.changes.iter().all(|st| st.row().op == Op::Create), "{creates:?}");
-        assert!(first.changes.contains(&Step::PutCredential {
-            identity: "aideploy-ci-rag".into(),
-            name: "preview".into(),
-            subject: "repo:acme/rag:environment:preview".into()
-        }));
-        assert!(first.changes.contains(&Step::PutCredential {
-            identity: "aideploy-ci-rag-plan".into(),
-            name: "pull-requests".into(),
-            subject: "repo:acme/rag:pull_request".into()
-        }));
-        assert_eq!(first.changes.iter().filter(|st| matches!(st, Step::Assign { .. })).count(), 3);
-        let second = plan_init(&s, &place(), &done(&s)).unwrap();
-        assert!(second.changes.iter().all(|st| st.row().op == Op::Noop), "{:?}", second.changes);
-    }
-
-    #[test]
-    fn a_changed_branch_or_provider_rewrites_the_trust() {
-        let s = spec(CiProvider::Github);
-        let mut other = s.clone();
-        other.branch = "release".into();
-        let p = plan_init(&other, &place(), &done(&s)).unwrap();
-        let changed: Vec<&Step> = p.changes.iter().filter(|st| st.row().op != Op::Noop).collect();
-        assert_eq!(
-            changed,
-            [&Step::PutCredential {
-                identity: "aideploy-ci-rag".into(),
-                name: "branch".into(),
-                subject: "repo:acme/rag:ref:refs/heads/release".into()
-            }]
-        );
-        // GitLab: no preview credential, and the plan identity trusts the branch only.
-        let mut gl = spec(CiProvider::Gitlab);
-        gl.repo = "acme/rag".into();
-        let p = plan_init(&gl, &place(), &done(&s)).unwrap();
-        assert!(p.changes.contains(&Step::DeleteCredential { identity: "aideploy-ci-rag".into(), name: "preview".into() }));
-        assert!(p.changes.contains(&Step::DeleteCredential { identity: "aideploy-ci-rag-plan".into(), name: "pull-requests".into() }));
-        assert!(p.changes.contains(&Step::PutCredential {
-            identity: "aideploy-ci-rag-plan".into(),
-            name: "branch".into(),
-            subject: "project_path:acme/rag:ref_type:branch:ref:main".into()
-        }));
-    }
-
-    #[test]
-    fn same_named_identities_that_are_not_ours_are_refused() {
-        let s = spec(CiProvider::Github);
-        let mut seen = done(&s);
-        seen.identities.get_mut("aideploy-ci-rag").unwrap().tags.clear();
-        let e = plan_init(&s, &place(), &seen).unwrap_err().to_string();
-        assert!(e.contains("aideploy-ci-rag") && e.contains("not aideploy's"), "{e}");
-    }
-
-    #[test]
-    fn destroy_removes_ours_and_keeps_a_group_that_holds_more() {
-        let s = spec(CiProvider::Github);
-        let seen = done(&s);
-        let p = plan_destroy("rag", &seen);
-        assert_eq!(p.changes.iter().filter(|st| matches!(st, Step::DeleteIdentity { .. })).count(), 2);
-        let deploy = p.changes.iter().find_map(|st| match st {
-            Step::DeleteIdentity { name, assignments } if name == "aideploy-ci-rag" => Some(assignments.len()),
-            _ => None,
-        });
-        assert_eq!(deploy, Some(2));
-        assert!(p.changes.contains(&Step::DeleteGroup { name: "aideploy-ci-rag".into() }));
-        let mut busy = seen.clone();
-        busy.group_others = 1;
-        assert!(!plan_destroy("rag", &busy).changes.iter().any(|st| matches!(st, Step::DeleteGroup { .. })));
-        let mut theirs = seen;
-        theirs.group = Some(BTreeMap::new());
-        assert!(!plan_destroy("rag", &theirs).changes.iter().any(|st| matches!(st, Step::DeleteGroup { .. })));
-        assert!(plan_destroy("other", &done(&s)).changes.is_empty());
-    }
-
-    #[test]
-    fn assignment_names_are_stable_guids() {
-        let p = place();
-        let a = p.assignment_path("p1", READER);
-        assert_eq!(a, p.assignment_path("p1", READER));
-        assert_ne!(a, p.assignment_path("p2", READER));
-        let guid = a.rsplit('/').next().unwrap();
-        assert_eq!(guid.len(), 36);
-        assert!(a.starts_with("/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments/"));
-        let body = assignment_body(&p, "p1", &wanted(&spec(CiProvider::Github))[0].roles[1]);
-        assert_eq!(body["properties"]["conditionVersion"], "2.0");
-        assert!(body["properties"]["condition"].as_str().unwrap().contains(ACR_PULL));
-    }
-}
+#[path = "azure_tests.rs"]
+mod tests;

@@ -27,7 +27,9 @@
 //! checked as ARM checks them (see `check_restrictions`), listed with ARM's implicit
 //! last rule, and stay with a slot in a swap. Registries report `registry_host` as their login server, so images really
 //! go to the loopback Distribution registry. Azure Monitor's metrics API (`GET
-//! {resource}/providers/Microsoft.Insights/metrics`) is in arm_metrics.rs.
+//! {resource}/providers/Microsoft.Insights/metrics`) is in arm_metrics.rs; role
+//! definitions (built-in and custom, `.../providers/Microsoft.Authorization/roleDefinitions`)
+//! are in arm_roles.rs.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,9 +40,9 @@ use serde_json::{json, Map, Value};
 
 pub const SUB: &str = "11111111-2222-3333-4444-555555555555";
 pub const TENANT: &str = "99999999-8888-7777-6666-555555555555";
-const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
-const KV_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
-const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+pub const KV_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
+pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7108f3b1c";
 pub const RBAC_ADMIN: &str = "f58310d9-a9f6-439a-9e8d-f62e7b41a168";
 
@@ -94,6 +96,8 @@ pub struct State {
     pub group_page_limit: usize,
     /// What registries report as their login server.
     pub registry_host: String,
+    /// Custom role definitions by lowercase id (arm_roles.rs).
+    pub role_definitions: BTreeMap<String, Value>,
     /// Accepted PUT/PATCH/DELETE/POST (not list actions).
     pub mutations: usize,
     /// Rejected requests (4xx), with the reason.
@@ -114,7 +118,7 @@ pub struct State {
 /// same; a run that was stopped half-way finds it done a moment later).
 const UNPOLLED_OPERATION: std::time::Duration = std::time::Duration::from_millis(500);
 
-fn err(status: u16, code: &str, message: impl Into<String>) -> Reply {
+pub(crate) fn err(status: u16, code: &str, message: impl Into<String>) -> Reply {
     Reply::json(status, json!({"error": {"code": code, "message": message.into()}}))
 }
 
@@ -125,7 +129,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, v: Value) -> Reply {
+    pub(crate) fn json(status: u16, v: Value) -> Reply {
         Reply { status, headers: Vec::new(), body: if v.is_null() { String::new() } else { v.to_string() } }
     }
     fn header(mut self, k: &str, v: String) -> Reply {
@@ -136,7 +140,7 @@ impl Reply {
 
 /// Checks `v` against a shape: an object of allowed keys (`"!key"` = required), with
 /// leaf types "string", "bool", "int", "object" (anything), "[string]"...
-fn check(v: &Value, shape: &Value, at: &str) -> Result<(), String> {
+pub(crate) fn check(v: &Value, shape: &Value, at: &str) -> Result<(), String> {
     match shape {
         Value::String(t) => {
             let ok = match t.as_str() {
@@ -848,6 +852,10 @@ pub fn answer(st: &mut State, base: &str, method: &str, target: &str, headers: &
         }
         return list_groups(st, base, &params);
     }
+    // Role definitions at the subscription (arm_roles.rs).
+    if (5..=6).contains(&l.len()) && l[2] == "providers" && l[3] == "microsoft.authorization" && l[4] == "roledefinitions" {
+        return super::arm_roles::role_definition(st, method, &segs, &parsed, &params);
+    }
     // Role assignments at the subscription.
     if l.len() == 6 && l[2] == "providers" && l[3] == "microsoft.authorization" && l[4] == "roleassignments" {
         return role_assignment(st, method, &segs, &parsed, None);
@@ -1394,9 +1402,7 @@ fn role_assignment(st: &mut State, method: &str, segs: &[&str], parsed: &Value, 
             let p = &parsed["properties"];
             let role = p["roleDefinitionId"].as_str().unwrap();
             let role_guid = role.rsplit('/').next().unwrap_or("");
-            if !role.to_ascii_lowercase().starts_with(&format!("/subscriptions/{SUB}/providers/microsoft.authorization/roledefinitions/"))
-                || ![ACR_PULL, KV_SECRETS_USER, READER, CONTRIBUTOR, RBAC_ADMIN].contains(&role_guid)
-            {
+            if !super::arm_roles::assignable(st, role, &scope) {
                 return err(
                     400,
                     "RoleDefinitionDoesNotExist",

@@ -37,6 +37,8 @@ from moto.awslambda.utils import make_function_arn
 import moto_cloudwatch  # noqa: F401  (this file's folder is on the path when it runs)
 # AWS Budgets' tags, UpdateBudget and subscribers (the budget alert), patched in on import.
 import moto_budgets  # noqa: F401
+# IAM's Add/RemoveClientIDTo/FromOpenIDConnectProvider (ci init reusing a provider), patched in on import.
+import moto_iam  # noqa: F401
 
 POLLS = 2
 ACCOUNT_CONCURRENCY = 1000
