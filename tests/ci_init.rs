@@ -332,7 +332,7 @@ fn init_adds_the_sts_audience_to_a_provider_it_reuses_and_keeps_the_provider() {
     assert_eq!(again["changed"], false, "{again}");
     assert_eq!(iam_state(&app)["providers"][&host], *provider);
 
-    ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--yes", "--json"]));
+    ok_json(&run(home.path(), project.path(), &["ci", "destroy", "--target", "lambda", "--yes", "--json"]));
     let after = iam_state(&app);
     assert!(after["roles"].as_object().unwrap().is_empty(), "{after}");
     let kept = &after["providers"][&host];
