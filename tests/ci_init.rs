@@ -1,7 +1,9 @@
 //! `aideploy ci init` and `ci destroy` against moto's IAM (started by `scripts/test`,
-//! `AIDEPLOY_TEST_MOTO`): what exists afterwards is read back with boto3 (the OIDC
-//! provider, both roles' trust policies, the policies attached), the workflow file is
-//! parsed as YAML (PyYAML) and checked for its keys.
+//! `AIDEPLOY_TEST_MOTO`), the ARM fake and the GCP fake: what exists afterwards is read
+//! back (boto3 for the OIDC provider, both roles' trust policies, the policies attached;
+//! the fakes' state for Azure and Google Cloud); the workflow file is checked against its
+//! CI's published workflow schema (check-jsonschema), then parsed as YAML (PyYAML) and
+//! checked for its keys.
 
 use crate::common;
 
@@ -99,6 +101,23 @@ fn reads_of(doc: &Value) -> Value {
     serde_json::json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// The workflow file checked against its CI's published schema for workflow files
+/// (SchemaStore's, as vendored offline by check-jsonschema, which `scripts/test`
+/// installs): `vendor.github-workflows` or `vendor.gitlab-ci`.
+fn schema_valid(path: &Path, schema: &str) {
+    let out = std::process::Command::new("check-jsonschema")
+        .args(["--builtin-schema", schema, &path.to_string_lossy()])
+        .output()
+        .unwrap_or_else(|e| panic!("check-jsonschema: {e} (run the tests with scripts/test, which installs it)"));
+    assert!(
+        out.status.success(),
+        "{} does not follow {schema}:\n{}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn steps_of(job: &Value) -> String {
     job["steps"].as_array().unwrap().iter().filter_map(|s| s["run"].as_str()).collect::<Vec<_>>().join("\n")
 }
@@ -167,6 +186,7 @@ fn github_init_trusts_the_repository_only_and_destroy_removes_it() {
     let path = project.path().join(".github/workflows/aideploy.yml");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("secrets."), "no stored secret is referenced");
+    schema_valid(&path, "vendor.github-workflows");
     let wf = yaml(&path);
     let on = &wf["on"];
     assert!(on["pull_request"]["types"].as_array().unwrap().contains(&"closed".into()));
@@ -277,6 +297,7 @@ fn gitlab_init_reuses_a_provider_it_did_not_make_and_keeps_it() {
         plan["trust"]["Statement"][0]["Condition"],
         serde_json::json!({"StringEquals": {format!("{host}:aud"): "sts.amazonaws.com"}, "StringLike": {format!("{host}:sub"): "project_path:group/sub/rag:ref_type:branch:ref:*"}})
     );
+    schema_valid(&wf_path, "vendor.gitlab-ci");
     let wf = yaml(&wf_path);
     assert_eq!(wf[".aideploy"]["id_tokens"]["AIDEPLOY_AWS_ID_TOKEN"]["aud"], "sts.amazonaws.com");
     assert_eq!(wf[".aideploy"]["variables"]["AWS_WEB_IDENTITY_TOKEN_FILE"], "$CI_PROJECT_DIR/.aws-web-identity-token");
@@ -450,6 +471,7 @@ fn azure_init_trusts_the_repository_only_and_destroy_removes_it() {
     assert_eq!(out["identities"]["azure"]["deploy_client_id"], deploy_client);
 
     // The workflow: azure/login with plain ids in a job that may mint an OIDC token.
+    schema_valid(&project.path().join(".github/workflows/aideploy.yml"), "vendor.github-workflows");
     let wf = yaml(&project.path().join(".github/workflows/aideploy.yml"));
     let text = std::fs::read_to_string(project.path().join(".github/workflows/aideploy.yml")).unwrap();
     assert!(!text.contains("secrets."), "{text}");
@@ -670,6 +692,8 @@ fn gcp_init_from_the_command_line_and_destroy() {
         assert_eq!(p["attributeCondition"], "assertion.project_path == 'o/n'");
         assert_eq!(p["oidc"]["issuerUri"], "https://gitlab.com");
     }
+    schema_valid(&path, "vendor.github-workflows");
+    schema_valid(&project.path().join(".gitlab-ci.yml"), "vendor.gitlab-ci");
     let gl = yaml(&project.path().join(".gitlab-ci.yml"));
     let template = &gl[".aideploy"];
     assert_eq!(template["id_tokens"]["AIDEPLOY_GCP_ID_TOKEN"]["aud"], format!("https://iam.googleapis.com/{gl_provider}"));
