@@ -32,11 +32,22 @@ pub struct DeployReport {
     /// `deploy --ttl`: when `gc` may destroy this stage (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// `[[checks]]` as they ran against the live URL after the switch.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<super::checks::CheckResult>,
+    /// A check failed and the previous release was put back.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rolled_back: bool,
 }
 
 impl DeployReport {
+    /// 3 when health or a check failed, else 0.
     pub fn exit_code(&self) -> u8 {
-        exit_for(Some(self.health))
+        if self.checks.iter().any(|c| !c.passed) {
+            exit::UNHEALTHY
+        } else {
+            exit_for(Some(self.health))
+        }
     }
 }
 
@@ -108,6 +119,11 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         r.warn(w);
     }
     ui.info(&shown.render());
+    if plan.makes_release() {
+        if let Some(note) = super::checks::plan_note(&cx.loaded.manifest.checks) {
+            ui.info(&note);
+        }
+    }
 
     let mut report = DeployReport {
         target: cx.target.name.clone(),
@@ -122,6 +138,8 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         failure: None,
         cost: crate::cost::estimate(&cx.loaded.manifest, &cx.target),
         expires_at: expires.map(crate::util::iso8601),
+        checks: Vec::new(),
+        rolled_back: false,
     };
     if plan.has_changes() {
         target.preflight(cx, &seen)?;
@@ -151,7 +169,12 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
                 return Ok(None);
             }
             let outcome = target.apply(cx, &seen, artifact, &plan, &r).await?;
-            anyhow::Ok(Some((outcome, plan.makes_release())))
+            // Checks run while the lease is held, so a rollback they call for is this run's.
+            let gate = match plan.makes_release() {
+                true => super::checks::after_apply(cx, target, &outcome, &r).await,
+                false => Default::default(),
+            };
+            anyhow::Ok(Some((outcome, plan.makes_release(), gate)))
         }
         .await;
         if let Some(mut h) = held {
@@ -160,17 +183,20 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
             }
             // Not when another run had already applied it all (this run made nothing),
             // nor when only what stands beside the app changed (a budget alert).
-            if !matches!(applied, Ok(None) | Ok(Some((_, false)))) {
+            if !matches!(applied, Ok(None) | Ok(Some((_, false, _)))) {
                 let ended = match &applied {
-                    Ok(Some((o, _))) if o.health != Health::Failed => Ended::Released,
+                    Ok(Some((o, _, gate))) if o.health != Health::Failed && !gate.failed() => Ended::Released,
                     _ => Ended::Failed,
                 };
                 let release = made(cx, target, &artifact.info.digest, ended, h.holder()).await;
                 release::record(h.history_mut(), release);
+                if matches!(&applied, Ok(Some((_, _, gate))) if gate.rolled_back) {
+                    restored(cx, target, &mut h).await;
+                }
             }
             h.release(&r).await;
         }
-        let Some((outcome, _)) = applied? else {
+        let Some((outcome, _, gate)) = applied? else {
             report.actions = target.plan(cx, &target.observe(cx).await?, &artifact).display().actions;
             report.duration_ms = started.elapsed().as_millis() as u64;
             return Ok(report);
@@ -182,6 +208,14 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         report.actions = outcome.actions;
         // Health-check answers and log tails shown on failure: redacted like all output.
         report.failure = outcome.failure.map(|f| cx.secrets.redact(&f));
+        if gate.failed() {
+            report.failure = gate.failure.map(|f| cx.secrets.redact(&f));
+            report.rolled_back = gate.rolled_back;
+            if let Some(url) = gate.rollback.and_then(|o| o.url) {
+                report.url = Some(url);
+            }
+        }
+        report.checks = gate.results;
         if let Some(p) = outcome.pushed {
             report.artifact.reference = p.reference.or(report.artifact.reference);
             report.artifact.uploaded_bytes = p.uploaded_bytes;
@@ -211,6 +245,20 @@ async fn made<T: Target>(cx: &Cx, target: &T, digest: &str, ended: Ended, by: &s
     Release::new(cx, digest, id, ended, by)
 }
 
+/// Where a platform's rollback made a release of its own (a new deployment copying the
+/// old one), that is what serves now: recorded as such.
+async fn restored<T: Target>(cx: &Cx, target: &T, h: &mut super::lease::Held) {
+    let by = h.holder().to_string();
+    match target.observe(cx).await {
+        Ok(seen) => {
+            if let Some(live) = target.releases(cx, &seen).into_iter().find(|k| k.live) {
+                release::restored(h.history_mut(), &live, &by);
+            }
+        }
+        Err(e) => tracing::debug!("reading what serves after the rollback failed: {e:#}"),
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct PlanReport {
     pub target: String,
@@ -237,12 +285,17 @@ pub async fn plan<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<PlanReport>
     r.step("reading what is deployed");
     let seen = target.observe(cx).await?;
     r.done();
-    let plan = target.plan(cx, &seen, &artifact).display();
+    let planned = target.plan(cx, &seen, &artifact);
+    let plan = planned.display();
+    let mut rendered = plan.render();
+    if let Some(note) = planned.makes_release().then(|| super::checks::plan_note(&cx.loaded.manifest.checks)).flatten() {
+        rendered.push_str(&format!("\n{note}"));
+    }
     Ok(PlanReport {
         target: cx.target.name.clone(),
         kind: cx.target.kind.to_string(),
         stage: cx.stage.to_string(),
-        rendered: plan.render(),
+        rendered,
         warnings: plan.warnings,
         actions: plan.actions,
         cost: crate::cost::estimate(&cx.loaded.manifest, &cx.target),
