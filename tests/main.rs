@@ -21,6 +21,7 @@ mod app_pass;
 mod appservice_target;
 mod budget_alerts;
 mod build_cli;
+mod checks;
 mod ci_init;
 mod cli;
 mod cloudrun_target;
