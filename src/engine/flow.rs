@@ -38,6 +38,9 @@ pub struct DeployReport {
     /// A check failed and the previous release was put back.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rolled_back: bool,
+    /// Why the manifest's checks did not run (an endpoint they cannot call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks_skipped: Option<String>,
 }
 
 impl DeployReport {
@@ -140,6 +143,7 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         expires_at: expires.map(crate::util::iso8601),
         checks: Vec::new(),
         rolled_back: false,
+        checks_skipped: None,
     };
     if plan.has_changes() {
         target.preflight(cx, &seen)?;
@@ -216,6 +220,7 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
             }
         }
         report.checks = gate.results;
+        report.checks_skipped = gate.skipped;
         if let Some(p) = outcome.pushed {
             report.artifact.reference = p.reference.or(report.artifact.reference);
             report.artifact.uploaded_bytes = p.uploaded_bytes;

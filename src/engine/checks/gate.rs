@@ -19,6 +19,8 @@ pub struct Gate {
     pub rollback: Option<Outcome>,
     /// For the report's `failure`: which checks failed, and what serves now.
     pub failure: Option<String>,
+    /// Why the checks did not run, when they did not.
+    pub skipped: Option<String>,
 }
 
 impl Gate {
@@ -35,23 +37,19 @@ pub async fn after_apply<T: Target>(cx: &Cx, target: &T, outcome: &Outcome, r: &
         // A failed health check has said why already; nothing took the traffic.
         return Gate::default();
     }
-    if outcome.health == Health::Skipped {
-        r.warn(&format!(
-            "checks: skipped: the health check of this deploy was skipped, so nothing shows the app is serving at its URL ({} check(s) not run)",
-            checks.len()
-        ));
-        return Gate::default();
-    }
-    let Some(url) = &outcome.url else {
-        r.warn(&format!(
-            "checks: skipped: `{}` gives this deploy no URL aideploy can reach (a private endpoint), so its {} check(s) cannot run",
-            cx.target.name,
-            checks.len()
-        ));
-        return Gate::default();
+    let url = match outcome.health {
+        Health::Skipped => Err("the health check of this deploy was skipped, so nothing shows the app serves at its URL".to_string()),
+        _ => target.check_url(cx, outcome),
+    };
+    let url = match url {
+        Ok(url) => url,
+        Err(why) => {
+            r.warn(&format!("checks: skipped: {why} ({} check(s) not run)", checks.len()));
+            return Gate { skipped: Some(why), ..Gate::default() };
+        }
     };
     r.step(&format!("running {} check(s) against {url}", checks.len()));
-    let results = run(&client(), url, checks, &cx.secrets).await;
+    let results = run(&client(), &url, checks, &cx.secrets).await;
     r.done();
     let failed: Vec<String> = results.iter().filter(|c| !c.passed).map(|c| format!("`{}`", c.name)).collect();
     if failed.is_empty() {
