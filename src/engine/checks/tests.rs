@@ -218,3 +218,32 @@ fn the_plan_note_names_each_check() {
     );
     assert_eq!(super::plan_note(&[]), None);
 }
+
+/// Where plain check requests can go: a public Lambda route and Cloud Run service, not
+/// private ones (signed calls only) nor a SageMaker endpoint; `local` always.
+#[test]
+fn targets_say_whether_their_live_url_takes_plain_check_requests() {
+    use crate::backends::cloudrun::CloudRunBackend;
+    use crate::backends::lambda::LambdaTarget;
+    use crate::backends::sagemaker::SageMakerTarget;
+    use crate::engine::target::Target;
+    use crate::engine::{Health, Outcome};
+
+    let live = Outcome { url: Some("https://app.example".into()), health: Health::Passed, actions: Vec::new(), failure: None, pushed: None };
+    let text = |target: &str, public: bool| {
+        format!("version = 1\n[app]\nname = \"t\"\ncommand = \"python s.py\"\n[targets.{target}]\nregion = \"us-east-1\"\npublic = {public}\n")
+    };
+    let cx = |target: &str, public: bool| crate::engine::testing::cx(&text(target, public), target, &[]);
+    assert_eq!(LambdaTarget.check_url(&cx("lambda", true), &live), Ok("https://app.example".to_string()));
+    let why = LambdaTarget.check_url(&cx("lambda", false), &live).unwrap_err();
+    assert!(why.contains("private (AWS_IAM") && why.contains("`public = true` in [targets.lambda]"), "{why}");
+    let run = |public| format!("version = 1\n[app]\nname = \"t\"\ncommand = \"python s.py\"\n[targets.cloudrun]\npublic = {public}\n");
+    let cr = |public| crate::engine::testing::cx(&run(public), "cloudrun", &[]);
+    assert_eq!(CloudRunBackend.check_url(&cr(true), &live), Ok("https://app.example".to_string()));
+    assert!(CloudRunBackend.check_url(&cr(false), &live).unwrap_err().contains("identity token"));
+    let sm = crate::engine::testing::cx("version = 1\n[app]\nname = \"t\"\ncommand = \"python s.py\"\n[targets.sagemaker]\nregion = \"us-east-1\"\n", "sagemaker", &[]);
+    assert!(SageMakerTarget.check_url(&sm, &live).unwrap_err().contains("SigV4"));
+    let local = crate::engine::testing::cx("version = 1\n[app]\nname = \"t\"\ncommand = \"python s.py\"\n", "local", &[]);
+    let none = Outcome { url: None, ..live.clone() };
+    assert!(crate::backends::local::LocalTarget.check_url(&local, &none).unwrap_err().contains("no URL"));
+}
