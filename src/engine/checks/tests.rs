@@ -229,9 +229,12 @@ fn targets_say_whether_their_live_url_takes_plain_check_requests() {
     use crate::engine::target::Target;
     use crate::engine::{Health, Outcome};
 
-    let live = Outcome { url: Some("https://app.example".into()), health: Health::Passed, actions: Vec::new(), failure: None, pushed: None };
+    let live =
+        Outcome { url: Some("https://app.example".into()), health: Health::Passed, actions: Vec::new(), failure: None, pushed: None };
     let text = |target: &str, public: bool| {
-        format!("version = 1\n[app]\nname = \"t\"\ncommand = \"python s.py\"\n[targets.{target}]\nregion = \"us-east-1\"\npublic = {public}\n")
+        format!(
+            "version = 1\n[app]\nname = \"t\"\ncommand = \"python s.py\"\n[targets.{target}]\nregion = \"us-east-1\"\npublic = {public}\n"
+        )
     };
     let cx = |target: &str, public: bool| crate::engine::testing::cx(&text(target, public), target, &[]);
     assert_eq!(LambdaTarget.check_url(&cx("lambda", true), &live), Ok("https://app.example".to_string()));
@@ -241,7 +244,11 @@ fn targets_say_whether_their_live_url_takes_plain_check_requests() {
     let cr = |public| crate::engine::testing::cx(&run(public), "cloudrun", &[]);
     assert_eq!(CloudRunBackend.check_url(&cr(true), &live), Ok("https://app.example".to_string()));
     assert!(CloudRunBackend.check_url(&cr(false), &live).unwrap_err().contains("identity token"));
-    let sm = crate::engine::testing::cx("version = 1\n[app]\nname = \"t\"\ncommand = \"python s.py\"\n[targets.sagemaker]\nregion = \"us-east-1\"\n", "sagemaker", &[]);
+    let sm = crate::engine::testing::cx(
+        "version = 1\n[app]\nname = \"t\"\ncommand = \"python s.py\"\n[targets.sagemaker]\nregion = \"us-east-1\"\n",
+        "sagemaker",
+        &[],
+    );
     assert!(SageMakerTarget.check_url(&sm, &live).unwrap_err().contains("SigV4"));
     let local = crate::engine::testing::cx("version = 1\n[app]\nname = \"t\"\ncommand = \"python s.py\"\n", "local", &[]);
     let none = Outcome { url: None, ..live.clone() };
