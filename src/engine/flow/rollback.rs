@@ -88,17 +88,7 @@ pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui, to: Option<&str>)
                 if let Some(from) = from {
                     release::rolled_back(h.history_mut(), from);
                 }
-                // Where the platform's rollback made a release of its own (a new
-                // deployment copying the old one), that is what serves now: record it.
-                let by = h.holder().to_string();
-                match target.observe(cx).await {
-                    Ok(seen) => {
-                        if let Some(live) = target.releases(cx, &seen).into_iter().find(|k| k.live) {
-                            release::restored(h.history_mut(), &live, &by);
-                        }
-                    }
-                    Err(e) => tracing::debug!("reading what serves after the rollback failed: {e:#}"),
-                }
+                super::restored(cx, target, &mut h).await;
             }
         }
         h.release(&r).await;
