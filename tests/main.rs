@@ -22,6 +22,8 @@ mod app_pass;
 mod appservice_target;
 mod budget_alerts;
 mod build_cli;
+mod checks;
+mod checks_lambda;
 mod ci_init;
 mod cli;
 mod cloudrun_target;

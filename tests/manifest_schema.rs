@@ -24,6 +24,7 @@ const ONLY_VALIDATE: &[(&str, &str)] = &[
     ("secret-in-env.toml", "a value that looks like a credential (aideploy's detector)"),
     ("password-url-in-env.toml", "a URL with a password in it (aideploy's detector)"),
     ("secret-name-in-env.toml", "a variable whose name says it is a credential (aideploy's detector)"),
+    ("check-duplicate-name.toml", "two [[checks]] of one name: uniqueness of one field across array items"),
 ];
 
 /// The manifests that must pass: the examples, any checked-in test app's manifest.
@@ -204,6 +205,63 @@ pull_password_secret = "PULL_TOKEN"
     }
     for ((label, _), problems) in texts.iter().zip(schema_problems(&schema, &docs)) {
         if label == "good" {
+            assert!(problems.is_empty(), "the schema rejects the good manifest: {problems:?}");
+        } else {
+            assert!(!problems.is_empty(), "{label}: the schema accepts it");
+        }
+    }
+}
+
+/// `[[checks]]` as the README shows them pass both; each broken variant fails both.
+#[test]
+fn checks_agree_with_validate() {
+    let schema = schema();
+    let home = tempfile::tempdir().unwrap();
+    let good = r#"version = 1
+[app]
+name = "checked"
+command = "python server.py"
+[[checks]]
+name = "answers a question"
+method = "POST"
+path = "/query"
+json = { question = "What is our refund policy?" }
+headers = { "x-test" = "1" }
+expect_status = 200
+expect_json = { "answer" = "*refund*", "sources.0.id" = 3 }
+expect_body = "*refund*"
+max_latency_ms = 4000
+[[checks]]
+name = "streams"
+path = "/chat/stream?q=hi"
+stream = true
+max_first_byte_ms = 1500
+min_events = 3
+"#;
+    let texts = [
+        ("good", good.to_string()),
+        ("unknown method", good.replace("\"POST\"", "\"FETCH\"")),
+        ("path without /", good.replace("\"/query\"", "\"query\"")),
+        ("json and body", good.replace("max_latency_ms = 4000", "max_latency_ms = 4000\nbody = \"x\"")),
+        ("status out of range", good.replace("expect_status = 200", "expect_status = 700")),
+        ("zero latency", good.replace("max_latency_ms = 4000", "max_latency_ms = 0")),
+        ("min_events without stream", good.replace("stream = true\n", "")),
+        ("max_first_byte_ms with stream = false", good.replace("stream = true", "stream = false")),
+        ("unknown key", good.replace("expect_body", "expect_bdy")),
+        ("empty name", good.replace("\"streams\"", "\"\"")),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut docs = Vec::new();
+    for (label, text) in &texts {
+        let path = dir.path().join("aideploy.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = common::aideploy(home.path()).args(["validate", "-C"]).arg(&path).output().unwrap();
+        let want = if *label == "good" { 0 } else { 2 };
+        assert_eq!(out.status.code(), Some(want), "{label}: validate said {}", String::from_utf8_lossy(&out.stderr));
+        docs.push(serde_json::to_value(toml::from_str::<toml::Table>(text).unwrap()).unwrap());
+    }
+    for ((label, _), problems) in texts.iter().zip(schema_problems(&schema, &docs)) {
+        if *label == "good" {
             assert!(problems.is_empty(), "the schema rejects the good manifest: {problems:?}");
         } else {
             assert!(!problems.is_empty(), "{label}: the schema accepts it");

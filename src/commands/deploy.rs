@@ -51,7 +51,19 @@ pub async fn deploy(cx: &Cx, backend: &dyn Backend, ui: &Ui, before: Option<(&st
         }
     } else {
         let secs = report.duration_ms as f64 / 1000.0;
+        if !report.checks.is_empty() {
+            ui.info(&crate::engine::checks::render(&report.checks));
+        }
+        let checks_failed = report.checks.iter().any(|c| !c.passed);
         match report.health {
+            _ if checks_failed => {
+                eprintln!(
+                    "{} deploy of {} failed its checks: {}",
+                    console::style("error:").red().bold().for_stderr(),
+                    cx.app_name(),
+                    report.failure.as_deref().unwrap_or("a check failed")
+                );
+            }
             Health::Failed => {
                 eprintln!(
                     "{} deploy of {} is unhealthy: {}",

@@ -6,10 +6,13 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::release::{self, Ended, Release};
-use super::target::{Kept, LineSink, LogQuery, Target};
+use super::target::{LineSink, LogQuery, Target};
 use super::{Action, ArtifactInfo, Cx, Health, Op, Reporter};
 use crate::error::exit;
 use crate::ui::Ui;
+
+mod rollback;
+pub use rollback::{rollback, RollbackReport};
 
 #[derive(Debug, Serialize)]
 pub struct DeployReport {
@@ -29,11 +32,25 @@ pub struct DeployReport {
     /// `deploy --ttl`: when `gc` may destroy this stage (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// `[[checks]]` as they ran against the live URL after the switch.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<super::checks::CheckResult>,
+    /// A check failed and the previous release was put back.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rolled_back: bool,
+    /// Why the manifest's checks did not run (an endpoint they cannot call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks_skipped: Option<String>,
 }
 
 impl DeployReport {
+    /// 3 when health or a check failed, else 0.
     pub fn exit_code(&self) -> u8 {
-        exit_for(Some(self.health))
+        if self.checks.iter().any(|c| !c.passed) {
+            exit::UNHEALTHY
+        } else {
+            exit_for(Some(self.health))
+        }
     }
 }
 
@@ -105,6 +122,11 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         r.warn(w);
     }
     ui.info(&shown.render());
+    if plan.makes_release() {
+        if let Some(note) = super::checks::plan_note(&cx.loaded.manifest.checks) {
+            ui.info(&note);
+        }
+    }
 
     let mut report = DeployReport {
         target: cx.target.name.clone(),
@@ -119,6 +141,9 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         failure: None,
         cost: crate::cost::estimate(&cx.loaded.manifest, &cx.target),
         expires_at: expires.map(crate::util::iso8601),
+        checks: Vec::new(),
+        rolled_back: false,
+        checks_skipped: None,
     };
     if plan.has_changes() {
         target.preflight(cx, &seen)?;
@@ -148,7 +173,12 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
                 return Ok(None);
             }
             let outcome = target.apply(cx, &seen, artifact, &plan, &r).await?;
-            anyhow::Ok(Some((outcome, plan.makes_release())))
+            // Checks run while the lease is held, so a rollback they call for is this run's.
+            let gate = match plan.makes_release() {
+                true => super::checks::after_apply(cx, target, &outcome, &r).await,
+                false => Default::default(),
+            };
+            anyhow::Ok(Some((outcome, plan.makes_release(), gate)))
         }
         .await;
         if let Some(mut h) = held {
@@ -157,17 +187,20 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
             }
             // Not when another run had already applied it all (this run made nothing),
             // nor when only what stands beside the app changed (a budget alert).
-            if !matches!(applied, Ok(None) | Ok(Some((_, false)))) {
+            if !matches!(applied, Ok(None) | Ok(Some((_, false, _)))) {
                 let ended = match &applied {
-                    Ok(Some((o, _))) if o.health != Health::Failed => Ended::Released,
+                    Ok(Some((o, _, gate))) if o.health != Health::Failed && !gate.failed() => Ended::Released,
                     _ => Ended::Failed,
                 };
                 let release = made(cx, target, &artifact.info.digest, ended, h.holder()).await;
                 release::record(h.history_mut(), release);
+                if matches!(&applied, Ok(Some((_, _, gate))) if gate.rolled_back) {
+                    restored(cx, target, &mut h).await;
+                }
             }
             h.release(&r).await;
         }
-        let Some((outcome, _)) = applied? else {
+        let Some((outcome, _, gate)) = applied? else {
             report.actions = target.plan(cx, &target.observe(cx).await?, &artifact).display().actions;
             report.duration_ms = started.elapsed().as_millis() as u64;
             return Ok(report);
@@ -179,6 +212,15 @@ pub async fn deploy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DeployRep
         report.actions = outcome.actions;
         // Health-check answers and log tails shown on failure: redacted like all output.
         report.failure = outcome.failure.map(|f| cx.secrets.redact(&f));
+        if gate.failed() {
+            report.failure = gate.failure.map(|f| cx.secrets.redact(&f));
+            report.rolled_back = gate.rolled_back;
+            if let Some(url) = gate.rollback.and_then(|o| o.url) {
+                report.url = Some(url);
+            }
+        }
+        report.checks = gate.results;
+        report.checks_skipped = gate.skipped;
         if let Some(p) = outcome.pushed {
             report.artifact.reference = p.reference.or(report.artifact.reference);
             report.artifact.uploaded_bytes = p.uploaded_bytes;
@@ -208,6 +250,20 @@ async fn made<T: Target>(cx: &Cx, target: &T, digest: &str, ended: Ended, by: &s
     Release::new(cx, digest, id, ended, by)
 }
 
+/// Where a platform's rollback made a release of its own (a new deployment copying the
+/// old one), that is what serves now: recorded as such.
+async fn restored<T: Target>(cx: &Cx, target: &T, h: &mut super::lease::Held) {
+    let by = h.holder().to_string();
+    match target.observe(cx).await {
+        Ok(seen) => {
+            if let Some(live) = target.releases(cx, &seen).into_iter().find(|k| k.live) {
+                release::restored(h.history_mut(), &live, &by);
+            }
+        }
+        Err(e) => tracing::debug!("reading what serves after the rollback failed: {e:#}"),
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct PlanReport {
     pub target: String,
@@ -234,12 +290,17 @@ pub async fn plan<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<PlanReport>
     r.step("reading what is deployed");
     let seen = target.observe(cx).await?;
     r.done();
-    let plan = target.plan(cx, &seen, &artifact).display();
+    let planned = target.plan(cx, &seen, &artifact);
+    let plan = planned.display();
+    let mut rendered = plan.render();
+    if let Some(note) = planned.makes_release().then(|| super::checks::plan_note(&cx.loaded.manifest.checks)).flatten() {
+        rendered.push_str(&format!("\n{note}"));
+    }
     Ok(PlanReport {
         target: cx.target.name.clone(),
         kind: cx.target.kind.to_string(),
         stage: cx.stage.to_string(),
-        rendered: plan.render(),
+        rendered,
         warnings: plan.warnings,
         actions: plan.actions,
         cost: crate::cost::estimate(&cx.loaded.manifest, &cx.target),
@@ -433,117 +494,6 @@ pub async fn destroy<T: Target>(cx: &Cx, target: &T, ui: &Ui) -> Result<DestroyR
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
-}
-
-#[derive(Debug, Serialize)]
-pub struct RollbackReport {
-    pub target: String,
-    pub kind: String,
-    pub stage: String,
-    pub url: Option<String>,
-    pub digest: Option<String>,
-    pub actions: Vec<Action>,
-    pub health: Health,
-    pub duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
-}
-
-impl RollbackReport {
-    pub fn exit_code(&self) -> u8 {
-        exit_for(Some(self.health))
-    }
-}
-
-/// Puts the previous version back, or with `to` the kept release of that id: plan,
-/// confirm, apply (health-gated by the backend). What served before is recorded as
-/// rolled back.
-pub async fn rollback<T: Target>(cx: &Cx, target: &T, ui: &Ui, to: Option<&str>) -> Result<RollbackReport> {
-    login(cx, target).await?;
-    let started = Instant::now();
-    ui.info(&header(cx));
-    let r = ui.reporter();
-    r.step("reading what is deployed");
-    let seen = target.observe(cx).await?;
-    r.done();
-    let Some(now) = target.deployed(cx, &seen) else {
-        return Err(crate::error::UsageError::new(format!("{} ({}) is not deployed to {}", cx.app_name(), cx.stage, cx.target.name))
-            .hint("there is nothing to roll back")
-            .into());
-    };
-    let plan_for = |seen: &T::Observed| match to {
-        Some(id) => target.plan_rollback_to(cx, seen, id),
-        None => target.plan_rollback(cx, seen),
-    };
-    let plan = plan_for(&seen)?;
-    ui.info(&plan.display().render());
-    if target.needs_confirmation(&plan) && !ui.confirm("Roll back?")? {
-        anyhow::bail!(crate::error::Hinted::new("cancelled: nothing was changed", "run again and answer yes, or pass --yes"));
-    }
-    let held = lease(cx, target, "rollback", ui, &r).await?;
-    let rolled = async {
-        let (seen, plan) = if held.is_some() {
-            let confirmed = plan.display().actions;
-            let seen = target.observe(cx).await?;
-            let plan = plan_for(&seen)?;
-            // A rollback is relative to what serves now: if another run changed that while
-            // this one waited, the confirmed plan no longer means the same thing.
-            let same = |a: &[Action], b: &[Action]| {
-                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.op == y.op && x.resource == y.resource && x.id == y.id)
-            };
-            if !same(&confirmed, &plan.display().actions) {
-                return Err(crate::error::Hinted::new(
-                    "what is deployed changed while this rollback waited for another run",
-                    "run `aideploy rollback` again to see the plan for what serves now",
-                )
-                .into());
-            }
-            (seen, plan)
-        } else {
-            (seen, plan)
-        };
-        let from: Option<Kept> = target.releases(cx, &seen).into_iter().find(|k| k.live);
-        anyhow::Ok((target.rollback(cx, &seen, &plan, &r).await?, from))
-    }
-    .await;
-    if let Some(mut h) = held {
-        if let Ok((outcome, from)) = &rolled {
-            if outcome.health != Health::Failed {
-                if let Some(from) = from {
-                    release::rolled_back(h.history_mut(), from);
-                }
-                // Where the platform's rollback made a release of its own (a new
-                // deployment copying the old one), that is what serves now: record it.
-                let by = h.holder().to_string();
-                match target.observe(cx).await {
-                    Ok(seen) => {
-                        if let Some(live) = target.releases(cx, &seen).into_iter().find(|k| k.live) {
-                            release::restored(h.history_mut(), &live, &by);
-                        }
-                    }
-                    Err(e) => tracing::debug!("reading what serves after the rollback failed: {e:#}"),
-                }
-            }
-        }
-        h.release(&r).await;
-    }
-    let (outcome, _) = rolled?;
-    r.done();
-    let digest = match outcome.health {
-        Health::Failed => Some(now.digest.clone()),
-        _ => target.deployed(cx, &target.observe(cx).await?).map(|d| d.digest),
-    };
-    Ok(RollbackReport {
-        target: cx.target.name.clone(),
-        kind: cx.target.kind.to_string(),
-        stage: cx.stage.to_string(),
-        url: outcome.url,
-        digest,
-        actions: outcome.actions,
-        health: outcome.health,
-        duration_ms: started.elapsed().as_millis() as u64,
-        failure: outcome.failure.map(|f| cx.secrets.redact(&f)),
-    })
 }
 
 #[derive(Debug, Serialize)]

@@ -1,6 +1,7 @@
 //! The deploy engine: load -> build -> read current state -> plan -> confirm -> apply
 //! (health-gated inside the backend) -> report. It never names a cloud; backends do.
 
+pub mod checks;
 mod erased;
 mod flow;
 pub mod gc;

@@ -280,6 +280,13 @@ pub trait Target: Send + Sync + 'static {
         r: &dyn Reporter,
     ) -> Result<Outcome>;
 
+    /// Where `[[checks]]` send their plain (unsigned) requests after a deploy: the live
+    /// URL, or why there is none they could get an answer from (an endpoint that takes
+    /// signed calls only).
+    fn check_url(&self, cx: &Cx, live: &Outcome) -> std::result::Result<String, String> {
+        live.url.clone().ok_or_else(|| format!("`{}` gives this deploy no URL aideploy can reach (a private endpoint)", cx.target.name))
+    }
+
     /// What `rollback` would do; an error when there is nothing to go back to.
     fn plan_rollback(&self, cx: &Cx, seen: &Self::Observed) -> Result<Planned<Self::Change>> {
         let _ = seen;

@@ -1,6 +1,7 @@
 //! `aideploy.toml`: serde types, validating newtypes, and checks whose errors point at
 //! the offending span.
 
+pub mod checks;
 pub mod cost;
 mod diag;
 pub mod infer;
@@ -57,6 +58,10 @@ pub struct Manifest {
     /// and a budget.
     #[serde(default)]
     pub cost: cost::Cost,
+    /// Requests sent to the live app right after each deploy, and what the answers must
+    /// be (`[[checks]]`); a failing one rolls the deploy back where the target can.
+    #[serde(default)]
+    pub checks: Vec<checks::Check>,
 }
 
 /// `[app]`: what the app is and how it starts.
@@ -379,6 +384,8 @@ fn parse_all(text: &str, name: &str) -> (Option<Manifest>, Vec<ManifestError>) {
             errors.extend(target::check_snapstart_runtime(target_name, settings, &manifest.app.get().runtime, name, text));
         }
     }
+
+    errors.extend(checks::check_all(&manifest.checks, name, text));
 
     errors.sort_by_key(|e| e.span.start);
     (Some(manifest), errors)

@@ -253,6 +253,17 @@ impl Target for CloudRunBackend {
         }
     }
 
+    fn check_url(&self, cx: &Cx, live: &Outcome) -> std::result::Result<String, String> {
+        match &live.url {
+            Some(url) if is_public(cx) => Ok(url.clone()),
+            Some(_) => Err(format!(
+                "the service is private (calls need an identity token); set `public = true` in [targets.{}] to check it",
+                cx.target.name
+            )),
+            None => Err("Cloud Run gave the service no URL".into()),
+        }
+    }
+
     async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
         Ok(Some(std::sync::Arc::new(lease::SecretLease::new(cx, site(cx)?).await?)))
     }

@@ -166,6 +166,17 @@ impl Target for LambdaTarget {
         }
     }
 
+    fn check_url(&self, cx: &Cx, live: &crate::engine::Outcome) -> std::result::Result<String, String> {
+        match (model::desired_access(cx), &live.url) {
+            (model::Access::Public, Some(url)) => Ok(url.clone()),
+            (model::Access::Public, None) => Err("the deploy made no HTTP API".into()),
+            (model::Access::Private, _) => Err(format!(
+                "the HTTP API is private (AWS_IAM: SigV4-signed calls only); set `public = true` in [targets.{}] to check it",
+                cx.target.name
+            )),
+        }
+    }
+
     async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
         Ok(Some(crate::cloud::s3_lease::for_target(cx).await?))
     }

@@ -247,6 +247,10 @@ impl Target for SageMakerTarget {
         }
     }
 
+    fn check_url(&self, _cx: &Cx, _live: &Outcome) -> std::result::Result<String, String> {
+        Err("a SageMaker endpoint takes SigV4-signed InvokeEndpoint calls only, not plain HTTP requests".into())
+    }
+
     async fn lease_store(&self, cx: &Cx) -> Result<Option<std::sync::Arc<dyn crate::engine::lease::LeaseStore>>> {
         Ok(Some(crate::cloud::s3_lease::for_target(cx).await?))
     }
