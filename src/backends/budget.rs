@@ -345,6 +345,9 @@ where
     async fn stages(&self, cx: &Cx) -> Result<Vec<StageRecord>> {
         self.0.stages(cx).await
     }
+    fn check_url(&self, cx: &Cx, live: &Outcome) -> std::result::Result<String, String> {
+        self.0.check_url(cx, live)
+    }
 
     fn plan_destroy(&self, cx: &Cx, seen: &Self::Observed) -> Planned<Self::Change> {
         let mut plan = wrap(self.0.plan_destroy(cx, &seen.inner));

@@ -223,10 +223,16 @@ fn the_plan_note_names_each_check() {
 /// private ones (signed calls only) nor a SageMaker endpoint; `local` always.
 #[test]
 fn targets_say_whether_their_live_url_takes_plain_check_requests() {
-    use crate::backends::cloudrun::CloudRunBackend;
-    use crate::backends::lambda::LambdaTarget;
-    use crate::backends::sagemaker::SageMakerTarget;
+    // As the registry serves them: each target inside the budget wrapper, which must
+    // pass the question on (backends::for_kind).
+    use crate::backends::budget::WithBudget;
     use crate::engine::target::Target;
+    #[allow(non_snake_case)]
+    let (LambdaTarget, CloudRunBackend, SageMakerTarget) = (
+        WithBudget(crate::backends::lambda::LambdaTarget),
+        WithBudget(crate::backends::cloudrun::CloudRunBackend),
+        WithBudget(crate::backends::sagemaker::SageMakerTarget),
+    );
     use crate::engine::{Health, Outcome};
 
     let live =
@@ -252,5 +258,5 @@ fn targets_say_whether_their_live_url_takes_plain_check_requests() {
     assert!(SageMakerTarget.check_url(&sm, &live).unwrap_err().contains("SigV4"));
     let local = crate::engine::testing::cx("version = 1\n[app]\nname = \"t\"\ncommand = \"python s.py\"\n", "local", &[]);
     let none = Outcome { url: None, ..live.clone() };
-    assert!(crate::backends::local::LocalTarget.check_url(&local, &none).unwrap_err().contains("no URL"));
+    assert!(WithBudget(crate::backends::local::LocalTarget).check_url(&local, &none).unwrap_err().contains("no URL"));
 }
