@@ -245,6 +245,10 @@ impl LogQuery {
 /// change anything anywhere; `apply` is get -> create-or-update, safe to re-run after any
 /// failure, and health-gates the switch to the new version itself, because how a new
 /// version is reached before it takes traffic differs per platform.
+///
+/// Every target is served wrapped in `backends::budget::WithBudget`, which implements
+/// each method by passing it on: a new method with a default here must be passed on
+/// there too, or the targets' own versions of it are never called.
 #[async_trait]
 pub trait Target: Send + Sync + 'static {
     /// What `build` produced, on this machine (nothing pushed or uploaded).
