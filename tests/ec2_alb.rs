@@ -135,7 +135,7 @@ fn the_load_balancer_url_stays_through_deploys_a_failed_health_check_and_rollbac
     assert_eq!((listeners[0]["port"].as_u64(), listeners[0]["protocol"].as_str()), (Some(80), Some("HTTP")));
     assert_eq!(listeners[0]["forward"][0], tg["arn"]);
     let id1 = live_id(&app);
-    assert_eq!(targets(&app), [id1.clone()]);
+    assert_eq!(targets(&app), std::slice::from_ref(&id1));
     let url = format!("http://{}", lb["dns"].as_str().unwrap());
     assert_eq!(first["url"], url.as_str(), "{first}");
     // No Elastic IP; the load balancer's group takes 80 from the allowed networks, the
@@ -163,7 +163,7 @@ fn the_load_balancer_url_stays_through_deploys_a_failed_health_check_and_rollbac
     assert_eq!((v2["url"].as_str(), v2["health"].as_str()), (Some(url.as_str()), Some("passed")), "{v2}");
     let id2 = live_id(&app);
     assert_ne!(id2, id1);
-    assert_eq!(targets(&app), [id2.clone()]);
+    assert_eq!(targets(&app), std::slice::from_ref(&id2));
     assert_eq!(crate::ec2_target::instance(&state(&app), &id1)["state"], "terminated");
 
     // A new version failing its own health check is never registered: exit 3, the old
@@ -175,7 +175,7 @@ fn the_load_balancer_url_stays_through_deploys_a_failed_health_check_and_rollbac
     let bad = json_of(&out);
     assert_eq!((bad["url"].as_str(), bad["health"].as_str()), (Some(url.as_str()), Some("failed")), "{bad}");
     assert_eq!(live_id(&app), id2);
-    assert_eq!(targets(&app), [id2.clone()]);
+    assert_eq!(targets(&app), std::slice::from_ref(&id2));
     status.store(200, Ordering::SeqCst);
 
     // Rollback: a new instance with the image before, behind the same URL.

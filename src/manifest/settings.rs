@@ -161,8 +161,8 @@ target_settings! {
     /// Number of endpoint instances (not with `serverless`).
     instance_count: u32 => [Sagemaker = 1],
     /// Networks allowed to reach the app (default: no address, unless `public = true`).
-    /// ec2: the app port; a private instance is reached through SSM port forwarding, which
-    /// `plan` prints. appservice: one allow rule per network on the site and its staging
+    /// ec2: the app port (with `load_balancer = true`, the load balancer's 80 or 443); a
+    /// private instance is reached through SSM port forwarding, which `plan` prints. appservice: one allow rule per network on the site and its staging
     /// slot, every other address denied (also with `public = true`).
     allow_cidrs: Vec<Cidr> => [Ec2, Appservice],
     /// Networks allowed SSH access (none unless given).
@@ -225,7 +225,7 @@ target_settings! {
     /// cloudrun: allow unauthenticated calls; lambda: the HTTP API's route takes unsigned
     /// calls (else only SigV4-signed ones with `execute-api:Invoke`); local: serve on every
     /// interface, not only 127.0.0.1, and run `command` as written; ec2: open the app port
-    /// to every address unless `allow_cidrs` limits it; appservice: let every address reach
+    /// (or the load balancer) to every address unless `allow_cidrs` limits it; appservice: let every address reach
     /// the site unless `allow_cidrs` limits it; railway: give the service a Railway domain
     /// (else only the project's private network reaches it, at
     /// `http://{app}-{stage}.railway.internal:{port}`); render: a web service with an
