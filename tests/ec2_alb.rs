@@ -261,3 +261,46 @@ fn a_same_named_load_balancer_without_our_tags_is_refused() {
     assert_eq!(elb, "1");
     assert!(front(&app)["tgs"].as_array().unwrap().is_empty());
 }
+
+/// Turning the load balancer on (a settings change: a new instance, health-gated) releases
+/// the Elastic IP and makes the new instance the one target; turning it off again deletes
+/// the load balancer's parts and puts a new address on the next instance.
+#[test]
+fn switching_the_load_balancer_on_and_off() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let app = app_name("gpualbswitch");
+    let repo = format!("{}/ec2-alb/{app}", env("AIDEPLOY_TEST_REGISTRY"));
+    let (health, _status) = health_server();
+    let run = |args: &[&str]| cmd(home.path(), p, &health, &repo).args(args).output().unwrap();
+
+    write_app(p, &app, &format!("ami = \"{AMI}\""));
+    let before = ok_json(&run(&["deploy", "--target", "ec2", "--yes", "--json"]));
+    let id = live_id(&app);
+    let ip = front(&app)["eips"][0].as_str().unwrap_or_else(|| panic!("no address: {before}")).to_string();
+    assert_eq!(before["url"], format!("http://{ip}:8000").as_str());
+
+    write_app(p, &app, &format!("ami = \"{AMI}\"\nload_balancer = true"));
+    let on = ok_json(&run(&["deploy", "--target", "ec2", "--yes", "--json"]));
+    let id2 = live_id(&app);
+    assert_ne!(id2, id);
+    assert_eq!(targets(&app), std::slice::from_ref(&id2));
+    let (lb, _) = the_lb(&app);
+    assert_eq!(on["url"], format!("http://{}", lb["dns"].as_str().unwrap()).as_str(), "{on}");
+    assert_eq!(front(&app)["eips"], serde_json::json!([]));
+
+    write_app(p, &app, &format!("ami = \"{AMI}\""));
+    let off = ok_json(&run(&["deploy", "--target", "ec2", "--yes", "--json"]));
+    let id3 = live_id(&app);
+    assert_ne!(id3, id2);
+    let f = front(&app);
+    assert_eq!((&f["lbs"], &f["tgs"]), (&serde_json::json!([]), &serde_json::json!([])), "{f}");
+    assert!(!f["sgs"].as_array().unwrap().iter().any(|g| g["name"].as_str().unwrap().ends_with("-lb")), "{f}");
+    let ip = f["eips"][0].as_str().unwrap_or_else(|| panic!("no address: {f}"));
+    assert_eq!(off["url"], format!("http://{ip}:8000").as_str(), "{off}");
+
+    ok_json(&run(&["destroy", "--target", "ec2", "--yes", "--json"]));
+    let f = front(&app);
+    assert_eq!((&f["lbs"], &f["sgs"], &f["eips"]), (&serde_json::json!([]), &serde_json::json!([]), &serde_json::json!([])), "{f}");
+}

@@ -22,11 +22,14 @@
 //!   the registry, pulls the image by digest, reads the secrets with the instance
 //!   profile and runs the container with `--gpus all --restart unless-stopped`;
 //! - when the port is open, an Elastic IP (also tagged `Name` `aideploy-{base}`): the
-//!   URL, the same after every deploy and rollback (see `address`).
+//!   URL, the same after every deploy and rollback (see `address`); or, with
+//!   `load_balancer = true`, an Application Load Balancer, its security group, target
+//!   group and listener instead (see `alb`).
 //!
 //! A change starts a new instance, health-checks it at its own address, moves the Elastic
-//! IP to it, then terminates the old one; a new instance that fails is terminated and the
-//! old one keeps serving, with the address (exit 3). The
+//! IP to it (or registers it with the load balancer and waits until it is healthy there),
+//! then terminates the old one; a new instance that fails is terminated and the old one
+//! keeps serving, with the address (exit 3). The
 //! instance's `aideploy:config` tag is a digest of everything it was started with, so
 //! an unchanged redeploy only reads.
 
@@ -387,9 +390,14 @@ impl Target for Ec2Backend {
     type Observed = Now;
     type Change = Step;
 
-    /// `status --metrics`: no load balancer yet: nothing in front of the instance counts its requests.
-    async fn metrics(&self, _cx: &Cx, _seen: &Self::Observed, _window: std::time::Duration) -> Result<crate::engine::Metrics> {
-        Ok(crate::engine::Metrics::not_available("no load balancer yet: nothing in front of the instance counts its requests"))
+    /// `status --metrics`: nothing read yet (an Elastic IP counts no requests; the load
+    /// balancer's CloudWatch metrics are not read yet).
+    async fn metrics(&self, cx: &Cx, _seen: &Self::Observed, _window: std::time::Duration) -> Result<crate::engine::Metrics> {
+        Ok(crate::engine::Metrics::not_available(if alb::wanted(cx) {
+            "the load balancer's request metrics are not read yet"
+        } else {
+            "no load balancer: nothing in front of the instance counts its requests"
+        }))
     }
 
     fn kind(&self) -> Kind {
