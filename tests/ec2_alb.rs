@@ -197,8 +197,9 @@ fn the_load_balancer_url_stays_through_deploys_a_failed_health_check_and_rollbac
     assert!(running(&state(&app)).is_empty());
 }
 
-/// With `certificate_arn` the listener is HTTPS on 443 with that certificate and the URL
-/// is https; destroy from another machine (no local state) finds every part by its tags.
+/// With `certificate_arn` the listener (plain HTTP on 80 before it) is HTTPS on 443 with
+/// that certificate, on the same load balancer, and the URL is https; destroy from another
+/// machine (no local state) finds every part by its tags.
 #[test]
 fn https_with_the_certificate_and_destroy_from_elsewhere() {
     let home = tempfile::tempdir().unwrap();
@@ -208,9 +209,16 @@ fn https_with_the_certificate_and_destroy_from_elsewhere() {
     // moto's ELBv2 records the certificate as in use in its ACM: it must exist there.
     let cert =
         boto(&format!("acm = boto3.client('acm', **kw)\nprint(acm.request_certificate(DomainName='{app}.example.com')['CertificateArn'])"));
-    write_app(p, &app, &format!("ami = \"{AMI}\"\nload_balancer = true\ncertificate_arn = \"{cert}\"\nidle_timeout = 900"));
     let repo = format!("{}/ec2-alb/{app}", env("AIDEPLOY_TEST_REGISTRY"));
     let (health, _status) = health_server();
+    // First plain HTTP on 80; then the certificate moves the same listener to HTTPS on 443.
+    write_app(p, &app, &format!("ami = \"{AMI}\"\nload_balancer = true"));
+    ok_json(&cmd(home.path(), p, &health, &repo).args(["deploy", "--target", "ec2", "--yes", "--json"]).output().unwrap());
+    let (plain, _) = the_lb(&app);
+    assert_eq!(plain["listeners"][0]["port"], 80, "{plain}");
+    write_app(p, &app, &format!("ami = \"{AMI}\"\nload_balancer = true\ncertificate_arn = \"{cert}\"\nidle_timeout = 900"));
+    let planned = ok_json(&cmd(home.path(), p, &health, &repo).args(["plan", "--target", "ec2", "--json"]).output().unwrap());
+    assert!(rows(&planned).contains(&("listener".into(), "update".into())), "{planned}");
     let out = cmd(home.path(), p, &health, &repo).args(["deploy", "--target", "ec2", "--yes", "--json"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("plain HTTP"), "{}", String::from_utf8_lossy(&out.stderr));
     let deployed = ok_json(&out);
@@ -220,6 +228,7 @@ fn https_with_the_certificate_and_destroy_from_elsewhere() {
     assert_eq!((listeners[0]["port"].as_u64(), listeners[0]["protocol"].as_str()), (Some(443), Some("HTTPS")));
     assert_eq!(listeners[0]["certs"], serde_json::json!([cert]));
     assert_eq!(lb["idle"], "900");
+    assert_eq!(lb["dns"], plain["dns"]);
     assert_eq!(deployed["url"], format!("https://{}", lb["dns"].as_str().unwrap()).as_str(), "{deployed}");
     let f = front(&app);
     let lb_sg = f["sgs"].as_array().unwrap().iter().find(|g| g["id"] == lb["sgs"][0]).cloned().unwrap();

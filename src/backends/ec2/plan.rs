@@ -9,7 +9,9 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
     let digest = &artifact.info.digest;
     let base = base_name(cx);
     let mut planned = Planned::default();
-    if !access::is_open(cx) {
+    if alb::wanted(cx) && !access::is_open(cx) {
+        planned.warnings.push("the load balancer admits no address: set `public = true` or `allow_cidrs` to let people reach it".into());
+    } else if !access::is_open(cx) {
         planned.warnings.push(access::private_note(cx, &n.region, n.live().map(|i| i.id.as_str())));
     } else if alb::wanted(cx) {
         if cx.target.settings.allow_cidrs.is_none() && alb::certificate(cx).is_none() {
@@ -177,7 +179,8 @@ fn relaunch(cx: &Cx, n: &Now, live: &Inst, digest: String, image: String) -> Pla
         Step::Terminate { id: live.id.clone(), why: "once the new one is healthy".into() },
     ];
     steps.extend(address::rows(cx, n, None));
-    steps.extend(alb::rows(cx, n).into_iter().filter(|s| !matches!(s, Step::DeleteFront { .. })));
+    // A rollback changes no part of the load balancer: the rows of those there are.
+    steps.extend(alb::rows(cx, n).into_iter().filter(|s| matches!(s, Step::Front { op: Op::Noop, .. })));
     Planned::of(steps)
 }
 
