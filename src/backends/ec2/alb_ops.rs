@@ -278,6 +278,36 @@ pub(super) async fn deregister(cx: &Cx, c: &Clients, tg_arn: &str, ids: &[String
     }
 }
 
+/// Waits while the load balancer drains `ids` (finishing the requests they were serving,
+/// streamed answers included: the target group's deregistration delay, 300 s unless
+/// changed), so terminating them cuts no answer short. After 10 minutes it warns and
+/// lets them go.
+pub(super) async fn wait_drained(cx: &Cx, c: &Clients, tg_arn: &str, ids: &[String], r: &dyn Reporter) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let limit = Duration::from_secs(600);
+    let waited = Wait::new("the load balancer draining the previous instance", Duration::from_secs(5), limit)
+        .run(cx.poll, r, move || async move {
+            let mut req = c.elb.describe_target_health().target_group_arn(tg_arn);
+            for id in ids {
+                req = req.targets(target(cx, id));
+            }
+            let out = req.send().await.map_err(|e| failed("ELB DescribeTargetHealth", e))?;
+            let draining = out
+                .target_health_descriptions()
+                .iter()
+                .filter(|d| d.target_health().and_then(|h| h.state()) == Some(&elbt::TargetHealthStateEnum::Draining))
+                .count();
+            Ok(if draining == 0 { Poll::Ready(()) } else { Poll::Pending(format!("{draining} draining")) })
+        })
+        .await?;
+    if let Waited::TimedOut { last, .. } = waited {
+        r.warn(&format!("the load balancer was still draining after {} minutes ({last}); terminating anyway", limit.as_secs() / 60));
+    }
+    Ok(())
+}
+
 /// Deletes one part of the front door (gone already is done), waiting where AWS needs
 /// it: a load balancer is gone before its target group can go; a security group is
 /// retried while the load balancer's network interfaces still hold it.

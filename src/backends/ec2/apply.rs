@@ -340,10 +340,12 @@ async fn front_door(
     Ok(Ok(health))
 }
 
-/// The instances a healthy new one replaces: out of the load balancer, then terminated.
+/// The instances a healthy new one replaces: out of the load balancer (drained), then
+/// terminated.
 async fn retire(cx: &Cx, c: &Clients, front: Option<&alb_ops::Ready>, old: &[String], r: &dyn Reporter) -> Result<()> {
     if let Some(f) = front {
         alb_ops::deregister(cx, c, &f.tg_arn, old, r).await?;
+        alb_ops::wait_drained(cx, c, &f.tg_arn, old, r).await?;
     }
     terminate(c, old).await
 }
