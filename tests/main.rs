@@ -32,6 +32,7 @@ mod conformance;
 mod cost_cli;
 mod credential_hops;
 mod ec2_address;
+mod ec2_alb;
 mod ec2_target;
 mod first_contact;
 mod lambda_target;

@@ -421,6 +421,7 @@ pub fn actions(c: &Call) -> Result<Vec<String>, String> {
         "apigatewayv2" => "apigateway".into(),
         "cloudwatchlogs" => "logs".into(),
         "cloudwatch" => "cloudwatch".into(),
+        "elasticloadbalancingv2" => "elasticloadbalancing".into(),
         other => return Err(format!("{}:{}: aws_sdk_{other} has no IAM prefix in tests/permissions_doc.rs: add it", c.file, c.line)),
     };
     let mut out = match RENAMED.iter().find(|(k, o, _)| *k == prefix && *o == op) {
@@ -449,6 +450,7 @@ pub fn actions(c: &Call) -> Result<Vec<String>, String> {
             "iam" => format!("iam:Tag{}", op.trim_start_matches("Create")),
             "ec2" => "ec2:CreateTags".into(),
             "sagemaker" => "sagemaker:AddTags".into(),
+            "elasticloadbalancing" => "elasticloadbalancing:AddTags".into(),
             "apigateway" => "apigateway:POST".into(),
             other => format!("{other}:TagResource"),
         });

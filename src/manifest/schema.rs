@@ -6,7 +6,7 @@ use schemars::{json_schema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use super::settings::TargetSettings;
-use super::target::{HEALTH_TIMEOUT_MAX, LAMBDA_MEMORY, LAMBDA_TIMEOUT_MAX};
+use super::target::{ACM_ARN_PATTERN, HEALTH_TIMEOUT_MAX, IDLE_TIMEOUT_MAX, LAMBDA_MEMORY, LAMBDA_TIMEOUT_MAX};
 use super::values::{EnvValue, Kind};
 use super::SecretEntry;
 
@@ -90,7 +90,7 @@ pub(super) fn per_kind(schema: &mut Schema) {
 }
 
 /// What a target of `kind` may hold: the settings of other kinds are refused, and
-/// lambda's limits apply to lambda.
+/// lambda's limits apply to lambda, ec2's load balancer rules to ec2.
 fn kind_rules(kind: Kind) -> Value {
     let mut properties = Map::new();
     for key in TargetSettings::KEYS {
@@ -106,6 +106,15 @@ fn kind_rules(kind: Kind) -> Value {
         return json!({
             "properties": properties,
             "not": { "properties": { "snapstart": { "const": true } }, "required": ["snapstart", "warm_instances"] }
+        });
+    }
+    if kind == Kind::Ec2 {
+        properties.insert("certificate_arn".into(), json!({ "pattern": ACM_ARN_PATTERN }));
+        properties.insert("idle_timeout".into(), json!({ "maximum": IDLE_TIMEOUT_MAX }));
+        // The certificate is the load balancer's: only with one.
+        return json!({
+            "properties": properties,
+            "dependentSchemas": { "certificate_arn": { "properties": { "load_balancer": { "const": true } }, "required": ["load_balancer"] } }
         });
     }
     json!({ "properties": properties })

@@ -161,8 +161,8 @@ target_settings! {
     /// Number of endpoint instances (not with `serverless`).
     instance_count: u32 => [Sagemaker = 1],
     /// Networks allowed to reach the app (default: no address, unless `public = true`).
-    /// ec2: the app port; a private instance is reached through SSM port forwarding, which
-    /// `plan` prints. appservice: one allow rule per network on the site and its staging
+    /// ec2: the app port (with `load_balancer = true`, the load balancer's 80 or 443); a
+    /// private instance is reached through SSM port forwarding, which `plan` prints. appservice: one allow rule per network on the site and its staging
     /// slot, every other address denied (also with `public = true`).
     allow_cidrs: Vec<Cidr> => [Ec2, Appservice],
     /// Networks allowed SSH access (none unless given).
@@ -179,6 +179,18 @@ target_settings! {
     /// is resolved to a digest when planning, shown in the plan, and the instance runs that
     /// digest; `repo@sha256:...` is taken as it is.
     server_image: String => [Ec2],
+    /// ec2: put the instances behind an Application Load Balancer (internet-facing, in
+    /// the default VPC's subnets) instead of an Elastic IP: a new instance is registered in
+    /// its target group and healthy there before the old one is deregistered and
+    /// terminated. The URL is the load balancer's name in DNS, the same after every deploy.
+    load_balancer: bool => [Ec2 = false],
+    /// The ACM certificate (`arn:aws:acm:...`) of the load balancer's HTTPS listener on
+    /// port 443; only with `load_balancer = true` (without it the listener is plain HTTP on
+    /// port 80).
+    certificate_arn: String => [Ec2],
+    /// Seconds (1–4000) the load balancer keeps a connection open with no bytes moving
+    /// (with `load_balancer = true`): long enough for a streamed answer's pauses.
+    idle_timeout: Seconds => [Ec2 = 300],
     /// Serverless inference, `{ memory, max_concurrency }` (memory 1024–6144 in steps of
     /// 1024, concurrency 1–200), instead of `instance_type`/`instance_count`.
     serverless: Serverless => [Sagemaker],
@@ -213,7 +225,7 @@ target_settings! {
     /// cloudrun: allow unauthenticated calls; lambda: the HTTP API's route takes unsigned
     /// calls (else only SigV4-signed ones with `execute-api:Invoke`); local: serve on every
     /// interface, not only 127.0.0.1, and run `command` as written; ec2: open the app port
-    /// to every address unless `allow_cidrs` limits it; appservice: let every address reach
+    /// (or the load balancer) to every address unless `allow_cidrs` limits it; appservice: let every address reach
     /// the site unless `allow_cidrs` limits it; railway: give the service a Railway domain
     /// (else only the project's private network reaches it, at
     /// `http://{app}-{stage}.railway.internal:{port}`); render: a web service with an
@@ -351,6 +363,8 @@ mod tests {
             "plan" => r.plan.is_some(),
             "snapstart" => r.snapstart.is_some(),
             "startup_cpu_boost" => r.startup_cpu_boost.is_some(),
+            "load_balancer" => r.load_balancer.is_some(),
+            "idle_timeout" => r.idle_timeout.is_some(),
             other => panic!("add `{other}` to resolved_has"),
         }
     }

@@ -153,9 +153,83 @@ pub(super) fn check_settings(kind: Kind, settings: &TargetSettings, source: &str
             }
         }
     }
+    if kind == Kind::Ec2 {
+        errors.extend(check_load_balancer(settings, source, text));
+    }
     if let Some(t) = &settings.health_timeout {
         if t.get().0 > HEALTH_TIMEOUT_MAX {
             errors.push(err(t.span.clone(), format!("health_timeout {} s is too long", t.get().0), "give at most 3600 seconds"));
+        }
+    }
+    errors
+}
+
+/// The load balancer's idle timeout AWS takes, in seconds.
+pub(super) const IDLE_TIMEOUT_MAX: u32 = 4000;
+/// An ACM certificate's ARN, as the JSON Schema says it (`is_acm_arn` checks the same).
+pub(super) const ACM_ARN_PATTERN: &str = "^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$";
+
+/// `arn:aws[-partition]:acm:REGION:ACCOUNT(12 digits):certificate/ID`.
+fn is_acm_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else { return false };
+    let id = resource.strip_prefix("certificate/").unwrap_or_default();
+    arn == "arn"
+        && partition.strip_prefix("aws").is_some_and(|p| p.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        && service == "acm"
+        && !region.is_empty()
+        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// ec2's load balancer settings: `certificate_arn` only with `load_balancer = true` and
+/// shaped as an ACM ARN; `idle_timeout` within what AWS takes.
+fn check_load_balancer(settings: &TargetSettings, source: &str, text: &str) -> Vec<ManifestError> {
+    let mut errors = Vec::new();
+    let on = settings.load_balancer.as_ref().is_some_and(|b| *b.get());
+    if let Some(arn) = &settings.certificate_arn {
+        if !on {
+            errors.push(
+                ManifestError::new(
+                    source,
+                    text,
+                    arn.span.clone(),
+                    "aideploy::manifest::conflict",
+                    "`certificate_arn` is the load balancer's certificate, and this target has no load balancer",
+                )
+                .label("without load_balancer = true")
+                .help("add `load_balancer = true` to this target, or remove `certificate_arn`"),
+            );
+        } else if !is_acm_arn(arn.get()) {
+            errors.push(
+                ManifestError::new(
+                    source,
+                    text,
+                    arn.span.clone(),
+                    "aideploy::manifest::invalid_value",
+                    format!("`{}` is not an ACM certificate ARN", arn.get()),
+                )
+                .label("not arn:aws:acm:REGION:ACCOUNT:certificate/ID")
+                .help("give the certificate's ARN as `aws acm list-certificates` shows it (in the target's region)"),
+            );
+        }
+    }
+    if let Some(t) = &settings.idle_timeout {
+        if t.get().0 > IDLE_TIMEOUT_MAX {
+            errors.push(
+                ManifestError::new(
+                    source,
+                    text,
+                    t.span.clone(),
+                    "aideploy::manifest::out_of_range",
+                    format!("idle_timeout {} s is too long", t.get().0),
+                )
+                .label("out of range")
+                .help("an Application Load Balancer takes 1 to 4000 seconds"),
+            );
         }
     }
     errors

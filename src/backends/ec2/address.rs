@@ -22,8 +22,9 @@ pub struct Eip {
 }
 
 /// Whether this target keeps an address: only when its port is open.
+/// Behind a load balancer there is none: the load balancer's name is the address.
 pub(super) fn wanted(cx: &Cx) -> bool {
-    access::is_open(cx)
+    access::is_open(cx) && !alb::wanted(cx)
 }
 
 /// The address's `Name` tag (for people; it is found by the ownership tags).
@@ -60,7 +61,8 @@ pub(super) fn serving_url(cx: &Cx, eip: Option<&Eip>, on: Option<&Inst>) -> Opti
 /// new one starts); a second one of ours (never made by one run: left by hand) released.
 pub(super) fn rows(cx: &Cx, n: &Now, serving: Option<&str>) -> Vec<Step> {
     if !wanted(cx) {
-        return Vec::new();
+        // The addresses of before (the port closed, or a load balancer in front now).
+        return n.addresses.iter().map(release_step).collect();
     }
     let keep = chosen(&n.addresses);
     let mut steps = vec![match (keep, serving) {

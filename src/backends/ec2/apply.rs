@@ -103,8 +103,11 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
         }
     };
 
-    // 4. The security group, and the log group the container writes to.
-    let sg_id = ensure_sg(cx, &c, n.sg.as_ref(), r).await?;
+    // 4. The load balancer (`load_balancer = true`) first, as the instance's security
+    // group admits its group; then that security group, and the log group the container
+    // writes to.
+    let front = if alb::wanted(cx) { Some(alb_ops::ensure(cx, &c, &n.front, r).await?) } else { None };
+    let sg_id = ensure_sg(cx, &c, n.sg.as_ref(), front.as_ref().map(|f| f.sg_id.as_str()), r).await?;
     if plan.changes.iter().any(|s| matches!(s, Step::LogGroup { op: Op::Create | Op::Update, .. })) {
         r.step(&format!("creating log group {group}"));
         crate::cloud::aws_logs::ensure_group(cx, &c.logs, &group, n.log_group.as_ref()).await?;
@@ -146,12 +149,27 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
     // Only the instances this run read before it started (and that the plan showed) go.
     let others: Vec<&Inst> = n.instances.iter().filter(|i| i.id != inst.id).collect();
     if !created && others.is_empty() {
-        // The instance serving already: the address goes (back) on it if it is not there.
+        // The instance serving already: the address goes (back) on it if it is not there,
+        // or it is the load balancer's one target.
         if let Some(e) = eip.as_mut() {
             address::associate(&c, e, &inst.id, r).await?;
         }
+        let mut health = n.health;
+        if let Some(f) = &front {
+            if !f.targets.contains(&inst.id) {
+                if let Err(why) = alb_ops::register_healthy(cx, &c, &f.tg_arn, &inst.id, r).await? {
+                    r.done();
+                    let failure = Some(format!("instance {}: {why}", inst.id));
+                    return Ok(Outcome { url: Some(f.url.clone()), health: Health::Failed, actions, failure, pushed });
+                }
+                health = Health::Passed;
+            }
+            let strays: Vec<String> = f.targets.iter().filter(|t| **t != inst.id).cloned().collect();
+            alb_ops::deregister(cx, &c, &f.tg_arn, &strays, r).await?;
+        }
+        retire_front(cx, &c, &plan.changes, r).await?;
         r.done();
-        return Ok(Outcome { url: address::serving_url(cx, eip.as_ref(), Some(&inst)), health: n.health, actions, failure: None, pushed });
+        return Ok(Outcome { url: url_now(cx, front.as_ref(), eip.as_ref(), Some(&inst)), health, actions, failure: None, pushed });
     }
 
     // 6. Running, status checks, health; then the old instances go.
@@ -159,23 +177,24 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
         Ok(ready) => gate(cx, &c, &ready, r).await.map(|h| (ready, h)),
         Err(e) => Err(format!("{e:#}")),
     };
+    let gated = match gated {
+        Ok((ready, health)) => front_door(cx, &c, front.as_ref(), &mut eip, &ready.id, health, r).await?.map(|h| (ready, h)),
+        Err(why) => Err(why),
+    };
     match gated {
         Ok((ready, health)) => {
-            // Healthy at its own address: now the app's address moves to it.
-            if let Some(e) = eip.as_mut() {
-                address::associate(&c, e, &ready.id, r).await?;
-            }
             if !others.is_empty() {
                 r.step(&format!(
                     "terminating the previous instance{} {}",
                     if others.len() > 1 { "s" } else { "" },
                     others.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")
                 ));
-                terminate(&c, &others.iter().map(|i| i.id.clone()).collect::<Vec<_>>()).await?;
+                retire(cx, &c, front.as_ref(), &others.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), r).await?;
             }
+            retire_front(cx, &c, &plan.changes, r).await?;
             r.done();
             plain_http_note(cx, &c.region, &ready, r);
-            Ok(Outcome { url: address::serving_url(cx, eip.as_ref(), Some(&ready)), health, actions, failure: None, pushed })
+            Ok(Outcome { url: url_now(cx, front.as_ref(), eip.as_ref(), Some(&ready)), health, actions, failure: None, pushed })
         }
         Err(why) => {
             r.step(&format!("terminating the unhealthy instance {}", inst.id));
@@ -183,7 +202,7 @@ pub(super) async fn apply(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>, plan: 
             r.done();
             let kept = if others.is_empty() { "nothing is serving" } else { "the previous instance keeps serving" };
             Ok(Outcome {
-                url: address::serving_url(cx, eip.as_ref(), live.as_ref().filter(|l| l.id != inst.id)),
+                url: url_now(cx, front.as_ref(), eip.as_ref(), live.as_ref().filter(|l| l.id != inst.id)),
                 health: Health::Failed,
                 actions,
                 failure: Some(format!("instance {}: {why}\n({kept})", inst.id)),
@@ -217,6 +236,12 @@ pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Rep
         return Err(Hinted::new(format!("the security group {} is gone", sg_name(cx)), "deploy again to recreate it").into());
     };
     let back = Some((live.tag(TAG_DIGEST).unwrap_or_default().to_string(), live.tag(TAG_IMAGE).unwrap_or_default().to_string()));
+    let front = match alb::wanted(cx) {
+        false => None,
+        true => Some(alb_ops::ready_of(cx, &n.front).ok_or_else(|| {
+            Hinted::new(format!("the load balancer {} (or a part of it) is gone", alb::name(cx)), "deploy again to recreate it")
+        })?),
+    };
     let ami = resolve_ami(cx, &c, r).await?;
     let mut eip = address_of(cx, &c, n, &plan.changes, r).await?;
     let launch = Launch {
@@ -235,23 +260,24 @@ pub(super) async fn rollback(cx: &Cx, n: &Now, plan: &Planned<Step>, r: &dyn Rep
         Ok(ready) => gate(cx, &c, &ready, r).await.map(|h| (ready, h)),
         Err(e) => Err(format!("{e:#}")),
     };
+    let gated = match gated {
+        Ok((ready, health)) => front_door(cx, &c, front.as_ref(), &mut eip, &ready.id, health, r).await?.map(|h| (ready, h)),
+        Err(why) => Err(why),
+    };
     let actions: Vec<_> = plan.changes.iter().map(Change::row).collect();
     match gated {
         Ok((ready, health)) => {
-            if let Some(e) = eip.as_mut() {
-                address::associate(&c, e, &ready.id, r).await?;
-            }
             let old: Vec<String> = n.instances.iter().map(|i| i.id.clone()).collect();
             r.step(&format!("terminating {}", old.join(", ")));
-            terminate(&c, &old).await?;
+            retire(cx, &c, front.as_ref(), &old, r).await?;
             r.done();
             plain_http_note(cx, &c.region, &ready, r);
-            Ok(Outcome { url: address::serving_url(cx, eip.as_ref(), Some(&ready)), health, actions, failure: None, pushed: None })
+            Ok(Outcome { url: url_now(cx, front.as_ref(), eip.as_ref(), Some(&ready)), health, actions, failure: None, pushed: None })
         }
         Err(why) => {
             terminate(&c, std::slice::from_ref(&inst.id)).await?;
             Ok(Outcome {
-                url: address::serving_url(cx, eip.as_ref(), Some(live)),
+                url: url_now(cx, front.as_ref(), eip.as_ref(), Some(live)),
                 health: Health::Failed,
                 actions,
                 failure: Some(format!("instance {}: {why}\n(the current instance keeps serving)", inst.id)),
@@ -277,4 +303,61 @@ async fn address_of(cx: &Cx, c: &Clients, n: &Now, steps: &[Step], r: &dyn Repor
         }
     }
     Ok(keep)
+}
+
+/// The URL serving now: the load balancer's, else the address's (see `address`).
+fn url_now(cx: &Cx, front: Option<&alb_ops::Ready>, eip: Option<&address::Eip>, on: Option<&Inst>) -> Option<String> {
+    match front {
+        Some(f) => Some(f.url.clone()),
+        None => address::serving_url(cx, eip, on),
+    }
+}
+
+/// A new instance that passed its own health check takes the traffic: registered with the
+/// load balancer and healthy there, or the address moved to it. `Ok(Err(why))`: the load
+/// balancer did not find it healthy; it is deregistered again, never having served.
+async fn front_door(
+    cx: &Cx,
+    c: &Clients,
+    front: Option<&alb_ops::Ready>,
+    eip: &mut Option<address::Eip>,
+    id: &str,
+    health: Health,
+    r: &dyn Reporter,
+) -> Result<std::result::Result<Health, String>> {
+    if let Some(f) = front {
+        return Ok(match alb_ops::register_healthy(cx, c, &f.tg_arn, id, r).await? {
+            Ok(()) => Ok(Health::Passed),
+            Err(why) => {
+                alb_ops::deregister(cx, c, &f.tg_arn, &[id.to_string()], r).await?;
+                Err(why)
+            }
+        });
+    }
+    if let Some(e) = eip.as_mut() {
+        address::associate(c, e, id, r).await?;
+    }
+    Ok(Ok(health))
+}
+
+/// The instances a healthy new one replaces: out of the load balancer (drained), then
+/// terminated.
+async fn retire(cx: &Cx, c: &Clients, front: Option<&alb_ops::Ready>, old: &[String], r: &dyn Reporter) -> Result<()> {
+    if let Some(f) = front {
+        alb_ops::deregister(cx, c, &f.tg_arn, old, r).await?;
+        alb_ops::wait_drained(cx, c, &f.tg_arn, old, r).await?;
+    }
+    terminate(c, old).await
+}
+
+/// The load balancer's parts the plan deletes (`load_balancer` turned off), once the
+/// instance serves without it.
+async fn retire_front(cx: &Cx, c: &Clients, steps: &[Step], r: &dyn Reporter) -> Result<()> {
+    for step in steps {
+        if let Step::DeleteFront { part, id, name } = step {
+            r.step(&format!("deleting {} {name}", part.resource()));
+            alb_ops::delete(cx, c, *part, id, r).await?;
+        }
+    }
+    Ok(())
 }

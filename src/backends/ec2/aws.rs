@@ -15,6 +15,8 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub iam: aws_sdk_iam::Client,
     pub ecr: aws_sdk_ecr::Client,
+    /// The load balancer (`load_balancer = true`).
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     /// The container's log group.
     pub logs: aws_sdk_cloudwatchlogs::Client,
@@ -29,6 +31,7 @@ impl Clients {
             ec2: crate::aws_client!(aws_sdk_ec2, config),
             iam: crate::aws_client!(aws_sdk_iam, config),
             ecr: crate::aws_client!(aws_sdk_ecr, config),
+            elb: crate::aws_client!(aws_sdk_elasticloadbalancingv2, config),
             secrets: crate::aws_client!(aws_sdk_secretsmanager, config),
             logs: crate::aws_client!(aws_sdk_cloudwatchlogs, config),
             plane: crate::cloud::aws::DataPlane::of("EC2"),

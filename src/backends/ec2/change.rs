@@ -91,6 +91,20 @@ pub enum Step {
         ip: String,
         association_id: Option<String>,
     },
+    /// A part of the load balancer (`id`: its name, or what names it once it exists):
+    /// created, kept or brought to what the manifest says.
+    Front {
+        part: super::alb::Part,
+        op: Op,
+        id: String,
+        why: String,
+    },
+    /// A part of the load balancer to delete (`id`: its ARN or group id; `name` for people).
+    DeleteFront {
+        part: super::alb::Part,
+        id: String,
+        name: String,
+    },
     /// An instance to terminate: an old one once the new one is healthy, or on destroy.
     Terminate {
         id: String,
@@ -161,6 +175,8 @@ impl Change for Step {
             }
             Step::Address { op, id, why } => super::address::row(*op, id, why),
             Step::ReleaseAddress { ip, .. } => Action::new(Op::Delete, "elastic-ip", ip).because("released"),
+            Step::Front { part, op, id, why } => super::alb::row(*part, *op, id, why),
+            Step::DeleteFront { part, name, .. } => super::alb::row(*part, Op::Delete, name, ""),
             Step::Terminate { id, why } => Action::new(Op::Delete, "instance", id).because(why.clone()),
             Step::DeleteSecurityGroup { name, id } => Action::new(Op::Delete, "security-group", format!("{name} ({id})")),
             Step::DeleteProfile { name, .. } => Action::new(Op::Delete, "instance-profile", name),

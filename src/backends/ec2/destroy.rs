@@ -21,6 +21,10 @@ pub(super) async fn destroy(cx: &Cx, _n: &Now, plan: &Planned<Step>, r: &dyn Rep
                 r.step(&format!("releasing Elastic IP {ip}"));
                 address::release(&c, allocation_id, association_id.as_deref()).await?;
             }
+            Step::DeleteFront { part, id, name } => {
+                r.step(&format!("deleting {} {name}", part.resource()));
+                alb_ops::delete(cx, &c, *part, id, r).await?;
+            }
             Step::DeleteSecurityGroup { id, .. } => {
                 r.step(&format!("deleting security group {id}"));
                 delete_sg(cx, &c, id, r).await?;

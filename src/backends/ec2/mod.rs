@@ -22,16 +22,21 @@
 //!   the registry, pulls the image by digest, reads the secrets with the instance
 //!   profile and runs the container with `--gpus all --restart unless-stopped`;
 //! - when the port is open, an Elastic IP (also tagged `Name` `aideploy-{base}`): the
-//!   URL, the same after every deploy and rollback (see `address`).
+//!   URL, the same after every deploy and rollback (see `address`); or, with
+//!   `load_balancer = true`, an Application Load Balancer, its security group, target
+//!   group and listener instead (see `alb`).
 //!
 //! A change starts a new instance, health-checks it at its own address, moves the Elastic
-//! IP to it, then terminates the old one; a new instance that fails is terminated and the
-//! old one keeps serving, with the address (exit 3). The
+//! IP to it (or registers it with the load balancer and waits until it is healthy there),
+//! then terminates the old one; a new instance that fails is terminated and the old one
+//! keeps serving, with the address (exit 3). The
 //! instance's `aideploy:config` tag is a digest of everything it was started with, so
 //! an unchanged redeploy only reads.
 
 mod access;
 mod address;
+mod alb;
+mod alb_ops;
 mod apply;
 mod aws;
 mod build;
@@ -172,9 +177,15 @@ fn health_timeout(cx: &Cx) -> Duration {
     cx.target.health_timeout()
 }
 
-/// The ingress rules the security group should have: (port, cidr).
-fn desired_ingress(cx: &Cx) -> BTreeSet<(u16, String)> {
-    let mut out: BTreeSet<(u16, String)> = access::allow_cidrs(cx).into_iter().map(|c| (port(cx), c)).collect();
+/// The ingress rules the instance's security group should have: (port, cidr or group
+/// id). Behind the load balancer the app port admits only its group (`front`, when it
+/// exists), else the allowed networks.
+fn desired_ingress(cx: &Cx, front: Option<&str>) -> BTreeSet<(u16, String)> {
+    let mut out: BTreeSet<(u16, String)> = if alb::wanted(cx) {
+        front.map(|g| (port(cx), g.to_string())).into_iter().collect()
+    } else {
+        access::allow_cidrs(cx).into_iter().map(|c| (port(cx), c)).collect()
+    };
     if let Some(ssh) = &cx.target.settings.ssh_cidrs {
         out.extend(ssh.get().iter().map(|c| (22, c.to_string())));
     }
@@ -249,6 +260,8 @@ pub struct Now {
     health: Health,
     /// This target's Elastic IPs (one, unless someone made another with its tags).
     addresses: Vec<address::Eip>,
+    /// The load balancer and its parts (see `alb`).
+    front: alb::Front,
 }
 
 impl Now {
@@ -265,6 +278,7 @@ impl Now {
             && !self.repo.as_ref().is_some_and(|r| r.ours)
             && self.log_group.is_none()
             && self.addresses.is_empty()
+            && self.front.is_empty()
     }
     /// The address this target keeps (see `address`).
     fn address(&self) -> Option<&address::Eip> {
@@ -338,6 +352,15 @@ fn workload_image(w: &Workload) -> String {
     }
 }
 
+/// The URL people reach the app at, served by `live`: the load balancer's when the
+/// manifest asks for one, else the Elastic IP's (see `address::serving_url`).
+fn serving_url(cx: &Cx, n: &Now, live: Option<&Inst>) -> Option<String> {
+    if alb::wanted(cx) {
+        return alb::url(cx, &n.front);
+    }
+    address::serving_url(cx, n.address(), live)
+}
+
 /// The instance's address on the app port; `None` when the port is private.
 fn url_of(cx: &Cx, i: &Inst) -> Option<String> {
     if !access::is_open(cx) {
@@ -354,7 +377,8 @@ fn health_url(cx: &Cx, plane: crate::cloud::aws::DataPlane, i: &Inst) -> Option<
     if let Some(host) = std::env::var(crate::envvars::AIDEPLOY_EC2_HEALTH_HOST).ok().filter(|h| !h.is_empty()) {
         return Some(format!("http://{host}{path}"));
     }
-    if !plane.runs_workloads || !access::is_open(cx) {
+    // Behind the load balancer the app port admits only the load balancer.
+    if !plane.runs_workloads || !access::is_open(cx) || alb::wanted(cx) {
         return None;
     }
     i.public_ip.as_ref().map(|ip| format!("http://{ip}:{}{path}", port(cx)))
@@ -366,9 +390,14 @@ impl Target for Ec2Backend {
     type Observed = Now;
     type Change = Step;
 
-    /// `status --metrics`: no load balancer yet: nothing in front of the instance counts its requests.
-    async fn metrics(&self, _cx: &Cx, _seen: &Self::Observed, _window: std::time::Duration) -> Result<crate::engine::Metrics> {
-        Ok(crate::engine::Metrics::not_available("no load balancer yet: nothing in front of the instance counts its requests"))
+    /// `status --metrics`: nothing read yet (an Elastic IP counts no requests; the load
+    /// balancer's CloudWatch metrics are not read yet).
+    async fn metrics(&self, cx: &Cx, _seen: &Self::Observed, _window: std::time::Duration) -> Result<crate::engine::Metrics> {
+        Ok(crate::engine::Metrics::not_available(if alb::wanted(cx) {
+            "the load balancer's request metrics are not read yet"
+        } else {
+            "no load balancer: nothing in front of the instance counts its requests"
+        }))
     }
 
     fn kind(&self) -> Kind {
@@ -434,6 +463,9 @@ impl Target for Ec2Backend {
         if let Some(e) = n.address() {
             details.insert("elastic_ip".into(), json!(e.public_ip));
         }
+        if let Some(lb) = &n.front.lb {
+            details.insert("load_balancer".into(), json!(lb.dns));
+        }
         details.insert("security_group".into(), json!(n.sg.as_ref().map(|s| s.id.clone())));
         details.insert("instances".into(), json!(n.instances.len()));
         if let Some((server, _)) = model_of(cx) {
@@ -445,7 +477,7 @@ impl Target for Ec2Backend {
         }
         Some(Deployed {
             digest: live.and_then(|i| i.tag(TAG_DIGEST)).unwrap_or_default().to_string(),
-            url: address::serving_url(cx, n.address(), live),
+            url: serving_url(cx, n, live),
             health: n.health,
             // Every deploy and rollback launches the instance that serves it.
             deployed_at: live.filter(|i| i.launched > 0).map(|i| crate::util::iso8601(i.launched as u64)),
@@ -489,6 +521,14 @@ impl Target for Ec2Backend {
 
 /// How the new instance is reached: through SSM when it is private, else plain HTTP.
 pub(super) fn plain_http_note(cx: &Cx, region: &str, i: &Inst, r: &dyn Reporter) {
+    if alb::wanted(cx) {
+        if !access::is_open(cx) {
+            r.warn("the load balancer admits no address: set `public = true` or `allow_cidrs` to let people reach it");
+        } else if alb::certificate(cx).is_none() {
+            r.warn("the URL is plain HTTP (no TLS): anyone on the path can read requests and answers; set `certificate_arn` to an ACM certificate for HTTPS on port 443");
+        }
+        return;
+    }
     if !access::is_open(cx) {
         r.warn(&access::private_note(cx, region, Some(&i.id)));
         return;

@@ -44,33 +44,56 @@ pub(super) async fn add_role_to_profile(c: &Clients, rname: &str) -> Result<()> 
 
 pub(super) fn ip_permission(port: u16, cidr: &str) -> ec2t::IpPermission {
     let b = ec2t::IpPermission::builder().ip_protocol("tcp").from_port(i32::from(port)).to_port(i32::from(port));
-    if cidr.contains(':') {
+    if cidr.starts_with("sg-") {
+        b.user_id_group_pairs(ec2t::UserIdGroupPair::builder().group_id(cidr).build()).build()
+    } else if cidr.contains(':') {
         b.ipv6_ranges(ec2t::Ipv6Range::builder().cidr_ipv6(cidr).build()).build()
     } else {
         b.ip_ranges(ec2t::IpRange::builder().cidr_ip(cidr).build()).build()
     }
 }
 
-/// The security group with exactly the wanted ingress rules. Returns its id.
-pub(super) async fn ensure_sg(cx: &Cx, c: &Clients, have: Option<&Sg>, r: &dyn Reporter) -> Result<String> {
-    let want = desired_ingress(cx);
+/// The instance's security group with exactly the wanted ingress rules (`front`: the
+/// load balancer's group, admitted to the app port). Returns its id.
+pub(super) async fn ensure_sg(cx: &Cx, c: &Clients, have: Option<&Sg>, front: Option<&str>, r: &dyn Reporter) -> Result<String> {
+    let group = Group { name: sg_name(cx), description: format!("aideploy: port {} of {}", port(cx), base_name(cx)), vpc: None };
+    ensure_group(cx, c, have, &group, desired_ingress(cx, front), r).await
+}
+
+/// A security group to create: its name, description and VPC (`None`: the default VPC).
+pub(super) struct Group {
+    pub(super) name: String,
+    pub(super) description: String,
+    pub(super) vpc: Option<String>,
+}
+
+/// The group `g` (tagged on create) with exactly the ingress rules `want`. Returns its id.
+pub(super) async fn ensure_group(
+    cx: &Cx,
+    c: &Clients,
+    have: Option<&Sg>,
+    g: &Group,
+    want: BTreeSet<(u16, String)>,
+    r: &dyn Reporter,
+) -> Result<String> {
     let (id, current) = match have {
         Some(g) => (g.id.clone(), g.ingress.clone()),
-        None => match read_sg(cx, c).await? {
+        None => match read_sg_named(cx, c, &g.name).await? {
             Some(g) => (g.id, g.ingress),
             None => {
-                r.step(&format!("creating security group {}", sg_name(cx)));
+                r.step(&format!("creating security group {}", g.name));
                 let mut spec = ec2t::TagSpecification::builder()
                     .resource_type(ec2t::ResourceType::SecurityGroup)
-                    .tags(ec2t::Tag::builder().key("Name").value(sg_name(cx)).build());
+                    .tags(ec2t::Tag::builder().key("Name").value(&g.name).build());
                 for (k, v) in tags(cx) {
                     spec = spec.tags(ec2t::Tag::builder().key(k).value(v).build());
                 }
                 let out = c
                     .ec2
                     .create_security_group()
-                    .group_name(sg_name(cx))
-                    .description(format!("aideploy: port {} of {}", port(cx), base_name(cx)))
+                    .group_name(&g.name)
+                    .description(&g.description)
+                    .set_vpc_id(g.vpc.clone())
                     .tag_specifications(spec.build())
                     .send()
                     .await
@@ -339,6 +362,10 @@ pub(super) async fn gate(cx: &Cx, c: &Clients, i: &Inst, r: &dyn Reporter) -> st
                 crate::cloud::aws::DataPlane::WHY_NOT,
                 crate::envvars::AIDEPLOY_EC2_HEALTH_HOST
             ));
+            return Ok(Health::Skipped);
+        }
+        if alb::wanted(cx) {
+            r.progress(&format!("{}: its port admits only the load balancer, whose health check gates it", i.id));
             return Ok(Health::Skipped);
         }
         if !access::is_open(cx) {

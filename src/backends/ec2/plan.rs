@@ -9,8 +9,14 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
     let digest = &artifact.info.digest;
     let base = base_name(cx);
     let mut planned = Planned::default();
-    if !access::is_open(cx) {
+    if alb::wanted(cx) && !access::is_open(cx) {
+        planned.warnings.push("the load balancer admits no address: set `public = true` or `allow_cidrs` to let people reach it".into());
+    } else if !access::is_open(cx) {
         planned.warnings.push(access::private_note(cx, &n.region, n.live().map(|i| i.id.as_str())));
+    } else if alb::wanted(cx) {
+        if cx.target.settings.allow_cidrs.is_none() && alb::certificate(cx).is_none() {
+            planned.warnings.push("the load balancer is open to the whole internet over plain HTTP: set `certificate_arn` for HTTPS, `allow_cidrs` to limit who may reach it".into());
+        }
     } else if cx.target.settings.allow_cidrs.is_none() {
         planned
             .warnings
@@ -85,11 +91,25 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
         None => Op::Create,
     };
     steps.push(Step::Profile { name: rname, op });
-    let ingress = desired_ingress(cx);
+    // Behind a load balancer not made yet, its group is a rule to add once it exists.
+    let front_sg = n.front.sg.as_ref().map(|g| g.id.as_str()).or(alb::wanted(cx).then_some(LB_GROUP));
+    let ingress = desired_ingress(cx, front_sg);
     let rules = if ingress.is_empty() {
         "no inbound rules (private)".to_string()
     } else {
-        ingress.iter().map(|(p, c)| format!("{p} from {c}")).collect::<Vec<_>>().join(", ")
+        ingress
+            .iter()
+            .map(
+                |(p, c)| {
+                    if c.starts_with("sg-") || c == LB_GROUP {
+                        format!("{p} from the load balancer")
+                    } else {
+                        format!("{p} from {c}")
+                    }
+                },
+            )
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let (id, op) = match &n.sg {
         None => (None, Op::Create),
@@ -133,8 +153,12 @@ pub(super) fn plan(cx: &Cx, n: &Now, artifact: &BuiltOf<Artifact>) -> Planned<St
         steps.push(Step::Terminate { id: i.id.clone(), why: "once the new one is healthy".into() });
     }
     steps.extend(address::rows(cx, n, matching.map(|m| m.id.as_str())));
+    steps.extend(alb::rows(cx, n));
     planned
 }
+
+/// The load balancer's group before it exists (never a real group id).
+const LB_GROUP: &str = "the load balancer's group";
 
 /// A new instance with the image deployed before the live one, then the live one goes.
 pub(super) fn plan_rollback(cx: &Cx, n: &Now) -> Result<Planned<Step>> {
@@ -155,6 +179,8 @@ fn relaunch(cx: &Cx, n: &Now, live: &Inst, digest: String, image: String) -> Pla
         Step::Terminate { id: live.id.clone(), why: "once the new one is healthy".into() },
     ];
     steps.extend(address::rows(cx, n, None));
+    // A rollback changes no part of the load balancer: the rows of those there are.
+    steps.extend(alb::rows(cx, n).into_iter().filter(|s| matches!(s, Step::Front { op: Op::Noop, .. })));
     Planned::of(steps)
 }
 
@@ -184,9 +210,12 @@ pub(super) fn plan_destroy(cx: &Cx, n: &Now) -> Planned<Step> {
         steps.push(Step::Terminate { id: i.id.clone(), why: i.state.clone() });
     }
     steps.extend(n.addresses.iter().map(address::release_step));
+    steps.extend(alb::deletions(cx, &n.front, true));
     if let Some(g) = &n.sg {
         steps.push(Step::DeleteSecurityGroup { name: sg_name(cx), id: g.id.clone() });
     }
+    // The load balancer's group after the instance's, whose rule names it.
+    steps.extend(alb::sg_deletion(cx, &n.front));
     let rname = role_name(cx, &n.region);
     if let Some((_, has_role)) = &n.profile {
         steps.push(Step::DeleteProfile { name: rname.clone(), has_role: *has_role });

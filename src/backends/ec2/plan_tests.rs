@@ -37,6 +37,7 @@ fn nothing() -> Now {
         secret_same: BTreeMap::new(),
         health: Health::Skipped,
         addresses: Vec::new(),
+        front: alb::Front::default(),
     }
 }
 
@@ -61,7 +62,7 @@ fn deployed(cx: &Cx, artifact: &BuiltOf<Artifact>) -> Now {
         secrets: BTreeMap::from([("VLLM_API_KEY".to_string(), key())]),
         role: Some(("arn:aws:iam::1:role/r".into(), None)),
         profile: Some(("arn:aws:iam::1:instance-profile/r".into(), true)),
-        sg: Some(Sg { id: "sg-1".into(), ingress: desired_ingress(cx) }),
+        sg: Some(Sg { id: "sg-1".into(), ingress: desired_ingress(cx, None) }),
         log_group: Some(crate::cloud::aws_logs::Group { ours: true, retention_days: Some(crate::cloud::aws_logs::RETENTION_DAYS) }),
         instances: vec![Inst { id: "i-1".into(), state: "running".into(), public_ip: None, launched: 1, tags }],
         addresses: if access::is_open(cx) { vec![eip("eipalloc-1", Some("i-1"))] } else { Vec::new() },
@@ -173,7 +174,7 @@ fn new_code_starts_an_instance_and_retires_the_old_one() {
 fn private_unless_public_or_allow_cidrs() {
     // Neither: no ingress at all, SSM sessions in the role, and the plan says how to reach it.
     let cx = cx_of("model = \"org/name\"");
-    assert!(desired_ingress(&cx).is_empty());
+    assert!(desired_ingress(&cx, None).is_empty());
     let p = plan(&cx, &nothing(), &model(&cx));
     assert!(p.changes.contains(&Step::SecurityGroup {
         name: "aideploy-gpu-dev".into(),
@@ -194,11 +195,11 @@ fn private_unless_public_or_allow_cidrs() {
     assert!(again.warnings.iter().any(|w| w.contains("--target i-1 ")), "{:?}", again.warnings);
     // `public = true`: the whole internet, with the plain-HTTP warning.
     let cx = cx_of("model = \"org/name\"\npublic = true");
-    assert_eq!(desired_ingress(&cx), BTreeSet::from([(8000, "0.0.0.0/0".to_string())]));
+    assert_eq!(desired_ingress(&cx, None), BTreeSet::from([(8000, "0.0.0.0/0".to_string())]));
     assert!(plan(&cx, &nothing(), &model(&cx)).warnings.iter().any(|w| w.contains("open to the whole internet")));
     // `allow_cidrs` limits it, public or not.
     let cx = cx_of("allow_cidrs = [\"203.0.113.0/24\"]\npublic = true");
-    assert_eq!(desired_ingress(&cx), BTreeSet::from([(8000, "203.0.113.0/24".to_string())]));
+    assert_eq!(desired_ingress(&cx, None), BTreeSet::from([(8000, "203.0.113.0/24".to_string())]));
 }
 
 #[test]
@@ -401,4 +402,97 @@ fn status_shows_the_address_while_it_is_on_the_live_instance() {
     // A private port: no URL at all.
     let private = cx_of("model = \"org/name\"");
     assert_eq!(Ec2Backend.deployed(&private, &n).and_then(|d| d.url), None);
+}
+
+/// A load balancer with every part as `cx` wants it, serving `i-1`.
+fn front(cx: &Cx) -> alb::Front {
+    let lb_sg = Sg { id: "sg-lb".into(), ingress: alb::desired_ingress(cx) };
+    alb::Front {
+        sg: Some(lb_sg),
+        lb: Some(alb::Lb { arn: "arn:lb".into(), dns: "aideploy-gpu-dev-1.elb.example".into(), idle: Some(alb::idle_timeout(cx)) }),
+        tg: Some(alb::Tg { arn: "arn:tg".into(), path: "/health".into(), matcher: alb::MATCHER.into(), targets: vec!["i-1".into()] }),
+        listener: Some(alb::Listener {
+            arn: "arn:listener".into(),
+            port: alb::listener_port(cx),
+            protocol: if alb::certificate(cx).is_some() { "HTTPS" } else { "HTTP" }.into(),
+            certificate: alb::certificate(cx),
+        }),
+    }
+}
+
+const CERT: &str = "arn:aws:acm:eu-west-1:123456789012:certificate/0e3c0a9f-1b2c-4d5e-8f90-123456789abc";
+
+#[test]
+fn a_load_balancer_is_planned_instead_of_an_address() {
+    let cx = cx("model = \"org/name\"\nload_balancer = true");
+    let p = plan(&cx, &nothing(), &model(&cx));
+    let r = rows(&p);
+    for part in ["lb-security-group", "load-balancer", "target-group", "listener"] {
+        assert!(r.contains(&(Op::Create, part.to_string())), "{part}: {r:?}");
+    }
+    assert!(!r.iter().any(|(_, res)| res == "elastic-ip"), "{r:?}");
+    let listener = p.changes.iter().map(Change::row).find(|a| a.resource == "listener").unwrap();
+    assert!(listener.reason.as_deref().unwrap_or_default().contains("plain HTTP"), "{listener:?}");
+    // The instance's port admits the load balancer only, not the allowed networks.
+    let sg = p.changes.iter().find_map(|s| if let Step::SecurityGroup { rules, .. } = s { Some(rules.clone()) } else { None });
+    assert_eq!(sg.as_deref(), Some("8000 from the load balancer"));
+}
+
+#[test]
+fn a_load_balancer_as_wanted_is_all_noop_and_a_new_certificate_updates_the_listener() {
+    let cx = cx("model = \"org/name\"\nload_balancer = true");
+    let a = model(&cx);
+    let mut n = deployed(&cx, &a);
+    n.role = Some(("arn".into(), key_policy()));
+    n.front = front(&cx);
+    n.addresses.clear();
+    n.sg = Some(Sg { id: "sg-1".into(), ingress: desired_ingress(&cx, Some("sg-lb")) });
+    let p = plan(&cx, &n, &a);
+    assert!(!p.has_changes(), "{:?}", p.changes);
+    assert_eq!(serving_url(&cx, &n, n.live()).as_deref(), Some("http://aideploy-gpu-dev-1.elb.example"));
+
+    let https =
+        cx_of(&format!("public = true\nmodel = \"org/name\"\nload_balancer = true\ncertificate_arn = \"{CERT}\"\nidle_timeout = 600"));
+    n.sg = Some(Sg { id: "sg-1".into(), ingress: desired_ingress(&https, Some("sg-lb")) });
+    let p = plan(&https, &n, &a);
+    let changed: Vec<_> = p.changes.iter().map(Change::row).filter(|a| a.op != Op::Noop).map(|a| a.resource).collect();
+    assert_eq!(changed, ["lb-security-group", "load-balancer", "listener"]);
+}
+
+#[test]
+fn turning_the_load_balancer_off_deletes_it_and_turning_it_on_releases_the_address() {
+    let on = cx("model = \"org/name\"\nload_balancer = true");
+    let off = cx("model = \"org/name\"");
+    let a = model(&off);
+    let mut n = deployed(&off, &a);
+    n.front = front(&on);
+    let deleted: Vec<_> = plan(&off, &n, &a).changes.iter().map(Change::row).filter(|a| a.op == Op::Delete).map(|a| a.resource).collect();
+    assert_eq!(deleted, ["listener", "load-balancer", "target-group", "lb-security-group"]);
+    let released: Vec<_> =
+        plan(&on, &n, &a).changes.iter().map(Change::row).filter(|a| a.op == Op::Delete).map(|a| (a.resource, a.id)).collect();
+    assert_eq!(released, [("elastic-ip".to_string(), "198.51.100.10".to_string())]);
+}
+
+#[test]
+fn destroy_takes_the_load_balancer_apart_in_dependency_order() {
+    let cx = cx("load_balancer = true");
+    let mut n = nothing();
+    n.front = front(&cx);
+    n.sg = Some(Sg { id: "sg-1".into(), ingress: BTreeSet::new() });
+    let order: Vec<_> = plan_destroy(&cx, &n).changes.iter().map(|s| s.row().resource).collect();
+    assert_eq!(order, ["listener", "load-balancer", "target-group", "security-group", "lb-security-group"]);
+}
+
+#[test]
+fn load_balancer_names_fit_in_32_characters() {
+    let cx = cx_of("load_balancer = true\n");
+    assert_eq!(alb::name(&cx), "aideploy-gpu-dev");
+    let long = crate::engine::testing::cx(
+        &format!("version = 1\n\n[app]\nname = \"{}\"\nruntime = \"python3.11\"\ncommand = \"python3 server.py\"\nport = 8000\nhealth = \"/health\"\n\n[targets.ec2]\nload_balancer = true\n", "a".repeat(30)),
+        "ec2",
+        &[],
+    );
+    let name = alb::name(&long);
+    assert_eq!(name.len(), 32, "{name}");
+    assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !name.ends_with('-'), "{name}");
 }

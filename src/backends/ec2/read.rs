@@ -9,7 +9,7 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
     let stage = cx.stage.to_string();
     let (repo_name, owner) = (repo_name(cx), tags(cx));
     let group = log_group_name(cx);
-    let (instances, sg, role, profile, repo, secrets, log_group, addresses) = tokio::join!(
+    let (instances, sg, role, profile, repo, secrets, log_group, addresses, front) = tokio::join!(
         read_instances(cx, c),
         read_sg(cx, c),
         read_own_role(cx, c, &rname),
@@ -18,8 +18,10 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
         store::list(&c.secrets, &app, &stage),
         crate::cloud::aws_logs::read_group(cx, &c.logs, &group),
         address::read(cx, c),
+        alb::read(cx, c),
     );
-    let (instances, sg, role, profile, repo, secrets, addresses) = (instances?, sg?, role?, profile?, repo?, secrets?, addresses?);
+    let (instances, sg, role, profile, repo, secrets, addresses, front) =
+        (instances?, sg?, role?, profile?, repo?, secrets?, addresses?, front?);
     // A same-named group without this target's tags is never written to or deleted.
     let log_group = match log_group? {
         Some(g) if !g.ours => return Err(not_ours(cx, "CloudWatch log group", &group)),
@@ -55,15 +57,20 @@ pub(super) async fn read(cx: &Cx, c: &Clients) -> Result<Now> {
         secret_same,
         health: Health::Skipped,
         addresses,
+        front,
     };
-    if let Some(url) = now.live().and_then(|i| health_url(cx, c.plane, i)) {
+    let through_lb = || {
+        let url = alb::url(cx, &now.front).filter(|_| alb::wanted(cx) && c.plane.runs_workloads && now.live().is_some())?;
+        Some(format!("{url}{}", cx.loaded.manifest.app().health))
+    };
+    if let Some(url) = now.live().and_then(|i| health_url(cx, c.plane, i)).or_else(through_lb) {
         now.health = if crate::engine::health::probe(&url).await { Health::Passed } else { Health::Failed };
     }
     Ok(now)
 }
 
 /// A same-named resource without this target's tags: refused, never adopted.
-fn not_ours(cx: &Cx, what: &str, name: &str) -> anyhow::Error {
+pub(super) fn not_ours(cx: &Cx, what: &str, name: &str) -> anyhow::Error {
     Hinted::new(
         format!("{what} {name} exists but was not created by aideploy for {} ({}) on {}", cx.app_name(), cx.stage, cx.target.name),
         format!("rename the app or stage, or delete the {what} {name}"),
@@ -129,10 +136,16 @@ pub(super) async fn read_instances(cx: &Cx, c: &Clients) -> Result<Vec<Inst>> {
 }
 
 pub(super) async fn read_sg(cx: &Cx, c: &Clients) -> Result<Option<Sg>> {
+    read_sg_named(cx, c, &sg_name(cx)).await
+}
+
+/// The security group `name` with its ingress rules (a rule admitting another group is
+/// `(port, group id)`); refused when it exists without this target's tags.
+pub(super) async fn read_sg_named(cx: &Cx, c: &Clients, name: &str) -> Result<Option<Sg>> {
     let out = c
         .ec2
         .describe_security_groups()
-        .filters(ec2t::Filter::builder().name("group-name").values(sg_name(cx)).build())
+        .filters(ec2t::Filter::builder().name("group-name").values(name).build())
         .send()
         .await
         .map_err(|e| failed("EC2 DescribeSecurityGroups", e))?;
@@ -140,7 +153,7 @@ pub(super) async fn read_sg(cx: &Cx, c: &Clients) -> Result<Option<Sg>> {
     for g in out.security_groups() {
         let tags: HashMap<String, String> = g.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
         if !ours(cx, &tags) {
-            return Err(not_ours(cx, "security group", &sg_name(cx)));
+            return Err(not_ours(cx, "security group", name));
         }
         let mut ingress = BTreeSet::new();
         for p in g.ip_permissions() {
@@ -152,6 +165,9 @@ pub(super) async fn read_sg(cx: &Cx, c: &Clients) -> Result<Option<Sg>> {
             }
             for range in p.ipv6_ranges() {
                 ingress.insert((port, range.cidr_ipv6().unwrap_or_default().to_string()));
+            }
+            for pair in p.user_id_group_pairs() {
+                ingress.insert((port, pair.group_id().unwrap_or_default().to_string()));
             }
         }
         found = Some(Sg { id: g.group_id().unwrap_or_default().to_string(), ingress });
