@@ -135,7 +135,15 @@ pub(super) fn ec2(t: &Traffic, target: &Target, notes: &mut Notes) -> Result<Spa
         "one on-demand instance for hours_per_day, its gp3 root volume all month, and the public IPv4 address the default subnet gives it",
     );
     notes.set("high", "the same (the span is in hours_per_day; a deploy briefly runs a second instance while it checks the new one)");
-    Ok(Span::fixed(cost))
+    if v.load_balancer != Some(true) {
+        return Ok(Span::fixed(cost));
+    }
+    // The load balancer bills all month, whatever hours_per_day says, with a public
+    // address in each zone; its traffic (LCUs) from none to one LCU all month.
+    let month = prices::HOURS_PER_MONTH;
+    let lb = month * (aws::ALB_HOUR + aws::ALB_ZONES * aws::PUBLIC_IPV4_HOUR);
+    notes.set("load_balancer", "an Application Load Balancer all month with a public IPv4 address in each of 2 zones; low: no traffic (LCUs), high: one LCU all month");
+    Ok(Span::new(cost + lb, cost + lb + month * aws::ALB_LCU_HOUR))
 }
 
 pub(super) fn sagemaker(t: &Traffic, target: &Target, notes: &mut Notes) -> Result<Span, String> {

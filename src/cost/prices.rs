@@ -38,6 +38,13 @@ pub mod aws {
     pub const EBS_GP3_GB_MONTH: f64 = 0.08;
     pub const PUBLIC_IPV4_HOUR: f64 = 0.005;
 
+    // Application Load Balancer: per hour, and per LCU-hour (the traffic dimension):
+    // public cost tables citing "Elastic Load Balancing pricing". An internet-facing one
+    // holds a public IPv4 address in each of its (at least two) zones.
+    pub const ALB_HOUR: f64 = 0.0225;
+    pub const ALB_LCU_HOUR: f64 = 0.008;
+    pub const ALB_ZONES: f64 = 2.0;
+
     /// EC2 on-demand Linux, per hour. The ec2 target's default is g4dn.xlarge.
     pub const EC2_HOURLY: &[(&str, f64)] = &[
         // g4dn.xlarge (T4): public GPU price tables citing "Amazon EC2 On-Demand Pricing".

@@ -95,6 +95,11 @@ fn ec2_is_hours_volume_and_address() {
     assert_eq!(span(&est("[targets.ec2]\n", "ec2")), (395.63, 395.63));
     // 8 hours a day: 243.33 h x $0.526 = $127.99 + $8 + $1.22.
     assert_eq!(span(&est("[cost]\nhours_per_day = 8\n[targets.ec2]\n", "ec2")), (137.21, 137.21));
+    // Behind a load balancer: + 730 h x ($0.0225 + 2 x $0.005) = $23.73, and up to one
+    // LCU all month (730 h x $0.008 = $5.84).
+    let lb = est("[targets.ec2]\nload_balancer = true\n", "ec2");
+    assert_eq!(span(&lb), (419.36, 425.2));
+    assert!(lb.assumptions["load_balancer"].as_str().unwrap().contains("LCU"));
     let e = est("[targets.ec2]\ninstance_type = \"p5.48xlarge\"\n", "ec2");
     assert!(e.monthly_usd.is_none());
     let why = e.assumptions["no_price"].as_str().unwrap();
