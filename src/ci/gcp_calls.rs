@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::gcp::{self, AccountSeen, PoolSeen, ProviderSeen, Seen, Step, WORKLOAD_IDENTITY_USER};
 use crate::ci::CiProvider;
-use crate::cloud::{gcp as cloud, http};
+use crate::cloud::gcp as cloud;
 use crate::engine::{Planned, Reporter};
 use crate::error::Hinted;
 
@@ -20,12 +20,15 @@ const IAM: &str = "https://iam.googleapis.com";
 const CRM: &str = "https://cloudresourcemanager.googleapis.com";
 
 pub struct Client {
-    http: reqwest::Client,
+    rest: cloud::Rest,
     /// The endpoint override, for every API.
     base: Option<String>,
-    token: Option<String>,
     loopback: bool,
 }
+
+/// What the account running `ci` needs, for a 403.
+const FORBIDDEN: &str = "the account running `ci init` needs roles/iam.workloadIdentityPoolAdmin, roles/iam.serviceAccountAdmin \
+                         and roles/resourcemanager.projectIamAdmin on the project, and the IAM API enabled";
 
 impl Client {
     pub async fn new() -> Result<Client> {
@@ -33,48 +36,27 @@ impl Client {
         let loopback = cloud::is_loopback(endpoint.as_deref());
         // The same checks of the login as a deploy's, with their plain messages.
         crate::cloud::login::gcp().await?;
-        let token = if loopback { None } else { Some(cloud::access_token().await?) };
-        Ok(Client { http: http::client()?, base: endpoint, token, loopback })
+        Ok(Client { rest: cloud::Rest::new(loopback).await?, base: endpoint, loopback })
     }
 
     /// A client of an endpoint on this machine (tests, emulators): no credentials.
     pub fn loopback(base: &str) -> Result<Client> {
-        Ok(Client { http: http::client()?, base: Some(base.to_string()), token: None, loopback: true })
+        Ok(Client { rest: cloud::Rest::anonymous()?, base: Some(base.to_string()), loopback: true })
     }
 
     /// `Ok(None)` for a 404; `what` names the call in errors.
     async fn call(&self, api: &str, method: Method, path: &str, body: Option<&Value>, what: &str) -> Result<Option<Value>> {
         let url = format!("{}/{path}", self.base.as_deref().unwrap_or(api));
         let idempotent = method != Method::POST || path.ends_with(":getIamPolicy");
-        let resp = http::send(http::Retry::default(), idempotent, || {
-            let mut req = self.http.request(method.clone(), &url);
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            match &self.token {
-                Some(t) => req.bearer_auth(t),
-                None => req,
-            }
-        })
-        .await
-        .map_err(|e| Hinted::new(format!("Google Cloud {what}: {e}"), "check the network connection to Google Cloud, then run again"))?;
-        let code = resp.status().as_u16();
-        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        let what = format!("Google Cloud {what}");
+        let (code, answer) = self.rest.send(method.clone(), &url, body, idempotent, &what).await?;
         if (200..300).contains(&code) {
             return Ok(Some(answer));
         }
         if code == 404 && method == Method::GET {
             return Ok(None);
         }
-        let message: String = answer["error"]["message"].as_str().unwrap_or("no message").chars().take(300).collect();
-        let hint = match code {
-            401 => cloud::FIX.to_string(),
-            403 => "the account running `ci init` needs roles/iam.workloadIdentityPoolAdmin, roles/iam.serviceAccountAdmin \
-                    and roles/resourcemanager.projectIamAdmin on the project, and the IAM API enabled"
-                .to_string(),
-            _ => "run again with -v for details; it is safe to re-run".to_string(),
-        };
-        Err(Hinted::new(format!("Google Cloud {what}: {message} (HTTP {code})"), hint).into())
+        Err(cloud::rest_error(&what, code, &answer, FORBIDDEN))
     }
 
     async fn must(&self, api: &str, method: Method, path: &str, body: Option<&Value>, what: &str) -> Result<Value> {

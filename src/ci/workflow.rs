@@ -390,16 +390,7 @@ mod tests {
             "lambda",
             &[],
         );
-        Spec {
-            provider,
-            repo: "acme/rag".into(),
-            branch: "main".into(),
-            issuer: provider.default_issuer().into(),
-            app: "rag".into(),
-            targets: vec![cx.target],
-            manifest: Some("svc/aideploy.toml".into()),
-            install: Spec::default_install(),
-        }
+        Spec { targets: vec![cx.target], manifest: Some("svc/aideploy.toml".into()), ..Spec::for_tests(provider) }
     }
 
     fn logins() -> Logins {

@@ -23,6 +23,65 @@ pub async fn access_token() -> Result<String> {
     Ok(token.token)
 }
 
+/// JSON calls to a Google REST API that has no official Rust client here (IAM's
+/// workload identity pools, Cloud Billing Budgets): Application Default Credentials'
+/// bearer token, none for an endpoint on this machine.
+pub struct Rest {
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Rest {
+    pub async fn new(loopback: bool) -> Result<Rest> {
+        let token = if loopback { None } else { Some(access_token().await?) };
+        Ok(Rest { http: super::http::client()?, token })
+    }
+
+    /// For an endpoint on this machine (tests, emulators): no credentials.
+    pub fn anonymous() -> Result<Rest> {
+        Ok(Rest { http: super::http::client()?, token: None })
+    }
+
+    /// The answer's status and JSON body (`null` when it has none), retried on
+    /// throttling and transient failures (all of them when `idempotent`). `what` names
+    /// the call in errors.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        idempotent: bool,
+        what: &str,
+    ) -> Result<(u16, serde_json::Value)> {
+        let resp = super::http::send(super::http::Retry::default(), idempotent, || {
+            let mut req = self.http.request(method.clone(), url);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match &self.token {
+                Some(t) => req.bearer_auth(t),
+                None => req,
+            }
+        })
+        .await
+        .map_err(|e| Hinted::new(format!("{what}: {e}"), "check the network connection to Google Cloud, then run again"))?;
+        let code = resp.status().as_u16();
+        Ok((code, resp.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+}
+
+/// The error of an answer outside 2xx: Google's message, and a hint by status
+/// (`forbidden`, for a 403, names the roles the call needs).
+pub fn rest_error(what: &str, code: u16, answer: &serde_json::Value, forbidden: &str) -> anyhow::Error {
+    let message: String = answer["error"]["message"].as_str().unwrap_or("no message").chars().take(300).collect();
+    let hint = match code {
+        401 => FIX,
+        403 => forbidden,
+        _ => "run again with -v for details; it is safe to re-run",
+    };
+    Hinted::new(format!("{what}: {message} (HTTP {code})"), hint).into()
+}
+
 /// Artifact Registry (`*-docker.pkg.dev`) and Container Registry take an access token
 /// as the password of the fixed user `oauth2accesstoken`.
 pub fn registry_login(access_token: String) -> Credentials {

@@ -12,9 +12,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::cloud::budget::{Found, Want};
-use crate::cloud::{gcp, http};
+use crate::cloud::gcp;
 use crate::engine::Cx;
-use crate::error::Hinted;
 
 const API: &str = "https://billingbudgets.googleapis.com";
 
@@ -24,51 +23,30 @@ pub fn account(cx: &Cx) -> Option<String> {
 }
 
 struct Client {
-    http: reqwest::Client,
+    rest: gcp::Rest,
     base: String,
-    /// `None` for an endpoint on this machine, which is sent no credentials.
-    token: Option<String>,
 }
+
+/// What the credentials need, for a 403.
+const FORBIDDEN: &str = "the account behind Application Default Credentials needs the Billing Account Costs Manager role \
+                         (roles/billing.costsManager) on the billing account, and the Cloud Billing Budget API must be enabled \
+                         (`gcloud services enable billingbudgets.googleapis.com`); check `[cost] billing_account` with `gcloud billing accounts list`";
 
 impl Client {
     async fn new() -> Result<Client> {
         let endpoint = gcp::endpoint_override()?;
-        let token = if gcp::is_loopback(endpoint.as_deref()) { None } else { Some(gcp::access_token().await?) };
-        Ok(Client { http: http::client()?, base: endpoint.unwrap_or_else(|| API.to_string()), token })
+        let rest = gcp::Rest::new(gcp::is_loopback(endpoint.as_deref())).await?;
+        Ok(Client { rest, base: endpoint.unwrap_or_else(|| API.to_string()) })
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<&Value>, what: &str) -> Result<Value> {
         let url = format!("{}/v1/{path}", self.base);
-        let idempotent = method != Method::POST;
-        let resp = http::send(http::Retry::default(), idempotent, || {
-            let mut req = self.http.request(method.clone(), &url);
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            match &self.token {
-                Some(t) => req.bearer_auth(t),
-                None => req,
-            }
-        })
-        .await
-        .map_err(|e| {
-            Hinted::new(format!("Cloud Billing Budget {what}: {e}"), "check the network connection to Google Cloud, then run again")
-        })?;
-        let code = resp.status().as_u16();
-        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        let what = format!("Cloud Billing Budget {what}");
+        let (code, answer) = self.rest.send(method.clone(), &url, body, method != Method::POST, &what).await?;
         if (200..300).contains(&code) {
             return Ok(answer);
         }
-        let message: String = answer["error"]["message"].as_str().unwrap_or("no message").chars().take(300).collect();
-        let hint = match code {
-            401 => gcp::FIX.to_string(),
-            403 => "the account behind Application Default Credentials needs the Billing Account Costs Manager role \
-                    (roles/billing.costsManager) on the billing account, and the Cloud Billing Budget API must be enabled \
-                    (`gcloud services enable billingbudgets.googleapis.com`); check `[cost] billing_account` with `gcloud billing accounts list`"
-                .to_string(),
-            _ => "run again with -v for details; it is safe to re-run".to_string(),
-        };
-        Err(Hinted::new(format!("Cloud Billing Budget {what}: {message} (HTTP {code})"), hint).into())
+        Err(gcp::rest_error(&what, code, &answer, FORBIDDEN))
     }
 }
 
